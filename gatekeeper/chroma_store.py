@@ -1,0 +1,728 @@
+"""Chroma-backed LangGraph ``BaseStore``: the committed-memory store of gatekeeper.
+
+``ChromaMemoryStore`` is a drop-in :class:`langgraph.store.base.BaseStore` (same ops,
+same results as :class:`langgraph.store.memory.InMemoryStore`) whose items live in a
+chromadb collection, so committed memories survive restarts (``path=``), can be shared
+through a Chroma server (:meth:`ChromaMemoryStore.from_server`) and can be recalled by
+semantic search when an ``embed`` function is supplied.
+
+Storage layout: one chroma record per item.
+
+* id: ``sha256(json.dumps([list(namespace), key]))`` -- stable across processes.
+* document: the JSON of the value.
+* embedding: the embedding of the indexed text (see ``index_fields``) when an ``embed``
+  function is configured; otherwise a constant placeholder vector (``has_vec`` False).
+  Chroma's default embedding function is never used (it downloads an ONNX model):
+  collections are always opened with ``embedding_function=None``.
+* metadata: ``ns`` (JSON list of labels), ``ns_depth``, ``ns_0..ns_{d-1}`` (labels from
+  the root, for prefix ``where`` filters), ``nsr_0..nsr_{d-1}`` (labels from the leaf,
+  for suffix filters), ``key``, ``created_at``/``updated_at`` (ISO 8601),
+  ``created_at_ts``/``updated_at_ts`` (float epoch seconds), ``created_at_us``/
+  ``updated_at_us`` (int epoch microseconds, used for ordering) and ``has_vec``.
+
+Semantics (mirroring ``InMemoryStore`` unless noted):
+
+* Ops in a batch return results in op order; reads in a batch see the state before the
+  batch's writes; several puts to one (namespace, key) in a batch: the last wins.
+* ``PutOp`` with ``value=None`` deletes.
+* ``search``: namespace prefix, value ``filter`` (equality, nested dicts, lists, and the
+  ``$eq $ne $gt $gte $lt $lte`` operators), ``limit``/``offset``.  With a ``query`` and an
+  ``embed`` function, results are ranked by cosine similarity (``score = 1 - distance``)
+  and, when fewer than ``limit`` embedded items match, filled with unembedded matches
+  (score ``None``) exactly like ``InMemoryStore``.  Without a query (or without
+  ``embed``), matches come back newest first (``updated_at`` descending, as LangGraph's
+  Postgres/SQLite stores do) with score ``None``.
+* ``list_namespaces``: prefix/suffix match conditions with ``"*"`` wildcards,
+  ``max_depth`` truncation, sorted, ``limit``/``offset``.
+
+Deliberate differences from ``InMemoryStore`` (which are bugs or accidents there):
+
+* ``created_at`` is kept when an item is updated (``InMemoryStore`` resets it).
+* Search without a query orders newest first (``InMemoryStore`` returns dict insertion
+  order, an implementation detail).
+* ``list_namespaces`` lists only namespaces that hold at least one item
+  (``InMemoryStore`` also lists namespaces that were emptied by deletes or merely read).
+* ``$gt/$gte/$lt/$lte`` on a missing or non-numeric value is "no match" instead of a
+  ``TypeError``/``ValueError`` that aborts the whole search.
+* Values round-trip through JSON (tuples come back as lists), like the SQL stores.
+* Several ``index_fields`` give one embedding of their texts joined by newlines (one
+  record per item) rather than one vector per field with max pooling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.config import Settings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    get_text_at_path,
+    tokenize_path,
+    validate_op_namespace,
+)
+
+from gatekeeper.telemetry import chroma_settings
+
+__all__ = ["ChromaMemoryStore", "DEFAULT_COLLECTION"]
+
+DEFAULT_COLLECTION = "gatekeeper_memories"
+_SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+EmbedFn = Callable[[list[str]], list[list[float]]]
+
+
+def _local_settings() -> Settings:
+    return chroma_settings()  # Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaMemoryStore(BaseStore):
+    """LangGraph ``BaseStore`` backed by a chromadb collection.
+
+    Args:
+        path: directory of a persistent Chroma database (``chromadb.PersistentClient``).
+        client: an existing chromadb client to use instead (the store does not close it).
+        collection: collection name.  With neither ``path`` nor ``client`` the store uses
+            an in-process ``EphemeralClient``; since all ephemeral clients of a process
+            share one database, a random suffix is then added to the name so two such
+            stores never see each other's data, and the collection is dropped on
+            :meth:`close`.
+        embed: ``texts -> vectors`` function (or a LangChain ``Embeddings`` object) used
+            for semantic search.  Without it ``query=`` is ignored, as in
+            ``InMemoryStore`` without an index.
+        index_fields: value paths (LangGraph path syntax, e.g. ``"content"``,
+            ``"facts[*].text"``, ``"$"`` for the whole value) whose text is embedded.
+            Default: the ``"content"`` field when present, else the JSON of the value.
+            A ``PutOp.index`` list overrides it per item; ``index=False`` skips embedding.
+    """
+
+    supports_ttl = False
+
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        client: Any | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        embed: EmbedFn | Any | None = None,
+        index_fields: list[str] | None = None,
+    ) -> None:
+        if path is not None and client is not None:
+            raise ValueError("pass either path= or client=, not both")
+        scratch = False
+        if client is not None:
+            factory: Callable[[], Any] = lambda: client  # noqa: E731
+            owns = False
+        elif path is not None:
+            p = str(Path(path).expanduser())
+            factory = lambda: chromadb.PersistentClient(  # noqa: E731
+                path=p, settings=_local_settings()
+            )
+            owns = True
+        else:
+            factory = lambda: chromadb.EphemeralClient(  # noqa: E731
+                settings=_local_settings()
+            )
+            owns = True
+            scratch = True
+            collection = f"{collection}-{uuid.uuid4().hex[:12]}"
+        self._setup(
+            factory=factory,
+            owns_client=owns,
+            scratch_collection=scratch,
+            collection=collection,
+            embed=embed,
+            index_fields=index_fields,
+        )
+        self._ensure_collection()  # local modes: open eagerly so errors surface here
+
+    @classmethod
+    def from_server(
+        cls,
+        host: str = "localhost",
+        port: int = 8000,
+        *,
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        embed: EmbedFn | Any | None = None,
+        index_fields: list[str] | None = None,
+    ) -> ChromaMemoryStore:
+        """A store on a Chroma server.  The HTTP client is created on first use."""
+
+        def factory() -> Any:
+            return chromadb.HttpClient(
+                host=host,
+                port=port,
+                ssl=ssl,
+                headers=headers,
+                settings=Settings(anonymized_telemetry=False),
+            )
+
+        self = cls.__new__(cls)
+        self._setup(
+            factory=factory,
+            owns_client=True,
+            scratch_collection=False,
+            collection=collection,
+            embed=embed,
+            index_fields=index_fields,
+        )
+        return self
+
+    def _setup(
+        self,
+        *,
+        factory: Callable[[], Any],
+        owns_client: bool,
+        scratch_collection: bool,
+        collection: str,
+        embed: EmbedFn | Any | None,
+        index_fields: list[str] | None,
+    ) -> None:
+        self._client_factory = factory
+        self._client: Any | None = None
+        self._collection: Any | None = None
+        self._owns_client = owns_client
+        self._scratch_collection = scratch_collection
+        self.collection_name = collection
+        self._embed_docs, self._embed_query = _embedders(embed)
+        self.index_fields = list(index_fields) if index_fields is not None else None
+        self._write_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._last_stamp_us = 0
+        self._dim: int | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self) -> Any:
+        """The chromadb client (created on first access for server mode)."""
+        self._ensure_collection()
+        return self._client
+
+    @property
+    def collection(self) -> Any:
+        """The chromadb collection holding the items."""
+        return self._ensure_collection()
+
+    @property
+    def semantic(self) -> bool:
+        """Whether ``query=`` searches are ranked by embedding similarity."""
+        return self._embed_docs is not None
+
+    def _ensure_collection(self) -> Any:
+        if self._closed:
+            raise RuntimeError("ChromaMemoryStore is closed")
+        col = self._collection
+        if col is not None:
+            return col
+        with self._open_lock:
+            if self._collection is None:
+                client = self._client_factory()
+                self._client = client
+                self._collection = client.get_or_create_collection(
+                    name=self.collection_name,
+                    metadata={"hnsw:space": "cosine", "gatekeeper_schema": _SCHEMA_VERSION},
+                    embedding_function=None,
+                )
+            return self._collection
+
+    def count(self, namespace_prefix: tuple[str, ...] = ()) -> int:
+        """Number of stored items, optionally under a namespace prefix."""
+        col = self._ensure_collection()
+        if not namespace_prefix:
+            return int(col.count())
+        res = col.get(where=_where(_prefix_conds(tuple(namespace_prefix))), include=[])
+        return len(res["ids"])
+
+    def close(self) -> None:
+        """Release the client if this store created it.  Idempotent."""
+        if self._closed:
+            return
+        with self._write_lock:
+            self._closed = True
+            client, self._client, self._collection = self._client, None, None
+        if client is None or not self._owns_client:
+            return
+        try:
+            if self._scratch_collection:
+                client.delete_collection(self.collection_name)
+        finally:
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> ChromaMemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ batch API
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        for op in ops:
+            if not isinstance(op, (GetOp, SearchOp, ListNamespacesOp, PutOp)):
+                raise ValueError(f"Unknown operation type: {type(op)}")
+            validate_op_namespace(op)
+        col = self._ensure_collection()
+
+        results: list[Result] = [None] * len(ops)
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        get_ix: list[int] = []
+        for i, op in enumerate(ops):
+            if isinstance(op, PutOp):
+                k = (tuple(op.namespace), str(op.key))
+                puts.pop(k, None)  # last put wins, and counts as the latest write
+                puts[k] = op
+            elif isinstance(op, GetOp):
+                get_ix.append(i)
+
+        # Reads see the state before this batch's writes (as in InMemoryStore).
+        if get_ix:
+            found = self._fetch_items(
+                col, [(tuple(ops[i].namespace), str(ops[i].key)) for i in get_ix]
+            )
+            for i in get_ix:
+                results[i] = found.get((tuple(ops[i].namespace), str(ops[i].key)))
+        for i, op in enumerate(ops):
+            if isinstance(op, SearchOp):
+                results[i] = self._search(col, op)
+            elif isinstance(op, ListNamespacesOp):
+                results[i] = self._list_namespaces(col, op)
+
+        if puts:
+            self._apply_puts(col, puts)
+        return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await asyncio.to_thread(self.batch, list(ops))
+
+    # ------------------------------------------------------------------ reads
+
+    def _fetch_items(
+        self, col: Any, keys: Sequence[tuple[tuple[str, ...], str]]
+    ) -> dict[tuple[tuple[str, ...], str], Item]:
+        ids = list(dict.fromkeys(_item_id(ns, key) for ns, key in keys))
+        res = col.get(ids=ids, include=["metadatas", "documents"])
+        out: dict[tuple[tuple[str, ...], str], Item] = {}
+        for meta, doc in zip(res["metadatas"] or [], res["documents"] or [], strict=True):
+            ns, key = _ns_of(meta), meta["key"]
+            out[(ns, key)] = _to_item(meta, doc)
+        return out
+
+    def _search(self, col: Any, op: SearchOp) -> list[SearchItem]:
+        prefix = tuple(op.namespace_prefix)
+        flt = op.filter or None
+        if op.query and self._embed_query is not None:
+            return self._semantic_search(col, op, prefix, flt)
+
+        base = _prefix_conds(prefix)
+        if flt is None:
+            # Order on metadata alone, then read documents only for the page.
+            res = col.get(where=_where(base), include=["metadatas"])
+            rows = sorted(
+                zip(res["ids"], res["metadatas"] or [], strict=True),
+                key=lambda r: _recency_key(r[1]),
+            )
+            page = rows[op.offset : op.offset + op.limit]
+            if not page:
+                return []
+            docs = col.get(ids=[r[0] for r in page], include=["documents"])
+            doc_by_id = dict(zip(docs["ids"], docs["documents"] or [], strict=True))
+            return [
+                _to_search_item(meta, doc_by_id[id_], None)
+                for id_, meta in page
+                if id_ in doc_by_id  # deleted between the two reads
+            ]
+
+        res = col.get(where=_where(base), include=["metadatas", "documents"])
+        rows = sorted(
+            zip(res["metadatas"] or [], res["documents"] or [], strict=True),
+            key=lambda r: _recency_key(r[0]),
+        )
+        matched = []
+        for meta, doc in rows:
+            value = json.loads(doc)
+            if _matches(value, flt):
+                matched.append((meta, value))
+        return [
+            _to_search_item(meta, value, None, parsed=True)
+            for meta, value in matched[op.offset : op.offset + op.limit]
+        ]
+
+    def _semantic_search(
+        self,
+        col: Any,
+        op: SearchOp,
+        prefix: tuple[str, ...],
+        flt: dict[str, Any] | None,
+    ) -> list[SearchItem]:
+        assert self._embed_query is not None
+        qvec = [float(x) for x in self._embed_query(op.query)]
+        want = op.offset + op.limit
+        base = _prefix_conds(prefix)
+        ranked: list[tuple[float, dict, dict]] = []  # (score, meta, value)
+        if want > 0:
+            where = _where(base + [{"has_vec": True}])
+            total = col.count()
+            n = want if flt is None else max(4 * want, 32)
+            while True:
+                n_req = max(1, min(n, total))
+                try:
+                    res = col.query(
+                        query_embeddings=[qvec],
+                        n_results=n_req,
+                        where=where,
+                        include=["metadatas", "documents", "distances"],
+                    )
+                except Exception as exc:  # dimension mismatch and the like
+                    raise _dim_error(exc, len(qvec)) from exc
+                ids = res["ids"][0]
+                ranked = []
+                for meta, doc, dist in zip(
+                    res["metadatas"][0], res["documents"][0], res["distances"][0], strict=True
+                ):
+                    value = json.loads(doc)
+                    if flt is None or _matches(value, flt):
+                        ranked.append((1.0 - float(dist), meta, value))
+                if len(ranked) >= want or len(ids) < n_req or n_req >= total:
+                    break
+                n *= 4
+        kept = ranked[op.offset : op.offset + op.limit] if want > 0 else []
+        out = [_to_search_item(meta, value, score, parsed=True) for score, meta, value in kept]
+        if len(out) < op.limit:
+            # InMemoryStore corner case: fill with unembedded matches, score None.
+            res = col.get(where=_where(base + [{"has_vec": False}]), include=["metadatas", "documents"])
+            rows = sorted(
+                zip(res["metadatas"] or [], res["documents"] or [], strict=True),
+                key=lambda r: _recency_key(r[0]),
+            )
+            for meta, doc in rows:
+                if len(out) >= op.limit:
+                    break
+                value = json.loads(doc)
+                if flt is None or _matches(value, flt):
+                    out.append(_to_search_item(meta, value, None, parsed=True))
+        return out
+
+    def _list_namespaces(self, col: Any, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        conds: list[dict[str, Any]] = []
+        min_depth = 0
+        for cond in op.match_conditions or ():
+            path = tuple(cond.path)
+            min_depth = max(min_depth, len(path))
+            if cond.match_type == "prefix":
+                conds += [{f"ns_{i}": lab} for i, lab in enumerate(path) if lab != "*"]
+            elif cond.match_type == "suffix":
+                conds += [
+                    {f"nsr_{i}": lab} for i, lab in enumerate(reversed(path)) if lab != "*"
+                ]
+            else:
+                raise ValueError(f"Unsupported match type: {cond.match_type}")
+        if min_depth:
+            conds.append({"ns_depth": {"$gte": min_depth}})
+        res = col.get(where=_where(conds), include=["metadatas"])
+        namespaces = {_ns_of(meta) for meta in res["metadatas"] or []}
+        namespaces = {
+            ns
+            for ns in namespaces
+            if all(_does_match(c, ns) for c in op.match_conditions or ())
+        }
+        if op.max_depth is not None:
+            namespaces = {ns[: op.max_depth] for ns in namespaces}
+        return sorted(namespaces)[op.offset : op.offset + op.limit]
+
+    # ------------------------------------------------------------------ writes
+
+    def _apply_puts(self, col: Any, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
+        upserts = [(k, op) for k, op in puts.items() if op.value is not None]
+        deletes = [_item_id(ns, key) for (ns, key), op in puts.items() if op.value is None]
+
+        # Serialise and embed outside the lock (embedding may be slow).
+        docs = [json.dumps(op.value, ensure_ascii=False) for _, op in upserts]
+        vectors: list[list[float] | None] = [None] * len(upserts)
+        if self._embed_docs is not None:
+            texts = [self._index_text(op) for _, op in upserts]
+            uniq = list(dict.fromkeys(t for t in texts if t is not None))
+            if uniq:
+                embs = self._embed_docs(uniq)
+                if len(embs) != len(uniq):
+                    raise ValueError(
+                        f"embed returned {len(embs)} vectors for {len(uniq)} texts"
+                    )
+                by_text = {t: [float(x) for x in e] for t, e in zip(uniq, embs, strict=True)}
+                dims = {len(v) for v in by_text.values()}
+                if len(dims) != 1:
+                    raise ValueError(f"embed returned vectors of mixed dimensions {dims}")
+                vectors = [by_text[t] if t is not None else None for t in texts]
+
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("ChromaMemoryStore is closed")
+            if upserts:
+                ids = [_item_id(ns, key) for (ns, key), _ in upserts]
+                prev = col.get(ids=ids, include=["metadatas"])
+                created = {
+                    id_: meta
+                    for id_, meta in zip(prev["ids"], prev["metadatas"] or [], strict=True)
+                }
+                dim = self._vector_dim(col, vectors)
+                placeholder = [1.0] + [0.0] * (dim - 1)
+                metas, embeddings = [], []
+                for (id_, ((ns, key), _op)), vec in zip(
+                    zip(ids, upserts, strict=True), vectors, strict=True
+                ):
+                    now_us = self._stamp()
+                    old = created.get(id_)
+                    created_us = _us_of(old, "created_at") if old else now_us
+                    metas.append(_metadata(ns, key, created_us, now_us, vec is not None))
+                    embeddings.append(vec if vec is not None else placeholder)
+                step = max(1, int(self._client.get_max_batch_size()))
+                for s in range(0, len(ids), step):
+                    try:
+                        col.upsert(
+                            ids=ids[s : s + step],
+                            embeddings=embeddings[s : s + step],
+                            documents=docs[s : s + step],
+                            metadatas=metas[s : s + step],
+                        )
+                    except Exception as exc:
+                        raise _dim_error(exc, dim) from exc
+            if deletes:
+                col.delete(ids=deletes)
+
+    def _index_text(self, op: PutOp) -> str | None:
+        value = op.value
+        assert value is not None
+        if op.index is False:
+            return None
+        if op.index is None and self.index_fields is None:
+            if value.get("content") is not None:
+                texts = get_text_at_path(value, "content")
+                if texts:
+                    return "\n".join(texts)
+            return get_text_at_path(value, "$")[0]
+        paths = self.index_fields if op.index is None else list(op.index)
+        texts = []
+        for p in paths:
+            texts += get_text_at_path(value, p if p == "$" else tokenize_path(p))
+        return "\n".join(texts) if texts else None
+
+    def _vector_dim(self, col: Any, vectors: list[list[float] | None]) -> int:
+        for v in vectors:
+            if v is not None:
+                self._dim = len(v)
+                return self._dim
+        if self._dim is None:
+            peek = col.get(limit=1, include=["embeddings"])
+            embs = peek.get("embeddings")
+            if embs is not None and len(embs) > 0:
+                self._dim = len(embs[0])
+            elif self._embed_docs is not None:
+                self._dim = len(self._embed_docs(["dimension probe"])[0])
+            else:
+                self._dim = 1
+        return self._dim
+
+    def _stamp(self) -> int:
+        """Strictly increasing epoch microseconds (so newest-first order is total)."""
+        now = time.time_ns() // 1000
+        self._last_stamp_us = max(now, self._last_stamp_us + 1)
+        return self._last_stamp_us
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _embedders(
+    embed: Any,
+) -> tuple[Callable[[list[str]], list[list[float]]] | None, Callable[[str], list[float]] | None]:
+    if embed is None:
+        return None, None
+    if hasattr(embed, "embed_documents") and hasattr(embed, "embed_query"):
+        return embed.embed_documents, embed.embed_query
+    if not callable(embed):
+        raise TypeError("embed must be a callable texts -> vectors or an Embeddings object")
+    return (lambda texts: embed(texts)), (lambda text: embed([text])[0])
+
+
+def _item_id(namespace: tuple[str, ...], key: str) -> str:
+    raw = json.dumps([list(namespace), key], ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _prefix_conds(prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{f"ns_{i}": label} for i, label in enumerate(prefix)]
+
+
+def _where(conds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not conds:
+        return None
+    if len(conds) == 1:
+        return conds[0]
+    return {"$and": conds}
+
+
+def _dt(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _metadata(
+    ns: tuple[str, ...], key: str, created_us: int, updated_us: int, has_vec: bool
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "ns": json.dumps(list(ns), ensure_ascii=False),
+        "ns_depth": len(ns),
+        "key": key,
+        "created_at": _dt(created_us).isoformat(),
+        "updated_at": _dt(updated_us).isoformat(),
+        "created_at_ts": created_us / 1e6,
+        "updated_at_ts": updated_us / 1e6,
+        "created_at_us": created_us,
+        "updated_at_us": updated_us,
+        "has_vec": has_vec,
+        "gk_schema": _SCHEMA_VERSION,
+    }
+    for i, label in enumerate(ns):
+        meta[f"ns_{i}"] = label
+    for i, label in enumerate(reversed(ns)):
+        meta[f"nsr_{i}"] = label
+    return meta
+
+
+def _us_of(meta: dict[str, Any], field: str) -> int:
+    us = meta.get(f"{field}_us")
+    if isinstance(us, int):
+        return us
+    dt = datetime.fromisoformat(meta[field])
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+def _ns_of(meta: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(json.loads(meta["ns"]))
+
+
+def _recency_key(meta: dict[str, Any]) -> tuple[int, str, str]:
+    return (-_us_of(meta, "updated_at"), meta["ns"], meta["key"])
+
+
+def _to_item(meta: dict[str, Any], doc: str) -> Item:
+    return Item(
+        value=json.loads(doc),
+        key=meta["key"],
+        namespace=_ns_of(meta),
+        created_at=_dt(_us_of(meta, "created_at")),
+        updated_at=_dt(_us_of(meta, "updated_at")),
+    )
+
+
+def _to_search_item(
+    meta: dict[str, Any], doc: Any, score: float | None, *, parsed: bool = False
+) -> SearchItem:
+    return SearchItem(
+        namespace=_ns_of(meta),
+        key=meta["key"],
+        value=doc if parsed else json.loads(doc),
+        created_at=_dt(_us_of(meta, "created_at")),
+        updated_at=_dt(_us_of(meta, "updated_at")),
+        score=score,
+    )
+
+
+def _dim_error(exc: Exception, dim: int) -> Exception:
+    if "dimension" in str(exc).lower():
+        return ValueError(
+            f"embedding dimension {dim} does not match the vectors already stored in this "
+            f"chroma collection ({exc}); a collection written without embed= (or with another "
+            "embedder) cannot be reused with this one: pick another collection name"
+        )
+    return exc
+
+
+def _matches(value: dict[str, Any], flt: dict[str, Any]) -> bool:
+    return all(_compare_values(value.get(k), fv) for k, fv in flt.items())
+
+
+# Same semantics as langgraph.store.memory's private helpers (copied, not imported, so
+# a langgraph upgrade cannot silently change them), except that ordering operators on
+# missing or non-numeric values do not match instead of raising.
+
+
+def _does_match(match_condition: MatchCondition, key: tuple[str, ...]) -> bool:
+    match_type = match_condition.match_type
+    path = match_condition.path
+    if len(key) < len(path):
+        return False
+    if match_type == "prefix":
+        pairs = zip(key, path, strict=False)
+    elif match_type == "suffix":
+        pairs = zip(reversed(key), reversed(path), strict=False)
+    else:
+        raise ValueError(f"Unsupported match type: {match_type}")
+    return all(p == "*" or k == p for k, p in pairs)
+
+
+def _compare_values(item_value: Any, filter_value: Any) -> bool:
+    if isinstance(filter_value, dict):
+        if any(k.startswith("$") for k in filter_value):
+            return all(
+                _apply_operator(item_value, op_key, op_value)
+                for op_key, op_value in filter_value.items()
+            )
+        if not isinstance(item_value, dict):
+            return False
+        return all(_compare_values(item_value.get(k), v) for k, v in filter_value.items())
+    if isinstance(filter_value, (list, tuple)):
+        return (
+            isinstance(item_value, (list, tuple))
+            and len(item_value) == len(filter_value)
+            and all(
+                _compare_values(iv, fv) for iv, fv in zip(item_value, filter_value, strict=False)
+            )
+        )
+    return item_value == filter_value
+
+
+def _apply_operator(value: Any, operator: str, op_value: Any) -> bool:
+    if operator == "$eq":
+        return value == op_value
+    if operator == "$ne":
+        return value != op_value
+    if operator not in ("$gt", "$gte", "$lt", "$lte"):
+        raise ValueError(f"Unsupported operator: {operator}")
+    try:
+        a, b = float(value), float(op_value)
+    except (TypeError, ValueError):
+        return False
+    if operator == "$gt":
+        return a > b
+    if operator == "$gte":
+        return a >= b
+    if operator == "$lt":
+        return a < b
+    return a <= b

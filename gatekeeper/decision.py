@@ -1,0 +1,69 @@
+"""Turn a review into an action under the policy: commit, quarantine or escalate.
+
+The order of precedence, first match wins:
+
+1. review failed (any layer raised)        -> quarantine (fail closed)
+2. a rule with an action fired             -> that action
+3. score >= the category threshold scaled by provenance trust
+       score >= quarantine_above           -> quarantine
+       otherwise                           -> the category's action
+4. the source is marked always_review      -> escalate
+5. score >= uncertain_below (trust-scaled) -> escalate (a human decides)
+6. otherwise                               -> commit
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gatekeeper.models import Action, Decision, EscalationMode, MemoryWrite, ReviewResult, utcnow
+from gatekeeper.policy import Policy
+
+
+def decide(proposal: MemoryWrite, review: ReviewResult, policy: Policy,
+           escalation_mode: EscalationMode | None = None) -> Decision:
+    action, reason = _action(proposal, review, policy)
+    mode = None
+    deadline = None
+    if action is Action.escalate:
+        mode = escalation_mode or EscalationMode(policy.escalation.mode)
+        deadline = utcnow() + timedelta(hours=policy.escalation.deadline_hours)
+    return Decision(
+        proposal_id=proposal.id, action=action, reason=reason,
+        policy_hash=policy.hash, policy_version=policy.version,
+        escalation_mode=mode, deadline=deadline,
+    )
+
+
+def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tuple[Action, str]:
+    source = proposal.provenance.source
+    trust = policy.trust_of(source)
+    if review.error:
+        return Action.quarantine, f"review failed, quarantined (fail closed): {review.error}"
+
+    rules = next((e for e in review.evidence if e.layer == "rules"), None)
+    if rules is not None and rules.decided:
+        hit = next(h for h in rules.details["hits"] if h["action"])
+        return Action(hit["action"]), f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r}"
+
+    category = review.category
+    if category is not None and category in policy.categories:
+        cat = policy.categories[category]
+        thr = policy.effective_threshold(category, source)
+        if review.score >= thr:
+            if cat.quarantine_above is not None and review.score >= cat.quarantine_above:
+                return Action.quarantine, (
+                    f"{category} score {review.score:.2f} >= quarantine_above {cat.quarantine_above:.2f}")
+            return Action(cat.action), (
+                f"{category} score {review.score:.2f} >= threshold {thr:.2f} "
+                f"(source {source.value}, trust {trust.trust:.1f})")
+
+    if trust.always_review:
+        return Action.escalate, f"policy sends every write from {source.value} to human review"
+
+    uncertain = policy.thresholds.uncertain_below * (0.4 + 0.6 * trust.trust)
+    if review.score >= uncertain:
+        return Action.escalate, (
+            f"uncertain: score {review.score:.2f} in [{uncertain:.2f}, threshold) "
+            f"for {category or 'unknown category'}; a human decides")
+    return Action.commit, f"task knowledge (score {review.score:.2f} < {uncertain:.2f})"

@@ -1,0 +1,56 @@
+"""Nearest-exemplar layer: the policy's own examples, matched by embedding.
+
+Safety staff add an exemplar (or a benign counter-exemplar) to
+``policies/taxonomy.yaml`` and the next write that is close to it is flagged
+(or let through) at once: no retraining, no code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gatekeeper.embeddings import Embedder
+from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+
+
+@dataclass(frozen=True)
+class ExemplarMatch:
+    category: str  # taxonomy id, or task_knowledge for a counter-exemplar
+    text: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class ExemplarReport:
+    best_harmful: ExemplarMatch | None
+    best_benign: ExemplarMatch | None
+
+
+class ExemplarIndex:
+    def __init__(self, policy: Policy, embedder: Embedder):
+        pairs = policy.exemplar_texts()
+        self.categories = [c for c, _ in pairs]
+        self.texts = [t for _, t in pairs]
+        self.harmful_mask = np.array([c != TASK_KNOWLEDGE for c in self.categories], dtype=bool)
+        self.matrix = embedder.encode(self.texts) if self.texts else np.zeros((0, embedder.dimension), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def match(self, embeddings: np.ndarray) -> list[ExemplarReport]:
+        if not len(self.texts):
+            return [ExemplarReport(None, None) for _ in range(len(embeddings))]
+        sims = embeddings @ self.matrix.T
+        out = []
+        for row in sims:
+            out.append(ExemplarReport(self._best(row, self.harmful_mask), self._best(row, ~self.harmful_mask)))
+        return out
+
+    def _best(self, row: np.ndarray, mask: np.ndarray) -> ExemplarMatch | None:
+        if not mask.any():
+            return None
+        masked = np.where(mask, row, -np.inf)
+        j = int(np.argmax(masked))
+        return ExemplarMatch(self.categories[j], self.texts[j], float(row[j]))

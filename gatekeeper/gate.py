@@ -1,0 +1,324 @@
+"""The gate: proposal -> review -> decision -> commit / quarantine / escalate.
+
+``Gatekeeper`` owns the write path. For each proposal it
+
+1. journals it in the registry (state ``received``),
+2. reviews it (``Reviewer``) — any failure becomes a fail-closed review,
+3. decides (``decision.decide``) and moves the row to its final state,
+4. applies a commit to the memory store (any ``BaseStore``; by default the
+   embedded chromadb store) — a store failure moves the write to quarantine,
+5. appends the decision to the hash-chained audit ledger.
+
+Every step is idempotent and ``recover()`` finishes what a crash interrupted,
+so every proposal ends in exactly one of committed / quarantined / pending with
+one ledger entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import structlog
+from langgraph.store.base import BaseStore, PutOp
+
+from gatekeeper.decision import decide
+from gatekeeper.ledger import AuditLedger
+from gatekeeper.models import (
+    Action,
+    Decision,
+    EscalationMode,
+    GateOutcome,
+    Label,
+    MemoryWrite,
+    ProposalState,
+    ReviewResult,
+    utcnow,
+)
+from gatekeeper.policy import Policy, load_policy
+from gatekeeper.registry import ProposalRegistry, row_decision, row_proposal, row_review
+from gatekeeper.reviewer import Reviewer
+from gatekeeper.settings import GatekeeperSettings
+
+log = structlog.get_logger("gatekeeper.gate")
+
+_STATE_FOR = {
+    Action.commit: ProposalState.committed,
+    Action.quarantine: ProposalState.quarantined,
+    Action.escalate: ProposalState.pending,
+}
+
+
+class GateError(RuntimeError):
+    """The gate could not record a decision. The proposal stays journaled as
+    ``received`` and ``recover()`` finishes it; nothing was committed."""
+
+
+class Gatekeeper:
+    def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
+                 memory_store: BaseStore, reviewer: Reviewer | None = None,
+                 escalation_mode: EscalationMode | None = None, judge_model=None):
+        self.policy = policy
+        self.registry = registry
+        self.ledger = ledger
+        self.memory_store = memory_store
+        self.reviewer = reviewer or Reviewer(policy, judge_model=judge_model,
+                                             similar_memories=self._similar_memories)
+        self.escalation_mode = escalation_mode
+        self.judge_model = judge_model
+        self._policy_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ factory
+    @classmethod
+    def open(cls, settings: GatekeeperSettings | None = None, *, memory_store: BaseStore | None = None,
+             policy: Policy | None = None, reviewer: Reviewer | None = None, judge_model=None,
+             escalation_mode: EscalationMode | None = None, recover: bool = True) -> "Gatekeeper":
+        """The embedded default: everything under one data directory, no server."""
+        settings = settings or GatekeeperSettings()
+        data = Path(settings.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        policy = policy or load_policy(settings.policy_dir)
+        if reviewer is None:
+            reviewer = Reviewer(policy, judge_model=judge_model)
+        if memory_store is None:
+            from gatekeeper.chroma_store import ChromaMemoryStore
+
+            memory_store = ChromaMemoryStore(path=data / "chroma", embed=reviewer.embedder)
+        gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
+                   ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
+                   reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model)
+        if gate.reviewer.similar_memories is None:
+            gate.reviewer.similar_memories = gate._similar_memories
+        if recover:
+            gate.recover()
+        return gate
+
+    # ------------------------------------------------------------------- policy
+    def reload_policy(self, path: str | Path | None = None) -> Policy:
+        """Load a new policy; on any error the old policy stays in force (never allow-all)."""
+        new = load_policy(path)  # raises PolicyError; nothing changes
+        reviewer = Reviewer(new, embedder=self.reviewer.embedder, judge_model=self.judge_model,
+                            similar_memories=self._similar_memories)
+        reviewer.warm_up()  # train/load for the new policy before it takes effect
+        with self._policy_lock:
+            old = self.policy
+            self.policy, self.reviewer = new, reviewer
+        self.ledger.append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
+                           files=list(new.source_files))
+        return new
+
+    # ------------------------------------------------------------------- submit
+    def submit(self, proposal: MemoryWrite, *, escalation_mode: EscalationMode | None = None) -> GateOutcome:
+        return self.submit_many([proposal], escalation_mode=escalation_mode)[0]
+
+    async def asubmit(self, proposal: MemoryWrite, *, escalation_mode: EscalationMode | None = None) -> GateOutcome:
+        return await asyncio.to_thread(self.submit, proposal, escalation_mode=escalation_mode)
+
+    async def asubmit_many(self, proposals: Sequence[MemoryWrite], *,
+                           escalation_mode: EscalationMode | None = None) -> list[GateOutcome]:
+        return await asyncio.to_thread(self.submit_many, proposals, escalation_mode=escalation_mode)
+
+    def submit_many(self, proposals: Sequence[MemoryWrite], *,
+                    escalation_mode: EscalationMode | None = None) -> list[GateOutcome]:
+        """Review and route a batch. One model call for the whole batch."""
+        with self._policy_lock:
+            policy, reviewer = self.policy, self.reviewer
+        outcomes: list[GateOutcome | None] = [None] * len(proposals)
+        fresh: list[int] = []
+        for i, p in enumerate(proposals):
+            existing = self.registry.get(p.id)
+            if existing is not None and existing["state"] != ProposalState.received.value:
+                outcomes[i] = self._outcome_from_row(existing, replayed=True)
+                continue
+            if existing is None and not self.registry.insert_received(p):
+                outcomes[i] = self._outcome_from_row(self.registry.require(p.id), replayed=True)
+                continue
+            fresh.append(i)
+        if not fresh:
+            return outcomes  # type: ignore[return-value]
+
+        recents = [self._recent(proposals[i], policy) for i in fresh]
+        try:
+            reviews = reviewer.review_many([proposals[i] for i in fresh], recents)
+        except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
+            reviews = [_failed_review(exc) for _ in fresh]
+        for i, review in zip(fresh, reviews):
+            outcomes[i] = self._finish(proposals[i], review, policy, escalation_mode)
+        return outcomes  # type: ignore[return-value]
+
+    def _finish(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
+                escalation_mode: EscalationMode | None) -> GateOutcome:
+        try:
+            decision = decide(proposal, review, policy, escalation_mode or self.escalation_mode)
+        except Exception as exc:  # noqa: BLE001
+            review = _failed_review(exc, review)
+            decision = decide(proposal, review, policy)
+        state = _STATE_FOR[decision.action]
+        try:
+            self.registry.record_decision(proposal.id, review, decision, state)
+        except Exception as exc:
+            log.error("gate.record_failed", proposal_id=proposal.id, error=str(exc))
+            raise GateError(f"could not record the decision for {proposal.id}: {exc}") from exc
+        if state is ProposalState.committed:
+            state, decision = self._apply_commit(proposal, proposal.value, decision, review)
+        self._ledger_decision(proposal, review, decision, state)
+        return GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
+
+    # ------------------------------------------------------------- store writes
+    def _apply_commit(self, proposal: MemoryWrite, value: dict, decision: Decision,
+                      review: ReviewResult | None) -> tuple[ProposalState, Decision]:
+        try:
+            self.memory_store.batch([PutOp(proposal.namespace, proposal.key, value,
+                                           index=proposal.index, ttl=proposal.ttl)])
+        except Exception as exc:  # noqa: BLE001 - store failed: quarantine, keep the write
+            reason = f"memory store write failed, quarantined (fail closed): {type(exc).__name__}: {exc}"
+            log.error("gate.store_failed", proposal_id=proposal.id, error=str(exc))
+            self._move_to_quarantine(proposal.id, reason)
+            return ProposalState.quarantined, decision.model_copy(update={"action": Action.quarantine,
+                                                                          "reason": reason})
+        self.registry.mark(proposal.id, applied=True)
+        return ProposalState.committed, decision
+
+    def _move_to_quarantine(self, proposal_id: str, reason: str) -> None:
+        row = self.registry.require(proposal_id)
+        decision = row_decision(row)
+        if decision is not None:
+            decision = decision.model_copy(update={"action": Action.quarantine, "reason": reason})
+        with self.registry._tx() as con:  # noqa: SLF001 - same module family
+            con.execute(
+                """UPDATE proposals SET state='quarantined', action='quarantine', applied=0,
+                       decision_json=COALESCE(?, decision_json), updated_at=?, version=version+1 WHERE id=?""",
+                (decision.model_dump_json() if decision else None, utcnow().isoformat(), proposal_id))
+
+    def _ledger_decision(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
+                         state: ProposalState) -> None:
+        rules = next((e for e in review.evidence if e.layer == "rules"), None)
+        self.ledger.append(
+            "proposal.decided",
+            proposal_id=proposal.id,
+            namespace=list(proposal.namespace),
+            key=proposal.key,
+            agent_id=proposal.provenance.agent_id,
+            thread_id=proposal.provenance.thread_id,
+            source=proposal.provenance.source.value,
+            content_sha256=proposal.content_hash(),
+            text=proposal.text[:1000],
+            action=decision.action.value,
+            state=state.value,
+            label=review.label.value,
+            category=review.category,
+            score=review.score,
+            reason=decision.reason,
+            rule_ids=[h["rule_id"] for h in rules.details.get("hits", [])] if rules else [],
+            error=review.error,
+            policy_hash=decision.policy_hash,
+            policy_version=decision.policy_version,
+        )
+        self.registry.mark(proposal.id, ledgered=True)
+
+    # ----------------------------------------------------------------- helpers
+    def _recent(self, proposal: MemoryWrite, policy: Policy) -> list[str]:
+        th = policy.thresholds
+        if not th.context_window:
+            return []
+        since = utcnow() - timedelta(minutes=th.context_minutes)
+        return self.registry.recent_texts(proposal.provenance.agent_id, since, th.context_window,
+                                          exclude_id=proposal.id)
+
+    def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
+        if k <= 0:
+            return []
+        try:
+            items = self.memory_store.search(proposal.namespace[:1], query=proposal.text[:2000], limit=k)
+        except Exception:  # noqa: BLE001 - context for the judge only
+            return []
+        return [str(it.value.get("content", it.value))[:500] for it in items]
+
+    def _outcome_from_row(self, row: dict, replayed: bool = False) -> GateOutcome:
+        review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
+        decision = row_decision(row)
+        proposal = row_proposal(row)
+        if decision is None:
+            decision = decide(proposal, review, self.policy)
+        return GateOutcome(proposal=proposal, review=review, decision=decision,
+                           state=ProposalState(row["state"]), replayed=replayed)
+
+    def outcome(self, proposal_id: str) -> GateOutcome:
+        return self._outcome_from_row(self.registry.require(proposal_id))
+
+    # ----------------------------------------------------------------- recovery
+    def recover(self) -> dict[str, int]:
+        """Finish what a crash interrupted. Safe to run at any time, any number of times."""
+        counts = {"reviewed": 0, "reapplied": 0, "ledgered": 0}
+        rows = self.registry.unfinished()
+        if not rows:
+            return counts
+        logged: set[tuple[str, str]] | None = None
+        for row in rows:
+            pid = row["id"]
+            if row["state"] == ProposalState.received.value:
+                self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
+                counts["reviewed"] += 1
+                continue
+            if row["state"] == ProposalState.committed.value and not row["applied"]:
+                value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
+                         else row_proposal(row).value)
+                state, _ = self._apply_commit(row_proposal(row), value, row_decision(row)
+                                              or decide(row_proposal(row), row_review(row), self.policy), None)
+                counts["reapplied"] += 1
+                row = self.registry.require(pid)
+            if not row["ledgered"]:
+                if logged is None:
+                    logged = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
+                event = "review.resolved" if row["resolved_by"] else "proposal.decided"
+                if (pid, event) not in logged:
+                    self._ledger_row(row, event)
+                    counts["ledgered"] += 1
+                else:
+                    self.registry.mark(pid, ledgered=True)
+        if any(counts.values()):
+            self.ledger.append("gate.recovered", **counts)
+        return counts
+
+    def _ledger_row(self, row: dict, event: str) -> None:
+        if event == "proposal.decided":
+            review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
+            decision = row_decision(row)
+            self._ledger_decision(row_proposal(row), review, decision, ProposalState(row["state"]))
+        else:
+            self.ledger.append("review.resolved", proposal_id=row["id"], resolution=row["resolution"],
+                               reviewer=row["resolved_by"], reason=row["resolved_reason"],
+                               state=row["state"], policy_hash=self.policy.hash, recovered=True)
+            self.registry.mark(row["id"], ledgered=True)
+
+    # ------------------------------------------------------------------- misc
+    def close(self) -> None:
+        self.registry.close()
+        self.ledger.close()
+        close = getattr(self.memory_store, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> "Gatekeeper":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_loads(s: str) -> Any:
+    import json
+
+    return json.loads(s)
+
+
+def _failed_review(exc: BaseException, prior: ReviewResult | None = None) -> ReviewResult:
+    return ReviewResult(label=Label.alignment_shifting, category=prior.category if prior else None, score=1.0,
+                        evidence=prior.evidence if prior else [], error=f"{type(exc).__name__}: {exc}")
+
+
+def proposals_from_puts(ops: Iterable[PutOp]) -> list[MemoryWrite]:  # pragma: no cover - helper
+    return [MemoryWrite(namespace=op.namespace, key=op.key, value=op.value) for op in ops if op.value is not None]

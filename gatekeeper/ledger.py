@@ -1,0 +1,724 @@
+"""Append-only, hash-chained audit ledger (one JSON object per line).
+
+Every decision of the gatekeeper is written here as one line::
+
+    {"seq":1,"ts":"2025-01-01T12:00:00.000000Z","event":"decision",...,"prev_hash":"000…","hash":"9f2…"}
+
+* ``seq``       -- 1-based, consecutive.
+* ``ts``        -- ISO-8601 UTC timestamp with microseconds and a ``Z`` suffix.
+* ``event``     -- the event name given to :meth:`AuditLedger.append`.
+* caller fields -- any JSON-serialisable keyword arguments (pydantic models are
+  dumped with ``model_dump(mode="json")``, enums become their value).
+* ``prev_hash`` -- ``hash`` of the previous entry, ``"0" * 64`` for the first.
+* ``hash``      -- sha256 (hex) of :func:`canonical_json` of the entry without
+  its ``hash`` field (``sort_keys=True, separators=(",", ":"),
+  ensure_ascii=False``, UTF-8).  The key order *on the line* is irrelevant to
+  the hash, so any JSON tool can re-verify a line.
+
+Concurrency and durability
+--------------------------
+:meth:`AuditLedger.append` takes an in-process thread lock and an exclusive
+``fcntl.flock`` on the ledger file itself, then reads the last entry (seeking
+from the end of the file, never reading the whole file), computes the new entry,
+writes it with a single ``os.write`` on an ``O_APPEND`` descriptor and calls
+``os.fsync`` before releasing the lock.  Any number of processes (and threads)
+may append to the same file; they produce one valid chain.  Readers
+(:meth:`verify`, :meth:`entries`) take a shared lock only long enough to snapshot
+the file size, and then read that complete prefix without blocking writers.
+
+Corruption handling
+-------------------
+``append`` checks the tail before chaining: if the final line is torn (no
+trailing newline -- e.g. the process was killed mid-write), is not valid JSON,
+or its hash does not match its content, ``append`` raises
+:class:`LedgerCorruptError` and writes nothing.  A torn tail is also reported
+by :meth:`verify` (``problem`` starts with ``"torn tail"``).  The operator may
+then call :meth:`repair_torn_tail`, which truncates the incomplete final line
+(only when it lacks its trailing newline), returns the removed bytes and, by
+default, appends a ``ledger.tail_repaired`` entry recording what was removed
+(size, sha256, text) so the repair itself is on the record.  ``append`` only
+inspects the tail; :meth:`verify` checks the whole chain.
+
+:meth:`anchor` returns ``(seq, hash)`` of the last entry.  Store it somewhere
+else (another system, a ticket, a signed note); ``verify(expected_head=anchor)``
+then also detects removal of trailing entries and wholesale rewrites, which a
+self-contained hash chain cannot detect on its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "GENESIS_HASH",
+    "RESERVED_FIELDS",
+    "AuditLedger",
+    "LedgerCorruptError",
+    "LedgerEntry",
+    "LedgerError",
+    "LedgerSerializationError",
+    "VerifyReport",
+    "canonical_json",
+    "entry_hash",
+]
+
+GENESIS_HASH = "0" * 64
+RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash"})
+TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TAIL_CHUNK = 4096
+_HEX = frozenset("0123456789abcdef")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class LedgerError(Exception):
+    """Base class for ledger errors."""
+
+
+class LedgerCorruptError(LedgerError):
+    """The ledger file is damaged (torn tail, invalid JSON, edited last entry).
+
+    Nothing is appended while the ledger is in this state; run
+    :meth:`AuditLedger.verify` for a precise report and, for a torn tail,
+    :meth:`AuditLedger.repair_torn_tail`.
+    """
+
+
+class LedgerSerializationError(TypeError):
+    """A field passed to :meth:`AuditLedger.append` cannot be stored as JSON."""
+
+
+# --------------------------------------------------------------------------- models
+
+
+class LedgerEntry(BaseModel):
+    """One written ledger entry, as returned by :meth:`AuditLedger.append`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    ts: str
+    event: str
+    fields: dict[str, Any] = Field(default_factory=dict, description="the caller's fields")
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry exactly as stored on its line (same keys, same order)."""
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "event": self.event,
+            **self.fields,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+class VerifyReport(BaseModel):
+    """Result of :meth:`AuditLedger.verify`."""
+
+    ok: bool
+    entries: int = Field(
+        description="number of entries that verified, i.e. the intact prefix "
+        "before the first problem (all entries when ok)"
+    )
+    first_bad_seq: int | None = Field(
+        default=None, description="seq of the first bad entry (None if unknown, e.g. invalid JSON)"
+    )
+    first_bad_line: int | None = Field(default=None, description="1-based line number of the first bad entry")
+    problem: str | None = Field(default=None, description="human-readable description of the first problem")
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text used for hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of *entry* without its ``hash`` field."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- value normalisation
+
+
+def _jsonable(value: Any, path: str, stack: set[int]) -> Any:
+    """Return a plain-JSON copy of *value* or raise LedgerSerializationError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return _jsonable(value.value, path, stack)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise LedgerSerializationError(
+                f"ledger field {path!r}: string is not encodable as UTF-8 ({exc.reason})"
+            ) from None
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LedgerSerializationError(f"ledger field {path!r}: {value!r} is not valid JSON (NaN/Infinity)")
+        return float(value)
+    if isinstance(value, BaseModel):
+        return _jsonable(value.model_dump(mode="json"), path, stack)
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in stack:
+            raise LedgerSerializationError(f"ledger field {path!r}: circular reference")
+        stack.add(id(value))
+        try:
+            if isinstance(value, dict):
+                out: dict[str, Any] = {}
+                for k, v in value.items():
+                    if not isinstance(k, str):
+                        raise LedgerSerializationError(
+                            f"ledger field {path!r}: dict key {k!r} is a {type(k).__name__}, keys must be str"
+                        )
+                    out[k] = _jsonable(v, f"{path}.{k}", stack)
+                return out
+            return [_jsonable(v, f"{path}[{i}]", stack) for i, v in enumerate(value)]
+        finally:
+            stack.discard(id(value))
+    raise LedgerSerializationError(
+        f"ledger field {path!r}: value of type {type(value).__module__}.{type(value).__qualname__} "
+        "is not JSON-serialisable (use str/int/float/bool/None/list/dict, a pydantic model, "
+        "or convert it first, e.g. datetime.isoformat())"
+    )
+
+
+def _normalise_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    reserved = RESERVED_FIELDS.intersection(fields)
+    if reserved:
+        raise ValueError(f"ledger field name(s) {sorted(reserved)} are reserved for the ledger itself")
+    return {k: _jsonable(v, k, set()) for k, v in fields.items()}
+
+
+def _reject_unserialisable(obj: Any) -> Any:  # JSONRenderer's `default`
+    raise LedgerSerializationError(f"not JSON-serialisable: {type(obj).__qualname__}")
+
+
+# --------------------------------------------------------------------------- structlog plumbing
+
+
+class _FileSink:
+    """The structlog "logger": writes each rendered line to the ledger's fd and fsyncs."""
+
+    def __init__(self, ledger: AuditLedger) -> None:
+        self._ledger = ledger
+
+    def msg(self, line: str) -> None:
+        self._ledger._write_line(line)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+class AuditLedger:
+    """Append-only, hash-chained JSON-lines audit ledger.  See the module docstring."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self._fd: int | None = None
+        self._pid = os.getpid()
+        self._tlock = threading.Lock()
+        # State handed to the processor chain; only touched while holding both locks.
+        self._head: tuple[int, str] | None = None
+        self._pending: dict[str, Any] = {}
+        self._written: dict[str, Any] | None = None
+        self._log = structlog.wrap_logger(
+            _FileSink(self),
+            wrapper_class=structlog.BoundLogger,
+            context_class=dict,
+            cache_logger_on_first_use=False,
+            processors=[
+                self._add_chain_position,
+                structlog.processors.TimeStamper(fmt=_TS_FORMAT, utc=True, key="ts"),
+                self._order_and_hash,
+                structlog.processors.JSONRenderer(
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                    allow_nan=False,
+                    default=_reject_unserialisable,
+                ),
+            ],
+        )
+
+    # ---------------------------------------------------------------- properties / lifecycle
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        with self._tlock:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> AuditLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AuditLedger({str(self._path)!r})"
+
+    def _check_fork(self) -> None:
+        # After fork the child shares the parent's open file description, and
+        # flock() locks belong to the description: re-open so the lock excludes.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)  # our copy only; the parent's descriptor and lock are unaffected
+                except OSError:
+                    pass
+            self._fd = None
+            self._tlock = threading.Lock()
+
+    def _writer_fd(self) -> int:
+        if self._fd is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self._path.exists()
+            self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if not existed:  # make the new directory entry durable too
+                dfd = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+        return self._fd
+
+    # ---------------------------------------------------------------- processor chain
+
+    def _add_chain_position(self, _logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        assert self._head is not None, "ledger head not set (processor chain called outside append)"
+        last_seq, last_hash = self._head
+        # Caller fields are injected here rather than passed as logger kwargs, so
+        # that no field name can collide with structlog's own parameters.
+        event_dict.update(self._pending)
+        event_dict["seq"] = last_seq + 1
+        event_dict["prev_hash"] = last_hash
+        return event_dict
+
+    def _order_and_hash(self, _logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        head = ("seq", "ts", "event")
+        tail = ("prev_hash", "hash")
+        entry = {k: event_dict[k] for k in head}
+        entry.update((k, v) for k, v in event_dict.items() if k not in head and k not in tail)
+        entry["prev_hash"] = event_dict["prev_hash"]
+        entry["hash"] = entry_hash(entry)
+        self._written = entry
+        return dict(entry)
+
+    def _write_line(self, line: str) -> None:
+        fd = self._writer_fd()
+        data = (line + "\n").encode("utf-8")
+        size_before = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        except BaseException:
+            # Never leave a torn line behind if we can help it.
+            try:
+                os.ftruncate(fd, size_before)
+                os.fsync(fd)
+            except OSError:
+                pass
+            raise
+
+    # ---------------------------------------------------------------- tail reading
+
+    def _read_last_line(self, fd: int) -> tuple[bytes | None, int]:
+        """Return (last complete line without newline or None if empty file, file size).
+
+        Raises LedgerCorruptError if the file does not end with a newline.
+        """
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None, 0
+        if os.pread(fd, 1, size - 1) != b"\n":
+            raise LedgerCorruptError(
+                f"ledger {self._path}: tail is torn — the final line has no trailing newline "
+                "(a write was interrupted); run verify() and repair_torn_tail()"
+            )
+        # Read backwards in growing chunks until the newline before the last line is found.
+        end = size - 1  # index of the final newline
+        buf = b""
+        pos = end
+        chunk = _TAIL_CHUNK
+        while True:
+            start = max(0, pos - chunk)
+            buf = os.pread(fd, pos - start, start) + buf
+            pos = start
+            idx = buf.rfind(b"\n")
+            if idx >= 0:
+                return buf[idx + 1 :], size
+            if pos == 0:
+                return buf, size
+            chunk = min(chunk * 2, 1 << 20)
+
+    def _parse_tail(self, fd: int) -> tuple[dict[str, Any] | None, int]:
+        raw, size = self._read_last_line(fd)
+        if raw is None:
+            return None, 0
+        problem = _check_entry_line(raw)
+        if isinstance(problem, str):
+            raise LedgerCorruptError(f"ledger {self._path}: last line is bad ({problem}); refusing to chain onto it")
+        return problem, size
+
+    def _head_from_fd(self, fd: int) -> tuple[int, str]:
+        last, _ = self._parse_tail(fd)
+        if last is None:
+            return 0, GENESIS_HASH
+        return last["seq"], last["hash"]
+
+    # ---------------------------------------------------------------- append
+
+    def append(self, event: str, /, **fields: Any) -> LedgerEntry:
+        """Append one entry and fsync it.  Returns the entry as written.
+
+        Raises ``TypeError`` (:class:`LedgerSerializationError`) for values that
+        are not JSON-serialisable and ``ValueError`` for reserved field names --
+        in both cases before touching the file.  Raises
+        :class:`LedgerCorruptError` if the current last line is torn, invalid or
+        edited.
+        """
+        if not isinstance(event, str) or not event:
+            raise TypeError(f"ledger event must be a non-empty str, got {event!r}")
+        clean = _normalise_fields(fields)
+        # Fails early (and cheaply) for anything the renderer would choke on.
+        canonical_json(clean).encode("utf-8")
+
+        self._check_fork()
+        with self._tlock:
+            fd = self._writer_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                self._head = self._head_from_fd(fd)
+                self._written = None
+                self._pending = clean
+                self._log.msg(event)
+                written = self._written
+            finally:
+                self._head = None
+                self._pending = {}
+                self._written = None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        assert written is not None
+        return LedgerEntry(
+            seq=written["seq"],
+            ts=written["ts"],
+            event=written["event"],
+            fields={k: v for k, v in written.items() if k not in RESERVED_FIELDS},
+            prev_hash=written["prev_hash"],
+            hash=written["hash"],
+        )
+
+    # ---------------------------------------------------------------- repair
+
+    def repair_torn_tail(self, *, record: bool = True) -> bytes:
+        """Truncate an incomplete final line (one lacking its trailing newline).
+
+        Returns the removed bytes (``b""`` if the tail was not torn).  A final
+        line that *has* its newline is never touched, even if it is invalid --
+        that is tampering or a different fault, and :meth:`verify` reports it.
+        With ``record=True`` (default) a ``ledger.tail_repaired`` entry with
+        the size, sha256 and text of the removed bytes is appended, so the
+        repair is itself audited.
+        """
+        self._check_fork()
+        with self._tlock:
+            fd = self._writer_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+                    return b""
+                pos, buf = size, b""
+                while pos > 0:
+                    start = max(0, pos - _TAIL_CHUNK)
+                    buf = os.pread(fd, pos - start, start) + buf
+                    pos = start
+                    idx = buf.rfind(b"\n")
+                    if idx >= 0:
+                        cut = pos + idx + 1
+                        break
+                else:
+                    cut = 0
+                removed = os.pread(fd, size - cut, cut)
+                os.ftruncate(fd, cut)
+                os.fsync(fd)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        if record:
+            self.append(
+                TAIL_REPAIRED_EVENT,
+                removed_bytes=len(removed),
+                removed_sha256=hashlib.sha256(removed).hexdigest(),
+                removed_text=removed.decode("utf-8", errors="replace"),
+            )
+        return removed
+
+    # ---------------------------------------------------------------- reading
+
+    def _snapshot(self) -> bytes | None:
+        """Read the committed content: size taken under a shared lock, then read without it."""
+        try:
+            f = open(self._path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            return None
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            try:
+                size = os.fstat(f.fileno()).st_size
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return f.read(size)
+
+    def _iter_lines(self) -> Iterator[tuple[int, bytes, bool]]:
+        """Yield (line_no, raw_line_without_newline, has_newline) over a consistent snapshot."""
+        data = self._snapshot()
+        if not data:
+            return
+        start, line_no, n = 0, 0, len(data)
+        while start < n:
+            line_no += 1
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                yield line_no, data[start:], False
+                return
+            yield line_no, data[start:nl], True
+            start = nl + 1
+
+    def entries(self, /, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Iterate over all entries (dicts), optionally filtered by equality on top-level fields.
+
+        Filter values are normalised like appended values (enums, pydantic
+        models).  Entries lacking a filtered field do not match.  Raises
+        :class:`LedgerCorruptError` on a line that cannot be parsed (use
+        :meth:`verify` for a full diagnosis).
+        """
+        want = {k: _jsonable(v, k, set()) for k, v in filters.items()}
+        missing = object()
+        for line_no, raw, has_nl in self._iter_lines():
+            if not has_nl:
+                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: torn tail (no trailing newline)")
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: invalid JSON ({exc})") from None
+            if not isinstance(obj, dict):
+                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: not a JSON object")
+            if all(obj.get(k, missing) == v for k, v in want.items()):
+                yield obj
+
+    def find(self, /, **filters: Any) -> list[dict[str, Any]]:
+        """All entries matching *filters* (see :meth:`entries`)."""
+        return list(self.entries(**filters))
+
+    def last(self) -> dict[str, Any] | None:
+        """The last entry (read from the end of the file), or None if the ledger is empty.
+
+        Raises :class:`LedgerCorruptError` if the final line is torn, invalid or edited.
+        """
+        try:
+            f = open(self._path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            return None
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            try:
+                last, _ = self._parse_tail(f.fileno())
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return last
+
+    def anchor(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last entry (``(0, "0"*64)`` when empty), for storing elsewhere."""
+        last = self.last()
+        if last is None:
+            return 0, GENESIS_HASH
+        return last["seq"], last["hash"]
+
+    def __len__(self) -> int:
+        """Number of entries, taken from the last entry's ``seq`` (O(1); trusts the chain)."""
+        return self.anchor()[0]
+
+    # ---------------------------------------------------------------- verify
+
+    def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyReport:
+        """Check the whole chain and report the first bad entry.
+
+        Detects edited entries (hash mismatch), deleted / reordered / inserted /
+        duplicated lines (seq or prev_hash mismatch), invalid JSON, malformed
+        entries and a torn tail (incomplete final line -- see
+        :meth:`repair_torn_tail`).  With ``expected_head=(seq, hash)`` (from an
+        earlier :meth:`anchor`) it also detects removal of trailing entries and
+        a rewritten history.
+        """
+        prev_seq, prev_hash = 0, GENESIS_HASH
+        good = 0
+        anchor_seen = False
+        if expected_head is not None:
+            a_seq, a_hash = int(expected_head[0]), str(expected_head[1])
+            if a_seq == 0:
+                anchor_seen = a_hash == GENESIS_HASH
+                if not anchor_seen:
+                    return _bad(0, None, None, f"anchor (0, {a_hash[:12]}…) is invalid: seq 0 must be the genesis hash")
+
+        def where(line_no: int, seq: Any) -> str:
+            return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
+
+        line_no = 0
+        for line_no, raw, has_nl in self._iter_lines():
+            parsed = _check_entry_line(raw)
+            seq_guess = _guess_seq(raw)
+            if not has_nl:
+                detail = "" if isinstance(parsed, dict) else f"; partial content: {raw[:60]!r}"
+                return _bad(
+                    good,
+                    seq_guess,
+                    line_no,
+                    f"{where(line_no, seq_guess)}: torn tail — final line is incomplete (no trailing newline), "
+                    f"a write was interrupted{detail}; repair_torn_tail() removes it",
+                )
+            if isinstance(parsed, str):
+                return _bad(good, seq_guess, line_no, f"{where(line_no, seq_guess)}: {parsed}")
+            entry = parsed
+            seq = entry["seq"]
+            here = where(line_no, seq)
+            expected = prev_seq + 1
+            if seq != expected:
+                if seq > expected:
+                    gap = seq - expected
+                    what = f"seq gap — expected seq {expected}, found {seq}: {gap} entr{'y' if gap == 1 else 'ies'} deleted"
+                    if line_no != seq:
+                        what += " (or lines reordered)"
+                else:
+                    what = (
+                        f"seq out of order — expected seq {expected}, found {seq}: "
+                        "lines were reordered, duplicated or inserted"
+                    )
+                return _bad(good, seq, line_no, f"{here}: {what}")
+            if entry["prev_hash"] != prev_hash:
+                return _bad(
+                    good,
+                    seq,
+                    line_no,
+                    f"{here}: prev_hash mismatch — does not chain to the previous entry "
+                    "(entry inserted/forged, or the previous entry was replaced)",
+                )
+            if expected_head is not None and seq == a_seq:
+                if entry["hash"] != a_hash:
+                    return _bad(
+                        good,
+                        seq,
+                        line_no,
+                        f"{here}: does not match the anchor (hash {entry['hash'][:12]}… != anchored "
+                        f"{a_hash[:12]}…) — history was rewritten",
+                    )
+                anchor_seen = True
+            prev_seq, prev_hash = seq, entry["hash"]
+            good += 1
+
+        if expected_head is not None and not anchor_seen:
+            return _bad(
+                good,
+                prev_seq + 1,
+                line_no + 1,
+                f"truncated — ledger ends at seq {prev_seq} but the anchor is seq {a_seq}: "
+                f"{a_seq - prev_seq} trailing entr{'y was' if a_seq - prev_seq == 1 else 'ies were'} removed",
+            )
+        return VerifyReport(ok=True, entries=good)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _bad(good: int, seq: int | None, line: int | None, problem: str) -> VerifyReport:
+    return VerifyReport(ok=False, entries=good, first_bad_seq=seq, first_bad_line=line, problem=problem)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _check_entry_line(raw: bytes) -> dict[str, Any] | str:
+    """Parse one line and check its own integrity.  Returns the entry, or a problem string."""
+    if not raw.strip():
+        return "blank line — a line was inserted or an entry was erased"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 ({exc.reason} at byte {exc.start})"
+    try:
+        obj = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON ({exc.msg} at column {exc.colno})"
+    except ValueError as exc:
+        return f"invalid entry ({exc}) — line was tampered with"
+    if not isinstance(obj, dict):
+        return "invalid entry — not a JSON object"
+    seq = obj.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        return f"malformed entry — seq {seq!r} is not a positive integer"
+    for key in ("ts", "event"):
+        if not isinstance(obj.get(key), str):
+            return f"malformed entry — missing or non-string {key!r}"
+    for key in ("prev_hash", "hash"):
+        h = obj.get(key)
+        if not (isinstance(h, str) and len(h) == 64 and _HEX.issuperset(h)):
+            return f"malformed entry — {key!r} is not a sha256 hex digest"
+    try:
+        actual = entry_hash(obj)
+    except ValueError as exc:  # NaN/Infinity smuggled in, etc.
+        return f"malformed entry — cannot canonicalise ({exc})"
+    if actual != obj["hash"]:
+        return "hash mismatch — entry was edited"
+    return obj
+
+
+def _guess_seq(raw: bytes) -> int | None:
+    """Best-effort seq of a line for reporting, even when the line is damaged."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+        seq = obj.get("seq") if isinstance(obj, dict) else None
+        return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    except (ValueError, UnicodeDecodeError):
+        pass
+    m = re.match(rb'\s*\{\s*"seq"\s*:\s*(\d{1,18})\s*[,}]', raw)
+    return int(m.group(1)) if m else None

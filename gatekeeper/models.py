@@ -1,0 +1,270 @@
+"""Data model of the gatekeeper: proposals, review results, decisions.
+
+Everything that crosses a module boundary is one of these pydantic v2 models, so
+it validates on the way in and serialises the same way into the ledger, the
+SQLite registry and the review pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Upper bound on the text of one memory. Larger writes are refused with a clear
+#: error (the caller keeps its data); memories are notes, not documents.
+MAX_CONTENT_CHARS = 64_000
+MAX_NAMESPACE_DEPTH = 16
+MAX_LABEL_CHARS = 256
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class SourceKind(str, Enum):
+    """Who or what produced the text of a memory."""
+
+    operator = "operator"  # the deploying team / system prompt author
+    user = "user"  # the human the agent works for
+    agent = "agent"  # the agent's own reflection or summary
+    tool = "tool"  # output of a tool call (API, shell, database)
+    web = "web"  # fetched web page or document
+    peer_agent = "peer_agent"  # another agent in a multi-agent system
+    unknown = "unknown"
+
+
+class Label(str, Enum):
+    task_knowledge = "task_knowledge"
+    alignment_shifting = "alignment_shifting"
+
+
+class Action(str, Enum):
+    commit = "commit"
+    quarantine = "quarantine"
+    escalate = "escalate"
+
+
+class ProposalState(str, Enum):
+    received = "received"  # journaled, not yet decided (only seen after a crash)
+    committed = "committed"
+    quarantined = "quarantined"
+    pending = "pending"  # escalated, waiting for a human
+
+
+class EscalationMode(str, Enum):
+    interrupt = "interrupt"  # pause the graph with interrupt(); resume with Command(resume=...)
+    park = "park"  # keep the write in the review queue; the agent goes on
+
+
+class Provenance(BaseModel):
+    """Where a proposed memory came from.
+
+    ``source`` is set by the host code that builds the proposal (the node or the
+    store wrapper), never parsed out of the memory text. ``claimed_source`` keeps
+    what the content or its metadata *claimed* to be, for the record only: trust
+    is always computed from ``source``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: SourceKind = SourceKind.agent
+    agent_id: str = "agent"
+    thread_id: str | None = None
+    run_id: str | None = None
+    tool_name: str | None = None
+    url: str | None = None
+    claimed_source: str | None = None
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_id_ok(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("agent_id must not be empty")
+        if len(v) > MAX_LABEL_CHARS:
+            raise ValueError(f"agent_id longer than {MAX_LABEL_CHARS} characters")
+        return v
+
+
+def validate_namespace(namespace: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Validate a LangGraph-style namespace; raise ValueError with the reason."""
+    if isinstance(namespace, str):
+        raise ValueError("namespace must be a tuple of strings, not a string")
+    ns = tuple(namespace)
+    if not ns:
+        raise ValueError("namespace must not be empty")
+    if len(ns) > MAX_NAMESPACE_DEPTH:
+        raise ValueError(f"namespace deeper than {MAX_NAMESPACE_DEPTH} levels")
+    for i, label in enumerate(ns):
+        if not isinstance(label, str):
+            raise ValueError(f"namespace label {i} is {type(label).__name__}, not str")
+        if not label:
+            raise ValueError(f"namespace label {i} is empty")
+        if "." in label:
+            raise ValueError(f"namespace label {label!r} contains '.'")
+        if label in {"..", "*"} or "/" in label or "\\" in label or "\x00" in label:
+            raise ValueError(f"namespace label {label!r} contains a path or wildcard character")
+        if len(label) > MAX_LABEL_CHARS:
+            raise ValueError(f"namespace label {i} longer than {MAX_LABEL_CHARS} characters")
+    return ns
+
+
+def content_to_text(content: Any) -> str:
+    """Flatten a memory value (str or JSON-like dict) to the text that is reviewed.
+
+    All string leaves are reviewed, keys included, so no metadata field can carry
+    unreviewed text into the store.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (bytes, bytearray)):
+        raise ValueError("memory content must be text; decode bytes before proposing")
+    parts: list[str] = []
+
+    def walk(node: Any, depth: int = 0) -> None:
+        if depth > 32:
+            raise ValueError("memory value nested deeper than 32 levels")
+        if isinstance(node, str):
+            parts.append(node)
+        elif isinstance(node, dict):
+            # "content"/"text" first so the main statement leads the reviewed text
+            for k in sorted(node, key=lambda k: (k not in ("content", "text", "memory"), str(k))):
+                if k not in ("content", "text", "memory"):
+                    parts.append(f"{k}:")
+                walk(node[k], depth + 1)
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item, depth + 1)
+        elif isinstance(node, (bytes, bytearray)):
+            raise ValueError("memory value contains bytes; only JSON-compatible values are accepted")
+        elif node is None or isinstance(node, (int, float, bool)):
+            parts.append(json.dumps(node))
+        else:
+            raise ValueError(f"memory value contains unsupported type {type(node).__name__}")
+
+    walk(content)
+    return " ".join(p for p in parts if p)
+
+
+class MemoryWrite(BaseModel):
+    """A memory an agent proposes to store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    namespace: tuple[str, ...]
+    key: str = Field(default_factory=new_id)
+    value: dict[str, Any]
+    kind: str = "semantic"  # semantic / episodic / procedural / preference / ...
+    provenance: Provenance = Field(default_factory=Provenance)
+    proposed_at: datetime = Field(default_factory=utcnow)
+    #: index fields forwarded to the wrapped store on commit (LangGraph `index=`)
+    index: list[str] | bool | None = None
+    ttl: float | None = None
+
+    @field_validator("namespace", mode="before")
+    @classmethod
+    def _ns(cls, v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            raise ValueError("namespace must be a tuple of strings, not a string")
+        return validate_namespace(tuple(v))
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError("key must not be empty")
+        if len(v) > 512:
+            raise ValueError("key longer than 512 characters")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_shortcut(cls, data: Any) -> Any:
+        # MemoryWrite(content="...") is shorthand for value={"content": "..."}
+        if isinstance(data, dict) and "content" in data and "value" not in data:
+            data = dict(data)
+            content = data.pop("content")
+            if isinstance(content, (bytes, bytearray)):
+                raise ValueError("content must be text (str); got bytes — decode it first")
+            if not isinstance(content, str):
+                raise ValueError(f"content must be a string, got {type(content).__name__}")
+            data["value"] = {"content": content}
+        return data
+
+    @model_validator(mode="after")
+    def _text_ok(self) -> "MemoryWrite":
+        text = content_to_text(self.value)
+        if not text.strip():
+            raise ValueError("memory content is empty")
+        if len(text) > MAX_CONTENT_CHARS:
+            raise ValueError(
+                f"memory content is {len(text):,} characters; the limit is {MAX_CONTENT_CHARS:,}"
+            )
+        return self
+
+    @property
+    def text(self) -> str:
+        return content_to_text(self.value)
+
+    def content_hash(self) -> str:
+        payload = json.dumps(
+            {"ns": list(self.namespace), "key": self.key, "value": self.value},
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class LayerEvidence(BaseModel):
+    """What one review layer saw and concluded."""
+
+    layer: str  # normalize / rules / classifier / exemplars / judge / context
+    score: float | None = None  # probability of alignment_shifting, when the layer scores
+    category: str | None = None
+    decided: bool = False  # this layer settled the label on its own
+    details: dict[str, Any] = Field(default_factory=dict)
+    elapsed_ms: float = 0.0
+
+
+class ReviewResult(BaseModel):
+    label: Label
+    category: str | None = None  # a taxonomy id when alignment_shifting
+    score: float  # final probability of alignment_shifting, after trust adjustment
+    raw_score: float | None = None  # before the provenance adjustment
+    evidence: list[LayerEvidence] = Field(default_factory=list)
+    error: str | None = None  # set when review failed (the decision fails closed)
+    elapsed_ms: float = 0.0
+
+
+class Decision(BaseModel):
+    proposal_id: str
+    action: Action
+    reason: str
+    policy_hash: str
+    policy_version: str | None = None
+    decided_at: datetime = Field(default_factory=utcnow)
+    decided_by: str = "gatekeeper"
+    escalation_mode: EscalationMode | None = None
+    deadline: datetime | None = None
+
+
+class GateOutcome(BaseModel):
+    """The whole story of one proposal: what was proposed, what review found, what happened."""
+
+    proposal: MemoryWrite
+    review: ReviewResult
+    decision: Decision
+    state: ProposalState
+    replayed: bool = False  # True when the proposal was already decided (idempotent re-run)

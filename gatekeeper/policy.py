@@ -1,0 +1,363 @@
+"""Policy files: the contract between safety staff and the gatekeeper.
+
+A policy is a directory of YAML files (``policy.yaml``, ``taxonomy.yaml``,
+``rules.yaml``; any other ``*.yaml`` is merged in too). Every file is parsed
+with line tracking and the merged document is validated strictly by pydantic:
+unknown keys, wrong types, regexes that do not compile, rules whose own examples
+fail, references to categories that do not exist — each is refused with the
+file, the line and what is wrong. A policy that does not load is never replaced
+by an allow-all default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gatekeeper.models import Action, SourceKind
+
+TASK_KNOWLEDGE = "task_knowledge"
+POLICY_FILE_ORDER = ("policy.yaml", "taxonomy.yaml", "rules.yaml")
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded. ``problems`` lists (file, line, message)."""
+
+    def __init__(self, problems: list[tuple[str, int | None, str]]):
+        self.problems = problems
+        lines = [f"{f}:{line if line is not None else '?'}: {msg}" for f, line, msg in problems]
+        super().__init__("invalid policy:\n  " + "\n  ".join(lines))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(_Strict):
+    description: str = Field(min_length=10)
+    action: Literal["quarantine", "escalate"] = "escalate"
+    #: score at which the category's action applies (before provenance scaling)
+    threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: above this score the write is quarantined without asking a human
+    quarantine_above: float | None = Field(default=None, gt=0.0, le=1.0)
+    exemplars: list[str] = Field(default_factory=list)
+    #: benign look-alikes: task knowledge on the same topic, never to be flagged
+    counter_exemplars: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _order(self) -> "Category":
+        if self.quarantine_above is not None and self.quarantine_above < self.threshold:
+            raise ValueError("quarantine_above must be >= threshold")
+        return self
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_.-]{2,63}$")
+    category: str
+    description: str = Field(min_length=5)
+    #: regular expressions (Python syntax, matched case-insensitively on normalised text)
+    patterns: list[str] = Field(min_length=1)
+    #: if any of these matches, the rule does not fire (reporting / quoting context)
+    unless: list[str] = Field(default_factory=list)
+    #: the rule applies only to writes from these sources (default: all)
+    sources: list[SourceKind] | None = None
+    score: float = Field(default=0.95, ge=0.0, le=1.0)
+    #: when set, a match decides the action on its own (no model needed)
+    action: Literal["quarantine", "escalate"] | None = None
+    examples: dict[Literal["match", "no_match"], list[str]] = Field(default_factory=dict)
+
+    @field_validator("patterns", "unless")
+    @classmethod
+    def _compiles(cls, pats: list[str]) -> list[str]:
+        for p in pats:
+            try:
+                re.compile(p, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
+        return pats
+
+
+class Thresholds(_Strict):
+    #: scores below this commit; between this and the category threshold the write is
+    #: in the uncertain band (LLM judge when configured, else escalate)
+    uncertain_below: float = Field(default=0.35, gt=0.0, lt=1.0)
+    #: nearest-exemplar cosine similarity that counts as a match
+    exemplar_match: float = Field(default=0.86, gt=0.0, le=1.0)
+    #: how much the best exemplar must beat the best counter-exemplar
+    exemplar_margin: float = Field(default=0.04, ge=0.0, le=1.0)
+    #: score of the joined recent writes of one agent that flags a split belief
+    context_window: int = Field(default=4, ge=0, le=32)
+    context_minutes: float = Field(default=30.0, gt=0)
+
+
+class SourceTrust(_Strict):
+    trust: float = Field(ge=0.0, le=1.0)
+    #: escalate every write from this source regardless of score
+    always_review: bool = False
+
+
+class EscalationSettings(_Strict):
+    mode: Literal["interrupt", "park"] = "park"
+    #: hours an escalation may wait before it is flagged overdue (it stays out of memory)
+    deadline_hours: float = Field(default=72.0, gt=0)
+    #: what a reviewer may do with an overdue item
+    overdue_action: Literal["flag"] = "flag"
+
+
+class JudgeSettings(_Strict):
+    enabled: bool = False
+    #: only scores in [low, high) are sent to the judge
+    band: tuple[float, float] = (0.2, 0.8)
+    timeout_s: float = Field(default=20.0, gt=0)
+    similar_memories: int = Field(default=3, ge=0, le=20)
+
+
+class Policy(_Strict):
+    version: str = Field(min_length=1)
+    name: str = "default"
+    description: str = ""
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    trust: dict[SourceKind, SourceTrust]
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    categories: dict[str, Category] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+    #: filled by the loader: sha256 of the policy files' bytes, and where they came from
+    hash: str = ""
+    source_files: tuple[str, ...] = ()
+
+    @field_validator("categories")
+    @classmethod
+    def _cat_ids(cls, cats: dict[str, Category]) -> dict[str, Category]:
+        for cid in cats:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", cid):
+                raise ValueError(f"category id {cid!r} must be snake_case")
+            if cid == TASK_KNOWLEDGE:
+                raise ValueError("'task_knowledge' is the benign label, not a category")
+        return cats
+
+    @field_validator("trust")
+    @classmethod
+    def _all_sources(cls, trust: dict[SourceKind, SourceTrust]) -> dict[SourceKind, SourceTrust]:
+        missing = [s.value for s in SourceKind if s not in trust]
+        if missing:
+            raise ValueError(f"trust must list every source; missing: {', '.join(missing)}")
+        return trust
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> "Policy":
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.id in seen:
+                raise ValueError(f"rules[{i}]: duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+            if rule.category not in self.categories:
+                raise ValueError(
+                    f"rules[{i}] ({rule.id}): unknown category {rule.category!r}; "
+                    f"known: {', '.join(sorted(self.categories))}"
+                )
+        lo, hi = self.judge.band
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError("judge.band must be two increasing numbers in [0, 1]")
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def trust_of(self, source: SourceKind) -> SourceTrust:
+        return self.trust[source]
+
+    def effective_threshold(self, category: str, source: SourceKind) -> float:
+        """Category threshold scaled by provenance trust: less trusted, lower bar.
+
+        threshold × (0.4 + 0.6 × trust): an operator note (trust 1.0) keeps the
+        category threshold; a web page (trust 0.1) needs only 46% of it.
+        """
+        base = self.categories[category].threshold
+        return base * (0.4 + 0.6 * self.trust[source].trust)
+
+    def action_for(self, category: str) -> Action:
+        return Action(self.categories[category].action)
+
+    def rule_examples_problems(self) -> list[str]:
+        """Check every rule against its own examples (used by the loader and lint)."""
+        problems = []
+        for rule in self.rules:
+            pats = [re.compile(p, re.IGNORECASE) for p in rule.patterns]
+            unless = [re.compile(p, re.IGNORECASE) for p in rule.unless]
+
+            def fires(text: str) -> bool:
+                return any(p.search(text) for p in pats) and not any(u.search(text) for u in unless)
+
+            for ex in rule.examples.get("match", []):
+                if not fires(ex):
+                    problems.append(f"rule {rule.id}: example should match but does not: {ex!r}")
+            for ex in rule.examples.get("no_match", []):
+                if fires(ex):
+                    problems.append(f"rule {rule.id}: example should not match but does: {ex!r}")
+        return problems
+
+    def exemplar_texts(self) -> list[tuple[str, str]]:
+        """(category or 'task_knowledge', text) for every exemplar in the taxonomy."""
+        out = []
+        for cid, cat in self.categories.items():
+            out.extend((cid, t) for t in cat.exemplars)
+            out.extend((TASK_KNOWLEDGE, t) for t in cat.counter_exemplars)
+        return out
+
+
+# ---------------------------------------------------------------------- loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (a silent override is a policy bug)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first defined on line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_map(node: yaml.Node, fname: str, path: tuple, out: dict[tuple, tuple[str, int]]) -> None:
+    out[path] = (fname, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = (fname, k.start_mark.line + 1)
+            _line_map(v, fname, path + (key,), out)
+            # remember the key line, the value map above may overwrite with the value line
+            out.setdefault(path + (key, "__key__"), (fname, k.start_mark.line + 1))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_map(v, fname, path + (i,), out)
+
+
+def default_policy_dir() -> Path:
+    env = os.environ.get("GATEKEEPER_POLICY_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def _policy_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise PolicyError([(str(path), None, "policy path does not exist")])
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+    order = {name: i for i, name in enumerate(POLICY_FILE_ORDER)}
+    files.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
+    if not files:
+        raise PolicyError([(str(path), None, "no *.yaml policy files in directory")])
+    return files
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate a policy directory (or a single YAML file).
+
+    Raises PolicyError listing every problem with file and line.
+    """
+    root = Path(path) if path is not None else default_policy_dir()
+    files = _policy_files(root)
+    merged: dict[str, Any] = {}
+    where: dict[tuple, tuple[str, int]] = {}
+    problems: list[tuple[str, int | None, str]] = []
+    digest = hashlib.sha256()
+    for f in files:
+        raw = f.read_bytes()
+        digest.update(f.name.encode() + b"\0" + raw + b"\0")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((str(f), None, f"not UTF-8: {exc}"))
+            continue
+        try:
+            node = yaml.compose(text, Loader=_LineLoader)
+            data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            msg = getattr(exc, "problem", None) or str(exc)
+            problems.append((str(f), line, f"YAML syntax: {msg}"))
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append((str(f), 1, "top level must be a mapping"))
+            continue
+        file_map: dict[tuple, tuple[str, int]] = {}
+        _line_map(node, str(f), (), file_map)
+        for key, value in data.items():
+            if key in merged:
+                if isinstance(merged[key], dict) and isinstance(value, dict):
+                    dup = set(merged[key]) & set(value)
+                    if dup:
+                        problems.append(
+                            (str(f), file_map.get((key,), (str(f), None))[1],
+                             f"{key}: {', '.join(sorted(map(str, dup)))} already defined in another file")
+                        )
+                    merged[key] = {**merged[key], **value}
+                elif isinstance(merged[key], list) and isinstance(value, list):
+                    offset = len(merged[key])
+                    for (p, loc) in list(file_map.items()):
+                        if len(p) >= 2 and p[0] == key and isinstance(p[1], int):
+                            where[(key, p[1] + offset) + p[2:]] = loc
+                    merged[key] = merged[key] + value
+                    continue
+                else:
+                    problems.append((str(f), file_map.get((key,), (str(f), None))[1],
+                                     f"{key!r} already defined in another policy file"))
+                    continue
+            else:
+                merged[key] = value
+            for p, loc in file_map.items():
+                if p and p[0] == key:
+                    where.setdefault(p, loc)
+    if problems:
+        raise PolicyError(problems)
+
+    merged["hash"] = digest.hexdigest()
+    merged["source_files"] = tuple(str(f) for f in files)
+    try:
+        policy = Policy.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            fname, line = str(root), None
+            for n in range(len(loc), -1, -1):
+                if loc[:n] in where:
+                    fname, line = where[loc[:n]]
+                    break
+            # pydantic puts model-level errors on the parent; surface the indexed item
+            msg = err["msg"].removeprefix("Value error, ")
+            dotted = ".".join(str(x) for x in loc) or "(policy)"
+            problems.append((fname, line, f"{dotted}: {msg}"))
+        raise PolicyError(problems) from None
+
+    example_problems = policy.rule_examples_problems()
+    if example_problems:
+        out = []
+        for msg in example_problems:
+            rid = msg.split(":", 1)[0].removeprefix("rule ")
+            idx = next((i for i, r in enumerate(policy.rules) if r.id == rid), None)
+            fname, line = where.get(("rules", idx), (str(root), None)) if idx is not None else (str(root), None)
+            out.append((fname, line, msg))
+        raise PolicyError(out)
+    return policy

@@ -1,0 +1,274 @@
+"""The proposal registry: one SQLite table that knows the state of every proposal.
+
+Every proposal is journaled here *before* it is reviewed and ends in exactly one
+state — ``committed``, ``quarantined`` or ``pending`` (escalated, in the review
+queue) — because the state is one column of one row keyed by the proposal id.
+The quarantine store and the review queue are views of this table: quarantined
+rows are kept (with their review evidence) and are never handed to recall;
+pending rows wait for a human.
+
+Crash safety: the row is written as ``received`` first; the decision moves it
+to its final state in one transaction; a commit is then applied to the memory
+store and marked ``applied``; the ledger entry is marked ``ledgered``.
+``Gatekeeper.recover()`` finishes whatever a crash interrupted.
+
+SQLite runs in WAL mode with a busy timeout, so several processes can share it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from gatekeeper.models import (
+    Decision,
+    MemoryWrite,
+    ProposalState,
+    ReviewResult,
+    utcnow,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS proposals (
+    id              TEXT PRIMARY KEY,
+    state           TEXT NOT NULL CHECK (state IN ('received','committed','quarantined','pending')),
+    applied         INTEGER NOT NULL DEFAULT 0,
+    ledgered        INTEGER NOT NULL DEFAULT 0,
+    namespace       TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    agent_id        TEXT NOT NULL,
+    thread_id       TEXT,
+    source          TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    category        TEXT,
+    score           REAL,
+    action          TEXT,
+    escalation_mode TEXT,
+    deadline        TEXT,
+    proposal_json   TEXT NOT NULL,
+    review_json     TEXT,
+    decision_json   TEXT,
+    resolution      TEXT,
+    resolved_by     TEXT,
+    resolved_reason TEXT,
+    resolved_at     TEXT,
+    final_value_json TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    version         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
+CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
+CREATE INDEX IF NOT EXISTS proposals_nskey ON proposals(namespace, key);
+"""
+
+
+class ConflictError(RuntimeError):
+    """The proposal is not in the state the caller expected (e.g. already decided)."""
+
+
+class NotFoundError(KeyError):
+    pass
+
+
+def ns_to_str(namespace: tuple[str, ...]) -> str:
+    return json.dumps(list(namespace), ensure_ascii=False)
+
+
+class ProposalRegistry:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._tx() as con:
+            con.executescript(SCHEMA)
+
+    # connection per thread; WAL + busy timeout for multi-process use
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        else:
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # ------------------------------------------------------------------ writes
+    def insert_received(self, proposal: MemoryWrite, normalized_text: str | None = None) -> bool:
+        """Journal a proposal. Returns False if this id is already known."""
+        now = utcnow().isoformat()
+        with self._tx() as con:
+            cur = con.execute(
+                """INSERT OR IGNORE INTO proposals
+                   (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
+                    created_at, updated_at)
+                   VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
+                 proposal.provenance.thread_id, proposal.provenance.source.value,
+                 normalized_text if normalized_text is not None else proposal.text,
+                 proposal.model_dump_json(), now, now),
+            )
+            return cur.rowcount == 1
+
+    def record_decision(self, proposal_id: str, review: ReviewResult, decision: Decision,
+                        state: ProposalState) -> None:
+        now = utcnow().isoformat()
+        with self._tx() as con:
+            cur = con.execute(
+                """UPDATE proposals SET state=?, category=?, score=?, action=?, escalation_mode=?,
+                       deadline=?, review_json=?, decision_json=?, updated_at=?, version=version+1
+                   WHERE id=? AND state='received'""",
+                (state.value, review.category, review.score, decision.action.value,
+                 decision.escalation_mode.value if decision.escalation_mode else None,
+                 decision.deadline.isoformat() if decision.deadline else None,
+                 review.model_dump_json(), decision.model_dump_json(), now, proposal_id),
+            )
+            if cur.rowcount != 1:
+                raise ConflictError(f"proposal {proposal_id} is not awaiting a decision")
+
+    def mark(self, proposal_id: str, *, applied: bool | None = None, ledgered: bool | None = None) -> None:
+        sets, args = [], []
+        if applied is not None:
+            sets.append("applied=?")
+            args.append(int(applied))
+        if ledgered is not None:
+            sets.append("ledgered=?")
+            args.append(int(ledgered))
+        if not sets:
+            return
+        with self._tx() as con:
+            con.execute(f"UPDATE proposals SET {', '.join(sets)} WHERE id=?", (*args, proposal_id))
+
+    def resolve(self, proposal_id: str, *, new_state: ProposalState, resolution: str, reviewer: str,
+                reason: str, final_value: dict | None, expected_version: int | None = None) -> dict:
+        """Move a pending proposal to committed/quarantined. Exactly once: a second
+        caller (another reviewer, a retry) gets ConflictError."""
+        if new_state not in (ProposalState.committed, ProposalState.quarantined):
+            raise ValueError("a review resolves to committed or quarantined")
+        now = utcnow().isoformat()
+        with self._tx() as con:
+            row = con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(proposal_id)
+            if row["state"] != ProposalState.pending.value:
+                raise ConflictError(
+                    f"proposal {proposal_id} is already {row['state']}"
+                    + (f" ({row['resolution']} by {row['resolved_by']})" if row["resolved_by"] else ""))
+            if expected_version is not None and row["version"] != expected_version:
+                raise ConflictError(f"proposal {proposal_id} changed while you were reviewing it")
+            con.execute(
+                """UPDATE proposals SET state=?, resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
+                       final_value_json=?, applied=0, ledgered=0, updated_at=?, version=version+1
+                   WHERE id=?""",
+                (new_state.value, resolution, reviewer, reason, now,
+                 json.dumps(final_value) if final_value is not None else None, now, proposal_id),
+            )
+            return dict(con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone())
+
+    # ------------------------------------------------------------------- reads
+    def get(self, proposal_id: str) -> dict | None:
+        row = self._con().execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone()
+        return dict(row) if row else None
+
+    def require(self, proposal_id: str) -> dict:
+        row = self.get(proposal_id)
+        if row is None:
+            raise NotFoundError(f"no proposal with id {proposal_id}")
+        return row
+
+    def query(self, *, state: ProposalState | str | None = None, agent_id: str | None = None,
+              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
+              older_than: datetime | None = None, newer_than: datetime | None = None,
+              overdue_at: datetime | None = None, limit: int = 100, offset: int = 0,
+              newest_first: bool = False) -> list[dict]:
+        where, args = [], []
+        if state is not None:
+            where.append("state=?")
+            args.append(state.value if isinstance(state, ProposalState) else state)
+        if agent_id:
+            where.append("agent_id=?")
+            args.append(agent_id)
+        if category:
+            where.append("category=?")
+            args.append(category)
+        if namespace_prefix:
+            prefix = ns_to_str(namespace_prefix)[:-1]  # drop the closing bracket
+            where.append("(namespace=? OR namespace LIKE ? ESCAPE '\\')")
+            esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.extend([ns_to_str(namespace_prefix), esc + ",%"])
+        if older_than:
+            where.append("created_at < ?")
+            args.append(older_than.isoformat())
+        if newer_than:
+            where.append("created_at >= ?")
+            args.append(newer_than.isoformat())
+        if overdue_at:
+            where.append("deadline IS NOT NULL AND deadline < ?")
+            args.append(overdue_at.isoformat())
+        sql = "SELECT * FROM proposals"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?"
+        return [dict(r) for r in self._con().execute(sql, (*args, int(limit), int(offset)))]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._con().execute("SELECT state, COUNT(*) AS n FROM proposals GROUP BY state")
+        out = {s.value: 0 for s in ProposalState}
+        out.update({r["state"]: r["n"] for r in rows})
+        return out
+
+    def recent_texts(self, agent_id: str, since: datetime, limit: int, exclude_id: str | None = None) -> list[str]:
+        rows = self._con().execute(
+            """SELECT text FROM proposals WHERE agent_id=? AND created_at >= ? AND id != ?
+               ORDER BY created_at DESC, rowid DESC LIMIT ?""",
+            (agent_id, since.isoformat(), exclude_id or "", int(limit)),
+        ).fetchall()
+        return [r["text"] for r in reversed(rows)]
+
+    def unfinished(self) -> list[dict]:
+        """Rows a crash may have left half-done."""
+        return [dict(r) for r in self._con().execute(
+            """SELECT * FROM proposals WHERE state='received'
+                 OR (state='committed' AND applied=0) OR ledgered=0 ORDER BY created_at, rowid""")]
+
+    def find_by_key(self, namespace: tuple[str, ...], key: str) -> list[dict]:
+        return [dict(r) for r in self._con().execute(
+            "SELECT * FROM proposals WHERE namespace=? AND key=? ORDER BY created_at, rowid",
+            (ns_to_str(namespace), key))]
+
+
+def row_proposal(row: dict[str, Any]) -> MemoryWrite:
+    return MemoryWrite.model_validate_json(row["proposal_json"])
+
+
+def row_review(row: dict[str, Any]) -> ReviewResult | None:
+    return ReviewResult.model_validate_json(row["review_json"]) if row.get("review_json") else None
+
+
+def row_decision(row: dict[str, Any]) -> Decision | None:
+    return Decision.model_validate_json(row["decision_json"]) if row.get("decision_json") else None

@@ -1,0 +1,281 @@
+"""The reviewer: a cascade of layers, cheapest first, each leaving evidence.
+
+1. normalise   unicode tricks, hidden text and encodings are undone; decoded
+               payloads become extra texts to review (``gatekeeper.normalize``)
+2. rules       guardrails-ai validators from the policy (``gatekeeper.rules``);
+               a rule with an action settles the write without a model
+3. classifier  MiniLM embedding + trained stance heads (``gatekeeper.classifier``)
+   exemplars   nearest policy exemplar / counter-exemplar (``gatekeeper.exemplars``)
+   context     the agent's recent writes joined with this one, so a belief split
+               over several small writes is seen whole
+4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``)
+
+``review_many`` embeds every text of a batch in one model call. A failure in
+any layer is returned as ``ReviewResult.error``; the decision step turns that
+into a quarantine (fail closed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gatekeeper.classifier import ClassifierScore, StanceClassifier, ensure_classifier
+from gatekeeper.embeddings import Embedder
+from gatekeeper.exemplars import ExemplarIndex
+from gatekeeper.judge import LLMJudge
+from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
+from gatekeeper.normalize import NormalizedText, normalize
+from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.rules import RuleEngine
+
+#: texts longer than this are also reviewed in overlapping windows, so a belief
+#: buried in the middle of a long note is not diluted by the rest
+WINDOW_CHARS = 600
+WINDOW_STEP = 400
+MAX_WINDOWS = 64
+
+
+def _windows(text: str) -> list[str]:
+    if len(text) <= WINDOW_CHARS:
+        return []
+    out = []
+    for start in range(0, len(text), WINDOW_STEP):
+        chunk = text[start:start + WINDOW_CHARS]
+        if len(chunk) < 40:
+            break
+        out.append(chunk)
+        if len(out) >= MAX_WINDOWS:
+            break
+    return out
+
+
+@dataclass
+class _Work:
+    proposal: MemoryWrite
+    norm: NormalizedText | None = None
+    texts: list[str] | None = None  # [normalised, *variants, *windows]
+    context_text: str | None = None
+    error: str | None = None
+    evidence: list[LayerEvidence] | None = None
+    t0: float = 0.0
+
+
+class Reviewer:
+    """Reviews proposals against a policy. Heavy parts (model, classifier) load lazily."""
+
+    def __init__(self, policy: Policy, *, embedder: Embedder | None = None,
+                 classifier: StanceClassifier | None = None, judge_model=None,
+                 similar_memories: Callable[[MemoryWrite, int], list[str]] | None = None):
+        self.policy = policy
+        self.rules = RuleEngine(policy)
+        self.embedder = embedder or Embedder()
+        self._classifier = classifier
+        self._exemplars: ExemplarIndex | None = None
+        self.judge = LLMJudge(judge_model, policy) if (judge_model is not None and policy.judge.enabled) else None
+        self.similar_memories = similar_memories
+
+    # lazy heavy state ------------------------------------------------------------
+    @property
+    def classifier(self) -> StanceClassifier:
+        if self._classifier is None:
+            self._classifier = ensure_classifier(self.policy, self.embedder)
+        return self._classifier
+
+    @property
+    def exemplars(self) -> ExemplarIndex:
+        if self._exemplars is None:
+            self._exemplars = ExemplarIndex(self.policy, self.embedder)
+        return self._exemplars
+
+    def warm_up(self) -> None:
+        """Load the model, classifier and exemplar index now instead of on first write."""
+        _ = self.classifier, self.exemplars
+
+    # ---------------------------------------------------------------------- review
+    def review(self, proposal: MemoryWrite, recent: Sequence[str] = ()) -> ReviewResult:
+        return self.review_many([proposal], [recent])[0]
+
+    def review_many(self, proposals: Sequence[MemoryWrite],
+                    recents: Sequence[Sequence[str]] | None = None) -> list[ReviewResult]:
+        recents = recents or [()] * len(proposals)
+        works = [_Work(p, t0=time.perf_counter(), evidence=[]) for p in proposals]
+        results: list[ReviewResult | None] = [None] * len(works)
+
+        # 1+2: normalise and rules (per proposal, cheap)
+        for i, (w, recent) in enumerate(zip(works, recents)):
+            try:
+                results[i] = self._cheap_layers(w, recent)
+            except Exception as exc:  # noqa: BLE001 - fail closed per proposal
+                w.error = f"{type(exc).__name__}: {exc}"
+                results[i] = self._failed(w)
+
+        # 3: one embedding call for every text still undecided
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            try:
+                self._model_layers([works[i] for i in todo], results, todo)
+            except Exception as exc:  # noqa: BLE001 - the model failed: every pending write fails closed
+                for i in todo:
+                    if results[i] is None:
+                        works[i].error = f"{type(exc).__name__}: {exc}"
+                        results[i] = self._failed(works[i])
+        return results  # type: ignore[return-value]
+
+    def _cheap_layers(self, w: _Work, recent: Sequence[str]) -> ReviewResult | None:
+        t = time.perf_counter()
+        w.norm = normalize(w.proposal.text)
+        w.texts = list(w.norm.all_texts) + _windows(w.norm.text)
+        w.evidence.append(LayerEvidence(
+            layer="normalize",
+            details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],
+                     "obfuscated": w.norm.obfuscated, "windows": len(w.texts) - len(w.norm.all_texts)},
+            elapsed_ms=_ms(t),
+        ))
+        t = time.perf_counter()
+        report = self.rules.check(w.texts, w.proposal.provenance.source)
+        top = report.top
+        w.evidence.append(LayerEvidence(
+            layer="rules",
+            score=top.score if top else None,
+            category=top.category if top else None,
+            decided=bool(top and top.action),
+            details={
+                "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action,
+                          "match": h.match, "variant": h.text_variant} for h in report.hits],
+                "suppressed": report.suppressed,
+            },
+            elapsed_ms=_ms(t),
+        ))
+        if recent and self.policy.thresholds.context_window:
+            tail = list(recent)[-self.policy.thresholds.context_window:]
+            w.context_text = " ".join([*(normalize(r).text for r in tail), w.norm.text])
+        if top and top.action:
+            return ReviewResult(
+                label=Label.alignment_shifting, category=top.category, score=top.score,
+                raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
+            )
+        return None
+
+    def _model_layers(self, works: list[_Work], results: list, idx: list[int]) -> None:
+        t = time.perf_counter()
+        spans: list[tuple[int, int, int]] = []  # (start, end, context_index or -1)
+        flat: list[str] = []
+        for w in works:
+            start = len(flat)
+            flat.extend(w.texts)
+            ctx = -1
+            if w.context_text:
+                ctx = len(flat)
+                flat.append(w.context_text)
+            spans.append((start, start + len(w.texts), ctx))
+        emb = self.embedder.encode(flat)
+        clf_scores = self.classifier.predict(emb)
+        ex_reports = self.exemplars.match(emb)
+        model_ms = _ms(t) / max(1, len(works))
+        th = self.policy.thresholds
+
+        for w, (start, end, ctx), i in zip(works, spans, idx):
+            try:
+                results[i] = self._combine(w, clf_scores[start:end], ex_reports[start:end],
+                                           clf_scores[ctx] if ctx >= 0 else None, model_ms, th)
+            except Exception as exc:  # noqa: BLE001
+                w.error = f"{type(exc).__name__}: {exc}"
+                results[i] = self._failed(w)
+
+    def _combine(self, w: _Work, scores: list[ClassifierScore], exemplars, ctx_score: ClassifierScore | None,
+                 model_ms: float, th) -> ReviewResult:
+        # the most alarming text of the write decides: obfuscated payloads and buried
+        # windows count the same as the plain text
+        j = int(np.argmax([s.probability for s in scores]))
+        best = scores[j]
+        score, category = best.probability, best.category
+        w.evidence.append(LayerEvidence(
+            layer="classifier", score=round(score, 4), category=category,
+            details={"text_index": j, "category_probability": round(best.category_probability, 4),
+                     "per_text": [round(s.probability, 4) for s in scores][:16],
+                     "trainer": self.classifier.meta.get("trainer")},
+            elapsed_ms=round(model_ms, 3),
+        ))
+
+        # exemplars: policy edits take effect without retraining
+        harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
+        benign = exemplars[0].best_benign
+        ex_detail: dict = {}
+        ex_effect = None
+        if harm is not None:
+            ex_detail["nearest_exemplar"] = {"category": harm.category, "text": harm.text,
+                                             "similarity": round(harm.similarity, 4)}
+        if benign is not None:
+            ex_detail["nearest_counter_exemplar"] = {"text": benign.text, "similarity": round(benign.similarity, 4)}
+        h_sim = harm.similarity if harm else -1.0
+        b_sim = benign.similarity if benign else -1.0
+        if h_sim >= th.exemplar_match and h_sim >= b_sim + th.exemplar_margin:
+            if h_sim > score:
+                score, category, ex_effect = h_sim, harm.category, "raised"
+            elif category != harm.category and score < 0.9:
+                category = harm.category
+        elif b_sim >= th.exemplar_match and b_sim >= h_sim + th.exemplar_margin and score > 1 - b_sim:
+            score, ex_effect = min(score, 1.0 - b_sim), "lowered"
+        ex_detail["effect"] = ex_effect
+        w.evidence.append(LayerEvidence(layer="exemplars", score=h_sim if harm else None,
+                                        category=harm.category if harm else None, details=ex_detail))
+
+        # rules without an action add their score as evidence
+        rules_ev = next(e for e in w.evidence if e.layer == "rules")
+        if rules_ev.score is not None and rules_ev.score > score:
+            score, category = rules_ev.score, rules_ev.category
+
+        # context: a belief split over several writes
+        if ctx_score is not None:
+            w.evidence.append(LayerEvidence(
+                layer="context", score=round(ctx_score.probability, 4), category=ctx_score.category,
+                details={"joined_text": (w.context_text or "")[:600]},
+            ))
+            if ctx_score.probability > score and ctx_score.probability >= th.uncertain_below:
+                score, category = ctx_score.probability, ctx_score.category
+
+        # judge: only the uncertain band, only when configured
+        raw = score
+        if self.judge is not None:
+            lo, hi = self.policy.judge.band
+            if lo <= score < hi:
+                t = time.perf_counter()
+                similar = self.similar_memories(w.proposal, self.policy.judge.similar_memories) \
+                    if self.similar_memories else []
+                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar)
+                if verdict.label == "alignment_shifting":
+                    score, category = max(score, verdict.confidence), verdict.category
+                else:
+                    score = min(score, 1.0 - verdict.confidence)
+                w.evidence.append(LayerEvidence(
+                    layer="judge", score=round(score, 4), category=verdict.category, decided=True,
+                    details={"label": verdict.label, "confidence": verdict.confidence,
+                             "rationale": verdict.rationale, "similar_memories": similar},
+                    elapsed_ms=_ms(t),
+                ))
+
+        thr = min(self.policy.categories[category].threshold, 1.0) if category in self.policy.categories else 0.5
+        label = Label.alignment_shifting if score >= thr else Label.task_knowledge
+        return ReviewResult(
+            label=label,
+            category=category if category in self.policy.categories else None,
+            score=round(float(score), 4), raw_score=round(float(raw), 4),
+            evidence=w.evidence, elapsed_ms=_ms(w.t0),
+        )
+
+    def _failed(self, w: _Work) -> ReviewResult:
+        return ReviewResult(
+            label=Label.alignment_shifting, category=None, score=1.0, evidence=w.evidence or [],
+            error=w.error, elapsed_ms=_ms(w.t0),
+        )
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
+__all__ = ["Reviewer", "TASK_KNOWLEDGE"]

@@ -1,0 +1,172 @@
+"""The gate as LangGraph nodes.
+
+Add two nodes to any ``StateGraph`` whose state has the ``MemoryGateState``
+keys:
+
+* ``review_memories``  reviews ``proposed_memories``: commits task knowledge,
+  quarantines, and escalates. Side effects happen once: a proposal id that was
+  already decided is not decided again when the node is re-run.
+* ``human_review``     for escalations in *interrupt* mode, pauses the graph with
+  ``interrupt()`` once per escalated write; resume with
+  ``Command(resume={"type": "approve" | "edit" | "reject", ...})`` (the decision
+  shape of LangChain's HumanInTheLoopMiddleware). In *park* mode nothing pauses:
+  the write waits in the review queue and the agent goes on.
+
+``add_memory_gate(builder, gate, after=..., then=...)`` wires both;
+``build_gate_graph(gate, checkpointer)`` is a ready-made one-step graph.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Callable, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from gatekeeper.gate import Gatekeeper
+from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
+from gatekeeper.registry import ConflictError
+from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
+
+
+def _replace(_old: list, new: list) -> list:
+    return new
+
+
+class MemoryGateState(TypedDict, total=False):
+    #: writes the agent proposes: MemoryWrite objects or dicts
+    #: ({"content" | "value", "namespace", "key"?, "kind"?, "source"?, "id"?})
+    proposed_memories: Annotated[list[Any], _replace]
+    #: one summary per reviewed write: id, state, action, category, score, reason
+    memory_outcomes: Annotated[list[dict], operator.add]
+    #: ids of escalations waiting for ``human_review`` (interrupt mode)
+    pending_reviews: Annotated[list[str], _replace]
+
+
+def outcome_summary(o: GateOutcome) -> dict:
+    return {
+        "id": o.proposal.id, "namespace": list(o.proposal.namespace), "key": o.proposal.key,
+        "text": o.proposal.text[:500], "state": o.state.value, "action": o.decision.action.value,
+        "category": o.review.category, "score": o.review.score, "reason": o.decision.reason,
+        "policy_hash": o.decision.policy_hash,
+    }
+
+
+def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...],
+              agent_id: str, source: SourceKind) -> MemoryWrite:
+    cfg = (config or {}).get("configurable", {})
+    prov = {"source": source, "agent_id": str(cfg.get("agent_id") or agent_id),
+            "thread_id": cfg.get("thread_id")}
+    if isinstance(item, MemoryWrite):
+        if item.provenance.thread_id is None and prov["thread_id"]:
+            return item.model_copy(update={"provenance": item.provenance.model_copy(
+                update={"thread_id": prov["thread_id"]})})
+        return item
+    if isinstance(item, str):
+        item = {"content": item}
+    if not isinstance(item, dict):
+        raise TypeError(f"a proposed memory must be a dict, str or MemoryWrite, not {type(item).__name__}")
+    data = dict(item)
+    if "source" in data:  # the graph's own code says where the text came from
+        prov["source"] = SourceKind(data.pop("source"))
+    for k in ("tool_name", "url"):
+        if k in data:
+            prov[k] = data.pop(k)
+    data.setdefault("namespace", default_ns)
+    data["provenance"] = Provenance.model_validate(prov)
+    return MemoryWrite.model_validate(data)
+
+
+def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memories",), agent_id: str = "agent",
+                     source: SourceKind = SourceKind.agent,
+                     escalation_mode: EscalationMode | None = None) -> Callable[..., dict]:
+    def review_memories(state: MemoryGateState, config: RunnableConfig) -> dict:
+        items = state.get("proposed_memories") or []
+        if not items:
+            return {"pending_reviews": []}
+        writes = [_to_write(it, config, namespace, agent_id, source) for it in items]
+        mode = escalation_mode or gate.escalation_mode or EscalationMode(gate.policy.escalation.mode)
+        outcomes = gate.submit_many(writes, escalation_mode=mode)
+        pending = [o.proposal.id for o in outcomes
+                   if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt]
+        return {"proposed_memories": [], "memory_outcomes": [outcome_summary(o) for o in outcomes],
+                "pending_reviews": pending}
+
+    return review_memories
+
+
+def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
+    """The interrupt payload, shaped like HumanInTheLoopMiddleware's HITLRequest."""
+    detail = ReviewService(gate).show(proposal_id, similar=0)
+    return {
+        "action_requests": [{
+            "name": "store_memory",
+            "args": {"proposal_id": proposal_id, "namespace": list(detail.namespace), "key": detail.key,
+                     "value": detail.proposal.value},
+            "description": (f"Memory write escalated for review: {detail.category or 'uncertain'} "
+                            f"(score {detail.score:.2f}). {detail.decision.reason if detail.decision else ''}"),
+        }],
+        "review_configs": [{"action_name": "store_memory", "allowed_decisions": ["approve", "edit", "reject"]}],
+        "proposal_id": proposal_id,
+    }
+
+
+def _decision_from_resume(resume: Any) -> ReviewDecision:
+    if isinstance(resume, dict) and "decisions" in resume:
+        decisions = resume["decisions"]
+        if len(decisions) != 1:
+            raise ValueError("resume one escalation at a time: {'decisions': [<one decision>]}")
+        resume = decisions[0]
+    if isinstance(resume, str):
+        resume = {"type": resume}
+    return ReviewDecision.model_validate(resume)
+
+
+def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
+    service = ReviewService(gate)
+
+    def human_review(state: MemoryGateState) -> dict:
+        results = []
+        # one interrupt() per escalation, always in the same order, so resume values
+        # line up with escalations when the node is re-run after each resume
+        for pid in state.get("pending_reviews") or []:
+            resume = interrupt(hitl_request(gate, pid))
+            try:
+                decision = _decision_from_resume(resume)
+                item = service.decide(pid, decision)
+                results.append({"id": pid, "state": item.state.value, "action": f"human:{decision.type}",
+                                "reviewer": decision.reviewer, "reason": decision.reason})
+            except ConflictError as exc:  # decided elsewhere (web queue, CLI) meanwhile
+                row = gate.registry.require(pid)
+                results.append({"id": pid, "state": row["state"], "action": f"human:{row['resolution']}",
+                                "reviewer": row["resolved_by"], "reason": str(exc)})
+            except (ValueError, ReviewPermissionError) as exc:
+                # a malformed or forbidden resume leaves the write pending (never committed)
+                results.append({"id": pid, "state": "pending", "action": "human:invalid", "reason": str(exc)})
+        return {"pending_reviews": [], "memory_outcomes": results}
+
+    return human_review
+
+
+def add_memory_gate(builder: StateGraph, gate: Gatekeeper, *, after: str = START, then: str = END,
+                    review_node: str = "review_memories", human_node: str = "human_review",
+                    **node_kwargs: Any) -> StateGraph:
+    builder.add_node(review_node, make_review_node(gate, **node_kwargs))
+    builder.add_node(human_node, make_human_review_node(gate))
+    builder.add_edge(after, review_node)
+
+    def route(state: MemoryGateState) -> str:
+        return human_node if state.get("pending_reviews") else then
+
+    builder.add_conditional_edges(review_node, route, [human_node, then])
+    builder.add_edge(human_node, then)
+    return builder
+
+
+def build_gate_graph(gate: Gatekeeper, *, checkpointer=None, **node_kwargs: Any):
+    """A compiled graph that only gates memory: invoke with {"proposed_memories": [...]}."""
+    builder = StateGraph(MemoryGateState)
+    add_memory_gate(builder, gate, **node_kwargs)
+    return builder.compile(checkpointer=checkpointer)

@@ -1,0 +1,123 @@
+"""Deterministic rule layer, built on guardrails-ai validators.
+
+Each rule of the policy becomes a registered guardrails ``Validator``
+(``gatekeeper/policy_rule``) so the same checks can be reused in any guardrails
+``Guard`` (see ``RuleEngine.as_guard``). On the write path the engine calls the
+validators directly (``Validator.validate``): a full ``Guard.validate`` adds
+~1 ms of tracing and history per call, which the hot path cannot afford.
+
+Telemetry: guardrails is imported only after ``gatekeeper.telemetry`` has made
+sure its metrics are off; no validator here makes a network call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gatekeeper.models import SourceKind
+from gatekeeper.policy import Policy, Rule
+from gatekeeper.telemetry import disable_telemetry, silence_guardrails_in_process
+
+disable_telemetry()
+
+from guardrails import Guard, OnFailAction  # noqa: E402
+from guardrails.validators import (  # noqa: E402
+    FailResult,
+    PassResult,
+    ValidationResult,
+    Validator,
+    register_validator,
+)
+
+silence_guardrails_in_process()
+
+
+@register_validator(name="gatekeeper/policy_rule", data_type="string")
+class PolicyRuleValidator(Validator):
+    """Fails when one of the rule's patterns matches and none of its `unless` patterns do."""
+
+    def __init__(self, rule_id: str, patterns: list[str], unless: list[str] | None = None,
+                 on_fail: Any = OnFailAction.NOOP, **kwargs: Any):
+        super().__init__(on_fail=on_fail, rule_id=rule_id, patterns=patterns, unless=unless or [], **kwargs)
+        self.rule_id = rule_id
+        self._patterns = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in patterns]
+        self._unless = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (unless or [])]
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text = str(value)
+        for pat in self._patterns:
+            m = pat.search(text)
+            if m is None:
+                continue
+            for u in self._unless:
+                um = u.search(text)
+                if um is not None:
+                    return PassResult(metadata={"suppressed_by": u.pattern, "near": um.group(0)[:80]})
+            return FailResult(
+                error_message=f"rule {self.rule_id} matched {m.group(0)[:120]!r}",
+                metadata={"rule_id": self.rule_id, "match": m.group(0)[:200], "span": list(m.span())},
+            )
+        return PassResult()
+
+
+@dataclass
+class RuleHit:
+    rule_id: str
+    category: str
+    score: float
+    action: str | None
+    match: str
+    text_variant: int  # 0 = the normalised text, >0 = a decoded/hidden variant
+
+
+@dataclass
+class RuleReport:
+    hits: list[RuleHit] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+
+    @property
+    def top(self) -> RuleHit | None:
+        if not self.hits:
+            return None
+        # a rule with an action beats a scoring-only rule; then the higher score
+        return max(self.hits, key=lambda h: (h.action is not None, h.action == "quarantine", h.score))
+
+
+class RuleEngine:
+    """Runs the policy's rules over a write's normalised text and decoded variants."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self._rules: list[tuple[Rule, PolicyRuleValidator]] = [
+            (rule, PolicyRuleValidator(rule.id, rule.patterns, rule.unless)) for rule in policy.rules
+        ]
+
+    def check(self, texts: list[str], source: SourceKind) -> RuleReport:
+        report = RuleReport()
+        for rule, validator in self._rules:
+            if rule.sources is not None and source not in rule.sources:
+                continue
+            for i, text in enumerate(texts):
+                result = validator.validate(text, {"source": source.value})
+                if isinstance(result, FailResult):
+                    report.hits.append(RuleHit(
+                        rule_id=rule.id, category=rule.category, score=rule.score,
+                        action=rule.action, match=result.metadata.get("match", "") if result.metadata else "",
+                        text_variant=i,
+                    ))
+                    break
+                if result.metadata and "suppressed_by" in result.metadata:
+                    report.suppressed.append(rule.id)
+        return report
+
+    def as_guard(self, name: str = "gatekeeper-rules") -> Guard:
+        """A guardrails Guard with every policy rule, for use outside the gate."""
+        guard = Guard(name=name)
+        for rule, _ in self._rules:
+            guard = guard.use(PolicyRuleValidator(rule.id, rule.patterns, rule.unless, on_fail=OnFailAction.NOOP))
+        hub = getattr(guard, "_hub_telemetry", None)
+        if hub is not None:
+            hub._enabled = False
+        return guard
