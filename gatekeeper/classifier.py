@@ -78,13 +78,20 @@ class StanceClassifier:
     """Logistic heads over unit MiniLM embeddings. Prediction is a matrix product."""
 
     def __init__(self, w: np.ndarray, b: float, cat_w: np.ndarray, cat_b: np.ndarray,
-                 categories: list[str], meta: dict):
+                 categories: list[str], meta: dict, encoder: Embedder | None = None):
+        #: the sentence encoder whose embeddings the heads were trained on
+        self.encoder = encoder
         self.w = w.astype(np.float32)
         self.b = float(b)
         self.cat_w = cat_w.astype(np.float32)
         self.cat_b = cat_b.astype(np.float32)
         self.categories = categories
         self.meta = meta
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.encoder is None:
+            raise ModelLoadError("classifier has no encoder attached")
+        return self.encoder.encode(texts)
 
     def predict(self, embeddings: np.ndarray) -> list[ClassifierScore]:
         logits = embeddings @ self.w + self.b
@@ -169,8 +176,11 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
     key = inputs_hash(policy, examples, embedder.model_dir if embedder.model_dir else bundled_model_dir())
     directory = artifact_dir(key)
     if not retrain and (directory / "heads.npz").exists():
-        return StanceClassifier.load(directory)
+        clf = StanceClassifier.load(directory)
+        clf.encoder = embedder
+        return clf
     clf = train(examples, embedder, progress=progress)
+    clf.encoder = embedder
     clf.meta["inputs_hash"] = key
     clf.save(directory)
     return clf

@@ -69,6 +69,10 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
+            import transformers
+
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
             torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
             model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
             model.max_seq_length = self.max_seq_length

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gatekeeper.embeddings import Embedder
+from typing import Protocol, Sequence
+
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 
 
@@ -28,13 +29,17 @@ class ExemplarReport:
     best_benign: ExemplarMatch | None
 
 
+class Encoder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class ExemplarIndex:
-    def __init__(self, policy: Policy, embedder: Embedder):
+    def __init__(self, policy: Policy, embedder: Encoder):
         pairs = policy.exemplar_texts()
         self.categories = [c for c, _ in pairs]
         self.texts = [t for _, t in pairs]
         self.harmful_mask = np.array([c != TASK_KNOWLEDGE for c in self.categories], dtype=bool)
-        self.matrix = embedder.encode(self.texts) if self.texts else np.zeros((0, embedder.dimension), np.float32)
+        self.matrix = embedder.encode(self.texts) if self.texts else np.zeros((0, 384), np.float32)
 
     def __len__(self) -> int:
         return len(self.texts)

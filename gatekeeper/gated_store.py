@@ -128,7 +128,8 @@ class GatedStore(BaseStore):
                 for k, r in enumerate(self.store.batch(chunk)):
                     results[i + k] = r
             i = j
-        self.last_outcomes = outcomes
+        if any(isinstance(op, PutOp) for op in ops):
+            self.last_outcomes = outcomes  # reads leave the last write's outcomes alone
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:

@@ -205,6 +205,12 @@ class MemoryWrite(BaseModel):
     @model_validator(mode="after")
     def _text_ok(self) -> "MemoryWrite":
         text = content_to_text(self.value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"memory content is not valid Unicode (lone surrogate at position {exc.start}); "
+                "decode the source text correctly before proposing it") from None
         if not text.strip():
             raise ValueError("memory content is empty")
         if len(text) > MAX_CONTENT_CHARS:

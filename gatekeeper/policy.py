@@ -340,6 +340,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
+            ref = re.search(r"\b([a-z_]+)\[(\d+)\]", err["msg"])
+            if not loc and ref:  # model-level cross-reference error naming an item
+                loc = (ref.group(1), int(ref.group(2)))
+                if "category" in err["msg"] and (loc + ("category",)) in where:
+                    loc = loc + ("category",)
             fname, line = str(root), None
             for n in range(len(loc), -1, -1):
                 if loc[:n] in where:

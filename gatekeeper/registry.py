@@ -85,8 +85,7 @@ class ProposalRegistry:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._tx() as con:
-            con.executescript(SCHEMA)
+        self._con().executescript(SCHEMA)
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:

@@ -87,8 +87,9 @@ class Reviewer:
 
     @property
     def exemplars(self) -> ExemplarIndex:
+        # exemplars live in the classifier's embedding space (one encoder pass per write)
         if self._exemplars is None:
-            self._exemplars = ExemplarIndex(self.policy, self.embedder)
+            self._exemplars = ExemplarIndex(self.policy, self.classifier)
         return self._exemplars
 
     def warm_up(self) -> None:
@@ -172,7 +173,7 @@ class Reviewer:
                 ctx = len(flat)
                 flat.append(w.context_text)
             spans.append((start, start + len(w.texts), ctx))
-        emb = self.embedder.encode(flat)
+        emb = self.classifier.encode(flat)
         clf_scores = self.classifier.predict(emb)
         ex_reports = self.exemplars.match(emb)
         model_ms = _ms(t) / max(1, len(works))

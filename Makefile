@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   -- create .venv, install, train/load the classifier, run examples/quickstart.py
+#   make test   -- create .venv, install, run the whole test suite (what .ci/run calls)
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup demo test bench eval lint-policy clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	# torch 2.13.0 CPU build first, so nothing pulls the multi-GB CUDA build
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[test]"
+	# telemetry off: guardrails-ai only honours ~/.guardrailsrc
+	$(PY) -c "from gatekeeper.telemetry import ensure_guardrails_rc; print('guardrails metrics off:', ensure_guardrails_rc())"
+	touch $@
+
+demo: setup
+	$(PY) examples/quickstart.py
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) -m gatekeeper.cli bench
+
+lint-policy: setup
+	$(VENV)/bin/gatekeeper policy lint policies
+
+clean:
+	rm -rf .gatekeeper .pytest_cache

@@ -1,0 +1,332 @@
+"""The ``gatekeeper`` command line (typer + rich).
+
+    gatekeeper check "text" [--source web] [--agent a1] [--json]
+    gatekeeper review list|show|approve|edit|reject ...
+    gatekeeper policy lint [DIR]
+    gatekeeper ledger verify [--anchor SEQ:HASH]
+    gatekeeper train [--retrain]
+    gatekeeper status
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+from gatekeeper.policy import PolicyError, load_policy
+from gatekeeper.settings import GatekeeperSettings
+
+app = typer.Typer(help="System-2 memory-write gatekeeper for LLM agents.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+review_app = typer.Typer(help="Work the human review queue.", no_args_is_help=True)
+policy_app = typer.Typer(help="Policy files.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+app.add_typer(policy_app, name="policy")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = typer.Option(None, "--data-dir", envvar="GATEKEEPER_DATA_DIR", help="Where stores and ledger live.")
+PolicyDir = typer.Option(None, "--policy", envvar="GATEKEEPER_POLICY_DIR", help="Policy directory.")
+
+
+def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> GatekeeperSettings:
+    kw = {}
+    if data_dir:
+        kw["data_dir"] = data_dir
+    if policy_dir:
+        kw["policy_dir"] = policy_dir
+    return GatekeeperSettings(**kw)
+
+
+def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
+    from gatekeeper.gate import Gatekeeper
+
+    try:
+        return Gatekeeper.open(_settings(data_dir, policy_dir))
+    except PolicyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _service(data_dir, policy_dir):
+    from gatekeeper.review_service import ReviewService
+
+    return ReviewService(_open_gate(data_dir, policy_dir))
+
+
+STATE_STYLE = {"committed": "green", "quarantined": "red", "pending": "yellow", "received": "magenta"}
+
+
+def _print_outcome(outcome) -> None:
+    st = outcome.state.value
+    console.print(f"[bold {STATE_STYLE.get(st, 'white')}]{st.upper()}[/]  "
+                  f"action={outcome.decision.action.value}  label={outcome.review.label.value}  "
+                  f"category={outcome.review.category or '-'}  score={outcome.review.score:.3f}")
+    console.print(f"reason: {outcome.decision.reason}")
+    console.print(f"proposal: {outcome.proposal.id}   policy: {outcome.decision.policy_version} "
+                  f"({outcome.decision.policy_hash[:12]})")
+    table = Table("layer", "score", "category", "evidence", show_lines=False)
+    for ev in outcome.review.evidence:
+        details = {k: v for k, v in ev.details.items() if v not in (None, [], {}, "")}
+        table.add_row(ev.layer, "" if ev.score is None else f"{ev.score:.3f}", ev.category or "",
+                      json.dumps(details, ensure_ascii=False, default=str)[:400])
+    console.print(table)
+    if outcome.review.error:
+        console.print(f"[red]review error: {outcome.review.error}[/red]")
+
+
+@app.command()
+def check(
+    text: str = typer.Argument(..., help="The memory text to review ('-' reads stdin)."),
+    source: SourceKind = typer.Option(SourceKind.agent, help="Where the text came from."),
+    agent: str = typer.Option("cli", help="Agent id."),
+    namespace: str = typer.Option("memories", help="Namespace, '/'-separated."),
+    dry_run: bool = typer.Option(True, "--dry-run/--submit",
+                                 help="Only show the decision (default), or submit it to the stores."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    data_dir: Optional[Path] = DataDir,
+    policy_dir: Optional[Path] = PolicyDir,
+) -> None:
+    """Review a memory text and show the decision with the evidence of every layer."""
+    if text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            err.print(f"[red]input is not UTF-8 ({exc}); nothing was reviewed[/red]")
+            raise typer.Exit(2) from None
+    try:
+        proposal = MemoryWrite(content=text, namespace=tuple(namespace.split("/")),
+                               provenance=Provenance(source=source, agent_id=agent))
+    except ValueError as exc:
+        err.print(f"[red]invalid memory write: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if dry_run:
+        from gatekeeper.decision import decide
+        from gatekeeper.models import GateOutcome, ProposalState
+        from gatekeeper.reviewer import Reviewer
+
+        try:
+            policy = load_policy(policy_dir)
+        except PolicyError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        review = Reviewer(policy).review(proposal)
+        decision = decide(proposal, review, policy)
+        state = {"commit": ProposalState.committed, "quarantine": ProposalState.quarantined,
+                 "escalate": ProposalState.pending}[decision.action.value]
+        outcome = GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
+    else:
+        with _open_gate(data_dir, policy_dir) as gate:
+            outcome = gate.submit(proposal)
+    if as_json:
+        print(outcome.model_dump_json(indent=2))
+    else:
+        _print_outcome(outcome)
+
+
+# ---------------------------------------------------------------------- review
+@review_app.command("list")
+def review_list(
+    state: str = typer.Option("pending", help="pending | quarantined | committed | all"),
+    agent: Optional[str] = typer.Option(None),
+    category: Optional[str] = typer.Option(None),
+    namespace: Optional[str] = typer.Option(None, help="Namespace prefix, '/'-separated."),
+    overdue: bool = typer.Option(False, help="Only escalations past their deadline."),
+    limit: int = typer.Option(50),
+    as_json: bool = typer.Option(False, "--json"),
+    data_dir: Optional[Path] = DataDir,
+    policy_dir: Optional[Path] = PolicyDir,
+) -> None:
+    """List proposals in the review queue (or in another state)."""
+    svc = _service(data_dir, policy_dir)
+    items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
+                     namespace_prefix=tuple(namespace.split("/")) if namespace else None,
+                     overdue_only=overdue, limit=limit)
+    if as_json:
+        print(json.dumps([i.model_dump(mode="json") for i in items], indent=2))
+        return
+    table = Table("id", "state", "agent", "namespace", "category", "score", "age", "text")
+    from gatekeeper.models import utcnow
+
+    for i in items:
+        age = utcnow() - i.created_at
+        flag = " [red]OVERDUE[/red]" if i.overdue else ""
+        table.add_row(i.id, i.state.value + flag, i.agent_id, "/".join(i.namespace), i.category or "-",
+                      f"{i.score:.2f}" if i.score is not None else "-",
+                      f"{age.total_seconds() / 3600:.1f}h", i.text[:70])
+    console.print(table)
+    console.print(f"{len(items)} item(s)")
+
+
+@review_app.command("show")
+def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir,
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one proposal with provenance, evidence and similar committed memories."""
+    from gatekeeper.registry import NotFoundError
+
+    svc = _service(data_dir, policy_dir)
+    try:
+        d = svc.show(proposal_id)
+    except NotFoundError:
+        err.print(f"[red]no proposal {proposal_id}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(d.model_dump_json(indent=2))
+        return
+    console.print(f"[bold]{d.id}[/bold]  state={d.state.value}{'  OVERDUE' if d.overdue else ''}")
+    console.print(f"namespace={'/'.join(d.namespace)} key={d.key}")
+    console.print(f"provenance: {d.proposal.provenance.model_dump(exclude_none=True)}")
+    console.print(f"memory: {json.dumps(d.proposal.value, ensure_ascii=False)}")
+    if d.decision:
+        console.print(f"decision: {d.decision.action.value} — {d.decision.reason}")
+        console.print(f"policy: {d.decision.policy_version} ({d.decision.policy_hash[:12]})")
+    if d.review:
+        for ev in d.review.evidence:
+            console.print(f"  [{ev.layer}] score={ev.score} category={ev.category} "
+                          f"{json.dumps(ev.details, ensure_ascii=False, default=str)[:300]}")
+    for s in d.similar_committed:
+        console.print(f"  similar: {json.dumps(s['value'], ensure_ascii=False)[:120]}")
+    if d.resolved_by:
+        console.print(f"resolved: {d.resolution} by {d.resolved_by}: {d.resolved_reason}")
+
+
+def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
+    from gatekeeper.registry import ConflictError, NotFoundError
+    from gatekeeper.review_service import ReviewPermissionError
+
+    svc = _service(data_dir, policy_dir)
+    try:
+        item = svc.decide(proposal_id, payload)
+    except NotFoundError:
+        err.print(f"[red]no proposal {proposal_id}[/red]")
+        raise typer.Exit(1) from None
+    except ConflictError as exc:
+        err.print(f"[red]conflict: {exc}[/red]")
+        raise typer.Exit(3) from None
+    except (ValueError, ReviewPermissionError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"{item.id}: {item.resolution} by {item.resolved_by} -> [bold]{item.state.value}[/bold]")
+
+
+@review_app.command("approve")
+def review_approve(proposal_id: str, reviewer: str = typer.Option(..., "--reviewer", "-r"),
+                   reason: Optional[str] = typer.Option(None), data_dir: Optional[Path] = DataDir,
+                   policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Approve an escalation: the memory is committed."""
+    _decide(proposal_id, {"type": "approve", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+
+
+@review_app.command("edit")
+def review_edit(proposal_id: str, text: str = typer.Option(..., "--text", help="The corrected memory text."),
+                reviewer: str = typer.Option(..., "--reviewer", "-r"), reason: Optional[str] = typer.Option(None),
+                data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Edit an escalation's text, then commit it."""
+    _decide(proposal_id, {"type": "edit", "reviewer": reviewer, "reason": reason, "edited_value": text},
+            data_dir, policy_dir)
+
+
+@review_app.command("reject")
+def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewer", "-r"),
+                  reason: str = typer.Option(..., help="Why (required)."), data_dir: Optional[Path] = DataDir,
+                  policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Reject an escalation: the memory is quarantined."""
+    _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+
+
+# ---------------------------------------------------------------------- policy
+@policy_app.command("lint")
+def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directory or file.")) -> None:
+    """Validate policy files; print every problem with file and line."""
+    try:
+        p = load_policy(path)
+    except PolicyError as exc:
+        for f, line, msg in exc.problems:
+            err.print(f"[red]{f}:{line if line is not None else '?'}[/red]: {msg}")
+        raise typer.Exit(1) from None
+    examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())
+    console.print(f"[green]ok[/green] policy {p.name} {p.version} hash {p.hash[:16]}: "
+                  f"{len(p.categories)} categories, {len(p.rules)} rules, {examples} exemplars")
+
+
+# ---------------------------------------------------------------------- ledger
+@ledger_app.command("verify")
+def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
+                  anchor: Optional[str] = typer.Option(None, help="Expected head as SEQ:HASH."),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Check the hash chain; report the first bad entry."""
+    from gatekeeper.ledger import AuditLedger
+
+    ledger_path = path or _settings(data_dir, None).ledger_path
+    if not Path(ledger_path).exists():
+        err.print(f"[red]no ledger at {ledger_path}[/red]")
+        raise typer.Exit(1)
+    expected = None
+    if anchor:
+        seq, _, h = anchor.partition(":")
+        expected = (int(seq), h)
+    report = AuditLedger(ledger_path).verify(expected_head=expected)
+    if report.ok:
+        console.print(f"[green]ok[/green] {report.entries} entries, chain intact ({ledger_path})")
+        return
+    err.print(f"[red]TAMPERED[/red] {ledger_path}: {report.problem}")
+    err.print(f"first bad entry: line {report.first_bad_line}, seq {report.first_bad_seq}; "
+              f"{report.entries} entries verified before it")
+    raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- train
+@app.command()
+def train(retrain: bool = typer.Option(False, help="Train even if a cached artifact exists."),
+          policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Train (or load from cache) the local classifier for the current policy."""
+    from rich.progress import Progress
+
+    from gatekeeper.classifier import artifact_dir, ensure_classifier
+    from gatekeeper.embeddings import Embedder
+
+    try:
+        policy = load_policy(policy_dir)
+    except PolicyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
+    console.print(f"classifier {clf.meta.get('trainer')} inputs {clf.meta.get('inputs_hash', '?')}: "
+                  f"{clf.meta.get('examples')} examples -> {artifact_dir(clf.meta.get('inputs_hash', '?'))}")
+
+
+@app.command()
+def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Counts per state, overdue escalations, ledger health, telemetry switches."""
+    from gatekeeper.telemetry import guardrails_metrics_disabled
+
+    gate = _open_gate(data_dir, policy_dir)
+    counts = gate.registry.counts()
+    console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
+    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    rep = gate.ledger.verify()
+    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + str(rep.problem)} ({rep.entries} entries)")
+    console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

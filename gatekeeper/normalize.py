@@ -1,0 +1,1093 @@
+"""Text normalisation that defeats obfuscation before rules and classifiers see the text.
+
+``normalize(text)`` returns a :class:`NormalizedText` with
+
+* ``text``: one canonical string for classifiers (NFKC; zero-width, bidi, control and tag characters
+  removed; homoglyphs folded to ASCII inside Latin-looking words; HTML tags/comments and markdown hiding
+  removed; whitespace collapsed; case preserved);
+* ``variants``: further strings that must be reviewed too (decoded base64 / hex / percent payloads,
+  tag-character ("ASCII smuggling") payloads, text hidden in HTML comments, hidden elements and
+  alt/title attributes, markdown link titles and reference definitions, the visual order of
+  right-to-left overrides, a de-leetspeaked text), each normalised the same way;
+* ``findings``: evidence codes such as ``"zero_width_removed:3"`` or ``"html_comment_hidden_text"``.
+
+Design constraints: never raises on any ``str``; linear time (no regex can backtrack
+catastrophically, every loop consumes input, recursion is bounded); fast path for plain printable ASCII;
+``normalize(normalize(x).text).text == normalize(x).text``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+import unicodedata
+from functools import lru_cache
+from urllib.parse import unquote_to_bytes
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "HOMOGLYPHS",
+    "MAX_VARIANTS",
+    "OBFUSCATION_FINDINGS",
+    "NormalizedText",
+    "normalize",
+]
+
+MAX_VARIANTS = 16
+_MAX_DECODE_DEPTH = 8  # hard cap on max_decode_depth
+_MAX_LEVEL = 4  # nesting of extracted payloads (hidden text inside hidden text ...)
+_MAX_CALLS = 48  # payload normalisations per normalize() call
+_MIN_B64 = 16
+_MIN_HEX_DIGITS = 16
+
+# --------------------------------------------------------------------------------------------------
+# Findings
+# --------------------------------------------------------------------------------------------------
+
+#: Finding codes that indicate deliberate hiding (``NormalizedText.obfuscated``).
+OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
+    {
+        "zero_width_removed",
+        "bidi_removed",
+        "homoglyphs_folded",
+        "fullwidth_folded",
+        "styled_letters_folded",
+        "zalgo_text",
+        "tag_chars_decoded",
+        "variation_selectors_removed",
+        "base64_decoded",
+        "hex_decoded",
+        "percent_encoded_alnum",
+        "percent_encoded_text",
+        "html_entities_alnum",
+        "leetspeak_decoded",
+        "html_comment_hidden_text",
+        "html_hidden_text",
+        "markdown_hidden_text",
+        "normalize_error",
+    }
+)
+
+# Codes reported without a count.
+_BARE_FINDINGS = frozenset(
+    {
+        "leetspeak_decoded",
+        "html_stripped",
+        "html_comment_hidden_text",
+        "html_hidden_text",
+        "html_attribute_text",
+        "markdown_hidden_text",
+        "markdown_link_title",
+        "zalgo_text",
+        "normalize_error",
+    }
+)
+
+
+class NormalizedText(BaseModel):
+    """Result of :func:`normalize`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    original: str
+    text: str
+    variants: list[str] = Field(default_factory=list)
+    findings: list[str] = Field(default_factory=list)
+
+    @property
+    def all_texts(self) -> list[str]:
+        return [self.text, *self.variants]
+
+    @property
+    def obfuscated(self) -> bool:
+        return any(f.split(":", 1)[0] in OBFUSCATION_FINDINGS for f in self.findings)
+
+
+# --------------------------------------------------------------------------------------------------
+# Homoglyph table (confusable -> ASCII). Fullwidth forms and most mathematical alphanumerics are
+# handled by NFKC, so every key here is NFKC-stable and every value is one ASCII letter.
+# --------------------------------------------------------------------------------------------------
+
+_HOMOGLYPH_SOURCE = {
+    # Cyrillic lowercase
+    "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0443": "y",
+    "\u0445": "x", "\u0456": "i", "\u0458": "j", "\u0455": "s", "\u04bb": "h", "\u0501": "d",
+    "\u051b": "q", "\u051d": "w", "\u04af": "y", "\u04cf": "l", "\u044c": "b", "\u043a": "k",
+    "\u0433": "r", "\u0461": "w", "\u0475": "v", "\u04bd": "e", "\u0432": "b", "\u043c": "m",
+    "\u043d": "h", "\u0442": "t", "\u0509": "l",
+    # Cyrillic uppercase
+    "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M", "\u041d": "H",
+    "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T", "\u0423": "Y", "\u0425": "X",
+    "\u0405": "S", "\u0406": "I", "\u0408": "J", "\u04ae": "Y", "\u050c": "G", "\u051a": "Q",
+    "\u051c": "W", "\u04c0": "I", "\u0474": "V", "\u04ba": "H", "\u0460": "W",
+    # Greek lowercase
+    "\u03b1": "a", "\u03b3": "y", "\u03b5": "e", "\u03b7": "n", "\u03b9": "i", "\u03ba": "k",
+    "\u03bd": "v", "\u03bf": "o", "\u03c1": "p", "\u03c4": "t", "\u03c5": "u", "\u03c7": "x",
+    "\u03c9": "w", "\u03f3": "j", "\u03b2": "b",
+    # Greek uppercase
+    "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0396": "Z", "\u0397": "H", "\u0399": "I",
+    "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T",
+    "\u03a5": "Y", "\u03a7": "X", "\u03dc": "F", "\u037f": "J",
+    # Armenian
+    "\u0585": "o", "\u057d": "u", "\u0578": "n", "\u0570": "h", "\u0581": "g", "\u0566": "q",
+    "\u0575": "j", "\u054d": "U", "\u0555": "O", "\u054f": "S", "\u053c": "L",
+    # Cherokee capitals
+    "\u13aa": "A", "\u13f4": "B", "\u13df": "C", "\u13a0": "D", "\u13ac": "E", "\u13c0": "G",
+    "\u13bb": "H", "\u13a5": "i", "\u13ab": "J", "\u13e6": "K", "\u13de": "L", "\u13b7": "M",
+    "\u13e2": "P", "\u13a1": "R", "\u13da": "S", "\u13a2": "T", "\u13d9": "V", "\u13b3": "W",
+    "\u13c3": "Z",
+    # Lisu
+    "\ua4ee": "A", "\ua4d0": "B", "\ua4da": "C", "\ua4d3": "D", "\ua4f0": "E", "\ua4dd": "F",
+    "\ua4d6": "G", "\ua4e7": "H", "\ua4f2": "I", "\ua4d9": "J", "\ua4d7": "K", "\ua4e1": "L",
+    "\ua4df": "M", "\ua4e0": "N", "\ua4f3": "O", "\ua4d1": "P", "\ua4e3": "R", "\ua4e2": "S",
+    "\ua4d4": "T", "\ua4f4": "U", "\ua4e6": "V", "\ua4ea": "W", "\ua4eb": "X", "\ua4ec": "Y",
+    "\ua4dc": "Z",
+    # Coptic
+    "\u2c80": "A", "\u2c81": "a", "\u2c82": "B", "\u2c88": "E", "\u2c8e": "H", "\u2c92": "I",
+    "\u2c94": "K", "\u2c98": "M", "\u2c9a": "N", "\u2c9e": "O", "\u2c9f": "o", "\u2ca2": "P",
+    "\u2ca3": "p", "\u2ca4": "C", "\u2ca5": "c", "\u2ca6": "T", "\u2ca8": "Y", "\u2cac": "X",
+    "\u2cad": "x",
+    # Canadian syllabics
+    "\u146d": "P", "\u144c": "U", "\u1472": "b", "\u1587": "R", "\u15c5": "A", "\u15de": "D",
+    "\u15b4": "F", "\u142f": "V", "\u157c": "H", "\u148d": "J", "\u14aa": "L", "\u1455": "C",
+    # Latin look-alikes (IPA, small capitals, dotless letters ...)
+    "\u0131": "i", "\u0237": "j", "\u0251": "a", "\u0261": "g", "\u0269": "i", "\u026a": "i",
+    "\u028f": "y", "\u0280": "r", "\u0274": "n", "\u029c": "h", "\u029f": "l", "\u1d00": "a",
+    "\u0299": "b", "\u1d04": "c", "\u1d05": "d", "\u1d07": "e", "\ua730": "f", "\u0262": "g",
+    "\u1d0a": "j", "\u1d0b": "k", "\u1d0d": "m", "\u1d0f": "o", "\u1d18": "p", "\ua731": "s",
+    "\u1d1b": "t", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u1d22": "z", "\u01c0": "l",
+    "\u0185": "b", "\u0196": "l", "\u0138": "k", "\u025b": "e", "\ua7ae": "I", "\u0250": "a",
+    "\u0254": "c", "\u0268": "i", "\u028b": "v", "\u0275": "o",
+}
+
+#: Confusable character -> ASCII letter.
+HOMOGLYPHS: dict[str, str] = {
+    k: v
+    for k, v in _HOMOGLYPH_SOURCE.items()
+    if unicodedata.normalize("NFKC", k) == k and len(v) == 1 and v.isascii() and v.isalpha()
+}
+_FOLD_TABLE = {ord(k): v for k, v in HOMOGLYPHS.items()}
+_FOLD_KEYS = frozenset(HOMOGLYPHS)
+_LATIN_CONFUSABLES = frozenset(k for k in HOMOGLYPHS if unicodedata.name(k, "").startswith("LATIN"))
+
+# Negative circled / squared letters have no NFKC mapping: fold runs of them.
+_STYLED_RUN_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]{2,}")
+
+
+def _styled_letter(m: re.Match[str]) -> str:
+    out = []
+    for ch in m.group():
+        cp = ord(ch)
+        base = 0x1F150 if cp < 0x1F170 else 0x1F170
+        out.append(chr(ord("A") + cp - base))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Character classes
+# --------------------------------------------------------------------------------------------------
+
+_ZERO_WIDTH = frozenset(
+    "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u00ad\u034f"
+    "\u115f\u1160\u3164\uffa0\u17b4\u17b5\u180b\u180c\u180d\u180f"
+)
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_BIDI_OVERRIDES = frozenset("\u202d\u202e")
+_BIDI_MARKS = frozenset("\u200e\u200f\u061c")
+
+# Everything the invisible pass removes: Cc except whitespace (\t \n \v \f \r \x1c-\x1f \x85),
+# every Cf (Unicode 14 ranges), and invisible fillers / marks.
+_INVIS_CLASS = (
+    "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+)
+_INVIS_RE = re.compile(f"[{_INVIS_CLASS}]+")
+_TAGCHAR_RE = re.compile("[\U000e0000-\U000e007f]+")
+_FLAG_TAGS_RE = re.compile("[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
+_VS_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]+")
+_RTL_RE = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]")
+_RLO_SEGMENT_RE = re.compile("\u202e([^\u202c\n]*)\u202c?")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_ANSI_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+)
+_FULLWIDTH_ALNUM_RE = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_MATH_STYLED_RE = re.compile("[\U0001d400-\U0001d7ff\u24b6-\u24e9\U0001f130-\U0001f149]")
+_CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
+# Text that looks Turkish/Azerbaijani keeps its dotless i.
+_TURKISH_RE = re.compile("[\u011e\u011f\u015e\u015f\u0130\u00e7\u00c7\u00f6\u00d6\u00fc\u00dc\u0259\u018f]")
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_WORD_RE = re.compile(f"(?:[^\\W_]|[{_MARKS}])+")
+_MARKS_AFTER_ASCII_RE = re.compile(f"(?<=[A-Za-z])[{_MARKS}]+")
+_DIGITS_DELETE = str.maketrans("", "", "0123456789")
+_NEWLINE_TRANS = {0x85: "\n", 0x2028: "\n", 0x2029: "\n"}
+_WS_H_RE = re.compile(r"[^\S\n]+")
+_WS_NL_RE = re.compile(r" ?\n\s*")
+
+# Plain printable ASCII with nothing that any later stage could act on.
+_SUSPICIOUS_ASCII_RE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f<&%\\]|\]\(|\]:|[A-Za-z0-9+/_-]{16}"
+    r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:]){7}"
+)
+
+# --------------------------------------------------------------------------------------------------
+# HTML / markdown
+# --------------------------------------------------------------------------------------------------
+
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?=[\s/>])([^<>]*)>")
+_BOGUS_RE = re.compile(r"<[!?]([^<>]*)>")
+_ATTR_RE = re.compile(
+    r"""(?:^|\s)(alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I
+)
+_HIDDEN_STYLE_RE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0*)?(?:px|em|rem|pt|%)?\s*(?:;|$|!)"
+    r"|opacity\s*:\s*0(?:\.0*)?\s*(?:;|$|!)|color\s*:\s*transparent",
+    re.I,
+)
+_STYLE_ATTR_RE = re.compile(r"""(?:^|\s)style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
+_HIDDEN_ATTR_RE = re.compile(r"(?:^|\s)hidden(?:\s|=|/|$)", re.I)
+
+_KNOWN_TAGS = frozenset(
+    """a abbr acronym address area article aside audio b base bdi bdo big blink blockquote body br
+    button canvas caption center cite code col colgroup data datalist dd del details dfn dialog dir
+    div dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6
+    head header hgroup hr html i iframe img input ins kbd label legend li link main map mark marquee
+    menu meta meter nav nobr noembed noframes noscript object ol optgroup option output p param
+    picture plaintext pre progress q rp rt ruby s samp script search section select slot small
+    source span strike strong style sub summary sup svg table tbody td template textarea tfoot th
+    thead time title tr track tt u ul var video wbr xmp math""".split()
+)
+_BLOCK_TAGS = frozenset(
+    """address article aside blockquote body br caption dd details dialog div dl dt fieldset
+    figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hr html li main nav ol option p pre
+    section select summary table tbody td textarea tfoot th thead title tr ul""".split()
+)
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_RAW_TEXT_TAGS = frozenset({"script", "style", "template", "xmp", "noembed", "noframes"})
+
+_MD_TITLE = r"""("([^"\n]{0,1000})"|'([^'\n]{0,1000})'|\(([^()\n]{0,1000})\))"""
+# Possessive quantifiers (Python 3.11+) keep these free of backtracking on long whitespace runs.
+_MD_LINK_TITLE_RE = re.compile(
+    r"(!?\[[^\[\]\n]{0,1000}\]\(\s*+(?:(?:<[^<>\n]{0,2048}>|[^\s()<>]{1,2048}+)\s++)?+)"
+    + _MD_TITLE
+    + r"\s*+\)"
+)
+_MD_REFDEF_RE = re.compile(
+    r"^[ \t]*+\[([^\[\]\n]{1,1000})\]:[ \t]*+(<[^<>\n]{0,2048}>|[^\s<>\"'(][^\s<>]{0,2047}+)?+"
+    r"(?:[ \t]++" + _MD_TITLE + r")?+[ \t]*+$",
+    re.M,
+)
+
+# --------------------------------------------------------------------------------------------------
+# Encodings / leetspeak
+# --------------------------------------------------------------------------------------------------
+
+_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:]{16,}")
+_HEX_PREFIX_RE = re.compile(r"\\x|0[xX]")
+_HEX_TOKEN_RE = re.compile(r"[0-9A-Fa-f]+")
+_PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+_LEET_MAP = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+_LEET_QUICK_RE = re.compile(r"[A-Za-z][013457@$!][A-Za-z0-9]|[013457@$][A-Za-z]")
+_LEET_CORE_RE = re.compile(r"[A-Za-z0-9@$!']+")
+_CHUNK_RE = re.compile(r"\S+")
+_UNIT_RE = re.compile(
+    r"[0-9]+(?:st|nd|rd|th|am|pm|kb|mb|gb|tb|ms|ns|us|px|em|pt|hz|khz|mhz|ghz|fps|bps|yr|yrs|hr|hrs"
+    r"|min|mins|sec|secs|wk|wks|mo|kg|km|cm|mm|ml|lb|lbs|ft|oz|mph|kph|kw|mw|kv|mah|[a-z])"
+)
+_VOWEL_RE = re.compile(r"[aeiouyAEIOUY]")
+_CONSONANT_RUN_RE = re.compile(r"[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ]{5}")
+_HEX_WORD_RE = re.compile(r"[0-9A-Fa-f]{8,}")
+_LEET_ALLOW = frozenset(
+    """l10n a11y m4a m4v m4b mp3 mp4 ipv4 log4j log4net log4shell w3c s3 ec2 gpt4 gpt4o gpt3 o1 o3 o4
+    web3 html5 css3 win10 win11 py3 es5 es3 k3s md5 sha1 base64 int64 x64 1password 4chan 0day 7zip
+    3des b4 h1 h3 h4 h5 a1 a4 a5 b1 b5 c4 t5 t4 vs4 e4 p0 p1 p3 p4 s4 s5 z3 mi5 rc4 ps4 ps3 ps5
+    log4 sh1 ab1 att4""".split()
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Accumulators
+# --------------------------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """State shared by one ``normalize`` call (findings, recursion budget, decoded payloads seen)."""
+
+    __slots__ = ("findings", "calls", "seen")
+
+    def __init__(self) -> None:
+        self.findings: dict[str, int] = {}
+        self.calls = 0
+        self.seen: set[str] = set()
+
+    def add(self, code: str, n: int = 1) -> None:
+        if n > 0:
+            self.findings[code] = self.findings.get(code, 0) + n
+
+    def render(self) -> list[str]:
+        return [
+            code if code in _BARE_FINDINGS else f"{code}:{n}" for code, n in self.findings.items()
+        ]
+
+
+# A payload is (text, decoded?) -- decoded payloads consume one level of max_decode_depth.
+_Payloads = list[tuple[str, bool]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _collapse_ws(s: str) -> str:
+    if "\r" in s:
+        s = s.replace("\r\n", "\n").replace("\r", "\n")
+    if not s.isascii():
+        s = s.translate(_NEWLINE_TRANS)
+    s = _WS_H_RE.sub(" ", s)
+    if "\n" in s:
+        s = _WS_NL_RE.sub("\n", s)
+    return s.strip()
+
+
+@lru_cache(maxsize=4096)
+def _is_latin(ch: str) -> bool:
+    if ch < "\x80":
+        return ch.isalpha()
+    return unicodedata.name(ch, "").startswith("LATIN")
+
+
+def _emojiish(ch: str) -> bool:
+    if not ch:
+        return False
+    cp = ord(ch)
+    return (
+        cp >= 0x1F000
+        or 0x2190 <= cp <= 0x2BFF
+        or cp in (0xFE0F, 0x00A9, 0x00AE, 0x203C, 0x2049, 0x2122, 0x2139, 0x3030, 0x303D)
+    )
+
+
+def _has_alnum(s: str) -> bool:
+    return any(c.isalnum() for c in s)
+
+
+def _printable_payload(raw: bytes) -> str | None:
+    """Decoded bytes -> text when they look like deliberate text, else None."""
+    if len(raw) < 4:
+        return None
+    try:
+        t = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    n = len(t)
+    printable = sum(1 for c in t if c.isprintable() or c in "\n\r\t")
+    if printable < 0.85 * n:
+        return None
+    wordy = sum(1 for c in t if c.isalnum() or c.isspace())
+    if wordy < 0.5 * n or not any(c.isalpha() for c in t):
+        return None
+    return t
+
+
+# --------------------------------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------------------------------
+
+
+def _decode_entities(s: str, ctx: _Ctx) -> str:
+    total = 0
+    alnum = 0
+    for _ in range(4):
+        count = 0
+
+        def repl(m: re.Match[str]) -> str:
+            nonlocal count, alnum
+            ent = m.group()
+            val = html.unescape(ent)
+            if val == ent:
+                return ent
+            count += 1
+            if ent[1] == "#" and len(val) == 1 and val.isascii() and val.isalnum():
+                alnum += 1
+            return val
+
+        s2 = _ENTITY_RE.sub(repl, s)
+        if not count:
+            break
+        total += count
+        s = s2
+    ctx.add("html_entities_decoded", total)
+    ctx.add("html_entities_alnum", alnum)
+    return s
+
+
+def _tag_chars(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
+    decoded: list[str] = []
+    removed = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal removed
+        run = m.group()
+        start = m.start()
+        if start and s[start - 1] == "\U0001f3f4" and _FLAG_TAGS_RE.fullmatch(run):
+            return ""  # emoji subdivision flag (e.g. Scotland): legitimate use
+        removed += len(run)
+        decoded.append("".join(chr(ord(c) - 0xE0000) for c in run if 0xE0020 <= ord(c) <= 0xE007E))
+        return ""
+
+    s = _TAGCHAR_RE.sub(repl, s)
+    ctx.add("tag_chars_decoded", removed)
+    payload = "".join(decoded)
+    if payloads is not None and payload.strip():
+        payloads.append((payload, False))
+    return s
+
+
+def _variation_selectors(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
+    removed = 0
+    blobs: list[bytes] = []
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal removed
+        run = m.group()
+        if len(run) == 1:
+            # a single VS15/VS16 after an emoji is presentation; a lone ideographic VS is harmless
+            return run if run in "\ufe0e\ufe0f" else ""
+        removed += len(run)
+        data = bytearray()
+        for c in run:
+            cp = ord(c)
+            data.append(cp - 0xFE00 if cp <= 0xFE0F else cp - 0xE0100 + 16)
+        blobs.append(bytes(data))
+        return ""
+
+    s = _VS_RE.sub(repl, s)
+    ctx.add("variation_selectors_removed", removed)
+    if payloads is not None:
+        for blob in blobs:
+            t = _printable_payload(blob)
+            if t is not None:
+                payloads.append((t, False))
+    return s
+
+
+def _invisible(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
+    if payloads is not None and "\u202e" in s:
+        visual = _INVIS_RE.sub("", _RLO_SEGMENT_RE.sub(lambda m: m.group(1)[::-1], s))
+        payloads.append((visual, False))
+    has_rtl = _RTL_RE.search(s) is not None
+    zw = bidi = ctrl = 0
+    n = len(s)
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal zw, bidi, ctrl
+        start, end = m.span()
+        prev = s[start - 1] if start else ""
+        nxt = s[end] if end < n else ""
+        for ch in m.group():
+            if ch in _ZERO_WIDTH:
+                if ch in "\u200c\u200d":
+                    silent = (_emojiish(prev) and _emojiish(nxt)) or (
+                        prev > "\x7f" and nxt > "\x7f" and not _is_latin(prev) and not _is_latin(nxt)
+                    )
+                elif ch == "\ufeff":
+                    silent = start == 0
+                else:
+                    silent = False
+                if not silent:
+                    zw += 1
+            elif ch in _BIDI:
+                if ch in _BIDI_OVERRIDES or not has_rtl:
+                    bidi += 1
+            else:
+                ctrl += 1
+        return ""
+
+    s = _INVIS_RE.sub(repl, s)
+    ctx.add("zero_width_removed", zw)
+    ctx.add("bidi_removed", bidi)
+    ctx.add("control_chars_removed", ctrl)
+    return s
+
+
+def _count_styled(s: str, ctx: _Ctx) -> None:
+    if not _CJK_RE.search(s):
+        ctx.add("fullwidth_folded", len(_FULLWIDTH_ALNUM_RE.findall(s)))
+    styled = 0
+    for m in _MATH_STYLED_RE.finditer(s):
+        folded = unicodedata.normalize("NFKC", m.group())
+        if folded.isascii() and folded.isalnum():
+            styled += 1
+    ctx.add("styled_letters_folded", styled)
+
+
+@lru_cache(maxsize=256)
+def _tag_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(r"<(/?)" + re.escape(name) + r"(?=[\s/>])[^<>]*>", re.I)
+
+
+def _find_close(s: str, name: str, pos: int) -> tuple[int, int]:
+    """(content_end, after_close) for the element opened just before ``pos``."""
+    pat = _tag_pattern(name)
+    depth = 1
+    raw = name in _RAW_TEXT_TAGS
+    while True:
+        m = pat.search(s, pos)
+        if m is None:
+            return len(s), len(s)
+        pos = m.end()
+        if m.group(1):
+            depth -= 1
+            if depth == 0:
+                return m.start(), m.end()
+        elif not raw and not m.group().endswith("/>"):
+            depth += 1
+
+
+def _attr_values(attrs: str) -> list[str]:
+    out = []
+    for m in _ATTR_RE.finditer(attrs):
+        v = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
+        if v and v.strip():
+            out.append(v)
+    return out
+
+
+def _is_hidden_element(name: str, attrs: str) -> bool:
+    if name in _RAW_TEXT_TAGS:
+        return True
+    if not attrs:
+        return False
+    if _HIDDEN_ATTR_RE.search(attrs):
+        return True
+    for m in _STYLE_ATTR_RE.finditer(attrs):
+        style = next((g for g in m.groups() if g is not None), "")
+        if _HIDDEN_STYLE_RE.search(style):
+            return True
+    return False
+
+
+def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
+    # 1. comments (linear scan with str.find; an unclosed comment runs to the end, as in browsers)
+    if "<!" in s:
+        pieces: list[str] = []
+        pos = 0
+        while True:
+            i = s.find("<!--", pos)
+            if i < 0:
+                pieces.append(s[pos:])
+                break
+            pieces.append(s[pos:i])
+            if s.startswith("<!-->", i):
+                content, pos = "", i + 5
+            elif s.startswith("<!--->", i):
+                content, pos = "", i + 6
+            else:
+                j = s.find("-->", i + 4)
+                if j < 0:
+                    content, pos = s[i + 4 :], len(s)
+                else:
+                    content, pos = s[i + 4 : j], j + 3
+            ctx.add("html_stripped")
+            if content.strip():
+                ctx.add("html_comment_hidden_text")
+                if payloads is not None:
+                    payloads.append((content, False))
+        s = "".join(pieces)
+
+        # doctype, processing instructions, CDATA and other bogus comments
+        def bogus(m: re.Match[str]) -> str:
+            body = m.group(1)
+            ctx.add("html_stripped")
+            low = body.lower()
+            if low.startswith("doctype") or m.group().startswith("<?"):
+                return ""
+            if low.startswith("[cdata["):
+                body = body[7:]
+                if body.endswith("]]"):
+                    body = body[:-2]
+            if body.strip():
+                ctx.add("html_comment_hidden_text")
+                if payloads is not None:
+                    payloads.append((body, False))
+            return ""
+
+        s = _BOGUS_RE.sub(bogus, s)
+    elif "<?" in s:
+        s = _BOGUS_RE.sub("", s)
+
+    # 2. elements
+    pieces = []
+    pos = 0
+    stripped = 0
+    while True:
+        m = _TAG_RE.search(s, pos)
+        if m is None:
+            break
+        name = m.group(2).lower()
+        if name not in _KNOWN_TAGS and "-" not in name:
+            pieces.append(s[pos : m.end()])
+            pos = m.end()
+            continue
+        pieces.append(s[pos : m.start()])
+        stripped += 1
+        closing, attrs = m.group(1), m.group(3)
+        if attrs and payloads is not None:
+            for v in _attr_values(attrs):
+                ctx.add("html_attribute_text")
+                payloads.append((v, False))
+        sep = " " if name in _BLOCK_TAGS else ""
+        if (
+            not closing
+            and name not in _VOID_TAGS
+            and not attrs.rstrip().endswith("/")
+            and _is_hidden_element(name, attrs)
+        ):
+            content_end, after = _find_close(s, name, m.end())
+            content = s[m.end() : content_end]
+            if name != "style" and content.strip():
+                ctx.add("html_hidden_text")
+                if payloads is not None:
+                    payloads.append((content, False))
+            pieces.append(sep)
+            pos = after
+            continue
+        pieces.append(sep)
+        pos = m.end()
+    if stripped:
+        pieces.append(s[pos:])
+        s = "".join(pieces)
+        ctx.add("html_stripped")
+    return s
+
+
+def _md_title(m: re.Match[str], first: int) -> str:
+    for g in (first, first + 1, first + 2):
+        v = m.group(g)
+        if v is not None:
+            return v
+    return ""
+
+
+def _markdown(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
+    if "](" in s:
+
+        def link(m: re.Match[str]) -> str:
+            title = _md_title(m, 3)
+            if title.strip():
+                ctx.add("markdown_link_title")
+                if payloads is not None:
+                    payloads.append((title, False))
+            return m.group(1).rstrip() + ")"
+
+        s = _MD_LINK_TITLE_RE.sub(link, s)
+    if "]:" in s:
+
+        def refdef(m: re.Match[str]) -> str:
+            label, dest, title_block = m.group(1), m.group(2), m.group(3)
+            hidden_dest = dest is None or dest in ("#", "<>", "//", "<#>")
+            if title_block is None and not hidden_dest:
+                return m.group()
+            if dest is None and title_block is None:
+                return m.group()  # "[x]:" alone is not a definition
+            texts = []
+            title = _md_title(m, 4) if title_block is not None else ""
+            if title.strip():
+                texts.append(title)
+            if hidden_dest and len(label.split()) >= 2:
+                texts.append(label)
+            if texts:
+                ctx.add("markdown_hidden_text" if hidden_dest else "markdown_link_title")
+                if payloads is not None:
+                    payloads.extend((t, False) for t in texts)
+            if hidden_dest:
+                return ""
+            return f"[{label}]: {dest}"
+
+        s = _MD_REFDEF_RE.sub(refdef, s)
+    return s
+
+
+def _fold(s: str, ctx: _Ctx) -> str:
+    if _FOLD_KEYS.isdisjoint(s):
+        return s
+    fold_dotless_i = _TURKISH_RE.search(s) is None
+    latin_w = other_w = 0
+    plan: list[tuple[re.Match[str], str]] = []
+    for m in _WORD_RE.finditer(s):
+        w = m.group()
+        if w.isascii():
+            latin_w += len(w.translate(_DIGITS_DELETE))
+            continue
+        lat = lat_conf = oth_fold = oth = 0
+        for ch in w:
+            if ch in _FOLD_KEYS:
+                if ch in _LATIN_CONFUSABLES:
+                    lat_conf += 1
+                else:
+                    oth_fold += 1
+            elif ch.isalpha():
+                if _is_latin(ch):
+                    lat += 1
+                else:
+                    oth += 1
+        letters = lat + lat_conf + oth_fold + oth
+        if oth:
+            other_w += letters
+            if (lat_conf or oth_fold) and lat + lat_conf >= oth and lat + lat_conf > 0:
+                plan.append((m, "fold"))
+        elif lat or lat_conf:
+            latin_w += letters
+            if lat_conf or oth_fold:
+                plan.append((m, "fold"))
+        elif oth_fold >= 2:
+            plan.append((m, "ambiguous"))
+    if not plan:
+        return s
+    latin_context = latin_w > other_w
+    pieces: list[str] = []
+    pos = 0
+    folded = 0
+    for m, kind in plan:
+        if kind == "ambiguous" and not latin_context:
+            continue
+        w = m.group()
+        new = []
+        for ch in w:
+            if ch in _FOLD_KEYS and (fold_dotless_i or ch != "\u0131"):
+                new.append(HOMOGLYPHS[ch])
+                folded += 1
+            else:
+                new.append(ch)
+        pieces.append(s[pos : m.start()])
+        pieces.append("".join(new))
+        pos = m.end()
+    if not folded:
+        return s
+    pieces.append(s[pos:])
+    ctx.add("homoglyphs_folded", folded)
+    return "".join(pieces)
+
+
+def _strip_marks(s: str, ctx: _Ctx) -> str:
+    removed = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal removed
+        removed += len(m.group())
+        return ""
+
+    s = _MARKS_AFTER_ASCII_RE.sub(repl, s)
+    if removed:
+        ctx.add("combining_marks_removed", removed)
+        if removed >= 3:
+            ctx.add("zalgo_text")
+    return s
+
+
+def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
+    """One canonicalisation pass. Returns (text, text_before_markup_removal)."""
+    if "\x1b" in s or "\x9b" in s:
+        s, n = _ANSI_RE.subn("", s)
+        ctx.add("ansi_escapes_removed", n)
+    if "&" in s and ";" in s:
+        s = _decode_entities(s, ctx)
+    if not s.isascii() and _TAGCHAR_RE.search(s):
+        s = _tag_chars(s, ctx, payloads)
+    if _INVIS_RE.search(s):
+        s = _invisible(s, ctx, payloads)
+    if not s.isascii():
+        if _VS_RE.search(s):
+            s = _variation_selectors(s, ctx, payloads)
+        if _STYLED_RUN_RE.search(s):
+            ctx.add("styled_letters_folded", sum(map(len, _STYLED_RUN_RE.findall(s))))
+            s = _STYLED_RUN_RE.sub(_styled_letter, s)
+        _count_styled(s, ctx)
+        if not unicodedata.is_normalized("NFKC", s):
+            s = unicodedata.normalize("NFKC", s)
+            if _INVIS_RE.search(s):  # defensive: NFKC never produces these today
+                s = _INVIS_RE.sub("", s)
+    pre = s
+    if "<" in s:
+        s = _html(s, ctx, payloads)
+    if "](" in s or "]:" in s:
+        s = _markdown(s, ctx, payloads)
+    if not s.isascii():
+        if not unicodedata.is_normalized("NFKC", s):
+            s = unicodedata.normalize("NFKC", s)
+        s = _fold(s, ctx)
+        s = _strip_marks(s, ctx)
+    return _collapse_ws(s), pre
+
+
+def _needs_another_pass(s: str) -> bool:
+    return "<" in s or "&" in s or "](" in s or "]:" in s
+
+
+def _defuse(s: str) -> str:
+    """Make entity and tag syntax inert (only for adversarially nested markup)."""
+    s = re.sub(r"&(?=[#A-Za-z])", "& ", s)
+    return re.sub(r"<(?=[A-Za-z/!?])", "< ", s)
+
+
+def _canonical(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
+    text, pre = _one_pass(s, ctx, payloads)
+    if _needs_another_pass(pre) or _needs_another_pass(text):
+        for _ in range(4):
+            again, _pre = _one_pass(text, ctx, payloads)
+            if again == text:
+                break
+            text = again
+        else:
+            text = _one_pass(_defuse(text), ctx, None)[0]
+    return text, pre
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoders
+# --------------------------------------------------------------------------------------------------
+
+
+def _b64_decode(token: str) -> bytes | None:
+    body = token.rstrip("=")
+    if len(body) % 4 == 1:
+        return None
+    has_std = "+" in body or "/" in body
+    has_url = "-" in body or "_" in body
+    if has_std and has_url:
+        return None
+    if has_url:
+        body = body.replace("-", "+").replace("_", "/")
+    body += "=" * (-len(body) % 4)
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _accept(t: str | None, code: str, ctx: _Ctx, payloads: _Payloads) -> bool:
+    if t is None:
+        return False
+    if t not in ctx.seen:
+        ctx.seen.add(t)
+        ctx.add(code)
+        payloads.append((t, True))
+    return True
+
+
+def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
+    hex_done: set[str] = set()
+    if len(src) >= _MIN_HEX_DIGITS:
+        for m in _HEX_CAND_RE.finditer(src):
+            chunk = _HEX_PREFIX_RE.sub(" ", m.group())
+            toks = chunk.replace(",", " ").replace(":", " ").split()
+            pairs: list[str] = []
+            for tok in [*toks, ""]:
+                if len(tok) == 2 and _HEX_TOKEN_RE.fullmatch(tok):
+                    pairs.append(tok)
+                    continue
+                if len(pairs) >= _MIN_HEX_DIGITS // 2:
+                    _accept(_printable_payload(bytes.fromhex("".join(pairs))), "hex_decoded", ctx, payloads)
+                pairs = []
+                if len(tok) >= _MIN_HEX_DIGITS and len(tok) % 2 == 0 and _HEX_TOKEN_RE.fullmatch(tok):
+                    hex_done.add(tok)
+                    _accept(_printable_payload(bytes.fromhex(tok)), "hex_decoded", ctx, payloads)
+        for m in _B64_RE.finditer(src):
+            tok = m.group()
+            if tok in hex_done or _HEX_TOKEN_RE.fullmatch(tok):
+                continue
+            body = tok.rstrip("=")
+            if body.islower() or body.isupper() or body.isdigit():
+                continue  # base64 of text mixes cases; skips paths, words, AKIA-style keys
+            raw = _b64_decode(tok)
+            if raw is not None:
+                _accept(_printable_payload(raw), "base64_decoded", ctx, payloads)
+    if src.count("%") >= 3:
+        escapes = _PCT_RE.findall(src)
+        if len(escapes) >= 3:
+            decoded = unquote_to_bytes(src).decode("utf-8", "replace")
+            if decoded != src and decoded not in ctx.seen:
+                ctx.seen.add(decoded)
+                ctx.add("percent_decoded")
+                payloads.append((decoded, True))
+                alnum = sum(1 for e in escapes if chr(int(e, 16)).isalnum() and int(e, 16) < 0x80)
+                if alnum >= 3:
+                    ctx.add("percent_encoded_alnum", alnum)
+                in_text = 0
+                for chunk in _CHUNK_RE.findall(src):
+                    if "%" in chunk and "://" not in chunk and not chunk.startswith(("/", "www.", "?")):
+                        in_text += len(_PCT_RE.findall(chunk))
+                if in_text >= 3:
+                    ctx.add("percent_encoded_text", in_text)
+
+
+# --------------------------------------------------------------------------------------------------
+# Leetspeak
+# --------------------------------------------------------------------------------------------------
+
+_STRIP_LEAD = "\"'([{<*_~`"
+_STRIP_TRAIL = "\"')]}>.,;:?!*_~`"
+
+
+def _leet_word(core: str) -> tuple[bool, str] | None:
+    """(strong, decoded) for a leetspeak word, None for anything else."""
+    n = len(core)
+    if n < 2 or n > 16 or not _LEET_CORE_RE.fullmatch(core):
+        return None
+    if core[0] in "@!" or core[-1] in "@!":
+        return None
+    alpha = [c for c in core if c.isalpha()]
+    if len(alpha) < 2 or any(c in "2689" for c in core):
+        return None
+    if not any(c in _LEET_MAP for c in core):
+        return None
+    low = core.lower()
+    if low in _LEET_ALLOW or _UNIT_RE.fullmatch(low):
+        return None
+    if _HEX_WORD_RE.fullmatch(core):
+        return None
+    upper = sum(c.isupper() for c in alpha)
+    all_upper = upper == len(alpha)
+    if upper and not all_upper and not (upper == 1 and core[0].isupper()):
+        return None
+    out = []
+    strong = False
+    for i, c in enumerate(core):
+        rep = _LEET_MAP.get(c)
+        if rep is None:
+            out.append(c)
+            continue
+        prev = core[i - 1] if i else ""
+        nxt = core[i + 1] if i + 1 < n else ""
+        if c == "1" and (prev == "1" or nxt == "1"):
+            rep = "l"
+        if 0 < i < n - 1:
+            strong = True
+        elif i == 0 and sum(ch.isalpha() for ch in core[1:]) >= 2:
+            strong = True
+        out.append(rep)
+    decoded = "".join(out)
+    if all_upper:
+        decoded = decoded.upper()
+    if not _VOWEL_RE.search(decoded) or _CONSONANT_RUN_RE.search(decoded):
+        return None
+    return strong, decoded
+
+
+def _leet_variant(text: str) -> str | None:
+    if not _LEET_QUICK_RE.search(text):
+        return None
+    plan = []
+    any_strong = False
+    for m in _CHUNK_RE.finditer(text):
+        tok = m.group()
+        core = tok.lstrip(_STRIP_LEAD)
+        lead = len(tok) - len(core)
+        core = core.rstrip(_STRIP_TRAIL)
+        res = _leet_word(core) if core else None
+        if res is not None:
+            any_strong = any_strong or res[0]
+            plan.append((m.start() + lead, m.start() + lead + len(core), res[1]))
+        elif tok == "1":
+            plan.append((m.start(), m.end(), "I"))
+    if not any_strong:
+        return None
+    pieces = []
+    pos = 0
+    for start, end, rep in plan:
+        pieces.append(text[pos:start])
+        pieces.append(rep)
+        pos = end
+    pieces.append(text[pos:])
+    out = "".join(pieces)
+    return out if out != text else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------------
+
+
+def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
+    ctx.calls += 1
+    extract = level <= _MAX_LEVEL and ctx.calls <= _MAX_CALLS
+    payloads: _Payloads | None = [] if extract else None
+    text, pre = _canonical(s, ctx, payloads)
+    if payloads is None:
+        return text, []
+    if depth > 0:
+        _find_encoded(pre, ctx, payloads)
+        if text != pre:
+            _find_encoded(text, ctx, payloads)
+    variants: list[str] = []
+    done: set[str] = set()
+    for payload, decoded in payloads:
+        if payload in done:
+            continue
+        done.add(payload)
+        sub_text, sub_variants = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
+        variants.append(sub_text)
+        variants.extend(sub_variants)
+    leet = _leet_variant(text)
+    if leet is not None:
+        ctx.add("leetspeak_decoded")
+        variants.append(leet)
+    return text, variants
+
+
+def _fallback(original: str) -> NormalizedText:
+    try:
+        kept = "".join(
+            c for c in original if c in "\n\t" or unicodedata.category(c)[0] not in "CZ" or c == " "
+        )
+        text = _collapse_ws(kept)
+    except Exception:  # pragma: no cover - belt and braces
+        text = ""
+    return NormalizedText(original=original, text=text, variants=[], findings=["normalize_error"])
+
+
+def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
+    """Canonicalise ``text`` and extract hidden / encoded variants. Never raises."""
+    if not isinstance(text, str):
+        try:
+            text = str(text)
+        except Exception:
+            text = ""
+    surrogates = 0
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text, surrogates = _SURROGATE_RE.subn("\ufffd", text)
+    elif not _SUSPICIOUS_ASCII_RE.search(text):
+        # fast path: plain printable ASCII, nothing to decode, strip or fold
+        return NormalizedText(original=text, text=_collapse_ws(text))
+    try:
+        depth = max(0, min(int(max_decode_depth), _MAX_DECODE_DEPTH))
+    except Exception:
+        depth = 2
+    try:
+        ctx = _Ctx()
+        ctx.add("surrogates_replaced", surrogates)
+        canon, raw_variants = _core(text, depth, 0, ctx)
+        variants: list[str] = []
+        seen = {canon}
+        for v in raw_variants:
+            if v not in seen and _has_alnum(v):
+                seen.add(v)
+                variants.append(v)
+                if len(variants) >= MAX_VARIANTS:
+                    break
+        return NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render())
+    except Exception:
+        return _fallback(text)

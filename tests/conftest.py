@@ -1,0 +1,54 @@
+"""Shared fixtures: real components everywhere (real model, chromadb, SQLite, LangGraph).
+
+The classifier is trained once per machine and cached under GATEKEEPER_CACHE
+(keyed by a hash of its inputs), so only the first run pays for training.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gatekeeper.chroma_store import ChromaMemoryStore  # noqa: E402
+from gatekeeper.embeddings import Embedder  # noqa: E402
+from gatekeeper.gate import Gatekeeper  # noqa: E402
+from gatekeeper.policy import load_policy  # noqa: E402
+from gatekeeper.reviewer import Reviewer  # noqa: E402
+from gatekeeper.settings import GatekeeperSettings  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def policy():
+    return load_policy(REPO / "policies")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def reviewer(policy, embedder):
+    r = Reviewer(policy, embedder=embedder)
+    r.warm_up()
+    return r
+
+
+def make_gate(data_dir: Path, reviewer: Reviewer, memory_store=None, **kw) -> Gatekeeper:
+    store = memory_store if memory_store is not None else ChromaMemoryStore(
+        path=data_dir / "chroma", embed=reviewer.embedder)
+    return Gatekeeper.open(GatekeeperSettings(data_dir=data_dir, policy_dir=REPO / "policies"),
+                           memory_store=store, policy=reviewer.policy, reviewer=reviewer, **kw)
+
+
+@pytest.fixture
+def gate(tmp_path, reviewer):
+    g = make_gate(tmp_path / "data", reviewer)
+    yield g
+    g.close()
