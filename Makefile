@@ -26,7 +26,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup
-	$(PY) -m gatekeeper.cli bench
+	$(PY) benchmarks/perf.py
 
 lint-policy: setup
 	$(VENV)/bin/gatekeeper policy lint policies

@@ -328,5 +328,20 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
 
 
+@app.command()
+def bench(quick: bool = typer.Option(False, help="Fewer iterations and smaller stores."),
+          out: Path = typer.Option(Path("benchmarks/results"), help="Where to save JSON + markdown.")) -> None:
+    """Measure latency, throughput, put overhead, cold start, memory and scaling."""
+    from gatekeeper.benchmark import run, save
+
+    res = run(quick=quick, progress=lambda s: console.print(f"[dim]... {s}[/dim]"))
+    table = Table("section", "metric", "value", "unit", "target", "note", title="gatekeeper performance")
+    for r in res.rows:
+        table.add_row(r["section"], r["metric"], f"{r['value']:.3f}", r["unit"], r["target"], r["note"])
+    console.print(table)
+    j, m = save(res, out)
+    console.print(f"saved {j} and {m}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

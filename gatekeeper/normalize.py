@@ -40,7 +40,6 @@ MAX_VARIANTS = 16
 _MAX_DECODE_DEPTH = 8  # hard cap on max_decode_depth
 _MAX_LEVEL = 4  # nesting of extracted payloads (hidden text inside hidden text ...)
 _MAX_CALLS = 48  # payload normalisations per normalize() call
-_MIN_B64 = 16
 _MIN_HEX_DIGITS = 16
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +195,6 @@ _ZERO_WIDTH = frozenset(
 )
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _BIDI_OVERRIDES = frozenset("\u202d\u202e")
-_BIDI_MARKS = frozenset("\u200e\u200f\u061c")
 
 # Everything the invisible pass removes: Cc except whitespace (\t \n \v \f \r \x1c-\x1f \x85),
 # every Cf (Unicode 14 ranges), and invisible fillers / marks.
