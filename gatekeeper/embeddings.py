@@ -37,19 +37,110 @@ def bundled_model_dir() -> Path:
     return path
 
 
+class OnnxSentenceEncoder:
+    """The same sentence encoder exported to ONNX and run with onnxruntime.
+
+    Mean pooling and L2 normalisation are part of the exported graph, so the
+    output matches ``SentenceTransformer.encode(normalize_embeddings=True)``.
+    The export is made locally from the model directory on first use and cached
+    under ``$GATEKEEPER_CACHE/onnx/<hash of the weights>/``; nothing is downloaded.
+    """
+
+    def __init__(self, model_dir: Path, *, max_seq_length: int = 128, threads: int = 2):
+        from transformers import AutoTokenizer
+
+        self.model_dir = model_dir
+        self.max_seq_length = max_seq_length
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        path = self.export(model_dir)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self.session.get_inputs()}
+
+    @staticmethod
+    def export(model_dir: Path) -> Path:
+        import hashlib
+        import os
+
+        h = hashlib.sha256()
+        for f in sorted(model_dir.rglob("*")):
+            if f.is_file() and f.suffix in (".safetensors", ".bin", ".json", ".txt"):
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        root = Path(os.environ.get("GATEKEEPER_CACHE", Path.home() / ".cache" / "gatekeeper"))
+        out = root / "onnx" / h.hexdigest()[:20] / "model.onnx"
+        if out.exists():
+            return out
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+        class Pooled(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                hidden = self.m(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, dim=-1)
+
+        enc = tok(["an example sentence"], return_tensors="pt")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled(bert), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]), str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+                dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"},
+                              "token_type_ids": {0: "b", 1: "s"}, "embedding": {0: "b"}},
+                opset_version=17, dynamo=False)
+        os.replace(tmp, out)
+        return out
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, **_: object) -> np.ndarray:
+        outs = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer(list(texts[i:i + batch_size]), return_tensors="np", padding=True,
+                                 truncation=True, max_length=self.max_seq_length)
+            feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")
+                    if k in self._inputs}
+            outs.append(self.session.run(None, feed)[0])
+        return np.concatenate(outs).astype(np.float32)
+
+
 class Embedder:
     """MiniLM sentence encoder with an LRU cache of recent texts.
 
     ``model_dir`` defaults to the bundled all-MiniLM-L6-v2; the classifier can
-    point it at a fine-tuned copy. Thread-safe.
+    point it at a fine-tuned copy. ``backend`` is ``torch`` (sentence-transformers)
+    or ``onnx`` (onnxruntime, exported locally; faster on CPU); the default comes
+    from ``$GATEKEEPER_EMBED_BACKEND`` (``torch`` when unset). Thread-safe.
     """
 
     dimension = 384
 
     def __init__(self, model_dir: str | Path | None = None, *, cache_size: int = 4096,
-                 max_seq_length: int = 128):
+                 max_seq_length: int = 128, backend: str | None = None):
+        import os
+
         self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
         self.max_seq_length = max_seq_length
+        self.backend = backend or os.environ.get("GATEKEEPER_EMBED_BACKEND", "torch")
+        if self.backend not in ("torch", "onnx"):
+            raise ValueError(f"unknown embedding backend {self.backend!r} (torch | onnx)")
         self._model = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -65,6 +156,11 @@ class Embedder:
         return self._model
 
     def _load(self):
+        if self.backend == "onnx":
+            try:
+                return OnnxSentenceEncoder(self.model_dir, max_seq_length=self.max_seq_length)
+            except Exception as exc:  # noqa: BLE001
+                raise ModelLoadError(f"could not load ONNX encoder for {self.model_dir}: {exc}") from exc
         try:
             import torch
             from sentence_transformers import SentenceTransformer
