@@ -207,7 +207,7 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
 
     svc = _service(data_dir, policy_dir)
     try:
-        item = svc.decide(proposal_id, payload)
+        item = svc.submit_decision(proposal_id, payload).item
     except NotFoundError:
         err.print(f"[red]no proposal {proposal_id}[/red]")
         raise typer.Exit(1) from None

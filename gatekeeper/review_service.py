@@ -10,12 +10,24 @@ A pending (escalated) proposal is decided exactly once:
 The agent that proposed a memory can never approve its own escalation, a
 decided item cannot be decided again (``ConflictError``), and every decision is
 written to the ledger with who decided and why.
+
+``submit_decision`` is the one entry point for people (CLI, web queue, JSON
+API): for an *interrupt*-mode escalation whose LangGraph thread is paused on it,
+and when the service was given that graph (``ReviewService(gate,
+resume_graph=graph)``), it resumes the thread with the decision, and the graph's
+``human_review`` node applies it through ``decide`` (once); otherwise (parked
+escalations, no graph, the thread is not paused on this item) it calls
+``decide`` directly.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import datetime, timedelta
 from typing import Any, Literal
+
+import structlog
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -23,8 +35,13 @@ from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import ConflictError, NotFoundError, row_decision, row_proposal, row_review
 
-__all__ = ["ReviewService", "ReviewDecision", "QueueItem", "ConflictError", "NotFoundError",
-           "ReviewPermissionError"]
+__all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision",
+           "ConflictError", "NotFoundError", "ReviewPermissionError"]
+
+log = structlog.get_logger("gatekeeper.review")
+
+#: how many interrupts for already-decided items one resume may step past
+_MAX_ADVANCE = 64
 
 
 class ReviewPermissionError(PermissionError):
@@ -92,21 +109,56 @@ class QueueItemDetail(QueueItem):
     similar_committed: list[dict] = Field(default_factory=list)
 
 
+class SubmittedDecision(BaseModel):
+    """What ``submit_decision`` did."""
+
+    item: QueueItem
+    #: ``graph``: the paused LangGraph thread was resumed and its human_review node
+    #: applied the decision; ``direct``: ReviewService.decide applied it
+    via: Literal["direct", "graph"]
+    thread_id: str | None = None
+    #: set when the thread was resumed but raised afterwards, or could not apply
+    #: the decision (it was then applied directly)
+    warning: str | None = None
+
+
 class ReviewService:
-    def __init__(self, gate: Gatekeeper):
+    def __init__(self, gate: Gatekeeper, resume_graph: Any = None):
         self.gate = gate
+        #: a compiled LangGraph graph (with the checkpointer the agents use) whose
+        #: paused threads are resumed by submit_decision
+        self.resume_graph = resume_graph
+        self._submit_lock = threading.RLock()
 
     # ------------------------------------------------------------------- reads
     def list(self, *, state: ProposalState | str | None = ProposalState.pending, agent_id: str | None = None,
              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
              min_age_hours: float | None = None, overdue_only: bool = False,
-             limit: int = 100, offset: int = 0) -> list[QueueItem]:
+             limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[QueueItem]:
         now = utcnow()
         rows = self.gate.registry.query(
             state=state, agent_id=agent_id, namespace_prefix=namespace_prefix, category=category,
             older_than=now - timedelta(hours=min_age_hours) if min_age_hours else None,
-            overdue_at=now if overdue_only else None, limit=limit, offset=offset)
+            overdue_at=now if overdue_only else None, limit=limit, offset=offset, newest_first=newest_first)
         return [self._item(r, now) for r in rows]
+
+    def decided(self, *, reviewer: str | None = None, limit: int = 100, offset: int = 0) -> list[QueueItem]:
+        """Escalations a person has decided, most recent decision first."""
+        sql = "SELECT * FROM proposals WHERE resolved_by IS NOT NULL"
+        args: list[Any] = []
+        if reviewer:
+            sql += " AND resolved_by=?"
+            args.append(reviewer)
+        sql += " ORDER BY resolved_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        con = self.gate.registry._con()  # noqa: SLF001 - a read-only view the registry has no query for
+        now = utcnow()
+        return [self._item(dict(r), now) for r in con.execute(sql, (*args, int(limit), int(offset)))]
+
+    def counts(self) -> dict[str, int]:
+        out = self.gate.registry.counts()
+        out["overdue"] = len(self.gate.registry.query(state=ProposalState.pending, overdue_at=utcnow(),
+                                                      limit=1_000_000))
+        return out
 
     def show(self, proposal_id: str, *, similar: int = 3) -> QueueItemDetail:
         row = self.gate.registry.require(proposal_id)
@@ -148,10 +200,7 @@ class ReviewService:
             decision = ReviewDecision.model_validate(decision)
         row = self.gate.registry.require(proposal_id)
         proposal = row_proposal(row)
-        if decision.reviewer.strip().lower() == proposal.provenance.agent_id.strip().lower():
-            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=decision.reviewer,
-                                    reason="the proposing agent cannot review its own escalation")
-            raise ReviewPermissionError("the agent that proposed this memory cannot review it")
+        self._refuse_self_review(proposal_id, proposal, decision)
 
         if decision.type == "reject":
             new_state, final_value = ProposalState.quarantined, None
@@ -179,6 +228,107 @@ class ReviewService:
         self.gate.registry.mark(proposal_id, ledgered=True)
         return self._item(self.gate.registry.require(proposal_id), utcnow())
 
+    def _refuse_self_review(self, proposal_id: str, proposal: MemoryWrite, decision: ReviewDecision) -> None:
+        if decision.reviewer.strip().lower() == proposal.provenance.agent_id.strip().lower():
+            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=decision.reviewer,
+                                    reason="the proposing agent cannot review its own escalation")
+            raise ReviewPermissionError("the agent that proposed this memory cannot review it")
+
+    # ---------------------------------------------------- decisions by people
+    def submit_decision(self, proposal_id: str, decision: ReviewDecision | dict, *,
+                        expected_version: int | None = None) -> SubmittedDecision:
+        """Apply a person's decision: resume the paused graph thread or decide directly.
+
+        Everything that can refuse a decision (validation, self-review, already
+        decided, changed since ``expected_version``) is checked before a thread is
+        resumed, so a refused decision never consumes the thread's interrupt.
+        """
+        if isinstance(decision, dict):
+            decision = ReviewDecision.model_validate(decision)
+        with self._submit_lock:
+            row = self.gate.registry.require(proposal_id)
+            proposal = row_proposal(row)
+            self._refuse_self_review(proposal_id, proposal, decision)
+            _check_pending(row, expected_version)
+            graph = self.resume_graph
+            if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
+                done = self._resume(graph, row, decision)
+                if done is not None:
+                    return done
+            item = self.decide(proposal_id, decision, expected_version=expected_version)
+            return SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
+
+    def _resume(self, graph: Any, row: dict, decision: ReviewDecision) -> SubmittedDecision | None:
+        """Resume the thread paused on this escalation; None when it is not paused on it."""
+        from langgraph.types import Command
+
+        pid, thread_id = row["id"], row["thread_id"]
+        config = {"configurable": {"thread_id": thread_id}}
+        try:
+            pending = _pending_interrupts(graph, config)
+        except Exception as exc:  # noqa: BLE001 - no usable checkpoint: decide directly
+            log.warning("review.resume_unavailable", proposal_id=pid, thread_id=thread_id, error=str(exc))
+            return None
+        target = next((i for i in pending if _interrupt_pid(i) == pid), None)
+        if target is None:
+            return None
+        payload: dict[str, Any] = {"type": decision.type, "reviewer": decision.reviewer}
+        if decision.reason:
+            payload["reason"] = decision.reason
+        if decision.type == "edit":
+            payload["edited_value"] = decision.edited_value
+        resume = payload if len(pending) == 1 else {target.id: payload}
+        warning = None
+        try:
+            graph.invoke(Command(resume=resume), config)
+        except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
+            warning = f"the resumed thread raised {type(exc).__name__}: {exc}"
+            log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
+        after = self.gate.registry.require(pid)
+        if after["state"] == ProposalState.pending.value:
+            # the node did not apply it: apply it directly so the decision is not lost
+            item = self.decide(pid, decision)
+            return SubmittedDecision(item=item, via="direct", thread_id=thread_id,
+                                     warning=(warning or "the resumed thread did not apply the decision")
+                                     + "; it was applied directly")
+        if after["resolved_by"] != decision.reviewer or after["resolution"] != decision.type:
+            raise ConflictError(f"proposal {pid} was decided meanwhile ({after['resolution']} by "
+                                f"{after['resolved_by']})")
+        if warning is None:
+            warning = self._advance(graph, config)
+        return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
+                                 warning=warning)
+
+    def _advance(self, graph: Any, config: dict) -> str | None:
+        """Step the thread past interrupts for escalations that were already decided
+        elsewhere (e.g. directly, while an earlier one held the thread)."""
+        from langgraph.types import Command
+
+        for _ in range(_MAX_ADVANCE):
+            try:
+                pending = _pending_interrupts(graph, config)
+            except Exception:  # noqa: BLE001
+                return None
+            stale = None
+            for intr in pending:
+                pid = _interrupt_pid(intr)
+                row = self.gate.registry.get(pid) if pid else None
+                if row is not None and row["state"] != ProposalState.pending.value and row["resolved_by"]:
+                    stale = (intr, row)
+                    break
+            if stale is None:
+                return None
+            intr, row = stale
+            payload: dict[str, Any] = {"type": row["resolution"], "reviewer": row["resolved_by"],
+                                       "reason": row["resolved_reason"] or None}
+            if row["resolution"] == "edit" and row["final_value_json"]:
+                payload["edited_value"] = json.loads(row["final_value_json"])
+            try:
+                graph.invoke(Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config)
+            except Exception as exc:  # noqa: BLE001
+                return f"the resumed thread raised {type(exc).__name__}: {exc}"
+        return None
+
     def approve(self, proposal_id: str, reviewer: str, reason: str | None = None) -> QueueItem:
         return self.decide(proposal_id, ReviewDecision(type="approve", reviewer=reviewer, reason=reason))
 
@@ -191,6 +341,28 @@ class ReviewService:
 
 
 def _ns(s: str) -> list[str]:
-    import json
-
     return json.loads(s)
+
+
+def _check_pending(row: dict, expected_version: int | None) -> None:
+    """The same refusals as ProposalRegistry.resolve, checked before a thread is resumed."""
+    if row["state"] != ProposalState.pending.value:
+        raise ConflictError(
+            f"proposal {row['id']} is already {row['state']}"
+            + (f" ({row['resolution']} by {row['resolved_by']})" if row["resolved_by"] else ""))
+    if expected_version is not None and row["version"] != expected_version:
+        raise ConflictError(f"proposal {row['id']} changed while you were reviewing it")
+
+
+def _pending_interrupts(graph: Any, config: dict) -> list[Any]:
+    snap = graph.get_state(config)
+    found = list(getattr(snap, "interrupts", ()) or ())
+    if not found:
+        for task in getattr(snap, "tasks", ()) or ():
+            found.extend(getattr(task, "interrupts", ()) or ())
+    return found
+
+
+def _interrupt_pid(intr: Any) -> str | None:
+    value = getattr(intr, "value", None)
+    return value.get("proposal_id") if isinstance(value, dict) else None

@@ -1,0 +1,110 @@
+"""Sessions, CSRF tokens and the server secret of the web review queue.
+
+* The session is a signed cookie (itsdangerous, the secret lives in the data
+  directory as ``web_secret``, mode 0600): ``{"uid", "sk", "csrf"}``. It is
+  HttpOnly and SameSite=Strict, expires after ``max_age`` seconds, and is checked
+  against the account on every request: a disabled account or a changed password
+  ends it.
+* Every POST form carries the session's CSRF token (compared in constant time).
+  The login form has one too: an anonymous session is set when the form is shown,
+  and a new session (new token) is issued on login.
+* Failed logins are throttled per account name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import stat
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+import structlog
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+log = structlog.get_logger("gatekeeper.web")
+
+SESSION_COOKIE = "gk_session"
+SECRET_FILE = "web_secret"
+
+
+def load_or_create_secret(data_dir: str | Path) -> bytes:
+    """The server's session secret: created once (0600) in the data directory."""
+    path = Path(data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("web.secret_permissions_fixed", path=str(path), mode=oct(mode))
+            os.chmod(path, 0o600)
+        secret = path.read_bytes().strip()
+        if len(secret) < 32:
+            raise RuntimeError(f"{path} holds no usable secret (delete it to create a new one)")
+        return secret
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_hex(32).encode("ascii"))
+        f.flush()
+        os.fsync(f.fileno())
+    return path.read_bytes().strip()
+
+
+class SessionCodec:
+    def __init__(self, secret: bytes, *, max_age: int = 8 * 3600):
+        self.serializer = URLSafeTimedSerializer(secret, salt="gatekeeper.web.session")
+        self.max_age = max_age
+
+    def dumps(self, data: dict[str, Any]) -> str:
+        return self.serializer.dumps(data)
+
+    def loads(self, value: str | None) -> dict[str, Any] | None:
+        if not value or len(value) > 4096:
+            return None
+        try:
+            data = self.serializer.loads(value, max_age=self.max_age)
+        except BadSignature:  # also SignatureExpired
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def new_csrf() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+class LoginThrottle:
+    """At most ``limit`` failed logins per account name in ``window`` seconds."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0):
+        self.limit, self.window = limit, window
+        self._fails: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        q = self._fails[key]
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def blocked(self, key: str) -> bool:
+        with self._lock:
+            return len(self._prune(key, time.monotonic())) >= self.limit
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._prune(key, now).append(now)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._fails.pop(key, None)
