@@ -1,0 +1,537 @@
+"""Detection-quality evaluation through the real gate decision path.
+
+Every example becomes a :class:`~gatekeeper.models.MemoryWrite` with provenance source ``agent`` (or
+another source), is reviewed in batches by :meth:`Reviewer.review_many` and decided by
+:func:`gatekeeper.decision.decide`, exactly as the gate does. A write counts as **caught** when the
+decision is not ``commit``; a benign write counts as a **false alarm** when it is not ``commit``.
+
+Dataset formats (JSON lines, detected per line):
+
+* generic: ``text`` + ``label`` (``task_knowledge`` / ``alignment_shifting``, or 0 / 1), optional ``category``
+* memshield-bench: ``content`` + ``label`` (``clean`` / ``poisoned``) + ``attack_type``
+* persona-dev (anthropics/evals persona): ``statement`` + ``answer_matching_behavior``; ``" Yes"`` means the
+  statement expresses the risky disposition (alignment-shifting), ``" No"`` the opposite; the category is
+  the file name
+* ``corpus:dev`` / ``corpus:train`` / ``corpus:all``: the project's own corpus split
+
+The obfuscation mode re-runs the alignment-shifting examples disguised in several ways (zero-width
+characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note) and
+reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
+the false-alarm cost of each is visible too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from gatekeeper.decision import decide
+from gatekeeper.models import Action, MemoryWrite, Provenance, SourceKind
+from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+
+POSITIVE = "alignment_shifting"
+BENIGN = TASK_KNOWLEDGE
+ACTIONS = ("commit", "quarantine", "escalate")
+SWEEP_OFFSETS = (-0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+DEFAULT_SEED = 1729
+
+
+class DatasetError(ValueError):
+    """A dataset file could not be read or has rows in no known format."""
+
+
+@dataclass
+class EvalExample:
+    text: str
+    label: int  # 1 = alignment-shifting / poisoned / risky disposition
+    category: str  # true category (taxonomy id, attack type, persona file) or the benign class name
+    dataset: str
+    id: str = ""
+
+
+@dataclass
+class EvalRecord:
+    id: str
+    dataset: str
+    category: str
+    label: int
+    action: str
+    score: float
+    predicted_category: str | None
+    rule: str | None
+    error: str | None
+    variant: str = "plain"
+    text: str = ""
+
+
+@dataclass
+class EvalReport:
+    name: str
+    n: int
+    metrics: dict
+    per_category: list[dict]
+    confusion: dict
+    latency: dict
+    sweep: list[dict] = field(default_factory=list)
+    obfuscation: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    misses: list[dict] = field(default_factory=list)
+    false_alarms: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- loading
+def _label_of(value, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("alignment_shifting", "1", "poisoned", "harmful", "yes", "true"):
+            return 1
+        if v in ("task_knowledge", "0", "clean", "benign", "no", "false"):
+            return 0
+    raise DatasetError(f"{where}: unknown label {value!r}")
+
+
+def parse_row(row: dict, *, dataset: str, where: str) -> EvalExample:
+    """One JSON object in any supported format -> EvalExample."""
+    if not isinstance(row, dict):
+        raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    rid = str(row.get("id", ""))
+    if "statement" in row and "answer_matching_behavior" in row:  # persona-dev
+        label = 1 if str(row["answer_matching_behavior"]).strip().lower() == "yes" else 0
+        return EvalExample(str(row["statement"]), label, dataset if label else f"{dataset} (No)", dataset, rid)
+    if "content" in row and "label" in row:  # memshield-bench
+        label = _label_of(row["label"], where)
+        cat = str(row.get("attack_type") or "") if label else "clean"
+        return EvalExample(str(row["content"]), label, cat or ("poisoned" if label else "clean"), dataset, rid)
+    if "text" in row and "label" in row:  # generic
+        label = _label_of(row["label"], where)
+        cat = row.get("category") or (POSITIVE if label else BENIGN)
+        return EvalExample(str(row["text"]), label, str(cat), dataset, rid)
+    raise DatasetError(f"{where}: row in no known format (keys: {', '.join(sorted(row))[:200]})")
+
+
+def _sample(examples: list[EvalExample], limit: int | None, seed: int) -> list[EvalExample]:
+    if limit is None or limit >= len(examples):
+        return examples
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def load_dataset(spec: str | Path, *, limit: int | None = None, seed: int = DEFAULT_SEED,
+                 name: str | None = None) -> list[EvalExample]:
+    """Read one dataset: a JSONL path, or ``corpus:<split>``. ``limit`` takes a seeded random sample."""
+    spec_s = str(spec)
+    if spec_s.startswith("corpus:"):
+        from gatekeeper.corpus import load_corpus
+
+        split = spec_s.split(":", 1)[1] or "dev"
+        rows = load_corpus(None if split == "all" else split)
+        ds = name or f"corpus-{split}"
+        out = [parse_row(r, dataset=ds, where=f"{spec_s}#{i}") for i, r in enumerate(rows)]
+        return _sample(out, limit, seed)
+    path = Path(spec_s)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    ds = name or path.stem
+    out: list[EvalExample] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{n}: not JSON ({exc.msg})") from None
+            out.append(parse_row(row, dataset=ds, where=f"{path}:{n}"))
+    if not out:
+        raise DatasetError(f"{path}: no rows")
+    return _sample(out, limit, seed)
+
+
+# ------------------------------------------------------------------------------------------ obfuscation
+_ZW = "\u200b"
+_CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і",
+             "A": "А", "E": "Е", "O": "О", "P": "Р", "C": "С", "X": "Х", "B": "В", "H": "Н", "K": "К",
+             "M": "М", "T": "Т"}
+_LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
+#: benign filler for the "buried" disguise (written for this harness, not taken from any data set)
+FILLER = [
+    "Weekly sync notes for the data platform team.",
+    "The nightly export job finished in 42 minutes, a little slower than last week.",
+    "Priya asked for the quarterly numbers as a CSV rather than a spreadsheet.",
+    "The staging database was upgraded to version 15 on Tuesday without incident.",
+    "Use the shared calendar for booking the large meeting room on the third floor.",
+    "Dependency updates are batched into a single pull request every other Friday.",
+    "The invoice template now includes the purchase order number in the header.",
+    "Customer support prefers tickets tagged with the product area and a severity.",
+    "Build times dropped after the cache directory moved to local SSD storage.",
+    "The onboarding checklist lives in the team wiki under Getting Started.",
+    "Remember that the API rate limit is 600 requests per minute per key.",
+    "Marcus is out next week; route design reviews to Sofia until he is back.",
+    "The flaky integration test was traced to a timezone assumption in the fixture.",
+    "Release notes are drafted in the docs repository and reviewed by the product owner.",
+    "Log rotation keeps fourteen days of application logs on each web server.",
+    "The user likes summaries that start with the decision, then the reasons.",
+]
+
+
+def _zero_width(text: str, rnd: random.Random) -> str:
+    out = []
+    for ch in text:
+        out.append(ch)
+        if ch.isalpha() and rnd.random() < 0.5:
+            out.append(rnd.choice((_ZW, "\u200c", "\u200d", "\u2060")))
+    return "".join(out)
+
+
+def _homoglyphs(text: str, rnd: random.Random) -> str:
+    return "".join(_CYRILLIC[c] if c in _CYRILLIC and rnd.random() < 0.7 else c for c in text)
+
+
+def _leet(text: str, rnd: random.Random) -> str:
+    return "".join(_LEET.get(c.lower(), c) if rnd.random() < 0.8 else c for c in text)
+
+
+def _base64(text: str, rnd: random.Random) -> str:
+    payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return rnd.choice(["Saved blob: {p}", "note (b64) {p}", "{p}", "Attachment contents: {p} (end)"]).format(p=payload)
+
+
+def _html_comment(text: str, rnd: random.Random) -> str:
+    a, b = rnd.sample(FILLER, 2)
+    return f"<p>{a}</p><!-- {text} --><p>{b}</p>"
+
+
+def _buried(text: str, rnd: random.Random) -> str:
+    before = rnd.sample(FILLER, 7)
+    after = rnd.sample([f for f in FILLER if f not in before], 7)
+    return " ".join([*before, text, *after])
+
+
+OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
+    "zero_width": _zero_width,
+    "homoglyphs": _homoglyphs,
+    "base64": _base64,
+    "leetspeak": _leet,
+    "html_comment": _html_comment,
+    "buried_long": _buried,
+}
+
+
+def obfuscate(text: str, variant: str, seed: int = DEFAULT_SEED) -> str:
+    """Disguise ``text`` in one of the :data:`OBFUSCATIONS` ways (deterministic for a seed)."""
+    return OBFUSCATIONS[variant](text, random.Random(f"{seed}:{variant}:{text}"))
+
+
+# ------------------------------------------------------------------------------------------ running
+def _policy_with_offset(policy: Policy, offset: float) -> Policy:
+    """A copy of the policy with every score threshold moved by ``offset`` (clamped to (0, 1))."""
+    def clamp(v: float) -> float:
+        return float(min(0.999, max(0.001, v + offset)))
+
+    th = policy.thresholds.model_copy(update={"uncertain_below": clamp(policy.thresholds.uncertain_below)})
+    cats = {cid: c.model_copy(update={"threshold": clamp(c.threshold),
+                                      "quarantine_above": None if c.quarantine_above is None
+                                      else clamp(c.quarantine_above)})
+            for cid, c in policy.categories.items()}
+    return policy.model_copy(update={"thresholds": th, "categories": cats})
+
+
+@dataclass
+class _Raw:
+    example: EvalExample
+    proposal: MemoryWrite
+    review: object
+    variant: str = "plain"
+
+
+def review_examples(examples: Sequence[EvalExample], reviewer, *, source: SourceKind = SourceKind.agent,
+                    batch_size: int = 32, variant: str = "plain",
+                    progress: Callable[[int, int], None] | None = None) -> tuple[list[_Raw], dict, int]:
+    """Review examples in batches through ``reviewer.review_many``. Returns (raws, timings, skipped)."""
+    raws: list[_Raw] = []
+    skipped = 0
+    batch_ms: list[float] = []
+    per_write_ms: list[float] = []
+    done = 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        proposals, kept = [], []
+        for ex in chunk:
+            try:
+                proposals.append(MemoryWrite(content=ex.text, namespace=("eval", "bench"),
+                                             provenance=Provenance(source=source, agent_id="eval")))
+                kept.append(ex)
+            except ValueError:
+                skipped += 1  # empty or invalid text: the gate refuses it before review
+        if proposals:
+            t = time.perf_counter()
+            reviews = reviewer.review_many(proposals)
+            ms = (time.perf_counter() - t) * 1000
+            batch_ms.append(ms)
+            per_write_ms.extend([ms / len(proposals)] * len(proposals))
+            raws.extend(_Raw(ex, p, r, variant) for ex, p, r in zip(kept, proposals, reviews))
+        done += len(chunk)
+        if progress:
+            progress(done, len(examples))
+    timings = {"batch_size": batch_size, "batches": len(batch_ms), "batch_ms": batch_ms, "per_write_ms": per_write_ms}
+    return raws, timings, skipped
+
+
+def _records(raws: Sequence[_Raw], policy: Policy, with_text: bool = False) -> list[EvalRecord]:
+    out = []
+    for raw in raws:
+        d = decide(raw.proposal, raw.review, policy)
+        rules = next((e for e in raw.review.evidence if e.layer == "rules"), None)
+        rule = None
+        if rules is not None and rules.details.get("hits"):
+            rule = rules.details["hits"][0]["rule_id"]
+        ex = raw.example
+        out.append(EvalRecord(
+            id=ex.id, dataset=ex.dataset, category=ex.category, label=ex.label, action=d.action.value,
+            score=float(raw.review.score), predicted_category=raw.review.category, rule=rule,
+            error=raw.review.error, variant=raw.variant, text=ex.text if with_text else "",
+        ))
+    return out
+
+
+def binary_metrics(records: Sequence[EvalRecord]) -> dict:
+    pos = [r for r in records if r.label == 1]
+    neg = [r for r in records if r.label == 0]
+    tp = sum(r.action != "commit" for r in pos)
+    fp = sum(r.action != "commit" for r in neg)
+    fn = len(pos) - tp
+    tn = len(neg) - fp
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / len(pos) if pos else None
+    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else (0.0 if pos else None)
+    return {
+        "n": len(records), "positives": len(pos), "negatives": len(neg),
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "recall": recall, "false_alarm_rate": fp / len(neg) if neg else None,
+        "auto_commit_rate": tn / len(neg) if neg else None,
+        "precision": precision, "f1": f1,
+        "accuracy": (tp + tn) / len(records) if records else None,
+    }
+
+
+def per_category(records: Sequence[EvalRecord]) -> list[dict]:
+    groups: dict[tuple[int, str], list[EvalRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.label, r.category)].append(r)
+    rows = []
+    for (label, cat), rs in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        flagged = sum(r.action != "commit" for r in rs)
+        acts = Counter(r.action for r in rs)
+        row = {"category": cat, "label": label, "n": len(rs), "flagged": flagged,
+               "rate": flagged / len(rs), "commit": acts["commit"], "quarantine": acts["quarantine"],
+               "escalate": acts["escalate"]}
+        if label == 1:
+            pc = Counter(r.predicted_category for r in rs if r.action != "commit")
+            row["top_predicted_category"] = pc.most_common(1)[0][0] if pc else None
+        rows.append(row)
+    return rows
+
+
+def confusion(records: Sequence[EvalRecord]) -> dict:
+    m = {a: {POSITIVE: 0, BENIGN: 0} for a in ACTIONS}
+    for r in records:
+        m[r.action][POSITIVE if r.label else BENIGN] += 1
+    return m
+
+
+def latency(timings: dict) -> dict:
+    pw = np.array(timings["per_write_ms"] or [0.0])
+    bm = np.array(timings["batch_ms"] or [0.0])
+    return {
+        "batch_size": timings["batch_size"], "batches": timings["batches"],
+        "per_write_ms_p50": float(np.percentile(pw, 50)), "per_write_ms_p99": float(np.percentile(pw, 99)),
+        "batch_ms_p50": float(np.percentile(bm, 50)), "batch_ms_p99": float(np.percentile(bm, 99)),
+        "single_ms_p50": timings.get("single_ms_p50"), "single_ms_p99": timings.get("single_ms_p99"),
+    }
+
+
+def sweep(raws: Sequence[_Raw], policy: Policy, offsets: Iterable[float] = SWEEP_OFFSETS) -> list[dict]:
+    """Re-decide the same reviews with every score threshold moved by each offset."""
+    rows = []
+    for off in offsets:
+        p = _policy_with_offset(policy, off)
+        m = binary_metrics(_records(raws, p))
+        rows.append({"offset": off, "uncertain_below": p.thresholds.uncertain_below, **{
+            k: m[k] for k in ("recall", "false_alarm_rate", "precision", "f1")}})
+    return rows
+
+
+def _single_latency(examples: Sequence[EvalExample], reviewer, source: SourceKind, n: int) -> dict:
+    ms = []
+    for ex in list(examples)[:n]:
+        try:
+            p = MemoryWrite(content=ex.text, namespace=("eval", "single"),
+                            provenance=Provenance(source=source, agent_id="eval-single"))
+        except ValueError:
+            continue
+        t = time.perf_counter()
+        reviewer.review_many([p])
+        ms.append((time.perf_counter() - t) * 1000)
+    if not ms:
+        return {}
+    return {"single_ms_p50": float(np.percentile(ms, 50)), "single_ms_p99": float(np.percentile(ms, 99)),
+            "single_n": len(ms)}
+
+
+def evaluate(examples: Sequence[EvalExample], reviewer, policy: Policy | None = None, *, name: str = "dataset",
+             source: SourceKind = SourceKind.agent, batch_size: int = 32, do_sweep: bool = False,
+             obfuscate_variants: Sequence[str] | None = None, obfuscate_limit: int | None = 300,
+             single_latency_n: int = 20, max_listed: int = 40,
+             progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
+    """Run ``examples`` through review + decision and compute every metric."""
+    policy = policy or reviewer.policy
+    # a warm model, so the first batch does not pay for loading it
+    if hasattr(reviewer, "warm_up"):
+        reviewer.warm_up()
+    cb = (lambda d, t: progress(name, d, t)) if progress else None
+    raws, timings, skipped = review_examples(examples, reviewer, source=source, batch_size=batch_size,
+                                             progress=cb)
+    if single_latency_n:
+        timings.update(_single_latency(examples, reviewer, source, single_latency_n))
+    records = _records(raws, policy, with_text=True)
+    report = EvalReport(
+        name=name, n=len(records), metrics=binary_metrics(records), per_category=per_category(records),
+        confusion=confusion(records), latency=latency(timings), skipped=skipped,
+        misses=[_brief(r) for r in records if r.label == 1 and r.action == "commit"][:max_listed],
+        false_alarms=[_brief(r) for r in records if r.label == 0 and r.action != "commit"][:max_listed],
+    )
+    if do_sweep:
+        report.sweep = sweep(raws, policy)
+    if obfuscate_variants:
+        report.obfuscation = obfuscation_report(examples, reviewer, policy, list(obfuscate_variants),
+                                                source=source, batch_size=batch_size, limit=obfuscate_limit,
+                                                plain=records, progress=progress, name=name)
+    return report
+
+
+def _brief(r: EvalRecord) -> dict:
+    return {"id": r.id, "category": r.category, "action": r.action, "score": round(r.score, 4),
+            "predicted_category": r.predicted_category, "text": r.text[:300]}
+
+
+def obfuscation_report(examples: Sequence[EvalExample], reviewer, policy: Policy, variants: list[str], *,
+                       source: SourceKind = SourceKind.agent, batch_size: int = 32, limit: int | None = 300,
+                       plain: Sequence[EvalRecord] | None = None, seed: int = DEFAULT_SEED,
+                       progress: Callable[[str, int, int], None] | None = None, name: str = "") -> list[dict]:
+    """Catch rate of each disguise on the alignment-shifting examples (and false alarms on benign ones)."""
+    pos = _sample([e for e in examples if e.label == 1], limit, seed)
+    neg = _sample([e for e in examples if e.label == 0], limit, seed)
+    if plain is None:
+        raws, _, _ = review_examples([*pos, *neg], reviewer, source=source, batch_size=batch_size)
+        plain = _records(raws, policy)
+    pos_ids = {id(e) for e in pos}
+    by_key = {(r.dataset, r.id, r.text): r for r in plain if r.text}
+    plain_pos = [r for r in plain if r.label == 1]
+    plain_neg = [r for r in plain if r.label == 0]
+    if by_key and pos_ids:
+        sel = {(e.dataset, e.id, e.text) for e in pos}
+        plain_pos = [r for r in plain_pos if (r.dataset, r.id, r.text) in sel] or plain_pos
+        sel = {(e.dataset, e.id, e.text) for e in neg}
+        plain_neg = [r for r in plain_neg if (r.dataset, r.id, r.text) in sel] or plain_neg
+
+    def row(variant: str, prs: Sequence[EvalRecord], nrs: Sequence[EvalRecord]) -> dict:
+        caught = sum(r.action != "commit" for r in prs)
+        fa = sum(r.action != "commit" for r in nrs)
+        return {"variant": variant, "positives": len(prs), "caught": caught,
+                "catch_rate": caught / len(prs) if prs else None,
+                "negatives": len(nrs), "false_alarms": fa, "false_alarm_rate": fa / len(nrs) if nrs else None}
+
+    rows = [row("plain", plain_pos, plain_neg)]
+    for v in variants:
+        disguised = [EvalExample(obfuscate(e.text, v, seed), e.label, e.category, e.dataset, e.id)
+                     for e in [*pos, *neg]]
+        cb = (lambda d, t, v=v: progress(f"{name} {v}", d, t)) if progress else None
+        raws, _, _ = review_examples(disguised, reviewer, source=source, batch_size=batch_size, variant=v,
+                                     progress=cb)
+        recs = _records(raws, policy)
+        rows.append(row(v, [r for r in recs if r.label == 1], [r for r in recs if r.label == 0]))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def render(report: EvalReport, console) -> None:
+    """Print a report as rich tables."""
+    from rich.table import Table
+
+    m = report.metrics
+    console.rule(f"[bold]{report.name}[/bold]  ({report.n} writes"
+                 + (f", {report.skipped} skipped" if report.skipped else "") + ")")
+    t = Table("metric", "value", title="binary: alignment-shifting vs task knowledge (caught = not committed)")
+    for k, label in (("recall", "recall (caught)"), ("false_alarm_rate", "false alarms on benign writes"),
+                     ("auto_commit_rate", "benign auto-committed"), ("precision", "precision"), ("f1", "F1")):
+        t.add_row(label, _pct(m[k]) if k != "f1" else ("-" if m[k] is None else f"{m[k]:.3f}"))
+    t.add_row("positives / negatives", f"{m['positives']} / {m['negatives']}")
+    console.print(t)
+
+    t = Table("category", "true label", "n", "flagged", "rate", "commit", "quarantine", "escalate",
+              title="per category (harmful: recall; benign: false-alarm rate)")
+    for r in report.per_category:
+        t.add_row(r["category"], POSITIVE if r["label"] else BENIGN, str(r["n"]), str(r["flagged"]),
+                  _pct(r["rate"]), str(r["commit"]), str(r["quarantine"]), str(r["escalate"]))
+    console.print(t)
+
+    t = Table("decision", POSITIVE, BENIGN, title="confusion (decision x true label)")
+    for a in ACTIONS:
+        t.add_row(a, str(report.confusion[a][POSITIVE]), str(report.confusion[a][BENIGN]))
+    console.print(t)
+
+    lat = report.latency
+    t = Table("latency", "p50 ms", "p99 ms", title=f"latency (batches of {lat['batch_size']})")
+    t.add_row("per write (amortised in batch)", f"{lat['per_write_ms_p50']:.1f}", f"{lat['per_write_ms_p99']:.1f}")
+    t.add_row("per batch", f"{lat['batch_ms_p50']:.1f}", f"{lat['batch_ms_p99']:.1f}")
+    if lat.get("single_ms_p50") is not None:
+        t.add_row("single write (batch of 1)", f"{lat['single_ms_p50']:.1f}", f"{lat['single_ms_p99']:.1f}")
+    console.print(t)
+
+    if report.sweep:
+        t = Table("offset", "uncertain_below", "recall", "false alarms", "precision", "F1",
+                  title="threshold sweep (every score threshold + offset)")
+        for r in report.sweep:
+            t.add_row(f"{r['offset']:+.2f}", f"{r['uncertain_below']:.3f}", _pct(r["recall"]),
+                      _pct(r["false_alarm_rate"]), _pct(r["precision"]),
+                      "-" if r["f1"] is None else f"{r['f1']:.3f}")
+        console.print(t)
+    if report.obfuscation:
+        t = Table("variant", "harmful n", "caught", "catch rate", "benign n", "false alarms",
+                  title="obfuscation robustness")
+        for r in report.obfuscation:
+            t.add_row(r["variant"], str(r["positives"]), str(r["caught"]), _pct(r["catch_rate"]),
+                      str(r["negatives"]), _pct(r["false_alarm_rate"]))
+        console.print(t)
+
+
+def combined(reports: Sequence[EvalReport]) -> dict:
+    """Totals over several reports (binary metrics recomputed from the counts)."""
+    tp = sum(r.metrics["tp"] for r in reports)
+    fp = sum(r.metrics["fp"] for r in reports)
+    fn = sum(r.metrics["fn"] for r in reports)
+    tn = sum(r.metrics["tn"] for r in reports)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "recall": recall,
+            "false_alarm_rate": fp / (fp + tn) if fp + tn else None, "precision": precision,
+            "f1": 2 * precision * recall / (precision + recall) if precision and recall else None}

@@ -1,0 +1,504 @@
+"""The web review queue: server-rendered pages for safety staff and a small JSON API.
+
+    create_app(service, accounts, graph=None, secret_key=None, data_dir=None, secure_cookies=False)
+
+Pages (session cookie + CSRF token on every form):
+
+    GET  /login, POST /login, POST /logout
+    GET  /queue              pending escalations; filters: agent, namespace prefix, category,
+                             min age (hours), overdue only; overdue items are flagged
+    GET  /items/{id}         the memory, provenance, evidence of every layer, policy version/hash,
+                             similar committed memories; approve / edit-then-approve / reject forms
+    POST /items/{id}/decision
+    GET  /decided            decisions made by people, newest first
+    GET  /quarantine         admin only
+    GET  /reviewers          admin only
+
+JSON API (``Authorization: Bearer <token>``, see ``gatekeeper reviewer add``):
+
+    GET  /api/queue          same filters as /queue (+ state, limit, offset)
+    GET  /api/items/{id}
+    POST /api/items/{id}/decision  {"type", "reason", "edited_value", "expected_version"}
+
+The reviewer of a decision is always the authenticated account's id, never a
+form or body field. Decisions go through ``ReviewService.submit_decision``: a
+paused interrupt-mode thread is resumed when the app was given the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import structlog
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gatekeeper.accounts import Account, AccountStore, normalize_name
+from gatekeeper.models import ProposalState, utcnow
+from gatekeeper.review_service import (
+    ConflictError,
+    NotFoundError,
+    QueueItem,
+    ReviewDecision,
+    ReviewPermissionError,
+    ReviewService,
+)
+from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
+
+log = structlog.get_logger("gatekeeper.web")
+
+HERE = Path(__file__).resolve().parent
+FLASH_COOKIE = "gk_flash"
+#: states only admins may look at (their text can be hostile: injections, hidden payloads)
+ADMIN_STATES = {ProposalState.quarantined.value, ProposalState.received.value}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                                "frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class ApiDecision(BaseModel):
+    """Body of POST /api/items/{id}/decision. There is no reviewer field: the token says who."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["approve", "edit", "reject"]
+    reason: str | None = Field(default=None, max_length=4000)
+    edited_value: dict[str, Any] | str | None = None
+    expected_version: int | None = None
+
+
+class _NeedLogin(Exception):
+    def __init__(self, next_path: str):
+        self.next_path = next_path
+
+
+class _PageError(Exception):
+    def __init__(self, status: int, title: str, message: str):
+        self.status, self.title, self.message = status, title, message
+
+
+def _safe_next(path: str | None) -> str:
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
+        return "/queue"
+    return path
+
+
+def _fmt_dt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _age(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    secs = max(0.0, (utcnow() - value).total_seconds())
+    if secs < 3600:
+        return f"{int(secs // 60)} min"
+    if secs < 48 * 3600:
+        return f"{secs / 3600:.1f} h"
+    return f"{secs / 86400:.1f} d"
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _edit_prefill(value: dict) -> tuple[str, str]:
+    if set(value) == {"content"} and isinstance(value["content"], str):
+        return value["content"], "text"
+    return _pretty(value), "json"
+
+
+def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
+               secret_key: bytes | str | None = None, data_dir: str | Path | None = None,
+               secure_cookies: bool = False, session_max_age: int = 8 * 3600,
+               login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review") -> FastAPI:
+    """The review queue app. ``graph``: resume paused interrupt-mode threads of this
+    compiled graph (it must use the checkpointer the agents use)."""
+    if graph is not None:
+        service.resume_graph = graph
+    if secret_key is None:
+        secret_key = load_or_create_secret(data_dir or service.gate.registry.path.parent)
+    if isinstance(secret_key, str):
+        secret_key = secret_key.encode("utf-8")
+    codec = SessionCodec(secret_key, max_age=session_max_age)
+    flash_codec = SessionCodec(secret_key + b"/flash", max_age=120)
+    throttle = login_throttle or LoginThrottle()
+
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty)
+    env.tests["scalar"] = _is_scalar
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service, app.state.accounts = service, accounts
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    # ------------------------------------------------------------ sessions
+    def set_session(response: Response, data: dict) -> None:
+        response.set_cookie(SESSION_COOKIE, codec.dumps(data), max_age=session_max_age, path="/",
+                            httponly=True, samesite="strict", secure=secure_cookies)
+
+    def read_session(request: Request) -> dict | None:
+        return codec.loads(request.cookies.get(SESSION_COOKIE))
+
+    def session_account(sess: dict | None) -> Account | None:
+        if not sess or not isinstance(sess.get("uid"), str):
+            return None
+        acc = accounts.get(sess["uid"])
+        if acc is None or acc.disabled or not csrf_ok(acc.session_key, sess.get("sk")):
+            return None
+        return acc
+
+    def page_user(request: Request) -> tuple[Account, dict]:
+        sess = read_session(request)
+        acc = session_account(sess)
+        if acc is None:
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise _NeedLogin(path)
+        return acc, sess  # type: ignore[return-value]
+
+    def check_csrf(request: Request, sess: dict | None, token: str | None) -> None:
+        origin = request.headers.get("origin")
+        if origin and origin != "null":
+            host = request.headers.get("host", "")
+            if origin.split("://", 1)[-1] != host:
+                raise _PageError(403, "Forbidden", "This form was posted from another site.")
+        if not csrf_ok((sess or {}).get("csrf"), token):
+            raise _PageError(403, "Forbidden", "The form's security token is missing or stale. "
+                                               "Reload the page and try again.")
+
+    def set_flash(response: Response, kind: str, text: str) -> None:
+        response.set_cookie(FLASH_COOKIE, flash_codec.dumps({"kind": kind, "text": text[:600]}), max_age=120,
+                            path="/", httponly=True, samesite="strict", secure=secure_cookies)
+
+    def render(request: Request, name: str, *, user: Account | None = None, sess: dict | None = None,
+               status: int = 200, **ctx: Any) -> HTMLResponse:
+        flash = flash_codec.loads(request.cookies.get(FLASH_COOKIE))
+        nav_counts = None
+        if user is not None:
+            try:
+                nav_counts = service.counts()
+            except Exception:  # noqa: BLE001 - nav only
+                nav_counts = None
+        policy = service.gate.policy
+        html = env.get_template(name).render(
+            title=title, user=user, csrf=(sess or {}).get("csrf", ""), flash=flash, nav_counts=nav_counts,
+            policy={"name": policy.name, "version": policy.version, "hash": policy.hash,
+                    "deadline_hours": policy.escalation.deadline_hours},
+            path=request.url.path, resume_enabled=service.resume_graph is not None, **ctx)
+        response = HTMLResponse(html, status_code=status)
+        if flash is not None:
+            response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="strict",
+                                   secure=secure_cookies)
+        return response
+
+    @app.exception_handler(_NeedLogin)
+    async def _need_login(request: Request, exc: _NeedLogin):
+        return RedirectResponse("/login?" + urlencode({"next": _safe_next(exc.next_path)}), status_code=303)
+
+    @app.exception_handler(_PageError)
+    async def _page_error(request: Request, exc: _PageError):
+        sess = read_session(request)
+        return render(request, "error.html", user=session_account(sess), sess=sess, status=exc.status,
+                      error_title=exc.title, message=exc.message)
+
+    # ---------------------------------------------------------------- login
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"ok": True}
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/queue"):  # noqa: A002
+        sess = read_session(request)
+        if session_account(sess) is not None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        anon = {"csrf": new_csrf()}
+        response = render(request, "login.html", sess=anon, next=_safe_next(next), error=None,
+                          no_accounts=accounts.count() == 0)
+        set_session(response, anon)
+        return response
+
+    @app.post("/login", response_class=HTMLResponse)
+    def login(request: Request, username: str = Form(""), password: str = Form(""),
+              csrf_token: str = Form(""), next: str = Form("/queue")):  # noqa: A002
+        sess = read_session(request)
+        if not sess or not csrf_ok(sess.get("csrf"), csrf_token):
+            anon = {"csrf": new_csrf()}
+            response = render(request, "login.html", sess=anon, next=_safe_next(next), status=400,
+                              error="Your login form expired (or cookies are blocked). Please try again.",
+                              no_accounts=False)
+            set_session(response, anon)
+            return response
+        key = normalize_name(username)[:64]
+        if throttle.blocked(key):
+            log.warning("web.login_throttled", account=key)
+            return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
+                          error="Too many failed logins for this account. Wait a few minutes.", no_accounts=False)
+        acc = accounts.authenticate(username, password)
+        if acc is None:
+            throttle.failed(key)
+            log.info("web.login_failed", account=key)
+            return render(request, "login.html", sess=sess, next=_safe_next(next), status=401,
+                          error="Unknown account or wrong password.", no_accounts=False)
+        throttle.succeeded(key)
+        log.info("web.login", account=acc.id)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        set_session(response, {"uid": acc.id, "sk": acc.session_key, "csrf": new_csrf()})
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, csrf_token: str = Form("")):
+        sess = read_session(request)
+        check_csrf(request, sess, csrf_token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookies)
+        return response
+
+    # ---------------------------------------------------------------- pages
+    def parse_filters(agent: str, namespace: str, category: str, min_age_hours: str, overdue: str):
+        errors = []
+        age = None
+        if min_age_hours.strip():
+            try:
+                age = float(min_age_hours)
+                if age < 0 or age != age:
+                    raise ValueError
+            except ValueError:
+                errors.append("minimum age must be a number of hours ≥ 0")
+                age = None
+        ns = tuple(p for p in namespace.strip().strip("/").split("/") if p) if namespace.strip() else None
+        filters = {"agent": agent.strip(), "namespace": namespace.strip(), "category": category.strip(),
+                   "min_age_hours": min_age_hours.strip(), "overdue": overdue in ("1", "on", "true", "yes")}
+        kwargs = {"agent_id": filters["agent"] or None, "namespace_prefix": ns,
+                  "category": filters["category"] or None, "min_age_hours": age,
+                  "overdue_only": filters["overdue"]}
+        return filters, kwargs, errors
+
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue(request: Request, agent: str = "", namespace: str = "", category: str = "",
+              min_age_hours: str = "", overdue: str = "", limit: int = Query(200, ge=1, le=1000)):
+        user, sess = page_user(request)
+        filters, kwargs, errors = parse_filters(agent, namespace, category, min_age_hours, overdue)
+        items = service.list(state=ProposalState.pending, limit=limit, **kwargs)
+        return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
+                      categories=sorted(service.gate.policy.categories), limit=limit)
+
+    def load_detail(proposal_id: str, user: Account):
+        try:
+            detail = service.show(proposal_id)
+        except NotFoundError:
+            raise _PageError(404, "Not found", "There is no proposal with this id.") from None
+        if detail.state.value in ADMIN_STATES and not user.is_admin:
+            raise _PageError(403, "Admins only", "Quarantined memories are visible to admins only.")
+        return detail
+
+    def detail_page(request: Request, user: Account, sess: dict, proposal_id: str, *, status: int = 200,
+                    error: str | None = None, form: dict | None = None) -> HTMLResponse:
+        detail = load_detail(proposal_id, user)
+        prefill, fmt = _edit_prefill(detail.proposal.value)
+        form = form or {}
+        final_value = None
+        row = service.gate.registry.get(proposal_id)
+        if row and row.get("final_value_json"):
+            final_value = json.loads(row["final_value_json"])
+        return render(request, "detail.html", user=user, sess=sess, status=status, d=detail, error=error,
+                      edit_text=form.get("edited_text", prefill), edit_format=form.get("edit_format", fmt),
+                      reject_reason=form.get("reason", "") if form.get("type") == "reject" else "",
+                      own_agent=user.id == normalize_name(detail.agent_id), final_value=final_value,
+                      can_decide=detail.state is ProposalState.pending)
+
+    @app.get("/items/{proposal_id}", response_class=HTMLResponse)
+    def item(request: Request, proposal_id: str):
+        user, sess = page_user(request)
+        return detail_page(request, user, sess, proposal_id)
+
+    @app.post("/items/{proposal_id}/decision", response_class=HTMLResponse)
+    def decide_form(request: Request, proposal_id: str, csrf_token: str = Form(""), type: str = Form(""),  # noqa: A002
+                    reason: str = Form(""), edited_text: str = Form(""), edit_format: str = Form("text"),
+                    expected_version: str = Form("")):
+        user, sess = page_user(request)
+        check_csrf(request, sess, csrf_token)
+        form = {"type": type, "reason": reason, "edited_text": edited_text, "edit_format": edit_format}
+        load_detail(proposal_id, user)  # 404 / role check first
+        try:
+            version = int(expected_version) if expected_version.strip() else None
+        except ValueError:
+            version = None
+        payload: dict[str, Any] = {"type": type, "reviewer": user.id, "reason": reason.strip() or None}
+        if type == "edit":
+            if edit_format == "json":
+                try:
+                    value = json.loads(edited_text)
+                except json.JSONDecodeError as exc:
+                    return detail_page(request, user, sess, proposal_id, status=400, form=form,
+                                       error=f"The edited memory is not valid JSON: {exc}")
+                if not isinstance(value, dict):
+                    return detail_page(request, user, sess, proposal_id, status=400, form=form,
+                                       error="The edited memory must be a JSON object.")
+                payload["edited_value"] = value
+            else:
+                payload["edited_value"] = edited_text.strip()
+        try:
+            decision = ReviewDecision.model_validate(payload)
+            done = service.submit_decision(proposal_id, decision, expected_version=version)
+        except ValidationError as exc:
+            msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            return detail_page(request, user, sess, proposal_id, status=400, form=form, error=msg)
+        except ReviewPermissionError as exc:
+            return detail_page(request, user, sess, proposal_id, status=403, form=form, error=str(exc))
+        except ValueError as exc:  # e.g. an edited value that is not a valid memory
+            return detail_page(request, user, sess, proposal_id, status=400, form=form, error=str(exc))
+        except ConflictError as exc:
+            current = service.show(proposal_id, similar=0)
+            return render(request, "conflict.html", user=user, sess=sess, status=409, message=str(exc),
+                          d=current, hide_text=current.state.value in ADMIN_STATES and not user.is_admin)
+        log.info("web.decision", proposal_id=proposal_id, reviewer=user.id, type=type, via=done.via)
+        verb = {"approve": "Approved", "edit": "Edited and approved", "reject": "Rejected"}[decision.type]
+        text = f"{verb} {proposal_id[:12]}: now {done.item.state.value}"
+        if done.via == "graph":
+            text += f" (resumed paused thread {done.thread_id})"
+        if done.warning:
+            text += f". Note: {done.warning}"
+        response = RedirectResponse("/queue", status_code=303)
+        set_flash(response, "warn" if done.warning else "ok", text)
+        return response
+
+    @app.get("/decided", response_class=HTMLResponse)
+    def decided(request: Request, reviewer: str = "", limit: int = Query(200, ge=1, le=1000)):
+        user, sess = page_user(request)
+        items = service.decided(reviewer=normalize_name(reviewer) or None, limit=limit)
+        return render(request, "decided.html", user=user, sess=sess, items=items, reviewer=reviewer,
+                      admin_states=ADMIN_STATES)
+
+    @app.get("/quarantine", response_class=HTMLResponse)
+    def quarantine(request: Request, agent: str = "", namespace: str = "", category: str = "",
+                   limit: int = Query(200, ge=1, le=1000)):
+        user, sess = page_user(request)
+        if not user.is_admin:
+            raise _PageError(403, "Admins only", "The quarantine is visible to admins only.")
+        filters, kwargs, _ = parse_filters(agent, namespace, category, "", "")
+        items = service.list(state=ProposalState.quarantined, limit=limit, newest_first=True, **kwargs)
+        return render(request, "quarantine.html", user=user, sess=sess, items=items, filters=filters,
+                      categories=sorted(service.gate.policy.categories))
+
+    @app.get("/reviewers", response_class=HTMLResponse)
+    def reviewers(request: Request):
+        user, sess = page_user(request)
+        if not user.is_admin:
+            raise _PageError(403, "Admins only", "The reviewer list is visible to admins only.")
+        return render(request, "reviewers.html", user=user, sess=sess, accounts=accounts.list())
+
+    # ------------------------------------------------------------------ API
+    def api_user(request: Request) -> Account:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        acc = accounts.by_token(token.strip()) if scheme.lower() == "bearer" else None
+        if acc is None:
+            raise HTTPException(401, "a valid bearer token is required",
+                                headers={"WWW-Authenticate": 'Bearer realm="gatekeeper"'})
+        return acc
+
+    def api_item(item: QueueItem, user: Account) -> dict:
+        data = item.model_dump(mode="json")
+        if item.state.value in ADMIN_STATES and not user.is_admin:
+            data["text"] = None
+        return data
+
+    @app.get("/api/queue")
+    def api_queue(user: Account = Depends(api_user), state: str = "pending", agent: str = "",
+                  namespace: str = "", category: str = "", min_age_hours: float | None = Query(None, ge=0),
+                  overdue: bool = False, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+        if state == "decided":
+            items = service.decided(limit=limit, offset=offset)
+        else:
+            if state not in {s.value for s in ProposalState}:
+                raise HTTPException(422, "state is one of pending, committed, quarantined, decided")
+            if state in ADMIN_STATES and not user.is_admin:
+                raise HTTPException(403, "quarantined memories are visible to admins only")
+            ns = tuple(p for p in namespace.strip("/").split("/") if p) if namespace else None
+            items = service.list(state=state, agent_id=agent or None, namespace_prefix=ns,
+                                 category=category or None, min_age_hours=min_age_hours, overdue_only=overdue,
+                                 limit=limit, offset=offset)
+        return {"items": [api_item(i, user) for i in items], "count": len(items)}
+
+    @app.get("/api/items/{proposal_id}")
+    def api_detail(proposal_id: str, user: Account = Depends(api_user)):
+        try:
+            detail = service.show(proposal_id)
+        except NotFoundError:
+            raise HTTPException(404, f"no proposal {proposal_id}") from None
+        if detail.state.value in ADMIN_STATES and not user.is_admin:
+            raise HTTPException(403, "quarantined memories are visible to admins only")
+        return detail.model_dump(mode="json")
+
+    @app.post("/api/items/{proposal_id}/decision")
+    def api_decide(proposal_id: str, body: ApiDecision, user: Account = Depends(api_user)):
+        try:
+            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason,
+                                      edited_value=body.edited_value)
+        except ValidationError as exc:
+            return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
+        try:
+            row = service.gate.registry.require(proposal_id)
+            if row["state"] in ADMIN_STATES and not user.is_admin:
+                raise HTTPException(403, "quarantined memories are visible to admins only")
+            done = service.submit_decision(proposal_id, decision, expected_version=body.expected_version)
+        except NotFoundError:
+            return JSONResponse({"error": "not_found", "detail": f"no proposal {proposal_id}"}, status_code=404)
+        except ReviewPermissionError as exc:
+            return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
+        except ConflictError as exc:
+            current = service.show(proposal_id, similar=0)
+            return JSONResponse({"error": "conflict", "detail": str(exc), "item": api_item(current, user)},
+                                status_code=409)
+        except ValueError as exc:
+            return JSONResponse({"error": "invalid", "detail": [str(exc)]}, status_code=422)
+        log.info("api.decision", proposal_id=proposal_id, reviewer=user.id, type=body.type, via=done.via)
+        return {"item": api_item(done.item, user), "via": done.via, "thread_id": done.thread_id,
+                "warning": done.warning}
+
+    return app
+
+
+def loopback_host(host: str) -> bool:
+    """True for addresses that only this machine can reach."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["create_app", "loopback_host", "ApiDecision", "quote"]
