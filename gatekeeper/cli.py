@@ -2,6 +2,8 @@
 
     gatekeeper check "text" [--source web] [--agent a1] [--json]
     gatekeeper review list|show|approve|edit|reject ...
+    gatekeeper serve [--host 127.0.0.1] [--port 8600] [--graph module:attr] [--allow-remote]
+    gatekeeper reviewer add|list|disable|token ...
     gatekeeper policy lint [DIR]
     gatekeeper ledger verify [--anchor SEQ:HASH]
     gatekeeper train [--retrain]
@@ -28,7 +30,9 @@ app = typer.Typer(help="System-2 memory-write gatekeeper for LLM agents.", no_ar
 review_app = typer.Typer(help="Work the human review queue.", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy files.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+reviewer_app = typer.Typer(help="Reviewer accounts of the web review queue.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
+app.add_typer(reviewer_app, name="reviewer")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
 
@@ -243,6 +247,151 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
                   policy_dir: Optional[Path] = PolicyDir) -> None:
     """Reject an escalation: the memory is quarantined."""
     _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+
+
+# --------------------------------------------------------------------- reviewer
+def _accounts(data_dir: Optional[Path]):
+    from gatekeeper.accounts import AccountStore
+
+    return AccountStore(_settings(data_dir, None).registry_path)
+
+
+@reviewer_app.command("add")
+def reviewer_add(
+    name: str = typer.Argument(..., help="Account id (login name, recorded as the reviewer in the ledger)."),
+    role: str = typer.Option("reviewer", help="reviewer | admin"),
+    display_name: Optional[str] = typer.Option(None, "--display-name", help="Name shown on the pages."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Create a reviewer account; prints its API token once."""
+    from gatekeeper.accounts import AccountError
+
+    if role not in ("reviewer", "admin"):
+        err.print("[red]--role must be reviewer or admin[/red]")
+        raise typer.Exit(2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = _accounts(data_dir)
+    try:
+        acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
+    except AccountError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"created {acc.role} [bold]{acc.id}[/bold] ({acc.display_name})")
+    console.print("API token (shown once; only its hash is stored):")
+    print(token)
+
+
+@reviewer_app.command("list")
+def reviewer_list(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List reviewer accounts."""
+    accounts = _accounts(data_dir).list()
+    if as_json:
+        print(json.dumps([a.model_dump(mode="json") for a in accounts], indent=2))
+        return
+    table = Table("id", "name", "role", "status", "created", "last login")
+    for a in accounts:
+        table.add_row(a.id, a.display_name, a.role, "disabled" if a.disabled else "active",
+                      a.created_at.strftime("%Y-%m-%d %H:%M"),
+                      a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-")
+    console.print(table)
+
+
+@reviewer_app.command("disable")
+def reviewer_disable(name: str, data_dir: Optional[Path] = DataDir) -> None:
+    """Disable an account: it cannot log in; its sessions and API token stop working."""
+    from gatekeeper.accounts import AccountError
+
+    try:
+        acc = _accounts(data_dir).disable(name)
+    except AccountError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"disabled {acc.id}")
+
+
+@reviewer_app.command("token")
+def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
+    """Issue a new API token for an account (the old one stops working); printed once."""
+    from gatekeeper.accounts import AccountError
+
+    try:
+        token = _accounts(data_dir).rotate_token(name)
+    except AccountError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    print(token)
+
+
+# ------------------------------------------------------------------------ serve
+def _load_graph(spec: str, gate):
+    """``module:attr`` -> a compiled graph; ``attr`` may also be a callable taking the gate."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise typer.BadParameter("--graph takes module:attr (e.g. graphs.agent:graph)")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    obj = getattr(importlib.import_module(module_name), attr)
+    if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")) and callable(obj):
+        obj = obj(gate)
+    if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")):
+        raise typer.BadParameter(f"{spec} is not a compiled LangGraph graph (nor a factory of one)")
+    return obj
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback unless --allow-remote)."),
+    port: int = typer.Option(8600, help="Port."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="module:attr of the compiled agent graph (or a "
+                                        "factory taking the gate) whose paused threads decisions resume; it "
+                                        "must use the agents' checkpointer."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+    secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies",
+                                                  help="Mark cookies Secure (default: on for remote hosts)."),
+    data_dir: Optional[Path] = DataDir,
+    policy_dir: Optional[Path] = PolicyDir,
+) -> None:
+    """Serve the web review queue and its JSON API."""
+    import uvicorn
+
+    from gatekeeper.review_service import ReviewService
+    from gatekeeper.web import create_app, loopback_host
+
+    if not loopback_host(host):
+        if not allow_remote:
+            err.print(f"[red]refusing to listen on {host}: not a loopback address. The review queue decides "
+                      "what agents remember; pass --allow-remote to serve it on the network (behind TLS).[/red]")
+            raise typer.Exit(2)
+        err.print(f"[yellow]WARNING: serving the review queue on {host}, reachable from the network. Put it "
+                  "behind a TLS-terminating proxy; session cookies are marked Secure.[/yellow]")
+    settings = _settings(data_dir, policy_dir)
+    gate = _open_gate(data_dir, policy_dir)
+    resume_graph = None
+    if graph:
+        resume_graph = _load_graph(graph, gate)
+        if getattr(resume_graph, "checkpointer", None) in (None, False):
+            err.print(f"[yellow]warning: {graph} has no checkpointer; paused threads cannot be resumed and "
+                      "decisions are applied directly[/yellow]")
+    from gatekeeper.accounts import AccountStore
+
+    accounts = AccountStore(settings.registry_path)
+    if accounts.count() == 0:
+        err.print("[yellow]no reviewer accounts yet: create one with "
+                  "`gatekeeper reviewer add NAME --role admin`[/yellow]")
+    web = create_app(ReviewService(gate, resume_graph=resume_graph), accounts, data_dir=settings.data_dir,
+                     secure_cookies=(not loopback_host(host)) if secure_cookies is None else secure_cookies)
+    console.print(f"review queue on http://{host}:{port}/  (data {settings.data_dir}, policy "
+                  f"{gate.policy.version} {gate.policy.hash[:12]}{', resuming ' + graph if graph else ''})")
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+    finally:
+        gate.close()
 
 
 # ---------------------------------------------------------------------- policy

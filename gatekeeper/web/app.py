@@ -31,7 +31,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import structlog
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
@@ -326,12 +326,14 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         detail = load_detail(proposal_id, user)
         prefill, fmt = _edit_prefill(detail.proposal.value)
         form = form or {}
+        if form.get("type") == "edit":
+            prefill, fmt = form.get("edited_text", prefill), form.get("edit_format", fmt)
         final_value = None
         row = service.gate.registry.get(proposal_id)
         if row and row.get("final_value_json"):
             final_value = json.loads(row["final_value_json"])
         return render(request, "detail.html", user=user, sess=sess, status=status, d=detail, error=error,
-                      edit_text=form.get("edited_text", prefill), edit_format=form.get("edit_format", fmt),
+                      edit_text=prefill, edit_format=fmt if fmt in ("text", "json") else "text",
                       reject_reason=form.get("reason", "") if form.get("type") == "reject" else "",
                       own_agent=user.id == normalize_name(detail.agent_id), final_value=final_value,
                       can_decide=detail.state is ProposalState.pending)
@@ -501,4 +503,4 @@ def loopback_host(host: str) -> bool:
         return False
 
 
-__all__ = ["create_app", "loopback_host", "ApiDecision", "quote"]
+__all__ = ["create_app", "loopback_host", "ApiDecision"]
