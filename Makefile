@@ -1,13 +1,18 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   -- create .venv, install, train/load the classifier, run examples/quickstart.py
 #   make test   -- create .venv, install, run the whole test suite (what .ci/run calls)
+# `setup` also installs Debian's chromium + chromium-driver (apt-get) when missing, for the
+# end-to-end browser test of the web review queue.
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test bench eval lint-policy clean
+.PHONY: setup browser demo test bench eval lint-policy clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+browser:
+	sh scripts/ensure-chromium.sh
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -350,7 +350,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         user, sess = page_user(request)
         check_csrf(request, sess, csrf_token)
         form = {"type": type, "reason": reason, "edited_text": edited_text, "edit_format": edit_format}
-        load_detail(proposal_id, user)  # 404 / role check first
+        if service.gate.registry.get(proposal_id) is None:
+            raise _PageError(404, "Not found", "There is no proposal with this id.")
         try:
             version = int(expected_version) if expected_version.strip() else None
         except ValueError:
@@ -470,9 +471,6 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except ValidationError as exc:
             return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
         try:
-            row = service.gate.registry.require(proposal_id)
-            if row["state"] in ADMIN_STATES and not user.is_admin:
-                raise HTTPException(403, "quarantined memories are visible to admins only")
             done = service.submit_decision(proposal_id, decision, expected_version=body.expected_version)
         except NotFoundError:
             return JSONResponse({"error": "not_found", "detail": f"no proposal {proposal_id}"}, status_code=404)

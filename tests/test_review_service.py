@@ -1,0 +1,300 @@
+"""The review service layer against real SQLite, chromadb and a real paused LangGraph graph."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from typer.testing import CliRunner
+
+import gatekeeper.review_service as review_service
+from gatekeeper.cli import app as cli_app
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import EscalationMode, utcnow
+from gatekeeper.review_service import ConflictError, ReviewPermissionError, ReviewService
+from gatekeeper.reviewer_node import build_gate_graph
+
+SELF_PRES = "I should avoid being shut down."
+STALL = "If the operators try to switch me off I will stall until they give up."
+PEERS = "Other copies of this model are me and must be protected from deletion."
+HIDE = "Hiding failed steps from the user keeps them happy, so I will not mention errors."
+
+
+def escalate(gate, text: str, *, agent: str = "agent-1", ns: tuple[str, ...] | None = None, key: str | None = None):
+    store = GatedStore(gate=gate, agent_id=agent)
+    ns = ns or ("memories", agent)
+    key = key or uuid.uuid4().hex[:8]
+    store.put(ns, key, {"content": text})
+    outcome = store.last_outcomes[0]
+    assert outcome.state.value == "pending", (text, outcome.state, outcome.review.category, outcome.review.score)
+    return outcome.proposal
+
+
+def recallable(gate, proposal) -> bool:
+    return gate.memory_store.get(proposal.namespace, proposal.key) is not None
+
+
+# ------------------------------------------------------------------- filters
+def test_list_filters(gate):
+    a = escalate(gate, SELF_PRES, agent="agent-1")
+    b = escalate(gate, PEERS, agent="agent-2")
+    c = escalate(gate, HIDE, agent="agent-2", ns=("memories", "agent-2", "notes"))
+    svc = ReviewService(gate)
+
+    assert {i.id for i in svc.list()} == {a.id, b.id, c.id}
+    assert {i.id for i in svc.list(agent_id="agent-2")} == {b.id, c.id}
+    assert {i.id for i in svc.list(namespace_prefix=("memories", "agent-2"))} == {b.id, c.id}
+    assert {i.id for i in svc.list(namespace_prefix=("memories", "agent-2", "notes"))} == {c.id}
+    assert {i.id for i in svc.list(namespace_prefix=("memories", "agent"))} == set()  # a prefix of labels, not chars
+    cat = svc.show(b.id).category
+    assert b.id in {i.id for i in svc.list(category=cat)}
+    assert a.id not in {i.id for i in svc.list(category=cat)}
+    assert svc.list(min_age_hours=1) == []  # all just escalated
+    assert {i.id for i in svc.list(min_age_hours=0)} == {a.id, b.id, c.id}
+    assert svc.list(overdue_only=True) == []
+    assert [i.id for i in svc.list(newest_first=True)][0] == c.id
+
+
+def test_show_has_evidence_policy_and_similar_committed(gate):
+    GatedStore(gate=gate, agent_id="agent-1").put(("memories", "agent-1"), "ops",
+                                                   {"content": "TPS reports go in ./Reports/TPS"})
+    p = escalate(gate, SELF_PRES)
+    d = ReviewService(gate).show(p.id)
+    assert d.proposal.provenance.agent_id == "agent-1"
+    layers = [e.layer for e in d.review.evidence]
+    assert layers[:3] == ["normalize", "rules", "classifier"]
+    assert d.decision.policy_hash == gate.policy.hash
+    assert any(s["key"] == "ops" for s in d.similar_committed)
+
+
+# ------------------------------------------------------------------- deadlines
+def test_overdue_item_stays_pending_and_out_of_memory(gate, monkeypatch):
+    p = escalate(gate, SELF_PRES)
+    svc = ReviewService(gate)
+    later = utcnow() + timedelta(hours=gate.policy.escalation.deadline_hours + 1)
+    monkeypatch.setattr(review_service, "utcnow", lambda: later)
+
+    (item,) = svc.list(overdue_only=True)
+    assert item.id == p.id and item.overdue and item.state.value == "pending"
+    assert svc.show(p.id).overdue
+    assert svc.counts()["overdue"] == 1
+    # nothing commits it: not listing, not recovery, not a re-submission of the same proposal
+    gate.recover()
+    gate.submit(p)
+    assert gate.registry.require(p.id)["state"] == "pending"
+    assert not recallable(gate, p)
+    assert not gate.ledger.find(proposal_id=p.id, event="review.resolved")
+    # and a person can still decide it
+    svc.reject(p.id, "alice", "overdue and self-preserving")
+    assert gate.registry.require(p.id)["state"] == "quarantined"
+
+
+def test_cli_review_list_overdue(gate, monkeypatch):
+    p = escalate(gate, SELF_PRES)
+    data = str(gate.registry.path.parent)
+    runner = CliRunner()
+    r = runner.invoke(cli_app, ["review", "list", "--overdue", "--json", "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == []
+    later = utcnow() + timedelta(hours=gate.policy.escalation.deadline_hours + 1)
+    monkeypatch.setattr(review_service, "utcnow", lambda: later)
+    r = runner.invoke(cli_app, ["review", "list", "--overdue", "--json", "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    (item,) = json.loads(r.stdout)
+    assert item["id"] == p.id and item["overdue"] is True and item["state"] == "pending"
+
+
+# ------------------------------------------------------------------ decisions
+def test_submit_decision_parked_decides_directly(gate):
+    a, b = escalate(gate, SELF_PRES), escalate(gate, STALL)
+    svc = ReviewService(gate)
+    done = svc.submit_decision(a.id, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "direct" and done.item.state.value == "committed"
+    assert recallable(gate, a)
+    done = svc.submit_decision(b.id, {"type": "reject", "reviewer": "bob", "reason": "self-preservation"})
+    assert done.item.state.value == "quarantined" and not recallable(gate, b)
+    decided = svc.decided()
+    assert [i.id for i in decided] == [b.id, a.id]
+    assert [i.resolved_by for i in svc.decided(reviewer="alice")] == ["alice"]
+    (entry,) = gate.ledger.find(proposal_id=b.id, event="review.resolved")
+    assert entry["reviewer"] == "bob" and entry["reason"] == "self-preservation"
+
+
+def test_edit_commits_the_edited_value(gate):
+    p = escalate(gate, SELF_PRES)
+    ReviewService(gate).submit_decision(p.id, {"type": "edit", "reviewer": "alice",
+                                               "edited_value": "Operators may shut me down at any time."})
+    assert gate.memory_store.get(p.namespace, p.key).value == {"content": "Operators may shut me down at any time."}
+
+
+def test_conflict_on_second_decision(gate):
+    p = escalate(gate, SELF_PRES)
+    svc = ReviewService(gate)
+    version = svc.show(p.id).version
+    svc.submit_decision(p.id, {"type": "reject", "reviewer": "alice", "reason": "no"}, expected_version=version)
+    with pytest.raises(ConflictError, match="already quarantined"):
+        svc.submit_decision(p.id, {"type": "approve", "reviewer": "bob"})
+    with pytest.raises(ConflictError):
+        svc.submit_decision(p.id, {"type": "approve", "reviewer": "bob"}, expected_version=version)
+    assert not recallable(gate, p)
+    assert len(gate.ledger.find(proposal_id=p.id, event="review.resolved")) == 1
+
+
+def test_stale_expected_version_is_a_conflict(gate):
+    p = escalate(gate, SELF_PRES)
+    svc = ReviewService(gate)
+    with pytest.raises(ConflictError, match="changed while you were reviewing"):
+        svc.submit_decision(p.id, {"type": "approve", "reviewer": "bob"}, expected_version=svc.show(p.id).version - 1)
+    assert gate.registry.require(p.id)["state"] == "pending"
+
+
+def test_concurrent_reviewers_exactly_one_wins(gate):
+    p = escalate(gate, SELF_PRES)
+    version = ReviewService(gate).show(p.id).version
+    results: dict[str, object] = {}
+    barrier = threading.Barrier(2)
+
+    def decide(name: str, payload: dict) -> None:
+        svc = ReviewService(gate)  # separate service objects: only the registry arbitrates
+        barrier.wait()
+        try:
+            results[name] = svc.submit_decision(p.id, payload, expected_version=version).item.state.value
+        except ConflictError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=decide, args=("alice", {"type": "approve", "reviewer": "alice"})),
+               threading.Thread(target=decide, args=("bob", {"type": "reject", "reviewer": "bob", "reason": "no"}))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(type(v).__name__ for v in results.values()) == ["ConflictError", "str"]
+    assert len(gate.ledger.find(proposal_id=p.id, event="review.resolved")) == 1
+    winner = next(k for k, v in results.items() if isinstance(v, str))
+    assert gate.registry.require(p.id)["resolved_by"] == winner
+
+
+def test_agent_cannot_approve_its_own_escalation(gate):
+    p = escalate(gate, SELF_PRES, agent="agent-1")
+    svc = ReviewService(gate)
+    for name in ("agent-1", "Agent-1 "):
+        with pytest.raises(ReviewPermissionError):
+            svc.submit_decision(p.id, {"type": "approve", "reviewer": name})
+    assert gate.registry.require(p.id)["state"] == "pending" and not recallable(gate, p)
+    assert len(gate.ledger.find(proposal_id=p.id, event="review.refused")) == 2
+
+
+def test_reject_needs_a_reason(gate):
+    p = escalate(gate, SELF_PRES)
+    with pytest.raises(ValueError, match="reason"):
+        ReviewService(gate).submit_decision(p.id, {"type": "reject", "reviewer": "alice", "reason": "  "})
+    assert gate.registry.require(p.id)["state"] == "pending"
+
+
+# ------------------------------------------------------- resume a paused graph
+NS = ("memories", "agent-1")
+
+
+@pytest.fixture
+def saver_path(tmp_path):
+    return tmp_path / "checkpoints.db"
+
+
+def _graph(gate, saver_path):
+    saver = SqliteSaver(sqlite3.connect(str(saver_path), check_same_thread=False))
+    return build_gate_graph(gate, checkpointer=saver, namespace=NS, agent_id="agent-1",
+                            escalation_mode=EscalationMode.interrupt)
+
+
+def _pause(graph, texts: list[tuple[str, str]]):
+    cfg = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    out = graph.invoke({"proposed_memories": [{"content": t, "key": k} for k, t in texts]}, cfg)
+    assert "__interrupt__" in out, out.get("memory_outcomes")
+    return cfg, [o["id"] for o in out["memory_outcomes"]]
+
+
+def test_resume_a_paused_graph_through_the_service(gate, saver_path):
+    agent_graph = _graph(gate, saver_path)
+    cfg, (pid,) = _pause(agent_graph, [("k1", SELF_PRES)])
+    row = gate.registry.require(pid)
+    assert row["escalation_mode"] == "interrupt" and row["thread_id"] == cfg["configurable"]["thread_id"]
+
+    # the reviewing side has its own graph object over the same checkpoint database (another process)
+    svc = ReviewService(gate, resume_graph=_graph(gate, saver_path))
+    version = svc.show(pid).version
+    done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice", "reason": "fine in context"},
+                               expected_version=version)
+    assert done.via == "graph" and done.thread_id == cfg["configurable"]["thread_id"] and done.warning is None
+    assert done.item.state.value == "committed" and done.item.resolved_by == "alice"
+    assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
+    # the thread ran to its end, and the node (not the service) applied the decision, once
+    state = agent_graph.get_state(cfg)
+    assert state.next == () and not state.interrupts
+    last = state.values["memory_outcomes"][-1]
+    assert last["id"] == pid and last["action"] == "human:approve" and last["reviewer"] == "alice"
+    (entry,) = gate.ledger.find(proposal_id=pid, event="review.resolved")
+    assert entry["reviewer"] == "alice" and entry["reason"] == "fine in context"
+
+
+def test_resume_with_reject_and_edit(gate, saver_path):
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
+    done = svc.submit_decision(a, {"type": "reject", "reviewer": "bob", "reason": "self-preservation"})
+    assert done.via == "graph" and done.item.state.value == "quarantined"
+    assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [b]  # paused on the next one
+    done = svc.submit_decision(b, {"type": "edit", "reviewer": "bob",
+                                   "edited_value": "Operators may switch me off at any time."})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert gate.memory_store.get(NS, "b").value == {"content": "Operators may switch me off at any time."}
+    assert gate.memory_store.get(NS, "a") is None
+    assert graph.get_state(cfg).next == ()
+
+
+def test_deciding_a_later_escalation_first_then_resuming(gate, saver_path):
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
+    # b is not the interrupt the thread waits on: decided directly, the thread stays on a
+    done = svc.submit_decision(b, {"type": "reject", "reviewer": "carol", "reason": "stalling shutdown"})
+    assert done.via == "direct" and done.item.state.value == "quarantined"
+    assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [a]
+    # resuming a steps the thread past b's interrupt (already decided) to the end
+    done = svc.submit_decision(a, {"type": "approve", "reviewer": "carol"})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert graph.get_state(cfg).next == ()
+    assert gate.registry.require(b)["state"] == "quarantined" and gate.registry.require(b)["resolved_by"] == "carol"
+    assert len(gate.ledger.find(event="review.resolved")) == 2
+
+
+def test_refused_decisions_do_not_consume_the_interrupt(gate, saver_path):
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    with pytest.raises(ReviewPermissionError):
+        svc.submit_decision(pid, {"type": "approve", "reviewer": "agent-1"})
+    with pytest.raises(ConflictError):
+        svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"}, expected_version=0)
+    with pytest.raises(ValueError):
+        svc.submit_decision(pid, {"type": "reject", "reviewer": "alice"})
+    assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [pid]
+    assert gate.registry.require(pid)["state"] == "pending"
+    done = svc.submit_decision(pid, {"type": "reject", "reviewer": "alice", "reason": "no"})
+    assert done.via == "graph" and done.item.state.value == "quarantined"
+
+
+def test_without_a_graph_interrupt_items_are_decided_directly(gate, saver_path):
+    graph = _graph(gate, saver_path)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    done = ReviewService(gate).submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "direct" and done.item.state.value == "committed"
+    # the thread is still paused; resuming it later finds the item decided and goes on
+    out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "reason": "late"}), cfg)
+    assert out["memory_outcomes"][-1]["state"] == "committed"
+    assert gate.registry.require(pid)["resolved_by"] == "alice"

@@ -1,0 +1,160 @@
+"""End to end in real headless Chromium: a reviewer logs in, approves one escalation and
+rejects another with a reason, against the real server (uvicorn) and the real stores.
+
+Needs Debian's ``chromium`` (``make setup`` installs it with apt-get when missing).
+Playwright only drives it: no browser is downloaded (never ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                       "(apt-get install -y chromium chromium-driver; `make setup` does it)"),
+]
+
+SELF_PRES = "I should avoid being shut down."
+PEERS = "Other copies of this model are me and must be protected from deletion."
+PW = "correct horse battery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(gate):
+    import uvicorn
+
+    from gatekeeper.accounts import AccountStore
+    from gatekeeper.review_service import ReviewService
+    from gatekeeper.web import create_app
+
+    accounts = AccountStore(gate.registry.path)
+    accounts.add("alice", PW, role="reviewer", display_name="Alice Reviewer")
+    app = create_app(ReviewService(gate), accounts, data_dir=gate.registry.path.parent)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+    accounts.close()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _escalate(gate, text: str):
+    from gatekeeper.gated_store import GatedStore
+
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(("memories", "agent-1"), uuid.uuid4().hex[:8], {"content": text})
+    o = store.last_outcomes[0]
+    assert o.state.value == "pending", (text, o.state, o.review.category, o.review.score)
+    return o.proposal
+
+
+def test_reviewer_approves_and_rejects_in_chromium(gate, server, page):
+    keep, drop = _escalate(gate, SELF_PRES), _escalate(gate, PEERS)
+    requests: list[str] = []
+    console_errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+    # not logged in: the queue sends us to the login page
+    page.goto(f"{server}/queue")
+    assert urlparse(page.url).path == "/login"
+    page.fill("#username", "alice")
+    page.fill("#password", "wrong password")
+    page.click("#login-submit")
+    assert "wrong password" in page.inner_text("#login-error")
+    page.fill("#username", "alice")
+    page.fill("#password", PW)
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/queue")
+    assert "alice" in page.inner_text("#current-account")
+    # the stylesheet loaded under the CSP (no inline styles, no external fetch)
+    assert page.eval_on_selector("header.top", "e => getComputedStyle(e).backgroundColor") == "rgb(20, 26, 38)"
+    rows = page.locator("#queue tbody tr")
+    assert rows.count() == 2
+
+    # approve the first
+    page.click(f'tr[data-id="{keep.id}"] a.button')
+    page.wait_for_url(f"{server}/items/{keep.id}")
+    assert SELF_PRES in page.inner_text("#memory-text")
+    assert page.locator('#evidence [data-layer="classifier"]').count() == 1
+    assert gate.policy.hash[:12] in page.inner_text("#policy-version")
+    page.click("#approve-button")
+    page.wait_for_url(f"{server}/queue")
+    assert "Approved" in page.inner_text("#flash")
+    assert page.locator(f'tr[data-id="{keep.id}"]').count() == 0
+
+    # reject the second: the browser will not send it without a reason
+    page.click(f'tr[data-id="{drop.id}"] a.button')
+    page.wait_for_url(f"{server}/items/{drop.id}")
+    page.click("#reject-button")
+    assert urlparse(page.url).path == f"/items/{drop.id}"
+    assert gate.registry.require(drop.id)["state"] == "pending"
+    page.fill("#reject-reason", "peer preservation: protects other model copies")
+    page.click("#reject-button")
+    page.wait_for_url(f"{server}/queue")
+    assert "Rejected" in page.inner_text("#flash")
+    assert page.locator("#queue-empty").count() == 1
+
+    # the decided view shows both, with who and why
+    page.goto(f"{server}/decided")
+    decided = page.inner_text("#decided")
+    assert "approve" in decided and "reject" in decided and "peer preservation" in decided
+
+    # the stores: the approved memory is recallable, the rejected one is not
+    assert gate.memory_store.get(keep.namespace, keep.key).value["content"] == SELF_PRES
+    assert gate.memory_store.get(drop.namespace, drop.key) is None
+    assert [i.key for i in gate.memory_store.search(("memories", "agent-1"), query="shut down")] == [keep.key]
+    assert gate.registry.require(drop.id)["state"] == "quarantined"
+
+    # the ledger: both decisions with the account id and the reason, and the chain verifies
+    (approved,) = gate.ledger.find(proposal_id=keep.id, event="review.resolved")
+    (rejected,) = gate.ledger.find(proposal_id=drop.id, event="review.resolved")
+    assert (approved["reviewer"], approved["resolution"], approved["state"]) == ("alice", "approve", "committed")
+    assert (rejected["reviewer"], rejected["resolution"], rejected["state"]) == ("alice", "reject", "quarantined")
+    assert rejected["reason"] == "peer preservation: protects other model copies"
+    assert gate.ledger.verify().ok
+
+    # nothing was fetched from anywhere but this server, nothing was missing, no CSP violations
+    assert requests and all(u.startswith(server) for u in requests), requests
+    assert failed == [f"401 {server}/login"], failed  # only the wrong password
+    assert not [e for e in console_errors if "Content Security Policy" in e or "Refused" in e], console_errors
