@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   -- create .venv, install, train/load the classifier, run examples/quickstart.py
 #   make test   -- create .venv, install, run the whole test suite (what .ci/run calls)
-# `setup` also installs Debian's chromium + chromium-driver (apt-get) when missing, for the
+# `make test` also installs Debian's chromium + chromium-driver (apt-get) when missing, for the
 # end-to-end browser test of the web review queue.
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 
 .PHONY: setup browser demo test bench eval lint-policy clean
 
-setup: $(VENV)/.installed browser
+setup: $(VENV)/.installed
 
 browser:
 	sh scripts/ensure-chromium.sh
@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) examples/quickstart.py
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup
