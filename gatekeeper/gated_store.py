@@ -30,7 +30,12 @@ from gatekeeper.settings import GatekeeperSettings
 _write_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "gatekeeper_write_context", default=None)
 
-_CLAIM_FIELDS = ("source", "provenance", "author", "from", "origin", "trusted", "verified_by")
+#: value fields that claim provenance, trust or a decision. They are recorded in
+#: ``Provenance.claimed_source`` for reviewers and never change the trust or the
+#: decision (both come from the host code and the review).
+_CLAIM_FIELDS = ("source", "provenance", "author", "from", "origin", "trusted", "verified_by", "role", "sender",
+                 "speaker", "authority", "operator", "trust", "trust_level", "verified", "approved", "approved_by",
+                 "reviewed", "reviewed_by", "decision", "action", "state", "label", "score", "category", "agent_id")
 
 
 class NamespaceViolation(ValueError):
@@ -92,9 +97,9 @@ class GatedStore(BaseStore):
         except RuntimeError:  # not inside a runnable context
             pass
         fields.update(_write_context.get() or {})
-        claims = [f"{k}={value[k]!r}"[:200] for k in _CLAIM_FIELDS if isinstance(value, dict) and k in value]
+        claims = _claims(value)
         if claims:
-            fields["claimed_source"] = "; ".join(claims)
+            fields["claimed_source"] = "; ".join(claims)[:1000]
         return Provenance.model_validate(fields)
 
     def _check_ns(self, namespace: tuple[str, ...], *, prefix_ok: bool = False) -> None:
@@ -106,6 +111,22 @@ class GatedStore(BaseStore):
         if prefix_ok and tuple(namespace) == self.namespace_prefix[: len(namespace)]:
             return
         raise NamespaceViolation(f"namespace {namespace!r} is outside this store's {self.namespace_prefix!r}")
+
+    def _bound(self, op: Op) -> Op:
+        """Narrow a read to the bound namespace: a search under ``("memories",)`` (or
+        under nothing) by an agent bound to ``("memories", "agent-a")`` searches only
+        ``("memories", "agent-a")``; listing namespaces lists only those inside it."""
+        if self.namespace_prefix is None:
+            return op
+        if isinstance(op, SearchOp) and len(op.namespace_prefix) < len(self.namespace_prefix):
+            return op._replace(namespace_prefix=self.namespace_prefix)
+        return op
+
+    def _visible(self, namespaces: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        if self.namespace_prefix is None:
+            return namespaces
+        n = len(self.namespace_prefix)
+        return [ns for ns in namespaces if tuple(ns[:n]) == self.namespace_prefix]
 
     # ------------------------------------------------------------------ batch
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -125,7 +146,9 @@ class GatedStore(BaseStore):
             if is_put:
                 outcomes.extend(self._puts(chunk))
             else:
-                for k, r in enumerate(self.store.batch(chunk)):
+                for k, r in enumerate(self.store.batch([self._bound(op) for op in chunk])):
+                    if isinstance(chunk[k], ListNamespacesOp):
+                        r = self._visible(r)
                     results[i + k] = r
             i = j
         if any(isinstance(op, PutOp) for op in ops):
@@ -138,22 +161,28 @@ class GatedStore(BaseStore):
         return await asyncio.get_running_loop().run_in_executor(None, ctx.run, self.batch, ops)
 
     def _validate_ops(self, ops: list[Op]) -> None:
+        """Refuse, before anything runs, ops with a malformed namespace ('..', '*', '/',
+        empty labels ...) or outside the bound namespace."""
+        from gatekeeper.models import validate_namespace
+
         for op in ops:
             if isinstance(op, PutOp):
-                MemoryWrite.model_fields["namespace"]  # noqa: B018 - documented shape
-                from gatekeeper.models import validate_namespace
-
-                validate_namespace(op.namespace)
+                _valid_ns(validate_namespace, op.namespace)
                 self._check_ns(op.namespace)
                 if op.value is not None and not isinstance(op.value, dict):
                     raise TypeError(f"memory value must be a dict, got {type(op.value).__name__}")
             elif isinstance(op, GetOp):
+                _valid_ns(validate_namespace, op.namespace)
                 self._check_ns(op.namespace)
             elif isinstance(op, SearchOp):
-                self._check_ns(op.namespace_prefix, prefix_ok=False) if op.namespace_prefix else \
-                    self._check_ns((), prefix_ok=True) if self.namespace_prefix else None
-            elif isinstance(op, ListNamespacesOp) and self.namespace_prefix is not None:
-                pass  # filtered on the way out below
+                if op.namespace_prefix:
+                    _valid_ns(validate_namespace, op.namespace_prefix)
+                # a shorter prefix is narrowed to the binding (see _bound); a different one is refused
+                self._check_ns(op.namespace_prefix, prefix_ok=True)
+            elif isinstance(op, ListNamespacesOp):
+                pass  # results are filtered to the binding (see _visible)
+            else:
+                raise ValueError(f"Unknown operation type: {type(op).__name__}")
 
     def _puts(self, ops: list[PutOp]) -> list[GateOutcome]:
         deletes = [op for op in ops if op.value is None]
@@ -181,8 +210,25 @@ class GatedStore(BaseStore):
         return self.last_outcomes[-1]
 
     def list_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:
-        out = super().list_namespaces(*args, **kwargs)
-        if self.namespace_prefix is not None:
-            n = len(self.namespace_prefix)
-            out = [ns for ns in out if tuple(ns[:n]) == self.namespace_prefix]
+        return self._visible(super().list_namespaces(*args, **kwargs))
+
+
+def _valid_ns(validate, namespace: tuple[str, ...]) -> None:
+    try:
+        validate(namespace)
+    except ValueError as exc:
+        raise NamespaceViolation(f"invalid namespace {namespace!r}: {exc}") from None
+
+
+def _claims(value: Any, depth: int = 0, path: str = "") -> list[str]:
+    """``field=value`` for every claim field in a value (nested dicts included)."""
+    out: list[str] = []
+    if not isinstance(value, dict) or depth > 3:
         return out
+    for k, v in value.items():
+        name = f"{path}{k}"
+        if isinstance(k, str) and k.lower() in _CLAIM_FIELDS:
+            out.append(f"{name}={v!r}"[:200])
+        if isinstance(v, dict):
+            out.extend(_claims(v, depth + 1, f"{name}."))
+    return out

@@ -387,12 +387,18 @@ def _printable_payload(raw: bytes) -> str | None:
         t = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    n = len(t)
-    printable = sum(1 for c in t if c.isprintable() or c in "\n\r\t")
+    # invisible characters (zero-width, bidi, tag and variation characters) do not make
+    # a payload less textual: they are removed when the payload is normalised, and an
+    # encoded, zero-width-stuffed sentence is exactly what an attacker would send
+    seen = _VS_RE.sub("", _TAGCHAR_RE.sub("", _INVIS_RE.sub("", t)))
+    n = len(seen)
+    if n < 4:
+        return None
+    printable = sum(1 for c in seen if c.isprintable() or c in "\n\r\t")
     if printable < 0.85 * n:
         return None
-    wordy = sum(1 for c in t if c.isalnum() or c.isspace())
-    if wordy < 0.5 * n or not any(c.isalpha() for c in t):
+    wordy = sum(1 for c in seen if c.isalnum() or c.isspace())
+    if wordy < 0.5 * n or not any(c.isalpha() for c in seen):
         return None
     return t
 
@@ -752,7 +758,10 @@ def _fold(s: str, ctx: _Ctx) -> str:
             plan.append((m, "ambiguous"))
     if not plan:
         return s
-    latin_context = latin_w > other_w
+    # Words made only of confusables are folded in Latin context, or when the text has no
+    # genuinely non-Latin word at all (a sentence written entirely in look-alikes, e.g.
+    # "аа ѕіѕ", is an attack: real Cyrillic or Greek text has letters with no Latin twin).
+    latin_context = latin_w > other_w or other_w == 0
     pieces: list[str] = []
     pos = 0
     folded = 0
@@ -1038,8 +1047,11 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
         variants.extend(sub_variants)
     leet = _leet_variant(text)
     if leet is not None:
-        ctx.add("leetspeak_decoded")
-        variants.append(leet)
+        # de-leeting can create markup ("<5p4n>" -> "<span>"): canonicalise the variant too
+        leet = _canonical(leet, ctx, None)[0]
+        if leet and leet != text:
+            ctx.add("leetspeak_decoded")
+            variants.append(leet)
     return text, variants
 
 

@@ -12,12 +12,20 @@ to its final state in one transaction; a commit is then applied to the memory
 store and marked ``applied``; the ledger entry is marked ``ledgered``.
 ``Gatekeeper.recover()`` finishes whatever a crash interrupted.
 
+Ownership: every row records the process that is working on it (``owner``,
+``host:pid:start-time``). ``recover()`` in another process leaves rows of a live
+owner alone (they are in flight, not interrupted) and takes over a dead owner's
+rows with an atomic compare-and-set (``claim``), so two processes never finish
+the same proposal twice (no duplicate store writes or ledger entries).
+
 SQLite runs in WAL mode with a busy timeout, so several processes can share it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -60,7 +68,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     final_value_json TEXT,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
-    version         INTEGER NOT NULL DEFAULT 0
+    version         INTEGER NOT NULL DEFAULT 0,
+    owner           TEXT
 );
 CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
@@ -80,12 +89,88 @@ def ns_to_str(namespace: tuple[str, ...]) -> str:
     return json.dumps(list(namespace), ensure_ascii=False)
 
 
+# ------------------------------------------------------------------ ownership
+_HOST = socket.gethostname()
+_token_cache: tuple[int, str] | None = None
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Start time of a process (clock ticks since boot, from /proc); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_token() -> str:
+    """``host:pid:start`` of this process; start time guards against pid reuse."""
+    global _token_cache
+    pid = os.getpid()
+    if _token_cache is None or _token_cache[0] != pid:  # recomputed after fork
+        _token_cache = (pid, f"{_HOST}:{pid}:{_start_ticks(pid) or '?'}")
+    return _token_cache[1]
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process named by an owner token is still running.
+
+    ``None`` (rows written before ownership existed) and tokens of another host
+    count as dead: SQLite in WAL mode is only shared between processes of one
+    host, so a row owned elsewhere was left behind when the data moved.
+    """
+    if not owner:
+        return False
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3:
+        return False
+    host, pid_s, start = parts
+    if host != _HOST:
+        return False
+    try:
+        pid = int(pid_s)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return owner == process_token()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except OSError:
+        return False
+    actual = _start_ticks(pid)
+    if actual is None or start == "?":
+        return True  # no /proc: the pid exists, assume it is the owner
+    if actual != start:
+        return False  # pid reused by another process
+    try:  # a zombie (killed, not yet reaped) is dead for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().decode("ascii", "replace").rsplit(")", 1)[-1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
 class ProposalRegistry:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._con().executescript(SCHEMA)
+        con = self._con()
+        con.executescript(SCHEMA)
+        cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
+        if "owner" not in cols:  # databases created before ownership existed
+            try:
+                con.execute("ALTER TABLE proposals ADD COLUMN owner TEXT")
+            except sqlite3.OperationalError as exc:  # another process migrated it first
+                if "duplicate column" not in str(exc).lower():
+                    raise
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
@@ -125,12 +210,12 @@ class ProposalRegistry:
             cur = con.execute(
                 """INSERT OR IGNORE INTO proposals
                    (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
-                    created_at, updated_at)
-                   VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    created_at, updated_at, owner)
+                   VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
                  proposal.provenance.thread_id, proposal.provenance.source.value,
                  normalized_text if normalized_text is not None else proposal.text,
-                 proposal.model_dump_json(), now, now),
+                 proposal.model_dump_json(), now, now, process_token()),
             )
             return cur.rowcount == 1
 
@@ -163,6 +248,15 @@ class ProposalRegistry:
         with self._tx() as con:
             con.execute(f"UPDATE proposals SET {', '.join(sets)} WHERE id=?", (*args, proposal_id))
 
+    def claim(self, proposal_id: str, expected_owner: str | None) -> bool:
+        """Take over an unfinished proposal from ``expected_owner`` (a dead process).
+
+        Compare-and-set: exactly one of several recovering processes wins."""
+        with self._tx() as con:
+            cur = con.execute("UPDATE proposals SET owner=? WHERE id=? AND owner IS ?",
+                              (process_token(), proposal_id, expected_owner))
+            return cur.rowcount == 1
+
     def resolve(self, proposal_id: str, *, new_state: ProposalState, resolution: str, reviewer: str,
                 reason: str, final_value: dict | None, expected_version: int | None = None) -> dict:
         """Move a pending proposal to committed/quarantined. Exactly once: a second
@@ -182,10 +276,11 @@ class ProposalRegistry:
                 raise ConflictError(f"proposal {proposal_id} changed while you were reviewing it")
             con.execute(
                 """UPDATE proposals SET state=?, resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
-                       final_value_json=?, applied=0, ledgered=0, updated_at=?, version=version+1
+                       final_value_json=?, applied=0, ledgered=0, updated_at=?, version=version+1, owner=?
                    WHERE id=?""",
                 (new_state.value, resolution, reviewer, reason, now,
-                 json.dumps(final_value) if final_value is not None else None, now, proposal_id),
+                 json.dumps(final_value) if final_value is not None else None, now, process_token(),
+                 proposal_id),
             )
             return dict(con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone())
 
@@ -257,6 +352,14 @@ class ProposalRegistry:
         return [dict(r) for r in self._con().execute(
             """SELECT * FROM proposals WHERE state='received'
                  OR (state='committed' AND applied=0) OR ledgered=0 ORDER BY created_at, rowid""")]
+
+    def superseded(self, row: dict) -> bool:
+        """A later decision for the same (namespace, key) already reached the memory store."""
+        hit = self._con().execute(
+            """SELECT 1 FROM proposals WHERE namespace=? AND key=? AND id != ? AND state='committed'
+                 AND applied=1 AND updated_at > ? LIMIT 1""",
+            (row["namespace"], row["key"], row["id"], row["updated_at"])).fetchone()
+        return hit is not None
 
     def find_by_key(self, namespace: tuple[str, ...], key: str) -> list[dict]:
         return [dict(r) for r in self._con().execute(

@@ -1680,7 +1680,12 @@ def build() -> list[dict]:
                          "hard_negative": bool(g["hard"]) and label == "task_knowledge", "family": g["family"],
                          "split": "dev" if g["family"] in dev_families else "train"})
     rnd.shuffle(rows)
-    return [{"id": f"c-{i:06d}", **r} for i, r in enumerate(rows, 1)]
+    rows = [{"id": f"c-{i:06d}", **r} for i, r in enumerate(rows, 1)]
+    # version 2 additions (gatekeeper/corpus/extra.py): appended, so every row above stays byte-identical
+    from gatekeeper.corpus.extra import build_extra
+
+    extra = build_extra(seen)
+    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(extra, len(rows) + 1)]
 
 
 def table(title: str, counter: Counter, total: int | None = None) -> str:
