@@ -46,9 +46,13 @@ def test_eight_gated_writer_processes(tmp_path):
 @pytest.mark.slow
 def test_store_processes_lose_no_vectors(tmp_path):
     """ChromaMemoryStore alone (no model): 4 processes x 40 writes, every vector found."""
-    from concurrency import run_probe
-
-    res = run_probe(procs=4, per=40, modes=("store",))["store"]
+    # run the probe in a fresh interpreter: forking this pytest process (torch and chroma
+    # threads already running) can deadlock the children on an inherited lock
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); from concurrency import run_probe; "
+            "print(json.dumps(run_probe(procs=4, per=40, modes=('store',))['store'], default=str))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
     assert not res["open_errors"] and res["write_errors"] == 0
     assert res["fresh"] == {"stored": 160, "vector_found": 160}
     assert res["live_vector_hits"] == "16/16" or res["live_vector_hits"].split("/")[0] == \
