@@ -54,12 +54,18 @@ def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> Gatekeepe
 
 def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
     from gatekeeper.gate import Gatekeeper
+    from gatekeeper.ledger import LedgerCorruptError
 
     try:
         return Gatekeeper.open(_settings(data_dir, policy_dir))
     except PolicyError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    except LedgerCorruptError as exc:
+        # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
+        err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
+                  "run `gatekeeper ledger verify` to see the first bad entry")
+        raise typer.Exit(3) from None
 
 
 def _service(data_dir, policy_dir):

@@ -144,3 +144,22 @@ def test_torn_tail_is_reported_as_torn(ledger):
     code, out = verify(ledger)
     assert code == 1 and "torn tail" in out
     assert first_bad(out) == (N + 1, 9)
+
+
+def test_cli_refuses_to_open_a_gate_on_an_edited_ledger(tmp_path):
+    """An edited (not torn) ledger stops the gate with a clear message, not a traceback."""
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.settings import GatekeeperSettings
+
+    data = tmp_path / "data"
+    with Gatekeeper.open(GatekeeperSettings(data_dir=data)) as gate:
+        gate.ledger.append("note", text="first")
+        gate.ledger.append("note", text="second")
+    path = data / "ledger.jsonl"
+    ls = lines(path)
+    ls[-1] = ls[-1].replace('"second"', '"edited"')
+    write(path, ls)
+    r = runner.invoke(app, ["status", "--data-dir", str(data)])
+    assert r.exit_code == 3, r.output
+    assert "ledger does not verify" in r.output and "gatekeeper ledger verify" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
