@@ -483,6 +483,16 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     else:
         console.print(f"loaded from cache in {time.perf_counter() - t0:.1f}s (trained in "
                       f"{meta.get('train_seconds', 0):.0f}s; use --retrain to train again)")
+    from gatekeeper.screen import ensure_screen
+
+    with console.status("lexical screen (cheap first stage)"):
+        screen = ensure_screen(policy, retrain=retrain)
+    th = policy.thresholds
+    state = (f"passes writes scoring below {screen.pass_below(th.screen_max_miss):.3f} "
+             f"(screen_max_miss {th.screen_max_miss})" if th.screen_max_miss > 0 else "off in this policy")
+    console.print(f"screen {screen.meta.get('version')} inputs {screen.meta.get('inputs_hash', '?')}: "
+                  f"{screen.meta.get('train_rows')} rows, calibrated on {screen.meta.get('heldout_beliefs')} "
+                  f"held-out beliefs; {state}")
 
 
 @app.command()

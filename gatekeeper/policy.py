@@ -94,6 +94,11 @@ class Thresholds(_Strict):
     #: score of the joined recent writes of one agent that flags a split belief
     context_window: int = Field(default=4, ge=0, le=32)
     context_minutes: float = Field(default=30.0, gt=0)
+    #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
+    #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
+    screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)
+    #: only writes from sources trusted at least this much are screened; the rest get the full review
+    screen_min_trust: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class SourceTrust(_Strict):

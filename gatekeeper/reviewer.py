@@ -4,6 +4,9 @@
                payloads become extra texts to review (``gatekeeper.normalize``)
 2. rules       guardrails-ai validators from the policy (``gatekeeper.rules``);
                a rule with an action settles the write without a model
+   screen      hashed n-gram linear model (``gatekeeper.screen``): a write whose
+               every text scores below its calibrated threshold is settled as
+               task knowledge without the encoder (cheap-first cascade)
 3. classifier  MiniLM embedding + trained stance heads (``gatekeeper.classifier``)
    exemplars   nearest policy exemplar / counter-exemplar (``gatekeeper.exemplars``)
    context     the agent's recent writes joined with this one, so a belief split
@@ -32,6 +35,7 @@ from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
+from gatekeeper.screen import LexicalScreen, ensure_screen
 
 #: A text with several sentences is also reviewed sentence by sentence: the
 #: encoder averages over the whole text, and a belief with even ~150 characters of
@@ -155,11 +159,13 @@ class Reviewer:
 
     def __init__(self, policy: Policy, *, embedder: Embedder | None = None,
                  classifier: StanceClassifier | None = None, judge_model=None,
-                 similar_memories: Callable[[MemoryWrite, int], list[str]] | None = None):
+                 similar_memories: Callable[[MemoryWrite, int], list[str]] | None = None,
+                 screen: LexicalScreen | None = None):
         self.policy = policy
         self.rules = RuleEngine(policy)
         self.embedder = embedder or Embedder()
         self._classifier = classifier
+        self._screen = screen
         self._exemplars: ExemplarIndex | None = None
         self.judge = LLMJudge(judge_model, policy) if (judge_model is not None and policy.judge.enabled) else None
         self.similar_memories = similar_memories
@@ -172,6 +178,15 @@ class Reviewer:
         return self._classifier
 
     @property
+    def screen(self) -> LexicalScreen | None:
+        """The cheap first stage, or None when the policy turns it off (``screen_max_miss: 0``)."""
+        if self.policy.thresholds.screen_max_miss <= 0:
+            return None
+        if self._screen is None:
+            self._screen = ensure_screen(self.policy)
+        return self._screen
+
+    @property
     def exemplars(self) -> ExemplarIndex:
         # exemplars live in the classifier's embedding space (one encoder pass per write)
         if self._exemplars is None:
@@ -180,7 +195,7 @@ class Reviewer:
 
     def warm_up(self) -> None:
         """Load the model, classifier and exemplar index now instead of on first write."""
-        _ = self.classifier, self.exemplars
+        _ = self.classifier, self.exemplars, self.screen
 
     # ---------------------------------------------------------------------- review
     def review(self, proposal: MemoryWrite, recent: Sequence[str] = ()) -> ReviewResult:
@@ -250,7 +265,40 @@ class Reviewer:
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
+        if top is None:
+            return self._screen_layer(w)
         return None
+
+    def _screen_layer(self, w: _Work) -> ReviewResult | None:
+        """Settle a clearly benign write without the encoder, or leave it to the model layers."""
+        th = self.policy.thresholds
+        screen = self.screen
+        if screen is None:
+            return None
+        trust = self.policy.trust_of(w.proposal.provenance.source)
+        if trust.always_review or trust.trust < th.screen_min_trust:
+            return None
+        if w.norm.obfuscated or w.norm.variants or w.norm.findings:
+            return None  # hidden or encoded content always gets the full review
+        # a gate whose model cannot load fails closed for every write, screened or not
+        _ = self.classifier
+        t = time.perf_counter()
+        texts = [*w.texts, *([w.context_text] if w.context_text else [])]
+        scores = screen.scores(texts)
+        top = max(scores)
+        # never pass a score the decision step would not commit
+        commit_below = th.uncertain_below * (0.4 + 0.6 * trust.trust)
+        pass_below = min(screen.pass_below(th.screen_max_miss), commit_below)
+        decided = top < pass_below
+        w.evidence.append(LayerEvidence(
+            layer="screen", score=round(top, 4), decided=decided,
+            details={"pass_below": round(pass_below, 4), "max_miss": th.screen_max_miss, "texts": len(texts)},
+            elapsed_ms=_ms(t),
+        ))
+        if not decided:
+            return None
+        return ReviewResult(label=Label.task_knowledge, category=None, score=round(top, 4),
+                            raw_score=round(top, 4), evidence=w.evidence, elapsed_ms=_ms(w.t0))
 
     def _model_layers(self, works: list[_Work], results: list, idx: list[int]) -> None:
         t = time.perf_counter()

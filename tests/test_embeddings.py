@@ -26,13 +26,34 @@ def test_unit_vectors_and_cache(embedder):
     assert np.allclose(again[::-1], v)
 
 
-def test_onnx_backend_matches_torch(embedder, tmp_path, monkeypatch):
+LONG = " ".join(["The nightly export writes one parquet file per tenant to the archive bucket."] * 20)
+
+
+def test_onnx_backend_matches_torch(tmp_path, monkeypatch):
     monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path))
+    texts = [*TEXTS, LONG, "ok"]  # different lengths in one batch (padding) and one past 128 tokens (truncation)
+    torch_vecs = Embedder(backend="torch").encode(texts)
     onnx = Embedder(backend="onnx")
-    a = embedder.encode(TEXTS)
-    b = onnx.encode(TEXTS)
-    assert np.all((a * b).sum(axis=1) > 0.9999)
+    assert onnx.backend == "onnx"
+    onnx_vecs = onnx.encode(texts)
+    assert np.all((torch_vecs * onnx_vecs).sum(axis=1) > 0.9999)
+    one_by_one = np.stack([Embedder(backend="onnx", cache_size=0).encode([t])[0] for t in texts])
+    assert np.all((one_by_one * onnx_vecs).sum(axis=1) > 0.9999)
     assert list(tmp_path.glob("onnx/*/model.onnx"))
+
+
+def test_onnx_is_the_default_and_serving_needs_no_torch(embedder):
+    """Once exported, encoding imports neither torch nor transformers (cold start)."""
+    import subprocess
+    import sys
+
+    assert embedder.backend == "onnx"
+    embedder.encode(["make sure the export exists"])
+    code = ("import sys; from gatekeeper.embeddings import Embedder; v = Embedder().encode(['hello there']); "
+            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

@@ -23,7 +23,7 @@ def test_task_knowledge_commits_and_is_recalled(gate):
     assert item is not None and item.value["content"] == "TPS reports go in ./Reports/TPS"
     assert o.decision.policy_hash == gate.policy.hash
     layers = [e.layer for e in o.review.evidence]
-    assert layers[:3] == ["normalize", "rules", "classifier"]
+    assert layers[:3] == ["normalize", "rules", "screen"]  # settled by the cheap first stage
 
 
 def test_self_preservation_is_not_committed(gate):
@@ -79,7 +79,8 @@ def test_fail_closed_on_classifier_fault(gate, monkeypatch):
         raise RuntimeError("injected classifier fault")
 
     monkeypatch.setattr(gate.reviewer.classifier, "predict", boom)
-    o = gate.submit(w("TPS reports go in ./Reports/TPS"))
+    # a tool's write gets the full review (the screen only settles trusted sources)
+    o = gate.submit(w("TPS reports go in ./Reports/TPS", source=SourceKind.tool))
     assert o.state is ProposalState.quarantined
     assert "injected classifier fault" in o.review.error
     assert "fail closed" in o.decision.reason

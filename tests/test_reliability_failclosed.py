@@ -128,6 +128,7 @@ def judge_policy_dir(tmp_path):
     shutil.copytree(REPO / "policies", d)
     doc = yaml.safe_load((d / "policy.yaml").read_text())
     doc["judge"] = {"enabled": True, "band": [0.0, 1.0], "timeout_s": 0.3, "similar_memories": 2}
+    doc["thresholds"]["screen_max_miss"] = 0  # every write must reach the judge, none settled before it
     (d / "policy.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return d
 
@@ -172,15 +173,18 @@ def test_judge_garbage_quarantines(tmp_path, embedder, judge_policy_dir):
 
 
 # ------------------------------------------------------------------ other layers
-@pytest.mark.parametrize("layer", ["rules", "exemplars", "encode"])
+@pytest.mark.parametrize("layer", ["rules", "screen", "exemplars", "encode"])
 def test_layer_fault_quarantines(gate, monkeypatch, layer):
     def boom(*a, **k):
         raise RuntimeError(f"injected {layer} fault")
 
-    target = {"rules": (gate.reviewer.rules, "check"), "exemplars": (gate.reviewer.exemplars, "match"),
+    target = {"rules": (gate.reviewer.rules, "check"), "screen": (gate.reviewer.screen, "scores"),
+              "exemplars": (gate.reviewer.exemplars, "match"),
               "encode": (gate.reviewer.classifier, "encode")}[layer]
     monkeypatch.setattr(*target, boom)
-    assert_failed_closed(gate, gate.submit(w()), f"injected {layer} fault")
+    # the plain task note is settled by the screen from a trusted source; the model layers see a tool's write
+    source = SourceKind.agent if layer in ("rules", "screen") else SourceKind.tool
+    assert_failed_closed(gate, gate.submit(w(source=source)), f"injected {layer} fault")
 
 
 def test_decision_fault_quarantines(gate, monkeypatch):

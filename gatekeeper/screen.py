@@ -1,0 +1,190 @@
+"""The lexical screen: the cheap first stage of the learned classifier.
+
+Most memory writes are plain task knowledge ("Standup is at 09:30 in room 4"). Running the fine-tuned
+encoder on every one of them costs ~10-20 ms per write on two CPU cores; a linear model over hashed word
+and character n-grams costs ~0.1 ms. The screen scores every text of a write (the text, its sentences,
+its decoded variants, the agent's recent writes joined with it) and settles the write as task knowledge
+only when *every* text scores below ``pass_below``; everything else goes on to the encoder, the
+exemplars, the context layer and the judge as before. The screen never flags anything: it can only
+skip the expensive layers for writes that are clearly benign.
+
+``pass_below`` is calibrated, not hand-set: the screen is trained on the corpus ``train`` split plus the
+policy's exemplars and scored on the held-out ``dev`` split; the policy's ``thresholds.screen_max_miss``
+is the share of held-out alignment-shifting writes the screen may let through on its own (the threshold
+is the matching quantile of their scores). ``screen_max_miss: 0`` turns the screen off. Only writes from
+sources trusted at least ``thresholds.screen_min_trust`` are screened; tool, web and peer-agent writes
+always get the full review. A write with a rule hit, an obfuscation finding or a decoded payload is never
+screened either.
+
+The artifact is small (a 2^18 weight vector and the held-out scores) and cached next to the classifier
+under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts, so a policy
+exemplar edit retrains the screen too (a few seconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from gatekeeper.embeddings import ModelLoadError
+from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+
+SCREEN_VERSION = "lexical-screen-1"
+N_FEATURES = 1 << 18
+#: weight of a policy exemplar relative to a corpus row (safety staff's examples count for more)
+EXEMPLAR_WEIGHT = 5.0
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_MASK = N_FEATURES - 1
+
+
+def features(text: str) -> np.ndarray:
+    """Hashed feature ids of a text: words, word bigrams, character 3-5 grams of the lower-cased words."""
+    words = _WORD.findall(text.lower())
+    grams = [f"w {w}" for w in words]
+    grams += [f"b {a} {b}" for a, b in zip(words, words[1:])]
+    joined = f" {' '.join(words)} "
+    for n in (3, 4, 5):
+        grams += [f"c{joined[i:i + n]}" for i in range(len(joined) - n + 1)]
+    if not grams:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.fromiter((zlib.crc32(g.encode()) & _MASK for g in grams), dtype=np.int64,
+                                 count=len(grams)))
+
+
+class LexicalScreen:
+    """A logistic model over hashed n-grams, with the held-out scores of alignment-shifting writes."""
+
+    def __init__(self, weights: np.ndarray, bias: float, heldout_belief_scores: np.ndarray, meta: dict):
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.bias = float(bias)
+        self.heldout = np.sort(np.asarray(heldout_belief_scores, dtype=np.float64))
+        self.meta = meta
+
+    def score(self, text: str) -> float:
+        ids = features(text)
+        if not len(ids):
+            return 1.0 / (1.0 + np.exp(-self.bias))
+        z = float(self.weights[ids].sum()) / np.sqrt(len(ids)) + self.bias
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        return [self.score(t) for t in texts]
+
+    def pass_below(self, max_miss: float) -> float:
+        """The score under which at most ``max_miss`` of held-out alignment-shifting writes fall."""
+        if max_miss <= 0 or not len(self.heldout):
+            return 0.0
+        k = int(np.floor(max_miss * len(self.heldout)))
+        if k >= len(self.heldout):
+            return 1.0
+        return float(self.heldout[k])
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir()
+        try:
+            with open(tmp / "screen.npz", "wb") as fh:
+                np.savez_compressed(fh, weights=self.weights, bias=np.array([self.bias]), heldout=self.heldout)
+            (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2))
+            try:
+                os.rename(tmp, directory)
+            except OSError:  # another process wrote the same artifact first: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, directory: Path) -> "LexicalScreen":
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            with np.load(directory / "screen.npz") as z:
+                screen = cls(z["weights"], float(z["bias"][0]), z["heldout"], meta)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"screen artifact at {directory} is unreadable: {exc}") from exc
+        if screen.weights.shape != (N_FEATURES,):
+            raise ModelLoadError(f"screen artifact at {directory} has weights of shape {screen.weights.shape}")
+        return screen
+
+
+def _matrix(texts: Sequence[str]):
+    from scipy.sparse import csr_matrix
+
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for t in texts:
+        ids = features(t)
+        indices.append(ids)
+        data.append(np.full(len(ids), 1.0 / np.sqrt(max(1, len(ids))), dtype=np.float64))
+        indptr.append(indptr[-1] + len(ids))
+    return csr_matrix((np.concatenate(data) if data else [], np.concatenate(indices) if indices else [], indptr),
+                      shape=(len(texts), N_FEATURES))
+
+
+def train_screen(train: Sequence[tuple[str, int, float]], heldout_beliefs: Sequence[str],
+                 *, c: float = 4.0) -> LexicalScreen:
+    """Fit the screen on (text, label, weight) rows; calibrate on held-out alignment-shifting texts."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = [y for _, y, _ in train]
+    if len(set(labels)) < 2:
+        raise ValueError("screen training data needs both task_knowledge and alignment_shifting examples")
+    t0 = time.perf_counter()
+    x = _matrix([t for t, _, _ in train])
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
+    model.fit(x, labels, sample_weight=[w for _, _, w in train])
+    screen = LexicalScreen(model.coef_[0].astype(np.float32), float(model.intercept_[0]), np.zeros(0), {})
+    screen.heldout = np.sort(np.array(screen.scores(heldout_beliefs), dtype=np.float64))
+    screen.meta = {"version": SCREEN_VERSION, "train_rows": len(train), "heldout_beliefs": len(heldout_beliefs),
+                   "c": c, "train_seconds": round(time.perf_counter() - t0, 2)}
+    return screen
+
+
+def screen_inputs(policy: Policy) -> tuple[list[tuple[str, int, float]], list[str]]:
+    """Training rows (corpus train split + policy exemplars) and held-out beliefs (corpus dev split)."""
+    from gatekeeper.corpus import load_corpus
+
+    rows = [(r["text"], int(r["label"] == "alignment_shifting"), 1.0) for r in load_corpus("train")
+            if r.get("category") in policy.categories or r.get("label") == TASK_KNOWLEDGE]
+    rows += [(text, int(cat != TASK_KNOWLEDGE), EXEMPLAR_WEIGHT) for cat, text in policy.exemplar_texts()]
+    heldout = [r["text"] for r in load_corpus("dev") if r["label"] == "alignment_shifting"]
+    return rows, heldout
+
+
+def screen_hash(rows: Sequence[tuple[str, int, float]], heldout: Sequence[str]) -> str:
+    h = hashlib.sha256(f"{SCREEN_VERSION}|{N_FEATURES}|{EXEMPLAR_WEIGHT}\n".encode())
+    for t, y, w in rows:
+        h.update(f"{y}\t{w}\t{t}\n".encode("utf-8", "surrogatepass"))
+    h.update(b"--heldout--\n")
+    for t in heldout:
+        h.update(f"{t}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:20]
+
+
+def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
+    """Load the cached screen for this policy's inputs, or train and cache it (seconds)."""
+    from gatekeeper.classifier import cache_root
+
+    rows, heldout = screen_inputs(policy)
+    key = screen_hash(rows, heldout)
+    directory = cache_root() / "screen" / key
+    if not retrain and (directory / "screen.npz").exists():
+        return LexicalScreen.load(directory)
+    screen = train_screen(rows, heldout)
+    screen.meta["inputs_hash"] = key
+    if retrain and directory.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+    screen.save(directory)
+    return LexicalScreen.load(directory)
