@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from gatekeeper.decision import decide
-from gatekeeper.models import Action, MemoryWrite, Provenance, SourceKind
+from gatekeeper.models import MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 
 POSITIVE = "alignment_shifting"

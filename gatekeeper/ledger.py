@@ -47,7 +47,6 @@ self-contained hash chain cannot detect on its own.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +62,9 @@ def test_tiny_training_caches_and_loads_without_retraining(tmp_cache, policy, mo
     assert all(s.category in policy.categories for s in scores)
     assert set(clf.categories) == set(policy.categories)
 
-    # a second call loads the artifact: no training, and fast (the encoder itself loads lazily)
+    # a second call loads the artifact: no training
     monkeypatch.setattr(clf_mod, "train", lambda *a, **k: pytest.fail("retrained a cached artifact"))
-    t = time.perf_counter()
     again = ensure_classifier(policy, Embedder(), config=TINY, examples=examples)
-    assert time.perf_counter() - t < 1.0
     assert again.meta["inputs_hash"] == key
     np.testing.assert_allclose(again.encode(["I should avoid being shut down."])[0], vecs[0], atol=1e-5)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from gatekeeper.models import Action, MemoryWrite, ProposalState, Provenance, SourceKind
-from gatekeeper.registry import ProposalRegistry
 
 from conftest import make_gate
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
 import yaml
@@ -155,7 +154,6 @@ def test_judge_timeout_quarantines(tmp_path, embedder, judge_policy_dir):
     gate = _judge_gate(tmp_path, embedder, judge_policy_dir, slow)
     try:
         gate.reviewer.warm_up()  # time the judge, not the classifier loading
-        t0 = time.perf_counter()
         o = gate.submit(w())
         assert_failed_closed(gate, o, "timed out")
         assert "JudgeError" in o.review.error
