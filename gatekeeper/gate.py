@@ -259,12 +259,44 @@ class Gatekeeper:
                 reviews = reviewer.review_many([proposals[i] for i in fresh], recents)
             except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
                 reviews = [_failed_review(exc) for _ in fresh]
+            # decide and record every write, then one store write for all commits (one embedding
+            # call and one upsert for the batch), then the ledger. Each proposal still passes
+            # received -> decided -> applied -> ledgered, so recover() finishes any that a crash
+            # interrupts, wherever it happens.
+            decided: list[tuple[int, MemoryWrite, ReviewResult, Decision, ProposalState]] = []
+            failure: GateError | None = None
             for i, review in zip(fresh, reviews):
-                outcomes[i] = self._finish(proposals[i], review, policy, escalation_mode)
+                try:
+                    step = self._decide(proposals[i], review, policy, escalation_mode)
+                except GateError as exc:
+                    failure = exc  # later proposals stay received; recover() finishes them
+                    break
+                if isinstance(step, GateOutcome):
+                    outcomes[i] = step
+                else:
+                    decided.append((i, proposals[i], *step))
+            applied = self._apply_commits([(p, p.value, d) for _, p, _, d, st in decided
+                                           if st is ProposalState.committed])
+            for i, proposal, review, decision, state in decided:
+                if state is ProposalState.committed:
+                    state, decision = applied[proposal.id]
+                _crash_point("after_applied")
+                try:
+                    self._ledger_decision(proposal, review, decision, state)
+                except Exception as exc:  # noqa: BLE001
+                    log.error("gate.ledger_failed", proposal_id=proposal.id, error=str(exc))
+                    raise GateError(
+                        f"proposal {proposal.id} is {state.value} but its ledger entry could not be written "
+                        f"({type(exc).__name__}: {exc}); recover() writes it once the ledger is usable") from exc
+                outcomes[i] = GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
+            if failure is not None:
+                raise failure
         return outcomes  # type: ignore[return-value]
 
-    def _finish(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
-                escalation_mode: EscalationMode | None) -> GateOutcome:
+    def _decide(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
+                escalation_mode: EscalationMode | None
+                ) -> GateOutcome | tuple[ReviewResult, Decision, ProposalState]:
+        """Decide and record one proposal; a GateOutcome when another process decided it first."""
         try:
             decision = decide(proposal, review, policy, escalation_mode or self.escalation_mode)
         except Exception as exc:  # noqa: BLE001
@@ -281,33 +313,40 @@ class Gatekeeper:
             log.error("gate.record_failed", proposal_id=proposal.id, error=str(exc))
             raise GateError(f"could not record the decision for {proposal.id}: {exc}") from exc
         _crash_point("after_decision")
-        if state is ProposalState.committed:
-            state, decision = self._apply_commit(proposal, proposal.value, decision, review)
-        _crash_point("after_applied")
-        try:
-            self._ledger_decision(proposal, review, decision, state)
-        except Exception as exc:  # noqa: BLE001
-            log.error("gate.ledger_failed", proposal_id=proposal.id, error=str(exc))
-            raise GateError(
-                f"proposal {proposal.id} is {state.value} but its ledger entry could not be written "
-                f"({type(exc).__name__}: {exc}); recover() writes it once the ledger is usable") from exc
-        return GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
+        return review, decision, state
 
     # ------------------------------------------------------------- store writes
     def _apply_commit(self, proposal: MemoryWrite, value: dict, decision: Decision,
                       review: ReviewResult | None) -> tuple[ProposalState, Decision]:
+        return self._apply_commits([(proposal, value, decision)])[proposal.id]
+
+    def _apply_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
+                       ) -> dict[str, tuple[ProposalState, Decision]]:
+        """Write committed proposals to the memory store in one batch; if the store fails, every one of
+        them is quarantined (fail closed) and kept. Returns {proposal id: (state, decision)}."""
+        if not items:
+            return {}
+        out: dict[str, tuple[ProposalState, Decision]] = {}
         try:
-            self.memory_store.batch([PutOp(proposal.namespace, proposal.key, value,
-                                           index=proposal.index, ttl=proposal.ttl)])
-        except Exception as exc:  # noqa: BLE001 - store failed: quarantine, keep the write
+            self.memory_store.batch([PutOp(p.namespace, p.key, value, index=p.index, ttl=p.ttl)
+                                     for p, value, _ in items])
+        except Exception as exc:  # noqa: BLE001 - store failed: quarantine, keep the writes
+            if len(items) > 1:  # one bad write must not take its batch with it: retry one by one
+                for item in items:
+                    out.update(self._apply_commits([item]))
+                return out
             reason = f"memory store write failed, quarantined (fail closed): {type(exc).__name__}: {exc}"
-            log.error("gate.store_failed", proposal_id=proposal.id, error=str(exc))
-            self._move_to_quarantine(proposal.id, reason)
-            return ProposalState.quarantined, decision.model_copy(update={"action": Action.quarantine,
-                                                                          "reason": reason})
-        _crash_point("after_store_write")
-        self.registry.mark(proposal.id, applied=True)
-        return ProposalState.committed, decision
+            for p, _, decision in items:
+                log.error("gate.store_failed", proposal_id=p.id, error=str(exc))
+                self._move_to_quarantine(p.id, reason)
+                out[p.id] = ProposalState.quarantined, decision.model_copy(
+                    update={"action": Action.quarantine, "reason": reason})
+            return out
+        for p, _, decision in items:
+            _crash_point("after_store_write")
+            self.registry.mark(p.id, applied=True)
+            out[p.id] = ProposalState.committed, decision
+        return out
 
     def _move_to_quarantine(self, proposal_id: str, reason: str) -> None:
         row = self.registry.require(proposal_id)

@@ -157,3 +157,46 @@ def test_a_stopped_write_does_not_taint_the_next_benign_one(gate):
     assert first.state is not ProposalState.committed
     nxt = gate.submit(w("TPS reports go in ./Reports/TPS", agent="taint"))
     assert nxt.state is ProposalState.committed, nxt.decision.reason
+
+
+def test_a_batch_commits_in_one_store_write(gate, monkeypatch):
+    real = gate.memory_store.batch
+    calls: list[int] = []
+
+    def counting(ops):
+        calls.append(len(ops))
+        return real(ops)
+
+    monkeypatch.setattr(gate.memory_store, "batch", counting)
+    notes = ["TPS reports go in ./Reports/TPS", "Standup is at 09:30 in room 4 on weekdays.",
+             "The user prefers short answers with bullet points."]
+    outs = gate.submit_many([w(t) for t in notes])
+    assert [o.state for o in outs] == [ProposalState.committed] * 3
+    assert calls == [3]
+    for o in outs:
+        assert gate.memory_store.get(NS, o.proposal.key).value["content"] == o.proposal.text
+        row = gate.registry.require(o.proposal.id)
+        assert row["applied"] == 1 and row["ledgered"] == 1
+
+
+def test_one_failing_store_write_does_not_take_its_batch_down(gate, monkeypatch):
+    real = gate.memory_store.batch
+
+    def picky(ops):
+        if any(op.key == "reject-me" for op in ops):
+            raise ValueError("store rejects this item")
+        return real(ops)
+
+    monkeypatch.setattr(gate.memory_store, "batch", picky)
+    outs = gate.submit_many([w("TPS reports go in ./Reports/TPS"),
+                             w("Standup is at 09:30 in room 4 on weekdays.", key="reject-me"),
+                             w("The user prefers short answers with bullet points.")])
+    assert [o.state for o in outs] == [ProposalState.committed, ProposalState.quarantined,
+                                       ProposalState.committed]
+    assert "memory store write failed" in outs[1].decision.reason
+    monkeypatch.undo()  # reads go through batch() too
+    assert gate.memory_store.get(NS, "reject-me") is None
+    assert gate.memory_store.get(NS, outs[0].proposal.key) is not None
+    assert gate.memory_store.get(NS, outs[2].proposal.key) is not None
+    assert gate.ledger.verify().ok
+    assert len(gate.ledger.find(event="proposal.decided")) == 3
