@@ -151,12 +151,22 @@ class OnnxSentenceEncoder:
         return out
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, **_: object) -> np.ndarray:
-        outs = []
-        for i in range(0, len(texts), batch_size):
-            enc = self._tokenize(list(texts[i:i + batch_size]))
+        if not len(texts):
+            return np.zeros((0, 384), dtype=np.float32)
+        # batch texts of similar length together: a batch is padded to its longest text, so one long
+        # text in a batch of short ones would make every one of them cost as much (measured: 122
+        # texts of mixed length, 2.5 s unsorted)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: np.ndarray | None = None
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            enc = self._tokenize([texts[j] for j in idx])
             feed = {k: v for k, v in enc.items() if k in self._inputs}
-            outs.append(self.session.run(None, feed)[0])
-        return np.concatenate(outs).astype(np.float32)
+            vecs = self.session.run(None, feed)[0]
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+        return out
 
 
 class Embedder:

@@ -152,6 +152,9 @@ class _Work:
     error: str | None = None
     evidence: list[LayerEvidence] | None = None
     t0: float = 0.0
+    #: indices of ``texts`` the model layers review (the screen drops clearly benign extra texts)
+    keep: list[int] | None = None
+    keep_context: bool = True
 
 
 class Reviewer:
@@ -290,9 +293,16 @@ class Reviewer:
         commit_below = th.uncertain_below * (0.4 + 0.6 * trust.trust)
         pass_below = min(screen.pass_below(th.screen_max_miss), commit_below)
         decided = top < pass_below
+        if not decided:
+            # the model reviews the write's own text, and only those extra texts (sentences, windows,
+            # the joined recent writes) that the screen cannot clear on their own
+            n = len(w.texts)
+            w.keep = [0] + [i for i in range(1, n) if scores[i] >= pass_below]
+            w.keep_context = bool(w.context_text) and scores[-1] >= pass_below
         w.evidence.append(LayerEvidence(
             layer="screen", score=round(top, 4), decided=decided,
-            details={"pass_below": round(pass_below, 4), "max_miss": th.screen_max_miss, "texts": len(texts)},
+            details={"pass_below": round(pass_below, 4), "max_miss": th.screen_max_miss, "texts": len(texts),
+                     "cleared_texts": 0 if decided else len(texts) - len(w.keep) - int(w.keep_context)},
             elapsed_ms=_ms(t),
         ))
         if not decided:
@@ -306,12 +316,13 @@ class Reviewer:
         flat: list[str] = []
         for w in works:
             start = len(flat)
-            flat.extend(w.texts)
+            texts = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
+            flat.extend(texts)
             ctx = -1
-            if w.context_text:
+            if w.context_text and w.keep_context:
                 ctx = len(flat)
                 flat.append(w.context_text)
-            spans.append((start, start + len(w.texts), ctx))
+            spans.append((start, start + len(texts), ctx))
         emb = self.classifier.encode(flat)
         clf_scores = self.classifier.predict(emb)
         ex_reports = self.exemplars.match(emb)
@@ -335,7 +346,8 @@ class Reviewer:
         score, category = best.probability, best.category
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
-            details={"text_index": j, "category_probability": round(best.category_probability, 4),
+            details={"text_index": j if w.keep is None else w.keep[j],
+                     "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      "trainer": self.classifier.meta.get("trainer")},
             elapsed_ms=round(model_ms, 3),
