@@ -18,9 +18,11 @@ from typing import Any
 
 from gatekeeper.models import SourceKind
 from gatekeeper.policy import Policy, Rule
+from gatekeeper.lazy_imports import defer_rfc3987_syntax
 from gatekeeper.telemetry import disable_telemetry, silence_guardrails_in_process
 
 disable_telemetry()
+defer_rfc3987_syntax()  # an IRI grammar guardrails' jsonschema would compile at import (cold start)
 
 from guardrails import Guard, OnFailAction  # noqa: E402
 from guardrails.validators import (  # noqa: E402
