@@ -33,6 +33,7 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, Field
 
+from gatekeeper.files import private_file
 from gatekeeper.models import utcnow
 
 __all__ = ["Account", "AccountStore", "AccountError", "Role", "hash_password", "verify_password",
@@ -138,8 +139,7 @@ class AccountStore:
     """The ``reviewers`` table (thread-safe: one connection per thread, WAL)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_file(path)  # password hashes: 0600
         self._local = threading.local()
         self._con().executescript(SCHEMA)
 

@@ -50,6 +50,7 @@ import structlog
 from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import decide
+from gatekeeper.files import private_dir
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
     Action,
@@ -154,7 +155,7 @@ class Gatekeeper:
         """The embedded default: everything under one data directory, no server."""
         settings = settings or GatekeeperSettings()
         data = Path(settings.data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        private_dir(data)
         policy = policy or load_policy(settings.policy_dir)
         if reviewer is None:
             reviewer = Reviewer(policy, judge_model=judge_model)

@@ -62,6 +62,8 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.files import private_dir
+
 __all__ = [
     "GENESIS_HASH",
     "RESERVED_FIELDS",
@@ -302,9 +304,9 @@ class AuditLedger:
 
     def _writer_fd(self) -> int:
         if self._fd is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self._path.parent)
             existed = self._path.exists()
-            self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not existed:  # make the new directory entry durable too
                 dfd = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
                 try:

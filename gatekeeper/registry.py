@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from gatekeeper.files import private_file
 from gatekeeper.models import (
     Decision,
     MemoryWrite,
@@ -159,8 +160,7 @@ def owner_alive(owner: str | None) -> bool:
 
 class ProposalRegistry:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_file(path)  # memory texts and decisions: 0600
         self._local = threading.local()
         con = self._con()
         con.executescript(SCHEMA)

@@ -165,3 +165,27 @@ def test_namespace_listing_is_filtered_even_through_batch(bound):
     listed = a.batch([ListNamespacesOp(match_conditions=None, max_depth=None, limit=100, offset=0)])[0]
     assert listed == [("memories", "agent-a")]
     assert set(b.list_namespaces()) == {("memories", "agent-b"), ("memories", "agent-b", "deep")}
+
+
+def test_data_files_are_private(tmp_path, reviewer):
+    """Memory texts, password hashes and the audit trail are not world-readable."""
+    import stat
+
+    from gatekeeper.accounts import AccountStore
+
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.settings import GatekeeperSettings
+
+    data = tmp_path / "fresh-data"
+    gate = Gatekeeper.open(GatekeeperSettings(data_dir=data), policy=reviewer.policy, reviewer=reviewer)
+    try:
+        gate.submit(MemoryWrite(content="Standup is at 09:30 in room 4 on weekdays.", namespace=("memories", "a")))
+    finally:
+        gate.close()
+    AccountStore(data / "gatekeeper.db")
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(data) == 0o700
+    assert mode(data / "gatekeeper.db") == 0o600
+    assert mode(data / "ledger.jsonl") == 0o600
+    for side in data.glob("gatekeeper.db-*"):  # SQLite's -wal / -shm follow the database's mode
+        assert mode(side) & 0o077 == 0, side
