@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS reviewers (
     disabled       INTEGER NOT NULL DEFAULT 0,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
-    last_login_at  TEXT
+    last_login_at  TEXT,
+    session_epoch  INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -126,8 +127,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _session_key(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode("ascii")).hexdigest()[:16]
+def _session_key(password_hash: str, epoch: int = 0) -> str:
+    """What a session cookie must carry: changes with the password and whenever sessions are ended."""
+    return hashlib.sha256(f"{password_hash}:{epoch}".encode("ascii")).hexdigest()[:16]
 
 
 def normalize_name(name: str) -> str:
@@ -141,7 +143,15 @@ class AccountStore:
     def __init__(self, path: str | Path):
         self.path = private_file(path)  # password hashes: 0600
         self._local = threading.local()
-        self._con().executescript(SCHEMA)
+        con = self._con()
+        con.executescript(SCHEMA)
+        cols = {r["name"] for r in con.execute("PRAGMA table_info(reviewers)")}
+        if "session_epoch" not in cols:  # databases created before sessions could be ended
+            try:
+                con.execute("ALTER TABLE reviewers ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0")
+            except sqlite3.OperationalError as exc:  # another process migrated it first
+                if "duplicate column" not in str(exc).lower():
+                    raise
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -215,6 +225,15 @@ class AccountStore:
             raise AccountError(f"no account named {account_id!r}")
         return token
 
+    def end_sessions(self, name: str) -> None:
+        """End every web session of the account (log out everywhere); the next request must log in."""
+        account_id = normalize_name(name)
+        cur = self._con().execute(
+            "UPDATE reviewers SET session_epoch=session_epoch+1, updated_at=? WHERE id=?",
+            (utcnow().isoformat(), account_id))
+        if cur.rowcount != 1:
+            raise AccountError(f"no account named {account_id!r}")
+
     def set_password(self, name: str, password: str) -> Account:
         account_id = normalize_name(name)
         _check_password(password)
@@ -286,4 +305,4 @@ def _account(row: sqlite3.Row) -> Account:
     return Account(id=row["id"], display_name=row["display_name"], role=row["role"],
                    disabled=bool(row["disabled"]), created_at=datetime.fromisoformat(row["created_at"]),
                    last_login_at=datetime.fromisoformat(row["last_login_at"]) if row["last_login_at"] else None,
-                   session_key=_session_key(row["password_hash"]))
+                   session_key=_session_key(row["password_hash"], int(row["session_epoch"] or 0)))

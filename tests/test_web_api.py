@@ -119,9 +119,15 @@ def test_login_logout_and_cookie_flags(web):
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     page = c.get("/queue")
     assert page.status_code == 200 and 'id="current-account"' in page.text and "alice" in page.text
+    stolen = c.cookies.get("gk_session")
+    assert stolen
     r = c.post("/logout", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     assert c.get("/queue").status_code == 303
+    # a copy of the session cookie taken before logout is dead too
+    other = client(web)
+    other.cookies.set("gk_session", stolen)
+    assert other.get("/queue").status_code == 303
 
 
 def test_login_form_needs_its_csrf_token_and_next_is_local(web):

@@ -279,6 +279,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def logout(request: Request, csrf_token: str = Form("")):
         sess = read_session(request)
         check_csrf(request, sess, csrf_token)
+        acc = session_account(sess)
+        if acc is not None:  # a copy of the cookie taken before logout must not outlive it
+            accounts.end_sessions(acc.id)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookies)
         return response
