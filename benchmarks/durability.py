@@ -9,7 +9,7 @@ killed with SIGKILL in one of three ways:
 * ``random``: the harness kills it after a random delay (also while it is still
   opening / recovering);
 * ``point``: ``GATEKEEPER_CRASH_AT=<point>:<n>`` makes it kill itself the n-th time
-  it passes a named step of ``Gatekeeper._finish`` (after_journal, after_decision,
+  it passes a named step of ``Gatekeeper.submit_many`` (after_journal, after_decision,
   after_store_write, after_applied, after_ledger_append -- see ``gate.CRASH_POINTS``);
 * ``torn``: it writes half of a ledger line and kills itself (a torn tail).
 

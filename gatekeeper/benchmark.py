@@ -189,6 +189,13 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             res.add("throughput", f"GatedStore.batch over {name} (128 PutOps per batch)", n_batch / dt,
                     "writes/s", ">= 1000")
         gate_mem.close()
+        raw_store = ChromaMemoryStore(path=tmp / "raw-batch", embed=reviewer.embedder)
+        raw_ops = [PutOp(("bench", "batch"), f"k{i}", {"content": t}) for i, t in enumerate(_texts(n_batch, seed=2))]
+        t0 = time.perf_counter()
+        for i in range(0, len(raw_ops), 128):
+            raw_store.batch(raw_ops[i:i + 128])
+        res.add("throughput", "raw chromadb batch, for comparison (128 PutOps per batch)",
+                n_batch / (time.perf_counter() - t0), "writes/s", note="the store's own embedding and upsert")
 
         from gatekeeper.reviewer_node import build_gate_graph
 
