@@ -4,7 +4,9 @@ Environment variables override the defaults:
 
 * ``GATEKEEPER_DATA_DIR``   default ``./.gatekeeper`` — chroma/, gatekeeper.db, ledger.jsonl
 * ``GATEKEEPER_POLICY_DIR`` default ``policies/`` of this checkout
-* ``GATEKEEPER_CACHE``      default ``~/.cache/gatekeeper`` — trained classifier artifacts
+* ``GATEKEEPER_CACHE``      default ``~/.cache/gatekeeper`` — trained classifier and screen artifacts,
+  ONNX exports of the encoders
+* ``GATEKEEPER_EMBED_BACKEND`` default ``onnx`` (onnxruntime); ``torch`` runs sentence-transformers
 """
 
 from __future__ import annotations
