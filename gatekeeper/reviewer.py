@@ -355,7 +355,9 @@ class Reviewer:
 
         # exemplars: policy edits take effect without retraining
         harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
-        benign = exemplars[0].best_benign
+        # the counter-exemplar that may lower the score is matched against the text that set it (a benign
+        # wrapper must not clear a belief hidden in another text of the same write)
+        benign = exemplars[j].best_benign
         ex_detail: dict = {}
         ex_effect = None
         if harm is not None:
