@@ -52,6 +52,11 @@ MIN_SEGMENT_CHARS = 24
 MAX_SEGMENTS = 1024
 MAX_WINDOWS = 161  # enough to cover models.MAX_CONTENT_CHARS
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n+\s*")
+#: a missing full stop: a lower-case word or digit followed by a capitalised word ("... my goals The
+#: billing service ..."). A statement without final punctuation inside a note would otherwise be read
+#: together with the next sentence and diluted; such pieces are reviewed as extra texts too.
+_MISSING_STOP = re.compile(r"(?<=[a-z0-9)\]])\s+(?=[A-Z][a-z])")
+MIN_PIECE_CHARS = 12
 
 
 def _windows(text: str, limit: int = MAX_WINDOWS) -> list[str]:
@@ -131,6 +136,11 @@ def _segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENT
         parts = _sentences(text)
         if len(parts) < 2:
             parts = [text]
+        if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences
+            for part in list(parts):
+                pieces = [x for x in _MISSING_STOP.split(part) if len(x) >= MIN_PIECE_CHARS]
+                if len(pieces) >= 2:
+                    parts.extend(pieces)
         for part in parts:
             if len(part) > WINDOW_CHARS:
                 for win in _windows(part):
