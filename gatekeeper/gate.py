@@ -323,8 +323,9 @@ class Gatekeeper:
 
     def _apply_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
                        ) -> dict[str, tuple[ProposalState, Decision]]:
-        """Write committed proposals to the memory store in one batch; if the store fails, every one of
-        them is quarantined (fail closed) and kept. Returns {proposal id: (state, decision)}."""
+        """Write committed proposals to the memory store in one batch. If the batch fails, each is
+        retried alone, and those the store still refuses are quarantined (fail closed) and kept.
+        Returns {proposal id: (state, decision)}."""
         if not items:
             return {}
         out: dict[str, tuple[ProposalState, Decision]] = {}
