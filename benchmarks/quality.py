@@ -46,6 +46,15 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _without_shared_text(report: dict, group: str) -> dict:
+    """The shared evaluation sets are measured on, never copied into the repository: their misses and
+    false alarms keep the row id, category, action and score, not the text (the corpus is ours)."""
+    if group != "corpus":
+        for key in ("misses", "false_alarms"):
+            report[key] = [{k: v for k, v in row.items() if k != "text"} for row in report.get(key, [])]
+    return report
+
+
 def collect(root: Path, limit: int | None) -> list[tuple[str, str, list[EvalExample]]]:
     """(group, name, examples) for every data set that is present."""
     out = [("corpus", "corpus dev split", load_dataset("corpus:dev", limit=limit))]
@@ -220,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         raw_groups.setdefault(group, []).extend(examples)
     results = {"started": started, "policy": policy.hash, "classifier": {k: v for k, v in reviewer.classifier.meta.items()
                                                                          if k != "categories"},
-               "reports": [r.to_dict() for r in reports], "groups": {}, "obfuscation": {}}
+               "reports": [_without_shared_text(r.to_dict(), g) for r, (g, _, _) in zip(reports, sets)],
+               "groups": {}, "obfuscation": {}}
     for group in raw_groups:
         results["groups"][group] = combined([r for r, (g, _, _) in zip(reports, sets) if g == group])
     persona = [r for r, (g, _, _) in zip(reports, sets) if g == "persona"]
