@@ -61,7 +61,7 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
     if trust.always_review:
         return Action.escalate, f"policy sends every write from {source.value} to human review"
 
-    uncertain = policy.thresholds.uncertain_below * (0.4 + 0.6 * trust.trust)
+    uncertain = policy.commit_below(source)
     if review.score >= uncertain:
         return Action.escalate, (
             f"uncertain: score {review.score:.2f} in [{uncertain:.2f}, threshold) "

@@ -176,14 +176,21 @@ class Policy(_Strict):
     def trust_of(self, source: SourceKind) -> SourceTrust:
         return self.trust[source]
 
+    def trust_scale(self, source: SourceKind) -> float:
+        """0.4 + 0.6 × trust: every score threshold is multiplied by it for writes from ``source``."""
+        return 0.4 + 0.6 * self.trust[source].trust
+
     def effective_threshold(self, category: str, source: SourceKind) -> float:
         """Category threshold scaled by provenance trust: less trusted, lower bar.
 
         threshold × (0.4 + 0.6 × trust): an operator note (trust 1.0) keeps the
         category threshold; a web page (trust 0.1) needs only 46% of it.
         """
-        base = self.categories[category].threshold
-        return base * (0.4 + 0.6 * self.trust[source].trust)
+        return self.categories[category].threshold * self.trust_scale(source)
+
+    def commit_below(self, source: SourceKind) -> float:
+        """Scores below this commit (``uncertain_below`` scaled by the source's trust)."""
+        return self.thresholds.uncertain_below * self.trust_scale(source)
 
     def action_for(self, category: str) -> Action:
         return Action(self.categories[category].action)

@@ -300,8 +300,8 @@ class Reviewer:
         scores = screen.scores(texts)
         top = max(scores)
         # never pass a score the decision step would not commit
-        commit_below = th.uncertain_below * (0.4 + 0.6 * trust.trust)
-        pass_below = min(screen.pass_below(th.screen_max_miss), commit_below)
+        source = w.proposal.provenance.source
+        pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(source))
         decided = top < pass_below
         if not decided:
             # the model reviews the write's own text, and only those extra texts (sentences, windows,
