@@ -39,6 +39,7 @@ import numpy as np
 
 from gatekeeper.embeddings import Embedder, ModelLoadError, bundled_model_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.settings import cache_root
 
 TRAINER_VERSION = "finetune-minilm-2"
 log = logging.getLogger("gatekeeper.classifier")
@@ -68,10 +69,6 @@ class TrainConfig:
 
 
 DEFAULT_CONFIG = TrainConfig()
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("GATEKEEPER_CACHE", Path.home() / ".cache" / "gatekeeper"))
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,9 @@ class OnnxSentenceEncoder:
     def export(model_dir: Path) -> Path:
         import os
 
-        root = Path(os.environ.get("GATEKEEPER_CACHE", Path.home() / ".cache" / "gatekeeper"))
-        out = root / "onnx" / OnnxSentenceEncoder.export_key(model_dir) / "model.onnx"
+        from gatekeeper.settings import cache_root
+
+        out = cache_root() / "onnx" / OnnxSentenceEncoder.export_key(model_dir) / "model.onnx"
         if out.exists():
             return out
         import torch

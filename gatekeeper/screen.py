@@ -175,7 +175,7 @@ def screen_hash(rows: Sequence[tuple[str, int, float]], heldout: Sequence[str]) 
 
 def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
     """Load the cached screen for this policy's inputs, or train and cache it (seconds)."""
-    from gatekeeper.classifier import cache_root
+    from gatekeeper.settings import cache_root
 
     rows, heldout = screen_inputs(policy)
     key = screen_hash(rows, heldout)

@@ -19,6 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatekeeper.policy import default_policy_dir
 
 
+def cache_root() -> Path:
+    """Trained artifacts and ONNX exports (``$GATEKEEPER_CACHE``, default ``~/.cache/gatekeeper``)."""
+    return Path(os.environ.get("GATEKEEPER_CACHE", Path.home() / ".cache" / "gatekeeper"))
+
+
 def _data_dir() -> Path:
     return Path(os.environ.get("GATEKEEPER_DATA_DIR", ".gatekeeper"))
 
