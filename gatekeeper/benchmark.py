@@ -90,7 +90,6 @@ def _timeit(fn: Callable[[], Any], n: int) -> list[float]:
 
 def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000),
         progress: Callable[[str], None] = print) -> BenchResult:
-    from langgraph.store.base import PutOp
     from langgraph.store.memory import InMemoryStore
 
     from gatekeeper.chroma_store import ChromaMemoryStore
@@ -143,14 +142,10 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         gate = Gatekeeper.open(GatekeeperSettings(data_dir=tmp / "gate"), memory_store=store,
                                policy=policy, reviewer=reviewer)
         texts = _texts(n_single, seed=1)
+        e2e, outcomes = _timed_submits(gate, texts, ("bench", "single"), "a")
         layer_ms: dict[str, list[float]] = {}
-        e2e: list[float] = []
         screened = 0
-        for i, t in enumerate(texts):
-            p = MemoryWrite(content=t, namespace=("bench", "single"), provenance=Provenance(agent_id=f"a{i % 7}"))
-            t0 = time.perf_counter()
-            o = gate.submit(p)
-            e2e.append((time.perf_counter() - t0) * 1000)
+        for o in outcomes:
             for ev in o.review.evidence:
                 layer_ms.setdefault(ev.layer, []).append(ev.elapsed_ms)
             screened += any(ev.layer == "screen" and ev.decided for ev in o.review.evidence)
@@ -166,12 +161,7 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         # the gate's own cost: the same writes into an in-memory store (no recall embedding)
         gate_mem = Gatekeeper.open(GatekeeperSettings(data_dir=tmp / "gate-mem"), memory_store=InMemoryStore(),
                                    policy=policy, reviewer=reviewer)
-        own: list[float] = []
-        for i, t in enumerate(_texts(n_single, seed=11)):
-            p = MemoryWrite(content=t, namespace=("bench", "single"), provenance=Provenance(agent_id=f"a{i % 7}"))
-            t0 = time.perf_counter()
-            gate_mem.submit(p)
-            own.append((time.perf_counter() - t0) * 1000)
+        own, _ = _timed_submits(gate_mem, _texts(n_single, seed=11), ("bench", "single"), "a")
         res.add("single write", "gate.submit end to end p50 (InMemoryStore)", pct(own, 50), "ms", "<= 3 ms",
                 "the gate's own cost: review + registry + ledger (fsync) + store write")
         res.add("single write", "gate.submit end to end p99 (InMemoryStore)", pct(own, 99), "ms", "<= 25 ms")
@@ -180,33 +170,21 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         progress("batched throughput")
         # every run writes texts of its own (a seed each): the encoders' caches must not flatter a run
         for name, g, seed in (("chromadb", gate, 2), ("InMemoryStore", gate_mem, 21)):
-            gstore = GatedStore(gate=g, agent_id="bench")
-            ops = [PutOp(("bench", "batch"), f"k{i}", {"content": t})
-                   for i, t in enumerate(_texts(n_batch, seed=seed))]
-            t0 = time.perf_counter()
-            for i in range(0, len(ops), 128):
-                gstore.batch(ops[i:i + 128])
-            dt = time.perf_counter() - t0
-            res.add("throughput", f"GatedStore.batch over {name} (128 PutOps per batch)", n_batch / dt,
-                    "writes/s", ">= 1000")
+            rate = _per_second(GatedStore(gate=g, agent_id="bench").batch, _put_ops(n_batch, seed))
+            res.add("throughput", f"GatedStore.batch over {name} (128 PutOps per batch)", rate, "writes/s",
+                    ">= 1000")
         gate_mem.close()
         raw_store = ChromaMemoryStore(path=tmp / "raw-batch", embed=reviewer.embedder)
-        raw_ops = [PutOp(("bench", "batch"), f"k{i}", {"content": t}) for i, t in enumerate(_texts(n_batch, seed=22))]
-        t0 = time.perf_counter()
-        for i in range(0, len(raw_ops), 128):
-            raw_store.batch(raw_ops[i:i + 128])
         res.add("throughput", "raw chromadb batch, for comparison (128 PutOps per batch)",
-                n_batch / (time.perf_counter() - t0), "writes/s", note="the store's own embedding and upsert")
+                _per_second(raw_store.batch, _put_ops(n_batch, 22)), "writes/s",
+                note="the store's own embedding and upsert")
 
         from gatekeeper.reviewer_node import build_gate_graph
 
         graph = build_gate_graph(gate, namespace=("bench", "node"))
         props = [{"content": t} for t in _texts(n_batch, seed=3)]
-        t0 = time.perf_counter()
-        for i in range(0, len(props), 128):
-            graph.invoke({"proposed_memories": props[i:i + 128]})
-        dt = time.perf_counter() - t0
-        res.add("throughput", "reviewer node (128 proposals per step)", n_batch / dt, "writes/s", ">= 1000")
+        rate = _per_second(lambda chunk: graph.invoke({"proposed_memories": chunk}), props)
+        res.add("throughput", "reviewer node (128 proposals per step)", rate, "writes/s", ">= 1000")
 
         # -- put overhead vs the raw store ---------------------------------------------
         progress("put overhead")
@@ -277,6 +255,34 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def _timed_submits(gate, texts: list[str], namespace: tuple[str, ...], agent_prefix: str,
+                   agents: int = 7) -> tuple[list[float], list]:
+    """Submit each text alone (agents take turns, so the context layer has history); ms per submit."""
+    from gatekeeper.models import MemoryWrite, Provenance
+
+    lat, outcomes = [], []
+    for i, t in enumerate(texts):
+        p = MemoryWrite(content=t, namespace=namespace, provenance=Provenance(agent_id=f"{agent_prefix}{i % agents}"))
+        t0 = time.perf_counter()
+        outcomes.append(gate.submit(p))
+        lat.append((time.perf_counter() - t0) * 1000)
+    return lat, outcomes
+
+
+def _put_ops(n: int, seed: int) -> list:
+    from langgraph.store.base import PutOp
+
+    return [PutOp(("bench", "batch"), f"k{i}", {"content": t}) for i, t in enumerate(_texts(n, seed=seed))]
+
+
+def _per_second(call: Callable[[list], Any], items: list, size: int = 128) -> float:
+    """Items per second when ``call`` is given them ``size`` at a time."""
+    t0 = time.perf_counter()
+    for i in range(0, len(items), size):
+        call(items[i:i + size])
+    return len(items) / (time.perf_counter() - t0)
 
 
 def _timeit_iter(fn: Callable[[str, str], Any], texts: list[str]) -> list[float]:
