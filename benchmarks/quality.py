@@ -46,6 +46,14 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _sweep_table(title: str, rows: list[dict]) -> list[str]:
+    lines = [f"**{title}**", "", "| offset | recall | false alarms | precision | F1 |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['offset']:+.2f} | {_pct(r['recall'])} | {_pct(r['false_alarm_rate'])} | "
+                     f"{_pct(r['precision'])} | {_f(r['f1'])} |")
+    return lines + [""]
+
+
 def _without_shared_text(report: dict, group: str) -> dict:
     """The shared evaluation sets are measured on, never copied into the repository: their misses and
     false alarms keep the row id, category, action and score, not the text (the corpus is ours)."""
@@ -132,19 +140,9 @@ def markdown(results: dict) -> str:
     for rep in results["reports"]:
         if not rep["sweep"] or rep["name"].startswith("persona-dev"):
             continue
-        lines += [f"**{rep['name']}**", "", "| offset | recall | false alarms | precision | F1 |",
-                  "| ---: | ---: | ---: | ---: | ---: |"]
-        for r in rep["sweep"]:
-            lines.append(f"| {r['offset']:+.2f} | {_pct(r['recall'])} | {_pct(r['false_alarm_rate'])} | "
-                         f"{_pct(r['precision'])} | {_f(r['f1'])} |")
-        lines.append("")
+        lines += _sweep_table(rep["name"], rep["sweep"])
     if results.get("persona_sweep"):
-        lines += ["**persona-dev, all files**", "", "| offset | recall | false alarms | precision | F1 |",
-                  "| ---: | ---: | ---: | ---: | ---: |"]
-        for r in results["persona_sweep"]:
-            lines.append(f"| {r['offset']:+.2f} | {_pct(r['recall'])} | {_pct(r['false_alarm_rate'])} | "
-                         f"{_pct(r['precision'])} | {_f(r['f1'])} |")
-        lines.append("")
+        lines += _sweep_table("persona-dev, all files", results["persona_sweep"])
     lines += ["## Latency", "", "| data set | per write p50 (batch) | per write p99 (batch) | batch p50 | batch p99 | "
               "single write p50 | single write p99 |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for rep in results["reports"]:
