@@ -39,6 +39,7 @@ import numpy as np
 
 from gatekeeper.embeddings import Embedder, ModelLoadError, bundled_model_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
 from gatekeeper.settings import cache_root
 
 TRAINER_VERSION = "finetune-minilm-2"
@@ -172,19 +173,32 @@ class StanceClassifier:
         (directory / "meta.json").write_text(json.dumps({**self.meta, "categories": self.categories}, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, *, backend: str | None = None) -> "StanceClassifier":
-        """Load an artifact: heads and meta now, the encoder lazily on first ``encode``."""
+    def load(cls, directory: Path, *, backend: str | None = None, precision: str = "fp32") -> "StanceClassifier":
+        """Load an artifact: heads and meta now, the encoder lazily on first ``encode``.
+
+        ``precision="int8"`` loads the quantized encoder and the heads refit on it (``<artifact>/int8``,
+        see gatekeeper.quantization); it must exist.
+        """
+        from gatekeeper.quantization import int8_complete, int8_dir
+
+        heads = directory / "heads.npz"
+        onnx_path = None
+        if precision == "int8":
+            if not int8_complete(directory):
+                raise ModelLoadError(f"classifier artifact at {directory} has no int8 encoder")
+            heads, onnx_path = int8_dir(directory) / "heads.npz", int8_dir(directory) / "model.onnx"
         try:
             meta = json.loads((directory / "meta.json").read_text())
-            with np.load(directory / "heads.npz") as z:
-                clf = cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], meta["categories"], meta)
+            with np.load(heads) as z:
+                clf = cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], meta["categories"],
+                          {**meta, "encoder_precision": precision})
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"classifier artifact at {directory} is unreadable: {exc}") from exc
         enc_dir = directory / "encoder"
         if not (enc_dir / "config.json").exists():
             raise ModelLoadError(f"classifier artifact at {directory} has no encoder")
         clf.encoder = Embedder(enc_dir, max_seq_length=int(meta.get("config", {}).get("max_seq_length", 128)),
-                               backend=backend)
+                               backend=backend, onnx_path=onnx_path, one_text_per_run=onnx_path is not None)
         return clf
 
 
@@ -439,10 +453,11 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
     key = inputs_hash(policy, examples, base, config)
     directory = artifact_dir(key)
     backend = getattr(embedder, "backend", None)
+    precision = encoder_precision(backend)
     if not retrain and _complete(directory):
         clf = StanceClassifier.load(directory, backend=backend)
         if clf.meta.get("trainer") == TRAINER_VERSION:
-            return clf
+            return _serving(clf, directory, examples, backend, precision, progress)
         log.warning("classifier artifact %s was made by %s; retraining", directory, clf.meta.get("trainer"))
     t0 = time.perf_counter()
     try:
@@ -455,4 +470,24 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
     clf.meta["base_model"] = base_model_id(base)
     save_artifact(model, clf, directory)
     log.info("classifier %s trained in %.0fs -> %s", key, time.perf_counter() - t0, directory)
-    return StanceClassifier.load(directory, backend=backend)
+    return _serving(StanceClassifier.load(directory, backend=backend), directory, examples, backend, precision,
+                    progress)
+
+
+def _serving(clf: StanceClassifier, directory: Path, examples: Sequence[TrainingExample], backend: str | None,
+             precision: str, progress: Progress | None = None) -> StanceClassifier:
+    """The classifier as served: float32 as loaded, or its int8 encoder (made on first use) and refit heads."""
+    if precision != "int8":
+        return clf
+    if not int8_complete(directory):
+        try:
+            ensure_int8(directory, clf, [e.text for e in examples], [e.label for e in examples],
+                        [e.category for e in examples],
+                        max_seq_length=int(clf.meta.get("config", {}).get("max_seq_length", 128)),
+                        progress=progress)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed with a clear, typed error
+            raise ModelLoadError(f"could not make the int8 encoder of {directory}: {type(exc).__name__}: {exc}") \
+                from exc
+    return StanceClassifier.load(directory, backend=backend, precision="int8")

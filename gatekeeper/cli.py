@@ -471,7 +471,7 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
 
         clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
     meta = clf.meta
-    trained = bool(tasks)
+    trained = any(stage.startswith("epoch") for stage in tasks)  # not just the int8 derivation
     console.print(f"classifier {meta.get('trainer')} inputs {meta.get('inputs_hash', '?')}: "
                   f"{meta.get('examples')} examples ({meta.get('positives')} alignment-shifting) -> "
                   f"{artifact_dir(meta.get('inputs_hash', '?'))}")
@@ -483,6 +483,11 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     else:
         console.print(f"loaded from cache in {time.perf_counter() - t0:.1f}s (trained in "
                       f"{meta.get('train_seconds', 0):.0f}s; use --retrain to train again)")
+    if meta.get("encoder_precision") == "int8":
+        console.print("serving encoder: int8 (ONNX Runtime), heads refit on it "
+                      f"({clf.encoder.onnx_path.parent if clf.encoder and clf.encoder.onnx_path else '?'})")
+    else:
+        console.print("serving encoder: float32")
     from gatekeeper.screen import ensure_screen
 
     with console.status("lexical screen (cheap first stage)"):

@@ -49,11 +49,17 @@ class OnnxSentenceEncoder:
     imports torch nor transformers (seconds of cold start).
     """
 
-    def __init__(self, model_dir: Path, *, max_seq_length: int = 128, threads: int = 2):
+    def __init__(self, model_dir: Path, *, max_seq_length: int = 128, threads: int = 2,
+                 onnx_path: Path | None = None, one_text_per_run: bool = False):
         self.model_dir = model_dir
         self.max_seq_length = max_seq_length
+        # a dynamically quantized graph quantizes activations with one scale per run, taken from the
+        # whole batch: a text's vector would depend on the texts batched with it. Such graphs run one
+        # text at a time, so a write's review never depends on what else was submitted with it.
+        self.one_text_per_run = one_text_per_run
         self._tokenize = self._make_tokenizer(model_dir, max_seq_length)
-        path = self.export(model_dir)
+        # onnx_path: a graph made from this model elsewhere (the classifier's int8 encoder)
+        path = Path(onnx_path) if onnx_path is not None else self.export(model_dir)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -109,17 +115,22 @@ class OnnxSentenceEncoder:
         return h.hexdigest()[:20]
 
     @staticmethod
-    def export(model_dir: Path) -> Path:
+    def export(model_dir: Path, out: Path | None = None) -> Path:
+        """The float32 ONNX graph of ``model_dir`` at ``out`` (default: the export cache), made if missing."""
         import os
 
         from gatekeeper.settings import cache_root
 
-        out = cache_root() / "onnx" / OnnxSentenceEncoder.export_key(model_dir) / "model.onnx"
+        if out is None:
+            out = cache_root() / "onnx" / OnnxSentenceEncoder.export_key(model_dir) / "model.onnx"
         if out.exists():
             return out
         import torch
+        import transformers
         from transformers import AutoModel, AutoTokenizer
 
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
         tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
@@ -157,6 +168,8 @@ class OnnxSentenceEncoder:
         # batch texts of similar length together: a batch is padded to its longest text, so one long
         # text in a batch of short ones would make every one of them cost as much (measured: 122
         # texts of mixed length, 2.5 s unsorted)
+        if self.one_text_per_run:
+            batch_size = 1
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: np.ndarray | None = None
         for i in range(0, len(order), batch_size):
@@ -183,14 +196,20 @@ class Embedder:
     dimension = 384
 
     def __init__(self, model_dir: str | Path | None = None, *, cache_size: int = 4096,
-                 max_seq_length: int = 128, backend: str | None = None):
+                 max_seq_length: int = 128, backend: str | None = None, onnx_path: Path | None = None,
+                 one_text_per_run: bool = False):
         import os
 
         self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
+        #: a prepared ONNX graph of this model (e.g. int8-quantized); None = the float32 export
+        self.onnx_path = Path(onnx_path) if onnx_path is not None else None
+        self.one_text_per_run = one_text_per_run  # see OnnxSentenceEncoder
         self.max_seq_length = max_seq_length
         self.backend = backend or os.environ.get("GATEKEEPER_EMBED_BACKEND", "onnx")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {self.backend!r} (torch | onnx)")
+        if self.onnx_path is not None and self.backend != "onnx":
+            raise ValueError("an ONNX graph (onnx_path) needs the onnx backend")
         self._model = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -208,7 +227,8 @@ class Embedder:
     def _load(self):
         if self.backend == "onnx":
             try:
-                return OnnxSentenceEncoder(self.model_dir, max_seq_length=self.max_seq_length)
+                return OnnxSentenceEncoder(self.model_dir, max_seq_length=self.max_seq_length,
+                                           onnx_path=self.onnx_path, one_text_per_run=self.one_text_per_run)
             except Exception as exc:  # noqa: BLE001
                 raise ModelLoadError(f"could not load ONNX encoder for {self.model_dir}: {exc}") from exc
         try:
