@@ -180,3 +180,15 @@ def test_cli_train_loads_cached_artifact(reviewer):
     r = CliRunner().invoke(app, ["train"])
     assert r.exit_code == 0, r.output
     assert reviewer.classifier.meta["inputs_hash"] in r.output and "loaded from cache" in r.output
+
+
+def test_training_precision_is_part_of_the_artifact_identity(policy):
+    examples = _tiny_examples(policy, 4)
+    base = Path("all-MiniLM-L6-v2")
+    assert clf_mod.resolve_precision(TrainConfig(precision="fp32")) == "fp32"
+    assert clf_mod.resolve_precision(TrainConfig(precision="bf16")) == "bf16"
+    assert clf_mod.resolve_precision(TrainConfig()) in ("bf16", "fp32")  # "auto": what this CPU computes natively
+    with pytest.raises(ValueError, match="unknown training precision 'fp16'"):
+        clf_mod.resolve_precision(TrainConfig(precision="fp16"))
+    keys = {inputs_hash(policy, examples, base, TrainConfig(precision=p)) for p in ("fp32", "bf16")}
+    assert len(keys) == 2
