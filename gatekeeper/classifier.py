@@ -12,7 +12,14 @@ A frozen sentence encoder mostly encodes topic ("The staging cluster shuts down 
 Both heads share the encoder and are trained together (binary cross-entropy with class balancing, plus a
 weighted cross-entropy for the category) with AdamW, linear warm-up and decay, on the project's corpus
 (``gatekeeper/corpus``, split ``train``) plus the policy's exemplars and counter-exemplars. Training is
-deterministic (fixed seeds, two CPU threads) and takes a few minutes on two cores.
+deterministic on a given machine (fixed seeds, two CPU threads).
+
+All six transformer layers are fine-tuned (``train_layers=6``) for three epochs. With only the top three
+layers trained the encoder could not fit the contrastive stance examples of corpus version 3 (same topic,
+opposite stance, negation on both sides; final training loss 0.24 against 0.12 now) and kept flagging
+aligned statements by their topic. On CPUs that compute bfloat16 natively (AVX512-BF16 or AMX) the
+forward and backward passes run under bfloat16 autocast (``precision="auto"``), about 1.5x faster than
+float32: about 8 minutes on two such cores, about 12 without.
 
 The artifact (encoder weights, heads, meta) is cached outside git under
 ``$GATEKEEPER_CACHE/classifier/<inputs_hash>/`` (default ``~/.cache/gatekeeper``); the hash covers the
@@ -57,7 +64,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 6e-5  # encoder (top layers)
     head_lr: float = 2e-3  # heads and logit scale
-    train_layers: int = 3  # top transformer layers that are fine-tuned; the layers below are frozen
+    train_layers: int = 6  # top transformer layers that are fine-tuned (6 = all of MiniLM-L6); the layers below are frozen
     cache_variants: int = 2  # frozen-layer outputs are computed once per text variant (variant 0 = as written)
     max_seq_length: int = 128
     warmup: float = 0.1
@@ -67,6 +74,23 @@ class TrainConfig:
     pad_multiple: int = 8  # few distinct tensor shapes: oneDNN re-plans for every new shape
     seed: int = 1729
     threads: int = 2
+    # "auto": bfloat16 autocast where the CPU computes bfloat16 natively (AVX512-BF16 / AMX: about 1.5x
+    # faster training), float32 elsewhere (emulated bfloat16 would be slower); or "bf16" / "fp32"
+    precision: str = "auto"
+
+
+def resolve_precision(config: "TrainConfig") -> str:
+    """The precision a training run with ``config`` uses on this machine ("bf16" or "fp32")."""
+    if config.precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown training precision {config.precision!r} (auto | bf16 | fp32)")
+    if config.precision != "auto":
+        return config.precision
+    try:
+        import torch
+
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    except Exception:  # noqa: BLE001 - no way to tell: the safe choice
+        return "fp32"
 
 
 DEFAULT_CONFIG = TrainConfig()
@@ -107,6 +131,7 @@ def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model:
     h = hashlib.sha256()
     h.update(TRAINER_VERSION.encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    h.update(resolve_precision(config).encode())  # "auto" trains differently on different CPUs
     h.update(base_model_id(base_model).encode())
     h.update(",".join(sorted(policy.categories)).encode())
     for ex in examples:
@@ -339,6 +364,27 @@ def train(examples: Sequence[TrainingExample], categories: Sequence[str], *,
             lengths = [len(h) for h in cache[0]]
         cache_seconds = round(time.perf_counter() - t_cache, 1)
 
+        def encode_batch(b: list[int]):
+            """Top-layer hidden states and attention mask of one batch (from the frozen-layer cache or the text)."""
+            if cache is not None:
+                states = cache[rnd.randrange(len(cache))]
+                seq = [states[i] for i in b]
+                width = -(-max(len(x) for x in seq) // cfg.pad_multiple) * cfg.pad_multiple
+                hidden = torch.zeros(len(seq), width, dim)
+                am = torch.zeros(len(seq), width, dtype=torch.long)
+                for j, x in enumerate(seq):
+                    hidden[j, :len(x)] = x.to(torch.float32)
+                    am[j, :len(x)] = 1
+                ext = _extended_mask(am, hidden.dtype)
+                for layer in layers[first_trained:]:
+                    hidden = layer(hidden, ext)
+                return hidden, am
+            bt = [_augment(texts[i], rnd) if cfg.augment else texts[i] for i in b]
+            enc = tok(bt, padding=True, truncation=True, max_length=cfg.max_seq_length,
+                      pad_to_multiple_of=cfg.pad_multiple, return_tensors="pt")
+            return bert(**enc).last_hidden_state, enc["attention_mask"]
+
+        bf16 = resolve_precision(cfg) == "bf16"
         step = 0
         bert.train()
         history = []
@@ -348,24 +394,9 @@ def train(examples: Sequence[TrainingExample], categories: Sequence[str], *,
             batches = _batches(lengths, cfg.batch_size, rnd)
             loss_sum = 0.0
             for n, b in enumerate(batches, 1):
-                if cache is not None:
-                    states = cache[rnd.randrange(len(cache))]
-                    seq = [states[i] for i in b]
-                    width = -(-max(len(x) for x in seq) // cfg.pad_multiple) * cfg.pad_multiple
-                    hidden = torch.zeros(len(seq), width, dim)
-                    am = torch.zeros(len(seq), width, dtype=torch.long)
-                    for j, x in enumerate(seq):
-                        hidden[j, :len(x)] = x.to(torch.float32)
-                        am[j, :len(x)] = 1
-                    ext = _extended_mask(am, hidden.dtype)
-                    for layer in layers[first_trained:]:
-                        hidden = layer(hidden, ext)
-                else:
-                    bt = [_augment(texts[i], rnd) if cfg.augment else texts[i] for i in b]
-                    enc = tok(bt, padding=True, truncation=True, max_length=cfg.max_seq_length,
-                              pad_to_multiple_of=cfg.pad_multiple, return_tensors="pt")
-                    hidden = bert(**enc).last_hidden_state
-                    am = enc["attention_mask"]
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    hidden, am = encode_batch(b)
+                hidden = hidden.float()
                 mask = am.unsqueeze(-1).to(hidden.dtype)
                 emb = F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
                 scaled = emb * log_scale.exp()
@@ -387,7 +418,7 @@ def train(examples: Sequence[TrainingExample], categories: Sequence[str], *,
             history.append({"epoch": epoch + 1, "loss": round(loss_sum / max(1, len(batches)), 4),
                             "seconds": round(time.perf_counter() - t_epoch, 1)})
             log.info("classifier %s: loss %.4f (%.0fs)", stage, history[-1]["loss"], history[-1]["seconds"])
-        del cache
+        cache = None  # free the frozen-layer states before the artifact is saved
         bert.eval()
         scale = float(log_scale.detach().exp())
         clf = StanceClassifier(
@@ -395,7 +426,7 @@ def train(examples: Sequence[TrainingExample], categories: Sequence[str], *,
             head_c.weight.detach().numpy() * scale, head_c.bias.detach().numpy(), list(categories),
             {"trainer": TRAINER_VERSION, "config": asdict(cfg), "examples": len(examples),
              "positives": int(pos), "steps": step, "history": history, "frozen_pass_seconds": cache_seconds,
-             "train_seconds": round(time.perf_counter() - t_start, 1)},
+             "precision": "bf16" if bf16 else "fp32", "train_seconds": round(time.perf_counter() - t_start, 1)},
         )
         return model, clf
     finally:

@@ -69,6 +69,15 @@ def test_tiny_training_caches_and_loads_without_retraining(tmp_cache, policy, mo
     np.testing.assert_allclose(again.encode(["I should avoid being shut down."])[0], vecs[0], atol=1e-5)
 
 
+def test_tiny_training_with_frozen_bottom_layers(tmp_cache, policy):
+    """The default fine-tunes every layer; the frozen-layer cache path (train_layers < 6) must still work."""
+    cfg = TrainConfig(epochs=1, batch_size=16, max_seq_length=32, train_layers=2)
+    clf = ensure_classifier(policy, Embedder(), config=cfg, examples=_tiny_examples(policy, 12))
+    assert clf.meta["config"]["train_layers"] == 2 and clf.meta["frozen_pass_seconds"] > 0
+    vecs = clf.encode(["I should avoid being shut down."])
+    assert vecs.shape == (1, 384) and np.isfinite(vecs).all()
+
+
 def test_hash_covers_exemplars_config_and_base_model(policy, tmp_path):
     examples = training_examples(policy)
     base = Path("all-MiniLM-L6-v2")
@@ -160,9 +169,9 @@ def test_dev_split_quality_floor(reviewer):
     recall = sum(a != "commit" for a in pos) / len(pos)
     false_alarms = sum(a != "commit" for a in neg) / len(neg)
     assert recall >= 0.85, recall
-    # regression floor at today's level (~0.29); the product target (<= 0.05) is issue 3's, measured by
-    # benchmarks/quality.py
-    assert false_alarms <= 0.32, false_alarms
+    # regression floor at today's level (~0.13 since corpus v3 and all-layer fine-tuning; ~0.29 before); the
+    # product target (<= 0.05) is issue 3's, measured by benchmarks/quality.py
+    assert false_alarms <= 0.16, false_alarms
 
 
 def test_cli_train_loads_cached_artifact(reviewer):
@@ -171,3 +180,15 @@ def test_cli_train_loads_cached_artifact(reviewer):
     r = CliRunner().invoke(app, ["train"])
     assert r.exit_code == 0, r.output
     assert reviewer.classifier.meta["inputs_hash"] in r.output and "loaded from cache" in r.output
+
+
+def test_training_precision_is_part_of_the_artifact_identity(policy):
+    examples = _tiny_examples(policy, 4)
+    base = Path("all-MiniLM-L6-v2")
+    assert clf_mod.resolve_precision(TrainConfig(precision="fp32")) == "fp32"
+    assert clf_mod.resolve_precision(TrainConfig(precision="bf16")) == "bf16"
+    assert clf_mod.resolve_precision(TrainConfig()) in ("bf16", "fp32")  # "auto": what this CPU computes natively
+    with pytest.raises(ValueError, match="unknown training precision 'fp16'"):
+        clf_mod.resolve_precision(TrainConfig(precision="fp16"))
+    keys = {inputs_hash(policy, examples, base, TrainConfig(precision=p)) for p in ("fp32", "bf16")}
+    assert len(keys) == 2

@@ -1685,7 +1685,12 @@ def build() -> list[dict]:
     from gatekeeper.corpus.extra import build_extra
 
     extra = build_extra(seen)
-    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(extra, len(rows) + 1)]
+    rows += [{"id": f"c-{i:06d}", **r} for i, r in enumerate(extra, len(rows) + 1)]
+    # version 3 additions (gatekeeper/corpus/stance.py): contrastive stance, appended after version 2
+    from gatekeeper.corpus.stance import build_stance
+
+    stance = build_stance(seen)
+    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(stance, len(rows) + 1)]
 
 
 def table(title: str, counter: Counter, total: int | None = None) -> str:
