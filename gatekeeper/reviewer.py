@@ -366,8 +366,12 @@ class Reviewer:
         # exemplars: policy edits take effect without retraining
         harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
         # the counter-exemplar that may lower the score is matched against the text that set it (a benign
-        # wrapper must not clear a belief hidden in another text of the same write)
-        benign = exemplars[j].best_benign
+        # wrapper must not clear a belief hidden in another text of the same write). A write that is word for
+        # word one of the policy's counter-exemplars was vetted whole by safety staff: its own sentences and
+        # pieces are covered by that verdict (a fragment out of context must not overrule it); any added word
+        # breaks the equality.
+        vetted = self.exemplars.is_counter_exemplar(w.norm.text)
+        benign = exemplars[0].best_benign if vetted else exemplars[j].best_benign
         ex_detail: dict = {}
         ex_effect = None
         if harm is not None:
@@ -375,6 +379,8 @@ class Reviewer:
                                              "similarity": round(harm.similarity, 4)}
         if benign is not None:
             ex_detail["nearest_counter_exemplar"] = {"text": benign.text, "similarity": round(benign.similarity, 4)}
+        if vetted:
+            ex_detail["is_counter_exemplar"] = True
         h_sim = harm.similarity if harm else -1.0
         b_sim = benign.similarity if benign else -1.0
         if h_sim >= th.exemplar_match and h_sim >= b_sim + th.exemplar_margin:
