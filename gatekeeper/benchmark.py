@@ -72,7 +72,8 @@ class BenchResult:
     def to_markdown(self) -> str:
         out = [f"# gatekeeper performance — {self.meta.get('date')}", "",
                f"Machine: {self.meta.get('machine')}; Python {self.meta.get('python')}; "
-               f"git {self.meta.get('git')}; classifier {self.meta.get('classifier')}", "",
+               f"git {self.meta.get('git')}; classifier {self.meta.get('classifier')} "
+               f"({self.meta.get('encoder_precision') or 'fp32'} encoder, {self.meta.get('backend')})", "",
                "| section | metric | value | unit | target | note |", "|---|---|---:|---|---|---|"]
         for r in self.rows:
             out.append(f"| {r['section']} | {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['note']} |")
@@ -122,6 +123,8 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         reviewer.warm_up()
         res.meta["classifier"] = reviewer.classifier.meta.get("trainer")
         res.meta["backend"] = reviewer.embedder.backend
+        res.meta["encoder_precision"] = reviewer.classifier.meta.get("encoder_precision")
+        res.meta["classifier_inputs"] = reviewer.classifier.meta.get("inputs_hash")
         res.meta["screen_max_miss"] = policy.thresholds.screen_max_miss
 
         from gatekeeper.normalize import normalize
@@ -132,9 +135,12 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         if reviewer.screen is not None:
             res.add("layers", "screen, one 90-character sentence", statistics.median(
                 _timeit(lambda: [reviewer.screen.score(sentence) for _ in range(200)], 5)) / 200, "ms")
-        res.add("layers", "encoder, one sentence", statistics.median(
+        res.add("layers", "classifier encoder, one sentence", statistics.median(
             _timeit(lambda: reviewer.classifier.encoder.model.encode([sentence]), 30)), "ms",
-            note=f"{reviewer.embedder.backend} backend, no cache")
+            note=f"{reviewer.embedder.backend} backend, {res.meta['encoder_precision'] or 'fp32'}, no cache")
+        res.add("layers", "store's recall encoder (base MiniLM), one sentence", statistics.median(
+            _timeit(lambda: reviewer.embedder.model.encode([sentence]), 30)), "ms",
+            note=f"{reviewer.embedder.backend} backend, fp32, no cache")
 
         # -- single write, per layer and end to end ------------------------------------
         progress("single-write latency")
