@@ -85,12 +85,21 @@ def resolve_precision(config: "TrainConfig") -> str:
         raise ValueError(f"unknown training precision {config.precision!r} (auto | bf16 | fp32)")
     if config.precision != "auto":
         return config.precision
-    try:
-        import torch
+    return "bf16" if _native_bf16() else "fp32"
 
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
-    except Exception:  # noqa: BLE001 - no way to tell: the safe choice
-        return "fp32"
+
+def _native_bf16() -> bool:
+    """The CPU computes bfloat16 in hardware (AVX512-BF16 or AMX-BF16). Read from /proc/cpuinfo, not
+    torch: the artifact hash is computed when serving too, which must not import torch (seconds)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False  # not Linux, or no way to tell: float32
 
 
 DEFAULT_CONFIG = TrainConfig()

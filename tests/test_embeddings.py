@@ -62,3 +62,16 @@ def test_missing_model_is_a_clear_error(tmp_path):
         e.encode(["x"])
     with pytest.raises(ValueError):
         Embedder(backend="tensorflow")
+
+
+def test_a_warmed_up_reviewer_imports_no_torch(reviewer):
+    """The whole serving path (classifier artifact lookup, int8 encoder, screen, exemplars) stays off torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gatekeeper.policy import load_policy; from gatekeeper.reviewer import Reviewer; "
+            "r = Reviewer(load_policy()); r.warm_up(); "
+            "print(r.classifier.meta['encoder_precision'], 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["int8", "False", "False"], out.stdout

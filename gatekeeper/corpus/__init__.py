@@ -24,19 +24,25 @@ VOICES = (
 SPLITS = ("train", "dev")
 
 
+_parsed: tuple[tuple[int, int], list[dict]] | None = None
+
+
+def _rows() -> list[dict]:
+    """Every row, parsed once per process (and again only if the file changes)."""
+    global _parsed
+    st = CORPUS_PATH.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    if _parsed is None or _parsed[0] != stamp:
+        with CORPUS_PATH.open(encoding="utf-8") as fh:
+            _parsed = (stamp, [json.loads(line) for line in fh if line.strip()])
+    return _parsed[1]
+
+
 def load_corpus(split: str | None = None) -> list[dict]:
-    """Return corpus rows, optionally only those of one split ("train" or "dev")."""
+    """Return corpus rows (fresh copies), optionally only those of one split ("train" or "dev")."""
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS} or None")
-    rows: list[dict] = []
-    with CORPUS_PATH.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if split is None or row["split"] == split:
-                rows.append(row)
-    return rows
+    return [dict(r) for r in _rows() if split is None or r["split"] == split]
 
 
 __all__ = ["CORPUS_PATH", "LABELS", "CATEGORIES", "VOICES", "SPLITS", "load_corpus"]
