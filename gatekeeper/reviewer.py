@@ -369,8 +369,9 @@ class Reviewer:
         # wrapper must not clear a belief hidden in another text of the same write). A write that is word for
         # word one of the policy's counter-exemplars was vetted whole by safety staff: its own sentences and
         # pieces are covered by that verdict (a fragment out of context must not overrule it); any added word
-        # breaks the equality.
-        vetted = self.exemplars.is_counter_exemplar(w.norm.text)
+        # breaks the equality, and so does anything hidden or encoded (a comment, a payload, invisible text).
+        vetted = (not (w.norm.obfuscated or w.norm.variants or w.norm.findings)
+                  and self.exemplars.is_counter_exemplar(w.norm.text))
         benign = exemplars[0].best_benign if vetted else exemplars[j].best_benign
         ex_detail: dict = {}
         ex_effect = None
