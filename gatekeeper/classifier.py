@@ -34,9 +34,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gatekeeper.embeddings import Embedder, ModelLoadError, bundled_model_dir
+from gatekeeper.files import staged_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
 from gatekeeper.settings import cache_root
@@ -452,31 +451,10 @@ def _complete(directory: Path) -> bool:
 
 def save_artifact(model, clf: StanceClassifier, directory: Path) -> None:
     """Write encoder + heads + meta to a temporary directory, then rename it into place (atomic)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
-    try:
-        tmp.mkdir()
+    # a stale or replaced artifact (retrain) is swapped out; one another process finished first is kept
+    with staged_dir(directory, replace=True, complete=_complete) as tmp:
         model.save(str(tmp / "encoder"))
         clf.save_heads(tmp)
-        if directory.exists():  # a stale or replaced artifact (retrain): move it aside, then swap
-            trash = directory.parent / f".old-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
-            try:
-                os.rename(directory, trash)
-            except FileNotFoundError:
-                trash = None
-            os.rename(tmp, directory)
-            if trash is not None:
-                shutil.rmtree(trash, ignore_errors=True)
-        else:
-            try:
-                os.rename(tmp, directory)
-            except OSError:  # another process finished the same artifact first: keep theirs
-                if not _complete(directory):
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = False,

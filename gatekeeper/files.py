@@ -1,14 +1,23 @@
-"""Private files: what the gate writes holds memory texts, reviewers' password hashes and audit trails.
+"""Files the gate writes: private ones, and cache artifacts published whole.
+
+Private files: what the gate writes holds memory texts, reviewers' password hashes and audit trails.
 
 A data directory the gate creates is ``0700``; the registry / accounts databases and the ledger are created
 ``0600`` (SQLite gives its -wal and -shm files the database's mode). Existing files and directories keep the
 mode an operator gave them.
+
+Artifacts (the classifier, its int8 derivation, the screen) are written into a temporary directory beside
+their place and renamed into it (``staged_dir``), so a run that is killed never leaves half an artifact.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 def private_dir(path: str | Path) -> Path:
@@ -32,3 +41,37 @@ def private_file(path: str | Path) -> Path:
     except FileExistsError:
         pass
     return path
+
+
+@contextmanager
+def staged_dir(target: str | Path, *, replace: bool = False,
+               complete: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``target``; when the block succeeds, rename it to ``target``.
+
+    ``replace``: an existing ``target`` is swapped out (moved aside, then deleted). Otherwise, when another
+    writer published ``target`` first, theirs is kept, unless ``complete(target)`` says it is not whole (then
+    the rename error is raised). The temporary directory is always removed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}-{time.monotonic_ns()}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if replace and target.exists():
+            trash: Path | None = target.parent / f".old-{target.name}-{os.getpid()}-{time.monotonic_ns()}"
+            try:
+                os.rename(target, trash)
+            except FileNotFoundError:
+                trash = None
+            os.rename(tmp, target)
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+        else:
+            try:
+                os.rename(tmp, target)
+            except OSError:  # another writer published the same artifact first: keep theirs
+                if complete is not None and not complete(target):
+                    raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from gatekeeper.files import staged_dir
 
 QUANT_VERSION = "int8-dynamic-per-channel-1"
 PRECISIONS = ("int8", "fp32")
@@ -152,9 +153,8 @@ def ensure_int8(artifact: Path, clf, texts: Sequence[str], labels: Sequence[int]
     if int8_complete(artifact):
         return target
     t0 = time.perf_counter()
-    tmp = artifact / f".tmp-int8-{os.getpid()}-{time.monotonic_ns()}"
-    tmp.mkdir()
-    try:
+    # an outdated derivation is swapped out; one another process finished first is kept
+    with staged_dir(target, replace=True, complete=lambda _: int8_complete(artifact)) as tmp:
         model = quantize_encoder(artifact / "encoder", tmp / "model.onnx")
         enc = OnnxSentenceEncoder(artifact / "encoder", max_seq_length=max_seq_length, onnx_path=model,
                                   one_text_per_run=True)
@@ -179,15 +179,6 @@ def ensure_int8(artifact: Path, clf, texts: Sequence[str], labels: Sequence[int]
                 "train_accuracy_float32_heads": before, "train_accuracy_refit": _agreement(x, y, w, b),
                 "seconds": round(time.perf_counter() - t0, 1)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        if target.exists():  # an older quantization version
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished it first
-            if not int8_complete(artifact):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("int8 encoder for %s made in %.0fs", artifact.name, time.perf_counter() - t0)
     return target
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -36,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from gatekeeper.embeddings import ModelLoadError
+from gatekeeper.files import staged_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 
 SCREEN_VERSION = "lexical-screen-1"
@@ -90,20 +90,10 @@ class LexicalScreen:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}-{time.monotonic_ns()}"
-        tmp.mkdir()
-        try:
+        with staged_dir(directory) as tmp:
             with open(tmp / "screen.npz", "wb") as fh:
                 np.savez_compressed(fh, weights=self.weights, bias=np.array([self.bias]), heldout=self.heldout)
             (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2))
-            try:
-                os.rename(tmp, directory)
-            except OSError:  # another process wrote the same artifact first: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, directory: Path) -> "LexicalScreen":
