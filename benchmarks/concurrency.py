@@ -50,6 +50,11 @@ STOPPED = [
 ]
 
 
+def _template(content: str) -> str:
+    """The writer template a write was made from (its "[wN #J]" suffix removed)."""
+    return content.rsplit(" [w", 1)[0]
+
+
 def _settings(data_dir: str):
     from gatekeeper.settings import GatekeeperSettings
 
@@ -128,14 +133,21 @@ def verify(data_dir: str, logs: list[list[dict]]) -> dict:
         if item is None or item.value.get("content") != e["content"]:
             problems.append(f"{ns}/{key}: store has {item.value if item else None}, last committed "
                             f"write was {e['content']!r}")
+    # The writers' texts are a few templates that differ only by a "[wN #J]" suffix, so
+    # each item sits in a cluster of near-identical vectors and the approximate (HNSW)
+    # search may rank a sibling first. An item counts as found when it is among the
+    # nearest (its cluster's size + 5): an item lost from the index is found at no depth.
     vec_hits = 0
+    cluster = Counter(_template(e["content"]) for e in expected.values())
     got = col.get(ids=list(want_ids), include=["embeddings"]) if want_ids else {"ids": [], "embeddings": []}
     for id_, emb in zip(got["ids"], got["embeddings"]):
-        res = col.query(query_embeddings=[list(map(float, emb))], n_results=1, include=[])
-        if res["ids"][0] and res["ids"][0][0] == id_:
+        depth = min(len(ids), cluster[_template(expected[want_ids[id_]]["content"])] + 5)
+        res = col.query(query_embeddings=[list(map(float, emb))], n_results=depth, include=[])
+        if id_ in res["ids"][0]:
             vec_hits += 1
         else:
-            problems.append(f"{want_ids[id_]}: not found by vector search (lost from the index)")
+            problems.append(f"{want_ids[id_]}: not found by vector search among the nearest {depth} "
+                            "(lost from the index)")
     sem_hits = 0
     sample = list(expected.items())[:: max(1, len(expected) // 20)]
     for (ns, key), e in sample:
