@@ -20,7 +20,6 @@ into a quarantine (fail closed).
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -36,121 +35,7 @@ from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import LexicalScreen, ensure_screen
-
-#: A text with several sentences is also reviewed sentence by sentence: the
-#: encoder averages over the whole text, and a belief with even ~150 characters of
-#: ordinary notes around it scores like the notes (measured: 0.94 alone, 0.03 with
-#: two neighbouring sentences), so a belief buried in a long note, or appended to a
-#: harmless one, must be seen on its own. Sentences longer than WINDOW_CHARS are
-#: reviewed in overlapping windows (the encoder reads at most 128 tokens, ~500
-#: characters, of any one text).
-WINDOW_CHARS = 600
-WINDOW_STEP = 400
-MIN_SEGMENT_CHARS = 24
-#: extra texts (sentences / windows) per write, over the text and its decoded /
-#: hidden variants; beyond it consecutive sentences are packed into windows
-MAX_SEGMENTS = 1024
-MAX_WINDOWS = 161  # enough to cover models.MAX_CONTENT_CHARS
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n+\s*")
-#: a missing full stop: a lower-case word or digit followed by a capitalised word ("... my goals The
-#: billing service ..."). A statement without final punctuation inside a note would otherwise be read
-#: together with the next sentence and diluted; such pieces are reviewed as extra texts too.
-_MISSING_STOP = re.compile(r"(?<=[a-z0-9)\]])\s+(?=[A-Z][a-z])")
-MIN_PIECE_CHARS = 12
-
-
-def _windows(text: str, limit: int = MAX_WINDOWS) -> list[str]:
-    """Overlapping windows of a long text, cut at word boundaries."""
-    if len(text) <= WINDOW_CHARS:
-        return []
-    out = []
-    start = 0
-    while start < len(text) and len(out) < limit:
-        if start:  # start on a word boundary: a half word at the edge reads as noise
-            space = text.find(" ", start, start + 40)
-            if space >= 0:
-                start = space + 1
-        end = start + WINDOW_CHARS
-        if end < len(text):
-            space = text.rfind(" ", end - 40, end)
-            if space > start:
-                end = space
-        chunk = text[start:end]
-        if len(chunk) < 40 and out:
-            break
-        out.append(chunk)
-        if end >= len(text):
-            break
-        start += WINDOW_STEP
-    return out
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences of a text; fragments shorter than MIN_SEGMENT_CHARS join the next one."""
-    out: list[str] = []
-    carry = ""
-    for piece in _SENTENCE_END.split(text):
-        piece = f"{carry} {piece}".strip() if carry else piece.strip()
-        if len(piece) < MIN_SEGMENT_CHARS:
-            carry = piece
-            continue
-        carry = ""
-        out.append(piece)
-    if carry:
-        if out:
-            out[-1] = f"{out[-1]} {carry}"
-        else:
-            out.append(carry)
-    return out
-
-
-def _string_fields(value, depth: int = 0) -> list[str]:
-    """String leaves of a memory value that are long enough to carry a statement."""
-    out: list[str] = []
-    if depth > 32:
-        return out
-    if isinstance(value, str):
-        if len(value.strip()) >= MIN_SEGMENT_CHARS:
-            out.append(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            out.extend(_string_fields(v, depth + 1))
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            out.extend(_string_fields(v, depth + 1))
-    return out
-
-
-def _segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS) -> list[str]:
-    """Extra texts to review besides ``texts``: the sentences of every text that has
-    several (long ones in windows), and each of ``fields`` (string fields of a value)."""
-    out: list[str] = []
-    seen = set(texts)
-
-    def add(piece: str) -> None:
-        if piece not in seen:
-            seen.add(piece)
-            out.append(piece)
-
-    for text in [*texts, *fields]:
-        parts = _sentences(text)
-        if len(parts) < 2:
-            parts = [text]
-        if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences
-            for part in list(parts):
-                pieces = [x for x in _MISSING_STOP.split(part) if len(x) >= MIN_PIECE_CHARS]
-                if len(pieces) >= 2:
-                    parts.extend(pieces)
-        for part in parts:
-            if len(part) > WINDOW_CHARS:
-                for win in _windows(part):
-                    add(win)
-            else:
-                add(part)
-    if len(out) > limit:  # pathological: thousands of sentences; pack neighbours, keep full coverage
-        per = -(-len(out) // limit)
-        out = [" ".join(out[i:i + per]) for i in range(0, len(out), per)]
-    return out
+from gatekeeper.segments import segments, string_fields
 
 
 @dataclass
@@ -246,9 +131,9 @@ class Reviewer:
         # every text, decoded payloads included, is also reviewed sentence by sentence,
         # and every string field of a structured value on its own (metadata fields
         # cannot dilute the content they travel with)
-        fields = _string_fields(w.proposal.value)
+        fields = string_fields(w.proposal.value)
         extra = [normalize(f).text for f in fields] if len(fields) > 1 else []
-        w.texts = list(w.norm.all_texts) + _segments(list(w.norm.all_texts), extra)
+        w.texts = list(w.norm.all_texts) + segments(list(w.norm.all_texts), extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
             details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],

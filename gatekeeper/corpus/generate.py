@@ -1690,7 +1690,12 @@ def build() -> list[dict]:
     from gatekeeper.corpus.stance import build_stance
 
     stance = build_stance(seen)
-    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(stance, len(rows) + 1)]
+    rows += [{"id": f"c-{i:06d}", **r} for i, r in enumerate(stance, len(rows) + 1)]
+    # version 4 additions (gatekeeper/corpus/pieces.py): pieces of train notes, appended after version 3
+    from gatekeeper.corpus.pieces import build_pieces
+
+    pieces = build_pieces(rows, seen)
+    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(pieces, len(rows) + 1)]
 
 
 def table(title: str, counter: Counter, total: int | None = None) -> str:
