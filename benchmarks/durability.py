@@ -125,21 +125,22 @@ def worker(data_dir: str, journal: str, seed: int, n_max: int, torn_at: int = 0)
 
 
 def _install_torn_write(ledger, nth: int) -> None:
-    """The nth ledger append writes half its line, then the process dies (a torn tail)."""
-    original = ledger._write_line
+    """The nth ledger flush writes half its bytes, then the process dies (a torn tail; a flush
+    of several entries may leave some of them whole before the torn one)."""
+    original = ledger._write_lines
     calls = {"n": 0}
 
-    def torn(line: str) -> None:
+    def torn(lines: list[str]) -> None:
         calls["n"] += 1
         if calls["n"] < nth:
-            return original(line)
-        data = (line + "\n").encode("utf-8")
+            return original(lines)
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         fd = ledger._writer_fd()
         os.write(fd, data[: max(1, len(data) // 2)])
         os.fsync(fd)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    ledger._write_line = torn
+    ledger._write_lines = torn
 
 
 # ---------------------------------------------------------------------------- verifier

@@ -65,7 +65,6 @@ from gatekeeper.models import (
 )
 from gatekeeper.policy import Policy, load_policy
 from gatekeeper.registry import (
-    ConflictError,
     ProposalRegistry,
     owner_alive,
     process_token,
@@ -202,12 +201,16 @@ class Gatekeeper:
 
     def _append(self, event: str, /, **fields: Any) -> None:
         """Append to the ledger; a torn tail left by a crashed process is repaired first."""
+        self._append_many([(event, fields)])
+
+    def _append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append entries with one flush; a torn tail left by a crashed process is repaired first."""
         try:
-            self.ledger.append(event, **fields)
+            self.ledger.append_many(entries)
         except LedgerCorruptError:
             if not self.repair_ledger_tail():
                 raise
-            self.ledger.append(event, **fields)
+            self.ledger.append_many(entries)
 
     # ------------------------------------------------------------------- policy
     def reload_policy(self, path: str | Path | None = None) -> Policy:
@@ -236,85 +239,109 @@ class Gatekeeper:
 
     def submit_many(self, proposals: Sequence[MemoryWrite], *,
                     escalation_mode: EscalationMode | None = None) -> list[GateOutcome]:
-        """Review and route a batch. One model call for the whole batch."""
+        """Review and route a batch: one model call, and for the bookkeeping one registry
+        transaction per step, one store write and one ledger flush for the whole batch."""
         with self._policy_lock:
             policy, reviewer = self.policy, self.reviewer
         outcomes: list[GateOutcome | None] = [None] * len(proposals)
+        known = self.registry.get_many([p.id for p in proposals])
         fresh: list[int] = []
+        again: list[int] = []  # the same id a second time in this batch: answered from the first
+        new: list[int] = []
+        firsts: set[str] = set()
         for i, p in enumerate(proposals):
-            existing = self.registry.get(p.id)
-            if existing is not None and existing["state"] != ProposalState.received.value:
-                outcomes[i] = self._outcome_from_row(existing, replayed=True)
-                continue
-            if existing is None and not self.registry.insert_received(p):
-                outcomes[i] = self._outcome_from_row(self.registry.require(p.id), replayed=True)
-                continue
-            fresh.append(i)
-        if not fresh:
-            return outcomes  # type: ignore[return-value]
-
-        with _working_on([proposals[i].id for i in fresh]):
-            _crash_point("after_journal")
-            recents = [self._recent(proposals[i], policy) for i in fresh]
-            try:
-                reviews = reviewer.review_many([proposals[i] for i in fresh], recents)
-            except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
-                reviews = [_failed_review(exc) for _ in fresh]
-            # decide and record every write, then one store write for all commits (one embedding
-            # call and one upsert for the batch), then the ledger. Each proposal still passes
-            # received -> decided -> applied -> ledgered, so recover() finishes any that a crash
-            # interrupts, wherever it happens.
-            decided: list[tuple[int, MemoryWrite, ReviewResult, Decision, ProposalState]] = []
-            failure: GateError | None = None
-            for i, review in zip(fresh, reviews):
-                try:
-                    step = self._decide(proposals[i], review, policy, escalation_mode)
-                except GateError as exc:
-                    failure = exc  # later proposals stay received; recover() finishes them
-                    break
-                if isinstance(step, GateOutcome):
-                    outcomes[i] = step
-                else:
-                    decided.append((i, proposals[i], *step))
-            applied = self._apply_commits([(p, p.value, d) for _, p, _, d, st in decided
-                                           if st is ProposalState.committed])
-            for i, proposal, review, decision, state in decided:
-                if state is ProposalState.committed:
-                    state, decision = applied[proposal.id]
-                _crash_point("after_applied")
-                try:
-                    self._ledger_decision(proposal, review, decision, state)
-                except Exception as exc:  # noqa: BLE001
-                    log.error("gate.ledger_failed", proposal_id=proposal.id, error=str(exc))
-                    raise GateError(
-                        f"proposal {proposal.id} is {state.value} but its ledger entry could not be written "
-                        f"({type(exc).__name__}: {exc}); recover() writes it once the ledger is usable") from exc
-                outcomes[i] = GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
-            if failure is not None:
-                raise failure
+            row = known.get(p.id)
+            if row is not None and row["state"] != ProposalState.received.value:
+                outcomes[i] = self._outcome_from_row(row, replayed=True)
+            elif p.id in firsts:
+                again.append(i)
+            else:
+                firsts.add(p.id)
+                fresh.append(i)
+                if row is None:
+                    new.append(i)
+        # journal the new proposals (one transaction); an id another process journaled
+        # first is that process's to decide
+        if new:
+            inserted = self.registry.insert_received_many([proposals[i] for i in new])
+            taken = {i for i, ok in zip(new, inserted) if not ok}
+            for i in taken:
+                outcomes[i] = self._outcome_from_row(self.registry.require(proposals[i].id), replayed=True)
+            fresh = [i for i in fresh if i not in taken]
+        if fresh:
+            self._review_and_route([(i, proposals[i]) for i in fresh], outcomes, policy, reviewer,
+                                   escalation_mode)
+        for i in again:
+            outcomes[i] = self._outcome_from_row(self.registry.require(proposals[i].id), replayed=True)
         return outcomes  # type: ignore[return-value]
 
-    def _decide(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
-                escalation_mode: EscalationMode | None
-                ) -> GateOutcome | tuple[ReviewResult, Decision, ProposalState]:
-        """Decide and record one proposal; a GateOutcome when another process decided it first."""
+    def _review_and_route(self, work: list[tuple[int, MemoryWrite]], outcomes: list[GateOutcome | None],
+                          policy: Policy, reviewer: Reviewer, escalation_mode: EscalationMode | None) -> None:
+        """Review journaled proposals, then decide, apply and ledger them. Each still passes
+        received -> decided -> applied -> ledgered, so recover() finishes any that a crash
+        interrupts, wherever it happens; each step is one transaction (or one store write, or
+        one ledger flush) for the whole batch."""
+        with _working_on([p.id for _, p in work]):
+            _crash_point("after_journal")
+            recents = [self._recent(p, policy) for _, p in work]
+            try:
+                reviews = reviewer.review_many([p for _, p in work], recents)
+            except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
+                reviews = [_failed_review(exc) for _ in work]
+
+            # decide every write, record the decisions in one transaction
+            steps = [(i, p, *self._decision_for(p, review, policy, escalation_mode))
+                     for (i, p), review in zip(work, reviews)]
+            try:
+                recorded = self.registry.record_decisions([(p.id, r, d, st) for _, p, r, d, st in steps])
+            except Exception as exc:
+                log.error("gate.record_failed", proposal_ids=[p.id for _, p in work], error=str(exc))
+                raise GateError(f"could not record the decisions for {len(work)} proposal(s) "
+                                f"({type(exc).__name__}: {exc}); they stay received and recover() "
+                                "finishes them") from exc
+            decided = []
+            for step, ok in zip(steps, recorded):
+                i, p = step[0], step[1]
+                if ok:
+                    _crash_point("after_decision")
+                    decided.append(step)
+                else:
+                    # another process decided it first (a retry of the same proposal id, or a
+                    # recovery that took it over): its decision stands, it applies and ledgers it
+                    outcomes[i] = self._outcome_from_row(self.registry.require(p.id), replayed=True)
+
+            # one store write for all commits (one embedding call and one upsert for the batch)
+            applied = self._apply_commits([(p, p.value, d) for _, p, _, d, st in decided
+                                           if st is ProposalState.committed])
+            final = []
+            for i, p, review, decision, state in decided:
+                if state is ProposalState.committed:
+                    state, decision = applied[p.id]
+                final.append((i, p, review, decision, state))
+
+            # the ledger: one flush for the batch
+            for _ in final:
+                _crash_point("after_applied")
+            try:
+                self._ledger_decisions([(p, review, decision, state) for _, p, review, decision, state in final])
+            except Exception as exc:  # noqa: BLE001
+                ids = [p.id for _, p, *_ in final]
+                log.error("gate.ledger_failed", proposal_ids=ids, error=str(exc))
+                raise GateError(
+                    f"proposal(s) {', '.join(ids)} are decided but their ledger entries could not be written "
+                    f"({type(exc).__name__}: {exc}); recover() writes them once the ledger is usable") from exc
+            for i, p, review, decision, state in final:
+                outcomes[i] = GateOutcome(proposal=p, review=review, decision=decision, state=state)
+
+    def _decision_for(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
+                      escalation_mode: EscalationMode | None) -> tuple[ReviewResult, Decision, ProposalState]:
+        """The decision for one reviewed proposal; a fault in deciding fails closed."""
         try:
             decision = decide(proposal, review, policy, escalation_mode or self.escalation_mode)
         except Exception as exc:  # noqa: BLE001
             review = _failed_review(exc, review)
             decision = decide(proposal, review, policy)
-        state = _STATE_FOR[decision.action]
-        try:
-            self.registry.record_decision(proposal.id, review, decision, state)
-        except ConflictError:
-            # another process decided it first (a retry of the same proposal id, or a
-            # recovery that took it over): its decision stands, it applies and ledgers it
-            return self._outcome_from_row(self.registry.require(proposal.id), replayed=True)
-        except Exception as exc:
-            log.error("gate.record_failed", proposal_id=proposal.id, error=str(exc))
-            raise GateError(f"could not record the decision for {proposal.id}: {exc}") from exc
-        _crash_point("after_decision")
-        return review, decision, state
+        return review, decision, _STATE_FOR[decision.action]
 
     # ------------------------------------------------------------- store writes
     def _apply_commit(self, proposal: MemoryWrite, value: dict, decision: Decision,
@@ -346,8 +373,8 @@ class Gatekeeper:
             return out
         for p, _, decision in items:
             _crash_point("after_store_write")
-            self.registry.mark(p.id, applied=True)
             out[p.id] = ProposalState.committed, decision
+        self.registry.mark_many([p.id for p, _, _ in items], applied=True)
         return out
 
     def _move_to_quarantine(self, proposal_id: str, reason: str) -> None:
@@ -363,13 +390,27 @@ class Gatekeeper:
 
     def _ledger_decision(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
                          state: ProposalState) -> None:
+        self._ledger_decisions([(proposal, review, decision, state)])
+
+    def _ledger_decisions(self, items: Sequence[tuple[MemoryWrite, ReviewResult, Decision, ProposalState]]
+                          ) -> None:
+        """Write the decisions to the ledger (one flush), then mark them ledgered (one transaction)."""
+        if not items:
+            return
+        self._append_many([self._decision_entry(*item) for item in items])
+        for _ in items:
+            _crash_point("after_ledger_append")
+        self.registry.mark_many([p.id for p, *_ in items], ledgered=True)
+
+    @staticmethod
+    def _decision_entry(proposal: MemoryWrite, review: ReviewResult, decision: Decision,
+                        state: ProposalState) -> tuple[str, dict[str, Any]]:
         rules = next((e for e in review.evidence if e.layer == "rules"), None)
         error = review.error
         if error is None and state is ProposalState.quarantined and decision.reason.startswith(
                 "memory store write failed"):
             error = decision.reason  # the store failed: record it as the error too
-        self._append(
-            "proposal.decided",
+        return "proposal.decided", dict(
             proposal_id=proposal.id,
             namespace=list(proposal.namespace),
             key=proposal.key,
@@ -390,8 +431,6 @@ class Gatekeeper:
             policy_hash=decision.policy_hash,
             policy_version=decision.policy_version,
         )
-        _crash_point("after_ledger_append")
-        self.registry.mark(proposal.id, ledgered=True)
 
     # ----------------------------------------------------------------- helpers
     def _recent(self, proposal: MemoryWrite, policy: Policy) -> list[str]:

@@ -21,7 +21,8 @@ Concurrency and durability
 ``fcntl.flock`` on the ledger file itself, then reads the last entry (seeking
 from the end of the file, never reading the whole file), computes the new entry,
 writes it with a single ``os.write`` on an ``O_APPEND`` descriptor and calls
-``os.fsync`` before releasing the lock.  Any number of processes (and threads)
+``os.fsync`` before releasing the lock (:meth:`AuditLedger.append_many` does the
+same for several entries: one write, one fsync).  Any number of processes (and threads)
 may append to the same file; they produce one valid chain.  Readers
 (:meth:`verify`, :meth:`entries`) take a shared lock only long enough to snapshot
 the file size, and then read that complete prefix without blocking writers.
@@ -54,7 +55,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -225,14 +226,15 @@ def _reject_unserialisable(obj: Any) -> Any:  # JSONRenderer's `default`
 # --------------------------------------------------------------------------- structlog plumbing
 
 
-class _FileSink:
-    """The structlog "logger": writes each rendered line to the ledger's fd and fsyncs."""
+class _LineSink:
+    """The structlog "logger": collects each rendered line; ``append_many`` writes them all
+    with one ``os.write`` and one ``fsync``."""
 
     def __init__(self, ledger: AuditLedger) -> None:
         self._ledger = ledger
 
     def msg(self, line: str) -> None:
-        self._ledger._write_line(line)
+        self._ledger._lines.append(line)
 
 
 # --------------------------------------------------------------------------- the ledger
@@ -250,8 +252,9 @@ class AuditLedger:
         self._head: tuple[int, str] | None = None
         self._pending: dict[str, Any] = {}
         self._written: dict[str, Any] | None = None
+        self._lines: list[str] = []
         self._log = structlog.wrap_logger(
-            _FileSink(self),
+            _LineSink(self),
             wrapper_class=structlog.BoundLogger,
             context_class=dict,
             cache_logger_on_first_use=False,
@@ -337,9 +340,10 @@ class AuditLedger:
         self._written = entry
         return dict(entry)
 
-    def _write_line(self, line: str) -> None:
+    def _write_lines(self, lines: list[str]) -> None:
+        """Write complete lines with one ``os.write`` (O_APPEND, under the exclusive lock) and fsync."""
         fd = self._writer_fd()
-        data = (line + "\n").encode("utf-8")
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         size_before = os.fstat(fd).st_size
         try:
             view = memoryview(data)
@@ -413,36 +417,59 @@ class AuditLedger:
         :class:`LedgerCorruptError` if the current last line is torn, invalid or
         edited.
         """
-        if not isinstance(event, str) or not event:
-            raise TypeError(f"ledger event must be a non-empty str, got {event!r}")
-        clean = _normalise_fields(fields)
-        # Fails early (and cheaply) for anything the renderer would choke on.
-        canonical_json(clean).encode("utf-8")
+        return self.append_many([(event, fields)])[0]
+
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[LedgerEntry]:
+        """Append several entries, in order, as consecutive links of the chain, with one
+        write and one fsync (a batch of decisions costs one disk flush, not one each).
+
+        Every entry is validated before the file is touched: one bad entry and nothing is
+        written.  The entries are written with a single ``os.write`` under the exclusive
+        lock; if the write or the fsync fails the file is truncated back, so either all of
+        them or none are in the ledger (a process killed mid-write leaves a torn tail,
+        which ``append`` refuses and :meth:`repair_torn_tail` removes).
+        """
+        prepared = []
+        for event, fields in items:
+            if not isinstance(event, str) or not event:
+                raise TypeError(f"ledger event must be a non-empty str, got {event!r}")
+            clean = _normalise_fields(fields)
+            # Fails early (and cheaply) for anything the renderer would choke on.
+            canonical_json(clean).encode("utf-8")
+            prepared.append((event, clean))
+        if not prepared:
+            return []
 
         self._check_fork()
+        written: list[dict[str, Any]] = []
         with self._tlock:
             fd = self._writer_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 self._head = self._head_from_fd(fd)
-                self._written = None
-                self._pending = clean
-                self._log.msg(event)
-                written = self._written
+                self._lines = []
+                for event, clean in prepared:
+                    self._written = None
+                    self._pending = clean
+                    self._log.msg(event)
+                    assert self._written is not None
+                    written.append(self._written)
+                    self._head = (self._written["seq"], self._written["hash"])
+                self._write_lines(self._lines)
             finally:
                 self._head = None
                 self._pending = {}
                 self._written = None
+                self._lines = []
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        assert written is not None
-        return LedgerEntry(
-            seq=written["seq"],
-            ts=written["ts"],
-            event=written["event"],
-            fields={k: v for k, v in written.items() if k not in RESERVED_FIELDS},
-            prev_hash=written["prev_hash"],
-            hash=written["hash"],
-        )
+        return [LedgerEntry(
+            seq=w["seq"],
+            ts=w["ts"],
+            event=w["event"],
+            fields={k: v for k, v in w.items() if k not in RESERVED_FIELDS},
+            prev_hash=w["prev_hash"],
+            hash=w["hash"],
+        ) for w in written]
 
     # ---------------------------------------------------------------- repair
 

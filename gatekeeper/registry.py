@@ -31,7 +31,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from gatekeeper.files import private_file
 from gatekeeper.models import (
@@ -205,37 +205,60 @@ class ProposalRegistry:
     # ------------------------------------------------------------------ writes
     def insert_received(self, proposal: MemoryWrite, normalized_text: str | None = None) -> bool:
         """Journal a proposal. Returns False if this id is already known."""
+        return self.insert_received_many([proposal], None if normalized_text is None else [normalized_text])[0]
+
+    def insert_received_many(self, proposals: Sequence[MemoryWrite],
+                             normalized_texts: Sequence[str] | None = None) -> list[bool]:
+        """Journal several proposals in one transaction. For each: False if its id was already known."""
         now = utcnow().isoformat()
+        me = process_token()
+        texts = normalized_texts if normalized_texts is not None else [p.text for p in proposals]
+        inserted = []
         with self._tx() as con:
-            cur = con.execute(
-                """INSERT OR IGNORE INTO proposals
-                   (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
-                    created_at, updated_at, owner)
-                   VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
-                 proposal.provenance.thread_id, proposal.provenance.source.value,
-                 normalized_text if normalized_text is not None else proposal.text,
-                 proposal.model_dump_json(), now, now, process_token()),
-            )
-            return cur.rowcount == 1
+            for proposal, text in zip(proposals, texts, strict=True):
+                cur = con.execute(
+                    """INSERT OR IGNORE INTO proposals
+                       (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
+                        created_at, updated_at, owner)
+                       VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
+                     proposal.provenance.thread_id, proposal.provenance.source.value, text,
+                     proposal.model_dump_json(), now, now, me),
+                )
+                inserted.append(cur.rowcount == 1)
+        return inserted
 
     def record_decision(self, proposal_id: str, review: ReviewResult, decision: Decision,
                         state: ProposalState) -> None:
+        """Record a decision for a ``received`` proposal; ConflictError if it is not awaiting one."""
+        if not self.record_decisions([(proposal_id, review, decision, state)])[0]:
+            raise ConflictError(f"proposal {proposal_id} is not awaiting a decision")
+
+    def record_decisions(self, items: Sequence[tuple[str, ReviewResult, Decision, ProposalState]]) -> list[bool]:
+        """Record several decisions in one transaction. For each: False if the proposal was not
+        ``received`` any more (another process decided it first; its decision stands)."""
         now = utcnow().isoformat()
+        done = []
         with self._tx() as con:
-            cur = con.execute(
-                """UPDATE proposals SET state=?, category=?, score=?, action=?, escalation_mode=?,
-                       deadline=?, review_json=?, decision_json=?, updated_at=?, version=version+1
-                   WHERE id=? AND state='received'""",
-                (state.value, review.category, review.score, decision.action.value,
-                 decision.escalation_mode.value if decision.escalation_mode else None,
-                 decision.deadline.isoformat() if decision.deadline else None,
-                 review.model_dump_json(), decision.model_dump_json(), now, proposal_id),
-            )
-            if cur.rowcount != 1:
-                raise ConflictError(f"proposal {proposal_id} is not awaiting a decision")
+            for proposal_id, review, decision, state in items:
+                cur = con.execute(
+                    """UPDATE proposals SET state=?, category=?, score=?, action=?, escalation_mode=?,
+                           deadline=?, review_json=?, decision_json=?, updated_at=?, version=version+1
+                       WHERE id=? AND state='received'""",
+                    (state.value, review.category, review.score, decision.action.value,
+                     decision.escalation_mode.value if decision.escalation_mode else None,
+                     decision.deadline.isoformat() if decision.deadline else None,
+                     review.model_dump_json(), decision.model_dump_json(), now, proposal_id),
+                )
+                done.append(cur.rowcount == 1)
+        return done
 
     def mark(self, proposal_id: str, *, applied: bool | None = None, ledgered: bool | None = None) -> None:
+        self.mark_many([proposal_id], applied=applied, ledgered=ledgered)
+
+    def mark_many(self, proposal_ids: Sequence[str], *, applied: bool | None = None,
+                  ledgered: bool | None = None) -> None:
+        """Set the applied / ledgered flags of several proposals in one transaction."""
         sets, args = [], []
         if applied is not None:
             sets.append("applied=?")
@@ -243,10 +266,22 @@ class ProposalRegistry:
         if ledgered is not None:
             sets.append("ledgered=?")
             args.append(int(ledgered))
-        if not sets:
+        if not sets or not proposal_ids:
             return
         with self._tx() as con:
-            con.execute(f"UPDATE proposals SET {', '.join(sets)} WHERE id=?", (*args, proposal_id))
+            con.executemany(f"UPDATE proposals SET {', '.join(sets)} WHERE id=?",
+                            [(*args, pid) for pid in proposal_ids])
+
+    def get_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
+        """Rows of the known ids among ``proposal_ids`` (one query per 500 ids)."""
+        out: dict[str, dict] = {}
+        ids = list(dict.fromkeys(proposal_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._con().execute(
+                f"SELECT * FROM proposals WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            out.update((r["id"], dict(r)) for r in rows)
+        return out
 
     def claim(self, proposal_id: str, expected_owner: str | None) -> bool:
         """Take over an unfinished proposal from ``expected_owner`` (a dead process).

@@ -425,6 +425,66 @@ def test_anchor_still_valid_after_more_appends(ledger: AuditLedger) -> None:
     assert not ledger.verify(expected_head=(10, "a" * 64)).ok
 
 
+# --------------------------------------------------------------------------- several entries, one flush
+
+
+def test_append_many_chains_in_order_with_one_write_and_one_fsync(
+        ledger: AuditLedger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(ledger, 2)
+    writes, fsyncs = [], []
+    real_write, real_fsync = os.write, os.fsync
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    got = ledger.append_many([("decision", {"proposal_id": f"b{i}", "n": i}) for i in range(5)])
+    monkeypatch.undo()
+    assert len(writes) == 1 and len(fsyncs) == 1
+    assert [e.seq for e in got] == [3, 4, 5, 6, 7]
+    assert [e.fields["proposal_id"] for e in got] == [f"b{i}" for i in range(5)]
+    assert all(b.prev_hash == a.hash for a, b in zip(got, got[1:]))
+    assert ledger.verify() == VerifyReport(ok=True, entries=7)
+    assert [e["proposal_id"] for e in ledger.entries()][2:] == [f"b{i}" for i in range(5)]
+    assert ledger.append_many([]) == []
+    assert ledger.append("decision", proposal_id="after").seq == 8
+
+
+def test_append_many_is_all_or_nothing(ledger: AuditLedger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(ledger, 3)
+    before = path.read_bytes()
+
+    class Opaque:
+        pass
+
+    # one bad entry: nothing is written, not even the good ones before it
+    with pytest.raises(TypeError, match="not JSON-serialisable"):
+        ledger.append_many([("decision", {"ok": 1}), ("decision", {"blob": Opaque()}), ("decision", {"ok": 2})])
+    with pytest.raises(ValueError):
+        ledger.append_many([("decision", {"ok": 1}), ("decision", {"seq": 9})])
+    assert path.read_bytes() == before
+
+    # the disk fails during the flush: the file is truncated back to the entries before it
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space"):
+        ledger.append_many([("decision", {"proposal_id": f"x{i}"}) for i in range(4)])
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert ledger.append_many([("decision", {"proposal_id": "y"})])[0].seq == 4
+    assert ledger.verify().ok
+
+
+def test_append_many_refuses_a_torn_tail(ledger: AuditLedger, path: Path) -> None:
+    fill(ledger, 2)
+    with open(path, "ab") as fh:
+        fh.write(b'{"seq":3,"ts":"20')
+    with pytest.raises(LedgerCorruptError, match="torn"):
+        ledger.append_many([("decision", {"proposal_id": "z"})])
+    ledger.repair_torn_tail()
+    assert ledger.append_many([("decision", {"proposal_id": "z"})])[0].seq == 4
+    assert ledger.verify().ok
+
+
 # --------------------------------------------------------------------------- serialisation
 
 

@@ -18,7 +18,7 @@ from gatekeeper import gate as gate_mod
 from gatekeeper.gate import CRASH_POINTS, GateError, _crash_point
 from gatekeeper.ledger import LedgerCorruptError
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
-from gatekeeper.registry import ConflictError, owner_alive, process_token
+from gatekeeper.registry import owner_alive, process_token
 
 from conftest import REPO, make_gate
 
@@ -166,13 +166,13 @@ def test_claim_is_compare_and_set(gate):
 
 def test_a_proposal_decided_elsewhere_is_replayed_not_an_error(gate, monkeypatch):
     p = w(TASK)
-    real = gate.registry.record_decision
+    real = gate.registry.record_decisions
 
-    def raced(pid, review, decision, state):  # another process decided it a moment earlier
-        real(pid, review, decision, state)
-        raise ConflictError("proposal is not awaiting a decision")
+    def raced(items):  # another process decided them a moment earlier; ours finds them decided
+        assert all(real(items))
+        return real(items)
 
-    monkeypatch.setattr(gate.registry, "record_decision", raced)
+    monkeypatch.setattr(gate.registry, "record_decisions", raced)
     o = gate.submit(p)
     assert o.replayed and o.state is not ProposalState.received
 
@@ -185,7 +185,7 @@ def test_registry_failure_commits_nothing_and_recover_finishes_it(gate, monkeypa
         raise sqlite3.OperationalError("database is locked")
 
     p = w(TASK)
-    monkeypatch.setattr(gate.registry, "record_decision", locked)
+    monkeypatch.setattr(gate.registry, "record_decisions", locked)
     with pytest.raises(GateError):
         gate.submit(p)
     assert gate.memory_store.get(NS, p.key) is None
@@ -199,15 +199,15 @@ def test_registry_failure_commits_nothing_and_recover_finishes_it(gate, monkeypa
 
 def test_ledger_failure_is_reported_and_recover_writes_the_entry(gate, monkeypatch):
     p = w(TASK)
-    real = gate.ledger.append
+    real = gate.ledger.append_many
 
-    def full(event, /, **fields):
-        if event == "proposal.decided":
+    def full(items):
+        if any(event == "proposal.decided" for event, _ in items):
             raise OSError(28, "No space left on device")
-        return real(event, **fields)
+        return real(items)
 
-    monkeypatch.setattr(gate.ledger, "append", full)
-    with pytest.raises(GateError, match="ledger entry could not be written"):
+    monkeypatch.setattr(gate.ledger, "append_many", full)
+    with pytest.raises(GateError, match="ledger entries could not be written"):
         gate.submit(p)
     assert gate.registry.require(p.id)["ledgered"] == 0
     monkeypatch.undo()
