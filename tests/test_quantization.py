@@ -122,3 +122,40 @@ def test_served_int8_classifier_decides_like_float32(reviewer, policy, monkeypat
     agree = ((p8 >= 0.5) == (p32 >= 0.5)).mean()
     assert agree >= 0.95, agree
     assert np.corrcoef(p8, p32)[0, 1] >= 0.95
+
+
+def test_int8_texts_run_side_by_side_and_give_the_same_vectors(reviewer, monkeypatch):
+    """The served int8 encoder runs one text per run; a batch's texts run on several threads at once,
+    and every vector is bit-identical to encoding the texts one after another."""
+    import os
+    import threading
+
+    enc = reviewer.classifier.encoder.model
+    assert enc.one_text_per_run and enc.workers == max(1, min(2, os.cpu_count() or 1))
+    texts = [r["text"] for r in load_corpus("dev")[:24]]
+    threads_seen = set()
+    real = enc._run_one
+
+    def recording(text):
+        threads_seen.add(threading.current_thread().name)
+        return real(text)
+
+    monkeypatch.setattr(enc, "_run_one", recording)
+    together = enc.encode(texts)
+    if enc.workers > 1:
+        assert len(threads_seen) == enc.workers
+    monkeypatch.setattr(enc, "workers", 1)
+    one_by_one = enc.encode(texts)
+    np.testing.assert_array_equal(together, one_by_one)
+    np.testing.assert_array_equal(together[5], enc.encode(texts[5:6])[0])
+
+    # a failure in a helper thread reaches the caller (the review then fails closed)
+    def broken(text):
+        if text == texts[3]:
+            raise RuntimeError("onnxruntime fault")
+        return real(text)
+
+    monkeypatch.setattr(enc, "workers", 2)
+    monkeypatch.setattr(enc, "_run_one", broken)
+    with pytest.raises(RuntimeError, match="onnxruntime fault"):
+        enc.encode(texts)
