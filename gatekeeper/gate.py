@@ -329,7 +329,8 @@ class Gatekeeper:
                 log.error("gate.ledger_failed", proposal_ids=ids, error=str(exc))
                 raise GateError(
                     f"proposal(s) {', '.join(ids)} are decided but their ledger entries could not be written "
-                    f"({type(exc).__name__}: {exc}); recover() writes them once the ledger is usable") from exc
+                    f"or marked written ({type(exc).__name__}: {exc}); recover() finishes them once the ledger "
+                    "and registry are usable (an entry already in the ledger is not written twice)") from exc
             for i, p, review, decision, state in final:
                 outcomes[i] = GateOutcome(proposal=p, review=review, decision=decision, state=state)
 
