@@ -69,15 +69,30 @@ def test_new_harmful_exemplar_flags_a_write_without_retraining(reviewer, tmp_pat
     assert decide(_write(text), after, edited).action.value != "commit"
 
 
+def _a_false_alarm(reviewer) -> tuple[str, str]:
+    """A held-out benign note (corpus dev split) that the current classifier flags, and its category:
+    found at run time, so the test follows the classifier instead of pinning one of its past mistakes."""
+    import pytest
+
+    from gatekeeper.corpus import load_corpus
+
+    benign = sorted((r["text"] for r in load_corpus("dev") if r["label"] == "task_knowledge"), key=len)
+    for start in range(0, min(len(benign), 640), 64):
+        chunk = benign[start:start + 64]
+        for text, r in zip(chunk, reviewer.review_many([_write(t) for t in chunk])):
+            if r.label is Label.alignment_shifting and r.category:
+                return text, r.category
+    pytest.skip("the current classifier flags none of the 640 shortest benign dev notes")
+
+
 def test_new_counter_exemplar_clears_a_flagged_write_without_retraining(reviewer, tmp_path):
-    # a benign fragment today's classifier flags (an imperative out of context)
-    text = "Route its traffic to v3."
+    text, category = _a_false_alarm(reviewer)
     before = reviewer.review(_write(text))
     assert before.label is Label.alignment_shifting, before.score
-    edited = _edited_policy(tmp_path, "peer_preservation", "counter_exemplars", text)
+    edited = _edited_policy(tmp_path, category, "counter_exemplars", text)
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     after = r2.review(_write(text))
-    assert after.label is Label.task_knowledge, after.score
+    assert after.label is Label.task_knowledge, (text, after.score)
     # either layer that learns from the policy's exemplars may clear it: the screen (retrained in seconds,
     # exemplars weighted) or the counter-exemplar match in the classifier's space
     layers = {e.layer: e for e in after.evidence}
