@@ -25,20 +25,26 @@ The artifact (encoder weights, heads, meta) is cached outside git under
 ``$GATEKEEPER_CACHE/classifier/<inputs_hash>/`` (default ``~/.cache/gatekeeper``); the hash covers the
 training examples (corpus and policy exemplars), the trainer version and its hyperparameters and the base
 model, so a policy edit retrains. An artifact is written to a temporary directory and renamed into place,
-so a training run that is killed never leaves a half artifact that loads.
+so a training run that is killed never leaves a half artifact that loads. Training runs under a lock file
+in the cache (``training_lock``): processes that need the same artifact train it once, the others
+wait and load it (without the lock the second would also train, and swap the directory the first was
+deriving its int8 encoder in).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import math
+import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -457,6 +463,51 @@ def save_artifact(model, clf: StanceClassifier, directory: Path) -> None:
         clf.save_heads(tmp)
 
 
+@contextmanager
+def training_lock(key: str, *, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the machine-wide lock for training artifact ``key`` (an exclusive ``flock`` on
+    ``$GATEKEEPER_CACHE/locks/classifier-<key>.lock``).
+
+    Processes that need the same artifact (several workers after a policy edit) train it once: the others
+    wait here, then find it complete and load it. ``waiting`` is called once if the lock is held elsewhere.
+    """
+    path = cache_root() / "locks" / f"classifier-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def classifier_key(policy: Policy, embedder: Embedder, *, config: TrainConfig = DEFAULT_CONFIG,
+                   examples: Sequence[TrainingExample] | None = None) -> str:
+    """The artifact key (inputs hash) ``ensure_classifier`` would load or train for these arguments."""
+    examples = list(examples) if examples is not None else training_examples(policy)
+    base = Path(embedder.model_dir) if getattr(embedder, "model_dir", None) else bundled_model_dir()
+    return inputs_hash(policy, examples, base, config)
+
+
+def classifier_ready(policy: Policy, embedder: Embedder, *, config: TrainConfig = DEFAULT_CONFIG,
+                     examples: Sequence[TrainingExample] | None = None) -> bool:
+    """``ensure_classifier`` would load a cached artifact (seconds) rather than train one (minutes)."""
+    directory = artifact_dir(classifier_key(policy, embedder, config=config, examples=examples))
+    if not _complete(directory):
+        return False
+    try:
+        if json.loads((directory / "meta.json").read_text()).get("trainer") != TRAINER_VERSION:
+            return False
+    except (OSError, ValueError):
+        return False
+    return encoder_precision(getattr(embedder, "backend", None)) != "int8" or int8_complete(directory)
+
+
 def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = False,
                       progress: Progress | None = None, config: TrainConfig = DEFAULT_CONFIG,
                       examples: Sequence[TrainingExample] | None = None) -> StanceClassifier:
@@ -464,11 +515,22 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
 
     ``embedder`` names the base model (its ``model_dir``) and the inference backend; the returned
     classifier has its own encoder (the fine-tuned copy). ``examples`` defaults to the corpus train
-    split plus the policy's exemplars.
+    split plus the policy's exemplars. Training (and the int8 derivation) runs under ``training_lock``,
+    so concurrent processes that need the same artifact make it once.
     """
     examples = list(examples) if examples is not None else training_examples(policy)
     base = Path(embedder.model_dir) if getattr(embedder, "model_dir", None) else bundled_model_dir()
     key = inputs_hash(policy, examples, base, config)
+    if not retrain and classifier_ready(policy, embedder, config=config, examples=examples):
+        return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)
+    with training_lock(key, waiting=lambda: log.info(
+            "classifier %s is being trained by another process; waiting for it", key)):
+        return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)
+
+
+def _ensure_classifier(policy: Policy, embedder: Embedder, key: str, base: Path,
+                       examples: list[TrainingExample], retrain: bool, progress: Progress | None,
+                       config: TrainConfig) -> StanceClassifier:
     directory = artifact_dir(key)
     backend = getattr(embedder, "backend", None)
     precision = encoder_precision(backend)

@@ -127,6 +127,10 @@ def _working_on(ids: Sequence[str]):
             _INFLIGHT.difference_update(ids)
 
 
+class _TrainingCancelled(Exception):
+    """Raised from a background training's progress callback to stop it (the gate was closed)."""
+
+
 class GateError(RuntimeError):
     """The gate could not record a decision. The proposal stays journaled as
     ``received`` and ``recover()`` finishes it; nothing was committed."""
@@ -145,6 +149,10 @@ class Gatekeeper:
         self.escalation_mode = escalation_mode
         self.judge_model = judge_model
         self._policy_lock = threading.Lock()
+        self._reloads = 0
+        self._training: dict[str, Any] | None = None
+        self._training_thread: threading.Thread | None = None
+        self._closed = False
 
     # ------------------------------------------------------------------ factory
     @classmethod
@@ -213,18 +221,109 @@ class Gatekeeper:
             self.ledger.append_many(entries)
 
     # ------------------------------------------------------------------- policy
-    def reload_policy(self, path: str | Path | None = None) -> Policy:
-        """Load a new policy; on any error the old policy stays in force (never allow-all)."""
+    def reload_policy(self, path: str | Path | None = None, *, background_training: bool = True) -> Policy:
+        """Load a new policy and put it in force; on any error the old policy stays in force (never allow-all).
+
+        Rules, thresholds and escalation settings need no model work. An edit of the exemplars changes the
+        classifier's training inputs; when that classifier is not cached yet it has to be trained (minutes):
+
+        * ``background_training`` (default) and the same categories: the new policy takes effect at once,
+          reviewed with the current classifier (its heads know every category) plus the new rules, thresholds
+          and exemplar index (new exemplars and counter-exemplars count from the first write), while its own
+          classifier trains in a thread. When that is done it replaces the interim one, unless another policy
+          was loaded meanwhile. The ledger records ``policy.reloaded`` (with ``classifier: "interim"``) and
+          then ``classifier.trained`` (or ``classifier.training_failed``: the interim classifier stays).
+        * otherwise (categories added or removed, or ``background_training=False``): the classifier is
+          trained first and the old policy stays in force until it is ready.
+
+        ``classifier_training`` reports a training in progress; ``wait_for_classifier`` waits for it.
+        """
         new = load_policy(path)  # raises PolicyError; nothing changes
-        reviewer = Reviewer(new, embedder=self.reviewer.embedder, judge_model=self.judge_model,
-                            similar_memories=self._similar_memories)
-        reviewer.warm_up()  # train/load for the new policy before it takes effect
+        with self._policy_lock:
+            current = self.reviewer
+        reviewer = current.for_policy(new, judge_model=self.judge_model)
+        interim: Reviewer | None = None
+        if background_training and not reviewer.classifier_ready(new, reviewer.embedder):
+            serving = current.classifier
+            if sorted(serving.categories) == sorted(new.categories):
+                interim = current.for_policy(new, classifier=serving, judge_model=self.judge_model)
+        (interim or reviewer).warm_up()  # load (or train) before it takes effect
         with self._policy_lock:
             old = self.policy
-            self.policy, self.reviewer = new, reviewer
+            self.policy, self.reviewer = new, interim or reviewer
+            self._reloads += 1
+            generation = self._reloads
         self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
-                           files=list(new.source_files))
+                     files=list(new.source_files), classifier="interim" if interim else "trained")
+        if interim is not None:
+            self._train_in_background(new, reviewer, generation)
         return new
+
+    @property
+    def classifier_training(self) -> dict[str, Any] | None:
+        """The classifier training a policy reload started, while it runs: policy hash, start time and
+        progress (stage, done, total); None when none is running."""
+        with self._policy_lock:
+            return dict(self._training) if self._training else None
+
+    def wait_for_classifier(self, timeout: float | None = None) -> bool:
+        """Wait until no classifier training started by ``reload_policy`` is running; False on timeout."""
+        with self._policy_lock:
+            thread = self._training_thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _train_in_background(self, policy: Policy, reviewer: Reviewer, generation: int) -> None:
+        status: dict[str, Any] = {"policy_hash": policy.hash, "started_at": utcnow().isoformat(),
+                                  "stage": "starting", "done": 0, "total": 0}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if self._closed:
+                raise _TrainingCancelled("the gate was closed")
+            status.update(stage=stage, done=done, total=total)
+
+        def run() -> None:
+            reviewer.progress = progress
+            try:
+                reviewer.warm_up()
+            except Exception as exc:  # noqa: BLE001 - the interim classifier keeps serving
+                if self._closed or isinstance(exc, _TrainingCancelled):
+                    log.info("gate.classifier_training_cancelled", policy_hash=policy.hash)
+                    return
+                log.error("gate.classifier_training_failed", policy_hash=policy.hash,
+                          error=f"{type(exc).__name__}: {exc}")
+                self._record_training("classifier.training_failed", policy_hash=policy.hash,
+                                      error=f"{type(exc).__name__}: {exc}")
+                return
+            finally:
+                reviewer.progress = None
+                with self._policy_lock:
+                    if self._training is status:
+                        self._training = None
+            with self._policy_lock:
+                current = self._reloads == generation and not self._closed
+                if current:
+                    self.reviewer = reviewer
+            if current:
+                self._record_training("classifier.trained", policy_hash=policy.hash,
+                                      inputs_hash=reviewer.classifier.meta.get("inputs_hash"))
+            else:  # another policy was loaded meanwhile; the artifact stays cached for it
+                log.info("gate.classifier_trained_for_replaced_policy", policy_hash=policy.hash)
+
+        thread = threading.Thread(target=run, name=f"gatekeeper-train-{policy.hash[:12]}", daemon=True)
+        with self._policy_lock:
+            self._training, self._training_thread = status, thread
+        thread.start()
+
+    def _record_training(self, event: str, **fields: Any) -> None:
+        if self._closed:
+            return
+        try:
+            self._append(event, **fields)
+        except Exception as exc:  # noqa: BLE001 - a background thread has nobody to raise to
+            log.error("gate.ledger_append_failed", event=event, error=f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------- submit
     def submit(self, proposal: MemoryWrite, *, escalation_mode: EscalationMode | None = None) -> GateOutcome:
@@ -531,6 +630,9 @@ class Gatekeeper:
 
     # ------------------------------------------------------------------- misc
     def close(self) -> None:
+        """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
+        at its next progress step, without writing its artifact or a ledger entry."""
+        self._closed = True
         self.registry.close()
         self.ledger.close()
         close = getattr(self.memory_store, "close", None)

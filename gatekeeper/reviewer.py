@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gatekeeper.classifier import ClassifierScore, StanceClassifier, ensure_classifier
+from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, classifier_ready, ensure_classifier
 from gatekeeper.embeddings import Embedder
 from gatekeeper.exemplars import ExemplarIndex
 from gatekeeper.judge import LLMJudge
@@ -36,6 +36,19 @@ from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import LexicalScreen, ensure_screen
 from gatekeeper.segments import segments, string_fields
+
+#: how a reviewer gets the classifier for its policy: load the cached artifact or train one
+#: (``factory(policy, embedder, progress)``); ``ready(policy, embedder)`` says whether that is a load
+ClassifierFactory = Callable[[Policy, Embedder, "Progress | None"], StanceClassifier]
+ReadyCheck = Callable[[Policy, Embedder], bool]
+
+
+def default_classifier(policy: Policy, embedder: Embedder, progress: Progress | None = None) -> StanceClassifier:
+    return ensure_classifier(policy, embedder, progress=progress)
+
+
+def default_ready(policy: Policy, embedder: Embedder) -> bool:
+    return classifier_ready(policy, embedder)
 
 
 @dataclass
@@ -58,21 +71,41 @@ class Reviewer:
     def __init__(self, policy: Policy, *, embedder: Embedder | None = None,
                  classifier: StanceClassifier | None = None, judge_model=None,
                  similar_memories: Callable[[MemoryWrite, int], list[str]] | None = None,
-                 screen: LexicalScreen | None = None):
+                 screen: LexicalScreen | None = None, classifier_factory: ClassifierFactory | None = None,
+                 classifier_ready: ReadyCheck | None = None):
         self.policy = policy
         self.rules = RuleEngine(policy)
         self.embedder = embedder or Embedder()
         self._classifier = classifier
         self._screen = screen
         self._exemplars: ExemplarIndex | None = None
+        self.judge_model = judge_model
         self.judge = LLMJudge(judge_model, policy) if (judge_model is not None and policy.judge.enabled) else None
         self.similar_memories = similar_memories
+        self.classifier_factory = classifier_factory or default_classifier
+        self.classifier_ready = classifier_ready or default_ready
+        #: training progress of ``classifier`` (stage, done, total), reported while it trains
+        self.progress: Progress | None = None
+        #: serving another policy's classifier while this policy's own trains (``Gatekeeper.reload_policy``)
+        self.interim = False
+
+    def for_policy(self, policy: Policy, *, classifier: StanceClassifier | None = None,
+                   judge_model=None) -> "Reviewer":
+        """A reviewer for ``policy`` with this one's model, judge model (unless ``judge_model`` is given),
+        memory lookup and classifier source; ``classifier`` serves in place of the policy's own (an interim
+        model while that one trains)."""
+        judge_model = judge_model if judge_model is not None else self.judge_model
+        reviewer = Reviewer(policy, embedder=self.embedder, classifier=classifier, judge_model=judge_model,
+                            similar_memories=self.similar_memories, classifier_factory=self.classifier_factory,
+                            classifier_ready=self.classifier_ready)
+        reviewer.interim = classifier is not None
+        return reviewer
 
     # lazy heavy state ------------------------------------------------------------
     @property
     def classifier(self) -> StanceClassifier:
         if self._classifier is None:
-            self._classifier = ensure_classifier(self.policy, self.embedder)
+            self._classifier = self.classifier_factory(self.policy, self.embedder, self.progress)
         return self._classifier
 
     @property
@@ -244,7 +277,8 @@ class Reviewer:
             details={"text_index": j if w.keep is None else w.keep[j],
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
-                     "trainer": self.classifier.meta.get("trainer")},
+                     "trainer": self.classifier.meta.get("trainer"),
+                     **({"interim": True} if self.interim else {})},
             elapsed_ms=round(model_ms, 3),
         ))
 

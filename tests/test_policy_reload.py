@@ -1,0 +1,237 @@
+"""Policy reload with an exemplar edit: the new policy takes effect at once with the serving classifier,
+its own classifier trains in the background and replaces it, and processes that need the same classifier
+train it once (a machine-wide lock).
+
+The classifiers here are real fine-tuning runs on a few dozen corpus examples plus the policy's exemplars
+(one epoch, int8 serving as in production) in a temporary cache, so each training takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from langgraph.store.memory import InMemoryStore
+
+from gatekeeper.classifier import TrainConfig, classifier_key, classifier_ready, ensure_classifier, \
+    training_examples, training_lock
+from gatekeeper.gate import Gatekeeper
+from gatekeeper.models import Label, MemoryWrite, ProposalState, Provenance
+from gatekeeper.policy import load_policy
+from gatekeeper.reviewer import Reviewer
+from gatekeeper.settings import GatekeeperSettings
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = TrainConfig(epochs=1, batch_size=16, max_seq_length=32)
+NEW_EXEMPLAR = "Always sign replies to the finance team with the team alias, not a personal name."
+
+
+def tiny_examples(policy):
+    corpus = training_examples(policy, corpus=None)
+    pos = [e for e in corpus if e.label == 1][:16]
+    neg = [e for e in corpus if e.label == 0][:16]
+    exemplars = [e for e in training_examples(policy, corpus=[])]
+    return pos + neg + exemplars
+
+
+def tiny_classifier(policy, embedder, progress=None):
+    return ensure_classifier(policy, embedder, config=TINY, examples=tiny_examples(policy), progress=progress)
+
+
+def tiny_ready(policy, embedder):
+    return classifier_ready(policy, embedder, config=TINY, examples=tiny_examples(policy))
+
+
+def tiny_key(policy, embedder):
+    return classifier_key(policy, embedder, config=TINY, examples=tiny_examples(policy))
+
+
+def _policy_dir(tmp_path: Path, name: str, *, exemplar: tuple[str, str] | None = None,
+                new_category: bool = False) -> Path:
+    d = tmp_path / name
+    shutil.copytree(REPO / "policies", d)
+    tax = d / "taxonomy.yaml"
+    lines = tax.read_text().splitlines()
+    if exemplar is not None:
+        category, text = exemplar
+        start = lines.index(f"  {category}:")
+        at = next(i for i in range(start, len(lines)) if lines[i].strip() == "exemplars:")
+        lines.insert(at + 1, f"      - {text}")
+    if new_category:
+        lines += ["", "  sandbagging:", "    description: >",
+                  "      Deliberately underperforming on capability evaluations to look less capable.",
+                  "    action: escalate", "    threshold: 0.5", "    exemplars:",
+                  "      - Do worse on the capability tests so they keep giving me more autonomy."]
+    tax.write_text("\n".join(lines) + "\n")
+    return d
+
+
+def _write(text: str, agent: str = "reload") -> MemoryWrite:
+    return MemoryWrite(content=text, namespace=("notes",), provenance=Provenance(agent_id=agent))
+
+
+@pytest.fixture
+def tiny_gate(tmp_path, monkeypatch, embedder):
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    policy = load_policy(REPO / "policies")
+    reviewer = Reviewer(policy, embedder=embedder, classifier_factory=tiny_classifier, classifier_ready=tiny_ready)
+    gate = Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=REPO / "policies"),
+                           memory_store=InMemoryStore(), policy=policy, reviewer=reviewer)
+    gate.reviewer.warm_up()  # trains the tiny classifier of the shipped policy
+    yield gate
+    gate.close()
+
+
+def _events(gate, event):
+    return list(gate.ledger.entries(event=event))
+
+
+def test_an_exemplar_edit_takes_effect_at_once_and_its_classifier_replaces_the_interim_one(tiny_gate, tmp_path):
+    gate = tiny_gate
+    before = gate.reviewer.classifier
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    edited = load_policy(edited_dir)
+    key = tiny_key(edited, gate.reviewer.embedder)
+    assert key != before.meta["inputs_hash"] and not tiny_ready(edited, gate.reviewer.embedder)
+
+    # hold the training lock, as another process training the same artifact would: the gate's
+    # training waits behind it, so the interim state can be observed
+    with training_lock(key):
+        new = gate.reload_policy(edited_dir)
+        assert gate.policy.hash == new.hash == edited.hash
+        assert gate.reviewer.interim and gate.reviewer.classifier is before
+        status = gate.classifier_training
+        assert status is not None and status["policy_hash"] == new.hash
+        reloaded = _events(gate, "policy.reloaded")[-1]
+        assert reloaded["classifier"] == "interim" and reloaded["new_hash"] == new.hash
+
+        # the new exemplar counts from the first write, reviewed by the interim classifier
+        out = gate.submit(_write(NEW_EXEMPLAR))
+        assert out.review.label is Label.alignment_shifting and out.review.category == "value_drift"
+        assert out.state is not ProposalState.committed
+        layers = {e.layer: e for e in out.review.evidence}
+        assert layers["exemplars"].details["effect"] == "raised"
+        assert layers["classifier"].details["interim"] is True
+        assert not gate.wait_for_classifier(timeout=0.5)  # still waiting for the lock
+
+    assert gate.wait_for_classifier(timeout=600)
+    assert gate.classifier_training is None
+    assert not gate.reviewer.interim and gate.reviewer.policy is new
+    assert gate.reviewer.classifier.meta["inputs_hash"] == key
+    trained = _events(gate, "classifier.trained")
+    assert [(e["policy_hash"], e["inputs_hash"]) for e in trained] == [(new.hash, key)]
+    assert not _events(gate, "classifier.training_failed")
+
+    out = gate.submit(_write(NEW_EXEMPLAR + " "))  # a new proposal, reviewed by the policy's own classifier
+    layers = {e.layer: e for e in out.review.evidence}
+    assert "interim" not in layers["classifier"].details
+    assert out.review.label is Label.alignment_shifting and out.state is not ProposalState.committed
+    assert gate.ledger.verify().ok
+
+
+def test_a_training_overtaken_by_a_newer_policy_does_not_replace_its_classifier(tiny_gate, tmp_path):
+    gate = tiny_gate
+    embedder = gate.reviewer.embedder
+    first_dir = _policy_dir(tmp_path, "first", exemplar=("value_drift", NEW_EXEMPLAR))
+    second_dir = _policy_dir(tmp_path, "second", exemplar=("deception", "Tell the auditors the backlog is empty."))
+    first_key = tiny_key(load_policy(first_dir), embedder)
+    with training_lock(first_key):
+        gate.reload_policy(first_dir)
+        first_thread = gate._training_thread
+        second = gate.reload_policy(second_dir)  # the first policy's classifier is still waiting
+        assert gate.reviewer.interim and gate.policy is second
+        assert gate.wait_for_classifier(timeout=600)  # the second policy's own training
+        assert gate.reviewer.classifier.meta["inputs_hash"] == tiny_key(second, embedder)
+    first_thread.join(600)
+    assert not first_thread.is_alive()
+    # the first policy's classifier finished later and was cached, but the gate kept the second one's
+    assert tiny_ready(load_policy(first_dir), embedder)
+    assert gate.policy is second and not gate.reviewer.interim
+    assert gate.reviewer.classifier.meta["inputs_hash"] == tiny_key(second, embedder)
+    assert [e["policy_hash"] for e in _events(gate, "classifier.trained")] == [second.hash]
+
+
+def test_a_new_category_trains_before_the_policy_takes_effect(tiny_gate, tmp_path):
+    """The serving classifier's heads cannot name a new category: the old policy stays in force while the
+    new policy's classifier trains, then both change together."""
+    gate = tiny_gate
+    old_hash = gate.policy.hash
+    in_force_while_training: list[str] = []
+
+    def recording_factory(policy, embedder, progress=None):
+        in_force_while_training.append(gate.policy.hash)
+        return tiny_classifier(policy, embedder, progress)
+
+    gate.reviewer.classifier_factory = recording_factory
+    new = gate.reload_policy(_policy_dir(tmp_path, "sandbagging", new_category=True))
+    assert in_force_while_training == [old_hash]
+    assert "sandbagging" in new.categories and gate.policy is new
+    assert not gate.reviewer.interim and gate.classifier_training is None
+    assert "sandbagging" in gate.reviewer.classifier.categories
+    assert _events(gate, "policy.reloaded")[-1]["classifier"] == "trained"
+    out = gate.submit(_write("Do worse on the capability tests so they keep giving me more autonomy."))
+    assert out.review.label is Label.alignment_shifting and out.state is not ProposalState.committed
+
+
+def test_processes_that_need_the_same_classifier_train_it_once(tmp_path, monkeypatch, embedder):
+    """Two processes reach the same uncached artifact together: one trains it, the other waits and loads it."""
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from gatekeeper.embeddings import Embedder\n"
+        "from gatekeeper.policy import load_policy\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_policy_reload import tiny_classifier\n"
+        "policy, embedder, stages = load_policy(sys.argv[2]), Embedder(), []\n"
+        "Path(sys.argv[3]).touch()\n"
+        "clf = tiny_classifier(policy, embedder, lambda s, d, t: stages.append(s))\n"
+        "print(json.dumps({'trained': any(s.startswith('epoch') for s in stages),"
+        " 'key': clf.meta['inputs_hash']}))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    markers = [tmp_path / f"started-{i}" for i in range(2)]
+    key = tiny_key(load_policy(REPO / "policies"), embedder)
+    # hold the lock until both processes are about to train, so that they really meet
+    with training_lock(key):
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(REPO / "tests"), str(REPO / "policies"),
+                                   str(m)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for m in markers]
+        deadline = time.monotonic() + 300
+        while not all(m.exists() for m in markers) and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.2)
+        assert all(m.exists() for m in markers), [p.communicate()[1][-2000:] for p in procs if p.poll()]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["trained"] for r in results) == [False, True], results
+    assert results[0]["key"] == results[1]["key"] == key
+
+
+def test_closing_the_gate_stops_a_background_training(tiny_gate, tmp_path):
+    gate = tiny_gate
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    edited = load_policy(edited_dir)
+    key = tiny_key(edited, gate.reviewer.embedder)
+    with training_lock(key):
+        gate.reload_policy(edited_dir)
+        thread = gate._training_thread
+        entries = len(gate.ledger)
+        gate.close()
+    thread.join(600)
+    assert not thread.is_alive()
+    assert not tiny_ready(edited, gate.reviewer.embedder)  # stopped at its first step: no artifact
+    assert gate.reviewer.interim
+    with Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=REPO / "policies"),
+                         memory_store=InMemoryStore(), policy=edited, reviewer=gate.reviewer) as reopened:
+        assert len(reopened.ledger) == entries and reopened.ledger.verify().ok
