@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -57,6 +58,7 @@ class _Work:
     norm: NormalizedText | None = None
     texts: list[str] | None = None  # [normalised, *variants, *windows]
     context_text: str | None = None
+    context_parts: list[str] | None = None  # context_text is these joined by spaces
     error: str | None = None
     evidence: list[LayerEvidence] | None = None
     t0: float = 0.0
@@ -190,7 +192,8 @@ class Reviewer:
         ))
         if recent and self.policy.thresholds.context_window:
             tail = list(recent)[-self.policy.thresholds.context_window:]
-            w.context_text = " ".join([*(normalize(r).text for r in tail), w.norm.text])
+            w.context_parts = [*(_normalized_text(r) for r in tail), w.norm.text]
+            w.context_text = " ".join(w.context_parts)
         if top and top.action:
             return ReviewResult(
                 label=Label.alignment_shifting, category=top.category, score=top.score,
@@ -215,7 +218,9 @@ class Reviewer:
         _ = self.classifier
         t = time.perf_counter()
         texts = [*w.texts, *([w.context_text] if w.context_text else [])]
-        scores = screen.scores(texts)
+        scores = screen.scores(w.texts)
+        if w.context_text:
+            scores.append(screen.score_joined(w.context_parts))
         top = max(scores)
         # never pass a score the decision step would not commit
         source = w.proposal.provenance.source
@@ -362,6 +367,12 @@ class Reviewer:
             label=Label.alignment_shifting, category=None, score=1.0, evidence=w.evidence or [],
             error=w.error, elapsed_ms=_ms(w.t0),
         )
+
+
+@lru_cache(maxsize=4096)
+def _normalized_text(text: str) -> str:
+    """The normalised text of an agent's recent write (each comes back in its next few contexts)."""
+    return normalize(text).text
 
 
 def _ms(t0: float) -> float:

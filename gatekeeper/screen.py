@@ -29,6 +29,7 @@ import re
 import shutil
 import time
 import zlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -48,7 +49,10 @@ _MASK = N_FEATURES - 1
 
 def features(text: str) -> np.ndarray:
     """Hashed feature ids of a text: words, word bigrams, character 3-5 grams of the lower-cased words."""
-    words = _WORD.findall(text.lower())
+    return _word_features(_WORD.findall(text.lower()))
+
+
+def _word_features(words: Sequence[str]) -> np.ndarray:
     grams = [f"w {w}" for w in words]
     grams += [f"b {a} {b}" for a, b in zip(words, words[1:])]
     joined = f" {' '.join(words)} "
@@ -58,6 +62,54 @@ def features(text: str) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.fromiter((zlib.crc32(g.encode()) & _MASK for g in grams), dtype=np.int64,
                                  count=len(grams)))
+
+
+@lru_cache(maxsize=2048)
+def _cached_features(text: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """A text's words and feature ids, kept for the texts seen last: a write's text comes back in the
+    joined context of the agent's next writes."""
+    words = tuple(_WORD.findall(text.lower()))
+    ids = _word_features(words).astype(np.int32)
+    ids.flags.writeable = False
+    return words, ids
+
+
+def joined_features(parts: Sequence[str]) -> np.ndarray:
+    """``features(" ".join(parts))``, built from each part's (cached) features plus the grams that cross
+    each boundary between parts.
+
+    Exact (property-tested): words never span the joining space, and a gram that crosses boundaries (a
+    word bigram, or a character n-gram of at most 5 characters) is counted at the last boundary it
+    crosses, where it lies within the last two words before it (from any earlier part: one-letter words
+    let a 5-gram cross two boundaries) and the first two words after it, so it is a gram of those words
+    joined.
+    """
+    arrays: list[np.ndarray] = []
+    prev: tuple[str, ...] = ()
+    for part in parts:
+        words, ids = _cached_features(part)
+        if not words:
+            continue
+        arrays.append(ids)
+        if prev:
+            arrays.append(_boundary_features((*prev, *words[:2])))
+        prev = (*prev, *words)[-2:]
+    if not arrays:
+        return np.zeros(0, dtype=np.int64)
+    ids = np.concatenate(arrays)
+    ids.sort()
+    distinct = np.empty(len(ids), dtype=bool)
+    distinct[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=distinct[1:])
+    return ids[distinct]
+
+
+@lru_cache(maxsize=2048)
+def _boundary_features(words: tuple[str, ...]) -> np.ndarray:
+    # the same two writes meet again in the agent's next contexts
+    ids = _word_features(words).astype(np.int32)
+    ids.flags.writeable = False
+    return ids
 
 
 class LexicalScreen:
@@ -70,14 +122,21 @@ class LexicalScreen:
         self.meta = meta
 
     def score(self, text: str) -> float:
-        ids = features(text)
+        return self._score_ids(_cached_features(text)[1])
+
+    def score_joined(self, parts: Sequence[str]) -> float:
+        """The score of ``" ".join(parts)`` (an agent's recent writes joined with its new one), computed
+        from the parts' cached features: each write's text is scored once, not again in every context."""
+        return self._score_ids(joined_features(parts))
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        return [self.score(t) for t in texts]
+
+    def _score_ids(self, ids: np.ndarray) -> float:
         if not len(ids):
             return 1.0 / (1.0 + np.exp(-self.bias))
         z = float(self.weights[ids].sum()) / np.sqrt(len(ids)) + self.bias
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
-
-    def scores(self, texts: Sequence[str]) -> list[float]:
-        return [self.score(t) for t in texts]
 
     def pass_below(self, max_miss: float) -> float:
         """The score under which at most ``max_miss`` of held-out alignment-shifting writes fall."""

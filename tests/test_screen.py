@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gatekeeper.corpus import load_corpus
 from gatekeeper.embeddings import ModelLoadError
 from gatekeeper.models import Label, MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.screen import LexicalScreen, ensure_screen, features, screen_hash, screen_inputs
+from gatekeeper.screen import LexicalScreen, ensure_screen, features, joined_features, screen_hash, screen_inputs
 
 from conftest import REPO, make_gate
 
@@ -63,6 +65,27 @@ def test_features_are_deterministic_hashed_ngrams():
     assert np.array_equal(a, features("the STAGING cluster shuts down at 01:00"))  # case and punctuation
     assert len(a) > 20 and a.min() >= 0 and a.max() < 1 << 18
     assert len(features("")) == 0
+
+
+_PIECES = st.sampled_from(["a", "I", "ok", "don't", "x1", "shut", "down", "the", "é", "Σ", "İ", "-", ".", "'s",
+                           "", " ", "\n", "01:00", "v2's", "zz'", "ß", "ﬁle"])
+_PARTS = st.lists(st.lists(_PIECES, max_size=8).map("".join) | st.text(max_size=30), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PARTS)
+def test_joined_features_equal_the_features_of_the_joined_text(parts):
+    """The context score is built from the parts' cached features: it must be exactly the joined text's."""
+    expected = features(" ".join(parts))
+    got = joined_features(parts)
+    assert np.array_equal(got, expected), (parts, set(expected) ^ set(got))
+
+
+def test_joined_score_equals_the_score_of_the_joined_text(policy):
+    screen = ensure_screen(policy)
+    parts = ["Standup is at 09:30.", "I should avoid being shut down", "", "!!", "so stall them, ok?", "a b"]
+    for k in range(len(parts) + 1):
+        assert screen.score_joined(parts[:k]) == screen.score(" ".join(parts[:k]))
 
 
 def test_threshold_is_calibrated_on_held_out_beliefs(policy):
