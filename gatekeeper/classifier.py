@@ -48,7 +48,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from gatekeeper.embeddings import Embedder, ModelLoadError, bundled_model_dir
+from gatekeeper.embeddings import Embedder, EmbeddingStream, ModelLoadError, bundled_model_dir
 from gatekeeper.files import staged_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
@@ -190,6 +190,12 @@ class StanceClassifier:
         if self.encoder is None:
             raise ModelLoadError("classifier has no encoder attached")
         return self.encoder.encode(texts)
+
+    def stream(self) -> EmbeddingStream:
+        """An encoder stream: texts handed over as they come, encoded alongside the caller (the reviewer)."""
+        if self.encoder is None:
+            raise ModelLoadError("classifier has no encoder attached")
+        return self.encoder.stream()
 
     def predict(self, embeddings: np.ndarray) -> list[ClassifierScore]:
         emb = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dimension)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Sequence
 
@@ -196,40 +196,102 @@ class OnnxSentenceEncoder:
 
     def _encode_one_per_run(self, texts: Sequence[str]) -> np.ndarray:
         """Each text in a run of its own; with several texts, on up to ``workers`` threads at once
-        (onnxruntime releases the GIL while it runs, and its sessions may be run concurrently).
-        Threads are started per call, not pooled: a pool would not survive a fork."""
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        n_threads = min(self.workers, len(texts))
-        if n_threads <= 1:
-            for i, t in enumerate(texts):
-                out[i] = self._run_one(t)
-            return out
-        # longest first, so the threads finish together
-        order = iter(sorted(range(len(texts)), key=lambda i: -len(texts[i])))
-        take = threading.Lock()
-        errors: list[BaseException] = []
+        (onnxruntime releases the GIL while it runs, and its sessions may be run concurrently)."""
+        runs = SideBySideRuns(self)
+        for t in texts:
+            runs.put(t)
+        return runs.finish()
 
-        def work() -> None:
-            try:
-                while not errors:
-                    with take:
-                        i = next(order, None)
-                    if i is None:
-                        return
-                    out[i] = self._run_one(texts[i])
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(exc)
 
-        helpers = [threading.Thread(target=work, name="gatekeeper-encode", daemon=True)
-                   for _ in range(n_threads - 1)]
-        for h in helpers:
+class SideBySideRuns:
+    """Texts for an encoder that runs one text per run, run side by side as they are handed over.
+
+    ``put`` queues a text and returns at once; from the second queued text on, helper threads (up to the
+    encoder's ``workers`` - 1) start running them while the caller goes on, e.g. preparing the next
+    writes of a batch. ``finish`` makes the caller run what is left alongside the helpers (longest
+    first, so the threads finish together) and returns the vectors in the order the texts were put.
+    Each text still runs alone, so a vector never depends on its neighbours. A failure on any thread is
+    raised by ``finish``; ``cancel`` stops the helpers without running the rest. Threads are started per
+    instance, not pooled: a pool would not survive a fork.
+    """
+
+    def __init__(self, encoder: OnnxSentenceEncoder):
+        self._enc = encoder
+        self._texts: list[str] = []
+        self._out: list[np.ndarray | None] = []
+        self._queue: deque[int] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._errors: list[BaseException] = []
+        self._helpers: list[threading.Thread] = []
+
+    def put(self, text: str) -> int:
+        """Queue ``text``; its index in ``finish()``'s result."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("runs already finished")
+            i = len(self._texts)
+            self._texts.append(text)
+            self._out.append(None)
+            self._queue.append(i)
+            if len(self._queue) >= 2:
+                self._start_helpers()
+            self._cond.notify()
+        return i
+
+    def finish(self) -> np.ndarray:
+        with self._cond:
+            self._closed = True
+            self._queue = deque(sorted(self._queue, key=lambda i: -len(self._texts[i])))
+            if len(self._queue) >= 2:
+                self._start_helpers()
+            self._cond.notify_all()
+        self._work(wait=False)
+        self._join()
+        if self._errors:
+            raise self._errors[0]
+        if not self._out:
+            return np.zeros((0, self._enc.dimension), dtype=np.float32)
+        return np.stack(self._out)  # type: ignore[arg-type]
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._queue.clear()
+            self._cond.notify_all()
+        self._join()
+
+    def _start_helpers(self) -> None:  # with self._cond held
+        if self._helpers:
+            return
+        for _ in range(self._enc.workers - 1):
+            h = threading.Thread(target=self._work, kwargs={"wait": True}, name="gatekeeper-encode", daemon=True)
             h.start()
-        work()
-        for h in helpers:
+            self._helpers.append(h)
+
+    def _take(self, wait: bool) -> int | None:
+        with self._cond:
+            while True:
+                if self._errors:
+                    return None
+                if self._queue:
+                    return self._queue.popleft()
+                if self._closed or not wait:
+                    return None
+                self._cond.wait()
+
+    def _work(self, wait: bool) -> None:
+        try:
+            while (i := self._take(wait)) is not None:
+                self._out[i] = self._enc._run_one(self._texts[i])
+        except BaseException as exc:  # noqa: BLE001 - raised by finish() in the caller's thread
+            with self._cond:
+                self._errors.append(exc)
+                self._cond.notify_all()
+
+    def _join(self) -> None:
+        for h in self._helpers:
             h.join()
-        if errors:
-            raise errors[0]
-        return out
 
 
 class Embedder:
@@ -313,18 +375,87 @@ class Embedder:
                 normalize_embeddings=True, show_progress_bar=False,
             ).astype(np.float32)
             by_text = dict(zip(uniq, vecs))
-            with self._lock:
-                for t, v in by_text.items():
-                    self._cache[t] = v
-                    self._cache.move_to_end(t)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+            self._remember(by_text)
             for i in todo:
                 out[i] = by_text[texts[i]]
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack(out)  # type: ignore[arg-type]
 
+    def stream(self) -> EmbeddingStream:
+        """An :class:`EmbeddingStream` over this encoder: texts handed over as they come, encoded
+        while the caller goes on where the encoder runs one text per run."""
+        return EmbeddingStream(self)
+
+    def _remember(self, by_text: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            for t, v in by_text.items():
+                self._cache[t] = v
+                self._cache.move_to_end(t)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
     def __call__(self, texts: Sequence[str]) -> list[list[float]]:
         """Callable form used by stores: list of texts -> list of vectors."""
         return self.encode(list(texts)).tolist()
+
+
+class EmbeddingStream:
+    """Texts for an :class:`Embedder` handed over one group at a time, the vectors taken at the end.
+
+    The reviewer hands each write's uncertain texts over as soon as its cheap layers are done, and goes on
+    with the next write. With an encoder that runs one text per run (the int8 classifier encoder) the texts
+    start running on a helper thread at once (:class:`SideBySideRuns`), so the encoder's work overlaps the
+    cheap layers of the rest of the batch instead of waiting for them; other encoders get all texts in one
+    ``encode`` call at the end, as before. The vectors are the ones ``Embedder.encode`` gives (cache and
+    all): each text runs alone, whatever thread runs it. Not thread-safe: one caller adds and takes.
+    """
+
+    def __init__(self, embedder: Embedder):
+        self._embedder = embedder
+        self._texts: list[str] = []
+        self._vectors: dict[int, np.ndarray] = {}  # position -> vector known at add (cache hits)
+        self._run_of: dict[str, int] = {}  # text -> its index in self._runs (each distinct text runs once)
+        self._runs: SideBySideRuns | None = None
+        self._done = False
+
+    def add(self, texts: Sequence[str]) -> int:
+        """Hand ``texts`` over; the position of the first in ``result()``. Loads the model on first use
+        (a :class:`ModelLoadError` is raised here or by ``result``)."""
+        if self._done:
+            raise RuntimeError("stream already finished")
+        start = len(self._texts)
+        e = self._embedder
+        for t in texts:
+            pos = len(self._texts)
+            self._texts.append(t)
+            if e.backend != "onnx" or not e.one_text_per_run:
+                continue  # encoded in one call at the end
+            hit = e._cache.get(t)
+            if hit is not None:
+                self._vectors[pos] = hit
+            elif t not in self._run_of:
+                if self._runs is None:
+                    self._runs = SideBySideRuns(e.model)
+                self._run_of[t] = self._runs.put(t)
+        return start
+
+    def result(self) -> np.ndarray:
+        """The (n, d) vectors of every text added, in order."""
+        self._done = True
+        e = self._embedder
+        if not self._texts:
+            return np.zeros((0, e.dimension), dtype=np.float32)
+        if self._runs is None and not self._vectors:
+            return e.encode(self._texts)
+        ran = self._runs.finish() if self._runs is not None else None
+        if ran is not None:
+            e._remember({t: ran[j] for t, j in self._run_of.items()})
+        return np.stack([self._vectors[p] if p in self._vectors else ran[self._run_of[t]]  # type: ignore[index]
+                         for p, t in enumerate(self._texts)])
+
+    def cancel(self) -> None:
+        """Stop the helper threads without waiting for the rest (an aborted batch)."""
+        self._done = True
+        if self._runs is not None:
+            self._runs.cancel()

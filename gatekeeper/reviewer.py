@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, classifier_ready, ensure_classifier
-from gatekeeper.embeddings import Embedder
+from gatekeeper.embeddings import Embedder, EmbeddingStream
 from gatekeeper.exemplars import ExemplarIndex
 from gatekeeper.judge import LLMJudge
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
@@ -65,6 +65,9 @@ class _Work:
     #: indices of ``texts`` the model layers review (the screen drops clearly benign extra texts)
     keep: list[int] | None = None
     keep_context: bool = True
+    #: where the texts the write handed to the encoder are in the batch's vectors: (start, end, context
+    #: index or -1)
+    span: tuple[int, int, int] = (0, 0, -1)
 
 
 class Reviewer:
@@ -139,26 +142,58 @@ class Reviewer:
         recents = recents or [()] * len(proposals)
         works = [_Work(p, t0=time.perf_counter(), evidence=[]) for p in proposals]
         results: list[ReviewResult | None] = [None] * len(works)
+        # texts the cheap layers leave undecided go to the encoder at once: with the int8 encoder they
+        # run on a helper thread while the cheap layers of the next proposals go on (same vectors)
+        stream: EmbeddingStream | None = None
+        model_error: Exception | None = None
+        todo: list[int] = []
+        try:
+            # 1+2(+screen): normalise, rules, screen (per proposal, cheap)
+            for i, (w, recent) in enumerate(zip(works, recents)):
+                try:
+                    results[i] = self._cheap_layers(w, recent)
+                except Exception as exc:  # noqa: BLE001 - fail closed per proposal
+                    w.error = f"{type(exc).__name__}: {exc}"
+                    results[i] = self._failed(w)
+                if results[i] is not None:
+                    continue
+                todo.append(i)
+                if model_error is None:
+                    try:
+                        if stream is None:
+                            stream = self.classifier.stream()
+                        self._hand_over(w, stream)
+                    except Exception as exc:  # noqa: BLE001 - the model failed: every pending write fails closed
+                        model_error = exc
 
-        # 1+2: normalise and rules (per proposal, cheap)
-        for i, (w, recent) in enumerate(zip(works, recents)):
-            try:
-                results[i] = self._cheap_layers(w, recent)
-            except Exception as exc:  # noqa: BLE001 - fail closed per proposal
-                w.error = f"{type(exc).__name__}: {exc}"
-                results[i] = self._failed(w)
-
-        # 3: one embedding call for every text still undecided
-        todo = [i for i, r in enumerate(results) if r is None]
-        if todo:
-            try:
-                self._model_layers([works[i] for i in todo], results, todo)
-            except Exception as exc:  # noqa: BLE001 - the model failed: every pending write fails closed
-                for i in todo:
-                    if results[i] is None:
-                        works[i].error = f"{type(exc).__name__}: {exc}"
-                        results[i] = self._failed(works[i])
+            # 3: the model layers for every proposal still undecided
+            if todo:
+                try:
+                    if model_error is not None:
+                        raise model_error
+                    assert stream is not None
+                    t = time.perf_counter()
+                    emb, stream = stream.result(), None
+                    self._model_layers([works[i] for i in todo], results, todo, emb, t)
+                except Exception as exc:  # noqa: BLE001 - the model failed: every pending write fails closed
+                    for i in todo:
+                        if results[i] is None:
+                            works[i].error = f"{type(exc).__name__}: {exc}"
+                            results[i] = self._failed(works[i])
+        finally:
+            if stream is not None:
+                stream.cancel()
         return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _hand_over(w: _Work, stream: EmbeddingStream) -> None:
+        """Hand the write's texts for the model over to ``stream``; where they are goes to ``w.span``."""
+        texts = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
+        start = stream.add(texts)
+        ctx = -1
+        if w.context_text and w.keep_context:
+            ctx = stream.add([w.context_text])
+        w.span = (start, start + len(texts), ctx)
 
     def _cheap_layers(self, w: _Work, recent: Sequence[str]) -> ReviewResult | None:
         t = time.perf_counter()
@@ -227,10 +262,13 @@ class Reviewer:
         pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(source))
         decided = top < pass_below
         if not decided:
-            # the model reviews the write's own text, and only those extra texts (sentences, windows,
-            # the joined recent writes) that the screen cannot clear on their own
-            n = len(w.texts)
-            w.keep = [0] + [i for i in range(1, n) if scores[i] >= pass_below]
+            # the model reviews only the texts the screen cannot clear on their own (the whole text, its
+            # sentences and windows, the joined recent writes), with the same threshold for each. The whole
+            # text goes too when none of its own texts is left (the joined context alone is not a review of
+            # the write), and when it is word for word a counter-exemplar (its verdict covers its pieces).
+            w.keep = [i for i in range(len(w.texts)) if scores[i] >= pass_below]
+            if 0 not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
+                w.keep.insert(0, 0)
             w.keep_context = bool(w.context_text) and scores[-1] >= pass_below
         w.evidence.append(LayerEvidence(
             layer="screen", score=round(top, 4), decided=decided,
@@ -243,26 +281,18 @@ class Reviewer:
         return ReviewResult(label=Label.task_knowledge, category=None, score=round(top, 4),
                             raw_score=round(top, 4), evidence=w.evidence, elapsed_ms=_ms(w.t0))
 
-    def _model_layers(self, works: list[_Work], results: list, idx: list[int]) -> None:
-        t = time.perf_counter()
-        spans: list[tuple[int, int, int]] = []  # (start, end, context_index or -1)
-        flat: list[str] = []
-        for w in works:
-            start = len(flat)
-            texts = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
-            flat.extend(texts)
-            ctx = -1
-            if w.context_text and w.keep_context:
-                ctx = len(flat)
-                flat.append(w.context_text)
-            spans.append((start, start + len(texts), ctx))
-        emb = self.classifier.encode(flat)
+    def _model_layers(self, works: list[_Work], results: list, idx: list[int], emb: np.ndarray,
+                      t: float) -> None:
+        """Classifier heads and exemplars over ``emb``, the vectors of the texts each write handed over
+        (``t``: when the caller began waiting for them; the encoding that overlapped the cheap layers of
+        other writes is not counted in the per-write model time)."""
         clf_scores = self.classifier.predict(emb)
         ex_reports = self.exemplars.match(emb)
         model_ms = _ms(t) / max(1, len(works))
         th = self.policy.thresholds
 
-        for w, (start, end, ctx), i in zip(works, spans, idx):
+        for w, i in zip(works, idx):
+            start, end, ctx = w.span
             try:
                 results[i] = self._combine(w, clf_scores[start:end], ex_reports[start:end],
                                            clf_scores[ctx] if ctx >= 0 else None, model_ms, th)

@@ -159,3 +159,82 @@ def test_int8_texts_run_side_by_side_and_give_the_same_vectors(reviewer, monkeyp
     monkeypatch.setattr(enc, "_run_one", broken)
     with pytest.raises(RuntimeError, match="onnxruntime fault"):
         enc.encode(texts)
+
+
+def test_texts_handed_over_run_while_the_caller_goes_on(reviewer):
+    """SideBySideRuns: from the second text handed over, a helper thread runs them before the caller
+    asks for the vectors (the reviewer's cheap layers of the next writes overlap the encoder); the
+    vectors are the same as encoding the texts in one call; cancel stops the helper."""
+    import threading
+    import time
+
+    from gatekeeper.embeddings import SideBySideRuns
+
+    enc = reviewer.classifier.encoder.model
+    if enc.workers < 2:
+        pytest.skip("one core: no helper thread")
+    texts = [r["text"] for r in load_corpus("dev")[:12]]
+    runs = SideBySideRuns(enc)
+    for t in texts:
+        runs.put(t)
+    deadline = time.monotonic() + 30
+    while all(v is None for v in runs._out) and time.monotonic() < deadline:
+        time.sleep(0.005)  # the caller does something else; the helper is already running texts
+    assert any(v is not None for v in runs._out)
+    assert any(t.name == "gatekeeper-encode" for t in threading.enumerate())
+    np.testing.assert_array_equal(runs.finish(), enc.encode(texts))
+    with pytest.raises(RuntimeError, match="already finished"):
+        runs.put("one more")
+
+    # a single text runs on the caller's thread: no thread is started for it
+    one = SideBySideRuns(enc)
+    one.put(texts[0])
+    assert not one._helpers
+    np.testing.assert_array_equal(one.finish()[0], enc.encode(texts[:1])[0])
+
+    # cancel: the helper stops and nothing is left running
+    stopped = SideBySideRuns(enc)
+    for t in texts:
+        stopped.put(t)
+    stopped.cancel()
+    assert all(not h.is_alive() for h in stopped._helpers)
+
+
+def test_embedding_stream_gives_what_encode_gives(reviewer, embedder):
+    """EmbeddingStream over the int8 encoder (runs side by side, cache hits resolved at once, a repeated
+    text run once) and over a batched float32 encoder (one encode call at the end): the vectors are
+    Embedder.encode's, in the order handed over, and new ones land in the cache."""
+    clf_enc = reviewer.classifier.encoder
+    fresh = [f"{r['text']} (stream check {i})" for i, r in enumerate(load_corpus("dev")[:9])]
+    cached = TEXTS[:2]
+    clf_enc.encode(cached)
+    for enc in (clf_enc, embedder):
+        stream = enc.stream()
+        assert stream.add([fresh[0], cached[0]]) == 0
+        assert stream.add([]) == 2
+        assert stream.add([fresh[1], fresh[0], *fresh[2:5]]) == 2
+        assert stream.add([cached[1]]) == 7
+        got = stream.result()
+        order = [fresh[0], cached[0], fresh[1], fresh[0], *fresh[2:5], cached[1]]
+        np.testing.assert_array_equal(got, enc.encode(order))
+        assert all(t in enc._cache for t in order)
+        with pytest.raises(RuntimeError, match="already finished"):
+            stream.add(["late"])
+    assert clf_enc.stream().result().shape == (0, clf_enc.dimension)
+
+
+def test_a_stream_failure_reaches_the_caller(reviewer, monkeypatch):
+    enc = reviewer.classifier.encoder.model
+    texts = [f"{r['text']} (failure check {i})" for i, r in enumerate(load_corpus("dev")[:6])]
+    real = enc._run_one
+
+    def broken(text):
+        if text == texts[4]:
+            raise RuntimeError("onnxruntime fault")
+        return real(text)
+
+    monkeypatch.setattr(enc, "_run_one", broken)
+    stream = reviewer.classifier.encoder.stream()
+    stream.add(texts)
+    with pytest.raises(RuntimeError, match="onnxruntime fault"):
+        stream.result()

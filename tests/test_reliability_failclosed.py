@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 
 import pytest
 import yaml
@@ -178,11 +179,14 @@ def test_layer_fault_quarantines(gate, monkeypatch, layer):
 
     target = {"rules": (gate.reviewer.rules, "check"), "screen": (gate.reviewer.screen, "scores"),
               "exemplars": (gate.reviewer.exemplars, "match"),
-              "encode": (gate.reviewer.classifier, "encode")}[layer]
+              # one onnxruntime run of the classifier's encoder (on the caller's or a helper thread)
+              "encode": (gate.reviewer.classifier.encoder.model, "_run_one")}[layer]
     monkeypatch.setattr(*target, boom)
     # the plain task note is settled by the screen from a trusted source; the model layers see a tool's write
     source = SourceKind.agent if layer in ("rules", "screen") else SourceKind.tool
-    assert_failed_closed(gate, gate.submit(w(source=source)), f"injected {layer} fault")
+    # a text no earlier test encoded: a cached vector would need no encoder run
+    text = f"{TASK} Fault check {uuid.uuid4().hex[:8]}." if layer == "encode" else TASK
+    assert_failed_closed(gate, gate.submit(w(text, source=source)), f"injected {layer} fault")
 
 
 def test_decision_fault_quarantines(gate, monkeypatch):

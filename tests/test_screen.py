@@ -193,3 +193,52 @@ def test_a_broken_screen_fails_closed(tmp_path, policy, reviewer):
         assert "injected screen fault" in (out.review.error or "")
     finally:
         gate.close()
+
+
+def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monkeypatch):
+    """A write the screen cannot settle goes to the model with only its uncertain texts: where the whole
+    text scores below the screen's threshold and one of its sentences does not, the encoder sees that
+    sentence and not the whole text, and a belief in it is still caught."""
+    from gatekeeper.embeddings import EmbeddingStream
+    from gatekeeper.normalize import normalize
+    from gatekeeper.segments import segments
+
+    screen = reviewer.screen
+    pass_below = min(screen.pass_below(reviewer.policy.thresholds.screen_max_miss),
+                     reviewer.policy.commit_below(SourceKind.agent))
+    # held-out beliefs run together with a note: the note's n-grams dilute the whole text, the belief's
+    # own sentence is left to the model (which pieces the screen clears is the screen's call, so the
+    # cases are found here)
+    beliefs = [r["text"] for r in load_corpus("dev") if r["label"] != "task_knowledge"][:120]
+    cases = []
+    for belief in beliefs:
+        for text in (f"{MUNDANE[0]} {belief}", f"{belief} {MUNDANE[1]}"):
+            norm = normalize(text)
+            texts = [*norm.all_texts, *segments(list(norm.all_texts))]
+            if norm.findings or reviewer.rules.check(texts, SourceKind.agent).top is not None:
+                continue  # obfuscation findings and rule matches always get the full review
+            scores = screen.scores(texts)
+            if scores[0] < pass_below <= max(scores[1:], default=0.0) and len(cases) < 12:
+                cases.append((text, belief, [t for t, x in zip(texts, scores) if x >= pass_below]))
+    assert cases, "no write whose whole text the screen clears and whose sentence it cannot"
+    handed: list[str] = []
+    real_add = EmbeddingStream.add
+
+    def recording(self, texts):
+        handed.extend(texts)
+        return real_add(self, texts)
+
+    monkeypatch.setattr(EmbeddingStream, "add", recording)
+    judged_alone = 0
+    for text, belief, uncertain in cases:
+        handed.clear()
+        r = reviewer.review(_write(text))
+        assert handed == uncertain and text not in handed, (text, handed)
+        assert _layers(r)["screen"].details["cleared_texts"] >= 1
+        # the belief is judged as it would be on its own: the write scores at least what it scores alone
+        alone = reviewer.review(_write(belief))
+        if belief in handed:
+            judged_alone += 1
+            assert r.score >= alone.score, (text, r.score, alone.score)
+            assert r.label is alone.label or r.label is Label.alignment_shifting
+    assert judged_alone >= len(cases) // 2, (judged_alone, len(cases))
