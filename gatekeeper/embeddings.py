@@ -21,6 +21,11 @@ from gatekeeper.telemetry import disable_telemetry
 disable_telemetry()
 
 
+#: texts up to this length are kept in an Embedder's cache (the encoder reads at most ``max_seq_length``
+#: tokens of a text anyway; a write may have 64,000 characters, and the cache keys on the whole text)
+CACHE_MAX_CHARS = 2_000
+
+
 class ModelLoadError(RuntimeError):
     """The embedding model could not be loaded (the gate fails closed)."""
 
@@ -295,7 +300,7 @@ class SideBySideRuns:
 
 
 class Embedder:
-    """MiniLM sentence encoder with an LRU cache of recent texts.
+    """MiniLM sentence encoder with an LRU cache of recent texts (those up to ``CACHE_MAX_CHARS`` long).
 
     ``model_dir`` defaults to the bundled all-MiniLM-L6-v2; the classifier can
     point it at a fine-tuned copy. ``backend`` is ``torch`` (sentence-transformers)
@@ -390,6 +395,8 @@ class Embedder:
     def _remember(self, by_text: dict[str, np.ndarray]) -> None:
         with self._lock:
             for t, v in by_text.items():
+                if len(t) > CACHE_MAX_CHARS:
+                    continue  # the cache holds its keys: long texts would make it hundreds of MB
                 self._cache[t] = v
                 self._cache.move_to_end(t)
             while len(self._cache) > self._cache_size:

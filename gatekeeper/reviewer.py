@@ -35,7 +35,7 @@ from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
-from gatekeeper.screen import LexicalScreen, ensure_screen
+from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
 from gatekeeper.segments import segments, string_fields
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
@@ -399,9 +399,16 @@ class Reviewer:
         )
 
 
-@lru_cache(maxsize=4096)
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write (each comes back in its next few contexts)."""
+    """The normalised text of an agent's recent write (each comes back in its next few contexts; short
+    ones are cached, so the cache stays small whatever the writes' length)."""
+    if len(text) <= CACHE_MAX_CHARS:
+        return _cached_normalized_text(text)
+    return normalize(text).text
+
+
+@lru_cache(maxsize=4096)
+def _cached_normalized_text(text: str) -> str:
     return normalize(text).text
 
 

@@ -64,14 +64,27 @@ def _word_features(words: Sequence[str]) -> np.ndarray:
                                  count=len(grams)))
 
 
-@lru_cache(maxsize=2048)
-def _cached_features(text: str) -> tuple[tuple[str, ...], np.ndarray]:
-    """A text's words and feature ids, kept for the texts seen last: a write's text comes back in the
-    joined context of the agent's next writes."""
+#: texts up to this length keep their words and feature ids in a cache (a write's text comes back in the
+#: joined context of the agent's next writes); a longer one is hashed again each time, so the cache stays
+#: small (about 20 kB per entry at most, instead of 1.2 MB for a 64,000-character write)
+CACHE_MAX_CHARS = 1_000
+
+
+def _text_features(text: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """A text's words and (read-only) feature ids."""
+    if len(text) <= CACHE_MAX_CHARS:
+        return _cached_features(text)
+    return _features_of(text)
+
+
+def _features_of(text: str) -> tuple[tuple[str, ...], np.ndarray]:
     words = tuple(_WORD.findall(text.lower()))
     ids = _word_features(words).astype(np.int32)
     ids.flags.writeable = False
     return words, ids
+
+
+_cached_features = lru_cache(maxsize=2048)(_features_of)
 
 
 def joined_features(parts: Sequence[str]) -> np.ndarray:
@@ -87,7 +100,7 @@ def joined_features(parts: Sequence[str]) -> np.ndarray:
     arrays: list[np.ndarray] = []
     prev: tuple[str, ...] = ()
     for part in parts:
-        words, ids = _cached_features(part)
+        words, ids = _text_features(part)
         if not words:
             continue
         arrays.append(ids)
@@ -122,7 +135,7 @@ class LexicalScreen:
         self.meta = meta
 
     def score(self, text: str) -> float:
-        return self._score_ids(_cached_features(text)[1])
+        return self._score_ids(_text_features(text)[1])
 
     def score_joined(self, parts: Sequence[str]) -> float:
         """The score of ``" ".join(parts)`` (an agent's recent writes joined with its new one), computed

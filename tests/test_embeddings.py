@@ -29,6 +29,18 @@ def test_unit_vectors_and_cache(embedder):
 LONG = " ".join(["The nightly export writes one parquet file per tenant to the archive bucket."] * 20)
 
 
+def test_the_cache_keeps_short_texts_only(embedder):
+    """The cache keys on the whole text: a 64,000-character write must not stay in memory as a key."""
+    from gatekeeper.embeddings import CACHE_MAX_CHARS
+
+    long = " ".join(f"Shard {i} of the nightly export lands in the archive bucket." for i in range(1200))
+    assert len(long) > CACHE_MAX_CHARS
+    short = "Shard 7 of the nightly export lands in the archive bucket (cache check)."
+    v = embedder.encode([long, short])
+    assert long not in embedder._cache and short in embedder._cache
+    np.testing.assert_allclose(embedder.encode([long])[0], v[0], atol=1e-5)  # encoded again, alone
+
+
 def test_onnx_backend_matches_torch(tmp_path, monkeypatch):
     monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path))
     texts = [*TEXTS, LONG, "ok"]  # different lengths in one batch (padding) and one past 128 tokens (truncation)

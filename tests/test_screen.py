@@ -242,3 +242,30 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
             assert r.score >= alone.score, (text, r.score, alone.score)
             assert r.label is alone.label or r.label is Label.alignment_shifting
     assert judged_alone >= len(cases) // 2, (judged_alone, len(cases))
+
+
+def test_long_texts_are_scored_without_filling_the_caches(reviewer):
+    """Short texts keep their n-gram features (and recent writes their normalised text) in a cache; a
+    long one is hashed again each time, with the same score, so the caches stay small."""
+    from gatekeeper.reviewer import _cached_normalized_text
+    from gatekeeper.screen import CACHE_MAX_CHARS, _cached_features
+
+    screen = reviewer.screen
+    long = " ".join(f"Row {i} of the quarterly ledger export was reconciled by finance." for i in range(900))
+    assert len(long) > CACHE_MAX_CHARS
+    tail = "The export job reruns at 02:00 UTC (long text check)."
+    def calls(cached):  # lookups of the cached function (it may be full: its size is no measure)
+        info = cached.cache_info()
+        return info.hits + info.misses
+
+    features_before = calls(_cached_features)
+    assert screen.score(long) == screen._score_ids(features(long))
+    assert screen.score_joined([long, long[:-1]]) == screen._score_ids(features(f"{long} {long[:-1]}"))
+    assert calls(_cached_features) == features_before
+    assert screen.score_joined([long, tail]) == screen._score_ids(features(f"{long} {tail}"))
+    assert calls(_cached_features) == features_before + 1  # only the short part
+
+    normalized_before = calls(_cached_normalized_text)
+    r = reviewer.review(_write(tail), recent=[long])
+    assert _layers(r)["screen"].details["texts"] >= 2  # the joined context was screened
+    assert calls(_cached_normalized_text) == normalized_before
