@@ -362,12 +362,74 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
 
 
-def _git_rev() -> str:
+def _git_rev(here: Path = Path(__file__).parent) -> str:
+    """The commit measured, ``+dirty`` when tracked files differ from it (the numbers are then not the
+    commit's alone)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=here, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                 text=True, cwd=here, check=True).stdout.strip()
     except Exception:  # noqa: BLE001
         return "unknown"
+    return f"{rev}+dirty" if changed else rev
+
+
+class BenchFileError(ValueError):
+    """A saved benchmark result could not be read."""
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A result saved by :func:`save` (``{"meta": ..., "rows": [...]}``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise BenchFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise BenchFileError(f"{path}: not JSON: {exc}") from exc
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"section", "metric", "value", "unit"} <= r.keys()
+                                             for r in rows):
+        raise BenchFileError(f"{path}: not a gatekeeper benchmark result (expected meta and rows with section, "
+                             "metric, value, unit)")
+    return {"meta": data.get("meta") or {}, "rows": rows}
+
+
+#: which way is better, by unit; other units (shares in %) are reported without a verdict
+_HIGHER_IS_BETTER = {"writes/s"}
+_LOWER_IS_BETTER = {"ms", "s", "MiB", "x", "ms/write"}
+
+
+def compare(old: dict[str, Any], new: dict[str, Any], *, tolerance: float = 0.05) -> list[dict[str, Any]]:
+    """Rows of two results side by side, matched by section and metric, in the newer result's order (then
+    rows only the older one has). ``change`` is new/old - 1; ``verdict`` is ``better`` / ``worse`` when the
+    change is beyond ``tolerance`` in the unit's good / bad direction, ``same`` within it, ``""`` for units
+    without a direction, ``new`` / ``gone`` for rows one side lacks."""
+    before = {(r["section"], r["metric"]): r for r in old["rows"]}
+    after = {(r["section"], r["metric"]): r for r in new["rows"]}
+    out = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        a, b = before.get(key), after.get(key)
+        row = {"section": key[0], "metric": key[1], "unit": (b or a)["unit"],
+               "old": a["value"] if a else None, "new": b["value"] if b else None, "change": None,
+               "target": (b or a).get("target", "")}
+        if a is None or b is None:
+            row["verdict"] = "new" if a is None else "gone"
+        else:
+            if a["value"]:
+                row["change"] = b["value"] / a["value"] - 1
+            row["verdict"] = _verdict(row["unit"], a["value"], b["value"], tolerance)
+        out.append(row)
+    return out
+
+
+def _verdict(unit: str, old: float, new: float, tolerance: float) -> str:
+    sign = 1 if unit in _HIGHER_IS_BETTER else -1 if unit in _LOWER_IS_BETTER else 0
+    if not sign:
+        return ""
+    if old == new or (old and abs(new / old - 1) <= tolerance):
+        return "same"
+    return "better" if (new - old) * sign > 0 else "worse"
 
 
 def save(res: BenchResult, out_dir: Path) -> tuple[Path, Path]:

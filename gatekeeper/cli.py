@@ -19,6 +19,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind
@@ -516,10 +517,16 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
 
 @app.command()
 def bench(quick: bool = typer.Option(False, help="Fewer iterations and smaller stores."),
-          out: Path = typer.Option(Path("benchmarks/results"), help="Where to save JSON + markdown.")) -> None:
+          out: Path = typer.Option(Path("benchmarks/results"), help="Where to save JSON + markdown."),
+          compare_to: Optional[Path] = typer.Option(
+              None, "--compare", help="A saved result (perf-*.json) to show this run against.")) -> None:
     """Measure latency, throughput, put overhead, cold start, memory and scaling."""
-    from gatekeeper.benchmark import run, save
+    from gatekeeper.benchmark import BenchFileError, load_result, run, save
 
+    try:
+        baseline = load_result(compare_to) if compare_to is not None else None
+    except BenchFileError as exc:  # before minutes of measuring, not after
+        raise typer.BadParameter(str(exc), param_hint="--compare") from exc
     res = run(quick=quick, progress=lambda s: console.print(f"[dim]... {s}[/dim]"))
     table = Table("section", "metric", "value", "unit", "target", "note", title="gatekeeper performance")
     for r in res.rows:
@@ -527,6 +534,48 @@ def bench(quick: bool = typer.Option(False, help="Fewer iterations and smaller s
     console.print(table)
     j, m = save(res, out)
     console.print(f"saved {j} and {m}")
+    if baseline is not None:
+        _print_comparison(baseline, {"meta": res.meta, "rows": res.rows}, str(compare_to), str(j))
+
+
+@app.command("bench-compare")
+def bench_compare(old: Path = typer.Argument(..., help="The earlier result (perf-*.json)."),
+                  new: Path = typer.Argument(..., help="The later result (perf-*.json)."),
+                  tolerance: float = typer.Option(0.05, help="Changes within this fraction count as the same.")
+                  ) -> None:
+    """Two saved benchmark results side by side, with what got better or worse."""
+    from gatekeeper.benchmark import BenchFileError, load_result
+
+    try:
+        a, b = load_result(old), load_result(new)
+    except BenchFileError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    _print_comparison(a, b, str(old), str(new), tolerance)
+
+
+def _print_comparison(old: dict, new: dict, old_name: str, new_name: str, tolerance: float = 0.05) -> None:
+    from gatekeeper.benchmark import compare
+
+    def label(res: dict, name: str) -> str:
+        meta = res["meta"]
+        return f"{name} (git {meta.get('git', '?')}, {meta.get('date', '?')}, {meta.get('machine', '?')})"
+
+    colour = {"better": "green", "worse": "red"}
+    table = Table("section", "metric", "old", "new", "change", "", "target",
+                  title=f"{escape(label(old, old_name))}\n-> {escape(label(new, new_name))}")
+    def fmt(value: float | None, unit: str) -> str:
+        return "" if value is None else f"{value:.3f} {unit}"
+
+    for r in compare(old, new, tolerance=tolerance):
+        change = "" if r["change"] is None else f"{r['change']:+.1%}"
+        verdict = r["verdict"]
+        table.add_row(r["section"], escape(r["metric"]), fmt(r["old"], r["unit"]), fmt(r["new"], r["unit"]), change,
+                      f"[{colour[verdict]}]{verdict}[/{colour[verdict]}]" if verdict in colour else verdict,
+                      r["target"])
+    console.print(table)
+    if old["meta"].get("machine") != new["meta"].get("machine"):
+        console.print("[yellow]the two results come from different machines: compare ratios, not times[/yellow]")
 
 
 @app.command("eval")
