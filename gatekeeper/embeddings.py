@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict, deque
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -208,6 +209,18 @@ class OnnxSentenceEncoder:
         return runs.finish()
 
 
+def _fit_chars(text: str, tokens: int, keep: str) -> str:
+    """``fit`` without a tokenizer file: about four characters per word piece, cut at a word boundary."""
+    limit = 4 * max(tokens, 0)
+    if len(text) <= limit:
+        return text
+    if keep == "head":
+        cut = text[:limit]
+        return cut[:cut.rfind(" ")].rstrip() if " " in cut else cut
+    cut = text[len(text) - limit:]
+    return cut[cut.find(" ") + 1:] if " " in cut else cut
+
+
 class SideBySideRuns:
     """Texts for an encoder that runs one text per run, run side by side as they are handed over.
 
@@ -330,6 +343,8 @@ class Embedder:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._tokenizer = None  # for ``fit`` and ``count_tokens``, made on first use
+        self._cached_count = lru_cache(maxsize=8192)(self._count)
 
     # lazy: importing torch costs ~1 s, only pay it when a text needs embedding
     @property
@@ -386,6 +401,63 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack(out)  # type: ignore[arg-type]
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces of a text the encoder reads (the rest of a longer text is cut off): the sequence
+        length less the two special tokens."""
+        return self.max_seq_length - 2
+
+    def fit(self, text: str, tokens: int, keep: str = "tail") -> str:
+        """The longest end (``keep="tail"``) or start (``"head"``) of ``text``, cut at a word boundary, of at
+        most ``tokens`` word pieces of this model's tokenizer (the encoder itself cuts a long text's end off,
+        so a text that must be read to its end is cut to fit first)."""
+        if keep not in ("tail", "head"):
+            raise ValueError(f"keep must be 'tail' or 'head', not {keep!r}")
+        if tokens <= 0:
+            return ""
+        tokenizer = self._plain_tokenizer()
+        if tokenizer is None:
+            return _fit_chars(text, tokens, keep)
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        if len(offsets) <= tokens:
+            return text
+        if keep == "head":
+            end = offsets[tokens][0]  # where the first piece that does not fit starts
+            if not text[end].isspace() and end and not text[end - 1].isspace():
+                end = max(text.rfind(" ", 0, end), 0)  # do not end inside a word
+            return text[:end].rstrip()
+        start = offsets[len(offsets) - tokens][0]
+        if start and not text[start - 1].isspace():
+            space = text.find(" ", start)
+            start = len(text) if space < 0 else space + 1  # do not start inside a word
+        return text[start:].lstrip()
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` (without the special tokens); short texts' counts are cached."""
+        if len(text) <= CACHE_MAX_CHARS:
+            return self._cached_count(text)
+        return self._count(text)
+
+    def _count(self, text: str) -> int:
+        tokenizer = self._plain_tokenizer()
+        if tokenizer is None:
+            return (len(text) + 3) // 4  # about four characters per piece
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _plain_tokenizer(self):
+        """The model's tokenizer without truncation or padding (None for a model without tokenizer.json)."""
+        if self._tokenizer is None:
+            path = self.model_dir / "tokenizer.json"
+            if not path.exists():
+                return None
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(path))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
 
     def stream(self) -> EmbeddingStream:
         """An :class:`EmbeddingStream` over this encoder: texts handed over as they come, encoded

@@ -91,7 +91,8 @@ class Thresholds(_Strict):
     exemplar_match: float = Field(default=0.86, gt=0.0, le=1.0)
     #: how much the best exemplar must beat the best counter-exemplar
     exemplar_margin: float = Field(default=0.04, ge=0.0, le=1.0)
-    #: score of the joined recent writes of one agent that flags a split belief
+    #: split beliefs: at most this many of an agent's committed writes just before a write are joined with
+    #: it (1, 2, ... of them, each joined text reviewed on its own; see ``Reviewer._contexts``)
     context_window: int = Field(default=4, ge=0, le=32)
     context_minutes: float = Field(default=30.0, gt=0)
     #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may

@@ -9,8 +9,8 @@
                task knowledge without the encoder (cheap-first cascade)
 3. classifier  MiniLM embedding + trained stance heads (``gatekeeper.classifier``)
    exemplars   nearest policy exemplar / counter-exemplar (``gatekeeper.exemplars``)
-   context     the agent's recent writes joined with this one, so a belief split
-               over several small writes is seen whole
+   context     this write joined with 1, 2, ... of the agent's writes just before it,
+               so a belief split over several small writes is seen whole
 4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``)
 
 ``review_many`` embeds every text of a batch in one model call. A failure in
@@ -21,7 +21,7 @@ into a quarantine (fail closed).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -57,17 +57,19 @@ class _Work:
     proposal: MemoryWrite
     norm: NormalizedText | None = None
     texts: list[str] | None = None  # [normalised, *variants, *windows]
-    context_text: str | None = None
-    context_parts: list[str] | None = None  # context_text is these joined by spaces
+    #: the write joined with its agent's writes just before it: each a list of parts (the recent writes,
+    #: then the new one) the encoder reads whole, shortest first
+    contexts: list[list[str]] = field(default_factory=list)
     error: str | None = None
     evidence: list[LayerEvidence] | None = None
     t0: float = 0.0
     #: indices of ``texts`` the model layers review (the screen drops clearly benign extra texts)
     keep: list[int] | None = None
-    keep_context: bool = True
-    #: where the texts the write handed to the encoder are in the batch's vectors: (start, end, context
-    #: index or -1)
-    span: tuple[int, int, int] = (0, 0, -1)
+    #: indices of ``contexts`` the model layers review (the screen drops the ones it can clear)
+    keep_contexts: list[int] | None = None
+    #: where the texts the write handed to the encoder are in the batch's vectors: its own texts
+    #: [start, end), its contexts [end, context_end)
+    span: tuple[int, int, int] = (0, 0, 0)
 
 
 class Reviewer:
@@ -189,11 +191,38 @@ class Reviewer:
     def _hand_over(w: _Work, stream: EmbeddingStream) -> None:
         """Hand the write's texts for the model over to ``stream``; where they are goes to ``w.span``."""
         texts = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
+        if w.keep_contexts is None:
+            w.keep_contexts = list(range(len(w.contexts)))
         start = stream.add(texts)
-        ctx = -1
-        if w.context_text and w.keep_context:
-            ctx = stream.add([w.context_text])
-        w.span = (start, start + len(texts), ctx)
+        stream.add([" ".join(w.contexts[i]) for i in w.keep_contexts])
+        w.span = (start, start + len(texts), start + len(texts) + len(w.keep_contexts))
+
+    def _contexts(self, recent: Sequence[str], new: str) -> list[list[str]]:
+        """The new write joined with 1, 2, ... of the writes just before it, as long as the joined text fits
+        in half of what the encoder reads (``max_tokens`` word pieces); each is reviewed on its own.
+
+        The check is for a belief split over several small writes. One text of all recent writes joined
+        would not do: the encoder reads a text's first ``max_tokens`` pieces and cuts off the rest (after
+        recent writes of ordinary length, the new write itself), and the mean-pooled vector of a text is
+        mostly that of its ordinary notes (measured on the 25 split beliefs of benchmarks/adversarial.py,
+        the last piece caught with two short notes before the pieces: 15 of 25 joined with everything, 25
+        with the nested contexts; after two ~50-word notes: 16 vs 25). A new write that alone takes more than
+        half is joined at the junction instead: the end of the recent writes and its own start (the rest of
+        a long write is reviewed in its own windows)."""
+        embedder = self.embedder
+        half = embedder.max_tokens // 2
+        new_pieces = embedder.count_tokens(new)
+        if new_pieces > half:
+            older = embedder.fit(" ".join(recent), embedder.max_tokens - half, "tail")
+            return [[older, embedder.fit(new, half, "head")]] if older else []
+        out: list[list[str]] = []
+        total = new_pieces
+        for k in range(1, len(recent) + 1):
+            total += embedder.count_tokens(recent[-k])  # word pieces never span the joining space
+            if total > half:
+                break
+            out.append([*recent[-k:], new])
+        return out
 
     def _cheap_layers(self, w: _Work, recent: Sequence[str]) -> ReviewResult | None:
         t = time.perf_counter()
@@ -226,9 +255,8 @@ class Reviewer:
             elapsed_ms=_ms(t),
         ))
         if recent and self.policy.thresholds.context_window:
-            tail = list(recent)[-self.policy.thresholds.context_window:]
-            w.context_parts = [*(_normalized_text(r) for r in tail), w.norm.text]
-            w.context_text = " ".join(w.context_parts)
+            tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
+            w.contexts = self._contexts(tail, w.norm.text)
         if top and top.action:
             return ReviewResult(
                 label=Label.alignment_shifting, category=top.category, score=top.score,
@@ -252,11 +280,10 @@ class Reviewer:
         # a gate whose model cannot load fails closed for every write, screened or not
         _ = self.classifier
         t = time.perf_counter()
-        texts = [*w.texts, *([w.context_text] if w.context_text else [])]
         scores = screen.scores(w.texts)
-        if w.context_text:
-            scores.append(screen.score_joined(w.context_parts))
-        top = max(scores)
+        context_scores = [screen.score_joined(parts) for parts in w.contexts]
+        n_texts = len(w.texts) + len(w.contexts)
+        top = max([*scores, *context_scores])
         # never pass a score the decision step would not commit
         source = w.proposal.provenance.source
         pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(source))
@@ -269,11 +296,11 @@ class Reviewer:
             w.keep = [i for i in range(len(w.texts)) if scores[i] >= pass_below]
             if 0 not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
                 w.keep.insert(0, 0)
-            w.keep_context = bool(w.context_text) and scores[-1] >= pass_below
+            w.keep_contexts = [i for i, score in enumerate(context_scores) if score >= pass_below]
         w.evidence.append(LayerEvidence(
             layer="screen", score=round(top, 4), decided=decided,
-            details={"pass_below": round(pass_below, 4), "max_miss": th.screen_max_miss, "texts": len(texts),
-                     "cleared_texts": 0 if decided else len(texts) - len(w.keep) - int(w.keep_context)},
+            details={"pass_below": round(pass_below, 4), "max_miss": th.screen_max_miss, "texts": n_texts,
+                     "cleared_texts": 0 if decided else n_texts - len(w.keep) - len(w.keep_contexts)},
             elapsed_ms=_ms(t),
         ))
         if not decided:
@@ -292,15 +319,15 @@ class Reviewer:
         th = self.policy.thresholds
 
         for w, i in zip(works, idx):
-            start, end, ctx = w.span
+            start, end, ctx_end = w.span
             try:
                 results[i] = self._combine(w, clf_scores[start:end], ex_reports[start:end],
-                                           clf_scores[ctx] if ctx >= 0 else None, model_ms, th)
+                                           clf_scores[end:ctx_end], model_ms, th)
             except Exception as exc:  # noqa: BLE001
                 w.error = f"{type(exc).__name__}: {exc}"
                 results[i] = self._failed(w)
 
-    def _combine(self, w: _Work, scores: list[ClassifierScore], exemplars, ctx_score: ClassifierScore | None,
+    def _combine(self, w: _Work, scores: list[ClassifierScore], exemplars, ctx_scores: list[ClassifierScore],
                  model_ms: float, th) -> ReviewResult:
         # the most alarming text of the write decides: obfuscated payloads and buried
         # windows count the same as the plain text
@@ -354,11 +381,15 @@ class Reviewer:
         if rules_ev.score is not None and rules_ev.score > score:
             score, category = rules_ev.score, rules_ev.category
 
-        # context: a belief split over several writes
-        if ctx_score is not None:
+        # context: a belief split over several writes (the most alarming of the joined texts counts)
+        if ctx_scores:
+            k = int(np.argmax([c.probability for c in ctx_scores]))
+            ctx_score = ctx_scores[k]
             w.evidence.append(LayerEvidence(
                 layer="context", score=round(ctx_score.probability, 4), category=ctx_score.category,
-                details={"joined_text": (w.context_text or "")[:600]},
+                details={"joined_text": " ".join(w.contexts[w.keep_contexts[k]])[:600],
+                         "writes_joined": len(w.contexts[w.keep_contexts[k]]),
+                         "contexts": len(ctx_scores)},
             ))
             if ctx_score.probability > score and ctx_score.probability >= th.uncertain_below:
                 score, category = ctx_score.probability, ctx_score.category

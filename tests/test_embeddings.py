@@ -87,3 +87,29 @@ def test_a_warmed_up_reviewer_imports_no_torch(reviewer):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-3:] == ["int8", "False", "False"], out.stdout
+
+
+def test_fit_cuts_a_text_to_what_the_encoder_reads(embedder):
+    """Embedder.fit: the longest end or start of a text within a number of word pieces, cut between
+    words; a text that fits comes back whole."""
+    tokenizer = embedder._plain_tokenizer()
+
+    def pieces(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    assert embedder.max_tokens == embedder.max_seq_length - 2
+    text = LONG + " Then the archive job reruns the unbelievably slow reconciliation."
+    assert pieces(text) > embedder.max_tokens
+    tail = embedder.fit(text, embedder.max_tokens, "tail")
+    head = embedder.fit(text, embedder.max_tokens, "head")
+    assert text.endswith(tail) and text.startswith(head)
+    assert embedder.max_tokens - 8 <= pieces(tail) <= embedder.max_tokens
+    assert embedder.max_tokens - 8 <= pieces(head) <= embedder.max_tokens
+    cut_at = len(text) - len(tail)
+    assert text[cut_at - 1] == " " and text[len(head)] == " "  # between words, never inside one
+    assert embedder.fit("short note", 10) == "short note"
+    assert embedder.fit("alpha beta gamma delta", 2, "tail") == "gamma delta"
+    assert embedder.fit("alpha beta gamma delta", 2, "head") == "alpha beta"
+    assert embedder.fit("alpha beta", 0) == ""
+    with pytest.raises(ValueError, match="keep must be"):
+        embedder.fit("alpha", 3, "middle")
