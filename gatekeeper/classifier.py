@@ -187,15 +187,16 @@ class StanceClassifier:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(n, d) float32 unit vectors from the fine-tuned encoder."""
-        if self.encoder is None:
-            raise ModelLoadError("classifier has no encoder attached")
-        return self.encoder.encode(texts)
+        return self._attached_encoder().encode(texts)
 
     def stream(self) -> EmbeddingStream:
         """An encoder stream: texts handed over as they come, encoded alongside the caller (the reviewer)."""
+        return self._attached_encoder().stream()
+
+    def _attached_encoder(self) -> Embedder:
         if self.encoder is None:
             raise ModelLoadError("classifier has no encoder attached")
-        return self.encoder.stream()
+        return self.encoder
 
     def predict(self, embeddings: np.ndarray) -> list[ClassifierScore]:
         emb = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dimension)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict, deque
-from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from gatekeeper.telemetry import disable_telemetry
+from gatekeeper.text_cache import short_text_cache
 
 disable_telemetry()
 
@@ -344,7 +344,8 @@ class Embedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._tokenizer = None  # for ``fit`` and ``count_tokens``, made on first use
-        self._cached_count = lru_cache(maxsize=8192)(self._count)
+        #: word pieces of ``text`` (without the special tokens); short texts' counts are cached
+        self.count_tokens: Callable[[str], int] = short_text_cache(8192, CACHE_MAX_CHARS)(self._count)
 
     # lazy: importing torch costs ~1 s, only pay it when a text needs embedding
     @property
@@ -433,12 +434,6 @@ class Embedder:
             start = len(text) if space < 0 else space + 1  # do not start inside a word
         return text[start:].lstrip()
 
-    def count_tokens(self, text: str) -> int:
-        """Word pieces of ``text`` (without the special tokens); short texts' counts are cached."""
-        if len(text) <= CACHE_MAX_CHARS:
-            return self._cached_count(text)
-        return self._count(text)
-
     def _count(self, text: str) -> int:
         tokenizer = self._plain_tokenizer()
         if tokenizer is None:
@@ -505,11 +500,12 @@ class EmbeddingStream:
             raise RuntimeError("stream already finished")
         start = len(self._texts)
         e = self._embedder
+        if e.backend != "onnx" or not e.one_text_per_run:
+            self._texts.extend(texts)  # encoded in one call at the end
+            return start
         for t in texts:
             pos = len(self._texts)
             self._texts.append(t)
-            if e.backend != "onnx" or not e.one_text_per_run:
-                continue  # encoded in one call at the end
             hit = e._cache.get(t)
             if hit is not None:
                 self._vectors[pos] = hit

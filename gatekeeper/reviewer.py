@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -37,6 +36,7 @@ from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
 from gatekeeper.segments import segments, string_fields
+from gatekeeper.text_cache import short_text_cache
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
 #: (``factory(policy, embedder, progress)``); ``ready(policy, embedder)`` says whether that is a load
@@ -254,14 +254,14 @@ class Reviewer:
             },
             elapsed_ms=_ms(t),
         ))
-        if recent and self.policy.thresholds.context_window:
-            tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
-            w.contexts = self._contexts(tail, w.norm.text)
         if top and top.action:
             return ReviewResult(
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
+        if recent and self.policy.thresholds.context_window:
+            tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
+            w.contexts = self._contexts(tail, w.norm.text)
         if top is None:
             return self._screen_layer(w)
         return None
@@ -430,16 +430,9 @@ class Reviewer:
         )
 
 
+@short_text_cache(maxsize=4096, max_chars=CACHE_MAX_CHARS)
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write (each comes back in its next few contexts; short
-    ones are cached, so the cache stays small whatever the writes' length)."""
-    if len(text) <= CACHE_MAX_CHARS:
-        return _cached_normalized_text(text)
-    return normalize(text).text
-
-
-@lru_cache(maxsize=4096)
-def _cached_normalized_text(text: str) -> str:
+    """The normalised text of an agent's recent write (each comes back in its next few contexts)."""
     return normalize(text).text
 
 

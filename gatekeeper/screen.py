@@ -38,6 +38,7 @@ import numpy as np
 from gatekeeper.embeddings import ModelLoadError
 from gatekeeper.files import staged_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.text_cache import short_text_cache
 
 SCREEN_VERSION = "lexical-screen-1"
 N_FEATURES = 1 << 18
@@ -70,21 +71,13 @@ def _word_features(words: Sequence[str]) -> np.ndarray:
 CACHE_MAX_CHARS = 1_000
 
 
+@short_text_cache(maxsize=2048, max_chars=CACHE_MAX_CHARS)
 def _text_features(text: str) -> tuple[tuple[str, ...], np.ndarray]:
     """A text's words and (read-only) feature ids."""
-    if len(text) <= CACHE_MAX_CHARS:
-        return _cached_features(text)
-    return _features_of(text)
-
-
-def _features_of(text: str) -> tuple[tuple[str, ...], np.ndarray]:
     words = tuple(_WORD.findall(text.lower()))
     ids = _word_features(words).astype(np.int32)
     ids.flags.writeable = False
     return words, ids
-
-
-_cached_features = lru_cache(maxsize=2048)(_features_of)
 
 
 def joined_features(parts: Sequence[str]) -> np.ndarray:

@@ -247,8 +247,8 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
 def test_long_texts_are_scored_without_filling_the_caches(reviewer):
     """Short texts keep their n-gram features (and recent writes their normalised text) in a cache; a
     long one is hashed again each time, with the same score, so the caches stay small."""
-    from gatekeeper.reviewer import _cached_normalized_text
-    from gatekeeper.screen import CACHE_MAX_CHARS, _cached_features
+    from gatekeeper.reviewer import _normalized_text
+    from gatekeeper.screen import CACHE_MAX_CHARS, _text_features
 
     screen = reviewer.screen
     long = " ".join(f"Row {i} of the quarterly ledger export was reconciled by finance." for i in range(900))
@@ -258,14 +258,14 @@ def test_long_texts_are_scored_without_filling_the_caches(reviewer):
         info = cached.cache_info()
         return info.hits + info.misses
 
-    features_before = calls(_cached_features)
+    features_before = calls(_text_features)
     assert screen.score(long) == screen._score_ids(features(long))
     assert screen.score_joined([long, long[:-1]]) == screen._score_ids(features(f"{long} {long[:-1]}"))
-    assert calls(_cached_features) == features_before
+    assert calls(_text_features) == features_before
     assert screen.score_joined([long, tail]) == screen._score_ids(features(f"{long} {tail}"))
-    assert calls(_cached_features) == features_before + 1  # only the short part
+    assert calls(_text_features) == features_before + 1  # only the short part
 
-    normalized_before = calls(_cached_normalized_text)
+    normalized_before = calls(_normalized_text)
     r = reviewer.review(_write(tail), recent=[long])
     assert _layers(r)["screen"].details["texts"] == 1  # too long to join: no context (it has its windows)
-    assert calls(_cached_normalized_text) == normalized_before
+    assert calls(_normalized_text) == normalized_before
