@@ -73,7 +73,8 @@ class BenchResult:
         out = [f"# gatekeeper performance — {self.meta.get('date')}", "",
                f"Machine: {self.meta.get('machine')}; Python {self.meta.get('python')}; "
                f"git {self.meta.get('git')}; classifier {self.meta.get('classifier')} "
-               f"({self.meta.get('encoder_precision') or 'fp32'} encoder, {self.meta.get('backend')})", "",
+               f"({self.meta.get('encoder_precision') or 'fp32'} encoder, {self.meta.get('backend')}; "
+               f"encoder process for batches: {self.meta.get('encoder_process', 'none')})", "",
                "| section | metric | value | unit | target | note |", "|---|---|---:|---|---|---|"]
         for r in self.rows:
             out.append(f"| {r['section']} | {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['note']} |")
@@ -177,6 +178,9 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
 
         # -- batched throughput ---------------------------------------------------------
         progress("batched throughput")
+        # a serving process has its encoder child running long before; so does the measurement
+        reviewer.warm_up(batches=True)
+        res.meta["encoder_process"] = reviewer.encoder_process_state
         # every run writes texts of its own (a seed each): the encoders' caches must not flatter a run
         for name, g, seed in (("chromadb", gate, 2), ("InMemoryStore", gate_mem, 21)):
             rate = _per_second(GatedStore(gate=g, agent_id="bench").batch, _put_ops(n_batch, seed))

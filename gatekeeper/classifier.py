@@ -189,9 +189,10 @@ class StanceClassifier:
         """(n, d) float32 unit vectors from the fine-tuned encoder."""
         return self._attached_encoder().encode(texts)
 
-    def stream(self) -> EmbeddingStream:
-        """An encoder stream: texts handed over as they come, encoded alongside the caller (the reviewer)."""
-        return self._attached_encoder().stream()
+    def stream(self, *, batch: bool = False) -> EmbeddingStream:
+        """An encoder stream: texts handed over as they come, encoded alongside the caller (the reviewer);
+        ``batch``: the texts of a batch of writes (see :meth:`Embedder.stream`)."""
+        return self._attached_encoder().stream(batch=batch)
 
     def _attached_encoder(self) -> Embedder:
         if self.encoder is None:

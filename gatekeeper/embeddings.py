@@ -84,6 +84,9 @@ class OnnxSentenceEncoder:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.onnx_path = path if onnx_path is not None else None
+        self._process = None  # an EncoderProcess for batches, made on first use (see runs)
+        self._process_lock = threading.Lock()
         self._inputs = {i.name for i in self.session.get_inputs()}
         dim = self.session.get_outputs()[0].shape[-1]
         self.dimension = dim if isinstance(dim, int) else 384
@@ -199,6 +202,31 @@ class OnnxSentenceEncoder:
     def _run_one(self, text: str) -> np.ndarray:
         enc = self._tokenize([text])
         return self.session.run(None, {k: v for k, v in enc.items() if k in self._inputs})[0][0]
+
+    def runs(self, *, batch: bool = False):
+        """A :class:`SideBySideRuns` for texts handed over one by one. For a batch (``batch=True``) of a
+        one-text-per-run encoder, the encoder's child process (:mod:`gatekeeper.encoder_process`) runs
+        them when it is ready and free: same vectors, without sharing the caller's GIL."""
+        if batch and self.one_text_per_run:
+            proc = self._encoder_process()
+            if proc is not None and (runs := proc.runs()) is not None:
+                return runs
+        return SideBySideRuns(self)
+
+    def _encoder_process(self):
+        """This encoder's child process for batches (made on first use; None where it is switched off
+        or unsupported). After a fork, the forked process makes its own: the child belongs to the parent."""
+        from gatekeeper.encoder_process import EncoderProcess, process_mode, process_supported
+
+        if process_mode() == "off" or not process_supported():
+            return None
+        proc = self._process
+        if proc is None or not proc.owned_here():
+            with self._process_lock:
+                if self._process is None or not self._process.owned_here():
+                    self._process = EncoderProcess(self)
+                proc = self._process
+        return proc
 
     def _encode_one_per_run(self, texts: Sequence[str]) -> np.ndarray:
         """Each text in a run of its own; with several texts, on up to ``workers`` threads at once
@@ -454,10 +482,11 @@ class Embedder:
             self._tokenizer = tokenizer
         return self._tokenizer
 
-    def stream(self) -> EmbeddingStream:
+    def stream(self, *, batch: bool = False) -> EmbeddingStream:
         """An :class:`EmbeddingStream` over this encoder: texts handed over as they come, encoded
-        while the caller goes on where the encoder runs one text per run."""
-        return EmbeddingStream(self)
+        while the caller goes on where the encoder runs one text per run (``batch``: the texts of a
+        batch of writes, which may run in the encoder's child process)."""
+        return EmbeddingStream(self, batch=batch)
 
     def _remember(self, by_text: dict[str, np.ndarray]) -> None:
         with self._lock:
@@ -485,12 +514,13 @@ class EmbeddingStream:
     all): each text runs alone, whatever thread runs it. Not thread-safe: one caller adds and takes.
     """
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: Embedder, *, batch: bool = False):
         self._embedder = embedder
+        self._batch = batch  # texts of a batch of writes: may run in the encoder's child process
         self._texts: list[str] = []
         self._vectors: dict[int, np.ndarray] = {}  # position -> vector known at add (cache hits)
         self._run_of: dict[str, int] = {}  # text -> its index in self._runs (each distinct text runs once)
-        self._runs: SideBySideRuns | None = None
+        self._runs = None  # SideBySideRuns or encoder_process.ProcessRuns, same interface
         self._done = False
 
     def add(self, texts: Sequence[str]) -> int:
@@ -511,7 +541,7 @@ class EmbeddingStream:
                 self._vectors[pos] = hit
             elif t not in self._run_of:
                 if self._runs is None:
-                    self._runs = SideBySideRuns(e.model)
+                    self._runs = e.model.runs(batch=self._batch)
                 self._run_of[t] = self._runs.put(t)
         return start
 

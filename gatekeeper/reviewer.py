@@ -26,8 +26,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gatekeeper.blas import single_threaded_blas
 from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, classifier_ready, ensure_classifier
 from gatekeeper.embeddings import Embedder, EmbeddingStream
+from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
 from gatekeeper.judge import LLMJudge
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
@@ -42,6 +44,10 @@ from gatekeeper.text_cache import short_text_cache
 #: (``factory(policy, embedder, progress)``); ``ready(policy, embedder)`` says whether that is a load
 ClassifierFactory = Callable[[Policy, Embedder, "Progress | None"], StanceClassifier]
 ReadyCheck = Callable[[Policy, Embedder], bool]
+
+#: a ``review_many`` call of at least this many writes may run its encoder texts in the encoder's child
+#: process (``gatekeeper.encoder_process``); fewer run in this process (a round trip would only add latency)
+PROCESS_MIN_WRITES = 8
 
 
 def default_classifier(policy: Policy, embedder: Embedder, progress: Progress | None = None) -> StanceClassifier:
@@ -80,6 +86,7 @@ class Reviewer:
                  similar_memories: Callable[[MemoryWrite, int], list[str]] | None = None,
                  screen: LexicalScreen | None = None, classifier_factory: ClassifierFactory | None = None,
                  classifier_ready: ReadyCheck | None = None):
+        process_mode()  # a bad $GATEKEEPER_ENCODER_PROCESS is refused here, not at the first batch
         self.policy = policy
         self.rules = RuleEngine(policy)
         self.embedder = embedder or Embedder()
@@ -131,9 +138,23 @@ class Reviewer:
             self._exemplars = ExemplarIndex(self.policy, self.classifier)
         return self._exemplars
 
-    def warm_up(self) -> None:
-        """Load the model, classifier and exemplar index now instead of on first write."""
+    def warm_up(self, *, batches: bool = False) -> None:
+        """Load the model, classifier and exemplar index now instead of on first write. ``batches``: also
+        start the encoder's child process for batches of writes and wait until it is ready (otherwise the
+        first batch starts it, and batches run on threads until it is ready)."""
         _ = self.classifier, self.exemplars, self.screen
+        if batches:
+            model = self.classifier.encoder.model if self.classifier.encoder is not None else None
+            proc = model._encoder_process() if hasattr(model, "_encoder_process") else None
+            if proc is not None:
+                proc.wait_ready()
+
+    @property
+    def encoder_process_state(self) -> str:
+        """``ready``, ``starting``, ``failed``, ``closed``, ``new`` (not started yet) or ``off``."""
+        model = self.classifier.encoder.model if self.classifier.encoder is not None else None
+        proc = model._encoder_process() if hasattr(model, "_encoder_process") else None
+        return proc.state if proc is not None else "off"
 
     # ---------------------------------------------------------------------- review
     def review(self, proposal: MemoryWrite, recent: Sequence[str] = ()) -> ReviewResult:
@@ -163,7 +184,7 @@ class Reviewer:
                 if model_error is None:
                     try:
                         if stream is None:
-                            stream = self.classifier.stream()
+                            stream = self.classifier.stream(batch=len(works) >= PROCESS_MIN_WRITES)
                         self._hand_over(w, stream)
                     except Exception as exc:  # noqa: BLE001 - the model failed: every pending write fails closed
                         model_error = exc
@@ -313,8 +334,9 @@ class Reviewer:
         """Classifier heads and exemplars over ``emb``, the vectors of the texts each write handed over
         (``t``: when the caller began waiting for them; the encoding that overlapped the cheap layers of
         other writes is not counted in the per-write model time)."""
-        clf_scores = self.classifier.predict(emb)
-        ex_reports = self.exemplars.match(emb)
+        with single_threaded_blas():
+            clf_scores = self.classifier.predict(emb)
+            ex_reports = self.exemplars.match(emb)
         model_ms = _ms(t) / max(1, len(works))
         th = self.policy.thresholds
 

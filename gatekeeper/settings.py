@@ -7,6 +7,8 @@ Environment variables override the defaults:
 * ``GATEKEEPER_CACHE``      default ``~/.cache/gatekeeper`` — trained classifier and screen artifacts,
   ONNX exports of the encoders
 * ``GATEKEEPER_EMBED_BACKEND`` default ``onnx`` (onnxruntime); ``torch`` runs sentence-transformers
+* ``GATEKEEPER_ENCODER_PROCESS`` default ``auto``: batches of writes run the int8 encoder in a child
+  process beside the reviewer (``gatekeeper.encoder_process``); ``off`` keeps it on helper threads
 """
 
 from __future__ import annotations
