@@ -264,6 +264,10 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
                     "ms/write")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         res.add("memory", "peak RSS of the benchmark process", peak, "MiB")
+        child = _child_peak_rss_mb(reviewer)
+        if child is not None:
+            res.add("memory", "peak RSS of the encoder's child process (batches)", child, "MiB",
+                    note="in addition to the process above")
         gate.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -358,6 +362,23 @@ print(json.dumps({"import_s": t1 - t0, "policy_s": t2 - t1, "model_s": t3 - t2, 
 def _cold_start() -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child_peak_rss_mb(reviewer) -> float | None:
+    """VmHWM of the reviewer's encoder child process (Linux), or None when there is none."""
+    model = reviewer.classifier.encoder.model if reviewer.classifier.encoder is not None else None
+    proc = getattr(model, "_process", None)
+    pid = proc.pid if proc is not None else None
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def _cpus() -> int:
