@@ -79,8 +79,30 @@ def process_mode() -> str:
 
 
 def process_supported() -> bool:
-    """A child process pays off only beside a second CPU, and the socket hand-over is POSIX."""
-    return os.name == "posix" and (os.cpu_count() or 1) >= 2
+    """A child process pays off only beside a second CPU, the socket hand-over is POSIX, and it needs a
+    Python interpreter to start (an embedding host without one runs batches on threads)."""
+    return os.name == "posix" and (os.cpu_count() or 1) >= 2 and bool(_python())
+
+
+def _python() -> str:
+    """The interpreter for the child: the one ``multiprocessing`` would start, so a host that embeds Python
+    (``sys.executable`` is then the host's own binary) and points ``multiprocessing.set_executable`` at an
+    interpreter is served the same way."""
+    from multiprocessing import spawn
+
+    exe = spawn.get_executable()
+    return os.fsdecode(exe) if exe else ""
+
+
+def _child_env() -> dict[str, str]:
+    """The host's environment, with this gatekeeper package importable (a host that put it on ``sys.path``
+    itself) and no thread pools to start beside the one encoder thread."""
+    import gatekeeper
+
+    root = str(Path(gatekeeper.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 class EncoderProcess:
@@ -215,9 +237,9 @@ class EncoderProcess:
         parent, child = socket.socketpair()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gatekeeper.encoder_process", str(child.fileno())],
+                [_python(), "-m", "gatekeeper.encoder_process", str(child.fileno())],
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                close_fds=True, env=_child_env(),
             )
         except OSError as exc:
             parent.close()

@@ -178,6 +178,16 @@ def test_finish_raises_when_the_child_is_killed(reviewer):
     mine.close()
 
 
+@pytest.mark.parametrize("python", ["/bin/false", "/no/such/python"])
+def test_a_child_that_cannot_start_or_load_leaves_batches_on_threads(reviewer, monkeypatch, python):
+    monkeypatch.setattr(encoder_process, "_python", lambda: python)
+    mine = EncoderProcess(reviewer.classifier.encoder.model)
+    assert mine.runs() is None  # starting (or failed at once): this batch runs on threads
+    assert not mine.wait_ready(timeout=20)
+    assert mine.state == "failed" and mine.runs() is None
+    mine.close()
+
+
 def test_a_child_whose_vectors_differ_is_never_used(reviewer, monkeypatch):
     enc = reviewer.classifier.encoder.model
     mine = EncoderProcess(enc)
