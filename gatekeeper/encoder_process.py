@@ -18,9 +18,10 @@ for real.
 * **Bounded.** At most :data:`WINDOW` texts are with the child at a time; the rest wait in the caller,
   which runs texts itself (from the end) when it has nothing else to do, so both cores finish together.
   Nothing is buffered without bound, and neither side can block the other.
-* **Fails closed, recovers.** If the child dies, stops answering or reports an error, the batch's pending
-  writes fail closed (quarantined, as when the in-process encoder fails); the child is restarted by a
-  later batch after :data:`RESTART_AFTER_S`, and batches run on threads meanwhile.
+* **Fails closed, recovers.** If the child dies or stops answering, the batch's pending writes fail closed
+  (quarantined, as when the in-process encoder fails); the child is restarted by a later batch after
+  :data:`RESTART_AFTER_S`, and batches run on threads meanwhile. A text the child cannot encode fails its
+  batch closed the same way; the child goes on serving the next batch.
 * **One user at a time.** A second thread reviewing a batch while the child is busy runs on threads.
   After a ``fork`` (a pre-forking server), the child belongs to the parent: the forked process starts its own.
 
@@ -68,6 +69,10 @@ PROBE = "Probe text: the gatekeeper's encoder process checks that its vectors ma
 
 class EncoderProcessError(RuntimeError):
     """The encoder's child process failed (died, stopped answering or could not run a text)."""
+
+
+class EncoderTextError(EncoderProcessError):
+    """The child could not encode one text (the child itself goes on serving)."""
 
 
 def process_mode() -> str:
@@ -353,6 +358,9 @@ class ProcessRuns:
     def _guarded(self, step) -> None:
         try:
             step()
+        except EncoderTextError:
+            self._inflight.clear()  # the batch fails closed; the child's late answers to it are dropped
+            raise
         except EncoderProcessError as exc:
             self._owner._failed_during_use(str(exc))
             self._inflight.clear()
@@ -378,7 +386,7 @@ class ProcessRuns:
         if batch != self._batch:
             return  # an answer for an aborted batch
         if kind == "error":
-            raise EncoderProcessError(f"encoder process could not encode a text: {payload}")
+            raise EncoderTextError(f"encoder process could not encode a text: {payload}")
         self._out[i] = np.frombuffer(payload, dtype=np.float32).copy()
         self._inflight.discard(i)
 

@@ -14,7 +14,7 @@ import pytest
 from gatekeeper import encoder_process
 from gatekeeper.corpus import load_corpus
 from gatekeeper.embeddings import SideBySideRuns
-from gatekeeper.encoder_process import EncoderProcess, EncoderProcessError, ProcessRuns
+from gatekeeper.encoder_process import EncoderProcess, EncoderProcessError, EncoderTextError, ProcessRuns
 from gatekeeper.models import Label, MemoryWrite, Provenance
 from gatekeeper.reviewer import PROCESS_MIN_WRITES, Reviewer
 
@@ -162,7 +162,32 @@ def test_a_child_that_dies_mid_batch_fails_those_writes_closed_and_is_replaced(r
     assert isinstance(encoder.runs(batch=True), SideBySideRuns)  # starts it; this batch runs on threads
     assert proc.starts == starts + 1
     assert proc.wait_ready() and proc.pid != first_pid
-    assert isinstance(encoder.runs(batch=True), ProcessRuns)
+    replaced = encoder.runs(batch=True)
+    assert isinstance(replaced, ProcessRuns)
+    replaced.cancel()
+
+
+def test_a_text_the_child_cannot_encode_fails_its_batch_and_the_child_serves_on(encoder):
+    proc = encoder._process
+    pid = proc.pid
+    runs = encoder.runs(batch=True)
+    assert isinstance(runs, ProcessRuns)
+    with pytest.raises(EncoderTextError, match="could not encode a text"):
+        try:
+            runs.put("\ud800")  # a lone surrogate: the tokenizer refuses it (in this process too)
+            for t in _texts(3, "after a bad text"):
+                runs.put(t)  # the child's answer may come back while texts are still handed over
+            runs.finish()
+        except EncoderTextError:
+            runs.cancel()  # what the reviewer does with a stream that failed
+            raise
+    assert proc.state == "ready" and proc.pid == pid
+    texts = _texts(5, "serves on")
+    again = encoder.runs(batch=True)
+    assert isinstance(again, ProcessRuns)
+    for t in texts:
+        again.put(t)
+    np.testing.assert_array_equal(again.finish(), np.stack([encoder._run_one(t) for t in texts]))
 
 
 def test_finish_raises_when_the_child_is_killed(reviewer):
