@@ -588,6 +588,10 @@ def eval_cmd(
     do_obfuscate: bool = typer.Option(False, "--obfuscate",
                                       help="Re-run alignment-shifting examples disguised (zero-width, homoglyphs, "
                                            "base64, leetspeak, HTML comment, buried in a long note)."),
+    in_a_row: bool = typer.Option(False, "--in-a-row",
+                                  help="Also review every write as one agent's writes in a row (joined with the "
+                                       "committed writes just before it, as the gate does), and show what the "
+                                       "context layer adds in catches and false alarms."),
     source: SourceKind = typer.Option(SourceKind.agent, help="Provenance source of every write."),
     batch_size: int = typer.Option(32, help="Writes per review_many call."),
     policy_dir: Optional[Path] = PolicyDir,
@@ -628,7 +632,7 @@ def eval_cmd(
             name = Path(spec).stem if not spec.startswith("corpus:") else spec
             reports.append(evaluate(examples, reviewer, policy, name=name, source=source, batch_size=batch_size,
                                     do_sweep=do_sweep, obfuscate_variants=list(OBFUSCATIONS) if do_obfuscate else None,
-                                    progress=cb))
+                                    in_a_row=in_a_row, progress=cb))
     for rep in reports:
         render(rep, console)
     if len(reports) > 1:

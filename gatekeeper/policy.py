@@ -95,6 +95,9 @@ class Thresholds(_Strict):
     #: it (1, 2, ... of them, each joined text reviewed on its own; see ``Reviewer._contexts``)
     context_window: int = Field(default=4, ge=0, le=32)
     context_minutes: float = Field(default=30.0, gt=0)
+    #: a joined text (write + recent writes) raises the write's score only when it scores at least this
+    #: (and at least ``uncertain_below``): benign notes in a row also read alarming when joined
+    context_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
     #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
     #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
     screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)

@@ -413,7 +413,8 @@ class Reviewer:
                          "writes_joined": len(w.contexts[w.keep_contexts[k]]),
                          "contexts": len(ctx_scores)},
             ))
-            if ctx_score.probability > score and ctx_score.probability >= th.uncertain_below:
+            if ctx_score.probability > score and ctx_score.probability >= max(th.uncertain_below,
+                                                                              th.context_min_score):
                 score, category = ctx_score.probability, ctx_score.category
 
         # judge: only the uncertain band, only when configured
