@@ -235,7 +235,7 @@ class EncoderProcess:
             log.warning("encoder_process.disabled", reason="probe vector differs from the in-process encoder")
             return False
         self._state = "ready"
-        log.info("encoder_process.ready", pid=self._proc.pid, load_s=round(time.monotonic() - self._started_at, 2))
+        log.debug("encoder_process.ready", pid=self._proc.pid, load_s=round(time.monotonic() - self._started_at, 2))
         return True
 
     def _start(self) -> None:  # with self._lock held
@@ -264,7 +264,7 @@ class EncoderProcess:
         except OSError as exc:
             self._fail(f"could not reach the encoder process: {exc}")
             return
-        log.info("encoder_process.starting", pid=proc.pid)
+        log.debug("encoder_process.starting", pid=proc.pid)
 
     def _fail(self, reason: str) -> None:  # with self._lock held
         self._stop("failed")

@@ -143,18 +143,20 @@ class Reviewer:
         start the encoder's child process for batches of writes and wait until it is ready (otherwise the
         first batch starts it, and batches run on threads until it is ready)."""
         _ = self.classifier, self.exemplars, self.screen
-        if batches:
-            model = self.classifier.encoder.model if self.classifier.encoder is not None else None
-            proc = model._encoder_process() if hasattr(model, "_encoder_process") else None
-            if proc is not None:
-                proc.wait_ready()
+        if batches and (proc := self._encoder_process()) is not None:
+            proc.wait_ready()
 
     @property
     def encoder_process_state(self) -> str:
         """``ready``, ``starting``, ``failed``, ``closed``, ``new`` (not started yet) or ``off``."""
-        model = self.classifier.encoder.model if self.classifier.encoder is not None else None
-        proc = model._encoder_process() if hasattr(model, "_encoder_process") else None
+        proc = self._encoder_process()
         return proc.state if proc is not None else "off"
+
+    def _encoder_process(self):
+        """The classifier encoder's child process for batches, or None (switched off, unsupported, or an
+        encoder that batches its texts anyway)."""
+        model = self.classifier.encoder.model if self.classifier.encoder is not None else None
+        return model._encoder_process() if hasattr(model, "_encoder_process") else None
 
     # ---------------------------------------------------------------------- review
     def review(self, proposal: MemoryWrite, recent: Sequence[str] = ()) -> ReviewResult:
@@ -407,14 +409,15 @@ class Reviewer:
         if ctx_scores:
             k = int(np.argmax([c.probability for c in ctx_scores]))
             ctx_score = ctx_scores[k]
+            # benign notes in a row read alarming joined too: a joined text counts from the policy's minimum
+            counts = ctx_score.probability >= max(th.uncertain_below, th.context_min_score)
             w.evidence.append(LayerEvidence(
                 layer="context", score=round(ctx_score.probability, 4), category=ctx_score.category,
                 details={"joined_text": " ".join(w.contexts[w.keep_contexts[k]])[:600],
                          "writes_joined": len(w.contexts[w.keep_contexts[k]]),
-                         "contexts": len(ctx_scores)},
+                         "contexts": len(ctx_scores), "counts": counts},
             ))
-            if ctx_score.probability > score and ctx_score.probability >= max(th.uncertain_below,
-                                                                              th.context_min_score):
+            if counts and ctx_score.probability > score:
                 score, category = ctx_score.probability, ctx_score.category
 
         # judge: only the uncertain band, only when configured

@@ -157,6 +157,7 @@ def test_the_context_counts_from_the_policys_minimum_score(reviewer):
     strict = with_minimum(min(1.0, ctx.score + 1e-4)).review(w(parts[-1], agent="splitter"), recent=parts[:-1])
     strict_ctx = next(e for e in strict.evidence if e.layer == "context")
     assert strict_ctx.score == ctx.score  # still reviewed and shown as evidence, but it no longer counts
+    assert ctx.details["counts"] is True and strict_ctx.details["counts"] is False
     assert strict.score == reviewer.review(w(parts[-1])).score and strict.label is Label.task_knowledge
     # (the evidence shows the score rounded to 4 places)
     assert with_minimum(ctx.score - 1e-4).review(w(parts[-1], agent="splitter"), recent=parts[:-1]).score == ctx.score
