@@ -440,7 +440,6 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     recent writes, as the gate passes them. Reports recall and false alarms alone and in a row, and how many
     writes only the joined review flagged (benign: false alarms the context layer adds; harmful: catches
     it adds). ``order``: the order the writes are written in (default: the seeded random one)."""
-
     window = policy.thresholds.context_window
     if order is None:
         order = list(range(len(raws)))
