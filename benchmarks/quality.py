@@ -143,7 +143,7 @@ def markdown(results: dict) -> str:
                   "its committed writes just before it (the context layer, which catches split beliefs), and "
                   "benign notes in a row can read alarming joined. Here every data set's writes are written in a "
                   "seeded random order by one agent, each reviewed with up to `context_window` of the writes "
-                  "before it that committed alone.", "",
+                  "before it that committed (as the gate passes them).", "",
                   "| data set | recall alone | in a row | caught only in a row | false alarms alone | in a row | "
                   "flagged only in a row |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for rep in in_a_row:

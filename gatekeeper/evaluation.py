@@ -435,11 +435,12 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
 
     The gate reviews each write of an agent joined with the agent's writes just before it, so that a belief
     split over several small writes is seen whole (the context layer); the rest of this module reviews every
-    write alone, which leaves that layer out. Here the writes are put in a seeded random order, and each is
-    reviewed with the last ``context_window`` writes before it that committed when reviewed alone as its
-    recent writes, as the gate passes them. Reports recall and false alarms alone and in a row, and how many
-    writes only the joined review flagged (benign: false alarms the context layer adds; harmful: catches
-    it adds). ``order``: the order the writes are written in (default: the seeded random one)."""
+    write alone, which leaves that layer out. Here the writes are written one after the other in a seeded
+    random order, and each is reviewed with the last ``context_window`` writes before it that committed, as
+    the gate passes them (a write stopped in the row is not joined with the next ones). Reports recall and
+    false alarms alone and in a row, and how many writes only the joined review flagged (benign: false alarms
+    the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
+    (default: the seeded random one). One write at a time: each depends on the decisions before it."""
     window = policy.thresholds.context_window
     if order is None:
         order = list(range(len(raws)))
@@ -449,19 +450,15 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     order = list(order)
     alone = _records(raws, policy)
     committed: list[str] = []
-    recents: list[list[str]] = []
-    for i in order:
-        recents.append(committed[-window:] if window else [])
-        if alone[i].action == "commit":
-            committed.append(raws[i].proposal.text)
     joined: list[EvalRecord | None] = [None] * len(raws)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        reviews = reviewer.review_many([raws[i].proposal for i in idx], recents[start:start + batch_size])
-        for i, review in zip(idx, reviews):
-            joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
-        if progress:
-            progress(min(start + batch_size, len(order)), len(order))
+    for n, i in enumerate(order, 1):
+        recent = committed[-window:] if window else []
+        review = reviewer.review_many([raws[i].proposal], [recent])[0]
+        joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
+        if joined[i].action == "commit":
+            committed.append(raws[i].proposal.text)
+        if progress and (n % batch_size == 0 or n == len(order)):
+            progress(n, len(order))
 
     def rates(recs: Sequence[EvalRecord]) -> dict:
         pos = [r for r in recs if r.label == 1]
