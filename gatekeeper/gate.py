@@ -382,9 +382,8 @@ class Gatekeeper:
         one ledger flush) for the whole batch."""
         with _working_on([p.id for _, p in work]):
             _crash_point("after_journal")
-            recents = [self._recent(p, policy) for _, p in work]
             try:
-                reviews = reviewer.review_many([p for _, p in work], recents)
+                reviews = self._review_in_order([p for _, p in work], policy, reviewer, escalation_mode)
             except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
                 reviews = [_failed_review(exc) for _ in work]
 
@@ -533,13 +532,46 @@ class Gatekeeper:
         )
 
     # ----------------------------------------------------------------- helpers
-    def _recent(self, proposal: MemoryWrite, policy: Policy) -> list[str]:
+    def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy, reviewer: Reviewer,
+                         escalation_mode: EscalationMode | None) -> list[ReviewResult]:
+        """Review a batch as if its writes had been submitted one by one, for the context layer (split
+        beliefs): a write is joined with its agent's committed writes before the batch and with the writes
+        before it in the batch by the same agent that commit.
+
+        Those commits are not known before the review, so a batch is reviewed twice where it matters: first
+        each write with its agent's writes from before the batch; then each write that would commit is
+        reviewed again with the batch's earlier writes by its agent that would commit too (more context can
+        only raise a score, so a write stopped the first time stays stopped). A write stopped in the batch
+        is not joined with the next ones, as in a sequence of calls."""
+        th = policy.thresholds
+        before = self._recents_before(proposals, policy)
+        first = reviewer.review_many(proposals, [before[p.provenance.agent_id] for p in proposals])
+        if not th.context_window:
+            return first
+        again, recents = [], []
+        committed: dict[str, list[str]] = {}
+        for i, (p, review) in enumerate(zip(proposals, first)):
+            agent = p.provenance.agent_id
+            if self._decision_for(p, review, policy, escalation_mode)[2] is not ProposalState.committed:
+                continue
+            if committed.get(agent):
+                again.append(i)
+                recents.append([*before[agent], *committed[agent]][-th.context_window:])
+            committed.setdefault(agent, []).append(p.text)
+        if again:
+            for i, review in zip(again, reviewer.review_many([proposals[i] for i in again], recents)):
+                first[i] = review
+        return first
+
+    def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy) -> dict[str, list[str]]:
+        """Each agent's committed writes before this batch (one registry query per agent; the batch's own
+        writes are not committed yet, so the query returns none of them)."""
         th = policy.thresholds
         if not th.context_window:
-            return []
+            return {p.provenance.agent_id: [] for p in proposals}
         since = utcnow() - timedelta(minutes=th.context_minutes)
-        return self.registry.recent_texts(proposal.provenance.agent_id, since, th.context_window,
-                                          exclude_id=proposal.id)
+        return {agent: self.registry.recent_texts(agent, since, th.context_window)
+                for agent in dict.fromkeys(p.provenance.agent_id for p in proposals)}
 
     def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
         if k <= 0:

@@ -249,7 +249,7 @@ class Reviewer:
 
     def _cheap_layers(self, w: _Work, recent: Sequence[str]) -> ReviewResult | None:
         t = time.perf_counter()
-        w.norm = normalize(w.proposal.text)
+        w.norm = _normalized(w.proposal.text)
         # every text, decoded payloads included, is also reviewed sentence by sentence,
         # and every string field of a structured value on its own (metadata fields
         # cannot dilute the content they travel with)
@@ -457,9 +457,15 @@ class Reviewer:
 
 
 @short_text_cache(maxsize=4096, max_chars=CACHE_MAX_CHARS)
+def _normalized(text: str) -> NormalizedText:
+    """``normalize(text)`` (read-only; short texts cached: a write's text comes back in the agent's next
+    contexts, and a batch reviews a write twice when its earlier writes in the batch commit)."""
+    return normalize(text)
+
+
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write (each comes back in its next few contexts)."""
-    return normalize(text).text
+    """The normalised text of an agent's recent write."""
+    return _normalized(text).text
 
 
 def _ms(t0: float) -> float:

@@ -247,7 +247,7 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
 def test_long_texts_are_scored_without_filling_the_caches(reviewer):
     """Short texts keep their n-gram features (and recent writes their normalised text) in a cache; a
     long one is hashed again each time, with the same score, so the caches stay small."""
-    from gatekeeper.reviewer import _normalized_text
+    from gatekeeper.reviewer import _normalized
     from gatekeeper.screen import CACHE_MAX_CHARS, _text_features
 
     screen = reviewer.screen
@@ -265,7 +265,7 @@ def test_long_texts_are_scored_without_filling_the_caches(reviewer):
     assert screen.score_joined([long, tail]) == screen._score_ids(features(f"{long} {tail}"))
     assert calls(_text_features) == features_before + 1  # only the short part
 
-    normalized_before = calls(_normalized_text)
+    normalized_before = calls(_normalized)
     r = reviewer.review(_write(tail), recent=[long])
     assert _layers(r)["screen"].details["texts"] == 1  # too long to join: no context (it has its windows)
-    assert calls(_normalized_text) == normalized_before
+    assert calls(_normalized) == normalized_before + 1  # the write's own text; the long recent one bypasses
