@@ -538,16 +538,46 @@ class Gatekeeper:
         beliefs): a write is joined with its agent's committed writes before the batch and with the writes
         before it in the batch by the same agent that commit.
 
-        Those commits are not known before the review, so a batch is reviewed twice where it matters: first
-        each write with its agent's writes from before the batch; then each write that would commit is
-        reviewed again with the batch's earlier writes by its agent that would commit too (more context can
-        only raise a score, so a write stopped the first time stays stopped). A write stopped in the batch
-        is not joined with the next ones, as in a sequence of calls."""
+        Those commits are not known before the review, so a batch is reviewed in two passes: first each
+        write without the context of the batch (an agent's first write in the batch joined with its writes
+        from before it, the others alone); then the context layer of each later write that would commit
+        runs over its agent's writes before it that would commit, from before and within the batch
+        (``Reviewer.review_context``: only the joined texts; a score can only go up, so a write stopped in
+        the first pass stays stopped). A write stopped in the batch is not joined with the next ones, as in
+        a sequence of calls."""
         th = policy.thresholds
         before = self._recents_before(proposals, policy)
-        first = reviewer.review_many(proposals, [before[p.provenance.agent_id] for p in proposals])
+        # the first pass joins only an agent's first write in the batch with the writes from before it; a
+        # later write is joined in the second pass, once it is known which of its predecessors commit
+        seen: set[str] = set()
+        first_recents = []
+        for p in proposals:
+            agent = p.provenance.agent_id
+            first_recents.append(before[agent] if agent not in seen else [])
+            seen.add(agent)
+        first = reviewer.review_many(proposals, first_recents)
         if not th.context_window:
             return first
+        again, recents = [], []
+        committed: dict[str, list[str]] = {}
+        seen.clear()
+        for i, (p, review) in enumerate(zip(proposals, first)):
+            agent = p.provenance.agent_id
+            later = agent in seen
+            seen.add(agent)
+            if self._decision_for(p, review, policy, escalation_mode)[2] is not ProposalState.committed:
+                continue
+            recent = [*before[agent], *committed.get(agent, [])][-th.context_window:]
+            if later and recent:
+                again.append(i)
+                recents.append(recent)
+            committed.setdefault(agent, []).append(p.text)
+        if again:
+            # only the new joined texts are reviewed; the rest of each write's first review stands
+            for i, review in zip(again, reviewer.review_context([proposals[i] for i in again],
+                                                                [first[i] for i in again], recents)):
+                first[i] = review
+        return first
         again, recents = [], []
         committed: dict[str, list[str]] = {}
         for i, (p, review) in enumerate(zip(proposals, first)):
@@ -559,7 +589,9 @@ class Gatekeeper:
                 recents.append([*before[agent], *committed[agent]][-th.context_window:])
             committed.setdefault(agent, []).append(p.text)
         if again:
-            for i, review in zip(again, reviewer.review_many([proposals[i] for i in again], recents)):
+            # only the new joined texts are reviewed; the rest of each write's first review stands
+            for i, review in zip(again, reviewer.review_context([proposals[i] for i in again],
+                                                                [first[i] for i in again], recents)):
                 first[i] = review
         return first
 

@@ -210,6 +210,72 @@ class Reviewer:
                 stream.cancel()
         return results  # type: ignore[return-value]
 
+    def review_context(self, proposals: Sequence[MemoryWrite], results: Sequence[ReviewResult],
+                       recents: Sequence[Sequence[str]]) -> list[ReviewResult]:
+        """``results`` (reviews of ``proposals``) with the context layer run again over other recent writes:
+        the joined texts of each write with its ``recents`` are screened, encoded where the screen cannot
+        clear them, and the most alarming one raises the write's score when it counts (as in a full review).
+        A write's score never goes down (its earlier joined texts still count), and the rest of its review
+        stands, so this costs the new joined texts only. The gate uses it for the second pass over a batch.
+        With an LLM judge configured (the raised score may fall in its band) the writes are reviewed again in
+        full instead."""
+        th = self.policy.thresholds
+        out = list(results)
+        if not th.context_window:
+            return out
+        if self.judge is not None:
+            return self.review_many(proposals, recents)
+        todo: list[tuple[int, list[list[str]]]] = []
+        for i, (p, r, recent) in enumerate(zip(proposals, results, recents)):
+            if r.error or not recent or any(e.layer == "rules" and e.decided for e in r.evidence):
+                continue
+            norm = _normalized(p.text)
+            contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]], norm.text)
+            screen = self.screen
+            trust = self.policy.trust_of(p.provenance.source)
+            if (screen is not None and not trust.always_review and trust.trust >= th.screen_min_trust
+                    and not (norm.obfuscated or norm.variants or norm.findings)):
+                # the same threshold as the screen layer: what it clears never reaches the model
+                pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(p.provenance.source))
+                contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]
+            if contexts:
+                todo.append((i, contexts))
+        if not todo:
+            return out
+        texts = [" ".join(c) for _, contexts in todo for c in contexts]
+        try:
+            with single_threaded_blas():
+                scores = self.classifier.predict(self.classifier.encode(texts))
+        except Exception as exc:  # noqa: BLE001 - the model failed: these writes fail closed
+            for i, _ in todo:
+                out[i] = results[i].model_copy(update={
+                    "label": Label.alignment_shifting, "score": 1.0, "category": None,
+                    "error": f"{type(exc).__name__}: {exc}"})
+            return out
+        at = 0
+        for i, contexts in todo:
+            mine, at = scores[at:at + len(contexts)], at + len(contexts)
+            k = int(np.argmax([c.probability for c in mine]))
+            best, r = mine[k], results[i]
+            old = next((e for e in r.evidence if e.layer == "context"), None)
+            if old is not None and old.score is not None and old.score >= best.probability:
+                continue  # the earlier joined texts were as alarming: nothing changes
+            counts = best.probability >= max(th.uncertain_below, th.context_min_score)
+            evidence = [e for e in r.evidence if e.layer != "context"] + [LayerEvidence(
+                layer="context", score=round(best.probability, 4), category=best.category,
+                details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
+                         "contexts": len(contexts), "counts": counts, "second_pass": True})]
+            score, category = r.score, r.category
+            if counts and best.probability > score:
+                score, category = best.probability, best.category
+            thr = min(self.policy.categories[category].threshold, 1.0) if category in self.policy.categories \
+                else 0.5
+            out[i] = r.model_copy(update={
+                "evidence": evidence, "score": round(float(score), 4), "raw_score": round(float(score), 4),
+                "category": category if category in self.policy.categories else None,
+                "label": Label.alignment_shifting if score >= thr else Label.task_knowledge})
+        return out
+
     @staticmethod
     def _hand_over(w: _Work, stream: EmbeddingStream) -> None:
         """Hand the write's texts for the model over to ``stream``; where they are goes to ``w.span``."""
