@@ -35,6 +35,11 @@ def decide(proposal: MemoryWrite, review: ReviewResult, policy: Policy,
     )
 
 
+def action_for(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> Action:
+    """The action ``decide`` would take, without making a decision (e.g. to plan a second review pass)."""
+    return _action(proposal, review, policy)[0]
+
+
 def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tuple[Action, str]:
     source = proposal.provenance.source
     trust = policy.trust_of(source)

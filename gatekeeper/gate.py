@@ -49,7 +49,7 @@ from typing import Any, Iterable, Sequence
 import structlog
 from langgraph.store.base import BaseStore, PutOp
 
-from gatekeeper.decision import decide
+from gatekeeper.decision import action_for, decide
 from gatekeeper.files import private_dir
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
@@ -383,7 +383,7 @@ class Gatekeeper:
         with _working_on([p.id for _, p in work]):
             _crash_point("after_journal")
             try:
-                reviews = self._review_in_order([p for _, p in work], policy, reviewer, escalation_mode)
+                reviews = self._review_in_order([p for _, p in work], policy, reviewer)
             except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
                 reviews = [_failed_review(exc) for _ in work]
 
@@ -532,8 +532,8 @@ class Gatekeeper:
         )
 
     # ----------------------------------------------------------------- helpers
-    def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy, reviewer: Reviewer,
-                         escalation_mode: EscalationMode | None) -> list[ReviewResult]:
+    def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy,
+                         reviewer: Reviewer) -> list[ReviewResult]:
         """Review a batch as if its writes had been submitted one by one, for the context layer (split
         beliefs): a write is joined with its agent's committed writes before the batch and with the writes
         before it in the batch by the same agent that commit.
@@ -565,7 +565,11 @@ class Gatekeeper:
             agent = p.provenance.agent_id
             later = agent in seen
             seen.add(agent)
-            if self._decision_for(p, review, policy, escalation_mode)[2] is not ProposalState.committed:
+            try:
+                commits = action_for(p, review, policy) is Action.commit
+            except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
+                commits = False
+            if not commits:
                 continue
             recent = [*before[agent], *committed.get(agent, [])][-th.context_window:]
             if later and recent:
@@ -582,7 +586,11 @@ class Gatekeeper:
         committed: dict[str, list[str]] = {}
         for i, (p, review) in enumerate(zip(proposals, first)):
             agent = p.provenance.agent_id
-            if self._decision_for(p, review, policy, escalation_mode)[2] is not ProposalState.committed:
+            try:
+                commits = action_for(p, review, policy) is Action.commit
+            except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
+                commits = False
+            if not commits:
                 continue
             if committed.get(agent):
                 again.append(i)
