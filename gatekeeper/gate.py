@@ -582,26 +582,6 @@ class Gatekeeper:
                                                                 [first[i] for i in again], recents)):
                 first[i] = review
         return first
-        again, recents = [], []
-        committed: dict[str, list[str]] = {}
-        for i, (p, review) in enumerate(zip(proposals, first)):
-            agent = p.provenance.agent_id
-            try:
-                commits = action_for(p, review, policy) is Action.commit
-            except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
-                commits = False
-            if not commits:
-                continue
-            if committed.get(agent):
-                again.append(i)
-                recents.append([*before[agent], *committed[agent]][-th.context_window:])
-            committed.setdefault(agent, []).append(p.text)
-        if again:
-            # only the new joined texts are reviewed; the rest of each write's first review stands
-            for i, review in zip(again, reviewer.review_context([proposals[i] for i in again],
-                                                                [first[i] for i in again], recents)):
-                first[i] = review
-        return first
 
     def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy) -> dict[str, list[str]]:
         """Each agent's committed writes before this batch (one registry query per agent; the batch's own
