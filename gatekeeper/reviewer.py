@@ -231,12 +231,9 @@ class Reviewer:
                 continue
             norm = _normalized(p.text)
             contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]], norm.text)
-            screen = self.screen
-            trust = self.policy.trust_of(p.provenance.source)
-            if (screen is not None and not trust.always_review and trust.trust >= th.screen_min_trust
-                    and not (norm.obfuscated or norm.variants or norm.findings)):
-                # the same threshold as the screen layer: what it clears never reaches the model
-                pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(p.provenance.source))
+            screening = self._screening(p, norm)
+            if screening is not None:  # as in the screen layer: what it clears never reaches the model
+                screen, pass_below = screening
                 contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]
             if contexts:
                 todo.append((i, contexts))
@@ -355,17 +352,28 @@ class Reviewer:
             return self._screen_layer(w)
         return None
 
-    def _screen_layer(self, w: _Work) -> ReviewResult | None:
-        """Settle a clearly benign write without the encoder, or leave it to the model layers."""
+    def _screening(self, proposal: MemoryWrite, norm: NormalizedText) -> tuple[LexicalScreen, float] | None:
+        """The screen and the score under which it clears a text of this write, or None when the write is
+        not screened (no screen, a source below ``screen_min_trust`` or always reviewed, hidden or encoded
+        content). The threshold never passes a score the decision step would not commit."""
         th = self.policy.thresholds
         screen = self.screen
         if screen is None:
             return None
-        trust = self.policy.trust_of(w.proposal.provenance.source)
+        trust = self.policy.trust_of(proposal.provenance.source)
         if trust.always_review or trust.trust < th.screen_min_trust:
             return None
-        if w.norm.obfuscated or w.norm.variants or w.norm.findings:
+        if norm.obfuscated or norm.variants or norm.findings:
             return None  # hidden or encoded content always gets the full review
+        return screen, min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(proposal.provenance.source))
+
+    def _screen_layer(self, w: _Work) -> ReviewResult | None:
+        """Settle a clearly benign write without the encoder, or leave it to the model layers."""
+        th = self.policy.thresholds
+        screening = self._screening(w.proposal, w.norm)
+        if screening is None:
+            return None
+        screen, pass_below = screening
         # a gate whose model cannot load fails closed for every write, screened or not
         _ = self.classifier
         t = time.perf_counter()
@@ -373,9 +381,6 @@ class Reviewer:
         context_scores = [screen.score_joined(parts) for parts in w.contexts]
         n_texts = len(w.texts) + len(w.contexts)
         top = max([*scores, *context_scores])
-        # never pass a score the decision step would not commit
-        source = w.proposal.provenance.source
-        pass_below = min(screen.pass_below(th.screen_max_miss), self.policy.commit_below(source))
         decided = top < pass_below
         if not decided:
             # the model reviews only the texts the screen cannot clear on their own (the whole text, its
