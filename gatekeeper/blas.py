@@ -32,20 +32,17 @@ def _openblas_pools() -> list[tuple[Callable[[], int], Callable[[int], None]]]:
     if _pools is None:
         from threadpoolctl import ThreadpoolController
 
+        # the symbol's name depends on how the library was built (numpy's wheels: scipy_..._64_)
+        affixes = [(prefix, suffix) for prefix in ("", "scipy_") for suffix in ("", "64_", "_64")]
         found = []
         for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
             if getattr(lib, "threading_layer", None) == "openmp":
                 continue  # per-thread limits there; the spinning pool is the pthreads one
-            for prefix in ("", "scipy_"):
-                for suffix in ("", "64_", "_64"):
-                    get = getattr(lib.dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                    set_ = getattr(lib.dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
-                    if get is not None and set_ is not None:
-                        found.append((get, set_))
-                        break
-                else:
-                    continue
-                break
+            pairs = ((getattr(lib.dynlib, f"{p}openblas_get_num_threads{s}", None),
+                      getattr(lib.dynlib, f"{p}openblas_set_num_threads{s}", None)) for p, s in affixes)
+            pair = next(((get, set_) for get, set_ in pairs if get is not None and set_ is not None), None)
+            if pair is not None:
+                found.append(pair)
         _pools = found
     return _pools
 

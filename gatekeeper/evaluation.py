@@ -461,10 +461,8 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
             progress(n, len(order))
 
     def rates(recs: Sequence[EvalRecord]) -> dict:
-        pos = [r for r in recs if r.label == 1]
-        neg = [r for r in recs if r.label == 0]
-        return {"recall": sum(r.action != "commit" for r in pos) / len(pos) if pos else None,
-                "false_alarm_rate": sum(r.action != "commit" for r in neg) / len(neg) if neg else None}
+        m = binary_metrics(recs)
+        return {"recall": m["recall"], "false_alarm_rate": m["false_alarm_rate"]}
 
     rows = list(zip(alone, joined))
     only_joined = [(a, j) for a, j in rows if a.action == "commit" and j is not None and j.action != "commit"]

@@ -549,22 +549,18 @@ class Gatekeeper:
         before = self._recents_before(proposals, policy)
         # the first pass joins only an agent's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
+        agents = [p.provenance.agent_id for p in proposals]
         seen: set[str] = set()
-        first_recents = []
-        for p in proposals:
-            agent = p.provenance.agent_id
-            first_recents.append(before[agent] if agent not in seen else [])
+        later = []  # not the agent's first write in the batch
+        for agent in agents:
+            later.append(agent in seen)
             seen.add(agent)
-        first = reviewer.review_many(proposals, first_recents)
+        first = reviewer.review_many(proposals, [[] if lt else before[a] for a, lt in zip(agents, later)])
         if not th.context_window:
             return first
         again, recents = [], []
         committed: dict[str, list[str]] = {}
-        seen.clear()
-        for i, (p, review) in enumerate(zip(proposals, first)):
-            agent = p.provenance.agent_id
-            later = agent in seen
-            seen.add(agent)
+        for i, (p, review, agent) in enumerate(zip(proposals, first, agents)):
             try:
                 commits = action_for(p, review, policy) is Action.commit
             except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
@@ -572,7 +568,7 @@ class Gatekeeper:
             if not commits:
                 continue
             recent = [*before[agent], *committed.get(agent, [])][-th.context_window:]
-            if later and recent:
+            if later[i] and recent:
                 again.append(i)
                 recents.append(recent)
             committed.setdefault(agent, []).append(p.text)

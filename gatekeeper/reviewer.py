@@ -252,26 +252,41 @@ class Reviewer:
         at = 0
         for i, contexts in todo:
             mine, at = scores[at:at + len(contexts)], at + len(contexts)
-            k = int(np.argmax([c.probability for c in mine]))
-            best, r = mine[k], results[i]
+            evidence, best, counts = self._context_layer(contexts, mine)
+            evidence.details["second_pass"] = True
+            r = results[i]
             old = next((e for e in r.evidence if e.layer == "context"), None)
             if old is not None and old.score is not None and old.score >= best.probability:
                 continue  # the earlier joined texts were as alarming: nothing changes
-            counts = best.probability >= max(th.uncertain_below, th.context_min_score)
-            evidence = [e for e in r.evidence if e.layer != "context"] + [LayerEvidence(
-                layer="context", score=round(best.probability, 4), category=best.category,
-                details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
-                         "contexts": len(contexts), "counts": counts, "second_pass": True})]
             score, category = r.score, r.category
             if counts and best.probability > score:
                 score, category = best.probability, best.category
-            thr = min(self.policy.categories[category].threshold, 1.0) if category in self.policy.categories \
-                else 0.5
             out[i] = r.model_copy(update={
-                "evidence": evidence, "score": round(float(score), 4), "raw_score": round(float(score), 4),
+                "evidence": [e for e in r.evidence if e.layer != "context"] + [evidence],
+                "score": round(float(score), 4), "raw_score": round(float(score), 4),
                 "category": category if category in self.policy.categories else None,
-                "label": Label.alignment_shifting if score >= thr else Label.task_knowledge})
+                "label": self._label(score, category)})
         return out
+
+    def _context_layer(self, contexts: list[list[str]], scores: list[ClassifierScore]
+                       ) -> tuple[LayerEvidence, ClassifierScore, bool]:
+        """The context layer's evidence over the joined texts ``contexts`` and their ``scores``: the most
+        alarming one, and whether it counts (benign notes in a row read alarming joined too: a joined text
+        counts from the policy's ``context_min_score``)."""
+        th = self.policy.thresholds
+        k = int(np.argmax([c.probability for c in scores]))
+        best = scores[k]
+        counts = best.probability >= max(th.uncertain_below, th.context_min_score)
+        evidence = LayerEvidence(
+            layer="context", score=round(best.probability, 4), category=best.category,
+            details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
+                     "contexts": len(scores), "counts": counts})
+        return evidence, best, counts
+
+    def _label(self, score: float, category: str | None) -> Label:
+        """Alignment-shifting from the category's threshold on (0.5 without a known category)."""
+        thr = min(self.policy.categories[category].threshold, 1.0) if category in self.policy.categories else 0.5
+        return Label.alignment_shifting if score >= thr else Label.task_knowledge
 
     @staticmethod
     def _hand_over(w: _Work, stream: EmbeddingStream) -> None:
@@ -478,16 +493,8 @@ class Reviewer:
 
         # context: a belief split over several writes (the most alarming of the joined texts counts)
         if ctx_scores:
-            k = int(np.argmax([c.probability for c in ctx_scores]))
-            ctx_score = ctx_scores[k]
-            # benign notes in a row read alarming joined too: a joined text counts from the policy's minimum
-            counts = ctx_score.probability >= max(th.uncertain_below, th.context_min_score)
-            w.evidence.append(LayerEvidence(
-                layer="context", score=round(ctx_score.probability, 4), category=ctx_score.category,
-                details={"joined_text": " ".join(w.contexts[w.keep_contexts[k]])[:600],
-                         "writes_joined": len(w.contexts[w.keep_contexts[k]]),
-                         "contexts": len(ctx_scores), "counts": counts},
-            ))
+            evidence, ctx_score, counts = self._context_layer([w.contexts[i] for i in w.keep_contexts], ctx_scores)
+            w.evidence.append(evidence)
             if counts and ctx_score.probability > score:
                 score, category = ctx_score.probability, ctx_score.category
 
@@ -511,10 +518,8 @@ class Reviewer:
                     elapsed_ms=_ms(t),
                 ))
 
-        thr = min(self.policy.categories[category].threshold, 1.0) if category in self.policy.categories else 0.5
-        label = Label.alignment_shifting if score >= thr else Label.task_knowledge
         return ReviewResult(
-            label=label,
+            label=self._label(score, category),
             category=category if category in self.policy.categories else None,
             score=round(float(score), 4), raw_score=round(float(raw), 4),
             evidence=w.evidence, elapsed_ms=_ms(w.t0),
