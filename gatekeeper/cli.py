@@ -44,6 +44,20 @@ DataDir = typer.Option(None, "--data-dir", envvar="GATEKEEPER_DATA_DIR", help="W
 PolicyDir = typer.Option(None, "--policy", envvar="GATEKEEPER_POLICY_DIR", help="Policy directory.")
 
 
+@app.callback()
+def _main(log_level: Optional[str] = typer.Option(
+        None, "--log-level", envvar="GATEKEEPER_LOG_LEVEL", show_envvar=True,
+        help="Least severe log event to print (debug, info, warning, error, critical), as JSON lines on "
+             "stderr. Default info.")) -> None:
+    from gatekeeper.log_setup import LogLevelError, configure_logging
+
+    try:
+        configure_logging(log_level)
+    except LogLevelError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> GatekeeperSettings:
     kw = {}
     if data_dir:

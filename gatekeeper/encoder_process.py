@@ -410,29 +410,36 @@ class ProcessRuns:
 
 
 # ---------------------------------------------------------------------- the child
+#: what reading from or writing to the socket raises once the parent has gone (closed or exited)
+_PARENT_GONE = (EOFError, BrokenPipeError, ConnectionResetError)
+
+
 def _serve(fd: int) -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the parent's to handle
     conn = Connection(fd)
     try:
-        spec = conn.recv()
+        return _serve_on(conn)
+    except _PARENT_GONE:  # e.g. a short command exited before the child was ready: nothing to report to
+        return 0
+
+
+def _serve_on(conn: Connection) -> int:
+    spec = conn.recv()
+    try:
         from gatekeeper.embeddings import OnnxSentenceEncoder
 
         onnx_path = Path(spec["onnx_path"]) if spec["onnx_path"] else None
         enc = OnnxSentenceEncoder(Path(spec["model_dir"]), max_seq_length=spec["max_seq_length"],
                                   onnx_path=onnx_path, one_text_per_run=True)
-        conn.send(("ready", 0, os.getpid(), enc._run_one(spec["probe"]).tobytes()))
-    except EOFError:
-        return 0
+        probe = enc._run_one(spec["probe"]).tobytes()
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which runs on threads instead
         conn.send(("error", 0, -1, f"{type(exc).__name__}: {exc}"))
         return 1
+    conn.send(("ready", 0, os.getpid(), probe))
     while True:
-        try:
-            msg = conn.recv()
-        except EOFError:  # the parent is gone
-            return 0
+        msg = conn.recv()
         if msg[0] == "stop":
             return 0
         _, batch, i, text = msg

@@ -84,3 +84,23 @@ def test_ledger_verify_detects_tampering(gate):
     r = runner.invoke(app, ["ledger", "verify", str(path)])
     assert r.exit_code == 1
     assert "line 3" in r.output and "TAMPERED" in r.output
+
+
+def test_log_events_are_json_lines_on_stderr_from_the_level_asked(tmp_path):
+    """The CLI sends structlog events to stderr as JSON, from --log-level / GATEKEEPER_LOG_LEVEL (default
+    info): debug events (the encoder child starting) stay out by default, and stdout stays the report."""
+    from gatekeeper.corpus import CORPUS_PATH
+
+    data = tmp_path / "few.jsonl"
+    data.write_text("".join(CORPUS_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:16]))
+    quiet = CliRunner().invoke(app, ["eval", str(data)], env={"GATEKEEPER_LOG_LEVEL": None})
+    assert quiet.exit_code == 0, quiet.output
+    assert "encoder_process" not in quiet.stderr and "encoder_process" not in quiet.stdout
+    loud = CliRunner().invoke(app, ["--log-level", "debug", "eval", str(data)])
+    assert loud.exit_code == 0, loud.output
+    events = [json.loads(line) for line in loud.stderr.splitlines() if line.startswith("{")]
+    starting = [e for e in events if e["event"] == "encoder_process.starting"]
+    assert starting and starting[0]["level"] == "debug" and "ts" in starting[0]
+    assert "encoder_process" not in loud.stdout
+    bad = CliRunner().invoke(app, ["status"], env={"GATEKEEPER_LOG_LEVEL": "chatty"})
+    assert bad.exit_code == 2 and "'chatty'" in bad.stderr and "GATEKEEPER_LOG_LEVEL" in bad.stderr

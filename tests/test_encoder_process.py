@@ -259,3 +259,22 @@ def test_the_switch(reviewer, policy, monkeypatch):
     monkeypatch.setenv("GATEKEEPER_ENCODER_PROCESS", "sometimes")
     with pytest.raises(ValueError, match="GATEKEEPER_ENCODER_PROCESS='sometimes': expected one of auto, off"):
         Reviewer(policy)
+
+
+def test_a_child_whose_parent_leaves_before_it_is_ready_exits_quietly(reviewer):
+    """A short command can exit while its child still loads the model: the child then finds the socket
+    closed when it reports ready, and must leave with status 0 and no traceback on the shared stderr."""
+    import socket
+    import subprocess
+
+    mine = EncoderProcess(reviewer.classifier.encoder.model)
+    parent, child = socket.socketpair()
+    proc = subprocess.Popen([encoder_process._python(), "-m", "gatekeeper.encoder_process", str(child.fileno())],
+                            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=encoder_process._child_env())
+    child.close()
+    with encoder_process.Connection(parent.detach()) as conn:
+        conn.send(mine._spec)
+    _, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stderr.decode()) == (0, "")
+    mine.close()
