@@ -226,29 +226,48 @@ class Reviewer:
         if self.judge is not None:
             return self.review_many(proposals, recents)
         todo: list[tuple[int, list[list[str]]]] = []
-        for i, (p, r, recent) in enumerate(zip(proposals, results, recents)):
-            if r.error or not recent or any(e.layer == "rules" and e.decided for e in r.evidence):
-                continue
-            norm = _normalized(p.text)
-            contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]], norm.text)
-            screening = self._screening(p, norm)
-            if screening is not None:  # as in the screen layer: what it clears never reaches the model
-                screen, pass_below = screening
-                contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]
-            if contexts:
-                todo.append((i, contexts))
-        if not todo:
-            return out
-        texts = [" ".join(c) for _, contexts in todo for c in contexts]
+        # the joined texts go to the encoder as they come (a batch's in the child process, see review_many)
+        stream: EmbeddingStream | None = None
+        model_error: Exception | None = None
         try:
-            with single_threaded_blas():
-                scores = self.classifier.predict(self.classifier.encode(texts))
-        except Exception as exc:  # noqa: BLE001 - the model failed: these writes fail closed
-            for i, _ in todo:
-                out[i] = results[i].model_copy(update={
-                    "label": Label.alignment_shifting, "score": 1.0, "category": None,
-                    "error": f"{type(exc).__name__}: {exc}"})
-            return out
+            for i, (p, r, recent) in enumerate(zip(proposals, results, recents)):
+                if r.error or not recent or any(e.layer == "rules" and e.decided for e in r.evidence):
+                    continue
+                norm = _normalized(p.text)
+                contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
+                                          norm.text)
+                screening = self._screening(p, norm)
+                if screening is not None:  # as in the screen layer: what it clears never reaches the model
+                    screen, pass_below = screening
+                    contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]
+                if not contexts:
+                    continue
+                todo.append((i, contexts))
+                if model_error is None:
+                    try:
+                        if stream is None:
+                            stream = self.classifier.stream(batch=len(proposals) >= PROCESS_MIN_WRITES)
+                        stream.add([" ".join(c) for c in contexts])
+                    except Exception as exc:  # noqa: BLE001 - the model failed: these writes fail closed
+                        model_error = exc
+            if not todo:
+                return out
+            try:
+                if model_error is not None:
+                    raise model_error
+                assert stream is not None
+                emb, stream = stream.result(), None
+                with single_threaded_blas():
+                    scores = self.classifier.predict(emb)
+            except Exception as exc:  # noqa: BLE001 - the model failed: these writes fail closed
+                for i, _ in todo:
+                    out[i] = results[i].model_copy(update={
+                        "label": Label.alignment_shifting, "score": 1.0, "category": None,
+                        "error": f"{type(exc).__name__}: {exc}"})
+                return out
+        finally:
+            if stream is not None:
+                stream.cancel()
         at = 0
         for i, contexts in todo:
             mine, at = scores[at:at + len(contexts)], at + len(contexts)

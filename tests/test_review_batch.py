@@ -120,7 +120,12 @@ def test_the_context_layer_alone_over_other_recent_writes(reviewer, monkeypatch)
     failed = alone.model_copy(update={"error": "earlier fault"})
     assert reviewer.review_context([last, last], [ruled, failed], [SPLIT[:-1]] * 2) == [ruled, failed]
 
-    # the encoder fails: the write fails closed
-    monkeypatch.setattr(reviewer.classifier, "encode", lambda texts: (_ for _ in ()).throw(RuntimeError("boom")))
-    [broken] = reviewer.review_context([last], [alone], [SPLIT[:-1]])
-    assert broken.label is Label.alignment_shifting and broken.score == 1.0 and "boom" in broken.error
+    # the encoder or the heads fail: the write fails closed
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    for broken_part in ("stream", "predict"):
+        with monkeypatch.context() as m:
+            m.setattr(reviewer.classifier, broken_part, boom)
+            [broken] = reviewer.review_context([last], [alone], [SPLIT[:-1]])
+        assert broken.label is Label.alignment_shifting and broken.score == 1.0 and "boom" in broken.error
