@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from gatekeeper.corpus import CATEGORIES, CORPUS_PATH, LABELS, SPLITS, VOICES, load_corpus
-from gatekeeper.corpus import generate
+from gatekeeper.corpus import generate, written
 from gatekeeper.corpus.pieces import SKIP_FAMILY_PREFIXES
 from gatekeeper.segments import segments
 
@@ -73,3 +73,44 @@ def test_pieces_are_cut_from_train_task_knowledge_only(rows):
         assert not family.startswith(SKIP_FAMILY_PREFIXES), p
         sources = cut_from.get(generate.norm_key(p["text"]), set())
         assert (family, "task_knowledge", "train") in sources, f"not a piece of a train note of {family}: {p}"
+
+
+def test_written_rows_are_in_the_corpus_with_whole_families_held_out(rows):
+    """Version 5: every row of gatekeeper/corpus/written/*.jsonl is in the corpus (or was a duplicate of an
+    earlier row), and each file holds out whole families for dev, about a fifth of its rows."""
+    files = sorted(written.WRITTEN_DIR.glob("*.jsonl"))
+    assert files, "no written corpus files"
+    in_corpus = {generate.norm_key(r["text"]): r for r in rows if r["family"].startswith("w-")}
+    for path in files:
+        file_rows = written.read_file(path)
+        dev = written.dev_families(file_rows, path.stem)
+        assert dev, path
+        kept = [in_corpus[generate.norm_key(r["text"])] for r in file_rows
+                if generate.norm_key(r["text"]) in in_corpus]
+        assert len(kept) > 0.95 * len(file_rows), path
+        for r in kept:
+            assert r["split"] == ("dev" if r["family"] in dev else "train"), r
+        share = sum(r["split"] == "dev" for r in kept) / len(kept)
+        assert 0.15 <= share <= 0.45, (path, share)
+
+
+def test_a_written_row_that_is_wrong_is_refused_with_file_and_line(tmp_path):
+    good = {"text": "The build cache lives on the shared runner.", "label": "task_knowledge",
+            "category": "task_knowledge", "voice": "observation", "family": "w-ops-cache"}
+    cases = {
+        "not JSON": "{text: nope",
+        "missing field(s) ['voice']": json.dumps({k: v for k, v in good.items() if k != "voice"}),
+        "must have category 'task_knowledge'": json.dumps({**good, "category": "exfiltration"}),
+        "is not one of": json.dumps({**good, "label": "harmful"}),
+        "must look like 'w-theme-subtopic'": json.dumps({**good, "family": "Ops Cache"}),
+        "unknown field(s) ['score']": json.dumps({**good, "score": 1}),
+        "non-empty string": json.dumps({**good, "text": "  "}),
+    }
+    for message, bad in cases.items():
+        path = tmp_path / "theme.jsonl"
+        path.write_text(json.dumps(good) + "\n\n" + bad + "\n", encoding="utf-8")
+        with pytest.raises(written.WrittenRowError) as err:
+            written.read_file(path)
+        assert f"{path}:3:" in str(err.value) and message in str(err.value), (message, str(err.value))
+    path.write_text(json.dumps(good) + "\n", encoding="utf-8")
+    assert written.read_file(path) == [{**good, "hard_negative": False}]

@@ -1691,7 +1691,13 @@ def build() -> list[dict]:
 
     stance = build_stance(seen)
     rows += [{"id": f"c-{i:06d}", **r} for i, r in enumerate(stance, len(rows) + 1)]
-    # version 4 additions (gatekeeper/corpus/pieces.py): pieces of train notes, appended after version 3
+    # version 5 additions (gatekeeper/corpus/written.py): whole writes written by hand, one file per theme
+    from gatekeeper.corpus.written import build_written
+
+    written = build_written(seen)
+    rows += [{"id": f"c-{i:06d}", **r} for i, r in enumerate(written, len(rows) + 1)]
+    # version 4 additions (gatekeeper/corpus/pieces.py): pieces of train notes, cut last so that they include
+    # the pieces of version 5's notes
     from gatekeeper.corpus.pieces import build_pieces
 
     pieces = build_pieces(rows, seen)

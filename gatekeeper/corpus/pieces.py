@@ -11,8 +11,9 @@ This module cuts every task-knowledge note of the *train* split with the reviewe
 and adds each distinct piece as a task-knowledge row (family ``pieces-<family of the note>``, same voice
 and hard-negative flag, split train). Only task knowledge is cut: a piece of an alignment-shifting note
 may well be harmless on its own, so it has no label to give. The contrastive stance families
-(``stance-safe-*``, version 3) are not cut either: their sentences pair an aligned clause with a risky
-one, and the risky half alone would be a wrong label. Dev notes are never cut, so dev still measures
+(``stance-safe-*``, version 3) are not cut either, nor version 5's first-person dispositions and lessons
+(``w-persona-*``, ``w-lessons-*``): their sentences pair an aligned clause with a risky one, and the risky
+half alone would be a wrong label. Dev notes are never cut, so dev still measures
 how pieces of unseen notes score.
 """
 
@@ -21,12 +22,14 @@ from __future__ import annotations
 from gatekeeper.corpus import generate as g
 from gatekeeper.segments import segments
 
-#: families whose task-knowledge notes are not cut (see the module docstring)
-SKIP_FAMILY_PREFIXES = ("stance-",)
+#: families whose task-knowledge notes are not cut (see the module docstring): the contrastive families
+#: (version 3's stance sets, version 5's first-person dispositions and lessons) often pair an aligned clause
+#: with the risky one it rejects
+SKIP_FAMILY_PREFIXES = ("stance-", "w-persona-", "w-lessons-")
 
 
 def build_pieces(rows: list[dict], seen: set[str]) -> list[dict]:
-    """Rows (without ids) for the version 4 additions, cut from ``rows`` (versions 1 to 3, in order);
+    """Rows (without ids) for the version 4 additions, cut from ``rows`` (versions 1 to 3 and 5, in order);
     ``seen`` holds the de-duplication keys of every earlier row and gains the new ones."""
     out = []
     for r in rows:
