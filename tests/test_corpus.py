@@ -65,7 +65,7 @@ def test_pieces_are_cut_from_train_task_knowledge_only(rows):
     for r in rows:
         if r["family"].startswith("pieces-"):
             continue
-        for s in segments([r["text"]]):
+        for s in segments([r["text"]], pairs=False):
             cut_from[generate.norm_key(s)].add((r["family"], r["label"], r["split"]))
     for p in pieces:
         assert (p["label"], p["category"], p["split"]) == ("task_knowledge", "task_knowledge", "train"), p
