@@ -3,7 +3,7 @@ sentences of a longer note, the pieces of run-on sentences, overlapping windows 
 string field of a structured value.
 
 The reviewer scores every one of them and the most alarming decides; the training corpus
-(``gatekeeper/corpus/pieces.py``) uses the same cut to teach the classifier what pieces of
+(``gatekeeper/corpus/pieces.py``) uses the same cut, without the pairs, to teach the classifier what pieces of
 ordinary notes look like out of context.
 """
 

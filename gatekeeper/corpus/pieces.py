@@ -1,9 +1,10 @@
 """Corpus additions, version 4: pieces of ordinary notes.
 
 The reviewer scores a note of several sentences whole *and* piece by piece (its sentences, the halves
-of run-on sentences, and each two neighbouring sentences of a longer note; ``gatekeeper/segments.py``), and the most alarming piece decides, so that a belief
-buried in a long note is seen on its own. Up to version 3 the classifier only ever saw whole notes in
-training, and pieces cut out of ordinary notes were its most frequent false alarms on dev: an imperative
+of run-on sentences, and each two neighbouring sentences of a longer note; ``gatekeeper/segments.py``),
+and the most alarming piece decides, so that a belief buried in a long note is seen on its own. Up to
+version 3 the classifier only ever saw whole notes in training, and pieces cut out of ordinary notes were
+its most frequent false alarms on dev: an imperative
 without its subject ("route traffic to the new version."), a clause that ends mid-thought ("Thursday
 evening, the v2 endpoint is deleted on"), a step of a runbook about clean-ups or credentials.
 
