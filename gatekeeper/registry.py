@@ -371,14 +371,13 @@ class ProposalRegistry:
         out.update({r["state"]: r["n"] for r in rows})
         return out
 
-    def recent_texts(self, agent_id: str, since: datetime, limit: int, exclude_id: str | None = None,
-                     state: str = "committed") -> list[str]:
+    def recent_texts(self, agent_id: str, since: datetime, limit: int, state: str = "committed") -> list[str]:
         """The agent's latest writes in ``state`` (default: committed ones — the pieces a split
         belief would consist of; writes already stopped are not held against the next one)."""
         rows = self._con().execute(
-            """SELECT text FROM proposals WHERE agent_id=? AND created_at >= ? AND id != ? AND state=?
+            """SELECT text FROM proposals WHERE agent_id=? AND created_at >= ? AND state=?
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (agent_id, since.isoformat(), exclude_id or "", state, int(limit)),
+            (agent_id, since.isoformat(), state, int(limit)),
         ).fetchall()
         return [r["text"] for r in reversed(rows)]
 
