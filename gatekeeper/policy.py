@@ -266,10 +266,15 @@ def _line_map(node: yaml.Node, fname: str, path: tuple, out: dict[tuple, tuple[s
 
 
 def default_policy_dir() -> Path:
+    """``$GATEKEEPER_POLICY_DIR``; else the default policy installed with the package
+    (``gatekeeper/policies_default`` in a wheel); else the repository's ``policies/`` (a source checkout
+    or an editable install, where safety staff edit it)."""
     env = os.environ.get("GATEKEEPER_POLICY_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "policies"
+    here = Path(__file__).resolve().parent
+    installed = here / "policies_default"
+    return installed if installed.is_dir() else here.parent / "policies"
 
 
 def _policy_files(path: Path) -> list[Path]:
