@@ -328,7 +328,9 @@ class Reviewer:
         the last piece caught with two short notes before the pieces: 15 of 25 joined with everything, 25
         with the nested contexts; after two ~50-word notes: 16 vs 25). A new write that alone takes more than
         half is joined at the junction instead: the end of the recent writes and its own start (the rest of
-        a long write is reviewed in its own windows)."""
+        a long write is reviewed in its own windows). One that fits in half but not together with the write
+        just before it is joined with that write alone (its end, if it is long), within what the encoder
+        reads: without it, a belief split over writes of a few dozen words each was never seen joined."""
         embedder = self.embedder
         half = embedder.max_tokens // 2
         new_pieces = embedder.count_tokens(new)
@@ -342,6 +344,11 @@ class Reviewer:
             if total > half:
                 break
             out.append([*recent[-k:], new])
+        if not out and recent:
+            # not even the write just before fits with it in half: that write (its end, if it is long) and
+            # the whole new write, in what the encoder reads
+            older = embedder.fit(recent[-1], embedder.max_tokens - new_pieces, "tail")
+            return [[older, new]] if older else []
         return out
 
     def _cheap_layers(self, w: _Work, recent: Sequence[str]) -> ReviewResult | None:

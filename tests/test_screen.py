@@ -267,5 +267,6 @@ def test_long_texts_are_scored_without_filling_the_caches(reviewer):
 
     normalized_before = calls(_normalized)
     r = reviewer.review(_write(tail), recent=[long])
-    assert _layers(r)["screen"].details["texts"] == 1  # too long to join: no context (it has its windows)
+    # too long to join whole: the write and the end of the long one just before it (its start has its windows)
+    assert _layers(r)["screen"].details["texts"] == 2
     assert calls(_normalized) == normalized_before + 1  # the write's own text; the long recent one bypasses
