@@ -40,11 +40,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import structlog
 from langgraph.store.base import BaseStore, PutOp
@@ -139,7 +140,7 @@ class GateError(RuntimeError):
 class Gatekeeper:
     def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
-                 escalation_mode: EscalationMode | None = None, judge_model=None):
+                 escalation_mode: EscalationMode | None = None, judge_model=None, training_nice: int = 19):
         self.policy = policy
         self.registry = registry
         self.ledger = ledger
@@ -148,6 +149,8 @@ class Gatekeeper:
                                              similar_memories=self._similar_memories)
         self.escalation_mode = escalation_mode
         self.judge_model = judge_model
+        #: the nice value a background classifier training adds to its thread (``GatekeeperSettings``)
+        self.training_nice = training_nice
         self._policy_lock = threading.Lock()
         self._reloads = 0
         self._training: dict[str, Any] | None = None
@@ -172,7 +175,8 @@ class Gatekeeper:
             memory_store = ChromaMemoryStore(path=data / "chroma", embed=reviewer.embedder)
         gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
                    ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
-                   reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model)
+                   reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,
+                   training_nice=settings.training_nice)
         if gate.reviewer.similar_memories is None:
             gate.reviewer.similar_memories = gate._similar_memories
         try:
@@ -287,6 +291,7 @@ class Gatekeeper:
         def run() -> None:
             reviewer.progress = progress
             try:
+                _lower_this_threads_priority(self.training_nice)
                 reviewer.warm_up()
             except Exception as exc:  # noqa: BLE001 - the interim classifier keeps serving
                 if self._closed or isinstance(exc, _TrainingCancelled):
@@ -705,5 +710,15 @@ def _failed_review(exc: BaseException, prior: ReviewResult | None = None) -> Rev
                         evidence=prior.evidence if prior else [], error=f"{type(exc).__name__}: {exc}")
 
 
-def proposals_from_puts(ops: Iterable[PutOp]) -> list[MemoryWrite]:  # pragma: no cover - helper
-    return [MemoryWrite(namespace=op.namespace, key=op.key, value=op.value) for op in ops if op.value is not None]
+def _lower_this_threads_priority(nice: int) -> None:
+    """Add ``nice`` to the calling thread's nice value (at most 19). On Linux nice is per thread and the
+    threads it starts inherit it: torch's worker threads when this training is the first torch work of the
+    process (a process that trained at start-up keeps those at its own priority), ONNX Runtime's for the
+    sessions it opens. Elsewhere this does nothing. A refusal is logged and the training runs as it is."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:
+        log.warning("gate.training_priority_unchanged", nice=nice, error=f"{type(exc).__name__}: {exc}")

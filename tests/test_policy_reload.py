@@ -135,6 +135,51 @@ def test_an_exemplar_edit_takes_effect_at_once_and_its_classifier_replaces_the_i
     assert gate.ledger.verify().ok
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+def test_a_background_training_runs_below_the_writes(tiny_gate, tmp_path):
+    """The training a reload starts runs in a thread whose nice value is raised by ``training_nice``, so
+    the writes served meanwhile keep most of the CPU (measured in GatekeeperSettings.training_nice's
+    comment); the threads serving writes keep theirs. Threads it starts inherit it (torch's worker threads
+    too, when the training is the first torch work of the process: checked by hand, /proc/self/task)."""
+    import threading
+
+    gate = tiny_gate
+    assert gate.training_nice == GatekeeperSettings().training_nice == 19
+    gate.training_nice = 7
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: dict[str, int] = {}
+    real_factory = gate.reviewer.classifier_factory
+
+    def recording_factory(policy, embedder, progress=None):
+        seen["training"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        workers: list[int] = []  # a thread started by the training thread inherits its nice value
+        t = threading.Thread(target=lambda: workers.append(os.getpriority(os.PRIO_PROCESS,
+                                                                          threading.get_native_id())))
+        t.start()
+        t.join()
+        seen["started by it"] = workers[0]
+        return real_factory(policy, embedder, progress)
+
+    gate.reviewer.classifier_factory = recording_factory
+    gate.reload_policy(_policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR)))
+    assert gate.wait_for_classifier(timeout=600)
+    expected = min(19, base + 7)
+    assert seen == {"training": expected, "started by it": expected}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's is unchanged
+    assert gate.submit(_write("Standup is at 09:30 in room 4.")).state is ProposalState.committed
+
+
+def test_training_nice_is_checked(monkeypatch):
+    monkeypatch.setenv("GATEKEEPER_TRAINING_NICE", "3")
+    assert GatekeeperSettings().training_nice == 3
+    monkeypatch.setenv("GATEKEEPER_TRAINING_NICE", "low")
+    with pytest.raises(ValueError, match="GATEKEEPER_TRAINING_NICE must be a whole number"):
+        GatekeeperSettings()
+    monkeypatch.delenv("GATEKEEPER_TRAINING_NICE")
+    with pytest.raises(ValueError, match="less than or equal to 19"):
+        GatekeeperSettings(training_nice=20)
+
+
 def test_a_training_overtaken_by_a_newer_policy_does_not_replace_its_classifier(tiny_gate, tmp_path):
     gate = tiny_gate
     embedder = gate.reviewer.embedder
