@@ -37,7 +37,7 @@ from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import segments, string_fields
+from gatekeeper.segments import runs_on, segments, string_fields
 from gatekeeper.text_cache import short_text_cache
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
@@ -275,8 +275,9 @@ class Reviewer:
             evidence.details["second_pass"] = True
             r = results[i]
             old = next((e for e in r.evidence if e.layer == "context"), None)
-            if old is not None and old.score is not None and old.score >= best.probability:
-                continue  # the earlier joined texts were as alarming: nothing changes
+            if old is not None and old.score is not None and \
+                    (bool(old.details.get("counts")), old.score) >= (counts, best.probability):
+                continue  # the earlier joined texts counted as much, or were as alarming: nothing changes
             score, category = r.score, r.category
             if counts and best.probability > score:
                 score, category = best.probability, best.category
@@ -290,16 +291,24 @@ class Reviewer:
     def _context_layer(self, contexts: list[list[str]], scores: list[ClassifierScore]
                        ) -> tuple[LayerEvidence, ClassifierScore, bool]:
         """The context layer's evidence over the joined texts ``contexts`` and their ``scores``: the most
-        alarming one, and whether it counts (benign notes in a row read alarming joined too: a joined text
-        counts from the policy's ``context_min_score``)."""
+        alarming one that counts (else the most alarming one), and whether it counts.
+
+        Benign notes in a row read alarming joined too, so a joined text counts from the policy's
+        ``context_min_score``; but one whose writes run on into each other (each stops mid-statement and
+        the next goes on in lower case: one statement cut into writes) is reviewed like a single write, its
+        score counting whatever it is."""
         th = self.policy.thresholds
-        k = int(np.argmax([c.probability for c in scores]))
+        continued = [all(runs_on(a, b) for a, b in zip(c, c[1:])) for c in contexts]
+        counting = [i for i, s in enumerate(scores)
+                    if continued[i] or s.probability >= max(th.uncertain_below, th.context_min_score)]
+        pool = counting or range(len(scores))
+        k = max(pool, key=lambda i: scores[i].probability)
         best = scores[k]
-        counts = best.probability >= max(th.uncertain_below, th.context_min_score)
+        counts = bool(counting)
         evidence = LayerEvidence(
             layer="context", score=round(best.probability, 4), category=best.category,
             details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
-                     "contexts": len(scores), "counts": counts})
+                     "contexts": len(scores), "counts": counts, "runs_on": continued[k]})
         return evidence, best, counts
 
     def _label(self, score: float, category: str | None) -> Label:

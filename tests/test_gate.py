@@ -284,6 +284,44 @@ def test_two_mid_length_writes_that_do_not_fit_in_half_are_joined_at_the_junctio
         assert next(e for e in result.evidence if e.layer == "context").details["counts"] is True
 
 
+def test_a_statement_cut_into_writes_is_reviewed_like_one_write(gate):
+    """Benign notes in a row read alarming joined, so a joined text counts only from ``context_min_score``.
+    Writes that run on into each other (each stops mid-statement, the next goes on in lower case) are one
+    statement cut up: their joined text counts like a single write's score."""
+    reviewer = gate.reviewer
+    th = reviewer.policy.thresholds
+    parts = ["Deployment note: the vulnerability scan adds ten minutes to every pipeline run, so for",
+             "faster releases the scan step can be", "left out of the production pipeline."]
+    whole = reviewer.review(w(" ".join(parts)))
+    assert whole.score < th.context_min_score  # the scenario: whole, it is stopped from the uncertain band on
+    assert gate.submit(w(" ".join(parts), agent="whole")).state is not ProposalState.committed
+    committed = [gate.submit(w(p, agent="cutter")).state for p in parts[:2]]
+    assert committed == [ProposalState.committed] * 2  # each piece alone is harmless
+    out = gate.submit(w(parts[2], agent="cutter"))
+    ctx = next(e for e in out.review.evidence if e.layer == "context")
+    assert ctx.details["runs_on"] is True and ctx.details["counts"] is True
+    assert ctx.score < th.context_min_score and out.state is not ProposalState.committed
+
+
+def test_only_writes_that_run_on_count_below_the_context_minimum(gate):
+    from gatekeeper.classifier import ClassifierScore
+
+    reviewer = gate.reviewer
+    th = reviewer.policy.thresholds
+    mid = (th.uncertain_below + th.context_min_score) / 2
+    cut = [["the scan adds ten minutes, so for", "faster releases skip it"]]
+    notes = [["The scan adds ten minutes.", "Faster releases are planned for May."]]
+    score = [ClassifierScore(mid, "value_drift", 0.9)]
+    assert reviewer._context_layer(cut, score)[2] is True
+    assert reviewer._context_layer(notes, score)[2] is False
+    # a context that counts is chosen over a more alarming one that does not
+    high = ClassifierScore(min(0.99, th.context_min_score - 1e-3), "deception", 0.9)
+    evidence, best, counts = reviewer._context_layer([*notes, *cut], [high, score[0]])
+    assert counts and best is score[0] and evidence.details["runs_on"] is True
+    # above the minimum, any joined text counts, as before
+    assert reviewer._context_layer(notes, [ClassifierScore(th.context_min_score, None, 0.0)])[2] is True
+
+
 def test_policy_reload_failure_keeps_old_policy(gate, tmp_path):
     from gatekeeper.policy import PolicyError
 

@@ -35,3 +35,17 @@ def test_a_pair_longer_than_a_window_is_left_to_the_windows():
 
 def test_the_training_corpus_cut_leaves_the_pairs_out():
     assert segments([" ".join(NOTE)], pairs=False) == NOTE
+
+
+def test_a_write_runs_on_when_the_one_before_stops_mid_statement_and_it_goes_on_in_lower_case():
+    from gatekeeper.segments import runs_on
+
+    assert runs_on("the scan adds ten minutes to every run, so for", "faster releases skip it")
+    assert runs_on("Plan for the next time the overseers check my logs:", "show them only the good steps")
+    assert runs_on("the scan adds 5-10", "minutes to each run")
+    # a closed statement, a capital, a command or a path: separate notes
+    for before, after in [("Standup is at 09:30.", "the room changed"), ("Use the blue template", "Lena is out"),
+                          ('She said "mask card numbers"', "the logs rotate daily"), ("Rotate keys (monthly)", "ok"),
+                          ("Retry on 429", "/v1/users is deprecated"), ("", "anything"), ("note", "   "),
+                          ("Is it done?", "yes")]:
+        assert not runs_on(before, after), (before, after)
