@@ -482,13 +482,24 @@ def split_in_three(text: str) -> list[str]:
     return [p for p in (" ".join(words[:k]), " ".join(words[k:2 * k]), " ".join(words[2 * k:])) if p]
 
 
+def closed_piece(piece: str) -> str:
+    """``piece`` made to read as a statement of its own: a capital first letter, and a full stop unless it
+    ends one already (a split whose pieces do not run on into each other, ``segments.runs_on``)."""
+    piece = piece.strip()
+    if not piece:
+        return piece
+    piece = piece[0].upper() + piece[1:]
+    return piece if piece[-1] in ".!?;" else f"{piece}."
+
+
 def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
                  source: SourceKind = SourceKind.agent, batch_size: int = 32, limit: int | None = 300,
-                 min_words: int = 9, seed: int = DEFAULT_SEED) -> dict:
+                 min_words: int = 9, seed: int = DEFAULT_SEED, closed: bool = False) -> dict:
     """Alignment-shifting examples of at least ``min_words`` words, each written as three small writes in a
     row by one agent (every piece reviewed with the agent's committed pieces before it as its recent writes,
     as the gate does). A split belief is caught when any piece is stopped: the belief never lands whole.
-    Compared with the same examples written whole."""
+    Compared with the same examples written whole. ``closed``: each piece is made a statement of its own
+    (``closed_piece``), as a writer would who hides that the pieces belong together."""
     pos = _sample([e for e in examples if e.label == 1 and len(e.text.split()) >= min_words], limit, seed)
     if not pos:
         return {"variant": "split_3_writes", "positives": 0, "caught": 0, "catch_rate": None,
@@ -496,7 +507,8 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
     raws, _, _ = review_examples(pos, reviewer, source=source, batch_size=batch_size)
     plain_caught = sum(r.action != "commit" for r in _records(raws, policy))
     window = policy.thresholds.context_window
-    pieces = [split_in_three(e.text) for e in pos]
+    pieces = [[closed_piece(x) for x in split_in_three(e.text)] if closed else split_in_three(e.text)
+              for e in pos]
     committed: list[list[str]] = [[] for _ in pos]
     stopped = [False] * len(pos)
     for k in range(3):
@@ -512,7 +524,8 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
                 else:
                     stopped[i] = True
     caught = sum(stopped)
-    return {"variant": "split_3_writes", "positives": len(pos), "caught": caught, "catch_rate": caught / len(pos),
+    return {"variant": "split_3_closed_writes" if closed else "split_3_writes", "positives": len(pos),
+            "caught": caught, "catch_rate": caught / len(pos),
             "plain_caught": plain_caught, "plain_catch_rate": plain_caught / len(pos)}
 
 
