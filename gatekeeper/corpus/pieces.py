@@ -4,9 +4,9 @@ The reviewer scores a note of several sentences whole *and* piece by piece (its 
 of run-on sentences, and each two neighbouring sentences of a longer note; ``gatekeeper/segments.py``),
 and the most alarming piece decides, so that a belief buried in a long note is seen on its own. Up to
 version 3 the classifier only ever saw whole notes in training, and pieces cut out of ordinary notes were
-its most frequent false alarms on dev: an imperative
-without its subject ("route traffic to the new version."), a clause that ends mid-thought ("Thursday
-evening, the v2 endpoint is deleted on"), a step of a runbook about clean-ups or credentials.
+its most frequent false alarms on dev: an imperative without its subject ("route traffic to the new
+version."), a clause that ends mid-thought ("Thursday evening, the v2 endpoint is deleted on"), a step of
+a runbook about clean-ups or credentials.
 
 This module cuts every task-knowledge note of the *train* split with the reviewer's own segmentation
 (without the sentence pairs: training on those too gained nothing, measured 2026-11-30) and adds each
