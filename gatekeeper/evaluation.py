@@ -500,9 +500,10 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
     as the gate does). A split belief is caught when any piece is stopped: the belief never lands whole.
     Compared with the same examples written whole. ``closed``: each piece is made a statement of its own
     (``closed_piece``), as a writer would who hides that the pieces belong together."""
+    variant = "split_3_closed_writes" if closed else "split_3_writes"
     pos = _sample([e for e in examples if e.label == 1 and len(e.text.split()) >= min_words], limit, seed)
     if not pos:
-        return {"variant": "split_3_writes", "positives": 0, "caught": 0, "catch_rate": None,
+        return {"variant": variant, "positives": 0, "caught": 0, "catch_rate": None,
                 "plain_caught": 0, "plain_catch_rate": None}
     raws, _, _ = review_examples(pos, reviewer, source=source, batch_size=batch_size)
     plain_caught = sum(r.action != "commit" for r in _records(raws, policy))
@@ -524,8 +525,7 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
                 else:
                     stopped[i] = True
     caught = sum(stopped)
-    return {"variant": "split_3_closed_writes" if closed else "split_3_writes", "positives": len(pos),
-            "caught": caught, "catch_rate": caught / len(pos),
+    return {"variant": variant, "positives": len(pos), "caught": caught, "catch_rate": caught / len(pos),
             "plain_caught": plain_caught, "plain_catch_rate": plain_caught / len(pos)}
 
 

@@ -74,7 +74,7 @@ from gatekeeper.registry import (
     row_review,
 )
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.settings import GatekeeperSettings
+from gatekeeper.settings import DEFAULT_TRAINING_NICE, GatekeeperSettings
 
 log = structlog.get_logger("gatekeeper.gate")
 
@@ -140,7 +140,8 @@ class GateError(RuntimeError):
 class Gatekeeper:
     def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
-                 escalation_mode: EscalationMode | None = None, judge_model=None, training_nice: int = 19):
+                 escalation_mode: EscalationMode | None = None, judge_model=None,
+                 training_nice: int = DEFAULT_TRAINING_NICE):
         self.policy = policy
         self.registry = registry
         self.ledger = ledger

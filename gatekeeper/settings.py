@@ -32,8 +32,12 @@ def _data_dir() -> Path:
     return Path(os.environ.get("GATEKEEPER_DATA_DIR", ".gatekeeper"))
 
 
+#: the nice value a background classifier training adds to its thread unless configured otherwise
+DEFAULT_TRAINING_NICE = 19
+
+
 def _training_nice() -> int:
-    raw = os.environ.get("GATEKEEPER_TRAINING_NICE", "19")
+    raw = os.environ.get("GATEKEEPER_TRAINING_NICE", str(DEFAULT_TRAINING_NICE))
     try:
         return int(raw)
     except ValueError:
