@@ -77,7 +77,10 @@ search after another process wrote reloads the vector index from disk (~0.2 s at
 few thousand items, growing with the collection). Only writes made through
 ``ChromaMemoryStore`` take part (do not write the directory with a bare
 ``chromadb.PersistentClient`` at the same time). For many writer processes or hosts
-use a Chroma server: :meth:`ChromaMemoryStore.from_server`.
+use a Chroma server: :meth:`ChromaMemoryStore.from_server`. Semantic search is
+approximate: chromadb builds each load of the HNSW index with parallel inserts, and
+among near-identical vectors a load can leave an item unreachable by any query
+(docs/reliability.md); ``get`` and filtered searches always find it.
 """
 
 from __future__ import annotations
@@ -271,6 +274,8 @@ class ChromaMemoryStore(BaseStore):
             index_fields=index_fields,
         )
         self._ipc = ipc
+        #: the persistent database's directory (resolved), None for client=, ephemeral and server stores
+        self.path = p if path is not None else None
         self._ensure_collection()  # local modes: open eagerly so errors surface here
 
     @classmethod
@@ -318,6 +323,7 @@ class ChromaMemoryStore(BaseStore):
         index_fields: list[str] | None,
     ) -> None:
         self._client_factory = factory
+        self.path: str | None = None
         self._client: Any | None = None
         self._collection: Any | None = None
         self._owns_client = owns_client
