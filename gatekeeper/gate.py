@@ -51,6 +51,7 @@ import structlog
 from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import action_for, decide
+from gatekeeper.embeddings import Embedder
 from gatekeeper.files import private_dir
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
@@ -64,7 +65,7 @@ from gatekeeper.models import (
     ReviewResult,
     utcnow,
 )
-from gatekeeper.policy import Policy, load_policy
+from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
     ProposalRegistry,
     owner_alive,
@@ -75,6 +76,13 @@ from gatekeeper.registry import (
 )
 from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import DEFAULT_TRAINING_NICE, GatekeeperSettings
+from gatekeeper.training_process import (
+    PolicyChanged,
+    TrainingCancelled,
+    TrainingJob,
+    importable_name,
+    run_in_child,
+)
 
 log = structlog.get_logger("gatekeeper.gate")
 
@@ -141,7 +149,7 @@ class Gatekeeper:
     def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
                  escalation_mode: EscalationMode | None = None, judge_model=None,
-                 training_nice: int = DEFAULT_TRAINING_NICE):
+                 training_nice: int = DEFAULT_TRAINING_NICE, training_process: bool = True):
         self.policy = policy
         self.registry = registry
         self.ledger = ledger
@@ -152,6 +160,8 @@ class Gatekeeper:
         self.judge_model = judge_model
         #: the nice value a background classifier training adds to its thread (``GatekeeperSettings``)
         self.training_nice = training_nice
+        #: whether that training runs in a child process (``GatekeeperSettings.training_process``)
+        self.training_process = training_process
         self._policy_lock = threading.Lock()
         self._reloads = 0
         self._training: dict[str, Any] | None = None
@@ -177,7 +187,7 @@ class Gatekeeper:
         gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
                    ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
                    reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,
-                   training_nice=settings.training_nice)
+                   training_nice=settings.training_nice, training_process=settings.training_process)
         if gate.reviewer.similar_memories is None:
             gate.reviewer.similar_memories = gate._similar_memories
         try:
@@ -235,9 +245,11 @@ class Gatekeeper:
         * ``background_training`` (default) and the same categories: the new policy takes effect at once,
           reviewed with the current classifier (its heads know every category) plus the new rules, thresholds
           and exemplar index (new exemplars and counter-exemplars count from the first write), while its own
-          classifier trains in a thread. When that is done it replaces the interim one, unless another policy
-          was loaded meanwhile. The ledger records ``policy.reloaded`` (with ``classifier: "interim"``) and
-          then ``classifier.trained`` (or ``classifier.training_failed``: the interim classifier stays).
+          classifier trains in the background (a child process at ``training_nice``, see
+          ``gatekeeper.training_process``; a thread where it cannot). When that is done it replaces the interim
+          one, unless another policy was loaded meanwhile. The ledger records ``policy.reloaded`` (with
+          ``classifier: "interim"``) and then ``classifier.trained`` (or ``classifier.training_failed``: the
+          interim classifier stays).
         * otherwise (categories added or removed, or ``background_training=False``): the classifier is
           trained first and the old policy stays in force until it is ready.
 
@@ -261,13 +273,15 @@ class Gatekeeper:
         self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
                      files=list(new.source_files), classifier="interim" if interim else "trained")
         if interim is not None:
-            self._train_in_background(new, reviewer, generation)
+            policy_dir = Path(path) if path is not None else default_policy_dir()
+            self._train_in_background(new, reviewer, generation, policy_dir)
         return new
 
     @property
     def classifier_training(self) -> dict[str, Any] | None:
-        """The classifier training a policy reload started, while it runs: policy hash, start time and
-        progress (stage, done, total); None when none is running."""
+        """The classifier training a policy reload started, while it runs: policy hash, start time,
+        progress (stage, done, total) and where it runs (``process``: ``child`` or ``thread``); None when
+        none is running."""
         with self._policy_lock:
             return dict(self._training) if self._training else None
 
@@ -280,9 +294,25 @@ class Gatekeeper:
             return not thread.is_alive()
         return True
 
-    def _train_in_background(self, policy: Policy, reviewer: Reviewer, generation: int) -> None:
+    def _training_job(self, policy: Policy, reviewer: Reviewer, policy_dir: Path) -> TrainingJob | None:
+        """The child-process job that makes ``reviewer``'s classifier for ``policy``; None where the training
+        runs in this process (switched off, or a classifier factory that cannot be imported by name)."""
+        if not self.training_process:
+            return None
+        name = importable_name(reviewer.classifier_factory)
+        embedder = reviewer.embedder
+        if name is None or not isinstance(embedder, Embedder):
+            return None
+        factory, import_path = name
+        return TrainingJob(policy_dir=str(policy_dir.resolve()), policy_hash=policy.hash, factory=factory,
+                           import_paths=[import_path] if import_path else [], model_dir=str(embedder.model_dir),
+                           backend=embedder.backend, nice=self.training_nice)
+
+    def _train_in_background(self, policy: Policy, reviewer: Reviewer, generation: int, policy_dir: Path) -> None:
+        job = self._training_job(policy, reviewer, policy_dir)
         status: dict[str, Any] = {"policy_hash": policy.hash, "started_at": utcnow().isoformat(),
-                                  "stage": "starting", "done": 0, "total": 0}
+                                  "stage": "starting", "done": 0, "total": 0,
+                                  "process": "child" if job is not None else "thread"}
 
         def progress(stage: str, done: int, total: int) -> None:
             if self._closed:
@@ -292,8 +322,19 @@ class Gatekeeper:
         def run() -> None:
             reviewer.progress = progress
             try:
-                _lower_this_threads_priority(self.training_nice)
-                reviewer.warm_up()
+                in_child = job is not None
+                if job is not None:
+                    try:
+                        run_in_child(job, progress=progress, cancelled=lambda: self._closed)
+                    except TrainingCancelled:
+                        raise _TrainingCancelled("the gate was closed") from None
+                    except PolicyChanged as exc:  # edited again since: train the policy this gate holds, here
+                        log.info("gate.training_in_thread", policy_hash=policy.hash, reason=str(exc))
+                        in_child = False
+                        status["process"] = "thread"
+                if not in_child:
+                    _lower_this_threads_priority(self.training_nice)
+                reviewer.warm_up()  # after a child's training: loads the artifact it made
             except Exception as exc:  # noqa: BLE001 - the interim classifier keeps serving
                 if self._closed or isinstance(exc, _TrainingCancelled):
                     log.info("gate.classifier_training_cancelled", policy_hash=policy.hash)

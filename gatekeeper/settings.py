@@ -11,6 +11,8 @@ Environment variables override the defaults:
   process beside the reviewer (``gatekeeper.encoder_process``); ``off`` keeps it on helper threads
 * ``GATEKEEPER_TRAINING_NICE`` default ``19``: how much lower than the writes a classifier training started
   by a policy reload runs (``GatekeeperSettings.training_nice``)
+* ``GATEKEEPER_TRAINING_PROCESS`` default ``on``: that training runs in a child process
+  (``gatekeeper.training_process``); ``off`` runs it in a thread of the serving process
 """
 
 from __future__ import annotations
@@ -44,18 +46,30 @@ def _training_nice() -> int:
         raise ValueError(f"GATEKEEPER_TRAINING_NICE must be a whole number from 0 to 19, not {raw!r}") from None
 
 
+def _training_process() -> bool:
+    raw = os.environ.get("GATEKEEPER_TRAINING_PROCESS", "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise ValueError(f"GATEKEEPER_TRAINING_PROCESS must be on or off, not {raw!r}")
+    return raw == "on"
+
+
 class GatekeeperSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(default_factory=_data_dir)
     policy_dir: Path = Field(default_factory=default_policy_dir)
-    #: the nice value added to the thread of a classifier training that a policy reload starts in the
-    #: background (0-19; Linux, where nice is per thread and the threads it starts inherit it), so that the
-    #: writes served meanwhile keep most of the CPU; an idle machine still gives the training all of it.
+    #: the nice value added to a classifier training that a policy reload starts in the background (0-19):
+    #: to its child process (``training_process``), or to its thread (Linux, where nice is per thread and
+    #: the threads it starts inherit it), so that the writes served meanwhile keep most of the CPU; an idle
+    #: machine still gives the training all of it.
     #: Measured with a training process beside 1,000 single writes on two cores (docs/performance.md):
     #: mean / p99 4.1 / 9-10 ms idle, 8.9-9.4 / 23-24 ms beside a training at nice 0, 6.6 / 16.6 at 10,
     #: 5.4 / 14.9 at 19
     training_nice: int = Field(default_factory=_training_nice, ge=0, le=19)
+    #: run that training in a child process (the whole process at ``training_nice``; torch and its memory
+    #: leave with it), where the classifier factory can be imported by name (the default one can); the
+    #: serving process then only loads the finished artifact
+    training_process: bool = Field(default_factory=_training_process)
 
     @property
     def ledger_path(self) -> Path:

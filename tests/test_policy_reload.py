@@ -19,13 +19,20 @@ from pathlib import Path
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from gatekeeper.classifier import TrainConfig, classifier_key, classifier_ready, ensure_classifier, \
-    training_examples, training_lock
+from gatekeeper.classifier import (
+    TrainConfig,
+    classifier_key,
+    classifier_ready,
+    ensure_classifier,
+    training_examples,
+    training_lock,
+)
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import Label, MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import GatekeeperSettings
+from gatekeeper.training_process import PolicyChanged, importable_name, run_in_child
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = TrainConfig(epochs=1, batch_size=16, max_seq_length=32)
@@ -178,6 +185,12 @@ def test_training_nice_is_checked(monkeypatch):
     monkeypatch.delenv("GATEKEEPER_TRAINING_NICE")
     with pytest.raises(ValueError, match="less than or equal to 19"):
         GatekeeperSettings(training_nice=20)
+    assert GatekeeperSettings().training_process is True
+    monkeypatch.setenv("GATEKEEPER_TRAINING_PROCESS", "Off")
+    assert GatekeeperSettings().training_process is False
+    monkeypatch.setenv("GATEKEEPER_TRAINING_PROCESS", "maybe")
+    with pytest.raises(ValueError, match="GATEKEEPER_TRAINING_PROCESS must be on or off"):
+        GatekeeperSettings()
 
 
 def test_a_training_overtaken_by_a_newer_policy_does_not_replace_its_classifier(tiny_gate, tmp_path):
@@ -280,3 +293,90 @@ def test_closing_the_gate_stops_a_background_training(tiny_gate, tmp_path):
     with Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=REPO / "policies"),
                          memory_store=InMemoryStore(), policy=edited, reviewer=gate.reviewer) as reopened:
         assert len(reopened.ledger) == entries and reopened.ledger.verify().ok
+
+
+def recording_tiny_classifier(policy, embedder, progress=None):
+    """``tiny_classifier`` that notes each call (process, nice value, whether it trained) in
+    ``$GK_TEST_TRAINING_RECORD``, a line each."""
+    record = os.environ.get("GK_TEST_TRAINING_RECORD")
+    call = {"pid": os.getpid(), "nice": os.getpriority(os.PRIO_PROCESS, 0), "torch_before": "torch" in sys.modules,
+            "trained": not tiny_ready(policy, embedder)}
+    clf = tiny_classifier(policy, embedder, progress)
+    if record:
+        with open(record, "a") as fh:
+            fh.write(json.dumps(call) + "\n")
+    return clf
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+def test_a_background_training_runs_in_a_child_process_below_the_writes(tiny_gate, tmp_path, monkeypatch):
+    """A classifier factory that can be imported by name (the default one can) trains in a child process
+    running at ``training_nice`` as a whole; the gate loads the artifact it made and writes go on at the
+    serving process's own priority meanwhile."""
+    gate = tiny_gate
+    record = tmp_path / "training.json"
+    monkeypatch.setenv("GK_TEST_TRAINING_RECORD", str(record))
+    gate.training_nice = 5
+    gate.reviewer.classifier_factory = recording_tiny_classifier
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    key = tiny_key(load_policy(edited_dir), gate.reviewer.embedder)
+    with training_lock(key):  # the child waits for it: the training can be seen in progress
+        new = gate.reload_policy(edited_dir)
+        status = gate.classifier_training
+        assert status is not None and status["process"] == "child"
+        assert gate.submit(_write("Standup is at 09:30 in room 4.")).state is ProposalState.committed
+    assert gate.wait_for_classifier(timeout=600)
+    child, parent = [json.loads(line) for line in record.read_text().splitlines()]
+    assert child["trained"] and child["pid"] != os.getpid() and child["nice"] == min(19, base + 5)
+    assert not child["torch_before"]  # a fresh interpreter: whatever torch starts runs at that priority
+    assert not parent["trained"] and parent["pid"] == os.getpid()  # the gate only loaded the artifact
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base
+    assert not gate.reviewer.interim and gate.reviewer.policy is new
+    assert gate.reviewer.classifier.meta["inputs_hash"] == key
+    assert [e["inputs_hash"] for e in _events(gate, "classifier.trained")] == [key]
+
+
+def test_a_failed_child_training_keeps_the_interim_classifier_and_says_why(tiny_gate, tmp_path):
+    gate = tiny_gate
+    gate.reviewer.classifier_factory = failing_classifier
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    new = gate.reload_policy(edited_dir)
+    assert gate.wait_for_classifier(timeout=600)
+    assert gate.reviewer.interim and gate.policy is new
+    failed = _events(gate, "classifier.training_failed")
+    assert len(failed) == 1 and "RuntimeError: no training today" in failed[0]["error"]
+    out = gate.submit(_write(NEW_EXEMPLAR))  # still reviewed, by the interim classifier and the new exemplar
+    assert out.state is not ProposalState.committed
+
+
+def failing_classifier(policy, embedder, progress=None):
+    raise RuntimeError("no training today")
+
+
+def test_a_policy_edited_again_before_the_child_starts_trains_in_the_gates_thread(tiny_gate, tmp_path):
+    """The child loads the policy directory again; when it no longer holds the reloaded policy (edited once
+    more), the gate trains the policy it holds in its own thread instead."""
+    gate = tiny_gate
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    edited = load_policy(edited_dir)
+    key = tiny_key(edited, gate.reviewer.embedder)
+    gate.reviewer.classifier_factory = tiny_classifier
+    job = gate._training_job(edited, gate.reviewer, edited_dir)
+    assert job is not None and job.factory == "test_policy_reload:tiny_classifier"
+    (edited_dir / "policy.yaml").write_text((edited_dir / "policy.yaml").read_text() + "\n# edited again\n")
+    with pytest.raises(PolicyChanged, match="changed since the reload"):
+        run_in_child(job)
+    gate._train_in_background(edited, gate.reviewer.for_policy(edited), 0, edited_dir)
+    assert gate.wait_for_classifier(timeout=600)
+    assert tiny_ready(edited, gate.reviewer.embedder) and classifier_key(edited, gate.reviewer.embedder,
+                                                                         config=TINY, examples=tiny_examples(edited)) == key
+
+
+def test_importable_name():
+    assert importable_name(tiny_classifier) == ("test_policy_reload:tiny_classifier", str(Path(__file__).parent))
+    from gatekeeper.reviewer import default_classifier
+
+    assert importable_name(default_classifier) == ("gatekeeper.reviewer:default_classifier", None)
+    assert importable_name(lambda p, e, pr=None: None) is None
+    assert importable_name(recording_tiny_classifier.__call__) is None
