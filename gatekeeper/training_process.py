@@ -10,7 +10,9 @@ only loads the finished artifact from the cache (the ONNX encoder, seconds).
 The child gets what it needs to make the same artifact the parent's classifier factory would make: the
 policy directory (it loads it again and checks the policy hash), the factory by import name, the base
 model directory and the inference backend. It reports progress as JSON lines on stdout and ends with
-``{"ok": true}`` or ``{"error": "..."}``. Only a factory that can be imported by name (a module-level
+``{"ok": true}`` or ``{"error": "..."}``. Closing the gate stops the child; a child whose parent died
+stops at its next progress report, which has nowhere to go (seen: within seconds of a ``kill -9`` of the
+parent). Only a factory that can be imported by name (a module-level
 function) runs in a child; others (closures, bound methods) train in the caller's thread as before
 (:func:`importable_name`).
 
