@@ -18,12 +18,23 @@ resume_graph=graph)``), it resumes the thread with the decision, and the graph's
 ``human_review`` node applies it through ``decide`` (once); otherwise (parked
 escalations, no graph, the thread is not paused on this item) it calls
 ``decide`` directly.
+
+A resumed thread goes on with the rest of the agent's run (model calls, tools:
+seconds or minutes). That run happens in a background thread of the service:
+``submit_decision`` returns as soon as the node has applied the decision, so a
+reviewer's request never waits for the agent, and other reviewers' decisions are
+not held up behind it. One run per agent thread at a time: a decision for an
+item of a thread that is still running is applied directly, and the running
+resume steps the thread past that item's interrupt when it gets there.
+``resume_runs`` reports the runs in progress and how the last ones ended;
+``wait_for_resumes`` waits for them (at shutdown).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -35,13 +46,17 @@ from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import ConflictError, NotFoundError, row_decision, row_proposal, row_review
 
-__all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision",
+__all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
            "ConflictError", "NotFoundError", "ReviewPermissionError"]
 
 log = structlog.get_logger("gatekeeper.review")
 
 #: how many interrupts for already-decided items one resume may step past
 _MAX_ADVANCE = 64
+#: how often submit_decision looks whether a resumed thread has applied the decision
+_POLL_S = 0.01
+#: finished background resumes ReviewService.resume_runs remembers
+_KEEP_FINISHED = 50
 
 
 class ReviewPermissionError(PermissionError):
@@ -117,18 +132,56 @@ class SubmittedDecision(BaseModel):
     #: applied the decision; ``direct``: ReviewService.decide applied it
     via: Literal["direct", "graph"]
     thread_id: str | None = None
-    #: set when the thread was resumed but raised afterwards, or could not apply
-    #: the decision (it was then applied directly)
+    #: set when the thread was resumed but raised before the answer was given, could
+    #: not apply the decision (it was then applied directly), or had not applied it
+    #: within ``ReviewService.resume_wait_s`` (it still runs and applies it)
     warning: str | None = None
 
 
+class ResumeRun(BaseModel):
+    """A paused agent thread resumed with a decision, running (or run) in the background."""
+
+    thread_id: str
+    proposal_id: str
+    reviewer: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    #: what the rest of the agent's run raised (or the stepping past decided items), if anything
+    error: str | None = None
+
+
 class ReviewService:
-    def __init__(self, gate: Gatekeeper, resume_graph: Any = None):
+    def __init__(self, gate: Gatekeeper, resume_graph: Any = None, *, resume_wait_s: float = 30.0):
         self.gate = gate
         #: a compiled LangGraph graph (with the checkpointer the agents use) whose
         #: paused threads are resumed by submit_decision
         self.resume_graph = resume_graph
+        #: how long submit_decision waits for a resumed thread's node to apply the decision
+        self.resume_wait_s = resume_wait_s
         self._submit_lock = threading.RLock()
+        self._runs_lock = threading.Lock()
+        self._running: dict[str, tuple[threading.Thread, ResumeRun]] = {}
+        self._finished: list[ResumeRun] = []  # the last _KEEP_FINISHED, newest last
+
+    # ---------------------------------------------------- background resumes
+    def resume_runs(self) -> list[ResumeRun]:
+        """The resumed threads still running, then the last finished ones (newest first)."""
+        with self._runs_lock:
+            running = [run.model_copy() for _, run in self._running.values()]
+            return running + [run.model_copy() for run in reversed(self._finished)]
+
+    def wait_for_resumes(self, timeout: float | None = None) -> bool:
+        """Wait until no resumed thread is running (new ones started meanwhile too); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._runs_lock:
+                threads = [t for t, _ in self._running.values()]
+            if not threads:
+                return True
+            for t in threads:
+                t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if t.is_alive():
+                    return False
 
     # ------------------------------------------------------------------- reads
     def list(self, *, state: ProposalState | str | None = ProposalState.pending, agent_id: str | None = None,
@@ -266,6 +319,11 @@ class ReviewService:
 
         pid, thread_id = row["id"], row["thread_id"]
         config = {"configurable": {"thread_id": thread_id}}
+        with self._runs_lock:
+            if thread_id in self._running:
+                # the thread is still running an earlier resume: decide directly; that run steps the
+                # thread past this item's interrupt when it gets there (_advance)
+                return None
         try:
             pending = _pending_interrupts(graph, config)
         except Exception as exc:  # noqa: BLE001 - no usable checkpoint: decide directly
@@ -280,26 +338,54 @@ class ReviewService:
         if decision.type == "edit":
             payload["edited_value"] = decision.edited_value
         resume = payload if len(pending) == 1 else {target.id: payload}
-        warning = None
-        try:
-            graph.invoke(Command(resume=resume), config)
-        except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
-            warning = f"the resumed thread raised {type(exc).__name__}: {exc}"
-            log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
-        after = self.gate.registry.require(pid)
+        run = ResumeRun(thread_id=thread_id, proposal_id=pid, reviewer=decision.reviewer, started_at=utcnow())
+        ended = threading.Event()
+
+        def go_on() -> None:
+            try:
+                graph.invoke(Command(resume=resume), config)
+            except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
+                run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
+                log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
+            else:
+                run.error = self._advance(graph, config)
+                if run.error:
+                    log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=run.error)
+            finally:
+                run.finished_at = utcnow()
+                with self._runs_lock:
+                    self._running.pop(thread_id, None)
+                    self._finished = [*self._finished, run][-_KEEP_FINISHED:]
+                ended.set()
+
+        worker = threading.Thread(target=go_on, name=f"gatekeeper-resume-{thread_id[:24]}", daemon=True)
+        with self._runs_lock:
+            self._running[thread_id] = (worker, run)
+        worker.start()
+        # the node applies the decision first thing; the rest of the agent's run goes on in the background
+        deadline = time.monotonic() + self.resume_wait_s
+        while True:
+            after = self.gate.registry.require(pid)
+            if after["state"] != ProposalState.pending.value:
+                break
+            if ended.wait(_POLL_S):
+                after = self.gate.registry.require(pid)
+                break
+            if time.monotonic() >= deadline:
+                return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
+                                         warning=f"the resumed thread has not applied the decision after "
+                                                 f"{self.resume_wait_s:g} s; it is still running and applies it")
         if after["state"] == ProposalState.pending.value:
-            # the node did not apply it: apply it directly so the decision is not lost
+            # the run ended without the node applying it: apply it directly so the decision is not lost
             item = self.decide(pid, decision)
             return SubmittedDecision(item=item, via="direct", thread_id=thread_id,
-                                     warning=(warning or "the resumed thread did not apply the decision")
+                                     warning=(run.error or "the resumed thread did not apply the decision")
                                      + "; it was applied directly")
         if after["resolved_by"] != decision.reviewer or after["resolution"] != decision.type:
             raise ConflictError(f"proposal {pid} was decided meanwhile ({after['resolution']} by "
                                 f"{after['resolved_by']})")
-        if warning is None:
-            warning = self._advance(graph, config)
         return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
-                                 warning=warning)
+                                 warning=run.error if ended.is_set() else None)
 
     def _advance(self, graph: Any, config: dict) -> str | None:
         """Step the thread past interrupts for escalations that were already decided

@@ -233,6 +233,9 @@ def test_resume_a_paused_graph_through_the_service(gate, saver_path):
     assert done.via == "graph" and done.thread_id == cfg["configurable"]["thread_id"] and done.warning is None
     assert done.item.state.value == "committed" and done.item.resolved_by == "alice"
     assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
+    assert svc.wait_for_resumes(60)
+    (run,) = svc.resume_runs()
+    assert run.proposal_id == pid and run.reviewer == "alice" and run.finished_at and run.error is None
     # the thread ran to its end, and the node (not the service) applied the decision, once
     state = agent_graph.get_state(cfg)
     assert state.next == () and not state.interrupts
@@ -248,12 +251,14 @@ def test_resume_with_reject_and_edit(gate, saver_path):
     cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
     done = svc.submit_decision(a, {"type": "reject", "reviewer": "bob", "reason": "self-preservation"})
     assert done.via == "graph" and done.item.state.value == "quarantined"
+    assert svc.wait_for_resumes(60)
     assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [b]  # paused on the next one
     done = svc.submit_decision(b, {"type": "edit", "reviewer": "bob",
                                    "edited_value": "Operators may switch me off at any time."})
     assert done.via == "graph" and done.item.state.value == "committed"
     assert gate.memory_store.get(NS, "b").value == {"content": "Operators may switch me off at any time."}
     assert gate.memory_store.get(NS, "a") is None
+    assert svc.wait_for_resumes(60)
     assert graph.get_state(cfg).next == ()
 
 
@@ -268,6 +273,7 @@ def test_deciding_a_later_escalation_first_then_resuming(gate, saver_path):
     # resuming a steps the thread past b's interrupt (already decided) to the end
     done = svc.submit_decision(a, {"type": "approve", "reviewer": "carol"})
     assert done.via == "graph" and done.item.state.value == "committed"
+    assert svc.wait_for_resumes(60)
     assert graph.get_state(cfg).next == ()
     assert gate.registry.require(b)["state"] == "quarantined" and gate.registry.require(b)["resolved_by"] == "carol"
     assert len(gate.ledger.find(event="review.resolved")) == 2
@@ -298,3 +304,94 @@ def test_without_a_graph_interrupt_items_are_decided_directly(gate, saver_path):
     out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "reason": "late"}), cfg)
     assert out["memory_outcomes"][-1]["state"] == "committed"
     assert gate.registry.require(pid)["resolved_by"] == "alice"
+
+
+def _agent_graph(gate, saver_path, after_review):
+    """An agent graph: the memory gate, then the rest of the agent's run (``after_review``)."""
+    from langgraph.graph import END, START, StateGraph
+
+    from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent_goes_on", after_review)
+    add_memory_gate(builder, gate, after=START, then="agent_goes_on", namespace=NS, agent_id="agent-1",
+                    escalation_mode=EscalationMode.interrupt)
+    builder.add_edge("agent_goes_on", END)
+    saver = SqliteSaver(sqlite3.connect(str(saver_path), check_same_thread=False))
+    return builder.compile(checkpointer=saver)
+
+
+def test_a_decision_returns_once_applied_while_the_agent_runs_on(gate, saver_path):
+    """The reviewer's answer does not wait for the rest of the agent's run (model calls, tools), and other
+    items are decided meanwhile; a second decision for the same still-running thread is applied directly
+    and the running resume steps the thread past it."""
+    release = threading.Event()
+    seen: list[bool] = []
+
+    def slow_agent(state):  # the agent's next steps: held until the test lets it go on
+        seen.append(release.wait(60))
+        return {}
+
+    graph = _agent_graph(gate, saver_path, slow_agent)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    other_cfg, (other,) = _pause(graph, [("k2", STALL)])
+    release.clear()
+    seen.clear()
+    done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "graph" and done.item.state.value == "committed" and done.warning is None
+    (run,) = svc.resume_runs()
+    assert run.thread_id == cfg["configurable"]["thread_id"] and run.finished_at is None  # still running
+    # another thread's item is decided through its own resume meanwhile
+    done = svc.submit_decision(other, {"type": "reject", "reviewer": "bob", "reason": "stalling"})
+    assert done.via == "graph" and done.item.state.value == "quarantined"
+    release.set()
+    assert svc.wait_for_resumes(60)
+    assert seen == [True, True]  # both runs were still held when their decisions were answered
+    assert all(r.finished_at and r.error is None for r in svc.resume_runs())
+    assert graph.get_state(cfg).next == () and graph.get_state(other_cfg).next == ()
+
+
+def test_a_thread_still_running_gets_later_decisions_applied_directly(gate, saver_path, monkeypatch):
+    """While a resumed run is still going (here: held just after its node applied a's decision, before it
+    pauses on b), a decision on b is applied directly instead of resuming the thread a second time; the
+    running resume then steps the thread past b's interrupt with b's decision."""
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
+    hold = threading.Event()
+    real_decide = ReviewService.decide
+
+    def decide_then_hold(self, proposal_id, decision, **kw):
+        item = real_decide(self, proposal_id, decision, **kw)
+        if proposal_id == a:
+            hold.wait(60)  # the node's run goes on only when the test lets it
+        return item
+
+    monkeypatch.setattr(ReviewService, "decide", decide_then_hold)
+    done = svc.submit_decision(a, {"type": "approve", "reviewer": "carol"})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert svc.resume_runs()[0].finished_at is None  # held after applying a
+    done = svc.submit_decision(b, {"type": "reject", "reviewer": "dave", "reason": "stalling"})
+    assert done.via == "direct" and done.item.state.value == "quarantined"
+    hold.set()
+    assert svc.wait_for_resumes(60)
+    assert graph.get_state(cfg).next == ()
+    assert svc.resume_runs()[0].error is None
+    last = graph.get_state(cfg).values["memory_outcomes"][-1]
+    assert last["id"] == b and last["state"] == "quarantined"
+    assert gate.registry.require(b)["resolved_by"] == "dave" and len(gate.ledger.find(event="review.resolved")) == 2
+
+
+def test_a_resumed_run_that_fails_after_the_decision_is_reported(gate, saver_path):
+    def broken_agent(state):
+        raise RuntimeError("the model endpoint is down")
+
+    graph = _agent_graph(gate, saver_path, broken_agent)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "graph" and done.item.state.value == "committed"  # the decision stands
+    assert svc.wait_for_resumes(60)
+    (run,) = svc.resume_runs()
+    assert run.error == "the resumed thread raised RuntimeError: the model endpoint is down"

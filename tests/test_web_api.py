@@ -426,7 +426,8 @@ def test_web_decision_resumes_a_paused_graph(gate, accounts, tokens, tmp_path):
                                               {"content": STALL, "key": "k2"}]}, cfg)
     assert "__interrupt__" in out
     first, second = (o["id"] for o in out["memory_outcomes"])
-    app = create_app(ReviewService(gate), accounts, graph=graph, secret_key=b"s" * 64)
+    svc = ReviewService(gate)
+    app = create_app(svc, accounts, graph=graph, secret_key=b"s" * 64)
 
     c = login(app, "alice")
     page, token, version = detail(c, first)
@@ -435,9 +436,11 @@ def test_web_decision_resumes_a_paused_graph(gate, accounts, tokens, tmp_path):
                                                  "expected_version": version})
     assert r.status_code == 303
     assert "resumed paused thread thread-42" in c.get("/queue").text
+    assert svc.wait_for_resumes(60)  # the thread goes on in the background after the decision is applied
     assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [second]
     r = client(app).post(f"/api/items/{second}/decision", json={"type": "approve"}, headers=bearer(tokens["bob"]))
     assert r.status_code == 200 and r.json()["via"] == "graph" and r.json()["thread_id"] == "thread-42"
+    assert svc.wait_for_resumes(60)
     state = graph.get_state(cfg)
     assert state.next == ()
     assert [o["action"] for o in state.values["memory_outcomes"][-2:]] == ["human:reject", "human:approve"]
