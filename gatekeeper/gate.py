@@ -158,7 +158,8 @@ class Gatekeeper:
                                              similar_memories=self._similar_memories)
         self.escalation_mode = escalation_mode
         self.judge_model = judge_model
-        #: the nice value a background classifier training adds to its thread (``GatekeeperSettings``)
+        #: the nice value a background classifier training adds to its child process or thread
+        #: (``GatekeeperSettings``)
         self.training_nice = training_nice
         #: whether that training runs in a child process (``GatekeeperSettings.training_process``)
         self.training_process = training_process
@@ -322,7 +323,6 @@ class Gatekeeper:
         def run() -> None:
             reviewer.progress = progress
             try:
-                in_child = job is not None
                 if job is not None:
                     try:
                         run_in_child(job, progress=progress, cancelled=lambda: self._closed)
@@ -330,11 +330,10 @@ class Gatekeeper:
                         raise _TrainingCancelled("the gate was closed") from None
                     except PolicyChanged as exc:  # edited again since: train the policy this gate holds, here
                         log.info("gate.training_in_thread", policy_hash=policy.hash, reason=str(exc))
-                        in_child = False
                         status["process"] = "thread"
-                if not in_child:
-                    _lower_this_threads_priority(self.training_nice)
-                reviewer.warm_up()  # after a child's training: loads the artifact it made
+                # after a child's training this only loads the artifact it made; otherwise it trains here
+                _lower_this_threads_priority(self.training_nice)
+                reviewer.warm_up()
             except Exception as exc:  # noqa: BLE001 - the interim classifier keeps serving
                 if self._closed or isinstance(exc, _TrainingCancelled):
                     log.info("gate.classifier_training_cancelled", policy_hash=policy.hash)

@@ -64,6 +64,10 @@ class PolicyChanged(TrainingProcessError):
     """The policy directory no longer holds the policy the job was made for."""
 
 
+class TrainingCancelled(Exception):
+    """The caller cancelled the training (the child was stopped)."""
+
+
 def importable_name(func: Callable[..., Any]) -> tuple[str, str | None] | None:
     """``("module:qualname", directory to import it from or None)`` when ``func`` can be imported by name
     in another process; None for closures, lambdas, methods and functions of ``__main__``."""
@@ -86,8 +90,12 @@ def run_in_child(job: TrainingJob, *, progress: Callable[[str, int, int], None] 
     ``progress`` gets the child's (stage, done, total) reports. When ``cancelled()`` turns true (checked at
     every report and twice a second) the child is stopped and :class:`TrainingCancelled` raised. Raises
     :class:`PolicyChanged` or :class:`TrainingProcessError` when the child does not finish the artifact."""
+    # the child imports the same gatekeeper as this process, installed or not
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.training_process"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=env)
     stderr: deque[str] = deque(maxlen=200)  # its log, for the error message
     drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
     drain.start()
@@ -135,10 +143,6 @@ def run_in_child(job: TrainingJob, *, progress: Callable[[str, int, int], None] 
         tail = "".join(stderr)[-2000:].strip()
         raise TrainingProcessError(result.get("error") or f"the training process ended with status {code}"
                                    + (f": {tail}" if tail else ""))
-
-
-class TrainingCancelled(Exception):
-    """The caller cancelled the training (the child was stopped)."""
 
 
 def _stop(proc: subprocess.Popen) -> None:
