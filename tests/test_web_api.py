@@ -446,6 +446,12 @@ def test_web_decision_resumes_a_paused_graph(gate, accounts, tokens, tmp_path):
     assert [o["action"] for o in state.values["memory_outcomes"][-2:]] == ["human:reject", "human:approve"]
     assert gate.memory_store.get(ns, "k1") is None and gate.memory_store.get(ns, "k2") is not None
     assert {e["reviewer"] for e in gate.ledger.find(event="review.resolved")} == {"alice", "bob"}
+    # the resumed runs, for admins
+    assert client(app).get("/api/resumes", headers=bearer(tokens["bob"])).status_code == 403
+    r = client(app).get("/api/resumes", headers=bearer(tokens["root-admin"]))
+    assert r.status_code == 200 and r.json()["running"] == 0
+    assert [(x["proposal_id"], x["reviewer"], x["error"]) for x in r.json()["runs"]] == [
+        (second, "bob", None), (first, "alice", None)]
 
 
 # ----------------------------------------------------- accounts and the CLI

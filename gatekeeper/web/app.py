@@ -466,6 +466,16 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             raise HTTPException(403, "quarantined memories are visible to admins only")
         return detail.model_dump(mode="json")
 
+    @app.get("/api/resumes")
+    def api_resumes(user: Account = Depends(api_user)):
+        """Agent threads that decisions resumed: those still running, then the last finished ones and what
+        the rest of their run raised (admins only: it names agents' threads across the queue)."""
+        if not user.is_admin:
+            raise HTTPException(403, "resumed agent threads are visible to admins only")
+        runs = service.resume_runs()
+        return {"runs": [r.model_dump(mode="json") for r in runs],
+                "running": sum(r.finished_at is None for r in runs)}
+
     @app.post("/api/items/{proposal_id}/decision")
     def api_decide(proposal_id: str, body: ApiDecision, user: Account = Depends(api_user)):
         try:
