@@ -362,11 +362,12 @@ class ReviewService:
         with self._runs_lock:
             self._running[thread_id] = (worker, run)
         worker.start()
-        # the node applies the decision first thing; the rest of the agent's run goes on in the background
+        # the node applies the decision first thing (registry, store, ledger: `ledgered` is set last); the
+        # rest of the agent's run goes on in the background
         deadline = time.monotonic() + self.resume_wait_s
         while True:
             after = self.gate.registry.require(pid)
-            if after["state"] != ProposalState.pending.value:
+            if after["state"] != ProposalState.pending.value and after["ledgered"]:
                 break
             if ended.wait(_POLL_S):
                 after = self.gate.registry.require(pid)

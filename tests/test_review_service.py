@@ -395,3 +395,27 @@ def test_a_resumed_run_that_fails_after_the_decision_is_reported(gate, saver_pat
     assert svc.wait_for_resumes(60)
     (run,) = svc.resume_runs()
     assert run.error == "the resumed thread raised RuntimeError: the model endpoint is down"
+
+
+def test_the_answer_comes_after_the_node_has_stored_and_ledgered_the_decision(gate, saver_path, monkeypatch):
+    """The node records the decision, then writes the memory store and the ledger: the reviewer's answer
+    waits for all of it (here the store write is slowed down), not just the recorded state."""
+    import time as _time
+
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    real_apply = type(gate)._apply_commit
+
+    def slow_apply(self, *args, **kwargs):
+        _time.sleep(0.3)
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(gate), "_apply_commit", slow_apply)
+    done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
+    row = gate.registry.require(pid)
+    assert row["applied"] and row["ledgered"]
+    assert gate.ledger.find(proposal_id=pid, event="review.resolved")
+    assert svc.wait_for_resumes(60)
