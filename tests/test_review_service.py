@@ -419,3 +419,26 @@ def test_the_answer_comes_after_the_node_has_stored_and_ledgered_the_decision(ga
     assert row["applied"] and row["ledgered"]
     assert gate.ledger.find(proposal_id=pid, event="review.resolved")
     assert svc.wait_for_resumes(60)
+
+
+def test_a_node_slower_than_resume_wait_gets_a_warning_and_still_applies_the_decision(gate, saver_path,
+                                                                                      monkeypatch):
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph, resume_wait_s=0.2)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    release = threading.Event()
+    real_apply = type(gate)._apply_commit
+
+    def held_apply(self, *args, **kwargs):
+        release.wait(60)
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(gate), "_apply_commit", held_apply)
+    done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "graph" and "has not applied the decision after 0.2 s" in done.warning
+    assert gate.memory_store.get(NS, "k1") is None
+    release.set()
+    assert svc.wait_for_resumes(60)
+    row = gate.registry.require(pid)
+    assert row["state"] == "committed" and row["applied"] and row["ledgered"] and row["resolved_by"] == "alice"
+    assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
