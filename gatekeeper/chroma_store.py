@@ -80,7 +80,7 @@ few thousand items, growing with the collection). Only writes made through
 use a Chroma server: :meth:`ChromaMemoryStore.from_server`. Semantic search is
 approximate: chromadb builds each load of the HNSW index with parallel inserts, and
 among near-identical vectors a load can leave an item unreachable by any query
-(docs/reliability.md); ``get`` and filtered searches always find it.
+(docs/reliability.md); ``get`` and searches without a query always find it.
 """
 
 from __future__ import annotations
