@@ -90,8 +90,6 @@ def _service(data_dir, policy_dir):
 
 
 STATE_STYLE = {"committed": "green", "quarantined": "red", "pending": "yellow", "received": "magenta"}
-#: how long `review serve` waits at shutdown for agent threads that decisions resumed
-RESUME_SHUTDOWN_WAIT_S = 60
 
 
 def _print_outcome(outcome) -> None:
@@ -407,19 +405,14 @@ def serve(
     if accounts.count() == 0:
         err.print("[yellow]no reviewer accounts yet: create one with "
                   "`gatekeeper reviewer add NAME --role admin`[/yellow]")
-    service = ReviewService(gate, resume_graph=resume_graph)
-    web = create_app(service, accounts, data_dir=settings.data_dir,
+    web = create_app(ReviewService(gate, resume_graph=resume_graph), accounts, data_dir=settings.data_dir,
                      secure_cookies=(not loopback_host(host)) if secure_cookies is None else secure_cookies)
     console.print(f"review queue on http://{host}:{port}/  (data {settings.data_dir}, policy "
                   f"{gate.policy.version} {gate.policy.hash[:12]}{', resuming ' + graph if graph else ''})")
     try:
         uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
     finally:
-        # agent threads resumed by decisions run on in the background: let them finish their step
-        if not service.wait_for_resumes(RESUME_SHUTDOWN_WAIT_S):
-            err.print(f"[yellow]resumed agent threads still running after {RESUME_SHUTDOWN_WAIT_S} s: "
-                      "stopped with the server (their checkpoints keep the last finished step)[/yellow]")
-        gate.close()
+        gate.close()  # the app's shutdown waited for the agent runs that decisions resumed
 
 
 # ---------------------------------------------------------------------- policy

@@ -27,7 +27,7 @@ not held up behind it. One run per agent thread at a time: a decision for an
 item of a thread that is still running is applied directly, and the running
 resume steps the thread past that item's interrupt when it gets there.
 ``resume_runs`` reports the runs in progress and how the last ones ended;
-``wait_for_resumes`` waits for them (at shutdown).
+``wait_for_resumes`` waits for them (the web app does at shutdown).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import html
 import re
 import sqlite3
 import stat
+import threading
 import uuid
 from datetime import timedelta
 
@@ -538,3 +539,38 @@ def test_serve_loads_a_graph_or_a_graph_factory(gate, tmp_path, monkeypatch):
         _load_graph("review_graphs:not_a_graph", gate)
     with pytest.raises(typer.BadParameter):
         _load_graph("review_graphs", gate)
+
+
+def test_app_shutdown_waits_for_resumed_agent_runs(gate, accounts, tokens, tmp_path):
+    """A decision's resumed agent run goes on after the answer; the app's shutdown waits for it."""
+    from langgraph.graph import END, START, StateGraph
+
+    from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+
+    release = threading.Event()
+
+    def slow_agent(state):
+        release.wait(60)
+        return {}
+
+    ns = ("memories", "agent-1")
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent_goes_on", slow_agent)
+    add_memory_gate(builder, gate, after=START, then="agent_goes_on", namespace=ns, agent_id="agent-1",
+                    escalation_mode=EscalationMode.interrupt)
+    builder.add_edge("agent_goes_on", END)
+    graph = builder.compile(checkpointer=SqliteSaver(sqlite3.connect(str(tmp_path / "ckpt.db"),
+                                                                     check_same_thread=False)))
+    cfg = {"configurable": {"thread_id": "thread-7"}}
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "k1"}]}, cfg)
+    (pid,) = (o["id"] for o in out["memory_outcomes"])
+    svc = ReviewService(gate)
+    app = create_app(svc, accounts, graph=graph, secret_key=b"s" * 64)
+    with TestClient(app) as c:  # runs the app's startup and shutdown
+        r = c.post(f"/api/items/{pid}/decision", json={"type": "approve"}, headers=bearer(tokens["bob"]))
+        assert r.status_code == 200 and r.json()["via"] == "graph"
+        assert svc.resume_runs()[0].finished_at is None  # the agent is still held
+        threading.Timer(0.3, release.set).start()  # the agent finishes a moment after shutdown begins
+    (run,) = svc.resume_runs()
+    assert run.finished_at is not None and run.error is None  # shutdown waited for it
+    assert graph.get_state(cfg).next == ()

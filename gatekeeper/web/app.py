@@ -27,7 +27,9 @@ paused interrupt-mode thread is resumed when the app was given the graph.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -128,9 +130,11 @@ def _edit_prefill(value: dict) -> tuple[str, str]:
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
                secret_key: bytes | str | None = None, data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
-               login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review") -> FastAPI:
+               login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review",
+               resume_shutdown_wait_s: float = 60.0) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
-    compiled graph (it must use the checkpointer the agents use)."""
+    compiled graph (it must use the checkpointer the agents use). At shutdown the app waits up to
+    ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background)."""
     if graph is not None:
         service.resume_graph = graph
     if secret_key is None:
@@ -147,7 +151,15 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty)
     env.tests["scalar"] = _is_scalar
 
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        # agent threads resumed by decisions run on in the background: let them finish before the server goes
+        if not await asyncio.to_thread(service.wait_for_resumes, resume_shutdown_wait_s):
+            log.warning("web.resumes_still_running", waited_s=resume_shutdown_wait_s,
+                        running=[r.thread_id for r in service.resume_runs() if r.finished_at is None])
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service, app.state.accounts = service, accounts
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
