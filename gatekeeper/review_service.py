@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -161,7 +162,7 @@ class ReviewService:
         self._submit_lock = threading.RLock()
         self._runs_lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, ResumeRun]] = {}
-        self._finished: list[ResumeRun] = []  # the last _KEEP_FINISHED, newest last
+        self._finished: deque[ResumeRun] = deque(maxlen=_KEEP_FINISHED)  # newest last
 
     # ---------------------------------------------------- background resumes
     def resume_runs(self) -> list[ResumeRun]:
@@ -355,7 +356,7 @@ class ReviewService:
                 run.finished_at = utcnow()
                 with self._runs_lock:
                     self._running.pop(thread_id, None)
-                    self._finished = [*self._finished, run][-_KEEP_FINISHED:]
+                    self._finished.append(run)
                 ended.set()
 
         worker = threading.Thread(target=go_on, name=f"gatekeeper-resume-{thread_id[:24]}", daemon=True)

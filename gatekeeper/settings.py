@@ -34,7 +34,8 @@ def _data_dir() -> Path:
     return Path(os.environ.get("GATEKEEPER_DATA_DIR", ".gatekeeper"))
 
 
-#: the nice value a background classifier training adds to its thread unless configured otherwise
+#: the nice value a background classifier training adds to its child process or thread unless configured
+#: otherwise
 DEFAULT_TRAINING_NICE = 19
 
 

@@ -397,21 +397,26 @@ def test_a_resumed_run_that_fails_after_the_decision_is_reported(gate, saver_pat
     assert run.error == "the resumed thread raised RuntimeError: the model endpoint is down"
 
 
+def _before_store_writes(monkeypatch, gate, wait) -> None:
+    """Make every commit the gate applies to the memory store call ``wait()`` first."""
+    real_apply = type(gate)._apply_commit
+
+    def delayed_apply(self, *args, **kwargs):
+        wait()
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(gate), "_apply_commit", delayed_apply)
+
+
 def test_the_answer_comes_after_the_node_has_stored_and_ledgered_the_decision(gate, saver_path, monkeypatch):
     """The node records the decision, then writes the memory store and the ledger: the reviewer's answer
     waits for all of it (here the store write is slowed down), not just the recorded state."""
-    import time as _time
+    import time
 
     graph = _graph(gate, saver_path)
     svc = ReviewService(gate, resume_graph=graph)
     cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
-    real_apply = type(gate)._apply_commit
-
-    def slow_apply(self, *args, **kwargs):
-        _time.sleep(0.3)
-        return real_apply(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(gate), "_apply_commit", slow_apply)
+    _before_store_writes(monkeypatch, gate, lambda: time.sleep(0.3))
     done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
     assert done.via == "graph" and done.item.state.value == "committed"
     assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
@@ -427,13 +432,7 @@ def test_a_node_slower_than_resume_wait_gets_a_warning_and_still_applies_the_dec
     svc = ReviewService(gate, resume_graph=graph, resume_wait_s=0.2)
     cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
     release = threading.Event()
-    real_apply = type(gate)._apply_commit
-
-    def held_apply(self, *args, **kwargs):
-        release.wait(60)
-        return real_apply(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(gate), "_apply_commit", held_apply)
+    _before_store_writes(monkeypatch, gate, lambda: release.wait(60))
     done = svc.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
     assert done.via == "graph" and "has not applied the decision after 0.2 s" in done.warning
     assert gate.memory_store.get(NS, "k1") is None
