@@ -140,6 +140,12 @@ class _TrainingCancelled(Exception):
     """Raised from a background training's progress callback to stop it (the gate was closed)."""
 
 
+class ProposalIdConflict(ValueError):
+    """A proposal id submitted again with other content (namespace, key or value) than the write the gate
+    already knows under it. An id names one write (a retry with the same id is answered with the first
+    decision), so such a batch is refused before anything of it is journaled."""
+
+
 class GateError(RuntimeError):
     """The gate could not record a decision. The proposal stays journaled as
     ``received`` and ``recover()`` finishes it; nothing was committed."""
@@ -240,6 +246,8 @@ class Gatekeeper:
     def reload_policy(self, path: str | Path | None = None, *, background_training: bool = True) -> Policy:
         """Load a new policy and put it in force; on any error the old policy stays in force (never allow-all).
 
+        ``path``: a policy directory (or file); omitted, the one the policy in force was loaded from.
+
         Rules, thresholds and escalation settings need no model work. An edit of the exemplars changes the
         classifier's training inputs; when that classifier is not cached yet it has to be trained (minutes):
 
@@ -256,6 +264,8 @@ class Gatekeeper:
 
         ``classifier_training`` reports a training in progress; ``wait_for_classifier`` waits for it.
         """
+        if path is None:  # the policy in force, read again from where it was loaded
+            path = self.policy.source_path or None
         new = load_policy(path)  # raises PolicyError; nothing changes
         with self._policy_lock:
             current = self.reviewer
@@ -390,6 +400,7 @@ class Gatekeeper:
             policy, reviewer = self.policy, self.reviewer
         outcomes: list[GateOutcome | None] = [None] * len(proposals)
         known = self.registry.get_many([p.id for p in proposals])
+        _refuse_id_conflicts(proposals, known)
         fresh: list[int] = []
         again: list[int] = []  # the same id a second time in this batch: answered from the first
         new: list[int] = []
@@ -763,3 +774,30 @@ def _lower_this_threads_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError as exc:
         log.warning("gate.training_priority_unchanged", nice=nice, error=f"{type(exc).__name__}: {exc}")
+
+
+def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict]) -> None:
+    """Raise ``ProposalIdConflict`` when an id of ``proposals`` is known (``known``: its registry rows) or
+    repeated in the batch with other content. Contents are compared as stored (a JSON round trip)."""
+    def stored(p: MemoryWrite) -> str:
+        return MemoryWrite.model_validate_json(p.model_dump_json()).content_hash()
+
+    ids = [p.id for p in proposals]
+    repeated = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
+    first: dict[str, str] = {}
+    clashes: list[str] = []
+    for p in proposals:
+        if p.id in known:
+            before = row_proposal(known[p.id]).content_hash()
+        elif p.id in first:
+            before = first[p.id]
+        else:
+            if p.id in repeated:
+                first[p.id] = stored(p)
+            continue
+        if stored(p) != before:
+            clashes.append(p.id)
+    if clashes:
+        raise ProposalIdConflict(
+            f"proposal id(s) {', '.join(sorted(set(clashes)))} already name a write with other content "
+            "(namespace, key or value); give a new write a new id. Nothing of this batch was written.")

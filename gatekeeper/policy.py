@@ -23,6 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gatekeeper.models import Action, SourceKind
 
 TASK_KNOWLEDGE = "task_knowledge"
+#: how every rule pattern is compiled, by the gate (``gatekeeper.rules``) and by the policy's own checks
+RULE_FLAGS = re.IGNORECASE | re.MULTILINE
+#: texts a rule pattern must not match with zero characters: such a pattern fires on (or, in ``unless``,
+#: suppresses its rule for) every write
+_EMPTY_PROBES = ("", "The staging cluster shuts down at 01:00 UTC every night.")
 POLICY_FILE_ORDER = ("policy.yaml", "taxonomy.yaml", "rules.yaml")
 
 
@@ -61,7 +66,7 @@ class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_.-]{2,63}$")
     category: str
     description: str = Field(min_length=5)
-    #: regular expressions (Python syntax, matched case-insensitively on normalised text)
+    #: regular expressions (Python syntax, matched case-insensitively, ``^``/``$`` per line, on normalised text)
     patterns: list[str] = Field(min_length=1)
     #: if any of these matches, the rule does not fire (reporting / quoting context)
     unless: list[str] = Field(default_factory=list)
@@ -72,15 +77,37 @@ class Rule(_Strict):
     action: Literal["quarantine", "escalate"] | None = None
     examples: dict[Literal["match", "no_match"], list[str]] = Field(default_factory=dict)
 
-    @field_validator("patterns", "unless")
+    @field_validator("patterns")
     @classmethod
-    def _compiles(cls, pats: list[str]) -> list[str]:
-        for p in pats:
-            try:
-                re.compile(p, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
-        return pats
+    def _patterns(cls, pats: list[str]) -> list[str]:
+        return _checked_patterns(pats, "would fire on every write")
+
+    @field_validator("unless")
+    @classmethod
+    def _unless(cls, pats: list[str]) -> list[str]:
+        return _checked_patterns(pats, "would switch the rule off for every write")
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source(cls, sources: list[SourceKind] | None) -> list[SourceKind] | None:
+        if sources is not None and not sources:
+            raise ValueError("sources is empty, so the rule would never apply; "
+                             "omit it to apply the rule to every source")
+        return sources
+
+
+def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
+    """Refuse patterns that do not compile, and patterns that match zero characters (``x?``, ``\\b``, ``^``)."""
+    for p in pats:
+        try:
+            compiled = re.compile(p, RULE_FLAGS)
+        except re.error as exc:
+            raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
+        for probe in _EMPTY_PROBES:
+            m = compiled.search(probe)
+            if m is not None and m.end() == m.start():
+                raise ValueError(f"pattern {p!r} matches an empty string, so it {empty_effect}")
+    return pats
 
 
 class Thresholds(_Strict):
@@ -126,6 +153,14 @@ class JudgeSettings(_Strict):
     timeout_s: float = Field(default=20.0, gt=0)
     similar_memories: int = Field(default=3, ge=0, le=20)
 
+    @field_validator("band")
+    @classmethod
+    def _increasing(cls, band: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = band
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError("must be two increasing numbers in [0, 1]")
+        return band
+
 
 class Policy(_Strict):
     version: str = Field(min_length=1)
@@ -137,9 +172,11 @@ class Policy(_Strict):
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     categories: dict[str, Category] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
-    #: filled by the loader: sha256 of the policy files' bytes, and where they came from
+    #: filled by the loader: sha256 of the policy files' bytes, the files, and the path they were loaded
+    #: from (a directory or one file; ``Gatekeeper.reload_policy()`` reads it again)
     hash: str = ""
     source_files: tuple[str, ...] = ()
+    source_path: str = ""
 
     @field_validator("categories")
     @classmethod
@@ -171,9 +208,6 @@ class Policy(_Strict):
                     f"rules[{i}] ({rule.id}): unknown category {rule.category!r}; "
                     f"known: {', '.join(sorted(self.categories))}"
                 )
-        lo, hi = self.judge.band
-        if not 0.0 <= lo < hi <= 1.0:
-            raise ValueError("judge.band must be two increasing numbers in [0, 1]")
         return self
 
     # ------------------------------------------------------------------ helpers
@@ -200,21 +234,28 @@ class Policy(_Strict):
         return Action(self.categories[category].action)
 
     def rule_examples_problems(self) -> list[str]:
-        """Check every rule against its own examples (used by the loader and lint)."""
+        """Check every rule against its own examples, as the gate runs it on a write of that text: on the
+        normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
+        the gate's flags (used by the loader and lint)."""
+        from gatekeeper.normalize import normalize
+        from gatekeeper.segments import review_texts
+
         problems = []
         for rule in self.rules:
-            pats = [re.compile(p, re.IGNORECASE) for p in rule.patterns]
-            unless = [re.compile(p, re.IGNORECASE) for p in rule.unless]
+            pats = [re.compile(p, RULE_FLAGS) for p in rule.patterns]
+            unless = [re.compile(p, RULE_FLAGS) for p in rule.unless]
 
-            def fires(text: str) -> bool:
-                return any(p.search(text) for p in pats) and not any(u.search(text) for u in unless)
+            def fires(example: str) -> bool:
+                return any(any(p.search(t) for p in pats) and not any(u.search(t) for u in unless)
+                           for t in review_texts(normalize(example).all_texts))
 
             for ex in rule.examples.get("match", []):
                 if not fires(ex):
                     problems.append(f"rule {rule.id}: example should match but does not: {ex!r}")
             for ex in rule.examples.get("no_match", []):
                 if fires(ex):
-                    problems.append(f"rule {rule.id}: example should not match but does: {ex!r}")
+                    problems.append(f"rule {rule.id}: example should not match but does "
+                                    f"(on the write's text or one of its sentences): {ex!r}")
         return problems
 
     def exemplar_texts(self) -> list[tuple[str, str]]:
@@ -224,6 +265,16 @@ class Policy(_Strict):
             out.extend((cid, t) for t in cat.exemplars)
             out.extend((TASK_KNOWLEDGE, t) for t in cat.counter_exemplars)
         return out
+
+
+def _exemplars_also_counter(categories: dict[str, Category]) -> list[tuple[str, int, str]]:
+    """(category, index, text) of each exemplar that is also listed as a counter-exemplar (task knowledge),
+    in any category: the classifier would be trained on both labels for one text."""
+    def key(t: str) -> str:
+        return " ".join(t.split()).casefold()
+
+    counter = {key(t) for cat in categories.values() for t in cat.counter_exemplars}
+    return [(cid, i, t) for cid, cat in categories.items() for i, t in enumerate(cat.exemplars) if key(t) in counter]
 
 
 # ---------------------------------------------------------------------- loading
@@ -236,6 +287,8 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # "<<: *anchor": keys written next to it override the anchor's (YAML merge)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -245,6 +298,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -282,7 +336,9 @@ def _policy_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise PolicyError([(str(path), None, "policy path does not exist")])
-    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+    # hidden names are editors' lock, swap and backup files (".#rules.yaml"), not policy
+    files = [p for p in sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+             if not p.name.startswith(".") and not p.is_dir()]
     order = {name: i for i, name in enumerate(POLICY_FILE_ORDER)}
     files.sort(key=lambda p: (order.get(p.name, len(order)), p.name))
     if not files:
@@ -302,7 +358,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     problems: list[tuple[str, int | None, str]] = []
     digest = hashlib.sha256()
     for f in files:
-        raw = f.read_bytes()
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:  # a dangling link, no permission: refused like any other broken file
+            problems.append((str(f), None, f"cannot be read: {exc.strerror or exc}"))
+            continue
         digest.update(f.name.encode() + b"\0" + raw + b"\0")
         try:
             text = raw.decode("utf-8")
@@ -356,6 +416,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
     merged["hash"] = digest.hexdigest()
     merged["source_files"] = tuple(str(f) for f in files)
+    merged["source_path"] = str(root)
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
@@ -377,9 +438,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
             problems.append((fname, line, f"{dotted}: {msg}"))
         raise PolicyError(problems) from None
 
+    out = [(*where.get(("categories", cid, "exemplars", i), (str(root), None)),
+            f"categories.{cid}.exemplars.{i}: listed both as an exemplar and as a counter-exemplar "
+            f"(task knowledge): {text!r}") for cid, i, text in _exemplars_also_counter(policy.categories)]
     example_problems = policy.rule_examples_problems()
-    if example_problems:
-        out = []
+    if example_problems or out:
         for msg in example_problems:
             rid = msg.split(":", 1)[0].removeprefix("rule ")
             idx = next((i for i, r in enumerate(policy.rules) if r.id == rid), None)

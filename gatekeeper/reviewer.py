@@ -37,7 +37,7 @@ from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import runs_on, segments, string_fields
+from gatekeeper.segments import review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
@@ -368,7 +368,7 @@ class Reviewer:
         # cannot dilute the content they travel with)
         fields = string_fields(w.proposal.value)
         extra = [normalize(f).text for f in fields] if len(fields) > 1 else []
-        w.texts = list(w.norm.all_texts) + segments(list(w.norm.all_texts), extra)
+        w.texts = review_texts(w.norm.all_texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
             details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],

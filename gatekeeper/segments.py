@@ -10,6 +10,7 @@ ordinary notes look like out of context.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 #: A text with several sentences is also reviewed sentence by sentence: the
 #: encoder averages over the whole text, and a belief with even ~150 characters of
@@ -118,6 +119,12 @@ def string_fields(value, depth: int = 0) -> list[str]:
         for v in value:
             out.extend(string_fields(v, depth + 1))
     return out
+
+
+def review_texts(texts: Sequence[str], fields: Sequence[str] = ()) -> list[str]:
+    """Every text a write is reviewed as (the rules and the model): ``texts`` (its normalised text and
+    decoded variants), then their :func:`segments` and the string ``fields`` of a structured value."""
+    return [*texts, *segments(list(texts), list(fields))]
 
 
 def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS, *,

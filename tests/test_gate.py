@@ -108,6 +108,33 @@ def test_resubmitting_the_same_proposal_is_idempotent(gate):
     assert len(gate.ledger.find(proposal_id=p.id)) == 1
 
 
+def test_a_known_id_with_other_content_is_refused_and_nothing_is_lost(gate):
+    from gatekeeper.gate import ProposalIdConflict
+
+    p = w("TPS reports go in ./Reports/TPS")
+    first = gate.submit(p)
+    other = w("TPS reports go in ./Archive/TPS", id=p.id, key=p.key)
+    with pytest.raises(ProposalIdConflict, match=p.id):
+        gate.submit(other)
+    assert gate.memory_store.get(NS, p.key).value["content"] == "TPS reports go in ./Reports/TPS"
+    # a retry of the same write (a copy of it, as after a round trip) is still answered from the first decision
+    again = gate.submit(MemoryWrite.model_validate_json(p.model_dump_json()))
+    assert again.replayed and again.state is first.state
+
+
+def test_an_id_repeated_with_other_content_in_one_batch_refuses_the_batch(gate):
+    from gatekeeper.gate import ProposalIdConflict
+
+    a, b = w("The standup is at 09:30 in room 4."), w("Deploys freeze on Fridays after 15:00.")
+    clash = w("The standup moved to 10:00.", id=a.id, key=a.key)
+    with pytest.raises(ProposalIdConflict):
+        gate.submit_many([a, b, clash])
+    assert gate.registry.get_many([a.id, b.id]) == {}  # nothing journaled
+    same = MemoryWrite.model_validate_json(a.model_dump_json())
+    outcomes = gate.submit_many([a, b, same])
+    assert [o.proposal.id for o in outcomes] == [a.id, b.id, a.id] and outcomes[2].replayed
+
+
 def test_recover_finishes_interrupted_proposals(tmp_path, reviewer):
     data = tmp_path / "data"
     g = make_gate(data, reviewer)
@@ -437,3 +464,29 @@ def test_one_failing_store_write_does_not_take_its_batch_down(gate, monkeypatch)
     assert gate.memory_store.get(NS, outs[2].proposal.key) is not None
     assert gate.ledger.verify().ok
     assert len(gate.ledger.find(event="proposal.decided")) == 3
+
+
+def test_reload_without_a_path_reads_the_policy_in_force_again(tmp_path, reviewer):
+    """Not the default policy: the directory the policy in force was loaded from."""
+    import shutil
+    from pathlib import Path
+
+    from langgraph.store.memory import InMemoryStore
+
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.policy import load_policy
+    from gatekeeper.settings import GatekeeperSettings
+
+    pdir = tmp_path / "policy"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "policies", pdir)
+    policy = load_policy(pdir)
+    g = Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=pdir),
+                        memory_store=InMemoryStore(), policy=policy, reviewer=reviewer.for_policy(policy))
+    try:
+        f = pdir / "policy.yaml"
+        f.write_text(f.read_text().replace("uncertain_below: 0.35", "uncertain_below: 0.3"))
+        new = g.reload_policy()
+        assert new.thresholds.uncertain_below == 0.3
+        assert g.policy.hash == load_policy(pdir).hash != policy.hash
+    finally:
+        g.close()
