@@ -408,6 +408,12 @@ class Gatekeeper:
         for i, p in enumerate(proposals):
             row = known.get(p.id)
             if row is not None and row["state"] != ProposalState.received.value:
+                if not row["ledgered"] or (row["state"] == ProposalState.committed.value and not row["applied"]):
+                    # a retry of a write whose store write or ledger entry failed: finish it now, as
+                    # recover() would (a failure raises GateError again, like the first attempt)
+                    counts = dict.fromkeys(("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered"), 0)
+                    if self._finish(row, counts, {}):
+                        row = self.registry.require(p.id)
                 outcomes[i] = self._outcome_from_row(row, replayed=True)
             elif p.id in firsts:
                 again.append(i)
@@ -677,50 +683,55 @@ class Gatekeeper:
         rows = self.registry.unfinished()
         if not rows:
             return {**counts, "skipped_live": 0}
-        me = process_token()
-        logged: set[tuple[str, str]] | None = None
+        logged: dict[str, set[tuple[str, str]]] = {}
         for row in rows:
-            pid = row["id"]
-            with _INFLIGHT_LOCK:
-                busy = pid in _INFLIGHT
-            owner = row.get("owner")
-            if busy or (owner != me and owner_alive(owner)):
+            if not self._finish(row, counts, logged):
                 skipped += 1
-                continue
-            if owner != me and not self.registry.claim(pid, owner):
-                skipped += 1  # another process claimed it a moment ago
-                continue
-            with _working_on([pid]):
-                row = self.registry.require(pid)  # re-read after the claim
-                if row["state"] == ProposalState.received.value:
-                    self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
-                    counts["reviewed"] += 1
-                    continue
-                if row["state"] == ProposalState.committed.value and not row["applied"]:
-                    if self.registry.superseded(row):
-                        # a later write to the same key is in the store: do not roll it back
-                        self.registry.mark(pid, applied=True)
-                        counts["superseded"] += 1
-                    else:
-                        value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
-                                 else row_proposal(row).value)
-                        self._apply_commit(row_proposal(row), value, row_decision(row)
-                                           or decide(row_proposal(row), row_review(row), self.policy), None)
-                        counts["reapplied"] += 1
-                    row = self.registry.require(pid)
-                if not row["ledgered"]:
-                    if logged is None:
-                        logged = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
-                    event = "review.resolved" if row["resolved_by"] else "proposal.decided"
-                    if (pid, event) not in logged:
-                        self._ledger_row(row, event)
-                        counts["ledgered"] += 1
-                    else:  # the crash came between the ledger append and the mark
-                        self.registry.mark(pid, ledgered=True)
-                        counts["already_ledgered"] += 1
         if any(counts.values()):
             self._append("gate.recovered", **counts)
         return {**counts, "skipped_live": skipped}
+
+    def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, set[tuple[str, str]]]) -> bool:
+        """Finish one row a crash or a failure left half-done (``recover``'s work for it), counting what was
+        done in ``counts``; ``logged`` caches the ledger's (proposal id, event) pairs. False when the row is
+        not this process's to finish: a live process is working on it, or another one claimed it first."""
+        pid = row["id"]
+        with _INFLIGHT_LOCK:
+            busy = pid in _INFLIGHT
+        owner = row.get("owner")
+        if busy or (owner != process_token() and owner_alive(owner)):
+            return False
+        if owner != process_token() and not self.registry.claim(pid, owner):
+            return False  # another process claimed it a moment ago
+        with _working_on([pid]):
+            row = self.registry.require(pid)  # re-read after the claim
+            if row["state"] == ProposalState.received.value:
+                self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
+                counts["reviewed"] += 1
+                return True
+            if row["state"] == ProposalState.committed.value and not row["applied"]:
+                if self.registry.superseded(row):
+                    # a later write to the same key is in the store: do not roll it back
+                    self.registry.mark(pid, applied=True)
+                    counts["superseded"] += 1
+                else:
+                    value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
+                             else row_proposal(row).value)
+                    self._apply_commit(row_proposal(row), value, row_decision(row)
+                                       or decide(row_proposal(row), row_review(row), self.policy), None)
+                    counts["reapplied"] += 1
+                row = self.registry.require(pid)
+            if not row["ledgered"]:
+                if "pairs" not in logged:
+                    logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
+                event = "review.resolved" if row["resolved_by"] else "proposal.decided"
+                if (pid, event) not in logged["pairs"]:
+                    self._ledger_row(row, event)
+                    counts["ledgered"] += 1
+                else:  # the crash came between the ledger append and the mark
+                    self.registry.mark(pid, ledgered=True)
+                    counts["already_ledgered"] += 1
+        return True
 
     def _ledger_row(self, row: dict, event: str) -> None:
         if event == "proposal.decided":

@@ -5,8 +5,14 @@ its store and every ``put`` is reviewed: task knowledge reaches the wrapped
 store, alignment-shifting writes are quarantined or parked in the review
 queue. ``get``/``search``/``list_namespaces`` read the wrapped store, which only
 ever holds committed memories, so quarantined and pending writes are never
-recalled. A ``PutOp`` with ``value=None`` is a delete: it is passed through and
-recorded in the ledger.
+recalled. A ``PutOp`` with ``value=None`` is a delete: it is recorded in the
+ledger, then passed through. The ops of a batch run in the caller's order (a
+delete before a put of the same key leaves the put's value, as in LangGraph's
+own stores).
+
+TTL: ``supports_ttl`` and ``ttl_config`` are the wrapped store's, so ``put(...,
+ttl=...)`` works where the wrapped store supports it, and a write without a TTL
+gets the wrapped store's ``default_ttl``.
 
 Provenance is never read from the memory value. It comes from the store's
 defaults, the ``write_context()`` context manager, and the LangGraph run config
@@ -19,13 +25,27 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from contextlib import contextmanager
+from itertools import zip_longest
 from typing import Any, Iterable, Iterator
 
-from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
+import structlog
+from langgraph.store.base import (
+    NOT_PROVIDED,
+    BaseStore,
+    GetOp,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchOp,
+)
 
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, SourceKind
 from gatekeeper.settings import GatekeeperSettings
+
+log = structlog.get_logger("gatekeeper.gated_store")
 
 _write_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "gatekeeper_write_context", default=None)
@@ -82,6 +102,25 @@ class GatedStore(BaseStore):
         self.escalation_mode = escalation_mode
         self.last_outcomes: list[GateOutcome] = []
 
+    # -------------------------------------------------------------------- TTL
+    @property
+    def supports_ttl(self) -> bool:  # type: ignore[override]
+        """The wrapped store's: a TTL is applied there, when a commit reaches it."""
+        return bool(getattr(self.store, "supports_ttl", False))
+
+    @property
+    def ttl_config(self):  # type: ignore[override]
+        """The wrapped store's (its ``default_ttl`` and ``refresh_on_read``)."""
+        return getattr(self.store, "ttl_config", None)
+
+    def _ttl(self, ttl: Any) -> float | None:
+        """A write's TTL: the caller's, or the wrapped store's default where none was given
+        (what ``BaseStore.put`` does; a ``PutOp`` sent to ``batch`` may still hold ``NOT_PROVIDED``)."""
+        if ttl is NOT_PROVIDED:
+            config = self.ttl_config
+            return config.get("default_ttl") if config else None
+        return ttl
+
     # ------------------------------------------------------------- provenance
     def _provenance(self, value: dict[str, Any]) -> Provenance:
         fields: dict[str, Any] = {"source": self.source, "agent_id": self.agent_id}
@@ -112,14 +151,33 @@ class GatedStore(BaseStore):
             return
         raise NamespaceViolation(f"namespace {namespace!r} is outside this store's {self.namespace_prefix!r}")
 
-    def _bound(self, op: Op) -> Op:
+    def _bound(self, op: Op) -> Op | None:
         """Narrow a read to the bound namespace: a search under ``("memories",)`` (or
         under nothing) by an agent bound to ``("memories", "agent-a")`` searches only
-        ``("memories", "agent-a")``; listing namespaces lists only those inside it."""
+        ``("memories", "agent-a")``; listing namespaces lists only those inside it.
+
+        A namespace listing is narrowed in the wrapped store's query (its prefix
+        condition becomes the binding, lengthened by a longer prefix of the caller's),
+        so its ``limit``/``offset`` page over this agent's namespaces only. None: the
+        read can find nothing (a prefix that conflicts with the binding, or a
+        ``max_depth`` above it)."""
         if self.namespace_prefix is None:
             return op
         if isinstance(op, SearchOp) and len(op.namespace_prefix) < len(self.namespace_prefix):
             return op._replace(namespace_prefix=self.namespace_prefix)
+        if isinstance(op, ListNamespacesOp):
+            if op.max_depth is not None and op.max_depth < len(self.namespace_prefix):
+                return None  # every namespace it would list is cut above the binding
+            prefix: tuple[str, ...] | None = self.namespace_prefix
+            others = []
+            for cond in op.match_conditions or ():
+                if cond.match_type == "prefix":
+                    prefix = _merge_prefix(prefix, tuple(cond.path))
+                    if prefix is None:
+                        return None
+                else:
+                    others.append(cond)
+            return op._replace(match_conditions=(MatchCondition(match_type="prefix", path=prefix), *others))
         return op
 
     def _visible(self, namespaces: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -132,24 +190,37 @@ class GatedStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
         self._validate_ops(ops)
+        # build every proposal first: a bad write anywhere in the batch raises before anything is written
+        proposals = {i: self._proposal(op) for i, op in enumerate(ops) if _kind(op) == "write"}
         results: list[Result] = [None] * len(ops)
         outcomes: list[GateOutcome] = []
         i = 0
-        # consecutive puts go through the gate together, reads go to the store in
-        # order, so a get after a put in the same batch sees the committed value
+        # the ops run in the caller's order, in runs of one kind: consecutive writes go
+        # through the gate together, consecutive deletes to the store together, reads to
+        # the store in order (a get after a put in the same batch sees the committed
+        # value; a put after a delete of the same key is what stays)
         while i < len(ops):
+            kind = _kind(ops[i])
             j = i
-            is_put = isinstance(ops[i], PutOp)
-            while j < len(ops) and isinstance(ops[j], PutOp) == is_put:
+            while j < len(ops) and _kind(ops[j]) == kind:
                 j += 1
             chunk = ops[i:j]
-            if is_put:
-                outcomes.extend(self._puts(chunk))
+            if kind == "write":
+                outcomes.extend(self.gate.submit_many([proposals[k] for k in range(i, j)],
+                                                      escalation_mode=self.escalation_mode))
+            elif kind == "delete":
+                self._deletes(chunk)  # type: ignore[arg-type]
             else:
-                for k, r in enumerate(self.store.batch([self._bound(op) for op in chunk])):
+                bound = [(k, self._bound(op)) for k, op in enumerate(chunk)]
+                for k, _ in bound:
                     if isinstance(chunk[k], ListNamespacesOp):
-                        r = self._visible(r)
-                    results[i + k] = r
+                        results[i + k] = []  # unless the store lists some, below
+                sent = [(k, op) for k, op in bound if op is not None]
+                if sent:
+                    for (k, _), r in zip(sent, self.store.batch([op for _, op in sent])):
+                        if isinstance(chunk[k], ListNamespacesOp):
+                            r = self._visible(r)  # a second guard: the query is narrowed already
+                        results[i + k] = r
             i = j
         if any(isinstance(op, PutOp) for op in ops):
             self.last_outcomes = outcomes  # reads leave the last write's outcomes alone
@@ -180,28 +251,38 @@ class GatedStore(BaseStore):
                 # a shorter prefix is narrowed to the binding (see _bound); a different one is refused
                 self._check_ns(op.namespace_prefix, prefix_ok=True)
             elif isinstance(op, ListNamespacesOp):
-                pass  # results are filtered to the binding (see _visible)
+                pass  # narrowed to the binding (see _bound), results filtered again (_visible)
             else:
                 raise ValueError(f"Unknown operation type: {type(op).__name__}")
 
-    def _puts(self, ops: list[PutOp]) -> list[GateOutcome]:
-        deletes = [op for op in ops if op.value is None]
-        writes = [op for op in ops if op.value is not None]
-        # build every proposal first: a bad one raises before anything is written
-        proposals = [
-            MemoryWrite(namespace=op.namespace, key=op.key, value=op.value,
-                        provenance=self._provenance(op.value),
-                        index=op.index if op.index is not None else None,
-                        ttl=op.ttl if isinstance(op.ttl, (int, float)) else None)
-            for op in writes
-        ]
-        outcomes = self.gate.submit_many(proposals, escalation_mode=self.escalation_mode) if proposals else []
-        if deletes:
-            self.store.batch(deletes)
-            for op in deletes:
-                self.gate.ledger.append("memory.deleted", namespace=list(op.namespace), key=op.key,
-                                        agent_id=self.agent_id)
-        return outcomes
+    def _proposal(self, op: PutOp) -> MemoryWrite:
+        return MemoryWrite(namespace=op.namespace, key=op.key, value=op.value,
+                           provenance=self._provenance(op.value),
+                           index=op.index if op.index is not None else None,
+                           ttl=self._ttl(op.ttl))
+
+    def _deletes(self, ops: list[PutOp]) -> None:
+        """Ledger, then apply, a run of deletes. The entries go through the gate's append
+        path (which repairs a torn tail a crashed process left) before the store is
+        touched, so a ledger that cannot be written leaves the memories in place: a delete
+        is never applied unaudited. A store failure after that is ledgered too
+        (``memory.delete_failed``, best effort) and raised."""
+        ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
+        agent_id = self._provenance({}).agent_id
+        self.gate._append_many([("memory.deleted", {"namespace": list(op.namespace), "key": op.key,
+                                                     "agent_id": agent_id}) for op in ops])
+        try:
+            self.store.batch(ops)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            try:
+                self.gate._append_many([("memory.delete_failed", {"namespace": list(op.namespace), "key": op.key,
+                                                                  "agent_id": agent_id, "error": error})
+                                        for op in ops])
+            except Exception as ledger_exc:  # noqa: BLE001 - the store's error is the one to raise
+                log.error("gated_store.delete_failed_not_ledgered", error=error,
+                          ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
+            raise
 
     # -------------------------------------------------------------- extras
     def put_reviewed(self, namespace: tuple[str, ...], key: str, value: dict[str, Any]) -> GateOutcome:
@@ -211,6 +292,25 @@ class GatedStore(BaseStore):
 
     def list_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:
         return self._visible(super().list_namespaces(*args, **kwargs))
+
+
+def _kind(op: Op) -> str:
+    if isinstance(op, PutOp):
+        return "delete" if op.value is None else "write"
+    return "read"
+
+
+def _merge_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The prefix pattern both ``a`` and ``b`` match ('*' matches any label); None if they conflict."""
+    out = []
+    for x, y in zip_longest(a, b):
+        if x is None or x == "*":
+            out.append(y)
+        elif y is None or y == "*" or x == y:
+            out.append(x)
+        else:
+            return None
+    return tuple(out)
 
 
 def _valid_ns(validate, namespace: tuple[str, ...]) -> None:

@@ -5,7 +5,11 @@ keys:
 
 * ``review_memories``  reviews ``proposed_memories``: commits task knowledge,
   quarantines, and escalates. Side effects happen once: a proposal id that was
-  already decided is not decided again when the node is re-run.
+  already decided is not decided again when the node is re-run. A proposal
+  without an id (a string, a dict without ``"id"``) gets one derived from the
+  LangGraph task and its position in the list, the same when the task is re-run
+  from its checkpoint (after a failure, on resume), so a re-run replays the
+  earlier outcome instead of writing the memory a second time.
 * ``human_review``     for escalations in *interrupt* mode, pauses the graph with
   ``interrupt()`` once per escalated write; resume with
   ``Command(resume={"type": "approve" | "edit" | "reject", ...})`` (the decision
@@ -18,7 +22,9 @@ keys:
 
 from __future__ import annotations
 
+import json
 import operator
+import uuid
 from typing import Annotated, Any, Callable, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -54,8 +60,29 @@ def outcome_summary(o: GateOutcome) -> dict:
     }
 
 
+#: the key of the running task's id in a node's ``config["configurable"]`` (LangGraph's
+#: ``CONFIG_KEY_TASK_ID``): a hash of the checkpoint id, checkpoint namespace, step and node name,
+#: so the same when the task is re-run from the same checkpoint
+_TASK_ID_KEY = "__pregel_task_id"
+_ID_NAMESPACE = uuid.UUID("5f0c7a52-3d1e-4f65-9b8a-6a2f1e0c9d41")
+
+
+def _derived_ids(item: Any, position: int, config: RunnableConfig | None) -> tuple[str, str] | None:
+    """(id, key) for a proposal that has none, from the LangGraph task id, the item's position
+    and its content; None outside a graph task (the ids are random there)."""
+    task_id = ((config or {}).get("configurable") or {}).get(_TASK_ID_KEY)
+    if not task_id:
+        return None
+    try:
+        content = json.dumps(item, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        content = repr(item)
+    basis = f"{task_id}\x1f{position}\x1f{content}"
+    return uuid.uuid5(_ID_NAMESPACE, basis).hex, uuid.uuid5(_ID_NAMESPACE, basis + "\x1fkey").hex
+
+
 def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...],
-              agent_id: str, source: SourceKind) -> MemoryWrite:
+              agent_id: str, source: SourceKind, position: int = 0) -> MemoryWrite:
     cfg = (config or {}).get("configurable", {})
     prov = {"source": source, "agent_id": str(cfg.get("agent_id") or agent_id),
             "thread_id": cfg.get("thread_id")}
@@ -69,6 +96,11 @@ def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, .
     if not isinstance(item, dict):
         raise TypeError(f"a proposed memory must be a dict, str or MemoryWrite, not {type(item).__name__}")
     data = dict(item)
+    if "id" not in data or "key" not in data:
+        derived = _derived_ids(item, position, config)
+        if derived is not None:
+            data.setdefault("id", derived[0])
+            data.setdefault("key", derived[1])
     if "source" in data:  # the graph's own code says where the text came from
         prov["source"] = SourceKind(data.pop("source"))
     for k in ("tool_name", "url"):
@@ -86,7 +118,8 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
         items = state.get("proposed_memories") or []
         if not items:
             return {"pending_reviews": []}
-        writes = [_to_write(it, config, namespace, agent_id, source) for it in items]
+        writes = [_to_write(it, config, namespace, agent_id, source, position)
+                  for position, it in enumerate(items)]
         mode = escalation_mode or gate.escalation_mode or EscalationMode(gate.policy.escalation.mode)
         outcomes = gate.submit_many(writes, escalation_mode=mode)
         pending = [o.proposal.id for o in outcomes
