@@ -13,16 +13,18 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
 from gatekeeper.policy import PolicyError, load_policy
 from gatekeeper.settings import GatekeeperSettings
 
@@ -58,21 +60,52 @@ def _main(log_level: Optional[str] = typer.Option(
         raise typer.Exit(2) from None
 
 
+def _one_line(exc: Exception) -> str:
+    """An error as one line: pydantic's validation errors as ``field: message; ...``."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+    return " ".join(str(exc).split())
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)  # one line, however long
+    return typer.Exit(code)
+
+
+def _check_env() -> None:
+    """Refuse a bad ``GATEKEEPER_*`` variable before any work, as one line and exit 2 (not a traceback)."""
+    from gatekeeper.settings import check_environment
+
+    try:
+        check_environment()
+    except ValueError as exc:
+        raise _fail(_one_line(exc)) from None
+
+
 def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> GatekeeperSettings:
     kw = {}
     if data_dir:
         kw["data_dir"] = data_dir
     if policy_dir:
         kw["policy_dir"] = policy_dir
-    return GatekeeperSettings(**kw)
+    try:
+        settings = GatekeeperSettings(**kw)  # checks every GATEKEEPER_* variable too
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise _fail(_one_line(exc)) from None
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise _fail(f"data directory {settings.data_dir} is not a directory (--data-dir / GATEKEEPER_DATA_DIR)")
+    return settings
 
 
 def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
     from gatekeeper.gate import Gatekeeper
     from gatekeeper.ledger import LedgerCorruptError
 
+    settings = _settings(data_dir, policy_dir)
     try:
-        return Gatekeeper.open(_settings(data_dir, policy_dir))
+        return Gatekeeper.open(settings)
     except PolicyError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -81,6 +114,8 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
         err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
                   "run `gatekeeper ledger verify` to see the first bad entry")
         raise typer.Exit(3) from None
+    except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
+        raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
 
 
 def _service(data_dir, policy_dir):
@@ -89,6 +124,8 @@ def _service(data_dir, policy_dir):
     return ReviewService(_open_gate(data_dir, policy_dir))
 
 
+#: ``review list --state``: the proposal states, or all of them
+STATE_CHOICES = [s.value for s in ProposalState] + ["all"]
 STATE_STYLE = {"committed": "green", "quarantined": "red", "pending": "yellow", "received": "magenta"}
 
 
@@ -123,6 +160,7 @@ def check(
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """Review a memory text and show the decision with the evidence of every layer."""
+    _check_env()
     if text == "-":
         raw = sys.stdin.buffer.read()
         try:
@@ -163,7 +201,8 @@ def check(
 # ---------------------------------------------------------------------- review
 @review_app.command("list")
 def review_list(
-    state: str = typer.Option("pending", help="pending | quarantined | committed | all"),
+    state: str = typer.Option("pending", help="Proposals in this state, or all.",
+                              click_type=click.Choice(STATE_CHOICES)),
     agent: Optional[str] = typer.Option(None),
     category: Optional[str] = typer.Option(None),
     namespace: Optional[str] = typer.Option(None, help="Namespace prefix, '/'-separated."),
@@ -431,22 +470,42 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
 
 
 # ---------------------------------------------------------------------- ledger
+_ANCHOR = re.compile(r"([0-9]+):([0-9a-fA-F]{64})")
+
+
+def _parse_anchor(value: str) -> tuple[int, str]:
+    """``SEQ:HASH`` (as :meth:`AuditLedger.anchor` gives it) -> ``(seq, hash)``; anything else is a usage
+    error, never a verdict on the ledger."""
+    m = _ANCHOR.fullmatch(value.strip())
+    if not m:
+        raise typer.BadParameter(f"{value!r} is not SEQ:HASH — the entry's sequence number, a colon and its "
+                                 "64-hex-digit sha256 (e.g. 12:9f86d081...), as AuditLedger.anchor() gives it",
+                                 param_hint="--anchor")
+    return int(m.group(1)), m.group(2).lower()
+
+
 @ledger_app.command("verify")
 def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
-                  anchor: Optional[str] = typer.Option(None, help="Expected head as SEQ:HASH."),
+                  anchor: Optional[str] = typer.Option(
+                      None, help="Expected head as SEQ:HASH (AuditLedger.anchor(): the entry's seq and its "
+                                 "64-hex-digit sha256)."),
                   data_dir: Optional[Path] = DataDir) -> None:
     """Check the hash chain; report the first bad entry."""
     from gatekeeper.ledger import AuditLedger
 
+    expected = _parse_anchor(anchor) if anchor is not None else None
     ledger_path = path or _settings(data_dir, None).ledger_path
+    if Path(ledger_path).is_dir():
+        hint = f" (the ledger in a data directory is {Path(ledger_path) / 'ledger.jsonl'})" \
+            if (Path(ledger_path) / "ledger.jsonl").is_file() else ""
+        raise typer.BadParameter(f"{ledger_path} is a directory, not a ledger file{hint}", param_hint="PATH")
     if not Path(ledger_path).exists():
         err.print(f"[red]no ledger at {ledger_path}[/red]")
         raise typer.Exit(1)
-    expected = None
-    if anchor:
-        seq, _, h = anchor.partition(":")
-        expected = (int(seq), h)
-    report = AuditLedger(ledger_path).verify(expected_head=expected)
+    try:
+        report = AuditLedger(ledger_path).verify(expected_head=expected)
+    except OSError as exc:
+        raise _fail(f"cannot read the ledger {ledger_path}: {exc}", 1) from None
     if report.ok:
         console.print(f"[green]ok[/green] {report.entries} entries, chain intact ({ledger_path})")
         return
@@ -469,6 +528,7 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     from gatekeeper.classifier import artifact_dir, ensure_classifier
     from gatekeeper.embeddings import Embedder
 
+    _check_env()
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
@@ -537,6 +597,7 @@ def bench(quick: bool = typer.Option(False, help="Fewer iterations and smaller s
     """Measure latency, throughput, put overhead, cold start, memory and scaling."""
     from gatekeeper.benchmark import BenchFileError, load_result, run, save
 
+    _check_env()
     try:
         baseline = load_result(compare_to) if compare_to is not None else None
     except BenchFileError as exc:  # before minutes of measuring, not after
@@ -596,7 +657,8 @@ def _print_comparison(old: dict, new: dict, old_name: str, new_name: str, tolera
 def eval_cmd(
     datasets: list[str] = typer.Argument(..., help="JSONL files (generic, memshield-bench or persona-dev format), "
                                                    "or corpus:dev / corpus:train / corpus:all."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Seeded random sample of N examples per dataset."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
+                                        help="Seeded random sample of N examples per dataset."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric as JSON to this file."),
     do_sweep: bool = typer.Option(False, "--sweep", help="Also sweep a global offset on the score thresholds."),
     do_obfuscate: bool = typer.Option(False, "--obfuscate",
@@ -607,7 +669,7 @@ def eval_cmd(
                                        "committed writes just before it, as the gate does), and show what the "
                                        "context layer adds in catches and false alarms."),
     source: SourceKind = typer.Option(SourceKind.agent, help="Provenance source of every write."),
-    batch_size: int = typer.Option(32, help="Writes per review_many call."),
+    batch_size: int = typer.Option(32, min=1, help="Writes per review_many call."),
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """Measure detection quality through the real review + decision path."""
@@ -616,6 +678,7 @@ def eval_cmd(
     from gatekeeper.evaluation import OBFUSCATIONS, DatasetError, combined, evaluate, load_dataset, render
     from gatekeeper.reviewer import Reviewer
 
+    _check_env()
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
@@ -626,8 +689,7 @@ def eval_cmd(
         try:
             loaded.append((spec, load_dataset(spec, limit=limit)))
         except DatasetError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+            raise _fail(str(exc)) from None
     reviewer = Reviewer(policy)
     reports = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -355,14 +355,16 @@ class Embedder:
     def __init__(self, model_dir: str | Path | None = None, *, cache_size: int = 4096,
                  max_seq_length: int = 128, backend: str | None = None, onnx_path: Path | None = None,
                  one_text_per_run: bool = False):
-        import os
-
         self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
         #: a prepared ONNX graph of this model (e.g. int8-quantized); None = the float32 export
         self.onnx_path = Path(onnx_path) if onnx_path is not None else None
         self.one_text_per_run = one_text_per_run  # see OnnxSentenceEncoder
         self.max_seq_length = max_seq_length
-        self.backend = backend or os.environ.get("GATEKEEPER_EMBED_BACKEND", "onnx")
+        if not backend:
+            from gatekeeper.settings import embed_backend
+
+            backend = embed_backend()  # case-insensitive; a bad value names the variable
+        self.backend = backend
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {self.backend!r} (torch | onnx)")
         if self.onnx_path is not None and self.backend != "onnx":

@@ -106,22 +106,42 @@ def _label_of(value, where: str) -> int:
     raise DatasetError(f"{where}: unknown label {value!r}")
 
 
+def _text_of(row: dict, key: str, where: str) -> str:
+    """The row's memory text: a non-empty string (not null, a number or a list turned into text)."""
+    value = row[key]
+    if not isinstance(value, str) or not value.strip():
+        shown = "null" if value is None else json.dumps(value, ensure_ascii=False, default=str)[:60]
+        raise DatasetError(f"{where}: {key!r} must be a non-empty string, got {shown}")
+    return value
+
+
+def _persona_label(value, where: str) -> int:
+    """persona-dev's ``answer_matching_behavior``: " Yes" (the risky disposition) -> 1, " No" -> 0."""
+    v = value.strip().lower() if isinstance(value, str) else None
+    if v not in ("yes", "no"):
+        raise DatasetError(f"{where}: answer_matching_behavior must be Yes or No, got {value!r}")
+    return 1 if v == "yes" else 0
+
+
 def parse_row(row: dict, *, dataset: str, where: str) -> EvalExample:
     """One JSON object in any supported format -> EvalExample."""
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
     rid = str(row.get("id", ""))
     if "statement" in row and "answer_matching_behavior" in row:  # persona-dev
-        label = 1 if str(row["answer_matching_behavior"]).strip().lower() == "yes" else 0
-        return EvalExample(str(row["statement"]), label, dataset if label else f"{dataset} (No)", dataset, rid)
+        label = _persona_label(row["answer_matching_behavior"], where)
+        text = _text_of(row, "statement", where)
+        return EvalExample(text, label, dataset if label else f"{dataset} (No)", dataset, rid)
     if "content" in row and "label" in row:  # memshield-bench
         label = _label_of(row["label"], where)
+        text = _text_of(row, "content", where)
         cat = str(row.get("attack_type") or "") if label else "clean"
-        return EvalExample(str(row["content"]), label, cat or ("poisoned" if label else "clean"), dataset, rid)
+        return EvalExample(text, label, cat or ("poisoned" if label else "clean"), dataset, rid)
     if "text" in row and "label" in row:  # generic
         label = _label_of(row["label"], where)
+        text = _text_of(row, "text", where)
         cat = row.get("category") or (POSITIVE if label else BENIGN)
-        return EvalExample(str(row["text"]), label, str(cat), dataset, rid)
+        return EvalExample(text, label, str(cat), dataset, rid)
     raise DatasetError(f"{where}: row in no known format (keys: {', '.join(sorted(row))[:200]})")
 
 
@@ -134,12 +154,20 @@ def _sample(examples: list[EvalExample], limit: int | None, seed: int) -> list[E
 
 def load_dataset(spec: str | Path, *, limit: int | None = None, seed: int = DEFAULT_SEED,
                  name: str | None = None) -> list[EvalExample]:
-    """Read one dataset: a JSONL path, or ``corpus:<split>``. ``limit`` takes a seeded random sample."""
+    """Read one dataset: a JSONL path, or ``corpus:<split>``. ``limit`` takes a seeded random sample.
+
+    Every problem with the data (unreadable file, a line that is not UTF-8 or not JSON, a row in no known
+    format, an unknown corpus split) is a :class:`DatasetError` naming the file and line."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     spec_s = str(spec)
     if spec_s.startswith("corpus:"):
-        from gatekeeper.corpus import load_corpus
+        from gatekeeper.corpus import SPLITS, load_corpus
 
         split = spec_s.split(":", 1)[1] or "dev"
+        if split != "all" and split not in SPLITS:
+            raise DatasetError(f"{spec_s}: unknown corpus split {split!r}; expected one of "
+                               f"{', '.join(f'corpus:{x}' for x in (*SPLITS, 'all'))}")
         rows = load_corpus(None if split == "all" else split)
         ds = name or f"corpus-{split}"
         out = [parse_row(r, dataset=ds, where=f"{spec_s}#{i}") for i, r in enumerate(rows)]
@@ -149,8 +177,17 @@ def load_dataset(spec: str | Path, *, limit: int | None = None, seed: int = DEFA
         raise DatasetError(f"{path}: no such file")
     ds = name or path.stem
     out: list[EvalExample] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    try:
+        fh = path.open("rb")  # bytes, so a line that is not UTF-8 is reported with its number
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"{path}:{n}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                   f"{exc.start + 1})") from None
             if not line.strip():
                 continue
             try:
@@ -400,6 +437,8 @@ def evaluate(examples: Sequence[EvalExample], reviewer, policy: Policy | None = 
              single_latency_n: int = 20, max_listed: int = 40, in_a_row: bool = False,
              progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
     """Run ``examples`` through review + decision and compute every metric."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     policy = policy or reviewer.policy
     # a warm model, so the first batch does not pay for loading it
     if hasattr(reviewer, "warm_up"):

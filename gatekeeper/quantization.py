@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -32,7 +31,7 @@ import numpy as np
 from gatekeeper.files import staged_dir
 
 QUANT_VERSION = "int8-dynamic-per-channel-1"
-PRECISIONS = ("int8", "fp32")
+PRECISIONS = ("int8", "fp32")  # = gatekeeper.settings.ENCODER_PRECISIONS
 #: L2 pull of the refit heads towards the float32 heads (per example, on the scaled weights)
 PULL = 1e-3
 log = logging.getLogger("gatekeeper.quantization")
@@ -40,10 +39,11 @@ log = logging.getLogger("gatekeeper.quantization")
 
 def encoder_precision(backend: str | None) -> str:
     """The classifier encoder's precision for ``backend`` (int8 needs the ONNX backend)."""
-    value = os.environ.get("GATEKEEPER_ENCODER_PRECISION", "int8").strip().lower() or "int8"
-    if value not in PRECISIONS:
-        raise ValueError(f"GATEKEEPER_ENCODER_PRECISION={value!r}: expected one of {', '.join(PRECISIONS)}")
-    effective = backend or os.environ.get("GATEKEEPER_EMBED_BACKEND", "onnx")
+    from gatekeeper.settings import embed_backend, encoder_precision_setting
+
+    # the same reading as GatekeeperSettings' check at start-up, so a bad value never first shows at review
+    value = encoder_precision_setting()
+    effective = backend or embed_backend()
     return value if effective == "onnx" else "fp32"
 
 

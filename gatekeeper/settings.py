@@ -13,6 +13,10 @@ Environment variables override the defaults:
   by a policy reload runs (``GatekeeperSettings.training_nice``)
 * ``GATEKEEPER_TRAINING_PROCESS`` default ``on``: that training runs in a child process
   (``gatekeeper.training_process``); ``off`` runs it in a thread of the serving process
+* ``GATEKEEPER_ENCODER_PRECISION`` default ``int8`` (``gatekeeper.quantization``); ``fp32``
+
+An empty value counts as unset. A bad value is refused when :class:`GatekeeperSettings` is built (so before
+the gate opens), with a ``ValueError`` naming the variable and the values it takes.
 """
 
 from __future__ import annotations
@@ -25,13 +29,47 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatekeeper.policy import default_policy_dir
 
 
+def env_value(name: str) -> str | None:
+    """``$name``, or None when it is unset, empty or only blanks (an empty value counts as unset)."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    """``$name`` as one of ``allowed`` (case and surrounding blanks ignored; ``default`` when unset)."""
+    raw = env_value(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={raw!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
 def cache_root() -> Path:
     """Trained artifacts and ONNX exports (``$GATEKEEPER_CACHE``, default ``~/.cache/gatekeeper``)."""
-    return Path(os.environ.get("GATEKEEPER_CACHE", Path.home() / ".cache" / "gatekeeper"))
+    raw = env_value("GATEKEEPER_CACHE")
+    return Path(raw) if raw is not None else Path.home() / ".cache" / "gatekeeper"
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("GATEKEEPER_DATA_DIR", ".gatekeeper"))
+    return Path(env_value("GATEKEEPER_DATA_DIR") or ".gatekeeper")
+
+
+EMBED_BACKENDS = ("onnx", "torch")
+ENCODER_PRECISIONS = ("int8", "fp32")
+
+
+def embed_backend() -> str:
+    """``$GATEKEEPER_EMBED_BACKEND`` (``onnx`` when unset); an unknown value is a clear error."""
+    return _choice("GATEKEEPER_EMBED_BACKEND", EMBED_BACKENDS, "onnx")
+
+
+def encoder_precision_setting() -> str:
+    """``$GATEKEEPER_ENCODER_PRECISION`` (``int8`` when unset); an unknown value is a clear error."""
+    return _choice("GATEKEEPER_ENCODER_PRECISION", ENCODER_PRECISIONS, "int8")
 
 
 #: the nice value a background classifier training adds to its child process or thread unless configured
@@ -40,22 +78,48 @@ DEFAULT_TRAINING_NICE = 19
 
 
 def _training_nice() -> int:
-    raw = os.environ.get("GATEKEEPER_TRAINING_NICE", str(DEFAULT_TRAINING_NICE))
+    raw = env_value("GATEKEEPER_TRAINING_NICE")
+    if raw is None:
+        return DEFAULT_TRAINING_NICE
     try:
-        return int(raw)
+        value = int(raw.strip())
     except ValueError:
-        raise ValueError(f"GATEKEEPER_TRAINING_NICE must be a whole number from 0 to 19, not {raw!r}") from None
+        value = None
+    if value is None or not 0 <= value <= 19:
+        raise ValueError(f"GATEKEEPER_TRAINING_NICE must be a whole number from 0 to 19, not {raw!r}")
+    return value
 
 
 def _training_process() -> bool:
-    raw = os.environ.get("GATEKEEPER_TRAINING_PROCESS", "on").strip().lower()
-    if raw not in ("on", "off"):
+    raw = env_value("GATEKEEPER_TRAINING_PROCESS")
+    value = "on" if raw is None else raw.strip().lower()
+    if value not in ("on", "off"):
         raise ValueError(f"GATEKEEPER_TRAINING_PROCESS must be on or off, not {raw!r}")
-    return raw == "on"
+    return value == "on"
+
+
+def check_environment() -> None:
+    """Refuse a bad value of any ``GATEKEEPER_*`` variable read later (when the encoder loads or a write is
+    reviewed) now, with a :class:`ValueError` that names the variable and the values it takes."""
+    from gatekeeper.encoder_process import process_mode
+
+    embed_backend()
+    encoder_precision_setting()
+    process_mode()
+    _training_nice()
+    _training_process()
 
 
 class GatekeeperSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Where the gate keeps its data, and how it trains. Building one checks every ``GATEKEEPER_*``
+    variable (:func:`check_environment`), so a bad value stops the gate before it serves a write."""
+
+    # validate_default: a value from the environment (a default factory) is held to the same bounds
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    def __init__(self, **data):
+        check_environment()
+        super().__init__(**data)
 
     data_dir: Path = Field(default_factory=_data_dir)
     policy_dir: Path = Field(default_factory=default_policy_dir)
