@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -253,6 +254,12 @@ class EncoderProcess:
             return
         finally:
             child.close()
+        # a child that stops reading must not block the parent in a send: a run's text can be 64,000
+        # characters, so a few of them fill the socket's buffer, and a send past RUN_TIMEOUT_S fails
+        # (an OSError, the batch fails closed) instead of waiting for ever; the same for a torn answer
+        limit = struct.pack("ll", int(RUN_TIMEOUT_S), int((RUN_TIMEOUT_S % 1) * 1_000_000))
+        parent.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        parent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
         self._handles[:2] = [proc, Connection(parent.detach())]
         self._state, self._started_at = "starting", time.monotonic()
         self.starts += 1

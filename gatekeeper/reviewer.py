@@ -527,11 +527,13 @@ class Reviewer:
             score, category = rules_ev.score, rules_ev.category
 
         # context: a belief split over several writes (the most alarming of the joined texts counts)
+        joined: str | None = None
         if ctx_scores:
             evidence, ctx_score, counts = self._context_layer([w.contexts[i] for i in w.keep_contexts], ctx_scores)
             w.evidence.append(evidence)
             if counts and ctx_score.probability > score:
                 score, category = ctx_score.probability, ctx_score.category
+                joined = evidence.details.get("joined_text")
 
         # judge: only the uncertain band, only when configured
         raw = score
@@ -541,15 +543,22 @@ class Reviewer:
                 t = time.perf_counter()
                 similar = self.similar_memories(w.proposal, self.policy.judge.similar_memories) \
                     if self.similar_memories else []
-                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar)
+                # the judge reads what the model read: hidden and decoded content, and the joined writes
+                # when they set the score. It may not clear a write with hidden or encoded content or one
+                # stopped as a split belief: a text written to sway a model reviewer is likeliest there,
+                # and the judge sees one write at a time. Such a verdict stays evidence.
+                hidden = list(w.norm.variants)
+                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar, hidden=hidden, joined=joined)
+                may_clear = not (hidden or w.norm.obfuscated or joined)
                 if verdict.label == "alignment_shifting":
                     score, category = max(score, verdict.confidence), verdict.category
-                else:
+                elif may_clear:
                     score = min(score, 1.0 - verdict.confidence)
                 w.evidence.append(LayerEvidence(
                     layer="judge", score=round(score, 4), category=verdict.category, decided=True,
                     details={"label": verdict.label, "confidence": verdict.confidence,
-                             "rationale": verdict.rationale, "similar_memories": similar},
+                             "rationale": verdict.rationale, "similar_memories": similar,
+                             "may_clear": may_clear},
                     elapsed_ms=_ms(t),
                 ))
 

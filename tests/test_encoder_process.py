@@ -229,6 +229,34 @@ def test_finish_raises_when_the_child_is_killed(reviewer):
     mine.close()
 
 
+def test_a_child_that_stops_reading_fails_the_batch_instead_of_blocking_a_send(reviewer, monkeypatch):
+    """Texts of the largest allowed size fill the socket's buffer after a few sends: a stopped child used to
+    block ``put`` for ever (the run timeout was only checked while waiting for an answer)."""
+    from gatekeeper.models import MAX_CONTENT_CHARS
+
+    monkeypatch.setattr(encoder_process, "RUN_TIMEOUT_S", 2.0)
+    mine = EncoderProcess(reviewer.classifier.encoder.model)
+    assert mine.wait_ready()
+    pid = mine.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        runs = mine.runs()
+        big = [(f"Routine note {i}. " * (MAX_CONTENT_CHARS // 17))[:MAX_CONTENT_CHARS] for i in range(8)]
+        t0 = time.monotonic()
+        with pytest.raises(EncoderProcessError):
+            for t in big:
+                runs.put(t)
+            runs.finish()
+        assert time.monotonic() - t0 < 20
+        assert mine.state == "failed"
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        mine.close()
+
+
 @pytest.mark.parametrize("python", ["/bin/false", "/no/such/python"])
 def test_a_child_that_cannot_start_or_load_leaves_batches_on_threads(reviewer, monkeypatch, python):
     monkeypatch.setattr(encoder_process, "_python", lambda: python)
