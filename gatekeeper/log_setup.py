@@ -11,9 +11,11 @@ So the CLI calls :func:`configure_logging`: JSON lines on stderr, from ``GATEKEE
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 from typing import TextIO
 
 import structlog
@@ -33,6 +35,24 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _JsonLinesHandler(logging.Handler):
+    """The standard library's ``gatekeeper`` records (training, export) as the same JSON lines as structlog's."""
+
+    def __init__(self, stream: TextIO):
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry = {"event": record.getMessage(), "level": record.levelname.lower(),
+                     "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(), "logger": record.name}
+            if record.exc_info:
+                entry["exception"] = logging.Formatter().formatException(record.exc_info)
+            self.stream.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
 class LogLevelError(ValueError):
     """A log level that is not one of LEVELS."""
 
@@ -49,7 +69,7 @@ def configure_logging(level: str | None = None, *, stream: TextIO | None = None)
     """Send structlog events at ``level`` or above to ``stream`` (default: the current stderr) as JSON lines.
 
     Returns the level used. The standard library's ``gatekeeper`` loggers (training and export messages)
-    get the same level."""
+    get the same level and the same JSON lines."""
     name = log_level(level)
     structlog.configure(
         processors=[
@@ -63,7 +83,12 @@ def configure_logging(level: str | None = None, *, stream: TextIO | None = None)
         logger_factory=structlog.PrintLoggerFactory(file=stream if stream is not None else _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
-    logging.getLogger("gatekeeper").setLevel(getattr(logging, name.upper()))
+    std = logging.getLogger("gatekeeper")
+    std.setLevel(getattr(logging, name.upper()))
+    for h in [h for h in std.handlers if isinstance(h, _JsonLinesHandler)]:
+        std.removeHandler(h)
+    std.addHandler(_JsonLinesHandler(stream if stream is not None else _CurrentStderr()))
+    std.propagate = False  # not a second, plain-text copy from the root logger's fallback
     return name
 
 

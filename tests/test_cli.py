@@ -104,3 +104,33 @@ def test_log_events_are_json_lines_on_stderr_from_the_level_asked(tmp_path):
     assert "encoder_process" not in loud.stdout
     bad = CliRunner().invoke(app, ["status"], env={"GATEKEEPER_LOG_LEVEL": "chatty"})
     assert bad.exit_code == 2 and "'chatty'" in bad.stderr and "GATEKEEPER_LOG_LEVEL" in bad.stderr
+
+
+def test_standard_library_log_records_are_the_same_json_lines():
+    """Training and export messages come from the standard library's ``gatekeeper`` loggers: they reach the
+    stream as JSON lines too (they were dropped below warning, and warnings came out as plain text)."""
+    import io
+    import logging
+
+    from gatekeeper.log_setup import configure_logging
+
+    out = io.StringIO()
+    try:
+        configure_logging("debug", stream=out)
+        configure_logging("debug", stream=out)  # configured twice: still one line per record
+        logging.getLogger("gatekeeper.classifier").info("classifier epoch %d/%d", 1, 3)
+        logging.getLogger("gatekeeper.quantization").warning("artifact was made by %s; retraining", "x")
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [(e["event"], e["level"], e["logger"]) for e in lines] == [
+            ("classifier epoch 1/3", "info", "gatekeeper.classifier"),
+            ("artifact was made by x; retraining", "warning", "gatekeeper.quantization")]
+        assert all("ts" in e for e in lines)
+    finally:
+        std = logging.getLogger("gatekeeper")
+        for h in list(std.handlers):
+            std.removeHandler(h)
+        std.propagate = True
+        configure_logging("info", stream=io.StringIO())
+        for h in list(std.handlers):
+            std.removeHandler(h)
+        std.propagate = True
