@@ -367,7 +367,10 @@ class Reviewer:
         # and every string field of a structured value on its own (metadata fields
         # cannot dilute the content they travel with)
         fields = string_fields(w.proposal.value)
-        extra = [normalize(f).text for f in fields] if len(fields) > 1 else []
+        # a single long field is reviewed on its own too when the value has other (short) fields: their
+        # words must not suppress a rule's match in it (an ``unless`` word in a tag) nor dilute it
+        alone = len(fields) > 1 or (len(fields) == 1 and fields[0] != w.proposal.text)
+        extra = [normalize(f).text for f in fields] if alone else []
         w.texts = review_texts(w.norm.all_texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
