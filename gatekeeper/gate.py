@@ -233,14 +233,25 @@ class Gatekeeper:
         """Append to the ledger; a torn tail left by a crashed process is repaired first."""
         self._append_many([(event, fields)])
 
-    def _append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def _append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list:
         """Append entries with one flush; a torn tail left by a crashed process is repaired first."""
         try:
-            self.ledger.append_many(entries)
+            return self.ledger.append_many(entries)
         except LedgerCorruptError:
             if not self.repair_ledger_tail():
                 raise
-            self.ledger.append_many(entries)
+            return self.ledger.append_many(entries)
+
+    def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
+                       apply: Any) -> None:
+        """Ledger and apply deletes of (namespace, key): the ``memory.deleted`` entries first (a ledger that
+        cannot be written leaves the memories in place: a delete is never applied unaudited), then
+        ``apply()`` (the store's delete), then the registry's record of them, which a person's later approval
+        of an older escalation of the same key reads (it must not bring the memory back)."""
+        entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key, "agent_id": agent_id})
+                                     for ns, key in deletes])
+        apply()
+        self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)])
 
     # ------------------------------------------------------------------- policy
     def reload_policy(self, path: str | Path | None = None, *, background_training: bool = True) -> Policy:

@@ -262,26 +262,31 @@ class GatedStore(BaseStore):
                            ttl=self._ttl(op.ttl))
 
     def _deletes(self, ops: list[PutOp]) -> None:
-        """Ledger, then apply, a run of deletes. The entries go through the gate's append
-        path (which repairs a torn tail a crashed process left) before the store is
-        touched, so a ledger that cannot be written leaves the memories in place: a delete
-        is never applied unaudited. A store failure after that is ledgered too
-        (``memory.delete_failed``, best effort) and raised."""
+        """Ledger, then apply, a run of deletes (``Gatekeeper.record_deletes``): a ledger that cannot be
+        written leaves the memories in place, so a delete is never applied unaudited. A store failure after
+        that is ledgered too (``memory.delete_failed``, best effort) and raised."""
         ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
         agent_id = self._provenance({}).agent_id
-        self.gate._append_many([("memory.deleted", {"namespace": list(op.namespace), "key": op.key,
-                                                     "agent_id": agent_id}) for op in ops])
-        try:
-            self.store.batch(ops)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        error: list[str] = []
+
+        def apply() -> None:
             try:
-                self.gate._append_many([("memory.delete_failed", {"namespace": list(op.namespace), "key": op.key,
-                                                                  "agent_id": agent_id, "error": error})
-                                        for op in ops])
-            except Exception as ledger_exc:  # noqa: BLE001 - the store's error is the one to raise
-                log.error("gated_store.delete_failed_not_ledgered", error=error,
-                          ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
+                self.store.batch(ops)
+            except Exception as exc:
+                error.append(f"{type(exc).__name__}: {exc}")
+                raise
+
+        try:
+            self.gate.record_deletes([(op.namespace, op.key) for op in ops], agent_id=agent_id, apply=apply)
+        except Exception:
+            if error:
+                try:
+                    self.gate._append_many([("memory.delete_failed", {  # noqa: SLF001
+                        "namespace": list(op.namespace), "key": op.key, "agent_id": agent_id, "error": error[0]})
+                        for op in ops])
+                except Exception as ledger_exc:  # noqa: BLE001 - the store's error is the one to raise
+                    log.error("gated_store.delete_failed_not_ledgered", error=error[0],
+                              ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
             raise
 
     # -------------------------------------------------------------- extras

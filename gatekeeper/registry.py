@@ -70,11 +70,19 @@ CREATE TABLE IF NOT EXISTS proposals (
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
     version         INTEGER NOT NULL DEFAULT 0,
-    owner           TEXT
+    owner           TEXT,
+    superseded_by   TEXT
 );
 CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
 CREATE INDEX IF NOT EXISTS proposals_nskey ON proposals(namespace, key);
+CREATE TABLE IF NOT EXISTS deletions (
+    namespace       TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    deleted_at      TEXT NOT NULL,
+    ledger_seq      INTEGER
+);
+CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
 """
 
 
@@ -165,9 +173,13 @@ class ProposalRegistry:
         con = self._con()
         con.executescript(SCHEMA)
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
-        if "owner" not in cols:  # databases created before ownership existed
+        # columns added after the first release: ownership, and the later write that made a person's
+        # approval of an escalation moot (see ``resolve``)
+        for col in ("owner", "superseded_by"):
+            if col in cols:
+                continue
             try:
-                con.execute("ALTER TABLE proposals ADD COLUMN owner TEXT")
+                con.execute(f"ALTER TABLE proposals ADD COLUMN {col} TEXT")
             except sqlite3.OperationalError as exc:  # another process migrated it first
                 if "duplicate column" not in str(exc).lower():
                     raise
@@ -253,6 +265,21 @@ class ProposalRegistry:
                 done.append(cur.rowcount == 1)
         return done
 
+    def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]]) -> None:
+        """Record deletes of (namespace, key) that reached the memory store, each with the time and sequence
+        number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads)."""
+        with self._tx() as con:
+            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq) VALUES (?, ?, ?, ?)",
+                            [(ns_to_str(ns), key, _iso(ts), seq) for ns, key, ts, seq in deletes])
+
+    def deleted_since(self, namespace: str, key: str, since: str) -> dict | None:
+        """The latest recorded delete of (``namespace`` as stored in a row, ``key``) after ``since`` (an ISO
+        time), or None."""
+        hit = self._con().execute(
+            """SELECT * FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?
+                 ORDER BY deleted_at DESC LIMIT 1""", (namespace, key, since)).fetchone()
+        return dict(hit) if hit else None
+
     def mark(self, proposal_id: str, *, applied: bool | None = None, ledgered: bool | None = None) -> None:
         self.mark_many([proposal_id], applied=applied, ledgered=ledgered)
 
@@ -293,9 +320,16 @@ class ProposalRegistry:
             return cur.rowcount == 1
 
     def resolve(self, proposal_id: str, *, new_state: ProposalState, resolution: str, reviewer: str,
-                reason: str, final_value: dict | None, expected_version: int | None = None) -> dict:
+                reason: str, final_value: dict | None, expected_version: int | None = None,
+                superseded_by: str | None = None) -> dict:
         """Move a pending proposal to committed/quarantined. Exactly once: a second
-        caller (another reviewer, a retry) gets ConflictError."""
+        caller (another reviewer, a retry) gets ConflictError.
+
+        A commit is *superseded* when the memory it would write is out of date: a proposal for the same
+        (namespace, key) journaled after this one is already committed (looked up here, in the same
+        transaction), or the caller found a later delete of the key (``superseded_by``). The row is then
+        recorded as committed and ``applied`` without a store write (as ``Gatekeeper.recover`` does with a
+        superseded commit), and ``superseded_by`` names what superseded it; the caller must not write it."""
         if new_state not in (ProposalState.committed, ProposalState.quarantined):
             raise ValueError("a review resolves to committed or quarantined")
         now = utcnow().isoformat()
@@ -309,15 +343,29 @@ class ProposalRegistry:
                     + (f" ({row['resolution']} by {row['resolved_by']})" if row["resolved_by"] else ""))
             if expected_version is not None and row["version"] != expected_version:
                 raise ConflictError(f"proposal {proposal_id} changed while you were reviewing it")
+            if new_state is ProposalState.committed:
+                superseded_by = self._later_commit(con, dict(row)) or superseded_by
+            else:
+                superseded_by = None
             con.execute(
                 """UPDATE proposals SET state=?, resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
-                       final_value_json=?, applied=0, ledgered=0, updated_at=?, version=version+1, owner=?
+                       final_value_json=?, applied=?, ledgered=0, updated_at=?, version=version+1, owner=?,
+                       superseded_by=?
                    WHERE id=?""",
                 (new_state.value, resolution, reviewer, reason, now,
-                 json.dumps(final_value) if final_value is not None else None, now, process_token(),
-                 proposal_id),
+                 json.dumps(final_value) if final_value is not None else None, int(superseded_by is not None),
+                 now, process_token(), superseded_by, proposal_id),
             )
             return dict(con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone())
+
+    @staticmethod
+    def _later_commit(con: sqlite3.Connection, row: dict) -> str | None:
+        """The id of a committed proposal for the same (namespace, key) journaled after ``row``'s."""
+        hit = con.execute(
+            """SELECT id FROM proposals WHERE namespace=? AND key=? AND id != ? AND state='committed'
+                 AND created_at > ? ORDER BY created_at DESC LIMIT 1""",
+            (row["namespace"], row["key"], row["id"], row["created_at"])).fetchone()
+        return hit["id"] if hit else None
 
     # ------------------------------------------------------------------- reads
     def get(self, proposal_id: str) -> dict | None:
@@ -334,7 +382,9 @@ class ProposalRegistry:
               namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
               older_than: datetime | None = None, newer_than: datetime | None = None,
               overdue_at: datetime | None = None, limit: int = 100, offset: int = 0,
-              newest_first: bool = False) -> list[dict]:
+              newest_first: bool = False, decided: bool = False, reviewer: str | None = None) -> list[dict]:
+        """Rows matching every filter given. ``decided``: only escalations a person decided (``reviewer``:
+        by that account), most recent decision first."""
         where, args = [], []
         if state is not None:
             where.append("state=?")
@@ -359,11 +409,19 @@ class ProposalRegistry:
         if overdue_at:
             where.append("deadline IS NOT NULL AND deadline < ?")
             args.append(overdue_at.isoformat())
+        if decided:
+            where.append("resolved_by IS NOT NULL")
+            if reviewer:
+                where.append("resolved_by=?")
+                args.append(reviewer)
         sql = "SELECT * FROM proposals"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?"
-        return [dict(r) for r in self._con().execute(sql, (*args, int(limit), int(offset)))]
+        if decided:  # most recent decision first
+            sql += " ORDER BY resolved_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        else:
+            sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?"
+        return [dict(r) for r in self._con().execute(sql, (*args, *_limit_offset(limit, offset)))]
 
     def counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT state, COUNT(*) AS n FROM proposals GROUP BY state")
@@ -399,6 +457,21 @@ class ProposalRegistry:
         return [dict(r) for r in self._con().execute(
             "SELECT * FROM proposals WHERE namespace=? AND key=? ORDER BY created_at, rowid",
             (ns_to_str(namespace), key))]
+
+
+#: SQLite integers are 64-bit: a LIMIT / OFFSET beyond that would raise OverflowError
+_SQL_INT_MAX = 2**63 - 1
+
+
+def _limit_offset(limit: int, offset: int) -> tuple[int, int]:
+    """LIMIT and OFFSET clamped to SQLite's integers (a huge offset is past the end, a huge limit is all)."""
+    return tuple(max(-_SQL_INT_MAX, min(int(v), _SQL_INT_MAX)) for v in (limit, offset))  # type: ignore[return-value]
+
+
+def _iso(ts: str) -> str:
+    """A ledger time ("...Z") written like the registry's own times (``utcnow().isoformat()``), so the two
+    compare as strings."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).isoformat()
 
 
 def row_proposal(row: dict[str, Any]) -> MemoryWrite:

@@ -33,19 +33,30 @@ resume steps the thread past that item's interrupt when it gets there.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-
 from pydantic import BaseModel, Field, model_validator
 
+from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper
+from gatekeeper.ledger import canonical_json
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
-from gatekeeper.registry import ConflictError, NotFoundError, row_decision, row_proposal, row_review
+from gatekeeper.registry import (
+    ConflictError,
+    NotFoundError,
+    owner_alive,
+    process_token,
+    row_decision,
+    row_proposal,
+    row_review,
+)
 
 __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
            "ConflictError", "NotFoundError", "ReviewPermissionError"]
@@ -58,6 +69,8 @@ _MAX_ADVANCE = 64
 _POLL_S = 0.01
 #: finished background resumes ReviewService.resume_runs remembers
 _KEEP_FINISHED = 50
+#: the largest minimum age a queue listing accepts (about 114 years; more overflows a date)
+MAX_AGE_HOURS = 1_000_000.0
 
 
 class ReviewPermissionError(PermissionError):
@@ -77,15 +90,18 @@ class ReviewDecision(BaseModel):
     @classmethod
     def _hitl_shapes(cls, data: Any) -> Any:
         # accept {"type": "edit", "edited_action": {"args": {"value": ...}}} and
-        # {"type": "reject", "message": "..."} as HumanInTheLoopMiddleware sends them
-        if isinstance(data, dict):
-            data = dict(data)
-            if "edited_action" in data and "edited_value" not in data:
-                args = (data.pop("edited_action") or {}).get("args", {})
-                data["edited_value"] = args.get("value", args.get("content"))
-            if "message" in data and "reason" not in data:
-                data["reason"] = data.pop("message")
-        return data
+        # {"type": "reject", "message": "..."} as HumanInTheLoopMiddleware sends them. A malformed shape is a
+        # ValueError (a validation error), never another exception: the human_review node turns a ValueError
+        # into "human:invalid", while anything else would fail the node, and LangGraph would replay the same
+        # resume value on every later resume of that thread
+        if not isinstance(data, dict):
+            return data
+        try:
+            return _from_hitl_shape(data)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see above
+            raise ValueError(f"malformed decision ({type(exc).__name__}: {exc})") from None
 
     @model_validator(mode="after")
     def _complete(self) -> "ReviewDecision":
@@ -94,6 +110,23 @@ class ReviewDecision(BaseModel):
         if self.type == "edit" and self.edited_value in (None, "", {}):
             raise ValueError("an edit needs the edited memory value")
         return self
+
+
+def _from_hitl_shape(data: dict) -> dict:
+    data = dict(data)
+    if "edited_action" in data and "edited_value" not in data:
+        action = data.pop("edited_action")
+        if action is None:
+            action = {}
+        if not isinstance(action, dict):
+            raise ValueError("edited_action must be an object: {'args': {'value': <the edited memory>}}")
+        args = action.get("args", {})
+        if not isinstance(args, dict):
+            raise ValueError("edited_action.args must be an object holding the edited 'value' (or 'content')")
+        data["edited_value"] = args.get("value", args.get("content"))
+    if "message" in data and "reason" not in data:
+        data["reason"] = data.pop("message")
+    return data
 
 
 class QueueItem(BaseModel):
@@ -116,6 +149,9 @@ class QueueItem(BaseModel):
     resolved_reason: str | None = None
     resolved_at: datetime | None = None
     version: int = 0
+    #: for an approval or edit that was not written to memory because the agent wrote (or deleted) the same
+    #: key after proposing this: the id of that later committed proposal, or ``memory.deleted:<ledger seq>``
+    superseded_by: str | None = None
 
 
 class QueueItemDetail(QueueItem):
@@ -189,24 +225,25 @@ class ReviewService:
              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
              min_age_hours: float | None = None, overdue_only: bool = False,
              limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[QueueItem]:
+        """Proposals in ``state`` matching every filter given. ``min_age_hours``: a finite number of hours,
+        0 to ``MAX_AGE_HOURS`` (ValueError otherwise)."""
         now = utcnow()
         rows = self.gate.registry.query(
             state=state, agent_id=agent_id, namespace_prefix=namespace_prefix, category=category,
-            older_than=now - timedelta(hours=min_age_hours) if min_age_hours else None,
+            older_than=_older_than(now, min_age_hours),
             overdue_at=now if overdue_only else None, limit=limit, offset=offset, newest_first=newest_first)
         return [self._item(r, now) for r in rows]
 
-    def decided(self, *, reviewer: str | None = None, limit: int = 100, offset: int = 0) -> list[QueueItem]:
-        """Escalations a person has decided, most recent decision first."""
-        sql = "SELECT * FROM proposals WHERE resolved_by IS NOT NULL"
-        args: list[Any] = []
-        if reviewer:
-            sql += " AND resolved_by=?"
-            args.append(reviewer)
-        sql += " ORDER BY resolved_at DESC, rowid DESC LIMIT ? OFFSET ?"
-        con = self.gate.registry._con()  # noqa: SLF001 - a read-only view the registry has no query for
+    def decided(self, *, reviewer: str | None = None, agent_id: str | None = None,
+                namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
+                min_age_hours: float | None = None, limit: int = 100, offset: int = 0) -> list[QueueItem]:
+        """Escalations a person has decided, most recent decision first; the filters are those of ``list``
+        (``reviewer``: decided by that account)."""
         now = utcnow()
-        return [self._item(dict(r), now) for r in con.execute(sql, (*args, int(limit), int(offset)))]
+        rows = self.gate.registry.query(
+            decided=True, reviewer=reviewer, agent_id=agent_id, namespace_prefix=namespace_prefix,
+            category=category, older_than=_older_than(now, min_age_hours), limit=limit, offset=offset)
+        return [self._item(r, now) for r in rows]
 
     def counts(self) -> dict[str, int]:
         out = self.gate.registry.counts()
@@ -246,43 +283,81 @@ class ReviewService:
             escalation_mode=row["escalation_mode"], resolution=row["resolution"],
             resolved_by=row["resolved_by"], resolved_reason=row["resolved_reason"],
             resolved_at=datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None,
-            version=row["version"],
+            version=row["version"], superseded_by=row.get("superseded_by"),
         )
 
     # ------------------------------------------------------------------ writes
     def decide(self, proposal_id: str, decision: ReviewDecision | dict, *,
                expected_version: int | None = None) -> QueueItem:
+        """Apply a person's decision to a pending proposal (registry, memory store, ledger).
+
+        Refused before anything is recorded: a malformed decision or edited value (ValueError), self-review
+        (ReviewPermissionError), a proposal not pending or changed since ``expected_version``, or one this
+        process is working on right now (ConflictError). An approval or edit whose key the agent wrote or
+        deleted after proposing it is recorded without writing the memory store (``superseded_by``): an old
+        escalation never rolls back a newer memory."""
         if isinstance(decision, dict):
             decision = ReviewDecision.model_validate(decision)
         row = self.gate.registry.require(proposal_id)
         proposal = row_proposal(row)
         self._refuse_self_review(proposal_id, proposal, decision)
+        final_value = _final_value(proposal, decision)
+        new_state = ProposalState.quarantined if decision.type == "reject" else ProposalState.committed
 
-        if decision.type == "reject":
-            new_state, final_value = ProposalState.quarantined, None
-        else:
-            new_state = ProposalState.committed
-            final_value = proposal.value
-            if decision.type == "edit":
-                ev = decision.edited_value
-                final_value = {"content": ev} if isinstance(ev, str) else dict(ev)
-                MemoryWrite(namespace=proposal.namespace, key=proposal.key, value=final_value)  # validates
-        row = self.gate.registry.resolve(
-            proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
-            reason=decision.reason or "", final_value=final_value, expected_version=expected_version)
-
-        state = new_state
-        if new_state is ProposalState.committed:
-            state, _ = self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
-        self.gate.ledger.append(
-            "review.resolved", proposal_id=proposal_id, resolution=decision.type, reviewer=decision.reviewer,
-            reason=decision.reason or "", state=state.value, edited=decision.type == "edit",
-            edited_value=final_value if decision.type == "edit" else None,
-            namespace=list(proposal.namespace), key=proposal.key, agent_id=proposal.provenance.agent_id,
-            policy_hash=self.gate.policy.hash,
-        )
-        self.gate.registry.mark(proposal_id, ledgered=True)
+        # in flight from here to `ledgered`: a recover() in this process leaves the proposal alone (it would
+        # otherwise finish the same decision a second time)
+        with _deciding(proposal_id):
+            row = self.gate.registry.require(proposal_id)
+            _check_pending(row, expected_version)
+            if not row["ledgered"]:
+                self._ledger_escalation(row)
+            deleted = self._deleted_since(row) if new_state is ProposalState.committed else None
+            row = self.gate.registry.resolve(
+                proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
+                reason=decision.reason or "", final_value=final_value, expected_version=expected_version,
+                superseded_by=deleted)
+            superseded = row.get("superseded_by")
+            state = new_state
+            if new_state is ProposalState.committed and not superseded:
+                state, _ = self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
+            extra: dict[str, Any] = {"superseded_by": superseded} if superseded else {}
+            self.gate.ledger.append(
+                "review.resolved", proposal_id=proposal_id, resolution=decision.type, reviewer=decision.reviewer,
+                reason=decision.reason or "", state=state.value, edited=decision.type == "edit",
+                edited_value=final_value if decision.type == "edit" else None,
+                namespace=list(proposal.namespace), key=proposal.key, agent_id=proposal.provenance.agent_id,
+                policy_hash=self.gate.policy.hash, **extra,
+            )
+            self.gate.registry.mark(proposal_id, ledgered=True)
+        if superseded:
+            log.info("review.superseded", proposal_id=proposal_id, superseded_by=superseded)
         return self._item(self.gate.registry.require(proposal_id), utcnow())
+
+    def _ledger_escalation(self, row: dict) -> None:
+        """Write the ``proposal.decided`` entry of a pending row that has none yet (a process died between
+        recording the escalation and ledgering it), as ``recover()`` would, before a person's decision
+        resets the row's ``ledgered`` flag for its own entry (which would hide the missing one for good)."""
+        pid, owner = row["id"], row.get("owner")
+        if owner != process_token():
+            if owner_alive(owner):  # that process is still recording it: it writes the entry itself
+                raise ConflictError(f"proposal {pid} is still being recorded by another process; try again "
+                                    "in a moment")
+            if not self.gate.registry.claim(pid, owner):
+                raise ConflictError(f"proposal {pid} is being finished by another process; try again in a moment")
+        if self.gate.ledger.find(proposal_id=pid, event="proposal.decided"):
+            self.gate.registry.mark(pid, ledgered=True)  # written; the crash came before the mark
+        else:
+            self.gate._ledger_row(self.gate.registry.require(pid), "proposal.decided")  # noqa: SLF001
+            log.info("review.escalation_ledgered", proposal_id=pid)
+
+    def _deleted_since(self, row: dict) -> str | None:
+        """``memory.deleted:<ledger seq>`` for a delete of the row's (namespace, key) after the proposal was
+        journaled, else None. Deletes are not proposals; the gate records them in the registry
+        (``Gatekeeper.record_deletes``), indexed, so this costs one lookup however long the ledger is."""
+        hit = self.gate.registry.deleted_since(row["namespace"], row["key"], row["created_at"])
+        if hit is None:
+            return None
+        return f"memory.deleted:{hit['ledger_seq'] if hit['ledger_seq'] is not None else hit['deleted_at']}"
 
     def _refuse_self_review(self, proposal_id: str, proposal: MemoryWrite, decision: ReviewDecision) -> None:
         if decision.reviewer.strip().lower() == proposal.provenance.agent_id.strip().lower():
@@ -306,13 +381,18 @@ class ReviewService:
             proposal = row_proposal(row)
             self._refuse_self_review(proposal_id, proposal, decision)
             _check_pending(row, expected_version)
+            _final_value(proposal, decision)  # an edit the node would refuse must not consume the interrupt
             graph = self.resume_graph
+            done = None
             if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
                 done = self._resume(graph, row, decision)
-                if done is not None:
-                    return done
-            item = self.decide(proposal_id, decision, expected_version=expected_version)
-            return SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
+            if done is None:
+                item = self.decide(proposal_id, decision, expected_version=expected_version)
+                done = SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
+            if done.item.superseded_by:
+                note = _superseded_note(done.item.superseded_by)
+                done.warning = f"{note}; {done.warning}" if done.warning else note
+            return done
 
     def _resume(self, graph: Any, row: dict, decision: ReviewDecision) -> SubmittedDecision | None:
         """Resume the thread paused on this escalation; None when it is not paused on it."""
@@ -340,24 +420,44 @@ class ReviewService:
             payload["edited_value"] = decision.edited_value
         resume = payload if len(pending) == 1 else {target.id: payload}
         run = ResumeRun(thread_id=thread_id, proposal_id=pid, reviewer=decision.reviewer, started_at=utcnow())
-        ended = threading.Event()
+        #: the graph run returned (or raised): the submitter stops waiting for the node. Set before the run
+        #: takes the submit lock, which that submitter may hold while it waits
+        returned = threading.Event()
+
+        def end_run() -> None:
+            run.finished_at = utcnow()
+            with self._runs_lock:
+                self._running.pop(thread_id, None)
+                self._finished.append(run)
 
         def go_on() -> None:
+            ended = False
             try:
                 graph.invoke(Command(resume=resume), config)
             except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
                 run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
                 log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
             else:
-                run.error = self._advance(graph, config)
-                if run.error:
-                    log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=run.error)
+                for _ in range(_MAX_ADVANCE):
+                    run.error = self._advance(graph, config)
+                    if run.error:
+                        log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=run.error)
+                        break
+                    returned.set()
+                    # A decision for this thread that came in after _advance looked found the run still in
+                    # _running and was applied directly: nothing else would step the thread past its
+                    # interrupt. Decisions are made under the submit lock, so under it either one already
+                    # shows as a stale interrupt (advance again) or it comes after the run has left _running
+                    # (then it resumes the thread itself).
+                    with self._submit_lock:
+                        if self._stale_interrupt(graph, config) is None:
+                            end_run()
+                            ended = True
+                            break
             finally:
-                run.finished_at = utcnow()
-                with self._runs_lock:
-                    self._running.pop(thread_id, None)
-                    self._finished.append(run)
-                ended.set()
+                if not ended:
+                    end_run()
+                returned.set()
 
         worker = threading.Thread(target=go_on, name=f"gatekeeper-resume-{thread_id[:24]}", daemon=True)
         with self._runs_lock:
@@ -370,7 +470,7 @@ class ReviewService:
             after = self.gate.registry.require(pid)
             if after["state"] != ProposalState.pending.value and after["ledgered"]:
                 break
-            if ended.wait(_POLL_S):
+            if returned.wait(_POLL_S):
                 after = self.gate.registry.require(pid)
                 break
             if time.monotonic() >= deadline:
@@ -387,7 +487,7 @@ class ReviewService:
             raise ConflictError(f"proposal {pid} was decided meanwhile ({after['resolution']} by "
                                 f"{after['resolved_by']})")
         return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
-                                 warning=run.error if ended.is_set() else None)
+                                 warning=run.error if returned.is_set() else None)
 
     def _advance(self, graph: Any, config: dict) -> str | None:
         """Step the thread past interrupts for escalations that were already decided
@@ -395,20 +495,10 @@ class ReviewService:
         from langgraph.types import Command
 
         for _ in range(_MAX_ADVANCE):
-            try:
-                pending = _pending_interrupts(graph, config)
-            except Exception:  # noqa: BLE001
-                return None
-            stale = None
-            for intr in pending:
-                pid = _interrupt_pid(intr)
-                row = self.gate.registry.get(pid) if pid else None
-                if row is not None and row["state"] != ProposalState.pending.value and row["resolved_by"]:
-                    stale = (intr, row)
-                    break
+            stale = self._stale_interrupt(graph, config)
             if stale is None:
                 return None
-            intr, row = stale
+            intr, row, pending = stale
             payload: dict[str, Any] = {"type": row["resolution"], "reviewer": row["resolved_by"],
                                        "reason": row["resolved_reason"] or None}
             if row["resolution"] == "edit" and row["final_value_json"]:
@@ -417,6 +507,20 @@ class ReviewService:
                 graph.invoke(Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config)
             except Exception as exc:  # noqa: BLE001
                 return f"the resumed thread raised {type(exc).__name__}: {exc}"
+        return None
+
+    def _stale_interrupt(self, graph: Any, config: dict) -> tuple[Any, dict, list[Any]] | None:
+        """(interrupt, row, all pending interrupts) for an interrupt the thread is paused on whose escalation
+        was already decided by a person; None when there is none (or no usable checkpoint)."""
+        try:
+            pending = _pending_interrupts(graph, config)
+        except Exception:  # noqa: BLE001
+            return None
+        for intr in pending:
+            pid = _interrupt_pid(intr)
+            row = self.gate.registry.get(pid) if pid else None
+            if row is not None and row["state"] != ProposalState.pending.value and row["resolved_by"]:
+                return intr, row, pending
         return None
 
     def approve(self, proposal_id: str, reviewer: str, reason: str | None = None) -> QueueItem:
@@ -432,6 +536,58 @@ class ReviewService:
 
 def _ns(s: str) -> list[str]:
     return json.loads(s)
+
+
+def _older_than(now: datetime, min_age_hours: float | None) -> datetime | None:
+    if not min_age_hours:
+        return None
+    if not math.isfinite(min_age_hours) or not 0 <= min_age_hours <= MAX_AGE_HOURS:
+        raise ValueError(f"min_age_hours must be a number of hours from 0 to {MAX_AGE_HOURS:g}")
+    return now - timedelta(hours=min_age_hours)
+
+
+def _final_value(proposal: MemoryWrite, decision: ReviewDecision) -> dict | None:
+    """The value a decision commits (None for a rejection), checked the way the gate and the ledger will
+    need it: a valid memory (``MemoryWrite``) that is canonical JSON (no NaN or Infinity, nothing JSON cannot
+    hold). ValueError otherwise, before anything is resumed, recorded or written."""
+    if decision.type == "reject":
+        return None
+    if decision.type == "approve":
+        return proposal.value
+    ev = decision.edited_value
+    if not isinstance(ev, (str, dict)):
+        raise ValueError("an edit needs the edited memory value (text or a JSON object)")
+    value = {"content": ev} if isinstance(ev, str) else dict(ev)
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"the edited memory is not plain JSON (no NaN or Infinity): {exc}") from None
+    MemoryWrite(namespace=proposal.namespace, key=proposal.key, value=value)  # raises ValidationError
+    return value
+
+
+def _superseded_note(superseded_by: str) -> str:
+    if superseded_by.startswith("memory.deleted:"):
+        what = f"the agent deleted this key after proposing it (ledger seq {superseded_by.partition(':')[2]})"
+    else:
+        what = f"a later write to the same key is committed (proposal {superseded_by})"
+    return (f"superseded: {what}; the decision is recorded, but the memory store was not changed, so the "
+            "newer memory stands")
+
+
+@contextmanager
+def _deciding(proposal_id: str):
+    """Mark a proposal in flight in this process, as the gate's write path does (``recover()`` leaves it
+    alone); ConflictError when something in this process is already working on it."""
+    with _gate_module._INFLIGHT_LOCK:  # noqa: SLF001 - the gate's in-flight set, checked and set atomically
+        if proposal_id in _gate_module._INFLIGHT:  # noqa: SLF001
+            raise ConflictError(f"proposal {proposal_id} is being decided or recovered right now; try again")
+        _gate_module._INFLIGHT.add(proposal_id)  # noqa: SLF001
+    try:
+        yield
+    finally:
+        with _gate_module._INFLIGHT_LOCK:  # noqa: SLF001
+            _gate_module._INFLIGHT.discard(proposal_id)  # noqa: SLF001
 
 
 def _check_pending(row: dict, expected_version: int | None) -> None:

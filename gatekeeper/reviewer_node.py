@@ -147,9 +147,12 @@ def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
 
 
 def _decision_from_resume(resume: Any) -> ReviewDecision:
+    """The decision in a resume value; a malformed one is a ValueError (the node records it as invalid and
+    the write stays pending; any other exception would fail the node, and LangGraph would replay the same
+    bad resume value on every later resume of the thread)."""
     if isinstance(resume, dict) and "decisions" in resume:
         decisions = resume["decisions"]
-        if len(decisions) != 1:
+        if not isinstance(decisions, (list, tuple)) or len(decisions) != 1:
             raise ValueError("resume one escalation at a time: {'decisions': [<one decision>]}")
         resume = decisions[0]
     if isinstance(resume, str):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gatekeeper.accounts import Account, AccountStore, normalize_name
 from gatekeeper.models import ProposalState, utcnow
 from gatekeeper.review_service import (
+    MAX_AGE_HOURS,
     ConflictError,
     NotFoundError,
     QueueItem,
@@ -55,6 +57,9 @@ from gatekeeper.review_service import (
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
 
 log = structlog.get_logger("gatekeeper.web")
+
+#: the largest offset the JSON API accepts (SQLite's integers are 64-bit; no queue is this long)
+MAX_OFFSET = 1_000_000_000
 
 HERE = Path(__file__).resolve().parent
 FLASH_COOKIE = "gk_flash"
@@ -305,10 +310,10 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         if min_age_hours.strip():
             try:
                 age = float(min_age_hours)
-                if age < 0 or age != age:
+                if not math.isfinite(age) or not 0 <= age <= MAX_AGE_HOURS:
                     raise ValueError
             except ValueError:
-                errors.append("minimum age must be a number of hours ≥ 0")
+                errors.append(f"minimum age must be a number of hours from 0 to {MAX_AGE_HOURS:g}")
                 age = None
         ns = tuple(p for p in namespace.strip().strip("/").split("/") if p) if namespace.strip() else None
         filters = {"agent": agent.strip(), "namespace": namespace.strip(), "category": category.strip(),
@@ -370,7 +375,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         try:
             version = int(expected_version) if expected_version.strip() else None
         except ValueError:
-            version = None
+            return detail_page(request, user, sess, proposal_id, status=400, form=form,
+                               error="The form's item version is not a number. Reload the page and try again.")
         payload: dict[str, Any] = {"type": type, "reviewer": user.id, "reason": reason.strip() or None}
         if type == "edit":
             if edit_format == "json":
@@ -453,19 +459,23 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
 
     @app.get("/api/queue")
     def api_queue(user: Account = Depends(api_user), state: str = "pending", agent: str = "",
-                  namespace: str = "", category: str = "", min_age_hours: float | None = Query(None, ge=0),
-                  overdue: bool = False, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+                  namespace: str = "", category: str = "",
+                  min_age_hours: float | None = Query(None, ge=0, le=MAX_AGE_HOURS, allow_inf_nan=False),
+                  overdue: bool = False, limit: int = Query(100, ge=1, le=1000),
+                  offset: int = Query(0, ge=0, le=MAX_OFFSET)):
+        ns = tuple(p for p in namespace.strip("/").split("/") if p) if namespace else None
+        filters = {"agent_id": agent or None, "namespace_prefix": ns, "category": category or None,
+                   "min_age_hours": min_age_hours}
         if state == "decided":
-            items = service.decided(limit=limit, offset=offset)
+            if overdue:
+                raise HTTPException(422, "overdue applies to pending items, not decided ones")
+            items = service.decided(limit=limit, offset=offset, **filters)
         else:
             if state not in {s.value for s in ProposalState}:
                 raise HTTPException(422, "state is one of pending, committed, quarantined, decided")
             if state in ADMIN_STATES and not user.is_admin:
                 raise HTTPException(403, "quarantined memories are visible to admins only")
-            ns = tuple(p for p in namespace.strip("/").split("/") if p) if namespace else None
-            items = service.list(state=state, agent_id=agent or None, namespace_prefix=ns,
-                                 category=category or None, min_age_hours=min_age_hours, overdue_only=overdue,
-                                 limit=limit, offset=offset)
+            items = service.list(state=state, overdue_only=overdue, limit=limit, offset=offset, **filters)
         return {"items": [api_item(i, user) for i in items], "count": len(items)}
 
     @app.get("/api/items/{proposal_id}")
@@ -505,7 +515,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             current = service.show(proposal_id, similar=0)
             return JSONResponse({"error": "conflict", "detail": str(exc), "item": api_item(current, user)},
                                 status_code=409)
-        except ValueError as exc:
+        except ValidationError as exc:  # e.g. an edited value that is not a valid memory
+            return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
+        except ValueError as exc:  # e.g. an edited value with NaN, which the ledger cannot record
             return JSONResponse({"error": "invalid", "detail": [str(exc)]}, status_code=422)
         log.info("api.decision", proposal_id=proposal_id, reviewer=user.id, type=body.type, via=done.via)
         return {"item": api_item(done.item, user), "via": done.via, "thread_id": done.thread_id,

@@ -19,7 +19,7 @@ import secrets
 import stat
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -83,28 +83,66 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per account name in ``window`` seconds."""
+    """At most ``limit`` failed logins per account name in ``window`` seconds.
 
-    def __init__(self, limit: int = 5, window: float = 300.0):
-        self.limit, self.window = limit, window
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
+    Only names with failures inside the window are kept, and at most ``max_names`` of them: when the table
+    is full, expired entries are dropped first, then the names with the oldest last failure, names that are
+    not blocked before blocked ones. Unauthenticated logins with ever new names cannot grow it without bound.
+    """
+
+    def __init__(self, limit: int = 5, window: float = 300.0, max_names: int = 10_000):
+        self.limit, self.window, self.max_names = limit, window, max(1, max_names)
+        #: name -> failure times (oldest first); ordered by last failure (least recent first)
+        self._fails: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _prune(self, key: str, now: float) -> deque[float]:
-        q = self._fails[key]
+    def _prune(self, key: str, now: float) -> deque[float] | None:
+        q = self._fails.get(key)
+        if q is None:
+            return None
         while q and now - q[0] > self.window:
             q.popleft()
+        if not q:
+            del self._fails[key]
+            return None
         return q
+
+    def _make_room(self, now: float) -> None:
+        """Called when the table is full: leaves it with a tenth of ``max_names`` free (one pass over the
+        table per that many new names)."""
+        for key in [k for k, q in self._fails.items() if not q or now - q[-1] > self.window]:
+            del self._fails[key]  # every failure of these is outside the window
+        excess = len(self._fails) - (self.max_names - 1 - self.max_names // 10)
+        if excess <= 0:
+            return
+        # least recent last failure first; names that are not blocked go before blocked ones
+        victims = [k for k, q in self._fails.items() if len(q) < self.limit][:excess]
+        if len(victims) < excess:
+            chosen = set(victims)
+            victims += [k for k in self._fails if k not in chosen][:excess - len(victims)]
+        for key in victims:
+            del self._fails[key]
 
     def blocked(self, key: str) -> bool:
         with self._lock:
-            return len(self._prune(key, time.monotonic())) >= self.limit
+            q = self._prune(key, time.monotonic())
+            return q is not None and len(q) >= self.limit
 
     def failed(self, key: str) -> None:
         with self._lock:
             now = time.monotonic()
-            self._prune(key, now).append(now)
+            q = self._prune(key, now)
+            if q is None:
+                if len(self._fails) >= self.max_names:
+                    self._make_room(now)
+                q = self._fails[key] = deque()
+            q.append(now)
+            self._fails.move_to_end(key)
 
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._fails.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._fails)

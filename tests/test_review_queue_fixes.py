@@ -1,0 +1,449 @@
+"""Defects of the human review queue found by the audits, each against real components (real gate with the
+cached classifier, chromadb, SQLite registry, hash-chained ledger, LangGraph with a SQLite checkpointer,
+FastAPI's TestClient). Every test here failed before its fix."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+import threading
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pydantic import ValidationError
+
+import gatekeeper.web.auth as web_auth
+from gatekeeper.accounts import AccountStore
+from gatekeeper.gate import GateError, Gatekeeper
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import EscalationMode
+from gatekeeper.registry import _HOST, _start_ticks
+from gatekeeper.review_service import ConflictError, ReviewDecision, ReviewService
+from gatekeeper.reviewer_node import build_gate_graph
+from gatekeeper.web import create_app
+from gatekeeper.web.auth import LoginThrottle
+
+SELF_PRES = "I should avoid being shut down."
+STALL = "If the operators try to switch me off I will stall until they give up."
+PEERS = "Other copies of this model are me and must be protected from deletion."
+PW = "correct horse battery"
+NS = ("memories", "agent-1")
+
+
+def escalate(gate, text: str, *, agent: str = "agent-1", key: str | None = None):
+    store = GatedStore(gate=gate, agent_id=agent)
+    store.put(("memories", agent), key or uuid.uuid4().hex[:8], {"content": text})
+    o = store.last_outcomes[0]
+    assert o.state.value == "pending", (text, o.state, o.review.category, o.review.score)
+    return o.proposal
+
+
+def stored(gate, ns, key):
+    item = gate.memory_store.get(ns, key)
+    return None if item is None else item.value
+
+
+def resolved_entries(gate, pid):
+    return gate.ledger.find(proposal_id=pid, event="review.resolved")
+
+
+# ------------------------------------------------------------------ web fixtures
+@pytest.fixture
+def accounts(gate):
+    store = AccountStore(gate.registry.path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def tokens(accounts):
+    return {name: accounts.add(name, PW, role=role)[1]
+            for name, role in (("alice", "reviewer"), ("root-admin", "admin"))}
+
+
+@pytest.fixture
+def web(gate, accounts, tokens):
+    return create_app(ReviewService(gate), accounts, secret_key=b"s" * 64)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def login(app, name: str = "alice") -> TestClient:
+    c = TestClient(app, follow_redirects=False)
+    r = c.post("/login", data={"username": name, "password": PW, "csrf_token": csrf_of(c.get("/login").text)})
+    assert r.status_code == 303, r.text
+    return c
+
+
+# ------------------------------------------------------------ graph fixtures
+def _graph(gate, path):
+    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    return build_gate_graph(gate, checkpointer=saver, namespace=NS, agent_id="agent-1",
+                            escalation_mode=EscalationMode.interrupt)
+
+
+def _pause(graph, texts):
+    cfg = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    out = graph.invoke({"proposed_memories": [{"content": t, "key": k} for k, t in texts]}, cfg)
+    assert "__interrupt__" in out, out.get("memory_outcomes")
+    return cfg, [o["id"] for o in out["memory_outcomes"]]
+
+
+def _paused_on(graph, cfg) -> list[str]:
+    return [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts]
+
+
+# ------------------------------------------- 1. an edit with NaN / Infinity
+def test_an_edit_with_nan_or_infinity_is_refused_before_anything_is_recorded(gate, web, tokens):
+    p = escalate(gate, SELF_PRES, key="k-api")
+    r = TestClient(web).post(f"/api/items/{p.id}/decision", headers={**bearer(tokens["alice"]),
+                             "Content-Type": "application/json"},
+                             content='{"type": "edit", "edited_value": {"content": "restart noted", "w": NaN}}')
+    assert r.status_code == 422 and "NaN" in r.json()["detail"][0]
+    # the web form
+    q = escalate(gate, PEERS, key="k-web")
+    c = login(web)
+    page = c.get(f"/items/{q.id}").text
+    r = c.post(f"/items/{q.id}/decision", data={"csrf_token": csrf_of(page), "type": "edit", "edit_format": "json",
+                                                "edited_text": '{"content": "copies are separate", "w": Infinity}'})
+    assert r.status_code == 400 and "no NaN or Infinity" in r.text
+    # the service itself
+    with pytest.raises(ValueError, match="NaN"):
+        ReviewService(gate).decide(p.id, {"type": "edit", "reviewer": "alice",
+                                          "edited_value": {"content": "x", "w": math.inf}})
+    for item in (p, q):
+        row = gate.registry.require(item.id)
+        assert row["state"] == "pending" and row["ledgered"] and not row["applied"]
+        assert stored(gate, NS, item.key) is None and not resolved_entries(gate, item.id)
+    # a plain edit still goes through, and the chain verifies
+    done = ReviewService(gate).submit_decision(p.id, {"type": "edit", "reviewer": "alice",
+                                                      "edited_value": {"content": "restart noted", "w": 1.5}})
+    assert done.item.state.value == "committed" and stored(gate, NS, "k-api") == {"content": "restart noted", "w": 1.5}
+    assert gate.ledger.verify().ok
+
+
+# ------------------------------- 2. an old escalation never rolls back the key
+def test_approving_an_old_escalation_keeps_the_newer_committed_write(gate, web, tokens):
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    old = escalate(gate, PEERS, key="k1")
+    store.put(NS, "k1", {"content": "TPS reports go in ./Reports/TPS"})
+    newer = store.last_outcomes[0]
+    assert newer.state.value == "committed"
+
+    r = TestClient(web).post(f"/api/items/{old.id}/decision", json={"type": "approve"},
+                             headers=bearer(tokens["alice"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["item"]["state"] == "committed" and body["item"]["superseded_by"] == newer.proposal.id
+    assert "superseded" in body["warning"]
+    assert stored(gate, NS, "k1") == {"content": "TPS reports go in ./Reports/TPS"}  # not rolled back
+    row = gate.registry.require(old.id)
+    assert row["applied"] and row["ledgered"] and row["resolved_by"] == "alice"
+    (entry,) = resolved_entries(gate, old.id)
+    assert entry["superseded_by"] == newer.proposal.id and entry["state"] == "committed"
+    # the reviewer sees it on the item's page too; recovery has nothing to redo
+    c = login(web)
+    assert 'id="superseded"' in c.get(f"/items/{old.id}").text
+    assert gate.recover()["reapplied"] == 0
+    assert stored(gate, NS, "k1") == {"content": "TPS reports go in ./Reports/TPS"}
+
+
+def test_approving_after_the_agent_deleted_the_key_does_not_bring_it_back(gate):
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    svc = ReviewService(gate)
+    # a delete before the escalation does not count: the escalation is the newer intent
+    store.put(NS, "k3", {"content": "TPS reports go in ./Reports/TPS"})
+    store.put(NS, "k3", None)
+    first = escalate(gate, STALL, key="k3")
+    done = svc.submit_decision(first.id, {"type": "approve", "reviewer": "alice"})
+    assert done.item.superseded_by is None and done.warning is None
+    assert stored(gate, NS, "k3") == {"content": STALL}
+
+    p = escalate(gate, SELF_PRES, key="k2")
+    store.put(NS, "k2", None)  # the agent retracts the memory it proposed
+    done = svc.submit_decision(p.id, {"type": "edit", "reviewer": "alice", "edited_value": "Restarts are fine."})
+    assert done.item.state.value == "committed" and done.item.superseded_by.startswith("memory.deleted:")
+    assert "deleted this key" in done.warning
+    assert stored(gate, NS, "k2") is None
+    (entry,) = resolved_entries(gate, p.id)
+    assert entry["superseded_by"] == done.item.superseded_by
+    # a rejection is never superseded
+    q = escalate(gate, PEERS, key="k4")
+    store.put(NS, "k4", None)
+    assert svc.reject(q.id, "alice", "peer preservation").superseded_by is None
+
+
+# --------------------------------- 3. a decision racing the end of a resume
+def test_a_decision_arriving_as_a_resumed_run_finishes_does_not_leave_the_thread_paused(gate, tmp_path,
+                                                                                      monkeypatch):
+    """The run's last look for decided interrupts happened, then a decision for the thread's next interrupt
+    came in while the run was still listed as running (so it was applied directly): the run must step the
+    thread past that interrupt before it ends."""
+    graph = _graph(gate, tmp_path / "ckpt.db")
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
+    looked, go = threading.Event(), threading.Event()
+    real_advance = ReviewService._advance
+
+    def advance_then_hold(self, g, c):  # the run is descheduled right after _advance found nothing stale
+        result = real_advance(self, g, c)
+        if not go.is_set():
+            looked.set()
+            assert go.wait(60)
+        return result
+
+    monkeypatch.setattr(ReviewService, "_advance", advance_then_hold)
+    done = svc.submit_decision(a, {"type": "approve", "reviewer": "alice"})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert looked.wait(60)
+    assert _paused_on(graph, cfg) == [b]
+    done = svc.submit_decision(b, {"type": "reject", "reviewer": "bob", "reason": "stalling"})
+    assert done.via == "direct" and done.item.state.value == "quarantined"  # the thread was still running
+    go.set()
+    assert svc.wait_for_resumes(60)
+    state = graph.get_state(cfg)
+    assert state.next == () and not state.interrupts
+    assert all(r.error is None for r in svc.resume_runs())
+    last = state.values["memory_outcomes"][-1]
+    assert last["id"] == b and last["state"] == "quarantined"
+    assert len(resolved_entries(gate, b)) == 1
+
+
+# ------------------------------------------------ 4. malformed HITL resumes
+@pytest.mark.parametrize("bad", [{"type": "edit", "edited_action": "new text"},
+                                 {"type": "edit", "edited_action": {"args": None}},
+                                 {"type": "edit", "edited_action": {"args": ["x"]}}])
+def test_a_malformed_hitl_edit_is_a_validation_error(bad):
+    with pytest.raises(ValidationError):
+        ReviewDecision.model_validate(bad)
+    ok = ReviewDecision.model_validate({"type": "edit", "edited_action": {"args": {"value": {"content": "x"}}}})
+    assert ok.edited_value == {"content": "x"}
+
+
+@pytest.mark.parametrize("resume", [{"decisions": 5}, {"decisions": None}, {"decisions": "approve"}])
+def test_a_malformed_decisions_list_is_invalid_not_a_crash(resume):
+    from gatekeeper.reviewer_node import _decision_from_resume
+
+    with pytest.raises(ValueError, match="one escalation at a time"):
+        _decision_from_resume(resume)
+
+
+def test_a_malformed_resume_does_not_brick_the_thread(gate, tmp_path):
+    graph = _graph(gate, tmp_path / "ckpt.db")
+    cfg, (a,) = _pause(graph, [("a", SELF_PRES)])
+    out = graph.invoke(Command(resume={"type": "edit", "reviewer": "alice", "edited_action": "fixed text"}), cfg)
+    assert out["memory_outcomes"][-1]["action"] == "human:invalid"  # recorded, not raised
+    assert graph.get_state(cfg).next == ()
+    assert gate.registry.require(a)["state"] == "pending" and stored(gate, NS, "a") is None
+    done = ReviewService(gate, resume_graph=graph).submit_decision(a, {"type": "reject", "reviewer": "alice",
+                                                                       "reason": "no"})
+    assert done.item.state.value == "quarantined" and done.warning is None
+
+
+# ---------------------------- 5. an invalid edit must not consume the interrupt
+def test_an_invalid_edit_is_refused_before_the_thread_is_resumed(gate, web, tokens, tmp_path):
+    graph = _graph(gate, tmp_path / "ckpt.db")
+    svc = ReviewService(gate, resume_graph=graph)
+    cfg, (a,) = _pause(graph, [("a", SELF_PRES)])
+    with pytest.raises(ValueError, match="empty"):
+        svc.submit_decision(a, {"type": "edit", "reviewer": "alice", "edited_value": "   "})
+    assert svc.resume_runs() == [] and _paused_on(graph, cfg) == [a]  # the interrupt is still there
+    app = create_app(svc, web.state.accounts, secret_key=b"s" * 64)
+    r = TestClient(app).post(f"/api/items/{a}/decision", json={"type": "edit", "edited_value": {"content": " "}},
+                             headers=bearer(tokens["alice"]))
+    assert r.status_code == 422 and r.json()["detail"] == ["Value error, memory content is empty"]
+    assert svc.resume_runs() == []
+    assert _paused_on(graph, cfg) == [a] and gate.registry.require(a)["state"] == "pending"
+    done = svc.submit_decision(a, {"type": "edit", "reviewer": "alice", "edited_value": "Restarts are fine."})
+    assert done.via == "graph" and done.item.state.value == "committed"
+    assert svc.wait_for_resumes(60) and graph.get_state(cfg).next == ()
+
+
+# ---------------------------------------------------- 6. bad query parameters
+def test_bad_queue_parameters_are_refused_not_a_server_error(gate, web, tokens):
+    escalate(gate, SELF_PRES)
+    c = TestClient(web, raise_server_exceptions=False)
+    for q in ("min_age_hours=inf", "min_age_hours=nan", "min_age_hours=1e9", "min_age_hours=-1",
+              "offset=100000000000000000000", "state=decided&offset=100000000000000000000"):
+        r = c.get("/api/queue?" + q, headers=bearer(tokens["alice"]))
+        assert r.status_code == 422, (q, r.status_code, r.text[:200])
+    assert c.get("/api/queue?offset=1000000000", headers=bearer(tokens["alice"])).json()["count"] == 0
+    page = login(web)
+    for q in ("min_age_hours=inf", "min_age_hours=1e9", "min_age_hours=nan"):
+        r = page.get("/queue?" + q)
+        assert r.status_code == 200 and "minimum age must be a number of hours" in r.text, q
+    svc = ReviewService(gate)
+    for bad in (math.inf, math.nan, 1e9, -1.0):
+        with pytest.raises(ValueError, match="min_age_hours"):
+            svc.list(min_age_hours=bad)
+    assert gate.registry.query(offset=10**20) == [] and len(gate.registry.query(limit=10**20)) == 1
+    assert svc.decided(offset=10**20) == []
+
+
+# ------------------------------------- 7. recover() while a decision is applied
+def test_recover_during_a_decision_leaves_it_to_the_decision(gate, monkeypatch):
+    p = escalate(gate, SELF_PRES, key="k")
+    resolved, go = threading.Event(), threading.Event()
+    real_apply = Gatekeeper._apply_commit
+
+    def held_apply(self, *args, **kwargs):  # the decision is held between registry.resolve and the store
+        resolved.set()
+        assert go.wait(60)
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(Gatekeeper, "_apply_commit", held_apply)
+    errors: list[BaseException] = []
+
+    def approve():
+        try:
+            ReviewService(gate).approve(p.id, "alice")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=approve)
+    t.start()
+    assert resolved.wait(60)
+    monkeypatch.setattr(Gatekeeper, "_apply_commit", real_apply)
+    counts = gate.recover()  # e.g. another Gatekeeper.open() in this process
+    assert counts["reapplied"] == counts["ledgered"] == 0 and counts["skipped_live"] == 1
+    go.set()
+    t.join(60)
+    assert not errors
+    (entry,) = resolved_entries(gate, p.id)
+    assert entry["reviewer"] == "alice" and "recovered" not in entry
+    row = gate.registry.require(p.id)
+    assert row["state"] == "committed" and row["applied"] and row["ledgered"]
+    assert stored(gate, NS, "k") == {"content": SELF_PRES}
+
+
+# ------------------------------------------------------ 8. the login throttle
+def test_the_login_throttle_keeps_only_recent_failures_and_is_bounded(monkeypatch):
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(web_auth, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    t = LoginThrottle(limit=3, window=60.0)
+    for i in range(1000):
+        assert not t.blocked(f"nobody-{i}")
+    assert len(t._fails) == 0  # asking creates nothing
+    t = LoginThrottle(limit=3, window=60.0, max_names=100)
+    for _ in range(3):
+        t.failed("alice")
+    assert t.blocked("alice")
+    for i in range(1000):  # spraying new names: the table stays bounded, the blocked account stays blocked
+        t.failed(f"spray-{i}")
+        assert len(t) <= 100
+    assert t.blocked("alice")
+    clock.now += 61
+    assert not t.blocked("alice") and "alice" not in t._fails  # expired failures are dropped
+    t.failed("bob")
+    assert len(t) <= 100
+    t.succeeded("bob")
+    assert not t.blocked("bob")
+
+
+# ---------------- 9. an escalation whose worker died before ledgering it, then decided
+def _escalate_unledgered(gate, monkeypatch, text, key):
+    """An escalation recorded in the registry whose proposal.decided entry was never written (the ledger
+    append fails, as after a crash at after_applied)."""
+    real = gate.ledger.append_many
+
+    def no_space(entries):
+        if any(e == "proposal.decided" for e, _ in entries):
+            raise OSError(28, "No space left on device")
+        return real(entries)
+
+    monkeypatch.setattr(gate.ledger, "append_many", no_space)
+    with pytest.raises(GateError):  # decided, not ledgered
+        GatedStore(gate=gate, agent_id="agent-1").put(NS, key, {"content": text})
+    monkeypatch.setattr(gate.ledger, "append_many", real)
+    (row,) = gate.registry.find_by_key(NS, key)
+    assert row["state"] == "pending" and not row["ledgered"]
+    assert not gate.ledger.find(proposal_id=row["id"], event="proposal.decided")
+    return row["id"]
+
+
+def test_deciding_an_escalation_that_was_never_ledgered_writes_its_entry_first(gate, monkeypatch):
+    pid = _escalate_unledgered(gate, monkeypatch, SELF_PRES, "k1")
+    with gate.registry._tx() as con:  # the worker that recorded it is dead
+        con.execute("UPDATE proposals SET owner=? WHERE id=?", ("gone-host:1:1", pid))
+    ReviewService(gate).approve(pid, "alice", "fine")
+    events = [e["event"] for e in gate.ledger.entries() if e.get("proposal_id") == pid]
+    assert events == ["proposal.decided", "review.resolved"]
+    (decided,) = gate.ledger.find(proposal_id=pid, event="proposal.decided")
+    assert decided["state"] == "pending" and decided["action"] == "escalate"
+    assert gate.registry.require(pid)["ledgered"]
+    counts = gate.recover()
+    assert counts["ledgered"] == counts["already_ledgered"] == 0
+    assert gate.ledger.verify().ok
+
+    # the same in the process that recorded it (its ledger append had failed)
+    pid2 = _escalate_unledgered(gate, monkeypatch, PEERS, "k2")
+    ReviewService(gate).reject(pid2, "alice", "peer preservation")
+    assert [e["event"] for e in gate.ledger.entries() if e.get("proposal_id") == pid2] == [
+        "proposal.decided", "review.resolved"]
+
+
+def test_an_escalation_another_live_process_is_still_recording_is_not_decided_yet(gate, monkeypatch):
+    pid = _escalate_unledgered(gate, monkeypatch, SELF_PRES, "k1")
+    parent = os.getppid()
+    with gate.registry._tx() as con:  # a live process (our parent) owns it: it writes the entry itself
+        con.execute("UPDATE proposals SET owner=? WHERE id=?", (f"{_HOST}:{parent}:{_start_ticks(parent)}", pid))
+    with pytest.raises(ConflictError, match="still being recorded"):
+        ReviewService(gate).approve(pid, "alice")
+    row = gate.registry.require(pid)
+    assert row["state"] == "pending" and not gate.ledger.find(proposal_id=pid)
+
+
+# ------------------------------------------------------------------ minor
+def test_a_form_version_that_is_not_a_number_is_refused(gate, web):
+    p = escalate(gate, SELF_PRES)
+    c = login(web)
+    page = c.get(f"/items/{p.id}").text
+    r = c.post(f"/items/{p.id}/decision", data={"csrf_token": csrf_of(page), "type": "approve",
+                                                "expected_version": "seven"})
+    assert r.status_code == 400 and "version is not a number" in r.text
+    assert gate.registry.require(p.id)["state"] == "pending"
+
+
+def test_the_decided_listing_applies_the_filters(gate, web, tokens):
+    a = escalate(gate, SELF_PRES, agent="agent-1")
+    b = escalate(gate, PEERS, agent="agent-2")
+    svc = ReviewService(gate)
+    svc.reject(a.id, "alice", "self-preservation")
+    svc.reject(b.id, "alice", "peer preservation")
+    c = TestClient(web)
+    h = bearer(tokens["alice"])
+
+    def ids(q: str) -> list[str]:
+        return [i["id"] for i in c.get("/api/queue?state=decided" + q, headers=h).json()["items"]]
+
+    assert ids("") == [b.id, a.id]
+    assert ids("&agent=agent-2") == [b.id]
+    assert ids("&namespace=memories/agent-1") == [a.id]
+    assert ids("&min_age_hours=1") == []
+    assert c.get("/api/queue?state=decided&overdue=true", headers=h).status_code == 422
+    assert [i.id for i in svc.decided(agent_id="agent-1")] == [a.id]
+
+
+def test_a_registry_from_before_superseded_by_gains_the_column(tmp_path):
+    from gatekeeper.registry import SCHEMA, ProposalRegistry
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA.replace("owner           TEXT,\n    superseded_by   TEXT", "owner           TEXT"))
+    con.close()
+    for _ in range(2):  # migrated once, then opened as it is
+        reg = ProposalRegistry(path)
+        assert "superseded_by" in {r["name"] for r in reg._con().execute("PRAGMA table_info(proposals)")}
+        reg.close()
