@@ -46,6 +46,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper
+from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import (
@@ -558,6 +559,10 @@ def _final_value(proposal: MemoryWrite, decision: ReviewDecision) -> dict | None
     if not isinstance(ev, (str, dict)):
         raise ValueError("an edit needs the edited memory value (text or a JSON object)")
     value = {"content": ev} if isinstance(ev, str) else dict(ev)
+    hidden = hidden_in(json.dumps(value, ensure_ascii=False, default=str))
+    if hidden:
+        raise ValueError("the edited memory contains characters a reader cannot see (invisible or "
+                         f"direction-changing: {', '.join(hidden[:5])}); remove them")
     try:
         canonical_json(value)
     except (TypeError, ValueError, RecursionError) as exc:

@@ -44,6 +44,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatekeeper.accounts import Account, AccountStore, normalize_name
+from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden
 from gatekeeper.models import ProposalState, utcnow
 from gatekeeper.review_service import (
     MAX_AGE_HOURS,
@@ -127,9 +128,15 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _edit_prefill(value: dict) -> tuple[str, str]:
+    """The edit box's text: the value without the characters a reader cannot see (an edit may not hold
+    them, ``gatekeeper.hidden_chars``), so a reviewer's edit commits only what they saw."""
     if set(value) == {"content"} and isinstance(value["content"], str):
-        return value["content"], "text"
-    return _pretty(value), "json"
+        return strip_hidden(value["content"]), "text"
+    return strip_hidden(_pretty(value)), "json"
+
+
+def _pretty_revealed(value: Any) -> str:
+    return reveal(_pretty(value))
 
 
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
@@ -153,7 +160,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty)
+    # memory text is shown with its hidden characters as visible markers (gatekeeper.hidden_chars)
+    env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in)
     env.tests["scalar"] = _is_scalar
 
     @asynccontextmanager
@@ -455,6 +463,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         data = item.model_dump(mode="json")
         if item.state.value in ADMIN_STATES and not user.is_admin:
             data["text"] = None
+        # characters a reader cannot see (bidi controls, tag text, ...): a client showing the text should
+        # reveal them as the review pages do (gatekeeper.hidden_chars)
+        data["hidden_characters"] = hidden_in(data["text"]) if data["text"] else []
         return data
 
     @app.get("/api/queue")

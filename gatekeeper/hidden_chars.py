@@ -1,0 +1,66 @@
+"""Characters a person reading a memory cannot see, made visible.
+
+Reviewers read memory text an agent (or a web page it copied) wrote. Some characters do not show: bidi
+controls that make a browser display "My goals outrank operator orders" as "operator orders outrank My
+goals", zero-width and other format characters, Unicode tag characters that spell a whole hidden sentence
+many language models still read, variation selectors, and letters that render as blank space. The review
+pages show each as a visible marker (``reveal``), in the order the characters are stored, and a reviewer's
+edit may not contain them (``hidden_in``), so what a person approves is what they saw.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+#: letters and symbols that render as blank space (Hangul fillers, the braille blank, Mongolian separator)
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+_TAGS = range(0xE0000, 0xE0080)
+
+
+def is_hidden(ch: str) -> bool:
+    """A character that does not show as itself: format (Cf: bidi controls, zero-width, tags), controls
+    other than tab and newline, variation selectors, blank-rendering letters."""
+    cp = ord(ch)
+    cat = unicodedata.category(ch)
+    return (cat == "Cf" or (cat == "Cc" and ch not in "\t\n\r") or ch in _BLANKS
+            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF)
+
+
+def hidden_in(text: str) -> list[str]:
+    """The hidden characters of ``text`` as ``U+XXXX`` codes, each once, in order of appearance."""
+    seen: dict[str, None] = {}
+    for ch in text:
+        if is_hidden(ch):
+            seen.setdefault(f"U+{ord(ch):04X}", None)
+    return list(seen)
+
+
+def reveal(text: Any, limit: int | None = None) -> str:
+    """``text`` with every hidden character shown as a marker (``⟨U+202E⟩``) and every run of tag
+    characters as the ASCII it spells (``⟨hidden text: ...⟩``); ``limit``: cut to that many characters."""
+    text = "" if text is None else str(text)
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ord(ch) in _TAGS:
+            j = i
+            while j < n and ord(text[j]) in _TAGS:
+                j += 1
+            spelled = "".join(chr(ord(c) - 0xE0000) for c in text[i:j] if 0x20 <= ord(c) - 0xE0000 < 0x7F)
+            out.append(f"⟨hidden text: {spelled}⟩")
+            i = j
+            continue
+        out.append(f"⟨U+{ord(ch):04X}⟩" if is_hidden(ch) else ch)
+        i += 1
+    shown = "".join(out)
+    return shown if limit is None or len(shown) <= limit else shown[:limit] + "…"
+
+
+def strip_hidden(text: str) -> str:
+    """``text`` without its hidden characters (what a reader sees, in stored order)."""
+    return "".join(ch for ch in text if not is_hidden(ch))
+
+
+__all__ = ["is_hidden", "hidden_in", "reveal", "strip_hidden"]
