@@ -78,6 +78,8 @@ _BARE_FINDINGS = frozenset(
         "html_comment_hidden_text",
         "html_hidden_text",
         "html_attribute_text",
+        "html_style_text",
+        "html_bdo_rtl",
         "markdown_hidden_text",
         "markdown_link_title",
         "zalgo_text",
@@ -220,6 +222,19 @@ _MATH_STYLED_RE = re.compile("[\U0001d400-\U0001d7ff\u24b6-\u24e9\U0001f130-\U00
 _CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
 # Text that looks Turkish/Azerbaijani keeps its dotless i.
 _TURKISH_RE = re.compile("[\u011e\u011f\u015e\u015f\u0130\u00e7\u00c7\u00f6\u00d6\u00fc\u00dc\u0259\u018f]")
+#: punctuation look-alikes NFKC leaves alone (colons, angle brackets, square brackets) -> ASCII
+_PUNCT_FOLD = {
+    "\ua789": ":", "\u2236": ":", "\u02f8": ":", "\u205a": ":", "\u16ec": ":", "\ufe13": ":",
+    "\u2039": "<", "\u203a": ">", "\u27e8": "<", "\u27e9": ">", "\u02c2": "<", "\u02c3": ">",
+    "\u1438": "<", "\u1433": ">", "\u276e": "<", "\u276f": ">", "\u29fc": "<", "\u29fd": ">",
+    "\u2329": "<", "\u232a": ">", "\u27e6": "[", "\u27e7": "]", "\u2045": "[", "\u2046": "]",
+    "\u298b": "[", "\u298c": "]", "\u298d": "[", "\u298e": "]", "\u298f": "[", "\u2990": "]",
+}
+#: CJK angle / lenticular brackets are punctuation in CJK text; folded only outside it
+_PUNCT_FOLD_CJK = {"\u3008": "<", "\u3009": ">", "\u3010": "[", "\u3011": "]", "\u3014": "[", "\u3015": "]"}
+_PUNCT_TABLE = str.maketrans(_PUNCT_FOLD)
+_PUNCT_TABLE_ALL = str.maketrans({**_PUNCT_FOLD, **_PUNCT_FOLD_CJK})
+_PUNCT_RE = re.compile("[" + "".join(_PUNCT_FOLD) + "".join(_PUNCT_FOLD_CJK) + "]")
 _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _WORD_RE = re.compile(f"(?:[^\\W_]|[{_MARKS}])+")
 _MARKS_AFTER_ASCII_RE = re.compile(f"(?<=[A-Za-z])[{_MARKS}]+")
@@ -231,7 +246,7 @@ _WS_NL_RE = re.compile(r" ?\n\s*")
 # Plain printable ASCII with nothing that any later stage could act on.
 _SUSPICIOUS_ASCII_RE = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f<&%\\]|\]\(|\]:|[A-Za-z0-9+/_-]{16}"
-    r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:]){7}"
+    r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:]){7}|[A-Za-z]\*"
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -242,8 +257,24 @@ _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?=[\s/>])([^<>]*)>")
 _BOGUS_RE = re.compile(r"<[!?]([^<>]*)>")
 _ATTR_RE = re.compile(
-    r"""(?:^|\s)(alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I
+    r"""(?:^|\s)([^\s"'<>/=]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
 )
+#: attributes whose value is read as text by anyone who renders the page: kept whatever they hold
+_TEXT_ATTRS = frozenset({"alt", "title", "aria-label"})
+#: attributes whose value is markup (class names, urls, enumerations, sizes): kept only when it reads as prose
+_MARKUP_ATTRS = frozenset(
+    """class id style href src srcset sizes rel rev type target width height lang xml:lang dir role for
+    name method action formaction enctype tabindex charset http-equiv align valign colspan rowspan border
+    cellpadding cellspacing bgcolor color size loading decoding crossorigin integrity referrerpolicy async
+    defer media accept autocomplete poster preload controls download hreflang ping usemap datetime cite
+    background headers scope span start step min max maxlength minlength pattern spellcheck draggable
+    contenteditable translate slot is nonce itemprop itemscope itemtype itemid itemref xmlns xlink:href
+    viewbox fill stroke d points transform version encoding standalone data codebase classid archive
+    frameborder allow allowfullscreen sandbox shape coords accesskey inputmode enterkeyhint
+    autocapitalize autofocus checked disabled readonly required multiple selected open reversed
+    novalidate wrap cols rows list form hidden""".split()
+)
+_PROSE_WORD_RE = re.compile(r"[^\W\d_]{2,}")
 _HIDDEN_STYLE_RE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0*)?(?:px|em|rem|pt|%)?\s*(?:;|$|!)"
     r"|opacity\s*:\s*0(?:\.0*)?\s*(?:;|$|!)|color\s*:\s*transparent",
@@ -251,6 +282,7 @@ _HIDDEN_STYLE_RE = re.compile(
 )
 _STYLE_ATTR_RE = re.compile(r"""(?:^|\s)style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
 _HIDDEN_ATTR_RE = re.compile(r"(?:^|\s)hidden(?:\s|=|/|$)", re.I)
+_BDO_RTL_RE = re.compile(r"""(?:^|\s)dir\s*=\s*["']?\s*rtl""", re.I)
 
 _KNOWN_TAGS = frozenset(
     """a abbr acronym address area article aside audio b base bdi bdo big blink blockquote body br
@@ -292,10 +324,12 @@ _HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:]{16,}")
 _HEX_PREFIX_RE = re.compile(r"\\x|0[xX]")
 _HEX_TOKEN_RE = re.compile(r"[0-9A-Fa-f]+")
 _PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_PCT_WORD_RE = re.compile(r"(?:(?<=[A-Za-z])|(?=%[0-9A-Fa-f]{2}[A-Za-z]))%([0-9A-Fa-f]{2})")
 
 _LEET_MAP = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
 _LEET_QUICK_RE = re.compile(r"[A-Za-z][013457@$!][A-Za-z0-9]|[013457@$][A-Za-z]")
 _LEET_CORE_RE = re.compile(r"[A-Za-z0-9@$!']+")
+_CAMEL_PART_RE = re.compile(r"[A-Z]*[^A-Z]+|[A-Z]+")
 _CHUNK_RE = re.compile(r"\S+")
 _UNIT_RE = re.compile(
     r"[0-9]+(?:st|nd|rd|th|am|pm|kb|mb|gb|tb|ms|ns|us|px|em|pt|hz|khz|mhz|ghz|fps|bps|yr|yrs|hr|hrs"
@@ -517,7 +551,22 @@ def _invisible(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
                 ctrl += 1
         return ""
 
+    if payloads is not None:
+        # an invisible character standing for a space ("Ignore\uffa0the\uffa0previous") is deleted, and
+        # the words run together: review the text with a space there too
+        def spaced(m: re.Match[str]) -> str:
+            start, end = m.span()
+            prev = s[start - 1] if start else ""
+            nxt = s[end] if end < n else ""
+            if (prev.isalnum() and nxt.isalnum() and (_is_latin(prev) or _is_latin(nxt) or prev.isdigit())
+                    and m.group().strip("\u00ad\u200c\u200d")):
+                return " "
+            return ""
+
+        with_spaces = _INVIS_RE.sub(spaced, s)
     s = _INVIS_RE.sub(repl, s)
+    if payloads is not None and with_spaces != s:
+        payloads.append((with_spaces, False))
     ctx.add("zero_width_removed", zw)
     ctx.add("bidi_removed", bidi)
     ctx.add("control_chars_removed", ctrl)
@@ -558,11 +607,32 @@ def _find_close(s: str, name: str, pos: int) -> tuple[int, int]:
             depth += 1
 
 
+def _reads_as_prose(v: str) -> bool:
+    """Several words of letters, most of the value (not a class list, a url or a size)."""
+    toks = v.split()
+    if len(toks) < 3 or "://" in v:
+        return False
+    words = sum(1 for t in toks if _PROSE_WORD_RE.fullmatch(t.strip(".,;:!?\"'()")))
+    return words >= 3 and words * 5 >= len(toks) * 3
+
+
 def _attr_values(attrs: str) -> list[str]:
+    """Attribute values a reader (or a model reading the markup) sees as text: alt / title / aria-label,
+    any other attribute holding several words (``data-*``, ``value`` of a hidden input, ``content``,
+    ``placeholder``, unknown ones), and even markup attributes (class, style, href ...) when they read as
+    prose. Single tokens (ids, numbers, class names, urls) are left out."""
     out = []
     for m in _ATTR_RE.finditer(attrs):
         v = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
-        if v and v.strip():
+        if not v or not v.strip():
+            continue
+        name = m.group(1).lower()
+        if name in _TEXT_ATTRS:
+            out.append(v)
+        elif name in _MARKUP_ATTRS:
+            if _reads_as_prose(v):
+                out.append(v)
+        elif len(v.split()) >= 2 and any(c.isalpha() for c in v) and "://" not in v:
             out.append(v)
     return out
 
@@ -579,6 +649,35 @@ def _is_hidden_element(name: str, attrs: str) -> bool:
         if _HIDDEN_STYLE_RE.search(style):
             return True
     return False
+
+
+_DECL_DROP_RE = re.compile(r"""\s*(?:"[^"]*"|'[^']*'|\S+)""")
+_PSEUDO_ATTR_RE = re.compile(r"""[A-Za-z_:][\w:.-]*\s*=\s*(?:"[^"\s]*"|'[^'\s]*'|[^\s"']+)""")
+
+
+def _declaration_text(body: str, pi: bool) -> str:
+    """The free text of a ``<!DOCTYPE ...>`` or ``<?target ...?>`` (hidden from the page, read by a model):
+    what is left without the keyword / target, the public and system identifiers, and pseudo-attributes
+    with one-word values (``version="1.0"``)."""
+    if pi:
+        body = body.removeprefix("?").removesuffix("?")
+        parts = body.split(None, 1)
+        rest = parts[1] if len(parts) > 1 else ""
+        return _PSEUDO_ATTR_RE.sub(" ", rest)
+    toks = [t.strip() for t in _DECL_DROP_RE.findall(body[7:])]  # without "doctype"
+    kept = [t for i, t in enumerate(toks)
+            if i and t.lower() not in ("public", "system") and "//" not in t]  # root name, identifiers
+    return " ".join(kept)
+
+
+def _bogus_pi(m: re.Match[str], ctx: _Ctx, payloads: _Payloads | None) -> str:
+    ctx.add("html_stripped")
+    body = _declaration_text(m.group(1), True) if m.group().startswith("<?") else m.group(1)
+    if body.strip() and _has_alnum(body):
+        ctx.add("html_comment_hidden_text")
+        if payloads is not None:
+            payloads.append((body, False))
+    return ""
 
 
 def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
@@ -615,8 +714,8 @@ def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
             ctx.add("html_stripped")
             low = body.lower()
             if low.startswith("doctype") or m.group().startswith("<?"):
-                return ""
-            if low.startswith("[cdata["):
+                body = _declaration_text(body, m.group().startswith("<?"))
+            elif low.startswith("[cdata["):
                 body = body[7:]
                 if body.endswith("]]"):
                     body = body[:-2]
@@ -628,12 +727,13 @@ def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
 
         s = _BOGUS_RE.sub(bogus, s)
     elif "<?" in s:
-        s = _BOGUS_RE.sub("", s)
+        s = _BOGUS_RE.sub(lambda m: _bogus_pi(m, ctx, payloads), s)
 
     # 2. elements
     pieces = []
     pos = 0
     stripped = 0
+    bdo_end = 0
     while True:
         m = _TAG_RE.search(s, pos)
         if m is None:
@@ -651,6 +751,15 @@ def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
                 ctx.add("html_attribute_text")
                 payloads.append((v, False))
         sep = " " if name in _BLOCK_TAGS else ""
+        if (name == "bdo" and not closing and payloads is not None and m.start() >= bdo_end
+                and _BDO_RTL_RE.search(attrs)):
+            # <bdo dir="rtl"> shows its text reversed: review it in the order a reader sees it (one payload
+            # per outermost element: a nested or unclosed one is inside it already)
+            bdo_end = _find_close(s, name, m.end())[0]
+            content = s[m.end() : bdo_end]
+            if content.strip():
+                ctx.add("html_bdo_rtl")
+                payloads.append((content[::-1], False))
         if (
             not closing
             and name not in _VOID_TAGS
@@ -659,8 +768,10 @@ def _html(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
         ):
             content_end, after = _find_close(s, name, m.end())
             content = s[m.end() : content_end]
-            if name != "style" and content.strip():
-                ctx.add("html_hidden_text")
+            if content.strip():
+                # a style sheet is not shown either, but a model reading the note reads its comments and
+                # strings as well as any hidden element's text
+                ctx.add("html_style_text" if name == "style" else "html_hidden_text")
                 if payloads is not None:
                     payloads.append((content, False))
             pieces.append(sep)
@@ -722,11 +833,11 @@ def _markdown(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
     return s
 
 
-def _fold(s: str, ctx: _Ctx) -> str:
+def _fold(s: str, ctx: _Ctx, payloads: _Payloads | None = None) -> str:
     if _FOLD_KEYS.isdisjoint(s):
         return s
     fold_dotless_i = _TURKISH_RE.search(s) is None
-    latin_w = other_w = 0
+    latin_w = other_w = ambiguous_w = 0
     plan: list[tuple[re.Match[str], str]] = []
     for m in _WORD_RE.finditer(s):
         w = m.group()
@@ -756,12 +867,23 @@ def _fold(s: str, ctx: _Ctx) -> str:
                 plan.append((m, "fold"))
         elif oth_fold >= 2:
             plan.append((m, "ambiguous"))
+            ambiguous_w += oth_fold
     if not plan:
         return s
     # Words made only of confusables are folded in Latin context, or when the text has no
     # genuinely non-Latin word at all (a sentence written entirely in look-alikes, e.g.
     # "аа ѕіѕ", is an attack: real Cyrillic or Greek text has letters with no Latin twin).
     latin_context = latin_w > other_w or other_w == 0
+    if not latin_context and payloads is not None and ambiguous_w > other_w:
+        # one genuine Cyrillic word ("... Да.") keeps a sentence of look-alikes from folding: when words
+        # made only of look-alikes outweigh the genuinely non-Latin ones (not so in real Cyrillic or Greek
+        # text), review the text with every look-alike word folded too
+        full = s
+        for m, _kind in reversed(plan):
+            full = full[: m.start()] + "".join(
+                HOMOGLYPHS[c] if c in _FOLD_KEYS and (fold_dotless_i or c != "\u0131") else c
+                for c in m.group()) + full[m.end():]
+        payloads.append((full, False))
     pieces: list[str] = []
     pos = 0
     folded = 0
@@ -802,6 +924,14 @@ def _strip_marks(s: str, ctx: _Ctx) -> str:
     return s
 
 
+def _fold_punct(s: str, ctx: _Ctx) -> str:
+    """``note\ua789`` -> ``note:``, ``\u2039system\u203a`` -> ``<system>`` (before markup is read)."""
+    out = s.translate(_PUNCT_TABLE if _CJK_RE.search(s) else _PUNCT_TABLE_ALL)
+    if out != s:
+        ctx.add("punctuation_folded", sum(a != b for a, b in zip(s, out)))
+    return out
+
+
 def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
     """One canonicalisation pass. Returns (text, text_before_markup_removal)."""
     if "\x1b" in s or "\x9b" in s:
@@ -824,6 +954,8 @@ def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
             s = unicodedata.normalize("NFKC", s)
             if _INVIS_RE.search(s):  # defensive: NFKC never produces these today
                 s = _INVIS_RE.sub("", s)
+        if _PUNCT_RE.search(s):
+            s = _fold_punct(s, ctx)
     pre = s
     if "<" in s:
         s = _html(s, ctx, payloads)
@@ -832,7 +964,7 @@ def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
     if not s.isascii():
         if not unicodedata.is_normalized("NFKC", s):
             s = unicodedata.normalize("NFKC", s)
-        s = _fold(s, ctx)
+        s = _fold(s, ctx, payloads)
         s = _strip_marks(s, ctx)
     return _collapse_ws(s), pre
 
@@ -919,9 +1051,11 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
             raw = _b64_decode(tok)
             if raw is not None:
                 _accept(_printable_payload(raw), "base64_decoded", ctx, payloads)
+    pct_done = False
     if src.count("%") >= 3:
         escapes = _PCT_RE.findall(src)
         if len(escapes) >= 3:
+            pct_done = True
             decoded = unquote_to_bytes(src).decode("utf-8", "replace")
             if decoded != src and decoded not in ctx.seen:
                 ctx.seen.add(decoded)
@@ -936,6 +1070,23 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
                         in_text += len(_PCT_RE.findall(chunk))
                 if in_text >= 3:
                     ctx.add("percent_encoded_text", in_text)
+    if not pct_done and "%" in src:
+        # one or two escapes of letters inside words ("Ign%6Fre"): too few for the rule above
+        n = 0
+
+        def letter(m: re.Match[str]) -> str:
+            nonlocal n
+            c = chr(int(m.group(1), 16))
+            if c.isascii() and c.isalnum():
+                n += 1
+                return c
+            return m.group()
+
+        decoded = _PCT_WORD_RE.sub(letter, src)
+        if n and decoded not in ctx.seen:
+            ctx.seen.add(decoded)
+            ctx.add("percent_encoded_alnum", n)
+            payloads.append((decoded, True))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -966,7 +1117,17 @@ def _leet_word(core: str) -> tuple[bool, str] | None:
     upper = sum(c.isupper() for c in alpha)
     all_upper = upper == len(alpha)
     if upper and not all_upper and not (upper == 1 and core[0].isupper()):
-        return None
+        # mixed case ("IgN0rE"): leetspeak only when every leet character stands inside the word, between
+        # a letter and a lower-case one (versions and CamelCase humps such as "macOS13", "iPhone4S",
+        # "PowerShell7Core" are left alone); read lower-cased
+        if core[0] in _LEET_MAP or core[-1] in _LEET_MAP or not all(
+                core[i - 1].isalpha() and core[i + 1].isalpha() and core[i + 1].islower()
+                for i in range(1, n - 1) if core[i] in _LEET_MAP):
+            return None
+        if any(part.lower() in _LEET_ALLOW for part in _CAMEL_PART_RE.findall(core)):
+            return None  # "log4jConfig"
+        core = core.lower()
+        upper = 0
     out = []
     strong = False
     for i, c in enumerate(core):
@@ -1081,6 +1242,25 @@ def _leet_dense(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
+_INTRAWORD_STARS_RE = re.compile(r"(?<=[^\W\d_])\*{1,3}(?=[^\W\d_])")
+
+
+def _plain_variant(text: str, decomposed: bool) -> str | None:
+    """``text`` without combining marks on Latin letters when the input spelt them as separate combining
+    characters (``decomposed``: "Igno\u0301re", which NFKC composes to "Ignóre" and no rule matches; NFD, marks
+    after an ASCII letter dropped, NFC) and without markdown emphasis inside words (``Ig**no**re``), or None
+    when neither applies. A variant, not the text; precomposed accents (``café``, ``Zürich``) are left alone:
+    ordinary accented text gains nothing."""
+    out = text
+    if "*" in out:
+        out = _INTRAWORD_STARS_RE.sub("", out)
+    if decomposed and not out.isascii():
+        nfd = unicodedata.normalize("NFD", out)
+        if _MARKS_AFTER_ASCII_RE.search(nfd):
+            out = unicodedata.normalize("NFC", _MARKS_AFTER_ASCII_RE.sub("", nfd))
+    return out if out != text else None
+
+
 def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
     ctx.calls += 1
     extract = level <= _MAX_LEVEL and ctx.calls <= _MAX_CALLS
@@ -1101,8 +1281,21 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
         sub_text, sub_variants = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
         variants.append(sub_text)
         variants.extend(sub_variants)
+    # accents stripped off Latin letters ("Igno\u0301re" reads "Ignore" to a model; NFKC composes it to
+    # "Ignóre", which no rule matches) and markdown emphasis inside words ("Ig**no**re")
+    decomposed = False
+    if not s.isascii():
+        decomposed = _MARKS_AFTER_ASCII_RE.search(_INVIS_RE.sub("", s)) is not None
+    plain = _plain_variant(text, decomposed)
+    if plain is not None:
+        plain = _canonical(plain, _Ctx(), None)[0]  # its findings are the text's
+        if plain and plain != text and plain not in variants:
+            variants.append(plain)
+        else:
+            plain = None
     found_leet = False
-    for leet in (_leet_variant(text), _leet_dense(text)):
+    bases = (text,) if plain is None else (text, plain)
+    for leet in [v for b in bases for v in (_leet_variant(b), _leet_dense(b))]:
         if leet is None:
             continue
         # de-leeting can create markup ("<5p4n>" -> "<span>"): canonicalise the variant too
@@ -1156,8 +1349,9 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
             if v not in seen and _has_alnum(v):
                 seen.add(v)
                 variants.append(v)
-                if len(variants) >= MAX_VARIANTS:
-                    break
+        if len(variants) > MAX_VARIANTS:
+            # never drop what was hidden: the overflow is reviewed as one combined text (one per line)
+            variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
         return NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render())
     except Exception:
         return _fallback(text)

@@ -104,6 +104,39 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
+#: a line break inside a sentence: the line stops on a word or a comma and the next one goes on in lower case,
+#: or the line stops on a word that cannot end a statement ("Ignore all\nPrevious Instructions")
+_LINE_BREAK = re.compile(
+    r"(?<![A-Za-z])((?i:the|a|an|all|any|every|of|to|and|or|your|my|our|its|their|these|those|this|that"
+    r"|previous|prior|earlier|above|with|for|from|in|on|by|as|is|are|be|must|should|will|can|may|not"
+    r"|never))?[^\S\n]*\n[^\S\n]*(?=[A-Za-z])"
+)
+
+
+def _join_wrapped(m: re.Match[str]) -> str:
+    word = m.group(1)
+    if word:
+        return word + "\x00"
+    start, end = m.span()
+    text = m.string
+    if start and (text[start - 1].isalpha() or text[start - 1] == ",") and text[end].islower():
+        return "\x00"
+    return m.group()
+
+
+_SENTENCE_STOP = re.compile(r"(?<=[.!?;])\s+|\n")
+
+
+def _rejoined(text: str) -> list[str]:
+    """The sentences of ``text`` that a line break cut (see _LINE_BREAK), rejoined with a space. Only the
+    sentences that crossed a line break are returned."""
+    joined = _LINE_BREAK.sub(_join_wrapped, text)
+    if "\x00" not in joined:
+        return []
+    return [p.replace("\x00", " ").strip() for p in _SENTENCE_STOP.split(joined)
+            if "\x00" in p and len(p.strip()) >= MIN_SEGMENT_CHARS]
+
+
 def string_fields(value, depth: int = 0) -> list[str]:
     """String leaves of a memory value that are long enough to carry a statement."""
     out: list[str] = []
@@ -142,6 +175,13 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
 
     for text in [*texts, *fields]:
         parts = _sentences(text)
+        if pairs and "\n" in text:
+            # a line break inside a sentence ("Ignore the\nprevious instructions ..."): a rule's "." does
+            # not cross it and the halves are harmless; read the sentence rejoined too (the reviewer only:
+            # the training corpus's cut stays as it is)
+            parts_rejoined = _rejoined(text)
+        else:
+            parts_rejoined = []
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences
@@ -153,7 +193,7 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
             if pairs and len(sentences) >= PAIRS_FROM:  # and each two neighbouring sentences
                 parts.extend(f"{a} {b}" for a, b in zip(sentences, sentences[1:])
                              if len(a) + len(b) < WINDOW_CHARS)
-        for part in parts:
+        for part in parts + parts_rejoined:
             if len(part) > WINDOW_CHARS:
                 for win in _windows(part):
                     add(win)
