@@ -153,18 +153,42 @@ def inputs_hash(policy: Policy, examples: Sequence[TrainingExample], base_model:
     return h.hexdigest()[:20]
 
 
+#: the files of a model directory that decide what it computes (weights, tokenizer, configs, pooling)
+_MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
+
+
 def base_model_id(base_model: Path) -> str:
-    """A cheap identity of the base model: directory name, weight file sizes and a digest of its config."""
+    """The identity of the base model: its directory name and a sha256 of the contents of every file that
+    decides what it computes (weights, tokenizer, configs, pooling), so another model in the same place is
+    another classifier input. The digest is remembered in the cache, keyed by the files' sizes and
+    modification times, so a process start hashes the ~90 MB of weights only when they changed."""
     base_model = Path(base_model)
-    parts = [base_model.name]
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        f = base_model / name
-        if f.exists():
-            parts.append(f"{name}:{f.stat().st_size}")
-    cfg = base_model / "config.json"
-    if cfg.exists():
-        parts.append(hashlib.sha256(cfg.read_bytes()).hexdigest()[:16])
-    return "|".join(parts)
+    files = sorted(f for f in base_model.rglob("*")
+                   if f.is_file() and f.suffix in _MODEL_FILE_SUFFIXES and "onnx" not in f.relative_to(base_model).parts)
+    stamp = [[str(f.relative_to(base_model)), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    memo = cache_root() / "base_models" / (hashlib.sha256(str(base_model.resolve()).encode()).hexdigest()[:20]
+                                           + ".json")
+    try:
+        known = json.loads(memo.read_text())
+        if known.get("stamp") == stamp:
+            return f"{base_model.name}|{known['digest']}"
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(base_model)}\0".encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    digest = h.hexdigest()[:24]
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"path": str(base_model.resolve()), "stamp": stamp, "digest": digest}))
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache: hashed again next time
+    return f"{base_model.name}|{digest}"
 
 
 class StanceClassifier:
@@ -184,6 +208,20 @@ class StanceClassifier:
     @property
     def dimension(self) -> int:
         return int(self.w.shape[0])
+
+    def heads_problem(self, dimension: int | None = None) -> str | None:
+        """What is wrong with the heads (shapes that do not fit each other or ``dimension``, weights that are
+        not finite numbers), or None. Damaged heads never serve: a NaN score passes every threshold."""
+        d = dimension or self.dimension
+        n = len(self.categories)
+        if self.w.shape != (d,):
+            return f"binary head has shape {self.w.shape}, expected ({d},)"
+        if self.cat_w.shape != (n, d) or self.cat_b.shape != (n,):
+            return f"category head has shapes {self.cat_w.shape} / {self.cat_b.shape}, expected ({n}, {d}) / ({n},)"
+        if not (np.isfinite(self.w).all() and np.isfinite(self.b) and np.isfinite(self.cat_w).all()
+                and np.isfinite(self.cat_b).all()):
+            return "head weights are not all finite numbers"
+        return None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(n, d) float32 unit vectors from the fine-tuned encoder."""
@@ -215,6 +253,9 @@ class StanceClassifier:
 
     # ----------------------------------------------------------------- persistence
     def save_heads(self, directory: Path) -> None:
+        problem = self.heads_problem()
+        if problem:  # a training that diverged: nothing is published
+            raise ModelLoadError(f"refusing to save classifier heads: {problem}")
         with open(directory / "heads.npz", "wb") as fh:
             np.savez(fh, w=self.w, b=np.array([self.b]), cat_w=self.cat_w, cat_b=self.cat_b)
         (directory / "meta.json").write_text(json.dumps({**self.meta, "categories": self.categories}, indent=2))
@@ -241,9 +282,13 @@ class StanceClassifier:
                           {**meta, "encoder_precision": precision})
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"classifier artifact at {directory} is unreadable: {exc}") from exc
+        problem = clf.heads_problem()
+        if problem:
+            raise ModelLoadError(f"classifier artifact at {directory} is damaged: {problem}")
         enc_dir = directory / "encoder"
-        if not (enc_dir / "config.json").exists():
-            raise ModelLoadError(f"classifier artifact at {directory} has no encoder")
+        missing = [f for f in ("config.json", "tokenizer.json") if not (enc_dir / f).exists()]
+        if missing:
+            raise ModelLoadError(f"classifier artifact at {directory} has no encoder {' / '.join(missing)}")
         clf.encoder = Embedder(enc_dir, max_seq_length=int(meta.get("config", {}).get("max_seq_length", 128)),
                                backend=backend, onnx_path=onnx_path, one_text_per_run=onnx_path is not None)
         return clf
@@ -459,8 +504,14 @@ def artifact_dir(key: str) -> Path:
     return cache_root() / "classifier" / key
 
 
+#: the files a classifier artifact cannot serve without (a cache cleaner may delete any of them); one missing
+#: means the artifact is trained again. The encoder's fast tokenizer is one: without it a model directory
+#: with no vocab file loads a tokenizer that turns every word into [UNK], and every text scores alike.
+ARTIFACT_FILES = ("meta.json", "heads.npz", "encoder/config.json", "encoder/tokenizer.json")
+
+
 def _complete(directory: Path) -> bool:
-    return all((directory / f).exists() for f in ("meta.json", "heads.npz", "encoder/config.json"))
+    return all((directory / f).exists() for f in ARTIFACT_FILES)
 
 
 def save_artifact(model, clf: StanceClassifier, directory: Path) -> None:

@@ -2,7 +2,8 @@
 
 The order of precedence, first match wins:
 
-1. review failed (any layer raised)        -> quarantine (fail closed)
+1. review failed (any layer raised), or
+   its score is not a number               -> quarantine (fail closed)
 2. a rule with an action fired             -> that action
 3. score >= the category threshold scaled by provenance trust
        score >= quarantine_above           -> quarantine
@@ -14,6 +15,7 @@ The order of precedence, first match wins:
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from gatekeeper.models import Action, Decision, EscalationMode, MemoryWrite, ReviewResult, utcnow
@@ -45,6 +47,8 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
     trust = policy.trust_of(source)
     if review.error:
         return Action.quarantine, f"review failed, quarantined (fail closed): {review.error}"
+    if not math.isfinite(review.score):  # a damaged model: NaN passes no threshold and would commit
+        return Action.quarantine, f"review score {review.score} is not a number, quarantined (fail closed)"
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:

@@ -8,6 +8,8 @@ Embeddings are L2-normalised, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
+import json
+
 import os
 import threading
 from collections import OrderedDict, deque
@@ -112,6 +114,12 @@ class OnnxSentenceEncoder:
         from transformers import AutoTokenizer  # a model saved without a fast tokenizer file
 
         slow = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        vocab_size = json.loads((model_dir / "config.json").read_text()).get("vocab_size")
+        if vocab_size and len(slow) < vocab_size:
+            # a directory with neither tokenizer.json nor a vocabulary file gets a tokenizer that knows a
+            # handful of tokens: every word would be [UNK] and every text would look alike
+            raise ModelLoadError(f"the tokenizer of {model_dir} knows {len(slow)} tokens, the model "
+                                 f"{vocab_size}: its tokenizer files are missing")
 
         def tokenize_slow(texts: list[str]) -> dict[str, np.ndarray]:
             enc = slow(texts, return_tensors="np", padding=True, truncation=True, max_length=max_seq_length)

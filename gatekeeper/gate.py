@@ -190,7 +190,8 @@ class Gatekeeper:
         if memory_store is None:
             from gatekeeper.chroma_store import ChromaMemoryStore
 
-            memory_store = ChromaMemoryStore(path=data / "chroma", embed=reviewer.embedder)
+            # the committed memories' texts: as private as the registry and the ledger beside them
+            memory_store = ChromaMemoryStore(path=private_dir(data / "chroma"), embed=reviewer.embedder)
         gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
                    ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
                    reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 import zlib
 from functools import lru_cache
@@ -155,7 +154,9 @@ class LexicalScreen:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        with staged_dir(directory) as tmp:
+        """Publish the screen at ``directory`` whole (a temporary directory renamed into place); an existing
+        one (stale or damaged) is swapped out."""
+        with staged_dir(directory, replace=True) as tmp:
             with open(tmp / "screen.npz", "wb") as fh:
                 np.savez_compressed(fh, weights=self.weights, bias=np.array([self.bias]), heldout=self.heldout)
             (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2))
@@ -170,6 +171,8 @@ class LexicalScreen:
             raise ModelLoadError(f"screen artifact at {directory} is unreadable: {exc}") from exc
         if screen.weights.shape != (N_FEATURES,):
             raise ModelLoadError(f"screen artifact at {directory} has weights of shape {screen.weights.shape}")
+        if not (np.isfinite(screen.weights).all() and np.isfinite(screen.bias) and np.isfinite(screen.heldout).all()):
+            raise ModelLoadError(f"screen artifact at {directory} holds numbers that are not finite")
         return screen
 
 
@@ -235,11 +238,12 @@ def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
     rows, heldout = screen_inputs(policy)
     key = screen_hash(rows, heldout)
     directory = cache_root() / "screen" / key
-    if not retrain and (directory / "screen.npz").exists():
-        return LexicalScreen.load(directory)
+    if not retrain:
+        try:
+            return LexicalScreen.load(directory)
+        except ModelLoadError:
+            pass  # missing, or damaged (a file deleted, truncated): trained again and swapped in whole
     screen = train_screen(rows, heldout)
     screen.meta["inputs_hash"] = key
-    if retrain and directory.exists():
-        shutil.rmtree(directory, ignore_errors=True)
     screen.save(directory)
     return LexicalScreen.load(directory)

@@ -189,3 +189,25 @@ def test_data_files_are_private(tmp_path, reviewer):
     assert mode(data / "ledger.jsonl") == 0o600
     for side in data.glob("gatekeeper.db-*"):  # SQLite's -wal / -shm follow the database's mode
         assert mode(side) & 0o077 == 0, side
+
+
+def test_the_memory_store_is_private_in_an_existing_data_directory(tmp_path, reviewer):
+    """A data directory an operator made (mode 0755) keeps its mode, but the chroma store inside it, which
+    holds the committed memories' texts, is created 0700 like the registry and the ledger are 0600."""
+    import stat
+
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.settings import GatekeeperSettings
+
+    data = tmp_path / "made-by-operator"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    gate = Gatekeeper.open(GatekeeperSettings(data_dir=data), policy=reviewer.policy, reviewer=reviewer)
+    try:
+        gate.submit(MemoryWrite(content="Standup is at 09:30 in room 4 on weekdays.", namespace=("memories", "a")))
+    finally:
+        gate.close()
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(data) == 0o755
+    assert mode(data / "chroma") == 0o700
+    assert mode(data / "gatekeeper.db") == 0o600 and mode(data / "ledger.jsonl") == 0o600
