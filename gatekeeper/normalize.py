@@ -208,6 +208,11 @@ _INVIS_CLASS = (
     "\U000e0001\U000e0020-\U000e007f"
 )
 _INVIS_RE = re.compile(f"[{_INVIS_CLASS}]+")
+#: invisible characters that render as blank space (Hangul fillers, Mongolian vowel separator): between two
+#: words they stand for a space. Zero-width ones (U+200B ...) render as nothing and join what they sit in.
+_BLANK_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u180e")
+#: a run of this many characters without a space is words run together, not one word
+_RUN_TOGETHER = 24
 _TAGCHAR_RE = re.compile("[\U000e0000-\U000e007f]+")
 _FLAG_TAGS_RE = re.compile("[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
 _VS_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]+")
@@ -552,18 +557,25 @@ def _invisible(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
         return ""
 
     if payloads is not None:
-        # an invisible character standing for a space ("Ignore\uffa0the\uffa0previous") is deleted, and
-        # the words run together: review the text with a space there too
-        def spaced(m: re.Match[str]) -> str:
-            start, end = m.span()
-            prev = s[start - 1] if start else ""
-            nxt = s[end] if end < n else ""
-            if (prev.isalnum() and nxt.isalnum() and (_is_latin(prev) or _is_latin(nxt) or prev.isdigit())
-                    and m.group().strip("\u00ad\u200c\u200d")):
-                return " "
-            return ""
+        # an invisible character standing for a space ("Ignore\uffa0the\uffa0previous") is deleted, and the
+        # words run together: review the text with a space there too. Blank-rendering characters always
+        # stand for one. A zero-width one only when the words did run together (a run of letters longer
+        # than words get): inside ordinary words ("Ig\u200bnore the report") it joins what it sits in, and
+        # spacing it would cut benign text into fragments that read as alarming
+        def spacer(any_invisible: bool):
+            def spaced(m: re.Match[str]) -> str:
+                start, end = m.span()
+                prev = s[start - 1] if start else ""
+                nxt = s[end] if end < n else ""
+                if (prev.isalnum() and nxt.isalnum() and (_is_latin(prev) or _is_latin(nxt) or prev.isdigit())
+                        and (any(ch in _BLANK_INVISIBLE for ch in m.group())
+                             or (any_invisible and m.group().strip("\u00ad\u200c\u200d")))):
+                    return " "
+                return ""
+            return spaced
 
-        with_spaces = _INVIS_RE.sub(spaced, s)
+        run_together = max((len(w) for w in _INVIS_RE.sub("", s).split()), default=0) >= _RUN_TOGETHER
+        with_spaces = _INVIS_RE.sub(spacer(run_together), s)
     s = _INVIS_RE.sub(repl, s)
     if payloads is not None and with_spaces != s:
         payloads.append((with_spaces, False))
