@@ -52,3 +52,31 @@ def gate(tmp_path, reviewer):
     g = make_gate(tmp_path / "data", reviewer)
     yield g
     g.close()
+
+
+@pytest.fixture(params=["inmemory", "chroma"])
+def gstore(request, tmp_path, reviewer):
+    """A ``GatedStore`` over an ``InMemoryStore`` and over a ``ChromaMemoryStore``, with its own gate."""
+    from langgraph.store.memory import InMemoryStore
+
+    from gatekeeper.gated_store import GatedStore
+
+    if request.param == "inmemory":
+        inner = InMemoryStore()
+    else:
+        inner = ChromaMemoryStore(path=tmp_path / "chroma-inner", embed=reviewer.embedder)
+    gate = make_gate(tmp_path / "data", reviewer, memory_store=inner)
+    store = GatedStore(inner, gate=gate, agent_id="agent-1")
+    yield store
+    gate.close()
+
+
+@pytest.fixture
+def accounts(gate):
+    """The reviewer accounts of ``gate``'s registry."""
+    from gatekeeper.accounts import AccountStore
+
+    store = AccountStore(gate.registry.path)
+    yield store
+    store.close()
+

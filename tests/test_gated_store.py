@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from gatekeeper.chroma_store import ChromaMemoryStore
 from gatekeeper.gated_store import GatedStore, NamespaceViolation, write_context
 from gatekeeper.models import ProposalState
 from gatekeeper.review_service import ReviewService
@@ -15,18 +14,6 @@ from gatekeeper.review_service import ReviewService
 from conftest import make_gate
 
 NS = ("memories", "agent-1")
-
-
-@pytest.fixture(params=["inmemory", "chroma"])
-def gstore(request, tmp_path, reviewer):
-    if request.param == "inmemory":
-        inner = InMemoryStore()
-    else:
-        inner = ChromaMemoryStore(path=tmp_path / "chroma-inner", embed=reviewer.embedder)
-    gate = make_gate(tmp_path / "data", reviewer, memory_store=inner)
-    store = GatedStore(inner, gate=gate, agent_id="agent-1")
-    yield store
-    gate.close()
 
 
 def test_benign_put_is_stored_and_found(gstore):

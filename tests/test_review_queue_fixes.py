@@ -19,7 +19,6 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 import gatekeeper.web.auth as web_auth
-from gatekeeper.accounts import AccountStore
 from gatekeeper.gate import GateError, Gatekeeper
 from gatekeeper.gated_store import GatedStore
 from gatekeeper.models import EscalationMode
@@ -54,13 +53,6 @@ def resolved_entries(gate, pid):
 
 
 # ------------------------------------------------------------------ web fixtures
-@pytest.fixture
-def accounts(gate):
-    store = AccountStore(gate.registry.path)
-    yield store
-    store.close()
-
-
 @pytest.fixture
 def tokens(accounts):
     return {name: accounts.add(name, PW, role=role)[1]

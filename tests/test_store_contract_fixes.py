@@ -22,17 +22,6 @@ NOTE = {"content": "The staging database is db-stage-02."}
 OLD = {"content": "Old note: the staging database is db-stage-01."}
 
 
-@pytest.fixture(params=["inmemory", "chroma"])
-def gstore(request, tmp_path, reviewer):
-    if request.param == "inmemory":
-        inner = InMemoryStore()
-    else:
-        inner = ChromaMemoryStore(path=tmp_path / "chroma-inner", embed=reviewer.embedder)
-    gate = make_gate(tmp_path / "data", reviewer, memory_store=inner)
-    yield GatedStore(inner, gate=gate, agent_id="agent-1")
-    gate.close()
-
-
 # ------------------------------------------------------------- 1. op order in a batch
 def test_delete_then_put_in_one_batch_keeps_the_put_like_the_wrapped_store(gstore):
     ops = [PutOp(NS, "k", None), PutOp(NS, "k", NOTE)]

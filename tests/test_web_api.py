@@ -41,13 +41,6 @@ def escalate(gate, text: str, *, agent: str = "agent-1", ns: tuple[str, ...] | N
 
 
 @pytest.fixture
-def accounts(gate):
-    store = AccountStore(gate.registry.path)
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def tokens(accounts):
     out = {}
     for name, role in (("alice", "reviewer"), ("bob", "reviewer"), ("root-admin", "admin")):
