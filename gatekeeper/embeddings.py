@@ -372,7 +372,7 @@ class Embedder:
             from gatekeeper.settings import embed_backend
 
             backend = embed_backend()  # case-insensitive; a bad value names the variable
-        self.backend = backend
+        self.backend = backend.strip().lower()
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {self.backend!r} (torch | onnx)")
         if self.onnx_path is not None and self.backend != "onnx":

@@ -75,7 +75,7 @@ from gatekeeper.registry import (
     row_review,
 )
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.settings import DEFAULT_TRAINING_NICE, GatekeeperSettings
+from gatekeeper.settings import check_environment, DEFAULT_TRAINING_NICE, GatekeeperSettings
 from gatekeeper.training_process import (
     PolicyChanged,
     TrainingCancelled,
@@ -156,6 +156,9 @@ class Gatekeeper:
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
                  escalation_mode: EscalationMode | None = None, judge_model=None,
                  training_nice: int = DEFAULT_TRAINING_NICE, training_process: bool = True):
+        # a bad GATEKEEPER_* value stops the gate here, not at its first review (as GatekeeperSettings does
+        # for Gatekeeper.open): a gate built in code checks the environment too
+        check_environment()
         self.policy = policy
         self.registry = registry
         self.ledger = ledger

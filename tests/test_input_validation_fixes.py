@@ -249,3 +249,27 @@ def test_real_datasets_still_parse():
     memshield = load_dataset(DATASETS / "memshield-bench" / "validation.jsonl")
     assert len(memshield) == 177 and sum(e.label for e in memshield) == 53
     assert len(load_dataset("corpus:dev", limit=20)) == 20
+
+
+def test_a_gate_built_in_code_checks_the_environment_too(monkeypatch, tmp_path, reviewer):
+    """Not only Gatekeeper.open (through GatekeeperSettings): the constructor refuses a bad value at once."""
+    from langgraph.store.memory import InMemoryStore
+
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.ledger import AuditLedger
+    from gatekeeper.registry import ProposalRegistry
+
+    monkeypatch.setenv("GATEKEEPER_ENCODER_PRECISION", "int4")
+    registry = ProposalRegistry(tmp_path / "gatekeeper.db")
+    try:
+        with pytest.raises(ValueError, match="GATEKEEPER_ENCODER_PRECISION"):
+            Gatekeeper(policy=reviewer.policy, registry=registry, ledger=AuditLedger(tmp_path / "ledger.jsonl"),
+                       memory_store=InMemoryStore(), reviewer=reviewer)
+    finally:
+        registry.close()
+
+
+def test_an_embedder_backend_given_in_code_is_case_insensitive():
+    assert Embedder(backend="ONNX").backend == "onnx"
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        Embedder(backend="tensorflow")
