@@ -42,6 +42,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +76,11 @@ from gatekeeper.registry import (
     row_review,
 )
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.settings import check_environment, DEFAULT_TRAINING_NICE, GatekeeperSettings
+from gatekeeper.settings import (
+    DEFAULT_TRAINING_NICE,
+    GatekeeperSettings,
+    check_environment,
+)
 from gatekeeper.training_process import (
     PolicyChanged,
     TrainingCancelled,
@@ -138,6 +143,10 @@ def _working_on(ids: Sequence[str]):
 
 class _TrainingCancelled(Exception):
     """Raised from a background training's progress callback to stop it (the gate was closed)."""
+
+
+#: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
+_RECOVERY_COUNTS = ("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered")
 
 
 class ProposalIdConflict(ValueError):
@@ -426,7 +435,7 @@ class Gatekeeper:
                 if not row["ledgered"] or (row["state"] == ProposalState.committed.value and not row["applied"]):
                     # a retry of a write whose store write or ledger entry failed: finish it now, as
                     # recover() would (a failure raises GateError again, like the first attempt)
-                    counts = dict.fromkeys(("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered"), 0)
+                    counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
                     if self._finish(row, counts, {}):
                         row = self.registry.require(p.id)
                 outcomes[i] = self._outcome_from_row(row, replayed=True)
@@ -693,7 +702,7 @@ class Gatekeeper:
         """Finish what a crash interrupted. Safe to run at any time, any number of times,
         from any number of processes: proposals a live process is working on are left to
         it (``skipped_live``), a dead owner's are claimed by exactly one recoverer."""
-        counts = {"reviewed": 0, "reapplied": 0, "superseded": 0, "ledgered": 0, "already_ledgered": 0}
+        counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
         skipped = 0
         rows = self.registry.unfinished()
         if not rows:
@@ -809,7 +818,7 @@ def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict
         return MemoryWrite.model_validate_json(p.model_dump_json()).content_hash()
 
     ids = [p.id for p in proposals]
-    repeated = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
+    repeated = {i for i, n in Counter(ids).items() if n > 1}
     first: dict[str, str] = {}
     clashes: list[str] = []
     for p in proposals:
