@@ -160,12 +160,16 @@ _MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 def base_model_id(base_model: Path) -> str:
     """The identity of the base model: its directory name and a sha256 of the contents of every file that
     decides what it computes (weights, tokenizer, configs, pooling), so another model in the same place is
-    another classifier input. The digest is remembered in the cache, keyed by the files' sizes and
-    modification times, so a process start hashes the ~90 MB of weights only when they changed."""
+    another classifier input. The digest is remembered in the cache, keyed by the files' sizes, inodes and
+    modification and change times, so a process start hashes the ~90 MB of weights only when they changed.
+    The change time (ctime) is in the key because a copy that keeps the old modification time (``cp -p``,
+    ``rsync -t``, ``os.utime``) cannot set it back."""
     base_model = Path(base_model)
     files = sorted(f for f in base_model.rglob("*")
                    if f.is_file() and f.suffix in _MODEL_FILE_SUFFIXES and "onnx" not in f.relative_to(base_model).parts)
-    stamp = [[str(f.relative_to(base_model)), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    stats = [(f, f.stat()) for f in files]
+    stamp = [[str(f.relative_to(base_model)), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+             for f, st in stats]
     memo = cache_root() / "base_models" / (hashlib.sha256(str(base_model.resolve()).encode()).hexdigest()[:20]
                                            + ".json")
     try:

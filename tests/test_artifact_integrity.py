@@ -121,3 +121,21 @@ def test_another_base_model_in_the_same_place_is_another_input(tmp_path, monkeyp
     vocab = model / "tokenizer.json"
     vocab.write_text(vocab.read_text().replace('"[UNK]"', '"[UNKNOWN]"', 1))
     assert base_model_id(model) not in (before, changed)
+
+
+def test_new_weights_with_the_old_size_and_modification_time_are_another_input(tmp_path, monkeypatch):
+    """A copy that keeps the modification time (``cp -p``, ``rsync -t``) must not reuse the remembered digest."""
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "all-MiniLM-L6-v2"
+    shutil.copytree(bundled_model_dir(), model)
+    weights = model / "model.safetensors"
+    before = base_model_id(model)
+    st = weights.stat()
+    with open(weights, "r+b") as fh:  # the same size, other numbers, the old modification time put back
+        fh.seek(st.st_size - 64)
+        block = fh.read(64)
+        fh.seek(st.st_size - 64)
+        fh.write(bytes(b ^ 0x01 for b in block))
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert base_model_id(model) != before
