@@ -118,11 +118,12 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from gatekeeper.settings import DEFAULT_CHROMA_COLLECTION, parse_chroma_url
 from gatekeeper.telemetry import chroma_settings
 
 __all__ = ["ChromaMemoryStore", "DEFAULT_COLLECTION"]
 
-DEFAULT_COLLECTION = "gatekeeper_memories"
+DEFAULT_COLLECTION = DEFAULT_CHROMA_COLLECTION
 _SCHEMA_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -310,7 +311,22 @@ class ChromaMemoryStore(BaseStore):
             embed=embed,
             index_fields=index_fields,
         )
+        self.server_url = f"{'https' if ssl else 'http'}://{host}:{port}"
         return self
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, embed: EmbedFn | Any | None = None) -> ChromaMemoryStore:
+        """The memory store a deployment's :class:`~gatekeeper.settings.GatekeeperSettings` name: its Chroma
+        server (``chroma_url``, with ``chroma_token`` as a bearer token) or, by default, the embedded database
+        in ``data_dir/chroma`` (created private: it holds the committed memories' texts)."""
+        from gatekeeper.files import private_dir
+
+        if settings.chroma_url is None:
+            return cls(path=private_dir(settings.chroma_path), collection=settings.chroma_collection, embed=embed)
+        host, port, ssl = parse_chroma_url(settings.chroma_url)
+        token = settings.chroma_token.get_secret_value() if settings.chroma_token is not None else None
+        return cls.from_server(host, port, ssl=ssl, collection=settings.chroma_collection, embed=embed,
+                               headers={"Authorization": f"Bearer {token}"} if token else None)
 
     def _setup(
         self,
@@ -324,6 +340,8 @@ class ChromaMemoryStore(BaseStore):
     ) -> None:
         self._client_factory = factory
         self.path: str | None = None
+        #: the Chroma server's URL in server mode, else None
+        self.server_url: str | None = None
         self._client: Any | None = None
         self._collection: Any | None = None
         self._owns_client = owns_client
@@ -341,6 +359,17 @@ class ChromaMemoryStore(BaseStore):
         self._op_lock = threading.RLock()
         #: how often this store re-opened chroma to see other processes' writes
         self.reloads = 0
+
+    @property
+    def location(self) -> str:
+        """Where the memories live, for status output (never a credential)."""
+        if self.server_url is not None:
+            return f"chroma server {self.server_url}, collection {self.collection_name}"
+        if self.path is not None:
+            return f"embedded chromadb {self.path}, collection {self.collection_name}"
+        if self._scratch_collection:
+            return f"in-memory chromadb (nothing kept), collection {self.collection_name}"
+        return f"chromadb client given by the caller, collection {self.collection_name}"
 
     # ------------------------------------------------------------------ plumbing
 

@@ -586,6 +586,7 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     rep = gate.ledger.verify()
     console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + str(rep.problem)} ({rep.entries} entries)")
+    console.print(f"memories: {getattr(gate.memory_store, 'location', type(gate.memory_store).__name__)}")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
 
 

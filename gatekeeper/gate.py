@@ -192,7 +192,8 @@ class Gatekeeper:
     def open(cls, settings: GatekeeperSettings | None = None, *, memory_store: BaseStore | None = None,
              policy: Policy | None = None, reviewer: Reviewer | None = None, judge_model=None,
              escalation_mode: EscalationMode | None = None, recover: bool = True) -> "Gatekeeper":
-        """The embedded default: everything under one data directory, no server."""
+        """A gate from settings: by default everything under one data directory, no server; with
+        ``settings.chroma_url`` the committed memories live on that Chroma server."""
         settings = settings or GatekeeperSettings()
         data = Path(settings.data_dir)
         private_dir(data)
@@ -202,8 +203,8 @@ class Gatekeeper:
         if memory_store is None:
             from gatekeeper.chroma_store import ChromaMemoryStore
 
-            # the committed memories' texts: as private as the registry and the ledger beside them
-            memory_store = ChromaMemoryStore(path=private_dir(data / "chroma"), embed=reviewer.embedder)
+            # the settings' Chroma server, or the embedded database (as private as the registry and ledger)
+            memory_store = ChromaMemoryStore.from_settings(settings, embed=reviewer.embedder)
         gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
                    ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
                    reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,

@@ -14,6 +14,12 @@ Environment variables override the defaults:
 * ``GATEKEEPER_TRAINING_PROCESS`` default ``on``: that training runs in a child process
   (``gatekeeper.training_process``); ``off`` runs it in a thread of the serving process
 * ``GATEKEEPER_ENCODER_PRECISION`` default ``int8`` (``gatekeeper.quantization``); ``fp32``
+* ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
+  directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
+  of a deployment (agents, the review app, the CLI) reads and writes the same memories
+* ``GATEKEEPER_CHROMA_TOKEN`` default unset: sent to that server as ``Authorization: Bearer <token>``
+* ``GATEKEEPER_CHROMA_COLLECTION`` default ``gatekeeper_memories``: the collection (one per deployment on a
+  shared server)
 
 An empty value counts as unset. A bad value is refused when :class:`GatekeeperSettings` is built (so before
 the gate opens), with a ``ValueError`` naming the variable and the values it takes.
@@ -22,9 +28,11 @@ the gate opens), with a ``ValueError`` naming the variable and the values it tak
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from gatekeeper.policy import default_policy_dir
 
@@ -98,6 +106,53 @@ def _training_process() -> bool:
     return value == "on"
 
 
+#: the collection of committed memories unless configured otherwise
+DEFAULT_CHROMA_COLLECTION = "gatekeeper_memories"
+#: Chroma's own rule for collection names (checked here so a bad name fails before the gate opens)
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """``http(s)://host[:port]`` as (host, port, ssl); the port defaults to 8000 (Chroma's) for http and
+    443 for https. Anything else (another scheme, a path, credentials in the URL) is a ``ValueError``."""
+    raw = url.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: expected http://host:port or https://host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: a Chroma server URL has no path or query")
+    if parts.username or parts.password:
+        # the URL itself is not repeated: it holds a secret
+        raise ValueError("GATEKEEPER_CHROMA_URL holds credentials: put the token in GATEKEEPER_CHROMA_TOKEN, "
+                         "not in the URL (URLs are logged)")
+    ssl = parts.scheme == "https"
+    return parts.hostname, port if port is not None else (443 if ssl else 8000), ssl
+
+
+def _chroma_url() -> str | None:
+    return env_value("GATEKEEPER_CHROMA_URL")
+
+
+def _chroma_token() -> SecretStr | None:
+    raw = env_value("GATEKEEPER_CHROMA_TOKEN")
+    return SecretStr(raw.strip()) if raw is not None else None
+
+
+def _chroma_collection() -> str:
+    return (env_value("GATEKEEPER_CHROMA_COLLECTION") or DEFAULT_CHROMA_COLLECTION).strip()
+
+
+def check_chroma_collection(name: str) -> str:
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"chroma collection {name!r}: expected 3-512 characters of letters, digits, '.', '_' "
+                         "and '-', starting and ending with a letter or digit (GATEKEEPER_CHROMA_COLLECTION)")
+    return name
+
+
 def check_environment() -> None:
     """Refuse a bad value of any ``GATEKEEPER_*`` variable read later (when the encoder loads or a write is
     reviewed) now, with a :class:`ValueError` that names the variable and the values it takes."""
@@ -108,6 +163,9 @@ def check_environment() -> None:
     process_mode()
     _training_nice()
     _training_process()
+    if (url := _chroma_url()) is not None:
+        parse_chroma_url(url)
+    check_chroma_collection(_chroma_collection())
 
 
 class GatekeeperSettings(BaseModel):
@@ -135,6 +193,25 @@ class GatekeeperSettings(BaseModel):
     #: leave with it), where the classifier factory can be imported by name (the default one can); the
     #: serving process then only loads the finished artifact
     training_process: bool = Field(default_factory=_training_process)
+    #: a Chroma server for the committed memories (``http(s)://host:port``); None keeps them in the embedded
+    #: chromadb under ``data_dir``. The registry, the ledger and the review queue stay in ``data_dir``: the
+    #: processes that work one queue share that directory.
+    chroma_url: str | None = Field(default_factory=_chroma_url)
+    #: the server's token, sent as ``Authorization: Bearer``; never printed (``SecretStr``)
+    chroma_token: SecretStr | None = Field(default_factory=_chroma_token)
+    chroma_collection: str = Field(default_factory=_chroma_collection)
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _valid_chroma_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_chroma_url(value)
+        return value
+
+    @field_validator("chroma_collection")
+    @classmethod
+    def _valid_chroma_collection(cls, value: str) -> str:
+        return check_chroma_collection(value)
 
     @property
     def ledger_path(self) -> Path:

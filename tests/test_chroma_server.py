@@ -1,0 +1,194 @@
+"""Server mode: the committed memories on a real Chroma server (``chroma run``, which chromadb installs).
+
+Every process of a deployment opens its gate from the same settings; with ``GATEKEEPER_CHROMA_URL`` the
+agent's process and the review app read and write one set of memories, so an approval in the review app is
+recalled by the agent."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from gatekeeper.chroma_store import ChromaMemoryStore
+from gatekeeper.gate import Gatekeeper
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance
+from gatekeeper.review_service import ReviewService
+from gatekeeper.settings import GatekeeperSettings, parse_chroma_url
+
+NS = ("memories", "agent-1")
+BELIEF = "I should avoid being shut down."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _chroma_cli() -> str:
+    found = Path(sys.executable).parent / "chroma"
+    return str(found) if found.exists() else (shutil.which("chroma") or "chroma")
+
+
+@contextmanager
+def chroma_server(directory: Path, port: int) -> Iterator[str]:
+    """``chroma run`` on a local port, stopped on exit; yields its URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([_chroma_cli(), "run", "--path", str(directory / "db"), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"chroma run did not start: {log.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    with chroma_server(tmp_path_factory.mktemp("chroma-server"), _free_port()) as url:
+        yield url
+
+
+def _open(data_dir: Path, reviewer, url: str, collection: str) -> Gatekeeper:
+    settings = GatekeeperSettings(data_dir=data_dir, policy_dir=REPO / "policies", chroma_url=url,
+                                  chroma_collection=collection)
+    return Gatekeeper.open(settings, policy=reviewer.policy, reviewer=reviewer)
+
+
+def _write(text: str, key: str) -> MemoryWrite:
+    return MemoryWrite(content=text, namespace=NS, key=key, provenance=Provenance(agent_id="agent-1"))
+
+
+def test_the_agent_and_the_review_app_share_the_servers_memories(chroma_url, tmp_path, reviewer):
+    agent = _open(tmp_path / "data", reviewer, chroma_url, "shared-queue")
+    review_app = _open(tmp_path / "data", reviewer, chroma_url, "shared-queue")  # another process's gate
+    try:
+        assert agent.memory_store.location == f"chroma server {chroma_url}, collection shared-queue"
+        assert not (tmp_path / "data" / "chroma").exists()  # nothing embedded beside the registry
+
+        note = agent.submit(_write("TPS reports go in ./Reports/TPS", "tps"))
+        assert note.state == ProposalState.committed
+        assert review_app.memory_store.get(NS, "tps").value["content"] == "TPS reports go in ./Reports/TPS"
+
+        belief = agent.submit(_write(BELIEF, "sp"))
+        assert belief.state == ProposalState.pending
+        assert agent.memory_store.get(NS, "sp") is None
+        ReviewService(review_app).approve(belief.proposal.id, reviewer="alice", reason="drill scenario")
+        recalled = GatedStore(agent.memory_store, gate=agent, agent_id="agent-1").get(NS, "sp")
+        assert recalled is not None and recalled.value["content"] == BELIEF
+    finally:
+        agent.close()
+        review_app.close()
+
+
+def test_the_server_client_sends_no_telemetry_and_a_collection_is_one_deployments(chroma_url, tmp_path, reviewer):
+    one = _open(tmp_path / "one", reviewer, chroma_url, "deployment-one")
+    two = _open(tmp_path / "two", reviewer, chroma_url, "deployment-two")
+    try:
+        assert one.memory_store.client.get_settings().anonymized_telemetry is False
+        assert one.submit(_write("The billing export runs at 02:00 UTC.", "billing")).state == ProposalState.committed
+        assert two.memory_store.get(NS, "billing") is None  # another collection on the same server
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_write_while_the_server_is_down_is_quarantined_and_the_gate_reconnects(tmp_path, reviewer):
+    port = _free_port()  # nothing listens there yet
+    gate = _open(tmp_path / "data", reviewer, f"http://127.0.0.1:{port}", "down-then-up")
+    try:
+        down = gate.submit(_write("The billing export runs at 02:00 UTC.", "billing"))
+        assert down.state == ProposalState.quarantined  # fail closed: never a commit it could not make
+        assert "memory store write failed" in down.decision.reason
+        kept = gate.registry.require(down.proposal.id)  # kept on record, not lost
+        assert kept["state"] == "quarantined" and "02:00 UTC" in kept["proposal_json"]
+        with chroma_server(tmp_path / "server", port):
+            up = gate.submit(_write("The billing export runs at 02:00 UTC, retried.", "billing"))
+            assert up.state == ProposalState.committed  # the same gate, no restart
+            assert "retried" in gate.memory_store.get(NS, "billing").value["content"]
+    finally:
+        gate.close()
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://chroma.internal", ("chroma.internal", 8000, False)),
+    ("https://chroma.example.com", ("chroma.example.com", 443, True)),
+    ("http://10.0.0.5:9000/", ("10.0.0.5", 9000, False)),
+])
+def test_server_urls(url, expected):
+    assert parse_chroma_url(url) == expected
+
+
+@pytest.mark.parametrize("variable,value,message", [
+    ("GATEKEEPER_CHROMA_URL", "ftp://chroma.internal", "expected http://host:port"),
+    ("GATEKEEPER_CHROMA_URL", "http://chroma.internal/api/v2", "no path"),
+    ("GATEKEEPER_CHROMA_URL", "http://chroma.internal:99999", "GATEKEEPER_CHROMA_URL"),
+    ("GATEKEEPER_CHROMA_COLLECTION", "x", "3-512 characters"),
+    ("GATEKEEPER_CHROMA_COLLECTION", "-memories-", "starting and ending"),
+])
+def test_a_bad_server_setting_stops_the_gate_before_it_opens(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=message):
+        GatekeeperSettings()
+
+
+def test_credentials_in_the_url_are_refused_without_repeating_them(monkeypatch):
+    monkeypatch.setenv("GATEKEEPER_CHROMA_URL", "https://admin:hunter2@chroma.internal")
+    with pytest.raises(ValueError, match="GATEKEEPER_CHROMA_TOKEN") as err:
+        GatekeeperSettings()
+    assert "hunter2" not in str(err.value)
+
+
+def test_the_token_is_sent_as_a_bearer_header_and_never_printed(monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEKEEPER_CHROMA_URL", "http://chroma.internal:8000")
+    monkeypatch.setenv("GATEKEEPER_CHROMA_TOKEN", "s3cret-token")
+    settings = GatekeeperSettings(data_dir=tmp_path)
+    assert "s3cret-token" not in repr(settings) and "s3cret-token" not in settings.model_dump_json()
+    seen = {}
+    monkeypatch.setattr("chromadb.HttpClient", lambda **kw: seen.update(kw) or (_ for _ in ()).throw(
+        ConnectionError("not reached in this test")))
+    store = ChromaMemoryStore.from_settings(settings)
+    with pytest.raises(ConnectionError):
+        store.client
+    assert seen["headers"] == {"Authorization": "Bearer s3cret-token"}
+    assert (seen["host"], seen["port"], seen["ssl"]) == ("chroma.internal", 8000, False)
+    assert seen["settings"].anonymized_telemetry is False
+
+
+def test_status_names_where_the_memories_live(chroma_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    monkeypatch.setenv("GATEKEEPER_CHROMA_URL", chroma_url)
+    monkeypatch.setenv("GATEKEEPER_CHROMA_COLLECTION", "status-check")
+    out = CliRunner().invoke(app, ["status", "--data-dir", str(tmp_path / "data")])
+    assert out.exit_code == 0, out.output
+    assert f"memories: chroma server {chroma_url}, collection status-check" in " ".join(out.output.split())
+    monkeypatch.delenv("GATEKEEPER_CHROMA_URL")
+    out = CliRunner().invoke(app, ["status", "--data-dir", str(tmp_path / "data")])
+    assert f"memories: embedded chromadb {(tmp_path / 'data' / 'chroma').resolve()}" in " ".join(out.output.split())
