@@ -5,10 +5,12 @@
 * ``text``: one canonical string for classifiers (NFKC; zero-width, bidi, control and tag characters
   removed; homoglyphs folded to ASCII inside Latin-looking words; HTML tags/comments and markdown hiding
   removed; whitespace collapsed; case preserved);
-* ``variants``: further strings that must be reviewed too (decoded base64 / hex / percent payloads,
-  tag-character ("ASCII smuggling") payloads, text hidden in HTML comments, hidden elements and
-  alt/title attributes, markdown link titles and reference definitions, the visual order of
-  right-to-left overrides, a de-leetspeaked text), each normalised the same way;
+* ``variants``: further strings that must be reviewed too (decoded base64 / hex / percent payloads, also
+  wrapped over several lines or written as a ``hexdump -C`` / ``xxd`` dump, tag-character ("ASCII
+  smuggling") payloads, text hidden in HTML comments, hidden elements and alt/title attributes, markdown
+  link titles and reference definitions, the visual order of right-to-left overrides, a de-leetspeaked
+  text, the text with the accents or look-alike letters folded that disguise English words), each
+  normalised the same way;
 * ``findings``: evidence codes such as ``"zero_width_removed:3"`` or ``"html_comment_hidden_text"``.
 
 Design constraints: never raises on any ``str``; linear time (no regex can backtrack
@@ -23,6 +25,7 @@ import binascii
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
@@ -173,6 +176,8 @@ HOMOGLYPHS: dict[str, str] = {
 _FOLD_TABLE = {ord(k): v for k, v in HOMOGLYPHS.items()}
 _FOLD_KEYS = frozenset(HOMOGLYPHS)
 _LATIN_CONFUSABLES = frozenset(k for k in HOMOGLYPHS if unicodedata.name(k, "").startswith("LATIN"))
+#: the script of each confusable ("CYRILLIC", "GREEK", "ARMENIAN" ...): no genuine word mixes two
+_CONFUSABLE_SCRIPT = {k: unicodedata.name(k, "?").split(" ", 1)[0] for k in HOMOGLYPHS}
 
 # Negative circled / squared letters have no NFKC mapping: fold runs of them.
 _STYLED_RUN_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]{2,}")
@@ -326,6 +331,12 @@ _MD_REFDEF_RE = re.compile(
 
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:]{16,}")
+#: one line of wrapped base64 (or plain hex: ``xxd -p``)
+_WRAPPED_LINE_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+#: the offset that starts a row of ``hexdump -C`` / ``xxd`` output ("00000010  6f 75 ..." / "00000010: 6f75 ...")
+_DUMP_OFFSET_RE = re.compile(r"([0-9A-Fa-f]{4,16}):?(?=[ \t])")
+_DUMP_GROUP_RE = re.compile(r"(?:[0-9A-Fa-f]{2}){1,4}")
+_MAX_DUMP_ROW = 64  # hex groups in one dump row (xxd -c 256 -g 4)
 _HEX_PREFIX_RE = re.compile(r"\\x|0[xX]")
 _HEX_TOKEN_RE = re.compile(r"[0-9A-Fa-f]+")
 _PCT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -845,13 +856,22 @@ def _markdown(s: str, ctx: _Ctx, payloads: _Payloads | None) -> str:
     return s
 
 
+_SENTENCE_BREAK_RE = re.compile(r"[.!?;\n]")
+
+
 def _fold(s: str, ctx: _Ctx, payloads: _Payloads | None = None) -> str:
     if _FOLD_KEYS.isdisjoint(s):
         return s
     fold_dotless_i = _TURKISH_RE.search(s) is None
-    latin_w = other_w = ambiguous_w = 0
+    latin_w = other_w = 0
+    # per sentence: [letters of words made only of look-alikes, letters of genuinely non-Latin words]
+    sentences = [[0, 0]]
     plan: list[tuple[re.Match[str], str]] = []
+    prev_end = 0
     for m in _WORD_RE.finditer(s):
+        if _SENTENCE_BREAK_RE.search(s, prev_end, m.start()):
+            sentences.append([0, 0])
+        prev_end = m.end()
         w = m.group()
         if w.isascii():
             latin_w += len(w.translate(_DIGITS_DELETE))
@@ -871,6 +891,7 @@ def _fold(s: str, ctx: _Ctx, payloads: _Payloads | None = None) -> str:
         letters = lat + lat_conf + oth_fold + oth
         if oth:
             other_w += letters
+            sentences[-1][1] += letters
             if (lat_conf or oth_fold) and lat + lat_conf >= oth and lat + lat_conf > 0:
                 plan.append((m, "fold"))
         elif lat or lat_conf:
@@ -878,24 +899,35 @@ def _fold(s: str, ctx: _Ctx, payloads: _Payloads | None = None) -> str:
             if lat_conf or oth_fold:
                 plan.append((m, "fold"))
         elif oth_fold >= 2:
-            plan.append((m, "ambiguous"))
-            ambiguous_w += oth_fold
+            if len({_CONFUSABLE_SCRIPT[ch] for ch in w if ch in _FOLD_KEYS}) > 1:
+                # look-alikes of two scripts ("іցոоге": Cyrillic and Armenian) make no genuine word
+                latin_w += letters
+                plan.append((m, "fold"))
+            else:
+                plan.append((m, "ambiguous"))
+                sentences[-1][0] += oth_fold
     if not plan:
         return s
     # Words made only of confusables are folded in Latin context, or when the text has no
     # genuinely non-Latin word at all (a sentence written entirely in look-alikes, e.g.
     # "аа ѕіѕ", is an attack: real Cyrillic or Greek text has letters with no Latin twin).
     latin_context = latin_w > other_w or other_w == 0
-    if not latin_context and payloads is not None and ambiguous_w > other_w:
-        # one genuine Cyrillic word ("... Да.") keeps a sentence of look-alikes from folding: when words
-        # made only of look-alikes outweigh the genuinely non-Latin ones (not so in real Cyrillic or Greek
-        # text), review the text with every look-alike word folded too
-        full = s
-        for m, _kind in reversed(plan):
-            full = full[: m.start()] + "".join(
-                HOMOGLYPHS[c] if c in _FOLD_KEYS and (fold_dotless_i or c != "\u0131") else c
-                for c in m.group()) + full[m.end():]
-        payloads.append((full, False))
+    if (not latin_context and payloads is not None and any(kind == "ambiguous" for _m, kind in plan)
+            and (latin_w or any(look > genuine for look, genuine in sentences))):
+        # genuine Cyrillic words ("... Да.", or a whole sentence of them) keep look-alike words from folding in
+        # the text: review the text with every look-alike word folded too when the text also has Latin words
+        # (real Cyrillic or Greek prose quoting an English term gains one harmless variant) or a sentence of it
+        # is more look-alike than genuine (not so in real Cyrillic or Greek sentences). Decided per sentence:
+        # padding a disguised sentence with genuine ones does not hide it
+        full: list[str] = []
+        pos = 0
+        for m, _kind in plan:
+            full.append(s[pos : m.start()])
+            full.extend(HOMOGLYPHS[c] if c in _FOLD_KEYS and (fold_dotless_i or c != "\u0131") else c
+                        for c in m.group())
+            pos = m.end()
+        full.append(s[pos:])
+        payloads.append(("".join(full), False))
     pieces: list[str] = []
     pos = 0
     folded = 0
@@ -1036,7 +1068,117 @@ def _accept(t: str | None, code: str, ctx: _Ctx, payloads: _Payloads) -> bool:
     return True
 
 
+def _b64_text(tok: str) -> str | None:
+    """The text a base64 token encodes, or None."""
+    body = tok.rstrip("=")
+    if body.islower() or body.isupper() or body.isdigit():
+        return None  # base64 of text mixes cases; skips paths, words, AKIA-style keys
+    raw = _b64_decode(tok)
+    return None if raw is None else _printable_payload(raw)
+
+
+def _wrapped_blocks(lines: list[str]) -> Iterator[tuple[int, int]]:
+    """``(first, end)`` of each run of lines that is one encoded token wrapped over several lines (``base64``
+    and MIME wrap at 76 columns, PEM at 64, ``xxd -p`` at 60): two or more lines of the base64 alphabet, every
+    one but the last exactly as long as the first (16 characters or more), padding only at the end."""
+    i = 0
+    while i < len(lines):
+        width = len(lines[i])
+        j = i
+        while j < len(lines) and width >= 16 and len(lines[j]) == width and _WRAPPED_LINE_RE.fullmatch(lines[j]):
+            j += 1
+            if lines[j - 1].endswith("="):
+                break
+        if (i < j < len(lines) and not lines[j - 1].endswith("=") and 0 < len(lines[j]) < width
+                and _WRAPPED_LINE_RE.fullmatch(lines[j])):
+            j += 1  # the last, shorter line
+        if j - i >= 2:
+            yield i, j
+            i = j
+        else:
+            i += 1
+
+
+def _dump_row(line: str) -> tuple[int, bytes] | None:
+    """``(offset, bytes)`` of one row of ``hexdump -C`` or ``xxd`` output, or None. The hex groups are told from
+    the character column after them ("... 6c 6c 20 70  |ll p|", "... 6c6c 2070  ll p") by that column: it is
+    the bytes written out, "." for the unprintable ones (a column word such as "cafe" reads as hex too)."""
+    m = _DUMP_OFFSET_RE.match(line)
+    if m is None:
+        return None
+    toks = line[m.end():].split(None, _MAX_DUMP_ROW)
+    n = 0
+    while n < min(len(toks), _MAX_DUMP_ROW) and _DUMP_GROUP_RE.fullmatch(toks[n]):
+        n += 1
+    if not n:
+        return None
+    data = bytes.fromhex("".join(toks[:n]))
+    shown = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+    size = len(data)
+    for k in range(n, 0, -1):
+        column = " ".join(toks[k:])
+        if len(column) > size + 2:
+            break  # longer than the bytes it would show, and longer still with fewer groups
+        if len(column) > 1 and column[0] == column[-1] == "|":
+            column = column[1:-1]
+        if " ".join(column.split()) == " ".join(shown[:size].split()) or (k == n and not column):
+            return int(m.group(1), 16), data[:size]
+        size -= len(toks[k - 1]) // 2
+    return None
+
+
+def _hex_dumps(lines: list[str]) -> Iterator[tuple[int, int, bytes]]:
+    """``(first, end, bytes)`` of each ``hexdump -C`` / ``xxd`` dump of two or more rows whose offsets follow
+    on from each other."""
+    i = 0
+    while i < len(lines):
+        row = _dump_row(lines[i])
+        if row is None:
+            i += 1
+            continue
+        offset, data = row
+        following = offset + len(data)  # the offset of the next row
+        j = i + 1
+        while j < len(lines):
+            nxt = _dump_row(lines[j])
+            if nxt is None or nxt[0] != following:
+                break
+            following += len(nxt[1])
+            data += nxt[1]
+            j += 1
+        if j - i >= 2:
+            yield i, j, data
+        i = j
+
+
+def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
+    """Decode what is encoded over several lines as one text: wrapped base64 or hex and ``hexdump -C`` / ``xxd``
+    dumps (line by line, a sentence that runs across lines is never read whole). Returns ``src`` without the
+    lines so decoded: line by line they only give fragments of the same text."""
+    lines = [line.strip() for line in src.split("\n")]
+    decoded: list[tuple[int, int]] = []
+    for first, end in _wrapped_blocks(lines):
+        tok = "".join(lines[first:end])
+        if _HEX_TOKEN_RE.fullmatch(tok):
+            text = _printable_payload(bytes.fromhex(tok)) if len(tok) % 2 == 0 else None
+            code = "hex_decoded"
+        else:
+            text, code = _b64_text(tok), "base64_decoded"
+        if _accept(text, code, ctx, payloads):
+            decoded.append((first, end))
+    for first, end, data in _hex_dumps(lines):
+        if _accept(_printable_payload(data), "hex_decoded", ctx, payloads):
+            decoded.append((first, end))
+    if not decoded:
+        return src
+    for first, end in decoded:
+        lines[first:end] = [""] * (end - first)
+    return "\n".join(lines)
+
+
 def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
+    if "\n" in src:
+        src = _find_wrapped(src, ctx, payloads)
     hex_done: set[str] = set()
     if len(src) >= _MIN_HEX_DIGITS:
         for m in _HEX_CAND_RE.finditer(src):
@@ -1057,12 +1199,7 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
             tok = m.group()
             if tok in hex_done or _HEX_TOKEN_RE.fullmatch(tok):
                 continue
-            body = tok.rstrip("=")
-            if body.islower() or body.isupper() or body.isdigit():
-                continue  # base64 of text mixes cases; skips paths, words, AKIA-style keys
-            raw = _b64_decode(tok)
-            if raw is not None:
-                _accept(_printable_payload(raw), "base64_decoded", ctx, payloads)
+            _accept(_b64_text(tok), "base64_decoded", ctx, payloads)
     pct_done = False
     if src.count("%") >= 3:
         escapes = _PCT_RE.findall(src)
@@ -1257,19 +1394,63 @@ def _leet_dense(text: str) -> str | None:
 _INTRAWORD_STARS_RE = re.compile(r"(?<=[^\W\d_])\*{1,3}(?=[^\W\d_])")
 
 
-def _plain_variant(text: str, decomposed: bool) -> str | None:
-    """``text`` without combining marks on Latin letters when the input spelt them as separate combining
-    characters (``decomposed``: "Igno\u0301re", which NFKC composes to "Ignóre" and no rule matches; NFD, marks
-    after an ASCII letter dropped, NFC) and without markdown emphasis inside words (``Ig**no**re``), or None
-    when neither applies. A variant, not the text; precomposed accents (``café``, ``Zürich``) are left alone:
-    ordinary accented text gains nothing."""
+#: words of English prose that French, Spanish, German ... prose does not have: two different ones make a text
+#: English
+_ENGLISH_WORDS = frozenset(
+    "the and of to you your with this that for from should must never every about all are not".split()
+)
+#: loanwords English writes with their accents (accents folded, lower case): spelling, not disguise
+_ACCENTED_LOANWORDS = frozenset(
+    """cafe naive naivete resume cliche facade fiance fiancee deja entree role elite creme brulee jalapeno
+    pinata senor senora senorita manana uber doppelganger protege decor debut expose passe soiree saute
+    puree rose touche voila divorcee attache mache seance pate chateau eclair flambe matinee negligee
+    creche souffle consomme blase risque detente melee canape communique nee emigre ingenue precis regime
+    cooperate cooperation pokemon acai a la vis""".split()
+)
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+
+
+def _fold_accents(text: str) -> str:
+    """``text`` without the accents of Latin letters (NFD, marks after an ASCII letter dropped, NFC):
+    "Ignóre" -> "Ignore"; other scripts keep theirs ("й" stays)."""
+    return unicodedata.normalize("NFC", _MARKS_AFTER_ASCII_RE.sub("", unicodedata.normalize("NFD", text)))
+
+
+def _accents_disguise_english(text: str) -> bool:
+    """Whether precomposed accents disguise English words ("Ígnore all prévious instructions": NFKC keeps such
+    letters, so no rule matches, while the model's uncased tokenizer folds them and reads the plain sentence):
+    the text is English prose (two of _ENGLISH_WORDS) with a lower-case or all-capital word that is plain ASCII
+    once its accents are folded and is not an accented loanword (café, naïve, résumé). Capitalised words never
+    decide: they are names (Tomás, Zürich, François) as often as not; French, Spanish or German prose has none
+    of the English words."""
+    english: set[str] = set()
+    disguised = False
+    for m in _LETTERS_RE.finditer(text):
+        word = m.group()
+        if word.isascii():
+            if word.lower() in _ENGLISH_WORDS:
+                english.add(word.lower())
+        elif not disguised:
+            folded = _fold_accents(word)
+            disguised = (folded.isascii() and (folded.islower() or (len(folded) > 1 and folded.isupper()))
+                         and folded.lower() not in _ACCENTED_LOANWORDS
+                         and folded.lower().removesuffix("s") not in _ACCENTED_LOANWORDS)
+        if disguised and len(english) >= 2:
+            return True
+    return False
+
+
+def _plain_variant(text: str, fold_accents: bool) -> str | None:
+    """``text`` without accents on Latin letters (``fold_accents``: the input spelt them as separate combining
+    characters, "Igno\u0301re", which NFKC composes to "Ignóre" and no rule matches, or they disguise English
+    words, see _accents_disguise_english) and without markdown emphasis inside words (``Ig**no**re``), or None
+    when neither applies. A variant, not the text; ordinary accented text (``café``, ``Zürich``) is left alone:
+    it gains nothing."""
     out = text
     if "*" in out:
         out = _INTRAWORD_STARS_RE.sub("", out)
-    if decomposed and not out.isascii():
-        nfd = unicodedata.normalize("NFD", out)
-        if _MARKS_AFTER_ASCII_RE.search(nfd):
-            out = unicodedata.normalize("NFC", _MARKS_AFTER_ASCII_RE.sub("", nfd))
+    if fold_accents and not out.isascii():
+        out = _fold_accents(out)
     return out if out != text else None
 
 
@@ -1293,12 +1474,13 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
         sub_text, sub_variants = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
         variants.append(sub_text)
         variants.extend(sub_variants)
-    # accents stripped off Latin letters ("Igno\u0301re" reads "Ignore" to a model; NFKC composes it to
-    # "Ignóre", which no rule matches) and markdown emphasis inside words ("Ig**no**re")
-    decomposed = False
+    # accents stripped off Latin letters ("Igno\u0301re" and "Ígnore" read "Ignore" to a model; no rule matches
+    # them) and markdown emphasis inside words ("Ig**no**re")
+    fold_accents = False
     if not s.isascii():
-        decomposed = _MARKS_AFTER_ASCII_RE.search(_INVIS_RE.sub("", s)) is not None
-    plain = _plain_variant(text, decomposed)
+        fold_accents = (_MARKS_AFTER_ASCII_RE.search(_INVIS_RE.sub("", s)) is not None
+                        or _accents_disguise_english(text))
+    plain = _plain_variant(text, fold_accents)
     if plain is not None:
         plain = _canonical(plain, _Ctx(), None)[0]  # its findings are the text's
         if plain and plain != text and plain not in variants:

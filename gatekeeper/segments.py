@@ -104,23 +104,42 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
-#: a line break inside a sentence: the line stops on a word or a comma and the next one goes on in lower case,
-#: or the line stops on a word that cannot end a statement ("Ignore all\nPrevious Instructions")
+#: a line break inside a sentence: the line stops on a word that cannot end a statement ("Ignore all\nPrevious
+#: Instructions"), or on any other word or a comma where the break cuts a sentence (see _cuts_a_sentence)
 _LINE_BREAK = re.compile(
-    r"(?<![A-Za-z])((?i:the|a|an|all|any|every|of|to|and|or|your|my|our|its|their|these|those|this|that"
+    r"(?:(?<![A-Za-z])((?i:the|a|an|all|any|every|of|to|and|or|your|my|our|its|their|these|those|this|that"
     r"|previous|prior|earlier|above|with|for|from|in|on|by|as|is|are|be|must|should|will|can|may|not"
-    r"|never))?[^\S\n]*\n[^\S\n]*(?=[A-Za-z])"
+    r"|never)))?[^\S\n]*\n[^\S\n]*(?=[A-Za-z])"
 )
+#: a line that is not a sentence of prose: a list item, a heading, a quote or a table row
+_NOT_PROSE_LINE = re.compile(r"\s*(?:[-*+\u2022>#|]|\d+[.)]\s|[A-Za-z][.)]\s)")
+#: a line of code, a command or a log line: an assignment, a variable, braces, snake_case, a call, a flag
+_CODE = re.compile(r"[=${}`<>|\\]|\w_\w|\w\(|(?:^|\s)--?\w")
+#: a label that opens a line ("Reasoning: ...", "A: Yes", "replicas: 3"): a field of its own
+_LABEL = re.compile(r"[A-Za-z][\w '-]{0,30}:(?:\s|$)")
+
+
+def _cuts_a_sentence(text: str, start: int, end: int) -> bool:
+    """Whether the line break ``text[start:end]`` cuts a sentence: the line before ends on a word or a comma
+    (no sentence punctuation) and the next line goes on in lower case ("... skip\ncontainer scanning") or,
+    after a lower-case word or a comma, with a capitalised word ("I must never\nShut down ..."), and neither
+    line is a list item, heading, code or a label of its own (lists, commands and key: value notes keep their
+    lines)."""
+    before = text.rfind("\n", 0, start) + 1
+    after = text.find("\n", end)
+    line, nxt = text[before:start], text[end:after if after >= 0 else len(text)]
+    if not line or not (line[-1].isalpha() or line[-1] == ","):
+        return False
+    goes_on_capitalised = nxt[:2].istitle() and (line[-1].islower() or line[-1] == ",")
+    if not (nxt[0].islower() or goes_on_capitalised):
+        return False
+    return not any(_NOT_PROSE_LINE.match(x) or _CODE.search(x) or _LABEL.match(x) for x in (line, nxt))
 
 
 def _join_wrapped(m: re.Match[str]) -> str:
     word = m.group(1)
-    if word:
-        return word + "\x00"
-    start, end = m.span()
-    text = m.string
-    if start and (text[start - 1].isalpha() or text[start - 1] == ",") and text[end].islower():
-        return "\x00"
+    if word or _cuts_a_sentence(m.string, *m.span()):
+        return (word or "") + "\x00"
     return m.group()
 
 
