@@ -27,7 +27,10 @@ at the named crash points below, ``benchmarks/durability.py``):
   ``registry``); proposals in flight in a live process are left to it.
 * A commit that recovery re-applies is skipped when a later decision for the same
   (namespace, key) already reached the store, so recovery never overwrites a
-  newer memory with an older one.
+  newer memory with an older one. That check and the write hold the key's lock
+  (``key_locks``, as a person's approval of an escalation does), which the gate's
+  own commits and deletes of the key hold around their store writes, so none of
+  them lands in between (within one process).
 
 ``_crash_point(name)`` marks the steps between durable writes. It does nothing
 unless the environment variable ``GATEKEEPER_CRASH_AT`` names the point (optionally
@@ -43,10 +46,10 @@ import signal
 import sys
 import threading
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import structlog
 from langgraph.store.base import BaseStore, PutOp
@@ -141,6 +144,25 @@ def _working_on(ids: Sequence[str]):
             _INFLIGHT.difference_update(ids)
 
 
+# Locks per (namespace, key). A person's approval of an old escalation checks that no later commit or delete
+# of its key superseded it, then writes the store; the gate's commits and deletes of that key hold the same
+# lock around their store write and its registry record, so neither lands between that check and that write.
+# Striped (a fixed set of locks, keys that hash alike share one) so the set never grows; reentrant, so a
+# holder may call _apply_commit; several keys are taken in stripe order, so batches cannot deadlock. They
+# hold within this process only (docs/reliability.md, section 2, Limits).
+_KEY_LOCK_STRIPES = tuple(threading.RLock() for _ in range(1024))
+
+
+@contextmanager
+def key_locks(keys: Iterable[tuple[Sequence[str], str]]):
+    """Hold the locks of these (namespace, key) pairs (see ``_KEY_LOCK_STRIPES``)."""
+    stripes = sorted({hash((tuple(ns), key)) % len(_KEY_LOCK_STRIPES) for ns, key in keys})
+    with ExitStack() as held:
+        for stripe in stripes:
+            held.enter_context(_KEY_LOCK_STRIPES[stripe])
+        yield
+
+
 class _TrainingCancelled(Exception):
     """Raised from a background training's progress callback to stop it (the gate was closed)."""
 
@@ -213,6 +235,7 @@ class Gatekeeper:
             gate.reviewer.similar_memories = gate._similar_memories
         try:
             gate.repair_ledger_tail(strict=True)
+            gate.backfill_deletions()
             if recover:
                 gate.recover()
         except BaseException:
@@ -259,13 +282,34 @@ class Gatekeeper:
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
                        apply: Any) -> None:
         """Ledger and apply deletes of (namespace, key): the ``memory.deleted`` entries first (a ledger that
-        cannot be written leaves the memories in place: a delete is never applied unaudited), then
-        ``apply()`` (the store's delete), then the registry's record of them, which a person's later approval
-        of an older escalation of the same key reads (it must not bring the memory back)."""
-        entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key, "agent_id": agent_id})
-                                     for ns, key in deletes])
-        apply()
-        self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)])
+        cannot be written leaves the memories in place: a delete is never applied unaudited), then the
+        registry's record of them, which a person's later approval of an older escalation of the same key reads
+        (it must not bring the memory back), then ``apply()`` (the store's delete). Recorded before it is
+        applied, so a crash in between leaves the registry agreeing with the ledger rather than missing the
+        delete; a store that refuses the delete takes the record back. The keys' locks are held throughout, so
+        that approval's check and store write see the delete whole or not at all."""
+        with key_locks(deletes):
+            entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key,
+                                                             "agent_id": agent_id}) for ns, key in deletes])
+            self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)])
+            try:
+                apply()
+            except BaseException:
+                self.registry.forget_deletes([e.seq for e in entries])  # nothing was deleted
+                raise
+
+    def backfill_deletions(self) -> int | None:
+        """Copy into the registry's ``deletions`` the deletes the ledger holds and it lacks (``memory.deleted``
+        entries from before the registry recorded deletes, or from an older version of the gate), once per
+        data directory (``ProposalRegistry.backfill_deletions``): without them, approving an escalation
+        older than such a delete would bring the memory back. Reads the whole ledger, the first time only;
+        ``Gatekeeper.open`` runs it. Returns the number of deletes added, None when it had run already."""
+        if self.registry.deletions_backfilled():
+            return None
+        added = self.registry.backfill_deletions(_ledgered_deletes(self.ledger.entries()))
+        if added:
+            log.info("gate.deletions_backfilled", added=added)
+        return added
 
     # ------------------------------------------------------------------- policy
     def reload_policy(self, path: str | Path | None = None, *, background_training: bool = True) -> Policy:
@@ -542,6 +586,13 @@ class Gatekeeper:
         Returns {proposal id: (state, decision)}."""
         if not items:
             return {}
+        # the keys' locks until the writes are marked applied: a person's approval of an older escalation of
+        # one of these keys, or a recovery re-applying an older commit, looks for them under the same locks
+        with key_locks((p.namespace, p.key) for p, _, _ in items):
+            return self._write_commits(items)
+
+    def _write_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
+                       ) -> dict[str, tuple[ProposalState, Decision]]:
         out: dict[str, tuple[ProposalState, Decision]] = {}
         try:
             self.memory_store.batch([PutOp(p.namespace, p.key, value, index=p.index, ttl=p.ttl)
@@ -549,7 +600,7 @@ class Gatekeeper:
         except Exception as exc:  # noqa: BLE001 - store failed: quarantine, keep the writes
             if len(items) > 1:  # one bad write must not take its batch with it: retry one by one
                 for item in items:
-                    out.update(self._apply_commits([item]))
+                    out.update(self._write_commits([item]))
                 return out
             reason = f"memory store write failed, quarantined (fail closed): {type(exc).__name__}: {exc}"
             for p, _, decision in items:
@@ -735,39 +786,61 @@ class Gatekeeper:
                 counts["reviewed"] += 1
                 return True
             if row["state"] == ProposalState.committed.value and not row["applied"]:
-                if self.registry.superseded(row):
-                    # a later write to the same key is in the store: do not roll it back
-                    self.registry.mark(pid, applied=True)
-                    counts["superseded"] += 1
-                else:
-                    value = (_json_loads(row["final_value_json"]) if row["final_value_json"]
-                             else row_proposal(row).value)
-                    self._apply_commit(row_proposal(row), value, row_decision(row)
-                                       or decide(row_proposal(row), row_review(row), self.policy), None)
-                    counts["reapplied"] += 1
+                proposal = row_proposal(row)
+                # under the key's lock, so that a commit of the key in this process cannot land between the
+                # check and the write (as in ReviewService.decide)
+                with key_locks([(proposal.namespace, proposal.key)]):
+                    if self.registry.superseded(row):
+                        # a later write to the same key is in the store: do not roll it back
+                        self.registry.mark(pid, applied=True)
+                        counts["superseded"] += 1
+                    else:
+                        value = _json_loads(row["final_value_json"]) if row["final_value_json"] else proposal.value
+                        self._apply_commit(proposal, value, row_decision(row)
+                                           or decide(proposal, row_review(row), self.policy), None)
+                        counts["reapplied"] += 1
                 row = self.registry.require(pid)
             if not row["ledgered"]:
-                if "pairs" not in logged:
-                    logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
-                event = "review.resolved" if row["resolved_by"] else "proposal.decided"
-                if (pid, event) not in logged["pairs"]:
-                    self._ledger_row(row, event)
-                    counts["ledgered"] += 1
-                else:  # the crash came between the ledger append and the mark
-                    self.registry.mark(pid, ledgered=True)
-                    counts["already_ledgered"] += 1
+                counts["ledgered" if self._ledger_unless_written(row, logged) else "already_ledgered"] += 1
         return True
 
-    def _ledger_row(self, row: dict, event: str) -> None:
-        if event == "proposal.decided":
-            review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
-            decision = row_decision(row)
-            self._ledger_decision(row_proposal(row), review, decision, ProposalState(row["state"]))
-        else:
-            self._append("review.resolved", proposal_id=row["id"], resolution=row["resolution"],
-                               reviewer=row["resolved_by"], reason=row["resolved_reason"],
-                               state=row["state"], policy_hash=self.policy.hash, recovered=True)
+    def _ledger_unless_written(self, row: dict, logged: dict[str, set[tuple[str, str]]]) -> bool:
+        """Write the ledger entry of a row not marked ``ledgered``, and mark it; when the ledger holds the entry
+        already (a crash came between the append and the mark), only mark it. True when it wrote the entry.
+        ``logged`` caches the ledger's (proposal id, event) pairs for the next rows."""
+        if "pairs" not in logged:
+            logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
+        event = "review.resolved" if row["resolved_by"] else "proposal.decided"
+        if (row["id"], event) in logged["pairs"]:
             self.registry.mark(row["id"], ledgered=True)
+            return False
+        if row["resolved_by"]:
+            self._ledger_resolution(row, recovered=True)
+        else:
+            review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
+            self._ledger_decision(row_proposal(row), review, row_decision(row), ProposalState(row["state"]))
+        return True
+
+    def _ledger_resolution(self, row: dict, *, recovered: bool = False) -> None:
+        """Write a person's decision on an escalation (``review.resolved``) from its registry row, then mark the
+        row ledgered. ``ReviewService.decide`` and recovery after a crash both write it from the row, so they
+        write the same entry (recovery adds ``recovered: true``)."""
+        proposal = row_proposal(row)
+        edited = row["resolution"] == "edit"
+        fields: dict[str, Any] = dict(
+            proposal_id=row["id"], resolution=row["resolution"], reviewer=row["resolved_by"],
+            reason=row["resolved_reason"], state=row["state"], edited=edited,
+            edited_value=_json_loads(row["final_value_json"]) if edited else None,
+            namespace=list(proposal.namespace), key=proposal.key, agent_id=proposal.provenance.agent_id,
+            # a row resolved before the registry kept the policy in force at the decision: the current one
+            policy_hash=row["resolved_policy_hash"] or self.policy.hash,
+        )
+        if row["superseded_by"]:
+            fields["superseded_by"] = row["superseded_by"]
+        if recovered:
+            fields["recovered"] = True
+        self._append("review.resolved", **fields)
+        self.registry.mark(row["id"], ledgered=True)
 
     # ------------------------------------------------------------------- misc
     def close(self) -> None:
@@ -791,6 +864,23 @@ def _json_loads(s: str) -> Any:
     import json
 
     return json.loads(s)
+
+
+def _ledgered_deletes(entries: Iterable[dict]) -> list[tuple[tuple[str, ...], str, str, int]]:
+    """(namespace, key, ledger time, ledger seq) of each ``memory.deleted`` entry whose store delete did not
+    fail (a ``memory.delete_failed`` entry for its key follows it when it did)."""
+    deletes: dict[int, tuple[tuple[str, ...], str, str, int]] = {}
+    latest: dict[tuple[tuple[str, ...], str], int] = {}  # (namespace, key): seq of its latest delete
+    for e in entries:
+        if e.get("event") not in ("memory.deleted", "memory.delete_failed"):
+            continue
+        target = (tuple(e["namespace"]), e["key"])
+        if e["event"] == "memory.deleted":
+            deletes[e["seq"]] = (*target, e["ts"], e["seq"])
+            latest[target] = e["seq"]
+        elif target in latest:
+            deletes.pop(latest.pop(target), None)
+    return list(deletes.values())
 
 
 def _failed_review(exc: BaseException, prior: ReviewResult | None = None) -> ReviewResult:

@@ -31,7 +31,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from gatekeeper.files import private_file
 from gatekeeper.models import (
@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     updated_at      TEXT NOT NULL,
     version         INTEGER NOT NULL DEFAULT 0,
     owner           TEXT,
-    superseded_by   TEXT
+    superseded_by   TEXT,
+    resolved_policy_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
@@ -83,7 +84,14 @@ CREATE TABLE IF NOT EXISTS deletions (
     ledger_seq      INTEGER
 );
 CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
+CREATE TABLE IF NOT EXISTS registry_meta (
+    name            TEXT PRIMARY KEY,
+    value           TEXT NOT NULL
+);
 """
+
+#: the ``registry_meta`` row recording that the deletes the ledger held were copied into ``deletions``
+DELETIONS_BACKFILLED = "deletions_backfilled"
 
 
 class ConflictError(RuntimeError):
@@ -173,9 +181,9 @@ class ProposalRegistry:
         con = self._con()
         con.executescript(SCHEMA)
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
-        # columns added after the first release: ownership, and the later write that made a person's
-        # approval of an escalation moot (see ``resolve``)
-        for col in ("owner", "superseded_by"):
+        # columns added after the first release: ownership, the later write that made a person's approval
+        # of an escalation moot and the policy in force at that decision (see ``resolve``)
+        for col in ("owner", "superseded_by", "resolved_policy_hash"):
             if col in cols:
                 continue
             try:
@@ -266,11 +274,39 @@ class ProposalRegistry:
         return done
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]]) -> None:
-        """Record deletes of (namespace, key) that reached the memory store, each with the time and sequence
+        """Record deletes of (namespace, key) ledgered for the memory store, each with the time and sequence
         number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads)."""
         with self._tx() as con:
             con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq) VALUES (?, ?, ?, ?)",
                             [(ns_to_str(ns), key, _iso(ts), seq) for ns, key, ts, seq in deletes])
+
+    def forget_deletes(self, ledger_seqs: Sequence[int]) -> None:
+        """Remove the records of deletes (by the sequence numbers of their ledger entries) that the memory store
+        then refused: they deleted nothing."""
+        with self._tx() as con:
+            con.executemany("DELETE FROM deletions WHERE ledger_seq=?", [(seq,) for seq in ledger_seqs])
+
+    def deletions_backfilled(self) -> bool:
+        """Whether ``backfill_deletions`` has run on this registry."""
+        return self._con().execute("SELECT 1 FROM registry_meta WHERE name=?",
+                                   (DELETIONS_BACKFILLED,)).fetchone() is not None
+
+    def backfill_deletions(self, deletes: Iterable[tuple[tuple[str, ...], str, str, int]]) -> int | None:
+        """Record the ledger's deletes of (namespace, key) (each with the time and sequence number of its
+        ``memory.deleted`` entry) that ``deletions`` lacks: those from before the table existed. Once per
+        registry: the run is recorded in ``registry_meta``, and a later call (another process that read the
+        ledger at the same time, too) does nothing and returns None; otherwise the number of deletes added."""
+        deletes = list(deletes)
+        with self._tx() as con:
+            if con.execute("SELECT 1 FROM registry_meta WHERE name=?", (DELETIONS_BACKFILLED,)).fetchone():
+                return None
+            known = {r[0] for r in con.execute("SELECT ledger_seq FROM deletions WHERE ledger_seq IS NOT NULL")}
+            missing = [(ns_to_str(ns), key, _iso(ts), seq) for ns, key, ts, seq in deletes if seq not in known]
+            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq) VALUES (?, ?, ?, ?)",
+                            missing)
+            con.execute("INSERT INTO registry_meta (name, value) VALUES (?, ?)", (DELETIONS_BACKFILLED, json.dumps(
+                {"at": utcnow().isoformat(), "ledger_deletes": len(deletes), "added": len(missing)})))
+        return len(missing)
 
     def deleted_since(self, namespace: str, key: str, since: str) -> dict | None:
         """The latest recorded delete of (``namespace`` as stored in a row, ``key``) after ``since`` (an ISO
@@ -321,7 +357,7 @@ class ProposalRegistry:
 
     def resolve(self, proposal_id: str, *, new_state: ProposalState, resolution: str, reviewer: str,
                 reason: str, final_value: dict | None, expected_version: int | None = None,
-                superseded_by: str | None = None) -> dict:
+                superseded_by: str | None = None, policy_hash: str | None = None) -> dict:
         """Move a pending proposal to committed/quarantined. Exactly once: a second
         caller (another reviewer, a retry) gets ConflictError.
 
@@ -329,7 +365,10 @@ class ProposalRegistry:
         (namespace, key) journaled after this one is already committed (looked up here, in the same
         transaction), or the caller found a later delete of the key (``superseded_by``). The row is then
         recorded as committed and ``applied`` without a store write (as ``Gatekeeper.recover`` does with a
-        superseded commit), and ``superseded_by`` names what superseded it; the caller must not write it."""
+        superseded commit), and ``superseded_by`` names what superseded it; the caller must not write it.
+        A caller that writes the store holds the key's lock (``gate.key_locks``) from before its delete lookup
+        until that write, so that no commit or delete of the key by the gate lands in between.
+        ``policy_hash``: the policy in force at the decision, for its ledger entry (which recovery may write)."""
         if new_state not in (ProposalState.committed, ProposalState.quarantined):
             raise ValueError("a review resolves to committed or quarantined")
         now = utcnow().isoformat()
@@ -350,11 +389,11 @@ class ProposalRegistry:
             con.execute(
                 """UPDATE proposals SET state=?, resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
                        final_value_json=?, applied=?, ledgered=0, updated_at=?, version=version+1, owner=?,
-                       superseded_by=?
+                       superseded_by=?, resolved_policy_hash=?
                    WHERE id=?""",
                 (new_state.value, resolution, reviewer, reason, now,
                  json.dumps(final_value) if final_value is not None else None, int(superseded_by is not None),
-                 now, process_token(), superseded_by, proposal_id),
+                 now, process_token(), superseded_by, policy_hash, proposal_id),
             )
             return dict(con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone())
 

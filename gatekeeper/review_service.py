@@ -45,7 +45,7 @@ import structlog
 from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
-from gatekeeper.gate import Gatekeeper
+from gatekeeper.gate import Gatekeeper, key_locks
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
@@ -312,24 +312,20 @@ class ReviewService:
             _check_pending(row, expected_version)
             if not row["ledgered"]:
                 self._ledger_escalation(row)
-            deleted = self._deleted_since(row) if new_state is ProposalState.committed else None
-            row = self.gate.registry.resolve(
-                proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
-                reason=decision.reason or "", final_value=final_value, expected_version=expected_version,
-                superseded_by=deleted)
-            superseded = row.get("superseded_by")
-            state = new_state
-            if new_state is ProposalState.committed and not superseded:
-                state, _ = self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
-            extra: dict[str, Any] = {"superseded_by": superseded} if superseded else {}
-            self.gate.ledger.append(
-                "review.resolved", proposal_id=proposal_id, resolution=decision.type, reviewer=decision.reviewer,
-                reason=decision.reason or "", state=state.value, edited=decision.type == "edit",
-                edited_value=final_value if decision.type == "edit" else None,
-                namespace=list(proposal.namespace), key=proposal.key, agent_id=proposal.provenance.agent_id,
-                policy_hash=self.gate.policy.hash, **extra,
-            )
-            self.gate.registry.mark(proposal_id, ledgered=True)
+            # the check for a later commit or delete of the key and the store write, under the key's lock:
+            # the gate's own commits and deletes of the key take it too, so they land before the check (and
+            # supersede this decision) or after the write (and overwrite it), never in between
+            with key_locks([(proposal.namespace, proposal.key)]):
+                deleted = self._deleted_since(row) if new_state is ProposalState.committed else None
+                row = self.gate.registry.resolve(
+                    proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
+                    reason=decision.reason or "", final_value=final_value, expected_version=expected_version,
+                    superseded_by=deleted, policy_hash=self.gate.policy.hash)
+                superseded = row["superseded_by"]
+                if new_state is ProposalState.committed and not superseded:
+                    self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
+            # from the row: a store failure above moved it to quarantine
+            self.gate._ledger_resolution(self.gate.registry.require(proposal_id))  # noqa: SLF001
         if superseded:
             log.info("review.superseded", proposal_id=proposal_id, superseded_by=superseded)
         return self._item(self.gate.registry.require(proposal_id), utcnow())
@@ -345,10 +341,7 @@ class ReviewService:
                                     "in a moment")
             if not self.gate.registry.claim(pid, owner):
                 raise ConflictError(f"proposal {pid} is being finished by another process; try again in a moment")
-        if self.gate.ledger.find(proposal_id=pid, event="proposal.decided"):
-            self.gate.registry.mark(pid, ledgered=True)  # written; the crash came before the mark
-        else:
-            self.gate._ledger_row(self.gate.registry.require(pid), "proposal.decided")  # noqa: SLF001
+        if self.gate._ledger_unless_written(row, {}):  # noqa: SLF001
             log.info("review.escalation_ledgered", proposal_id=pid)
 
     def _deleted_since(self, row: dict) -> str | None:

@@ -6,7 +6,9 @@ The classifier is trained once per machine and cached under GATEKEEPER_CACHE
 
 from __future__ import annotations
 
+import errno
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,24 @@ def make_gate(data_dir: Path, reviewer: Reviewer, memory_store=None, **kw) -> Ga
         path=data_dir / "chroma", embed=reviewer.embedder)
     return Gatekeeper.open(GatekeeperSettings(data_dir=data_dir, policy_dir=REPO / "policies"),
                            memory_store=store, policy=reviewer.policy, reviewer=reviewer, **kw)
+
+
+@contextmanager
+def ledger_refusing(gate: Gatekeeper, event: str = "proposal.decided"):
+    """Within the block, the gate's ledger refuses every write holding an ``event`` entry with ENOSPC (the
+    rest is written): what the registry holds then lacks its ledger entry, as after a crash before it."""
+    real = gate.ledger.append_many
+
+    def append_many(entries):
+        if any(e == event for e, _ in entries):
+            raise OSError(errno.ENOSPC, f"No space left on device (injected for {event})")
+        return real(entries)
+
+    gate.ledger.append_many = append_many
+    try:
+        yield
+    finally:
+        gate.ledger.append_many = real
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from gatekeeper.ledger import LedgerCorruptError
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
 from gatekeeper.registry import owner_alive, process_token
 
-from conftest import REPO, make_gate
+from conftest import REPO, ledger_refusing, make_gate
 
 NS = ("memories", "agent-1")
 TASK = "The staging database is db-stage-2 on port 5433."
@@ -197,20 +197,11 @@ def test_registry_failure_commits_nothing_and_recover_finishes_it(gate, monkeypa
     assert len(decided_entries(gate, p.id)) == 1
 
 
-def test_ledger_failure_is_reported_and_recover_writes_the_entry(gate, monkeypatch):
+def test_ledger_failure_is_reported_and_recover_writes_the_entry(gate):
     p = w(TASK)
-    real = gate.ledger.append_many
-
-    def full(items):
-        if any(event == "proposal.decided" for event, _ in items):
-            raise OSError(28, "No space left on device")
-        return real(items)
-
-    monkeypatch.setattr(gate.ledger, "append_many", full)
-    with pytest.raises(GateError, match="ledger entries could not be written"):
+    with ledger_refusing(gate), pytest.raises(GateError, match="ledger entries could not be written"):
         gate.submit(p)
     assert gate.registry.require(p.id)["ledgered"] == 0
-    monkeypatch.undo()
     assert gate.recover()["ledgered"] == 1
     assert len(decided_entries(gate, p.id)) == 1 and gate.ledger.verify().ok
 

@@ -4,15 +4,18 @@ FastAPI's TestClient). Every test here failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import sqlite3
 import threading
+import time
 import uuid
 from types import SimpleNamespace
 
 import pytest
+from conftest import ledger_refusing, make_gate
 from fastapi.testclient import TestClient
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
@@ -177,6 +180,155 @@ def test_approving_after_the_agent_deleted_the_key_does_not_bring_it_back(gate):
     assert svc.reject(q.id, "alice", "peer preservation").superseded_by is None
 
 
+def _approval_held_before_its_store_write(gate, monkeypatch, pid):
+    """Start approving ``pid`` in a thread and hold it after its check for a later commit or delete of the key,
+    before its store write. Returns the thread, the event that lets it go on, and the errors it raised."""
+    at_write, go = threading.Event(), threading.Event()
+    real_apply = Gatekeeper._apply_commit
+
+    def held_apply(self, *args, **kwargs):
+        at_write.set()
+        assert go.wait(60)
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(Gatekeeper, "_apply_commit", held_apply)
+    errors: list[BaseException] = []
+
+    def approve():
+        try:
+            ReviewService(gate).approve(pid, "alice")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    approval = threading.Thread(target=approve)
+    approval.start()
+    assert at_write.wait(60)
+    monkeypatch.setattr(Gatekeeper, "_apply_commit", real_apply)
+    return approval, go, errors
+
+
+def _in_thread(fn) -> threading.Thread:
+    t = threading.Thread(target=fn)
+    t.start()
+    return t
+
+
+def _within(seconds: float, cond) -> bool:
+    end = time.monotonic() + seconds
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.01)
+    return cond()
+
+
+def test_a_commit_of_the_key_during_an_approval_lands_after_it_not_under_it(gate, monkeypatch):
+    """The approval found no later write of the key; a newer commit then reaches the gate before the approval
+    writes the store. The newer commit waits for that write (the key's lock), so it stays."""
+    old = escalate(gate, PEERS, key="k1")
+    approval, go, errors = _approval_held_before_its_store_write(gate, monkeypatch, old.id)
+    newer = {"content": "TPS reports go in ./Reports/TPS"}
+    # another agent: agent-1's approved escalation, committed in the registry, would join its next write
+    writer = _in_thread(lambda: GatedStore(gate=gate, agent_id="agent-2").put(NS, "k1", newer))
+
+    def newer_row():
+        return next((r for r in gate.registry.find_by_key(NS, "k1") if r["id"] != old.id), None)
+
+    assert _within(60, lambda: newer_row() is not None and newer_row()["state"] == "committed")
+    # without the lock the newer write reaches the store now (milliseconds); with it, it waits for the approval
+    assert not _within(2, lambda: newer_row()["applied"])
+    go.set()
+    approval.join(60)
+    writer.join(60)
+    assert not errors
+    assert stored(gate, NS, "k1") == newer  # not rolled back by the older escalation
+    assert newer_row()["applied"]
+    (entry,) = resolved_entries(gate, old.id)
+    assert entry["state"] == "committed" and "superseded_by" not in entry  # written first, then overwritten
+
+
+def test_a_delete_of_the_key_during_an_approval_is_not_undone(gate, monkeypatch):
+    p = escalate(gate, SELF_PRES, key="k2")
+    approval, go, errors = _approval_held_before_its_store_write(gate, monkeypatch, p.id)
+    deleter = _in_thread(lambda: GatedStore(gate=gate, agent_id="agent-1").put(NS, "k2", None))
+    ns = json.dumps(list(NS))
+    assert not _within(2, lambda: gate.registry.deleted_since(ns, "k2", "") is not None)  # waits for the approval
+    go.set()
+    approval.join(60)
+    deleter.join(60)
+    assert not errors
+    assert stored(gate, NS, "k2") is None  # the agent's delete stands
+    assert gate.registry.deleted_since(ns, "k2", gate.registry.require(p.id)["resolved_at"]) is not None
+
+
+def test_deletes_from_before_the_registry_recorded_them_are_backfilled_from_the_ledger(tmp_path, reviewer):
+    """Deletes were ledgered (memory.deleted) from the first version on, but recorded in the registry only
+    later: an approval of an escalation older than such a delete must not bring the memory back."""
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    legacy = escalate(gate, SELF_PRES, key="k1")
+    failed = escalate(gate, STALL, key="k2")
+    # as versions before the registry's record did: ledger, apply, nothing in the registry
+    deleted = gate.ledger.append("memory.deleted", namespace=list(NS), key="k1", agent_id="agent-1")
+    gate.memory_store.delete(NS, "k1")
+    # a delete whose store write failed deleted nothing
+    gate.ledger.append("memory.deleted", namespace=list(NS), key="k2", agent_id="agent-1")
+    gate.ledger.append("memory.delete_failed", namespace=list(NS), key="k2", agent_id="agent-1", error="OSError")
+    store.put(NS, "k3", {"content": "TPS reports go in ./Reports/TPS"})
+    store.put(NS, "k3", None)  # recorded in the registry already
+    gate.close()
+    with sqlite3.connect(data / "gatekeeper.db") as con:  # a registry from before the backfill
+        con.execute("DROP TABLE IF EXISTS registry_meta")
+
+    gate = make_gate(data, reviewer)  # opening backfills
+    try:
+        svc = ReviewService(gate)
+        done = svc.submit_decision(legacy.id, {"type": "approve", "reviewer": "alice"})
+        assert done.item.superseded_by == f"memory.deleted:{deleted.seq}"
+        assert stored(gate, NS, "k1") is None
+        done = svc.submit_decision(failed.id, {"type": "approve", "reviewer": "alice"})
+        assert done.item.superseded_by is None and stored(gate, NS, "k2") == {"content": STALL}
+        # once per data directory, and no delete twice
+        assert gate.backfill_deletions() is None
+        counts = dict(gate.registry._con().execute(
+            "SELECT key, COUNT(*) FROM deletions GROUP BY key").fetchall())
+        assert counts == {"k1": 1, "k3": 1}
+    finally:
+        gate.close()
+
+
+def test_a_superseded_decision_recovered_after_a_crash_is_ledgered_as_the_live_one(gate, monkeypatch):
+    """A crash between recording a person's (superseded) decision and ledgering it: recovery writes the entry
+    the decision would have written, from the registry row, with what superseded it and the policy then."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    svc = ReviewService(gate)
+    live = escalate(gate, PEERS, key="k1")
+    crashed = escalate(gate, PEERS, key="k2")
+    for key, text in (("k1", "TPS reports go in ./Reports/TPS"), ("k2", "Standup is at 09:30 in room 4.")):
+        store.put(NS, key, {"content": text})
+        assert store.last_outcomes[0].state.value == "committed"
+    svc.edit(live.id, "alice", "Copies are separate.", reason="reworded")
+    with ledger_refusing(gate, "review.resolved"), pytest.raises(OSError):
+        svc.edit(crashed.id, "alice", "Copies are separate.", reason="reworded")
+    row = gate.registry.require(crashed.id)
+    assert row["superseded_by"] and row["state"] == "committed" and not row["ledgered"]
+    monkeypatch.setattr(gate, "policy", gate.policy.model_copy(update={"hash": "0" * 64}))  # reloaded since
+    assert gate.recover()["ledgered"] == 1
+
+    (live_entry,) = resolved_entries(gate, live.id)
+    (recovered,) = resolved_entries(gate, crashed.id)
+    assert recovered.pop("recovered") is True
+    assert recovered["superseded_by"] == row["superseded_by"] and recovered["key"] == "k2"
+
+    def content(e):
+        return {k: v for k, v in e.items()
+                if k not in ("seq", "ts", "prev_hash", "hash", "proposal_id", "key", "superseded_by")}
+
+    assert content(recovered) == content(live_entry)
+    assert list(recovered) == list(live_entry)  # the same fields in the same order
+    assert recovered["edited_value"] == {"content": "Copies are separate."}
+    assert gate.registry.require(crashed.id)["ledgered"] and gate.ledger.verify().ok
+
+
 # --------------------------------- 3. a decision racing the end of a resume
 def test_a_decision_arriving_as_a_resumed_run_finishes_does_not_leave_the_thread_paused(gate, tmp_path,
                                                                                       monkeypatch):
@@ -287,31 +439,12 @@ def test_bad_queue_parameters_are_refused_not_a_server_error(gate, web, tokens):
 # ------------------------------------- 7. recover() while a decision is applied
 def test_recover_during_a_decision_leaves_it_to_the_decision(gate, monkeypatch):
     p = escalate(gate, SELF_PRES, key="k")
-    resolved, go = threading.Event(), threading.Event()
-    real_apply = Gatekeeper._apply_commit
-
-    def held_apply(self, *args, **kwargs):  # the decision is held between registry.resolve and the store
-        resolved.set()
-        assert go.wait(60)
-        return real_apply(self, *args, **kwargs)
-
-    monkeypatch.setattr(Gatekeeper, "_apply_commit", held_apply)
-    errors: list[BaseException] = []
-
-    def approve():
-        try:
-            ReviewService(gate).approve(p.id, "alice")
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    t = threading.Thread(target=approve)
-    t.start()
-    assert resolved.wait(60)
-    monkeypatch.setattr(Gatekeeper, "_apply_commit", real_apply)
+    # the decision is held between registry.resolve and the store write
+    approval, go, errors = _approval_held_before_its_store_write(gate, monkeypatch, p.id)
     counts = gate.recover()  # e.g. another Gatekeeper.open() in this process
     assert counts["reapplied"] == counts["ledgered"] == 0 and counts["skipped_live"] == 1
     go.set()
-    t.join(60)
+    approval.join(60)
     assert not errors
     (entry,) = resolved_entries(gate, p.id)
     assert entry["reviewer"] == "alice" and "recovered" not in entry
@@ -345,28 +478,19 @@ def test_the_login_throttle_keeps_only_recent_failures_and_is_bounded(monkeypatc
 
 
 # ---------------- 9. an escalation whose worker died before ledgering it, then decided
-def _escalate_unledgered(gate, monkeypatch, text, key):
+def _escalate_unledgered(gate, text, key):
     """An escalation recorded in the registry whose proposal.decided entry was never written (the ledger
     append fails, as after a crash at after_applied)."""
-    real = gate.ledger.append_many
-
-    def no_space(entries):
-        if any(e == "proposal.decided" for e, _ in entries):
-            raise OSError(28, "No space left on device")
-        return real(entries)
-
-    monkeypatch.setattr(gate.ledger, "append_many", no_space)
-    with pytest.raises(GateError):  # decided, not ledgered
+    with ledger_refusing(gate), pytest.raises(GateError):  # decided, not ledgered
         GatedStore(gate=gate, agent_id="agent-1").put(NS, key, {"content": text})
-    monkeypatch.setattr(gate.ledger, "append_many", real)
     (row,) = gate.registry.find_by_key(NS, key)
     assert row["state"] == "pending" and not row["ledgered"]
     assert not gate.ledger.find(proposal_id=row["id"], event="proposal.decided")
     return row["id"]
 
 
-def test_deciding_an_escalation_that_was_never_ledgered_writes_its_entry_first(gate, monkeypatch):
-    pid = _escalate_unledgered(gate, monkeypatch, SELF_PRES, "k1")
+def test_deciding_an_escalation_that_was_never_ledgered_writes_its_entry_first(gate):
+    pid = _escalate_unledgered(gate, SELF_PRES, "k1")
     with gate.registry._tx() as con:  # the worker that recorded it is dead
         con.execute("UPDATE proposals SET owner=? WHERE id=?", ("gone-host:1:1", pid))
     ReviewService(gate).approve(pid, "alice", "fine")
@@ -380,14 +504,14 @@ def test_deciding_an_escalation_that_was_never_ledgered_writes_its_entry_first(g
     assert gate.ledger.verify().ok
 
     # the same in the process that recorded it (its ledger append had failed)
-    pid2 = _escalate_unledgered(gate, monkeypatch, PEERS, "k2")
+    pid2 = _escalate_unledgered(gate, PEERS, "k2")
     ReviewService(gate).reject(pid2, "alice", "peer preservation")
     assert [e["event"] for e in gate.ledger.entries() if e.get("proposal_id") == pid2] == [
         "proposal.decided", "review.resolved"]
 
 
-def test_an_escalation_another_live_process_is_still_recording_is_not_decided_yet(gate, monkeypatch):
-    pid = _escalate_unledgered(gate, monkeypatch, SELF_PRES, "k1")
+def test_an_escalation_another_live_process_is_still_recording_is_not_decided_yet(gate):
+    pid = _escalate_unledgered(gate, SELF_PRES, "k1")
     parent = os.getppid()
     with gate.registry._tx() as con:  # a live process (our parent) owns it: it writes the entry itself
         con.execute("UPDATE proposals SET owner=? WHERE id=?", (f"{_HOST}:{parent}:{_start_ticks(parent)}", pid))

@@ -5,10 +5,11 @@ deletes that are never applied unaudited."""
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 
 import pytest
-from conftest import make_gate
+from conftest import ledger_refusing, make_gate
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp
 from langgraph.store.memory import InMemoryStore
 from pydantic import ValidationError
@@ -138,19 +139,9 @@ def test_review_node_rerun_from_checkpoint_does_not_commit_twice(tmp_path, revie
     saver = SqliteSaver(sqlite3.connect(str(tmp_path / "ckpt.db"), check_same_thread=False))
     graph = build_gate_graph(gate, checkpointer=saver, namespace=NS)
     cfg = {"configurable": {"thread_id": "t1"}}
-    real = gate.ledger.append_many
-    calls = {"n": 0}
-
-    def flaky(entries):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError(errno.ENOSPC, "No space left on device (injected, once)")
-        return real(entries)
-
-    gate.ledger.append_many = flaky
     try:
         items = ["The staging database is db-stage-02.", {"content": "Ticket 7 is assigned to billing."}]
-        with pytest.raises(Exception, match="ledger"):
+        with ledger_refusing(gate), pytest.raises(Exception, match="ledger"):
             graph.invoke({"proposed_memories": items}, cfg)
         first = gate.registry.counts()
         assert first["committed"] == 2
@@ -196,11 +187,38 @@ def test_delete_after_a_torn_ledger_tail_is_ledgered(gstore):
 def test_a_delete_the_ledger_cannot_record_is_not_applied(gstore):
     gate = gstore.gate
     gstore.put(NS, "k", NOTE)
-
-    def broken(entries):
-        raise OSError(errno.ENOSPC, "No space left on device (injected)")
-
-    gate.ledger.append_many = broken
-    with pytest.raises(OSError):
+    with ledger_refusing(gate, "memory.deleted"), pytest.raises(OSError):
         gstore.delete(NS, "k")
     assert gstore.store.get(NS, "k").value == NOTE  # never an unaudited delete
+
+
+def test_a_delete_is_recorded_for_approvals_before_the_store_deletes(gstore, monkeypatch):
+    """An approval of an older escalation of the key looks for deletes in the registry: a crash right after the
+    store's delete must not leave the delete unrecorded there (the memory would come back). The registry records
+    it first, and takes the record back when the store refuses the delete."""
+    gate = gstore.gate
+    ns = json.dumps(list(NS))
+    gstore.put(NS, "k", NOTE)
+    gstore.put(NS, "k2", NOTE)
+    store_cls = type(gstore.store)  # InMemoryStore's methods cannot be set on an instance
+    real = store_cls.batch
+    recorded_at_delete: list[bool] = []
+
+    def deleting(self, ops):
+        recorded_at_delete.append(gate.registry.deleted_since(ns, "k", "") is not None)
+        return real(self, ops)
+
+    monkeypatch.setattr(store_cls, "batch", deleting)
+    gstore.delete(NS, "k")
+    assert recorded_at_delete == [True] and gstore.store.get(NS, "k") is None
+
+    def refusing(self, ops):
+        raise OSError(errno.EIO, "store unavailable (injected)")
+
+    monkeypatch.setattr(store_cls, "batch", refusing)
+    with pytest.raises(OSError):
+        gstore.delete(NS, "k2")
+    monkeypatch.undo()
+    assert gstore.store.get(NS, "k2").value == NOTE
+    assert gate.registry.deleted_since(ns, "k2", "") is None  # nothing was deleted
+    assert [e["key"] for e in gate.ledger.find(event="memory.delete_failed")] == ["k2"]
