@@ -790,8 +790,10 @@ class Gatekeeper:
                 # under the key's lock, so that a commit of the key in this process cannot land between the
                 # check and the write (as in ReviewService.decide)
                 with key_locks([(proposal.namespace, proposal.key)]):
-                    if self.registry.superseded(row):
-                        # a later write to the same key is in the store: do not roll it back
+                    if (self.registry.superseded(row)
+                            or self.registry.deleted_since(row["namespace"], row["key"], row["updated_at"])):
+                        # a later write to the same key is in the store, or a later delete took it out: do
+                        # not roll either back
                         self.registry.mark(pid, applied=True)
                         counts["superseded"] += 1
                     else:

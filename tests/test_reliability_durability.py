@@ -224,3 +224,23 @@ def test_reapply_after_crash_never_overwrites_a_newer_memory(gate):
     assert counts["superseded"] == 1 and counts["reapplied"] == 0
     assert gate.memory_store.get(NS, "ci").value["content"].endswith("ci-cache-us.")
     assert gate.registry.require(old.id)["applied"] == 1
+
+
+def test_reapply_after_crash_never_brings_back_a_deleted_memory(gate):
+    """A commit interrupted before 'applied', then a delete of its key (by another process of the deployment):
+    recovery must not write the deleted memory back."""
+    from gatekeeper.decision import decide
+    from gatekeeper.gated_store import GatedStore
+
+    old = w("The CI cache lives in the s3 bucket ci-cache-eu.", key="ci")
+    gate.registry.insert_received(old)
+    review = gate.reviewer.review(old)
+    decision = decide(old, review, gate.policy)
+    if decision.action.value != "commit":
+        pytest.skip("the current classifier does not commit this task fact")
+    gate.registry.record_decision(old.id, review, decision, ProposalState.committed)  # crash here
+    GatedStore(gate.memory_store, gate=gate, agent_id="agent-1").delete(NS, "ci")
+    counts = gate.recover()
+    assert counts["superseded"] == 1 and counts["reapplied"] == 0
+    assert gate.memory_store.get(NS, "ci") is None
+    assert gate.registry.require(old.id)["applied"] == 1
