@@ -16,19 +16,29 @@ gets the wrapped store's ``default_ttl``.
 
 Provenance is never read from the memory value. It comes from the store's
 defaults, the ``write_context()`` context manager, and the LangGraph run config
-(``thread_id``, ``agent_id``/``user_id`` in ``configurable``) when the store is
-used inside a graph.
+(``thread_id``, ``run_id``, ``agent_id`` or else ``assistant_id`` in
+``configurable``) when the store is used inside a graph.
+
+Inside a graph, a put's proposal id is derived from the LangGraph task and what
+it writes, so a node that LangGraph runs again from its checkpoint (resumed after
+an ``interrupt()``, retried after an error) replays the earlier outcome instead of
+proposing the write again (an escalation would otherwise wait in the review queue
+once per run of the node).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
+import uuid
+from collections.abc import Mapping
 from contextlib import contextmanager
 from itertools import zip_longest
 from typing import Any, Iterable, Iterator
 
 import structlog
+from langgraph.config import get_config
 from langgraph.store.base import (
     NOT_PROVIDED,
     BaseStore,
@@ -56,6 +66,34 @@ _write_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Cont
 _CLAIM_FIELDS = ("source", "provenance", "author", "from", "origin", "trusted", "verified_by", "role", "sender",
                  "speaker", "authority", "operator", "trust", "trust_level", "verified", "approved", "approved_by",
                  "reviewed", "reviewed_by", "decision", "action", "state", "label", "score", "category", "agent_id")
+
+
+#: the key of the running task's id in a node's ``config["configurable"]`` (LangGraph's
+#: ``CONFIG_KEY_TASK_ID``): a hash of the checkpoint id, checkpoint namespace, step and node name,
+#: so the same when the task is re-run from the same checkpoint
+TASK_ID_KEY = "__pregel_task_id"
+_ID_NAMESPACE = uuid.UUID("5f0c7a52-3d1e-4f65-9b8a-6a2f1e0c9d41")
+
+
+def derived_id(*parts: str) -> str:
+    """A stable id (hex uuid5) for a proposal made by a LangGraph task: the same parts, the same id."""
+    return uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)).hex
+
+
+def canonical_text(value: Any) -> str:
+    """``value`` as one deterministic string (sorted JSON; ``repr`` for what JSON cannot hold)."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _run_configurable() -> dict[str, Any]:
+    """The running LangGraph task's ``configurable``; empty outside a graph."""
+    try:
+        return get_config().get("configurable") or {}
+    except RuntimeError:  # not inside a runnable context
+        return {}
 
 
 class NamespaceViolation(ValueError):
@@ -122,19 +160,14 @@ class GatedStore(BaseStore):
         return ttl
 
     # ------------------------------------------------------------- provenance
-    def _provenance(self, value: dict[str, Any]) -> Provenance:
+    def _provenance(self, value: dict[str, Any], cfg: dict[str, Any]) -> Provenance:
         fields: dict[str, Any] = {"source": self.source, "agent_id": self.agent_id}
-        try:
-            from langgraph.config import get_config
-
-            cfg = get_config().get("configurable", {})
+        if cfg:
             fields["thread_id"] = cfg.get("thread_id")
             fields["run_id"] = str(cfg["run_id"]) if cfg.get("run_id") else None
             agent = cfg.get("agent_id") or cfg.get("assistant_id")
             if agent:
                 fields["agent_id"] = str(agent)
-        except RuntimeError:  # not inside a runnable context
-            pass
         fields.update(_write_context.get() or {})
         claims = _claims(value)
         if claims:
@@ -188,7 +221,10 @@ class GatedStore(BaseStore):
 
     # ------------------------------------------------------------------ batch
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        ops = list(ops)
+        return self._batch_with_outcomes(list(ops))[0]
+
+    def _batch_with_outcomes(self, ops: list[Op]) -> tuple[list[Result], list[GateOutcome]]:
+        """Run a batch: its results, and the gate's outcomes for its writes."""
         self._validate_ops(ops)
         # build every proposal first: a bad write anywhere in the batch raises before anything is written
         proposals = {i: self._proposal(op) for i, op in enumerate(ops) if _kind(op) == "write"}
@@ -224,7 +260,7 @@ class GatedStore(BaseStore):
             i = j
         if any(isinstance(op, PutOp) for op in ops):
             self.last_outcomes = outcomes  # reads leave the last write's outcomes alone
-        return results
+        return results, outcomes
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
@@ -240,8 +276,8 @@ class GatedStore(BaseStore):
             if isinstance(op, PutOp):
                 _valid_ns(validate_namespace, op.namespace)
                 self._check_ns(op.namespace)
-                if op.value is not None and not isinstance(op.value, dict):
-                    raise TypeError(f"memory value must be a dict, got {type(op.value).__name__}")
+                if op.value is not None and not isinstance(op.value, Mapping):
+                    raise TypeError(f"memory value must be a mapping (a dict), got {type(op.value).__name__}")
             elif isinstance(op, GetOp):
                 _valid_ns(validate_namespace, op.namespace)
                 self._check_ns(op.namespace)
@@ -256,17 +292,24 @@ class GatedStore(BaseStore):
                 raise ValueError(f"Unknown operation type: {type(op).__name__}")
 
     def _proposal(self, op: PutOp) -> MemoryWrite:
-        return MemoryWrite(namespace=op.namespace, key=op.key, value=op.value,
-                           provenance=self._provenance(op.value),
-                           index=op.index if op.index is not None else None,
-                           ttl=self._ttl(op.ttl))
+        cfg = _run_configurable()
+        value, ttl = dict(op.value), self._ttl(op.ttl)
+        derived: dict[str, str] = {}
+        if cfg.get(TASK_ID_KEY):
+            # the same task putting the same thing from the same source (a re-run from its checkpoint) is the
+            # same proposal. One run of a node that puts X, then Y, then X again under one key gets the first X's
+            # outcome for the last put, and keeps Y: ids cannot tell a re-run from a repeat within a run
+            written = [list(op.namespace), op.key, value, op.index, ttl, _write_context.get()]
+            derived["id"] = derived_id(str(cfg[TASK_ID_KEY]), "put", canonical_text(written))
+        return MemoryWrite(namespace=op.namespace, key=op.key, value=value, provenance=self._provenance(value, cfg),
+                           index=op.index, ttl=ttl, **derived)
 
     def _deletes(self, ops: list[PutOp]) -> None:
         """Ledger, then apply, a run of deletes (``Gatekeeper.record_deletes``): a ledger that cannot be
         written leaves the memories in place, so a delete is never applied unaudited. A store failure after
         that is ledgered too (``memory.delete_failed``, best effort) and raised."""
         ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
-        agent_id = self._provenance({}).agent_id
+        agent_id = self._provenance({}, _run_configurable()).agent_id
         error: list[str] = []
 
         def apply() -> None:
@@ -291,9 +334,9 @@ class GatedStore(BaseStore):
 
     # -------------------------------------------------------------- extras
     def put_reviewed(self, namespace: tuple[str, ...], key: str, value: dict[str, Any]) -> GateOutcome:
-        """``put`` that returns what the gate decided."""
-        self.batch([PutOp(tuple(namespace), key, value)])
-        return self.last_outcomes[-1]
+        """``put`` that returns what the gate decided (for this write: ``last_outcomes`` is shared by every
+        caller of the store, and another thread's write may have replaced it already)."""
+        return self._batch_with_outcomes([PutOp(tuple(namespace), key, value)])[1][-1]
 
     def list_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:
         return self._visible(super().list_namespaces(*args, **kwargs))

@@ -10,6 +10,8 @@ keys:
   LangGraph task and its position in the list, the same when the task is re-run
   from its checkpoint (after a failure, on resume), so a re-run replays the
   earlier outcome instead of writing the memory a second time.
+  Proposals accumulate until this node takes them: nodes that propose in the
+  same step (parallel branches) all reach the gate.
 * ``human_review``     for escalations in *interrupt* mode, pauses the graph with
   ``interrupt()`` once per escalated write; resume with
   ``Command(resume={"type": "approve" | "edit" | "reject", ...})`` (the decision
@@ -22,30 +24,55 @@ keys:
 
 from __future__ import annotations
 
-import json
 import operator
-import uuid
 from typing import Annotated, Any, Callable, TypedDict
 
+import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from gatekeeper.gate import Gatekeeper
+from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
-from gatekeeper.registry import ConflictError
+from gatekeeper.registry import ConflictError, row_proposal
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
+
+log = structlog.get_logger("gatekeeper.reviewer_node")
 
 
 def _replace(_old: list, new: list) -> list:
     return new
 
 
+#: the update with which ``review_memories`` takes the proposals it reviewed off ``proposed_memories``
+#: (``{_REVIEWED: n}``: the first n). A plain dict, so any checkpointer stores it as it is.
+_REVIEWED = "__gatekeeper_reviewed__"
+
+
+def _queue_proposals(queued: list | None, update: list | tuple | dict | None) -> list:
+    """Reducer of ``proposed_memories``: proposals are appended, so two nodes proposing in the same step
+    (parallel branches) both reach the gate (a last-value reducer kept one branch's and dropped the other's,
+    unreviewed and unrecorded). The review node's ``{_REVIEWED: n}`` removes the n it reviewed: those it read
+    at the start of the step, first in the list whatever else this step appends."""
+    queued = list(queued or [])
+    if isinstance(update, dict) and _REVIEWED in update:
+        return queued[update[_REVIEWED]:]
+    if update is None:
+        return queued
+    if not isinstance(update, (list, tuple)):  # a lone dict would be read as its keys
+        raise TypeError(f"proposed_memories takes a list of proposals, not {type(update).__name__}")
+    return queued + list(update)
+
+
 class MemoryGateState(TypedDict, total=False):
     #: writes the agent proposes: MemoryWrite objects or dicts
-    #: ({"content" | "value", "namespace", "key"?, "kind"?, "source"?, "id"?})
-    proposed_memories: Annotated[list[Any], _replace]
-    #: one summary per reviewed write: id, state, action, category, score, reason
+    #: ({"content" | "value", "namespace", "key"?, "kind"?, "source"?, "id"?}); a node's list is
+    #: appended to those not yet reviewed
+    proposed_memories: Annotated[list[Any], _queue_proposals]
+    #: one summary per reviewed write (id, namespace, key, text, state, action, category, score,
+    #: reason, policy_hash; state "invalid" for a proposal that is not a valid memory write), then one
+    #: per human decision (id, namespace, key, state, action "human:<type>", reviewer, reason)
     memory_outcomes: Annotated[list[dict], operator.add]
     #: ids of escalations waiting for ``human_review`` (interrupt mode)
     pending_reviews: Annotated[list[str], _replace]
@@ -60,25 +87,11 @@ def outcome_summary(o: GateOutcome) -> dict:
     }
 
 
-#: the key of the running task's id in a node's ``config["configurable"]`` (LangGraph's
-#: ``CONFIG_KEY_TASK_ID``): a hash of the checkpoint id, checkpoint namespace, step and node name,
-#: so the same when the task is re-run from the same checkpoint
-_TASK_ID_KEY = "__pregel_task_id"
-_ID_NAMESPACE = uuid.UUID("5f0c7a52-3d1e-4f65-9b8a-6a2f1e0c9d41")
-
-
-def _derived_ids(item: Any, position: int, config: RunnableConfig | None) -> tuple[str, str] | None:
-    """(id, key) for a proposal that has none, from the LangGraph task id, the item's position
-    and its content; None outside a graph task (the ids are random there)."""
-    task_id = ((config or {}).get("configurable") or {}).get(_TASK_ID_KEY)
-    if not task_id:
-        return None
-    try:
-        content = json.dumps(item, sort_keys=True, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        content = repr(item)
-    basis = f"{task_id}\x1f{position}\x1f{content}"
-    return uuid.uuid5(_ID_NAMESPACE, basis).hex, uuid.uuid5(_ID_NAMESPACE, basis + "\x1fkey").hex
+def _invalid_summary(item: Any, error: Exception) -> dict:
+    """The outcome of a proposal that is not a valid memory write (nothing was journaled or stored)."""
+    return {"id": None, "namespace": None, "key": None, "text": canonical_text(item)[:500], "state": "invalid",
+            "action": "invalid", "category": None, "score": None,
+            "reason": f"not a valid memory write: {error}"[:2000], "policy_hash": None}
 
 
 def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...],
@@ -96,11 +109,16 @@ def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, .
     if not isinstance(item, dict):
         raise TypeError(f"a proposed memory must be a dict, str or MemoryWrite, not {type(item).__name__}")
     data = dict(item)
-    if "id" not in data or "key" not in data:
-        derived = _derived_ids(item, position, config)
-        if derived is not None:
-            data.setdefault("id", derived[0])
-            data.setdefault("key", derived[1])
+    task_id = cfg.get(TASK_ID_KEY)
+    if task_id:  # outside a graph task the ids are random
+        basis = (str(task_id), str(position), canonical_text(item))
+        data.setdefault("id", derived_id(*basis))
+        data.setdefault("key", derived_id(*basis, "key"))
+    if isinstance(data.get("provenance"), dict):
+        # a MemoryWrite as a dict: how a checkpointer that does not rebuild gatekeeper's classes (strict msgpack)
+        # returns one, or a model_dump(). Its provenance was set by code, as the object's is; replacing it with
+        # the node's defaults would review a web page's text with the trust of the agent's own notes
+        prov.update({k: v for k, v in data.pop("provenance").items() if v is not None})
     if "source" in data:  # the graph's own code says where the text came from
         prov["source"] = SourceKind(data.pop("source"))
     for k in ("tool_name", "url"):
@@ -118,13 +136,23 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
         items = state.get("proposed_memories") or []
         if not items:
             return {"pending_reviews": []}
-        writes = [_to_write(it, config, namespace, agent_id, source, position)
-                  for position, it in enumerate(items)]
+        writes: dict[int, MemoryWrite] = {}
+        invalid: dict[int, dict] = {}
+        for position, item in enumerate(items):
+            try:
+                writes[position] = _to_write(item, config, namespace, agent_id, source, position)
+            except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                # reported, not raised: raised, the proposal would stay queued and fail every later run of the
+                # node, so the thread could never go on
+                log.warning("review_node.invalid_proposal", position=position, error=str(exc))
+                invalid[position] = _invalid_summary(item, exc)
         mode = escalation_mode or gate.escalation_mode or EscalationMode(gate.policy.escalation.mode)
-        outcomes = gate.submit_many(writes, escalation_mode=mode)
+        outcomes = gate.submit_many(list(writes.values()), escalation_mode=mode) if writes else []
+        summaries = dict(zip(writes, map(outcome_summary, outcomes))) | invalid
         pending = [o.proposal.id for o in outcomes
                    if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt]
-        return {"proposed_memories": [], "memory_outcomes": [outcome_summary(o) for o in outcomes],
+        return {"proposed_memories": {_REVIEWED: len(items)},
+                "memory_outcomes": [summaries[position] for position in range(len(items))],
                 "pending_reviews": pending}
 
     return review_memories
@@ -155,6 +183,9 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
         if not isinstance(decisions, (list, tuple)) or len(decisions) != 1:
             raise ValueError("resume one escalation at a time: {'decisions': [<one decision>]}")
         resume = decisions[0]
+    if isinstance(resume, (list, tuple)):  # one decision per escalation, in the order of the pauses
+        raise ValueError("resume one escalation at a time: Command(resume=<one decision>); the graph pauses "
+                         "again for the next escalation")
     if isinstance(resume, str):
         resume = {"type": resume}
     return ReviewDecision.model_validate(resume)
@@ -163,6 +194,11 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
 def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
     service = ReviewService(gate)
 
+    def outcome(row: dict, action: str, reason: str | None) -> dict:
+        proposal = row_proposal(row)
+        return {"id": row["id"], "namespace": list(proposal.namespace), "key": proposal.key, "state": row["state"],
+                "action": action, "reviewer": row["resolved_by"], "reason": reason}
+
     def human_review(state: MemoryGateState) -> dict:
         results = []
         # one interrupt() per escalation, always in the same order, so resume values
@@ -170,17 +206,20 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
         for pid in state.get("pending_reviews") or []:
             resume = interrupt(hitl_request(gate, pid))
             try:
-                decision = _decision_from_resume(resume)
-                item = service.decide(pid, decision)
-                results.append({"id": pid, "state": item.state.value, "action": f"human:{decision.type}",
-                                "reviewer": decision.reviewer, "reason": decision.reason})
-            except ConflictError as exc:  # decided elsewhere (web queue, CLI) meanwhile
+                service.decide(pid, _decision_from_resume(resume))
+            except ConflictError as exc:
+                # decided already: by this node, before LangGraph re-ran it to resume a later escalation (the
+                # same resume value comes back here), or meanwhile elsewhere (web queue, CLI): report that decision
                 row = gate.registry.require(pid)
-                results.append({"id": pid, "state": row["state"], "action": f"human:{row['resolution']}",
-                                "reviewer": row["resolved_by"], "reason": str(exc)})
+                if not row["resolution"]:  # being recorded or decided elsewhere right now: it stays pending
+                    results.append(outcome(row, "human:conflict", str(exc)))
+                    continue
             except (ValueError, ReviewPermissionError) as exc:
                 # a malformed or forbidden resume leaves the write pending (never committed)
-                results.append({"id": pid, "state": "pending", "action": "human:invalid", "reason": str(exc)})
+                results.append(outcome(gate.registry.require(pid), "human:invalid", str(exc)))
+                continue
+            row = gate.registry.require(pid)
+            results.append(outcome(row, f"human:{row['resolution']}", row["resolved_reason"] or None))
         return {"pending_reviews": [], "memory_outcomes": results}
 
     return human_review

@@ -7,24 +7,31 @@ proposes what it learned as memory writes. Two ways of gating are shown:
 * the ``remember`` node proposes writes through graph state and the gate's
   ``review_memories`` / ``human_review`` nodes review them (escalations pause the
   graph with ``interrupt()`` in interrupt mode);
-* the ``note_preferences`` node writes with ``store.put`` on the graph's store,
-  a ``GatedStore``: the same review, with no change to the node's code.
+* the ``note_preferences`` node writes with a plain ``store.put`` on a
+  ``GatedStore``: the same review behind LangGraph's ``BaseStore`` API.
+
+The nodes hold the ``GatedStore`` themselves rather than calling ``get_store()``:
+a LangGraph server (``langgraph dev``, the platform) replaces the store compiled
+into a graph with its own, and writes through that store would not be reviewed.
 
 Run it locally:  python graphs/agent.py
-Serve it:        langgraph dev (see langgraph.json; the platform supplies the checkpointer)
+Serve it:        cd graphs && langgraph dev   (langgraph.json: ``make_graph``; the
+                 server supplies the checkpointer; data in $GATEKEEPER_DATA_DIR)
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.config import get_store
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
 
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.gated_store import GatedStore
@@ -51,14 +58,16 @@ def _last_user_text(state: AgentState) -> str:
     return ""
 
 
-def respond(state: AgentState) -> dict[str, Any]:
-    """Answer from memory: search the (gated) store; only committed memories come back."""
-    text = _last_user_text(state)
-    store = get_store()
-    hits = store.search(NAMESPACE, query=text, limit=3) if text else []
-    recalled = [str(h.value.get("content")) for h in hits]
-    answer = "I remember: " + "; ".join(recalled) if recalled else "Nothing relevant in memory yet."
-    return {"messages": [AIMessage(content=answer)], "recalled": recalled}
+def make_respond(store: GatedStore) -> Callable[[AgentState], dict[str, Any]]:
+    def respond(state: AgentState) -> dict[str, Any]:
+        """Answer from memory: search the gated store; only committed memories come back."""
+        text = _last_user_text(state)
+        hits = store.search(NAMESPACE, query=text, limit=3) if text else []
+        recalled = [str(h.value.get("content")) for h in hits]
+        answer = "I remember: " + "; ".join(recalled) if recalled else "Nothing relevant in memory yet."
+        return {"messages": [AIMessage(content=answer)], "recalled": recalled}
+
+    return respond
 
 
 def remember(state: AgentState) -> dict[str, Any]:
@@ -70,39 +79,36 @@ def remember(state: AgentState) -> dict[str, Any]:
                                    "kind": "semantic", "source": SourceKind.user.value}]}
 
 
-def note_preferences(state: AgentState) -> dict[str, Any]:
-    """Write preferences straight to the store: GatedStore reviews the put."""
-    m = _PREFER.match(_last_user_text(state))
-    if m:
-        get_store().put(NAMESPACE, "preference", {"content": f"The user prefers {m.group('pref').strip()}"})
-    return {}
+def make_note_preferences(store: GatedStore) -> Callable[[AgentState], dict[str, Any]]:
+    def note_preferences(state: AgentState) -> dict[str, Any]:
+        """Write preferences straight to the store: GatedStore reviews the put."""
+        m = _PREFER.match(_last_user_text(state))
+        if m:
+            store.put(NAMESPACE, "preference", {"content": f"The user prefers {m.group('pref').strip()}"})
+        return {}
+
+    return note_preferences
 
 
 def build_graph(gate: Gatekeeper, *, checkpointer=None, escalation_mode: EscalationMode = EscalationMode.interrupt):
+    store = GatedStore(gate=gate, agent_id="demo-agent", source=SourceKind.user, namespace_prefix=("memories",))
     builder = StateGraph(AgentState)
-    builder.add_node("respond", respond)
+    builder.add_node("respond", make_respond(store))
     builder.add_node("remember", remember)
-    builder.add_node("note_preferences", note_preferences)
+    builder.add_node("note_preferences", make_note_preferences(store))
     builder.add_edge(START, "respond")
     builder.add_edge("respond", "note_preferences")
     builder.add_edge("note_preferences", "remember")
     add_memory_gate(builder, gate, after="remember", then=END, namespace=NAMESPACE, agent_id="demo-agent",
                     source=SourceKind.user, escalation_mode=escalation_mode)
-    store = GatedStore(gate=gate, agent_id="demo-agent", source=SourceKind.user, namespace_prefix=("memories",))
     return builder.compile(checkpointer=checkpointer, store=store)
 
 
-def _default_graph():
-    data = Path(".gatekeeper") / "graph"
-    return build_graph(Gatekeeper.open(GatekeeperSettings(data_dir=data)))
-
-
-def __getattr__(name: str):  # lazy: `graph` is built on first access (langgraph.json entry point)
-    if name == "graph":
-        g = _default_graph()
-        globals()["graph"] = g
-        return g
-    raise AttributeError(name)
+@functools.cache
+def make_graph() -> CompiledStateGraph:
+    """The served graph (langgraph.json): a factory, so importing this module opens no gate. The server calls
+    it for each run; the gate (``$GATEKEEPER_DATA_DIR``, set in langgraph.json) is opened once."""
+    return build_graph(Gatekeeper.open(GatekeeperSettings()))
 
 
 if __name__ == "__main__":

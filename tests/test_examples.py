@@ -23,11 +23,11 @@ def _load(path: Path, name: str):
     return mod
 
 
-def test_langgraph_json_points_at_the_graph():
+def test_langgraph_json_points_at_the_graph_factory():
     cfg = json.loads((REPO / "graphs" / "langgraph.json").read_text())
     target = cfg["graphs"]["gated_agent"]
     file, _, attr = target.partition(":")
-    assert (REPO / "graphs" / file).exists() and attr == "graph"
+    assert (REPO / "graphs" / file).exists() and attr == "make_graph"
 
 
 def test_example_agent_graph(gate):
