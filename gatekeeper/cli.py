@@ -309,6 +309,29 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
     _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
 
 
+@review_app.command("retry-store-failures")
+def review_retry_store_failures(
+        operator: str = typer.Option(..., "--operator", help="Who retries (recorded in the ledger)."),
+        limit: int = typer.Option(1000, min=1, help="At most this many writes, oldest first."),
+        data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Submit again the writes quarantined because the memory store refused them (it was down), once it is
+    back: each is reviewed again under the policy in force. Writes whose key changed since are skipped."""
+    gate = _open_gate(data_dir, policy_dir)
+    try:
+        report = gate.retry_store_failures(operator=operator, limit=limit)
+    except ValueError as exc:
+        raise _fail(_one_line(exc)) from None
+    finally:
+        gate.close()
+    for r in report:
+        if r["outcome"] == "retried":
+            console.print(f"{r['proposal_id']}: retried as {r['retried_as']} -> [bold]{r['state']}[/bold]")
+        else:
+            console.print(f"{r['proposal_id']}: not retried, superseded by {r['superseded_by']}")
+    retried = sum(r["outcome"] == "retried" for r in report)
+    console.print(f"{retried} retried, {len(report) - retried} superseded")
+
+
 # --------------------------------------------------------------------- reviewer
 def _accounts(data_dir: Optional[Path]):
     from gatekeeper.accounts import AccountStore
@@ -393,7 +416,7 @@ def _load_graph(spec: str, gate):
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise typer.BadParameter("--graph takes module:attr (e.g. graphs.agent:graph)")
+        raise typer.BadParameter("--graph takes module:attr (e.g. my_agent.graph:graph, or a factory taking the gate)")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     obj = getattr(importlib.import_module(module_name), attr)

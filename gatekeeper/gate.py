@@ -94,6 +94,10 @@ from gatekeeper.training_process import (
 
 log = structlog.get_logger("gatekeeper.gate")
 
+#: the reason a commit that the memory store refused is quarantined with (fail closed); what
+#: ``Gatekeeper.retry_store_failures`` looks for
+STORE_FAILED = "memory store write failed, quarantined (fail closed)"
+
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
     Action.quarantine: ProposalState.quarantined,
@@ -602,7 +606,7 @@ class Gatekeeper:
                 for item in items:
                     out.update(self._write_commits([item]))
                 return out
-            reason = f"memory store write failed, quarantined (fail closed): {type(exc).__name__}: {exc}"
+            reason = f"{STORE_FAILED}: {type(exc).__name__}: {exc}"
             for p, _, decision in items:
                 log.error("gate.store_failed", proposal_id=p.id, error=str(exc))
                 self._move_to_quarantine(p.id, reason)
@@ -645,8 +649,7 @@ class Gatekeeper:
                         state: ProposalState) -> tuple[str, dict[str, Any]]:
         rules = next((e for e in review.evidence if e.layer == "rules"), None)
         error = review.error
-        if error is None and state is ProposalState.quarantined and decision.reason.startswith(
-                "memory store write failed"):
+        if error is None and state is ProposalState.quarantined and decision.reason.startswith(STORE_FAILED):
             error = decision.reason  # the store failed: record it as the error too
         return "proposal.decided", dict(
             proposal_id=proposal.id,
@@ -750,6 +753,50 @@ class Gatekeeper:
         return self._outcome_from_row(self.registry.require(proposal_id))
 
     # ----------------------------------------------------------------- recovery
+    def retry_store_failures(self, *, operator: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Submit again the writes that were quarantined only because the memory store refused their commit
+        (a Chroma server that was down, a full disk), once the store is back. Each is reviewed again under the
+        policy in force, as a new proposal, and routed like any write (committed, quarantined, escalated to
+        the review queue; a store that still refuses quarantines it again, to be retried later). A write whose
+        key was committed again or deleted since is not retried: it would roll a newer memory back.
+
+        The new proposal's id is derived from the old one, so a retry interrupted by a crash and run again
+        replays it instead of writing twice. The old row stays quarantined, with ``resolution`` ``retried`` (or
+        ``superseded``), ``resolved_by`` the operator and ``superseded_by`` the new proposal (or what
+        superseded it); the ledger gets ``proposal.retried`` (``proposal.retry_skipped``). Returns one dict
+        per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``."""
+        from gatekeeper.gated_store import derived_id
+
+        if not operator or not operator.strip():
+            raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        report: list[dict[str, Any]] = []
+        for row in self.registry.store_failures(STORE_FAILED, limit):
+            old = row_proposal(row)
+            again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
+            # under the key's lock: no commit or delete of the key lands between the check and the new write
+            with key_locks([(old.namespace, old.key)]):
+                later = self.registry.later_commit_or_delete(row)
+                if later is not None and later != again.id:  # (its own retry, run before a crash, is no later write)
+                    self._append("proposal.retry_skipped", proposal_id=old.id, superseded_by=later,
+                                 operator=operator, namespace=list(old.namespace), key=old.key)
+                    self.registry.mark_retried(old.id, resolution="superseded", operator=operator,
+                                               reason="not retried: a later write or delete of the key",
+                                               superseded_by=later)
+                    report.append({"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
+                                   "state": ProposalState.quarantined.value, "superseded_by": later})
+                    continue
+                outcome = self.submit(again, escalation_mode=EscalationMode.park)
+            self._append("proposal.retried", proposal_id=old.id, retried_as=again.id, state=outcome.state.value,
+                         operator=operator, namespace=list(old.namespace), key=old.key)
+            self.registry.mark_retried(old.id, resolution="retried", operator=operator,
+                                       reason=f"store failure retried as {again.id}: {outcome.state.value}",
+                                       superseded_by=again.id)
+            report.append({"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
+                           "state": outcome.state.value, "superseded_by": again.id})
+        return report
+
     def recover(self) -> dict[str, int]:
         """Finish what a crash interrupted. Safe to run at any time, any number of times,
         from any number of processes: proposals a live process is working on are left to

@@ -174,6 +174,12 @@ def owner_alive(owner: str | None) -> bool:
         return True
 
 
+def deletion_reference(deletion: dict) -> str:
+    """How a ``deletions`` row is named where it supersedes a write: ``memory.deleted:<ledger seq>``."""
+    ref = deletion["ledger_seq"] if deletion["ledger_seq"] is not None else deletion["deleted_at"]
+    return f"memory.deleted:{ref}"
+
+
 class ProposalRegistry:
     def __init__(self, path: str | Path):
         self.path = private_file(path)  # memory texts and decisions: 0600
@@ -483,6 +489,37 @@ class ProposalRegistry:
         return [dict(r) for r in self._con().execute(
             """SELECT * FROM proposals WHERE state='received'
                  OR (state='committed' AND applied=0) OR ledgered=0 ORDER BY created_at, rowid""")]
+
+    def store_failures(self, reason_prefix: str, limit: int) -> list[dict]:
+        """Quarantined rows not yet retried whose decision reason starts with ``reason_prefix`` (the memory store
+        refused their commit), oldest first."""
+        return [dict(r) for r in self._con().execute(
+            """SELECT * FROM proposals WHERE state='quarantined' AND resolution IS NULL
+                 AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
+               ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
+
+    def later_commit_or_delete(self, row: dict) -> str | None:
+        """What superseded ``row``'s write of its (namespace, key) since it was journaled: the id of a later
+        committed proposal, or ``memory.deleted:<ledger seq>`` for a later delete; None when nothing did."""
+        con = self._con()
+        later = self._later_commit(con, row)
+        if later is not None:
+            return later
+        deleted = self.deleted_since(row["namespace"], row["key"], row["created_at"])
+        return deletion_reference(deleted) if deleted is not None else None
+
+    def mark_retried(self, proposal_id: str, *, resolution: str, operator: str, reason: str,
+                     superseded_by: str) -> bool:
+        """Record on a quarantined store failure that it was retried (``superseded_by`` names the new proposal)
+        or skipped as out of date (``superseded_by`` names what superseded it). False when it was already."""
+        now = utcnow().isoformat()
+        with self._tx() as con:
+            cur = con.execute(
+                """UPDATE proposals SET resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
+                       superseded_by=?, updated_at=?, version=version+1
+                   WHERE id=? AND state='quarantined' AND resolution IS NULL""",
+                (resolution, operator, reason, now, superseded_by, now, proposal_id))
+            return cur.rowcount == 1
 
     def superseded(self, row: dict) -> bool:
         """A later decision for the same (namespace, key) already reached the memory store."""

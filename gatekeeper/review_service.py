@@ -52,6 +52,7 @@ from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult
 from gatekeeper.registry import (
     ConflictError,
     NotFoundError,
+    deletion_reference,
     owner_alive,
     process_token,
     row_decision,
@@ -349,9 +350,7 @@ class ReviewService:
         journaled, else None. Deletes are not proposals; the gate records them in the registry
         (``Gatekeeper.record_deletes``), indexed, so this costs one lookup however long the ledger is."""
         hit = self.gate.registry.deleted_since(row["namespace"], row["key"], row["created_at"])
-        if hit is None:
-            return None
-        return f"memory.deleted:{hit['ledger_seq'] if hit['ledger_seq'] is not None else hit['deleted_at']}"
+        return deletion_reference(hit) if hit is not None else None
 
     def _refuse_self_review(self, proposal_id: str, proposal: MemoryWrite, decision: ReviewDecision) -> None:
         if decision.reviewer.strip().lower() == proposal.provenance.agent_id.strip().lower():

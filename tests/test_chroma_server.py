@@ -192,3 +192,51 @@ def test_status_names_where_the_memories_live(chroma_url, tmp_path, monkeypatch)
     monkeypatch.delenv("GATEKEEPER_CHROMA_URL")
     out = CliRunner().invoke(app, ["status", "--data-dir", str(tmp_path / "data")])
     assert f"memories: embedded chromadb {(tmp_path / 'data' / 'chroma').resolve()}" in " ".join(out.output.split())
+
+
+def test_writes_quarantined_while_the_server_was_down_are_retried_once_it_is_back(tmp_path, reviewer, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+    from gatekeeper.gated_store import derived_id
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    gate = _open(tmp_path / "data", reviewer, url, "retry-after-outage")
+    try:
+        billing = gate.submit(_write("The billing export runs at 02:00 UTC.", "billing"))
+        standup = gate.submit(_write("Standup moved to 09:45 on Mondays.", "standup"))
+        wiki = gate.submit(_write("The onboarding checklist lives in the team wiki.", "wiki"))
+        assert billing.state == standup.state == wiki.state == ProposalState.quarantined
+        with chroma_server(tmp_path / "server", port):
+            newer = gate.submit(_write("Standup moved to 10:00 on Mondays.", "standup"))
+            assert newer.state == ProposalState.committed
+            # a retry that a crash cut short after its new write: running it again replays that write
+            gate.submit(wiki.proposal.model_copy(update={"id": derived_id(wiki.proposal.id, "store-retry")}))
+
+            monkeypatch.setenv("GATEKEEPER_CHROMA_URL", url)
+            monkeypatch.setenv("GATEKEEPER_CHROMA_COLLECTION", "retry-after-outage")
+            out = CliRunner().invoke(app, ["review", "retry-store-failures", "--operator", "ops-oncall",
+                                           "--data-dir", str(tmp_path / "data")])
+            assert out.exit_code == 0, out.output
+            assert "2 retried, 1 superseded" in out.output
+
+            assert gate.memory_store.get(NS, "billing").value["content"] == "The billing export runs at 02:00 UTC."
+            assert gate.memory_store.get(NS, "standup").value["content"] == "Standup moved to 10:00 on Mondays."
+            old = gate.registry.require(billing.proposal.id)
+            assert (old["state"], old["resolution"], old["resolved_by"]) == ("quarantined", "retried", "ops-oncall")
+            assert gate.registry.require(old["superseded_by"])["state"] == "committed"
+            skipped = gate.registry.require(standup.proposal.id)
+            assert (skipped["resolution"], skipped["superseded_by"]) == ("superseded", newer.proposal.id)
+            assert len(gate.registry.find_by_key(NS, "wiki")) == 2  # the quarantined one and one retry, not two
+            events = [(e["event"], e.get("proposal_id")) for e in gate.ledger.entries()]
+            assert ("proposal.retried", billing.proposal.id) in events
+            assert ("proposal.retry_skipped", standup.proposal.id) in events
+            assert gate.retry_store_failures(operator="ops-oncall") == []  # each is retried once
+    finally:
+        gate.close()
+
+
+def test_retrying_needs_an_operator(gate):
+    with pytest.raises(ValueError, match="operator"):
+        gate.retry_store_failures(operator=" ")
