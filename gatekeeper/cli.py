@@ -411,8 +411,11 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
 
 # ------------------------------------------------------------------------ serve
 def _load_graph(spec: str, gate):
-    """``module:attr`` -> a compiled graph; ``attr`` may also be a callable taking the gate."""
+    """``module:attr`` -> a compiled graph; ``attr`` may also be a factory of one, called with the gate when it
+    takes an argument (``build(gate)``) and without when it takes none (a ``langgraph.json`` entry such as
+    ``make_graph()``, which opens its gate from the same ``GATEKEEPER_*`` settings)."""
     import importlib
+    import inspect
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -421,7 +424,11 @@ def _load_graph(spec: str, gate):
         sys.path.insert(0, str(Path.cwd()))
     obj = getattr(importlib.import_module(module_name), attr)
     if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")) and callable(obj):
-        obj = obj(gate)
+        try:
+            takes_gate = bool(inspect.signature(obj).parameters)
+        except (TypeError, ValueError):  # no signature to read (a builtin): give it the gate
+            takes_gate = True
+        obj = obj(gate) if takes_gate else obj()
     if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")):
         raise typer.BadParameter(f"{spec} is not a compiled LangGraph graph (nor a factory of one)")
     return obj

@@ -566,10 +566,16 @@ def test_serve_loads_a_graph_or_a_graph_factory(gate, tmp_path, monkeypatch):
         "def build(gate):\n"
         "    saver = SqliteSaver(sqlite3.connect('ckpt.db', check_same_thread=False))\n"
         "    return build_gate_graph(gate, checkpointer=saver)\n"
+        "def make_graph():\n"
+        "    from gatekeeper.gate import Gatekeeper\n"
+        "    return build(Gatekeeper.open())\n"
         "not_a_graph = 42\n")
     monkeypatch.chdir(tmp_path)
     graph = _load_graph("review_graphs:build", gate)
     assert hasattr(graph, "invoke") and graph.checkpointer is not None
+    monkeypatch.setenv("GATEKEEPER_DATA_DIR", str(tmp_path / "served"))
+    served = _load_graph("review_graphs:make_graph", gate)  # a langgraph.json factory takes no gate
+    assert hasattr(served, "invoke") and (tmp_path / "served" / "gatekeeper.db").exists()
     import typer
 
     with pytest.raises(typer.BadParameter):
