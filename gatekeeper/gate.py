@@ -211,6 +211,8 @@ class Gatekeeper:
         self._reloads = 0
         self._training: dict[str, Any] | None = None
         self._training_thread: threading.Thread | None = None
+        #: puts edits of the policy files in force (started by ``Gatekeeper.open``, see ``policy_watch_s``)
+        self.policy_watcher: Any = None
         self._closed = False
 
     # ------------------------------------------------------------------ factory
@@ -245,6 +247,10 @@ class Gatekeeper:
         except BaseException:
             gate.close()
             raise
+        if settings.policy_watch_s > 0 and gate.policy.source_path:
+            from gatekeeper.policy_watch import PolicyWatcher
+
+            gate.policy_watcher = PolicyWatcher(gate, settings.policy_watch_s).start()
         return gate
 
     # ------------------------------------------------------------------- ledger
@@ -360,6 +366,10 @@ class Gatekeeper:
             policy_dir = Path(path) if path is not None else default_policy_dir()
             self._train_in_background(new, reviewer, generation, policy_dir)
         return new
+
+    def record_refused_policy(self, path: str | Path, problems: str) -> None:
+        """Ledger a policy edit that did not load (``policy.reload_refused``): the policy in force stayed."""
+        self._append("policy.reload_refused", path=str(path), in_force=self.policy.hash, problems=problems[:4000])
 
     @property
     def classifier_training(self) -> dict[str, Any] | None:
@@ -896,6 +906,8 @@ class Gatekeeper:
         """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
         at its next progress step, without writing its artifact or a ledger entry."""
         self._closed = True
+        if self.policy_watcher is not None:
+            self.policy_watcher.stop()
         self.registry.close()
         self.ledger.close()
         close = getattr(self.memory_store, "close", None)

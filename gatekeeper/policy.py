@@ -331,7 +331,8 @@ def default_policy_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "policies"
 
 
-def _policy_files(path: Path) -> list[Path]:
+def policy_files(path: Path) -> list[Path]:
+    """The YAML files a policy path (a directory or one file) is loaded from, in load order."""
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -352,7 +353,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     Raises PolicyError listing every problem with file and line.
     """
     root = Path(path) if path is not None else default_policy_dir()
-    files = _policy_files(root)
+    files = policy_files(root)
     merged: dict[str, Any] = {}
     where: dict[tuple, tuple[str, int]] = {}
     problems: list[tuple[str, int | None, str]] = []

@@ -14,6 +14,8 @@ Environment variables override the defaults:
 * ``GATEKEEPER_TRAINING_PROCESS`` default ``on``: that training runs in a child process
   (``gatekeeper.training_process``); ``off`` runs it in a thread of the serving process
 * ``GATEKEEPER_ENCODER_PRECISION`` default ``int8`` (``gatekeeper.quantization``); ``fp32``
+* ``GATEKEEPER_POLICY_WATCH_S`` default ``5``: how often (seconds) a gate opened from settings looks at its
+  policy files and puts an edit in force (``gatekeeper.policy_watch``); ``0`` turns it off
 * ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
   directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
   of a deployment (agents, the review app, the CLI) reads and writes the same memories
@@ -98,6 +100,25 @@ def _training_nice() -> int:
     return value
 
 
+#: how often a gate opened from settings looks for policy edits unless configured otherwise (seconds)
+DEFAULT_POLICY_WATCH_S = 5.0
+MAX_POLICY_WATCH_S = 3600.0
+
+
+def _policy_watch_s() -> float:
+    raw = env_value("GATEKEEPER_POLICY_WATCH_S")
+    if raw is None:
+        return DEFAULT_POLICY_WATCH_S
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_POLICY_WATCH_S:  # NaN fails too
+        raise ValueError(f"GATEKEEPER_POLICY_WATCH_S must be a number of seconds from 0 (off) to "
+                         f"{MAX_POLICY_WATCH_S:g}, not {raw!r}")
+    return value
+
+
 def _training_process() -> bool:
     raw = env_value("GATEKEEPER_TRAINING_PROCESS")
     value = "on" if raw is None else raw.strip().lower()
@@ -163,6 +184,7 @@ def check_environment() -> None:
     process_mode()
     _training_nice()
     _training_process()
+    _policy_watch_s()
     if (url := _chroma_url()) is not None:
         parse_chroma_url(url)
     check_chroma_collection(_chroma_collection())
@@ -193,6 +215,9 @@ class GatekeeperSettings(BaseModel):
     #: leave with it), where the classifier factory can be imported by name (the default one can); the
     #: serving process then only loads the finished artifact
     training_process: bool = Field(default_factory=_training_process)
+    #: how often (seconds) the gate looks at its policy files and puts an edit in force; 0: never (edits then
+    #: take effect with ``Gatekeeper.reload_policy`` or a restart)
+    policy_watch_s: float = Field(default_factory=_policy_watch_s, ge=0, le=MAX_POLICY_WATCH_S)
     #: a Chroma server for the committed memories (``http(s)://host:port``); None keeps them in the embedded
     #: chromadb under ``data_dir``. The registry, the ledger and the review queue stay in ``data_dir``: the
     #: processes that work one queue share that directory.

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# gates opened from settings watch their policy files (default every 5 s); the tests that edit policies call
+# reload_policy themselves and test_policy_watch.py turns the watcher on where it is the subject
+os.environ.setdefault("GATEKEEPER_POLICY_WATCH_S", "0")
 
 from gatekeeper.chroma_store import ChromaMemoryStore  # noqa: E402
 from gatekeeper.embeddings import Embedder  # noqa: E402

@@ -1,0 +1,107 @@
+"""Put policy edits in force in a running gate: safety staff edit the files, the gate notices.
+
+A :class:`PolicyWatcher` looks at the policy files the gate's policy was loaded from every ``interval_s``
+seconds (a ``stat`` of each file, in a daemon thread: nothing on the write path). When their names, sizes,
+modification or change times differ from what it last saw, it loads them:
+
+* a policy that does not load (a YAML typo, a rule failing its own examples) is refused: the policy in force
+  stays, the problem (file and line) is logged (``policy.watch_refused``) and ledgered
+  (``policy.reload_refused``), once per edit, not on every look;
+* a policy with the same content hash as the one in force (a file touched, saved unchanged) changes nothing;
+* any other is put in force with ``Gatekeeper.reload_policy`` (ledgered ``policy.reloaded``; an exemplar edit
+  trains the policy's classifier in the background, as that method documents).
+
+``Gatekeeper.open`` starts one when ``GatekeeperSettings.policy_watch_s`` is above 0 (``GATEKEEPER_POLICY_WATCH_S``,
+default 5 seconds); ``Gatekeeper.close`` stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from gatekeeper.policy import PolicyError, load_policy, policy_files
+
+if TYPE_CHECKING:
+    from gatekeeper.gate import Gatekeeper
+
+log = structlog.get_logger("gatekeeper.policy_watch")
+
+#: (file, size, modification time, change time) of each policy file; None when the path cannot be read
+Signature = tuple[tuple[str, int, int, int], ...] | None
+
+
+def policy_signature(path: str | Path) -> Signature:
+    """What changes when a policy file is edited, added, removed or replaced (cheap: one stat per file)."""
+    try:
+        stats = [(f, f.stat()) for f in policy_files(Path(path))]
+    except (OSError, PolicyError):
+        return None
+    return tuple((str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns) for f, st in stats)
+
+
+class PolicyWatcher:
+    """Reload a gate's policy when its files change (see the module docstring)."""
+
+    def __init__(self, gate: Gatekeeper, interval_s: float):
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be above 0, not {interval_s!r}")
+        self.gate = gate
+        self.interval_s = float(interval_s)
+        # nothing seen yet: the first look reads the files and compares their content with the policy in force,
+        # so an edit made between the gate's load and this watcher's start is not missed
+        self._seen: Signature = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PolicyWatcher:
+        self._thread = threading.Thread(target=self._run, name="gatekeeper-policy-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check()
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failed look
+                log.error("policy.watch_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def check(self) -> str | None:
+        """Look once: ``"reloaded"``, ``"refused"``, ``"unchanged"`` (files changed, content did not), or None
+        when the files are as last seen (or the policy in force was not loaded from files)."""
+        path = self.gate.policy.source_path
+        if not path:
+            return None
+        signature = policy_signature(path)
+        if signature == self._seen:
+            return None
+        try:
+            edited = load_policy(path)
+        except PolicyError as exc:
+            self._seen = signature  # once per edit: the next look waits for the next save
+            problems = str(exc)
+            log.error("policy.watch_refused", path=path, problems=problems, in_force=self.gate.policy.hash)
+            self.gate.record_refused_policy(path, problems)
+            return "refused"
+        # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
+        # logged once per edit, not tried again at every look
+        self._seen = signature
+        if edited.hash == self.gate.policy.hash:
+            return "unchanged"
+        old_hash = self.gate.policy.hash
+        try:
+            self.gate.reload_policy(path)
+        except PolicyError as exc:  # edited again between the two reads: judged again at the next look
+            self._seen = None
+            log.error("policy.watch_refused", path=path, problems=str(exc), in_force=old_hash)
+            return "refused"
+        log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=self.gate.policy.hash)
+        return "reloaded"
