@@ -83,14 +83,26 @@ def _write(text: str, agent: str = "reload") -> MemoryWrite:
     return MemoryWrite(content=text, namespace=("notes",), provenance=Provenance(agent_id=agent))
 
 
+@pytest.fixture(scope="module")
+def shipped_tiny_cache(tmp_path_factory, embedder) -> Path:
+    """A cache holding the tiny classifier of the shipped policy, trained once for the module: each test
+    starts from a copy of it (and trains the classifiers of its own edits in that copy)."""
+    seed = tmp_path_factory.mktemp("tiny-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GATEKEEPER_CACHE", str(seed))
+        tiny_classifier(load_policy(REPO / "policies"), embedder)
+    return seed
+
+
 @pytest.fixture
-def tiny_gate(tmp_path, monkeypatch, embedder):
+def tiny_gate(tmp_path, monkeypatch, embedder, shipped_tiny_cache):
+    shutil.copytree(shipped_tiny_cache, tmp_path / "cache")
     monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
     policy = load_policy(REPO / "policies")
     reviewer = Reviewer(policy, embedder=embedder, classifier_factory=tiny_classifier, classifier_ready=tiny_ready)
     gate = Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=REPO / "policies"),
                            memory_store=InMemoryStore(), policy=policy, reviewer=reviewer)
-    gate.reviewer.warm_up()  # trains the tiny classifier of the shipped policy
+    gate.reviewer.warm_up()  # loads the tiny classifier of the shipped policy from the copied cache
     yield gate
     gate.close()
 
