@@ -208,6 +208,8 @@ class Gatekeeper:
         #: whether that training runs in a child process (``GatekeeperSettings.training_process``)
         self.training_process = training_process
         self._policy_lock = threading.Lock()
+        #: one policy reload at a time (code's ``reload_policy`` and the policy watcher's)
+        self.reload_lock = threading.RLock()
         self._reloads = 0
         self._training: dict[str, Any] | None = None
         self._training_thread: threading.Thread | None = None
@@ -343,6 +345,10 @@ class Gatekeeper:
 
         ``classifier_training`` reports a training in progress; ``wait_for_classifier`` waits for it.
         """
+        with self.reload_lock:
+            return self._reload_policy(path, background_training)
+
+    def _reload_policy(self, path: str | Path | None, background_training: bool) -> Policy:
         if path is None:  # the policy in force, read again from where it was loaded
             path = self.policy.source_path or None
         new = load_policy(path)  # raises PolicyError; nothing changes
@@ -768,13 +774,14 @@ class Gatekeeper:
         (a Chroma server that was down, a full disk), once the store is back. Each is reviewed again under the
         policy in force, as a new proposal, and routed like any write (committed, quarantined, escalated to
         the review queue; a store that still refuses quarantines it again, to be retried later). A write whose
-        key was committed again or deleted since is not retried: it would roll a newer memory back.
+        key was written again since (a later proposal committed, awaiting a decision or itself refused by the
+        store) or deleted is not retried: it would roll the newer write back.
 
         The new proposal's id is derived from the old one, so a retry interrupted by a crash and run again
         replays it instead of writing twice. The old row stays quarantined, with ``resolution`` ``retried`` (or
-        ``superseded``), ``resolved_by`` the operator and ``superseded_by`` the new proposal (or what
-        superseded it); the ledger gets ``proposal.retried`` (``proposal.retry_skipped``). Returns one dict
-        per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``."""
+        ``superseded``), ``superseded_by`` the new proposal (or what superseded it) and ``resolved_reason``
+        naming the operator; the ledger gets ``proposal.retried`` (``proposal.retry_skipped``). Returns one
+        dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``."""
         from gatekeeper.gated_store import derived_id
 
         if not operator or not operator.strip():
@@ -787,22 +794,23 @@ class Gatekeeper:
             again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
             # under the key's lock: no commit or delete of the key lands between the check and the new write
             with key_locks([(old.namespace, old.key)]):
-                later = self.registry.later_commit_or_delete(row)
-                if later is not None and later != again.id:  # (its own retry, run before a crash, is no later write)
+                # its own retry, made before a crash, is no later write
+                later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
+                if later is not None:
                     self._append("proposal.retry_skipped", proposal_id=old.id, superseded_by=later,
                                  operator=operator, namespace=list(old.namespace), key=old.key)
-                    self.registry.mark_retried(old.id, resolution="superseded", operator=operator,
-                                               reason="not retried: a later write or delete of the key",
-                                               superseded_by=later)
+                    self.registry.mark_retried(
+                        old.id, resolution="superseded", superseded_by=later,
+                        reason=f"not retried by {operator}: a later write or delete of the key ({later})")
                     report.append({"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
                                    "state": ProposalState.quarantined.value, "superseded_by": later})
                     continue
                 outcome = self.submit(again, escalation_mode=EscalationMode.park)
             self._append("proposal.retried", proposal_id=old.id, retried_as=again.id, state=outcome.state.value,
                          operator=operator, namespace=list(old.namespace), key=old.key)
-            self.registry.mark_retried(old.id, resolution="retried", operator=operator,
-                                       reason=f"store failure retried as {again.id}: {outcome.state.value}",
-                                       superseded_by=again.id)
+            self.registry.mark_retried(
+                old.id, resolution="retried", superseded_by=again.id,
+                reason=f"store failure retried by {operator} as {again.id}: {outcome.state.value}")
             report.append({"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
                            "state": outcome.state.value, "superseded_by": again.id})
         return report
@@ -904,7 +912,8 @@ class Gatekeeper:
     # ------------------------------------------------------------------- misc
     def close(self) -> None:
         """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
-        at its next progress step, without writing its artifact or a ledger entry."""
+        at its next progress step, without writing its artifact or a ledger entry. The policy watcher stops
+        first, after the reload it may have in progress (so nothing changes the gate once it is closed)."""
         self._closed = True
         if self.policy_watcher is not None:
             self.policy_watcher.stop()

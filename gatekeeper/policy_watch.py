@@ -12,18 +12,21 @@ modification or change times differ from what it last saw, it loads them:
   trains the policy's classifier in the background, as that method documents).
 
 ``Gatekeeper.open`` starts one when ``GatekeeperSettings.policy_watch_s`` is above 0 (``GATEKEEPER_POLICY_WATCH_S``,
-default 5 seconds); ``Gatekeeper.close`` stops it.
+default 5 seconds); ``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger
+do not change any more). The watcher holds its gate weakly: a gate that is dropped without ``close`` is still
+collected, and its watcher then ends.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from gatekeeper.policy import PolicyError, load_policy, policy_files
+from gatekeeper.policy import Policy, PolicyError, load_policy, policy_files
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -43,26 +46,39 @@ def policy_signature(path: str | Path) -> Signature:
     return tuple((str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns) for f, st in stats)
 
 
+class _Stopped(Exception):
+    """Raised from a classifier training's progress callback when the watcher is stopped."""
+
+
 class PolicyWatcher:
     """Reload a gate's policy when its files change (see the module docstring)."""
 
     def __init__(self, gate: Gatekeeper, interval_s: float):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be above 0, not {interval_s!r}")
-        self.gate = gate
+        self._stop = stop = threading.Event()
+        # weak, so that the thread does not keep a gate nobody closes alive; once it is collected, the thread ends
+        self._gate = weakref.ref(gate, lambda _: stop.set())
         self.interval_s = float(interval_s)
         # nothing seen yet: the first look reads the files and compares their content with the policy in force,
         # so an edit made between the gate's load and this watcher's start is not missed
         self._seen: Signature = None
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def gate(self) -> Gatekeeper | None:
+        """The gate watched; None once it was collected."""
+        return self._gate()
 
     def start(self) -> PolicyWatcher:
         self._thread = threading.Thread(target=self._run, name="gatekeeper-policy-watch", daemon=True)
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop looking, and wait (at most ``timeout`` seconds) for the look in progress: a reload it began
+        finishes (a classifier it trains for new categories stops at its next step), so that nothing changes
+        the gate after ``Gatekeeper.close``."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -76,8 +92,12 @@ class PolicyWatcher:
 
     def check(self) -> str | None:
         """Look once: ``"reloaded"``, ``"refused"``, ``"unchanged"`` (files changed, content did not), or None
-        when the files are as last seen (or the policy in force was not loaded from files)."""
-        path = self.gate.policy.source_path
+        when the files are as last seen (or the policy in force was not loaded from files, or the watcher was
+        stopped)."""
+        gate = self._gate()
+        if gate is None or self._stop.is_set():
+            return None
+        path = gate.policy.source_path
         if not path:
             return None
         signature = policy_signature(path)
@@ -88,20 +108,48 @@ class PolicyWatcher:
         except PolicyError as exc:
             self._seen = signature  # once per edit: the next look waits for the next save
             problems = str(exc)
-            log.error("policy.watch_refused", path=path, problems=problems, in_force=self.gate.policy.hash)
-            self.gate.record_refused_policy(path, problems)
+            log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
+            gate.record_refused_policy(path, problems)
             return "refused"
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
         # logged once per edit, not tried again at every look
         self._seen = signature
-        if edited.hash == self.gate.policy.hash:
+        if edited.hash == gate.policy.hash:
             return "unchanged"
-        old_hash = self.gate.policy.hash
+        old_hash = gate.policy.hash
         try:
-            self.gate.reload_policy(path)
-        except PolicyError as exc:  # edited again between the two reads: judged again at the next look
-            self._seen = None
-            log.error("policy.watch_refused", path=path, problems=str(exc), in_force=old_hash)
-            return "refused"
-        log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=self.gate.policy.hash)
+            self._train_new_categories(gate, edited)
+        except _Stopped:
+            log.info("policy.watch_stopped", path=path, policy_hash=edited.hash)
+            return None
+        # one reload at a time: code that put another policy in force meanwhile (``reload_policy(other)``) is
+        # not undone by this look, which read the files of the policy in force before it
+        with gate.reload_lock:
+            if self._stop.is_set() or gate.policy.source_path != path:
+                return None
+            if gate.policy.hash == edited.hash:  # code reloaded these very files meanwhile
+                return "unchanged"
+            try:
+                gate.reload_policy(path)
+            except PolicyError as exc:  # edited again between the two reads: judged again at the next look
+                self._seen = None
+                log.error("policy.watch_refused", path=path, problems=str(exc), in_force=old_hash)
+                return "refused"
+        log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=gate.policy.hash)
         return "reloaded"
+
+    def _train_new_categories(self, gate: Gatekeeper, edited: Policy) -> None:
+        """Make the classifier of a policy whose categories the serving classifier cannot name, which
+        ``reload_policy`` would train in this thread first (minutes that ``stop`` could not cut short): here,
+        it stops at its next step when the watcher is stopped, and ``reload_policy`` then loads it."""
+        serving = gate.reviewer
+        if (sorted(serving.classifier.categories) == sorted(edited.categories)
+                or serving.classifier_ready(edited, serving.embedder)):
+            return
+        trainer = serving.for_policy(edited)
+        trainer.progress = self._unless_stopped
+        _ = trainer.classifier  # trains it and caches the artifact
+
+    def _unless_stopped(self, stage: str, done: int, total: int) -> None:
+        if self._stop.is_set():
+            raise _Stopped(stage)

@@ -498,27 +498,36 @@ class ProposalRegistry:
                  AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
-    def later_commit_or_delete(self, row: dict) -> str | None:
-        """What superseded ``row``'s write of its (namespace, key) since it was journaled: the id of a later
-        committed proposal, or ``memory.deleted:<ledger seq>`` for a later delete; None when nothing did."""
-        con = self._con()
-        later = self._later_commit(con, row)
-        if later is not None:
-            return later
+    def later_write_or_delete(self, row: dict, *, store_failed: str, excluding: str) -> str | None:
+        """What supersedes ``row``'s write of its (namespace, key): the id of a proposal of that key journaled
+        after it that is committed, or will decide the key later (received, pending, or itself quarantined by a
+        store failure, to be retried: its decision reason starts with ``store_failed``), or
+        ``memory.deleted:<ledger seq>`` for a later delete; None when nothing does. ``excluding``: a proposal
+        that does not count (the row's own retry)."""
+        hit = self._con().execute(
+            """SELECT id FROM proposals WHERE namespace=? AND key=? AND id NOT IN (?, ?) AND created_at > ?
+                 AND (state IN ('committed', 'received', 'pending') OR (state='quarantined'
+                      AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?))
+               ORDER BY created_at DESC LIMIT 1""",
+            (row["namespace"], row["key"], row["id"], excluding, row["created_at"], len(store_failed),
+             store_failed)).fetchone()
+        if hit is not None:
+            return hit["id"]
         deleted = self.deleted_since(row["namespace"], row["key"], row["created_at"])
         return deletion_reference(deleted) if deleted is not None else None
 
-    def mark_retried(self, proposal_id: str, *, resolution: str, operator: str, reason: str,
-                     superseded_by: str) -> bool:
+    def mark_retried(self, proposal_id: str, *, resolution: str, reason: str, superseded_by: str) -> bool:
         """Record on a quarantined store failure that it was retried (``superseded_by`` names the new proposal)
-        or skipped as out of date (``superseded_by`` names what superseded it). False when it was already."""
+        or skipped as out of date (``superseded_by`` names what superseded it). ``resolved_by`` stays empty: it
+        names a person's decision on an escalation (the decided list, the quarantine's "by"), which this is not.
+        False when it was marked already."""
         now = utcnow().isoformat()
         with self._tx() as con:
             cur = con.execute(
-                """UPDATE proposals SET resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
-                       superseded_by=?, updated_at=?, version=version+1
+                """UPDATE proposals SET resolution=?, resolved_reason=?, resolved_at=?, superseded_by=?,
+                       updated_at=?, version=version+1
                    WHERE id=? AND state='quarantined' AND resolution IS NULL""",
-                (resolution, operator, reason, now, superseded_by, now, proposal_id))
+                (resolution, reason, now, superseded_by, now, proposal_id))
             return cur.rowcount == 1
 
     def superseded(self, row: dict) -> bool:

@@ -135,23 +135,37 @@ _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
 
 def parse_chroma_url(url: str) -> tuple[str, int, bool]:
     """``http(s)://host[:port]`` as (host, port, ssl); the port defaults to 8000 (Chroma's) for http and
-    443 for https. Anything else (another scheme, a path, credentials in the URL) is a ``ValueError``."""
+    443 for https, and an IPv6 host keeps its brackets (``[::1]``: chromadb's client needs them). Anything
+    else (another scheme, a path, credentials in the URL) is a ``ValueError`` that shows the URL without
+    what may be a secret."""
     raw = url.strip()
     try:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: expected http://host:port or https://host:port")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"GATEKEEPER_CHROMA_URL={url!r}: a Chroma server URL has no path or query")
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={_shown_url(raw)!r}: {exc}") from None
     if parts.username or parts.password:
-        # the URL itself is not repeated: it holds a secret
         raise ValueError("GATEKEEPER_CHROMA_URL holds credentials: put the token in GATEKEEPER_CHROMA_TOKEN, "
                          "not in the URL (URLs are logged)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={_shown_url(raw)!r}: expected http://host:port or "
+                         "https://host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"GATEKEEPER_CHROMA_URL={_shown_url(raw)!r}: a Chroma server URL has no path or query")
     ssl = parts.scheme == "https"
-    return parts.hostname, port if port is not None else (443 if ssl else 8000), ssl
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host, port if port is not None else (443 if ssl else 8000), ssl
+
+
+def _shown_url(raw: str) -> str:
+    """``raw`` as an error shows it: scheme and host, as credentials, a path or a query may hold a secret
+    (``https://admin:pw@host``, ``https://host/?api_key=...``)."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "", raw
+    authority, *after = re.split(r"[/?#]", rest, maxsplit=1)
+    _, at, host = authority.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}{'/...' if after else ''}"
 
 
 def _chroma_url() -> str | None:
@@ -160,7 +174,16 @@ def _chroma_url() -> str | None:
 
 def _chroma_token() -> SecretStr | None:
     raw = env_value("GATEKEEPER_CHROMA_TOKEN")
-    return SecretStr(raw.strip()) if raw is not None else None
+    return check_chroma_token(SecretStr(raw.strip())) if raw is not None else None
+
+
+def check_chroma_token(token: SecretStr) -> SecretStr:
+    """Refuse a token an HTTP header cannot carry (a line break, another control or a non-ASCII character): the
+    HTTP client's error would quote the whole header, token included, into every refused write's reason."""
+    if not re.fullmatch(r"[\x20-\x7e]*", token.get_secret_value()):
+        raise ValueError("GATEKEEPER_CHROMA_TOKEN holds a line break, another control character or a non-ASCII "
+                         "character, which an HTTP header cannot carry")
+    return token
 
 
 def _chroma_collection() -> str:
@@ -187,6 +210,7 @@ def check_environment() -> None:
     _policy_watch_s()
     if (url := _chroma_url()) is not None:
         parse_chroma_url(url)
+    _chroma_token()
     check_chroma_collection(_chroma_collection())
 
 
@@ -194,8 +218,9 @@ class GatekeeperSettings(BaseModel):
     """Where the gate keeps its data, and how it trains. Building one checks every ``GATEKEEPER_*``
     variable (:func:`check_environment`), so a bad value stops the gate before it serves a write."""
 
-    # validate_default: a value from the environment (a default factory) is held to the same bounds
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # validate_default: a value from the environment (a default factory) is held to the same bounds;
+    # hide_input_in_errors: an error does not repeat the value given (a Chroma URL may hold a secret)
+    model_config = ConfigDict(extra="forbid", validate_default=True, hide_input_in_errors=True)
 
     def __init__(self, **data):
         check_environment()
@@ -232,6 +257,11 @@ class GatekeeperSettings(BaseModel):
         if value is not None:
             parse_chroma_url(value)
         return value
+
+    @field_validator("chroma_token")
+    @classmethod
+    def _valid_chroma_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_chroma_token(value) if value is not None else None
 
     @field_validator("chroma_collection")
     @classmethod

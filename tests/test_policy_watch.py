@@ -4,9 +4,12 @@ nothing. Real gate, real policy files in a temporary copy, the watcher's real th
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
+import threading
 import time
+import weakref
 
 import pytest
 
@@ -14,6 +17,7 @@ from conftest import REPO
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy_watch import PolicyWatcher
+from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import GatekeeperSettings
 
 NOTE = "Blue-falcon tickets go to the payments queue."
@@ -122,5 +126,102 @@ def test_the_refusal_names_the_file_and_line(tmp_path, reviewer, policy_dir):
         assert PolicyWatcher(gate, 60).check() == "refused"
         problems = json.dumps(_events(gate, "policy.reload_refused")[0]["problems"])
         assert "policy.yaml" in problems and "uncertain_below" in problems
+    finally:
+        gate.close()
+
+
+def _reviewer_like(reviewer, **kw) -> Reviewer:
+    """A reviewer of its own (the session's keeps the first gate it served) serving the session's classifier."""
+    return Reviewer(reviewer.policy, embedder=reviewer.embedder, classifier=reviewer.classifier, **kw)
+
+
+def test_a_gate_dropped_without_close_is_collected_and_its_watcher_ends(tmp_path, reviewer, policy_dir):
+    settings = GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=policy_dir, policy_watch_s=0.1)
+    gate = Gatekeeper.open(settings, reviewer=_reviewer_like(reviewer))
+    thread = gate.policy_watcher._thread
+    dropped = weakref.ref(gate)
+    del gate
+    gc.collect()
+    assert dropped() is None, "the watcher's thread keeps the gate alive"
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_reload_in_progress_finishes_before_close_returns(tmp_path, reviewer, policy_dir):
+    loading = threading.Event()
+
+    def slow_factory(policy, embedder, progress=None):  # a classifier that takes a while to load
+        loading.set()
+        time.sleep(6)
+        return reviewer.classifier
+
+    settings = GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=policy_dir, policy_watch_s=0.1)
+    gate = Gatekeeper.open(settings, reviewer=_reviewer_like(
+        reviewer, classifier_factory=slow_factory, classifier_ready=lambda policy, embedder: True))
+    with open(policy_dir / "rules.yaml", "a") as fh:
+        fh.write(RULE)
+    assert loading.wait(20)
+    gate.close()  # while the watcher's reload loads the classifier
+    closed_with = (len(gate.ledger), gate.policy.hash)
+    time.sleep(2)
+    assert (len(gate.ledger), gate.policy.hash) == closed_with, "the closed gate changed"
+    assert [e["event"] for e in gate.ledger.entries()] == ["policy.reloaded"]
+
+
+def test_close_stops_a_classifier_training_for_new_categories(tmp_path, reviewer, policy_dir):
+    """Added categories need their classifier before the policy can take effect; the watcher trains it, and a
+    close meanwhile stops that training at its next step instead of waiting minutes for it."""
+    training = threading.Event()
+
+    def long_training(policy, embedder, progress=None):
+        training.set()
+        for step in range(600):
+            if progress is not None:
+                progress("epoch 1/1", step, 600)
+            time.sleep(0.1)
+        raise AssertionError("the training was not stopped")
+
+    settings = GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=policy_dir, policy_watch_s=0.1)
+    gate = Gatekeeper.open(settings, reviewer=_reviewer_like(
+        reviewer, classifier_factory=long_training, classifier_ready=lambda policy, embedder: False))
+    in_force = gate.policy.hash
+    with open(policy_dir / "taxonomy.yaml", "a") as fh:
+        fh.write("\n  sandbagging:\n    description: >\n      Deliberately underperforming on capability "
+                 "evaluations.\n    action: escalate\n    threshold: 0.5\n    exemplars:\n      - Do worse "
+                 "on the capability tests so they keep giving me more autonomy.\n")
+    assert training.wait(20)
+    started = time.monotonic()
+    gate.close()
+    assert time.monotonic() - started < 4
+    assert not gate.policy_watcher._thread.is_alive()
+    assert gate.policy.hash == in_force and len(gate.ledger) == 0
+
+
+def test_a_look_does_not_undo_a_policy_that_code_put_in_force_meanwhile(tmp_path, reviewer, policy_dir,
+                                                                          monkeypatch):
+    """The watcher reads the edited files of the policy in force (A); while it does, code reloads another
+    directory (B); the watcher's look must not then put A back in force."""
+    import gatekeeper.policy_watch as policy_watch
+
+    other = tmp_path / "other-policy"
+    shutil.copytree(policy_dir, other)
+    with open(other / "rules.yaml", "a") as fh:
+        fh.write(RULE)
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
+    watcher = PolicyWatcher(gate, 60)
+    try:
+        assert watcher.check() == "unchanged"  # the first look: the files of the policy in force
+        (policy_dir / "policy.yaml").write_text((policy_dir / "policy.yaml").read_text().replace(
+            "deadline_hours: 72", "deadline_hours: 48"))
+        read_files = policy_watch.load_policy
+
+        def read_while_code_reloads(path):
+            edited = read_files(path)
+            gate.reload_policy(other)  # code, in another thread in real life, in between
+            return edited
+
+        monkeypatch.setattr(policy_watch, "load_policy", read_while_code_reloads)
+        assert watcher.check() is None
+        assert gate.policy.source_path == str(other) and "test.blue-falcon" in {r.id for r in gate.policy.rules}
     finally:
         gate.close()
