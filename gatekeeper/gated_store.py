@@ -115,7 +115,8 @@ class GatedStore(BaseStore):
     """Wrap ``store`` (or the gate's own memory store) so every write is reviewed.
 
     Args:
-        store: the store to protect; omitted = the gate's memory store (embedded chromadb).
+        store: the store to protect; omitted = the gate's memory store (the embedded chromadb, or the Chroma
+            server of ``GATEKEEPER_CHROMA_URL``).
         gate: an open ``Gatekeeper``; omitted = ``Gatekeeper.open(settings, memory_store=store)``.
         agent_id / source: default provenance of writes through this store.
         namespace_prefix: when set, every operation must stay inside it (an agent
