@@ -617,3 +617,27 @@ def test_app_shutdown_waits_for_resumed_agent_runs(gate, accounts, tokens, tmp_p
     (run,) = svc.resume_runs()
     assert run.finished_at is not None and run.error is None  # shutdown waited for it
     assert graph.get_state(cfg).next == ()
+
+
+def test_a_write_retried_after_a_store_failure_says_so_on_its_pages(web, gate, monkeypatch):
+    """The quarantine shows a store failure that was retried as the gate's, not as a person's decision, and its
+    detail page links the new proposal."""
+    from gatekeeper.models import MemoryWrite, Provenance
+
+    real_batch = gate.memory_store.batch
+    # the store refuses the commit, as a Chroma server that is down does
+    monkeypatch.setattr(gate.memory_store, "batch",
+                        lambda ops: (_ for _ in ()).throw(ConnectionError("store is down")))
+    down = gate.submit(MemoryWrite(content="The billing export runs at 02:00 UTC.", namespace=("memories", "agent-1"),
+                                   key="billing", provenance=Provenance(agent_id="agent-1")))
+    assert down.state.value == "quarantined"
+    monkeypatch.setattr(gate.memory_store, "batch", real_batch)
+    [retried] = gate.retry_store_failures(operator="ops-oncall")
+
+    c = login(web, "root-admin")  # the quarantine is for admins
+    page = c.get(f"/items/{down.proposal.id}").text
+    assert 'id="store-retry"' in page and f'href="/items/{retried["retried_as"]}"' in page
+    assert "ops-oncall" in page and 'id="resolution"' not in page  # no person decided it
+    row = re.search(rf'<tr data-id="{down.proposal.id}">.*?</tr>', c.get("/quarantine").text, re.S).group(0)
+    assert "store failure, retried" in row
+    assert c.get(f"/items/{retried['retried_as']}").status_code == 200
