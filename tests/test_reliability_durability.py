@@ -206,9 +206,8 @@ def test_ledger_failure_is_reported_and_recover_writes_the_entry(gate):
     assert len(decided_entries(gate, p.id)) == 1 and gate.ledger.verify().ok
 
 
-def test_reapply_after_crash_never_overwrites_a_newer_memory(gate):
-    """A commit interrupted before 'applied' is re-applied by recovery, unless a later
-    write to the same key already reached the store (recovery must not roll it back)."""
+def _decided_but_not_applied(gate):
+    """A commit recorded as decided whose store write a crash cut off (``applied`` is still 0)."""
     from gatekeeper.decision import decide
 
     old = w("The CI cache lives in the s3 bucket ci-cache-eu.", key="ci")
@@ -218,6 +217,13 @@ def test_reapply_after_crash_never_overwrites_a_newer_memory(gate):
     if decision.action.value != "commit":
         pytest.skip("the current classifier does not commit this task fact")
     gate.registry.record_decision(old.id, review, decision, ProposalState.committed)  # crash here
+    return old
+
+
+def test_reapply_after_crash_never_overwrites_a_newer_memory(gate):
+    """A commit interrupted before 'applied' is re-applied by recovery, unless a later
+    write to the same key already reached the store (recovery must not roll it back)."""
+    old = _decided_but_not_applied(gate)
     new = gate.submit(w("The CI cache moved to the s3 bucket ci-cache-us.", key="ci"))
     assert new.state is ProposalState.committed, new.decision.reason
     counts = gate.recover()
@@ -229,16 +235,9 @@ def test_reapply_after_crash_never_overwrites_a_newer_memory(gate):
 def test_reapply_after_crash_never_brings_back_a_deleted_memory(gate):
     """A commit interrupted before 'applied', then a delete of its key (by another process of the deployment):
     recovery must not write the deleted memory back."""
-    from gatekeeper.decision import decide
     from gatekeeper.gated_store import GatedStore
 
-    old = w("The CI cache lives in the s3 bucket ci-cache-eu.", key="ci")
-    gate.registry.insert_received(old)
-    review = gate.reviewer.review(old)
-    decision = decide(old, review, gate.policy)
-    if decision.action.value != "commit":
-        pytest.skip("the current classifier does not commit this task fact")
-    gate.registry.record_decision(old.id, review, decision, ProposalState.committed)  # crash here
+    old = _decided_but_not_applied(gate)
     GatedStore(gate.memory_store, gate=gate, agent_id="agent-1").delete(NS, "ci")
     counts = gate.recover()
     assert counts["superseded"] == 1 and counts["reapplied"] == 0
