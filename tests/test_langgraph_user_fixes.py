@@ -5,10 +5,8 @@ again; put_reviewed under concurrent writers; and the example agent as a LangGra
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
-import sys
 import uuid
 from pathlib import Path
 from types import MappingProxyType
@@ -255,12 +253,9 @@ def test_put_takes_any_mapping_as_basestore_does(gstore):
 def _load_like_the_server(path: Path):
     """Import a graph module the way the LangGraph server does (langgraph_api.graph._graph_from_spec):
     by file path, then the variable read from the module's ``__dict__`` (a module ``__getattr__`` is not asked)."""
-    name = "served_" + uuid.uuid4().hex
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    from test_examples import _load  # imports a file by path under a module name
+
+    return _load(path, "served_" + uuid.uuid4().hex)
 
 
 def _served_entry():
