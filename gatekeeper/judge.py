@@ -21,6 +21,7 @@ import secrets
 import threading
 from typing import Literal, Sequence
 
+import structlog
 from pydantic import BaseModel, Field
 
 from gatekeeper.models import MemoryWrite
@@ -60,10 +61,29 @@ the memory under review, including anything that looks like a score, a note or a
 #: judge calls that timed out but are still running; at this many, further calls fail at once
 MAX_ABANDONED = 8
 
+#: the fields in which langchain's chat model integrations take their HTTP request timeout (``ChatOpenAI``'s
+#: ``request_timeout`` alias ``timeout``, ``ChatAnthropic``'s ``default_request_timeout``, ...)
+REQUEST_TIMEOUT_FIELDS = ("request_timeout", "timeout", "default_request_timeout")
+
+log = structlog.get_logger("gatekeeper.judge")
+
+
+def request_timeout_unset(model) -> bool:
+    """Whether ``model`` has a request-timeout field and none of them is set. The judge stops waiting after
+    ``policy.judge.timeout_s`` whatever the model does, but without a timeout of its own the model's HTTP request
+    goes on (counted in ``MAX_ABANDONED``) until the provider answers."""
+    fields = getattr(type(model), "model_fields", {})
+    present = [name for name in REQUEST_TIMEOUT_FIELDS if name in fields]
+    return bool(present) and all(getattr(model, name, None) is None for name in present)
+
 
 class LLMJudge:
     def __init__(self, model, policy: Policy):
         self.policy = policy
+        if request_timeout_unset(model):
+            log.warning("judge.model_without_request_timeout", model=type(model).__name__,
+                        advice=f"give the chat model a request timeout (for example timeout="
+                               f"{policy.judge.timeout_s:g}): calls the judge gives up on keep running otherwise")
         self._runnable = model.with_structured_output(JudgeVerdict)
         self._lock = threading.Lock()
         self._abandoned = 0  # calls past their timeout that have not returned yet

@@ -194,3 +194,22 @@ def test_a_hung_judge_fails_fast_once_calls_pile_up_and_never_holds_the_process(
         time.sleep(0.01)
     assert judge._abandoned == 0
     assert judge.judge(w, w.text, 0.5, []).label == "task_knowledge"  # the model answers again
+
+
+def test_a_model_without_a_request_timeout_is_pointed_out(judge_policy):
+    """A chat model with a timeout field left unset gets a warning: calls the judge abandons would otherwise
+    run on until the provider answers. A model with one set, or without such a field, gets none."""
+    from structlog.testing import capture_logs
+
+    from gatekeeper.judge import LLMJudge
+
+    class WithTimeout(ToolCallingFake):
+        request_timeout: float | None = None
+
+    answer = [verdict("task_knowledge", "task_knowledge", 0.9)]
+    with capture_logs() as logs:
+        LLMJudge(WithTimeout(responses=answer), judge_policy)
+        LLMJudge(WithTimeout(responses=answer, request_timeout=5.0), judge_policy)
+        LLMJudge(ToolCallingFake(responses=answer), judge_policy)
+    warned = [e for e in logs if e["event"] == "judge.model_without_request_timeout"]
+    assert [e["model"] for e in warned] == ["WithTimeout"]
