@@ -311,14 +311,17 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
 
 @review_app.command("retry-store-failures")
 def review_retry_store_failures(
-        operator: str = typer.Option(..., "--operator", help="Who retries (recorded in the ledger)."),
+        operator: Optional[str] = typer.Option(None, "--operator",
+                                               help="Who retries (recorded in the ledger); required unless "
+                                                    "--dry-run."),
         limit: int = typer.Option(1000, min=1, help="At most this many writes, oldest first."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Only show what a run would do."),
         data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """Submit again the writes quarantined because the memory store refused them (it was down), once it is
     back: each is reviewed again under the policy in force. Writes whose key changed since are skipped."""
     gate = _open_gate(data_dir, policy_dir)
     try:
-        report = gate.retry_store_failures(operator=operator, limit=limit)
+        report = gate.retry_store_failures(operator=operator, limit=limit, dry_run=dry_run)
     except ValueError as exc:
         raise _fail(_one_line(exc)) from None
     finally:
@@ -326,10 +329,16 @@ def review_retry_store_failures(
     for r in report:
         if r["outcome"] == "retried":
             console.print(f"{r['proposal_id']}: retried as {r['retried_as']} -> [bold]{r['state']}[/bold]")
+        elif r["outcome"] == "would_retry":
+            console.print(f"{r['proposal_id']}: would be reviewed again")
         else:
-            console.print(f"{r['proposal_id']}: not retried, superseded by {r['superseded_by']}")
-    retried = sum(r["outcome"] == "retried" for r in report)
-    console.print(f"{retried} retried, {len(report) - retried} superseded")
+            console.print(f"{r['proposal_id']}: {'would not be' if dry_run else 'not'} retried, superseded by "
+                          f"{r['superseded_by']}")
+    retried = sum(r["outcome"] in ("retried", "would_retry") for r in report)
+    if dry_run:
+        console.print(f"dry run: {retried} would be retried, {len(report) - retried} skipped; nothing changed")
+    else:
+        console.print(f"{retried} retried, {len(report) - retried} superseded")
 
 
 # --------------------------------------------------------------------- reviewer
@@ -608,6 +617,7 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
 @app.command()
 def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """Counts per state, overdue escalations, ledger health, telemetry switches."""
+    from gatekeeper.gate import STORE_FAILED
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     gate = _open_gate(data_dir, policy_dir)
@@ -617,6 +627,10 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
     rep = gate.ledger.verify()
     console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + str(rep.problem)} ({rep.entries} entries)")
     console.print(f"memories: {getattr(gate.memory_store, 'location', type(gate.memory_store).__name__)}")
+    failed = gate.registry.count_store_failures(STORE_FAILED)
+    if failed:
+        console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
+                      "(gatekeeper review retry-store-failures)[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
 
 

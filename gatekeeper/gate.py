@@ -769,7 +769,8 @@ class Gatekeeper:
         return self._outcome_from_row(self.registry.require(proposal_id))
 
     # ----------------------------------------------------------------- recovery
-    def retry_store_failures(self, *, operator: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def retry_store_failures(self, *, operator: str | None, limit: int = 1000,
+                             dry_run: bool = False) -> list[dict[str, Any]]:
         """Submit again the writes that were quarantined only because the memory store refused their commit
         (a Chroma server that was down, a full disk), once the store is back. Each is reviewed again under the
         policy in force, as a new proposal, and routed like any write (committed, quarantined, escalated to
@@ -781,10 +782,13 @@ class Gatekeeper:
         replays it instead of writing twice. The old row stays quarantined, with ``resolution`` ``retried`` (or
         ``superseded``), ``superseded_by`` the new proposal (or what superseded it) and ``resolved_reason``
         naming the operator; the ledger gets ``proposal.retried`` (``proposal.retry_skipped``). Returns one
-        dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``."""
+        dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``.
+
+        ``dry_run``: change nothing, and report what a run would do (``outcome`` ``would_retry`` /
+        ``would_skip``; no operator needed)."""
         from gatekeeper.gated_store import derived_id
 
-        if not operator or not operator.strip():
+        if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
@@ -792,6 +796,11 @@ class Gatekeeper:
         for row in self.registry.store_failures(STORE_FAILED, limit):
             old = row_proposal(row)
             again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
+            if dry_run:
+                later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
+                report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
+                               "retried_as": None, "state": ProposalState.quarantined.value, "superseded_by": later})
+                continue
             # under the key's lock: no commit or delete of the key lands between the check and the new write
             with key_locks([(old.namespace, old.key)]):
                 # its own retry, made before a crash, is no later write

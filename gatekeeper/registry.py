@@ -498,6 +498,13 @@ class ProposalRegistry:
                  AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
+    def count_store_failures(self, reason_prefix: str) -> int:
+        """How many rows ``store_failures`` would return without a limit."""
+        return self._con().execute(
+            """SELECT COUNT(*) FROM proposals WHERE state='quarantined' AND resolution IS NULL
+                 AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?""",
+            (len(reason_prefix), reason_prefix)).fetchone()[0]
+
     def later_write_or_delete(self, row: dict, *, store_failed: str, excluding: str) -> str | None:
         """What supersedes ``row``'s write of its (namespace, key): the id of a proposal of that key journaled
         after it that is committed, or will decide the key later (received, pending, or itself quarantined by a

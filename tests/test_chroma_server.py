@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO
 from gatekeeper.chroma_store import ChromaMemoryStore
-from gatekeeper.gate import Gatekeeper
+from gatekeeper.gate import STORE_FAILED, Gatekeeper
 from gatekeeper.gated_store import GatedStore
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.review_service import ReviewService
@@ -269,8 +269,16 @@ def test_writes_quarantined_while_the_server_was_down_are_retried_once_it_is_bac
 
             monkeypatch.setenv("GATEKEEPER_CHROMA_URL", url)
             monkeypatch.setenv("GATEKEEPER_CHROMA_COLLECTION", "retry-after-outage")
-            out = CliRunner().invoke(app, ["review", "retry-store-failures", "--operator", "ops-oncall",
-                                           "--data-dir", str(tmp_path / "data")])
+            data = ["--data-dir", str(tmp_path / "data")]
+            status = CliRunner().invoke(app, ["status", *data])
+            assert "3 writes quarantined by a memory store failure await a retry" in " ".join(status.output.split())
+            preview = CliRunner().invoke(app, ["review", "retry-store-failures", "--dry-run", *data])
+            assert preview.exit_code == 0, preview.output
+            assert "2 would be retried, 1 skipped; nothing changed" in preview.output
+            assert gate.registry.count_store_failures(STORE_FAILED) == 3  # the preview changed nothing
+            refused = CliRunner().invoke(app, ["review", "retry-store-failures", *data])
+            assert refused.exit_code == 2 and "operator" in refused.output  # a real run names who ran it
+            out = CliRunner().invoke(app, ["review", "retry-store-failures", "--operator", "ops-oncall", *data])
             assert out.exit_code == 0, out.output
             assert "2 retried, 1 superseded" in out.output
 
@@ -287,6 +295,7 @@ def test_writes_quarantined_while_the_server_was_down_are_retried_once_it_is_bac
             assert ("proposal.retried", billing.proposal.id) in events
             assert ("proposal.retry_skipped", standup.proposal.id) in events
             assert gate.retry_store_failures(operator="ops-oncall") == []  # each is retried once
+            assert "await a retry" not in CliRunner().invoke(app, ["status", *data]).output
     finally:
         gate.close()
 
