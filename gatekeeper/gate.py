@@ -796,15 +796,15 @@ class Gatekeeper:
         for row in self.registry.store_failures(STORE_FAILED, limit):
             old = row_proposal(row)
             again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
-            if dry_run:
-                later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
-                report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
-                               "retried_as": None, "state": ProposalState.quarantined.value, "superseded_by": later})
-                continue
             # under the key's lock: no commit or delete of the key lands between the check and the new write
             with key_locks([(old.namespace, old.key)]):
                 # its own retry, made before a crash, is no later write
                 later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
+                if dry_run:
+                    report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
+                                   "retried_as": None, "state": ProposalState.quarantined.value,
+                                   "superseded_by": later})
+                    continue
                 if later is not None:
                     self._append("proposal.retry_skipped", proposal_id=old.id, superseded_by=later,
                                  operator=operator, namespace=list(old.namespace), key=old.key)

@@ -174,6 +174,11 @@ def owner_alive(owner: str | None) -> bool:
         return True
 
 
+#: a quarantined row whose decision reason starts with a prefix (parameters: its length, the prefix), such as a
+#: commit the memory store refused
+_QUARANTINED_WITH_REASON = "state='quarantined' AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?"
+
+
 def deletion_reference(deletion: dict) -> str:
     """How a ``deletions`` row is named where it supersedes a write: ``memory.deleted:<ledger seq>``."""
     ref = deletion["ledger_seq"] if deletion["ledger_seq"] is not None else deletion["deleted_at"]
@@ -494,15 +499,13 @@ class ProposalRegistry:
         """Quarantined rows not yet retried whose decision reason starts with ``reason_prefix`` (the memory store
         refused their commit), oldest first."""
         return [dict(r) for r in self._con().execute(
-            """SELECT * FROM proposals WHERE state='quarantined' AND resolution IS NULL
-                 AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
+            f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND resolution IS NULL
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
     def count_store_failures(self, reason_prefix: str) -> int:
         """How many rows ``store_failures`` would return without a limit."""
         return self._con().execute(
-            """SELECT COUNT(*) FROM proposals WHERE state='quarantined' AND resolution IS NULL
-                 AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?""",
+            f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND resolution IS NULL",
             (len(reason_prefix), reason_prefix)).fetchone()[0]
 
     def later_write_or_delete(self, row: dict, *, store_failed: str, excluding: str) -> str | None:
@@ -512,9 +515,8 @@ class ProposalRegistry:
         ``memory.deleted:<ledger seq>`` for a later delete; None when nothing does. ``excluding``: a proposal
         that does not count (the row's own retry)."""
         hit = self._con().execute(
-            """SELECT id FROM proposals WHERE namespace=? AND key=? AND id NOT IN (?, ?) AND created_at > ?
-                 AND (state IN ('committed', 'received', 'pending') OR (state='quarantined'
-                      AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?))
+            f"""SELECT id FROM proposals WHERE namespace=? AND key=? AND id NOT IN (?, ?) AND created_at > ?
+                 AND (state IN ('committed', 'received', 'pending') OR ({_QUARANTINED_WITH_REASON}))
                ORDER BY created_at DESC LIMIT 1""",
             (row["namespace"], row["key"], row["id"], excluding, row["created_at"], len(store_failed),
              store_failed)).fetchone()
