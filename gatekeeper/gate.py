@@ -158,6 +158,20 @@ _KEY_LOCK_STRIPES = tuple(threading.RLock() for _ in range(1024))
 
 
 @contextmanager
+def _exclusive_file(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (created 0600): excludes other processes, and other threads of
+    this one (each takes the lock on a descriptor of its own)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
 def key_locks(keys: Iterable[tuple[Sequence[str], str]]):
     """Hold the locks of these (namespace, key) pairs (see ``_KEY_LOCK_STRIPES``)."""
     stripes = sorted({hash((tuple(ns), key)) % len(_KEY_LOCK_STRIPES) for ns, key in keys})
@@ -785,13 +799,23 @@ class Gatekeeper:
         dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``.
 
         ``dry_run``: change nothing, and report what a run would do (``outcome`` ``would_retry`` /
-        ``would_skip``; no operator needed)."""
-        from gatekeeper.gated_store import derived_id
+        ``would_skip``; no operator needed).
 
+        Runs are serialised across processes (a lock file beside the registry): a second run started meanwhile,
+        from cron or another operator, waits and then finds the rows retried, instead of retrying and ledgering
+        them a second time."""
         if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
+        if dry_run:
+            return self._retry_store_failures(operator, limit, dry_run=True)
+        with _exclusive_file(Path(self.registry.path).with_name("store-retry.lock")):
+            return self._retry_store_failures(operator, limit, dry_run=False)
+
+    def _retry_store_failures(self, operator: str | None, limit: int, *, dry_run: bool) -> list[dict[str, Any]]:
+        from gatekeeper.gated_store import derived_id
+
         report: list[dict[str, Any]] = []
         for row in self.registry.store_failures(STORE_FAILED, limit):
             old = row_proposal(row)
@@ -814,9 +838,12 @@ class Gatekeeper:
                     report.append({"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
                                    "state": ProposalState.quarantined.value, "superseded_by": later})
                     continue
+                # a retry made before a crash (between its ledger entry and the mark below) replays
+                resumed = self.registry.get(again.id) is not None
                 outcome = self.submit(again, escalation_mode=EscalationMode.park)
-            self._append("proposal.retried", proposal_id=old.id, retried_as=again.id, state=outcome.state.value,
-                         operator=operator, namespace=list(old.namespace), key=old.key)
+            if not (resumed and self.ledger.find(proposal_id=old.id, event="proposal.retried")):
+                self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
+                             state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
             self.registry.mark_retried(
                 old.id, resolution="retried", superseded_by=again.id,
                 reason=f"store failure retried by {operator} as {again.id}: {outcome.state.value}")

@@ -24,7 +24,6 @@ keys:
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, Callable, TypedDict
 
 import structlog
@@ -65,6 +64,27 @@ def _queue_proposals(queued: list | None, update: list | tuple | dict | None) ->
     return queued + list(update)
 
 
+#: how many outcome summaries ``memory_outcomes`` keeps in a thread's state: the newest (and always every one of
+#: the latest update). The state is saved with every checkpoint, so a list that only grew would make each
+#: checkpoint of a long-running thread larger than the last; the registry and the ledger keep every decision.
+OUTCOMES_KEPT = 200
+
+
+def _record_outcomes(kept: list | None, update: list | tuple | None) -> list:
+    """Reducer of ``memory_outcomes``: the update's summaries are appended, each numbered (``seq``: 1, 2, ... over
+    the thread's whole history, so a reader can tell what is new since it last looked), and only the newest
+    ``OUTCOMES_KEPT`` stay (more when one update brings more)."""
+    kept = list(kept or [])
+    if update is None:
+        return kept
+    if not isinstance(update, (list, tuple)):
+        raise TypeError(f"memory_outcomes takes a list of outcome summaries, not {type(update).__name__}")
+    # a thread checkpointed before summaries were numbered kept all of them: its count is the last number
+    last = kept[-1].get("seq", len(kept)) if kept and isinstance(kept[-1], dict) else len(kept)
+    added = [{**summary, "seq": last + n} for n, summary in enumerate(update, 1)]
+    return (kept + added)[-max(OUTCOMES_KEPT, len(added)):]
+
+
 class MemoryGateState(TypedDict, total=False):
     #: writes the agent proposes: MemoryWrite objects or dicts
     #: ({"content" | "value", "namespace", "key"?, "kind"?, "source"?, "id"?}); a node's list is
@@ -72,8 +92,9 @@ class MemoryGateState(TypedDict, total=False):
     proposed_memories: Annotated[list[Any], _queue_proposals]
     #: one summary per reviewed write (id, namespace, key, text, state, action, category, score,
     #: reason, policy_hash; state "invalid" for a proposal that is not a valid memory write), then one
-    #: per human decision (id, namespace, key, state, action "human:<type>", reviewer, reason)
-    memory_outcomes: Annotated[list[dict], operator.add]
+    #: per human decision (id, namespace, key, state, action "human:<type>", reviewer, reason); each
+    #: numbered (seq) over the thread's history, the newest OUTCOMES_KEPT kept
+    memory_outcomes: Annotated[list[dict], _record_outcomes]
     #: ids of escalations waiting for ``human_review`` (interrupt mode)
     pending_reviews: Annotated[list[str], _replace]
 

@@ -100,6 +100,60 @@ def test_fail_closed_on_memory_store_fault(gate, monkeypatch):
     assert gate.ledger.find(proposal_id=o.proposal.id)[0]["state"] == "quarantined"
 
 
+def test_two_store_failure_retries_at_once_retry_and_ledger_each_write_once(gate, monkeypatch):
+    """A second retry run started while one is going (cron and an operator, say) waits for it and then finds
+    nothing left: each write is retried, and ledgered as retried, once."""
+    import threading
+    import time
+
+    from gatekeeper.gate import STORE_FAILED
+
+    real_batch = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch",
+                        lambda ops: (_ for _ in ()).throw(ConnectionError("store is down")))
+    down = [gate.submit(w(f"The billing export {i} runs at 02:00 UTC.")) for i in range(3)]
+    assert all(o.state is ProposalState.quarantined for o in down)
+
+    def slow_batch(ops):  # the store is back, and slow: the two runs overlap
+        time.sleep(0.2)
+        return real_batch(ops)
+
+    monkeypatch.setattr(gate.memory_store, "batch", slow_batch)
+    reports: list = []
+    runs = [threading.Thread(target=lambda op=op: reports.append(gate.retry_store_failures(operator=op)))
+            for op in ("cron", "ops-oncall")]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(30)
+    assert sorted(len(r) for r in reports) == [0, 3]
+    for o in down:
+        assert len(gate.ledger.find(proposal_id=o.proposal.id, event="proposal.retried")) == 1
+        retried_as = gate.registry.require(o.proposal.id)["superseded_by"]
+        assert gate.registry.require(retried_as)["state"] == "committed"
+    assert gate.registry.count_store_failures(STORE_FAILED) == 0
+
+
+def test_a_retry_cut_short_after_its_ledger_entry_is_not_ledgered_twice(gate, monkeypatch):
+    """A crash between a retry's ``proposal.retried`` entry and the mark on the old row: the next run replays
+    the retry (same new proposal) and marks the row, without a second ledger entry."""
+    real_batch = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch",
+                        lambda ops: (_ for _ in ()).throw(ConnectionError("store is down")))
+    down = gate.submit(w("The billing export runs at 02:00 UTC."))
+    monkeypatch.setattr(gate.memory_store, "batch", real_batch)
+    real_mark = gate.registry.mark_retried
+    monkeypatch.setattr(gate.registry, "mark_retried",
+                        lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        gate.retry_store_failures(operator="ops-oncall")
+    monkeypatch.setattr(gate.registry, "mark_retried", real_mark)
+    [again] = gate.retry_store_failures(operator="ops-oncall")
+    assert again["outcome"] == "retried" and again["state"] == "committed"
+    assert len(gate.ledger.find(proposal_id=down.proposal.id, event="proposal.retried")) == 1
+    assert gate.registry.require(down.proposal.id)["resolution"] == "retried"
+
+
 def test_resubmitting_the_same_proposal_is_idempotent(gate):
     p = w("TPS reports go in ./Reports/TPS")
     first = gate.submit(p)

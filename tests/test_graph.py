@@ -136,3 +136,37 @@ def test_park_mode_goes_on_and_queues(gate, graph_for):
     queue = ReviewService(gate).list()
     assert [i.id for i in queue] == [o["id"]] and queue[0].escalation_mode == "park"
     assert gate.memory_store.get(NS, "p") is None
+
+
+def test_outcomes_are_numbered_and_the_state_keeps_the_newest(gate, graph_for, tmp_path):
+    """A long-running thread's state (saved with every checkpoint) does not grow with every write: the newest
+    OUTCOMES_KEPT summaries stay, numbered over the thread's whole history, and a step's are all kept."""
+    from gatekeeper.reviewer_node import OUTCOMES_KEPT
+
+    g, c = graph_for(EscalationMode.park), cfg()
+    first = [{"content": f"Build {i} of the billing service passed its smoke tests."} for i in range(150)]
+    out = g.invoke({"proposed_memories": first}, c)
+    assert [o["seq"] for o in out["memory_outcomes"]] == list(range(1, 151))
+    second = [{"content": f"Room {i} is booked for the design review."} for i in range(OUTCOMES_KEPT + 10)]
+    out = g.invoke({"proposed_memories": second}, c)
+    kept = g.get_state(c).values["memory_outcomes"]
+    assert kept == out["memory_outcomes"]
+    # one step brought more than OUTCOMES_KEPT: all of that step's stay, nothing older
+    assert [o["seq"] for o in kept] == list(range(151, 151 + OUTCOMES_KEPT + 10))
+    assert [o["text"] for o in kept] == [p["content"] for p in second]
+    out = g.invoke({"proposed_memories": [{"content": "The user's timezone is Europe/Berlin."}]}, c)
+    kept = out["memory_outcomes"]
+    assert len(kept) == OUTCOMES_KEPT
+    assert kept[-1]["seq"] == 151 + OUTCOMES_KEPT + 10 and kept[-1]["text"] == "The user's timezone is Europe/Berlin."
+    assert kept[0]["seq"] == kept[-1]["seq"] - OUTCOMES_KEPT + 1
+    # the registry still has every write
+    assert sum(gate.registry.counts().values()) == 150 + OUTCOMES_KEPT + 10 + 1
+
+
+def test_outcomes_of_a_thread_checkpointed_before_numbering_go_on_from_its_count():
+    from gatekeeper.reviewer_node import _record_outcomes
+
+    old = [{"id": "a", "state": "committed"}, {"id": "b", "state": "quarantined"}]  # no "seq" yet
+    assert [o["seq"] for o in _record_outcomes(old, [{"id": "c"}])[-1:]] == [3]
+    with pytest.raises(TypeError, match="list of outcome summaries"):
+        _record_outcomes(old, {"id": "c"})
