@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -508,6 +509,71 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
                   f"{len(p.categories)} categories, {len(p.rules)} rules, {examples} exemplars")
 
 
+@policy_app.command("diff")
+def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy directory (or policy.yaml)."),
+                limit: int = typer.Option(500, "--limit", "-n", min=1, help="How many of the newest writes."),
+                show: int = typer.Option(20, min=0, help="How many changed writes to list (all are in --json)."),
+                train: bool = typer.Option(True, "--train/--no-train",
+                                           help="Train the candidate's classifier when its exemplars or categories "
+                                                "changed and it is not cached (minutes). --no-train reviews the "
+                                                "candidate with the classifier in force, as the gate serves an "
+                                                "edit while it trains."),
+                json_out: Optional[Path] = typer.Option(None, "--json", help="Write the whole result as JSON."),
+                fail_on_change: bool = typer.Option(False, help="Exit 1 when any decision changes (a CI check)."),
+                data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """What an edit would change: the gate's newest writes reviewed under the policy in force and the candidate,
+    and the writes it would decide differently. Nothing is written to the registry, ledger or store."""
+    from gatekeeper.policy_diff import diff_policies
+    from gatekeeper.registry import ProposalRegistry
+    from gatekeeper.reviewer import Reviewer
+
+    settings = _settings(data_dir, policy_dir)
+    if not settings.registry_path.is_file():
+        raise _fail(f"no gate registry at {settings.registry_path}: point --data-dir / GATEKEEPER_DATA_DIR at the "
+                    "data directory of the gate whose writes the edit should be tried on")
+    try:
+        current, edited = load_policy(settings.policy_dir), load_policy(candidate)
+    except PolicyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    registry = ProposalRegistry(settings.registry_path)
+    try:
+        with _stage_progress() as cb:
+            result = diff_policies(registry, Reviewer(current), edited, limit=limit, train=train, progress=cb)
+    finally:
+        registry.close()
+    if json_out is not None:
+        json_out.write_text(result.model_dump_json(indent=2))
+    console.print(f"policy in force {result.current_policy[:12]} -> candidate {result.candidate_policy[:12]}: "
+                  f"{result.reviewed} writes reviewed, {len(result.changed)} decided differently")
+    if result.interim:
+        console.print("[yellow]the candidate's own classifier is not trained: it was reviewed with the classifier "
+                      "in force (rules, thresholds and exemplar matches are the candidate's)[/yellow]")
+    if result.transitions:
+        table = Table("in force -> candidate", "writes")
+        for transition, n in result.transitions.items():
+            table.add_row(transition, str(n))
+        console.print(table)
+    if result.newly_committed:
+        console.print(f"[bold red]{result.newly_committed} write(s) the policy in force stops would be "
+                      "committed[/bold red]")
+    if show and result.changed:
+        table = Table()
+        table.add_column("id", no_wrap=True)
+        for header in ("agent (source), now", "in force -> candidate", "text"):
+            table.add_column(header)
+        for c in result.changed[:show]:
+            change = " -> ".join(" ".join(filter(None, (d.action, d.category, f"{d.score:.2f}")))
+                                  for d in (c.current, c.candidate))
+            table.add_row(c.proposal_id[:12], f"{c.agent_id} ({c.source}), {c.stored_state}", change,
+                          escape(c.text[:120]))
+        console.print(table)
+        if len(result.changed) > show:
+            console.print(f"... and {len(result.changed) - show} more (--show N, or --json FILE for all)")
+    if fail_on_change and result.changed:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------- ledger
 _ANCHOR = re.compile(r"([0-9]+):([0-9a-fA-F]{64})")
 
@@ -555,14 +621,30 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
 
 
 # ---------------------------------------------------------------------- train
+@contextmanager
+def _stage_progress():
+    """A progress callback ``(stage, done, total)`` for classifier training: one bar per stage (``.stages``)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        cb.stages = tasks  # type: ignore[attr-defined]
+        yield cb
+
+
 @app.command()
 def train(retrain: bool = typer.Option(False, help="Train even if a cached artifact exists."),
           policy_dir: Optional[Path] = PolicyDir) -> None:
     """Fine-tune (or load from cache) the local classifier for the current policy."""
     import time
-
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
 
     from gatekeeper.classifier import artifact_dir, ensure_classifier
     from gatekeeper.embeddings import Embedder
@@ -574,18 +656,10 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     t0 = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
-        tasks: dict[str, int] = {}
-
-        def cb(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with _stage_progress() as cb:
         clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
     meta = clf.meta
-    trained = any(stage.startswith("epoch") for stage in tasks)  # not just the int8 derivation
+    trained = any(stage.startswith("epoch") for stage in cb.stages)  # not just the int8 derivation
     console.print(f"classifier {meta.get('trainer')} inputs {meta.get('inputs_hash', '?')}: "
                   f"{meta.get('examples')} examples ({meta.get('positives')} alignment-shifting) -> "
                   f"{artifact_dir(meta.get('inputs_hash', '?'))}")
