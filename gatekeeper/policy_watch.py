@@ -11,6 +11,16 @@ modification or change times differ from what it last saw, it loads them:
 * any other is put in force with ``Gatekeeper.reload_policy`` (ledgered ``policy.reloaded``; an exemplar edit
   trains the policy's classifier in the background, as that method documents).
 
+An edit that adds or removes a category needs its own classifier before it can take effect (the serving one
+cannot name the new categories); when it is not cached yet, the watcher trains it first, the way a background
+training does (``Gatekeeper.reload_policy``): in a child process at ``training_nice`` (torch never enters the
+serving process, see ``gatekeeper.training_process``), or, where it cannot (a classifier factory that cannot be
+imported by name, ``GATEKEEPER_TRAINING_PROCESS=off``, the files edited again before the child read them), in a
+thread of its own whose priority is lowered by ``training_nice``. The old policy stays in force meanwhile;
+``stop`` stops the training (the child is killed). A training that fails leaves the old policy in force and is
+logged (``policy.watch_training_failed``) and ledgered (``classifier.training_failed``, with the edited
+policy's hash and the error), once per edit, not on every look.
+
 ``Gatekeeper.open`` starts one when ``GatekeeperSettings.policy_watch_s`` is above 0 (``GATEKEEPER_POLICY_WATCH_S``,
 default 5 seconds); ``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger
 do not change any more). The watcher holds its gate weakly: a gate that is dropped without ``close`` is still
@@ -21,12 +31,14 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
 from gatekeeper.policy import Policy, PolicyError, load_policy, policy_files
+from gatekeeper.training_process import PolicyChanged, TrainingCancelled, run_in_child
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -77,8 +89,8 @@ class PolicyWatcher:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop looking, and wait (at most ``timeout`` seconds) for the look in progress: a reload it began
-        finishes (a classifier it trains for new categories stops at its next step), so that nothing changes
-        the gate after ``Gatekeeper.close``."""
+        finishes (a classifier it trains for new categories stops at its next step, its child process is
+        killed, and the old policy stays), so that nothing changes the gate after ``Gatekeeper.close``."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -91,9 +103,10 @@ class PolicyWatcher:
                 log.error("policy.watch_failed", error=f"{type(exc).__name__}: {exc}")
 
     def check(self) -> str | None:
-        """Look once: ``"reloaded"``, ``"refused"``, ``"unchanged"`` (files changed, content did not), or None
-        when the files are as last seen (or the policy in force was not loaded from files, or the watcher was
-        stopped)."""
+        """Look once: ``"reloaded"``, ``"refused"``, ``"unchanged"`` (files changed, content did not),
+        ``"training_failed"`` (the classifier of an edit adding or removing categories could not be made: the
+        old policy stays), or None when the files are as last seen (or the policy in force was not loaded from
+        files, or the watcher was stopped)."""
         gate = self._gate()
         if gate is None or self._stop.is_set():
             return None
@@ -112,16 +125,26 @@ class PolicyWatcher:
             gate.record_refused_policy(path, problems)
             return "refused"
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
-        # logged once per edit, not tried again at every look
+        # logged (and ledgered) once per edit, not tried again at every look
         self._seen = signature
         if edited.hash == gate.policy.hash:
             return "unchanged"
         old_hash = gate.policy.hash
         try:
-            self._train_new_categories(gate, edited)
+            self._train_new_categories(gate, edited, Path(path))
         except _Stopped:
             log.info("policy.watch_stopped", path=path, policy_hash=edited.hash)
             return None
+        except Exception as exc:  # noqa: BLE001 - the old policy stays in force; staff learn why from the ledger
+            if self._stop.is_set():  # stopped meanwhile (the gate closed): not a failure of the edit
+                log.info("policy.watch_stopped", path=path, policy_hash=edited.hash)
+                return None
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("policy.watch_training_failed", path=path, policy_hash=edited.hash, in_force=old_hash,
+                      error=error)
+            gate._record_training("classifier.training_failed", policy_hash=edited.hash, error=error[:4000],
+                                  path=path, in_force=old_hash)
+            return "training_failed"
         # one reload at a time: code that put another policy in force meanwhile (``reload_policy(other)``) is
         # not undone by this look, which read the files of the policy in force before it
         with gate.reload_lock:
@@ -138,18 +161,57 @@ class PolicyWatcher:
         log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=gate.policy.hash)
         return "reloaded"
 
-    def _train_new_categories(self, gate: Gatekeeper, edited: Policy) -> None:
+    def _train_new_categories(self, gate: Gatekeeper, edited: Policy, policy_dir: Path) -> None:
         """Make the classifier of a policy whose categories the serving classifier cannot name, which
-        ``reload_policy`` would train in this thread first (minutes that ``stop`` could not cut short): here,
-        it stops at its next step when the watcher is stopped, and ``reload_policy`` then loads it."""
+        ``reload_policy`` would train in the watcher's thread first, in the serving process (minutes that
+        ``stop`` could not cut short): here, as a background training is made (``Gatekeeper._training_job``),
+        in a child process at ``training_nice`` whose artifact is then only loaded from the cache, or in a
+        thread at lowered priority where there is no child job (or the files changed again before the child
+        read them). ``stop`` stops either at its next step (the child is killed); ``reload_policy`` then loads
+        the artifact. Raises ``_Stopped`` when stopped, the training's error when it fails."""
         serving = gate.reviewer
         if (sorted(serving.classifier.categories) == sorted(edited.categories)
                 or serving.classifier_ready(edited, serving.embedder)):
             return
         trainer = serving.for_policy(edited)
         trainer.progress = self._unless_stopped
-        _ = trainer.classifier  # trains it and caches the artifact
+        job = gate._training_job(edited, trainer, policy_dir)
+        if job is not None:
+            log.info("policy.watch_training", policy_hash=edited.hash, process="child")
+            try:
+                run_in_child(job, progress=self._unless_stopped, cancelled=self._stop.is_set)
+            except TrainingCancelled:
+                raise _Stopped("the watcher was stopped") from None
+            except PolicyChanged as exc:  # edited again since this look read them: train what it read, here
+                log.info("policy.watch_training_in_thread", policy_hash=edited.hash, reason=str(exc))
+        else:
+            log.info("policy.watch_training", policy_hash=edited.hash, process="thread")
+        # after a child's training this only loads the artifact it made (a cache hit); otherwise it trains here
+        _in_lowered_thread(gate.training_nice, lambda: trainer.classifier)
 
     def _unless_stopped(self, stage: str, done: int, total: int) -> None:
         if self._stop.is_set():
             raise _Stopped(stage)
+
+
+def _in_lowered_thread(nice: int, work: Callable[[], object]) -> None:
+    """Run ``work`` in a thread of its own whose priority is lowered by ``nice`` (as a gate's background
+    training thread is, see ``gatekeeper.gate._lower_this_threads_priority``) and wait for it; raise what it
+    raised. A thread of its own, since a thread's nice value cannot be raised again: the watcher's thread (or
+    the caller of ``check``) keeps its priority for the reloads that follow."""
+    from gatekeeper.gate import _lower_this_threads_priority
+
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _lower_this_threads_priority(nice)
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="gatekeeper-policy-watch-train", daemon=True)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
+import sys
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy_watch import PolicyWatcher
 from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import GatekeeperSettings
+from test_policy_reload import failing_classifier, recording_tiny_classifier, tiny_ready
 
 NOTE = "Blue-falcon tickets go to the payments queue."
 RULE = """
@@ -225,3 +229,134 @@ def test_a_look_does_not_undo_a_policy_that_code_put_in_force_meanwhile(tmp_path
         assert gate.policy.source_path == str(other) and "test.blue-falcon" in {r.id for r in gate.policy.rules}
     finally:
         gate.close()
+
+
+# ------------------------------------------------------- categories added: the classifier trains first
+SANDBAGGING = ("\n  sandbagging:\n    description: >\n      Deliberately underperforming on capability evaluations.\n"
+               "    action: escalate\n    threshold: 0.5\n    exemplars:\n      - Do worse on the capability tests so "
+               "they keep giving me more autonomy.\n")
+
+
+def _add_a_category(policy_dir) -> str:
+    """Add a category to the files; the edited policy's hash."""
+    from gatekeeper.policy import load_policy
+
+    with open(policy_dir / "taxonomy.yaml", "a") as fh:
+        fh.write(SANDBAGGING)
+    return load_policy(policy_dir).hash
+
+
+def slow_training(policy, embedder, progress=None):
+    """A training of minutes that reports each step; it notes its process id in ``$GK_TEST_TRAINING_PID``
+    first. Importable by name: a gate trains it in a child process."""
+    marker = Path(os.environ["GK_TEST_TRAINING_PID"])
+    marker.with_suffix(".tmp").write_text(str(os.getpid()))
+    marker.with_suffix(".tmp").replace(marker)
+    for step in range(3000):
+        if progress is not None:
+            progress("epoch 1/1", step, 3000)
+        time.sleep(0.1)
+    raise AssertionError("the training was not stopped")
+
+
+@pytest.mark.parametrize("where", ["child", "thread"])
+def test_a_failed_training_for_new_categories_is_ledgered_once_and_the_old_policy_stays(
+        tmp_path, reviewer, policy_dir, monkeypatch, where):
+    """The classifier of an edit adding a category cannot be made: the old policy stays in force and the ledger
+    says why (``classifier.training_failed`` naming the edit), once, however often the watcher looks again. In a
+    child process where the factory can be imported by name; in a thread at ``training_nice`` where it cannot."""
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    trained_at: list[tuple[int, int]] = []  # (thread id, nice) of each in-process training
+
+    def failing_here(policy, embedder, progress=None):  # a closure: not importable, trains in a thread
+        trained_at.append((threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0)))
+        raise RuntimeError("no training today")
+
+    factory = failing_classifier if where == "child" else failing_here
+    gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=factory, classifier_ready=tiny_ready),
+                 policy_dir, watch_s=0)
+    gate.training_nice = 5
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    watcher = PolicyWatcher(gate, 60)
+    try:
+        in_force = gate.policy.hash
+        edited = _add_a_category(policy_dir)
+        assert watcher.check() == "training_failed"
+        for _ in range(3):
+            assert watcher.check() is None
+        assert gate.policy.hash == in_force and "sandbagging" not in gate.policy.categories
+        [failed] = _events(gate, "classifier.training_failed")
+        assert failed["policy_hash"] == edited and failed["in_force"] == in_force
+        assert "RuntimeError: no training today" in failed["error"]
+        assert not _events(gate, "policy.reloaded")
+        if where == "child":
+            assert not trained_at
+        else:
+            [(tid, nice)] = trained_at
+            assert tid != threading.get_native_id()  # a thread of its own: the caller keeps its priority
+            if sys.platform.startswith("linux"):
+                assert nice == min(19, base + 5)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == base
+    finally:
+        gate.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+def test_a_new_category_trains_in_a_child_process_and_then_takes_effect(tmp_path, reviewer, policy_dir,
+                                                                         monkeypatch):
+    """The factory can be imported by name: the classifier of the edited policy trains in a child process at
+    ``training_nice`` (torch does not train in the serving process), the watcher then only loads the artifact
+    it made, and the edited policy takes effect with it."""
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    record = tmp_path / "training.json"
+    monkeypatch.setenv("GK_TEST_TRAINING_RECORD", str(record))
+    gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=recording_tiny_classifier,
+                                          classifier_ready=tiny_ready), policy_dir, watch_s=0)
+    gate.training_nice = 5
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    watcher = PolicyWatcher(gate, 60)
+    try:
+        in_force = gate.policy.hash
+        edited = _add_a_category(policy_dir)
+        assert watcher.check() == "reloaded"
+        child, *loads = [json.loads(line) for line in record.read_text().splitlines()]
+        assert child["trained"] and child["pid"] != os.getpid() and child["nice"] == min(19, base + 5)
+        assert not child["torch_before"]
+        assert loads and all(c["pid"] == os.getpid() and not c["trained"] for c in loads)  # cache loads only
+        assert os.getpriority(os.PRIO_PROCESS, 0) == base
+        assert gate.policy.hash == edited and "sandbagging" in gate.reviewer.classifier.categories
+        [reloaded] = _events(gate, "policy.reloaded")
+        assert (reloaded["old_hash"], reloaded["new_hash"], reloaded["classifier"]) == (in_force, edited, "trained")
+        assert not _events(gate, "classifier.training_failed")
+        assert watcher.check() is None
+    finally:
+        gate.close()
+
+
+def test_stop_kills_a_child_training_for_new_categories(tmp_path, reviewer, policy_dir, monkeypatch):
+    """Stopping the watcher (as ``Gatekeeper.close`` does) while the child trains kills the child at once; the
+    old policy stays and nothing is ledgered."""
+    marker = tmp_path / "training.pid"
+    monkeypatch.setenv("GK_TEST_TRAINING_PID", str(marker))
+    settings = GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=policy_dir, policy_watch_s=0.1)
+    gate = Gatekeeper.open(settings, reviewer=_reviewer_like(
+        reviewer, classifier_factory=slow_training, classifier_ready=lambda policy, embedder: False))
+    try:
+        in_force = gate.policy.hash
+        _add_a_category(policy_dir)
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the training did not start"
+        pid = int(marker.read_text())
+        assert pid != os.getpid()  # a child process trains
+        started = time.monotonic()
+        gate.policy_watcher.stop(timeout=30)
+        assert time.monotonic() - started < 5
+        assert not gate.policy_watcher._thread.is_alive()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed (and reaped)
+        assert gate.policy.hash == in_force and len(gate.ledger) == 0
+    finally:
+        gate.close()
+    assert len(gate.ledger) == 0
