@@ -705,7 +705,39 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
     if failed:
         console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
                       "(gatekeeper review retry-store-failures)[/yellow]")
+    for warning in _policy_warnings(gate.ledger):
+        console.print(f"[yellow]{escape(warning)}[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
+
+
+#: ledger events about the policy in force: a refused edit or a failed training is news until the next success
+_POLICY_EVENTS = ("policy.reloaded", "policy.reload_refused", "classifier.trained", "classifier.training_failed")
+
+
+def _policy_warnings(ledger) -> list[str]:
+    """What safety staff should know from the ledger: the last policy edit a gate refused, unless a reload came
+    after it, and the last classifier training that failed, unless a training finished after it."""
+    last: dict[str, dict] = {}
+    for entry in ledger.entries():
+        if entry.get("event") in _POLICY_EVENTS:
+            last[entry["event"]] = entry
+
+    def after(event: str, than: str) -> dict | None:
+        e = last.get(event)
+        return e if e is not None and e["seq"] > last.get(than, {}).get("seq", 0) else None
+
+    out = []
+    if (refused := after("policy.reload_refused", "policy.reloaded")) is not None:
+        lines = [line.strip() for line in str(refused.get("problems", "")).splitlines()]
+        problems = [line for line in lines if line and line != "invalid policy:"] or ["?"]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        out.append(f"the last policy edit was refused ({refused['ts']}, {refused.get('path')}): "
+                   f"{problems[0]}{more}; the policy in force stayed "
+                   f"({str(refused.get('in_force', '?'))[:12]}); gatekeeper policy lint shows every problem")
+    if (failed := after("classifier.training_failed", "classifier.trained")) is not None:
+        out.append(f"the classifier training for policy {str(failed.get('policy_hash', '?'))[:12]} failed "
+                   f"({failed['ts']}): {str(failed.get('error', '?'))[:300]}")
+    return out
 
 
 @app.command()

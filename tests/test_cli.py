@@ -134,3 +134,25 @@ def test_standard_library_log_records_are_the_same_json_lines():
         for h in list(std.handlers):
             std.removeHandler(h)
         std.propagate = True
+
+
+def test_status_says_when_a_policy_edit_was_refused_or_a_training_failed(tmp_path, reviewer):
+    """Safety staff learn from ``status`` that their last edit did not take effect, until a later one does."""
+    from conftest import make_gate
+
+    gate = make_gate(tmp_path / "data", reviewer)
+    data = ["--data-dir", str(tmp_path / "data")]
+    try:
+        assert "refused" not in CliRunner().invoke(app, ["status", *data]).output
+        gate.record_refused_policy(tmp_path / "policies", "invalid policy:\n  rules.yaml:12: rules.0.patterns: Field "
+                                                          "required")
+        gate._record_training("classifier.training_failed", policy_hash="f" * 64, error="MemoryError: out of memory")
+        out = " ".join(CliRunner().invoke(app, ["status", *data]).output.split())
+        assert "the last policy edit was refused" in out and "rules.yaml:12: rules.0.patterns: Field required" in out
+        assert f"the classifier training for policy {'f' * 12} failed" in out and "out of memory" in out
+        gate.reload_policy(gate.policy.source_path)  # a later edit that loads
+        gate._record_training("classifier.trained", policy_hash="e" * 64)
+        out = CliRunner().invoke(app, ["status", *data]).output
+        assert "refused" not in out and "failed" not in out
+    finally:
+        gate.close()
