@@ -30,7 +30,7 @@ at the named crash points below, ``benchmarks/durability.py``):
   newer memory with an older one. That check and the write hold the key's lock
   (``key_locks``, as a person's approval of an escalation does), which the gate's
   own commits and deletes of the key hold around their store writes, so none of
-  them lands in between (within one process).
+  them lands in between, whichever process of the data directory writes.
 
 ``_crash_point(name)`` marks the steps between durable writes. It does nothing
 unless the environment variable ``GATEKEEPER_CRASH_AT`` names the point (optionally
@@ -46,7 +46,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -57,6 +57,7 @@ from langgraph.store.base import BaseStore, PutOp
 from gatekeeper.decision import action_for, decide
 from gatekeeper.embeddings import Embedder
 from gatekeeper.files import private_dir
+from gatekeeper.key_locks import key_locks
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
     Action,
@@ -148,13 +149,6 @@ def _working_on(ids: Sequence[str]):
             _INFLIGHT.difference_update(ids)
 
 
-# Locks per (namespace, key). A person's approval of an old escalation checks that no later commit or delete
-# of its key superseded it, then writes the store; the gate's commits and deletes of that key hold the same
-# lock around their store write and its registry record, so neither lands between that check and that write.
-# Striped (a fixed set of locks, keys that hash alike share one) so the set never grows; reentrant, so a
-# holder may call _apply_commit; several keys are taken in stripe order, so batches cannot deadlock. They
-# hold within this process only (docs/reliability.md, section 2, Limits).
-_KEY_LOCK_STRIPES = tuple(threading.RLock() for _ in range(1024))
 
 
 @contextmanager
@@ -169,16 +163,6 @@ def _exclusive_file(path: Path):
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-@contextmanager
-def key_locks(keys: Iterable[tuple[Sequence[str], str]]):
-    """Hold the locks of these (namespace, key) pairs (see ``_KEY_LOCK_STRIPES``)."""
-    stripes = sorted({hash((tuple(ns), key)) % len(_KEY_LOCK_STRIPES) for ns, key in keys})
-    with ExitStack() as held:
-        for stripe in stripes:
-            held.enter_context(_KEY_LOCK_STRIPES[stripe])
-        yield
 
 
 class _TrainingCancelled(Exception):
@@ -305,6 +289,11 @@ class Gatekeeper:
                 raise
             return self.ledger.append_many(entries)
 
+    def key_locks(self, keys: Iterable[tuple[Sequence[str], str]]):
+        """Hold the locks of these (namespace, key) pairs against this process's other threads and the other
+        processes of this data directory (``gatekeeper.key_locks``; the lock file sits beside the registry)."""
+        return key_locks(keys, Path(self.registry.path).with_name("key-locks"))
+
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
                        apply: Any) -> None:
         """Ledger and apply deletes of (namespace, key): the ``memory.deleted`` entries first (a ledger that
@@ -314,7 +303,7 @@ class Gatekeeper:
         applied, so a crash in between leaves the registry agreeing with the ledger rather than missing the
         delete; a store that refuses the delete takes the record back. The keys' locks are held throughout, so
         that approval's check and store write see the delete whole or not at all."""
-        with key_locks(deletes):
+        with self.key_locks(deletes):
             entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key,
                                                              "agent_id": agent_id}) for ns, key in deletes])
             self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)])
@@ -622,7 +611,7 @@ class Gatekeeper:
             return {}
         # the keys' locks until the writes are marked applied: a person's approval of an older escalation of
         # one of these keys, or a recovery re-applying an older commit, looks for them under the same locks
-        with key_locks((p.namespace, p.key) for p, _, _ in items):
+        with self.key_locks((p.namespace, p.key) for p, _, _ in items):
             return self._write_commits(items)
 
     def _write_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
@@ -821,7 +810,7 @@ class Gatekeeper:
             old = row_proposal(row)
             again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
             # under the key's lock: no commit or delete of the key lands between the check and the new write
-            with key_locks([(old.namespace, old.key)]):
+            with self.key_locks([(old.namespace, old.key)]):
                 # its own retry, made before a crash, is no later write
                 later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
                 if dry_run:
@@ -890,7 +879,7 @@ class Gatekeeper:
                 proposal = row_proposal(row)
                 # under the key's lock, so that a commit of the key in this process cannot land between the
                 # check and the write (as in ReviewService.decide)
-                with key_locks([(proposal.namespace, proposal.key)]):
+                with self.key_locks([(proposal.namespace, proposal.key)]):
                     if (self.registry.superseded(row)
                             or self.registry.deleted_since(row["namespace"], row["key"], row["updated_at"])):
                         # a later write to the same key is in the store, or a later delete took it out: do

@@ -45,7 +45,7 @@ import structlog
 from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
-from gatekeeper.gate import Gatekeeper, key_locks
+from gatekeeper.gate import Gatekeeper
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
@@ -316,7 +316,7 @@ class ReviewService:
             # the check for a later commit or delete of the key and the store write, under the key's lock:
             # the gate's own commits and deletes of the key take it too, so they land before the check (and
             # supersede this decision) or after the write (and overwrite it), never in between
-            with key_locks([(proposal.namespace, proposal.key)]):
+            with self.gate.key_locks([(proposal.namespace, proposal.key)]):
                 deleted = self._deleted_since(row) if new_state is ProposalState.committed else None
                 row = self.gate.registry.resolve(
                     proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
