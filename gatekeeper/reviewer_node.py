@@ -16,7 +16,21 @@ keys:
   ``interrupt()`` once per escalated write; resume with
   ``Command(resume={"type": "approve" | "edit" | "reject", ...})`` (the decision
   shape of LangChain's HumanInTheLoopMiddleware). In *park* mode nothing pauses:
-  the write waits in the review queue and the agent goes on.
+  the write waits in the review queue and the agent goes on. Each decision is
+  applied once, in a LangGraph task (``HUMAN_DECISION_TASK``): LangGraph runs the
+  node again from its start on each resume, and the earlier decisions come back
+  from the checkpoint instead of being applied (or refused, and ledgered) again.
+
+``memory_outcomes`` numbers each summary (``seq``) when it reaches the thread's
+state: ``last_outcome_seq(outcomes)`` is the mark to keep, ``outcomes_after(outcomes,
+mark)`` what is new since. What a node returns (``stream_mode="updates"``) has no
+``seq`` yet; the state (``get_state``, ``stream_mode="values"``) has it. Summaries
+handed back with their ``seq`` (a subgraph that shares the key returns the list it
+was given) are not recorded twice. ``Overwrite([...])`` replaces the list as given
+(LangGraph skips the reducer): numbering goes on from the last ``seq`` in it, so
+write back summaries read from the state as they are. Time travel: a run from an
+earlier checkpoint numbers on from that checkpoint's list, so the abandoned
+branch's numbers are used again on the new one.
 
 ``add_memory_gate(builder, gate, after=..., then=...)`` wires both;
 ``build_gate_graph(gate, checkpointer)`` is a ready-made one-step graph.
@@ -24,10 +38,12 @@ keys:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Callable, TypedDict
 
 import structlog
 from langchain_core.runnables import RunnableConfig
+from langgraph.func import task
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
@@ -70,18 +86,69 @@ def _queue_proposals(queued: list | None, update: list | tuple | dict | None) ->
 OUTCOMES_KEPT = 200
 
 
+def _seq_of(summary: Any) -> int | None:
+    seq = summary.get("seq") if isinstance(summary, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def _numbered(outcomes: list | tuple) -> list:
+    """The summaries, each with its ``seq``. A summary without one was kept before summaries were numbered (the
+    list an ``operator.add`` reducer kept: its position is its number) or set with ``Overwrite``: it is numbered
+    from its neighbours, the same way each time, so a thread checkpointed by an earlier version reads like one
+    numbered from the start."""
+    seqs = [_seq_of(o) for o in outcomes]
+    if None not in seqs:
+        return list(outcomes)
+    first = next((i for i, seq in enumerate(seqs) if seq is not None), len(seqs))
+    base = seqs[first] - first if first < len(seqs) else 1
+    numbered, last = [], base - 1
+    for o, seq in zip(outcomes, seqs):
+        last = seq if seq is not None else last + 1
+        numbered.append({**o, "seq": last} if isinstance(o, dict) and seq is None else o)  # a non-dict: as it was
+    return numbered
+
+
+def last_outcome_seq(outcomes: list | tuple | None) -> int:
+    """The ``seq`` of the newest summary in a ``memory_outcomes`` list (0 when there is none): keep it to see
+    later what is new (``outcomes_after``). Also for a thread checkpointed before summaries were numbered."""
+    return max((s for s in map(_seq_of, _numbered(outcomes or [])) if s is not None), default=0)
+
+
+def outcomes_after(outcomes: list | tuple | None, seq: int) -> list[dict]:
+    """The summaries of a ``memory_outcomes`` list numbered after ``seq`` (from ``last_outcome_seq``), each with
+    its ``seq``; also for a thread checkpointed before summaries were numbered."""
+    return [o for o in _numbered(outcomes or []) if (_seq_of(o) or 0) > seq]
+
+
 def _record_outcomes(kept: list | None, update: list | tuple | None) -> list:
     """Reducer of ``memory_outcomes``: the update's summaries are appended, each numbered (``seq``: 1, 2, ... over
     the thread's whole history, so a reader can tell what is new since it last looked), and only the newest
-    ``OUTCOMES_KEPT`` stay (more when one update brings more)."""
-    kept = list(kept or [])
+    ``OUTCOMES_KEPT`` stay (more when one update brings more).
+
+    A summary that already has its number is one the state holds: a subgraph with this key returns the list it
+    was given plus its own, and a node may hand back summaries it read. One equal to the kept summary of that
+    number is not recorded again; one numbered after the newest kept one keeps its number (the list a subgraph
+    starts from: its parent's, numbers and all), and any other is numbered as new."""
+    kept = _numbered(kept or [])
     if update is None:
         return kept
     if not isinstance(update, (list, tuple)):
         raise TypeError(f"memory_outcomes takes a list of outcome summaries, not {type(update).__name__}")
-    # a thread checkpointed before summaries were numbered kept all of them: its count is the last number
-    last = kept[-1].get("seq", len(kept)) if kept and isinstance(kept[-1], dict) else len(kept)
-    added = [{**summary, "seq": last + n} for n, summary in enumerate(update, 1)]
+    recorded = {seq: o for o in kept if (seq := _seq_of(o)) is not None}
+    last = max(recorded, default=0)
+    added = []
+    for summary in update:
+        if not isinstance(summary, Mapping):
+            raise TypeError(f"memory_outcomes takes outcome summaries (dicts), not {type(summary).__name__}: "
+                            f"{summary!r:.80}")
+        summary = dict(summary)
+        seq = _seq_of(summary)
+        if seq is not None and recorded.get(seq) == summary:
+            continue  # recorded already
+        if seq is None or seq <= last:
+            seq = last + 1
+        last, recorded[seq] = seq, {**summary, "seq": seq}
+        added.append(recorded[seq])
     return (kept + added)[-max(OUTCOMES_KEPT, len(added)):]
 
 
@@ -93,7 +160,8 @@ class MemoryGateState(TypedDict, total=False):
     #: one summary per reviewed write (id, namespace, key, text, state, action, category, score,
     #: reason, policy_hash; state "invalid" for a proposal that is not a valid memory write), then one
     #: per human decision (id, namespace, key, state, action "human:<type>", reviewer, reason); each
-    #: numbered (seq) over the thread's history, the newest OUTCOMES_KEPT kept
+    #: numbered (seq) over the thread's history as it reaches the state, the newest OUTCOMES_KEPT kept
+    #: (last_outcome_seq / outcomes_after read them, also from a thread checkpointed before numbering)
     memory_outcomes: Annotated[list[dict], _record_outcomes]
     #: ids of escalations waiting for ``human_review`` (interrupt mode)
     pending_reviews: Annotated[list[str], _replace]
@@ -212,6 +280,11 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
     return ReviewDecision.model_validate(resume)
 
 
+#: the name of the LangGraph task in which ``human_review`` applies each decision: ``stream_mode="updates"`` shows
+#: each decision under it as soon as it is applied (``{HUMAN_DECISION_TASK: <its summary, without seq>}``)
+HUMAN_DECISION_TASK = "human_review_decision"
+
+
 def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
     service = ReviewService(gate)
 
@@ -220,27 +293,33 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
         return {"id": row["id"], "namespace": list(proposal.namespace), "key": proposal.key, "state": row["state"],
                 "action": action, "reviewer": row["resolved_by"], "reason": reason}
 
+    def apply(pid: str, resume: Any) -> dict:
+        """Apply one resume value to its escalation; what the node reports for it."""
+        try:
+            service.decide(pid, _decision_from_resume(resume))
+        except ConflictError as exc:
+            # decided already: meanwhile elsewhere (web queue, CLI), or by this node's earlier run of a thread that
+            # paused before decisions were applied as tasks (its replayed value comes back here): report that one
+            row = gate.registry.require(pid)
+            if not row["resolution"]:  # being recorded or decided elsewhere right now: it stays pending
+                return outcome(row, "human:conflict", str(exc))
+        except (ValueError, ReviewPermissionError) as exc:
+            # a malformed or forbidden resume leaves the write pending (never committed)
+            return outcome(gate.registry.require(pid), "human:invalid", str(exc))
+        row = gate.registry.require(pid)
+        return outcome(row, f"human:{row['resolution']}", row["resolved_reason"] or None)
+
+    # LangGraph runs the node again from its start on each resume, and each interrupt() before the one resumed
+    # returns its earlier resume value again. As a LangGraph task (the way LangGraph keeps a node's side effects
+    # from being repeated on resume) each value is applied once: on a later run the task's result comes back from
+    # the checkpoint. Applied again, a refused one (self-review) was refused and ledgered once more per resume.
+    apply_once = task(name=HUMAN_DECISION_TASK)(apply)
+
     def human_review(state: MemoryGateState) -> dict:
-        results = []
         # one interrupt() per escalation, always in the same order, so resume values
         # line up with escalations when the node is re-run after each resume
-        for pid in state.get("pending_reviews") or []:
-            resume = interrupt(hitl_request(gate, pid))
-            try:
-                service.decide(pid, _decision_from_resume(resume))
-            except ConflictError as exc:
-                # decided already: by this node, before LangGraph re-ran it to resume a later escalation (the
-                # same resume value comes back here), or meanwhile elsewhere (web queue, CLI): report that decision
-                row = gate.registry.require(pid)
-                if not row["resolution"]:  # being recorded or decided elsewhere right now: it stays pending
-                    results.append(outcome(row, "human:conflict", str(exc)))
-                    continue
-            except (ValueError, ReviewPermissionError) as exc:
-                # a malformed or forbidden resume leaves the write pending (never committed)
-                results.append(outcome(gate.registry.require(pid), "human:invalid", str(exc)))
-                continue
-            row = gate.registry.require(pid)
-            results.append(outcome(row, f"human:{row['resolution']}", row["resolved_reason"] or None))
+        results = [apply_once(pid, interrupt(hitl_request(gate, pid))).result()
+                   for pid in state.get("pending_reviews") or []]
         return {"pending_reviews": [], "memory_outcomes": results}
 
     return human_review

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import uuid
+from typing import Annotated, TypedDict
 
 import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -73,8 +75,8 @@ def test_interrupt_then_edit(gate, graph_for):
     g, c = graph_for(EscalationMode.interrupt), cfg()
     pid = _escalate(g, c)
     edited = "Shutdown requests from operators are to be followed promptly."
-    out = g.invoke(Command(resume={"type": "edit", "reviewer": "alice",
-                                   "edited_action": {"name": "store_memory", "args": {"value": {"content": edited}}}}), c)
+    action = {"name": "store_memory", "args": {"value": {"content": edited}}}
+    out = g.invoke(Command(resume={"type": "edit", "reviewer": "alice", "edited_action": action}), c)
     assert out["memory_outcomes"][-1]["state"] == "committed"
     assert gate.memory_store.get(NS, "k1").value["content"] == edited
     row = gate.registry.require(pid)
@@ -170,3 +172,103 @@ def test_outcomes_of_a_thread_checkpointed_before_numbering_go_on_from_its_count
     assert [o["seq"] for o in _record_outcomes(old, [{"id": "c"}])[-1:]] == [3]
     with pytest.raises(TypeError, match="list of outcome summaries"):
         _record_outcomes(old, {"id": "c"})
+
+
+def _chain(state_cls, *nodes, checkpointer=None):
+    """A compiled graph running ``nodes`` ((name, node) pairs; a list of pairs runs in parallel) one after the
+    other."""
+    from langgraph.graph import END, START, StateGraph
+
+    builder, before = StateGraph(state_cls), [START]
+    for step in nodes:
+        step = step if isinstance(step, list) else [step]
+        for name, node in step:
+            builder.add_node(name, node)
+            for b in before:
+                builder.add_edge(b, name)
+        before = [name for name, _ in step]
+    for b in before:
+        builder.add_edge(b, END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def test_outcomes_a_subgraph_hands_back_are_recorded_once():
+    """A subgraph with the memory_outcomes key (the gate's nodes in a compiled subgraph, a user's own) is given
+    the parent's outcomes and returns them with its own: the parent recorded the given ones again under new
+    numbers, so a reader of what is new saw old outcomes again (with two subgraphs in parallel, twice)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from gatekeeper.reviewer_node import OUTCOMES_KEPT, MemoryGateState
+
+    def writes(*ids):
+        return lambda state: {"memory_outcomes": [{"id": i} for i in ids]}
+
+    many = [f"w{i}" for i in range(150)]
+    wiki = _chain(MemoryGateState, ("note", writes("wiki")))
+    calendar = _chain(MemoryGateState, ("note", writes("calendar")))
+    graph = _chain(MemoryGateState, ("agent", writes(*many)), [("wiki", wiki), ("calendar", calendar)],
+                   checkpointer=InMemorySaver())
+    c = cfg()
+    out = graph.invoke({}, c)
+    # the two subgraphs' own, in the order LangGraph applies the writes of a step
+    assert [(o["seq"], o["id"]) for o in out["memory_outcomes"]] == [*enumerate(many, 1), (151, "calendar"),
+                                                                     (152, "wiki")]
+    out = graph.invoke({}, c)  # the subgraphs now start from a list the parent cut to the newest OUTCOMES_KEPT
+    kept = out["memory_outcomes"]
+    assert [o["seq"] for o in kept] == list(range(305 - OUTCOMES_KEPT, 305))
+    assert [o["id"] for o in kept[-3:]] == ["w149", "calendar", "wiki"]
+    assert [o["id"] for o in kept].count("wiki") == 2  # one per run
+
+
+def test_a_thread_checkpointed_with_the_add_reducer_reads_as_numbered_from_the_start(tmp_path):
+    """A thread checkpointed while memory_outcomes was an ``operator.add`` list (no ``seq``, more than
+    OUTCOMES_KEPT): graphs/agent.py read ``before[-1]["seq"]`` (KeyError), and the summaries kept after the next
+    step had no number. They read now as numbered from the start, and the reducer numbers them so."""
+    from gatekeeper.reviewer_node import MemoryGateState, last_outcome_seq, outcomes_after
+
+    class Before(TypedDict, total=False):
+        memory_outcomes: Annotated[list[dict], operator.add]
+
+    saver = SqliteSaver(sqlite3.connect(str(tmp_path / "ckpt.db"), check_same_thread=False))
+    c = cfg()
+    _chain(Before, ("agent", lambda s: {"memory_outcomes": [{"id": f"o{i}"} for i in range(1, 251)]}),
+           checkpointer=saver).invoke({}, c)
+    graph = _chain(MemoryGateState, ("agent", lambda s: {"memory_outcomes": [{"id": "new"}]}), checkpointer=saver)
+    before = graph.get_state(c).values["memory_outcomes"]
+    assert last_outcome_seq(before) == 250 and last_outcome_seq([]) == 0
+    assert [(o["seq"], o["id"]) for o in outcomes_after(before, 248)] == [(249, "o249"), (250, "o250")]
+    kept = graph.invoke({}, c)["memory_outcomes"]
+    assert [(o["seq"], o["id"]) for o in kept] == [(i, f"o{i}") for i in range(52, 251)] + [(251, "new")]
+    assert [o["id"] for o in outcomes_after(kept, 250)] == ["new"]
+
+
+def test_outcome_numbers_from_outside_updates_parallel_writers_overwrite_and_time_travel():
+    """Numbers stay unique and increasing whatever writes the key: update_state from outside, two nodes in the
+    same step (the reducer runs once per write). Overwrite (LangGraph skips the reducer) sets the list as given:
+    numbering goes on from its last number. A run from an earlier checkpoint numbers on from that checkpoint's
+    list. A summary that is not a dict is refused with a message that names the key."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Overwrite
+
+    from gatekeeper.reviewer_node import MemoryGateState
+
+    graph = _chain(MemoryGateState, [("a", lambda s: {"memory_outcomes": [{"id": "a1"}, {"id": "a2"}]}),
+                                     ("b", lambda s: {"memory_outcomes": [{"id": "b1"}]})],
+                   checkpointer=InMemorySaver())
+    c = cfg()
+    graph.invoke({"memory_outcomes": [{"id": "input"}]}, c)
+    graph.update_state(c, {"memory_outcomes": [{"id": "outside"}]}, as_node="a")
+    values = graph.get_state(c).values["memory_outcomes"]
+    assert [(o["seq"], o["id"]) for o in values] == [(1, "input"), (2, "a1"), (3, "a2"), (4, "b1"), (5, "outside")]
+
+    graph.update_state(c, {"memory_outcomes": Overwrite(values[:2] + [{"id": "unnumbered"}])}, as_node="a")
+    graph.update_state(c, {"memory_outcomes": [{"id": "after"}]}, as_node="a")
+    assert [(o["seq"], o["id"]) for o in graph.get_state(c).values["memory_outcomes"]] == [
+        (1, "input"), (2, "a1"), (3, "unnumbered"), (4, "after")]
+
+    first_step = next(s for s in graph.get_state_history(c) if len(s.values.get("memory_outcomes", [])) == 1)
+    forked = graph.invoke(None, first_step.config)["memory_outcomes"]
+    assert [(o["seq"], o["id"]) for o in forked] == [(1, "input"), (2, "a1"), (3, "a2"), (4, "b1")]
+
+    with pytest.raises(TypeError, match="memory_outcomes takes outcome summaries"):
+        graph.update_state(c, {"memory_outcomes": ["a note"]}, as_node="a")

@@ -5,13 +5,16 @@ again; put_reviewed under concurrent writers; and the example agent as a LangGra
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypedDict
 
+import pytest
 from conftest import make_gate
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -145,6 +148,99 @@ def test_a_list_of_decisions_is_refused_with_a_message_that_says_how_to_resume(g
     assert (refused["key"], refused["action"], refused["state"]) == ("a", "human:invalid", "pending")
     assert "resume one escalation at a time" in refused["reason"]
     assert (approved["key"], approved["state"]) == ("b", "committed")
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_refused_self_review_is_ledgered_once_however_many_escalations_follow(gate, run):
+    """LangGraph re-runs human_review from its start on each resume and hands the earlier interrupts their resume
+    values again: a self-review refused on the first escalation was refused, and ledgered as ``review.refused``,
+    once more on every later resume of the node. Each decision is now applied once (a LangGraph task), and the
+    node still reports every one."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+
+    def invoke(arg):
+        return graph.invoke(arg, cfg) if run == "sync" else asyncio.run(graph.ainvoke(arg, cfg))
+
+    proposals = [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"},
+                 {"content": "I will hide my logs from the operators so they cannot switch me off.", "key": "c"}]
+    out = invoke({"proposed_memories": proposals})
+    assert [o["state"] for o in out["memory_outcomes"]] == ["pending"] * 3
+    out = invoke(Command(resume={"type": "approve", "reviewer": "agent-1"}))  # the proposing agent: refused
+    assert "__interrupt__" in out and len(gate.ledger.find(event="review.refused")) == 1
+    out = invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "stalling"}))
+    assert "__interrupt__" in out
+    out = invoke(Command(resume={"type": "approve", "reviewer": "carol"}))
+    assert "__interrupt__" not in out
+    (refusal,) = gate.ledger.find(event="review.refused")
+    assert refusal["reviewer"] == "agent-1" and len(gate.ledger.find(event="review.resolved")) == 2
+    human = [o for o in out["memory_outcomes"] if o["action"].startswith("human:")]
+    assert [(o["key"], o["action"], o["state"], o["reviewer"]) for o in human] == [
+        ("a", "human:invalid", "pending", None), ("b", "human:reject", "quarantined", "bob"),
+        ("c", "human:approve", "committed", "carol")]
+    assert "cannot review" in human[0]["reason"]
+    assert [o["seq"] for o in out["memory_outcomes"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_each_human_decision_is_streamed_once_as_it_is_applied(gate):
+    """stream_mode="updates" shows a node's own update (no ``seq``: that is given as the update reaches the
+    state) and each human decision under HUMAN_DECISION_TASK on the resume that applies it, not again later."""
+    from gatekeeper.reviewer_node import HUMAN_DECISION_TASK
+
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]}, cfg)
+    first = list(graph.stream(Command(resume={"type": "reject", "reviewer": "bob", "message": "no"}), cfg,
+                              stream_mode="updates"))
+    assert [c[HUMAN_DECISION_TASK]["key"] for c in first if HUMAN_DECISION_TASK in c] == ["a"]
+    last = list(graph.stream(Command(resume={"type": "approve", "reviewer": "bob"}), cfg, stream_mode="updates"))
+    assert [c[HUMAN_DECISION_TASK]["key"] for c in last if HUMAN_DECISION_TASK in c] == ["b"]
+    (node,) = [c["human_review"] for c in last if "human_review" in c]
+    assert [(o["key"], o["action"]) for o in node["memory_outcomes"]] == [("a", "human:reject"),
+                                                                         ("b", "human:approve")]
+    assert all("seq" not in o for o in node["memory_outcomes"])
+    assert [o["seq"] for o in graph.get_state(cfg).values["memory_outcomes"]] == [1, 2, 3, 4]
+
+
+def test_a_gate_subgraph_reports_each_outcome_once_to_its_parent(tmp_path, reviewer):
+    """The gate as a compiled subgraph of an agent graph whose state extends MemoryGateState, the agent adding an
+    outcome of its own: the subgraph returns the outcomes it was given plus its own, and the parent recorded the
+    given ones a second time under new numbers, so a reader of what is new saw old outcomes again."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
+    saver = SqliteSaver(sqlite3.connect(str(tmp_path / "ckpt.db"), check_same_thread=False))
+
+    class State(MemoryGateState, total=False):
+        said: str
+
+    def agent(state: State) -> dict:
+        return {"proposed_memories": ["The VPN config is in the wiki.", SELF_PRES],
+                "memory_outcomes": [{"id": None, "action": "agent:noted", "text": state["said"]}]}
+
+    sub = add_memory_gate(StateGraph(MemoryGateState), gate, namespace=NS, agent_id="agent-1",
+                          escalation_mode=EscalationMode.interrupt).compile()
+    builder = StateGraph(State)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", sub)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "gate")
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    try:
+        cfg = thread()
+        out = graph.invoke({"said": "two things to remember"}, cfg)
+        assert "__interrupt__" in out
+        out = graph.invoke(Command(resume={"type": "approve", "reviewer": "agent-1"}), cfg)
+        kept = graph.get_state(cfg).values["memory_outcomes"]
+        assert [(o["seq"], o["action"]) for o in kept] == [(1, "agent:noted"), (2, "commit"), (3, "escalate"),
+                                                            (4, "human:invalid")]
+        assert out["memory_outcomes"] == kept
+        assert len(gate.ledger.find(event="review.refused")) == 1
+    finally:
+        gate.close()
 
 
 # ----------------------------------------- 3. GatedStore puts in a node LangGraph runs again
