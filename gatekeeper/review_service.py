@@ -84,6 +84,10 @@ class ReviewDecision(BaseModel):
 
     type: Literal["approve", "edit", "reject"]
     reviewer: str = Field(default="human", min_length=1, max_length=256)
+    #: the escalation the decision is for (the ``proposal_id`` of the interrupt's request). Optional; when given,
+    #: the ``human_review`` node refuses to apply the decision to any other escalation (LangGraph can hand a
+    #: resume value to a later interrupt of the thread than the one it was meant for)
+    proposal_id: str | None = Field(default=None, min_length=1, max_length=256)
     reason: str | None = Field(default=None, max_length=4000)
     #: for ``edit``: the new memory value (dict) or text (str)
     edited_value: dict[str, Any] | str | None = None
@@ -298,8 +302,7 @@ class ReviewService:
         process is working on right now (ConflictError). An approval or edit whose key the agent wrote or
         deleted after proposing it is recorded without writing the memory store (``superseded_by``): an old
         escalation never rolls back a newer memory."""
-        if isinstance(decision, dict):
-            decision = ReviewDecision.model_validate(decision)
+        decision = _decision_for(proposal_id, decision)
         row = self.gate.registry.require(proposal_id)
         proposal = row_proposal(row)
         self._refuse_self_review(proposal_id, proposal, decision)
@@ -367,8 +370,7 @@ class ReviewService:
         decided, changed since ``expected_version``) is checked before a thread is
         resumed, so a refused decision never consumes the thread's interrupt.
         """
-        if isinstance(decision, dict):
-            decision = ReviewDecision.model_validate(decision)
+        decision = _decision_for(proposal_id, decision)
         with self._submit_lock:
             row = self.gate.registry.require(proposal_id)
             proposal = row_proposal(row)
@@ -406,7 +408,7 @@ class ReviewService:
         target = next((i for i in pending if _interrupt_pid(i) == pid), None)
         if target is None:
             return None
-        payload: dict[str, Any] = {"type": decision.type, "reviewer": decision.reviewer}
+        payload: dict[str, Any] = {"type": decision.type, "reviewer": decision.reviewer, "proposal_id": pid}
         if decision.reason:
             payload["reason"] = decision.reason
         if decision.type == "edit":
@@ -493,7 +495,7 @@ class ReviewService:
                 return None
             intr, row, pending = stale
             payload: dict[str, Any] = {"type": row["resolution"], "reviewer": row["resolved_by"],
-                                       "reason": row["resolved_reason"] or None}
+                                       "reason": row["resolved_reason"] or None, "proposal_id": row["id"]}
             if row["resolution"] == "edit" and row["final_value_json"]:
                 payload["edited_value"] = json.loads(row["final_value_json"])
             try:
@@ -585,6 +587,15 @@ def _deciding(proposal_id: str):
     finally:
         with _gate_module._INFLIGHT_LOCK:  # noqa: SLF001
             _gate_module._INFLIGHT.discard(proposal_id)  # noqa: SLF001
+
+
+def _decision_for(proposal_id: str, decision: ReviewDecision | dict) -> ReviewDecision:
+    """``decision`` as a ReviewDecision for ``proposal_id``; one that names another proposal is a ValueError."""
+    if isinstance(decision, dict):
+        decision = ReviewDecision.model_validate(decision)
+    if decision.proposal_id is not None and decision.proposal_id != proposal_id:
+        raise ValueError(f"the decision is for proposal {decision.proposal_id}, not {proposal_id}")
+    return decision
 
 
 def _check_pending(row: dict, expected_version: int | None) -> None:

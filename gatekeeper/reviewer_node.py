@@ -296,6 +296,9 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
     def apply(pid: str, resume: Any) -> dict:
         """Apply one resume value to its escalation; what the node reports for it."""
         try:
+            # a decision that names another proposal is refused (ValueError): LangGraph can hand a resume value to
+            # a later interrupt than the one it answered (a thread run again with invoke(None) replays the last
+            # Command), and a decision must never land on another write
             service.decide(pid, _decision_from_resume(resume))
         except ConflictError as exc:
             # decided already: meanwhile elsewhere (web queue, CLI), or by this node's earlier run of a thread that

@@ -25,6 +25,7 @@ from langgraph.types import Command, RetryPolicy, interrupt
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.gated_store import GatedStore
 from gatekeeper.models import EscalationMode
+from gatekeeper.review_service import ReviewService
 from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate, build_gate_graph
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,6 +182,31 @@ def test_a_refused_self_review_is_ledgered_once_however_many_escalations_follow(
         ("c", "human:approve", "committed", "carol")]
     assert "cannot review" in human[0]["reason"]
     assert [o["seq"] for o in out["memory_outcomes"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_decision_that_names_its_escalation_never_lands_on_another(gate):
+    """A thread paused at its second escalation and run again with ``invoke(None)`` gets the last Command's resume
+    value again at that interrupt (langgraph#8837): bob's approval of the first write committed the second. A
+    decision that carries the ``proposal_id`` of the interrupt's request is applied to that write only."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
+                                              {"content": STALL, "key": "b"}]}, cfg)
+    first = out["__interrupt__"][0].value["proposal_id"]
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob", "proposal_id": first}), cfg)
+    second = out["__interrupt__"][0].value["proposal_id"]
+    assert second != first
+    out = graph.invoke(None, cfg)  # the client retries the run without a new decision
+    rows = {r["id"]: r for r in gate.registry.query(limit=10)}
+    assert rows[first]["state"] == "committed" and rows[second]["state"] == "pending"  # b was not approved
+    assert gate.memory_store.get(NS, "b") is None
+    assert "__interrupt__" not in out  # the replay reached b's interrupt and was refused there
+    refused = [o for o in out["memory_outcomes"] if o["id"] == second and o["action"] == "human:invalid"]
+    assert refused and f"for proposal {first}" in refused[-1]["reason"]
+    with pytest.raises(ValueError, match=f"for proposal {first}"):
+        ReviewService(gate).decide(second, {"type": "approve", "reviewer": "bob", "proposal_id": first})
+    assert gate.registry.require(second)["state"] == "pending"
 
 
 def test_each_human_decision_is_streamed_once_as_it_is_applied(gate):
