@@ -510,7 +510,8 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
 
 
 @policy_app.command("diff")
-def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy directory (or policy.yaml)."),
+def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy directory (or a policy that is one "
+                                                         "YAML file)."),
                 limit: int = typer.Option(500, "--limit", "-n", min=1, help="How many of the newest writes."),
                 show: int = typer.Option(20, min=0, help="How many changed writes to list (all are in --json)."),
                 train: bool = typer.Option(True, "--train/--no-train",
@@ -523,7 +524,11 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
                 data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """What an edit would change: the gate's newest writes reviewed under the policy in force and the candidate,
     and the writes it would decide differently. Nothing is written to the registry, ledger or store."""
-    from gatekeeper.policy_diff import diff_policies
+    import os
+    import sqlite3
+
+    from gatekeeper.hidden_chars import reveal
+    from gatekeeper.policy_diff import PolicyDiffError, diff_policies
     from gatekeeper.registry import ProposalRegistry
     from gatekeeper.reviewer import Reviewer
 
@@ -531,19 +536,36 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
     if not settings.registry_path.is_file():
         raise _fail(f"no gate registry at {settings.registry_path}: point --data-dir / GATEKEEPER_DATA_DIR at the "
                     "data directory of the gate whose writes the edit should be tried on")
+    if json_out is not None:  # before the reviews (minutes with a training), not after them
+        folder = json_out.parent
+        if json_out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) or \
+                (json_out.exists() and not os.access(json_out, os.W_OK)):
+            raise _fail(f"cannot write --json {json_out}: not a writable file in an existing directory")
     try:
         current, edited = load_policy(settings.policy_dir), load_policy(candidate)
     except PolicyError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        if candidate.is_file() and any(p != candidate for p in candidate.parent.glob("*.y*ml")):
+            err.print(f"a policy split over several files is tried as its directory: {escape(str(candidate.parent))}")
         raise typer.Exit(2) from None
-    registry = ProposalRegistry(settings.registry_path)
     try:
-        with _stage_progress() as cb:
-            result = diff_policies(registry, Reviewer(current), edited, limit=limit, train=train, progress=cb)
-    finally:
-        registry.close()
+        registry = ProposalRegistry(settings.registry_path)
+        try:
+            with _stage_progress() as cb:
+                reviewer = Reviewer(current)
+                reviewer.progress = cb  # the classifier in force is trained too where it is not cached here
+                result = diff_policies(registry, reviewer, edited, limit=limit, train=train, progress=cb)
+        finally:
+            registry.close()
+    except PolicyDiffError as exc:
+        raise _fail(str(exc)) from None
+    except sqlite3.Error as exc:  # not a database, or locked past the busy timeout
+        raise _fail(f"cannot read the gate registry {settings.registry_path}: {exc}") from None
     if json_out is not None:
-        json_out.write_text(result.model_dump_json(indent=2))
+        try:
+            json_out.write_text(result.model_dump_json(indent=2))
+        except OSError as exc:
+            raise _fail(f"cannot write --json {json_out}: {exc}") from None
     console.print(f"policy in force {result.current_policy[:12]} -> candidate {result.candidate_policy[:12]}: "
                   f"{result.reviewed} writes reviewed, {len(result.changed)} decided differently")
     if result.interim:
@@ -565,8 +587,10 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
         for c in result.changed[:show]:
             change = " -> ".join(" ".join(filter(None, (d.action, d.category, f"{d.score:.2f}")))
                                   for d in (c.current, c.candidate))
-            table.add_row(c.proposal_id[:12], f"{c.agent_id} ({c.source}), {c.stored_state}", change,
-                          escape(c.text[:120]))
+            # agent ids and texts are the agents' (or a web page's): markup is printed as it is, and characters a
+            # terminal would act on or not show (escape sequences, bidi controls) as visible markers
+            table.add_row(c.proposal_id[:12], f"{escape(reveal(c.agent_id))} ({c.source}), {c.stored_state}",
+                          escape(change), escape(reveal(c.text, 120)))
         console.print(table)
         if len(result.changed) > show:
             console.print(f"... and {len(result.changed) - show} more (--show N, or --json FILE for all)")
@@ -715,28 +739,76 @@ _POLICY_EVENTS = ("policy.reloaded", "policy.reload_refused", "classifier.traine
 
 
 def _policy_warnings(ledger) -> list[str]:
-    """What safety staff should know from the ledger: the last policy edit a gate refused, unless a reload came
-    after it, and the last classifier training that failed, unless a training finished after it."""
-    last: dict[str, dict] = {}
-    for entry in ledger.entries():
-        if entry.get("event") in _POLICY_EVENTS:
-            last[entry["event"]] = entry
+    """What safety staff should know from the ledger: the last policy edit a gate refused, unless a reload of that
+    gate's policy came after it, and the last classifier training that failed, unless a training finished after
+    it or a reload put a policy in force without it.
 
-    def after(event: str, than: str) -> dict | None:
-        e = last.get(event)
-        return e if e is not None and e["seq"] > last.get(than, {}).get("seq", 0) else None
+    Several gates can share a ledger (one data directory) with policies of their own: a refusal is cleared only by
+    a reload of the policy it names (its files, or the policy that stayed in force when it was refused).
 
+    The ledger is read line by line, and only the lines that name one of ``_POLICY_EVENTS`` are parsed (status
+    verifies the whole chain already). A line that does not parse, or an entry with odd fields, is skipped:
+    status reports a ledger that does not verify, and must still print."""
+
+    def events():
+        try:
+            with open(ledger.path, "rb") as f:
+                for raw in f:
+                    if b"policy.reload" not in raw and b"classifier.tr" not in raw:
+                        continue
+                    try:
+                        entry = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(entry, dict) and entry.get("event") in _POLICY_EVENTS:
+                        yield entry
+        except OSError:
+            return
+
+    def reloads(reloaded: dict, refused: dict) -> bool:
+        """``reloaded`` put in force a policy from the files ``refused`` names, or replaced the policy that stayed
+        in force then: that gate's edit took effect after all."""
+        if reloaded.get("old_hash") is not None and reloaded.get("old_hash") == refused.get("in_force"):
+            return True
+        path, files = refused.get("path"), reloaded.get("files")
+        if not isinstance(path, str) or not path or not isinstance(files, list):
+            return False
+        return any(isinstance(f, str) and (f == path or Path(f).parent == Path(path)) for f in files)
+
+    def settles(reloaded: dict, failed: dict) -> bool:
+        """``reloaded`` makes the training ``failed`` records moot: the policy it was for went into force with
+        its own classifier, or the policy it served (or waited behind) was replaced by another."""
+        policy = failed.get("policy_hash")
+        if reloaded.get("new_hash") == policy:
+            return reloaded.get("classifier") == "trained"
+        return reloaded.get("old_hash") is not None and reloaded.get("old_hash") in (policy, failed.get("in_force"))
+
+    refused: dict | None = None
+    failed: dict | None = None
+    for entry in events():
+        event = entry["event"]
+        if event == "policy.reload_refused":
+            refused = entry
+        elif event == "classifier.training_failed":
+            failed = entry
+        elif event == "classifier.trained":
+            failed = None
+        else:  # policy.reloaded
+            if refused is not None and reloads(entry, refused):
+                refused = None
+            if failed is not None and settles(entry, failed):
+                failed = None
     out = []
-    if (refused := after("policy.reload_refused", "policy.reloaded")) is not None:
+    if refused is not None:
         lines = [line.strip() for line in str(refused.get("problems", "")).splitlines()]
         problems = [line for line in lines if line and line != "invalid policy:"] or ["?"]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        out.append(f"the last policy edit was refused ({refused['ts']}, {refused.get('path')}): "
+        out.append(f"the last policy edit was refused ({refused.get('ts', '?')}, {refused.get('path', '?')}): "
                    f"{problems[0]}{more}; the policy in force stayed "
                    f"({str(refused.get('in_force', '?'))[:12]}); gatekeeper policy lint shows every problem")
-    if (failed := after("classifier.training_failed", "classifier.trained")) is not None:
+    if failed is not None:
         out.append(f"the classifier training for policy {str(failed.get('policy_hash', '?'))[:12]} failed "
-                   f"({failed['ts']}): {str(failed.get('error', '?'))[:300]}")
+                   f"({failed.get('ts', '?')}): {str(failed.get('error', '?'))[:300]}")
     return out
 
 

@@ -10,7 +10,10 @@ registry; no LLM judge is asked.
 
 A candidate whose exemplars or categories changed needs its own classifier, which has to be trained when it is
 not cached yet (minutes, as ``gatekeeper train``). Without training (``train=False``) the candidate is reviewed
-with the classifier in force, as the gate serves an edited policy while its classifier trains (``interim``).
+with the classifier in force, as the gate serves an edited policy while its classifier trains (``interim``); a
+candidate that adds or removes categories is refused then (``PolicyDiffError``): the gate trains its classifier
+before such an edit takes effect. A classifier that cannot be loaded or trained is an error too, not a review
+that fails every write closed.
 
 ``gatekeeper policy diff CANDIDATE`` prints the result; nothing is written to the registry, the ledger or the
 memory store.
@@ -23,7 +26,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from gatekeeper.classifier import Progress
 from gatekeeper.decision import decide
@@ -34,6 +37,12 @@ from gatekeeper.reviewer import Reviewer
 
 #: writes reviewed per ``review_many`` call
 BATCH = 64
+#: no limit on a registry query (SQLite clamps it)
+_ALL = 2**62
+
+
+class PolicyDiffError(RuntimeError):
+    """The candidate cannot be tried as asked (its classifier cannot be made, or not without training)."""
 
 
 class ReviewedAs(BaseModel):
@@ -69,6 +78,7 @@ class PolicyDiff(BaseModel):
     transitions: dict[str, int] = Field(description="'<action in force> -> <candidate action>': how many writes")
     changed: list[ChangedDecision]
 
+    @computed_field  # type: ignore[prop-decorator]  # in the JSON too: the number a CI check looks at
     @property
     def newly_committed(self) -> int:
         """Writes the candidate would commit that the policy in force does not (the riskier direction)."""
@@ -86,8 +96,26 @@ def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Poli
         raise ValueError(f"limit must be at least 1, not {limit}")
     ready = current.classifier_ready(candidate, current.embedder)
     interim = not ready and not train
+    if interim and sorted(current.classifier.categories) != sorted(candidate.categories):
+        # the gate never serves such an edit with the classifier in force: it trains first (reload_policy)
+        added = sorted(set(candidate.categories) - set(current.classifier.categories))
+        removed = sorted(set(current.classifier.categories) - set(candidate.categories))
+        raise PolicyDiffError(
+            "the candidate " + " and ".join(filter(None, (
+                f"adds categories {', '.join(added)}" if added else "",
+                f"removes categories {', '.join(removed)}" if removed else ""))) +
+            ": the classifier in force was made for other categories, and a gate trains the candidate's own "
+            "classifier before such an edit takes effect; try it with training")
     other = current.for_policy(candidate, classifier=current.classifier if interim else None)
     other.progress = progress
+    # load (or train) both classifiers before any review: one that cannot be made would otherwise fail every
+    # review closed and show up as a policy that quarantines every write
+    for name, reviewer in (("the policy in force", current), ("the candidate", other)):
+        try:
+            reviewer.warm_up()
+        except Exception as exc:  # noqa: BLE001 - named and raised as what it is
+            raise PolicyDiffError(f"the classifier of {name} could not be loaded or trained: "
+                                  f"{type(exc).__name__}: {exc}") from exc
     rows = list(reversed(registry.query(limit=limit, newest_first=True)))  # oldest first: context in order
     proposals = [row_proposal(r) for r in rows]
     before = _review(current, proposals, rows, registry)
@@ -126,23 +154,33 @@ def _review(reviewer: Reviewer, proposals: Sequence[MemoryWrite], rows: Sequence
 
 def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -> list[list[str]]:
     """For each row, the texts its agent had committed in the ``context_minutes`` before it (at most
-    ``context_window``, oldest first): what the gate joined it with."""
+    ``context_window``, oldest first): what the gate joined it with. "Before" is the registry's order (time,
+    then the order of journaling): the writes of one batch share their time, and the gate joins each with the
+    writes before it in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a
+    later write."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
-    by_agent: dict[str, tuple[list[str], list[str]]] = {}  # agent -> (created_at, text), both in time order
+    position: dict[str, int] = {}  # proposal id -> where it is among its agent's writes (registry order)
+    # agent -> its committed writes' (positions, created_at, texts), in registry order
+    committed: dict[str, tuple[list[int], list[str], list[str]]] = {}
     for agent in {r["agent_id"] for r in rows}:
-        committed = registry.query(state="committed", agent_id=agent, newer_than=since, limit=1_000_000)
-        by_agent[agent] = ([c["created_at"] for c in committed], [c["text"] for c in committed])
+        at, times, texts = committed.setdefault(agent, ([], [], []))
+        for i, row in enumerate(registry.query(agent_id=agent, newer_than=since, limit=_ALL)):
+            position[row["id"]] = i
+            if row["state"] == "committed":
+                at.append(i)
+                times.append(row["created_at"])
+                texts.append(row["text"])
     out = []
     for r in rows:
-        times, texts = by_agent[r["agent_id"]]
+        at, times, texts = committed[r["agent_id"]]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
-        end = bisect.bisect_left(times, r["created_at"])
+        end = bisect.bisect_left(at, position[r["id"]])
         out.append(texts[max(start, end - th.context_window):end])
     return out
 
 
-__all__ = ["ChangedDecision", "PolicyDiff", "ReviewedAs", "diff_policies"]
+__all__ = ["ChangedDecision", "PolicyDiff", "PolicyDiffError", "ReviewedAs", "diff_policies"]
