@@ -17,7 +17,7 @@ import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 import typer
@@ -73,6 +73,15 @@ def _one_line(exc: Exception) -> str:
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)  # one line, however long
     return typer.Exit(code)
+
+
+def _shown(value: Any, limit: int | None = None) -> str:
+    """Text from agents, web pages or tools as the terminal should show it: Rich markup printed as it is, and
+    characters a terminal would act on or not show (escape sequences, bidi controls, tag characters) as visible
+    markers. A memory text must neither crash the reviewer's command nor redraw their screen."""
+    from gatekeeper.hidden_chars import reveal
+
+    return escape(reveal(value, limit))
 
 
 def _check_env() -> None:
@@ -135,17 +144,17 @@ def _print_outcome(outcome) -> None:
     console.print(f"[bold {STATE_STYLE.get(st, 'white')}]{st.upper()}[/]  "
                   f"action={outcome.decision.action.value}  label={outcome.review.label.value}  "
                   f"category={outcome.review.category or '-'}  score={outcome.review.score:.3f}")
-    console.print(f"reason: {outcome.decision.reason}")
+    console.print(f"reason: {_shown(outcome.decision.reason)}")
     console.print(f"proposal: {outcome.proposal.id}   policy: {outcome.decision.policy_version} "
                   f"({outcome.decision.policy_hash[:12]})")
     table = Table("layer", "score", "category", "evidence", show_lines=False)
     for ev in outcome.review.evidence:
         details = {k: v for k, v in ev.details.items() if v not in (None, [], {}, "")}
         table.add_row(ev.layer, "" if ev.score is None else f"{ev.score:.3f}", ev.category or "",
-                      json.dumps(details, ensure_ascii=False, default=str)[:400])
+                      _shown(json.dumps(details, ensure_ascii=False, default=str), 400))
     console.print(table)
     if outcome.review.error:
-        console.print(f"[red]review error: {outcome.review.error}[/red]")
+        console.print(f"[red]review error: {_shown(outcome.review.error)}[/red]")
 
 
 @app.command()
@@ -227,9 +236,9 @@ def review_list(
     for i in items:
         age = utcnow() - i.created_at
         flag = " [red]OVERDUE[/red]" if i.overdue else ""
-        table.add_row(i.id, i.state.value + flag, i.agent_id, "/".join(i.namespace), i.category or "-",
-                      f"{i.score:.2f}" if i.score is not None else "-",
-                      f"{age.total_seconds() / 3600:.1f}h", i.text[:70])
+        table.add_row(_shown(i.id), i.state.value + flag, _shown(i.agent_id), _shown("/".join(i.namespace)),
+                      i.category or "-", f"{i.score:.2f}" if i.score is not None else "-",
+                      f"{age.total_seconds() / 3600:.1f}h", _shown(i.text, 70))
     console.print(table)
     console.print(f"{len(items)} item(s)")
 
@@ -249,21 +258,21 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
     if as_json:
         print(d.model_dump_json(indent=2))
         return
-    console.print(f"[bold]{d.id}[/bold]  state={d.state.value}{'  OVERDUE' if d.overdue else ''}")
-    console.print(f"namespace={'/'.join(d.namespace)} key={d.key}")
-    console.print(f"provenance: {d.proposal.provenance.model_dump(exclude_none=True)}")
-    console.print(f"memory: {json.dumps(d.proposal.value, ensure_ascii=False)}")
+    console.print(f"[bold]{_shown(d.id)}[/bold]  state={d.state.value}{'  OVERDUE' if d.overdue else ''}")
+    console.print(f"namespace={_shown('/'.join(d.namespace))} key={_shown(d.key)}")
+    console.print(f"provenance: {_shown(d.proposal.provenance.model_dump(exclude_none=True))}")
+    console.print(f"memory: {_shown(json.dumps(d.proposal.value, ensure_ascii=False))}")
     if d.decision:
-        console.print(f"decision: {d.decision.action.value} — {d.decision.reason}")
+        console.print(f"decision: {d.decision.action.value} — {_shown(d.decision.reason)}")
         console.print(f"policy: {d.decision.policy_version} ({d.decision.policy_hash[:12]})")
     if d.review:
         for ev in d.review.evidence:
-            console.print(f"  [{ev.layer}] score={ev.score} category={ev.category} "
-                          f"{json.dumps(ev.details, ensure_ascii=False, default=str)[:300]}")
+            console.print(f"  {escape(f'[{ev.layer}]')} score={ev.score} category={ev.category} "
+                          f"{_shown(json.dumps(ev.details, ensure_ascii=False, default=str), 300)}")
     for s in d.similar_committed:
-        console.print(f"  similar: {json.dumps(s['value'], ensure_ascii=False)[:120]}")
+        console.print(f"  similar: {_shown(json.dumps(s['value'], ensure_ascii=False), 120)}")
     if d.resolved_by:
-        console.print(f"resolved: {d.resolution} by {d.resolved_by}: {d.resolved_reason}")
+        console.print(f"resolved: {d.resolution} by {_shown(d.resolved_by)}: {_shown(d.resolved_reason)}")
 
 
 def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
@@ -277,12 +286,13 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
         err.print(f"[red]no proposal {proposal_id}[/red]")
         raise typer.Exit(1) from None
     except ConflictError as exc:
-        err.print(f"[red]conflict: {exc}[/red]")
+        err.print(f"[red]conflict: {_shown(exc)}[/red]")
         raise typer.Exit(3) from None
     except (ValueError, ReviewPermissionError) as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{_shown(exc)}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"{item.id}: {item.resolution} by {item.resolved_by} -> [bold]{item.state.value}[/bold]")
+    console.print(f"{_shown(item.id)}: {item.resolution} by {_shown(item.resolved_by)} -> "
+                  f"[bold]{item.state.value}[/bold]")
 
 
 @review_app.command("approve")
@@ -329,12 +339,13 @@ def review_retry_store_failures(
         gate.close()
     for r in report:
         if r["outcome"] == "retried":
-            console.print(f"{r['proposal_id']}: retried as {r['retried_as']} -> [bold]{r['state']}[/bold]")
+            console.print(f"{_shown(r['proposal_id'])}: retried as {_shown(r['retried_as'])} -> "
+                          f"[bold]{r['state']}[/bold]")
         elif r["outcome"] == "would_retry":
-            console.print(f"{r['proposal_id']}: would be reviewed again")
+            console.print(f"{_shown(r['proposal_id'])}: would be reviewed again")
         else:
-            console.print(f"{r['proposal_id']}: {'would not be' if dry_run else 'not'} retried, superseded by "
-                          f"{r['superseded_by']}")
+            console.print(f"{_shown(r['proposal_id'])}: {'would not be' if dry_run else 'not'} retried, superseded "
+                          f"by {_shown(r['superseded_by'])}")
     retried = sum(r["outcome"] in ("retried", "would_retry") for r in report)
     if dry_run:
         console.print(f"dry run: {retried} would be retried, {len(report) - retried} skipped; nothing changed")
@@ -527,7 +538,6 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
     import os
     import sqlite3
 
-    from gatekeeper.hidden_chars import reveal
     from gatekeeper.policy_diff import PolicyDiffError, diff_policies
     from gatekeeper.registry import ProposalRegistry
     from gatekeeper.reviewer import Reviewer
@@ -589,8 +599,8 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
                                   for d in (c.current, c.candidate))
             # agent ids and texts are the agents' (or a web page's): markup is printed as it is, and characters a
             # terminal would act on or not show (escape sequences, bidi controls) as visible markers
-            table.add_row(c.proposal_id[:12], f"{escape(reveal(c.agent_id))} ({c.source}), {c.stored_state}",
-                          escape(change), escape(reveal(c.text, 120)))
+            table.add_row(c.proposal_id[:12], f"{_shown(c.agent_id)} ({c.source}), {c.stored_state}",
+                          escape(change), _shown(c.text, 120))
         console.print(table)
         if len(result.changed) > show:
             console.print(f"... and {len(result.changed) - show} more (--show N, or --json FILE for all)")
