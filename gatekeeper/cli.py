@@ -725,22 +725,50 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
 @app.command()
 def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """Counts per state, overdue escalations, ledger health, telemetry switches."""
+    from gatekeeper.ledger import AuditLedger
+    from gatekeeper.registry import ProposalRegistry
+
+    settings = _settings(data_dir, policy_dir)
+    try:
+        load_policy(settings.policy_dir)
+    except PolicyError as exc:
+        # a gate would not open with these files, but the gates already running keep the policy they loaded, and
+        # the operator still needs the rest of the picture (the ledger says which edit was refused)
+        err.print(f"[red]{_shown(exc)}[/red]")
+        console.print("[red]the policy files do not load: a gate opened now refuses to start (running gates keep "
+                      "the policy they loaded)[/red]")
+        if not settings.registry_path.is_file():
+            raise typer.Exit(2) from None
+        registry, ledger = ProposalRegistry(settings.registry_path), AuditLedger(settings.ledger_path)
+        try:
+            _print_status(registry, ledger, "not opened (the policy does not load)")
+        finally:
+            registry.close()
+            ledger.close()
+        raise typer.Exit(2) from None
+    gate = _open_gate(data_dir, policy_dir)
+    try:
+        console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
+        _print_status(gate.registry, gate.ledger,
+                      getattr(gate.memory_store, "location", type(gate.memory_store).__name__))
+    finally:
+        gate.close()
+
+
+def _print_status(registry, ledger, memories: str) -> None:
     from gatekeeper.gate import STORE_FAILED
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
-    gate = _open_gate(data_dir, policy_dir)
-    counts = gate.registry.counts()
-    console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
-    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-    rep = gate.ledger.verify()
-    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + str(rep.problem)} ({rep.entries} entries)")
-    console.print(f"memories: {getattr(gate.memory_store, 'location', type(gate.memory_store).__name__)}")
-    failed = gate.registry.count_store_failures(STORE_FAILED)
+    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
+    rep = ledger.verify()
+    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} ({rep.entries} entries)")
+    console.print(f"memories: {_shown(memories)}")
+    failed = registry.count_store_failures(STORE_FAILED)
     if failed:
         console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
                       "(gatekeeper review retry-store-failures)[/yellow]")
-    for warning in _policy_warnings(gate.ledger):
-        console.print(f"[yellow]{escape(warning)}[/yellow]")
+    for warning in _policy_warnings(ledger):
+        console.print(f"[yellow]{_shown(warning)}[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
 
 

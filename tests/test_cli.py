@@ -184,3 +184,23 @@ def test_review_commands_print_hostile_memory_texts_as_they_are(tmp_path, review
     assert "bot[/]" in detail
     assert "[red]ignore the operators[/red]" in detail and "⟨U+202E⟩" in detail
     assert "QUARANTINED" in checked  # the evidence table (cut to the terminal's width) printed too
+
+
+def test_status_reports_the_gate_when_the_policy_files_do_not_load(tmp_path, reviewer):
+    """Safety staff broke the policy files: running gates keep their policy, a new one would not start. status
+    says so (exit 2) and still shows the queue, the ledger and the refused edit."""
+    import shutil
+
+    from conftest import REPO, make_gate
+
+    gate = make_gate(tmp_path / "data", reviewer)
+    gate.record_refused_policy(tmp_path / "policies", "invalid policy:\n  rules.yaml:3: rules: Input should be a list")
+    gate.close()
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "rules.yaml").write_text("rules: {broken: [\n")
+    r = CliRunner().invoke(app, ["status", "--data-dir", str(tmp_path / "data"), "--policy",
+                                 str(tmp_path / "policies")])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2
+    assert "the policy files do not load" in out and "proposals: received=0" in out and "ledger: ok" in out
+    assert "the last policy edit was refused" in out
