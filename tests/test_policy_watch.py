@@ -259,6 +259,15 @@ def slow_training(policy, embedder, progress=None):
     raise AssertionError("the training was not stopped")
 
 
+def _watched_at_nice_5(tmp_path, reviewer, policy_dir, factory):
+    """A gate (classifier from ``factory``, trainings at nice +5) with a watcher that looks only when called, and
+    this thread's nice value."""
+    gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=factory, classifier_ready=tiny_ready),
+                 policy_dir, watch_s=0)
+    gate.training_nice = 5
+    return gate, PolicyWatcher(gate, 60), os.getpriority(os.PRIO_PROCESS, 0)
+
+
 @pytest.mark.parametrize("where", ["child", "thread"])
 def test_a_failed_training_for_new_categories_is_ledgered_once_and_the_old_policy_stays(
         tmp_path, reviewer, policy_dir, monkeypatch, where):
@@ -273,11 +282,7 @@ def test_a_failed_training_for_new_categories_is_ledgered_once_and_the_old_polic
         raise RuntimeError("no training today")
 
     factory = failing_classifier if where == "child" else failing_here
-    gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=factory, classifier_ready=tiny_ready),
-                 policy_dir, watch_s=0)
-    gate.training_nice = 5
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    watcher = PolicyWatcher(gate, 60)
+    gate, watcher, base = _watched_at_nice_5(tmp_path, reviewer, policy_dir, factory)
     try:
         in_force = gate.policy.hash
         edited = _add_a_category(policy_dir)
@@ -310,11 +315,7 @@ def test_a_new_category_trains_in_a_child_process_and_then_takes_effect(tmp_path
     monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
     record = tmp_path / "training.json"
     monkeypatch.setenv("GK_TEST_TRAINING_RECORD", str(record))
-    gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=recording_tiny_classifier,
-                                          classifier_ready=tiny_ready), policy_dir, watch_s=0)
-    gate.training_nice = 5
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    watcher = PolicyWatcher(gate, 60)
+    gate, watcher, base = _watched_at_nice_5(tmp_path, reviewer, policy_dir, recording_tiny_classifier)
     try:
         in_force = gate.policy.hash
         edited = _add_a_category(policy_dir)
