@@ -149,8 +149,6 @@ def _working_on(ids: Sequence[str]):
             _INFLIGHT.difference_update(ids)
 
 
-
-
 @contextmanager
 def _exclusive_file(path: Path):
     """Hold an exclusive ``flock`` on ``path`` (created 0600): excludes other processes, and other threads of
@@ -877,8 +875,8 @@ class Gatekeeper:
                 return True
             if row["state"] == ProposalState.committed.value and not row["applied"]:
                 proposal = row_proposal(row)
-                # under the key's lock, so that a commit of the key in this process cannot land between the
-                # check and the write (as in ReviewService.decide)
+                # under the key's lock, so that a commit of the key (in any process of the data directory) cannot
+                # land between the check and the write (as in ReviewService.decide)
                 with self.key_locks([(proposal.namespace, proposal.key)]):
                     if (self.registry.superseded(row)
                             or self.registry.deleted_since(row["namespace"], row["key"], row["updated_at"])):
