@@ -776,6 +776,17 @@ def _print_status(registry, ledger, memories: str) -> None:
 _POLICY_EVENTS = ("policy.reloaded", "policy.reload_refused", "classifier.trained", "classifier.training_failed")
 
 
+def _loads_now(path: Any) -> bool:
+    """Whether the policy files at ``path`` load now (a refused edit that was fixed since)."""
+    if not isinstance(path, str) or not path or not Path(path).exists():
+        return False
+    try:
+        load_policy(path)
+    except (PolicyError, OSError, ValueError):
+        return False
+    return True
+
+
 def _policy_warnings(ledger) -> list[str]:
     """What safety staff should know from the ledger: the last policy edit a gate refused, unless a reload of that
     gate's policy came after it, and the last classifier training that failed, unless a training finished after
@@ -836,6 +847,8 @@ def _policy_warnings(ledger) -> list[str]:
                 refused = None
             if failed is not None and settles(entry, failed):
                 failed = None
+    if refused is not None and _loads_now(refused.get("path")):
+        refused = None  # fixed since, with no gate running to reload them: the next gate to open loads them
     out = []
     if refused is not None:
         lines = [line.strip() for line in str(refused.get("problems", "")).splitlines()]

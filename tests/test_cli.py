@@ -143,7 +143,7 @@ def test_status_says_when_a_policy_edit_was_refused_or_a_training_failed(tmp_pat
     gate = make_gate(tmp_path / "data", reviewer)
     data = ["--data-dir", str(tmp_path / "data")]
     try:
-        assert "refused" not in CliRunner().invoke(app, ["status", *data]).output
+        assert "the last policy edit was refused" not in _status_text(data)
         gate.record_refused_policy(tmp_path / "policies", "invalid policy:\n  rules.yaml:12: rules.0.patterns: Field "
                                                           "required")
         gate._record_training("classifier.training_failed", policy_hash="f" * 64, error="MemoryError: out of memory")
@@ -204,3 +204,27 @@ def test_status_reports_the_gate_when_the_policy_files_do_not_load(tmp_path, rev
     assert r.exit_code == 2
     assert "the policy files do not load" in out and "proposals: received=0" in out and "ledger: ok" in out
     assert "the last policy edit was refused" in out
+
+
+def test_status_drops_a_refused_edit_once_its_files_load(tmp_path, reviewer):
+    """No gate is running to reload the fixed files (so no ``policy.reloaded``): the next gate will load them,
+    and status no longer says the edit was refused."""
+    import shutil
+
+    from conftest import REPO, make_gate
+
+    files = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", files)
+    (files / "rules.yaml").write_text("rules: [\n")
+    gate = make_gate(tmp_path / "data", reviewer)
+    gate.record_refused_policy(files, "invalid policy:\n  rules.yaml:1: YAML syntax: expected ']'")
+    gate.close()
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert "the last policy edit was refused" in _status_text(data)
+    shutil.copy(REPO / "policies" / "rules.yaml", files / "rules.yaml")  # fixed
+    assert "the last policy edit was refused" not in _status_text(data)
+
+
+def _status_text(data: list[str]) -> str:
+    """What ``gatekeeper status`` prints, on one line."""
+    return " ".join(CliRunner().invoke(app, ["status", *data]).output.split())

@@ -332,7 +332,10 @@ def test_status_keeps_one_gates_refused_edit_when_another_gate_reloads_its_own_p
     second = Gatekeeper.open(GatekeeperSettings(data_dir=data, policy_dir=other_dir), memory_store=InMemoryStore(),
                              policy=other_policy, reviewer=reviewer.for_policy(other_policy))
     try:
-        first.record_refused_policy(first.policy.source_path, "invalid policy:\n  rules.yaml:9: YAML syntax: oops")
+        broken = tmp_path / "first-policies"  # the first gate's files, edited into a policy that does not load
+        shutil.copytree(REPO / "policies", broken)
+        (broken / "rules.yaml").write_text("rules: [\n")
+        first.record_refused_policy(broken, "invalid policy:\n  rules.yaml:9: YAML syntax: oops")
         second.reload_policy(other_dir)
         code, out = _status(data)
         assert code == 0 and REFUSED in out and "rules.yaml:9" in out, out
