@@ -789,8 +789,8 @@ def _loads_now(path: Any) -> bool:
 
 def _policy_warnings(ledger) -> list[str]:
     """What safety staff should know from the ledger: the last policy edit a gate refused, unless a reload of that
-    gate's policy came after it, and the last classifier training that failed, unless a training finished after
-    it or a reload put a policy in force without it.
+    gate's policy came after it, and the last classifier training that failed, unless a training of the same
+    policy finished after it or a reload put a policy in force without it.
 
     Several gates can share a ledger (one data directory) with policies of their own: a refusal is cleared only by
     a reload of the policy it names (its files, or the policy that stayed in force when it was refused).
@@ -841,7 +841,8 @@ def _policy_warnings(ledger) -> list[str]:
         elif event == "classifier.training_failed":
             failed = entry
         elif event == "classifier.trained":
-            failed = None
+            if failed is not None and entry.get("policy_hash") == failed.get("policy_hash"):
+                failed = None  # that policy's classifier was made after all (another gate's training says nothing)
         else:  # policy.reloaded
             if refused is not None and reloads(entry, refused):
                 refused = None

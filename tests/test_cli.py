@@ -151,9 +151,12 @@ def test_status_says_when_a_policy_edit_was_refused_or_a_training_failed(tmp_pat
         assert "the last policy edit was refused" in out and "rules.yaml:12: rules.0.patterns: Field required" in out
         assert f"the classifier training for policy {'f' * 12} failed" in out and "out of memory" in out
         gate.reload_policy(gate.policy.source_path)  # a later edit that loads
-        gate._record_training("classifier.trained", policy_hash="e" * 64)
-        out = CliRunner().invoke(app, ["status", *data]).output
-        assert "refused" not in out and "failed" not in out
+        gate._record_training("classifier.trained", policy_hash="e" * 64)  # another policy's (another gate's)
+        out = _status_text(data)
+        assert "the last policy edit was refused" not in out
+        assert f"the classifier training for policy {'f' * 12} failed" in out
+        gate._record_training("classifier.trained", policy_hash="f" * 64)  # that policy's, made after all
+        assert "failed" not in CliRunner().invoke(app, ["status", *data]).output
     finally:
         gate.close()
 
