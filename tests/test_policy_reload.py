@@ -31,6 +31,7 @@ from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import Label, MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
+from gatekeeper.screen import ensure_screen
 from gatekeeper.settings import GatekeeperSettings
 from gatekeeper.training_process import PolicyChanged, importable_name, run_in_child
 
@@ -85,12 +86,14 @@ def _write(text: str, agent: str = "reload") -> MemoryWrite:
 
 @pytest.fixture(scope="module")
 def shipped_tiny_cache(tmp_path_factory, embedder) -> Path:
-    """A cache holding the tiny classifier of the shipped policy, trained once for the module: each test
-    starts from a copy of it (and trains the classifiers of its own edits in that copy)."""
+    """A cache holding the tiny classifier and the lexical screen of the shipped policy, made once for the
+    module: each test starts from a copy of it (and trains the classifiers of its own edits in that copy)."""
     seed = tmp_path_factory.mktemp("tiny-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GATEKEEPER_CACHE", str(seed))
-        tiny_classifier(load_policy(REPO / "policies"), embedder)
+        policy = load_policy(REPO / "policies")
+        tiny_classifier(policy, embedder)
+        ensure_screen(policy)  # about 10 s that each test's warm-up would otherwise spend again
     return seed
 
 
