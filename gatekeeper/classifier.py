@@ -33,7 +33,6 @@ deriving its int8 encoder in).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -49,7 +48,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from gatekeeper.embeddings import Embedder, EmbeddingStream, ModelLoadError, bundled_model_dir
-from gatekeeper.files import staged_dir
+from gatekeeper.files import exclusive_lock, staged_dir
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
 from gatekeeper.settings import cache_root
@@ -536,17 +535,8 @@ def training_lock(key: str, *, waiting: Callable[[], None] | None = None) -> Ite
     """
     path = cache_root() / "locks" / f"classifier-{key}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting is not None:
-                waiting()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive_lock(path, waiting=waiting):
         yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def classifier_key(policy: Policy, embedder: Embedder, *, config: TrainConfig = DEFAULT_CONFIG,

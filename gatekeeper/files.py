@@ -44,6 +44,26 @@ def private_file(path: str | Path) -> Path:
 
 
 @contextmanager
+def exclusive_lock(path: str | Path, *, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600). It excludes other processes, and other threads of
+    this one (each call takes it on a descriptor of its own). ``waiting`` is called once if the lock is held
+    elsewhere, before waiting for it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
 def staged_dir(target: str | Path, *, replace: bool = False,
                complete: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield an empty temporary directory beside ``target``; when the block succeeds, rename it to ``target``.

@@ -56,7 +56,7 @@ from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import action_for, decide
 from gatekeeper.embeddings import Embedder
-from gatekeeper.files import private_dir
+from gatekeeper.files import exclusive_lock, private_dir
 from gatekeeper.key_locks import key_locks
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.models import (
@@ -147,20 +147,6 @@ def _working_on(ids: Sequence[str]):
     finally:
         with _INFLIGHT_LOCK:
             _INFLIGHT.difference_update(ids)
-
-
-@contextmanager
-def _exclusive_file(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created 0600): excludes other processes, and other threads of
-    this one (each takes the lock on a descriptor of its own)."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 class _TrainingCancelled(Exception):
@@ -797,7 +783,7 @@ class Gatekeeper:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if dry_run:
             return self._retry_store_failures(operator, limit, dry_run=True)
-        with _exclusive_file(Path(self.registry.path).with_name("store-retry.lock")):
+        with exclusive_lock(Path(self.registry.path).with_name("store-retry.lock")):
             return self._retry_store_failures(operator, limit, dry_run=False)
 
     def _retry_store_failures(self, operator: str | None, limit: int, *, dry_run: bool) -> list[dict[str, Any]]:
