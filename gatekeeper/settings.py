@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -87,17 +88,25 @@ def encoder_precision_setting() -> str:
 DEFAULT_TRAINING_NICE = 19
 
 
-def _training_nice() -> int:
-    raw = env_value("GATEKEEPER_TRAINING_NICE")
+def _number_setting(name: str, parse: Callable[[str], float], default: float, low: float, high: float,
+                    expected: str):
+    """``$name`` read with ``parse`` (``default`` when unset); a value that does not parse or is not within
+    [low, high] (NaN included) is a ValueError saying ``expected``."""
+    raw = env_value(name)
     if raw is None:
-        return DEFAULT_TRAINING_NICE
+        return default
     try:
-        value = int(raw.strip())
+        value = parse(raw.strip())
     except ValueError:
         value = None
-    if value is None or not 0 <= value <= 19:
-        raise ValueError(f"GATEKEEPER_TRAINING_NICE must be a whole number from 0 to 19, not {raw!r}")
+    if value is None or not low <= value <= high:  # NaN fails the comparison
+        raise ValueError(f"{name} must be {expected}, not {raw!r}")
     return value
+
+
+def _training_nice() -> int:
+    return _number_setting("GATEKEEPER_TRAINING_NICE", int, DEFAULT_TRAINING_NICE, 0, 19,
+                           "a whole number from 0 to 19")
 
 
 #: how often a gate opened from settings looks for policy edits unless configured otherwise (seconds)
@@ -106,17 +115,8 @@ MAX_POLICY_WATCH_S = 3600.0
 
 
 def _policy_watch_s() -> float:
-    raw = env_value("GATEKEEPER_POLICY_WATCH_S")
-    if raw is None:
-        return DEFAULT_POLICY_WATCH_S
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= MAX_POLICY_WATCH_S:  # NaN fails too
-        raise ValueError(f"GATEKEEPER_POLICY_WATCH_S must be a number of seconds from 0 (off) to "
-                         f"{MAX_POLICY_WATCH_S:g}, not {raw!r}")
-    return value
+    return _number_setting("GATEKEEPER_POLICY_WATCH_S", float, DEFAULT_POLICY_WATCH_S, 0, MAX_POLICY_WATCH_S,
+                           f"a number of seconds from 0 (off) to {MAX_POLICY_WATCH_S:g}")
 
 
 def _training_process() -> bool:
