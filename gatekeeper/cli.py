@@ -656,13 +656,16 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
 
 # ---------------------------------------------------------------------- train
 @contextmanager
-def _stage_progress():
-    """A progress callback ``(stage, done, total)`` for classifier training: one bar per stage (``.stages``)."""
+def _stage_progress(*, training: bool = True):
+    """A progress callback ``(stage, done, total)``: one bar per stage (``.stages``). ``training``: a classifier
+    training's batches, with the time remaining, left on screen; otherwise bars that go when done (evaluation)."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as progress:
+    columns = (TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn()) if training \
+        else (TimeElapsedColumn(),)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *columns, console=console,
+                  transient=not training) as progress:
         tasks: dict[str, int] = {}
 
         def cb(stage: str, done: int, total: int) -> None:
@@ -948,8 +951,6 @@ def eval_cmd(
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """Measure detection quality through the real review + decision path."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from gatekeeper.evaluation import OBFUSCATIONS, DatasetError, combined, evaluate, load_dataset, render
     from gatekeeper.reviewer import Reviewer
 
@@ -967,15 +968,7 @@ def eval_cmd(
             raise _fail(str(exc)) from None
     reviewer = Reviewer(policy)
     reports = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def cb(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with _stage_progress(training=False) as cb:
         cb("loading classifier", 0, 1)
         reviewer.warm_up()
         cb("loading classifier", 1, 1)
