@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _procs import REPO, fork_call, fork_many, zygote  # noqa: E402
+from _vector_index import FRESH_BUILDS, recheck_in_fresh_builds, vector_misses  # noqa: E402
 
 TASK = [
     "The release checklist lives in docs/release.md.",
@@ -138,24 +139,15 @@ def verify(data_dir: str, logs: list[list[dict]]) -> dict:
     # each item sits in a cluster of near-identical vectors and the approximate (HNSW)
     # search may rank a sibling first. An item counts as found when it is among the
     # nearest (its cluster's size + 5): an item lost from the index is found at no depth.
-    vec_hits = 0
     cluster = Counter(_template(e["content"]) for e in expected.values())
-    got = col.get(ids=list(want_ids), include=["embeddings"]) if want_ids else {"ids": [], "embeddings": []}
-    missed: dict[str, tuple[list[float], int]] = {}
-    for id_, emb in zip(got["ids"], got["embeddings"]):
-        depth = min(len(ids), cluster[_template(expected[want_ids[id_]]["content"])] + 5)
-        vec = list(map(float, emb))
-        res = col.query(query_embeddings=[vec], n_results=depth, include=[])
-        if id_ in res["ids"][0]:
-            vec_hits += 1
-        else:
-            missed[id_] = (vec, depth)
+    vec_hits, missed = vector_misses(col, {id_: min(len(ids), cluster[_template(expected[nk]["content"])] + 5)
+                                           for id_, nk in want_ids.items()})
     # chromadb builds a process's HNSW index from disk with parallel inserts, so two builds from the
     # same files differ; among near-identical vectors a build can leave an item unreachable by any
     # query (measured: 100 builds from one 40-item directory of this harness left out an item 3
     # times, a different one each time). Such an item is stored and indexed, and another build finds
     # it. An item no fresh build finds is lost from the stored index: that is the failure this checks.
-    unreachable, lost = _recheck_in_fresh_builds(store.path, store.collection_name, missed)
+    unreachable, lost = recheck_in_fresh_builds(store.path, store.collection_name, missed)
     for id_ in lost:
         problems.append(f"{want_ids[id_]}: not found by vector search among the nearest "
                         f"{missed[id_][1]} in any of {FRESH_BUILDS} fresh loads of the index (lost from the index)")
@@ -201,31 +193,6 @@ def verify(data_dir: str, logs: list[list[dict]]) -> dict:
     }
     gate.close()
     return out
-
-
-#: fresh loads of the vector index in which an item missed by the verifying process is looked for again
-FRESH_BUILDS = 3
-
-
-def _recheck_in_fresh_builds(path: str | None, collection: str,
-                             missed: dict[str, tuple[list[float], int]]) -> tuple[list[str], list[str]]:
-    """Split ``missed`` (id -> (its vector, search depth)) into those some fresh load of the index at
-    ``path`` finds at that depth (unreachable in one build only) and those none finds (lost)."""
-    from gatekeeper.chroma_store import _owned_persistent_client
-
-    left = dict(missed)
-    for _ in range(FRESH_BUILDS if path and left else 0):
-        client = _owned_persistent_client(path)
-        try:
-            col = client.get_collection(collection)
-            for id_, (vec, depth) in list(left.items()):
-                if id_ in col.query(query_embeddings=[vec], n_results=depth, include=[])["ids"][0]:
-                    del left[id_]
-        finally:
-            client.close()
-        if not left:
-            break
-    return [i for i in missed if i not in left], list(left)
 
 
 def run_gated(procs: int = 8, writes: int = 40, data_dir: str | None = None, quiet: bool = False) -> dict:

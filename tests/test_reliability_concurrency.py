@@ -49,7 +49,7 @@ def test_eight_gated_writer_processes(tmp_path):
 def test_recheck_tells_an_item_of_the_stored_index_from_one_it_lacks(tmp_path):
     """The harness's second look: a stored item is found by a fresh load of the index, a vector the
     index does not hold is reported lost."""
-    from concurrency import _recheck_in_fresh_builds
+    from _vector_index import recheck_in_fresh_builds
 
     with ChromaMemoryStore(path=tmp_path / "chroma", embed=_embed) as store:
         store.put(("n",), "k1", {"content": "alpha note"})
@@ -59,7 +59,7 @@ def test_recheck_tells_an_item_of_the_stored_index_from_one_it_lacks(tmp_path):
         stored = {i: (list(map(float, e)), 1) for i, e in zip(got["ids"], got["embeddings"])}
         stranger = [-x for x in next(iter(stored.values()))[0]]  # no stored vector is near it
         missed = {**stored, "never-written": (stranger, 1)}
-        found, lost = _recheck_in_fresh_builds(store.path, store.collection_name, missed)
+        found, lost = recheck_in_fresh_builds(store.path, store.collection_name, missed)
     assert sorted(found) == sorted(stored) and lost == ["never-written"]
 
 
