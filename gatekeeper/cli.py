@@ -5,7 +5,7 @@
     gatekeeper serve [--host 127.0.0.1] [--port 8600] [--graph module:attr] [--allow-remote]
     gatekeeper reviewer add|list|disable|token ...
     gatekeeper policy lint [DIR]
-    gatekeeper ledger verify [--anchor SEQ:HASH]
+    gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | rotate
     gatekeeper train [--retrain]
     gatekeeper status
 """
@@ -628,30 +628,67 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                   anchor: Optional[str] = typer.Option(
                       None, help="Expected head as SEQ:HASH (AuditLedger.anchor(): the entry's seq and its "
                                  "64-hex-digit sha256)."),
+                  live_only: bool = typer.Option(
+                      False, "--live-only", help="Check the live file only, not the archives of earlier rotations."),
                   data_dir: Optional[Path] = DataDir) -> None:
-    """Check the hash chain; report the first bad entry."""
+    """Check the hash chain (the archives of earlier rotations, then the live file); report the first bad entry."""
     from gatekeeper.ledger import AuditLedger
 
     expected = _parse_anchor(anchor) if anchor is not None else None
-    ledger_path = path or _settings(data_dir, None).ledger_path
-    if Path(ledger_path).is_dir():
-        hint = f" (the ledger in a data directory is {Path(ledger_path) / 'ledger.jsonl'})" \
-            if (Path(ledger_path) / "ledger.jsonl").is_file() else ""
-        raise typer.BadParameter(f"{ledger_path} is a directory, not a ledger file{hint}", param_hint="PATH")
-    if not Path(ledger_path).exists():
-        err.print(f"[red]no ledger at {ledger_path}[/red]")
-        raise typer.Exit(1)
+    ledger_path = _existing_ledger(path, data_dir)
     try:
-        report = AuditLedger(ledger_path).verify(expected_head=expected)
+        report = AuditLedger(ledger_path).verify(expected_head=expected, archives=not live_only)
     except OSError as exc:
         raise _fail(f"cannot read the ledger {ledger_path}: {exc}", 1) from None
+    span = f"seq {report.first_seq}-{report.first_seq + report.entries - 1}" if report.entries else "empty"
+    files = f"{report.files} files (archives, then the live file)" if report.files > 1 else "1 file"
     if report.ok:
-        console.print(f"[green]ok[/green] {report.entries} entries, chain intact ({ledger_path})")
+        console.print(f"[green]ok[/green] {report.entries} entries ({span}), chain intact, {files} ({ledger_path})")
+        if report.first_seq > 1:
+            console.print(f"entries before seq {report.first_seq} are "
+                          + ("archived: drop --live-only to check them too" if live_only else
+                             "not here (archives moved or removed); an anchor of their last entry checks them"))
         return
-    err.print(f"[red]TAMPERED[/red] {ledger_path}: {report.problem}")
+    err.print(f"[red]TAMPERED[/red] {report.file or ledger_path}: {report.problem}")
     err.print(f"first bad entry: line {report.first_bad_line}, seq {report.first_bad_seq}; "
               f"{report.entries} entries verified before it")
     raise typer.Exit(1)
+
+
+def _existing_ledger(path: Optional[Path], data_dir: Optional[Path]) -> Path:
+    ledger_path = Path(path or _settings(data_dir, None).ledger_path)
+    if ledger_path.is_dir():
+        hint = f" (the ledger in a data directory is {ledger_path / 'ledger.jsonl'})" \
+            if (ledger_path / "ledger.jsonl").is_file() else ""
+        raise typer.BadParameter(f"{ledger_path} is a directory, not a ledger file{hint}", param_hint="PATH")
+    if not ledger_path.exists():
+        err.print(f"[red]no ledger at {ledger_path}[/red]")
+        raise typer.Exit(1)
+    return ledger_path
+
+
+@ledger_app.command("rotate")
+def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Archive the live ledger file and start a new one that continues its chain (safe while gates write)."""
+    from gatekeeper.ledger import AuditLedger, LedgerError
+
+    ledger_path = _existing_ledger(path, data_dir)
+    ledger = AuditLedger(ledger_path)
+    try:
+        entry = ledger.rotate()
+    except (LedgerError, OSError) as exc:
+        raise _fail(f"not rotated: {exc}", 1) from None
+    finally:
+        ledger.close()
+    if entry is None:
+        console.print(f"nothing to rotate: {ledger_path} holds no entry since the last rotation")
+        return
+    f = entry.fields
+    console.print(f"archived seq {f['archived_first_seq']}-{f['archived_last_seq']} to "
+                  f"{ledger_path.parent / f['archive']}")
+    console.print(f"{ledger_path} continues at seq {entry.seq}; anchor of the archive's last entry: "
+                  f"{f['archived_last_seq']}:{entry.prev_hash}")
 
 
 # ---------------------------------------------------------------------- train
@@ -763,8 +800,11 @@ def _print_status(registry, ledger, memories: str) -> None:
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
-    rep = ledger.verify()
-    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} ({rep.entries} entries)")
+    rep = ledger.verify()  # the live file: the archives are checked by `gatekeeper ledger verify`
+    archived = len(ledger.archives())
+    since = f" since seq {rep.first_seq}; {archived} archived file{'' if archived == 1 else 's'}" \
+        if rep.first_seq > 1 else ""
+    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} ({rep.entries} entries{since})")
     console.print(f"memories: {_shown(memories)}")
     failed = registry.count_store_failures(STORE_FAILED)
     if failed:

@@ -305,7 +305,7 @@ class Gatekeeper:
         ``Gatekeeper.open`` runs it. Returns the number of deletes added, None when it had run already."""
         if self.registry.deletions_backfilled():
             return None
-        added = self.registry.backfill_deletions(_ledgered_deletes(self.ledger.entries()))
+        added = self.registry.backfill_deletions(_ledgered_deletes(self.ledger.history()))
         if added:
             log.info("gate.deletions_backfilled", added=added)
         return added
@@ -814,7 +814,7 @@ class Gatekeeper:
                 # a retry made before a crash (between its ledger entry and the mark below) replays
                 resumed = self.registry.get(again.id) is not None
                 outcome = self.submit(again, escalation_mode=EscalationMode.park)
-            if not (resumed and self.ledger.find(proposal_id=old.id, event="proposal.retried")):
+            if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.retried"), None)):
                 self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
                              state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
             self.registry.mark_retried(
@@ -885,7 +885,7 @@ class Gatekeeper:
         already (a crash came between the append and the mark), only mark it. True when it wrote the entry.
         ``logged`` caches the ledger's (proposal id, event) pairs for the next rows."""
         if "pairs" not in logged:
-            logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.entries()}
+            logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.history()}
         event = "review.resolved" if row["resolved_by"] else "proposal.decided"
         if (row["id"], event) in logged["pairs"]:
             self.registry.mark(row["id"], ledgered=True)

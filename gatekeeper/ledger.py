@@ -44,6 +44,23 @@ inspects the tail; :meth:`verify` checks the whole chain.
 else (another system, a ticket, a signed note); ``verify(expected_head=anchor)``
 then also detects removal of trailing entries and wholesale rewrites, which a
 self-contained hash chain cannot detect on its own.
+
+Rotation
+--------
+The ledger is the audit record and is never edited, but one file need not hold
+it all.  :meth:`AuditLedger.rotate` moves the live file to
+``<stem>-archive/<stem>-<first seq>-<last seq><suffix>`` (a hard link, then a
+rename of the new file over the live name: no copy, whatever the size) and
+starts a new live file whose first entry, ``ledger.rotated``, continues the
+chain: its ``seq`` follows the archive's last one and its ``prev_hash`` is the
+archive's last ``hash``, which itself commits to every archived entry.  It runs
+under the same exclusive lock as ``append``; every appender checks, once it
+holds the lock, that its descriptor is still the file at ``path`` and reopens
+it if not, so no process appends to an archive.  ``verify()`` checks the live
+file (a first ``ledger.rotated`` entry starts the chain there);
+``verify(archives=True)`` and :meth:`history` go through the archives too.
+Archives can be moved or deleted by a retention policy: keep an anchor of
+each one's last entry if they may be needed as evidence.
 """
 
 from __future__ import annotations
@@ -68,6 +85,7 @@ from gatekeeper.files import private_dir
 __all__ = [
     "GENESIS_HASH",
     "RESERVED_FIELDS",
+    "ROTATED_EVENT",
     "AuditLedger",
     "LedgerCorruptError",
     "LedgerEntry",
@@ -81,6 +99,8 @@ __all__ = [
 GENESIS_HASH = "0" * 64
 RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash"})
 TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
+#: the first entry of a ledger file that continues an archived one (see :meth:`AuditLedger.rotate`)
+ROTATED_EVENT = "ledger.rotated"
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TAIL_CHUNK = 4096
@@ -147,6 +167,10 @@ class VerifyReport(BaseModel):
     )
     first_bad_line: int | None = Field(default=None, description="1-based line number of the first bad entry")
     problem: str | None = Field(default=None, description="human-readable description of the first problem")
+    first_seq: int = Field(default=1, description="seq of the first entry checked: above 1 when the checked files "
+                           "begin with a rotation (older entries archived, or archives not checked or removed)")
+    files: int = Field(default=1, description="ledger files checked: archives (oldest first), then the live file")
+    file: str | None = Field(default=None, description="the file holding the first bad entry")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -311,12 +335,28 @@ class AuditLedger:
             existed = self._path.exists()
             self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not existed:  # make the new directory entry durable too
-                dfd = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+                _fsync_dir(self._path.parent)
         return self._fd
+
+    def _lock_current_file(self) -> int:
+        """The writer descriptor, exclusively locked, on the file that is at ``path`` now. A rotation (here or in
+        another process) puts a new file there under this lock; a descriptor opened before it would append to
+        the archive, so it is reopened."""
+        while True:
+            fd = self._writer_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                mine, there = os.fstat(fd), os.stat(self._path)
+                if (mine.st_ino, mine.st_dev) == (there.st_ino, there.st_dev):
+                    return fd
+            except FileNotFoundError:  # renamed away under us: open the file at path (created if need be)
+                pass
+            except BaseException:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            self._fd = None
 
     # ---------------------------------------------------------------- processor chain
 
@@ -443,8 +483,7 @@ class AuditLedger:
         self._check_fork()
         written: list[dict[str, Any]] = []
         with self._tlock:
-            fd = self._writer_fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = self._lock_current_file()
             try:
                 self._head = self._head_from_fd(fd)
                 self._lines = []
@@ -462,14 +501,7 @@ class AuditLedger:
                 self._written = None
                 self._lines = []
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        return [LedgerEntry(
-            seq=w["seq"],
-            ts=w["ts"],
-            event=w["event"],
-            fields={k: v for k, v in w.items() if k not in RESERVED_FIELDS},
-            prev_hash=w["prev_hash"],
-            hash=w["hash"],
-        ) for w in written]
+        return [_as_entry(w) for w in written]
 
     # ---------------------------------------------------------------- repair
 
@@ -485,8 +517,7 @@ class AuditLedger:
         """
         self._check_fork()
         with self._tlock:
-            fd = self._writer_fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = self._lock_current_file()
             try:
                 size = os.fstat(fd).st_size
                 if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
@@ -516,6 +547,107 @@ class AuditLedger:
             )
         return removed
 
+    # ---------------------------------------------------------------- rotation
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where :meth:`rotate` puts archived ledger files: ``<stem>-archive`` beside the ledger."""
+        return self._path.with_name(f"{self._path.stem}-archive")
+
+    def archives(self) -> list[Path]:
+        """The archived ledger files, oldest first. A file that is the live ledger itself (a link left by a rotation
+        interrupted between its two steps) is not an archive and is left out."""
+        try:
+            live = os.stat(self._path)
+        except FileNotFoundError:
+            live = None
+        found = []
+        name = re.compile(rf"{re.escape(self._path.stem)}-([0-9]{{12}})-([0-9]{{12}}){re.escape(self._path.suffix)}")
+        try:
+            candidates = list(self.archive_dir.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        for path in candidates:
+            m = name.fullmatch(path.name)
+            if not m or not path.is_file():
+                continue
+            st = path.stat()
+            if live is not None and (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
+                continue
+            found.append((int(m.group(1)), int(m.group(2)), path))
+        return [p for *_, p in sorted(found)]
+
+    def rotate(self) -> LedgerEntry | None:
+        """Archive the live file and start a new one that continues the chain (see the module docstring).
+
+        Returns the new file's first entry (``ledger.rotated``: ``archive``, ``archived_first_seq``,
+        ``archived_last_seq``), or None when there is nothing to archive (an empty ledger, or one holding only
+        the entry of the last rotation). Raises :class:`LedgerCorruptError` when the last or the first line is
+        damaged (a torn tail is repaired first: :meth:`repair_torn_tail`); nothing is changed then.
+        """
+        self._check_fork()
+        with self._tlock:
+            fd = self._lock_current_file()
+            try:
+                last, _ = self._parse_tail(fd)
+                if last is None:
+                    return None
+                first = self._first_entry(fd)
+                if first["seq"] == last["seq"] and first["event"] == ROTATED_EVENT:
+                    return None
+                archive = self.archive_dir / (f"{self._path.stem}-{first['seq']:012d}-{last['seq']:012d}"
+                                              f"{self._path.suffix}")
+                private_dir(self.archive_dir)
+                live = os.fstat(fd)
+                for stale in self.archive_dir.iterdir():  # links of the live file left by an interrupted rotation
+                    st = stale.stat()
+                    if (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
+                        stale.unlink()
+                try:
+                    os.link(self._path, archive)
+                except FileExistsError:
+                    raise LedgerError(f"cannot rotate {self._path}: {archive} exists and is another file; move it "
+                                      "away (it names the same entries as the live file)") from None
+                _fsync_dir(self.archive_dir)
+                self._head = (last["seq"], last["hash"])
+                self._pending = {"archive": f"{self.archive_dir.name}/{archive.name}",
+                                 "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]}
+                self._lines = []
+                self._log.msg(ROTATED_EVENT)
+                written, line = self._written, self._lines[0]
+                tmp = self._path.with_name(f".{self._path.name}.rotating")
+                tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                try:
+                    os.write(tfd, (line + "\n").encode("utf-8"))
+                    os.fsync(tfd)
+                finally:
+                    os.close(tfd)
+                os.replace(tmp, self._path)
+                _fsync_dir(self._path.parent)
+            finally:
+                self._head = None
+                self._pending = {}
+                self._written = None
+                self._lines = []
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)  # the archive's descriptor: the next append opens the new file
+            self._fd = None
+        assert written is not None
+        return _as_entry(written)
+
+    def _first_entry(self, fd: int) -> dict[str, Any]:
+        head, pos = b"", 0
+        while b"\n" not in head:
+            chunk = os.pread(fd, _TAIL_CHUNK, pos)
+            if not chunk:
+                break
+            head += chunk
+            pos += len(chunk)
+        parsed = _check_entry_line(head.split(b"\n", 1)[0])
+        if isinstance(parsed, str):
+            raise LedgerCorruptError(f"ledger {self._path}: first line is bad ({parsed}); run verify()")
+        return parsed
+
     # ---------------------------------------------------------------- reading
 
     def _snapshot(self) -> bytes | None:
@@ -532,9 +664,16 @@ class AuditLedger:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             return f.read(size)
 
-    def _iter_lines(self) -> Iterator[tuple[int, bytes, bool]]:
-        """Yield (line_no, raw_line_without_newline, has_newline) over a consistent snapshot."""
-        data = self._snapshot()
+    def _iter_lines(self, path: Path | None = None) -> Iterator[tuple[int, bytes, bool]]:
+        """Yield (line_no, raw_line_without_newline, has_newline) over a consistent snapshot of the live file, or
+        of the archive ``path`` (never written once archived)."""
+        if path is None:
+            data = self._snapshot()
+        else:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:  # removed by a retention job since it was listed
+                data = None
         if not data:
             return
         start, line_no, n = 0, 0, len(data)
@@ -548,24 +687,36 @@ class AuditLedger:
             start = nl + 1
 
     def entries(self, /, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Iterate over all entries (dicts), optionally filtered by equality on top-level fields.
+        """Iterate over the entries of the live file (dicts), optionally filtered by equality on top-level fields;
+        :meth:`history` includes the archives.
 
         Filter values are normalised like appended values (enums, pydantic
         models).  Entries lacking a filtered field do not match.  Raises
         :class:`LedgerCorruptError` on a line that cannot be parsed (use
         :meth:`verify` for a full diagnosis).
         """
+        return self._entries_of(None, filters)
+
+    def history(self, /, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Like :meth:`entries`, through the archives (oldest first) and then the live file: every entry the
+        data directory still holds."""
+        for path in self.archives():
+            yield from self._entries_of(path, filters)
+        yield from self._entries_of(None, filters)
+
+    def _entries_of(self, path: Path | None, filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         want = {k: _jsonable(v, k, set()) for k, v in filters.items()}
         missing = object()
-        for line_no, raw, has_nl in self._iter_lines():
+        name = path or self._path
+        for line_no, raw, has_nl in self._iter_lines(path):
             if not has_nl:
-                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: torn tail (no trailing newline)")
+                raise LedgerCorruptError(f"ledger {name}: line {line_no}: torn tail (no trailing newline)")
             try:
                 obj = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: invalid JSON ({exc})") from None
+                raise LedgerCorruptError(f"ledger {name}: line {line_no}: invalid JSON ({exc})") from None
             if not isinstance(obj, dict):
-                raise LedgerCorruptError(f"ledger {self._path}: line {line_no}: not a JSON object")
+                raise LedgerCorruptError(f"ledger {name}: line {line_no}: not a JSON object")
             if all(obj.get(k, missing) == v for k, v in want.items()):
                 yield obj
 
@@ -603,7 +754,7 @@ class AuditLedger:
 
     # ---------------------------------------------------------------- verify
 
-    def verify(self, expected_head: tuple[int, str] | None = None) -> VerifyReport:
+    def verify(self, expected_head: tuple[int, str] | None = None, *, archives: bool = False) -> VerifyReport:
         """Check the whole chain and report the first bad entry.
 
         Detects edited entries (hash mismatch), deleted / reordered / inserted /
@@ -612,84 +763,124 @@ class AuditLedger:
         :meth:`repair_torn_tail`).  With ``expected_head=(seq, hash)`` (from an
         earlier :meth:`anchor`) it also detects removal of trailing entries and
         a rewritten history.
+
+        The live file alone is checked by default; a ``ledger.rotated`` first entry starts its chain.  With
+        ``archives=True`` the archives are checked first, oldest first, and each file must continue the one
+        before it; the oldest file checked may itself begin with a rotation (older archives removed).
         """
+        segments: list[Path | None] = [*self.archives(), None] if archives else [None]
         prev_seq, prev_hash = 0, GENESIS_HASH
         good = 0
+        first_seq: int | None = None
         anchor_seen = False
         if expected_head is not None:
             a_seq, a_hash = int(expected_head[0]), str(expected_head[1])
             if a_seq == 0:
                 anchor_seen = a_hash == GENESIS_HASH
                 if not anchor_seen:
-                    return _bad(0, None, None, f"anchor (0, {a_hash[:12]}…) is invalid: seq 0 must be the genesis hash")
+                    return _bad(0, None, None,
+                                f"anchor (0, {a_hash[:12]}…) is invalid: seq 0 must be the genesis hash")
+
+        def report(seq: int | None, line: int | None, problem: str, path: Path | None) -> VerifyReport:
+            shown = path or self._path
+            where = f"{shown.name}: " if len(segments) > 1 or path is not None else ""
+            return VerifyReport(ok=False, entries=good, first_bad_seq=seq, first_bad_line=line,
+                                problem=where + problem, first_seq=first_seq or 1, files=len(segments),
+                                file=str(shown))
 
         def where(line_no: int, seq: Any) -> str:
             return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
 
-        line_no = 0
-        for line_no, raw, has_nl in self._iter_lines():
-            parsed = _check_entry_line(raw)
-            seq_guess = _guess_seq(raw)
-            if not has_nl:
-                detail = "" if isinstance(parsed, dict) else f"; partial content: {raw[:60]!r}"
-                return _bad(
-                    good,
-                    seq_guess,
-                    line_no,
-                    f"{where(line_no, seq_guess)}: torn tail — final line is incomplete (no trailing newline), "
-                    f"a write was interrupted{detail}; repair_torn_tail() removes it",
-                )
-            if isinstance(parsed, str):
-                return _bad(good, seq_guess, line_no, f"{where(line_no, seq_guess)}: {parsed}")
-            entry = parsed
-            seq = entry["seq"]
-            here = where(line_no, seq)
-            expected = prev_seq + 1
-            if seq != expected:
-                if seq > expected:
-                    gap = seq - expected
-                    what = f"seq gap — expected seq {expected}, found {seq}: {gap} entr{'y' if gap == 1 else 'ies'} deleted"
-                    if line_no != seq:
-                        what += " (or lines reordered)"
-                else:
-                    what = (
-                        f"seq out of order — expected seq {expected}, found {seq}: "
-                        "lines were reordered, duplicated or inserted"
+        line_no, path = 0, None
+        for path in segments:
+            for line_no, raw, has_nl in self._iter_lines(path):
+                parsed = _check_entry_line(raw)
+                seq_guess = _guess_seq(raw)
+                if not has_nl:
+                    detail = "" if isinstance(parsed, dict) else f"; partial content: {raw[:60]!r}"
+                    return report(
+                        seq_guess,
+                        line_no,
+                        f"{where(line_no, seq_guess)}: torn tail — final line is incomplete (no trailing newline), "
+                        f"a write was interrupted{detail}; repair_torn_tail() removes it",
+                        path,
                     )
-                return _bad(good, seq, line_no, f"{here}: {what}")
-            if entry["prev_hash"] != prev_hash:
-                return _bad(
-                    good,
-                    seq,
-                    line_no,
-                    f"{here}: prev_hash mismatch — does not chain to the previous entry "
-                    "(entry inserted/forged, or the previous entry was replaced)",
-                )
-            if expected_head is not None and seq == a_seq:
-                if entry["hash"] != a_hash:
-                    return _bad(
-                        good,
+                if isinstance(parsed, str):
+                    return report(seq_guess, line_no, f"{where(line_no, seq_guess)}: {parsed}", path)
+                entry = parsed
+                seq = entry["seq"]
+                here = where(line_no, seq)
+                if first_seq is None:
+                    first_seq = seq
+                    if seq > 1 and entry["event"] == ROTATED_EVENT and line_no == 1:
+                        # the chain starts here: what came before is archived (and not checked, or removed)
+                        prev_seq, prev_hash = seq - 1, entry["prev_hash"]
+                        if expected_head is not None and 0 < a_seq < seq:
+                            return report(seq, line_no, f"the anchor (seq {a_seq}) is older than the first entry "
+                                          f"checked (seq {seq}, after a rotation): "
+                                          + ("its archive is not here" if archives
+                                             else "verify with the archives"), path)
+                expected = prev_seq + 1
+                if seq != expected:
+                    if seq > expected:
+                        gap = seq - expected
+                        what = (f"seq gap — expected seq {expected}, found {seq}: "
+                                f"{gap} entr{'y' if gap == 1 else 'ies'} deleted")
+                        if len(segments) == 1 and line_no + first_seq - 1 != seq:
+                            what += " (or lines reordered)"
+                    else:
+                        what = (
+                            f"seq out of order — expected seq {expected}, found {seq}: "
+                            "lines were reordered, duplicated or inserted"
+                        )
+                    return report(seq, line_no, f"{here}: {what}", path)
+                if entry["prev_hash"] != prev_hash:
+                    return report(
                         seq,
                         line_no,
-                        f"{here}: does not match the anchor (hash {entry['hash'][:12]}… != anchored "
-                        f"{a_hash[:12]}…) — history was rewritten",
+                        f"{here}: prev_hash mismatch — does not chain to the previous entry "
+                        "(entry inserted/forged, or the previous entry was replaced)",
+                        path,
                     )
-                anchor_seen = True
-            prev_seq, prev_hash = seq, entry["hash"]
-            good += 1
+                if expected_head is not None and seq == a_seq:
+                    if entry["hash"] != a_hash:
+                        return report(
+                            seq,
+                            line_no,
+                            f"{here}: does not match the anchor (hash {entry['hash'][:12]}… != anchored "
+                            f"{a_hash[:12]}…) — history was rewritten",
+                            path,
+                        )
+                    anchor_seen = True
+                prev_seq, prev_hash = seq, entry["hash"]
+                good += 1
 
         if expected_head is not None and not anchor_seen:
-            return _bad(
-                good,
+            return report(
                 prev_seq + 1,
                 line_no + 1,
                 f"truncated — ledger ends at seq {prev_seq} but the anchor is seq {a_seq}: "
                 f"{a_seq - prev_seq} trailing entr{'y was' if a_seq - prev_seq == 1 else 'ies were'} removed",
+                path,
             )
-        return VerifyReport(ok=True, entries=good)
+        return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=len(segments))
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _as_entry(written: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(seq=written["seq"], ts=written["ts"], event=written["event"],
+                       fields={k: v for k, v in written.items() if k not in RESERVED_FIELDS},
+                       prev_hash=written["prev_hash"], hash=written["hash"])
+
+
+def _fsync_dir(path: Path) -> None:
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _bad(good: int, seq: int | None, line: int | None, problem: str) -> VerifyReport:
