@@ -838,24 +838,26 @@ def _policy_warnings(ledger) -> list[str]:
     Several gates can share a ledger (one data directory) with policies of their own: a refusal is cleared only by
     a reload of the policy it names (its files, or the policy that stayed in force when it was refused).
 
-    The ledger is read line by line, and only the lines that name one of ``_POLICY_EVENTS`` are parsed (status
-    verifies the whole chain already). A line that does not parse, or an entry with odd fields, is skipped:
-    status reports a ledger that does not verify, and must still print."""
+    The ledger (its archives, then the live file: a rotation does not hide a refusal) is read line by line, and
+    only the lines that name one of ``_POLICY_EVENTS`` are parsed (status verifies the live chain already). A line
+    that does not parse, or an entry with odd fields, is skipped: status reports a ledger that does not verify,
+    and must still print."""
 
     def events():
-        try:
-            with open(ledger.path, "rb") as f:
-                for raw in f:
-                    if b"policy.reload" not in raw and b"classifier.tr" not in raw:
-                        continue
-                    try:
-                        entry = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if isinstance(entry, dict) and entry.get("event") in _POLICY_EVENTS:
-                        yield entry
-        except OSError:
-            return
+        for path in [*ledger.archives(), ledger.path]:
+            try:
+                with open(path, "rb") as f:
+                    for raw in f:
+                        if b"policy.reload" not in raw and b"classifier.tr" not in raw:
+                            continue
+                        try:
+                            entry = json.loads(raw)
+                        except ValueError:
+                            continue
+                        if isinstance(entry, dict) and entry.get("event") in _POLICY_EVENTS:
+                            yield entry
+            except OSError:
+                continue
 
     def reloads(reloaded: dict, refused: dict) -> bool:
         """``reloaded`` put in force a policy from the files ``refused`` names, or replaced the policy that stayed

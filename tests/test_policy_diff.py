@@ -344,3 +344,20 @@ def test_status_keeps_one_gates_refused_edit_when_another_gate_reloads_its_own_p
     finally:
         second.close()
         first.close()
+
+
+def test_status_still_shows_a_refused_edit_after_the_ledger_was_rotated(tmp_path, reviewer):
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    try:
+        broken = tmp_path / "edited-policies"
+        shutil.copytree(REPO / "policies", broken)
+        (broken / "rules.yaml").write_text("rules: [\n")
+        gate.record_refused_policy(broken, "invalid policy:\n  rules.yaml:1: YAML syntax: oops")
+        assert gate.ledger.rotate() is not None  # the refusal is archived now
+        code, out = _status(data)
+        assert code == 0 and REFUSED in out and "rules.yaml:1" in out, out
+        gate.reload_policy(REPO / "policies")  # after the rotation: clears it
+        assert REFUSED not in _status(data)[1]
+    finally:
+        gate.close()
