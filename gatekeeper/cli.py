@@ -5,7 +5,7 @@
     gatekeeper serve [--host 127.0.0.1] [--port 8600] [--graph module:attr] [--allow-remote]
     gatekeeper reviewer add|list|disable|token ...
     gatekeeper policy lint [DIR]
-    gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | rotate
+    gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate
     gatekeeper train [--retrain]
     gatekeeper status
 """
@@ -665,6 +665,21 @@ def _existing_ledger(path: Optional[Path], data_dir: Optional[Path]) -> Path:
         err.print(f"[red]no ledger at {ledger_path}[/red]")
         raise typer.Exit(1)
     return ledger_path
+
+
+@ledger_app.command("anchor")
+def ledger_anchor(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Print the last entry as SEQ:HASH, to keep somewhere else (a ticket, another system); `ledger verify --anchor
+    SEQ:HASH` later proves that nothing up to it was removed or rewritten."""
+    from gatekeeper.ledger import AuditLedger, LedgerError
+
+    ledger_path = _existing_ledger(path, data_dir)
+    try:
+        seq, digest = AuditLedger(ledger_path).anchor()
+    except (LedgerError, OSError) as exc:
+        raise _fail(f"no anchor: {exc}", 1) from None
+    print(f"{seq}:{digest}")  # stdout alone, for scripts (Rich could wrap it)
 
 
 @ledger_app.command("rotate")

@@ -199,6 +199,8 @@ def test_cli_rotate_then_verify_checks_archives_and_live_file(ledger):
     assert "archived seq 1-4" in r.output and "continues at seq 5" in r.output
     anchor = r.output.split("anchor of the archive's last entry: ")[1].split()[0]
     fill(ledger, 2, start=6)
+    r = runner.invoke(app, ["ledger", "anchor", str(ledger.path)])
+    assert r.exit_code == 0 and r.output.strip() == f"7:{ledger.anchor()[1]}", r.output
     r = runner.invoke(app, ["ledger", "verify", str(ledger.path), "--anchor", anchor])
     assert r.exit_code == 0 and "7 entries (seq 1-7)" in r.output and "2 files" in r.output, r.output
     r = runner.invoke(app, ["ledger", "verify", str(ledger.path), "--live-only"])
