@@ -6,6 +6,7 @@
     gatekeeper reviewer add|list|disable|token ...
     gatekeeper policy lint [DIR]
     gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate
+    gatekeeper prune --older-than 90d --operator NAME [--dry-run] [--vacuum]
     gatekeeper train [--retrain]
     gatekeeper status
 """
@@ -606,6 +607,61 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
             console.print(f"... and {len(result.changed) - show} more (--show N, or --json FILE for all)")
     if fail_on_change and result.changed:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- retention
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([hdw])")
+_DURATION_UNIT = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def _duration(value: str):
+    """``90d``, ``36h``, ``2w`` -> timedelta; anything else is a usage error."""
+    from datetime import timedelta
+
+    m = _DURATION.fullmatch(value.strip().lower())
+    if not m:
+        raise typer.BadParameter(f"{value!r} is not a period: a number and h, d or w (36h, 90d, 2w)",
+                                 param_hint="--older-than")
+    return timedelta(**{_DURATION_UNIT[m.group(2)]: float(m.group(1))})
+
+
+@app.command()
+def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this long: 36h, 90d, 2w (at least 1 day, "
+                                                                  "longer than the policy's context window)."),
+          operator: Optional[str] = typer.Option(None, "--operator", help="Who prunes (recorded in the ledger); "
+                                                                          "required unless --dry-run."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would go."),
+          vacuum: bool = typer.Option(False, "--vacuum", help="Then give the space back to the file system "
+                                                              "(rewrites the database: run with no gate writing)."),
+          json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+          data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Delete from the registry the finished proposals older than a retention period. The review queue, writes
+    awaiting a store retry and everything after the oldest of them stay; the ledger keeps every decision and
+    records the prune (registry.pruned)."""
+    from gatekeeper.retention import prune_registry
+
+    period = _duration(older_than)
+    gate = _open_gate(data_dir, policy_dir)
+    try:
+        report = prune_registry(gate, period, operator=operator or "", dry_run=dry_run)
+        if vacuum and not dry_run:
+            gate.registry.vacuum()
+    except ValueError as exc:
+        raise _fail(_one_line(exc)) from None
+    finally:
+        gate.close()
+    if json_out:
+        print(report.model_dump_json(indent=1))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb} {report.proposals} proposals and {report.deletions} recorded deletes from before "
+                  f"{report.cutoff.isoformat(timespec='seconds')}")
+    if report.cutoff < report.requested_cutoff:
+        console.print(f"kept everything from {report.cutoff.isoformat(timespec='seconds')} on: the oldest of "
+                      f"{report.kept_undecided} undecided writes (review queue, store retries) is from then, and "
+                      "deciding it reads the writes after it")
+    console.print("dry run: nothing changed" if dry_run else f"ledgered as registry.pruned (seq {report.ledger_seq})"
+                  + (", database vacuumed" if vacuum else ""))
 
 
 # ---------------------------------------------------------------------- ledger

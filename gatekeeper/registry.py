@@ -29,7 +29,7 @@ import socket
 import sqlite3
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -177,6 +177,15 @@ def owner_alive(owner: str | None) -> bool:
 #: a quarantined row whose decision reason starts with a prefix (parameters: its length, the prefix), such as a
 #: commit the memory store refused
 _QUARANTINED_WITH_REASON = "state='quarantined' AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?"
+
+
+#: a row that is undecided or that a crash left half done (parameters: those of ``_QUARANTINED_WITH_REASON`` for
+#: a store failure): the review queue, a store failure awaiting a retry (a quarantined row with no decision reason
+#: counts as one), a commit not yet applied, a decision not yet ledgered. ``prune`` keeps them and everything after
+#: the oldest of them
+_UNDECIDED = """(state IN ('received', 'pending') OR ledgered=0 OR (state='committed' AND applied=0)
+    OR (state='quarantined' AND resolution IS NULL
+        AND COALESCE(substr(json_extract(decision_json, '$.reason'), 1, ?) = ?, 1)))"""
 
 
 def deletion_reference(deletion: dict) -> str:
@@ -551,6 +560,102 @@ class ProposalRegistry:
         return [dict(r) for r in self._con().execute(
             "SELECT * FROM proposals WHERE namespace=? AND key=? ORDER BY created_at, rowid",
             (ns_to_str(namespace), key))]
+
+    # --------------------------------------------------------------- retention
+    def prune(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
+              store_failed: str | None = None) -> dict[str, Any]:
+        """Delete the rows nothing can need any more: finished proposals and recorded deletes from before a
+        cutoff. The ledger keeps every decision (it is the audit record); this only bounds the registry.
+
+        A proposal row goes when all of these hold:
+
+        * it is finished: ``committed`` and ``applied`` and ``ledgered``, or ``quarantined`` and ``ledgered``
+          and not a store failure awaiting a retry (decision reason starting with ``store_failed``,
+          ``resolution`` NULL: what ``store_failures`` returns). ``received`` and ``pending`` rows (the review
+          queue) and rows a crash left half done (``unfinished``) never go;
+        * it was not escalated with ``escalation_mode`` ``interrupt``: a LangGraph thread may still be paused on
+          its interrupt after a person decided it elsewhere, and resuming the thread reads the row again (the
+          human-review node rebuilds the interrupt's request from it, ``ReviewService._stale_interrupt`` steps
+          the thread past it with its decision). Those rows come at the rate of people's decisions;
+        * it was journaled, last changed and (when decided by a person or retried) resolved before the
+          effective cutoff.
+
+        The effective cutoff is the earliest of ``before``, now, and the ``created_at`` of the oldest row that
+        is undecided or unfinished (received, pending, a store failure awaiting a retry, a commit not yet
+        applied, a decision not yet ledgered). Deciding, retrying or recovering such a row consults the rows of
+        its (namespace, key) journaled or changed after it (``_later_commit``, ``later_write_or_delete``,
+        ``superseded``) and the deletes after it (``deleted_since``), so everything from that point on stays,
+        however old. The cutoff is computed once, before the first batch: a finished row never becomes
+        undecided again, and a row journaled later is journaled after the cutoff (which is at most now), as is
+        everything it consults.
+
+        ``deletions`` rows recorded before the same effective cutoff go too (``deleted_since`` is only asked
+        about times at or after it). ``backfill_deletions``, if it has not run yet on this registry, would
+        copy them back from the ledger: harmless, only rows kept.
+
+        This method enforces no minimum age: ``gatekeeper.retention.prune_registry`` does (the agent context
+        window, ``recent_texts``, reads the last ``thresholds.context_minutes`` of committed rows, and a
+        proposal id retried after its row went is reviewed again as a new write).
+
+        Deletes ``batch`` rows per transaction, so other processes sharing the registry are held up by one
+        batch at a time, not by the whole prune; each batch checks again, in its transaction, that its rows are
+        still eligible. ``dry_run``: count what would go and change nothing. Does not VACUUM (``vacuum``): the
+        freed pages are reused by later writes.
+
+        ``store_failed``: the decision reason prefix of a commit the memory store refused (default
+        ``gatekeeper.gate.STORE_FAILED``).
+
+        Returns ``{"proposals": n, "deletions": m, "cutoff": iso, "requested_cutoff": iso,
+        "kept_undecided": k}``: rows deleted (would be, with ``dry_run``), the effective and the requested
+        cutoff (ISO times, UTC), and how many undecided or unfinished rows there were when the cutoff was
+        computed."""
+        if before.tzinfo is None:
+            raise ValueError("before must be a timezone-aware datetime (the registry's times are UTC)")
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        if store_failed is None:
+            from gatekeeper.gate import STORE_FAILED  # here: gate imports this module
+
+            store_failed = STORE_FAILED
+        reason = (len(store_failed), store_failed)
+        requested = before.astimezone(timezone.utc)
+        con = self._con()
+        oldest, kept = con.execute(f"SELECT MIN(created_at), COUNT(*) FROM proposals WHERE {_UNDECIDED}",
+                                   reason).fetchone()
+        cutoff = min(requested, utcnow())
+        if oldest is not None and datetime.fromisoformat(oldest) < cutoff:
+            cutoff = datetime.fromisoformat(oldest)
+        cut = cutoff.isoformat()
+        eligible = f"""state IN ('committed', 'quarantined') AND NOT ({_UNDECIDED})
+            AND escalation_mode IS NOT 'interrupt'
+            AND created_at < ? AND updated_at < ? AND (resolved_at IS NULL OR resolved_at < ?)"""
+        args = (*reason, cut, cut, cut)
+        out: dict[str, Any] = {"proposals": 0, "deletions": 0, "cutoff": cut,
+                               "requested_cutoff": requested.isoformat(), "kept_undecided": int(kept)}
+        if dry_run:
+            out["proposals"] = con.execute(f"SELECT COUNT(*) FROM proposals WHERE {eligible}", args).fetchone()[0]
+            out["deletions"] = con.execute("SELECT COUNT(*) FROM deletions WHERE deleted_at < ?",
+                                           (cut,)).fetchone()[0]
+            return out
+        for table, where, params in (("proposals", eligible, args), ("deletions", "deleted_at < ?", (cut,))):
+            while True:
+                with self._tx() as tx:
+                    n = tx.execute(f"DELETE FROM {table} WHERE rowid IN "
+                                   f"(SELECT rowid FROM {table} WHERE {where} LIMIT ?)", (*params, batch)).rowcount
+                out[table] += n
+                if n < batch:
+                    break
+        return out
+
+    def vacuum(self) -> None:
+        """Give the space of pruned rows back to the file system (``prune`` leaves it to later writes).
+
+        VACUUM rewrites the whole database: it needs about the database's size again in free disk space and
+        holds SQLite's write lock throughout (every other writer waits, up to its busy timeout, then fails), so
+        run it with no other process writing: the gate stopped, at a quiet time."""
+        con = self._con()
+        con.execute("VACUUM")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 #: SQLite integers are 64-bit: a LIMIT / OFFSET beyond that would raise OverflowError
