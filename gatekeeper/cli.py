@@ -8,7 +8,7 @@
     gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate
     gatekeeper prune --older-than 90d --operator NAME [--dry-run] [--vacuum]
     gatekeeper train [--retrain]
-    gatekeeper status
+    gatekeeper status [--json]
 """
 
 from __future__ import annotations
@@ -834,7 +834,10 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
 
 
 @app.command()
-def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir,
+           json_out: bool = typer.Option(False, "--json", help="Print the numbers as JSON, for monitoring "
+                                                               "(gatekeeper.health; the review app's /metrics).")
+           ) -> None:
     """Counts per state, overdue escalations, ledger health, telemetry switches."""
     from gatekeeper.ledger import AuditLedger
     from gatekeeper.registry import ProposalRegistry
@@ -846,24 +849,46 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
         # a gate would not open with these files, but the gates already running keep the policy they loaded, and
         # the operator still needs the rest of the picture (the ledger says which edit was refused)
         err.print(f"[red]{_shown(exc)}[/red]")
-        console.print("[red]the policy files do not load: a gate opened now refuses to start (running gates keep "
-                      "the policy they loaded)[/red]")
+        if not json_out:
+            console.print("[red]the policy files do not load: a gate opened now refuses to start (running gates "
+                          "keep the policy they loaded)[/red]")
         if not settings.registry_path.is_file():
+            if json_out:
+                print(json.dumps({"policy_loads": False, "policy_error": str(exc)}, indent=1))
             raise typer.Exit(2) from None
         registry, ledger = ProposalRegistry(settings.registry_path), AuditLedger(settings.ledger_path)
         try:
-            _print_status(registry, ledger, "not opened (the policy does not load)")
+            if json_out:
+                print(json.dumps({"policy_loads": False, "policy_error": str(exc),
+                                  "proposals": registry.counts(), **_status_checks(registry, ledger)}, indent=1))
+            else:
+                _print_status(registry, ledger, "not opened (the policy does not load)")
         finally:
             registry.close()
             ledger.close()
         raise typer.Exit(2) from None
     gate = _open_gate(data_dir, policy_dir)
     try:
+        memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
+        if json_out:
+            from gatekeeper.health import gate_health
+
+            print(json.dumps({"policy_loads": True, **gate_health(gate).model_dump(mode="json"),
+                              "memories": memories, **_status_checks(gate.registry, gate.ledger)}, indent=1))
+            return
         console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
-        _print_status(gate.registry, gate.ledger,
-                      getattr(gate.memory_store, "location", type(gate.memory_store).__name__))
+        _print_status(gate.registry, gate.ledger, memories)
     finally:
         gate.close()
+
+
+def _status_checks(registry, ledger) -> dict:
+    """What ``status --json`` adds to the numbers: the live ledger's chain check, the policy warnings, telemetry."""
+    from gatekeeper.telemetry import guardrails_metrics_disabled
+
+    rep = ledger.verify()
+    return {"ledger_verified": rep.model_dump(mode="json", include={"ok", "entries", "first_seq", "problem"}),
+            "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
 
 def _print_status(registry, ledger, memories: str) -> None:

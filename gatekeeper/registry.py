@@ -488,6 +488,20 @@ class ProposalRegistry:
         out.update({r["state"]: r["n"] for r in rows})
         return out
 
+    def counts_since(self, since: datetime) -> dict[str, int]:
+        """Proposals journaled at or after ``since``, by state (one index range per state)."""
+        con = self._con()
+        return {s.value: con.execute("SELECT COUNT(*) FROM proposals WHERE state=? AND created_at >= ?",
+                                     (s.value, since.isoformat())).fetchone()[0] for s in ProposalState}
+
+    def pending_summary(self, now: datetime) -> tuple[int, datetime | None]:
+        """(escalations past their deadline at ``now``, when the oldest pending one was journaled)."""
+        con = self._con()
+        overdue = con.execute("SELECT COUNT(*) FROM proposals WHERE state='pending' AND deadline IS NOT NULL "
+                              "AND deadline < ?", (now.isoformat(),)).fetchone()[0]
+        oldest = con.execute("SELECT MIN(created_at) FROM proposals WHERE state='pending'").fetchone()[0]
+        return int(overdue), datetime.fromisoformat(oldest) if oldest else None
+
     def recent_texts(self, agent_id: str, since: datetime, limit: int, state: str = "committed") -> list[str]:
         """The agent's latest writes in ``state`` (default: committed ones — the pieces a split
         belief would consist of; writes already stopped are not held against the next one)."""

@@ -253,10 +253,7 @@ class ReviewService:
 
     def counts(self) -> dict[str, int]:
         out = self.gate.registry.counts()
-        con = self.gate.registry._con()  # noqa: SLF001 - a count the registry has no query for
-        out["overdue"] = int(con.execute(
-            "SELECT COUNT(*) FROM proposals WHERE state='pending' AND deadline IS NOT NULL AND deadline < ?",
-            (utcnow().isoformat(),)).fetchone()[0])
+        out["overdue"] = self.gate.registry.pending_summary(utcnow())[0]
         return out
 
     def show(self, proposal_id: str, *, similar: int = 3) -> QueueItemDetail:

@@ -19,6 +19,7 @@ JSON API (``Authorization: Bearer <token>``, see ``gatekeeper reviewer add``):
     GET  /api/queue          same filters as /queue (+ state, limit, offset)
     GET  /api/items/{id}
     POST /api/items/{id}/decision  {"type", "reason", "edited_value", "expected_version"}
+    GET  /metrics            the gate's numbers in Prometheus' text format (gatekeeper.health)
 
 The reviewer of a decision is always the authenticated account's id, never a
 form or body field. Decisions go through ``ReviewService.submit_decision``: a
@@ -508,6 +509,14 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         runs = service.resume_runs()
         return {"runs": [r.model_dump(mode="json") for r in runs],
                 "running": sum(r.finished_at is None for r in runs)}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(user: Account = Depends(api_user)):
+        """The gate's numbers in Prometheus' text format (``gatekeeper.health``); any account's bearer token
+        (Prometheus: ``authorization: {credentials: <token>}``). Counts only, no memory text."""
+        from gatekeeper.health import gate_health, to_prometheus
+
+        return Response(to_prometheus(gate_health(service.gate)), media_type="text/plain; version=0.0.4")
 
     @app.post("/api/items/{proposal_id}/decision")
     def api_decide(proposal_id: str, body: ApiDecision, user: Account = Depends(api_user)):
