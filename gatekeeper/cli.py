@@ -5,7 +5,7 @@
     gatekeeper serve [--host 127.0.0.1] [--port 8600] [--graph module:attr] [--allow-remote]
     gatekeeper reviewer add|list|disable|token ...
     gatekeeper policy lint [DIR]
-    gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate
+    gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate | repair
     gatekeeper prune --older-than 90d --operator NAME [--dry-run] [--vacuum]
     gatekeeper train [--retrain]
     gatekeeper status [--json]
@@ -687,7 +687,8 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                   live_only: bool = typer.Option(
                       False, "--live-only", help="Check the live file only, not the archives of earlier rotations."),
                   data_dir: Optional[Path] = DataDir) -> None:
-    """Check the hash chain (the archives of earlier rotations, then the live file); report the first bad entry."""
+    """Check the hash chain (the archives of earlier rotations, then the live file); report the first bad entry.
+    Exit 0: intact; 1: tampered (or unreadable); 3: the anchor is older than every file there is to check."""
     from gatekeeper.ledger import AuditLedger
 
     expected = _parse_anchor(anchor) if anchor is not None else None
@@ -705,6 +706,9 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                           + ("archived: drop --live-only to check them too" if live_only else
                              "not here (archives moved or removed); an anchor of their last entry checks them"))
         return
+    if report.anchor_unverifiable:
+        err.print(f"[yellow]CANNOT CHECK[/yellow] the anchor: {report.problem}")
+        raise typer.Exit(3)
     err.print(f"[red]TAMPERED[/red] {report.file or ledger_path}: {report.problem}")
     err.print(f"first bad entry: line {report.first_bad_line}, seq {report.first_bad_seq}; "
               f"{report.entries} entries verified before it")
@@ -738,16 +742,41 @@ def ledger_anchor(path: Optional[Path] = typer.Argument(None, help="Ledger file 
     print(f"{seq}:{digest}")  # stdout alone, for scripts (Rich could wrap it)
 
 
-@ledger_app.command("rotate")
-def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
+@ledger_app.command("repair")
+def ledger_repair(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
                   data_dir: Optional[Path] = DataDir) -> None:
-    """Archive the live ledger file and start a new one that continues its chain (safe while gates write)."""
+    """Remove a torn final line (a write cut short by a crash) and record what was removed in the ledger; a gate
+    does the same when it opens. A complete line that does not verify is never touched: that is tampering."""
     from gatekeeper.ledger import AuditLedger, LedgerError
 
     ledger_path = _existing_ledger(path, data_dir)
     ledger = AuditLedger(ledger_path)
     try:
+        removed = ledger.repair_torn_tail(record=True)
+    except (LedgerError, OSError) as exc:
+        raise _fail(f"not repaired: {exc}", 1) from None
+    finally:
+        ledger.close()
+    if not removed:
+        console.print("nothing to repair: the last line is complete (`gatekeeper ledger verify` checks the chain)")
+        return
+    console.print(f"removed a torn tail of {len(removed)} bytes; recorded as ledger.tail_repaired")
+
+
+@ledger_app.command("rotate")
+def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Archive the live ledger file and start a new one that continues its chain (safe while gates write)."""
+    from gatekeeper.ledger import AuditLedger, LedgerCorruptError, LedgerError
+
+    ledger_path = _existing_ledger(path, data_dir)
+    ledger = AuditLedger(ledger_path)
+    try:
         entry = ledger.rotate()
+    except LedgerCorruptError as exc:
+        raise _fail(f"not rotated: {exc}. A torn tail (a write cut short by a crash) is removed by `gatekeeper "
+                    "ledger repair` (a gate opening does it too); anything else: `gatekeeper ledger verify`", 1) \
+            from None
     except (LedgerError, OSError) as exc:
         raise _fail(f"not rotated: {exc}", 1) from None
     finally:

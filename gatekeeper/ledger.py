@@ -71,11 +71,12 @@ import json
 import math
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +102,8 @@ RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash"})
 TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
 #: the first entry of a ledger file that continues an archived one (see :meth:`AuditLedger.rotate`)
 ROTATED_EVENT = "ledger.rotated"
+
+_log = structlog.get_logger(__name__)
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TAIL_CHUNK = 4096
@@ -171,6 +174,8 @@ class VerifyReport(BaseModel):
                            "begin with a rotation (older entries archived, or archives not checked or removed)")
     files: int = Field(default=1, description="ledger files checked: archives (oldest first), then the live file")
     file: str | None = Field(default=None, description="the file holding the first bad entry")
+    anchor_unverifiable: bool = Field(default=False, description="not a sign of tampering: the anchor is older "
+                                      "than every file checked (its archive was not checked, or was removed)")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -562,16 +567,21 @@ class AuditLedger:
         except FileNotFoundError:
             live = None
         found = []
-        name = re.compile(rf"{re.escape(self._path.stem)}-([0-9]{{12}})-([0-9]{{12}}){re.escape(self._path.suffix)}")
+        name = self._archive_name()
         try:
             candidates = list(self.archive_dir.iterdir())
         except (FileNotFoundError, NotADirectoryError):
             return []
         for path in candidates:
             m = name.fullmatch(path.name)
-            if not m or not path.is_file():
+            if not m:
                 continue
-            st = path.stat()
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # removed meanwhile (retention), or a link to nothing
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
             if live is not None and (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
                 continue
             found.append((int(m.group(1)), int(m.group(2)), path))
@@ -583,9 +593,16 @@ class AuditLedger:
         Returns the new file's first entry (``ledger.rotated``: ``archive``, ``archived_first_seq``,
         ``archived_last_seq``), or None when there is nothing to archive (an empty ledger, or one holding only
         the entry of the last rotation). Raises :class:`LedgerCorruptError` when the last or the first line is
-        damaged (a torn tail is repaired first: :meth:`repair_torn_tail`); nothing is changed then.
+        damaged (a torn tail is repaired first: :meth:`repair_torn_tail`), and :class:`LedgerError` when the path
+        is a symbolic link (rotate the file it points to) or the caller is neither the live file's owner nor
+        root; nothing is changed then. The new file and a new archive folder get the live file's owner, group
+        and mode, so a rotation run as root (cron) leaves the gates able to write.
         """
+        if self._path.is_symlink():
+            raise LedgerError(f"cannot rotate {self._path}: it is a symbolic link; rotate the file it points to "
+                              f"({os.path.realpath(self._path)}), which the gates' descriptors follow")
         self._check_fork()
+        written: dict[str, Any] | None = None
         with self._tlock:
             fd = self._lock_current_file()
             try:
@@ -595,45 +612,93 @@ class AuditLedger:
                 first = self._first_entry(fd)
                 if first["seq"] == last["seq"] and first["event"] == ROTATED_EVENT:
                     return None
+                live = os.fstat(fd)
+                euid = os.geteuid()
+                if euid not in (0, live.st_uid):
+                    raise LedgerError(f"cannot rotate {self._path}: it belongs to uid {live.st_uid}; run as that "
+                                      "user (or root), so the new file keeps the owner the gates write as")
                 archive = self.archive_dir / (f"{self._path.stem}-{first['seq']:012d}-{last['seq']:012d}"
                                               f"{self._path.suffix}")
-                private_dir(self.archive_dir)
-                live = os.fstat(fd)
-                for stale in self.archive_dir.iterdir():  # links of the live file left by an interrupted rotation
-                    st = stale.stat()
-                    if (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
-                        stale.unlink()
+                if not self.archive_dir.exists():
+                    private_dir(self.archive_dir)
+                    if euid == 0:
+                        os.chown(self.archive_dir, live.st_uid, live.st_gid)
+                self._drop_stale_links(live)
                 try:
                     os.link(self._path, archive)
                 except FileExistsError:
                     raise LedgerError(f"cannot rotate {self._path}: {archive} exists and is another file; move it "
                                       "away (it names the same entries as the live file)") from None
-                _fsync_dir(self.archive_dir)
-                self._head = (last["seq"], last["hash"])
-                self._pending = {"archive": f"{self.archive_dir.name}/{archive.name}",
-                                 "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]}
-                self._lines = []
-                self._log.msg(ROTATED_EVENT)
-                written, line = self._written, self._lines[0]
-                tmp = self._path.with_name(f".{self._path.name}.rotating")
-                tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
                 try:
-                    os.write(tfd, (line + "\n").encode("utf-8"))
-                    os.fsync(tfd)
-                finally:
-                    os.close(tfd)
-                os.replace(tmp, self._path)
-                _fsync_dir(self._path.parent)
+                    _fsync_dir(self.archive_dir)
+                    self._head = (last["seq"], last["hash"])
+                    self._pending = {"archive": f"{self.archive_dir.name}/{archive.name}",
+                                     "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]}
+                    self._lines = []
+                    self._log.msg(ROTATED_EVENT)
+                    written = self._written
+                    self._replace_with((self._lines[0] + "\n").encode("utf-8"), live)
+                except BaseException:
+                    # not rotated (_replace_with raises only before its rename): the link is the live file itself
+                    archive.unlink(missing_ok=True)
+                    raise
             finally:
                 self._head = None
                 self._pending = {}
                 self._written = None
                 self._lines = []
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)  # the archive's descriptor: the next append opens the new file
-            self._fd = None
+                os.close(fd)  # the archived file's descriptor (or, not rotated, reopened by the next append)
+                self._fd = None
         assert written is not None
         return _as_entry(written)
+
+    def _drop_stale_links(self, live: os.stat_result) -> None:
+        """Remove archive-named links of the live file, left by a rotation killed between its link and its
+        rename (they grow with the live file and are no archive). Anything else in the folder is left alone."""
+        name = self._archive_name()
+        for path in self.archive_dir.iterdir():
+            if not name.fullmatch(path.name):
+                continue
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            if (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
+                path.unlink(missing_ok=True)
+
+    def _replace_with(self, data: bytes, live: os.stat_result) -> None:
+        """Put a file holding ``data`` at ``path`` with ``live``'s owner, group and mode. The new file is locked
+        before it is renamed into place and stays locked until the rename is durable, so a gate that opens the
+        path meanwhile waits instead of appending to a file a power loss could take back."""
+        tmp = self._path.with_name(f".{self._path.name}.rotating")
+        tmp.unlink(missing_ok=True)  # left by a rotation that failed before its rename
+        tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(tfd, fcntl.LOCK_EX)
+            if os.geteuid() == 0:
+                os.fchown(tfd, live.st_uid, live.st_gid)
+            os.fchmod(tfd, live.st_mode & 0o7777)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(tfd, view):]
+            os.fsync(tfd)
+            if os.fstat(tfd).st_size != len(data):
+                raise LedgerError(f"cannot rotate {self._path}: the new file was not written in full")
+            os.replace(tmp, self._path)
+            try:
+                _fsync_dir(self._path.parent)
+            except OSError as exc:  # renamed already: the rotation is done, only its durability is in doubt
+                _log.warning("ledger.rotation_dir_fsync_failed", path=str(self._path), error=str(exc))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            fcntl.flock(tfd, fcntl.LOCK_UN)
+            os.close(tfd)
+
+    def _archive_name(self) -> re.Pattern[str]:
+        return re.compile(rf"{re.escape(self._path.stem)}-([0-9]{{12}})-([0-9]{{12}}){re.escape(self._path.suffix)}")
 
     def _first_entry(self, fd: int) -> dict[str, Any]:
         head, pos = b"", 0
@@ -664,16 +729,59 @@ class AuditLedger:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             return f.read(size)
 
-    def _iter_lines(self, path: Path | None = None) -> Iterator[tuple[int, bytes, bool]]:
-        """Yield (line_no, raw_line_without_newline, has_newline) over a consistent snapshot of the live file, or
-        of the archive ``path`` (never written once archived)."""
-        if path is None:
-            data = self._snapshot()
-        else:
+    def _open_cut(self, archives: bool) -> list[tuple[Path, BinaryIO, int | None]]:
+        """The archives (when asked) and the live file, opened while a shared lock on the live file holds off a
+        rotation: one consistent cut of the chain, whatever is rotated or removed while it is read. Each comes
+        with the number of bytes to read (None for an archive: never written once archived)."""
+        while True:
             try:
-                data = path.read_bytes()
-            except FileNotFoundError:  # removed by a retention job since it was listed
-                data = None
+                live = open(self._path, "rb")  # noqa: SIM115 - closed by the caller
+            except FileNotFoundError:
+                live = None
+            opened: list[tuple[Path, BinaryIO, int | None]] = []
+            try:
+                if live is not None:
+                    fcntl.flock(live.fileno(), fcntl.LOCK_SH)
+                    mine = os.fstat(live.fileno())
+                    try:
+                        there = os.stat(self._path)
+                    except FileNotFoundError:
+                        there = None
+                    if there is None or (mine.st_ino, mine.st_dev) != (there.st_ino, there.st_dev):
+                        live.close()  # rotated before the lock was ours: take the new file
+                        continue
+                for path in self.archives() if archives else []:
+                    try:
+                        opened.append((path, open(path, "rb"), None))  # noqa: SIM115
+                    except FileNotFoundError:  # removed by a retention job since it was listed
+                        continue
+                if live is not None:
+                    opened.append((self._path, live, mine.st_size))
+                    fcntl.flock(live.fileno(), fcntl.LOCK_UN)
+                return opened
+            except BaseException:
+                for _, fh, _ in opened:
+                    fh.close()
+                if live is not None:
+                    live.close()
+                raise
+
+    def _read_cut(self, archives: bool) -> Iterator[tuple[Path, bytes]]:
+        """(path, content) of each file of one consistent cut (``_open_cut``), oldest first."""
+        opened = self._open_cut(archives)
+        try:
+            for path, fh, size in opened:
+                yield path, fh.read() if size is None else fh.read(size)
+                fh.close()
+        finally:
+            for _, fh, _ in opened:
+                fh.close()
+
+    def _iter_lines(self, data: bytes | None = None) -> Iterator[tuple[int, bytes, bool]]:
+        """Yield (line_no, raw_line_without_newline, has_newline) over ``data``, by default a consistent snapshot of
+        the live file."""
+        if data is None:
+            data = self._snapshot()
         if not data:
             return
         start, line_no, n = 0, 0, len(data)
@@ -695,20 +803,18 @@ class AuditLedger:
         :class:`LedgerCorruptError` on a line that cannot be parsed (use
         :meth:`verify` for a full diagnosis).
         """
-        return self._entries_of(None, filters)
+        return self._entries_of(self._path, None, filters)
 
     def history(self, /, **filters: Any) -> Iterator[dict[str, Any]]:
         """Like :meth:`entries`, through the archives (oldest first) and then the live file: every entry the
-        data directory still holds."""
-        for path in self.archives():
-            yield from self._entries_of(path, filters)
-        yield from self._entries_of(None, filters)
+        data directory still holds, as one consistent cut (a rotation meanwhile neither hides nor repeats one)."""
+        for path, data in self._read_cut(archives=True):
+            yield from self._entries_of(path, data, filters)
 
-    def _entries_of(self, path: Path | None, filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _entries_of(self, name: Path, data: bytes | None, filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         want = {k: _jsonable(v, k, set()) for k, v in filters.items()}
         missing = object()
-        name = path or self._path
-        for line_no, raw, has_nl in self._iter_lines(path):
+        for line_no, raw, has_nl in self._iter_lines(data):
             if not has_nl:
                 raise LedgerCorruptError(f"ledger {name}: line {line_no}: torn tail (no trailing newline)")
             try:
@@ -768,7 +874,16 @@ class AuditLedger:
         ``archives=True`` the archives are checked first, oldest first, and each file must continue the one
         before it; the oldest file checked may itself begin with a rotation (older archives removed).
         """
-        segments: list[Path | None] = [*self.archives(), None] if archives else [None]
+        cut = self._open_cut(archives)
+        try:
+            return self._verify_cut(cut, expected_head)
+        finally:
+            for _, fh, _ in cut:
+                fh.close()
+
+    def _verify_cut(self, cut: list[tuple[Path, BinaryIO, int | None]],
+                    expected_head: tuple[int, str] | None) -> VerifyReport:
+        segments = [path for path, _, _ in cut]
         prev_seq, prev_hash = 0, GENESIS_HASH
         good = 0
         first_seq: int | None = None
@@ -781,19 +896,20 @@ class AuditLedger:
                     return _bad(0, None, None,
                                 f"anchor (0, {a_hash[:12]}…) is invalid: seq 0 must be the genesis hash")
 
-        def report(seq: int | None, line: int | None, problem: str, path: Path | None) -> VerifyReport:
+        def report(seq: int | None, line: int | None, problem: str, path: Path | None,
+                   unverifiable: bool = False) -> VerifyReport:
             shown = path or self._path
-            where = f"{shown.name}: " if len(segments) > 1 or path is not None else ""
+            where = f"{shown.name}: " if len(segments) > 1 or shown != self._path else ""
             return VerifyReport(ok=False, entries=good, first_bad_seq=seq, first_bad_line=line,
-                                problem=where + problem, first_seq=first_seq or 1, files=len(segments),
-                                file=str(shown))
+                                problem=where + problem, first_seq=first_seq or 1, files=max(1, len(segments)),
+                                file=str(shown), anchor_unverifiable=unverifiable)
 
         def where(line_no: int, seq: Any) -> str:
             return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
 
         line_no, path = 0, None
-        for path in segments:
-            for line_no, raw, has_nl in self._iter_lines(path):
+        for path, fh, size in cut:
+            for line_no, raw, has_nl in self._iter_lines(fh.read() if size is None else fh.read(size)):
                 parsed = _check_entry_line(raw)
                 seq_guess = _guess_seq(raw)
                 if not has_nl:
@@ -815,11 +931,19 @@ class AuditLedger:
                     if seq > 1 and entry["event"] == ROTATED_EVENT and line_no == 1:
                         # the chain starts here: what came before is archived (and not checked, or removed)
                         prev_seq, prev_hash = seq - 1, entry["prev_hash"]
-                        if expected_head is not None and 0 < a_seq < seq:
-                            return report(seq, line_no, f"the anchor (seq {a_seq}) is older than the first entry "
-                                          f"checked (seq {seq}, after a rotation): "
-                                          + ("its archive is not here" if archives
-                                             else "verify with the archives"), path)
+                        if expected_head is not None and a_seq == prev_seq:
+                            # the rotation entry chains to the anchored entry: its hash is proof enough
+                            if prev_hash != a_hash:
+                                return report(seq, line_no, f"{here}: does not chain to the anchor (prev_hash "
+                                              f"{prev_hash[:12]}… != anchored {a_hash[:12]}…) — history was "
+                                              "rewritten", path)
+                            anchor_seen = True
+                        elif expected_head is not None and 0 < a_seq < prev_seq:
+                            return report(seq, line_no, f"cannot check the anchor (seq {a_seq}): the files checked "
+                                          f"begin after a rotation at seq {seq}; "
+                                          + ("the archive holding it is not here" if len(segments) > 1
+                                             or path != self._path else "verify with the archives"),
+                                          path, unverifiable=True)
                 expected = prev_seq + 1
                 if seq != expected:
                     if seq > expected:
@@ -863,7 +987,7 @@ class AuditLedger:
                 f"{a_seq - prev_seq} trailing entr{'y was' if a_seq - prev_seq == 1 else 'ies were'} removed",
                 path,
             )
-        return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=len(segments))
+        return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=max(1, len(segments)))
 
 
 # --------------------------------------------------------------------------- helpers
