@@ -291,7 +291,11 @@ class AccountStore:
         has = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='proposals'").fetchone()
         if not has:
             return set()
-        return {normalize_name(r[0]) for r in con.execute("SELECT DISTINCT agent_id FROM proposals")}
+        seen = {normalize_name(r[0]) for r in con.execute("SELECT DISTINCT agent_id FROM proposals")}
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='pruned'").fetchone():
+            # agents whose proposals were all pruned (gatekeeper prune) are still agents
+            seen |= {normalize_name(r[0]) for r in con.execute("SELECT DISTINCT agent_id FROM pruned")}
+        return seen
 
 
 def _check_password(password: str) -> None:

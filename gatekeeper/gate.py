@@ -41,6 +41,7 @@ It exists for the crash tests only.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -476,14 +477,17 @@ class Gatekeeper:
             policy, reviewer = self.policy, self.reviewer
         outcomes: list[GateOutcome | None] = [None] * len(proposals)
         known = self.registry.get_many([p.id for p in proposals])
-        _refuse_id_conflicts(proposals, known)
+        pruned = self.registry.pruned_many([p.id for p in proposals if p.id not in known])
+        _refuse_id_conflicts(proposals, known, pruned)
         fresh: list[int] = []
         again: list[int] = []  # the same id a second time in this batch: answered from the first
         new: list[int] = []
         firsts: set[str] = set()
         for i, p in enumerate(proposals):
             row = known.get(p.id)
-            if row is not None and row["state"] != ProposalState.received.value:
+            if p.id in pruned:  # decided and pruned (gatekeeper prune): answered from its receipt
+                outcomes[i] = _outcome_from_receipt(p, pruned[p.id])
+            elif row is not None and row["state"] != ProposalState.received.value:
                 if not row["ledgered"] or (row["state"] == ProposalState.committed.value and not row["applied"]):
                     # a retry of a write whose store write or ledger entry failed: finish it now, as
                     # recover() would (a failure raises GateError again, like the first attempt)
@@ -504,7 +508,9 @@ class Gatekeeper:
             inserted = self.registry.insert_received_many([proposals[i] for i in new])
             taken = {i for i, ok in zip(new, inserted) if not ok}
             for i in taken:
-                outcomes[i] = self._outcome_from_row(self.registry.require(proposals[i].id), replayed=True)
+                row = self.registry.get(proposals[i].id)
+                outcomes[i] = self._outcome_from_row(row, replayed=True) if row is not None else \
+                    _outcome_from_receipt(proposals[i], self.registry.pruned_many([proposals[i].id])[proposals[i].id])
             fresh = [i for i in fresh if i not in taken]
         if fresh:
             self._review_and_route([(i, proposals[i]) for i in fresh], outcomes, policy, reviewer,
@@ -981,9 +987,26 @@ def _lower_this_threads_priority(nice: int) -> None:
         log.warning("gate.training_priority_unchanged", nice=nice, error=f"{type(exc).__name__}: {exc}")
 
 
-def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict]) -> None:
-    """Raise ``ProposalIdConflict`` when an id of ``proposals`` is known (``known``: its registry rows) or
-    repeated in the batch with other content. Contents are compared as stored (a JSON round trip)."""
+def _outcome_from_receipt(proposal: MemoryWrite, receipt: dict) -> GateOutcome:
+    """The answer to a replay of a pruned proposal's id (same content): its final state, decision and verdict
+    from the receipt ``ProposalRegistry.prune`` left; the evidence went with the row (the ledger keeps it)."""
+    data = json.loads(receipt["receipt_json"])
+    state = ProposalState(receipt["state"])
+    decision = Decision.model_validate(data["decision"]) if data.get("decision") else Decision(
+        proposal_id=proposal.id, action=Action.commit if state is ProposalState.committed else Action.quarantine,
+        reason="decided before the registry was pruned", policy_hash="unknown")
+    label = data.get("label") or (Label.task_knowledge.value if state is ProposalState.committed
+                                  else Label.alignment_shifting.value)
+    review = ReviewResult(label=Label(label), category=data.get("category"), score=data.get("score") or 0.0)
+    return GateOutcome(proposal=proposal, review=review, decision=decision, state=state, replayed=True)
+
+
+def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict],
+                         pruned: dict[str, dict] | None = None) -> None:
+    """Raise ``ProposalIdConflict`` when an id of ``proposals`` is known (``known``: its registry rows;
+    ``pruned``: the receipts of pruned ones) or repeated in the batch with other content. Contents are compared
+    as stored (a JSON round trip)."""
+    pruned = pruned or {}
     def stored(p: MemoryWrite) -> str:
         return MemoryWrite.model_validate_json(p.model_dump_json()).content_hash()
 
@@ -994,6 +1017,8 @@ def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict
     for p in proposals:
         if p.id in known:
             before = row_proposal(known[p.id]).content_hash()
+        elif p.id in pruned:
+            before = pruned[p.id]["content_hash"]
         elif p.id in first:
             before = first[p.id]
         else:

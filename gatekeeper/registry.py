@@ -23,6 +23,7 @@ SQLite runs in WAL mode with a busy timeout, so several processes can share it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -84,6 +85,15 @@ CREATE TABLE IF NOT EXISTS deletions (
     ledger_seq      INTEGER
 );
 CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
+CREATE TABLE IF NOT EXISTS pruned (
+    id              TEXT PRIMARY KEY,
+    content_hash    TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    agent_id        TEXT NOT NULL,
+    receipt_json    TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    pruned_at       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS registry_meta (
     name            TEXT PRIMARY KEY,
     value           TEXT NOT NULL
@@ -177,14 +187,17 @@ def owner_alive(owner: str | None) -> bool:
 #: a quarantined row whose decision reason starts with a prefix (parameters: its length, the prefix), such as a
 #: commit the memory store refused
 _QUARANTINED_WITH_REASON = "state='quarantined' AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?"
+#: a store failure not yet retried: the gate's commit (no resolution) or a person's approval or edit of an
+#: escalation (their resolution) that the memory store refused; a retry sets ``retried`` / ``superseded``
+_NOT_RETRIED = "(resolution IS NULL OR resolution IN ('approve', 'edit'))"
 
 
 #: a row that is undecided or that a crash left half done (parameters: those of ``_QUARANTINED_WITH_REASON`` for
 #: a store failure): the review queue, a store failure awaiting a retry (a quarantined row with no decision reason
-#: counts as one), a commit not yet applied, a decision not yet ledgered. ``prune`` keeps them and everything after
-#: the oldest of them
-_UNDECIDED = """(state IN ('received', 'pending') OR ledgered=0 OR (state='committed' AND applied=0)
-    OR (state='quarantined' AND resolution IS NULL
+#: counts as one), a commit not yet applied, a decision not yet ledgered. ``prune`` keeps them and every row and
+#: recorded delete of their (namespace, key)
+_UNDECIDED = f"""(state IN ('received', 'pending') OR ledgered=0 OR (state='committed' AND applied=0)
+    OR (state='quarantined' AND {_NOT_RETRIED}
         AND COALESCE(substr(json_extract(decision_json, '$.reason'), 1, ?) = ?, 1)))"""
 
 
@@ -249,21 +262,23 @@ class ProposalRegistry:
 
     def insert_received_many(self, proposals: Sequence[MemoryWrite],
                              normalized_texts: Sequence[str] | None = None) -> list[bool]:
-        """Journal several proposals in one transaction. For each: False if its id was already known."""
+        """Journal several proposals in one transaction. For each: False if its id was already known (a row, or
+        the receipt of a pruned one)."""
         now = utcnow().isoformat()
         me = process_token()
         texts = normalized_texts if normalized_texts is not None else [p.text for p in proposals]
         inserted = []
         with self._tx() as con:
             for proposal, text in zip(proposals, texts, strict=True):
-                cur = con.execute(
+                cur = con.execute(  # a pruned id stays known (its receipt): never journaled again
                     """INSERT OR IGNORE INTO proposals
                        (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
                         created_at, updated_at, owner)
-                       VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       SELECT ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                       WHERE NOT EXISTS (SELECT 1 FROM pruned WHERE id=?)""",
                     (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
                      proposal.provenance.thread_id, proposal.provenance.source.value, text,
-                     proposal.model_dump_json(), now, now, me),
+                     proposal.model_dump_json(), now, now, me, proposal.id),
                 )
                 inserted.append(cur.rowcount == 1)
         return inserted
@@ -522,13 +537,13 @@ class ProposalRegistry:
         """Quarantined rows not yet retried whose decision reason starts with ``reason_prefix`` (the memory store
         refused their commit), oldest first."""
         return [dict(r) for r in self._con().execute(
-            f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND resolution IS NULL
+            f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
     def count_store_failures(self, reason_prefix: str) -> int:
         """How many rows ``store_failures`` would return without a limit."""
         return self._con().execute(
-            f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND resolution IS NULL",
+            f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}",
             (len(reason_prefix), reason_prefix)).fetchone()[0]
 
     def later_write_or_delete(self, row: dict, *, store_failed: str, excluding: str) -> str | None:
@@ -550,15 +565,16 @@ class ProposalRegistry:
 
     def mark_retried(self, proposal_id: str, *, resolution: str, reason: str, superseded_by: str) -> bool:
         """Record on a quarantined store failure that it was retried (``superseded_by`` names the new proposal)
-        or skipped as out of date (``superseded_by`` names what superseded it). ``resolved_by`` stays empty: it
-        names a person's decision on an escalation (the decided list, the quarantine's "by"), which this is not.
-        False when it was marked already."""
+        or skipped as out of date (``superseded_by`` names what superseded it). ``resolved_by`` is not set: it
+        names a person's decision on an escalation (the decided list, the quarantine's "by"), which this is not
+        (a person's approval the store refused keeps its reviewer; the ledger keeps their reason). False when
+        it was marked already."""
         now = utcnow().isoformat()
         with self._tx() as con:
             cur = con.execute(
-                """UPDATE proposals SET resolution=?, resolved_reason=?, resolved_at=?, superseded_by=?,
+                f"""UPDATE proposals SET resolution=?, resolved_reason=?, resolved_at=?, superseded_by=?,
                        updated_at=?, version=version+1
-                   WHERE id=? AND state='quarantined' AND resolution IS NULL""",
+                   WHERE id=? AND state='quarantined' AND {_NOT_RETRIED}""",
                 (resolution, reason, now, superseded_by, now, proposal_id))
             return cur.rowcount == 1
 
@@ -577,52 +593,48 @@ class ProposalRegistry:
 
     # --------------------------------------------------------------- retention
     def prune(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
-              store_failed: str | None = None) -> dict[str, Any]:
-        """Delete the rows nothing can need any more: finished proposals and recorded deletes from before a
-        cutoff. The ledger keeps every decision (it is the audit record); this only bounds the registry.
+              store_failed: str | None = None, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete the rows nothing can need any more: finished proposals and recorded deletes from before
+        ``before``. The ledger keeps every decision (it is the audit record); this only bounds the registry.
 
         A proposal row goes when all of these hold:
 
         * it is finished: ``committed`` and ``applied`` and ``ledgered``, or ``quarantined`` and ``ledgered``
-          and not a store failure awaiting a retry (decision reason starting with ``store_failed``,
-          ``resolution`` NULL: what ``store_failures`` returns). ``received`` and ``pending`` rows (the review
-          queue) and rows a crash left half done (``unfinished``) never go;
+          and not a store failure awaiting a retry (decision reason starting with ``store_failed``, not yet
+          retried: what ``store_failures`` returns). ``received`` and ``pending`` rows (the review queue) and
+          rows a crash left half done (``unfinished``) never go;
+        * no row of its (namespace, key) is undecided or unfinished: deciding, retrying or recovering such a
+          row consults the other writes of its key (``_later_commit``, ``later_write_or_delete``,
+          ``superseded``) and its deletes (``deleted_since``), whatever their age. Other keys are not held up;
         * it was not escalated with ``escalation_mode`` ``interrupt``: a LangGraph thread may still be paused on
           its interrupt after a person decided it elsewhere, and resuming the thread reads the row again (the
           human-review node rebuilds the interrupt's request from it, ``ReviewService._stale_interrupt`` steps
           the thread past it with its decision). Those rows come at the rate of people's decisions;
-        * it was journaled, last changed and (when decided by a person or retried) resolved before the
-          effective cutoff.
+        * it was journaled, last changed and (when decided by a person or retried) resolved before ``before``.
 
-        The effective cutoff is the earliest of ``before``, now, and the ``created_at`` of the oldest row that
-        is undecided or unfinished (received, pending, a store failure awaiting a retry, a commit not yet
-        applied, a decision not yet ledgered). Deciding, retrying or recovering such a row consults the rows of
-        its (namespace, key) journaled or changed after it (``_later_commit``, ``later_write_or_delete``,
-        ``superseded``) and the deletes after it (``deleted_since``), so everything from that point on stays,
-        however old. The cutoff is computed once, before the first batch: a finished row never becomes
-        undecided again, and a row journaled later is journaled after the cutoff (which is at most now), as is
-        everything it consults.
-
-        ``deletions`` rows recorded before the same effective cutoff go too (``deleted_since`` is only asked
-        about times at or after it). ``backfill_deletions``, if it has not run yet on this registry, would
-        copy them back from the ledger: harmless, only rows kept.
+        Each pruned proposal leaves a receipt in ``pruned`` (id, content hash, final state, agent, the
+        decision, the label, category and score: a few hundred bytes): the same id submitted again (a client's
+        retry, a LangGraph thread resumed after the prune replaying its node) is answered from it and written
+        nowhere, as a kept row would answer it, instead of being reviewed again as a new write (which could
+        write an old value over a newer one); an id reused for other content is refused; ``agent_ids`` still
+        knows the agent. Recorded deletes before ``before`` go unless their key has an undecided row.
 
         This method enforces no minimum age: ``gatekeeper.retention.prune_registry`` does (the agent context
-        window, ``recent_texts``, reads the last ``thresholds.context_minutes`` of committed rows, and a
-        proposal id retried after its row went is reviewed again as a new write).
+        window, ``recent_texts``, reads the last ``thresholds.context_minutes`` of committed rows).
 
         Deletes ``batch`` rows per transaction, so other processes sharing the registry are held up by one
         batch at a time, not by the whole prune; each batch checks again, in its transaction, that its rows are
-        still eligible. ``dry_run``: count what would go and change nothing. Does not VACUUM (``vacuum``): the
-        freed pages are reused by later writes.
+        still eligible. ``progress`` (a dict) is kept up to date with the counts so far, for a caller that
+        records a prune an error stopped half way. ``dry_run``: count what would go and change nothing. Does
+        not VACUUM (``vacuum``): the freed pages are reused by later writes.
 
         ``store_failed``: the decision reason prefix of a commit the memory store refused (default
         ``gatekeeper.gate.STORE_FAILED``).
 
-        Returns ``{"proposals": n, "deletions": m, "cutoff": iso, "requested_cutoff": iso,
-        "kept_undecided": k}``: rows deleted (would be, with ``dry_run``), the effective and the requested
-        cutoff (ISO times, UTC), and how many undecided or unfinished rows there were when the cutoff was
-        computed."""
+        Returns ``{"proposals": n, "deletions": m, "cutoff": iso, "kept_undecided": k,
+        "kept_for_undecided": j}``: rows deleted (would be, with ``dry_run``), the cutoff (ISO time, UTC), how
+        many undecided or unfinished rows there were, and how many old finished rows and deletes stayed because
+        their key has one."""
         if before.tzinfo is None:
             raise ValueError("before must be a timezone-aware datetime (the registry's times are UTC)")
         if batch < 1:
@@ -632,33 +644,62 @@ class ProposalRegistry:
 
             store_failed = STORE_FAILED
         reason = (len(store_failed), store_failed)
-        requested = before.astimezone(timezone.utc)
+        cut = min(before.astimezone(timezone.utc), utcnow()).isoformat()
+        undecided_key = f"""EXISTS (SELECT 1 FROM proposals u WHERE u.namespace = {{t}}.namespace
+            AND u.key = {{t}}.key AND {_UNDECIDED})"""
+        old_finished = f"""p.state IN ('committed', 'quarantined') AND NOT ({_UNDECIDED})
+            AND p.escalation_mode IS NOT 'interrupt'
+            AND p.created_at < ? AND p.updated_at < ? AND (p.resolved_at IS NULL OR p.resolved_at < ?)"""
+        eligible = f"{old_finished} AND NOT {undecided_key.format(t='p')}"
+        args = (*reason, cut, cut, cut, *reason)
+        deletable = f"d.deleted_at < ? AND NOT {undecided_key.format(t='d')}"
+        dargs = (cut, *reason)
         con = self._con()
-        oldest, kept = con.execute(f"SELECT MIN(created_at), COUNT(*) FROM proposals WHERE {_UNDECIDED}",
-                                   reason).fetchone()
-        cutoff = min(requested, utcnow())
-        if oldest is not None and datetime.fromisoformat(oldest) < cutoff:
-            cutoff = datetime.fromisoformat(oldest)
-        cut = cutoff.isoformat()
-        eligible = f"""state IN ('committed', 'quarantined') AND NOT ({_UNDECIDED})
-            AND escalation_mode IS NOT 'interrupt'
-            AND created_at < ? AND updated_at < ? AND (resolved_at IS NULL OR resolved_at < ?)"""
-        args = (*reason, cut, cut, cut)
-        out: dict[str, Any] = {"proposals": 0, "deletions": 0, "cutoff": cut,
-                               "requested_cutoff": requested.isoformat(), "kept_undecided": int(kept)}
+        out: dict[str, Any] = progress if progress is not None else {}
+        out.update(proposals=0, deletions=0, cutoff=cut)
+        out["kept_undecided"] = con.execute(f"SELECT COUNT(*) FROM proposals WHERE {_UNDECIDED}",
+                                            reason).fetchone()[0]
+        out["kept_for_undecided"] = (
+            con.execute(f"SELECT COUNT(*) FROM proposals p WHERE {old_finished} AND {undecided_key.format(t='p')}",
+                        args).fetchone()[0]
+            + con.execute(f"SELECT COUNT(*) FROM deletions d WHERE d.deleted_at < ? AND {undecided_key.format(t='d')}",
+                          dargs).fetchone()[0])
         if dry_run:
-            out["proposals"] = con.execute(f"SELECT COUNT(*) FROM proposals WHERE {eligible}", args).fetchone()[0]
-            out["deletions"] = con.execute("SELECT COUNT(*) FROM deletions WHERE deleted_at < ?",
-                                           (cut,)).fetchone()[0]
+            out["proposals"] = con.execute(f"SELECT COUNT(*) FROM proposals p WHERE {eligible}", args).fetchone()[0]
+            out["deletions"] = con.execute(f"SELECT COUNT(*) FROM deletions d WHERE {deletable}",
+                                           dargs).fetchone()[0]
             return out
-        for table, where, params in (("proposals", eligible, args), ("deletions", "deleted_at < ?", (cut,))):
-            while True:
-                with self._tx() as tx:
-                    n = tx.execute(f"DELETE FROM {table} WHERE rowid IN "
-                                   f"(SELECT rowid FROM {table} WHERE {where} LIMIT ?)", (*params, batch)).rowcount
-                out[table] += n
-                if n < batch:
-                    break
+        while True:
+            with self._tx() as tx:
+                rows = tx.execute(f"SELECT p.* FROM proposals p WHERE {eligible} LIMIT ?", (*args, batch)).fetchall()
+                if rows:
+                    now = utcnow().isoformat()
+                    tx.executemany("INSERT OR REPLACE INTO pruned VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   [(r["id"], _stored_hash(dict(r)), r["state"], r["agent_id"], _receipt(dict(r)),
+                                     r["created_at"], now) for r in rows])
+                    tx.execute(f"DELETE FROM proposals WHERE id IN ({','.join('?' * len(rows))})",
+                               [r["id"] for r in rows])
+            out["proposals"] += len(rows)
+            if len(rows) < batch:
+                break
+        while True:
+            with self._tx() as tx:
+                n = tx.execute(f"DELETE FROM deletions WHERE rowid IN (SELECT d.rowid FROM deletions d "
+                               f"WHERE {deletable} LIMIT ?)", (*dargs, batch)).rowcount
+            out["deletions"] += n
+            if n < batch:
+                break
+        return out
+
+    def pruned_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
+        """The receipts (``pruned`` rows) of the pruned ids among ``proposal_ids``."""
+        out: dict[str, dict] = {}
+        ids = list(dict.fromkeys(proposal_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._con().execute(
+                f"SELECT * FROM pruned WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            out.update((r["id"], dict(r)) for r in rows)
         return out
 
     def vacuum(self) -> None:
@@ -674,6 +715,26 @@ class ProposalRegistry:
 
 #: SQLite integers are 64-bit: a LIMIT / OFFSET beyond that would raise OverflowError
 _SQL_INT_MAX = 2**63 - 1
+
+
+def _stored_hash(row: dict[str, Any]) -> str:
+    """The content hash a replay of the row's id is compared with. A row whose proposal does not parse (written
+    by an older or foreign tool) gets one no proposal has, so a replay of its id is refused, never re-reviewed."""
+    try:
+        return row_proposal(row).content_hash()
+    except ValueError:
+        return "unparsed:" + hashlib.sha256(str(row["proposal_json"]).encode("utf-8")).hexdigest()
+
+
+def _receipt(row: dict[str, Any]) -> str:
+    """What a pruned proposal leaves to answer a replay of its id: the decision and the review's verdict."""
+    try:
+        review = row_review(row)
+        decision = json.loads(row["decision_json"]) if row["decision_json"] else None
+    except ValueError:
+        review, decision = None, None
+    return json.dumps({"decision": decision, "label": review.label.value if review else None,
+                       "category": row["category"], "score": row["score"], "resolution": row["resolution"]})
 
 
 def _limit_offset(limit: int, offset: int) -> tuple[int, int]:

@@ -10,13 +10,14 @@ period into a cutoff, refuses periods short enough to cut into what the gate sti
 the prune in the ledger (``registry.pruned``: operator, cutoff, counts), so the audit record says what was
 pruned and by whom.
 
-What a pruned row no longer does, and why the retention period must be generous:
+What a pruned row leaves, and what it no longer does:
 
-* a proposal id submitted again after its row went is reviewed again as a new write, instead of being answered
-  with its first decision. LangGraph replays a node's writes with the same derived ids when a paused thread is
-  resumed, so keep rows longer than a thread may stay paused or a client may retry;
-* the review queue's "decided" list and ``gatekeeper policy diff`` (which replays the newest writes) see only
-  the rows kept; the ledger still holds every decision.
+* a receipt (id, content hash, final state, agent, decision, verdict): the same id submitted again (a client's
+  retry, a LangGraph thread resumed after the prune replaying its node's writes) is answered from it and
+  written nowhere, an id reused for other content is refused, and the agent's name stays reserved for
+  reviewer accounts. Receipts are a few hundred bytes each and are kept;
+* the review queue's "decided" list, ``gatekeeper policy diff`` (which replays the newest writes) and the
+  agent context window see only the rows kept; the ledger still holds every decision with its evidence.
 """
 
 from __future__ import annotations
@@ -46,17 +47,17 @@ class PruneReport(BaseModel):
     dry_run: bool
     #: the retention period asked for
     older_than: timedelta
-    #: now minus ``older_than``
-    requested_cutoff: datetime
-    #: the cutoff applied: ``requested_cutoff``, or earlier when an undecided or unfinished row (the review queue,
-    #: a store failure awaiting a retry, a crash's leftovers) is older, since deciding it consults the rows after it
+    #: now minus ``older_than``: rows journaled, changed and resolved before it can go
     cutoff: datetime
-    #: proposal rows deleted (would be deleted, on a dry run)
+    #: proposal rows deleted (would be deleted, on a dry run); each left a receipt of its id and decision
     proposals: int
     #: recorded deletes (``deletions`` rows) deleted (would be deleted)
     deletions: int
-    #: undecided or unfinished rows, all kept
+    #: undecided or unfinished rows (the review queue, store failures awaiting a retry, a crash's leftovers)
     kept_undecided: int
+    #: old finished rows and deletes kept because their (namespace, key) has an undecided or unfinished row:
+    #: deciding it reads the other writes of its key
+    kept_for_undecided: int
     #: the ``registry.pruned`` ledger entry's sequence number; None on a dry run
     ledger_seq: int | None = None
 
@@ -79,7 +80,7 @@ def check_retention(older_than: timedelta, context_minutes: float) -> None:
 def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dry_run: bool = False,
                    batch: int = 1000) -> PruneReport:
     """Delete from ``gate``'s registry the finished proposals and recorded deletes older than ``older_than``
-    (``ProposalRegistry.prune`` for the rules; undecided rows and everything after the oldest of them stay), and
+    (``ProposalRegistry.prune`` for the rules; undecided rows and the rows of their keys stay), and
     ledger it as ``registry.pruned`` with ``operator``, the cutoffs and the counts.
 
     ``older_than``: at least ``MIN_RETENTION`` and longer than the policy's ``thresholds.context_minutes``
@@ -88,24 +89,36 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
 
     The rows are deleted before the ledger entry is written: a ledger that cannot be written raises after the
     prune (every pruned row's decision is in the ledger already, marked ``ledgered``; only the record of the
-    prune is missing, and a second run ledgers its own)."""
+    prune is missing, and a second run ledgers its own). A prune an error stops half way is ledgered with what
+    it deleted so far (``complete: false``) before the error is raised."""
     check_retention(older_than, gate.policy.thresholds.context_minutes)
     if not dry_run and (not isinstance(operator, str) or not operator.strip()):
         raise ValueError("pruning the registry needs the operator's name, for the ledger")
-    counts = gate.registry.prune(utcnow() - older_than, dry_run=dry_run, batch=batch)
-    report = PruneReport(
-        operator=operator.strip() if isinstance(operator, str) and operator.strip() else None, dry_run=dry_run,
-        older_than=older_than, requested_cutoff=datetime.fromisoformat(counts["requested_cutoff"]),
-        cutoff=datetime.fromisoformat(counts["cutoff"]), proposals=counts["proposals"],
-        deletions=counts["deletions"], kept_undecided=counts["kept_undecided"])
+    who = operator.strip() if isinstance(operator, str) and operator.strip() else None
+    progress: dict = {}
+    try:
+        counts = gate.registry.prune(utcnow() - older_than, dry_run=dry_run, batch=batch, progress=progress)
+    except BaseException as exc:
+        if not dry_run and (progress.get("proposals") or progress.get("deletions")):
+            # stopped half way (another process held the database past the busy timeout, a full disk): what
+            # went is on the record too
+            gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
+                "operator": who, "older_than_s": older_than.total_seconds(), "complete": False,
+                "error": f"{type(exc).__name__}: {exc}", **_counts(progress)})])
+        raise
+    report = PruneReport(operator=who, dry_run=dry_run, older_than=older_than,
+                         cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False))
     if dry_run:
         return report
     entry = gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
-        "operator": report.operator, "older_than_s": older_than.total_seconds(),
-        "requested_cutoff": counts["requested_cutoff"], "cutoff": counts["cutoff"],
-        "proposals": report.proposals, "deletions": report.deletions, "kept_undecided": report.kept_undecided,
-    })])[0]
+        "operator": report.operator, "older_than_s": older_than.total_seconds(), "complete": True,
+        **_counts(counts)})])[0]
     return report.model_copy(update={"ledger_seq": entry.seq})
+
+
+def _counts(counts: dict, *, with_cutoff: bool = True) -> dict:
+    keys = ("proposals", "deletions", "kept_undecided", "kept_for_undecided") + (("cutoff",) if with_cutoff else ())
+    return {k: counts.get(k) for k in keys}
 
 
 __all__ = ["MIN_RETENTION", "PruneReport", "check_retention", "prune_registry"]

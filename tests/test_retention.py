@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatekeeper.gate import STORE_FAILED, GateError
+from gatekeeper.gate import STORE_FAILED, GateError, ProposalIdConflict
 from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Provenance, SourceKind, utcnow
 from gatekeeper.retention import MIN_RETENTION, PruneReport, check_retention, prune_registry
 from gatekeeper.review_service import ReviewService
@@ -70,31 +70,32 @@ def test_old_finished_rows_go_recent_and_pending_rows_stay(gate):
     recent = commit(gate, "The staging cluster shuts down at 01:00 UTC.")
     age(gate, old_c, 40)
     age(gate, old_q, 40)
-    age(gate, pending, 300)  # however old: the review queue stays
-    # the pending row is older than everything, so nothing after it may go: age it less to let the old ones go
+    age(gate, pending, 300)  # however old: the review queue stays, and holds up only the rows of its own key
     report = prune_registry(gate, WEEK, operator="ops")
-    assert report.proposals == 0 and ids(gate) >= {old_c, old_q, pending, recent}
-    assert report.cutoff < report.requested_cutoff and report.kept_undecided == 1
-
-    age(gate, pending, 30)  # now journaled after the old commit and quarantine
-    report = prune_registry(gate, WEEK, operator="ops")
-    assert report.proposals == 2
-    assert ids(gate) == {pending, recent}
+    assert report.proposals == 2 and ids(gate) == {pending, recent}
+    assert report.kept_undecided == 1 and report.kept_for_undecided == 0
     assert gate.registry.require(pending)["state"] == "pending"
-    assert report.cutoff.isoformat() == gate.registry.require(pending)["created_at"]
+    assert abs((report.cutoff - (utcnow() - WEEK)).total_seconds()) < 60
     # the pruned writes' memories are untouched: pruning is about the registry only
     assert gate.memory_store.get(NS, gate.ledger.find(proposal_id=old_c)[0]["key"]) is not None
 
 
-def test_without_undecided_rows_the_cutoff_is_the_requested_one(gate):
-    old = commit(gate, "TPS reports go in ./Reports/TPS")
-    mid = commit(gate, "The billing export runs at 02:00 UTC.")
-    recent = commit(gate, "The staging cluster shuts down at 01:00 UTC.")
-    age(gate, old, 10)
-    age(gate, mid, 6)
-    report = prune_registry(gate, WEEK, operator="ops")
-    assert report.cutoff == report.requested_cutoff and report.kept_undecided == 0
-    assert report.proposals == 1 and ids(gate) == {mid, recent}
+def test_one_old_undecided_write_holds_up_only_its_own_key(gate):
+    """Before, one escalation older than the retention period capped the whole prune at its age: a 90-day prune
+    deleted nothing while a 200-day-old escalation waited."""
+    pending = escalate(gate, key="k-old")
+    same_key = [commit(gate, f"The k-old note, version {i}.", key="k-old") for i in range(2)]
+    others = [commit(gate, f"Build {i} of the billing service passed its smoke tests.") for i in range(5)]
+    gate.record_deletes([(NS, "k-old"), (NS, "k-other")], agent_id="agent-1", apply=lambda: None)
+    age(gate, pending, 200)
+    for pid in same_key + others:
+        age(gate, pid, 120)
+    gate.registry._con().execute("UPDATE deletions SET deleted_at=?",
+                                 ((utcnow() - timedelta(days=100)).isoformat(),))
+    report = prune_registry(gate, timedelta(days=90), operator="ops")
+    assert (report.proposals, report.deletions) == (5, 1) and report.kept_for_undecided == 3
+    assert ids(gate) == {pending, *same_key}
+    assert [r["key"] for r in gate.registry._con().execute("SELECT key FROM deletions")] == ["k-old"]
 
 
 def test_rows_after_the_oldest_pending_escalation_stay_and_its_approval_still_sees_the_later_commit(gate):
@@ -347,3 +348,89 @@ def test_cli_prune_counts_prunes_ledgers_and_refuses_bad_input(gate):
     assert old not in ids(gate) and kept in ids(gate)
     [entry] = gate.ledger.find(event="registry.pruned")
     assert entry["seq"] == out["ledger_seq"] and entry["operator"] == "ops" and entry["proposals"] == 1
+
+
+# ------------------------------------------------ what a pruned proposal leaves (found by the audit)
+def test_a_replayed_id_after_the_prune_is_answered_from_its_receipt_and_rolls_nothing_back(gate):
+    """A LangGraph thread resumed after a prune replays its node's put with the same derived id. Before, the id
+    was unknown, the old value was reviewed again and committed over the newer one."""
+    first = w("Deploys happen on Tuesdays.", key="deploys")
+    assert gate.submit(first).state is ProposalState.committed
+    newer = commit(gate, "Deploys happen on Thursdays.", key="deploys")
+    age(gate, first.id, 30)
+    decided_before = len(gate.ledger.find(event="proposal.decided"))
+    assert prune_registry(gate, WEEK, operator="ops").proposals == 1 and ids(gate) == {newer}
+
+    again = gate.submit(first)
+    assert again.replayed and again.state is ProposalState.committed
+    assert again.decision.action.value == "commit" and again.review.label.value == "task_knowledge"
+    assert gate.memory_store.get(NS, "deploys").value["content"] == "Deploys happen on Thursdays."
+    assert len(gate.ledger.find(event="proposal.decided")) == decided_before and gate.registry.get(first.id) is None
+    with pytest.raises(ProposalIdConflict):  # the id names that write: other content is refused
+        gate.submit(w("Deploys happen on Mondays.", key="deploys", id=first.id))
+
+
+def test_a_rejected_escalation_replayed_after_the_prune_stays_rejected(gate):
+    p = w(SELF_PRES)
+    assert gate.submit(p, escalation_mode=EscalationMode.park).state is ProposalState.pending
+    ReviewService(gate).reject(p.id, reviewer="alice", reason="no")
+    age(gate, p.id, 30)
+    prune_registry(gate, WEEK, operator="ops")
+    again = gate.submit(p, escalation_mode=EscalationMode.park)
+    assert again.replayed and again.state is ProposalState.quarantined
+    assert ReviewService(gate).list() == []  # not back in the queue for a second reviewer
+
+
+def test_an_agent_whose_rows_were_all_pruned_is_still_no_reviewer_name(gate, accounts):
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    old = commit(gate, "TPS reports go in ./Reports/TPS")
+    age(gate, old, 30)
+    prune_registry(gate, WEEK, operator="ops")
+    assert gate.registry.get(old) is None and "agent-1" in accounts.agent_ids()
+    r = CliRunner().invoke(app, ["reviewer", "add", "agent-1", "--role", "reviewer", "--password-stdin",
+                                 "--data-dir", str(gate.ledger.path.parent)], input="correct horse battery\n")
+    assert r.exit_code != 0 and "agent-1" not in {a.id for a in accounts.list()}, r.output
+
+
+def test_an_approval_the_store_refused_awaits_a_retry_and_is_kept(gate, monkeypatch):
+    """Before, a person's approval whose store write failed was neither counted nor retried, and a prune
+    deleted it: the approval was lost without a trace outside the ledger."""
+    pending = escalate(gate, key="approved")
+    real = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
+    item = ReviewService(gate).approve(pending, reviewer="alice", reason="fine")
+    monkeypatch.setattr(gate.memory_store, "batch", real)
+    assert item.state is ProposalState.quarantined
+    assert gate.registry.count_store_failures(STORE_FAILED) == 1
+    age(gate, pending, 30)
+    report = prune_registry(gate, WEEK, operator="ops")
+    assert report.proposals == 0 and report.kept_undecided == 1 and pending in ids(gate)
+    [done] = gate.retry_store_failures(operator="ops")
+    assert done["outcome"] == "retried" and done["state"] in ("pending", "committed")
+    assert gate.registry.count_store_failures(STORE_FAILED) == 0
+    assert gate.registry.require(pending)["resolved_by"] == "alice"
+
+
+def test_a_prune_stopped_half_way_is_ledgered_with_what_it_deleted(gate, monkeypatch):
+    import sqlite3
+
+    olds = [commit(gate, f"Build {i} of the billing service passed its smoke tests.") for i in range(3)]
+    for pid in olds:
+        age(gate, pid, 30)
+    real_tx, calls = gate.registry._tx, []
+
+    def tx():
+        calls.append(1)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database is locked")
+        return real_tx()
+
+    monkeypatch.setattr(gate.registry, "_tx", tx)
+    with pytest.raises(sqlite3.OperationalError):
+        prune_registry(gate, WEEK, operator="ops", batch=1)
+    [entry] = gate.ledger.find(event="registry.pruned")
+    assert entry["complete"] is False and entry["proposals"] == 1 and "database is locked" in entry["error"]
+    assert len(ids(gate)) == 2
