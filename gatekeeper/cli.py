@@ -17,6 +17,7 @@ import json
 import re
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -612,17 +613,20 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
 # ---------------------------------------------------------------------- retention
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([hdw])")
 _DURATION_UNIT = {"h": "hours", "d": "days", "w": "weeks"}
+_LONGEST_PERIOD = timedelta(days=100 * 365)
 
 
-def _duration(value: str):
+def _duration(value: str) -> timedelta:
     """``90d``, ``36h``, ``2w`` -> timedelta; anything else is a usage error."""
-    from datetime import timedelta
-
     m = _DURATION.fullmatch(value.strip().lower())
     if not m:
         raise typer.BadParameter(f"{value!r} is not a period: a number and h, d or w (36h, 90d, 2w)",
                                  param_hint="--older-than")
-    return timedelta(**{_DURATION_UNIT[m.group(2)]: float(m.group(1))})
+    period = timedelta(**{_DURATION_UNIT[m.group(2)]: min(float(m.group(1)), 1e6)})
+    if period > _LONGEST_PERIOD:
+        raise typer.BadParameter(f"{value!r} is longer than {_LONGEST_PERIOD.days // 365} years: nothing is that old",
+                                 param_hint="--older-than")
+    return period
 
 
 @app.command()
@@ -638,30 +642,44 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
     """Delete from the registry the finished proposals older than a retention period. The review queue, writes
     awaiting a store retry and everything after the oldest of them stay; the ledger keeps every decision and
     records the prune (registry.pruned)."""
+    import sqlite3
+
     from gatekeeper.retention import prune_registry
 
     period = _duration(older_than)
     gate = _open_gate(data_dir, policy_dir)
     try:
-        report = prune_registry(gate, period, operator=operator or "", dry_run=dry_run)
+        try:
+            report = prune_registry(gate, period, operator=operator or "", dry_run=dry_run)
+        except ValueError as exc:
+            raise _fail(_one_line(exc)) from None
+        except sqlite3.OperationalError as exc:  # e.g. another process held the write lock past the busy timeout
+            raise _fail(f"prune stopped: {exc}; the rows deleted so far are ledgered (registry.pruned, complete: "
+                        "false); run it again later", 1) from None
+        if json_out:
+            print(report.model_dump_json(indent=1))
+        else:
+            _print_prune(report)
         if vacuum and not dry_run:
-            gate.registry.vacuum()
-    except ValueError as exc:
-        raise _fail(_one_line(exc)) from None
+            try:
+                gate.registry.vacuum()
+            except sqlite3.OperationalError as exc:
+                raise _fail(f"pruned, but not vacuumed: {exc} (VACUUM needs no other process writing)", 1) from None
+            if not json_out:
+                console.print("database vacuumed")
     finally:
         gate.close()
-    if json_out:
-        print(report.model_dump_json(indent=1))
-        return
-    verb = "would delete" if dry_run else "deleted"
+
+
+def _print_prune(report) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
     console.print(f"{verb} {report.proposals} proposals and {report.deletions} recorded deletes from before "
                   f"{report.cutoff.isoformat(timespec='seconds')}")
-    if report.cutoff < report.requested_cutoff:
-        console.print(f"kept everything from {report.cutoff.isoformat(timespec='seconds')} on: the oldest of "
-                      f"{report.kept_undecided} undecided writes (review queue, store retries) is from then, and "
-                      "deciding it reads the writes after it")
-    console.print("dry run: nothing changed" if dry_run else f"ledgered as registry.pruned (seq {report.ledger_seq})"
-                  + (", database vacuumed" if vacuum else ""))
+    if report.kept_for_undecided:
+        console.print(f"kept {report.kept_for_undecided} old rows of keys with an undecided write (review queue, "
+                      "store retries, unfinished): deciding it reads the other writes of its key")
+    console.print("dry run: nothing changed" if report.dry_run
+                  else f"ledgered as registry.pruned (seq {report.ledger_seq})")
 
 
 # ---------------------------------------------------------------------- ledger
@@ -867,11 +885,21 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
            json_out: bool = typer.Option(False, "--json", help="Print the numbers as JSON, for monitoring "
                                                                "(gatekeeper.health; the review app's /metrics).")
            ) -> None:
-    """Counts per state, overdue escalations, ledger health, telemetry switches."""
+    """Counts per state, overdue escalations, ledger health, telemetry switches.
+
+    When no gate opens here (policy files that do not load, an edited ledger) the operator needs the numbers most:
+    they come from the registry and ledger opened without a gate, with the same JSON keys (``memories`` and the
+    policy fields None), and the command still exits with the refusal's code (2 policy, 3 ledger) so that scripts
+    notice."""
+    import sqlite3
+    import tempfile
+
+    from gatekeeper.health import data_health, gate_health
     from gatekeeper.ledger import AuditLedger
     from gatekeeper.registry import ProposalRegistry
 
     settings = _settings(data_dir, policy_dir)
+    policy, code, gate = {"policy_loads": True, "policy_error": None}, 0, None
     try:
         load_policy(settings.policy_dir)
     except PolicyError as exc:
@@ -881,42 +909,55 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
         if not json_out:
             console.print("[red]the policy files do not load: a gate opened now refuses to start (running gates "
                           "keep the policy they loaded)[/red]")
-        if not settings.registry_path.is_file():
+        policy, code = {"policy_loads": False, "policy_error": str(exc)}, 2
+    if not code:
+        try:
+            gate = _open_gate(data_dir, policy_dir)
+        except typer.Exit as exc:  # it said why on stderr: an edited ledger (3), an unusable data directory (2)
+            code = exc.exit_code or 1
+    if gate is not None:
+        try:
+            memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
             if json_out:
-                print(json.dumps({"policy_loads": False, "policy_error": str(exc)}, indent=1))
-            raise typer.Exit(2) from None
-        registry, ledger = ProposalRegistry(settings.registry_path), AuditLedger(settings.ledger_path)
+                print(json.dumps({**policy, **gate_health(gate).model_dump(mode="json"),
+                                  "memories": memories, **_status_checks(gate.registry, gate.ledger)}, indent=1))
+                return
+            console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
+            _print_status(gate.registry, gate.ledger, memories)
+        finally:
+            gate.close()
+        return
+    why = "the gate did not start" if policy["policy_loads"] else "the policy does not load"
+    with tempfile.TemporaryDirectory() as empty:
+        # no registry file: nothing was journaled in this data directory; count an empty registry (same keys)
+        # rather than create one there
+        found = settings.registry_path.is_file()
+        try:
+            registry = ProposalRegistry(settings.registry_path if found else Path(empty) / "gatekeeper.db")
+        except (OSError, sqlite3.Error):
+            raise typer.Exit(code) from None
+        ledger = AuditLedger(settings.ledger_path)
         try:
             if json_out:
-                print(json.dumps({"policy_loads": False, "policy_error": str(exc),
-                                  "proposals": registry.counts(), **_status_checks(registry, ledger)}, indent=1))
-            else:
-                _print_status(registry, ledger, "not opened (the policy does not load)")
+                print(json.dumps({**policy, **data_health(registry, ledger).model_dump(mode="json"),
+                                  "memories": None, **_status_checks(registry, ledger)}, indent=1))
+            elif found:
+                _print_status(registry, ledger, f"not opened ({why})")
         finally:
             registry.close()
             ledger.close()
-        raise typer.Exit(2) from None
-    gate = _open_gate(data_dir, policy_dir)
-    try:
-        memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
-        if json_out:
-            from gatekeeper.health import gate_health
-
-            print(json.dumps({"policy_loads": True, **gate_health(gate).model_dump(mode="json"),
-                              "memories": memories, **_status_checks(gate.registry, gate.ledger)}, indent=1))
-            return
-        console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
-        _print_status(gate.registry, gate.ledger, memories)
-    finally:
-        gate.close()
+    raise typer.Exit(code)
 
 
 def _status_checks(registry, ledger) -> dict:
     """What ``status --json`` adds to the numbers: the live ledger's chain check, the policy warnings, telemetry."""
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
-    rep = ledger.verify()
-    return {"ledger_verified": rep.model_dump(mode="json", include={"ok", "entries", "first_seq", "problem"}),
+    try:
+        verified = ledger.verify().model_dump(mode="json", include={"ok", "entries", "first_seq", "problem"})
+    except OSError as exc:  # a ledger this user cannot read: say so and still print the rest
+        verified = {"ok": False, "entries": 0, "first_seq": 1, "problem": f"cannot read the ledger: {exc}"}
+    return {"ledger_verified": verified,
             "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
 
@@ -925,16 +966,25 @@ def _print_status(registry, ledger, memories: str) -> None:
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
-    rep = ledger.verify()  # the live file: the archives are checked by `gatekeeper ledger verify`
-    archived = len(ledger.archives())
-    since = f" since seq {rep.first_seq}; {archived} archived file{'' if archived == 1 else 's'}" \
-        if rep.first_seq > 1 else ""
-    console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} ({rep.entries} entries{since})")
+    try:
+        rep = ledger.verify()  # the live file: the archives are checked by `gatekeeper ledger verify`
+        archived = len(ledger.archives())
+    except OSError as exc:
+        console.print(f"ledger: UNREADABLE: {_shown(exc)}")
+    else:
+        since = f" since seq {rep.first_seq}; {archived} archived file{'' if archived == 1 else 's'}" \
+            if rep.first_seq > 1 else ""
+        console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} "
+                      f"({rep.entries} entries{since})")
     console.print(f"memories: {_shown(memories)}")
     failed = registry.count_store_failures(STORE_FAILED)
     if failed:
         console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
                       "(gatekeeper review retry-store-failures)[/yellow]")
+    unfinished = registry.count_unfinished()
+    if unfinished:
+        console.print(f"[yellow]{unfinished} writes a crash left half done: a gate finishes them when it opens "
+                      "(or gate.recover())[/yellow]")
     for warning in _policy_warnings(ledger):
         console.print(f"[yellow]{_shown(warning)}[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")

@@ -1,27 +1,38 @@
 """What an operator monitors: the gate's state as numbers (``gatekeeper status --json``, the review app's
 ``/metrics`` in Prometheus' text format).
 
-Everything here is cheap enough to scrape every few seconds: counts from the registry's indexes, the ledger's
-last entry (read from the end of the file) and the number of its archives. Whether the whole ledger chain
-verifies is not here (it reads every line): ``gatekeeper ledger verify`` and ``gatekeeper status`` check it.
+Everything here is cheap enough to scrape every few seconds: counts from the registry, the ledger's last entry
+(read from the end of the file) and the number of its archives. Whether the whole ledger chain verifies is not
+here (it reads every line): ``gatekeeper ledger verify`` and ``gatekeeper status`` check it.
+
+The numbers come from the data directory, not from a running gate (``data_health``): ``status`` must still
+report them when no gate will open there (policy files that do not load, an edited ledger), and a damaged ledger
+must not take the numbers down with it (``ledger_ok`` says so instead): monitoring matters most then.
 
 Alerts worth having: escalations overdue (``gatekeeper_review_overdue > 0``), a queue nobody works
 (``gatekeeper_review_oldest_pending_seconds``), writes the memory store refused that await a retry
-(``gatekeeper_store_failures_awaiting_retry > 0``), a jump in the share of quarantined writes
-(``gatekeeper_proposals_last_hour``), and the policy in force changing (``gatekeeper_policy_info``).
+(``gatekeeper_store_failures_awaiting_retry > 0``), writes a crash left half done that stay so
+(``gatekeeper_unfinished > 0`` for several minutes: a gate opening, or ``gate.recover()``, finishes them), an
+audit ledger whose last entry does not read or verify (``gatekeeper_ledger_ok == 0``: no gate opens on an edited
+one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), and the policy in force
+changing (``gatekeeper_policy_info``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.ledger import LedgerCorruptError
 from gatekeeper.models import ProposalState, utcnow
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
+    from gatekeeper.ledger import AuditLedger
+    from gatekeeper.policy import Policy
+    from gatekeeper.registry import ProposalRegistry
 
 #: the window of ``GateHealth.last_hour``
 RECENT = timedelta(hours=1)
@@ -33,9 +44,10 @@ class GateHealth(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     at: datetime = Field(description="when the snapshot was taken (UTC)")
-    policy_name: str
-    policy_version: str
-    policy_hash: str
+    policy_name: str | None = Field(description="the policy in force; None when there is none (status with policy "
+                                                "files that do not load)")
+    policy_version: str | None
+    policy_hash: str | None
     proposals: dict[str, int] = Field(description="proposals in the registry by state (what a prune left)")
     last_hour: dict[str, int] = Field(description="proposals journaled in the last hour, by state now")
     pending_overdue: int = Field(description="escalations past their deadline (escalation.deadline_hours)")
@@ -43,23 +55,61 @@ class GateHealth(BaseModel):
                                                        "when the queue is empty")
     store_failures_awaiting_retry: int = Field(description="writes quarantined because the memory store "
                                                            "refused them, not yet retried")
-    ledger_last_seq: int = Field(description="sequence number of the ledger's last entry")
-    ledger_archives: int = Field(description="archived ledger files (gatekeeper ledger rotate)")
+    unfinished: int = Field(description="rows a crash left half done (not reviewed, not applied to the store or "
+                                        "not ledgered), what gate.recover() finishes; a write in flight counts "
+                                        "for a moment, so alert on it staying above 0")
+    ledger_ok: bool = Field(description="the live ledger's last entry reads and verifies (its own hash: the cheap "
+                                        "tail check, not the whole chain); False for a torn or edited tail or a "
+                                        "file that cannot be read")
+    ledger_last_seq: int | None = Field(description="sequence number of the ledger's last entry; None when the "
+                                                    "last entry does not read (ledger_ok False)")
+    ledger_archives: int | None = Field(description="archived ledger files (gatekeeper ledger rotate); None when "
+                                                    "the archive folder cannot be read")
 
 
-def gate_health(gate: Gatekeeper, now: datetime | None = None) -> GateHealth:
-    """The snapshot of ``gate``'s data directory (every process sharing it sees the same numbers)."""
+def utc(now: datetime | None) -> datetime:
+    """``now`` in UTC (default: the current time). The registry's times are UTC ISO strings compared as text, so
+    an instant in another zone must be converted first; a naive datetime names no instant at all and is
+    refused rather than guessed."""
+    if now is None:
+        return utcnow()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware (e.g. datetime.now(timezone.utc)), not naive: {now!r}")
+    return now.astimezone(timezone.utc)
+
+
+def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime | None = None,
+                policy: Policy | None = None) -> GateHealth:
+    """The snapshot of a data directory from its registry and ledger alone, so that it needs no gate: ``status``
+    reports it when no gate opens (the policy fields are None without ``policy``). A ledger whose tail does not
+    read (torn by a crashed writer, edited, unreadable) gives ``ledger_ok`` False and no ``ledger_last_seq``
+    instead of an error: the numbers are wanted most when the ledger is damaged."""
     from gatekeeper.gate import STORE_FAILED
 
-    now = now or utcnow()
-    registry = gate.registry
+    now = utc(now)
     overdue, oldest = registry.pending_summary(now)
+    try:
+        last_seq: int | None = ledger.anchor()[0]
+    except (LedgerCorruptError, OSError):
+        last_seq = None
+    try:
+        archives: int | None = len(ledger.archives())
+    except OSError:
+        archives = None
     return GateHealth(
-        at=now, policy_name=gate.policy.name, policy_version=gate.policy.version, policy_hash=gate.policy.hash,
+        at=now, policy_name=policy.name if policy else None, policy_version=policy.version if policy else None,
+        policy_hash=policy.hash if policy else None,
         proposals=registry.counts(), last_hour=registry.counts_since(now - RECENT),
         pending_overdue=overdue, oldest_pending_s=(now - oldest).total_seconds() if oldest else None,
         store_failures_awaiting_retry=registry.count_store_failures(STORE_FAILED),
-        ledger_last_seq=gate.ledger.anchor()[0], ledger_archives=len(gate.ledger.archives()))
+        unfinished=registry.count_unfinished(),
+        ledger_ok=last_seq is not None, ledger_last_seq=last_seq, ledger_archives=archives)
+
+
+def gate_health(gate: Gatekeeper, now: datetime | None = None) -> GateHealth:
+    """The snapshot of ``gate``'s data directory (every process sharing it sees the same numbers) with the policy
+    in force in this gate. ``now`` must be timezone-aware (any zone)."""
+    return data_health(gate.registry, gate.ledger, now, gate.policy)
 
 
 def _label(value: str) -> str:
@@ -72,13 +122,21 @@ def _number(value: float) -> str:
 
 
 def to_prometheus(health: GateHealth) -> str:
-    """``health`` in Prometheus' text exposition format (version 0.0.4)."""
+    """``health`` in Prometheus' text exposition format (version 0.0.4).
+
+    Prometheus has no null: a number the snapshot does not know (``ledger_last_seq`` of a ledger whose tail does
+    not read, ``ledger_archives`` of an unreadable archive folder, the policy when none is in force) has its
+    HELP and TYPE lines but no sample, so its series goes absent (alert with ``absent()``) instead of showing a
+    made-up 0 or empty labels; ``gatekeeper_ledger_ok`` says why the sequence number is missing."""
     out: list[str] = []
 
     def metric(name: str, help_: str, samples: list[tuple[str, float]]) -> None:
         out.append(f"# HELP gatekeeper_{name} {help_}")
         out.append(f"# TYPE gatekeeper_{name} gauge")
         out.extend(f"gatekeeper_{name}{labels} {_number(value)}" for labels, value in samples)
+
+    def known(value: int | None) -> list[tuple[str, float]]:
+        return [] if value is None else [("", value)]
 
     states = [s.value for s in ProposalState]
     metric("proposals", "Proposals in the registry by state.",
@@ -90,12 +148,18 @@ def to_prometheus(health: GateHealth) -> str:
            [("", health.oldest_pending_s or 0.0)])
     metric("store_failures_awaiting_retry", "Writes quarantined by a memory store failure, not yet retried.",
            [("", health.store_failures_awaiting_retry)])
-    metric("ledger_last_seq", "Sequence number of the audit ledger's last entry.", [("", health.ledger_last_seq)])
-    metric("ledger_archives", "Archived audit ledger files.", [("", health.ledger_archives)])
-    metric("policy_info", "The policy in force.",
-           [(f'{{name="{_label(health.policy_name)}",version="{_label(health.policy_version)}",'
-             f'hash="{_label(health.policy_hash)}"}}', 1)])
+    metric("unfinished", "Writes a crash left half done, which recovery finishes (alert when it stays above 0).",
+           [("", health.unfinished)])
+    metric("ledger_ok", "1 when the audit ledger's last entry reads and verifies, 0 when it is torn, edited or "
+           "unreadable.", [("", int(health.ledger_ok))])
+    metric("ledger_last_seq", "Sequence number of the audit ledger's last entry (absent when it does not read).",
+           known(health.ledger_last_seq))
+    metric("ledger_archives", "Archived audit ledger files.", known(health.ledger_archives))
+    policy = [] if health.policy_hash is None else [
+        (f'{{name="{_label(health.policy_name or "")}",version="{_label(health.policy_version or "")}",'
+         f'hash="{_label(health.policy_hash)}"}}', 1)]
+    metric("policy_info", "The policy in force (absent when none is).", policy)
     return "\n".join(out) + "\n"
 
 
-__all__ = ["RECENT", "GateHealth", "gate_health", "to_prometheus"]
+__all__ = ["RECENT", "GateHealth", "data_health", "gate_health", "to_prometheus", "utc"]

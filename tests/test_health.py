@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gatekeeper.cli import app as cli_app
-from gatekeeper.gate import STORE_FAILED
-from gatekeeper.health import gate_health, to_prometheus
+from gatekeeper.gate import STORE_FAILED, GateError
+from gatekeeper.health import data_health, gate_health, to_prometheus
 from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Provenance, SourceKind, utcnow
 from gatekeeper.review_service import ReviewService
 from gatekeeper.web import create_app
+
+from conftest import ledger_refusing
 
 NS = ("memories", "agent-1")
 SAMPLE = re.compile(r'gatekeeper_[a-z_]+(\{[a-z_]+="(?:[^"\\\n]|\\.)*"(,[a-z_]+="(?:[^"\\\n]|\\.)*")*\})? -?[0-9.e+]+')
@@ -112,3 +114,126 @@ def test_status_json_for_monitoring_scripts(busy_gate, tmp_path):
     out = json.loads(r.stdout)
     assert out["policy_loads"] is False and out["policy_error"] and out["proposals"]["pending"] == 2
     assert out["ledger_verified"]["ok"] is True
+
+
+def _damage(ledger_path, how: str) -> None:
+    """A crashed writer's half line after the last entry ("torn"), or the last entry edited ("edited")."""
+    if how == "torn":
+        with open(ledger_path, "ab") as fh:
+            fh.write(b'{"seq":99,"ts":"20')
+        return
+    lines = ledger_path.read_text().splitlines(keepends=True)
+    lines[-1] = json.dumps({**json.loads(lines[-1]), "note": "edited"}, separators=(",", ":")) + "\n"
+    ledger_path.write_text("".join(lines))
+
+
+def _samples(text: str) -> list[str]:
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    assert all(SAMPLE.fullmatch(line) for line in samples), [x for x in samples if not SAMPLE.fullmatch(x)]
+    return samples
+
+
+@pytest.mark.parametrize("how", ["torn", "edited"])
+def test_a_damaged_ledger_tail_is_reported_not_raised(busy_gate, accounts, how):
+    """Monitoring must not go blind when the ledger is damaged: the numbers still come, ledger_ok says 0 and the
+    last seq (unknown) is left out rather than made up."""
+    seq = busy_gate.ledger.anchor()[0]
+    assert gate_health(busy_gate).ledger_ok is True
+    _damage(busy_gate.ledger.path, how)
+    h = gate_health(busy_gate)
+    assert h.ledger_ok is False and h.ledger_last_seq is None and h.ledger_archives == 1
+    assert h.proposals["pending"] == 2 and h.pending_overdue == 1 and h.store_failures_awaiting_retry == 1
+    samples = _samples(to_prometheus(h))
+    assert "gatekeeper_ledger_ok 0" in samples and "gatekeeper_ledger_archives 1" in samples
+    assert not [x for x in samples if x.startswith("gatekeeper_ledger_last_seq")]
+    _, token = accounts.add("prom", "correct horse battery", role="reviewer")
+    c = TestClient(create_app(ReviewService(busy_gate), accounts, secret_key=b"s" * 64))
+    r = c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and "gatekeeper_ledger_ok 0" in r.text and "gatekeeper_review_overdue 1" in r.text
+    if how == "torn":  # a crash, not tampering: the repair brings the tail back
+        busy_gate.repair_ledger_tail()
+        h = gate_health(busy_gate)
+        assert h.ledger_ok is True and h.ledger_last_seq == seq + 1  # + ledger.tail_repaired
+        assert f"gatekeeper_ledger_last_seq {seq + 1}" in _samples(to_prometheus(h))
+
+
+def test_status_json_has_the_same_keys_on_every_path_and_keeps_the_exit_codes(busy_gate, tmp_path):
+    """status --json is what monitoring scripts parse: broken policy files, an edited ledger (no gate opens) and a
+    data directory with nothing in it must give the keys of the good path, with the numbers the registry and
+    ledger hold, and still exit non-zero as before."""
+    data = busy_gate.ledger.path.parent
+
+    def run(*extra):
+        return CliRunner().invoke(cli_app, ["status", "--json", "--data-dir", str(data), *extra])
+
+    r = run()
+    assert r.exit_code == 0, r.output
+    good = json.loads(r.stdout)
+    assert good["ledger_ok"] is True and good["unfinished"] == 0 and good["policy_error"] is None
+    broken = tmp_path / "broken-policies"
+    broken.mkdir()
+    (broken / "policy.yaml").write_text("name: [\n")
+    r = run("--policy", str(broken))
+    assert r.exit_code == 2
+    out = json.loads(r.stdout)
+    assert out.keys() == good.keys(), set(out) ^ set(good)
+    assert out["policy_loads"] is False and out["policy_error"] and out["memories"] is None
+    assert out["policy_name"] is None and out["policy_hash"] is None
+    for key in ("proposals", "last_hour", "pending_overdue", "store_failures_awaiting_retry", "ledger_last_seq",
+                "ledger_archives", "ledger_ok", "unfinished"):
+        assert out[key] == good[key], key
+    assert out["oldest_pending_s"] == pytest.approx(good["oldest_pending_s"], abs=60)
+    _damage(busy_gate.ledger.path, "edited")
+    r = run()
+    assert r.exit_code == 3  # the gate still refuses to open on an edited ledger
+    out = json.loads(r.stdout)
+    assert out.keys() == good.keys(), set(out) ^ set(good)
+    assert out["ledger_ok"] is False and out["ledger_last_seq"] is None and out["ledger_verified"]["ok"] is False
+    assert out["proposals"] == good["proposals"] and out["pending_overdue"] == 1 and out["policy_loads"] is True
+    assert out["policy_hash"] is None and out["memories"] is None
+    r = CliRunner().invoke(cli_app, ["status", "--data-dir", str(data)])
+    assert r.exit_code == 3 and "ledger does not verify" in r.output
+    assert "TAMPERED" in r.output and "proposals: " in r.output and "not opened" in r.output
+    nothing = tmp_path / "nothing"  # no registry yet: the counts of an empty one, and no file made there
+    r = CliRunner().invoke(cli_app, ["status", "--json", "--data-dir", str(nothing), "--policy", str(broken)])
+    assert r.exit_code == 2
+    out = json.loads(r.stdout)
+    assert out.keys() == good.keys() and out["proposals"] == dict.fromkeys(out["proposals"], 0)
+    assert out["ledger_last_seq"] == 0 and out["ledger_ok"] is True and not nothing.exists()
+
+
+def test_now_in_another_timezone_counts_the_same_and_a_naive_one_is_refused(busy_gate):
+    """The registry's times are UTC text: an instant given in another zone must count as that instant."""
+    now = utcnow()
+    expected = gate_health(busy_gate, now)
+    for hours in (9, -5):
+        h = gate_health(busy_gate, now.astimezone(timezone(timedelta(hours=hours))))
+        assert h == expected and h.at.utcoffset() == timedelta(0), hours
+    assert expected.last_hour == {"received": 0, "committed": 1, "quarantined": 2, "pending": 1}
+    with pytest.raises(ValueError, match="timezone-aware"):
+        gate_health(busy_gate, datetime.now())  # noqa: DTZ005 - the point
+
+
+def test_unfinished_counts_what_recover_finishes(gate):
+    """Rows a crash left half done (journaled but not reviewed; decided but not ledgered) are counted, the same
+    rows registry.unfinished() returns, until recovery finishes them."""
+    assert gate_health(gate).unfinished == 0
+    assert gate.registry.insert_received(w("The on-call rota is in the ops wiki."))  # the crash came next
+    with ledger_refusing(gate), pytest.raises(GateError):
+        gate.submit(w("Deploys are frozen from 20 December to 3 January."))
+    h = gate_health(gate)
+    assert h.unfinished == 2 == len(gate.registry.unfinished())
+    assert "gatekeeper_unfinished 2" in _samples(to_prometheus(h))
+    gate.recover()
+    assert gate_health(gate).unfinished == 0
+
+
+def test_prometheus_leaves_out_what_the_snapshot_does_not_know(gate):
+    """Without a policy in force (status from a registry and ledger alone) there is no policy_info sample: no
+    null in Prometheus, and empty labels would read as a policy."""
+    h = data_health(gate.registry, gate.ledger)
+    assert h.policy_name is None and h.policy_version is None and h.policy_hash is None
+    text = to_prometheus(h)
+    assert "# TYPE gatekeeper_policy_info gauge" in text
+    assert not [x for x in _samples(text) if x.startswith("gatekeeper_policy_info")]
+    assert 'gatekeeper_policy_info{name="' in to_prometheus(gate_health(gate))

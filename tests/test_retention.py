@@ -434,3 +434,14 @@ def test_a_prune_stopped_half_way_is_ledgered_with_what_it_deleted(gate, monkeyp
     [entry] = gate.ledger.find(event="registry.pruned")
     assert entry["complete"] is False and entry["proposals"] == 1 and "database is locked" in entry["error"]
     assert len(ids(gate)) == 2
+
+
+def test_cli_prune_refuses_a_period_longer_than_anything_can_be(gate):
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    r = CliRunner().invoke(app, ["prune", "--older-than", "9999999w", "--operator", "ops",
+                                 "--data-dir", str(gate.ledger.path.parent)])
+    assert r.exit_code == 2 and "longer than 100 years" in r.output and r.exception is None or \
+        isinstance(r.exception, SystemExit), r.output
