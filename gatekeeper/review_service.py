@@ -381,6 +381,10 @@ class ReviewService:
             if done is None:
                 item = self.decide(proposal_id, decision, expected_version=expected_version)
                 done = SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
+                if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
+                    # the thread may be paused on another escalation that was decided where no graph could
+                    # resume it (the CLI): step it past that one, and past this one when it gets there
+                    self._advance_in_background(graph, row)
             if done.item.superseded_by:
                 note = _superseded_note(done.item.superseded_by)
                 done.warning = f"{note}; {done.warning}" if done.warning else note
@@ -417,10 +421,7 @@ class ReviewService:
         returned = threading.Event()
 
         def end_run() -> None:
-            run.finished_at = utcnow()
-            with self._runs_lock:
-                self._running.pop(thread_id, None)
-                self._finished.append(run)
+            self._end_run(thread_id, run)
 
         def go_on() -> None:
             ended = False
@@ -480,6 +481,44 @@ class ReviewService:
                                 f"{after['resolved_by']})")
         return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
                                  warning=run.error if returned.is_set() else None)
+
+    def _end_run(self, thread_id: str, run: ResumeRun) -> None:
+        run.finished_at = utcnow()
+        with self._runs_lock:
+            self._running.pop(thread_id, None)
+            self._finished.append(run)
+
+    def _advance_in_background(self, graph: Any, row: dict) -> None:
+        """When ``row``'s thread is paused on an escalation a person already decided, and no resumed run of the
+        thread is going on (that one advances it), step it on in the background, as a resumed run would
+        (``resume_runs`` lists it)."""
+        thread_id = row["thread_id"]
+        config = {"configurable": {"thread_id": thread_id}}
+        with self._runs_lock:
+            if thread_id in self._running:
+                return
+        stale = self._stale_interrupt(graph, config)
+        if stale is None:
+            return
+        _, stuck, _ = stale
+        run = ResumeRun(thread_id=thread_id, proposal_id=stuck["id"], reviewer=stuck["resolved_by"],
+                        started_at=utcnow())
+
+        def go_on() -> None:
+            try:
+                run.error = self._advance(graph, config)
+                if run.error:
+                    log.warning("review.resume_failed", proposal_id=stuck["id"], thread_id=thread_id,
+                                error=run.error)
+            finally:
+                self._end_run(thread_id, run)
+
+        worker = threading.Thread(target=go_on, name=f"gatekeeper-advance-{thread_id[:24]}", daemon=True)
+        with self._runs_lock:
+            if thread_id in self._running:
+                return
+            self._running[thread_id] = (worker, run)
+        worker.start()
 
     def _advance(self, graph: Any, config: dict) -> str | None:
         """Step the thread past interrupts for escalations that were already decided

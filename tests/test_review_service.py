@@ -441,3 +441,24 @@ def test_a_node_slower_than_resume_wait_gets_a_warning_and_still_applies_the_dec
     row = gate.registry.require(pid)
     assert row["state"] == "committed" and row["applied"] and row["ledgered"] and row["resolved_by"] == "alice"
     assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
+
+
+def test_a_thread_paused_on_an_escalation_decided_without_the_graph_is_stepped_on_by_the_next_decision(
+        gate, saver_path):
+    """a is decided where no graph can resume the thread (the CLI), then b through the app with the graph: b's
+    decision is applied directly (the thread waits on a, not b), and the thread is stepped past a and b in the
+    background. Before, nothing resumed it: the thread stayed paused on a for good."""
+    graph = _graph(gate, saver_path)
+    cfg, (a, b) = _pause(graph, [("a", SELF_PRES), ("b", STALL)])
+    ReviewService(gate).submit_decision(a, {"type": "reject", "reviewer": "dana", "reason": "no"})  # the CLI
+    assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [a]
+    svc = ReviewService(gate, resume_graph=graph)
+    done = svc.submit_decision(b, {"type": "approve", "reviewer": "erin"})
+    assert done.via == "direct" and done.item.state.value == "committed"
+    assert svc.wait_for_resumes(60)
+    assert graph.get_state(cfg).next == () and not graph.get_state(cfg).interrupts
+    (run,) = svc.resume_runs()
+    assert run.proposal_id == a and run.error is None
+    outcomes = graph.get_state(cfg).values["memory_outcomes"]
+    assert [(o["id"], o["state"]) for o in outcomes[-2:]] == [(a, "quarantined"), (b, "committed")]
+    assert len(gate.ledger.find(event="review.resolved")) == 2  # each decision ledgered once
