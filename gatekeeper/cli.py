@@ -7,6 +7,7 @@
     gatekeeper policy lint [DIR]
     gatekeeper ledger verify [--anchor SEQ:HASH] [--live-only] | anchor | rotate | repair
     gatekeeper prune --older-than 90d --operator NAME [--dry-run] [--vacuum]
+    gatekeeper backup DEST [--json]
     gatekeeper train [--retrain]
     gatekeeper status [--json]
 """
@@ -680,6 +681,35 @@ def _print_prune(report) -> None:
                       "store retries, unfinished): deciding it reads the other writes of its key")
     console.print("dry run: nothing changed" if report.dry_run
                   else f"ledgered as registry.pruned (seq {report.ledger_seq})")
+
+
+@app.command()
+def backup(destination: Path = typer.Argument(..., help="A new (or empty) directory for the copy."),
+           json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+           data_dir: Optional[Path] = DataDir) -> None:
+    """Copy the data directory consistently while gates run on it: registry (SQLite online backup), memories
+    (embedded chroma, under the store's write lock) and ledger. Restore by putting the copy in place as the data
+    directory; the first gate to open it finishes what the copy caught half done."""
+    import sqlite3
+
+    from gatekeeper.backup import BackupError, backup_data_dir
+
+    settings = _settings(data_dir, None)
+    try:
+        report = backup_data_dir(settings, destination)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise _fail(f"backup failed, nothing was left at {destination}: {exc}", 1) from None
+    if json_out:
+        print(report.model_dump_json(indent=1))
+        return
+    console.print(f"backed up {settings.data_dir} to {destination}")
+    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in report.proposals.items()))
+    console.print(f"ledger: {report.ledger_files} files up to seq {report.ledger_last_seq} (anchor "
+                  f"{report.ledger_last_seq}:{report.ledger_last_hash})")
+    console.print(f"memories: {report.memories}" + (f" ({report.memories_bytes} bytes)" if report.memories_bytes
+                                                    else ""))
 
 
 # ---------------------------------------------------------------------- ledger

@@ -777,6 +777,32 @@ class AuditLedger:
             for _, fh, _ in opened:
                 fh.close()
 
+    def copy_to(self, directory: str | Path) -> tuple[int, str, int]:
+        """Copy one consistent cut of the ledger (archives, then the live file) into ``directory``, laid out as
+        here (``<name>`` and ``<stem>-archive/``), files 0600. Returns the copy's head (seq, hash) and how many
+        files it holds. The copy verifies on its own: ``AuditLedger(directory / name).verify(archives=True)``."""
+        directory = Path(directory)
+        private_dir(directory)
+        head, files = (0, GENESIS_HASH), 0
+        for path, data in self._read_cut(archives=True):
+            target = directory / path.name if path == self._path else directory / self.archive_dir.name / path.name
+            private_dir(target.parent)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            files += 1
+            last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1] if data.strip() else b""
+            parsed = _check_entry_line(last) if last else None
+            if isinstance(parsed, dict):
+                head = (parsed["seq"], parsed["hash"])
+        _fsync_dir(directory)
+        return head[0], head[1], files
+
     def _iter_lines(self, data: bytes | None = None) -> Iterator[tuple[int, bytes, bool]]:
         """Yield (line_no, raw_line_without_newline, has_newline) over ``data``, by default a consistent snapshot of
         the live file."""
