@@ -385,6 +385,13 @@ class AuditLedger:
         self._written = entry
         return dict(entry)
 
+    def _reset_chain_state(self) -> None:
+        """Forget what the processor chain was handed for one append (or rotation), done or failed."""
+        self._head = None
+        self._pending = {}
+        self._written = None
+        self._lines = []
+
     def _write_lines(self, lines: list[str]) -> None:
         """Write complete lines with one ``os.write`` (O_APPEND, under the exclusive lock) and fsync."""
         fd = self._writer_fd()
@@ -501,10 +508,7 @@ class AuditLedger:
                     self._head = (self._written["seq"], self._written["hash"])
                 self._write_lines(self._lines)
             finally:
-                self._head = None
-                self._pending = {}
-                self._written = None
-                self._lines = []
+                self._reset_chain_state()
                 fcntl.flock(fd, fcntl.LOCK_UN)
         return [_as_entry(w) for w in written]
 
@@ -643,10 +647,7 @@ class AuditLedger:
                     archive.unlink(missing_ok=True)
                     raise
             finally:
-                self._head = None
-                self._pending = {}
-                self._written = None
-                self._lines = []
+                self._reset_chain_state()
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)  # the archived file's descriptor (or, not rotated, reopened by the next append)
                 self._fd = None

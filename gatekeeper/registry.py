@@ -374,12 +374,15 @@ class ProposalRegistry:
 
     def get_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
         """Rows of the known ids among ``proposal_ids`` (one query per 500 ids)."""
+        return self._by_id("proposals", proposal_ids)
+
+    def _by_id(self, table: str, ids: Sequence[str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
-        ids = list(dict.fromkeys(proposal_ids))
+        ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows = self._con().execute(
-                f"SELECT * FROM proposals WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                f"SELECT * FROM {table} WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
             out.update((r["id"], dict(r)) for r in rows)
         return out
 
@@ -698,14 +701,7 @@ class ProposalRegistry:
 
     def pruned_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
         """The receipts (``pruned`` rows) of the pruned ids among ``proposal_ids``."""
-        out: dict[str, dict] = {}
-        ids = list(dict.fromkeys(proposal_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows = self._con().execute(
-                f"SELECT * FROM pruned WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-            out.update((r["id"], dict(r)) for r in rows)
-        return out
+        return self._by_id("pruned", proposal_ids)
 
     def vacuum(self) -> None:
         """Give the space of pruned rows back to the file system (``prune`` leaves it to later writes).
