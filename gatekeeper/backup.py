@@ -9,10 +9,16 @@ entries the registry copy marks as written. So:
 1. the embedded memory store's inter-process lock is taken exclusively (``chroma_store``: every gate's store
    write takes it, so none happens until the copy is done; semantic searches wait too);
 2. the registry is copied with SQLite's online backup (a consistent snapshot, whatever other processes do);
-3. the memories directory is copied, and the lock released. A row the snapshot shows decided but not applied
-   is finished by ``recover()`` when a gate first opens the copy, as after a crash;
+3. the memories directory is copied, and the lock released. Both go to a staging folder inside the data
+   directory, so the lock is held for a local copy only (0.13-0.15 s for 20,000 memories), never for a slow or
+   hung destination. A row the snapshot shows decided but not applied is finished by ``recover()`` when a gate
+   first opens the copy, as after a crash (no process owns a row of the copy);
 4. the ledger (its archives and the live file, one consistent cut) is copied last, so it holds every entry the
    registry copy marks as ledgered; entries written after the snapshot are there too, for rows recovery marks.
+   The copy is verified, and a damaged ledger is copied as it is (evidence) with the problem in the manifest;
+5. the staged copy goes to the destination, is synced to disk, and its parts are put in place one by one, the
+   registry and the manifest last: a backup killed half way leaves no registry without its ledger and memories
+   (a gate refuses to open a registry of ledgered decisions next to an empty ledger), and no manifest.
 
 Memories on a Chroma server are not copied (back the server up with its own tools); the copy says so.
 Restoring is copying the backup into place as the data directory: the first gate to open it repairs and
@@ -56,17 +62,29 @@ class BackupReport(BaseModel):
     ledger_files: int
     ledger_last_seq: int
     ledger_last_hash: str
+    #: whether the copied ledger verifies (archives and live file as one chain); a damaged ledger is copied as it
+    #: is, as evidence, and the backup says so
+    ledger_ok: bool = True
+    ledger_problem: str | None = None
     memories: str  # "copied", or why not ("on the Chroma server at ...", "no memories directory")
     memories_bytes: int
+
+
+#: the order the copy's parts are put in place at the destination: the registry and then the manifest last, so
+#: that a backup killed half way never leaves a registry without its ledger and memories, nor a manifest
+_PUBLISH_ORDER = ("chroma", "{archive}", "{ledger}", "{registry}", MANIFEST)
 
 
 def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> BackupReport:
     """Copy ``settings``' data directory to ``destination`` (a new or empty directory) consistently while gates
     run on it (see the module docstring). Raises :class:`BackupError` for a destination that is not empty or a
-    source that is not a data directory."""
-    from gatekeeper.chroma_store import LOCK_FILE, _ProcessLock
-    from gatekeeper.registry import ProposalRegistry
+    source that is not a data directory; any other failure removes what it wrote and raises.
 
+    The store's lock is held only while the registry and the memories are copied to a staging folder inside the
+    data directory (the same file system: a local copy, about 0.15 s for 20,000 memories); the copy to the
+    destination, however slow, comes after. The parts are then put in place at the destination one by one, the
+    registry and the manifest last. Run as root, the copy gets the data directory's owner and group, so the
+    agents' user can open it once it is restored."""
     source = Path(settings.data_dir)
     dest = Path(destination)
     if not settings.registry_path.is_file():
@@ -75,41 +93,134 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
         raise BackupError(f"{dest} exists and is not an empty directory: a backup goes to a new place")
     if dest.resolve() == source.resolve() or source.resolve() in dest.resolve().parents:
         raise BackupError(f"{dest} is inside the data directory {source}: choose a place outside it")
+    _remove_stale_staging(source)
+    created = not dest.exists()
     private_dir(dest)
+    staging = source / f"{_STAGING}{os.getpid()}"
+    partial = dest / f".partial-{os.getpid()}"
+    published: list[Path] = []
+    try:
+        private_dir(staging)
+        counts, copied, head, verified = _copy_consistently(settings, staging)
+        memories = (f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
+                    if settings.chroma_url is not None else "copied" if copied else "no memories directory")
+        report = BackupReport(source=str(source), destination=str(dest), at=utcnow(), proposals=counts,
+                              ledger_files=head[2], ledger_last_seq=head[0], ledger_last_hash=head[1],
+                              ledger_ok=verified.ok, ledger_problem=verified.problem, memories=memories,
+                              memories_bytes=copied or 0)
+        _write_durably(staging / MANIFEST, (report.model_dump_json(indent=1) + "\n").encode("utf-8"))
+        # to the destination, now that no gate waits for the copy
+        shutil.copytree(staging, partial)
+        shutil.rmtree(staging, ignore_errors=True)
+        if os.geteuid() == 0:
+            owner = source.stat()
+            for path in [*([dest] if created else []), partial, *partial.rglob("*")]:
+                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+        _fsync_tree(partial)
+        names = {"{archive}": AuditLedger(settings.ledger_path).archive_dir.name,
+                 "{ledger}": settings.ledger_path.name, "{registry}": settings.registry_path.name}
+        for name in (names.get(n, n) for n in _PUBLISH_ORDER):
+            if (partial / name).exists():
+                os.rename(partial / name, dest / name)
+                published.append(dest / name)
+                _fsync_dir(dest)
+        partial.rmdir()
+        return report
+    except BaseException:
+        # half a backup is worse than none: it would be trusted. Remove what this run made, nothing else
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+        for path in published:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _copy_consistently(settings: GatekeeperSettings, staging: Path):
+    """The registry (online backup) and the memories under the store's exclusive lock, then the ledger's
+    consistent cut, into ``staging``. Returns (counts by state, memories' bytes or None, the ledger copy's head
+    (seq, hash, files), the ledger copy's VerifyReport)."""
+    from gatekeeper.chroma_store import LOCK_FILE, _ProcessLock
+    from gatekeeper.registry import _UNFINISHED, ProposalRegistry
+
     chroma = settings.chroma_path
     embedded = settings.chroma_url is None and chroma.is_dir()
-    try:
-        lock = _ProcessLock(str(chroma)).hold(exclusive=True) if embedded else nullcontext()
-        with lock:
-            registry = ProposalRegistry(settings.registry_path)
+    copied = None
+    with _ProcessLock(str(chroma)).hold(exclusive=True) if embedded else nullcontext():
+        registry = ProposalRegistry(settings.registry_path)
+        try:
+            target = sqlite3.connect(staging / settings.registry_path.name)
             try:
-                target = sqlite3.connect(dest / settings.registry_path.name)
-                try:
-                    registry._con().backup(target)  # noqa: SLF001 - SQLite's online backup needs the connection
-                    counts = {state: 0 for state in registry.counts()}
-                    counts.update(target.execute("SELECT state, COUNT(*) FROM proposals GROUP BY state").fetchall())
-                finally:
-                    target.close()
-                os.chmod(dest / settings.registry_path.name, 0o600)
+                registry._con().backup(target)  # noqa: SLF001 - SQLite's online backup needs the connection
+                # no process owns a row of the copy: recovery of the restored copy must not wait for one
+                target.execute(f"UPDATE proposals SET owner=NULL WHERE {_UNFINISHED}")
+                target.commit()
+                counts = {state: 0 for state in registry.counts()}
+                counts.update(target.execute("SELECT state, COUNT(*) FROM proposals GROUP BY state").fetchall())
             finally:
-                registry.close()
-            copied = 0
-            if embedded:
-                shutil.copytree(chroma, dest / chroma.name, ignore=shutil.ignore_patterns(LOCK_FILE))
-                copied = sum(f.stat().st_size for f in (dest / chroma.name).rglob("*") if f.is_file())
-        head = AuditLedger(settings.ledger_path).copy_to(dest)
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)  # half a backup is worse than none: it would be trusted
-        raise
-    if settings.chroma_url is not None:
-        memories = f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
-    else:
-        memories = "copied" if embedded else "no memories directory"
-    report = BackupReport(source=str(source), destination=str(dest), at=utcnow(), proposals=counts,
-                          ledger_files=head[2], ledger_last_seq=head[0], ledger_last_hash=head[1],
-                          memories=memories, memories_bytes=copied)
-    (dest / MANIFEST).write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
-    return report
+                target.close()
+        finally:
+            registry.close()
+        if embedded:
+            shutil.copytree(chroma, staging / chroma.name, ignore=shutil.ignore_patterns(LOCK_FILE))
+            copied = sum(f.stat().st_size for f in (staging / chroma.name).rglob("*") if f.is_file())
+    os.chmod(staging / settings.registry_path.name, 0o600)
+    head = AuditLedger(settings.ledger_path).copy_to(staging)
+    verified = AuditLedger(staging / settings.ledger_path.name).verify(archives=True)
+    return counts, copied, head, verified
+
+
+#: the staging folder's prefix inside the data directory (one per backing-up process, by pid)
+_STAGING = ".backup-staging-"
+
+
+def _remove_stale_staging(source: Path) -> None:
+    """Remove staging folders left by backups that were killed (their process is gone)."""
+    for path in source.glob(f"{_STAGING}*"):
+        try:
+            pid = int(path.name[len(_STAGING):])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and folder under ``root`` (a backup reported done must survive a power loss)."""
+    for path in [*root.rglob("*"), root]:
+        if path.is_symlink():
+            continue
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_manifest(path: str | Path) -> BackupReport:

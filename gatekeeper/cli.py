@@ -703,6 +703,8 @@ def backup(destination: Path = typer.Argument(..., help="A new (or empty) direct
         raise _fail(f"backup failed, nothing was left at {destination}: {exc}", 1) from None
     if json_out:
         print(report.model_dump_json(indent=1))
+        if not report.ledger_ok:
+            raise typer.Exit(1)
         return
     console.print(f"backed up {settings.data_dir} to {destination}")
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in report.proposals.items()))
@@ -710,6 +712,10 @@ def backup(destination: Path = typer.Argument(..., help="A new (or empty) direct
                   f"{report.ledger_last_seq}:{report.ledger_last_hash})")
     console.print(f"memories: {report.memories}" + (f" ({report.memories_bytes} bytes)" if report.memories_bytes
                                                     else ""))
+    if not report.ledger_ok:
+        err.print(f"[yellow]the ledger was copied as it is, but it does not verify: {_shown(report.ledger_problem)} "
+                  "(gatekeeper ledger verify on the data directory)[/yellow]")
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- ledger

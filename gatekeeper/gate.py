@@ -155,7 +155,7 @@ class _TrainingCancelled(Exception):
 
 
 #: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
-_RECOVERY_COUNTS = ("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered")
+_RECOVERY_COUNTS = ("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered", "deletes_applied")
 
 
 class ProposalIdConflict(ValueError):
@@ -226,6 +226,7 @@ class Gatekeeper:
             gate.reviewer.similar_memories = gate._similar_memories
         try:
             gate.repair_ledger_tail(strict=True)
+            gate.refuse_a_lost_ledger()
             gate.backfill_deletions()
             if recover:
                 gate.recover()
@@ -239,6 +240,21 @@ class Gatekeeper:
         return gate
 
     # ------------------------------------------------------------------- ledger
+    def refuse_a_lost_ledger(self) -> None:
+        """Raise ``LedgerCorruptError`` when the registry holds decisions marked ledgered and the ledger holds no
+        entry at all (missing or emptied, no archives): the audit record was lost or not restored with the
+        registry (a partial copy). Starting a new chain there would hide the loss behind a ledger that
+        verifies."""
+        if self.ledger.anchor()[0] or self.ledger.archives():
+            return
+        ledgered = self.registry._con().execute(  # noqa: SLF001 - one existence check
+            "SELECT COUNT(*) FROM (SELECT 1 FROM proposals WHERE ledgered=1 LIMIT 1)").fetchone()[0]
+        if ledgered:
+            raise LedgerCorruptError(
+                f"ledger {self.ledger.path}: empty or missing, but the registry {self.registry.path} holds "
+                "decisions recorded in it: the audit ledger was lost or not restored with the registry. Restore "
+                "it (ledger.jsonl and ledger-archive/ from the same backup); the gate will not start a new one.")
+
     def repair_ledger_tail(self, *, strict: bool = False) -> int:
         """Repair a torn ledger tail (what a crash mid-append leaves); return the bytes removed.
 
@@ -297,6 +313,7 @@ class Gatekeeper:
             except BaseException:
                 self.registry.forget_deletes([e.seq for e in entries])  # nothing was deleted
                 raise
+            self.registry.mark_deletes_applied([e.seq for e in entries])
 
     def backfill_deletions(self) -> int | None:
         """Copy into the registry's ``deletions`` the deletes the ledger holds and it lacks (``memory.deleted``
@@ -836,8 +853,11 @@ class Gatekeeper:
         it (``skipped_live``), a dead owner's are claimed by exactly one recoverer."""
         counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
         skipped = 0
+        self._finish_deletes(counts)
         rows = self.registry.unfinished()
         if not rows:
+            if any(counts.values()):
+                self._append("gate.recovered", **counts)
             return {**counts, "skipped_live": 0}
         logged: dict[str, set[tuple[str, str]]] = {}
         for row in rows:
@@ -846,6 +866,23 @@ class Gatekeeper:
         if any(counts.values()):
             self._append("gate.recovered", **counts)
         return {**counts, "skipped_live": skipped}
+
+    def _finish_deletes(self, counts: dict[str, int]) -> None:
+        """Apply the recorded (and ledgered) deletes a crash kept from the memory store, unless a later commit of
+        the key superseded them. Under the key's lock, which the deleting process holds from its record to its
+        store delete: a delete still in flight elsewhere is finished by then and found applied."""
+        for row in self.registry.unapplied_deletes():
+            namespace = tuple(json.loads(row["namespace"]))
+            with self.key_locks([(namespace, row["key"])]):
+                still = self.registry._con().execute(  # noqa: SLF001 - re-read under the lock
+                    "SELECT applied FROM deletions WHERE rowid=?", (row["rowid"],)).fetchone()
+                if still is None or still["applied"]:
+                    continue
+                if self.registry.committed_since(row["namespace"], row["key"], row["deleted_at"]) is None:
+                    self.memory_store.batch([PutOp(namespace, row["key"], None)])
+                    counts["deletes_applied"] += 1
+                with self.registry._tx() as con:  # noqa: SLF001
+                    con.execute("UPDATE deletions SET applied=1 WHERE rowid=?", (row["rowid"],))
 
     def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, set[tuple[str, str]]]) -> bool:
         """Finish one row a crash or a failure left half-done (``recover``'s work for it), counting what was

@@ -797,10 +797,11 @@ class AuditLedger:
             finally:
                 os.close(fd)
             files += 1
-            last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1] if data.strip() else b""
-            parsed = _check_entry_line(last) if last else None
-            if isinstance(parsed, dict):
-                head = (parsed["seq"], parsed["hash"])
+            for line in reversed(data.split(b"\n")):  # the last complete entry (not a torn or edited tail)
+                parsed = _check_entry_line(line) if line.strip() else None
+                if isinstance(parsed, dict):
+                    head = (parsed["seq"], parsed["hash"])
+                    break
         _fsync_dir(directory)
         return head[0], head[1], files
 

@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS deletions (
     namespace       TEXT NOT NULL,
     key             TEXT NOT NULL,
     deleted_at      TEXT NOT NULL,
-    ledger_seq      INTEGER
+    ledger_seq      INTEGER,
+    applied         INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
 CREATE TABLE IF NOT EXISTS pruned (
@@ -218,11 +219,15 @@ class ProposalRegistry:
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
         # columns added after the first release: ownership, the later write that made a person's approval
         # of an escalation moot and the policy in force at that decision (see ``resolve``)
-        for col in ("owner", "superseded_by", "resolved_policy_hash"):
-            if col in cols:
-                continue
+        added = [("proposals", col, "TEXT") for col in ("owner", "superseded_by", "resolved_policy_hash")
+                 if col not in cols]
+        # whether a recorded delete reached the memory store (recovery applies one a crash interrupted); the
+        # deletes recorded before the column existed were applied with their record
+        if "applied" not in {r["name"] for r in con.execute("PRAGMA table_info(deletions)")}:
+            added.append(("deletions", "applied", "INTEGER NOT NULL DEFAULT 1"))
+        for table, col, kind in added:
             try:
-                con.execute(f"ALTER TABLE proposals ADD COLUMN {col} TEXT")
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {kind}")
             except sqlite3.OperationalError as exc:  # another process migrated it first
                 if "duplicate column" not in str(exc).lower():
                     raise
@@ -314,8 +319,27 @@ class ProposalRegistry:
         """Record deletes of (namespace, key) ledgered for the memory store, each with the time and sequence
         number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads)."""
         with self._tx() as con:
-            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq) VALUES (?, ?, ?, ?)",
+            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq, applied) "
+                            "VALUES (?, ?, ?, ?, 0)",
                             [(ns_to_str(ns), key, _iso(ts), seq) for ns, key, ts, seq in deletes])
+
+    def mark_deletes_applied(self, ledger_seqs: Sequence[int]) -> None:
+        """Record that the memory store applied these deletes (by their ledger entries' sequence numbers)."""
+        with self._tx() as con:
+            con.executemany("UPDATE deletions SET applied=1 WHERE ledger_seq=?", [(seq,) for seq in ledger_seqs])
+
+    def unapplied_deletes(self) -> list[dict]:
+        """Recorded deletes the memory store may not have applied: a crash came between the record and the store's
+        delete (or a backup copied the data directory in between)."""
+        return [dict(r) for r in self._con().execute(
+            "SELECT rowid, * FROM deletions WHERE applied=0 ORDER BY deleted_at, rowid")]
+
+    def committed_since(self, namespace: str, key: str, since: str) -> str | None:
+        """The id of a committed proposal of (namespace, key) journaled after ``since``, if any."""
+        hit = self._con().execute(
+            """SELECT id FROM proposals WHERE namespace=? AND key=? AND state='committed' AND created_at > ?
+               ORDER BY created_at DESC LIMIT 1""", (namespace, key, since)).fetchone()
+        return hit["id"] if hit else None
 
     def forget_deletes(self, ledger_seqs: Sequence[int]) -> None:
         """Remove the records of deletes (by the sequence numbers of their ledger entries) that the memory store
@@ -454,6 +478,11 @@ class ProposalRegistry:
     def require(self, proposal_id: str) -> dict:
         row = self.get(proposal_id)
         if row is None:
+            receipt = self.pruned_many([proposal_id]).get(proposal_id)
+            if receipt is not None:
+                raise NotFoundError(f"proposal {proposal_id} was {receipt['state']} and pruned from the registry on "
+                                    f"{receipt['pruned_at'][:10]} (gatekeeper prune); its decision and evidence are "
+                                    "in the ledger")
             raise NotFoundError(f"no proposal with id {proposal_id}")
         return row
 
@@ -611,8 +640,9 @@ class ProposalRegistry:
           and not a store failure awaiting a retry (decision reason starting with ``store_failed``, not yet
           retried: what ``store_failures`` returns). ``received`` and ``pending`` rows (the review queue) and
           rows a crash left half done (``unfinished``) never go;
-        * no row of its (namespace, key) is undecided or unfinished: deciding, retrying or recovering such a
-          row consults the other writes of its key (``_later_commit``, ``later_write_or_delete``,
+        * no row of its (namespace, key) is undecided or unfinished, and no delete of the key waits to be applied
+          (``unapplied_deletes``): deciding, retrying or recovering such a row or delete consults the other writes
+          of its key (``_later_commit``, ``later_write_or_delete``,
           ``superseded``) and its deletes (``deleted_since``), whatever their age. Other keys are not held up;
         * it was not escalated with ``escalation_mode`` ``interrupt``: a LangGraph thread may still be paused on
           its interrupt after a person decided it elsewhere, and resuming the thread reads the row again (the
@@ -653,14 +683,15 @@ class ProposalRegistry:
             store_failed = STORE_FAILED
         reason = (len(store_failed), store_failed)
         cut = min(before.astimezone(timezone.utc), utcnow()).isoformat()
-        undecided_key = f"""EXISTS (SELECT 1 FROM proposals u WHERE u.namespace = {{t}}.namespace
-            AND u.key = {{t}}.key AND {_UNDECIDED})"""
+        undecided_key = f"""(EXISTS (SELECT 1 FROM proposals u WHERE u.namespace = {{t}}.namespace
+            AND u.key = {{t}}.key AND {_UNDECIDED}) OR EXISTS (SELECT 1 FROM deletions ud
+            WHERE ud.namespace = {{t}}.namespace AND ud.key = {{t}}.key AND ud.applied = 0))"""
         old_finished = f"""p.state IN ('committed', 'quarantined') AND NOT ({_UNDECIDED})
             AND p.escalation_mode IS NOT 'interrupt'
             AND p.created_at < ? AND p.updated_at < ? AND (p.resolved_at IS NULL OR p.resolved_at < ?)"""
         eligible = f"{old_finished} AND NOT {undecided_key.format(t='p')}"
         args = (*reason, cut, cut, cut, *reason)
-        deletable = f"d.deleted_at < ? AND NOT {undecided_key.format(t='d')}"
+        deletable = f"d.deleted_at < ? AND d.applied = 1 AND NOT {undecided_key.format(t='d')}"
         dargs = (cut, *reason)
         con = self._con()
         out: dict[str, Any] = progress if progress is not None else {}

@@ -221,6 +221,11 @@ class ReviewService:
                 threads = [t for t, _ in self._running.values()]
             if not threads:
                 return True
+            if any(t.ident is None for t in threads):  # registered, about to start: it cannot be joined yet
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.01)
+                continue
             for t in threads:
                 t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
                 if t.is_alive():
@@ -506,12 +511,21 @@ class ReviewService:
 
         def go_on() -> None:
             try:
-                run.error = self._advance(graph, config)
-                if run.error:
-                    log.warning("review.resume_failed", proposal_id=stuck["id"], thread_id=thread_id,
-                                error=run.error)
+                for _ in range(_MAX_ADVANCE):
+                    run.error = self._advance(graph, config)
+                    if run.error:
+                        log.warning("review.resume_failed", proposal_id=stuck["id"], thread_id=thread_id,
+                                    error=run.error)
+                        break
+                    # as in _resume: a decision that came in while this run was in _running was applied
+                    # directly and left to this run; under the submit lock, look once more before leaving
+                    with self._submit_lock:
+                        if self._stale_interrupt(graph, config) is None:
+                            self._end_run(thread_id, run)
+                            return
             finally:
-                self._end_run(thread_id, run)
+                if run.finished_at is None:
+                    self._end_run(thread_id, run)
 
         worker = threading.Thread(target=go_on, name=f"gatekeeper-advance-{thread_id[:24]}", daemon=True)
         with self._runs_lock:

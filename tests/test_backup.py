@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -130,13 +131,24 @@ def test_a_backup_refuses_a_destination_that_is_not_new_and_leaves_nothing_when_
     with pytest.raises(BackupError, match="not a gatekeeper data directory"):
         backup_data_dir(settings_of(tmp_path / "nothing-here"), tmp_path / "b0")
 
-    def full_disk(*a, **k):
-        raise OSError(28, "No space left on device")
+    real_copytree = shutil.copytree
 
-    monkeypatch.setattr(shutil, "copytree", full_disk)
+    def full_disk_at_the_destination(src, dst, *a, **k):
+        if Path(dst).name.startswith(".partial-"):  # the staged copy is made; the destination fills up
+            real_copytree(src, dst, *a, **k)
+            raise OSError(28, "No space left on device")
+        return real_copytree(src, dst, *a, **k)
+
+    monkeypatch.setattr(shutil, "copytree", full_disk_at_the_destination)
     with pytest.raises(OSError):
         backup_data_dir(settings_of(data), tmp_path / "b1")
     assert not (tmp_path / "b1").exists()  # half a backup would be trusted
+    mount = tmp_path / "mounted-empty"  # made by the operator (a mount point, its own owner): stays, empty
+    mount.mkdir()
+    with pytest.raises(OSError):
+        backup_data_dir(settings_of(data), mount)
+    assert mount.is_dir() and list(mount.iterdir()) == []
+    assert not list(data.glob(".backup-staging-*"))  # nothing left in the data directory either
 
 
 def test_memories_on_a_chroma_server_are_not_copied_and_the_manifest_says_so(tmp_path, reviewer):
@@ -159,3 +171,85 @@ def test_cli_backup(tmp_path, reviewer):
     assert json.loads((tmp_path / "copy" / MANIFEST).read_text())["proposals"]["committed"] == 1
     r = CliRunner().invoke(app, ["backup", str(tmp_path / "copy"), "--data-dir", str(data)])
     assert r.exit_code == 2 and "not an empty directory" in r.output, r.output
+
+
+def test_the_store_lock_is_not_held_while_the_copy_goes_to_the_destination(tmp_path, reviewer, monkeypatch):
+    """A slow or hung destination (NFS) must not hold up the agents' writes: the lock covers a local copy only."""
+    from gatekeeper.chroma_store import _ProcessLock
+
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    GatedStore(gate=gate, agent_id="agent-1").put(NS, "k", {"content": TEXTS[0]})
+    real_copytree, free = shutil.copytree, []
+
+    def copytree(src, dst, *a, **k):
+        if Path(dst).name.startswith(".partial-"):  # the copy to the destination: can a writer take the lock?
+            probe = _ProcessLock(str(data / "chroma"))
+            import fcntl
+
+            fd = probe.fd()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                free.append(True)
+            except BlockingIOError:
+                free.append(False)
+            finally:
+                probe.close()
+        return real_copytree(src, dst, *a, **k)
+
+    monkeypatch.setattr(shutil, "copytree", copytree)
+    backup_data_dir(settings_of(data), tmp_path / "copy")
+    gate.close()
+    assert free == [True]
+
+
+def test_a_copy_holds_no_process_s_claim_on_its_unfinished_rows(tmp_path, reviewer):
+    """A row caught half done belongs to the process that was writing it; in the copy no process owns it, so the
+    restored gate's recovery finishes it at once instead of waiting for that (unrelated) process to exit."""
+    from gatekeeper.registry import process_token
+
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    GatedStore(gate=gate, agent_id="agent-1").put(NS, "k2", {"content": TEXTS[1]})
+    with gate.registry._tx() as con:  # a live process (this one) is in the middle of applying it
+        con.execute("UPDATE proposals SET applied=0, owner=? WHERE key='k2'", (process_token(),))
+    backup_data_dir(settings_of(data), tmp_path / "copy")
+    gate.close()
+    copied = ProposalRegistry(tmp_path / "copy" / "gatekeeper.db")
+    row = copied._con().execute("SELECT owner, applied FROM proposals WHERE key='k2'").fetchone()
+    copied.close()
+    assert row["owner"] is None and row["applied"] == 0
+    restored = make_gate(tmp_path / "copy", reviewer)
+    assert restored.registry.unfinished() == []
+    restored.close()
+
+
+def test_a_damaged_ledger_is_copied_as_evidence_and_the_backup_says_so(tmp_path, reviewer):
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    GatedStore(gate=gate, agent_id="agent-1").put(NS, "k", {"content": TEXTS[0]})
+    head = gate.ledger.anchor()
+    gate.close()
+    with open(data / "ledger.jsonl", "ab") as fh:
+        fh.write(b'{"seq":99,"ts":"2026')  # a writer died mid-line
+    r = CliRunner().invoke(app, ["backup", str(tmp_path / "copy"), "--data-dir", str(data)])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1 and "does not verify" in said and "torn tail" in said, r.output
+    report = read_manifest(tmp_path / "copy")
+    assert not report.ledger_ok and (report.ledger_last_seq, report.ledger_last_hash) == head
+    assert (tmp_path / "copy" / "ledger.jsonl").read_bytes() == (data / "ledger.jsonl").read_bytes()
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to hand the data to another user")
+def test_a_backup_run_as_root_belongs_to_the_data_directory_s_owner(tmp_path, reviewer):
+    import os
+
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    GatedStore(gate=gate, agent_id="agent-1").put(NS, "k", {"content": TEXTS[0]})
+    gate.close()
+    os.chown(data, 65534, 65534)
+    backup_data_dir(settings_of(data), tmp_path / "copy")
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in [tmp_path / "copy", *(tmp_path / "copy").rglob("*")]}
+    assert owners == {(65534, 65534)}

@@ -243,3 +243,41 @@ def test_reapply_after_crash_never_brings_back_a_deleted_memory(gate):
     assert counts["superseded"] == 1 and counts["reapplied"] == 0
     assert gate.memory_store.get(NS, "ci") is None
     assert gate.registry.require(old.id)["applied"] == 1
+
+
+# ------------------------------------------------------------------ deletes a crash interrupted
+def test_a_recorded_delete_that_never_reached_the_store_is_applied_by_recovery(gate):
+    """A crash (or a backup's copy) between the delete's record and the store's delete left the registry and the
+    ledger saying deleted and the memory in the store: recovery re-applies it, unless a later commit of the key
+    superseded it. Before, nothing did, and the deleted memory came back."""
+    from gatekeeper.gated_store import GatedStore
+
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(NS, "gone", {"content": TASK})
+    store.put(NS, "back", {"content": "Alice prefers summaries as bullet points, not prose."})
+    # what record_deletes does before the store's delete, then the process died
+    entries = gate._append_many([("memory.deleted", {"namespace": list(NS), "key": key, "agent_id": "agent-1"})
+                                 for key in ("gone", "back")])
+    gate.registry.record_deletes([(NS, key, e.ts, e.seq) for key, e in zip(("gone", "back"), entries)])
+    store.put(NS, "back", {"content": "Alice now prefers prose."})  # a later commit of one key
+    assert [d["key"] for d in gate.registry.unapplied_deletes()] == ["gone", "back"]
+    counts = gate.recover()
+    assert counts["deletes_applied"] == 1 and gate.registry.unapplied_deletes() == []
+    assert gate.memory_store.get(NS, "gone") is None
+    assert gate.memory_store.get(NS, "back").value["content"] == "Alice now prefers prose."
+    assert gate.recover()["deletes_applied"] == 0  # once
+
+
+def test_a_gate_refuses_to_start_a_new_ledger_beside_a_registry_of_ledgered_decisions(tmp_path, reviewer):
+    """A partial restore (the registry without its ledger) or a deleted ledger: a gate starting a new chain would
+    hide the loss behind a ledger that verifies."""
+    data = tmp_path / "data"
+    g = make_gate(data, reviewer)
+    g.submit(w(TASK))
+    g.close()
+    (data / "ledger.jsonl").unlink()
+    with pytest.raises(LedgerCorruptError, match="empty or missing, but the registry"):
+        make_gate(data, reviewer)
+    assert not (data / "ledger.jsonl").exists() or (data / "ledger.jsonl").stat().st_size == 0
+    fresh = make_gate(tmp_path / "fresh", reviewer)  # an empty registry starts its ledger as always
+    fresh.close()

@@ -444,3 +444,22 @@ def test_cli_prune_refuses_a_period_longer_than_anything_can_be(gate):
     r = CliRunner().invoke(app, ["prune", "--older-than", "9999999w", "--operator", "ops",
                                  "--data-dir", str(gate.ledger.path.parent)])
     assert r.exit_code == 2 and "longer than 100 years" in r.output, r.output
+
+
+def test_a_pruned_id_is_named_as_pruned_in_the_queue_and_the_api(gate, accounts):
+    from fastapi.testclient import TestClient
+
+    from gatekeeper.registry import NotFoundError
+    from gatekeeper.web import create_app
+
+    old = quarantine(gate)
+    age(gate, old, 30)
+    prune_registry(gate, WEEK, operator="ops")
+    with pytest.raises(NotFoundError, match="quarantined and pruned from the registry on .* in the ledger"):
+        ReviewService(gate).show(old)
+    _, token = accounts.add("root-admin", "correct horse battery", role="admin")
+    c = TestClient(create_app(ReviewService(gate), accounts, secret_key=b"s" * 64))
+    r = c.get(f"/api/items/{old}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404 and "pruned from the registry" in r.json()["detail"]
+    r = c.get("/api/items/never-was", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404 and "pruned" not in r.json()["detail"]

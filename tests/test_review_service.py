@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -462,3 +463,29 @@ def test_a_thread_paused_on_an_escalation_decided_without_the_graph_is_stepped_o
     outcomes = graph.get_state(cfg).values["memory_outcomes"]
     assert [(o["id"], o["state"]) for o in outcomes[-2:]] == [(a, "quarantined"), (b, "committed")]
     assert len(gate.ledger.find(event="review.resolved")) == 2  # each decision ledgered once
+
+
+def test_a_decision_arriving_while_the_background_advance_finishes_is_not_left_behind(gate, saver_path):
+    """The background advance looked at the thread (waiting on c, undecided), and before it left the running
+    runs, c was decided: that decision found the thread's run still going and was applied directly. The advance
+    now looks once more under the submit lock, as a resumed run does; before, the thread stayed paused on c."""
+    graph = _graph(gate, saver_path)
+    cfg, (a, b, c) = _pause(graph, [("a", SELF_PRES), ("b", STALL), ("c", PEERS)])
+    ReviewService(gate).submit_decision(a, {"type": "reject", "reviewer": "dana", "reason": "no"})  # the CLI
+    svc = ReviewService(gate, resume_graph=graph)
+    real_advance, paused_on_c = svc._advance, threading.Event()
+
+    def advance_then_preempted(graph_, config):
+        result = real_advance(graph_, config)  # returns once the thread waits on c
+        paused_on_c.set()
+        time.sleep(0.5)  # the scheduler runs the reviewer's request before this run ends
+        return result
+
+    svc._advance = advance_then_preempted
+    assert svc.submit_decision(b, {"type": "approve", "reviewer": "erin"}).via == "direct"
+    assert paused_on_c.wait(60)
+    assert [i.value["proposal_id"] for i in graph.get_state(cfg).interrupts] == [c]
+    done = svc.submit_decision(c, {"type": "approve", "reviewer": "erin"})
+    assert done.via == "direct"  # the thread's run was still going
+    assert svc.wait_for_resumes(60)
+    assert not graph.get_state(cfg).interrupts and graph.get_state(cfg).next == ()

@@ -344,8 +344,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def load_detail(proposal_id: str, user: Account):
         try:
             detail = service.show(proposal_id)
-        except NotFoundError:
-            raise _PageError(404, "Not found", "There is no proposal with this id.") from None
+        except NotFoundError as exc:
+            pruned = "pruned from the registry" in str(exc)
+            raise _PageError(404, "Not found", str(exc) if pruned else "There is no proposal with this id.") from None
         if detail.state.value in ADMIN_STATES and not user.is_admin:
             raise _PageError(403, "Admins only", "Quarantined memories are visible to admins only.")
         return detail
@@ -494,8 +495,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def api_detail(proposal_id: str, user: Account = Depends(api_user)):
         try:
             detail = service.show(proposal_id)
-        except NotFoundError:
-            raise HTTPException(404, f"no proposal {proposal_id}") from None
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
         if detail.state.value in ADMIN_STATES and not user.is_admin:
             raise HTTPException(403, "quarantined memories are visible to admins only")
         return detail.model_dump(mode="json")
