@@ -37,7 +37,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from gatekeeper.files import private_dir
+from gatekeeper.files import fsync_dir, private_dir, write_private_file
 from gatekeeper.ledger import AuditLedger
 from gatekeeper.models import utcnow
 from gatekeeper.settings import GatekeeperSettings
@@ -123,7 +123,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
             if (partial / name).exists():
                 os.rename(partial / name, dest / name)
                 published.append(dest / name)
-                _fsync_dir(dest)
+                fsync_dir(dest)
         partial.rmdir()
         return report
     except BaseException:
@@ -192,14 +192,7 @@ def _remove_stale_staging(source: Path) -> None:
 
 def _write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private_file(tmp, data)
     os.replace(tmp, path)
 
 
@@ -213,14 +206,6 @@ def _fsync_tree(root: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_manifest(path: str | Path) -> BackupReport:

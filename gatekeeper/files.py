@@ -20,6 +20,33 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``: ``os.write`` may write less than asked (a nearly full disk, a signal)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_private_file(path: str | Path, data: bytes, *, new: bool = False) -> None:
+    """Write ``data`` as the whole of ``path`` (mode 0600 when created) and fsync it; ``new``: refuse a file that
+    exists (FileExistsError)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if new else os.O_TRUNC) | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a directory's entries durable (a file created, renamed or removed in it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def private_dir(path: str | Path) -> Path:
     """Create ``path`` (and missing parents) with mode 0700; an existing directory is left as it is."""
     path = Path(path)

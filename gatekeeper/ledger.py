@@ -81,7 +81,8 @@ from typing import Any, BinaryIO
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from gatekeeper.files import private_dir
+from gatekeeper.files import fsync_dir as _fsync_dir
+from gatekeeper.files import private_dir, write_all, write_private_file
 
 __all__ = [
     "GENESIS_HASH",
@@ -398,10 +399,7 @@ class AuditLedger:
         data = "".join(line + "\n" for line in lines).encode("utf-8")
         size_before = os.fstat(fd).st_size
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            write_all(fd, data)
             os.fsync(fd)
         except BaseException:
             # Never leave a torn line behind if we can help it.
@@ -680,9 +678,7 @@ class AuditLedger:
             if os.geteuid() == 0:
                 os.fchown(tfd, live.st_uid, live.st_gid)
             os.fchmod(tfd, live.st_mode & 0o7777)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(tfd, view):]
+            write_all(tfd, data)
             os.fsync(tfd)
             if os.fstat(tfd).st_size != len(data):
                 raise LedgerError(f"cannot rotate {self._path}: the new file was not written in full")
@@ -788,14 +784,7 @@ class AuditLedger:
         for path, data in self._read_cut(archives=True):
             target = directory / path.name if path == self._path else directory / self.archive_dir.name / path.name
             private_dir(target.parent)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_private_file(target, data, new=True)
             files += 1
             for line in reversed(data.split(b"\n")):  # the last complete entry (not a torn or edited tail)
                 parsed = _check_entry_line(line) if line.strip() else None
@@ -1025,14 +1014,6 @@ def _as_entry(written: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(seq=written["seq"], ts=written["ts"], event=written["event"],
                        fields={k: v for k, v in written.items() if k not in RESERVED_FIELDS},
                        prev_hash=written["prev_hash"], hash=written["hash"])
-
-
-def _fsync_dir(path: Path) -> None:
-    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _bad(good: int, seq: int | None, line: int | None, problem: str) -> VerifyReport:
