@@ -72,7 +72,7 @@ class BackupReport(BaseModel):
 
 #: the order the copy's parts are put in place at the destination: the registry and then the manifest last, so
 #: that a backup killed half way never leaves a registry without its ledger and memories, nor a manifest
-_PUBLISH_ORDER = ("chroma", "{archive}", "{ledger}", "{registry}", MANIFEST)
+_PUBLISH_ORDER = ("{chroma}", "{archive}", "{ledger}", "{registry}", MANIFEST)
 
 
 def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> BackupReport:
@@ -103,7 +103,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
         private_dir(staging)
         counts, copied, head, verified = _copy_consistently(settings, staging)
         memories = (f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
-                    if settings.chroma_url is not None else "copied" if copied else "no memories directory")
+                    if settings.chroma_url is not None else "copied" if copied is not None else "no memories directory")
         report = BackupReport(source=str(source), destination=str(dest), at=utcnow(), proposals=counts,
                               ledger_files=head[2], ledger_last_seq=head[0], ledger_last_hash=head[1],
                               ledger_ok=verified.ok, ledger_problem=verified.problem, memories=memories,
@@ -117,7 +117,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
             for path in [*([dest] if created else []), partial, *partial.rglob("*")]:
                 os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
         _fsync_tree(partial)
-        names = {"{archive}": AuditLedger(settings.ledger_path).archive_dir.name,
+        names = {"{chroma}": settings.chroma_path.name, "{archive}": AuditLedger(settings.ledger_path).archive_dir.name,
                  "{ledger}": settings.ledger_path.name, "{registry}": settings.registry_path.name}
         for name in (names.get(n, n) for n in _PUBLISH_ORDER):
             if (partial / name).exists():
@@ -150,24 +150,29 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
     chroma = settings.chroma_path
     embedded = settings.chroma_url is None and chroma.is_dir()
     copied = None
-    with _ProcessLock(str(chroma)).hold(exclusive=True) if embedded else nullcontext():
-        registry = ProposalRegistry(settings.registry_path)
-        try:
-            target = sqlite3.connect(staging / settings.registry_path.name)
+    lock = _ProcessLock(str(chroma)) if embedded else None
+    try:
+        with lock.hold(exclusive=True) if lock is not None else nullcontext():
+            registry = ProposalRegistry(settings.registry_path)
             try:
-                registry._con().backup(target)  # noqa: SLF001 - SQLite's online backup needs the connection
-                # no process owns a row of the copy: recovery of the restored copy must not wait for one
-                target.execute(f"UPDATE proposals SET owner=NULL WHERE {_UNFINISHED}")
-                target.commit()
-                counts = {state: 0 for state in registry.counts()}
-                counts.update(target.execute("SELECT state, COUNT(*) FROM proposals GROUP BY state").fetchall())
+                target = sqlite3.connect(staging / settings.registry_path.name)
+                try:
+                    registry._con().backup(target)  # noqa: SLF001 - SQLite's online backup needs the connection
+                    # no process owns a row of the copy: recovery of the restored copy must not wait for one
+                    target.execute(f"UPDATE proposals SET owner=NULL WHERE {_UNFINISHED}")
+                    target.commit()
+                    counts = {state: 0 for state in registry.counts()}
+                    counts.update(target.execute("SELECT state, COUNT(*) FROM proposals GROUP BY state").fetchall())
+                finally:
+                    target.close()
             finally:
-                target.close()
-        finally:
-            registry.close()
-        if embedded:
-            shutil.copytree(chroma, staging / chroma.name, ignore=shutil.ignore_patterns(LOCK_FILE))
-            copied = sum(f.stat().st_size for f in (staging / chroma.name).rglob("*") if f.is_file())
+                registry.close()
+            if embedded:
+                shutil.copytree(chroma, staging / chroma.name, ignore=shutil.ignore_patterns(LOCK_FILE))
+                copied = sum(f.stat().st_size for f in (staging / chroma.name).rglob("*") if f.is_file())
+    finally:
+        if lock is not None:
+            lock.close()
     os.chmod(staging / settings.registry_path.name, 0o600)
     head = AuditLedger(settings.ledger_path).copy_to(staging)
     verified = AuditLedger(staging / settings.ledger_path.name).verify(archives=True)
