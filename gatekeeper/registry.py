@@ -231,6 +231,9 @@ class ProposalRegistry:
             except sqlite3.OperationalError as exc:  # another process migrated it first
                 if "duplicate column" not in str(exc).lower():
                     raise
+        # after the migration (an index on a column an old registry lacks would fail in SCHEMA): recovery looks
+        # for unapplied deletes every time it runs
+        con.execute("CREATE INDEX IF NOT EXISTS deletions_unapplied ON deletions(deleted_at) WHERE applied=0")
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
@@ -632,7 +635,7 @@ class ProposalRegistry:
     def prune(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
               store_failed: str | None = None, progress: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete the rows nothing can need any more: finished proposals and recorded deletes from before
-        ``before``. The ledger keeps every decision (it is the audit record); this only bounds the registry.
+        ``before``. The ledger keeps every decision (it is the audit record); this keeps the registry small.
 
         A proposal row goes when all of these hold:
 

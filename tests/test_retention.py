@@ -463,3 +463,29 @@ def test_a_pruned_id_is_named_as_pruned_in_the_queue_and_the_api(gate, accounts)
     assert r.status_code == 404 and "pruned from the registry" in r.json()["detail"]
     r = c.get("/api/items/never-was", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 404 and "pruned" not in r.json()["detail"]
+
+
+def test_a_registry_from_before_deletes_carried_applied_is_migrated(tmp_path):
+    """Deletes recorded by an older gate were applied with their record: they read as applied, and recovery
+    leaves them alone."""
+    import sqlite3
+
+    from gatekeeper.registry import ProposalRegistry
+
+    path = tmp_path / "gatekeeper.db"
+    ProposalRegistry(path).close()
+    con = sqlite3.connect(path)
+    con.executescript("""DROP TABLE deletions;
+        CREATE TABLE deletions (namespace TEXT NOT NULL, key TEXT NOT NULL, deleted_at TEXT NOT NULL,
+                                ledger_seq INTEGER);
+        INSERT INTO deletions VALUES ('["memories"]', 'k', '2026-01-01T00:00:00+00:00', 7);""")
+    con.close()
+    registry = ProposalRegistry(path)
+    try:
+        assert registry.unapplied_deletes() == []
+        row = registry._con().execute("SELECT applied FROM deletions").fetchone()
+        assert row["applied"] == 1
+        plan = registry._con().execute("EXPLAIN QUERY PLAN SELECT * FROM deletions WHERE applied=0").fetchall()
+        assert "deletions_unapplied" in str([tuple(r) for r in plan])
+    finally:
+        registry.close()
