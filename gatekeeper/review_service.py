@@ -39,7 +39,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import structlog
 from pydantic import BaseModel, Field, model_validator
@@ -425,36 +425,17 @@ class ReviewService:
         #: takes the submit lock, which that submitter may hold while it waits
         returned = threading.Event()
 
-        def end_run() -> None:
-            self._end_run(thread_id, run)
-
         def go_on() -> None:
-            ended = False
             try:
                 graph.invoke(Command(resume=resume), config)
             except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
                 run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
                 log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
             else:
-                for _ in range(_MAX_ADVANCE):
-                    run.error = self._advance(graph, config)
-                    if run.error:
-                        log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=run.error)
-                        break
-                    returned.set()
-                    # A decision for this thread that came in after _advance looked found the run still in
-                    # _running and was applied directly: nothing else would step the thread past its
-                    # interrupt. Decisions are made under the submit lock, so under it either one already
-                    # shows as a stale interrupt (advance again) or it comes after the run has left _running
-                    # (then it resumes the thread itself).
-                    with self._submit_lock:
-                        if self._stale_interrupt(graph, config) is None:
-                            end_run()
-                            ended = True
-                            break
+                self._advance_then_end(graph, config, run, advanced=returned.set)
             finally:
-                if not ended:
-                    end_run()
+                if run.finished_at is None:
+                    self._end_run(thread_id, run)
                 returned.set()
 
         worker = threading.Thread(target=go_on, name=f"gatekeeper-resume-{thread_id[:24]}", daemon=True)
@@ -487,6 +468,32 @@ class ReviewService:
         return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
                                  warning=run.error if returned.is_set() else None)
 
+    def _advance_then_end(self, graph: Any, config: dict, run: ResumeRun,
+                          advanced: Callable[[], None] | None = None) -> None:
+        """Step ``run``'s thread past the interrupts of escalations decided elsewhere (``advanced`` is called after
+        each pass), then take the run out of ``_running``.
+
+        A decision for this thread that came in after ``_advance`` looked found the run still in ``_running`` and
+        was applied directly: nothing else would step the thread past its interrupt. Decisions are made under
+        the submit lock, so under it either one already shows as a stale interrupt (advance again) or it comes
+        after the run has left ``_running`` (then it resumes the thread itself)."""
+        try:
+            for _ in range(_MAX_ADVANCE):
+                run.error = self._advance(graph, config)
+                if run.error:
+                    log.warning("review.resume_failed", proposal_id=run.proposal_id, thread_id=run.thread_id,
+                                error=run.error)
+                    return
+                if advanced is not None:
+                    advanced()
+                with self._submit_lock:
+                    if self._stale_interrupt(graph, config) is None:
+                        self._end_run(run.thread_id, run)
+                        return
+        finally:
+            if run.finished_at is None:
+                self._end_run(run.thread_id, run)
+
     def _end_run(self, thread_id: str, run: ResumeRun) -> None:
         run.finished_at = utcnow()
         with self._runs_lock:
@@ -509,25 +516,8 @@ class ReviewService:
         run = ResumeRun(thread_id=thread_id, proposal_id=stuck["id"], reviewer=stuck["resolved_by"],
                         started_at=utcnow())
 
-        def go_on() -> None:
-            try:
-                for _ in range(_MAX_ADVANCE):
-                    run.error = self._advance(graph, config)
-                    if run.error:
-                        log.warning("review.resume_failed", proposal_id=stuck["id"], thread_id=thread_id,
-                                    error=run.error)
-                        break
-                    # as in _resume: a decision that came in while this run was in _running was applied
-                    # directly and left to this run; under the submit lock, look once more before leaving
-                    with self._submit_lock:
-                        if self._stale_interrupt(graph, config) is None:
-                            self._end_run(thread_id, run)
-                            return
-            finally:
-                if run.finished_at is None:
-                    self._end_run(thread_id, run)
-
-        worker = threading.Thread(target=go_on, name=f"gatekeeper-advance-{thread_id[:24]}", daemon=True)
+        worker = threading.Thread(target=self._advance_then_end, args=(graph, config, run),
+                                  name=f"gatekeeper-advance-{thread_id[:24]}", daemon=True)
         with self._runs_lock:
             if thread_id in self._running:
                 return
