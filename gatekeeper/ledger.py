@@ -353,7 +353,7 @@ class AuditLedger:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 mine, there = os.fstat(fd), os.stat(self._path)
-                if (mine.st_ino, mine.st_dev) == (there.st_ino, there.st_dev):
+                if os.path.samestat(mine, there):
                     return fd
             except FileNotFoundError:  # renamed away under us: open the file at path (created if need be)
                 pass
@@ -385,6 +385,21 @@ class AuditLedger:
         entry["hash"] = entry_hash(entry)
         self._written = entry
         return dict(entry)
+
+    def _render(self, head: tuple[int, str], items: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The entries ``items`` (event, normalised fields) become as links of the chain after ``head`` (seq,
+        hash): rendered by the processor chain, their lines collected in ``_lines`` for one write."""
+        self._head = head
+        self._lines = []
+        written = []
+        for event, fields in items:
+            self._written = None
+            self._pending = fields
+            self._log.msg(event)
+            assert self._written is not None
+            written.append(self._written)
+            self._head = (self._written["seq"], self._written["hash"])
+        return written
 
     def _reset_chain_state(self) -> None:
         """Forget what the processor chain was handed for one append (or rotation), done or failed."""
@@ -491,19 +506,10 @@ class AuditLedger:
             return []
 
         self._check_fork()
-        written: list[dict[str, Any]] = []
         with self._tlock:
             fd = self._lock_current_file()
             try:
-                self._head = self._head_from_fd(fd)
-                self._lines = []
-                for event, clean in prepared:
-                    self._written = None
-                    self._pending = clean
-                    self._log.msg(event)
-                    assert self._written is not None
-                    written.append(self._written)
-                    self._head = (self._written["seq"], self._written["hash"])
+                written = self._render(self._head_from_fd(fd), prepared)
                 self._write_lines(self._lines)
             finally:
                 self._reset_chain_state()
@@ -584,7 +590,7 @@ class AuditLedger:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            if live is not None and (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
+            if live is not None and os.path.samestat(st, live):
                 continue
             found.append((int(m.group(1)), int(m.group(2)), path))
         return [p for *_, p in sorted(found)]
@@ -633,12 +639,9 @@ class AuditLedger:
                                       "away (it names the same entries as the live file)") from None
                 try:
                     _fsync_dir(self.archive_dir)
-                    self._head = (last["seq"], last["hash"])
-                    self._pending = {"archive": f"{self.archive_dir.name}/{archive.name}",
-                                     "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]}
-                    self._lines = []
-                    self._log.msg(ROTATED_EVENT)
-                    written = self._written
+                    [written] = self._render((last["seq"], last["hash"]), [(ROTATED_EVENT, {
+                        "archive": f"{self.archive_dir.name}/{archive.name}",
+                        "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]})])
                     self._replace_with((self._lines[0] + "\n").encode("utf-8"), live)
                 except BaseException:
                     # not rotated (_replace_with raises only before its rename): the link is the live file itself
@@ -663,7 +666,7 @@ class AuditLedger:
                 st = path.lstat()
             except FileNotFoundError:
                 continue
-            if (st.st_ino, st.st_dev) == (live.st_ino, live.st_dev):
+            if os.path.samestat(st, live):
                 path.unlink(missing_ok=True)
 
     def _replace_with(self, data: bytes, live: os.stat_result) -> None:
@@ -744,7 +747,7 @@ class AuditLedger:
                         there = os.stat(self._path)
                     except FileNotFoundError:
                         there = None
-                    if there is None or (mine.st_ino, mine.st_dev) != (there.st_ino, there.st_dev):
+                    if there is None or not os.path.samestat(mine, there):
                         live.close()  # rotated before the lock was ours: take the new file
                         continue
                 for path in self.archives() if archives else []:
