@@ -874,15 +874,12 @@ class Gatekeeper:
         for row in self.registry.unapplied_deletes():
             namespace = tuple(json.loads(row["namespace"]))
             with self.key_locks([(namespace, row["key"])]):
-                still = self.registry._con().execute(  # noqa: SLF001 - re-read under the lock
-                    "SELECT applied FROM deletions WHERE rowid=?", (row["rowid"],)).fetchone()
-                if still is None or still["applied"]:
+                if not self.registry.delete_awaits_store(row["ledger_seq"]):  # re-read under the lock
                     continue
                 if self.registry.committed_since(row["namespace"], row["key"], row["deleted_at"]) is None:
                     self.memory_store.batch([PutOp(namespace, row["key"], None)])
                     counts["deletes_applied"] += 1
-                with self.registry._tx() as con:  # noqa: SLF001
-                    con.execute("UPDATE deletions SET applied=1 WHERE rowid=?", (row["rowid"],))
+                self.registry.mark_deletes_applied([row["ledger_seq"]])
 
     def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, set[tuple[str, str]]]) -> bool:
         """Finish one row a crash or a failure left half-done (``recover``'s work for it), counting what was

@@ -333,9 +333,15 @@ class ProposalRegistry:
 
     def unapplied_deletes(self) -> list[dict]:
         """Recorded deletes the memory store may not have applied: a crash came between the record and the store's
-        delete (or a backup copied the data directory in between)."""
+        delete (or a backup copied the data directory in between). Each has its ledger entry's ``ledger_seq``
+        (``record_deletes`` writes them with it)."""
         return [dict(r) for r in self._con().execute(
-            "SELECT rowid, * FROM deletions WHERE applied=0 ORDER BY deleted_at, rowid")]
+            "SELECT * FROM deletions WHERE applied=0 ORDER BY deleted_at, rowid")]
+
+    def delete_awaits_store(self, ledger_seq: int) -> bool:
+        """Whether the delete recorded with this ledger entry is still recorded and not yet applied."""
+        return self._con().execute("SELECT 1 FROM deletions WHERE ledger_seq=? AND applied=0",
+                                   (ledger_seq,)).fetchone() is not None
 
     def committed_since(self, namespace: str, key: str, since: str) -> str | None:
         """The id of a committed proposal of (namespace, key) journaled after ``since``, if any."""
