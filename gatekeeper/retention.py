@@ -23,7 +23,7 @@ What a pruned row leaves, and what it no longer does:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -96,24 +96,24 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
         raise ValueError("pruning the registry needs the operator's name, for the ledger")
     who = operator.strip() if isinstance(operator, str) and operator.strip() else None
     progress: dict = {}
+
+    def ledger(counts: dict, **outcome: Any):
+        return gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
+            "operator": who, "older_than_s": older_than.total_seconds(), **outcome, **_counts(counts)})])[0]
+
     try:
         counts = gate.registry.prune(utcnow() - older_than, dry_run=dry_run, batch=batch, progress=progress)
     except BaseException as exc:
         if not dry_run and (progress.get("proposals") or progress.get("deletions")):
             # stopped half way (another process held the database past the busy timeout, a full disk): what
             # went is on the record too
-            gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
-                "operator": who, "older_than_s": older_than.total_seconds(), "complete": False,
-                "error": f"{type(exc).__name__}: {exc}", **_counts(progress)})])
+            ledger(progress, complete=False, error=f"{type(exc).__name__}: {exc}")
         raise
     report = PruneReport(operator=who, dry_run=dry_run, older_than=older_than,
                          cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False))
     if dry_run:
         return report
-    entry = gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
-        "operator": report.operator, "older_than_s": older_than.total_seconds(), "complete": True,
-        **_counts(counts)})])[0]
-    return report.model_copy(update={"ledger_seq": entry.seq})
+    return report.model_copy(update={"ledger_seq": ledger(counts, complete=True).seq})
 
 
 def _counts(counts: dict, *, with_cutoff: bool = True) -> dict:
