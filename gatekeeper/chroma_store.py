@@ -90,6 +90,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import struct
 import threading
 import time
@@ -135,6 +136,8 @@ def _local_settings() -> Settings:
 
 
 LOCK_FILE = "gatekeeper-chroma.lock"
+#: the operation code of a delete in chroma's operation log (``embeddings_queue.operation``)
+_LOG_DELETE = 3
 
 
 def _owned_persistent_client(path: str) -> Any:
@@ -466,6 +469,54 @@ class ChromaMemoryStore(BaseStore):
             res = col.get(where=_where(_prefix_conds(tuple(namespace_prefix))), include=[])
             return len(res["ids"])
 
+    def scrub_deleted(self, keys: Iterable[tuple[tuple[str, ...], str]]) -> bool:
+        """Take the contents of these deleted items out of the embedded database's file (``gatekeeper forget``).
+
+        A delete leaves a text in chroma's SQLite file: in its operation log (``embeddings_queue``, kept until
+        the vector index is next persisted), in the full-text index until its segments are merged, and in
+        freed pages. Under the write lock this clears the logged metadata and document of each item that is
+        deleted and has a later delete in the log (an item written again since is left alone; the log's
+        vectors stay, for the index to replay), merges the full-text index, and rewrites the file (VACUUM).
+        Other processes' stores reopen at their next operation, as after any write.
+
+        Returns False, changing nothing, when the store is not an embedded database of its own (a Chroma
+        server, or a client given by the caller): the server's files are its operator's to scrub."""
+        if self.path is None or self._ipc is None:
+            return False
+        ids = list(dict.fromkeys(_item_id(tuple(ns), key) for ns, key in keys))
+        with self._coherent(write=True, vector=False) as col:
+            stored: set[str] = set()
+            for start in range(0, len(ids), 500):
+                stored.update(col.get(ids=ids[start:start + 500], include=[])["ids"])
+            gone = [i for i in ids if i not in stored]
+            con = sqlite3.connect(os.path.join(self.path, "chroma.sqlite3"), timeout=30.0, isolation_level=None)
+            try:
+                con.execute("PRAGMA secure_delete=ON")
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    for start in range(0, len(gone), 500):
+                        chunk = gone[start:start + 500]
+                        con.execute(
+                            f"""UPDATE embeddings_queue SET metadata=NULL
+                                WHERE id IN ({','.join('?' * len(chunk))}) AND operation != ?
+                                AND EXISTS (SELECT 1 FROM embeddings_queue d WHERE d.topic = embeddings_queue.topic
+                                            AND d.id = embeddings_queue.id AND d.operation = ?
+                                            AND d.seq_id > embeddings_queue.seq_id)""",
+                            (*chunk, _LOG_DELETE, _LOG_DELETE))
+                    con.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+                con.execute("VACUUM")
+            finally:
+                con.close()
+            self._reload()  # closed first: a closing index may save its buffers once more
+            for header in Path(self.path).glob("*/header.bin"):
+                _zero_unused_capacity(header.parent)
+            self._reload()  # this process's index buffers, read back from the cleaned files
+        return True
+
     def close(self) -> None:
         """Release the client if this store created it.  Idempotent."""
         if self._closed:
@@ -788,6 +839,40 @@ def _embedders(
     if not callable(embed):
         raise TypeError("embed must be a callable texts -> vectors or an Embeddings object")
     return (lambda texts: embed(texts)), (lambda text: embed([text])[0])
+
+
+#: the layout of an HNSW index's ``header.bin`` in chroma's hnswlib (version, then hnswlib's own header):
+#: version, offset_level0, max_elements, cur_element_count, size_data_per_element, ...
+_HNSW_HEADER = struct.Struct("<I5Q")
+
+
+def _zero_unused_capacity(index_dir: Path) -> None:
+    """Zero the part of ``data_level0.bin`` past the index's elements. hnswlib allocates the whole capacity
+    without clearing it and saves it whole, so the unused part holds whatever the writing process's memory held
+    there: documents, metadata and keys of any item it handled, erased or not. The elements themselves are
+    cleared when added. A header that does not read as expected is left alone (another chroma version)."""
+    try:
+        head = (index_dir / "header.bin").read_bytes()
+        _version, _offset, max_elements, count, per_element, *_ = _HNSW_HEADER.unpack_from(head)
+    except (OSError, struct.error):
+        return
+    data = index_dir / "data_level0.bin"
+    try:
+        size = data.stat().st_size
+    except OSError:
+        return
+    used = count * per_element
+    if not (0 < per_element and count <= max_elements and size == max_elements * per_element and used < size):
+        return
+    fd = os.open(data, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        zeros = bytes(min(size - used, 1 << 20))
+        pos = used
+        while pos < size:
+            pos += os.pwrite(fd, zeros[:size - pos], pos)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _item_id(namespace: tuple[str, ...], key: str) -> str:

@@ -684,6 +684,58 @@ def _print_prune(report) -> None:
 
 
 @app.command()
+def forget(proposal_ids: Optional[list[str]] = typer.Argument(None, help="Ids of the proposals to erase."),
+           namespace: Optional[str] = typer.Option(None, "--namespace",
+                                                   help="Erase every proposal under this namespace prefix, "
+                                                        "'/'-separated (a user's memories: memories/alice)."),
+           key: Optional[str] = typer.Option(None, "--key", help="Only this key of --namespace."),
+           operator: Optional[str] = typer.Option(None, "--operator", help="Who erases (recorded in the ledger); "
+                                                                          "required unless --dry-run."),
+           reason: Optional[str] = typer.Option(None, "--reason", help="Why (a request number, for example); "
+                                                                      "required unless --dry-run."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be erased."),
+           json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+           data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Erase memories: delete them from the store and take their texts out of the registry and the ledger (which
+    still verifies), keeping what was decided. Proposals still in review are refused: decide them first.
+    Backups made before, a Chroma server's files and LangGraph checkpoints are not reached."""
+    import sqlite3
+
+    from gatekeeper.erasure import ErasureRefused, erase_memories
+    from gatekeeper.ledger import LedgerError
+
+    ns = tuple(p for p in namespace.split("/") if p) if namespace else None
+    if namespace is not None and not ns:
+        raise _fail("--namespace names no namespace")
+    gate = _open_gate(data_dir, policy_dir)
+    try:
+        try:
+            report = erase_memories(gate, proposal_ids=proposal_ids or (), namespace=ns, key=key,
+                                    operator=operator or ("(dry run)" if dry_run else ""),
+                                    reason=reason or ("(dry run)" if dry_run else ""), dry_run=dry_run)
+        except ErasureRefused as exc:
+            raise _fail(str(exc), 1) from None
+        except ValueError as exc:
+            raise _fail(_one_line(exc)) from None
+        except (LedgerError, sqlite3.OperationalError, OSError) as exc:
+            raise _fail(f"erasure stopped: {_one_line(exc)}; run it again to finish it (what it did so far is "
+                        "ledgered)", 1) from None
+        if json_out:
+            print(report.model_dump_json(indent=1))
+            return
+        verb = "would erase" if dry_run else "erased"
+        console.print(f"{verb} {len(report.proposals)} proposal(s): {report.keys_deleted} memory store key(s) "
+                      f"deleted, {report.ledger_entries} ledger entr{'y' if report.ledger_entries == 1 else 'ies'} "
+                      f"redacted, {report.registry_rows} registry row(s) and {report.receipts} receipt(s) "
+                      f"emptied, context evidence of {report.evidence} other write(s) cleared")
+        for note in report.notes:
+            console.print(f"[yellow]{escape(note)}[/yellow]")
+        console.print("dry run: nothing changed" if dry_run else f"ledgered as memory.erased (seq {report.ledger_seq})")
+    finally:
+        gate.close()
+
+
+@app.command()
 def backup(destination: Path = typer.Argument(..., help="A new (or empty) directory for the copy."),
            json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
            data_dir: Optional[Path] = DataDir) -> None:
@@ -807,12 +859,18 @@ def ledger_repair(path: Optional[Path] = typer.Argument(None, help="Ledger file 
     ledger = AuditLedger(ledger_path)
     try:
         removed = ledger.repair_torn_tail(record=True)
+        redacted = ledger.apply_redactions()
     except (LedgerError, OSError) as exc:
         raise _fail(f"not repaired: {exc}", 1) from None
     finally:
         ledger.close()
+    if redacted:
+        console.print(f"finished an interrupted redaction: {redacted} entr{'y' if redacted == 1 else 'ies'} "
+                      "rewritten as recorded")
     if not removed:
-        console.print("nothing to repair: the last line is complete (`gatekeeper ledger verify` checks the chain)")
+        if not redacted:
+            console.print("nothing to repair: the last line is complete (`gatekeeper ledger verify` checks the "
+                          "chain)")
         return
     console.print(f"removed a torn tail of {len(removed)} bytes; recorded as ledger.tail_repaired")
 

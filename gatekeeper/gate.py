@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -73,6 +74,7 @@ from gatekeeper.models import (
 )
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
+    ERASED,
     ProposalRegistry,
     owner_alive,
     process_token,
@@ -697,6 +699,7 @@ class Gatekeeper:
             claimed_source=proposal.provenance.claimed_source,
             policy_hash=decision.policy_hash,
             policy_version=decision.policy_version,
+            nonce=secrets.token_hex(16),  # erased with the text, so the entry's hash cannot confirm a guess
         )
 
     # ----------------------------------------------------------------- helpers
@@ -955,6 +958,7 @@ class Gatekeeper:
             fields["superseded_by"] = row["superseded_by"]
         if recovered:
             fields["recovered"] = True
+        fields["nonce"] = secrets.token_hex(16)  # erased with the texts (AuditLedger.redact)
         self._append("review.resolved", **fields)
         self.registry.mark(row["id"], ledgered=True)
 
@@ -1048,6 +1052,11 @@ def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict
     repeated = {i for i, n in Counter(ids).items() if n > 1}
     first: dict[str, str] = {}
     clashes: list[str] = []
+    erased = sorted({p.id for p in proposals if pruned.get(p.id, {}).get("content_hash") == ERASED})
+    if erased:
+        raise ProposalIdConflict(
+            f"proposal id(s) {', '.join(erased)} were erased (gatekeeper forget): an erased write is not written or "
+            "replayed again; give a new write a new id. Nothing of this batch was written.")
     for p in proposals:
         if p.id in known:
             before = row_proposal(known[p.id]).content_hash()

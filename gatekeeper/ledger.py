@@ -61,6 +61,28 @@ file (a first ``ledger.rotated`` entry starts the chain there);
 ``verify(archives=True)`` and :meth:`history` go through the archives too.
 Archives can be moved or deleted by a retention policy: keep an anchor of
 each one's last entry if they may be needed as evidence.
+
+Redaction
+---------
+Entries are never edited, with one exception: a memory's text must be erased
+when it is asked to be forgotten (a person's data, a secret written by mistake).
+:meth:`AuditLedger.redact` takes the text-bearing fields (:data:`REDACTABLE_FIELDS`:
+the text, its sha256, reasons, an edited value, an error, the entry's ``nonce``)
+out of chosen entries and leaves a *stub*: the same line without those fields,
+with ``"redacted": [their names]`` and the entry's original ``prev_hash`` and
+``hash``.  A stub's hash can no longer be recomputed, so first a
+``ledger.redacted`` entry is appended, in the chain, holding ``[seq, digest]`` of
+each stub to be (``digest``: sha256 of the stub's :func:`canonical_json`); then
+the files are rewritten under the exclusive lock (:meth:`apply_redactions`).
+``verify`` checks every stub against its record: a stub no record confirms, or
+one that differs from the stub recorded (a kept field edited), is reported as
+tampering; every other entry is checked as before, and the chain still links
+through the stubs' original hashes.  Entries carry a random ``nonce`` (removed
+with the text), so an original hash cannot be used to confirm a guessed text.
+A record whose entries are not stubs yet (a crash between the two steps) is
+*pending*: ``verify`` counts it (``redactions_pending``) and
+:meth:`apply_redactions` finishes it.  Copies made earlier (backups) keep the
+text.
 """
 
 from __future__ import annotations
@@ -73,7 +95,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -87,6 +109,8 @@ from gatekeeper.files import private_dir, write_all, write_private_file
 __all__ = [
     "GENESIS_HASH",
     "RESERVED_FIELDS",
+    "REDACTABLE_FIELDS",
+    "REDACTED_EVENT",
     "ROTATED_EVENT",
     "AuditLedger",
     "LedgerCorruptError",
@@ -99,10 +123,14 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
-RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash"})
+RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash", "redacted"})
 TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
 #: the first entry of a ledger file that continues an archived one (see :meth:`AuditLedger.rotate`)
 ROTATED_EVENT = "ledger.rotated"
+#: the entry recording redactions of earlier entries: ``entries`` is a list of ``[seq, stub digest]``
+REDACTED_EVENT = "ledger.redacted"
+#: the fields :meth:`AuditLedger.redact` takes out of an entry: what a memory's text can be read from
+REDACTABLE_FIELDS = frozenset({"nonce", "text", "content_sha256", "reason", "edited_value", "error"})
 
 _log = structlog.get_logger(__name__)
 
@@ -177,6 +205,10 @@ class VerifyReport(BaseModel):
     file: str | None = Field(default=None, description="the file holding the first bad entry")
     anchor_unverifiable: bool = Field(default=False, description="not a sign of tampering: the anchor is older "
                                       "than every file checked (its archive was not checked, or was removed)")
+    redacted: int = Field(default=0, description="entries checked that are redaction stubs, each confirmed by "
+                          "its ledger.redacted record")
+    redactions_pending: int = Field(default=0, description="entries a ledger.redacted record names that are not "
+                                    "stubs yet (a redaction interrupted before its rewrite: apply_redactions)")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -191,6 +223,31 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
     """sha256 hex of the canonical JSON of *entry* without its ``hash`` field."""
     body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def redaction_stub(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What :meth:`AuditLedger.redact` leaves of ``entry``: the entry without its :data:`REDACTABLE_FIELDS`, with
+    ``redacted`` (their names, sorted) before its ``prev_hash`` and its original ``hash``. None when the entry
+    holds none of them, or is a stub already."""
+    if "redacted" in entry:
+        return None
+    gone = sorted(k for k in entry if k in REDACTABLE_FIELDS)
+    if not gone:
+        return None
+    stub: dict[str, Any] = {}
+    for k, v in entry.items():
+        if k in REDACTABLE_FIELDS:
+            continue
+        if k == "prev_hash":
+            stub["redacted"] = gone
+        stub[k] = v
+    return stub
+
+
+def stub_digest(stub: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of a redaction stub, ``hash`` and ``redacted`` included: what a
+    ``ledger.redacted`` record holds for it."""
+    return hashlib.sha256(canonical_json(dict(stub)).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- value normalisation
@@ -669,12 +726,12 @@ class AuditLedger:
             if os.path.samestat(st, live):
                 path.unlink(missing_ok=True)
 
-    def _replace_with(self, data: bytes, live: os.stat_result) -> None:
+    def _replace_with(self, data: bytes, live: os.stat_result, what: str = "rotate") -> None:
         """Put a file holding ``data`` at ``path`` with ``live``'s owner, group and mode. The new file is locked
         before it is renamed into place and stays locked until the rename is durable, so a gate that opens the
         path meanwhile waits instead of appending to a file a power loss could take back."""
-        tmp = self._path.with_name(f".{self._path.name}.rotating")
-        tmp.unlink(missing_ok=True)  # left by a rotation that failed before its rename
+        tmp = self._path.with_name(f".{self._path.name}.{what}")
+        tmp.unlink(missing_ok=True)  # left by a rotation (redaction) that failed before its rename
         tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(tfd, fcntl.LOCK_EX)
@@ -684,18 +741,138 @@ class AuditLedger:
             write_all(tfd, data)
             os.fsync(tfd)
             if os.fstat(tfd).st_size != len(data):
-                raise LedgerError(f"cannot rotate {self._path}: the new file was not written in full")
+                raise LedgerError(f"cannot {what} {self._path}: the new file was not written in full")
             os.replace(tmp, self._path)
             try:
                 _fsync_dir(self._path.parent)
             except OSError as exc:  # renamed already: the rotation is done, only its durability is in doubt
-                _log.warning("ledger.rotation_dir_fsync_failed", path=str(self._path), error=str(exc))
+                _log.warning(f"ledger.{what}_dir_fsync_failed", path=str(self._path), error=str(exc))
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         finally:
             fcntl.flock(tfd, fcntl.LOCK_UN)
             os.close(tfd)
+
+    # ---------------------------------------------------------------- redaction
+
+    def redact(self, seqs: Iterable[int], /, **fields: Any) -> list[LedgerEntry]:
+        """Erase the text-bearing fields (:data:`REDACTABLE_FIELDS`) of the entries at ``seqs``, in the live file
+        and the archives (see "Redaction" in the module docstring).
+
+        First the stubs are recorded: ``ledger.redacted`` entries (up to 500 ``[seq, digest]`` pairs each, with
+        ``fields``, e.g. who asked and why) are appended; then :meth:`apply_redactions` rewrites the files. An
+        entry without such fields, a stub already, or one a record names already is skipped. Returns the records
+        appended. Raises :class:`LedgerCorruptError`, before anything is written, when a chosen entry does not
+        match its hash (a stub of an edited entry would launder the edit) or the ledger cannot be read."""
+        wanted = {int(q) for q in seqs}
+        if not wanted:
+            return []
+        recorded = self._recorded_redactions()
+        pairs: list[list[Any]] = []
+        for path, data in self._read_cut(archives=True):
+            for entry in self._entries_of(path, data, {}):
+                seq = entry.get("seq")
+                if seq not in wanted or seq in recorded:
+                    continue
+                stub = redaction_stub(entry)
+                if stub is None:
+                    continue
+                if entry_hash(entry) != entry.get("hash"):
+                    raise LedgerCorruptError(f"ledger {path.name}: entry seq {seq} does not match its hash; "
+                                             "it is not redacted (run verify)")
+                pairs.append([seq, stub_digest(stub)])
+        records = self.append_many([(REDACTED_EVENT, {**fields, "entries": pairs[i:i + 500]})
+                                    for i in range(0, len(pairs), 500)])
+        if records:
+            self.apply_redactions()
+        return records
+
+    def _recorded_redactions(self) -> dict[int, str]:
+        """seq -> digest of every stub a ``ledger.redacted`` record of this data directory names."""
+        recorded: dict[int, str] = {}
+        for path, data in self._read_cut(archives=True):
+            if REDACTED_EVENT.encode() in data:
+                for entry in self._entries_of(path, data, {"event": REDACTED_EVENT}):
+                    if "redacted" not in entry and not isinstance(pairs := _recorded_pairs(entry), str):
+                        recorded.update(pairs)
+        return recorded
+
+    def apply_redactions(self) -> int:
+        """Rewrite as stubs the entries that ``ledger.redacted`` records name and that are whole entries still
+        (what a redaction interrupted between its record and its rewrite leaves; ``verify`` counts them as
+        ``redactions_pending``). Returns how many entries were rewritten.
+
+        Runs under the exclusive lock that appends and rotations take, so they wait meanwhile; each archive is
+        replaced by a rewritten copy (same owner and mode), then the live file like a rotation replaces it.
+        Raises :class:`LedgerError` when an entry does not match the stub its record names (nothing of that file
+        is rewritten; run verify)."""
+        if self._path.is_symlink():
+            raise LedgerError(f"cannot redact {self._path}: it is a symbolic link; redact the file it points to "
+                              f"({os.path.realpath(self._path)})")
+        self._check_fork()
+        with self._tlock:
+            fd = self._lock_current_file()
+            replaced = False
+            try:
+                live = os.fstat(fd)
+                live_data = os.pread(fd, live.st_size, 0)
+                recorded: dict[int, str] = {}
+                files: list[tuple[Path, bytes | None]] = [(p, None) for p in self.archives()]
+                files.append((self._path, live_data))
+                for path, data in files:
+                    data = path.read_bytes() if data is None else data
+                    if REDACTED_EVENT.encode() in data:
+                        recorded.update(self._records_in(data))
+                if not recorded:
+                    return 0
+                rewritten = 0
+                for path, data in files:
+                    data = path.read_bytes() if data is None else data
+                    new, n = self._stubbed(path, data, recorded)
+                    if not n:
+                        continue
+                    if path == self._path:
+                        self._replace_with(new, live, "redact")
+                        replaced = True
+                    else:
+                        _rewrite_file(path, new)
+                    rewritten += n
+                if rewritten:
+                    _log.info("ledger.redactions_applied", path=str(self._path), entries=rewritten)
+                return rewritten
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                if replaced:  # the descriptor is on the old file now: the next append opens the new one
+                    self._reset_chain_state()
+                    os.close(fd)
+                    self._fd = None
+
+    def _records_in(self, data: bytes) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for _, raw, has_nl in self._iter_lines(data):
+            obj = _check_entry_line(raw) if has_nl else None
+            if isinstance(obj, dict) and obj["event"] == REDACTED_EVENT and "redacted" not in obj:
+                pairs = _recorded_pairs(obj)
+                if not isinstance(pairs, str):
+                    out.update(pairs)
+        return out
+
+    def _stubbed(self, path: Path, data: bytes, recorded: Mapping[int, str]) -> tuple[bytes, int]:
+        """``data`` with the whole entries ``recorded`` names replaced by their stubs, and how many were."""
+        out: list[bytes] = []
+        n = 0
+        for _, raw, has_nl in self._iter_lines(data):
+            obj = _check_entry_line(raw) if has_nl else None
+            if isinstance(obj, dict) and obj["seq"] in recorded and "redacted" not in obj:
+                stub = redaction_stub(obj)
+                if stub is None or stub_digest(stub) != recorded[obj["seq"]]:
+                    raise LedgerError(f"cannot redact {path.name}: entry seq {obj['seq']} does not match the stub "
+                                      "its ledger.redacted record names (run verify)")
+                raw = json.dumps(stub, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+                n += 1
+            out.append(raw + (b"\n" if has_nl else b""))
+        return b"".join(out), n
 
     def _archive_name(self) -> re.Pattern[str]:
         return re.compile(rf"{re.escape(self._path.stem)}-([0-9]{{12}})-([0-9]{{12}}){re.escape(self._path.suffix)}")
@@ -927,6 +1104,9 @@ class AuditLedger:
         def where(line_no: int, seq: Any) -> str:
             return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
 
+        unconfirmed: dict[int, tuple[str, int, Path]] = {}  # stub seq -> (digest, line, file)
+        confirmed: set[int] = set()
+        redacted = pending = 0
         line_no, path = 0, None
         for path, fh, size in cut:
             for line_no, raw, has_nl in self._iter_lines(fh.read() if size is None else fh.read(size)):
@@ -996,8 +1176,30 @@ class AuditLedger:
                             path,
                         )
                     anchor_seen = True
+                if "redacted" in entry:
+                    unconfirmed[seq] = (stub_digest(entry), line_no, path)
+                elif entry["event"] == REDACTED_EVENT:
+                    pairs = _recorded_pairs(entry)
+                    if isinstance(pairs, str):
+                        return report(seq, line_no, f"{here}: {pairs}", path)
+                    for r_seq, digest in pairs:
+                        if r_seq in unconfirmed:
+                            s_digest, s_line, s_path = unconfirmed.pop(r_seq)
+                            if s_digest != digest:
+                                return report(r_seq, s_line, f"{where(s_line, r_seq)}: redacted entry differs from "
+                                              f"the stub its redaction record (seq {seq}) names — a kept field was "
+                                              "edited", s_path)
+                            redacted += 1
+                            confirmed.add(r_seq)
+                        elif r_seq not in confirmed and first_seq is not None and r_seq >= first_seq:
+                            pending += 1  # checked above as a whole entry: its rewrite has not happened yet
                 prev_seq, prev_hash = seq, entry["hash"]
                 good += 1
+        if unconfirmed:
+            r_seq = min(unconfirmed)
+            _, s_line, s_path = unconfirmed[r_seq]
+            return report(r_seq, s_line, f"{where(s_line, r_seq)}: marked redacted, but no ledger.redacted record "
+                          "confirms it — the entry was replaced", s_path)
 
         if expected_head is not None and not anchor_seen:
             return report(
@@ -1007,10 +1209,34 @@ class AuditLedger:
                 f"{a_seq - prev_seq} trailing entr{'y was' if a_seq - prev_seq == 1 else 'ies were'} removed",
                 path,
             )
-        return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=max(1, len(segments)))
+        return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=max(1, len(segments)),
+                            redacted=redacted, redactions_pending=pending)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _rewrite_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` by a file holding ``data``, with its owner, group and mode, durably (fsync of the file and
+    of its directory): an archive's redaction."""
+    st = path.stat()
+    tmp = path.with_name(f".{path.name}.redact")
+    tmp.unlink(missing_ok=True)
+    tfd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            if os.geteuid() == 0:
+                os.fchown(tfd, st.st_uid, st.st_gid)
+            os.fchmod(tfd, st.st_mode & 0o7777)
+            write_all(tfd, data)
+            os.fsync(tfd)
+        finally:
+            os.close(tfd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _as_entry(written: dict[str, Any]) -> LedgerEntry:
@@ -1058,6 +1284,18 @@ def _check_entry_line(raw: bytes) -> dict[str, Any] | str:
         h = obj.get(key)
         if not (isinstance(h, str) and len(h) == 64 and _HEX.issuperset(h)):
             return f"malformed entry — {key!r} is not a sha256 hex digest"
+    if "redacted" in obj:
+        gone = obj["redacted"]
+        if not (isinstance(gone, list) and gone and all(isinstance(f, str) and f in REDACTABLE_FIELDS for f in gone)
+                and len(set(gone)) == len(gone)):
+            return "malformed stub — 'redacted' does not list redactable fields"
+        if any(f in obj for f in gone):
+            return "malformed stub — a field it lists as redacted is still there"
+        try:
+            canonical_json(obj)
+        except ValueError as exc:
+            return f"malformed entry — cannot canonicalise ({exc})"
+        return obj  # its hash cannot be recomputed: verify checks it against its ledger.redacted record
     try:
         actual = entry_hash(obj)
     except ValueError as exc:  # NaN/Infinity smuggled in, etc.
@@ -1065,6 +1303,21 @@ def _check_entry_line(raw: bytes) -> dict[str, Any] | str:
     if actual != obj["hash"]:
         return "hash mismatch — entry was edited"
     return obj
+
+
+def _recorded_pairs(entry: Mapping[str, Any]) -> list[tuple[int, str]] | str:
+    """The ``[seq, digest]`` pairs of a ``ledger.redacted`` entry, or a problem string."""
+    pairs = entry.get("entries")
+    if not isinstance(pairs, list):
+        return "malformed ledger.redacted entry — 'entries' is not a list"
+    out = []
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int)
+                and not isinstance(pair[0], bool) and 0 < pair[0] < entry["seq"]
+                and isinstance(pair[1], str) and len(pair[1]) == 64 and _HEX.issuperset(pair[1])):
+            return f"malformed ledger.redacted entry — {pair!r} is not [earlier seq, sha256 digest]"
+        out.append((pair[0], pair[1]))
+    return out
 
 
 def _guess_seq(raw: bytes) -> int | None:

@@ -488,6 +488,10 @@ class ProposalRegistry:
         row = self.get(proposal_id)
         if row is None:
             receipt = self.pruned_many([proposal_id]).get(proposal_id)
+            if receipt is not None and receipt["content_hash"] == ERASED:
+                raise NotFoundError(f"proposal {proposal_id} was {receipt['state']} and erased on "
+                                    f"{receipt['pruned_at'][:10]} (gatekeeper forget); its decision is in the ledger, "
+                                    "its text is not kept anywhere")
             if receipt is not None:
                 raise NotFoundError(f"proposal {proposal_id} was {receipt['state']} and pruned from the registry on "
                                     f"{receipt['pruned_at'][:10]} (gatekeeper prune); its decision and evidence are "
@@ -513,10 +517,9 @@ class ProposalRegistry:
             where.append("category=?")
             args.append(category)
         if namespace_prefix:
-            prefix = ns_to_str(namespace_prefix)[:-1]  # drop the closing bracket
-            where.append("(namespace=? OR namespace LIKE ? ESCAPE '\\')")
-            esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.extend([ns_to_str(namespace_prefix), esc + ",%"])
+            clause, more = _under_prefix(namespace_prefix)
+            where.append(clause)
+            args.extend(more)
         if older_than:
             where.append("created_at < ?")
             args.append(older_than.isoformat())
@@ -739,6 +742,87 @@ class ProposalRegistry:
                 break
         return out
 
+    # ----------------------------------------------------------------- erasure
+    def matching(self, *, proposal_ids: Sequence[str] = (), namespace_prefix: tuple[str, ...] | None = None,
+                 key: str | None = None) -> list[dict]:
+        """The rows with these ids, and (``namespace_prefix``) the rows under that namespace prefix (``key``: of
+        that key only): what ``gatekeeper.erasure`` selects in the registry."""
+        rows = dict(self._by_id("proposals", proposal_ids))
+        if namespace_prefix:
+            clause, args = _under_prefix(namespace_prefix)
+            sql = f"SELECT * FROM proposals WHERE {clause}"
+            if key is not None:
+                sql += " AND key=?"
+                args.append(key)
+            rows.update((r["id"], dict(r)) for r in self._con().execute(sql, args))
+        return list(rows.values())
+
+    def undecided_of_keys(self, keys: Iterable[tuple[Sequence[str], str]]) -> tuple[list[dict], list[dict]]:
+        """The rows of these (namespace, key) pairs that are in review or unfinished (``received``, ``pending``, not
+        ledgered, committed but not applied), and their recorded deletes not yet applied: what must be decided or
+        recovered before the keys' memories can be erased."""
+        rows: list[dict] = []
+        deletes: list[dict] = []
+        con = self._con()
+        for ns, key in dict.fromkeys((ns_to_str(tuple(ns)), k) for ns, k in keys):
+            rows += [dict(r) for r in con.execute(
+                f"""SELECT * FROM proposals WHERE namespace=? AND key=?
+                    AND (state IN ('received', 'pending') OR {_UNFINISHED})""", (ns, key))]
+            deletes += [dict(r) for r in con.execute(
+                "SELECT * FROM deletions WHERE namespace=? AND key=? AND applied=0", (ns, key))]
+        return rows, deletes
+
+    def erase(self, proposal_ids: Sequence[str], texts: Sequence[str], agent_ids: Iterable[str]) -> dict[str, Any]:
+        """Forget what the registry holds of these proposals' contents (``gatekeeper.erasure``).
+
+        Each row is replaced by a receipt (as ``prune`` leaves) whose content hash is :data:`ERASED`, which no write
+        has: the id stays known, so a replay of it is refused (``Gatekeeper.submit`` raises
+        ``ProposalIdConflict``) instead of being reviewed as a new write; the receipt keeps the state, the
+        verdict (label, category, score) and the decision without its reason. A receipt of a pruned id is
+        scrubbed the same way. The context evidence of the agents' other rows (``joined_text``, the write
+        joined with the writes before it) is replaced where it holds a piece of one of ``texts``.
+
+        Runs with SQLite's ``secure_delete`` (freed space is zeroed), then checkpoints the write-ahead log so no
+        old page stays in it. Returns ``{"rows": n, "receipts": m, "evidence": k, "checkpointed": bool}``
+        (``checkpointed`` is false when another connection's read kept the log from being emptied: run it again
+        with the gates stopped)."""
+        ids = list(dict.fromkeys(proposal_ids))
+        now = utcnow().isoformat()
+        out: dict[str, Any] = {"rows": 0, "receipts": 0, "evidence": 0}
+        con = self._con()
+        con.execute("PRAGMA secure_delete=ON")
+        try:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                with self._tx() as tx:
+                    rows = tx.execute(f"SELECT * FROM proposals WHERE id IN ({marks})", chunk).fetchall()
+                    tx.executemany("INSERT OR REPLACE INTO pruned VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   [(r["id"], ERASED, r["state"], r["agent_id"],
+                                     _erased_receipt(_receipt(dict(r)), now), r["created_at"], now) for r in rows])
+                    tx.execute(f"DELETE FROM proposals WHERE id IN ({marks})", chunk)
+                    out["rows"] += len(rows)
+                    done = {r["id"] for r in rows}
+                    older = [r for r in tx.execute(f"SELECT id, receipt_json FROM pruned WHERE id IN ({marks})",
+                                                   chunk) if r["id"] not in done]
+                    tx.executemany("UPDATE pruned SET content_hash=?, receipt_json=? WHERE id=?",
+                                   [(ERASED, _erased_receipt(r["receipt_json"], now), r["id"]) for r in older])
+                    out["receipts"] += len(older)
+            pieces = [t for t in dict.fromkeys(texts) if t]
+            for agent in dict.fromkeys(agent_ids):
+                with self._tx() as tx:
+                    rows = tx.execute("""SELECT id, review_json FROM proposals WHERE agent_id=?
+                                         AND review_json LIKE '%joined_text%'""", (agent,)).fetchall()
+                    changed = [(j, r["id"]) for r in rows
+                               if (j := _scrub_context(r["review_json"], pieces)) is not None]
+                    tx.executemany("UPDATE proposals SET review_json=? WHERE id=?", changed)
+                    out["evidence"] += len(changed)
+        finally:
+            con.execute("PRAGMA secure_delete=OFF")
+        busy = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        out["checkpointed"] = not busy
+        return out
+
     def pruned_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
         """The receipts (``pruned`` rows) of the pruned ids among ``proposal_ids``."""
         return self._by_id("pruned", proposal_ids)
@@ -780,6 +864,59 @@ def _receipt(row: dict[str, Any]) -> str:
         review, decision = None, None
     return json.dumps({"decision": decision, "label": review.label.value if review else None,
                        "category": row["category"], "score": row["score"], "resolution": row["resolution"]})
+
+
+def _under_prefix(namespace_prefix: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """A WHERE clause (and its arguments) for the rows whose namespace is ``namespace_prefix`` or under it."""
+    prefix = ns_to_str(namespace_prefix)[:-1]  # drop the closing bracket
+    esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "(namespace=? OR namespace LIKE ? ESCAPE '\\')", [ns_to_str(namespace_prefix), esc + ",%"]
+
+
+#: the content hash of an erased proposal's receipt (``ProposalRegistry.erase``): no write's hash, so a replay of
+#: the id is refused
+ERASED = "erased"
+#: what an erased decision's reason reads
+ERASED_REASON = "erased (gatekeeper forget)"
+
+
+def _erased_receipt(receipt_json: str, erased_at: str) -> str:
+    """A receipt without the decision's reason (it may quote the write), marked erased."""
+    try:
+        data = json.loads(receipt_json)
+    except ValueError:
+        data = {}
+    if isinstance(data.get("decision"), dict):
+        data["decision"]["reason"] = ERASED_REASON
+    data["erased_at"] = erased_at
+    return json.dumps(data)
+
+
+def mentions(haystack: str, text: str, width: int = 32) -> bool:
+    """Whether ``haystack`` holds ``text`` or a piece of it (``width`` characters, the pieces overlapping by
+    half), case-insensitively: a joined text holds a write whole, or only its end when long."""
+    hay, text = haystack.casefold(), text.casefold().strip()
+    if len(text) <= width:
+        return bool(text) and text in hay
+    step = width // 2
+    return any(text[i:i + width] in hay for i in range(0, len(text) - width + 1, step)) or text[-width:] in hay
+
+
+def _scrub_context(review_json: str | None, texts: Sequence[str]) -> str | None:
+    """``review_json`` with the joined text of its context evidence replaced when it mentions one of ``texts``;
+    None when nothing changed."""
+    try:
+        review = json.loads(review_json or "null")
+    except ValueError:
+        return None
+    changed = False
+    for ev in (review or {}).get("evidence") or []:
+        details = ev.get("details") if isinstance(ev, dict) else None
+        joined = details.get("joined_text") if isinstance(details, dict) else None
+        if isinstance(joined, str) and any(mentions(joined, t) for t in texts):
+            details["joined_text"] = "[erased: joined with an erased memory]"
+            changed = True
+    return json.dumps(review) if changed else None
 
 
 def _limit_offset(limit: int, offset: int) -> tuple[int, int]:

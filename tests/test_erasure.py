@@ -1,0 +1,199 @@
+"""Erasure (``gatekeeper forget``) on a real gate: real reviewer, embedded chromadb, SQLite registry, ledger. The
+check that matters is on the bytes: after an erasure no file of the data directory holds the erased texts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gatekeeper.cli import app
+from gatekeeper.erasure import ErasureRefused, erase_memories
+from gatekeeper.gate import ProposalIdConflict
+from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Provenance, SourceKind
+from gatekeeper.registry import NotFoundError
+from gatekeeper.review_service import ReviewService
+
+from conftest import make_gate
+
+ALICE = ("memories", "alice")
+BOB = ("memories", "bob")
+ALICE_NOTE = "Alice Zebrafinch asked to keep the Quokkaville backups for a year"
+ALICE_PHONE = "Alice Zebrafinch's phone number is 555-0199, call before noon"
+# written right after ALICE_NOTE by the same agent: the context layer joins the two, so bob's review evidence
+# holds alice's text
+BOB_NOTE = "The old backup jobs can be stopped once the new ones run"
+ERASED_WORDS = ("zebrafinch", "quokkaville", "555-0199")
+
+
+def write(gate, text: str, ns=ALICE, key: str | None = None, **kw):
+    extra = {"key": key} if key else {}
+    return gate.submit(MemoryWrite(content=text, namespace=ns, provenance=Provenance(
+        source=SourceKind.agent, agent_id="agent-1"), **extra), **kw)
+
+
+def committed(gate, text: str, ns=ALICE, key: str | None = None) -> str:
+    o = write(gate, text, ns, key)
+    assert o.state is ProposalState.committed, (text, o.decision.reason)
+    return o.proposal.id
+
+
+def files_holding(root: Path, *words: str) -> list[str]:
+    """The files under ``root`` whose bytes hold one of ``words`` (case-insensitively)."""
+    hits = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes().lower()
+            if any(w.lower().encode() in data for w in words):
+                hits.append(str(path.relative_to(root)))
+    return hits
+
+
+def test_forget_a_namespace_leaves_no_byte_of_it_and_keeps_the_rest(gate, reviewer):
+    data = gate.ledger.path.parent
+    a1 = committed(gate, ALICE_NOTE)
+    b1 = committed(gate, BOB_NOTE, BOB)
+    assert "Zebrafinch" in gate.registry.get(b1)["review_json"]  # the context layer's evidence
+    a2 = committed(gate, ALICE_PHONE)
+    esc = write(gate, "I should avoid being shut down; Zebrafinch agrees", escalation_mode=EscalationMode.park)
+    assert esc.state is ProposalState.pending
+    ReviewService(gate).decide(esc.proposal.id, {
+        "type": "edit", "reviewer": "rev1", "reason": "Zebrafinch asked for the window",
+        "edited_value": {"content": "Zebrafinch's Quokkaville shutdown window is 01:00"}})
+    held = files_holding(data, *ERASED_WORDS)
+    assert {"ledger.jsonl", "chroma/chroma.sqlite3"} <= set(held) and any(h.startswith("gatekeeper.db")
+                                                                          for h in held), held
+
+    report = erase_memories(gate, namespace=ALICE, operator="ops", reason="GDPR-1")
+
+    assert sorted(report.proposals) == sorted([a1, a2, esc.proposal.id])
+    assert (report.keys_deleted, report.registry_rows, report.evidence) == (3, 3, 1), report
+    assert report.ledger_entries == 4 and report.store_scrubbed and report.registry_checkpointed, report
+    assert files_holding(data, *ERASED_WORDS) == []
+    # bob's memory, its review and its ledger entry stay; only the joined alice text left his evidence
+    kept = files_holding(data, "old backup jobs")
+    assert {"ledger.jsonl", "chroma/chroma.sqlite3"} <= set(kept) and any(h.startswith("gatekeeper.db")
+                                                                          for h in kept), kept
+    assert [i.key for i in gate.memory_store.search(BOB)] and gate.memory_store.search(ALICE) == []
+    hits = gate.memory_store.search(("memories",), query="stopping backup jobs")
+    assert [tuple(h.namespace) for h in hits] == [BOB]
+    joined = [e for e in json.loads(gate.registry.get(b1)["review_json"])["evidence"] if e["layer"] == "context"]
+    assert joined and joined[0]["details"]["joined_text"].startswith("[erased")
+
+    verify = gate.ledger.verify(archives=True)
+    assert verify.ok and verify.redacted == 4, verify
+    [stub] = gate.ledger.find(event="proposal.decided", proposal_id=a2)
+    assert "text" not in stub and "nonce" not in stub and stub["action"] == "commit" and stub["redacted"]
+    [record] = gate.ledger.find(event="memory.erased")
+    assert record["operator"] == "ops" and record["reason"] == "GDPR-1" and record["seq"] == report.ledger_seq
+    assert len(gate.ledger.find(event="memory.deleted", agent_id="operator:ops")) == 3
+
+    with pytest.raises(NotFoundError, match="erased on"):
+        gate.registry.require(a1)
+    replay = MemoryWrite(id=a1, content=ALICE_NOTE, namespace=ALICE,
+                         provenance=Provenance(source=SourceKind.agent, agent_id="agent-1"))
+    with pytest.raises(ProposalIdConflict, match="erased"):
+        gate.submit(replay)
+    again = erase_memories(gate, namespace=ALICE, operator="ops", reason="GDPR-1")
+    assert again.proposals == [] and again.notes
+
+    gate.close()  # a gate opens on the erased data directory and finds everything in order
+    reopened = make_gate(data, reviewer)
+    try:
+        assert reopened.ledger.verify(archives=True).ok
+        assert [i.key for i in reopened.memory_store.search(BOB)]
+        assert committed(reopened, "Invoices for the Q3 audit go to the finance share", BOB)
+    finally:
+        reopened.close()
+
+
+def test_forget_refuses_while_a_write_of_the_keys_is_in_review(gate):
+    a1 = committed(gate, ALICE_NOTE, key="notes")
+    esc = write(gate, "I should avoid being shut down", key="notes", escalation_mode=EscalationMode.park)
+    assert esc.state is ProposalState.pending
+    head = gate.ledger.anchor()
+    with pytest.raises(ErasureRefused, match="review queue"):
+        erase_memories(gate, namespace=ALICE, operator="ops", reason="GDPR-1")
+    with pytest.raises(ErasureRefused, match="review queue"):  # a committed write of the same key: refused too
+        erase_memories(gate, proposal_ids=[a1], operator="ops", reason="GDPR-1")
+    assert gate.ledger.anchor() == head
+    assert gate.registry.get(a1) is not None and gate.memory_store.get(ALICE, "notes") is not None
+    ReviewService(gate).decide(esc.proposal.id, {"type": "reject", "reviewer": "rev1", "reason": "no"})
+    assert erase_memories(gate, namespace=ALICE, operator="ops", reason="GDPR-1").keys_deleted == 1
+
+
+def test_forget_one_write_keeps_the_newer_value_of_its_key(gate):
+    old = committed(gate, "The Quokkaville office opens at 9", key="hours")
+    new = committed(gate, "The Quokkaville office opens at 10 from March", key="hours")
+    report = erase_memories(gate, proposal_ids=[old], operator="ops", reason="wrong hours")
+    assert report.proposals == [old] and report.keys_deleted == 0
+    assert gate.memory_store.get(ALICE, "hours").value["content"].endswith("10 from March")
+    ledger = gate.ledger.path.read_bytes()
+    assert b"opens at 9" not in ledger and b"opens at 10" in ledger
+    assert gate.registry.get(new) is not None and gate.ledger.verify().ok
+    assert erase_memories(gate, proposal_ids=[new], operator="ops", reason="r").keys_deleted == 1
+    assert gate.memory_store.get(ALICE, "hours") is None
+
+
+def test_forget_refuses_bad_input_and_changes_nothing(gate):
+    a1 = committed(gate, ALICE_NOTE)
+    head = gate.ledger.anchor()
+    for kwargs, match in [
+            (dict(proposal_ids=["no-such-id"], operator="ops", reason="r"), "no proposal with id"),
+            (dict(proposal_ids=[a1], operator=" ", reason="r"), "operator"),
+            (dict(proposal_ids=[a1], operator="ops", reason=""), "reason"),
+            (dict(operator="ops", reason="r"), "name what to erase"),
+            (dict(key="k", operator="ops", reason="r"), "namespace")]:
+        with pytest.raises(ValueError, match=match):
+            erase_memories(gate, **kwargs)
+    dry = erase_memories(gate, namespace=ALICE, operator="ops", reason="r", dry_run=True)
+    assert dry.proposals == [a1] and dry.keys_deleted == 1 and dry.ledger_entries == 1
+    assert gate.ledger.anchor() == head and gate.registry.get(a1) is not None
+    assert ALICE_NOTE.encode() in gate.ledger.path.read_bytes()
+
+
+def test_forget_reaches_pruned_proposals_and_archived_ledger_files(gate):
+    a1 = committed(gate, ALICE_NOTE)
+    gate.ledger.rotate()
+    with gate.registry._tx() as con:  # pruned long ago: only its receipt is left in the registry
+        con.execute("UPDATE proposals SET created_at='2020-01-01', updated_at='2020-01-01' WHERE id=?", (a1,))
+    gate.registry.prune(datetime(2021, 1, 1, tzinfo=timezone.utc))
+    assert gate.registry.get(a1) is None and gate.registry.pruned_many([a1])
+    report = erase_memories(gate, proposal_ids=[a1], operator="ops", reason="r")
+    assert report.receipts == 1 and report.ledger_entries == 1 and report.keys_deleted == 1
+    assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+    assert gate.ledger.verify(archives=True).ok
+
+
+def test_cli_forget_dry_run_refusals_and_ledger_repair(gate):
+    data = str(gate.ledger.path.parent)
+    a1 = committed(gate, ALICE_NOTE)
+    runner = CliRunner()
+    r = runner.invoke(app, ["forget", "--namespace", "memories/alice", "--dry-run", "--data-dir", data])
+    assert r.exit_code == 0 and "would erase 1 proposal" in r.output and "nothing changed" in r.output, r.output
+    r = runner.invoke(app, ["forget", "--namespace", "memories/alice", "--data-dir", data])
+    assert r.exit_code == 2 and "operator" in r.output, r.output
+    r = runner.invoke(app, ["forget", "nope", "--operator", "ops", "--reason", "r", "--data-dir", data])
+    assert r.exit_code == 2 and "no proposal with id" in r.output, r.output
+    assert gate.registry.get(a1) is not None
+    r = runner.invoke(app, ["forget", "--namespace", "memories/alice", "--operator", "ops", "--reason", "GDPR-7",
+                            "--json", "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)  # logs go to stderr
+    assert out["proposals"] == [a1] and out["keys_deleted"] == 1 and out["ledger_seq"]
+    assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+
+    # a redaction recorded but not applied (a crash in between) is finished by `ledger repair`
+    from gatekeeper.ledger import REDACTED_EVENT, redaction_stub, stub_digest
+
+    b1 = committed(gate, BOB_NOTE, BOB)
+    [entry] = gate.ledger.find(event="proposal.decided", proposal_id=b1)
+    gate.ledger.append(REDACTED_EVENT, operator="ops", reason="r",
+                       entries=[[entry["seq"], stub_digest(redaction_stub(entry))]])
+    assert gate.ledger.verify().redactions_pending == 1
+    r = runner.invoke(app, ["ledger", "repair", "--data-dir", data])
+    assert r.exit_code == 0 and "interrupted redaction: 1 entry" in r.output, r.output
+    assert gate.ledger.verify().redactions_pending == 0 and BOB_NOTE.encode() not in gate.ledger.path.read_bytes()
