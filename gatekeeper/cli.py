@@ -811,6 +811,12 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
             console.print(f"entries before seq {report.first_seq} are "
                           + ("archived: drop --live-only to check them too" if live_only else
                              "not here (archives moved or removed); an anchor of their last entry checks them"))
+        if report.redacted:
+            console.print(f"{report.redacted} entr{'y is' if report.redacted == 1 else 'ies are'} redacted "
+                          "(gatekeeper forget), each as its ledger.redacted record names it")
+        if report.redactions_pending:
+            console.print(f"[yellow]{report.redactions_pending} recorded redaction(s) not yet applied (an erasure "
+                          "was interrupted): `gatekeeper ledger repair` applies them[/yellow]")
         return
     if report.anchor_unverifiable:
         err.print(f"[yellow]CANNOT CHECK[/yellow] the anchor: {report.problem}")
@@ -852,7 +858,8 @@ def ledger_anchor(path: Optional[Path] = typer.Argument(None, help="Ledger file 
 def ledger_repair(path: Optional[Path] = typer.Argument(None, help="Ledger file (default: data dir)."),
                   data_dir: Optional[Path] = DataDir) -> None:
     """Remove a torn final line (a write cut short by a crash) and record what was removed in the ledger; a gate
-    does the same when it opens. A complete line that does not verify is never touched: that is tampering."""
+    does the same when it opens. A complete line that does not verify is never touched: that is tampering. Also
+    applies redactions an interrupted `gatekeeper forget` recorded but did not apply."""
     from gatekeeper.ledger import AuditLedger, LedgerError
 
     ledger_path = _existing_ledger(path, data_dir)
@@ -1048,9 +1055,11 @@ def _status_checks(registry, ledger) -> dict:
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     try:
-        verified = ledger.verify().model_dump(mode="json", include={"ok", "entries", "first_seq", "problem"})
+        verified = ledger.verify().model_dump(mode="json", include={"ok", "entries", "first_seq", "problem",
+                                                                    "redactions_pending"})
     except OSError as exc:  # a ledger this user cannot read: say so and still print the rest
-        verified = {"ok": False, "entries": 0, "first_seq": 1, "problem": f"cannot read the ledger: {exc}"}
+        verified = {"ok": False, "entries": 0, "first_seq": 1, "problem": f"cannot read the ledger: {exc}",
+                    "redactions_pending": None}
     return {"ledger_verified": verified,
             "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
@@ -1070,6 +1079,9 @@ def _print_status(registry, ledger, memories: str) -> None:
             if rep.first_seq > 1 else ""
         console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} "
                       f"({rep.entries} entries{since})")
+        if rep.redactions_pending:
+            console.print(f"[yellow]{rep.redactions_pending} recorded redaction(s) not yet applied (an erasure was "
+                          "interrupted): gatekeeper ledger repair[/yellow]")
     console.print(f"memories: {_shown(memories)}")
     failed = registry.count_store_failures(STORE_FAILED)
     if failed:

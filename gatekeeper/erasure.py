@@ -104,25 +104,11 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
             report.notes.append(f"finished an interrupted redaction of {pending} ledger entr"
                                 f"{'y' if pending == 1 else 'ies'}")
 
-    def chosen(pid: Any, ns: tuple[str, ...], k: Any) -> bool:
-        return pid in ids or (prefix is not None and ns[:len(prefix)] == prefix and (key is None or k == key))
-
-    selected: dict[str, _Selected] = {}
-    last_write: dict[tuple[tuple[str, ...], str], str | None] = {}
-    for e in gate.ledger.history():
-        event = e.get("event")
-        if event in TEXT_EVENTS:
-            pid, ns, k = e.get("proposal_id"), tuple(e.get("namespace") or ()), e.get("key")
-            if e.get("state") == "committed":
-                last_write[(ns, k)] = pid
-            if not chosen(pid, ns, k):
-                continue
-            sel = selected.setdefault(pid, _Selected(ns, k, e.get("agent_id")))
-            if "redacted" not in e:
-                sel.seqs.append(e["seq"])
-            sel.texts += _texts(e.get("text"), e.get("edited_value"))
-        elif event == "memory.deleted":
-            last_write[(tuple(e.get("namespace") or ()), e.get("key"))] = None
+    selected, last_write, retried = _scan_ledger(gate, ids, prefix, key)
+    # a store failure retried is the same write under a new id (gate.retry_store_failures): erased with it
+    while more := {new for old, new in retried.items() if old in selected and new not in selected}:
+        ids |= more
+        selected, last_write, retried = _scan_ledger(gate, ids, prefix, key)
     rows = gate.registry.matching(proposal_ids=sorted(ids), namespace_prefix=prefix, key=key)
     for row in rows:
         proposal = row_proposal(row)
@@ -180,6 +166,35 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     log.info("erasure.done", operator=operator, proposals=len(report.proposals), keys_deleted=report.keys_deleted,
              ledger_entries=report.ledger_entries)
     return report
+
+
+def _scan_ledger(gate: Gatekeeper, ids: set[str], prefix: tuple[str, ...] | None, key: str | None
+                 ) -> tuple[dict[str, _Selected], dict[tuple[tuple[str, ...], str], str | None], dict[str, str]]:
+    """One pass over the ledger's history: the selected proposals (their entries' seqs and texts), the last write
+    of every key (the id of its last commit, None after a delete), and the retries (old id -> new id)."""
+    def chosen(pid: Any, ns: tuple[str, ...], k: Any) -> bool:
+        return pid in ids or (prefix is not None and ns[:len(prefix)] == prefix and (key is None or k == key))
+
+    selected: dict[str, _Selected] = {}
+    last_write: dict[tuple[tuple[str, ...], str], str | None] = {}
+    retried: dict[str, str] = {}
+    for e in gate.ledger.history():
+        event = e.get("event")
+        if event in TEXT_EVENTS:
+            pid, ns, k = e.get("proposal_id"), tuple(e.get("namespace") or ()), e.get("key")
+            if e.get("state") == "committed":
+                last_write[(ns, k)] = pid
+            if not chosen(pid, ns, k):
+                continue
+            sel = selected.setdefault(pid, _Selected(ns, k, e.get("agent_id")))
+            if "redacted" not in e:
+                sel.seqs.append(e["seq"])
+            sel.texts += _texts(e.get("text"), e.get("edited_value"))
+        elif event == "memory.deleted":
+            last_write[(tuple(e.get("namespace") or ()), e.get("key"))] = None
+        elif event == "proposal.retried" and e.get("retried_as"):
+            retried[e.get("proposal_id")] = e["retried_as"]
+    return selected, last_write, retried
 
 
 def _texts(*values: Any) -> list[str]:

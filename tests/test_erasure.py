@@ -197,3 +197,20 @@ def test_cli_forget_dry_run_refusals_and_ledger_repair(gate):
     r = runner.invoke(app, ["ledger", "repair", "--data-dir", data])
     assert r.exit_code == 0 and "interrupted redaction: 1 entry" in r.output, r.output
     assert gate.ledger.verify().redactions_pending == 0 and BOB_NOTE.encode() not in gate.ledger.path.read_bytes()
+
+
+def test_forget_one_write_follows_its_store_failure_retry(gate, monkeypatch):
+    """A write the store refused, retried later under a new id, is one write: erasing it by its first id erases
+    the retry too (its ledger entry and its memory)."""
+    real_batch = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch",
+                        lambda ops: (_ for _ in ()).throw(ConnectionError("store is down")))
+    down = write(gate, ALICE_NOTE, key="backups")
+    assert down.state is ProposalState.quarantined
+    monkeypatch.setattr(gate.memory_store, "batch", real_batch)
+    [retry] = gate.retry_store_failures(operator="ops")
+    assert retry["state"] == "committed" and gate.memory_store.get(ALICE, "backups") is not None
+    report = erase_memories(gate, proposal_ids=[down.proposal.id], operator="ops", reason="r")
+    assert sorted(report.proposals) == sorted([down.proposal.id, retry["retried_as"]])
+    assert report.keys_deleted == 1 and gate.memory_store.get(ALICE, "backups") is None
+    assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
