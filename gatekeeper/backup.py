@@ -93,7 +93,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
         raise BackupError(f"{dest} exists and is not an empty directory: a backup goes to a new place")
     if dest.resolve() == source.resolve() or source.resolve() in dest.resolve().parents:
         raise BackupError(f"{dest} is inside the data directory {source}: choose a place outside it")
-    _remove_stale_staging(source)
+    remove_stale_staging(source)
     created = not dest.exists()
     private_dir(dest)
     staging = source / f"{_STAGING}{os.getpid()}"
@@ -183,7 +183,7 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
 _STAGING = ".backup-staging-"
 
 
-def _remove_stale_staging(source: Path) -> None:
+def remove_stale_staging(source: Path) -> None:
     """Remove staging folders left by backups that were killed (their process is gone)."""
     for path in source.glob(f"{_STAGING}*"):
         try:

@@ -136,8 +136,6 @@ def _local_settings() -> Settings:
 
 
 LOCK_FILE = "gatekeeper-chroma.lock"
-#: the operation code of a delete in chroma's operation log (``embeddings_queue.operation``)
-_LOG_DELETE = 3
 
 
 def _owned_persistent_client(path: str) -> Any:
@@ -469,40 +467,39 @@ class ChromaMemoryStore(BaseStore):
             res = col.get(where=_where(_prefix_conds(tuple(namespace_prefix))), include=[])
             return len(res["ids"])
 
-    def scrub_deleted(self, keys: Iterable[tuple[tuple[str, ...], str]]) -> bool:
-        """Take the contents of these deleted items out of the embedded database's file (``gatekeeper forget``).
+    def scrub_history(self, keys: Iterable[tuple[tuple[str, ...], str]]) -> bool:
+        """Take the past values of these items out of the embedded database's file (``gatekeeper forget``): what
+        a delete or an overwrite left behind. The current value of an item still stored stays.
 
-        A delete leaves a text in chroma's SQLite file: in its operation log (``embeddings_queue``, kept until
-        the vector index is next persisted), in the full-text index until its segments are merged, and in
-        freed pages. Under the write lock this clears the logged metadata and document of each item that is
-        deleted and has a later delete in the log (an item written again since is left alone; the log's
-        vectors stay, for the index to replay), merges the full-text index, and rewrites the file (VACUUM).
-        Other processes' stores reopen at their next operation, as after any write.
+        A delete or an overwrite leaves the old text in chroma's SQLite file: in its operation log
+        (``embeddings_queue``, kept until the vector index is next persisted), in the full-text index until its
+        segments are merged, and in freed pages. Under the write lock this clears the logged metadata and
+        document of each of the items' log rows that a later operation on the item replaced (the log's vectors
+        stay, for the index to replay), merges the full-text index, and rewrites the file (VACUUM).
+        The vector index files get the unused part of their capacity zeroed (``_zero_unused_capacity``: hnswlib
+        saves memory it never cleared, which can hold any text the writing process handled) and this store
+        reloads them; other processes' stores reload at their next operation, as after any write. A deleted
+        item's vector stays in the index, marked deleted, until chroma rebuilds it.
 
         Returns False, changing nothing, when the store is not an embedded database of its own (a Chroma
         server, or a client given by the caller): the server's files are its operator's to scrub."""
         if self.path is None or self._ipc is None:
             return False
         ids = list(dict.fromkeys(_item_id(tuple(ns), key) for ns, key in keys))
-        with self._coherent(write=True, vector=False) as col:
-            stored: set[str] = set()
-            for start in range(0, len(ids), 500):
-                stored.update(col.get(ids=ids[start:start + 500], include=[])["ids"])
-            gone = [i for i in ids if i not in stored]
+        with self._coherent(write=True, vector=False):
             con = sqlite3.connect(os.path.join(self.path, "chroma.sqlite3"), timeout=30.0, isolation_level=None)
             try:
                 con.execute("PRAGMA secure_delete=ON")
                 con.execute("BEGIN IMMEDIATE")
                 try:
-                    for start in range(0, len(gone), 500):
-                        chunk = gone[start:start + 500]
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start:start + 500]
                         con.execute(
                             f"""UPDATE embeddings_queue SET metadata=NULL
-                                WHERE id IN ({','.join('?' * len(chunk))}) AND operation != ?
+                                WHERE id IN ({','.join('?' * len(chunk))}) AND metadata IS NOT NULL
                                 AND EXISTS (SELECT 1 FROM embeddings_queue d WHERE d.topic = embeddings_queue.topic
-                                            AND d.id = embeddings_queue.id AND d.operation = ?
-                                            AND d.seq_id > embeddings_queue.seq_id)""",
-                            (*chunk, _LOG_DELETE, _LOG_DELETE))
+                                            AND d.id = embeddings_queue.id AND d.seq_id > embeddings_queue.seq_id)""",
+                            chunk)
                     con.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
                 except BaseException:
                     con.execute("ROLLBACK")

@@ -730,7 +730,10 @@ def forget(proposal_ids: Optional[list[str]] = typer.Argument(None, help="Ids of
                       f"emptied, context evidence of {report.evidence} other write(s) cleared")
         for note in report.notes:
             console.print(f"[yellow]{escape(note)}[/yellow]")
-        console.print("dry run: nothing changed" if dry_run else f"ledgered as memory.erased (seq {report.ledger_seq})")
+        if dry_run:
+            console.print("dry run: nothing changed")
+        elif report.ledger_seq is not None:
+            console.print(f"ledgered as memory.erased (seq {report.ledger_seq})")
     finally:
         gate.close()
 

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import structlog
 from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
-from gatekeeper.models import utcnow
-from gatekeeper.registry import ERASED, ns_to_str, row_proposal
+from gatekeeper.ledger import REDACTABLE_FIELDS
+from gatekeeper.models import content_hash_of
+from gatekeeper.registry import ERASED, mentions, row_proposal
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -74,6 +76,7 @@ class _Selected:
     agent_id: str | None
     texts: list[str] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)  # content hashes of its values (proposed, edited)
 
 
 def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namespace: Sequence[str] | None = None,
@@ -83,8 +86,8 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
 
     Raises ``ValueError`` for a missing operator, reason or selection and for ids the gate does not know, and
     :class:`ErasureRefused` when a selected proposal, or another write of a selected key, is in review or
-    unfinished; nothing is changed then. Running it again finishes an erasure that was interrupted (a ledger
-    redaction recorded but not yet applied is applied) and finds nothing new to erase in what it erased."""
+    unfinished; nothing is changed then. Each step can be run again: running the erasure again finishes one that
+    was interrupted (a crash, a full disk) and finds nothing new in what it erased."""
     operator, reason = (operator or "").strip(), (reason or "").strip()
     if not operator:
         raise ValueError("an erasure needs the operator's name, for the ledger")
@@ -96,7 +99,6 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
         raise ValueError("a key is erased within a namespace: give the namespace too")
     if not ids and prefix is None:
         raise ValueError("name what to erase: proposal ids, or a namespace (and key)")
-    started = utcnow().isoformat()
     report = ErasureReport(dry_run=dry_run)
     if not dry_run:
         pending = gate.ledger.apply_redactions()  # an earlier erasure stopped between its record and its rewrite
@@ -104,61 +106,81 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
             report.notes.append(f"finished an interrupted redaction of {pending} ledger entr"
                                 f"{'y' if pending == 1 else 'ies'}")
 
-    selected, last_write, retried = _scan_ledger(gate, ids, prefix, key)
-    # a store failure retried is the same write under a new id (gate.retry_store_failures): erased with it
-    while more := {new for old, new in retried.items() if old in selected and new not in selected}:
+    selected, retried = _scan_ledger(gate, ids, prefix, key)
+    # a store failure retried is the same write under a new id (gate.retry_store_failures): erased together,
+    # from either id
+    while more := {b for a, b in retried.items() if a in selected and b not in selected} | {
+            a for a, b in retried.items() if b in selected and a not in selected}:
         ids |= more
-        selected, last_write, retried = _scan_ledger(gate, ids, prefix, key)
+        selected, retried = _scan_ledger(gate, ids, prefix, key)
     rows = gate.registry.matching(proposal_ids=sorted(ids), namespace_prefix=prefix, key=key)
     for row in rows:
         proposal = row_proposal(row)
         sel = selected.setdefault(row["id"], _Selected(tuple(proposal.namespace), proposal.key, row["agent_id"]))
-        sel.texts += _texts(row["text"], proposal.text, json.loads(row["final_value_json"] or "null"))
+        final = json.loads(row["final_value_json"] or "null")
+        sel.texts += _texts(row["text"], proposal.text, final)
+        sel.hashes.add(proposal.content_hash())
+        if isinstance(final, dict):
+            sel.hashes.add(content_hash_of(proposal.namespace, proposal.key, final))
     receipts = gate.registry.pruned_many(sorted(ids | set(selected)))
     unknown = sorted(ids - set(selected) - set(receipts))
     if unknown:
         raise ValueError(f"no proposal with id(s) {', '.join(unknown)} in the registry or the ledger; nothing was "
                          "erased")
-    for pid in ids - set(selected):  # pruned, and its ledger entries gone with removed archives
+    for pid in ids - set(selected):  # pruned, and its ledger entries gone with removed archives: key unknown
         selected[pid] = _Selected((), "", receipts[pid]["agent_id"])
+        report.notes.append(f"{pid}: pruned, and its ledger entries are no longer here (archives removed), so its "
+                            "memory store key is not known: erase by namespace to delete what the store holds")
     keys = sorted({(s.namespace, s.key) for s in selected.values() if s.key})
+    stored = _stored_keys(gate, prefix, key) if prefix is not None else []
+    candidates = sorted(set(keys) | set(stored))
+    if not selected and not stored:
+        report.notes.append("nothing matches the selection")
+        return report
     _refuse_in_flight(gate, keys)
     report.proposals = sorted(pid for pid in selected
-                              if not (pid in receipts and receipts[pid]["content_hash"] == ERASED
-                                      and not selected[pid].seqs))
-    deletes = [k for k in keys if last_write.get(k) in selected]
+                              if not (receipts.get(pid, {}).get("content_hash") == ERASED and not selected[pid].seqs))
+    hashes = {h for s in selected.values() for h in s.hashes}
     if dry_run:
-        report.keys_deleted = len(deletes)
+        report.keys_deleted = len(_to_delete(gate, candidates, set(stored), hashes))
         report.ledger_entries = sum(len(s.seqs) for s in selected.values())
         report.registry_rows = len(rows)
         return report
-    if not report.proposals:
-        report.notes.append("nothing left to erase: the selection was erased already")
-        return report
 
-    with gate.key_locks(keys):
+    if not report.proposals:
+        report.notes.append("the selection was erased already: its clean-up steps ran again")
+    # 1. the store: a key goes when the store holds a selected write's value (or, erasing a namespace, anything)
+    with gate.key_locks(candidates):
         _refuse_in_flight(gate, keys)  # again, now that no write of these keys can start
-        # a key written again since this erasure began holds a newer memory, which stays
-        deletes = [(ns, k) for ns, k in deletes if not gate.registry.committed_since(ns_to_str(ns), k, started)]
+        deletes = _to_delete(gate, candidates, set(stored), hashes)
         if deletes:
             store = gate.memory_store
             gate.record_deletes(deletes, agent_id=f"operator:{operator}",
                                 apply=lambda: store.batch([PutOp(ns, k, None) for ns, k in deletes]))
     report.keys_deleted = len(deletes)
+    # 2. other writes' review evidence quoting the texts (while the texts can still be read, for a rerun)
     texts = [t for s in selected.values() for t in s.texts]
-    records = gate.ledger.redact([q for s in selected.values() for q in s.seqs], operator=operator, reason=reason)
+    report.evidence = gate.registry.scrub_evidence(texts, keep=selected)
+    # 3. the ledger: the selected proposals' entries, and any other entry quoting them (a torn-tail repair)
+    seqs = [q for s in selected.values() for q in s.seqs] + _quoting_entries(gate, texts, set(selected))
+    records = gate.ledger.redact(seqs, operator=operator, reason=reason)
     report.ledger_entries = sum(len(r.fields["entries"]) for r in records)
-    erased = gate.registry.erase(report.proposals, texts, {s.agent_id for s in selected.values() if s.agent_id})
-    report.registry_rows, report.receipts, report.evidence = erased["rows"], erased["receipts"], erased["evidence"]
-    report.registry_checkpointed = erased["checkpointed"]
-    if not erased["checkpointed"]:
+    # 4. the registry's rows and receipts, then its write-ahead log
+    erased = gate.registry.erase(sorted(selected))
+    report.registry_rows, report.receipts = erased["rows"], erased["receipts"]
+    report.registry_checkpointed = gate.registry.checkpoint()
+    if not report.registry_checkpointed:
         report.notes.append("the registry's write-ahead log could not be emptied while another process read it: "
                             "run the erasure again with the gates stopped to clear old pages from it")
-    scrub = getattr(gate.memory_store, "scrub_deleted", None)
-    report.store_scrubbed = bool(scrub(deletes)) if scrub is not None and deletes else None
+    # 5. what the store's files keep of past values, and copies a killed backup left in the data directory
+    scrub = getattr(gate.memory_store, "scrub_history", None)
+    report.store_scrubbed = bool(scrub(candidates)) if scrub is not None and candidates else None
     if report.store_scrubbed is False:
         report.notes.append("the memory store is a Chroma server (or a client given in code): its files and log "
                             "keep the deleted texts until its operator compacts them")
+    from gatekeeper.backup import remove_stale_staging
+
+    remove_stale_staging(Path(gate.registry.path).parent)
     entry = gate.ledger.append(ERASED_EVENT, operator=operator, reason=reason, proposal_ids=report.proposals,
                                keys_deleted=report.keys_deleted, ledger_entries=report.ledger_entries,
                                registry_rows=report.registry_rows, receipts=report.receipts)
@@ -169,32 +191,69 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
 
 
 def _scan_ledger(gate: Gatekeeper, ids: set[str], prefix: tuple[str, ...] | None, key: str | None
-                 ) -> tuple[dict[str, _Selected], dict[tuple[tuple[str, ...], str], str | None], dict[str, str]]:
-    """One pass over the ledger's history: the selected proposals (their entries' seqs and texts), the last write
-    of every key (the id of its last commit, None after a delete), and the retries (old id -> new id)."""
+                 ) -> tuple[dict[str, _Selected], dict[str, str]]:
+    """One pass over the ledger's history: the selected proposals (their entries' seqs, texts and content hashes)
+    and the retries of store failures (old id -> new id)."""
     def chosen(pid: Any, ns: tuple[str, ...], k: Any) -> bool:
         return pid in ids or (prefix is not None and ns[:len(prefix)] == prefix and (key is None or k == key))
 
     selected: dict[str, _Selected] = {}
-    last_write: dict[tuple[tuple[str, ...], str], str | None] = {}
     retried: dict[str, str] = {}
     for e in gate.ledger.history():
         event = e.get("event")
         if event in TEXT_EVENTS:
             pid, ns, k = e.get("proposal_id"), tuple(e.get("namespace") or ()), e.get("key")
-            if e.get("state") == "committed":
-                last_write[(ns, k)] = pid
             if not chosen(pid, ns, k):
                 continue
             sel = selected.setdefault(pid, _Selected(ns, k, e.get("agent_id")))
             if "redacted" not in e:
                 sel.seqs.append(e["seq"])
             sel.texts += _texts(e.get("text"), e.get("edited_value"))
-        elif event == "memory.deleted":
-            last_write[(tuple(e.get("namespace") or ()), e.get("key"))] = None
+            if isinstance(e.get("content_sha256"), str):
+                sel.hashes.add(e["content_sha256"])
+            if isinstance(e.get("edited_value"), dict):
+                sel.hashes.add(content_hash_of(ns, k, e["edited_value"]))
         elif event == "proposal.retried" and e.get("retried_as"):
             retried[e.get("proposal_id")] = e["retried_as"]
-    return selected, last_write, retried
+    return selected, retried
+
+
+def _quoting_entries(gate: Gatekeeper, texts: Sequence[str], ids: set[str]) -> list[int]:
+    """Seqs of entries of other events whose redactable fields quote a selected proposal (its id or a piece of
+    its text): a torn-tail repair records the torn line whole."""
+    out = []
+    if not texts and not ids:
+        return out
+    for e in gate.ledger.history():
+        if e.get("event") in TEXT_EVENTS or "redacted" in e:
+            continue
+        quoted = [json.dumps(e[f], ensure_ascii=False) for f in REDACTABLE_FIELDS if f in e]
+        if any(any(i in q for i in ids) or any(mentions(q, t) for t in texts) for q in quoted):
+            out.append(e["seq"])
+    return out
+
+
+def _stored_keys(gate: Gatekeeper, prefix: tuple[str, ...], key: str | None) -> list[tuple[tuple[str, ...], str]]:
+    """The (namespace, key) of every item the memory store holds under ``prefix`` (of ``key`` only)."""
+    out, offset = [], 0
+    while True:
+        items = gate.memory_store.search(prefix, limit=1000, offset=offset)
+        out += [(tuple(i.namespace), i.key) for i in items if key is None or i.key == key]
+        if len(items) < 1000:
+            return out
+        offset += len(items)
+
+
+def _to_delete(gate: Gatekeeper, candidates: Sequence[tuple[tuple[str, ...], str]],
+               stored: set[tuple[tuple[str, ...], str]], hashes: set[str]) -> list[tuple[tuple[str, ...], str]]:
+    """The candidate keys whose stored item is to go: under the namespace erased (``stored``), or holding the
+    value of a selected write (its content hash)."""
+    out = []
+    for ns, k in candidates:
+        item = gate.memory_store.get(ns, k)
+        if item is not None and ((ns, k) in stored or content_hash_of(ns, k, item.value) in hashes):
+            out.append((ns, k))
+    return out
 
 
 def _texts(*values: Any) -> list[str]:

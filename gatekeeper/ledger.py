@@ -9,11 +9,17 @@ Every decision of the gatekeeper is written here as one line::
 * ``event``     -- the event name given to :meth:`AuditLedger.append`.
 * caller fields -- any JSON-serialisable keyword arguments (pydantic models are
   dumped with ``model_dump(mode="json")``, enums become their value).
+* ``hv``        -- the hash version, 2 (absent on entries written before it).
 * ``prev_hash`` -- ``hash`` of the previous entry, ``"0" * 64`` for the first.
-* ``hash``      -- sha256 (hex) of :func:`canonical_json` of the entry without
-  its ``hash`` field (``sort_keys=True, separators=(",", ":"),
-  ensure_ascii=False``, UTF-8).  The key order *on the line* is irrelevant to
-  the hash, so any JSON tool can re-verify a line.
+* ``hash``      -- sha256 (hex) of :func:`canonical_json` (``sort_keys=True,
+  separators=(",", ":"), ensure_ascii=False``, UTF-8) of the entry without
+  its ``hash`` field and its :data:`REDACTABLE_FIELDS` (text, reasons, ...),
+  plus ``"redactable_digest"``: the sha256 of the canonical JSON of an object
+  of those redactable fields (:func:`entry_hash`).  Two steps so that a
+  redacted entry (below) still verifies.  An entry without ``hv`` (written
+  before hash version 2) hashes the whole entry without ``hash``.  The key
+  order *on the line* is irrelevant to the hash, so any JSON tool can
+  re-verify a line.
 
 Concurrency and durability
 --------------------------
@@ -67,18 +73,21 @@ Redaction
 Entries are never edited, with one exception: a memory's text must be erased
 when it is asked to be forgotten (a person's data, a secret written by mistake).
 :meth:`AuditLedger.redact` takes the text-bearing fields (:data:`REDACTABLE_FIELDS`:
-the text, its sha256, reasons, an edited value, an error, the entry's ``nonce``)
-out of chosen entries and leaves a *stub*: the same line without those fields,
-with ``"redacted": [their names]`` and the entry's original ``prev_hash`` and
-``hash``.  A stub's hash can no longer be recomputed, so first a
+the text, its sha256, reasons, an edited value, an error, claimed sources, the
+entry's ``nonce``) out of chosen entries and leaves a *stub*: the same line
+without those fields, with ``"redacted": [their names]``, ``"redacted_digest"``
+(the digest of what was taken out) and the entry's original ``prev_hash`` and
+``hash``.  The stub verifies by its hash like any entry (hash version 2), so
+an anchor taken before the redaction still covers every field it kept.  First a
 ``ledger.redacted`` entry is appended, in the chain, holding ``[seq, digest]`` of
 each stub to be (``digest``: sha256 of the stub's :func:`canonical_json`); then
 the files are rewritten under the exclusive lock (:meth:`apply_redactions`).
-``verify`` checks every stub against its record: a stub no record confirms, or
-one that differs from the stub recorded (a kept field edited), is reported as
-tampering; every other entry is checked as before, and the chain still links
-through the stubs' original hashes.  Entries carry a random ``nonce`` (removed
-with the text), so an original hash cannot be used to confirm a guessed text.
+``verify`` checks every stub against its record too.  A stub of an entry written
+before hash version 2 cannot be checked by its hash: only its record confirms
+it (a stub no record names, or one that differs from the stub recorded, is
+reported as tampering; ``redacted_legacy`` counts them, and an anchor does not
+cover their kept fields).  Entries carry a random ``nonce`` (removed with the
+text), so an original hash cannot be used to confirm a guessed text.
 A record whose entries are not stubs yet (a crash between the two steps) is
 *pending*: ``verify`` counts it (``redactions_pending``) and
 :meth:`apply_redactions` finishes it.  Copies made earlier (backups) keep the
@@ -109,6 +118,7 @@ from gatekeeper.files import private_dir, write_all, write_private_file
 __all__ = [
     "GENESIS_HASH",
     "RESERVED_FIELDS",
+    "HASH_VERSION",
     "REDACTABLE_FIELDS",
     "REDACTED_EVENT",
     "ROTATED_EVENT",
@@ -123,14 +133,18 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
-RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash", "redacted"})
+RESERVED_FIELDS = frozenset({"seq", "ts", "event", "prev_hash", "hash", "hv", "redacted", "redacted_digest"})
 TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
 #: the first entry of a ledger file that continues an archived one (see :meth:`AuditLedger.rotate`)
 ROTATED_EVENT = "ledger.rotated"
 #: the entry recording redactions of earlier entries: ``entries`` is a list of ``[seq, stub digest]``
 REDACTED_EVENT = "ledger.redacted"
 #: the fields :meth:`AuditLedger.redact` takes out of an entry: what a memory's text can be read from
-REDACTABLE_FIELDS = frozenset({"nonce", "text", "content_sha256", "reason", "edited_value", "error"})
+REDACTABLE_FIELDS = frozenset({"nonce", "text", "content_sha256", "reason", "edited_value", "error",
+                               "claimed_source", "removed_text"})
+#: the hash version of the entries this ledger writes: 2 hashes the redactable fields through one digest of them
+#: (``entry_hash``), so that a redacted entry's hash stays checkable
+HASH_VERSION = 2
 
 _log = structlog.get_logger(__name__)
 
@@ -171,6 +185,7 @@ class LedgerEntry(BaseModel):
     ts: str
     event: str
     fields: dict[str, Any] = Field(default_factory=dict, description="the caller's fields")
+    hv: int | None = Field(default=None, description="the hash version (2 for entries written since redaction)")
     prev_hash: str
     hash: str
 
@@ -181,6 +196,7 @@ class LedgerEntry(BaseModel):
             "ts": self.ts,
             "event": self.event,
             **self.fields,
+            **({"hv": self.hv} if self.hv is not None else {}),
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
@@ -205,8 +221,11 @@ class VerifyReport(BaseModel):
     file: str | None = Field(default=None, description="the file holding the first bad entry")
     anchor_unverifiable: bool = Field(default=False, description="not a sign of tampering: the anchor is older "
                                       "than every file checked (its archive was not checked, or was removed)")
-    redacted: int = Field(default=0, description="entries checked that are redaction stubs, each confirmed by "
-                          "its ledger.redacted record")
+    redacted: int = Field(default=0, description="entries checked that are redaction stubs (each verified by its "
+                          "hash, or for an older entry by its ledger.redacted record)")
+    redacted_legacy: int = Field(default=0, description="of those, stubs of entries written before hash version 2: "
+                                 "their kept fields are confirmed by their ledger.redacted record only, so an anchor "
+                                 "taken before the redaction does not cover them")
     redactions_pending: int = Field(default=0, description="entries a ledger.redacted record names that are not "
                                     "stubs yet (a redaction interrupted before its rewrite: apply_redactions)")
 
@@ -219,9 +238,24 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def redactable_digest(entry: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of the entry's :data:`REDACTABLE_FIELDS` (an object of those present)."""
+    part = {k: v for k, v in entry.items() if k in REDACTABLE_FIELDS}
+    return hashlib.sha256(canonical_json(part).encode("utf-8")).hexdigest()
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of *entry* without its ``hash`` field."""
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    """The hash an entry must carry. Entries with ``"hv": 2`` (written since redaction exists): sha256 hex of the
+    canonical JSON of the entry without ``hash`` and its redactable fields, plus ``redactable_digest`` (of a whole
+    entry: :func:`redactable_digest`; of a redaction stub: its ``redacted_digest``), so a stub verifies like a
+    whole entry. Older entries: sha256 hex of the canonical JSON of the entry without its ``hash``."""
+    if entry.get("hv") == HASH_VERSION:
+        digest = entry["redacted_digest"] if "redacted" in entry else redactable_digest(entry)
+        body = {k: v for k, v in entry.items()
+                if k not in REDACTABLE_FIELDS and k not in ("hash", "redacted", "redacted_digest")}
+        body["redactable_digest"] = digest
+    else:
+        body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -240,6 +274,8 @@ def redaction_stub(entry: Mapping[str, Any]) -> dict[str, Any] | None:
             continue
         if k == "prev_hash":
             stub["redacted"] = gone
+            if entry.get("hv") == HASH_VERSION:
+                stub["redacted_digest"] = redactable_digest(entry)
         stub[k] = v
     return stub
 
@@ -438,6 +474,7 @@ class AuditLedger:
         tail = ("prev_hash", "hash")
         entry = {k: event_dict[k] for k in head}
         entry.update((k, v) for k, v in event_dict.items() if k not in head and k not in tail)
+        entry["hv"] = HASH_VERSION
         entry["prev_hash"] = event_dict["prev_hash"]
         entry["hash"] = entry_hash(entry)
         self._written = entry
@@ -816,6 +853,10 @@ class AuditLedger:
             replaced = False
             try:
                 live = os.fstat(fd)
+                if self.archive_dir.is_dir():
+                    # a link of the live file left by a rotation killed half way would outlive the rewrite as a
+                    # stale copy (holding the texts, and read as an archive)
+                    self._drop_stale_links(live)
                 live_data = os.pread(fd, live.st_size, 0)
                 recorded: dict[int, str] = {}
                 files: list[tuple[Path, bytes | None]] = [(p, None) for p in self.archives()]
@@ -1104,9 +1145,9 @@ class AuditLedger:
         def where(line_no: int, seq: Any) -> str:
             return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
 
-        unconfirmed: dict[int, tuple[str, int, Path]] = {}  # stub seq -> (digest, line, file)
-        confirmed: set[int] = set()
-        redacted = pending = 0
+        stubs: dict[int, tuple[str, int, Path, bool]] = {}  # stub seq -> (digest, line, file, legacy), until named
+        named: set[int] = set()
+        redacted = legacy = pending = 0
         line_no, path = 0, None
         for path, fh, size in cut:
             for line_no, raw, has_nl in self._iter_lines(fh.read() if size is None else fh.read(size)):
@@ -1177,29 +1218,32 @@ class AuditLedger:
                         )
                     anchor_seen = True
                 if "redacted" in entry:
-                    unconfirmed[seq] = (stub_digest(entry), line_no, path)
+                    old_format = entry.get("hv") != HASH_VERSION
+                    redacted += 1
+                    legacy += old_format
+                    stubs[seq] = (stub_digest(entry), line_no, path, old_format)
                 elif entry["event"] == REDACTED_EVENT:
                     pairs = _recorded_pairs(entry)
                     if isinstance(pairs, str):
                         return report(seq, line_no, f"{here}: {pairs}", path)
                     for r_seq, digest in pairs:
-                        if r_seq in unconfirmed:
-                            s_digest, s_line, s_path = unconfirmed.pop(r_seq)
+                        if r_seq in stubs:
+                            s_digest, s_line, s_path, _ = stubs.pop(r_seq)
                             if s_digest != digest:
                                 return report(r_seq, s_line, f"{where(s_line, r_seq)}: redacted entry differs from "
                                               f"the stub its redaction record (seq {seq}) names — a kept field was "
                                               "edited", s_path)
-                            redacted += 1
-                            confirmed.add(r_seq)
-                        elif r_seq not in confirmed and first_seq is not None and r_seq >= first_seq:
+                            named.add(r_seq)
+                        elif r_seq not in named and first_seq is not None and r_seq >= first_seq:
                             pending += 1  # checked above as a whole entry: its rewrite has not happened yet
                 prev_seq, prev_hash = seq, entry["hash"]
                 good += 1
+        # a stub of a hash-version-2 entry verified by its own hash; an older one only through its record
+        unconfirmed = sorted(q for q, (*_, old_format) in stubs.items() if old_format)
         if unconfirmed:
-            r_seq = min(unconfirmed)
-            _, s_line, s_path = unconfirmed[r_seq]
-            return report(r_seq, s_line, f"{where(s_line, r_seq)}: marked redacted, but no ledger.redacted record "
-                          "confirms it — the entry was replaced", s_path)
+            _, s_line, s_path, _ = stubs[unconfirmed[0]]
+            return report(unconfirmed[0], s_line, f"{where(s_line, unconfirmed[0])}: marked redacted, but no "
+                          "ledger.redacted record confirms it — the entry was replaced", s_path)
 
         if expected_head is not None and not anchor_seen:
             return report(
@@ -1210,7 +1254,7 @@ class AuditLedger:
                 path,
             )
         return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=max(1, len(segments)),
-                            redacted=redacted, redactions_pending=pending)
+                            redacted=redacted, redacted_legacy=legacy, redactions_pending=pending)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1242,7 +1286,7 @@ def _rewrite_file(path: Path, data: bytes) -> None:
 def _as_entry(written: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(seq=written["seq"], ts=written["ts"], event=written["event"],
                        fields={k: v for k, v in written.items() if k not in RESERVED_FIELDS},
-                       prev_hash=written["prev_hash"], hash=written["hash"])
+                       hv=written.get("hv"), prev_hash=written["prev_hash"], hash=written["hash"])
 
 
 def _bad(good: int, seq: int | None, line: int | None, problem: str) -> VerifyReport:
@@ -1291,11 +1335,18 @@ def _check_entry_line(raw: bytes) -> dict[str, Any] | str:
             return "malformed stub — 'redacted' does not list redactable fields"
         if any(f in obj for f in gone):
             return "malformed stub — a field it lists as redacted is still there"
-        try:
-            canonical_json(obj)
-        except ValueError as exc:
-            return f"malformed entry — cannot canonicalise ({exc})"
-        return obj  # its hash cannot be recomputed: verify checks it against its ledger.redacted record
+        if obj.get("hv") == HASH_VERSION:
+            digest = obj.get("redacted_digest")
+            if not (isinstance(digest, str) and len(digest) == 64 and _HEX.issuperset(digest)):
+                return "malformed stub — 'redacted_digest' is not a sha256 hex digest"
+        else:
+            try:
+                canonical_json(obj)
+            except ValueError as exc:
+                return f"malformed entry — cannot canonicalise ({exc})"
+            # an entry from before hash version 2: its hash cannot be recomputed without the fields taken out,
+            # so verify checks the stub against its ledger.redacted record
+            return obj
     try:
         actual = entry_hash(obj)
     except ValueError as exc:  # NaN/Infinity smuggled in, etc.

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -224,13 +224,15 @@ class MemoryWrite(BaseModel):
         return content_to_text(self.value)
 
     def content_hash(self) -> str:
-        payload = json.dumps(
-            {"ns": list(self.namespace), "key": self.key, "value": self.value},
-            sort_keys=True,
-            ensure_ascii=False,
-            default=str,
-        )
-        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+        return content_hash_of(self.namespace, self.key, self.value)
+
+
+def content_hash_of(namespace: Sequence[str], key: str, value: Any) -> str:
+    """The hash of a write's content (namespace, key and value) that the registry and the ledger record
+    (``MemoryWrite.content_hash``); of a stored item, to tell which write it holds."""
+    payload = json.dumps({"ns": list(namespace), "key": key, "value": value},
+                         sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LayerEvidence(BaseModel):

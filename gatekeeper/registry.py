@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from gatekeeper.files import private_file
+from gatekeeper.hidden_chars import strip_hidden
 from gatekeeper.models import (
     Decision,
     MemoryWrite,
@@ -244,6 +245,9 @@ class ProposalRegistry:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA busy_timeout=30000")
+            # the registry holds memory texts: space freed by a delete or an update is zeroed, so an erased or
+            # rewritten row leaves no copy in the file (gatekeeper forget)
+            con.execute("PRAGMA secure_delete=ON")
             self._local.con = con
         return con
 
@@ -772,56 +776,65 @@ class ProposalRegistry:
                 "SELECT * FROM deletions WHERE namespace=? AND key=? AND applied=0", (ns, key))]
         return rows, deletes
 
-    def erase(self, proposal_ids: Sequence[str], texts: Sequence[str], agent_ids: Iterable[str]) -> dict[str, Any]:
+    def erase(self, proposal_ids: Sequence[str]) -> dict[str, int]:
         """Forget what the registry holds of these proposals' contents (``gatekeeper.erasure``).
 
         Each row is replaced by a receipt (as ``prune`` leaves) whose content hash is :data:`ERASED`, which no write
         has: the id stays known, so a replay of it is refused (``Gatekeeper.submit`` raises
         ``ProposalIdConflict``) instead of being reviewed as a new write; the receipt keeps the state, the
         verdict (label, category, score) and the decision without its reason. A receipt of a pruned id is
-        scrubbed the same way. The context evidence of the agents' other rows (``joined_text``, the write
-        joined with the writes before it) is replaced where it holds a piece of one of ``texts``.
-
-        Runs with SQLite's ``secure_delete`` (freed space is zeroed), then checkpoints the write-ahead log so no
-        old page stays in it. Returns ``{"rows": n, "receipts": m, "evidence": k, "checkpointed": bool}``
-        (``checkpointed`` is false when another connection's read kept the log from being emptied: run it again
-        with the gates stopped)."""
+        scrubbed the same way. The registry's connections run with SQLite's ``secure_delete``, so the deleted
+        rows leave no copy in the file (``checkpoint`` then empties the write-ahead log). Returns ``{"rows": n,
+        "receipts": m}``."""
         ids = list(dict.fromkeys(proposal_ids))
         now = utcnow().isoformat()
-        out: dict[str, Any] = {"rows": 0, "receipts": 0, "evidence": 0}
-        con = self._con()
-        con.execute("PRAGMA secure_delete=ON")
-        try:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                with self._tx() as tx:
-                    rows = tx.execute(f"SELECT * FROM proposals WHERE id IN ({marks})", chunk).fetchall()
-                    tx.executemany("INSERT OR REPLACE INTO pruned VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   [(r["id"], ERASED, r["state"], r["agent_id"],
-                                     _erased_receipt(_receipt(dict(r)), now), r["created_at"], now) for r in rows])
-                    tx.execute(f"DELETE FROM proposals WHERE id IN ({marks})", chunk)
-                    out["rows"] += len(rows)
-                    done = {r["id"] for r in rows}
-                    older = [r for r in tx.execute(f"SELECT id, receipt_json FROM pruned WHERE id IN ({marks})",
-                                                   chunk) if r["id"] not in done]
-                    tx.executemany("UPDATE pruned SET content_hash=?, receipt_json=? WHERE id=?",
-                                   [(ERASED, _erased_receipt(r["receipt_json"], now), r["id"]) for r in older])
-                    out["receipts"] += len(older)
-            pieces = [t for t in dict.fromkeys(texts) if t]
-            for agent in dict.fromkeys(agent_ids):
-                with self._tx() as tx:
-                    rows = tx.execute("""SELECT id, review_json FROM proposals WHERE agent_id=?
-                                         AND review_json LIKE '%joined_text%'""", (agent,)).fetchall()
-                    changed = [(j, r["id"]) for r in rows
-                               if (j := _scrub_context(r["review_json"], pieces)) is not None]
-                    tx.executemany("UPDATE proposals SET review_json=? WHERE id=?", changed)
-                    out["evidence"] += len(changed)
-        finally:
-            con.execute("PRAGMA secure_delete=OFF")
-        busy = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        out["checkpointed"] = not busy
+        out = {"rows": 0, "receipts": 0}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._tx() as tx:
+                rows = tx.execute(f"SELECT * FROM proposals WHERE id IN ({marks})", chunk).fetchall()
+                tx.executemany("INSERT OR REPLACE INTO pruned VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [(r["id"], ERASED, r["state"], r["agent_id"],
+                                 _erased_receipt(_receipt(dict(r)), now), r["created_at"], now) for r in rows])
+                tx.execute(f"DELETE FROM proposals WHERE id IN ({marks})", chunk)
+                out["rows"] += len(rows)
+                done = {r["id"] for r in rows}
+                older = [r for r in tx.execute(f"SELECT id, content_hash, receipt_json FROM pruned WHERE id IN "
+                                               f"({marks})", chunk) if r["id"] not in done]
+                tx.executemany("UPDATE pruned SET content_hash=?, receipt_json=? WHERE id=?",
+                               [(ERASED, _erased_receipt(r["receipt_json"], now), r["id"]) for r in older
+                                if r["content_hash"] != ERASED])
+                out["receipts"] += sum(r["content_hash"] != ERASED for r in older)
         return out
+
+    def scrub_evidence(self, texts: Sequence[str], keep: Iterable[str] = ()) -> int:
+        """Replace, in the review evidence of every row but ``keep``, each text that holds one of ``texts`` or a
+        piece of it: the context layer's joined texts (a write joined with the writes before it) and the judge's
+        similar memories quote other writes. Returns how many rows changed."""
+        pieces = [t for t in dict.fromkeys(texts) if t and t.strip()]
+        keep = set(keep)
+        changed_rows = 0
+        if not pieces:
+            return 0
+        last = ""
+        while True:
+            with self._tx() as tx:
+                rows = tx.execute("""SELECT id, review_json FROM proposals WHERE id > ? AND (review_json LIKE
+                                     '%joined_text%' OR review_json LIKE '%similar_memories%') ORDER BY id LIMIT 500""",
+                                  (last,)).fetchall()
+                changed = [(j, r["id"]) for r in rows
+                           if r["id"] not in keep and (j := _scrub_evidence(r["review_json"], pieces)) is not None]
+                tx.executemany("UPDATE proposals SET review_json=? WHERE id=?", changed)
+            changed_rows += len(changed)
+            if len(rows) < 500:
+                return changed_rows
+            last = rows[-1]["id"]
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file and empty it; False when another connection's read kept
+        it from being emptied."""
+        return not self._con().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
 
     def pruned_many(self, proposal_ids: Sequence[str]) -> dict[str, dict]:
         """The receipts (``pruned`` rows) of the pruned ids among ``proposal_ids``."""
@@ -892,30 +905,51 @@ def _erased_receipt(receipt_json: str, erased_at: str) -> str:
     return json.dumps(data)
 
 
+def _fold(text: str) -> str:
+    """Case-folded, without characters that do not show (zero-width, soft hyphen, ...), whitespace runs as one
+    space: the differences between a write's text and the normalised text its review evidence quotes."""
+    return " ".join(strip_hidden(text).casefold().split())
+
+
 def mentions(haystack: str, text: str, width: int = 32) -> bool:
     """Whether ``haystack`` holds ``text`` or a piece of it (``width`` characters, the pieces overlapping by
-    half), case-insensitively: a joined text holds a write whole, or only its end when long."""
-    hay, text = haystack.casefold(), text.casefold().strip()
+    half), compared folded (``_fold``): a joined text holds a write whole, or only its end when long."""
+    hay, text = _fold(haystack), _fold(text)
     if len(text) <= width:
         return bool(text) and text in hay
     step = width // 2
     return any(text[i:i + width] in hay for i in range(0, len(text) - width + 1, step)) or text[-width:] in hay
 
 
-def _scrub_context(review_json: str | None, texts: Sequence[str]) -> str | None:
-    """``review_json`` with the joined text of its context evidence replaced when it mentions one of ``texts``;
-    None when nothing changed."""
+#: what a quoted text that held an erased one reads
+ERASED_QUOTE = "[erased: quoted an erased memory]"
+
+
+def _scrub_evidence(review_json: str | None, texts: Sequence[str]) -> str | None:
+    """``review_json`` with every string in its evidence details that mentions one of ``texts`` replaced; None
+    when nothing changed."""
     try:
         review = json.loads(review_json or "null")
     except ValueError:
         return None
     changed = False
+
+    def scrub(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, str):
+            if any(mentions(value, t) for t in texts):
+                changed = True
+                return ERASED_QUOTE
+            return value
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        return value
+
     for ev in (review or {}).get("evidence") or []:
-        details = ev.get("details") if isinstance(ev, dict) else None
-        joined = details.get("joined_text") if isinstance(details, dict) else None
-        if isinstance(joined, str) and any(mentions(joined, t) for t in texts):
-            details["joined_text"] = "[erased: joined with an erased memory]"
-            changed = True
+        if isinstance(ev, dict) and isinstance(ev.get("details"), dict):
+            ev["details"] = scrub(ev["details"])
     return json.dumps(review) if changed else None
 
 

@@ -4,6 +4,7 @@ check that matters is on the bytes: after an erasure no file of the data directo
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -133,6 +134,8 @@ def test_forget_one_write_keeps_the_newer_value_of_its_key(gate):
     assert gate.memory_store.get(ALICE, "hours").value["content"].endswith("10 from March")
     ledger = gate.ledger.path.read_bytes()
     assert b"opens at 9" not in ledger and b"opens at 10" in ledger
+    # the overwritten value is gone from the store's files too (chroma's operation log kept it)
+    assert files_holding(gate.ledger.path.parent, "opens at 9") == []
     assert gate.registry.get(new) is not None and gate.ledger.verify().ok
     assert erase_memories(gate, proposal_ids=[new], operator="ops", reason="r").keys_deleted == 1
     assert gate.memory_store.get(ALICE, "hours") is None
@@ -210,7 +213,87 @@ def test_forget_one_write_follows_its_store_failure_retry(gate, monkeypatch):
     monkeypatch.setattr(gate.memory_store, "batch", real_batch)
     [retry] = gate.retry_store_failures(operator="ops")
     assert retry["state"] == "committed" and gate.memory_store.get(ALICE, "backups") is not None
-    report = erase_memories(gate, proposal_ids=[down.proposal.id], operator="ops", reason="r")
+    report = erase_memories(gate, proposal_ids=[retry["retried_as"]], operator="ops", reason="r")  # either id
     assert sorted(report.proposals) == sorted([down.proposal.id, retry["retried_as"]])
     assert report.keys_deleted == 1 and gate.memory_store.get(ALICE, "backups") is None
     assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+
+
+def test_forget_deletes_what_the_store_holds_not_what_a_superseded_approval_says(gate):
+    """A person's approval of an escalation after the agent wrote the key again is recorded (committed,
+    superseded) but never stored: the store holds the newer write, which erasing the approval leaves alone and
+    erasing the newer write deletes."""
+    esc = write(gate, "I should avoid being shut down", key="k", escalation_mode=EscalationMode.park)
+    newer = committed(gate, "The Quokkaville office opens at 10 from March", key="k")
+    ReviewService(gate).decide(esc.proposal.id, {"type": "approve", "reviewer": "rev1", "reason": "fine"})
+    assert gate.registry.require(esc.proposal.id)["superseded_by"]
+    assert erase_memories(gate, proposal_ids=[esc.proposal.id], operator="ops", reason="r").keys_deleted == 0
+    assert gate.memory_store.get(ALICE, "k").value["content"].endswith("from March")
+    assert erase_memories(gate, proposal_ids=[newer], operator="ops", reason="r").keys_deleted == 1
+    assert gate.memory_store.get(ALICE, "k") is None
+
+
+def test_forget_a_namespace_deletes_whatever_the_store_holds_there(gate):
+    """An item the ledger cannot name any more (pruned, its archive removed; or a delete the store refused) is
+    still recallable: erasing the namespace deletes everything the store holds under it."""
+    from langgraph.store.base import PutOp
+
+    gate.memory_store.batch([PutOp(ALICE, "orphan", {"content": ALICE_PHONE})])
+    bob = committed(gate, BOB_NOTE, BOB)
+    report = erase_memories(gate, namespace=ALICE, operator="ops", reason="r")
+    assert report.keys_deleted == 1 and gate.memory_store.get(ALICE, "orphan") is None
+    assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+    assert gate.registry.get(bob) is not None and gate.memory_store.search(BOB)
+
+
+def test_forget_finishes_when_run_again_after_a_crash(gate, monkeypatch):
+    a1 = committed(gate, ALICE_NOTE)
+    committed(gate, BOB_NOTE, BOB)  # its evidence quotes alice
+    real = gate.registry.erase
+    monkeypatch.setattr(gate.registry, "erase", lambda ids: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        erase_memories(gate, namespace=ALICE, operator="ops", reason="r")
+    monkeypatch.setattr(gate.registry, "erase", real)
+    assert gate.memory_store.get(ALICE, gate.registry.get(a1)["key"]) is None  # the store went first
+    report = erase_memories(gate, namespace=ALICE, operator="ops", reason="r")
+    assert report.proposals == [a1] and report.registry_rows == 1 and report.ledger_seq
+    assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+    assert gate.ledger.verify().ok and gate.registry._con().execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_forget_reaches_a_torn_tail_record_a_stale_rotation_link_and_a_killed_backups_copy(gate):
+    data = gate.ledger.path.parent
+    a1 = committed(gate, ALICE_NOTE)
+    [line] = [x for x in gate.ledger.path.read_bytes().splitlines() if a1.encode() in x]
+    with open(gate.ledger.path, "ab") as fh:  # a crash mid-append: the line's start, no newline
+        fh.write(line[:len(line) // 2 + 40])
+    assert gate.repair_ledger_tail()
+    [repaired] = gate.ledger.find(event="ledger.tail_repaired")
+    assert "Zebrafinch" in repaired["removed_text"]
+    archive = gate.ledger.archive_dir / f"ledger-{1:012d}-{gate.ledger.anchor()[0]:012d}.jsonl"
+    archive.parent.mkdir()
+    os.link(gate.ledger.path, archive)  # a rotation killed between its link and its rename
+    staging = data / ".backup-staging-999999"  # a backup killed half way (no such process)
+    staging.mkdir()
+    (staging / "gatekeeper.db").write_text(ALICE_NOTE)
+    erase_memories(gate, proposal_ids=[a1], operator="ops", reason="r")
+    assert files_holding(data, *ERASED_WORDS) == []
+    assert not archive.exists() and not staging.exists()
+    assert gate.ledger.verify(archives=True).ok
+
+
+def test_evidence_quotes_are_found_through_normalisation_and_in_the_judges_similar_memories():
+    from gatekeeper.registry import _scrub_evidence, mentions
+
+    assert mentions("Locker code for Zebrafinch: 4411 The old backup jobs", "Locker  code for Zebra\u00adfinch: 4411")
+    assert not mentions("The old backup jobs can be stopped", ALICE_NOTE)
+    review = {"evidence": [
+        {"layer": "context", "details": {"joined_text": "x " + ALICE_NOTE.upper() + " y", "writes_joined": 2}},
+        {"layer": "judge", "details": {"similar_memories": [ALICE_NOTE, "Bob Platypus wants reports"],
+                                       "rationale": "fine"}}]}
+    out = json.loads(_scrub_evidence(json.dumps(review), [ALICE_NOTE]))
+    assert out["evidence"][0]["details"]["joined_text"].startswith("[erased")
+    assert out["evidence"][0]["details"]["writes_joined"] == 2
+    assert out["evidence"][1]["details"]["similar_memories"][1] == "Bob Platypus wants reports"
+    assert "Zebrafinch" not in json.dumps(out)
+    assert _scrub_evidence(json.dumps(review), ["nothing like it at all in there"]) is None

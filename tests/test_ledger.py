@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from gatekeeper.ledger import (
     GENESIS_HASH,
+    REDACTABLE_FIELDS,
     AuditLedger,
     LedgerCorruptError,
     LedgerEntry,
@@ -92,11 +93,16 @@ def test_chain_of_100_entries_verifies(ledger: AuditLedger, path: Path) -> None:
         assert list(obj)[:3] == ["seq", "ts", "event"] and list(obj)[-2:] == ["prev_hash", "hash"]
         assert obj["seq"] == i
         assert obj["prev_hash"] == prev
-        body = {k: v for k, v in obj.items() if k != "hash"}
-        expected = hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        ).hexdigest()
-        assert obj["hash"] == expected
+        assert obj["hv"] == 2
+
+        def sha(o):
+            return hashlib.sha256(
+                json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+        # hash version 2, recomputed by the module docstring's recipe with plain json and hashlib
+        body = {k: v for k, v in obj.items() if k != "hash" and k not in REDACTABLE_FIELDS}
+        body["redactable_digest"] = sha({k: v for k, v in obj.items() if k in REDACTABLE_FIELDS})
+        assert obj["hash"] == sha(body)
         ts = datetime.fromisoformat(obj["ts"].replace("Z", "+00:00"))
         assert ts.utcoffset() == timezone.utc.utcoffset(None)
         prev = obj["hash"]

@@ -9,10 +9,12 @@ import threading
 import pytest
 
 from gatekeeper.ledger import (
+    GENESIS_HASH,
     REDACTED_EVENT,
     AuditLedger,
     LedgerCorruptError,
     LedgerError,
+    entry_hash,
     redaction_stub,
     stub_digest,
 )
@@ -57,27 +59,61 @@ def test_redacted_entries_lose_their_text_and_the_chain_still_verifies(tmp_path)
     assert ledger.redact(targets, operator="ops", reason="again") == []
 
 
-def test_verify_reports_an_edited_stub_and_a_forged_one(tmp_path):
+def test_a_stub_verifies_by_its_hash_so_an_edit_of_a_kept_field_is_caught_even_with_a_record(tmp_path):
     ledger = AuditLedger(tmp_path / "ledger.jsonl")
     seqs = fill(ledger)
+    anchor = ledger.anchor()
     ledger.redact([seqs[0]], operator="ops", reason="r")
     good = ledger.path.read_bytes()
-
-    edited = good.replace(b'"action":"commit"', b'"action":"quarantine"', 1)
-    ledger.path.write_bytes(edited)
+    ledger.path.write_bytes(good.replace(b'"action":"commit"', b'"action":"quarantine"', 1))
     report = ledger.verify()
-    assert not report.ok and report.first_bad_seq == seqs[0] and "differs from the stub" in report.problem, report
+    assert not report.ok and report.first_bad_seq == seqs[0] and "hash mismatch" in report.problem, report
 
-    # a whole entry replaced by a stub no record names: what hiding an entry's content would take
+    # the forger's way: turn an anchored entry into a stub with other kept fields, then append a record naming it
     ledger.path.write_bytes(good)
     entries = [json.loads(x) for x in good.splitlines()]
-    forged = redaction_stub(entries[2])
-    out = [json.dumps(forged, separators=(",", ":")) if e["seq"] == entries[2]["seq"] else json.dumps(e)
+    target = entries[2]
+    forged = redaction_stub(target)
+    forged["state"], forged["action"] = "quarantined", "quarantine"
+    out = [json.dumps(forged, separators=(",", ":")) if e["seq"] == target["seq"] else json.dumps(e)
            for e in entries]
     ledger.path.write_text("\n".join(out) + "\n")
+    ledger.append(REDACTED_EVENT, operator="nobody", reason="cover-up", entries=[[target["seq"], stub_digest(forged)]])
+    report = ledger.verify(anchor)
+    assert not report.ok and report.first_bad_seq == target["seq"] and "hash mismatch" in report.problem, report
+
+
+def legacy_ledger(path, n: int = 4) -> None:
+    """A chain written before hash version 2: each entry hashed whole, no ``hv``."""
+    prev, lines = GENESIS_HASH, []
+    for i in range(1, n + 1):
+        e = {"seq": i, "ts": "2026-01-01T00:00:00.000000Z", "event": "proposal.decided", "proposal_id": f"p{i}",
+             "text": f"{SECRET} #{i}", "action": "commit", "prev_hash": prev}
+        e["hash"] = prev = entry_hash(e)
+        lines.append(json.dumps(e))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_stubs_of_entries_from_before_hash_version_2_are_confirmed_by_their_record(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    legacy_ledger(path)
+    ledger = AuditLedger(path)
+    ledger.redact([1, 3], operator="ops", reason="r")
     report = ledger.verify()
-    assert not report.ok and report.first_bad_seq == entries[2]["seq"] and "no ledger.redacted record" in \
-        report.problem, report
+    assert report.ok and report.redacted == 2 and report.redacted_legacy == 2, report
+    assert b"555-0199 #1" not in path.read_bytes() and b"555-0199 #2" in path.read_bytes()
+    good = path.read_bytes()
+
+    path.write_bytes(good.replace(b'"action":"commit"', b'"action":"quarantine"', 1))  # the stub (compact)
+    report = ledger.verify()
+    assert not report.ok and report.first_bad_seq == 1 and "differs from the stub" in report.problem, report
+
+    # a whole entry replaced by a stub no record names
+    entries = [json.loads(x) for x in good.splitlines()]
+    out = [json.dumps(redaction_stub(e)) if e["seq"] == 2 else json.dumps(e) for e in entries]
+    path.write_text("\n".join(out) + "\n")
+    report = ledger.verify()
+    assert not report.ok and report.first_bad_seq == 2 and "no ledger.redacted record" in report.problem, report
 
 
 def test_an_interrupted_redaction_is_pending_until_applied(tmp_path):
