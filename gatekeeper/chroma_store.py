@@ -425,6 +425,12 @@ class ChromaMemoryStore(BaseStore):
 
     def _reload(self) -> None:
         """Drop our chroma system (and its cached vector index) and open a fresh one."""
+        self._drop_client()
+        self._open_client()
+        self.reloads += 1
+
+    def _drop_client(self) -> None:
+        """Close our chroma system (it saves its vector index as it closes); the next operation opens a new one."""
         old = self._client
         self._client = self._collection = None
         if old is not None:
@@ -432,8 +438,6 @@ class ChromaMemoryStore(BaseStore):
                 old.close()
             except Exception:  # noqa: BLE001 - the old system is being thrown away anyway
                 pass
-        self._open_client()
-        self.reloads += 1
 
     @contextmanager
     def _coherent(self, *, write: bool, vector: bool) -> Iterator[Any]:
@@ -477,9 +481,12 @@ class ChromaMemoryStore(BaseStore):
         document of each of the items' log rows that a later operation on the item replaced (the log's vectors
         stay, for the index to replay), merges the full-text index, and rewrites the file (VACUUM).
         The vector index files get the unused part of their capacity zeroed (``_zero_unused_capacity``: hnswlib
-        saves memory it never cleared, which can hold any text the writing process handled) and this store
-        reloads them; other processes' stores reload at their next operation, as after any write. A deleted
-        item's vector stays in the index, marked deleted, until chroma rebuilds it.
+        saves memory it never cleared, which can hold any text the writing process handled), with this store's
+        client closed; it and other processes' stores reopen at their next operation, as after any write. An
+        index opened again gets its unused capacity from the opening process's memory and saves it at its next
+        save, so a process that held an erased text can write it there again: erase from a process of its own
+        (``gatekeeper forget``). A deleted item's vector stays in the index, marked deleted, until chroma
+        rebuilds it.
 
         Returns False, changing nothing, when the store is not an embedded database of its own (a Chroma
         server, or a client given by the caller): the server's files are its operator's to scrub."""
@@ -508,11 +515,27 @@ class ChromaMemoryStore(BaseStore):
                 con.execute("VACUUM")
             finally:
                 con.close()
-            self._reload()  # closed first: a closing index may save its buffers once more
-            for header in Path(self.path).glob("*/header.bin"):
-                _zero_unused_capacity(header.parent)
-            self._reload()  # this process's index buffers, read back from the cleaned files
+            # closed first (a closing index saves its buffers once more), and not opened again here: an index
+            # loaded from its files gets its unused capacity from this process's memory, not from the files, and
+            # saves it whole at its next save; the next operation opens it (an erasing CLI process has ended by then)
+            self._drop_client()
+            self._zero_index_files()
+            # the index applies the log's deletes when it is next searched, and saves itself then: do that now,
+            # so that the next opening has nothing to apply and nothing to save, then clean the files again
+            self._open_client()
+            try:
+                peek = self._collection.get(limit=1, include=["embeddings"])
+                embs = peek.get("embeddings")
+                if embs is not None and len(embs) > 0:
+                    self._collection.query(query_embeddings=[list(embs[0])], n_results=1, include=[])
+            finally:
+                self._drop_client()
+            self._zero_index_files()
         return True
+
+    def _zero_index_files(self) -> None:
+        for header in Path(self.path or "").glob("*/header.bin"):
+            _zero_unused_capacity(header.parent)
 
     def close(self) -> None:
         """Release the client if this store created it.  Idempotent."""

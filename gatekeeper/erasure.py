@@ -1,23 +1,30 @@
 """Erasure: forget memories on request (``gatekeeper forget``).
 
 A memory may have to be forgotten: a person asks for their data to be erased, or an agent stored a secret. The
-gate keeps a memory's text in four places, and erasure takes it out of each, keeping the record that something
-was written and what was decided:
+gate keeps a memory's text in several places, and erasure takes it out of each, in this order, keeping the
+record that something was written and what was decided:
 
-* **the memory store**: a key whose current value came from an erased proposal is deleted (a ``memory.deleted``
-  entry, as any delete); the embedded Chroma database's file is then scrubbed of the deleted texts
-  (``ChromaMemoryStore.scrub_deleted``);
-* **the registry**: each erased proposal's row becomes a receipt without content (``ProposalRegistry.erase``),
-  so its id stays known and a replay of it is refused; the context evidence of the agent's other writes that
-  joined the erased text is replaced;
-* **the ledger**: the proposals' ``proposal.decided`` and ``review.resolved`` entries lose their text-bearing
-  fields (``AuditLedger.redact``: a recorded stub that still verifies);
-* a ``memory.erased`` entry records who erased what, and why.
+1. **the memory store**: under the keys' locks, a key is deleted when the store holds the value of an erased
+   write (compared by content hash), or, erasing a namespace, whatever it holds there (a ``memory.deleted``
+   entry, as any delete);
+2. **other writes' review evidence** in the registry that quotes an erased text (the context layer's joined
+   texts, the judge's similar memories), while the texts can still be read;
+3. **the ledger**: the proposals' ``proposal.decided`` and ``review.resolved`` entries, and other entries
+   quoting them, lose their text-bearing fields (``AuditLedger.redact``: a stub that still verifies);
+4. **the registry**: each erased proposal's row becomes a receipt without content
+   (``ProposalRegistry.erase``), so its id stays known and a replay of it is refused; then its write-ahead log
+   is emptied (the connections run with ``secure_delete``);
+5. **the store's files**: the embedded Chroma database is scrubbed of the keys' past values
+   (``ChromaMemoryStore.scrub_history``), and copies a killed backup left in the data directory are removed;
+6. a ``memory.erased`` entry records who erased what, and why (the operator's reason is kept as written).
+
+Every step can run again: running the erasure again finishes one that was interrupted.
 
 What it does not reach: copies made before (backups: ``gatekeeper backup``), a Chroma server's own files and
 log, LangGraph checkpoints of the agent's threads (their state holds the proposed memories: delete the thread
 with the checkpointer), logs the operator keeps, and the memory of running processes (a gate's caches hold
-recent texts until they are evicted or the process restarts).
+recent texts until they are evicted or the process restarts; chroma's vector index files can take stray bytes
+of the memory of a process that reads them, so run erasures from a process of their own: the CLI).
 
 Proposals still in review or unfinished are refused, not erased: decide them (``gatekeeper review reject``) or
 recover them first, so that nothing in flight writes the text back.
@@ -34,7 +41,7 @@ import structlog
 from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
-from gatekeeper.ledger import REDACTABLE_FIELDS
+from gatekeeper.ledger import REDACTABLE_FIELDS, REDACTED_EVENT
 from gatekeeper.models import content_hash_of
 from gatekeeper.registry import ERASED, mentions, row_proposal
 
@@ -46,6 +53,8 @@ log = structlog.get_logger("gatekeeper.erasure")
 #: the ledger events that carry a proposal's text
 TEXT_EVENTS = ("proposal.decided", "review.resolved")
 ERASED_EVENT = "memory.erased"
+#: the record of erasures themselves, never redacted by a later one (their reason is the operator's)
+_OWN_RECORDS = frozenset({ERASED_EVENT, REDACTED_EVENT})
 
 
 class ErasureRefused(ValueError):
@@ -225,7 +234,7 @@ def _quoting_entries(gate: Gatekeeper, texts: Sequence[str], ids: set[str]) -> l
     if not texts and not ids:
         return out
     for e in gate.ledger.history():
-        if e.get("event") in TEXT_EVENTS or "redacted" in e:
+        if e.get("event") in TEXT_EVENTS or e.get("event") in _OWN_RECORDS or "redacted" in e:
             continue
         quoted = [json.dumps(e[f], ensure_ascii=False) for f in REDACTABLE_FIELDS if f in e]
         if any(any(i in q for i in ids) or any(mentions(q, t) for t in texts) for q in quoted):

@@ -119,6 +119,7 @@ __all__ = [
     "GENESIS_HASH",
     "RESERVED_FIELDS",
     "HASH_VERSION",
+    "HASH_VERSION_EVENT",
     "REDACTABLE_FIELDS",
     "REDACTED_EVENT",
     "ROTATED_EVENT",
@@ -139,6 +140,8 @@ TAIL_REPAIRED_EVENT = "ledger.tail_repaired"
 ROTATED_EVENT = "ledger.rotated"
 #: the entry recording redactions of earlier entries: ``entries`` is a list of ``[seq, stub digest]``
 REDACTED_EVENT = "ledger.redacted"
+#: the entry a ledger of older entries gets before its first entry of hash version 2 (see ``verify``)
+HASH_VERSION_EVENT = "ledger.hash_version"
 #: the fields :meth:`AuditLedger.redact` takes out of an entry: what a memory's text can be read from
 REDACTABLE_FIELDS = frozenset({"nonce", "text", "content_sha256", "reason", "edited_value", "error",
                                "claimed_source", "removed_text"})
@@ -603,7 +606,13 @@ class AuditLedger:
         with self._tlock:
             fd = self._lock_current_file()
             try:
-                written = self._render(self._head_from_fd(fd), prepared)
+                last, _ = self._parse_tail(fd)
+                head = (0, GENESIS_HASH) if last is None else (last["seq"], last["hash"])
+                # the first entry of hash version 2 after older ones is this marker: verify then knows that an
+                # entry of the old format after it, or after an entry of version 2, replaced one
+                marker = [(HASH_VERSION_EVENT, {"version": HASH_VERSION})] \
+                    if last is not None and last.get("hv") != HASH_VERSION else []
+                written = self._render(head, marker + prepared)[len(marker):]
                 self._write_lines(self._lines)
             finally:
                 self._reset_chain_state()
@@ -810,7 +819,7 @@ class AuditLedger:
         for path, data in self._read_cut(archives=True):
             for entry in self._entries_of(path, data, {}):
                 seq = entry.get("seq")
-                if seq not in wanted or seq in recorded:
+                if seq not in wanted or seq in recorded or entry.get("event") in _OWN_EVENTS:
                     continue
                 stub = redaction_stub(entry)
                 if stub is None:
@@ -1148,6 +1157,8 @@ class AuditLedger:
         stubs: dict[int, tuple[str, int, Path, bool]] = {}  # stub seq -> (digest, line, file, legacy), until named
         named: set[int] = set()
         redacted = legacy = pending = 0
+        seen_v2 = False  # an entry of hash version 2 came before
+        prev_old = False  # the entry before was of the old format
         line_no, path = 0, None
         for path, fh, size in cut:
             for line_no, raw, has_nl in self._iter_lines(fh.read() if size is None else fh.read(size)):
@@ -1217,8 +1228,16 @@ class AuditLedger:
                             path,
                         )
                     anchor_seen = True
+                is_v2 = entry.get("hv") == HASH_VERSION
+                if not is_v2 and seen_v2:
+                    return report(seq, line_no, f"{here}: an entry of the old hash format after hash version 2 "
+                                  "began — the entry was replaced", path)
+                if is_v2 and prev_old and entry["event"] not in (HASH_VERSION_EVENT, ROTATED_EVENT):
+                    return report(seq, line_no, f"{here}: follows an entry of the old hash format without the "
+                                  f"{HASH_VERSION_EVENT} entry between them — the entry before was replaced", path)
+                seen_v2, prev_old = seen_v2 or is_v2, not is_v2
                 if "redacted" in entry:
-                    old_format = entry.get("hv") != HASH_VERSION
+                    old_format = not is_v2
                     redacted += 1
                     legacy += old_format
                     stubs[seq] = (stub_digest(entry), line_no, path, old_format)
@@ -1238,8 +1257,9 @@ class AuditLedger:
                             pending += 1  # checked above as a whole entry: its rewrite has not happened yet
                 prev_seq, prev_hash = seq, entry["hash"]
                 good += 1
-        # a stub of a hash-version-2 entry verified by its own hash; an older one only through its record
-        unconfirmed = sorted(q for q, (*_, old_format) in stubs.items() if old_format)
+        # every stub is named by its record (one of version 2 also verified by its own hash, an older one only
+        # through its record)
+        unconfirmed = sorted(stubs)
         if unconfirmed:
             _, s_line, s_path, _ = stubs[unconfirmed[0]]
             return report(unconfirmed[0], s_line, f"{where(s_line, unconfirmed[0])}: marked redacted, but no "
@@ -1258,6 +1278,10 @@ class AuditLedger:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+#: the ledger's own entries: never redacted (a redaction record is what confirms the stubs it names)
+_OWN_EVENTS = frozenset({REDACTED_EVENT, ROTATED_EVENT, HASH_VERSION_EVENT})
 
 
 def _rewrite_file(path: Path, data: bytes) -> None:
@@ -1328,13 +1352,15 @@ def _check_entry_line(raw: bytes) -> dict[str, Any] | str:
         h = obj.get(key)
         if not (isinstance(h, str) and len(h) == 64 and _HEX.issuperset(h)):
             return f"malformed entry — {key!r} is not a sha256 hex digest"
+    if "hv" in obj and obj["hv"] != HASH_VERSION:
+        return f"malformed entry — unknown hash version {obj['hv']!r}"
     if "redacted" in obj:
         gone = obj["redacted"]
         if not (isinstance(gone, list) and gone and all(isinstance(f, str) and f in REDACTABLE_FIELDS for f in gone)
                 and len(set(gone)) == len(gone)):
             return "malformed stub — 'redacted' does not list redactable fields"
-        if any(f in obj for f in gone):
-            return "malformed stub — a field it lists as redacted is still there"
+        if any(f in obj for f in REDACTABLE_FIELDS):
+            return "malformed stub — it still holds a redactable field (a stub holds none)"
         if obj.get("hv") == HASH_VERSION:
             digest = obj.get("redacted_digest")
             if not (isinstance(digest, str) and len(digest) == 64 and _HEX.issuperset(digest)):

@@ -911,12 +911,19 @@ def _fold(text: str) -> str:
     return " ".join(strip_hidden(text).casefold().split())
 
 
+#: a text shorter than this (folded) is not looked for: "ok" or "yes" would match everywhere
+MIN_QUOTED = 12
+
+
 def mentions(haystack: str, text: str, width: int = 32) -> bool:
     """Whether ``haystack`` holds ``text`` or a piece of it (``width`` characters, the pieces overlapping by
-    half), compared folded (``_fold``): a joined text holds a write whole, or only its end when long."""
+    half), compared folded (``_fold``): a joined text holds a write whole, or only its end when long. A text
+    shorter than ``MIN_QUOTED`` characters is never found (too short to tell a quote from a coincidence)."""
     hay, text = _fold(haystack), _fold(text)
+    if len(text) < MIN_QUOTED:
+        return False
     if len(text) <= width:
-        return bool(text) and text in hay
+        return text in hay
     step = width // 2
     return any(text[i:i + width] in hay for i in range(0, len(text) - width + 1, step)) or text[-width:] in hay
 

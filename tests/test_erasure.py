@@ -297,3 +297,16 @@ def test_evidence_quotes_are_found_through_normalisation_and_in_the_judges_simil
     assert out["evidence"][1]["details"]["similar_memories"][1] == "Bob Platypus wants reports"
     assert "Zebrafinch" not in json.dumps(out)
     assert _scrub_evidence(json.dumps(review), ["nothing like it at all in there"]) is None
+    # a short erased memory is not looked for: "ok" would blank every quote holding "booked"
+    assert not mentions("Bob booked the backup window for Sunday night", "ok")
+
+
+def test_forget_again_with_a_reason_quoting_the_id_keeps_the_ledger_verifying(gate):
+    """The operator's reason names the proposal: the erasure's own records quote it, and a rerun must not redact
+    them (a stubbed record would no longer confirm the stubs it names)."""
+    a1 = committed(gate, ALICE_NOTE)
+    for _ in range(2):
+        erase_memories(gate, proposal_ids=[a1], operator="ops", reason=f"ticket 7: erase {a1}")
+        report = gate.ledger.verify()
+        assert report.ok and report.redacted == 1, report
+    assert all("redacted" not in e for e in gate.ledger.find(event="memory.erased"))

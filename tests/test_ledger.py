@@ -256,7 +256,8 @@ def test_inserted_forged_line_that_chains_correctly_is_caught_by_next_seq(
     fill(ledger, 100)
     lines = read_lines(path)
     prev = json.loads(lines[36])
-    forged = {"seq": 38, "ts": prev["ts"], "event": "decision", "proposal_id": "forged", "prev_hash": prev["hash"]}
+    forged = {"seq": 38, "ts": prev["ts"], "event": "decision", "proposal_id": "forged", "hv": 2,
+              "prev_hash": prev["hash"]}
     lines.insert(37, sealed(forged))
     write_lines(path, lines)
     report = ledger.verify()

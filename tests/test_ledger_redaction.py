@@ -193,3 +193,59 @@ def test_appends_from_another_writer_during_redactions_stay_one_chain(tmp_path):
     assert report.ok and report.redacted == 20, report
     assert written and report.entries == 40 + 20 + len(written)
     assert b"555-0199" not in path.read_bytes()
+
+
+def test_forged_stubs_of_hash_version_2_are_caught(tmp_path):
+    """The second audit's forgeries: a stub that put a redactable field back, a stub no record names, and an
+    entry of version 2 made to look like an older one (so that only a forged record would confirm it)."""
+    ledger = AuditLedger(tmp_path / "ledger.jsonl")
+    seqs = fill(ledger)
+    anchor = ledger.anchor()
+    good = ledger.path.read_bytes()
+    entries = [json.loads(x) for x in good.splitlines()]
+    target = next(e for e in entries if e["seq"] == seqs[0])
+
+    def replaced(new: dict) -> None:
+        ledger.path.write_text("\n".join(json.dumps(new if e["seq"] == new["seq"] else e, separators=(",", ":"))
+                                         for e in entries) + "\n")
+
+    stub = redaction_stub(target)
+    refilled = {k: v for k, v in stub.items() if k not in ("prev_hash", "hash")}
+    refilled["redacted"] = ["nonce"]
+    refilled.update(text="FORGED TEXT", reason="approved by admin", prev_hash=stub["prev_hash"], hash=stub["hash"])
+    replaced(refilled)
+    report = ledger.verify(anchor)
+    assert not report.ok and "still holds a redactable field" in report.problem, report
+
+    replaced(stub)  # text and reason stripped, no record written
+    report = ledger.verify(anchor)
+    assert not report.ok and "no ledger.redacted record" in report.problem, report
+
+    downgraded = {k: v for k, v in stub.items() if k not in ("hv", "redacted_digest")}
+    downgraded["action"] = "quarantine"
+    replaced(downgraded)
+    ledger.append(REDACTED_EVENT, operator="x", reason="r", entries=[[target["seq"], stub_digest(downgraded)]])
+    report = ledger.verify(anchor)
+    assert not report.ok and report.first_bad_seq == target["seq"] + 1 and "old hash format" in report.problem, report
+
+
+def test_a_ledger_of_older_entries_goes_on_with_a_marker_and_verifies(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    legacy_ledger(path, 3)
+    ledger = AuditLedger(path)
+    ledger.append("proposal.decided", proposal_id="new", text="TPS reports go in ./Reports/TPS", action="commit")
+    entries = list(ledger.history())
+    assert [e["event"] for e in entries[3:]] == ["ledger.hash_version", "proposal.decided"]
+    assert [e.get("hv") for e in entries] == [None, None, None, 2, 2]
+    assert ledger.verify().ok
+    ledger.rotate()
+    ledger.append("after", n=1)
+    assert ledger.verify(archives=True).ok
+    # an entry of the old format after the marker is not the old code's: it replaced one
+    lines = path.read_text().splitlines()
+    old = json.loads(lines[-1])
+    old.pop("hv")
+    old["hash"] = entry_hash(old)
+    path.write_text("\n".join(lines[:-1] + [json.dumps(old)]) + "\n")
+    report = ledger.verify()
+    assert not report.ok and "old hash format" in report.problem, report

@@ -119,7 +119,7 @@ def test_inserted_forged_entry(ledger):
     ls = lines(ledger)
     prev = json.loads(ls[1])
     forged = {"seq": 3, "ts": prev["ts"], "event": "proposal.decided", "proposal_id": "evil",
-              "state": "committed", "prev_hash": prev["hash"]}
+              "state": "committed", "hv": 2, "prev_hash": prev["hash"]}
     forged["hash"] = entry_hash(forged)
     ls.insert(2, json.dumps(forged))
     write(ledger, ls)
