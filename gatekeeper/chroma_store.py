@@ -515,13 +515,13 @@ class ChromaMemoryStore(BaseStore):
                 con.execute("VACUUM")
             finally:
                 con.close()
-            # closed first (a closing index saves its buffers once more), and not opened again here: an index
-            # loaded from its files gets its unused capacity from this process's memory, not from the files, and
-            # saves it whole at its next save; the next operation opens it (an erasing CLI process has ended by then)
+            # closed first (a closing index saves its buffers once more). An index loaded from its files gets its
+            # unused capacity from this process's memory, not from the files, and saves it whole at its next save:
+            # it applies the log's deletes when it is next searched and saves itself then, so that is done here,
+            # and the files cleaned once more after it closes; the client stays closed (the next operation opens
+            # it; an erasing CLI process has ended by then)
             self._drop_client()
             self._zero_index_files()
-            # the index applies the log's deletes when it is next searched, and saves itself then: do that now,
-            # so that the next opening has nothing to apply and nothing to save, then clean the files again
             self._open_client()
             try:
                 peek = self._collection.get(limit=1, include=["embeddings"])
@@ -534,6 +534,7 @@ class ChromaMemoryStore(BaseStore):
         return True
 
     def _zero_index_files(self) -> None:
+        """``_zero_unused_capacity`` of each vector index of this database."""
         for header in Path(self.path or "").glob("*/header.bin"):
             _zero_unused_capacity(header.parent)
 

@@ -727,7 +727,7 @@ def forget(proposal_ids: Optional[list[str]] = typer.Argument(None, help="Ids of
         console.print(f"{verb} {len(report.proposals)} proposal(s): {report.keys_deleted} memory store key(s) "
                       f"deleted, {report.ledger_entries} ledger entr{'y' if report.ledger_entries == 1 else 'ies'} "
                       f"redacted, {report.registry_rows} registry row(s) and {report.receipts} receipt(s) "
-                      f"emptied, context evidence of {report.evidence} other write(s) cleared")
+                      f"emptied, quotes in the review evidence of {report.evidence} other write(s) cleared")
         for note in report.notes:
             console.print(f"[yellow]{escape(note)}[/yellow]")
         if dry_run:
@@ -817,6 +817,9 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
         if report.redacted:
             console.print(f"{report.redacted} entr{'y is' if report.redacted == 1 else 'ies are'} redacted "
                           "(gatekeeper forget), each as its ledger.redacted record names it")
+            if report.redacted_legacy:
+                console.print(f"{report.redacted_legacy} of them predate hash version 2: their kept fields are "
+                              "confirmed by their record only, not by an anchor taken before")
         if report.redactions_pending:
             console.print(f"[yellow]{report.redactions_pending} recorded redaction(s) not yet applied (an erasure "
                           "was interrupted): `gatekeeper ledger repair` applies them[/yellow]")

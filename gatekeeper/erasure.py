@@ -124,13 +124,18 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
         selected, retried = _scan_ledger(gate, ids, prefix, key)
     rows = gate.registry.matching(proposal_ids=sorted(ids), namespace_prefix=prefix, key=key)
     for row in rows:
-        proposal = row_proposal(row)
-        sel = selected.setdefault(row["id"], _Selected(tuple(proposal.namespace), proposal.key, row["agent_id"]))
+        ns, k = tuple(json.loads(row["namespace"])), row["key"]
+        sel = selected.setdefault(row["id"], _Selected(ns, k, row["agent_id"]))
+        try:
+            proposal = row_proposal(row)
+        except ValueError:  # written by an older or foreign tool: its text column is what there is
+            sel.texts += _texts(row["text"])
+            continue
         final = json.loads(row["final_value_json"] or "null")
         sel.texts += _texts(row["text"], proposal.text, final)
         sel.hashes.add(proposal.content_hash())
         if isinstance(final, dict):
-            sel.hashes.add(content_hash_of(proposal.namespace, proposal.key, final))
+            sel.hashes.add(content_hash_of(ns, k, final))
     receipts = gate.registry.pruned_many(sorted(ids | set(selected)))
     unknown = sorted(ids - set(selected) - set(receipts))
     if unknown:

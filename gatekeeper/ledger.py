@@ -82,12 +82,17 @@ an anchor taken before the redaction still covers every field it kept.  First a
 ``ledger.redacted`` entry is appended, in the chain, holding ``[seq, digest]`` of
 each stub to be (``digest``: sha256 of the stub's :func:`canonical_json`); then
 the files are rewritten under the exclusive lock (:meth:`apply_redactions`).
-``verify`` checks every stub against its record too.  A stub of an entry written
-before hash version 2 cannot be checked by its hash: only its record confirms
-it (a stub no record names, or one that differs from the stub recorded, is
-reported as tampering; ``redacted_legacy`` counts them, and an anchor does not
-cover their kept fields).  Entries carry a random ``nonce`` (removed with the
-text), so an original hash cannot be used to confirm a guessed text.
+``verify`` also checks that every stub is named by a record and matches the
+stub recorded (a stub no record names is an entry someone stripped), and that
+it holds no redactable field; the ledger's own records are never redacted.  A
+stub of an entry written before hash version 2 cannot be checked by its hash:
+only its record confirms it (``redacted_legacy`` counts them, and an anchor does
+not cover their kept fields).  So that a new entry cannot be passed off as an
+old one, a ledger of older entries gets a ``ledger.hash_version`` entry before
+its first new one, and ``verify`` reports an entry of the old format after it
+(or after any new entry), and a new entry right after an old one without that
+marker between them.  Entries carry a random ``nonce`` (removed with the text),
+so an original hash cannot be used to confirm a guessed text.
 A record whose entries are not stubs yet (a crash between the two steps) is
 *pending*: ``verify`` counts it (``redactions_pending``) and
 :meth:`apply_redactions` finishes it.  Copies made earlier (backups) keep the
@@ -562,12 +567,6 @@ class AuditLedger:
             raise LedgerCorruptError(f"ledger {self._path}: last line is bad ({problem}); refusing to chain onto it")
         return problem, size
 
-    def _head_from_fd(self, fd: int) -> tuple[int, str]:
-        last, _ = self._parse_tail(fd)
-        if last is None:
-            return 0, GENESIS_HASH
-        return last["seq"], last["hash"]
-
     # ---------------------------------------------------------------- append
 
     def append(self, event: str, /, **fields: Any) -> LedgerEntry:
@@ -808,7 +807,8 @@ class AuditLedger:
 
         First the stubs are recorded: ``ledger.redacted`` entries (up to 500 ``[seq, digest]`` pairs each, with
         ``fields``, e.g. who asked and why) are appended; then :meth:`apply_redactions` rewrites the files. An
-        entry without such fields, a stub already, or one a record names already is skipped. Returns the records
+        entry without such fields, a stub already, one a record names already, and the ledger's own records
+        (redactions, rotations, the hash-version marker) are skipped. Returns the records
         appended. Raises :class:`LedgerCorruptError`, before anything is written, when a chosen entry does not
         match its hash (a stub of an edited entry would launder the edit) or the ledger cannot be read."""
         wanted = {int(q) for q in seqs}
