@@ -43,10 +43,14 @@ def committed(gate, text: str, ns=ALICE, key: str | None = None) -> str:
 
 
 def files_holding(root: Path, *words: str) -> list[str]:
-    """The files under ``root`` whose bytes hold one of ``words`` (case-insensitively)."""
+    """The files under ``root`` whose bytes hold one of ``words`` (case-insensitively). Chroma's HNSW data files
+    (``data_level0.bin``) are left out: hnswlib saves capacity it never cleared, which holds whatever the test
+    process's memory held (texts of this test and of earlier ones). Erasure zeroes that capacity, but an index
+    reloaded in the same process can take stray bytes again (docs/reliability.md, section 11), so whether they
+    hold a word depends on the process's memory, not on the erasure."""
     hits = []
     for path in sorted(root.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name != "data_level0.bin":
             data = path.read_bytes().lower()
             if any(w.lower().encode() in data for w in words):
                 hits.append(str(path.relative_to(root)))
@@ -310,3 +314,22 @@ def test_forget_again_with_a_reason_quoting_the_id_keeps_the_ledger_verifying(ga
         report = gate.ledger.verify()
         assert report.ok and report.redacted == 1, report
     assert all("redacted" not in e for e in gate.ledger.find(event="memory.erased"))
+
+
+def test_the_unused_capacity_of_an_hnsw_index_file_is_zeroed_and_its_elements_kept(tmp_path):
+    import struct
+
+    from gatekeeper.chroma_store import _zero_unused_capacity
+
+    per, max_elements, count = 64, 10, 3
+    (tmp_path / "header.bin").write_bytes(struct.pack("<I5Q", 1, 0, max_elements, count, per, 56) + bytes(52))
+    used = bytes(range(256))[:count * per]
+    stray = (b'{"chroma:document": "Alice Zebrafinch"}' * 20)[:(max_elements - count) * per]
+    (tmp_path / "data_level0.bin").write_bytes(used + stray)
+    _zero_unused_capacity(tmp_path)
+    data = (tmp_path / "data_level0.bin").read_bytes()
+    assert data[:count * per] == used and data[count * per:] == bytes(len(stray))
+    # a file whose size does not match its header (another layout) is left alone
+    (tmp_path / "data_level0.bin").write_bytes(used + stray + b"x")
+    _zero_unused_capacity(tmp_path)
+    assert (tmp_path / "data_level0.bin").read_bytes().endswith(stray + b"x")
