@@ -814,35 +814,30 @@ class AuditLedger:
         wanted = {int(q) for q in seqs}
         if not wanted:
             return []
-        recorded = self._recorded_redactions()
-        pairs: list[list[Any]] = []
-        for path, data in self._read_cut(archives=True):
+        recorded: dict[int, str] = {}
+        candidates: list[tuple[int, dict[str, Any], Path]] = []
+        for path, data in self._read_cut(archives=True):  # one pass: the records come after what they name
             for entry in self._entries_of(path, data, {}):
                 seq = entry.get("seq")
-                if seq not in wanted or seq in recorded or entry.get("event") in _OWN_EVENTS:
-                    continue
-                stub = redaction_stub(entry)
-                if stub is None:
-                    continue
-                if entry_hash(entry) != entry.get("hash"):
-                    raise LedgerCorruptError(f"ledger {path.name}: entry seq {seq} does not match its hash; "
-                                             "it is not redacted (run verify)")
-                pairs.append([seq, stub_digest(stub)])
+                if entry.get("event") == REDACTED_EVENT:
+                    if not isinstance(found := _recorded_pairs(entry), str):
+                        recorded.update(found)
+                elif seq in wanted and entry.get("event") not in _OWN_EVENTS:
+                    candidates.append((seq, entry, path))
+        pairs: list[list[Any]] = []
+        for seq, entry, path in candidates:
+            stub = redaction_stub(entry) if seq not in recorded else None
+            if stub is None:
+                continue
+            if entry_hash(entry) != entry.get("hash"):
+                raise LedgerCorruptError(f"ledger {path.name}: entry seq {seq} does not match its hash; "
+                                         "it is not redacted (run verify)")
+            pairs.append([seq, stub_digest(stub)])
         records = self.append_many([(REDACTED_EVENT, {**fields, "entries": pairs[i:i + 500]})
                                     for i in range(0, len(pairs), 500)])
         if records:
             self.apply_redactions()
         return records
-
-    def _recorded_redactions(self) -> dict[int, str]:
-        """seq -> digest of every stub a ``ledger.redacted`` record of this data directory names."""
-        recorded: dict[int, str] = {}
-        for path, data in self._read_cut(archives=True):
-            if REDACTED_EVENT.encode() in data:
-                for entry in self._entries_of(path, data, {"event": REDACTED_EVENT}):
-                    if "redacted" not in entry and not isinstance(pairs := _recorded_pairs(entry), str):
-                        recorded.update(pairs)
-        return recorded
 
     def apply_redactions(self) -> int:
         """Rewrite as stubs the entries that ``ledger.redacted`` records name and that are whole entries still
