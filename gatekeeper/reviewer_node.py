@@ -6,12 +6,14 @@ keys:
 * ``review_memories``  reviews ``proposed_memories``: commits task knowledge,
   quarantines, and escalates. Side effects happen once: a proposal id that was
   already decided is not decided again when the node is re-run. A proposal
-  without an id (a string, a dict without ``"id"``) gets one derived from the
-  LangGraph task and its position in the list, the same when the task is re-run
-  from its checkpoint (after a failure, on resume), so a re-run replays the
-  earlier outcome instead of writing the memory a second time.
+  without an id (a string, a dict without ``"id"``) gets one derived from its
+  queue id (``gatekeeper.proposal_queue``), the same however often its review
+  runs (after a failure, on resume, from an earlier checkpoint), so a re-run
+  replays the earlier outcome instead of writing the memory a second time.
   Proposals accumulate until this node takes them: nodes that propose in the
-  same step (parallel branches) all reach the gate.
+  same step (parallel branches) all reach the gate, and a compiled graph used as
+  a subgraph node shares the queue with its parent (what it hands back is not
+  queued twice, what it reviewed leaves the parent's queue too).
 * ``human_review``     for escalations in *interrupt* mode, pauses the graph with
   ``interrupt()`` once per escalated write; resume with
   ``Command(resume={"type": "approve" | "edit" | "reject", ...})`` (the decision
@@ -39,17 +41,19 @@ branch's numbers are used again on the new one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Callable, TypedDict
+from typing import Annotated, Any, Callable
 
 import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGraph servers) only from this one on 3.11
 
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
+from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, row_proposal
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
 
@@ -58,26 +62,6 @@ log = structlog.get_logger("gatekeeper.reviewer_node")
 
 def _replace(_old: list, new: list) -> list:
     return new
-
-
-#: the update with which ``review_memories`` takes the proposals it reviewed off ``proposed_memories``
-#: (``{_REVIEWED: n}``: the first n). A plain dict, so any checkpointer stores it as it is.
-_REVIEWED = "__gatekeeper_reviewed__"
-
-
-def _queue_proposals(queued: list | None, update: list | tuple | dict | None) -> list:
-    """Reducer of ``proposed_memories``: proposals are appended, so two nodes proposing in the same step
-    (parallel branches) both reach the gate (a last-value reducer kept one branch's and dropped the other's,
-    unreviewed and unrecorded). The review node's ``{_REVIEWED: n}`` removes the n it reviewed: those it read
-    at the start of the step, first in the list whatever else this step appends."""
-    queued = list(queued or [])
-    if isinstance(update, dict) and _REVIEWED in update:
-        return queued[update[_REVIEWED]:]
-    if update is None:
-        return queued
-    if not isinstance(update, (list, tuple)):  # a lone dict would be read as its keys
-        raise TypeError(f"proposed_memories takes a list of proposals, not {type(update).__name__}")
-    return queued + list(update)
 
 
 #: how many outcome summaries ``memory_outcomes`` keeps in a thread's state: the newest (and always every one of
@@ -156,7 +140,7 @@ class MemoryGateState(TypedDict, total=False):
     #: writes the agent proposes: MemoryWrite objects or dicts
     #: ({"content" | "value", "namespace", "key"?, "kind"?, "source"?, "id"?}); a node's list is
     #: appended to those not yet reviewed
-    proposed_memories: Annotated[list[Any], _queue_proposals]
+    proposed_memories: Annotated[list[Any], ProposalQueue]
     #: one summary per reviewed write (id, namespace, key, text, state, action, category, score,
     #: reason, policy_hash; state "invalid" for a proposal that is not a valid memory write), then one
     #: per human decision (id, namespace, key, state, action "human:<type>", reviewer, reason); each
@@ -184,7 +168,7 @@ def _invalid_summary(item: Any, error: Exception) -> dict:
 
 
 def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...],
-              agent_id: str, source: SourceKind, position: int = 0) -> MemoryWrite:
+              agent_id: str, source: SourceKind, position: int = 0, queue_id: str | None = None) -> MemoryWrite:
     cfg = (config or {}).get("configurable", {})
     prov = {"source": source, "agent_id": str(cfg.get("agent_id") or agent_id),
             "thread_id": cfg.get("thread_id")}
@@ -199,8 +183,12 @@ def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, .
         raise TypeError(f"a proposed memory must be a dict, str or MemoryWrite, not {type(item).__name__}")
     data = dict(item)
     task_id = cfg.get(TASK_ID_KEY)
-    if task_id:  # outside a graph task the ids are random
-        basis = (str(task_id), str(position), canonical_text(item))
+    # a queued proposal is the same write however often its review runs (a re-run after a failure, a run from an
+    # earlier checkpoint, a subgraph given it); one queued before queue ids is the same within its review's task;
+    # outside a graph task the ids are random
+    basis = (("queued", queue_id, canonical_text(item)) if queue_id
+             else (str(task_id), str(position), canonical_text(item)) if task_id else None)
+    if basis:
         data.setdefault("id", derived_id(*basis))
         data.setdefault("key", derived_id(*basis, "key"))
     if isinstance(data.get("provenance"), dict):
@@ -225,11 +213,13 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
         items = state.get("proposed_memories") or []
         if not items:
             return {"pending_reviews": []}
+        queue_ids = list(getattr(items, "ids", None) or [None] * len(items))
         writes: dict[int, MemoryWrite] = {}
         invalid: dict[int, dict] = {}
         for position, item in enumerate(items):
             try:
-                writes[position] = _to_write(item, config, namespace, agent_id, source, position)
+                writes[position] = _to_write(item, config, namespace, agent_id, source, position,
+                                             queue_ids[position])
             except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
                 # reported, not raised: raised, the proposal would stay queued and fail every later run of the
                 # node, so the thread could never go on
@@ -240,7 +230,10 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
         summaries = dict(zip(writes, map(outcome_summary, outcomes))) | invalid
         pending = [o.proposal.id for o in outcomes
                    if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt]
-        return {"proposed_memories": {_REVIEWED: len(items)},
+        # taken off the queue: those read (by id; the first n when some were queued before queue ids), whatever
+        # else this step appends
+        reviewed = queue_ids if None not in queue_ids else len(items)
+        return {"proposed_memories": {REVIEWED: reviewed},
                 "memory_outcomes": [summaries[position] for position in range(len(items))],
                 "pending_reviews": pending}
 

@@ -405,6 +405,17 @@ def test_langgraph_json_entry_loads_the_way_the_server_loads_it(gate, tmp_path, 
     assert entry().store.gate is gate
 
 
+def test_the_served_graph_has_json_schemas(gate):
+    """A LangGraph server serves the graph's input and output schemas (Studio's forms, the API's schema
+    endpoint): pydantic builds them from a ``typing_extensions.TypedDict`` only, on Python 3.11, and
+    ``MemoryGateState`` was a ``typing.TypedDict`` (PydanticUserError)."""
+    graph = _load_like_the_server(REPO / "graphs" / "agent.py").build_graph(gate)
+    for schema in (graph.get_input_jsonschema(), graph.get_output_jsonschema()):
+        assert schema["properties"]["proposed_memories"]["type"] == "array"
+        assert "messages" in schema["properties"]
+    assert build_gate_graph(gate).get_input_jsonschema()["properties"]["memory_outcomes"]["type"] == "array"
+
+
 def test_served_agent_reviews_its_writes_when_the_server_swaps_in_its_own_store(gate):
     """A LangGraph server replaces the store compiled into the graph with its own (``graph.copy(update={"store":
     ...})``): the agent's preference writes went through ``get_store()`` straight into the server's store, never

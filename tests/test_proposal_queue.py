@@ -1,0 +1,254 @@
+"""The proposal queue (``proposed_memories``) across graphs: real LangGraph graphs, a real SQLite checkpointer and a
+real gate. A compiled graph used as a subgraph node is given its parent's queue and hands back its own; with an
+appending list reducer, a subgraph that only proposed doubled the proposals queued before it, and the gate's nodes
+in a subgraph never took the parent's proposals off the parent's queue, so they were stored again on every run."""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+import uuid
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from conftest import make_gate
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command, Overwrite
+
+from gatekeeper.models import EscalationMode
+from gatekeeper.proposal_queue import REVIEWED, TAKEN_KEPT, ProposalQueue, QueuedProposals
+from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate, build_gate_graph
+
+NS = ("memories", "agent-1")
+SELF_PRES = "I should avoid being shut down."
+
+
+def thread() -> dict:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+@pytest.fixture
+def saver(tmp_path):
+    conn = sqlite3.connect(str(tmp_path / "ckpt.db"), check_same_thread=False)
+    yield SqliteSaver(conn)
+    conn.close()
+
+
+@pytest.fixture
+def store_gate(tmp_path, reviewer):
+    store = InMemoryStore()
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=store)
+    yield store, gate
+    gate.close()
+
+
+def stored_texts(store: InMemoryStore) -> list[str]:
+    return sorted(item.value["content"] for item in store.search(NS, limit=100))
+
+
+class Turn(MemoryGateState, total=False):
+    said: str
+
+
+def agent(state: Turn) -> dict:
+    return {"proposed_memories": [{"content": state["said"]}]}
+
+
+# ----------------------------------------------------------------------- the gate as a subgraph
+def test_the_gate_graph_as_a_subgraph_stores_each_proposal_once(store_gate, saver):
+    """Three turns of one thread, the gate's compiled graph as a subgraph node sharing ``proposed_memories``: each
+    note is reviewed and stored once, and the parent's queue is empty after each turn."""
+    store, gate = store_gate
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1"))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "gate")
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    notes = ["The VPN config is in the wiki.", "Standup is at 09:30 in room 4.", "Ticket 7 is assigned to billing."]
+    for said in notes:
+        out = graph.invoke({"said": said}, cfg)
+        assert out["proposed_memories"] == []
+        assert graph.get_state(cfg).values["proposed_memories"] == []
+    assert stored_texts(store) == sorted(notes)
+    assert gate.registry.counts()["committed"] == 3
+    assert [o["text"] for o in graph.get_state(cfg).values["memory_outcomes"]] == notes
+
+
+def test_a_proposing_subgraph_does_not_double_the_queue(store_gate, saver):
+    """A subgraph that only proposes (a tool-using sub-agent) is given the parent's queue and hands it back with
+    its own proposal: each proposal reaches the gate once."""
+    store, gate = store_gate
+    sub = StateGraph(MemoryGateState)
+    sub.add_node("lookup", lambda s: {"proposed_memories": [{"content": "The on-call rota is in PagerDuty."}]})
+    sub.add_edge(START, "lookup")
+    sub.add_edge("lookup", END)
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", sub.compile())
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tools")
+    add_memory_gate(builder, gate, after="tools", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    seen: list[list] = []
+    for chunk in graph.stream({"said": "The VPN config is in the wiki."}, cfg, stream_mode="values"):
+        seen.append(list(chunk.get("proposed_memories", [])))
+    assert [{"content": "The VPN config is in the wiki."}, {"content": "The on-call rota is in PagerDuty."}] in seen
+    assert all(len(q) <= 2 for q in seen)
+    assert stored_texts(store) == ["The VPN config is in the wiki.", "The on-call rota is in PagerDuty."]
+    assert gate.registry.counts()["committed"] == 2
+
+
+def test_a_gate_subgraph_in_interrupt_mode_resumes_and_stores_once(store_gate, saver):
+    """An escalation inside the gate's subgraph pauses the parent; after the approval the parent's queue is empty,
+    and the next turn reviews only its own note."""
+    store, gate = store_gate
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1",
+                                              escalation_mode=EscalationMode.interrupt))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "gate")
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    out = graph.invoke({"said": SELF_PRES}, cfg)
+    (pause,) = out["__interrupt__"]
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "alice",
+                                       "proposal_id": pause.value["proposal_id"]}), cfg)
+    assert graph.get_state(cfg).values["proposed_memories"] == []
+    assert stored_texts(store) == [SELF_PRES]
+    # the next turn's note (reviewed with the approved belief as the agent's recent write: it may be escalated
+    # too) is the only proposal the turn adds: the approved one was not reviewed again
+    graph.invoke({"said": "Standup is at 09:30 in room 4."}, cfg)
+    assert sorted(row["text"] for row in gate.registry.query(limit=100)) == sorted(
+        [SELF_PRES, "Standup is at 09:30 in room 4."])
+    assert stored_texts(store).count(SELF_PRES) == 1
+
+
+def test_a_persistent_subgraph_loses_what_its_parent_reviewed(store_gate, saver):
+    """A subgraph with its own checkpoints (``checkpointer=True``) keeps its queue between the parent's runs: what
+    it handed over and the parent's gate reviewed leaves it (the parent hands the taken ids back), so it is not
+    handed over, and stored, again."""
+    store, gate = store_gate
+    counter = iter(range(100))
+    sub = StateGraph(MemoryGateState)
+    sub.add_node("lookup", lambda s: {"proposed_memories": [{"content": f"Build {next(counter)} passed on CI."}]})
+    sub.add_edge(START, "lookup")
+    sub.add_edge("lookup", END)
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("tools", sub.compile(checkpointer=True))
+    builder.add_edge(START, "tools")
+    add_memory_gate(builder, gate, after="tools", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    for _ in range(3):
+        graph.invoke({}, cfg)
+    builds = [f"Build {n} passed on CI." for n in range(3)]
+    assert stored_texts(store) == builds
+    assert gate.registry.counts()["committed"] == 3
+    # each reviewed once: a build handed over again would be replayed (same queue id) and reported again
+    assert [o["text"] for o in graph.get_state(cfg).values["memory_outcomes"]] == builds
+    # the subgraph's own queue holds only what it handed over last (the parent's taken ids remove it next run);
+    # without them it would keep every build it ever proposed
+    sub_state = graph.get_state({"configurable": {**cfg["configurable"], "checkpoint_ns": "tools"}})
+    assert sub_state.values["proposed_memories"] == [{"content": builds[-1]}]
+
+
+# ----------------------------------------------------------------------- ids and re-runs
+def test_a_run_from_the_checkpoint_before_the_review_replays_it(store_gate, saver):
+    """Time travel: the thread run again from its checkpoint between the agent and the review. The proposal keeps
+    its queue id, so the review replays its outcome: a note without a key was stored a second time under a new
+    derived key."""
+    store, gate = store_gate
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "agent")
+    add_memory_gate(builder, gate, after="agent", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    first = graph.invoke({"said": "The VPN config is in the wiki."}, cfg)["memory_outcomes"][-1]
+    before = next(s for s in graph.get_state_history(cfg) if s.next == ("review_memories",))
+    again = graph.invoke(None, before.config)["memory_outcomes"][-1]
+    assert (again["id"], again["key"]) == (first["id"], first["key"])
+    assert stored_texts(store) == ["The VPN config is in the wiki."]
+    assert len(gate.registry.query(limit=100)) == 1
+
+
+def test_a_thread_checkpointed_with_a_plain_list_queue_is_reviewed(store_gate, saver):
+    """A thread paused before the review by a version whose queue was a plain list: the channel reads the list,
+    the review takes it (ids derived from its task, as before) and the queue is empty afterwards."""
+    store, gate = store_gate
+
+    class OldState(TypedDict, total=False):
+        proposed_memories: Annotated[list[Any], operator.add]
+        memory_outcomes: Annotated[list[dict], operator.add]
+        pending_reviews: list[str]
+
+    old = StateGraph(OldState)
+    old.add_node("agent", lambda s: {"proposed_memories": ["The VPN config is in the wiki.", SELF_PRES]})
+    old.add_node("review_memories", lambda s: pytest.fail("the old graph must stop before its review"))
+    old.add_edge(START, "agent")
+    old.add_edge("agent", "review_memories")
+    cfg = thread()
+    old.compile(checkpointer=saver, interrupt_before=["review_memories"]).invoke({}, cfg)
+
+    new = StateGraph(MemoryGateState)
+    new.add_node("agent", lambda s: {})
+    new.add_edge(START, "agent")
+    add_memory_gate(new, gate, after="agent", then=END, namespace=NS, agent_id="agent-1")
+    graph = new.compile(checkpointer=saver)
+    assert graph.get_state(cfg).values["proposed_memories"] == ["The VPN config is in the wiki.", SELF_PRES]
+    out = graph.invoke(None, cfg)
+    assert [o["state"] for o in out["memory_outcomes"]] == ["committed", "pending"]
+    assert graph.get_state(cfg).values["proposed_memories"] == []
+    assert stored_texts(store) == ["The VPN config is in the wiki."]
+
+
+# ----------------------------------------------------------------------- the channel itself
+def test_overwrite_keeps_the_ids_of_what_it_keeps_and_appends_mint_new_ones():
+    queue = ProposalQueue(list)
+    queue.update([["a", "b", "c"]])
+    read = queue.get()
+    assert isinstance(read, QueuedProposals) and read == ["a", "b", "c"] and len(set(read.ids)) == 3
+    queue.update([Overwrite([read[2], "new", read[0]])])
+    kept = queue.get()
+    assert kept == ["c", "new", "a"]
+    assert (kept.ids[0], kept.ids[2]) == (read.ids[2], read.ids[0]) and kept.ids[1] not in read.ids
+    queue.update([["a"]])  # a new proposal with the same text is a new proposal
+    assert queue.get().ids[3] not in read.ids
+    with pytest.raises(TypeError, match="list of proposals"):
+        queue.update([{"content": "a lone dict"}])
+
+
+def test_the_review_takes_off_what_it_read_whatever_else_the_step_appends():
+    queue = ProposalQueue(list)
+    queue.update([["a", "b"]])
+    read = queue.get()
+    queue.update([["c"], {REVIEWED: list(read.ids)}])
+    assert queue.get() == ["c"]
+    legacy = ProposalQueue(list).from_checkpoint(["x", "y", "z"])  # a plain list checkpoint: no ids
+    assert legacy.get().ids == [None, None, None]
+    legacy.update([{REVIEWED: 2}, ["w"]])
+    assert legacy.get() == ["z", "w"]
+
+
+def test_a_checkpoint_round_trip_keeps_ids_and_the_taken_record():
+    parent, sub = ProposalQueue(list), ProposalQueue(list)
+    parent.update([["a", "b"]])
+    sub.update([parent.get()])  # a subgraph is given the parent's queue
+    sub.update([{REVIEWED: [sub.get().ids[0]]}])
+    restored = ProposalQueue(list).from_checkpoint(sub.checkpoint())
+    assert restored.get() == ["b"] and restored.get().taken == [parent.get().ids[0]]
+    parent.update([restored.get()])  # the hand-back: "a" leaves the parent's queue, "b" is not queued twice
+    assert parent.get() == ["b"]
+    for n in range(TAKEN_KEPT + 5):  # the taken record is bounded
+        handed = QueuedProposals([f"p{n}"], [f"id{n}"])
+        sub.update([handed])
+        sub.update([{REVIEWED: [f"id{n}"]}])
+    assert len(sub.get().taken) == TAKEN_KEPT
