@@ -1007,6 +1007,12 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
 
     settings = _settings(data_dir, policy_dir)
     policy, code, gate = {"policy_loads": True, "policy_error": None}, 0, None
+    if not settings.data_dir.exists() and not any(p.is_file() for p in settings.data_dir.parents):
+        # a mistyped path, or no gate has opened there yet: say so (exit 2) with the counts of nothing, rather than
+        # open a gate, which would create an empty data directory there
+        err.print(f"[red]no data directory at {escape(str(settings.data_dir))}: nothing was gated there (a gate "
+                  "creates it when it first opens; check --data-dir or GATEKEEPER_DATA_DIR)[/red]", soft_wrap=True)
+        code = 2
     try:
         load_policy(settings.policy_dir)
     except PolicyError as exc:

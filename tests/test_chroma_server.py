@@ -239,6 +239,7 @@ def test_status_names_where_the_memories_live(chroma_url, tmp_path, monkeypatch)
 
     monkeypatch.setenv("GATEKEEPER_CHROMA_URL", chroma_url)
     monkeypatch.setenv("GATEKEEPER_CHROMA_COLLECTION", "status-check")
+    (tmp_path / "data").mkdir()  # status does not create a data directory
     out = CliRunner().invoke(app, ["status", "--data-dir", str(tmp_path / "data")])
     assert out.exit_code == 0, out.output
     assert f"memories: chroma server {chroma_url}, collection status-check" in " ".join(out.output.split())

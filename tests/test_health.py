@@ -200,6 +200,14 @@ def test_status_json_has_the_same_keys_on_every_path_and_keeps_the_exit_codes(bu
     out = json.loads(r.stdout)
     assert out.keys() == good.keys() and out["proposals"] == dict.fromkeys(out["proposals"], 0)
     assert out["ledger_last_seq"] == 0 and out["ledger_ok"] is True and not nothing.exists()
+    # the policy loads: a gate would open, and create the mistyped directory; the same counts of nothing, exit 2
+    r = CliRunner().invoke(cli_app, ["status", "--json", "--data-dir", str(nothing)])
+    assert r.exit_code == 2 and "no data directory at" in " ".join(r.stderr.split())
+    out = json.loads(r.stdout)
+    assert out["policy_loads"] is True and out["proposals"] == dict.fromkeys(out["proposals"], 0)
+    assert out["memories"] is None and not nothing.exists()
+    r = CliRunner().invoke(cli_app, ["status", "--data-dir", str(nothing)])
+    assert r.exit_code == 2 and "nothing was gated there" in " ".join(r.output.split()) and not nothing.exists()
 
 
 def test_now_in_another_timezone_counts_the_same_and_a_naive_one_is_refused(busy_gate):
