@@ -8,8 +8,9 @@ keys:
   already decided is not decided again when the node is re-run. A proposal
   without an id (a string, a dict without ``"id"``) gets one derived from its
   queue id (``gatekeeper.proposal_queue``), the same however often its review
-  runs (after a failure, on resume, from an earlier checkpoint), so a re-run
-  replays the earlier outcome instead of writing the memory a second time.
+  runs once it is queued (after a failure, from a checkpoint taken after it was
+  queued), so a re-run replays the earlier outcome instead of writing the
+  memory a second time.
   Proposals accumulate until this node takes them: nodes that propose in the
   same step (parallel branches) all reach the gate, and a compiled graph used as
   a subgraph node shares the queue with its parent (what it hands back is not

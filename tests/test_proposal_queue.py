@@ -15,10 +15,10 @@ from conftest import make_gate
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.memory import InMemoryStore
-from langgraph.types import Command, Overwrite
+from langgraph.types import Command, Overwrite, Send
 
 from gatekeeper.models import EscalationMode
-from gatekeeper.proposal_queue import REVIEWED, TAKEN_KEPT, ProposalQueue, QueuedProposals
+from gatekeeper.proposal_queue import REVIEWED, TAKEN_QUEUES, ProposalQueue, QueuedProposals
 from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate, build_gate_graph
 
 NS = ("memories", "agent-1")
@@ -160,6 +160,78 @@ def test_a_persistent_subgraph_loses_what_its_parent_reviewed(store_gate, saver)
     assert sub_state.values["proposed_memories"] == [{"content": builds[-1]}]
 
 
+def test_a_persistent_subgraph_after_a_proposing_node_hands_nothing_back_twice(store_gate, saver):
+    """The parent's own proposals are given to a persistent subgraph, which keeps them in its queue; the parent's
+    review took them off the parent's queue only, and the next turn the subgraph handed them back: reviewed (and
+    reported) again. The parent's queue tells the subgraph which of the proposals it numbered it no longer holds."""
+    store, gate = store_gate
+    sub = StateGraph(MemoryGateState)
+    sub.add_node("lookup", lambda s: {})  # a sub-agent that proposes nothing this turn
+    sub.add_edge(START, "lookup")
+    sub.add_edge("lookup", END)
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", sub.compile(checkpointer=True))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tools")
+    add_memory_gate(builder, gate, after="tools", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    notes = ["The VPN config is in the wiki.", "Standup is at 09:30 in room 4.", "Ticket 7 is assigned to billing."]
+    for said in notes:
+        graph.invoke({"said": said}, cfg)
+    assert [o["text"] for o in graph.get_state(cfg).values["memory_outcomes"]] == notes
+    assert stored_texts(store) == sorted(notes)
+
+
+def test_a_router_sends_the_queue_to_the_gate_subgraph(store_gate, saver):
+    """A conditional edge reads the state from a copy of the channels with the step's writes applied; ids given
+    there at random were not the ones the queue kept, so the gate subgraph's hand-back named ids the parent did
+    not know: the parent's queue never emptied and each note was stored again on every later turn."""
+    store, gate = store_gate
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1"))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges(
+        "agent", lambda s: [Send("gate", {"proposed_memories": s["proposed_memories"]})], ["gate"])
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    notes = ["The VPN config is in the wiki.", "Standup is at 09:30 in room 4.", "Ticket 7 is assigned to billing."]
+    for said in notes:
+        assert graph.invoke({"said": said}, cfg)["proposed_memories"] == []
+    assert stored_texts(store) == sorted(notes)
+    assert len(gate.registry.query(limit=100)) == 3
+
+
+def test_a_filtering_subgraph_that_changes_the_list_in_place(store_gate, saver):
+    """A subgraph that removes a proposal from the list it read (``remove``) and writes the rest back with
+    ``Overwrite``: the list's ids no longer matched its items, so the parent kept the removed proposal and dropped
+    the kept one. Proposals are now matched by content: the parent's gate reviews exactly what the filter kept."""
+    store, gate = store_gate
+
+    def drop_beliefs(state: MemoryGateState) -> dict:
+        queue = state["proposed_memories"]
+        queue.remove(SELF_PRES)
+        return {"proposed_memories": Overwrite(queue)}
+
+    sub = StateGraph(MemoryGateState)
+    sub.add_node("filter", drop_beliefs)
+    sub.add_edge(START, "filter")
+    sub.add_edge("filter", END)
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent", lambda s: {"proposed_memories": [SELF_PRES, "Ticket 7 is assigned to billing."]})
+    builder.add_node("filter", sub.compile())
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "filter")
+    add_memory_gate(builder, gate, after="filter", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    graph.invoke({}, thread())
+    assert [row["text"] for row in gate.registry.query(limit=100)] == ["Ticket 7 is assigned to billing."]
+    assert stored_texts(store) == ["Ticket 7 is assigned to billing."]
+
+
 # ----------------------------------------------------------------------- ids and re-runs
 def test_a_run_from_the_checkpoint_before_the_review_replays_it(store_gate, saver):
     """Time travel: the thread run again from its checkpoint between the agent and the review. The proposal keeps
@@ -181,8 +253,8 @@ def test_a_run_from_the_checkpoint_before_the_review_replays_it(store_gate, save
 
 
 def test_a_thread_checkpointed_with_a_plain_list_queue_is_reviewed(store_gate, saver):
-    """A thread paused before the review by a version whose queue was a plain list: the channel reads the list,
-    the review takes it (ids derived from its task, as before) and the queue is empty afterwards."""
+    """A thread paused before the review by a version whose queue was a plain list: the channel reads the list
+    (each proposal gets its queue id then), the review takes it and the queue is empty afterwards."""
     store, gate = store_gate
 
     class OldState(TypedDict, total=False):
@@ -210,6 +282,35 @@ def test_a_thread_checkpointed_with_a_plain_list_queue_is_reviewed(store_gate, s
     assert stored_texts(store) == ["The VPN config is in the wiki."]
 
 
+def test_a_plain_list_queue_given_to_the_gate_subgraph_leaves_the_parent(store_gate, saver):
+    """A thread paused with a plain list queue, its gate a subgraph node: the proposals got a new id each time
+    they passed into the subgraph, never left the parent's queue, and were stored again on every turn."""
+    store, gate = store_gate
+
+    class OldTurn(TypedDict, total=False):
+        proposed_memories: Annotated[list[Any], operator.add]
+        said: str
+
+    old = StateGraph(OldTurn)
+    old.add_node("agent", lambda s: {"proposed_memories": [{"content": s["said"]}]})
+    old.add_node("gate", lambda s: pytest.fail("the old graph must stop before its gate"))
+    old.add_edge(START, "agent")
+    old.add_edge("agent", "gate")
+    cfg = thread()
+    old.compile(checkpointer=saver, interrupt_before=["gate"]).invoke({"said": "The VPN config is in the wiki."},
+                                                                       cfg)
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1"))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "gate")
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    assert graph.invoke(None, cfg)["proposed_memories"] == []
+    graph.invoke({"said": "Standup is at 09:30 in room 4."}, cfg)
+    assert stored_texts(store) == ["Standup is at 09:30 in room 4.", "The VPN config is in the wiki."]
+
+
 # ----------------------------------------------------------------------- the channel itself
 def test_overwrite_keeps_the_ids_of_what_it_keeps_and_appends_mint_new_ones():
     queue = ProposalQueue(list)
@@ -232,10 +333,37 @@ def test_the_review_takes_off_what_it_read_whatever_else_the_step_appends():
     read = queue.get()
     queue.update([["c"], {REVIEWED: list(read.ids)}])
     assert queue.get() == ["c"]
-    legacy = ProposalQueue(list).from_checkpoint(["x", "y", "z"])  # a plain list checkpoint: no ids
-    assert legacy.get().ids == [None, None, None]
-    legacy.update([{REVIEWED: 2}, ["w"]])
+    legacy = ProposalQueue(list).from_checkpoint(["x", "y", "z"])  # a plain list checkpoint: ids given now
+    assert None not in legacy.get().ids and len(set(legacy.get().ids)) == 3
+    legacy.update([{REVIEWED: 2}, ["w"]])  # a count: the first n (what a review of proposals without ids sends)
     assert legacy.get() == ["z", "w"]
+
+
+def test_a_copy_of_the_channel_gives_the_same_ids():
+    """LangGraph reads a conditional edge's state from a copy of the channels with the step's writes applied: the
+    copy must number new proposals as the channel will, or a router's Send() carries ids the queue never has."""
+    queue = ProposalQueue(list)
+    queue.update([["a"]])
+    twin = queue.copy()
+    twin.update([["b", "c"]])
+    queue.update([["b", "c"]])
+    assert twin.get().ids == queue.get().ids
+
+
+def test_a_list_changed_in_place_is_matched_by_content():
+    """A node that appends to (or removes from) the list it read and returns it: the list forgets its ids, and the
+    proposals equal to queued ones are those, so nothing is queued twice and nothing is lost."""
+    queue = ProposalQueue(list)
+    queue.update([["a", "b"]])
+    read = queue.get()
+    read.append("c")
+    assert read.ids == [None, None, None]
+    queue.update([read])
+    assert queue.get() == ["a", "b", "c"]
+    read = queue.get()
+    read.remove("a")
+    queue.update([Overwrite(read)])
+    assert queue.get() == ["b", "c"] and queue.get().ids[0] != read.ids[0]  # ids of b and c kept, not a's
 
 
 def test_a_checkpoint_round_trip_keeps_ids_and_the_taken_record():
@@ -244,11 +372,13 @@ def test_a_checkpoint_round_trip_keeps_ids_and_the_taken_record():
     sub.update([parent.get()])  # a subgraph is given the parent's queue
     sub.update([{REVIEWED: [sub.get().ids[0]]}])
     restored = ProposalQueue(list).from_checkpoint(sub.checkpoint())
-    assert restored.get() == ["b"] and restored.get().taken == [parent.get().ids[0]]
+    assert restored.get() == ["b"] and restored.get().ids == sub.get().ids
     parent.update([restored.get()])  # the hand-back: "a" leaves the parent's queue, "b" is not queued twice
     assert parent.get() == ["b"]
-    for n in range(TAKEN_KEPT + 5):  # the taken record is bounded
-        handed = QueuedProposals([f"p{n}"], [f"id{n}"])
-        sub.update([handed])
-        sub.update([{REVIEWED: [f"id{n}"]}])
-    assert len(sub.get().taken) == TAKEN_KEPT
+    for n in range(TAKEN_QUEUES + 5):  # the taken record is bounded: the newest queues, ranges of numbers
+        other = ProposalQueue(list)
+        other.update([[f"p{i}" for i in range(50)]])
+        sub.update([other.get()])
+        sub.update([{REVIEWED: list(sub.get().ids)}])
+    taken = sub.get().taken
+    assert len(taken) == TAKEN_QUEUES and all(ranges == [[0, 49]] for ranges in taken.values())
