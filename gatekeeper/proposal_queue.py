@@ -3,8 +3,10 @@
 A node reads ``state["proposed_memories"]`` as a plain list (a ``QueuedProposals``) and returns a list of new
 proposals, which are appended, so nodes proposing in the same step (parallel branches) all reach the gate.
 
-Each queued proposal has a queue id, given when it joins the queue (``<queue>.<n>``: the queue's random name and a
-number; a copy of the channel numbers as the channel does) and kept in the thread's checkpoints. The ids make the
+Each queued proposal has a queue id, given when it joins the queue (``<name>.<n>``: a random name the queue takes
+each time it is read from a checkpoint, so forks and copied threads never number alike, and a number; a copy of the
+channel numbers as the channel does) and kept in the thread's checkpoints. A list read from the state and changed
+in place keeps each proposal's id with it. The ids make the
 queue work across graphs: a compiled graph used as a subgraph node is given its parent's queue and hands back its
 own when it ends. With a plain list and an appending reducer, the parent appended what it was handed back to what
 it had: a subgraph that only proposed doubled every proposal queued before it (each was then reviewed, and stored,
@@ -42,11 +44,13 @@ from gatekeeper.gated_store import canonical_text
 #: (or ``{REVIEWED: n}``, the first n, for proposals without ids). A plain dict, so any checkpointer stores it.
 REVIEWED = "__gatekeeper_reviewed__"
 #: marks the channel's checkpoint (a dict), so a plain list checkpointed before it is told apart
-FORMAT = "gatekeeper.proposal_queue/2"
+FORMAT = "gatekeeper.proposal_queue/3"
 #: the taken record (ids of proposals another graph handed over, taken off here; handed back so that graph takes
 #: them off too) keeps the newest TAKEN_QUEUES queues' ids, as ranges of their numbers, at most TAKEN_RANGES each
 TAKEN_QUEUES = 64
 TAKEN_RANGES = 256
+#: how many of the names it numbered under a queue remembers (see ``ProposalQueue.names``)
+NAMES_KEPT = 64
 #: LangGraph's dict forms of ``Overwrite`` (``{"__overwrite__": v}``, and ``Overwrite`` as JSON)
 _OVERWRITE_KEY = "__overwrite__"
 
@@ -62,44 +66,105 @@ def _split(item_id: str) -> tuple[str, int]:
 
 class QueuedProposals(list):
     """The queued proposals as a node reads them: a plain list that also knows each proposal's queue id (``ids``)
-    and, for the queues of other graphs, what to take off there (``taken``, ``queue``, ``minted``).
+    and, for the queues of other graphs, what to take off there (``taken``; ``names``: the names this queue numbered
+    under, each with how many it numbered).
 
-    Changed in place (``append``, ``remove``, ``sort``, ...), it forgets the ids and is matched by content when
-    written back (a proposal equal to a queued one is that one)."""
+    Changed in place (``append``, ``remove``, ``sort``, ...), it keeps each proposal's id with the proposal; one
+    added or put in another's place is new (no id)."""
 
-    __slots__ = ("ids", "taken", "queue", "minted")
+    __slots__ = ("ids", "taken", "names")
 
     def __init__(self, items: Sequence[Any] = (), ids: Sequence[str | None] | None = None,
-                 taken: dict[str, list[list[int]]] | None = None, queue: str | None = None, minted: int = 0) -> None:
+                 taken: dict[str, list[list[int]]] | None = None, names: dict[str, int] | None = None) -> None:
         super().__init__(items)
         self.ids = list(ids) if ids is not None else [None] * len(self)
         self.taken = {q: [list(r) for r in ranges] for q, ranges in (taken or {}).items()}
-        self.queue, self.minted = queue, minted
+        self.names = dict(names or {})
         if len(self.ids) != len(self):
             raise ValueError(f"{len(self)} proposals with {len(self.ids)} queue ids")
 
     def __reduce_ex__(self, protocol: Any) -> tuple:  # pickle and copy rebuild it with its ids
-        return (QueuedProposals, (list(self), self.ids, self.taken, self.queue, self.minted))
+        return (QueuedProposals, (list(self), self.ids, self.taken, self.names))
 
-    def _forget_ids(self) -> None:
-        self.ids, self.queue = [None] * len(self), None
+    # a part or a copy keeps the ids (handed to a subgraph, its proposals are the queued ones); a part does not
+    # speak for the whole queue (``names``), so what it leaves out is not taken off anywhere
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return QueuedProposals(super().__getitem__(index), self.ids[index], self.taken)
+        return super().__getitem__(index)
 
+    def __add__(self, other: Any) -> QueuedProposals:
+        other = list(other) if not isinstance(other, QueuedProposals) else other
+        ids = other.ids if isinstance(other, QueuedProposals) else [None] * len(other)
+        return QueuedProposals([*self, *other], [*self.ids, *ids], self.taken)
 
-def _in_place(name: str):
-    method = getattr(list, name)
+    def copy(self) -> QueuedProposals:
+        return QueuedProposals(self, self.ids, self.taken, self.names)
 
-    def changed(self: QueuedProposals, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
-        self._forget_ids()
-        return self if result is NotImplemented or name.startswith("__i") else result
+    # changed in place: the ids follow their proposals
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self.ids.append(None)
 
-    changed.__name__ = name
-    return changed
+    def extend(self, items: Any) -> None:
+        items = list(items)
+        super().extend(items)
+        self.ids.extend([None] * len(items))
 
+    def __iadd__(self, items: Any) -> QueuedProposals:
+        self.extend(items)
+        return self
 
-for _name in ("append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse", "__setitem__",
-              "__delitem__", "__iadd__", "__imul__"):
-    setattr(QueuedProposals, _name, _in_place(_name))
+    def __imul__(self, n: int) -> QueuedProposals:
+        if n <= 0:
+            self.clear()
+        else:
+            self.extend(list(self) * (n - 1))  # the copies are new proposals
+        return self
+
+    def insert(self, index: int, item: Any) -> None:
+        before = len(self)
+        super().insert(index, item)
+        self.ids.insert(min(index, before) if index >= 0 else max(before + index, 0), None)
+
+    def remove(self, item: Any) -> None:
+        del self[self.index(item)]
+
+    def pop(self, index: int = -1) -> Any:
+        item = super().pop(index)
+        self.ids.pop(index)
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self.ids.clear()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self.ids.reverse()
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        pairs = list(zip(list(self), self.ids))
+        pairs.sort(key=(lambda pair: key(pair[0])) if key else (lambda pair: pair[0]), reverse=reverse)
+        super().__setitem__(slice(None), [item for item, _ in pairs])
+        self.ids = [item_id for _, item_id in pairs]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            value = list(value)
+            super().__setitem__(index, value)
+            if index.step in (None, 1):
+                start, stop, _ = index.indices(len(self.ids))
+                self.ids[start:max(start, stop)] = [None] * len(value)
+            else:
+                self.ids[index] = [None] * len(value)
+        else:
+            super().__setitem__(index, value)
+            self.ids[index] = None  # a proposal put in another's place is new
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        del self.ids[index]
 
 
 def _overwrite_of(value: Any) -> tuple[bool, Any]:
@@ -127,10 +192,11 @@ def _taken_has(taken: dict[str, list[list[int]]], item_id: str) -> bool:
 class ProposalQueue(BaseChannel[list, Any, dict]):
     """The channel of ``MemoryGateState.proposed_memories`` (``Annotated[list[Any], ProposalQueue]``).
 
-    Ids are numbered from a random name of the queue kept in its checkpoint, so a copy of the channel (LangGraph
-    reads a conditional edge's state from one) gives the same ids as the channel itself."""
+    Ids are numbered under a random name of the queue, a new one each time it is read from a checkpoint; a copy of
+    the channel (LangGraph reads a conditional edge's state from one) keeps the names, so it numbers new proposals
+    as the channel itself will."""
 
-    __slots__ = ("items", "ids", "handed", "taken", "queue", "minted")
+    __slots__ = ("items", "ids", "handed", "taken", "names")
 
     def __init__(self, typ: Any = list, key: str = "") -> None:
         super().__init__(typ, key)
@@ -138,8 +204,11 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         self.ids: list[str] = []
         self.handed: set[str] = set()  # ids of proposals that came from another graph's queue
         self.taken: dict[str, list[list[int]]] = {}  # queue -> ranges of numbers, the newest queue last
-        self.queue = uuid.uuid4().hex[:16]
-        self.minted = 0
+        #: the names this queue numbered proposals under, each with how many (the newest, the one it numbers under
+        #: now, last): a new name each time the queue is read from a checkpoint, so a run from an earlier checkpoint
+        #: (a fork) or a copied thread never numbers a proposal as another branch or thread did
+        self.names: dict[str, int] = {}
+        self._rename()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ProposalQueue)
@@ -156,11 +225,21 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         return self.typ
 
     # ------------------------------------------------------------------ checkpoints
-    def copy(self) -> Self:
-        return self.from_checkpoint(self.checkpoint())
+    def copy(self) -> Self:  # the same names: a copy numbers new proposals as the channel will
+        twin = self.__class__(self.typ, self.key)
+        twin.items, twin.ids, twin.handed = list(self.items), list(self.ids), set(self.handed)
+        twin.taken = {q: [list(r) for r in ranges] for q, ranges in self.taken.items()}
+        twin.names = dict(self.names)
+        return twin
+
+    def _rename(self) -> None:
+        self.names[uuid.uuid4().hex[:16]] = 0
+        while len(self.names) > NAMES_KEPT:
+            del self.names[next(iter(self.names))]
 
     def checkpoint(self) -> dict:
-        return {"format": FORMAT, "queue": self.queue, "minted": self.minted, "items": list(self.items),
+        return {"format": FORMAT, "names": [[name, n] for name, n in self.names.items() if n],
+                "items": list(self.items),
                 "ids": list(self.ids), "handed": sorted(self.handed),
                 "taken": [[q, [list(r) for r in ranges]] for q, ranges in self.taken.items()]}
 
@@ -169,7 +248,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         if checkpoint is MISSING or checkpoint is None:
             return channel
         if isinstance(checkpoint, dict) and checkpoint.get("format") == FORMAT:
-            channel.queue, channel.minted = checkpoint["queue"], checkpoint["minted"]
+            channel.names = {name: n for name, n in checkpoint["names"]}
+            channel._rename()
             channel.items, channel.ids = list(checkpoint["items"]), list(checkpoint["ids"])
             channel.handed = set(checkpoint["handed"])
             channel.taken = {q: [list(r) for r in ranges] for q, ranges in checkpoint["taken"]}
@@ -183,7 +263,7 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
 
     # ------------------------------------------------------------------ reads
     def get(self) -> QueuedProposals:
-        return QueuedProposals(self.items, self.ids, self.taken, self.queue, self.minted)
+        return QueuedProposals(self.items, self.ids, self.taken, self.names)
 
     def is_available(self) -> bool:
         return True  # an empty queue is a value (the empty list), as it was with a list reducer
@@ -225,8 +305,9 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
 
     def _append(self, item: Any, item_id: str | None = None) -> None:
         if item_id is None:
-            item_id = f"{self.queue}.{self.minted}"
-            self.minted += 1
+            name = next(reversed(self.names))
+            item_id = f"{name}.{self.names[name]}"
+            self.names[name] += 1
         self.items.append(item)
         self.ids.append(item_id)
 
@@ -236,8 +317,7 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         held = set(value.ids)
         return {item_id for item_id in self.ids
                 if _taken_has(value.taken, item_id)
-                or (value.queue is not None and _split(item_id)[0] == value.queue
-                    and _split(item_id)[1] < value.minted and item_id not in held)}
+                or (item_id not in held and _split(item_id)[1] < value.names.get(_split(item_id)[0], 0))}
 
     def _drop(self, keep: list[bool]) -> None:
         """Take the proposals not kept off the queue; those another graph handed over are recorded as taken, so
@@ -271,16 +351,11 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
 
     def _adopt(self, value: QueuedProposals, gone: set[str]) -> None:
         """Queue what another graph's queue holds (a subgraph's hand-back, a parent's queue given to a subgraph)
-        that is not queued here already, nor was taken off. A proposal without an id (the list was changed in
-        place) that equals one queued here is that one."""
+        that is not queued here already, nor was taken off. A proposal without an id (added to a list read from the
+        state) is new."""
         queued = set(self.ids)
-        unmatched = self._by_content()
         for item, item_id in zip(value, value.ids):
             if item_id is None:
-                same = unmatched.get(canonical_text(item))
-                if same:
-                    same.pop(0)
-                    continue
                 self._append(item)
             elif item_id in queued or item_id in gone or _taken_has(self.taken, item_id):
                 continue

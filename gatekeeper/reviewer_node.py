@@ -51,7 +51,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGraph servers) only from this one on 3.11
 
-from gatekeeper.gate import Gatekeeper
+from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
@@ -227,9 +227,22 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
                 log.warning("review_node.invalid_proposal", position=position, error=str(exc))
                 invalid[position] = _invalid_summary(item, exc)
         mode = escalation_mode or gate.escalation_mode or EscalationMode(gate.policy.escalation.mode)
-        outcomes = gate.submit_many(list(writes.values()), escalation_mode=mode) if writes else []
-        summaries = dict(zip(writes, map(outcome_summary, outcomes))) | invalid
-        pending = [o.proposal.id for o in outcomes
+        try:
+            reviewed_writes = gate.submit_many(list(writes.values()), escalation_mode=mode) if writes else []
+            outcomes = dict(zip(writes, reviewed_writes))
+        except ProposalIdConflict:
+            # an id that names another write, or an erased one: the batch is refused whole, so the writes go one by
+            # one (in order, as the batch would) and the refused one is reported; raised, it would stay queued and
+            # fail every later run of the node
+            outcomes = {}
+            for position, write in writes.items():
+                try:
+                    (outcomes[position],) = gate.submit_many([write], escalation_mode=mode)
+                except ProposalIdConflict as exc:
+                    log.warning("review_node.id_conflict", position=position, proposal_id=write.id)
+                    invalid[position] = _invalid_summary(items[position], exc)
+        summaries = {position: outcome_summary(o) for position, o in outcomes.items()} | invalid
+        pending = [o.proposal.id for o in outcomes.values()
                    if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt]
         # taken off the queue: those read (by id; the first n when some were queued before queue ids), whatever
         # else this step appends

@@ -311,6 +311,34 @@ def test_a_plain_list_queue_given_to_the_gate_subgraph_leaves_the_parent(store_g
     assert stored_texts(store) == ["Standup is at 09:30 in room 4.", "The VPN config is in the wiki."]
 
 
+def test_a_proposal_whose_id_names_another_write_is_reported_and_the_rest_reviewed(store_gate, saver):
+    """A proposal id that names another write (or an erased one) made the gate refuse the whole batch, and the node
+    raised: the proposal stayed queued and every later run of the thread failed. It is now reported as invalid,
+    the others in the batch are reviewed, and the thread goes on."""
+    store, gate = store_gate
+    taken = gate.submit_many([_note("The VPN config is in the wiki.", "given-id")])[0]
+    assert taken.state.value == "committed"
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent", lambda s: {"proposed_memories": [
+        {"content": "Standup is at 09:30 in room 4.", "id": "given-id"}, "Ticket 7 is assigned to billing."]})
+    builder.add_edge(START, "agent")
+    add_memory_gate(builder, gate, after="agent", then=END, namespace=NS, agent_id="agent-1")
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    out = graph.invoke({}, cfg)
+    assert [o["state"] for o in out["memory_outcomes"]] == ["invalid", "committed"]
+    assert "already name a write" in out["memory_outcomes"][0]["reason"]
+    assert out["proposed_memories"] == []
+    assert stored_texts(store) == ["The VPN config is in the wiki.", "Ticket 7 is assigned to billing."]
+
+
+def _note(text: str, proposal_id: str):
+    from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+
+    return MemoryWrite(id=proposal_id, namespace=NS, key="vpn", value={"content": text},
+                       provenance=Provenance(source=SourceKind.agent, agent_id="agent-1"))
+
+
 # ----------------------------------------------------------------------- the channel itself
 def test_overwrite_keeps_the_ids_of_what_it_keeps_and_appends_mint_new_ones():
     queue = ProposalQueue(list)
@@ -350,20 +378,60 @@ def test_a_copy_of_the_channel_gives_the_same_ids():
     assert twin.get().ids == queue.get().ids
 
 
-def test_a_list_changed_in_place_is_matched_by_content():
-    """A node that appends to (or removes from) the list it read and returns it: the list forgets its ids, and the
-    proposals equal to queued ones are those, so nothing is queued twice and nothing is lost."""
+def test_a_list_changed_in_place_keeps_each_proposals_id():
+    """A node that appends to, sorts or removes from the list it read and returns it: each proposal keeps its id,
+    one added is new, so nothing is queued twice and nothing is lost (the ids no longer matched the items)."""
     queue = ProposalQueue(list)
-    queue.update([["a", "b"]])
+    queue.update([["b", "a"]])
     read = queue.get()
+    b_id, a_id = read.ids
     read.append("c")
-    assert read.ids == [None, None, None]
+    read.sort()
+    read.insert(0, "z")
+    assert read == ["z", "a", "b", "c"] and read.ids == [None, a_id, b_id, None]
     queue.update([read])
-    assert queue.get() == ["a", "b", "c"]
+    assert queue.get() == ["b", "a", "z", "c"]  # the new ones appended, each once
     read = queue.get()
     read.remove("a")
+    del read[0]
     queue.update([Overwrite(read)])
-    assert queue.get() == ["b", "c"] and queue.get().ids[0] != read.ids[0]  # ids of b and c kept, not a's
+    assert queue.get() == ["z", "c"] and queue.get().ids == read.ids
+
+
+def test_a_part_of_the_queue_handed_to_another_graph_leaves_it_once_reviewed():
+    """A slice of the queue (``Send`` of ``queue[:1]``, a subgraph invoked with ``queue + [new]``) was a plain list:
+    the other graph queued its proposals as new, and they were reviewed, and stored, a second time."""
+    parent = ProposalQueue(list)
+    parent.update([["a", "b"]])
+    part = parent.get()[:1] + ["c"]
+    assert isinstance(part, QueuedProposals) and part.ids == [parent.get().ids[0], None]
+    sub = ProposalQueue(list)
+    sub.update([part])
+    sub.update([{REVIEWED: list(sub.get().ids)}])
+    parent.update([sub.get()])
+    assert parent.get() == ["b"]
+    parent.update([parent.get()[:0]])  # a part does not speak for the rest of the queue
+    assert parent.get() == ["b"]
+
+
+def test_each_read_from_a_checkpoint_numbers_under_a_new_name():
+    """A queue read from its checkpoint twice (two forks of a thread, a copied thread) numbered its next
+    proposals alike: a fork's proposal got the queue id, and so the proposal id, of the abandoned branch's."""
+    queue = ProposalQueue(list)
+    queue.update([["a"]])
+    saved = queue.checkpoint()
+    one, two = ProposalQueue(list).from_checkpoint(saved), ProposalQueue(list).from_checkpoint(saved)
+    one.update([["b"]])
+    two.update([["b"]])
+    assert one.get().ids[0] == two.get().ids[0] == queue.get().ids[0]  # what was queued keeps its id
+    assert one.get().ids[1] != two.get().ids[1]
+    # a queue that numbered a proposal and no longer holds it has taken it off: another queue given its state
+    # drops it, whichever of its names numbered it
+    holder = ProposalQueue(list)
+    holder.update([one.get()])
+    one.update([{REVIEWED: list(one.get().ids)}])
+    holder.update([one.get()])
+    assert holder.get() == []
 
 
 def test_a_checkpoint_round_trip_keeps_ids_and_the_taken_record():
