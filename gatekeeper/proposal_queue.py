@@ -56,7 +56,7 @@ _OVERWRITE_KEY = "__overwrite__"
 
 
 def _split(item_id: str) -> tuple[str, int]:
-    """A queue id is ``<queue>.<n>``: the queue that gave it (16 hex digits, random per queue) and its number."""
+    """A queue id is ``<name>.<n>``: the name its queue numbered it under (16 hex digits) and its number."""
     queue, _, n = item_id.rpartition(".")
     try:
         return queue, int(n)
@@ -364,23 +364,26 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
                 self._append(item, item_id)
                 queued.add(item_id)
 
-    def _by_content(self) -> dict[str, list[int]]:
-        by_text: dict[str, list[int]] = {}
-        for n, item in enumerate(self.items):
-            by_text.setdefault(canonical_text(item), []).append(n)
-        return by_text
-
     def _overwrite(self, value: Any) -> None:
         """``Overwrite([...])``: the queue becomes the list given. A proposal equal to one queued keeps that one's
         id (a node that filters the queue it read keeps the ids of what it keeps); what is left out is taken off."""
         given = value if isinstance(value, QueuedProposals) else QueuedProposals(_as_list(value))
         queued = set(self.ids)
-        unmatched = self._by_content()
+        claimed = {i for i in given.ids if i in queued}  # queued proposals the list names by id
+        unmatched: dict[str, list[str]] = {}  # the others, by content, for proposals without an id
+        for item, item_id in zip(self.items, self.ids):
+            if item_id not in claimed:
+                unmatched.setdefault(canonical_text(item), []).append(item_id)
         pairs: list[tuple[Any, str | None]] = []
+        seen: set[str] = set()
         for item, item_id in zip(given, given.ids):
+            if item_id in seen:  # the same proposal twice in the list: the second is a new one
+                item_id = None
             if item_id is None or item_id not in queued:
                 same = unmatched.get(canonical_text(item))
-                item_id = self.ids[same.pop(0)] if same else item_id
+                item_id = same.pop(0) if same else item_id
+            if item_id is not None:
+                seen.add(item_id)
             pairs.append((item, item_id))
         kept = {item_id for _, item_id in pairs if item_id is not None}
         handed = {i for i in kept if i in self.handed or i not in queued}

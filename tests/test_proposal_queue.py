@@ -351,6 +351,10 @@ def test_overwrite_keeps_the_ids_of_what_it_keeps_and_appends_mint_new_ones():
     assert (kept.ids[0], kept.ids[2]) == (read.ids[2], read.ids[0]) and kept.ids[1] not in read.ids
     queue.update([["a"]])  # a new proposal with the same text is a new proposal
     assert queue.get().ids[3] not in read.ids
+    queue.update([Overwrite(["x", "y"])])
+    read = queue.get()
+    queue.update([Overwrite(read + read[:1])])  # the same proposal twice: the second is a new one
+    assert queue.get() == ["x", "y", "x"] and len(set(queue.get().ids)) == 3
     with pytest.raises(TypeError, match="list of proposals"):
         queue.update([{"content": "a lone dict"}])
 
