@@ -184,9 +184,9 @@ def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, .
         raise TypeError(f"a proposed memory must be a dict, str or MemoryWrite, not {type(item).__name__}")
     data = dict(item)
     task_id = cfg.get(TASK_ID_KEY)
-    # a queued proposal is the same write however often its review runs (a re-run after a failure, a run from an
-    # earlier checkpoint, a subgraph given it); one queued before queue ids is the same within its review's task;
-    # outside a graph task the ids are random
+    # a queued proposal is the same write however often its review runs (a re-run after a failure, a run from a
+    # checkpoint taken after it was queued, a subgraph given it); one read from a plain list (a state whose key is
+    # not the queue channel) is the same within its review's task; outside a graph task the ids are random
     basis = (("queued", queue_id, canonical_text(item)) if queue_id
              else (str(task_id), str(position), canonical_text(item)) if task_id else None)
     if basis:

@@ -208,7 +208,7 @@ def test_a_router_sends_the_queue_to_the_gate_subgraph(store_gate, saver):
 def test_a_filtering_subgraph_that_changes_the_list_in_place(store_gate, saver):
     """A subgraph that removes a proposal from the list it read (``remove``) and writes the rest back with
     ``Overwrite``: the list's ids no longer matched its items, so the parent kept the removed proposal and dropped
-    the kept one. Proposals are now matched by content: the parent's gate reviews exactly what the filter kept."""
+    the kept one. The ids now follow their proposals: the parent's gate reviews exactly what the filter kept."""
     store, gate = store_gate
 
     def drop_beliefs(state: MemoryGateState) -> dict:
