@@ -21,9 +21,11 @@ Serve it:        cd graphs && langgraph dev   (langgraph.json: ``make_graph``; t
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,11 +106,21 @@ def build_graph(gate: Gatekeeper, *, checkpointer=None, escalation_mode: Escalat
     return builder.compile(checkpointer=checkpointer, store=store)
 
 
+_served_lock = threading.Lock()
+
+
 @functools.cache
-def make_graph() -> CompiledStateGraph:
+def _served_graph() -> CompiledStateGraph:
+    with _served_lock:  # the first runs may ask at once: one gate per process
+        return build_graph(Gatekeeper.open(GatekeeperSettings()))
+
+
+async def make_graph() -> CompiledStateGraph:
     """The served graph (langgraph.json): a factory, so importing this module opens no gate. The server calls
-    it for each run; the gate (``$GATEKEEPER_DATA_DIR``, set in langgraph.json) is opened once."""
-    return build_graph(Gatekeeper.open(GatekeeperSettings()))
+    it for each run, on its event loop; the gate (``$GATEKEEPER_DATA_DIR``, set in langgraph.json) is opened once,
+    in a worker thread (opening it reads and writes files, and loads the model: blocking calls that ``langgraph
+    dev`` refuses on its event loop)."""
+    return await asyncio.to_thread(_served_graph)
 
 
 if __name__ == "__main__":

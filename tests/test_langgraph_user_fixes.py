@@ -401,8 +401,48 @@ def test_langgraph_json_entry_loads_the_way_the_server_loads_it(gate, tmp_path, 
     monkeypatch.setattr(Gatekeeper, "open", open_gate)
     _, entry = _served_entry()
     assert callable(entry) and len(inspect.signature(entry).parameters) <= 1  # a graph factory
-    assert entry() is entry() and opened == [data_dir]  # the gate in langgraph.json's data dir, opened once
-    assert entry().store.gate is gate
+
+    async def serve_twice():
+        return await entry(), await entry()
+
+    first, again = asyncio.run(serve_twice())
+    assert first is again and opened == [data_dir]  # the gate in langgraph.json's data dir, opened once
+    assert first.store.gate is gate
+
+
+def test_the_served_factory_opens_the_gate_off_the_event_loop(gate, monkeypatch):
+    """The server calls the factory on its event loop, and ``langgraph dev`` refuses blocking calls there (every
+    request for the graph failed with 500: ``BlockingError: Blocking call to os.mkdir``). Opening a gate reads and
+    writes files and loads the model; here it takes 0.4 s, and the loop must go on meanwhile."""
+    import time
+
+    def slow_open(settings=None, **kwargs):
+        time.sleep(0.4)  # what opening a gate blocks for
+        return gate
+
+    monkeypatch.setattr(Gatekeeper, "open", slow_open)
+    _, entry = _served_entry()
+
+    async def serve_while_ticking() -> float:
+        gaps, ticking = [], True
+
+        async def tick():
+            last = time.perf_counter()
+            while ticking:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.02)
+        graph = await entry()
+        ticking = False
+        await ticker
+        assert graph.store.gate is gate
+        return max(gaps)
+
+    assert asyncio.run(serve_while_ticking()) < 0.25  # blocked, the loop would stall for the whole 0.4 s
 
 
 def test_the_served_graph_has_json_schemas(gate):
