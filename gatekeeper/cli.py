@@ -437,7 +437,7 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
 def _load_graph(spec: str, gate):
     """``module:attr`` -> a compiled graph; ``attr`` may also be a factory of one, called with the gate when it
     takes an argument (``build(gate)``) and without when it takes none (a ``langgraph.json`` entry such as
-    ``make_graph()``, which opens its gate from the same ``GATEKEEPER_*`` settings)."""
+    ``make_graph()``, which opens its gate from the same ``GATEKEEPER_*`` settings), and awaited when it is async."""
     import importlib
     import inspect
 
@@ -453,6 +453,10 @@ def _load_graph(spec: str, gate):
         except (TypeError, ValueError):  # no signature to read (a builtin): give it the gate
             takes_gate = True
         obj = obj(gate) if takes_gate else obj()
+        if inspect.iscoroutine(obj):  # an async factory (graphs/agent.py's, for a LangGraph server's event loop)
+            import asyncio
+
+            obj = asyncio.run(obj)
     if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")):
         raise typer.BadParameter(f"{spec} is not a compiled LangGraph graph (nor a factory of one)")
     return obj

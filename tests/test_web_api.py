@@ -569,6 +569,8 @@ def test_serve_loads_a_graph_or_a_graph_factory(gate, tmp_path, monkeypatch):
         "def make_graph():\n"
         "    from gatekeeper.gate import Gatekeeper\n"
         "    return build(Gatekeeper.open())\n"
+        "async def make_graph_async():\n"
+        "    return make_graph()\n"
         "not_a_graph = 42\n")
     monkeypatch.chdir(tmp_path)
     graph = _load_graph("review_graphs:build", gate)
@@ -576,6 +578,9 @@ def test_serve_loads_a_graph_or_a_graph_factory(gate, tmp_path, monkeypatch):
     monkeypatch.setenv("GATEKEEPER_DATA_DIR", str(tmp_path / "served"))
     served = _load_graph("review_graphs:make_graph", gate)  # a langgraph.json factory takes no gate
     assert hasattr(served, "invoke") and (tmp_path / "served" / "gatekeeper.db").exists()
+    served.checkpointer.conn.close()
+    served = _load_graph("review_graphs:make_graph_async", gate)  # graphs/agent.py's factory is async
+    assert hasattr(served, "invoke") and hasattr(served, "get_state")
     import typer
 
     with pytest.raises(typer.BadParameter):
