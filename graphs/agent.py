@@ -15,8 +15,9 @@ a LangGraph server (``langgraph dev``, the platform) replaces the store compiled
 into a graph with its own, and writes through that store would not be reviewed.
 
 Run it locally:  python graphs/agent.py
-Serve it:        cd graphs && langgraph dev   (langgraph.json: ``make_graph``; the
-                 server supplies the checkpointer; data in $GATEKEEPER_DATA_DIR)
+Serve it:        pip install "langgraph-cli[inmem]"; cd graphs && langgraph dev
+                 (langgraph.json: ``make_graph``; the server supplies the
+                 checkpointer; data in $GATEKEEPER_DATA_DIR)
 """
 
 from __future__ import annotations
