@@ -56,18 +56,23 @@ def agent(state: Turn) -> dict:
     return {"proposed_memories": [{"content": state["said"]}]}
 
 
+def with_gate_subgraph(gate, saver, **gate_kwargs):
+    """agent -> the gate's compiled graph as a subgraph node sharing ``proposed_memories`` -> END."""
+    builder = StateGraph(Turn)
+    builder.add_node("agent", agent)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1", **gate_kwargs))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "gate")
+    builder.add_edge("gate", END)
+    return builder.compile(checkpointer=saver)
+
+
 # ----------------------------------------------------------------------- the gate as a subgraph
 def test_the_gate_graph_as_a_subgraph_stores_each_proposal_once(store_gate, saver):
     """Three turns of one thread, the gate's compiled graph as a subgraph node sharing ``proposed_memories``: each
     note is reviewed and stored once, and the parent's queue is empty after each turn."""
     store, gate = store_gate
-    builder = StateGraph(Turn)
-    builder.add_node("agent", agent)
-    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1"))
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "gate")
-    builder.add_edge("gate", END)
-    graph = builder.compile(checkpointer=saver)
+    graph = with_gate_subgraph(gate, saver)
     cfg = thread()
     notes = ["The VPN config is in the wiki.", "Standup is at 09:30 in room 4.", "Ticket 7 is assigned to billing."]
     for said in notes:
@@ -108,14 +113,7 @@ def test_a_gate_subgraph_in_interrupt_mode_resumes_and_stores_once(store_gate, s
     """An escalation inside the gate's subgraph pauses the parent; after the approval the parent's queue is empty,
     and the next turn reviews only its own note."""
     store, gate = store_gate
-    builder = StateGraph(Turn)
-    builder.add_node("agent", agent)
-    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1",
-                                              escalation_mode=EscalationMode.interrupt))
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "gate")
-    builder.add_edge("gate", END)
-    graph = builder.compile(checkpointer=saver)
+    graph = with_gate_subgraph(gate, saver, escalation_mode=EscalationMode.interrupt)
     cfg = thread()
     out = graph.invoke({"said": SELF_PRES}, cfg)
     (pause,) = out["__interrupt__"]
@@ -299,13 +297,7 @@ def test_a_plain_list_queue_given_to_the_gate_subgraph_leaves_the_parent(store_g
     cfg = thread()
     old.compile(checkpointer=saver, interrupt_before=["gate"]).invoke({"said": "The VPN config is in the wiki."},
                                                                        cfg)
-    builder = StateGraph(Turn)
-    builder.add_node("agent", agent)
-    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1"))
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "gate")
-    builder.add_edge("gate", END)
-    graph = builder.compile(checkpointer=saver)
+    graph = with_gate_subgraph(gate, saver)
     assert graph.invoke(None, cfg)["proposed_memories"] == []
     graph.invoke({"said": "Standup is at 09:30 in room 4."}, cfg)
     assert stored_texts(store) == ["Standup is at 09:30 in room 4.", "The VPN config is in the wiki."]
