@@ -111,9 +111,13 @@ _served_lock = threading.Lock()
 
 
 @functools.cache
+def _open_served_graph() -> CompiledStateGraph:
+    return build_graph(Gatekeeper.open(GatekeeperSettings()))
+
+
 def _served_graph() -> CompiledStateGraph:
-    with _served_lock:  # the first runs may ask at once: one gate per process
-        return build_graph(Gatekeeper.open(GatekeeperSettings()))
+    with _served_lock:  # the first runs may ask at once: one gate per process (the cache alone would open two)
+        return _open_served_graph()
 
 
 async def make_graph() -> CompiledStateGraph:

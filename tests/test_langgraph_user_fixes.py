@@ -416,7 +416,10 @@ def test_the_served_factory_opens_the_gate_off_the_event_loop(gate, monkeypatch)
     writes files and loads the model; here it takes 0.4 s, and the loop must go on meanwhile."""
     import time
 
+    opened = []
+
     def slow_open(settings=None, **kwargs):
+        opened.append(settings)
         time.sleep(0.4)  # what opening a gate blocks for
         return gate
 
@@ -436,13 +439,14 @@ def test_the_served_factory_opens_the_gate_off_the_event_loop(gate, monkeypatch)
 
         ticker = asyncio.create_task(tick())
         await asyncio.sleep(0.02)
-        graph = await entry()
+        graph, again = await asyncio.gather(entry(), entry())  # two first runs at once
         ticking = False
         await ticker
-        assert graph.store.gate is gate
+        assert graph is again and graph.store.gate is gate
         return max(gaps)
 
     assert asyncio.run(serve_while_ticking()) < 0.25  # blocked, the loop would stall for the whole 0.4 s
+    assert len(opened) == 1  # one gate, though two runs asked for the graph while it opened
 
 
 def test_the_served_graph_has_json_schemas(gate):
