@@ -534,8 +534,10 @@ class ChromaMemoryStore(BaseStore):
         return True
 
     def _zero_index_files(self) -> None:
-        """``_zero_unused_capacity`` of each vector index of this database."""
-        for header in Path(self.path or "").glob("*/header.bin"):
+        """``_zero_unused_capacity`` of each vector index of this database (an embedded one: ``path`` is set)."""
+        if self.path is None:
+            return
+        for header in Path(self.path).glob("*/header.bin"):
             _zero_unused_capacity(header.parent)
 
     def close(self) -> None:

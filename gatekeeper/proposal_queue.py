@@ -315,9 +315,12 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         """The ids queued here that another graph's queue took off: those in its taken record, and those it gave
         (the ids are its own) and holds no more."""
         held = set(value.ids)
-        return {item_id for item_id in self.ids
-                if _taken_has(value.taken, item_id)
-                or (item_id not in held and _split(item_id)[1] < value.names.get(_split(item_id)[0], 0))}
+        gone = set()
+        for item_id in self.ids:
+            name, n = _split(item_id)
+            if _taken_has(value.taken, item_id) or (item_id not in held and n < value.names.get(name, 0)):
+                gone.add(item_id)
+        return gone
 
     def _drop(self, keep: list[bool]) -> None:
         """Take the proposals not kept off the queue; those another graph handed over are recorded as taken, so

@@ -919,9 +919,10 @@ def mentions(haystack: str, text: str, width: int = 32) -> bool:
     """Whether ``haystack`` holds ``text`` or a piece of it (``width`` characters, the pieces overlapping by
     half), compared folded (``_fold``): a joined text holds a write whole, or only its end when long. A text
     shorter than ``MIN_QUOTED`` characters is never found (too short to tell a quote from a coincidence)."""
-    hay, text = _fold(haystack), _fold(text)
+    text = _fold(text)
     if len(text) < MIN_QUOTED:
         return False
+    hay = _fold(haystack)
     if len(text) <= width:
         return text in hay
     step = width // 2
