@@ -338,6 +338,7 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
 def add_memory_gate(builder: StateGraph, gate: Gatekeeper, *, after: str = START, then: str = END,
                     review_node: str = "review_memories", human_node: str = "human_review",
                     **node_kwargs: Any) -> StateGraph:
+    _check_state_schema(builder)
     builder.add_node(review_node, make_review_node(gate, **node_kwargs))
     builder.add_node(human_node, make_human_review_node(gate))
     builder.add_edge(after, review_node)
@@ -348,6 +349,38 @@ def add_memory_gate(builder: StateGraph, gate: Gatekeeper, *, after: str = START
     builder.add_conditional_edges(review_node, route, [human_node, then])
     builder.add_edge(human_node, then)
     return builder
+
+
+def _check_state_schema(builder: StateGraph) -> None:
+    """Refuse, with what to do instead, a graph whose state declares one of the gate's keys otherwise than
+    ``MemoryGateState`` (LangGraph would refuse it too, with "Channel ... already exists with a different
+    type"). Such a key cannot work: ``proposed_memories`` with a reducer of the graph's own could not take the
+    reviewed proposals off the queue, and without one, the first review would replace the queue."""
+    gate_channels = StateGraph(MemoryGateState).channels
+    for key, channel in gate_channels.items():
+        own = builder.channels.get(key)
+        if own is not None and own != channel:
+            raise ValueError(
+                f"the graph's state declares {key!r} as {_channel_kind(own)}; the memory gate's nodes need "
+                f"MemoryGateState's {key!r} ({_channel_kind(channel)}). Declare the state as a subclass of "
+                f"MemoryGateState (class MyState(MemoryGateState): ...), or leave {', '.join(map(repr, gate_channels))} "
+                f"out of it: the gate's nodes add them.")
+
+
+def _channel_kind(channel: Any) -> str:
+    from langgraph.channels.binop import BinaryOperatorAggregate
+    from langgraph.channels.last_value import LastValue
+
+    if isinstance(channel, ProposalQueue):
+        return "the proposal queue (gatekeeper.proposal_queue.ProposalQueue)"
+    if isinstance(channel, BinaryOperatorAggregate):
+        op = getattr(channel.operator, "__qualname__", None) or repr(channel.operator)
+        module = {"_operator": "operator"}.get(channel.operator.__module__, channel.operator.__module__) \
+            if hasattr(channel.operator, "__module__") else None
+        return f"a value with the reducer {module + '.' if module else ''}{op}"
+    if isinstance(channel, LastValue):
+        return "a value without a reducer (each update replaces it)"
+    return f"a {type(channel).__name__} channel"
 
 
 def build_gate_graph(gate: Gatekeeper, *, checkpointer=None, **node_kwargs: Any):

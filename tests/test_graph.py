@@ -272,3 +272,51 @@ def test_outcome_numbers_from_outside_updates_parallel_writers_overwrite_and_tim
 
     with pytest.raises(TypeError, match="memory_outcomes takes outcome summaries"):
         graph.update_state(c, {"memory_outcomes": ["a note"]}, as_node="a")
+
+
+class _AddReducerState(TypedDict):
+    proposed_memories: Annotated[list, operator.add]
+
+
+class _PlainState(TypedDict):
+    messages: list
+    pending_reviews: list
+
+
+@pytest.mark.parametrize("state_cls, key, kind", [
+    (_AddReducerState, "proposed_memories", "reducer operator.add"),
+    (_PlainState, "pending_reviews", "without a reducer"),
+])
+def test_a_state_that_declares_a_gate_key_otherwise_is_refused_with_what_to_do(gate, state_cls, key, kind):
+    from langgraph.graph import START, StateGraph
+
+    from gatekeeper.reviewer_node import add_memory_gate
+
+    builder = StateGraph(state_cls)
+    builder.add_node("agent", lambda s: {})
+    builder.add_edge(START, "agent")
+    with pytest.raises(ValueError) as err:
+        add_memory_gate(builder, gate, after="agent")
+    message = str(err.value)
+    assert repr(key) in message and kind in message and "subclass of MemoryGateState" in message
+    # nothing was added: the builder is as it was, and can still be given a gate of its own another way
+    assert set(builder.nodes) == {"agent"}
+
+
+def test_a_state_without_the_gate_keys_gets_them_from_the_gate_nodes(gate):
+    from langgraph.graph import START, StateGraph
+
+    from gatekeeper.reviewer_node import add_memory_gate
+
+    class Chat(TypedDict):
+        messages: list
+
+    builder = StateGraph(Chat)
+    builder.add_node("agent", lambda s: {"proposed_memories": [{"content": "TPS reports go in ./Reports/TPS"}]})
+    builder.add_edge(START, "agent")
+    add_memory_gate(builder, gate, after="agent", namespace=NS)
+    out = builder.compile().invoke({"messages": []})
+    assert out == {"messages": []}  # the graph's own output keys; the write went through the gate
+    (row,) = gate.registry.query(agent_id="agent")
+    assert row["state"] == "committed"
+    assert [item.value["content"] for item in gate.memory_store.search(NS)] == ["TPS reports go in ./Reports/TPS"]
