@@ -870,24 +870,35 @@ _HNSW_HEADER = struct.Struct("<I5Q")
 
 
 def _zero_unused_capacity(index_dir: Path) -> None:
-    """Zero the part of ``data_level0.bin`` past the index's elements. hnswlib allocates the whole capacity
-    without clearing it and saves it whole, so the unused part holds whatever the writing process's memory held
-    there: documents, metadata and keys of any item it handled, erased or not. The elements themselves are
+    """Zero the part of ``data_level0.bin`` and ``length.bin`` past the index's elements. hnswlib allocates the
+    whole capacity without clearing it and saves it whole, so the unused part holds whatever the writing
+    process's memory held there: documents, metadata and keys of any item it handled, erased or not (in
+    ``length.bin``, one 4-byte link-list size per element of the capacity, too). The elements themselves are
     cleared when added. A header that does not read as expected is left alone (another chroma version)."""
     try:
         head = (index_dir / "header.bin").read_bytes()
         _version, _offset, max_elements, count, per_element, *_ = _HNSW_HEADER.unpack_from(head)
     except (OSError, struct.error):
         return
-    data = index_dir / "data_level0.bin"
+    if not (0 < per_element and count <= max_elements):
+        return
+    _zero_tail(index_dir / "data_level0.bin", count * per_element, max_elements * per_element)
+    _zero_tail(index_dir / "length.bin", count * _LINK_LIST_SIZE, max_elements * _LINK_LIST_SIZE)
+
+
+#: bytes per element in ``length.bin`` (hnswlib's link-list size, an unsigned int)
+_LINK_LIST_SIZE = 4
+
+
+def _zero_tail(path: Path, used: int, expected_size: int) -> None:
+    """Zero ``path`` from ``used`` on, when the file is the size the header says (else left alone)."""
     try:
-        size = data.stat().st_size
+        size = path.stat().st_size
     except OSError:
         return
-    used = count * per_element
-    if not (0 < per_element and count <= max_elements and size == max_elements * per_element and used < size):
+    if size != expected_size or used >= size:
         return
-    fd = os.open(data, os.O_WRONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         zeros = bytes(min(size - used, 1 << 20))
         pos = used

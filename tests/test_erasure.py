@@ -43,14 +43,14 @@ def committed(gate, text: str, ns=ALICE, key: str | None = None) -> str:
 
 
 def files_holding(root: Path, *words: str) -> list[str]:
-    """The files under ``root`` whose bytes hold one of ``words`` (case-insensitively). Chroma's HNSW data files
-    (``data_level0.bin``) are left out: hnswlib saves capacity it never cleared, which holds whatever the test
-    process's memory held (texts of this test and of earlier ones). Erasure zeroes that capacity, but an index
-    reloaded in the same process can take stray bytes again (docs/reliability.md, section 11), so whether they
-    hold a word depends on the process's memory, not on the erasure."""
+    """The files under ``root`` whose bytes hold one of ``words`` (case-insensitively). Chroma's HNSW capacity
+    files (``data_level0.bin``, ``length.bin``) are left out: hnswlib saves capacity it never cleared, which
+    holds whatever the test process's memory held (texts of this test and of earlier ones). Erasure zeroes that
+    capacity, but an index reloaded in the same process can take stray bytes again (docs/reliability.md,
+    section 11), so whether they hold a word depends on the process's memory, not on the erasure."""
     hits = []
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != "data_level0.bin":
+        if path.is_file() and path.name not in ("data_level0.bin", "length.bin"):
             data = path.read_bytes().lower()
             if any(w.lower().encode() in data for w in words):
                 hits.append(str(path.relative_to(root)))
@@ -326,9 +326,14 @@ def test_the_unused_capacity_of_an_hnsw_index_file_is_zeroed_and_its_elements_ke
     used = bytes(range(256))[:count * per]
     stray = (b'{"chroma:document": "Alice Zebrafinch"}' * 20)[:(max_elements - count) * per]
     (tmp_path / "data_level0.bin").write_bytes(used + stray)
+    # length.bin: one 4-byte link-list size per element of the capacity, the unused ones as stray as the data
+    sizes = bytes([1, 0, 0, 0]) * count
+    stray_sizes = (b"Zebrafinch Alice" * 2)[:4 * (max_elements - count)]
+    (tmp_path / "length.bin").write_bytes(sizes + stray_sizes)
     _zero_unused_capacity(tmp_path)
     data = (tmp_path / "data_level0.bin").read_bytes()
     assert data[:count * per] == used and data[count * per:] == bytes(len(stray))
+    assert (tmp_path / "length.bin").read_bytes() == sizes + bytes(len(stray_sizes))
     # a file whose size does not match its header (another layout) is left alone
     (tmp_path / "data_level0.bin").write_bytes(used + stray + b"x")
     _zero_unused_capacity(tmp_path)
