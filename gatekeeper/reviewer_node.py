@@ -363,8 +363,8 @@ def _check_state_schema(builder: StateGraph) -> None:
             raise ValueError(
                 f"the graph's state declares {key!r} as {_channel_kind(own)}; the memory gate's nodes need "
                 f"MemoryGateState's {key!r} ({_channel_kind(channel)}). Declare the state as a subclass of "
-                f"MemoryGateState (class MyState(MemoryGateState): ...), or leave {', '.join(map(repr, gate_channels))} "
-                f"out of it: the gate's nodes add them.")
+                f"MemoryGateState (class MyState(MemoryGateState): ...), or leave "
+                f"{', '.join(map(repr, gate_channels))} out of it: the gate's nodes add them.")
 
 
 def _channel_kind(channel: Any) -> str:
@@ -375,8 +375,8 @@ def _channel_kind(channel: Any) -> str:
         return "the proposal queue (gatekeeper.proposal_queue.ProposalQueue)"
     if isinstance(channel, BinaryOperatorAggregate):
         op = getattr(channel.operator, "__qualname__", None) or repr(channel.operator)
-        module = {"_operator": "operator"}.get(channel.operator.__module__, channel.operator.__module__) \
-            if hasattr(channel.operator, "__module__") else None
+        module = getattr(channel.operator, "__module__", None)
+        module = "operator" if module == "_operator" else module  # operator.add and friends live in _operator
         return f"a value with the reducer {module + '.' if module else ''}{op}"
     if isinstance(channel, LastValue):
         return "a value without a reducer (each update replaces it)"
