@@ -560,9 +560,9 @@ def test_arbitrary_json_fields_round_trip_and_verify(records: list[dict]) -> Non
 # --------------------------------------------------------------------------- concurrency
 
 
-def _worker(path: str, worker_id: int, n: int, start: mp.synchronize.Event) -> None:
+def _worker(path: str, worker_id: int, n: int, start: mp.synchronize.Barrier) -> None:
     led = AuditLedger(path)
-    start.wait()
+    start.wait(timeout=120)  # every process has started (spawn takes seconds) and opened the ledger
     for i in range(n):
         led.append("decision", worker=worker_id, i=i, proposal_id=f"w{worker_id}-{i}", pad="x" * (i * 37 % 500))
     led.close()
@@ -570,11 +570,13 @@ def _worker(path: str, worker_id: int, n: int, start: mp.synchronize.Event) -> N
 
 def test_eight_processes_append_concurrently(path: Path) -> None:
     ctx = mp.get_context("spawn")
-    start = ctx.Event()
+    # a barrier, not an event set right after starting: spawned processes take seconds to start, and the first
+    # ones could finish their appends before the last began (then nothing interleaves)
+    start = ctx.Barrier(9)
     procs = [ctx.Process(target=_worker, args=(str(path), w, 50, start)) for w in range(8)]
     for p in procs:
         p.start()
-    start.set()
+    start.wait(timeout=120)
     for p in procs:
         p.join(timeout=120)
     assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
