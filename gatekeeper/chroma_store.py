@@ -867,6 +867,8 @@ def _embedders(
 #: the layout of an HNSW index's ``header.bin`` in chroma's hnswlib (version, then hnswlib's own header):
 #: version, offset_level0, max_elements, cur_element_count, size_data_per_element, ...
 _HNSW_HEADER = struct.Struct("<I5Q")
+#: bytes per element in ``length.bin`` (hnswlib's link-list size, an unsigned int)
+_LINK_LIST_SIZE = 4
 
 
 def _zero_unused_capacity(index_dir: Path) -> None:
@@ -884,10 +886,6 @@ def _zero_unused_capacity(index_dir: Path) -> None:
         return
     _zero_tail(index_dir / "data_level0.bin", count * per_element, max_elements * per_element)
     _zero_tail(index_dir / "length.bin", count * _LINK_LIST_SIZE, max_elements * _LINK_LIST_SIZE)
-
-
-#: bytes per element in ``length.bin`` (hnswlib's link-list size, an unsigned int)
-_LINK_LIST_SIZE = 4
 
 
 def _zero_tail(path: Path, used: int, expected_size: int) -> None:
