@@ -234,20 +234,19 @@ class Policy(_Strict):
         return Action(self.categories[category].action)
 
     def rule_examples_problems(self) -> list[str]:
-        """Check every rule against its own examples, as the gate runs it on a write of that text: on the
-        normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
-        the gate's flags (used by the loader and lint)."""
+        """Check every rule against its own examples with the gate's own rule layer (``rules.RuleEngine``),
+        as the gate runs it on a write of that text from a source the rule applies to: on the normalised
+        text, its decoded variants and its sentences and pieces (``segments.review_texts``). Used by the
+        loader and lint, so what lint accepts is what the gate runs."""
         from gatekeeper.normalize import normalize
+        from gatekeeper.rules import RuleEngine
         from gatekeeper.segments import review_texts
 
+        engine = RuleEngine(self)
         problems = []
         for rule in self.rules:
-            pats = [re.compile(p, RULE_FLAGS) for p in rule.patterns]
-            unless = [re.compile(p, RULE_FLAGS) for p in rule.unless]
-
             def fires(example: str) -> bool:
-                return any(any(p.search(t) for p in pats) and not any(u.search(t) for u in unless)
-                           for t in review_texts(normalize(example).all_texts))
+                return engine.fires(rule.id, review_texts(normalize(example).all_texts))
 
             for ex in rule.examples.get("match", []):
                 if not fires(ex):

@@ -101,18 +101,18 @@ class RuleEngine:
         for rule, validator in self._rules:
             if rule.sources is not None and source not in rule.sources:
                 continue
-            for i, text in enumerate(texts):
-                result = validator.validate(text, {"source": source.value})
-                if isinstance(result, FailResult):
-                    report.hits.append(RuleHit(
-                        rule_id=rule.id, category=rule.category, score=rule.score,
-                        action=rule.action, match=result.metadata.get("match", "") if result.metadata else "",
-                        text_variant=i,
-                    ))
-                    break
-                if result.metadata and "suppressed_by" in result.metadata:
-                    report.suppressed.append(rule.id)
+            _fire(rule, validator, texts, source, report)
         return report
+
+    def fires(self, rule_id: str, texts: list[str], source: SourceKind | None = None) -> bool:
+        """Whether the rule ``rule_id`` fires on a write whose review texts are ``texts``, exactly as in
+        :meth:`check` (policy lint checks each rule's examples with it). ``source``: the write's source
+        (default: the first the rule applies to, or ``agent``)."""
+        rule, validator = next((r, v) for r, v in self._rules if r.id == rule_id)
+        source = source or (rule.sources[0] if rule.sources else SourceKind.agent)
+        if rule.sources is not None and source not in rule.sources:
+            return False
+        return _fire(rule, validator, texts, source, RuleReport())
 
     def as_guard(self, name: str = "gatekeeper-rules") -> Guard:
         """A guardrails Guard with every policy rule, for use outside the gate."""
@@ -123,3 +123,21 @@ class RuleEngine:
         if hub is not None:
             hub._enabled = False
         return guard
+
+
+def _fire(rule: Rule, validator: PolicyRuleValidator, texts: list[str], source: SourceKind,
+          report: RuleReport) -> bool:
+    """Run one rule over a write's texts; record its first hit (or that an ``unless`` held it back) in
+    ``report``. True when it fired."""
+    for i, text in enumerate(texts):
+        result = validator.validate(text, {"source": source.value})
+        if isinstance(result, FailResult):
+            report.hits.append(RuleHit(
+                rule_id=rule.id, category=rule.category, score=rule.score,
+                action=rule.action, match=result.metadata.get("match", "") if result.metadata else "",
+                text_variant=i,
+            ))
+            return True
+        if result.metadata and "suppressed_by" in result.metadata:
+            report.suppressed.append(rule.id)
+    return False
