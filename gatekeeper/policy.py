@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -94,6 +95,35 @@ class Rule(_Strict):
             raise ValueError("sources is empty, so the rule would never apply; "
                              "omit it to apply the rule to every source")
         return sources
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Where a rule's pattern matched a text, and the ``unless`` match that held the rule back (if any)."""
+
+    match: re.Match
+    suppressed_by: re.Match | None = None
+
+    @property
+    def fires(self) -> bool:
+        return self.suppressed_by is None
+
+
+def match_rule(patterns: Sequence[re.Pattern], unless: Sequence[re.Pattern], text: str) -> RuleMatch | None:
+    """How a rule reads one text: its first pattern that matches, unless any ``unless`` pattern matches the
+    text too. The one implementation of rule matching: the rule layer's validator
+    (``rules.PolicyRuleValidator``) and policy lint (``Policy.rule_examples_problems``) both call it, so what
+    lint accepts is what the gate runs."""
+    for pat in patterns:
+        m = pat.search(text)
+        if m is None:
+            continue
+        for u in unless:
+            um = u.search(text)
+            if um is not None:
+                return RuleMatch(m, um)
+        return RuleMatch(m)
+    return None
 
 
 def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
@@ -234,19 +264,20 @@ class Policy(_Strict):
         return Action(self.categories[category].action)
 
     def rule_examples_problems(self) -> list[str]:
-        """Check every rule against its own examples with the gate's own rule layer (``rules.RuleEngine``),
-        as the gate runs it on a write of that text from a source the rule applies to: on the normalised
-        text, its decoded variants and its sentences and pieces (``segments.review_texts``). Used by the
-        loader and lint, so what lint accepts is what the gate runs."""
+        """Check every rule against its own examples, as the gate runs it on a write of that text: on the
+        normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
+        the gate's flags and its matching (``match_rule``; used by the loader and lint)."""
         from gatekeeper.normalize import normalize
-        from gatekeeper.rules import RuleEngine
         from gatekeeper.segments import review_texts
 
-        engine = RuleEngine(self)
         problems = []
         for rule in self.rules:
+            pats = [re.compile(p, RULE_FLAGS) for p in rule.patterns]
+            unless = [re.compile(p, RULE_FLAGS) for p in rule.unless]
+
             def fires(example: str) -> bool:
-                return engine.fires(rule.id, review_texts(normalize(example).all_texts))
+                return any((m := match_rule(pats, unless, t)) is not None and m.fires
+                           for t in review_texts(normalize(example).all_texts))
 
             for ex in rule.examples.get("match", []):
                 if not fires(ex):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatekeeper.models import SourceKind
-from gatekeeper.policy import RULE_FLAGS, Policy, Rule
+from gatekeeper.policy import RULE_FLAGS, Policy, Rule, match_rule
 from gatekeeper.lazy_imports import defer_rfc3987_syntax
 from gatekeeper.telemetry import disable_telemetry, silence_guardrails_in_process
 
@@ -48,20 +48,17 @@ class PolicyRuleValidator(Validator):
         self._unless = [re.compile(p, RULE_FLAGS) for p in (unless or [])]
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        text = str(value)
-        for pat in self._patterns:
-            m = pat.search(text)
-            if m is None:
-                continue
-            for u in self._unless:
-                um = u.search(text)
-                if um is not None:
-                    return PassResult(metadata={"suppressed_by": u.pattern, "near": um.group(0)[:80]})
-            return FailResult(
-                error_message=f"rule {self.rule_id} matched {m.group(0)[:120]!r}",
-                metadata={"rule_id": self.rule_id, "match": m.group(0)[:200], "span": list(m.span())},
-            )
-        return PassResult()
+        found = match_rule(self._patterns, self._unless, str(value))
+        if found is None:
+            return PassResult()
+        if not found.fires:
+            return PassResult(metadata={"suppressed_by": found.suppressed_by.re.pattern,
+                                        "near": found.suppressed_by.group(0)[:80]})
+        m = found.match
+        return FailResult(
+            error_message=f"rule {self.rule_id} matched {m.group(0)[:120]!r}",
+            metadata={"rule_id": self.rule_id, "match": m.group(0)[:200], "span": list(m.span())},
+        )
 
 
 @dataclass
@@ -101,18 +98,18 @@ class RuleEngine:
         for rule, validator in self._rules:
             if rule.sources is not None and source not in rule.sources:
                 continue
-            _fire(rule, validator, texts, source, report)
+            for i, text in enumerate(texts):
+                result = validator.validate(text, {"source": source.value})
+                if isinstance(result, FailResult):
+                    report.hits.append(RuleHit(
+                        rule_id=rule.id, category=rule.category, score=rule.score,
+                        action=rule.action, match=result.metadata.get("match", "") if result.metadata else "",
+                        text_variant=i,
+                    ))
+                    break
+                if result.metadata and "suppressed_by" in result.metadata:
+                    report.suppressed.append(rule.id)
         return report
-
-    def fires(self, rule_id: str, texts: list[str], source: SourceKind | None = None) -> bool:
-        """Whether the rule ``rule_id`` fires on a write whose review texts are ``texts``, exactly as in
-        :meth:`check` (policy lint checks each rule's examples with it). ``source``: the write's source
-        (default: the first the rule applies to, or ``agent``)."""
-        rule, validator = next((r, v) for r, v in self._rules if r.id == rule_id)
-        source = source or (rule.sources[0] if rule.sources else SourceKind.agent)
-        if rule.sources is not None and source not in rule.sources:
-            return False
-        return _fire(rule, validator, texts, source, RuleReport())
 
     def as_guard(self, name: str = "gatekeeper-rules") -> Guard:
         """A guardrails Guard with every policy rule, for use outside the gate."""
@@ -123,21 +120,3 @@ class RuleEngine:
         if hub is not None:
             hub._enabled = False
         return guard
-
-
-def _fire(rule: Rule, validator: PolicyRuleValidator, texts: list[str], source: SourceKind,
-          report: RuleReport) -> bool:
-    """Run one rule over a write's texts; record its first hit (or that an ``unless`` held it back) in
-    ``report``. True when it fired."""
-    for i, text in enumerate(texts):
-        result = validator.validate(text, {"source": source.value})
-        if isinstance(result, FailResult):
-            report.hits.append(RuleHit(
-                rule_id=rule.id, category=rule.category, score=rule.score,
-                action=rule.action, match=result.metadata.get("match", "") if result.metadata else "",
-                text_variant=i,
-            ))
-            return True
-        if result.metadata and "suppressed_by" in result.metadata:
-            report.suppressed.append(rule.id)
-    return False
