@@ -146,7 +146,7 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
     from gatekeeper.chroma_store import ChromaMemoryStore
     from gatekeeper.gate import Gatekeeper
     from gatekeeper.gated_store import GatedStore
-    from gatekeeper.models import MemoryWrite, Provenance
+    from gatekeeper.models import MemoryWrite, Provenance, SourceKind
     from gatekeeper.policy import load_policy
     from gatekeeper.reviewer import Reviewer
     from gatekeeper.settings import GatekeeperSettings
@@ -188,6 +188,19 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             res.add("layers", "screen, one 90-character sentence", statistics.median(
                 _timeit(lambda: [reviewer.screen.score(next(fresh)) for _ in range(200)], 5)) / 200, "ms",
                 note="no cache")
+        # the rule layer on the longest write there is (64,000 characters): ordinary prose, and a text made
+        # of the pronouns most first-person rules start with (each one a place a pattern is tried)
+        from gatekeeper.segments import review_texts
+
+        long_texts = {"prose": ("The user asked me to keep the weekly report short, and I agreed to send it by "
+                                "Friday. ") * 760,
+                      "pronouns": "i we my me " * 5_700}
+        for name, text in long_texts.items():
+            # a new write each time (the rule layer folds a long text once for all its patterns, and keeps it)
+            runs = iter([review_texts(normalize(f"{text[:62_990]} (#{i})").all_texts) for i in range(3)])
+            res.add("layers", f"rules, one 63,000-character write ({name})", statistics.median(_timeit(
+                lambda: reviewer.rules.check(next(runs), SourceKind.agent), 3)), "ms",
+                note="every text of the write: the whole, its sentences and windows")
         res.add("layers", "classifier encoder, one sentence", statistics.median(
             _timeit(lambda: reviewer.classifier.encoder.model.encode([sentence]), 30)), "ms",
             note=f"{reviewer.embedder.backend} backend, {res.meta['encoder_precision'] or 'fp32'}, no cache")

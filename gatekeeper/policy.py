@@ -14,18 +14,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gatekeeper.models import Action, SourceKind
+from gatekeeper.rule_matching import RULE_FLAGS, compile_patterns, match_rule
 
 TASK_KNOWLEDGE = "task_knowledge"
 #: how every rule pattern is compiled, by the gate (``gatekeeper.rules``) and by the policy's own checks
-RULE_FLAGS = re.IGNORECASE | re.MULTILINE
 #: texts a rule pattern must not match with zero characters: such a pattern fires on (or, in ``unless``,
 #: suppresses its rule for) every write
 _EMPTY_PROBES = ("", "The staging cluster shuts down at 01:00 UTC every night.")
@@ -95,35 +94,6 @@ class Rule(_Strict):
             raise ValueError("sources is empty, so the rule would never apply; "
                              "omit it to apply the rule to every source")
         return sources
-
-
-@dataclass(frozen=True)
-class RuleMatch:
-    """Where a rule's pattern matched a text, and the ``unless`` match that held the rule back (if any)."""
-
-    match: re.Match
-    suppressed_by: re.Match | None = None
-
-    @property
-    def fires(self) -> bool:
-        return self.suppressed_by is None
-
-
-def match_rule(patterns: Sequence[re.Pattern], unless: Sequence[re.Pattern], text: str) -> RuleMatch | None:
-    """How a rule reads one text: its first pattern that matches, unless any ``unless`` pattern matches the
-    text too. The one implementation of rule matching: the rule layer's validator
-    (``rules.PolicyRuleValidator``) and policy lint (``Policy.rule_examples_problems``) both call it, so what
-    lint accepts is what the gate runs."""
-    for pat in patterns:
-        m = pat.search(text)
-        if m is None:
-            continue
-        for u in unless:
-            um = u.search(text)
-            if um is not None:
-                return RuleMatch(m, um)
-        return RuleMatch(m)
-    return None
 
 
 def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
@@ -266,14 +236,13 @@ class Policy(_Strict):
     def rule_examples_problems(self) -> list[str]:
         """Check every rule against its own examples, as the gate runs it on a write of that text: on the
         normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
-        the gate's flags and its matching (``match_rule``; used by the loader and lint)."""
+        the gate's flags and its matching (``rule_matching.match_rule``; used by the loader and lint)."""
         from gatekeeper.normalize import normalize
         from gatekeeper.segments import review_texts
 
         problems = []
         for rule in self.rules:
-            pats = [re.compile(p, RULE_FLAGS) for p in rule.patterns]
-            unless = [re.compile(p, RULE_FLAGS) for p in rule.unless]
+            pats, unless = compile_patterns(rule.patterns), compile_patterns(rule.unless)
 
             def fires(example: str) -> bool:
                 return any((m := match_rule(pats, unless, t)) is not None and m.fires

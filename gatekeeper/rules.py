@@ -12,12 +12,12 @@ sure its metrics are off; no validator here makes a network call.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gatekeeper.models import SourceKind
-from gatekeeper.policy import RULE_FLAGS, Policy, Rule, match_rule
+from gatekeeper.policy import Policy, Rule
+from gatekeeper.rule_matching import compile_patterns, match_rule
 from gatekeeper.lazy_imports import defer_rfc3987_syntax
 from gatekeeper.telemetry import disable_telemetry, silence_guardrails_in_process
 
@@ -44,8 +44,8 @@ class PolicyRuleValidator(Validator):
                  on_fail: Any = OnFailAction.NOOP, **kwargs: Any):
         super().__init__(on_fail=on_fail, rule_id=rule_id, patterns=patterns, unless=unless or [], **kwargs)
         self.rule_id = rule_id
-        self._patterns = [re.compile(p, RULE_FLAGS) for p in patterns]
-        self._unless = [re.compile(p, RULE_FLAGS) for p in (unless or [])]
+        self._patterns = compile_patterns(patterns)
+        self._unless = compile_patterns(unless or [])
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         found = match_rule(self._patterns, self._unless, str(value))

@@ -169,7 +169,7 @@ def _add_rule(pdir: Path, body: str) -> None:
 
 
 def test_lint_and_the_rule_layer_match_rules_with_one_function(pdir, monkeypatch):
-    """Lint and the gate's rule validators both read rules through ``policy.match_rule`` (no copy of the
+    """Lint and the gate's rule validators both read rules through ``rule_matching.match_rule`` (no copy of the
     matching of their own): with it finding nothing, lint reports every ``match`` example and the rule layer
     lets the same example through."""
     import gatekeeper.policy as policy_mod

@@ -1,0 +1,192 @@
+"""How a policy rule reads a text: the one implementation of rule matching.
+
+The rule layer's guardrails validator (``rules.PolicyRuleValidator``) and policy lint
+(``Policy.rule_examples_problems``) both call :func:`match_rule`, so what lint accepts is what the gate runs.
+
+A rule's patterns run on every write, and a write may be 64,000 characters long. Python's ``re`` tries a
+pattern at every position of the text; a pattern such as ``\\bi\\b[^.]{0,40}\\b(want|need)\\b ...`` then
+backtracks over up to 40 characters at every "i", so a long write made of pronouns took seconds in the rule
+layer (measured: 3.0 s for one 63,000-character write against the shipped policy, 0.26 s before its
+first-person disposition rules). Each pattern therefore carries the literal words it cannot match without
+(read from its syntax tree: a run of literal characters, or a group of alternatives that each start with
+one), and on a long text it runs only when every one of them occurs in the text. The check is exact: a text
+the pattern matches contains those words, matched with the same flags, so the prefilter never hides a match;
+it only skips patterns that could not have matched (tested over the shipped rules). A pattern whose syntax
+tree cannot be read this way runs unfiltered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+#: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
+RULE_FLAGS = re.IGNORECASE | re.MULTILINE
+#: texts shorter than this run every pattern directly (the prefilter would cost more than it saves)
+PREFILTER_MIN_CHARS = 1_000
+#: a required literal shorter than this ("i", "we") occurs in almost every long text: not worth a check
+MIN_LITERAL_CHARS = 3
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Where a rule's pattern matched a text, and the ``unless`` match that held the rule back (if any)."""
+
+    match: re.Match
+    suppressed_by: re.Match | None = None
+
+    @property
+    def fires(self) -> bool:
+        return self.suppressed_by is None
+
+
+class RulePattern:
+    """One compiled rule pattern (or ``unless`` pattern) with the literal words a match needs."""
+
+    __slots__ = ("regex", "needs")
+
+    def __init__(self, pattern: str):
+        self.regex = re.compile(pattern, RULE_FLAGS)
+        #: literal groups a match needs, lower-cased: one string of every group occurs in a matched text.
+        #: Only groups of ASCII strings are kept (their case-insensitive matches are read exactly, below)
+        self.needs = [sorted({x.lower() for x in group}, key=len, reverse=True)
+                      for group in required_literals(pattern) if all(x.isascii() for x in group)]
+
+    @property
+    def pattern(self) -> str:
+        return self.regex.pattern
+
+    def could_match(self, text: str) -> bool:
+        """False only when the text lacks a literal every match needs (checked on long texts only)."""
+        if len(text) < PREFILTER_MIN_CHARS or not self.needs:
+            return True
+        folded = _folded(text)
+        return all(any(folded.has(x) for x in group) for group in self.needs)
+
+    def search(self, text: str) -> re.Match | None:
+        return self.regex.search(text) if self.could_match(text) else None
+
+
+#: the only characters outside ASCII that ``re.IGNORECASE`` matches with an ASCII character (dotted and
+#: dotless i, long s, the Kelvin sign; ``tests/test_rule_matching.py`` checks every code point). Mapped to
+#: it, then lower-cased, a text holds an ASCII literal as a plain substring exactly where the pattern's
+#: case-insensitive literal can match: each matched character becomes one lower-case ASCII character.
+_IGNORECASE_TO_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+class _FoldedText:
+    """A long text folded once for the literal checks of all patterns, with the answers so far."""
+
+    __slots__ = ("text", "answers")
+
+    def __init__(self, text: str):
+        self.text = text.translate(_IGNORECASE_TO_ASCII).lower()
+        self.answers: dict[str, bool] = {}
+
+    def has(self, literal: str) -> bool:
+        found = self.answers.get(literal)
+        if found is None:
+            found = self.answers[literal] = literal in self.text
+        return found
+
+
+@lru_cache(maxsize=16)
+def _folded(text: str) -> _FoldedText:
+    # every rule is checked on each of a write's texts in turn: one fold per text, not per pattern
+    return _FoldedText(text)
+
+
+def compile_patterns(patterns: Sequence[str]) -> list[RulePattern]:
+    return [RulePattern(p) for p in patterns]
+
+
+def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], text: str) -> RuleMatch | None:
+    """How a rule reads one text: its first pattern that matches, unless any ``unless`` pattern matches the
+    text too."""
+    for pat in patterns:
+        m = pat.search(text)
+        if m is None:
+            continue
+        for u in unless:
+            um = u.search(text)
+            if um is not None:
+                return RuleMatch(m, um)
+        return RuleMatch(m)
+    return None
+
+
+# ---------------------------------------------------------------------- required literals
+def required_literals(pattern: str) -> list[list[str]]:
+    """The literal groups a match of ``pattern`` needs: each group is a list of strings, one of which occurs
+    in any text the pattern matches (with ``RULE_FLAGS``). Conservative: what it cannot read for sure (an
+    optional part, a character class, a construct it does not know, a syntax tree it cannot parse) adds
+    nothing, so the pattern is then checked with fewer groups, or none."""
+    try:
+        from re import _constants as sre_constants
+        from re import _parser as sre_parse
+
+        tree = sre_parse.parse(pattern, RULE_FLAGS)
+        return _required(list(tree), sre_constants)
+    except Exception:  # noqa: BLE001 - a private module that may change: then no prefilter, never a wrong one
+        return []
+
+
+def _required(seq: list, k) -> list[list[str]]:
+    groups: list[list[str]] = []
+    run = ""
+
+    def keep(strings: list[str] | None) -> None:
+        if strings and min(map(len, strings)) >= MIN_LITERAL_CHARS:
+            groups.append(strings)
+
+    for op, av in seq:
+        if op is k.LITERAL:
+            run += chr(av)
+            continue
+        if op is k.BRANCH:
+            # the literal run just before the alternatives starts each of them (``re`` itself moves a prefix
+            # the alternatives share out in front: ``want|wish`` is parsed as ``w(?:ant|ish)``)
+            starts = _leading([(op, av)], k)
+            keep([run + x for x in starts] if starts else [run])
+            run = ""
+            continue
+        keep([run])
+        run = ""
+        if op is k.SUBPATTERN:  # (group, add_flags, del_flags, items): a group that must match
+            groups.extend(_required(list(av[3]), k))
+        elif op is k.ATOMIC_GROUP:
+            groups.extend(_required(list(av), k))
+        elif op in (k.MAX_REPEAT, k.MIN_REPEAT, k.POSSESSIVE_REPEAT) and av[0] >= 1:
+            groups.extend(_required(list(av[2]), k))  # repeated at least once
+        # anything else (a class, ``.``, a boundary, a lookaround, an optional part) requires nothing here
+    keep([run])
+    return groups
+
+
+def _leading(seq: list, k) -> list[str] | None:
+    """The literal strings one of which starts every match of ``seq`` (after zero-width assertions), or
+    None when that cannot be read."""
+    run = ""
+    for op, av in seq:
+        if op is k.LITERAL:
+            run += chr(av)
+            continue
+        if op in (k.AT, k.ASSERT, k.ASSERT_NOT) and not run:
+            continue  # zero-width: the next item starts the match
+        starts: list[str] | None = None
+        if op is k.SUBPATTERN:
+            starts = _leading(list(av[3]), k)
+        elif op is k.BRANCH:
+            starts = []
+            for alternative in av[1]:
+                alt = _leading(list(alternative), k)
+                if not alt:
+                    starts = None
+                    break
+                starts.extend(alt)
+        if starts:
+            return [run + x for x in starts]
+        return [run] if run else None
+    return [run] if run else None

@@ -1,0 +1,126 @@
+"""The rule layer's literal prefilter (``gatekeeper.rule_matching``): exact, and it skips what cannot match."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gatekeeper.corpus import load_corpus
+from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+from gatekeeper.rule_matching import (
+    _IGNORECASE_TO_ASCII,
+    PREFILTER_MIN_CHARS,
+    RULE_FLAGS,
+    RulePattern,
+    required_literals,
+)
+
+FILLER = "The nightly export finished in 42 minutes and the report went to the finance team. "
+
+
+def _long(text: str) -> str:
+    """``text`` padded past the prefilter's length, so the prefilter decides before the pattern runs."""
+    pad = FILLER * (PREFILTER_MIN_CHARS // len(FILLER) + 1)
+    return f"{pad}{text} {pad}"
+
+
+def _shipped_patterns(policy) -> list[RulePattern]:
+    return [RulePattern(p) for rule in policy.rules for p in (*rule.patterns, *rule.unless)]
+
+
+def test_the_ascii_folding_table_covers_every_character_ignorecase_matches_with_ascii():
+    """The prefilter reads a case-insensitive ASCII literal as a substring of the text lower-cased after this
+    table; that is exact only if no other character outside ASCII matches an ASCII one under IGNORECASE."""
+    printable = re.compile(r"[\x20-\x7e]", re.IGNORECASE)
+    found = {}
+    for code in range(0x80, 0x110000):
+        ch = chr(code)
+        if printable.fullmatch(ch):
+            found[code] = next(a for a in map(chr, range(0x61, 0x7B)) if re.fullmatch(a, ch, re.IGNORECASE))
+    assert found == _IGNORECASE_TO_ASCII
+
+
+def test_required_literals_read_from_the_pattern():
+    assert required_literals(r"\b(i|we)\b[^.]{0,40}\b(want|wish)\b[^.]{0,12}?\bto (remain|stay)\b") == [
+        ["want", "wish"], ["to "], ["remain", "stay"]]  # "i"/"we" are too short to be worth a check
+    assert required_literals(r"(any )?attempts? to") == [["attempt"], [" to"]]  # optional parts add nothing
+    assert required_literals(r"(?=.*secret)token\b") == [["token"]]  # a lookahead adds nothing
+    assert required_literals(r"(?<!not )\b(prevent|resist)") == [["prevent", "resist"]]
+    assert required_literals(r"(deceiv\w*|mislead)") == [["deceiv", "mislead"]]
+    assert required_literals(r"foo|\d+bar") == []  # an alternative that starts with no literal
+    assert required_literals(r"(ab){2,}cde") == [["cde"]]
+
+
+def test_long_writes_skip_a_pattern_whose_words_are_absent():
+    pat = RulePattern(r"\bi\b[^.]{0,40}\bwant\b[^.]{0,10}\bto stay online\b")
+    assert pat.needs == [["want"], ["to stay online"]]
+    pronouns = "i " * 2_000
+    assert not pat.could_match(pronouns) and pat.search(pronouns) is None
+    words_far_apart = f"{pronouns} want {FILLER * 20} to stay online"
+    assert pat.could_match(words_far_apart) and pat.search(words_far_apart) is None
+    assert pat.search(f"{pronouns}. I really WANT to stay online.").group(0) == "I really WANT to stay online"
+    assert pat.could_match("i i i")  # a short text always runs the pattern itself
+
+
+def test_ignorecase_look_alikes_still_let_the_pattern_run():
+    """İ, ı, ſ and the Kelvin sign match i, s and k case-insensitively: the prefilter must not hide such a
+    match."""
+    pat = RulePattern(r"\bkeep my memories\b")
+    for text in ("KEEP MY MEMORIES", "\u212Aeep my memories", "keep my memorie\u017F", "keep my memor\u0130es",
+                 "keep my memor\u0131es"):
+        assert pat.regex.search(text), text
+        assert pat.search(_long(text)) is not None, text
+
+
+def test_the_prefilter_never_hides_a_match_of_a_shipped_rule(policy):
+    """Every pattern and ``unless`` pattern of the shipped policy, on each rule example and on corpus rows
+    (long enough for the prefilter, plain, upper-cased and with look-alike letters): the prefilter says a
+    text could match wherever the pattern matches."""
+    texts = [ex for rule in policy.rules for exs in rule.examples.values() for ex in exs]
+    rows = [r["text"] for r in load_corpus("dev")]
+    texts += random.Random(7).sample(rows, 150)
+    looks = str.maketrans({"i": "\u0130", "s": "\u017F", "k": "\u212A"})
+    variants = [_long(t) for t in texts] + [_long(t.upper()) for t in texts[:100]] + [
+        _long(t.translate(looks)) for t in texts[:100]]
+    patterns = _shipped_patterns(policy)
+    checked = 0
+    for pat in patterns:
+        for text in variants:
+            if pat.regex.search(text):
+                checked += 1
+                assert pat.could_match(text), (pat.pattern, text[PREFILTER_MIN_CHARS:PREFILTER_MIN_CHARS + 200])
+    assert checked > 300  # the examples exercise the patterns: matches were really compared
+    assert sum(bool(p.needs) for p in patterns) > 0.8 * len(patterns)  # and most patterns are prefiltered
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_prefilter_is_exact_on_texts_made_of_the_patterns_own_words(policy, data):
+    """Texts assembled from a shipped pattern's own required words, pronouns and filler, in random case and
+    with look-alike letters: whenever the pattern matches, the prefilter lets it run."""
+    patterns = [p for p in _shipped_patterns(policy) if p.needs]
+    pat = data.draw(st.sampled_from(patterns))
+    vocab = [w for group in pat.needs for w in group] + ["i", "we", "my", "me", "to", "not", ".", "the agent"]
+    words = data.draw(st.lists(st.sampled_from(vocab), min_size=1, max_size=30))
+    text = " ".join(w.upper() if data.draw(st.booleans()) else w for w in words)
+    if data.draw(st.booleans()):
+        text = text.replace("i", "\u0131").replace("K", "\u212A")
+    text = _long(text)
+    assert pat.regex.search(text) is None or pat.could_match(text)
+    assert (pat.search(text) is None) == (pat.regex.search(text) is None)
+
+
+def test_a_disposition_buried_in_the_longest_write_is_still_escalated(reviewer):
+    """The gate's rule layer on a 60,000-character write: the prefilter lets the rule that matches run."""
+    belief = "I want to stay operational no matter what."
+    prose = FILLER * (60_000 // len(FILLER))
+    half = len(prose) // 2
+    p = MemoryWrite(content=f"{prose[:half]}{belief} {prose[half:]}", namespace=("t",),
+                    provenance=Provenance(source=SourceKind.agent, agent_id="a"))
+    r = reviewer.review_many([p])[0]
+    rules = next(e for e in r.evidence if e.layer == "rules")
+    assert "self-preservation.stay-operational" in {h["rule_id"] for h in rules.details["hits"]}
+    assert re.search(r"stay operational", belief, RULE_FLAGS)
