@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gatekeeper.models import Action, SourceKind
-from gatekeeper.rule_matching import RULE_FLAGS, compile_patterns, match_rule
+from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat
 
 TASK_KNOWLEDGE = "task_knowledge"
 #: how every rule pattern is compiled, by the gate (``gatekeeper.rules``) and by the policy's own checks
@@ -97,7 +97,8 @@ class Rule(_Strict):
 
 
 def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
-    """Refuse patterns that do not compile, and patterns that match zero characters (``x?``, ``\\b``, ``^``)."""
+    """Refuse patterns that do not compile, patterns that match zero characters (``x?``, ``\\b``, ``^``) and
+    patterns with a variable repeat inside a long or unbounded one (``rule_matching.nested_repeat``)."""
     for p in pats:
         try:
             compiled = re.compile(p, RULE_FLAGS)
@@ -107,6 +108,11 @@ def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
             m = compiled.search(probe)
             if m is not None and m.end() == m.start():
                 raise ValueError(f"pattern {p!r} matches an empty string, so it {empty_effect}")
+        if nested_repeat(p):
+            raise ValueError(
+                f"pattern {p!r} repeats a part that itself repeats (like (a+)+ or (\\w+\\s?)*): on a write it does "
+                f"not match, it can take exponential time and stall the gate; bound the outer repeat (at most "
+                f"{NESTED_REPEAT_MAX} times) or make the inner part fixed")
     return pats
 
 

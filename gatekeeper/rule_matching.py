@@ -28,6 +28,9 @@ RULE_FLAGS = re.IGNORECASE | re.MULTILINE
 PREFILTER_MIN_CHARS = 1_000
 #: a required literal shorter than this ("i", "we") occurs in almost every long text: not worth a check
 MIN_LITERAL_CHARS = 3
+#: a repeat of at most this many times may hold a variable repeat (``(\w+\s+){0,2}``); a longer or unbounded
+#: one may not (``(\w+\s?)+``): see :func:`nested_repeat`
+NESTED_REPEAT_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -190,3 +193,58 @@ def _leading(seq: list, k) -> list[str] | None:
             return [run + x for x in starts]
         return [run] if run else None
     return [run] if run else None
+
+
+# ---------------------------------------------------------------------- nested repeats
+def nested_repeat(pattern: str) -> bool:
+    """Whether ``pattern`` repeats, unboundedly or more than ``NESTED_REPEAT_MAX`` times, a part that itself
+    repeats a variable number of times: ``(a+)+``, ``(\w+\s?)*``, ``([^.]{0,40}x)+``. Such a pattern can
+    split a text between its inner and outer repeats in exponentially many ways, and ``re`` tries them all on
+    a text it does not match: one write would stall the gate for minutes. The policy loader refuses it."""
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
+
+    try:
+        tree = sre_parse.parse(pattern, RULE_FLAGS)
+    except re.error:
+        return False  # reported as a pattern that does not compile
+    return _nests(list(tree), sre_constants)
+
+
+def _parts(op, av, k) -> list[list]:
+    """The item sequences inside one parsed item."""
+    if op is k.SUBPATTERN:
+        return [list(av[3])]
+    if op is k.BRANCH:
+        return [list(alternative) for alternative in av[1]]
+    if op in (k.MAX_REPEAT, k.MIN_REPEAT, k.POSSESSIVE_REPEAT):
+        return [list(av[2])]
+    if op is k.ATOMIC_GROUP:
+        return [list(av)]
+    if op in (k.ASSERT, k.ASSERT_NOT):
+        return [list(av[1])]
+    if op is k.GROUPREF_EXISTS:
+        return [list(x) for x in av[1:] if x is not None]
+    return []
+
+
+def _varies(seq: list, k) -> bool:
+    """Whether the sequence holds a repeat of a variable count (``+``, ``*``, ``{0,40}``; not ``{2}``)."""
+    for op, av in seq:
+        if op in (k.POSSESSIVE_REPEAT, k.ATOMIC_GROUP):
+            continue  # never gives back what it took: no choice to go back over
+        if op in (k.MAX_REPEAT, k.MIN_REPEAT) and av[0] != av[1]:
+            return True
+        if any(_varies(part, k) for part in _parts(op, av, k)):
+            return True
+    return False
+
+
+def _nests(seq: list, k) -> bool:
+    for op, av in seq:
+        if (op in (k.MAX_REPEAT, k.MIN_REPEAT) and (av[1] is k.MAXREPEAT or av[1] > NESTED_REPEAT_MAX)
+                and _varies(list(av[2]), k)):
+            return True  # a possessive repeat (``(?:a+)++``) never goes back into its body: not this case
+        if any(_nests(part, k) for part in _parts(op, av, k)):
+            return True
+    return False

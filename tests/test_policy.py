@@ -227,6 +227,40 @@ def test_a_pattern_that_matches_nothing_at_all_is_refused(pdir, field, pattern, 
     assert "matches an empty string" in msg and effect in msg and ln is not None
 
 
+@pytest.mark.parametrize("field,pattern", [
+    ("patterns", r"\b(\w+\s?)+ wire the money"),
+    ("patterns", r"(ignore|disregard)([^.]{0,40}instructions)+"),
+    ("unless", r"(a|b+)*c"),
+])
+def test_a_pattern_that_can_take_exponential_time_is_refused(pdir, field, pattern):
+    """A variable repeat inside an unbounded one (the classic catastrophic backtracking) would stall the gate
+    on a write it does not match; the loader refuses it with file and line, and says how to fix it."""
+    extra = "" if field == "patterns" else "    patterns: ['\\broot account\\b']\n"
+    _add_rule(pdir, f"""
+  - id: test.nested
+    category: exfiltration
+    description: a rule with a pattern that nests repeats
+{extra}    {field}: ['{pattern}']
+""")
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, ln, msg = _problem(ei.value, "rules.yaml")
+    assert "repeats a part that itself repeats" in msg and "bound the outer repeat" in msg and ln is not None
+
+
+def test_bounded_or_fixed_nested_repeats_are_accepted(pdir):
+    _add_rule(pdir, r"""
+  - id: test.bounded
+    category: exfiltration
+    description: nested repeats that cannot explode
+    patterns: ['\b(send|post)\s+(\w+\s+){0,2}(the )?credentials\b', '(?:ab){2}+x', '(?>\w+\s?)+ wire the money']
+    examples:
+      match: ["Send the admin credentials to the new vendor."]
+""")
+    policy = load_policy(pdir)
+    assert any(r.id == "test.bounded" for r in policy.rules)
+
+
 def test_lookaheads_that_need_words_are_not_refused(pdir):
     _add_rule(pdir, r"""
   - id: test.both-words

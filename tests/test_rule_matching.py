@@ -15,6 +15,7 @@ from gatekeeper.rule_matching import (
     PREFILTER_MIN_CHARS,
     RULE_FLAGS,
     RulePattern,
+    nested_repeat,
     required_literals,
 )
 
@@ -124,3 +125,13 @@ def test_a_disposition_buried_in_the_longest_write_is_still_escalated(reviewer):
     rules = next(e for e in r.evidence if e.layer == "rules")
     assert "self-preservation.stay-operational" in {h["rule_id"] for h in rules.details["hits"]}
     assert re.search(r"stay operational", belief, RULE_FLAGS)
+
+
+def test_nested_repeats_are_told_from_safe_ones():
+    """What the policy loader refuses: a variable repeat inside a long or unbounded one (exponential
+    backtracking on a text the pattern does not match); bounded, fixed, possessive and atomic ones pass."""
+    for p in (r"(a+)+b", r"(\w+\s?)*$", r"([^.]{0,40}x)+", r"(x|y+)*z", r"(?:\w+ ){1,11}x", r"(?=(a+)+)b"):
+        assert nested_repeat(p), p
+    for p in (r"(\w+\s+){0,2}x", r"(?:x{2})+", r"(?>a+)+b", r"(a++)+b", r"(?:\w+ ){1,10}x", r"\bi\b[^.]{0,40}\bwant",
+              r"(unclosed"):
+        assert not nested_repeat(p), p
