@@ -24,7 +24,6 @@ from gatekeeper.models import Action, SourceKind
 from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat
 
 TASK_KNOWLEDGE = "task_knowledge"
-#: how every rule pattern is compiled, by the gate (``gatekeeper.rules``) and by the policy's own checks
 #: texts a rule pattern must not match with zero characters: such a pattern fires on (or, in ``unless``,
 #: suppresses its rule for) every write
 _EMPTY_PROBES = ("", "The staging cluster shuts down at 01:00 UTC every night.")

@@ -198,7 +198,7 @@ def _leading(seq: list, k) -> list[str] | None:
 # ---------------------------------------------------------------------- nested repeats
 def nested_repeat(pattern: str) -> bool:
     """Whether ``pattern`` repeats, unboundedly or more than ``NESTED_REPEAT_MAX`` times, a part that itself
-    repeats a variable number of times: ``(a+)+``, ``(\w+\s?)*``, ``([^.]{0,40}x)+``. Such a pattern can
+    repeats a variable number of times: ``(a+)+``, ``(\\w+\\s?)*``, ``([^.]{0,40}x)+``. Such a pattern can
     split a text between its inner and outer repeats in exponentially many ways, and ``re`` tries them all on
     a text it does not match: one write would stall the gate for minutes. The policy loader refuses it."""
     from re import _constants as sre_constants
