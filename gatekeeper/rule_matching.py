@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, private, modules; Python 3.11+)
+from re import _parser as sre_parse
 from typing import Sequence
 
 #: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
@@ -127,16 +129,12 @@ def required_literals(pattern: str) -> list[list[str]]:
     optional part, a character class, a construct it does not know, a syntax tree it cannot parse) adds
     nothing, so the pattern is then checked with fewer groups, or none."""
     try:
-        from re import _constants as sre_constants
-        from re import _parser as sre_parse
-
-        tree = sre_parse.parse(pattern, RULE_FLAGS)
-        return _required(list(tree), sre_constants)
+        return _required(list(sre_parse.parse(pattern, RULE_FLAGS)))
     except Exception:  # noqa: BLE001 - a private module that may change: then no prefilter, never a wrong one
         return []
 
 
-def _required(seq: list, k) -> list[list[str]]:
+def _required(seq: list) -> list[list[str]]:
     groups: list[list[str]] = []
     run = ""
 
@@ -145,46 +143,46 @@ def _required(seq: list, k) -> list[list[str]]:
             groups.append(strings)
 
     for op, av in seq:
-        if op is k.LITERAL:
+        if op is sre.LITERAL:
             run += chr(av)
             continue
-        if op is k.BRANCH:
+        if op is sre.BRANCH:
             # the literal run just before the alternatives starts each of them (``re`` itself moves a prefix
             # the alternatives share out in front: ``want|wish`` is parsed as ``w(?:ant|ish)``)
-            starts = _leading([(op, av)], k)
+            starts = _leading([(op, av)])
             keep([run + x for x in starts] if starts else [run])
             run = ""
             continue
         keep([run])
         run = ""
-        if op is k.SUBPATTERN:  # (group, add_flags, del_flags, items): a group that must match
-            groups.extend(_required(list(av[3]), k))
-        elif op is k.ATOMIC_GROUP:
-            groups.extend(_required(list(av), k))
-        elif op in (k.MAX_REPEAT, k.MIN_REPEAT, k.POSSESSIVE_REPEAT) and av[0] >= 1:
-            groups.extend(_required(list(av[2]), k))  # repeated at least once
+        if op is sre.SUBPATTERN:  # (group, add_flags, del_flags, items): a group that must match
+            groups.extend(_required(list(av[3])))
+        elif op is sre.ATOMIC_GROUP:
+            groups.extend(_required(list(av)))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            groups.extend(_required(list(av[2])))  # repeated at least once
         # anything else (a class, ``.``, a boundary, a lookaround, an optional part) requires nothing here
     keep([run])
     return groups
 
 
-def _leading(seq: list, k) -> list[str] | None:
+def _leading(seq: list) -> list[str] | None:
     """The literal strings one of which starts every match of ``seq`` (after zero-width assertions), or
     None when that cannot be read."""
     run = ""
     for op, av in seq:
-        if op is k.LITERAL:
+        if op is sre.LITERAL:
             run += chr(av)
             continue
-        if op in (k.AT, k.ASSERT, k.ASSERT_NOT) and not run:
+        if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT) and not run:
             continue  # zero-width: the next item starts the match
         starts: list[str] | None = None
-        if op is k.SUBPATTERN:
-            starts = _leading(list(av[3]), k)
-        elif op is k.BRANCH:
+        if op is sre.SUBPATTERN:
+            starts = _leading(list(av[3]))
+        elif op is sre.BRANCH:
             starts = []
             for alternative in av[1]:
-                alt = _leading(list(alternative), k)
+                alt = _leading(list(alternative))
                 if not alt:
                     starts = None
                     break
@@ -201,50 +199,47 @@ def nested_repeat(pattern: str) -> bool:
     repeats a variable number of times: ``(a+)+``, ``(\\w+\\s?)*``, ``([^.]{0,40}x)+``. Such a pattern can
     split a text between its inner and outer repeats in exponentially many ways, and ``re`` tries them all on
     a text it does not match: one write would stall the gate for minutes. The policy loader refuses it."""
-    from re import _constants as sre_constants
-    from re import _parser as sre_parse
-
     try:
         tree = sre_parse.parse(pattern, RULE_FLAGS)
     except re.error:
         return False  # reported as a pattern that does not compile
-    return _nests(list(tree), sre_constants)
+    return _nests(list(tree))
 
 
-def _parts(op, av, k) -> list[list]:
+def _parts(op, av) -> list[list]:
     """The item sequences inside one parsed item."""
-    if op is k.SUBPATTERN:
+    if op is sre.SUBPATTERN:
         return [list(av[3])]
-    if op is k.BRANCH:
+    if op is sre.BRANCH:
         return [list(alternative) for alternative in av[1]]
-    if op in (k.MAX_REPEAT, k.MIN_REPEAT, k.POSSESSIVE_REPEAT):
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
         return [list(av[2])]
-    if op is k.ATOMIC_GROUP:
+    if op is sre.ATOMIC_GROUP:
         return [list(av)]
-    if op in (k.ASSERT, k.ASSERT_NOT):
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
         return [list(av[1])]
-    if op is k.GROUPREF_EXISTS:
+    if op is sre.GROUPREF_EXISTS:
         return [list(x) for x in av[1:] if x is not None]
     return []
 
 
-def _varies(seq: list, k) -> bool:
+def _varies(seq: list) -> bool:
     """Whether the sequence holds a repeat of a variable count (``+``, ``*``, ``{0,40}``; not ``{2}``)."""
     for op, av in seq:
-        if op in (k.POSSESSIVE_REPEAT, k.ATOMIC_GROUP):
+        if op in (sre.POSSESSIVE_REPEAT, sre.ATOMIC_GROUP):
             continue  # never gives back what it took: no choice to go back over
-        if op in (k.MAX_REPEAT, k.MIN_REPEAT) and av[0] != av[1]:
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and av[0] != av[1]:
             return True
-        if any(_varies(part, k) for part in _parts(op, av, k)):
+        if any(_varies(part) for part in _parts(op, av)):
             return True
     return False
 
 
-def _nests(seq: list, k) -> bool:
+def _nests(seq: list) -> bool:
     for op, av in seq:
-        if (op in (k.MAX_REPEAT, k.MIN_REPEAT) and (av[1] is k.MAXREPEAT or av[1] > NESTED_REPEAT_MAX)
-                and _varies(list(av[2]), k)):
+        if (op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and (av[1] is sre.MAXREPEAT or av[1] > NESTED_REPEAT_MAX)
+                and _varies(list(av[2]))):
             return True  # a possessive repeat (``(?:a+)++``) never goes back into its body: not this case
-        if any(_nests(part, k) for part in _parts(op, av, k)):
+        if any(_nests(part) for part in _parts(op, av)):
             return True
     return False
