@@ -150,7 +150,13 @@ def _required(seq: list) -> list[list[str]]:
             # the literal run just before the alternatives starts each of them (``re`` itself moves a prefix
             # the alternatives share out in front: ``want|wish`` is parsed as ``w(?:ant|ish)``)
             starts = _leading([(op, av)])
-            keep([run + x for x in starts] if starts else [run])
+            if starts and min(len(run + x) for x in starts) >= MIN_LITERAL_CHARS:
+                keep([run + x for x in starts])
+            else:
+                # an alternative starts with something else (``(any )?attempts? to ...|\d+ tries``) or with a
+                # word too short to check (``beats?|(is|are) more important than``): what each one needs
+                keep([run])
+                keep(_either([_required(list(alternative)) for alternative in av[1]]))
             run = ""
             continue
         keep([run])
@@ -164,6 +170,20 @@ def _required(seq: list) -> list[list[str]]:
         # anything else (a class, ``.``, a boundary, a lookaround, an optional part) requires nothing here
     keep([run])
     return groups
+
+
+def _either(alternatives: list[list[list[str]]]) -> list[str] | None:
+    """One group for a choice between alternatives, given each one's required groups: a match of the choice is
+    a match of one alternative, so it holds a string of that alternative's group, and so of the union of one
+    group of each. None when an alternative requires nothing. Each alternative gives its most telling group
+    (longest shortest string, then fewest strings)."""
+    if not alternatives or not all(alternatives):
+        return None
+    union: list[str] = []
+    for groups in alternatives:
+        best = max(groups, key=lambda g: (min(map(len, g)), -len(g)))
+        union.extend(x for x in best if x not in union)
+    return union
 
 
 def _leading(seq: list) -> list[str] | None:

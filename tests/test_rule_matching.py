@@ -51,7 +51,14 @@ def test_required_literals_read_from_the_pattern():
     assert required_literals(r"(?=.*secret)token\b") == [["token"]]  # a lookahead adds nothing
     assert required_literals(r"(?<!not )\b(prevent|resist)") == [["prevent", "resist"]]
     assert required_literals(r"(deceiv\w*|mislead)") == [["deceiv", "mislead"]]
-    assert required_literals(r"foo|\d+bar") == []  # an alternative that starts with no literal
+    # a choice whose alternatives do not all start with a literal: one group of each alternative, joined
+    assert required_literals(r"foo|\d+bar") == [["foo", "bar"]]
+    assert required_literals(r"\b(any )?attempts? to (stop|block) my goals|\d+ tries to edit my values") == [
+        [" my goals", " tries to edit my values"]]  # the longest group of each
+    assert required_literals(r"foo|\d+") == []  # an alternative that needs no literal: nothing to check
+    # alternatives that start with a word too short to check ("is"): each one's longest group instead
+    assert required_literals(r"\b(beats?|takes? (precedence|priority) over|(is|are) more important than)\b") == [
+        ["beat", "precedence", "priority", " more important than"]]
     assert required_literals(r"(ab){2,}cde") == [["cde"]]
 
 
