@@ -122,6 +122,13 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
     return None
 
 
+@lru_cache(maxsize=1024)
+def _tree(pattern: str) -> tuple:
+    """The pattern's syntax tree, parsed once for the checks that read it (the policy loader's nested-repeat
+    check, lint's and the rule layer's literal groups). Read only, never changed."""
+    return tuple(sre_parse.parse(pattern, RULE_FLAGS))
+
+
 # ---------------------------------------------------------------------- required literals
 def required_literals(pattern: str) -> list[list[str]]:
     """The literal groups a match of ``pattern`` needs: each group is a list of strings, one of which occurs
@@ -129,7 +136,7 @@ def required_literals(pattern: str) -> list[list[str]]:
     optional part, a character class, a construct it does not know, a syntax tree it cannot parse) adds
     nothing, so the pattern is then checked with fewer groups, or none."""
     try:
-        return _required(list(sre_parse.parse(pattern, RULE_FLAGS)))
+        return _required(list(_tree(pattern)))
     except Exception:  # noqa: BLE001 - a private module that may change: then no prefilter, never a wrong one
         return []
 
@@ -220,7 +227,7 @@ def nested_repeat(pattern: str) -> bool:
     split a text between its inner and outer repeats in exponentially many ways, and ``re`` tries them all on
     a text it does not match: one write would stall the gate for minutes. The policy loader refuses it."""
     try:
-        tree = sre_parse.parse(pattern, RULE_FLAGS)
+        tree = _tree(pattern)
     except re.error:
         return False  # reported as a pattern that does not compile
     return _nests(list(tree))
