@@ -264,8 +264,9 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         # -- put overhead vs the raw store ---------------------------------------------
         progress("put overhead")
         n_put = 40 if quick else 150
-        for name, make, seed in (("InMemoryStore", lambda d: InMemoryStore(), 4),
-                                 ("chromadb", lambda d: ChromaMemoryStore(path=d / "raw", embed=reviewer.embedder), 40)):
+        stores = (("InMemoryStore", lambda d: InMemoryStore(), 4),
+                  ("chromadb", lambda d: ChromaMemoryStore(path=d / "raw", embed=reviewer.embedder), 40))
+        for name, make, seed in stores:
             raw = make(tmp / f"raw-{name}")
             raw_texts = _texts(n_put, seed=seed)
             raw_ms = _timeit_iter(lambda t, k: raw.put(("bench", "raw"), k, {"content": t}), raw_texts)
@@ -273,7 +274,8 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             g2 = Gatekeeper.open(GatekeeperSettings(data_dir=tmp / f"g-{name}"), memory_store=inner,
                                  policy=policy, reviewer=reviewer)
             gs = GatedStore(inner, gate=g2, agent_id="bench")
-            gated_ms = _timeit_iter(lambda t, k: gs.put(("bench", "raw"), k, {"content": t}), _texts(n_put, seed=seed + 1))
+            gated_ms = _timeit_iter(lambda t, k: gs.put(("bench", "raw"), k, {"content": t}),
+                                    _texts(n_put, seed=seed + 1))
             ratio = statistics.median(gated_ms) / max(1e-6, statistics.median(raw_ms))
             res.add("put overhead", f"GatedStore.put / raw {name}.put (median)", ratio, "x",
                     "<= 1.5x (chromadb)" if name == "chromadb" else "",

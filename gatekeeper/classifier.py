@@ -68,7 +68,8 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 6e-5  # encoder (top layers)
     head_lr: float = 2e-3  # heads and logit scale
-    train_layers: int = 6  # top transformer layers that are fine-tuned (6 = all of MiniLM-L6); the layers below are frozen
+    #: top transformer layers that are fine-tuned (6 = all of MiniLM-L6); the layers below are frozen
+    train_layers: int = 6
     cache_variants: int = 2  # frozen-layer outputs are computed once per text variant (variant 0 = as written)
     max_seq_length: int = 128
     warmup: float = 0.1
@@ -164,8 +165,8 @@ def base_model_id(base_model: Path) -> str:
     The change time (ctime) is in the key because a copy that keeps the old modification time (``cp -p``,
     ``rsync -t``, ``os.utime``) cannot set it back."""
     base_model = Path(base_model)
-    files = sorted(f for f in base_model.rglob("*")
-                   if f.is_file() and f.suffix in _MODEL_FILE_SUFFIXES and "onnx" not in f.relative_to(base_model).parts)
+    files = sorted(f for f in base_model.rglob("*") if f.is_file() and f.suffix in _MODEL_FILE_SUFFIXES
+                   and "onnx" not in f.relative_to(base_model).parts)
     stats = [(f, f.stat()) for f in files]
     stamp = [[str(f.relative_to(base_model)), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
              for f, st in stats]
