@@ -41,7 +41,7 @@ import structlog
 from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
-from gatekeeper.ledger import REDACTABLE_FIELDS, REDACTED_EVENT
+from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
 from gatekeeper.models import content_hash_of
 from gatekeeper.registry import ERASED, mentions, row_proposal
 
@@ -53,8 +53,9 @@ log = structlog.get_logger("gatekeeper.erasure")
 #: the ledger events that carry a proposal's text
 TEXT_EVENTS = ("proposal.decided", "review.resolved")
 ERASED_EVENT = "memory.erased"
-#: the record of erasures themselves, never redacted by a later one (their reason is the operator's)
-_OWN_RECORDS = frozenset({ERASED_EVENT, REDACTED_EVENT})
+#: never redacted by a later erasure: the record of erasures themselves (their reason is the operator's) and the
+#: ledger's own entries (redactions, rotations, hash versions)
+_OWN_RECORDS = OWN_EVENTS | {ERASED_EVENT}
 
 
 class ErasureRefused(ValueError):

@@ -126,6 +126,7 @@ __all__ = [
     "HASH_VERSION",
     "HASH_VERSION_EVENT",
     "REDACTABLE_FIELDS",
+    "OWN_EVENTS",
     "REDACTED_EVENT",
     "ROTATED_EVENT",
     "AuditLedger",
@@ -822,7 +823,7 @@ class AuditLedger:
                 if entry.get("event") == REDACTED_EVENT:
                     if not isinstance(found := _recorded_pairs(entry), str):
                         recorded.update(found)
-                elif seq in wanted and entry.get("event") not in _OWN_EVENTS:
+                elif seq in wanted and entry.get("event") not in OWN_EVENTS:
                     candidates.append((seq, entry, path))
         pairs: list[list[Any]] = []
         for seq, entry, path in candidates:
@@ -1276,7 +1277,7 @@ class AuditLedger:
 
 
 #: the ledger's own entries: never redacted (a redaction record is what confirms the stubs it names)
-_OWN_EVENTS = frozenset({REDACTED_EVENT, ROTATED_EVENT, HASH_VERSION_EVENT})
+OWN_EVENTS = frozenset({REDACTED_EVENT, ROTATED_EVENT, HASH_VERSION_EVENT})
 
 
 def _rewrite_file(path: Path, data: bytes) -> None:
