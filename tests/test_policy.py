@@ -102,6 +102,19 @@ def test_yaml_syntax_error_has_line(pdir):
     assert "YAML syntax" in msg and ln is not None
 
 
+def test_a_character_yaml_refuses_is_reported_on_its_line(pdir):
+    """A control character pasted into a policy file (a terminal's bell, an escape sequence) is refused with the
+    line it is on, not only an offset into the file."""
+    p = pdir / "policy.yaml"
+    lines = p.read_text().splitlines()
+    lines.insert(3, "# pasted from a terminal: \x1b[0m")
+    p.write_text("\n".join(lines))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, ln, msg = _problem(ei.value, "policy.yaml")
+    assert ln == 4 and "character U+001B is not allowed in YAML" in msg, (ln, msg)
+
+
 def test_duplicate_key_refused(pdir):
     p = pdir / "policy.yaml"
     p.write_text(p.read_text() + "\nversion: \"other\"\n")
