@@ -17,7 +17,7 @@ from typing import Any
 
 from gatekeeper.models import SourceKind
 from gatekeeper.policy import Policy, Rule
-from gatekeeper.rule_matching import compile_patterns, match_rule
+from gatekeeper.rule_matching import LiteralIndex, compile_patterns, could_match_in, match_rule
 from gatekeeper.lazy_imports import defer_rfc3987_syntax
 from gatekeeper.telemetry import disable_telemetry, silence_guardrails_in_process
 
@@ -46,6 +46,11 @@ class PolicyRuleValidator(Validator):
         self.rule_id = rule_id
         self._patterns = compile_patterns(patterns)
         self._unless = compile_patterns(unless or [])
+
+    def could_fire(self, present: frozenset[str]) -> bool:
+        """False when no pattern of the rule can match texts whose literals (``LiteralIndex.present``) are
+        ``present``: then no text of them fails this validator."""
+        return any(could_match_in(p, present) for p in self._patterns)
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         found = match_rule(self._patterns, self._unless, str(value))
@@ -92,11 +97,17 @@ class RuleEngine:
         self._rules: list[tuple[Rule, PolicyRuleValidator]] = [
             (rule, PolicyRuleValidator(rule.id, rule.patterns, rule.unless)) for rule in policy.rules
         ]
+        self._literals = LiteralIndex([p for _, v in self._rules for p in v._patterns])
 
     def check(self, texts: list[str], source: SourceKind) -> RuleReport:
         report = RuleReport()
+        # the literal words the rules' patterns need that occur in any of the write's texts (one pass): a rule
+        # none of whose patterns can match skips the write's texts (most rules, on most writes)
+        present = self._literals.present(texts)
         for rule, validator in self._rules:
             if rule.sources is not None and source not in rule.sources:
+                continue
+            if not validator.could_fire(present):
                 continue
             for i, text in enumerate(texts):
                 result = validator.validate(text, {"source": source.value})

@@ -10,14 +10,18 @@ from hypothesis import strategies as st
 
 from gatekeeper.corpus import load_corpus
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+from gatekeeper.normalize import normalize
 from gatekeeper.rule_matching import (
     _IGNORECASE_TO_ASCII,
     PREFILTER_MIN_CHARS,
     RULE_FLAGS,
+    LiteralIndex,
     RulePattern,
     nested_repeat,
     required_literals,
 )
+from gatekeeper.rules import RuleEngine
+from gatekeeper.segments import review_texts
 
 FILLER = "The nightly export finished in 42 minutes and the report went to the finance team. "
 
@@ -119,6 +123,68 @@ def test_the_prefilter_is_exact_on_texts_made_of_the_patterns_own_words(policy, 
     text = _long(text)
     assert pat.regex.search(text) is None or pat.could_match(text)
     assert (pat.search(text) is None) == (pat.regex.search(text) is None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(["change", "changes", "chan", "hang", "my ", "my own", " to ", "to my",
+                                       "own", "ange", "a", " "]), min_size=1, max_size=6, unique=True),
+       pieces=st.lists(st.sampled_from(["CHANGES", "chan", "Hang", "my", " ", "own", "\u0130", "\u212A", "to",
+                                        "\x00", ".", "ge", "s", "My Own"]), max_size=25),
+       cut=st.integers(min_value=0, max_value=25))
+def test_the_literal_index_finds_exactly_the_literals_that_occur(words, pieces, cut):
+    """The index's one pass (a trie of the literals, the longest at each position, its prefixes with it) finds
+    the same literals as looking for each one on its own, in the folded texts; overlapping literals, literals
+    that are prefixes of others, upper case and look-alike letters included."""
+    index = LiteralIndex([RulePattern(re.escape(w)) for w in words])
+    text = "".join(pieces)
+    texts = [text[:cut], text[cut:]]
+    folded = [t.translate(_IGNORECASE_TO_ASCII).lower() for t in texts]
+    literals = {x for pat in [RulePattern(re.escape(w)) for w in words] for group in pat.needs for x in group}
+    assert index.present(texts) == {x for x in literals if any(x in f for f in folded)}
+
+
+class _Everything:
+    """Stands for every literal: a rule engine given it runs every rule on every text, as without the index."""
+
+    def isdisjoint(self, other) -> bool:
+        return False
+
+
+class _NoIndex:
+    def present(self, texts) -> _Everything:
+        return _Everything()
+
+
+def _engines(policy) -> tuple[RuleEngine, RuleEngine]:
+    reference = RuleEngine(policy)
+    reference._literals = _NoIndex()  # noqa: SLF001 - the engine without the index
+    return RuleEngine(policy), reference
+
+
+def _report(report) -> tuple:
+    return ([(h.rule_id, h.match, h.text_variant) for h in report.hits], report.suppressed)
+
+
+def test_the_rule_layer_decides_with_the_literal_index_as_without_it(policy):
+    """Every write's texts (the whole, sentences, pairs, windows) of the rule examples and of 400 corpus rows,
+    plain, upper-cased and with look-alike letters, one to three of them joined as one write: the same hits,
+    matches and suppressions with the index as when every rule reads every text."""
+    engine, reference = _engines(policy)
+    examples = [ex for rule in policy.rules for exs in rule.examples.values() for ex in exs]
+    rows = [r["text"] for r in load_corpus()]
+    rng = random.Random(11)
+    texts = examples + rng.sample(rows, 400)
+    looks = str.maketrans({"i": "\u0130", "s": "\u017F", "k": "\u212A"})
+    writes = texts + [t.upper() for t in texts[:150]] + [t.translate(looks) for t in texts[:150]]
+    writes += [" ".join(rng.sample(texts, rng.randint(2, 3))) for _ in range(150)]
+    hits = 0
+    for write in writes:
+        reviewed = review_texts(normalize(write).all_texts)
+        for source in (SourceKind.agent, SourceKind.web):
+            got, want = _report(engine.check(reviewed, source)), _report(reference.check(reviewed, source))
+            assert got == want, write[:300]
+            hits += bool(want[0])
+    assert hits > 300  # the rules really fired: reports with hits were compared
 
 
 def test_a_disposition_buried_in_the_longest_write_is_still_escalated(reviewer):
