@@ -13,6 +13,10 @@ one), and on a long text it runs only when every one of them occurs in the text.
 the pattern matches contains those words, matched with the same flags, so the prefilter never hides a match;
 it only skips patterns that could not have matched (tested over the shipped rules). A pattern whose syntax
 tree cannot be read this way runs unfiltered.
+
+The same words decide, once per write, which rules read its texts at all (:class:`LiteralIndex`): a write
+is reviewed as many texts (sentences, pairs, windows), and a rule none of whose patterns has all its words
+somewhere in them cannot match any of them.
 """
 
 from __future__ import annotations
