@@ -34,6 +34,9 @@ RULE_FLAGS = re.IGNORECASE | re.MULTILINE
 PREFILTER_MIN_CHARS = 1_000
 #: a required literal shorter than this ("i", "we") occurs in almost every long text: not worth a check
 MIN_LITERAL_CHARS = 3
+#: the literal index (:class:`LiteralIndex`) looks for this many first characters of a literal at most (a
+#: text that holds the literal holds its start; the index's trie stays shallow whatever the patterns say)
+INDEX_LITERAL_CHARS = 32
 #: a repeat of at most this many times may hold a variable repeat (``(\w+\s+){0,2}``); a longer or unbounded
 #: one may not (``(\w+\s?)+``): see :func:`nested_repeat`
 NESTED_REPEAT_MAX = 10
@@ -54,7 +57,7 @@ class RuleMatch:
 class RulePattern:
     """One compiled rule pattern (or ``unless`` pattern) with the literal words a match needs."""
 
-    __slots__ = ("regex", "needs")
+    __slots__ = ("regex", "needs", "index_needs")
 
     def __init__(self, pattern: str):
         self.regex = re.compile(pattern, RULE_FLAGS)
@@ -62,6 +65,8 @@ class RulePattern:
         #: Only groups of ASCII strings are kept (their case-insensitive matches are read exactly, below)
         self.needs = [sorted({x.lower() for x in group}, key=len, reverse=True)
                       for group in required_literals(pattern) if all(x.isascii() for x in group)]
+        #: the same groups as the literal index looks for them (each literal's first INDEX_LITERAL_CHARS)
+        self.index_needs = [frozenset(x[:INDEX_LITERAL_CHARS] for x in group) for group in self.needs]
 
     @property
     def pattern(self) -> str:
@@ -127,13 +132,15 @@ class LiteralIndex:
     __slots__ = ("_finder", "_prefixes")
 
     def __init__(self, patterns: Sequence[RulePattern]):
-        literals = sorted({x for pat in patterns for group in pat.needs for x in group})
+        literals = sorted({x for pat in patterns for group in pat.index_needs for x in group})
         self._finder = re.compile(f"(?=({_trie_pattern(literals)}))", re.DOTALL) if literals else None
         #: each literal's prefixes among the literals (itself included): all occur where it occurs
-        self._prefixes = {x: frozenset(y for y in literals if x.startswith(y)) for x in literals}
+        known = set(literals)
+        self._prefixes = {x: frozenset(x[:k] for k in range(1, len(x) + 1) if x[:k] in known) for x in literals}
 
     def present(self, texts: Sequence[str]) -> frozenset[str]:
-        """The literals that occur in any of ``texts`` (case-insensitively, as the patterns match)."""
+        """The literals (their first ``INDEX_LITERAL_CHARS``) that occur in any of ``texts`` (case-insensitively,
+        as the patterns match)."""
         if self._finder is None:
             return frozenset()
         folded = "\x00".join(texts).translate(_IGNORECASE_TO_ASCII).lower()
@@ -146,7 +153,7 @@ class LiteralIndex:
 def could_match_in(pattern: RulePattern, present: frozenset[str]) -> bool:
     """False only when a literal group ``pattern`` needs has no word in ``present``
     (:meth:`LiteralIndex.present` of the texts it would read)."""
-    return all(not present.isdisjoint(group) for group in pattern.needs)
+    return all(not present.isdisjoint(group) for group in pattern.index_needs)
 
 
 def _trie_pattern(literals: Sequence[str]) -> str:

@@ -17,6 +17,7 @@ from gatekeeper.rule_matching import (
     RULE_FLAGS,
     LiteralIndex,
     RulePattern,
+    could_match_in,
     nested_repeat,
     required_literals,
 )
@@ -141,6 +142,16 @@ def test_the_literal_index_finds_exactly_the_literals_that_occur(words, pieces, 
     folded = [t.translate(_IGNORECASE_TO_ASCII).lower() for t in texts]
     literals = {x for pat in [RulePattern(re.escape(w)) for w in words] for group in pat.needs for x in group}
     assert index.present(texts) == {x for x in literals if any(x in f for f in folded)}
+
+
+def test_a_pattern_with_a_very_long_literal_is_indexed_by_its_start():
+    """Safety staff may paste a whole paragraph as a pattern: the index looks for its first characters only
+    (its trie stays shallow), and a write that holds the paragraph still runs the pattern."""
+    paragraph = " ".join(f"clause {i} of the standing order" for i in range(120))  # about 3,700 characters
+    pat = RulePattern(re.escape(paragraph))
+    index = LiteralIndex([pat])
+    assert could_match_in(pat, index.present(["Preamble.", f"{paragraph.upper()}."]))
+    assert not could_match_in(pat, index.present(["clause 1 of the standing order, and no other"]))
 
 
 class _Everything:
