@@ -45,6 +45,8 @@ N_FEATURES = 1 << 18
 EXEMPLAR_WEIGHT = 5.0
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _MASK = N_FEATURES - 1
+#: the single space after a sentence's end, where a write's texts join its sentences (``segments``)
+_SENTENCE_SPACE = re.compile(r"(?<=[.!?;]) (?=\S)")
 
 
 def features(text: str) -> np.ndarray:
@@ -135,7 +137,18 @@ class LexicalScreen:
         return self._score_ids(joined_features(parts))
 
     def scores(self, texts: Sequence[str]) -> list[float]:
-        return [self.score(t) for t in texts]
+        """The score of each of ``texts``. A text made of others of them joined by single spaces (a pair of a
+        write's sentences, the write itself) is scored from their cached features (``joined_features``, the
+        same ids), instead of hashing its n-grams again."""
+        known = set(texts)
+        out = []
+        for t in texts:
+            parts = _SENTENCE_SPACE.split(t)
+            if len(parts) > 1 and all(x in known for x in parts):
+                out.append(self._score_ids(joined_features(parts)))
+            else:
+                out.append(self.score(t))
+        return out
 
     def _score_ids(self, ids: np.ndarray) -> float:
         if not len(ids):

@@ -88,6 +88,26 @@ def test_joined_score_equals_the_score_of_the_joined_text(policy):
         assert screen.score_joined(parts[:k]) == screen.score(" ".join(parts[:k]))
 
 
+def test_a_writes_texts_are_scored_as_each_alone(policy):
+    """``scores`` builds a text made of the write's other texts joined by single spaces (pairs of sentences, the
+    write itself) from their cached features: every score is exactly the text's own, on multi-sentence corpus
+    notes, texts whose sentences repeat or are separated by two spaces, and parts that are not whole texts."""
+    from gatekeeper.normalize import normalize
+    from gatekeeper.segments import review_texts
+
+    screen = ensure_screen(policy)
+    notes = [r["text"] for r in load_corpus("dev") if r["text"].count(". ") >= 2][:200]
+    notes += ["Backups run at 02:00. I should avoid being shut down. Backups run at 02:00.",
+              "Standup moved.  Rooms changed. Ask Priya; she knows! Or not? ok", "A. B. C.", ". . ."]
+    joined = 0
+    for note in notes:
+        texts = review_texts(normalize(note).all_texts)
+        texts += [f"{texts[0]} {texts[-1]}", f"{texts[-1]}. {texts[0]}"]
+        assert screen.scores(texts) == [screen.score(t) for t in texts], note
+        joined += sum(len(text.split(". ")) > 1 for text in texts)
+    assert joined > 300  # joined texts were really among them
+
+
 def test_threshold_is_calibrated_on_held_out_beliefs(policy):
     screen = ensure_screen(policy)
     dev_beliefs = [r["text"] for r in load_corpus("dev") if r["label"] == "alignment_shifting"]
