@@ -90,13 +90,19 @@ class RulePattern:
 _IGNORECASE_TO_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 
 
+def _fold(text: str) -> str:
+    """``text`` as the literal checks read it: where it holds an ASCII literal as a plain substring, the
+    literal can match there case-insensitively (see ``_IGNORECASE_TO_ASCII``)."""
+    return text.translate(_IGNORECASE_TO_ASCII).lower()
+
+
 class _FoldedText:
     """A long text folded once for the literal checks of all patterns, with the answers so far."""
 
     __slots__ = ("text", "answers")
 
     def __init__(self, text: str):
-        self.text = text.translate(_IGNORECASE_TO_ASCII).lower()
+        self.text = _fold(text)
         self.answers: dict[str, bool] = {}
 
     def has(self, literal: str) -> bool:
@@ -143,7 +149,7 @@ class LiteralIndex:
         as the patterns match)."""
         if self._finder is None:
             return frozenset()
-        folded = "\x00".join(texts).translate(_IGNORECASE_TO_ASCII).lower()
+        folded = _fold("\x00".join(texts))
         found: set[str] = set()
         for longest in set(self._finder.findall(folded)):
             found |= self._prefixes[longest]
