@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -49,6 +50,7 @@ import numpy as np
 
 from gatekeeper.embeddings import Embedder, EmbeddingStream, ModelLoadError, bundled_model_dir
 from gatekeeper.files import exclusive_lock, staged_dir
+from gatekeeper.key_memo import file_digest, remembered_key, source_digest
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
 from gatekeeper.settings import cache_root
@@ -542,16 +544,32 @@ def training_lock(key: str, *, waiting: Callable[[], None] | None = None) -> Ite
 
 def classifier_key(policy: Policy, embedder: Embedder, *, config: TrainConfig = DEFAULT_CONFIG,
                    examples: Sequence[TrainingExample] | None = None) -> str:
-    """The artifact key (inputs hash) ``ensure_classifier`` would load or train for these arguments."""
-    examples = list(examples) if examples is not None else training_examples(policy)
+    """The artifact key (inputs hash) ``ensure_classifier`` would load or train for these arguments. Without
+    ``examples`` (the corpus train split and the policy's exemplars) it is remembered under a fingerprint of
+    those inputs (``gatekeeper.key_memo``), so finding the artifact does not parse the corpus."""
     base = Path(embedder.model_dir) if getattr(embedder, "model_dir", None) else bundled_model_dir()
-    return inputs_hash(policy, examples, base, config)
+    if examples is not None:
+        return inputs_hash(policy, list(examples), base, config)
+    return remembered_key("classifier", _key_sources(policy, base, config),
+                          lambda: inputs_hash(policy, training_examples(policy), base, config))
+
+
+def _key_sources(policy: Policy, base: Path, config: TrainConfig) -> list[str]:
+    """Everything ``inputs_hash(policy, training_examples(policy), base, config)`` is computed from."""
+    import gatekeeper.corpus as corpus
+
+    return [TRAINER_VERSION, json.dumps(asdict(config), sort_keys=True), resolve_precision(config),
+            base_model_id(base), json.dumps(sorted(policy.categories)), json.dumps(policy.exemplar_texts()),
+            file_digest(corpus.CORPUS_PATH), source_digest([sys.modules[__name__], corpus])]
 
 
 def classifier_ready(policy: Policy, embedder: Embedder, *, config: TrainConfig = DEFAULT_CONFIG,
                      examples: Sequence[TrainingExample] | None = None) -> bool:
     """``ensure_classifier`` would load a cached artifact (seconds) rather than train one (minutes)."""
-    directory = artifact_dir(classifier_key(policy, embedder, config=config, examples=examples))
+    return _ready(artifact_dir(classifier_key(policy, embedder, config=config, examples=examples)), embedder)
+
+
+def _ready(directory: Path, embedder: Embedder) -> bool:
     if not _complete(directory):
         return False
     try:
@@ -571,11 +589,25 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
     classifier has its own encoder (the fine-tuned copy). ``examples`` defaults to the corpus train
     split plus the policy's exemplars. Training (and the int8 derivation) runs under ``training_lock``,
     so concurrent processes that need the same artifact make it once.
+
+    A ready artifact is found by the remembered key (``classifier_key``); anything else (training, the
+    int8 derivation, an artifact that does not load) goes the long way, with the key computed from the
+    examples themselves.
     """
+    if examples is None and not retrain:
+        directory = artifact_dir(classifier_key(policy, embedder, config=config))
+        if _ready(directory, embedder):
+            backend = getattr(embedder, "backend", None)
+            try:
+                clf = StanceClassifier.load(directory, backend=backend, precision=encoder_precision(backend))
+                if clf.meta.get("trainer") == TRAINER_VERSION:
+                    return clf
+            except ModelLoadError:
+                pass  # damaged: the long way below reports or replaces it
     examples = list(examples) if examples is not None else training_examples(policy)
     base = Path(embedder.model_dir) if getattr(embedder, "model_dir", None) else bundled_model_dir()
     key = inputs_hash(policy, examples, base, config)
-    if not retrain and classifier_ready(policy, embedder, config=config, examples=examples):
+    if not retrain and _ready(artifact_dir(key), embedder):
         return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)
     with training_lock(key, waiting=lambda: log.info(
             "classifier %s is being trained by another process; waiting for it", key)):

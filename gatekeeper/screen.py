@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
 import zlib
 from functools import lru_cache
@@ -36,6 +37,7 @@ import numpy as np
 
 from gatekeeper.embeddings import ModelLoadError
 from gatekeeper.files import staged_dir
+from gatekeeper.key_memo import file_digest, remembered_key, source_digest
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.text_cache import short_text_cache
 
@@ -244,18 +246,34 @@ def screen_hash(rows: Sequence[tuple[str, int, float]], heldout: Sequence[str]) 
     return h.hexdigest()[:20]
 
 
+def _key_sources(policy: Policy) -> list[str]:
+    """Everything ``screen_hash(*screen_inputs(policy))`` is computed from."""
+    import gatekeeper.corpus as corpus
+
+    return [SCREEN_VERSION, str(N_FEATURES), str(EXEMPLAR_WEIGHT), json.dumps(sorted(policy.categories)),
+            json.dumps(policy.exemplar_texts()), file_digest(corpus.CORPUS_PATH),
+            source_digest([sys.modules[__name__], corpus])]
+
+
 def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
     """Load the cached screen for this policy's inputs, or train and cache it (seconds)."""
     from gatekeeper.settings import cache_root
 
+    if not retrain:
+        # found by the key remembered for these inputs (``gatekeeper.key_memo``), without parsing the corpus
+        key = remembered_key("screen", _key_sources(policy), lambda: screen_hash(*screen_inputs(policy)))
+        try:
+            return LexicalScreen.load(cache_root() / "screen" / key)
+        except ModelLoadError:
+            pass  # missing, or damaged (a file deleted, truncated): trained again and swapped in whole
     rows, heldout = screen_inputs(policy)
     key = screen_hash(rows, heldout)
     directory = cache_root() / "screen" / key
-    if not retrain:
+    if not retrain and directory.exists():
         try:
             return LexicalScreen.load(directory)
         except ModelLoadError:
-            pass  # missing, or damaged (a file deleted, truncated): trained again and swapped in whole
+            pass
     screen = train_screen(rows, heldout)
     screen.meta["inputs_hash"] = key
     screen.save(directory)
