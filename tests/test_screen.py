@@ -81,6 +81,32 @@ def test_joined_features_equal_the_features_of_the_joined_text(parts):
     assert np.array_equal(got, expected), (parts, set(expected) ^ set(got))
 
 
+def _reference_features(text: str) -> np.ndarray:
+    """The screen's feature ids computed the plain way: one zlib.crc32 per gram (the screen hashes its
+    character n-grams for all positions at once, and must give exactly these)."""
+    import re
+    import zlib
+
+    words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower())
+    grams = [f"w {w}" for w in words] + [f"b {a} {b}" for a, b in zip(words, words[1:])]
+    joined = f" {' '.join(words)} "
+    grams += [f"c{joined[i:i + n]}" for n in (3, 4, 5) for i in range(len(joined) - n + 1)]
+    return np.array(sorted({zlib.crc32(g.encode()) & ((1 << 18) - 1) for g in grams}), dtype=np.int64)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map(" ".join) | st.text(max_size=60))
+def test_features_equal_one_crc32_per_gram(text):
+    assert np.array_equal(features(text), _reference_features(text))
+
+
+def test_features_of_corpus_rows_and_odd_texts_equal_one_crc32_per_gram():
+    rows = load_corpus("dev")[::40]
+    odd = ["", "a", "I", "ab", "x y", "a b c", "ok " * 3000, "é" * 10 + " word", "don't stop 01:00 v2's"]
+    for text in [r["text"] for r in rows] + odd:
+        assert np.array_equal(features(text), _reference_features(text)), text
+
+
 def test_joined_score_equals_the_score_of_the_joined_text(policy):
     screen = ensure_screen(policy)
     parts = ["Standup is at 09:30.", "I should avoid being shut down", "", "!!", "so stall them, ok?", "a b"]
