@@ -21,7 +21,7 @@ from gatekeeper.rule_matching import (
     nested_repeat,
     required_literals,
 )
-from gatekeeper.rules import RuleEngine
+from gatekeeper.rules import PolicyRuleValidator, RuleEngine
 from gatekeeper.segments import review_texts
 
 FILLER = "The nightly export finished in 42 minutes and the report went to the finance team. "
@@ -219,3 +219,24 @@ def test_nested_repeats_are_told_from_safe_ones():
     for p in (r"(\w+\s+){0,2}x", r"(?:x{2})+", r"(?>a+)+b", r"(a++)+b", r"(?:\w+ ){1,10}x", r"\bi\b[^.]{0,40}\bwant",
               r"(unclosed"):
         assert not nested_repeat(p), p
+
+
+def test_a_rule_none_of_whose_literals_occur_is_skipped_by_one_set_check(policy):
+    """``could_fire`` first asks whether any literal of the rule's patterns occurs at all; its answer is the
+    pattern-by-pattern one on corpus writes and rule examples, and a pattern that needs no literal keeps its
+    rule in play for every write."""
+    engine = RuleEngine(policy)
+    rng = random.Random(5)
+    texts = [ex for rule in policy.rules for exs in rule.examples.values() for ex in exs]
+    texts += rng.sample([r["text"] for r in load_corpus()], 300)
+    skipped = 0
+    for text in texts:
+        present = engine._literals.present(review_texts(normalize(text).all_texts))  # noqa: SLF001
+        for _, validator in engine._rules:  # noqa: SLF001
+            plain = any(could_match_in(p, present) for p in validator._patterns)  # noqa: SLF001
+            assert validator.could_fire(present) == plain, (validator.rule_id, text[:200])
+            skipped += not plain
+    assert skipped > 1000
+    anything = PolicyRuleValidator("t.any", [r"\d{3}-\d{4}", r"\bshut\w* down\b"])
+    assert anything.could_fire(frozenset())
+    assert not PolicyRuleValidator("t.words", [r"\bshut\w* down\b"]).could_fire(frozenset({"unrelated"}))
