@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import sys
 import time
@@ -49,7 +48,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from gatekeeper.embeddings import Embedder, EmbeddingStream, ModelLoadError, bundled_model_dir
-from gatekeeper.files import exclusive_lock, staged_dir
+from gatekeeper.files import exclusive_lock, replace_text, staged_dir
 from gatekeeper.key_memo import file_digest, remembered_key, source_digest
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
@@ -188,10 +187,7 @@ def base_model_id(base_model: Path) -> str:
                 h.update(block)
     digest = h.hexdigest()[:24]
     try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"path": str(base_model.resolve()), "stamp": stamp, "digest": digest}))
-        os.replace(tmp, memo)
+        replace_text(memo, json.dumps({"path": str(base_model.resolve()), "stamp": stamp, "digest": digest}))
     except OSError:
         pass  # a read-only cache: hashed again next time
     return f"{base_model.name}|{digest}"

@@ -38,6 +38,17 @@ def write_private_file(path: str | Path, data: bytes, *, new: bool = False) -> N
         os.close(fd)
 
 
+def replace_text(path: str | Path, text: str) -> None:
+    """Make ``text`` the whole of ``path`` (its directory made if missing) through a temporary file renamed over
+    it, so a reader sees the old content or the new, never part of one. For small cache files (remembered
+    digests and keys); not fsynced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def fsync_dir(path: str | Path) -> None:
     """Make a directory's entries durable (a file created, renamed or removed in it)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

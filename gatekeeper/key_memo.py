@@ -20,10 +20,12 @@ import hashlib
 import os
 import re
 import uuid
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
 
+from gatekeeper.files import replace_text
 from gatekeeper.settings import cache_root
 
 MEMO_VERSION = "key-memo-1"
@@ -41,7 +43,14 @@ def fingerprint(parts: Sequence[str | bytes]) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """The sha256 of a file's bytes."""
+    """The sha256 of a file's bytes. Kept for the process while the file's size, inode, modification and
+    change times stay the same: the classifier's and the screen's keys both read the corpus at start-up."""
+    st = os.stat(path)
+    return _file_digest(str(Path(path).resolve()), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@lru_cache(maxsize=16)
+def _file_digest(path: str, *_stamp: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -74,10 +83,7 @@ def remembered_key(kind: str, parts: Sequence[str | bytes], compute: Callable[[]
         pass  # not remembered yet, unreadable or damaged: the long way
     key = compute()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        tmp.write_text(key + "\n", encoding="ascii")
-        os.replace(tmp, path)
+        replace_text(path, key + "\n")
     except OSError:
         pass  # a read-only cache: the long way again next time
     return key

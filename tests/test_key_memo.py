@@ -144,3 +144,16 @@ def test_a_module_without_readable_source_is_never_remembered(tmp_cache):
     for _ in range(2):
         assert remembered_key("k", ["a", source_digest([frozen])], compute) == "0123456789abcdef0123"
     assert len(calls) == 2
+
+
+def test_a_file_rewritten_in_place_gets_a_new_digest(tmp_path):
+    import hashlib
+
+    from gatekeeper.key_memo import file_digest
+
+    f = tmp_path / "corpus.jsonl"
+    f.write_bytes(b'{"text": "a"}\n')
+    first = file_digest(f)
+    assert first == file_digest(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+    f.write_bytes(b'{"text": "b"}\n')  # the same size, written again
+    assert file_digest(f) == hashlib.sha256(b'{"text": "b"}\n').hexdigest() != first
