@@ -91,27 +91,27 @@ def test_rule_whose_examples_fail(pdir):
     assert "should not match but does" in msg and ln is not None
 
 
-def test_yaml_syntax_error_has_line(pdir):
+def _refused_with_line_inserted(pdir, index: int, line: str) -> tuple[int | None, str]:
+    """Insert ``line`` into policy.yaml before line ``index`` (0-based); the line and message of the refusal."""
     p = pdir / "policy.yaml"
     lines = p.read_text().splitlines()
-    lines.insert(5, "thresholds: [unclosed")
+    lines.insert(index, line)
     p.write_text("\n".join(lines))
     with pytest.raises(PolicyError) as ei:
         load_policy(pdir)
-    f, ln, msg = _problem(ei.value, "policy.yaml")
+    _, ln, msg = _problem(ei.value, "policy.yaml")
+    return ln, msg
+
+
+def test_yaml_syntax_error_has_line(pdir):
+    ln, msg = _refused_with_line_inserted(pdir, 5, "thresholds: [unclosed")
     assert "YAML syntax" in msg and ln is not None
 
 
 def test_a_character_yaml_refuses_is_reported_on_its_line(pdir):
     """A control character pasted into a policy file (a terminal's bell, an escape sequence) is refused with the
     line it is on, not only an offset into the file."""
-    p = pdir / "policy.yaml"
-    lines = p.read_text().splitlines()
-    lines.insert(3, "# pasted from a terminal: \x1b[0m")
-    p.write_text("\n".join(lines))
-    with pytest.raises(PolicyError) as ei:
-        load_policy(pdir)
-    f, ln, msg = _problem(ei.value, "policy.yaml")
+    ln, msg = _refused_with_line_inserted(pdir, 3, "# pasted from a terminal: \x1b[0m")
     assert ln == 4 and "character U+001B is not allowed in YAML" in msg, (ln, msg)
 
 
