@@ -188,13 +188,18 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             res.add("layers", "screen, one 90-character sentence", statistics.median(
                 _timeit(lambda: [reviewer.screen.score(next(fresh)) for _ in range(200)], 5)) / 200, "ms",
                 note="no cache")
-        # the rule layer on the longest write there is (64,000 characters): ordinary prose, and a text made
-        # of the pronouns most first-person rules start with (each one a place a pattern is tried)
+        # the rule layer on the longest write there is (64,000 characters): ordinary prose, a text made of the
+        # pronouns most first-person rules start with (each one a place a pattern is tried), and the same
+        # pronouns after every word the rules' patterns need (so that no pattern is skipped for a missing word)
+        from gatekeeper.rule_matching import required_literals
         from gatekeeper.segments import review_texts
 
+        words = " ".join(sorted({x for rule in policy.rules for p in rule.patterns
+                                 for group in required_literals(p) for x in group}))
         long_texts = {"prose": ("The user asked me to keep the weekly report short, and I agreed to send it by "
                                 "Friday. ") * 760,
-                      "pronouns": "i we my me " * 5_700}
+                      "pronouns": "i we my me " * 5_700,
+                      "every word the rules need, then pronouns": f"{words}. " + "i we my me " * 5_700}
         for name, text in long_texts.items():
             # a new write each time (the rule layer folds a long text once for all its patterns, and keeps it)
             runs = iter([review_texts(normalize(f"{text[:62_990]} (#{i})").all_texts) for i in range(3)])

@@ -17,6 +17,14 @@ tree cannot be read this way runs unfiltered.
 The same words decide, once per write, which rules read its texts at all (:class:`LiteralIndex`): a write
 is reviewed as many texts (sentences, pairs, windows), and a rule none of whose patterns has all its words
 somewhere in them cannot match any of them.
+
+A write can hold every such word and still be mostly pronouns: the words in its first lines, a page of "i i
+i ..." after them. Each pattern then ran over the whole page, and such a write took 2 s in the rule layer.
+On a long text a pattern is therefore searched only where a match can start (:meth:`RulePattern.search`):
+near the occurrences of the rarest word it needs, within the most characters a match of it can span. That
+span is read from the syntax tree. An unbounded repeat of one character class (``\\w+``, ``\\s+``) is bounded
+by the longest run of that class in the text at hand. The search is exact: the same match as one search over
+the whole text (tested on every shipped pattern).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, private, modules; Python 3.11+)
 from re import _parser as sre_parse
-from typing import Sequence
+from typing import Callable, Sequence
 
 #: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
 RULE_FLAGS = re.IGNORECASE | re.MULTILINE
@@ -37,6 +45,14 @@ MIN_LITERAL_CHARS = 3
 #: the literal index (:class:`LiteralIndex`) looks for this many first characters of a literal at most (a
 #: text that holds the literal holds its start; the index's trie stays shallow whatever the patterns say)
 INDEX_LITERAL_CHARS = 32
+#: a long text is searched only near the rarest word a pattern needs when those stretches cover at most this
+#: share of it; otherwise one search over the whole text costs less
+NEAR_WORDS_MAX_SHARE = 0.5
+#: the runs of a character class a long text is checked for (the longest run is bounded by the first absent)
+RUN_CHECKS = (16, 64, 256, 1024)
+#: every character ``str.split()`` splits on (``str.isspace``; a test checks the list against every code point)
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
 #: a repeat of at most this many times may hold a variable repeat (``(\w+\s+){0,2}``); a longer or unbounded
 #: one may not (``(\w+\s?)+``): see :func:`nested_repeat`
 NESTED_REPEAT_MAX = 10
@@ -57,10 +73,12 @@ class RuleMatch:
 class RulePattern:
     """One compiled rule pattern (or ``unless`` pattern) with the literal words a match needs."""
 
-    __slots__ = ("regex", "needs", "index_needs")
+    __slots__ = ("regex", "needs", "index_needs", "_spans")
 
     def __init__(self, pattern: str):
         self.regex = re.compile(pattern, RULE_FLAGS)
+        #: (width, reach) of a match for the run bounds of a text (see ``span``)
+        self._spans: dict[tuple, tuple[int, int] | None] = {}
         #: literal groups a match needs, lower-cased: one string of every group occurs in a matched text.
         #: Only groups of ASCII strings are kept (their case-insensitive matches are read exactly, below)
         self.needs = [sorted({x.lower() for x in group}, key=len, reverse=True)
@@ -80,7 +98,62 @@ class RulePattern:
         return all(any(folded.has(x) for x in group) for group in self.needs)
 
     def search(self, text: str) -> re.Match | None:
-        return self.regex.search(text) if self.could_match(text) else None
+        """``self.regex.search(text)``: on a long text, only where a match can start (:meth:`stretches`)."""
+        stretches = self.stretches(text)
+        if stretches is None:
+            return self.regex.search(text)
+        for first, last, end in stretches:
+            # an attempt that starts by ``last`` reads only characters before ``end``: the text cut there answers
+            # it as the whole text would. A match found further on is not known to be one
+            m = self.regex.search(text, first, end)
+            if m is not None and m.start() <= last:
+                return m
+        return None
+
+    def stretches(self, text: str) -> list[tuple[int, int, int]] | None:
+        """Where in a long ``text`` a match can start: ``(first, last, end)`` for each stretch of starts
+        ``first..last`` (an attempt there reads nothing from ``end`` on), in order; [] when the text lacks a word
+        every match needs; None when one search over the whole text is the way (a short text, a pattern that
+        needs no word or whose reach cannot be bounded, stretches that would cover much of the text)."""
+        if len(text) < PREFILTER_MIN_CHARS or not self.needs:
+            return None
+        if not self.could_match(text):
+            return []
+        folded = _folded(text)
+        span = self.span(folded.run_bound)
+        if span is None:
+            return None
+        width, reach = span
+        # every match holds one of the group's words, and starts at most ``width`` characters before it
+        group = min(self.needs, key=lambda g: sum(folded.count(x) for x in g))
+        ranges: list[list[int]] = []
+        for at in sorted(at for x in group for at in folded.positions(x)):
+            if ranges and at - width <= ranges[-1][1] + 1:
+                ranges[-1][1] = at
+            else:
+                ranges.append([max(0, at - width), at])
+        if sum(last - first + 1 + reach for first, last in ranges) > NEAR_WORDS_MAX_SHARE * len(text):
+            return None
+        return [(first, last, min(len(text), last + reach + 1)) for first, last in ranges]
+
+    def span(self, run_bound: Callable[[str], int]) -> tuple[int, int] | None:
+        """The most characters a match spans and the most an attempt to match reads from where it starts
+        (lookaheads and boundaries read ahead of what they match), for a text whose runs of a character class
+        ``cls`` are at most ``run_bound(cls)`` long; None when the pattern's syntax cannot bound them."""
+        try:
+            classes = _unbounded_classes(self.pattern)
+            if classes is None:
+                return None
+            bounds = tuple(run_bound(c) for c in classes)
+            found = self._spans.get(bounds, False)
+            if found is False:
+                if len(self._spans) >= 64:
+                    self._spans.clear()
+                run_of = dict(zip(classes, bounds))
+                found = self._spans[bounds] = _extent(list(_tree(self.pattern)), run_of.__getitem__)
+            return found
+        except Exception:  # noqa: BLE001 - a syntax tree of a private module that may change: one plain search
+            return None
 
 
 #: the only characters outside ASCII that ``re.IGNORECASE`` matches with an ASCII character (dotted and
@@ -97,19 +170,58 @@ def _fold(text: str) -> str:
 
 
 class _FoldedText:
-    """A long text folded once for the literal checks of all patterns, with the answers so far."""
+    """A long text folded once for the literal checks of all patterns, with the answers so far. Folding maps
+    one character to one (``_IGNORECASE_TO_ASCII`` takes the only one that lower-cases to two), so a word's
+    place in the folded text is its place in the text."""
 
-    __slots__ = ("text", "answers")
+    __slots__ = ("original", "text", "answers", "counts", "runs")
 
     def __init__(self, text: str):
+        self.original = text
         self.text = _fold(text)
         self.answers: dict[str, bool] = {}
+        self.counts: dict[str, int] = {}
+        self.runs: dict[str, int] = {}
 
     def has(self, literal: str) -> bool:
         found = self.answers.get(literal)
         if found is None:
             found = self.answers[literal] = literal in self.text
         return found
+
+    def count(self, literal: str) -> int:
+        found = self.counts.get(literal)
+        if found is None:
+            found = self.counts[literal] = self.text.count(literal)
+        return found
+
+    def positions(self, literal: str) -> list[int]:
+        out = []
+        at = self.text.find(literal)
+        while at >= 0:
+            out.append(at)
+            at = self.text.find(literal, at + 1)
+        return out
+
+    def run_bound(self, cls: str) -> int:
+        """At least the length of the longest run of characters of the class ``cls`` in the text."""
+        found = self.runs.get(cls)
+        if found is None:
+            found = self.runs[cls] = _run_bound(self.original, cls)
+        return found
+
+
+def _run_bound(text: str, cls: str) -> int:
+    rx = re.compile(cls, RULE_FLAGS)
+    if not any(rx.match(ch) for ch in WHITESPACE):
+        # a class that takes no whitespace never runs past a word: the longest word, rounded up to a power of
+        # two (so that patterns see few different bounds and keep their spans)
+        longest = max(map(len, text.split()), default=0)
+        return 1 << longest.bit_length()
+    for k in RUN_CHECKS:
+        if re.search(f"(?:{cls}){{{k}}}", text, RULE_FLAGS) is None:
+            return k - 1
+    return len(text)
 
 
 @lru_cache(maxsize=16)
@@ -344,3 +456,110 @@ def _nests(seq: list) -> bool:
         if any(_nests(part) for part in _parts(op, av)):
             return True
     return False
+
+
+# ---------------------------------------------------------------------- how far a match reaches
+_ONE_CHARACTER = (sre.LITERAL, sre.NOT_LITERAL, sre.ANY, sre.IN)
+_CATEGORIES = {sre.CATEGORY_WORD: r"\w", sre.CATEGORY_NOT_WORD: r"\W", sre.CATEGORY_SPACE: r"\s",
+               sre.CATEGORY_NOT_SPACE: r"\S", sre.CATEGORY_DIGIT: r"\d", sre.CATEGORY_NOT_DIGIT: r"\D"}
+
+
+@lru_cache(maxsize=1024)
+def _unbounded_classes(pattern: str) -> tuple[str, ...] | None:
+    """The character classes (as patterns) of the pattern's unbounded repeats of one character, or None when it
+    has an unbounded repeat of something else, or a part :func:`_extent` cannot read."""
+    found: list[str] = []
+
+    def walk(seq: list) -> bool:
+        for op, av in seq:
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[1] == sre.MAXREPEAT:
+                cls = _one_character_class(list(av[2]))
+                if cls is None:
+                    return False
+                if cls not in found:
+                    found.append(cls)
+            elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+                return False
+            if not all(walk(part) for part in _parts(op, av)):
+                return False
+        return True
+
+    return tuple(found) if walk(list(_tree(pattern))) else None
+
+
+def _one_character_class(seq: list) -> str | None:
+    """A pattern for the characters ``seq`` matches when it is one character (``\\w``, ``[^.]``, ``a``), or
+    None. It may match more characters than ``seq`` does (``.`` is read as any character), never fewer."""
+    while len(seq) == 1 and seq[0][0] is sre.SUBPATTERN:
+        seq = list(seq[0][1][3])
+    if len(seq) != 1 or seq[0][0] not in _ONE_CHARACTER:
+        return None
+    op, av = seq[0]
+    if op is sre.LITERAL:
+        return re.escape(chr(av))
+    if op is sre.NOT_LITERAL:
+        return f"[^{re.escape(chr(av))}]"
+    if op is sre.ANY:
+        return r"[\s\S]"
+    parts = []
+    negate = ""
+    for kind, value in av:
+        if kind is sre.NEGATE:
+            negate = "^"
+        elif kind is sre.LITERAL:
+            parts.append(re.escape(chr(value)))
+        elif kind is sre.RANGE:
+            parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
+        elif kind is sre.CATEGORY and value in _CATEGORIES:
+            parts.append(_CATEGORIES[value])
+        else:
+            return None
+    return f"[{negate}{''.join(parts)}]"
+
+
+def _extent(seq: list, run_bound: Callable[[str], int]) -> tuple[int, int] | None:
+    """(width, reach) of a sequence of the syntax tree: the most characters its match takes, and the most
+    characters after its start an attempt to match it reads. A boundary or ``$`` reads the character at its
+    place (and whether one follows), a lookahead what its body reads, a lookbehind only what lies before.
+    ``run_bound(cls)`` bounds an unbounded repeat of the one-character class ``cls``. None when a part cannot
+    be bounded."""
+    width = reach = 0
+    for op, av in seq:
+        if op in _ONE_CHARACTER:
+            w, r = 1, 1
+        elif op is sre.AT:
+            w, r = 0, 2
+        elif op in (sre.SUBPATTERN, sre.ATOMIC_GROUP):
+            inner = _extent(list(av[3] if op is sre.SUBPATTERN else av), run_bound)
+            if inner is None:
+                return None
+            w, r = inner
+        elif op is sre.BRANCH:
+            alternatives = [_extent(list(alternative), run_bound) for alternative in av[1]]
+            if any(a is None for a in alternatives):
+                return None
+            w, r = max(a[0] for a in alternatives), max(a[1] for a in alternatives)  # type: ignore[index]
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            inner = _extent(list(av[1]), run_bound)
+            if inner is None:
+                return None
+            # a lookbehind matches its body forward from ``width`` characters back, up to where it stands
+            w, r = 0, inner[1] if av[0] >= 0 else max(0, inner[1] - inner[0])
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, high, body = av
+            if high == sre.MAXREPEAT:
+                cls = _one_character_class(list(body))
+                if cls is None:
+                    return None
+                w = run_bound(cls)
+                r = w + 1  # and the character that ends the run
+            else:
+                inner = _extent(list(body), run_bound)
+                if inner is None:
+                    return None
+                w, r = high * inner[0], ((high - 1) * inner[0] + inner[1]) if high else 0
+        else:
+            return None  # a back-reference, a conditional group, a construct this reading does not know
+        reach = max(reach, width + r)
+        width += w
+    return width, max(reach, width)
