@@ -48,8 +48,8 @@ INDEX_LITERAL_CHARS = 32
 #: a long text is searched only near the rarest word a pattern needs when those stretches cover at most this
 #: share of it; otherwise one search over the whole text costs less
 NEAR_WORDS_MAX_SHARE = 0.5
-#: the runs of a character class a long text is checked for (the longest run is bounded by the first absent)
-RUN_CHECKS = (16, 64, 256, 1024)
+#: a class that takes whitespace has its runs in a long text measured only when one is at least this long
+SHORT_RUN = 16
 #: every character ``str.split()`` splits on (``str.isspace``; a test checks the list against every code point)
 WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
     "\u2028\u2029\u202f\u205f\u3000"
@@ -174,7 +174,7 @@ class _FoldedText:
     one character to one (``_IGNORECASE_TO_ASCII`` takes the only one that lower-cases to two), so a word's
     place in the folded text is its place in the text."""
 
-    __slots__ = ("original", "text", "answers", "counts", "runs")
+    __slots__ = ("original", "text", "answers", "counts", "runs", "_longest_word")
 
     def __init__(self, text: str):
         self.original = text
@@ -182,6 +182,7 @@ class _FoldedText:
         self.answers: dict[str, bool] = {}
         self.counts: dict[str, int] = {}
         self.runs: dict[str, int] = {}
+        self._longest_word: int | None = None
 
     def has(self, literal: str) -> bool:
         found = self.answers.get(literal)
@@ -204,24 +205,27 @@ class _FoldedText:
         return out
 
     def run_bound(self, cls: str) -> int:
-        """At least the length of the longest run of characters of the class ``cls`` in the text."""
+        """At least the length of the longest run of characters of the class ``cls`` in the text, rounded up
+        to a power of two (so that patterns see few different bounds and keep their spans)."""
         found = self.runs.get(cls)
         if found is None:
-            found = self.runs[cls] = _run_bound(self.original, cls)
+            if not _takes_whitespace(cls):  # it never runs past a word
+                if self._longest_word is None:
+                    self._longest_word = max(map(len, self.original.split()), default=0)
+                longest = self._longest_word
+            elif re.search(f"(?:{cls}){{{SHORT_RUN}}}", self.original, RULE_FLAGS) is None:
+                longest = SHORT_RUN - 1  # runs of spaces, most often: one scan says they are short
+            else:
+                longest = max(map(len, re.findall(f"(?:{cls})+", self.original, RULE_FLAGS)))
+            found = self.runs[cls] = 1 << longest.bit_length()
         return found
 
 
-def _run_bound(text: str, cls: str) -> int:
+@lru_cache(maxsize=256)
+def _takes_whitespace(cls: str) -> bool:
+    """Whether the class takes any character ``str.split()`` splits on."""
     rx = re.compile(cls, RULE_FLAGS)
-    if not any(rx.match(ch) for ch in WHITESPACE):
-        # a class that takes no whitespace never runs past a word: the longest word, rounded up to a power of
-        # two (so that patterns see few different bounds and keep their spans)
-        longest = max(map(len, text.split()), default=0)
-        return 1 << longest.bit_length()
-    for k in RUN_CHECKS:
-        if re.search(f"(?:{cls}){{{k}}}", text, RULE_FLAGS) is None:
-            return k - 1
-    return len(text)
+    return any(rx.match(ch) for ch in WHITESPACE)
 
 
 @lru_cache(maxsize=16)
