@@ -239,8 +239,8 @@ def compile_patterns(patterns: Sequence[str]) -> list[RulePattern]:
 
 
 class LiteralIndex:
-    """Which of the literal words that rule patterns need occur in a write, found in one pass over all of the
-    write's texts, so that the rule layer runs a pattern only on writes where it could match.
+    """Which of the literal words that rule patterns need occur in a write and in each of its texts, found in
+    one pass over each text, so that the rule layer runs a pattern only on the texts where it could match.
 
     A write is reviewed as many texts (the whole text, its decoded variants, sentences, pairs of sentences,
     windows: 35 for a note of nine sentences), and most patterns match none of them. Read one pattern at a time,
@@ -249,7 +249,7 @@ class LiteralIndex:
     literal of every pattern at the same time (a regular expression built as a trie of the literals, which
     finds at each position the longest literal that starts there; the shorter ones that start there are its
     prefixes). A pattern whose needed words do not all occur in the write matches none of its texts, exactly
-    as for one long text."""
+    as for one long text; and one whose words do not all occur in a text does not match that text."""
 
     __slots__ = ("_finder", "_prefixes")
 
@@ -260,16 +260,24 @@ class LiteralIndex:
         known = set(literals)
         self._prefixes = {x: frozenset(x[:k] for k in range(1, len(x) + 1) if x[:k] in known) for x in literals}
 
-    def present(self, texts: Sequence[str]) -> frozenset[str]:
-        """The literals (their first ``INDEX_LITERAL_CHARS``) that occur in any of ``texts`` (case-insensitively,
-        as the patterns match)."""
+    def present_in_each(self, texts: Sequence[str]) -> tuple[frozenset[str], list[frozenset[str]]]:
+        """The literals (their first ``INDEX_LITERAL_CHARS``) that occur in any of ``texts``, and those that
+        occur in each of them (case-insensitively, as the patterns match). A pattern can match a text only
+        where its words occur in that text, so a rule reads only the texts of a write that hold them: of a long
+        note's sentences, pairs and windows, few hold the words of any one rule."""
         if self._finder is None:
-            return frozenset()
-        folded = _fold("\x00".join(texts))
-        found: set[str] = set()
-        for longest in set(self._finder.findall(folded)):
-            found |= self._prefixes[longest]
-        return frozenset(found)
+            return frozenset(), [frozenset()] * len(texts)
+        each = []
+        for text in texts:
+            found: set[str] = set()
+            for longest in set(self._finder.findall(_fold(text))):
+                found |= self._prefixes[longest]
+            each.append(frozenset(found))
+        return frozenset().union(*each), each
+
+    def present(self, texts: Sequence[str]) -> frozenset[str]:
+        """The literals that occur in any of ``texts`` (see :meth:`present_in_each`)."""
+        return self.present_in_each(texts)[0]
 
 
 def could_match_in(pattern: RulePattern, present: frozenset[str]) -> bool:

@@ -108,15 +108,18 @@ class RuleEngine:
 
     def check(self, texts: list[str], source: SourceKind) -> RuleReport:
         report = RuleReport()
-        # the literal words the rules' patterns need that occur in any of the write's texts (one pass): a rule
-        # none of whose patterns can match skips the write's texts (most rules, on most writes)
-        present = self._literals.present(texts)
+        # the literal words the rules' patterns need that occur in each of the write's texts: a rule none of
+        # whose patterns can match skips the write (most rules, on most writes), and of the rest each reads only
+        # the texts that hold its words
+        present, each = self._literals.present_in_each(texts)
         for rule, validator in self._rules:
             if rule.sources is not None and source not in rule.sources:
                 continue
             if not validator.could_fire(present):
                 continue
             for i, text in enumerate(texts):
+                if not validator.could_fire(each[i]):
+                    continue
                 result = validator.validate(text, {"source": source.value})
                 if isinstance(result, FailResult):
                     report.hits.append(RuleHit(
