@@ -525,6 +525,16 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
     examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())
     console.print(f"[green]ok[/green] policy {p.name} {p.version} hash {p.hash[:16]}: "
                   f"{len(p.categories)} categories, {len(p.rules)} rules, {examples} exemplars")
+    from gatekeeper.rule_matching import PREFILTER_MIN_CHARS, whole_text_reason
+
+    # not a problem, a cost: such a pattern reads every long write whole (``unless`` patterns run only on a
+    # text their rule's pattern matched, so they are not listed)
+    for rule in p.rules:
+        for n, pattern in enumerate(rule.patterns, 1):
+            reason = whole_text_reason(pattern)
+            if reason:
+                console.print(f"[yellow]note[/yellow]: rule {rule.id}, pattern {n}: on a write of "
+                              f"{PREFILTER_MIN_CHARS:,} characters or more it reads the whole text: {reason}")
 
 
 @policy_app.command("diff")

@@ -156,6 +156,18 @@ class RulePattern:
             return None
 
 
+def whole_text_reason(pattern: str) -> str | None:
+    """Why, on a long write, ``pattern`` cannot be searched only near the words it needs and reads the whole
+    text instead (slower, and open to writes built to be slow); None when it can. Policy lint reports it."""
+    pat = RulePattern(pattern)
+    if not pat.needs:
+        return "it needs no word of three letters or more (optional words, classes and short words do not count)"
+    if pat.span(lambda cls: 1) is None:
+        return ("how far a match reaches cannot be read from it (a back-reference, or an unbounded repeat of more "
+                "than one character such as (?:ab)+; bound it, e.g. (?:ab){1,5})")
+    return None
+
+
 #: the only characters outside ASCII that ``re.IGNORECASE`` matches with an ASCII character (dotted and
 #: dotless i, long s, the Kelvin sign; ``tests/test_rule_matching.py`` checks every code point). Mapped to
 #: it, then lower-cased, a text holds an ASCII literal as a plain substring exactly where the pattern's

@@ -19,6 +19,7 @@ runner = CliRunner()
 def test_policy_lint_ok_and_broken(tmp_path):
     r = runner.invoke(app, ["policy", "lint", str(REPO / "policies")])
     assert r.exit_code == 0 and "ok" in r.output
+    assert "reads the whole text" not in r.output  # every shipped pattern is searched near its words
     bad = tmp_path / "p"
     shutil.copytree(REPO / "policies", bad)
     text = (bad / "policy.yaml").read_text().replace("uncertain_below: 0.35", "uncertain_below: 7")
@@ -26,6 +27,30 @@ def test_policy_lint_ok_and_broken(tmp_path):
     r = runner.invoke(app, ["policy", "lint", str(bad)])
     assert r.exit_code == 1
     assert "policy.yaml:" in r.output and "uncertain_below" in r.output
+
+
+def test_policy_lint_notes_a_pattern_that_reads_long_writes_whole(tmp_path):
+    """Not an error, a cost safety staff should see: a pattern whose reach cannot be bounded (an unbounded
+    repeat of a phrase) or that needs no word reads every long write whole."""
+    pdir = tmp_path / "p"
+    shutil.copytree(REPO / "policies", pdir)
+    with open(pdir / "rules.yaml", "a") as fh:
+        fh.write("""
+  - id: test.repeated-phrase
+    category: deception
+    description: A phrase repeated without bound before the words.
+    patterns:
+      - '(?:very )+bad idea'
+      - '\\bbad idea(?:ly)?\\b'
+      - '\\b(no|so) (go|do)\\b'
+""")
+    r = runner.invoke(app, ["policy", "lint", str(pdir)])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    whole = "on a write of 1,000 characters or more it reads the whole text"
+    assert f"rule test.repeated-phrase, pattern 1: {whole}: how far a match reaches" in out
+    assert "(?:ab){1,5}" in out and "pattern 2:" not in out
+    assert f"rule test.repeated-phrase, pattern 3: {whole}: it needs no word of three letters or more" in out
 
 
 def test_check_shows_decision_and_evidence(tmp_path):
