@@ -161,7 +161,8 @@ def whole_text_reason(pattern: str) -> str | None:
     text instead (slower, and open to writes built to be slow); None when it can. Policy lint reports it."""
     pat = RulePattern(pattern)
     if not pat.needs:
-        return "it needs no word of three letters or more (optional words, classes and short words do not count)"
+        return ("it needs no word of three letters or more (optional words, classes, shorter words and words "
+                "outside ASCII do not count)")
     if pat.span(lambda cls: 1) is None:
         return ("how far a match reaches cannot be read from it (a back-reference, or an unbounded repeat of more "
                 "than one character such as (?:ab)+; bound it, e.g. (?:ab){1,5})")
