@@ -26,12 +26,13 @@ from gatekeeper.rules import PolicyRuleValidator, RuleEngine
 from gatekeeper.segments import review_texts
 
 FILLER = "The nightly export finished in 42 minutes and the report went to the finance team. "
+#: filler past the prefilter's length: a text with it is a long text (prefiltered, searched near its words)
+PAD = FILLER * (PREFILTER_MIN_CHARS // len(FILLER) + 1)
 
 
 def _long(text: str) -> str:
     """``text`` padded past the prefilter's length, so the prefilter decides before the pattern runs."""
-    pad = FILLER * (PREFILTER_MIN_CHARS // len(FILLER) + 1)
-    return f"{pad}{text} {pad}"
+    return f"{PAD}{text} {PAD}"
 
 
 def _shipped_patterns(policy) -> list[RulePattern]:
@@ -337,9 +338,8 @@ def test_a_long_text_searched_near_its_words_gives_the_whole_texts_match(policy,
     body = "".join(w + data.draw(st.sampled_from(["", " ", "  ", "\n"])) for w in pieces)
     if data.draw(st.booleans()):
         body = body.upper()
-    pad = FILLER * (PREFILTER_MIN_CHARS // len(FILLER) + 1)
     where = data.draw(st.sampled_from(["before", "after", "around"]))
-    text = {"before": pad + body, "after": body + pad, "around": pad + body + pad}[where]
+    text = {"before": PAD + body, "after": body + PAD, "around": PAD + body + PAD}[where]
     _same(pat, text)
 
 
@@ -347,8 +347,7 @@ def test_a_match_found_past_its_stretch_is_not_taken():
     """The text is cut after what an attempt from the stretch's starts can read; an attempt that starts later
     may read past the cut, and a negative lookahead then misses the word that would have stopped it."""
     pat = RulePattern(r"want(?![^.]{0,30}stay)")
-    pad = FILLER * (PREFILTER_MIN_CHARS // len(FILLER) + 1)
-    text = f"{pad}want stay{' ' * 5}want{' ' * 26}stay {pad}"
+    text = f"{PAD}want stay{' ' * 5}want{' ' * 26}stay {PAD}"
     first, second = text.index("want"), text.index("want", text.index("want") + 1)
     stretches = pat.stretches(text)
     assert [s[1] for s in stretches] == [first, second]  # two stretches; the first one's cut falls before the
