@@ -216,3 +216,15 @@ def _w(text: str):
     from gatekeeper.models import MemoryWrite, Provenance
 
     return MemoryWrite(content=text, namespace=("t",), provenance=Provenance(agent_id="t"))
+
+
+def test_the_quality_report_ends_with_the_hand_written_notes_it_is_generated_from():
+    """docs/quality.md is written by benchmarks/quality.py, which appends benchmarks/quality_notes.md under
+    "What falls short and why": a note added to the report alone would be lost at its next run."""
+    repo = Path(__file__).resolve().parent.parent
+    report = (repo / "docs" / "quality.md").read_text(encoding="utf-8")
+    heading = "## What falls short and why\n\n"
+    assert heading in report
+    notes = (repo / "benchmarks" / "quality_notes.md").read_text(encoding="utf-8").strip()
+    assert report.split(heading, 1)[1].strip() == notes, \
+        "docs/quality.md and benchmarks/quality_notes.md differ: write the note in both"
