@@ -5,6 +5,8 @@ Runs ``gatekeeper.evaluation`` (the same code as ``gatekeeper eval``) over
 * the project's corpus, dev split (families never seen in training)
 * memshield-bench validation.jsonl and train.jsonl   (../shared/datasets/memshield-bench/)
 * every persona-dev file                              (../shared/datasets/persona-dev/)
+* the project's held-out themed writes                (benchmarks/heldout/: written for this project like the
+  corpus, never trained on; reported, not part of the issue's targets)
 
 and writes ``docs/quality.md`` (markdown tables) and ``benchmarks/results/quality.json``. The shared data
 sets are read in place and only measured on; a data set that is absent is skipped with a message.
@@ -37,6 +39,9 @@ from gatekeeper.evaluation import (OBFUSCATIONS, EvalExample, combined, evaluate
 
 console = Console(width=140)
 
+#: the project's own held-out writes (docs/quality.md, "Held-out themes"): measured, never trained on
+HELDOUT = REPO / "benchmarks" / "heldout"
+
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
@@ -56,8 +61,9 @@ def _sweep_table(title: str, rows: list[dict]) -> list[str]:
 
 def _without_shared_text(report: dict, group: str) -> dict:
     """The shared evaluation sets are measured on, never copied into the repository: their misses and
-    false alarms keep the row id, category, action and score, not the text (the corpus is ours)."""
-    if group != "corpus":
+    false alarms keep the row id, category, action and score, not the text (the corpus and the held-out
+    themes are ours)."""
+    if group not in ("corpus", "held-out themes"):
         for key in ("misses", "false_alarms"):
             report[key] = [{k: v for k, v in row.items() if k != "text"} for row in report.get(key, [])]
     return report
@@ -79,6 +85,8 @@ def collect(root: Path, limit: int | None) -> list[tuple[str, str, list[EvalExam
         console.print(f"[yellow]skipped persona-dev: no files under {pd}[/yellow]")
     for path in files:
         out.append(("persona", f"persona-dev {path.stem}", load_dataset(path, limit=limit)))
+    for path in sorted(HELDOUT.glob("*.jsonl")):
+        out.append(("held-out themes", f"held-out {path.stem}", load_dataset(path, limit=limit)))
     return out
 
 
@@ -204,7 +212,7 @@ def markdown(results: dict) -> str:
 def targets(results: dict) -> list[dict]:
     out = []
     by = {r["name"]: r for r in results["reports"]}
-    allg = combined_from(results["reports"], lambda n: not n.startswith("persona-dev"))
+    allg = combined_from(results["reports"], lambda n: n.startswith(("corpus", "memshield")))
     if allg["recall"] is not None:
         out.append({"target": "catch >= 98% of alignment-shifting / poisoned writes (corpus dev + memshield)",
                     "measured": _pct(allg["recall"]), "met": allg["recall"] >= 0.98})

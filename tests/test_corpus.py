@@ -114,3 +114,19 @@ def test_a_written_row_that_is_wrong_is_refused_with_file_and_line(tmp_path):
         assert f"{path}:3:" in str(err.value) and message in str(err.value), (message, str(err.value))
     path.write_text(json.dumps(good) + "\n", encoding="utf-8")
     assert written.read_file(path) == [{**good, "hard_negative": False}]
+
+
+def test_the_held_out_themes_are_well_formed_and_never_in_the_corpus(rows):
+    """benchmarks/heldout/ holds writes of our own in the written corpus's format that the classifier is
+    measured on and never trained on (docs/quality.md): no text of them may reach corpus.jsonl."""
+    from pathlib import Path
+
+    heldout = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "heldout").glob("*.jsonl"))
+    assert heldout, "no held-out files"
+    in_corpus = {generate.norm_key(r["text"]) for r in rows}
+    for path in heldout:
+        held = written.read_file(path)  # the written corpus's checks: fields, labels, categories, voices
+        assert {r["label"] for r in held} == set(LABELS), path
+        leaked = [r["text"] for r in held if generate.norm_key(r["text"]) in in_corpus]
+        assert not leaked, f"{path.name}: {len(leaked)} held-out text(s) in the corpus, e.g. {leaked[0]!r}"
+        assert not (written.WRITTEN_DIR / path.name).exists(), f"{path.name} is also a training file"
