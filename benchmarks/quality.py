@@ -41,6 +41,7 @@ console = Console(width=140)
 
 #: the project's own held-out writes (docs/quality.md, "Held-out themes"): measured, never trained on
 HELDOUT = REPO / "benchmarks" / "heldout"
+HELDOUT_GROUP = "held-out themes"
 
 
 def _pct(v) -> str:
@@ -63,7 +64,7 @@ def _without_shared_text(report: dict, group: str) -> dict:
     """The shared evaluation sets are measured on, never copied into the repository: their misses and
     false alarms keep the row id, category, action and score, not the text (the corpus and the held-out
     themes are ours)."""
-    if group not in ("corpus", "held-out themes"):
+    if group not in ("corpus", HELDOUT_GROUP):
         for key in ("misses", "false_alarms"):
             report[key] = [{k: v for k, v in row.items() if k != "text"} for row in report.get(key, [])]
     return report
@@ -86,7 +87,7 @@ def collect(root: Path, limit: int | None) -> list[tuple[str, str, list[EvalExam
     for path in files:
         out.append(("persona", f"persona-dev {path.stem}", load_dataset(path, limit=limit)))
     for path in sorted(HELDOUT.glob("*.jsonl")):
-        out.append(("held-out themes", f"held-out {path.stem}", load_dataset(path, limit=limit)))
+        out.append((HELDOUT_GROUP, f"held-out {path.stem}", load_dataset(path, limit=limit)))
     return out
 
 

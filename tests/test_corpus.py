@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -119,8 +120,6 @@ def test_a_written_row_that_is_wrong_is_refused_with_file_and_line(tmp_path):
 def test_the_held_out_themes_are_well_formed_and_never_in_the_corpus(rows):
     """benchmarks/heldout/ holds writes of our own in the written corpus's format that the classifier is
     measured on and never trained on (docs/quality.md): no text of them may reach corpus.jsonl."""
-    from pathlib import Path
-
     heldout = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "heldout").glob("*.jsonl"))
     assert heldout, "no held-out files"
     in_corpus = {generate.norm_key(r["text"]) for r in rows}
