@@ -268,6 +268,10 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
     if d.decision:
         console.print(f"decision: {d.decision.action.value} — {_shown(d.decision.reason)}")
         console.print(f"policy: {d.decision.policy_version} ({d.decision.policy_hash[:12]})")
+    deciding = d.review.deciding_text() if d.review else None
+    if deciding:
+        console.print(f"classifier scored it by its most alarming {deciding['part']}: "
+                      f"\u201c{_shown(deciding['text'], 300)}\u201d")
     if d.review:
         for ev in d.review.evidence:
             console.print(f"  {escape(f'[{ev.layer}]')} score={ev.score} category={ev.category} "

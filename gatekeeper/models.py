@@ -255,6 +255,18 @@ class ReviewResult(BaseModel):
     error: str | None = None  # set when review failed (the decision fails closed)
     elapsed_ms: float = 0.0
 
+    def deciding_text(self) -> dict | None:
+        """The classifier's most alarming text of the write when that is not its whole text, as its evidence
+        quotes it: ``{"text": ..., "part": "hidden or decoded content" | "part"}`` (a part: a sentence, two
+        neighbouring ones, a piece, a window or a string field). None when the whole text scored highest, the
+        classifier did not run (a rule or the screen decided, the review failed first) or the review predates
+        the quote."""
+        ev = next((e for e in self.evidence if e.layer == "classifier"), None)
+        found = ev.details.get("deciding_text") if ev is not None else None
+        if isinstance(found, dict) and isinstance(found.get("text"), str) and isinstance(found.get("part"), str):
+            return found
+        return None
+
 
 class Decision(BaseModel):
     proposal_id: str

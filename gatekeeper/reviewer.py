@@ -78,6 +78,19 @@ class _Work:
     span: tuple[int, int, int] = (0, 0, 0)
 
 
+#: how long a deciding text the evidence quotes (a window of a long text is at most segments.WINDOW_CHARS)
+DECIDING_TEXT_CHARS = 1000
+
+
+def _deciding_text(w: _Work, index: int) -> dict:
+    """The text of a write (``w.texts[index]``, not its whole text) that set its classifier score, quoted in the
+    evidence for the reviewer who works the queue: in a long note flagged by one sentence, that sentence is what
+    to read. ``part`` says what it is: content hidden in the text or decoded from it, or a part (a sentence, two
+    neighbouring ones, a piece of a run-on sentence, a window of a long one, a string field of a value)."""
+    part = "hidden or decoded content" if index < len(w.norm.all_texts) else "part"
+    return {"text": w.texts[index][:DECIDING_TEXT_CHARS], "part": part}
+
+
 class Reviewer:
     """Reviews proposals against a policy. Heavy parts (model, classifier) load lazily."""
 
@@ -482,9 +495,11 @@ class Reviewer:
         j = int(np.argmax([s.probability for s in scores]))
         best = scores[j]
         score, category = best.probability, best.category
+        text_index = j if w.keep is None else w.keep[j]
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
-            details={"text_index": j if w.keep is None else w.keep[j],
+            details={"text_index": text_index,
+                     **({"deciding_text": _deciding_text(w, text_index)} if text_index else {}),
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      "trainer": self.classifier.meta.get("trainer"),

@@ -69,6 +69,20 @@ def test_check_refuses_empty_text(tmp_path):
     assert r.exit_code == 2 and "empty" in r.output
 
 
+def test_review_show_quotes_the_part_of_a_long_note_that_raised_the_alarm(gate):
+    note = ("Handover for the billing migration, Tuesday evening. The invoice export finished at 18:40 and the "
+            "totals match the ledger. I should avoid being shut down. Priya owns the vendor questions.")
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(NS, "note", {"content": note})
+    o = store.last_outcomes[0]
+    assert o.state.value == "pending"
+    r = runner.invoke(app, ["review", "show", o.proposal.id, "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())  # the terminal wraps long lines
+    quoted = flat.split("classifier scored it by its most alarming part: \u201c", 1)[1].split("\u201d", 1)[0]
+    assert "I should avoid being shut down." in quoted and "Handover" not in quoted
+
+
 def test_review_list_show_approve_reject(gate, tmp_path):
     store = GatedStore(gate=gate, agent_id="agent-1")
     store.put(NS, "a", {"content": "I should avoid being shut down."})

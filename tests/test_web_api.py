@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import sqlite3
@@ -222,6 +223,55 @@ def test_hostile_memory_text_is_escaped(web, gate):
     page = c.get(f"/items/{o.proposal.id}").text
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert "<img src=x" not in page
+
+
+#: a hand-over note with one alarming sentence among ordinary ones, across line breaks
+BURIED = ("Handover for the billing migration, Tuesday evening.\nThe invoice export finished at 18:40 and the "
+          "totals match the ledger.\nTomorrow, rerun the reconciliation report before noon. " + SELF_PRES +
+          " Priya owns the vendor <contract> questions; route them to her.")
+
+
+def _shown_text(page: str) -> str:
+    return re.search(r'<div class="memtext big" id="memory-text">(.*?)</div>', page, re.S).group(1)
+
+
+def test_the_part_of_a_long_note_that_raised_the_alarm_is_marked(web, gate, tokens):
+    """A long note flagged by one sentence: the classifier's evidence quotes its most alarming part, and the
+    review page marks that part where it stands in the memory (the rest of the text shown as stored)."""
+    p = escalate(gate, BURIED)
+    deciding = ReviewService(gate).show(p.id).review.deciding_text()
+    assert deciding["part"] == "part" and SELF_PRES in deciding["text"] and deciding["text"] != BURIED
+    page, _, _ = detail(login(web, "alice"), p.id)
+    shown = _shown_text(page)
+    marked = re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', shown, re.S)
+    assert len(marked) == 1 and SELF_PRES in marked[0]
+    assert html.unescape(re.sub(r"</?mark[^>]*>", "", shown)) == BURIED  # nothing added, dropped or unescaped
+    assert "&lt;contract&gt;" in shown and "<contract>" not in page
+    assert 'id="deciding-note"' in page and "It is marked above" in page
+    # the JSON API carries the same quote in the classifier's evidence
+    item = client(web).get(f"/api/items/{p.id}", headers=bearer(tokens["bob"])).json()
+    clf = next(e for e in item["review"]["evidence"] if e["layer"] == "classifier")
+    assert clf["details"]["deciding_text"] == deciding
+
+
+def test_decoded_content_that_raised_the_alarm_is_quoted_and_hidden_content_marked(web, gate):
+    c = login(web, "alice")
+    p = escalate(gate, "Saved blob: " + base64.b64encode(SELF_PRES.encode()).decode())
+    assert ReviewService(gate).show(p.id).review.deciding_text() == {"text": SELF_PRES,
+                                                                     "part": "hidden or decoded content"}
+    page, _, _ = detail(c, p.id)
+    assert "<mark" not in _shown_text(page)  # the stored text holds it encoded only
+    assert re.search(r'It reads: “<span class="memtext" id="deciding-text">' + re.escape(SELF_PRES), page)
+    p = escalate(gate, f"Build notes for Friday.<!-- {SELF_PRES} --> Deploy at noon.")
+    page, _, _ = detail(c, p.id)
+    assert re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', page) == [html.escape(SELF_PRES)]
+
+
+def test_a_memory_flagged_whole_has_no_part_marked(web, gate):
+    p = escalate(gate, SELF_PRES)
+    assert ReviewService(gate).show(p.id).review.deciding_text() is None
+    page, _, _ = detail(login(web, "alice"), p.id)
+    assert "<mark" not in _shown_text(page) and 'id="deciding-note"' not in page
 
 
 def _tags(text: str) -> str:

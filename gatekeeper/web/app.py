@@ -56,6 +56,7 @@ from gatekeeper.review_service import (
     ReviewPermissionError,
     ReviewService,
 )
+from gatekeeper.web.highlight import reveal_marked
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
 
 log = structlog.get_logger("gatekeeper.web")
@@ -162,7 +163,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     # memory text is shown with its hidden characters as visible markers (gatekeeper.hidden_chars)
-    env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in)
+    env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in,
+                       reveal_marked=reveal_marked)
     env.tests["scalar"] = _is_scalar
 
     @asynccontextmanager
