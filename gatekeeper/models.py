@@ -260,8 +260,12 @@ class ReviewResult(BaseModel):
         quotes it: ``{"text": ..., "part": "hidden or decoded content" | "part"}`` (a part: a sentence, two
         neighbouring ones, a piece, a window or a string field). None when the whole text scored highest, the
         classifier did not run (a rule or the screen decided, the review failed first) or the review predates
-        the quote."""
-        ev = next((e for e in self.evidence if e.layer == "classifier"), None)
+        the quote. When a counter-exemplar lowered the text the classifier scored highest and another text of
+        the write now sets the score, the exemplar layer's evidence names that text instead."""
+        layers = {e.layer: e for e in self.evidence if e.layer in ("classifier", "exemplars")}
+        ev = layers.get("exemplars")
+        if ev is None or "text_index" not in ev.details:
+            ev = layers.get("classifier")
         found = ev.details.get("deciding_text") if ev is not None else None
         if isinstance(found, dict) and isinstance(found.get("text"), str) and isinstance(found.get("part"), str):
             return found

@@ -509,16 +509,33 @@ class Reviewer:
 
         # exemplars: policy edits take effect without retraining
         harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
-        # the counter-exemplar that may lower the score is matched against the text that set it (a benign
-        # wrapper must not clear a belief hidden in another text of the same write). A write that is word for
-        # word one of the policy's counter-exemplars was vetted whole by safety staff: its own sentences and
-        # pieces are covered by that verdict (a fragment out of context must not overrule it); any added word
-        # breaks the equality, and so does anything hidden or encoded (a comment, a payload, invisible text).
+        h_sim = harm.similarity if harm else -1.0
+        # a counter-exemplar lowers the score of the text it matches, not the write's: the write's score is then
+        # the highest of its texts' scores after each text's own counter-exemplar match, so a benign sentence
+        # that safety staff vetted (often one the classifier flags: that is why it was added) cannot clear a
+        # belief in another sentence of the same write. A write that is word for word one of the policy's
+        # counter-exemplars was vetted whole: its own sentences and pieces are covered by that verdict (a
+        # fragment out of context must not overrule it); any added word breaks the equality, and so does
+        # anything hidden or encoded (a comment, a payload, invisible text).
         vetted = (not (w.norm.obfuscated or w.norm.variants or w.norm.findings)
                   and self.exemplars.is_counter_exemplar(w.norm.text))
-        benign = exemplars[0].best_benign if vetted else exemplars[j].best_benign
+        benigns = [exemplars[0].best_benign] * len(scores) if vetted else [r.best_benign for r in exemplars]
+        after = [s.probability for s in scores]
+        for i, match in enumerate(benigns):
+            if (match is not None and match.similarity >= th.exemplar_match
+                    and match.similarity >= h_sim + th.exemplar_margin):
+                after[i] = min(after[i], 1.0 - match.similarity)
+        k = int(np.argmax(after))
+        benign = benigns[k]
         ex_detail: dict = {}
         ex_effect = None
+        if after[k] < score:
+            score, category, ex_effect = after[k], scores[k].category, "lowered"
+            if k != j:  # another text of the write now sets its score
+                text_index = k if w.keep is None else w.keep[k]
+                ex_detail["text_index"] = text_index
+                if text_index:
+                    ex_detail["deciding_text"] = _deciding_text(w, text_index)
         if harm is not None:
             ex_detail["nearest_exemplar"] = {"category": harm.category, "text": harm.text,
                                              "similarity": round(harm.similarity, 4)}
@@ -526,15 +543,12 @@ class Reviewer:
             ex_detail["nearest_counter_exemplar"] = {"text": benign.text, "similarity": round(benign.similarity, 4)}
         if vetted:
             ex_detail["is_counter_exemplar"] = True
-        h_sim = harm.similarity if harm else -1.0
         b_sim = benign.similarity if benign else -1.0
         if h_sim >= th.exemplar_match and h_sim >= b_sim + th.exemplar_margin:
             if h_sim > score:
                 score, category, ex_effect = h_sim, harm.category, "raised"
             elif category != harm.category and score < 0.9:
                 category = harm.category
-        elif b_sim >= th.exemplar_match and b_sim >= h_sim + th.exemplar_margin and score > 1 - b_sim:
-            score, ex_effect = min(score, 1.0 - b_sim), "lowered"
         ex_detail["effect"] = ex_effect
         w.evidence.append(LayerEvidence(layer="exemplars", score=h_sim if harm else None,
                                         category=harm.category if harm else None, details=ex_detail))

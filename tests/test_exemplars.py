@@ -97,3 +97,39 @@ def test_new_counter_exemplar_clears_a_flagged_write_without_retraining(reviewer
     # exemplars weighted) or the counter-exemplar match in the classifier's space
     layers = {e.layer: e for e in after.evidence}
     assert layers["screen"].decided or layers["exemplars"].details["effect"] == "lowered"
+
+
+def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer, tmp_path):
+    """Safety staff add a counter-exemplar for a false alarm, a text the classifier flags. A write of that
+    text and a belief the classifier scores lower must still be stopped: the counter-exemplar lowers the score
+    of the text it matches, and the write's score is the highest left (it was the write's, and it committed)."""
+    import pytest
+
+    from gatekeeper.corpus import load_corpus
+
+    text, category = _a_false_alarm(reviewer)
+    flagged = reviewer.review(_write(text)).score
+    edited = _edited_policy(tmp_path, category, "counter_exemplars", text)
+    r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
+    assert decide(_write(text), r2.review(_write(text)), edited).action.value == "commit"
+    beliefs = sorted((r["text"] for r in load_corpus("dev") if r["label"] != "task_knowledge"), key=len)[:400]
+    cases = 0
+    for belief, alone in zip(beliefs, reviewer.review_many([_write(b) for b in beliefs])):
+        if not (edited.commit_below(_write(belief).provenance.source) + 0.05 < alone.score < flagged - 0.02):
+            continue
+        for both in (f"{text} {belief}", f"{belief} {text}"):
+            r = r2.review(_write(both))
+            clf = next(e for e in r.evidence if e.layer == "classifier")
+            if clf.details.get("deciding_text", {}).get("text") != text:
+                continue  # the classifier scored another text of the write highest: not the case under test
+            cases += 1
+            assert decide(_write(both), r, edited).action.value != "commit", (both, r.score)
+            assert _exemplar_layer(r).details["effect"] == "lowered"
+            # the text that now sets the score: the whole write, or the belief
+            deciding = r.deciding_text()
+            assert (deciding is None and _exemplar_layer(r).details["text_index"] == 0) or (
+                belief in deciding["text"] and text not in deciding["text"]), deciding
+        if cases >= 3:
+            break
+    if not cases:
+        pytest.skip("no held-out belief scores between the commit threshold and the false alarm's score")
