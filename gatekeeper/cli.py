@@ -629,22 +629,120 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
         raise typer.Exit(1)
 
 
+@policy_app.command("suggest")
+def policy_suggest(out: Optional[Path] = typer.Option(None, "--out", help="Write a candidate policy directory (new "
+                                                      "or empty): the policy in force with the suggestions added, "
+                                                      "for `gatekeeper policy diff` and a read before adopting it."),
+                   since: Optional[str] = typer.Option(None, help="Only decisions on writes of this last period "
+                                                       "(36h, 90d, 2w)."),
+                   limit: int = typer.Option(1000, min=1, help="How many of the most recent decisions to read."),
+                   min_support: int = typer.Option(1, min=1, help="Suggest a text only when this many decisions "
+                                                   "back it."),
+                   show: int = typer.Option(30, min=0, help="How many suggestions to list (all are in --json)."),
+                   verify: bool = typer.Option(True, "--verify/--no-verify",
+                                               help="Review the decided memories again under the policy with the "
+                                                    "suggestions added (loads the classifier): adds the other texts "
+                                                    "an approved memory is still flagged by, drops a counter-"
+                                                    "exemplar a rejected memory would commit under."),
+                   json_out: Optional[Path] = typer.Option(None, "--json", help="Write the whole report as JSON."),
+                   data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Exemplars and counter-exemplars suggested by reviewers' decisions: approved escalations (false alarms)
+    give counter-exemplars, rejected ones exemplars, each the text the classifier scored the memory by (one
+    sentence of a long note). Reads the registry; changes nothing but --out and --json."""
+    import sqlite3
+
+    from collections import Counter
+
+    from gatekeeper.exemplar_suggestions import SuggestionError, suggest_exemplars, write_candidate
+    from gatekeeper.models import utcnow
+    from gatekeeper.registry import ProposalRegistry
+
+    settings = _settings(data_dir, policy_dir)
+    if not settings.registry_path.is_file():
+        raise _fail(f"no gate registry at {settings.registry_path}: point --data-dir / GATEKEEPER_DATA_DIR at the "
+                    "data directory of the gate whose review decisions to read")
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise _fail(f"--out {out} exists and is not an empty directory")
+    after = utcnow() - _duration(since, "--since") if since else None
+    try:
+        policy = load_policy(settings.policy_dir)
+    except PolicyError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        registry = ProposalRegistry(settings.registry_path)
+        try:
+            reviewer = None
+            if verify:
+                from gatekeeper.reviewer import Reviewer
+
+                with _stage_progress() as cb:
+                    reviewer = Reviewer(policy)
+                    reviewer.progress = cb  # the classifier in force is trained where it is not cached here
+                    reviewer.warm_up()
+            report = suggest_exemplars(registry, policy, since=after, limit=limit, min_support=min_support,
+                                       reviewer=reviewer)
+        finally:
+            registry.close()
+    except sqlite3.Error as exc:
+        raise _fail(f"cannot read the gate registry {settings.registry_path}: {exc}") from None
+    if json_out is not None:
+        try:
+            json_out.write_text(report.model_dump_json(indent=2))
+        except OSError as exc:
+            raise _fail(f"cannot write --json {json_out}: {exc}") from None
+    kinds = Counter(s.kind for s in report.suggestions)
+    console.print(f"{report.decisions_read} review decision(s) read: {kinds['counter_exemplar']} counter-exemplar(s) "
+                  f"and {kinds['exemplar']} exemplar(s) suggested")
+    for reason, n in report.left_out.items():
+        console.print(f"  left out: {n} ({escape(reason)})")
+    if report.verified:
+        console.print(f"reviewed again with the suggestions (the classifier in force): {report.approved_cleared} "
+                      f"approved memor{'y' if report.approved_cleared == 1 else 'ies'} would commit, "
+                      f"{len(report.approved_still_flagged)} would still not")
+        if report.dropped:
+            console.print(f"[yellow]{len(report.dropped)} counter-exemplar(s) dropped: a rejected memory would "
+                          "commit under them[/yellow]")
+        if report.rejected_committed:
+            console.print(f"[bold red]{len(report.rejected_committed)} rejected memor"
+                          f"{'y' if len(report.rejected_committed) == 1 else 'ies'} would commit under the policy "
+                          f"with the suggestions: {', '.join(report.rejected_committed[:5])}[/bold red]")
+    if show and report.suggestions:
+        table = Table("support", "add to", "text", "from")
+        for s in report.suggestions[:show]:
+            table.add_row(str(s.support), f"{s.category}.{s.kind}s", _shown(s.text, 160),
+                          f"{_shown(', '.join(s.reviewers), 40)}: {', '.join(p[:12] for p in s.proposal_ids[:3])}")
+        console.print(table)
+        if len(report.suggestions) > show:
+            console.print(f"... and {len(report.suggestions) - show} more (--show N, or --json FILE for all)")
+    if out is not None and report.suggestions:
+        try:
+            write_candidate(policy, report.suggestions, out)
+        except (SuggestionError, OSError) as exc:
+            raise _fail(f"no candidate written: {exc}") from None
+        console.print(f"candidate policy written to {escape(str(out))}: try it with `gatekeeper policy diff "
+                      f"{escape(str(out))}`, then copy it over the policy in force (its classifier trains on the "
+                      "new texts: minutes, the gate serves the edit meanwhile)")
+    elif out is not None:
+        console.print("nothing to suggest: no candidate written")
+
+
 # ---------------------------------------------------------------------- retention
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([hdw])")
 _DURATION_UNIT = {"h": "hours", "d": "days", "w": "weeks"}
 _LONGEST_PERIOD = timedelta(days=100 * 365)
 
 
-def _duration(value: str) -> timedelta:
-    """``90d``, ``36h``, ``2w`` -> timedelta; anything else is a usage error."""
+def _duration(value: str, option: str = "--older-than") -> timedelta:
+    """``90d``, ``36h``, ``2w`` -> timedelta; anything else is a usage error (of ``option``)."""
     m = _DURATION.fullmatch(value.strip().lower())
     if not m:
         raise typer.BadParameter(f"{value!r} is not a period: a number and h, d or w (36h, 90d, 2w)",
-                                 param_hint="--older-than")
+                                 param_hint=option)
     period = timedelta(**{_DURATION_UNIT[m.group(2)]: min(float(m.group(1)), 1e6)})
     if period > _LONGEST_PERIOD:
         raise typer.BadParameter(f"{value!r} is longer than {_LONGEST_PERIOD.days // 365} years: nothing is that old",
-                                 param_hint="--older-than")
+                                 param_hint=option)
     return period
 
 

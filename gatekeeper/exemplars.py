@@ -13,7 +13,7 @@ import numpy as np
 
 from typing import Protocol, Sequence
 
-from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.policy import TASK_KNOWLEDGE, Policy, exemplar_key
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ class ExemplarIndex:
         self.texts = [t for _, t in pairs]
         self.harmful_mask = np.array([c != TASK_KNOWLEDGE for c in self.categories], dtype=bool)
         self.matrix = embedder.encode(self.texts) if self.texts else np.zeros((0, 384), np.float32)
-        self._counter_texts = {_text_key(t) for c, t in pairs if c == TASK_KNOWLEDGE}
+        self._counter_texts = {exemplar_key(t) for c, t in pairs if c == TASK_KNOWLEDGE}
 
     def is_counter_exemplar(self, text: str) -> bool:
         """``text`` is, word for word (ignoring case and spacing), one of the policy's counter-exemplars."""
-        return _text_key(text) in self._counter_texts
+        return exemplar_key(text) in self._counter_texts
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -66,5 +66,3 @@ class ExemplarIndex:
         return ExemplarMatch(self.categories[j], self.texts[j], float(row[j]))
 
 
-def _text_key(text: str) -> str:
-    return " ".join(text.casefold().split())

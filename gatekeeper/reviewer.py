@@ -530,6 +530,9 @@ class Reviewer:
         ex_detail: dict = {}
         ex_effect = None
         if after[k] < score:
+            # the counter-exemplars whose match lowered a text of the write that would otherwise score higher
+            ex_detail["lowered_by"] = sorted({benigns[i].text for i, s in enumerate(scores)
+                                              if after[i] < s.probability and s.probability > after[k]})[:5]
             score, category, ex_effect = after[k], scores[k].category, "lowered"
             if k != j:  # another text of the write now sets its score
                 text_index = k if w.keep is None else w.keep[k]
