@@ -259,3 +259,27 @@ def test_cli_policy_suggest_writes_a_candidate_and_refuses_bad_targets(gate, rev
     assert r.exit_code == 2 and "no gate registry" in r.output
     r = runner.invoke(app, ["policy", "suggest", "--data-dir", data, "--since", "soon"])
     assert r.exit_code == 2 and "--since" in r.output
+
+
+def test_the_review_feedback_benchmark_runs_on_a_small_file(reviewer, tmp_path):
+    """benchmarks/review_feedback.py (a script, loaded from its file) on 80 corpus dev writes of a few
+    families: it reports both halves before and after, and the decided half's false alarms do not rise."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("review_feedback", REPO / "benchmarks" / "review_feedback.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = load_corpus("dev")
+    families = sorted({r["family"] for r in rows})[:12]
+    picked = [r for r in rows if r["family"] in families][:80]
+    data = tmp_path / "small.jsonl"
+    data.write_text("".join(json.dumps({k: r[k] for k in ("text", "label", "family")}) + "\n" for r in picked))
+    result = bench.measure(data, reviewer)
+    assert result["decided_writes"] + result["later_writes"] == len(picked)
+    for half in ("decided_half", "later_half"):
+        for when in ("before", "after"):
+            rates = result[half][when]
+            assert 0 <= rates["caught"] <= 100 and 0 <= rates["false_alarms"] <= 100
+    decided = result["decided_half"]
+    assert decided["after"]["false_alarms"] <= decided["before"]["false_alarms"]
+    assert result["approved_cleared"] + result["approved_still_flagged"] <= result["approved"]
