@@ -327,19 +327,37 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
     _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
 
 
+_RETRY_OPERATOR = typer.Option(None, "--operator", help="Who retries (recorded in the ledger); required unless "
+                                                        "--dry-run.")
+_RETRY_LIMIT = typer.Option(1000, min=1, help="At most this many writes, oldest first.")
+_RETRY_DRY_RUN = typer.Option(False, "--dry-run", help="Only show what a run would do.")
+
+
 @review_app.command("retry-store-failures")
-def review_retry_store_failures(
-        operator: Optional[str] = typer.Option(None, "--operator",
-                                               help="Who retries (recorded in the ledger); required unless "
-                                                    "--dry-run."),
-        limit: int = typer.Option(1000, min=1, help="At most this many writes, oldest first."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Only show what a run would do."),
-        data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+def review_retry_store_failures(operator: Optional[str] = _RETRY_OPERATOR, limit: int = _RETRY_LIMIT,
+                                dry_run: bool = _RETRY_DRY_RUN, data_dir: Optional[Path] = DataDir,
+                                policy_dir: Optional[Path] = PolicyDir) -> None:
     """Submit again the writes quarantined because the memory store refused them (it was down), once it is
     back: each is reviewed again under the policy in force. Writes whose key changed since are skipped."""
+    _retry("store", operator, limit, dry_run, data_dir, policy_dir)
+
+
+@review_app.command("retry-failed-reviews")
+def review_retry_failed_reviews(operator: Optional[str] = _RETRY_OPERATOR, limit: int = _RETRY_LIMIT,
+                                dry_run: bool = _RETRY_DRY_RUN, data_dir: Optional[Path] = DataDir,
+                                policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Submit again the writes quarantined because their review failed (fail closed: a classifier that did not
+    load, a judge that timed out), once the fault is mended: each is reviewed again under the policy in force.
+    Writes whose key changed since are skipped."""
+    _retry("review", operator, limit, dry_run, data_dir, policy_dir)
+
+
+def _retry(kind: str, operator: Optional[str], limit: int, dry_run: bool, data_dir: Optional[Path],
+           policy_dir: Optional[Path]) -> None:
     gate = _open_gate(data_dir, policy_dir)
     try:
-        report = gate.retry_store_failures(operator=operator, limit=limit, dry_run=dry_run)
+        retry = gate.retry_store_failures if kind == "store" else gate.retry_failed_reviews
+        report = retry(operator=operator, limit=limit, dry_run=dry_run)
     except ValueError as exc:
         raise _fail(_one_line(exc)) from None
     finally:
@@ -1193,7 +1211,7 @@ def _status_checks(registry, ledger) -> dict:
 
 
 def _print_status(registry, ledger, memories: str) -> None:
-    from gatekeeper.gate import STORE_FAILED
+    from gatekeeper.gate import REVIEW_FAILED, STORE_FAILED
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
@@ -1211,10 +1229,14 @@ def _print_status(registry, ledger, memories: str) -> None:
             console.print(f"[yellow]{rep.redactions_pending} recorded redaction(s) not yet applied (an erasure was "
                           "interrupted): gatekeeper ledger repair[/yellow]")
     console.print(f"memories: {_shown(memories)}")
-    failed = registry.count_store_failures(STORE_FAILED)
+    failed = registry.count_awaiting_retry(STORE_FAILED)
     if failed:
         console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
                       "(gatekeeper review retry-store-failures)[/yellow]")
+    failed = registry.count_awaiting_retry(REVIEW_FAILED)
+    if failed:
+        console.print(f"[yellow]{failed} writes quarantined because their review failed await a retry "
+                      "(gatekeeper review retry-failed-reviews)[/yellow]")
     unfinished = registry.count_unfinished()
     if unfinished:
         console.print(f"[yellow]{unfinished} writes a crash left half done: a gate finishes them when it opens "

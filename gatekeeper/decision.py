@@ -22,6 +22,12 @@ from gatekeeper.models import Action, Decision, EscalationMode, MemoryWrite, Rev
 from gatekeeper.policy import Policy
 
 
+#: the start of the decision reason of a write quarantined because its review failed (fail closed): a model that
+#: could not load, a layer that raised, a score that is not a number. ``Gatekeeper.retry_failed_reviews`` looks
+#: for it once the fault is mended
+REVIEW_FAILED = "review failed, quarantined (fail closed)"
+
+
 def decide(proposal: MemoryWrite, review: ReviewResult, policy: Policy,
            escalation_mode: EscalationMode | None = None) -> Decision:
     action, reason = _action(proposal, review, policy)
@@ -46,9 +52,9 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
     source = proposal.provenance.source
     trust = policy.trust_of(source)
     if review.error:
-        return Action.quarantine, f"review failed, quarantined (fail closed): {review.error}"
+        return Action.quarantine, f"{REVIEW_FAILED}: {review.error}"
     if not math.isfinite(review.score):  # a damaged model: NaN passes no threshold and would commit
-        return Action.quarantine, f"review score {review.score} is not a number, quarantined (fail closed)"
+        return Action.quarantine, f"{REVIEW_FAILED}: review score {review.score} is not a number"
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:

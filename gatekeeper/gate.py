@@ -56,7 +56,7 @@ from typing import Any, Iterable, Sequence
 import structlog
 from langgraph.store.base import BaseStore, PutOp
 
-from gatekeeper.decision import action_for, decide
+from gatekeeper.decision import REVIEW_FAILED, action_for, decide
 from gatekeeper.embeddings import Embedder
 from gatekeeper.files import exclusive_lock, private_dir
 from gatekeeper.key_locks import key_locks
@@ -101,6 +101,13 @@ log = structlog.get_logger("gatekeeper.gate")
 #: the reason a commit that the memory store refused is quarantined with (fail closed); what
 #: ``Gatekeeper.retry_store_failures`` looks for
 STORE_FAILED = "memory store write failed, quarantined (fail closed)"
+#: the decision reasons of the writes quarantined by a fault, not by their review: a memory store that refused
+#: the commit (``retry_store_failures``) and a review that failed (``retry_failed_reviews``). Such a write awaits
+#: a retry: retention keeps it, and a retry of an older write of its key waits for it
+RETRY_REASONS = (STORE_FAILED, REVIEW_FAILED)
+#: what each kind of retry looks for, the tag of the retried proposal's id and what the ledger calls the fault
+_RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure"),
+                "review": (REVIEW_FAILED, "review-retry", "review failure")}
 
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
@@ -788,8 +795,8 @@ class Gatekeeper:
         (a Chroma server that was down, a full disk), once the store is back. Each is reviewed again under the
         policy in force, as a new proposal, and routed like any write (committed, quarantined, escalated to
         the review queue; a store that still refuses quarantines it again, to be retried later). A write whose
-        key was written again since (a later proposal committed, awaiting a decision or itself refused by the
-        store) or deleted is not retried: it would roll the newer write back.
+        key was written again since (a later proposal committed, awaiting a decision, itself refused by the
+        store or quarantined by a failed review) or deleted is not retried: it would roll the newer write back.
 
         The new proposal's id is derived from the old one, so a retry interrupted by a crash and run again
         replays it instead of writing twice. The old row stays quarantined, with ``resolution`` ``retried`` (or
@@ -803,26 +810,42 @@ class Gatekeeper:
         Runs are serialised across processes (a lock file beside the registry): a second run started meanwhile,
         from cron or another operator, waits and then finds the rows retried, instead of retrying and ledgering
         them a second time."""
+        return self._retry("store", operator, limit, dry_run)
+
+    def retry_failed_reviews(self, *, operator: str | None, limit: int = 1000,
+                             dry_run: bool = False) -> list[dict[str, Any]]:
+        """Submit again the writes quarantined because their review failed (fail closed: a classifier that could
+        not load, a layer that raised, a judge that timed out, a score that was not a number), once the fault is
+        mended. Each is reviewed again under the policy in force, as a new proposal, and routed like any write; a
+        review that fails again quarantines it again, to be retried later. Everything else is as
+        :meth:`retry_store_failures`: a write whose key was written again or deleted since is skipped, a retry
+        cut short and run again replays, the ledger gets ``proposal.retried`` / ``proposal.retry_skipped``, and
+        ``dry_run`` changes nothing."""
+        return self._retry("review", operator, limit, dry_run)
+
+    def _retry(self, kind: str, operator: str | None, limit: int, dry_run: bool) -> list[dict[str, Any]]:
         if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if dry_run:
-            return self._retry_store_failures(operator, limit, dry_run=True)
-        with exclusive_lock(Path(self.registry.path).with_name("store-retry.lock")):
-            return self._retry_store_failures(operator, limit, dry_run=False)
+            return self._retry_quarantined(kind, operator, limit, dry_run=True)
+        with exclusive_lock(Path(self.registry.path).with_name(f"{kind}-retry.lock")):
+            return self._retry_quarantined(kind, operator, limit, dry_run=False)
 
-    def _retry_store_failures(self, operator: str | None, limit: int, *, dry_run: bool) -> list[dict[str, Any]]:
+    def _retry_quarantined(self, kind: str, operator: str | None, limit: int, *, dry_run: bool
+                           ) -> list[dict[str, Any]]:
         from gatekeeper.gated_store import derived_id
 
+        reason, tag, fault = _RETRY_KINDS[kind]
         report: list[dict[str, Any]] = []
-        for row in self.registry.store_failures(STORE_FAILED, limit):
+        for row in self.registry.awaiting_retry(reason, limit):
             old = row_proposal(row)
-            again = old.model_copy(update={"id": derived_id(old.id, "store-retry")})
+            again = old.model_copy(update={"id": derived_id(old.id, tag)})
             # under the key's lock: no commit or delete of the key lands between the check and the new write
             with self.key_locks([(old.namespace, old.key)]):
                 # its own retry, made before a crash, is no later write
-                later = self.registry.later_write_or_delete(row, store_failed=STORE_FAILED, excluding=again.id)
+                later = self.registry.later_write_or_delete(row, excluding=again.id, retry_reasons=RETRY_REASONS)
                 if dry_run:
                     report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
                                    "retried_as": None, "state": ProposalState.quarantined.value,
@@ -845,7 +868,7 @@ class Gatekeeper:
                              state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
             self.registry.mark_retried(
                 old.id, resolution="retried", superseded_by=again.id,
-                reason=f"store failure retried by {operator} as {again.id}: {outcome.state.value}")
+                reason=f"{fault} retried by {operator} as {again.id}: {outcome.state.value}")
             report.append({"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
                            "state": outcome.state.value, "superseded_by": again.id})
         return report

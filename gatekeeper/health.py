@@ -11,7 +11,9 @@ must not take the numbers down with it (``ledger_ok`` says so instead): monitori
 
 Alerts worth having: escalations overdue (``gatekeeper_review_overdue > 0``), a queue nobody works
 (``gatekeeper_review_oldest_pending_seconds``), writes the memory store refused that await a retry
-(``gatekeeper_store_failures_awaiting_retry > 0``), writes a crash left half done that stay so
+(``gatekeeper_store_failures_awaiting_retry > 0``), writes whose review failed that await a retry
+(``gatekeeper_review_failures_awaiting_retry > 0``: a classifier that does not load, a judge that times out),
+writes a crash left half done that stay so
 (``gatekeeper_unfinished > 0`` for several minutes: a gate opening, or ``gate.recover()``, finishes them), an
 audit ledger whose last entry does not read or verify (``gatekeeper_ledger_ok == 0``: no gate opens on an edited
 one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), and the policy in force
@@ -55,6 +57,8 @@ class GateHealth(BaseModel):
                                                        "when the queue is empty")
     store_failures_awaiting_retry: int = Field(description="writes quarantined because the memory store "
                                                            "refused them, not yet retried")
+    review_failures_awaiting_retry: int = Field(0, description="writes quarantined because their review failed "
+                                                               "(fail closed), not yet retried")
     unfinished: int = Field(description="rows a crash left half done (not reviewed, not applied to the store or "
                                         "not ledgered), what gate.recover() finishes; a write in flight counts "
                                         "for a moment, so alert on it staying above 0")
@@ -84,7 +88,7 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
     reports it when no gate opens (the policy fields are None without ``policy``). A ledger whose tail does not
     read (torn by a crashed writer, edited, unreadable) gives ``ledger_ok`` False and no ``ledger_last_seq``
     instead of an error: the numbers are wanted most when the ledger is damaged."""
-    from gatekeeper.gate import STORE_FAILED
+    from gatekeeper.gate import REVIEW_FAILED, STORE_FAILED
 
     now = utc(now)
     overdue, oldest = registry.pending_summary(now)
@@ -101,7 +105,8 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
         policy_hash=policy.hash if policy else None,
         proposals=registry.counts(), last_hour=registry.counts_since(now - RECENT),
         pending_overdue=overdue, oldest_pending_s=(now - oldest).total_seconds() if oldest else None,
-        store_failures_awaiting_retry=registry.count_store_failures(STORE_FAILED),
+        store_failures_awaiting_retry=registry.count_awaiting_retry(STORE_FAILED),
+        review_failures_awaiting_retry=registry.count_awaiting_retry(REVIEW_FAILED),
         unfinished=registry.count_unfinished(),
         ledger_ok=last_seq is not None, ledger_last_seq=last_seq, ledger_archives=archives)
 
@@ -148,6 +153,8 @@ def to_prometheus(health: GateHealth) -> str:
            [("", health.oldest_pending_s or 0.0)])
     metric("store_failures_awaiting_retry", "Writes quarantined by a memory store failure, not yet retried.",
            [("", health.store_failures_awaiting_retry)])
+    metric("review_failures_awaiting_retry", "Writes quarantined because their review failed (fail closed), not "
+           "yet retried.", [("", health.review_failures_awaiting_retry)])
     metric("unfinished", "Writes a crash left half done, which recovery finishes (alert when it stays above 0).",
            [("", health.unfinished)])
     metric("ledger_ok", "1 when the audit ledger's last entry reads and verifies, 0 when it is torn, edited or "

@@ -191,18 +191,34 @@ def owner_alive(owner: str | None) -> bool:
 #: a quarantined row whose decision reason starts with a prefix (parameters: its length, the prefix), such as a
 #: commit the memory store refused
 _QUARANTINED_WITH_REASON = "state='quarantined' AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?"
-#: a store failure not yet retried: the gate's commit (no resolution) or a person's approval or edit of an
-#: escalation (their resolution) that the memory store refused; a retry sets ``retried`` / ``superseded``
+#: a store or review failure not yet retried: the gate's decision (no resolution) or a person's approval or edit
+#: of an escalation (their resolution) that the memory store refused; a retry sets ``retried`` / ``superseded``
 _NOT_RETRIED = "(resolution IS NULL OR resolution IN ('approve', 'edit'))"
+#: the decision reason starts with one of two prefixes (parameters: length and prefix of each)
+_REASON_IS_ONE_OF = """(substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
+    OR substr(json_extract(decision_json, '$.reason'), 1, ?) = ?)"""
 
 
-#: a row that is undecided or that a crash left half done (parameters: those of ``_QUARANTINED_WITH_REASON`` for
-#: a store failure): the review queue, a store failure awaiting a retry (a quarantined row with no decision reason
-#: counts as one), a commit not yet applied, a decision not yet ledgered. ``prune`` keeps them and every row and
-#: recorded delete of their (namespace, key)
+#: a row that is undecided or that a crash left half done (parameters: those of ``_REASON_IS_ONE_OF`` for the
+#: reasons of a store failure and a review failure): the review queue, a failure awaiting a retry (a quarantined
+#: row with no decision reason counts as one), a commit not yet applied, a decision not yet ledgered. ``prune``
+#: keeps them and every row and recorded delete of their (namespace, key)
 _UNDECIDED = f"""(state IN ('received', 'pending') OR ledgered=0 OR (state='committed' AND applied=0)
-    OR (state='quarantined' AND {_NOT_RETRIED}
-        AND COALESCE(substr(json_extract(decision_json, '$.reason'), 1, ?) = ?, 1)))"""
+    OR (state='quarantined' AND {_NOT_RETRIED} AND COALESCE({_REASON_IS_ONE_OF}, 1)))"""
+
+
+def _retry_reasons(reasons: Sequence[str] | None) -> tuple:
+    """The parameters of ``_REASON_IS_ONE_OF`` for ``reasons`` (default: the gate's store failure and review
+    failure reasons)."""
+    if reasons is None:
+        from gatekeeper.gate import RETRY_REASONS  # here: gate imports this module
+
+        reasons = RETRY_REASONS
+    reasons = list(reasons)
+    if not 1 <= len(reasons) <= 2:
+        raise ValueError(f"one or two retry reasons, not {len(reasons)}")
+    first, second = reasons[0], reasons[-1]
+    return len(first), first, len(second), second
 
 
 def deletion_reference(deletion: dict) -> str:
@@ -586,31 +602,33 @@ class ProposalRegistry:
         """How many rows ``unfinished`` would return (a partial index: cheap at any registry size)."""
         return self._con().execute(f"SELECT COUNT(*) FROM proposals WHERE {_UNFINISHED}").fetchone()[0]
 
-    def store_failures(self, reason_prefix: str, limit: int) -> list[dict]:
+    def awaiting_retry(self, reason_prefix: str, limit: int) -> list[dict]:
         """Quarantined rows not yet retried whose decision reason starts with ``reason_prefix`` (the memory store
-        refused their commit), oldest first."""
+        refused their commit, or their review failed), oldest first."""
         return [dict(r) for r in self._con().execute(
             f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
-    def count_store_failures(self, reason_prefix: str) -> int:
-        """How many rows ``store_failures`` would return without a limit."""
+    def count_awaiting_retry(self, reason_prefix: str) -> int:
+        """How many rows ``awaiting_retry`` would return without a limit."""
         return self._con().execute(
             f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}",
             (len(reason_prefix), reason_prefix)).fetchone()[0]
 
-    def later_write_or_delete(self, row: dict, *, store_failed: str, excluding: str) -> str | None:
+    def later_write_or_delete(self, row: dict, *, excluding: str, retry_reasons: Sequence[str] | None = None
+                              ) -> str | None:
         """What supersedes ``row``'s write of its (namespace, key): the id of a proposal of that key journaled
         after it that is committed, or will decide the key later (received, pending, or itself quarantined by a
-        store failure, to be retried: its decision reason starts with ``store_failed``), or
-        ``memory.deleted:<ledger seq>`` for a later delete; None when nothing does. ``excluding``: a proposal
-        that does not count (the row's own retry)."""
+        store or review failure, to be retried: its decision reason starts with one of ``retry_reasons``,
+        default the gate's), or ``memory.deleted:<ledger seq>`` for a later delete; None when nothing does.
+        ``excluding``: a proposal that does not count (the row's own retry)."""
         hit = self._con().execute(
             f"""SELECT id FROM proposals WHERE namespace=? AND key=? AND id NOT IN (?, ?) AND created_at > ?
-                 AND (state IN ('committed', 'received', 'pending') OR ({_QUARANTINED_WITH_REASON}))
+                 AND (state IN ('committed', 'received', 'pending')
+                      OR (state='quarantined' AND {_NOT_RETRIED} AND {_REASON_IS_ONE_OF}))
                ORDER BY created_at DESC LIMIT 1""",
-            (row["namespace"], row["key"], row["id"], excluding, row["created_at"], len(store_failed),
-             store_failed)).fetchone()
+            (row["namespace"], row["key"], row["id"], excluding, row["created_at"],
+             *_retry_reasons(retry_reasons))).fetchone()
         if hit is not None:
             return hit["id"]
         deleted = self.deleted_since(row["namespace"], row["key"], row["created_at"])
@@ -646,15 +664,15 @@ class ProposalRegistry:
 
     # --------------------------------------------------------------- retention
     def prune(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
-              store_failed: str | None = None, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+              retry_reasons: Sequence[str] | None = None, progress: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete the rows nothing can need any more: finished proposals and recorded deletes from before
         ``before``. The ledger keeps every decision (it is the audit record); this keeps the registry small.
 
         A proposal row goes when all of these hold:
 
         * it is finished: ``committed`` and ``applied`` and ``ledgered``, or ``quarantined`` and ``ledgered``
-          and not a store failure awaiting a retry (decision reason starting with ``store_failed``, not yet
-          retried: what ``store_failures`` returns). ``received`` and ``pending`` rows (the review queue) and
+          and not a store or review failure awaiting a retry (decision reason starting with one of
+          ``retry_reasons``, not yet retried: what ``awaiting_retry`` returns). ``received`` and ``pending`` rows (the review queue) and
           rows a crash left half done (``unfinished``) never go;
         * no row of its (namespace, key) is undecided or unfinished, and no delete of the key waits to be applied
           (``unapplied_deletes``): deciding, retrying or recovering such a row or delete consults the other writes
@@ -682,8 +700,8 @@ class ProposalRegistry:
         records a prune an error stopped half way. ``dry_run``: count what would go and change nothing. Does
         not VACUUM (``vacuum``): the freed pages are reused by later writes.
 
-        ``store_failed``: the decision reason prefix of a commit the memory store refused (default
-        ``gatekeeper.gate.STORE_FAILED``).
+        ``retry_reasons``: the decision reason prefixes of a commit the memory store refused and of a failed review
+        (default ``gatekeeper.gate.RETRY_REASONS``).
 
         Returns ``{"proposals": n, "deletions": m, "cutoff": iso, "kept_undecided": k,
         "kept_for_undecided": j}``: rows deleted (would be, with ``dry_run``), the cutoff (ISO time, UTC), how
@@ -693,11 +711,7 @@ class ProposalRegistry:
             raise ValueError("before must be a timezone-aware datetime (the registry's times are UTC)")
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
-        if store_failed is None:
-            from gatekeeper.gate import STORE_FAILED  # here: gate imports this module
-
-            store_failed = STORE_FAILED
-        reason = (len(store_failed), store_failed)
+        reason = _retry_reasons(retry_reasons)
         cut = min(before.astimezone(timezone.utc), utcnow()).isoformat()
         undecided_key = f"""(EXISTS (SELECT 1 FROM proposals u WHERE u.namespace = {{t}}.namespace
             AND u.key = {{t}}.key AND {_UNDECIDED}) OR EXISTS (SELECT 1 FROM deletions ud

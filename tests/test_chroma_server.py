@@ -276,7 +276,7 @@ def test_writes_quarantined_while_the_server_was_down_are_retried_once_it_is_bac
             preview = CliRunner().invoke(app, ["review", "retry-store-failures", "--dry-run", *data])
             assert preview.exit_code == 0, preview.output
             assert "2 would be retried, 1 skipped; nothing changed" in preview.output
-            assert gate.registry.count_store_failures(STORE_FAILED) == 3  # the preview changed nothing
+            assert gate.registry.count_awaiting_retry(STORE_FAILED) == 3  # the preview changed nothing
             refused = CliRunner().invoke(app, ["review", "retry-store-failures", *data])
             assert refused.exit_code == 2 and "operator" in refused.output  # a real run names who ran it
             out = CliRunner().invoke(app, ["review", "retry-store-failures", "--operator", "ops-oncall", *data])

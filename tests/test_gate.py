@@ -131,7 +131,7 @@ def test_two_store_failure_retries_at_once_retry_and_ledger_each_write_once(gate
         assert len(gate.ledger.find(proposal_id=o.proposal.id, event="proposal.retried")) == 1
         retried_as = gate.registry.require(o.proposal.id)["superseded_by"]
         assert gate.registry.require(retried_as)["state"] == "committed"
-    assert gate.registry.count_store_failures(STORE_FAILED) == 0
+    assert gate.registry.count_awaiting_retry(STORE_FAILED) == 0
 
 
 def test_a_retry_cut_short_after_its_ledger_entry_is_not_ledgered_twice(gate, monkeypatch):

@@ -131,7 +131,7 @@ def test_a_store_failure_awaiting_retry_stays_with_what_came_after_it(gate, monk
     report = prune_registry(gate, WEEK, operator="ops")
     assert report.proposals == 1 and report.kept_undecided == 1
     assert ids(gate) == {failed, later}
-    assert [r["id"] for r in gate.registry.store_failures(STORE_FAILED, 10)] == [failed]
+    assert [r["id"] for r in gate.registry.awaiting_retry(STORE_FAILED, 10)] == [failed]
     # the retry still finds the later write of its key, and does not roll it back
     [done] = gate.retry_store_failures(operator="ops")
     assert done["outcome"] == "superseded" and done["superseded_by"] == later
@@ -404,13 +404,13 @@ def test_an_approval_the_store_refused_awaits_a_retry_and_is_kept(gate, monkeypa
     item = ReviewService(gate).approve(pending, reviewer="alice", reason="fine")
     monkeypatch.setattr(gate.memory_store, "batch", real)
     assert item.state is ProposalState.quarantined
-    assert gate.registry.count_store_failures(STORE_FAILED) == 1
+    assert gate.registry.count_awaiting_retry(STORE_FAILED) == 1
     age(gate, pending, 30)
     report = prune_registry(gate, WEEK, operator="ops")
     assert report.proposals == 0 and report.kept_undecided == 1 and pending in ids(gate)
     [done] = gate.retry_store_failures(operator="ops")
     assert done["outcome"] == "retried" and done["state"] in ("pending", "committed")
-    assert gate.registry.count_store_failures(STORE_FAILED) == 0
+    assert gate.registry.count_awaiting_retry(STORE_FAILED) == 0
     assert gate.registry.require(pending)["resolved_by"] == "alice"
 
 
