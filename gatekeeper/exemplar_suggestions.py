@@ -99,7 +99,8 @@ class _Found:
     """Suggestions being gathered, by (kind, text key)."""
 
     def __init__(self, policy: Policy):
-        self.listed = {exemplar_key(t) for c in policy.categories.values() for t in (*c.exemplars, *c.counter_exemplars)}
+        self.listed = {exemplar_key(t) for c in policy.categories.values()
+                       for t in (*c.exemplars, *c.counter_exemplars)}
         self.by_key: dict[tuple[str, str], Suggestion] = {}
         #: (kind, text key) of texts reviewers disagreed on, and of counter-exemplars dropped by the review
         self.blocked: set[tuple[str, str]] = set()

@@ -672,8 +672,8 @@ class ProposalRegistry:
 
         * it is finished: ``committed`` and ``applied`` and ``ledgered``, or ``quarantined`` and ``ledgered``
           and not a store or review failure awaiting a retry (decision reason starting with one of
-          ``retry_reasons``, not yet retried: what ``awaiting_retry`` returns). ``received`` and ``pending`` rows (the review queue) and
-          rows a crash left half done (``unfinished``) never go;
+          ``retry_reasons``, not yet retried: what ``awaiting_retry`` returns). ``received`` and ``pending``
+          rows (the review queue) and rows a crash left half done (``unfinished``) never go;
         * no row of its (namespace, key) is undecided or unfinished, and no delete of the key waits to be applied
           (``unapplied_deletes``): deciding, retrying or recovering such a row or delete consults the other writes
           of its key (``_later_commit``, ``later_write_or_delete``,

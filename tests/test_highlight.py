@@ -21,5 +21,6 @@ def test_the_marked_text_is_escaped_and_shows_hidden_characters():
     out = str(reveal_marked(text, "Do <i>this</i>\u200b now."))
     assert out == ('&lt;b&gt;ordinary&lt;/b&gt; start. <mark class="deciding" id="deciding-part">'
                    'Do &lt;i&gt;this&lt;/i&gt;⟨U+200B⟩ now.</mark> End.')
-    assert str(reveal_marked(text, "not in it")) == "&lt;b&gt;ordinary&lt;/b&gt; start. Do &lt;i&gt;this&lt;/i&gt;⟨U+200B⟩ now. End."
+    assert str(reveal_marked(text, "not in it")) == (
+        "&lt;b&gt;ordinary&lt;/b&gt; start. Do &lt;i&gt;this&lt;/i&gt;⟨U+200B⟩ now. End.")
     assert str(reveal_marked(text, None)) == str(reveal_marked(text, ""))
