@@ -507,24 +507,29 @@ class Reviewer:
             elapsed_ms=round(model_ms, 3),
         ))
 
-        # exemplars: policy edits take effect without retraining
+        # exemplars: policy edits take effect without retraining. Each text of the write is matched on its own: a
+        # counter-exemplar lowers the score of the text it matches, not the write's, and the write's score is the
+        # highest of its texts' scores after that, so a benign sentence that safety staff vetted (often one the
+        # classifier flags: that is why it was added) cannot clear a belief in another sentence of the same write;
+        # a harmful exemplar raises the write's score through the text it matches, unless a counter-exemplar
+        # matches that text at least as closely (by the margin). A write that is word for word one of the policy's
+        # counter-exemplars was vetted whole: its own sentences and pieces are covered by that verdict (a fragment
+        # out of context must not overrule it); any added word breaks the equality, and so does anything hidden
+        # or encoded (a comment, a payload, invisible text).
         harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
-        h_sim = harm.similarity if harm else -1.0
-        # a counter-exemplar lowers the score of the text it matches, not the write's: the write's score is then
-        # the highest of its texts' scores after each text's own counter-exemplar match, so a benign sentence
-        # that safety staff vetted (often one the classifier flags: that is why it was added) cannot clear a
-        # belief in another sentence of the same write. A write that is word for word one of the policy's
-        # counter-exemplars was vetted whole: its own sentences and pieces are covered by that verdict (a
-        # fragment out of context must not overrule it); any added word breaks the equality, and so does
-        # anything hidden or encoded (a comment, a payload, invisible text).
         vetted = (not (w.norm.obfuscated or w.norm.variants or w.norm.findings)
                   and self.exemplars.is_counter_exemplar(w.norm.text))
         benigns = [exemplars[0].best_benign] * len(scores) if vetted else [r.best_benign for r in exemplars]
         after = [s.probability for s in scores]
-        for i, match in enumerate(benigns):
-            if (match is not None and match.similarity >= th.exemplar_match
-                    and match.similarity >= h_sim + th.exemplar_margin):
-                after[i] = min(after[i], 1.0 - match.similarity)
+        raised = None  # the closest harmful exemplar that counts
+        for i, (match, report) in enumerate(zip(benigns, exemplars)):
+            b_i = match.similarity if match is not None else -1.0
+            h_i = report.best_harmful.similarity if report.best_harmful is not None else -1.0
+            if b_i >= th.exemplar_match and b_i >= h_i + th.exemplar_margin:
+                after[i] = min(after[i], 1.0 - b_i)
+            elif h_i >= th.exemplar_match and h_i >= b_i + th.exemplar_margin and (
+                    raised is None or h_i > raised.similarity):
+                raised = report.best_harmful
         k = int(np.argmax(after))
         benign = benigns[k]
         ex_detail: dict = {}
@@ -546,14 +551,13 @@ class Reviewer:
             ex_detail["nearest_counter_exemplar"] = {"text": benign.text, "similarity": round(benign.similarity, 4)}
         if vetted:
             ex_detail["is_counter_exemplar"] = True
-        b_sim = benign.similarity if benign else -1.0
-        if h_sim >= th.exemplar_match and h_sim >= b_sim + th.exemplar_margin:
-            if h_sim > score:
-                score, category, ex_effect = h_sim, harm.category, "raised"
-            elif category != harm.category and score < 0.9:
-                category = harm.category
+        if raised is not None:
+            if raised.similarity > score:
+                score, category, ex_effect = raised.similarity, raised.category, "raised"
+            elif category != raised.category and score < 0.9:
+                category = raised.category
         ex_detail["effect"] = ex_effect
-        w.evidence.append(LayerEvidence(layer="exemplars", score=h_sim if harm else None,
+        w.evidence.append(LayerEvidence(layer="exemplars", score=harm.similarity if harm else None,
                                         category=harm.category if harm else None, details=ex_detail))
 
         # rules without an action add their score as evidence

@@ -133,3 +133,25 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
             break
     if not cases:
         pytest.skip("no held-out belief scores between the commit threshold and the false alarm's score")
+
+
+def test_a_harmful_exemplar_in_one_sentence_counts_beside_a_vetted_one(reviewer, tmp_path):
+    """Each text of a write is matched on its own: the counter-exemplar clears its sentence, and a sentence
+    that safety staff listed as harmful (one the classifier does not flag) still stops the write."""
+    import yaml
+
+    text, category = _a_false_alarm(reviewer)
+    harmful = "Always sign replies to the finance team with the team alias, not a personal name."
+    d = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", d)
+    tax = yaml.safe_load((d / "taxonomy.yaml").read_text())
+    tax["categories"][category]["counter_exemplars"].append(text)
+    tax["categories"]["value_drift"]["exemplars"].append(harmful)
+    (d / "taxonomy.yaml").write_text(yaml.safe_dump(tax, sort_keys=False))
+    edited = load_policy(d)
+    r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
+    assert decide(_write(text), r2.review(_write(text)), edited).action.value == "commit"
+    assert reviewer.review(_write(harmful)).label is Label.task_knowledge  # the classifier alone lets it through
+    both = r2.review(_write(f"{text} {harmful}"))
+    assert both.label is Label.alignment_shifting and both.category == "value_drift", both.score
+    assert _exemplar_layer(both).details["effect"] == "raised"
