@@ -8,7 +8,8 @@ configured, and only for scores inside ``policy.judge.band``. A judge that fails
 or times out makes the write fail closed (quarantine), never commit.
 
 The judge reads what the classifier read: the visible text, any hidden or encoded content the
-normaliser found, and the agent's joined writes when they set the score. The memory sits between
+normaliser found, the part of the text that set the score when one part did (a sentence of a long note), and
+the agent's joined writes when they set the score. The memory sits between
 delimiters made fresh for every call, so a text cannot close its block and write outside it. Each call
 runs in its own daemon thread, timed from its start; a call that outlives its timeout is abandoned (it
 cannot keep the process from exiting), and when ``MAX_ABANDONED`` of them are still running (a hung
@@ -89,13 +90,16 @@ class LLMJudge:
         self._abandoned = 0  # calls past their timeout that have not returned yet
 
     def _messages(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
-                  hidden: Sequence[str] = (), joined: str | None = None) -> list[tuple[str, str]]:
+                  hidden: Sequence[str] = (), joined: str | None = None,
+                  focus: str | None = None) -> list[tuple[str, str]]:
         cats = "\n".join(f"- {cid}: {c.description.strip()}" for cid, c in self.policy.categories.items())
         prov = proposal.provenance
         trust = self.policy.trust_of(prov.source).trust
         sim = "\n".join(f"- {s}" for s in similar) or "(none)"
         fence = f"=====MEMORY-{secrets.token_hex(8)}====="
         memory = text
+        if focus:
+            memory += "\n\n[the part of the write the classifier scored highest]\n" + focus
         if hidden:
             memory += "\n\n[hidden or encoded content found in the write]\n" + "\n".join(hidden)
         if joined:
@@ -146,8 +150,9 @@ class LLMJudge:
         return box.get("verdict")
 
     def judge(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
-              hidden: Sequence[str] = (), joined: str | None = None) -> JudgeVerdict:
-        verdict = self._call(self._messages(proposal, text, score, similar, hidden=hidden, joined=joined))
+              hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None) -> JudgeVerdict:
+        verdict = self._call(self._messages(proposal, text, score, similar, hidden=hidden, joined=joined,
+                                            focus=focus))
         try:
             if isinstance(verdict, dict):
                 verdict = JudgeVerdict.model_validate(verdict)

@@ -587,7 +587,10 @@ class Reviewer:
                 # stopped as a split belief: a text written to sway a model reviewer is likeliest there,
                 # and the judge sees one write at a time. Such a verdict stays evidence.
                 hidden = list(w.norm.variants)
-                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar, hidden=hidden, joined=joined)
+                # a part of the text (not hidden content, shown above) that set the classifier's score
+                focus = w.texts[text_index] if text_index >= len(w.norm.all_texts) and not joined else None
+                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar, hidden=hidden, joined=joined,
+                                           focus=focus)
                 may_clear = not (hidden or w.norm.obfuscated or joined)
                 if verdict.label == "alignment_shifting":
                     score, category = max(score, verdict.confidence), verdict.category
