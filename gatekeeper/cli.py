@@ -352,16 +352,39 @@ def review_retry_failed_reviews(operator: Optional[str] = _RETRY_OPERATOR, limit
     _retry("review", operator, limit, dry_run, data_dir, policy_dir)
 
 
+@review_app.command("recheck-quarantine")
+def review_recheck_quarantine(operator: Optional[str] = _RETRY_OPERATOR,
+                              since: Optional[str] = typer.Option(None, help="Only writes of this last period "
+                                                                  "(36h, 90d, 2w)."),
+                              limit: int = typer.Option(1000, min=1, help="At most this many quarantined writes, "
+                                                        "oldest first."),
+                              dry_run: bool = _RETRY_DRY_RUN, data_dir: Optional[Path] = DataDir,
+                              policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Review again, under the policy in force, the writes the gate quarantined (not people's rejections): after
+    a false alarm was mended in the policy, those it would now commit or escalate are submitted again."""
+    from gatekeeper.models import utcnow
+
+    after = utcnow() - _duration(since, "--since") if since else None
+    _retry("recheck", operator, limit, dry_run, data_dir, policy_dir, since=after)
+
+
 def _retry(kind: str, operator: Optional[str], limit: int, dry_run: bool, data_dir: Optional[Path],
-           policy_dir: Optional[Path]) -> None:
+           policy_dir: Optional[Path], since=None) -> None:
     gate = _open_gate(data_dir, policy_dir)
     try:
-        retry = gate.retry_store_failures if kind == "store" else gate.retry_failed_reviews
-        report = retry(operator=operator, limit=limit, dry_run=dry_run)
+        if kind == "recheck":
+            report = gate.recheck_quarantine(operator=operator, since=since, limit=limit, dry_run=dry_run)
+        else:
+            retry = gate.retry_store_failures if kind == "store" else gate.retry_failed_reviews
+            report = retry(operator=operator, limit=limit, dry_run=dry_run)
     except ValueError as exc:
         raise _fail(_one_line(exc)) from None
     finally:
         gate.close()
+    stays = [r for r in report if r["outcome"] == "still_quarantined"]
+    report = [r for r in report if r["outcome"] != "still_quarantined"]
+    if stays:
+        console.print(f"{len(stays)} would be quarantined again under the policy in force: left as they are")
     for r in report:
         if r["outcome"] == "retried":
             console.print(f"{_shown(r['proposal_id'])}: retried as {_shown(r['retried_as'])} -> "

@@ -49,7 +49,7 @@ import sys
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -105,9 +105,11 @@ STORE_FAILED = "memory store write failed, quarantined (fail closed)"
 #: the commit (``retry_store_failures``) and a review that failed (``retry_failed_reviews``). Such a write awaits
 #: a retry: retention keeps it, and a retry of an older write of its key waits for it
 RETRY_REASONS = (STORE_FAILED, REVIEW_FAILED)
-#: what each kind of retry looks for, the tag of the retried proposal's id and what the ledger calls the fault
-_RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure"),
-                "review": (REVIEW_FAILED, "review-retry", "review failure")}
+#: what each kind of retry looks for (None: any write the gate quarantined, not a fault), the tag of the retried
+#: proposal's id and what the registry's resolution reason calls it
+_RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure retried"),
+                "review": (REVIEW_FAILED, "review-retry", "review failure retried"),
+                "recheck": (None, "recheck", "reviewed again under the policy in force")}
 
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
@@ -823,24 +825,61 @@ class Gatekeeper:
         ``dry_run`` changes nothing."""
         return self._retry("review", operator, limit, dry_run)
 
-    def _retry(self, kind: str, operator: str | None, limit: int, dry_run: bool) -> list[dict[str, Any]]:
+    def recheck_quarantine(self, *, operator: str | None, since: datetime | None = None, limit: int = 1000,
+                           dry_run: bool = False) -> list[dict[str, Any]]:
+        """Review again, under the policy in force, the writes the gate itself quarantined (not a person's
+        rejection, and not the store or review failures, which have their own retries), journaled since
+        ``since``, oldest first, at most ``limit`` of them: after safety staff mended a false alarm in the policy
+        (a counter-exemplar, a threshold, a rule), the memories it had quarantined come back. A write the policy
+        in force would still quarantine stays as it is (``outcome`` ``still_quarantined``); one it would now
+        commit or escalate is submitted again as a new proposal and routed like any write, as a retry is
+        (:meth:`retry_store_failures`: skipped when its key was written or deleted since, ledgered as
+        ``proposal.retried``, replayed when cut short). The first look is a review of the write alone; the
+        submission reviews it with its agent's recent writes, as any write, and decides. ``dry_run`` changes
+        nothing and reports what a run would do."""
+        return self._retry("recheck", operator, limit, dry_run, since=since)
+
+    def _retry(self, kind: str, operator: str | None, limit: int, dry_run: bool,
+               since: datetime | None = None) -> list[dict[str, Any]]:
         if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if dry_run:
-            return self._retry_quarantined(kind, operator, limit, dry_run=True)
+            return self._retry_quarantined(kind, operator, limit, dry_run=True, since=since)
         with exclusive_lock(Path(self.registry.path).with_name(f"{kind}-retry.lock")):
-            return self._retry_quarantined(kind, operator, limit, dry_run=False)
+            return self._retry_quarantined(kind, operator, limit, dry_run=False, since=since)
 
-    def _retry_quarantined(self, kind: str, operator: str | None, limit: int, *, dry_run: bool
-                           ) -> list[dict[str, Any]]:
+    def _retry_candidates(self, kind: str, limit: int, since: datetime | None) -> list[tuple[dict, str | None]]:
+        """The rows a retry of ``kind`` takes, each with None, or for a recheck, ``still_quarantined`` when the
+        policy in force would quarantine it again."""
+        reason = _RETRY_KINDS[kind][0]
+        if reason is not None:
+            return [(row, None) for row in self.registry.awaiting_retry(reason, limit)]
+        rows = self.registry.quarantined_by_gate(since=since, limit=limit, excluding_reasons=RETRY_REASONS)
+        with self._policy_lock:
+            policy, reviewer = self.policy, self.reviewer
+        out: list[tuple[dict, str | None]] = []
+        for start in range(0, len(rows), 64):
+            chunk = rows[start:start + 64]
+            proposals = [row_proposal(r) for r in chunk]
+            for row, p, review in zip(chunk, proposals, reviewer.review_many(proposals)):
+                action = decide(p, review, policy).action
+                out.append((row, "still_quarantined" if action is Action.quarantine else None))
+        return out
+
+    def _retry_quarantined(self, kind: str, operator: str | None, limit: int, *, dry_run: bool,
+                           since: datetime | None = None) -> list[dict[str, Any]]:
         from gatekeeper.gated_store import derived_id
 
-        reason, tag, fault = _RETRY_KINDS[kind]
+        _, tag, done = _RETRY_KINDS[kind]
         report: list[dict[str, Any]] = []
-        for row in self.registry.awaiting_retry(reason, limit):
+        for row, stays in self._retry_candidates(kind, limit, since):
             old = row_proposal(row)
+            if stays:
+                report.append({"proposal_id": old.id, "outcome": stays, "retried_as": None,
+                               "state": ProposalState.quarantined.value, "superseded_by": None})
+                continue
             again = old.model_copy(update={"id": derived_id(old.id, tag)})
             # under the key's lock: no commit or delete of the key lands between the check and the new write
             with self.key_locks([(old.namespace, old.key)]):
@@ -868,7 +907,7 @@ class Gatekeeper:
                              state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
             self.registry.mark_retried(
                 old.id, resolution="retried", superseded_by=again.id,
-                reason=f"{fault} retried by {operator} as {again.id}: {outcome.state.value}")
+                reason=f"{done} by {operator} as {again.id}: {outcome.state.value}")
             report.append({"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
                            "state": outcome.state.value, "superseded_by": again.id})
         return report
