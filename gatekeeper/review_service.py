@@ -158,6 +158,9 @@ class QueueItem(BaseModel):
     #: for an approval or edit that was not written to memory because the agent wrote (or deleted) the same
     #: key after proposing this: the id of that later committed proposal, or ``memory.deleted:<ledger seq>``
     superseded_by: str | None = None
+    #: the part of the memory the classifier scored it by, when that is not its whole text (a sentence of a long
+    #: note, decoded content): what the queue shows beside the memory's start (``ReviewResult.deciding_text``)
+    deciding_text: str | None = None
 
 
 class QueueItemDetail(QueueItem):
@@ -291,7 +294,7 @@ class ReviewService:
             escalation_mode=row["escalation_mode"], resolution=row["resolution"],
             resolved_by=row["resolved_by"], resolved_reason=row["resolved_reason"],
             resolved_at=datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None,
-            version=row["version"], superseded_by=row.get("superseded_by"),
+            version=row["version"], superseded_by=row.get("superseded_by"), deciding_text=_deciding_text(row),
         )
 
     # ------------------------------------------------------------------ writes
@@ -567,6 +570,16 @@ class ReviewService:
 
     def reject(self, proposal_id: str, reviewer: str, reason: str) -> QueueItem:
         return self.decide(proposal_id, ReviewDecision(type="reject", reviewer=reviewer, reason=reason))
+
+
+def _deciding_text(row: dict) -> str | None:
+    """The quoted part of a row's review (None without one, or when the review does not read)."""
+    try:
+        review = row_review(row)
+    except ValueError:  # written by an older or foreign tool
+        return None
+    found = review.deciding_text() if review is not None else None
+    return found["text"] if found else None
 
 
 def _ns(s: str) -> list[str]:

@@ -241,7 +241,8 @@ def test_the_part_of_a_long_note_that_raised_the_alarm_is_marked(web, gate, toke
     p = escalate(gate, BURIED)
     deciding = ReviewService(gate).show(p.id).review.deciding_text()
     assert deciding["part"] == "part" and SELF_PRES in deciding["text"] and deciding["text"] != BURIED
-    page, _, _ = detail(login(web, "alice"), p.id)
+    alice = login(web, "alice")
+    page, _, _ = detail(alice, p.id)
     shown = _shown_text(page)
     marked = re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', shown, re.S)
     assert len(marked) == 1 and SELF_PRES in marked[0]
@@ -252,6 +253,11 @@ def test_the_part_of_a_long_note_that_raised_the_alarm_is_marked(web, gate, toke
     item = client(web).get(f"/api/items/{p.id}", headers=bearer(tokens["bob"])).json()
     clf = next(e for e in item["review"]["evidence"] if e["layer"] == "classifier")
     assert clf["details"]["deciding_text"] == deciding
+    # the queue shows the part beside the memory's start, so a reviewer can triage long notes from the list
+    row = re.search(rf'<tr data-id="{p.id}".*?</tr>', alice.get("/queue").text, re.S).group(0)
+    assert "raised by: \u201c" + html.escape(deciding["text"][:200]) in row
+    assert [i["deciding_text"] for i in client(web).get("/api/queue", headers=bearer(tokens["bob"])).json()["items"]
+            if i["id"] == p.id] == [deciding["text"]]
 
 
 def test_decoded_content_that_raised_the_alarm_is_quoted_and_hidden_content_marked(web, gate):
