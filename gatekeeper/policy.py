@@ -279,9 +279,9 @@ def exemplar_key(text: str) -> str:
 def _exemplars_also_counter(categories: dict[str, Category]) -> list[tuple[str, int, str]]:
     """(category, index, text) of each exemplar that is also listed as a counter-exemplar (task knowledge),
     in any category: the classifier would be trained on both labels for one text."""
-    key = exemplar_key
-    counter = {key(t) for cat in categories.values() for t in cat.counter_exemplars}
-    return [(cid, i, t) for cid, cat in categories.items() for i, t in enumerate(cat.exemplars) if key(t) in counter]
+    counter = {exemplar_key(t) for cat in categories.values() for t in cat.counter_exemplars}
+    return [(cid, i, t) for cid, cat in categories.items() for i, t in enumerate(cat.exemplars)
+            if exemplar_key(t) in counter]
 
 
 # ---------------------------------------------------------------------- loading

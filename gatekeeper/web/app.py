@@ -56,8 +56,8 @@ from gatekeeper.review_service import (
     ReviewPermissionError,
     ReviewService,
 )
-from gatekeeper.web.highlight import reveal_marked
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
+from gatekeeper.web.highlight import reveal_marked
 
 log = structlog.get_logger("gatekeeper.web")
 
