@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from gatekeeper.decision import decide
+from gatekeeper.hidden_chars import is_hidden
 from gatekeeper.models import ReviewResult
 from gatekeeper.normalize import normalize
 from gatekeeper.policy import Policy, PolicyError, exemplar_key, load_policy, policy_files
@@ -300,13 +301,13 @@ _YAML_PLAIN_CHAR = re.compile(r"[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\
 
 
 def yaml_quoted(text: str) -> str:
-    """``text`` as a YAML double-quoted scalar on one line (line breaks, controls and other characters YAML
-    refuses as escapes)."""
+    """``text`` as a YAML double-quoted scalar on one line (line breaks, controls, characters YAML refuses and
+    characters a reader of the policy file would not see, such as zero-width or direction marks, as escapes)."""
     out = ['"']
     for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
-        elif _YAML_PLAIN_CHAR.fullmatch(ch):
+        elif _YAML_PLAIN_CHAR.fullmatch(ch) and not is_hidden(ch):
             out.append(ch)
         elif ord(ch) <= 0xFFFF:
             out.append(f"\\u{ord(ch):04x}")

@@ -237,6 +237,8 @@ def test_yaml_quoting_keeps_every_text_as_it_is():
                  "tag \U000E0041", "emoji \U0001F600", "# not a comment", "- not an item", "key: value", "'"):
         quoted = yaml_quoted(text)
         assert "\n" not in quoted and yaml.safe_load(quoted) == text
+    # what a reader of the policy file would not see is written as an escape
+    assert yaml_quoted("zero\u200bwidth \u202eflip") == '"zero\\u200bwidth \\u202eflip"'
 
 
 def test_cli_policy_suggest_writes_a_candidate_and_refuses_bad_targets(gate, reviewer, tmp_path):
