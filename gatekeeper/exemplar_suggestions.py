@@ -136,13 +136,11 @@ class _Found:
     def add_more(self, row: dict, review: ReviewResult) -> Suggestion | None:
         """A new counter-exemplar from an approved memory that the candidate still flags: the text that now
         scores it highest. None when that text is suggested already (either way), blocked or left out."""
-        deciding = review.deciding_text()
-        text = deciding["text"] if deciding else normalize(row_proposal(row).text).text
+        text, part = _text_of(row, review)
         key = exemplar_key(text)
         if any((k, key) in self.by_key or (k, key) in self.blocked for k in ("counter_exemplar", "exemplar")):
             return None
-        self.add("counter_exemplar", review.category, text, deciding["part"] if deciding else "whole text", row,
-                 Counter())
+        self.add("counter_exemplar", review.category, text, part, row, Counter())
         return self.by_key.get(("counter_exemplar", key))
 
 
@@ -229,7 +227,7 @@ def _verify(report: SuggestionReport, found: _Found, rows: dict[str, tuple[dict,
 def _review_under(policy: Policy, suggestions: Sequence[Suggestion], decided: Sequence[dict], reviewer: Reviewer,
                   folder: Path) -> list[tuple[ReviewResult, str]]:
     """Each decided memory's review and action under ``policy`` with ``suggestions`` added."""
-    candidate = load_policy(write_candidate(policy, suggestions, folder)) if suggestions else policy
+    candidate = _write_checked(policy, suggestions, folder) if suggestions else policy
     again = Reviewer(candidate, embedder=reviewer.embedder, classifier=reviewer.classifier)
     proposals = [row_proposal(row) for row in decided]
     out = []
@@ -325,6 +323,13 @@ def write_candidate(policy: Policy, suggestions: Sequence[Suggestion], out: Path
     """A copy of ``policy``'s files in ``out`` (a new or empty directory) with ``suggestions`` added to their
     categories' lists, each line marked with a comment (``header`` and the proposal ids). The copy is loaded
     and checked before it is returned; on any problem ``out`` is removed and :class:`SuggestionError` says why."""
+    _write_checked(policy, suggestions, out, header=header)
+    return Path(out)
+
+
+def _write_checked(policy: Policy, suggestions: Sequence[Suggestion], out: Path, *,
+                   header: str = "suggested from review decisions") -> Policy:
+    """``write_candidate``, returning the candidate policy it loaded to check the copy."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SuggestionError(f"{out} exists and is not an empty directory")
@@ -344,7 +349,7 @@ def write_candidate(policy: Policy, suggestions: Sequence[Suggestion], out: Path
         for f in source.iterdir() if source.is_dir() else ():
             if f.is_file() and f.name not in texts and not f.name.startswith("."):
                 shutil.copy2(f, out / f.name)  # a README or notes beside the policy travel with it
-        _check(out, suggestions)
+        return _check(out, suggestions)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -352,7 +357,6 @@ def write_candidate(policy: Policy, suggestions: Sequence[Suggestion], out: Path
             for f in out.iterdir():
                 f.unlink()
         raise
-    return out
 
 
 def _grouped(suggestions: Sequence[Suggestion]) -> dict[tuple[str, str], list[Suggestion]]:
@@ -429,7 +433,7 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     return "".join(lines[:at] + block + lines[at:])
 
 
-def _check(out: Path, suggestions: Sequence[Suggestion]) -> None:
+def _check(out: Path, suggestions: Sequence[Suggestion]) -> Policy:
     try:
         candidate = load_policy(out)
     except PolicyError as exc:
@@ -437,6 +441,7 @@ def _check(out: Path, suggestions: Sequence[Suggestion]) -> None:
     for s in suggestions:
         if s.text not in getattr(candidate.categories[s.category], LIST_OF[s.kind]):
             raise SuggestionError(f"the candidate policy lost a suggestion: {s.text!r}")
+    return candidate
 
 
 __all__ = ["LIST_OF", "MAX_TEXT_CHARS", "Suggestion", "SuggestionError", "SuggestionReport", "suggest_exemplars",
