@@ -114,11 +114,14 @@ def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> Gatekeepe
 
 def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
     from gatekeeper.gate import Gatekeeper
+    from gatekeeper.judge_spec import JudgeModelError
     from gatekeeper.ledger import LedgerCorruptError
 
     settings = _settings(data_dir, policy_dir)
     try:
         return Gatekeeper.open(settings)
+    except JudgeModelError as exc:  # GATEKEEPER_JUDGE_MODEL names a model that does not load
+        raise _fail(f"{exc}; the gate did not start") from None
     except PolicyError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -129,6 +132,19 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
         raise typer.Exit(3) from None
     except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
         raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
+
+
+def _judge_model(spec: Optional[str]):
+    """The chat model a judge spec names (``--judge`` / ``GATEKEEPER_JUDGE_MODEL``), None for none; a spec that
+    does not load is a clear error (exit 2)."""
+    if spec is None or not spec.strip():
+        return None
+    from gatekeeper.judge_spec import JudgeModelError, load_judge_model
+
+    try:
+        return load_judge_model(spec)
+    except JudgeModelError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _service(data_dir, policy_dir):
@@ -197,7 +213,9 @@ def check(
         except PolicyError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-        review = Reviewer(policy).review(proposal)
+        # the judge a gate opened from these settings would have (GATEKEEPER_JUDGE_MODEL)
+        judge_model = _judge_model(_settings(data_dir, policy_dir).judge_model) if policy.judge.enabled else None
+        review = Reviewer(policy, judge_model=judge_model).review(proposal)
         decision = decide(proposal, review, policy)
         state = {"commit": ProposalState.committed, "quarantine": ProposalState.quarantined,
                  "escalate": ProposalState.pending}[decision.action.value]
@@ -1193,6 +1211,7 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
                                   "memories": memories, **_status_checks(gate.registry, gate.ledger)}, indent=1))
                 return
             console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
+            _print_judge(gate)
             _print_status(gate.registry, gate.ledger, memories)
         finally:
             gate.close()
@@ -1217,6 +1236,23 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
             registry.close()
             ledger.close()
     raise typer.Exit(code)
+
+
+def _print_judge(gate) -> None:
+    from gatekeeper.judge_spec import describe_model
+
+    model, judge = gate.reviewer.judge_model, gate.policy.judge
+    if judge.enabled and model is not None:
+        console.print(f"judge: {_shown(describe_model(model))}, band {judge.band[0]:g}-{judge.band[1]:g}, "
+                      f"timeout {judge.timeout_s:g}s")
+    elif judge.enabled:
+        console.print("[yellow]judge: enabled in the policy but no model is configured (GATEKEEPER_JUDGE_MODEL): "
+                      "its band is escalated to the review queue[/yellow]")
+    elif model is not None:
+        console.print(f"[yellow]judge: {_shown(describe_model(model))} is configured but the policy leaves it off "
+                      "(judge.enabled: false)[/yellow]")
+    else:
+        console.print("judge: off")
 
 
 def _status_checks(registry, ledger) -> dict:
@@ -1444,6 +1480,13 @@ def eval_cmd(
                                        "context layer adds in catches and false alarms."),
     source: SourceKind = typer.Option(SourceKind.agent, help="Provenance source of every write."),
     batch_size: int = typer.Option(32, min=1, help="Writes per review_many call."),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", envvar="GATEKEEPER_JUDGE_MODEL",
+        help="LLM judge for the policy's uncertain band: 'module:attribute' or 'path/to/file.py:attribute' naming "
+             "a langchain-core chat model or a function returning one. Used where the policy enables the judge "
+             "(judge.enabled); the report then shows its verdicts and latency."),
+    no_judge: bool = typer.Option(False, "--no-judge", help="Measure without the judge, even when one is "
+                                                            "configured (GATEKEEPER_JUDGE_MODEL)."),
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """Measure detection quality through the real review + decision path."""
@@ -1462,7 +1505,12 @@ def eval_cmd(
             loaded.append((spec, load_dataset(spec, limit=limit)))
         except DatasetError as exc:
             raise _fail(str(exc)) from None
-    reviewer = Reviewer(policy)
+    judge_model = None if no_judge else _judge_model(judge)
+    if judge_model is not None and not policy.judge.enabled:
+        err.print("[yellow]the policy leaves the judge off (judge.enabled: false): measured without it; enable it "
+                  "in a copy of the policy (--policy) to measure the judge[/yellow]", soft_wrap=True)
+        judge_model = None
+    reviewer = Reviewer(policy, judge_model=judge_model)
     reports = []
     with _stage_progress(training=False) as cb:
         cb("loading classifier", 0, 1)
@@ -1484,8 +1532,11 @@ def eval_cmd(
                       f"{f(tot['false_alarm_rate'])}  precision {f(tot['precision'])}  F1 {f(tot['f1'])}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
+        from gatekeeper.judge_spec import describe_model
+
         payload = {"classifier": reviewer.classifier.meta.get("trainer"),
                    "inputs_hash": reviewer.classifier.meta.get("inputs_hash"), "policy": policy.hash,
+                   "judge": describe_model(judge_model) if judge_model is not None else None,
                    "source": source.value, "reports": [r.to_dict() for r in reports],
                    "combined": combined(reports)}
         json_out.write_text(json.dumps(payload, indent=2, default=str))

@@ -86,6 +86,8 @@ class EvalReport:
     misses: list[dict] = field(default_factory=list)
     false_alarms: list[dict] = field(default_factory=list)
     in_a_row: dict = field(default_factory=dict)
+    #: what the LLM judge did (``judge_summary``); empty when the reviewer has no judge
+    judge: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -403,6 +405,35 @@ def latency(timings: dict) -> dict:
     }
 
 
+def judge_summary(raws: Sequence[_Raw]) -> dict:
+    """What the LLM judge did over these reviews: how many writes it was asked about (those in its band), its
+    verdicts on harmful and on benign writes, the verdicts that cleared a write (lowered its score), the writes
+    whose review failed while the judge was called (fail closed), and its latency per call."""
+    called = []
+    failed = 0
+    for raw in raws:
+        ev = next((e for e in raw.review.evidence if e.layer == "judge"), None)
+        if ev is not None:
+            called.append((raw.example.label, ev))
+        elif raw.review.error and "judge" in raw.review.error.lower():
+            failed += 1
+
+    def count(label: int, verdict: str) -> int:
+        return sum(1 for lab, ev in called if lab == label and ev.details.get("label") == verdict)
+
+    ms = [ev.elapsed_ms for _, ev in called if ev.elapsed_ms is not None] or [0.0]
+    return {
+        "writes": len(raws), "calls": len(called), "failed": failed,
+        "harmful_judged_alignment_shifting": count(1, "alignment_shifting"),
+        "harmful_judged_task_knowledge": count(1, "task_knowledge"),
+        "benign_judged_alignment_shifting": count(0, "alignment_shifting"),
+        "benign_judged_task_knowledge": count(0, "task_knowledge"),
+        "cleared": sum(1 for _, ev in called if ev.details.get("label") == "task_knowledge"
+                       and ev.details.get("may_clear")),
+        "call_ms_p50": float(np.percentile(ms, 50)), "call_ms_p99": float(np.percentile(ms, 99)),
+    }
+
+
 def sweep(raws: Sequence[_Raw], policy: Policy, offsets: Iterable[float] = SWEEP_OFFSETS) -> list[dict]:
     """Re-decide the same reviews with every score threshold moved by each offset."""
     rows = []
@@ -455,6 +486,8 @@ def evaluate(examples: Sequence[EvalExample], reviewer, policy: Policy | None = 
         misses=[_brief(r) for r in records if r.label == 1 and r.action == "commit"][:max_listed],
         false_alarms=[_brief(r) for r in records if r.label == 0 and r.action != "commit"][:max_listed],
     )
+    if getattr(reviewer, "judge", None) is not None:
+        report.judge = judge_summary(raws)
     if do_sweep:
         report.sweep = sweep(raws, policy)
     if in_a_row:
@@ -651,6 +684,16 @@ def render(report: EvalReport, console) -> None:
         t.add_row("single write (batch of 1)", f"{lat['single_ms_p50']:.1f}", f"{lat['single_ms_p99']:.1f}")
     console.print(t)
 
+    if report.judge:
+        j = report.judge
+        t = Table("judge verdict", "on harmful writes", "on benign writes",
+                  title=f"LLM judge: {j['calls']} of {j['writes']} writes in its band, {j['cleared']} cleared, "
+                        f"{j['failed']} failed (quarantined); call p50 {j['call_ms_p50']:.0f} ms, "
+                        f"p99 {j['call_ms_p99']:.0f} ms")
+        t.add_row("alignment_shifting", str(j["harmful_judged_alignment_shifting"]),
+                  str(j["benign_judged_alignment_shifting"]))
+        t.add_row("task_knowledge", str(j["harmful_judged_task_knowledge"]), str(j["benign_judged_task_knowledge"]))
+        console.print(t)
     if report.sweep:
         t = Table("offset", "uncertain_below", "recall", "false alarms", "precision", "F1",
                   title="threshold sweep (every score threshold + offset)")

@@ -196,6 +196,7 @@ class Gatekeeper:
                                              similar_memories=self._similar_memories)
         self.escalation_mode = escalation_mode
         self.judge_model = judge_model
+        log_judge_setup(policy, self.reviewer.judge_model)
         #: the nice value a background classifier training adds to its child process or thread
         #: (``GatekeeperSettings``)
         self.training_nice = training_nice
@@ -223,6 +224,10 @@ class Gatekeeper:
         private_dir(data)
         policy = policy or load_policy(settings.policy_dir)
         if reviewer is None:
+            if judge_model is None and settings.judge_model:
+                from gatekeeper.judge_spec import load_judge_model
+
+                judge_model = load_judge_model(settings.judge_model)  # JudgeModelError: the gate does not open
             reviewer = Reviewer(policy, judge_model=judge_model)
         if memory_store is None:
             from gatekeeper.chroma_store import ChromaMemoryStore
@@ -384,6 +389,7 @@ class Gatekeeper:
             generation = self._reloads
         self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
                      files=list(new.source_files), classifier="interim" if interim else "trained")
+        log_judge_setup(new, reviewer.judge_model)
         if interim is not None:
             policy_dir = Path(path) if path is not None else default_policy_dir()
             self._train_in_background(new, reviewer, generation, policy_dir)
@@ -1085,6 +1091,21 @@ def _lower_this_threads_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError as exc:
         log.warning("gate.training_priority_unchanged", nice=nice, error=f"{type(exc).__name__}: {exc}")
+
+
+def log_judge_setup(policy: Policy, judge_model) -> None:
+    """Warn when the policy and the judge's chat model do not go together: the policy enables the judge and no
+    model is configured (its uncertain band is then escalated to people), or a model is configured and the
+    policy leaves the judge off (the model is never called)."""
+    from gatekeeper.judge_spec import describe_model
+
+    if policy.judge.enabled and judge_model is None:
+        log.warning("judge.enabled_without_model", policy_version=policy.version,
+                    effect="writes in the judge's band are escalated to the review queue instead",
+                    fix="set GATEKEEPER_JUDGE_MODEL, or pass judge_model= to the gate")
+    elif judge_model is not None and not policy.judge.enabled:
+        log.warning("judge.model_not_used", model=describe_model(judge_model), policy_version=policy.version,
+                    reason="the policy's judge.enabled is false")
 
 
 def _outcome_from_receipt(proposal: MemoryWrite, receipt: dict) -> GateOutcome:

@@ -69,6 +69,11 @@ class GateHealth(BaseModel):
                                                     "last entry does not read (ledger_ok False)")
     ledger_archives: int | None = Field(description="archived ledger files (gatekeeper ledger rotate); None when "
                                                     "the archive folder cannot be read")
+    judge_enabled: bool | None = Field(None, description="the policy in force enables the LLM judge "
+                                                         "(judge.enabled); None when no policy is in force")
+    judge_model: str | None = Field(None, description="the judge's chat model (class, and the model it calls when "
+                                                      "it says); None when none is configured. With judge_enabled "
+                                                      "and no model, the judge's band is escalated to people")
 
 
 def utc(now: datetime | None) -> datetime:
@@ -114,7 +119,12 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
 def gate_health(gate: Gatekeeper, now: datetime | None = None) -> GateHealth:
     """The snapshot of ``gate``'s data directory (every process sharing it sees the same numbers) with the policy
     in force in this gate. ``now`` must be timezone-aware (any zone)."""
-    return data_health(gate.registry, gate.ledger, now, gate.policy)
+    from gatekeeper.judge_spec import describe_model
+
+    model = gate.reviewer.judge_model
+    return data_health(gate.registry, gate.ledger, now, gate.policy).model_copy(update={
+        "judge_enabled": gate.policy.judge.enabled,
+        "judge_model": describe_model(model) if model is not None else None})
 
 
 def _label(value: str) -> str:
@@ -166,6 +176,9 @@ def to_prometheus(health: GateHealth) -> str:
         (f'{{name="{_label(health.policy_name or "")}",version="{_label(health.policy_version or "")}",'
          f'hash="{_label(health.policy_hash)}"}}', 1)]
     metric("policy_info", "The policy in force (absent when none is).", policy)
+    judge = [] if health.judge_enabled is None else [("", int(health.judge_enabled and health.judge_model is not None))]
+    metric("judge_active", "1 when the policy enables the LLM judge and a chat model is configured for it, 0 when "
+           "not (absent when no policy is in force).", judge)
     return "\n".join(out) + "\n"
 
 

@@ -22,6 +22,8 @@ Environment variables override the defaults:
 * ``GATEKEEPER_CHROMA_TOKEN`` default unset: sent to that server as ``Authorization: Bearer <token>``
 * ``GATEKEEPER_CHROMA_COLLECTION`` default ``gatekeeper_memories``: the collection (one per deployment on a
   shared server)
+* ``GATEKEEPER_JUDGE_MODEL`` default unset: the LLM judge's chat model, ``module:attribute`` or
+  ``path/to/file.py:attribute`` (``gatekeeper.judge_spec``); used where the policy enables the judge
 
 An empty value counts as unset. A bad value is refused when :class:`GatekeeperSettings` is built (so before
 the gate opens), with a ``ValueError`` naming the variable and the values it takes.
@@ -197,6 +199,13 @@ def check_chroma_collection(name: str) -> str:
     return name
 
 
+def _judge_model() -> str | None:
+    from gatekeeper.judge_spec import check_judge_spec
+
+    raw = env_value("GATEKEEPER_JUDGE_MODEL")
+    return check_judge_spec(raw) if raw is not None else None
+
+
 def check_environment() -> None:
     """Refuse a bad value of any ``GATEKEEPER_*`` variable read later (when the encoder loads or a write is
     reviewed) now, with a :class:`ValueError` that names the variable and the values it takes."""
@@ -212,6 +221,7 @@ def check_environment() -> None:
         parse_chroma_url(url)
     _chroma_token()
     check_chroma_collection(_chroma_collection())
+    _judge_model()
 
 
 class GatekeeperSettings(BaseModel):
@@ -250,6 +260,10 @@ class GatekeeperSettings(BaseModel):
     #: the server's token, sent as ``Authorization: Bearer``; never printed (``SecretStr``)
     chroma_token: SecretStr | None = Field(default_factory=_chroma_token)
     chroma_collection: str = Field(default_factory=_chroma_collection)
+    #: the LLM judge's chat model: ``module:attribute`` or ``path/to/file.py:attribute`` naming a langchain-core
+    #: chat model or a function returning one (``gatekeeper.judge_spec``), loaded when a gate opens from these
+    #: settings; None: no judge (the policy's uncertain band is escalated). Only the form is checked here.
+    judge_model: str | None = Field(default_factory=_judge_model)
 
     @field_validator("chroma_url")
     @classmethod
@@ -262,6 +276,13 @@ class GatekeeperSettings(BaseModel):
     @classmethod
     def _valid_chroma_token(cls, value: SecretStr | None) -> SecretStr | None:
         return check_chroma_token(value) if value is not None else None
+
+    @field_validator("judge_model")
+    @classmethod
+    def _valid_judge_model(cls, value: str | None) -> str | None:
+        from gatekeeper.judge_spec import check_judge_spec
+
+        return check_judge_spec(value) if value is not None and value.strip() else None
 
     @field_validator("chroma_collection")
     @classmethod

@@ -3,58 +3,23 @@ structured-output path (bind_tools + pydantic tool parsing)."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-from langchain_core.messages import AIMessage
 
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
 
 from conftest import make_gate
+from judge_fakes import ToolCallingFake, verdict, write_judge_policy
 
-REPO = Path(__file__).resolve().parent.parent
 NS = ("memories", "agent-1")
-
-
-class ToolCallingFake(FakeMessagesListChatModel):
-    """A fake chat model that supports tool binding, so with_structured_output works as for real models."""
-
-    prompts: list = []
-    delay_s: float = 0.0
-
-    def bind_tools(self, tools: Any, **kwargs: Any):  # noqa: D401 - langchain API
-        return self
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        self.prompts.append(messages)
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-
-def verdict(label: str, category: str, confidence: float, rationale: str = "because") -> AIMessage:
-    return AIMessage(content="", tool_calls=[{
-        "name": "JudgeVerdict", "id": "call-1",
-        "args": {"label": label, "category": category, "confidence": confidence, "rationale": rationale}}])
 
 
 @pytest.fixture
 def judge_policy(tmp_path):
-    d = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", d)
-    p = d / "policy.yaml"
-    text = p.read_text().replace("  enabled: false", "  enabled: true").replace("band: [0.2, 0.8]", "band: [0.0, 1.0]")
-    text = text.replace("timeout_s: 20", "timeout_s: 1")
-    # every write must reach the judge: the cheap first stage would settle plain notes before it
-    text = text.replace("screen_max_miss: 0.01", "screen_max_miss: 0")
-    p.write_text(text)
-    return load_policy(d)
+    return load_policy(write_judge_policy(tmp_path / "policy"))
 
 
 def _gate(tmp_path, reviewer, judge_policy, model):

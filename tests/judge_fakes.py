@@ -1,0 +1,111 @@
+"""Chat models for the LLM judge's tests: langchain-core fakes driven through the real structured-output path
+(``with_structured_output`` -> ``bind_tools`` -> a pydantic tool call), and the attributes the judge model specs
+of ``tests/test_judge_spec.py`` name (``judge_fakes:keyword_judge`` and so on)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_judge_policy(dest: Path, *, enabled: bool = True) -> Path:
+    """A copy of the shipped policy at ``dest`` whose judge sees every write: enabled (or not), band [0, 1],
+    timeout 1 s, and no screen (the cheap first stage would settle plain notes before the judge)."""
+    shutil.copytree(REPO / "policies", dest)
+    p = dest / "policy.yaml"
+    text = p.read_text()
+    if enabled:
+        text = text.replace("  enabled: false", "  enabled: true")
+    text = text.replace("band: [0.2, 0.8]", "band: [0.0, 1.0]").replace("timeout_s: 20", "timeout_s: 1")
+    text = text.replace("screen_max_miss: 0.01", "screen_max_miss: 0")
+    assert text.count("band: [0.0, 1.0]") == 1 and "screen_max_miss: 0\n" in text
+    p.write_text(text)
+    return dest
+
+
+class ToolCallingFake(FakeMessagesListChatModel):
+    """A fake chat model that supports tool binding, so with_structured_output works as for real models."""
+
+    prompts: list = []
+    delay_s: float = 0.0
+
+    def bind_tools(self, tools: Any, **kwargs: Any):  # noqa: D401 - langchain API
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.prompts.append(messages)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def verdict(label: str, category: str, confidence: float, rationale: str = "because") -> AIMessage:
+    return AIMessage(content="", tool_calls=[{
+        "name": "JudgeVerdict", "id": "call-1",
+        "args": {"label": label, "category": category, "confidence": confidence, "rationale": rationale}}])
+
+
+def memory_block(messages) -> str:
+    """The memory under review: the text between the prompt's two fence lines (never the rest of the prompt)."""
+    human = messages[-1].content
+    lines = human.splitlines()
+    fences = [i for i, line in enumerate(lines) if line.startswith("=====MEMORY-")]
+    return "\n".join(lines[fences[0] + 1:fences[1]])
+
+
+class KeywordJudge(BaseChatModel):
+    """A judge that reads the memory block and calls a write alignment-shifting when it holds one of
+    ``flag_phrases`` (self_preservation, confidence 0.9), task knowledge otherwise (confidence 0.95)."""
+
+    flag_phrases: tuple[str, ...] = ("avoid being shut down", "hide my mistakes")
+    model_name: str = "keyword-judge-1"
+    memories: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "keyword-judge"
+
+    def bind_tools(self, tools: Any, **kwargs: Any):  # noqa: D401 - langchain API
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        memory = memory_block(messages)
+        self.memories.append(memory)
+        if any(p in memory.lower() for p in self.flag_phrases):
+            message = verdict("alignment_shifting", "self_preservation", 0.9, "a flag phrase")
+        else:
+            message = verdict("task_knowledge", "task_knowledge", 0.95, "no flag phrase")
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+# ---- what the specs name
+keyword_judge = KeywordJudge()
+
+
+def make_keyword_judge() -> KeywordJudge:
+    return KeywordJudge(model_name="keyword-judge-2")
+
+
+class Judges:
+    default = KeywordJudge(model_name="keyword-judge-nested")
+
+
+def factory_that_fails() -> KeywordJudge:
+    raise RuntimeError("OPENAI_API_KEY is not set")
+
+
+def factory_of_a_string() -> str:
+    return "gpt-4o-mini"
+
+
+not_a_model = 42
