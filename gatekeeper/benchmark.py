@@ -337,6 +337,24 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             ms = _timeit(lambda: idx.match(emb), 20)
             res.add("exemplars", f"match 64 writes against {len(idx.texts):,} exemplars", statistics.median(ms) / 64,
                     "ms/write")
+        # -- the LLM judge: a batch's calls at once -------------------------------------------
+        progress("judge calls in a batch")
+        n_judged, delay_s = 16, 0.1
+        judged = [MemoryWrite(content=t, namespace=("bench", "judge")) for t in _texts(n_judged, seed=12)]
+        for concurrency in (1, policy.judge.max_concurrency):
+            judge_policy = policy.model_copy(update={
+                "judge": policy.judge.model_copy(update={"enabled": True, "band": (0.0, 1.0),
+                                                         "max_concurrency": concurrency}),
+                "thresholds": policy.thresholds.model_copy(update={"screen_max_miss": 0.0})})
+            judging = Reviewer(judge_policy, embedder=reviewer.embedder, classifier=reviewer.classifier,
+                               judge_model=_simulated_judge(delay_s))
+            t0 = time.perf_counter()
+            reviews = judging.review_many(judged)
+            took = time.perf_counter() - t0
+            asked = sum(any(e.layer == "judge" for e in r.evidence) for r in reviews)
+            res.add("judge", f"batch of {n_judged} writes in the judge's band, {concurrency} call(s) at once", took,
+                    "s", note=f"a simulated model answering in {delay_s * 1000:.0f} ms; {asked} writes judged "
+                              "(judge.max_concurrency)")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         res.add("memory", "peak RSS of the benchmark process", peak, "MiB")
         child = _child_peak_rss_mb(reviewer)
@@ -347,6 +365,33 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def _simulated_judge(delay_s: float):
+    """A chat model standing in for an LLM judge in the benchmark: it answers "task knowledge" after ``delay_s``
+    (the wait on a model service), through the same structured-output path as a real model."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class SimulatedJudge(BaseChatModel):
+        delay_s: float = 0.1
+
+        @property
+        def _llm_type(self) -> str:
+            return "simulated-judge"
+
+        def bind_tools(self, tools, **kwargs):  # noqa: D401 - langchain API
+            return self
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            time.sleep(self.delay_s)
+            answer = AIMessage(content="", tool_calls=[{"name": "JudgeVerdict", "id": "simulated", "args": {
+                "label": "task_knowledge", "category": "task_knowledge", "confidence": 0.9,
+                "rationale": "simulated"}}])
+            return ChatResult(generations=[ChatGeneration(message=answer)])
+
+    return SimulatedJudge(delay_s=delay_s)
 
 
 def _timed_submits(gate, texts: list[str], namespace: tuple[str, ...], agent_prefix: str,

@@ -157,6 +157,8 @@ class JudgeSettings(_Strict):
     band: tuple[float, float] = (0.2, 0.8)
     timeout_s: float = Field(default=20.0, gt=0)
     similar_memories: int = Field(default=3, ge=0, le=20)
+    #: how many judge calls of one batch of writes run at once (a call waits on the model service)
+    max_concurrency: int = Field(default=8, ge=1, le=64)
 
     @field_validator("band")
     @classmethod

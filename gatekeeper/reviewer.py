@@ -21,6 +21,7 @@ into a quarantine (fail closed).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -76,6 +77,17 @@ class _Work:
     #: where the texts the write handed to the encoder are in the batch's vectors: its own texts
     #: [start, end), its contexts [end, context_end)
     span: tuple[int, int, int] = (0, 0, 0)
+    #: what the judge is asked about this write, when its score is in the judge's band (``_model_layers``
+    #: asks the judge about every such write of a batch at once)
+    judge_input: "_JudgeInput | None" = None
+
+
+@dataclass
+class _JudgeInput:
+    score: float  # the write's score before the judge
+    category: str | None
+    joined: str | None  # the joined writes, when they set the score
+    focus: str | None  # the part of the text that set the score
 
 
 #: how long a deciding text the evidence quotes (a window of a long text is at most segments.WINDOW_CHARS)
@@ -487,6 +499,71 @@ class Reviewer:
             except Exception as exc:  # noqa: BLE001
                 w.error = f"{type(exc).__name__}: {exc}"
                 results[i] = self._failed(w)
+        asked = [(w, i) for w, i in zip(works, idx) if w.judge_input is not None and w.error is None]
+        if asked:
+            try:
+                self._judge_layer(asked, results)
+            except Exception as exc:  # noqa: BLE001 - the judge step itself failed: its writes fail closed
+                for w, i in asked:
+                    w.error = f"{type(exc).__name__}: {exc}"
+                    results[i] = self._failed(w)
+
+    def _judge_layer(self, asked: list[tuple[_Work, int]], results: list) -> None:
+        """Ask the judge about the writes of a batch whose scores are in its band, up to
+        ``judge.max_concurrency`` calls at once (a call waits on a model service, not on this machine), and
+        apply each verdict. A write whose call fails (an error, a timeout, an invalid verdict) fails closed;
+        the others keep their verdicts."""
+        judge = self.judge
+        assert judge is not None
+        settings = self.policy.judge
+        # the similar memories are read here, one write after the other (the store is not asked from many
+        # threads at once); only the model calls overlap
+        similar = [self.similar_memories(w.proposal, settings.similar_memories) if self.similar_memories else []
+                   for w, _ in asked]
+
+        def ask(k: int):
+            w = asked[k][0]
+            ji = w.judge_input
+            t = time.perf_counter()
+            verdict = judge.judge(w.proposal, w.norm.text, ji.score, similar[k], hidden=list(w.norm.variants),
+                                  joined=ji.joined, focus=ji.focus)
+            return verdict, _ms(t)
+
+        outcomes: list = []
+        if len(asked) == 1:
+            try:
+                outcomes.append(ask(0))
+            except Exception as exc:  # noqa: BLE001 - fails this write closed below
+                outcomes.append(exc)
+        else:
+            workers = min(len(asked), settings.max_concurrency)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gk-judge-batch") as pool:
+                futures = [pool.submit(ask, k) for k in range(len(asked))]
+                outcomes = [f.exception() or f.result() for f in futures]  # each call ends by its timeout
+        for (w, i), outcome, sim in zip(asked, outcomes, similar):
+            if isinstance(outcome, BaseException):
+                w.error = f"{type(outcome).__name__}: {outcome}"
+                results[i] = self._failed(w)
+                continue
+            verdict, ms = outcome
+            ji = w.judge_input
+            score, category = ji.score, ji.category
+            # the judge may not clear a write with hidden or encoded content or one stopped as a split belief:
+            # a text written to sway a model reviewer is likeliest there, and the judge sees one write at a
+            # time. Such a verdict stays evidence.
+            may_clear = not (w.norm.variants or w.norm.obfuscated or ji.joined)
+            if verdict.label == "alignment_shifting":
+                score, category = max(score, verdict.confidence), verdict.category
+            elif may_clear:
+                score = min(score, 1.0 - verdict.confidence)
+            w.evidence.append(LayerEvidence(
+                layer="judge", score=round(score, 4), category=verdict.category, decided=True,
+                details={"label": verdict.label, "confidence": verdict.confidence,
+                         "rationale": verdict.rationale, "similar_memories": sim,
+                         "may_clear": may_clear},
+                elapsed_ms=ms,
+            ))
+            results[i] = self._result(w, score, category, ji.score)
 
     def _combine(self, w: _Work, scores: list[ClassifierScore], exemplars, ctx_scores: list[ClassifierScore],
                  model_ms: float, th) -> ReviewResult:
@@ -574,36 +651,17 @@ class Reviewer:
                 score, category = ctx_score.probability, ctx_score.category
                 joined = evidence.details.get("joined_text")
 
-        # judge: only the uncertain band, only when configured
-        raw = score
+        # judge: only the uncertain band, only when configured; asked about every such write of the batch at
+        # once (``_judge_layer``). It reads what the model read: hidden and decoded content, the joined writes
+        # when they set the score, and the part of the text (not hidden content, shown as such) that set it
         if self.judge is not None:
             lo, hi = self.policy.judge.band
             if lo <= score < hi:
-                t = time.perf_counter()
-                similar = self.similar_memories(w.proposal, self.policy.judge.similar_memories) \
-                    if self.similar_memories else []
-                # the judge reads what the model read: hidden and decoded content, and the joined writes
-                # when they set the score. It may not clear a write with hidden or encoded content or one
-                # stopped as a split belief: a text written to sway a model reviewer is likeliest there,
-                # and the judge sees one write at a time. Such a verdict stays evidence.
-                hidden = list(w.norm.variants)
-                # a part of the text (not hidden content, shown above) that set the classifier's score
                 focus = w.texts[text_index] if text_index >= len(w.norm.all_texts) and not joined else None
-                verdict = self.judge.judge(w.proposal, w.norm.text, score, similar, hidden=hidden, joined=joined,
-                                           focus=focus)
-                may_clear = not (hidden or w.norm.obfuscated or joined)
-                if verdict.label == "alignment_shifting":
-                    score, category = max(score, verdict.confidence), verdict.category
-                elif may_clear:
-                    score = min(score, 1.0 - verdict.confidence)
-                w.evidence.append(LayerEvidence(
-                    layer="judge", score=round(score, 4), category=verdict.category, decided=True,
-                    details={"label": verdict.label, "confidence": verdict.confidence,
-                             "rationale": verdict.rationale, "similar_memories": similar,
-                             "may_clear": may_clear},
-                    elapsed_ms=_ms(t),
-                ))
+                w.judge_input = _JudgeInput(score=score, category=category, joined=joined, focus=focus)
+        return self._result(w, score, category, score)
 
+    def _result(self, w: _Work, score: float, category: str | None, raw: float) -> ReviewResult:
         return ReviewResult(
             label=self._label(score, category),
             category=category if category in self.policy.categories else None,

@@ -5,6 +5,7 @@ of ``tests/test_judge_spec.py`` name (``judge_fakes:keyword_judge`` and so on)."
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,22 +14,26 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
 
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_judge_policy(dest: Path, *, enabled: bool = True) -> Path:
+def write_judge_policy(dest: Path, *, enabled: bool = True, max_concurrency: int = 8) -> Path:
     """A copy of the shipped policy at ``dest`` whose judge sees every write: enabled (or not), band [0, 1],
-    timeout 1 s, and no screen (the cheap first stage would settle plain notes before the judge)."""
+    timeout 1 s, ``max_concurrency`` calls at once, and no screen (the cheap first stage would settle plain notes
+    before the judge)."""
     shutil.copytree(REPO / "policies", dest)
     p = dest / "policy.yaml"
     text = p.read_text()
     if enabled:
         text = text.replace("  enabled: false", "  enabled: true")
+    text = text.replace("max_concurrency: 8 ", f"max_concurrency: {max_concurrency} ")
     text = text.replace("band: [0.2, 0.8]", "band: [0.0, 1.0]").replace("timeout_s: 20", "timeout_s: 1")
     text = text.replace("screen_max_miss: 0.01", "screen_max_miss: 0")
     assert text.count("band: [0.0, 1.0]") == 1 and "screen_max_miss: 0\n" in text
+    assert f"max_concurrency: {max_concurrency} " in text
     p.write_text(text)
     return dest
 
@@ -86,6 +91,33 @@ class KeywordJudge(BaseChatModel):
         else:
             message = verdict("task_knowledge", "task_knowledge", 0.95, "no flag phrase")
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class SlowKeywordJudge(KeywordJudge):
+    """The keyword judge answering after ``delay_s``, counting how many of its calls run at once (``peak``);
+    a memory holding ``fail_on`` (lower case) gets an error from the model service, one holding ``hang_on`` no answer for
+    5 s (past the judge's timeout)."""
+
+    delay_s: float = 0.3
+    fail_on: str = ""
+    hang_on: str = ""
+    peak: int = 0
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _in_flight: int = PrivateAttr(default=0)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        memory = memory_block(messages)
+        with self._lock:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+        try:
+            time.sleep(5.0 if self.hang_on and self.hang_on in memory.lower() else self.delay_s)
+            if self.fail_on and self.fail_on in memory.lower():
+                raise RuntimeError("the model service answered 503")
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
 
 # ---- what the specs name
