@@ -32,7 +32,7 @@ from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, c
 from gatekeeper.embeddings import Embedder, EmbeddingStream
 from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
-from gatekeeper.judge import LLMJudge
+from gatekeeper.judge import LLMJudge, PolicyExample
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
@@ -88,6 +88,7 @@ class _JudgeInput:
     category: str | None
     joined: str | None  # the joined writes, when they set the score
     focus: str | None  # the part of the text that set the score
+    examples: list[PolicyExample]  # the policy's exemplar and counter-exemplar closest to the write
 
 
 #: how long a deciding text the evidence quotes (a window of a long text is at most segments.WINDOW_CHARS)
@@ -526,7 +527,7 @@ class Reviewer:
             ji = w.judge_input
             t = time.perf_counter()
             verdict = judge.judge(w.proposal, w.norm.text, ji.score, similar[k], hidden=list(w.norm.variants),
-                                  joined=ji.joined, focus=ji.focus)
+                                  joined=ji.joined, focus=ji.focus, examples=ji.examples)
             return verdict, _ms(t)
 
         outcomes: list = []
@@ -658,7 +659,15 @@ class Reviewer:
             lo, hi = self.policy.judge.band
             if lo <= score < hi:
                 focus = w.texts[text_index] if text_index >= len(w.norm.all_texts) and not joined else None
-                w.judge_input = _JudgeInput(score=score, category=category, joined=joined, focus=focus)
+                examples = []
+                if harm is not None:
+                    examples.append(PolicyExample(kind="exemplar", category=harm.category, text=harm.text,
+                                                  similarity=round(harm.similarity, 4)))
+                if benign is not None:
+                    examples.append(PolicyExample(kind="counter_exemplar", text=benign.text,
+                                                  similarity=round(benign.similarity, 4)))
+                w.judge_input = _JudgeInput(score=score, category=category, joined=joined, focus=focus,
+                                            examples=examples)
         return self._result(w, score, category, score)
 
     def _result(self, w: _Work, score: float, category: str | None, raw: float) -> ReviewResult:
