@@ -100,8 +100,14 @@ def _deciding_text(w: _Work, index: int) -> dict:
     evidence for the reviewer who works the queue: in a long note flagged by one sentence, that sentence is what
     to read. ``part`` says what it is: content hidden in the text or decoded from it, or a part (a sentence, two
     neighbouring ones, a piece of a run-on sentence, a window of a long one, a string field of a value)."""
-    part = "hidden or decoded content" if index < len(w.norm.all_texts) else "part"
+    part = "part" if _is_part(w, index) else "hidden or decoded content"
     return {"text": w.texts[index][:DECIDING_TEXT_CHARS], "part": part}
+
+
+def _is_part(w: _Work, index: int) -> bool:
+    """Whether ``w.texts[index]`` is a part of the write's text (a sentence, a pair, a window, a field), not
+    its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``)."""
+    return index >= len(w.norm.all_texts)
 
 
 class Reviewer:
@@ -658,7 +664,7 @@ class Reviewer:
         if self.judge is not None:
             lo, hi = self.policy.judge.band
             if lo <= score < hi:
-                focus = w.texts[text_index] if text_index >= len(w.norm.all_texts) and not joined else None
+                focus = w.texts[text_index] if _is_part(w, text_index) and not joined else None
                 examples = []
                 if harm is not None:
                     examples.append(PolicyExample(kind="exemplar", category=harm.category, text=harm.text,
