@@ -301,13 +301,19 @@ def _key_sources(policy: Policy) -> list[str]:
             source_digest([sys.modules[__name__], corpus])]
 
 
+def remembered_screen_key(policy: Policy) -> str:
+    """The cache key of this policy's screen, found by the key remembered for its inputs
+    (``gatekeeper.key_memo``) without parsing the corpus; computed (and remembered) the first time."""
+    return remembered_key("screen", _key_sources(policy), lambda: screen_hash(*screen_inputs(policy)))
+
+
 def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
     """Load the cached screen for this policy's inputs, or train and cache it (seconds)."""
     from gatekeeper.settings import cache_root
 
     if not retrain:
         # found by the key remembered for these inputs (``gatekeeper.key_memo``), without parsing the corpus
-        key = remembered_key("screen", _key_sources(policy), lambda: screen_hash(*screen_inputs(policy)))
+        key = remembered_screen_key(policy)
         try:
             return LexicalScreen.load(cache_root() / "screen" / key)
         except ModelLoadError:

@@ -14,7 +14,7 @@ from gatekeeper.classifier import (TrainConfig, artifact_dir, bundled_model_dir,
                                    inputs_hash, training_examples)
 from gatekeeper.key_memo import fingerprint, memo_path, remembered_key, source_digest
 from gatekeeper.policy import load_policy
-from gatekeeper.screen import ensure_screen, screen_hash, screen_inputs
+from gatekeeper.screen import ensure_screen, remembered_screen_key, screen_hash, screen_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,12 +34,6 @@ def _no_corpus(monkeypatch):
 
 def _long_way(policy, config=TrainConfig()) -> str:
     return inputs_hash(policy, training_examples(policy), bundled_model_dir(), config)
-
-
-def remembered_screen_key(policy) -> str:
-    from gatekeeper.screen import _key_sources
-
-    return remembered_key("screen", _key_sources(policy), lambda: screen_hash(*screen_inputs(policy)))
 
 
 def test_remembered_key_computes_once_and_ignores_a_damaged_memo(tmp_cache):
