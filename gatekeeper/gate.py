@@ -218,7 +218,9 @@ class Gatekeeper:
              policy: Policy | None = None, reviewer: Reviewer | None = None, judge_model=None,
              escalation_mode: EscalationMode | None = None, recover: bool = True) -> "Gatekeeper":
         """A gate from settings: by default everything under one data directory, no server; with
-        ``settings.chroma_url`` the committed memories live on that Chroma server."""
+        ``settings.chroma_url`` the committed memories live on that Chroma server. The LLM judge's model is
+        ``judge_model``, else the one ``settings.judge_model`` names (``GATEKEEPER_JUDGE_MODEL``; a
+        ``JudgeModelError`` when it does not load), unless a ``reviewer`` is given (it brings its own)."""
         settings = settings or GatekeeperSettings()
         data = Path(settings.data_dir)
         private_dir(data)

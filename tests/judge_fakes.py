@@ -95,8 +95,8 @@ class KeywordJudge(BaseChatModel):
 
 class SlowKeywordJudge(KeywordJudge):
     """The keyword judge answering after ``delay_s``, counting how many of its calls run at once (``peak``);
-    a memory holding ``fail_on`` (lower case) gets an error from the model service, one holding ``hang_on`` no answer for
-    5 s (past the judge's timeout)."""
+    a memory holding ``fail_on`` (lower case) gets an error from the model service, one holding ``hang_on`` no
+    answer for 5 s (past the judge's timeout)."""
 
     delay_s: float = 0.3
     fail_on: str = ""
