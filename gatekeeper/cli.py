@@ -1247,7 +1247,7 @@ def _print_judge(gate) -> None:
                       f"timeout {judge.timeout_s:g}s")
     elif judge.enabled:
         console.print("[yellow]judge: enabled in the policy but no model is configured (GATEKEEPER_JUDGE_MODEL): "
-                      "its band is escalated to the review queue[/yellow]")
+                      "writes are decided without it (the uncertain band goes to the review queue)[/yellow]")
     elif model is not None:
         console.print(f"[yellow]judge: {_shown(describe_model(model))} is configured but the policy leaves it off "
                       "(judge.enabled: false)[/yellow]")

@@ -1097,13 +1097,13 @@ def _lower_this_threads_priority(nice: int) -> None:
 
 def log_judge_setup(policy: Policy, judge_model) -> None:
     """Warn when the policy and the judge's chat model do not go together: the policy enables the judge and no
-    model is configured (its uncertain band is then escalated to people), or a model is configured and the
-    policy leaves the judge off (the model is never called)."""
+    model is configured (writes are then decided without it: the uncertain band goes to people), or a model is
+    configured and the policy leaves the judge off (the model is never called)."""
     from gatekeeper.judge_spec import describe_model
 
     if policy.judge.enabled and judge_model is None:
         log.warning("judge.enabled_without_model", policy_version=policy.version,
-                    effect="writes in the judge's band are escalated to the review queue instead",
+                    effect="writes are decided without the judge: the uncertain band goes to the review queue",
                     fix="set GATEKEEPER_JUDGE_MODEL, or pass judge_model= to the gate")
     elif judge_model is not None and not policy.judge.enabled:
         log.warning("judge.model_not_used", model=describe_model(judge_model), policy_version=policy.version,

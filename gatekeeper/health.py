@@ -73,7 +73,7 @@ class GateHealth(BaseModel):
                                                          "(judge.enabled); None when no policy is in force")
     judge_model: str | None = Field(None, description="the judge's chat model (class, and the model it calls when "
                                                       "it says); None when none is configured. With judge_enabled "
-                                                      "and no model, the judge's band is escalated to people")
+                                                      "and no model, writes are decided without it")
 
 
 def utc(now: datetime | None) -> datetime:

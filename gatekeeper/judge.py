@@ -74,6 +74,7 @@ class PolicyExample(BaseModel):
     text: str
     similarity: float
 
+
 #: judge calls that timed out but are still running; at this many, further calls fail at once
 MAX_ABANDONED = 8
 
