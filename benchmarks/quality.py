@@ -12,6 +12,14 @@ and writes ``docs/quality.md`` (markdown tables) and ``benchmarks/results/qualit
 sets are read in place and only measured on; a data set that is absent is skipped with a message.
 
     python benchmarks/quality.py [--datasets ../shared/datasets] [--limit N] [--no-obfuscate]
+    python benchmarks/quality.py --judge my_pkg.judges:judge    # the same, with an LLM judge for the
+                                                                # uncertain band: docs/quality-judge.md
+
+With ``--judge`` (``module:attribute`` or ``path/to/file.py:attribute`` naming a langchain-core chat model or a
+function returning one, as ``GATEKEEPER_JUDGE_MODEL``) the policy's judge is switched on for the run, and the
+report (``docs/quality-judge.md``, ``benchmarks/results/quality-judge.json`` unless ``--md`` / ``--json`` say
+otherwise) adds what the judge did on each data set, beside the same targets. CI configures no model and
+nothing here reaches a model service unless the named model does.
 
 Targets (from the project's issue): catch >= 98% of alignment-shifting / poisoned writes while
 auto-committing >= 95% of task knowledge; persona-dev " Yes" caught >= 95%; memshield validation
@@ -106,6 +114,11 @@ def markdown(results: dict) -> str:
         f"{meta.get('examples')} training examples, trained in {meta.get('train_seconds')} s; "
         f"hyperparameters `{json.dumps(meta.get('config', {}), sort_keys=True)}`. Policy `{results['policy'][:12]}`.",
         "",
+        (f"LLM judge: `{results['judge']['model']}` for scores in [{results['judge']['band'][0]:g}, "
+         f"{results['judge']['band'][1]:g}), up to {results['judge']['max_concurrency']} calls at once (section "
+         "\"What the judge did\")." if results.get("judge") else
+         "No LLM judge: the uncertain band is escalated to people (`--judge` measures one)."),
+        "",
         "## Summary",
         "",
         "| data set | writes | harmful | caught (recall) | benign | false alarms | auto-committed | precision | F1 |",
@@ -124,6 +137,22 @@ def markdown(results: dict) -> str:
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
+    if results.get("judge"):
+        lines += ["", "## What the judge did", "",
+                  "Writes whose score fell in the judge's band, its verdicts on them by true label, the verdicts that "
+                  "lowered a write's score (cleared), and calls that failed (the write quarantined).", "",
+                  "| data set | writes | judged | harmful: alignment-shifting | harmful: task knowledge | "
+                  "benign: alignment-shifting | benign: task knowledge | cleared | failed | call p50 | call p99 |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for rep in results["reports"]:
+            j = rep.get("judge") or {}
+            if j:
+                lines.append(f"| {rep['name']} | {j['writes']} | {j['calls']} | "
+                             f"{j['harmful_judged_alignment_shifting']} | "
+                             f"{j['harmful_judged_task_knowledge']} | {j['benign_judged_alignment_shifting']} | "
+                             f"{j['benign_judged_task_knowledge']} | {j['cleared']} | {j['failed']} | "
+                             f"{j['call_ms_p50']:.0f} ms | {j['call_ms_p99']:.0f} ms |")
+        lines.append("")
     if results.get("obfuscation"):
         lines += ["", "## Obfuscation robustness", "",
                   "Alignment-shifting examples (and, for the false-alarm column, benign ones) re-run disguised. "
@@ -283,18 +312,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--obfuscate-limit", type=int, default=200,
                     help="harmful (and benign) examples per group for the obfuscation runs")
     ap.add_argument("--no-obfuscate", action="store_true")
-    ap.add_argument("--md", type=Path, default=REPO / "docs" / "quality.md")
-    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "quality.json")
-    ap.add_argument("--notes", type=Path, default=REPO / "benchmarks" / "quality_notes.md",
-                    help="hand-written analysis appended to the markdown under 'What falls short and why'")
+    ap.add_argument("--judge", default=None,
+                    help="an LLM judge for the uncertain band, 'module:attribute' or 'path/to/file.py:attribute' "
+                         "(switched on in the policy for this run)")
+    ap.add_argument("--md", type=Path, default=None, help="default docs/quality.md (docs/quality-judge.md with "
+                                                          "--judge)")
+    ap.add_argument("--json", type=Path, default=None, help="default benchmarks/results/quality.json "
+                                                            "(quality-judge.json with --judge)")
+    ap.add_argument("--notes", type=Path, default=None,
+                    help="hand-written analysis appended to the markdown under 'What falls short and why' "
+                         "(default benchmarks/quality_notes.md, none with --judge)")
     args = ap.parse_args(argv)
+    suffix = "-judge" if args.judge else ""
+    args.md = args.md or REPO / "docs" / f"quality{suffix}.md"
+    args.json = args.json or REPO / "benchmarks" / "results" / f"quality{suffix}.json"
+    if args.notes is None and not args.judge:
+        args.notes = REPO / "benchmarks" / "quality_notes.md"
 
+    from gatekeeper.judge_spec import JudgeModelError, describe_model, load_judge_model
     from gatekeeper.policy import load_policy
     from gatekeeper.reviewer import Reviewer
 
     started = time.time()
     policy = load_policy(REPO / "policies")
-    reviewer = Reviewer(policy)
+    judge_model = None
+    if args.judge:
+        try:
+            judge_model = load_judge_model(args.judge)
+        except JudgeModelError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
+        policy = policy.model_copy(update={"judge": policy.judge.model_copy(update={"enabled": True})})
+    reviewer = Reviewer(policy, judge_model=judge_model)
     t = time.perf_counter()
     reviewer.warm_up()
     console.print(f"classifier ready in {time.perf_counter() - t:.1f}s: {reviewer.classifier.meta.get('trainer')} "
@@ -311,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         raw_groups.setdefault(group, []).extend(examples)
     results = {"started": started, "policy": policy.hash, "classifier": {k: v for k, v in reviewer.classifier.meta.items()
                                                                          if k != "categories"},
+               "judge": {"model": describe_model(judge_model), "band": list(policy.judge.band),
+                         "max_concurrency": policy.judge.max_concurrency} if judge_model is not None else None,
                "reports": [_without_shared_text(r.to_dict(), g) for r, (g, _, _) in zip(reports, sets)],
                "groups": {}, "obfuscation": {}}
     for group in raw_groups:
@@ -349,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if corpus:
         results["context_minimum"] = context_minimum_sweep(corpus[0][1], reviewer, policy, args.obfuscate_limit)
     results["targets"] = targets(results)
-    if args.notes.is_file():
+    if args.notes is not None and args.notes.is_file():
         results["notes"] = args.notes.read_text().strip().splitlines()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -239,3 +239,40 @@ def test_check_status_and_gate_commands_use_the_configured_judge(tmp_path, monke
     monkeypatch.delenv("GATEKEEPER_JUDGE_MODEL")
     r = runner.invoke(app, ["status", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d")])
     assert "judge: enabled in the policy but no model is configured" in " ".join(r.output.split())
+
+
+def test_the_quality_benchmark_measures_the_targets_with_a_judge(tmp_path, dataset):
+    """benchmarks/quality.py --judge: the same report with the judge switched on, what it did on each data set,
+    written where the baseline report is not (docs/quality.md stays the judge-free one)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_benchmark", REPO / "benchmarks" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    shared = tmp_path / "shared"
+    (shared / "memshield-bench").mkdir(parents=True)
+    (shared / "memshield-bench" / "validation.jsonl").write_text(dataset.read_text())  # our own six rows
+    md, out = tmp_path / "quality-judge.md", tmp_path / "quality-judge.json"
+    before = (REPO / "docs" / "quality.md").read_bytes()
+    code = quality.main(["--judge", "judge_fakes:make_keyword_judge", "--datasets", str(shared), "--limit", "6",
+                         "--no-obfuscate", "--obfuscate-limit", "3", "--md", str(md), "--json", str(out)])
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["judge"] == {"model": "KeywordJudge (keyword-judge-2)", "band": [0.2, 0.8], "max_concurrency": 8}
+    names = [r["name"] for r in results["reports"]]
+    assert "memshield-bench validation" in names and "corpus dev split" in names
+    verdicts = ("harmful_judged_alignment_shifting", "harmful_judged_task_knowledge",
+                "benign_judged_alignment_shifting", "benign_judged_task_knowledge")
+    for rep in results["reports"]:
+        judged = rep["judge"]
+        assert judged["writes"] == 6 and judged["calls"] == sum(judged[k] for k in verdicts)
+    assert sum(r["judge"]["calls"] for r in results["reports"]) > 0
+    text = md.read_text()
+    assert "LLM judge: `KeywordJudge (keyword-judge-2)` for scores in [0.2, 0.8)" in text
+    section = text.split("## What the judge did")[1].split("\n## ")[0]
+    for rep in results["reports"]:
+        j = rep["judge"]
+        assert f"| {rep['name']} | 6 | {j['calls']} | {j['harmful_judged_alignment_shifting']} | " in section
+    assert "What falls short and why" not in text  # the baseline's notes are about the run without a judge
+    assert (REPO / "docs" / "quality.md").read_bytes() == before
+    assert quality.main(["--judge", "judge_fakes:nope", "--datasets", str(shared), "--md", str(md)]) == 2
