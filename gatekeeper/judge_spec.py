@@ -90,8 +90,10 @@ def _import_module(spec: str, target: str):
     try:
         return importlib.import_module(target)
     except Exception as exc:  # noqa: BLE001 - ImportError, or the module's own error while it runs
+        hint = (f" (a file in the working directory is named by its path: './{target.replace('.', '/')}.py:...')"
+                if isinstance(exc, ModuleNotFoundError) and exc.name == target.split(".")[0] else "")
         raise JudgeModelError(f"judge model {spec!r}: module {target!r} does not import: "
-                              f"{type(exc).__name__}: {exc}") from exc
+                              f"{type(exc).__name__}: {exc}{hint}") from exc
 
 
 def _import_file(spec: str, target: str):

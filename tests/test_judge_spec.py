@@ -68,6 +68,8 @@ def test_a_spec_names_a_model_a_factory_a_nested_attribute_or_a_file(tmp_path, m
     ("judge_fakes:keyword-judge", "expected 'module:attribute'"),
     ("judge fakes:keyword_judge", "is neither a module name"),
     ("no_such_module_for_a_judge:judge", "module 'no_such_module_for_a_judge' does not import: ModuleNotFoundError"),
+    ("no_such_pkg.judges:judge", "a file in the working directory is named by its path: "
+                                 "'./no_such_pkg/judges.py:...'"),
     ("judge_fakes:nope", "judge_fakes has no attribute 'nope'"),
     ("judge_fakes:Judges.nope", "has no attribute 'Judges.nope'"),
     ("judge_fakes:not_a_model", "not_a_model is a int, not a langchain-core chat model"),
