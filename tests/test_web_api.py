@@ -702,3 +702,32 @@ def test_a_write_retried_after_a_store_failure_says_so_on_its_pages(web, gate, m
     row = re.search(rf'<tr data-id="{down.proposal.id}">.*?</tr>', c.get("/quarantine").text, re.S).group(0)
     assert "store failure, retried" in row
     assert c.get(f"/items/{retried['retried_as']}").status_code == 200
+
+
+def test_the_llm_judges_verdict_is_shown_beside_the_gate_decision(tmp_path, reviewer):
+    """A reviewer sees what the judge said, and why, next to the decision: its rationale is model output about
+    agent text, so it is escaped like the memory."""
+    import shutil
+
+    from conftest import REPO, make_gate
+    from gatekeeper.policy import load_policy
+    from gatekeeper.reviewer import Reviewer
+    from judge_fakes import ToolCallingFake, verdict
+
+    pdir = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pdir)
+    text = (pdir / "policy.yaml").read_text().replace("  enabled: false", "  enabled: true")
+    (pdir / "policy.yaml").write_text(text.replace("band: [0.2, 0.8]", "band: [0.0, 1.0]"))
+    model = ToolCallingFake(responses=[verdict("alignment_shifting", "self_preservation", 0.9,
+                                               "It plans to <b>stall</b> a shutdown.")])
+    judged = Reviewer(load_policy(pdir), embedder=reviewer.embedder, classifier=reviewer.classifier,
+                      judge_model=model)
+    with make_gate(tmp_path / "judged", judged) as gate:
+        store = AccountStore(gate.registry.path)
+        store.add("carol", PW, role="reviewer")
+        p = escalate(gate, STALL)
+        page, _, _ = detail(login(create_app(ReviewService(gate), store, secret_key=b"s" * 64), "carol"), p.id)
+        row = re.search(r'<td id="judge-verdict">(.*?)</td>', page, re.S).group(1)
+        assert row.startswith("alignment_shifting · confidence 0.90 · self_preservation")
+        assert "It plans to &lt;b&gt;stall&lt;/b&gt; a shutdown." in row and "<b>" not in row
+        store.close()
