@@ -290,6 +290,11 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
     if deciding:
         console.print(f"classifier scored it by its most alarming {deciding['part']}: "
                       f"\u201c{_shown(deciding['text'], 300)}\u201d")
+    judged = next((e for e in d.review.evidence if e.layer == "judge"), None) if d.review else None
+    if judged is not None:
+        console.print(f"LLM judge: {judged.details.get('label')} (confidence {judged.details.get('confidence')}"
+                      f"{', not allowed to clear it' if not judged.details.get('may_clear', True) else ''}): "
+                      f"{_shown(judged.details.get('rationale', ''), 500)}")
     if d.review:
         for ev in d.review.evidence:
             console.print(f"  {escape(f'[{ev.layer}]')} score={ev.score} category={ev.category} "

@@ -228,10 +228,17 @@ def test_check_status_and_gate_commands_use_the_configured_judge(tmp_path, monke
     r = runner.invoke(app, ["check", "--submit", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d"),
                             ROWS[4][0]])
     assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["check", "--submit", "--json", "--policy", str(policy_dir), "--data-dir",
+                            str(tmp_path / "d"), ROWS[1][0]])
+    escalated = json.loads(r.stdout)
+    assert escalated["state"] == "pending"
+    r = runner.invoke(app, ["review", "show", escalated["proposal"]["id"], "--policy", str(policy_dir),
+                            "--data-dir", str(tmp_path / "d")])
+    assert "LLM judge: alignment_shifting (confidence 0.9): a flag phrase" in r.output
     r = runner.invoke(app, ["status", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d")])
     assert r.exit_code == 0, r.output
     assert "judge: KeywordJudge (keyword-judge-1), band 0-1, timeout 1s" in r.output
-    assert "committed=1" in r.output  # the note the judge cleared
+    assert "committed=1" in r.output and "pending=1" in r.output  # the note the judge cleared, the belief it flagged
 
     monkeypatch.setenv("GATEKEEPER_JUDGE_MODEL", "judge_fakes:factory_that_fails")
     r = runner.invoke(app, ["review", "list", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d")])
