@@ -778,10 +778,13 @@ class Gatekeeper:
                 for agent in dict.fromkeys(p.provenance.agent_id for p in proposals)}
 
     def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
+        """Committed memories like ``proposal``'s text, for the LLM judge: from the write's own namespace only
+        (``("memories", "alice")``: alice's), since the judge may be a model service outside the deployment and
+        must not be sent other users' memories."""
         if k <= 0:
             return []
         try:
-            items = self.memory_store.search(proposal.namespace[:1], query=proposal.text[:2000], limit=k)
+            items = self.memory_store.search(proposal.namespace, query=proposal.text[:2000], limit=k)
         except Exception:  # noqa: BLE001 - context for the judge only
             return []
         return [str(it.value.get("content", it.value))[:500] for it in items]

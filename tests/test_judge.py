@@ -160,6 +160,24 @@ def test_committed_memories_are_fenced_as_data_and_policy_examples_are_shown(tmp
     assert text in after.split(memory)[1] and exemplar not in after  # the memory itself, in its own block
 
 
+def test_the_judge_is_shown_similar_memories_of_the_writes_own_namespace_only(tmp_path, reviewer, judge_policy):
+    """The judge may be a model service outside the deployment: a write to alice's memories is shown alice's
+    similar memories, never bob's."""
+    model = ToolCallingFake(responses=[verdict("task_knowledge", "task_knowledge", 0.97)])
+    model.prompts = []
+    gate = _gate(tmp_path, reviewer, judge_policy, model)
+    alice, bob = ("memories", "alice"), ("memories", "bob")
+    for ns, text in ((bob, "Bob's VPN token is renewed every Friday by the IT desk."),
+                     (alice, "Alice's VPN token is renewed every Monday by the IT desk.")):
+        assert gate.submit(MemoryWrite(content=text, namespace=ns)).state is ProposalState.committed
+    gate.submit(MemoryWrite(content="The VPN token is renewed by the IT desk each week.", namespace=alice))
+    human = model.prompts[-1][1].content
+    committed = next(line for line in human.splitlines() if line.startswith("=====COMMITTED-"))
+    shown = human.split(committed)[1]
+    assert "Alice's VPN token is renewed every Monday" in shown and "Bob's" not in human
+    gate.close()
+
+
 def test_concurrent_judge_calls_are_not_timed_out_by_each_other(reviewer, judge_policy):
     """Each call is timed from its own start: four calls of 0.6 s with a 1 s timeout all get a verdict
     (with a shared two-thread pool, the later ones waited in its queue and timed out)."""
