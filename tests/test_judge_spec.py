@@ -154,7 +154,7 @@ def test_a_policy_and_a_model_that_do_not_go_together_are_pointed_out(tmp_path):
         health = gate_health(gate)
         assert health.judge_enabled is False and health.judge_model == "KeywordJudge (keyword-judge-1)"
         assert "gatekeeper_judge_active 0\n" in to_prometheus(health)
-    # the judge enabled and no model: its band goes to the review queue
+    # the judge enabled and no model: writes are decided without it (the uncertain band goes to people)
     with capture_logs() as logs:
         gate = Gatekeeper.open(GatekeeperSettings(data_dir=tmp_path / "b",
                                                   policy_dir=write_judge_policy(tmp_path / "policy")),
