@@ -285,3 +285,22 @@ def test_the_quality_benchmark_measures_the_targets_with_a_judge(tmp_path, datas
     assert "What falls short and why" not in text  # the baseline's notes are about the run without a judge
     assert (REPO / "docs" / "quality.md").read_bytes() == before
     assert quality.main(["--judge", "judge_fakes:nope", "--datasets", str(shared), "--md", str(md)]) == 2
+
+
+def test_the_judge_ceiling_benchmark_runs_the_real_path_with_a_judge_that_knows_the_labels(dataset):
+    """benchmarks/judge_ceiling.py: the oracle judge reads the write from the judge's prompt and answers with its
+    true label, so on a band of [0, 1) every write it may decide is decided right (the shipped policy's screen
+    settles some task notes before any judge sees them)."""
+    import importlib.util
+
+    from gatekeeper.evaluation import load_dataset
+
+    spec = importlib.util.spec_from_file_location("judge_ceiling", REPO / "benchmarks" / "judge_ceiling.py")
+    ceiling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ceiling)
+    results = ceiling.run([("six rows", load_dataset(dataset))], bands=[(0.0, 1.0)])
+    row = results["rows"][0]
+    band = row["bands"][0]
+    assert row["writes"] == 6 and 3 <= band["judged"] <= 6 and band["unknown"] == 0
+    assert band["recall"] == 1.0 and band["false_alarm_rate"] == 0.0
+    assert row["no judge"]["metrics"]["tp"] + row["no judge"]["metrics"]["fn"] == 3
