@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
 
 OUT = REPO / "benchmarks" / "results" / "judge-ceiling.json"
 HELDOUT = REPO / "benchmarks" / "heldout"
-DEFAULT_BANDS = ((0.2, 0.8), (0.05, 0.95))
+DEFAULT_BANDS = ((0.2, 0.8), (0.05, 0.95), (0.0, 1.0))
 #: the oracle's category for a belief whose data set names none of the policy's categories (the category sets
 #: only which action a caught write gets, escalate or quarantine; both count as caught)
 FALLBACK_CATEGORY = "value_drift"
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     ap.add_argument("--limit", type=int, default=300, help="writes per persona-dev file (seeded sample)")
     ap.add_argument("--band", type=float, nargs=2, action="append", metavar=("LOW", "HIGH"),
-                    help="a judge band to try (repeatable); default [0.2, 0.8) and [0.05, 0.95)")
+                    help="a judge band to try (repeatable); default [0.2, 0.8), [0.05, 0.95) and [0, 1)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     started = time.time()
