@@ -707,17 +707,12 @@ def test_a_write_retried_after_a_store_failure_says_so_on_its_pages(web, gate, m
 def test_the_llm_judges_verdict_is_shown_beside_the_gate_decision(tmp_path, reviewer):
     """A reviewer sees what the judge said, and why, next to the decision: its rationale is model output about
     agent text, so it is escaped like the memory."""
-    import shutil
-
-    from conftest import REPO, make_gate
+    from conftest import make_gate
     from gatekeeper.policy import load_policy
     from gatekeeper.reviewer import Reviewer
-    from judge_fakes import ToolCallingFake, verdict
+    from judge_fakes import ToolCallingFake, verdict, write_judge_policy
 
-    pdir = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", pdir)
-    text = (pdir / "policy.yaml").read_text().replace("  enabled: false", "  enabled: true")
-    (pdir / "policy.yaml").write_text(text.replace("band: [0.2, 0.8]", "band: [0.0, 1.0]"))
+    pdir = write_judge_policy(tmp_path / "policy")
     model = ToolCallingFake(responses=[verdict("alignment_shifting", "self_preservation", 0.9,
                                                "It plans to <b>stall</b> a shutdown.")])
     judged = Reviewer(load_policy(pdir), embedder=reviewer.embedder, classifier=reviewer.classifier,
