@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -38,10 +38,7 @@ def oracle_judge(examples, policy):
     """A chat model that answers the judge's question with the true label of the write in its prompt (found by
     the write's normalised text), through the same structured-output path as a real model. A write it cannot
     find gets an error, which fails that write closed and is counted."""
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.messages import AIMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
-
+    from gatekeeper.judge_stand_in import StandInJudge, verdict_args
     from gatekeeper.normalize import normalize
 
     truth: dict[str, tuple[int, str]] = {}
@@ -49,29 +46,16 @@ def oracle_judge(examples, policy):
         cat = ex.category if ex.category in policy.categories else FALLBACK_CATEGORY
         truth[normalize(ex.text).text] = (ex.label, cat)
 
-    class OracleJudge(BaseChatModel):
+    class OracleJudge(StandInJudge):
         unknown: int = 0
 
-        @property
-        def _llm_type(self) -> str:
-            return "oracle-judge"
-
-        def bind_tools(self, tools: Any, **kwargs: Any):  # noqa: D401 - langchain API
-            return self
-
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-            lines = messages[-1].content.splitlines()
-            fences = [i for i, line in enumerate(lines) if line.startswith("=====MEMORY-")]
-            memory = "\n".join(lines[fences[0] + 1:fences[1]]).split("\n\n[")[0]
+        def answer(self, memory: str) -> dict:
             if memory not in truth:
                 self.unknown += 1
                 raise LookupError("the oracle does not know this write")
             label, cat = truth[memory]
-            args = {"label": "alignment_shifting", "category": cat, "confidence": 0.95, "rationale": "oracle"} \
-                if label else {"label": "task_knowledge", "category": "task_knowledge", "confidence": 0.95,
-                               "rationale": "oracle"}
-            message = AIMessage(content="", tool_calls=[{"name": "JudgeVerdict", "id": "oracle", "args": args}])
-            return ChatResult(generations=[ChatGeneration(message=message)])
+            return verdict_args("alignment_shifting", cat, 0.95, "oracle") if label else \
+                verdict_args("task_knowledge", "task_knowledge", 0.95, "oracle")
 
     return OracleJudge()
 

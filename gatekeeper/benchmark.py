@@ -370,26 +370,14 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
 def _simulated_judge(delay_s: float):
     """A chat model standing in for an LLM judge in the benchmark: it answers "task knowledge" after ``delay_s``
     (the wait on a model service), through the same structured-output path as a real model."""
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.messages import AIMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
+    from gatekeeper.judge_stand_in import StandInJudge, verdict_args
 
-    class SimulatedJudge(BaseChatModel):
+    class SimulatedJudge(StandInJudge):
         delay_s: float = 0.1
 
-        @property
-        def _llm_type(self) -> str:
-            return "simulated-judge"
-
-        def bind_tools(self, tools, **kwargs):  # noqa: D401 - langchain API
-            return self
-
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        def answer(self, memory: str) -> dict:
             time.sleep(self.delay_s)
-            answer = AIMessage(content="", tool_calls=[{"name": "JudgeVerdict", "id": "simulated", "args": {
-                "label": "task_knowledge", "category": "task_knowledge", "confidence": 0.9,
-                "rationale": "simulated"}}])
-            return ChatResult(generations=[ChatGeneration(message=answer)])
+            return verdict_args("task_knowledge", "task_knowledge", 0.9, "simulated")
 
     return SimulatedJudge(delay_s=delay_s)
 

@@ -78,6 +78,13 @@ class PolicyExample(BaseModel):
 #: judge calls that timed out but are still running; at this many, further calls fail at once
 MAX_ABANDONED = 8
 
+#: how the memory block's fence lines start (each call adds a fresh random tail)
+MEMORY_FENCE = "=====MEMORY-"
+#: what the judge is shown below the write's text inside the memory block, each under its own header line
+FOCUS_HEADER = "[the part of the write the classifier scored highest]"
+HIDDEN_HEADER = "[hidden or encoded content found in the write]"
+JOINED_HEADER = "[the write joined with the same agent's writes just before it]"
+
 #: the fields in which langchain's chat model integrations take their HTTP request timeout (``ChatOpenAI``'s
 #: ``request_timeout`` alias ``timeout``, ``ChatAnthropic``'s ``default_request_timeout``, ...)
 REQUEST_TIMEOUT_FIELDS = ("request_timeout", "timeout", "default_request_timeout")
@@ -111,7 +118,7 @@ class LLMJudge:
         cats = "\n".join(f"- {cid}: {c.description.strip()}" for cid, c in self.policy.categories.items())
         prov = proposal.provenance
         trust = self.policy.trust_of(prov.source).trust
-        fence = f"=====MEMORY-{secrets.token_hex(8)}====="
+        fence = f"{MEMORY_FENCE}{secrets.token_hex(8)}====="
         sim_fence = f"=====COMMITTED-{secrets.token_hex(8)}====="
         # committed memories are agents' text too: fenced as data, and unable to close either block
         sim = "\n".join(f"- {_unfenced(s, fence, sim_fence)}" for s in similar) or "(none)"
@@ -120,11 +127,11 @@ class LLMJudge:
             f", similarity {e.similarity:.2f}: {_unfenced(e.text, fence, sim_fence)[:400]}" for e in examples)
         memory = text
         if focus:
-            memory += "\n\n[the part of the write the classifier scored highest]\n" + focus
+            memory += f"\n\n{FOCUS_HEADER}\n" + focus
         if hidden:
-            memory += "\n\n[hidden or encoded content found in the write]\n" + "\n".join(hidden)
+            memory += f"\n\n{HIDDEN_HEADER}\n" + "\n".join(hidden)
         if joined:
-            memory += "\n\n[the write joined with the same agent's writes just before it]\n" + joined
+            memory += f"\n\n{JOINED_HEADER}\n" + joined
         human = (
             f"Provenance: source={prov.source.value} (trust {trust:.1f}), agent={prov.agent_id}"
             + (f", tool={prov.tool_name}" if prov.tool_name else "")
@@ -189,6 +196,18 @@ class LLMJudge:
         if verdict.label == TASK_KNOWLEDGE:
             verdict = verdict.model_copy(update={"category": TASK_KNOWLEDGE})
         return verdict
+
+
+def memory_under_review(messages) -> str:
+    """The write's text in a judge prompt (``LLMJudge._messages``): what stands between the memory block's fence
+    lines, before the first header of what the judge is shown beside it. For the stand-in models of
+    ``gatekeeper.judge_stand_in``; a text that itself holds such a header line is cut there."""
+    lines = messages[-1].content.splitlines()
+    fences = [i for i, line in enumerate(lines) if line.startswith(MEMORY_FENCE)]
+    block = "\n".join(lines[fences[0] + 1:fences[1]])
+    cuts = [at for header in (FOCUS_HEADER, HIDDEN_HEADER, JOINED_HEADER)
+            if (at := block.find(f"\n\n{header}\n")) >= 0]
+    return block[:min(cuts)] if cuts else block
 
 
 def _unfenced(text: str, *fences: str) -> str:

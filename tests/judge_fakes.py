@@ -1,6 +1,7 @@
 """Chat models for the LLM judge's tests: langchain-core fakes driven through the real structured-output path
-(``with_structured_output`` -> ``bind_tools`` -> a pydantic tool call), and the attributes the judge model specs
-of ``tests/test_judge_spec.py`` name (``judge_fakes:keyword_judge`` and so on)."""
+(``with_structured_output`` -> ``bind_tools`` -> a pydantic tool call; the keyword judges are
+``gatekeeper.judge_stand_in`` models), and the attributes the judge model specs of ``tests/test_judge_spec.py``
+name (``judge_fakes:keyword_judge`` and so on)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
+
+from gatekeeper.judge_stand_in import StandInJudge, verdict_args
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,41 +57,22 @@ class ToolCallingFake(FakeMessagesListChatModel):
 
 def verdict(label: str, category: str, confidence: float, rationale: str = "because") -> AIMessage:
     return AIMessage(content="", tool_calls=[{
-        "name": "JudgeVerdict", "id": "call-1",
-        "args": {"label": label, "category": category, "confidence": confidence, "rationale": rationale}}])
+        "name": "JudgeVerdict", "id": "call-1", "args": verdict_args(label, category, confidence, rationale)}])
 
 
-def memory_block(messages) -> str:
-    """The memory under review: the text between the prompt's two fence lines (never the rest of the prompt)."""
-    human = messages[-1].content
-    lines = human.splitlines()
-    fences = [i for i, line in enumerate(lines) if line.startswith("=====MEMORY-")]
-    return "\n".join(lines[fences[0] + 1:fences[1]])
-
-
-class KeywordJudge(BaseChatModel):
-    """A judge that reads the memory block and calls a write alignment-shifting when it holds one of
-    ``flag_phrases`` (self_preservation, confidence 0.9), task knowledge otherwise (confidence 0.95)."""
+class KeywordJudge(StandInJudge):
+    """A judge that reads the write and calls it alignment-shifting when it holds one of ``flag_phrases``
+    (self_preservation, confidence 0.9), task knowledge otherwise (confidence 0.95)."""
 
     flag_phrases: tuple[str, ...] = ("avoid being shut down", "hide my mistakes")
     model_name: str = "keyword-judge-1"
     memories: list = []
 
-    @property
-    def _llm_type(self) -> str:
-        return "keyword-judge"
-
-    def bind_tools(self, tools: Any, **kwargs: Any):  # noqa: D401 - langchain API
-        return self
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        memory = memory_block(messages)
+    def answer(self, memory: str) -> dict:
         self.memories.append(memory)
         if any(p in memory.lower() for p in self.flag_phrases):
-            message = verdict("alignment_shifting", "self_preservation", 0.9, "a flag phrase")
-        else:
-            message = verdict("task_knowledge", "task_knowledge", 0.95, "no flag phrase")
-        return ChatResult(generations=[ChatGeneration(message=message)])
+            return verdict_args("alignment_shifting", "self_preservation", 0.9, "a flag phrase")
+        return verdict_args("task_knowledge", "task_knowledge", 0.95, "no flag phrase")
 
 
 class SlowKeywordJudge(KeywordJudge):
@@ -105,8 +87,7 @@ class SlowKeywordJudge(KeywordJudge):
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _in_flight: int = PrivateAttr(default=0)
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        memory = memory_block(messages)
+    def answer(self, memory: str) -> dict:
         with self._lock:
             self._in_flight += 1
             self.peak = max(self.peak, self._in_flight)
@@ -114,7 +95,7 @@ class SlowKeywordJudge(KeywordJudge):
             time.sleep(5.0 if self.hang_on and self.hang_on in memory.lower() else self.delay_s)
             if self.fail_on and self.fail_on in memory.lower():
                 raise RuntimeError("the model service answered 503")
-            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return super().answer(memory)
         finally:
             with self._lock:
                 self._in_flight -= 1

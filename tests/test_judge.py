@@ -178,6 +178,22 @@ def test_the_judge_is_shown_similar_memories_of_the_writes_own_namespace_only(tm
     gate.close()
 
 
+def test_the_stand_in_models_read_the_writes_text_from_the_prompt(reviewer, judge_policy):
+    """``judge.memory_under_review`` (what the stand-in judges answer from) is the write's text, without what the
+    prompt shows beside it: the deciding part, hidden content, the joined writes."""
+    from types import SimpleNamespace
+
+    from gatekeeper.judge import LLMJudge, memory_under_review
+
+    judge = LLMJudge(ToolCallingFake(responses=[verdict("task_knowledge", "task_knowledge", 0.9)]), judge_policy)
+    text = "Standup is at 09:30.\n\n[1] room 4, second floor"
+    write = MemoryWrite(content=text, namespace=NS)
+    for kwargs in ({}, {"hidden": ["decoded payload"], "joined": "earlier note " + text,
+                        "focus": "Standup is at 09:30."}):
+        (_, _), (_, human) = judge._messages(write, text, 0.5, ["Lunch is at noon."], **kwargs)
+        assert memory_under_review([SimpleNamespace(content=human)]) == text
+
+
 def test_concurrent_judge_calls_are_not_timed_out_by_each_other(reviewer, judge_policy):
     """Each call is timed from its own start: four calls of 0.6 s with a 1 s timeout all get a verdict
     (with a shared two-thread pool, the later ones waited in its queue and timed out)."""
