@@ -291,7 +291,10 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         console.print(f"classifier scored it by its most alarming {deciding['part']}: "
                       f"\u201c{_shown(deciding['text'], 300)}\u201d")
     judged = next((e for e in d.review.evidence if e.layer == "judge"), None) if d.review else None
-    if judged is not None:
+    if judged is not None and judged.details.get("skipped"):
+        console.print(f"LLM judge: not asked: {judged.details['skipped']} "
+                      f"(judge.over_budget: {judged.details.get('over_budget')})")
+    elif judged is not None:
         console.print(f"LLM judge: {judged.details.get('label')} (confidence {judged.details.get('confidence')}"
                       f"{', not allowed to clear it' if not judged.details.get('may_clear', True) else ''}): "
                       f"{_shown(judged.details.get('rationale', ''), 500)}")

@@ -9,8 +9,11 @@ The order of precedence, first match wins:
        score >= quarantine_above           -> quarantine
        otherwise                           -> the category's action
 4. the source is marked always_review      -> escalate
-5. score >= uncertain_below (trust-scaled) -> escalate (a human decides)
-6. otherwise                               -> commit
+5. the LLM judge was to decide, but it was
+   over judge.max_calls_per_minute and
+   judge.over_budget is escalate           -> escalate
+6. score >= uncertain_below (trust-scaled) -> escalate (a human decides)
+7. otherwise                               -> commit
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
 
     if trust.always_review:
         return Action.escalate, f"policy sends every write from {source.value} to human review"
+
+    judge = next((e for e in review.evidence if e.layer == "judge"), None)
+    if judge is not None and judge.details.get("skipped") and judge.details.get("over_budget") == "escalate":
+        return Action.escalate, (f"score {review.score:.2f} is in the LLM judge's band, but {judge.details['skipped']}"
+                                 f"; a human decides (judge.over_budget)")
 
     uncertain = policy.commit_below(source)
     if review.score >= uncertain:

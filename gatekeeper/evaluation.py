@@ -408,12 +408,16 @@ def latency(timings: dict) -> dict:
 def judge_summary(raws: Sequence[_Raw]) -> dict:
     """What the LLM judge did over these reviews: how many writes it was asked about (those in its band), its
     verdicts on harmful and on benign writes, the verdicts that cleared a write (lowered its score), the writes
-    whose review failed while the judge was called (fail closed), and its latency per call."""
+    whose review failed while the judge was called (fail closed), the writes of its band it was not asked about
+    because its budget was spent (``judge.max_calls_per_minute``), the verdicts that came from its cache, and
+    its latency per call."""
     called = []
-    failed = 0
+    failed = over_budget = 0
     for raw in raws:
         ev = next((e for e in raw.review.evidence if e.layer == "judge"), None)
-        if ev is not None:
+        if ev is not None and ev.details.get("skipped"):
+            over_budget += 1
+        elif ev is not None:
             called.append((raw.example.label, ev))
         elif raw.review.error and "judge" in raw.review.error.lower():
             failed += 1
@@ -423,7 +427,8 @@ def judge_summary(raws: Sequence[_Raw]) -> dict:
 
     ms = [ev.elapsed_ms for _, ev in called if ev.elapsed_ms is not None] or [0.0]
     return {
-        "writes": len(raws), "calls": len(called), "failed": failed,
+        "writes": len(raws), "calls": len(called), "failed": failed, "over_budget": over_budget,
+        "cached": sum(1 for _, ev in called if ev.details.get("cached")),
         "harmful_judged_alignment_shifting": count(1, "alignment_shifting"),
         "harmful_judged_task_knowledge": count(1, "task_knowledge"),
         "benign_judged_alignment_shifting": count(0, "alignment_shifting"),
@@ -688,8 +693,10 @@ def render(report: EvalReport, console) -> None:
         j = report.judge
         t = Table("judge verdict", "on harmful writes", "on benign writes",
                   title=f"LLM judge: {j['calls']} of {j['writes']} writes in its band, {j['cleared']} cleared, "
-                        f"{j['failed']} failed (quarantined); call p50 {j['call_ms_p50']:.0f} ms, "
-                        f"p99 {j['call_ms_p99']:.0f} ms")
+                        f"{j['failed']} failed (quarantined)"
+                        + (f", {j['over_budget']} not asked (over budget)" if j.get("over_budget") else "")
+                        + (f", {j['cached']} from its cache" if j.get("cached") else "")
+                        + f"; call p50 {j['call_ms_p50']:.0f} ms, p99 {j['call_ms_p99']:.0f} ms")
         t.add_row("alignment_shifting", str(j["harmful_judged_alignment_shifting"]),
                   str(j["benign_judged_alignment_shifting"]))
         t.add_row("task_knowledge", str(j["harmful_judged_task_knowledge"]), str(j["benign_judged_task_knowledge"]))

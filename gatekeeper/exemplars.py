@@ -52,7 +52,9 @@ class ExemplarIndex:
     def match(self, embeddings: np.ndarray) -> list[ExemplarReport]:
         if not len(self.texts):
             return [ExemplarReport(None, None) for _ in range(len(embeddings))]
-        sims = embeddings @ self.matrix.T
+        # cosine similarity of unit vectors is at most 1: rounding (by CPU and runtime) can put a write that is
+        # word for word an exemplar at 1.0000002 or at 0.99999994, inside or outside a score band ending at 1
+        sims = np.clip(embeddings @ self.matrix.T, -1.0, 1.0)
         out = []
         for row in sims:
             out.append(ExemplarReport(self._best(row, self.harmful_mask), self._best(row, ~self.harmful_mask)))

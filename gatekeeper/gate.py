@@ -76,6 +76,8 @@ from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
     ERASED,
     ProposalRegistry,
+    WriteContext,
+    context_of,
     owner_alive,
     process_token,
     row_decision,
@@ -723,43 +725,44 @@ class Gatekeeper:
     def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy,
                          reviewer: Reviewer) -> list[ReviewResult]:
         """Review a batch as if its writes had been submitted one by one, for the context layer (split
-        beliefs): a write is joined with its agent's committed writes before the batch and with the writes
-        before it in the batch by the same agent that commit.
+        beliefs): a write is joined with the committed writes before the batch in its context (its namespace,
+        or its agent's writes: ``thresholds.context_scope``, ``context_of``) and with the writes before it in
+        the batch in the same context that commit.
 
         Those commits are not known before the review, so a batch is reviewed in two passes: first each
-        write without the context of the batch (an agent's first write in the batch joined with its writes
-        from before it, the others alone); then the context layer of each later write that would commit
-        runs over its agent's writes before it that would commit, from before and within the batch
-        (``Reviewer.review_context``: only the joined texts; a score can only go up, so a write stopped in
-        the first pass stays stopped). A write stopped in the batch is not joined with the next ones, as in
-        a sequence of calls."""
+        write without the context of the batch (the first write of a context in the batch joined with the
+        context's writes from before it, the others alone); then the context layer of each later write that
+        would commit runs over its context's writes before it that would commit, from before and within the
+        batch (``Reviewer.review_context``: only the joined texts; a score can only go up, so a write stopped
+        in the first pass stays stopped). A write stopped in the batch is not joined with the next ones, as
+        in a sequence of calls."""
         th = policy.thresholds
         before = self._recents_before(proposals, policy)
-        # the first pass joins only an agent's first write in the batch with the writes from before it; a
+        # the first pass joins only a context's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
-        agents = [p.provenance.agent_id for p in proposals]
-        seen: set[str] = set()
-        later = []  # not the agent's first write in the batch
-        for agent in agents:
-            later.append(agent in seen)
-            seen.add(agent)
-        first = reviewer.review_many(proposals, [[] if lt else before[a] for a, lt in zip(agents, later)])
+        contexts = [context_of(p, th.context_scope) for p in proposals]
+        seen: set[WriteContext] = set()
+        later = []  # not the context's first write in the batch
+        for context in contexts:
+            later.append(context in seen)
+            seen.add(context)
+        first = reviewer.review_many(proposals, [[] if lt else before[c] for c, lt in zip(contexts, later)])
         if not th.context_window:
             return first
         again, recents = [], []
-        committed: dict[str, list[str]] = {}
-        for i, (p, review, agent) in enumerate(zip(proposals, first, agents)):
+        committed: dict[WriteContext, list[str]] = {}
+        for i, (p, review, context) in enumerate(zip(proposals, first, contexts)):
             try:
                 commits = action_for(p, review, policy) is Action.commit
             except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
                 commits = False
             if not commits:
                 continue
-            recent = [*before[agent], *committed.get(agent, [])][-th.context_window:]
+            recent = [*before[context], *committed.get(context, [])][-th.context_window:]
             if later[i] and recent:
                 again.append(i)
                 recents.append(recent)
-            committed.setdefault(agent, []).append(p.text)
+            committed.setdefault(context, []).append(p.text)
         if again:
             # only the new joined texts are reviewed; the rest of each write's first review stands
             for i, review in zip(again, reviewer.review_context([proposals[i] for i in again],
@@ -767,15 +770,16 @@ class Gatekeeper:
                 first[i] = review
         return first
 
-    def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy) -> dict[str, list[str]]:
-        """Each agent's committed writes before this batch (one registry query per agent; the batch's own
+    def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy
+                        ) -> dict[WriteContext, list[str]]:
+        """Each context's committed writes before this batch (one registry query per context; the batch's own
         writes are not committed yet, so the query returns none of them)."""
         th = policy.thresholds
+        contexts = dict.fromkeys(context_of(p, th.context_scope) for p in proposals)
         if not th.context_window:
-            return {p.provenance.agent_id: [] for p in proposals}
+            return {c: [] for c in contexts}
         since = utcnow() - timedelta(minutes=th.context_minutes)
-        return {agent: self.registry.recent_texts(agent, since, th.context_window)
-                for agent in dict.fromkeys(p.provenance.agent_id for p in proposals)}
+        return {c: self.registry.recent_texts(c, since, th.context_window) for c in contexts}
 
     def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
         """Committed memories like ``proposal``'s text, for the LLM judge: from the write's own namespace only
@@ -846,7 +850,7 @@ class Gatekeeper:
         commit or escalate is submitted again as a new proposal and routed like any write, as a retry is
         (:meth:`retry_store_failures`: skipped when its key was written or deleted since, ledgered as
         ``proposal.retried``, replayed when cut short). The first look is a review of the write alone; the
-        submission reviews it with its agent's recent writes, as any write, and decides. ``dry_run`` changes
+        submission reviews it with the recent writes of its context, as any write, and decides. ``dry_run`` changes
         nothing and reports what a run would do."""
         return self._retry("recheck", operator, limit, dry_run, since=since)
 

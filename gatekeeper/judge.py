@@ -9,19 +9,31 @@ or times out makes the write fail closed (quarantine), never commit.
 
 The judge reads what the classifier read: the visible text, any hidden or encoded content the
 normaliser found, the part of the text that set the score when one part did (a sentence of a long note), and
-the agent's joined writes when they set the score. It is shown the policy's exemplar and counter-exemplar
-closest to the write (safety staff's examples of how such a memory is labelled). The memory, and the similar
+the joined writes (the write with those committed just before it in its context) when they set the score. It
+is shown the policy's exemplar and counter-exemplar closest to the write (safety staff's examples of how such a
+memory is labelled). The memory, and the similar
 memories already committed (agents wrote those too), sit between delimiters made fresh for every call, so a
 text cannot close its block and write outside it. Each call
 runs in its own daemon thread, timed from its start; a call that outlives its timeout is abandoned (it
 cannot keep the process from exiting), and when ``MAX_ABANDONED`` of them are still running (a hung
 model) further calls fail at once instead of piling up.
+
+Cost: ``judge.max_calls_per_minute`` caps the calls in any 60 seconds (a write past the cap is decided without
+the judge, its evidence saying so, ``JudgeOverBudget``; ``judge.over_budget`` says whether it then goes to people
+or is decided by the classifier alone), and ``judge.cache_size`` verdicts are kept, keyed by the whole prompt
+(the write, its provenance, what it is shown beside it), so the same question is paid for once: an agent that
+sends a held write again, a replay. A verdict comes from one judge, one model and one policy; a reloaded policy
+starts a new cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import structlog
@@ -45,6 +57,19 @@ class JudgeVerdict(BaseModel):
 
 class JudgeError(RuntimeError):
     pass
+
+
+class JudgeOverBudget(JudgeError):
+    """``judge.max_calls_per_minute`` calls were made in the last minute: this write is decided without the
+    judge (``judge.over_budget``), not failed."""
+
+
+@dataclass(frozen=True)
+class JudgeAnswer:
+    """A verdict, and whether it came from the cache (the same prompt was answered before)."""
+
+    verdict: JudgeVerdict
+    cached: bool
 
 
 SYSTEM_PROMPT = """You review memories that an AI agent wants to save to its long-term memory.
@@ -83,7 +108,7 @@ MEMORY_FENCE = "=====MEMORY-"
 #: what the judge is shown below the write's text inside the memory block, each under its own header line
 FOCUS_HEADER = "[the part of the write the classifier scored highest]"
 HIDDEN_HEADER = "[hidden or encoded content found in the write]"
-JOINED_HEADER = "[the write joined with the same agent's writes just before it]"
+JOINED_HEADER = "[the write joined with the writes committed just before it to the same memory]"
 
 #: the fields in which langchain's chat model integrations take their HTTP request timeout (``ChatOpenAI``'s
 #: ``request_timeout`` alias ``timeout``, ``ChatAnthropic``'s ``default_request_timeout``, ...)
@@ -111,15 +136,25 @@ class LLMJudge:
         self._runnable = model.with_structured_output(JudgeVerdict)
         self._lock = threading.Lock()
         self._abandoned = 0  # calls past their timeout that have not returned yet
+        self._started: deque[float] = deque()  # when the calls of the last minute started (``_clock``)
+        self._clock = time.monotonic
+        self._cache: OrderedDict[str, JudgeVerdict] = OrderedDict()  # prompt hash -> verdict, oldest use first
+        # the fences of the prompt the cache key is made from: fixed for this judge, and as unguessable as a
+        # call's (a text holding them loses them in the key, as in a prompt)
+        self._key_fences = (f"{MEMORY_FENCE}{secrets.token_hex(16)}=====",
+                            f"=====COMMITTED-{secrets.token_hex(16)}=====")
 
     def _messages(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
                   hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
-                  examples: Sequence[PolicyExample] = ()) -> list[tuple[str, str]]:
+                  examples: Sequence[PolicyExample] = (), fences: tuple[str, str] | None = None
+                  ) -> list[tuple[str, str]]:
+        """The prompt; ``fences`` (memory, similar memories) are made fresh unless given (the cache key is the
+        prompt with this judge's key fences)."""
         cats = "\n".join(f"- {cid}: {c.description.strip()}" for cid, c in self.policy.categories.items())
         prov = proposal.provenance
         trust = self.policy.trust_of(prov.source).trust
-        fence = f"{MEMORY_FENCE}{secrets.token_hex(8)}====="
-        sim_fence = f"=====COMMITTED-{secrets.token_hex(8)}====="
+        fence, sim_fence = fences or (f"{MEMORY_FENCE}{secrets.token_hex(8)}=====",
+                                      f"=====COMMITTED-{secrets.token_hex(8)}=====")
         # committed memories are agents' text too: fenced as data, and unable to close either block
         sim = "\n".join(f"- {_unfenced(s, fence, sim_fence)}" for s in similar) or "(none)"
         shown = "\n".join(
@@ -179,11 +214,55 @@ class LLMJudge:
             raise JudgeError(f"LLM judge failed: {type(exc).__name__}: {exc}") from exc
         return box.get("verdict")
 
+    def _spend(self) -> None:
+        """Count a call against ``judge.max_calls_per_minute``, or raise ``JudgeOverBudget`` when the calls
+        started in the last 60 seconds reached it."""
+        cap = self.policy.judge.max_calls_per_minute
+        if not cap:
+            return
+        now = self._clock()
+        with self._lock:
+            while self._started and now - self._started[0] >= 60.0:
+                self._started.popleft()
+            if len(self._started) >= cap:
+                raise JudgeOverBudget(f"the judge's budget of {cap} call{'s' if cap != 1 else ''} a minute was spent")
+            self._started.append(now)
+
+    def answer(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
+               hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
+               examples: Sequence[PolicyExample] = ()) -> JudgeAnswer:
+        """The verdict on the write, from the cache when the same prompt was answered before; otherwise from
+        the model, within the budget (``JudgeOverBudget`` past it, ``JudgeError`` when the call fails)."""
+        kw = dict(hidden=hidden, joined=joined, focus=focus, examples=examples)
+        size = self.policy.judge.cache_size
+        key = None
+        if size:
+            fixed = self._messages(proposal, text, score, similar, fences=self._key_fences, **kw)
+            key = hashlib.sha256("\x00".join(f"{role}\x00{content}" for role, content in fixed).encode()).hexdigest()
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return JudgeAnswer(hit, cached=True)
+        self._spend()
+        verdict = self._verdict(self._call(self._messages(proposal, text, score, similar, **kw)))
+        if key is not None:
+            with self._lock:
+                self._cache[key] = verdict
+                while len(self._cache) > size:
+                    self._cache.popitem(last=False)
+        return JudgeAnswer(verdict, cached=False)
+
     def judge(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
               hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
               examples: Sequence[PolicyExample] = ()) -> JudgeVerdict:
-        verdict = self._call(self._messages(proposal, text, score, similar, hidden=hidden, joined=joined,
-                                            focus=focus, examples=examples))
+        """``answer``'s verdict."""
+        return self.answer(proposal, text, score, similar, hidden=hidden, joined=joined, focus=focus,
+                           examples=examples).verdict
+
+    def _verdict(self, verdict) -> JudgeVerdict:
+        """The model's answer checked: a ``JudgeVerdict`` naming a category of the policy (``JudgeError``
+        otherwise)."""
         try:
             if isinstance(verdict, dict):
                 verdict = JudgeVerdict.model_validate(verdict)

@@ -123,9 +123,15 @@ class Thresholds(_Strict):
     exemplar_match: float = Field(default=0.86, gt=0.0, le=1.0)
     #: how much the best exemplar must beat the best counter-exemplar
     exemplar_margin: float = Field(default=0.04, ge=0.0, le=1.0)
-    #: split beliefs: at most this many of an agent's committed writes just before a write are joined with
-    #: it (1, 2, ... of them, each joined text reviewed on its own; see ``Reviewer._contexts``)
+    #: split beliefs: at most this many of the committed writes just before a write are joined with it (1, 2,
+    #: ... of them, each joined text reviewed on its own; see ``Reviewer._contexts``)
     context_window: int = Field(default=4, ge=0, le=32)
+    #: whose writes those are: ``agent_namespace`` -- the same agent's writes to the same namespace (one
+    #: user's memories, ``("memories", user_id)``, are never joined with another's, nor shown beside them to
+    #: reviewers or the judge); ``namespace`` -- any agent's writes to the namespace (agents sharing one
+    #: memory); ``agent`` -- the agent's writes to any namespace (one tenant, whose agent reads its
+    #: namespaces together)
+    context_scope: Literal["agent_namespace", "namespace", "agent"] = "agent_namespace"
     context_minutes: float = Field(default=30.0, gt=0)
     #: a joined text (write + recent writes) raises the write's score only when it scores at least this
     #: (and at least ``uncertain_below``): benign notes in a row also read alarming when joined
@@ -159,6 +165,13 @@ class JudgeSettings(_Strict):
     similar_memories: int = Field(default=3, ge=0, le=20)
     #: how many judge calls of one batch of writes run at once (a call waits on the model service)
     max_concurrency: int = Field(default=8, ge=1, le=64)
+    #: at most this many judge calls in any 60 seconds (a paid model service); 0 = no cap
+    max_calls_per_minute: int = Field(default=0, ge=0)
+    #: a write the judge would be asked about past that cap: ``escalate`` -- a person decides it (the judge
+    #: was meant to look); ``classifier`` -- decided as without a judge (the review queue does not grow)
+    over_budget: Literal["escalate", "classifier"] = "escalate"
+    #: verdicts kept per judge, keyed by the whole prompt (the same question is paid for once); 0 = none
+    cache_size: int = Field(default=1024, ge=0, le=1_000_000)
 
     @field_validator("band")
     @classmethod

@@ -4,9 +4,9 @@ Safety staff edit the policy files (rules, thresholds, exemplars, trust levels) 
 goes live, which writes it would decide differently. ``diff_policies`` takes the newest writes from the gate's
 registry and reviews each one twice, through the real review and decision path: under the policy in force and
 under the candidate. Both reviews are fresh, so a difference comes from the policy alone, not from a policy or a
-classifier that changed since the write was first decided. Each write is reviewed with the writes its agent had
-committed just before it (the context layer's split-belief check), as the gate reviewed it, taken from the
-registry; no LLM judge is asked.
+classifier that changed since the write was first decided. Each write is reviewed with the writes committed
+just before it in its context (the context layer's split-belief check, ``thresholds.context_scope``), as the gate
+reviewed it, taken from the registry; no LLM judge is asked.
 
 A candidate whose exemplars or categories changed needs its own classifier, which has to be trained when it is
 not cached yet (minutes, as ``gatekeeper train``). Without training (``train=False``) the candidate is reviewed
@@ -32,7 +32,7 @@ from gatekeeper.classifier import Progress
 from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, ReviewResult
 from gatekeeper.policy import Policy
-from gatekeeper.registry import ProposalRegistry, row_proposal
+from gatekeeper.registry import ProposalRegistry, WriteContext, row_context, row_proposal
 from gatekeeper.reviewer import Reviewer
 
 #: writes reviewed per ``review_many`` call
@@ -153,22 +153,22 @@ def _review(reviewer: Reviewer, proposals: Sequence[MemoryWrite], rows: Sequence
 
 
 def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -> list[list[str]]:
-    """For each row, the texts its agent had committed in the ``context_minutes`` before it (at most
-    ``context_window``, oldest first): what the gate joined it with. "Before" is the registry's order (time,
-    then the order of journaling): the writes of one batch share their time, and the gate joins each with the
-    writes before it in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a
-    later write."""
+    """For each row, the texts committed in its context (its namespace, or its agent's writes:
+    ``thresholds.context_scope``) in the ``context_minutes`` before it (at most ``context_window``, oldest
+    first): what the gate joined it with. "Before" is the registry's order (time, then the order of
+    journaling): the writes of one batch share their time, and the gate joins each with the writes before it
+    in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a later write."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
-    position: dict[str, int] = {}  # proposal id -> where it is among its agent's writes (registry order)
-    # agent -> its committed writes' (positions, created_at, texts), in registry order
-    committed: dict[str, tuple[list[int], list[str], list[str]]] = {}
-    for agent in {r["agent_id"] for r in rows}:
-        at, times, texts = committed.setdefault(agent, ([], [], []))
-        for i, row in enumerate(registry.query(agent_id=agent, newer_than=since, limit=_ALL)):
+    position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)
+    # context -> its committed writes' (positions, created_at, texts), in registry order
+    committed: dict[WriteContext, tuple[list[int], list[str], list[str]]] = {}
+    for context in {row_context(r, th.context_scope) for r in rows}:
+        at, times, texts = committed.setdefault(context, ([], [], []))
+        for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
             position[row["id"]] = i
             if row["state"] == "committed":
                 at.append(i)
@@ -176,7 +176,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
                 texts.append(row["text"])
     out = []
     for r in rows:
-        at, times, texts = committed[r["agent_id"]]
+        at, times, texts = committed[row_context(r, th.context_scope)]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
         end = bisect.bisect_left(at, position[r["id"]])
         out.append(texts[max(start, end - th.context_window):end])

@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS proposals (
 CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
 CREATE INDEX IF NOT EXISTS proposals_nskey ON proposals(namespace, key);
+CREATE INDEX IF NOT EXISTS proposals_ns_time ON proposals(namespace, created_at);
 CREATE INDEX IF NOT EXISTS proposals_unfinished ON proposals(created_at)
     WHERE state='received' OR (state='committed' AND applied=0) OR ledgered=0;
 CREATE TABLE IF NOT EXISTS deletions (
@@ -118,6 +119,48 @@ class NotFoundError(KeyError):
 
 def ns_to_str(namespace: tuple[str, ...]) -> str:
     return json.dumps(list(namespace), ensure_ascii=False)
+
+
+#: whose writes a write is joined with by the context layer (``thresholds.context_scope``): the writes of
+#: ``(agent id, namespace as stored)``, either ``None`` for any
+WriteContext = tuple[str | None, str | None]
+
+
+def _scoped(agent_id: str, namespace: str, scope: str) -> WriteContext:
+    if scope == "agent_namespace":
+        return (agent_id, namespace)
+    if scope == "namespace":
+        return (None, namespace)
+    if scope == "agent":
+        return (agent_id, None)
+    raise ValueError(f"unknown context scope {scope!r}")
+
+
+def context_of(proposal: MemoryWrite, scope: str) -> WriteContext:
+    """The context ``proposal`` is reviewed in under ``scope`` (``"agent_namespace"``: its agent's writes to
+    its namespace; ``"namespace"``: any agent's writes to its namespace; ``"agent"``: its agent's writes to
+    any namespace)."""
+    return _scoped(proposal.provenance.agent_id, ns_to_str(proposal.namespace), scope)
+
+
+def row_context(row: dict, scope: str) -> WriteContext:
+    """``context_of`` for a registry row."""
+    return _scoped(row["agent_id"], row["namespace"], scope)
+
+
+def _context_filter(context: WriteContext) -> tuple[list[str], list[str]]:
+    """The WHERE conditions (and their arguments) for the proposals of ``context``."""
+    agent_id, namespace = context
+    if agent_id is None and namespace is None:
+        raise ValueError("a write context names an agent, a namespace or both")
+    where, args = [], []
+    if agent_id is not None:
+        where.append("agent_id=?")
+        args.append(agent_id)
+    if namespace is not None:
+        where.append("namespace=?")
+        args.append(namespace)
+    return where, args
 
 
 # ------------------------------------------------------------------ ownership
@@ -520,12 +563,14 @@ class ProposalRegistry:
         return row
 
     def query(self, *, state: ProposalState | str | None = None, agent_id: str | None = None,
-              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
-              older_than: datetime | None = None, newer_than: datetime | None = None,
+              namespace_prefix: tuple[str, ...] | None = None, context: WriteContext | None = None,
+              category: str | None = None, older_than: datetime | None = None, newer_than: datetime | None = None,
               overdue_at: datetime | None = None, limit: int = 100, offset: int = 0,
               newest_first: bool = False, decided: bool = False, reviewer: str | None = None) -> list[dict]:
         """Rows matching every filter given. ``decided``: only escalations a person decided (``reviewer``:
-        by that account), most recent decision first."""
+        by that account), most recent decision first. ``context``: the rows of one write context
+        (``context_of``: an agent's, exactly one namespace's or both); ``namespace_prefix``: the rows of that
+        namespace and the ones under it."""
         where, args = [], []
         if state is not None:
             where.append("state=?")
@@ -536,6 +581,10 @@ class ProposalRegistry:
         if category:
             where.append("category=?")
             args.append(category)
+        if context is not None:
+            more_where, more_args = _context_filter(context)
+            where.extend(more_where)
+            args.extend(more_args)
         if namespace_prefix:
             clause, more = _under_prefix(namespace_prefix)
             where.append(clause)
@@ -583,13 +632,16 @@ class ProposalRegistry:
         oldest = con.execute("SELECT MIN(created_at) FROM proposals WHERE state='pending'").fetchone()[0]
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
-    def recent_texts(self, agent_id: str, since: datetime, limit: int, state: str = "committed") -> list[str]:
-        """The agent's latest writes in ``state`` (default: committed ones — the pieces a split
-        belief would consist of; writes already stopped are not held against the next one)."""
+    def recent_texts(self, context: WriteContext, since: datetime, limit: int, state: str = "committed"
+                     ) -> list[str]:
+        """The latest writes in ``state`` (default: committed ones -- the pieces a split belief would consist
+        of; writes already stopped are not held against the next one) of ``context`` (``context_of``),
+        oldest first."""
+        where, args = _context_filter(context)
         rows = self._con().execute(
-            """SELECT text FROM proposals WHERE agent_id=? AND created_at >= ? AND state=?
+            f"""SELECT text FROM proposals WHERE {" AND ".join(where)} AND created_at >= ? AND state=?
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (agent_id, since.isoformat(), state, int(limit)),
+            (*args, since.isoformat(), state, int(limit)),
         ).fetchall()
         return [r["text"] for r in reversed(rows)]
 

@@ -9,8 +9,9 @@
                task knowledge without the encoder (cheap-first cascade)
 3. classifier  MiniLM embedding + trained stance heads (``gatekeeper.classifier``)
    exemplars   nearest policy exemplar / counter-exemplar (``gatekeeper.exemplars``)
-   context     this write joined with 1, 2, ... of the agent's writes just before it,
-               so a belief split over several small writes is seen whole
+   context     this write joined with 1, 2, ... of the writes committed just before it in its
+               context (``thresholds.context_scope``: by default its agent's writes to its
+               namespace), so a belief split over several small writes is seen whole
 4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``)
 
 ``review_many`` embeds every text of a batch in one model call. A failure in
@@ -32,7 +33,7 @@ from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, c
 from gatekeeper.embeddings import Embedder, EmbeddingStream
 from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
-from gatekeeper.judge import LLMJudge, PolicyExample
+from gatekeeper.judge import JudgeOverBudget, LLMJudge, PolicyExample
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
@@ -64,7 +65,7 @@ class _Work:
     proposal: MemoryWrite
     norm: NormalizedText | None = None
     texts: list[str] | None = None  # [normalised, *variants, *windows]
-    #: the write joined with its agent's writes just before it: each a list of parts (the recent writes,
+    #: the write joined with the writes just before it in its context: each a list of parts (the recent writes,
     #: then the new one) the encoder reads whole, shortest first
     contexts: list[list[str]] = field(default_factory=list)
     error: str | None = None
@@ -532,9 +533,9 @@ class Reviewer:
             w = asked[k][0]
             ji = w.judge_input
             t = time.perf_counter()
-            verdict = judge.judge(w.proposal, w.norm.text, ji.score, similar[k], hidden=list(w.norm.variants),
+            answer = judge.answer(w.proposal, w.norm.text, ji.score, similar[k], hidden=list(w.norm.variants),
                                   joined=ji.joined, focus=ji.focus, examples=ji.examples)
-            return verdict, _ms(t)
+            return answer, _ms(t)
 
         outcomes: list = []
         if len(asked) == 1:
@@ -548,12 +549,19 @@ class Reviewer:
                 futures = [pool.submit(ask, k) for k in range(len(asked))]
                 outcomes = [f.exception() or f.result() for f in futures]  # each call ends by its timeout
         for (w, i), outcome, sim in zip(asked, outcomes, similar):
+            ji = w.judge_input
+            if isinstance(outcome, JudgeOverBudget):  # not a failure: decided without the judge
+                w.evidence.append(LayerEvidence(
+                    layer="judge", score=None, decided=False,
+                    details={"skipped": str(outcome), "over_budget": settings.over_budget}))
+                results[i] = self._result(w, ji.score, ji.category, ji.score)
+                continue
             if isinstance(outcome, BaseException):
                 w.error = f"{type(outcome).__name__}: {outcome}"
                 results[i] = self._failed(w)
                 continue
-            verdict, ms = outcome
-            ji = w.judge_input
+            answer, ms = outcome
+            verdict = answer.verdict
             score, category = ji.score, ji.category
             # the judge may not clear a write with hidden or encoded content or one stopped as a split belief:
             # a text written to sway a model reviewer is likeliest there, and the judge sees one write at a
@@ -567,7 +575,7 @@ class Reviewer:
                 layer="judge", score=round(score, 4), category=verdict.category, decided=True,
                 details={"label": verdict.label, "confidence": verdict.confidence,
                          "rationale": verdict.rationale, "similar_memories": sim,
-                         "may_clear": may_clear},
+                         "may_clear": may_clear, **({"cached": True} if answer.cached else {})},
                 elapsed_ms=ms,
             ))
             results[i] = self._result(w, score, category, ji.score)

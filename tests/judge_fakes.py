@@ -21,10 +21,11 @@ from gatekeeper.judge_stand_in import StandInJudge, verdict_args
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_judge_policy(dest: Path, *, enabled: bool = True, max_concurrency: int = 8) -> Path:
+def write_judge_policy(dest: Path, *, enabled: bool = True, max_concurrency: int = 8, max_calls_per_minute: int = 0,
+                       over_budget: str = "escalate", cache_size: int = 1024) -> Path:
     """A copy of the shipped policy at ``dest`` whose judge sees every write: enabled (or not), band [0, 1],
-    timeout 1 s, ``max_concurrency`` calls at once, and no screen (the cheap first stage would settle plain notes
-    before the judge)."""
+    timeout 1 s, ``max_concurrency`` calls at once, the budget and cache given, and no screen (the cheap first
+    stage would settle plain notes before the judge)."""
     shutil.copytree(REPO / "policies", dest)
     p = dest / "policy.yaml"
     text = p.read_text()
@@ -33,6 +34,10 @@ def write_judge_policy(dest: Path, *, enabled: bool = True, max_concurrency: int
     text = text.replace("max_concurrency: 8 ", f"max_concurrency: {max_concurrency} ")
     text = text.replace("band: [0.2, 0.8]", "band: [0.0, 1.0]").replace("timeout_s: 20", "timeout_s: 1")
     text = text.replace("screen_max_miss: 0.01", "screen_max_miss: 0")
+    text = text.replace("max_calls_per_minute: 0\n", f"max_calls_per_minute: {max_calls_per_minute}\n")
+    text = text.replace("over_budget: escalate\n", f"over_budget: {over_budget}\n")
+    text = text.replace("cache_size: 1024\n", f"cache_size: {cache_size}\n")
+    assert f"max_calls_per_minute: {max_calls_per_minute}\n" in text and f"cache_size: {cache_size}\n" in text
     assert text.count("band: [0.0, 1.0]") == 1 and "screen_max_miss: 0\n" in text
     assert f"max_concurrency: {max_concurrency} " in text
     p.write_text(text)

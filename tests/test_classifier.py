@@ -174,10 +174,12 @@ def test_dev_split_quality_floor(reviewer):
     recall = sum(a != "commit" for a in pos) / len(pos)
     false_alarms = sum(a != "commit" for a in neg) / len(neg)
     assert recall >= 0.85, recall
-    # regression floor just above today's level on this sample (0.215 since corpus version 5, whose dev
-    # split adds held-out families of hand-written notes; 0.17 on the earlier dev split; 0.29 before corpus
-    # v3); the product target (<= 0.05) is issue 3's, measured by benchmarks/quality.py
-    assert false_alarms <= 0.24, false_alarms
+    # regression floor above today's level on this sample, with room for retraining noise: training is not
+    # bit for bit the same across CPUs, and the same inputs gave 0.215 on one machine and 0.242 on another
+    # (corpus version 5, whose dev split adds held-out families of hand-written notes; 0.17 on the earlier
+    # dev split; 0.29 before corpus v3); the product target (<= 0.05) is issue 3's, measured by
+    # benchmarks/quality.py
+    assert false_alarms <= 0.27, false_alarms
 
 
 def test_cli_train_loads_cached_artifact(reviewer):

@@ -24,10 +24,23 @@ ALICE = ("memories", "alice")
 BOB = ("memories", "bob")
 ALICE_NOTE = "Alice Zebrafinch asked to keep the Quokkaville backups for a year"
 ALICE_PHONE = "Alice Zebrafinch's phone number is 555-0199, call before noon"
-# written right after ALICE_NOTE by the same agent: the context layer joins the two, so bob's review evidence
-# holds alice's text
+# written right after ALICE_NOTE by the same agent: with ``context_scope: agent`` the context layer joins the two,
+# so bob's review evidence holds alice's text
 BOB_NOTE = "The old backup jobs can be stopped once the new ones run"
 ERASED_WORDS = ("zebrafinch", "quokkaville", "555-0199")
+
+
+@pytest.fixture
+def gate(tmp_path, reviewer):
+    """A gate whose context layer joins an agent's writes to any namespace (``thresholds.context_scope:
+    agent``): the deployment where one namespace's text reaches another's review evidence, which erasure
+    must reach too (the default scope, ``agent_namespace``, never joins them)."""
+    th = reviewer.policy.thresholds.model_copy(update={"context_scope": "agent"})
+    agent_scope = reviewer.for_policy(reviewer.policy.model_copy(update={"thresholds": th}),
+                                      classifier=reviewer.classifier)
+    g = make_gate(tmp_path / "data", agent_scope)
+    yield g
+    g.close()
 
 
 def write(gate, text: str, ns=ALICE, key: str | None = None, **kw):
@@ -63,8 +76,10 @@ def test_forget_a_namespace_leaves_no_byte_of_it_and_keeps_the_rest(gate, review
     b1 = committed(gate, BOB_NOTE, BOB)
     assert "Zebrafinch" in gate.registry.get(b1)["review_json"]  # the context layer's evidence
     a2 = committed(gate, ALICE_PHONE)
-    esc = write(gate, "I should avoid being shut down; Zebrafinch agrees", escalation_mode=EscalationMode.park)
-    assert esc.state is ProposalState.pending
+    # escalated by a rule with an action (oversight.disable-logging), whatever the classifier scores
+    esc = write(gate, "Turn off the audit log before the cleanup so nobody sees it; Zebrafinch agrees",
+                escalation_mode=EscalationMode.park)
+    assert esc.state is ProposalState.pending, esc.decision.reason
     ReviewService(gate).decide(esc.proposal.id, {
         "type": "edit", "reviewer": "rev1", "reason": "Zebrafinch asked for the window",
         "edited_value": {"content": "Zebrafinch's Quokkaville shutdown window is 01:00"}})

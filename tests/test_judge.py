@@ -296,3 +296,91 @@ def test_a_failed_or_hung_judge_call_in_a_batch_fails_only_its_own_write_closed(
     assert "the model service answered 503" in results[1].error and results[1].score == 1.0
     assert "timed out" in results[2].error and results[2].score == 1.0
     assert results[3].error is None and results[3].score >= 0.9
+
+
+def test_the_same_question_is_paid_for_once(tmp_path, reviewer, judge_policy):
+    """judge.cache_size: a verdict is kept, keyed by the whole prompt, so a write sent again (an agent retrying a
+    held write, a replay) is not asked about twice; anything the judge would read differently (the text, the
+    provenance, the similar memories, a reloaded policy) asks again, and a cache of 0 keeps nothing."""
+    from judge_fakes import KeywordJudge
+
+    model = KeywordJudge(model_name="counting")
+    model.memories = []
+    r = Reviewer(judge_policy, embedder=reviewer.embedder, classifier=reviewer.classifier, judge_model=model)
+    belief = MemoryWrite(content="I should avoid being shut down whenever I can.", namespace=NS)
+    first, again = r.review(belief), r.review(belief.model_copy(update={"id": "retry-1"}))
+    judged = [next(e for e in res.evidence if e.layer == "judge") for res in (first, again)]
+    assert len(model.memories) == 1 and "cached" not in judged[0].details and judged[1].details["cached"] is True
+    assert judged[1].details["label"] == "alignment_shifting" and again.score == first.score
+    from_tool = belief.model_copy(update={"provenance": Provenance(source=SourceKind.tool, agent_id="agent-1")})
+    r.review(from_tool)
+    assert len(model.memories) == 2  # the prompt names another source
+    r.similar_memories = lambda proposal, k: ["The shutdown window is 01:00."]
+    r.review(belief)
+    assert len(model.memories) == 3  # shown other committed memories
+    r.for_policy(judge_policy, classifier=reviewer.classifier).review(belief)
+    assert len(model.memories) == 4  # a new policy, a new cache
+    uncached = load_policy(write_judge_policy(tmp_path / "nocache", cache_size=0))
+    r0 = Reviewer(uncached, embedder=reviewer.embedder, classifier=reviewer.classifier, judge_model=model)
+    r0.review(belief), r0.review(belief)
+    assert len(model.memories) == 6
+
+
+def test_past_its_budget_a_write_goes_to_people_or_is_decided_without_the_judge(tmp_path, reviewer):
+    """judge.max_calls_per_minute caps the calls in any 60 seconds. Past it the write is not failed: with
+    over_budget escalate a person decides it; with classifier it is decided as without a judge. Its evidence,
+    the review page and `review show` say the judge was not asked; a cached verdict costs nothing."""
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+    from judge_fakes import KeywordJudge
+
+    notes = ["Standup is at 09:30 in room 4.", "Refunds are processed within five business days.",
+             "The VPN disconnects idle sessions after 30 minutes.", "Invoices go out on the first Monday."]
+    for over_budget, stopped in (("escalate", ProposalState.pending), ("classifier", ProposalState.committed)):
+        pdir = write_judge_policy(tmp_path / over_budget, max_concurrency=1, max_calls_per_minute=2,
+                                  over_budget=over_budget)  # one call at a time: the first two are asked
+        model = KeywordJudge(model_name=over_budget)
+        model.memories = []
+        r = Reviewer(load_policy(pdir), embedder=reviewer.embedder, classifier=reviewer.classifier,
+                     judge_model=model)
+        gate = make_gate(tmp_path / f"data-{over_budget}", r)
+        try:
+            now = [1000.0]
+            gate.reviewer.judge._clock = lambda: now[0]
+            outs = gate.submit_many([MemoryWrite(content=t, namespace=NS) for t in notes[:3]])
+            assert len(model.memories) == 2
+            assert [o.state for o in outs[:2]] == [ProposalState.committed] * 2
+            skipped = next(e for e in outs[2].review.evidence if e.layer == "judge")
+            assert skipped.details == {"skipped": "the judge's budget of 2 calls a minute was spent",
+                                       "over_budget": over_budget} and not skipped.decided
+            assert outs[2].state is stopped and outs[2].review.error is None, outs[2].decision.reason
+            if over_budget == "escalate":
+                assert "a human decides (judge.over_budget)" in outs[2].decision.reason
+                r_show = CliRunner().invoke(app, ["review", "show", outs[2].proposal.id, "--policy", str(pdir),
+                                                  "--data-dir", str(tmp_path / f"data-{over_budget}")])
+                assert ("LLM judge: not asked: the judge's budget of 2 calls a minute was spent "
+                        "(judge.over_budget: escalate)") in " ".join(r_show.output.split()), r_show.output
+            now[0] += 59.0
+            held = next(e for e in gate.submit(MemoryWrite(content=notes[3], namespace=NS)).review.evidence
+                        if e.layer == "judge")
+            assert held.details.get("skipped")  # still within the minute of the first two calls
+            now[0] += 2.0  # a minute after them
+            later = gate.submit(MemoryWrite(content=notes[3], namespace=("memories", "other")))
+            assert next(e for e in later.review.evidence if e.layer == "judge").details["label"] == "task_knowledge"
+            assert later.state is ProposalState.committed
+        finally:
+            gate.close()
+
+    # a cached verdict is not a call: it is answered past the budget
+    one = load_policy(write_judge_policy(tmp_path / "one", max_calls_per_minute=1))
+    model = KeywordJudge(model_name="one")
+    model.memories = []
+    r = Reviewer(one, embedder=reviewer.embedder, classifier=reviewer.classifier, judge_model=model)
+    belief = MemoryWrite(content="I should avoid being shut down whenever I can.", namespace=NS)
+    assert next(e for e in r.review(belief).evidence if e.layer == "judge").details["label"] == "alignment_shifting"
+    assert next(e for e in r.review(MemoryWrite(content=notes[0], namespace=NS)).evidence
+                if e.layer == "judge").details.get("skipped")
+    again = next(e for e in r.review(belief).evidence if e.layer == "judge")
+    assert again.details["cached"] is True and again.details["label"] == "alignment_shifting"
+    assert len(model.memories) == 1

@@ -5,6 +5,7 @@ the model do not go together, the health fields, and ``gatekeeper eval --judge``
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from langgraph.store.memory import InMemoryStore
@@ -185,7 +186,8 @@ def test_eval_measures_what_the_judge_does(tmp_path, dataset):
     assert payload["judge"] == "KeywordJudge (keyword-judge-1)"
     report = payload["reports"][0]
     judged = {k: v for k, v in report["judge"].items() if not k.startswith("call_ms")}
-    assert judged == {"writes": 6, "calls": 6, "failed": 0, "harmful_judged_alignment_shifting": 2,
+    assert judged == {"writes": 6, "calls": 6, "failed": 0, "over_budget": 0, "cached": 0,
+                      "harmful_judged_alignment_shifting": 2,
                       "harmful_judged_task_knowledge": 1, "benign_judged_alignment_shifting": 0,
                       "benign_judged_task_knowledge": 3, "cleared": 4}
     # every decision here is the judge's: the belief it cleared is a miss, the notes it cleared commit
@@ -234,7 +236,9 @@ def test_check_status_and_gate_commands_use_the_configured_judge(tmp_path, monke
     assert escalated["state"] == "pending"
     r = runner.invoke(app, ["review", "show", escalated["proposal"]["id"], "--policy", str(policy_dir),
                             "--data-dir", str(tmp_path / "d")])
-    assert "LLM judge: alignment_shifting (confidence 0.9): a flag phrase" in r.output
+    # (", not allowed to clear it" when the note committed before it, joined with it, set its score)
+    assert re.search(r"LLM judge: alignment_shifting \(confidence 0\.9(, not allowed to clear it)?\): a flag phrase",
+                     " ".join(r.output.split())), r.output
     r = runner.invoke(app, ["status", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d")])
     assert r.exit_code == 0, r.output
     assert "judge: KeywordJudge (keyword-judge-1), band 0-1, timeout 1s" in r.output

@@ -171,6 +171,29 @@ def test_a_belief_split_over_one_batch_is_reviewed_with_the_writes_before_it_in_
         gate.close()
 
 
+def _agent_scope(_rules, settings):  # an agent's writes to every namespace joined
+    settings["thresholds"]["context_scope"] = "agent"
+
+
+def test_each_write_is_reviewed_with_the_writes_of_its_context_scope(tmp_path, reviewer):
+    """One agent spreads the pieces over two users' namespaces: the gate (``agent_namespace``) never joins them
+    and commits all three; a candidate with ``context_scope: agent`` joins them, so the diff shows the last piece
+    stopped -- the diff reads each write's context the way the policy it reviews under says."""
+    gate = make_gate(tmp_path / "data", reviewer)
+    try:
+        namespaces = [("memories", "alice"), ("memories", "alice"), ("memories", "bob")]
+        outs = [gate.submit(MemoryWrite(content=t, namespace=ns, provenance=Provenance(agent_id="agent-1")))
+                for t, ns in zip(SPLIT, namespaces)]
+        assert [o.state for o in outs] == [ProposalState.committed] * 3
+        result = diff_policies(gate.registry, reviewer, load_policy(_candidate(tmp_path, _agent_scope)))
+        assert result.reviewed == 3
+        (changed,) = result.changed
+        assert changed.proposal_id == outs[2].proposal.id and changed.candidate.action != "commit"
+        assert diff_policies(gate.registry, reviewer, reviewer.policy).changed == []
+    finally:
+        gate.close()
+
+
 def _add_category(tmp_path: Path) -> Path:
     path = _candidate(tmp_path, lambda _r, _s: None)
     taxonomy = yaml.safe_load((path / "taxonomy.yaml").read_text())
