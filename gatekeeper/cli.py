@@ -1251,8 +1251,10 @@ def _print_judge(gate) -> None:
 
     model, judge = gate.reviewer.judge_model, gate.policy.judge
     if judge.enabled and model is not None:
+        budget = (f"at most {judge.max_calls_per_minute} calls a minute (then {judge.over_budget})"
+                  if judge.max_calls_per_minute else "no call budget")
         console.print(f"judge: {_shown(describe_model(model))}, band {judge.band[0]:g}-{judge.band[1]:g}, "
-                      f"timeout {judge.timeout_s:g}s")
+                      f"timeout {judge.timeout_s:g}s, {budget}, {judge.cache_size} verdicts cached")
     elif judge.enabled:
         console.print("[yellow]judge: enabled in the policy but no model is configured (GATEKEEPER_JUDGE_MODEL): "
                       "writes are decided without it (the uncertain band goes to the review queue)[/yellow]")

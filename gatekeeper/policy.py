@@ -165,7 +165,7 @@ class JudgeSettings(_Strict):
     similar_memories: int = Field(default=3, ge=0, le=20)
     #: how many judge calls of one batch of writes run at once (a call waits on the model service)
     max_concurrency: int = Field(default=8, ge=1, le=64)
-    #: at most this many judge calls in any 60 seconds (a paid model service); 0 = no cap
+    #: at most this many judge calls in any 60 seconds, per gate process (a paid model service); 0 = no cap
     max_calls_per_minute: int = Field(default=0, ge=0)
     #: a write the judge would be asked about past that cap: ``escalate`` -- a person decides it (the judge
     #: was meant to look); ``classifier`` -- decided as without a judge (the review queue does not grow)

@@ -241,7 +241,8 @@ def test_check_status_and_gate_commands_use_the_configured_judge(tmp_path, monke
                      " ".join(r.output.split())), r.output
     r = runner.invoke(app, ["status", "--policy", str(policy_dir), "--data-dir", str(tmp_path / "d")])
     assert r.exit_code == 0, r.output
-    assert "judge: KeywordJudge (keyword-judge-1), band 0-1, timeout 1s" in r.output
+    assert ("judge: KeywordJudge (keyword-judge-1), band 0-1, timeout 1s, no call budget, 1024 verdicts cached"
+            in " ".join(r.output.split()))
     assert "committed=1" in r.output and "pending=1" in r.output  # the note the judge cleared, the belief it flagged
 
     monkeypatch.setenv("GATEKEEPER_JUDGE_MODEL", "judge_fakes:factory_that_fails")
