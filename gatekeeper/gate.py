@@ -725,9 +725,9 @@ class Gatekeeper:
     def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy,
                          reviewer: Reviewer) -> list[ReviewResult]:
         """Review a batch as if its writes had been submitted one by one, for the context layer (split
-        beliefs): a write is joined with the committed writes before the batch in its context (its namespace,
-        or its agent's writes: ``thresholds.context_scope``, ``context_of``) and with the writes before it in
-        the batch in the same context that commit.
+        beliefs): a write is joined with the committed writes before the batch in its context (by default its
+        agent's writes to its namespace: ``thresholds.context_scope``, ``context_of``) and with the writes
+        before it in the batch in the same context that commit.
 
         Those commits are not known before the review, so a batch is reviewed in two passes: first each
         write without the context of the batch (the first write of a context in the batch joined with the

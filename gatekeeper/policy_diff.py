@@ -153,7 +153,7 @@ def _review(reviewer: Reviewer, proposals: Sequence[MemoryWrite], rows: Sequence
 
 
 def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -> list[list[str]]:
-    """For each row, the texts committed in its context (its namespace, or its agent's writes:
+    """For each row, the texts committed in its context (by default its agent's writes to its namespace:
     ``thresholds.context_scope``) in the ``context_minutes`` before it (at most ``context_window``, oldest
     first): what the gate joined it with. "Before" is the registry's order (time, then the order of
     journaling): the writes of one batch share their time, and the gate joins each with the writes before it
