@@ -101,8 +101,10 @@ def _import_file(spec: str, target: str):
     if not path.is_file():
         raise JudgeModelError(f"judge model {spec!r}: no Python file at {path} (a relative path is read from the "
                               "working directory)")
-    # one module per file, under a name of its own, so a second gate in the process reuses it
-    name = "gatekeeper_judge_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    # one module per version of the file, under a name of its own: a second gate in the process reuses it, and
+    # a gate opened after the file was edited loads the edit
+    stat = path.stat()
+    name = "gatekeeper_judge_" + hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
     module_spec = importlib.util.spec_from_file_location(name, path)

@@ -5,6 +5,7 @@ the model do not go together, the health fields, and ``gatekeeper eval --judge``
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -92,6 +93,12 @@ def test_a_file_that_fails_to_import_says_why_and_can_be_mended(tmp_path):
         load_judge_model(f"{path}:judge")
     path.write_text("from judge_fakes import KeywordJudge\njudge = KeywordJudge(model_name='mended')\n")
     assert load_judge_model(f"{path}:judge").model_name == "mended"  # the failed import was not kept
+    first = load_judge_model(f"{path}:judge")
+    assert load_judge_model(f"{path}:judge") is first  # the file is imported once while it stays as it is
+    # edited (a deployment changes the model) while the process runs: the next gate opened loads the edit
+    path.write_text("from judge_fakes import KeywordJudge\njudge = KeywordJudge(model_name='edited, longer')\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load_judge_model(f"{path}:judge").model_name == "edited, longer"
 
 
 def test_the_settings_check_the_form_and_import_nothing(monkeypatch):
