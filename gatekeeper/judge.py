@@ -138,6 +138,7 @@ class LLMJudge:
         self._abandoned = 0  # calls past their timeout that have not returned yet
         self._started: deque[float] = deque()  # when the calls of the last minute started (``_clock``)
         self._clock = time.monotonic
+        self._warned_at: float | None = None  # when the last ``judge.over_budget`` warning was logged
         self._cache: OrderedDict[str, JudgeVerdict] = OrderedDict()  # prompt hash -> verdict, oldest use first
         # the fences of the prompt the cache key is made from: fixed for this judge, and as unguessable as a
         # call's (a text holding them loses them in the key, as in a prompt)
@@ -225,8 +226,17 @@ class LLMJudge:
             while self._started and now - self._started[0] >= 60.0:
                 self._started.popleft()
             if len(self._started) >= cap:
-                raise JudgeOverBudget(f"the judge's budget of {cap} call{'s' if cap != 1 else ''} a minute was spent")
-            self._started.append(now)
+                warn = self._warned_at is None or now - self._warned_at >= 60.0
+                if warn:
+                    self._warned_at = now
+            else:
+                self._started.append(now)
+                return
+        if warn:  # at most once a minute: a log line per write would flood the log when the judge is busiest
+            log.warning("judge.over_budget", max_calls_per_minute=cap, then=self.policy.judge.over_budget,
+                        advice="writes in the judge's band are decided without it (judge.over_budget) until the "
+                               "calls of the last minute fall below the cap; raise it or narrow judge.band")
+        raise JudgeOverBudget(f"the judge's budget of {cap} call{'s' if cap != 1 else ''} a minute was spent")
 
     def answer(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
                hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
