@@ -355,6 +355,11 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
             res.add("judge", f"batch of {n_judged} writes in the judge's band, {concurrency} call(s) at once", took,
                     "s", note=f"a simulated model answering in {delay_s * 1000:.0f} ms; {asked} writes judged "
                               "(judge.max_concurrency)")
+        t0 = time.perf_counter()
+        again = judging.review_many(judged)
+        cached = sum(any(e.layer == "judge" and e.details.get("cached") for e in r.evidence) for r in again)
+        res.add("judge", f"the same {n_judged} writes again (verdicts from the judge's cache)",
+                time.perf_counter() - t0, "s", note=f"{cached} of {n_judged} verdicts cached (judge.cache_size)")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         res.add("memory", "peak RSS of the benchmark process", peak, "MiB")
         child = _child_peak_rss_mb(reviewer)
