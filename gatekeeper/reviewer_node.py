@@ -54,6 +54,7 @@ from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGra
 from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
+from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, row_proposal
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
@@ -168,7 +169,7 @@ def _invalid_summary(item: Any, error: Exception) -> dict:
             "reason": f"not a valid memory write: {error}"[:2000], "policy_hash": None}
 
 
-def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...],
+def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, ...] | None,
               agent_id: str, source: SourceKind, position: int = 0, queue_id: str | None = None) -> MemoryWrite:
     cfg = (config or {}).get("configurable", {})
     prov = {"source": source, "agent_id": str(cfg.get("agent_id") or agent_id),
@@ -202,18 +203,33 @@ def _to_write(item: Any, config: RunnableConfig | None, default_ns: tuple[str, .
     for k in ("tool_name", "url"):
         if k in data:
             prov[k] = data.pop(k)
-    data.setdefault("namespace", default_ns)
+    if data.get("namespace") is None:
+        data["namespace"] = default_ns
     data["provenance"] = Provenance.model_validate(prov)
     return MemoryWrite.model_validate(data)
+
+
+def _needs_default_namespace(item: Any) -> bool:
+    """A proposal that names no namespace of its own (the node's default applies)."""
+    if isinstance(item, MemoryWrite):
+        return False
+    return not (isinstance(item, Mapping) and item.get("namespace") is not None)
 
 
 def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memories",), agent_id: str = "agent",
                      source: SourceKind = SourceKind.agent,
                      escalation_mode: EscalationMode | None = None) -> Callable[..., dict]:
+    """The review node. ``namespace`` is where a proposal that names none is written; it may be a template
+    whose parts are filled from the run's ``config["configurable"]`` (``("memories", "{user_id}")``,
+    ``gatekeeper.namespace_template``): a run that cannot fill it raises ``NamespaceTemplateError`` before
+    reviewing anything, and its proposals stay queued for a run with the right config."""
+    template = NamespaceTemplate(namespace)  # a malformed template fails here, when the graph is built
+
     def review_memories(state: MemoryGateState, config: RunnableConfig) -> dict:
         items = state.get("proposed_memories") or []
         if not items:
             return {"pending_reviews": []}
+        namespace = template.resolve(config) if any(_needs_default_namespace(it) for it in items) else None
         queue_ids = list(getattr(items, "ids", None) or [None] * len(items))
         writes: dict[int, MemoryWrite] = {}
         invalid: dict[int, dict] = {}
