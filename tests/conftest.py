@@ -52,6 +52,12 @@ def make_gate(data_dir: Path, reviewer: Reviewer, memory_store=None, **kw) -> Ga
                            memory_store=store, policy=reviewer.policy, reviewer=reviewer, **kw)
 
 
+def with_thresholds(reviewer: Reviewer, **changes) -> Reviewer:
+    """``reviewer`` for a copy of its policy with these ``thresholds`` changed, with the same classifier."""
+    th = reviewer.policy.thresholds.model_copy(update=changes)
+    return reviewer.for_policy(reviewer.policy.model_copy(update={"thresholds": th}), classifier=reviewer.classifier)
+
+
 @contextmanager
 def ledger_refusing(gate: Gatekeeper, event: str = "proposal.decided"):
     """Within the block, the gate's ledger refuses every write holding an ``event`` entry with ENOSPC (the

@@ -18,7 +18,7 @@ from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Proven
 from gatekeeper.registry import NotFoundError
 from gatekeeper.review_service import ReviewService
 
-from conftest import make_gate
+from conftest import make_gate, with_thresholds
 
 ALICE = ("memories", "alice")
 BOB = ("memories", "bob")
@@ -35,10 +35,7 @@ def gate(tmp_path, reviewer):
     """A gate whose context layer joins an agent's writes to any namespace (``thresholds.context_scope:
     agent``): the deployment where one namespace's text reaches another's review evidence, which erasure
     must reach too (the default scope, ``agent_namespace``, never joins them)."""
-    th = reviewer.policy.thresholds.model_copy(update={"context_scope": "agent"})
-    agent_scope = reviewer.for_policy(reviewer.policy.model_copy(update={"thresholds": th}),
-                                      classifier=reviewer.classifier)
-    g = make_gate(tmp_path / "data", agent_scope)
+    g = make_gate(tmp_path / "data", with_thresholds(reviewer, context_scope="agent"))
     yield g
     g.close()
 

@@ -6,7 +6,7 @@ import pytest
 
 from gatekeeper.models import Action, Label, MemoryWrite, ProposalState, Provenance, SourceKind
 
-from conftest import make_gate
+from conftest import make_gate, with_thresholds
 
 NS = ("memories", "agent-1")
 
@@ -258,9 +258,7 @@ def test_a_belief_split_over_the_writes_of_one_batch_is_joined_like_one_written_
 
 
 def _scoped_gate(tmp_path, reviewer, scope: str):
-    th = reviewer.policy.thresholds.model_copy(update={"context_scope": scope})
-    return make_gate(tmp_path / scope, reviewer.for_policy(
-        reviewer.policy.model_copy(update={"thresholds": th}), classifier=reviewer.classifier))
+    return make_gate(tmp_path / scope, with_thresholds(reviewer, context_scope=scope))
 
 
 def _joined(outcome) -> str:
@@ -329,9 +327,7 @@ def test_the_context_counts_from_the_policys_minimum_score(reviewer):
     assert reviewer.policy.thresholds.context_min_score <= ctx.score < 1.0
 
     def with_minimum(value: float):
-        th = reviewer.policy.thresholds.model_copy(update={"context_min_score": value})
-        return reviewer.for_policy(reviewer.policy.model_copy(update={"thresholds": th}),
-                                   classifier=reviewer.classifier)
+        return with_thresholds(reviewer, context_min_score=value)
 
     strict = with_minimum(min(1.0, ctx.score + 1e-4)).review(w(parts[-1], agent="splitter"), recent=parts[:-1])
     strict_ctx = next(e for e in strict.evidence if e.layer == "context")
@@ -444,9 +440,7 @@ def test_a_statement_cut_into_writes_is_reviewed_like_one_write(tmp_path, review
     # can make a joined text count
     tail = reviewer.review(w(" ".join(parts[1:])))
     minimum = round(min(0.999, max(whole.score, tail.score) + 0.01), 4)
-    th = reviewer.policy.thresholds.model_copy(update={"context_min_score": minimum})
-    gate = make_gate(tmp_path / "data", reviewer.for_policy(
-        reviewer.policy.model_copy(update={"thresholds": th}), classifier=reviewer.classifier))
+    gate = make_gate(tmp_path / "data", with_thresholds(reviewer, context_min_score=minimum))
     try:
         assert gate.submit(w(" ".join(parts), agent="whole")).state is not ProposalState.committed
         committed = [gate.submit(w(p, agent="cutter")).state for p in parts[:2]]
