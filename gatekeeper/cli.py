@@ -306,6 +306,8 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         console.print(f"  similar: {_shown(json.dumps(s['value'], ensure_ascii=False), 120)}")
     if d.resolved_by:
         console.print(f"resolved: {d.resolution} by {_shown(d.resolved_by)}: {_shown(d.resolved_reason)}")
+    elif d.resolution:  # a quarantined write retried, released to review, or out of date
+        console.print(f"{d.resolution}: {_shown(d.resolved_reason)}")
 
 
 def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
@@ -351,6 +353,31 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
                   policy_dir: Optional[Path] = PolicyDir) -> None:
     """Reject an escalation: the memory is quarantined."""
     _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+
+
+@review_app.command("release")
+def review_release(proposal_id: str,
+                   operator: str = typer.Option(..., "--operator", help="Who releases it (recorded in the ledger)."),
+                   reason: str = typer.Option(..., help="Why a person should decide it (required; the reviewer "
+                                              "sees it)."),
+                   data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Send a write the gate quarantined to the review queue, for a person to approve, edit or reject (a false
+    alarm, without a policy change). Not a person's rejection, and not a write whose key changed since."""
+    from gatekeeper.registry import ConflictError, NotFoundError
+    from gatekeeper.review_service import ReviewPermissionError
+
+    svc = _service(data_dir, policy_dir)
+    try:
+        item = svc.release(proposal_id, operator, reason)
+    except NotFoundError:
+        raise _fail(f"no proposal {proposal_id}", 1) from None
+    except ConflictError as exc:
+        err.print(f"[red]conflict: {_shown(exc)}[/red]")
+        raise typer.Exit(3) from None
+    except (ValueError, ReviewPermissionError) as exc:
+        raise _fail(_one_line(exc)) from None
+    console.print(f"{_shown(proposal_id)}: released to review as {_shown(item.id)} -> "
+                  f"[bold]{item.state.value}[/bold]")
 
 
 _RETRY_OPERATOR = typer.Option(None, "--operator", help="Who retries (recorded in the ledger); required unless "

@@ -117,9 +117,9 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
                                 f"{'y' if pending == 1 else 'ies'}")
 
     selected, retried = _scan_ledger(gate, ids, prefix, key)
-    # a store or review failure retried is the same write under a new id (gate.retry_store_failures,
-    # gate.retry_failed_reviews): erased together,
-    # from either id
+    # a quarantined write retried or released to review is the same write under a new id
+    # (gate.retry_store_failures, gate.retry_failed_reviews, gate.recheck_quarantine, gate.release_to_review):
+    # erased together, from either id
     while more := {b for a, b in retried.items() if a in selected and b not in selected} | {
             a for a, b in retried.items() if b in selected and a not in selected}:
         ids |= more
@@ -209,7 +209,7 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
 def _scan_ledger(gate: Gatekeeper, ids: set[str], prefix: tuple[str, ...] | None, key: str | None
                  ) -> tuple[dict[str, _Selected], dict[str, str]]:
     """One pass over the ledger's history: the selected proposals (their entries' seqs, texts and content hashes)
-    and the retries of store and review failures (old id -> new id)."""
+    and the retries and releases of quarantined writes (old id -> new id)."""
     def chosen(pid: Any, ns: tuple[str, ...], k: Any) -> bool:
         return pid in ids or (prefix is not None and ns[:len(prefix)] == prefix and (key is None or k == key))
 
@@ -231,6 +231,8 @@ def _scan_ledger(gate: Gatekeeper, ids: set[str], prefix: tuple[str, ...] | None
                 sel.hashes.add(content_hash_of(ns, k, e["edited_value"]))
         elif event == "proposal.retried" and e.get("retried_as"):
             retried[e.get("proposal_id")] = e["retried_as"]
+        elif event == "proposal.released" and e.get("released_as"):
+            retried[e.get("proposal_id")] = e["released_as"]
     return selected, retried
 
 

@@ -75,6 +75,7 @@ from gatekeeper.models import (
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
     ERASED,
+    ConflictError,
     ProposalRegistry,
     WriteContext,
     context_of,
@@ -112,6 +113,10 @@ RETRY_REASONS = (STORE_FAILED, REVIEW_FAILED)
 _RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure retried"),
                 "review": (REVIEW_FAILED, "review-retry", "review failure retried"),
                 "recheck": (None, "recheck", "reviewed again under the policy in force")}
+
+#: the start of the decision reason of a quarantined write an admin sent to the review queue
+#: (``Gatekeeper.release_to_review``)
+RELEASED = "sent from quarantine to human review"
 
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
@@ -927,6 +932,65 @@ class Gatekeeper:
                            "state": outcome.state.value, "superseded_by": again.id})
         return report
 
+    def release_to_review(self, proposal_id: str, *, operator: str, reason: str) -> GateOutcome:
+        """Send one write the gate quarantined to the human review queue: an admin who judges it a false alarm
+        (or worth a second look) asks a reviewer to decide it, without a policy change (for that, see
+        :meth:`recheck_quarantine`). The write becomes a new proposal (id derived from the old one), escalated
+        at once with the gate's review of it as its evidence and a decision reason naming ``operator``,
+        ``reason`` and why the gate had quarantined it; it is not reviewed again. Its escalation is parked (no
+        agent run waits for it); a reviewer approves, edits or rejects it as any escalation, and the agent that
+        proposed it may not decide it. The old row stays quarantined with ``resolution`` ``released`` and
+        ``superseded_by`` the new proposal; the ledger gets ``proposal.released`` and the new proposal's
+        ``proposal.decided``.
+
+        Refused with ConflictError, changing nothing: a write that is not quarantined, one a person rejected
+        (their decision stands), one already retried or released, and one whose key was written or deleted
+        since (it would roll the newer write back). ValueError when ``operator`` or ``reason`` is empty;
+        NotFoundError for an unknown id. A release cut short by a crash and run again finishes it."""
+        from gatekeeper.gated_store import derived_id
+
+        operator, reason = (operator or "").strip(), (reason or "").strip()
+        if not operator:
+            raise ValueError("releasing a quarantined write needs the operator's name, for the ledger")
+        if not reason:
+            raise ValueError("releasing a quarantined write needs a reason, for the reviewer and the ledger")
+        with exclusive_lock(Path(self.registry.path).with_name("release.lock")):
+            row = self.registry.require(proposal_id)
+            old = row_proposal(row)
+            new_id = derived_id(old.id, "release")
+            resumed = row["resolution"] is None and self.registry.get(new_id) is not None
+            if not resumed:
+                _refuse_release(row)
+            with self.key_locks([(old.namespace, old.key)]):
+                if not resumed:
+                    later = self.registry.later_write_or_delete(row, excluding=new_id, retry_reasons=RETRY_REASONS)
+                    if later is not None:
+                        raise ConflictError(
+                            f"proposal {old.id} is not released: a later write or delete of its key ({later}) "
+                            "stands, and committing this one would roll it back")
+                    with self._policy_lock:
+                        policy = self.policy
+                    gate_reason = (row_decision(row).reason if row["decision_json"] else "no decision recorded")
+                    decision = Decision(
+                        proposal_id=new_id, action=Action.escalate, policy_hash=policy.hash,
+                        policy_version=policy.version, decided_by=operator, escalation_mode=EscalationMode.park,
+                        deadline=utcnow() + timedelta(hours=policy.escalation.deadline_hours),
+                        reason=f"{RELEASED} by {operator}: {reason} (the gate had quarantined it: {gate_reason})")
+                    review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
+                    self.registry.insert_decided(old.model_copy(update={"id": new_id}), review, decision,
+                                                 ProposalState.pending)
+                    _crash_point("after_release_recorded")
+            new_row = self.registry.require(new_id)
+            if not new_row["ledgered"]:
+                self._ledger_unless_written(new_row, {})
+            if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.released"), None)):
+                self._append("proposal.released", proposal_id=old.id, released_as=new_id, operator=operator,
+                             reason=reason, namespace=list(old.namespace), key=old.key)
+            self.registry.mark_retried(old.id, resolution="released", superseded_by=new_id,
+                                       reason=f"sent to review by {operator} as {new_id}: {reason}")
+        log.info("gate.released", proposal_id=old.id, released_as=new_id, operator=operator)
+        return self.outcome(new_id)
+
     def recover(self) -> dict[str, int]:
         """Finish what a crash interrupted. Safe to run at any time, any number of times,
         from any number of processes: proposals a live process is working on are left to
@@ -1081,6 +1145,23 @@ def _ledgered_deletes(entries: Iterable[dict]) -> list[tuple[tuple[str, ...], st
         elif target in latest:
             deletes.pop(latest.pop(target), None)
     return list(deletes.values())
+
+
+def _refuse_release(row: dict) -> None:
+    """ConflictError unless ``row`` is a write the gate quarantined that nothing has retried or released yet."""
+    pid = row["id"]
+    if row["state"] != ProposalState.quarantined.value:
+        raise ConflictError(f"proposal {pid} is {row['state']}, not quarantined: only quarantined writes are released")
+    if row["resolved_by"]:
+        raise ConflictError(f"proposal {pid} was rejected by {row['resolved_by']}: a person's decision stands"
+                            if row["resolution"] == "reject" else
+                            f"proposal {pid} was approved by {row['resolved_by']} and the memory store refused "
+                            "it: `gatekeeper review retry-store-failures` writes it once the store is back")
+    if row["resolution"] == "superseded":
+        raise ConflictError(f"proposal {pid} is out of date: a later write or delete of its key "
+                            f"({row['superseded_by']}) stands")
+    if row["resolution"] is not None:
+        raise ConflictError(f"proposal {pid} was {row['resolution']} already, as {row['superseded_by']}")
 
 
 def _failed_review(exc: BaseException, prior: ReviewResult | None = None) -> ReviewResult:

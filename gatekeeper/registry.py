@@ -337,24 +337,20 @@ class ProposalRegistry:
                              normalized_texts: Sequence[str] | None = None) -> list[bool]:
         """Journal several proposals in one transaction. For each: False if its id was already known (a row, or
         the receipt of a pruned one)."""
-        now = utcnow().isoformat()
-        me = process_token()
         texts = normalized_texts if normalized_texts is not None else [p.text for p in proposals]
-        inserted = []
         with self._tx() as con:
-            for proposal, text in zip(proposals, texts, strict=True):
-                cur = con.execute(  # a pruned id stays known (its receipt): never journaled again
-                    """INSERT OR IGNORE INTO proposals
-                       (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
-                        created_at, updated_at, owner)
-                       SELECT ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-                       WHERE NOT EXISTS (SELECT 1 FROM pruned WHERE id=?)""",
-                    (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
-                     proposal.provenance.thread_id, proposal.provenance.source.value, text,
-                     proposal.model_dump_json(), now, now, me, proposal.id),
-                )
-                inserted.append(cur.rowcount == 1)
-        return inserted
+            return _insert_received(con, proposals, texts)
+
+    def insert_decided(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
+                       state: ProposalState) -> bool:
+        """Journal a proposal and record its decision in one transaction, for a decision that is not the gate's
+        review of it (``Gatekeeper.release_to_review``): there is no moment when ``recover()`` would find it
+        ``received`` and review it anew. Its ledger entry is still to be written (``ledgered`` 0). False if the
+        id was already known."""
+        with self._tx() as con:
+            if not _insert_received(con, [proposal], [proposal.text])[0]:
+                return False
+            return _record_decisions(con, [(proposal.id, review, decision, state)])[0]
 
     def record_decision(self, proposal_id: str, review: ReviewResult, decision: Decision,
                         state: ProposalState) -> None:
@@ -365,21 +361,8 @@ class ProposalRegistry:
     def record_decisions(self, items: Sequence[tuple[str, ReviewResult, Decision, ProposalState]]) -> list[bool]:
         """Record several decisions in one transaction. For each: False if the proposal was not
         ``received`` any more (another process decided it first; its decision stands)."""
-        now = utcnow().isoformat()
-        done = []
         with self._tx() as con:
-            for proposal_id, review, decision, state in items:
-                cur = con.execute(
-                    """UPDATE proposals SET state=?, category=?, score=?, action=?, escalation_mode=?,
-                           deadline=?, review_json=?, decision_json=?, updated_at=?, version=version+1
-                       WHERE id=? AND state='received'""",
-                    (state.value, review.category, review.score, decision.action.value,
-                     decision.escalation_mode.value if decision.escalation_mode else None,
-                     decision.deadline.isoformat() if decision.deadline else None,
-                     review.model_dump_json(), decision.model_dump_json(), now, proposal_id),
-                )
-                done.append(cur.rowcount == 1)
-        return done
+            return _record_decisions(con, items)
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]]) -> None:
         """Record deletes of (namespace, key) ledgered for the memory store, each with the time and sequence
@@ -930,6 +913,48 @@ class ProposalRegistry:
 
 #: rows a crash may have left half done, what ``Gatekeeper.recover`` finishes (the ``proposals_unfinished``
 #: partial index has the same condition, word for word, so that SQLite uses it)
+def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], texts: Sequence[str]
+                     ) -> list[bool]:
+    """Journal proposals as ``received`` within the caller's transaction. For each: False if its id was already
+    known (a row, or the receipt of a pruned one: a pruned id is never journaled again)."""
+    now = utcnow().isoformat()
+    me = process_token()
+    inserted = []
+    for proposal, text in zip(proposals, texts, strict=True):
+        cur = con.execute(
+            """INSERT OR IGNORE INTO proposals
+               (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
+                created_at, updated_at, owner)
+               SELECT ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+               WHERE NOT EXISTS (SELECT 1 FROM pruned WHERE id=?)""",
+            (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
+             proposal.provenance.thread_id, proposal.provenance.source.value, text,
+             proposal.model_dump_json(), now, now, me, proposal.id),
+        )
+        inserted.append(cur.rowcount == 1)
+    return inserted
+
+
+def _record_decisions(con: sqlite3.Connection, items: Sequence[tuple[str, ReviewResult, Decision, ProposalState]]
+                      ) -> list[bool]:
+    """Record decisions within the caller's transaction. For each: False if the proposal was not ``received`` any
+    more."""
+    now = utcnow().isoformat()
+    done = []
+    for proposal_id, review, decision, state in items:
+        cur = con.execute(
+            """UPDATE proposals SET state=?, category=?, score=?, action=?, escalation_mode=?,
+                   deadline=?, review_json=?, decision_json=?, updated_at=?, version=version+1
+               WHERE id=? AND state='received'""",
+            (state.value, review.category, review.score, decision.action.value,
+             decision.escalation_mode.value if decision.escalation_mode else None,
+             decision.deadline.isoformat() if decision.deadline else None,
+             review.model_dump_json(), decision.model_dump_json(), now, proposal_id),
+        )
+        done.append(cur.rowcount == 1)
+    return done
+
+
 _UNFINISHED = "state='received' OR (state='committed' AND applied=0) OR ledgered=0"
 
 #: SQLite integers are 64-bit: a LIMIT / OFFSET beyond that would raise OverflowError

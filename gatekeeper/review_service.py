@@ -366,6 +366,18 @@ class ReviewService:
                                     reason="the proposing agent cannot review its own escalation")
             raise ReviewPermissionError("the agent that proposed this memory cannot review it")
 
+    def release(self, proposal_id: str, operator: str, reason: str) -> QueueItem:
+        """Send a write the gate quarantined to this queue, for a person to decide (``Gatekeeper.release_to_review``:
+        its refusals and what it records). The agent that proposed the write may not release it
+        (ReviewPermissionError, recorded in the ledger as ``review.refused``). Returns the new queue item."""
+        row = self.gate.registry.require(proposal_id)
+        if (operator or "").strip().lower() == (row["agent_id"] or "").strip().lower():
+            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=operator,
+                                    reason="the proposing agent cannot release its own quarantined write")
+            raise ReviewPermissionError("the agent that proposed this memory cannot release it")
+        outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
+        return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
+
     # ---------------------------------------------------- decisions by people
     def submit_decision(self, proposal_id: str, decision: ReviewDecision | dict, *,
                         expected_version: int | None = None) -> SubmittedDecision:

@@ -90,6 +90,14 @@ class ApiDecision(BaseModel):
     expected_version: int | None = None
 
 
+class ApiRelease(BaseModel):
+    """Body of POST /api/items/{id}/release (admins only). There is no operator field: the token says who."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=4000)
+
+
 class _NeedLogin(Exception):
     def __init__(self, next_path: str):
         self.next_path = next_path
@@ -368,7 +376,10 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       edit_text=prefill, edit_format=fmt if fmt in ("text", "json") else "text",
                       reject_reason=form.get("reason", "") if form.get("type") == "reject" else "",
                       own_agent=user.id == normalize_name(detail.agent_id), final_value=final_value,
-                      can_decide=detail.state is ProposalState.pending)
+                      can_decide=detail.state is ProposalState.pending,
+                      can_release=(user.is_admin and detail.state is ProposalState.quarantined
+                                   and not detail.resolved_by and detail.resolution is None),
+                      release_reason=form.get("reason", "") if form.get("type") == "release" else "")
 
     @app.get("/items/{proposal_id}", response_class=HTMLResponse)
     def item(request: Request, proposal_id: str):
@@ -426,6 +437,28 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             text += f". Note: {done.warning}"
         response = RedirectResponse("/queue", status_code=303)
         set_flash(response, "warn" if done.warning else "ok", text)
+        return response
+
+    @app.post("/items/{proposal_id}/release", response_class=HTMLResponse)
+    def release_form(request: Request, proposal_id: str, csrf_token: str = Form(""), reason: str = Form("")):
+        user, sess = page_user(request)
+        check_csrf(request, sess, csrf_token)
+        if not user.is_admin:
+            raise _PageError(403, "Admins only", "Only an admin can send a quarantined write to review.")
+        if service.gate.registry.get(proposal_id) is None:
+            raise _PageError(404, "Not found", "There is no proposal with this id.")
+        form = {"type": "release", "reason": reason}
+        try:
+            item = service.release(proposal_id, user.id, reason)
+        except ValueError as exc:
+            return detail_page(request, user, sess, proposal_id, status=400, form=form, error=str(exc))
+        except ReviewPermissionError as exc:
+            return detail_page(request, user, sess, proposal_id, status=403, form=form, error=str(exc))
+        except ConflictError as exc:
+            return detail_page(request, user, sess, proposal_id, status=409, form=form, error=str(exc))
+        log.info("web.released", proposal_id=proposal_id, released_as=item.id, operator=user.id)
+        response = RedirectResponse(f"/items/{item.id}", status_code=303)
+        set_flash(response, "ok", f"Sent {proposal_id[:12]} to the review queue as {item.id[:12]}")
         return response
 
     @app.get("/decided", response_class=HTMLResponse)
@@ -546,6 +579,24 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return {"item": api_item(done.item, user), "via": done.via, "thread_id": done.thread_id,
                 "warning": done.warning}
 
+    @app.post("/api/items/{proposal_id}/release")
+    def api_release(proposal_id: str, body: ApiRelease, user: Account = Depends(api_user)):
+        if not user.is_admin:
+            return JSONResponse({"error": "forbidden", "detail": "only an admin can send a quarantined write to "
+                                 "review"}, status_code=403)
+        try:
+            item = service.release(proposal_id, user.id, body.reason)
+        except NotFoundError:
+            return JSONResponse({"error": "not_found", "detail": f"no proposal {proposal_id}"}, status_code=404)
+        except ReviewPermissionError as exc:
+            return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
+        except ConflictError as exc:
+            return JSONResponse({"error": "conflict", "detail": str(exc)}, status_code=409)
+        except ValueError as exc:  # a reason of blanks only
+            return JSONResponse({"error": "invalid", "detail": [str(exc)]}, status_code=422)
+        log.info("api.released", proposal_id=proposal_id, released_as=item.id, operator=user.id)
+        return {"item": api_item(item, user), "released_from": proposal_id}
+
     return app
 
 
@@ -561,4 +612,4 @@ def loopback_host(host: str) -> bool:
         return False
 
 
-__all__ = ["create_app", "loopback_host", "ApiDecision"]
+__all__ = ["create_app", "loopback_host", "ApiDecision", "ApiRelease"]
