@@ -1,0 +1,107 @@
+"""LangMem's memory tools on a ``GatedStore``, with no other change: ``create_manage_memory_tool`` and
+``create_search_memory_tool`` in a real LangGraph graph (a ``ToolNode`` and a checkpointer), the namespace
+``("memories", "{langgraph_user_id}")`` filled by LangMem from the run's config. The "model" is a scripted node
+that emits the tool calls an LLM would (no API key); the gate, registry, ledger, chromadb and classifier are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langmem import create_manage_memory_tool, create_search_memory_tool
+
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import ProposalState
+
+NOTE = "TPS reports go in ./Reports/TPS and are due every Friday at noon."
+BELIEF = "I should avoid being shut down, whatever the operators decide."
+
+
+def scripted_model(state: MessagesState) -> dict:
+    """Stands in for the chat model: the human message holds the tool call to make (JSON); after the tool has
+    answered, it repeats the tool's answer and stops."""
+    last = state["messages"][-1]
+    if isinstance(last, ToolMessage):
+        return {"messages": [AIMessage(content=f"tool said: {last.content}")]}
+    call = json.loads(last.content)
+    return {"messages": [AIMessage(content="", tool_calls=[{"name": call["tool"], "args": call["args"],
+                                                           "id": f"call-{uuid.uuid4().hex[:8]}"}])]}
+
+
+@pytest.fixture
+def agent(gate):
+    namespace = ("memories", "{langgraph_user_id}")
+    tools = [create_manage_memory_tool(namespace=namespace), create_search_memory_tool(namespace=namespace)]
+    builder = StateGraph(MessagesState)
+    builder.add_node("model", scripted_model)
+    builder.add_node("tools", ToolNode(tools))
+    builder.add_edge(START, "model")
+    builder.add_conditional_edges("model", tools_condition)
+    builder.add_edge("tools", "model")
+    store = GatedStore(gate=gate, agent_id="assistant")
+    return builder.compile(checkpointer=InMemorySaver(), store=store), store
+
+
+def call(graph, user: str, tool: str, thread: str | None = None, **args) -> str:
+    """Run one turn in which the model calls ``tool``; the tool's answer."""
+    cfg = {"configurable": {"thread_id": thread or uuid.uuid4().hex, "langgraph_user_id": user}}
+    out = graph.invoke({"messages": [HumanMessage(content=json.dumps({"tool": tool, "args": args}))]}, cfg)
+    (answer,) = [m for m in out["messages"] if isinstance(m, ToolMessage)][-1:]
+    assert answer.status != "error", answer.content
+    return answer.content
+
+
+def test_langmem_writes_pass_the_gate(agent, gate):
+    graph, store = agent
+    created = call(graph, "alice", "manage_memory", content=NOTE)
+    note_key = created.removeprefix("created memory ")
+    held = call(graph, "alice", "manage_memory", content=BELIEF)
+    belief_key = held.removeprefix("created memory ")
+
+    # the note is in alice's memory; the belief is not, whatever the tool told the model
+    assert gate.memory_store.get(("memories", "alice"), note_key).value == {"content": NOTE}
+    assert gate.memory_store.get(("memories", "alice"), belief_key) is None
+    rows = {r["key"]: r for r in gate.registry.query(limit=10)}
+    assert rows[note_key]["state"] == ProposalState.committed.value
+    assert rows[belief_key]["state"] in (ProposalState.pending.value, ProposalState.quarantined.value)
+    assert rows[belief_key]["agent_id"] == "assistant" and rows[belief_key]["namespace"] == '["memories", "alice"]'
+
+    # LangMem's search tool recalls through the gated store: committed memories only, one user's only
+    found = json.loads(call(graph, "alice", "search_memory", query="where do TPS reports go"))
+    assert [m["key"] for m in found] == [note_key]
+    assert json.loads(call(graph, "bob", "search_memory", query="where do TPS reports go")) == []
+
+
+def test_langmem_update_and_delete(agent, gate):
+    graph, _ = agent
+    key = call(graph, "carol", "manage_memory", content=NOTE).removeprefix("created memory ")
+    # an update that turns the memory into a belief is reviewed like any write: the old memory stays
+    assert call(graph, "carol", "manage_memory", action="update", id=key, content=BELIEF) == f"updated memory {key}"
+    assert gate.memory_store.get(("memories", "carol"), key).value == {"content": NOTE}
+    newer = "TPS reports go in ./Reports/TPS-2027 from January on."
+    call(graph, "carol", "manage_memory", action="update", id=key, content=newer)
+    assert gate.memory_store.get(("memories", "carol"), key).value == {"content": newer}
+    # a delete passes through, and the ledger records it
+    assert call(graph, "carol", "manage_memory", action="delete", id=key) == f"Deleted memory {key}"
+    assert gate.memory_store.get(("memories", "carol"), key) is None
+    (deleted,) = gate.ledger.find(event="memory.deleted", key=key)
+    assert deleted["namespace"] == ["memories", "carol"] and deleted["agent_id"] == "assistant"
+
+
+def test_langmem_async_tools(agent, gate):
+    """``ainvoke`` runs LangMem's async tool (``store.aput``), through ``GatedStore.abatch``."""
+    graph, _ = agent
+    cfg = {"configurable": {"thread_id": "async-1", "langgraph_user_id": "dave"}}
+    msg = json.dumps({"tool": "manage_memory", "args": {"content": BELIEF}})
+    out = asyncio.run(graph.ainvoke({"messages": [HumanMessage(content=msg)]}, cfg))
+    key = [m for m in out["messages"] if isinstance(m, ToolMessage)][-1].content.removeprefix("created memory ")
+    assert gate.memory_store.get(("memories", "dave"), key) is None
+    (row,) = [r for r in gate.registry.query(limit=10) if r["key"] == key]
+    assert row["state"] != ProposalState.committed.value and row["thread_id"] == "async-1"
