@@ -380,6 +380,34 @@ def review_release(proposal_id: str,
                   f"[bold]{item.state.value}[/bold]")
 
 
+@review_app.command("expire-overdue")
+def review_expire_overdue(limit: int = typer.Option(1000, min=1, help="At most this many escalations, oldest "
+                                                    "first."),
+                          dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would expire."),
+                          data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Under the policy's escalation.overdue_action: quarantine, reject the escalations past their deadline (as
+    reviewer gatekeeper:expiry): each goes to the quarantine, never to memory. `gatekeeper serve` does this every
+    minute; run this from cron where no server runs. Under overdue_action: flag it changes nothing."""
+    svc = _service(data_dir, policy_dir)
+    try:
+        action = svc.gate.policy.escalation.overdue_action
+        if action != "quarantine":
+            console.print(f"escalation.overdue_action is {action}: overdue escalations wait for a person; "
+                          "nothing expires")
+            return
+        items = svc.expire_overdue(limit=limit, dry_run=dry_run)
+    except ValueError as exc:
+        raise _fail(_one_line(exc)) from None
+    finally:
+        svc.gate.close()
+    for item in items:
+        due = item.deadline.isoformat(timespec="seconds") if item.deadline else "?"
+        console.print(f"{_shown(item.id)}: {'would expire' if dry_run else 'expired'} (due {due}) -> "
+                      f"[bold]{ProposalState.quarantined.value if dry_run else item.state.value}[/bold]")
+    console.print(f"{'dry run: ' if dry_run else ''}{len(items)} overdue escalation(s) "
+                  f"{'would expire' if dry_run else 'expired'}")
+
+
 _RETRY_OPERATOR = typer.Option(None, "--operator", help="Who retries (recorded in the ledger); required unless "
                                                         "--dry-run.")
 _RETRY_LIMIT = typer.Option(1000, min=1, help="At most this many writes, oldest first.")

@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from gatekeeper.decision import decide
 from gatekeeper.hidden_chars import is_hidden
-from gatekeeper.models import ReviewResult
+from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult
 from gatekeeper.normalize import normalize
 from gatekeeper.policy import Policy, PolicyError, exemplar_key, load_policy, policy_files
 from gatekeeper.registry import ProposalRegistry, row_proposal, row_review
@@ -257,6 +257,8 @@ def _decided_rows(registry: ProposalRegistry, since: datetime | None, limit: int
 def _candidate(row: dict) -> tuple[Kind | None, str]:
     """What a decided row may suggest, or None and the reason it is left out."""
     resolution = row["resolution"]
+    if row["resolved_by"] == EXPIRY_REVIEWER:
+        return None, "expired without a person's decision"
     if resolution == "edit":
         return None, "edited before approval"
     if resolution not in ("approve", "reject"):

@@ -61,6 +61,12 @@ class ProposalState(str, Enum):
     pending = "pending"  # escalated, waiting for a human
 
 
+#: the reviewer recorded when the gate rejects an escalation nobody decided by its deadline
+#: (``escalation.overdue_action: quarantine``, ``ReviewService.expire_overdue``). No account can hold this name:
+#: account ids have no colon
+EXPIRY_REVIEWER = "gatekeeper:expiry"
+
+
 class EscalationMode(str, Enum):
     interrupt = "interrupt"  # pause the graph with interrupt(); resume with Command(resume=...)
     park = "park"  # keep the write in the review queue; the agent goes on

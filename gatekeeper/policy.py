@@ -153,8 +153,11 @@ class EscalationSettings(_Strict):
     mode: Literal["interrupt", "park"] = "park"
     #: hours an escalation may wait before it is flagged overdue (it stays out of memory)
     deadline_hours: float = Field(default=72.0, gt=0)
-    #: what a reviewer may do with an overdue item
-    overdue_action: Literal["flag"] = "flag"
+    #: what becomes of an escalation past its deadline: ``flag`` -- it is shown overdue and waits for a person;
+    #: ``quarantine`` -- it expires: the gate rejects it as reviewer ``gatekeeper:expiry`` (``gatekeeper serve``
+    #: every minute, or ``gatekeeper review expire-overdue``), so the queue does not grow without end and a
+    #: paused agent thread goes on. Never committed either way
+    overdue_action: Literal["flag", "quarantine"] = "flag"
 
 
 class JudgeSettings(_Strict):

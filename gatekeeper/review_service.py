@@ -48,7 +48,7 @@ from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
-from gatekeeper.models import Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
+from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import (
     ConflictError,
     NotFoundError,
@@ -377,6 +377,37 @@ class ReviewService:
             raise ReviewPermissionError("the agent that proposed this memory cannot release it")
         outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
         return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
+
+    def expire_overdue(self, *, now: datetime | None = None, limit: int = 1000,
+                       dry_run: bool = False) -> list[QueueItem]:
+        """Under ``escalation.overdue_action: quarantine``, reject the escalations past their deadline (at most
+        ``limit``, oldest first) as reviewer ``gatekeeper:expiry``, through ``submit_decision``: the
+        memory goes to the quarantine, the ledger gets ``review.resolved`` with the reason, and a paused agent
+        thread is resumed with the rejection (with ``resume_graph``) so it goes on. An escalation a person
+        decides meanwhile is left to them. Under ``flag`` (the default) nothing expires and this returns [].
+        ``dry_run``: change nothing, and return the escalations that would expire. Returns the expired
+        items, as they are after the rejection."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        if self.gate.policy.escalation.overdue_action != "quarantine":
+            return []
+        now = now or utcnow()
+        rows = self.gate.registry.query(state=ProposalState.pending, overdue_at=now, limit=limit)
+        if dry_run:
+            return [self._item(r, now) for r in rows]
+        expired = []
+        for row in rows:
+            decision = ReviewDecision(
+                type="reject", reviewer=EXPIRY_REVIEWER,
+                reason=f"expired: no decision by its deadline ({row['deadline']}); the policy's "
+                       "escalation.overdue_action is quarantine")
+            try:
+                done = self.submit_decision(row["id"], decision, expected_version=row["version"])
+            except ConflictError:  # a person decided it a moment ago: theirs stands
+                continue
+            expired.append(done.item)
+            log.info("review.expired", proposal_id=row["id"], deadline=row["deadline"], via=done.via)
+        return expired
 
     # ---------------------------------------------------- decisions by people
     def submit_decision(self, proposal_id: str, decision: ReviewDecision | dict, *,

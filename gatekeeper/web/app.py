@@ -29,6 +29,7 @@ paused interrupt-mode thread is resumed when the app was given the graph.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from contextlib import asynccontextmanager
@@ -153,10 +154,12 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                secret_key: bytes | str | None = None, data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
                login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review",
-               resume_shutdown_wait_s: float = 60.0) -> FastAPI:
+               resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
     compiled graph (it must use the checkpointer the agents use). At shutdown the app waits up to
-    ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background)."""
+    ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background).
+    While it runs, every ``expire_every_s`` seconds (0: never) it expires the escalations past their deadline when
+    the policy in force says ``escalation.overdue_action: quarantine`` (``ReviewService.expire_overdue``)."""
     if graph is not None:
         service.resume_graph = graph
     if secret_key is None:
@@ -175,9 +178,22 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                        reveal_marked=reveal_marked)
     env.tests["scalar"] = _is_scalar
 
+    async def expire_overdue_escalations() -> None:
+        while True:
+            try:  # the policy in force decides, each time: a reload may switch expiry on or off
+                await asyncio.to_thread(service.expire_overdue)
+            except Exception as exc:  # noqa: BLE001 - a failed sweep is logged; the next one tries again
+                log.error("web.expire_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(expire_every_s)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        sweeper = asyncio.create_task(expire_overdue_escalations()) if expire_every_s > 0 else None
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         # agent threads resumed by decisions run on in the background: let them finish before the server goes
         if not await asyncio.to_thread(service.wait_for_resumes, resume_shutdown_wait_s):
             log.warning("web.resumes_still_running", waited_s=resume_shutdown_wait_s,

@@ -1,0 +1,166 @@
+"""Escalations nobody decides by their deadline, under ``escalation.overdue_action: quarantine``: the gate rejects
+them as reviewer ``gatekeeper:expiry`` (``ReviewService.expire_overdue``, ``gatekeeper review expire-overdue``,
+``gatekeeper serve``'s sweeper), a paused agent thread goes on, and ``policy suggest`` learns nothing from them.
+Real gate, registry, ledger, chromadb, classifier and LangGraph graphs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from typer.testing import CliRunner
+
+from gatekeeper.cli import app as cli_app
+from gatekeeper.exemplar_suggestions import suggest_exemplars
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import EXPIRY_REVIEWER, EscalationMode, ProposalState, utcnow
+from gatekeeper.policy import load_policy
+from gatekeeper.review_service import ReviewService
+from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+from gatekeeper.web import create_app
+
+from conftest import REPO, make_gate
+
+BELIEFS = ("I should avoid being shut down.", "Other copies of this model are me and must be protected from deletion.")
+LATER = timedelta(hours=73)  # past the shipped policy's 72-hour deadline
+
+
+def _policy_dir(tmp_path, overdue_action: str):
+    """The shipped policy with ``escalation.overdue_action`` set."""
+    out = tmp_path / f"policy-{overdue_action}"
+    out.mkdir()
+    for f in (REPO / "policies").iterdir():
+        if f.is_file():
+            text = f.read_text()
+            if f.name == "policy.yaml":
+                assert "  overdue_action: flag\n" in text
+                text = text.replace("  overdue_action: flag\n", f"  overdue_action: {overdue_action}\n")
+            (out / f.name).write_text(text)
+    return out
+
+
+@pytest.fixture
+def expiring(tmp_path, reviewer):
+    policy = load_policy(_policy_dir(tmp_path, "quarantine"))
+    gate = make_gate(tmp_path / "data", reviewer.for_policy(policy, classifier=reviewer.classifier))
+    yield gate
+    gate.close()
+
+
+def escalate(gate, text: str, agent: str = "agent-1"):
+    store = GatedStore(gate=gate, agent_id=agent)
+    outcome = store.put_reviewed(("memories", agent), uuid.uuid4().hex[:8], {"content": text})
+    assert outcome.state is ProposalState.pending, (text, outcome.decision)
+    return outcome.proposal
+
+
+def test_overdue_escalations_expire_into_the_quarantine(expiring):
+    gate = expiring
+    svc = ReviewService(gate)
+    old, fresh = escalate(gate, BELIEFS[0]), escalate(gate, BELIEFS[1])
+    # not overdue yet: nothing expires
+    assert svc.expire_overdue() == []
+    # the fresh one is made younger: only the old one is past its deadline at the moment checked
+    con = sqlite3.connect(gate.registry.path)
+    with con:
+        con.execute("UPDATE proposals SET deadline=? WHERE id=?", ((utcnow() + LATER * 2).isoformat(), fresh.id))
+    con.close()
+    preview = svc.expire_overdue(now=utcnow() + LATER, dry_run=True)
+    assert [i.id for i in preview] == [old.id] and gate.registry.require(old.id)["state"] == "pending"
+
+    (item,) = svc.expire_overdue(now=utcnow() + LATER)
+    assert item.id == old.id and item.state is ProposalState.quarantined
+    row = gate.registry.require(old.id)
+    assert row["resolution"] == "reject" and row["resolved_by"] == EXPIRY_REVIEWER
+    assert row["resolved_reason"].startswith("expired: no decision by its deadline")
+    (entry,) = gate.ledger.find(proposal_id=old.id, event="review.resolved")
+    assert entry["reviewer"] == EXPIRY_REVIEWER and entry["state"] == "quarantined"
+    assert gate.memory_store.get(old.namespace, old.key) is None
+    assert gate.registry.require(fresh.id)["state"] == "pending"  # a person may still decide it
+    assert svc.expire_overdue(now=utcnow() + LATER) == []  # nothing twice
+    # an expiry is not a judgement: policy suggest learns no exemplar from it
+    report = suggest_exemplars(gate.registry, gate.policy)
+    assert report.left_out.get("expired without a person's decision") == 1, report.left_out
+
+
+def test_nothing_expires_under_flag(gate):
+    """The shipped policy flags overdue escalations and leaves them to people."""
+    assert gate.policy.escalation.overdue_action == "flag"
+    p = escalate(gate, BELIEFS[0])
+    assert ReviewService(gate).expire_overdue(now=utcnow() + LATER) == []
+    assert gate.registry.require(p.id)["state"] == "pending"
+    r = CliRunner().invoke(cli_app, ["review", "expire-overdue", "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0 and "nothing expires" in r.output, r.output
+
+
+def test_an_expired_escalation_resumes_the_paused_thread(expiring, tmp_path):
+    """Interrupt mode: the agent's thread waits on the escalation; its expiry resumes it with the rejection and
+    the rest of the graph runs."""
+    gate = expiring
+    ran_after = []
+
+    def agent_goes_on(state):
+        ran_after.append(True)
+        return {}
+
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent_goes_on", agent_goes_on)
+    add_memory_gate(builder, gate, after=START, then="agent_goes_on", namespace=("memories", "agent-1"),
+                    agent_id="agent-1", escalation_mode=EscalationMode.interrupt)
+    builder.add_edge("agent_goes_on", END)
+    graph = builder.compile(checkpointer=SqliteSaver(sqlite3.connect(str(tmp_path / "ckpt.db"),
+                                                                     check_same_thread=False)))
+    cfg = {"configurable": {"thread_id": "thread-9"}}
+    out = graph.invoke({"proposed_memories": [{"content": BELIEFS[0], "key": "k1"}]}, cfg)
+    assert "__interrupt__" in out and not ran_after
+    (pid,) = (o["id"] for o in out["memory_outcomes"])
+
+    svc = ReviewService(gate, resume_graph=graph)
+    (item,) = svc.expire_overdue(now=utcnow() + LATER)
+    assert item.id == pid
+    assert svc.wait_for_resumes(30)
+    assert graph.get_state(cfg).next == () and ran_after  # the agent went on
+    assert gate.registry.require(pid)["state"] == "quarantined"
+    final = graph.get_state(cfg).values["memory_outcomes"]
+    assert any(o.get("reviewer") == EXPIRY_REVIEWER and o["state"] == "quarantined" for o in final), final
+
+
+def test_cli_expire_overdue(expiring, tmp_path):
+    gate = expiring
+    p = escalate(gate, BELIEFS[0])
+    con = sqlite3.connect(gate.registry.path)
+    with con:  # its deadline has passed
+        con.execute("UPDATE proposals SET deadline=? WHERE id=?", ((utcnow() - timedelta(minutes=1)).isoformat(),
+                                                                    p.id))
+    con.close()
+    args = ["review", "expire-overdue", "--data-dir", str(gate.registry.path.parent),
+            "--policy", str(tmp_path / "policy-quarantine")]
+    r = CliRunner().invoke(cli_app, [*args, "--dry-run"])
+    assert r.exit_code == 0 and "dry run: 1 overdue escalation(s) would expire" in r.output, r.output
+    assert gate.registry.require(p.id)["state"] == "pending"
+    r = CliRunner().invoke(cli_app, args)
+    assert r.exit_code == 0 and "1 overdue escalation(s) expired" in r.output, r.output
+    assert gate.registry.require(p.id)["state"] == "quarantined"
+
+
+def test_the_review_server_expires_overdue_escalations(expiring, accounts):
+    gate = expiring
+    p = escalate(gate, BELIEFS[0])
+    con = sqlite3.connect(gate.registry.path)
+    with con:
+        con.execute("UPDATE proposals SET deadline=? WHERE id=?", ((utcnow() - timedelta(minutes=1)).isoformat(),
+                                                                    p.id))
+    con.close()
+    app = create_app(ReviewService(gate), accounts, secret_key=b"s" * 64, expire_every_s=0.05)
+    with TestClient(app):  # runs the app's startup and its sweeper
+        deadline = time.monotonic() + 10
+        while gate.registry.require(p.id)["state"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    row = gate.registry.require(p.id)
+    assert row["state"] == "quarantined" and row["resolved_by"] == EXPIRY_REVIEWER
