@@ -150,6 +150,10 @@ def test_cli_expire_overdue(expiring, tmp_path):
 
 
 def test_the_review_server_expires_overdue_escalations(expiring, accounts):
+    from gatekeeper.accounts import AccountError
+
+    with pytest.raises(AccountError):  # no person can decide as the expiry
+        accounts.add(EXPIRY_REVIEWER, "correct horse battery")
     gate = expiring
     p = escalate(gate, BELIEFS[0])
     con = sqlite3.connect(gate.registry.path)
