@@ -117,6 +117,8 @@ _RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure retried"),
 #: the start of the decision reason of a quarantined write an admin sent to the review queue
 #: (``Gatekeeper.release_to_review``)
 RELEASED = "sent from quarantine to human review"
+#: the longest reason a release takes (as a reviewer's reason: the web forms' and the API's limit)
+MAX_RELEASE_REASON = 4000
 
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
@@ -954,6 +956,8 @@ class Gatekeeper:
             raise ValueError("releasing a quarantined write needs the operator's name, for the ledger")
         if not reason:
             raise ValueError("releasing a quarantined write needs a reason, for the reviewer and the ledger")
+        if len(reason) > MAX_RELEASE_REASON:
+            raise ValueError(f"the reason is {len(reason)} characters long; at most {MAX_RELEASE_REASON} are kept")
         with exclusive_lock(Path(self.registry.path).with_name("release.lock")):
             row = self.registry.require(proposal_id)
             old = row_proposal(row)

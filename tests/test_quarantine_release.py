@@ -79,7 +79,7 @@ def test_what_is_not_released(gate):
     svc = ReviewService(gate)
     q = quarantined(gate)
     before = snapshot(gate, q.proposal.id)
-    for operator, reason in (("", "a reason"), ("ops", "  ")):
+    for operator, reason in (("", "a reason"), ("ops", "  "), ("ops", "x" * 4001)):
         with pytest.raises(ValueError, match="operator|reason"):
             svc.release(q.proposal.id, operator, reason)
     with pytest.raises(ReviewPermissionError, match="cannot release"):
