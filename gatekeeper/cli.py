@@ -238,6 +238,7 @@ def review_list(
     category: Optional[str] = typer.Option(None),
     namespace: Optional[str] = typer.Option(None, help="Namespace prefix, '/'-separated."),
     overdue: bool = typer.Option(False, help="Only escalations past their deadline."),
+    text: Optional[str] = typer.Option(None, help="Only memories whose text contains this (any case)."),
     limit: int = typer.Option(50),
     as_json: bool = typer.Option(False, "--json"),
     data_dir: Optional[Path] = DataDir,
@@ -245,9 +246,12 @@ def review_list(
 ) -> None:
     """List proposals in the review queue (or in another state)."""
     svc = _service(data_dir, policy_dir)
-    items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
-                     namespace_prefix=tuple(namespace.split("/")) if namespace else None,
-                     overdue_only=overdue, limit=limit)
+    try:
+        items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
+                         namespace_prefix=tuple(namespace.split("/")) if namespace else None,
+                         overdue_only=overdue, limit=limit, text=text.strip() if text else None)
+    except ValueError as exc:
+        raise _fail(_one_line(exc)) from None
     if as_json:
         print(json.dumps([i.model_dump(mode="json") for i in items], indent=2))
         return

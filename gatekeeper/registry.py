@@ -307,6 +307,8 @@ class ProposalRegistry:
             # the registry holds memory texts: space freed by a delete or an update is zeroed, so an erased or
             # rewritten row leaves no copy in the file (gatekeeper forget)
             con.execute("PRAGMA secure_delete=ON")
+            # Unicode-aware case folding for text search (SQLite's lower() folds ASCII letters only)
+            con.create_function("casefold", 1, _casefold, deterministic=True)
             self._local.con = con
         return con
 
@@ -549,12 +551,19 @@ class ProposalRegistry:
               namespace_prefix: tuple[str, ...] | None = None, context: WriteContext | None = None,
               category: str | None = None, older_than: datetime | None = None, newer_than: datetime | None = None,
               overdue_at: datetime | None = None, limit: int = 100, offset: int = 0,
-              newest_first: bool = False, decided: bool = False, reviewer: str | None = None) -> list[dict]:
+              newest_first: bool = False, decided: bool = False, reviewer: str | None = None,
+              text_contains: str | None = None) -> list[dict]:
         """Rows matching every filter given. ``decided``: only escalations a person decided (``reviewer``:
         by that account), most recent decision first. ``context``: the rows of one write context
         (``context_of``: an agent's, exactly one namespace's or both); ``namespace_prefix``: the rows of that
-        namespace and the ones under it."""
+        namespace and the ones under it; ``text_contains``: the rows whose memory text holds it, ignoring case
+        (Unicode case folding; at most ``MAX_TEXT_FILTER`` characters, ValueError otherwise)."""
         where, args = [], []
+        if text_contains:
+            if len(text_contains) > MAX_TEXT_FILTER:
+                raise ValueError(f"a text filter is at most {MAX_TEXT_FILTER} characters, not {len(text_contains)}")
+            where.append("instr(casefold(text), ?) > 0")
+            args.append(_casefold(text_contains))
         if state is not None:
             where.append("state=?")
             args.append(state.value if isinstance(state, ProposalState) else state)
@@ -913,6 +922,14 @@ class ProposalRegistry:
 
 #: rows a crash may have left half done, what ``Gatekeeper.recover`` finishes (the ``proposals_unfinished``
 #: partial index has the same condition, word for word, so that SQLite uses it)
+#: the longest text a query may search the memory texts for
+MAX_TEXT_FILTER = 200
+
+
+def _casefold(value: object) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
+
+
 def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], texts: Sequence[str]
                      ) -> list[bool]:
     """Journal proposals as ``received`` within the caller's transaction. For each: False if its id was already

@@ -238,25 +238,28 @@ class ReviewService:
     def list(self, *, state: ProposalState | str | None = ProposalState.pending, agent_id: str | None = None,
              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
              min_age_hours: float | None = None, overdue_only: bool = False,
-             limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[QueueItem]:
+             limit: int = 100, offset: int = 0, newest_first: bool = False,
+             text: str | None = None) -> list[QueueItem]:
         """Proposals in ``state`` matching every filter given. ``min_age_hours``: a finite number of hours,
-        0 to ``MAX_AGE_HOURS`` (ValueError otherwise)."""
+        0 to ``MAX_AGE_HOURS`` (ValueError otherwise); ``text``: the memory text contains it, ignoring case."""
         now = utcnow()
         rows = self.gate.registry.query(
             state=state, agent_id=agent_id, namespace_prefix=namespace_prefix, category=category,
-            older_than=_older_than(now, min_age_hours),
+            older_than=_older_than(now, min_age_hours), text_contains=text,
             overdue_at=now if overdue_only else None, limit=limit, offset=offset, newest_first=newest_first)
         return [self._item(r, now) for r in rows]
 
     def decided(self, *, reviewer: str | None = None, agent_id: str | None = None,
                 namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
-                min_age_hours: float | None = None, limit: int = 100, offset: int = 0) -> list[QueueItem]:
+                min_age_hours: float | None = None, limit: int = 100, offset: int = 0,
+                text: str | None = None) -> list[QueueItem]:
         """Escalations a person has decided, most recent decision first; the filters are those of ``list``
         (``reviewer``: decided by that account)."""
         now = utcnow()
         rows = self.gate.registry.query(
             decided=True, reviewer=reviewer, agent_id=agent_id, namespace_prefix=namespace_prefix,
-            category=category, older_than=_older_than(now, min_age_hours), limit=limit, offset=offset)
+            category=category, older_than=_older_than(now, min_age_hours), limit=limit, offset=offset,
+            text_contains=text)
         return [self._item(r, now) for r in rows]
 
     def counts(self) -> dict[str, int]:

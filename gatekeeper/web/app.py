@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gatekeeper.accounts import Account, AccountStore, normalize_name
 from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden
 from gatekeeper.models import ProposalState, utcnow
+from gatekeeper.registry import MAX_TEXT_FILTER
 from gatekeeper.review_service import (
     MAX_AGE_HOURS,
     ConflictError,
@@ -339,9 +340,13 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return response
 
     # ---------------------------------------------------------------- pages
-    def parse_filters(agent: str, namespace: str, category: str, min_age_hours: str, overdue: str):
+    def parse_filters(agent: str, namespace: str, category: str, min_age_hours: str, overdue: str, text: str = ""):
         errors = []
         age = None
+        text = text.strip()
+        if len(text) > MAX_TEXT_FILTER:
+            errors.append(f"the text to look for is at most {MAX_TEXT_FILTER} characters")
+            text = ""
         if min_age_hours.strip():
             try:
                 age = float(min_age_hours)
@@ -352,17 +357,18 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                 age = None
         ns = tuple(p for p in namespace.strip().strip("/").split("/") if p) if namespace.strip() else None
         filters = {"agent": agent.strip(), "namespace": namespace.strip(), "category": category.strip(),
-                   "min_age_hours": min_age_hours.strip(), "overdue": overdue in ("1", "on", "true", "yes")}
+                   "min_age_hours": min_age_hours.strip(), "overdue": overdue in ("1", "on", "true", "yes"),
+                   "text": text}
         kwargs = {"agent_id": filters["agent"] or None, "namespace_prefix": ns,
                   "category": filters["category"] or None, "min_age_hours": age,
-                  "overdue_only": filters["overdue"]}
+                  "overdue_only": filters["overdue"], "text": text or None}
         return filters, kwargs, errors
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, agent: str = "", namespace: str = "", category: str = "",
-              min_age_hours: str = "", overdue: str = "", limit: int = Query(200, ge=1, le=1000)):
+              min_age_hours: str = "", overdue: str = "", text: str = "", limit: int = Query(200, ge=1, le=1000)):
         user, sess = page_user(request)
-        filters, kwargs, errors = parse_filters(agent, namespace, category, min_age_hours, overdue)
+        filters, kwargs, errors = parse_filters(agent, namespace, category, min_age_hours, overdue, text)
         items = service.list(state=ProposalState.pending, limit=limit, **kwargs)
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
                       categories=sorted(service.gate.policy.categories), limit=limit)
@@ -485,15 +491,15 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       admin_states=ADMIN_STATES)
 
     @app.get("/quarantine", response_class=HTMLResponse)
-    def quarantine(request: Request, agent: str = "", namespace: str = "", category: str = "",
+    def quarantine(request: Request, agent: str = "", namespace: str = "", category: str = "", text: str = "",
                    limit: int = Query(200, ge=1, le=1000)):
         user, sess = page_user(request)
         if not user.is_admin:
             raise _PageError(403, "Admins only", "The quarantine is visible to admins only.")
-        filters, kwargs, _ = parse_filters(agent, namespace, category, "", "")
+        filters, kwargs, errors = parse_filters(agent, namespace, category, "", "", text)
         items = service.list(state=ProposalState.quarantined, limit=limit, newest_first=True, **kwargs)
         return render(request, "quarantine.html", user=user, sess=sess, items=items, filters=filters,
-                      categories=sorted(service.gate.policy.categories))
+                      errors=errors, categories=sorted(service.gate.policy.categories))
 
     @app.get("/reviewers", response_class=HTMLResponse)
     def reviewers(request: Request):
@@ -525,14 +531,16 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def api_queue(user: Account = Depends(api_user), state: str = "pending", agent: str = "",
                   namespace: str = "", category: str = "",
                   min_age_hours: float | None = Query(None, ge=0, le=MAX_AGE_HOURS, allow_inf_nan=False),
-                  overdue: bool = False, limit: int = Query(100, ge=1, le=1000),
-                  offset: int = Query(0, ge=0, le=MAX_OFFSET)):
+                  overdue: bool = False, text: str = Query("", max_length=MAX_TEXT_FILTER),
+                  limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         ns = tuple(p for p in namespace.strip("/").split("/") if p) if namespace else None
         filters = {"agent_id": agent or None, "namespace_prefix": ns, "category": category or None,
-                   "min_age_hours": min_age_hours}
+                   "min_age_hours": min_age_hours, "text": text.strip() or None}
         if state == "decided":
             if overdue:
                 raise HTTPException(422, "overdue applies to pending items, not decided ones")
+            if filters["text"] and not user.is_admin:  # the matches would tell what hidden quarantined texts hold
+                raise HTTPException(403, "searching the texts of decided items is for admins only")
             items = service.decided(limit=limit, offset=offset, **filters)
         else:
             if state not in {s.value for s in ProposalState}:
