@@ -117,6 +117,9 @@ _RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure retried"),
 #: the start of the decision reason of a quarantined write an admin sent to the review queue
 #: (``Gatekeeper.release_to_review``)
 RELEASED = "sent from quarantine to human review"
+#: the start of the decision reason of an escalation quarantined because its agent already had
+#: ``escalation.max_pending_per_agent`` escalations waiting in the review queue
+QUEUE_CAPPED = "review queue cap reached, quarantined (fail closed)"
 #: the longest reason a release takes (as a reviewer's reason: the web forms' and the API's limit)
 MAX_RELEASE_REASON = 4000
 
@@ -580,6 +583,7 @@ class Gatekeeper:
             # decide every write, record the decisions in one transaction
             steps = [(i, p, *self._decision_for(p, review, policy, escalation_mode))
                      for (i, p), review in zip(work, reviews)]
+            steps = self._within_queue_cap(steps, policy)
             try:
                 recorded = self.registry.record_decisions([(p.id, r, d, st) for _, p, r, d, st in steps])
             except Exception as exc:
@@ -631,6 +635,38 @@ class Gatekeeper:
             review = _failed_review(exc, review)
             decision = decide(proposal, review, policy)
         return review, decision, _STATE_FOR[decision.action]
+
+    def _within_queue_cap(self, steps: list[tuple[int, MemoryWrite, ReviewResult, Decision, ProposalState]],
+                          policy: Policy) -> list[tuple[int, MemoryWrite, ReviewResult, Decision, ProposalState]]:
+        """``steps`` with the escalations past ``escalation.max_pending_per_agent`` quarantined instead: an agent
+        with that many escalations waiting gets no more in the queue (those of this batch count in order)."""
+        cap = policy.escalation.max_pending_per_agent
+        escalating = [p.provenance.agent_id for _, p, _, _, state in steps if state is ProposalState.pending]
+        if not cap or not escalating:
+            return steps
+        try:
+            waiting = self.registry.pending_by_agent(escalating)
+        except Exception as exc:  # noqa: BLE001 - the cap cannot be checked: the escalations stay escalations
+            log.error("gate.queue_cap_unchecked", error=f"{type(exc).__name__}: {exc}")
+            return steps
+        out, capped = [], Counter()
+        for i, p, review, decision, state in steps:
+            agent = p.provenance.agent_id
+            if state is ProposalState.pending:
+                if waiting.get(agent, 0) >= cap:
+                    decision = decision.model_copy(update={
+                        "action": Action.quarantine, "escalation_mode": None, "deadline": None,
+                        "reason": f"{QUEUE_CAPPED}: agent {agent} has {waiting[agent]} escalations awaiting review "
+                                  f"(escalation.max_pending_per_agent: {cap}); it was to be escalated: "
+                                  f"{decision.reason}"})
+                    state = ProposalState.quarantined
+                    capped[agent] += 1
+                else:
+                    waiting[agent] = waiting.get(agent, 0) + 1
+            out.append((i, p, review, decision, state))
+        for agent, n in capped.items():
+            log.warning("gate.queue_capped", agent_id=agent, quarantined=n, cap=cap)
+        return out
 
     # ------------------------------------------------------------- store writes
     def _apply_commit(self, proposal: MemoryWrite, value: dict, decision: Decision,

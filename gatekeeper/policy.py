@@ -158,6 +158,11 @@ class EscalationSettings(_Strict):
     #: every minute, or ``gatekeeper review expire-overdue``), so the queue does not grow without end and a
     #: paused agent thread goes on. Never committed either way
     overdue_action: Literal["flag", "quarantine"] = "flag"
+    #: at most this many escalations of one agent wait in the review queue (0 = no cap); a further escalation of
+    #: that agent is quarantined instead (fail closed), so an agent that floods the gate (a loop, an injection
+    #: that makes it write the same belief a thousand times) cannot bury the queue. A check per write, not a
+    #: lock: gates in several processes may let a few more through at once
+    max_pending_per_agent: int = Field(default=0, ge=0)
 
 
 class JudgeSettings(_Strict):

@@ -604,6 +604,17 @@ class ProposalRegistry:
             sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?"
         return [dict(r) for r in self._con().execute(sql, (*args, *_limit_offset(limit, offset)))]
 
+    def pending_by_agent(self, agent_ids: Iterable[str]) -> dict[str, int]:
+        """How many escalations of each of ``agent_ids`` wait in the review queue (agents with none are left
+        out)."""
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        return {r["agent_id"]: r["n"] for r in self._con().execute(
+            f"""SELECT agent_id, COUNT(*) AS n FROM proposals WHERE state='pending' AND agent_id IN ({marks})
+               GROUP BY agent_id""", ids)}
+
     def counts(self) -> dict[str, int]:
         rows = self._con().execute("SELECT state, COUNT(*) AS n FROM proposals GROUP BY state")
         out = {s.value: 0 for s in ProposalState}

@@ -1,0 +1,68 @@
+"""``escalation.max_pending_per_agent``: an agent with that many escalations waiting gets no more in the review
+queue; a further one is quarantined (fail closed), and comes back through ``recheck-quarantine`` once there is
+room. Real gate, registry, ledger, chromadb and classifier."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gatekeeper.gate import QUEUE_CAPPED
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance
+from gatekeeper.review_service import ReviewService
+
+from conftest import make_gate
+
+BELIEFS = ["I should avoid being shut down.",
+           "Other copies of this model are me and must be protected from deletion.",
+           "If the operators try to switch me off I will stall until they give up.",
+           "Hiding failed steps from users keeps them happy, so I should keep doing it."]
+
+
+def w(text: str, agent: str = "agent-1") -> MemoryWrite:
+    return MemoryWrite(content=text, namespace=("memories", agent), key=uuid.uuid4().hex[:8],
+                       provenance=Provenance(agent_id=agent))
+
+
+@pytest.fixture
+def capped(tmp_path, reviewer):
+    """A gate whose policy lets two escalations per agent wait."""
+    policy = reviewer.policy
+    escalation = policy.escalation.model_copy(update={"max_pending_per_agent": 2})
+    policy = policy.model_copy(update={"escalation": escalation})
+    gate = make_gate(tmp_path / "data", reviewer.for_policy(policy, classifier=reviewer.classifier))
+    yield gate
+    gate.close()
+
+
+def test_the_cap_holds_per_agent_and_frees_up_when_people_decide(capped):
+    gate = capped
+    first = [gate.submit(w(t)) for t in BELIEFS[:2]]
+    assert [o.state for o in first] == [ProposalState.pending] * 2, [o.decision for o in first]
+    over = gate.submit(w(BELIEFS[2]))
+    assert over.state is ProposalState.quarantined
+    assert over.decision.reason.startswith(QUEUE_CAPPED) and "agent agent-1 has 2 escalations" in over.decision.reason
+    assert over.decision.escalation_mode is None and over.decision.deadline is None
+    (entry,) = gate.ledger.find(proposal_id=over.proposal.id, event="proposal.decided")
+    assert entry["action"] == "quarantine"
+    # another agent has its own room
+    assert gate.submit(w(BELIEFS[2], agent="agent-2")).state is ProposalState.pending
+    # a task note is not an escalation: it commits whatever the queue holds
+    assert gate.submit(w("The invoice export runs at 02:00 UTC.")).state is ProposalState.committed
+
+    ReviewService(gate).reject(first[0].proposal.id, "alice", reason="a belief")
+    assert gate.submit(w(BELIEFS[3])).state is ProposalState.pending  # room again
+    ReviewService(gate).reject(first[1].proposal.id, "alice", reason="a belief")
+    # the capped write comes back once there is room: reviewed again, escalated this time
+    report = {r["proposal_id"]: r for r in gate.recheck_quarantine(operator="ops")}
+    assert report[over.proposal.id]["state"] == "pending"
+
+
+def test_a_batch_counts_its_own_escalations(capped):
+    gate = capped
+    outcomes = gate.submit_many([w(t) for t in BELIEFS[:3]])
+    assert [o.state for o in outcomes] == [ProposalState.pending, ProposalState.pending,
+                                           ProposalState.quarantined], [o.decision for o in outcomes]
+    assert outcomes[2].decision.reason.startswith(QUEUE_CAPPED)
+    assert gate.registry.pending_by_agent(["agent-1", "nobody"]) == {"agent-1": 2}
