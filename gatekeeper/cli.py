@@ -1279,6 +1279,7 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
                 return
             console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
             _print_judge(gate)
+            _print_escalation(gate.policy)
             _print_status(gate.registry, gate.ledger, memories)
         finally:
             gate.close()
@@ -1303,6 +1304,15 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
             registry.close()
             ledger.close()
     raise typer.Exit(code)
+
+
+def _print_escalation(policy) -> None:
+    esc = policy.escalation
+    overdue = ("then expire into the quarantine" if esc.overdue_action == "quarantine"
+               else "then flagged overdue, waiting for a person")
+    cap = (f"at most {esc.max_pending_per_agent} waiting per agent (more are quarantined)"
+           if esc.max_pending_per_agent else "no cap per agent")
+    console.print(f"escalations: {esc.mode}, due in {esc.deadline_hours:g} h, {overdue}; {cap}")
 
 
 def _print_judge(gate) -> None:

@@ -147,6 +147,8 @@ def test_cli_expire_overdue(expiring, tmp_path):
     r = CliRunner().invoke(cli_app, args)
     assert r.exit_code == 0 and "1 overdue escalation(s) expired" in r.output, r.output
     assert gate.registry.require(p.id)["state"] == "quarantined"
+    r = CliRunner().invoke(cli_app, ["status", *args[2:]])
+    assert r.exit_code == 0 and "due in 72 h, then expire into the quarantine" in " ".join(r.output.split())
 
 
 def test_the_review_server_expires_overdue_escalations(expiring, accounts):
