@@ -751,3 +751,23 @@ def test_the_llm_judges_verdict_is_shown_beside_the_gate_decision(tmp_path, revi
         assert row.startswith("alignment_shifting · confidence 0.90 · self_preservation")
         assert "It plans to &lt;b&gt;stall&lt;/b&gt; a shutdown." in row and "<b>" not in row
         store.close()
+
+
+def test_the_queue_pages_through_its_items_keeping_the_filters(web, gate):
+    """A queue longer than a page: "next" and "previous" links that keep the filters, and every item on exactly
+    one page."""
+    texts = [SELF_PRES, STALL, PEERS]
+    ids = [escalate(gate, t).id for t in texts] + [escalate(gate, SELF_PRES, agent="agent-2").id]
+    c = login(web, "alice")
+    seen, url = [], "/queue?agent=agent-1&limit=2"
+    while url:
+        page = c.get(url).text
+        seen += re.findall(r'<tr data-id="([0-9a-f]+)"', page)
+        m = re.search(r'id="page-next" href="([^"]+)"|href="([^"]+)" id="page-next"', page)
+        url = "/queue" + html.unescape(m.group(1) or m.group(2)) if m else None
+        if url:
+            assert "agent=agent-1" in url and "limit=2" in url  # the filters are kept
+    assert seen == ids[:3]  # agent-1's three, oldest first, each once
+    last = c.get("/queue?agent=agent-1&limit=2&offset=2").text
+    assert 'id="page-previous"' in last and "Items 3–3" in last
+    assert "past item" in c.get("/queue?agent=agent-1&limit=2&offset=4").text

@@ -131,6 +131,19 @@ def _age(value: datetime | None) -> str:
     return f"{secs / 86400:.1f} d"
 
 
+def _pages(filters: dict, offset: int, limit: int, shown: int) -> dict:
+    """Where a list page is and the query strings of its neighbours (the filters kept), for the page links.
+    A full page may have a next one; the last page is the first one shorter than ``limit``."""
+    kept = {k: ("1" if v is True else v) for k, v in filters.items() if v not in ("", None, False)}
+
+    def link(at: int) -> str:
+        return "?" + urlencode({**kept, **({"offset": at} if at else {}), **({"limit": limit} if limit != 200 else {})})
+
+    return {"first": offset + 1 if shown else offset, "last": offset + shown,
+            "previous": link(max(0, offset - limit)) if offset else None,
+            "next": link(offset + limit) if shown >= limit else None}
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True)
 
@@ -366,12 +379,14 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, agent: str = "", namespace: str = "", category: str = "",
-              min_age_hours: str = "", overdue: str = "", text: str = "", limit: int = Query(200, ge=1, le=1000)):
+              min_age_hours: str = "", overdue: str = "", text: str = "", limit: int = Query(200, ge=1, le=1000),
+              offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         user, sess = page_user(request)
         filters, kwargs, errors = parse_filters(agent, namespace, category, min_age_hours, overdue, text)
-        items = service.list(state=ProposalState.pending, limit=limit, **kwargs)
+        items = service.list(state=ProposalState.pending, limit=limit, offset=offset, **kwargs)
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
-                      categories=sorted(service.gate.policy.categories), limit=limit)
+                      categories=sorted(service.gate.policy.categories), limit=limit,
+                      pages=_pages(filters, offset, limit, len(items)))
 
     def load_detail(proposal_id: str, user: Account):
         try:
@@ -492,14 +507,16 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, agent: str = "", namespace: str = "", category: str = "", text: str = "",
-                   limit: int = Query(200, ge=1, le=1000)):
+                   limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         user, sess = page_user(request)
         if not user.is_admin:
             raise _PageError(403, "Admins only", "The quarantine is visible to admins only.")
         filters, kwargs, errors = parse_filters(agent, namespace, category, "", "", text)
-        items = service.list(state=ProposalState.quarantined, limit=limit, newest_first=True, **kwargs)
+        items = service.list(state=ProposalState.quarantined, limit=limit, offset=offset, newest_first=True,
+                             **kwargs)
         return render(request, "quarantine.html", user=user, sess=sess, items=items, filters=filters,
-                      errors=errors, categories=sorted(service.gate.policy.categories))
+                      errors=errors, categories=sorted(service.gate.policy.categories), limit=limit,
+                      pages=_pages(filters, offset, limit, len(items)))
 
     @app.get("/reviewers", response_class=HTMLResponse)
     def reviewers(request: Request):
