@@ -1,7 +1,8 @@
-"""LangMem's memory tools on a ``GatedStore``, with no other change: ``create_manage_memory_tool`` and
-``create_search_memory_tool`` in a real LangGraph graph (a ``ToolNode`` and a checkpointer), the namespace
-``("memories", "{langgraph_user_id}")`` filled by LangMem from the run's config. The "model" is a scripted node
-that emits the tool calls an LLM would (no API key); the gate, registry, ledger, chromadb and classifier are real.
+"""LangMem on a ``GatedStore``, with no other change: the memory tools (``create_manage_memory_tool``,
+``create_search_memory_tool``) in a real LangGraph graph (a ``ToolNode`` and a checkpointer), and the background
+memory manager (``create_memory_store_manager``), the namespace ``("memories", "{langgraph_user_id}")`` filled by
+LangMem from the run's config. The "model" is scripted (no API key): a node that emits the tool calls an LLM would,
+or langchain-core's fake chat model; the gate, registry, ledger, chromadb and classifier are real.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import uuid
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -105,3 +107,45 @@ def test_langmem_async_tools(agent, gate):
     assert gate.memory_store.get(("memories", "dave"), key) is None
     (row,) = [r for r in gate.registry.query(limit=10) if r["key"] == key]
     assert row["state"] != ProposalState.committed.value and row["thread_id"] == "async-1"
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """langchain-core's fake chat model, answering from a script, that accepts tools (LangMem's memory manager
+    binds its memory schema as a tool through trustcall)."""
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+def remembers(*contents: str) -> AIMessage:
+    """The model's answer: record each of ``contents`` as a new memory (LangMem's ``Memory`` schema)."""
+    return AIMessage(content="", tool_calls=[{"name": "Memory", "args": {"content": c}, "id": f"call-{i}"}
+                                             for i, c in enumerate(contents)])
+
+
+def test_langmem_memory_manager_writes_pass_the_gate(gate):
+    """``create_memory_store_manager`` (LangMem's background extraction) stores what the model extracts with
+    ``store.put`` from worker threads: through a ``GatedStore``, the note is committed and the belief held, in
+    the user's namespace from ``{langgraph_user_id}``."""
+    from langgraph.func import entrypoint
+    from langmem import create_memory_store_manager
+
+    store = GatedStore(gate=gate, agent_id="memory-manager")
+    model = ScriptedChatModel(messages=iter([remembers(NOTE, BELIEF)]))
+    manager = create_memory_store_manager(model, namespace=("memories", "{langgraph_user_id}"))
+
+    @entrypoint(store=store)
+    def extract(messages: list) -> list:
+        return manager.invoke({"messages": messages})
+
+    puts = extract.invoke([{"role": "user", "content": "TPS reports go in ./Reports/TPS, due Fridays."}],
+                          {"configurable": {"langgraph_user_id": "erin", "thread_id": "extract-1"}})
+    keys = {p["value"]["content"]["content"]: p["key"] for p in puts}
+    assert set(keys) == {NOTE, BELIEF}
+    stored = gate.memory_store.get(("memories", "erin"), keys[NOTE])
+    assert stored is not None and stored.value == {"kind": "Memory", "content": {"content": NOTE}}
+    assert gate.memory_store.get(("memories", "erin"), keys[BELIEF]) is None
+    rows = {r["key"]: r for r in gate.registry.query(limit=10)}
+    assert rows[keys[NOTE]]["state"] == ProposalState.committed.value
+    assert rows[keys[BELIEF]]["state"] in (ProposalState.pending.value, ProposalState.quarantined.value)
+    assert rows[keys[BELIEF]]["agent_id"] == "memory-manager" and rows[keys[BELIEF]]["thread_id"] == "extract-1"
