@@ -449,7 +449,7 @@ class ReviewService:
         from langgraph.types import Command
 
         pid, thread_id = row["id"], row["thread_id"]
-        config = {"configurable": {"thread_id": thread_id}}
+        config = _resume_config(graph, thread_id)
         with self._runs_lock:
             if thread_id in self._running:
                 # the thread is still running an earlier resume: decide directly; that run steps the
@@ -554,10 +554,10 @@ class ReviewService:
         thread is going on (that one advances it), step it on in the background, as a resumed run would
         (``resume_runs`` lists it)."""
         thread_id = row["thread_id"]
-        config = {"configurable": {"thread_id": thread_id}}
         with self._runs_lock:
             if thread_id in self._running:
                 return
+        config = _resume_config(graph, thread_id)
         stale = self._stale_interrupt(graph, config)
         if stale is None:
             return
@@ -705,6 +705,27 @@ def _check_pending(row: dict, expected_version: int | None) -> None:
             + (f" ({row['resolution']} by {row['resolved_by']})" if row["resolved_by"] else ""))
     if expected_version is not None and row["version"] != expected_version:
         raise ConflictError(f"proposal {row['id']} changed while you were reviewing it")
+
+
+#: the checkpoint metadata LangGraph writes for itself; the other keys are the scalar values of the config of the
+#: run that wrote the checkpoint (its ``configurable`` and ``metadata``: see LangGraph's
+#: ``langgraph.checkpoint.base.get_checkpoint_metadata``)
+_LANGGRAPH_METADATA = frozenset({"source", "step", "parents", "writes", "run_id", "counters_since_delta_snapshot"})
+
+
+def _resume_config(graph: Any, thread_id: str) -> dict:
+    """The config to resume ``thread_id`` with: its thread id and the other configurable values of the run that
+    paused it (``user_id``, ``agent_id``, an assistant id...), read back from its latest checkpoint's metadata, so
+    that the rest of the agent's run sees what it was started with (a namespace template, a store's provenance).
+    Only the thread id when the checkpoint cannot be read (the resume then reports that)."""
+    config = {"configurable": {"thread_id": thread_id}}
+    try:
+        metadata = getattr(graph.get_state(config), "metadata", None) or {}
+    except Exception:  # noqa: BLE001 - resuming reads the checkpoint again and says what is wrong
+        return config
+    restored = {k: v for k, v in metadata.items() if isinstance(k, str) and k not in _LANGGRAPH_METADATA
+                and not k.startswith("__") and isinstance(v, (str, int, float, bool))}
+    return {"configurable": {**restored, "thread_id": thread_id}}
 
 
 def _pending_interrupts(graph: Any, config: dict) -> list[Any]:

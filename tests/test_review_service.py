@@ -544,3 +544,46 @@ def test_text_search_of_the_queue_and_the_quarantine(gate, accounts):
                                      "--data-dir", str(gate.registry.path.parent)])
     assert r.exit_code == 0, r.output
     assert [i["key"] for i in json.loads(r.stdout[r.stdout.index("["):])] == ["a"]
+
+
+def test_a_resumed_run_keeps_the_config_it_was_started_with(gate, saver_path):
+    """A decision resumes the paused thread with the run's own configurable values (read back from its
+    checkpoint), not with its thread id alone: the nodes after the gate, a namespace template among them, see
+    the ``user_id`` the run was started with. Resumed with the thread id only, the template below raised
+    NamespaceTemplateError and the agent's run ended there."""
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph import END, START, StateGraph
+
+    from gatekeeper.namespace_template import NamespaceTemplate
+    from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+
+    seen = []
+    users = NamespaceTemplate(("memories", "{user_id}"))
+
+    def recall(state, config: RunnableConfig):
+        seen.append((users.resolve(config), config["configurable"].get("agent_id")))
+        return {}
+
+    def graph():
+        builder = StateGraph(MemoryGateState)
+        builder.add_node("recall", recall)
+        add_memory_gate(builder, gate, after=START, then="recall", namespace=("memories", "{user_id}"),
+                        agent_id="assistant", escalation_mode=EscalationMode.interrupt)
+        builder.add_edge("recall", END)
+        return builder.compile(checkpointer=SqliteSaver(sqlite3.connect(str(saver_path), check_same_thread=False)))
+
+    agent = graph()
+    cfg = {"configurable": {"thread_id": "t-alice", "user_id": "alice", "agent_id": "assistant-7"}}
+    out = agent.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "k1"}]}, cfg)
+    assert "__interrupt__" in out and not seen
+    (pid,) = (o["id"] for o in out["memory_outcomes"])
+    assert gate.registry.require(pid)["namespace"] == '["memories", "alice"]'
+
+    svc = ReviewService(gate, resume_graph=graph())  # the reviewing side: another graph object, same checkpoints
+    done = svc.submit_decision(pid, {"type": "reject", "reviewer": "bob", "reason": "a belief"})
+    assert done.via == "graph"
+    assert svc.wait_for_resumes(60)
+    (run,) = svc.resume_runs()
+    assert run.error is None, run.error
+    assert seen == [(("memories", "alice"), "assistant-7")]
+    assert agent.get_state(cfg).next == ()
