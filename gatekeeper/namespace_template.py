@@ -5,7 +5,8 @@ run in ``config["configurable"]`` (LangMem writes the same templates). The revie
 its default namespace, so one graph serves many users and each proposal lands in its user's memory: where it is
 read back, and what the gate's split-belief check joins a write with (``thresholds.context_scope``).
 
-A part is either literal text or holds ``{name}`` fields, each filled from ``config["configurable"][name]``;
+A part is either literal text or holds ``{name}`` fields, each filled from ``config["configurable"][name]``, or
+else from the run's context (LangGraph's ``context_schema``: ``graph.invoke(..., context={"user_id": ...})``);
 ``{{`` and ``}}`` are literal braces. A template is checked when it is made (field names, no format
 specifications); a run whose config lacks a field's value, holds an empty one, or one that is no namespace
 label ('.', '/', '*'), is refused with a ``NamespaceTemplateError`` naming it, before anything is reviewed.
@@ -19,7 +20,22 @@ from typing import Any, Sequence
 
 from gatekeeper.models import validate_namespace
 
-__all__ = ["NamespaceTemplate", "NamespaceTemplateError"]
+__all__ = ["NamespaceTemplate", "NamespaceTemplateError", "run_context_value"]
+
+#: where LangGraph keeps a run's ``Runtime`` (its ``context``) in a node's ``config["configurable"]``
+#: (``langgraph._internal._constants.CONFIG_KEY_RUNTIME``; what ``langgraph.runtime.get_runtime`` reads)
+_RUNTIME_KEY = "__pregel_runtime"
+
+
+def run_context_value(configurable: Mapping[str, Any], name: str) -> Any:
+    """Field ``name`` of the run's context (``graph.invoke(..., context=...)`` with a ``context_schema``: a
+    dataclass, a pydantic model or a dict), or None when the run has no context or the context no such field."""
+    context = getattr(configurable.get(_RUNTIME_KEY), "context", None)
+    if context is None:
+        return None
+    if isinstance(context, Mapping):
+        return context.get(name)
+    return getattr(context, name, None)
 
 
 class NamespaceTemplateError(ValueError):
@@ -62,10 +78,13 @@ class NamespaceTemplate:
         values = {}
         for name in self.fields:
             value = configurable.get(name)
+            if value is None:
+                value = run_context_value(configurable, name)
             if value is None or str(value) == "":
                 raise NamespaceTemplateError(
-                    f"namespace {self.parts!r} needs config['configurable'][{name!r}] (for example "
-                    f"graph.invoke(..., {{'configurable': {{{name!r}: ...}}}})); this run has "
+                    f"namespace {self.parts!r} needs {name!r} from the run: config['configurable'][{name!r}] or a "
+                    f"field of the run's context (for example graph.invoke(..., {{'configurable': {{{name!r}: "
+                    f"...}}}}) or graph.invoke(..., context={{{name!r}: ...}})); this run has "
                     + ("an empty one" if value is not None else "none"))
             values[name] = str(value)
         resolved = tuple(part.format(**values) for part in self.parts)

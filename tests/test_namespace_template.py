@@ -35,7 +35,8 @@ def test_a_template_fills_from_the_run_config_and_checks_itself():
     assert t.fields == ["org", "user_id"] and t.is_template
     assert t.resolve(run_config(org="acme", user_id=42)) == ("memories", "acme-42", "{literal}")
     assert NamespaceTemplate(("memories",)).resolve(None) == ("memories",)
-    with pytest.raises(NamespaceTemplateError, match=r"needs config\['configurable'\]\['user_id'\].*has none"):
+    with pytest.raises(NamespaceTemplateError,
+                       match=r"needs 'user_id' from the run: config\['configurable'\]\['user_id'\].*has none"):
         t.resolve(run_config(org="acme"))
     with pytest.raises(NamespaceTemplateError, match="has an empty one"):
         t.resolve(run_config(org="acme", user_id=""))
@@ -90,3 +91,33 @@ def test_a_run_without_the_user_is_refused_and_loses_nothing(gate, graph):
 def test_a_malformed_template_fails_when_the_graph_is_built(gate):
     with pytest.raises(NamespaceTemplateError, match="is not a field"):
         build_gate_graph(gate, namespace=("memories", "{user id}"))
+
+
+def test_a_template_fills_from_the_runs_context(gate, tmp_path):
+    """LangGraph's runtime context (``context_schema``, ``graph.invoke(..., context=...)``), the way LangGraph
+    passes a user id to nodes now, fills a template as ``configurable`` does: a dataclass or a dict."""
+    from dataclasses import dataclass
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+
+    from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+
+    @dataclass
+    class Context:
+        user_id: str
+
+    for schema, context in ((Context, Context(user_id="dana")), (dict, {"user_id": "dana"})):
+        builder = StateGraph(MemoryGateState, context_schema=schema)
+        add_memory_gate(builder, gate, after=START, then=END, namespace=("memories", "{user_id}"),
+                        agent_id="assistant")
+        graph = builder.compile(checkpointer=InMemorySaver())
+        out = graph.invoke({"proposed_memories": [{"content": "Dana's invoices go out on Tuesdays."}]},
+                           {"configurable": {"thread_id": uuid.uuid4().hex}}, context=context)
+        (o,) = out["memory_outcomes"]
+        assert o["state"] == "committed" and o["namespace"] == ["memories", "dana"], (schema, o)
+    # configurable wins where both are given (LangMem's convention)
+    out = graph.invoke({"proposed_memories": [{"content": "Erin's invoices go out on Fridays."}]},
+                       {"configurable": {"thread_id": uuid.uuid4().hex, "user_id": "erin"}},
+                       context={"user_id": "dana"})
+    assert out["memory_outcomes"][0]["namespace"] == ["memories", "erin"]
