@@ -1017,11 +1017,12 @@ class Gatekeeper:
                         deadline=utcnow() + timedelta(hours=policy.escalation.deadline_hours),
                         reason=f"{RELEASED} by {operator}: {reason} (the gate had quarantined it: {gate_reason})")
                     review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
-                    self.registry.insert_decided(old.model_copy(update={"id": new_id}), review, decision,
-                                                 ProposalState.pending)
+                    again = old.model_copy(update={"id": new_id})
+                    self.registry.insert_decided(again, review, decision, ProposalState.pending)
                     _crash_point("after_release_recorded")
+                    self._ledger_decision(again, review, decision, ProposalState.pending)
             new_row = self.registry.require(new_id)
-            if not new_row["ledgered"]:
+            if not new_row["ledgered"]:  # a release cut short: the ledger may hold the entry already
                 self._ledger_unless_written(new_row, {})
             if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.released"), None)):
                 self._append("proposal.released", proposal_id=old.id, released_as=new_id, operator=operator,
