@@ -1349,7 +1349,10 @@ def _status_checks(registry, ledger) -> dict:
 
 
 def _print_status(registry, ledger, memories: str) -> None:
-    from gatekeeper.gate import REVIEW_FAILED, STORE_FAILED
+    from datetime import timedelta
+
+    from gatekeeper.gate import QUEUE_CAPPED, REVIEW_FAILED, STORE_FAILED
+    from gatekeeper.models import EXPIRY_REVIEWER, utcnow
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
@@ -1375,6 +1378,15 @@ def _print_status(registry, ledger, memories: str) -> None:
     if failed:
         console.print(f"[yellow]{failed} writes quarantined because their review failed await a retry "
                       "(gatekeeper review retry-failed-reviews)[/yellow]")
+    hour_ago = utcnow() - timedelta(hours=1)
+    expired = registry.count_resolved_by_since(EXPIRY_REVIEWER, hour_ago)
+    if expired:
+        console.print(f"[yellow]{expired} escalations expired in the last hour, nobody having decided them "
+                      "(escalation.overdue_action: quarantine)[/yellow]")
+    capped = registry.count_quarantined_since(QUEUE_CAPPED, hour_ago)
+    if capped:
+        console.print(f"[yellow]{capped} escalations quarantined in the last hour by the per-agent queue cap "
+                      "(escalation.max_pending_per_agent): an agent is flooding the gate[/yellow]")
     unfinished = registry.count_unfinished()
     if unfinished:
         console.print(f"[yellow]{unfinished} writes a crash left half done: a gate finishes them when it opens "

@@ -16,8 +16,10 @@ Alerts worth having: escalations overdue (``gatekeeper_review_overdue > 0``), a 
 writes a crash left half done that stay so
 (``gatekeeper_unfinished > 0`` for several minutes: a gate opening, or ``gate.recover()``, finishes them), an
 audit ledger whose last entry does not read or verify (``gatekeeper_ledger_ok == 0``: no gate opens on an edited
-one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), and the policy in force
-changing (``gatekeeper_policy_info``).
+one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), escalations expiring
+undecided (``gatekeeper_review_expired_last_hour > 0``) or quarantined by the per-agent queue cap
+(``gatekeeper_queue_capped_last_hour > 0``: an agent flooding the gate), and the policy in force changing
+(``gatekeeper_policy_info``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.ledger import LedgerCorruptError
-from gatekeeper.models import ProposalState, utcnow
+from gatekeeper.models import EXPIRY_REVIEWER, ProposalState, utcnow
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -59,6 +61,12 @@ class GateHealth(BaseModel):
                                                            "refused them, not yet retried")
     review_failures_awaiting_retry: int = Field(0, description="writes quarantined because their review failed "
                                                                "(fail closed), not yet retried")
+    expired_last_hour: int = Field(0, description="escalations that expired in the last hour, nobody having "
+                                                  "decided them by their deadline (escalation.overdue_action: "
+                                                  "quarantine): the queue is not being worked")
+    queue_capped_last_hour: int = Field(0, description="escalations quarantined in the last hour because their agent "
+                                                       "had escalation.max_pending_per_agent waiting: an agent "
+                                                       "flooding the gate")
     unfinished: int = Field(description="rows a crash left half done (not reviewed, not applied to the store or "
                                         "not ledgered), what gate.recover() finishes; a write in flight counts "
                                         "for a moment, so alert on it staying above 0")
@@ -93,7 +101,7 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
     reports it when no gate opens (the policy fields are None without ``policy``). A ledger whose tail does not
     read (torn by a crashed writer, edited, unreadable) gives ``ledger_ok`` False and no ``ledger_last_seq``
     instead of an error: the numbers are wanted most when the ledger is damaged."""
-    from gatekeeper.gate import REVIEW_FAILED, STORE_FAILED
+    from gatekeeper.gate import QUEUE_CAPPED, REVIEW_FAILED, STORE_FAILED
 
     now = utc(now)
     overdue, oldest = registry.pending_summary(now)
@@ -112,6 +120,8 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
         pending_overdue=overdue, oldest_pending_s=(now - oldest).total_seconds() if oldest else None,
         store_failures_awaiting_retry=registry.count_awaiting_retry(STORE_FAILED),
         review_failures_awaiting_retry=registry.count_awaiting_retry(REVIEW_FAILED),
+        expired_last_hour=registry.count_resolved_by_since(EXPIRY_REVIEWER, now - RECENT),
+        queue_capped_last_hour=registry.count_quarantined_since(QUEUE_CAPPED, now - RECENT),
         unfinished=registry.count_unfinished(),
         ledger_ok=last_seq is not None, ledger_last_seq=last_seq, ledger_archives=archives)
 
@@ -165,6 +175,10 @@ def to_prometheus(health: GateHealth) -> str:
            [("", health.store_failures_awaiting_retry)])
     metric("review_failures_awaiting_retry", "Writes quarantined because their review failed (fail closed), not "
            "yet retried.", [("", health.review_failures_awaiting_retry)])
+    metric("review_expired_last_hour", "Escalations that expired in the last hour, undecided by their deadline "
+           "(escalation.overdue_action: quarantine).", [("", health.expired_last_hour)])
+    metric("queue_capped_last_hour", "Escalations quarantined in the last hour because their agent had "
+           "escalation.max_pending_per_agent waiting.", [("", health.queue_capped_last_hour)])
     metric("unfinished", "Writes a crash left half done, which recovery finishes (alert when it stays above 0).",
            [("", health.unfinished)])
     metric("ledger_ok", "1 when the audit ledger's last entry reads and verifies, 0 when it is torn, edited or "

@@ -80,6 +80,7 @@ CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
 CREATE INDEX IF NOT EXISTS proposals_nskey ON proposals(namespace, key);
 CREATE INDEX IF NOT EXISTS proposals_ns_time ON proposals(namespace, created_at);
+CREATE INDEX IF NOT EXISTS proposals_resolved ON proposals(resolved_by, resolved_at);
 CREATE INDEX IF NOT EXISTS proposals_unfinished ON proposals(created_at)
     WHERE state='received' OR (state='committed' AND applied=0) OR ledgered=0;
 CREATE TABLE IF NOT EXISTS deletions (
@@ -626,6 +627,18 @@ class ProposalRegistry:
         con = self._con()
         return {s.value: con.execute("SELECT COUNT(*) FROM proposals WHERE state=? AND created_at >= ?",
                                      (s.value, since.isoformat())).fetchone()[0] for s in ProposalState}
+
+    def count_resolved_by_since(self, reviewer: str, since: datetime) -> int:
+        """Escalations ``reviewer`` decided at or after ``since`` (``gatekeeper:expiry``: those that expired)."""
+        return self._con().execute("SELECT COUNT(*) FROM proposals WHERE resolved_by=? AND resolved_at >= ?",
+                                   (reviewer, since.isoformat())).fetchone()[0]
+
+    def count_quarantined_since(self, reason_prefix: str, since: datetime) -> int:
+        """Writes journaled at or after ``since`` that the gate quarantined with a decision reason starting with
+        ``reason_prefix``."""
+        return self._con().execute(
+            f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND created_at >= ?",
+            (len(reason_prefix), reason_prefix, since.isoformat())).fetchone()[0]
 
     def pending_summary(self, now: datetime) -> tuple[int, datetime | None]:
         """(escalations past their deadline at ``now``, when the oldest pending one was journaled)."""

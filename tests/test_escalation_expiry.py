@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from gatekeeper.cli import app as cli_app
 from gatekeeper.exemplar_suggestions import suggest_exemplars
 from gatekeeper.gated_store import GatedStore
+from gatekeeper.health import gate_health, to_prometheus
 from gatekeeper.models import EXPIRY_REVIEWER, EscalationMode, ProposalState, utcnow
 from gatekeeper.policy import load_policy
 from gatekeeper.review_service import ReviewService
@@ -84,6 +85,8 @@ def test_overdue_escalations_expire_into_the_quarantine(expiring):
     assert gate.memory_store.get(old.namespace, old.key) is None
     assert gate.registry.require(fresh.id)["state"] == "pending"  # a person may still decide it
     assert svc.expire_overdue(now=utcnow() + LATER) == []  # nothing twice
+    health = gate_health(gate)
+    assert health.expired_last_hour == 1 and "gatekeeper_review_expired_last_hour 1" in to_prometheus(health)
     # an expiry is not a judgement: policy suggest learns no exemplar from it
     report = suggest_exemplars(gate.registry, gate.policy)
     assert report.left_out.get("expired without a person's decision") == 1, report.left_out

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from gatekeeper.gate import QUEUE_CAPPED
+from gatekeeper.health import gate_health, to_prometheus
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.review_service import ReviewService
 
@@ -46,6 +47,8 @@ def test_the_cap_holds_per_agent_and_frees_up_when_people_decide(capped):
     assert over.decision.escalation_mode is None and over.decision.deadline is None
     (entry,) = gate.ledger.find(proposal_id=over.proposal.id, event="proposal.decided")
     assert entry["action"] == "quarantine"
+    health = gate_health(gate)
+    assert health.queue_capped_last_hour == 1 and "gatekeeper_queue_capped_last_hour 1" in to_prometheus(health)
     # another agent has its own room
     assert gate.submit(w(BELIEFS[2], agent="agent-2")).state is ProposalState.pending
     # a task note is not an escalation: it commits whatever the queue holds
