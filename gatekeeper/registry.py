@@ -944,8 +944,6 @@ class ProposalRegistry:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-#: rows a crash may have left half done, what ``Gatekeeper.recover`` finishes (the ``proposals_unfinished``
-#: partial index has the same condition, word for word, so that SQLite uses it)
 #: the longest text a query may search the memory texts for
 MAX_TEXT_FILTER = 200
 
@@ -996,6 +994,8 @@ def _record_decisions(con: sqlite3.Connection, items: Sequence[tuple[str, Review
     return done
 
 
+#: rows a crash may have left half done, what ``Gatekeeper.recover`` finishes (the ``proposals_unfinished``
+#: partial index has the same condition, word for word, so that SQLite uses it)
 _UNFINISHED = "state='received' OR (state='committed' AND applied=0) OR ledgered=0"
 
 #: SQLite integers are 64-bit: a LIMIT / OFFSET beyond that would raise OverflowError
