@@ -360,28 +360,38 @@ def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewe
 
 
 @review_app.command("release")
-def review_release(proposal_id: str,
-                   operator: str = typer.Option(..., "--operator", help="Who releases it (recorded in the ledger)."),
-                   reason: str = typer.Option(..., help="Why a person should decide it (required; the reviewer "
+def review_release(proposal_ids: list[str] = typer.Argument(..., metavar="ID...", help="Quarantined proposals."),
+                   operator: str = typer.Option(..., "--operator", help="Who releases them (recorded in the "
+                                                "ledger)."),
+                   reason: str = typer.Option(..., help="Why a person should decide them (required; the reviewer "
                                               "sees it)."),
                    data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Send a write the gate quarantined to the review queue, for a person to approve, edit or reject (a false
-    alarm, without a policy change). Not a person's rejection, and not a write whose key changed since."""
+    """Send writes the gate quarantined to the review queue, for a person to approve, edit or reject (false
+    alarms, without a policy change). Not a person's rejection, and not a write whose key changed since. Each id
+    is released or refused on its own; the exit code is that of the last refusal (1 unknown id, 2 bad input,
+    3 conflict), 0 when all were released."""
     from gatekeeper.registry import ConflictError, NotFoundError
     from gatekeeper.review_service import ReviewPermissionError
 
     svc = _service(data_dir, policy_dir)
-    try:
-        item = svc.release(proposal_id, operator, reason)
-    except NotFoundError:
-        raise _fail(f"no proposal {proposal_id}", 1) from None
-    except ConflictError as exc:
-        err.print(f"[red]conflict: {_shown(exc)}[/red]")
-        raise typer.Exit(3) from None
-    except (ValueError, ReviewPermissionError) as exc:
-        raise _fail(_one_line(exc)) from None
-    console.print(f"{_shown(proposal_id)}: released to review as {_shown(item.id)} -> "
-                  f"[bold]{item.state.value}[/bold]")
+    code = 0
+    for proposal_id in proposal_ids:
+        try:
+            item = svc.release(proposal_id, operator, reason)
+        except NotFoundError:
+            err.print(f"[red]no proposal {escape(proposal_id)}[/red]", soft_wrap=True)
+            code = 1
+        except ConflictError as exc:
+            err.print(f"[red]conflict: {_shown(exc)}[/red]")
+            code = 3
+        except (ValueError, ReviewPermissionError) as exc:
+            err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
+            code = 2
+        else:
+            console.print(f"{_shown(proposal_id)}: released to review as {_shown(item.id)} -> "
+                          f"[bold]{item.state.value}[/bold]")
+    if code:
+        raise typer.Exit(code)
 
 
 @review_app.command("expire-overdue")

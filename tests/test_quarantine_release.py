@@ -174,6 +174,12 @@ def test_cli_review_release(gate):
     r = runner.invoke(cli_app, ["review", "release", "nope", "--operator", "ops", "--reason", "x",
                                 "--data-dir", data])
     assert r.exit_code == 1 and "no proposal nope" in r.output
+    # several at once: each released or refused on its own
+    more = [quarantined(gate).proposal.id for _ in range(2)]
+    r = runner.invoke(cli_app, ["review", "release", more[0], "nope", more[1], "--operator", "ops", "--reason",
+                                "false alarms", "--data-dir", data])
+    assert r.exit_code == 1 and "no proposal nope" in r.output, r.output
+    assert [gate.registry.require(pid)["resolution"] for pid in more] == ["released", "released"]
 
 
 @pytest.fixture
