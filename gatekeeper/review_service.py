@@ -364,20 +364,24 @@ class ReviewService:
         return deletion_reference(hit) if hit is not None else None
 
     def _refuse_self_review(self, proposal_id: str, proposal: MemoryWrite, decision: ReviewDecision) -> None:
-        if decision.reviewer.strip().lower() == proposal.provenance.agent_id.strip().lower():
-            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=decision.reviewer,
-                                    reason="the proposing agent cannot review its own escalation")
-            raise ReviewPermissionError("the agent that proposed this memory cannot review it")
+        self._refuse_own_agent(proposal_id, proposal.provenance.agent_id, decision.reviewer,
+                               "review", "review its own escalation")
+
+    def _refuse_own_agent(self, proposal_id: str, agent_id: str, person: str, verb: str, what: str) -> None:
+        """ReviewPermissionError, recorded in the ledger as ``review.refused``, when ``person`` is the agent that
+        proposed the write, which may not do ``what`` (review its own escalation, release its own quarantined
+        write)."""
+        if (person or "").strip().lower() == (agent_id or "").strip().lower():
+            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=person,
+                                    reason=f"the proposing agent cannot {what}")
+            raise ReviewPermissionError(f"the agent that proposed this memory cannot {verb} it")
 
     def release(self, proposal_id: str, operator: str, reason: str) -> QueueItem:
         """Send a write the gate quarantined to this queue, for a person to decide (``Gatekeeper.release_to_review``:
         its refusals and what it records). The agent that proposed the write may not release it
         (ReviewPermissionError, recorded in the ledger as ``review.refused``). Returns the new queue item."""
         row = self.gate.registry.require(proposal_id)
-        if (operator or "").strip().lower() == (row["agent_id"] or "").strip().lower():
-            self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=operator,
-                                    reason="the proposing agent cannot release its own quarantined write")
-            raise ReviewPermissionError("the agent that proposed this memory cannot release it")
+        self._refuse_own_agent(proposal_id, row["agent_id"], operator, "release", "release its own quarantined write")
         outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
         return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
 
