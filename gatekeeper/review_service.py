@@ -453,14 +453,13 @@ class ReviewService:
         from langgraph.types import Command
 
         pid, thread_id = row["id"], row["thread_id"]
-        config = _resume_config(graph, thread_id)
         with self._runs_lock:
             if thread_id in self._running:
                 # the thread is still running an earlier resume: decide directly; that run steps the
                 # thread past this item's interrupt when it gets there (_advance)
                 return None
         try:
-            pending = _pending_interrupts(graph, config)
+            config, pending = _paused(graph, thread_id)
         except Exception as exc:  # noqa: BLE001 - no usable checkpoint: decide directly
             log.warning("review.resume_unavailable", proposal_id=pid, thread_id=thread_id, error=str(exc))
             return None
@@ -540,7 +539,7 @@ class ReviewService:
                 if advanced is not None:
                     advanced()
                 with self._submit_lock:
-                    if self._stale_interrupt(graph, config) is None:
+                    if self._stale_now(graph, config) is None:
                         self._end_run(run.thread_id, run)
                         return
         finally:
@@ -561,8 +560,11 @@ class ReviewService:
         with self._runs_lock:
             if thread_id in self._running:
                 return
-        config = _resume_config(graph, thread_id)
-        stale = self._stale_interrupt(graph, config)
+        try:
+            config, pending = _paused(graph, thread_id)
+        except Exception:  # noqa: BLE001 - no usable checkpoint: nothing to step on
+            return
+        stale = self._stale_interrupt(pending)
         if stale is None:
             return
         _, stuck, _ = stale
@@ -583,7 +585,7 @@ class ReviewService:
         from langgraph.types import Command
 
         for _ in range(_MAX_ADVANCE):
-            stale = self._stale_interrupt(graph, config)
+            stale = self._stale_now(graph, config)
             if stale is None:
                 return None
             intr, row, pending = stale
@@ -597,13 +599,18 @@ class ReviewService:
                 return f"the resumed thread raised {type(exc).__name__}: {exc}"
         return None
 
-    def _stale_interrupt(self, graph: Any, config: dict) -> tuple[Any, dict, list[Any]] | None:
-        """(interrupt, row, all pending interrupts) for an interrupt the thread is paused on whose escalation
-        was already decided by a person; None when there is none (or no usable checkpoint)."""
+    def _stale_now(self, graph: Any, config: dict) -> tuple[Any, dict, list[Any]] | None:
+        """``_stale_interrupt`` of the thread's interrupts as its checkpoint holds them now (None when there is
+        no usable checkpoint)."""
         try:
             pending = _pending_interrupts(graph, config)
         except Exception:  # noqa: BLE001
             return None
+        return self._stale_interrupt(pending)
+
+    def _stale_interrupt(self, pending: list[Any]) -> tuple[Any, dict, list[Any]] | None:
+        """(interrupt, row, all pending interrupts) for one of the ``pending`` interrupts of a thread whose
+        escalation was already decided by a person; None when there is none."""
         for intr in pending:
             pid = _interrupt_pid(intr)
             row = self.gate.registry.get(pid) if pid else None
@@ -717,23 +724,25 @@ def _check_pending(row: dict, expected_version: int | None) -> None:
 _LANGGRAPH_METADATA = frozenset({"source", "step", "parents", "writes", "run_id", "counters_since_delta_snapshot"})
 
 
-def _resume_config(graph: Any, thread_id: str) -> dict:
-    """The config to resume ``thread_id`` with: its thread id and the other configurable values of the run that
-    paused it (``user_id``, ``agent_id``, an assistant id...), read back from its latest checkpoint's metadata, so
-    that the rest of the agent's run sees what it was started with (a namespace template, a store's provenance).
-    Only the thread id when the checkpoint cannot be read (the resume then reports that)."""
-    config = {"configurable": {"thread_id": thread_id}}
-    try:
-        metadata = getattr(graph.get_state(config), "metadata", None) or {}
-    except Exception:  # noqa: BLE001 - resuming reads the checkpoint again and says what is wrong
-        return config
+def _paused(graph: Any, thread_id: str) -> tuple[dict, list[Any]]:
+    """From one read of ``thread_id``'s latest checkpoint: the config to resume it with, and the interrupts it
+    is paused on. The config holds the thread id and the other configurable values of the run that paused it
+    (``user_id``, ``agent_id``, an assistant id...), read back from the checkpoint's metadata, so that the rest of
+    the agent's run sees what it was started with (a namespace template, a store's provenance). Raises what
+    reading the checkpoint raises."""
+    snap = graph.get_state({"configurable": {"thread_id": thread_id}})
+    metadata = getattr(snap, "metadata", None) or {}
     restored = {k: v for k, v in metadata.items() if isinstance(k, str) and k not in _LANGGRAPH_METADATA
                 and not k.startswith("__") and isinstance(v, (str, int, float, bool))}
-    return {"configurable": {**restored, "thread_id": thread_id}}
+    return {"configurable": {**restored, "thread_id": thread_id}}, _interrupts(snap)
 
 
 def _pending_interrupts(graph: Any, config: dict) -> list[Any]:
-    snap = graph.get_state(config)
+    return _interrupts(graph.get_state(config))
+
+
+def _interrupts(snap: Any) -> list[Any]:
+    """The interrupts a thread's state snapshot is paused on."""
     found = list(getattr(snap, "interrupts", ()) or ())
     if not found:
         for task in getattr(snap, "tasks", ()) or ():
