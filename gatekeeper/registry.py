@@ -236,7 +236,8 @@ def owner_alive(owner: str | None) -> bool:
 #: commit the memory store refused
 _QUARANTINED_WITH_REASON = "state='quarantined' AND substr(json_extract(decision_json, '$.reason'), 1, ?) = ?"
 #: a store or review failure not yet retried: the gate's decision (no resolution) or a person's approval or edit
-#: of an escalation (their resolution) that the memory store refused; a retry sets ``retried`` / ``superseded``
+#: of an escalation (their resolution) that the memory store refused; a retry sets ``retried`` / ``superseded``,
+#: a release to the review queue ``released``
 _NOT_RETRIED = "(resolution IS NULL OR resolution IN ('approve', 'edit'))"
 #: the decision reason starts with one of two prefixes (parameters: length and prefix of each)
 _REASON_IS_ONE_OF = """(substr(json_extract(decision_json, '$.reason'), 1, ?) = ?
@@ -714,8 +715,9 @@ class ProposalRegistry:
         return deletion_reference(deleted) if deleted is not None else None
 
     def mark_retried(self, proposal_id: str, *, resolution: str, reason: str, superseded_by: str) -> bool:
-        """Record on a quarantined store failure that it was retried (``superseded_by`` names the new proposal)
-        or skipped as out of date (``superseded_by`` names what superseded it). ``resolved_by`` is not set: it
+        """Record on a quarantined write that it was retried or released to the review queue (``superseded_by``
+        names the new proposal) or skipped as out of date (``superseded_by`` names what superseded it).
+        ``resolved_by`` is not set: it
         names a person's decision on an escalation (the decided list, the quarantine's "by"), which this is not
         (a person's approval the store refused keeps its reviewer; the ledger keeps their reason). False when
         it was marked already."""

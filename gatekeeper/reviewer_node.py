@@ -220,9 +220,10 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
                      source: SourceKind = SourceKind.agent,
                      escalation_mode: EscalationMode | None = None) -> Callable[..., dict]:
     """The review node. ``namespace`` is where a proposal that names none is written; it may be a template
-    whose parts are filled from the run's ``config["configurable"]`` (``("memories", "{user_id}")``,
-    ``gatekeeper.namespace_template``): a run that cannot fill it raises ``NamespaceTemplateError`` before
-    reviewing anything, and its proposals stay queued for a run with the right config."""
+    whose parts are filled from the run's ``config["configurable"]`` or its context (``("memories",
+    "{user_id}")``, ``gatekeeper.namespace_template``): a run that cannot fill it raises
+    ``NamespaceTemplateError`` before reviewing anything, and its proposals stay queued for a run with the right
+    config."""
     template = NamespaceTemplate(namespace)  # a malformed template fails here, when the graph is built
 
     def review_memories(state: MemoryGateState, config: RunnableConfig) -> dict:
