@@ -3,7 +3,8 @@
 LangGraph agents keep one user's long-term memory under that user's namespace, and the user arrives with each
 run in ``config["configurable"]`` (LangMem writes the same templates) or in the run's context. The review node
 takes such a template as its default namespace, so one graph serves many users and each proposal lands in its
-user's memory: where it is read back, and what the gate's split-belief check joins a write with (``thresholds.context_scope``).
+user's memory: where it is read back, and what the gate's split-belief check joins a write with
+(``thresholds.context_scope``).
 
 A part is either literal text or holds ``{name}`` fields, each filled from ``config["configurable"][name]``, or
 else from the run's context (LangGraph's ``context_schema``: ``graph.invoke(..., context={"user_id": ...})``);
