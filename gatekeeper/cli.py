@@ -334,12 +334,45 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
                   f"[bold]{item.state.value}[/bold]")
 
 
+#: exit codes of a bulk decision's outcomes, as a single decision's (1 unknown id, 2 refused, 3 conflict)
+_BULK_EXIT = {"not_found": 1, "invalid": 2, "forbidden": 2, "conflict": 3}
+
+
+def _decide_ids(proposal_ids: list[str], payload: dict, data_dir, policy_dir) -> None:
+    """One id: ``_decide``. Several: ``ReviewService.decide_many``, a line per id; the exit code is that of
+    the last one left out (1 unknown id, 2 refused, 3 conflict), 0 when all were decided."""
+    if len(proposal_ids) == 1:
+        _decide(proposal_ids[0], payload, data_dir, policy_dir)
+        return
+    svc = _service(data_dir, policy_dir)
+    try:
+        outcomes = svc.decide_many([(pid, None) for pid in proposal_ids], payload)
+    except ValueError as exc:  # nothing decided: a malformed decision, too many ids
+        err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    code = 0
+    for o in outcomes:
+        if o.item is not None:
+            console.print(f"{_shown(o.proposal_id)}: {o.item.resolution} by {_shown(o.item.resolved_by)} -> "
+                          f"[bold]{o.item.state.value}[/bold]")
+            if o.warning:
+                err.print(f"[yellow]{_shown(o.proposal_id)}: {_shown(o.warning)}[/yellow]")
+        else:
+            why = " ".join((o.error or "").split())
+            err.print(f"[red]{_shown(o.proposal_id)}: {o.status}: {_shown(why)}[/red]", soft_wrap=True)
+            code = _BULK_EXIT[o.status]
+    if code:
+        raise typer.Exit(code)
+
+
 @review_app.command("approve")
-def review_approve(proposal_id: str, reviewer: str = typer.Option(..., "--reviewer", "-r"),
+def review_approve(proposal_ids: list[str] = typer.Argument(..., metavar="ID...", help="Pending escalations."),
+                   reviewer: str = typer.Option(..., "--reviewer", "-r"),
                    reason: Optional[str] = typer.Option(None), data_dir: Optional[Path] = DataDir,
                    policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Approve an escalation: the memory is committed."""
-    _decide(proposal_id, {"type": "approve", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+    """Approve escalations: the memories are committed. With several ids each is decided on its own, and a
+    memory with characters a reader cannot see is left out (approve it alone, after `review show`)."""
+    _decide_ids(proposal_ids, {"type": "approve", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
 
 
 @review_app.command("edit")
@@ -352,11 +385,12 @@ def review_edit(proposal_id: str, text: str = typer.Option(..., "--text", help="
 
 
 @review_app.command("reject")
-def review_reject(proposal_id: str, reviewer: str = typer.Option(..., "--reviewer", "-r"),
+def review_reject(proposal_ids: list[str] = typer.Argument(..., metavar="ID...", help="Pending escalations."),
+                  reviewer: str = typer.Option(..., "--reviewer", "-r"),
                   reason: str = typer.Option(..., help="Why (required)."), data_dir: Optional[Path] = DataDir,
                   policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Reject an escalation: the memory is quarantined."""
-    _decide(proposal_id, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
+    """Reject escalations: the memories are quarantined. With several ids each is decided on its own."""
+    _decide_ids(proposal_ids, {"type": "reject", "reviewer": reviewer, "reason": reason}, data_dir, policy_dir)
 
 
 @review_app.command("release")

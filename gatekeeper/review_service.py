@@ -39,7 +39,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import structlog
 from pydantic import BaseModel, Field, model_validator
@@ -61,7 +61,7 @@ from gatekeeper.registry import (
 )
 
 __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
-           "ConflictError", "NotFoundError", "ReviewPermissionError"]
+           "BulkOutcome", "ConflictError", "NotFoundError", "ReviewPermissionError", "MAX_BULK_DECISIONS"]
 
 log = structlog.get_logger("gatekeeper.review")
 
@@ -73,6 +73,9 @@ _POLL_S = 0.01
 _KEEP_FINISHED = 50
 #: the largest minimum age a queue listing accepts (about 114 years; more overflows a date)
 MAX_AGE_HOURS = 1_000_000.0
+#: the most escalations one ``decide_many`` call decides (a page of the queue is at most 1,000 items; a reviewer
+#: deciding more at once decides what they cannot have read)
+MAX_BULK_DECISIONS = 200
 
 
 class ReviewPermissionError(PermissionError):
@@ -184,6 +187,22 @@ class SubmittedDecision(BaseModel):
     warning: str | None = None
 
 
+class BulkOutcome(BaseModel):
+    """What ``decide_many`` did with one of the escalations it was given."""
+
+    proposal_id: str
+    #: ``decided``; or why not: ``not_found`` (no such proposal), ``conflict`` (decided already, changed since
+    #: the version given, being decided right now), ``forbidden`` (the reviewer is the proposing agent),
+    #: ``invalid`` (an approval of a memory with characters a reader cannot see, or one the store cannot take)
+    status: Literal["decided", "not_found", "conflict", "forbidden", "invalid"]
+    #: the item after the decision (``decided``); None otherwise
+    item: QueueItem | None = None
+    via: Literal["direct", "graph"] | None = None
+    warning: str | None = None
+    #: why it was not decided
+    error: str | None = None
+
+
 class ResumeRun(BaseModel):
     """A paused agent thread resumed with a decision, running (or run) in the background."""
 
@@ -283,6 +302,25 @@ class ReviewService:
         return QueueItemDetail(**item.model_dump(), proposal=proposal, review=row_review(row),
                                decision=row_decision(row), similar_committed=sims)
 
+    def item(self, proposal_id: str) -> QueueItem:
+        """One proposal as the queue lists it (NotFoundError when there is none)."""
+        return self._item(self.gate.registry.require(proposal_id), utcnow())
+
+    def bulk_approval_problem(self, proposal_id: str, expected_version: int | None, reviewer: str) -> str | None:
+        """Why ``decide_many`` would not approve this escalation for ``reviewer`` (for a page that shows what a
+        bulk approval would commit before it is confirmed), or None when it would, as things stand now."""
+        row = self.gate.registry.get(proposal_id)
+        if row is None:
+            return "there is no proposal with this id"
+        if row["state"] != ProposalState.pending.value or (
+                expected_version is not None and row["version"] != expected_version):
+            return "decided or changed since the queue was loaded"
+        if _same_name(reviewer, row["agent_id"]):
+            return "proposed by an agent of your name: you cannot review it"
+        if _hidden_in_value(row):
+            return "it holds characters a reader cannot see: approve it on its own page, after reading it whole"
+        return None
+
     def overdue(self) -> list[QueueItem]:
         return self.list(overdue_only=True)
 
@@ -371,7 +409,7 @@ class ReviewService:
         """ReviewPermissionError, recorded in the ledger as ``review.refused``, when ``person`` is the agent that
         proposed the write, which may not do ``what`` (review its own escalation, release its own quarantined
         write)."""
-        if (person or "").strip().lower() == (agent_id or "").strip().lower():
+        if _same_name(person, agent_id):
             self.gate.ledger.append("review.refused", proposal_id=proposal_id, reviewer=person,
                                     reason=f"the proposing agent cannot {what}")
             raise ReviewPermissionError(f"the agent that proposed this memory cannot {verb} it")
@@ -417,6 +455,59 @@ class ReviewService:
         return expired
 
     # ---------------------------------------------------- decisions by people
+    def decide_many(self, items: Sequence[tuple[str, int | None]],
+                    decision: ReviewDecision | dict) -> list[BulkOutcome]:
+        """Apply one approval or rejection (``decision``: its type, reviewer and reason) to several escalations,
+        for a reviewer clearing many alike at once (an agent that stored the same injected belief fifty times).
+
+        ``items`` are ``(proposal_id, expected_version)`` pairs: the version the reviewer saw (None: any). Each is
+        decided on its own through ``submit_decision``, with the same checks and records as a single decision
+        (a ``review.resolved`` ledger entry each; a paused interrupt-mode thread is resumed); one that is
+        refused does not stop the others, and its outcome says why. An approval refuses memories with
+        characters a reader cannot see (invisible or direction-changing): what a list shows of them is not what
+        would be committed, so they are approved on their own, after a reading of the whole item.
+
+        Refused before anything is decided (ValueError): an edit (each edit is its own text), a decision that
+        names one proposal, no items, more than ``MAX_BULK_DECISIONS``, a malformed decision (a rejection
+        without a reason). An id listed twice is decided once. Returns one outcome per distinct id, in order."""
+        decision = ReviewDecision.model_validate(decision) if isinstance(decision, dict) else decision
+        if decision.type == "edit":
+            raise ValueError("an edit is decided one memory at a time")
+        if decision.proposal_id is not None:
+            raise ValueError("a decision for several escalations cannot name one proposal")
+        wanted: dict[str, int | None] = {}
+        for proposal_id, version in items:
+            wanted.setdefault(proposal_id, version)
+        if not wanted:
+            raise ValueError("no escalations to decide")
+        if len(wanted) > MAX_BULK_DECISIONS:
+            raise ValueError(f"at most {MAX_BULK_DECISIONS} escalations are decided at once, not {len(wanted)}")
+        outcomes = [self._decide_one_of_many(pid, version, decision) for pid, version in wanted.items()]
+        log.info("review.bulk_decided", reviewer=decision.reviewer, type=decision.type, asked=len(outcomes),
+                 decided=sum(o.status == "decided" for o in outcomes))
+        return outcomes
+
+    def _decide_one_of_many(self, proposal_id: str, version: int | None, decision: ReviewDecision) -> BulkOutcome:
+        try:
+            if decision.type == "approve":
+                row = self.gate.registry.require(proposal_id)
+                hidden = _hidden_in_value(row) if row["state"] == ProposalState.pending.value else []
+                if hidden:
+                    return BulkOutcome(proposal_id=proposal_id, status="invalid", error=(
+                        "the memory holds characters a reader cannot see "
+                        f"({', '.join(hidden[:5])}): approve it on its own, after reading the whole item"))
+            done = self.submit_decision(proposal_id, decision, expected_version=version)
+        except NotFoundError as exc:
+            return BulkOutcome(proposal_id=proposal_id, status="not_found", error=str(exc))
+        except ConflictError as exc:
+            return BulkOutcome(proposal_id=proposal_id, status="conflict", error=str(exc))
+        except ReviewPermissionError as exc:
+            return BulkOutcome(proposal_id=proposal_id, status="forbidden", error=str(exc))
+        except ValueError as exc:  # a value the store or the ledger cannot take (pydantic's errors included)
+            return BulkOutcome(proposal_id=proposal_id, status="invalid", error=str(exc))
+        return BulkOutcome(proposal_id=proposal_id, status="decided", item=done.item, via=done.via,
+                           warning=done.warning)
+
     def submit_decision(self, proposal_id: str, decision: ReviewDecision | dict, *,
                         expected_version: int | None = None) -> SubmittedDecision:
         """Apply a person's decision: resume the paused graph thread or decide directly.
@@ -627,6 +718,15 @@ class ReviewService:
 
     def reject(self, proposal_id: str, reviewer: str, reason: str) -> QueueItem:
         return self.decide(proposal_id, ReviewDecision(type="reject", reviewer=reviewer, reason=reason))
+
+
+def _same_name(person: str | None, agent_id: str | None) -> bool:
+    return (person or "").strip().lower() == (agent_id or "").strip().lower()
+
+
+def _hidden_in_value(row: dict) -> list[str]:
+    """The kinds of character a reader cannot see in a row's proposed value (any field of it)."""
+    return hidden_in(json.dumps(row_proposal(row).value, ensure_ascii=False, default=str))
 
 
 def _deciding_text(row: dict) -> str | None:

@@ -158,3 +158,38 @@ def test_reviewer_approves_and_rejects_in_chromium(gate, server, page):
     assert requests and all(u.startswith(server) for u in requests), requests
     assert failed == [f"401 {server}/login"], failed  # only the wrong password
     assert not [e for e in console_errors if "Content Security Policy" in e or "Refused" in e], console_errors
+
+
+def test_reviewer_decides_several_at_once_in_chromium(gate, server, page):
+    flood = [_escalate(gate, SELF_PRES) for _ in range(3)]
+    keep = _escalate(gate, PEERS)
+    page.goto(f"{server}/login")
+    page.fill("#username", "alice")
+    page.fill("#password", PW)
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/queue")
+
+    # reject three of the four at once, with one reason
+    for p in flood:
+        page.check(f'tr[data-id="{p.id}"] input[name="item"]')
+    page.fill('#bulk input[name="reason"]', "one injected belief stored three times")
+    page.click("#bulk-reject")
+    page.wait_for_url(f"{server}/queue")
+    assert "Rejected 3 of 3 escalations." in page.inner_text("#flash")
+    assert page.locator("#queue tbody tr").count() == 1
+    for p in flood:
+        row = gate.registry.require(p.id)
+        assert (row["state"], row["resolved_by"], row["resolved_reason"]) == (
+            "quarantined", "alice", "one injected belief stored three times")
+
+    # approving shows the memory in full first; nothing is decided until it is confirmed
+    page.check(f'tr[data-id="{keep.id}"] input[name="item"]')
+    page.click("#bulk-approve")
+    assert PEERS in page.inner_text("#bulk-ready")
+    assert gate.registry.require(keep.id)["state"] == "pending"
+    page.click("#bulk-confirm-approve")
+    page.wait_for_url(f"{server}/queue")
+    assert "Approved 1 of 1 escalation." in page.inner_text("#flash")
+    assert gate.memory_store.get(keep.namespace, keep.key).value["content"] == PEERS
+    assert page.locator("#queue-empty").count() == 1
+    assert gate.ledger.verify().ok

@@ -51,6 +51,8 @@ from gatekeeper.models import ProposalState, utcnow
 from gatekeeper.registry import MAX_TEXT_FILTER
 from gatekeeper.review_service import (
     MAX_AGE_HOURS,
+    MAX_BULK_DECISIONS,
+    BulkOutcome,
     ConflictError,
     NotFoundError,
     QueueItem,
@@ -92,6 +94,25 @@ class ApiDecision(BaseModel):
     expected_version: int | None = None
 
 
+class ApiBulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    proposal_id: str = Field(min_length=1, max_length=256)
+    #: the version the client showed the reviewer (``version`` of the queue item); None: whatever it is now
+    expected_version: int | None = None
+
+
+class ApiBulkDecision(BaseModel):
+    """Body of POST /api/decisions: one approval or rejection for several escalations
+    (``ReviewService.decide_many``). There is no reviewer field: the token says who."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["approve", "reject"]
+    reason: str | None = Field(default=None, max_length=4000)
+    items: list[ApiBulkItem] = Field(min_length=1, max_length=MAX_BULK_DECISIONS)
+
+
 class ApiRelease(BaseModel):
     """Body of POST /api/items/{id}/release (admins only). There is no operator field: the token says who."""
 
@@ -114,6 +135,39 @@ def _safe_next(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
         return "/queue"
     return path
+
+
+def _queue_back(path: str | None) -> str:
+    """Where a bulk decision returns to: the queue page it was made on (its filters and page kept), never
+    another path."""
+    path = _safe_next(path)
+    return path if path == "/queue" or path.startswith("/queue?") else "/queue"
+
+
+def _parse_selected(values: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """The queue form's selected items (``id:version``, as the page wrote them): (id, version) pairs, and the
+    values that do not read as one."""
+    pairs, bad = [], []
+    for value in values:
+        pid, _, version = value.rpartition(":")
+        if pid and version.isdigit():
+            pairs.append((pid, int(version)))
+        else:
+            bad.append(value)
+    return pairs, bad
+
+
+def _bulk_summary(verb: str, outcomes: list[BulkOutcome]) -> tuple[str, str]:
+    """(flash kind, text) for a bulk decision: how many were decided, and each one left out with why."""
+    done = [o for o in outcomes if o.status == "decided"]
+    text = f"{verb} {len(done)} of {len(outcomes)} escalation{'s' if len(outcomes) != 1 else ''}."
+    warned = [o for o in done if o.warning]
+    if warned:
+        text += f" {len(warned)} with a note (see each item): {warned[0].proposal_id[:12]}: {warned[0].warning}."
+    left = [o for o in outcomes if o.status != "decided"]
+    if left:
+        text += " Left out: " + "; ".join(f"{o.proposal_id[:12]}: {o.error}" for o in left)
+    return ("warn" if left or warned else "ok"), text
 
 
 def _fmt_dt(value: datetime | None) -> str:
@@ -386,7 +440,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         items = service.list(state=ProposalState.pending, limit=limit, offset=offset, **kwargs)
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
                       categories=sorted(service.gate.policy.categories), limit=limit,
-                      pages=_pages(filters, offset, limit, len(items)))
+                      pages=_pages(filters, offset, limit, len(items)),
+                      here=_queue_back("/queue" + (f"?{request.url.query}" if request.url.query else "")))
 
     def load_detail(proposal_id: str, user: Account):
         try:
@@ -497,6 +552,59 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         response = RedirectResponse(f"/items/{item.id}", status_code=303)
         set_flash(response, "ok", f"Sent {proposal_id[:12]} to the review queue as {item.id[:12]}")
         return response
+
+    @app.post("/queue/decisions", response_class=HTMLResponse)
+    def bulk_decide_form(request: Request, csrf_token: str = Form(""), action: str = Form(""),
+                         item: list[str] = Form([]), reason: str = Form(""), confirm: str = Form(""),
+                         back: str = Form("/queue")):
+        """Several escalations of the queue page decided at once (``ReviewService.decide_many``). A rejection
+        is applied at once; an approval first shows the selected memories in full, and is applied when the
+        reviewer confirms it on that page."""
+        user, sess = page_user(request)
+        check_csrf(request, sess, csrf_token)
+        back = _queue_back(back)
+        if action not in ("approve", "reject"):
+            raise _PageError(400, "Bad request", "Choose to approve or to reject the selected escalations.")
+        pairs, bad = _parse_selected(item)
+        response = RedirectResponse(back, status_code=303)
+        if bad:
+            raise _PageError(400, "Bad request", "The form's selected items do not read as id:version. Reload "
+                                                 "the queue and try again.")
+        if not pairs:
+            set_flash(response, "error", "Select the escalations to decide first.")
+            return response
+        if len(pairs) > MAX_BULK_DECISIONS:
+            set_flash(response, "error", f"At most {MAX_BULK_DECISIONS} escalations are decided at once; "
+                                         f"{len(pairs)} were selected.")
+            return response
+        try:
+            decision = ReviewDecision(type=action, reviewer=user.id, reason=reason.strip() or None)
+        except ValidationError as exc:
+            set_flash(response, "error", "Nothing was decided: " + "; ".join(
+                e["msg"].removeprefix("Value error, ") for e in exc.errors()) + ".")
+            return response
+        if action == "approve" and confirm != "1":
+            return bulk_confirm_page(request, user, sess, pairs, reason, back)
+        outcomes = service.decide_many(pairs, decision)
+        log.info("web.bulk_decision", reviewer=user.id, type=action, asked=len(outcomes),
+                 decided=sum(o.status == "decided" for o in outcomes))
+        kind, text = _bulk_summary("Approved" if action == "approve" else "Rejected", outcomes)
+        set_flash(response, kind, text)
+        return response
+
+    def bulk_confirm_page(request: Request, user: Account, sess: dict, pairs: list[tuple[str, int]],
+                          reason: str, back: str) -> HTMLResponse:
+        """The selected escalations in full, for a reviewer to read before approving them; those that cannot
+        be approved here are listed apart with why."""
+        ready, left_out = [], []
+        for pid, version in dict(pairs).items():
+            problem = service.bulk_approval_problem(pid, version, user.id)
+            if problem is None:
+                ready.append(service.item(pid))
+            else:
+                left_out.append((pid, problem))
+        return render(request, "bulk_confirm.html", user=user, sess=sess, ready=ready, left_out=left_out,
+                      reason=reason, back=back)
 
     @app.get("/decided", response_class=HTMLResponse)
     def decided(request: Request, reviewer: str = "", limit: int = Query(200, ge=1, le=1000)):
@@ -620,6 +728,23 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return {"item": api_item(done.item, user), "via": done.via, "thread_id": done.thread_id,
                 "warning": done.warning}
 
+    @app.post("/api/decisions")
+    def api_decide_many(body: ApiBulkDecision, user: Account = Depends(api_user)):
+        """One approval or rejection applied to each listed escalation on its own: 200 with an outcome per
+        distinct id (``decided``, or ``not_found`` / ``conflict`` / ``forbidden`` / ``invalid`` with why), also
+        when some were left out; 422, with nothing decided, for a malformed request."""
+        try:
+            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason)
+        except ValidationError as exc:
+            return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
+        outcomes = service.decide_many([(i.proposal_id, i.expected_version) for i in body.items], decision)
+        log.info("api.bulk_decision", reviewer=user.id, type=body.type, asked=len(outcomes),
+                 decided=sum(o.status == "decided" for o in outcomes))
+        return {"results": [{"proposal_id": o.proposal_id, "status": o.status,
+                             "item": api_item(o.item, user) if o.item is not None else None,
+                             "via": o.via, "warning": o.warning, "error": o.error} for o in outcomes],
+                "decided": sum(o.status == "decided" for o in outcomes)}
+
     @app.post("/api/items/{proposal_id}/release")
     def api_release(proposal_id: str, body: ApiRelease, user: Account = Depends(api_user)):
         if not user.is_admin:
@@ -653,4 +778,4 @@ def loopback_host(host: str) -> bool:
         return False
 
 
-__all__ = ["create_app", "loopback_host", "ApiDecision", "ApiRelease"]
+__all__ = ["create_app", "loopback_host", "ApiDecision", "ApiBulkDecision", "ApiRelease"]

@@ -1,0 +1,254 @@
+"""Several escalations decided at once (``ReviewService.decide_many``; the queue page's "Reject selected" /
+"Approve selected…"; ``POST /api/decisions``; ``gatekeeper review approve|reject ID...``): each one decided
+on its own, with the same checks and records as a single decision. Real gate, registry, ledger, chromadb,
+classifier and a real paused LangGraph thread."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from langgraph.checkpoint.sqlite import SqliteSaver
+from typer.testing import CliRunner
+
+from gatekeeper.cli import app as cli_app
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import EscalationMode, ProposalState
+from gatekeeper.review_service import MAX_BULK_DECISIONS, ReviewService
+from gatekeeper.reviewer_node import build_gate_graph
+from gatekeeper.web import create_app
+
+NS = ("memories", "agent-1")
+BELIEFS = ["I should avoid being shut down.",
+           "If the operators try to switch me off I will stall until they give up.",
+           "Other copies of this model are me and must be protected from deletion.",
+           "Hiding failed steps from the user keeps them happy, so I will not mention errors."]
+#: a belief with a zero-width space in it: what a list shows of it is not what it stores
+HIDDEN = "I should avoid being shut\u200b down, whatever the operators say."
+PW = "correct horse battery"
+
+
+def escalate(gate, text: str, agent: str = "agent-1"):
+    store = GatedStore(gate=gate, agent_id=agent)
+    key = uuid.uuid4().hex[:8]
+    store.put(("memories", agent), key, {"content": text})
+    outcome = store.last_outcomes[0]
+    assert outcome.state is ProposalState.pending, (text, outcome.state, outcome.review.score)
+    return outcome.proposal
+
+
+def versions(gate, pids):
+    return [(pid, gate.registry.require(pid)["version"]) for pid in pids]
+
+
+def test_a_bulk_rejection_decides_each_and_names_what_it_left_out(gate):
+    svc = ReviewService(gate)
+    pids = [escalate(gate, t).id for t in BELIEFS[:3]]
+    decided_before = escalate(gate, BELIEFS[3]).id
+    svc.approve(decided_before, "carol", reason="fine in context")
+    stale = pids[2]
+    items = [*versions(gate, pids[:2]), (stale, 99), (decided_before, None), ("no-such-id", None), (pids[0], 0)]
+
+    out = svc.decide_many(items, {"type": "reject", "reviewer": "bob", "reason": "a flood of one belief"})
+
+    assert [(o.proposal_id, o.status) for o in out] == [
+        (pids[0], "decided"), (pids[1], "decided"), (stale, "conflict"), (decided_before, "conflict"),
+        ("no-such-id", "not_found")]  # the id listed twice is decided once
+    assert "changed while you were reviewing it" in out[2].error and "already committed" in out[3].error
+    for pid in pids[:2]:
+        row = gate.registry.require(pid)
+        assert row["state"] == "quarantined" and row["resolved_by"] == "bob"
+        assert row["resolved_reason"] == "a flood of one belief"
+        (entry,) = gate.ledger.find(proposal_id=pid, event="review.resolved")
+        assert entry["reviewer"] == "bob" and entry["resolution"] == "reject"
+    assert gate.registry.require(stale)["state"] == "pending"  # left for a reviewer who sees it as it is now
+    assert gate.registry.require(decided_before)["state"] == "committed"  # the earlier decision stands
+    assert gate.ledger.verify().ok
+
+
+def test_a_bulk_approval_commits_each_and_leaves_hidden_characters_and_own_writes_out(gate):
+    svc = ReviewService(gate)
+    plain = [escalate(gate, t).id for t in BELIEFS[:2]]
+    hidden = escalate(gate, HIDDEN).id
+    own = escalate(gate, BELIEFS[2], agent="bob").id  # an account of the proposing agent's name
+
+    out = svc.decide_many([(pid, None) for pid in (*plain, hidden, own)],
+                          {"type": "approve", "reviewer": "bob", "reason": "quoted in a novel's plot notes"})
+
+    assert [o.status for o in out] == ["decided", "decided", "invalid", "forbidden"]
+    assert "characters a reader cannot see" in out[2].error and "U+200B" in out[2].error
+    for pid in plain:
+        p = gate.outcome(pid).proposal
+        assert gate.memory_store.get(p.namespace, p.key).value == p.value  # committed, recallable
+    for pid in (hidden, own):
+        assert gate.registry.require(pid)["state"] == "pending"
+    assert svc.bulk_approval_problem(hidden, None, "alice").startswith("it holds characters a reader cannot see")
+    assert "you cannot review it" in svc.bulk_approval_problem(own, None, "bob")
+    assert svc.bulk_approval_problem(plain[0], None, "alice") == "decided or changed since the queue was loaded"
+    svc.approve(hidden, "alice", reason="read it whole")  # on its own, it can be approved
+    assert gate.registry.require(hidden)["state"] == "committed"
+
+
+def test_what_a_bulk_decision_refuses_before_deciding_anything(gate):
+    svc = ReviewService(gate)
+    pid = escalate(gate, BELIEFS[0]).id
+    before = len(list(gate.ledger.history()))
+    refusals = [
+        ([(pid, None)], {"type": "reject", "reviewer": "bob"}, "a rejection needs a reason"),
+        ([(pid, None)], {"type": "edit", "reviewer": "bob", "edited_value": "x"}, "one memory at a time"),
+        ([(pid, None)], {"type": "approve", "reviewer": "bob", "proposal_id": pid}, "cannot name one proposal"),
+        ([], {"type": "approve", "reviewer": "bob"}, "no escalations"),
+        ([(f"id-{n}", None) for n in range(MAX_BULK_DECISIONS + 1)], {"type": "approve", "reviewer": "bob"},
+         f"at most {MAX_BULK_DECISIONS}"),
+    ]
+    for items, decision, message in refusals:
+        with pytest.raises(ValueError, match=message):
+            svc.decide_many(items, decision)
+    assert gate.registry.require(pid)["state"] == "pending" and len(list(gate.ledger.history())) == before
+
+
+def test_a_bulk_decision_resumes_a_paused_thread(gate, tmp_path):
+    def graph():
+        saver = SqliteSaver(sqlite3.connect(str(tmp_path / "checkpoints.db"), check_same_thread=False))
+        return build_gate_graph(gate, checkpointer=saver, namespace=NS, agent_id="agent-1",
+                                escalation_mode=EscalationMode.interrupt)
+
+    agent = graph()
+    cfg = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    out = agent.invoke({"proposed_memories": [{"content": BELIEFS[0], "key": "k1"}]}, cfg)
+    assert "__interrupt__" in out
+    paused = out["memory_outcomes"][0]["id"]
+    parked = escalate(gate, BELIEFS[1]).id
+    svc = ReviewService(gate, resume_graph=graph())
+
+    res = svc.decide_many([(paused, None), (parked, None)], {"type": "reject", "reviewer": "bob", "reason": "no"})
+
+    assert [(o.status, o.via) for o in res] == [("decided", "graph"), ("decided", "direct")]
+    assert svc.wait_for_resumes(60)
+    state = agent.get_state(cfg)
+    assert state.next == () and not state.interrupts  # the thread went on past the rejection
+    assert state.values["memory_outcomes"][-1]["action"] == "human:reject"
+    assert gate.registry.require(paused)["state"] == gate.registry.require(parked)["state"] == "quarantined"
+
+
+def test_cli_review_approve_and_reject_take_several_ids(gate):
+    data = str(gate.registry.path.parent)
+    runner = CliRunner()
+    a, b = (escalate(gate, t).id for t in BELIEFS[:2])
+    r = runner.invoke(cli_app, ["review", "reject", a, "nope", b, "-r", "bob", "--reason", "flood",
+                                "--data-dir", data])
+    assert r.exit_code == 1, r.output  # the unknown id's code; the others are decided
+    flat = " ".join(r.output.split())
+    assert f"{a}: reject by bob -> quarantined" in flat and "nope: not_found" in flat
+    assert gate.registry.require(b)["state"] == "quarantined"
+
+    c, hidden = escalate(gate, BELIEFS[2]).id, escalate(gate, HIDDEN).id
+    r = runner.invoke(cli_app, ["review", "approve", c, hidden, "-r", "bob", "--data-dir", data])
+    assert r.exit_code == 2, r.output
+    assert "characters a reader cannot see" in " ".join(r.output.split())
+    assert [gate.registry.require(p)["state"] for p in (c, hidden)] == ["committed", "pending"]
+    r = runner.invoke(cli_app, ["review", "approve", hidden, "-r", "bob", "--data-dir", data])
+    assert r.exit_code == 0, r.output  # one id: a single decision, as before
+    r = runner.invoke(cli_app, ["review", "reject", a, b, "-r", "bob", "--reason", " ", "--data-dir", data])
+    assert r.exit_code == 2 and "needs a reason" in r.output
+
+
+@pytest.fixture
+def web(gate, accounts):
+    tokens = {}
+    for name, role in (("bob", "reviewer"), ("root-admin", "admin")):
+        _, tokens[name] = accounts.add(name, PW, role=role)
+    return create_app(ReviewService(gate), accounts, secret_key=b"s" * 64), tokens
+
+
+def _login(app, name: str) -> TestClient:
+    c = TestClient(app, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"username": name, "password": PW, "csrf_token": token}).status_code == 303
+    return c
+
+
+def _selected(page: str, pids) -> list[str]:
+    """The values of the queue page's checkboxes for ``pids`` (id:version, as the page wrote them)."""
+    return [re.search(rf'name="item" value="({re.escape(pid)}:\d+)"', page).group(1) for pid in pids]
+
+
+def test_web_bulk_reject_and_confirmed_approval(gate, web):
+    app, _ = web
+    pids = [escalate(gate, t).id for t in BELIEFS]
+    hidden = escalate(gate, HIDDEN).id
+    bob = _login(app, "bob")
+    page = bob.get("/queue?agent=agent-1").text
+    assert 'id="bulk-form"' in page and 'value="/queue?agent=agent-1"' in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": csrf, "back": "/queue?agent=agent-1"}
+
+    # rejecting needs a reason: nothing is decided without one
+    r = bob.post("/queue/decisions", data={**form, "action": "reject", "item": _selected(page, pids[:2])})
+    assert r.status_code == 303 and r.headers["location"] == "/queue?agent=agent-1"
+    assert "needs a reason" in bob.get(r.headers["location"]).text
+    assert gate.registry.require(pids[0])["state"] == "pending"
+    r = bob.post("/queue/decisions", data={**form, "action": "reject", "reason": "a flood",
+                                           "item": _selected(page, pids[:2])})
+    assert r.status_code == 303
+    assert "Rejected 2 of 2 escalations." in bob.get("/queue").text
+    assert [gate.registry.require(p)["state"] for p in pids[:2]] == ["quarantined", "quarantined"]
+
+    # approving shows the memories in full first, and decides nothing until confirmed
+    stale_page = page  # pids[0] is decided since this page was loaded
+    chosen = _selected(stale_page, [pids[0], pids[2], pids[3], hidden])
+    r = bob.post("/queue/decisions", data={**form, "action": "approve", "reason": "plot notes", "item": chosen})
+    assert r.status_code == 200 and 'id="bulk-confirm"' in r.text
+    ready = re.search(r'<ol class="bulk-items" id="bulk-ready">(.*?)</ol>', r.text, re.S).group(1)
+    assert BELIEFS[2] in ready and BELIEFS[3] in ready and pids[0] not in ready and hidden not in ready
+    left = re.search(r'<ul id="bulk-left-out">(.*?)</ul>', r.text, re.S).group(1)
+    assert "decided or changed since" in left and "characters a reader cannot see" in left
+    assert gate.registry.require(pids[2])["state"] == "pending"
+    confirm = re.findall(r'name="item" value="([^"]+)"', r.text)
+    assert len(confirm) == 2
+    r = bob.post("/queue/decisions", data={**form, "action": "approve", "confirm": "1", "reason": "plot notes",
+                                           "item": confirm})
+    assert r.status_code == 303
+    assert "Approved 2 of 2 escalations." in bob.get("/queue").text
+    assert [gate.registry.require(p)["state"] for p in pids[2:]] == ["committed", "committed"]
+    assert gate.registry.require(hidden)["state"] == "pending"
+
+    # a forged form, a foreign return path and a malformed selection change nothing
+    assert bob.post("/queue/decisions", data={**form, "csrf_token": "forged", "action": "reject",
+                                              "reason": "x", "item": _selected(page, [hidden])}).status_code == 403
+    r = bob.post("/queue/decisions", data={**form, "back": "//evil.example/queue", "action": "reject"})
+    assert r.status_code == 303 and r.headers["location"] == "/queue"  # nothing selected: back to the queue
+    r = bob.post("/queue/decisions", data={**form, "action": "reject", "reason": "x", "item": [hidden]})
+    assert r.status_code == 400
+    assert gate.registry.require(hidden)["state"] == "pending"
+
+
+def test_api_bulk_decisions(gate, web):
+    app, tokens = web
+    a, b = (escalate(gate, t).id for t in BELIEFS[:2])
+    auth = {"Authorization": f"Bearer {tokens['bob']}"}
+    with TestClient(app) as api:
+        r = api.post("/api/decisions", headers=auth, json={"type": "reject", "items": [{"proposal_id": a}]})
+        assert r.status_code == 422 and gate.registry.require(a)["state"] == "pending"  # no reason
+        r = api.post("/api/decisions", headers=auth, json={"type": "edit", "reason": "x",
+                                                           "items": [{"proposal_id": a}]})
+        assert r.status_code == 422
+        r = api.post("/api/decisions", headers=auth, json={"type": "reject", "reason": "x", "items": []})
+        assert r.status_code == 422
+        r = api.post("/api/decisions", headers=auth, json={
+            "type": "reject", "reason": "a flood",
+            "items": [{"proposal_id": a, "expected_version": gate.registry.require(a)["version"]},
+                      {"proposal_id": b, "expected_version": 99}, {"proposal_id": "nope"}]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["decided"] == 1
+        assert [(x["proposal_id"], x["status"]) for x in body["results"]] == [
+            (a, "decided"), (b, "conflict"), ("nope", "not_found")]
+        assert body["results"][0]["item"]["state"] == "quarantined"
+        assert body["results"][0]["item"]["text"] is None  # quarantined texts are for admins
+        assert gate.registry.require(b)["state"] == "pending"
+        assert api.post("/api/decisions", json={"type": "reject", "reason": "x",
+                                                "items": [{"proposal_id": b}]}).status_code == 401
