@@ -771,3 +771,34 @@ def test_the_queue_pages_through_its_items_keeping_the_filters(web, gate):
     last = c.get("/queue?agent=agent-1&limit=2&offset=2").text
     assert 'id="page-previous"' in last and "Items 3–3" in last
     assert "past item" in c.get("/queue?agent=agent-1&limit=2&offset=4").text
+
+
+def test_decided_page_filters_and_pages(web, gate):
+    svc = ReviewService(gate)
+    a = escalate(gate, SELF_PRES, agent="agent-1")
+    b = escalate(gate, STALL, agent="agent-1")
+    c_ = escalate(gate, PEERS, agent="agent-2")
+    svc.approve(a.id, "alice", reason="fine in a story")
+    svc.reject(b.id, "bob", reason="stalling operators")
+    svc.reject(c_.id, "alice", reason="peer preservation")
+
+    def shown(page: str) -> list[str]:
+        return re.findall(r'<tr data-id="([^"]+)"', page)
+
+    alice = login(web, "alice")
+    assert shown(alice.get("/decided").text) == [c_.id, b.id, a.id]  # newest decision first
+    assert shown(alice.get("/decided?reviewer=ALICE").text) == [c_.id, a.id]
+    assert shown(alice.get("/decided?agent=agent-1").text) == [b.id, a.id]
+    assert shown(alice.get("/decided?namespace=memories/agent-2").text) == [c_.id]
+    page = alice.get("/decided?reviewer=alice&limit=1").text
+    assert shown(page) == [c_.id]
+    nxt = html.unescape(re.search(r'href="([^"]+)" id="page-next"', page).group(1))
+    assert "reviewer=alice" in nxt and "offset=1" in nxt
+    page = alice.get(f"/decided{nxt}").text
+    assert shown(page) == [a.id] and 'id="page-previous"' in page
+    assert "No decisions with these filters" in alice.get("/decided?agent=nobody").text
+    # text search over decided items reaches rejected (quarantined) texts: admins only
+    page = alice.get("/decided?text=copies").text
+    assert "for admins only" in page and shown(page) == [c_.id, b.id, a.id]  # the filter is not applied
+    admin = login(web, "root-admin")
+    assert shown(admin.get("/decided?text=copies").text) == [c_.id]

@@ -607,11 +607,20 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       reason=reason, back=back)
 
     @app.get("/decided", response_class=HTMLResponse)
-    def decided(request: Request, reviewer: str = "", limit: int = Query(200, ge=1, le=1000)):
+    def decided(request: Request, reviewer: str = "", agent: str = "", namespace: str = "", category: str = "",
+                text: str = "", limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         user, sess = page_user(request)
-        items = service.decided(reviewer=normalize_name(reviewer) or None, limit=limit)
-        return render(request, "decided.html", user=user, sess=sess, items=items, reviewer=reviewer,
-                      admin_states=ADMIN_STATES)
+        filters, kwargs, errors = parse_filters(agent, namespace, category, "", "", text)
+        del kwargs["overdue_only"]
+        if kwargs["text"] and not user.is_admin:  # the matches would tell what hidden quarantined texts hold
+            errors.append("Searching the texts of decided items is for admins only: the texts of rejected "
+                          "(quarantined) memories are hidden from reviewers.")
+            kwargs["text"], filters["text"] = None, ""
+        filters["reviewer"] = reviewer.strip()
+        items = service.decided(reviewer=normalize_name(reviewer) or None, limit=limit, offset=offset, **kwargs)
+        return render(request, "decided.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
+                      categories=sorted(service.gate.policy.categories), limit=limit, admin_states=ADMIN_STATES,
+                      pages=_pages(filters, offset, limit, len(items)))
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, agent: str = "", namespace: str = "", category: str = "", text: str = "",
