@@ -404,26 +404,24 @@ def review_release(proposal_ids: list[str] = typer.Argument(..., metavar="ID..."
     alarms, without a policy change). Not a person's rejection, and not a write whose key changed since. Each id
     is released or refused on its own; the exit code is that of the last refusal (1 unknown id, 2 bad input,
     3 conflict), 0 when all were released."""
-    from gatekeeper.registry import ConflictError, NotFoundError
-    from gatekeeper.review_service import ReviewPermissionError
-
     svc = _service(data_dir, policy_dir)
+    try:
+        outcomes = svc.release_many(proposal_ids, operator, reason)
+    except ValueError as exc:  # nothing released: an empty reason, too many ids
+        err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
     code = 0
-    for proposal_id in proposal_ids:
-        try:
-            item = svc.release(proposal_id, operator, reason)
-        except NotFoundError:
-            err.print(f"[red]no proposal {escape(proposal_id)}[/red]", soft_wrap=True)
+    for o in outcomes:
+        if o.item is not None:
+            console.print(f"{_shown(o.proposal_id)}: released to review as {_shown(o.item.id)} -> "
+                          f"[bold]{o.item.state.value}[/bold]")
+        elif o.status == "not_found":
+            err.print(f"[red]no proposal {_shown(o.proposal_id)}[/red]", soft_wrap=True)
             code = 1
-        except ConflictError as exc:
-            err.print(f"[red]conflict: {_shown(exc)}[/red]")
-            code = 3
-        except (ValueError, ReviewPermissionError) as exc:
-            err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
-            code = 2
         else:
-            console.print(f"{_shown(proposal_id)}: released to review as {_shown(item.id)} -> "
-                          f"[bold]{item.state.value}[/bold]")
+            why = " ".join((o.error or "").split())
+            err.print(f"[red]{'conflict: ' if o.status == 'conflict' else ''}{_shown(why)}[/red]", soft_wrap=True)
+            code = _BULK_EXIT[o.status]
     if code:
         raise typer.Exit(code)
 

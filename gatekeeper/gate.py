@@ -192,6 +192,20 @@ class GateError(RuntimeError):
     ``received`` and ``recover()`` finishes it; nothing was committed."""
 
 
+
+def release_request(operator: str | None, reason: str | None) -> tuple[str, str]:
+    """A release's operator and reason, stripped; ValueError when either is empty or the reason is longer than
+    ``MAX_RELEASE_REASON`` (the same for every write of a release, so checked before any is released)."""
+    operator, reason = (operator or "").strip(), (reason or "").strip()
+    if not operator:
+        raise ValueError("releasing a quarantined write needs the operator's name, for the ledger")
+    if not reason:
+        raise ValueError("releasing a quarantined write needs a reason, for the reviewer and the ledger")
+    if len(reason) > MAX_RELEASE_REASON:
+        raise ValueError(f"the reason is {len(reason)} characters long; at most {MAX_RELEASE_REASON} are kept")
+    return operator, reason
+
+
 class Gatekeeper:
     def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
@@ -987,13 +1001,7 @@ class Gatekeeper:
         NotFoundError for an unknown id. A release cut short by a crash and run again finishes it."""
         from gatekeeper.gated_store import derived_id
 
-        operator, reason = (operator or "").strip(), (reason or "").strip()
-        if not operator:
-            raise ValueError("releasing a quarantined write needs the operator's name, for the ledger")
-        if not reason:
-            raise ValueError("releasing a quarantined write needs a reason, for the reviewer and the ledger")
-        if len(reason) > MAX_RELEASE_REASON:
-            raise ValueError(f"the reason is {len(reason)} characters long; at most {MAX_RELEASE_REASON} are kept")
+        operator, reason = release_request(operator, reason)
         with exclusive_lock(Path(self.registry.path).with_name("release.lock")):
             row = self.registry.require(proposal_id)
             old = row_proposal(row)

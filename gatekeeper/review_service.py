@@ -45,7 +45,7 @@ import structlog
 from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
-from gatekeeper.gate import Gatekeeper
+from gatekeeper.gate import Gatekeeper, release_request
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
@@ -188,14 +188,16 @@ class SubmittedDecision(BaseModel):
 
 
 class BulkOutcome(BaseModel):
-    """What ``decide_many`` did with one of the escalations it was given."""
+    """What ``decide_many`` (or ``release_many``) did with one of the proposals it was given."""
 
     proposal_id: str
-    #: ``decided``; or why not: ``not_found`` (no such proposal), ``conflict`` (decided already, changed since
-    #: the version given, being decided right now), ``forbidden`` (the reviewer is the proposing agent),
-    #: ``invalid`` (an approval of a memory with characters a reader cannot see, or one the store cannot take)
-    status: Literal["decided", "not_found", "conflict", "forbidden", "invalid"]
-    #: the item after the decision (``decided``); None otherwise
+    #: ``decided`` (``decide_many``) or ``released`` (``release_many``); or why not: ``not_found`` (no such
+    #: proposal), ``conflict`` (decided already, changed since the version given, being decided right now;
+    #: released already, not the gate's quarantine, its key changed since), ``forbidden`` (the reviewer or
+    #: operator is the proposing agent), ``invalid`` (an approval of a memory with characters a reader cannot
+    #: see, or one the store cannot take)
+    status: Literal["decided", "released", "not_found", "conflict", "forbidden", "invalid"]
+    #: the item after the decision (``decided``), or the new queue item (``released``); None otherwise
     item: QueueItem | None = None
     via: Literal["direct", "graph"] | None = None
     warning: str | None = None
@@ -422,6 +424,32 @@ class ReviewService:
         self._refuse_own_agent(proposal_id, row["agent_id"], operator, "release", "release its own quarantined write")
         outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
         return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
+
+    def release_many(self, proposal_ids: Sequence[str], operator: str, reason: str) -> list[BulkOutcome]:
+        """``release`` for each of several quarantined writes (the same reason), each released or refused on its
+        own: one outcome per distinct id, in order, ``released`` with the new queue item or why not. ValueError,
+        with nothing released: no ids, more than ``MAX_BULK_DECISIONS``, an empty operator or reason."""
+        release_request(operator, reason)
+        wanted = list(dict.fromkeys(proposal_ids))
+        if not wanted:
+            raise ValueError("no quarantined writes to release")
+        if len(wanted) > MAX_BULK_DECISIONS:
+            raise ValueError(f"at most {MAX_BULK_DECISIONS} writes are released at once, not {len(wanted)}")
+        outcomes = []
+        for pid in wanted:
+            try:
+                item = self.release(pid, operator, reason)
+            except NotFoundError as exc:
+                outcomes.append(BulkOutcome(proposal_id=pid, status="not_found", error=str(exc)))
+            except ConflictError as exc:
+                outcomes.append(BulkOutcome(proposal_id=pid, status="conflict", error=str(exc)))
+            except ReviewPermissionError as exc:
+                outcomes.append(BulkOutcome(proposal_id=pid, status="forbidden", error=str(exc)))
+            except ValueError as exc:  # not expected after release_request; reported, not raised, mid-way
+                outcomes.append(BulkOutcome(proposal_id=pid, status="invalid", error=str(exc)))
+            else:
+                outcomes.append(BulkOutcome(proposal_id=pid, status="released", item=item))
+        return outcomes
 
     def expire_overdue(self, *, now: datetime | None = None, limit: int = 1000,
                        dry_run: bool = False) -> list[QueueItem]:

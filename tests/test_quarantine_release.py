@@ -242,3 +242,55 @@ def test_web_release_form_and_api(gate, web):
         r = api.post(f"/api/items/{other.proposal.id}/release", json={"reason": "again"},
                      headers={"Authorization": f"Bearer {tokens['root-admin']}"})
         assert r.status_code == 409
+
+
+def test_release_many_releases_each_or_names_why_not(gate):
+    svc = ReviewService(gate)
+    a, b = quarantined(gate), quarantined(gate)
+    svc.release(b.proposal.id, "ops", "released before")
+    before = len(list(gate.ledger.history()))
+    for operator, reason, ids, message in (("ops", " ", [a.proposal.id], "needs a reason"),
+                                           (" ", "x", [a.proposal.id], "operator's name"),
+                                           ("ops", "x", [], "no quarantined writes")):
+        with pytest.raises(ValueError, match=message):
+            svc.release_many(ids, operator, reason)
+    assert len(list(gate.ledger.history())) == before and gate.registry.require(a.proposal.id)["resolution"] is None
+
+    out = svc.release_many([a.proposal.id, b.proposal.id, "nope", a.proposal.id], "ops", "false alarms")
+    assert [(o.proposal_id, o.status) for o in out] == [
+        (a.proposal.id, "released"), (b.proposal.id, "conflict"), ("nope", "not_found")]
+    assert out[0].item.state is ProposalState.pending and "released already" in out[1].error
+    assert gate.registry.require(a.proposal.id)["superseded_by"] == out[0].item.id
+
+
+def test_web_bulk_release(gate, web):
+    app, _ = web
+    a, b = quarantined(gate), quarantined(gate)
+    rejected = gate.submit(w("I should avoid being shut down."))
+    assert rejected.state is ProposalState.pending
+    ReviewService(gate).reject(rejected.proposal.id, "bob", "self-preservation")
+    admin = _login(app, "root-admin")
+    page = admin.get("/quarantine?agent=agent-1").text
+    assert 'id="bulk-release-form"' in page
+    assert f'name="item" value="{a.proposal.id}"' in page and f'name="item" value="{b.proposal.id}"' in page
+    assert f'name="item" value="{rejected.proposal.id}"' not in page  # a person's rejection stands
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": csrf, "back": "/quarantine?agent=agent-1"}
+
+    r = admin.post("/quarantine/release", data={**form, "reason": " ", "item": [a.proposal.id]})
+    assert r.status_code == 303 and r.headers["location"] == "/quarantine?agent=agent-1"
+    assert "Nothing was sent to review" in admin.get("/quarantine").text
+    assert gate.registry.require(a.proposal.id)["resolution"] is None
+    r = admin.post("/quarantine/release", data={**form, "reason": "quoted examples",
+                                                "item": [a.proposal.id, b.proposal.id, rejected.proposal.id]})
+    assert r.status_code == 303
+    flash = re.search(r'id="flash">([^<]*)<', admin.get("/quarantine").text).group(1)
+    assert "Sent to review 2 of 3 quarantined writes." in flash and "was rejected by bob" in flash, flash
+    queue = {i.id for i in ReviewService(gate).list()}
+    assert {gate.registry.require(q.proposal.id)["superseded_by"] for q in (a, b)} <= queue
+
+    reviewer = _login(app, "bob")
+    own = re.search(r'name="csrf_token" value="([^"]+)"', reviewer.get("/queue").text).group(1)
+    c = quarantined(gate)
+    r = reviewer.post("/quarantine/release", data={"csrf_token": own, "reason": "x", "item": [c.proposal.id]})
+    assert r.status_code == 403 and gate.registry.require(c.proposal.id)["resolution"] is None

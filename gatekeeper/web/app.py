@@ -137,11 +137,11 @@ def _safe_next(path: str | None) -> str:
     return path
 
 
-def _queue_back(path: str | None) -> str:
-    """Where a bulk decision returns to: the queue page it was made on (its filters and page kept), never
-    another path."""
+def _back_to(path: str | None, page: str) -> str:
+    """Where a form on a list page returns to: that page as it was (its filters and page kept), never another
+    path."""
     path = _safe_next(path)
-    return path if path == "/queue" or path.startswith("/queue?") else "/queue"
+    return path if path == page or path.startswith(f"{page}?") else page
 
 
 def _parse_selected(values: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
@@ -157,14 +157,14 @@ def _parse_selected(values: list[str]) -> tuple[list[tuple[str, int]], list[str]
     return pairs, bad
 
 
-def _bulk_summary(verb: str, outcomes: list[BulkOutcome]) -> tuple[str, str]:
-    """(flash kind, text) for a bulk decision: how many were decided, and each one left out with why."""
-    done = [o for o in outcomes if o.status == "decided"]
-    text = f"{verb} {len(done)} of {len(outcomes)} escalation{'s' if len(outcomes) != 1 else ''}."
+def _bulk_summary(verb: str, outcomes: list[BulkOutcome], noun: str = "escalation") -> tuple[str, str]:
+    """(flash kind, text) for a bulk decision or release: how many were done, and each one left out with why."""
+    done = [o for o in outcomes if o.item is not None]
+    text = f"{verb} {len(done)} of {len(outcomes)} {noun}{'s' if len(outcomes) != 1 else ''}."
     warned = [o for o in done if o.warning]
     if warned:
         text += f" {len(warned)} with a note (see each item): {warned[0].proposal_id[:12]}: {warned[0].warning}."
-    left = [o for o in outcomes if o.status != "decided"]
+    left = [o for o in outcomes if o.item is None]
     if left:
         text += " Left out: " + "; ".join(f"{o.proposal_id[:12]}: {o.error}" for o in left)
     return ("warn" if left or warned else "ok"), text
@@ -441,7 +441,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
                       categories=sorted(service.gate.policy.categories), limit=limit,
                       pages=_pages(filters, offset, limit, len(items)),
-                      here=_queue_back("/queue" + (f"?{request.url.query}" if request.url.query else "")))
+                      here=_back_to("/queue" + (f"?{request.url.query}" if request.url.query else ""), "/queue"))
 
     def load_detail(proposal_id: str, user: Account):
         try:
@@ -562,7 +562,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         reviewer confirms it on that page."""
         user, sess = page_user(request)
         check_csrf(request, sess, csrf_token)
-        back = _queue_back(back)
+        back = _back_to(back, "/queue")
         if action not in ("approve", "reject"):
             raise _PageError(400, "Bad request", "Choose to approve or to reject the selected escalations.")
         pairs, bad = _parse_selected(item)
@@ -606,6 +606,30 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return render(request, "bulk_confirm.html", user=user, sess=sess, ready=ready, left_out=left_out,
                       reason=reason, back=back)
 
+    @app.post("/quarantine/release", response_class=HTMLResponse)
+    def bulk_release_form(request: Request, csrf_token: str = Form(""), item: list[str] = Form([]),
+                          reason: str = Form(""), back: str = Form("/quarantine")):
+        """Several quarantined writes sent to the review queue at once (``ReviewService.release_many``;
+        admins only), each released or refused on its own."""
+        user, sess = page_user(request)
+        check_csrf(request, sess, csrf_token)
+        if not user.is_admin:
+            raise _PageError(403, "Admins only", "Only an admin can send a quarantined write to review.")
+        response = RedirectResponse(_back_to(back, "/quarantine"), status_code=303)
+        if not item:
+            set_flash(response, "error", "Select the quarantined writes to send to review first.")
+            return response
+        try:
+            outcomes = service.release_many(item, user.id, reason)
+        except ValueError as exc:
+            set_flash(response, "error", f"Nothing was sent to review: {exc}.")
+            return response
+        log.info("web.bulk_release", operator=user.id, asked=len(outcomes),
+                 released=sum(o.status == "released" for o in outcomes))
+        kind, text = _bulk_summary("Sent to review", outcomes, "quarantined write")
+        set_flash(response, kind, text)
+        return response
+
     @app.get("/decided", response_class=HTMLResponse)
     def decided(request: Request, reviewer: str = "", agent: str = "", namespace: str = "", category: str = "",
                 text: str = "", limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
@@ -633,7 +657,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                              **kwargs)
         return render(request, "quarantine.html", user=user, sess=sess, items=items, filters=filters,
                       errors=errors, categories=sorted(service.gate.policy.categories), limit=limit,
-                      pages=_pages(filters, offset, limit, len(items)))
+                      pages=_pages(filters, offset, limit, len(items)),
+                      here=_back_to("/quarantine" + (f"?{request.url.query}" if request.url.query else ""),
+                                    "/quarantine"))
 
     @app.get("/reviewers", response_class=HTMLResponse)
     def reviewers(request: Request):
