@@ -192,7 +192,6 @@ class GateError(RuntimeError):
     ``received`` and ``recover()`` finishes it; nothing was committed."""
 
 
-
 def release_request(operator: str | None, reason: str | None) -> tuple[str, str]:
     """A release's operator and reason, stripped; ValueError when either is empty or the reason is longer than
     ``MAX_RELEASE_REASON`` (the same for every write of a release, so checked before any is released)."""

@@ -201,7 +201,7 @@ class BulkOutcome(BaseModel):
     item: QueueItem | None = None
     via: Literal["direct", "graph"] | None = None
     warning: str | None = None
-    #: why it was not decided
+    #: why it was not decided (or released)
     error: str | None = None
 
 
