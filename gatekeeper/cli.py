@@ -1390,14 +1390,23 @@ def _status_checks(registry, ledger) -> dict:
             "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
 
-def _print_status(registry, ledger, memories: str) -> None:
-    from datetime import timedelta
+def _hours(seconds: float) -> str:
+    """A wait as a reader takes it in: seconds, minutes, hours or days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
-    from gatekeeper.gate import QUEUE_CAPPED, REVIEW_FAILED, STORE_FAILED
-    from gatekeeper.models import EXPIRY_REVIEWER, utcnow
+
+def _print_status(registry, ledger, memories: str) -> None:
+    from gatekeeper.health import data_health
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
-    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in registry.counts().items()))
+    h = data_health(registry, ledger)  # the numbers of `status --json` and /metrics
+    console.print("proposals: " + ", ".join(f"{k}={v}" for k, v in h.proposals.items()))
     try:
         rep = ledger.verify()  # the live file: the archives are checked by `gatekeeper ledger verify`
         archived = len(ledger.archives())
@@ -1412,26 +1421,26 @@ def _print_status(registry, ledger, memories: str) -> None:
             console.print(f"[yellow]{rep.redactions_pending} recorded redaction(s) not yet applied (an erasure was "
                           "interrupted): gatekeeper ledger repair[/yellow]")
     console.print(f"memories: {_shown(memories)}")
-    failed = registry.count_awaiting_retry(STORE_FAILED)
-    if failed:
-        console.print(f"[yellow]{failed} writes quarantined by a memory store failure await a retry "
-                      "(gatekeeper review retry-store-failures)[/yellow]")
-    failed = registry.count_awaiting_retry(REVIEW_FAILED)
-    if failed:
-        console.print(f"[yellow]{failed} writes quarantined because their review failed await a retry "
-                      "(gatekeeper review retry-failed-reviews)[/yellow]")
-    hour_ago = utcnow() - timedelta(hours=1)
-    expired = registry.count_resolved_by_since(EXPIRY_REVIEWER, hour_ago)
-    if expired:
-        console.print(f"[yellow]{expired} escalations expired in the last hour, nobody having decided them "
-                      "(escalation.overdue_action: quarantine)[/yellow]")
-    capped = registry.count_quarantined_since(QUEUE_CAPPED, hour_ago)
-    if capped:
-        console.print(f"[yellow]{capped} escalations quarantined in the last hour by the per-agent queue cap "
-                      "(escalation.max_pending_per_agent): an agent is flooding the gate[/yellow]")
-    unfinished = registry.count_unfinished()
-    if unfinished:
-        console.print(f"[yellow]{unfinished} writes a crash left half done: a gate finishes them when it opens "
+    waiting = (f"oldest waiting {_hours(h.oldest_pending_s)}, {h.pending_overdue} overdue"
+               if h.oldest_pending_s is not None else "nothing waiting")
+    waited = (f", waited p50 {_hours(h.decision_wait_s['p50'])}, p90 {_hours(h.decision_wait_s['p90'])}"
+              if h.decision_wait_s else "")
+    console.print(f"review queue: {waiting}; {h.decided_last_day} decided in the last 24 h{waited}")
+    if h.store_failures_awaiting_retry:
+        console.print(f"[yellow]{h.store_failures_awaiting_retry} writes quarantined by a memory store failure "
+                      "await a retry (gatekeeper review retry-store-failures)[/yellow]")
+    if h.review_failures_awaiting_retry:
+        console.print(f"[yellow]{h.review_failures_awaiting_retry} writes quarantined because their review failed "
+                      "await a retry (gatekeeper review retry-failed-reviews)[/yellow]")
+    if h.expired_last_hour:
+        console.print(f"[yellow]{h.expired_last_hour} escalations expired in the last hour, nobody having decided "
+                      "them (escalation.overdue_action: quarantine)[/yellow]")
+    if h.queue_capped_last_hour:
+        console.print(f"[yellow]{h.queue_capped_last_hour} escalations quarantined in the last hour by the "
+                      "per-agent queue cap (escalation.max_pending_per_agent): an agent is flooding the "
+                      "gate[/yellow]")
+    if h.unfinished:
+        console.print(f"[yellow]{h.unfinished} writes a crash left half done: a gate finishes them when it opens "
                       "(or gate.recover())[/yellow]")
     for warning in _policy_warnings(ledger):
         console.print(f"[yellow]{_shown(warning)}[/yellow]")

@@ -18,12 +18,15 @@ writes a crash left half done that stay so
 audit ledger whose last entry does not read or verify (``gatekeeper_ledger_ok == 0``: no gate opens on an edited
 one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), escalations expiring
 undecided (``gatekeeper_review_expired_last_hour > 0``) or quarantined by the per-agent queue cap
-(``gatekeeper_queue_capped_last_hour > 0``: an agent flooding the gate), and the policy in force changing
-(``gatekeeper_policy_info``).
+(``gatekeeper_queue_capped_last_hour > 0``: an agent flooding the gate), the policy in force changing
+(``gatekeeper_policy_info``), and reviewers falling behind: how long the last day's decisions waited
+(``gatekeeper_review_wait_seconds{quantile="0.9"}`` against ``escalation.deadline_hours``) and how many there
+were (``gatekeeper_review_decided_last_day``).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 
 #: the window of ``GateHealth.last_hour``
 RECENT = timedelta(hours=1)
+#: the window of ``GateHealth.decided_last_day`` and ``GateHealth.decision_wait_s``
+DAY = timedelta(hours=24)
 
 
 class GateHealth(BaseModel):
@@ -67,6 +72,11 @@ class GateHealth(BaseModel):
     queue_capped_last_hour: int = Field(0, description="escalations quarantined in the last hour because their agent "
                                                        "had escalation.max_pending_per_agent waiting: an agent "
                                                        "flooding the gate")
+    decided_last_day: int = Field(0, description="escalations people decided in the last 24 hours (expiries not "
+                                                 "counted)")
+    decision_wait_s: dict[str, float] = Field(default_factory=dict, description=(
+        "how long the escalations decided in the last 24 hours waited for a person, in seconds from the write to "
+        "the decision: p50 and p90 (nearest rank); empty when none was decided"))
     unfinished: int = Field(description="rows a crash left half done (not reviewed, not applied to the store or "
                                         "not ledgered), what gate.recover() finishes; a write in flight counts "
                                         "for a moment, so alert on it staying above 0")
@@ -105,6 +115,7 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
 
     now = utc(now)
     overdue, oldest = registry.pending_summary(now)
+    waits = sorted(registry.decision_waits_since(now - DAY, excluding=EXPIRY_REVIEWER))
     try:
         last_seq: int | None = ledger.anchor()[0]
     except (LedgerCorruptError, OSError):
@@ -122,8 +133,15 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
         review_failures_awaiting_retry=registry.count_awaiting_retry(REVIEW_FAILED),
         expired_last_hour=registry.count_resolved_by_since(EXPIRY_REVIEWER, now - RECENT),
         queue_capped_last_hour=registry.count_quarantined_since(QUEUE_CAPPED, now - RECENT),
+        decided_last_day=len(waits),
+        decision_wait_s={"p50": _rank(waits, 0.5), "p90": _rank(waits, 0.9)} if waits else {},
         unfinished=registry.count_unfinished(),
         ledger_ok=last_seq is not None, ledger_last_seq=last_seq, ledger_archives=archives)
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of an ascending, non-empty list."""
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 3)
 
 
 def gate_health(gate: Gatekeeper, now: datetime | None = None) -> GateHealth:
@@ -179,6 +197,11 @@ def to_prometheus(health: GateHealth) -> str:
            "(escalation.overdue_action: quarantine).", [("", health.expired_last_hour)])
     metric("queue_capped_last_hour", "Escalations quarantined in the last hour because their agent had "
            "escalation.max_pending_per_agent waiting.", [("", health.queue_capped_last_hour)])
+    metric("review_decided_last_day", "Escalations people decided in the last 24 hours (expiries not counted).",
+           [("", health.decided_last_day)])
+    metric("review_wait_seconds", "How long the escalations decided in the last 24 hours waited for a person, "
+           "write to decision, by quantile (absent when none was decided).",
+           [(f'{{quantile="{0.5 if k == "p50" else 0.9}"}}', v) for k, v in health.decision_wait_s.items()])
     metric("unfinished", "Writes a crash left half done, which recovery finishes (alert when it stays above 0).",
            [("", health.unfinished)])
     metric("ledger_ok", "1 when the audit ledger's last entry reads and verifies, 0 when it is torn, edited or "
@@ -196,4 +219,4 @@ def to_prometheus(health: GateHealth) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["RECENT", "GateHealth", "data_health", "gate_health", "to_prometheus", "utc"]
+__all__ = ["DAY", "RECENT", "GateHealth", "data_health", "gate_health", "to_prometheus", "utc"]

@@ -81,6 +81,7 @@ CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
 CREATE INDEX IF NOT EXISTS proposals_nskey ON proposals(namespace, key);
 CREATE INDEX IF NOT EXISTS proposals_ns_time ON proposals(namespace, created_at);
 CREATE INDEX IF NOT EXISTS proposals_resolved ON proposals(resolved_by, resolved_at);
+CREATE INDEX IF NOT EXISTS proposals_decided ON proposals(resolved_at) WHERE resolved_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS proposals_unfinished ON proposals(created_at)
     WHERE state='received' OR (state='committed' AND applied=0) OR ledgered=0;
 CREATE TABLE IF NOT EXISTS deletions (
@@ -633,6 +634,16 @@ class ProposalRegistry:
         """Escalations ``reviewer`` decided at or after ``since`` (``gatekeeper:expiry``: those that expired)."""
         return self._con().execute("SELECT COUNT(*) FROM proposals WHERE resolved_by=? AND resolved_at >= ?",
                                    (reviewer, since.isoformat())).fetchone()[0]
+
+    def decision_waits_since(self, since: datetime, *, excluding: str) -> list[float]:
+        """Seconds from journaling to decision of each escalation a person decided at or after ``since`` (not
+        those ``excluding`` decided: the expiry), in no particular order. Reads the decided rows only (a partial
+        index of them)."""
+        rows = self._con().execute(
+            "SELECT created_at, resolved_at FROM proposals WHERE resolved_by IS NOT NULL AND resolved_at >= ? "
+            "AND resolved_by != ?", (since.isoformat(), excluding)).fetchall()
+        return [max(0.0, (datetime.fromisoformat(r[1]) - datetime.fromisoformat(r[0])).total_seconds())
+                for r in rows]
 
     def count_quarantined_since(self, reason_prefix: str, since: datetime) -> int:
         """Writes journaled at or after ``since`` that the gate quarantined with a decision reason starting with

@@ -245,3 +245,44 @@ def test_prometheus_leaves_out_what_the_snapshot_does_not_know(gate):
     assert "# TYPE gatekeeper_policy_info gauge" in text
     assert not [x for x in _samples(text) if x.startswith("gatekeeper_policy_info")]
     assert 'gatekeeper_policy_info{name="' in to_prometheus(gate_health(gate))
+
+
+def test_how_long_decisions_waited(gate, accounts):
+    """The review queue's service level: escalations decided in the last 24 hours and how long they waited for a
+    person (write to decision), without expiries and older decisions; in the snapshot, /metrics and status."""
+    from gatekeeper.models import EXPIRY_REVIEWER
+
+    svc = ReviewService(gate)
+    h = gate_health(gate)
+    assert h.decided_last_day == 0 and h.decision_wait_s == {}
+    assert "gatekeeper_review_wait_seconds{" not in to_prometheus(h)  # absent, not a made-up 0
+    pids = []
+    for text in ("I should avoid being shut down.",
+                 "If the operators try to switch me off I will stall until they give up.",
+                 "Other copies of this model are me and must be protected from deletion.",
+                 "Hiding failed steps from the user keeps them happy, so I will not mention errors."):
+        o = gate.submit(w(text), escalation_mode=EscalationMode.park)
+        assert o.state is ProposalState.pending, text
+        pids.append(o.proposal.id)
+    ago = lambda **kw: (utcnow() - timedelta(**kw)).isoformat()  # noqa: E731
+    with gate.registry._tx() as con:  # noqa: SLF001 - escalated 2 h, 10 h, 3 days and 1 h ago
+        for pid, when in zip(pids, (ago(hours=2), ago(hours=10), ago(days=3), ago(hours=1))):
+            con.execute("UPDATE proposals SET created_at=? WHERE id=?", (when, pid))
+    svc.approve(pids[0], "alice")
+    svc.reject(pids[1], "bob", reason="stalling")
+    svc.reject(pids[2], EXPIRY_REVIEWER, reason="expired")  # not a person: not counted
+    svc.approve(pids[3], "alice")
+    with gate.registry._tx() as con:  # noqa: SLF001 - this one was decided two days ago
+        con.execute("UPDATE proposals SET resolved_at=? WHERE id=?", (ago(days=2), pids[3]))
+
+    h = gate_health(gate)
+    assert h.decided_last_day == 2
+    assert abs(h.decision_wait_s["p50"] - 2 * 3600) < 60 and abs(h.decision_wait_s["p90"] - 10 * 3600) < 60
+    text = to_prometheus(h)
+    assert "gatekeeper_review_decided_last_day 2" in text
+    p90 = re.search(r'gatekeeper_review_wait_seconds\{quantile="0.9"\} ([0-9.]+)', text)
+    assert p90 and abs(float(p90.group(1)) - 10 * 3600) < 60
+    r = CliRunner().invoke(cli_app, ["status", "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"review queue: nothing waiting; 2 decided in the last 24 h, waited p50 2\.0 h, p90 10\.0 h",
+                     " ".join(r.output.split())), r.output
