@@ -678,6 +678,13 @@ class ProposalRegistry:
         return [dict(r) for r in self._con().execute(
             f"SELECT * FROM proposals WHERE {_UNFINISHED} ORDER BY created_at, rowid")]
 
+    def count_pending_alike(self, agent_id: str, text: str, *, excluding: str) -> int:
+        """Escalations of ``agent_id`` waiting with exactly this memory text, ``excluding`` one of them: a flood
+        a reviewer may decide at once."""
+        return self._con().execute(
+            "SELECT COUNT(*) FROM proposals WHERE agent_id=? AND state='pending' AND text=? AND id != ?",
+            (agent_id, text, excluding)).fetchone()[0]
+
     def count_unfinished(self) -> int:
         """How many rows ``unfinished`` would return (a partial index: cheap at any registry size)."""
         return self._con().execute(f"SELECT COUNT(*) FROM proposals WHERE {_UNFINISHED}").fetchone()[0]

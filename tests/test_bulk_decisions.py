@@ -5,6 +5,7 @@ classifier and a real paused LangGraph thread."""
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 import uuid
@@ -252,3 +253,21 @@ def test_api_bulk_decisions(gate, web):
         assert gate.registry.require(b)["state"] == "pending"
         assert api.post("/api/decisions", json={"type": "reject", "reason": "x",
                                                 "items": [{"proposal_id": b}]}).status_code == 401
+
+
+def test_an_item_page_points_to_the_same_text_waiting_more_than_once(gate, web):
+    app, _ = web
+    flood = [escalate(gate, BELIEFS[0]).id for _ in range(3)]
+    other_agent = escalate(gate, BELIEFS[0], agent="agent-2").id
+    alone = escalate(gate, BELIEFS[1]).id
+    bob = _login(app, "bob")
+    page = bob.get(f"/items/{flood[0]}").text
+    note = re.search(r'<p class="flash warn" id="alike">(.*?)</p>', page, re.S).group(1)
+    assert note.startswith("2 more escalations of this agent with the same text are waiting.")
+    url = html.unescape(re.search(r'href="([^"]+)"', note).group(1))
+    listed = re.findall(r'<tr data-id="([^"]+)"', bob.get(url).text)
+    assert listed == flood  # the agent's own, not another agent's same text
+    assert 'id="alike"' not in bob.get(f"/items/{alone}").text
+    assert 'id="alike"' not in bob.get(f"/items/{other_agent}").text
+    ReviewService(gate).reject(flood[1], "carol", reason="flood")
+    assert "1 more escalation of this agent with the same text is waiting" in bob.get(f"/items/{flood[0]}").text

@@ -468,10 +468,21 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       edit_text=prefill, edit_format=fmt if fmt in ("text", "json") else "text",
                       reject_reason=form.get("reason", "") if form.get("type") == "reject" else "",
                       own_agent=user.id == normalize_name(detail.agent_id), final_value=final_value,
-                      can_decide=detail.state is ProposalState.pending,
+                      can_decide=detail.state is ProposalState.pending, alike=_alike(detail),
                       can_release=(user.is_admin and detail.state is ProposalState.quarantined
                                    and not detail.resolved_by and detail.resolution is None),
                       release_reason=form.get("reason", "") if form.get("type") == "release" else "")
+
+    def _alike(detail) -> dict | None:
+        """For a pending escalation: how many more of its agent's escalations wait with the same text, and the
+        queue filtered to them (where they can be decided at once); None when there are none."""
+        if detail.state is not ProposalState.pending:
+            return None
+        n = service.gate.registry.count_pending_alike(detail.agent_id, detail.text, excluding=detail.id)
+        if not n:
+            return None
+        return {"count": n, "url": "/queue?" + urlencode({"agent": detail.agent_id,
+                                                          "text": detail.text[:MAX_TEXT_FILTER].strip()})}
 
     @app.get("/items/{proposal_id}", response_class=HTMLResponse)
     def item(request: Request, proposal_id: str):
