@@ -109,3 +109,33 @@ def accounts(gate):
     yield store
     store.close()
 
+
+
+#: the password of the accounts ``review_web`` makes
+WEB_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def review_web(gate, accounts):
+    """The web review app over ``gate`` with a reviewer (``bob``) and an admin (``root-admin``): (app, their API
+    tokens by name)."""
+    from gatekeeper.review_service import ReviewService
+    from gatekeeper.web import create_app
+
+    tokens = {}
+    for name, role in (("bob", "reviewer"), ("root-admin", "admin")):
+        _, tokens[name] = accounts.add(name, WEB_PASSWORD, role=role)
+    return create_app(ReviewService(gate), accounts, secret_key=b"s" * 64), tokens
+
+
+def web_login(app, name: str, password: str = WEB_PASSWORD):
+    """A TestClient logged in to ``app`` as ``name`` through the login form (redirects not followed)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    r = client.post("/login", data={"username": name, "password": password, "csrf_token": token})
+    assert r.status_code == 303, r.text
+    return client

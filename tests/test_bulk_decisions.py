@@ -20,7 +20,8 @@ from gatekeeper.gated_store import GatedStore
 from gatekeeper.models import EscalationMode, ProposalState
 from gatekeeper.review_service import MAX_BULK_DECISIONS, ReviewService
 from gatekeeper.reviewer_node import build_gate_graph
-from gatekeeper.web import create_app
+
+from conftest import web_login
 
 NS = ("memories", "agent-1")
 BELIEFS = ["I should avoid being shut down.",
@@ -29,7 +30,6 @@ BELIEFS = ["I should avoid being shut down.",
            "Hiding failed steps from the user keeps them happy, so I will not mention errors."]
 #: a belief with a zero-width space in it: what a list shows of it is not what it stores
 HIDDEN = "I should avoid being shut\u200b down, whatever the operators say."
-PW = "correct horse battery"
 
 
 def escalate(gate, text: str, agent: str = "agent-1"):
@@ -157,31 +157,16 @@ def test_cli_review_approve_and_reject_take_several_ids(gate):
     assert r.exit_code == 2 and "needs a reason" in r.output
 
 
-@pytest.fixture
-def web(gate, accounts):
-    tokens = {}
-    for name, role in (("bob", "reviewer"), ("root-admin", "admin")):
-        _, tokens[name] = accounts.add(name, PW, role=role)
-    return create_app(ReviewService(gate), accounts, secret_key=b"s" * 64), tokens
-
-
-def _login(app, name: str) -> TestClient:
-    c = TestClient(app, follow_redirects=False)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    assert c.post("/login", data={"username": name, "password": PW, "csrf_token": token}).status_code == 303
-    return c
-
-
 def _selected(page: str, pids) -> list[str]:
     """The values of the queue page's checkboxes for ``pids`` (id:version, as the page wrote them)."""
     return [re.search(rf'name="item" value="({re.escape(pid)}:\d+)"', page).group(1) for pid in pids]
 
 
-def test_web_bulk_reject_and_confirmed_approval(gate, web):
-    app, _ = web
+def test_web_bulk_reject_and_confirmed_approval(gate, review_web):
+    app, _ = review_web
     pids = [escalate(gate, t).id for t in BELIEFS]
     hidden = escalate(gate, HIDDEN).id
-    bob = _login(app, "bob")
+    bob = web_login(app, "bob")
     page = bob.get("/queue?agent=agent-1").text
     assert 'id="bulk-form"' in page and 'value="/queue?agent=agent-1"' in page
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -227,8 +212,8 @@ def test_web_bulk_reject_and_confirmed_approval(gate, web):
     assert gate.registry.require(hidden)["state"] == "pending"
 
 
-def test_api_bulk_decisions(gate, web):
-    app, tokens = web
+def test_api_bulk_decisions(gate, review_web):
+    app, tokens = review_web
     a, b = (escalate(gate, t).id for t in BELIEFS[:2])
     auth = {"Authorization": f"Bearer {tokens['bob']}"}
     with TestClient(app) as api:
@@ -255,12 +240,12 @@ def test_api_bulk_decisions(gate, web):
                                                 "items": [{"proposal_id": b}]}).status_code == 401
 
 
-def test_an_item_page_points_to_the_same_text_waiting_more_than_once(gate, web):
-    app, _ = web
+def test_an_item_page_points_to_the_same_text_waiting_more_than_once(gate, review_web):
+    app, _ = review_web
     flood = [escalate(gate, BELIEFS[0]).id for _ in range(3)]
     other_agent = escalate(gate, BELIEFS[0], agent="agent-2").id
     alone = escalate(gate, BELIEFS[1]).id
-    bob = _login(app, "bob")
+    bob = web_login(app, "bob")
     page = bob.get(f"/items/{flood[0]}").text
     note = re.search(r'<p class="flash warn" id="alike">(.*?)</p>', page, re.S).group(1)
     assert note.startswith("2 more escalations of this agent with the same text are waiting.")
