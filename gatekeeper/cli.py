@@ -919,23 +919,30 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
                                                                   "longer than the policy's context window)."),
           operator: Optional[str] = typer.Option(None, "--operator", help="Who prunes (recorded in the ledger); "
                                                                           "required unless --dry-run."),
+          receipts_older_than: Optional[str] = typer.Option(
+              None, "--receipts-older-than", help="Also delete the receipts pruned proposals left, for proposals "
+              "journaled this long ago: 365d (at least 30 days, not shorter than --older-than; default: keep "
+              "them). An id sent again after its receipt went is reviewed as a new write."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would go."),
           vacuum: bool = typer.Option(False, "--vacuum", help="Then give the space back to the file system "
                                                               "(rewrites the database: run with no gate writing)."),
           json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
           data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Delete from the registry the finished proposals older than a retention period. The review queue, writes
-    awaiting a store retry and everything after the oldest of them stay; the ledger keeps every decision and
-    records the prune (registry.pruned)."""
+    """Delete from the registry the finished proposals older than a retention period (each leaves a receipt that
+    answers its id sent again) and, with --receipts-older-than, the receipts of older ones (not of erased ones).
+    The review queue, writes awaiting a store retry and everything after the oldest of them stay; the ledger
+    keeps every decision and records the prune (registry.pruned)."""
     import sqlite3
 
     from gatekeeper.retention import prune_registry
 
     period = _duration(older_than)
+    receipts_period = _duration(receipts_older_than, "--receipts-older-than") if receipts_older_than else None
     gate = _open_gate(data_dir, policy_dir)
     try:
         try:
-            report = prune_registry(gate, period, operator=operator or "", dry_run=dry_run)
+            report = prune_registry(gate, period, operator=operator or "", dry_run=dry_run,
+                                    receipts_older_than=receipts_period)
         except ValueError as exc:
             raise _fail(_one_line(exc)) from None
         except sqlite3.OperationalError as exc:  # e.g. another process held the write lock past the busy timeout
@@ -963,6 +970,11 @@ def _print_prune(report) -> None:
     if report.kept_for_undecided:
         console.print(f"kept {report.kept_for_undecided} old rows of keys with an undecided write (review queue, "
                       "store retries, unfinished): deciding it reads the other writes of its key")
+    if report.receipts_cutoff is not None:
+        console.print(f"{verb} {report.receipts} receipts of proposals journaled before "
+                      f"{report.receipts_cutoff.isoformat(timespec='seconds')}"
+                      + (f"; kept {report.kept_erased_receipts} of erased proposals (they refuse the erased ids)"
+                         if report.kept_erased_receipts else ""))
     console.print("dry run: nothing changed" if report.dry_run
                   else f"ledgered as registry.pruned (seq {report.ledger_seq})")
 

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS pruned (
     created_at      TEXT NOT NULL,
     pruned_at       TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pruned_created ON pruned(created_at);
 CREATE TABLE IF NOT EXISTS registry_meta (
     name            TEXT PRIMARY KEY,
     value           TEXT NOT NULL
@@ -855,6 +856,43 @@ class ProposalRegistry:
                 n = tx.execute(f"DELETE FROM deletions WHERE rowid IN (SELECT d.rowid FROM deletions d "
                                f"WHERE {deletable} LIMIT ?)", (*dargs, batch)).rowcount
             out["deletions"] += n
+            if n < batch:
+                break
+        return out
+
+    def drop_receipts(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
+                      progress: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete the receipts ``prune`` left (``pruned`` rows) of proposals journaled before ``before``, ``batch``
+        at a time, except erased ones: the receipt of an erased proposal is what refuses its id sent again (a
+        LangGraph thread replaying its node would otherwise store the erased text anew), so it stays.
+
+        What a dropped receipt did, nothing does any more: the same id sent again is reviewed as a new write
+        under the policy in force (a belief is escalated again; a note is written again, which an agent's
+        store already holding it sees as the same value), ``require`` says the id is unknown rather than
+        pruned, and an agent whose every proposal is gone no longer reserves its name against reviewer
+        accounts. The ledger still holds each decision.
+
+        Returns ``{"receipts": n, "kept_erased": m, "cutoff": iso}``: receipts deleted (would be, with
+        ``dry_run``), erased receipts from before the cutoff that stay, and the cutoff (UTC). ``progress`` (a
+        dict) is kept up to date with them, for a caller that records a run an error stopped half way."""
+        if before.tzinfo is None:
+            raise ValueError("before must be a timezone-aware datetime (the registry's times are UTC)")
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        cut = min(before.astimezone(timezone.utc), utcnow()).isoformat()
+        con = self._con()
+        out: dict[str, Any] = progress if progress is not None else {}
+        out.update(receipts=0, cutoff=cut, kept_erased=con.execute(
+            "SELECT COUNT(*) FROM pruned WHERE created_at < ? AND content_hash = ?", (cut, ERASED)).fetchone()[0])
+        if dry_run:
+            out["receipts"] = con.execute("SELECT COUNT(*) FROM pruned WHERE created_at < ? AND content_hash != ?",
+                                          (cut, ERASED)).fetchone()[0]
+            return out
+        while True:
+            with self._tx() as tx:
+                n = tx.execute("DELETE FROM pruned WHERE rowid IN (SELECT rowid FROM pruned WHERE created_at < ? "
+                               "AND content_hash != ? LIMIT ?)", (cut, ERASED, batch)).rowcount
+            out["receipts"] += n
             if n < batch:
                 break
         return out

@@ -15,7 +15,11 @@ What a pruned row leaves, and what it no longer does:
 * a receipt (id, content hash, final state, agent, decision, verdict): the same id submitted again (a client's
   retry, a LangGraph thread resumed after the prune replaying its node's writes) is answered from it and
   written nowhere, an id reused for other content is refused, and the agent's name stays reserved for
-  reviewer accounts. Receipts are a few hundred bytes each and are kept;
+  reviewer accounts. Receipts are a few hundred bytes each (about a quarter of a row) and are kept unless the
+  prune is given a receipt retention too (``receipts_older_than``, at least ``MIN_RECEIPT_RETENTION`` and
+  not shorter than the rows'): then the receipts of proposals journaled before it go as well
+  (``ProposalRegistry.drop_receipts`` says what they no longer do), except those of erased proposals, which
+  keep refusing the erased ids;
 * the review queue's "decided" list, ``gatekeeper policy diff`` (which replays the newest writes) and the
   agent context window see only the rows kept; the ledger still holds every decision with its evidence.
 """
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
 #: the shortest retention ``prune_registry`` accepts: a retried proposal id or a recovery after an outage of a
 #: few hours must still find its rows
 MIN_RETENTION = timedelta(days=1)
+#: the shortest receipt retention ``prune_registry`` accepts: an agent thread resumed or a client retrying after
+#: weeks must still be answered from the receipt, not have its write reviewed and stored again
+MIN_RECEIPT_RETENTION = timedelta(days=30)
 
 
 class PruneReport(BaseModel):
@@ -58,6 +65,14 @@ class PruneReport(BaseModel):
     #: old finished rows and deletes kept because their (namespace, key) has an undecided or unfinished row:
     #: deciding it reads the other writes of its key
     kept_for_undecided: int
+    #: the receipt retention asked for (None: receipts are kept)
+    receipts_older_than: timedelta | None = None
+    #: receipts of proposals journaled before this went (would go); None when receipts are kept
+    receipts_cutoff: datetime | None = None
+    #: receipts deleted (would be deleted)
+    receipts: int = 0
+    #: receipts before the receipt cutoff kept because their proposal was erased (they refuse its id)
+    kept_erased_receipts: int = 0
     #: the ``registry.pruned`` ledger entry's sequence number; None on a dry run
     ledger_seq: int | None = None
 
@@ -77,40 +92,70 @@ def check_retention(older_than: timedelta, context_minutes: float) -> None:
                          f"(thresholds.context_minutes: {window}): the gate reads the writes inside it")
 
 
+def check_receipt_retention(receipts_older_than: timedelta, older_than: timedelta) -> None:
+    """Refuse a receipt retention shorter than ``MIN_RECEIPT_RETENTION`` or than the rows' own retention (the
+    receipts of the rows pruned now would go at once)."""
+    if not isinstance(receipts_older_than, timedelta):
+        raise TypeError(f"receipts_older_than must be a timedelta, not {type(receipts_older_than).__name__}")
+    if receipts_older_than < MIN_RECEIPT_RETENTION:
+        raise ValueError(f"receipts_older_than must be at least {MIN_RECEIPT_RETENTION.days} days (a thread "
+                         f"resumed or a client retrying weeks later must still find its receipt), not "
+                         f"{receipts_older_than}")
+    if receipts_older_than < older_than:
+        raise ValueError(f"receipts_older_than ({receipts_older_than}) must not be shorter than older_than "
+                         f"({older_than}): the receipts of the rows pruned now would go at once")
+
+
 def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dry_run: bool = False,
-                   batch: int = 1000) -> PruneReport:
+                   batch: int = 1000, receipts_older_than: timedelta | None = None) -> PruneReport:
     """Delete from ``gate``'s registry the finished proposals and recorded deletes older than ``older_than``
     (``ProposalRegistry.prune`` for the rules; undecided rows and the rows of their keys stay), and
     ledger it as ``registry.pruned`` with ``operator``, the cutoffs and the counts.
 
     ``older_than``: at least ``MIN_RETENTION`` and longer than the policy's ``thresholds.context_minutes``
     (ValueError otherwise). ``operator``: who runs it, for the ledger (required unless ``dry_run``).
-    ``dry_run``: count what would go, change nothing, write no ledger entry.
+    ``dry_run``: count what would go, change nothing, write no ledger entry. ``receipts_older_than``: also
+    delete the receipts of proposals journaled before now minus it (``ProposalRegistry.drop_receipts``; erased
+    proposals' receipts stay); at least ``MIN_RECEIPT_RETENTION`` and not shorter than ``older_than``. None (the
+    default) keeps every receipt.
 
     The rows are deleted before the ledger entry is written: a ledger that cannot be written raises after the
     prune (every pruned row's decision is in the ledger already, marked ``ledgered``; only the record of the
     prune is missing, and a second run ledgers its own). A prune an error stops half way is ledgered with what
     it deleted so far (``complete: false``) before the error is raised."""
     check_retention(older_than, gate.policy.thresholds.context_minutes)
+    if receipts_older_than is not None:
+        check_receipt_retention(receipts_older_than, older_than)
     if not dry_run and (not isinstance(operator, str) or not operator.strip()):
         raise ValueError("pruning the registry needs the operator's name, for the ledger")
     who = operator.strip() if isinstance(operator, str) and operator.strip() else None
     progress: dict = {}
+    dropped: dict = {}
 
     def ledger(counts: dict, **outcome: Any):
+        receipts = {} if receipts_older_than is None else {
+            "receipts_older_than_s": receipts_older_than.total_seconds(), "receipts_cutoff": dropped.get("cutoff"),
+            "receipts": dropped.get("receipts", 0), "kept_erased_receipts": dropped.get("kept_erased", 0)}
         return gate._append_many([("registry.pruned", {  # noqa: SLF001 - the gate's append repairs a torn tail
-            "operator": who, "older_than_s": older_than.total_seconds(), **outcome, **_counts(counts)})])[0]
+            "operator": who, "older_than_s": older_than.total_seconds(), **outcome, **_counts(counts),
+            **receipts})])[0]
 
     try:
-        counts = gate.registry.prune(utcnow() - older_than, dry_run=dry_run, batch=batch, progress=progress)
+        now = utcnow()
+        counts = gate.registry.prune(now - older_than, dry_run=dry_run, batch=batch, progress=progress)
+        if receipts_older_than is not None:
+            gate.registry.drop_receipts(now - receipts_older_than, dry_run=dry_run, batch=batch, progress=dropped)
     except BaseException as exc:
-        if not dry_run and (progress.get("proposals") or progress.get("deletions")):
+        if not dry_run and (progress.get("proposals") or progress.get("deletions") or dropped.get("receipts")):
             # stopped half way (another process held the database past the busy timeout, a full disk): what
             # went is on the record too
             ledger(progress, complete=False, error=f"{type(exc).__name__}: {exc}")
         raise
     report = PruneReport(operator=who, dry_run=dry_run, older_than=older_than,
-                         cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False))
+                         cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False),
+                         receipts_older_than=receipts_older_than,
+                         receipts_cutoff=datetime.fromisoformat(dropped["cutoff"]) if dropped else None,
+                         receipts=dropped.get("receipts", 0), kept_erased_receipts=dropped.get("kept_erased", 0))
     if dry_run:
         return report
     return report.model_copy(update={"ledger_seq": ledger(counts, complete=True).seq})
@@ -121,4 +166,5 @@ def _counts(counts: dict, *, with_cutoff: bool = True) -> dict:
     return {k: counts.get(k) for k in keys}
 
 
-__all__ = ["MIN_RETENTION", "PruneReport", "check_retention", "prune_registry"]
+__all__ = ["MIN_RECEIPT_RETENTION", "MIN_RETENTION", "PruneReport", "check_receipt_retention", "check_retention",
+           "prune_registry"]

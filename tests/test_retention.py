@@ -489,3 +489,71 @@ def test_a_registry_from_before_deletes_carried_applied_is_migrated(tmp_path):
         assert "deletions_unapplied" in str([tuple(r) for r in plan])
     finally:
         registry.close()
+
+
+# ----------------------------------------------------------------- receipts
+def receipts(gate) -> set[str]:
+    return {r["id"] for r in gate.registry._con().execute("SELECT id FROM pruned")}
+
+
+def test_receipts_older_than_their_retention_go_and_erased_ones_stay(gate):
+    """Receipts are what a pruned row leaves (about a quarter of its size), kept for good unless a receipt
+    retention is given: then those of proposals journaled before it go, except erased ones, which keep refusing
+    the erased id (a replaying thread would store the erased text again)."""
+    from gatekeeper.erasure import erase_memories
+
+    old = w("Deploys happen on Tuesdays.", key="deploys")
+    assert gate.submit(old).state is ProposalState.committed
+    erased = commit(gate, "Alice's phone number is 555-0100.", key="alice-phone")
+    recent = commit(gate, "TPS reports go in ./Reports/TPS", key="tps")
+    for pid, days in ((old.id, 400), (erased, 400), (recent, 40)):
+        age(gate, pid, days)
+    prune_registry(gate, WEEK, operator="ops")
+    assert receipts(gate) == {old.id, erased, recent} and ids(gate) == set()
+    erase_memories(gate, proposal_ids=[erased], operator="dpo", reason="REQ-7")
+    year = timedelta(days=365)
+
+    dry = prune_registry(gate, WEEK, operator="ops", dry_run=True, receipts_older_than=year)
+    assert (dry.receipts, dry.kept_erased_receipts, dry.receipts_older_than) == (1, 1, year)
+    assert receipts(gate) == {old.id, erased, recent}
+    report = prune_registry(gate, WEEK, operator="ops", receipts_older_than=year)
+    assert (report.receipts, report.kept_erased_receipts) == (1, 1)
+    assert receipts(gate) == {erased, recent}
+    (entry,) = [e for e in gate.ledger.find(event="registry.pruned") if e.get("receipts_older_than_s")]
+    assert entry["receipts"] == 1 and entry["kept_erased_receipts"] == 1 and entry["operator"] == "ops"
+    assert entry["receipts_older_than_s"] == year.total_seconds() and gate.ledger.verify().ok
+
+    # the id whose receipt went is a new write now: reviewed under the policy in force, and recorded again
+    again = gate.submit(old)
+    assert not again.replayed and again.state is ProposalState.committed and gate.registry.get(old.id)
+    with pytest.raises(ProposalIdConflict, match="erased"):  # the erased id is still refused
+        gate.submit(w("Alice's phone number is 555-0100.", key="alice-phone", id=erased))
+
+
+def test_a_receipt_retention_shorter_than_a_month_or_than_the_rows_is_refused(gate):
+    old = commit(gate, "Deploys happen on Tuesdays.")
+    age(gate, old, 400)
+    for receipts_older_than, older_than, message in ((timedelta(days=29), WEEK, "at least 30 days"),
+                                                     (timedelta(days=60), timedelta(days=90), "not be shorter")):
+        with pytest.raises(ValueError, match=message):
+            prune_registry(gate, older_than, operator="ops", receipts_older_than=receipts_older_than)
+    assert ids(gate) == {old} and not gate.ledger.find(event="registry.pruned")  # nothing pruned, nothing ledgered
+
+
+def test_cli_prune_drops_old_receipts(gate):
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    old = commit(gate, "Deploys happen on Tuesdays.")
+    age(gate, old, 400)
+    data = str(gate.ledger.path.parent)
+    r = CliRunner().invoke(app, ["prune", "--older-than", "7d", "--receipts-older-than", "365d", "--operator", "ops",
+                                 "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "deleted 1 proposals" in out and "deleted 1 receipts of proposals journaled before" in out
+    assert receipts(gate) == set() and ids(gate) == set()
+    r = CliRunner().invoke(app, ["prune", "--older-than", "7d", "--receipts-older-than", "3d", "--operator", "ops",
+                                 "--data-dir", data])
+    assert r.exit_code == 2 and "at least 30 days" in r.output
