@@ -509,9 +509,13 @@ def _retry(kind: str, operator: Optional[str], limit: int, dry_run: bool, data_d
     finally:
         gate.close()
     stays = [r for r in report if r["outcome"] == "still_quarantined"]
-    report = [r for r in report if r["outcome"] != "still_quarantined"]
+    capped = [r for r in report if r["outcome"] == "still_capped"]
+    report = [r for r in report if r["outcome"] not in ("still_quarantined", "still_capped")]
     if stays:
         console.print(f"{len(stays)} would be quarantined again under the policy in force: left as they are")
+    if capped:
+        console.print(f"{len(capped)} would be escalated, but their agent's escalations fill the queue cap "
+                      "(escalation.max_pending_per_agent): left as they are until people decide some")
     for r in report:
         if r["outcome"] == "retried":
             console.print(f"{_shown(r['proposal_id'])}: retried as {_shown(r['retried_as'])} -> "

@@ -902,8 +902,10 @@ class Gatekeeper:
         rejection, and not the store or review failures, which have their own retries), journaled since
         ``since``, oldest first, at most ``limit`` of them: after safety staff mended a false alarm in the policy
         (a counter-exemplar, a threshold, a rule), the memories it had quarantined come back. A write the policy
-        in force would still quarantine stays as it is (``outcome`` ``still_quarantined``); one it would now
-        commit or escalate is submitted again as a new proposal and routed like any write, as a retry is
+        in force would still quarantine stays as it is (``outcome`` ``still_quarantined``), and so does one it
+        would escalate while its agent's escalations fill ``escalation.max_pending_per_agent`` (``still_capped``:
+        the cap would quarantine it again; it comes back on a recheck once people have decided some); one it would
+        now commit or escalate is submitted again as a new proposal and routed like any write, as a retry is
         (:meth:`retry_store_failures`: skipped when its key was written or deleted since, ledgered as
         ``proposal.retried``, replayed when cut short). The first look is a review of the write alone; the
         submission reviews it with the recent writes of its context, as any write, and decides. ``dry_run`` changes
@@ -922,21 +924,32 @@ class Gatekeeper:
             return self._retry_quarantined(kind, operator, limit, dry_run=False, since=since)
 
     def _retry_candidates(self, kind: str, limit: int, since: datetime | None) -> list[tuple[dict, str | None]]:
-        """The rows a retry of ``kind`` takes, each with None, or for a recheck, ``still_quarantined`` when the
-        policy in force would quarantine it again."""
+        """The rows a retry of ``kind`` takes, each with None, or for a recheck, why it stays: ``still_quarantined``
+        when the policy in force would quarantine it again, ``still_capped`` when it would be escalated but its
+        agent has ``escalation.max_pending_per_agent`` escalations waiting (the rechecked writes before it
+        counted), so the queue cap would quarantine it again (a retry then would only add a row)."""
         reason = _RETRY_KINDS[kind][0]
         if reason is not None:
             return [(row, None) for row in self.registry.awaiting_retry(reason, limit)]
         rows = self.registry.quarantined_by_gate(since=since, limit=limit, excluding_reasons=RETRY_REASONS)
         with self._policy_lock:
             policy, reviewer = self.policy, self.reviewer
+        cap = policy.escalation.max_pending_per_agent
+        waiting = self.registry.pending_by_agent({r["agent_id"] for r in rows}) if cap and rows else {}
         out: list[tuple[dict, str | None]] = []
         for start in range(0, len(rows), 64):
             chunk = rows[start:start + 64]
             proposals = [row_proposal(r) for r in chunk]
             for row, p, review in zip(chunk, proposals, reviewer.review_many(proposals)):
                 action = decide(p, review, policy).action
-                out.append((row, "still_quarantined" if action is Action.quarantine else None))
+                stays = "still_quarantined" if action is Action.quarantine else None
+                if action is Action.escalate and cap:
+                    agent = p.provenance.agent_id
+                    if waiting.get(agent, 0) >= cap:
+                        stays = "still_capped"
+                    else:
+                        waiting[agent] = waiting.get(agent, 0) + 1
+                out.append((row, stays))
         return out
 
     def _retry_quarantined(self, kind: str, operator: str | None, limit: int, *, dry_run: bool,

@@ -69,3 +69,44 @@ def test_a_batch_counts_its_own_escalations(capped):
                                            ProposalState.quarantined], [o.decision for o in outcomes]
     assert outcomes[2].decision.reason.startswith(QUEUE_CAPPED)
     assert gate.registry.pending_by_agent(["agent-1", "nobody"]) == {"agent-1": 2}
+
+
+def test_a_recheck_leaves_capped_writes_while_the_queue_is_still_full(capped, tmp_path):
+    """Before, a recheck retried a capped write while its agent's escalations still filled the cap: the retry
+    was capped again, leaving one more quarantined row per run, and the dry run promised a retry."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app as cli_app
+
+    from conftest import REPO
+
+    gate = capped
+    first = [gate.submit(w(t)) for t in BELIEFS[:2]]
+    over = [gate.submit(w(t)) for t in BELIEFS[2:4]]
+    assert [o.state for o in over] == [ProposalState.quarantined] * 2
+    rows_before = gate.registry.counts()
+
+    preview = {r["proposal_id"]: r["outcome"] for r in gate.recheck_quarantine(operator=None, dry_run=True)}
+    assert preview == {o.proposal.id: "still_capped" for o in over}
+    report = {r["proposal_id"]: r["outcome"] for r in gate.recheck_quarantine(operator="ops")}
+    assert report == preview and gate.registry.counts() == rows_before  # nothing retried, no new rows
+    assert all(gate.registry.require(o.proposal.id)["resolution"] is None for o in over)
+
+    # room for one: the first capped write comes back, the second still waits for room
+    ReviewService(gate).reject(first[0].proposal.id, "alice", reason="a belief")
+    preview = [r["outcome"] for r in gate.recheck_quarantine(operator=None, dry_run=True)]
+    assert preview == ["would_retry", "still_capped"]
+    policy_dir = tmp_path / "policies"  # the CLI's gate reads the policy files: the same cap there
+    shutil.copytree(REPO / "policies", policy_dir)
+    yaml = (policy_dir / "policy.yaml").read_text()
+    assert "max_pending_per_agent: 0" in yaml
+    (policy_dir / "policy.yaml").write_text(yaml.replace("max_pending_per_agent: 0", "max_pending_per_agent: 2"))
+    r = CliRunner().invoke(cli_app, ["review", "recheck-quarantine", "--operator", "ops",
+                                     "--data-dir", str(gate.registry.path.parent), "--policy", str(policy_dir)])
+    assert r.exit_code == 0, r.output
+    assert "1 would be escalated, but their agent's escalations fill the queue cap" in " ".join(r.output.split())
+    retried_as = gate.registry.require(over[0].proposal.id)["superseded_by"]
+    assert gate.registry.require(retried_as)["state"] == "pending"
+    assert gate.registry.require(over[1].proposal.id)["resolution"] is None
