@@ -1406,7 +1406,7 @@ def _status_checks(registry, ledger) -> dict:
             "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
 
-def _hours(seconds: float) -> str:
+def _human_duration(seconds: float) -> str:
     """A wait as a reader takes it in: seconds, minutes, hours or days."""
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -1437,10 +1437,11 @@ def _print_status(registry, ledger, memories: str) -> None:
             console.print(f"[yellow]{rep.redactions_pending} recorded redaction(s) not yet applied (an erasure was "
                           "interrupted): gatekeeper ledger repair[/yellow]")
     console.print(f"memories: {_shown(memories)}")
-    waiting = (f"oldest waiting {_hours(h.oldest_pending_s)}, {h.pending_overdue} overdue"
+    waiting = (f"oldest waiting {_human_duration(h.oldest_pending_s)}, {h.pending_overdue} overdue"
                if h.oldest_pending_s is not None else "nothing waiting")
-    waited = (f", waited p50 {_hours(h.decision_wait_s['p50'])}, p90 {_hours(h.decision_wait_s['p90'])}"
-              if h.decision_wait_s else "")
+    waits = h.decision_wait_s
+    waited = (f", waited p50 {_human_duration(waits['p50'])}, p90 {_human_duration(waits['p90'])}"
+              if waits else "")
     console.print(f"review queue: {waiting}; {h.decided_last_day} decided in the last 24 h{waited}")
     if h.store_failures_awaiting_retry:
         console.print(f"[yellow]{h.store_failures_awaiting_retry} writes quarantined by a memory store failure "
