@@ -435,21 +435,8 @@ class ReviewService:
             raise ValueError("no quarantined writes to release")
         if len(wanted) > MAX_BULK_DECISIONS:
             raise ValueError(f"at most {MAX_BULK_DECISIONS} writes are released at once, not {len(wanted)}")
-        outcomes = []
-        for pid in wanted:
-            try:
-                item = self.release(pid, operator, reason)
-            except NotFoundError as exc:
-                outcomes.append(BulkOutcome(proposal_id=pid, status="not_found", error=str(exc)))
-            except ConflictError as exc:
-                outcomes.append(BulkOutcome(proposal_id=pid, status="conflict", error=str(exc)))
-            except ReviewPermissionError as exc:
-                outcomes.append(BulkOutcome(proposal_id=pid, status="forbidden", error=str(exc)))
-            except ValueError as exc:  # not expected after release_request; reported, not raised, mid-way
-                outcomes.append(BulkOutcome(proposal_id=pid, status="invalid", error=str(exc)))
-            else:
-                outcomes.append(BulkOutcome(proposal_id=pid, status="released", item=item))
-        return outcomes
+        return [_outcome_of(pid, lambda pid=pid: BulkOutcome(
+            proposal_id=pid, status="released", item=self.release(pid, operator, reason))) for pid in wanted]
 
     def expire_overdue(self, *, now: datetime | None = None, limit: int = 1000,
                        dry_run: bool = False) -> list[QueueItem]:
@@ -516,25 +503,19 @@ class ReviewService:
         return outcomes
 
     def _decide_one_of_many(self, proposal_id: str, version: int | None, decision: ReviewDecision) -> BulkOutcome:
-        try:
+        def decide() -> BulkOutcome:
             if decision.type == "approve":
                 row = self.gate.registry.require(proposal_id)
                 hidden = _hidden_in_value(row) if row["state"] == ProposalState.pending.value else []
                 if hidden:
-                    return BulkOutcome(proposal_id=proposal_id, status="invalid", error=(
-                        "the memory holds characters a reader cannot see "
-                        f"({', '.join(hidden[:5])}): approve it on its own, after reading the whole item"))
+                    raise ValueError("the memory holds characters a reader cannot see "
+                                     f"({', '.join(hidden[:5])}): approve it on its own, after reading the whole "
+                                     "item")
             done = self.submit_decision(proposal_id, decision, expected_version=version)
-        except NotFoundError as exc:
-            return BulkOutcome(proposal_id=proposal_id, status="not_found", error=str(exc))
-        except ConflictError as exc:
-            return BulkOutcome(proposal_id=proposal_id, status="conflict", error=str(exc))
-        except ReviewPermissionError as exc:
-            return BulkOutcome(proposal_id=proposal_id, status="forbidden", error=str(exc))
-        except ValueError as exc:  # a value the store or the ledger cannot take (pydantic's errors included)
-            return BulkOutcome(proposal_id=proposal_id, status="invalid", error=str(exc))
-        return BulkOutcome(proposal_id=proposal_id, status="decided", item=done.item, via=done.via,
-                           warning=done.warning)
+            return BulkOutcome(proposal_id=proposal_id, status="decided", item=done.item, via=done.via,
+                               warning=done.warning)
+
+        return _outcome_of(proposal_id, decide)
 
     def submit_decision(self, proposal_id: str, decision: ReviewDecision | dict, *,
                         expected_version: int | None = None) -> SubmittedDecision:
@@ -746,6 +727,22 @@ class ReviewService:
 
     def reject(self, proposal_id: str, reviewer: str, reason: str) -> QueueItem:
         return self.decide(proposal_id, ReviewDecision(type="reject", reviewer=reviewer, reason=reason))
+
+
+def _outcome_of(proposal_id: str, act: Callable[[], BulkOutcome]) -> BulkOutcome:
+    """``act()``'s outcome for one proposal of a bulk decision or release, or why it was refused: unknown
+    (``not_found``), decided, changed or released already (``conflict``), the proposing agent's own
+    (``forbidden``), or a value the store, the ledger or the rules of a bulk approval refuse (``invalid``)."""
+    try:
+        return act()
+    except NotFoundError as exc:
+        return BulkOutcome(proposal_id=proposal_id, status="not_found", error=str(exc))
+    except ConflictError as exc:
+        return BulkOutcome(proposal_id=proposal_id, status="conflict", error=str(exc))
+    except ReviewPermissionError as exc:
+        return BulkOutcome(proposal_id=proposal_id, status="forbidden", error=str(exc))
+    except ValueError as exc:  # pydantic's validation errors included
+        return BulkOutcome(proposal_id=proposal_id, status="invalid", error=str(exc))
 
 
 def _same_name(person: str | None, agent_id: str | None) -> bool:
