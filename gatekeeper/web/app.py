@@ -144,6 +144,12 @@ def _back_to(path: str | None, page: str) -> str:
     return path if path == page or path.startswith(f"{page}?") else page
 
 
+def _this_page(request: Request) -> str:
+    """The path and query of the page being rendered: where its forms return to (checked again by ``_back_to``
+    when they are posted)."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _parse_selected(values: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
     """The queue form's selected items (``id:version``, as the page wrote them): (id, version) pairs, and the
     values that do not read as one."""
@@ -441,7 +447,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
                       categories=sorted(service.gate.policy.categories), limit=limit,
                       pages=_pages(filters, offset, limit, len(items)),
-                      here=_back_to("/queue" + (f"?{request.url.query}" if request.url.query else ""), "/queue"))
+                      here=_this_page(request))
 
     def load_detail(proposal_id: str, user: Account):
         try:
@@ -669,8 +675,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return render(request, "quarantine.html", user=user, sess=sess, items=items, filters=filters,
                       errors=errors, categories=sorted(service.gate.policy.categories), limit=limit,
                       pages=_pages(filters, offset, limit, len(items)),
-                      here=_back_to("/quarantine" + (f"?{request.url.query}" if request.url.query else ""),
-                                    "/quarantine"))
+                      here=_this_page(request))
 
     @app.get("/reviewers", response_class=HTMLResponse)
     def reviewers(request: Request):
