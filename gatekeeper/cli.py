@@ -610,19 +610,28 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
 
 
 # ------------------------------------------------------------------------ serve
+def _import_attr(spec: str, option: str, example: str):
+    """The object ``module:attr`` names (modules are also found in the working directory)."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise typer.BadParameter(f"{option} takes module:attr (e.g. {example})")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise typer.BadParameter(f"{option} {spec}: {exc}") from None
+
+
 def _load_graph(spec: str, gate):
     """``module:attr`` -> a compiled graph; ``attr`` may also be a factory of one, called with the gate when it
     takes an argument (``build(gate)``) and without when it takes none (a ``langgraph.json`` entry such as
     ``make_graph()``, which opens its gate from the same ``GATEKEEPER_*`` settings), and awaited when it is async."""
-    import importlib
     import inspect
 
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise typer.BadParameter("--graph takes module:attr (e.g. my_agent.graph:graph, or a factory taking the gate)")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    obj = getattr(importlib.import_module(module_name), attr)
+    obj = _import_attr(spec, "--graph", "my_agent.graph:graph, or a factory taking the gate")
     if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")) and callable(obj):
         try:
             takes_gate = bool(inspect.signature(obj).parameters)
@@ -645,6 +654,10 @@ def serve(
     graph: Optional[str] = typer.Option(None, "--graph", help="module:attr of the compiled agent graph (or a "
                                         "factory taking the gate) whose paused threads decisions resume; it "
                                         "must use the agents' checkpointer."),
+    resume_context: Optional[str] = typer.Option(
+        None, "--resume-context", help="module:attr of a function (thread_id, configurable) -> the LangGraph run "
+        "context a resumed thread runs with, for a --graph whose nodes read one (LangGraph keeps no run's "
+        "context in its checkpoints)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies",
                                                   help="Mark cookies Secure (default: on for remote hosts)."),
@@ -664,6 +677,14 @@ def serve(
             raise typer.Exit(2)
         err.print(f"[yellow]WARNING: serving the review queue on {host}, reachable from the network. Put it "
                   "behind a TLS-terminating proxy; session cookies are marked Secure.[/yellow]")
+    if resume_context and not graph:
+        err.print("[red]--resume-context needs --graph: it builds the context of the graph's resumed threads[/red]")
+        raise typer.Exit(2)
+    context_of = None
+    if resume_context:
+        context_of = _import_attr(resume_context, "--resume-context", "my_agent.graph:context_for")
+        if not callable(context_of):
+            raise typer.BadParameter(f"--resume-context {resume_context} is not a function")
     settings = _settings(data_dir, policy_dir)
     gate = _open_gate(data_dir, policy_dir)
     resume_graph = None
@@ -678,7 +699,8 @@ def serve(
     if accounts.count() == 0:
         err.print("[yellow]no reviewer accounts yet: create one with "
                   "`gatekeeper reviewer add NAME --role admin`[/yellow]")
-    web = create_app(ReviewService(gate, resume_graph=resume_graph), accounts, data_dir=settings.data_dir,
+    service = ReviewService(gate, resume_graph=resume_graph, resume_context=context_of)
+    web = create_app(service, accounts, data_dir=settings.data_dir,
                      secure_cookies=(not loopback_host(host)) if secure_cookies is None else secure_cookies)
     console.print(f"review queue on http://{host}:{port}/  (data {settings.data_dir}, policy "
                   f"{gate.policy.version} {gate.policy.hash[:12]}{', resuming ' + graph if graph else ''})")

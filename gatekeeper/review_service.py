@@ -28,6 +28,15 @@ item of a thread that is still running is applied directly, and the running
 resume steps the thread past that item's interrupt when it gets there.
 ``resume_runs`` reports the runs in progress and how the last ones ended;
 ``wait_for_resumes`` waits for them (the web app does at shutdown).
+
+A resumed thread runs with the configurable values of the run that paused it
+(``user_id``, ``agent_id``...: LangGraph keeps them in the checkpoint), but
+LangGraph keeps no run's runtime context (``context_schema``,
+``graph.invoke(..., context=...)``). A graph whose nodes read it (a namespace
+template filled from the context, ``runtime.context`` in the agent's nodes) is
+resumed with the context ``resume_context(thread_id, configurable)`` builds;
+when that function raises, the decision is applied directly and the thread stays
+paused on it, so nothing runs without its context.
 """
 
 from __future__ import annotations
@@ -61,9 +70,14 @@ from gatekeeper.registry import (
 )
 
 __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
-           "BulkOutcome", "ConflictError", "NotFoundError", "ReviewPermissionError", "MAX_BULK_DECISIONS"]
+           "BulkOutcome", "ConflictError", "NotFoundError", "ReviewPermissionError", "MAX_BULK_DECISIONS",
+           "ResumeContext"]
 
 log = structlog.get_logger("gatekeeper.review")
+
+#: ``resume_context(thread_id, configurable)``: the run context (LangGraph's ``context_schema``) to resume a paused
+#: thread with, built from its thread id and the configurable values restored from its checkpoint; None for none
+ResumeContext = Callable[[str, dict], Any]
 
 #: how many interrupts for already-decided items one resume may step past
 _MAX_ADVANCE = 64
@@ -218,11 +232,15 @@ class ResumeRun(BaseModel):
 
 
 class ReviewService:
-    def __init__(self, gate: Gatekeeper, resume_graph: Any = None, *, resume_wait_s: float = 30.0):
+    def __init__(self, gate: Gatekeeper, resume_graph: Any = None, *, resume_wait_s: float = 30.0,
+                 resume_context: ResumeContext | None = None):
         self.gate = gate
         #: a compiled LangGraph graph (with the checkpointer the agents use) whose
         #: paused threads are resumed by submit_decision
         self.resume_graph = resume_graph
+        #: builds the LangGraph run context (``graph.invoke(..., context=...)``) a resumed thread runs with, from
+        #: its thread id and restored configurable values; LangGraph keeps no run's context in its checkpoints
+        self.resume_context = resume_context
         #: how long submit_decision waits for a resumed thread's node to apply the decision
         self.resume_wait_s = resume_wait_s
         self._submit_lock = threading.RLock()
@@ -572,6 +590,14 @@ class ReviewService:
         if decision.type == "edit":
             payload["edited_value"] = decision.edited_value
         resume = payload if len(pending) == 1 else {target.id: payload}
+        try:
+            context = self._run_context(config)
+        except ResumeContextError as exc:
+            # resumed without its context the agent's run would fail after the decision: decided directly; the
+            # thread stays paused on it until it is resumed with its context (then stepped past it)
+            log.warning("review.resume_context_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
+            return SubmittedDecision(item=self.decide(pid, decision), via="direct", thread_id=thread_id,
+                                     warning=f"{exc}; the decision was applied directly and the thread stays paused")
         run = ResumeRun(thread_id=thread_id, proposal_id=pid, reviewer=decision.reviewer, started_at=utcnow())
         #: the graph run returned (or raised): the submitter stops waiting for the node. Set before the run
         #: takes the submit lock, which that submitter may hold while it waits
@@ -579,7 +605,7 @@ class ReviewService:
 
         def go_on() -> None:
             try:
-                graph.invoke(Command(resume=resume), config)
+                _invoke(graph, Command(resume=resume), config, context)
             except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
                 run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
                 log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
@@ -684,6 +710,7 @@ class ReviewService:
         elsewhere (e.g. directly, while an earlier one held the thread)."""
         from langgraph.types import Command
 
+        context = _NOT_BUILT
         for _ in range(_MAX_ADVANCE):
             stale = self._stale_now(graph, config)
             if stale is None:
@@ -694,10 +721,25 @@ class ReviewService:
             if row["resolution"] == "edit" and row["final_value_json"]:
                 payload["edited_value"] = json.loads(row["final_value_json"])
             try:
-                graph.invoke(Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config)
+                if context is _NOT_BUILT:
+                    context = self._run_context(config)
+                _invoke(graph, Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config, context)
+            except ResumeContextError as exc:
+                return str(exc)
             except Exception as exc:  # noqa: BLE001
                 return f"the resumed thread raised {type(exc).__name__}: {exc}"
         return None
+
+    def _run_context(self, config: dict) -> Any:
+        """The context to resume the thread of ``config`` with (``resume_context``), None without one."""
+        if self.resume_context is None:
+            return None
+        configurable = dict(config["configurable"])
+        try:
+            return self.resume_context(configurable["thread_id"], configurable)
+        except Exception as exc:  # noqa: BLE001 - a user's hook: reported, never a lost decision
+            raise ResumeContextError(f"resume_context raised {type(exc).__name__} for thread "
+                                     f"{configurable['thread_id']}: {exc}") from exc
 
     def _stale_now(self, graph: Any, config: dict) -> tuple[Any, dict, list[Any]] | None:
         """``_stale_interrupt`` of the thread's interrupts as its checkpoint holds them now (None when there is
@@ -847,6 +889,22 @@ def _check_pending(row: dict, expected_version: int | None) -> None:
 #: run that wrote the checkpoint (its ``configurable`` and ``metadata``: see LangGraph's
 #: ``langgraph.checkpoint.base.get_checkpoint_metadata``)
 _LANGGRAPH_METADATA = frozenset({"source", "step", "parents", "writes", "run_id", "counters_since_delta_snapshot"})
+
+
+class ResumeContextError(RuntimeError):
+    """``ReviewService.resume_context`` could not build a paused thread's run context."""
+
+
+#: a run context not built yet (None is a built one: no context)
+_NOT_BUILT = object()
+
+
+def _invoke(graph: Any, command: Any, config: dict, context: Any) -> None:
+    """Resume ``graph``'s thread with ``command``, in ``context`` when there is one (LangGraph's runtime context)."""
+    if context is None:
+        graph.invoke(command, config)
+    else:
+        graph.invoke(command, config, context=context)
 
 
 def _paused(graph: Any, thread_id: str) -> tuple[dict, list[Any]]:

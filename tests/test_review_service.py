@@ -587,3 +587,98 @@ def test_a_resumed_run_keeps_the_config_it_was_started_with(gate, saver_path):
     assert run.error is None, run.error
     assert seen == [(("memories", "alice"), "assistant-7")]
     assert agent.get_state(cfg).next == ()
+
+
+def _context_graph(gate, saver_path, seen: list):
+    """An agent whose memory namespace and last node read LangGraph's run context (``context_schema``)."""
+    from dataclasses import dataclass
+
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.runtime import Runtime
+
+    from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
+
+    @dataclass
+    class UserContext:
+        user_id: str
+
+    def answer(state, runtime: Runtime[UserContext]):
+        seen.append(runtime.context.user_id)  # None.user_id raises: a run without its context fails here
+        return {}
+
+    builder = StateGraph(MemoryGateState, context_schema=UserContext)
+    builder.add_node("answer", answer)
+    add_memory_gate(builder, gate, after=START, then="answer", namespace=("memories", "{user_id}"),
+                    agent_id="assistant", escalation_mode=EscalationMode.interrupt)
+    builder.add_edge("answer", END)
+    saver = SqliteSaver(sqlite3.connect(str(saver_path), check_same_thread=False))
+    return builder.compile(checkpointer=saver), UserContext
+
+
+def test_a_resumed_run_gets_its_context_from_resume_context(gate, saver_path):
+    """LangGraph keeps a run's configurable values in its checkpoints but not its runtime context: a thread
+    resumed by a decision runs with the context ``resume_context`` builds from its thread id and configurable
+    values. Without it, the agent's nodes that read the context fail once the decision is applied."""
+    seen: list = []
+    agent, UserContext = _context_graph(gate, saver_path, seen)
+    users = {"t-dana": "dana", "t-erin": "erin"}
+    pids = {}
+    for thread, user in users.items():
+        out = agent.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "k1"}]},
+                           {"configurable": {"thread_id": thread, "agent_id": "assistant-3"}},
+                           context=UserContext(user_id=user))
+        assert "__interrupt__" in out and not seen
+        (pids[thread],) = (o["id"] for o in out["memory_outcomes"])
+        assert gate.registry.require(pids[thread])["namespace"] == json.dumps(["memories", user])
+
+    # no resume_context: the decision is applied, and the rest of the run fails for want of its context
+    plain = ReviewService(gate, resume_graph=_context_graph(gate, saver_path, seen)[0])
+    done = plain.submit_decision(pids["t-erin"], {"type": "reject", "reviewer": "bob", "reason": "a belief"})
+    assert done.item.state.value == "quarantined"
+    assert plain.wait_for_resumes(60)
+    (run,) = plain.resume_runs()
+    assert run.error and "AttributeError" in run.error and seen == []
+
+    calls = []
+
+    def context_for(thread_id: str, configurable: dict):
+        calls.append((thread_id, configurable.get("agent_id")))
+        return UserContext(user_id=users[thread_id])
+
+    svc = ReviewService(gate, resume_graph=_context_graph(gate, saver_path, seen)[0], resume_context=context_for)
+    done = svc.submit_decision(pids["t-dana"], {"type": "approve", "reviewer": "bob"})
+    assert done.via == "graph" and done.warning is None and done.item.state.value == "committed"
+    assert svc.wait_for_resumes(60)
+    (run,) = svc.resume_runs()
+    assert run.error is None, run.error
+    assert seen == ["dana"] and calls == [("t-dana", "assistant-3")]
+    assert agent.get_state({"configurable": {"thread_id": "t-dana"}}).next == ()
+    assert gate.memory_store.get(("memories", "dana"), "k1").value["content"] == SELF_PRES
+
+
+def test_a_resume_context_that_raises_leaves_the_thread_paused_and_loses_no_decision(gate, saver_path):
+    seen: list = []
+    agent, UserContext = _context_graph(gate, saver_path, seen)
+    cfg = {"configurable": {"thread_id": "t-fay"}}
+    out = agent.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "k1"}]}, cfg,
+                       context=UserContext(user_id="fay"))
+    (pid,) = (o["id"] for o in out["memory_outcomes"])
+
+    def broken(thread_id, configurable):
+        raise KeyError("no user for " + thread_id)
+
+    svc = ReviewService(gate, resume_graph=_context_graph(gate, saver_path, seen)[0], resume_context=broken)
+    done = svc.submit_decision(pid, {"type": "reject", "reviewer": "bob", "reason": "a belief"})
+    assert done.via == "direct" and "resume_context raised KeyError" in done.warning
+    assert "stays paused" in done.warning
+    assert gate.registry.require(pid)["state"] == "quarantined" and gate.registry.require(pid)["resolved_by"] == "bob"
+    (entry,) = gate.ledger.find(proposal_id=pid, event="review.resolved")
+    assert entry["reviewer"] == "bob"
+    # nothing ran without its context: the thread is still paused on the (decided) escalation
+    assert svc.wait_for_resumes(10) and svc.resume_runs() == [] and seen == []
+    assert [i.value["proposal_id"] for i in agent.get_state(cfg).interrupts] == [pid]
+    # once its context can be built, the next resume steps the thread past the decided escalation
+    svc.resume_context = lambda thread_id, configurable: UserContext(user_id="fay")
+    assert svc._advance(svc.resume_graph, cfg) is None
+    assert seen == ["fay"] and agent.get_state(cfg).next == ()
+    assert agent.get_state(cfg).values["memory_outcomes"][-1]["action"] == "human:reject"

@@ -643,6 +643,23 @@ def test_serve_loads_a_graph_or_a_graph_factory(gate, tmp_path, monkeypatch):
         _load_graph("review_graphs:not_a_graph", gate)
     with pytest.raises(typer.BadParameter):
         _load_graph("review_graphs", gate)
+    with pytest.raises(typer.BadParameter, match="no_such_module"):
+        _load_graph("no_such_module:graph", gate)
+
+
+def test_serve_resume_context_needs_a_graph_and_a_function(tmp_path, monkeypatch):
+    (tmp_path / "agent_context.py").write_text("def context_for(thread_id, configurable):\n"
+                                               "    return {'user_id': thread_id}\n"
+                                               "not_a_function = 42\n")
+    monkeypatch.chdir(tmp_path)
+    data = str(tmp_path / "data")
+    r = CliRunner().invoke(cli_app, ["serve", "--resume-context", "agent_context:context_for", "--data-dir", data])
+    assert r.exit_code == 2 and "--resume-context needs --graph" in r.output
+    for spec, why in (("agent_context:not_a_function", "is not a function"), ("agent_context:nope", "nope"),
+                      ("agent_context", "module:attr")):
+        r = CliRunner().invoke(cli_app, ["serve", "--graph", "x:y", "--resume-context", spec, "--data-dir", data],
+                               env={"COLUMNS": "400"})  # the error box is as wide as the terminal
+        assert r.exit_code == 2 and why in r.output, (spec, r.output)
 
 
 def test_app_shutdown_waits_for_resumed_agent_runs(gate, accounts, tokens, tmp_path):

@@ -58,6 +58,7 @@ from gatekeeper.review_service import (
     QueueItem,
     ReviewDecision,
     ReviewPermissionError,
+    ResumeContext,
     ReviewService,
 )
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
@@ -225,17 +226,21 @@ def _pretty_revealed(value: Any) -> str:
 
 
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
-               secret_key: bytes | str | None = None, data_dir: str | Path | None = None,
+               resume_context: ResumeContext | None = None, secret_key: bytes | str | None = None,
+               data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
                login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review",
                resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
-    compiled graph (it must use the checkpointer the agents use). At shutdown the app waits up to
+    compiled graph (it must use the checkpointer the agents use); ``resume_context(thread_id, configurable)``
+    builds the run context a resumed thread runs with, for a graph whose nodes read one. At shutdown the app waits up to
     ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background).
     While it runs, every ``expire_every_s`` seconds (0: never) it expires the escalations past their deadline when
     the policy in force says ``escalation.overdue_action: quarantine`` (``ReviewService.expire_overdue``)."""
     if graph is not None:
         service.resume_graph = graph
+    if resume_context is not None:
+        service.resume_context = resume_context
     if secret_key is None:
         secret_key = load_or_create_secret(data_dir or service.gate.registry.path.parent)
     if isinstance(secret_key, str):
