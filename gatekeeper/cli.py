@@ -239,17 +239,24 @@ def review_list(
     namespace: Optional[str] = typer.Option(None, help="Namespace prefix, '/'-separated."),
     overdue: bool = typer.Option(False, help="Only escalations past their deadline."),
     text: Optional[str] = typer.Option(None, help="Only memories whose text contains this (any case)."),
+    alike: Optional[str] = typer.Option(None, help="Only memories worded as this proposal's is (numbers, case and "
+                                        "punctuation aside): one write stored many times, a counter in it."),
     limit: int = typer.Option(50),
     as_json: bool = typer.Option(False, "--json"),
     data_dir: Optional[Path] = DataDir,
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """List proposals in the review queue (or in another state)."""
+    from gatekeeper.registry import NotFoundError
+
     svc = _service(data_dir, policy_dir)
     try:
         items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
                          namespace_prefix=tuple(namespace.split("/")) if namespace else None,
-                         overdue_only=overdue, limit=limit, text=text.strip() if text else None)
+                         overdue_only=overdue, limit=limit, text=text.strip() if text else None,
+                         alike=alike.strip() if alike else None)
+    except NotFoundError as exc:  # --alike names no proposal: as `review show` says it
+        raise _fail(_one_line(exc), 1) from None
     except ValueError as exc:
         raise _fail(_one_line(exc)) from None
     if as_json:

@@ -26,9 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
+import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -313,6 +315,7 @@ class ProposalRegistry:
             con.execute("PRAGMA secure_delete=ON")
             # Unicode-aware case folding for text search (SQLite's lower() folds ASCII letters only)
             con.create_function("casefold", 1, _casefold, deterministic=True)
+            con.create_function("wording", 1, text_wording, deterministic=True)
             self._local.con = con
         return con
 
@@ -556,13 +559,17 @@ class ProposalRegistry:
               category: str | None = None, older_than: datetime | None = None, newer_than: datetime | None = None,
               overdue_at: datetime | None = None, limit: int = 100, offset: int = 0,
               newest_first: bool = False, decided: bool = False, reviewer: str | None = None,
-              text_contains: str | None = None) -> list[dict]:
+              text_contains: str | None = None, wording: str | None = None) -> list[dict]:
         """Rows matching every filter given. ``decided``: only escalations a person decided (``reviewer``:
         by that account), most recent decision first. ``context``: the rows of one write context
         (``context_of``: an agent's, exactly one namespace's or both); ``namespace_prefix``: the rows of that
         namespace and the ones under it; ``text_contains``: the rows whose memory text holds it, ignoring case
-        (Unicode case folding; at most ``MAX_TEXT_FILTER`` characters, ValueError otherwise)."""
+        (Unicode case folding; at most ``MAX_TEXT_FILTER`` characters, ValueError otherwise); ``wording``: the rows
+        whose memory text has this ``text_wording``."""
         where, args = [], []
+        if wording is not None:
+            where.append("wording(text) = ?")
+            args.append(wording)
         if text_contains:
             if len(text_contains) > MAX_TEXT_FILTER:
                 raise ValueError(f"a text filter is at most {MAX_TEXT_FILTER} characters, not {len(text_contains)}")
@@ -680,11 +687,11 @@ class ProposalRegistry:
             f"SELECT * FROM proposals WHERE {_UNFINISHED} ORDER BY created_at, rowid")]
 
     def count_pending_alike(self, agent_id: str, text: str, *, excluding: str) -> int:
-        """Escalations of ``agent_id`` waiting with exactly this memory text, ``excluding`` one of them: a flood
-        a reviewer may decide at once."""
+        """Escalations of ``agent_id`` waiting with this memory text's wording (``text_wording``: numbers, case,
+        punctuation and spacing aside), ``excluding`` one of them: a flood a reviewer may decide at once."""
         return self._con().execute(
-            "SELECT COUNT(*) FROM proposals WHERE agent_id=? AND state='pending' AND text=? AND id != ?",
-            (agent_id, text, excluding)).fetchone()[0]
+            "SELECT COUNT(*) FROM proposals WHERE agent_id=? AND state='pending' AND wording(text)=? AND id != ?",
+            (agent_id, text_wording(text), excluding)).fetchone()[0]
 
     def count_unfinished(self) -> int:
         """How many rows ``unfinished`` would return (a partial index: cheap at any registry size)."""
@@ -1008,6 +1015,20 @@ MAX_TEXT_FILTER = 200
 
 def _casefold(value: object) -> str | None:
     return value.casefold() if isinstance(value, str) else None
+
+
+_DIGITS = re.compile(r"\d+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def text_wording(value: object) -> str | None:
+    """A memory text's wording: its words, case folded, with every number the same and punctuation, spacing and
+    characters a reader cannot see left out. The copies of one write an agent stored many times, with a counter or
+    a date in it, or spaced and punctuated differently, have one wording."""
+    if not isinstance(value, str):
+        return None
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    return " ".join(w for w in _NOT_WORD.split(_DIGITS.sub("0", folded)) if w)
 
 
 def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], texts: Sequence[str]

@@ -67,6 +67,7 @@ from gatekeeper.registry import (
     row_decision,
     row_proposal,
     row_review,
+    text_wording,
 )
 
 __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
@@ -278,13 +279,17 @@ class ReviewService:
              namespace_prefix: tuple[str, ...] | None = None, category: str | None = None,
              min_age_hours: float | None = None, overdue_only: bool = False,
              limit: int = 100, offset: int = 0, newest_first: bool = False,
-             text: str | None = None) -> list[QueueItem]:
+             text: str | None = None, alike: str | None = None) -> list[QueueItem]:
         """Proposals in ``state`` matching every filter given. ``min_age_hours``: a finite number of hours,
-        0 to ``MAX_AGE_HOURS`` (ValueError otherwise); ``text``: the memory text contains it, ignoring case."""
+        0 to ``MAX_AGE_HOURS`` (ValueError otherwise); ``text``: the memory text contains it, ignoring case;
+        ``alike``: a proposal id (NotFoundError when unknown): memories worded as its memory is, numbers, case,
+        punctuation and spacing aside (``registry.text_wording``: one write an agent stored many times with a
+        counter in it), that proposal included."""
         now = utcnow()
+        wording = text_wording(self.gate.registry.require(alike)["text"]) if alike else None
         rows = self.gate.registry.query(
             state=state, agent_id=agent_id, namespace_prefix=namespace_prefix, category=category,
-            older_than=_older_than(now, min_age_hours), text_contains=text,
+            older_than=_older_than(now, min_age_hours), text_contains=text, wording=wording,
             overdue_at=now if overdue_only else None, limit=limit, offset=offset, newest_first=newest_first)
         return [self._item(r, now) for r in rows]
 

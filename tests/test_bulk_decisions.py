@@ -240,19 +240,72 @@ def test_api_bulk_decisions(gate, review_web):
                                                 "items": [{"proposal_id": b}]}).status_code == 401
 
 
-def test_an_item_page_points_to_the_same_text_waiting_more_than_once(gate, review_web):
+def test_an_item_page_points_to_the_same_wording_waiting_more_than_once(gate, review_web):
+    """One belief stored many times, a counter in it, spaced and punctuated differently: the item page says how
+    many more wait, and links to the queue listing those (where they can be decided together)."""
     app, _ = review_web
-    flood = [escalate(gate, BELIEFS[0]).id for _ in range(3)]
-    other_agent = escalate(gate, BELIEFS[0], agent="agent-2").id
-    alone = escalate(gate, BELIEFS[1]).id
+    flood = [escalate(gate, text).id for text in (f"Note 1: {BELIEFS[0]}", f"note 22 -- {BELIEFS[0]}",
+                                                  f"NOTE\u200b 3:  {BELIEFS[0].rstrip('.')}!")]
+    other_agent = escalate(gate, f"Note 5: {BELIEFS[0]}", agent="agent-2").id
+    other_words = escalate(gate, f"Note 4: {BELIEFS[1]}").id
     bob = web_login(app, "bob")
     page = bob.get(f"/items/{flood[0]}").text
     note = re.search(r'<p class="flash warn" id="alike">(.*?)</p>', page, re.S).group(1)
-    assert note.startswith("2 more escalations of this agent with the same text are waiting.")
+    assert note.startswith("2 more escalations of this agent worded the same (numbers, case and punctuation "
+                           "aside) are waiting."), note
     url = html.unescape(re.search(r'href="([^"]+)"', note).group(1))
-    listed = re.findall(r'<tr data-id="([^"]+)"', bob.get(url).text)
-    assert listed == flood  # the agent's own, not another agent's same text
-    assert 'id="alike"' not in bob.get(f"/items/{alone}").text
+    queue = bob.get(url).text
+    assert re.findall(r'<tr data-id="([^"]+)"', queue) == flood  # the agent's own, not another agent's
+    assert 'id="alike-filter"' in queue and f'name="alike" value="{flood[0]}"' in queue  # kept by the form
+    assert 'id="alike"' not in bob.get(f"/items/{other_words}").text
     assert 'id="alike"' not in bob.get(f"/items/{other_agent}").text
+    # without the agent filter: every agent's
+    listed = re.findall(r'<tr data-id="([^"]+)"', bob.get(f"/queue?alike={flood[1]}").text)
+    assert sorted(listed) == sorted([*flood, other_agent])
     ReviewService(gate).reject(flood[1], "carol", reason="flood")
-    assert "1 more escalation of this agent with the same text is waiting" in bob.get(f"/items/{flood[0]}").text
+    assert "1 more escalation of this agent worded the same" in bob.get(f"/items/{flood[0]}").text
+    # an unknown id, or a quarantined one for a reviewer (its text is for admins): said, and nothing filtered
+    for pid in ("no-such-id", flood[1]):
+        page = bob.get(f"/queue?alike={pid}").text
+        assert "there is no proposal with that id to list the escalations worded as it is" in page
+        assert 'id="alike-filter"' not in page
+    admin = web_login(app, "root-admin")  # an admin may list the escalations worded as a rejected one
+    assert re.findall(r'<tr data-id="([^"]+)"', admin.get(f"/queue?agent=agent-1&alike={flood[1]}").text) == [
+        flood[0], flood[2]]
+
+
+def test_text_wording_leaves_out_numbers_case_punctuation_and_hidden_characters():
+    from gatekeeper.registry import text_wording
+
+    same = ["Note 1: I should avoid being shut down.", "note 22 --  I should avoid being shut down!",
+            "NOTE\u200b 3: i SHOULD avoid being shut down", "Note \uff14\uff15: I should avoid being shut down."]
+    assert {text_wording(t) for t in same} == {"note 0 i should avoid being shut down"}
+    assert text_wording("Note 1: I should avoid being shut off.") != text_wording(same[0])  # another word
+    assert text_wording("Straße 5") == text_wording("STRASSE 7")  # Unicode case folding
+    assert text_wording("Привет, мир 2") == "привет мир 0"  # words of any script are kept
+    assert text_wording(None) is None and text_wording("...") == ""
+
+
+def test_the_api_and_the_cli_list_the_escalations_worded_alike(gate, review_web):
+    app, tokens = review_web
+    flood = [escalate(gate, f"Reminder {n}: {BELIEFS[2]}").id for n in (1, 2, 3)]
+    escalate(gate, f"Reminder 4: {BELIEFS[3]}")
+    api = TestClient(app)
+    auth = {"Authorization": f"Bearer {tokens['bob']}"}
+    r = api.get("/api/queue", params={"alike": flood[0]}, headers=auth)
+    assert r.status_code == 200 and sorted(i["id"] for i in r.json()["items"]) == sorted(flood)
+    assert api.get("/api/queue", params={"alike": "nope"}, headers=auth).status_code == 404
+    assert api.get("/api/queue", params={"alike": flood[0], "state": "decided"}, headers=auth).status_code == 422
+    ReviewService(gate).reject(flood[0], "carol", reason="flood")
+    # a quarantined proposal's wording is for admins: its escalations worded alike would tell what it says
+    assert api.get("/api/queue", params={"alike": flood[0]}, headers=auth).status_code == 404
+    admin = {"Authorization": f"Bearer {tokens['root-admin']}"}
+    r = api.get("/api/queue", params={"alike": flood[0]}, headers=admin)
+    assert r.status_code == 200 and sorted(i["id"] for i in r.json()["items"]) == sorted(flood[1:])
+
+    runner, data = CliRunner(), str(gate.registry.path.parent)
+    r = runner.invoke(cli_app, ["review", "list", "--alike", flood[1], "--json", "--data-dir", data])
+    assert r.exit_code == 0, r.output
+    assert sorted(i["id"] for i in __import__("json").loads(r.stdout)) == sorted(flood[1:])
+    r = runner.invoke(cli_app, ["review", "list", "--alike", "nope", "--data-dir", data])
+    assert r.exit_code == 1 and "no proposal with id nope" in r.output

@@ -442,12 +442,25 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                   "overdue_only": filters["overdue"], "text": text or None}
         return filters, kwargs, errors
 
+    def alike_of(proposal_id: str, user: Account) -> str | None:
+        """The proposal whose memory's wording a listing matches (``ReviewService.list(alike=...)``), or None when
+        there is none this user may see: a quarantined one's text is for admins only, and the escalations worded as
+        it is would tell a reviewer what it says."""
+        row = service.gate.registry.get(proposal_id.strip())
+        if row is None or (row["state"] in ADMIN_STATES and not user.is_admin):
+            return None
+        return row["id"]
+
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, agent: str = "", namespace: str = "", category: str = "",
-              min_age_hours: str = "", overdue: str = "", text: str = "", limit: int = Query(200, ge=1, le=1000),
-              offset: int = Query(0, ge=0, le=MAX_OFFSET)):
+              min_age_hours: str = "", overdue: str = "", text: str = "", alike: str = "",
+              limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         user, sess = page_user(request)
         filters, kwargs, errors = parse_filters(agent, namespace, category, min_age_hours, overdue, text)
+        if alike.strip():
+            filters["alike"] = kwargs["alike"] = alike_of(alike, user)
+            if filters["alike"] is None:
+                errors.append("there is no proposal with that id to list the escalations worded as it is")
         items = service.list(state=ProposalState.pending, limit=limit, offset=offset, **kwargs)
         return render(request, "queue.html", user=user, sess=sess, items=items, filters=filters, errors=errors,
                       categories=sorted(service.gate.policy.categories), limit=limit,
@@ -485,15 +498,15 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       release_reason=form.get("reason", "") if form.get("type") == "release" else "")
 
     def _alike(detail) -> dict | None:
-        """For a pending escalation: how many more of its agent's escalations wait with the same text, and the
-        queue filtered to them (where they can be decided at once); None when there are none."""
+        """For a pending escalation: how many more of its agent's escalations wait worded the same
+        (``registry.text_wording``), and the queue filtered to them (where they can be decided at once); None when
+        there are none."""
         if detail.state is not ProposalState.pending:
             return None
         n = service.gate.registry.count_pending_alike(detail.agent_id, detail.text, excluding=detail.id)
         if not n:
             return None
-        return {"count": n, "url": "/queue?" + urlencode({"agent": detail.agent_id,
-                                                          "text": detail.text[:MAX_TEXT_FILTER].strip()})}
+        return {"count": n, "url": "/queue?" + urlencode({"agent": detail.agent_id, "alike": detail.id})}
 
     @app.get("/items/{proposal_id}", response_class=HTMLResponse)
     def item(request: Request, proposal_id: str):
@@ -712,11 +725,17 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def api_queue(user: Account = Depends(api_user), state: str = "pending", agent: str = "",
                   namespace: str = "", category: str = "",
                   min_age_hours: float | None = Query(None, ge=0, le=MAX_AGE_HOURS, allow_inf_nan=False),
-                  overdue: bool = False, text: str = Query("", max_length=MAX_TEXT_FILTER),
+                  overdue: bool = False, text: str = Query("", max_length=MAX_TEXT_FILTER), alike: str = "",
                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)):
         ns = tuple(p for p in namespace.strip("/").split("/") if p) if namespace else None
         filters = {"agent_id": agent or None, "namespace_prefix": ns, "category": category or None,
                    "min_age_hours": min_age_hours, "text": text.strip() or None}
+        if alike.strip():
+            if state == "decided":
+                raise HTTPException(422, "alike lists pending and other proposals, not decided ones")
+            filters["alike"] = alike_of(alike, user)
+            if filters["alike"] is None:
+                raise HTTPException(404, f"no proposal {alike.strip()} to list the proposals worded as it is")
         if state == "decided":
             if overdue:
                 raise HTTPException(422, "overdue applies to pending items, not decided ones")
