@@ -205,6 +205,15 @@ def release_request(operator: str | None, reason: str | None) -> tuple[str, str]
     return operator, reason
 
 
+def _queue_place(waiting: dict[str, int], agent: str, cap: int) -> bool:
+    """Whether one more escalation of ``agent`` fits under the queue cap (``escalation.max_pending_per_agent``),
+    ``waiting`` holding each agent's escalations waiting; one that fits is counted in ``waiting``."""
+    if waiting.get(agent, 0) >= cap:
+        return False
+    waiting[agent] = waiting.get(agent, 0) + 1
+    return True
+
+
 class Gatekeeper:
     def __init__(self, *, policy: Policy, registry: ProposalRegistry, ledger: AuditLedger,
                  memory_store: BaseStore, reviewer: Reviewer | None = None,
@@ -666,7 +675,7 @@ class Gatekeeper:
         for i, p, review, decision, state in steps:
             agent = p.provenance.agent_id
             if state is ProposalState.pending:
-                if waiting.get(agent, 0) >= cap:
+                if not _queue_place(waiting, agent, cap):
                     decision = decision.model_copy(update={
                         "action": Action.quarantine, "escalation_mode": None, "deadline": None,
                         "reason": f"{QUEUE_CAPPED}: agent {agent} has {waiting[agent]} escalations awaiting review "
@@ -674,8 +683,6 @@ class Gatekeeper:
                                   f"{decision.reason}"})
                     state = ProposalState.quarantined
                     capped[agent] += 1
-                else:
-                    waiting[agent] = waiting.get(agent, 0) + 1
             out.append((i, p, review, decision, state))
         for agent, n in capped.items():
             log.warning("gate.queue_capped", agent_id=agent, quarantined=n, cap=cap)
@@ -943,12 +950,8 @@ class Gatekeeper:
             for row, p, review in zip(chunk, proposals, reviewer.review_many(proposals)):
                 action = decide(p, review, policy).action
                 stays = "still_quarantined" if action is Action.quarantine else None
-                if action is Action.escalate and cap:
-                    agent = p.provenance.agent_id
-                    if waiting.get(agent, 0) >= cap:
-                        stays = "still_capped"
-                    else:
-                        waiting[agent] = waiting.get(agent, 0) + 1
+                if action is Action.escalate and cap and not _queue_place(waiting, p.provenance.agent_id, cap):
+                    stays = "still_capped"
                 out.append((row, stays))
         return out
 
