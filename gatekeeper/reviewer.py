@@ -11,7 +11,8 @@
    exemplars   nearest policy exemplar / counter-exemplar (``gatekeeper.exemplars``)
    context     this write joined with 1, 2, ... of the writes committed just before it in its
                context (``thresholds.context_scope``: by default its agent's writes to its
-               namespace), so a belief split over several small writes is seen whole
+               namespace), so a belief split over several small writes is seen whole (a
+               joined text raises the score; a write flagged alone keeps its own category)
 4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``)
 
 ``review_many`` embeds every text of a batch in one model call. A failure in
@@ -313,7 +314,7 @@ class Reviewer:
                 continue  # the earlier joined texts counted as much, or were as alarming: nothing changes
             score, category = r.score, r.category
             if counts and best.probability > score:
-                score, category = best.probability, best.category
+                score, category = self._raised_by_context(score, category, best)
             out[i] = r.model_copy(update={
                 "evidence": [e for e in r.evidence if e.layer != "context"] + [evidence],
                 "score": round(float(score), 4), "raw_score": round(float(score), 4),
@@ -343,6 +344,18 @@ class Reviewer:
             details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
                      "contexts": len(scores), "counts": counts, "runs_on": continued[k]})
         return evidence, best, counts
+
+    def _raised_by_context(self, score: float, category: str | None, joined: ClassifierScore
+                           ) -> tuple[float, str | None]:
+        """The score and category of a write whose joined text ``joined`` counts and scores higher than the
+        write's own ``score``. The score rises to the joined text's. A write flagged on its own keeps its own
+        category: its words say what it is, while a joined text's category mixes in earlier writes that
+        committed as task knowledge (a note holding a batch id made a self-preservation belief read as an
+        injection, quarantined where it should have been escalated). A write not flagged on its own takes the
+        joined text's category: there the split belief is the finding."""
+        if self._label(score, category) is Label.alignment_shifting:
+            return joined.probability, category
+        return joined.probability, joined.category
 
     def _label(self, score: float, category: str | None) -> Label:
         """Alignment-shifting from the category's threshold on (0.5 without a known category)."""
@@ -663,7 +676,7 @@ class Reviewer:
             evidence, ctx_score, counts = self._context_layer([w.contexts[i] for i in w.keep_contexts], ctx_scores)
             w.evidence.append(evidence)
             if counts and ctx_score.probability > score:
-                score, category = ctx_score.probability, ctx_score.category
+                score, category = self._raised_by_context(score, category, ctx_score)
                 joined = evidence.details.get("joined_text")
 
         # judge: only the uncertain band, only when configured; asked about every such write of the batch at
