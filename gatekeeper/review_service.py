@@ -47,6 +47,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal, Sequence
 
@@ -549,16 +550,15 @@ class ReviewService:
         resumed, so a refused decision never consumes the thread's interrupt.
         """
         decision = _decision_for(proposal_id, decision)
+        # the thread's run context is built before the submit lock: a slow hook (a database lookup) holds up
+        # no other decision while it runs
+        built = self._context_before_lock(self._refusal_checked(proposal_id, decision, expected_version))
         with self._submit_lock:
-            row = self.gate.registry.require(proposal_id)
-            proposal = row_proposal(row)
-            self._refuse_self_review(proposal_id, proposal, decision)
-            _check_pending(row, expected_version)
-            _final_value(proposal, decision)  # an edit the node would refuse must not consume the interrupt
+            row = self._refusal_checked(proposal_id, decision, expected_version)
             graph = self.resume_graph
             done = None
             if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
-                done = self._resume(graph, row, decision)
+                done = self._resume(graph, row, decision, built)
             if done is None:
                 item = self.decide(proposal_id, decision, expected_version=expected_version)
                 done = SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
@@ -571,8 +571,36 @@ class ReviewService:
                 done.warning = f"{note}; {done.warning}" if done.warning else note
             return done
 
-    def _resume(self, graph: Any, row: dict, decision: ReviewDecision) -> SubmittedDecision | None:
-        """Resume the thread paused on this escalation; None when it is not paused on it."""
+    def _refusal_checked(self, proposal_id: str, decision: ReviewDecision, expected_version: int | None) -> dict:
+        """The proposal's row, after everything that refuses a decision before a thread is resumed: self-review,
+        not pending or changed since ``expected_version``, an edit the node would refuse."""
+        row = self.gate.registry.require(proposal_id)
+        proposal = row_proposal(row)
+        self._refuse_self_review(proposal_id, proposal, decision)
+        _check_pending(row, expected_version)
+        _final_value(proposal, decision)  # an edit the node would refuse must not consume the interrupt
+        return row
+
+    def _context_before_lock(self, row: dict) -> _BuiltContext | None:
+        """The run context of the thread paused on ``row``'s escalation (or the ResumeContextError building it
+        raised), when a graph and ``resume_context`` would resume it; None otherwise, or when its checkpoint
+        cannot be read (``_resume`` finds out again under the lock)."""
+        graph, thread_id = self.resume_graph, row["thread_id"]
+        if graph is None or self.resume_context is None or row["escalation_mode"] != "interrupt" or not thread_id:
+            return None
+        try:
+            config, _ = _paused(graph, thread_id)
+        except Exception:  # noqa: BLE001
+            return None
+        try:
+            return _BuiltContext(thread_id=thread_id, context=self._run_context(config))
+        except ResumeContextError as exc:
+            return _BuiltContext(thread_id=thread_id, error=exc)
+
+    def _resume(self, graph: Any, row: dict, decision: ReviewDecision,
+                built: _BuiltContext | None = None) -> SubmittedDecision | None:
+        """Resume the thread paused on this escalation; None when it is not paused on it. ``built``: its run
+        context, built before the submit lock (else it is built here)."""
         from langgraph.types import Command
 
         pid, thread_id = row["id"], row["thread_id"]
@@ -596,7 +624,12 @@ class ReviewService:
             payload["edited_value"] = decision.edited_value
         resume = payload if len(pending) == 1 else {target.id: payload}
         try:
-            context = self._run_context(config)
+            if built is not None and built.thread_id == thread_id:
+                if built.error is not None:
+                    raise built.error
+                context = built.context
+            else:
+                context = self._run_context(config)
         except ResumeContextError as exc:
             # resumed without its context the agent's run would fail after the decision: decided directly; the
             # thread stays paused on it until it is resumed with its context (then stepped past it)
@@ -902,6 +935,14 @@ class ResumeContextError(RuntimeError):
 
 #: a run context not built yet (None is a built one: no context)
 _NOT_BUILT = object()
+
+
+@dataclass(frozen=True)
+class _BuiltContext:
+    """A paused thread's run context built by ``resume_context``, or the error building it raised."""
+    thread_id: str
+    context: Any = None
+    error: ResumeContextError | None = None
 
 
 def _invoke(graph: Any, command: Any, config: dict, context: Any) -> None:

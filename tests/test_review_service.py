@@ -656,6 +656,47 @@ def test_a_resumed_run_gets_its_context_from_resume_context(gate, saver_path):
     assert gate.memory_store.get(("memories", "dana"), "k1").value["content"] == SELF_PRES
 
 
+def test_a_slow_resume_context_holds_up_no_other_decision(gate, saver_path):
+    """``resume_context`` is the user's code (a database lookup): it runs before the service's submit lock, so
+    a decision on another thread goes through while it waits."""
+    seen: list = []
+    agent, UserContext = _context_graph(gate, saver_path, seen)
+    pids = {}
+    for thread, user in {"t-slow": "gil", "t-quick": "hal"}.items():
+        out = agent.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "k1"}]},
+                           {"configurable": {"thread_id": thread}}, context=UserContext(user_id=user))
+        (pids[thread],) = (o["id"] for o in out["memory_outcomes"])
+    entered, release = threading.Event(), threading.Event()
+
+    def context_for(thread_id: str, configurable: dict):
+        if thread_id == "t-slow":
+            entered.set()
+            release.wait(120)
+        return UserContext(user_id={"t-slow": "gil", "t-quick": "hal"}[thread_id])
+
+    svc = ReviewService(gate, resume_graph=_context_graph(gate, saver_path, seen)[0], resume_context=context_for)
+    results: dict = {}
+
+    def decide(thread: str, reviewer: str) -> None:
+        results[thread] = svc.submit_decision(pids[thread], {"type": "approve", "reviewer": reviewer})
+
+    slow = threading.Thread(target=decide, args=("t-slow", "bob"))
+    slow.start()
+    assert entered.wait(60)
+    quick = threading.Thread(target=decide, args=("t-quick", "cy"))
+    quick.start()
+    quick.join(60)  # with the hook under the lock, this waited for the slow hook (released only below)
+    try:
+        assert not quick.is_alive() and "t-slow" not in results
+        assert results["t-quick"].via == "graph" and results["t-quick"].item.state.value == "committed"
+    finally:
+        release.set()
+        slow.join(60)
+    assert results["t-slow"].via == "graph" and results["t-slow"].item.state.value == "committed"
+    assert svc.wait_for_resumes(60)
+    assert sorted(seen) == ["gil", "hal"] and all(r.error is None for r in svc.resume_runs())
+
+
 def test_a_resume_context_that_raises_leaves_the_thread_paused_and_loses_no_decision(gate, saver_path):
     seen: list = []
     agent, UserContext = _context_graph(gate, saver_path, seen)
