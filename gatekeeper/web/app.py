@@ -74,6 +74,11 @@ FLASH_COOKIE = "gk_flash"
 #: states only admins may look at (their text can be hostile: injections, hidden payloads)
 ADMIN_STATES = {ProposalState.quarantined.value, ProposalState.received.value}
 
+
+def hidden_from(user: Account, state: str) -> bool:
+    """Whether a proposal in ``state`` is for admins only and ``user`` is not one."""
+    return state in ADMIN_STATES and not user.is_admin
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),
@@ -447,7 +452,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         there is none this user may see: a quarantined one's text is for admins only, and the escalations worded as
         it is would tell a reviewer what it says."""
         row = service.gate.registry.get(proposal_id.strip())
-        if row is None or (row["state"] in ADMIN_STATES and not user.is_admin):
+        if row is None or hidden_from(user, row["state"]):
             return None
         return row["id"]
 
@@ -473,7 +478,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except NotFoundError as exc:
             pruned = "pruned from the registry" in str(exc)
             raise _PageError(404, "Not found", str(exc) if pruned else "There is no proposal with this id.") from None
-        if detail.state.value in ADMIN_STATES and not user.is_admin:
+        if hidden_from(user, detail.state.value):
             raise _PageError(403, "Admins only", "Quarantined memories are visible to admins only.")
         return detail
 
@@ -554,7 +559,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except ConflictError as exc:
             current = service.show(proposal_id, similar=0)
             return render(request, "conflict.html", user=user, sess=sess, status=409, message=str(exc),
-                          d=current, hide_text=current.state.value in ADMIN_STATES and not user.is_admin)
+                          d=current, hide_text=hidden_from(user, current.state.value))
         log.info("web.decision", proposal_id=proposal_id, reviewer=user.id, type=type, via=done.via)
         verb = {"approve": "Approved", "edit": "Edited and approved", "reject": "Rejected"}[decision.type]
         text = f"{verb} {proposal_id[:12]}: now {done.item.state.value}"
@@ -714,7 +719,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
 
     def api_item(item: QueueItem, user: Account) -> dict:
         data = item.model_dump(mode="json")
-        if item.state.value in ADMIN_STATES and not user.is_admin:
+        if hidden_from(user, item.state.value):
             data["text"] = None
         # characters a reader cannot see (bidi controls, tag text, ...): a client showing the text should
         # reveal them as the review pages do (gatekeeper.hidden_chars)
@@ -745,7 +750,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         else:
             if state not in {s.value for s in ProposalState}:
                 raise HTTPException(422, "state is one of pending, committed, quarantined, decided")
-            if state in ADMIN_STATES and not user.is_admin:
+            if hidden_from(user, state):
                 raise HTTPException(403, "quarantined memories are visible to admins only")
             items = service.list(state=state, overdue_only=overdue, limit=limit, offset=offset, **filters)
         return {"items": [api_item(i, user) for i in items], "count": len(items)}
@@ -756,7 +761,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             detail = service.show(proposal_id)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
-        if detail.state.value in ADMIN_STATES and not user.is_admin:
+        if hidden_from(user, detail.state.value):
             raise HTTPException(403, "quarantined memories are visible to admins only")
         return detail.model_dump(mode="json")
 
