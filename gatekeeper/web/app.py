@@ -79,6 +79,7 @@ def hidden_from(user: Account, state: str) -> bool:
     """Whether a proposal in ``state`` is for admins only and ``user`` is not one."""
     return state in ADMIN_STATES and not user.is_admin
 
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),
