@@ -557,12 +557,12 @@ class ReviewService:
             row = self._refusal_checked(proposal_id, decision, expected_version)
             graph = self.resume_graph
             done = None
-            if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
+            if self._resumes(row):
                 done = self._resume(graph, row, decision, built)
             if done is None:
                 item = self.decide(proposal_id, decision, expected_version=expected_version)
                 done = SubmittedDecision(item=item, via="direct", thread_id=row["thread_id"])
-                if graph is not None and row["escalation_mode"] == "interrupt" and row["thread_id"]:
+                if self._resumes(row):
                     # the thread may be paused on another escalation that was decided where no graph could
                     # resume it (the CLI): step it past that one, and past this one when it gets there
                     self._advance_in_background(graph, row)
@@ -581,21 +581,25 @@ class ReviewService:
         _final_value(proposal, decision)  # an edit the node would refuse must not consume the interrupt
         return row
 
+    def _resumes(self, row: dict) -> bool:
+        """Whether a decision on ``row`` resumes its graph thread: an interrupt-mode escalation of a thread, and a
+        graph to resume it with."""
+        return self.resume_graph is not None and row["escalation_mode"] == "interrupt" and bool(row["thread_id"])
+
     def _context_before_lock(self, row: dict) -> _BuiltContext | None:
         """The run context of the thread paused on ``row``'s escalation (or the ResumeContextError building it
         raised), when a graph and ``resume_context`` would resume it; None otherwise, or when its checkpoint
         cannot be read (``_resume`` finds out again under the lock)."""
-        graph, thread_id = self.resume_graph, row["thread_id"]
-        if graph is None or self.resume_context is None or row["escalation_mode"] != "interrupt" or not thread_id:
+        if self.resume_context is None or not self._resumes(row):
             return None
         try:
-            config, _ = _paused(graph, thread_id)
+            config, _ = _paused(self.resume_graph, row["thread_id"])
         except Exception:  # noqa: BLE001
             return None
         try:
-            return _BuiltContext(thread_id=thread_id, context=self._run_context(config))
+            return _BuiltContext(context=self._run_context(config))
         except ResumeContextError as exc:
-            return _BuiltContext(thread_id=thread_id, error=exc)
+            return _BuiltContext(error=exc)
 
     def _resume(self, graph: Any, row: dict, decision: ReviewDecision,
                 built: _BuiltContext | None = None) -> SubmittedDecision | None:
@@ -624,7 +628,7 @@ class ReviewService:
             payload["edited_value"] = decision.edited_value
         resume = payload if len(pending) == 1 else {target.id: payload}
         try:
-            if built is not None and built.thread_id == thread_id:
+            if built is not None:
                 if built.error is not None:
                     raise built.error
                 context = built.context
@@ -940,7 +944,6 @@ _NOT_BUILT = object()
 @dataclass(frozen=True)
 class _BuiltContext:
     """A paused thread's run context built by ``resume_context``, or the error building it raised."""
-    thread_id: str
     context: Any = None
     error: ResumeContextError | None = None
 
