@@ -59,6 +59,9 @@ log = structlog.get_logger("gatekeeper.gated_store")
 
 _write_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "gatekeeper_write_context", default=None)
+#: the lists of open ``collected_outcomes()`` blocks of this context (nested blocks each get every outcome)
+_outcome_lists: contextvars.ContextVar[tuple[list[GateOutcome], ...]] = contextvars.ContextVar(
+    "gatekeeper_outcome_lists", default=())
 
 #: value fields that claim provenance, trust or a decision. They are recorded in
 #: ``Provenance.claimed_source`` for reviewers and never change the trust or the
@@ -109,6 +112,22 @@ def write_context(**provenance: Any) -> Iterator[None]:
         yield
     finally:
         _write_context.reset(token)
+
+
+@contextmanager
+def collected_outcomes() -> Iterator[list[GateOutcome]]:
+    """Collect what the gate decided for the writes any ``GatedStore`` makes inside the block, in order.
+
+    For code that writes through an interface returning nothing (``put``, a tool that calls it) and then needs
+    the outcome, such as ``gatekeeper.langmem_tools``. The block's context is followed, not the store: writes of
+    this thread or asyncio task count (``aput`` too, whose executor thread runs in a copy of the context), and
+    another thread's writes through the same store do not (``last_outcomes`` is shared by every caller)."""
+    seen: list[GateOutcome] = []
+    token = _outcome_lists.set((*_outcome_lists.get(), seen))
+    try:
+        yield seen
+    finally:
+        _outcome_lists.reset(token)
 
 
 class GatedStore(BaseStore):
@@ -243,8 +262,11 @@ class GatedStore(BaseStore):
                 j += 1
             chunk = ops[i:j]
             if kind == "write":
-                outcomes.extend(self.gate.submit_many([proposals[k] for k in range(i, j)],
-                                                      escalation_mode=self.escalation_mode))
+                decided = self.gate.submit_many([proposals[k] for k in range(i, j)],
+                                                escalation_mode=self.escalation_mode)
+                outcomes.extend(decided)
+                for seen in _outcome_lists.get():
+                    seen.extend(decided)
             elif kind == "delete":
                 self._deletes(chunk)  # type: ignore[arg-type]
             else:
