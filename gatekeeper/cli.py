@@ -365,11 +365,17 @@ def _decide_ids(proposal_ids: list[str], payload: dict, data_dir, policy_dir) ->
             if o.warning:
                 err.print(f"[yellow]{_shown(o.proposal_id)}: {_shown(o.warning)}[/yellow]")
         else:
-            why = " ".join((o.error or "").split())
-            err.print(f"[red]{_shown(o.proposal_id)}: {o.status}: {_shown(why)}[/red]", soft_wrap=True)
-            code = _BULK_EXIT[o.status]
+            code = _left_out(o)
     if code:
         raise typer.Exit(code)
+
+
+def _left_out(outcome) -> int:
+    """Print why a bulk decision or release left ``outcome``'s id out, as ``ID: status: why`` (one line per id,
+    on stderr); its exit code."""
+    why = " ".join((outcome.error or "").split())
+    err.print(f"[red]{_shown(outcome.proposal_id)}: {outcome.status}: {_shown(why)}[/red]", soft_wrap=True)
+    return _BULK_EXIT[outcome.status]
 
 
 @review_app.command("approve")
@@ -422,13 +428,8 @@ def review_release(proposal_ids: list[str] = typer.Argument(..., metavar="ID..."
         if o.item is not None:
             console.print(f"{_shown(o.proposal_id)}: released to review as {_shown(o.item.id)} -> "
                           f"[bold]{o.item.state.value}[/bold]")
-        elif o.status == "not_found":
-            err.print(f"[red]no proposal {_shown(o.proposal_id)}[/red]", soft_wrap=True)
-            code = 1
         else:
-            why = " ".join((o.error or "").split())
-            err.print(f"[red]{'conflict: ' if o.status == 'conflict' else ''}{_shown(why)}[/red]", soft_wrap=True)
-            code = _BULK_EXIT[o.status]
+            code = _left_out(o)
     if code:
         raise typer.Exit(code)
 

@@ -170,15 +170,17 @@ def test_cli_review_release(gate):
     assert r.exit_code == 0 and "released: sent to review by ops" in " ".join(r.output.split()), r.output
     r = runner.invoke(cli_app, ["review", "release", q.proposal.id, "--operator", "ops", "--reason", "again",
                                 "--data-dir", data])
-    assert r.exit_code == 3 and "released already" in r.output
+    flat = " ".join(r.output.split())
+    assert r.exit_code == 3 and f"{q.proposal.id}: conflict:" in flat and "released already" in flat, r.output
     r = runner.invoke(cli_app, ["review", "release", "nope", "--operator", "ops", "--reason", "x",
                                 "--data-dir", data])
-    assert r.exit_code == 1 and "no proposal nope" in r.output
-    # several at once: each released or refused on its own
+    assert r.exit_code == 1 and "nope: not_found:" in r.output, r.output
+    # several at once: each released or refused on its own, a refusal named by its id as in `review approve`
     more = [quarantined(gate).proposal.id for _ in range(2)]
-    r = runner.invoke(cli_app, ["review", "release", more[0], "nope", more[1], "--operator", "ops", "--reason",
-                                "false alarms", "--data-dir", data])
-    assert r.exit_code == 1 and "no proposal nope" in r.output, r.output
+    r = runner.invoke(cli_app, ["review", "release", more[0], "nope", q.proposal.id, more[1], "--operator", "ops",
+                                "--reason", "false alarms", "--data-dir", data])
+    flat = " ".join(r.output.split())
+    assert r.exit_code == 3 and "nope: not_found:" in flat and f"{q.proposal.id}: conflict:" in flat, r.output
     assert [gate.registry.require(pid)["resolution"] for pid in more] == ["released", "released"]
 
 
