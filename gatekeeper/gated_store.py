@@ -358,7 +358,10 @@ class GatedStore(BaseStore):
     # -------------------------------------------------------------- extras
     def put_reviewed(self, namespace: tuple[str, ...], key: str, value: dict[str, Any]) -> GateOutcome:
         """``put`` that returns what the gate decided (for this write: ``last_outcomes`` is shared by every
-        caller of the store, and another thread's write may have replaced it already)."""
+        caller of the store, and another thread's write may have replaced it already). A ``None`` value (a
+        delete, which the gate does not review) is a TypeError, before anything is deleted: use ``delete``."""
+        if value is None:
+            raise TypeError("put_reviewed reviews a write; a None value is a delete: use delete()")
         return self._batch_with_outcomes([PutOp(tuple(namespace), key, value)])[1][-1]
 
     def list_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:

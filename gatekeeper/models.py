@@ -91,6 +91,13 @@ class Provenance(BaseModel):
     url: str | None = None
     claimed_source: str | None = None
 
+    @field_validator("thread_id", "run_id", mode="before")
+    @classmethod
+    def _run_ids_as_text(cls, v: Any) -> Any:
+        # LangGraph takes any thread id a checkpointer can key by; its own savers store it as text, and so does
+        # the registry (an int or a UUID would fail every write of such a thread; a bool is not an id)
+        return str(v) if isinstance(v, (int, uuid.UUID)) and not isinstance(v, bool) else v
+
     @field_validator("agent_id")
     @classmethod
     def _agent_id_ok(cls, v: str) -> str:

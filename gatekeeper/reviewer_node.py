@@ -56,7 +56,7 @@ from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
 from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
-from gatekeeper.registry import ConflictError, row_proposal
+from gatekeeper.registry import ConflictError, NotFoundError, row_proposal
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
 
 log = structlog.get_logger("gatekeeper.reviewer_node")
@@ -272,8 +272,14 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
 
 
 def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
-    """The interrupt payload, shaped like HumanInTheLoopMiddleware's HITLRequest."""
-    detail = ReviewService(gate).show(proposal_id, similar=0)
+    """The interrupt payload, shaped like HumanInTheLoopMiddleware's HITLRequest. For an escalation no longer in
+    the registry (decided, then erased or pruned) a payload without action requests: the node asks again for
+    every escalation it has resumed on each later resume, and LangGraph answers those from the checkpoint, so a
+    paused thread must not fail on every resume once an earlier escalation of it is erased."""
+    try:
+        detail = ReviewService(gate).show(proposal_id, similar=0)
+    except NotFoundError as exc:
+        return {"action_requests": [], "review_configs": [], "proposal_id": proposal_id, "gone": str(exc)}
     return {
         "action_requests": [{
             "name": "store_memory",
