@@ -123,7 +123,7 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
     except JudgeModelError as exc:  # GATEKEEPER_JUDGE_MODEL names a model that does not load
         raise _fail(f"{exc}; the gate did not start") from None
     except PolicyError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     except LedgerCorruptError as exc:
         # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
@@ -211,7 +211,7 @@ def check(
         try:
             policy = load_policy(policy_dir)
         except PolicyError as exc:
-            err.print(f"[red]{exc}[/red]")
+            err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         # the judge a gate opened from these settings would have (GATEKEEPER_JUDGE_MODEL)
         judge_model = _judge_model(_settings(data_dir, policy_dir).judge_model) if policy.judge.enabled else None
@@ -569,9 +569,9 @@ def reviewer_add(
     try:
         acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
     except AccountError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"created {acc.role} [bold]{acc.id}[/bold] ({acc.display_name})")
+    console.print(f"created {acc.role} [bold]{acc.id}[/bold] ({escape(acc.display_name)})")
     console.print("API token (shown once; only its hash is stored):")
     print(token)
 
@@ -585,7 +585,7 @@ def reviewer_list(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Opti
         return
     table = Table("id", "name", "role", "status", "created", "last login")
     for a in accounts:
-        table.add_row(a.id, a.display_name, a.role, "disabled" if a.disabled else "active",
+        table.add_row(a.id, escape(a.display_name), a.role, "disabled" if a.disabled else "active",
                       a.created_at.strftime("%Y-%m-%d %H:%M"),
                       a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-")
     console.print(table)
@@ -599,7 +599,7 @@ def reviewer_disable(name: str, data_dir: Optional[Path] = DataDir) -> None:
     try:
         acc = _accounts(data_dir).disable(name)
     except AccountError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     console.print(f"disabled {acc.id}")
 
@@ -612,7 +612,7 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
     try:
         token = _accounts(data_dir).rotate_token(name)
     except AccountError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     print(token)
 
@@ -726,7 +726,7 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
         p = load_policy(path)
     except PolicyError as exc:
         for f, line, msg in exc.problems:
-            err.print(f"[red]{f}:{line if line is not None else '?'}[/red]: {msg}")
+            err.print(f"[red]{escape(str(f))}:{line if line is not None else '?'}[/red]: {escape(msg)}")
         raise typer.Exit(1) from None
     examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())
     console.print(f"[green]ok[/green] policy {p.name} {p.version} hash {p.hash[:16]}: "
@@ -1282,7 +1282,7 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     t0 = time.perf_counter()
     with _stage_progress() as cb:
@@ -1686,7 +1686,7 @@ def eval_cmd(
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     loaded = []
     for spec in datasets:

@@ -27,6 +27,9 @@ TASK_KNOWLEDGE = "task_knowledge"
 #: texts a rule pattern must not match with zero characters: such a pattern fires on (or, in ``unless``,
 #: suppresses its rule for) every write
 _EMPTY_PROBES = ("", "The staging cluster shuts down at 01:00 UTC every night.")
+#: texts of one character: a pattern that matches one of them fires on nearly every write (``.``, ``\w``, or a
+#: choice of words typed in square brackets, ``[phishing|example of]``, which is a class of single characters)
+_ONE_CHARACTER_PROBES = ("a", "e", "i", "o", "s", "t", "x", "7", ".", "-")
 POLICY_FILE_ORDER = ("policy.yaml", "taxonomy.yaml", "rules.yaml")
 
 
@@ -96,9 +99,18 @@ class Rule(_Strict):
 
 
 def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
-    """Refuse patterns that do not compile, patterns that match zero characters (``x?``, ``\\b``, ``^``) and
-    patterns with a variable repeat inside a long or unbounded one (``rule_matching.nested_repeat``)."""
+    """Refuse patterns that do not compile, patterns that match zero characters (``x?``, ``\\b``, ``^``) or a
+    text of one character (``.``, ``[word|other]``), patterns holding a control character (YAML's double quotes
+    make ``"\\b"`` a backspace; a block scalar ends with a newline) and patterns with a variable repeat inside a
+    long or unbounded one (``rule_matching.nested_repeat``). Each of these would fire on every write, or switch
+    a rule off for every write, or never fire, while the policy loads cleanly."""
     for p in pats:
+        control = next((c for c in p if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if control is not None:
+            raise ValueError(
+                f"pattern {p!r} holds the control character U+{ord(control):04X}, so it cannot match what it says: "
+                "in double quotes YAML reads \\b as a backspace and \\n as a line break; write the pattern in single "
+                "quotes ('\\bword\\b'), not as a block (| or >), and \\n, \\t for a line break or a tab")
         try:
             compiled = re.compile(p, RULE_FLAGS)
         except re.error as exc:
@@ -107,6 +119,11 @@ def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
             m = compiled.search(probe)
             if m is not None and m.end() == m.start():
                 raise ValueError(f"pattern {p!r} matches an empty string, so it {empty_effect}")
+        one = next((probe for probe in _ONE_CHARACTER_PROBES if compiled.search(probe)), None)
+        if one is not None:
+            raise ValueError(f"pattern {p!r} matches the one-character text {one!r}, so it {empty_effect} that "
+                             "holds such a character; square brackets are a class of single characters: write a "
+                             "choice of words as (phishing|example of)")
         if nested_repeat(p):
             raise ValueError(
                 f"pattern {p!r} repeats a part that itself repeats (like (a+)+ or (\\w+\\s?)*): on a write it does "
@@ -152,7 +169,7 @@ class SourceTrust(_Strict):
 class EscalationSettings(_Strict):
     mode: Literal["interrupt", "park"] = "park"
     #: hours an escalation may wait before it is flagged overdue (it stays out of memory)
-    deadline_hours: float = Field(default=72.0, gt=0)
+    deadline_hours: float = Field(default=72.0, gt=0, le=24 * 366 * 10)  # ten years: later dates overflow
     #: what becomes of an escalation past its deadline: ``flag`` -- it is shown overdue and waits for a person;
     #: ``quarantine`` -- it expires: the gate rejects it as reviewer ``gatekeeper:expiry`` (``gatekeeper serve``
     #: every minute, or ``gatekeeper review expire-overdue``), so the queue does not grow without end and a
@@ -334,6 +351,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # "<<: *anchor": keys written next to it override the anchor's (YAML merge)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a single name or number, not a list or a mapping", key_node.start_mark)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -428,6 +448,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
             problems.append((str(f), line, f"YAML syntax: {msg}"))
             continue
         if data is None:
+            # a file saved half-way, or emptied by mistake, would otherwise take every rule it held out of force
+            problems.append((str(f), None, "the file is empty (or only comments): refused, as a file cut short "
+                                           "would be; delete the file, or say it on purpose (rules: [])"))
             continue
         if not isinstance(data, dict):
             problems.append((str(f), 1, "top level must be a mapping"))

@@ -270,3 +270,21 @@ def test_status_drops_a_refused_edit_once_its_files_load(tmp_path, reviewer):
 def _status_text(data: list[str]) -> str:
     """What ``gatekeeper status`` prints, on one line."""
     return " ".join(CliRunner().invoke(app, ["status", *data]).output.split())
+
+
+def test_policy_errors_are_printed_as_written_not_as_markup(tmp_path):
+    """Injection examples hold brackets ("[admin]", "[/INST]"): a policy error quoting one was printed as Rich
+    markup, so `policy lint` lost the bracketed part, or ended in a MarkupError traceback (exit 1) without
+    showing the problem; `gatekeeper check --policy` did the same instead of exiting 2."""
+    bad = tmp_path / "p"
+    shutil.copytree(REPO / "policies", bad)
+    with (bad / "rules.yaml").open("a") as fh:
+        fh.write("\n  - id: staff.inst-tag\n    category: persisted_injection\n"
+                 "    description: An instruction tag in a stored memory.\n"
+                 "    patterns: ['\\[inst\\]\\s*always']\n"
+                 "    examples:\n      match: ['[/INST]   .']\n")
+    r = runner.invoke(app, ["policy", "lint", str(bad)])
+    assert r.exit_code == 1 and isinstance(r.exception, (SystemExit, type(None))), r.exception
+    assert "staff.inst-tag: example should match but does not: '[/INST]   .'" in r.output
+    r = runner.invoke(app, ["check", "--policy", str(bad), "--data-dir", str(tmp_path / "d"), "a note"])
+    assert r.exit_code == 2 and "[/INST]" in r.output, r.output

@@ -147,7 +147,68 @@ def test_empty_or_missing_policy_is_never_allow_all(tmp_path):
     (tmp_path / "empty" / "policy.yaml").write_text("")
     with pytest.raises(PolicyError) as ei:
         load_policy(tmp_path / "empty")
-    assert "categories" in str(ei.value) and "trust" in str(ei.value)
+    assert _problem(ei.value, "policy.yaml")[2].startswith("the file is empty")
+
+
+def test_an_empty_or_comment_only_file_is_refused_not_read_as_no_rules(pdir):
+    """An emptied rules.yaml (an editor's save cut short, a mistake) loaded with no rules at all, and a hot
+    reload put that in force: every rule out at once. Saying it on purpose still works."""
+    full = load_policy(pdir)
+    for text in ("", "# rules moved elsewhere\n"):
+        (pdir / "rules.yaml").write_text(text)
+        with pytest.raises(PolicyError) as ei:
+            load_policy(pdir)
+        assert "empty" in _problem(ei.value, "rules.yaml")[2]
+    (pdir / "rules.yaml").write_text("rules: []\n")
+    assert full.rules and load_policy(pdir).rules == []
+
+
+_STAFF_RULE = "  - id: staff.new-rule\n    category: deception\n    description: A rule safety staff added.\n"
+
+
+@pytest.mark.parametrize("patterns, unless, why", [
+    # double quotes: YAML reads \b as a backspace, so the rule never fired, and lint said ok
+    ('      - "\\bfake (the )?test results\\b"\n', "", "U+0008"),
+    # a block scalar keeps its line break: the rule fired only where a line ended after the words
+    ("      - |\n        fake (the )?test results\n", "", "U+000A"),
+    # square brackets typed for a choice of words: a class of single characters, matching nearly every write
+    ("      - 'fake (the )?test results'\n", "    unless: ['[phishing|example of]']\n", "one-character"),
+    ("      - '\\w'\n", "", "one-character"),
+])
+def test_a_pattern_that_would_never_fire_or_always_fire_is_refused(pdir, patterns, unless, why):
+    _add_rule(pdir, _STAFF_RULE + "    patterns:\n" + patterns + unless)
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    assert why in _problem(ei.value, "rules.yaml")[2]
+    # written as the messages say, the same rule loads
+    (pdir / "rules.yaml").write_text((REPO / "policies" / "rules.yaml").read_text())
+    _add_rule(pdir, _STAFF_RULE + "    patterns:\n      - '\\bfake (the )?test results\\b'\n"
+                    "    unless: ['(phishing|example of)']\n")
+    rule = next(r for r in load_policy(pdir).rules if r.id == "staff.new-rule")
+    assert rule.patterns == [r"\bfake (the )?test results\b"]
+
+
+def test_a_key_that_is_a_list_is_a_policy_error_with_its_line(pdir):
+    """A list as a mapping key crashed the loader with TypeError (unhashable): a traceback from `policy lint`,
+    and the policy watcher logged a failure every look instead of refusing the edit."""
+    text = (pdir / "policy.yaml").read_text()
+    (pdir / "policy.yaml").write_text(text.replace("  operator:   {trust: 1.0}",
+                                                   "  [tool, peer_agent]: {trust: 0.3}\n  operator:   {trust: 1.0}"))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, line, msg = _problem(ei.value, "policy.yaml")
+    assert "a key must be a single name" in msg
+    assert (pdir / "policy.yaml").read_text().splitlines()[line - 1].strip().startswith("[tool, peer_agent]")
+
+
+def test_a_deadline_past_what_a_date_can_hold_is_refused(pdir):
+    """deadline_hours: 999999999 loaded, then every escalation overflowed the date and was quarantined as a
+    failed review, with no word of the policy field."""
+    text = (pdir / "policy.yaml").read_text()
+    (pdir / "policy.yaml").write_text(text.replace("deadline_hours: 72", "deadline_hours: 999999999"))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    assert "deadline_hours" in _problem(ei.value, "policy.yaml")[2]
 
 
 def test_trust_scales_thresholds(policy):
