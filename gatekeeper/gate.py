@@ -348,24 +348,63 @@ class Gatekeeper:
         return key_locks(keys, Path(self.registry.path).with_name("key-locks"))
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
-                       apply: Any) -> None:
+                       apply: Any, task_id: str | None = None) -> None:
         """Ledger and apply deletes of (namespace, key): the ``memory.deleted`` entries first (a ledger that
         cannot be written leaves the memories in place: a delete is never applied unaudited), then the
         registry's record of them, which a person's later approval of an older escalation of the same key reads
         (it must not bring the memory back), then ``apply()`` (the store's delete). Recorded before it is
         applied, so a crash in between leaves the registry agreeing with the ledger rather than missing the
         delete; a store that refuses the delete takes the record back. The keys' locks are held throughout, so
-        that approval's check and store write see the delete whole or not at all."""
+        that approval's check and store write see the delete whole or not at all. ``task_id``: the LangGraph task
+        that deletes (``restore_deleted_by_rerun``)."""
         with self.key_locks(deletes):
             entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key,
                                                              "agent_id": agent_id}) for ns, key in deletes])
-            self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)])
+            self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)],
+                                         task_id=task_id)
             try:
                 apply()
             except BaseException:
                 self.registry.forget_deletes([e.seq for e in entries])  # nothing was deleted
                 raise
             self.registry.mark_deletes_applied([e.seq for e in entries])
+
+    def restore_deleted_by_rerun(self, outcomes: Sequence[GateOutcome], *, task_id: str, agent_id: str) -> int:
+        """Write back the replayed commits of a LangGraph task whose keys that same task deleted since.
+
+        A node that LangGraph runs again from its checkpoint (resumed after an ``interrupt()``, retried after an
+        error) repeats its store calls. Through a ``GatedStore`` a put replays its first outcome without writing
+        (so an escalation is not queued twice), while a delete is applied again, as on any store: a node that
+        deletes a key and then puts it lost the memory on each re-run, its put reported committed. Each replayed
+        commit among ``outcomes`` whose key the memory store no longer holds, where every delete of the key since
+        the commit was made by ``task_id`` and nothing newer was committed, is written again and ledgered
+        (``memory.restored``); a delete by anyone else stands. Returns how many were written back."""
+        restored = 0
+        for outcome in outcomes:
+            if not (outcome.replayed and outcome.state is ProposalState.committed):
+                continue
+            row = self.registry.get(outcome.proposal.id)
+            if row is None:  # pruned: a receipt holds no value to write back
+                continue
+            proposal = row_proposal(row)
+            with self.key_locks([(proposal.namespace, proposal.key)]):
+                row = self.registry.get(proposal.id)
+                deletes = self.registry.deletes_since(row["namespace"], row["key"], row["updated_at"]) if row else []
+                if (not deletes or any(d["task_id"] != task_id for d in deletes) or row["state"] != "committed"
+                        or self.registry.superseded(row)
+                        or self.memory_store.get(proposal.namespace, proposal.key) is not None):
+                    continue
+                value = _json_loads(row["final_value_json"]) if row["final_value_json"] else proposal.value
+                state, decision = self._write_commits([(proposal, value, row_decision(row) or outcome.decision)])[
+                    proposal.id]
+                entry = {"proposal_id": proposal.id, "namespace": list(proposal.namespace), "key": proposal.key,
+                         "agent_id": agent_id, "task_id": task_id}
+                if state is ProposalState.committed:
+                    self._append_many([("memory.restored", entry)])
+                    restored += 1
+                else:  # the store refused: quarantined like any commit it refuses (retry-store-failures)
+                    self._append_many([("memory.restore_failed", {**entry, "error": decision.reason})])
+        return restored
 
     def backfill_deletions(self) -> int | None:
         """Copy into the registry's ``deletions`` the deletes the ledger holds and it lacks (``memory.deleted``

@@ -23,7 +23,9 @@ Inside a graph, a put's proposal id is derived from the LangGraph task and what
 it writes, so a node that LangGraph runs again from its checkpoint (resumed after
 an ``interrupt()``, retried after an error) replays the earlier outcome instead of
 proposing the write again (an escalation would otherwise wait in the review queue
-once per run of the node).
+once per run of the node). Its deletes are applied again, as on any store, so a
+commit the re-run deleted before replaying its put is written back
+(``Gatekeeper.restore_deleted_by_rerun``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from langgraph.store.base import (
 )
 
 from gatekeeper.gate import Gatekeeper
-from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, SourceKind
+from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
 from gatekeeper.settings import GatekeeperSettings
 
 log = structlog.get_logger("gatekeeper.gated_store")
@@ -264,6 +266,7 @@ class GatedStore(BaseStore):
             if kind == "write":
                 decided = self.gate.submit_many([proposals[k] for k in range(i, j)],
                                                 escalation_mode=self.escalation_mode)
+                self._restore_deleted_by_rerun(decided)
                 outcomes.extend(decided)
                 for seen in _outcome_lists.get():
                     seen.extend(decided)
@@ -332,7 +335,9 @@ class GatedStore(BaseStore):
         written leaves the memories in place, so a delete is never applied unaudited. A store failure after
         that is ledgered too (``memory.delete_failed``, best effort) and raised."""
         ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
-        agent_id = self._provenance({}, _run_configurable()).agent_id
+        cfg = _run_configurable()
+        agent_id = self._provenance({}, cfg).agent_id
+        task_id = str(cfg[TASK_ID_KEY]) if cfg.get(TASK_ID_KEY) else None
         error: list[str] = []
 
         def apply() -> None:
@@ -343,7 +348,8 @@ class GatedStore(BaseStore):
                 raise
 
         try:
-            self.gate.record_deletes([(op.namespace, op.key) for op in ops], agent_id=agent_id, apply=apply)
+            self.gate.record_deletes([(op.namespace, op.key) for op in ops], agent_id=agent_id, apply=apply,
+                                     task_id=task_id)
         except Exception:
             if error:
                 try:
@@ -354,6 +360,16 @@ class GatedStore(BaseStore):
                     log.error("gated_store.delete_failed_not_ledgered", error=error[0],
                               ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
             raise
+
+    def _restore_deleted_by_rerun(self, outcomes: list[GateOutcome]) -> None:
+        """In a LangGraph task, write back replayed commits that the task's re-run deleted before replaying
+        the put (``Gatekeeper.restore_deleted_by_rerun``): a delete is applied again on a re-run, a put is not."""
+        if not any(o.replayed and o.state is ProposalState.committed for o in outcomes):
+            return
+        cfg = _run_configurable()
+        if cfg.get(TASK_ID_KEY):
+            self.gate.restore_deleted_by_rerun(outcomes, task_id=str(cfg[TASK_ID_KEY]),
+                                               agent_id=self._provenance({}, cfg).agent_id)
 
     # -------------------------------------------------------------- extras
     def put_reviewed(self, namespace: tuple[str, ...], key: str, value: dict[str, Any]) -> GateOutcome:

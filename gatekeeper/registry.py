@@ -91,7 +91,8 @@ CREATE TABLE IF NOT EXISTS deletions (
     key             TEXT NOT NULL,
     deleted_at      TEXT NOT NULL,
     ledger_seq      INTEGER,
-    applied         INTEGER NOT NULL DEFAULT 1
+    applied         INTEGER NOT NULL DEFAULT 1,
+    task_id         TEXT
 );
 CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
 CREATE TABLE IF NOT EXISTS pruned (
@@ -289,8 +290,12 @@ class ProposalRegistry:
                  if col not in cols]
         # whether a recorded delete reached the memory store (recovery applies one a crash interrupted); the
         # deletes recorded before the column existed were applied with their record
-        if "applied" not in {r["name"] for r in con.execute("PRAGMA table_info(deletions)")}:
+        deletion_cols = {r["name"] for r in con.execute("PRAGMA table_info(deletions)")}
+        if "applied" not in deletion_cols:
             added.append(("deletions", "applied", "INTEGER NOT NULL DEFAULT 1"))
+        # the LangGraph task that deleted through a GatedStore (``Gatekeeper.restore_deleted_by_rerun``)
+        if "task_id" not in deletion_cols:
+            added.append(("deletions", "task_id", "TEXT"))
         for table, col, kind in added:
             try:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {kind}")
@@ -373,13 +378,15 @@ class ProposalRegistry:
         with self._tx() as con:
             return _record_decisions(con, items)
 
-    def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]]) -> None:
+    def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]], *,
+                       task_id: str | None = None) -> None:
         """Record deletes of (namespace, key) ledgered for the memory store, each with the time and sequence
-        number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads)."""
+        number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads), and the
+        LangGraph task that made them, if any."""
         with self._tx() as con:
-            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq, applied) "
-                            "VALUES (?, ?, ?, ?, 0)",
-                            [(ns_to_str(ns), key, _iso(ts), seq) for ns, key, ts, seq in deletes])
+            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq, applied, task_id) "
+                            "VALUES (?, ?, ?, ?, 0, ?)",
+                            [(ns_to_str(ns), key, _iso(ts), seq, task_id) for ns, key, ts, seq in deletes])
 
     def mark_deletes_applied(self, ledger_seqs: Sequence[int]) -> None:
         """Record that the memory store applied these deletes (by their ledger entries' sequence numbers)."""
@@ -440,6 +447,12 @@ class ProposalRegistry:
             """SELECT * FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?
                  ORDER BY deleted_at DESC LIMIT 1""", (namespace, key, since)).fetchone()
         return dict(hit) if hit else None
+
+    def deletes_since(self, namespace: str, key: str, since: str) -> list[dict]:
+        """Every recorded delete of (``namespace`` as stored in a row, ``key``) after ``since``, oldest first."""
+        return [dict(r) for r in self._con().execute(
+            "SELECT * FROM deletions WHERE namespace=? AND key=? AND deleted_at > ? ORDER BY deleted_at, rowid",
+            (namespace, key, since))]
 
     def mark(self, proposal_id: str, *, applied: bool | None = None, ledgered: bool | None = None) -> None:
         self.mark_many([proposal_id], applied=applied, ledgered=ledgered)

@@ -532,3 +532,41 @@ def test_put_reviewed_refuses_a_delete_before_deleting(gstore):
     with pytest.raises(TypeError, match="use delete"):
         gstore.put_reviewed(NS, "z", None)
     assert gstore.get(NS, "z").value == {"content": "The printer is on floor 2."}
+
+
+def test_a_node_that_deletes_then_puts_a_key_keeps_the_memory_when_run_again(tmp_path, reviewer):
+    """A node run again from its checkpoint repeats its store calls: the delete was applied again while the put
+    replayed its outcome without writing, so the memory was lost on resume, reported committed. The re-run's
+    own delete is undone by writing the commit back (ledgered); a delete by another task stands."""
+    from langgraph.config import get_store
+
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
+    store = GatedStore(gate.memory_store, gate=gate, agent_id="agent-1")
+    new = "TPS reports go in ./Reports/TPS"
+
+    def replace_then_confirm(state: _Turn) -> dict:
+        get_store().delete(NS, "tps")
+        get_store().put(NS, "tps", {"content": new})
+        return {"confirmed": interrupt("replaced; anything else?")}
+
+    try:
+        store.put(NS, "tps", {"content": "TPS reports go in ./Old"})
+        graph = _store_graph(gate, replace_then_confirm)
+        cfg = thread()
+        graph.invoke({}, cfg)
+        assert gate.memory_store.get(NS, "tps").value == {"content": new}
+        graph.invoke(Command(resume=True), cfg)
+        assert gate.memory_store.get(NS, "tps").value == {"content": new}
+        assert gate.registry.counts()["committed"] == 2  # reviewed once, not again
+        (restored,) = gate.ledger.find(event="memory.restored")
+        assert restored["key"] == "tps" and restored["agent_id"] == "agent-1"
+
+        # a delete by someone else after the commit is not undone by a later re-run of the node
+        cfg = thread()
+        graph.invoke({}, cfg)
+        store.delete(NS, "tps")  # outside the graph: another task
+        graph.invoke(Command(resume=True), cfg)
+        assert gate.memory_store.get(NS, "tps") is None
+        assert len(gate.ledger.find(event="memory.restored")) == 1
+    finally:
+        gate.close()
