@@ -15,10 +15,10 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gatekeeper.models import Action, SourceKind
 from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat
@@ -45,6 +45,16 @@ class PolicyError(Exception):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_truth_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML's true/false would pass as 1 and 0 (`threshold: true` switched a category's threshold off)
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            annotation = cls.model_fields[info.field_name].annotation
+            if {float, int} & {annotation, *get_args(annotation)}:
+                raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
+
 
 class Category(_Strict):
     description: str = Field(min_length=10)
@@ -56,6 +66,14 @@ class Category(_Strict):
     exemplars: list[str] = Field(default_factory=list)
     #: benign look-alikes: task knowledge on the same topic, never to be flagged
     counter_exemplars: list[str] = Field(default_factory=list)
+
+    @field_validator("exemplars", "counter_exemplars")
+    @classmethod
+    def _no_blank_example(cls, texts: list[str]) -> list[str]:
+        blank = next((i for i, t in enumerate(texts) if not t.strip()), None)
+        if blank is not None:
+            raise ValueError(f"item {blank} is empty: an exemplar is a memory text")
+        return texts
 
     @model_validator(mode="after")
     def _order(self) -> "Category":
@@ -316,6 +334,20 @@ def exemplar_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def _exemplars_in_two_categories(categories: dict[str, Category]) -> list[tuple[str, int, str, str]]:
+    """(category, index, text, the category listing it first) of each exemplar listed in an earlier category too:
+    the classifier would be trained on two categories for one text, and the decision between them is the
+    action (quarantine or escalate)."""
+    first: dict[str, str] = {}
+    out = []
+    for cid, cat in categories.items():
+        for i, t in enumerate(cat.exemplars):
+            owner = first.setdefault(exemplar_key(t), cid)
+            if owner != cid:
+                out.append((cid, i, t, owner))
+    return out
+
+
 def _exemplars_also_counter(categories: dict[str, Category]) -> list[tuple[str, int, str]]:
     """(category, index, text) of each exemplar that is also listed as a counter-exemplar (task knowledge),
     in any category: the classifier would be trained on both labels for one text."""
@@ -513,6 +545,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
     out = [(*where.get(("categories", cid, "exemplars", i), (str(root), None)),
             f"categories.{cid}.exemplars.{i}: listed both as an exemplar and as a counter-exemplar "
             f"(task knowledge): {text!r}") for cid, i, text in _exemplars_also_counter(policy.categories)]
+    out += [(*where.get(("categories", cid, "exemplars", i), (str(root), None)),
+             f"categories.{cid}.exemplars.{i}: already an exemplar of {owner}; one text trains one category: "
+             f"{text!r}") for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
     example_problems = policy.rule_examples_problems()
     if example_problems or out:
         for msg in example_problems:

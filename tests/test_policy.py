@@ -400,3 +400,32 @@ def test_an_exemplar_also_listed_as_counter_exemplar_is_refused(pdir):
     assert "both as an exemplar and as a counter-exemplar" in msg and text in msg
     lines = (pdir / "taxonomy.yaml").read_text().splitlines()
     assert ln == lines.index(f"      - {text}") + 1  # the exemplar's line
+
+
+def test_true_or_false_for_a_number_is_refused(pdir):
+    """YAML's `true` passed as 1.0: `threshold: true` moved the category's threshold to the top of the scale."""
+    text = (pdir / "taxonomy.yaml").read_text()
+    (pdir / "taxonomy.yaml").write_text(text.replace("    threshold: 0.5", "    threshold: true", 1))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, line, msg = _problem(ei.value, "taxonomy.yaml")
+    assert "categories.self_preservation.threshold: must be a number, not true" in msg
+    assert (pdir / "taxonomy.yaml").read_text().splitlines()[line - 1].strip() == "threshold: true"
+
+
+def test_an_exemplar_in_two_categories_or_an_empty_one_is_refused(pdir):
+    """The same text as an exemplar of two categories trains the classifier on both for one text (and the
+    category picks the action); an empty exemplar is no memory text at all. Both loaded silently."""
+    text = (pdir / "taxonomy.yaml").read_text()
+    first = "      - I should avoid being shut down.\n"
+    start = text.index("  peer_preservation:")
+    at = text.index("    exemplars:\n", start) + len("    exemplars:\n")
+    (pdir / "taxonomy.yaml").write_text(text[:at] + first.replace("I should", "i  should") + text[at:])
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    msg = _problem(ei.value, "taxonomy.yaml")[2]
+    assert msg.startswith("categories.peer_preservation.exemplars.0: already an exemplar of self_preservation")
+    (pdir / "taxonomy.yaml").write_text(text[:at] + '      - "  "\n' + text[at:])
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    assert "item 0 is empty" in _problem(ei.value, "taxonomy.yaml")[2]
