@@ -112,6 +112,9 @@ def test_the_cli_prints_the_changes_writes_json_and_can_fail_a_ci_check(gate_wit
     assert failing.exit_code == 1
     same = CliRunner().invoke(app, ["policy", "diff", str(REPO / "policies"), *data, "--fail-on-change"])
     assert same.exit_code == 0 and "0 decided differently" in " ".join(same.output.split())
+    # the same policy on both sides (an edit made in place) is said, not only counted: nothing could differ
+    assert "the candidate is the same policy as the one in force" in " ".join(same.output.split())
+    assert "same policy" not in text
 
 
 def test_bad_input_is_refused_with_a_clear_error(gate_with_writes, tmp_path):
