@@ -8,6 +8,8 @@ modification or change times differ from what it last saw, it loads them:
   stays, the problem (file and line) is logged (``policy.watch_refused``) and ledgered
   (``policy.reload_refused``), once per edit, not on every look;
 * a policy with the same content hash as the one in force (a file touched, saved unchanged) changes nothing;
+* files that changed while they were read (several files written one after another, a save in progress) are
+  neither put in force nor refused: the next look reads them again;
 * any other is put in force with ``Gatekeeper.reload_policy`` (ledgered ``policy.reloaded``; an exemplar edit
   trains the policy's classifier in the background, as that method documents).
 
@@ -119,11 +121,17 @@ class PolicyWatcher:
         try:
             edited = load_policy(path)
         except PolicyError as exc:
+            if policy_signature(path) != signature:  # saved again while being read: judged at the next look
+                return None
             self._seen = signature  # once per edit: the next look waits for the next save
             problems = str(exc)
             log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
             gate.record_refused_policy(path, problems)
             return "refused"
+        if policy_signature(path) != signature:
+            # files saved while being read (several files written one by one: a git pull, a rule moved to another
+            # file) may have given a mix of old and new that loads: nothing is put in force from such a read
+            return None
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
         # logged (and ledgered) once per edit, not tried again at every look
         self._seen = signature

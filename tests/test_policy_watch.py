@@ -361,3 +361,42 @@ def test_stop_kills_a_child_training_for_new_categories(tmp_path, reviewer, poli
     finally:
         gate.close()
     assert len(gate.ledger) == 0
+
+
+def test_files_saved_while_being_read_are_read_again_at_the_next_look(tmp_path, reviewer, policy_dir, monkeypatch):
+    """A look reads the files one by one: an edit of several files (a git pull, a rule moved to another file)
+    could be read half old, half new and put in force until the next look; a save caught half-way was refused
+    and ledgered. Files that changed during the read now count for nothing until a look reads them unchanged."""
+    import gatekeeper.policy_watch as policy_watch
+
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
+    watcher = PolicyWatcher(gate, 60)
+    real_load = policy_watch.load_policy
+    rules = policy_dir / "rules.yaml"
+    good = rules.read_text()
+    try:
+        in_force = gate.policy.hash
+
+        def load_while_saved(path, text):
+            try:
+                return real_load(path)
+            finally:
+                rules.write_text(text)  # the rest of the edit lands while the files were being read
+
+        rules.write_text(good + RULE.replace("blue-falcon", "red-falcon"))  # the first half of an edit
+        monkeypatch.setattr(policy_watch, "load_policy", lambda path: load_while_saved(path, good + RULE))
+        assert watcher.check() is None and gate.policy.hash == in_force
+        monkeypatch.setattr(policy_watch, "load_policy", real_load)
+        assert watcher.check() == "reloaded"
+        assert _submit(gate, NOTE).state is ProposalState.quarantined  # the whole edit: blue-falcon's rule
+
+        # a save caught half-way (the file empty while it was read) is not refused once it is whole again
+        refused = len(_events(gate, "policy.reload_refused"))
+        rules.write_text("")
+        monkeypatch.setattr(policy_watch, "load_policy", lambda path: load_while_saved(path, good))
+        assert watcher.check() is None
+        monkeypatch.setattr(policy_watch, "load_policy", real_load)
+        assert len(_events(gate, "policy.reload_refused")) == refused
+        assert watcher.check() == "reloaded" and _submit(gate, NOTE).state is ProposalState.committed
+    finally:
+        gate.close()
