@@ -286,7 +286,8 @@ def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
             "args": {"proposal_id": proposal_id, "namespace": list(detail.namespace), "key": detail.key,
                      "value": detail.proposal.value},
             "description": (f"Memory write escalated for review: {detail.category or 'uncertain'} "
-                            f"(score {detail.score:.2f}). {detail.decision.reason if detail.decision else ''}"),
+                            f"(score {'?' if detail.score is None else f'{detail.score:.2f}'}). "
+                            f"{detail.decision.reason if detail.decision else ''}"),
         }],
         "review_configs": [{"action_name": "store_memory", "allowed_decisions": ["approve", "edit", "reject"]}],
         "proposal_id": proposal_id,

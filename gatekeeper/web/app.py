@@ -719,9 +719,12 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return acc
 
     def api_item(item: QueueItem, user: Account) -> dict:
-        data = item.model_dump(mode="json")
+        """A queue item as the API answers it: for a user the item is hidden from (a quarantined memory, a
+        non-admin), without its text, the part the classifier scored it by, or a detail's proposal, review and
+        decision."""
+        data = item.model_dump(mode="json", include=set(QueueItem.model_fields))
         if hidden_from(user, item.state.value):
-            data["text"] = None
+            data["text"] = data["deciding_text"] = None
         # characters a reader cannot see (bidi controls, tag text, ...): a client showing the text should
         # reveal them as the review pages do (gatekeeper.hidden_chars)
         data["hidden_characters"] = hidden_in(data["text"]) if data["text"] else []
@@ -798,9 +801,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except ReviewPermissionError as exc:
             return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
         except ConflictError as exc:
-            current = service.show(proposal_id, similar=0)
-            return JSONResponse({"error": "conflict", "detail": str(exc), "item": api_item(current, user)},
-                                status_code=409)
+            return JSONResponse({"error": "conflict", "detail": str(exc),
+                                 "item": api_item(service.item(proposal_id), user)}, status_code=409)
         except ValidationError as exc:  # e.g. an edited value that is not a valid memory
             return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
         except ValueError as exc:  # e.g. an edited value with NaN, which the ledger cannot record
