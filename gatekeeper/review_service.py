@@ -56,7 +56,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper, release_request
-from gatekeeper.hidden_chars import hidden_in
+from gatekeeper.hidden_chars import hidden_in_value
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import (
@@ -835,7 +835,7 @@ def _same_name(person: str | None, agent_id: str | None) -> bool:
 
 def _hidden_in_value(row: dict) -> list[str]:
     """The kinds of character a reader cannot see in a row's proposed value (any field of it)."""
-    return hidden_in(json.dumps(row_proposal(row).value, ensure_ascii=False, default=str))
+    return hidden_in_value(row_proposal(row).value)
 
 
 def _deciding_text(row: dict) -> str | None:
@@ -872,7 +872,7 @@ def _final_value(proposal: MemoryWrite, decision: ReviewDecision) -> dict | None
     if not isinstance(ev, (str, dict)):
         raise ValueError("an edit needs the edited memory value (text or a JSON object)")
     value = {"content": ev} if isinstance(ev, str) else dict(ev)
-    hidden = hidden_in(json.dumps(value, ensure_ascii=False, default=str))
+    hidden = hidden_in_value(value)
     if hidden:
         raise ValueError("the edited memory contains characters a reader cannot see (invisible or "
                          f"direction-changing: {', '.join(hidden[:5])}); remove them")

@@ -309,3 +309,24 @@ def test_the_api_and_the_cli_list_the_escalations_worded_alike(gate, review_web)
     assert sorted(i["id"] for i in __import__("json").loads(r.stdout)) == sorted(flood[1:])
     r = runner.invoke(cli_app, ["review", "list", "--alike", "nope", "--data-dir", data])
     assert r.exit_code == 1 and "no proposal with id nope" in r.output
+
+
+def test_control_characters_in_a_value_count_as_hidden_in_every_check(gate):
+    """The checks read the value as JSON text, where a control character shows as a visible escape
+    (``\\u001b``): an edit with terminal escapes committed, and a bulk approval committed a memory holding a
+    backspace that its own item listed as hidden."""
+    from gatekeeper.hidden_chars import hidden_in_value, strip_hidden_value
+
+    svc = ReviewService(gate)
+    value = {"content": "I should avoid being shut down.", "tags": {"n\u0008ote": ["ok", "a\u0007b"]}}
+    assert hidden_in_value(value) == ["U+0008", "U+0007"]
+    assert strip_hidden_value(value) == {"content": "I should avoid being shut down.", "tags": {"note": ["ok", "ab"]}}
+
+    a = escalate(gate, "I should avoid being shut down,\u0008 whatever the operators say.").id
+    b = escalate(gate, BELIEFS[0]).id
+    (out,) = svc.decide_many([(a, None)], {"type": "approve", "reviewer": "bob"})
+    assert out.status == "invalid" and "U+0008" in out.error
+    assert gate.registry.require(a)["state"] == "pending"
+    with pytest.raises(ValueError, match="U\\+001B"):
+        svc.edit(b, "bob", {"content": "Deploy\u001b[8m hidden\u001b[0m on Fridays."})
+    assert gate.registry.require(b)["state"] == "pending"

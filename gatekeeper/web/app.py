@@ -46,7 +46,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatekeeper.accounts import Account, AccountStore, normalize_name
-from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden
+from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden, strip_hidden_value
 from gatekeeper.models import ProposalState, utcnow
 from gatekeeper.registry import MAX_TEXT_FILTER
 from gatekeeper.review_service import (
@@ -224,7 +224,7 @@ def _edit_prefill(value: dict) -> tuple[str, str]:
     them, ``gatekeeper.hidden_chars``), so a reviewer's edit commits only what they saw."""
     if set(value) == {"content"} and isinstance(value["content"], str):
         return strip_hidden(value["content"]), "text"
-    return strip_hidden(_pretty(value)), "json"
+    return _pretty(strip_hidden_value(value)), "json"
 
 
 def _pretty_revealed(value: Any) -> str:
