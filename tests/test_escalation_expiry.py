@@ -92,6 +92,17 @@ def test_overdue_escalations_expire_into_the_quarantine(expiring):
     assert report.left_out.get("expired without a person's decision") == 1, report.left_out
 
 
+def test_an_agent_named_like_the_expiry_holds_up_no_other_expiry(expiring):
+    """An agent whose id is the expiry's reviewer name: its escalation cannot be decided by the expiry (nobody
+    reviews their own agent's writes), and the sweep raised at it, every minute, expiring none of the others."""
+    svc = ReviewService(expiring)
+    named = escalate(expiring, BELIEFS[0], agent=EXPIRY_REVIEWER)
+    other = escalate(expiring, BELIEFS[1], agent="agent-9")
+    (item,) = svc.expire_overdue(now=utcnow() + LATER)
+    assert item.id == other.id and item.state is ProposalState.quarantined
+    assert expiring.registry.require(named.id)["state"] == "pending"  # left to a person
+
+
 def test_nothing_expires_under_flag(gate):
     """The shipped policy flags overdue escalations and leaves them to people."""
     assert gate.policy.escalation.overdue_action == "flag"
