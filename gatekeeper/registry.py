@@ -1115,10 +1115,13 @@ def _receipt(row: dict[str, Any]) -> str:
 
 
 def _under_prefix(namespace_prefix: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """A WHERE clause (and its arguments) for the rows whose namespace is ``namespace_prefix`` or under it."""
-    prefix = ns_to_str(namespace_prefix)[:-1]  # drop the closing bracket
-    esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "(namespace=? OR namespace LIKE ? ESCAPE '\\')", [ns_to_str(namespace_prefix), esc + ",%"]
+    """A WHERE clause (and its arguments) for the rows whose namespace is ``namespace_prefix`` or under it:
+    exactly, case and all (``LIKE`` ignores the case of ASCII letters, so erasing ("memories", "Bob") erased
+    bob's memories too). The rows under it are those whose stored namespace starts with the prefix's labels and
+    a comma: under SQLite's binary ordering, the range from that text up to it with its comma raised by one."""
+    under = ns_to_str(namespace_prefix)[:-1] + ","  # the closing bracket dropped: the labels, then a comma
+    return "(namespace=? OR (namespace >= ? AND namespace < ?))", [ns_to_str(namespace_prefix), under,
+                                                                 under[:-1] + chr(ord(",") + 1)]
 
 
 #: the content hash of an erased proposal's receipt (``ProposalRegistry.erase``): no write's hash, so a replay of

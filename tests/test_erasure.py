@@ -350,3 +350,19 @@ def test_the_unused_capacity_of_an_hnsw_index_file_is_zeroed_and_its_elements_ke
     (tmp_path / "data_level0.bin").write_bytes(used + stray + b"x")
     _zero_unused_capacity(tmp_path)
     assert (tmp_path / "data_level0.bin").read_bytes().endswith(stray + b"x")
+
+
+def test_forget_a_namespace_leaves_one_that_differs_only_in_case(gate):
+    """Namespaces matched with SQL LIKE, which ignores the case of ASCII letters: erasing ("memories", "Bob")
+    erased ("memories", "bob") too, another user's memories; the queue's namespace filter mixed them as well."""
+    upper = ("memories", "Bob", "notes")
+    lower = ("memories", "bob", "notes")
+    theirs = committed(gate, BOB_NOTE, ns=lower, key="k1")
+    mine = committed(gate, "The new backup jobs run at 02:00 and keep a week", ns=upper, key="k2")
+    ids = {r["id"] for r in gate.registry.query(namespace_prefix=("memories", "Bob"), state=None, limit=10)}
+    assert ids == {mine}
+    report = erase_memories(gate, namespace=("memories", "Bob"), operator="dpo", reason="REQ-9")
+    assert set(report.proposals) == {mine}
+    assert gate.memory_store.get(upper, "k2") is None
+    assert gate.memory_store.get(lower, "k1").value["content"] == BOB_NOTE
+    assert gate.registry.require(theirs)["state"] == ProposalState.committed.value
