@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 #: Upper bound on the text of one memory. Larger writes are refused with a clear
 #: error (the caller keeps its data); memories are notes, not documents.
 MAX_CONTENT_CHARS = 64_000
 MAX_NAMESPACE_DEPTH = 16
 MAX_LABEL_CHARS = 256
+#: the validation context of a proposal read back from where it was stored (``MemoryWrite``'s id check)
+STORED = "stored"
+#: what a proposal id may be (``MemoryWrite.id``): safe in a URL path, a shell argument and a log line as it is
+_PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def utcnow() -> datetime:
@@ -191,6 +196,18 @@ class MemoryWrite(BaseModel):
         if isinstance(v, str):
             raise ValueError("namespace must be a tuple of strings, not a string")
         return validate_namespace(tuple(v))
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str, info: ValidationInfo) -> str:
+        # the id names the proposal in review-page links, API paths, CLI arguments and ledger entries: an id
+        # such as "%64eadbeef" was linked as /items/%64eadbeef, which a browser reads as /items/deadbeef, so the
+        # reviewer who clicked it decided another proposal. A proposal read back from the registry (context
+        # STORED) is taken as it was journaled: a registry from before this check may hold such ids
+        if not _PROPOSAL_ID.fullmatch(v) and not (info.context or {}).get(STORED):
+            raise ValueError("id must be 1 to 128 letters, digits and . _ : - (starting with a letter or digit), "
+                             f"not {v[:40]!r}")
+        return v
 
     @field_validator("key")
     @classmethod

@@ -42,6 +42,7 @@ from gatekeeper.models import (
     Decision,
     MemoryWrite,
     ProposalState,
+    STORED,
     ReviewResult,
     utcnow,
 )
@@ -1211,7 +1212,7 @@ def _iso(ts: str) -> str:
 
 
 def row_proposal(row: dict[str, Any]) -> MemoryWrite:
-    return MemoryWrite.model_validate_json(row["proposal_json"])
+    return MemoryWrite.model_validate_json(row["proposal_json"], context={STORED: True})
 
 
 def row_review(row: dict[str, Any]) -> ReviewResult | None:

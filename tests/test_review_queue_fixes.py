@@ -563,3 +563,39 @@ def test_a_registry_from_before_superseded_by_gains_the_column(tmp_path):
         reg = ProposalRegistry(path)
         assert "superseded_by" in {r["name"] for r in reg._con().execute("PRAGMA table_info(proposals)")}
         reg.close()
+
+
+# ------------------------------------------------ proposal ids in links (2026-12-02 audit)
+def test_a_proposal_id_that_a_link_would_change_is_refused_and_an_old_one_is_linked_whole(gate, review_web):
+    """An agent may give its proposal an id. "%64eadbeef" was linked as /items/%64eadbeef, which a browser reads
+    as /items/deadbeef: the reviewer who clicked it was shown, and decided, another proposal. New ids are checked;
+    one journaled before the check is linked percent-encoded, so its link opens its own page."""
+    from conftest import web_login
+
+    from gatekeeper.models import STORED, MemoryWrite, Provenance
+
+    belief = "I should avoid being shut down."
+    fields = dict(content=belief, namespace=("memories", "agent-1"), provenance=Provenance(agent_id="agent-1"))
+    with pytest.raises(ValidationError, match="id must be"):
+        MemoryWrite(id="%64eadbeef", **fields)
+    assert MemoryWrite(id="run-7:step.2_a", **fields).id == "run-7:step.2_a"
+
+    plain = gate.submit(MemoryWrite(id="deadbeef", **fields))
+    old = gate.submit(MemoryWrite.model_validate({"id": "%64eadbeef", **fields}, context={STORED: True}))
+    assert plain.state.value == old.state.value == "pending"
+    app, _ = review_web
+    bob = web_login(app, "bob")
+    queue = bob.get("/queue").text
+    assert 'href="/items/%2564eadbeef"' in queue and 'href="/items/deadbeef"' in queue
+    # the link as a server reads it (one decoding: Starlette's TestClient decodes the path twice)
+    import asyncio
+
+    import httpx
+
+    async def follow(path: str) -> str:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                                     cookies=dict(bob.cookies.items())) as c:
+            return (await c.get(path)).text
+
+    page = asyncio.run(follow("/items/%2564eadbeef"))
+    assert 'action="/items/%2564eadbeef/decision"' in page and "/items/deadbeef/" not in page

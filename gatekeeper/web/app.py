@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import structlog
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
@@ -227,6 +227,12 @@ def _edit_prefill(value: dict) -> tuple[str, str]:
     return _pretty(strip_hidden_value(value)), "json"
 
 
+def item_url(proposal_id: str) -> str:
+    """The page of a proposal: its id percent-encoded whole, so a link goes to the id it names (a registry from
+    before ids were checked may hold one such as "%64eadbeef", which a browser would read as "deadbeef")."""
+    return "/items/" + quote(str(proposal_id), safe="")
+
+
 def _pretty_revealed(value: Any) -> str:
     return reveal(_pretty(value))
 
@@ -260,7 +266,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       trim_blocks=True, lstrip_blocks=True)
     # memory text is shown with its hidden characters as visible markers (gatekeeper.hidden_chars)
     env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in,
-                       reveal_marked=reveal_marked)
+                       reveal_marked=reveal_marked, item_url=item_url)
     env.tests["scalar"] = _is_scalar
 
     async def expire_overdue_escalations() -> None:
@@ -590,7 +596,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except ConflictError as exc:
             return detail_page(request, user, sess, proposal_id, status=409, form=form, error=str(exc))
         log.info("web.released", proposal_id=proposal_id, released_as=item.id, operator=user.id)
-        response = RedirectResponse(f"/items/{item.id}", status_code=303)
+        response = RedirectResponse(item_url(item.id), status_code=303)
         set_flash(response, "ok", f"Sent {proposal_id[:12]} to the review queue as {item.id[:12]}")
         return response
 
