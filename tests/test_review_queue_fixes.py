@@ -599,3 +599,20 @@ def test_a_proposal_id_that_a_link_would_change_is_refused_and_an_old_one_is_lin
 
     page = asyncio.run(follow("/items/%2564eadbeef"))
     assert 'action="/items/%2564eadbeef/decision"' in page and "/items/deadbeef/" not in page
+
+
+def test_a_web_edit_keeps_line_breaks_and_refuses_json_nested_too_deep(gate, web):
+    """A browser sends a text box's line breaks as CRLF: an edit saved unchanged turned the agent's \\n into \\r\\n
+    in the committed memory. A JSON edit nested too deeply to parse answered 500 instead of saying so."""
+    deep, note = escalate(gate, SELF_PRES, key="k-deep"), escalate(gate, PEERS, key="k-lines")
+    c = login(web)
+    page = c.get(f"/items/{deep.id}").text
+    r = c.post(f"/items/{deep.id}/decision", data={"csrf_token": csrf_of(page), "type": "edit", "edit_format": "json",
+                                                   "edited_text": "[" * 200_000})
+    assert r.status_code == 400 and "nested too deeply" in r.text
+    assert gate.registry.require(deep.id)["state"] == "pending"
+    page = c.get(f"/items/{note.id}").text
+    r = c.post(f"/items/{note.id}/decision", data={"csrf_token": csrf_of(page), "type": "edit", "edit_format": "text",
+                                                   "edited_text": "Copies are separate.\r\nEach one is retired alone."})
+    assert r.status_code == 303
+    assert stored(gate, NS, "k-lines") == {"content": "Copies are separate.\nEach one is retired alone."}

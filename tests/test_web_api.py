@@ -839,3 +839,14 @@ def test_a_decided_quarantined_memory_stays_hidden_from_reviewers_in_every_api_r
     r = api.post(f"/api/items/{p.id}/decision", headers=bob, json={"type": "approve"})
     assert r.status_code == 409 and r.json()["item"]["state"] == "quarantined"
     assert "shut down" not in r.text and "Priya" not in r.text and "proposal" not in r.json()["item"]
+
+
+def test_a_lone_surrogate_in_a_request_is_refused_with_422_not_500(web, gate, tokens):
+    """JSON can spell a lone surrogate ("\\ud800"); the validation reply echoed it and could not be encoded: a 500
+    with nothing said. Now a 422 that names the field, and the escalation waits as it was."""
+    p = escalate(gate, SELF_PRES)
+    r = client(web).post(f"/api/items/{p.id}/decision", headers={**bearer(tokens["bob"]),
+                         "content-type": "application/json"}, content=b'{"type": "reject", "reason": "bad \\ud800 one"}')
+    assert r.status_code == 422, r.text
+    assert any("reason" in d["loc"] or "body" in d["loc"] for d in r.json()["detail"])
+    assert gate.registry.require(p.id)["state"] == "pending"

@@ -40,6 +40,7 @@ from urllib.parse import quote, urlencode
 
 import structlog
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -364,6 +365,15 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     async def _need_login(request: Request, exc: _NeedLogin):
         return RedirectResponse("/login?" + urlencode({"next": _safe_next(exc.next_path)}), status_code=303)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's own reply echoes each bad input, and one holding a lone surrogate ("\ud800", which JSON can
+        # spell) cannot be encoded: a 500. Where and why, without the input
+        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        body = json.dumps({"detail": detail}, ensure_ascii=True, default=str)
+        return Response(body, status_code=422, media_type="application/json")
+
     @app.exception_handler(_PageError)
     async def _page_error(request: Request, exc: _PageError):
         sess = read_session(request)
@@ -547,12 +557,16 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                 except json.JSONDecodeError as exc:
                     return detail_page(request, user, sess, proposal_id, status=400, form=form,
                                        error=f"The edited memory is not valid JSON: {exc}")
+                except RecursionError:
+                    return detail_page(request, user, sess, proposal_id, status=400, form=form,
+                                       error="The edited memory is nested too deeply to be read.")
                 if not isinstance(value, dict):
                     return detail_page(request, user, sess, proposal_id, status=400, form=form,
                                        error="The edited memory must be a JSON object.")
                 payload["edited_value"] = value
             else:
-                payload["edited_value"] = edited_text.strip()
+                # a browser sends a text box's line breaks as CRLF: the memory keeps the agent's line breaks
+                payload["edited_value"] = edited_text.replace("\r\n", "\n").strip()
         try:
             decision = ReviewDecision.model_validate(payload)
             done = service.submit_decision(proposal_id, decision, expected_version=version)
