@@ -845,8 +845,9 @@ def test_a_lone_surrogate_in_a_request_is_refused_with_422_not_500(web, gate, to
     """JSON can spell a lone surrogate ("\\ud800"); the validation reply echoed it and could not be encoded: a 500
     with nothing said. Now a 422 that names the field, and the escalation waits as it was."""
     p = escalate(gate, SELF_PRES)
-    r = client(web).post(f"/api/items/{p.id}/decision", headers={**bearer(tokens["bob"]),
-                         "content-type": "application/json"}, content=b'{"type": "reject", "reason": "bad \\ud800 one"}')
+    body = b'{"type": "reject", "reason": "bad \\ud800 one"}'
+    r = client(web).post(f"/api/items/{p.id}/decision", content=body,
+                         headers={**bearer(tokens["bob"]), "content-type": "application/json"})
     assert r.status_code == 422, r.text
     assert any("reason" in d["loc"] or "body" in d["loc"] for d in r.json()["detail"])
     assert gate.registry.require(p.id)["state"] == "pending"
