@@ -649,6 +649,11 @@ class ReviewService:
         #: the graph run returned (or raised): the submitter stops waiting for the node. Set before the run
         #: takes the submit lock, which that submitter may hold while it waits
         returned = threading.Event()
+        #: the submitter stopped waiting and answered "still running, it applies it": if the run ends without
+        #: the node applying the decision, this thread applies it directly (nobody else would)
+        gave_up = threading.Event()
+        #: the run is over (set before the fallback below looks at ``gave_up``)
+        ended = threading.Event()
 
         def go_on() -> None:
             try:
@@ -659,6 +664,9 @@ class ReviewService:
             else:
                 self._advance_then_end(graph, config, run, advanced=returned.set)
             finally:
+                ended.set()
+                if gave_up.is_set():  # before the run counts as finished (``wait_for_resumes``)
+                    self._apply_if_still_pending(pid, decision, run)
                 if run.finished_at is None:
                     self._end_run(thread_id, run)
                 returned.set()
@@ -678,9 +686,14 @@ class ReviewService:
                 after = self.gate.registry.require(pid)
                 break
             if time.monotonic() >= deadline:
-                return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
-                                         warning=f"the resumed thread has not applied the decision after "
-                                                 f"{self.resume_wait_s:g} s; it is still running and applies it")
+                gave_up.set()
+                if not ended.is_set():  # else the run ended meanwhile: decided below, as if it had in time
+                    return SubmittedDecision(
+                        item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
+                        warning=f"the resumed thread has not applied the decision after {self.resume_wait_s:g} s; "
+                                "it is still running, and the decision is applied when it ends")
+                after = self.gate.registry.require(pid)
+                break
         if after["state"] == ProposalState.pending.value:
             # the run ended without the node applying it: apply it directly so the decision is not lost
             item = self.decide(pid, decision)
@@ -692,6 +705,24 @@ class ReviewService:
                                 f"{after['resolved_by']})")
         return SubmittedDecision(item=self._item(after, utcnow()), via="graph", thread_id=thread_id,
                                  warning=run.error if returned.is_set() else None)
+
+    def _apply_if_still_pending(self, pid: str, decision: ReviewDecision, run: ResumeRun) -> None:
+        """After a resumed run its submitter stopped waiting for: apply the decision directly when the run ended
+        without the node applying it (it raised first), as the submitter does when the run ends in time. Under
+        the submit lock, so that the submitter's own check, if the run ended as it gave up, comes first or sees
+        this one done."""
+        with self._submit_lock:
+            try:
+                row = self.gate.registry.require(pid)
+                if row["state"] != ProposalState.pending.value or row["resolution"]:
+                    return
+                self.decide(pid, decision)
+            except Exception as exc:  # noqa: BLE001 - a worker thread: the failure is logged, the item stays pending
+                log.error("review.resume_fallback_failed", proposal_id=pid, thread_id=run.thread_id,
+                          error=f"{type(exc).__name__}: {exc}")
+                return
+        log.warning("review.applied_after_resume", proposal_id=pid, thread_id=run.thread_id,
+                    error=run.error or "the resumed thread did not apply the decision")
 
     def _advance_then_end(self, graph: Any, config: dict, run: ResumeRun,
                           advanced: Callable[[], None] | None = None) -> None:

@@ -444,6 +444,34 @@ def test_a_node_slower_than_resume_wait_gets_a_warning_and_still_applies_the_dec
     assert gate.memory_store.get(NS, "k1").value["content"] == SELF_PRES
 
 
+def test_a_run_that_raises_after_the_submitter_stopped_waiting_still_gets_the_decision(gate, saver_path,
+                                                                                       monkeypatch):
+    """The submitter answers "still running, it applies it" after ``resume_wait_s``; a run that then raised before
+    its node applied the decision left the escalation pending with nobody to apply it (the submitter applies it
+    directly only when the run ends while it waits)."""
+    import gatekeeper.reviewer_node as reviewer_node
+
+    graph = _graph(gate, saver_path)
+    svc = ReviewService(gate, resume_graph=graph, resume_wait_s=0.2)
+    cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
+    release = threading.Event()
+
+    def slow_then_failing(gate_, proposal_id):
+        release.wait(60)
+        raise RuntimeError("the checkpointer's database went away")
+
+    monkeypatch.setattr(reviewer_node, "hitl_request", slow_then_failing)  # the node fails before it applies
+    done = svc.submit_decision(pid, {"type": "reject", "reviewer": "alice", "reason": "self-preservation"})
+    assert done.via == "graph" and "applied when it ends" in done.warning
+    assert gate.registry.require(pid)["state"] == "pending"
+    release.set()
+    assert svc.wait_for_resumes(60)
+    row = gate.registry.require(pid)
+    assert row["state"] == "quarantined" and row["resolved_by"] == "alice" and row["ledgered"]
+    (run,) = svc.resume_runs()
+    assert "RuntimeError" in run.error
+
+
 def test_a_thread_paused_on_an_escalation_decided_without_the_graph_is_stepped_on_by_the_next_decision(
         gate, saver_path):
     """a is decided where no graph can resume the thread (the CLI), then b through the app with the graph: b's
