@@ -69,6 +69,7 @@ from gatekeeper.models import (
     Label,
     MemoryWrite,
     ProposalState,
+    STORED,
     ReviewResult,
     utcnow,
 )
@@ -1322,7 +1323,7 @@ def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict
     as stored (a JSON round trip)."""
     pruned = pruned or {}
     def stored(p: MemoryWrite) -> str:
-        return MemoryWrite.model_validate_json(p.model_dump_json()).content_hash()
+        return MemoryWrite.model_validate_json(p.model_dump_json(), context={STORED: True}).content_hash()
 
     ids = [p.id for p in proposals]
     repeated = {i for i, n in Counter(ids).items() if n > 1}
