@@ -739,9 +739,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return acc
 
     def api_item(item: QueueItem, user: Account) -> dict:
-        """A queue item as the API answers it: for a user the item is hidden from (a quarantined memory, a
-        non-admin), without its text, the part the classifier scored it by, or a detail's proposal, review and
-        decision."""
+        """A queue item as the API lists it (the item's fields, never a detail's proposal, review or decision);
+        for a user the item is hidden from (a quarantined memory, a non-admin), without its text or the part the
+        classifier scored it by."""
         data = item.model_dump(mode="json", include=set(QueueItem.model_fields))
         if hidden_from(user, item.state.value):
             data["text"] = data["deciding_text"] = None
