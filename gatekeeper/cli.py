@@ -60,8 +60,7 @@ def _main(log_level: Optional[str] = typer.Option(
     try:
         configure_logging(log_level)
     except LogLevelError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
 
 
 def _one_line(exc: Exception) -> str:
@@ -123,8 +122,7 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
     except JudgeModelError as exc:  # GATEKEEPER_JUDGE_MODEL names a model that does not load
         raise _fail(f"{exc}; the gate did not start") from None
     except PolicyError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     except LedgerCorruptError as exc:
         # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
         err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
@@ -211,8 +209,7 @@ def check(
         try:
             policy = load_policy(policy_dir)
         except PolicyError as exc:
-            err.print(f"[red]{escape(str(exc))}[/red]")
-            raise typer.Exit(2) from None
+            raise _fail(str(exc)) from None
         # the judge a gate opened from these settings would have (GATEKEEPER_JUDGE_MODEL)
         judge_model = _judge_model(_settings(data_dir, policy_dir).judge_model) if policy.judge.enabled else None
         review = Reviewer(policy, judge_model=judge_model).review(proposal)
@@ -569,8 +566,7 @@ def reviewer_add(
     try:
         acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
     except AccountError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     console.print(f"created {acc.role} [bold]{acc.id}[/bold] ({escape(acc.display_name)})")
     console.print("API token (shown once; only its hash is stored):")
     print(token)
@@ -599,8 +595,7 @@ def reviewer_disable(name: str, data_dir: Optional[Path] = DataDir) -> None:
     try:
         acc = _accounts(data_dir).disable(name)
     except AccountError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc), 1) from None
     console.print(f"disabled {acc.id}")
 
 
@@ -612,8 +607,7 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
     try:
         token = _accounts(data_dir).rotate_token(name)
     except AccountError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc), 1) from None
     print(token)
 
 
@@ -873,8 +867,7 @@ def policy_suggest(out: Optional[Path] = typer.Option(None, "--out", help="Write
     try:
         policy = load_policy(settings.policy_dir)
     except PolicyError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     try:
         registry = ProposalRegistry(settings.registry_path)
         try:
@@ -1286,8 +1279,7 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     t0 = time.perf_counter()
     with _stage_progress() as cb:
         clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
@@ -1690,8 +1682,7 @@ def eval_cmd(
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     loaded = []
     for spec in datasets:
         try:

@@ -37,10 +37,11 @@ def scripted_model(state: MessagesState) -> dict:
                                                            "id": f"call-{uuid.uuid4().hex[:8]}"}])]}
 
 
-@pytest.fixture
-def agent(gate):
+def tool_agent(gate, manage_tool=create_manage_memory_tool):
+    """A graph whose scripted model calls ``manage_tool``'s tool and LangMem's search tool over a GatedStore in
+    ``("memories", "{langgraph_user_id}")``; (graph, store)."""
     namespace = ("memories", "{langgraph_user_id}")
-    tools = [create_manage_memory_tool(namespace=namespace), create_search_memory_tool(namespace=namespace)]
+    tools = [manage_tool(namespace=namespace), create_search_memory_tool(namespace=namespace)]
     builder = StateGraph(MessagesState)
     builder.add_node("model", scripted_model)
     builder.add_node("tools", ToolNode(tools))
@@ -49,6 +50,11 @@ def agent(gate):
     builder.add_edge("tools", "model")
     store = GatedStore(gate=gate, agent_id="assistant")
     return builder.compile(checkpointer=InMemorySaver(), store=store), store
+
+
+@pytest.fixture
+def agent(gate):
+    return tool_agent(gate)
 
 
 def call(graph, user: str, tool: str, thread: str | None = None, **args) -> str:
@@ -160,15 +166,7 @@ def told_agent(gate):
     """The graph of ``agent`` with ``create_gated_manage_memory_tool`` in place of LangMem's own."""
     from gatekeeper.langmem_tools import create_gated_manage_memory_tool
 
-    namespace = ("memories", "{langgraph_user_id}")
-    tools = [create_gated_manage_memory_tool(namespace=namespace), create_search_memory_tool(namespace=namespace)]
-    builder = StateGraph(MessagesState)
-    builder.add_node("model", scripted_model)
-    builder.add_node("tools", ToolNode(tools))
-    builder.add_edge(START, "model")
-    builder.add_conditional_edges("model", tools_condition)
-    builder.add_edge("tools", "model")
-    return builder.compile(checkpointer=InMemorySaver(), store=GatedStore(gate=gate, agent_id="assistant"))
+    return tool_agent(gate, create_gated_manage_memory_tool)[0]
 
 
 def _row(gate, **where) -> dict:
