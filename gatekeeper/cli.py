@@ -1358,15 +1358,21 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
         try:
             memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
             if json_out:
+                checks = _status_checks(gate.registry, gate.ledger)
                 print(json.dumps({**policy, **gate_health(gate).model_dump(mode="json"),
-                                  "memories": memories, **_status_checks(gate.registry, gate.ledger)}, indent=1))
-                return
-            console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
-            _print_judge(gate)
-            _print_escalation(gate.policy)
-            _print_status(gate.registry, gate.ledger, memories)
+                                  "memories": memories, **checks}, indent=1))
+                ledger_ok = checks["ledger_verified"]["ok"]
+            else:
+                console.print(f"policy {gate.policy.version} ({gate.policy.hash[:12]})")
+                _print_judge(gate)
+                _print_escalation(gate.policy)
+                ledger_ok = _print_status(gate.registry, gate.ledger, memories)
         finally:
             gate.close()
+        # a gate opens on a ledger whose last entry chains (it checks no more), so an entry edited further back
+        # shows only here: exit as for an edited ledger the gate refuses (3), so that scripts notice
+        if not ledger_ok:
+            raise typer.Exit(3)
         return
     why = "the gate did not start" if policy["policy_loads"] else "the policy does not load"
     with tempfile.TemporaryDirectory() as empty:
@@ -1443,7 +1449,8 @@ def _human_duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def _print_status(registry, ledger, memories: str) -> None:
+def _print_status(registry, ledger, memories: str) -> bool:
+    """Print the data directory's numbers and checks; whether the live ledger verified."""
     from gatekeeper.health import data_health
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
@@ -1454,7 +1461,9 @@ def _print_status(registry, ledger, memories: str) -> None:
         archived = len(ledger.archives())
     except OSError as exc:
         console.print(f"ledger: UNREADABLE: {_shown(exc)}")
+        ledger_ok = False
     else:
+        ledger_ok = rep.ok
         since = f" since seq {rep.first_seq}; {archived} archived file{'' if archived == 1 else 's'}" \
             if rep.first_seq > 1 else ""
         console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} "
@@ -1488,6 +1497,7 @@ def _print_status(registry, ledger, memories: str) -> None:
     for warning in _policy_warnings(ledger):
         console.print(f"[yellow]{_shown(warning)}[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")
+    return ledger_ok
 
 
 #: ledger events about the policy in force: a refused edit or a failed training is news until the next success

@@ -49,6 +49,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from pydantic import ValidationError
 from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGraph servers) only from this one on 3.11
 
 from gatekeeper.gate import Gatekeeper, ProposalIdConflict
@@ -162,6 +163,15 @@ def outcome_summary(o: GateOutcome) -> dict:
     }
 
 
+def _error_without_input(error: Exception) -> str:
+    """What was wrong with a proposal, for the log: pydantic's message quotes the proposed value (a memory's
+    text, maybe a card number), which must not reach log collectors; its fields and reasons do."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'proposal'}: {e['msg']}"
+                         for e in error.errors(include_input=False, include_url=False))
+    return str(error)[:200]  # the node's own messages, which name types and limits, not the text
+
+
 def _invalid_summary(item: Any, error: Exception) -> dict:
     """The outcome of a proposal that is not a valid memory write (nothing was journaled or stored)."""
     return {"id": None, "namespace": None, "key": None, "text": canonical_text(item)[:500], "state": "invalid",
@@ -241,7 +251,7 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
             except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
                 # reported, not raised: raised, the proposal would stay queued and fail every later run of the
                 # node, so the thread could never go on
-                log.warning("review_node.invalid_proposal", position=position, error=str(exc))
+                log.warning("review_node.invalid_proposal", position=position, error=_error_without_input(exc))
                 invalid[position] = _invalid_summary(item, exc)
         mode = escalation_mode or gate.escalation_mode or EscalationMode(gate.policy.escalation.mode)
         try:

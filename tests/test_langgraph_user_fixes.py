@@ -570,3 +570,16 @@ def test_a_node_that_deletes_then_puts_a_key_keeps_the_memory_when_run_again(tmp
         assert len(gate.ledger.find(event="memory.restored")) == 1
     finally:
         gate.close()
+
+
+def test_an_invalid_proposal_is_logged_without_its_text(gate, capsys):
+    """The review node logged pydantic's message for a proposal it could not take, which quotes the proposed
+    value: a memory's text (a card number, a password) reached the log collectors."""
+    secret = "my card is 4111 1111 1111 1111, password hunter2"
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1")
+    out = graph.invoke({"proposed_memories": [{"value": secret, "key": "card"}]}, thread())
+    (bad,) = out["memory_outcomes"]
+    assert bad["state"] == "invalid"
+    logged = capsys.readouterr()
+    assert "review_node.invalid_proposal" in logged.out + logged.err
+    assert "4111" not in logged.out + logged.err and "hunter2" not in logged.out + logged.err

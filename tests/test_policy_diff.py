@@ -299,7 +299,8 @@ def _status(data: Path) -> tuple[int, str]:
 
 def test_status_prints_its_warnings_from_a_ledger_that_does_not_verify(tmp_path, reviewer):
     """A line edited into the middle of the ledger (the gate opens: its tail verifies) must not crash status: it
-    says the ledger is tampered and still prints the rest."""
+    says the ledger is tampered and still prints the rest, and exits 3 as for an edited ledger the gate refuses
+    (it exited 0, so a script checking the exit code never noticed)."""
     data = tmp_path / "data"
     gate = make_gate(data, reviewer)
     try:
@@ -314,8 +315,10 @@ def test_status_prints_its_warnings_from_a_ledger_that_does_not_verify(tmp_path,
                         ("seq a string", json.dumps({"event": "classifier.training_failed", "seq": "7"}) + "\n")]:
         ledger.write_text("".join(lines[:-1] + [extra] + lines[-1:]))
         code, out = _status(data)
-        assert code == 0 and "TAMPERED" in out and "guardrails metrics disabled" in out, (name, out)
+        assert code == 3 and "TAMPERED" in out and "guardrails metrics disabled" in out, (name, out)
         assert REFUSED in out, (name, out)
+        as_json = CliRunner().invoke(app, ["status", "--json", "--data-dir", str(data)])
+        assert as_json.exit_code == 3 and json.loads(as_json.stdout)["ledger_verified"]["ok"] is False, name
 
 
 def test_status_forgets_a_failed_training_once_a_reload_makes_it_moot(tmp_path, reviewer):
