@@ -174,8 +174,22 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
         if lock is not None:
             lock.close()
     os.chmod(staging / settings.registry_path.name, 0o600)
+    from gatekeeper.gate import ledger_lost
+
     head = AuditLedger(settings.ledger_path).copy_to(staging)
-    verified = AuditLedger(staging / settings.ledger_path.name).verify(archives=True)
+    copy = AuditLedger(staging / settings.ledger_path.name)
+    verified = copy.verify(archives=True)
+    if not verified.ok:  # the problem found is the one to report
+        return counts, copied, head, verified
+    con = sqlite3.connect(staging / settings.registry_path.name)
+    try:
+        lost = ledger_lost(copy, con)
+    finally:
+        con.close()
+    if lost:  # an empty chain verifies, but a gate refuses to open on it next to ledgered decisions
+        verified = verified.model_copy(update={
+            "ok": False, "problem": "the ledger is empty or missing while the registry holds decisions recorded in "
+                                    "it: the audit ledger was lost; a gate will not open on this copy"})
     return counts, copied, head, verified
 
 

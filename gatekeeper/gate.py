@@ -298,11 +298,7 @@ class Gatekeeper:
         entry at all (missing or emptied, no archives): the audit record was lost or not restored with the
         registry (a partial copy). Starting a new chain there would hide the loss behind a ledger that
         verifies."""
-        if self.ledger.anchor()[0] or self.ledger.archives():
-            return
-        ledgered = self.registry._con().execute(  # noqa: SLF001 - one existence check
-            "SELECT COUNT(*) FROM (SELECT 1 FROM proposals WHERE ledgered=1 LIMIT 1)").fetchone()[0]
-        if ledgered:
+        if ledger_lost(self.ledger, self.registry._con()):  # noqa: SLF001 - one existence check
             raise LedgerCorruptError(
                 f"ledger {self.ledger.path}: empty or missing, but the registry {self.registry.path} holds "
                 "decisions recorded in it: the audit ledger was lost or not restored with the registry. Restore "
@@ -1314,6 +1310,16 @@ def _outcome_from_receipt(proposal: MemoryWrite, receipt: dict) -> GateOutcome:
                                   else Label.alignment_shifting.value)
     review = ReviewResult(label=Label(label), category=data.get("category"), score=data.get("score") or 0.0)
     return GateOutcome(proposal=proposal, review=review, decision=decision, state=state, replayed=True)
+
+
+def ledger_lost(ledger: AuditLedger, registry_con: Any) -> bool:
+    """Whether the ledger holds no entry at all (missing or emptied, no archives) while the registry (an open
+    SQLite connection to it) holds decisions marked ledgered: the audit record was lost, or not copied with the
+    registry. ``refuse_a_lost_ledger`` and a backup's check of its copy."""
+    if ledger.anchor()[0] or ledger.archives():
+        return False
+    return bool(registry_con.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM proposals WHERE ledgered=1 LIMIT 1)").fetchone()[0])
 
 
 def _refuse_id_conflicts(proposals: Sequence[MemoryWrite], known: dict[str, dict],

@@ -241,6 +241,20 @@ def test_a_damaged_ledger_is_copied_as_evidence_and_the_backup_says_so(tmp_path,
     assert (tmp_path / "copy" / "ledger.jsonl").read_bytes() == (data / "ledger.jsonl").read_bytes()
 
 
+def test_a_lost_ledger_is_a_failed_backup_not_a_copy_that_will_not_open(tmp_path, reviewer):
+    """A data directory whose ledger is gone while its registry holds ledgered decisions: the backup verified the
+    empty chain, exited 0 and said the ledger was ok, and a gate then refused to open on the copy."""
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    GatedStore(gate=gate, agent_id="agent-1").put(NS, "k", {"content": TEXTS[0]})
+    gate.close()
+    (data / "ledger.jsonl").unlink()
+    shutil.rmtree(data / "ledger-archive", ignore_errors=True)
+    r = CliRunner().invoke(app, ["backup", str(tmp_path / "copy"), "--data-dir", str(data)])
+    assert r.exit_code == 1 and "ledger was lost" in " ".join(r.output.split()), r.output
+    assert not read_manifest(tmp_path / "copy").ledger_ok
+
+
 @pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to hand the data to another user")
 def test_a_backup_run_as_root_belongs_to_the_data_directory_s_owner(tmp_path, reviewer):
     import os
