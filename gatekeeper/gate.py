@@ -380,15 +380,14 @@ class Gatekeeper:
         for outcome in outcomes:
             if not (outcome.replayed and outcome.state is ProposalState.committed):
                 continue
-            row = self.registry.get(outcome.proposal.id)
-            if row is None:  # pruned: a receipt holds no value to write back
-                continue
-            proposal = row_proposal(row)
+            proposal = outcome.proposal  # a replay's proposal is its row's
             with self.key_locks([(proposal.namespace, proposal.key)]):
                 row = self.registry.get(proposal.id)
-                deletes = self.registry.deletes_since(row["namespace"], row["key"], row["updated_at"]) if row else []
-                if (not deletes or any(d["task_id"] != task_id for d in deletes) or row["state"] != "committed"
-                        or self.registry.superseded(row)
+                # pruned (a receipt holds no value to write back), or no longer committed
+                if row is None or row["state"] != ProposalState.committed.value:
+                    continue
+                deletes = self.registry.deletes_since(row["namespace"], row["key"], row["updated_at"])
+                if (not deletes or any(d["task_id"] != task_id for d in deletes) or self.registry.superseded(row)
                         or self.memory_store.get(proposal.namespace, proposal.key) is not None):
                     continue
                 value = _json_loads(row["final_value_json"]) if row["final_value_json"] else proposal.value
