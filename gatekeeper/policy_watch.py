@@ -118,20 +118,21 @@ class PolicyWatcher:
         signature = policy_signature(path)
         if signature == self._seen:
             return None
+        edited: Policy | None = None
         try:
             edited = load_policy(path)
         except PolicyError as exc:
-            if policy_signature(path) != signature:  # saved again while being read: judged at the next look
-                return None
-            self._seen = signature  # once per edit: the next look waits for the next save
             problems = str(exc)
+        if policy_signature(path) != signature:
+            # files saved while being read (several files written one by one: a git pull, a rule moved to another
+            # file, a save in progress) may have given a mix of old and new: neither put in force nor refused, it
+            # is judged at the next look
+            return None
+        if edited is None:
+            self._seen = signature  # once per edit: the next look waits for the next save
             log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
             gate.record_refused_policy(path, problems)
             return "refused"
-        if policy_signature(path) != signature:
-            # files saved while being read (several files written one by one: a git pull, a rule moved to another
-            # file) may have given a mix of old and new that loads: nothing is put in force from such a read
-            return None
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
         # logged (and ledgered) once per edit, not tried again at every look
         self._seen = signature
