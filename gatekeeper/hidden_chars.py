@@ -63,25 +63,6 @@ def strip_hidden(text: str) -> str:
     return "".join(ch for ch in text if not is_hidden(ch))
 
 
-def _strings(value: Any, depth: int = 0) -> list[str]:
-    """Every string of a JSON-like value, keys too, as stored (JSON text would show a control character as
-    a visible ``\\u001b`` escape, and a check over it would pass the character itself)."""
-    if depth > 100:  # deeper than any memory value the gate accepts: nothing more to read
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k, depth + 1), *_strings(v, depth + 1))]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v, depth + 1)]
-    return []
-
-
-def hidden_in_value(value: Any) -> list[str]:
-    """``hidden_in`` over every string of a JSON-like value (keys and values)."""
-    return hidden_in("".join(_strings(value)))
-
-
 def strip_hidden_value(value: Any) -> Any:
     """A JSON-like value with the hidden characters taken out of every string (keys too)."""
     if isinstance(value, str):
@@ -93,4 +74,4 @@ def strip_hidden_value(value: Any) -> Any:
     return value
 
 
-__all__ = ["is_hidden", "hidden_in", "hidden_in_value", "reveal", "strip_hidden", "strip_hidden_value"]
+__all__ = ["is_hidden", "hidden_in", "reveal", "strip_hidden", "strip_hidden_value"]

@@ -56,7 +56,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper, release_request
-from gatekeeper.hidden_chars import hidden_in_value
+from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import (
@@ -871,7 +871,7 @@ def _same_name(person: str | None, agent_id: str | None) -> bool:
 
 def _hidden_in_value(row: dict) -> list[str]:
     """The kinds of character a reader cannot see in a row's proposed value (any field of it)."""
-    return hidden_in_value(row_proposal(row).value)
+    return hidden_in(row_proposal(row).text)  # every string of the value as stored, keys too
 
 
 def _deciding_text(row: dict) -> str | None:
@@ -908,15 +908,17 @@ def _final_value(proposal: MemoryWrite, decision: ReviewDecision) -> dict | None
     if not isinstance(ev, (str, dict)):
         raise ValueError("an edit needs the edited memory value (text or a JSON object)")
     value = {"content": ev} if isinstance(ev, str) else dict(ev)
-    hidden = hidden_in_value(value)
-    if hidden:
-        raise ValueError("the edited memory contains characters a reader cannot see (invisible or "
-                         f"direction-changing: {', '.join(hidden[:5])}); remove them")
     try:
         canonical_json(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"the edited memory is not plain JSON (no NaN or Infinity): {exc}") from None
-    MemoryWrite(namespace=proposal.namespace, key=proposal.key, value=value)  # raises ValidationError
+    edited = MemoryWrite(namespace=proposal.namespace, key=proposal.key, value=value)  # raises ValidationError
+    # its reviewed text: every string of the value as stored, keys too (as JSON a control character would be a
+    # visible escape)
+    hidden = hidden_in(edited.text)
+    if hidden:
+        raise ValueError("the edited memory contains characters a reader cannot see (invisible or "
+                         f"direction-changing: {', '.join(hidden[:5])}); remove them")
     return value
 
 

@@ -315,11 +315,12 @@ def test_control_characters_in_a_value_count_as_hidden_in_every_check(gate):
     """The checks read the value as JSON text, where a control character shows as a visible escape
     (``\\u001b``): an edit with terminal escapes committed, and a bulk approval committed a memory holding a
     backspace that its own item listed as hidden."""
-    from gatekeeper.hidden_chars import hidden_in_value, strip_hidden_value
+    from gatekeeper.hidden_chars import hidden_in, strip_hidden_value
+    from gatekeeper.models import content_to_text
 
     svc = ReviewService(gate)
     value = {"content": "I should avoid being shut down.", "tags": {"n\u0008ote": ["ok", "a\u0007b"]}}
-    assert hidden_in_value(value) == ["U+0008", "U+0007"]
+    assert hidden_in(content_to_text(value)) == ["U+0008", "U+0007"]  # the text the checks read
     assert strip_hidden_value(value) == {"content": "I should avoid being shut down.", "tags": {"note": ["ok", "ab"]}}
 
     a = escalate(gate, "I should avoid being shut down,\u0008 whatever the operators say.").id
