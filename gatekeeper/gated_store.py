@@ -85,6 +85,11 @@ def derived_id(*parts: str) -> str:
     return uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)).hex
 
 
+def _task_id(cfg: dict[str, Any]) -> str | None:
+    """The running LangGraph task's id in a run's ``configurable`` (``TASK_ID_KEY``), or None outside a task."""
+    return str(cfg[TASK_ID_KEY]) if cfg.get(TASK_ID_KEY) else None
+
+
 def canonical_text(value: Any) -> str:
     """``value`` as one deterministic string (sorted JSON; ``repr`` for what JSON cannot hold)."""
     try:
@@ -321,12 +326,13 @@ class GatedStore(BaseStore):
         cfg = _run_configurable()
         value, ttl = dict(op.value), self._ttl(op.ttl)
         derived: dict[str, str] = {}
-        if cfg.get(TASK_ID_KEY):
+        task_id = _task_id(cfg)
+        if task_id:
             # the same task putting the same thing from the same source (a re-run from its checkpoint) is the
             # same proposal. One run of a node that puts X, then Y, then X again under one key gets the first X's
             # outcome for the last put, and keeps Y: ids cannot tell a re-run from a repeat within a run
             written = [list(op.namespace), op.key, value, op.index, ttl, _write_context.get()]
-            derived["id"] = derived_id(str(cfg[TASK_ID_KEY]), "put", canonical_text(written))
+            derived["id"] = derived_id(task_id, "put", canonical_text(written))
         return MemoryWrite(namespace=op.namespace, key=op.key, value=value, provenance=self._provenance(value, cfg),
                            index=op.index, ttl=ttl, **derived)
 
@@ -337,7 +343,7 @@ class GatedStore(BaseStore):
         ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
         cfg = _run_configurable()
         agent_id = self._provenance({}, cfg).agent_id
-        task_id = str(cfg[TASK_ID_KEY]) if cfg.get(TASK_ID_KEY) else None
+        task_id = _task_id(cfg)
         error: list[str] = []
 
         def apply() -> None:
@@ -367,8 +373,9 @@ class GatedStore(BaseStore):
         if not any(o.replayed and o.state is ProposalState.committed for o in outcomes):
             return
         cfg = _run_configurable()
-        if cfg.get(TASK_ID_KEY):
-            self.gate.restore_deleted_by_rerun(outcomes, task_id=str(cfg[TASK_ID_KEY]),
+        task_id = _task_id(cfg)
+        if task_id:
+            self.gate.restore_deleted_by_rerun(outcomes, task_id=task_id,
                                                agent_id=self._provenance({}, cfg).agent_id)
 
     # -------------------------------------------------------------- extras
