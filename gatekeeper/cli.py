@@ -965,7 +965,7 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
     keeps every decision and records the prune (registry.pruned)."""
     import sqlite3
 
-    from gatekeeper.retention import prune_registry
+    from gatekeeper.retention import PruneStopped, prune_registry
 
     period = _duration(older_than)
     receipts_period = _duration(receipts_older_than, "--receipts-older-than") if receipts_older_than else None
@@ -976,9 +976,10 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
                                     receipts_older_than=receipts_period)
         except ValueError as exc:
             raise _fail(_one_line(exc)) from None
-        except sqlite3.OperationalError as exc:  # e.g. another process held the write lock past the busy timeout
-            raise _fail(f"prune stopped: {exc}; the rows deleted so far are ledgered (registry.pruned, complete: "
-                        "false); run it again later", 1) from None
+        except PruneStopped as exc:  # e.g. another process held the write lock past the busy timeout
+            raise _fail(f"{_one_line(exc)}; run it again later", 1) from None
+        except sqlite3.OperationalError as exc:  # a dry run's count, which changes nothing
+            raise _fail(f"prune stopped: {_one_line(exc)}; nothing changed", 1) from None
         if json_out:
             print(report.model_dump_json(indent=1))
         else:

@@ -77,6 +77,37 @@ class PruneReport(BaseModel):
     ledger_seq: int | None = None
 
 
+class PruneStopped(Exception):
+    """A prune an error stopped: what it deleted before the error, and whether that is on the record.
+
+    Raised by ``prune_registry`` from the error that stopped it (``__cause__``). ``proposals``, ``deletions``
+    and ``receipts`` count the rows deleted before it (each batch is one transaction: a batch the error cut
+    into is not counted and not deleted). ``ledger_seq`` is the ``registry.pruned`` entry (``complete:
+    false``) that records them; None when nothing was deleted (nothing to record) or when the ledger could
+    not be written either (``ledger_error`` says why)."""
+
+    def __init__(self, error: BaseException, *, proposals: int = 0, deletions: int = 0, receipts: int = 0,
+                 ledger_seq: int | None = None, ledger_error: str | None = None):
+        self.error = f"{type(error).__name__}: {error}"
+        self.proposals, self.deletions, self.receipts = proposals, deletions, receipts
+        self.ledger_seq, self.ledger_error = ledger_seq, ledger_error
+        super().__init__(self.summary())
+
+    @property
+    def deleted_any(self) -> bool:
+        return bool(self.proposals or self.deletions or self.receipts)
+
+    def summary(self) -> str:
+        if not self.deleted_any:
+            return f"prune stopped before deleting anything ({self.error}); nothing changed"
+        what = f"{self.proposals} proposals, {self.deletions} recorded deletes" + (
+            f", {self.receipts} receipts" if self.receipts else "")
+        record = (f"ledgered as registry.pruned (seq {self.ledger_seq}, complete: false)" if self.ledger_seq
+                  is not None else f"NOT ledgered ({self.ledger_error}): the ledger keeps every pruned row's "
+                  "decision, but not this prune")
+        return f"prune stopped ({self.error}) after deleting {what}; {record}"
+
+
 def check_retention(older_than: timedelta, context_minutes: float) -> None:
     """Refuse a retention period shorter than ``MIN_RETENTION`` or not longer than the agent context window
     (``thresholds.context_minutes``: the committed writes of that window are joined with each new write to
@@ -122,7 +153,8 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
     The rows are deleted before the ledger entry is written: a ledger that cannot be written raises after the
     prune (every pruned row's decision is in the ledger already, marked ``ledgered``; only the record of the
     prune is missing, and a second run ledgers its own). A prune an error stops half way is ledgered with what
-    it deleted so far (``complete: false``) before the error is raised."""
+    it deleted so far (``complete: false``) and raises ``PruneStopped`` (which says what went and whether it
+    is ledgered) from the error; a dry run raises the error itself."""
     check_retention(older_than, gate.policy.thresholds.context_minutes)
     if receipts_older_than is not None:
         check_receipt_retention(receipts_older_than, older_than)
@@ -146,11 +178,21 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
         if receipts_older_than is not None:
             gate.registry.drop_receipts(now - receipts_older_than, dry_run=dry_run, batch=batch, progress=dropped)
     except BaseException as exc:
-        if not dry_run and (progress.get("proposals") or progress.get("deletions") or dropped.get("receipts")):
-            # stopped half way (another process held the database past the busy timeout, a full disk): what
-            # went is on the record too
-            ledger(progress, complete=False, error=f"{type(exc).__name__}: {exc}")
-        raise
+        # stopped half way (another process held the database past the busy timeout, a full disk, Ctrl-C)
+        stopped = PruneStopped(exc, proposals=progress.get("proposals") or 0,
+                               deletions=progress.get("deletions") or 0, receipts=dropped.get("receipts") or 0)
+        if not dry_run and stopped.deleted_any:  # what went is on the record too
+            try:
+                stopped = PruneStopped(exc, proposals=stopped.proposals, deletions=stopped.deletions,
+                                       receipts=stopped.receipts,
+                                       ledger_seq=ledger(progress, complete=False, error=stopped.error).seq)
+            except Exception as ledger_exc:  # noqa: BLE001 - reported with the prune's own error
+                stopped = PruneStopped(exc, proposals=stopped.proposals, deletions=stopped.deletions,
+                                       receipts=stopped.receipts,
+                                       ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
+        if dry_run or not isinstance(exc, Exception):
+            raise  # a count that failed changed nothing; Ctrl-C and the like stay what they are
+        raise stopped from exc
     report = PruneReport(operator=who, dry_run=dry_run, older_than=older_than,
                          cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False),
                          receipts_older_than=receipts_older_than,
@@ -166,5 +208,5 @@ def _counts(counts: dict, *, with_cutoff: bool = True) -> dict:
     return {k: counts.get(k) for k in keys}
 
 
-__all__ = ["MIN_RECEIPT_RETENTION", "MIN_RETENTION", "PruneReport", "check_receipt_retention", "check_retention",
+__all__ = ["MIN_RECEIPT_RETENTION", "MIN_RETENTION", "PruneReport", "PruneStopped", "check_receipt_retention", "check_retention",
            "prune_registry"]

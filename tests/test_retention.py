@@ -9,7 +9,7 @@ import pytest
 
 from gatekeeper.gate import STORE_FAILED, GateError, ProposalIdConflict
 from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Provenance, SourceKind, utcnow
-from gatekeeper.retention import MIN_RETENTION, PruneReport, check_retention, prune_registry
+from gatekeeper.retention import MIN_RETENTION, PruneReport, PruneStopped, check_retention, prune_registry
 from gatekeeper.review_service import ReviewService
 
 from conftest import ledger_refusing
@@ -429,11 +429,64 @@ def test_a_prune_stopped_half_way_is_ledgered_with_what_it_deleted(gate, monkeyp
         return real_tx()
 
     monkeypatch.setattr(gate.registry, "_tx", tx)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(PruneStopped) as stopped:
         prune_registry(gate, WEEK, operator="ops", batch=1)
     [entry] = gate.ledger.find(event="registry.pruned")
     assert entry["complete"] is False and entry["proposals"] == 1 and "database is locked" in entry["error"]
     assert len(ids(gate)) == 2
+    assert isinstance(stopped.value.__cause__, sqlite3.OperationalError)
+    assert (stopped.value.proposals, stopped.value.ledger_seq) == (1, entry["seq"])
+    assert f"after deleting 1 proposals, 0 recorded deletes; ledgered as registry.pruned (seq {entry['seq']}" \
+        in str(stopped.value)
+
+
+def test_a_prune_stopped_before_deleting_anything_says_nothing_changed(gate, monkeypatch):
+    """Before, the CLI said "the rows deleted so far are ledgered" when the first batch failed: nothing had
+    been deleted and nothing was ledgered."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+    from gatekeeper.registry import ProposalRegistry
+
+    old = commit(gate, "Build 7 of the billing service passed its smoke tests.")
+    age(gate, old, 30)
+
+    def locked(self, *a, **kw):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(ProposalRegistry, "prune", locked)
+    with pytest.raises(PruneStopped, match="before deleting anything .*database is locked.*nothing changed") as e:
+        prune_registry(gate, WEEK, operator="ops")
+    assert e.value.ledger_seq is None and not e.value.deleted_any
+    assert gate.ledger.find(event="registry.pruned") == [] and old in ids(gate)
+    r = CliRunner().invoke(app, ["prune", "--older-than", "7d", "--operator", "ops",
+                                 "--data-dir", str(gate.ledger.path.parent)])
+    assert r.exit_code == 1 and "nothing changed" in r.output and "ledgered" not in r.output, r.output
+    assert gate.ledger.find(event="registry.pruned") == [] and old in ids(gate)
+
+
+def test_a_prune_whose_ledger_fails_too_says_the_rows_went_unrecorded(gate, monkeypatch):
+    import sqlite3
+
+    olds = [commit(gate, f"Build {i} of the billing service passed its smoke tests.") for i in range(2)]
+    for pid in olds:
+        age(gate, pid, 30)
+    real_tx, calls = gate.registry._tx, []
+
+    def tx():
+        calls.append(1)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_tx()
+
+    monkeypatch.setattr(gate.registry, "_tx", tx)
+    with ledger_refusing(gate, "registry.pruned"), pytest.raises(PruneStopped) as stopped:
+        prune_registry(gate, WEEK, operator="ops", batch=1)
+    assert stopped.value.proposals == 1 and stopped.value.ledger_seq is None
+    assert "NOT ledgered (OSError: [Errno 28] No space left on device" in str(stopped.value)
+    assert "disk I/O error" in str(stopped.value)
 
 
 def test_cli_prune_refuses_a_period_longer_than_anything_can_be(gate):
