@@ -104,7 +104,9 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
         counts, copied, head, verified = _copy_consistently(settings, staging)
         memories = (f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
                     if settings.chroma_url is not None else "copied" if copied is not None else "no memories directory")
-        report = BackupReport(source=str(source), destination=str(dest), at=utcnow(), proposals=counts,
+        # absolute paths: a manifest read later, elsewhere, must say which directories these were
+        report = BackupReport(source=str(source.resolve()), destination=str(dest.resolve()), at=utcnow(),
+                              proposals=counts,
                               ledger_files=head[2], ledger_last_seq=head[0], ledger_last_hash=head[1],
                               ledger_ok=verified.ok, ledger_problem=verified.problem, memories=memories,
                               memories_bytes=copied or 0)

@@ -173,6 +173,17 @@ def test_cli_backup(tmp_path, reviewer):
     assert r.exit_code == 2 and "not an empty directory" in r.output, r.output
 
 
+def test_the_manifest_names_the_directories_by_absolute_path(tmp_path, reviewer, monkeypatch):
+    """Before, the manifest recorded the paths as typed: ``gatekeeper backup copy --data-dir data`` wrote
+    ``"source": "data"``, which says nothing once the manifest is read from another directory."""
+    make_gate(tmp_path / "data", reviewer).close()
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["backup", "copy", "--data-dir", "data"])
+    assert r.exit_code == 0, r.output
+    report = read_manifest(tmp_path / "copy")
+    assert (report.source, report.destination) == (str(tmp_path.resolve() / "data"), str(tmp_path.resolve() / "copy"))
+
+
 def test_the_store_lock_is_not_held_while_the_copy_goes_to_the_destination(tmp_path, reviewer, monkeypatch):
     """A slow or hung destination (NFS) must not hold up the agents' writes: the lock covers a local copy only."""
     from gatekeeper.chroma_store import _ProcessLock
