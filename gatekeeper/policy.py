@@ -15,10 +15,10 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gatekeeper.models import Action, SourceKind
 from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat
@@ -225,6 +225,18 @@ class JudgeSettings(_Strict):
         return band
 
 
+def _category_id(cid: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", cid):
+        raise ValueError(f"category id {cid!r} must be snake_case (3-64 of a-z, 0-9, _; a letter first)")
+    if cid == TASK_KNOWLEDGE:
+        raise ValueError("'task_knowledge' is the benign label, not a category")
+    return cid
+
+
+#: a category's id, checked where it is written (a key of ``categories``), so an error names that key's line
+CategoryId = Annotated[str, AfterValidator(_category_id)]
+
+
 class Policy(_Strict):
     version: str = Field(min_length=1)
     name: str = "default"
@@ -233,23 +245,13 @@ class Policy(_Strict):
     trust: dict[SourceKind, SourceTrust]
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
-    categories: dict[str, Category] = Field(min_length=1)
+    categories: dict[CategoryId, Category] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     #: filled by the loader: sha256 of the policy files' bytes, the files, and the path they were loaded
     #: from (a directory or one file; ``Gatekeeper.reload_policy()`` reads it again)
     hash: str = ""
     source_files: tuple[str, ...] = ()
     source_path: str = ""
-
-    @field_validator("categories")
-    @classmethod
-    def _cat_ids(cls, cats: dict[str, Category]) -> dict[str, Category]:
-        for cid in cats:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", cid):
-                raise ValueError(f"category id {cid!r} must be snake_case")
-            if cid == TASK_KNOWLEDGE:
-                raise ValueError("'task_knowledge' is the benign label, not a category")
-        return cats
 
     @field_validator("trust")
     @classmethod
@@ -531,6 +533,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
                 loc = (ref.group(1), int(ref.group(2)))
                 if "category" in err["msg"] and (loc + ("category",)) in where:
                     loc = loc + ("category",)
+            if loc[-1:] == ("[key]",):  # a mapping's key: point at the key's own line
+                loc = loc[:-1] + ("__key__",)
             fname, line = str(root), None
             for n in range(len(loc), -1, -1):
                 if loc[:n] in where:
@@ -538,16 +542,18 @@ def load_policy(path: str | Path | None = None) -> Policy:
                     break
             # pydantic puts model-level errors on the parent; surface the indexed item
             msg = err["msg"].removeprefix("Value error, ")
-            dotted = ".".join(str(x) for x in loc) or "(policy)"
+            dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         raise PolicyError(problems) from None
 
-    out = [(*where.get(("categories", cid, "exemplars", i), (str(root), None)),
-            f"categories.{cid}.exemplars.{i}: listed both as an exemplar and as a counter-exemplar "
-            f"(task knowledge): {text!r}") for cid, i, text in _exemplars_also_counter(policy.categories)]
-    out += [(*where.get(("categories", cid, "exemplars", i), (str(root), None)),
-             f"categories.{cid}.exemplars.{i}: already an exemplar of {owner}; one text trains one category: "
-             f"{text!r}") for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
+    def exemplar_problem(cid: str, i: int, text: str, why: str) -> tuple[str, int | None, str]:
+        return (*where.get(("categories", cid, "exemplars", i), (str(root), None)),
+                f"categories.{cid}.exemplars.{i}: {why}: {text!r}")
+
+    out = [exemplar_problem(cid, i, text, "listed both as an exemplar and as a counter-exemplar (task knowledge)")
+           for cid, i, text in _exemplars_also_counter(policy.categories)]
+    out += [exemplar_problem(cid, i, text, f"already an exemplar of {owner}; one text trains one category")
+            for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
     example_problems = policy.rule_examples_problems()
     if example_problems or out:
         for msg in example_problems:

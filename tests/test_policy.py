@@ -201,6 +201,17 @@ def test_a_key_that_is_a_list_is_a_policy_error_with_its_line(pdir):
     assert (pdir / "policy.yaml").read_text().splitlines()[line - 1].strip().startswith("[tool, peer_agent]")
 
 
+@pytest.mark.parametrize("bad_id, why", [("Peer-Preservation", "must be snake_case"),
+                                          ("task_knowledge", "the benign label")])
+def test_a_bad_category_id_is_reported_on_its_own_line(pdir, bad_id, why):
+    """Before, the error pointed at the `categories:` line, however far above the bad key it was."""
+    line = _replace_line(pdir / "taxonomy.yaml", "  peer_preservation:", f"  {bad_id}:")
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, ln, msg = _problem(ei.value, "taxonomy.yaml")
+    assert ln == line and why in msg and msg.startswith(f"categories.{bad_id}:"), ei.value.problems
+
+
 def test_a_deadline_past_what_a_date_can_hold_is_refused(pdir):
     """deadline_hours: 999999999 loaded, then every escalation overflowed the date and was quarantined as a
     failed review, with no word of the policy field."""
