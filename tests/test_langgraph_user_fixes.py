@@ -505,6 +505,23 @@ def test_a_thread_id_that_is_not_text_is_recorded_as_text(gate, thread_id):
     assert gate.memory_store.get(NS, "tps") is None
 
 
+@pytest.mark.parametrize("thread_id", [7, uuid.UUID("5f0c7a52-3d1e-4f65-9b8a-6a2f1e0c9d41")])
+def test_a_reviewer_decision_resumes_a_thread_saved_under_an_int_or_uuid_id(gate, thread_id):
+    """The gate records the thread id as text; the review service resumes the thread under that text. LangGraph
+    saves a thread under its id as text too (an InMemorySaver's storage is keyed '7' for thread 7), so the
+    decision goes on through the paused graph rather than being applied beside it."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = {"configurable": {"thread_id": thread_id}}
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}]}, cfg)
+    pid = out["__interrupt__"][0].value["proposal_id"]
+    done = ReviewService(gate, resume_graph=graph).submit_decision(pid, {"type": "approve", "reviewer": "bob",
+                                                                         "reason": "a test fixture"})
+    assert done.via == "graph" and done.item.state.value == "committed", done
+    assert graph.get_state(cfg).next == () and graph.get_state(cfg).interrupts == ()
+    assert gate.memory_store.get(NS, "a").value["content"] == SELF_PRES
+
+
 def test_a_paused_thread_resumes_after_an_escalation_it_decided_is_erased(gate):
     """On each resume the review node asks again for every escalation before the one resumed, and built each
     request from the registry: once an erasure took a decided one out, every later resume of the thread raised
