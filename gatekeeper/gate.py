@@ -289,7 +289,8 @@ class Gatekeeper:
         if settings.policy_watch_s > 0 and gate.policy.source_path:
             from gatekeeper.policy_watch import PolicyWatcher
 
-            gate.policy_watcher = PolicyWatcher(gate, settings.policy_watch_s).start()
+            gate.policy_watcher = PolicyWatcher(gate, settings.policy_watch_s,
+                                                settings.policy_settle_s).start()
         return gate
 
     # ------------------------------------------------------------------- ledger

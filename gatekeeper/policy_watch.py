@@ -8,7 +8,12 @@ modification or change times differ from what it last saw, it loads them:
   stays, the problem (file and line) is logged (``policy.watch_refused``) and ledgered
   (``policy.reload_refused``), once per edit, not on every look;
 * a policy with the same content hash as the one in force (a file touched, saved unchanged) changes nothing;
-* files that changed while they were read (several files written one after another, a save in progress) are
+* files changed less than ``settle_s`` seconds ago (the newest change time of the files and of the policy
+  directory itself, which a file added, removed or renamed changes) are not read yet: several files written one
+  after another (a ``git pull``, a "save all", a rule moved to another file) can load as a consistent mix of old
+  and new, and would be put in force until the next look. The next look after they have been quiet for
+  ``settle_s`` reads them all;
+* files that changed while they were read (a save in progress, a write slower than ``settle_s``) are
   neither put in force nor refused: the next look reads them again;
 * any other is put in force with ``Gatekeeper.reload_policy`` (ledgered ``policy.reloaded``; an exemplar edit
   trains the policy's classifier in the background, as that method documents).
@@ -24,14 +29,16 @@ logged (``policy.watch_training_failed``) and ledgered (``classifier.training_fa
 policy's hash and the error), once per edit, not on every look.
 
 ``Gatekeeper.open`` starts one when ``GatekeeperSettings.policy_watch_s`` is above 0 (``GATEKEEPER_POLICY_WATCH_S``,
-default 5 seconds); ``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger
+default 5 seconds; ``settle_s`` is ``policy_settle_s``, ``GATEKEEPER_POLICY_SETTLE_S``, default 1 second); ``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger
 do not change any more). The watcher holds its gate weakly: a gate that is dropped without ``close`` is still
 collected, and its watcher then ends.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +47,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from gatekeeper.policy import Policy, PolicyError, load_policy, policy_files
+from gatekeeper.settings import DEFAULT_POLICY_SETTLE_S, MAX_POLICY_SETTLE_S
 from gatekeeper.training_process import PolicyChanged, TrainingCancelled, run_in_child
 
 if TYPE_CHECKING:
@@ -60,6 +68,19 @@ def policy_signature(path: str | Path) -> Signature:
     return tuple((str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns) for f, st in stats)
 
 
+def last_change_ns(path: str | Path, signature: Signature) -> int:
+    """The newest change time (ns since the epoch) of the files in ``signature`` and of ``path`` itself when it
+    is a directory (a file added, removed or renamed in it changes the directory's times)."""
+    times = [max(mtime, ctime) for _, _, mtime, ctime in signature or ()]
+    try:
+        st = os.stat(path)
+        if Path(path).is_dir():
+            times.append(max(st.st_mtime_ns, st.st_ctime_ns))
+    except OSError:
+        pass
+    return max(times, default=0)
+
+
 class _Stopped(Exception):
     """Raised from a classifier training's progress callback when the watcher is stopped."""
 
@@ -67,9 +88,13 @@ class _Stopped(Exception):
 class PolicyWatcher:
     """Reload a gate's policy when its files change (see the module docstring)."""
 
-    def __init__(self, gate: Gatekeeper, interval_s: float):
+    def __init__(self, gate: Gatekeeper, interval_s: float, settle_s: float = DEFAULT_POLICY_SETTLE_S):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be above 0, not {interval_s!r}")
+        if not 0 <= settle_s <= MAX_POLICY_SETTLE_S:
+            raise ValueError(f"settle_s must be from 0 to {MAX_POLICY_SETTLE_S:g} seconds, not {settle_s!r}")
+        #: how long the files must have been quiet before a look reads them (see the module docstring)
+        self.settle_s = float(settle_s)
         self._stop = stop = threading.Event()
         # weak, so that the thread does not keep a gate nobody closes alive; once it is collected, the thread ends
         self._gate = weakref.ref(gate, lambda _: stop.set())
@@ -107,8 +132,9 @@ class PolicyWatcher:
     def check(self) -> str | None:
         """Look once: ``"reloaded"``, ``"refused"``, ``"unchanged"`` (files changed, content did not),
         ``"training_failed"`` (the classifier of an edit adding or removing categories could not be made: the
-        old policy stays), or None when the files are as last seen (or the policy in force was not loaded from
-        files, or the watcher was stopped)."""
+        old policy stays), ``"settling"`` (files changed less than ``settle_s`` ago: read at a later look), or
+        None when the files are as last seen (or the policy in force was not loaded from files, or the watcher
+        was stopped)."""
         gate = self._gate()
         if gate is None or self._stop.is_set():
             return None
@@ -118,6 +144,9 @@ class PolicyWatcher:
         signature = policy_signature(path)
         if signature == self._seen:
             return None
+        age_s = (time.time_ns() - last_change_ns(path, signature)) / 1e9
+        if 0 <= age_s < self.settle_s:  # (a change time ahead of this clock, another machine's: not waited for)
+            return "settling"
         edited: Policy | None = None
         try:
             edited = load_policy(path)

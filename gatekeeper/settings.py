@@ -16,6 +16,8 @@ Environment variables override the defaults:
 * ``GATEKEEPER_ENCODER_PRECISION`` default ``int8`` (``gatekeeper.quantization``); ``fp32``
 * ``GATEKEEPER_POLICY_WATCH_S`` default ``5``: how often (seconds) a gate opened from settings looks at its
   policy files and puts an edit in force (``gatekeeper.policy_watch``); ``0`` turns it off
+* ``GATEKEEPER_POLICY_SETTLE_S`` default ``1``: how long the policy files must have been quiet before the watcher
+  reads them, so that an edit of several files (a git pull) is put in force whole (``0`` to ``60``)
 * ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
   directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
   of a deployment (agents, the review app, the CLI) reads and writes the same memories
@@ -121,6 +123,17 @@ def _policy_watch_s() -> float:
                            f"a number of seconds from 0 (off) to {MAX_POLICY_WATCH_S:g}")
 
 
+#: how long the policy files must have been quiet before the watcher reads them (seconds): the files of one
+#: edit (a git pull, a "save all") are read together, not half old and half new
+DEFAULT_POLICY_SETTLE_S = 1.0
+MAX_POLICY_SETTLE_S = 60.0
+
+
+def _policy_settle_s() -> float:
+    return _number_setting("GATEKEEPER_POLICY_SETTLE_S", float, DEFAULT_POLICY_SETTLE_S, 0, MAX_POLICY_SETTLE_S,
+                           f"a number of seconds from 0 to {MAX_POLICY_SETTLE_S:g}")
+
+
 def _training_process() -> bool:
     raw = env_value("GATEKEEPER_TRAINING_PROCESS")
     value = "on" if raw is None else raw.strip().lower()
@@ -217,6 +230,7 @@ def check_environment() -> None:
     _training_nice()
     _training_process()
     _policy_watch_s()
+    _policy_settle_s()
     if (url := _chroma_url()) is not None:
         parse_chroma_url(url)
     _chroma_token()
@@ -253,6 +267,9 @@ class GatekeeperSettings(BaseModel):
     #: how often (seconds) the gate looks at its policy files and puts an edit in force; 0: never (edits then
     #: take effect with ``Gatekeeper.reload_policy`` or a restart)
     policy_watch_s: float = Field(default_factory=_policy_watch_s, ge=0, le=MAX_POLICY_WATCH_S)
+    #: how long (seconds) the policy files must have been quiet before the watcher reads them, so that the files
+    #: of one edit (a git pull, a "save all") are put in force together, never a mix of old and new
+    policy_settle_s: float = Field(default_factory=_policy_settle_s, ge=0, le=MAX_POLICY_SETTLE_S)
     #: a Chroma server for the committed memories (``http(s)://host:port``); None keeps them in the embedded
     #: chromadb under ``data_dir``. The registry, the ledger and the review queue stay in ``data_dir``: the
     #: processes that work one queue share that directory.

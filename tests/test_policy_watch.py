@@ -85,7 +85,7 @@ def test_a_rule_added_to_the_files_stops_the_next_write_without_a_restart(tmp_pa
 
 def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(tmp_path, reviewer, policy_dir):
     gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)  # looks driven by the test
-    watcher = PolicyWatcher(gate, 60)
+    watcher = PolicyWatcher(gate, 60, settle_s=0)
     try:
         in_force = gate.policy.hash
         rules = policy_dir / "rules.yaml"
@@ -105,6 +105,42 @@ def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(tmp_path, review
         assert _events(gate, "policy.reloaded")
     finally:
         gate.close()
+
+
+def test_an_edit_of_several_files_is_read_once_they_are_all_written(tmp_path, reviewer, policy_dir):
+    """A git pull that moves a rule to another file writes one file, then the other. Before, a look between the
+    two read a policy that loads (the rule in neither file) and put it in force until the next look: for a few
+    seconds the rule stopped nothing. Now files changed less than ``settle_s`` ago are not read yet."""
+    rules = policy_dir / "rules.yaml"
+    rules.write_text(rules.read_text() + RULE)
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)  # looks driven by the test
+    watcher = PolicyWatcher(gate, 60, settle_s=0.5)
+    try:
+        has_rule = lambda: any(r.id == "test.blue-falcon" for r in gate.policy.rules)  # noqa: E731
+        assert has_rule()
+        rules.write_text(rules.read_text().replace(RULE, ""))  # the pull's first file: the rule taken out
+        assert watcher.check() == "settling" and has_rule()
+        (policy_dir / "rules-team.yaml").write_text("rules:" + RULE)  # its second file: the rule put back
+        assert watcher.check() == "settling" and has_rule()
+        time.sleep(0.6)
+        assert watcher.check() == "reloaded" and has_rule()
+        assert "rules-team.yaml" in " ".join(gate.policy.source_files)
+        assert len(_events(gate, "policy.reloaded")) == 1
+        assert _submit(gate, NOTE).state is ProposalState.quarantined
+    finally:
+        gate.close()
+
+
+def test_a_settle_time_out_of_range_is_refused(tmp_path, reviewer, policy_dir, monkeypatch):
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
+    try:
+        with pytest.raises(ValueError, match="settle_s"):
+            PolicyWatcher(gate, 60, settle_s=-1)
+    finally:
+        gate.close()
+    monkeypatch.setenv("GATEKEEPER_POLICY_SETTLE_S", "600")
+    with pytest.raises(ValueError, match="GATEKEEPER_POLICY_SETTLE_S"):
+        GatekeeperSettings()
 
 
 def test_a_gate_opened_without_watching_has_no_watcher(tmp_path, reviewer, policy_dir):
@@ -127,7 +163,7 @@ def test_the_refusal_names_the_file_and_line(tmp_path, reviewer, policy_dir):
     try:
         (policy_dir / "policy.yaml").write_text((policy_dir / "policy.yaml").read_text().replace(
             "uncertain_below: 0.35", "uncertain_below: lots"))
-        assert PolicyWatcher(gate, 60).check() == "refused"
+        assert PolicyWatcher(gate, 60, settle_s=0).check() == "refused"
         problems = json.dumps(_events(gate, "policy.reload_refused")[0]["problems"])
         assert "policy.yaml" in problems and "uncertain_below" in problems
     finally:
@@ -212,7 +248,7 @@ def test_a_look_does_not_undo_a_policy_that_code_put_in_force_meanwhile(tmp_path
     with open(other / "rules.yaml", "a") as fh:
         fh.write(RULE)
     gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
-    watcher = PolicyWatcher(gate, 60)
+    watcher = PolicyWatcher(gate, 60, settle_s=0)
     try:
         assert watcher.check() == "unchanged"  # the first look: the files of the policy in force
         (policy_dir / "policy.yaml").write_text((policy_dir / "policy.yaml").read_text().replace(
@@ -265,7 +301,7 @@ def _watched_at_nice_5(tmp_path, reviewer, policy_dir, factory):
     gate = _open(tmp_path, _reviewer_like(reviewer, classifier_factory=factory, classifier_ready=tiny_ready),
                  policy_dir, watch_s=0)
     gate.training_nice = 5
-    return gate, PolicyWatcher(gate, 60), os.getpriority(os.PRIO_PROCESS, 0)
+    return gate, PolicyWatcher(gate, 60, settle_s=0), os.getpriority(os.PRIO_PROCESS, 0)
 
 
 @pytest.mark.parametrize("where", ["child", "thread"])
@@ -370,7 +406,7 @@ def test_files_saved_while_being_read_are_read_again_at_the_next_look(tmp_path, 
     import gatekeeper.policy_watch as policy_watch
 
     gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
-    watcher = PolicyWatcher(gate, 60)
+    watcher = PolicyWatcher(gate, 60, settle_s=0)
     real_load = policy_watch.load_policy
     rules = policy_dir / "rules.yaml"
     good = rules.read_text()
