@@ -175,6 +175,8 @@ def load_dataset(spec: str | Path, *, limit: int | None = None, seed: int = DEFA
         out = [parse_row(r, dataset=ds, where=f"{spec_s}#{i}") for i, r in enumerate(rows)]
         return _sample(out, limit, seed)
     path = Path(spec_s)
+    if path.is_dir():
+        raise DatasetError(f"{path}: a directory, not a data set: name its JSONL files ({path}/*.jsonl)")
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     ds = name or path.stem

@@ -76,6 +76,8 @@ def test_bad_input_names_file_and_line(tmp_path):
         load_dataset(bad)
     with pytest.raises(DatasetError, match="no such file"):
         load_dataset(tmp_path / "missing.jsonl")
+    with pytest.raises(DatasetError, match=r"a directory, not a data set: name its JSONL files"):
+        load_dataset(tmp_path)  # was "no such file", for a directory that is there
 
 
 def test_metrics_from_records():
