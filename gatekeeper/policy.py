@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from gatekeeper.models import Action, SourceKind
 from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat

@@ -29,8 +29,9 @@ logged (``policy.watch_training_failed``) and ledgered (``classifier.training_fa
 policy's hash and the error), once per edit, not on every look.
 
 ``Gatekeeper.open`` starts one when ``GatekeeperSettings.policy_watch_s`` is above 0 (``GATEKEEPER_POLICY_WATCH_S``,
-default 5 seconds; ``settle_s`` is ``policy_settle_s``, ``GATEKEEPER_POLICY_SETTLE_S``, default 1 second); ``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger
-do not change any more). The watcher holds its gate weakly: a gate that is dropped without ``close`` is still
+default 5 seconds; ``settle_s`` is ``policy_settle_s``, ``GATEKEEPER_POLICY_SETTLE_S``, default 1 second);
+``Gatekeeper.close`` stops it, after the look in progress (a closed gate's policy and ledger do not change any
+more). The watcher holds its gate weakly: a gate that is dropped without ``close`` is still
 collected, and its watcher then ends.
 """
 

@@ -179,19 +179,17 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
             gate.registry.drop_receipts(now - receipts_older_than, dry_run=dry_run, batch=batch, progress=dropped)
     except BaseException as exc:
         # stopped half way (another process held the database past the busy timeout, a full disk, Ctrl-C)
-        stopped = PruneStopped(exc, proposals=progress.get("proposals") or 0,
-                               deletions=progress.get("deletions") or 0, receipts=dropped.get("receipts") or 0)
-        if not dry_run and stopped.deleted_any:  # what went is on the record too
+        went = {"proposals": progress.get("proposals") or 0, "deletions": progress.get("deletions") or 0,
+                "receipts": dropped.get("receipts") or 0}
+        error, seq, ledger_error = f"{type(exc).__name__}: {exc}", None, None
+        if not dry_run and any(went.values()):  # what went is on the record too
             try:
-                stopped = PruneStopped(exc, proposals=stopped.proposals, deletions=stopped.deletions,
-                                       receipts=stopped.receipts,
-                                       ledger_seq=ledger(progress, complete=False, error=stopped.error).seq)
+                seq = ledger(progress, complete=False, error=error).seq
             except Exception as ledger_exc:  # noqa: BLE001 - reported with the prune's own error
-                stopped = PruneStopped(exc, proposals=stopped.proposals, deletions=stopped.deletions,
-                                       receipts=stopped.receipts,
-                                       ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
+                ledger_error = f"{type(ledger_exc).__name__}: {ledger_exc}"
         if dry_run or not isinstance(exc, Exception):
             raise  # a count that failed changed nothing; Ctrl-C and the like stay what they are
+        stopped = PruneStopped(exc, **went, ledger_seq=seq, ledger_error=ledger_error)
         raise stopped from exc
     report = PruneReport(operator=who, dry_run=dry_run, older_than=older_than,
                          cutoff=datetime.fromisoformat(counts["cutoff"]), **_counts(counts, with_cutoff=False),
@@ -208,5 +206,5 @@ def _counts(counts: dict, *, with_cutoff: bool = True) -> dict:
     return {k: counts.get(k) for k in keys}
 
 
-__all__ = ["MIN_RECEIPT_RETENTION", "MIN_RETENTION", "PruneReport", "PruneStopped", "check_receipt_retention", "check_retention",
-           "prune_registry"]
+__all__ = ["MIN_RECEIPT_RETENTION", "MIN_RETENTION", "PruneReport", "PruneStopped", "check_receipt_retention",
+           "check_retention", "prune_registry"]
