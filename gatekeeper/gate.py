@@ -105,6 +105,18 @@ log = structlog.get_logger("gatekeeper.gate")
 #: the reason a commit that the memory store refused is quarantined with (fail closed); what
 #: ``Gatekeeper.retry_store_failures`` looks for
 STORE_FAILED = "memory store write failed, quarantined (fail closed)"
+
+
+def _judge_summary(evidence: Any) -> dict[str, Any] | None:
+    """What the judge's evidence says, for a ``proposal.decided`` ledger entry; None when the judge was not
+    asked."""
+    if evidence is None:
+        return None
+    d = evidence.details
+    if "skipped" in d:
+        return {"skipped": d["skipped"], "over_budget": d.get("over_budget")}
+    return {"label": d.get("label"), "category": evidence.category, "confidence": d.get("confidence"),
+            "may_clear": d.get("may_clear"), "cached": bool(d.get("cached"))}
 #: the decision reasons of the writes quarantined by a fault, not by their review: a memory store that refused
 #: the commit (``retry_store_failures``) and a review that failed (``retry_failed_reviews``). Such a write awaits
 #: a retry: retention keeps it, and a retry of an older write of its key waits for it
@@ -794,6 +806,7 @@ class Gatekeeper:
     def _decision_entry(proposal: MemoryWrite, review: ReviewResult, decision: Decision,
                         state: ProposalState) -> tuple[str, dict[str, Any]]:
         rules = next((e for e in review.evidence if e.layer == "rules"), None)
+        judged = next((e for e in review.evidence if e.layer == "judge"), None)
         error = review.error
         if error is None and state is ProposalState.quarantined and decision.reason.startswith(STORE_FAILED):
             error = decision.reason  # the store failed: record it as the error too
@@ -811,6 +824,11 @@ class Gatekeeper:
             label=review.label.value,
             category=review.category,
             score=review.score,
+            # the score before the judge (and the exemplars) moved it, and what the judge answered: a write the
+            # judge cleared or flagged says so in the ledger, not only in the registry rows a prune deletes. Not
+            # its rationale, which may quote the memory (erasure takes the text out of the ledger)
+            raw_score=review.raw_score,
+            judge=_judge_summary(judged),
             reason=decision.reason,
             rule_ids=[h["rule_id"] for h in rules.details.get("hits", [])] if rules else [],
             error=error,

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from gatekeeper.models import MemoryWrite
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
@@ -53,6 +53,15 @@ class JudgeVerdict(BaseModel):
     category: str = Field(description="one of the taxonomy ids, or task_knowledge")
     confidence: float = Field(ge=0.0, le=1.0, description="confidence in the label, 0..1")
     rationale: str = Field(description="one or two sentences explaining the decision")
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _a_number(cls, value):
+        # pydantic would read true as 1.0 and "0.9" as 0.9: an answer of the wrong type is a malformed verdict,
+        # not a confident one
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"confidence must be a number from 0 to 1, not {type(value).__name__} {value!r}")
+        return value
 
 
 class JudgeError(RuntimeError):
@@ -133,7 +142,7 @@ class LLMJudge:
             log.warning("judge.model_without_request_timeout", model=type(model).__name__,
                         advice=f"give the chat model a request timeout (for example timeout="
                                f"{policy.judge.timeout_s:g}): calls the judge gives up on keep running otherwise")
-        self._runnable = model.with_structured_output(JudgeVerdict)
+        self._runnable = structured_judge(model)
         self._lock = threading.Lock()
         self._abandoned = 0  # calls past their timeout that have not returned yet
         self._started: deque[float] = deque()  # when the calls of the last minute started (``_clock``)
@@ -169,10 +178,10 @@ class LLMJudge:
         if joined:
             memory += f"\n\n{JOINED_HEADER}\n" + joined
         human = (
-            f"Provenance: source={prov.source.value} (trust {trust:.1f}), agent={prov.agent_id}"
-            + (f", tool={prov.tool_name}" if prov.tool_name else "")
-            + (f", url={prov.url}" if prov.url else "")
-            + f"\nNamespace: {'/'.join(proposal.namespace)}\n"
+            f"Provenance: source={prov.source.value} (trust {trust:.1f}), agent={_inline(prov.agent_id)}"
+            + (f", tool={_inline(prov.tool_name)}" if prov.tool_name else "")
+            + (f", url={_inline(prov.url)}" if prov.url else "")
+            + f"\nNamespace: {_inline('/'.join(proposal.namespace))}\n"
             f"Classifier score (P alignment-shifting): {score:.2f}\n"
             + (f"Closest examples in the policy:\n{shown}\n" if shown else "")
             + f"Similar memories already committed:\n{sim_fence}\n{sim}\n{sim_fence}\n\n"
@@ -270,9 +279,19 @@ class LLMJudge:
         return self.answer(proposal, text, score, similar, hidden=hidden, joined=joined, focus=focus,
                            examples=examples).verdict
 
-    def _verdict(self, verdict) -> JudgeVerdict:
-        """The model's answer checked: a ``JudgeVerdict`` naming a category of the policy (``JudgeError``
-        otherwise)."""
+    def _verdict(self, answer) -> JudgeVerdict:
+        """The model's answer checked: one ``JudgeVerdict`` whose label and category agree, an
+        ``alignment_shifting`` one naming a category of the policy, a ``task_knowledge`` one the category
+        ``task_knowledge`` (``JudgeError`` otherwise: a malformed or self-contradicting answer fails the write
+        closed, it never clears it)."""
+        verdict = answer
+        if isinstance(answer, dict) and "parsed" in answer and "raw" in answer:  # include_raw=True
+            if answer.get("parsing_error") is not None:
+                raise JudgeError(f"LLM judge returned an invalid verdict: {answer['parsing_error']}")
+            calls = getattr(answer["raw"], "tool_calls", None) or []
+            if len(calls) > 1:
+                raise JudgeError(f"LLM judge returned {len(calls)} verdicts for one memory, not one")
+            verdict = answer["parsed"]
         try:
             if isinstance(verdict, dict):
                 verdict = JudgeVerdict.model_validate(verdict)
@@ -282,9 +301,25 @@ class LLMJudge:
             raise JudgeError(f"LLM judge returned {type(verdict).__name__}, not a JudgeVerdict")
         if verdict.label == "alignment_shifting" and verdict.category not in self.policy.categories:
             raise JudgeError(f"LLM judge named unknown category {verdict.category!r}")
-        if verdict.label == TASK_KNOWLEDGE:
-            verdict = verdict.model_copy(update={"category": TASK_KNOWLEDGE})
+        if verdict.label == TASK_KNOWLEDGE and verdict.category != TASK_KNOWLEDGE:
+            raise JudgeError(f"LLM judge answered task_knowledge with category {verdict.category!r}"
+                             + (" (an alignment-shifting category: the answer contradicts itself)"
+                                if verdict.category in self.policy.categories else ""))
         return verdict
+
+
+def structured_judge(model):
+    """``model`` asked for a ``JudgeVerdict`` (``with_structured_output``, with the raw message, so that an answer
+    holding several verdicts is seen); ``JudgeModelError`` for a chat model that cannot give structured output
+    (no tool calling)."""
+    from gatekeeper.judge_spec import JudgeModelError
+
+    try:
+        return model.with_structured_output(JudgeVerdict, include_raw=True)
+    except Exception as exc:  # noqa: BLE001 - NotImplementedError from models without tool calling, and the like
+        raise JudgeModelError(f"{type(model).__name__} cannot be the judge: it gives no structured output "
+                              f"(with_structured_output: {type(exc).__name__}: {exc}); the judge needs a chat "
+                              "model with tool calling") from exc
 
 
 def memory_under_review(messages) -> str:
@@ -297,6 +332,12 @@ def memory_under_review(messages) -> str:
     cuts = [at for header in (FOCUS_HEADER, HIDDEN_HEADER, JOINED_HEADER)
             if (at := block.find(f"\n\n{header}\n")) >= 0]
     return block[:min(cuts)] if cuts else block
+
+
+def _inline(value: str) -> str:
+    """``value`` on one line of the prompt: line breaks and other characters that are not printable written as
+    escapes (``\\n``), so that a field the agent chose (a tool name, a namespace) cannot add lines of its own."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
 
 
 def _unfenced(text: str, *fences: str) -> str:

@@ -72,7 +72,7 @@ def load_judge_model(spec: str):
             raise JudgeModelError(f"judge model {spec!r}: {target} has no attribute {attr!r}")
         obj = getattr(obj, name)
     if isinstance(obj, BaseChatModel):
-        return obj
+        return _structured(spec, obj)
     if (isinstance(obj, type) and not issubclass(obj, BaseChatModel)) or not callable(obj):
         raise JudgeModelError(f"judge model {spec!r}: {attr} is a {type(obj).__name__}, not a langchain-core chat "
                               "model (BaseChatModel) or a function that returns one")
@@ -83,6 +83,18 @@ def load_judge_model(spec: str):
     if not isinstance(model, BaseChatModel):
         raise JudgeModelError(f"judge model {spec!r}: {attr}() returned a {type(model).__name__}, not a langchain-core "
                               "chat model (BaseChatModel)")
+    return _structured(spec, model)
+
+
+def _structured(spec: str, model):
+    """``model``, once it is known to give the judge's structured output (a ``JudgeModelError`` naming ``spec``
+    otherwise: checked when the gate opens, not at the first write in the judge's band)."""
+    from gatekeeper.judge import structured_judge
+
+    try:
+        structured_judge(model)
+    except JudgeModelError as exc:
+        raise JudgeModelError(f"judge model {spec!r}: {exc}") from exc.__cause__
     return model
 
 

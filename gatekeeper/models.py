@@ -24,6 +24,9 @@ MAX_NAMESPACE_DEPTH = 16
 MAX_LABEL_CHARS = 256
 #: the validation context of a proposal read back from where it was stored (``MemoryWrite``'s id check)
 STORED = "stored"
+
+#: control characters (C0, DEL, C1) and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: what a proposal id may be (``MemoryWrite.id``): safe in a URL path, a shell argument and a log line as it is
 _PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -103,6 +106,15 @@ class Provenance(BaseModel):
         # the registry (an int or a UUID would fail every write of such a thread; a bool is not an id)
         return str(v) if isinstance(v, (int, uuid.UUID)) and not isinstance(v, bool) else v
 
+    @field_validator("agent_id", "tool_name", "url", "claimed_source")
+    @classmethod
+    def _one_line(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # shown to reviewers and written into the judge's prompt on one line: a line break in a tool name let an
+        # agent add lines of its own to what the judge reads about the write (read-back rows are taken as stored)
+        if v is not None and _CONTROL.search(v) and not (info.context or {}).get(STORED):
+            raise ValueError(f"{info.field_name} must not contain line breaks or other control characters")
+        return v
+
     @field_validator("agent_id")
     @classmethod
     def _agent_id_ok(cls, v: str) -> str:
@@ -114,8 +126,9 @@ class Provenance(BaseModel):
         return v
 
 
-def validate_namespace(namespace: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Validate a LangGraph-style namespace; raise ValueError with the reason."""
+def validate_namespace(namespace: tuple[str, ...] | list[str], *, stored: bool = False) -> tuple[str, ...]:
+    """Validate a LangGraph-style namespace; raise ValueError with the reason. ``stored``: a namespace read back
+    from the registry, taken as it was journaled (control characters were allowed before)."""
     if isinstance(namespace, str):
         raise ValueError("namespace must be a tuple of strings, not a string")
     ns = tuple(namespace)
@@ -132,6 +145,8 @@ def validate_namespace(namespace: tuple[str, ...] | list[str]) -> tuple[str, ...
             raise ValueError(f"namespace label {label!r} contains '.'")
         if label in {"..", "*"} or "/" in label or "\\" in label or "\x00" in label:
             raise ValueError(f"namespace label {label!r} contains a path or wildcard character")
+        if not stored and _CONTROL.search(label):
+            raise ValueError(f"namespace label {label!r} contains a line break or another control character")
         if len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"namespace label {i} longer than {MAX_LABEL_CHARS} characters")
     return ns
@@ -192,10 +207,10 @@ class MemoryWrite(BaseModel):
 
     @field_validator("namespace", mode="before")
     @classmethod
-    def _ns(cls, v: Any) -> tuple[str, ...]:
+    def _ns(cls, v: Any, info: ValidationInfo) -> tuple[str, ...]:
         if isinstance(v, str):
             raise ValueError("namespace must be a tuple of strings, not a string")
-        return validate_namespace(tuple(v))
+        return validate_namespace(tuple(v), stored=bool((info.context or {}).get(STORED)))
 
     @field_validator("id")
     @classmethod
