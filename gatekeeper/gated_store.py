@@ -33,8 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
+import threading
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import zip_longest
 from typing import Any, Iterable, Iterator
@@ -294,9 +297,14 @@ class GatedStore(BaseStore):
         return results, outcomes
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """``batch`` in a thread, off the event loop: a batch that writes in the gate's write threads, a batch
+        that only reads in its read threads. Neither uses the loop's default executor, which the application
+        (and LangGraph's sync nodes under ``ainvoke``) share: writes that wait for an LLM judge (seconds each)
+        would otherwise hold its threads, and a read of a committed memory waited behind them."""
         ops = list(ops)
         ctx = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(None, ctx.run, self.batch, ops)
+        pool = _executor("writes" if any(isinstance(op, PutOp) for op in ops) else "reads")
+        return await asyncio.get_running_loop().run_in_executor(pool, ctx.run, self.batch, ops)
 
     def _validate_ops(self, ops: list[Op]) -> None:
         """Refuse, before anything runs, ops with a malformed namespace ('..', '*', '/',
@@ -304,17 +312,19 @@ class GatedStore(BaseStore):
         from gatekeeper.models import validate_namespace
 
         for op in ops:
-            if isinstance(op, PutOp):
-                _valid_ns(validate_namespace, op.namespace)
+            if isinstance(op, PutOp):  # a delete, like a read, takes a namespace stored before (see GetOp)
+                _valid_ns(validate_namespace, op.namespace, stored=op.value is None)
                 self._check_ns(op.namespace)
                 if op.value is not None and not isinstance(op.value, Mapping):
                     raise TypeError(f"memory value must be a mapping (a dict), got {type(op.value).__name__}")
             elif isinstance(op, GetOp):
-                _valid_ns(validate_namespace, op.namespace)
+                # reads take the namespaces that writes once could (a control character in a label, refused
+                # for new writes since): what was stored stays readable
+                _valid_ns(validate_namespace, op.namespace, stored=True)
                 self._check_ns(op.namespace)
             elif isinstance(op, SearchOp):
                 if op.namespace_prefix:
-                    _valid_ns(validate_namespace, op.namespace_prefix)
+                    _valid_ns(validate_namespace, op.namespace_prefix, stored=True)
                 # a shorter prefix is narrowed to the binding (see _bound); a different one is refused
                 self._check_ns(op.namespace_prefix, prefix_ok=True)
             elif isinstance(op, ListNamespacesOp):
@@ -410,9 +420,27 @@ def _merge_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...] | N
     return tuple(out)
 
 
-def _valid_ns(validate, namespace: tuple[str, ...]) -> None:
+#: threads for ``GatedStore.abatch`` (shared by the process's gated stores), made on first use in each process
+#: (a forked child has none of its parent's threads): kind -> (pid, pool)
+_EXECUTORS: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_EXECUTORS_LOCK = threading.Lock()
+#: how many batches of each kind run at once; more wait for a thread (a write waiting for the judge holds one
+#: for up to ``judge.timeout_s``)
+_EXECUTOR_THREADS = {"writes": 16, "reads": 8}
+
+
+def _executor(kind: str) -> ThreadPoolExecutor:
+    with _EXECUTORS_LOCK:
+        pid, pool = _EXECUTORS.get(kind, (None, None))
+        if pool is None or pid != os.getpid():
+            pool = ThreadPoolExecutor(max_workers=_EXECUTOR_THREADS[kind], thread_name_prefix=f"gatekeeper-store-{kind}")
+            _EXECUTORS[kind] = (os.getpid(), pool)
+        return pool
+
+
+def _valid_ns(validate, namespace: tuple[str, ...], **kw: Any) -> None:
     try:
-        validate(namespace)
+        validate(namespace, **kw)
     except ValueError as exc:
         raise NamespaceViolation(f"invalid namespace {namespace!r}: {exc}") from None
 

@@ -120,3 +120,50 @@ def test_langgraph_agent_uses_gated_store_without_code_change(tmp_path, reviewer
     graph.invoke({"fact": "Invoices are due on the 5th."}, {"configurable": {"thread_id": "t-1"}})
     assert inner.get(NS, "f").value["content"] == "Invoices are due on the 5th."
     gate.close()
+
+
+def test_an_async_read_does_not_wait_behind_writes_held_by_the_judge(tmp_path, reviewer):
+    """``abatch`` ran every batch in the event loop's default executor: writes waiting for an LLM judge held its
+    threads, and a read of a committed memory waited behind them (1.6 s behind twelve 0.8 s judge calls), as did
+    everything else of the application that used that executor. Here the judge answers only once the read has
+    returned: with the old code, and a default executor of two threads, the read never ran."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from judge_fakes import ToolCallingFake, verdict, write_judge_policy
+
+    from gatekeeper.policy import load_policy
+    from gatekeeper.reviewer import Reviewer
+
+    release = threading.Event()
+
+    class HeldJudge(ToolCallingFake):
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            release.wait(5)
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    policy = load_policy(write_judge_policy(tmp_path / "policy"))
+    held = HeldJudge(responses=[verdict("task_knowledge", "task_knowledge", 0.95)] * 3)
+    gate = make_gate(tmp_path / "data", Reviewer(policy, embedder=reviewer.embedder, classifier=reviewer.classifier,
+                                                 judge_model=held))
+    gate.memory_store.put(NS, "vpn", {"content": "The VPN config is in the wiki."})  # committed before
+    store = GatedStore(gate=gate, agent_id="agent-1")
+
+    async def run():
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2))
+        writes = [asyncio.ensure_future(store.aput(NS, f"k{i}", {"content": f"Standup {i} is at 09:30."}))
+                  for i in range(3)]
+        await asyncio.sleep(0.2)  # the writes are in their threads, waiting for the judge
+        try:
+            item = await asyncio.wait_for(store.aget(NS, "vpn"), timeout=3)
+            pending = sum(not w.done() for w in writes)
+        finally:
+            release.set()
+        await asyncio.gather(*writes)
+        return item, pending
+
+    try:
+        item, pending = asyncio.run(run())
+    finally:
+        gate.close()
+    assert item.value == {"content": "The VPN config is in the wiki."} and pending == 3
