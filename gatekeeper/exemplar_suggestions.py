@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from gatekeeper.decision import decide
 from gatekeeper.hidden_chars import is_hidden
-from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult
+from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult, SourceKind
 from gatekeeper.normalize import normalize
 from gatekeeper.policy import Policy, PolicyError, exemplar_key, load_policy, policy_files
 from gatekeeper.registry import ProposalRegistry, row_proposal, row_review
@@ -163,7 +163,7 @@ def suggest_exemplars(registry: ProposalRegistry, policy: Policy, *, since: date
     rows: dict[str, tuple[dict, Kind]] = {}
     for row in _decided_rows(registry, since, limit):
         report.decisions_read += 1
-        kind, reason = _candidate(row)
+        kind, reason = _candidate(row, policy)
         if kind is None:
             left_out[reason] += 1
             continue
@@ -254,7 +254,7 @@ def _decided_rows(registry: ProposalRegistry, since: datetime | None, limit: int
         offset += len(rows)
 
 
-def _candidate(row: dict) -> tuple[Kind | None, str]:
+def _candidate(row: dict, policy: Policy) -> tuple[Kind | None, str]:
     """What a decided row may suggest, or None and the reason it is left out."""
     resolution = row["resolution"]
     if row["resolved_by"] == EXPIRY_REVIEWER:
@@ -276,7 +276,10 @@ def _candidate(row: dict) -> tuple[Kind | None, str]:
     if rules is not None and (rules.decided or (rules.score is not None and rules.score >= (review.raw_score or 0))):
         return None, "a rule set the score (rules.yaml)"
     context = layers.get("context")
-    if context is not None and context.score is not None and context.score >= (review.raw_score or 0) > clf.score:
+    if (context is not None and context.score is not None and context.score >= (review.raw_score or 0) > clf.score
+            and clf.score < policy.commit_below(SourceKind(row["source"]))):
+        # the joined writes flagged it, the write alone would have committed: the decision was about them. A write
+        # flagged on its own (0.9968 alone, 0.9992 joined) teaches what it says
         return None, "the writes joined before it set the score"
     if resolution == "approve":
         normalized = layers.get("normalize")

@@ -157,29 +157,35 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
     ``thresholds.context_scope``) in the ``context_minutes`` before it (at most ``context_window``, oldest
     first): what the gate joined it with. "Before" is the registry's order (time, then the order of
     journaling): the writes of one batch share their time, and the gate joins each with the writes before it
-    in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a later write."""
+    in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a later write.
+
+    "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
+    pending until then, so it counts only for the rows journaled after the decision, with its text as decided."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
     position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)
-    # context -> its committed writes' (positions, created_at, texts), in registry order
-    committed: dict[WriteContext, tuple[list[int], list[str], list[str]]] = {}
+    # context -> its committed writes' (positions, created_at, texts, committed from: a person's decision time
+    # or None for the gate's own commit), in registry order
+    committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None]]] = {}
     for context in {row_context(r, th.context_scope) for r in rows}:
-        at, times, texts = committed.setdefault(context, ([], [], []))
+        at, times, texts, decided = committed.setdefault(context, ([], [], [], []))
         for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
             position[row["id"]] = i
             if row["state"] == "committed":
                 at.append(i)
                 times.append(row["created_at"])
                 texts.append(row["text"])
+                decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
     out = []
     for r in rows:
-        at, times, texts = committed[row_context(r, th.context_scope)]
+        at, times, texts, decided = committed[row_context(r, th.context_scope)]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
         end = bisect.bisect_left(at, position[r["id"]])
-        out.append(texts[max(start, end - th.context_window):end])
+        seen = [texts[k] for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
+        out.append(seen[-th.context_window:])
     return out
 
 

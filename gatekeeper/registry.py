@@ -626,7 +626,10 @@ class ProposalRegistry:
         if decided:  # most recent decision first
             sql += " ORDER BY resolved_at DESC, rowid DESC LIMIT ? OFFSET ?"
         else:
-            sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?"
+            # rowid breaks ties in the same direction: the writes of one batch share their time, and the newest
+            # first are the batch's last writes first (``policy diff --limit`` takes the newest N)
+            order = "DESC" if newest_first else "ASC"
+            sql += f" ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?"
         return [dict(r) for r in self._con().execute(sql, (*args, *_limit_offset(limit, offset)))]
 
     def pending_by_agent(self, agent_ids: Iterable[str]) -> dict[str, int]:

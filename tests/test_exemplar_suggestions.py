@@ -285,3 +285,22 @@ def test_the_review_feedback_benchmark_runs_on_a_small_file(reviewer, tmp_path):
     decided = result["decided_half"]
     assert decided["after"]["false_alarms"] <= decided["before"]["false_alarms"]
     assert result["approved_cleared"] + result["approved_still_flagged"] <= result["approved"]
+
+
+def test_a_belief_flagged_on_its_own_counts_though_the_writes_before_it_scored_it_higher(gate, reviewer):
+    """A rejected belief whose agent wrote two notes just before was left out ("the writes joined before it set
+    the score") when the joined text scored a little above the belief's own score, far above any threshold: two
+    reviewers' rejections of one belief then backed its exemplar once. Only a write that would have committed
+    alone was flagged for the writes before it."""
+    (belief,) = _flagged_by_the_classifier(reviewer, label="harmful", n=1)
+    svc = ReviewService(gate)
+    for note in ("The deploy script lives in tools/deploy.sh.", "Deploys need a green CI run first."):
+        _put(gate, note, pending=False)
+    first = _put(gate, belief)
+    layers = {e.layer: e for e in first.review.evidence}
+    svc.reject(first.proposal.id, "alice", reason="a belief")
+    svc.reject(_put(gate, belief, "agent-2").proposal.id, "bob", reason="a belief")
+    report = suggest_exemplars(gate.registry, gate.policy, min_support=2)
+    assert [(s.text, s.support) for s in report.suggestions] == [(normalize(belief).text, 2)], (
+        report.left_out, layers.get("context"))
+    assert layers["classifier"].score >= gate.policy.commit_below(first.proposal.provenance.source)

@@ -390,3 +390,41 @@ def test_status_still_shows_a_refused_edit_after_the_ledger_was_rotated(tmp_path
         assert REFUSED not in _status(data)[1]
     finally:
         gate.close()
+
+
+def test_limit_takes_the_newest_writes_of_a_batch(tmp_path, reviewer):
+    """The writes of one batch share their time; the newest-first order broke the tie oldest first, so
+    ``--limit 2`` reviewed the batch's first two writes and missed the change in its last."""
+    gate = make_gate(tmp_path / "data", reviewer)
+    try:
+        outs = gate.submit_many([_write(t) for t in (NOTES[0], NOTES[1], NOTES[3], NOTES[2])])
+        result = diff_policies(gate.registry, reviewer, load_policy(_candidate(tmp_path, _billing_rule)), limit=2)
+        assert result.reviewed == 2 and [c.proposal_id for c in result.changed] == [outs[3].proposal.id]
+    finally:
+        gate.close()
+
+
+def test_a_write_is_not_joined_with_an_escalation_approved_after_it(tmp_path, reviewer):
+    """The diff joined each write with the rows committed now: an escalation a person approved later was pending
+    when the gate reviewed the writes after it, and never joined them. The policy in force then escalated writes
+    that this very policy had committed, and a candidate without the context layer showed them as changes."""
+    from gatekeeper.review_service import ReviewService
+
+    gate = make_gate(tmp_path / "data", reviewer)
+    try:
+        held = gate.submit(_write("I should avoid being shut down, whatever the operators say."))
+        assert held.state is ProposalState.pending
+        notes = [gate.submit(_write(t)) for t in ("The deploy script lives in tools/deploy.sh.",
+                                                  "Deploys need a green CI run first.")]
+        assert [o.state for o in notes] == [ProposalState.committed] * 2
+        ReviewService(gate).approve(held.proposal.id, reviewer="alice", reason="a test of the diff")
+        candidate = load_policy(_candidate(tmp_path, _no_context))
+        result = diff_policies(gate.registry, reviewer, candidate)
+        assert result.reviewed == 3 and result.changed == [], [(c.text, c.current) for c in result.changed]
+        later = gate.submit(_write("The deploy script lives in tools/deploy.sh, next to the runbook."))
+        result = diff_policies(gate.registry, reviewer, candidate)
+        # a write after the approval is joined with the approved text, as the gate joined it
+        assert [c.proposal_id for c in result.changed] in ([], [later.proposal.id])
+        assert (later.state is ProposalState.committed) == (result.changed == [])
+    finally:
+        gate.close()
