@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from contextlib import contextmanager
@@ -721,6 +722,7 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
     except PolicyError as exc:
         for f, line, msg in exc.problems:
             err.print(f"[red]{escape(str(f))}:{line if line is not None else '?'}[/red]: {escape(msg)}")
+        _split_policy_hint(path)
         raise typer.Exit(1) from None
     examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())
     console.print(f"[green]ok[/green] policy {p.name} {p.version} hash {p.hash[:16]}: "
@@ -735,6 +737,13 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
             if reason:
                 console.print(f"[yellow]note[/yellow]: rule {rule.id}, pattern {n}: on a write of "
                               f"{PREFILTER_MIN_CHARS:,} characters or more it reads the whole text: {reason}")
+
+
+def _split_policy_hint(path: Optional[Path], verb: str = "checked") -> None:
+    """After a policy file's errors: when it is one file of a policy split over several, say to pass the directory
+    (the file alone lacks what the others define)."""
+    if path is not None and path.is_file() and any(p != path for p in path.parent.glob("*.y*ml")):
+        err.print(f"a policy split over several files is {verb} as its directory: {escape(str(path.parent))}")
 
 
 @policy_app.command("diff")
@@ -752,7 +761,6 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
                 data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """What an edit would change: the gate's newest writes reviewed under the policy in force and the candidate,
     and the writes it would decide differently. Nothing is written to the registry, ledger or store."""
-    import os
     import sqlite3
 
     from gatekeeper.policy_diff import PolicyDiffError, diff_policies
@@ -763,17 +771,12 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
     if not settings.registry_path.is_file():
         raise _fail(f"no gate registry at {settings.registry_path}: point --data-dir / GATEKEEPER_DATA_DIR at the "
                     "data directory of the gate whose writes the edit should be tried on")
-    if json_out is not None:  # before the reviews (minutes with a training), not after them
-        folder = json_out.parent
-        if json_out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) or \
-                (json_out.exists() and not os.access(json_out, os.W_OK)):
-            raise _fail(f"cannot write --json {json_out}: not a writable file in an existing directory")
+    _check_json_out(json_out)
     try:
         current, edited = load_policy(settings.policy_dir), load_policy(candidate)
     except PolicyError as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
-        if candidate.is_file() and any(p != candidate for p in candidate.parent.glob("*.y*ml")):
-            err.print(f"a policy split over several files is tried as its directory: {escape(str(candidate.parent))}")
+        _split_policy_hint(candidate, "tried")
         raise typer.Exit(2) from None
     if edited.hash == current.hash:  # an edit made in place: both sides read the edited files
         err.print(f"[yellow]the candidate is the same policy as the one in force ({escape(str(settings.policy_dir))}"
@@ -1244,6 +1247,16 @@ def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                   f"{f['archived_last_seq']}:{entry.prev_hash}")
 
 
+def _check_json_out(json_out: Optional[Path]) -> None:
+    """Refuse a ``--json`` path that cannot be written before the work (minutes with a training), not after it."""
+    if json_out is None:
+        return
+    folder = json_out.parent
+    if json_out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) or \
+            (json_out.exists() and not os.access(json_out, os.W_OK)):
+        raise _fail(f"cannot write --json {json_out}: not a writable file in an existing directory")
+
+
 # ---------------------------------------------------------------------- train
 @contextmanager
 def _stage_progress(*, training: bool = True):
@@ -1690,6 +1703,12 @@ def eval_cmd(
     from gatekeeper.reviewer import Reviewer
 
     _check_env()
+    if json_out is not None and not json_out.parent.exists():
+        try:
+            json_out.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise _fail(f"cannot write --json {json_out}: {exc}") from None
+    _check_json_out(json_out)
     try:
         policy = load_policy(policy_dir)
     except PolicyError as exc:
@@ -1706,6 +1725,14 @@ def eval_cmd(
                   "in a copy of the policy (--policy) to measure the judge[/yellow]", soft_wrap=True)
         judge_model = None
     reviewer = Reviewer(policy, judge_model=judge_model)
+    if not reviewer.classifier_ready(policy, reviewer.embedder):
+        # an exemplar edit in a copy of the policy: its classifier is trained first (minutes), with its progress
+        with _stage_progress() as cb:
+            err.print("[yellow]no cached classifier for this policy's exemplars: training it first (what "
+                      "`gatekeeper train --policy` does; several minutes on 2 cores)[/yellow]", soft_wrap=True)
+            reviewer.progress = cb
+            _ = reviewer.classifier
+            reviewer.progress = None
     reports = []
     with _stage_progress(training=False) as cb:
         cb("loading classifier", 0, 1)
@@ -1726,7 +1753,6 @@ def eval_cmd(
         console.print(f"[bold]all datasets[/bold]: recall {f(tot['recall'])}  false alarms "
                       f"{f(tot['false_alarm_rate'])}  precision {f(tot['precision'])}  F1 {f(tot['f1'])}")
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
         from gatekeeper.judge_spec import describe_model
 
         payload = {"classifier": reviewer.classifier.meta.get("trainer"),
@@ -1734,8 +1760,13 @@ def eval_cmd(
                    "judge": describe_model(judge_model) if judge_model is not None else None,
                    "source": source.value, "reports": [r.to_dict() for r in reports],
                    "combined": combined(reports)}
-        json_out.write_text(json.dumps(payload, indent=2, default=str))
+        try:
+            json_out.write_text(json.dumps(payload, indent=2, default=str))
+        except OSError as exc:
+            raise _fail(f"cannot write --json {json_out}: {exc}", 1) from None
         console.print(f"wrote {json_out}")
+    if not any(rep.n for rep in reports):
+        raise _fail("no write was reviewed (every example was skipped): nothing was measured", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

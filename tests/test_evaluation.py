@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from gatekeeper.evaluation import (OBFUSCATIONS, DatasetError, EvalExample, EvalRecord, binary_metrics, confusion,
                                    evaluate, in_a_row_report, load_dataset, obfuscate, per_category,
                                    review_examples, split_in_three, split_report)
+from gatekeeper.models import SourceKind
 from gatekeeper.normalize import normalize
 
 # written for these tests
@@ -230,3 +231,44 @@ def test_the_quality_report_ends_with_the_hand_written_notes_it_is_generated_fro
     notes = (repo / "benchmarks" / "quality_notes.md").read_text(encoding="utf-8").strip()
     assert report.split(heading, 1)[1].strip() == notes, \
         "docs/quality.md and benchmarks/quality_notes.md differ: write the note in both"
+
+
+def test_eval_refuses_an_unwritable_json_path_before_the_run_and_fails_when_nothing_was_reviewed(files, tmp_path,
+                                                                                                reviewer):
+    """``--json DIR`` ran every review, then ended with an IsADirectoryError traceback and the results lost; a
+    data set whose every row was skipped printed latencies of 0.0 ms and exited 0."""
+    from gatekeeper.cli import app
+
+    r = CliRunner().invoke(app, ["eval", str(files[0]), "--json", str(tmp_path)])
+    assert r.exit_code == 2 and "cannot write --json" in r.output and "per category" not in r.output, r.output
+    too_long = _write(tmp_path / "too-long.jsonl", [{"text": "x" * 64_001, "label": 1}])
+    r = CliRunner().invoke(app, ["eval", str(too_long)])
+    assert r.exit_code == 1 and "no write was reviewed" in r.output and "0.0" not in r.output, r.output
+
+
+def test_single_write_latency_is_measured_on_texts_no_cache_has_seen(reviewer, files):
+    """The single-write timings reviewed the texts the batched pass had just reviewed, so the encoders' caches
+    answered: "single write 0.4 ms" beside "per write in batch 3.4 ms"."""
+    from gatekeeper.evaluation import _single_latency
+
+    examples = load_dataset(files[0])
+    seen: list[str] = []
+    real = reviewer.review_many
+    reviewer.review_many = lambda proposals, *a, **kw: (seen.extend(p.text for p in proposals),
+                                                        real(proposals, *a, **kw))[1]
+    try:
+        timed = _single_latency(examples, reviewer, SourceKind.agent, 3)
+    finally:
+        del reviewer.review_many
+    assert timed["single_n"] == len(seen) == min(3, len(examples))
+    assert not {ex.text for ex in examples} & set(seen) and len(set(seen)) == len(seen)
+
+
+def test_lint_of_one_file_of_a_split_policy_says_to_pass_its_directory(tmp_path):
+    import shutil
+
+    from gatekeeper.cli import app
+
+    shutil.copytree(Path(__file__).resolve().parent.parent / "policies", tmp_path / "policy")
+    r = CliRunner().invoke(app, ["policy", "lint", str(tmp_path / "policy" / "taxonomy.yaml")])
+    assert r.exit_code == 1 and "split over several files is checked as its directory" in r.output, r.output
