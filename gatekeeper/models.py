@@ -106,7 +106,7 @@ class Provenance(BaseModel):
         # the registry (an int or a UUID would fail every write of such a thread; a bool is not an id)
         return str(v) if isinstance(v, (int, uuid.UUID)) and not isinstance(v, bool) else v
 
-    @field_validator("agent_id", "tool_name", "url", "claimed_source")
+    @field_validator("agent_id", "tool_name", "url")
     @classmethod
     def _one_line(cls, v: str | None, info: ValidationInfo) -> str | None:
         # shown to reviewers and written into the judge's prompt on one line: a line break in a tool name let an
