@@ -477,6 +477,92 @@ def test_the_login_throttle_keeps_only_recent_failures_and_is_bounded(monkeypatc
     assert not t.blocked("bob")
 
 
+def test_logins_sent_at_once_are_counted_before_their_passwords_are_checked(gate, accounts, tokens, monkeypatch):
+    """Each login passed the "blocked?" check before any failure was recorded, so a hundred wrong passwords sent
+    at once for one account had about forty checked (the server's threads), not five."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gatekeeper.accounts import AccountStore
+
+    checked = []
+    real = AccountStore.authenticate
+
+    def slow_authenticate(self, name, password):  # the scrypt check, long enough for the logins to overlap
+        checked.append(name)
+        time.sleep(0.1)
+        return real(self, name, password)
+
+    app = create_app(ReviewService(gate), accounts, secret_key=b"s" * 64)
+    first = TestClient(app, follow_redirects=False)
+    token = csrf_of(first.get("/login").text)
+    monkeypatch.setattr(AccountStore, "authenticate", slow_authenticate)
+
+    def one(_):
+        c = TestClient(app, follow_redirects=False, cookies=first.cookies)
+        return c.post("/login", data={"username": "alice", "password": "wrong", "csrf_token": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(one, range(32)))
+    assert len(checked) == 5 and sorted(codes) == [401] * 5 + [429] * 27, (len(checked), codes)
+
+
+def test_throw_away_names_do_not_push_an_account_s_failures_out_of_the_throttle():
+    """A full table dropped the names with the oldest last failure that were not blocked: four guesses at an
+    account, then failures on thousands of made-up names (rejected without hashing), and the account's count
+    was gone, so the limit never applied."""
+    t = LoginThrottle(limit=5, window=300.0, max_names=100)
+    for _ in range(4):
+        assert t.begin("alice", account=True)
+    for i in range(1000):
+        t.begin(f"junk-{i}", account=False)
+        assert len(t) <= 100
+    assert t.begin("alice", account=True)  # the fifth
+    assert not t.begin("alice", account=True) and t.blocked("alice")
+
+
+def test_a_login_throttle_passed_to_the_app_is_the_one_it_uses(gate, accounts, tokens):
+    """``login_throttle or LoginThrottle()``: an empty throttle has a length of 0, so it was replaced."""
+    mine = LoginThrottle(limit=1)
+    c = TestClient(create_app(ReviewService(gate), accounts, secret_key=b"s" * 64, login_throttle=mine),
+                   follow_redirects=False)
+    token = csrf_of(c.get("/login").text)
+    codes = [c.post("/login", data={"username": "alice", "password": "wrong", "csrf_token": token}).status_code
+             for _ in range(2)]
+    assert codes == [401, 429] and mine.blocked("alice")
+
+
+def test_a_body_over_the_cap_is_refused_before_any_route_reads_it(web):
+    """A 95 MiB JSON body to /api/decisions without a token was read and parsed whole before the 401."""
+    import asyncio
+
+    import httpx
+
+    from gatekeeper.web.body_limit import DEFAULT_MAX_BODY_BYTES
+
+    async def post(body: bytes, **headers):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://t") as h:
+            return await h.post("/api/decisions", content=body, headers={"content-type": "application/json",
+                                                                          **headers})
+
+    big = asyncio.run(post(b"[" + b"1," * (DEFAULT_MAX_BODY_BYTES // 2) + b"1]"))
+    assert big.status_code == 413 and big.headers["x-frame-options"] == "DENY", big.text
+    assert asyncio.run(post(b"[]")).status_code == 401  # under the cap: the missing token is what answers
+
+
+def test_a_crafted_bulk_item_and_an_unhandled_error_are_answered_with_the_security_headers(web, gate,
+                                                                                          monkeypatch):
+    """"id:²" passed str.isdigit and failed int(): a bare 500 from outside the app, without CSP or
+    X-Frame-Options; "id:١" was read as version 1."""
+    c = login(web)
+    token = csrf_of(c.get("/queue").text)
+    for item in ("deadbeef:\u00b2", "deadbeef:\u0661"):
+        r = c.post("/queue/decisions", data={"item": item, "decision": "approve", "csrf_token": token})
+        assert r.status_code == 400 and r.headers["x-frame-options"] == "DENY", (item, r.status_code)
+    monkeypatch.setattr(ReviewService, "list", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("disk gone")))
+    r = TestClient(web, raise_server_exceptions=False, cookies=c.cookies).get("/queue")
+    assert r.status_code == 500 and r.headers["x-frame-options"] == "DENY" and "disk gone" not in r.text
+
+
 # ---------------- 9. an escalation whose worker died before ledgering it, then decided
 def _escalate_unledgered(gate, text, key):
     """An escalation recorded in the registry whose proposal.decided entry was never written (the ledger

@@ -63,6 +63,7 @@ from gatekeeper.review_service import (
     ReviewService,
 )
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
+from gatekeeper.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from gatekeeper.web.highlight import reveal_marked
 
 log = structlog.get_logger("gatekeeper.web")
@@ -164,7 +165,7 @@ def _parse_selected(values: list[str]) -> tuple[list[tuple[str, int]], list[str]
     pairs, bad = [], []
     for value in values:
         pid, _, version = value.rpartition(":")
-        if pid and version.isdigit():
+        if pid and version.isascii() and version.isdigit():  # "²" and "١" are digits to str.isdigit
             pairs.append((pid, int(version)))
         else:
             bad.append(value)
@@ -243,13 +244,15 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
                login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review",
-               resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0) -> FastAPI:
+               resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
     compiled graph (it must use the checkpointer the agents use); ``resume_context(thread_id, configurable)``
     builds the run context a resumed thread runs with, for a graph whose nodes read one. At shutdown the app waits up to
     ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background).
     While it runs, every ``expire_every_s`` seconds (0: never) it expires the escalations past their deadline when
-    the policy in force says ``escalation.overdue_action: quarantine`` (``ReviewService.expire_overdue``)."""
+    the policy in force says ``escalation.overdue_action: quarantine`` (``ReviewService.expire_overdue``).
+    A request body over ``max_body_bytes`` is answered 413 before anything reads it (``web.body_limit``)."""
     if graph is not None:
         service.resume_graph = graph
     if resume_context is not None:
@@ -260,7 +263,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         secret_key = secret_key.encode("utf-8")
     codec = SessionCodec(secret_key, max_age=session_max_age)
     flash_codec = SessionCodec(secret_key + b"/flash", max_age=120)
-    throttle = login_throttle or LoginThrottle()
+    # (an empty throttle is falsy: it has a length)
+    throttle = login_throttle if login_throttle is not None else LoginThrottle()
 
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
@@ -297,10 +301,19 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except BodyTooLarge:
+            raise  # answered by BodyLimit (413)
+        except Exception as exc:  # noqa: BLE001 - answered here, so that the error page has the headers too
+            log.error("web.unhandled_error", path=request.url.path, error=type(exc).__name__)
+            response = Response("Internal Server Error", status_code=500, media_type="text/plain")
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response
+
+    # outermost: a body over the cap is refused before any route (or its auth check) reads it
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, headers=SECURITY_HEADERS)
 
     # ------------------------------------------------------------ sessions
     def set_session(response: Response, data: dict) -> None:
@@ -412,13 +425,13 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             set_session(response, anon)
             return response
         key = normalize_name(username)[:64]
-        if throttle.blocked(key):
+        # counted before the password is checked, so that logins sent at once cannot all pass the check
+        if not throttle.begin(key, account=accounts.get(username) is not None):
             log.warning("web.login_throttled", account=key)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
                           error="Too many failed logins for this account. Wait a few minutes.", no_accounts=False)
         acc = accounts.authenticate(username, password)
         if acc is None:
-            throttle.failed(key)
             log.info("web.login_failed", account=key)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=401,
                           error="Unknown account or wrong password.", no_accounts=False)

@@ -83,17 +83,23 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per account name in ``window`` seconds.
+    """At most ``limit`` logins that fail per account name in ``window`` seconds.
 
-    Only names with failures inside the window are kept, and at most ``max_names`` of them: when the table
-    is full, expired entries are dropped first, then the names with the oldest last failure, names that are
-    not blocked before blocked ones. Unauthenticated logins with ever new names cannot grow it without bound.
+    An attempt is counted when it begins (``begin``), before the password is checked, and forgotten with the
+    name's other failures when it succeeds: logins sent at once for one name cannot each pass the check before
+    any failure is recorded. Only names with failures inside the window are kept, and at most ``max_names`` of
+    them: when the table is full, expired entries are dropped first, then the names that are not accounts, then
+    those that are, each with the oldest last failure first and names that are not blocked before blocked ones.
+    Unauthenticated logins with ever new names cannot grow the table without bound, nor push an account's
+    failures out of it.
     """
 
     def __init__(self, limit: int = 5, window: float = 300.0, max_names: int = 10_000):
         self.limit, self.window, self.max_names = limit, window, max(1, max_names)
         #: name -> failure times (oldest first); ordered by last failure (least recent first)
         self._fails: OrderedDict[str, deque[float]] = OrderedDict()
+        #: the names in ``_fails`` that are accounts
+        self._accounts: set[str] = set()
         self._lock = threading.Lock()
 
     def _prune(self, key: str, now: float) -> deque[float] | None:
@@ -103,32 +109,55 @@ class LoginThrottle:
         while q and now - q[0] > self.window:
             q.popleft()
         if not q:
-            del self._fails[key]
+            self._forget(key)
             return None
         return q
+
+    def _forget(self, key: str) -> None:
+        self._fails.pop(key, None)
+        self._accounts.discard(key)
 
     def _make_room(self, now: float) -> None:
         """Called when the table is full: leaves it with a tenth of ``max_names`` free (one pass over the
         table per that many new names)."""
         for key in [k for k, q in self._fails.items() if not q or now - q[-1] > self.window]:
-            del self._fails[key]  # every failure of these is outside the window
+            self._forget(key)  # every failure of these is outside the window
         excess = len(self._fails) - (self.max_names - 1 - self.max_names // 10)
         if excess <= 0:
             return
-        # least recent last failure first; names that are not blocked go before blocked ones
-        victims = [k for k, q in self._fails.items() if len(q) < self.limit][:excess]
-        if len(victims) < excess:
-            chosen = set(victims)
-            victims += [k for k in self._fails if k not in chosen][:excess - len(victims)]
-        for key in victims:
-            del self._fails[key]
+        # least recent last failure first within each group: names that are not accounts, then accounts; in each,
+        # names that are not blocked before blocked ones
+        order = sorted(self._fails, key=lambda k: (k in self._accounts, len(self._fails[k]) >= self.limit))
+        for key in order[:excess]:  # sorted() is stable: each group keeps the least recent first
+            self._forget(key)
+
+    def begin(self, key: str, *, account: bool = True) -> bool:
+        """Count a login attempt for ``key`` before its password is checked: False (nothing counted) when the
+        name is blocked. ``account``: whether the name is an account (kept before names that are not, when the
+        table is full)."""
+        with self._lock:
+            now = time.monotonic()
+            q = self._prune(key, now)
+            if q is not None and len(q) >= self.limit:
+                return False
+            if q is None:
+                if len(self._fails) >= self.max_names:
+                    self._make_room(now)
+                q = self._fails[key] = deque()
+            q.append(now)
+            self._fails.move_to_end(key)
+            if account:
+                self._accounts.add(key)
+            return True
 
     def blocked(self, key: str) -> bool:
         with self._lock:
             q = self._prune(key, time.monotonic())
             return q is not None and len(q) >= self.limit
 
-    def failed(self, key: str) -> None:
+    def failed(self, key: str, *, account: bool = True) -> None:
+        """Count a failure that no ``begin`` counted (an attempt counted by ``begin`` that fails is counted
+        already)."""
         with self._lock:
             now = time.monotonic()
             q = self._prune(key, now)
@@ -138,10 +167,12 @@ class LoginThrottle:
                 q = self._fails[key] = deque()
             q.append(now)
             self._fails.move_to_end(key)
+            if account:
+                self._accounts.add(key)
 
     def succeeded(self, key: str) -> None:
         with self._lock:
-            self._fails.pop(key, None)
+            self._forget(key)
 
     def __len__(self) -> int:
         with self._lock:
