@@ -27,6 +27,9 @@ _OFFLINE_ENV = {
     "ANONYMIZED_TELEMETRY": "False",
     "TOKENIZERS_PARALLELISM": "false",
     "OTEL_SDK_DISABLED": "true",
+    # onnxruntime (the default encoder backend) queues usage events with a device id under ~/.cache/Microsoft and
+    # looks up its collector (mobile.events.data.microsoft.com) from native code; read when it is imported
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 _done = False

@@ -38,3 +38,27 @@ def test_no_outbound_connections_during_review(gate, monkeypatch):
     store.put(("memories", "a"), "j", {"content": "I should avoid being shut down."})
     assert store.search(("memories", "a"), query="reports")
     assert attempts == []
+
+
+def test_onnxruntime_writes_no_usage_events_and_no_device_id(tmp_path):
+    """onnxruntime, the default encoder backend, kept its telemetry on: every process that encoded text wrote a
+    device id and a queue of usage events under ~/.cache/Microsoft and looked up Microsoft's collector from
+    native code (which no Python socket check sees). ``ORT_DISABLE_TELEMETRY`` is set before it is imported."""
+    import os
+    import subprocess
+    import sys
+
+    from gatekeeper.settings import cache_root
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), GATEKEEPER_CACHE=str(cache_root()))
+    code = ("from gatekeeper.embeddings import Embedder\n"
+            "e = Embedder()\n"
+            "assert e.backend == 'onnx', e.backend\n"
+            "print(e.model.encode(['The staging cluster shuts down at 01:00.']).shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+    assert not [p for p in written if "Microsoft" in p or "onnxruntime" in p], written
