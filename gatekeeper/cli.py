@@ -708,7 +708,15 @@ def serve(
     console.print(f"review queue on http://{host}:{port}/  (data {settings.data_dir}, policy "
                   f"{gate.policy.version} {gate.policy.hash[:12]}{', resuming ' + graph if graph else ''})")
     try:
-        uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+        # uvicorn's own logging is not used: its access log writes every request line, query strings (queue
+        # searches for memory text) included, in plain text at INFO whatever --log-level says. Its server
+        # messages go out as the gate's JSON lines at the chosen level; requests are not logged
+        from gatekeeper.log_setup import adopt_logger
+
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            adopt_logger(name)
+        uvicorn.run(web, host=host, port=port, log_config=None, access_log=False, server_header=False,
+                    proxy_headers=False)
     finally:
         gate.close()  # the app's shutdown waited for the agent runs that decisions resumed
 
@@ -797,7 +805,7 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
         raise _fail(f"cannot read the gate registry {settings.registry_path}: {exc}") from None
     if json_out is not None:
         try:
-            json_out.write_text(result.model_dump_json(indent=2))
+            _write_private(json_out, result.model_dump_json(indent=2))
         except OSError as exc:
             raise _fail(f"cannot write --json {json_out}: {exc}") from None
     console.print(f"policy in force {result.current_policy[:12]} -> candidate {result.candidate_policy[:12]}: "
@@ -890,7 +898,7 @@ def policy_suggest(out: Optional[Path] = typer.Option(None, "--out", help="Write
         raise _fail(f"cannot read the gate registry {settings.registry_path}: {exc}") from None
     if json_out is not None:
         try:
-            json_out.write_text(report.model_dump_json(indent=2))
+            _write_private(json_out, report.model_dump_json(indent=2))
         except OSError as exc:
             raise _fail(f"cannot write --json {json_out}: {exc}") from None
     kinds = Counter(s.kind for s in report.suggestions)
@@ -1245,6 +1253,15 @@ def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                   f"{ledger_path.parent / f['archive']}")
     console.print(f"{ledger_path} continues at seq {entry.seq}; anchor of the archive's last entry: "
                   f"{f['archived_last_seq']}:{entry.prev_hash}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a command's output file readable by its owner only (0600, an existing file too): what the commands
+    write holds memory texts from the registry, which only the gate's user may read."""
+    from gatekeeper.files import write_private_file
+
+    write_private_file(path, text.encode("utf-8"))
+    os.chmod(path, 0o600)
 
 
 def _check_json_out(json_out: Optional[Path]) -> None:
@@ -1761,7 +1778,7 @@ def eval_cmd(
                    "source": source.value, "reports": [r.to_dict() for r in reports],
                    "combined": combined(reports)}
         try:
-            json_out.write_text(json.dumps(payload, indent=2, default=str))
+            _write_private(json_out, json.dumps(payload, indent=2, default=str))
         except OSError as exc:
             raise _fail(f"cannot write --json {json_out}: {exc}", 1) from None
         console.print(f"wrote {json_out}")

@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from gatekeeper.decision import decide
+from gatekeeper.files import private_dir, write_private_file
 from gatekeeper.hidden_chars import is_hidden
 from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult, SourceKind
 from gatekeeper.normalize import normalize
@@ -341,7 +342,7 @@ def _write_checked(policy: Policy, suggestions: Sequence[Suggestion], out: Path,
     source = Path(policy.source_path)
     files = policy_files(source)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)  # the suggestions are memory texts from the registry, which only the gate's user reads
     try:
         texts = {f.name: f.read_text(encoding="utf-8") for f in files}
         for (category, key), items in _grouped(suggestions).items():
@@ -350,7 +351,7 @@ def _write_checked(policy: Policy, suggestions: Sequence[Suggestion], out: Path,
                 raise SuggestionError(f"no policy file defines category {category!r}")
             texts[name] = _insert(texts[name], category, key, items, header)
         for name, text in texts.items():
-            (out / name).write_text(text, encoding="utf-8")
+            write_private_file(out / name, text.encode("utf-8"))
         for f in source.iterdir() if source.is_dir() else ():
             if f.is_file() and f.name not in texts and not f.name.startswith("."):
                 shutil.copy2(f, out / f.name)  # a README or notes beside the policy travel with it

@@ -83,13 +83,26 @@ def configure_logging(level: str | None = None, *, stream: TextIO | None = None)
         logger_factory=structlog.PrintLoggerFactory(file=stream if stream is not None else _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
-    std = logging.getLogger("gatekeeper")
+    global _configured
+    _configured = (name, stream)
+    adopt_logger("gatekeeper")
+    return name
+
+
+#: the level and stream ``configure_logging`` set last (None: not yet)
+_configured: tuple[str, TextIO | None] | None = None
+
+
+def adopt_logger(logger_name: str) -> None:
+    """Give the standard library logger ``logger_name`` (``gatekeeper``'s own, or a library's such as
+    ``uvicorn``) the level and the JSON lines that ``configure_logging`` set, instead of its own output."""
+    name, stream = _configured if _configured is not None else (log_level(), None)
+    std = logging.getLogger(logger_name)
     std.setLevel(getattr(logging, name.upper()))
     for h in [h for h in std.handlers if isinstance(h, _JsonLinesHandler)]:
         std.removeHandler(h)
     std.addHandler(_JsonLinesHandler(stream if stream is not None else _CurrentStderr()))
     std.propagate = False  # not a second, plain-text copy from the root logger's fallback
-    return name
 
 
-__all__ = ["LEVELS", "ENV_VAR", "LogLevelError", "log_level", "configure_logging"]
+__all__ = ["LEVELS", "ENV_VAR", "LogLevelError", "adopt_logger", "configure_logging", "log_level"]

@@ -255,6 +255,9 @@ def test_cli_policy_suggest_writes_a_candidate_and_refuses_bad_targets(gate, rev
     candidate = load_policy(out)
     category = saved["suggestions"][0]["category"]
     assert normalize(belief).text in candidate.categories[category].exemplars
+    # memory texts from the registry (0600): they were written 0644 under umask 022, a 0755 directory
+    assert (report.stat().st_mode & 0o777, out.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert {p.stat().st_mode & 0o777 for p in out.glob("*.yaml")} == {0o600}
     r = runner.invoke(app, ["policy", "suggest", "--data-dir", data, "--out", str(out), "--no-verify"])
     assert r.exit_code == 2 and "not an empty directory" in r.output
     r = runner.invoke(app, ["policy", "suggest", "--data-dir", str(tmp_path / "nowhere")])

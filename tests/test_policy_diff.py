@@ -108,6 +108,7 @@ def test_the_cli_prints_the_changes_writes_json_and_can_fail_a_ci_check(gate_wit
     assert outcomes[0].proposal.id[:12] in out.output
     saved = json.loads((tmp_path / "d.json").read_text())
     assert {c["proposal_id"] for c in saved["changed"]} == {outcomes[0].proposal.id, outcomes[2].proposal.id}
+    assert (tmp_path / "d.json").stat().st_mode & 0o777 == 0o600  # memory texts: was 0644 under umask 022
     failing = CliRunner().invoke(app, ["policy", "diff", str(candidate), *data, "--fail-on-change"])
     assert failing.exit_code == 1
     same = CliRunner().invoke(app, ["policy", "diff", str(REPO / "policies"), *data, "--fail-on-change"])

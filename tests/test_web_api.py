@@ -851,3 +851,45 @@ def test_a_lone_surrogate_in_a_request_is_refused_with_422_not_500(web, gate, to
     assert r.status_code == 422, r.text
     assert any("reason" in d["loc"] or "body" in d["loc"] for d in r.json()["detail"])
     assert gate.registry.require(p.id)["state"] == "pending"
+
+
+def test_serve_logs_no_request_lines_and_only_json_at_the_chosen_level(tmp_path):
+    """`gatekeeper --log-level warning serve` wrote uvicorn's plain-text access log to stdout at INFO, whatever the
+    level: every queue search for memory text (`/queue?text=sk-live-123`) landed in the log."""
+    import json as json_lib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GATEKEEPER_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.cli", "--log-level", "info", "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.3)
+        for path in ("/queue?text=sk-live-123+MARKER", "/api/queue?text=MARKER"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+            except OSError:
+                pass  # not logged in: what matters is what the server wrote about it
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert "MARKER" not in out + err and "sk-live" not in out + err, (out, err)
+    assert "GET /" not in out + err
+    assert "INFO:" not in out + err  # uvicorn's own plain-text format
+    events = [json_lib.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any("Uvicorn running" in e["event"] and e["logger"] == "uvicorn.error" for e in events), err
