@@ -414,21 +414,28 @@ def test_an_approval_the_store_refused_awaits_a_retry_and_is_kept(gate, monkeypa
     assert gate.registry.require(pending)["resolved_by"] == "alice"
 
 
-def test_a_prune_stopped_half_way_is_ledgered_with_what_it_deleted(gate, monkeypatch):
+def _old_rows_and_a_second_batch_failing(gate, monkeypatch, n: int, error: str) -> None:
+    """``n`` finished rows old enough to prune; the registry's second transaction from now on raises ``error``
+    (another process holding the database, a failing disk): a prune in batches of one stops after one row."""
     import sqlite3
 
-    olds = [commit(gate, f"Build {i} of the billing service passed its smoke tests.") for i in range(3)]
-    for pid in olds:
-        age(gate, pid, 30)
+    for i in range(n):
+        age(gate, commit(gate, f"Build {i} of the billing service passed its smoke tests."), 30)
     real_tx, calls = gate.registry._tx, []
 
     def tx():
         calls.append(1)
         if len(calls) == 2:
-            raise sqlite3.OperationalError("database is locked")
+            raise sqlite3.OperationalError(error)
         return real_tx()
 
     monkeypatch.setattr(gate.registry, "_tx", tx)
+
+
+def test_a_prune_stopped_half_way_is_ledgered_with_what_it_deleted(gate, monkeypatch):
+    import sqlite3
+
+    _old_rows_and_a_second_batch_failing(gate, monkeypatch, 3, "database is locked")
     with pytest.raises(PruneStopped) as stopped:
         prune_registry(gate, WEEK, operator="ops", batch=1)
     [entry] = gate.ledger.find(event="registry.pruned")
@@ -468,20 +475,7 @@ def test_a_prune_stopped_before_deleting_anything_says_nothing_changed(gate, mon
 
 
 def test_a_prune_whose_ledger_fails_too_says_the_rows_went_unrecorded(gate, monkeypatch):
-    import sqlite3
-
-    olds = [commit(gate, f"Build {i} of the billing service passed its smoke tests.") for i in range(2)]
-    for pid in olds:
-        age(gate, pid, 30)
-    real_tx, calls = gate.registry._tx, []
-
-    def tx():
-        calls.append(1)
-        if len(calls) == 2:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_tx()
-
-    monkeypatch.setattr(gate.registry, "_tx", tx)
+    _old_rows_and_a_second_batch_failing(gate, monkeypatch, 2, "disk I/O error")
     with ledger_refusing(gate, "registry.pruned"), pytest.raises(PruneStopped) as stopped:
         prune_registry(gate, WEEK, operator="ops", batch=1)
     assert stopped.value.proposals == 1 and stopped.value.ledger_seq is None

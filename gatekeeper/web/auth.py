@@ -140,14 +140,7 @@ class LoginThrottle:
             q = self._prune(key, now)
             if q is not None and len(q) >= self.limit:
                 return False
-            if q is None:
-                if len(self._fails) >= self.max_names:
-                    self._make_room(now)
-                q = self._fails[key] = deque()
-            q.append(now)
-            self._fails.move_to_end(key)
-            if account:
-                self._accounts.add(key)
+            self._record(key, q, now, account)
             return True
 
     def blocked(self, key: str) -> bool:
@@ -160,15 +153,18 @@ class LoginThrottle:
         already)."""
         with self._lock:
             now = time.monotonic()
-            q = self._prune(key, now)
-            if q is None:
-                if len(self._fails) >= self.max_names:
-                    self._make_room(now)
-                q = self._fails[key] = deque()
-            q.append(now)
-            self._fails.move_to_end(key)
-            if account:
-                self._accounts.add(key)
+            self._record(key, self._prune(key, now), now, account)
+
+    def _record(self, key: str, q: deque[float] | None, now: float, account: bool) -> None:
+        """Add a failure at ``now`` to ``key``'s (``q``, pruned; None when it has none), under the lock."""
+        if q is None:
+            if len(self._fails) >= self.max_names:
+                self._make_room(now)
+            q = self._fails[key] = deque()
+        q.append(now)
+        self._fails.move_to_end(key)
+        if account:
+            self._accounts.add(key)
 
     def succeeded(self, key: str) -> None:
         with self._lock:
