@@ -433,7 +433,8 @@ def _executor(kind: str) -> ThreadPoolExecutor:
     with _EXECUTORS_LOCK:
         pid, pool = _EXECUTORS.get(kind, (None, None))
         if pool is None or pid != os.getpid():
-            pool = ThreadPoolExecutor(max_workers=_EXECUTOR_THREADS[kind], thread_name_prefix=f"gatekeeper-store-{kind}")
+            pool = ThreadPoolExecutor(max_workers=_EXECUTOR_THREADS[kind],
+                                      thread_name_prefix=f"gatekeeper-store-{kind}")
             _EXECUTORS[kind] = (os.getpid(), pool)
         return pool
 
