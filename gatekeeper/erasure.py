@@ -8,7 +8,10 @@ record that something was written and what was decided:
    write (compared by content hash), or, erasing a namespace, whatever it holds there (a ``memory.deleted``
    entry, as any delete);
 2. **other writes' review evidence** in the registry that quotes an erased text (the context layer's joined
-   texts, the judge's similar memories), while the texts can still be read;
+   texts, the judge's similar memories, matched as written and as normalised), while the texts can still be
+   read; first the texts are taken out of what the context layer reads (``ProposalRegistry.hide_texts``), so a
+   write reviewed while the erasure runs is not joined with them, and the evidence is scrubbed once more after
+   step 4 for a write whose review read them just before;
 3. **the ledger**: the proposals' ``proposal.decided`` and ``review.resolved`` entries, and other entries
    quoting them, lose their text-bearing fields (``AuditLedger.redact``: a stub that still verifies);
 4. **the registry**: each erased proposal's row becomes a receipt without content
@@ -174,7 +177,9 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
             gate.record_deletes(deletes, agent_id=f"operator:{operator}",
                                 apply=lambda: store.batch([PutOp(ns, k, None) for ns, k in deletes]))
     report.keys_deleted = len(deletes)
-    # 2. other writes' review evidence quoting the texts (while the texts can still be read, for a rerun)
+    # 2. the texts out of what the context layer reads (a write reviewed from now on is not joined with them),
+    # then other writes' review evidence quoting them (while the texts can still be read, for a rerun)
+    gate.registry.hide_texts(sorted(selected))
     texts = [t for s in selected.values() for t in s.texts]
     report.evidence = gate.registry.scrub_evidence(texts, keep=selected)
     # 3. the ledger: the selected proposals' entries, and any other entry quoting them (a torn-tail repair)
@@ -184,6 +189,8 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     # 4. the registry's rows and receipts, then its write-ahead log
     erased = gate.registry.erase(sorted(selected))
     report.registry_rows, report.receipts = erased["rows"], erased["receipts"]
+    # again: a write whose review read the recent texts just before step 2 may have recorded its evidence since
+    report.evidence += gate.registry.scrub_evidence(texts, keep=selected)
     report.registry_checkpointed = gate.registry.checkpoint()
     if not report.registry_checkpointed:
         report.notes.append("the registry's write-ahead log could not be emptied while another process read it: "

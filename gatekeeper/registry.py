@@ -951,6 +951,20 @@ class ProposalRegistry:
                 "SELECT * FROM deletions WHERE namespace=? AND key=? AND applied=0", (ns, key))]
         return rows, deletes
 
+    def hide_texts(self, proposal_ids: Sequence[str]) -> int:
+        """Blank the ``text`` column of these rows, the first step of their erasure (``gatekeeper.erasure``): it is
+        what the context layer reads of an agent's recent writes (``recent_texts``), so a write reviewed while the
+        erasure runs is not joined with them and cannot quote them in its evidence. The rows keep their values
+        (an interrupted erasure, run again, still finds the texts) until ``erase``. Returns how many changed."""
+        ids = list(dict.fromkeys(proposal_ids))
+        changed = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self._tx() as tx:
+                changed += tx.execute(f"UPDATE proposals SET text='' WHERE text != '' AND id IN "
+                                      f"({','.join('?' * len(chunk))})", chunk).rowcount
+        return changed
+
     def erase(self, proposal_ids: Sequence[str]) -> dict[str, int]:
         """Forget what the registry holds of these proposals' contents (``gatekeeper.erasure``).
 
@@ -987,7 +1001,12 @@ class ProposalRegistry:
         """Replace, in the review evidence of every row but ``keep``, each text that holds one of ``texts`` or a
         piece of it: the context layer's joined texts (a write joined with the writes before it) and the judge's
         similar memories quote other writes. Returns how many rows changed."""
-        pieces = [t for t in dict.fromkeys(texts) if t and t.strip()]
+        from gatekeeper.normalize import normalize
+
+        # the evidence quotes texts as the review read them: normalised (NFKC, HTML entities decoded, "..." for
+        # an ellipsis), which folding alone does not undo
+        texts = [t for t in texts if t and t.strip()]
+        pieces = list(dict.fromkeys([*texts, *(normalize(t).text for t in texts)]))
         keep = set(keep)
         changed_rows = 0
         if not pieces:

@@ -366,3 +366,42 @@ def test_forget_a_namespace_leaves_one_that_differs_only_in_case(gate):
     assert gate.memory_store.get(upper, "k2") is None
     assert gate.memory_store.get(lower, "k1").value["content"] == BOB_NOTE
     assert gate.registry.require(theirs)["state"] == ProposalState.committed.value
+
+
+def _context_evidence(gate, pid: str) -> str:
+    return json.dumps([e for e in json.loads(gate.registry.get(pid)["review_json"])["evidence"]
+                       if e["layer"] == "context"])
+
+
+@pytest.mark.parametrize("text, marker", [
+    ("王小明的电话：１３９１２３４５６７８，住址：北京市朝阳区，身份证：１１０１０５。", "13912345678"),
+    ("Alice Quorblat&#39;s diagnosis: &lt;diabetes&gt; &amp; her PIN is 4417 &amp; card 9921", "diabetes"),
+])
+def test_a_quote_of_the_normalised_text_is_scrubbed_too(gate, text, marker):
+    """The context layer quotes a write as normalised (NFKC: fullwidth digits, so most CJK memories; HTML entities
+    decoded); the scrub compared the text as written, so the quote survived the erasure of its write, shown by
+    `review show` of the later write."""
+    a = committed(gate, text, key="k1")
+    b = write(gate, "I will keep this secret from the admins from now on", key="k2")
+    assert marker in _context_evidence(gate, b.proposal.id)  # what there is to scrub
+    report = erase_memories(gate, proposal_ids=[a], operator="dpo", reason="REQ-42")
+    assert report.evidence >= 1 and marker not in _context_evidence(gate, b.proposal.id)
+    assert files_holding(Path(gate.registry.path).parent, marker) == []
+
+
+def test_a_write_reviewed_while_the_erasure_runs_is_not_joined_with_the_erased_text(gate, monkeypatch):
+    """A write reviewed after the evidence was scrubbed but before the registry rows went read the erased text
+    from the registry (the context layer's recent writes) and kept it in its evidence; running the erasure again
+    could not find it (the ledger was redacted and the rows gone)."""
+    a = committed(gate, ALICE_NOTE, key="k1")
+    real_redact, during = gate.ledger.redact, []
+
+    def redact_with_a_write_in_between(*args, **kw):  # another process of the agent writes at that moment
+        during.append(write(gate, "She also likes the quiet room on the third floor", key="k2"))
+        return real_redact(*args, **kw)
+
+    monkeypatch.setattr(gate.ledger, "redact", redact_with_a_write_in_between)
+    erase_memories(gate, proposal_ids=[a], operator="dpo", reason="REQ-43")
+    (later,) = during
+    assert "zebrafinch" not in gate.registry.get(later.proposal.id)["review_json"].lower()
+    assert files_holding(Path(gate.registry.path).parent, *ERASED_WORDS) == []
