@@ -69,7 +69,8 @@ def _one_line(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"].removeprefix(
+            "Value error, ") for e in exc.errors())
     return " ".join(str(exc).split())
 
 
@@ -112,12 +113,26 @@ def _settings(data_dir: Optional[Path], policy_dir: Optional[Path]) -> Gatekeepe
     return settings
 
 
-def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
+def _require_data_dir(settings: GatekeeperSettings) -> None:
+    """Refuse a data directory that is not there (a mistyped --data-dir): a command that reads or decides what
+    was gated would otherwise create an empty one and report nothing as if it were so."""
+    if not settings.data_dir.exists() and not any(p.is_file() for p in settings.data_dir.parents):
+        # (a file in the path above it is said when the gate cannot open it)
+        raise _fail(f"no data directory at {settings.data_dir}: nothing was gated there (a gate creates it when it "
+                    "first opens; check --data-dir or GATEKEEPER_DATA_DIR)")
+
+
+def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: bool = False):
+    """The gate of the data directory (``create``: made when it is not there, for the commands that start one)."""
+    import sqlite3
+
     from gatekeeper.gate import Gatekeeper
     from gatekeeper.judge_spec import JudgeModelError
     from gatekeeper.ledger import LedgerCorruptError
 
     settings = _settings(data_dir, policy_dir)
+    if not create:
+        _require_data_dir(settings)
     try:
         return Gatekeeper.open(settings)
     except JudgeModelError as exc:  # GATEKEEPER_JUDGE_MODEL names a model that does not load
@@ -131,6 +146,9 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path]):
         raise typer.Exit(3) from None
     except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
         raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
+    except sqlite3.Error as exc:  # a damaged registry ("database disk image is malformed"), a read-only one
+        raise _fail(f"cannot open the gate registry {settings.registry_path}: {exc} (restore it from a backup "
+                    "if it is damaged: `gatekeeper backup` copies)", 1) from None
 
 
 def _judge_model(spec: Optional[str]):
@@ -200,7 +218,7 @@ def check(
         proposal = MemoryWrite(content=text, namespace=tuple(namespace.split("/")),
                                provenance=Provenance(source=source, agent_id=agent))
     except ValueError as exc:
-        err.print(f"[red]invalid memory write: {exc}[/red]")
+        err.print(f"[red]invalid memory write: {_shown(_one_line(exc))}[/red]")
         raise typer.Exit(2) from None
     if dry_run:
         from gatekeeper.decision import decide
@@ -219,7 +237,7 @@ def check(
                  "escalate": ProposalState.pending}[decision.action.value]
         outcome = GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
     else:
-        with _open_gate(data_dir, policy_dir) as gate:
+        with _open_gate(data_dir, policy_dir, create=True) as gate:
             outcome = gate.submit(proposal)
     if as_json:
         print(outcome.model_dump_json(indent=2))
@@ -333,7 +351,7 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
         err.print(f"[red]conflict: {_shown(exc)}[/red]")
         raise typer.Exit(3) from None
     except (ValueError, ReviewPermissionError) as exc:
-        err.print(f"[red]{_shown(exc)}[/red]")
+        err.print(f"[red]{_shown(_one_line(exc))}[/red]")
         raise typer.Exit(2) from None
     console.print(f"{_shown(item.id)}: {item.resolution} by {_shown(item.resolved_by)} -> "
                   f"[bold]{item.state.value}[/bold]")
@@ -539,10 +557,20 @@ def _retry(kind: str, operator: Optional[str], limit: int, dry_run: bool, data_d
 
 
 # --------------------------------------------------------------------- reviewer
-def _accounts(data_dir: Optional[Path]):
+def _accounts(data_dir: Optional[Path], *, create: bool = False):
+    """The reviewer accounts of the data directory (``create``: the directory made when it is not there, for
+    the first account of a deployment)."""
+    import sqlite3
+
     from gatekeeper.accounts import AccountStore
 
-    return AccountStore(_settings(data_dir, None).registry_path)
+    settings = _settings(data_dir, None)
+    if not create:
+        _require_data_dir(settings)
+    try:
+        return AccountStore(settings.registry_path)
+    except (OSError, sqlite3.Error) as exc:  # a read-only or damaged registry
+        raise _fail(f"cannot open the reviewer accounts in {settings.registry_path}: {exc}", 1) from None
 
 
 @reviewer_app.command("add")
@@ -563,12 +591,12 @@ def reviewer_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = _accounts(data_dir)
+    store = _accounts(data_dir, create=True)
     try:
         acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"created {acc.role} [bold]{acc.id}[/bold] ({escape(acc.display_name)})")
+    console.print(f"created {acc.role} [bold]{_shown(acc.id)}[/bold] ({_shown(acc.display_name)})")
     console.print("API token (shown once; only its hash is stored):")
     print(token)
 
@@ -582,7 +610,7 @@ def reviewer_list(data_dir: Optional[Path] = DataDir, as_json: bool = typer.Opti
         return
     table = Table("id", "name", "role", "status", "created", "last login")
     for a in accounts:
-        table.add_row(a.id, escape(a.display_name), a.role, "disabled" if a.disabled else "active",
+        table.add_row(_shown(a.id), _shown(a.display_name), a.role, "disabled" if a.disabled else "active",
                       a.created_at.strftime("%Y-%m-%d %H:%M"),
                       a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-")
     console.print(table)
@@ -689,7 +717,7 @@ def serve(
         if not callable(context_of):
             raise typer.BadParameter(f"--resume-context {resume_context} is not a function")
     settings = _settings(data_dir, policy_dir)
-    gate = _open_gate(data_dir, policy_dir)
+    gate = _open_gate(data_dir, policy_dir, create=True)
     resume_graph = None
     if graph:
         resume_graph = _load_graph(graph, gate)
@@ -1164,9 +1192,9 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                           "was interrupted): `gatekeeper ledger repair` applies them[/yellow]")
         return
     if report.anchor_unverifiable:
-        err.print(f"[yellow]CANNOT CHECK[/yellow] the anchor: {report.problem}")
+        err.print(f"[yellow]CANNOT CHECK[/yellow] the anchor: {_shown(report.problem)}")
         raise typer.Exit(3)
-    err.print(f"[red]TAMPERED[/red] {report.file or ledger_path}: {report.problem}")
+    err.print(f"[red]TAMPERED[/red] {escape(str(report.file or ledger_path))}: {_shown(report.problem)}")
     err.print(f"first bad entry: line {report.first_bad_line}, seq {report.first_bad_seq}; "
               f"{report.entries} entries verified before it")
     raise typer.Exit(1)

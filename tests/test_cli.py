@@ -288,3 +288,51 @@ def test_policy_errors_are_printed_as_written_not_as_markup(tmp_path):
     assert "staff.inst-tag: example should match but does not: '[/INST]   .'" in r.output
     r = runner.invoke(app, ["check", "--policy", str(bad), "--data-dir", str(tmp_path / "d"), "a note"])
     assert r.exit_code == 2 and "[/INST]" in r.output, r.output
+
+
+def test_a_mistyped_or_damaged_data_directory_is_one_line_not_a_new_directory_or_a_traceback(gate, tmp_path):
+    """`review list --data-dir TYPO` created an empty data directory there and printed "0 item(s)"; a damaged
+    gatekeeper.db crashed every command with sqlite3.DatabaseError; `reviewer list` too."""
+    typo = tmp_path / "dtaa"
+    for args in (["review", "list"], ["reviewer", "list"], ["prune", "--older-than", "90d", "--dry-run"]):
+        r = runner.invoke(app, [*args, "--data-dir", str(typo)])
+        assert r.exit_code == 2 and "no data directory at" in r.output, (args, r.output)
+        assert not typo.exists()
+    r = runner.invoke(app, ["reviewer", "add", "alice", "--password-stdin", "--data-dir", str(typo)],
+                      input="correct horse battery\n")
+    assert r.exit_code == 0 and typo.is_dir(), r.output  # the first account of a deployment makes it
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "gatekeeper.db").write_bytes(b"SQLite format 3\x00" + b"\x17" * 4000)
+    for args in (["review", "list"], ["reviewer", "list"]):
+        r = runner.invoke(app, [*args, "--data-dir", str(broken)])
+        assert r.exit_code == 1 and "cannot open" in r.output, (args, r.output, r.exception)
+        assert isinstance(r.exception, SystemExit), r.exception  # not sqlite3.DatabaseError
+
+
+def test_errors_holding_markup_or_control_characters_are_printed_as_one_escaped_line(gate, tmp_path):
+    """`check --agent 'bot[/bold]'` and `ledger verify` of a torn tail quoting '[/bold]' crashed with Rich's
+    MarkupError; a decision refused by validation printed pydantic's four lines with their URL."""
+    r = runner.invoke(app, ["check", "--data-dir", str(tmp_path), "--agent", "bot[/bold]\x01", "A note."])
+    assert r.exit_code == 2 and "invalid memory write" in r.output, (r.output, r.exception)
+    assert isinstance(r.exception, SystemExit), r.exception  # not rich's MarkupError
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(NS, "a", {"content": "I should avoid being shut down."})
+    pending = store.last_outcomes[0].proposal.id
+    data = str(gate.registry.path.parent)
+    r = runner.invoke(app, ["review", "edit", pending, "-r", "alice", "--text", "", "--data-dir", data])
+    assert r.exit_code == 2 and "errors.pydantic.dev" not in r.output and len(r.output.strip().splitlines()) == 1, \
+        r.output
+    with open(gate.ledger.path, "a") as fh:
+        fh.write('{"seq": 99, "event": "proposal.decided", "text": "[/bold] a torn')
+    r = runner.invoke(app, ["ledger", "verify", str(gate.ledger.path)])
+    assert r.exit_code == 1 and "[/bold]" in r.output, (r.output, r.exception)
+    assert isinstance(r.exception, SystemExit), r.exception
+
+
+def test_a_display_name_with_escape_sequences_is_shown_as_markers(tmp_path):
+    r = runner.invoke(app, ["reviewer", "add", "alice", "--display-name", "Alice\x1b[2J\u202eevil", "--password-stdin",
+                            "--data-dir", str(tmp_path)], input="correct horse battery\n")
+    assert r.exit_code == 0 and "\x1b" not in r.output and "\u202e" not in r.output, r.output
+    r = runner.invoke(app, ["reviewer", "list", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "\x1b" not in r.output and "\u202e" not in r.output and "Alice" in r.output
