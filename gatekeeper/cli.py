@@ -1264,6 +1264,14 @@ def ledger_rotate(path: Optional[Path] = typer.Argument(None, help="Ledger file 
     ledger_path = _existing_ledger(path, data_dir)
     ledger = AuditLedger(ledger_path)
     try:
+        # an edited entry would leave the live file for an archive, which `status` and /metrics do not read: the
+        # alarm would clear with the next (cron) rotation
+        check = ledger.verify()
+        if not check.ok:
+            raise _fail(f"not rotated: the live file does not verify ({_shown(check.problem)}; first bad entry: "
+                        f"line {check.first_bad_line}, seq {check.first_bad_seq}): rotating would move it out of "
+                        "what `gatekeeper status` checks. A torn tail (a write cut short by a crash) is removed by "
+                        "`gatekeeper ledger repair`; anything else: `gatekeeper ledger verify`", 1)
         entry = ledger.rotate()
     except LedgerCorruptError as exc:
         raise _fail(f"not rotated: {exc}. A torn tail (a write cut short by a crash) is removed by `gatekeeper "

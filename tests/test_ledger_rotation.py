@@ -186,6 +186,21 @@ def test_a_torn_tail_is_not_rotated(ledger):
     assert ledger.rotate().fields["archived_last_seq"] == 3  # the repair entry is archived with the rest
 
 
+def test_the_cli_does_not_rotate_an_edited_live_file_out_of_what_status_checks(ledger):
+    """With an entry edited in the live file, `status` said TAMPERED (exit 3); `ledger rotate` archived it (exit
+    0), and `status`, which reads the live file only, then said ok: a daily cron rotation cleared the alarm."""
+    fill(ledger, 4)
+    ledger.close()
+    lines = ledger.path.read_text().splitlines()
+    lines[1] = lines[1].replace('"note 2"', '"note 2, edited"')
+    ledger.path.write_text("\n".join(lines) + "\n")
+    before = ledger.path.read_bytes()
+    r = runner.invoke(app, ["ledger", "rotate", str(ledger.path)])
+    assert r.exit_code == 1 and "not rotated: the live file does not verify" in r.output and "line 2" in r.output, \
+        r.output
+    assert ledger.path.read_bytes() == before and ledger.archives() == []
+
+
 def test_recovery_finds_an_entry_that_was_rotated_into_an_archive(tmp_path, reviewer):
     """A crash between a decision's ledger entry and the registry's mark, then a rotation: recovery looks in the
     archives too and marks the row instead of writing a second entry."""
