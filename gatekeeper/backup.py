@@ -89,6 +89,12 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
     dest = Path(destination)
     if not settings.registry_path.is_file():
         raise BackupError(f"{source} is not a gatekeeper data directory (no {settings.registry_path.name})")
+    from gatekeeper.gate import RegistryLostError, refuse_a_lost_registry
+
+    try:
+        refuse_a_lost_registry(source)  # a copy of it would be trusted as a backup
+    except RegistryLostError as exc:
+        raise BackupError(str(exc)) from None
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} exists and is not an empty directory: a backup goes to a new place")
     if dest.resolve() == source.resolve() or source.resolve() in dest.resolve().parents:

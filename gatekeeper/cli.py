@@ -126,7 +126,7 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: 
     """The gate of the data directory (``create``: made when it is not there, for the commands that start one)."""
     import sqlite3
 
-    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.gate import Gatekeeper, RegistryLostError
     from gatekeeper.judge_spec import JudgeModelError
     from gatekeeper.ledger import LedgerCorruptError
 
@@ -146,6 +146,8 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: 
         raise typer.Exit(3) from None
     except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
         raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
+    except RegistryLostError as exc:
+        raise _fail(str(exc), 1) from None
     except sqlite3.Error as exc:  # a damaged registry ("database disk image is malformed"), a read-only one
         raise _fail(f"cannot open the gate registry {settings.registry_path}: {exc} (restore it from a backup "
                     "if it is damaged: `gatekeeper backup` copies)", 1) from None

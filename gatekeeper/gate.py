@@ -205,6 +205,25 @@ class GateError(RuntimeError):
     ``received`` and ``recover()`` finishes it; nothing was committed."""
 
 
+class RegistryLostError(RuntimeError):
+    """The registry file is empty (0 bytes) while the ledger beside it records decisions: it was truncated (a
+    full disk, a copy cut short) or not restored with the ledger. Opening it would start a new, empty registry:
+    the review queue and every write's journal gone, and a status that says all is well."""
+
+
+def refuse_a_lost_registry(data: Path) -> None:
+    """Raise ``RegistryLostError`` for a 0-byte ``gatekeeper.db`` beside a ledger that holds entries."""
+    registry = data / "gatekeeper.db"
+    if not (registry.is_file() and registry.stat().st_size == 0):
+        return
+    ledger, archives = data / "ledger.jsonl", data / "ledger-archive"
+    if (ledger.is_file() and ledger.stat().st_size > 0) or (archives.is_dir() and any(archives.iterdir())):
+        raise RegistryLostError(
+            f"registry {registry}: empty (0 bytes), but the ledger {ledger} records decisions: the registry was "
+            "truncated or not restored with the ledger. Restore gatekeeper.db from the same backup as the ledger; "
+            "the gate will not start an empty one.")
+
+
 def release_request(operator: str | None, reason: str | None) -> tuple[str, str]:
     """A release's operator and reason, stripped; ValueError when either is empty or the reason is longer than
     ``MAX_RELEASE_REASON`` (the same for every write of a release, so checked before any is released)."""
@@ -271,6 +290,7 @@ class Gatekeeper:
         settings = settings or GatekeeperSettings()
         data = Path(settings.data_dir)
         private_dir(data)
+        refuse_a_lost_registry(data)
         policy = policy or load_policy(settings.policy_dir)
         if reviewer is None:
             if judge_model is None and settings.judge_model:

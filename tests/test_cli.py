@@ -336,3 +336,21 @@ def test_a_display_name_with_escape_sequences_is_shown_as_markers(tmp_path):
     assert r.exit_code == 0 and "\x1b" not in r.output and "\u202e" not in r.output, r.output
     r = runner.invoke(app, ["reviewer", "list", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0 and "\x1b" not in r.output and "\u202e" not in r.output and "Alice" in r.output
+
+
+def test_an_emptied_registry_beside_a_ledger_of_decisions_stops_the_gate_and_the_backup(gate, tmp_path):
+    """A gatekeeper.db truncated to 0 bytes beside a ledger of decisions opened as a new, empty registry:
+    `status` said all was well, the pending escalations were gone from the queue, and `backup` copied it."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(NS, "a", {"content": "I should avoid being shut down."})
+    assert store.last_outcomes[0].state.value == "pending"
+    data = gate.registry.path.parent
+    gate.close()
+    (data / "gatekeeper.db").write_bytes(b"")
+    for wal in data.glob("gatekeeper.db-*"):
+        wal.unlink()
+    r = runner.invoke(app, ["review", "list", "--data-dir", str(data)])
+    assert r.exit_code == 1 and "empty (0 bytes), but the ledger" in " ".join(r.output.split()), r.output
+    r = runner.invoke(app, ["backup", str(tmp_path / "copy"), "--data-dir", str(data)])
+    assert r.exit_code != 0 and "empty (0 bytes)" in " ".join(r.output.split()), r.output
+    assert (data / "gatekeeper.db").stat().st_size == 0  # left as found, for the restore
