@@ -106,17 +106,6 @@ log = structlog.get_logger("gatekeeper.gate")
 #: ``Gatekeeper.retry_store_failures`` looks for
 STORE_FAILED = "memory store write failed, quarantined (fail closed)"
 
-
-def _judge_summary(evidence: Any) -> dict[str, Any] | None:
-    """What the judge's evidence says, for a ``proposal.decided`` ledger entry; None when the judge was not
-    asked."""
-    if evidence is None:
-        return None
-    d = evidence.details
-    if "skipped" in d:
-        return {"skipped": d["skipped"], "over_budget": d.get("over_budget")}
-    return {"label": d.get("label"), "category": evidence.category, "confidence": d.get("confidence"),
-            "may_clear": d.get("may_clear"), "cached": bool(d.get("cached"))}
 #: the decision reasons of the writes quarantined by a fault, not by their review: a memory store that refused
 #: the commit (``retry_store_failures``) and a review that failed (``retry_failed_reviews``). Such a write awaits
 #: a retry: retention keeps it, and a retry of an older write of its key waits for it
@@ -1348,6 +1337,18 @@ def _outcome_from_receipt(proposal: MemoryWrite, receipt: dict) -> GateOutcome:
                                   else Label.alignment_shifting.value)
     review = ReviewResult(label=Label(label), category=data.get("category"), score=data.get("score") or 0.0)
     return GateOutcome(proposal=proposal, review=review, decision=decision, state=state, replayed=True)
+
+
+def _judge_summary(evidence: Any) -> dict[str, Any] | None:
+    """What the judge's evidence says, for a ``proposal.decided`` ledger entry; None when the judge was not
+    asked."""
+    if evidence is None:
+        return None
+    d = evidence.details
+    if "skipped" in d:
+        return {"skipped": d["skipped"], "over_budget": d.get("over_budget")}
+    return {"label": d.get("label"), "category": evidence.category, "confidence": d.get("confidence"),
+            "may_clear": d.get("may_clear"), "cached": bool(d.get("cached"))}
 
 
 def ledger_lost(ledger: AuditLedger, registry_con: Any) -> bool:
