@@ -370,20 +370,42 @@ def _decide_ids(proposal_ids: list[str], payload: dict, data_dir, policy_dir) ->
         _decide(proposal_ids[0], payload, data_dir, policy_dir)
         return
     svc = _service(data_dir, policy_dir)
-    try:
-        outcomes = svc.decide_many([(pid, None) for pid in proposal_ids], payload)
-    except ValueError as exc:  # nothing decided: a malformed decision, too many ids
-        err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
-        raise typer.Exit(2) from None
+
+    def shown(o) -> None:
+        console.print(f"{_shown(o.proposal_id)}: {o.item.resolution} by {_shown(o.item.resolved_by)} -> "
+                      f"[bold]{o.item.state.value}[/bold]")
+        if o.warning:
+            err.print(f"[yellow]{_shown(o.proposal_id)}: {_shown(o.warning)}[/yellow]")
+
+    _run_bulk(lambda report: svc.decide_many([(pid, None) for pid in proposal_ids], payload, on_outcome=report),
+              shown, len(dict.fromkeys(proposal_ids)), "decided")
+
+
+def _run_bulk(run, shown, total: int, done: str) -> None:
+    """Run a bulk decision or release (``run(report)``), printing each outcome as it comes (``shown`` for one
+    carried out, ``_left_out`` for one left out). Exit code: that of the last one left out, 0 when none was;
+    2 when nothing was done (``run`` refused the request); 130 on Ctrl-C, after saying how far it got."""
     code = 0
-    for o in outcomes:
+    count = 0
+
+    def report(o) -> None:
+        nonlocal code, count
+        count += 1
         if o.item is not None:
-            console.print(f"{_shown(o.proposal_id)}: {o.item.resolution} by {_shown(o.item.resolved_by)} -> "
-                          f"[bold]{o.item.state.value}[/bold]")
-            if o.warning:
-                err.print(f"[yellow]{_shown(o.proposal_id)}: {_shown(o.warning)}[/yellow]")
+            shown(o)
         else:
             code = _left_out(o)
+
+    try:
+        run(report)
+    except ValueError as exc:  # nothing done: a malformed request, too many ids
+        err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted after {count} of {total}: the lines above were {done}; the rest were not "
+                  f"(one in flight is finished by the next gate to open: `gatekeeper review show ID` tells)"
+                  "[/yellow]", soft_wrap=True)
+        raise typer.Exit(130) from None
     if code:
         raise typer.Exit(code)
 
@@ -436,20 +458,10 @@ def review_release(proposal_ids: list[str] = typer.Argument(..., metavar="ID..."
     is released or refused on its own; the exit code is that of the last refusal (1 unknown id, 2 bad input,
     3 conflict), 0 when all were released."""
     svc = _service(data_dir, policy_dir)
-    try:
-        outcomes = svc.release_many(proposal_ids, operator, reason)
-    except ValueError as exc:  # nothing released: an empty reason, too many ids
-        err.print(f"[red]{escape(_one_line(exc))}[/red]", soft_wrap=True)
-        raise typer.Exit(2) from None
-    code = 0
-    for o in outcomes:
-        if o.item is not None:
-            console.print(f"{_shown(o.proposal_id)}: released to review as {_shown(o.item.id)} -> "
-                          f"[bold]{o.item.state.value}[/bold]")
-        else:
-            code = _left_out(o)
-    if code:
-        raise typer.Exit(code)
+    _run_bulk(lambda report: svc.release_many(proposal_ids, operator, reason, on_outcome=report),
+              lambda o: console.print(f"{_shown(o.proposal_id)}: released to review as {_shown(o.item.id)} -> "
+                                      f"[bold]{o.item.state.value}[/bold]"),
+              len(dict.fromkeys(proposal_ids)), "released")
 
 
 @review_app.command("expire-overdue")

@@ -449,18 +449,22 @@ class ReviewService:
         outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
         return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
 
-    def release_many(self, proposal_ids: Sequence[str], operator: str, reason: str) -> list[BulkOutcome]:
+    def release_many(self, proposal_ids: Sequence[str], operator: str, reason: str, *,
+                     on_outcome: Callable[[BulkOutcome], None] | None = None) -> list[BulkOutcome]:
         """``release`` for each of several quarantined writes (the same reason), each released or refused on its
         own: one outcome per distinct id, in order, ``released`` with the new queue item or why not. ValueError,
-        with nothing released: no ids, more than ``MAX_BULK_DECISIONS``, an empty operator or reason."""
+        with nothing released: no ids, more than ``MAX_BULK_DECISIONS``, an empty operator or reason.
+        ``on_outcome`` is called with each outcome as soon as it is known (a CLI prints it then, so a run stopped
+        half way has shown what it did)."""
         release_request(operator, reason)
         wanted = list(dict.fromkeys(proposal_ids))
         if not wanted:
             raise ValueError("no quarantined writes to release")
         if len(wanted) > MAX_BULK_DECISIONS:
             raise ValueError(f"at most {MAX_BULK_DECISIONS} writes are released at once, not {len(wanted)}")
-        return [_outcome_of(pid, lambda pid=pid: BulkOutcome(
-            proposal_id=pid, status="released", item=self.release(pid, operator, reason))) for pid in wanted]
+        return _each_reported([lambda pid=pid: _outcome_of(pid, lambda: BulkOutcome(
+            proposal_id=pid, status="released", item=self.release(pid, operator, reason))) for pid in wanted],
+            on_outcome)
 
     def expire_overdue(self, *, now: datetime | None = None, limit: int = 1000,
                        dry_run: bool = False) -> list[QueueItem]:
@@ -499,8 +503,8 @@ class ReviewService:
         return expired
 
     # ---------------------------------------------------- decisions by people
-    def decide_many(self, items: Sequence[tuple[str, int | None]],
-                    decision: ReviewDecision | dict) -> list[BulkOutcome]:
+    def decide_many(self, items: Sequence[tuple[str, int | None]], decision: ReviewDecision | dict, *,
+                    on_outcome: Callable[[BulkOutcome], None] | None = None) -> list[BulkOutcome]:
         """Apply one approval or rejection (``decision``: its type, reviewer and reason) to several escalations,
         for a reviewer clearing many alike at once (an agent that stored the same injected belief fifty times).
 
@@ -513,7 +517,9 @@ class ReviewService:
 
         Refused before anything is decided (ValueError): an edit (each edit is its own text), a decision that
         names one proposal, no items, more than ``MAX_BULK_DECISIONS``, a malformed decision (a rejection
-        without a reason). An id listed twice is decided once. Returns one outcome per distinct id, in order."""
+        without a reason). An id listed twice is decided once. Returns one outcome per distinct id, in order;
+        ``on_outcome`` is called with each as soon as it is known (so a run stopped half way has shown what it
+        did)."""
         decision = ReviewDecision.model_validate(decision) if isinstance(decision, dict) else decision
         if decision.type == "edit":
             raise ValueError("an edit is decided one memory at a time")
@@ -526,7 +532,8 @@ class ReviewService:
             raise ValueError("no escalations to decide")
         if len(wanted) > MAX_BULK_DECISIONS:
             raise ValueError(f"at most {MAX_BULK_DECISIONS} escalations are decided at once, not {len(wanted)}")
-        outcomes = [self._decide_one_of_many(pid, version, decision) for pid, version in wanted.items()]
+        outcomes = _each_reported([lambda pid=pid, version=version: self._decide_one_of_many(pid, version, decision)
+                                   for pid, version in wanted.items()], on_outcome)
         log.info("review.bulk_decided", reviewer=decision.reviewer, type=decision.type, asked=len(outcomes),
                  decided=sum(o.status == "decided" for o in outcomes))
         return outcomes
@@ -863,6 +870,17 @@ def _outcome_of(proposal_id: str, act: Callable[[], BulkOutcome]) -> BulkOutcome
         return BulkOutcome(proposal_id=proposal_id, status="forbidden", error=str(exc))
     except ValueError as exc:  # pydantic's validation errors included
         return BulkOutcome(proposal_id=proposal_id, status="invalid", error=str(exc))
+
+
+def _each_reported(steps: Sequence[Callable[[], BulkOutcome]],
+                   on_outcome: Callable[[BulkOutcome], None] | None) -> list[BulkOutcome]:
+    """Run a bulk action's steps in order, handing each outcome to ``on_outcome`` as soon as it is known."""
+    outcomes = []
+    for step in steps:
+        outcomes.append(step())
+        if on_outcome is not None:
+            on_outcome(outcomes[-1])
+    return outcomes
 
 
 def _same_name(person: str | None, agent_id: str | None) -> bool:

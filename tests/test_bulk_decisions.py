@@ -157,6 +157,45 @@ def test_cli_review_approve_and_reject_take_several_ids(gate):
     assert r.exit_code == 2 and "needs a reason" in r.output
 
 
+def test_each_outcome_is_reported_before_the_next_is_decided(gate):
+    svc = ReviewService(gate)
+    pids = [escalate(gate, t).id for t in BELIEFS[:3]]
+    seen = []
+
+    def report(o):  # when an outcome is reported, the ids after it are still pending
+        later = pids[pids.index(o.proposal_id) + 1:] if o.proposal_id in pids else pids
+        seen.append((o.proposal_id, o.status, [gate.registry.require(p)["state"] for p in later]))
+
+    out = svc.decide_many([(p, None) for p in (pids[0], "nope", *pids[1:])],
+                          {"type": "reject", "reviewer": "bob", "reason": "flood"}, on_outcome=report)
+    assert [o.proposal_id for o in out] == [s[0] for s in seen] == [pids[0], "nope", *pids[1:]]
+    assert seen[0] == (pids[0], "decided", ["pending", "pending"])
+    assert seen[1] == ("nope", "not_found", ["quarantined", "pending", "pending"])  # every id, for an unknown one
+    assert seen[2] == (pids[1], "decided", ["pending"]) and seen[3] == (pids[2], "decided", [])
+
+
+def test_cli_bulk_decision_stopped_by_ctrl_c_shows_what_it_decided(gate, monkeypatch):
+    data = str(gate.registry.path.parent)
+    pids = [escalate(gate, t).id for t in BELIEFS[:3]]
+    real = ReviewService.submit_decision
+    calls = []
+
+    def interrupted_second(self, proposal_id, *a, **kw):
+        calls.append(proposal_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, proposal_id, *a, **kw)
+
+    monkeypatch.setattr(ReviewService, "submit_decision", interrupted_second)
+    r = CliRunner().invoke(cli_app, ["review", "reject", *pids, "-r", "bob", "--reason", "flood",
+                                     "--data-dir", data])
+    assert r.exit_code == 130, r.output
+    flat = " ".join(r.output.split())
+    assert f"{pids[0]}: reject by bob -> quarantined" in flat
+    assert "interrupted after 1 of 3" in flat and pids[1] not in flat
+    assert [gate.registry.require(p)["state"] for p in pids] == ["quarantined", "pending", "pending"]
+
+
 def _selected(page: str, pids) -> list[str]:
     """The values of the queue page's checkboxes for ``pids`` (id:version, as the page wrote them)."""
     return [re.search(rf'name="item" value="({re.escape(pid)}:\d+)"', page).group(1) for pid in pids]

@@ -548,6 +548,16 @@ def test_a_body_over_the_cap_is_refused_before_any_route_reads_it(web):
     assert big.status_code == 413 and big.headers["x-frame-options"] == "DENY", big.text
     assert asyncio.run(post(b"[]")).status_code == 401  # under the cap: the missing token is what answers
 
+    async def chunks(total: int):  # a body sent without a length (chunked): was a 400 from the JSON reader
+        yield b"["
+        for _ in range(total // 65536):
+            yield b" " * 65536
+        yield b"]"
+
+    chunked = asyncio.run(post(chunks(DEFAULT_MAX_BODY_BYTES + 65536)))
+    assert chunked.status_code == 413 and chunked.headers["x-frame-options"] == "DENY", chunked.text
+    assert asyncio.run(post(chunks(4 * 65536))).status_code == 401  # read whole under the cap, then answered
+
 
 def test_a_crafted_bulk_item_and_an_unhandled_error_are_answered_with_the_security_headers(web, gate,
                                                                                           monkeypatch):

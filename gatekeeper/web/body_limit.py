@@ -3,9 +3,10 @@
 FastAPI reads and parses a route's body parameters before its dependencies run, so without a cap a client
 that is not logged in could make the server read and parse a body of any size (a 95 MiB JSON body was read
 whole before the missing token was answered with 401). :class:`BodyLimit` answers 413 to a request whose
-``Content-Length`` is over the cap, and stops a body sent without one (chunked) as soon as it passes it: the
-route reading it gets ``BodyTooLarge`` (FastAPI answers a JSON body's read error with 400; otherwise the
-answer is 413), and nothing past the cap is read.
+``Content-Length`` is over the cap. A body sent without one (chunked) is read here first, up to the cap: past
+it the answer is 413 and nothing more is read; under it the route gets the body as if it had come whole. (A
+route reading it past the cap itself would get a read error, which FastAPI answers 400 for a JSON body.) A
+body longer than its ``Content-Length`` is cut off by the server; it is counted here too.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = False
         for name, value in scope.get("headers") or ():
             if name == b"content-length":
+                declared = True
                 try:
                     too_large = int(value) > self.max_bytes
                 except ValueError:
@@ -45,6 +48,11 @@ class BodyLimit:
                 if too_large:
                     await self._refuse(send)
                     return
+        if not declared:
+            receive = await self._read_whole(receive)
+            if receive is None:
+                await self._refuse(send)
+                return
         seen = 0
         started = False
 
@@ -67,6 +75,34 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(send)
+
+    async def _read_whole(self, receive: Receive) -> Receive | None:
+        """Read a body sent without a length, up to the cap: None past it, else a ``receive`` that gives the
+        app the body in one message (then whatever comes next: a disconnect)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: the app sees that
+                first = message
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        given = False
+
+        async def replayed() -> dict:
+            nonlocal given
+            if not given:
+                given = True
+                return first
+            return await receive()
+
+        return replayed
 
     async def _refuse(self, send: Send) -> None:
         body = f"request body over {self.max_bytes:,} bytes\n".encode()
