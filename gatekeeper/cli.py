@@ -704,6 +704,10 @@ def serve(
         "context a resumed thread runs with, for a --graph whose nodes read one (LangGraph keeps no run's "
         "context in its checkpoints)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+    forwarded_allow_ips: Optional[str] = typer.Option(
+        None, "--forwarded-allow-ips", help="Comma-separated addresses of the reverse proxies whose "
+        "X-Forwarded-For/-Proto headers are trusted (off: each client is its direct peer, and behind a proxy "
+        "every login counts against the proxy's address in the failed-login limit)."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies",
                                                   help="Mark cookies Secure (default: on for remote hosts)."),
     data_dir: Optional[Path] = DataDir,
@@ -758,7 +762,7 @@ def serve(
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             adopt_logger(name)
         uvicorn.run(web, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                    proxy_headers=False)
+                    proxy_headers=forwarded_allow_ips is not None, forwarded_allow_ips=forwarded_allow_ips)
     finally:
         gate.close()  # the app's shutdown waited for the agent runs that decisions resumed
 

@@ -531,6 +531,24 @@ def test_a_login_throttle_passed_to_the_app_is_the_one_it_uses(gate, accounts, t
     assert codes == [401, 429] and mine.blocked("alice")
 
 
+def test_failed_logins_are_limited_per_client_address_too(gate, accounts, tokens):
+    """Five failures per account name let one client try five passwords on each of any number of accounts."""
+    app = create_app(ReviewService(gate), accounts, secret_key=b"s" * 64, address_throttle=LoginThrottle(limit=6))
+
+    def attempt(address, name, password="wrong"):
+        c = TestClient(app, follow_redirects=False, client=(address, 4000))
+        r = c.post("/login", data={"username": name, "password": password, "csrf_token": csrf_of(c.get("/login").text)})
+        return r.status_code, r.text
+
+    mallory = "203.0.113.7"
+    assert [attempt(mallory, f"user{i}")[0] for i in range(3)] == [401] * 3
+    assert attempt(mallory, "alice", PW)[0] == 303  # a success counts as no failure, and clears none
+    assert [attempt(mallory, name)[0] for name in ("bob", "carol", "dave", "erin")] == [401, 401, 401, 429]
+    code, page = attempt(mallory, "alice", PW)
+    assert code == 429 and "from this address" in page  # the right password too, from there
+    assert attempt("198.51.100.2", "alice", PW)[0] == 303  # another address, the same account: not blocked
+
+
 def test_a_body_over_the_cap_is_refused_before_any_route_reads_it(web):
     """A 95 MiB JSON body to /api/decisions without a token was read and parsed whole before the 401."""
     import asyncio

@@ -893,3 +893,47 @@ def test_serve_logs_no_request_lines_and_only_json_at_the_chosen_level(tmp_path)
     assert "INFO:" not in out + err  # uvicorn's own plain-text format
     events = [json_lib.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("Uvicorn running" in e["event"] and e["logger"] == "uvicorn.error" for e in events), err
+
+
+def test_serve_counts_failed_logins_per_forwarded_address_when_told_to_trust_the_proxy(tmp_path):
+    """Failed logins are limited per client address (30 in 5 minutes). Behind a reverse proxy every client has
+    the proxy's address: `--forwarded-allow-ips` makes the server read each client's from the proxy's headers."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from gatekeeper.web.app import ADDRESS_LOGIN_LIMIT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GATEKEEPER_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.cli", "--log-level", "warning", "serve", "--port",
+                             str(port), "--forwarded-allow-ips", "127.0.0.1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def attempt(client_address: str, name: str) -> int:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Forwarded-For": client_address}) as h:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', h.get("/login").text).group(1)
+            return h.post("/login", data={"username": name, "password": "guess",
+                                          "csrf_token": token}).status_code
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.3)
+        codes = [attempt("203.0.113.7", f"user{i}") for i in range(ADDRESS_LOGIN_LIMIT + 1)]  # 1 per name
+        assert codes == [401] * ADDRESS_LOGIN_LIMIT + [429], codes
+        assert attempt("198.51.100.2", "user0") == 401  # another client behind the same proxy is not blocked
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

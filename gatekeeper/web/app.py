@@ -239,11 +239,16 @@ def _pretty_revealed(value: Any) -> str:
     return reveal(_pretty(value))
 
 
+#: failed logins from one client address in the login throttle's window (5 minutes) before it is refused (429)
+ADDRESS_LOGIN_LIMIT = 30
+
+
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
                resume_context: ResumeContext | None = None, secret_key: bytes | str | None = None,
                data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
-               login_throttle: LoginThrottle | None = None, title: str = "gatekeeper review",
+               login_throttle: LoginThrottle | None = None, address_throttle: LoginThrottle | None = None,
+               title: str = "gatekeeper review",
                resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
@@ -252,7 +257,11 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     ``resume_shutdown_wait_s`` for the agent runs that decisions resumed (they go on in the background).
     While it runs, every ``expire_every_s`` seconds (0: never) it expires the escalations past their deadline when
     the policy in force says ``escalation.overdue_action: quarantine`` (``ReviewService.expire_overdue``).
-    A request body over ``max_body_bytes`` is answered 413 before anything reads it (``web.body_limit``)."""
+    A request body over ``max_body_bytes`` is answered 413 before anything reads it (``web.body_limit``).
+    Failed logins are limited per account name (``login_throttle``, default 5 in 5 minutes) and per client
+    address (``address_throttle``, default 30 in 5 minutes: one client trying a few passwords on each of many
+    accounts). Behind a reverse proxy the address is the proxy's unless the server trusts its forwarded headers
+    (``gatekeeper serve --forwarded-allow-ips``)."""
     if graph is not None:
         service.resume_graph = graph
     if resume_context is not None:
@@ -265,6 +274,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     flash_codec = SessionCodec(secret_key + b"/flash", max_age=120)
     # (an empty throttle is falsy: it has a length)
     throttle = login_throttle if login_throttle is not None else LoginThrottle()
+    by_address = address_throttle if address_throttle is not None else LoginThrottle(limit=ADDRESS_LOGIN_LIMIT)
 
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
@@ -425,7 +435,12 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             set_session(response, anon)
             return response
         key = normalize_name(username)[:64]
+        address = request.client.host if request.client else "unknown"
         # counted before the password is checked, so that logins sent at once cannot all pass the check
+        if not by_address.begin(address):
+            log.warning("web.login_throttled", address=address)
+            return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
+                          error="Too many failed logins from this address. Wait a few minutes.", no_accounts=False)
         if not throttle.begin(key, account=accounts.get(username) is not None):
             log.warning("web.login_throttled", account=key)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
@@ -436,6 +451,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=401,
                           error="Unknown account or wrong password.", no_accounts=False)
         throttle.succeeded(key)
+        by_address.passed(address)
         log.info("web.login", account=acc.id)
         response = RedirectResponse(_safe_next(next), status_code=303)
         set_session(response, {"uid": acc.id, "sk": acc.session_key, "csrf": new_csrf()})

@@ -167,8 +167,20 @@ class LoginThrottle:
             self._accounts.add(key)
 
     def succeeded(self, key: str) -> None:
+        """A login for ``key`` succeeded: its failures are forgotten."""
         with self._lock:
             self._forget(key)
+
+    def passed(self, key: str) -> None:
+        """The attempt ``begin`` just counted for ``key`` succeeded: it is not counted, and the failures before it
+        still are (for a key shared by several accounts, such as a client's address, where one account's success
+        says nothing of the others' failures)."""
+        with self._lock:
+            q = self._prune(key, time.monotonic())
+            if q is not None:
+                q.pop()
+                if not q:
+                    self._forget(key)
 
     def __len__(self) -> int:
         with self._lock:
