@@ -658,6 +658,12 @@ class Gatekeeper:
                 reviews = self._review_in_order([p for _, p in work], policy, reviewer)
             except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
                 reviews = [_failed_review(exc) for _ in work]
+            failed = [(p.id, r.error) for (_, p), r in zip(work, reviews) if r.error]
+            if failed:  # quarantined below; the error's text stays with each proposal, not in the log (it may
+                # quote the model's output or the memory)
+                log.error("gate.review_failed", proposal_ids=[pid for pid, _ in failed],
+                          error_types=sorted({error.split(":", 1)[0] for _, error in failed}),
+                          detail="quarantined (fail closed); `gatekeeper review show ID` has the error")
 
             # decide every write, record the decisions in one transaction
             steps = [(i, p, *self._decision_for(p, review, policy, escalation_mode))
@@ -775,7 +781,10 @@ class Gatekeeper:
                 return out
             reason = f"{STORE_FAILED}: {type(exc).__name__}: {exc}"
             for p, _, decision in items:
-                log.error("gate.store_failed", proposal_id=p.id, error=str(exc))
+                # the store's message may quote the row it refused (PostgreSQL's "Failing row contains ..."):
+                # it stays with the proposal (erasure redacts it there), the log gets its type
+                log.error("gate.store_failed", proposal_id=p.id, error_type=type(exc).__name__,
+                          detail="quarantined (fail closed); `gatekeeper review show ID` has the store's error")
                 self._move_to_quarantine(p.id, reason)
                 out[p.id] = ProposalState.quarantined, decision.model_copy(
                     update={"action": Action.quarantine, "reason": reason})

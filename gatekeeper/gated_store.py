@@ -373,7 +373,7 @@ class GatedStore(BaseStore):
                         "namespace": list(op.namespace), "key": op.key, "agent_id": agent_id, "error": error[0]})
                         for op in ops])
                 except Exception as ledger_exc:  # noqa: BLE001 - the store's error is the one to raise
-                    log.error("gated_store.delete_failed_not_ledgered", error=error[0],
+                    log.error("gated_store.delete_failed_not_ledgered", error_type=error[0].split(":", 1)[0],
                               ledger_error=f"{type(ledger_exc).__name__}: {ledger_exc}")
             raise
 

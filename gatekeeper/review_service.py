@@ -667,7 +667,9 @@ class ReviewService:
                 _invoke(graph, Command(resume=resume), config, context)
             except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
                 run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
-                log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id, error=str(exc))
+                # the agent's error may quote its prompt: the log gets its type, the decision's reply its text
+                log.warning("review.resume_failed", proposal_id=pid, thread_id=thread_id,
+                            error_type=type(exc).__name__)
             else:
                 self._advance_then_end(graph, config, run, advanced=returned.set)
             finally:
@@ -729,7 +731,7 @@ class ReviewService:
                           error=f"{type(exc).__name__}: {exc}")
                 return
         log.warning("review.applied_after_resume", proposal_id=pid, thread_id=run.thread_id,
-                    error=run.error or "the resumed thread did not apply the decision")
+                    error=_without_message(run.error) or "the resumed thread did not apply the decision")
 
     def _advance_then_end(self, graph: Any, config: dict, run: ResumeRun,
                           advanced: Callable[[], None] | None = None) -> None:
@@ -745,7 +747,7 @@ class ReviewService:
                 run.error = self._advance(graph, config)
                 if run.error:
                     log.warning("review.resume_failed", proposal_id=run.proposal_id, thread_id=run.thread_id,
-                                error=run.error)
+                                error=_without_message(run.error))
                     return
                 if advanced is not None:
                     advanced()
@@ -870,6 +872,12 @@ def _outcome_of(proposal_id: str, act: Callable[[], BulkOutcome]) -> BulkOutcome
         return BulkOutcome(proposal_id=proposal_id, status="forbidden", error=str(exc))
     except ValueError as exc:  # pydantic's validation errors included
         return BulkOutcome(proposal_id=proposal_id, status="invalid", error=str(exc))
+
+
+def _without_message(error: str | None) -> str | None:
+    """``"the resumed thread raised KeyError: <message>"`` without the message, for the log: an agent's error
+    may quote its prompt, memories included (the decision's reply keeps the whole text)."""
+    return error.split(":", 1)[0] if error else error
 
 
 def _each_reported(steps: Sequence[Callable[[], BulkOutcome]],

@@ -88,6 +88,37 @@ def test_fail_closed_on_classifier_fault(gate, monkeypatch):
     assert "injected classifier fault" in entry["error"] and entry["state"] == "quarantined"
 
 
+def test_a_failing_review_layer_is_logged_without_its_message(gate, monkeypatch):
+    """Every write was quarantined and the operators' logs said nothing of it."""
+    from structlog.testing import capture_logs
+
+    def boom(*a, **k):
+        raise RuntimeError("model output quoting TPS reports")
+
+    monkeypatch.setattr(gate.reviewer.classifier, "predict", boom)
+    with capture_logs() as logs:
+        o = gate.submit(w("TPS reports go in ./Reports/TPS", source=SourceKind.tool))
+    assert o.state is ProposalState.quarantined
+    (event,) = [e for e in logs if e["event"] == "gate.review_failed"]
+    assert event["log_level"] == "error" and event["proposal_ids"] == [o.proposal.id]
+    assert event["error_types"] == ["RuntimeError"] and "TPS" not in repr(logs)
+
+
+def test_a_store_error_quoting_the_memory_is_not_logged(gate, monkeypatch):
+    """PostgreSQL quotes the row it refuses ("Failing row contains (...)"): the log carried the memory."""
+    from structlog.testing import capture_logs
+
+    def refused(ops):
+        raise ValueError(f"Failing row contains ({ops[0].value['content']})")
+
+    monkeypatch.setattr(gate.memory_store, "batch", refused)
+    with capture_logs() as logs:
+        o = gate.submit(w("Customer card 4111-SECRETMARK5 is on file"))
+    assert o.state is ProposalState.quarantined and "SECRETMARK5" in o.decision.reason  # kept with the proposal
+    (event,) = [e for e in logs if e["event"] == "gate.store_failed"]
+    assert event["error_type"] == "ValueError" and "SECRETMARK5" not in repr(logs)
+
+
 def test_fail_closed_on_memory_store_fault(gate, monkeypatch):
     def broken(ops):
         raise ConnectionError("chromadb unavailable")
