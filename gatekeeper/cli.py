@@ -138,7 +138,13 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: 
     except JudgeModelError as exc:  # GATEKEEPER_JUDGE_MODEL names a model that does not load
         raise _fail(f"{exc}; the gate did not start") from None
     except PolicyError as exc:
-        raise _fail(str(exc)) from None
+        # a typo in the policy files must not leave reviewers and operators (queue, expiry, erasure) without
+        # a way in: gates already running keep the policy they loaded
+        err.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        err.print("the policy files do not load; running gates keep the policy they loaded. Fix them (`gatekeeper "
+                  "policy lint`), or run this command with --policy DIR (GATEKEEPER_POLICY_DIR) naming a copy that "
+                  "loads, such as the last version in your repository", soft_wrap=True)
+        raise typer.Exit(2) from None
     except LedgerCorruptError as exc:
         # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
         err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
@@ -302,8 +308,8 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
     svc = _service(data_dir, policy_dir)
     try:
         d = svc.show(proposal_id)
-    except NotFoundError:
-        err.print(f"[red]no proposal {proposal_id}[/red]")
+    except NotFoundError as exc:  # none, or pruned or erased since: the registry says which
+        err.print(f"[red]{_shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         print(d.model_dump_json(indent=2))
@@ -346,8 +352,8 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
     svc = _service(data_dir, policy_dir)
     try:
         item = svc.submit_decision(proposal_id, payload).item
-    except NotFoundError:
-        err.print(f"[red]no proposal {proposal_id}[/red]")
+    except NotFoundError as exc:
+        err.print(f"[red]{_shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     except ConflictError as exc:
         err.print(f"[red]conflict: {_shown(exc)}[/red]")
@@ -942,6 +948,8 @@ def policy_suggest(out: Optional[Path] = typer.Option(None, "--out", help="Write
             registry.close()
     except sqlite3.Error as exc:
         raise _fail(f"cannot read the gate registry {settings.registry_path}: {exc}") from None
+    except SuggestionError as exc:
+        raise _fail(str(exc)) from None
     if json_out is not None:
         try:
             _write_private(json_out, report.model_dump_json(indent=2))

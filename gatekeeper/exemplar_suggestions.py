@@ -266,6 +266,8 @@ def _candidate(row: dict, policy: Policy) -> tuple[Kind | None, str]:
         return None, f"decided as {resolution}"
     if not row["category"]:
         return None, "no category"
+    if row["category"] not in policy.categories:  # removed or renamed since: no file of the policy to add it to
+        return None, "its category is no longer in the policy"
     review = row_review(row)
     if review is None or review.error:
         return None, "no review to learn from"

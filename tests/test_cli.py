@@ -354,3 +354,18 @@ def test_an_emptied_registry_beside_a_ledger_of_decisions_stops_the_gate_and_the
     r = runner.invoke(app, ["backup", str(tmp_path / "copy"), "--data-dir", str(data)])
     assert r.exit_code != 0 and "empty (0 bytes)" in " ".join(r.output.split()), r.output
     assert (data / "gatekeeper.db").stat().st_size == 0  # left as found, for the restore
+
+
+def test_a_policy_that_does_not_load_says_how_to_reach_the_queue_meanwhile(gate, tmp_path):
+    """A typo in the policy files stopped review list/approve, expire-overdue and forget with "invalid policy"
+    alone, though none needs the edit and running gates keep the policy they loaded."""
+    data = str(gate.registry.path.parent)
+    broken = tmp_path / "broken"
+    shutil.copytree(REPO / "policies", broken)
+    (broken / "rules.yaml").write_text("rules: [\n", encoding="utf-8")
+    r = runner.invoke(app, ["review", "list", "--data-dir", data, "--policy", str(broken)])
+    assert r.exit_code == 2
+    flat = " ".join(r.output.split())
+    assert "rules.yaml" in flat and "running gates keep the policy they loaded" in flat and "--policy DIR" in flat
+    r = runner.invoke(app, ["review", "list", "--data-dir", data, "--policy", str(REPO / "policies")])
+    assert r.exit_code == 0, r.output

@@ -204,6 +204,9 @@ def test_cli_forget_dry_run_refusals_and_ledger_repair(gate):
     out = json.loads(r.stdout)  # logs go to stderr
     assert out["proposals"] == [a1] and out["keys_deleted"] == 1 and out["ledger_seq"]
     assert files_holding(gate.ledger.path.parent, *ERASED_WORDS) == []
+    # `review show` of an erased proposal says so (it said "no proposal ID", as for a mistyped id)
+    r = runner.invoke(app, ["review", "show", a1, "--data-dir", data])
+    assert r.exit_code == 1 and "erased on" in " ".join(r.output.split()), r.output
 
     # a redaction recorded but not applied (a crash in between) is finished by `ledger repair`
     from gatekeeper.ledger import REDACTED_EVENT, redaction_stub, stub_digest

@@ -307,3 +307,20 @@ def test_a_belief_flagged_on_its_own_counts_though_the_writes_before_it_scored_i
     assert [(s.text, s.support) for s in report.suggestions] == [(normalize(belief).text, 2)], (
         report.left_out, layers.get("context"))
     assert layers["classifier"].score >= gate.policy.commit_below(first.proposal.provenance.source)
+
+
+def test_decisions_under_a_category_the_policy_no_longer_has_are_left_out(gate, reviewer):
+    """Safety staff removed (or renamed) a category: its decisions were suggested for it, and the candidate could
+    not be written (no policy file defines it), taking the other suggestions with it."""
+    beliefs = _flagged_by_the_classifier(reviewer, label="harmful", n=2)
+    svc = ReviewService(gate)
+    rows = [gate.registry.require(_put(gate, b, f"agent-{i}").proposal.id) for i, b in enumerate(beliefs)]
+    for row in rows:
+        svc.reject(row["id"], "bob", reason="a belief")
+    gone = rows[0]["category"]
+    smaller = gate.policy.model_copy(update={"categories": {k: v for k, v in gate.policy.categories.items()
+                                                            if k != gone}})
+    report = suggest_exemplars(gate.registry, smaller)
+    assert all(s.category != gone for s in report.suggestions)
+    assert report.left_out["its category is no longer in the policy"] == sum(r["category"] == gone for r in rows)
+    assert len(report.suggestions) == sum(r["category"] != gone for r in rows)

@@ -937,3 +937,16 @@ def test_serve_counts_failed_logins_per_forwarded_address_when_told_to_trust_the
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_the_category_filter_keeps_a_category_the_policy_no_longer_has(gate, web, monkeypatch):
+    """Escalations filed under a category safety staff removed since: filtering by it worked, but the drop-down
+    showed "any" (it lists the policy's categories), so the page misstated its own filter."""
+    p = escalate(gate, SELF_PRES)
+    gone = gate.registry.require(p.id)["category"]
+    smaller = gate.policy.model_copy(update={"categories": {k: v for k, v in gate.policy.categories.items()
+                                                            if k != gone}})
+    monkeypatch.setattr(gate, "policy", smaller)
+    page = login(web, "bob").get(f"/queue?category={gone}").text
+    assert f'<option value="{gone}" selected>{gone} (not in the policy)</option>' in page
+    assert p.id in page
