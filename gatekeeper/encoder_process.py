@@ -48,12 +48,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import structlog
+
+from gatekeeper.log_setup import get_logger
 
 if TYPE_CHECKING:
     from gatekeeper.embeddings import OnnxSentenceEncoder
 
-log = structlog.get_logger("gatekeeper.encoder_process")
+log = get_logger("gatekeeper.encoder_process")
 
 MODE_ENV = "GATEKEEPER_ENCODER_PROCESS"
 MODES = ("auto", "off")

@@ -40,18 +40,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import structlog
 from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
 from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import content_hash_of
 from gatekeeper.registry import ERASED, mentions, row_proposal
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
 
-log = structlog.get_logger("gatekeeper.erasure")
+log = get_logger("gatekeeper.erasure")
 
 #: the ledger events that carry a proposal's text
 TEXT_EVENTS = ("proposal.decided", "review.resolved")

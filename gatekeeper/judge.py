@@ -36,9 +36,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-import structlog
 from pydantic import BaseModel, Field, field_validator
 
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import MemoryWrite
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 
@@ -123,7 +123,7 @@ JOINED_HEADER = "[the write joined with the writes committed just before it to t
 #: ``request_timeout`` alias ``timeout``, ``ChatAnthropic``'s ``default_request_timeout``, ...)
 REQUEST_TIMEOUT_FIELDS = ("request_timeout", "timeout", "default_request_timeout")
 
-log = structlog.get_logger("gatekeeper.judge")
+log = get_logger("gatekeeper.judge")
 
 
 def request_timeout_unset(model) -> bool:

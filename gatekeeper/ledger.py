@@ -119,6 +119,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.files import fsync_dir as _fsync_dir
 from gatekeeper.files import private_dir, write_all, write_private_file
+from gatekeeper.log_setup import get_logger
 
 __all__ = [
     "GENESIS_HASH",
@@ -155,7 +156,7 @@ REDACTABLE_FIELDS = frozenset({"nonce", "text", "content_sha256", "reason", "edi
 #: (``entry_hash``), so that a redacted entry's hash stays checkable
 HASH_VERSION = 2
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TAIL_CHUNK = 4096

@@ -1,11 +1,23 @@
-"""How the ``gatekeeper`` command line sets up structlog: one JSON object per line on stderr.
+"""How gatekeeper logs: as a library, through the host's logging; on the command line, JSON lines on stderr.
 
-The package never configures structlog on import: a host application owns its logging, and the gate's
-events (``gate.*``, ``review.*``, ``encoder_process.*``, ``web.*``) go wherever the host sends them. The
-command line is a host of its own, and structlog's default (coloured console lines on *stdout*, every
-level) would mix debug events into output meant for people or pipes (``gatekeeper check --json``).
-So the CLI calls :func:`configure_logging`: JSON lines on stderr, from ``GATEKEEPER_LOG_LEVEL``
-(default ``info``) or ``gatekeeper --log-level``. The audit ledger is not a log: it has its own writer
+The package never configures logging on import: a host application owns its logging. Every module logs
+through :func:`get_logger`, whose events (``gate.*``, ``review.*``, ``encoder_process.*``, ``web.*``) are
+routed at the time of each event:
+
+* the host has configured structlog (``structlog.is_configured()``, which ``configure_logging`` and
+  ``structlog.testing.capture_logs`` also make true): the event goes through structlog, as the host's
+  configuration says;
+* it has not: the event goes to the standard library logger of the module's name (``gatekeeper.gate``,
+  ``gatekeeper.encoder_process``, ...) at the event's level, with its fields in the message
+  (``gate.store_failed proposal_id=p-1 error_type=OSError``) and on the record (``gatekeeper_event``,
+  ``gatekeeper_fields``). The host's ``logging`` configuration decides what is shown and where; with none
+  at all, the standard library's last resort prints warnings and errors on stderr. Nothing is printed on
+  stdout (structlog's unconfigured default would print every level there, into an MCP stdio server's
+  protocol or a tool's JSON output).
+
+The command line is a host of its own: it calls :func:`configure_logging`: JSON lines on stderr, from
+``GATEKEEPER_LOG_LEVEL`` (default ``info``) or ``gatekeeper --log-level``, so that stdout carries only the
+command's output (``gatekeeper check --json``). The audit ledger is not a log: it has its own writer
 (``gatekeeper.ledger``) and is not affected.
 """
 
@@ -51,6 +63,78 @@ class _JsonLinesHandler(logging.Handler):
             self.stream.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
+
+
+_STD_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+               "critical": logging.CRITICAL}
+
+
+def _field(value: object) -> str:
+    """A field's value in a standard library message: bare when that reads unambiguously, else as JSON."""
+    if isinstance(value, str) and value and not any(c.isspace() or c in '"=\\' for c in value):
+        return value
+    if isinstance(value, (bool, int, float)) or value is None:
+        return json.dumps(value)
+    return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)
+
+
+class GatekeeperLogger:
+    """A module's logger: ``log.warning("gate.store_failed", proposal_id=..., error_type=...)``.
+
+    Decides at each call where the event goes: through structlog when it is configured (by the host, the
+    CLI's :func:`configure_logging`, or a test's ``capture_logs``), else to the standard library logger
+    ``name``, so that a host that only uses ``logging`` filters and routes the events itself."""
+
+    __slots__ = ("name", "_std", "_struct")
+
+    def __init__(self, name: str):
+        self.name = name
+        self._std = logging.getLogger(name)
+        self._struct = structlog.get_logger(name)  # a lazy proxy: it reads structlog's configuration when used
+
+    def _log(self, level: str, event: str, args: tuple, fields: dict) -> None:
+        if structlog.is_configured():
+            getattr(self._struct, level)(event, *args, **fields)
+            return
+        std_level = _STD_LEVELS[level]
+        if not self._std.isEnabledFor(std_level):
+            return
+        exc_info = fields.pop("exc_info", None)
+        stack_info = bool(fields.pop("stack_info", False))
+        if args:
+            try:
+                event = event % args
+            except (TypeError, ValueError):
+                event = " ".join([event, *map(str, args)])
+        message = " ".join([event, *(f"{k}={_field(v)}" for k, v in fields.items())])
+        # stacklevel 3: the record names the gatekeeper module's call, not this method or the one above
+        self._std.log(std_level, "%s", message, exc_info=exc_info, stack_info=stack_info, stacklevel=3,
+                      extra={"gatekeeper_event": event, "gatekeeper_fields": fields})
+
+    def debug(self, event: str, *args, **fields) -> None:
+        self._log("debug", event, args, fields)
+
+    def info(self, event: str, *args, **fields) -> None:
+        self._log("info", event, args, fields)
+
+    def warning(self, event: str, *args, **fields) -> None:
+        self._log("warning", event, args, fields)
+
+    def error(self, event: str, *args, **fields) -> None:
+        self._log("error", event, args, fields)
+
+    def exception(self, event: str, *args, **fields) -> None:
+        """An error with the exception being handled (as structlog's and the standard library's ``exception``)."""
+        fields.setdefault("exc_info", True)
+        self._log("error", event, args, fields)
+
+    def critical(self, event: str, *args, **fields) -> None:
+        self._log("critical", event, args, fields)
+
+
+def get_logger(name: str) -> GatekeeperLogger:
+    """The logger for module ``name`` (``gatekeeper.gate``): see :class:`GatekeeperLogger`."""
+    return GatekeeperLogger(name)
 
 
 class LogLevelError(ValueError):
@@ -105,4 +189,5 @@ def adopt_logger(logger_name: str) -> None:
     std.propagate = False  # not a second, plain-text copy from the root logger's fallback
 
 
-__all__ = ["LEVELS", "ENV_VAR", "LogLevelError", "adopt_logger", "configure_logging", "log_level"]
+__all__ = ["LEVELS", "ENV_VAR", "GatekeeperLogger", "LogLevelError", "adopt_logger", "configure_logging", "get_logger",
+           "log_level"]

@@ -45,8 +45,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
 
+from gatekeeper.log_setup import get_logger
 from gatekeeper.policy import Policy, PolicyError, load_policy, policy_files
 from gatekeeper.settings import DEFAULT_POLICY_SETTLE_S, MAX_POLICY_SETTLE_S
 from gatekeeper.training_process import PolicyChanged, TrainingCancelled, run_in_child
@@ -54,7 +54,7 @@ from gatekeeper.training_process import PolicyChanged, TrainingCancelled, run_in
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
 
-log = structlog.get_logger("gatekeeper.policy_watch")
+log = get_logger("gatekeeper.policy_watch")
 
 #: (file, size, modification time, change time) of each policy file; None when the path cannot be read
 Signature = tuple[tuple[str, int, int, int], ...] | None

@@ -69,16 +69,28 @@ def quantize_encoder(encoder_dir: Path, out: Path) -> Path:
 
     fp32 = out.with_name(out.stem + ".fp32.onnx")
     OnnxSentenceEncoder.export(encoder_dir, out=fp32)
-    # ONNX Runtime's quantizer logs a pre-processing hint through the root logger; it is advice, not a fault
+    # ONNX Runtime's quantizer logs a pre-processing hint straight on the root logger (logging.warning): advice,
+    # not a fault. A filter on that logger drops just that record; the root level (the host's) is left alone.
+    hint = _PreProcessingHint()
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
+    root.addFilter(hint)
     try:
         quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
     finally:
-        root.setLevel(level)
+        root.removeFilter(hint)
         fp32.unlink(missing_ok=True)
     return out
+
+
+class _PreProcessingHint(logging.Filter):
+    """Drops ONNX Runtime's "Please consider (to run) pre-processing before quantization" record.
+
+    On the root logger a filter sees only the records logged on the root logger itself (``logging.warning``),
+    not those that other loggers propagate to its handlers: the host's own records pass untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return not (msg.startswith("Please consider") and "pre-processing before quantization" in msg)
 
 
 def _fit_binary(x: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float) -> tuple[np.ndarray, float]:

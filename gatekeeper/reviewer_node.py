@@ -44,7 +44,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Callable
 
-import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.graph import END, START, StateGraph
@@ -54,13 +53,14 @@ from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGra
 
 from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
 from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, NotFoundError, row_proposal
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
 
-log = structlog.get_logger("gatekeeper.reviewer_node")
+log = get_logger("gatekeeper.reviewer_node")
 
 
 def _replace(_old: list, new: list) -> list:

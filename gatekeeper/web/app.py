@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import structlog
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -48,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatekeeper.accounts import Account, AccountStore, normalize_name
 from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden, strip_hidden_value
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import ProposalState, utcnow
 from gatekeeper.registry import MAX_TEXT_FILTER
 from gatekeeper.review_service import (
@@ -66,7 +66,7 @@ from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csr
 from gatekeeper.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from gatekeeper.web.highlight import reveal_marked
 
-log = structlog.get_logger("gatekeeper.web")
+log = get_logger("gatekeeper.web")
 
 #: the largest offset the JSON API accepts (SQLite's integers are 64-bit; no queue is this long)
 MAX_OFFSET = 1_000_000_000
@@ -522,8 +522,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         try:
             detail = service.show(proposal_id)
         except NotFoundError as exc:
-            pruned = "pruned from the registry" in str(exc)
-            raise _PageError(404, "Not found", str(exc) if pruned else "There is no proposal with this id.") from None
+            gone = "pruned from the registry" in str(exc) or "and erased on" in str(exc)
+            raise _PageError(404, "Not found", str(exc) if gone else "There is no proposal with this id.") from None
         if hidden_from(user, detail.state.value):
             raise _PageError(403, "Admins only", "Quarantined memories are visible to admins only.")
         return detail

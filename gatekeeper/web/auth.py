@@ -23,10 +23,11 @@ from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
-import structlog
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-log = structlog.get_logger("gatekeeper.web")
+from gatekeeper.log_setup import get_logger
+
+log = get_logger("gatekeeper.web")
 
 SESSION_COOKIE = "gk_session"
 SECRET_FILE = "web_secret"
