@@ -950,3 +950,14 @@ def test_the_category_filter_keeps_a_category_the_policy_no_longer_has(gate, web
     page = login(web, "bob").get(f"/queue?category={gone}").text
     assert f'<option value="{gone}" selected>{gone} (not in the policy)</option>' in page
     assert p.id in page
+
+
+def test_the_page_of_an_erased_proposal_says_it_was_erased(gate, web):
+    """It said "There is no proposal with this id", as for a mistyped link."""
+    from gatekeeper.erasure import erase_memories
+
+    p = escalate(gate, SELF_PRES, agent="agent-9")
+    ReviewService(gate).reject(p.id, "bob", reason="a belief")
+    erase_memories(gate, namespace=("memories", "agent-9"), operator="ops", reason="GDPR-2")
+    r = login(web, "bob").get(f"/items/{p.id}")
+    assert r.status_code == 404 and "erased on" in r.text and SELF_PRES not in r.text
