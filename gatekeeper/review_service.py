@@ -29,6 +29,12 @@ resume steps the thread past that item's interrupt when it gets there.
 ``resume_runs`` reports the runs in progress and how the last ones ended;
 ``wait_for_resumes`` waits for them (the web app does at shutdown).
 
+A graph with ``async def`` nodes is resumed too: a run calls ``graph.invoke``
+and, once LangGraph's sync API refuses an async node, goes on from there with
+``graph.ainvoke``: on the event loop the graph's checkpointer (or store) is
+bound to (``AsyncSqliteSaver``: the application's, which must be running, with
+``submit_decision`` called off it), else on a loop of the run's own.
+
 A resumed thread runs with the configurable values of the run that paused it
 (``user_id``, ``agent_id``...: LangGraph keeps them in the checkpoint), but
 LangGraph keeps no run's runtime context (``context_schema``,
@@ -41,6 +47,8 @@ paused on it, so nothing runs without its context.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import math
 import threading
@@ -51,13 +59,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal, Sequence
 
-import structlog
 from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import Gatekeeper, release_request
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.registry import (
     ConflictError,
@@ -75,7 +83,7 @@ __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "S
            "BulkOutcome", "ConflictError", "NotFoundError", "ReviewPermissionError", "MAX_BULK_DECISIONS",
            "ResumeContext"]
 
-log = structlog.get_logger("gatekeeper.review")
+log = get_logger("gatekeeper.review")
 
 #: ``resume_context(thread_id, configurable)``: the run context (LangGraph's ``context_schema``) to resume a paused
 #: thread with, built from its thread id and the configurable values restored from its checkpoint; None for none
@@ -249,6 +257,8 @@ class ReviewService:
         self._runs_lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, ResumeRun]] = {}
         self._finished: deque[ResumeRun] = deque(maxlen=_KEEP_FINISHED)  # newest last
+        #: ``calls``: how the run in this worker thread calls its graph (``_graph_calls``)
+        self._run_local = threading.local()
 
     # ---------------------------------------------------- background resumes
     def resume_runs(self) -> list[ResumeRun]:
@@ -664,7 +674,7 @@ class ReviewService:
 
         def go_on() -> None:
             try:
-                _invoke(graph, Command(resume=resume), config, context)
+                self._graph_calls(graph, new_run=True).invoke(Command(resume=resume), config, context)
             except Exception as exc:  # noqa: BLE001 - the rest of the agent's run failed
                 run.error = f"the resumed thread raised {type(exc).__name__}: {exc}"
                 # the agent's error may quote its prompt: the log gets its type, the decision's reply its text
@@ -792,11 +802,20 @@ class ReviewService:
             self._running[thread_id] = (worker, run)
         worker.start()
 
+    def _graph_calls(self, graph: Any, *, new_run: bool = False) -> _GraphCalls:
+        """How the background run in this thread calls ``graph``: one run (a resume, then the advances after it;
+        each run has a worker thread of its own) that found it needs the async API keeps using it."""
+        calls = getattr(self._run_local, "calls", None)
+        if new_run or calls is None or calls.graph is not graph:
+            calls = self._run_local.calls = _GraphCalls(graph)
+        return calls
+
     def _advance(self, graph: Any, config: dict) -> str | None:
         """Step the thread past interrupts for escalations that were already decided
         elsewhere (e.g. directly, while an earlier one held the thread)."""
         from langgraph.types import Command
 
+        calls = self._graph_calls(graph)
         context = _NOT_BUILT
         for _ in range(_MAX_ADVANCE):
             stale = self._stale_now(graph, config)
@@ -810,7 +829,7 @@ class ReviewService:
             try:
                 if context is _NOT_BUILT:
                     context = self._run_context(config)
-                _invoke(graph, Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config, context)
+                calls.invoke(Command(resume=payload if len(pending) == 1 else {intr.id: payload}), config, context)
             except ResumeContextError as exc:
                 return str(exc)
             except Exception as exc:  # noqa: BLE001
@@ -1018,6 +1037,65 @@ def _invoke(graph: Any, command: Any, config: dict, context: Any) -> None:
         graph.invoke(command, config)
     else:
         graph.invoke(command, config, context=context)
+
+
+#: the TypeErrors LangGraph (a node) and langchain-core (a RunnableLambda) raise when the sync API reaches a
+#: function defined with ``async def`` only
+_ASYNC_ONLY = ("No synchronous function provided to", "Cannot invoke a coroutine function synchronously")
+
+
+class _GraphCalls:
+    """How one background run calls its graph: ``graph.invoke`` until the graph turns out to need the async API
+    (a node defined with ``async def`` only, which LangGraph's sync API refuses with a TypeError), then
+    ``graph.ainvoke`` for the rest of the run.
+
+    Sync first: a sync graph runs as it always did, and with a sync-only checkpointer (``SqliteSaver`` has no
+    async methods); nothing inspects the graph's nodes, which would miss an async function inside a subgraph or
+    a runnable. When the sync run stops at an async node, the steps before it (the node applying the decision
+    among them) are checkpointed: the run goes on from there, as LangGraph goes on with a run that raised
+    (``ainvoke(None, config)``; the resume value is in the checkpoint, so a node that stopped before reading it
+    gets it then)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.is_async = False
+
+    def invoke(self, command: Any, config: dict, context: Any) -> None:
+        if not self.is_async:
+            try:
+                _invoke(self.graph, command, config, context)
+                return
+            except TypeError as exc:
+                if not str(exc).startswith(_ASYNC_ONLY):
+                    raise
+            self.is_async = True
+            log.info("review.resume_async", thread_id=config["configurable"]["thread_id"])
+            command = None
+        _ainvoke(self.graph, command, config, context)
+
+
+def _ainvoke(graph: Any, command: Any, config: dict, context: Any) -> None:
+    """``graph.ainvoke`` from a worker thread: on the event loop the graph's checkpointer or store is bound to
+    (``AsyncSqliteSaver``, ``AsyncPostgresSaver``: their connections belong to the loop that opened them, the
+    agent application's), else on a loop of its own (``InMemorySaver``...)."""
+    coro = graph.ainvoke(command, config) if context is None else graph.ainvoke(command, config, context=context)
+    loop = _bound_loop(graph)
+    if loop is None:
+        asyncio.run(coro)
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(coro, loop).result()
+    except (asyncio.CancelledError, concurrent.futures.CancelledError) as exc:  # else reported without a word
+        raise RuntimeError("the application's event loop cancelled the resumed run (it was shutting down)") from exc
+
+
+def _bound_loop(graph: Any) -> asyncio.AbstractEventLoop | None:
+    """The running event loop ``graph``'s checkpointer or store is bound to (its ``loop``), if any."""
+    for part in (getattr(graph, "checkpointer", None), getattr(graph, "store", None)):
+        loop = getattr(part, "loop", None)
+        if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running() and not loop.is_closed():
+            return loop
+    return None
 
 
 def _paused(graph: Any, thread_id: str) -> tuple[dict, list[Any]]:
