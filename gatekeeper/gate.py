@@ -47,13 +47,13 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import AbstractSet, Any, Iterable, Sequence
 
-import structlog
 from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import REVIEW_FAILED, action_for, decide
@@ -61,6 +61,7 @@ from gatekeeper.embeddings import Embedder
 from gatekeeper.files import exclusive_lock, private_dir
 from gatekeeper.key_locks import key_locks
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
     Action,
     Decision,
@@ -100,7 +101,7 @@ from gatekeeper.training_process import (
     run_in_child,
 )
 
-log = structlog.get_logger("gatekeeper.gate")
+log = get_logger("gatekeeper.gate")
 
 #: the reason a commit that the memory store refused is quarantined with (fail closed); what
 #: ``Gatekeeper.retry_store_failures`` looks for
@@ -175,6 +176,25 @@ def _working_on(ids: Sequence[str]):
             _INFLIGHT.difference_update(ids)
 
 
+# proposals of this process between their journaling and the end of their review, by how many submissions are
+# journaling them (``submit_many``): the one that journaled an id first, and others that tried at the same moment
+# for a brief while. A second submission of an id waits for its decision while the first is at work on it
+_JOURNALING: Counter[str] = Counter()
+
+
+def _mark_journaling(ids: Counter[str]) -> None:
+    with _INFLIGHT_LOCK:
+        _JOURNALING.update(ids)
+
+
+def _unmark_journaling(ids: Counter[str]) -> None:
+    with _INFLIGHT_LOCK:
+        _JOURNALING.subtract(ids)
+        for pid in ids:
+            if _JOURNALING[pid] <= 0:
+                del _JOURNALING[pid]
+
+
 class _TrainingCancelled(Exception):
     """Raised from a background training's progress callback to stop it (the gate was closed)."""
 
@@ -192,6 +212,19 @@ class ProposalIdConflict(ValueError):
 class GateError(RuntimeError):
     """The gate could not record a decision. The proposal stays journaled as
     ``received`` and ``recover()`` finishes it; nothing was committed."""
+
+
+class GateClosedError(GateError):
+    """A write (or a delete, or a recovery) was sent to a gate after ``Gatekeeper.close()``: nothing of it was
+    journaled, ledgered or written. Open a new gate."""
+
+
+#: how long the second of two submissions of one proposal id at once waits for the first one's decision
+#: (``Gatekeeper._decided_elsewhere``)
+TAKEN_WAIT_S = 30.0
+
+#: how long ``Gatekeeper.close`` waits for the writes in flight to finish before closing under them
+CLOSE_WAIT_S = 30.0
 
 
 class RegistryLostError(RuntimeError):
@@ -266,6 +299,9 @@ class Gatekeeper:
         #: puts edits of the policy files in force (started by ``Gatekeeper.open``, see ``policy_watch_s``)
         self.policy_watcher: Any = None
         self._closed = False
+        #: the writes, deletes and recoveries in flight (``_admitted``), which ``close`` waits for
+        self._busy = 0
+        self._busy_cond = threading.Condition()
 
     # ------------------------------------------------------------------ factory
     @classmethod
@@ -361,6 +397,24 @@ class Gatekeeper:
                 raise
             return self.ledger.append_many(entries)
 
+    @contextmanager
+    def _admitted(self):
+        """Run a write, a delete or a recovery, unless the gate is closed (``GateClosedError``): a closed gate's
+        registry and ledger reopen on their next use (a write after ``close()`` was committed and ledgered into
+        files the caller believed closed) and its chromadb store refuses every write, which quarantined good
+        writes as store failures. ``close`` waits for the ones in flight."""
+        with self._busy_cond:
+            if self._closed:
+                raise GateClosedError("the gate is closed (Gatekeeper.close() was called): nothing was written; "
+                                      "open a new gate")
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._busy_cond:
+                self._busy -= 1
+                self._busy_cond.notify_all()
+
     def key_locks(self, keys: Iterable[tuple[Sequence[str], str]]):
         """Hold the locks of these (namespace, key) pairs against this process's other threads and the other
         processes of this data directory (``gatekeeper.key_locks``; the lock file sits beside the registry)."""
@@ -373,18 +427,21 @@ class Gatekeeper:
         registry's record of them, which a person's later approval of an older escalation of the same key reads
         (it must not bring the memory back), then ``apply()`` (the store's delete). Recorded before it is
         applied, so a crash in between leaves the registry agreeing with the ledger rather than missing the
-        delete; a store that refuses the delete takes the record back. The keys' locks are held throughout, so
-        that approval's check and store write see the delete whole or not at all. ``task_id``: the LangGraph task
-        that deletes (``restore_deleted_by_rerun``)."""
-        with self.key_locks(deletes):
+        delete; a store that refuses the delete takes the record back (an interrupted delete keeps it, for
+        recovery to complete). The keys' locks are held throughout, so that approval's check and store write see
+        the delete whole or not at all. ``task_id``: the LangGraph task that deletes (``restore_deleted_by_rerun``)."""
+        with self._admitted(), self.key_locks(deletes):
             entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key,
                                                              "agent_id": agent_id}) for ns, key in deletes])
             self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)],
                                          task_id=task_id)
+            # a store that refuses the delete (an Exception) deleted nothing: its record goes. Anything else (Ctrl-C,
+            # a task cancelled) stopped the delete at an unknown point, maybe after the store applied it: the ledger
+            # says deleted, so the record stays, not applied, and recover() (_finish_deletes) completes it
             try:
                 apply()
-            except BaseException:
-                self.registry.forget_deletes([e.seq for e in entries])  # nothing was deleted
+            except Exception:
+                self.registry.forget_deletes([e.seq for e in entries])
                 raise
             self.registry.mark_deletes_applied([e.seq for e in entries])
 
@@ -599,7 +656,13 @@ class Gatekeeper:
     def submit_many(self, proposals: Sequence[MemoryWrite], *,
                     escalation_mode: EscalationMode | None = None) -> list[GateOutcome]:
         """Review and route a batch: one model call, and for the bookkeeping one registry
-        transaction per step, one store write and one ledger flush for the whole batch."""
+        transaction per step, one store write and one ledger flush for the whole batch. ``GateClosedError``
+        after ``close()``."""
+        with self._admitted():
+            return self._submit_many(proposals, escalation_mode)
+
+    def _submit_many(self, proposals: Sequence[MemoryWrite],
+                     escalation_mode: EscalationMode | None) -> list[GateOutcome]:
         with self._policy_lock:
             policy, reviewer = self.policy, self.reviewer
         outcomes: list[GateOutcome | None] = [None] * len(proposals)
@@ -629,29 +692,43 @@ class Gatekeeper:
                 fresh.append(i)
                 if row is None:
                     new.append(i)
-        # journal the new proposals (one transaction); an id another process journaled
-        # first is that process's to decide
-        if new:
-            inserted = self.registry.insert_received_many([proposals[i] for i in new])
-            taken = {i for i, ok in zip(new, inserted) if not ok}
-            for i in taken:
-                row = self.registry.get(proposals[i].id)
-                outcomes[i] = self._outcome_from_row(row, replayed=True) if row is not None else \
-                    _outcome_from_receipt(proposals[i], self.registry.pruned_many([proposals[i].id])[proposals[i].id])
-            fresh = [i for i in fresh if i not in taken]
-        if fresh:
-            self._review_and_route([(i, proposals[i]) for i in fresh], outcomes, policy, reviewer,
-                                   escalation_mode)
+        # journal the new proposals (one transaction); an id another thread or process journaled
+        # first is that one's to decide. Marked from before the insert until their review is done, so that a
+        # second submission of one of them in this process waits for the decision (``_decided_elsewhere``)
+        journaling = Counter(proposals[i].id for i in new)
+        _mark_journaling(journaling)
+        try:
+            if new:
+                inserted = self.registry.insert_received_many([proposals[i] for i in new])
+                taken = {i for i, ok in zip(new, inserted) if not ok}
+                lost = Counter(proposals[i].id for i in taken)
+                _unmark_journaling(lost)
+                journaling -= lost
+                for i in taken:
+                    row = self._decided_elsewhere(proposals[i].id)
+                    outcomes[i] = self._outcome_from_row(row, replayed=True) if row is not None else \
+                        _outcome_from_receipt(proposals[i],
+                                              self.registry.pruned_many([proposals[i].id])[proposals[i].id])
+                fresh = [i for i in fresh if i not in taken]
+            if fresh:
+                # journaled before this call (an interrupted write that recover() finishes or its id sent again):
+                # written only if no later write or delete of its key came meanwhile (``_apply_commits``)
+                resumed = {proposals[i].id for i in fresh if i not in new}
+                self._review_and_route([(i, proposals[i]) for i in fresh], outcomes, policy, reviewer,
+                                       escalation_mode, resumed)
+        finally:
+            _unmark_journaling(journaling)
         for i in again:
             outcomes[i] = self._outcome_from_row(self.registry.require(proposals[i].id), replayed=True)
         return outcomes  # type: ignore[return-value]
 
     def _review_and_route(self, work: list[tuple[int, MemoryWrite]], outcomes: list[GateOutcome | None],
-                          policy: Policy, reviewer: Reviewer, escalation_mode: EscalationMode | None) -> None:
+                          policy: Policy, reviewer: Reviewer, escalation_mode: EscalationMode | None,
+                          resumed: AbstractSet[str] = frozenset()) -> None:
         """Review journaled proposals, then decide, apply and ledger them. Each still passes
         received -> decided -> applied -> ledgered, so recover() finishes any that a crash
         interrupts, wherever it happens; each step is one transaction (or one store write, or
-        one ledger flush) for the whole batch."""
+        one ledger flush) for the whole batch. ``resumed``: the ids journaled before (``_apply_commits``)."""
         with _working_on([p.id for _, p in work]):
             _crash_point("after_journal")
             try:
@@ -689,7 +766,7 @@ class Gatekeeper:
 
             # one store write for all commits (one embedding call and one upsert for the batch)
             applied = self._apply_commits([(p, p.value, d) for _, p, _, d, st in decided
-                                           if st is ProposalState.committed])
+                                           if st is ProposalState.committed], resumed)
             final = []
             for i, p, review, decision, state in decided:
                 if state is ProposalState.committed:
@@ -710,6 +787,31 @@ class Gatekeeper:
                     "and registry are usable (an entry already in the ledger is not written twice)") from exc
             for i, p, review, decision, state in final:
                 outcomes[i] = GateOutcome(proposal=p, review=review, decision=decision, state=state)
+
+    def _decided_elsewhere(self, proposal_id: str) -> dict | None:
+        """The row of a proposal another thread or process journaled a moment ago (the same id sent twice at once:
+        a LangGraph put replayed while the cancelled run still reviews it), once its decision is recorded (and a
+        commit applied), so that both callers get that decision. Answered at once, the second caller got a
+        ``received`` row with a decision made up from no review (quarantine) for a write that ends committed.
+        Waits up to ``TAKEN_WAIT_S`` seconds, and not at all once nobody is working on the row (its owner died
+        or was interrupted: ``recover()`` finishes it)."""
+        deadline = time.monotonic() + TAKEN_WAIT_S
+        delay = 0.005
+        while True:
+            row = self.registry.get(proposal_id)
+            if row is None or (row["state"] != ProposalState.received.value
+                               and not (row["state"] == ProposalState.committed.value and not row["applied"])):
+                return row
+            owner = row["owner"]
+            if owner == process_token():
+                with _INFLIGHT_LOCK:
+                    working = proposal_id in _INFLIGHT or _JOURNALING[proposal_id] > 0
+            else:
+                working = owner_alive(owner)
+            if not working or time.monotonic() >= deadline:
+                return row
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     def _decision_for(self, proposal: MemoryWrite, review: ReviewResult, policy: Policy,
                       escalation_mode: EscalationMode | None) -> tuple[ReviewResult, Decision, ProposalState]:
@@ -756,17 +858,38 @@ class Gatekeeper:
                       review: ReviewResult | None) -> tuple[ProposalState, Decision]:
         return self._apply_commits([(proposal, value, decision)])[proposal.id]
 
-    def _apply_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
-                       ) -> dict[str, tuple[ProposalState, Decision]]:
+    def _apply_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]],
+                       resumed: AbstractSet[str] = frozenset()) -> dict[str, tuple[ProposalState, Decision]]:
         """Write committed proposals to the memory store in one batch. If the batch fails, each is
         retried alone, and those the store still refuses are quarantined (fail closed) and kept.
+        ``resumed``: ids of writes journaled before their review started (interrupted, then finished by
+        ``recover()`` or sent again); one whose key a write journaled after it committed, or a delete recorded
+        after it emptied, is marked applied without a store write (``superseded_by``), as ``recover()`` does
+        with a superseded re-apply: written, it would roll the key back to the older value.
         Returns {proposal id: (state, decision)}."""
         if not items:
             return {}
         # the keys' locks until the writes are marked applied: a person's approval of an older escalation of
         # one of these keys, or a recovery re-applying an older commit, looks for them under the same locks
         with self.key_locks((p.namespace, p.key) for p, _, _ in items):
-            return self._write_commits(items)
+            out: dict[str, tuple[ProposalState, Decision]] = {}
+            stale = []
+            rows = self.registry.get_many([p.id for p, _, _ in items if p.id in resumed]) if resumed else {}
+            for p, _, decision in items:
+                later = self.registry.journaled_later(rows[p.id]) if p.id in rows else None
+                if later is not None:
+                    decision = decision.model_copy(update={
+                        "reason": f"{decision.reason} (not written: superseded by {later}, journaled later)"})
+                    stale.append((p.id, later, decision))
+                    out[p.id] = ProposalState.committed, decision
+            if stale:
+                self.registry.mark_superseded(stale)
+                log.info("gate.resumed_write_superseded", proposal_ids=[pid for pid, _, _ in stale],
+                         superseded_by=[by for _, by, _ in stale])
+            rest = [item for item in items if item[0].id not in out]
+            if rest:
+                out.update(self._write_commits(rest))
+            return out
 
     def _write_commits(self, items: Sequence[tuple[MemoryWrite, dict, Decision]]
                        ) -> dict[str, tuple[ProposalState, Decision]]:
@@ -1130,7 +1253,12 @@ class Gatekeeper:
     def recover(self) -> dict[str, int]:
         """Finish what a crash interrupted. Safe to run at any time, any number of times,
         from any number of processes: proposals a live process is working on are left to
-        it (``skipped_live``), a dead owner's are claimed by exactly one recoverer."""
+        it (``skipped_live``), a dead owner's are claimed by exactly one recoverer. ``GateClosedError`` after
+        ``close()``."""
+        with self._admitted():
+            return self._recover()
+
+    def _recover(self) -> dict[str, int]:
         counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
         skipped = 0
         self._finish_deletes(counts)
@@ -1178,6 +1306,9 @@ class Gatekeeper:
             if row["state"] == ProposalState.received.value:
                 self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
                 counts["reviewed"] += 1
+                after = self.registry.get(pid)
+                if after is not None and after["state"] == ProposalState.committed.value and after["superseded_by"]:
+                    counts["superseded"] += 1  # a later write or delete of its key came meanwhile: not written
                 return True
             if row["state"] == ProposalState.committed.value and not row["applied"]:
                 proposal = row_proposal(row)
@@ -1243,8 +1374,14 @@ class Gatekeeper:
     def close(self) -> None:
         """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
         at its next progress step, without writing its artifact or a ledger entry. The policy watcher stops
-        first, after the reload it may have in progress (so nothing changes the gate once it is closed)."""
-        self._closed = True
+        first, after the reload it may have in progress (so nothing changes the gate once it is closed).
+        Writes sent after it raise ``GateClosedError``; the writes in flight are waited for, up to
+        ``CLOSE_WAIT_S`` seconds (the registry and ledger are closed under one that takes longer: ``recover()``
+        finishes it)."""
+        with self._busy_cond:
+            self._closed = True
+            if not self._busy_cond.wait_for(lambda: self._busy == 0, timeout=CLOSE_WAIT_S):
+                log.warning("gate.closed_with_writes_in_flight", writes=self._busy, waited_s=CLOSE_WAIT_S)
         if self.policy_watcher is not None:
             self.policy_watcher.stop()
         self.registry.close()

@@ -42,7 +42,6 @@ from contextlib import contextmanager
 from itertools import zip_longest
 from typing import Any, Iterable, Iterator
 
-import structlog
 from langgraph.config import get_config
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -57,10 +56,11 @@ from langgraph.store.base import (
 )
 
 from gatekeeper.gate import Gatekeeper
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
 from gatekeeper.settings import GatekeeperSettings
 
-log = structlog.get_logger("gatekeeper.gated_store")
+log = get_logger("gatekeeper.gated_store")
 
 _write_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "gatekeeper_write_context", default=None)

@@ -328,14 +328,23 @@ class ProposalRegistry:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         con = self._con()
-        con.execute("BEGIN IMMEDIATE")
+        # BEGIN inside the try: SQLite's busy wait cannot be interrupted, so a Ctrl-C (or any exception a signal
+        # handler raises) pressed while it waits for another writer lands the moment BEGIN returns, with the
+        # transaction open. Left open, it held the write lock of every other process and made this thread's
+        # next write fail ("cannot start a transaction within a transaction"). A failed COMMIT is rolled back too
         try:
+            con.execute("BEGIN IMMEDIATE")
             yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        else:
             con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                try:
+                    con.execute("ROLLBACK")
+                except BaseException:  # noqa: BLE001 - the first exception is the one to raise
+                    # closing the connection ends its transaction; the thread's next call opens a new one
+                    con.close()
+                    self._local.con = None
+            raise
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -780,6 +789,27 @@ class ProposalRegistry:
                  AND applied=1 AND updated_at > ? LIMIT 1""",
             (row["namespace"], row["key"], row["id"], row["updated_at"])).fetchone()
         return hit is not None
+
+    def journaled_later(self, row: dict) -> str | None:
+        """What makes the write of a row journaled and not yet decided (a crash or an interrupt stopped it) out of
+        date: the id of a committed proposal of its (namespace, key) journaled after it, or
+        ``memory.deleted:<ledger seq>`` for a delete of the key recorded after it; None when nothing does. The
+        newest journaled write of a key wins, as with a person's late approval (``resolve``)."""
+        later = self._later_commit(self._con(), row)
+        if later is not None:
+            return later
+        deleted = self.deleted_since(row["namespace"], row["key"], row["created_at"])
+        return deletion_reference(deleted) if deleted is not None else None
+
+    def mark_superseded(self, items: Sequence[tuple[str, str, Decision]]) -> None:
+        """Mark commits applied without a store write: (proposal id, what superseded it (the later proposal's id
+        or delete's reference), the decision as recorded now)."""
+        if not items:
+            return
+        with self._tx() as con:
+            con.executemany("UPDATE proposals SET applied=1, superseded_by=?, decision_json=? "
+                            "WHERE id=? AND state='committed'",
+                            [(by, decision.model_dump_json(), pid) for pid, by, decision in items])
 
     def find_by_key(self, namespace: tuple[str, ...], key: str) -> list[dict]:
         return [dict(r) for r in self._con().execute(
