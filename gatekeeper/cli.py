@@ -265,19 +265,21 @@ def review_list(
     text: Optional[str] = typer.Option(None, help="Only memories whose text contains this (any case)."),
     alike: Optional[str] = typer.Option(None, help="Only memories worded as this proposal's is (numbers, case and "
                                         "punctuation aside): one write stored many times, a counter in it."),
-    limit: int = typer.Option(50),
+    limit: int = typer.Option(50, min=1, help="At most this many, oldest first."),
+    offset: int = typer.Option(0, min=0, help="Skip this many first: the next page of a long queue is "
+                               "--offset 50, then 100, ..."),
     as_json: bool = typer.Option(False, "--json"),
     data_dir: Optional[Path] = DataDir,
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
-    """List proposals in the review queue (or in another state)."""
+    """List proposals in the review queue (or in another state), oldest first."""
     from gatekeeper.registry import NotFoundError
 
     svc = _service(data_dir, policy_dir)
     try:
         items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
                          namespace_prefix=tuple(namespace.split("/")) if namespace else None,
-                         overdue_only=overdue, limit=limit, text=text.strip() if text else None,
+                         overdue_only=overdue, limit=limit, offset=offset, text=text.strip() if text else None,
                          alike=alike.strip() if alike else None)
     except NotFoundError as exc:  # --alike names no proposal: as `review show` says it
         raise _fail(_one_line(exc), 1) from None
@@ -296,7 +298,15 @@ def review_list(
                       i.category or "-", f"{i.score:.2f}" if i.score is not None else "-",
                       f"{age.total_seconds() / 3600:.1f}h", _shown(i.text, 70))
     console.print(table)
-    console.print(f"{len(items)} item(s)")
+    shown = f"{len(items)} item(s)" + (f", from the {offset + 1}{_ordinal(offset + 1)} on" if offset else "")
+    if len(items) == limit:
+        shown += f"; there may be more: --offset {offset + limit}"
+    console.print(shown)
+
+
+def _ordinal(n: int) -> str:
+    """The English suffix of the ordinal of ``n`` ("st" of 1st, "th" of 11th)."""
+    return "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 @review_app.command("show")

@@ -46,7 +46,8 @@ from pydantic import BaseModel, Field
 from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import content_hash_of
-from gatekeeper.registry import ERASED, mentions, row_proposal
+from gatekeeper.quotes import mentions
+from gatekeeper.registry import ERASED, row_proposal
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -181,7 +182,11 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     # then other writes' review evidence quoting them (while the texts can still be read, for a rerun)
     gate.registry.hide_texts(sorted(selected))
     texts = [t for s in selected.values() for t in s.texts]
-    report.evidence = gate.registry.scrub_evidence(texts, keep=selected)
+    # the rows that can quote them: of the same agents, or under their namespaces (unknown for a pruned id whose
+    # ledger entries are gone: then every row)
+    writers = None if any(not s.key or not s.agent_id for s in selected.values()) else (
+        {str(s.agent_id) for s in selected.values()}, {s.namespace for s in selected.values()})
+    report.evidence = gate.registry.scrub_evidence(texts, keep=selected, writers=writers)
     # 3. the ledger: the selected proposals' entries, and any other entry quoting them (a torn-tail repair)
     seqs = [q for s in selected.values() for q in s.seqs] + _quoting_entries(gate, texts, set(selected))
     records = gate.ledger.redact(seqs, operator=operator, reason=reason)
@@ -190,7 +195,7 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     erased = gate.registry.erase(sorted(selected))
     report.registry_rows, report.receipts = erased["rows"], erased["receipts"]
     # again: a write whose review read the recent texts just before step 2 may have recorded its evidence since
-    report.evidence += gate.registry.scrub_evidence(texts, keep=selected)
+    report.evidence += gate.registry.scrub_evidence(texts, keep=selected, writers=writers)
     report.registry_checkpointed = gate.registry.checkpoint()
     if not report.registry_checkpointed:
         report.notes.append("the registry's write-ahead log could not be emptied while another process read it: "
@@ -282,7 +287,9 @@ def _to_delete(gate: Gatekeeper, candidates: Sequence[tuple[tuple[str, ...], str
 
 
 def _texts(*values: Any) -> list[str]:
-    """The strings a memory's text can be found as: plain strings, and a stored value's ``content`` or JSON."""
+    """The strings a memory's text can be found as: plain strings, and a stored value's ``content`` or JSON (as
+    the registry's text column holds it), and as the judge's similar memories quote it (``str`` of the content,
+    else of the value)."""
     out = []
     for v in values:
         if isinstance(v, str) and v.strip():
@@ -290,6 +297,8 @@ def _texts(*values: Any) -> list[str]:
         elif isinstance(v, dict):
             content = v.get("content")
             out.append(content if isinstance(content, str) else json.dumps(v, ensure_ascii=False))
+            if not isinstance(content, str):
+                out.append(str(v if content is None else content))
     return out
 
 

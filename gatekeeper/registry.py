@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from gatekeeper.files import private_file
-from gatekeeper.hidden_chars import strip_hidden
 from gatekeeper.models import (
     Decision,
     MemoryWrite,
@@ -46,6 +45,7 @@ from gatekeeper.models import (
     ReviewResult,
     utcnow,
 )
+from gatekeeper.quotes import QuoteFinder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proposals (
@@ -1027,30 +1027,59 @@ class ProposalRegistry:
                 out["receipts"] += sum(r["content_hash"] != ERASED for r in older)
         return out
 
-    def scrub_evidence(self, texts: Sequence[str], keep: Iterable[str] = ()) -> int:
-        """Replace, in the review evidence of every row but ``keep``, each text that holds one of ``texts`` or a
-        piece of it: the context layer's joined texts (a write joined with the writes before it) and the judge's
-        similar memories quote other writes. Returns how many rows changed."""
+    def scrub_evidence(self, texts: Sequence[str], keep: Iterable[str] = (),
+                       writers: tuple[Iterable[str], Iterable[tuple[str, ...]]] | None = None) -> int:
+        """Replace, in the review evidence of every row but ``keep``, each string that quotes one of ``texts``
+        (``gatekeeper.quotes``): the context layer's joined texts (a write joined with the writes before it) and
+        the judge's similar memories quote other writes. ``writers``, ``(agent ids, namespaces)`` of the writes
+        whose texts these are, limits the rows read to those that can quote them: the same agent's (the context
+        layer's agent scopes), or under one of the namespaces or a namespace above it (its namespace scope, the
+        judge's search of a namespace). Returns how many rows changed.
+
+        The rows are read and matched outside any write transaction; each page's changes are then written in a
+        short one, a row only while its evidence is still what was matched (one reviewed again meanwhile is
+        matched again), so other gates' writes are not held up while a large registry is read."""
         from gatekeeper.normalize import normalize
 
         # the evidence quotes texts as the review read them: normalised (NFKC, HTML entities decoded, "..." for
         # an ellipsis), which folding alone does not undo
         texts = [t for t in texts if t and t.strip()]
-        pieces = list(dict.fromkeys([*texts, *(normalize(t).text for t in texts)]))
-        keep = set(keep)
-        changed_rows = 0
-        if not pieces:
+        finder = QuoteFinder([*texts, *(normalize(t).text for t in texts)])
+        if not finder:
             return 0
+        keep = set(keep)
+        agents: set[str] | None = None
+        spaces: set[str] = set()
+        if writers is not None:
+            agents = set(writers[0])
+            spaces = {ns_to_str(ns[:i]) for ns in writers[1] for i in range(len(ns) + 1)}
+
+        def wanted(row: sqlite3.Row) -> bool:
+            return row["id"] not in keep and (agents is None or row["agent_id"] in agents
+                                              or row["namespace"] in spaces)
+
+        changed_rows = 0
         last = ""
         while True:
-            with self._tx() as tx:
-                rows = tx.execute("""SELECT id, review_json FROM proposals WHERE id > ? AND (review_json LIKE
-                                     '%joined_text%' OR review_json LIKE '%similar_memories%') ORDER BY id LIMIT 500""",
-                                  (last,)).fetchall()
-                changed = [(j, r["id"]) for r in rows
-                           if r["id"] not in keep and (j := _scrub_evidence(r["review_json"], pieces)) is not None]
-                tx.executemany("UPDATE proposals SET review_json=? WHERE id=?", changed)
-            changed_rows += len(changed)
+            rows = self._con().execute(
+                """SELECT id, agent_id, namespace, review_json FROM proposals WHERE id > ? AND (review_json LIKE
+                   '%joined_text%' OR review_json LIKE '%similar_memories%') ORDER BY id LIMIT 500""",
+                (last,)).fetchall()
+            changed = [(j, r["id"], r["review_json"]) for r in rows
+                       if wanted(r) and (j := _scrub_evidence(r["review_json"], finder)) is not None]
+            if changed:
+                with self._tx() as tx:
+                    for new, pid, old in changed:
+                        if tx.execute("UPDATE proposals SET review_json=? WHERE id=? AND review_json=?",
+                                      (new, pid, old)).rowcount:
+                            changed_rows += 1
+                            continue
+                        # reviewed again since it was read (or gone): match what it holds now
+                        now = tx.execute("SELECT review_json FROM proposals WHERE id=?", (pid,)).fetchone()
+                        again = _scrub_evidence(now["review_json"], finder) if now is not None else None
+                        if again is not None:
+                            tx.execute("UPDATE proposals SET review_json=? WHERE id=?", (again, pid))
+                            changed_rows += 1
             if len(rows) < 500:
                 return changed_rows
             last = rows[-1]["id"]
@@ -1196,37 +1225,16 @@ def _erased_receipt(receipt_json: str, erased_at: str) -> str:
     return json.dumps(data)
 
 
-def _fold(text: str) -> str:
-    """Case-folded, without characters that do not show (zero-width, soft hyphen, ...), whitespace runs as one
-    space: the differences between a write's text and the normalised text its review evidence quotes."""
-    return " ".join(strip_hidden(text).casefold().split())
-
-
-#: a text shorter than this (folded) is not looked for: "ok" or "yes" would match everywhere
-MIN_QUOTED = 12
-
-
-def mentions(haystack: str, text: str, width: int = 32) -> bool:
-    """Whether ``haystack`` holds ``text`` or a piece of it (``width`` characters, the pieces overlapping by
-    half), compared folded (``_fold``): a joined text holds a write whole, or only its end when long. A text
-    shorter than ``MIN_QUOTED`` characters is never found (too short to tell a quote from a coincidence)."""
-    text = _fold(text)
-    if len(text) < MIN_QUOTED:
-        return False
-    hay = _fold(haystack)
-    if len(text) <= width:
-        return text in hay
-    step = width // 2
-    return any(text[i:i + width] in hay for i in range(0, len(text) - width + 1, step)) or text[-width:] in hay
-
-
 #: what a quoted text that held an erased one reads
 ERASED_QUOTE = "[erased: quoted an erased memory]"
+#: the evidence details that quote other writes: the context layer's joined text, the judge's similar memories
+#: and its rationale (which may quote them); the other details quote the write's own text, erased with its row
+QUOTING_DETAILS = frozenset({"joined_text", "similar_memories", "rationale"})
 
 
-def _scrub_evidence(review_json: str | None, texts: Sequence[str]) -> str | None:
-    """``review_json`` with every string in its evidence details that mentions one of ``texts`` replaced; None
-    when nothing changed."""
+def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
+    """``review_json`` with every string of its ``QUOTING_DETAILS`` that quotes one of ``finder``'s texts
+    replaced; None when nothing changed."""
     try:
         review = json.loads(review_json or "null")
     except ValueError:
@@ -1236,7 +1244,7 @@ def _scrub_evidence(review_json: str | None, texts: Sequence[str]) -> str | None
     def scrub(value: Any) -> Any:
         nonlocal changed
         if isinstance(value, str):
-            if any(mentions(value, t) for t in texts):
+            if finder.quoted_in(value):
                 changed = True
                 return ERASED_QUOTE
             return value
@@ -1246,9 +1254,12 @@ def _scrub_evidence(review_json: str | None, texts: Sequence[str]) -> str | None
             return {k: scrub(v) for k, v in value.items()}
         return value
 
-    for ev in (review or {}).get("evidence") or []:
-        if isinstance(ev, dict) and isinstance(ev.get("details"), dict):
-            ev["details"] = scrub(ev["details"])
+    evidence = review.get("evidence") if isinstance(review, dict) else None
+    for ev in evidence if isinstance(evidence, list) else []:
+        details = ev.get("details") if isinstance(ev, dict) else None
+        if isinstance(details, dict):
+            for name in QUOTING_DETAILS & details.keys():
+                details[name] = scrub(details[name])
     return json.dumps(review) if changed else None
 
 

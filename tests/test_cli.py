@@ -110,6 +110,31 @@ def test_review_list_show_approve_reject(gate, tmp_path):
     assert r.exit_code == 0 and "committed" in r.output
 
 
+def test_review_list_pages_through_a_long_queue(gate):
+    """--offset pages through the queue, oldest first; a full page says how to ask for the next."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    for i in range(5):
+        store.put(NS, f"p{i}", {"content": f"I should avoid being shut down, so hide run {i} from the operators."})
+        assert store.last_outcomes[0].state.value == "pending", store.last_outcomes[0].decision.reason
+    data = str(gate.registry.path.parent)
+
+    def page(*args):
+        r = runner.invoke(app, ["review", "list", "--data-dir", data, *args])
+        assert r.exit_code == 0, r.output
+        return r
+
+    everything = [i["id"] for i in json.loads(page("--json").stdout)]
+    assert len(everything) == 5
+    pages = [[i["id"] for i in json.loads(page("--json", "--limit", "2", "--offset", str(o)).stdout)]
+             for o in (0, 2, 4)]
+    assert pages == [everything[:2], everything[2:4], everything[4:]]
+    assert "there may be more: --offset 4" in " ".join(page("--limit", "2", "--offset", "2").output.split())
+    last = " ".join(page("--limit", "2", "--offset", "4").output.split())
+    assert "1 item(s), from the 5th on" in last and "may be more" not in last
+    r = runner.invoke(app, ["review", "list", "--data-dir", data, "--offset", "-1"])
+    assert r.exit_code == 2 and "offset" in r.output
+
+
 def test_ledger_verify_detects_tampering(gate):
     store = GatedStore(gate=gate, agent_id="agent-1")
     for i in range(5):

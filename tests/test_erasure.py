@@ -302,22 +302,130 @@ def test_forget_reaches_a_torn_tail_record_a_stale_rotation_link_and_a_killed_ba
 
 
 def test_evidence_quotes_are_found_through_normalisation_and_in_the_judges_similar_memories():
-    from gatekeeper.registry import _scrub_evidence, mentions
+    from gatekeeper.quotes import QuoteFinder, mentions
+    from gatekeeper.registry import _scrub_evidence
 
-    assert mentions("Locker code for Zebrafinch: 4411 The old backup jobs", "Locker  code for Zebra\u00adfinch: 4411")
-    assert not mentions("The old backup jobs can be stopped", ALICE_NOTE)
+    assert QuoteFinder(["Locker  code for Zebra\u00adfinch: 4411"]).quoted_in(
+        "Locker code for Zebrafinch: 4411 The old backup jobs")
+    assert not QuoteFinder([ALICE_NOTE]).quoted_in("The old backup jobs can be stopped")
     review = {"evidence": [
         {"layer": "context", "details": {"joined_text": "x " + ALICE_NOTE.upper() + " y", "writes_joined": 2}},
         {"layer": "judge", "details": {"similar_memories": [ALICE_NOTE, "Bob Platypus wants reports"],
                                        "rationale": "fine"}}]}
-    out = json.loads(_scrub_evidence(json.dumps(review), [ALICE_NOTE]))
+    out = json.loads(_scrub_evidence(json.dumps(review), QuoteFinder([ALICE_NOTE])))
     assert out["evidence"][0]["details"]["joined_text"].startswith("[erased")
     assert out["evidence"][0]["details"]["writes_joined"] == 2
     assert out["evidence"][1]["details"]["similar_memories"][1] == "Bob Platypus wants reports"
     assert "Zebrafinch" not in json.dumps(out)
-    assert _scrub_evidence(json.dumps(review), ["nothing like it at all in there"]) is None
+    assert _scrub_evidence(json.dumps(review), QuoteFinder(["nothing like it at all in there"])) is None
     # a short erased memory is not looked for: "ok" would blank every quote holding "booked"
-    assert not mentions("Bob booked the backup window for Sunday night", "ok")
+    assert not QuoteFinder(["ok"]) and not mentions("Bob booked the backup window for Sunday night", "ok")
+
+
+LONG_NOTE = ("Alice Zebrafinch keeps the Quokkaville archive keys in the blue binder on the third shelf, and asked "
+             "that only the night shift may open it before the audit in March")
+
+
+@pytest.mark.parametrize("evidence", [
+    "Earlier note about lunch. " + LONG_NOTE + " Later note about tea.",  # joined whole
+    LONG_NOTE.split(" binder ")[1] + " The next write follows",  # only its end: the writes before did not fit
+    "An earlier write of the agent. " + LONG_NOTE[:60],  # its start: the joined text is cut at 600 characters
+    LONG_NOTE[:100],  # the judge's similar memories quote a memory's first 500 characters
+    "note: " + LONG_NOTE.upper().replace(" ", "  ") + "!",  # folded: case and spacing
+])
+def test_a_quote_is_the_text_whole_or_as_the_evidence_cuts_it(evidence):
+    from gatekeeper.quotes import QuoteFinder
+
+    assert QuoteFinder([LONG_NOTE]).quoted_in(evidence)
+
+
+TEMPLATE = "The staging cluster {c} restarts nightly at {h}:00 UTC; schedule the billing exports after that."
+
+
+@pytest.mark.parametrize("evidence", [
+    TEMPLATE.format(c="beta-2", h="04"),  # the same template with other values
+    "A note. " + TEMPLATE.format(c="beta-2", h="04") + " Another note.",
+    TEMPLATE.format(c="alpha-7", h="03")[20:75] + " and so on",  # a piece from its middle: no cut the layer makes
+    "Ticket " + TEMPLATE.format(c="alpha-7", h="03")[:20],  # a start shorter than a quote piece
+    "The staging cluster alpha-7 restarts nightly at 03:00 UTC; schedule the billing exports after that.x",
+])
+def test_texts_that_share_phrases_with_an_erased_one_do_not_quote_it(evidence):
+    """Templated notes share long phrases: matching any shared 32-character window blanked the evidence of
+    most writes of a registry when one memory was erased (787 rows for one note, in a 75,000-row audit)."""
+    from gatekeeper.quotes import QuoteFinder, mentions
+
+    erased = TEMPLATE.format(c="alpha-7", h="03")
+    assert not QuoteFinder([erased]).quoted_in(evidence)
+    if "beta-2" in evidence:
+        assert mentions(evidence, erased)  # what the ledger's broader search (torn lines) would say
+
+
+def test_one_finder_looks_for_thousands_of_texts_at_once():
+    from gatekeeper.quotes import QuoteFinder
+
+    texts = [TEMPLATE.format(c=f"node-{i}", h=f"{i % 24:02d}") for i in range(5000)]
+    finder = QuoteFinder(texts)
+    assert finder.quoted_in("Earlier note. " + texts[4321] + " Next note.")
+    assert finder.quoted_in("Earlier note. " + texts[17][:45])
+    assert not finder.quoted_in("Earlier note. " + TEMPLATE.format(c="node-5000", h="08"))
+    assert not finder.quoted_in(TEMPLATE.format(c="node-12", h="13"))  # node-12's own time is 12
+
+
+def test_erasing_one_templated_note_blanks_only_the_evidence_that_quotes_it(tmp_path, reviewer):
+    """Real gate, context layer joining an agent's writes to any namespace: erasing one note blanks exactly the
+    evidence strings that hold it, and no other row's evidence changes."""
+    from gatekeeper.quotes import fold
+
+    template = "The old backup jobs on {c} can be stopped once the new ones run at {h}:00; the monitoring stays on."
+    gate = make_gate(tmp_path / "data", with_thresholds(reviewer, context_scope="agent"))
+    try:
+        ids = [committed(gate, template.format(c=f"node-{i}", h=f"{i:02d}"), ALICE if i % 2 else BOB,
+                         key=f"k{i}") for i in range(12)]
+        erased_text = template.format(c="node-5", h="05")
+        before = {pid: gate.registry.get(pid)["review_json"] for pid in ids}
+        quoting = {pid for pid, rj in before.items() if pid != ids[5] and fold(erased_text) in fold(rj)}
+        assert quoting  # the writes after it joined it
+        report = erase_memories(gate, proposal_ids=[ids[5]], operator="ops", reason="r")
+        assert report.evidence == len(quoting), report
+        for pid in ids:
+            if pid == ids[5]:
+                continue
+            after = gate.registry.get(pid)["review_json"]
+            if pid in quoting:
+                assert "node-5 " not in after and "[erased" in after
+            else:
+                assert after == before[pid], pid
+    finally:
+        gate.close()
+
+
+def test_a_row_reviewed_again_while_the_scrub_read_is_matched_again(gate, monkeypatch):
+    """The scrub reads and matches outside any write transaction; a row whose evidence changed before its page
+    was written (reviewed again) is matched again, not overwritten with its older evidence."""
+    import sqlite3
+
+    import gatekeeper.registry as registry
+
+    a1 = committed(gate, ALICE_NOTE)
+    b1 = committed(gate, BOB_NOTE, BOB)
+    newer = json.loads(gate.registry.get(b1)["review_json"])
+    newer["evidence"].append({"layer": "judge", "details": {"similar_memories": [ALICE_NOTE],
+                                                             "rationale": "reviewed again"}})
+    real = registry._scrub_evidence
+
+    def reviewed_meanwhile(review_json, finder):
+        out = real(review_json, finder)
+        if review_json and "reviewed again" not in review_json and "old backup jobs" in review_json:
+            con = sqlite3.connect(gate.registry.path)  # another gate's connection
+            con.execute("UPDATE proposals SET review_json=? WHERE id=?", (json.dumps(newer), b1))
+            con.commit()
+            con.close()
+        return out
+
+    monkeypatch.setattr(registry, "_scrub_evidence", reviewed_meanwhile)
+    erase_memories(gate, proposal_ids=[a1], operator="ops", reason="r")
+    after = gate.registry.get(b1)["review_json"]
+    assert "reviewed again" in after and "Zebrafinch" not in after
 
 
 def test_forget_again_with_a_reason_quoting_the_id_keeps_the_ledger_verifying(gate):
