@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 import sqlite3
 import stat
@@ -143,6 +144,26 @@ def test_failed_logins_are_throttled(web):
         assert c.post("/login", data={"username": "bob", "password": "nope nope", "csrf_token": token}).status_code == 401
     r = c.post("/login", data={"username": "bob", "password": PW, "csrf_token": token})
     assert r.status_code == 429
+
+
+def test_failed_logins_log_a_name_only_when_it_is_an_account(web):
+    """A password typed into the name field (or run together with the name) must not reach the logs: a failed
+    login's log names the account only when there is one, and the client's address either way."""
+    from structlog.testing import capture_logs
+
+    c = client(web)
+    token = csrf_of(c.get("/login").text)
+    typed = "Tr0ub4dor&3-not-a-name"
+    with capture_logs() as logs:
+        for _ in range(6):
+            c.post("/login", data={"username": typed, "password": "", "csrf_token": token})
+        assert c.post("/login", data={"username": "alice", "password": "nope nope",
+                                      "csrf_token": token}).status_code == 401
+    events = [e for e in logs if e["event"] in ("web.login_failed", "web.login_throttled")]
+    assert [e["event"] for e in events] == ["web.login_failed"] * 5 + ["web.login_throttled", "web.login_failed"]
+    assert typed.casefold() not in json.dumps(logs, default=str).casefold()
+    assert {e["account"] for e in events[:-1]} == {"(no such account)"} and events[-1]["account"] == "alice"
+    assert all(e["address"] for e in events)
 
 
 def test_disabled_account_loses_session_and_token(web, accounts, tokens):

@@ -241,6 +241,8 @@ def _pretty_revealed(value: Any) -> str:
 
 #: failed logins from one client address in the login throttle's window (5 minutes) before it is refused (429)
 ADDRESS_LOGIN_LIMIT = 30
+#: what the log says of a failed login's name when no account has it
+UNKNOWN_ACCOUNT = "(no such account)"
 
 
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
@@ -436,18 +438,22 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             return response
         key = normalize_name(username)[:64]
         address = request.client.host if request.client else "unknown"
+        known = accounts.get(username) is not None
+        # the log names an account only when there is one: what was typed into the name field of a failed login
+        # may be a password (typed in the wrong field, or a name and password run together)
+        logged = key if known else UNKNOWN_ACCOUNT
         # counted before the password is checked, so that logins sent at once cannot all pass the check
         if not by_address.begin(address):
             log.warning("web.login_throttled", address=address)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
                           error="Too many failed logins from this address. Wait a few minutes.", no_accounts=False)
-        if not throttle.begin(key, account=accounts.get(username) is not None):
-            log.warning("web.login_throttled", account=key)
+        if not throttle.begin(key, account=known):
+            log.warning("web.login_throttled", account=logged, address=address)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=429,
                           error="Too many failed logins for this account. Wait a few minutes.", no_accounts=False)
         acc = accounts.authenticate(username, password)
         if acc is None:
-            log.info("web.login_failed", account=key)
+            log.info("web.login_failed", account=logged, address=address)
             return render(request, "login.html", sess=sess, next=_safe_next(next), status=401,
                           error="Unknown account or wrong password.", no_accounts=False)
         throttle.succeeded(key)
