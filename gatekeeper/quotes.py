@@ -25,6 +25,8 @@ from gatekeeper.hidden_chars import strip_hidden
 
 #: a text shorter than this (folded) is not looked for: "ok" or "yes" would match everywhere
 MIN_QUOTED = 12
+#: the length the context layer cuts its joined text to (``Reviewer._context_layer``)
+JOINED_TEXT_CHARS = 600
 #: the shortest start or end of a text that counts as a quote of it when cut (shorter pieces are too common to
 #: tell a quote from a coincidence)
 PIECE = 32
@@ -70,12 +72,16 @@ class QuoteFinder:
                 self._ends.setdefault(t[-PIECE:], []).append(t[::-1])
         for group in (*self._starts.values(), *self._ends.values()):
             group.sort()
+        #: every text, sorted (a start shorter than PIECE that ends a string known to be cut there)
+        self._all = sorted(folded)
 
     def __bool__(self) -> bool:
         return bool(self._whole)
 
-    def quoted_in(self, text: str) -> bool:
-        """Whether ``text`` quotes one of the texts."""
+    def quoted_in(self, text: str, cut: bool = False) -> bool:
+        """Whether ``text`` quotes one of the texts. ``cut``: ``text`` is known to be cut at its end (a joined
+        text of the full 600 characters), so a start of a text of any length from ``MIN_QUOTED`` on that ends it
+        is a quote too."""
         s = fold(text)
         n = len(s)
         if n < MIN_QUOTED or not self._whole:
@@ -84,6 +90,8 @@ class QuoteFinder:
         for word in s.split(" "):
             end = start + len(word)  # this word ends here; the next starts after the space
             if n - start >= MIN_QUOTED and self._holds_from(s, start):
+                return True
+            if cut and MIN_QUOTED <= n - start < PIECE and _piece_of(self._all, s[start:]):
                 return True
             if end >= PIECE and end < n and _piece_of(self._ends.get(s[end - PIECE:end]), s[:end][::-1]):
                 return True  # an end of a text starts the string

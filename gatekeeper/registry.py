@@ -45,7 +45,7 @@ from gatekeeper.models import (
     ReviewResult,
     utcnow,
 )
-from gatekeeper.quotes import QuoteFinder
+from gatekeeper.quotes import JOINED_TEXT_CHARS, QuoteFinder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proposals (
@@ -1241,10 +1241,10 @@ def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
         return None
     changed = False
 
-    def scrub(value: Any) -> Any:
+    def scrub(value: Any, cut: int | None = None) -> Any:
         nonlocal changed
         if isinstance(value, str):
-            if finder.quoted_in(value):
+            if finder.quoted_in(value, cut=cut is not None and len(value) >= cut):
                 changed = True
                 return ERASED_QUOTE
             return value
@@ -1259,7 +1259,7 @@ def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
         details = ev.get("details") if isinstance(ev, dict) else None
         if isinstance(details, dict):
             for name in QUOTING_DETAILS & details.keys():
-                details[name] = scrub(details[name])
+                details[name] = scrub(details[name], JOINED_TEXT_CHARS if name == "joined_text" else None)
     return json.dumps(review) if changed else None
 
 

@@ -38,6 +38,7 @@ from gatekeeper.judge import JudgeOverBudget, LLMJudge, PolicyExample
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
 from gatekeeper.segments import review_texts, runs_on, string_fields
@@ -341,7 +342,7 @@ class Reviewer:
         counts = bool(counting)
         evidence = LayerEvidence(
             layer="context", score=round(best.probability, 4), category=best.category,
-            details={"joined_text": " ".join(contexts[k])[:600], "writes_joined": len(contexts[k]),
+            details={"joined_text": " ".join(contexts[k])[:JOINED_TEXT_CHARS], "writes_joined": len(contexts[k]),
                      "contexts": len(scores), "counts": counts, "runs_on": continued[k]})
         return evidence, best, counts
 

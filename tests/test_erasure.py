@@ -339,6 +339,25 @@ def test_a_quote_is_the_text_whole_or_as_the_evidence_cuts_it(evidence):
     assert QuoteFinder([LONG_NOTE]).quoted_in(evidence)
 
 
+def test_a_joined_text_cut_at_its_full_length_loses_even_a_short_start_of_an_erased_text():
+    """The joined text is cut at 600 characters, wherever that falls: the start of an erased text left at the end
+    of a cut joined text is a quote from 12 characters on ("Alice Zebrafinch's" is personal data), while in a
+    string that was not cut such a short start is no quote (a common opening would match everywhere)."""
+    from gatekeeper.quotes import JOINED_TEXT_CHARS, QuoteFinder
+    from gatekeeper.registry import _scrub_evidence
+
+    earlier = "The invoices for the spring quarter were sent to the vendors on time. " * 8 + "All of them are paid. "
+    joined = (earlier + LONG_NOTE)[:JOINED_TEXT_CHARS]
+    assert joined.endswith(" paid. Alice Zebrafinch k")  # 18 characters of the erased note
+    finder = QuoteFinder([LONG_NOTE])
+    assert finder.quoted_in(joined, cut=True) and not finder.quoted_in(joined)
+    review = {"evidence": [{"layer": "context", "details": {"joined_text": joined}}]}
+    assert json.loads(_scrub_evidence(json.dumps(review), finder))["evidence"][0]["details"]["joined_text"] \
+        .startswith("[erased")
+    review["evidence"][0]["details"]["joined_text"] = joined[:-3]  # not cut: a short start is no quote
+    assert _scrub_evidence(json.dumps(review), finder) is None
+
+
 TEMPLATE = "The staging cluster {c} restarts nightly at {h}:00 UTC; schedule the billing exports after that."
 
 
