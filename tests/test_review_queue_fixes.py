@@ -15,6 +15,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from structlog.testing import capture_logs
 from conftest import ledger_refusing, make_gate
 from fastapi.testclient import TestClient
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -587,8 +588,13 @@ def test_a_crafted_bulk_item_and_an_unhandled_error_are_answered_with_the_securi
         r = c.post("/queue/decisions", data={"item": item, "decision": "approve", "csrf_token": token})
         assert r.status_code == 400 and r.headers["x-frame-options"] == "DENY", (item, r.status_code)
     monkeypatch.setattr(ReviewService, "list", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("disk gone")))
-    r = TestClient(web, raise_server_exceptions=False, cookies=c.cookies).get("/queue")
+    with capture_logs() as logs:
+        r = TestClient(web, raise_server_exceptions=False, cookies=c.cookies).get("/queue")
     assert r.status_code == 500 and r.headers["x-frame-options"] == "DENY" and "disk gone" not in r.text
+    # the log says what was raised and where (for whoever mends it), not the message (it can quote a memory)
+    [logged] = [e for e in logs if e["event"] == "web.unhandled_error"]
+    assert logged["error"] == "RuntimeError" and "disk gone" not in str(logs)
+    assert logged["raised_at"][-1].startswith("test_review_queue_fixes.py:") and len(logged["raised_at"]) <= 8
 
 
 # ---------------- 9. an escalation whose worker died before ledgering it, then decided

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import math
+import traceback
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -245,6 +246,13 @@ ADDRESS_LOGIN_LIMIT = 30
 UNKNOWN_ACCOUNT = "(no such account)"
 
 
+def raised_at(exc: BaseException, frames: int = 8) -> list[str]:
+    """Where ``exc`` was raised: its innermost ``frames`` frames as ``file.py:line in function``, without the
+    message or the values (an unhandled error's log must not quote a memory's text)."""
+    return [f"{Path(f.filename).name}:{f.lineno} in {f.name}"
+            for f in traceback.extract_tb(exc.__traceback__)[-frames:]]
+
+
 def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = None,
                resume_context: ResumeContext | None = None, secret_key: bytes | str | None = None,
                data_dir: str | Path | None = None,
@@ -318,7 +326,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except BodyTooLarge:
             raise  # answered by BodyLimit (413)
         except Exception as exc:  # noqa: BLE001 - answered here, so that the error page has the headers too
-            log.error("web.unhandled_error", path=request.url.path, error=type(exc).__name__)
+            # where it was raised, for whoever mends it; not its message, which can quote a memory's text
+            log.error("web.unhandled_error", path=request.url.path, error=type(exc).__name__,
+                      raised_at=raised_at(exc))
             response = Response("Internal Server Error", status_code=500, media_type="text/plain")
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
