@@ -827,10 +827,13 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
                                                 "candidate with the classifier in force, as the gate serves an "
                                                 "edit while it trains."),
                 json_out: Optional[Path] = typer.Option(None, "--json", help="Write the whole result as JSON."),
-                fail_on_change: bool = typer.Option(False, help="Exit 1 when any decision changes (a CI check)."),
+                fail_on_change: bool = typer.Option(False, help="Exit 1 when any decision changes, or when the "
+                                                    "edit would expire escalations waiting now (a CI check)."),
                 data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """What an edit would change: the gate's newest writes reviewed under the policy in force and the candidate,
-    and the writes it would decide differently. Nothing is written to the registry, ledger or store."""
+    and the writes it would decide differently; and what its escalation settings do to the review queue as it is
+    (overdue escalations a switch to overdue_action: quarantine expires at once). Nothing is written to the
+    registry, ledger or store."""
     import sqlite3
 
     from gatekeeper.policy_diff import PolicyDiffError, diff_policies
@@ -898,7 +901,24 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
         console.print(table)
         if len(result.changed) > show:
             console.print(f"... and {len(result.changed) - show} more (--show N, or --json FILE for all)")
-    if fail_on_change and result.changed:
+    waiting = sum(1 for c in result.changed if c.stored_state == ProposalState.pending.value)
+    if waiting:
+        console.print(f"{waiting} of the writes decided differently wait in the review queue now: putting the edit "
+                      "in force does not decide them again (people do, or the expiry)")
+    if result.queue_effects:
+        q = result.queue
+        console.print(f"[bold]settings the decisions above do not show[/bold] (the review queue now: {q.pending} "
+                      f"waiting, {q.overdue} overdue):")
+        for e in result.queue_effects:
+            console.print(f"  {e.setting}: {escape(str(e.current))} -> {escape(str(e.candidate))}: "
+                          f"{escape(e.effect)}")
+    if result.expire_on_reload:
+        console.print(f"[bold red]{result.expire_on_reload} escalation(s) past their deadline would be quarantined, "
+                      "undecided, by the first expiry sweep once the edit is in force (gatekeeper serve sweeps every "
+                      "minute)[/bold red]")
+    # an expiry takes writes out of the queue into the quarantine with no one deciding them: a change of decision
+    # as much as any above, which a CI check must stop; settings for new escalations only change none now
+    if fail_on_change and (result.changed or result.expire_on_reload):
         raise typer.Exit(1)
 
 

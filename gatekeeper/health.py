@@ -19,7 +19,9 @@ audit ledger whose last entry does not read or verify (``gatekeeper_ledger_ok ==
 one), a jump in the share of quarantined writes (``gatekeeper_proposals_last_hour``), escalations expiring
 undecided (``gatekeeper_review_expired_last_hour > 0``) or quarantined by the per-agent queue cap
 (``gatekeeper_queue_capped_last_hour > 0``: an agent flooding the gate), the policy in force changing
-(``gatekeeper_policy_info``), and reviewers falling behind: how long the last day's decisions waited
+(``gatekeeper_policy_info``), a policy edit the gate refused (``gatekeeper_policy_reload_refused == 1``: the files
+do not load and the old policy stays in force until an edit loads; ``gatekeeper_policy_reloads_refused_total``
+counts them), and reviewers falling behind: how long the last day's decisions waited
 (``gatekeeper_review_wait_seconds{quantile="0.9"}`` against ``escalation.deadline_hours``) and how many there
 were (``gatekeeper_review_decided_last_day``).
 """
@@ -92,6 +94,12 @@ class GateHealth(BaseModel):
     judge_model: str | None = Field(None, description="the judge's chat model (class, and the model it calls when "
                                                       "it says); None when none is configured. With judge_enabled "
                                                       "and no model, writes are decided without it")
+    policy_reload_refused: bool | None = Field(None, description=(
+        "the gate's policy files were last seen edited into a policy that does not load: the edit was refused and "
+        "the policy in force stayed, until an edit loads; None where no policy watcher runs (a data directory "
+        "without a gate, GATEKEEPER_POLICY_WATCH_S=0, a gate built in code)"))
+    policy_reloads_refused: int | None = Field(None, description=(
+        "policy edits the gate's watcher refused since the gate opened; None where no policy watcher runs"))
 
 
 def utc(now: datetime | None) -> datetime:
@@ -150,9 +158,12 @@ def gate_health(gate: Gatekeeper, now: datetime | None = None) -> GateHealth:
     from gatekeeper.judge_spec import describe_model
 
     model = gate.reviewer.judge_model
+    watcher = getattr(gate, "policy_watcher", None)  # a PolicyWatcher, when the gate watches its files
     return data_health(gate.registry, gate.ledger, now, gate.policy).model_copy(update={
         "judge_enabled": gate.policy.judge.enabled,
-        "judge_model": describe_model(model) if model is not None else None})
+        "judge_model": describe_model(model) if model is not None else None,
+        "policy_reload_refused": None if watcher is None else watcher.refused is not None,
+        "policy_reloads_refused": None if watcher is None else watcher.refusals})
 
 
 def _label(value: str) -> str:
@@ -173,9 +184,9 @@ def to_prometheus(health: GateHealth) -> str:
     made-up 0 or empty labels; ``gatekeeper_ledger_ok`` says why the sequence number is missing."""
     out: list[str] = []
 
-    def metric(name: str, help_: str, samples: list[tuple[str, float]]) -> None:
+    def metric(name: str, help_: str, samples: list[tuple[str, float]], kind: str = "gauge") -> None:
         out.append(f"# HELP gatekeeper_{name} {help_}")
-        out.append(f"# TYPE gatekeeper_{name} gauge")
+        out.append(f"# TYPE gatekeeper_{name} {kind}")
         out.extend(f"gatekeeper_{name}{labels} {_number(value)}" for labels, value in samples)
 
     def known(value: int | None) -> list[tuple[str, float]]:
@@ -216,6 +227,11 @@ def to_prometheus(health: GateHealth) -> str:
     judge = [] if health.judge_enabled is None else [("", int(health.judge_enabled and health.judge_model is not None))]
     metric("judge_active", "1 when the policy enables the LLM judge and a chat model is configured for it, 0 when "
            "not (absent when no policy is in force).", judge)
+    refused = [] if health.policy_reload_refused is None else [("", int(health.policy_reload_refused))]
+    metric("policy_reload_refused", "1 when the last edit of the policy files did not load and was refused (the "
+           "policy in force stayed), 0 once an edit loads (absent where no policy watcher runs).", refused)
+    metric("policy_reloads_refused_total", "Policy edits refused since the gate opened (absent where no policy "
+           "watcher runs).", known(health.policy_reloads_refused), "counter")
     return "\n".join(out) + "\n"
 
 

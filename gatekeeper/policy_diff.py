@@ -15,6 +15,14 @@ candidate that adds or removes categories is refused then (``PolicyDiffError``):
 before such an edit takes effect. A classifier that cannot be loaded or trained is an error too, not a review
 that fails every write closed.
 
+Some settings act on the review queue as it is, or on writes to come, in ways no changed decision shows: a reload
+reviews none of the waiting escalations again. ``queue_effects`` names each such setting the candidate changes
+and what it does to the queue now (``PolicyDiff.queue_effects``): ``escalation.overdue_action`` flag ->
+quarantine expires every escalation already past its deadline at the first expiry sweep after the reload
+(``expire_on_reload``); ``escalation.deadline_hours`` and ``escalation.mode`` apply to new escalations only;
+``escalation.max_pending_per_agent`` quarantines the next escalations of the agents already at a lowered cap; and
+the judge settings that decide writes are not previewed (no judge is asked).
+
 ``gatekeeper policy diff CANDIDATE`` prints the result; nothing is written to the registry, the ledger or the
 memory store.
 """
@@ -24,13 +32,13 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel, Field, computed_field
 
 from gatekeeper.classifier import Progress
 from gatekeeper.decision import decide
-from gatekeeper.models import MemoryWrite, ReviewResult
+from gatekeeper.models import MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.policy import Policy
 from gatekeeper.registry import ProposalRegistry, WriteContext, row_context, row_proposal
 from gatekeeper.reviewer import Reviewer
@@ -39,6 +47,10 @@ from gatekeeper.reviewer import Reviewer
 BATCH = 64
 #: no limit on a registry query (SQLite clamps it)
 _ALL = 2**62
+#: how far ahead ``queue_effects`` counts the escalations coming due (overdue_action flag -> quarantine)
+DUE_SOON = timedelta(hours=24)
+#: the judge settings that decide writes (the others are its cost and speed); ``policy diff`` asks no judge
+JUDGE_DECIDES = ("enabled", "band", "max_calls_per_minute", "over_budget")
 
 
 class PolicyDiffError(RuntimeError):
@@ -69,6 +81,25 @@ class ChangedDecision(BaseModel):
     candidate: ReviewedAs
 
 
+class QueueNow(BaseModel):
+    """The review queue when the diff was made (the whole registry, not only the writes reviewed)."""
+
+    at: str = Field(description="when it was counted (UTC)")
+    pending: int = Field(description="escalations waiting for a person")
+    overdue: int = Field(description="of them, past their deadline")
+
+
+class QueueEffect(BaseModel):
+    """A setting the candidate changes that acts on the review queue as it is, or on writes to come, in a way no
+    changed decision shows: putting the candidate in force reviews none of the waiting escalations again."""
+
+    setting: str = Field(description="the policy setting, as the files name it (escalation.overdue_action)")
+    current: Any = Field(description="its value in force")
+    candidate: Any = Field(description="its value in the candidate")
+    escalations: int = Field(description="escalations waiting now that the change concerns (the effect says how)")
+    effect: str = Field(description="what the change does once in force")
+
+
 class PolicyDiff(BaseModel):
     current_policy: str = Field(description="hash of the policy in force")
     candidate_policy: str = Field(description="hash of the candidate")
@@ -77,6 +108,9 @@ class PolicyDiff(BaseModel):
     interim: bool = Field(description="the candidate was reviewed with the classifier in force, not its own")
     transitions: dict[str, int] = Field(description="'<action in force> -> <candidate action>': how many writes")
     changed: list[ChangedDecision]
+    queue: QueueNow
+    queue_effects: list[QueueEffect] = Field(default_factory=list, description=(
+        "escalation and judge settings the candidate changes, and what each does to the review queue now"))
 
     @computed_field  # type: ignore[prop-decorator]  # in the JSON too: the number a CI check looks at
     @property
@@ -84,11 +118,21 @@ class PolicyDiff(BaseModel):
         """Writes the candidate would commit that the policy in force does not (the riskier direction)."""
         return sum(1 for c in self.changed if c.candidate.action == "commit" != c.current.action)
 
+    @computed_field  # type: ignore[prop-decorator]  # in the JSON too: a CI check looks at it
+    @property
+    def expire_on_reload(self) -> int:
+        """Escalations past their deadline now that the first expiry sweep after the candidate is put in force
+        quarantines, nobody having decided them (``escalation.overdue_action`` flag -> quarantine)."""
+        return sum(e.escalations for e in self.queue_effects
+                   if e.setting == "escalation.overdue_action" and e.candidate == "quarantine")
+
 
 def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Policy, *, limit: int = 500,
-                  train: bool = True, progress: Progress | None = None) -> PolicyDiff:
+                  train: bool = True, progress: Progress | None = None, now: datetime | None = None) -> PolicyDiff:
     """Review the newest ``limit`` writes of ``registry`` with ``current`` (the reviewer of the policy in force)
-    and with a reviewer of ``candidate``; the writes whose action changes, newest first.
+    and with a reviewer of ``candidate``; the writes whose action changes, newest first; and the review queue at
+    ``now`` (default: once the reviews are done) with what the candidate's escalation settings do to it
+    (``queue_effects``).
 
     ``train``: train the candidate's classifier when it is not cached (``progress`` reports it); otherwise
     review the candidate with ``current``'s classifier when its own is not ready."""
@@ -133,9 +177,81 @@ def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Poli
             created_at=row["created_at"], text=proposal.text[:300], stored_state=row["state"], current=a,
             candidate=b))
     changed.reverse()  # newest first
+    queue, effects = queue_effects(registry, current.policy, candidate, now)
     return PolicyDiff(current_policy=current.policy.hash, candidate_policy=candidate.hash, reviewed=len(rows),
                       unchanged=len(rows) - len(changed), interim=interim,
-                      transitions=dict(transitions.most_common()), changed=changed)
+                      transitions=dict(transitions.most_common()), changed=changed, queue=queue,
+                      queue_effects=effects)
+
+
+def queue_effects(registry: ProposalRegistry, current: Policy, candidate: Policy,
+                  now: datetime | None = None) -> tuple[QueueNow, list[QueueEffect]]:
+    """The review queue of ``registry`` at ``now`` (default: the current time), and what each escalation or
+    judge setting that ``candidate`` changes from ``current`` does to it once in force. Counts only; changes
+    nothing.
+
+    An escalation's deadline and mode are set when it is escalated, and a reload reviews no waiting escalation
+    again: ``deadline_hours`` and ``mode`` apply to new escalations, while ``overdue_action`` acts on the queue
+    as it is (``ReviewService.expire_overdue``, which ``gatekeeper serve`` runs every minute, reads the policy in
+    force each time)."""
+    now = now or utcnow()
+    pending = registry.counts().get(ProposalState.pending.value, 0)
+    overdue = registry.pending_summary(now)[0]
+    queue = QueueNow(at=now.isoformat(), pending=pending, overdue=overdue)
+    old, new = current.escalation, candidate.escalation
+    effects: list[QueueEffect] = []
+
+    def effect(setting: str, a: Any, b: Any, escalations: int, text: str) -> None:
+        effects.append(QueueEffect(setting=setting, current=a, candidate=b, escalations=escalations, effect=text))
+
+    if old.overdue_action != new.overdue_action:
+        if new.overdue_action == "quarantine":
+            soon = registry.pending_summary(now + DUE_SOON)[0] - overdue
+            more = f" --limit {overdue}" if overdue > 50 else ""  # (review list shows 50 unless told)
+            effect("escalation.overdue_action", old.overdue_action, new.overdue_action, overdue,
+                   f"the {overdue} escalation(s) past their deadline now are quarantined undecided (rejected as "
+                   "reviewer gatekeeper:expiry) by the first expiry sweep once the edit is in force (gatekeeper "
+                   "serve sweeps every minute; cron may run gatekeeper review expire-overdue), and "
+                   f"{soon} more as they come due within {DUE_SOON.total_seconds() / 3600:g} h. List them: "
+                   f"gatekeeper review list --overdue{more} (gatekeeper review expire-overdue --dry-run lists them "
+                   "only under a policy whose overdue_action is quarantine: under the policy in force it says that "
+                   "nothing expires)")
+        else:
+            effect("escalation.overdue_action", old.overdue_action, new.overdue_action, overdue,
+                   f"escalations past their deadline stay in the review queue for people, flagged overdue "
+                   f"({overdue} now): none expires any more; those that expired before stay quarantined")
+    if old.deadline_hours != new.deadline_hours:
+        expiring = (f"; new ones expire {new.deadline_hours:g} h after they are escalated"
+                    if new.overdue_action == "quarantine" else "")
+        effect("escalation.deadline_hours", old.deadline_hours, new.deadline_hours, pending,
+               f"applies to new escalations only: the {pending} waiting keep the deadline they were given "
+               f"({overdue} of them past it now){expiring}")
+    if old.mode != new.mode:
+        how = ("a graph with the gate's reviewer node pauses at each new escalation until a person decides"
+               if new.mode == "interrupt" else "the agent goes on at each new escalation, which waits in the queue")
+        effect("escalation.mode", old.mode, new.mode, pending,
+               f"applies to new escalations only: {how}; the {pending} waiting keep the mode they were escalated in")
+    if old.max_pending_per_agent != new.max_pending_per_agent:
+        cap = new.max_pending_per_agent
+        if cap:
+            waiting = Counter(r["agent_id"] for r in registry.query(state=ProposalState.pending, limit=_ALL))
+            full = {agent: n for agent, n in waiting.items() if n >= cap}
+            text = (f"{len(full)} agent(s) have {cap} or more escalations waiting now ({sum(full.values())} in "
+                    "all): their next escalations are quarantined (review queue cap reached); the waiting ones "
+                    "stay")
+        else:
+            full, text = {}, "no cap on new escalations"
+        if not cap or (old.max_pending_per_agent and cap > old.max_pending_per_agent):
+            text += ("; the writes the cap quarantined before stay quarantined (gatekeeper review "
+                     "recheck-quarantine reviews them again)")
+        effect("escalation.max_pending_per_agent", old.max_pending_per_agent, cap, sum(full.values()), text)
+    for name in JUDGE_DECIDES:
+        a, b = getattr(current.judge, name), getattr(candidate.judge, name)
+        if a != b:
+            effect(f"judge.{name}", list(a) if isinstance(a, tuple) else a, list(b) if isinstance(b, tuple) else b,
+                   0, "not previewed: policy diff asks no LLM judge, so the decisions above do not show what this "
+                      "changes for the writes in the judge's band (nor how many more go to the review queue)")
+    return queue, effects
 
 
 def _decided(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> ReviewedAs:
@@ -189,4 +305,5 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
     return out
 
 
-__all__ = ["ChangedDecision", "PolicyDiff", "PolicyDiffError", "ReviewedAs", "diff_policies"]
+__all__ = ["ChangedDecision", "PolicyDiff", "PolicyDiffError", "QueueEffect", "QueueNow", "ReviewedAs",
+           "diff_policies", "queue_effects"]

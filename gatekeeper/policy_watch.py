@@ -6,7 +6,8 @@ modification or change times differ from what it last saw, it loads them:
 
 * a policy that does not load (a YAML typo, a rule failing its own examples) is refused: the policy in force
   stays, the problem (file and line) is logged (``policy.watch_refused``) and ledgered
-  (``policy.reload_refused``), once per edit, not on every look;
+  (``policy.reload_refused``), once per edit, not on every look; ``refused`` holds it until a later edit loads
+  (``refusals`` counts them), for the review app's ``/metrics`` (``gatekeeper_policy_reload_refused``);
 * a policy with the same content hash as the one in force (a file touched, saved unchanged) changes nothing;
 * files changed less than ``settle_s`` seconds ago (the newest change time of the files and of the policy
   directory itself, which a file added, removed or renamed changes) are not read yet: several files written one
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING
 
 
 from gatekeeper.log_setup import get_logger
+from gatekeeper.models import utcnow
 from gatekeeper.policy import Policy, PolicyError, load_policy, policy_files
 from gatekeeper.settings import DEFAULT_POLICY_SETTLE_S, MAX_POLICY_SETTLE_S
 from gatekeeper.training_process import PolicyChanged, TrainingCancelled, run_in_child
@@ -103,6 +105,11 @@ class PolicyWatcher:
         # nothing seen yet: the first look reads the files and compares their content with the policy in force,
         # so an edit made between the gate's load and this watcher's start is not missed
         self._seen: Signature = None
+        #: the last edit refused, while the files stay so ({"path", "problems", "at"}: UTC time of the look); None
+        #: once an edit loads (put in force, the same policy as in force, or one whose classifier failed to train)
+        self.refused: dict[str, str] | None = None
+        #: edits refused since the watcher started (each once, as ledgered)
+        self.refusals = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -161,11 +168,14 @@ class PolicyWatcher:
         if edited is None:
             self._seen = signature  # once per edit: the next look waits for the next save
             log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
+            self.refused = {"path": str(path), "problems": problems, "at": utcnow().isoformat()}
+            self.refusals += 1
             gate.record_refused_policy(path, problems)
             return "refused"
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
         # logged (and ledgered) once per edit, not tried again at every look
         self._seen = signature
+        self.refused = None  # the files load again: whatever becomes of this edit, it is not a refused one
         if edited.hash == gate.policy.hash:
             return "unchanged"
         old_hash = gate.policy.hash
