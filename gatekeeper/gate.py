@@ -52,7 +52,7 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import AbstractSet, Any, Iterable, Sequence
+from typing import AbstractSet, Any, Iterable, Mapping, Sequence
 
 from langgraph.store.base import BaseStore, PutOp
 
@@ -215,8 +215,9 @@ class GateError(RuntimeError):
 
 
 class GateClosedError(GateError):
-    """A write (or a delete, or a recovery) was sent to a gate after ``Gatekeeper.close()``: nothing of it was
-    journaled, ledgered or written. Open a new gate."""
+    """A change was sent to a gate after ``Gatekeeper.close()`` (a write, a delete, a recovery, a person's decision,
+    a release to review, a retry, an expiry, a policy reload, an erasure): nothing of it was journaled, ledgered or
+    written. Open a new gate."""
 
 
 #: how long the second of two submissions of one proposal id at once waits for the first one's decision
@@ -225,6 +226,21 @@ TAKEN_WAIT_S = 30.0
 
 #: how long ``Gatekeeper.close`` waits for the writes in flight to finish before closing under them
 CLOSE_WAIT_S = 30.0
+
+#: how a ``GateClosedError`` begins; each change it refuses adds what was not done and what to do
+_CLOSED = "the gate is closed (Gatekeeper.close() was called): "
+WRITE_REFUSED = "nothing was written; open a new gate"
+CHANGE_REFUSED = "nothing was changed; open a new gate"
+DECISION_REFUSED = ("the decision was not recorded and nothing was changed (the escalation stays pending); decide "
+                    "it on a gate that is open (open a new gate, or restart the review server)")
+RELEASE_REFUSED = ("nothing was released and nothing was changed (the write stays quarantined); release it on a "
+                   "gate that is open (open a new gate)")
+RETRY_REFUSED = ("no write was retried from here on (any retried before the gate closed has its proposal.retried "
+                 "entry; the others stay quarantined as they were); run it again on a new gate")
+EXPIRY_REFUSED = ("no escalation was expired and nothing was changed; run the expiry on a gate that is open (open a "
+                  "new gate)")
+RELOAD_REFUSED = ("the policy was not reloaded and nothing was changed; a new gate loads the policy files as they "
+                  "are now")
 
 
 class RegistryLostError(RuntimeError):
@@ -299,9 +315,12 @@ class Gatekeeper:
         #: puts edits of the policy files in force (started by ``Gatekeeper.open``, see ``policy_watch_s``)
         self.policy_watcher: Any = None
         self._closed = False
-        #: the writes, deletes and recoveries in flight (``_admitted``), which ``close`` waits for
+        #: the changes in flight (``_admitted``: writes, deletes, recoveries, decisions, releases, retries, policy
+        #: reloads), which ``close`` waits for
         self._busy = 0
         self._busy_cond = threading.Condition()
+        #: ``depth``: how many ``_admitted`` blocks this thread is in (a change's own steps are admitted with it)
+        self._admission = threading.local()
 
     # ------------------------------------------------------------------ factory
     @classmethod
@@ -398,27 +417,53 @@ class Gatekeeper:
             return self.ledger.append_many(entries)
 
     @contextmanager
-    def _admitted(self):
-        """Run a write, a delete or a recovery, unless the gate is closed (``GateClosedError``): a closed gate's
-        registry and ledger reopen on their next use (a write after ``close()`` was committed and ledgered into
-        files the caller believed closed) and its chromadb store refuses every write, which quarantined good
-        writes as store failures. ``close`` waits for the ones in flight."""
+    def _admitted(self, refused: str = WRITE_REFUSED):
+        """Run a change of the gate's state (a write, a delete, a recovery, a person's decision, a release to
+        review, a retry, a policy reload), unless the gate is closed: then ``GateClosedError``, whose message adds
+        ``refused`` (what was not done, and what to do), before anything is changed. A closed gate's registry and
+        ledger reopen on their next use (a change after ``close()`` was recorded and ledgered into files the caller
+        believed closed) and its chromadb store refuses every write (an approval after ``close()`` was quarantined
+        as a store failure). ``close`` waits for the changes in flight.
+
+        Reentrant within a thread: the steps of an admitted change (an approval's commit, a retry's submission, a
+        recovery's re-review) are part of it, and go on after ``close()`` was called meanwhile, so that the change
+        finishes whole instead of stopping half way."""
+        depth = getattr(self._admission, "depth", 0)
+        if depth:
+            self._admission.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._admission.depth = depth
+            return
         with self._busy_cond:
             if self._closed:
-                raise GateClosedError("the gate is closed (Gatekeeper.close() was called): nothing was written; "
-                                      "open a new gate")
+                raise GateClosedError(_CLOSED + refused)
             self._busy += 1
+        self._admission.depth = 1
         try:
             yield
         finally:
+            self._admission.depth = 0
             with self._busy_cond:
                 self._busy -= 1
                 self._busy_cond.notify_all()
 
+    def _refuse_if_closed(self, refused: str) -> None:
+        """``GateClosedError`` (with ``refused``) when the gate is closed: ``_admitted``'s check, made before the
+        first step of a run of many (a bulk decision, a retry run, an expiry), each step being admitted on its own
+        so that ``close`` stops the run between two steps rather than waiting for all of them."""
+        with self._admitted(refused):
+            pass
+
+    @contextmanager
     def key_locks(self, keys: Iterable[tuple[Sequence[str], str]]):
         """Hold the locks of these (namespace, key) pairs against this process's other threads and the other
-        processes of this data directory (``gatekeeper.key_locks``; the lock file sits beside the registry)."""
-        return key_locks(keys, Path(self.registry.path).with_name("key-locks"))
+        processes of this data directory (``gatekeeper.key_locks``; the lock file sits beside the registry).
+        Taken to change what the keys hold, so admitted (``_admitted``): ``GateClosedError`` on a closed gate
+        (an erasure after ``close()`` went on to redact the ledger and erase registry rows)."""
+        with self._admitted(CHANGE_REFUSED), key_locks(keys, Path(self.registry.path).with_name("key-locks")):
+            yield
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
                        apply: Any, task_id: str | None = None) -> None:
@@ -515,8 +560,13 @@ class Gatekeeper:
           trained first and the old policy stays in force until it is ready.
 
         ``classifier_training`` reports a training in progress; ``wait_for_classifier`` waits for it.
+
+        ``GateClosedError`` on a closed gate, and when the gate is closed while the new policy loads (or its
+        classifier trains): the policy is not put in force and nothing is ledgered. ``close`` waits for a reload
+        that is putting its policy in force, not for a load or a training.
         """
         with self.reload_lock:
+            self._refuse_if_closed(RELOAD_REFUSED)
             return self._reload_policy(path, background_training)
 
     def _reload_policy(self, path: str | Path | None, background_training: bool) -> Policy:
@@ -532,13 +582,15 @@ class Gatekeeper:
             if sorted(serving.categories) == sorted(new.categories):
                 interim = current.for_policy(new, classifier=serving, judge_model=self.judge_model)
         (interim or reviewer).warm_up()  # load (or train) before it takes effect
-        with self._policy_lock:
-            old = self.policy
-            self.policy, self.reviewer = new, interim or reviewer
-            self._reloads += 1
-            generation = self._reloads
-        self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
-                     files=list(new.source_files), classifier="interim" if interim else "trained")
+        # put in force and ledgered together, or (closed meanwhile) neither
+        with self._admitted(RELOAD_REFUSED):
+            with self._policy_lock:
+                old = self.policy
+                self.policy, self.reviewer = new, interim or reviewer
+                self._reloads += 1
+                generation = self._reloads
+            self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
+                         files=list(new.source_files), classifier="interim" if interim else "trained")
         log_judge_setup(new, reviewer.judge_model)
         if interim is not None:
             policy_dir = Path(path) if path is not None else default_policy_dir()
@@ -546,8 +598,11 @@ class Gatekeeper:
         return new
 
     def record_refused_policy(self, path: str | Path, problems: str) -> None:
-        """Ledger a policy edit that did not load (``policy.reload_refused``): the policy in force stayed."""
-        self._append("policy.reload_refused", path=str(path), in_force=self.policy.hash, problems=problems[:4000])
+        """Ledger a policy edit that did not load (``policy.reload_refused``): the policy in force stayed.
+        ``GateClosedError`` on a closed gate."""
+        with self._admitted(CHANGE_REFUSED):
+            self._append("policy.reload_refused", path=str(path), in_force=self.policy.hash,
+                         problems=problems[:4000])
 
     @property
     def classifier_training(self) -> dict[str, Any] | None:
@@ -635,10 +690,11 @@ class Gatekeeper:
         thread.start()
 
     def _record_training(self, event: str, **fields: Any) -> None:
-        if self._closed:
-            return
         try:
-            self._append(event, **fields)
+            with self._admitted(CHANGE_REFUSED):
+                self._append(event, **fields)
+        except GateClosedError:  # closed meanwhile: a closed gate records nothing
+            return
         except Exception as exc:  # noqa: BLE001 - a background thread has nobody to raise to
             log.error("gate.ledger_append_failed", event=event, error=f"{type(exc).__name__}: {exc}")
 
@@ -1084,7 +1140,10 @@ class Gatekeeper:
 
         Runs are serialised across processes (a lock file beside the registry): a second run started meanwhile,
         from cron or another operator, waits and then finds the rows retried, instead of retrying and ledgering
-        them a second time."""
+        them a second time.
+
+        ``GateClosedError`` on a closed gate, before anything is retried (a dry run still reads it); a gate closed
+        during a run lets the write being retried finish, and stops the run before the next one."""
         return self._retry("store", operator, limit, dry_run)
 
     def retry_failed_reviews(self, *, operator: str | None, limit: int = 1000,
@@ -1122,6 +1181,7 @@ class Gatekeeper:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if dry_run:
             return self._retry_quarantined(kind, operator, limit, dry_run=True, since=since)
+        self._refuse_if_closed(RETRY_REFUSED)  # before the run's lock and its reviews
         with exclusive_lock(Path(self.registry.path).with_name(f"{kind}-retry.lock")):
             return self._retry_quarantined(kind, operator, limit, dry_run=False, since=since)
 
@@ -1163,36 +1223,45 @@ class Gatekeeper:
                                "state": ProposalState.quarantined.value, "superseded_by": None})
                 continue
             again = old.model_copy(update={"id": derived_id(old.id, tag)})
-            # under the key's lock: no commit or delete of the key lands between the check and the new write
-            with self.key_locks([(old.namespace, old.key)]):
-                # its own retry, made before a crash, is no later write
+            if dry_run:  # a preview: changes nothing, so it takes no lock (and reads a closed gate too)
                 later = self.registry.later_write_or_delete(row, excluding=again.id, retry_reasons=RETRY_REASONS)
-                if dry_run:
-                    report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
-                                   "retried_as": None, "state": ProposalState.quarantined.value,
-                                   "superseded_by": later})
-                    continue
-                if later is not None:
-                    self._append("proposal.retry_skipped", proposal_id=old.id, superseded_by=later,
-                                 operator=operator, namespace=list(old.namespace), key=old.key)
-                    self.registry.mark_retried(
-                        old.id, resolution="superseded", superseded_by=later,
-                        reason=f"not retried by {operator}: a later write or delete of the key ({later})")
-                    report.append({"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
-                                   "state": ProposalState.quarantined.value, "superseded_by": later})
-                    continue
-                # a retry made before a crash (between its ledger entry and the mark below) replays
-                resumed = self.registry.get(again.id) is not None
-                outcome = self.submit(again, escalation_mode=EscalationMode.park)
-            if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.retried"), None)):
-                self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
-                             state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
-            self.registry.mark_retried(
-                old.id, resolution="retried", superseded_by=again.id,
-                reason=f"{done} by {operator} as {again.id}: {outcome.state.value}")
-            report.append({"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
-                           "state": outcome.state.value, "superseded_by": again.id})
+                report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
+                               "retried_as": None, "state": ProposalState.quarantined.value,
+                               "superseded_by": later})
+                continue
+            # each write is retried whole (close() waits for it) or not at all: a gate closed during a run stops
+            # it before the next write (GateClosedError)
+            with self._admitted(RETRY_REFUSED):
+                report.append(self._retry_one(row, old, again, operator, done))
         return report
+
+    def _retry_one(self, row: dict, old: MemoryWrite, again: MemoryWrite, operator: str | None,
+                   done: str) -> dict[str, Any]:
+        """Retry one quarantined write (``row``, its proposal ``old``) as ``again``, or record it superseded by a
+        later write or delete of its key; its line of the report."""
+        # under the key's lock: no commit or delete of the key lands between the check and the new write
+        with self.key_locks([(old.namespace, old.key)]):
+            # its own retry, made before a crash, is no later write
+            later = self.registry.later_write_or_delete(row, excluding=again.id, retry_reasons=RETRY_REASONS)
+            if later is not None:
+                self._append("proposal.retry_skipped", proposal_id=old.id, superseded_by=later,
+                             operator=operator, namespace=list(old.namespace), key=old.key)
+                self.registry.mark_retried(
+                    old.id, resolution="superseded", superseded_by=later,
+                    reason=f"not retried by {operator}: a later write or delete of the key ({later})")
+                return {"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
+                        "state": ProposalState.quarantined.value, "superseded_by": later}
+            # a retry made before a crash (between its ledger entry and the mark below) replays
+            resumed = self.registry.get(again.id) is not None
+            outcome = self.submit(again, escalation_mode=EscalationMode.park)
+        if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.retried"), None)):
+            self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
+                         state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
+        self.registry.mark_retried(
+            old.id, resolution="retried", superseded_by=again.id,
+            reason=f"{done} by {operator} as {again.id}: {outcome.state.value}")
+        return {"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
+                "state": outcome.state.value, "superseded_by": again.id}
 
     def release_to_review(self, proposal_id: str, *, operator: str, reason: str) -> GateOutcome:
         """Send one write the gate quarantined to the human review queue: an admin who judges it a false alarm
@@ -1208,11 +1277,12 @@ class Gatekeeper:
         Refused with ConflictError, changing nothing: a write that is not quarantined, one a person rejected
         (their decision stands), one already retried or released, and one whose key was written or deleted
         since (it would roll the newer write back). ValueError when ``operator`` or ``reason`` is empty;
-        NotFoundError for an unknown id. A release cut short by a crash and run again finishes it."""
+        NotFoundError for an unknown id; ``GateClosedError`` on a closed gate. A release cut short by a crash and
+        run again finishes it."""
         from gatekeeper.gated_store import derived_id
 
         operator, reason = release_request(operator, reason)
-        with exclusive_lock(Path(self.registry.path).with_name("release.lock")):
+        with self._admitted(RELEASE_REFUSED), exclusive_lock(Path(self.registry.path).with_name("release.lock")):
             row = self.registry.require(proposal_id)
             old = row_proposal(row)
             new_id = derived_id(old.id, "release")
@@ -1267,7 +1337,7 @@ class Gatekeeper:
             if any(counts.values()):
                 self._append("gate.recovered", **counts)
             return {**counts, "skipped_live": 0}
-        logged: dict[str, set[tuple[str, str]]] = {}
+        logged: dict[str, Any] = {}
         for row in rows:
             if not self._finish(row, counts, logged):
                 skipped += 1
@@ -1289,7 +1359,7 @@ class Gatekeeper:
                     counts["deletes_applied"] += 1
                 self.registry.mark_deletes_applied([row["ledger_seq"]])
 
-    def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, set[tuple[str, str]]]) -> bool:
+    def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, Any]) -> bool:
         """Finish one row a crash or a failure left half-done (``recover``'s work for it), counting what was
         done in ``counts``; ``logged`` caches the ledger's (proposal id, event) pairs. False when the row is
         not this process's to finish: a live process is working on it, or another one claimed it first."""
@@ -1331,36 +1401,56 @@ class Gatekeeper:
                 counts["ledgered" if self._ledger_unless_written(row, logged) else "already_ledgered"] += 1
         return True
 
-    def _ledger_unless_written(self, row: dict, logged: dict[str, set[tuple[str, str]]]) -> bool:
+    def _ledger_unless_written(self, row: dict, logged: dict[str, Any]) -> bool:
         """Write the ledger entry of a row not marked ``ledgered``, and mark it; when the ledger holds the entry
         already (a crash came between the append and the mark), only mark it. True when it wrote the entry.
-        ``logged`` caches the ledger's (proposal id, event) pairs for the next rows."""
+        ``logged`` caches, for the next rows, the ledger's (proposal id, event) pairs (``pairs``) and the policy
+        versions its entries name by hash (``versions``: a person's decision recovered after a policy reload
+        names the version it was made under, which its row does not keep)."""
         if "pairs" not in logged:
-            logged["pairs"] = {(e.get("proposal_id"), e.get("event")) for e in self.ledger.history()}
+            pairs: set[tuple[Any, Any]] = set()
+            versions: dict[str, str] = {}
+            for e in self.ledger.history():
+                pairs.add((e.get("proposal_id"), e.get("event")))
+                if e.get("policy_hash") and e.get("policy_version"):  # proposal.decided, review.resolved
+                    versions[e["policy_hash"]] = e["policy_version"]
+                elif e.get("event") == "policy.reloaded" and e.get("new_hash") and e.get("version"):
+                    versions[e["new_hash"]] = e["version"]
+            logged["pairs"], logged["versions"] = pairs, versions
         event = "review.resolved" if row["resolved_by"] else "proposal.decided"
         if (row["id"], event) in logged["pairs"]:
             self.registry.mark(row["id"], ledgered=True)
             return False
         if row["resolved_by"]:
-            self._ledger_resolution(row, recovered=True)
+            self._ledger_resolution(row, recovered=True, known_versions=logged["versions"])
         else:
             review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
             self._ledger_decision(row_proposal(row), review, row_decision(row), ProposalState(row["state"]))
         return True
 
-    def _ledger_resolution(self, row: dict, *, recovered: bool = False) -> None:
+    def _ledger_resolution(self, row: dict, *, recovered: bool = False, decided_under: Policy | None = None,
+                           known_versions: Mapping[str, str] | None = None) -> None:
         """Write a person's decision on an escalation (``review.resolved``) from its registry row, then mark the
         row ledgered. ``ReviewService.decide`` and recovery after a crash both write it from the row, so they
-        write the same entry (recovery adds ``recovered: true``)."""
+        write the same entry (recovery adds ``recovered: true``).
+
+        The entry names the policy in force at the decision by hash and version, as ``proposal.decided`` does.
+        The row keeps only the hash; the version is ``decided_under``'s (the policy the decision was made under),
+        else the policy in force's when its hash is the row's, else the one ``known_versions`` (the ledger's
+        entries, read by recovery) gives for the hash, else None (the hash still names the policy). Entries
+        written before this field was added have no ``policy_version``."""
         proposal = row_proposal(row)
         edited = row["resolution"] == "edit"
+        # a row resolved before the registry kept the policy in force at the decision: the current one
+        policy_hash = row["resolved_policy_hash"] or self.policy.hash
+        version = next((p.version for p in (decided_under, self.policy) if p is not None and p.hash == policy_hash),
+                       (known_versions or {}).get(policy_hash))
         fields: dict[str, Any] = dict(
             proposal_id=row["id"], resolution=row["resolution"], reviewer=row["resolved_by"],
             reason=row["resolved_reason"], state=row["state"], edited=edited,
             edited_value=_json_loads(row["final_value_json"]) if edited else None,
             namespace=list(proposal.namespace), key=proposal.key, agent_id=proposal.provenance.agent_id,
-            # a row resolved before the registry kept the policy in force at the decision: the current one
-            policy_hash=row["resolved_policy_hash"] or self.policy.hash,
+            policy_hash=policy_hash, policy_version=version,
         )
         if row["superseded_by"]:
             fields["superseded_by"] = row["superseded_by"]
@@ -1375,15 +1465,17 @@ class Gatekeeper:
         """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
         at its next progress step, without writing its artifact or a ledger entry. The policy watcher stops
         first, after the reload it may have in progress (so nothing changes the gate once it is closed).
-        Writes sent after it raise ``GateClosedError``; the writes in flight are waited for, up to
-        ``CLOSE_WAIT_S`` seconds (the registry and ledger are closed under one that takes longer: ``recover()``
-        finishes it)."""
+        Changes sent after it (writes, deletes, recoveries, people's decisions, releases, retries, expiries,
+        policy reloads, erasures) raise ``GateClosedError`` before changing anything; the ones in flight are
+        waited for, up to ``CLOSE_WAIT_S`` seconds (the registry and ledger are closed under one that takes longer:
+        ``recover()`` finishes it). Reads (the review queue, ``show``, counts, dry runs) go on working."""
+        if self.policy_watcher is not None:
+            # first: a reload it has in progress is put in force and ledgered whole, not refused half way
+            self.policy_watcher.stop()
         with self._busy_cond:
             self._closed = True
             if not self._busy_cond.wait_for(lambda: self._busy == 0, timeout=CLOSE_WAIT_S):
                 log.warning("gate.closed_with_writes_in_flight", writes=self._busy, waited_s=CLOSE_WAIT_S)
-        if self.policy_watcher is not None:
-            self.policy_watcher.stop()
         self.registry.close()
         self.ledger.close()
         close = getattr(self.memory_store, "close", None)

@@ -62,7 +62,7 @@ from typing import Any, Callable, Literal, Sequence
 from pydantic import BaseModel, Field, model_validator
 
 from gatekeeper import gate as _gate_module
-from gatekeeper.gate import Gatekeeper, release_request
+from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, Gatekeeper, release_request
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
@@ -381,10 +381,19 @@ class ReviewService:
 
         Refused before anything is recorded: a malformed decision or edited value (ValueError), self-review
         (ReviewPermissionError), a proposal not pending or changed since ``expected_version``, or one this
-        process is working on right now (ConflictError). An approval or edit whose key the agent wrote or
-        deleted after proposing it is recorded without writing the memory store (``superseded_by``): an old
-        escalation never rolls back a newer memory."""
+        process is working on right now (ConflictError), a closed gate (``GateClosedError``). An approval or edit
+        whose key the agent wrote or deleted after proposing it is recorded without writing the memory store
+        (``superseded_by``): an old escalation never rolls back a newer memory.
+
+        A decision in progress when the gate is closed finishes first: ``Gatekeeper.close`` waits for it as for a
+        write (``Gatekeeper._admitted``). One after ``close()`` is refused: a closed gate's registry and ledger
+        reopen on their next use, and its store refuses the commit (an approval would be quarantined as a store
+        failure)."""
         decision = _decision_for(proposal_id, decision)
+        with self.gate._admitted(DECISION_REFUSED):  # noqa: SLF001 - the gate's admission of changes
+            return self._decide(proposal_id, decision, expected_version)
+
+    def _decide(self, proposal_id: str, decision: ReviewDecision, expected_version: int | None) -> QueueItem:
         row = self.gate.registry.require(proposal_id)
         proposal = row_proposal(row)
         self._refuse_self_review(proposal_id, proposal, decision)
@@ -401,17 +410,19 @@ class ReviewService:
             # the check for a later commit or delete of the key and the store write, under the key's lock:
             # the gate's own commits and deletes of the key take it too, so they land before the check (and
             # supersede this decision) or after the write (and overwrite it), never in between
+            policy = self.gate.policy  # the policy in force at the decision: its hash in the row, both in the ledger
             with self.gate.key_locks([(proposal.namespace, proposal.key)]):
                 deleted = self._deleted_since(row) if new_state is ProposalState.committed else None
                 row = self.gate.registry.resolve(
                     proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
                     reason=decision.reason or "", final_value=final_value, expected_version=expected_version,
-                    superseded_by=deleted, policy_hash=self.gate.policy.hash)
+                    superseded_by=deleted, policy_hash=policy.hash)
                 superseded = row["superseded_by"]
                 if new_state is ProposalState.committed and not superseded:
                     self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
             # from the row: a store failure above moved it to quarantine
-            self.gate._ledger_resolution(self.gate.registry.require(proposal_id))  # noqa: SLF001
+            self.gate._ledger_resolution(self.gate.registry.require(proposal_id),  # noqa: SLF001
+                                         decided_under=policy)
         if superseded:
             log.info("review.superseded", proposal_id=proposal_id, superseded_by=superseded)
         return self._item(self.gate.registry.require(proposal_id), utcnow())
@@ -453,10 +464,13 @@ class ReviewService:
     def release(self, proposal_id: str, operator: str, reason: str) -> QueueItem:
         """Send a write the gate quarantined to this queue, for a person to decide (``Gatekeeper.release_to_review``:
         its refusals and what it records). The agent that proposed the write may not release it
-        (ReviewPermissionError, recorded in the ledger as ``review.refused``). Returns the new queue item."""
-        row = self.gate.registry.require(proposal_id)
-        self._refuse_own_agent(proposal_id, row["agent_id"], operator, "release", "release its own quarantined write")
-        outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
+        (ReviewPermissionError, recorded in the ledger as ``review.refused``). ``GateClosedError`` on a closed
+        gate, before either. Returns the new queue item."""
+        with self.gate._admitted(RELEASE_REFUSED):  # noqa: SLF001 - the gate's admission of changes
+            row = self.gate.registry.require(proposal_id)
+            self._refuse_own_agent(proposal_id, row["agent_id"], operator, "release",
+                                   "release its own quarantined write")
+            outcome = self.gate.release_to_review(proposal_id, operator=operator, reason=reason)
         return self._item(self.gate.registry.require(outcome.proposal.id), utcnow())
 
     def release_many(self, proposal_ids: Sequence[str], operator: str, reason: str, *,
@@ -465,13 +479,15 @@ class ReviewService:
         own: one outcome per distinct id, in order, ``released`` with the new queue item or why not. ValueError,
         with nothing released: no ids, more than ``MAX_BULK_DECISIONS``, an empty operator or reason.
         ``on_outcome`` is called with each outcome as soon as it is known (a CLI prints it then, so a run stopped
-        half way has shown what it did)."""
+        half way has shown what it did). ``GateClosedError`` on a closed gate, before the first; a gate closed
+        during the run stops it after the release in progress (the ones before it stand)."""
         release_request(operator, reason)
         wanted = list(dict.fromkeys(proposal_ids))
         if not wanted:
             raise ValueError("no quarantined writes to release")
         if len(wanted) > MAX_BULK_DECISIONS:
             raise ValueError(f"at most {MAX_BULK_DECISIONS} writes are released at once, not {len(wanted)}")
+        self.gate._refuse_if_closed(RELEASE_REFUSED)  # noqa: SLF001 - each release is admitted on its own
         return _each_reported([lambda pid=pid: _outcome_of(pid, lambda: BulkOutcome(
             proposal_id=pid, status="released", item=self.release(pid, operator, reason))) for pid in wanted],
             on_outcome)
@@ -484,9 +500,12 @@ class ReviewService:
         thread is resumed with the rejection (with ``resume_graph``) so it goes on. An escalation a person
         decides meanwhile is left to them. Under ``flag`` (the default) nothing expires and this returns [].
         ``dry_run``: change nothing, and return the escalations that would expire. Returns the expired
-        items, as they are after the rejection."""
+        items, as they are after the rejection. ``GateClosedError`` on a closed gate (a dry run still reads it);
+        a gate closed during the run stops it after the rejection in progress."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
+        if not dry_run:
+            self.gate._refuse_if_closed(EXPIRY_REFUSED)  # noqa: SLF001 - each rejection is admitted on its own
         if self.gate.policy.escalation.overdue_action != "quarantine":
             return []
         now = now or utcnow()
@@ -529,7 +548,8 @@ class ReviewService:
         names one proposal, no items, more than ``MAX_BULK_DECISIONS``, a malformed decision (a rejection
         without a reason). An id listed twice is decided once. Returns one outcome per distinct id, in order;
         ``on_outcome`` is called with each as soon as it is known (so a run stopped half way has shown what it
-        did)."""
+        did). ``GateClosedError`` on a closed gate, before the first; a gate closed during the run stops it after
+        the decision in progress (the ones before it stand)."""
         decision = ReviewDecision.model_validate(decision) if isinstance(decision, dict) else decision
         if decision.type == "edit":
             raise ValueError("an edit is decided one memory at a time")
@@ -542,6 +562,7 @@ class ReviewService:
             raise ValueError("no escalations to decide")
         if len(wanted) > MAX_BULK_DECISIONS:
             raise ValueError(f"at most {MAX_BULK_DECISIONS} escalations are decided at once, not {len(wanted)}")
+        self.gate._refuse_if_closed(DECISION_REFUSED)  # noqa: SLF001 - each decision is admitted on its own
         outcomes = _each_reported([lambda pid=pid, version=version: self._decide_one_of_many(pid, version, decision)
                                    for pid, version in wanted.items()], on_outcome)
         log.info("review.bulk_decided", reviewer=decision.reviewer, type=decision.type, asked=len(outcomes),
@@ -568,10 +589,19 @@ class ReviewService:
         """Apply a person's decision: resume the paused graph thread or decide directly.
 
         Everything that can refuse a decision (validation, self-review, already
-        decided, changed since ``expected_version``) is checked before a thread is
+        decided, changed since ``expected_version``, a closed gate) is checked before a thread is
         resumed, so a refused decision never consumes the thread's interrupt.
+
+        Admitted as a whole (``Gatekeeper._admitted``): ``Gatekeeper.close`` waits for a decision in progress,
+        resumed or direct; a resumed node that finds the gate closed meanwhile refuses it, and this call then
+        applies it directly.
         """
         decision = _decision_for(proposal_id, decision)
+        with self.gate._admitted(DECISION_REFUSED):  # noqa: SLF001 - the gate's admission of changes
+            return self._submit_decision(proposal_id, decision, expected_version)
+
+    def _submit_decision(self, proposal_id: str, decision: ReviewDecision,
+                         expected_version: int | None) -> SubmittedDecision:
         # the thread's run context is built before the submit lock: a slow hook (a database lookup) holds up
         # no other decision while it runs
         built = self._context_before_lock(self._refusal_checked(proposal_id, decision, expected_version))
