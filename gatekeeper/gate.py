@@ -1093,7 +1093,9 @@ class Gatekeeper:
         if not th.context_window:
             return {c: [] for c in contexts}
         since = utcnow() - timedelta(minutes=th.context_minutes)
-        return {c: self.registry.recent_texts(c, since, th.context_window) for c in contexts}
+        counts_from = max(th.uncertain_below, th.context_min_score)  # as in Reviewer._context_layer
+        return {c: self.registry.recent_texts(c, since, th.context_window, let_in_from=counts_from)
+                for c in contexts}
 
     def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
         """Committed memories like ``proposal``'s text, for the LLM judge: from the write's own namespace only

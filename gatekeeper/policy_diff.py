@@ -40,7 +40,14 @@ from gatekeeper.classifier import Progress
 from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.policy import Policy
-from gatekeeper.registry import ProposalRegistry, WriteContext, row_context, row_proposal
+from gatekeeper.registry import (
+    ProposalRegistry,
+    WriteContext,
+    committed_text,
+    let_in_alarming,
+    row_context,
+    row_proposal,
+)
 from gatekeeper.reviewer import Reviewer
 
 #: writes reviewed per ``review_many`` call
@@ -276,32 +283,38 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
     in the batch that commit (``Gatekeeper._review_in_order``); never with itself or a later write.
 
     "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
-    pending until then, so it counts only for the rows journaled after the decision, with its text as decided."""
+    pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
+    and the writes run from after the latest one a person let in alarming (``let_in_alarming``), as in the gate
+    (``ProposalRegistry.recent_texts``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
+    counts_from = max(th.uncertain_below, th.context_min_score)
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
     position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)
     # context -> its committed writes' (positions, created_at, texts, committed from: a person's decision time
-    # or None for the gate's own commit), in registry order
-    committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None]]] = {}
+    # or None for the gate's own commit, let in alarming), in registry order
+    committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None], list[bool]]] = {}
     for context in {row_context(r, th.context_scope) for r in rows}:
-        at, times, texts, decided = committed.setdefault(context, ([], [], [], []))
+        at, times, texts, decided, alarming = committed.setdefault(context, ([], [], [], [], []))
         for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
             position[row["id"]] = i
             if row["state"] == "committed":
                 at.append(i)
                 times.append(row["created_at"])
-                texts.append(row["text"])
+                texts.append(committed_text(row))
                 decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
+                alarming.append(let_in_alarming(row, counts_from))
     out = []
     for r in rows:
-        at, times, texts, decided = committed[row_context(r, th.context_scope)]
+        at, times, texts, decided, alarming = committed[row_context(r, th.context_scope)]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
         end = bisect.bisect_left(at, position[r["id"]])
-        seen = [texts[k] for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
-        out.append(seen[-th.context_window:])
+        seen = [k for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
+        window = seen[-th.context_window:]
+        cut = max((n + 1 for n, k in enumerate(window) if alarming[k]), default=0)
+        out.append([texts[k] for k in window[cut:]])
     return out
 
 

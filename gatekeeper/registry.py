@@ -34,15 +34,17 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from gatekeeper.files import private_file
 from gatekeeper.models import (
+    Action,
     Decision,
     MemoryWrite,
     ProposalState,
     STORED,
     ReviewResult,
+    content_to_text,
     utcnow,
 )
 from gatekeeper.quotes import JOINED_TEXT_CHARS, QuoteFinder
@@ -694,18 +696,27 @@ class ProposalRegistry:
         oldest = con.execute("SELECT MIN(created_at) FROM proposals WHERE state='pending'").fetchone()[0]
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
-    def recent_texts(self, context: WriteContext, since: datetime, limit: int, state: str = "committed"
-                     ) -> list[str]:
-        """The latest writes in ``state`` (default: committed ones -- the pieces a split belief would consist
-        of; writes already stopped are not held against the next one) of ``context`` (``context_of``),
-        oldest first."""
+    def recent_texts(self, context: WriteContext, since: datetime, limit: int, *,
+                     let_in_from: float | None = None) -> list[str]:
+        """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first: what the
+        context layer joins a new write with (the pieces a split belief would consist of; writes already stopped
+        are not held against the next one). A write a person edited is its text as edited (what the store holds).
+
+        With ``let_in_from`` (the score from which a joined text counts) they run from after the latest of them
+        a person let in with such a score (``let_in_alarming``)."""
         where, args = _context_filter(context)
         rows = self._con().execute(
-            f"""SELECT text FROM proposals WHERE {" AND ".join(where)} AND created_at >= ? AND state=?
+            f"""SELECT text, action, score, resolution, final_value_json FROM proposals
+               WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed'
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (*args, since.isoformat(), state, int(limit)),
+            (*args, since.isoformat(), int(limit)),
         ).fetchall()
-        return [r["text"] for r in reversed(rows)]
+        out: list[str] = []
+        for r in rows:
+            if let_in_from is not None and let_in_alarming(r, let_in_from):
+                break
+            out.append(committed_text(r))
+        return out[::-1]
 
     def unfinished(self) -> list[dict]:
         """Rows a crash may have left half-done."""
@@ -1272,6 +1283,27 @@ def _iso(ts: str) -> str:
     """A ledger time ("...Z") written like the registry's own times (``utcnow().isoformat()``), so the two
     compare as strings."""
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).isoformat()
+
+
+def committed_text(row: Mapping[str, Any]) -> str:
+    """The text a committed registry ``row`` holds in the memory store: the proposal's, or a person's edit of it
+    (the row's ``text`` stays the proposal's)."""
+    if row["resolution"] == "edit" and row["final_value_json"]:
+        return content_to_text(json.loads(row["final_value_json"]))
+    return row["text"]
+
+
+def let_in_alarming(row: Mapping[str, Any], counts_from: float) -> bool:
+    """Whether a committed registry ``row`` was let in by a person (an approved or edited escalation, a released
+    quarantine: the gate's own action was not a commit) with a score from ``counts_from`` on, the score from
+    which the context layer counts a joined text.
+
+    The context layer does not join later writes with such a write: every joined text holding it reads about as
+    alarming as it did alone, so each later write of its context was escalated for it, however harmless, until
+    it left the window (``thresholds.context_minutes``). The person has read it; the later writes are joined
+    with the ones after it. A write let in with a lower score (one from a source whose every write a person
+    reviews) stays in the window."""
+    return row["action"] != Action.commit.value and row["score"] is not None and row["score"] >= counts_from
 
 
 def row_proposal(row: dict[str, Any]) -> MemoryWrite:
