@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from langgraph.store.base import PutOp
 from pydantic import BaseModel, Field
 
+from gatekeeper.gate import CHANGE_REFUSED
 from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import content_hash_of
@@ -115,6 +116,8 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
         raise ValueError("name what to erase: proposal ids, or a namespace (and key)")
     report = ErasureReport(dry_run=dry_run)
     if not dry_run:
+        # a closed gate changes nothing, not even an earlier erasure's unfinished rewrite of the ledger
+        gate._refuse_if_closed(CHANGE_REFUSED)  # noqa: SLF001 - the erasure's later steps are admitted each
         pending = gate.ledger.apply_redactions()  # an earlier erasure stopped between its record and its rewrite
         if pending:
             report.notes.append(f"finished an interrupted redaction of {pending} ledger entr"

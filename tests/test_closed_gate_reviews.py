@@ -276,14 +276,17 @@ def test_a_gate_closed_while_a_new_policy_loads_does_not_put_it_in_force(gate, m
     assert on_disk(gate) == before and gate.policy is in_force
 
 
-def test_an_erasure_on_a_closed_gate_is_refused_and_changes_nothing(gate, reviewer):
-    """Before, an erasure after ``close()`` failed half way with chromadb's "ChromaMemoryStore is closed"."""
+@pytest.mark.parametrize("by", ["id", "namespace"])
+def test_an_erasure_on_a_closed_gate_is_refused_and_changes_nothing(gate, reviewer, by):
+    """Before, an erasure after ``close()`` failed half way with chromadb's "ChromaMemoryStore is closed" (by
+    namespace, before anything else: listing the namespace's keys)."""
     p = gate.submit(write(NOTE)).proposal
     assert stored(gate, reviewer, p.key) == p.value
     gate.close()
     before = on_disk(gate)
+    selection = {"proposal_ids": [p.id]} if by == "id" else {"namespace": list(p.namespace)}
     with pytest.raises(GateClosedError, match="nothing was changed; open a new gate"):
-        erase_memories(gate, proposal_ids=[p.id], operator="dpo", reason="request 7")
+        erase_memories(gate, **selection, operator="dpo", reason="request 7")
     assert on_disk(gate) == before and stored(gate, reviewer, p.key) == p.value
     assert gate.registry.require(p.id)["text"] == NOTE
 
@@ -302,6 +305,28 @@ def test_an_erasure_on_a_closed_gate_whose_store_stays_open_erases_nothing(tmp_p
             erase_memories(gate, proposal_ids=[p.id], operator="dpo", reason="request 7")
         assert on_disk(gate) == before and gate.registry.require(p.id)["text"] == SELF_PRES
         assert not gate.ledger.find(event="memory.erased")
+    finally:
+        gate.close()
+
+
+def test_an_erasure_on_a_closed_gate_leaves_an_earlier_erasures_unfinished_redaction_alone(tmp_path, reviewer):
+    """Before, an erasure after ``close()`` first finished an earlier erasure's redaction of the ledger (one
+    interrupted between its record and its rewrite), rewriting the ledger files the caller believed closed, and
+    only then raised ``GateClosedError``. ``ledger repair`` (or the next erasure on an open gate) finishes it."""
+    from gatekeeper.ledger import REDACTED_EVENT, redaction_stub, stub_digest
+
+    gate = make_gate(tmp_path / "data", reviewer, memory_store=InMemoryStore())
+    try:
+        p = gate.submit(write(NOTE)).proposal
+        [entry] = gate.ledger.find(event="proposal.decided", proposal_id=p.id)
+        gate.ledger.append(REDACTED_EVENT, operator="dpo", reason="r",
+                           entries=[[entry["seq"], stub_digest(redaction_stub(entry))]])
+        gate.close()
+        before = on_disk(gate)
+        with pytest.raises(GateClosedError, match="nothing was changed"):
+            erase_memories(gate, proposal_ids=[p.id], operator="dpo", reason="request 7")
+        assert on_disk(gate) == before and NOTE in before[2]
+        assert gate.ledger.verify().redactions_pending == 1
     finally:
         gate.close()
 
