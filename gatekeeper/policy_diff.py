@@ -284,7 +284,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
 
     "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
     pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
-    and the writes run from after the latest one a person let in alarming (``let_in_alarming``), as in the gate
+    and without the ones a person let in alarming (``let_in_alarming``), as in the gate
     (``ProposalRegistry.recent_texts``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
@@ -313,8 +313,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
         end = bisect.bisect_left(at, position[r["id"]])
         seen = [k for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
         window = seen[-th.context_window:]
-        cut = max((n + 1 for n, k in enumerate(window) if alarming[k]), default=0)
-        out.append([texts[k] for k in window[cut:]])
+        out.append([texts[k] for k in window if not alarming[k]])
     return out
 
 

@@ -702,8 +702,8 @@ class ProposalRegistry:
         context layer joins a new write with (the pieces a split belief would consist of; writes already stopped
         are not held against the next one). A write a person edited is its text as edited (what the store holds).
 
-        With ``let_in_from`` (the score from which a joined text counts) they run from after the latest of them
-        a person let in with such a score (``let_in_alarming``)."""
+        With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
+        score (``let_in_alarming``) are left out; the writes before and after them are joined."""
         where, args = _context_filter(context)
         rows = self._con().execute(
             f"""SELECT text, action, score, resolution, final_value_json FROM proposals
@@ -714,7 +714,7 @@ class ProposalRegistry:
         out: list[str] = []
         for r in rows:
             if let_in_from is not None and let_in_alarming(r, let_in_from):
-                break
+                continue  # only that write: the ones before it may be pieces of a belief split around it
             out.append(committed_text(r))
         return out[::-1]
 
