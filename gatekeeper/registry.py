@@ -1301,8 +1301,8 @@ def let_in_alarming(row: Mapping[str, Any], counts_from: float) -> bool:
     The context layer does not join later writes with such a write: every joined text holding it reads about as
     alarming as it did alone, so each later write of its context was escalated for it, however harmless, until
     it left the window (``thresholds.context_minutes``). The person has read it; the later writes are joined
-    with the ones after it. A write let in with a lower score (one from a source whose every write a person
-    reviews) stays in the window."""
+    with the others, before and after it. A write let in with a lower score (one from a source whose every write
+    a person reviews) stays in the window."""
     return row["action"] != Action.commit.value and row["score"] is not None and row["score"] >= counts_from
 
 
