@@ -123,6 +123,9 @@ RELEASED = "sent from quarantine to human review"
 #: the start of the decision reason of an escalation quarantined because its agent already had
 #: ``escalation.max_pending_per_agent`` escalations waiting in the review queue
 QUEUE_CAPPED = "review queue cap reached, quarantined (fail closed)"
+#: how many pages of store search results the judge's similar memories look through for the write's own
+#: namespace (a store searches by prefix: a parent namespace's results hold its children's memories)
+SIMILAR_PAGES = 3
 #: the longest reason a release takes (as a reviewer's reason: the web forms' and the API's limit)
 MAX_RELEASE_REASON = 4000
 
@@ -1103,11 +1106,18 @@ class Gatekeeper:
         must not be sent other users' memories."""
         if k <= 0:
             return []
+        # a store searches by namespace *prefix*: ("memories",) also finds ("memories", "alice"). Those are
+        # passed over, a few pages at most (the judge's context, not worth a scan of the store)
+        want, out, page = tuple(proposal.namespace), [], max(k, 10)
         try:
-            items = self.memory_store.search(proposal.namespace, query=proposal.text[:2000], limit=k)
+            for offset in range(0, SIMILAR_PAGES * page, page):
+                items = self.memory_store.search(want, query=proposal.text[:2000], limit=page, offset=offset)
+                out.extend(it for it in items if tuple(it.namespace) == want)
+                if len(out) >= k or len(items) < page:
+                    break
         except Exception:  # noqa: BLE001 - context for the judge only
             return []
-        return [str(it.value.get("content", it.value))[:500] for it in items]
+        return [str(it.value.get("content", it.value))[:500] for it in out[:k]]
 
     def _outcome_from_row(self, row: dict, replayed: bool = False) -> GateOutcome:
         review = row_review(row) or _failed_review(RuntimeError("no review recorded"))

@@ -264,6 +264,24 @@ def test_the_judge_is_shown_similar_memories_of_the_writes_own_namespace_only(tm
     gate.close()
 
 
+def test_a_write_to_a_parent_namespace_is_not_shown_its_childrens_memories(tmp_path, reviewer, judge_policy):
+    """A store searches by namespace prefix: a write to ``("memories",)`` was shown ``("memories", "alice")``'s
+    memories. Only the write's own namespace's are shown, even where the children's fill the first page."""
+    model = ToolCallingFake(responses=[verdict("task_knowledge", "task_knowledge", 0.97)])
+    model.prompts = []
+    gate = _gate(tmp_path, reviewer, judge_policy, model)
+    parent, alice = ("memories",), ("memories", "alice")
+    for i in range(12):
+        gate.submit(MemoryWrite(content=f"Alice's VPN token {i} is renewed every Monday by the IT desk.",
+                                namespace=alice))
+    assert gate.submit(MemoryWrite(content="The team VPN token is renewed by the IT desk on Fridays.",
+                                   namespace=parent)).state is ProposalState.committed
+    gate.submit(MemoryWrite(content="The VPN token is renewed by the IT desk each week.", namespace=parent))
+    human = model.prompts[-1][1].content
+    assert "The team VPN token is renewed by the IT desk on Fridays." in human and "Alice's" not in human
+    gate.close()
+
+
 def test_the_stand_in_models_read_the_writes_text_from_the_prompt(reviewer, judge_policy):
     """``judge.memory_under_review`` (what the stand-in judges answer from) is the write's text, without what the
     prompt shows beside it: the deciding part, hidden content, the joined writes."""
