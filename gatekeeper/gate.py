@@ -1052,7 +1052,10 @@ class Gatekeeper:
         would commit runs over its context's writes before it that would commit, from before and within the
         batch (``Reviewer.review_context``: only the joined texts; a score can only go up, so a write stopped
         in the first pass stays stopped). A write stopped in the batch is not joined with the next ones, as
-        in a sequence of calls."""
+        in a sequence of calls: where the second pass stops a write the first let through, the writes after
+        it in its context are joined again without it (and so on, until nothing changes: a write's joins
+        depend only on the writes before it, so the k-th write of a context is settled by the k-th round;
+        one or two rounds in practice)."""
         th = policy.thresholds
         before = self._recents_before(proposals, policy)
         # the first pass joins only a context's first write in the batch with the writes from before it; a
@@ -1066,26 +1069,36 @@ class Gatekeeper:
         first = reviewer.review_many(proposals, [[] if lt else before[c] for c, lt in zip(contexts, later)])
         if not th.context_window:
             return first
-        again, recents = [], []
-        committed: dict[WriteContext, list[str]] = {}
-        for i, (p, review, context) in enumerate(zip(proposals, first, contexts)):
+
+        def commits(i: int, review: ReviewResult) -> bool:
             try:
-                commits = action_for(p, review, policy) is Action.commit
+                return action_for(proposals[i], review, policy) is Action.commit
             except Exception:  # noqa: BLE001 - the decision step itself fails the write closed
-                commits = False
-            if not commits:
-                continue
-            recent = [*before[context], *committed.get(context, [])][-th.context_window:]
-            if later[i] and recent:
-                again.append(i)
-                recents.append(recent)
-            committed.setdefault(context, []).append(p.text)
-        if again:
-            # only the new joined texts are reviewed; the rest of each write's first review stands
-            for i, review in zip(again, reviewer.review_context([proposals[i] for i in again],
-                                                                [first[i] for i in again], recents)):
-                first[i] = review
-        return first
+                return False
+
+        out = list(first)
+        # the later writes the first pass lets through: only their joins can change what they are
+        candidates = {i for i in range(len(proposals)) if later[i] and commits(i, first[i])}
+        joined_with: dict[int, list[str]] = {}  # what each candidate's review in ``out`` was joined with
+        for _ in range(len(proposals) + 1):
+            again, recents = [], []
+            committed: dict[WriteContext, list[str]] = {}
+            for i, (p, context) in enumerate(zip(proposals, contexts)):
+                if i in candidates:
+                    recent = [*before[context], *committed.get(context, [])][-th.context_window:]
+                    if recent != joined_with.get(i, []):
+                        again.append(i)
+                        recents.append(recent)
+                        joined_with[i] = recent
+                if commits(i, out[i]):
+                    committed.setdefault(context, []).append(p.text)
+            if not again:
+                break  # every candidate's review was joined with what commits before it
+            # from the first review: the texts it was joined with before may no longer be the ones before it
+            reviewed = reviewer.review_context([proposals[i] for i in again], [first[i] for i in again], recents)
+            for i, review in zip(again, reviewed):
+                out[i] = review
+        return out
 
     def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy
                         ) -> dict[WriteContext, list[str]]:

@@ -281,6 +281,16 @@ def test_a_belief_split_over_the_writes_of_one_batch_is_joined_like_one_written_
     assert after[0].state is not ProposalState.committed and after[1].state is ProposalState.committed
     assert all(stopped not in e.details.get("joined_text", "") for e in after[1].review.evidence)
 
+    # nor is a write the joined (second) pass stops: the split belief's last piece passes on its own and is
+    # stopped only joined with the pieces before it; the notes after it are joined without it
+    notes = ["The staging database backup runs at 02:00 UTC every night.",
+             "Customer Acme prefers invoices in PDF format.", "The deploy pipeline needs the v2 token from vault."]
+    calls = [gate.submit(w(t, agent="calls-2")) for t in [*SPLIT, *notes]]
+    batch = gate.submit_many([w(t, agent="batch-2") for t in [*SPLIT, *notes]])
+    assert [o.state for o in batch] == [o.state for o in calls]
+    assert [o.state for o in batch[2:]] == [ProposalState.pending] + [ProposalState.committed] * 3
+    assert all(SPLIT[2] not in _joined(o) for o in batch[3:])
+
     # the drop-in store: one PutOp batch through GatedStore
     store = GatedStore(gate=gate, agent_id="store-agent")
     store.batch([PutOp(("m",), f"k{i}", {"content": t}) for i, t in enumerate(SPLIT)])
