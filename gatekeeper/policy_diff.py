@@ -300,7 +300,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
         at, times, texts, decided, alarming = committed.setdefault(context, ([], [], [], [], []))
         for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
             position[row["id"]] = i
-            if row["state"] == "committed":
+            if row["state"] == "committed" and row["text"]:  # a blank text: an erasure is taking the row out
                 at.append(i)
                 times.append(row["created_at"])
                 texts.append(committed_text(row))

@@ -703,11 +703,13 @@ class ProposalRegistry:
         are not held against the next one). A write a person edited is its text as edited (what the store holds).
 
         With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
-        score (``let_in_alarming``) are left out; the writes before and after them are joined."""
+        score (``let_in_alarming``) are left out; the writes before and after them are joined. So are the
+        rows an erasure is taking out (``hide_texts`` blanked their text; a person's edit of one is in
+        ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
         rows = self._con().execute(
             f"""SELECT text, action, score, resolution, final_value_json FROM proposals
-               WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed'
+               WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
             (*args, since.isoformat(), int(limit)),
         ).fetchall()

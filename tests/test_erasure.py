@@ -535,3 +535,38 @@ def test_a_write_reviewed_while_the_erasure_runs_is_not_joined_with_the_erased_t
     (later,) = during
     assert "zebrafinch" not in gate.registry.get(later.proposal.id)["review_json"].lower()
     assert files_holding(Path(gate.registry.path).parent, *ERASED_WORDS) == []
+
+
+def test_a_write_reviewed_while_the_erasure_runs_is_not_joined_with_an_erased_edit(tmp_path, reviewer, monkeypatch):
+    """The erasure blanks the rows' text first, so that the context layer stops joining them; a write a person
+    edited is joined as edited (its ``final_value_json``), which was still there: a write reviewed in between was
+    joined with the erased edit, decided on it and handed its review quoting it back."""
+    from gatekeeper.policy import SourceTrust
+
+    trust = {**reviewer.policy.trust, SourceKind.peer_agent: SourceTrust(trust=0.3, always_review=True)}
+    every = reviewer.for_policy(reviewer.policy.model_copy(update={"trust": trust}), classifier=reviewer.classifier)
+    g = make_gate(tmp_path, every)
+    try:
+        def peer(text: str) -> MemoryWrite:
+            return MemoryWrite(content=text, namespace=("memories", "peer"),
+                               provenance=Provenance(source=SourceKind.peer_agent,
+                                                     agent_id="peer"))
+
+        first = g.submit(peer("Ship the order to the warehouse."))
+        ReviewService(g).edit(first.proposal.id, "alice", {"content": ALICE_NOTE})
+        assert "zebrafinch" in json.dumps(g.submit(peer("Label the boxes.")).review.model_dump()).lower()
+        real_redact, during = g.ledger.redact, []
+
+        def redact_with_a_write_in_between(*args, **kw):
+            during.append(g.submit(peer("Label the boxes with the order number.")))
+            return real_redact(*args, **kw)
+
+        monkeypatch.setattr(g.ledger, "redact", redact_with_a_write_in_between)
+        erase_memories(g, proposal_ids=[first.proposal.id], operator="dpo", reason="REQ-44")
+        (later,) = during
+        # what it was decided on and what its caller got back (the stored evidence is scrubbed afterwards; a
+        # judge, a service outside the deployment, would have been sent the joined text)
+        assert "zebrafinch" not in json.dumps(later.review.model_dump()).lower()
+        assert "zebrafinch" not in g.registry.get(later.proposal.id)["review_json"].lower()
+    finally:
+        g.close()
