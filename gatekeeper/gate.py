@@ -791,7 +791,7 @@ class Gatekeeper:
         with _working_on([p.id for _, p in work]):
             _crash_point("after_journal")
             try:
-                reviews = self._review_in_order([p for _, p in work], policy, reviewer)
+                reviews = self._review_in_order([p for _, p in work], policy, reviewer, resumed)
             except Exception as exc:  # noqa: BLE001 - never lose or commit on an unexpected fault
                 reviews = [_failed_review(exc) for _ in work]
             failed = [(p.id, r.error) for (_, p), r in zip(work, reviews) if r.error]
@@ -1039,12 +1039,14 @@ class Gatekeeper:
         )
 
     # ----------------------------------------------------------------- helpers
-    def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy,
-                         reviewer: Reviewer) -> list[ReviewResult]:
+    def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy, reviewer: Reviewer,
+                         resumed: AbstractSet[str] = frozenset()) -> list[ReviewResult]:
         """Review a batch as if its writes had been submitted one by one, for the context layer (split
         beliefs): a write is joined with the committed writes before the batch in its context (by default its
         agent's writes to its namespace: ``thresholds.context_scope``, ``context_of``) and with the writes
-        before it in the batch in the same context that commit.
+        before it in the batch in the same context that commit. A write journaled before (``resumed``: one a
+        crash interrupted, reviewed by ``recover``) is joined with the writes committed before it was
+        journaled, not with the ones that came while it waited.
 
         Those commits are not known before the review, so a batch is reviewed in two passes: first each
         write without the context of the batch (the first write of a context in the batch joined with the
@@ -1057,7 +1059,7 @@ class Gatekeeper:
         depend only on the writes before it, so the k-th write of a context is settled by the k-th round;
         one or two rounds in practice)."""
         th = policy.thresholds
-        before = self._recents_before(proposals, policy)
+        before = self._recents_before(proposals, policy, resumed)
         # the first pass joins only a context's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
         contexts = [context_of(p, th.context_scope) for p in proposals]
@@ -1066,7 +1068,7 @@ class Gatekeeper:
         for context in contexts:
             later.append(context in seen)
             seen.add(context)
-        first = reviewer.review_many(proposals, [[] if lt else before[c] for c, lt in zip(contexts, later)])
+        first = reviewer.review_many(proposals, [[] if lt else before[i] for i, lt in enumerate(later)])
         if not th.context_window:
             return first
 
@@ -1085,7 +1087,7 @@ class Gatekeeper:
             committed: dict[WriteContext, list[str]] = {}
             for i, (p, context) in enumerate(zip(proposals, contexts)):
                 if i in candidates:
-                    recent = [*before[context], *committed.get(context, [])][-th.context_window:]
+                    recent = [*before[i], *committed.get(context, [])][-th.context_window:]
                     if recent != joined_with.get(i, []):
                         again.append(i)
                         recents.append(recent)
@@ -1100,18 +1102,31 @@ class Gatekeeper:
                 out[i] = review
         return out
 
-    def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy
-                        ) -> dict[WriteContext, list[str]]:
-        """Each context's committed writes before this batch (one registry query per context; the batch's own
-        writes are not committed yet, so the query returns none of them)."""
+    def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy,
+                        resumed: AbstractSet[str] = frozenset()) -> list[list[str]]:
+        """For each write of the batch, its context's committed writes before the batch (one registry query per
+        context; the batch's own writes are not committed yet, so the query returns none of them). For a write
+        journaled before (``resumed``), those committed in the ``context_minutes`` before it was journaled."""
         th = policy.thresholds
-        contexts = dict.fromkeys(context_of(p, th.context_scope) for p in proposals)
         if not th.context_window:
-            return {c: [] for c in contexts}
-        since = utcnow() - timedelta(minutes=th.context_minutes)
+            return [[] for _ in proposals]
+        span = timedelta(minutes=th.context_minutes)
         counts_from = max(th.uncertain_below, th.context_min_score)  # as in Reviewer._context_layer
-        return {c: self.registry.recent_texts(c, since, th.context_window, let_in_from=counts_from)
-                for c in contexts}
+        now: dict[WriteContext, list[str]] = {}
+        out = []
+        for p in proposals:
+            context = context_of(p, th.context_scope)
+            row = self.registry.get(p.id) if p.id in resumed else None
+            if row is not None:
+                out.append(self.registry.recent_texts(
+                    context, datetime.fromisoformat(row["created_at"]) - span, th.context_window,
+                    let_in_from=counts_from, before_id=p.id))
+                continue
+            if context not in now:
+                now[context] = self.registry.recent_texts(context, utcnow() - span, th.context_window,
+                                                          let_in_from=counts_from)
+            out.append(now[context])
+        return out
 
     def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
         """Committed memories like ``proposal``'s text, for the LLM judge: from the write's own namespace only

@@ -697,16 +697,25 @@ class ProposalRegistry:
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
     def recent_texts(self, context: WriteContext, since: datetime, limit: int, *,
-                     let_in_from: float | None = None) -> list[str]:
+                     let_in_from: float | None = None, before_id: str | None = None) -> list[str]:
         """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first: what the
         context layer joins a new write with (the pieces a split belief would consist of; writes already stopped
         are not held against the next one). A write a person edited is its text as edited (what the store holds).
+
+        With ``before_id`` (a journaled write reviewed late: ``Gatekeeper.recover`` after a crash) only the
+        writes journaled before that one, in the registry's order (time, then journaling), as when it was
+        written; not the ones that came while it waited.
 
         With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
         score (``let_in_alarming``) are left out; the writes before and after them are joined. So are the
         rows an erasure is taking out (``hide_texts`` blanked their text; a person's edit of one is in
         ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
+        if before_id is not None:
+            at = self._con().execute("SELECT created_at, rowid FROM proposals WHERE id=?", (before_id,)).fetchone()
+            if at is not None:
+                where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
+                args.extend([at[0], at[0], at[1]])
         rows = self._con().execute(
             f"""SELECT text, action, score, resolution, final_value_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
