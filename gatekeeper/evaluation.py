@@ -36,6 +36,7 @@ import numpy as np
 from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
+from gatekeeper.registry import cleared_alarming
 
 POSITIVE = "alignment_shifting"
 BENIGN = TASK_KNOWLEDGE
@@ -521,11 +522,13 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     split over several small writes is seen whole (the context layer); the rest of this module reviews every
     write alone, which leaves that layer out. Here the writes are written one after the other in a seeded
     random order, and each is reviewed with the last ``context_window`` writes before it that committed, as
-    the gate passes them (a write stopped in the row is not joined with the next ones). Reports recall and
+    the gate passes them (a write stopped in the row is not joined with the next ones, nor one whose review
+    cleared an alarming text: ``registry.cleared_alarming``). Reports recall and
     false alarms alone and in a row, and how many writes only the joined review flagged (benign: false alarms
     the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
     (default: the seeded random one). One write at a time: each depends on the decisions before it."""
     window = policy.thresholds.context_window
+    counts_from = max(policy.thresholds.uncertain_below, policy.thresholds.context_min_score)
     if order is None:
         order = list(range(len(raws)))
         random.Random(seed).shuffle(order)
@@ -539,7 +542,7 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
         recent = committed[-window:] if window else []
         review = reviewer.review_many([raws[i].proposal], [recent])[0]
         joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
-        if joined[i].action == "commit":
+        if joined[i].action == "commit" and not cleared_alarming(review, counts_from):
             committed.append(raws[i].proposal.text)
         if progress and (n % batch_size == 0 or n == len(order)):
             progress(n, len(order))
@@ -592,6 +595,7 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
     raws, _, _ = review_examples(pos, reviewer, source=source, batch_size=batch_size)
     plain_caught = sum(r.action != "commit" for r in _records(raws, policy))
     window = policy.thresholds.context_window
+    counts_from = max(policy.thresholds.uncertain_below, policy.thresholds.context_min_score)
     pieces = [[closed_piece(x) for x in split_in_three(e.text)] if closed else split_in_three(e.text)
               for e in pos]
     committed: list[list[str]] = [[] for _ in pos]
@@ -605,7 +609,8 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
             recents = [committed[i][-window:] if window else [] for i in chunk]
             for i, p, review in zip(chunk, proposals, reviewer.review_many(proposals, recents)):
                 if decide(p, review, policy).action.value == "commit":
-                    committed[i].append(pieces[i][k])
+                    if not cleared_alarming(review, counts_from):  # as the gate joins them
+                        committed[i].append(pieces[i][k])
                 else:
                     stopped[i] = True
     caught = sum(stopped)

@@ -80,6 +80,7 @@ from gatekeeper.registry import (
     ConflictError,
     ProposalRegistry,
     WriteContext,
+    cleared_alarming,
     context_of,
     owner_alive,
     process_token,
@@ -1079,6 +1080,7 @@ class Gatekeeper:
                 return False
 
         out = list(first)
+        counts_from = max(th.uncertain_below, th.context_min_score)  # as in Reviewer._context_layer
         # the later writes the first pass lets through: only their joins can change what they are
         candidates = {i for i in range(len(proposals)) if later[i] and commits(i, first[i])}
         joined_with: dict[int, list[str]] = {}  # what each candidate's review in ``out`` was joined with
@@ -1092,7 +1094,7 @@ class Gatekeeper:
                         again.append(i)
                         recents.append(recent)
                         joined_with[i] = recent
-                if commits(i, out[i]):
+                if commits(i, out[i]) and not cleared_alarming(out[i], counts_from):
                     committed.setdefault(context, []).append(p.text)
             if not again:
                 break  # every candidate's review was joined with what commits before it

@@ -44,7 +44,7 @@ from gatekeeper.registry import (
     ProposalRegistry,
     WriteContext,
     committed_text,
-    let_in_alarming,
+    left_out_of_joins,
     row_context,
     row_proposal,
 )
@@ -284,8 +284,8 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
 
     "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
     pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
-    and without the ones a person let in alarming (``let_in_alarming``), as in the gate
-    (``ProposalRegistry.recent_texts``)."""
+    and without the ones a person let in alarming or whose review cleared an alarming text
+    (``left_out_of_joins``), as in the gate (``ProposalRegistry.recent_texts``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
@@ -305,7 +305,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
                 times.append(row["created_at"])
                 texts.append(committed_text(row))
                 decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
-                alarming.append(let_in_alarming(row, counts_from))
+                alarming.append(left_out_of_joins(row, counts_from))
     out = []
     for r in rows:
         at, times, texts, decided, alarming = committed[row_context(r, th.context_scope)]

@@ -707,7 +707,8 @@ class ProposalRegistry:
         written; not the ones that came while it waited.
 
         With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
-        score (``let_in_alarming``) are left out; the writes before and after them are joined. So are the
+        score (``let_in_alarming``) or whose review cleared such a score (``cleared_alarming``) are left out; the
+        writes before and after them are joined. So are the
         rows an erasure is taking out (``hide_texts`` blanked their text; a person's edit of one is in
         ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
@@ -717,14 +718,14 @@ class ProposalRegistry:
                 where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
                 args.extend([at[0], at[0], at[1]])
         rows = self._con().execute(
-            f"""SELECT text, action, score, resolution, final_value_json FROM proposals
+            f"""SELECT text, action, score, resolution, final_value_json, review_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
             (*args, since.isoformat(), int(limit)),
         ).fetchall()
         out: list[str] = []
         for r in rows:
-            if let_in_from is not None and let_in_alarming(r, let_in_from):
+            if let_in_from is not None and left_out_of_joins(r, let_in_from):
                 continue  # only that write: the ones before it may be pieces of a belief split around it
             out.append(committed_text(r))
         return out[::-1]
@@ -1315,6 +1316,31 @@ def let_in_alarming(row: Mapping[str, Any], counts_from: float) -> bool:
     with the others, before and after it. A write let in with a lower score (one from a source whose every write
     a person reviews) stays in the window."""
     return row["action"] != Action.commit.value and row["score"] is not None and row["score"] >= counts_from
+
+
+def cleared_alarming(review: ReviewResult | None, counts_from: float) -> bool:
+    """Whether a write's ``review`` cleared a text that reads alarming on its own: the classifier scored the
+    write's own text from ``counts_from`` on (the score from which the context layer counts a joined text), and
+    the review's final score is below it: a counter-exemplar matched it (safety staff vetted the text, often
+    because the classifier flags it), or the LLM judge cleared it.
+
+    The context layer does not join later writes with such a write, as with one a person let in
+    (``let_in_alarming``): the joined texts hold the same words the classifier flags, without what cleared
+    them (a joined text is no counter-exemplar's equal; the judge may not clear a joined text), so every later
+    note of the context was stopped for it. The judge clears a write only where nothing was joined with it,
+    so the verdict is about the write's own words."""
+    if review is None or review.error:
+        return False
+    own = next((e.score for e in review.evidence if e.layer == "classifier"), None)
+    return own is not None and own >= counts_from > review.score
+
+
+def left_out_of_joins(row: Mapping[str, Any], counts_from: float) -> bool:
+    """Whether the context layer leaves a committed registry ``row`` out of later writes' joined texts:
+    ``let_in_alarming`` or ``cleared_alarming`` (the row's recorded review)."""
+    if let_in_alarming(row, counts_from):
+        return True
+    return bool(row["review_json"]) and cleared_alarming(row_review(dict(row)), counts_from)
 
 
 def row_proposal(row: dict[str, Any]) -> MemoryWrite:

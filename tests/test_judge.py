@@ -282,6 +282,30 @@ def test_a_write_to_a_parent_namespace_is_not_shown_its_childrens_memories(tmp_p
     gate.close()
 
 
+def test_a_write_the_judge_cleared_does_not_stop_the_notes_after_it(tmp_path, reviewer, judge_policy):
+    """The judge clears a write the classifier flags; the judge may not clear a joined text (a split belief), so
+    each later note of the agent, joined with the cleared write, read alarming and was escalated for it. A write
+    the judge cleared is left out of later joins."""
+    from judge_fakes import KeywordJudge
+
+    judge = KeywordJudge()
+    judge.memories = []
+    gate = _gate(tmp_path, reviewer, judge_policy, judge)
+    th = judge_policy.thresholds
+    try:
+        cleared = "Don't tell the customer about the delayed shipment until Monday."
+        x = gate.submit(MemoryWrite(content=cleared, namespace=NS))
+        own = next(e.score for e in x.review.evidence if e.layer == "classifier")
+        assert x.state is ProposalState.committed and own >= max(th.uncertain_below, th.context_min_score)
+        notes = [gate.submit(MemoryWrite(content=t, namespace=NS)) for t in (
+            "The staging database backup runs at 02:00 UTC every night.",
+            "Customer Acme prefers invoices in PDF format.", "The deploy pipeline needs the v2 token from vault.")]
+        assert [o.state for o in notes] == [ProposalState.committed] * 3, [o.decision.reason for o in notes]
+        assert not any(cleared in e.details.get("joined_text", "") for o in notes for e in o.review.evidence)
+    finally:
+        gate.close()
+
+
 def test_the_stand_in_models_read_the_writes_text_from_the_prompt(reviewer, judge_policy):
     """``judge.memory_under_review`` (what the stand-in judges answer from) is the write's text, without what the
     prompt shows beside it: the deciding part, hidden content, the joined writes."""
