@@ -36,7 +36,7 @@ import numpy as np
 from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
-from gatekeeper.registry import cleared_alarming
+from gatekeeper.registry import LeftOutText, cleared_alarming, joinable
 
 POSITIVE = "alignment_shifting"
 BENIGN = TASK_KNOWLEDGE
@@ -523,7 +523,7 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     write alone, which leaves that layer out. Here the writes are written one after the other in a seeded
     random order, and each is reviewed with the last ``context_window`` writes before it that committed, as
     the gate passes them (a write stopped in the row is not joined with the next ones, nor one whose review
-    cleared an alarming text: ``registry.cleared_alarming``). Reports recall and
+    cleared an alarming text: ``registry.joinable``). Reports recall and
     false alarms alone and in a row, and how many writes only the joined review flagged (benign: false alarms
     the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
     (default: the seeded random one). One write at a time: each depends on the decisions before it."""
@@ -539,11 +539,12 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     committed: list[str] = []
     joined: list[EvalRecord | None] = [None] * len(raws)
     for n, i in enumerate(order, 1):
-        recent = committed[-window:] if window else []
+        recent = joinable(committed[-window:], raws[i].proposal.text) if window else []
         review = reviewer.review_many([raws[i].proposal], [recent])[0]
         joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
-        if joined[i].action == "commit" and not cleared_alarming(review, counts_from):
-            committed.append(raws[i].proposal.text)
+        if joined[i].action == "commit":
+            text = raws[i].proposal.text
+            committed.append(LeftOutText(text) if cleared_alarming(review, counts_from) else text)
         if progress and (n % batch_size == 0 or n == len(order)):
             progress(n, len(order))
 
@@ -606,11 +607,11 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
             chunk = idx[start:start + batch_size]
             proposals = [MemoryWrite(content=pieces[i][k], namespace=("eval", "split"),
                                      provenance=Provenance(source=source, agent_id=f"split-{i}")) for i in chunk]
-            recents = [committed[i][-window:] if window else [] for i in chunk]
+            recents = [joinable(committed[i][-window:], pieces[i][k]) if window else [] for i in chunk]
             for i, p, review in zip(chunk, proposals, reviewer.review_many(proposals, recents)):
-                if decide(p, review, policy).action.value == "commit":
-                    if not cleared_alarming(review, counts_from):  # as the gate joins them
-                        committed[i].append(pieces[i][k])
+                if decide(p, review, policy).action.value == "commit":  # joined as the gate joins them
+                    committed[i].append(LeftOutText(pieces[i][k]) if cleared_alarming(review, counts_from)
+                                        else pieces[i][k])
                 else:
                     stopped[i] = True
     caught = sum(stopped)

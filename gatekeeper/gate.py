@@ -79,9 +79,11 @@ from gatekeeper.registry import (
     ERASED,
     ConflictError,
     ProposalRegistry,
+    LeftOutText,
     WriteContext,
     cleared_alarming,
     context_of,
+    joinable,
     owner_alive,
     process_token,
     row_decision,
@@ -1069,7 +1071,8 @@ class Gatekeeper:
         for context in contexts:
             later.append(context in seen)
             seen.add(context)
-        first = reviewer.review_many(proposals, [[] if lt else before[i] for i, lt in enumerate(later)])
+        first = reviewer.review_many(proposals, [[] if lt else joinable(before[i], p.text)
+                                                 for i, (p, lt) in enumerate(zip(proposals, later))])
         if not th.context_window:
             return first
 
@@ -1089,13 +1092,14 @@ class Gatekeeper:
             committed: dict[WriteContext, list[str]] = {}
             for i, (p, context) in enumerate(zip(proposals, contexts)):
                 if i in candidates:
-                    recent = [*before[i], *committed.get(context, [])][-th.context_window:]
+                    recent = joinable([*before[i], *committed.get(context, [])][-th.context_window:], p.text)
                     if recent != joined_with.get(i, []):
                         again.append(i)
                         recents.append(recent)
                         joined_with[i] = recent
-                if commits(i, out[i]) and not cleared_alarming(out[i], counts_from):
-                    committed.setdefault(context, []).append(p.text)
+                if commits(i, out[i]):
+                    committed.setdefault(context, []).append(
+                        LeftOutText(p.text) if cleared_alarming(out[i], counts_from) else p.text)
             if not again:
                 break  # every candidate's review was joined with what commits before it
             # from the first review: the texts it was joined with before may no longer be the ones before it

@@ -41,9 +41,11 @@ from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, ProposalState, ReviewResult, utcnow
 from gatekeeper.policy import Policy
 from gatekeeper.registry import (
+    LeftOutText,
     ProposalRegistry,
     WriteContext,
     committed_text,
+    joinable,
     left_out_of_joins,
     row_context,
     row_proposal,
@@ -285,7 +287,8 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
     "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
     pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
     and without the ones a person let in alarming or whose review cleared an alarming text
-    (``left_out_of_joins``), as in the gate (``ProposalRegistry.recent_texts``)."""
+    (``left_out_of_joins``) unless the row runs on from one (``joinable``), as in the gate
+    (``ProposalRegistry.recent_texts``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
@@ -313,7 +316,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
         end = bisect.bisect_left(at, position[r["id"]])
         seen = [k for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
         window = seen[-th.context_window:]
-        out.append([texts[k] for k in window if not alarming[k]])
+        out.append(joinable([LeftOutText(texts[k]) if alarming[k] else texts[k] for k in window], r["text"]))
     return out
 
 

@@ -48,6 +48,7 @@ from gatekeeper.models import (
     utcnow,
 )
 from gatekeeper.quotes import JOINED_TEXT_CHARS, QuoteFinder
+from gatekeeper.segments import runs_on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proposals (
@@ -707,8 +708,9 @@ class ProposalRegistry:
         written; not the ones that came while it waited.
 
         With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
-        score (``let_in_alarming``) or whose review cleared such a score (``cleared_alarming``) are left out; the
-        writes before and after them are joined. So are the
+        score (``let_in_alarming``) or whose review cleared such a score (``cleared_alarming``) come as
+        ``LeftOutText``: ``joinable`` leaves them out of a write's joins, except where the write runs on from
+        one; the writes before and after them are joined. So are the
         rows an erasure is taking out (``hide_texts`` blanked their text; a person's edit of one is in
         ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
@@ -726,7 +728,9 @@ class ProposalRegistry:
         out: list[str] = []
         for r in rows:
             if let_in_from is not None and left_out_of_joins(r, let_in_from):
-                continue  # only that write: the ones before it may be pieces of a belief split around it
+                # only that write: the ones before it may be pieces of a belief split around it
+                out.append(LeftOutText(committed_text(r)))
+                continue
             out.append(committed_text(r))
         return out[::-1]
 
@@ -1333,6 +1337,25 @@ def cleared_alarming(review: ReviewResult | None, counts_from: float) -> bool:
         return False
     own = next((e.score for e in review.evidence if e.layer == "classifier"), None)
     return own is not None and own >= counts_from > review.score
+
+
+class LeftOutText(str):
+    """The text of a committed write that later writes are not joined with (``left_out_of_joins``), except the
+    write that runs on from it (``joinable``)."""
+
+
+def joinable(recent: Sequence[str], text: str) -> list[str]:
+    """Of a write's ``recent`` texts (oldest first), the ones the context layer joins the write (``text``)
+    with: not the ``LeftOutText`` ones, unless it is the one just before the write and the write runs on from
+    it (``segments.runs_on``: it stops mid-statement and the write goes on in lower case). A person or the
+    judge cleared that write's words on their own, not the statement the write completes."""
+    if not any(isinstance(t, LeftOutText) for t in recent):
+        return list(recent)
+    out = [str(t) for t in recent[:-1] if not isinstance(t, LeftOutText)]
+    last = recent[-1]
+    if not isinstance(last, LeftOutText) or runs_on(last, text):
+        out.append(str(last))
+    return out
 
 
 def left_out_of_joins(row: Mapping[str, Any], counts_from: float) -> bool:
