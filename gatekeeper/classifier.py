@@ -50,12 +50,15 @@ import numpy as np
 from gatekeeper.embeddings import Embedder, EmbeddingStream, ModelLoadError, bundled_model_dir
 from gatekeeper.files import exclusive_lock, replace_text, staged_dir
 from gatekeeper.key_memo import file_digest, remembered_key, source_digest
+from gatekeeper.log_setup import get_logger
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quantization import encoder_precision, ensure_int8, int8_complete
 from gatekeeper.settings import cache_root
 
 TRAINER_VERSION = "finetune-minilm-2"
 log = logging.getLogger("gatekeeper.classifier")
+#: events an operator acts on (an artifact rebuilt inside a review), routed as every module's (``log_setup``)
+events = get_logger("gatekeeper.classifier")
 
 #: progress(stage, done, total): stage is e.g. "epoch 1/3"; done/total count batches
 Progress = Callable[[str, int, int], None]
@@ -279,14 +282,24 @@ class StanceClassifier:
             heads, onnx_path = int8_dir(directory) / "heads.npz", int8_dir(directory) / "model.onnx"
         try:
             meta = json.loads((directory / "meta.json").read_text())
+            categories = meta["categories"]
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"classifier artifact at {directory} is unreadable (meta.json: {exc}); "
+                                 f"{RETRAIN}") from exc
+        # what the error says to do: the int8 heads are derived again from the float32 artifact in a minute or
+        # two; the float32 ones only come from training again
+        remedy = int8_remedy(directory) if onnx_path is not None else RETRAIN
+        try:
             with np.load(heads) as z:
-                clf = cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], meta["categories"],
+                clf = cls(z["w"], float(z["b"][0]), z["cat_w"], z["cat_b"], categories,
                           {**meta, "encoder_precision": precision})
         except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"classifier artifact at {directory} is unreadable: {exc}") from exc
+            raise ModelLoadError(f"classifier artifact at {directory} is unreadable "
+                                 f"({heads.relative_to(directory)}: {exc}); {remedy}") from exc
         problem = clf.heads_problem()
         if problem:
-            raise ModelLoadError(f"classifier artifact at {directory} is damaged: {problem}")
+            raise ModelLoadError(f"classifier artifact at {directory} is damaged ({heads.relative_to(directory)}: "
+                                 f"{problem}); {remedy}")
         enc_dir = directory / "encoder"
         missing = [f for f in ("config.json", "tokenizer.json") if not (enc_dir / f).exists()]
         if missing:
@@ -294,6 +307,35 @@ class StanceClassifier:
         clf.encoder = Embedder(enc_dir, max_seq_length=int(meta.get("config", {}).get("max_seq_length", 128)),
                                backend=backend, onnx_path=onnx_path, one_text_per_run=onnx_path is not None)
         return clf
+
+
+#: what to do about a damaged float32 artifact (its heads, its meta, its encoder)
+RETRAIN = "`gatekeeper train --retrain` trains it again (10 to 20 minutes on two cores)"
+
+
+def int8_remedy(directory: Path) -> str:
+    """What to do about a damaged int8 encoder of the artifact at ``directory``."""
+    from gatekeeper.quantization import int8_dir
+
+    return f"delete {int8_dir(directory)} and run `gatekeeper train`, which derives it again (a minute or two)"
+
+
+def check_served(clf: StanceClassifier, directory: Path) -> None:
+    """Raise ``ModelLoadError`` (the file, and what to do) unless the artifact at ``directory``, from which ``clf``
+    was loaded, serves: its float32 heads and meta load (the int8 heads are refit from them) and its serving
+    encoder encodes a text. Loading reads the serving heads only, and the encoder loads on first use, so
+    ``gatekeeper train`` said "loaded from cache" of an artifact whose ``int8/model.onnx`` or ``heads.npz`` was
+    cut short, and the first write failed on it."""
+    int8 = clf.encoder is not None and clf.encoder.onnx_path is not None
+    if int8:
+        StanceClassifier.load(directory, backend="onnx")  # the float32 heads and meta: ModelLoadError with RETRAIN
+    try:
+        clf.encode(["The staging cluster shuts down at 01:00 UTC."])
+    except Exception as exc:  # noqa: BLE001 - whatever the runtime raises for a damaged model file
+        what = f"{clf.encoder.onnx_path.relative_to(directory)}" if int8 else "encoder/"
+        raise ModelLoadError(f"classifier artifact at {directory}: its encoder ({what}) does not load "
+                             f"({' '.join(str(exc).split())}); "
+                             f"{int8_remedy(directory) if int8 else RETRAIN}") from exc
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -516,6 +558,34 @@ def _complete(directory: Path) -> bool:
     return all((directory / f).exists() for f in ARTIFACT_FILES)
 
 
+def missing_files(directory: Path, precision: str) -> list[str]:
+    """The files of the artifact at ``directory`` that are not there (``ARTIFACT_FILES``, and with ``precision``
+    int8 those of its int8 encoder), as paths relative to it; [] when none is, or the artifact (or its int8
+    encoder) is not there at all: never made, so nothing went missing."""
+    from gatekeeper.quantization import INT8_FILES, int8_dir
+
+    if not directory.is_dir():
+        return []
+    missing = [f for f in ARTIFACT_FILES if not (directory / f).exists()]
+    int8 = int8_dir(directory)
+    if precision == "int8" and not missing and int8.is_dir():
+        missing = [f"{int8.name}/{f}" for f in INT8_FILES if not (int8 / f).exists()]
+    return missing
+
+
+def _warn_rebuilt(directory: Path, precision: str) -> None:
+    """Warn that a cached artifact is about to be made again because files of it are missing (a cache cleaner, a
+    partial copy): without this the first review of a process silently spent minutes training."""
+    missing = missing_files(directory, precision)
+    if not missing:
+        return
+    if any(f in ARTIFACT_FILES for f in missing):
+        action = "training the classifier again: minutes of CPU (about 10 to 20 on two cores), in this call"
+    else:
+        action = "deriving its int8 encoder again from the float32 one (a minute or two), in this call"
+    events.warning("classifier.artifact_incomplete", artifact=str(directory), missing=missing, action=action)
+
+
 def save_artifact(model, clf: StanceClassifier, directory: Path) -> None:
     """Write encoder + heads + meta to a temporary directory, then rename it into place (atomic)."""
     # a stale or replaced artifact (retrain) is swapped out; one another process finished first is kept
@@ -605,6 +675,8 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
     key = inputs_hash(policy, examples, base, config)
     if not retrain and _ready(artifact_dir(key), embedder):
         return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)
+    if not retrain:  # said before the training lock, which a process making the same artifact may hold a while
+        _warn_rebuilt(artifact_dir(key), encoder_precision(getattr(embedder, "backend", None)))
     with training_lock(key, waiting=lambda: log.info(
             "classifier %s is being trained by another process; waiting for it", key)):
         return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)

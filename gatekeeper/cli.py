@@ -47,21 +47,33 @@ app.add_typer(ledger_app, name="ledger")
 console = Console()
 err = Console(stderr=True)
 
-DataDir = typer.Option(None, "--data-dir", envvar="GATEKEEPER_DATA_DIR", help="Where stores and ledger live.")
-PolicyDir = typer.Option(None, "--policy", envvar="GATEKEEPER_POLICY_DIR", help="Policy directory.")
+def _blank_as_unset(value):
+    """An option's value, None when it is blank: click passes a ``GATEKEEPER_*`` variable of blanks on (it drops
+    only an empty one), where the library reads it as unset (``settings.env_value``); both must agree on which
+    data directory, policy or log level a blank value means."""
+    return None if value is not None and not str(value).strip() else value
+
+
+DataDir = typer.Option(None, "--data-dir", envvar="GATEKEEPER_DATA_DIR", callback=_blank_as_unset,
+                       help="Where stores and ledger live.")
+PolicyDir = typer.Option(None, "--policy", envvar="GATEKEEPER_POLICY_DIR", callback=_blank_as_unset,
+                         help="Policy directory.")
 
 
 @app.callback()
 def _main(log_level: Optional[str] = typer.Option(
-        None, "--log-level", envvar="GATEKEEPER_LOG_LEVEL", show_envvar=True,
+        None, "--log-level", envvar="GATEKEEPER_LOG_LEVEL", show_envvar=True, callback=_blank_as_unset,
         help="Least severe log event to print (debug, info, warning, error, critical), as JSON lines on "
              "stderr. Default info.")) -> None:
     from gatekeeper.log_setup import LogLevelError, configure_logging
+    from gatekeeper.telemetry import guardrails_rc_problem
 
     try:
         configure_logging(log_level)
     except LogLevelError as exc:
         raise _fail(str(exc)) from None
+    if problem := guardrails_rc_problem():  # guardrails (the rule layer) would stop with a traceback on it
+        raise _fail(problem)
 
 
 def _one_line(exc: Exception) -> str:
@@ -288,20 +300,47 @@ def review_list(
     if as_json:
         print(json.dumps([i.model_dump(mode="json") for i in items], indent=2))
         return
-    table = Table("id", "state", "agent", "namespace", "category", "score", "age", "text")
-    from gatekeeper.models import utcnow
-
-    for i in items:
-        age = utcnow() - i.created_at
-        flag = " [red]OVERDUE[/red]" if i.overdue else ""
-        table.add_row(_shown(i.id), i.state.value + flag, _shown(i.agent_id), _shown("/".join(i.namespace)),
-                      i.category or "-", f"{i.score:.2f}" if i.score is not None else "-",
-                      f"{age.total_seconds() / 3600:.1f}h", _shown(i.text, 70))
-    console.print(table)
+    console.print(_review_table(items))
     shown = f"{len(items)} item(s)" + (f", from the {offset + 1}{_ordinal(offset + 1)} on" if offset else "")
     if len(items) == limit:
         shown += f"; there may be more: --offset {offset + limit}"
     console.print(shown)
+
+
+#: the terminal width below which ``review list`` folds agent, namespace, category, score and text into one column:
+#: the full ids (32 characters) and eight columns do not fit, and Rich cut the ids ("96ada6b1…"), which
+#: `review show` then did not find
+REVIEW_TABLE_WIDE = 120
+#: ids longer than this (an agent's own) are folded over lines rather than widening the table past the terminal
+REVIEW_ID_WIDTH_MAX = 64
+
+
+def _review_table(items) -> Table:
+    """The ``review list`` table. Ids are never cut: their column is as wide as the longest (folded, not cut, past
+    ``REVIEW_ID_WIDTH_MAX``), and below ``REVIEW_TABLE_WIDE`` columns the other fields share one column."""
+    from rich.table import Column
+    from rich.text import Text
+
+    from gatekeeper.models import utcnow
+
+    ids = [_shown(i.id) for i in items]
+    id_width = min(REVIEW_ID_WIDTH_MAX, max((Text.from_markup(x).cell_len for x in ids), default=2))
+    id_column = Column("id", no_wrap=id_width < REVIEW_ID_WIDTH_MAX, min_width=id_width, overflow="fold")
+    state_column = Column("state", min_width=max((len(i.state.value) for i in items), default=5))
+    wide = console.width >= REVIEW_TABLE_WIDE
+    table = (Table(id_column, state_column, "agent", "namespace", "category", "score", "age", "text") if wide
+             else Table(id_column, state_column, Column("memory", ratio=1)))
+    for shown_id, i in zip(ids, items):
+        age = f"{(utcnow() - i.created_at).total_seconds() / 3600:.1f}h"
+        flag = " [red]OVERDUE[/red]" if i.overdue else ""
+        category, score = i.category or "-", f"{i.score:.2f}" if i.score is not None else "-"
+        agent, namespace, text = _shown(i.agent_id), _shown("/".join(i.namespace)), _shown(i.text, 70)
+        if wide:
+            table.add_row(shown_id, i.state.value + flag, agent, namespace, category, score, age, text)
+        else:
+            table.add_row(shown_id, f"{i.state.value}{flag}\n{age}",
+                          f"{category} {score}, agent {agent}, {namespace}\n{text}")
+    return table
 
 
 def _ordinal(n: int) -> str:
@@ -1060,9 +1099,14 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
     keeps every decision and records the prune (registry.pruned)."""
     import sqlite3
 
-    from gatekeeper.retention import PruneStopped, prune_registry
+    from gatekeeper.retention import MIN_RETENTION, PruneStopped, prune_registry
 
     period = _duration(older_than)
+    if period < MIN_RETENTION:  # before the gate opens; 0d read "must be at least 1 day, 0:00:00 ..., not 0:00:00"
+        keeps = "keeps nothing" if not period else f"is shorter than {MIN_RETENTION.days} day"
+        raise _fail(f"--older-than {older_than.strip()} {keeps}: the retention period is at least "
+                    f"{MIN_RETENTION.days} day (a retried proposal or a recovery must still find its rows); nothing "
+                    "was pruned. Give a longer one, e.g. --older-than 90d")
     receipts_period = _duration(receipts_older_than, "--receipts-older-than") if receipts_older_than else None
     gate = _open_gate(data_dir, policy_dir)
     try:
@@ -1220,7 +1264,8 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
                       False, "--live-only", help="Check the live file only, not the archives of earlier rotations."),
                   data_dir: Optional[Path] = DataDir) -> None:
     """Check the hash chain (the archives of earlier rotations, then the live file); report the first bad entry.
-    Exit 0: intact; 1: tampered (or unreadable); 3: the anchor is older than every file there is to check."""
+    Exit 0: intact (or empty with no decision recorded beside it); 1: tampered, unreadable, or empty beside a
+    registry of ledgered decisions (lost); 3: the anchor is older than every file there is to check."""
     from gatekeeper.ledger import AuditLedger
 
     expected = _parse_anchor(anchor) if anchor is not None else None
@@ -1231,6 +1276,9 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
         raise _fail(f"cannot read the ledger {ledger_path}: {exc}", 1) from None
     span = f"seq {report.first_seq}-{report.first_seq + report.entries - 1}" if report.entries else "empty"
     files = f"{report.files} files (archives, then the live file)" if report.files > 1 else "1 file"
+    if report.ok and not report.entries:
+        _verify_empty_ledger(ledger_path)
+        return
     if report.ok:
         console.print(f"[green]ok[/green] {report.entries} entries ({span}), chain intact, {files} ({ledger_path})")
         if report.first_seq > 1:
@@ -1254,6 +1302,45 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
     err.print(f"first bad entry: line {report.first_bad_line}, seq {report.first_bad_seq}; "
               f"{report.entries} entries verified before it")
     raise typer.Exit(1)
+
+
+def _verify_empty_ledger(ledger_path: Path) -> None:
+    """Say what a ledger with no entry (a 0-byte file, no archives) means. Beside a registry that holds decisions
+    marked ledgered it is lost history (emptied, or not restored with the registry: a gate refuses to open on
+    it), exit 1; beside none, nothing was decided yet (a gate that never wrote), exit 0, saying so."""
+    import sqlite3
+
+    from gatekeeper.gate import ledger_lost
+    from gatekeeper.ledger import AuditLedger
+
+    registry = ledger_path.parent / "gatekeeper.db"
+    shown = escape(str(ledger_path))
+    archives = AuditLedger(ledger_path).archives()
+    if archives:  # --live-only: the archives hold the chain so far
+        console.print(f"[yellow]empty[/yellow]: the live file {shown} holds no entry (a rotation starts it with "
+                      f"one); {len(archives)} archive(s) of earlier rotations are not checked with --live-only: "
+                      "drop it to check them", soft_wrap=True)
+        return
+    if not registry.is_file() or registry.stat().st_size == 0:
+        console.print(f"[yellow]empty[/yellow]: {shown} holds no entry, so there is no chain to check; no registry "
+                      "beside it records a decision either (a gate that has not decided anything yet)", soft_wrap=True)
+        return
+    try:
+        con = sqlite3.connect(f"{registry.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            lost = ledger_lost(AuditLedger(ledger_path), con)
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise _fail(f"{ledger_path} holds no entry, and the registry beside it ({registry}) cannot be read to tell "
+                    f"whether it records decisions ({exc}): run `gatekeeper status`", 1) from None
+    if lost:
+        raise _fail(f"LOST: {ledger_path} holds no entry, but the registry beside it ({registry}) records decisions "
+                    "as ledgered: the audit ledger was emptied or not restored with the registry. Restore "
+                    "ledger.jsonl (and ledger-archive/) from the same backup as gatekeeper.db", 1)
+    console.print(f"[yellow]empty[/yellow]: {shown} holds no entry, so there is no chain to check; the registry "
+                  f"beside it ({escape(str(registry))}) records no ledgered decision either (nothing decided yet)",
+                  soft_wrap=True)
 
 
 def _existing_ledger(path: Optional[Path], data_dir: Optional[Path]) -> Path:
@@ -1395,8 +1482,8 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     """Fine-tune (or load from cache) the local classifier for the current policy."""
     import time
 
-    from gatekeeper.classifier import artifact_dir, ensure_classifier
-    from gatekeeper.embeddings import Embedder
+    from gatekeeper.classifier import artifact_dir, check_served, ensure_classifier
+    from gatekeeper.embeddings import Embedder, ModelLoadError
 
     _check_env()
     try:
@@ -1404,8 +1491,13 @@ def train(retrain: bool = typer.Option(False, help="Train even if a cached artif
     except PolicyError as exc:
         raise _fail(str(exc)) from None
     t0 = time.perf_counter()
-    with _stage_progress() as cb:
-        clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
+    try:
+        with _stage_progress() as cb:
+            clf = ensure_classifier(policy, Embedder(), retrain=retrain, progress=cb)
+        # "loaded" only of an artifact that serves: loading reads the heads, the encoder loads at the first write
+        check_served(clf, artifact_dir(clf.meta.get("inputs_hash", "?")))
+    except ModelLoadError as exc:  # a damaged artifact (a file cut short): which file, and what to do
+        raise _fail(_one_line(exc), 1) from None
     meta = clf.meta
     trained = any(stage.startswith("epoch") for stage in cb.stages)  # not just the int8 derivation
     console.print(f"classifier {meta.get('trainer')} inputs {meta.get('inputs_hash', '?')}: "
@@ -1799,7 +1891,7 @@ def eval_cmd(
     source: SourceKind = typer.Option(SourceKind.agent, help="Provenance source of every write."),
     batch_size: int = typer.Option(32, min=1, help="Writes per review_many call."),
     judge: Optional[str] = typer.Option(
-        None, "--judge", envvar="GATEKEEPER_JUDGE_MODEL",
+        None, "--judge", envvar="GATEKEEPER_JUDGE_MODEL", callback=_blank_as_unset,
         help="LLM judge for the policy's uncertain band: 'module:attribute' or 'path/to/file.py:attribute' naming "
              "a langchain-core chat model or a function returning one. Used where the policy enables the judge "
              "(judge.enabled); the report then shows its verdicts and latency."),

@@ -70,6 +70,30 @@ def private_dir(path: str | Path) -> Path:
     return path
 
 
+@contextmanager
+def private_dir_undone_on_error(path: str | Path) -> Iterator[Path]:
+    """``private_dir(path)`` for the block: when it raises, the directories made here (``path`` and its missing
+    parents) are removed again if they are still empty, so that a refused start leaves no empty data directory
+    behind (a mistyped path would otherwise look like a fresh deployment). One that holds anything (files this
+    block wrote, another process's) is left as it is: removing only empty ones can never lose data."""
+    path = Path(path)
+    missing = []
+    for d in (path, *path.parents):
+        if os.path.lexists(d):
+            break
+        missing.append(d)  # deepest first
+    private_dir(path)
+    try:
+        yield path
+    except BaseException:
+        for d in missing:
+            try:
+                os.rmdir(d)
+            except OSError:  # not empty (or gone): leave it, and what holds it
+                break
+        raise
+
+
 def private_file(path: str | Path) -> Path:
     """Create an empty ``path`` with mode 0600 unless it exists (its directory via ``private_dir``)."""
     path = Path(path)

@@ -58,7 +58,7 @@ from langgraph.store.base import BaseStore, PutOp
 
 from gatekeeper.decision import REVIEW_FAILED, action_for, decide
 from gatekeeper.embeddings import Embedder
-from gatekeeper.files import exclusive_lock, private_dir
+from gatekeeper.files import exclusive_lock, private_dir_undone_on_error
 from gatekeeper.key_locks import key_locks
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.log_setup import get_logger
@@ -339,7 +339,6 @@ class Gatekeeper:
         ``JudgeModelError`` when it does not load), unless a ``reviewer`` is given (it brings its own)."""
         settings = settings or GatekeeperSettings()
         data = Path(settings.data_dir)
-        private_dir(data)
         refuse_a_lost_registry(data)
         policy = policy or load_policy(settings.policy_dir)
         if reviewer is None:
@@ -348,26 +347,29 @@ class Gatekeeper:
 
                 judge_model = load_judge_model(settings.judge_model)  # JudgeModelError: the gate does not open
             reviewer = Reviewer(policy, judge_model=judge_model)
-        if memory_store is None:
-            from gatekeeper.chroma_store import ChromaMemoryStore
+        # the data directory is made only now, after a policy or judge that does not load has refused the open,
+        # and removed again (while still empty) when the rest fails: a refused open leaves no directory behind
+        with private_dir_undone_on_error(data):
+            if memory_store is None:
+                from gatekeeper.chroma_store import ChromaMemoryStore
 
-            # the settings' Chroma server, or the embedded database (as private as the registry and ledger)
-            memory_store = ChromaMemoryStore.from_settings(settings, embed=reviewer.embedder)
-        gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
-                   ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
-                   reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,
-                   training_nice=settings.training_nice, training_process=settings.training_process)
-        if gate.reviewer.similar_memories is None:
-            gate.reviewer.similar_memories = gate._similar_memories
-        try:
-            gate.repair_ledger_tail(strict=True)
-            gate.refuse_a_lost_ledger()
-            gate.backfill_deletions()
-            if recover:
-                gate.recover()
-        except BaseException:
-            gate.close()
-            raise
+                # the settings' Chroma server, or the embedded database (as private as the registry and ledger)
+                memory_store = ChromaMemoryStore.from_settings(settings, embed=reviewer.embedder)
+            gate = cls(policy=policy, registry=ProposalRegistry(data / "gatekeeper.db"),
+                       ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
+                       reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,
+                       training_nice=settings.training_nice, training_process=settings.training_process)
+            if gate.reviewer.similar_memories is None:
+                gate.reviewer.similar_memories = gate._similar_memories
+            try:
+                gate.repair_ledger_tail(strict=True)
+                gate.refuse_a_lost_ledger()
+                gate.backfill_deletions()
+                if recover:
+                    gate.recover()
+            except BaseException:
+                gate.close()
+                raise
         if settings.policy_watch_s > 0 and gate.policy.source_path:
             from gatekeeper.policy_watch import PolicyWatcher
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import datetime, timezone
 from typing import TextIO
@@ -142,8 +141,11 @@ class LogLevelError(ValueError):
 
 
 def log_level(value: str | None = None) -> str:
-    """The level to use: ``value``, else ``$GATEKEEPER_LOG_LEVEL``, else info. Refuses an unknown name."""
-    name = (value if value is not None else os.environ.get(ENV_VAR, DEFAULT_LEVEL)).strip().lower()
+    """The level to use: ``value``, else ``$GATEKEEPER_LOG_LEVEL``, else info. Refuses an unknown name. The
+    variable empty or only blanks counts as unset, as every ``GATEKEEPER_*`` variable (``env_value``)."""
+    from gatekeeper.settings import env_value  # here: logging is set up without the settings' imports otherwise
+
+    name = (value if value is not None else env_value(ENV_VAR) or DEFAULT_LEVEL).strip().lower()
     if name not in LEVELS:
         raise LogLevelError(f"log level {name!r} (--log-level or {ENV_VAR}) is not one of {', '.join(LEVELS)}")
     return name

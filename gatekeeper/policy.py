@@ -12,7 +12,6 @@ by an allow-all default.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -423,8 +422,10 @@ def default_policy_dir() -> Path:
     """``$GATEKEEPER_POLICY_DIR``; else the default policy installed with the package
     (``gatekeeper/policies_default`` in a wheel); else the repository's ``policies/`` (a source checkout
     or an editable install, where safety staff edit it)."""
-    env = os.environ.get("GATEKEEPER_POLICY_DIR")
-    if env:
+    from gatekeeper.settings import env_value  # (settings imports this module)
+
+    env = env_value("GATEKEEPER_POLICY_DIR")  # empty or only blanks: unset, as every GATEKEEPER_* variable
+    if env is not None:
         return Path(env)
     here = Path(__file__).resolve().parent
     installed = here / "policies_default"

@@ -51,9 +51,13 @@ def int8_dir(artifact: Path) -> Path:
     return Path(artifact) / "int8"
 
 
+#: the files of an int8 derivation
+INT8_FILES = ("model.onnx", "heads.npz", "meta.json")
+
+
 def int8_complete(artifact: Path) -> bool:
     d = int8_dir(artifact)
-    if not all((d / f).exists() for f in ("model.onnx", "heads.npz", "meta.json")):
+    if not all((d / f).exists() for f in INT8_FILES):
         return False
     try:
         return json.loads((d / "meta.json").read_text()).get("version") == QUANT_VERSION

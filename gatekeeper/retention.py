@@ -115,8 +115,8 @@ def check_retention(older_than: timedelta, context_minutes: float) -> None:
     if not isinstance(older_than, timedelta):
         raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
     if older_than < MIN_RETENTION:
-        raise ValueError(f"older_than must be at least {MIN_RETENTION} (a retried proposal or a recovery must still "
-                         f"find its rows), not {older_than}")
+        raise ValueError(f"older_than must be at least {MIN_RETENTION.days} day (a retried proposal or a recovery must "
+                         f"still find its rows), not {older_than}")
     window = timedelta(minutes=context_minutes)
     if older_than <= window:
         raise ValueError(f"older_than ({older_than}) must be longer than the policy's agent context window "

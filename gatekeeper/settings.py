@@ -69,6 +69,26 @@ def cache_root() -> Path:
     return Path(raw) if raw is not None else Path.home() / ".cache" / "gatekeeper"
 
 
+def check_cache_root() -> Path:
+    """The model cache (``cache_root``), refused with a ``ValueError`` when it, or a folder it is to be made in,
+    is not a directory: every write would otherwise be quarantined with NotADirectoryError when the classifier,
+    the screen or an encoder export is first looked up there."""
+    root = cache_root()
+    named = "GATEKEEPER_CACHE" if env_value("GATEKEEPER_CACHE") is not None else "GATEKEEPER_CACHE unset"
+    for path in (root, *root.parents):
+        try:
+            if path.is_dir():
+                return root
+            there = path.exists() or path.is_symlink()
+        except OSError:  # not ours to look into (permissions): the first use says what is wrong
+            return root
+        if there:
+            what = "" if path == root else ", and the cache is to be made in it"
+            raise ValueError(f"the model cache {root} ({named}): {path} is not a directory{what}; point "
+                             f"GATEKEEPER_CACHE at a directory (it is made when missing), or move {path} away")
+    return root
+
+
 def _data_dir() -> Path:
     return Path(env_value("GATEKEEPER_DATA_DIR") or ".gatekeeper")
 
@@ -236,6 +256,7 @@ def check_environment() -> None:
     _chroma_token()
     check_chroma_collection(_chroma_collection())
     _judge_model()
+    check_cache_root()
 
 
 class GatekeeperSettings(BaseModel):
