@@ -1173,7 +1173,9 @@ class Gatekeeper:
         """Submit again the writes that were quarantined only because the memory store refused their commit
         (a Chroma server that was down, a full disk), once the store is back. Each is reviewed again under the
         policy in force, as a new proposal, and routed like any write (committed, quarantined, escalated to
-        the review queue; a store that still refuses quarantines it again, to be retried later). A write whose
+        the review queue; a store that still refuses quarantines it again, to be retried later; an approval or
+        edit by a person that the store refused is carried over when the review escalates it again:
+        ``_carry_approval``). A write whose
         key was written again since (a later proposal committed, awaiting a decision, itself refused by the
         store or quarantined by a failed review) or deleted is not retried: it would roll the newer write back.
 
@@ -1302,6 +1304,8 @@ class Gatekeeper:
             # a retry made before a crash (between its ledger entry and the mark below) replays
             resumed = self.registry.get(again.id) is not None
             outcome = self.submit(again, escalation_mode=EscalationMode.park)
+        if outcome.state is ProposalState.pending and row["resolution"] in ("approve", "edit") and row["resolved_by"]:
+            outcome = self._carry_approval(row, again, operator)
         if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.retried"), None)):
             self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
                          state=outcome.state.value, operator=operator, namespace=list(old.namespace), key=old.key)
@@ -1310,6 +1314,26 @@ class Gatekeeper:
             reason=f"{done} by {operator} as {again.id}: {outcome.state.value}")
         return {"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
                 "state": outcome.state.value, "superseded_by": again.id}
+
+    def _carry_approval(self, row: dict, again: MemoryWrite, operator: str | None) -> GateOutcome:
+        """Decide ``again`` (the retry of ``row``, escalated again by its review) as the person decided ``row``: an
+        escalation a person approved (or edited) whose commit the memory store refused went back to the review
+        queue on ``retry_store_failures``, for the same person to approve the same memory a second time. The
+        decision is the person's (``resolved_by``, the edit), through the review queue's own path (a later write or
+        delete of the key supersedes it); its reason says that it is carried, from which write and by whose retry.
+        A retry the policy in force stops harder (a quarantine) is not overruled: the approval was of an
+        escalation."""
+        from gatekeeper.review_service import ReviewDecision, ReviewService
+
+        when = str(row["resolved_at"] or "")[:19].replace("T", " ")
+        reason = (f"{row['resolution']} by {row['resolved_by']} of {row['id']} ({when} UTC), carried by the "
+                  f"store-failure retry of {operator}: the memory store had refused it. Their reason: "
+                  f"{row['resolved_reason'] or '-'}")
+        edited = _json_loads(row["final_value_json"]) if row["resolution"] == "edit" else None
+        decision = ReviewDecision(type=row["resolution"], reviewer=row["resolved_by"], proposal_id=again.id,
+                                  reason=reason[:4000], edited_value=edited)
+        ReviewService(self).decide(again.id, decision)
+        return self.outcome(again.id)
 
     def release_to_review(self, proposal_id: str, *, operator: str, reason: str) -> GateOutcome:
         """Send one write the gate quarantined to the human review queue: an admin who judges it a false alarm
