@@ -710,9 +710,8 @@ class ProposalRegistry:
         With ``let_in_from`` (the score from which a joined text counts) the ones a person let in with such a
         score (``let_in_alarming``) or whose review cleared such a score (``cleared_alarming``) come as
         ``LeftOutText``: ``joinable`` leaves them out of a write's joins, except where the write runs on from
-        one; the writes before and after them are joined. So are the
-        rows an erasure is taking out (``hide_texts`` blanked their text; a person's edit of one is in
-        ``final_value_json`` until ``erase``)."""
+        one; the writes before and after them are joined. Rows an erasure is taking out are not returned
+        (``hide_texts`` blanked their text; a person's edit of one is in ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
         if before_id is not None:
             at = self._con().execute("SELECT created_at, rowid FROM proposals WHERE id=?", (before_id,)).fetchone()
