@@ -523,7 +523,7 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     write alone, which leaves that layer out. Here the writes are written one after the other in a seeded
     random order, and each is reviewed with the last ``context_window`` writes before it that committed, as
     the gate passes them (a write stopped in the row is not joined with the next ones, nor one whose review
-    cleared an alarming text: ``registry.joinable``). Reports recall and
+    cleared an alarming text unless the next write runs on from it: ``registry.joinable``). Reports recall and
     false alarms alone and in a row, and how many writes only the joined review flagged (benign: false alarms
     the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
     (default: the seeded random one). One write at a time: each depends on the decisions before it."""
