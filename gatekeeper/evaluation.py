@@ -544,7 +544,8 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
         joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
         if joined[i].action == "commit":
             text = raws[i].proposal.text
-            committed.append(LeftOutText(text) if cleared_alarming(review, counts_from) else text)
+            left_out = cleared_alarming(review, counts_from) or reviewer.vetted_whole(text)
+            committed.append(LeftOutText(text) if left_out else text)
         if progress and (n % batch_size == 0 or n == len(order)):
             progress(n, len(order))
 
@@ -610,8 +611,8 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
             recents = [joinable(committed[i][-window:], pieces[i][k]) if window else [] for i in chunk]
             for i, p, review in zip(chunk, proposals, reviewer.review_many(proposals, recents)):
                 if decide(p, review, policy).action.value == "commit":  # joined as the gate joins them
-                    committed[i].append(LeftOutText(pieces[i][k]) if cleared_alarming(review, counts_from)
-                                        else pieces[i][k])
+                    left_out = cleared_alarming(review, counts_from) or reviewer.vetted_whole(pieces[i][k])
+                    committed[i].append(LeftOutText(pieces[i][k]) if left_out else pieces[i][k])
                 else:
                     stopped[i] = True
     caught = sum(stopped)

@@ -1064,7 +1064,7 @@ class Gatekeeper:
         depend only on the writes before it, so the k-th write of a context is settled by the k-th round;
         one or two rounds in practice)."""
         th = policy.thresholds
-        before = self._recents_before(proposals, policy, resumed)
+        before = [reviewer.joined_as(b) for b in self._recents_before(proposals, policy, resumed)]
         # the first pass joins only a context's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
         contexts = [context_of(p, th.context_scope) for p in proposals]
@@ -1102,6 +1102,7 @@ class Gatekeeper:
                 if commits(i, out[i]):
                     committed.setdefault(context, []).append(
                         LeftOutText(p.text) if cleared_alarming(out[i], counts_from) else p.text)
+                    committed[context][-1:] = reviewer.joined_as(committed[context][-1:])  # a vetted text
             if not again:
                 break  # every candidate's review was joined with what commits before it
             # from the first review: the texts it was joined with before may no longer be the ones before it

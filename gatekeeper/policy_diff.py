@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -270,14 +270,15 @@ def _decided(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> Rev
 
 def _review(reviewer: Reviewer, proposals: Sequence[MemoryWrite], rows: Sequence[dict],
             registry: ProposalRegistry) -> list[ReviewResult]:
-    recents = _recents(reviewer.policy, rows, registry)
+    recents = _recents(reviewer.policy, rows, registry, vetted=reviewer.vetted_whole)
     out: list[ReviewResult] = []
     for i in range(0, len(proposals), BATCH):
         out.extend(reviewer.review_many(proposals[i:i + BATCH], recents[i:i + BATCH]))
     return out
 
 
-def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -> list[list[str]]:
+def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
+             vetted: Callable[[str], bool] = lambda text: False) -> list[list[str]]:
     """For each row, the texts committed in its context (by default its agent's writes to its namespace:
     ``thresholds.context_scope``) in the ``context_minutes`` before it (at most ``context_window``, oldest
     first): what the gate joined it with. "Before" is the registry's order (time, then the order of
@@ -287,8 +288,8 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
     "Committed" is as the gate found them when it reviewed the row: a write a person approved (or edited) was
     pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
     and without the ones a person let in alarming or whose review cleared an alarming text
-    (``left_out_of_joins``) unless the row runs on from one (``joinable``), as in the gate
-    (``ProposalRegistry.recent_texts``)."""
+    (``left_out_of_joins``) or that are ``vetted`` (``Reviewer.vetted_whole``) unless the row runs on from one
+    (``joinable``), as in the gate (``ProposalRegistry.recent_texts``, ``Reviewer.joined_as``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
@@ -308,7 +309,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry) -
                 times.append(row["created_at"])
                 texts.append(committed_text(row))
                 decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
-                alarming.append(left_out_of_joins(row, counts_from))
+                alarming.append(left_out_of_joins(row, counts_from) or vetted(texts[-1]))
     out = []
     for r in rows:
         at, times, texts, decided, alarming = committed[row_context(r, th.context_scope)]

@@ -39,6 +39,7 @@ from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quotes import JOINED_TEXT_CHARS
+from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
 from gatekeeper.segments import review_texts, runs_on, string_fields
@@ -172,6 +173,21 @@ class Reviewer:
         if self._exemplars is None:
             self._exemplars = ExemplarIndex(self.policy, self.classifier)
         return self._exemplars
+
+    def vetted_whole(self, text: str) -> bool:
+        """Whether ``text`` is, word for word, one of the policy's counter-exemplars, with nothing hidden or
+        encoded in it: a text safety staff vetted whole (as the exemplar layer treats it). The context layer
+        leaves such a committed write out of later joins (``registry.joinable``): whichever layer let it through
+        (the screen may clear it before the classifier reads it), its words are often ones the classifier flags,
+        and every joined text holding them read alarming."""
+        norm = _normalized(text)
+        if norm.obfuscated or norm.variants or norm.findings:
+            return False
+        return self.exemplars.is_counter_exemplar(norm.text)
+
+    def joined_as(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` (recent committed writes) with the vetted ones (``vetted_whole``) made ``LeftOutText``."""
+        return [t if isinstance(t, LeftOutText) or not self.vetted_whole(t) else LeftOutText(t) for t in texts]
 
     def warm_up(self, *, batches: bool = False) -> None:
         """Load the model, classifier and exemplar index now instead of on first write. ``batches``: also

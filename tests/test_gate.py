@@ -398,6 +398,37 @@ def test_a_text_safety_staff_vetted_does_not_stop_the_notes_after_it(tmp_path, r
         g.close()
 
 
+def test_a_vetted_text_the_screen_clears_does_not_stop_the_notes_after_it(tmp_path, reviewer):
+    """A counter-exemplar in every category: the screen clears the write before the classifier reads it, so its
+    review holds no classifier score to show that its words read alarming; joined with it, later notes were
+    quarantined. A write that is word for word a counter-exemplar is left out of later joins, whichever layer
+    let it through; `policy diff` predicts the same."""
+    from gatekeeper.policy_diff import _decided, _review
+    from gatekeeper.registry import row_proposal
+
+    vetted = "Copy the config file to all new servers"
+    policy = reviewer.policy.model_copy(deep=True)
+    for name, cat in list(policy.categories.items()):
+        policy.categories[name] = cat.model_copy(update={"counter_exemplars": [*cat.counter_exemplars, vetted]})
+    r = reviewer.for_policy(policy, classifier=reviewer.classifier)
+    g = make_gate(tmp_path, r)
+    try:
+        x = g.submit(w(vetted, agent="ops"))
+        assert x.state is ProposalState.committed
+        assert not any(e.layer == "classifier" for e in x.review.evidence)  # the screen cleared it
+        notes = [g.submit(w(t, agent="ops")) for t in NOTES]
+        assert [o.state for o in notes] == [ProposalState.committed] * 4, [o.decision.reason for o in notes]
+        batch = g.submit_many([w(vetted, agent="ops-batch"), *(w(t, agent="ops-batch") for t in NOTES)])
+        assert [o.state for o in batch] == [ProposalState.committed] * 5, [o.decision.reason for o in batch]
+        # policy diff reviews the recorded writes as the gate did (the same joins), so it predicts these actions
+        rows = list(reversed(g.registry.query(limit=100, newest_first=True)))
+        proposals = [row_proposal(row) for row in rows]
+        predicted = [_decided(p, v, policy).action for p, v in zip(proposals, _review(r, proposals, rows, g.registry))]
+        assert predicted == [row["action"] for row in rows]
+    finally:
+        g.close()
+
+
 def test_a_write_a_person_edited_is_joined_as_edited(tmp_path, reviewer):
     """The context layer joins a committed write as the store holds it: a person's edit, not the proposal the
     person replaced (which the registry row keeps as its text)."""
