@@ -1089,6 +1089,7 @@ class Gatekeeper:
         # the later writes the first pass lets through: only their joins can change what they are
         candidates = {i for i in range(len(proposals)) if later[i] and commits(i, first[i])}
         joined_with: dict[int, list[str]] = {}  # what each candidate's review in ``out`` was joined with
+        vetted: dict[int, bool] = {}
         for _ in range(len(proposals) + 1):
             again, recents = [], []
             committed: dict[WriteContext, list[str]] = {}
@@ -1100,9 +1101,10 @@ class Gatekeeper:
                         recents.append(recent)
                         joined_with[i] = recent
                 if commits(i, out[i]):
-                    committed.setdefault(context, []).append(
-                        LeftOutText(p.text) if cleared_alarming(out[i], counts_from) else p.text)
-                    committed[context][-1:] = reviewer.joined_as(committed[context][-1:])  # a vetted text
+                    if i not in vetted:  # word for word a counter-exemplar (once per write, not per round)
+                        vetted[i] = reviewer.vetted_whole(p.text)
+                    left_out = vetted[i] or cleared_alarming(out[i], counts_from)
+                    committed.setdefault(context, []).append(LeftOutText(p.text) if left_out else p.text)
             if not again:
                 break  # every candidate's review was joined with what commits before it
             # from the first review: the texts it was joined with before may no longer be the ones before it
