@@ -528,7 +528,7 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
     (default: the seeded random one). One write at a time: each depends on the decisions before it."""
     window = policy.thresholds.context_window
-    counts_from = max(policy.thresholds.uncertain_below, policy.thresholds.context_min_score)
+    counts_from = policy.thresholds.joined_counts_from
     if order is None:
         order = list(range(len(raws)))
         random.Random(seed).shuffle(order)
@@ -597,7 +597,7 @@ def split_report(examples: Sequence[EvalExample], reviewer, policy: Policy, *,
     raws, _, _ = review_examples(pos, reviewer, source=source, batch_size=batch_size)
     plain_caught = sum(r.action != "commit" for r in _records(raws, policy))
     window = policy.thresholds.context_window
-    counts_from = max(policy.thresholds.uncertain_below, policy.thresholds.context_min_score)
+    counts_from = policy.thresholds.joined_counts_from
     pieces = [[closed_piece(x) for x in split_in_three(e.text)] if closed else split_in_three(e.text)
               for e in pos]
     committed: list[list[str]] = [[] for _ in pos]

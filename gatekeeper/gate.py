@@ -68,6 +68,7 @@ from gatekeeper.models import (
     EscalationMode,
     GateOutcome,
     Label,
+    MAX_REASON_CHARS,
     MemoryWrite,
     ProposalState,
     STORED,
@@ -130,7 +131,7 @@ QUEUE_CAPPED = "review queue cap reached, quarantined (fail closed)"
 #: namespace (a store searches by prefix: a parent namespace's results hold its children's memories)
 SIMILAR_PAGES = 3
 #: the longest reason a release takes (as a reviewer's reason: the web forms' and the API's limit)
-MAX_RELEASE_REASON = 4000
+MAX_RELEASE_REASON = MAX_REASON_CHARS
 
 _STATE_FOR = {
     Action.commit: ProposalState.committed,
@@ -1085,7 +1086,7 @@ class Gatekeeper:
                 return False
 
         out = list(first)
-        counts_from = max(th.uncertain_below, th.context_min_score)  # as in Reviewer._context_layer
+        counts_from = th.joined_counts_from
         # the later writes the first pass lets through: only their joins can change what they are
         candidates = {i for i in range(len(proposals)) if later[i] and commits(i, first[i])}
         joined_with: dict[int, list[str]] = {}  # what each candidate's review in ``out`` was joined with
@@ -1122,7 +1123,7 @@ class Gatekeeper:
         if not th.context_window:
             return [[] for _ in proposals]
         span = timedelta(minutes=th.context_minutes)
-        counts_from = max(th.uncertain_below, th.context_min_score)  # as in Reviewer._context_layer
+        counts_from = th.joined_counts_from
         now: dict[WriteContext, list[str]] = {}
         out = []
         for p in proposals:
@@ -1334,7 +1335,7 @@ class Gatekeeper:
                   f"{row['resolved_reason'] or '-'}")
         edited = _json_loads(row["final_value_json"]) if row["resolution"] == "edit" else None
         decision = ReviewDecision(type=row["resolution"], reviewer=row["resolved_by"], proposal_id=again.id,
-                                  reason=reason[:4000], edited_value=edited)
+                                  reason=reason[:MAX_REASON_CHARS], edited_value=edited)
         ReviewService(self).decide(again.id, decision)
         return self.outcome(again.id)
 

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 MAX_CONTENT_CHARS = 64_000
 MAX_NAMESPACE_DEPTH = 16
 MAX_LABEL_CHARS = 256
+#: the longest reason a person's review decision or release keeps (the web forms', the API's and
+#: ``ReviewDecision``'s limit; a reason the gate writes for them is cut to it)
+MAX_REASON_CHARS = 4000
 #: the validation context of a proposal read back from where it was stored (``MemoryWrite``'s id check)
 STORED = "stored"
 

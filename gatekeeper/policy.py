@@ -171,6 +171,13 @@ class Thresholds(_Strict):
     #: a joined text (write + recent writes) raises the write's score only when it scores at least this
     #: (and at least ``uncertain_below``): benign notes in a row also read alarming when joined
     context_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
+
+    @property
+    def joined_counts_from(self) -> float:
+        """The score from which a joined text (write + recent writes) raises the write's score: at least
+        ``context_min_score`` and at least ``uncertain_below``. The reviewer, the batch's rounds, ``policy diff``
+        and the evaluation's in-a-row reports all read it here, so they join alike."""
+        return max(self.uncertain_below, self.context_min_score)
     #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
     #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
     screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)

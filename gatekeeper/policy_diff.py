@@ -293,7 +293,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
-    counts_from = max(th.uncertain_below, th.context_min_score)
+    counts_from = th.joined_counts_from
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
     position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)

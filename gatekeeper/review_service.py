@@ -66,7 +66,8 @@ from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, G
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
-from gatekeeper.models import EXPIRY_REVIEWER, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow
+from gatekeeper.models import (
+    EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow)
 from gatekeeper.registry import (
     ConflictError,
     NotFoundError,
@@ -115,7 +116,7 @@ class ReviewDecision(BaseModel):
     #: the ``human_review`` node refuses to apply the decision to any other escalation (LangGraph can hand a
     #: resume value to a later interrupt of the thread than the one it was meant for)
     proposal_id: str | None = Field(default=None, min_length=1, max_length=256)
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     #: for ``edit``: the new memory value (dict) or text (str)
     edited_value: dict[str, Any] | str | None = None
 

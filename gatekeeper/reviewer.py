@@ -351,7 +351,7 @@ class Reviewer:
         th = self.policy.thresholds
         continued = [all(runs_on(a, b) for a, b in zip(c, c[1:])) for c in contexts]
         counting = [i for i, s in enumerate(scores)
-                    if continued[i] or s.probability >= max(th.uncertain_below, th.context_min_score)]
+                    if continued[i] or s.probability >= th.joined_counts_from]
         pool = counting or range(len(scores))
         k = max(pool, key=lambda i: scores[i].probability)
         best = scores[k]

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gatekeeper.accounts import Account, AccountStore, normalize_name
 from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden, strip_hidden_value
 from gatekeeper.log_setup import get_logger
-from gatekeeper.models import ProposalState, utcnow
+from gatekeeper.models import MAX_REASON_CHARS, ProposalState, utcnow
 from gatekeeper.registry import MAX_TEXT_FILTER
 from gatekeeper.review_service import (
     MAX_AGE_HOURS,
@@ -99,7 +99,7 @@ class ApiDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["approve", "edit", "reject"]
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     edited_value: dict[str, Any] | str | None = None
     expected_version: int | None = None
 
@@ -119,7 +119,7 @@ class ApiBulkDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     items: list[ApiBulkItem] = Field(min_length=1, max_length=MAX_BULK_DECISIONS)
 
 
@@ -128,7 +128,7 @@ class ApiRelease(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
 
 
 class _NeedLogin(Exception):
