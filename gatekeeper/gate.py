@@ -328,6 +328,9 @@ class Gatekeeper:
         self._busy_cond = threading.Condition()
         #: ``depth``: how many ``_admitted`` blocks this thread is in (a change's own steps are admitted with it)
         self._admission = threading.local()
+        #: the retries that carry a person's approval (``_carry_approval``): their escalation is decided at once,
+        #: so it takes no place in the review queue (``_within_queue_cap``)
+        self._carrying_approval: set[str] = set()
 
     # ------------------------------------------------------------------ factory
     @classmethod
@@ -904,7 +907,7 @@ class Gatekeeper:
         out, capped = [], Counter()
         for i, p, review, decision, state in steps:
             agent = p.provenance.agent_id
-            if state is ProposalState.pending:
+            if state is ProposalState.pending and p.id not in self._carrying_approval:
                 if not _queue_place(waiting, agent, cap):
                     decision = decision.model_copy(update={
                         "action": Action.quarantine, "escalation_mode": None, "deadline": None,
@@ -1307,8 +1310,14 @@ class Gatekeeper:
                         "state": ProposalState.quarantined.value, "superseded_by": later}
             # a retry made before a crash (between its ledger entry and the mark below) replays
             resumed = self.registry.get(again.id) is not None
-            outcome = self.submit(again, escalation_mode=EscalationMode.park)
-        if outcome.state is ProposalState.pending and row["resolution"] in ("approve", "edit") and row["resolved_by"]:
+            carries = row["resolution"] in ("approve", "edit") and bool(row["resolved_by"])
+            if carries:
+                self._carrying_approval.add(again.id)
+            try:
+                outcome = self.submit(again, escalation_mode=EscalationMode.park)
+            finally:
+                self._carrying_approval.discard(again.id)
+        if outcome.state is ProposalState.pending and carries:
             outcome = self._carry_approval(row, again, operator)
         if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.retried"), None)):
             self._append("proposal.retried", proposal_id=old.id, retried_as=again.id,
@@ -1326,7 +1335,8 @@ class Gatekeeper:
         decision is the person's (``resolved_by``, the edit), through the review queue's own path (a later write or
         delete of the key supersedes it); its reason says that it is carried, from which write and by whose retry.
         A retry the policy in force stops harder (a quarantine) is not overruled: the approval was of an
-        escalation."""
+        escalation. The escalation is decided here, at once, so ``escalation.max_pending_per_agent`` does not
+        quarantine it (``_carrying_approval``): it never waits in the queue."""
         from gatekeeper.review_service import ReviewDecision, ReviewService
 
         when = str(row["resolved_at"] or "")[:19].replace("T", " ")

@@ -110,3 +110,30 @@ def test_a_recheck_leaves_capped_writes_while_the_queue_is_still_full(capped, tm
     retried_as = gate.registry.require(over[0].proposal.id)["superseded_by"]
     assert gate.registry.require(retried_as)["state"] == "pending"
     assert gate.registry.require(over[1].proposal.id)["resolution"] is None
+
+
+def test_a_retried_approval_takes_no_place_in_a_full_queue(capped, monkeypatch):
+    """A person approved an escalation whose commit the memory store refused; by the time the store was back, the
+    agent's escalations filled ``max_pending_per_agent``. ``retry_store_failures`` escalated the write again and
+    the cap quarantined it, so the person's approval was lost (the write waited for a recheck, then for a second
+    approval). An escalation the retry decides at once with the person's approval waits in no queue: it is
+    written as they decided, and the queue stays as it was."""
+    gate = capped
+    x = gate.submit(w(BELIEFS[0]))
+    assert x.state is ProposalState.pending
+    real = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
+    service = ReviewService(gate)
+    assert service.approve(x.proposal.id, "alice", "the team wants it").state is ProposalState.quarantined
+    monkeypatch.setattr(gate.memory_store, "batch", real)
+    waiting = [gate.submit(w(t)) for t in BELIEFS[1:3]]
+    assert [o.state for o in waiting] == [ProposalState.pending] * 2  # the queue is full for agent-1
+    [done] = gate.retry_store_failures(operator="ops")
+    assert (done["outcome"], done["state"]) == ("retried", "committed"), done
+    row = gate.registry.require(done["retried_as"])
+    assert (row["resolution"], row["resolved_by"]) == ("approve", "alice")
+    assert QUEUE_CAPPED not in row["decision_json"]
+    assert gate.memory_store.get(x.proposal.namespace, x.proposal.key).value == x.proposal.value
+    assert sorted(i.id for i in service.list()) == sorted(o.proposal.id for o in waiting)
+    # the cap still holds for the agent's next escalation
+    assert gate.submit(w(BELIEFS[3])).decision.reason.startswith(QUEUE_CAPPED)
