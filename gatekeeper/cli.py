@@ -611,10 +611,13 @@ def _retry(kind: str, operator: Optional[str], limit: int, dry_run: bool, data_d
                       "(escalation.max_pending_per_agent): left as they are until people decide some")
     for r in report:
         if r["outcome"] == "retried":
+            carried = f" ({_shown(r['carried'])}'s decision carried over)" if r.get("carried") else ""
             console.print(f"{_shown(r['proposal_id'])}: retried as {_shown(r['retried_as'])} -> "
-                          f"[bold]{r['state']}[/bold]")
+                          f"[bold]{r['state']}[/bold]{carried}")
         elif r["outcome"] == "would_retry":
-            console.print(f"{_shown(r['proposal_id'])}: would be reviewed again")
+            carried = (f"; {_shown(r['carried'])}'s decision is carried over if it escalates"
+                       if r.get("carried") else "")
+            console.print(f"{_shown(r['proposal_id'])}: would be reviewed again{carried}")
         else:
             console.print(f"{_shown(r['proposal_id'])}: {'would not be' if dry_run else 'not'} retried, superseded "
                           f"by {_shown(r['superseded_by'])}")

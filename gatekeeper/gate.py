@@ -1190,10 +1190,12 @@ class Gatekeeper:
         replays it instead of writing twice. The old row stays quarantined, with ``resolution`` ``retried`` (or
         ``superseded``), ``superseded_by`` the new proposal (or what superseded it) and ``resolved_reason``
         naming the operator; the ledger gets ``proposal.retried`` (``proposal.retry_skipped``). Returns one
-        dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``.
+        dict per row: ``proposal_id``, ``outcome`` (``retried`` / ``superseded``), ``retried_as``, ``state``,
+        ``carried`` (who approved or edited it, when their decision was carried over; else None).
 
         ``dry_run``: change nothing, and report what a run would do (``outcome`` ``would_retry`` /
-        ``would_skip``; no operator needed).
+        ``would_skip``, ``carried`` whose decision would be carried if the review escalates it; no operator
+        needed).
 
         Runs are serialised across processes (a lock file beside the registry): a second run started meanwhile,
         from cron or another operator, waits and then finds the rows retried, instead of retrying and ledgering
@@ -1277,14 +1279,14 @@ class Gatekeeper:
             old = row_proposal(row)
             if stays:
                 report.append({"proposal_id": old.id, "outcome": stays, "retried_as": None,
-                               "state": ProposalState.quarantined.value, "superseded_by": None})
+                               "state": ProposalState.quarantined.value, "superseded_by": None, "carried": None})
                 continue
             again = old.model_copy(update={"id": derived_id(old.id, tag)})
             if dry_run:  # a preview: changes nothing, so it takes no lock (and reads a closed gate too)
                 later = self.registry.later_write_or_delete(row, excluding=again.id, retry_reasons=RETRY_REASONS)
                 report.append({"proposal_id": old.id, "outcome": "would_skip" if later else "would_retry",
                                "retried_as": None, "state": ProposalState.quarantined.value,
-                               "superseded_by": later})
+                               "superseded_by": later, "carried": None if later else _decided_by(row)})
                 continue
             # each write is retried whole (close() waits for it) or not at all: a gate closed during a run stops
             # it before the next write (GateClosedError)
@@ -1307,10 +1309,10 @@ class Gatekeeper:
                     old.id, resolution="superseded", superseded_by=later,
                     reason=f"not retried by {operator}: a later write or delete of the key ({later})")
                 return {"proposal_id": old.id, "outcome": "superseded", "retried_as": None,
-                        "state": ProposalState.quarantined.value, "superseded_by": later}
+                        "state": ProposalState.quarantined.value, "superseded_by": later, "carried": None}
             # a retry made before a crash (between its ledger entry and the mark below) replays
             resumed = self.registry.get(again.id) is not None
-            carries = row["resolution"] in ("approve", "edit") and bool(row["resolved_by"])
+            carries = _decided_by(row) is not None
             if carries:
                 self._carrying_approval.add(again.id)
             try:
@@ -1325,8 +1327,12 @@ class Gatekeeper:
         self.registry.mark_retried(
             old.id, resolution="retried", superseded_by=again.id,
             reason=f"{done} by {operator} as {again.id}: {outcome.state.value}")
+        # the carried decision, made now or, for a retry replayed after a crash, before it
+        new_row = self.registry.get(again.id) if carries else None
+        carried = row["resolved_by"] if new_row is not None and (new_row["resolution"], new_row["resolved_by"]) == (
+            row["resolution"], row["resolved_by"]) else None
         return {"proposal_id": old.id, "outcome": "retried", "retried_as": again.id,
-                "state": outcome.state.value, "superseded_by": again.id}
+                "state": outcome.state.value, "superseded_by": again.id, "carried": carried}
 
     def _carry_approval(self, row: dict, again: MemoryWrite, operator: str | None) -> GateOutcome:
         """Decide ``again`` (the retry of ``row``, escalated again by its review) as the person decided ``row``: an
@@ -1573,6 +1579,12 @@ class Gatekeeper:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _decided_by(row: Mapping[str, Any]) -> str | None:
+    """Who approved or edited the write of this registry ``row`` (None when nobody did): the decision a retry
+    carries over (``Gatekeeper._carry_approval``)."""
+    return row["resolved_by"] if row["resolution"] in ("approve", "edit") and row["resolved_by"] else None
 
 
 def _json_loads(s: str) -> Any:

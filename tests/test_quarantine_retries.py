@@ -62,6 +62,7 @@ def test_a_failed_review_is_retried_once_the_fault_is_mended(gate, monkeypatch):
     report = {r["proposal_id"]: r for r in gate.retry_failed_reviews(operator="ops-oncall")}
     assert report[note.proposal.id]["state"] == "committed"
     assert report[belief.proposal.id]["state"] == "pending"  # reviewed again under the policy: a human decides
+    assert [r["carried"] for r in report.values()] == [None, None]  # nobody had decided them
     for o in (note, belief):
         row = gate.registry.require(o.proposal.id)
         assert row["state"] == "quarantined" and row["resolution"] == "retried"
@@ -129,8 +130,15 @@ def test_a_retried_approval_the_store_refused_is_written_as_the_person_decided(g
         item = service.edit(x.proposal.id, "alice", {"content": edit})
     monkeypatch.setattr(gate.memory_store, "batch", real)
     assert item.state is ProposalState.quarantined and gate.memory_store.get(NS, "approved") is None
+    # the operator's preview says whose decision the retry carries over
+    [preview] = gate.retry_store_failures(operator=None, dry_run=True)
+    assert (preview["outcome"], preview["carried"]) == ("would_retry", "alice")
+    r = runner.invoke(app, ["review", "retry-store-failures", "--data-dir", str(gate.registry.path.parent),
+                            "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "alice's decision is carried over if it escalates" in " ".join(r.output.split())
     [done] = gate.retry_store_failures(operator="ops")
-    assert (done["outcome"], done["state"]) == ("retried", "committed")
+    assert (done["outcome"], done["state"], done["carried"]) == ("retried", "committed", "alice")
     row = gate.registry.require(done["retried_as"])
     assert (row["resolution"], row["resolved_by"]) == (how, "alice")
     assert f"{how} by alice of {x.proposal.id}" in row["resolved_reason"]
