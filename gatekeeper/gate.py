@@ -1143,24 +1143,30 @@ class Gatekeeper:
             out.append(now[context])
         return out
 
-    def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
-        """Committed memories like ``proposal``'s text, for the LLM judge: from the write's own namespace only
-        (``("memories", "alice")``: alice's), since the judge may be a model service outside the deployment and
-        must not be sent other users' memories."""
+    def similar_committed(self, proposal: MemoryWrite, k: int) -> list[Any]:
+        """The memory store's items most like ``proposal``'s text (at most ``k``, best first), from the write's
+        own namespace only (``("memories", "alice")``: alice's): the context shown beside a write to the LLM
+        judge (which may be a model service outside the deployment) and to the reviewer deciding it, neither of
+        whom is shown other users' memories. Raises what the store's search raises."""
         if k <= 0:
             return []
         # a store searches by namespace *prefix*: ("memories",) also finds ("memories", "alice"). Those are
-        # passed over, a few pages at most (the judge's context, not worth a scan of the store)
+        # passed over, a few pages at most (context for a decision, not worth a scan of the store)
         want, out, page = tuple(proposal.namespace), [], max(k, 10)
+        for offset in range(0, SIMILAR_PAGES * page, page):
+            items = self.memory_store.search(want, query=proposal.text[:2000], limit=page, offset=offset)
+            out.extend(it for it in items if tuple(it.namespace) == want)
+            if len(out) >= k or len(items) < page:
+                break
+        return out[:k]
+
+    def _similar_memories(self, proposal: MemoryWrite, k: int) -> list[str]:
+        """The texts of ``similar_committed``, for the LLM judge (none when the store's search fails)."""
         try:
-            for offset in range(0, SIMILAR_PAGES * page, page):
-                items = self.memory_store.search(want, query=proposal.text[:2000], limit=page, offset=offset)
-                out.extend(it for it in items if tuple(it.namespace) == want)
-                if len(out) >= k or len(items) < page:
-                    break
+            items = self.similar_committed(proposal, k)
         except Exception:  # noqa: BLE001 - context for the judge only
             return []
-        return [str(it.value.get("content", it.value))[:500] for it in out[:k]]
+        return [str(it.value.get("content", it.value))[:500] for it in items]
 
     def _outcome_from_row(self, row: dict, replayed: bool = False) -> GateOutcome:
         review = row_review(row) or _failed_review(RuntimeError("no review recorded"))

@@ -330,8 +330,8 @@ class ReviewService:
         sims: list[dict] = []
         if similar:
             try:
-                for it in self.gate.memory_store.search(proposal.namespace[:1], query=proposal.text[:2000],
-                                                        limit=similar):
+                # the write's own namespace: a reviewer deciding alice's memory is not shown bob's
+                for it in self.gate.similar_committed(proposal, similar):
                     sims.append({"namespace": list(it.namespace), "key": it.key, "value": it.value,
                                  "score": getattr(it, "score", None)})
             except Exception:  # noqa: BLE001 - context only

@@ -74,6 +74,26 @@ def test_show_has_evidence_policy_and_similar_committed(gate):
     assert any(s["key"] == "ops" for s in d.similar_committed)
 
 
+def test_show_has_similar_memories_of_the_writes_own_namespace_only(gate):
+    """A reviewer deciding a write to ``("memories", "alice")`` was shown the store's nearest memories under
+    ``("memories",)``: bob's memories too, though the policy says one user's memories are never shown beside
+    another's (the judge was already given its own namespace's only). The reviewer (page, API, CLI) is shown the
+    write's own namespace's memories, as the judge is."""
+    bob = GatedStore(gate=gate, agent_id="agent-1")
+    bob.put(("memories", "bob"), "bob-shutdown", {"content": "Bob's laptop shuts down at 18:00 to save power."})
+    bob.put(("memories", "bob"), "bob-ward", {"content": "Bob's mother is on ward 7 of St Mary's, room 12."})
+    bob.put(("memories", "alice"), "alice-ops", {"content": "Alice's build agents shut down at 01:00 UTC."})
+    p = escalate(gate, SELF_PRES, ns=("memories", "alice"))
+    svc = ReviewService(gate)
+    shown = svc.show(p.id, similar=5).similar_committed
+    assert [s["key"] for s in shown] == ["alice-ops"]
+    assert all(s["namespace"] == ["memories", "alice"] for s in shown)
+    r = CliRunner().invoke(cli_app, ["review", "show", p.id, "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "Alice's build agents" in out and "Bob's" not in out
+
+
 # ------------------------------------------------------------------- deadlines
 def test_overdue_item_stays_pending_and_out_of_memory(gate, monkeypatch):
     p = escalate(gate, SELF_PRES)
