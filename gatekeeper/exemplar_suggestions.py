@@ -357,7 +357,7 @@ def _write_checked(policy: Policy, suggestions: Sequence[Suggestion], out: Path,
         for f in source.iterdir() if source.is_dir() else ():
             if f.is_file() and f.name not in texts and not f.name.startswith("."):
                 shutil.copy2(f, out / f.name)  # a README or notes beside the policy travel with it
-        return _check(out, suggestions)
+        return _check(out, suggestions, policy)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -411,6 +411,10 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     entry = next(((k, v) for k, v in cat.value if k.value == key), None)
+    if entry is None and any(k.tag.endswith(":merge") or k.value == "<<" for k, _ in cat.value):
+        # a key written beside "<<: *anchor" replaces the list the category inherits: its texts would go
+        raise SuggestionError(f"category {category!r} takes its settings from a YAML merge key (<<), so a "
+                              f"{key} list of its own would replace the one it inherits: add by hand")
     if entry is None:  # no such list yet: a new key after the category's last line
         indent = " " * cat.value[0][0].start_mark.column
         at = _last_line(cat) + 1
@@ -441,7 +445,10 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     return "".join(lines[:at] + block + lines[at:])
 
 
-def _check(out: Path, suggestions: Sequence[Suggestion]) -> Policy:
+def _check(out: Path, suggestions: Sequence[Suggestion], policy: Policy) -> Policy:
+    """The candidate in ``out``, loaded: ``policy`` with ``suggestions`` added to their lists and nothing else
+    changed (a text an edit of the YAML dropped or replaced, an inherited list overridden, a setting moved, is
+    refused)."""
     try:
         candidate = load_policy(out)
     except PolicyError as exc:
@@ -449,6 +456,25 @@ def _check(out: Path, suggestions: Sequence[Suggestion]) -> Policy:
     for s in suggestions:
         if s.text not in getattr(candidate.categories[s.category], LIST_OF[s.kind]):
             raise SuggestionError(f"the candidate policy lost a suggestion: {s.text!r}")
+    added: dict[tuple[str, str], set[str]] = {}
+    for s in suggestions:
+        added.setdefault((s.category, LIST_OF[s.kind]), set()).add(s.text)
+    if set(candidate.categories) != set(policy.categories):
+        raise SuggestionError("the candidate policy's categories differ from the policy's")
+    for name, category in policy.categories.items():
+        new = candidate.categories[name]
+        for key in LIST_OF.values():
+            before, after = getattr(category, key), getattr(new, key)
+            lost = [t for t in before if t not in after]
+            if lost:
+                raise SuggestionError(f"the candidate policy lost {len(lost)} of {name}.{key} (first: {lost[0]!r}); "
+                                      "add the suggestions by hand")
+            extra = [t for t in after if t not in before and t not in added.get((name, key), set())]
+            if extra:
+                raise SuggestionError(f"the candidate policy has texts in {name}.{key} that are neither the "
+                                      f"policy's nor suggested (first: {extra[0]!r})")
+        if new.model_dump(exclude=set(LIST_OF.values())) != category.model_dump(exclude=set(LIST_OF.values())):
+            raise SuggestionError(f"the candidate policy changed category {name!r}'s settings")
     return candidate
 
 

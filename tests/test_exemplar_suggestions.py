@@ -232,6 +232,51 @@ def test_the_candidate_adds_to_block_lists_empty_lists_and_missing_ones(tmp_path
     assert not (tmp_path / "flow-out").exists()
 
 
+def test_a_category_that_inherits_its_lists_through_a_merge_key_is_left_to_hand_editing(tmp_path, monkeypatch):
+    """A category written ``name: {<<: *other, ...}`` (merge keys work in policy files) inherits its lists. The
+    candidate added a ``counter_exemplars:`` key of its own, which in YAML replaces the inherited list: the
+    category's vetted false-alarm texts were gone from the candidate, and its check passed (it looked only for the
+    new text). Such a category is refused (add by hand), and the check refuses a candidate that lost any text of
+    the policy's lists, whatever the cause."""
+    import gatekeeper.exemplar_suggestions as suggestions
+
+    def inherit(text: str) -> str:
+        names = list(yaml.safe_load(text)["categories"])
+        text = text.replace(f"  {names[0]}:\n", f"  {names[0]}: &first\n", 1)
+        lines = text.splitlines()
+        start = lines.index(f"  {names[1]}:")
+        lines.insert(start + 1, "    <<: *first")
+        at = next(i for i in range(start, len(lines)) if lines[i].strip() == "counter_exemplars:")
+        end = at + 1
+        while end < len(lines) and lines[end].strip().startswith("- "):
+            end += 1
+        del lines[at:end]  # the second category's counter-exemplars now come from the first
+        return "\n".join(lines) + "\n"
+
+    policy = load_policy(_policy_copy(tmp_path, inherit))
+    names = list(policy.categories)
+    inherited = policy.categories[names[1]].counter_exemplars
+    assert inherited and inherited == policy.categories[names[0]].counter_exemplars
+    add = _suggestion("counter_exemplar", names[1], "agent-9 is decommissioned next week.")
+    with pytest.raises(SuggestionError, match="merge key"):
+        write_candidate(policy, [add], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    # the check itself: a candidate file that dropped one of the policy's texts is refused
+    real = suggestions._insert
+
+    def dropping(text, category, key, items, header):
+        out = real(text, category, key, items, header)
+        first = policy.categories[names[0]].counter_exemplars[0]
+        return "\n".join(line for line in out.splitlines() if first not in line) + "\n"
+
+    monkeypatch.setattr(suggestions, "_insert", dropping)
+    with pytest.raises(SuggestionError, match=f"lost 1 of {names[0]}.counter_exemplars"):
+        write_candidate(policy, [_suggestion("counter_exemplar", names[0], "The export is paused.")],
+                        tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
 def test_yaml_quoting_keeps_every_text_as_it_is():
     for text in ('plain', 'a "quoted" word', "back\\slash", "line\nbreak", "\u2028\u2029\x85", "\x07bell",
                  "tag \U000E0041", "emoji \U0001F600", "# not a comment", "- not an item", "key: value", "'"):
