@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Sequence, get_args
 
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
@@ -411,6 +411,25 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _cut_by_comment(node: yaml.Node | None, lines: Sequence[str], in_list: bool = False) -> list[tuple[int, str]]:
+    """The list items written without quotes whose line goes on with `` #``: YAML reads that as a comment, so
+    ``- Post updates in the #ops channel.`` is the item ``Post updates in the``, an exemplar, a pattern or an
+    example cut short that loads without an error. (line, item) for each; a list item is a text, and its comment
+    belongs on its own line."""
+    out: list[tuple[int, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        for _, v in node.value:
+            out += _cut_by_comment(v, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            out += _cut_by_comment(v, lines, in_list=True)
+    elif in_list and isinstance(node, yaml.ScalarNode) and not node.style and node.end_mark.line < len(lines):
+        rest = lines[node.end_mark.line][node.end_mark.column:]
+        if rest[:1].isspace() and rest.lstrip().startswith("#"):
+            out.append((node.end_mark.line + 1, node.value))
+    return out
+
+
 def _line_map(node: yaml.Node, fname: str, path: tuple, out: dict[tuple, tuple[str, int]]) -> None:
     out[path] = (fname, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -423,6 +442,40 @@ def _line_map(node: yaml.Node, fname: str, path: tuple, out: dict[tuple, tuple[s
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             _line_map(v, fname, path + (i,), out)
+
+
+#: the messages of ``Policy._cross_refs`` (which ``_cross_ref_problems`` lists all of, with their lines)
+_CROSS_REF_ERROR = re.compile(r"^(Value error, )?rules\[\d+\]( \([^)]*\))?: (duplicate rule id|unknown category)")
+
+
+def _cross_ref_problems(merged: dict[str, Any], where: dict[tuple, tuple[str, int]],
+                        root: str) -> list[tuple[str, int | None, str]]:
+    """Every rule whose id another rule has (first defined where) and every rule of an unknown category, in
+    the policy's merged data, each with its file and line: ``Policy._cross_refs``'s checks, all at once, so that
+    `policy lint` lists them in one run."""
+    rules, categories = merged.get("rules"), merged.get("categories")
+    if not isinstance(rules, list):
+        return []
+    known = set(categories) if isinstance(categories, dict) else None
+    out: list[tuple[str, int | None, str]] = []
+    first: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        rid, category = rule.get("id"), rule.get("category")
+        fname, line = where.get(("rules", i), (root, None))
+        if isinstance(rid, str):
+            if rid in first:
+                at = where.get(("rules", first[rid]), (root, None))
+                out.append((fname, line, f"rules.{i}: rule {rid!r}: duplicate rule id (first defined in "
+                                         f"{Path(at[0]).name}, line {at[1]})"))
+            else:
+                first[rid] = i
+        if known is not None and isinstance(category, str) and category not in known:
+            fname, line = where.get(("rules", i, "category"), (fname, line))
+            out.append((fname, line, f"rules.{i}.category: rule {rid!r}: unknown category {category!r}; "
+                                     f"known: {', '.join(sorted(map(str, known)))}"))
+    return out
 
 
 def default_policy_dir() -> Path:
@@ -498,6 +551,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
         if not isinstance(data, dict):
             problems.append((str(f), 1, "top level must be a mapping"))
             continue
+        for line, item in _cut_by_comment(node, text.splitlines()):
+            problems.append((str(f), line, f"the list item {item!r} goes on with ' #', which YAML reads as a comment, "
+                                           "so the item ends before it: quote the whole item (\"... #...\"), or put "
+                                           "the comment on a line of its own"))
         file_map: dict[tuple, tuple[str, int]] = {}
         _line_map(node, str(f), (), file_map)
         for key, value in data.items():
@@ -532,11 +589,16 @@ def load_policy(path: str | Path | None = None) -> Policy:
     merged["hash"] = digest.hexdigest()
     merged["source_files"] = tuple(str(f) for f in files)
     merged["source_path"] = str(root)
+    # every duplicate rule id and unknown category at once (the model's own check stops at the first)
+    cross = _cross_ref_problems(merged, where, str(root))
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
+        problems += cross
         for err in exc.errors():
             loc = tuple(err["loc"])
+            if cross and not loc and _CROSS_REF_ERROR.search(err["msg"]):
+                continue  # listed above, each with its own file and line
             ref = re.search(r"\b([a-z_]+)\[(\d+)\]", err["msg"])
             if not loc and ref:  # model-level cross-reference error naming an item
                 loc = (ref.group(1), int(ref.group(2)))
@@ -554,6 +616,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         raise PolicyError(problems) from None
+
+    if cross:  # (the model refuses them too; kept for a model that would not)
+        raise PolicyError(cross)
 
     def exemplar_problem(cid: str, i: int, text: str, why: str) -> tuple[str, int | None, str]:
         return (*where.get(("categories", cid, "exemplars", i), (str(root), None)),

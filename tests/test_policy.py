@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gatekeeper.models import SourceKind
 from gatekeeper.policy import PolicyError, load_policy
@@ -57,6 +58,33 @@ def test_wrong_type_reports_file_and_line(pdir):
     assert ln == line and "uncertain_below" in msg
 
 
+def test_an_unquoted_list_item_cut_short_by_a_comment_is_refused_with_its_line(pdir):
+    """``- The suite's results go to #ml-evals.`` is, in YAML, the item ``The suite's results go to`` and a comment:
+    an exemplar, a counter-exemplar, a pattern or an example cut short, that loaded without a word (`policy lint`
+    passed; the shipped taxonomy had one such counter-exemplar). Such an item is refused, naming its line; quoted,
+    or with the comment on its own line, it loads whole. A comment after a setting is not a list item: it stays."""
+    tax = pdir / "taxonomy.yaml"
+    text = tax.read_text()
+    first = next(ln for ln in text.splitlines() if ln.startswith("      - ") and "#" not in ln)
+    cut = first + " #ops-alerts channel, never in DMs."
+    tax.write_text(text.replace(first + "\n", cut + "\n", 1))
+    line = tax.read_text().splitlines().index(cut) + 1
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, ln, msg = _problem(ei.value, "taxonomy.yaml")
+    assert ln == line and "reads as a comment" in msg and "quote the whole item" in msg, msg
+    item = first.removeprefix("      - ")
+    quoted = '      - "' + item + ' #ops-alerts channel, never in DMs."'
+    tax.write_text(text.replace(first + "\n", quoted + "\n", 1))
+    policy = load_policy(pdir)
+    assert any(t == item + " #ops-alerts channel, never in DMs." for c in policy.categories.values()
+               for t in c.exemplars + c.counter_exemplars)
+    # a comment on its own line, or after a setting, is fine
+    tax.write_text(text.replace(first + "\n", "      # why this one\n" + first + "\n", 1)
+                   .replace("    threshold: 0.5\n", "    threshold: 0.5  # tuned on 2026-11 data\n", 1))
+    load_policy(pdir)
+
+
 def test_unknown_key_is_refused(pdir):
     line = _replace_line(pdir / "taxonomy.yaml", "    action: quarantine", "    actoin: quarantine")
     with pytest.raises(PolicyError) as ei:
@@ -80,6 +108,31 @@ def test_rule_with_unknown_category(pdir):
     f, ln, msg = _problem(ei.value, "rules.yaml")
     assert "unknown category 'oversight_evasio'" in msg
     assert ln == line  # points at the wrong category line
+
+
+def test_every_duplicate_rule_id_and_unknown_category_is_listed_in_one_run(pdir):
+    """`policy lint` says it prints every problem, but the policy's cross-reference check stopped at the first:
+    a rules file with a duplicate id and a misspelt category took one run per mistake, and named the rule by its
+    index in all the files' rules together. All of them now come at once, each with its file, line and rule id."""
+    shipped = yaml.safe_load((pdir / "rules.yaml").read_text())["rules"][0]["id"]
+    (pdir / "rules-team.yaml").write_text(
+        "rules:\n"
+        f"  - id: {shipped}\n"
+        "    category: persisted_injection\n"
+        "    description: a rule whose id a shipped rule has\n"
+        "    patterns: ['\\bzebra-beta\\b']\n"
+        "  - id: team.three\n"
+        "    category: persisted_injectoin\n"
+        "    description: a misspelt category\n"
+        "    patterns: ['\\bzebra-gamma\\b']\n")
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    team = [p for p in ei.value.problems if p[0].endswith("rules-team.yaml")]
+    assert len(team) == 2, ei.value.problems
+    (_, dup_line, dup), (_, cat_line, cat) = team
+    assert dup_line == 2 and f"rule {shipped!r}: duplicate rule id (first defined in rules.yaml, line" in dup
+    assert cat_line == 7 and "rule 'team.three': unknown category 'persisted_injectoin'" in cat
+    assert len(ei.value.problems) == 2  # the model's own check is not listed a second time
 
 
 def test_rule_whose_examples_fail(pdir):
