@@ -594,15 +594,16 @@ class Gatekeeper:
             if sorted(serving.categories) == sorted(new.categories):
                 interim = current.for_policy(new, classifier=serving, judge_model=self.judge_model)
         (interim or reviewer).warm_up()  # load (or train) before it takes effect
-        # put in force and ledgered together, or (closed meanwhile) neither
+        # put in force and ledgered together, or (closed meanwhile) neither: ledgered first, under the lock, so a
+        # ledger that refuses the entry (a full disk) leaves the old policy in force, not a new one unledgered
         with self._admitted(RELOAD_REFUSED):
             with self._policy_lock:
                 old = self.policy
+                self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
+                             files=list(new.source_files), classifier="interim" if interim else "trained")
                 self.policy, self.reviewer = new, interim or reviewer
                 self._reloads += 1
                 generation = self._reloads
-            self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
-                         files=list(new.source_files), classifier="interim" if interim else "trained")
         log_judge_setup(new, reviewer.judge_model)
         if interim is not None:
             policy_dir = Path(path) if path is not None else default_policy_dir()

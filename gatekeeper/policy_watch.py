@@ -207,6 +207,21 @@ class PolicyWatcher:
                 self._seen = None
                 log.error("policy.watch_refused", path=path, problems=str(exc), in_force=old_hash)
                 return "refused"
+            except Exception as exc:  # noqa: BLE001 - the files load, but the reviewer for them did not
+                # (a cache that cannot be written, an artifact that does not load): the old policy stays in
+                # force, and staff see why where they see a refused edit (status, /metrics, the ledger), once
+                # per edit; saving the files again tries again
+                if self._stop.is_set():
+                    log.info("policy.watch_stopped", path=path, policy_hash=edited.hash)
+                    return None
+                problems = (f"the files load, but the policy could not be put in force "
+                            f"({type(exc).__name__}: {exc}); the policy in force stays. Mend the cause, then "
+                            "save a policy file again")
+                log.error("policy.watch_refused", path=path, problems=problems, in_force=old_hash)
+                self.refused = {"path": str(path), "problems": problems, "at": utcnow().isoformat()}
+                self.refusals += 1
+                gate.record_refused_policy(path, problems)
+                return "refused"
         log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=gate.policy.hash)
         return "reloaded"
 

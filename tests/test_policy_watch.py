@@ -4,6 +4,7 @@ nothing. Real gate, real policy files in a temporary copy, the watcher's real th
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, ledger_refusing
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy_watch import PolicyWatcher
@@ -103,6 +104,64 @@ def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(tmp_path, review
         rules.write_text(good + RULE)
         assert watcher.check() == "reloaded" and gate.policy.hash != in_force
         assert _events(gate, "policy.reloaded")
+    finally:
+        gate.close()
+
+
+def test_an_edit_that_loads_but_cannot_be_put_in_force_is_shown_as_refused(tmp_path, reviewer, policy_dir,
+                                                                           monkeypatch):
+    """The files load, but putting them in force fails for another reason (here the reviewer's cache cannot be
+    written: a full disk). The error left ``check`` and was only logged (``policy.watch_failed``) by the watch
+    loop; the edit was marked seen, so it was never tried again, nothing was ledgered and `gatekeeper status` and
+    /metrics showed no refusal: staff believed the edit was in force. It is now shown and ledgered as a refused
+    edit, once, with the cause; saving the files again tries again."""
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)  # looks driven by the test
+    watcher = PolicyWatcher(gate, 60, settle_s=0)
+    try:
+        in_force = gate.policy.hash
+        real = gate.reload_policy
+
+        def full_disk(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(gate, "reload_policy", full_disk)
+        rules = policy_dir / "rules.yaml"
+        rules.write_text(rules.read_text() + RULE)
+        assert watcher.check() == "refused"
+        assert gate.policy.hash == in_force
+        assert watcher.refused is not None and "No space left on device" in watcher.refused["problems"]
+        [refused] = _events(gate, "policy.reload_refused")
+        assert refused["in_force"] == in_force and "could not be put in force" in refused["problems"]
+        assert watcher.check() is None and len(_events(gate, "policy.reload_refused")) == 1  # once per edit
+
+        monkeypatch.setattr(gate, "reload_policy", real)  # the disk has room again; the file is saved again
+        rules.write_text(rules.read_text())
+        os.utime(rules, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+        assert watcher.check() == "reloaded" and gate.policy.hash != in_force
+        assert watcher.refused is None
+    finally:
+        gate.close()
+
+
+def test_a_reload_the_ledger_refuses_leaves_the_old_policy_in_force(tmp_path, reviewer, policy_dir):
+    """The new policy was put in force before its ``policy.reloaded`` entry was written; a ledger that refused the
+    entry (a full disk) left the new policy deciding writes with no record of when it took over. The entry is
+    written first: refused, the old policy stays in force (and the watcher shows the edit refused)."""
+    gate = _open(tmp_path, reviewer, policy_dir, watch_s=0)
+    watcher = PolicyWatcher(gate, 60, settle_s=0)
+    try:
+        in_force = gate.policy.hash
+        rules = policy_dir / "rules.yaml"
+        rules.write_text(rules.read_text() + RULE)
+        with ledger_refusing(gate, "policy.reloaded"):
+            with pytest.raises(OSError, match="No space left"):
+                gate.reload_policy(policy_dir)
+            assert gate.policy.hash == in_force and gate.reviewer.policy.hash == in_force
+            assert _submit(gate, NOTE).state is ProposalState.committed  # the new rule is not in force
+            assert watcher.check() == "refused" and "No space left" in watcher.refused["problems"]
+        assert gate.reload_policy(policy_dir).hash != in_force
+        [entry] = _events(gate, "policy.reloaded")
+        assert entry["new_hash"] == gate.policy.hash
     finally:
         gate.close()
 
