@@ -171,6 +171,11 @@ class Thresholds(_Strict):
     #: a joined text (write + recent writes) raises the write's score only when it scores at least this
     #: (and at least ``uncertain_below``): benign notes in a row also read alarming when joined
     context_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
+    #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
+    screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)
+    #: only writes from sources trusted at least this much are screened; the rest get the full review
+    screen_min_trust: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @property
     def joined_counts_from(self) -> float:
@@ -178,11 +183,6 @@ class Thresholds(_Strict):
         ``context_min_score`` and at least ``uncertain_below``. The reviewer, the batch's rounds, ``policy diff``
         and the evaluation's in-a-row reports all read it here, so they join alike."""
         return max(self.uncertain_below, self.context_min_score)
-    #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
-    #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
-    screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)
-    #: only writes from sources trusted at least this much are screened; the rest get the full review
-    screen_min_trust: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class SourceTrust(_Strict):
@@ -551,12 +551,18 @@ def load_policy(path: str | Path | None = None) -> Policy:
         if not isinstance(data, dict):
             problems.append((str(f), 1, "top level must be a mapping"))
             continue
-        for line, item in _cut_by_comment(node, text.splitlines()):
+        file_map: dict[tuple, tuple[str, int]] = {}
+        try:
+            cut = _cut_by_comment(node, text.splitlines())
+            _line_map(node, str(f), (), file_map)
+        except RecursionError:  # "a: &x [*x]": an anchor used inside itself
+            problems.append((str(f), None, "an anchor is used inside itself (&name ... *name), or the nesting is "
+                                           "too deep: a policy is a tree"))
+            continue
+        for line, item in cut:
             problems.append((str(f), line, f"the list item {item!r} goes on with ' #', which YAML reads as a comment, "
                                            "so the item ends before it: quote the whole item (\"... #...\"), or put "
                                            "the comment on a line of its own"))
-        file_map: dict[tuple, tuple[str, int]] = {}
-        _line_map(node, str(f), (), file_map)
         for key, value in data.items():
             if key in merged:
                 if isinstance(merged[key], dict) and isinstance(value, dict):

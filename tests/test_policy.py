@@ -85,6 +85,16 @@ def test_an_unquoted_list_item_cut_short_by_a_comment_is_refused_with_its_line(p
     load_policy(pdir)
 
 
+def test_an_anchor_used_inside_itself_is_refused_not_a_recursion_error(pdir):
+    """``foo: &x [*x]`` is a list that holds itself: reading it for line numbers recursed until Python's limit, and
+    `policy lint` ended in a RecursionError traceback instead of naming the file."""
+    (pdir / "extra.yaml").write_text("metadata: &x [*x]\n")
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    f, ln, msg = _problem(ei.value, "extra.yaml")
+    assert "an anchor is used inside itself" in msg
+
+
 def test_unknown_key_is_refused(pdir):
     line = _replace_line(pdir / "taxonomy.yaml", "    action: quarantine", "    actoin: quarantine")
     with pytest.raises(PolicyError) as ei:
