@@ -47,7 +47,7 @@ from gatekeeper.files import private_dir, write_private_file
 from gatekeeper.hidden_chars import is_hidden
 from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult, SourceKind
 from gatekeeper.normalize import normalize
-from gatekeeper.policy import Policy, PolicyError, exemplar_key, load_policy, policy_files
+from gatekeeper.policy import YAML_MERGE_TAG, Policy, PolicyError, exemplar_key, load_policy, policy_files
 from gatekeeper.registry import ProposalRegistry, row_proposal, row_review
 from gatekeeper.reviewer import Reviewer
 
@@ -411,7 +411,7 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     entry = next(((k, v) for k, v in cat.value if k.value == key), None)
-    if entry is None and any(k.tag.endswith(":merge") or k.value == "<<" for k, _ in cat.value):
+    if entry is None and any(k.tag == YAML_MERGE_TAG for k, _ in cat.value):
         # a key written beside "<<: *anchor" replaces the list the category inherits: its texts would go
         raise SuggestionError(f"category {category!r} takes its settings from a YAML merge key (<<), so a "
                               f"{key} list of its own would replace the one it inherits: add by hand")

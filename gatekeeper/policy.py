@@ -244,6 +244,25 @@ def _category_id(cid: str) -> str:
 CategoryId = Annotated[str, AfterValidator(_category_id)]
 
 
+def rule_ref_problems(rules: Sequence[tuple[Any, Any]],
+                      categories: Any) -> list[tuple[int, int | None, str | None]]:
+    """The rules (``(id, category)`` pairs, in order) whose id an earlier rule has, or whose category is not one
+    of ``categories`` (None: not known yet), as ``(index, index of the first rule with the id, None)`` or
+    ``(index, None, the unknown category)``. Ids and categories that are not strings are left to the schema.
+    ``Policy._cross_refs`` refuses the first; ``load_policy`` lists them all, each with its file and line."""
+    out: list[tuple[int, int | None, str | None]] = []
+    first: dict[str, int] = {}
+    for i, (rid, category) in enumerate(rules):
+        if isinstance(rid, str):
+            if rid in first:
+                out.append((i, first[rid], None))
+            else:
+                first[rid] = i
+        if categories is not None and isinstance(category, str) and category not in categories:
+            out.append((i, None, category))
+    return out
+
+
 class Policy(_Strict):
     version: str = Field(min_length=1)
     name: str = "default"
@@ -270,16 +289,11 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Policy":
-        seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
-            if rule.id in seen:
-                raise ValueError(f"rules[{i}]: duplicate rule id {rule.id!r}")
-            seen.add(rule.id)
-            if rule.category not in self.categories:
-                raise ValueError(
-                    f"rules[{i}] ({rule.id}): unknown category {rule.category!r}; "
-                    f"known: {', '.join(sorted(self.categories))}"
-                )
+        for i, first, category in rule_ref_problems([(r.id, r.category) for r in self.rules], self.categories):
+            if first is not None:
+                raise ValueError(f"rules[{i}]: duplicate rule id {self.rules[i].id!r}")
+            raise ValueError(f"rules[{i}] ({self.rules[i].id}): unknown category {category!r}; "
+                             f"known: {', '.join(sorted(self.categories))}")
         return self
 
     # ------------------------------------------------------------------ helpers
@@ -387,10 +401,14 @@ def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
+#: the tag YAML gives the key ``<<`` of a merge (``<<: *anchor``)
+YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
+        if key_node.tag == YAML_MERGE_TAG:
             continue  # "<<: *anchor": keys written next to it override the anchor's (YAML merge)
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
@@ -450,31 +468,25 @@ _CROSS_REF_ERROR = re.compile(r"^(Value error, )?rules\[\d+\]( \([^)]*\))?: (dup
 
 def _cross_ref_problems(merged: dict[str, Any], where: dict[tuple, tuple[str, int]],
                         root: str) -> list[tuple[str, int | None, str]]:
-    """Every rule whose id another rule has (first defined where) and every rule of an unknown category, in
-    the policy's merged data, each with its file and line: ``Policy._cross_refs``'s checks, all at once, so that
-    `policy lint` lists them in one run."""
+    """``rule_ref_problems`` of the policy's merged data, each with its file, line and rule id, all at once (the
+    model's own check stops at the first), so that `policy lint` lists them in one run."""
     rules, categories = merged.get("rules"), merged.get("categories")
     if not isinstance(rules, list):
         return []
+    pairs = [(r.get("id"), r.get("category")) if isinstance(r, dict) else (None, None) for r in rules]
     known = set(categories) if isinstance(categories, dict) else None
     out: list[tuple[str, int | None, str]] = []
-    first: dict[str, int] = {}
-    for i, rule in enumerate(rules):
-        if not isinstance(rule, dict):
-            continue
-        rid, category = rule.get("id"), rule.get("category")
-        fname, line = where.get(("rules", i), (root, None))
-        if isinstance(rid, str):
-            if rid in first:
-                at = where.get(("rules", first[rid]), (root, None))
-                out.append((fname, line, f"rules.{i}: rule {rid!r}: duplicate rule id (first defined in "
-                                         f"{Path(at[0]).name}, line {at[1]})"))
-            else:
-                first[rid] = i
-        if known is not None and isinstance(category, str) and category not in known:
-            fname, line = where.get(("rules", i, "category"), (fname, line))
+    for i, first, category in rule_ref_problems(pairs, known):
+        rid = pairs[i][0]
+        if first is not None:
+            fname, line = where.get(("rules", i), (root, None))
+            at = where.get(("rules", first), (root, None))
+            out.append((fname, line, f"rules.{i}: rule {rid!r}: duplicate rule id (first defined in "
+                                     f"{Path(at[0]).name}, line {at[1]})"))
+        else:
+            fname, line = where.get(("rules", i, "category"), where.get(("rules", i), (root, None)))
             out.append((fname, line, f"rules.{i}.category: rule {rid!r}: unknown category {category!r}; "
-                                     f"known: {', '.join(sorted(map(str, known)))}"))
+                                     f"known: {', '.join(sorted(map(str, known or ())))}"))
     return out
 
 
@@ -622,9 +634,6 @@ def load_policy(path: str | Path | None = None) -> Policy:
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         raise PolicyError(problems) from None
-
-    if cross:  # (the model refuses them too; kept for a model that would not)
-        raise PolicyError(cross)
 
     def exemplar_problem(cid: str, i: int, text: str, why: str) -> tuple[str, int | None, str]:
         return (*where.get(("categories", cid, "exemplars", i), (str(root), None)),

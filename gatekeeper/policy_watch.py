@@ -167,11 +167,7 @@ class PolicyWatcher:
             return None
         if edited is None:
             self._seen = signature  # once per edit: the next look waits for the next save
-            log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
-            self.refused = {"path": str(path), "problems": problems, "at": utcnow().isoformat()}
-            self.refusals += 1
-            gate.record_refused_policy(path, problems)
-            return "refused"
+            return self._refuse(gate, path, problems)
         # seen before the reload: a reload that fails for another reason (a classifier that cannot train) is
         # logged (and ledgered) once per edit, not tried again at every look
         self._seen = signature
@@ -214,16 +210,20 @@ class PolicyWatcher:
                 if self._stop.is_set():
                     log.info("policy.watch_stopped", path=path, policy_hash=edited.hash)
                     return None
-                problems = (f"the files load, but the policy could not be put in force "
-                            f"({type(exc).__name__}: {exc}); the policy in force stays. Mend the cause, then "
-                            "save a policy file again")
-                log.error("policy.watch_refused", path=path, problems=problems, in_force=old_hash)
-                self.refused = {"path": str(path), "problems": problems, "at": utcnow().isoformat()}
-                self.refusals += 1
-                gate.record_refused_policy(path, problems)
-                return "refused"
+                return self._refuse(gate, path, f"the files load, but the policy could not be put in force "
+                                                f"({type(exc).__name__}: {exc}); the policy in force stays. Mend "
+                                                "the cause, then save a policy file again")
         log.info("policy.watch_reloaded", path=path, old_hash=old_hash, new_hash=gate.policy.hash)
         return "reloaded"
+
+    def _refuse(self, gate: Gatekeeper, path: str, problems: str) -> str:
+        """Record an edit not put in force (``problems`` says why; the policy in force stays): logged, shown by
+        ``refused`` (status, /metrics) and ledgered (``policy.reload_refused``). Returns ``"refused"``."""
+        log.error("policy.watch_refused", path=path, problems=problems, in_force=gate.policy.hash)
+        self.refused = {"path": str(path), "problems": problems, "at": utcnow().isoformat()}
+        self.refusals += 1
+        gate.record_refused_policy(path, problems)
+        return "refused"
 
     def _train_new_categories(self, gate: Gatekeeper, edited: Policy, policy_dir: Path) -> None:
         """Make the classifier of a policy whose categories the serving classifier cannot name, which
