@@ -1349,13 +1349,15 @@ class Gatekeeper:
         delete of the key supersedes it); its reason says that it is carried, from which write and by whose retry.
         A retry the policy in force stops harder (a quarantine) is not overruled: the approval was of an
         escalation. The escalation is decided here, at once, so ``escalation.max_pending_per_agent`` does not
-        quarantine it (``_carrying_approval``): it never waits in the queue."""
+        quarantine it (``_carrying_approval``): it never waits in the queue. ``operator`` None: ``recover()``
+        finishing a retry a crash cut short before its review decided (the retry run again then reports it)."""
         from gatekeeper.review_service import ReviewDecision, ReviewService
 
         when = str(row["resolved_at"] or "")[:19].replace("T", " ")
-        reason = (f"{row['resolution']} by {row['resolved_by']} of {row['id']} ({when} UTC), carried by the "
-                  f"store-failure retry of {operator}: the memory store had refused it. Their reason: "
-                  f"{row['resolved_reason'] or '-'}")
+        by = (f"the store-failure retry of {operator}" if operator is not None
+              else "recovery of a store-failure retry cut short")
+        reason = (f"{row['resolution']} by {row['resolved_by']} of {row['id']} ({when} UTC), carried by {by}: "
+                  f"the memory store had refused it. Their reason: {row['resolved_reason'] or '-'}")
         edited = _json_loads(row["final_value_json"]) if row["resolution"] == "edit" else None
         decision = ReviewDecision(type=row["resolution"], reviewer=row["resolved_by"], proposal_id=again.id,
                                   reason=reason[:MAX_REASON_CHARS], edited_value=edited)
@@ -1470,35 +1472,70 @@ class Gatekeeper:
             return False
         if owner != process_token() and not self.registry.claim(pid, owner):
             return False  # another process claimed it a moment ago
+        approved = None  # the write whose person's approval this row, a store-failure retry, carries
         with _working_on([pid]):
             row = self.registry.require(pid)  # re-read after the claim
             if row["state"] == ProposalState.received.value:
-                self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
-                counts["reviewed"] += 1
-                after = self.registry.get(pid)
-                if after is not None and after["state"] == ProposalState.committed.value and after["superseded_by"]:
-                    counts["superseded"] += 1  # a later write or delete of its key came meanwhile: not written
-                return True
-            if row["state"] == ProposalState.committed.value and not row["applied"]:
-                proposal = row_proposal(row)
-                # under the key's lock, so that a commit of the key (in any process of the data directory) cannot
-                # land between the check and the write (as in ReviewService.decide)
-                with self.key_locks([(proposal.namespace, proposal.key)]):
-                    if (self.registry.superseded(row)
-                            or self.registry.deleted_since(row["namespace"], row["key"], row["updated_at"])):
-                        # a later write to the same key is in the store, or a later delete took it out: do
-                        # not roll either back
-                        self.registry.mark(pid, applied=True)
-                        counts["superseded"] += 1
-                    else:
-                        value = _json_loads(row["final_value_json"]) if row["final_value_json"] else proposal.value
-                        self._apply_commit(proposal, value, row_decision(row)
-                                           or decide(proposal, row_review(row), self.policy), None)
-                        counts["reapplied"] += 1
-                row = self.registry.require(pid)
-            if not row["ledgered"]:
-                counts["ledgered" if self._ledger_unless_written(row, logged) else "already_ledgered"] += 1
+                approved = self._approved_write_retried_as(row)
+                self._review_again(row, approved is not None, counts)
+            else:
+                self._finish_decided(row, counts, logged)
+        # out of the in-flight set: a person's decision takes the proposal into it again
+        if approved is not None and (self.registry.get(pid) or {}).get("state") == ProposalState.pending.value:
+            try:
+                self._carry_approval(approved, row_proposal(row), None)
+            except ConflictError as exc:  # a reviewer decided it meanwhile: their decision stands
+                log.info("gate.approval_not_carried", proposal_id=pid, reason=str(exc))
         return True
+
+    def _review_again(self, row: dict, carrying_approval: bool, counts: dict[str, int]) -> None:
+        """Review and route a journaled row whose review a crash cut short, as a new submission of it. One that
+        carries a person's approval (a store-failure retry) is kept out of the queue cap, as the retry keeps it
+        (``_carrying_approval``); ``_finish`` then decides it with the approval."""
+        pid = row["id"]
+        if carrying_approval:
+            self._carrying_approval.add(pid)
+        try:
+            self.submit_many([row_proposal(row)])  # re-review; ledgers on the way
+        finally:
+            self._carrying_approval.discard(pid)
+        counts["reviewed"] += 1
+        after = self.registry.get(pid)
+        if after is not None and after["state"] == ProposalState.committed.value and after["superseded_by"]:
+            counts["superseded"] += 1  # a later write or delete of its key came meanwhile: not written
+
+    def _finish_decided(self, row: dict, counts: dict[str, int], logged: dict[str, Any]) -> None:
+        """Finish a decided row: write a commit the store did not get, and the ledger entry it lacks."""
+        pid = row["id"]
+        if row["state"] == ProposalState.committed.value and not row["applied"]:
+            proposal = row_proposal(row)
+            # under the key's lock, so that a commit of the key (in any process of the data directory) cannot
+            # land between the check and the write (as in ReviewService.decide)
+            with self.key_locks([(proposal.namespace, proposal.key)]):
+                if (self.registry.superseded(row)
+                        or self.registry.deleted_since(row["namespace"], row["key"], row["updated_at"])):
+                    # a later write to the same key is in the store, or a later delete took it out: do
+                    # not roll either back
+                    self.registry.mark(pid, applied=True)
+                    counts["superseded"] += 1
+                else:
+                    value = _json_loads(row["final_value_json"]) if row["final_value_json"] else proposal.value
+                    self._apply_commit(proposal, value, row_decision(row)
+                                       or decide(proposal, row_review(row), self.policy), None)
+                    counts["reapplied"] += 1
+            row = self.registry.require(pid)
+        if not row["ledgered"]:
+            counts["ledgered" if self._ledger_unless_written(row, logged) else "already_ledgered"] += 1
+
+    def _approved_write_retried_as(self, row: dict) -> dict | None:
+        """The registry row of the write a person approved (or edited) whose commit the memory store refused,
+        when ``row`` is its store-failure retry (``retry_store_failures``; the retry's id is derived from it),
+        and the retry has not been marked done; else None."""
+        from gatekeeper.gated_store import derived_id
+
+        tag = _RETRY_KINDS["store"][1]
+        return next((r for r in self.registry.awaiting_retry_of_key(STORE_FAILED, row["namespace"], row["key"])
+                     if _decided_by(r) and derived_id(r["id"], tag) == row["id"]), None)
 
     def _ledger_unless_written(self, row: dict, logged: dict[str, Any]) -> bool:
         """Write the ledger entry of a row not marked ``ledgered``, and mark it; when the ledger holds the entry

@@ -756,6 +756,12 @@ class ProposalRegistry:
             f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}
                ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
 
+    def awaiting_retry_of_key(self, reason_prefix: str, namespace: str, key: str) -> list[dict]:
+        """``awaiting_retry``'s rows of one (namespace, key) (``namespace`` as stored), oldest first."""
+        return [dict(r) for r in self._con().execute(
+            f"""SELECT * FROM proposals WHERE namespace=? AND key=? AND {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}
+               ORDER BY created_at, rowid""", (namespace, key, len(reason_prefix), reason_prefix))]
+
     def count_awaiting_retry(self, reason_prefix: str) -> int:
         """How many rows ``awaiting_retry`` would return without a limit."""
         return self._con().execute(

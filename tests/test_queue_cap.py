@@ -137,3 +137,48 @@ def test_a_retried_approval_takes_no_place_in_a_full_queue(capped, monkeypatch):
     assert sorted(i.id for i in service.list()) == sorted(o.proposal.id for o in waiting)
     # the cap still holds for the agent's next escalation
     assert gate.submit(w(BELIEFS[3])).decision.reason.startswith(QUEUE_CAPPED)
+
+
+def test_a_retried_approval_cut_short_by_a_crash_is_carried_by_recovery(capped, monkeypatch):
+    """The retry of an approved write whose commit the store refused was journaled, then the process died before
+    its review decided. ``recover()`` reviewed it as any write: the agent's full queue quarantined it (``review
+    queue cap reached``) and the person's approval was lost; the retry run again only replayed that quarantine.
+    Recovery keeps it out of the cap and decides it with the approval; the retry run again reports it carried."""
+    import gatekeeper.gate as gate_mod
+
+    gate = capped
+    x = gate.submit(w(BELIEFS[0]))
+    real = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
+    service = ReviewService(gate)
+    assert service.approve(x.proposal.id, "alice", "the team wants it").state is ProposalState.quarantined
+    monkeypatch.setattr(gate.memory_store, "batch", real)
+    waiting = [gate.submit(w(t)) for t in BELIEFS[1:3]]
+    assert [o.state for o in waiting] == [ProposalState.pending] * 2  # the queue is full for agent-1
+
+    def crash(name: str) -> None:
+        if name == "after_journal":
+            raise SystemExit("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(gate_mod, "_crash_point", crash)
+        with pytest.raises(SystemExit):
+            gate.retry_store_failures(operator="ops")
+    [retry] = [r for r in gate.registry.find_by_key(x.proposal.namespace, x.proposal.key) if r["id"] != x.proposal.id]
+    assert retry["state"] == ProposalState.received.value  # journaled, not yet reviewed
+
+    counts = gate.recover()
+    assert counts["reviewed"] == 1, counts
+    row = gate.registry.require(retry["id"])
+    assert (row["state"], row["resolution"], row["resolved_by"]) == ("committed", "approve", "alice"), row
+    assert QUEUE_CAPPED not in row["decision_json"]
+    assert "recovery of a store-failure retry cut short" in row["resolved_reason"]
+    assert gate.memory_store.get(x.proposal.namespace, x.proposal.key).value == x.proposal.value
+    assert sorted(i.id for i in service.list()) == sorted(o.proposal.id for o in waiting)
+
+    [done] = gate.retry_store_failures(operator="ops")  # run again: finishes the run, carries nothing twice
+    assert (done["outcome"], done["retried_as"], done["state"], done["carried"]) == (
+        "retried", retry["id"], "committed", "alice"), done
+    assert len(gate.ledger.find(proposal_id=retry["id"], event="review.resolved")) == 1
+    assert len(gate.ledger.find(proposal_id=x.proposal.id, event="proposal.retried")) == 1
+    assert gate.submit(w(BELIEFS[3])).decision.reason.startswith(QUEUE_CAPPED)  # the cap still holds
