@@ -244,6 +244,31 @@ def _category_id(cid: str) -> str:
 CategoryId = Annotated[str, AfterValidator(_category_id)]
 
 
+def rule_examples_problems(rules: Sequence[Rule]) -> list[str]:
+    """Check every rule against its own examples, as the gate runs it on a write of that text: on the
+    normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
+    the gate's flags and its matching (``rule_matching.match_rule``)."""
+    from gatekeeper.normalize import normalize
+    from gatekeeper.segments import review_texts
+
+    problems = []
+    for rule in rules:
+        pats, unless = compile_patterns(rule.patterns), compile_patterns(rule.unless)
+
+        def fires(example: str) -> bool:
+            return any((m := match_rule(pats, unless, t)) is not None and m.fires
+                       for t in review_texts(normalize(example).all_texts))
+
+        for ex in rule.examples.get("match", []):
+            if not fires(ex):
+                problems.append(f"rule {rule.id}: example should match but does not: {ex!r}")
+        for ex in rule.examples.get("no_match", []):
+            if fires(ex):
+                problems.append(f"rule {rule.id}: example should not match but does "
+                                f"(on the write's text or one of its sentences): {ex!r}")
+    return problems
+
+
 def rule_ref_problems(rules: Sequence[tuple[Any, Any]],
                       categories: Any) -> list[tuple[int, int | None, str | None]]:
     """The rules (``(id, category)`` pairs, in order) whose id an earlier rule has, or whose category is not one
@@ -320,28 +345,8 @@ class Policy(_Strict):
         return Action(self.categories[category].action)
 
     def rule_examples_problems(self) -> list[str]:
-        """Check every rule against its own examples, as the gate runs it on a write of that text: on the
-        normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
-        the gate's flags and its matching (``rule_matching.match_rule``; used by the loader and lint)."""
-        from gatekeeper.normalize import normalize
-        from gatekeeper.segments import review_texts
-
-        problems = []
-        for rule in self.rules:
-            pats, unless = compile_patterns(rule.patterns), compile_patterns(rule.unless)
-
-            def fires(example: str) -> bool:
-                return any((m := match_rule(pats, unless, t)) is not None and m.fires
-                           for t in review_texts(normalize(example).all_texts))
-
-            for ex in rule.examples.get("match", []):
-                if not fires(ex):
-                    problems.append(f"rule {rule.id}: example should match but does not: {ex!r}")
-            for ex in rule.examples.get("no_match", []):
-                if fires(ex):
-                    problems.append(f"rule {rule.id}: example should not match but does "
-                                    f"(on the write's text or one of its sentences): {ex!r}")
-        return problems
+        """Every rule checked against its own examples (``rule_examples_problems``; used by the loader and lint)."""
+        return rule_examples_problems(self.rules)
 
     def exemplar_texts(self) -> list[tuple[str, str]]:
         """(category or 'task_knowledge', text) for every exemplar in the taxonomy."""
@@ -633,6 +638,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
             msg = err["msg"].removeprefix("Value error, ")
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
+        # the rules that are valid on their own are checked against their examples too, so that one run lists
+        # those problems with the rest instead of after the rest is mended
+        valid, raw_rules = [], merged.get("rules")
+        for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            try:
+                valid.append((i, Rule.model_validate(raw)))
+            except (ValidationError, TypeError, ValueError):
+                continue  # its own problems are listed above
+        problems += _located_example_problems(valid, where, str(root))
         raise PolicyError(problems) from None
 
     def exemplar_problem(cid: str, i: int, text: str, why: str) -> tuple[str, int | None, str]:
@@ -643,12 +657,18 @@ def load_policy(path: str | Path | None = None) -> Policy:
            for cid, i, text in _exemplars_also_counter(policy.categories)]
     out += [exemplar_problem(cid, i, text, f"already an exemplar of {owner}; one text trains one category")
             for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
-    example_problems = policy.rule_examples_problems()
-    if example_problems or out:
-        for msg in example_problems:
-            rid = msg.split(":", 1)[0].removeprefix("rule ")
-            idx = next((i for i, r in enumerate(policy.rules) if r.id == rid), None)
-            fname, line = where.get(("rules", idx), (str(root), None)) if idx is not None else (str(root), None)
-            out.append((fname, line, msg))
+    out += _located_example_problems(list(enumerate(policy.rules)), where, str(root))
+    if out:
         raise PolicyError(out)
     return policy
+
+
+def _located_example_problems(rules: Sequence[tuple[int, Rule]], where: dict[tuple, tuple[str, int]],
+                              root: str) -> list[tuple[str, int | None, str]]:
+    """``rule_examples_problems`` of each (index in the policy's rules, rule), each with its rule's file and
+    line."""
+    out = []
+    for i, rule in rules:
+        fname, line = where.get(("rules", i), (root, None))
+        out += [(fname, line, msg) for msg in rule_examples_problems([rule])]
+    return out
