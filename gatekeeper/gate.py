@@ -73,6 +73,7 @@ from gatekeeper.models import (
     ProposalState,
     STORED,
     ReviewResult,
+    as_utc,
     utcnow,
 )
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
@@ -1245,6 +1246,8 @@ class Gatekeeper:
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
+        if since is not None:
+            since = as_utc(since, "since")  # any zone; a naive time is refused
         if dry_run:
             return self._retry_quarantined(kind, operator, limit, dry_run=True, since=since)
         self._refuse_if_closed(RETRY_REFUSED)  # before the run's lock and its reviews

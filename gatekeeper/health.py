@@ -29,13 +29,13 @@ were (``gatekeeper_review_decided_last_day``).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.ledger import LedgerCorruptError
-from gatekeeper.models import EXPIRY_REVIEWER, ProposalState, utcnow
+from gatekeeper.models import EXPIRY_REVIEWER, ProposalState, as_utc, utcnow
 
 if TYPE_CHECKING:
     from gatekeeper.gate import Gatekeeper
@@ -106,11 +106,7 @@ def utc(now: datetime | None) -> datetime:
     """``now`` in UTC (default: the current time). The registry's times are UTC ISO strings compared as text, so
     an instant in another zone must be converted first; a naive datetime names no instant at all and is
     refused rather than guessed."""
-    if now is None:
-        return utcnow()
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"now must be timezone-aware (e.g. datetime.now(timezone.utc)), not naive: {now!r}")
-    return now.astimezone(timezone.utc)
+    return utcnow() if now is None else as_utc(now, "now")
 
 
 def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime | None = None,

@@ -38,6 +38,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime, name: str = "since") -> datetime:
+    """``moment`` in UTC. The registry keeps its times as UTC ISO strings and compares them as text, so an
+    instant given in another zone is converted first (compared as written, ``10:00+05:30`` would read as later
+    than ``06:00+00:00``, which is the same instant); a naive datetime names no instant at all and is refused
+    (ValueError naming the argument) rather than guessed."""
+    if not isinstance(moment, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), not naive: {moment!r}")
+    return moment.astimezone(timezone.utc)
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

@@ -44,6 +44,7 @@ from gatekeeper.models import (
     ProposalState,
     STORED,
     ReviewResult,
+    as_utc,
     content_to_text,
     utcnow,
 )
@@ -125,6 +126,12 @@ class ConflictError(RuntimeError):
 
 class NotFoundError(KeyError):
     pass
+
+
+def utc_iso(moment: datetime, name: str = "since") -> str:
+    """A caller's time as the registry writes its own (UTC ISO), so that the two compare as text
+    (``models.as_utc``: another zone converted, a naive time refused)."""
+    return as_utc(moment, name).isoformat()
 
 
 def ns_to_str(namespace: tuple[str, ...]) -> str:
@@ -620,13 +627,13 @@ class ProposalRegistry:
             args.extend(more)
         if older_than:
             where.append("created_at < ?")
-            args.append(older_than.isoformat())
+            args.append(utc_iso(older_than, "older_than"))
         if newer_than:
             where.append("created_at >= ?")
-            args.append(newer_than.isoformat())
+            args.append(utc_iso(newer_than, "newer_than"))
         if overdue_at:
             where.append("deadline IS NOT NULL AND deadline < ?")
-            args.append(overdue_at.isoformat())
+            args.append(utc_iso(overdue_at, "overdue_at"))
         if decided:
             where.append("resolved_by IS NOT NULL")
             if reviewer:
@@ -665,12 +672,12 @@ class ProposalRegistry:
         """Proposals journaled at or after ``since``, by state (one index range per state)."""
         con = self._con()
         return {s.value: con.execute("SELECT COUNT(*) FROM proposals WHERE state=? AND created_at >= ?",
-                                     (s.value, since.isoformat())).fetchone()[0] for s in ProposalState}
+                                     (s.value, utc_iso(since))).fetchone()[0] for s in ProposalState}
 
     def count_resolved_by_since(self, reviewer: str, since: datetime) -> int:
         """Escalations ``reviewer`` decided at or after ``since`` (``gatekeeper:expiry``: those that expired)."""
         return self._con().execute("SELECT COUNT(*) FROM proposals WHERE resolved_by=? AND resolved_at >= ?",
-                                   (reviewer, since.isoformat())).fetchone()[0]
+                                   (reviewer, utc_iso(since))).fetchone()[0]
 
     def decision_waits_since(self, since: datetime, *, excluding: str) -> list[float]:
         """Seconds from journaling to decision of each escalation a person decided at or after ``since`` (not
@@ -678,7 +685,7 @@ class ProposalRegistry:
         index of them)."""
         rows = self._con().execute(
             "SELECT created_at, resolved_at FROM proposals WHERE resolved_by IS NOT NULL AND resolved_at >= ? "
-            "AND resolved_by != ?", (since.isoformat(), excluding)).fetchall()
+            "AND resolved_by != ?", (utc_iso(since), excluding)).fetchall()
         return [max(0.0, (datetime.fromisoformat(r[1]) - datetime.fromisoformat(r[0])).total_seconds())
                 for r in rows]
 
@@ -687,13 +694,13 @@ class ProposalRegistry:
         ``reason_prefix``."""
         return self._con().execute(
             f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND created_at >= ?",
-            (len(reason_prefix), reason_prefix, since.isoformat())).fetchone()[0]
+            (len(reason_prefix), reason_prefix, utc_iso(since))).fetchone()[0]
 
     def pending_summary(self, now: datetime) -> tuple[int, datetime | None]:
         """(escalations past their deadline at ``now``, when the oldest pending one was journaled)."""
         con = self._con()
         overdue = con.execute("SELECT COUNT(*) FROM proposals WHERE state='pending' AND deadline IS NOT NULL "
-                              "AND deadline < ?", (now.isoformat(),)).fetchone()[0]
+                              "AND deadline < ?", (utc_iso(now, "now"),)).fetchone()[0]
         oldest = con.execute("SELECT MIN(created_at) FROM proposals WHERE state='pending'").fetchone()[0]
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
@@ -722,7 +729,7 @@ class ProposalRegistry:
             f"""SELECT text, action, score, resolution, final_value_json, review_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (*args, since.isoformat(), int(limit)),
+            (*args, utc_iso(since), int(limit)),
         ).fetchall()
         out: list[str] = []
         for r in rows:
@@ -777,7 +784,7 @@ class ProposalRegistry:
             f"""SELECT * FROM proposals WHERE state='quarantined' AND resolution IS NULL
                  AND NOT COALESCE({_REASON_IS_ONE_OF}, 0) AND created_at >= ?
                ORDER BY created_at, rowid LIMIT ?""",
-            (*_retry_reasons(excluding_reasons), since.isoformat() if since else "", int(limit)))]
+            (*_retry_reasons(excluding_reasons), utc_iso(since) if since else "", int(limit)))]
 
     def later_write_or_delete(self, row: dict, *, excluding: str, retry_reasons: Sequence[str] | None = None
                               ) -> str | None:

@@ -67,7 +67,7 @@ from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
-    EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, utcnow)
+    EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, as_utc, utcnow)
 from gatekeeper.registry import (
     ConflictError,
     NotFoundError,
@@ -505,11 +505,11 @@ class ReviewService:
         a gate closed during the run stops it after the rejection in progress."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
+        now = utcnow() if now is None else as_utc(now, "now")  # any zone; a naive time is refused
         if not dry_run:
             self.gate._refuse_if_closed(EXPIRY_REFUSED)  # noqa: SLF001 - each rejection is admitted on its own
         if self.gate.policy.escalation.overdue_action != "quarantine":
             return []
-        now = now or utcnow()
         rows = self.gate.registry.query(state=ProposalState.pending, overdue_at=now, limit=limit)
         if dry_run:
             return [self._item(r, now) for r in rows]
