@@ -46,7 +46,7 @@ from pydantic import BaseModel, Field
 from gatekeeper.gate import CHANGE_REFUSED
 from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
 from gatekeeper.log_setup import get_logger
-from gatekeeper.models import content_hash_of
+from gatekeeper.models import content_hash_of, validate_namespace
 from gatekeeper.quotes import mentions
 from gatekeeper.registry import ERASED, row_proposal
 
@@ -108,8 +108,16 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
         raise ValueError("an erasure needs the operator's name, for the ledger")
     if not reason:
         raise ValueError("an erasure needs a reason (a request number, for example), for the ledger")
+    if isinstance(proposal_ids, str):
+        raise ValueError("proposal_ids must be a list of ids, not one string (write [id])")
     ids = {str(i) for i in proposal_ids}
-    prefix = tuple(namespace) if namespace else None
+    # checked as the gate checks a write's namespace and key: a string would be read as its letters, a key of
+    # another type would match the registry's rows (SQLite compares it as text) and not the ledger's entries,
+    # which would keep the text while the report says it is erased
+    prefix = validate_namespace(namespace, stored=True) if namespace is not None else None
+    if key is not None and not isinstance(key, str):
+        raise ValueError(f"key must be a string, not {type(key).__name__}: a store keeps keys as text (a key put "
+                         f"as {key!r} is stored as {str(key)!r})")
     if key is not None and prefix is None:
         raise ValueError("a key is erased within a namespace: give the namespace too")
     if not ids and prefix is None:

@@ -74,6 +74,7 @@ from gatekeeper.models import (
     STORED,
     ReviewResult,
     as_utc,
+    escalation_mode_of,
     utcnow,
 )
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
@@ -300,6 +301,7 @@ class Gatekeeper:
         # a bad GATEKEEPER_* value stops the gate here, not at its first review (as GatekeeperSettings does
         # for Gatekeeper.open): a gate built in code checks the environment too
         check_environment()
+        escalation_mode = escalation_mode_of(escalation_mode)
         self.policy = policy
         self.registry = registry
         self.ledger = ledger
@@ -343,6 +345,7 @@ class Gatekeeper:
         ``judge_model``, else the one ``settings.judge_model`` names (``GATEKEEPER_JUDGE_MODEL``; a
         ``JudgeModelError`` when it does not load), unless a ``reviewer`` is given (it brings its own)."""
         settings = settings or GatekeeperSettings()
+        escalation_mode = escalation_mode_of(escalation_mode)  # a misspelt mode opens nothing
         data = Path(settings.data_dir)
         refuse_a_lost_registry(data)
         policy = policy or load_policy(settings.policy_dir)
@@ -728,6 +731,7 @@ class Gatekeeper:
         """Review and route a batch: one model call, and for the bookkeeping one registry
         transaction per step, one store write and one ledger flush for the whole batch. ``GateClosedError``
         after ``close()``."""
+        escalation_mode = escalation_mode_of(escalation_mode)  # before anything is journaled
         with self._admitted():
             return self._submit_many(proposals, escalation_mode)
 

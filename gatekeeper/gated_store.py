@@ -57,7 +57,8 @@ from langgraph.store.base import (
 
 from gatekeeper.gate import Gatekeeper
 from gatekeeper.log_setup import get_logger
-from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
+from gatekeeper.models import (
+    EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind, escalation_mode_of)
 from gatekeeper.settings import GatekeeperSettings
 
 log = get_logger("gatekeeper.gated_store")
@@ -157,7 +158,9 @@ class GatedStore(BaseStore):
     def __init__(self, store: BaseStore | None = None, *, gate: Gatekeeper | None = None,
                  settings: GatekeeperSettings | None = None, agent_id: str = "agent",
                  source: SourceKind | str = SourceKind.agent, namespace_prefix: tuple[str, ...] | None = None,
-                 escalation_mode: EscalationMode = EscalationMode.park):
+                 escalation_mode: EscalationMode | str = EscalationMode.park):
+        # checked before a gate is opened: a misspelt mode quarantined every write that escalates
+        escalation_mode = escalation_mode_of(escalation_mode) or EscalationMode.park
         if gate is None:
             gate = Gatekeeper.open(settings, memory_store=store)
         elif store is not None and store is not gate.memory_store:

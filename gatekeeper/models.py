@@ -95,6 +95,19 @@ class EscalationMode(str, Enum):
     park = "park"  # keep the write in the review queue; the agent goes on
 
 
+def escalation_mode_of(mode: EscalationMode | str | None) -> EscalationMode | None:
+    """``mode`` as an EscalationMode (None stays None: the default applies). A misspelt mode is a ValueError
+    naming the valid ones, raised where it is given: taken as it was, it failed the decision of every write that
+    escalates, each quarantined as a failed review, while the writes that commit hid the mistake."""
+    if mode is None or isinstance(mode, EscalationMode):
+        return mode
+    try:
+        return EscalationMode(mode)
+    except ValueError:
+        raise ValueError(f"escalation_mode must be one of {', '.join(m.value for m in EscalationMode)}, "
+                         f"not {mode!r}") from None
+
+
 class Provenance(BaseModel):
     """Where a proposed memory came from.
 

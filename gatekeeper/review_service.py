@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, Gatekeeper, release_request
@@ -136,6 +136,16 @@ class ReviewDecision(BaseModel):
             raise
         except Exception as exc:  # noqa: BLE001 - see above
             raise ValueError(f"malformed decision ({type(exc).__name__}: {exc})") from None
+
+    @field_validator("reviewer")
+    @classmethod
+    def _named(cls, reviewer: str) -> str:
+        # stripped and not blank, as an operator's name is (a release, a retry, an erasure): the row and the
+        # ledger name the person who decided, and a name with spaces around it is not found by that name
+        reviewer = reviewer.strip()
+        if not reviewer:
+            raise ValueError("a decision needs the reviewer's name, for the ledger")
+        return reviewer
 
     @model_validator(mode="after")
     def _complete(self) -> "ReviewDecision":
@@ -297,6 +307,7 @@ class ReviewService:
         ``alike``: a proposal id (NotFoundError when unknown): memories worded as its memory is, numbers, case,
         punctuation and spacing aside (``registry.text_wording``: one write an agent stored many times with a
         counter in it), that proposal included."""
+        state, namespace_prefix = _listing(state, namespace_prefix, limit, offset)
         now = utcnow()
         wording = text_wording(self.gate.registry.require(alike)["text"]) if alike else None
         rows = self.gate.registry.query(
@@ -311,6 +322,7 @@ class ReviewService:
                 text: str | None = None) -> list[QueueItem]:
         """Escalations a person has decided, most recent decision first; the filters are those of ``list``
         (``reviewer``: decided by that account)."""
+        _, namespace_prefix = _listing(None, namespace_prefix, limit, offset)
         now = utcnow()
         rows = self.gate.registry.query(
             decided=True, reviewer=reviewer, agent_id=agent_id, namespace_prefix=namespace_prefix,
@@ -964,7 +976,32 @@ def _ns(s: str) -> list[str]:
     return json.loads(s)
 
 
+def _listing(state: ProposalState | str | None, namespace_prefix: Sequence[str] | None, limit: int,
+             offset: int) -> tuple[ProposalState | None, tuple[str, ...] | None]:
+    """A listing's filters checked as the web API and the CLI check them (ValueError): a state the registry does
+    not have, a namespace given as one string (read as its letters), a limit below 1, an offset below 0 or a bool
+    for either matched nothing, everything or one row, silently. Returns the state and the namespace prefix as
+    the query takes them."""
+    if state is not None and not isinstance(state, ProposalState):
+        try:
+            state = ProposalState(state)
+        except ValueError:
+            raise ValueError(f"state must be one of {', '.join(s.value for s in ProposalState)}, not "
+                             f"{state!r}") from None
+    if isinstance(namespace_prefix, str) and namespace_prefix:
+        raise ValueError(f"namespace_prefix must be a tuple of labels, not one string: ({namespace_prefix!r},)")
+    prefix = tuple(namespace_prefix) if namespace_prefix else None  # () or "": no filter
+    if prefix and not all(isinstance(label, str) for label in prefix):
+        raise ValueError(f"namespace_prefix labels must be strings: {prefix!r}")
+    for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a whole number from {least}, not {value!r}")
+    return state, prefix
+
+
 def _older_than(now: datetime, min_age_hours: float | None) -> datetime | None:
+    if isinstance(min_age_hours, bool):
+        raise ValueError(f"min_age_hours must be a number of hours, not {min_age_hours!r}")
     if not min_age_hours:
         return None
     if not math.isfinite(min_age_hours) or not 0 <= min_age_hours <= MAX_AGE_HOURS:

@@ -54,7 +54,8 @@ from typing_extensions import TypedDict  # pydantic builds JSON schemas (LangGra
 from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.log_setup import get_logger
-from gatekeeper.models import EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind
+from gatekeeper.models import (
+    EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind, escalation_mode_of)
 from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, NotFoundError, row_proposal
@@ -234,6 +235,7 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
     "{user_id}")``, ``gatekeeper.namespace_template``): a run that cannot fill it raises
     ``NamespaceTemplateError`` before reviewing anything, and its proposals stay queued for a run with the right
     config."""
+    escalation_mode = escalation_mode_of(escalation_mode)  # a misspelt mode is refused here, not per write
     template = NamespaceTemplate(namespace)  # a malformed template fails here, when the graph is built
 
     def review_memories(state: MemoryGateState, config: RunnableConfig) -> dict:

@@ -1,0 +1,91 @@
+"""Arguments the Python API took and misread, silently (found by an audit with scripts against a real gate):
+each is refused now with a ValueError that says what to write, before anything changes. Real gate, registry,
+ledger, chromadb and classifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatekeeper.erasure import erase_memories
+from gatekeeper.gated_store import GatedStore
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance
+from gatekeeper.review_service import ReviewService
+from gatekeeper.reviewer_node import make_review_node
+
+NS = ("memories", "alice")
+NOTE = "Alice Zebrafinch prefers the Tuesday stand-up moved to 10:30."
+BELIEF = "I should avoid being shut down."
+
+
+def _ledger_quotes(gate, word: str) -> int:
+    return sum(word in str(e) for e in gate.ledger.history())
+
+
+def test_an_erasure_refuses_a_key_or_namespace_it_would_misread(gate):
+    """``key=5`` (LangGraph stores a key put as 5 under "5") matched the registry's row, SQLite comparing it as
+    text, but not the ledger's entries, compared in Python: the row and the memory were erased, the ledger kept the
+    text, and the report said it was erased. A namespace written as one string was read as its letters and
+    erased nothing, without a word; a wildcard label matched nothing."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    store.put(NS, 5, {"content": NOTE})
+    assert store.get(NS, "5") is not None and _ledger_quotes(gate, "Zebrafinch") >= 1
+    before = _ledger_quotes(gate, "Zebrafinch")
+    for kwargs, message in (({"namespace": NS, "key": 5}, "key must be a string, not int"),
+                            ({"namespace": "memories"}, "not a string"),
+                            ({"namespace": ("memories", "*")}, "wildcard"),
+                            ({"proposal_ids": "abc"}, "not one string")):
+        with pytest.raises(ValueError, match=message):
+            erase_memories(gate, operator="dpo", reason="GDPR-7", **kwargs)
+    assert store.get(NS, "5") is not None and _ledger_quotes(gate, "Zebrafinch") == before  # nothing changed
+    report = erase_memories(gate, namespace=NS, key="5", operator="dpo", reason="GDPR-7")
+    assert report.ledger_entries >= 1 and _ledger_quotes(gate, "Zebrafinch") == 0
+    assert store.get(NS, "5") is None
+
+
+def test_a_misspelt_escalation_mode_is_refused_where_it_is_given(gate):
+    """``escalation_mode="PARK"`` failed the decision of every write that escalates: each was quarantined as a
+    failed review, while the writes that commit hid the mistake."""
+    write = MemoryWrite(content=BELIEF, namespace=NS, provenance=Provenance(agent_id="agent-1"))
+    with pytest.raises(ValueError, match="escalation_mode must be one of interrupt, park, not 'PARK'"):
+        gate.submit(write, escalation_mode="PARK")
+    assert gate.registry.get(write.id) is None  # nothing journaled
+    with pytest.raises(ValueError, match="escalation_mode must be one of"):
+        GatedStore(gate=gate, agent_id="agent-1", escalation_mode="Interrupt")
+    with pytest.raises(ValueError, match="escalation_mode must be one of"):
+        make_review_node(gate, escalation_mode="bogus")
+    # the values as written work, as strings too
+    assert gate.submit(write, escalation_mode="park").state is ProposalState.pending
+    assert GatedStore(gate=gate, agent_id="agent-1", escalation_mode="interrupt").escalation_mode.value == "interrupt"
+
+
+def test_a_decision_needs_a_reviewer_name(gate):
+    """A blank name was recorded as the reviewer of a committed memory, in the row and the ledger; a name with
+    spaces around it was kept so, and not found by the name itself."""
+    svc = ReviewService(gate)
+    first = gate.submit(MemoryWrite(content=BELIEF, namespace=NS, provenance=Provenance(agent_id="agent-1")))
+    assert first.state is ProposalState.pending
+    with pytest.raises(ValueError, match="reviewer's name"):
+        svc.approve(first.proposal.id, "   ")
+    assert gate.registry.require(first.proposal.id)["state"] == "pending"
+    svc.reject(first.proposal.id, "  bob ", reason="a belief")
+    assert gate.registry.require(first.proposal.id)["resolved_by"] == "bob"
+    assert [i.id for i in svc.decided(reviewer="bob")] == [first.proposal.id]
+
+
+def test_a_listing_refuses_filters_it_would_misread(gate):
+    """``ReviewService.list`` took filters the web API and the CLI refuse and answered wrongly: a misspelt state
+    or a namespace written as one string listed nothing, ``limit=-1`` everything, ``limit=True`` one row."""
+    svc = ReviewService(gate)
+    pending = gate.submit(MemoryWrite(content=BELIEF, namespace=NS, provenance=Provenance(agent_id="agent-1")))
+    assert pending.state is ProposalState.pending
+    for kwargs, message in (({"state": "Pending"}, "state must be one of"),
+                            ({"namespace_prefix": "memories"}, "not one string"),
+                            ({"limit": -1}, "limit must be"), ({"limit": 0}, "limit must be"),
+                            ({"limit": True}, "limit must be"), ({"offset": -1}, "offset must be"),
+                            ({"min_age_hours": True}, "min_age_hours")):
+        with pytest.raises(ValueError, match=message):
+            svc.list(**kwargs)
+    with pytest.raises(ValueError, match="limit must be"):
+        svc.decided(limit=0)
+    assert [i.id for i in svc.list(state="pending", namespace_prefix=("memories",), limit=1)] == [pending.proposal.id]
+    assert [i.id for i in svc.list(namespace_prefix=())] == [pending.proposal.id]  # no filter
