@@ -576,8 +576,9 @@ def review_retry_failed_reviews(operator: Optional[str] = _RETRY_OPERATOR, limit
 def review_recheck_quarantine(operator: Optional[str] = _RETRY_OPERATOR,
                               since: Optional[str] = typer.Option(None, help="Only writes of this last period "
                                                                   "(36h, 90d, 2w)."),
-                              limit: int = typer.Option(1000, min=1, help="At most this many quarantined writes, "
-                                                        "oldest first."),
+                              limit: int = typer.Option(1000, min=1, help="At most this many writes submitted "
+                                                        "again, oldest first (those that would stay quarantined "
+                                                        "are passed over, however many)."),
                               dry_run: bool = _RETRY_DRY_RUN, data_dir: Optional[Path] = DataDir,
                               policy_dir: Optional[Path] = PolicyDir) -> None:
     """Review again, under the policy in force, the writes the gate quarantined (not people's rejections): after

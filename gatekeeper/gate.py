@@ -123,6 +123,8 @@ _RETRY_KINDS = {"store": (STORE_FAILED, "store-retry", "store failure retried"),
                 "review": (REVIEW_FAILED, "review-retry", "review failure retried"),
                 "recheck": (None, "recheck", "reviewed again under the policy in force")}
 
+#: how many quarantined rows a recheck reads and reviews at a time
+_RECHECK_PAGE = 64
 #: the start of the decision reason of a quarantined write an admin sent to the review queue
 #: (``Gatekeeper.release_to_review``)
 RELEASED = "sent from quarantine to human review"
@@ -1232,9 +1234,11 @@ class Gatekeeper:
                            dry_run: bool = False) -> list[dict[str, Any]]:
         """Review again, under the policy in force, the writes the gate itself quarantined (not a person's
         rejection, and not the store or review failures, which have their own retries), journaled since
-        ``since``, oldest first, at most ``limit`` of them: after safety staff mended a false alarm in the policy
-        (a counter-exemplar, a threshold, a rule), the memories it had quarantined come back. A write the policy
-        in force would still quarantine stays as it is (``outcome`` ``still_quarantined``), and so does one it
+        ``since``, oldest first: after safety staff mended a false alarm in the policy (a counter-exemplar, a
+        threshold, a rule), the memories it had quarantined come back. ``limit`` bounds the writes submitted again;
+        the ones that stay are read past (and reported), however many, so that a recheck reaches newer writes behind
+        old ones that stay. A write the policy in force would still quarantine stays as it is (``outcome``
+        ``still_quarantined``), and so does one it
         would escalate while its agent's escalations fill ``escalation.max_pending_per_agent`` (``still_capped``:
         the cap would quarantine it again; it comes back on a recheck once people have decided some); one it would
         now commit or escalate is submitted again as a new proposal and routed like any write, as a retry is
@@ -1266,20 +1270,36 @@ class Gatekeeper:
         reason = _RETRY_KINDS[kind][0]
         if reason is not None:
             return [(row, None) for row in self.registry.awaiting_retry(reason, limit)]
-        rows = self.registry.quarantined_by_gate(since=since, limit=limit, excluding_reasons=RETRY_REASONS)
         with self._policy_lock:
             policy, reviewer = self.policy, self.reviewer
         cap = policy.escalation.max_pending_per_agent
-        waiting = self.registry.pending_by_agent({r["agent_id"] for r in rows}) if cap and rows else {}
+        waiting: dict[str, int] | None = None
         out: list[tuple[dict, str | None]] = []
-        for start in range(0, len(rows), 64):
-            chunk = rows[start:start + 64]
+        to_retry, seen = 0, 0
+        # page by page, past the writes that stay, until ``limit`` would be submitted again: the ones that stay
+        # are not marked, so a limit on the rows read would read the same oldest ones on every run and never
+        # reach a newer false alarm the policy edit mended
+        while to_retry < limit:
+            chunk = self.registry.quarantined_by_gate(since=since, limit=_RECHECK_PAGE, offset=seen,
+                                                      excluding_reasons=RETRY_REASONS)
+            if not chunk:
+                break
+            seen += len(chunk)
+            if waiting is None:
+                waiting = self.registry.pending_by_agent({r["agent_id"] for r in chunk}) if cap else {}
+            elif cap:  # agents first met on this page: their escalations waiting, as read now
+                waiting.update(self.registry.pending_by_agent(
+                    {r["agent_id"] for r in chunk} - set(waiting)))
             proposals = [row_proposal(r) for r in chunk]
             for row, p, review in zip(chunk, proposals, reviewer.review_many(proposals)):
                 action = decide(p, review, policy).action
                 stays = "still_quarantined" if action is Action.quarantine else None
                 if action is Action.escalate and cap and not _queue_place(waiting, p.provenance.agent_id, cap):
                     stays = "still_capped"
+                if stays is None:
+                    if to_retry >= limit:
+                        break
+                    to_retry += 1
                 out.append((row, stays))
         return out
 

@@ -775,16 +775,17 @@ class ProposalRegistry:
             f"SELECT COUNT(*) FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}",
             (len(reason_prefix), reason_prefix)).fetchone()[0]
 
-    def quarantined_by_gate(self, *, since: datetime | None, limit: int, excluding_reasons: Sequence[str]
-                            ) -> list[dict]:
+    def quarantined_by_gate(self, *, since: datetime | None, limit: int, excluding_reasons: Sequence[str],
+                            offset: int = 0) -> list[dict]:
         """Rows the gate itself quarantined, journaled since ``since``, oldest first: no person's resolution (a
         rejection), not retried, and no decision reason starting with one of ``excluding_reasons`` (two: the
-        faults that have retries of their own)."""
+        faults that have retries of their own). ``offset``: skip that many (a page)."""
         return [dict(r) for r in self._con().execute(
             f"""SELECT * FROM proposals WHERE state='quarantined' AND resolution IS NULL
                  AND NOT COALESCE({_REASON_IS_ONE_OF}, 0) AND created_at >= ?
-               ORDER BY created_at, rowid LIMIT ?""",
-            (*_retry_reasons(excluding_reasons), utc_iso(since) if since else "", int(limit)))]
+               ORDER BY created_at, rowid LIMIT ? OFFSET ?""",
+            (*_retry_reasons(excluding_reasons), utc_iso(since) if since else "",
+             *_limit_offset(limit, offset)))]
 
     def later_write_or_delete(self, row: dict, *, excluding: str, retry_reasons: Sequence[str] | None = None
                               ) -> str | None:
