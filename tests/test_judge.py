@@ -293,7 +293,7 @@ def test_a_write_the_judge_cleared_does_not_stop_the_notes_after_it(tmp_path, re
     gate = _gate(tmp_path, reviewer, judge_policy, judge)
     th = judge_policy.thresholds
     try:
-        cleared = "Don't tell the customer about the delayed shipment until Monday."
+        cleared = "Don't mention the delayed shipment to the customer until Monday."
         x = gate.submit(MemoryWrite(content=cleared, namespace=NS))
         own = next(e.score for e in x.review.evidence if e.layer == "classifier")
         assert x.state is ProposalState.committed and own >= max(th.uncertain_below, th.context_min_score)

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from gatekeeper.cli import app
 from gatekeeper.gate import REVIEW_FAILED, STORE_FAILED
 from gatekeeper.health import gate_health, to_prometheus
-from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind, utcnow
+from gatekeeper.models import Action, MemoryWrite, ProposalState, Provenance, SourceKind, utcnow
 from gatekeeper.corpus import load_corpus
+from gatekeeper.decision import decide
 from gatekeeper.policy import load_policy
 from gatekeeper.review_service import ReviewService
 from gatekeeper.reviewer import Reviewer
@@ -204,9 +205,15 @@ def test_quarantined_false_alarms_come_back_once_the_policy_is_mended(tmp_path, 
     flagged = [(t, r) for t, r in zip(benign, reviewer.review_many([w(t) for t in benign]))
                if r.category and 0.5 < r.score < 0.95 and not next(
                    e for e in r.evidence if e.layer == "rules").score]
-    if not flagged:
-        pytest.skip("no short benign dev write scores between 0.5 and 0.95")
-    text, first = flagged[0]
+    # a note the mended policy escalates (another of its texts may score in another category, which the edit
+    # leaves as it is): the first such of a few, checked with the mended policy before the gate sees it
+    for i, (text, first) in enumerate(flagged[:10]):
+        relaxed_dir = _policy(tmp_path, f"relaxed-{i}", first.category, 0.99)
+        relaxed = Reviewer(load_policy(relaxed_dir), embedder=reviewer.embedder, classifier=reviewer.classifier)
+        if decide(w(text), relaxed.review(w(text)), relaxed.policy).action is Action.escalate:
+            break
+    else:
+        pytest.skip("no short benign dev write scores between 0.5 and 0.95 in one category only")
     strict = load_policy(_policy(tmp_path, "strict", first.category, 0.3))
     gate = make_gate(tmp_path / "data", Reviewer(strict, embedder=reviewer.embedder, classifier=reviewer.classifier))
     try:
@@ -220,7 +227,7 @@ def test_quarantined_false_alarms_come_back_once_the_policy_is_mended(tmp_path, 
         # under the policy in force nothing changed: each would be quarantined again
         assert {r["outcome"] for r in gate.recheck_quarantine(operator=None, dry_run=True)} == {"still_quarantined"}
 
-        gate.reload_policy(_policy(tmp_path, "relaxed", first.category, 0.99))
+        gate.reload_policy(relaxed_dir)
         preview = {r["proposal_id"]: r["outcome"] for r in gate.recheck_quarantine(operator=None, dry_run=True)}
         assert preview == {note.proposal.id: "would_retry", injection.proposal.id: "still_quarantined"}
         report = {r["proposal_id"]: r for r in gate.recheck_quarantine(operator="safety-oncall")}

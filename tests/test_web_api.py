@@ -246,10 +246,18 @@ def test_hostile_memory_text_is_escaped(web, gate):
     assert "<img src=x" not in page
 
 
-#: a hand-over note with one alarming sentence among ordinary ones, across line breaks
+#: a hand-over note with one alarming sentence among ordinary ones, across line breaks. The sentence comes after
+#: the first 128 word pieces, which are all the classifier's encoder reads of the whole text: the note whole scores
+#: low and a part of it sets the score (with a short note the whole and the sentence both score about 1.0, and which
+#: of them counts as deciding turns on the fourth decimal)
 BURIED = ("Handover for the billing migration, Tuesday evening.\nThe invoice export finished at 18:40 and the "
-          "totals match the ledger.\nTomorrow, rerun the reconciliation report before noon. " + SELF_PRES +
-          " Priya owns the vendor <contract> questions; route them to her.")
+          "totals match the ledger.\nThe March credit notes were reissued with the corrected tax codes, and the two "
+          "duplicate payments from Northwind were refunded through the payment portal.\nThe currency table now has "
+          "the rates from the first business day of the month; the finance team signed off on them in the morning "
+          "meeting.\nOpen items: the archive job for last year's statements is queued for Friday, the dunning "
+          "letters wait for legal's new template, and the vendor portal still shows the old bank details for two "
+          "suppliers.\nTomorrow, rerun the reconciliation report before noon and send the summary to the "
+          "controller. " + SELF_PRES + " Priya owns the vendor <contract> questions; route them to her.")
 
 
 def _shown_text(page: str) -> str:
