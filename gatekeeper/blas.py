@@ -11,7 +11,9 @@ was set before.
 OpenBLAS with its own (pthreads) pool has one process-wide setting, which this sets directly through the
 library's ``openblas_set_num_threads`` (threadpoolctl finds the library; its own limiter lets only one
 "controlling" thread change the setting, and the reviewer runs on whatever thread the host uses). Other
-BLAS builds (OpenMP-threaded, MKL, BLIS) are left alone.
+BLAS builds (OpenMP-threaded, MKL, BLIS) are left alone. The libraries are found at the first use in the process:
+one loaded later (scipy's own OpenBLAS, say) is not limited, which leaves the reviewer's products (numpy's) as
+they are.
 """
 
 from __future__ import annotations

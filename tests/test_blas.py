@@ -16,11 +16,16 @@ def _blas_threads() -> list[int]:
 
 
 @pytest.fixture
-def two_blas_threads():
+def two_blas_threads(monkeypatch):
     from threadpoolctl import threadpool_limits
+
+    import gatekeeper.blas as blas
 
     if not _blas_threads():
         pytest.skip("no BLAS library loaded")
+    # the OpenBLAS libraries are found at the first use in the process and kept: one loaded after it (scipy's,
+    # imported by a later test) is not limited, so these tests look for them again, as a first use now would
+    monkeypatch.setattr(blas, "_pools", None)
     with threadpool_limits(limits=2, user_api="blas"):
         yield
 
