@@ -1252,8 +1252,8 @@ class Gatekeeper:
                since: datetime | None = None) -> list[dict[str, Any]]:
         if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a whole number from 1, not {limit!r}")
         if since is not None:
             since = as_utc(since, "since")  # any zone; a naive time is refused
         if dry_run:

@@ -403,6 +403,7 @@ class ReviewService:
         reopen on their next use, and its store refuses the commit (an approval would be quarantined as a store
         failure)."""
         decision = _decision_for(proposal_id, decision)
+        _check_version_given(expected_version)
         with self.gate._admitted(DECISION_REFUSED):  # noqa: SLF001 - the gate's admission of changes
             return self._decide(proposal_id, decision, expected_version)
 
@@ -610,6 +611,7 @@ class ReviewService:
         applies it directly.
         """
         decision = _decision_for(proposal_id, decision)
+        _check_version_given(expected_version)
         with self.gate._admitted(DECISION_REFUSED):  # noqa: SLF001 - the gate's admission of changes
             return self._submit_decision(proposal_id, decision, expected_version)
 
@@ -1066,6 +1068,13 @@ def _decision_for(proposal_id: str, decision: ReviewDecision | dict) -> ReviewDe
     if decision.proposal_id is not None and decision.proposal_id != proposal_id:
         raise ValueError(f"the decision is for proposal {decision.proposal_id}, not {proposal_id}")
     return decision
+
+
+def _check_version_given(expected_version: int | None) -> None:
+    """ValueError for an ``expected_version`` that is not a whole number (a string, a bool): compared with the
+    row's version it never matched, and the decision was refused as if the proposal had changed meanwhile."""
+    if expected_version is not None and (isinstance(expected_version, bool) or not isinstance(expected_version, int)):
+        raise ValueError(f"expected_version must be the whole number the item showed, not {expected_version!r}")
 
 
 def _check_pending(row: dict, expected_version: int | None) -> None:

@@ -89,3 +89,22 @@ def test_a_listing_refuses_filters_it_would_misread(gate):
         svc.decided(limit=0)
     assert [i.id for i in svc.list(state="pending", namespace_prefix=("memories",), limit=1)] == [pending.proposal.id]
     assert [i.id for i in svc.list(namespace_prefix=())] == [pending.proposal.id]  # no filter
+
+
+def test_a_version_or_limit_of_the_wrong_type_is_refused_for_what_it_is(gate):
+    """A string ``expected_version`` never equalled the row's version, so the decision was refused as "changed
+    while you were reviewing it"; a bool limit of a retry was taken as 1."""
+    svc = ReviewService(gate)
+    p = gate.submit(MemoryWrite(content=BELIEF, namespace=NS, provenance=Provenance(agent_id="agent-1")))
+    version = gate.registry.require(p.proposal.id)["version"]
+    for bad in (str(version), True):
+        with pytest.raises(ValueError, match="expected_version must be the whole number"):
+            svc.decide(p.proposal.id, {"type": "approve", "reviewer": "bob"}, expected_version=bad)
+        with pytest.raises(ValueError, match="expected_version must be the whole number"):
+            svc.submit_decision(p.proposal.id, {"type": "approve", "reviewer": "bob"}, expected_version=bad)
+    assert gate.registry.require(p.proposal.id)["state"] == "pending"
+    for retry in (gate.retry_store_failures, gate.retry_failed_reviews, gate.recheck_quarantine):
+        with pytest.raises(ValueError, match="limit must be a whole number"):
+            retry(operator="ops", limit=True)
+    assert svc.decide(p.proposal.id, {"type": "approve", "reviewer": "bob"},
+                      expected_version=version).state is ProposalState.committed
