@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from datetime import datetime, timezone
@@ -276,7 +277,14 @@ class MemoryWrite(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _text_ok(self) -> "MemoryWrite":
+    def _text_ok(self, info: ValidationInfo) -> "MemoryWrite":
+        # NaN and Infinity are not JSON: a reviewer's page and the API showed such a number as null while an
+        # approval committed it as it was, and a reviewer's edit holding one is refused. A write read back from
+        # the registry is taken as it was journaled
+        bad = None if (info.context or {}).get(STORED) else _non_finite_at(self.value)
+        if bad is not None:
+            raise ValueError(f"memory value holds a number that is not finite at {bad} (NaN or Infinity are not "
+                             "JSON): store it as text or leave it out")
         text = content_to_text(self.value)
         try:
             text.encode("utf-8")
@@ -298,6 +306,26 @@ class MemoryWrite(BaseModel):
 
     def content_hash(self) -> str:
         return content_hash_of(self.namespace, self.key, self.value)
+
+
+def _non_finite_at(value: Any, path: str = "value", depth: int = 0) -> str | None:
+    """Where in ``value`` (dicts and lists, as deep as a memory value goes) a float that is NaN or infinite sits,
+    as ``value.a[2]``; None when there is none."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if depth > 64:  # deeper than any JSON a store keeps; the store's own checks refuse it
+        return None
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, v in items:
+        found = _non_finite_at(v, where, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def content_hash_of(namespace: Sequence[str], key: str, value: Any) -> str:

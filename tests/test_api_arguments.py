@@ -108,3 +108,17 @@ def test_a_version_or_limit_of_the_wrong_type_is_refused_for_what_it_is(gate):
             retry(operator="ops", limit=True)
     assert svc.decide(p.proposal.id, {"type": "approve", "reviewer": "bob"},
                       expected_version=version).state is ProposalState.committed
+
+
+def test_a_value_with_a_number_that_is_not_finite_is_refused(gate):
+    """NaN and Infinity are not JSON: the registry kept such a number as null, so the review page and the API
+    showed null while an approval committed NaN, and a reviewer's edit holding one is refused. A write holding one
+    is refused before anything is journaled, naming where it sits."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    for value, where in (({"content": NOTE, "score": float("nan")}, "value.score"),
+                         ({"content": NOTE, "history": [1.0, {"x": float("-inf")}]}, r"value.history\[1\].x")):
+        with pytest.raises(ValueError, match=f"not finite at {where}"):
+            store.put(NS, "k", value)
+    assert gate.registry.counts() == {s.value: 0 for s in ProposalState} and store.get(NS, "k") is None
+    store.put(NS, "k", {"content": NOTE, "score": 0.5})  # a finite number is a number
+    assert store.get(NS, "k").value["score"] == 0.5
