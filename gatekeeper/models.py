@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from gatekeeper.hidden_chars import is_hidden
+
 #: Upper bound on the text of one memory. Larger writes are refused with a clear
 #: error (the caller keeps its data); memories are notes, not documents.
 MAX_CONTENT_CHARS = 64_000
@@ -255,11 +257,19 @@ class MemoryWrite(BaseModel):
 
     @field_validator("key")
     @classmethod
-    def _key(cls, v: str) -> str:
+    def _key(cls, v: str, info: ValidationInfo) -> str:
         if not v or not v.strip():
             raise ValueError("key must not be empty")
         if len(v) > 512:
             raise ValueError("key longer than 512 characters")
+        # a key is shown to reviewers and operators (the review pages, the CLI, the ledger): a line break, a
+        # control or a character that does not show (a bidi override reversing what follows) is refused, as in a
+        # namespace label; a key read back from the registry is taken as it was journaled
+        if not (info.context or {}).get(STORED):
+            odd = next((c for c in v if _CONTROL.search(c) or is_hidden(c)), None)
+            if odd is not None:
+                raise ValueError(f"key {v!r} holds U+{ord(odd):04X}, a control or invisible character; "
+                                 "keys are shown to people, so they hold what shows")
         return v
 
     @model_validator(mode="before")

@@ -122,3 +122,15 @@ def test_a_value_with_a_number_that_is_not_finite_is_refused(gate):
     assert gate.registry.counts() == {s.value: 0 for s in ProposalState} and store.get(NS, "k") is None
     store.put(NS, "k", {"content": NOTE, "score": 0.5})  # a finite number is a number
     assert store.get(NS, "k").value["score"] == 0.5
+
+
+def test_a_key_holding_a_control_or_invisible_character_is_refused(gate):
+    """Keys are shown to reviewers and operators; namespace labels and agent ids already refused line breaks and
+    controls, keys took them, and a bidi override in a key reverses what a page shows after it."""
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    for key in ("a\nb", "tab\there", "nul\x00", "order-\u202eexe.txt", "zero\u200bwidth"):
+        with pytest.raises(ValueError, match="control or invisible character"):
+            store.put(NS, key, {"content": NOTE})
+    assert gate.registry.counts() == {s.value: 0 for s in ProposalState}
+    store.put(NS, "notes/2026-12-04 stand-up", {"content": NOTE})  # spaces and slashes are fine
+    assert store.get(NS, "notes/2026-12-04 stand-up") is not None
