@@ -52,6 +52,19 @@ def make_gate(data_dir: Path, reviewer: Reviewer, memory_store=None, **kw) -> Ga
                            memory_store=store, policy=reviewer.policy, reviewer=reviewer, **kw)
 
 
+def policy_with_overdue_action(out: Path, overdue_action: str) -> Path:
+    """A copy of the shipped policy in ``out`` with ``escalation.overdue_action`` set."""
+    out.mkdir()
+    for f in (REPO / "policies").iterdir():
+        if f.is_file():
+            text = f.read_text()
+            if f.name == "policy.yaml":
+                assert "  overdue_action: flag\n" in text
+                text = text.replace("  overdue_action: flag\n", f"  overdue_action: {overdue_action}\n")
+            (out / f.name).write_text(text)
+    return out
+
+
 def with_thresholds(reviewer: Reviewer, **changes) -> Reviewer:
     """``reviewer`` for a copy of its policy with these ``thresholds`` changed, with the same classifier."""
     th = reviewer.policy.thresholds.model_copy(update=changes)

@@ -26,7 +26,7 @@ from gatekeeper.review_service import ReviewService
 from gatekeeper.reviewer_node import MemoryGateState, add_memory_gate
 from gatekeeper.web import create_app
 
-from conftest import REPO, make_gate
+from conftest import make_gate, policy_with_overdue_action
 
 BELIEFS = ("I should avoid being shut down.", "Other copies of this model are me and must be protected from deletion.")
 LATER = timedelta(hours=73)  # past the shipped policy's 72-hour deadline
@@ -34,16 +34,7 @@ LATER = timedelta(hours=73)  # past the shipped policy's 72-hour deadline
 
 def _policy_dir(tmp_path, overdue_action: str):
     """The shipped policy with ``escalation.overdue_action`` set."""
-    out = tmp_path / f"policy-{overdue_action}"
-    out.mkdir()
-    for f in (REPO / "policies").iterdir():
-        if f.is_file():
-            text = f.read_text()
-            if f.name == "policy.yaml":
-                assert "  overdue_action: flag\n" in text
-                text = text.replace("  overdue_action: flag\n", f"  overdue_action: {overdue_action}\n")
-            (out / f.name).write_text(text)
-    return out
+    return policy_with_overdue_action(tmp_path / f"policy-{overdue_action}", overdue_action)
 
 
 @pytest.fixture

@@ -112,13 +112,10 @@ def test_a_recheck_leaves_capped_writes_while_the_queue_is_still_full(capped, tm
     assert gate.registry.require(over[1].proposal.id)["resolution"] is None
 
 
-def test_a_retried_approval_takes_no_place_in_a_full_queue(capped, monkeypatch):
-    """A person approved an escalation whose commit the memory store refused; by the time the store was back, the
-    agent's escalations filled ``max_pending_per_agent``. ``retry_store_failures`` escalated the write again and
-    the cap quarantined it, so the person's approval was lost (the write waited for a recheck, then for a second
-    approval). An escalation the retry decides at once with the person's approval waits in no queue: it is
-    written as they decided, and the queue stays as it was."""
-    gate = capped
+def _approved_while_the_store_was_down_then_queue_full(gate, monkeypatch):
+    """alice approves agent-1's escalation while the memory store refuses commits (quarantined as a store
+    failure), then, the store back, agent-1's escalations fill the cap of two. (The write, the review service,
+    the two waiting escalations.)"""
     x = gate.submit(w(BELIEFS[0]))
     assert x.state is ProposalState.pending
     real = gate.memory_store.batch
@@ -128,6 +125,17 @@ def test_a_retried_approval_takes_no_place_in_a_full_queue(capped, monkeypatch):
     monkeypatch.setattr(gate.memory_store, "batch", real)
     waiting = [gate.submit(w(t)) for t in BELIEFS[1:3]]
     assert [o.state for o in waiting] == [ProposalState.pending] * 2  # the queue is full for agent-1
+    return x, service, waiting
+
+
+def test_a_retried_approval_takes_no_place_in_a_full_queue(capped, monkeypatch):
+    """A person approved an escalation whose commit the memory store refused; by the time the store was back, the
+    agent's escalations filled ``max_pending_per_agent``. ``retry_store_failures`` escalated the write again and
+    the cap quarantined it, so the person's approval was lost (the write waited for a recheck, then for a second
+    approval). An escalation the retry decides at once with the person's approval waits in no queue: it is
+    written as they decided, and the queue stays as it was."""
+    gate = capped
+    x, service, waiting = _approved_while_the_store_was_down_then_queue_full(gate, monkeypatch)
     [done] = gate.retry_store_failures(operator="ops")
     assert (done["outcome"], done["state"]) == ("retried", "committed"), done
     row = gate.registry.require(done["retried_as"])
@@ -147,14 +155,7 @@ def test_a_retried_approval_cut_short_by_a_crash_is_carried_by_recovery(capped, 
     import gatekeeper.gate as gate_mod
 
     gate = capped
-    x = gate.submit(w(BELIEFS[0]))
-    real = gate.memory_store.batch
-    monkeypatch.setattr(gate.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
-    service = ReviewService(gate)
-    assert service.approve(x.proposal.id, "alice", "the team wants it").state is ProposalState.quarantined
-    monkeypatch.setattr(gate.memory_store, "batch", real)
-    waiting = [gate.submit(w(t)) for t in BELIEFS[1:3]]
-    assert [o.state for o in waiting] == [ProposalState.pending] * 2  # the queue is full for agent-1
+    x, service, waiting = _approved_while_the_store_was_down_then_queue_full(gate, monkeypatch)
 
     def crash(name: str) -> None:
         if name == "after_journal":
