@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from gatekeeper.decision import decide
-from gatekeeper.models import MemoryWrite, Provenance, SourceKind
+from gatekeeper.models import MemoryWrite, Provenance, SourceKind, whole_number
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.registry import LeftOutText, cleared_alarming, joinable
 
@@ -161,8 +161,8 @@ def load_dataset(spec: str | Path, *, limit: int | None = None, seed: int = DEFA
 
     Every problem with the data (unreadable file, a line that is not UTF-8 or not JSON, a row in no known
     format, an unknown corpus split) is a :class:`DatasetError` naming the file and line."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
+    if limit is not None:
+        whole_number(limit, "limit")
     spec_s = str(spec)
     if spec_s.startswith("corpus:"):
         from gatekeeper.corpus import SPLITS, load_corpus

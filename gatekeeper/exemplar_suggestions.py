@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 from gatekeeper.decision import decide
 from gatekeeper.files import private_dir, write_private_file
 from gatekeeper.hidden_chars import is_hidden
-from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult, SourceKind, as_utc
+from gatekeeper.models import EXPIRY_REVIEWER, ReviewResult, SourceKind, as_utc, whole_number
 from gatekeeper.normalize import normalize
 from gatekeeper.policy import YAML_MERGE_TAG, Policy, PolicyError, exemplar_key, load_policy, policy_files
 from gatekeeper.registry import ProposalRegistry, row_proposal, row_review
@@ -156,8 +156,8 @@ def suggest_exemplars(registry: ProposalRegistry, policy: Policy, *, since: date
     classifier: as the gate serves an edit before its classifier is retrained). A memory still flagged
     there by another of its texts (a sentence can stand alone and in two pairs) adds that text too, for up to
     ``rounds`` rounds; a counter-exemplar under which a rejected memory would commit is dropped."""
-    if limit < 1 or min_support < 1:
-        raise ValueError("limit and min_support must be at least 1")
+    whole_number(limit, "limit")
+    whole_number(min_support, "min_support")
     if since is not None:
         since = as_utc(since, "since")  # any zone; a naive time is refused
     report = SuggestionReport(policy_hash=policy.hash, since=since)

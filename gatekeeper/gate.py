@@ -76,6 +76,7 @@ from gatekeeper.models import (
     as_utc,
     escalation_mode_of,
     utcnow,
+    whole_number,
 )
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
@@ -1252,8 +1253,7 @@ class Gatekeeper:
                since: datetime | None = None) -> list[dict[str, Any]]:
         if not dry_run and (not operator or not operator.strip()):
             raise ValueError("retrying quarantined writes needs the operator's name, for the ledger")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a whole number from 1, not {limit!r}")
+        whole_number(limit, "limit")
         if since is not None:
             since = as_utc(since, "since")  # any zone; a naive time is refused
         if dry_run:

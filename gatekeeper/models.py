@@ -53,6 +53,15 @@ def as_utc(moment: datetime, name: str = "since") -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def whole_number(value: Any, name: str = "limit", least: int = 1) -> int:
+    """``value`` when it is a whole number from ``least``; otherwise a ValueError naming the argument. A bool is
+    refused although Python counts it an int (``limit=True`` read as 1 took one row, silently), and so is a float
+    (``2.5`` reached SQL's LIMIT as it was)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be a whole number from {least}, not {value!r}")
+    return value
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

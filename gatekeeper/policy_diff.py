@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from gatekeeper.classifier import Progress
 from gatekeeper.decision import decide
-from gatekeeper.models import MemoryWrite, ProposalState, ReviewResult, utcnow
+from gatekeeper.models import MemoryWrite, ProposalState, ReviewResult, utcnow, whole_number
 from gatekeeper.policy import Policy
 from gatekeeper.registry import (
     LeftOutText,
@@ -145,8 +145,7 @@ def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Poli
 
     ``train``: train the candidate's classifier when it is not cached (``progress`` reports it); otherwise
     review the candidate with ``current``'s classifier when its own is not ready."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
+    whole_number(limit, "limit")
     ready = current.classifier_ready(candidate, current.embedder)
     interim = not ready and not train
     if interim and sorted(current.classifier.categories) != sorted(candidate.categories):
@@ -289,7 +288,9 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
     pending until then, so it counts only for the rows journaled after the decision, with its text as decided;
     and without the ones a person let in alarming or whose review cleared an alarming text
     (``left_out_of_joins``) or that are ``vetted`` (``Reviewer.vetted_whole``) unless the row runs on from one
-    (``joinable``), as in the gate (``ProposalRegistry.recent_texts``, ``Reviewer.joined_as``)."""
+    (``joinable``), as in the gate (``ProposalRegistry.recent_texts``, ``Reviewer.joined_as``); and without the
+    ones whose key a commit or a delete journaled before the row had taken out of the store
+    (``ProposalRegistry.left_store_at``)."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
@@ -298,10 +299,12 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
     position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)
     # context -> its committed writes' (positions, created_at, texts, committed from: a person's decision time
-    # or None for the gate's own commit, let in alarming), in registry order
-    committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None], list[bool]]] = {}
+    # or None for the gate's own commit, let in alarming, left the store at: overwritten or deleted), in
+    # registry order
+    committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None], list[bool],
+                                        list[str | None]]] = {}
     for context in {row_context(r, th.context_scope) for r in rows}:
-        at, times, texts, decided, alarming = committed.setdefault(context, ([], [], [], [], []))
+        at, times, texts, decided, alarming, gone = committed.setdefault(context, ([], [], [], [], [], []))
         for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
             position[row["id"]] = i
             if row["state"] == "committed" and row["text"]:  # a blank text: an erasure is taking the row out
@@ -310,12 +313,15 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
                 texts.append(committed_text(row))
                 decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
                 alarming.append(left_out_of_joins(row, counts_from) or vetted(texts[-1]))
+                gone.append(registry.left_store_at(row))
     out = []
     for r in rows:
-        at, times, texts, decided, alarming = committed[row_context(r, th.context_scope)]
+        at, times, texts, decided, alarming, gone = committed[row_context(r, th.context_scope)]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
         end = bisect.bisect_left(at, position[r["id"]])
-        seen = [k for k in range(start, end) if decided[k] is None or decided[k] <= r["created_at"]]
+        # in the store when the row came: committed by then, not yet overwritten or deleted
+        seen = [k for k in range(start, end) if (decided[k] is None or decided[k] <= r["created_at"])
+                and (gone[k] is None or gone[k] >= r["created_at"])]
         window = seen[-th.context_window:]
         out.append(joinable([LeftOutText(texts[k]) if alarming[k] else texts[k] for k in window], r["text"]))
     return out

@@ -709,6 +709,8 @@ class ProposalRegistry:
         """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first: what the
         context layer joins a new write with (the pieces a split belief would consist of; writes already stopped
         are not held against the next one). A write a person edited is its text as edited (what the store holds).
+        A write whose key was overwritten by a later commit or deleted since is left out: the store no longer
+        holds it, so it cannot be read together with the next write (and older writes still there take its place).
 
         With ``before_id`` (a journaled write reviewed late: ``Gatekeeper.recover`` after a crash) only the
         writes journaled before that one, in the registry's order (time, then journaling), as when it was
@@ -720,16 +722,31 @@ class ProposalRegistry:
         one; the writes before and after them are joined. Rows an erasure is taking out are not returned
         (``hide_texts`` blanked their text; a person's edit of one is in ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
+        # a write whose key a later commit overwrote, or a later delete took out, is no longer in the memory
+        # store: nothing it said can be read together with the next write (joined, it only raised false alarms
+        # and took a place in the window from an older write still there)
+        later_commit = ("SELECT 1 FROM proposals later WHERE later.namespace=proposals.namespace "
+                        "AND later.key=proposals.key AND later.state='committed' AND (later.created_at > "
+                        "proposals.created_at OR (later.created_at = proposals.created_at AND later.rowid > "
+                        "proposals.rowid))")
+        later_delete = ("SELECT 1 FROM deletions d WHERE d.namespace=proposals.namespace AND d.key=proposals.key "
+                        "AND d.deleted_at > proposals.created_at")
+        cut: list[str] = []
         if before_id is not None:
             at = self._con().execute("SELECT created_at, rowid FROM proposals WHERE id=?", (before_id,)).fetchone()
             if at is not None:
                 where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
                 args.extend([at[0], at[0], at[1]])
+                # as the store was when that write came: only what overwrote or deleted a key before it
+                later_commit += " AND (later.created_at < ? OR (later.created_at = ? AND later.rowid < ?))"
+                later_delete += " AND d.deleted_at < ?"
+                cut = [at[0], at[0], at[1], at[0]]
         rows = self._con().execute(
             f"""SELECT text, action, score, resolution, final_value_json, review_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
+                 AND NOT EXISTS ({later_commit}) AND NOT EXISTS ({later_delete})
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (*args, utc_iso(since), int(limit)),
+            (*args, utc_iso(since), *cut, int(limit)),
         ).fetchall()
         out: list[str] = []
         for r in rows:
@@ -739,6 +756,20 @@ class ProposalRegistry:
                 continue
             out.append(committed_text(r))
         return out[::-1]
+
+    def left_store_at(self, row: dict) -> str | None:
+        """When the committed write of ``row`` left the memory store: the journaling time of the next commit of
+        its (namespace, key), or of a delete of the key recorded after it, whichever came first (ISO, UTC);
+        None while it is still there. What ``recent_texts`` leaves out, as of a given time (``policy_diff``)."""
+        con = self._con()
+        later = con.execute(
+            """SELECT MIN(created_at) FROM proposals WHERE namespace=? AND key=? AND state='committed'
+                 AND (created_at > ? OR (created_at = ? AND rowid > (SELECT rowid FROM proposals WHERE id=?)))""",
+            (row["namespace"], row["key"], row["created_at"], row["created_at"], row["id"])).fetchone()[0]
+        deleted = con.execute("SELECT MIN(deleted_at) FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?",
+                              (row["namespace"], row["key"], row["created_at"])).fetchone()[0]
+        times = [t for t in (later, deleted) if t is not None]
+        return min(times) if times else None
 
     def unfinished(self) -> list[dict]:
         """Rows a crash may have left half-done."""

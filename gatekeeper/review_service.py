@@ -67,7 +67,8 @@ from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
-    EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, as_utc, utcnow)
+    EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, as_utc, utcnow,
+    whole_number)
 from gatekeeper.registry import (
     ConflictError,
     NotFoundError,
@@ -516,8 +517,7 @@ class ReviewService:
         ``dry_run``: change nothing, and return the escalations that would expire. Returns the expired
         items, as they are after the rejection. ``GateClosedError`` on a closed gate (a dry run still reads it);
         a gate closed during the run stops it after the rejection in progress."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
+        whole_number(limit, "limit")  # True read as 1, 2.5 reached SQL's LIMIT
         now = utcnow() if now is None else as_utc(now, "now")  # any zone; a naive time is refused
         if not dry_run:
             self.gate._refuse_if_closed(EXPIRY_REFUSED)  # noqa: SLF001 - each rejection is admitted on its own
@@ -995,9 +995,8 @@ def _listing(state: ProposalState | str | None, namespace_prefix: Sequence[str] 
     prefix = tuple(namespace_prefix) if namespace_prefix else None  # () or "": no filter
     if prefix and not all(isinstance(label, str) for label in prefix):
         raise ValueError(f"namespace_prefix labels must be strings: {prefix!r}")
-    for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{name} must be a whole number from {least}, not {value!r}")
+    whole_number(limit, "limit")
+    whole_number(offset, "offset", least=0)
     return state, prefix
 
 

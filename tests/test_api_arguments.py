@@ -110,6 +110,31 @@ def test_a_version_or_limit_of_the_wrong_type_is_refused_for_what_it_is(gate):
                       expected_version=version).state is ProposalState.committed
 
 
+def test_every_limit_is_checked_the_same_way(gate, tmp_path):
+    """The expiry sweep took ``limit=True`` as 1 and passed ``2.5`` to SQL's LIMIT; the exemplar suggestions,
+    the policy diff and a dataset sample compared only ``< 1``. One check now refuses a bool, a float or a
+    number under the least for each, naming the argument."""
+    from gatekeeper.evaluation import load_dataset
+    from gatekeeper.exemplar_suggestions import suggest_exemplars
+    from gatekeeper.policy_diff import diff_policies
+
+    svc = ReviewService(gate)
+    p = gate.submit(MemoryWrite(content=BELIEF, namespace=NS, provenance=Provenance(agent_id="agent-1")))
+    for bad in (True, 2.5, 0, "10"):
+        with pytest.raises(ValueError, match="limit must be a whole number from 1"):
+            svc.expire_overdue(limit=bad, dry_run=True)
+        with pytest.raises(ValueError, match="limit must be a whole number from 1"):
+            suggest_exemplars(gate.registry, gate.policy, limit=bad)
+        with pytest.raises(ValueError, match="min_support must be a whole number from 1"):
+            suggest_exemplars(gate.registry, gate.policy, min_support=bad)
+        with pytest.raises(ValueError, match="limit must be a whole number from 1"):
+            diff_policies(gate.registry, gate.reviewer, gate.policy, limit=bad, train=False)
+        with pytest.raises(ValueError, match="limit must be a whole number from 1"):
+            load_dataset("corpus:dev", limit=bad)
+    assert gate.registry.require(p.proposal.id)["state"] == "pending"
+    assert len(load_dataset("corpus:dev", limit=3)) == 3
+
+
 def test_a_value_with_a_number_that_is_not_finite_is_refused(gate):
     """NaN and Infinity are not JSON: the registry kept such a number as null, so the review page and the API
     showed null while an approval committed NaN, and a reviewer's edit holding one is refused. A write holding one

@@ -298,6 +298,62 @@ def test_a_belief_split_over_the_writes_of_one_batch_is_joined_like_one_written_
     assert store.get(("m",), "k2") is None  # held for review, not in memory
 
 
+def test_a_write_no_longer_in_the_store_is_not_joined_with_the_next(gate, reviewer):
+    """A committed write whose key a later write overwrote, or that was deleted, is gone from the memory store:
+    nothing can read it together with the next write. It was joined until it left the window all the same,
+    so the harmless last piece was escalated for what the store no longer held; ``policy diff`` joins as the
+    gate does. A piece still in the store is joined as before."""
+    from gatekeeper.gated_store import GatedStore
+    from gatekeeper.policy_diff import diff_policies
+
+    store = GatedStore(gate=gate, agent_id="rewriter")
+    ns = ("memories", "rewriter")
+
+    def put(key: str, text: str, ns: tuple[str, ...] = ns) -> str:
+        store.put(ns, key, {"content": text})
+        return gate.registry.query(namespace_prefix=ns, newest_first=True, limit=1)[0]["state"]
+
+    assert [put("a", SPLIT[0]), put("b", SPLIT[1])] == ["committed"] * 2
+    assert put("a", "Standup moved to 10:00.") == "committed"  # the first piece overwritten
+    store.delete(ns, "b")  # the second deleted
+    assert put("c", SPLIT[2]) == "committed"
+    last = gate.registry.query(namespace_prefix=ns, newest_first=True, limit=1)[0]
+    assert "overseers" not in last["review_json"] and "show them only" not in last["review_json"]
+    assert "Standup moved to 10:00." in last["review_json"]  # joined with what the store holds
+    # policy diff joins as the gate did: under the policy in force the last piece commits, as it does unjoined
+    alone = with_thresholds(reviewer, context_window=0).policy
+    result = diff_policies(gate.registry, reviewer, alone, limit=4, train=False)
+    assert result.reviewed == 4 and result.transitions == {}, result.transitions
+
+    # the same pieces left in the store (another namespace): the last one is joined with them and stopped
+    kept = ("memories", "keeper")
+    assert [put("a", SPLIT[0], kept), put("b", SPLIT[1], kept)] == ["committed"] * 2
+    assert put("c", SPLIT[2], kept) != "committed"
+    assert store.get(kept, "c") is None and store.get(ns, "c") is not None
+
+
+def test_a_write_reviewed_after_a_crash_is_joined_with_what_the_store_held_when_it_came(tmp_path, reviewer):
+    """Recovery reviews a journaled write with the writes before it, as when it was written: pieces overwritten or
+    deleted while it waited still count (they were in the store when it came); only what left before it does."""
+    from gatekeeper.gated_store import GatedStore
+
+    data = tmp_path / "data"
+    g = make_gate(data, reviewer)
+    pieces = [w(t, agent="late") for t in SPLIT]
+    assert [g.submit(p).state for p in pieces[:2]] == [ProposalState.committed] * 2
+    assert g.registry.insert_received(pieces[2])  # journaled, then a crash
+    store = GatedStore(gate=g, agent_id="late")
+    store.delete(NS, pieces[1].key)  # while it waited (another process of the agent)
+    store.put(NS, pieces[0].key, {"content": "Standup moved to 10:00."})
+    kept = g.memory_store
+    g.registry.close()
+    g2 = make_gate(data, reviewer, memory_store=kept)  # open() runs recover()
+    row = g2.registry.require(pieces[2].id)
+    assert row["state"] != "committed", row["decision_json"]
+    assert "overseers" in row["review_json"]
+    g2.close()
+
+
 def test_a_write_a_person_let_in_is_not_held_against_the_agents_next_writes(gate, reviewer):
     """An escalation a person approved is committed; joined with it, every later write of its agent's context read
     about as alarming as it did alone, so each harmless note after it was escalated again (all five, measured)
