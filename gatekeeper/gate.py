@@ -84,6 +84,7 @@ from gatekeeper.registry import (
     ConflictError,
     ProposalRegistry,
     LeftOutText,
+    StoreKey,
     WriteContext,
     cleared_alarming,
     context_of,
@@ -93,6 +94,7 @@ from gatekeeper.registry import (
     row_decision,
     row_proposal,
     row_review,
+    store_key,
 )
 from gatekeeper.reviewer import Reviewer
 from gatekeeper.settings import (
@@ -1077,7 +1079,9 @@ class Gatekeeper:
         depend only on the writes before it, so the k-th write of a context is settled by the k-th round;
         one or two rounds in practice)."""
         th = policy.thresholds
-        before = [reviewer.joined_as(b) for b in self._recents_before(proposals, policy, resumed)]
+        from_before = self._recents_before(proposals, policy, resumed)
+        before_keys = [[k for k, _ in r] for r in from_before]
+        before = [reviewer.joined_as([t for _, t in r]) for r in from_before]
         # the first pass joins only a context's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
         contexts = [context_of(p, th.context_scope) for p in proposals]
@@ -1105,10 +1109,16 @@ class Gatekeeper:
         vetted: dict[int, bool] = {}
         for _ in range(len(proposals) + 1):
             again, recents = [], []
-            committed: dict[WriteContext, list[str]] = {}
+            # context -> its writes before in the batch that commit, by key (a later one of a key replaces it)
+            committed: dict[WriteContext, dict[StoreKey, str]] = {}
             for i, (p, context) in enumerate(zip(proposals, contexts)):
                 if i in candidates:
-                    recent = joinable([*before[i], *committed.get(context, [])][-th.context_window:], p.text)
+                    in_batch = committed.get(context, {})
+                    own = store_key(p.namespace, p.key)
+                    # not what the batch overwrote before it, nor what the write itself replaces
+                    texts = [*(t for k, t in zip(before_keys[i], before[i]) if k not in in_batch),
+                             *(t for k, t in in_batch.items() if k != own)]
+                    recent = joinable(texts[-th.context_window:], p.text)
                     if recent != joined_with.get(i, []):
                         again.append(i)
                         recents.append(recent)
@@ -1117,7 +1127,10 @@ class Gatekeeper:
                     if i not in vetted:  # word for word a counter-exemplar (once per write, not per round)
                         vetted[i] = reviewer.vetted_whole(p.text)
                     left_out = vetted[i] or cleared_alarming(out[i], counts_from)
-                    committed.setdefault(context, []).append(LeftOutText(p.text) if left_out else p.text)
+                    batch_commits = committed.setdefault(context, {})
+                    key = store_key(p.namespace, p.key)
+                    batch_commits.pop(key, None)  # the newest write of a key comes last, as in the store
+                    batch_commits[key] = LeftOutText(p.text) if left_out else p.text
             if not again:
                 break  # every candidate's review was joined with what commits before it
             # from the first review: the texts it was joined with before may no longer be the ones before it
@@ -1127,29 +1140,34 @@ class Gatekeeper:
         return out
 
     def _recents_before(self, proposals: Sequence[MemoryWrite], policy: Policy,
-                        resumed: AbstractSet[str] = frozenset()) -> list[list[str]]:
+                        resumed: AbstractSet[str] = frozenset()) -> list[list[tuple[StoreKey, str]]]:
         """For each write of the batch, its context's committed writes before the batch (one registry query per
-        context; the batch's own writes are not committed yet, so the query returns none of them). For a write
-        journaled before (``resumed``), those committed in the ``context_minutes`` before it was journaled."""
+        context; the batch's own writes are not committed yet, so the query returns none of them), as
+        (``StoreKey``, text), at most ``context_window``: not the one of the write's own key, which the write
+        replaces in the store. For a write journaled before (``resumed``), those committed in the
+        ``context_minutes`` before it was journaled."""
         th = policy.thresholds
         if not th.context_window:
             return [[] for _ in proposals]
         span = timedelta(minutes=th.context_minutes)
         counts_from = th.joined_counts_from
-        now: dict[WriteContext, list[str]] = {}
+        now: dict[WriteContext, list[tuple[StoreKey, str]]] = {}
         out = []
         for p in proposals:
             context = context_of(p, th.context_scope)
             row = self.registry.get(p.id) if p.id in resumed else None
+            # one more than the window: a key comes once at most, and the write's own may be among them
             if row is not None:
-                out.append(self.registry.recent_texts(
-                    context, datetime.fromisoformat(row["created_at"]) - span, th.context_window,
-                    let_in_from=counts_from, before_id=p.id))
-                continue
-            if context not in now:
-                now[context] = self.registry.recent_texts(context, utcnow() - span, th.context_window,
-                                                          let_in_from=counts_from)
-            out.append(now[context])
+                recent = self.registry.recent_writes(
+                    context, datetime.fromisoformat(row["created_at"]) - span, th.context_window + 1,
+                    let_in_from=counts_from, before_id=p.id)
+            else:
+                if context not in now:
+                    now[context] = self.registry.recent_writes(context, utcnow() - span, th.context_window + 1,
+                                                               let_in_from=counts_from)
+                recent = now[context]
+            own = store_key(p.namespace, p.key)
+            out.append([(k, t) for k, t in recent if k != own][-th.context_window:])
         return out
 
     def similar_committed(self, proposal: MemoryWrite, k: int) -> list[Any]:

@@ -138,6 +138,15 @@ def ns_to_str(namespace: tuple[str, ...]) -> str:
     return json.dumps(list(namespace), ensure_ascii=False)
 
 
+#: a memory's place in the store as the registry keeps it: (namespace as stored, ``ns_to_str``; key)
+StoreKey = tuple[str, str]
+
+
+def store_key(namespace: Sequence[str], key: str) -> StoreKey:
+    """The ``StoreKey`` of a write to (``namespace``, ``key``)."""
+    return ns_to_str(tuple(namespace)), key
+
+
 #: whose writes a write is joined with by the context layer (``thresholds.context_scope``): the writes of
 #: ``(agent id, namespace as stored)``, either ``None`` for any
 WriteContext = tuple[str | None, str | None]
@@ -704,13 +713,16 @@ class ProposalRegistry:
         oldest = con.execute("SELECT MIN(created_at) FROM proposals WHERE state='pending'").fetchone()[0]
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
-    def recent_texts(self, context: WriteContext, since: datetime, limit: int, *,
-                     let_in_from: float | None = None, before_id: str | None = None) -> list[str]:
-        """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first: what the
-        context layer joins a new write with (the pieces a split belief would consist of; writes already stopped
-        are not held against the next one). A write a person edited is its text as edited (what the store holds).
-        A write whose key was overwritten by a later commit or deleted since is left out: the store no longer
-        holds it, so it cannot be read together with the next write (and older writes still there take its place).
+    def recent_writes(self, context: WriteContext, since: datetime, limit: int, *,
+                      let_in_from: float | None = None, before_id: str | None = None
+                      ) -> list[tuple[StoreKey, str]]:
+        """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first, each as
+        its (namespace as stored, key) and text: what the context layer joins a new write with (the pieces a
+        split belief would consist of; writes already stopped are not held against the next one). A write a
+        person edited is its text as edited (what the store holds). A write whose key was overwritten by a later
+        commit or deleted since is left out: the store no longer holds it, so it cannot be read together with
+        the next write (and older writes still there take its place). So a key comes at most once: the caller
+        leaves out the one its new write is about to overwrite (``StoreKey``).
 
         With ``before_id`` (a journaled write reviewed late: ``Gatekeeper.recover`` after a crash) only the
         writes journaled before that one, in the registry's order (time, then journaling), as when it was
@@ -742,34 +754,37 @@ class ProposalRegistry:
                 later_delete += " AND d.deleted_at < ?"
                 cut = [at[0], at[0], at[1], at[0]]
         rows = self._con().execute(
-            f"""SELECT text, action, score, resolution, final_value_json, review_json FROM proposals
+            f"""SELECT namespace, key, text, action, score, resolution, final_value_json, review_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
                  AND NOT EXISTS ({later_commit}) AND NOT EXISTS ({later_delete})
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
             (*args, utc_iso(since), *cut, int(limit)),
         ).fetchall()
-        out: list[str] = []
+        out: list[tuple[StoreKey, str]] = []
         for r in rows:
+            text = committed_text(r)
             if let_in_from is not None and left_out_of_joins(r, let_in_from):
                 # only that write: the ones before it may be pieces of a belief split around it
-                out.append(LeftOutText(committed_text(r)))
-                continue
-            out.append(committed_text(r))
+                text = LeftOutText(text)
+            out.append(((r["namespace"], r["key"]), text))
         return out[::-1]
 
-    def left_store_at(self, row: dict) -> str | None:
+    def left_store_at(self, row: dict) -> tuple[str, str | None] | None:
         """When the committed write of ``row`` left the memory store: the journaling time of the next commit of
-        its (namespace, key), or of a delete of the key recorded after it, whichever came first (ISO, UTC);
-        None while it is still there. What ``recent_texts`` leaves out, as of a given time (``policy_diff``)."""
+        its (namespace, key) and that proposal's id, or the time of a delete of the key recorded after it
+        (id None), whichever came first (ISO, UTC); None while it is still there. What ``recent_writes``
+        leaves out, as of a given time (``policy_diff``)."""
         con = self._con()
         later = con.execute(
-            """SELECT MIN(created_at) FROM proposals WHERE namespace=? AND key=? AND state='committed'
-                 AND (created_at > ? OR (created_at = ? AND rowid > (SELECT rowid FROM proposals WHERE id=?)))""",
-            (row["namespace"], row["key"], row["created_at"], row["created_at"], row["id"])).fetchone()[0]
+            """SELECT created_at, id FROM proposals WHERE namespace=? AND key=? AND state='committed'
+                 AND (created_at > ? OR (created_at = ? AND rowid > (SELECT rowid FROM proposals WHERE id=?)))
+               ORDER BY created_at, rowid LIMIT 1""",
+            (row["namespace"], row["key"], row["created_at"], row["created_at"], row["id"])).fetchone()
         deleted = con.execute("SELECT MIN(deleted_at) FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?",
                               (row["namespace"], row["key"], row["created_at"])).fetchone()[0]
-        times = [t for t in (later, deleted) if t is not None]
-        return min(times) if times else None
+        if later is not None and (deleted is None or later[0] <= deleted):
+            return later[0], later[1]
+        return (deleted, None) if deleted is not None else None
 
     def unfinished(self) -> list[dict]:
         """Rows a crash may have left half-done."""
@@ -917,7 +932,7 @@ class ProposalRegistry:
         knows the agent. Recorded deletes before ``before`` go unless their key has an undecided row.
 
         This method enforces no minimum age: ``gatekeeper.retention.prune_registry`` does (the agent context
-        window, ``recent_texts``, reads the last ``thresholds.context_minutes`` of committed rows).
+        window, ``recent_writes``, reads the last ``thresholds.context_minutes`` of committed rows).
 
         Deletes ``batch`` rows per transaction, so other processes sharing the registry are held up by one
         batch at a time, not by the whole prune; each batch checks again, in its transaction, that its rows are
@@ -1054,7 +1069,7 @@ class ProposalRegistry:
 
     def hide_texts(self, proposal_ids: Sequence[str]) -> int:
         """Blank the ``text`` column of these rows, the first step of their erasure (``gatekeeper.erasure``): it is
-        what the context layer reads of an agent's recent writes (``recent_texts``), so a write reviewed while the
+        what the context layer reads of an agent's recent writes (``recent_writes``), so a write reviewed while the
         erasure runs is not joined with them and cannot quote them in its evidence. The rows keep their values
         (an interrupted erasure, run again, still finds the texts) until ``erase``. Returns how many changed."""
         ids = list(dict.fromkeys(proposal_ids))

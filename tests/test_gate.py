@@ -332,6 +332,56 @@ def test_a_write_no_longer_in_the_store_is_not_joined_with_the_next(gate, review
     assert store.get(kept, "c") is None and store.get(ns, "c") is not None
 
 
+def test_a_write_is_not_joined_with_the_value_it_replaces(gate, reviewer, monkeypatch):
+    """A write to a key replaces its value in the store: the two are never read together, so the write is not
+    joined with it (an agent updating a memory, LangMem's update, read joined with every earlier version of
+    it). In a batch, a write is joined with the newest value of each key before it, from before the batch or
+    in it. ``policy diff`` joins the same way."""
+    from langgraph.store.base import PutOp
+
+    from gatekeeper.gated_store import GatedStore
+    from gatekeeper.policy_diff import _recents
+
+    joined: dict[str, list[str]] = {}  # text -> the recent writes the reviewer was last given to join it with
+    real_many, real_context = gate.reviewer.review_many, gate.reviewer.review_context
+
+    def review_many(proposals, recents=None):
+        joined.update({p.text: list(r) for p, r in zip(proposals, recents or [[]] * len(proposals))})
+        return real_many(proposals, recents)
+
+    def review_context(proposals, results, recents):
+        joined.update({p.text: list(r) for p, r in zip(proposals, recents)})
+        return real_context(proposals, results, recents)
+
+    monkeypatch.setattr(gate.reviewer, "review_many", review_many)
+    monkeypatch.setattr(gate.reviewer, "review_context", review_context)
+    store = GatedStore(gate=gate, agent_id="updater")
+    ns = ("memories", "updater")
+    store.put(ns, "standup", {"content": "Standup moved to 10:00."})
+    store.put(ns, "invoices", {"content": "Customer Acme prefers invoices in PDF format."})
+    store.put(ns, "standup", {"content": "Standup moved to 10:30."})
+    assert joined["Standup moved to 10:30."] == ["Customer Acme prefers invoices in PDF format."]
+    # a batch: its first put replaces a value from before the batch, its third one from the batch
+    store.put(ns, "backup", {"content": "The staging backup runs at 02:00 UTC."})
+    store.batch([PutOp(ns, "backup", {"content": "The staging backup runs at 03:00 UTC."}),
+                 PutOp(ns, "deploy", {"content": "Deploys freeze on Fridays after 15:00."}),
+                 PutOp(ns, "deploy", {"content": "Deploys freeze on Fridays after 16:00."}),
+                 PutOp(ns, "theme", {"content": "Use the blue theme for the dashboard."})])
+    assert [store.get(ns, k).value["content"] for k in ("backup", "deploy")] == [
+        "The staging backup runs at 03:00 UTC.", "Deploys freeze on Fridays after 16:00."]
+    gate_joined = {t: joined[t] for t in ("Standup moved to 10:30.", "Deploys freeze on Fridays after 16:00.",
+                                         "Use the blue theme for the dashboard.")}
+    acme, standup, backup = ("Customer Acme prefers invoices in PDF format.", "Standup moved to 10:30.",
+                             "The staging backup runs at 03:00 UTC.")
+    assert gate_joined["Deploys freeze on Fridays after 16:00."] == [acme, standup, backup]
+    assert gate_joined["Use the blue theme for the dashboard."] == [
+        acme, standup, backup, "Deploys freeze on Fridays after 16:00."]
+    # policy diff joins each row as the gate did
+    rows = list(reversed(gate.registry.query(namespace_prefix=ns, newest_first=True, limit=50)))
+    diff_joined = {r["text"]: texts for r, texts in zip(rows, _recents(reviewer.policy, rows, gate.registry))}
+    assert {t: diff_joined[t] for t in gate_joined} == gate_joined
+
+
 def test_a_write_reviewed_after_a_crash_is_joined_with_what_the_store_held_when_it_came(tmp_path, reviewer):
     """Recovery reviews a journaled write with the writes before it, as when it was written: pieces overwritten or
     deleted while it waited still count (they were in the store when it came); only what left before it does."""
