@@ -119,6 +119,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from gatekeeper.models import page_bounds
 from gatekeeper.settings import DEFAULT_CHROMA_COLLECTION, parse_chroma_url
 from gatekeeper.telemetry import chroma_settings
 
@@ -573,6 +574,8 @@ class ChromaMemoryStore(BaseStore):
             if not isinstance(op, (GetOp, SearchOp, ListNamespacesOp, PutOp)):
                 raise ValueError(f"Unknown operation type: {type(op)}")
             validate_op_namespace(op)
+            if isinstance(op, (SearchOp, ListNamespacesOp)):
+                page_bounds(op)  # before any put of the batch is applied
         results: list[Result] = [None] * len(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         get_ix: list[int] = []

@@ -312,7 +312,7 @@ class GatedStore(BaseStore):
     def _validate_ops(self, ops: list[Op]) -> None:
         """Refuse, before anything runs, ops with a malformed namespace ('..', '*', '/',
         empty labels ...) or outside the bound namespace."""
-        from gatekeeper.models import validate_namespace
+        from gatekeeper.models import page_bounds, validate_namespace
 
         for op in ops:
             if isinstance(op, PutOp):  # a delete, like a read, takes a namespace stored before (see GetOp)
@@ -330,8 +330,9 @@ class GatedStore(BaseStore):
                     _valid_ns(validate_namespace, op.namespace_prefix, stored=True)
                 # a shorter prefix is narrowed to the binding (see _bound); a different one is refused
                 self._check_ns(op.namespace_prefix, prefix_ok=True)
+                page_bounds(op)
             elif isinstance(op, ListNamespacesOp):
-                pass  # narrowed to the binding (see _bound), results filtered again (_visible)
+                page_bounds(op)  # narrowed to the binding (see _bound), results filtered again (_visible)
             else:
                 raise ValueError(f"Unknown operation type: {type(op).__name__}")
 

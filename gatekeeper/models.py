@@ -62,6 +62,15 @@ def whole_number(value: Any, name: str = "limit", least: int = 1) -> int:
     return value
 
 
+def page_bounds(op: Any) -> None:
+    """A store read's ``limit`` and ``offset`` (LangGraph's ``SearchOp``, ``ListNamespacesOp``) as whole
+    numbers from 0, else a ValueError naming the one that is not: a negative one was used as a slice bound
+    (``limit=-1`` returned all but the last items, ``offset=-5`` the last five), silently, as LangGraph's
+    ``InMemoryStore`` does."""
+    whole_number(op.limit, "limit", least=0)
+    whole_number(op.offset, "offset", least=0)
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

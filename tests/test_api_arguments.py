@@ -159,3 +159,28 @@ def test_a_key_holding_a_control_or_invisible_character_is_refused(gate):
     assert gate.registry.counts() == {s.value: 0 for s in ProposalState}
     store.put(NS, "notes/2026-12-04 stand-up", {"content": NOTE})  # spaces and slashes are fine
     assert store.get(NS, "notes/2026-12-04 stand-up") is not None
+
+
+def test_a_store_read_refuses_a_negative_limit_or_offset(gstore):
+    """A negative ``limit`` or ``offset`` in a search or a namespace listing was used as a slice bound
+    (``limit=-1``: all but the last item; ``offset=-1``: the last one), as LangGraph's ``InMemoryStore`` does.
+    The gated store and the chromadb store refuse it, naming it, before any put of the batch is applied."""
+    from langgraph.store.base import PutOp, SearchOp
+
+    ns = ("memories", "pages")
+    for i in range(3):
+        gstore.put(ns, f"k{i}", {"content": f"Release train {i} leaves on Thursday."})
+    from gatekeeper.chroma_store import ChromaMemoryStore
+
+    inner = gstore.store  # LangGraph's InMemoryStore takes them as they are: only ours are checked
+    for store in (gstore, inner) if isinstance(inner, ChromaMemoryStore) else (gstore,):
+        for kw, says in (({"limit": -1}, "limit"), ({"offset": -1}, "offset"), ({"limit": True}, "limit"),
+                         ({"limit": 2.0}, "limit")):
+            with pytest.raises(ValueError, match=f"{says} must be a whole number from 0"):
+                store.search(ns, **kw)
+            with pytest.raises(ValueError, match=f"{says} must be a whole number from 0"):
+                store.list_namespaces(**kw)
+        with pytest.raises(ValueError, match="limit must be"):
+            store.batch([PutOp(ns, "late", {"content": "Standup moved to 10:00."}), SearchOp(ns, limit=-1)])
+        assert store.get(ns, "late") is None  # the batch's put was not applied
+    assert len(gstore.search(ns, limit=2)) == 2 and len(gstore.search(ns, offset=2)) == 1
