@@ -737,10 +737,11 @@ class ProposalRegistry:
         # a write whose key a later commit overwrote, or a later delete took out, is no longer in the memory
         # store: nothing it said can be read together with the next write (joined, it only raised false alarms
         # and took a place in the window from an older write still there)
+        # (">=" first: a range in time of the namespace's writes, proposals_ns_time, not every write of the key)
         later_commit = ("SELECT 1 FROM proposals later WHERE later.namespace=proposals.namespace "
-                        "AND later.key=proposals.key AND later.state='committed' AND (later.created_at > "
-                        "proposals.created_at OR (later.created_at = proposals.created_at AND later.rowid > "
-                        "proposals.rowid))")
+                        "AND later.key=proposals.key AND later.created_at >= proposals.created_at "
+                        "AND (later.created_at > proposals.created_at OR later.rowid > proposals.rowid) "
+                        "AND later.state='committed'")
         later_delete = ("SELECT 1 FROM deletions d WHERE d.namespace=proposals.namespace AND d.key=proposals.key "
                         "AND d.deleted_at > proposals.created_at")
         cut: list[str] = []
@@ -750,7 +751,7 @@ class ProposalRegistry:
                 where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
                 args.extend([at[0], at[0], at[1]])
                 # as the store was when that write came: only what overwrote or deleted a key before it
-                later_commit += " AND (later.created_at < ? OR (later.created_at = ? AND later.rowid < ?))"
+                later_commit += " AND later.created_at <= ? AND (later.created_at < ? OR later.rowid < ?)"
                 later_delete += " AND d.deleted_at < ?"
                 cut = [at[0], at[0], at[1], at[0]]
         rows = self._con().execute(
@@ -776,8 +777,8 @@ class ProposalRegistry:
         leaves out, as of a given time (``policy_diff``)."""
         con = self._con()
         later = con.execute(
-            """SELECT created_at, id FROM proposals WHERE namespace=? AND key=? AND state='committed'
-                 AND (created_at > ? OR (created_at = ? AND rowid > (SELECT rowid FROM proposals WHERE id=?)))
+            """SELECT created_at, id FROM proposals WHERE namespace=? AND key=? AND created_at >= ?
+                 AND (created_at > ? OR rowid > (SELECT rowid FROM proposals WHERE id=?)) AND state='committed'
                ORDER BY created_at, rowid LIMIT 1""",
             (row["namespace"], row["key"], row["created_at"], row["created_at"], row["id"])).fetchone()
         deleted = con.execute("SELECT MIN(deleted_at) FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?",
