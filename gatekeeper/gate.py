@@ -1079,9 +1079,7 @@ class Gatekeeper:
         depend only on the writes before it, so the k-th write of a context is settled by the k-th round;
         one or two rounds in practice)."""
         th = policy.thresholds
-        from_before = self._recents_before(proposals, policy, resumed)
-        before_keys = [[k for k, _ in r] for r in from_before]
-        before = [reviewer.joined_as([t for _, t in r]) for r in from_before]
+        before = [reviewer.joined_as([t for _, t in r]) for r in self._recents_before(proposals, policy, resumed)]
         # the first pass joins only a context's first write in the batch with the writes from before it; a
         # later write is joined in the second pass, once it is known which of its predecessors commit
         contexts = [context_of(p, th.context_scope) for p in proposals]
@@ -1109,15 +1107,14 @@ class Gatekeeper:
         vetted: dict[int, bool] = {}
         for _ in range(len(proposals) + 1):
             again, recents = [], []
-            # context -> its writes before in the batch that commit, by key (a later one of a key replaces it)
+            # context -> its writes before in the batch that commit, by key: a later one of a key replaces it
+            # (the batch's commits reach the store in order). One from before the batch stays joined: the
+            # registry cannot tell it reached the store first
             committed: dict[WriteContext, dict[StoreKey, str]] = {}
             for i, (p, context) in enumerate(zip(proposals, contexts)):
                 if i in candidates:
-                    in_batch = committed.get(context, {})
-                    own = store_key(p.namespace, p.key)
-                    # not what the batch overwrote before it, nor what the write itself replaces
-                    texts = [*(t for k, t in zip(before_keys[i], before[i]) if k not in in_batch),
-                             *(t for k, t in in_batch.items() if k != own)]
+                    own = store_key(p.namespace, p.key)  # what the write itself replaces is not joined
+                    texts = [*before[i], *(t for k, t in committed.get(context, {}).items() if k != own)]
                     recent = joinable(texts[-th.context_window:], p.text)
                     if recent != joined_with.get(i, []):
                         again.append(i)
@@ -1143,31 +1140,35 @@ class Gatekeeper:
                         resumed: AbstractSet[str] = frozenset()) -> list[list[tuple[StoreKey, str]]]:
         """For each write of the batch, its context's committed writes before the batch (one registry query per
         context; the batch's own writes are not committed yet, so the query returns none of them), as
-        (``StoreKey``, text), at most ``context_window``: not the one of the write's own key, which the write
-        replaces in the store. For a write journaled before (``resumed``), those committed in the
-        ``context_minutes`` before it was journaled."""
+        (``StoreKey``, text), at most ``context_window``: not those of the write's own key, whose value the write
+        replaces in the store (a key holds one value: the store never holds them beside the write). For a write
+        journaled before (``resumed``), those committed in the ``context_minutes`` before it was journaled."""
         th = policy.thresholds
-        if not th.context_window:
+        window = th.context_window
+        if not window:
             return [[] for _ in proposals]
         span = timedelta(minutes=th.context_minutes)
         counts_from = th.joined_counts_from
+        fetch = window * 2 + 2  # room for a few writes of the write's own key (a memory updated in place)
         now: dict[WriteContext, list[tuple[StoreKey, str]]] = {}
         out = []
         for p in proposals:
             context = context_of(p, th.context_scope)
-            row = self.registry.get(p.id) if p.id in resumed else None
-            # one more than the window: a key comes once at most, and the write's own may be among them
-            if row is not None:
-                recent = self.registry.recent_writes(
-                    context, datetime.fromisoformat(row["created_at"]) - span, th.context_window + 1,
-                    let_in_from=counts_from, before_id=p.id)
-            else:
-                if context not in now:
-                    now[context] = self.registry.recent_writes(context, utcnow() - span, th.context_window + 1,
-                                                               let_in_from=counts_from)
-                recent = now[context]
             own = store_key(p.namespace, p.key)
-            out.append([(k, t) for k, t in recent if k != own][-th.context_window:])
+            row = self.registry.get(p.id) if p.id in resumed else None
+            if row is not None:
+                out.append(self.registry.recent_writes(
+                    context, datetime.fromisoformat(row["created_at"]) - span, window,
+                    let_in_from=counts_from, before_id=p.id, excluding_key=own))
+                continue
+            if context not in now:
+                now[context] = self.registry.recent_writes(context, utcnow() - span, fetch, let_in_from=counts_from)
+            recent = [(k, t) for k, t in now[context] if k != own]
+            if len(recent) < window and len(now[context]) == fetch:
+                # the own key's writes filled the page: the window reaches further back
+                recent = self.registry.recent_writes(context, utcnow() - span, window, let_in_from=counts_from,
+                                                     excluding_key=own)
+            out.append(recent[-window:])
         return out
 
     def similar_committed(self, proposal: MemoryWrite, k: int) -> list[Any]:

@@ -289,8 +289,7 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
     and without the ones a person let in alarming or whose review cleared an alarming text
     (``left_out_of_joins``) or that are ``vetted`` (``Reviewer.vetted_whole``) unless the row runs on from one
     (``joinable``), as in the gate (``ProposalRegistry.recent_writes``, ``Reviewer.joined_as``); and without the
-    ones whose key a commit or a delete journaled before the row had taken out of the store
-    (``ProposalRegistry.left_store_at``) or that the row itself replaces (its own key)."""
+    ones the row itself replaces (its own key) or that a later write of the row's batch replaced."""
     th = policy.thresholds
     if not th.context_window or not rows:
         return [[] for _ in rows]
@@ -298,44 +297,33 @@ def _recents(policy: Policy, rows: Sequence[dict], registry: ProposalRegistry,
     span = timedelta(minutes=th.context_minutes)
     since = min(datetime.fromisoformat(r["created_at"]) for r in rows) - span
     position: dict[str, int] = {}  # proposal id -> where it is among its context's writes (registry order)
-    where: dict[str, WriteContext] = {}  # proposal id -> its context
     # context -> its committed writes' (positions, created_at, texts, committed from: a person's decision time
-    # or None for the gate's own commit, let in alarming, left the store at: overwritten or deleted, and by
-    # which proposal, store key), in registry order
+    # or None for the gate's own commit, let in alarming, store key), in registry order
     committed: dict[WriteContext, tuple[list[int], list[str], list[str], list[str | None], list[bool],
-                                        list[tuple[str, str | None] | None], list[tuple[str, str]]]] = {}
+                                        list[tuple[str, str]]]] = {}
     for context in {row_context(r, th.context_scope) for r in rows}:
-        at, times, texts, decided, alarming, gone, keys = committed.setdefault(context, ([], [], [], [], [], [], []))
+        at, times, texts, decided, alarming, keys = committed.setdefault(context, ([], [], [], [], [], []))
         for i, row in enumerate(registry.query(context=context, newer_than=since, limit=_ALL)):
-            position[row["id"]], where[row["id"]] = i, context
+            position[row["id"]] = i
             if row["state"] == "committed" and row["text"]:  # a blank text: an erasure is taking the row out
                 at.append(i)
                 times.append(row["created_at"])
                 texts.append(committed_text(row))
                 decided.append(row["resolved_at"] if row["resolution"] in ("approve", "edit") else None)
                 alarming.append(left_out_of_joins(row, counts_from) or vetted(texts[-1]))
-                gone.append(registry.left_store_at(row))
                 keys.append((row["namespace"], row["key"]))
-
-    def there_when(left: tuple[str, str | None] | None, r: dict) -> bool:
-        """Whether a write that left the store at ``left`` was still there when row ``r`` came."""
-        if left is None or left[0] > r["created_at"]:
-            return True
-        # at the same time (one batch): gone when what overwrote it was journaled before the row, in its context
-        by = left[1]
-        return left[0] == r["created_at"] and not (
-            by in position and where[by] == where[r["id"]] and position[by] < position[r["id"]])
-
     out = []
     for r in rows:
-        at, times, texts, decided, alarming, gone, keys = committed[row_context(r, th.context_scope)]
+        at, times, texts, decided, alarming, keys = committed[row_context(r, th.context_scope)]
         start = bisect.bisect_left(times, (datetime.fromisoformat(r["created_at"]) - span).isoformat())
         end = bisect.bisect_left(at, position[r["id"]])
-        # in the store when the row came: committed by then, not yet overwritten or deleted, and not the value
-        # the row itself replaces
+        own = (r["namespace"], r["key"])  # the value the row replaces is not joined with it
         seen = [k for k in range(start, end) if (decided[k] is None or decided[k] <= r["created_at"])
-                and there_when(gone[k], r) and keys[k] != (r["namespace"], r["key"])]
-        window = seen[-th.context_window:]
+                and keys[k] != own]
+        # in the row's batch (journaled at its time), a later write of a key replaces an earlier one
+        in_batch = [k for k in seen if times[k] == r["created_at"]]
+        replaced = {k for n, k in enumerate(in_batch) if any(keys[k] == keys[k2] for k2 in in_batch[n + 1:])}
+        window = [k for k in seen if k not in replaced][-th.context_window:]
         out.append(joinable([LeftOutText(texts[k]) if alarming[k] else texts[k] for k in window], r["text"]))
     return out
 

@@ -714,15 +714,18 @@ class ProposalRegistry:
         return int(overdue), datetime.fromisoformat(oldest) if oldest else None
 
     def recent_writes(self, context: WriteContext, since: datetime, limit: int, *,
-                      let_in_from: float | None = None, before_id: str | None = None
-                      ) -> list[tuple[StoreKey, str]]:
+                      let_in_from: float | None = None, before_id: str | None = None,
+                      excluding_key: StoreKey | None = None) -> list[tuple[StoreKey, str]]:
         """The latest committed writes of ``context`` (``context_of``) since ``since``, oldest first, each as
         its (namespace as stored, key) and text: what the context layer joins a new write with (the pieces a
         split belief would consist of; writes already stopped are not held against the next one). A write a
-        person edited is its text as edited (what the store holds). A write whose key was overwritten by a later
-        commit or deleted since is left out: the store no longer holds it, so it cannot be read together with
-        the next write (and older writes still there take its place). So a key comes at most once: the caller
-        leaves out the one its new write is about to overwrite (``StoreKey``).
+        person edited is its text as edited (what the store holds). ``excluding_key``: not the writes of that
+        key (the one a new write replaces: a key holds one value, so the store never holds them beside it).
+
+        A write whose key was overwritten or deleted since is still returned: the registry's times are when
+        writes were journaled, not when they reached the store (a delete journaled after a put can reach the
+        store before it; a LangGraph re-run's delete is undone by ``restore_deleted_by_rerun``), so leaving it
+        out could miss a belief split over pieces the store does hold. Joined, it errs towards a false alarm.
 
         With ``before_id`` (a journaled write reviewed late: ``Gatekeeper.recover`` after a crash) only the
         writes journaled before that one, in the registry's order (time, then journaling), as when it was
@@ -734,32 +737,19 @@ class ProposalRegistry:
         one; the writes before and after them are joined. Rows an erasure is taking out are not returned
         (``hide_texts`` blanked their text; a person's edit of one is in ``final_value_json`` until ``erase``)."""
         where, args = _context_filter(context)
-        # a write whose key a later commit overwrote, or a later delete took out, is no longer in the memory
-        # store: nothing it said can be read together with the next write (joined, it only raised false alarms
-        # and took a place in the window from an older write still there)
-        # (">=" first: a range in time of the namespace's writes, proposals_ns_time, not every write of the key)
-        later_commit = ("SELECT 1 FROM proposals later WHERE later.namespace=proposals.namespace "
-                        "AND later.key=proposals.key AND later.created_at >= proposals.created_at "
-                        "AND (later.created_at > proposals.created_at OR later.rowid > proposals.rowid) "
-                        "AND later.state='committed'")
-        later_delete = ("SELECT 1 FROM deletions d WHERE d.namespace=proposals.namespace AND d.key=proposals.key "
-                        "AND d.deleted_at > proposals.created_at")
-        cut: list[str] = []
+        if excluding_key is not None:
+            where.append("NOT (namespace = ? AND key = ?)")
+            args.extend(excluding_key)
         if before_id is not None:
             at = self._con().execute("SELECT created_at, rowid FROM proposals WHERE id=?", (before_id,)).fetchone()
             if at is not None:
                 where.append("(created_at < ? OR (created_at = ? AND rowid < ?))")
                 args.extend([at[0], at[0], at[1]])
-                # as the store was when that write came: only what overwrote or deleted a key before it
-                later_commit += " AND later.created_at <= ? AND (later.created_at < ? OR later.rowid < ?)"
-                later_delete += " AND d.deleted_at < ?"
-                cut = [at[0], at[0], at[1], at[0]]
         rows = self._con().execute(
             f"""SELECT namespace, key, text, action, score, resolution, final_value_json, review_json FROM proposals
                WHERE {" AND ".join(where)} AND created_at >= ? AND state='committed' AND text != ''
-                 AND NOT EXISTS ({later_commit}) AND NOT EXISTS ({later_delete})
                ORDER BY created_at DESC, rowid DESC LIMIT ?""",
-            (*args, utc_iso(since), *cut, int(limit)),
+            (*args, utc_iso(since), int(limit)),
         ).fetchall()
         out: list[tuple[StoreKey, str]] = []
         for r in rows:
@@ -769,23 +759,6 @@ class ProposalRegistry:
                 text = LeftOutText(text)
             out.append(((r["namespace"], r["key"]), text))
         return out[::-1]
-
-    def left_store_at(self, row: dict) -> tuple[str, str | None] | None:
-        """When the committed write of ``row`` left the memory store: the journaling time of the next commit of
-        its (namespace, key) and that proposal's id, or the time of a delete of the key recorded after it
-        (id None), whichever came first (ISO, UTC); None while it is still there. What ``recent_writes``
-        leaves out, as of a given time (``policy_diff``)."""
-        con = self._con()
-        later = con.execute(
-            """SELECT created_at, id FROM proposals WHERE namespace=? AND key=? AND created_at >= ?
-                 AND (created_at > ? OR rowid > (SELECT rowid FROM proposals WHERE id=?)) AND state='committed'
-               ORDER BY created_at, rowid LIMIT 1""",
-            (row["namespace"], row["key"], row["created_at"], row["created_at"], row["id"])).fetchone()
-        deleted = con.execute("SELECT MIN(deleted_at) FROM deletions WHERE namespace=? AND key=? AND deleted_at > ?",
-                              (row["namespace"], row["key"], row["created_at"])).fetchone()[0]
-        if later is not None and (deleted is None or later[0] <= deleted):
-            return later[0], later[1]
-        return (deleted, None) if deleted is not None else None
 
     def unfinished(self) -> list[dict]:
         """Rows a crash may have left half-done."""

@@ -298,45 +298,58 @@ def test_a_belief_split_over_the_writes_of_one_batch_is_joined_like_one_written_
     assert store.get(("m",), "k2") is None  # held for review, not in memory
 
 
-def test_a_write_no_longer_in_the_store_is_not_joined_with_the_next(gate, reviewer):
-    """A committed write whose key a later write overwrote, or that was deleted, is gone from the memory store:
-    nothing can read it together with the next write. It was joined until it left the window all the same,
-    so the harmless last piece was escalated for what the store no longer held; ``policy diff`` joins as the
-    gate does. A piece still in the store is joined as before."""
+def test_a_piece_deleted_and_written_back_by_a_graph_re_run_is_still_joined(gate):
+    """The registry knows when writes and deletes were journaled, not when they reached the store, so a write
+    whose key was deleted or overwritten since stays joined with the agent's next writes. Leaving it out (tried
+    once) let a split belief into the store whole: a LangGraph node that deletes its keys and puts them again,
+    resumed after an ``interrupt()``, has its deletes applied again and the pieces written back
+    (``restore_deleted_by_rerun``), while the re-run's deletes stay recorded after the pieces; and a delete
+    journaled after a put can reach the store before it."""
+    import uuid
+    from typing import TypedDict
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.config import get_store
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, interrupt
+
     from gatekeeper.gated_store import GatedStore
-    from gatekeeper.policy_diff import diff_policies
 
-    store = GatedStore(gate=gate, agent_id="rewriter")
-    ns = ("memories", "rewriter")
+    ns = ("memories", "rerun")
 
-    def put(key: str, text: str, ns: tuple[str, ...] = ns) -> str:
-        store.put(ns, key, {"content": text})
-        return gate.registry.query(namespace_prefix=ns, newest_first=True, limit=1)[0]["state"]
+    class State(TypedDict, total=False):
+        ok: bool
 
-    assert [put("a", SPLIT[0]), put("b", SPLIT[1])] == ["committed"] * 2
-    assert put("a", "Standup moved to 10:00.") == "committed"  # the first piece overwritten
-    store.delete(ns, "b")  # the second deleted
-    assert put("c", SPLIT[2]) == "committed"
+    def node(state: State) -> State:
+        store = get_store()
+        store.delete(ns, "a")
+        store.delete(ns, "b")
+        store.put(ns, "a", {"content": SPLIT[0]})
+        store.put(ns, "b", {"content": SPLIT[1]})
+        return {"ok": interrupt("saved; anything else?")}
+
+    builder = StateGraph(State)
+    builder.add_node("n", node)
+    builder.add_edge(START, "n")
+    builder.add_edge("n", END)
+    graph = builder.compile(checkpointer=InMemorySaver(), store=GatedStore(gate=gate, agent_id="rerun"))
+    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    graph.invoke({}, config)
+    graph.invoke(Command(resume=True), config)  # the node runs again: deletes applied, pieces written back
+    assert len(gate.ledger.find(event="memory.restored")) == 2
+    store = GatedStore(gate=gate, agent_id="rerun")
+    assert [store.get(ns, k).value["content"] for k in ("a", "b")] == SPLIT[:2]
+    store.put(ns, "c", {"content": SPLIT[2]})
+    assert store.get(ns, "c") is None  # held: joined with the pieces the store holds
     last = gate.registry.query(namespace_prefix=ns, newest_first=True, limit=1)[0]
-    assert "overseers" not in last["review_json"] and "show them only" not in last["review_json"]
-    assert "Standup moved to 10:00." in last["review_json"]  # joined with what the store holds
-    # policy diff joins as the gate did: under the policy in force the last piece commits, as it does unjoined
-    alone = with_thresholds(reviewer, context_window=0).policy
-    result = diff_policies(gate.registry, reviewer, alone, limit=4, train=False)
-    assert result.reviewed == 4 and result.transitions == {}, result.transitions
-
-    # the same pieces left in the store (another namespace): the last one is joined with them and stopped
-    kept = ("memories", "keeper")
-    assert [put("a", SPLIT[0], kept), put("b", SPLIT[1], kept)] == ["committed"] * 2
-    assert put("c", SPLIT[2], kept) != "committed"
-    assert store.get(kept, "c") is None and store.get(ns, "c") is not None
+    assert last["state"] != "committed" and "overseers" in last["review_json"]
 
 
 def test_a_write_is_not_joined_with_the_value_it_replaces(gate, reviewer, monkeypatch):
     """A write to a key replaces its value in the store: the two are never read together, so the write is not
     joined with it (an agent updating a memory, LangMem's update, read joined with every earlier version of
-    it). In a batch, a write is joined with the newest value of each key before it, from before the batch or
-    in it. ``policy diff`` joins the same way."""
+    it). In a batch, a later write of a key replaces an earlier one of the batch. ``policy diff`` joins the
+    same way."""
     from langgraph.store.base import PutOp
 
     from gatekeeper.gated_store import GatedStore
@@ -371,37 +384,26 @@ def test_a_write_is_not_joined_with_the_value_it_replaces(gate, reviewer, monkey
         "The staging backup runs at 03:00 UTC.", "Deploys freeze on Fridays after 16:00."]
     gate_joined = {t: joined[t] for t in ("Standup moved to 10:30.", "Deploys freeze on Fridays after 16:00.",
                                          "Use the blue theme for the dashboard.")}
-    acme, standup, backup = ("Customer Acme prefers invoices in PDF format.", "Standup moved to 10:30.",
-                             "The staging backup runs at 03:00 UTC.")
-    assert gate_joined["Deploys freeze on Fridays after 16:00."] == [acme, standup, backup]
+    acme, standup, backup_2, backup_3 = (
+        "Customer Acme prefers invoices in PDF format.", "Standup moved to 10:30.",
+        "The staging backup runs at 02:00 UTC.", "The staging backup runs at 03:00 UTC.")
+    # the value from before the batch stays joined (the registry cannot tell it reached the store first); in
+    # the batch, the 16:00 write replaces the 15:00 one
+    assert gate_joined["Deploys freeze on Fridays after 16:00."] == [acme, standup, backup_2, backup_3]
     assert gate_joined["Use the blue theme for the dashboard."] == [
-        acme, standup, backup, "Deploys freeze on Fridays after 16:00."]
+        standup, backup_2, backup_3, "Deploys freeze on Fridays after 16:00."]
+    # a memory updated more often than the registry page the gate reads: the window reaches past its versions
+    often = ("memories", "often")
+    store.put(often, "repo", {"content": "The main repository moved to git.example.com/core."})
+    store.put(often, "oncall", {"content": "On-call rotation changes every Monday at 09:00."})
+    for n in range(12):
+        store.put(often, "todo", {"content": f"Today's list: review {n} pull requests."})
+    assert joined["Today's list: review 11 pull requests."] == [
+        "The main repository moved to git.example.com/core.", "On-call rotation changes every Monday at 09:00."]
     # policy diff joins each row as the gate did
     rows = list(reversed(gate.registry.query(namespace_prefix=ns, newest_first=True, limit=50)))
     diff_joined = {r["text"]: texts for r, texts in zip(rows, _recents(reviewer.policy, rows, gate.registry))}
     assert {t: diff_joined[t] for t in gate_joined} == gate_joined
-
-
-def test_a_write_reviewed_after_a_crash_is_joined_with_what_the_store_held_when_it_came(tmp_path, reviewer):
-    """Recovery reviews a journaled write with the writes before it, as when it was written: pieces overwritten or
-    deleted while it waited still count (they were in the store when it came); only what left before it does."""
-    from gatekeeper.gated_store import GatedStore
-
-    data = tmp_path / "data"
-    g = make_gate(data, reviewer)
-    pieces = [w(t, agent="late") for t in SPLIT]
-    assert [g.submit(p).state for p in pieces[:2]] == [ProposalState.committed] * 2
-    assert g.registry.insert_received(pieces[2])  # journaled, then a crash
-    store = GatedStore(gate=g, agent_id="late")
-    store.delete(NS, pieces[1].key)  # while it waited (another process of the agent)
-    store.put(NS, pieces[0].key, {"content": "Standup moved to 10:00."})
-    kept = g.memory_store
-    g.registry.close()
-    g2 = make_gate(data, reviewer, memory_store=kept)  # open() runs recover()
-    row = g2.registry.require(pieces[2].id)
-    assert row["state"] != "committed", row["decision_json"]
-    assert "overseers" in row["review_json"]
-    g2.close()
 
 
 def test_a_write_a_person_let_in_is_not_held_against_the_agents_next_writes(gate, reviewer):
