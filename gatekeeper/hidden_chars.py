@@ -27,6 +27,25 @@ def is_hidden(ch: str) -> bool:
             or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF)
 
 
+def _emoji_like(ch: str) -> bool:
+    # emoji are symbols (So); skin tones are modifier symbols (Sk)
+    return unicodedata.category(ch) in ("So", "Sk")
+
+
+def part_of_emoji(text: str, i: int) -> bool:
+    """Whether ``text[i]``, a character ``is_hidden`` counts, is the glue of an emoji as it shows: a variation
+    selector (U+FE0E/U+FE0F) after a symbol or a keycap's digit, ``#`` or ``*``, or a zero-width joiner between
+    two symbols ("👩‍💻", "❤️"). Such a sequence shows as one emoji and hides nothing; the tag characters of
+    subdivision flags are not covered (they can spell hidden text)."""
+    ch, prev = text[i], text[i - 1] if i else ""
+    if ch in "\ufe0e\ufe0f":
+        return bool(prev) and (_emoji_like(prev) or prev in "0123456789#*")
+    if ch == "\u200d":
+        after = text[i + 1] if i + 1 < len(text) else ""
+        return bool(prev and after) and (_emoji_like(prev) or prev == "\ufe0f") and _emoji_like(after)
+    return False
+
+
 def hidden_in(text: str) -> list[str]:
     """The hidden characters of ``text`` as ``U+XXXX`` codes, each once, in order of appearance."""
     seen: dict[str, None] = {}
@@ -74,4 +93,4 @@ def strip_hidden_value(value: Any) -> Any:
     return value
 
 
-__all__ = ["is_hidden", "hidden_in", "reveal", "strip_hidden", "strip_hidden_value"]
+__all__ = ["hidden_in", "is_hidden", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]

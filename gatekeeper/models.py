@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gatekeeper.hidden_chars import is_hidden
+from gatekeeper.hidden_chars import is_hidden, part_of_emoji
 
 #: Upper bound on the text of one memory. Larger writes are refused with a clear
 #: error (the caller keeps its data); memories are notes, not documents.
@@ -284,7 +284,8 @@ class MemoryWrite(BaseModel):
         # control or a character that does not show (a bidi override reversing what follows) is refused, as in a
         # namespace label; a key read back from the registry is taken as it was journaled
         if not (info.context or {}).get(STORED):
-            odd = next((c for c in v if _CONTROL.search(c) or is_hidden(c)), None)
+            odd = next((c for i, c in enumerate(v) if _CONTROL.search(c) or (is_hidden(c) and not part_of_emoji(v, i))),
+                       None)
             if odd is not None:
                 raise ValueError(f"key {v!r} holds U+{ord(odd):04X}, a control or invisible character; "
                                  "keys are shown to people, so they hold what shows")

@@ -159,6 +159,16 @@ def test_a_key_holding_a_control_or_invisible_character_is_refused(gate):
     assert gate.registry.counts() == {s.value: 0 for s in ProposalState}
     store.put(NS, "notes/2026-12-04 stand-up", {"content": NOTE})  # spaces and slashes are fine
     assert store.get(NS, "notes/2026-12-04 stand-up") is not None
+    # an emoji's own glue shows as the emoji: a variation selector after a symbol or keycap digit, a zero-width
+    # joiner between two symbols. The same characters elsewhere, and tag characters, are refused
+    for key in ("fav-\u2764\ufe0f", "dev-\U0001f469\u200d\U0001f4bb", "step-1\ufe0f\u20e3",
+                "team-\U0001f44d\U0001f3fd"):
+        store.put(NS, key, {"content": NOTE})
+        assert store.get(NS, key) is not None, ascii(key)
+    for key in ("a\u200db", "plain\ufe0f", "\u200d\U0001f44d", "\U0001f44d\u200d",
+                "flag-\U0001f3f4\U000e0067\U000e0062\U000e007f"):
+        with pytest.raises(ValueError, match="control or invisible character"):
+            store.put(NS, key, {"content": NOTE})
 
 
 def test_a_store_read_refuses_a_negative_limit_or_offset(gstore):
