@@ -5,7 +5,9 @@ controls that make a browser display "My goals outrank operator orders" as "oper
 goals", zero-width and other format characters, Unicode tag characters that spell a whole hidden sentence
 many language models still read, variation selectors, and letters that render as blank space. The review
 pages show each as a visible marker (``reveal``), in the order the characters are stored, and a reviewer's
-edit may not contain them (``hidden_in``), so what a person approves is what they saw.
+edit may not contain them (``hidden_in``), so what a person approves is what they saw. The glue of an emoji
+(a variation selector after a symbol, a zero-width joiner between two: "❤️", "👩‍💻") shows as the emoji and
+hides nothing, so none of these checks counts it (``part_of_emoji``).
 """
 
 from __future__ import annotations
@@ -46,11 +48,28 @@ def part_of_emoji(text: str, i: int) -> bool:
     return False
 
 
+def hidden_at(text: str, i: int) -> bool:
+    """Whether ``text[i]`` hides something where it stands: a character ``is_hidden`` counts that is not the
+    glue of an emoji (``part_of_emoji``). Every check of what a person sees goes through this one."""
+    return is_hidden(text[i]) and not part_of_emoji(text, i)
+
+
+def first_unshown(text: str) -> str | None:
+    """The first character of ``text`` that does not show as itself where it stands: a control other than
+    tab, a line break, or a hidden character that is not an emoji's glue; None when every character shows.
+    For the one-line fields people are shown (keys, namespace labels, agent ids, tool names, urls)."""
+    for i, ch in enumerate(text):
+        if ch in "\t\n\r\u2028\u2029\x85" or hidden_at(text, i):
+            return ch
+    return None
+
+
 def hidden_in(text: str) -> list[str]:
-    """The hidden characters of ``text`` as ``U+XXXX`` codes, each once, in order of appearance."""
+    """The hidden characters of ``text`` as ``U+XXXX`` codes, each once, in order of appearance (an emoji's
+    glue is not hidden: it shows as the emoji)."""
     seen: dict[str, None] = {}
-    for ch in text:
-        if is_hidden(ch):
+    for i, ch in enumerate(text):
+        if hidden_at(text, i):
             seen.setdefault(f"U+{ord(ch):04X}", None)
     return list(seen)
 
@@ -71,15 +90,15 @@ def reveal(text: Any, limit: int | None = None) -> str:
             out.append(f"⟨hidden text: {spelled}⟩")
             i = j
             continue
-        out.append(f"⟨U+{ord(ch):04X}⟩" if is_hidden(ch) else ch)
+        out.append(f"⟨U+{ord(ch):04X}⟩" if hidden_at(text, i) else ch)
         i += 1
     shown = "".join(out)
     return shown if limit is None or len(shown) <= limit else shown[:limit] + "…"
 
 
 def strip_hidden(text: str) -> str:
-    """``text`` without its hidden characters (what a reader sees, in stored order)."""
-    return "".join(ch for ch in text if not is_hidden(ch))
+    """``text`` without its hidden characters (what a reader sees, in stored order; an emoji keeps its glue)."""
+    return "".join(ch for i, ch in enumerate(text) if not hidden_at(text, i))
 
 
 def strip_hidden_value(value: Any) -> Any:
@@ -93,4 +112,4 @@ def strip_hidden_value(value: Any) -> Any:
     return value
 
 
-__all__ = ["hidden_in", "is_hidden", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]
+__all__ = ["first_unshown", "hidden_at", "hidden_in", "is_hidden", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]

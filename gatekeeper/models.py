@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gatekeeper.hidden_chars import is_hidden, part_of_emoji
+from gatekeeper.hidden_chars import first_unshown
 
 #: Upper bound on the text of one memory. Larger writes are refused with a clear
 #: error (the caller keeps its data); memories are notes, not documents.
@@ -31,8 +31,6 @@ MAX_REASON_CHARS = 4000
 #: the validation context of a proposal read back from where it was stored (``MemoryWrite``'s id check)
 STORED = "stored"
 
-#: control characters (C0, DEL, C1) and the Unicode line and paragraph separators
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: what a proposal id may be (``MemoryWrite.id``): safe in a URL path, a shell argument and a log line as it is
 _PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -160,8 +158,10 @@ class Provenance(BaseModel):
     def _one_line(cls, v: str | None, info: ValidationInfo) -> str | None:
         # shown to reviewers and written into the judge's prompt on one line: a line break in a tool name let an
         # agent add lines of its own to what the judge reads about the write (read-back rows are taken as stored)
-        if v is not None and _CONTROL.search(v) and not (info.context or {}).get(STORED):
-            raise ValueError(f"{info.field_name} must not contain line breaks or other control characters")
+        # a bidi override or zero-width character is refused as a key's is (an emoji's glue shows, and is taken)
+        if v is not None and not (info.context or {}).get(STORED) and (odd := first_unshown(v)) is not None:
+            raise ValueError(f"{info.field_name} must not contain line breaks, control or invisible characters "
+                             f"(it holds U+{ord(odd):04X}); it is shown to people, so it holds what shows")
         return v
 
     @field_validator("agent_id")
@@ -194,8 +194,9 @@ def validate_namespace(namespace: tuple[str, ...] | list[str], *, stored: bool =
             raise ValueError(f"namespace label {label!r} contains '.'")
         if label in {"..", "*"} or "/" in label or "\\" in label or "\x00" in label:
             raise ValueError(f"namespace label {label!r} contains a path or wildcard character")
-        if not stored and _CONTROL.search(label):
-            raise ValueError(f"namespace label {label!r} contains a line break or another control character")
+        if not stored and (odd := first_unshown(label)) is not None:
+            raise ValueError(f"namespace label {label!r} holds U+{ord(odd):04X}, a line break, control or invisible "
+                             "character; namespaces are shown to people, so they hold what shows")
         if len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"namespace label {i} longer than {MAX_LABEL_CHARS} characters")
     return ns
@@ -284,9 +285,7 @@ class MemoryWrite(BaseModel):
         # control or a character that does not show (a bidi override reversing what follows) is refused, as in a
         # namespace label; a key read back from the registry is taken as it was journaled
         if not (info.context or {}).get(STORED):
-            odd = next((c for i, c in enumerate(v) if _CONTROL.search(c) or (is_hidden(c) and not part_of_emoji(v, i))),
-                       None)
-            if odd is not None:
+            if (odd := first_unshown(v)) is not None:
                 raise ValueError(f"key {v!r} holds U+{ord(odd):04X}, a control or invisible character; "
                                  "keys are shown to people, so they hold what shows")
         return v

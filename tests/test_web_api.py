@@ -990,3 +990,56 @@ def test_the_page_of_an_erased_proposal_says_it_was_erased(gate, web):
     erase_memories(gate, namespace=("memories", "agent-9"), operator="ops", reason="GDPR-2")
     r = login(web, "bob").get(f"/items/{p.id}")
     assert r.status_code == 404 and "erased on" in r.text and SELF_PRES not in r.text
+
+
+def test_an_emoji_is_not_hidden_text_and_the_names_beside_a_memory_hold_what_shows(web, gate, tokens):
+    """An emoji's glue (the variation selector of "❤️", the zero-width joiner of "👩‍💻") counted as hidden: the
+    page showed it as markers, the edit box took it out, an edit keeping the emoji was refused and a bulk
+    approval left the memory out. Namespace labels, agent ids, tool names and urls took bidi overrides and
+    zero-width characters (keys refused them), and the pages showed the namespace, agent id and key raw."""
+
+    from gatekeeper.models import MemoryWrite, Provenance
+
+    emoji = "Pairing day \U0001f469\u200d\U0001f4bb \u2764\ufe0f"
+    p = escalate(gate, f"{SELF_PRES} {emoji}")
+    c = login(web, "alice")
+    page, token, version = detail(c, p.id)
+    shown = html.unescape(re.search(r'id="memory-text">(.*?)</div>', page, re.S).group(1))
+    assert emoji in shown and "⟨U+" not in shown and 'id="hidden-characters"' not in page
+    box = html.unescape(re.search(r'id="edited-text"[^>]*>(.*?)</textarea>', page, re.S).group(1))
+    assert emoji in box
+    svc = ReviewService(gate)
+    assert svc.bulk_approval_problem(p.id, int(version), "alice") is None
+    edited = box.replace(SELF_PRES, "Pairing sessions are on Thursdays.")
+    r = c.post(f"/items/{p.id}/decision", data={"csrf_token": token, "type": "edit", "edit_format": "text",
+                                                 "reason": "", "edited_text": edited, "expected_version": version})
+    assert r.status_code == 303, html.unescape(r.text)[-600:]
+    assert gate.memory_store.get(p.namespace, p.key).value == {"content": edited}
+    # the same glue where it is no emoji's is still hidden
+    assert svc.bulk_approval_problem(escalate(gate, f"{SELF_PRES} a\u200db").id, None, "alice") is not None
+
+    # a new write's names: an emoji is taken, a bidi override or zero-width character refused, naming it
+    NOTE_ = "Pairing sessions are on Thursdays."
+    MemoryWrite(content=NOTE_, namespace=("memories", "team-\U0001f469\u200d\U0001f4bb"),
+                provenance=Provenance(agent_id="agent-\u2764\ufe0f", tool_name="notes\U0001f44d\U0001f3fd"))
+    for bad, says in (({"namespace": ("memories", "ops\u202eexe")}, "U+202E"),
+                      ({"namespace": ("memories", "a\u200bb")}, "U+200B"),
+                      ({"provenance": {"agent_id": "agent\u2066-1"}}, "U+2066"),
+                      ({"provenance": {"agent_id": "a", "tool_name": "fetch\ufe0f"}}, "U+FE0F"),
+                      ({"provenance": {"agent_id": "a", "url": "https://x.example/\u202egpj.exe"}}, "U+202E")):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            MemoryWrite(**{"content": NOTE_, "namespace": ("memories", "agent-1"), **bad})
+
+    # a row journaled before these checks is shown with its hidden characters as markers on every page
+    q = escalate(gate, STALL)
+    with sqlite3.connect(gate.registry.path) as db:
+        stored = json.loads(db.execute("SELECT proposal_json FROM proposals WHERE id = ?", (q.id,)).fetchone()[0])
+        stored.update(namespace=["memories", "ops\u202eexe"], key="k\u202eey")
+        stored["provenance"]["agent_id"] = "agent\u202e-9"
+        db.execute("UPDATE proposals SET agent_id = ?, namespace = ?, key = ?, proposal_json = ? WHERE id = ?",
+                   ("agent\u202e-9", json.dumps(stored["namespace"], ensure_ascii=False), "k\u202eey",
+                    json.dumps(stored, ensure_ascii=False), q.id))
+    for url in ("/queue", f"/items/{q.id}"):
+        text = c.get(url).text
+        assert "\u202e" not in text, url
+        assert all(s in html.unescape(text) for s in ("agent⟨U+202E⟩-9", "ops⟨U+202E⟩exe", "k⟨U+202E⟩ey")), url
