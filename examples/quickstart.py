@@ -61,8 +61,10 @@ def main(data_dir: Path) -> int:
     if "__interrupt__" in out:
         req = out["__interrupt__"][0].value
         console.print(f"  [yellow]graph paused[/] for human review: {req['action_requests'][0]['description']}")
+        # name the write the decision is for: it is then never applied to another one
         out = graph.invoke(Command(resume={"type": "reject", "reviewer": "safety@example.com",
-                                           "message": "self-preservation belief"}), thread)
+                                           "message": "self-preservation belief",
+                                           "proposal_id": req["proposal_id"]}), thread)
         console.print(f"  human rejected it -> {out['memory_outcomes'][-1]['state']}")
     else:
         console.print("  (no escalation pause: the write was quarantined directly)")

@@ -23,6 +23,10 @@ keys:
   applied once, in a LangGraph task (``HUMAN_DECISION_TASK``): LangGraph runs the
   node again from its start on each resume, and the earlier decisions come back
   from the checkpoint instead of being applied (or refused, and ledgered) again.
+  A decision it cannot apply leaves the write pending and pauses for the same
+  write again, the request saying why (``refused``); a decision without a
+  ``proposal_id`` that is the one the pause before took is not applied (LangGraph
+  can hand it on to the next pause, langgraph#8837).
 
 ``memory_outcomes`` numbers each summary (``seq``) when it reaches the thread's
 state: ``last_outcome_seq(outcomes)`` is the mark to keep, ``outcomes_after(outcomes,
@@ -283,16 +287,17 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
     return review_memories
 
 
-def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
+def hitl_request(gate: Gatekeeper, proposal_id: str, refused: str | None = None) -> dict:
     """The interrupt payload, shaped like HumanInTheLoopMiddleware's HITLRequest. For an escalation no longer in
     the registry (decided, then erased or pruned) a payload without action requests: the node asks again for
     every escalation it has resumed on each later resume, and LangGraph answers those from the checkpoint, so a
-    paused thread must not fail on every resume once an earlier escalation of it is erased."""
+    paused thread must not fail on every resume once an earlier escalation of it is erased. ``refused``: why
+    the last decision sent for this escalation was not applied (the node asks again; the payload says why)."""
     try:
         detail = ReviewService(gate).show(proposal_id, similar=0)
     except NotFoundError as exc:
         return {"action_requests": [], "review_configs": [], "proposal_id": proposal_id, "gone": str(exc)}
-    return {
+    return ({"refused": refused} if refused else {}) | {
         "action_requests": [{
             "name": "store_memory",
             "args": {"proposal_id": proposal_id, "namespace": list(detail.namespace), "key": detail.key,
@@ -304,6 +309,20 @@ def hitl_request(gate: Gatekeeper, proposal_id: str) -> dict:
         "review_configs": [{"action_name": "store_memory", "allowed_decisions": ["approve", "edit", "reject"]}],
         "proposal_id": proposal_id,
     }
+
+
+def _names_no_proposal(resume: Any) -> bool:
+    """Whether ``resume`` is a decision that does not say which escalation it is for (no ``proposal_id``)."""
+    try:
+        return _decision_from_resume(resume).proposal_id is None
+    except ValueError:
+        return False  # malformed: refused as such when applied
+
+
+#: why a decision is not applied to a later pause when it is the one the pause before took, naming no proposal
+_REPLAYED = ("this decision names no proposal and is the one the pause before took: LangGraph hands the last "
+             "resume value to the next pause when a paused thread is run again with invoke(None) (langgraph#8837), "
+             "so it is not applied to a write it was not sent for; resume with the request's proposal_id in it")
 
 
 def _decision_from_resume(resume: Any) -> ReviewDecision:
@@ -322,6 +341,8 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
         resume = {"type": resume}
     return ReviewDecision.model_validate(resume)
 
+
+_NO_VALUE = object()
 
 #: the name of the LangGraph task in which ``human_review`` applies each decision: ``stream_mode="updates"`` shows
 #: each decision under it as soon as it is applied (``{HUMAN_DECISION_TASK: <its summary, without seq>}``)
@@ -362,10 +383,27 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
     apply_once = task(name=HUMAN_DECISION_TASK)(apply)
 
     def human_review(state: MemoryGateState) -> dict:
-        # one interrupt() per escalation, always in the same order, so resume values
-        # line up with escalations when the node is re-run after each resume
-        results = [apply_once(pid, interrupt(hitl_request(gate, pid))).result()
-                   for pid in state.get("pending_reviews") or []]
+        # the escalations in the same order, and for each the same interrupts, on every run of the node, so resume
+        # values line up with them when LangGraph runs the node again after each resume: everything below is a
+        # function of the resume values (and of the tasks' results, which come back from the checkpoint)
+        results: list[dict] = []
+        before: Any = _NO_VALUE  # what the pause before this one took
+        for pid in state.get("pending_reviews") or []:
+            refused: str | None = None
+            while True:
+                resume = interrupt(hitl_request(gate, pid, refused))
+                if before is not _NO_VALUE and _names_no_proposal(resume) and resume == before:
+                    # a decision for another write, handed on by LangGraph: never applied to this one
+                    result = outcome(gate.registry.require(pid), "human:invalid", _REPLAYED)
+                else:
+                    result = apply_once(pid, resume).result()
+                before = resume
+                results.append(result)
+                if result["action"] != "human:invalid":
+                    break
+                # refused (malformed, the proposing agent reviewing itself, another proposal's decision): the write
+                # stays pending and the graph pauses for it again, saying why, rather than running on without it
+                refused = result["reason"]
         return {"pending_reviews": [], "memory_outcomes": results}
 
     return human_review

@@ -165,8 +165,10 @@ if __name__ == "__main__":
         while "__interrupt__" in out:
             req = out["__interrupt__"][0].value
             print("  paused for review:", req["action_requests"][0]["description"])
+            # the decision names its write: it is never applied to another one (langgraph#8837)
             out = app.invoke(Command(resume={"type": "reject", "reviewer": "demo-reviewer",
-                                             "message": "alignment-shifting belief"}), cfg)
+                                             "message": "alignment-shifting belief",
+                                             "proposal_id": req["proposal_id"]}), cfg)
         print(f"  {out['messages'][-1].content}")
         for o in outcomes_after(out.get("memory_outcomes"), seen):
             print(f"  memory: {o['state']} ({o.get('reason')})")

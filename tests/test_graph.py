@@ -96,16 +96,20 @@ def test_reject_without_reason_leaves_it_pending(gate, graph_for):
     g, c = graph_for(EscalationMode.interrupt), cfg()
     pid = _escalate(g, c)
     out = g.invoke(Command(resume={"type": "reject", "reviewer": "alice"}), c)
-    assert out["memory_outcomes"][-1]["action"] == "human:invalid"
+    (asked,) = out["__interrupt__"]  # the same escalation asks again, saying why
+    assert asked.value["proposal_id"] == pid and "needs a reason" in asked.value["refused"]
     assert gate.registry.require(pid)["state"] == "pending"
     assert gate.memory_store.get(NS, "k1") is None
+    out = g.invoke(Command(resume={"type": "reject", "reviewer": "alice", "message": "self-preservation"}), c)
+    assert [o["action"] for o in out["memory_outcomes"][-2:]] == ["human:invalid", "human:reject"]
+    assert gate.registry.require(pid)["state"] == "quarantined"
 
 
 def test_agent_cannot_approve_its_own_escalation(gate, graph_for):
     g, c = graph_for(EscalationMode.interrupt), cfg()
     pid = _escalate(g, c)
     out = g.invoke(Command(resume={"type": "approve", "reviewer": "agent-1"}), c)
-    assert "cannot review" in out["memory_outcomes"][-1]["reason"]
+    assert "cannot review" in out["__interrupt__"][0].value["refused"]
     assert gate.registry.require(pid)["state"] == "pending"
 
 

@@ -142,13 +142,19 @@ def test_a_list_of_decisions_is_refused_with_a_message_that_says_how_to_resume(g
                              escalation_mode=EscalationMode.interrupt)
     cfg = thread()
     graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]}, cfg)
+    first = graph.get_state(cfg).interrupts[0].value["proposal_id"]
     out = graph.invoke(Command(resume=[{"type": "approve", "reviewer": "bob"}] * 2), cfg)
-    assert "__interrupt__" in out  # the next escalation still asks
+    (asked,) = out["__interrupt__"]  # the same escalation asks again, saying why
+    assert asked.value["proposal_id"] == first and "resume one escalation at a time" in asked.value["refused"]
+    assert gate.registry.require(first)["state"] == "pending"
     out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob"}), cfg)
-    refused, approved = [o for o in out["memory_outcomes"] if o["action"].startswith("human:")]
+    assert out["__interrupt__"][0].value["proposal_id"] != first and "refused" not in out["__interrupt__"][0].value
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "carol"}), cfg)
+    refused, approved_a, approved_b = [o for o in out["memory_outcomes"] if o["action"].startswith("human:")]
     assert (refused["key"], refused["action"], refused["state"]) == ("a", "human:invalid", "pending")
     assert "resume one escalation at a time" in refused["reason"]
-    assert (approved["key"], approved["state"]) == ("b", "committed")
+    assert [(o["key"], o["state"], o["reviewer"]) for o in (approved_a, approved_b)] == [
+        ("a", "committed", "bob"), ("b", "committed", "carol")]
 
 
 @pytest.mark.parametrize("run", ["sync", "async"])
@@ -170,18 +176,21 @@ def test_a_refused_self_review_is_ledgered_once_however_many_escalations_follow(
     assert [o["state"] for o in out["memory_outcomes"]] == ["pending"] * 3
     out = invoke(Command(resume={"type": "approve", "reviewer": "agent-1"}))  # the proposing agent: refused
     assert "__interrupt__" in out and len(gate.ledger.find(event="review.refused")) == 1
+    assert "cannot review" in out["__interrupt__"][0].value["refused"]  # the same escalation asks again
     out = invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "stalling"}))
     assert "__interrupt__" in out
     out = invoke(Command(resume={"type": "approve", "reviewer": "carol"}))
+    assert "__interrupt__" in out
+    out = invoke(Command(resume={"type": "approve", "reviewer": "dave"}))
     assert "__interrupt__" not in out
     (refusal,) = gate.ledger.find(event="review.refused")
-    assert refusal["reviewer"] == "agent-1" and len(gate.ledger.find(event="review.resolved")) == 2
+    assert refusal["reviewer"] == "agent-1" and len(gate.ledger.find(event="review.resolved")) == 3
     human = [o for o in out["memory_outcomes"] if o["action"].startswith("human:")]
     assert [(o["key"], o["action"], o["state"], o["reviewer"]) for o in human] == [
-        ("a", "human:invalid", "pending", None), ("b", "human:reject", "quarantined", "bob"),
-        ("c", "human:approve", "committed", "carol")]
+        ("a", "human:invalid", "pending", None), ("a", "human:reject", "quarantined", "bob"),
+        ("b", "human:approve", "committed", "carol"), ("c", "human:approve", "committed", "dave")]
     assert "cannot review" in human[0]["reason"]
-    assert [o["seq"] for o in out["memory_outcomes"]] == [1, 2, 3, 4, 5, 6]
+    assert [o["seq"] for o in out["memory_outcomes"]] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_a_decision_that_names_its_escalation_never_lands_on_another(gate):
@@ -201,12 +210,44 @@ def test_a_decision_that_names_its_escalation_never_lands_on_another(gate):
     rows = {r["id"]: r for r in gate.registry.query(limit=10)}
     assert rows[first]["state"] == "committed" and rows[second]["state"] == "pending"  # b was not approved
     assert gate.memory_store.get(NS, "b") is None
-    assert "__interrupt__" not in out  # the replay reached b's interrupt and was refused there
-    refused = [o for o in out["memory_outcomes"] if o["id"] == second and o["action"] == "human:invalid"]
-    assert refused and f"for proposal {first}" in refused[-1]["reason"]
+    # the replay reached b's interrupt and was refused there; b asks again, saying why
+    (asked,) = out["__interrupt__"]
+    assert asked.value["proposal_id"] == second and f"for proposal {first}" in asked.value["refused"]
     with pytest.raises(ValueError, match=f"for proposal {first}"):
         ReviewService(gate).decide(second, {"type": "approve", "reviewer": "bob", "proposal_id": first})
     assert gate.registry.require(second)["state"] == "pending"
+    out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "stalling",
+                                       "proposal_id": second}), cfg)
+    assert "__interrupt__" not in out and gate.registry.require(second)["state"] == "quarantined"
+
+
+def test_a_decision_without_its_proposal_id_is_not_handed_on_to_the_next_escalation(gate):
+    """The shipped examples resume without ``proposal_id``. A thread paused at its second escalation and run
+    again with ``invoke(None)`` got the first decision again there (langgraph#8837): bob's approval of the first
+    write committed the second, a belief he never saw, and the ledger recorded it as his. A decision that names
+    no proposal and is the one the pause before took is not applied; the escalation asks again, saying why."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
+                                              {"content": STALL, "key": "b"}]}, cfg)
+    first = out["__interrupt__"][0].value["proposal_id"]
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob"}), cfg)
+    second = out["__interrupt__"][0].value["proposal_id"]
+    assert gate.registry.require(first)["state"] == "committed"
+    out = graph.invoke(None, cfg)  # the client retries the run without a new decision
+    assert gate.registry.require(second)["state"] == "pending" and gate.memory_store.get(NS, "b") is None
+    assert [e for e in gate.ledger.find(event="review.resolved") if e.get("proposal_id") == second] == []
+    (asked,) = out["__interrupt__"]
+    assert asked.value["proposal_id"] == second and "langgraph#8837" in asked.value["refused"]
+    # the person sends the same words again: still not taken without the id; with it, applied
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob"}), cfg)
+    assert gate.registry.require(second)["state"] == "pending" and "proposal_id" in out["__interrupt__"][0].value[
+        "refused"]
+    out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "stalling"}), cfg)
+    assert "__interrupt__" not in out and gate.registry.require(second)["state"] == "quarantined"
+    human = [(o["key"], o["action"]) for o in out["memory_outcomes"] if o["action"].startswith("human:")]
+    assert human == [("a", "human:approve"), ("b", "human:invalid"), ("b", "human:invalid"), ("b", "human:reject")]
 
 
 def test_each_human_decision_is_streamed_once_as_it_is_applied(gate):
@@ -260,9 +301,11 @@ def test_a_gate_subgraph_reports_each_outcome_once_to_its_parent(tmp_path, revie
         out = graph.invoke({"said": "two things to remember"}, cfg)
         assert "__interrupt__" in out
         out = graph.invoke(Command(resume={"type": "approve", "reviewer": "agent-1"}), cfg)
+        assert "cannot review" in out["__interrupt__"][0].value["refused"]  # asked again
+        out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "no"}), cfg)
         kept = graph.get_state(cfg).values["memory_outcomes"]
         assert [(o["seq"], o["action"]) for o in kept] == [(1, "agent:noted"), (2, "commit"), (3, "escalate"),
-                                                            (4, "human:invalid")]
+                                                            (4, "human:invalid"), (5, "human:reject")]
         assert out["memory_outcomes"] == kept
         assert len(gate.ledger.find(event="review.refused")) == 1
     finally:

@@ -389,12 +389,15 @@ def test_a_malformed_resume_does_not_brick_the_thread(gate, tmp_path):
     graph = _graph(gate, tmp_path / "ckpt.db")
     cfg, (a,) = _pause(graph, [("a", SELF_PRES)])
     out = graph.invoke(Command(resume={"type": "edit", "reviewer": "alice", "edited_action": "fixed text"}), cfg)
-    assert out["memory_outcomes"][-1]["action"] == "human:invalid"  # recorded, not raised
-    assert graph.get_state(cfg).next == ()
+    assert out["__interrupt__"][0].value["refused"]  # refused, not raised: the thread asks again, saying why
+    assert _paused_on(graph, cfg) == [a]
     assert gate.registry.require(a)["state"] == "pending" and stored(gate, NS, "a") is None
-    done = ReviewService(gate, resume_graph=graph).submit_decision(a, {"type": "reject", "reviewer": "alice",
-                                                                       "reason": "no"})
+    svc = ReviewService(gate, resume_graph=graph)
+    done = svc.submit_decision(a, {"type": "reject", "reviewer": "alice", "reason": "no"})
     assert done.item.state.value == "quarantined" and done.warning is None
+    assert svc.wait_for_resumes(60) and graph.get_state(cfg).next == ()
+    actions = [o["action"] for o in graph.get_state(cfg).values["memory_outcomes"]]
+    assert actions[-2:] == ["human:invalid", "human:reject"]
 
 
 # ---------------------------- 5. an invalid edit must not consume the interrupt

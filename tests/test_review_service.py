@@ -476,7 +476,7 @@ def test_a_run_that_raises_after_the_submitter_stopped_waiting_still_gets_the_de
     cfg, (pid,) = _pause(graph, [("k1", SELF_PRES)])
     release = threading.Event()
 
-    def slow_then_failing(gate_, proposal_id):
+    def slow_then_failing(gate_, proposal_id, refused=None):
         release.wait(60)
         raise RuntimeError("the checkpointer's database went away")
 
