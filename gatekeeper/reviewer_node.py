@@ -292,12 +292,19 @@ def hitl_request(gate: Gatekeeper, proposal_id: str, refused: str | None = None)
     the registry (decided, then erased or pruned) a payload without action requests: the node asks again for
     every escalation it has resumed on each later resume, and LangGraph answers those from the checkpoint, so a
     paused thread must not fail on every resume once an earlier escalation of it is erased. ``refused``: why
-    the last decision sent for this escalation was not applied (the node asks again; the payload says why)."""
+    the last decision sent for this escalation was not applied (the node asks again; the payload says why).
+    ``decided`` (in the payload): the escalation was decided elsewhere meanwhile; resuming reports that decision."""
     try:
         detail = ReviewService(gate).show(proposal_id, similar=0)
     except NotFoundError as exc:
         return {"action_requests": [], "review_configs": [], "proposal_id": proposal_id, "gone": str(exc)}
-    return ({"refused": refused} if refused else {}) | {
+    extra: dict[str, Any] = {"refused": refused} if refused else {}
+    if detail.state is not ProposalState.pending:
+        # decided elsewhere (the review queue, the CLI) while the thread waited: any resume value steps the thread
+        # on and reports that decision, so the request says so rather than asking a person to decide it
+        extra["decided"] = {"state": detail.state.value, "resolution": detail.resolution,
+                            "reviewer": detail.resolved_by, "reason": detail.resolved_reason}
+    return extra | {
         "action_requests": [{
             "name": "store_memory",
             "args": {"proposal_id": proposal_id, "namespace": list(detail.namespace), "key": detail.key,

@@ -648,3 +648,28 @@ def test_an_invalid_proposal_is_logged_without_its_text(gate, capsys, caplog):
     logged = captured.out + captured.err + caplog.text
     assert "review_node.invalid_proposal" in logged
     assert "4111" not in logged and "hunter2" not in logged
+
+
+def test_a_pause_for_an_escalation_decided_elsewhere_says_so(gate):
+    """The second escalation was decided in the review queue while the thread waited on the first: its pause
+    offered approve/edit/reject as if it were open, and the answer was dropped for the earlier decision. The request
+    now carries ``decided`` (state, resolution, reviewer, reason)."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
+                                              {"content": STALL, "key": "b"}]}, cfg)
+    first = out["__interrupt__"][0].value
+    assert "decided" not in first
+    second = next(r["id"] for r in gate.registry.query(limit=10) if r["key"] == "b")
+    ReviewService(gate).decide(second, {"type": "reject", "reviewer": "carol", "reason": "stalling"})
+    out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "no",
+                                       "proposal_id": first["proposal_id"]}), cfg)
+    (asked,) = out["__interrupt__"]
+    assert asked.value["proposal_id"] == second
+    assert asked.value["decided"] == {"state": "quarantined", "resolution": "reject", "reviewer": "carol",
+                                      "reason": "stalling"}
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob"}), cfg)
+    assert "__interrupt__" not in out and gate.registry.require(second)["state"] == "quarantined"
+    assert [(o["key"], o["action"], o["reviewer"]) for o in out["memory_outcomes"][-2:]] == [
+        ("a", "human:reject", "bob"), ("b", "human:reject", "carol")]
