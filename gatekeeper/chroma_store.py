@@ -44,7 +44,8 @@ Deliberate differences from ``InMemoryStore`` (which are bugs or accidents there
   (``InMemoryStore`` also lists namespaces that were emptied by deletes or merely read).
 * ``$gt/$gte/$lt/$lte`` on a missing or non-numeric value is "no match" instead of a
   ``TypeError``/``ValueError`` that aborts the whole search.
-* Values round-trip through JSON (tuples come back as lists), like the SQL stores.
+* Values are dicts (others are refused) and round-trip through JSON (tuples come back as lists, integer
+  dict keys as strings), like the SQL stores.
 * Several ``index_fields`` give one embedding of their texts joined by newlines (one
   record per item) rather than one vector per field with max pooling.
 
@@ -95,7 +96,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -576,6 +577,11 @@ class ChromaMemoryStore(BaseStore):
             validate_op_namespace(op)
             if isinstance(op, (SearchOp, ListNamespacesOp)):
                 page_bounds(op)  # before any put of the batch is applied
+            if isinstance(op, PutOp) and op.value is not None and not isinstance(op.value, Mapping):
+                # BaseStore values are dicts (InMemoryStore refuses others too): a list or number stored here
+                # came back as such and failed every filtered search of its namespace afterwards
+                raise ValueError(f"a store value must be a dict (a mapping), not {type(op.value).__name__} "
+                                 f"(namespace {tuple(op.namespace)!r}, key {op.key!r})")
         results: list[Result] = [None] * len(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         get_ix: list[int] = []
@@ -1005,7 +1011,9 @@ def _dim_error(exc: Exception, dim: int) -> Exception:
     return exc
 
 
-def _matches(value: dict[str, Any], flt: dict[str, Any]) -> bool:
+def _matches(value: Any, flt: dict[str, Any]) -> bool:
+    if not isinstance(value, Mapping):  # a value stored before dicts were required: no field to match
+        return False
     return all(_compare_values(value.get(k), fv) for k, fv in flt.items())
 
 

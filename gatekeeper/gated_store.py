@@ -354,7 +354,7 @@ class GatedStore(BaseStore):
         """Ledger, then apply, a run of deletes (``Gatekeeper.record_deletes``): a ledger that cannot be
         written leaves the memories in place, so a delete is never applied unaudited. A store failure after
         that is ledgered too (``memory.delete_failed``, best effort) and raised."""
-        ops = list({(op.namespace, op.key): op for op in ops}.values())  # one delete per key
+        ops = list({(tuple(op.namespace), op.key): op for op in ops}.values())  # one delete per key
         cfg = _run_configurable()
         agent_id = self._provenance({}, cfg).agent_id
         task_id = _task_id(cfg)

@@ -7,7 +7,8 @@ many language models still read, variation selectors, and letters that render as
 pages show each as a visible marker (``reveal``), in the order the characters are stored, and a reviewer's
 edit may not contain them (``hidden_in``), so what a person approves is what they saw. The glue of an emoji
 (a variation selector after a symbol, a zero-width joiner between two: "❤️", "👩‍💻") shows as the emoji and
-hides nothing, so none of these checks counts it (``part_of_emoji``).
+hides nothing, so none of these checks counts it (``part_of_emoji``); nor a zero-width (non-)joiner inside a
+word of Persian, Urdu or an Indic script, where it changes how the letters join (``joiner_in_word``).
 """
 
 from __future__ import annotations
@@ -48,10 +49,32 @@ def part_of_emoji(text: str, i: int) -> bool:
     return False
 
 
+#: scripts whose words take a zero-width non-joiner or joiner between letters (Persian and Urdu in Arabic script,
+#: the Indic scripts, ...): there it changes how the letters around it are drawn, so it shows
+_JOINING_SCRIPTS = frozenset({
+    "ARABIC", "SYRIAC", "NKO", "MONGOLIAN", "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL",
+    "TELUGU", "KANNADA", "MALAYALAM", "SINHALA", "KHMER", "MYANMAR", "TIBETAN"})
+
+
+def _joining_letter(ch: str) -> bool:
+    return (unicodedata.category(ch)[0] in "LM"
+            and unicodedata.name(ch, "").partition(" ")[0] in _JOINING_SCRIPTS)
+
+
+def joiner_in_word(text: str, i: int) -> bool:
+    """Whether ``text[i]`` is a zero-width non-joiner (U+200C) or joiner (U+200D) between two letters (or marks)
+    of a script that writes them inside words ("می‌خواهم"): it shapes the word and hides nothing. Between Latin
+    letters, or at a word's edge, it does not show."""
+    if text[i] not in "\u200c\u200d" or not 0 < i < len(text) - 1:
+        return False
+    return _joining_letter(text[i - 1]) and _joining_letter(text[i + 1])
+
+
 def hidden_at(text: str, i: int) -> bool:
-    """Whether ``text[i]`` hides something where it stands: a character ``is_hidden`` counts that is not the
-    glue of an emoji (``part_of_emoji``). Every check of what a person sees goes through this one."""
-    return is_hidden(text[i]) and not part_of_emoji(text, i)
+    """Whether ``text[i]`` hides something where it stands: a character ``is_hidden`` counts that is neither the
+    glue of an emoji (``part_of_emoji``) nor a joiner inside a word of a script that uses them
+    (``joiner_in_word``). Every check of what a person sees goes through this one."""
+    return is_hidden(text[i]) and not part_of_emoji(text, i) and not joiner_in_word(text, i)
 
 
 def first_unshown(text: str) -> str | None:
@@ -112,4 +135,4 @@ def strip_hidden_value(value: Any) -> Any:
     return value
 
 
-__all__ = ["first_unshown", "hidden_at", "hidden_in", "is_hidden", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]
+__all__ = ["first_unshown", "hidden_at", "hidden_in", "is_hidden", "joiner_in_word", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]

@@ -161,11 +161,14 @@ def test_a_key_holding_a_control_or_invisible_character_is_refused(gate):
     assert store.get(NS, "notes/2026-12-04 stand-up") is not None
     # an emoji's own glue shows as the emoji: a variation selector after a symbol or keycap digit, a zero-width
     # joiner between two symbols. The same characters elsewhere, and tag characters, are refused
+    # and a zero-width (non-)joiner inside a Persian or Indic word shapes it ("می‌خواهم", "क्‍ष")
     for key in ("fav-\u2764\ufe0f", "dev-\U0001f469\u200d\U0001f4bb", "step-1\ufe0f\u20e3",
-                "team-\U0001f44d\U0001f3fd"):
+                "team-\U0001f44d\U0001f3fd", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+                "\u0915\u094d\u200d\u0937"):
         store.put(NS, key, {"content": NOTE})
         assert store.get(NS, key) is not None, ascii(key)
-    for key in ("a\u200db", "plain\ufe0f", "\u200d\U0001f44d", "\U0001f44d\u200d",
+    for key in ("a\u200db", "plain\ufe0f", "\u200d\U0001f44d", "\U0001f44d\u200d", "a\u200cb",
+                "\u0645\u06cc\u200cb", "\u200c\u0645\u06cc",
                 "flag-\U0001f3f4\U000e0067\U000e0062\U000e007f"):
         with pytest.raises(ValueError, match="control or invisible character"):
             store.put(NS, key, {"content": NOTE})
@@ -194,3 +197,31 @@ def test_a_store_read_refuses_a_negative_limit_or_offset(gstore):
             store.batch([PutOp(ns, "late", {"content": "Standup moved to 10:00."}), SearchOp(ns, limit=-1)])
         assert store.get(ns, "late") is None  # the batch's put was not applied
     assert len(gstore.search(ns, limit=2)) == 2 and len(gstore.search(ns, offset=2)) == 1
+
+
+def test_a_store_value_that_is_not_a_dict_is_refused_and_a_list_namespace_deletes(tmp_path, reviewer):
+    """``ChromaMemoryStore`` stored a list, a string or a number as a value (``BaseStore`` values are dicts, and
+    ``InMemoryStore`` refuses others): it came back as such, and every filtered search of its namespace then
+    raised AttributeError. ``GatedStore.delete`` with the namespace as a list raised TypeError (unhashable)."""
+    from conftest import make_gate
+
+    from gatekeeper.chroma_store import ChromaMemoryStore
+
+    store = ChromaMemoryStore(path=tmp_path / "chroma", embed=reviewer.embedder)
+    ns = ("docs", "x")
+    store.put(ns, "ok", {"a": 1, "content": "Release train leaves on Thursday."})
+    for bad in (["a", "b"], "text", 42):
+        with pytest.raises(ValueError, match="must be a dict"):
+            store.put(ns, "bad", bad)
+    assert store.get(ns, "bad") is None
+    assert [i.key for i in store.search(ns, filter={"a": 1})] == ["ok"]
+
+    gate = make_gate(tmp_path / "data", reviewer, memory_store=store)
+    try:
+        gated = GatedStore(store, gate=gate, agent_id="agent-1")
+        gated.put(list(ns), "note", {"content": "Release train leaves on Thursday."})
+        assert gated.get(ns, "note") is not None
+        gated.delete(list(ns), "note")
+        assert gated.get(ns, "note") is None and store.get(ns, "note") is None
+    finally:
+        gate.close()

@@ -1000,7 +1000,7 @@ def test_an_emoji_is_not_hidden_text_and_the_names_beside_a_memory_hold_what_sho
 
     from gatekeeper.models import MemoryWrite, Provenance
 
-    emoji = "Pairing day \U0001f469\u200d\U0001f4bb \u2764\ufe0f"
+    emoji = "Pairing day \U0001f469\u200d\U0001f4bb \u2764\ufe0f \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
     p = escalate(gate, f"{SELF_PRES} {emoji}")
     c = login(web, "alice")
     page, token, version = detail(c, p.id)
@@ -1020,7 +1020,8 @@ def test_an_emoji_is_not_hidden_text_and_the_names_beside_a_memory_hold_what_sho
 
     # a new write's names: an emoji is taken, a bidi override or zero-width character refused, naming it
     NOTE_ = "Pairing sessions are on Thursdays."
-    MemoryWrite(content=NOTE_, namespace=("memories", "team-\U0001f469\u200d\U0001f4bb"),
+    MemoryWrite(content=NOTE_, namespace=("memories", "team-\U0001f469\u200d\U0001f4bb",
+                                          "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"),
                 provenance=Provenance(agent_id="agent-\u2764\ufe0f", tool_name="notes\U0001f44d\U0001f3fd"))
     for bad, says in (({"namespace": ("memories", "ops\u202eexe")}, "U+202E"),
                       ({"namespace": ("memories", "a\u200bb")}, "U+200B"),
