@@ -79,7 +79,7 @@ def hidden_at(text: str, i: int) -> bool:
 
 def first_unshown(text: str) -> str | None:
     """The first character of ``text`` that does not show as itself where it stands: a control other than
-    tab, a line break, or a hidden character that is not an emoji's glue; None when every character shows.
+    tab, a line break, or a character ``hidden_at`` counts; None when every character shows.
     For the one-line fields people are shown (keys, namespace labels, agent ids, tool names, urls)."""
     for i, ch in enumerate(text):
         if ch in "\t\n\r\u2028\u2029\x85" or hidden_at(text, i):
@@ -88,8 +88,7 @@ def first_unshown(text: str) -> str | None:
 
 
 def hidden_in(text: str) -> list[str]:
-    """The hidden characters of ``text`` as ``U+XXXX`` codes, each once, in order of appearance (an emoji's
-    glue is not hidden: it shows as the emoji)."""
+    """The hidden characters of ``text`` (``hidden_at``) as ``U+XXXX`` codes, each once, in order of appearance."""
     seen: dict[str, None] = {}
     for i, ch in enumerate(text):
         if hidden_at(text, i):
@@ -120,7 +119,7 @@ def reveal(text: Any, limit: int | None = None) -> str:
 
 
 def strip_hidden(text: str) -> str:
-    """``text`` without its hidden characters (what a reader sees, in stored order; an emoji keeps its glue)."""
+    """``text`` without its hidden characters (``hidden_at``: what a reader sees, in stored order)."""
     return "".join(ch for i, ch in enumerate(text) if not hidden_at(text, i))
 
 
@@ -135,4 +134,5 @@ def strip_hidden_value(value: Any) -> Any:
     return value
 
 
-__all__ = ["first_unshown", "hidden_at", "hidden_in", "is_hidden", "joiner_in_word", "part_of_emoji", "reveal", "strip_hidden", "strip_hidden_value"]
+__all__ = ["first_unshown", "hidden_at", "hidden_in", "is_hidden", "joiner_in_word", "part_of_emoji", "reveal",
+           "strip_hidden", "strip_hidden_value"]
