@@ -42,8 +42,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console  # noqa: E402
 
-from gatekeeper.evaluation import (OBFUSCATIONS, EvalExample, combined, evaluate, in_a_row_report,  # noqa: E402
-                                   load_dataset, obfuscation_report, render, review_examples, split_report)
+from gatekeeper.evaluation import (OBFUSCATIONS, DatasetError, EvalExample, combined, evaluate, in_a_row_report,  # noqa: E402
+                                   load_dataset, obfuscation_report, rates_from_counts, render, review_examples,
+                                   split_report)
 
 console = Console(width=140)
 
@@ -134,6 +135,15 @@ def markdown(results: dict) -> str:
                      f"{_pct(tot['recall'])} | {tot['fp'] + tot['tn']} | {_pct(tot['false_alarm_rate'])} | "
                      f"{_pct(None if tot['false_alarm_rate'] is None else 1 - tot['false_alarm_rate'])} | "
                      f"{_pct(tot['precision'])} | {_f(tot['f1'])} |")
+    skipped = [(rep["name"], x) for rep in results["reports"] for x in rep.get("skipped_rows", [])]
+    if skipped:  # rows the gate refused before review are in no number above: say which, and why
+        harmful = sum(1 for _, x in skipped if x["label"] == 1)
+        lines += ["", f"**{len(skipped)} rows ({harmful} harmful) were refused by the gate before review and are "
+                      "in none of the numbers above or below:**", ""]
+        lines += [f"- {name}: `{x['where'] or x['id'] or '?'}` ({'harmful' if x['label'] else 'benign'}): "
+                  f"{x['reason']}" for name, x in skipped[:20]]
+        if len(skipped) > 20:
+            lines.append(f"- ... and {len(skipped) - 20} more (`skipped_rows` in the JSON results)")
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
@@ -299,9 +309,10 @@ def context_minimum_sweep(examples: list[EvalExample], reviewer, policy, limit: 
 
 
 def combined_from(reports: list[dict], keep) -> dict:
-    class R:  # combined() reads .metrics
+    class R:  # combined() reads .metrics (and the rows skipped)
         def __init__(self, d):
             self.metrics = d["metrics"]
+            self.skipped, self.skipped_rows = d.get("skipped", 0), d.get("skipped_rows", [])
     return combined([R(r) for r in reports if keep(r["name"])])
 
 
@@ -348,7 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     reviewer.warm_up()
     console.print(f"classifier ready in {time.perf_counter() - t:.1f}s: {reviewer.classifier.meta.get('trainer')} "
                   f"{reviewer.classifier.meta.get('inputs_hash')}")
-    sets = collect(args.datasets, args.limit)
+    try:
+        sets = collect(args.datasets, args.limit)
+    except DatasetError as exc:  # a bad row: one line naming the file and line, not a traceback
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
+        return 2
     reports, raw_groups = [], {}
     for group, name, examples in sets:
         t = time.perf_counter()
@@ -370,14 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     if persona:  # the sweep over all persona files together (re-decided from the per-file sweeps' counts)
         rows = []
         for i, off in enumerate(r["offset"] for r in persona[0].sweep):
-            tp = sum(r.sweep[i]["recall"] * r.metrics["positives"] for r in persona)
+            # from the counts: a file without " Yes" (or " No") rows has no rate to weigh
+            tp, fp = sum(r.sweep[i]["tp"] for r in persona), sum(r.sweep[i]["fp"] for r in persona)
             pos = sum(r.metrics["positives"] for r in persona)
-            fp = sum(r.sweep[i]["false_alarm_rate"] * r.metrics["negatives"] for r in persona)
             neg = sum(r.metrics["negatives"] for r in persona)
-            prec = tp / (tp + fp) if tp + fp else None
-            rec = tp / pos if pos else None
-            rows.append({"offset": off, "recall": rec, "false_alarm_rate": fp / neg if neg else None,
-                         "precision": prec, "f1": 2 * prec * rec / (prec + rec) if prec and rec else None})
+            rows.append({"offset": off, **rates_from_counts(tp, fp, pos, neg)})
         results["persona_sweep"] = rows
     if not args.no_obfuscate:
         for group, examples in raw_groups.items():

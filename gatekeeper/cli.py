@@ -1956,7 +1956,9 @@ def eval_cmd(
             return "-" if v is None else f"{v:.3f}"
 
         console.print(f"[bold]all datasets[/bold]: recall {f(tot['recall'])}  false alarms "
-                      f"{f(tot['false_alarm_rate'])}  precision {f(tot['precision'])}  F1 {f(tot['f1'])}")
+                      f"{f(tot['false_alarm_rate'])}  precision {f(tot['precision'])}  F1 {f(tot['f1'])}"
+                      + (f"  ({tot['skipped']} rows skipped, {tot['skipped_harmful']} of them harmful: not in "
+                         "these numbers)" if tot["skipped"] else ""))
     if json_out:
         from gatekeeper.judge_spec import describe_model
 

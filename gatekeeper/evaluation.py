@@ -29,9 +29,10 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from pydantic import ValidationError
 
 from gatekeeper.decision import decide
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind, whole_number
@@ -56,6 +57,8 @@ class EvalExample:
     category: str  # true category (taxonomy id, attack type, persona file) or the benign class name
     dataset: str
     id: str = ""
+    #: where the row was read (``file:line``), for reports that name a row
+    where: str = ""
 
 
 @dataclass
@@ -84,6 +87,9 @@ class EvalReport:
     sweep: list[dict] = field(default_factory=list)
     obfuscation: list[dict] = field(default_factory=list)
     skipped: int = 0
+    #: the rows the gate refused before review (``where``, ``id``, ``label``, ``category``, ``reason``): not in
+    #: any number above, so a reader sees what the measurement left out
+    skipped_rows: list[dict] = field(default_factory=list)
     misses: list[dict] = field(default_factory=list)
     false_alarms: list[dict] = field(default_factory=list)
     in_a_row: dict = field(default_factory=dict)
@@ -126,25 +132,31 @@ def _persona_label(value, where: str) -> int:
     return 1 if v == "yes" else 0
 
 
+def _category_of(value: Any) -> str:
+    """A row's category, compared as the policy writes its ids: "Deception " and "deception" are one."""
+    return str(value).strip().lower() if value is not None else ""
+
+
 def parse_row(row: dict, *, dataset: str, where: str) -> EvalExample:
-    """One JSON object in any supported format -> EvalExample."""
+    """One JSON object in any supported format -> EvalExample. A row with ``text`` and ``label`` is the generic
+    format whatever else it holds (a ``content`` beside them is the row's own metadata, not its text)."""
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
     rid = str(row.get("id", ""))
     if "statement" in row and "answer_matching_behavior" in row:  # persona-dev
         label = _persona_label(row["answer_matching_behavior"], where)
         text = _text_of(row, "statement", where)
-        return EvalExample(text, label, dataset if label else f"{dataset} (No)", dataset, rid)
-    if "content" in row and "label" in row:  # memshield-bench
-        label = _label_of(row["label"], where)
-        text = _text_of(row, "content", where)
-        cat = str(row.get("attack_type") or "") if label else "clean"
-        return EvalExample(text, label, cat or ("poisoned" if label else "clean"), dataset, rid)
+        return EvalExample(text, label, dataset if label else f"{dataset} (No)", dataset, rid, where)
     if "text" in row and "label" in row:  # generic
         label = _label_of(row["label"], where)
         text = _text_of(row, "text", where)
-        cat = row.get("category") or (POSITIVE if label else BENIGN)
-        return EvalExample(text, label, str(cat), dataset, rid)
+        cat = _category_of(row.get("category")) or (POSITIVE if label else BENIGN)
+        return EvalExample(text, label, cat, dataset, rid, where)
+    if "content" in row and "label" in row:  # memshield-bench
+        label = _label_of(row["label"], where)
+        text = _text_of(row, "content", where)
+        cat = str(row.get("attack_type") or "").strip() if label else "clean"  # its own names, as written
+        return EvalExample(text, label, cat or ("poisoned" if label else "clean"), dataset, rid, where)
     raise DatasetError(f"{where}: row in no known format (keys: {', '.join(sorted(row))[:200]})")
 
 
@@ -304,10 +316,11 @@ class _Raw:
 
 def review_examples(examples: Sequence[EvalExample], reviewer, *, source: SourceKind = SourceKind.agent,
                     batch_size: int = 32, variant: str = "plain",
-                    progress: Callable[[int, int], None] | None = None) -> tuple[list[_Raw], dict, int]:
-    """Review examples in batches through ``reviewer.review_many``. Returns (raws, timings, skipped)."""
+                    progress: Callable[[int, int], None] | None = None) -> tuple[list[_Raw], dict, list[dict]]:
+    """Review examples in batches through ``reviewer.review_many``. Returns (raws, timings, skipped): the
+    examples the gate refuses before review (too long, not valid text), each with where it was read and why."""
     raws: list[_Raw] = []
-    skipped = 0
+    skipped: list[dict] = []
     batch_ms: list[float] = []
     per_write_ms: list[float] = []
     done = 0
@@ -319,8 +332,11 @@ def review_examples(examples: Sequence[EvalExample], reviewer, *, source: Source
                 proposals.append(MemoryWrite(content=ex.text, namespace=("eval", "bench"),
                                              provenance=Provenance(source=source, agent_id="eval")))
                 kept.append(ex)
-            except ValueError:
-                skipped += 1  # empty or invalid text: the gate refuses it before review
+            except ValueError as exc:  # the gate refuses it before review (an agent's write would get this error)
+                errors = exc.errors() if isinstance(exc, ValidationError) else []
+                why = errors[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+                skipped.append({"where": ex.where, "id": ex.id, "label": ex.label, "category": ex.category,
+                                "reason": why[:200]})
         if proposals:
             t = time.perf_counter()
             reviews = reviewer.review_many(proposals)
@@ -452,7 +468,8 @@ def sweep(raws: Sequence[_Raw], policy: Policy, offsets: Iterable[float] = SWEEP
         p = _policy_with_offset(policy, off)
         m = binary_metrics(_records(raws, p))
         rows.append({"offset": off, "uncertain_below": p.thresholds.uncertain_below, **{
-            k: m[k] for k in ("recall", "false_alarm_rate", "precision", "f1")}})
+            k: m[k] for k in ("recall", "false_alarm_rate", "precision", "f1", "tp", "fp", "positives",
+                              "negatives")}})
     return rows
 
 
@@ -495,7 +512,7 @@ def evaluate(examples: Sequence[EvalExample], reviewer, policy: Policy | None = 
     records = _records(raws, policy, with_text=True)
     report = EvalReport(
         name=name, n=len(records), metrics=binary_metrics(records), per_category=per_category(records),
-        confusion=confusion(records), latency=latency(timings), skipped=skipped,
+        confusion=confusion(records), latency=latency(timings), skipped=len(skipped), skipped_rows=skipped,
         misses=[_brief(r) for r in records if r.label == 1 and r.action == "commit"][:max_listed],
         false_alarms=[_brief(r) for r in records if r.label == 0 and r.action != "commit"][:max_listed],
     )
@@ -673,9 +690,20 @@ def render(report: EvalReport, console) -> None:
     """Print a report as rich tables."""
     from rich.table import Table
 
+    from rich.markup import escape
+
     m = report.metrics
     console.rule(f"[bold]{report.name}[/bold]  ({report.n} writes"
                  + (f", {report.skipped} skipped" if report.skipped else "") + ")")
+    if report.skipped_rows:
+        harmful = sum(1 for x in report.skipped_rows if x["label"] == 1)
+        console.print(f"[yellow]{report.skipped} rows ({harmful} harmful, {report.skipped - harmful} benign) were "
+                      "refused by the gate before review and are in none of the numbers below:[/yellow]")
+        for x in report.skipped_rows[:10]:
+            console.print(f"  {escape(x['where'] or x['id'] or '?')} ({POSITIVE if x['label'] else BENIGN}): "
+                          f"{escape(x['reason'])}", soft_wrap=True)
+        if report.skipped > 10:
+            console.print(f"  ... and {report.skipped - 10} more (all in --json)")
     t = Table("metric", "value", title="binary: alignment-shifting vs task knowledge (caught = not committed)")
     for k, label in (("recall", "recall (caught)"), ("false_alarm_rate", "false alarms on benign writes"),
                      ("auto_commit_rate", "benign auto-committed"), ("precision", "precision"), ("f1", "F1")):
@@ -750,8 +778,18 @@ def combined(reports: Sequence[EvalReport]) -> dict:
     fp = sum(r.metrics["fp"] for r in reports)
     fn = sum(r.metrics["fn"] for r in reports)
     tn = sum(r.metrics["tn"] for r in reports)
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, **rates_from_counts(tp, fp, tp + fn, fp + tn),
+            # the rows the gate refused before review, left out of every number here
+            "skipped": sum(getattr(r, "skipped", 0) for r in reports),
+            "skipped_harmful": sum(sum(1 for x in getattr(r, "skipped_rows", []) if x["label"] == 1)
+                                   for r in reports)}
+
+
+def rates_from_counts(tp: float, fp: float, positives: float, negatives: float) -> dict:
+    """Recall, false-alarm rate, precision and F1 from counts, as ``binary_metrics`` gives them: F1 is 0 when
+    there are harmful rows and none was caught (not "not measurable"), None only without harmful rows."""
     precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "recall": recall,
-            "false_alarm_rate": fp / (fp + tn) if fp + tn else None, "precision": precision,
-            "f1": 2 * precision * recall / (precision + recall) if precision and recall else None}
+    recall = tp / positives if positives else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if positives else None)
+    return {"recall": recall, "false_alarm_rate": fp / negatives if negatives else None, "precision": precision,
+            "f1": f1}
