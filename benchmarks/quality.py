@@ -42,9 +42,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console  # noqa: E402
 
-from gatekeeper.evaluation import (OBFUSCATIONS, DatasetError, EvalExample, combined, evaluate, in_a_row_report,  # noqa: E402
-                                   load_dataset, obfuscation_report, rates_from_counts, render, review_examples,
-                                   split_report)
+from gatekeeper.evaluation import (OBFUSCATIONS, DatasetError, EvalExample, combined, evaluate,  # noqa: E402
+                                   in_a_row_report, load_dataset, obfuscation_report, rates_from_counts, render,
+                                   review_examples, split_report)
 
 console = Console(width=140)
 

@@ -688,9 +688,8 @@ def _pct(v: float | None) -> str:
 
 def render(report: EvalReport, console) -> None:
     """Print a report as rich tables."""
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     m = report.metrics
     console.rule(f"[bold]{report.name}[/bold]  ({report.n} writes"
