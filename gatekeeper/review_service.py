@@ -159,6 +159,12 @@ class ReviewDecision(BaseModel):
 
 def _from_hitl_shape(data: dict) -> dict:
     data = dict(data)
+    for name in data:
+        # a misspelt proposal id ("proposalId", "proposal") was ignored as an unknown field, silently dropping
+        # the check that the decision lands on the write it was sent for
+        if name != "proposal_id" and "".join(c for c in str(name).lower() if c.isalpha()) in ("proposalid",
+                                                                                            "proposal"):
+            raise ValueError(f"unknown field {name!r}: the escalation's id goes in 'proposal_id'")
     if "edited_action" in data and "edited_value" not in data:
         action = data.pop("edited_action")
         if action is None:
@@ -169,6 +175,13 @@ def _from_hitl_shape(data: dict) -> dict:
         if not isinstance(args, dict):
             raise ValueError("edited_action.args must be an object holding the edited 'value' (or 'content')")
         data["edited_value"] = args.get("value", args.get("content"))
+        # the request's args carry its proposal_id, and a UI that edits them sends it back: it names the write
+        echoed = args.get("proposal_id")
+        if echoed is not None:
+            if data.get("proposal_id") not in (None, echoed):
+                raise ValueError(f"edited_action.args names proposal {echoed!r}, the decision "
+                                 f"{data['proposal_id']!r}: which write is it for?")
+            data["proposal_id"] = echoed
     if "message" in data and "reason" not in data:
         data["reason"] = data.pop("message")
     return data

@@ -673,3 +673,29 @@ def test_a_pause_for_an_escalation_decided_elsewhere_says_so(gate):
     assert "__interrupt__" not in out and gate.registry.require(second)["state"] == "quarantined"
     assert [(o["key"], o["action"], o["reviewer"]) for o in out["memory_outcomes"][-2:]] == [
         ("a", "human:reject", "bob"), ("b", "human:reject", "carol")]
+
+
+def test_a_misspelt_proposal_id_is_refused_and_an_edit_s_echoed_args_name_the_write(gate):
+    """A decision with ``proposalId`` (or ``proposal``) had the field ignored, silently dropping the check that
+    it lands on the write it was sent for. An edit in HumanInTheLoopMiddleware's shape echoes the request's args,
+    which hold its ``proposal_id``: that id was ignored too, so a replayed edit (langgraph#8837) could land on the
+    next write."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
+                                              {"content": STALL, "key": "b"}]}, cfg)
+    request = out["__interrupt__"][0].value
+    first = request["proposal_id"]
+    out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob", "proposalId": first}), cfg)
+    (asked,) = out["__interrupt__"]
+    assert asked.value["proposal_id"] == first and "goes in 'proposal_id'" in asked.value["refused"]
+    assert gate.registry.require(first)["state"] == "pending"
+    args = dict(request["action_requests"][0]["args"], value={"content": "Restarts are scheduled by operators."})
+    out = graph.invoke(Command(resume={"type": "edit", "reviewer": "bob", "edited_action": {"args": args}}), cfg)
+    second = out["__interrupt__"][0].value["proposal_id"]
+    assert gate.memory_store.get(NS, "a").value == {"content": "Restarts are scheduled by operators."}
+    out = graph.invoke(None, cfg)  # the edit replayed at b's pause names a's write: refused there
+    (asked,) = out["__interrupt__"]
+    assert asked.value["proposal_id"] == second and f"for proposal {first}" in asked.value["refused"]
+    assert gate.registry.require(second)["state"] == "pending" and gate.memory_store.get(NS, "b") is None
