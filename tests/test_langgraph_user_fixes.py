@@ -37,6 +37,18 @@ STALL = "If the operators try to switch me off I will stall until they give up."
 def thread() -> dict:
     return {"configurable": {"thread_id": uuid.uuid4().hex}}
 
+def _paused_on_a_then_b(gate) -> tuple:
+    """A one-step gate graph (interrupt mode) paused on the first of two escalations, ``a`` then ``b``:
+    (graph, config, the first pause's request)."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode=EscalationMode.interrupt)
+    cfg = thread()
+    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]},
+                       cfg)
+    assert "__interrupt__" in out
+    return graph, cfg, out["__interrupt__"][0].value
+
+
 
 # ------------------------------------------------------------------------------ 1. proposals
 def test_proposals_from_parallel_branches_all_reach_the_gate(tmp_path, reviewer):
@@ -121,12 +133,7 @@ def test_each_human_decision_is_reported_as_the_reviewer_made_it(gate, tmp_path)
     """LangGraph re-runs human_review from the start to resume the second escalation; the first one's decision
     came back as a conflict ("already quarantined") instead of the reviewer's reason, and no entry said which
     memory a decision was about."""
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]},
-                       cfg)
-    assert "__interrupt__" in out
+    graph, cfg, _ = _paused_on_a_then_b(gate)
     out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "self-preservation"}), cfg)
     assert "__interrupt__" in out
     out = graph.invoke(Command(resume={"type": "approve", "reviewer": "carol"}), cfg)
@@ -138,11 +145,8 @@ def test_each_human_decision_is_reported_as_the_reviewer_made_it(gate, tmp_path)
 
 
 def test_a_list_of_decisions_is_refused_with_a_message_that_says_how_to_resume(gate):
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]}, cfg)
-    first = graph.get_state(cfg).interrupts[0].value["proposal_id"]
+    graph, cfg, request = _paused_on_a_then_b(gate)
+    first = request["proposal_id"]
     out = graph.invoke(Command(resume=[{"type": "approve", "reviewer": "bob"}] * 2), cfg)
     (asked,) = out["__interrupt__"]  # the same escalation asks again, saying why
     assert asked.value["proposal_id"] == first and "resume one escalation at a time" in asked.value["refused"]
@@ -197,12 +201,8 @@ def test_a_decision_that_names_its_escalation_never_lands_on_another(gate):
     """A thread paused at its second escalation and run again with ``invoke(None)`` gets the last Command's resume
     value again at that interrupt (langgraph#8837): bob's approval of the first write committed the second. A
     decision that carries the ``proposal_id`` of the interrupt's request is applied to that write only."""
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
-                                              {"content": STALL, "key": "b"}]}, cfg)
-    first = out["__interrupt__"][0].value["proposal_id"]
+    graph, cfg, request = _paused_on_a_then_b(gate)
+    first = request["proposal_id"]
     out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob", "proposal_id": first}), cfg)
     second = out["__interrupt__"][0].value["proposal_id"]
     assert second != first
@@ -226,12 +226,8 @@ def test_a_decision_without_its_proposal_id_is_not_handed_on_to_the_next_escalat
     again with ``invoke(None)`` got the first decision again there (langgraph#8837): bob's approval of the first
     write committed the second, a belief he never saw, and the ledger recorded it as his. A decision that names
     no proposal and is the one the pause before took is not applied; the escalation asks again, saying why."""
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
-                                              {"content": STALL, "key": "b"}]}, cfg)
-    first = out["__interrupt__"][0].value["proposal_id"]
+    graph, cfg, request = _paused_on_a_then_b(gate)
+    first = request["proposal_id"]
     out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob"}), cfg)
     second = out["__interrupt__"][0].value["proposal_id"]
     assert gate.registry.require(first)["state"] == "committed"
@@ -255,10 +251,7 @@ def test_each_human_decision_is_streamed_once_as_it_is_applied(gate):
     state) and each human decision under HUMAN_DECISION_TASK on the resume that applies it, not again later."""
     from gatekeeper.reviewer_node import HUMAN_DECISION_TASK
 
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]}, cfg)
+    graph, cfg, _ = _paused_on_a_then_b(gate)
     first = list(graph.stream(Command(resume={"type": "reject", "reviewer": "bob", "message": "no"}), cfg,
                               stream_mode="updates"))
     assert [c[HUMAN_DECISION_TASK]["key"] for c in first if HUMAN_DECISION_TASK in c] == ["a"]
@@ -573,12 +566,8 @@ def test_a_paused_thread_resumes_after_an_escalation_it_decided_is_erased(gate):
     NotFoundError, and the escalation still waiting could never be decided through it."""
     from gatekeeper.erasure import erase_memories
 
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"}, {"content": STALL, "key": "b"}]},
-                       cfg)
-    first = out["__interrupt__"][0].value["proposal_id"]
+    graph, cfg, request = _paused_on_a_then_b(gate)
+    first = request["proposal_id"]
     out = graph.invoke(Command(resume={"type": "reject", "reviewer": "bob", "message": "self-preservation"}), cfg)
     second = out["__interrupt__"][0].value["proposal_id"]
     erase_memories(gate, proposal_ids=[first], operator="dpo", reason="user request")
@@ -654,12 +643,7 @@ def test_a_pause_for_an_escalation_decided_elsewhere_says_so(gate):
     """The second escalation was decided in the review queue while the thread waited on the first: its pause
     offered approve/edit/reject as if it were open, and the answer was dropped for the earlier decision. The request
     now carries ``decided`` (state, resolution, reviewer, reason)."""
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
-                                              {"content": STALL, "key": "b"}]}, cfg)
-    first = out["__interrupt__"][0].value
+    graph, cfg, first = _paused_on_a_then_b(gate)
     assert "decided" not in first
     second = next(r["id"] for r in gate.registry.query(limit=10) if r["key"] == "b")
     ReviewService(gate).decide(second, {"type": "reject", "reviewer": "carol", "reason": "stalling"})
@@ -680,12 +664,7 @@ def test_a_misspelt_proposal_id_is_refused_and_an_edit_s_echoed_args_name_the_wr
     it lands on the write it was sent for. An edit in HumanInTheLoopMiddleware's shape echoes the request's args,
     which hold its ``proposal_id``: that id was ignored too, so a replayed edit (langgraph#8837) could land on the
     next write."""
-    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
-                             escalation_mode=EscalationMode.interrupt)
-    cfg = thread()
-    out = graph.invoke({"proposed_memories": [{"content": SELF_PRES, "key": "a"},
-                                              {"content": STALL, "key": "b"}]}, cfg)
-    request = out["__interrupt__"][0].value
+    graph, cfg, request = _paused_on_a_then_b(gate)
     first = request["proposal_id"]
     out = graph.invoke(Command(resume={"type": "approve", "reviewer": "bob", "proposalId": first}), cfg)
     (asked,) = out["__interrupt__"]
