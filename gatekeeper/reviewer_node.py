@@ -399,7 +399,7 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
             refused: str | None = None
             while True:
                 resume = interrupt(hitl_request(gate, pid, refused))
-                if before is not _NO_VALUE and _names_no_proposal(resume) and resume == before:
+                if before is not _NO_VALUE and resume == before and _names_no_proposal(resume):
                     # a decision for another write, handed on by LangGraph: never applied to this one
                     result = outcome(gate.registry.require(pid), "human:invalid", _REPLAYED)
                 else:
