@@ -243,6 +243,18 @@ class AccountStore:
             raise AccountError(f"no account named {account_id!r}")
         return self.require(account_id)
 
+    def set_role(self, name: str, role: Role) -> Account:
+        """Make the account a reviewer or an admin; its sessions and token carry on with the new role (each
+        request reads the account)."""
+        if role not in ("reviewer", "admin"):
+            raise AccountError(f"role must be reviewer or admin, not {role!r}")
+        account_id = normalize_name(name)
+        cur = self._con().execute("UPDATE reviewers SET role=?, updated_at=? WHERE id=?",
+                                  (role, utcnow().isoformat(), account_id))
+        if cur.rowcount != 1:
+            raise AccountError(f"no account named {account_id!r}")
+        return self.require(account_id)
+
     # ---------------------------------------------------------------- reads
     def get(self, name: str) -> Account | None:
         row = self._con().execute("SELECT * FROM reviewers WHERE id=?", (normalize_name(name),)).fetchone()

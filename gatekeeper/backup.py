@@ -27,6 +27,7 @@ recovers what the copy caught half done. ``manifest.json`` records what was copi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -105,8 +106,10 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
     staging = source / f"{_STAGING}{os.getpid()}"
     partial = dest / f".partial-{os.getpid()}"
     published: list[Path] = []
+    held = None
     try:
         private_dir(staging)
+        held = _hold_staging(staging)
         counts, copied, head, verified = _copy_consistently(settings, staging)
         memories = (f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
                     if settings.chroma_url is not None else "copied" if copied is not None else "no memories directory")
@@ -118,7 +121,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
                               memories_bytes=copied or 0)
         _write_durably(staging / MANIFEST, (report.model_dump_json(indent=1) + "\n").encode("utf-8"))
         # to the destination, now that no gate waits for the copy
-        shutil.copytree(staging, partial)
+        shutil.copytree(staging, partial, ignore=shutil.ignore_patterns(_STAGING_LOCK))
         shutil.rmtree(staging, ignore_errors=True)
         if os.geteuid() == 0:
             owner = source.stat()
@@ -146,6 +149,9 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         raise
+    finally:
+        if held is not None:
+            os.close(held)
 
 
 def _copy_consistently(settings: GatekeeperSettings, staging: Path):
@@ -205,9 +211,44 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
 _STAGING = ".backup-staging-"
 
 
+#: the lock file a running backup holds in its staging folder (an exclusive ``flock``, gone with its process)
+_STAGING_LOCK = ".staging.lock"
+
+
+def _hold_staging(staging: Path) -> int:
+    """Lock ``staging`` for this backup: the descriptor holding it (closed when the backup ends, or by the
+    system when its process dies)."""
+    fd = os.open(staging / _STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def remove_stale_staging(source: Path) -> None:
-    """Remove staging folders left by backups that were killed (their process is gone)."""
+    """Remove staging folders left by backups that were killed. A running backup holds its folder's lock file,
+    so a folder whose lock can be taken is left over, whatever process now has the pid in its name (after a
+    restart pids are handed out again, and a folder kept for a living stranger kept a copy of the registry,
+    erased texts included, in the data directory). A folder without a lock file (one a backup was just
+    creating, or one from a release before the lock) is judged by its pid as before."""
     for path in source.glob(f"{_STAGING}*"):
+        lock = path / _STAGING_LOCK
+        if lock.is_file():
+            try:
+                fd = os.open(lock, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: a backup is copying into it
+                continue
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            finally:
+                os.close(fd)
+            continue
         try:
             pid = int(path.name[len(_STAGING):])
             os.kill(pid, 0)

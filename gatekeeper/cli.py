@@ -290,7 +290,7 @@ def review_list(
     svc = _service(data_dir, policy_dir)
     try:
         items = svc.list(state=None if state == "all" else state, agent_id=agent, category=category,
-                         namespace_prefix=tuple(namespace.split("/")) if namespace else None,
+                         namespace_prefix=_namespace_prefix(namespace),
                          overdue_only=overdue, limit=limit, offset=offset, text=text.strip() if text else None,
                          alike=alike.strip() if alike else None)
     except NotFoundError as exc:  # --alike names no proposal: as `review show` says it
@@ -353,6 +353,7 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one proposal with provenance, evidence and similar committed memories."""
     from gatekeeper.registry import NotFoundError
+    from gatekeeper.review_service import superseded_note
 
     svc = _service(data_dir, policy_dir)
     try:
@@ -392,15 +393,18 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         console.print(f"resolved: {d.resolution} by {_shown(d.resolved_by)}: {_shown(d.resolved_reason)}")
     elif d.resolution:  # a quarantined write retried, released to review, or out of date
         console.print(f"{d.resolution}: {_shown(d.resolved_reason)}")
+    if d.superseded_by and d.resolution in ("approve", "edit", "reject"):
+        # a person's decision the store did not apply: a later write or delete of the key stands
+        console.print(f"[yellow]{_shown(superseded_note(d.superseded_by))}[/yellow]", soft_wrap=True)
 
 
-def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
+def _decide(proposal_id: str, payload: dict, data_dir, policy_dir, svc=None) -> None:
     from gatekeeper.registry import ConflictError, NotFoundError
     from gatekeeper.review_service import ReviewPermissionError
 
-    svc = _service(data_dir, policy_dir)
+    svc = svc or _service(data_dir, policy_dir)
     try:
-        item = svc.submit_decision(proposal_id, payload).item
+        done = svc.submit_decision(proposal_id, payload)
     except NotFoundError as exc:
         err.print(f"[red]{_shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -410,17 +414,43 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir) -> None:
     except (ValueError, ReviewPermissionError) as exc:
         err.print(f"[red]{_shown(_one_line(exc))}[/red]")
         raise typer.Exit(2) from None
+    item = done.item
     console.print(f"{_shown(item.id)}: {item.resolution} by {_shown(item.resolved_by)} -> "
                   f"[bold]{item.state.value}[/bold]")
+    if done.warning:  # e.g. superseded: the decision is recorded, the memory store was not changed
+        err.print(f"[yellow]{_shown(item.id)}: {_shown(done.warning)}[/yellow]", soft_wrap=True)
 
 
 #: exit codes of a bulk decision's outcomes, as a single decision's (1 unknown id, 2 refused, 3 conflict)
 _BULK_EXIT = {"not_found": 1, "invalid": 2, "forbidden": 2, "conflict": 3}
 
 
+def _refuse_system_name(name: str, option: str) -> None:
+    """Exit 2 when ``name`` (a reviewer's or an operator's) is one the gate keeps for itself: the names no
+    account may take (``accounts.RESERVED_NAMES``) and ``gatekeeper:...`` (``gatekeeper:expiry``, the
+    expiry's rejections). A person's rejection recorded as ``gatekeeper:expiry`` would be counted as an expiry,
+    left out of ``policy suggest`` and be released to review as if nobody had decided it."""
+    from gatekeeper.accounts import RESERVED_NAMES, normalize_name
+
+    shown = normalize_name(name)
+    if shown in RESERVED_NAMES or shown.startswith("gatekeeper:"):
+        err.print(f"[red]{option} {_shown(name.strip())!r} is a name the gate keeps for itself: give the name "
+                  "of the person[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _namespace_prefix(namespace: str | None) -> tuple[str, ...] | None:
+    """``--namespace`` as the web queue reads it: '/'-separated labels, slashes at the ends and doubled ones
+    ignored (``memories/agent-1/`` is ``memories/agent-1``, not a prefix with an empty label that matches
+    nothing); None for none or blank."""
+    labels = tuple(p for p in (namespace or "").strip().split("/") if p)
+    return labels or None
+
+
 def _decide_ids(proposal_ids: list[str], payload: dict, data_dir, policy_dir) -> None:
     """One id: ``_decide``. Several: ``ReviewService.decide_many``, a line per id; the exit code is that of
     the last one left out (1 unknown id, 2 refused, 3 conflict), 0 when all were decided."""
+    _refuse_system_name(payload["reviewer"], "--reviewer")
     if len(proposal_ids) == 1:
         _decide(proposal_ids[0], payload, data_dir, policy_dir)
         return
@@ -484,12 +514,49 @@ def review_approve(proposal_ids: list[str] = typer.Argument(..., metavar="ID..."
 
 
 @review_app.command("edit")
-def review_edit(proposal_id: str, text: str = typer.Option(..., "--text", help="The corrected memory text."),
+def review_edit(proposal_id: str,
+                text: Optional[str] = typer.Option(None, "--text", help="The corrected memory text, for a memory "
+                                                   "that is one text ({\"content\": ...})."),
+                value: Optional[str] = typer.Option(None, "--json", help="The whole corrected memory as a JSON "
+                                                    "object, for a memory with more fields than its text "
+                                                    "(`review show ID --json` prints the proposed one)."),
                 reviewer: str = typer.Option(..., "--reviewer", "-r"), reason: Optional[str] = typer.Option(None),
                 data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
-    """Edit an escalation's text, then commit it."""
-    _decide(proposal_id, {"type": "edit", "reviewer": reviewer, "reason": reason, "edited_value": text},
-            data_dir, policy_dir)
+    """Edit an escalation's memory, then commit it: `--text` for a memory that is one text, `--json` for the
+    whole value of one with other fields (tags, importance...), which `--text` would drop."""
+    from gatekeeper.registry import NotFoundError, row_proposal
+
+    _refuse_system_name(reviewer, "--reviewer")
+    if (text is None) == (value is None):
+        err.print("[red]give the corrected memory with --text (one text) or --json (the whole value), not "
+                  "both[/red]" if text is not None else "[red]give the corrected memory: --text TEXT for a "
+                  "memory that is one text, or --json OBJECT for the whole value[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    if value is not None:
+        try:
+            edited = json.loads(value)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            err.print(f"[red]--json is not valid JSON: {_shown(_one_line(exc))}[/red]", soft_wrap=True)
+            raise typer.Exit(2) from None
+        if not isinstance(edited, dict):
+            err.print("[red]--json must be a JSON object (the whole memory value)[/red]", soft_wrap=True)
+            raise typer.Exit(2)
+    svc = _service(data_dir, policy_dir)
+    if text is not None:
+        edited = text
+        try:
+            proposed = row_proposal(svc.gate.registry.require(proposal_id)).value
+        except NotFoundError as exc:
+            err.print(f"[red]{_shown(exc)}[/red]", soft_wrap=True)
+            raise typer.Exit(1) from None
+        others = sorted(set(proposed) - {"content"})
+        if others:  # {"content": text} would be committed, and these fields lost without a word
+            err.print(f"[red]this memory has fields besides its text ({_shown(', '.join(others), 200)}), which "
+                      "--text would drop: give the whole corrected value with --json (`gatekeeper review show "
+                      f"{_shown(proposal_id)} --json` prints the proposed one)[/red]", soft_wrap=True)
+            raise typer.Exit(2)
+    _decide(proposal_id, {"type": "edit", "reviewer": reviewer, "reason": reason, "edited_value": edited},
+            data_dir, policy_dir, svc)
 
 
 @review_app.command("reject")
@@ -512,6 +579,7 @@ def review_release(proposal_ids: list[str] = typer.Argument(..., metavar="ID..."
     alarms, without a policy change). Not a person's rejection, and not a write whose key changed since. Each id
     is released or refused on its own; the exit code is that of the last refusal (1 unknown id, 2 bad input,
     3 conflict), 0 when all were released."""
+    _refuse_system_name(operator, "--operator")
     svc = _service(data_dir, policy_dir)
     _run_bulk(lambda report: svc.release_many(proposal_ids, operator, reason, on_outcome=report),
               lambda o: console.print(f"{_shown(o.proposal_id)}: released to review as {_shown(o.item.id)} -> "
@@ -701,13 +769,71 @@ def reviewer_disable(name: str, data_dir: Optional[Path] = DataDir) -> None:
     console.print(f"disabled {acc.id}")
 
 
-@reviewer_app.command("token")
-def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
-    """Issue a new API token for an account (the old one stops working); printed once."""
+@reviewer_app.command("enable")
+def reviewer_enable(name: str, data_dir: Optional[Path] = DataDir) -> None:
+    """Enable a disabled account again: its password and API token work again (`reviewer token` issues a new
+    token, `reviewer password` sets a new password, if the old ones may be known to others)."""
     from gatekeeper.accounts import AccountError
 
     try:
-        token = _accounts(data_dir).rotate_token(name)
+        acc = _accounts(data_dir).enable(name)
+    except AccountError as exc:
+        raise _fail(str(exc), 1) from None
+    console.print(f"enabled {_shown(acc.id)}")
+
+
+@reviewer_app.command("password")
+def reviewer_password(name: str, password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                                     help="Read the password from stdin."),
+                      data_dir: Optional[Path] = DataDir) -> None:
+    """Set a new password for an account; its web sessions end (the API token is unchanged: `reviewer
+    token`)."""
+    from gatekeeper.accounts import AccountError
+
+    store = _accounts(data_dir)
+    try:
+        store.require(name)  # an unknown name is told before the password is asked for
+    except AccountError as exc:
+        raise _fail(str(exc), 1) from None
+    password = (sys.stdin.readline().rstrip("\r\n") if password_stdin
+                else typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+    try:
+        acc = store.set_password(name, password)
+    except AccountError as exc:  # too short or too long
+        raise _fail(str(exc)) from None
+    store.end_sessions(name)
+    console.print(f"password of {_shown(acc.id)} set; its web sessions ended"
+                  + (" (the account is disabled: `gatekeeper reviewer enable`)" if acc.disabled else ""))
+
+
+@reviewer_app.command("role")
+def reviewer_role(name: str, role: str = typer.Argument(..., help="reviewer | admin"),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Make an account a reviewer or an admin (takes effect at its next request)."""
+    from gatekeeper.accounts import AccountError
+
+    if role not in ("reviewer", "admin"):
+        err.print("[red]the role must be reviewer or admin[/red]")
+        raise typer.Exit(2)
+    try:
+        acc = _accounts(data_dir).set_role(name, role)
+    except AccountError as exc:
+        raise _fail(str(exc), 1) from None
+    console.print(f"{_shown(acc.id)} is now {acc.role}")
+
+
+@reviewer_app.command("token")
+def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
+    """Issue a new API token for an account (the old one stops working); printed once. Refused for a disabled
+    account, whose token would not work (`reviewer enable` first)."""
+    from gatekeeper.accounts import AccountError
+
+    store = _accounts(data_dir)
+    try:
+        if store.require(name).disabled:
+            raise _fail(f"the account {_shown(name.strip().lower())!r} is disabled, and a token would not work: "
+                        "`gatekeeper reviewer enable` it first", 1)
+        token = store.rotate_token(name)
     except AccountError as exc:
         raise _fail(str(exc), 1) from None
     print(token)
@@ -1090,7 +1216,7 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
                                                                           "required unless --dry-run."),
           receipts_older_than: Optional[str] = typer.Option(
               None, "--receipts-older-than", help="Also delete the receipts pruned proposals left, for proposals "
-              "journaled this long ago: 365d (at least 30 days, not shorter than --older-than; default: keep "
+              "journaled this long ago: 365d (at least 30 days, longer than --older-than; default: keep "
               "them). An id sent again after its receipt went is reviewed as a new write."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would go."),
           vacuum: bool = typer.Option(False, "--vacuum", help="Then give the space back to the file system "
@@ -1103,7 +1229,7 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
     keeps every decision and records the prune (registry.pruned)."""
     import sqlite3
 
-    from gatekeeper.retention import MIN_RETENTION, PruneStopped, prune_registry
+    from gatekeeper.retention import MIN_RECEIPT_RETENTION, MIN_RETENTION, PruneStopped, prune_registry
 
     period = _duration(older_than)
     if period < MIN_RETENTION:  # before the gate opens; 0d read "must be at least 1 day, 0:00:00 ..., not 0:00:00"
@@ -1112,6 +1238,14 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
                     f"{MIN_RETENTION.days} day (a retried proposal or a recovery must still find its rows); nothing "
                     "was pruned. Give a longer one, e.g. --older-than 90d")
     receipts_period = _duration(receipts_older_than, "--receipts-older-than") if receipts_older_than else None
+    if receipts_period is not None and receipts_period < MIN_RECEIPT_RETENTION:  # in the flags' words
+        raise _fail(f"--receipts-older-than {receipts_older_than.strip()}: receipts are kept at least "
+                    f"{MIN_RECEIPT_RETENTION.days} days (a thread resumed or a client retrying weeks later must still "
+                    "find its receipt); nothing was pruned. Give a longer one, e.g. --receipts-older-than 365d")
+    if receipts_period is not None and receipts_period <= period:
+        raise _fail(f"--receipts-older-than {receipts_older_than.strip()} must be longer than --older-than "
+                    f"{older_than.strip()}: the receipts of the proposals pruned now would go at once; nothing was "
+                    "pruned")
     gate = _open_gate(data_dir, policy_dir)
     try:
         try:
@@ -1308,13 +1442,33 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
     raise typer.Exit(1)
 
 
+def _lost_beside_registry(ledger_path: Path) -> bool:
+    """Whether the ledger at ``ledger_path`` holds no entry while the registry beside it (read only) records
+    decisions as ledgered (``gate.ledger_lost``); False when there is no registry. Exit 1 when the registry
+    cannot be read."""
+    import sqlite3
+
+    from gatekeeper.gate import ledger_lost
+    from gatekeeper.ledger import AuditLedger
+
+    registry = ledger_path.parent / "gatekeeper.db"
+    if not registry.is_file() or registry.stat().st_size == 0:
+        return False
+    try:
+        con = sqlite3.connect(f"{registry.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return ledger_lost(AuditLedger(ledger_path), con)
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise _fail(f"{ledger_path} holds no entry, and the registry beside it ({registry}) cannot be read to tell "
+                    f"whether it records decisions ({exc}): run `gatekeeper status`", 1) from None
+
+
 def _verify_empty_ledger(ledger_path: Path) -> None:
     """Say what a ledger with no entry (a 0-byte file, no archives) means. Beside a registry that holds decisions
     marked ledgered it is lost history (emptied, or not restored with the registry: a gate refuses to open on
     it), exit 1; beside none, nothing was decided yet (a gate that never wrote), exit 0, saying so."""
-    import sqlite3
-
-    from gatekeeper.gate import ledger_lost
     from gatekeeper.ledger import AuditLedger
 
     registry = ledger_path.parent / "gatekeeper.db"
@@ -1329,16 +1483,7 @@ def _verify_empty_ledger(ledger_path: Path) -> None:
         console.print(f"[yellow]empty[/yellow]: {shown} holds no entry, so there is no chain to check; no registry "
                       "beside it records a decision either (a gate that has not decided anything yet)", soft_wrap=True)
         return
-    try:
-        con = sqlite3.connect(f"{registry.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            lost = ledger_lost(AuditLedger(ledger_path), con)
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise _fail(f"{ledger_path} holds no entry, and the registry beside it ({registry}) cannot be read to tell "
-                    f"whether it records decisions ({exc}): run `gatekeeper status`", 1) from None
-    if lost:
+    if _lost_beside_registry(ledger_path):
         raise _fail(f"LOST: {ledger_path} holds no entry, but the registry beside it ({registry}) records decisions "
                     "as ledgered: the audit ledger was emptied or not restored with the registry. Restore "
                     "ledger.jsonl (and ledger-archive/) from the same backup as gatekeeper.db", 1)
@@ -1353,9 +1498,11 @@ def _existing_ledger(path: Optional[Path], data_dir: Optional[Path]) -> Path:
         hint = f" (the ledger in a data directory is {ledger_path / 'ledger.jsonl'})" \
             if (ledger_path / "ledger.jsonl").is_file() else ""
         raise typer.BadParameter(f"{ledger_path} is a directory, not a ledger file{hint}", param_hint="PATH")
-    if not ledger_path.exists():
+    if not ledger_path.exists() and not (ledger_path.parent / "gatekeeper.db").is_file():
         err.print(f"[red]no ledger at {ledger_path}[/red]")
         raise typer.Exit(1)
+    # missing beside a registry: a data directory a gate opened before its first ledger entry reads as an empty
+    # ledger (verify tells that from a lost one by the registry), not as a mistyped path
     return ledger_path
 
 
@@ -1371,6 +1518,9 @@ def ledger_anchor(path: Optional[Path] = typer.Argument(None, help="Ledger file 
         seq, digest = AuditLedger(ledger_path).anchor()
     except (LedgerError, OSError) as exc:
         raise _fail(f"no anchor: {exc}", 1) from None
+    if not seq and _lost_beside_registry(ledger_path):  # the empty chain's anchor would hide the loss
+        raise _fail(f"LOST: {ledger_path} holds no entry, but the registry beside it records decisions as "
+                    "ledgered: there is no anchor to take (`gatekeeper ledger verify` says more)", 1)
     print(f"{seq}:{digest}")  # stdout alone, for scripts (Rich could wrap it)
 
 
@@ -1643,8 +1793,15 @@ def _print_judge(gate) -> None:
         console.print("judge: off")
 
 
+#: what ``status`` says of a ledger lost (``health.lost_ledger``): an empty chain verifies, so it must say why not
+LEDGER_LOST = ("LOST: the ledger is empty or missing while the registry holds decisions recorded in it: the audit "
+               "record was deleted or not restored with the registry (restore ledger.jsonl and ledger-archive/ "
+               "from the same backup)")
+
+
 def _status_checks(registry, ledger) -> dict:
     """What ``status --json`` adds to the numbers: the live ledger's chain check, the policy warnings, telemetry."""
+    from gatekeeper.health import lost_ledger
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     try:
@@ -1653,6 +1810,8 @@ def _status_checks(registry, ledger) -> dict:
     except OSError as exc:  # a ledger this user cannot read: say so and still print the rest
         verified = {"ok": False, "entries": 0, "first_seq": 1, "problem": f"cannot read the ledger: {exc}",
                     "redactions_pending": None}
+    if verified["ok"] and lost_ledger(registry, ledger):
+        verified = {**verified, "ok": False, "problem": LEDGER_LOST}
     return {"ledger_verified": verified,
             "warnings": _policy_warnings(ledger), "guardrails_metrics_disabled": guardrails_metrics_disabled()}
 
@@ -1669,8 +1828,8 @@ def _human_duration(seconds: float) -> str:
 
 
 def _print_status(registry, ledger, memories: str) -> bool:
-    """Print the data directory's numbers and checks; whether the live ledger verified."""
-    from gatekeeper.health import data_health
+    """Print the data directory's numbers and checks; whether the live ledger verified (and was not lost)."""
+    from gatekeeper.health import data_health, lost_ledger
     from gatekeeper.telemetry import guardrails_metrics_disabled
 
     h = data_health(registry, ledger)  # the numbers of `status --json` and /metrics
@@ -1682,11 +1841,12 @@ def _print_status(registry, ledger, memories: str) -> bool:
         console.print(f"ledger: UNREADABLE: {_shown(exc)}")
         ledger_ok = False
     else:
-        ledger_ok = rep.ok
+        lost = rep.ok and lost_ledger(registry, ledger)
+        ledger_ok = rep.ok and not lost
         since = f" since seq {rep.first_seq}; {archived} archived file{'' if archived == 1 else 's'}" \
             if rep.first_seq > 1 else ""
-        console.print(f"ledger: {'ok' if rep.ok else 'TAMPERED: ' + _shown(rep.problem)} "
-                      f"({rep.entries} entries{since})")
+        state = LEDGER_LOST if lost else "ok" if rep.ok else "TAMPERED: " + _shown(rep.problem)
+        console.print(f"ledger: {state} ({rep.entries} entries{since})", soft_wrap=True)
         if rep.redactions_pending:
             console.print(f"[yellow]{rep.redactions_pending} recorded redaction(s) not yet applied (an erasure was "
                           "interrupted): gatekeeper ledger repair[/yellow]")
@@ -1748,7 +1908,11 @@ def _policy_warnings(ledger) -> list[str]:
     and must still print."""
 
     def events():
-        for path in [*ledger.archives(), ledger.path]:
+        try:
+            paths = [*ledger.archives(), ledger.path]
+        except OSError:  # e.g. a data directory path that runs through a file: nothing to read
+            paths = [ledger.path]
+        for path in paths:
             try:
                 with open(path, "rb") as f:
                     for raw in f:

@@ -63,6 +63,7 @@ from gatekeeper.key_locks import key_locks
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
+    EXPIRY_REVIEWER,
     Action,
     Decision,
     EscalationMode,
@@ -1433,7 +1434,8 @@ class Gatekeeper:
             row = self.registry.require(proposal_id)
             old = row_proposal(row)
             new_id = derived_id(old.id, "release")
-            resumed = row["resolution"] is None and self.registry.get(new_id) is not None
+            expired = expired_unreviewed(row)
+            resumed = (row["resolution"] is None or expired) and self.registry.get(new_id) is not None
             if not resumed:
                 _refuse_release(row)
             with self.key_locks([(old.namespace, old.key)]):
@@ -1446,11 +1448,14 @@ class Gatekeeper:
                     with self._policy_lock:
                         policy = self.policy
                     gate_reason = (row_decision(row).reason if row["decision_json"] else "no decision recorded")
+                    why = (f"it had expired in the review queue unreviewed ({row['resolved_reason'] or '-'}); "
+                           f"the gate had escalated it: {gate_reason}" if expired
+                           else f"the gate had quarantined it: {gate_reason}")
                     decision = Decision(
                         proposal_id=new_id, action=Action.escalate, policy_hash=policy.hash,
                         policy_version=policy.version, decided_by=operator, escalation_mode=EscalationMode.park,
                         deadline=utcnow() + timedelta(hours=policy.escalation.deadline_hours),
-                        reason=f"{RELEASED} by {operator}: {reason} (the gate had quarantined it: {gate_reason})")
+                        reason=f"{RELEASED} by {operator}: {reason} ({why})")
                     review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
                     again = old.model_copy(update={"id": new_id})
                     self.registry.insert_decided(again, review, decision, ProposalState.pending)
@@ -1462,8 +1467,10 @@ class Gatekeeper:
             if not (resumed and next(self.ledger.history(proposal_id=old.id, event="proposal.released"), None)):
                 self._append("proposal.released", proposal_id=old.id, released_as=new_id, operator=operator,
                              reason=reason, namespace=list(old.namespace), key=old.key)
-            self.registry.mark_retried(old.id, resolution="released", superseded_by=new_id,
-                                       reason=f"sent to review by {operator} as {new_id}: {reason}")
+            self.registry.mark_retried(
+                old.id, resolution="released", superseded_by=new_id, expired=expired,
+                reason=(f"sent to review by {operator} as {new_id}: {reason}"
+                        + (f" (it had expired unreviewed: {row['resolved_reason'] or '-'})" if expired else "")))
         log.info("gate.released", proposal_id=old.id, released_as=new_id, operator=operator)
         return self.outcome(new_id)
 
@@ -1700,11 +1707,31 @@ def _ledgered_deletes(entries: Iterable[dict]) -> list[tuple[tuple[str, ...], st
     return list(deletes.values())
 
 
+def expired_unreviewed(row: dict) -> bool:
+    """``row`` is an escalation that expired in the review queue (``escalation.overdue_action: quarantine``):
+    rejected by ``gatekeeper:expiry``, not by a person, and not released since."""
+    return (row["state"] == ProposalState.quarantined.value and row["resolved_by"] == EXPIRY_REVIEWER
+            and row["resolution"] == "reject")
+
+
+def releasable(row: dict) -> bool:
+    """Whether ``row`` may be released to review as far as the row tells (a write whose key changed since is
+    refused too, by the release): quarantined by the gate or expired unreviewed, not retried or released."""
+    try:
+        _refuse_release(row)
+    except ConflictError:
+        return False
+    return True
+
+
 def _refuse_release(row: dict) -> None:
-    """ConflictError unless ``row`` is a write the gate quarantined that nothing has retried or released yet."""
+    """ConflictError unless ``row`` is a write the gate quarantined, or an escalation that expired unreviewed,
+    that nothing has retried or released yet."""
     pid = row["id"]
     if row["state"] != ProposalState.quarantined.value:
         raise ConflictError(f"proposal {pid} is {row['state']}, not quarantined: only quarantined writes are released")
+    if expired_unreviewed(row):  # nobody decided it: an admin may send it to people after all
+        return
     if row["resolved_by"]:
         raise ConflictError(f"proposal {pid} was rejected by {row['resolved_by']}: a person's decision stands"
                             if row["resolution"] == "reject" else

@@ -83,10 +83,12 @@ class GateHealth(BaseModel):
                                         "not ledgered), what gate.recover() finishes; a write in flight counts "
                                         "for a moment, so alert on it staying above 0")
     ledger_ok: bool = Field(description="the live ledger's last entry reads and verifies (its own hash: the cheap "
-                                        "tail check, not the whole chain); False for a torn or edited tail or a "
-                                        "file that cannot be read")
+                                        "tail check, not the whole chain); False for a torn or edited tail, a "
+                                        "file that cannot be read, or a ledger lost (missing or emptied while "
+                                        "the registry holds decisions recorded in it)")
     ledger_last_seq: int | None = Field(description="sequence number of the ledger's last entry; None when the "
-                                                    "last entry does not read (ledger_ok False)")
+                                                    "last entry does not read or the ledger was lost (ledger_ok "
+                                                    "False)")
     ledger_archives: int | None = Field(description="archived ledger files (gatekeeper ledger rotate); None when "
                                                     "the archive folder cannot be read")
     judge_enabled: bool | None = Field(None, description="the policy in force enables the LLM judge "
@@ -109,6 +111,21 @@ def utc(now: datetime | None) -> datetime:
     return utcnow() if now is None else as_utc(now, "now")
 
 
+def lost_ledger(registry: ProposalRegistry, ledger: AuditLedger) -> bool:
+    """The ledger holds no entry while the registry holds decisions recorded in it (``gate.ledger_lost``): the
+    audit record was deleted, emptied or not restored with the registry. An empty chain verifies, so this is
+    what tells it from a data directory that has decided nothing yet. False when either cannot be read (other
+    checks say so)."""
+    import sqlite3
+
+    from gatekeeper.gate import ledger_lost
+
+    try:
+        return ledger_lost(ledger, registry._con())  # noqa: SLF001 - one existence check
+    except (LedgerCorruptError, OSError, sqlite3.Error):
+        return False
+
+
 def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime | None = None,
                 policy: Policy | None = None) -> GateHealth:
     """The snapshot of a data directory from its registry and ledger alone, so that it needs no gate: ``status``
@@ -123,6 +140,8 @@ def data_health(registry: ProposalRegistry, ledger: AuditLedger, now: datetime |
     try:
         last_seq: int | None = ledger.anchor()[0]
     except (LedgerCorruptError, OSError):
+        last_seq = None
+    if last_seq is not None and lost_ledger(registry, ledger):  # an empty ledger reads, and verifies
         last_seq = None
     try:
         archives: int | None = len(ledger.archives())

@@ -38,6 +38,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from gatekeeper.files import private_file
 from gatekeeper.models import (
+    EXPIRY_REVIEWER,
     Action,
     Decision,
     MemoryWrite,
@@ -125,7 +126,10 @@ class ConflictError(RuntimeError):
 
 
 class NotFoundError(KeyError):
-    pass
+    """An unknown (or pruned, or erased) id. Its text is the message, not ``KeyError``'s quoted key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
 
 def utc_iso(moment: datetime, name: str = "since") -> str:
@@ -826,19 +830,23 @@ class ProposalRegistry:
         deleted = self.deleted_since(row["namespace"], row["key"], row["created_at"])
         return deletion_reference(deleted) if deleted is not None else None
 
-    def mark_retried(self, proposal_id: str, *, resolution: str, reason: str, superseded_by: str) -> bool:
+    def mark_retried(self, proposal_id: str, *, resolution: str, reason: str, superseded_by: str,
+                     expired: bool = False) -> bool:
         """Record on a quarantined write that it was retried or released to the review queue (``superseded_by``
         names the new proposal) or skipped as out of date (``superseded_by`` names what superseded it).
         ``resolved_by`` is not set: it
         names a person's decision on an escalation (the decided list, the quarantine's "by"), which this is not
         (a person's approval the store refused keeps its reviewer; the ledger keeps their reason). False when
-        it was marked already."""
+        it was marked already. ``expired``: an escalation that expired unreviewed (rejected by
+        ``gatekeeper:expiry``) released to review; its expiry's name is cleared with it, as nobody decided it
+        (the ledger keeps the expiry)."""
         now = utcnow().isoformat()
+        which = (f"resolution='reject' AND resolved_by='{EXPIRY_REVIEWER}'" if expired else _NOT_RETRIED)
         with self._tx() as con:
             cur = con.execute(
                 f"""UPDATE proposals SET resolution=?, resolved_reason=?, resolved_at=?, superseded_by=?,
-                       updated_at=?, version=version+1
-                   WHERE id=? AND state='quarantined' AND {_NOT_RETRIED}""",
+                       updated_at=?, version=version+1{", resolved_by=NULL" if expired else ""}
+                   WHERE id=? AND state='quarantined' AND {which}""",
                 (resolution, reason, now, superseded_by, now, proposal_id))
             return cur.rowcount == 1
 
@@ -878,7 +886,8 @@ class ProposalRegistry:
 
     # --------------------------------------------------------------- retention
     def prune(self, before: datetime, *, dry_run: bool = False, batch: int = 1000,
-              retry_reasons: Sequence[str] | None = None, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+              retry_reasons: Sequence[str] | None = None, progress: dict[str, Any] | None = None,
+              journaled_before: datetime | None = None) -> dict[str, Any]:
         """Delete the rows nothing can need any more: finished proposals and recorded deletes from before
         ``before``. The ledger keeps every decision (it is the audit record); this keeps the registry small.
 
@@ -915,7 +924,9 @@ class ProposalRegistry:
         not VACUUM (``vacuum``): the freed pages are reused by later writes.
 
         ``retry_reasons``: the decision reason prefixes of a commit the memory store refused and of a failed review
-        (default ``gatekeeper.gate.RETRY_REASONS``).
+        (default ``gatekeeper.gate.RETRY_REASONS``). ``journaled_before`` (dry run only): also count, as
+        ``journaled_before_count``, the rows that would go which were journaled before it (those whose receipts a
+        ``drop_receipts`` with that cutoff, run after the prune, drops at once).
 
         Returns ``{"proposals": n, "deletions": m, "cutoff": iso, "kept_undecided": k,
         "kept_for_undecided": j}``: rows deleted (would be, with ``dry_run``), the cutoff (ISO time, UTC), how
@@ -949,6 +960,10 @@ class ProposalRegistry:
                           dargs).fetchone()[0])
         if dry_run:
             out["proposals"] = con.execute(f"SELECT COUNT(*) FROM proposals p WHERE {eligible}", args).fetchone()[0]
+            if journaled_before is not None:
+                out["journaled_before_count"] = con.execute(
+                    f"SELECT COUNT(*) FROM proposals p WHERE {eligible} AND p.created_at < ?",
+                    (*args, min(journaled_before.astimezone(timezone.utc), utcnow()).isoformat())).fetchone()[0]
             out["deletions"] = con.execute(f"SELECT COUNT(*) FROM deletions d WHERE {deletable}",
                                            dargs).fetchone()[0]
             return out

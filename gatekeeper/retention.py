@@ -17,7 +17,7 @@ What a pruned row leaves, and what it no longer does:
   written nowhere, an id reused for other content is refused, and the agent's name stays reserved for
   reviewer accounts. Receipts are a few hundred bytes each (about a quarter of a row) and are kept unless the
   prune is given a receipt retention too (``receipts_older_than``, at least ``MIN_RECEIPT_RETENTION`` and
-  not shorter than the rows'): then the receipts of proposals journaled before it go as well
+  longer than the rows'): then the receipts of proposals journaled before it go as well
   (``ProposalRegistry.drop_receipts`` says what they no longer do), except those of erased proposals, which
   keep refusing the erased ids;
 * the review queue's "decided" list, ``gatekeeper policy diff`` (which replays the newest writes) and the
@@ -132,8 +132,8 @@ def check_receipt_retention(receipts_older_than: timedelta, older_than: timedelt
         raise ValueError(f"receipts_older_than must be at least {MIN_RECEIPT_RETENTION.days} days (a thread "
                          f"resumed or a client retrying weeks later must still find its receipt), not "
                          f"{receipts_older_than}")
-    if receipts_older_than < older_than:
-        raise ValueError(f"receipts_older_than ({receipts_older_than}) must not be shorter than older_than "
+    if receipts_older_than <= older_than:
+        raise ValueError(f"receipts_older_than ({receipts_older_than}) must be longer than older_than "
                          f"({older_than}): the receipts of the rows pruned now would go at once")
 
 
@@ -145,9 +145,11 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
 
     ``older_than``: at least ``MIN_RETENTION`` and longer than the policy's ``thresholds.context_minutes``
     (ValueError otherwise). ``operator``: who runs it, for the ledger (required unless ``dry_run``).
-    ``dry_run``: count what would go, change nothing, write no ledger entry. ``receipts_older_than``: also
+    ``dry_run``: count what would go (receipts: those there and those this prune would make and drop at
+    once), change nothing, write no ledger entry; refused on a closed gate unless ``dry_run``
+    (``GateClosedError``). ``receipts_older_than``: also
     delete the receipts of proposals journaled before now minus it (``ProposalRegistry.drop_receipts``; erased
-    proposals' receipts stay); at least ``MIN_RECEIPT_RETENTION`` and not shorter than ``older_than``. None (the
+    proposals' receipts stay); at least ``MIN_RECEIPT_RETENTION`` and longer than ``older_than``. None (the
     default) keeps every receipt.
 
     The rows are deleted before the ledger entry is written: a ledger that cannot be written raises after the
@@ -172,11 +174,19 @@ def prune_registry(gate: Gatekeeper, older_than: timedelta, *, operator: str, dr
             "operator": who, "older_than_s": older_than.total_seconds(), **outcome, **_counts(counts),
             **receipts})])[0]
 
+    if not dry_run:  # a closed gate changes nothing (``Gatekeeper.close``), as an erasure on it does not
+        from gatekeeper.gate import CHANGE_REFUSED
+
+        gate._refuse_if_closed(CHANGE_REFUSED)  # noqa: SLF001 - the gate's admission of changes
     try:
         now = utcnow()
-        counts = gate.registry.prune(now - older_than, dry_run=dry_run, batch=batch, progress=progress)
+        counts = gate.registry.prune(
+            now - older_than, dry_run=dry_run, batch=batch, progress=progress,
+            journaled_before=now - receipts_older_than if dry_run and receipts_older_than is not None else None)
         if receipts_older_than is not None:
             gate.registry.drop_receipts(now - receipts_older_than, dry_run=dry_run, batch=batch, progress=dropped)
+            if dry_run:  # the receipts this prune would make and the drop that follows it would take at once
+                dropped["receipts"] += counts.get("journaled_before_count", 0)
     except BaseException as exc:
         # stopped half way (another process held the database past the busy timeout, a full disk, Ctrl-C)
         went = {"proposals": progress.get("proposals") or 0, "deletions": progress.get("deletions") or 0,

@@ -154,6 +154,11 @@ class ReviewDecision(BaseModel):
             raise ValueError("a rejection needs a reason")
         if self.type == "edit" and self.edited_value in (None, "", {}):
             raise ValueError("an edit needs the edited memory value")
+        if self.type != "edit" and self.edited_value is not None:
+            # an approval commits the memory as proposed and a rejection commits nothing: an edited value sent
+            # with either was dropped without a word, so a client that meant an edit committed the original
+            raise ValueError(f"a decision of type {self.type!r} takes no edited value: send type 'edit' to "
+                             "commit the edited memory")
         return self
 
 
@@ -213,6 +218,15 @@ class QueueItem(BaseModel):
     #: the part of the memory the classifier scored it by, when that is not its whole text (a sentence of a long
     #: note, decoded content): what the queue shows beside the memory's start (``ReviewResult.deciding_text``)
     deciding_text: str | None = None
+
+    @property
+    def releasable(self) -> bool:
+        """An admin may send it to the review queue (``Gatekeeper.release_to_review``), as far as the item tells:
+        quarantined by the gate, or an escalation that expired unreviewed, and not retried or released since."""
+        from gatekeeper.gate import releasable
+
+        return releasable({"id": self.id, "state": self.state.value, "resolved_by": self.resolved_by,
+                           "resolution": self.resolution, "superseded_by": self.superseded_by})
 
 
 class QueueItemDetail(QueueItem):
@@ -647,7 +661,7 @@ class ReviewService:
                     # resume it (the CLI): step it past that one, and past this one when it gets there
                     self._advance_in_background(graph, row)
             if done.item.superseded_by:
-                note = _superseded_note(done.item.superseded_by)
+                note = superseded_note(done.item.superseded_by)
                 done.warning = f"{note}; {done.warning}" if done.warning else note
             return done
 
@@ -1049,7 +1063,7 @@ def _final_value(proposal: MemoryWrite, decision: ReviewDecision) -> dict | None
     return value
 
 
-def _superseded_note(superseded_by: str) -> str:
+def superseded_note(superseded_by: str) -> str:
     if superseded_by.startswith("memory.deleted:"):
         what = f"the agent deleted this key after proposing it (ledger seq {superseded_by.partition(':')[2]})"
     else:

@@ -175,3 +175,64 @@ def test_the_review_server_expires_overdue_escalations(expiring, accounts):
             time.sleep(0.05)
     row = gate.registry.require(p.id)
     assert row["state"] == "quarantined" and row["resolved_by"] == EXPIRY_REVIEWER
+
+
+def test_an_escalation_that_expired_unreviewed_can_be_sent_to_review_again(expiring, tmp_path):
+    """An expiry is not a person's decision: an admin may send the write back to people (a backlog expired under
+    a new `overdue_action: quarantine` had no way back; the release refused it as "rejected by
+    gatekeeper:expiry: a person's decision stands"). A person's rejection still stands, and the expiry's name
+    is not one a person may decide as."""
+    import re
+
+    from gatekeeper.accounts import AccountStore
+    from gatekeeper.registry import ConflictError
+
+    from conftest import WEB_PASSWORD, web_login
+
+    gate = expiring
+    svc = ReviewService(gate)
+    expired, rejected = escalate(gate, BELIEFS[0]), escalate(gate, BELIEFS[1])
+    svc.reject(rejected.id, "carol", reason="a belief about copies of itself")
+    (item,) = svc.expire_overdue(now=utcnow() + LATER)
+    assert item.id == expired.id and item.state is ProposalState.quarantined
+    listed = {i.id: i for i in svc.list(state=ProposalState.quarantined)}
+    assert listed[expired.id].releasable and not listed[rejected.id].releasable
+
+    # the admin's pages offer it (and not the person's rejection)
+    accounts = AccountStore(gate.registry.path)
+    accounts.add("root-admin", WEB_PASSWORD, role="admin")
+    app = create_app(svc, accounts, secret_key=b"s" * 64)
+    admin = web_login(app, "root-admin")
+    page = admin.get("/quarantine").text
+    rows = {pid: re.search(rf'<tr data-id="{pid}">.*?</tr>', page, re.S).group(0)
+            for pid in (expired.id, rejected.id)}
+    assert 'name="item"' in rows[expired.id] and "unreviewed" in rows[expired.id]
+    assert 'name="item"' not in rows[rejected.id]
+    assert 'id="release-form"' in admin.get(f"/items/{expired.id}").text
+    assert 'id="release-form"' not in admin.get(f"/items/{rejected.id}").text
+    accounts.close()
+
+    with pytest.raises(ConflictError, match="a person's decision stands"):
+        svc.release(rejected.id, "ops", "worth a second look")
+    data = ["--data-dir", str(gate.registry.path.parent), "--policy", str(tmp_path / "policy-quarantine")]
+    r = CliRunner().invoke(cli_app, ["review", "release", expired.id, "--operator", EXPIRY_REVIEWER, "--reason",
+                                     "x", *data])
+    assert r.exit_code == 2 and "keeps for itself" in r.output, r.output
+    r = CliRunner().invoke(cli_app, ["review", "release", expired.id, "--operator", "ops", "--reason",
+                                     "it expired over the holidays", *data])
+    assert r.exit_code == 0, r.output
+    old = gate.registry.require(expired.id)
+    new_id = old["superseded_by"]
+    assert old["state"] == "quarantined" and old["resolution"] == "released" and old["resolved_by"] is None
+    assert "it had expired unreviewed" in old["resolved_reason"]
+    new = gate.outcome(new_id)
+    assert new.state is ProposalState.pending and new.decision.decided_by == "ops"
+    assert "it had expired in the review queue unreviewed" in new.decision.reason
+    (released,) = gate.ledger.find(proposal_id=expired.id, event="proposal.released")
+    assert released["released_as"] == new_id
+    (expiry,) = gate.ledger.find(proposal_id=expired.id, event="review.resolved")
+    assert expiry["reviewer"] == EXPIRY_REVIEWER  # the ledger keeps that it expired
+    with pytest.raises(ConflictError, match="released already"):
+        svc.release(expired.id, "ops", "again")
+    done = svc.reject(new_id, "dana", reason="self-preservation")
+    assert done.state is ProposalState.quarantined and gate.ledger.verify().ok

@@ -101,15 +101,17 @@ class ApiDecision(BaseModel):
     type: Literal["approve", "edit", "reject"]
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     edited_value: dict[str, Any] | str | None = None
-    expected_version: int | None = None
+    #: strict: ``true`` or ``"1"`` are refused, not read as version 1
+    expected_version: int | None = Field(default=None, strict=True)
 
 
 class ApiBulkItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     proposal_id: str = Field(min_length=1, max_length=256)
-    #: the version the client showed the reviewer (``version`` of the queue item); None: whatever it is now
-    expected_version: int | None = None
+    #: the version the client showed the reviewer (``version`` of the queue item); None: whatever it is now.
+    #: Strict, as for one decision
+    expected_version: int | None = Field(default=None, strict=True)
 
 
 class ApiBulkDecision(BaseModel):
@@ -560,8 +562,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       reject_reason=form.get("reason", "") if form.get("type") == "reject" else "",
                       own_agent=user.id == normalize_name(detail.agent_id), final_value=final_value,
                       can_decide=detail.state is ProposalState.pending, alike=_alike(detail),
-                      can_release=(user.is_admin and detail.state is ProposalState.quarantined
-                                   and not detail.resolved_by and detail.resolution is None),
+                      can_release=user.is_admin and detail.releasable,
                       release_reason=form.get("reason", "") if form.get("type") == "release" else "")
 
     def _alike(detail) -> dict | None:
