@@ -151,8 +151,11 @@ class GatedStore(BaseStore):
         agent_id / source: default provenance of writes through this store.
         namespace_prefix: when set, every operation must stay inside it (an agent
             bound to ``("memories", "agent-a")`` cannot read or write agent-b's memory).
-        escalation_mode: park (default) — escalations wait in the review queue and
-            the agent goes on.
+        escalation_mode: park (the default and the only mode) — escalations wait in the review queue and
+            the agent goes on. ``interrupt`` is refused: a store's put cannot pause the graph, so the escalation
+            was parked anyway while its row claimed a paused thread (kept from every prune, looked for in a
+            checkpoint that never paused). To pause the graph for a person, put the proposals through the
+            reviewer node (``add_memory_gate(..., escalation_mode="interrupt")``).
     """
 
     def __init__(self, store: BaseStore | None = None, *, gate: Gatekeeper | None = None,
@@ -161,6 +164,10 @@ class GatedStore(BaseStore):
                  escalation_mode: EscalationMode | str = EscalationMode.park):
         # checked before a gate is opened: a misspelt mode quarantined every write that escalates
         escalation_mode = escalation_mode_of(escalation_mode) or EscalationMode.park
+        if escalation_mode is EscalationMode.interrupt:
+            raise ValueError("GatedStore cannot pause the graph: its escalations wait in the review queue "
+                             "(escalation_mode='park'). To pause for a person, send the proposals through the "
+                             "reviewer node: add_memory_gate(..., escalation_mode='interrupt')")
         if gate is None:
             gate = Gatekeeper.open(settings, memory_store=store)
         elif store is not None and store is not gate.memory_store:

@@ -22,7 +22,8 @@ ids) gets ids for its proposals when it is read.
 
 Not covered: a subgraph's hand-back that LangGraph restores from a checkpoint's pending writes (a step of the
 parent cut short by an interrupt of another node in the same step) comes back as a plain list without ids and is
-queued as new proposals; proposals of a plain-list checkpoint get new ids each time it is read, so a review of
+queued as new proposals, and its taken record is lost, so what that subgraph took off stays queued here (reviewed
+again on the next run, which replays the outcomes by their ids); proposals of a plain-list checkpoint get new ids each time it is read, so a review of
 them that runs again from that same checkpoint (a crash after the review stored them) stores them again.
 """
 

@@ -55,7 +55,11 @@ def test_a_misspelt_escalation_mode_is_refused_where_it_is_given(gate):
         make_review_node(gate, escalation_mode="bogus")
     # the values as written work, as strings too
     assert gate.submit(write, escalation_mode="park").state is ProposalState.pending
-    assert GatedStore(gate=gate, agent_id="agent-1", escalation_mode="interrupt").escalation_mode.value == "interrupt"
+    assert GatedStore(gate=gate, agent_id="agent-1", escalation_mode="park").escalation_mode.value == "park"
+    # a store cannot pause the graph: "interrupt" parked the escalation while its row claimed a paused thread
+    # (kept from every prune, looked for in checkpoints that never paused)
+    with pytest.raises(ValueError, match="cannot pause the graph"):
+        GatedStore(gate=gate, agent_id="agent-1", escalation_mode="interrupt")
 
 
 def test_a_decision_needs_a_reviewer_name(gate):
