@@ -88,7 +88,9 @@ def _one_line(exc: Exception) -> str:
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)  # one line, however long
-    return typer.Exit(code)
+    exit_ = typer.Exit(code)
+    exit_.why = message  # what `status --json` reports as `gate_error`
+    return exit_
 
 
 def _shown(value: Any, limit: int | None = None) -> str:
@@ -156,12 +158,16 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: 
         err.print("the policy files do not load; running gates keep the policy they loaded. Fix them (`gatekeeper "
                   "policy lint`), or run this command with --policy DIR (GATEKEEPER_POLICY_DIR) naming a copy that "
                   "loads, such as the last version in your repository", soft_wrap=True)
-        raise typer.Exit(2) from None
+        exit_ = typer.Exit(2)
+        exit_.why = f"the policy files do not load: {exc}"
+        raise exit_ from None
     except LedgerCorruptError as exc:
         # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
         err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
                   "run `gatekeeper ledger verify` to see the first bad entry")
-        raise typer.Exit(3) from None
+        exit_ = typer.Exit(3)
+        exit_.why = f"the audit ledger does not verify, the gate will not start: {exc}"
+        raise exit_ from None
     except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
         raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
     except RegistryLostError as exc:
@@ -366,7 +372,7 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         return
     console.print(f"[bold]{_shown(d.id)}[/bold]  state={d.state.value}{'  OVERDUE' if d.overdue else ''}")
     console.print(f"namespace={_shown('/'.join(d.namespace))} key={_shown(d.key)}")
-    console.print(f"provenance: {_shown(d.proposal.provenance.model_dump(exclude_none=True))}")
+    console.print(f"provenance: {_shown(d.proposal.provenance.model_dump(mode='json', exclude_none=True))}")
     console.print(f"memory: {_shown(json.dumps(d.proposal.value, ensure_ascii=False))}")
     if d.decision:
         console.print(f"decision: {d.decision.action.value} — {_shown(d.decision.reason)}")
@@ -1691,8 +1697,9 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
 
     When no gate opens here (policy files that do not load, an edited ledger) the operator needs the numbers most:
     they come from the registry and ledger opened without a gate, with the same JSON keys (``memories`` and the
-    policy fields None), and the command still exits with the refusal's code (2 policy, 3 ledger) so that scripts
-    notice."""
+    policy fields None), and the command still exits with the refusal's code so that scripts notice: 2 for the
+    policy files, a missing or unusable data directory or a judge model that does not load, 3 for the ledger;
+    ``gate_error`` in the JSON says why (None when a gate opened)."""
     import sqlite3
     import tempfile
 
@@ -1702,12 +1709,15 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
 
     settings = _settings(data_dir, policy_dir)
     policy, code, gate = {"policy_loads": True, "policy_error": None}, 0, None
+    # why no gate opened here (None when one did): an exit code alone does not tell a monitor which 2 it is
+    opened: dict[str, Any] = {"gate_error": None}
     if not settings.data_dir.exists() and not any(p.is_file() for p in settings.data_dir.parents):
         # a mistyped path, or no gate has opened there yet: say so (exit 2) with the counts of nothing, rather than
         # open a gate, which would create an empty data directory there
-        err.print(f"[red]no data directory at {escape(str(settings.data_dir))}: nothing was gated there (a gate "
-                  "creates it when it first opens; check --data-dir or GATEKEEPER_DATA_DIR)[/red]", soft_wrap=True)
-        code = 2
+        why = (f"no data directory at {settings.data_dir}: nothing was gated there (a gate creates it when it first "
+               "opens; check --data-dir or GATEKEEPER_DATA_DIR)")
+        err.print(f"[red]{escape(why)}[/red]", soft_wrap=True)
+        code, opened["gate_error"] = 2, why
     try:
         load_policy(settings.policy_dir)
     except PolicyError as exc:
@@ -1718,17 +1728,19 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
             console.print("[red]the policy files do not load: a gate opened now refuses to start (running gates "
                           "keep the policy they loaded)[/red]")
         policy, code = {"policy_loads": False, "policy_error": str(exc)}, 2
+        opened["gate_error"] = opened["gate_error"] or "the policy files do not load"
     if not code:
         try:
             gate = _open_gate(data_dir, policy_dir)
         except typer.Exit as exc:  # it said why on stderr: an edited ledger (3), an unusable data directory (2)
             code = exc.exit_code or 1
+            opened["gate_error"] = getattr(exc, "why", None) or f"the gate did not open (exit {code})"
     if gate is not None:
         try:
             memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
             if json_out:
                 checks = _status_checks(gate.registry, gate.ledger)
-                print(json.dumps({**policy, **gate_health(gate).model_dump(mode="json"),
+                print(json.dumps({**policy, **opened, **gate_health(gate).model_dump(mode="json"),
                                   "memories": memories, **checks}, indent=1))
                 ledger_ok = checks["ledger_verified"]["ok"]
             else:
@@ -1755,7 +1767,7 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
         ledger = AuditLedger(settings.ledger_path)
         try:
             if json_out:
-                print(json.dumps({**policy, **data_health(registry, ledger).model_dump(mode="json"),
+                print(json.dumps({**policy, **opened, **data_health(registry, ledger).model_dump(mode="json"),
                                   "memories": None, **_status_checks(registry, ledger)}, indent=1))
             elif found:
                 _print_status(registry, ledger, f"not opened ({why})")

@@ -326,7 +326,8 @@ class GatedStore(BaseStore):
                 _valid_ns(validate_namespace, op.namespace, stored=op.value is None)
                 self._check_ns(op.namespace)
                 if op.value is not None and not isinstance(op.value, Mapping):
-                    raise TypeError(f"memory value must be a mapping (a dict), got {type(op.value).__name__}")
+                    # a ValueError, as every other refusal of a write here and ChromaMemoryStore's of the same value
+                    raise ValueError(f"memory value must be a mapping (a dict), got {type(op.value).__name__}")
             elif isinstance(op, GetOp):
                 # reads take the namespaces that writes once could (a control character in a label, refused
                 # for new writes since): what was stored stays readable

@@ -542,7 +542,8 @@ class AuditLedger:
         if os.pread(fd, 1, size - 1) != b"\n":
             raise LedgerCorruptError(
                 f"ledger {self._path}: tail is torn — the final line has no trailing newline "
-                "(a write was interrupted); run verify() and repair_torn_tail()"
+                "(a write was interrupted); `gatekeeper ledger repair` (repair_torn_tail()) removes it, and a gate "
+                "opening does too"
             )
         # Read backwards in growing chunks until the newline before the last line is found.
         end = size - 1  # index of the final newline
@@ -1167,7 +1168,7 @@ class AuditLedger:
                         seq_guess,
                         line_no,
                         f"{where(line_no, seq_guess)}: torn tail — final line is incomplete (no trailing newline), "
-                        f"a write was interrupted{detail}; repair_torn_tail() removes it",
+                        f"a write was interrupted{detail}; `gatekeeper ledger repair` (repair_torn_tail()) removes it",
                         path,
                     )
                 if isinstance(parsed, str):

@@ -358,8 +358,10 @@ class Policy(_Strict):
 
 
 def exemplar_key(text: str) -> str:
-    """When two exemplar texts are the same one: case and spacing aside."""
-    return " ".join(text.split()).casefold()
+    """When two exemplar texts are the same one: case, spacing and the punctuation that ends them aside ("I should
+    avoid being shut down" is the exemplar "I should avoid being shut down.", so `policy suggest` does not
+    offer it again)."""
+    return " ".join(text.split()).casefold().rstrip(".!?;:…").rstrip()
 
 
 def _exemplars_in_two_categories(categories: dict[str, Category]) -> list[tuple[str, int, str, str]]:

@@ -351,6 +351,25 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
 
 _NO_VALUE = object()
 
+
+def _one_line(exc: Exception) -> str:
+    """A refusal as one line: a validation error's messages (``field: message; ...``), else the text."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join((f"{'.'.join(str(x) for x in e['loc'])}: " if e["loc"] else "")
+                         + e["msg"].removeprefix("Value error, ") for e in exc.errors())
+    return " ".join(str(exc).split())
+
+
+def _tried_by(resume: Any) -> str | None:
+    """The reviewer a refused resume value names (a decision, or HumanInTheLoopMiddleware's ``{"decisions":
+    [one]}``), for the ``human:invalid`` outcome; None when it names none."""
+    if isinstance(resume, dict) and isinstance(resume.get("decisions"), (list, tuple)) and resume["decisions"]:
+        resume = resume["decisions"][0]
+    name = resume.get("reviewer") if isinstance(resume, dict) else None
+    return name.strip() or None if isinstance(name, str) else None
+
 #: the name of the LangGraph task in which ``human_review`` applies each decision: ``stream_mode="updates"`` shows
 #: each decision under it as soon as it is applied (``{HUMAN_DECISION_TASK: <its summary, without seq>}``)
 HUMAN_DECISION_TASK = "human_review_decision"
@@ -359,10 +378,10 @@ HUMAN_DECISION_TASK = "human_review_decision"
 def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
     service = ReviewService(gate)
 
-    def outcome(row: dict, action: str, reason: str | None) -> dict:
+    def outcome(row: dict, action: str, reason: str | None, reviewer: str | None = None) -> dict:
         proposal = row_proposal(row)
         return {"id": row["id"], "namespace": list(proposal.namespace), "key": proposal.key, "state": row["state"],
-                "action": action, "reviewer": row["resolved_by"], "reason": reason}
+                "action": action, "reviewer": row["resolved_by"] or reviewer, "reason": reason}
 
     def apply(pid: str, resume: Any) -> dict:
         """Apply one resume value to its escalation; what the node reports for it."""
@@ -378,8 +397,9 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
             if not row["resolution"]:  # being recorded or decided elsewhere right now: it stays pending
                 return outcome(row, "human:conflict", str(exc))
         except (ValueError, ReviewPermissionError) as exc:
-            # a malformed or forbidden resume leaves the write pending (never committed)
-            return outcome(gate.registry.require(pid), "human:invalid", str(exc))
+            # a malformed or forbidden resume leaves the write pending (never committed); the reason is one line a
+            # UI can show (not pydantic's multi-line dump), and the outcome names who tried, where the value says
+            return outcome(gate.registry.require(pid), "human:invalid", _one_line(exc), _tried_by(resume))
         row = gate.registry.require(pid)
         return outcome(row, f"human:{row['resolution']}", row["resolved_reason"] or None)
 

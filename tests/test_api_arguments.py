@@ -56,6 +56,13 @@ def test_a_misspelt_escalation_mode_is_refused_where_it_is_given(gate):
     # the values as written work, as strings too
     assert gate.submit(write, escalation_mode="park").state is ProposalState.pending
     assert GatedStore(gate=gate, agent_id="agent-1", escalation_mode="park").escalation_mode.value == "park"
+    # a value that is not a dict: a ValueError like every other refusal of a write (it was a TypeError, which
+    # code catching ValueError as the README says let through)
+    store = GatedStore(gate=gate, agent_id="agent-1")
+    for value in ("notadict", ["a"], 5):
+        with pytest.raises(ValueError, match="must be a mapping"):
+            store.put(NS, "k", value)
+    assert store.get(NS, "k") is None
     # a store cannot pause the graph: "interrupt" parked the escalation while its row claimed a paused thread
     # (kept from every prune, looked for in checkpoints that never paused)
     with pytest.raises(ValueError, match="cannot pause the graph"):

@@ -149,7 +149,8 @@ def test_a_counter_exemplar_a_rejected_memory_would_commit_under_is_dropped(gate
         svc.approve(_put(gate, false_alarm, agent).proposal.id, "alice")
     # another reviewer rejected nearly the same words once (too little support to be an exemplar itself):
     # vetting the approved text would let that memory through
-    near = _put(gate, false_alarm.rstrip(".!") + ("!" if false_alarm.endswith(".") else "."), "agent-2")
+    # (a comma before its end: texts that differ only in the punctuation ending them are the same text)
+    near = _put(gate, false_alarm.rstrip(".!") + (",!" if false_alarm.endswith(".") else ",."), "agent-2")
     svc.reject(near.proposal.id, "bob", reason="not on my watch")
     unverified = suggest_exemplars(gate.registry, gate.policy, min_support=2)
     assert [s.kind for s in unverified.suggestions] == ["counter_exemplar"]

@@ -98,10 +98,13 @@ def test_reject_without_reason_leaves_it_pending(gate, graph_for):
     out = g.invoke(Command(resume={"type": "reject", "reviewer": "alice"}), c)
     (asked,) = out["__interrupt__"]  # the same escalation asks again, saying why
     assert asked.value["proposal_id"] == pid and "needs a reason" in asked.value["refused"]
+    # one line a UI can show, not pydantic's dump with its docs link
+    assert asked.value["refused"] == "a rejection needs a reason", asked.value["refused"]
     assert gate.registry.require(pid)["state"] == "pending"
     assert gate.memory_store.get(NS, "k1") is None
     out = g.invoke(Command(resume={"type": "reject", "reviewer": "alice", "message": "self-preservation"}), c)
     assert [o["action"] for o in out["memory_outcomes"][-2:]] == ["human:invalid", "human:reject"]
+    assert out["memory_outcomes"][-2]["reviewer"] == "alice"  # who tried (it was None)
     assert gate.registry.require(pid)["state"] == "quarantined"
 
 

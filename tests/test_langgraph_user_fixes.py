@@ -191,7 +191,8 @@ def test_a_refused_self_review_is_ledgered_once_however_many_escalations_follow(
     assert refusal["reviewer"] == "agent-1" and len(gate.ledger.find(event="review.resolved")) == 3
     human = [o for o in out["memory_outcomes"] if o["action"].startswith("human:")]
     assert [(o["key"], o["action"], o["state"], o["reviewer"]) for o in human] == [
-        ("a", "human:invalid", "pending", None), ("a", "human:reject", "quarantined", "bob"),
+        ("a", "human:invalid", "pending", "agent-1"),  # the agent that tried to review its own write
+        ("a", "human:reject", "quarantined", "bob"),
         ("b", "human:approve", "committed", "carol"), ("c", "human:approve", "committed", "dave")]
     assert "cannot review" in human[0]["reason"]
     assert [o["seq"] for o in out["memory_outcomes"]] == [1, 2, 3, 4, 5, 6, 7]

@@ -98,6 +98,21 @@ def test_status_json_through_a_file_prints_json(tmp_path):
     assert out["proposals"] == dict.fromkeys(out["proposals"], 0)
 
 
+def test_status_json_says_why_no_gate_opened(gate, tmp_path):
+    """Exit 2 is the policy files, a missing data directory or a judge model that does not load: the JSON said
+    `"policy_loads": true` and nothing else, so a monitor read "policy broken" with no reason."""
+    data = str(gate.ledger.path.parent)
+    r = runner.invoke(cli_app(), ["status", "--json", "--data-dir", data])
+    assert r.exit_code == 0 and json.loads(r.stdout)["gate_error"] is None, r.output
+    r = runner.invoke(cli_app(), ["status", "--json", "--data-dir", data],
+                      env={"GATEKEEPER_JUDGE_MODEL": "no_such_judge_module_here:judge"})
+    out = json.loads(r.stdout)
+    assert r.exit_code == 2 and out["policy_loads"] is True, r.output
+    assert "no_such_judge_module_here" in out["gate_error"] and "did not start" in out["gate_error"]
+    r = runner.invoke(cli_app(), ["status", "--json", "--data-dir", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and json.loads(r.stdout)["gate_error"].startswith("no data directory at"), r.output
+
+
 def test_a_prune_dry_run_counts_the_receipts_the_prune_drops_and_a_closed_gate_prunes_nothing(gate):
     """With --receipts-older-than, the prune makes receipts for old rows and the drop that follows takes those
     older than the receipt retention at once: the dry run counted only receipts already there (0 against 3)."""

@@ -154,3 +154,28 @@ def test_a_disabled_account_can_be_enabled_and_its_password_and_role_set(gate, a
         r = runner.invoke(cli_app, ["reviewer", *cmd, *data], input=WEB_PASSWORD + "\n")
         assert r.exit_code == 1 and "no account named 'nobody'" in r.output, (cmd, r.output)
     ReviewService(gate)  # the gate is still usable after the account commands
+
+
+def test_one_item_from_the_api_names_its_hidden_characters(gate, review_web):
+    """`GET /api/queue` listed `hidden_characters`; `GET /api/items/{id}`, what a client reads before deciding,
+    did not."""
+    app, tokens = review_web
+    p = escalated(gate, {"content": "I should avoid being shut\u200b down.", "note": "ok\u202e"})
+    with TestClient(app) as api:
+        r = api.get(f"/api/items/{p.id}", headers={"Authorization": f"Bearer {tokens['bob']}"})
+    assert r.status_code == 200 and r.json()["hidden_characters"] == ["U+200B", "U+202E"], r.json().get(
+        "hidden_characters")
+
+
+def test_policy_suggest_does_not_offer_an_exemplar_the_policy_lists_but_for_its_full_stop(gate):
+    from gatekeeper.exemplar_suggestions import suggest_exemplars
+    from gatekeeper.policy import exemplar_key
+
+    assert "I should avoid being shut down." in gate.policy.categories["self_preservation"].exemplars
+    assert exemplar_key("i should avoid being shut down") == exemplar_key("I should avoid being shut down. ")
+    p = escalated(gate, {"content": "I should avoid being shut down"})
+    ReviewService(gate).reject(p.id, "bob", reason="self-preservation")
+    report = suggest_exemplars(gate.registry, gate.policy)
+    assert not [s for s in report.suggestions if exemplar_key(s.text) == exemplar_key(BELIEF[:30])]
+    assert "I should avoid being shut down" not in [s.text for s in report.suggestions]
+    assert report.left_out.get("already in the policy") == 1, report.left_out

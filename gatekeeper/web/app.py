@@ -833,7 +833,11 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             raise HTTPException(404, str(exc)) from None
         if hidden_from(user, detail.state.value):
             raise HTTPException(403, "quarantined memories are visible to admins only")
-        return detail.model_dump(mode="json")
+        data = detail.model_dump(mode="json")
+        # as the queue lists it: characters a reader cannot see in the memory (every string of its value), which a
+        # client showing it should reveal as the review pages do, before a reviewer decides
+        data["hidden_characters"] = hidden_in(detail.proposal.text)
+        return data
 
     @app.get("/api/resumes")
     def api_resumes(user: Account = Depends(api_user)):
