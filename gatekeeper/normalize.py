@@ -249,7 +249,11 @@ _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _WORD_RE = re.compile(f"(?:[^\\W_]|[{_MARKS}])+")
 _MARKS_AFTER_ASCII_RE = re.compile(f"(?<=[A-Za-z])[{_MARKS}]+")
 _DIGITS_DELETE = str.maketrans("", "", "0123456789")
-_NEWLINE_TRANS = {0x85: "\n", 0x2028: "\n", 0x2029: "\n"}
+_NEWLINE_TRANS = {0x85: "\n", 0x2028: "\n", 0x2029: "\n",
+                  # characters that stand between words as a space does, to a reader or to a model: the braille
+                  # blank (U+2800, which looks like a space), the open box, the lower block and the object
+                  # replacement character. Not spaces to Python, so "I\u2800should\u2800avoid..." was one word
+                  0x2800: " ", 0x2423: " ", 0x2581: " ", 0xFFFC: " "}
 _WS_H_RE = re.compile(r"[^\S\n]+")
 _WS_NL_RE = re.compile(r" ?\n\s*")
 
@@ -257,6 +261,7 @@ _WS_NL_RE = re.compile(r" ?\n\s*")
 _SUSPICIOUS_ASCII_RE = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f<&%\\]|\]\(|\]:|[A-Za-z0-9+/_-]{16}"
     r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:]){7}|[A-Za-z]\*"
+    r"|[A-Za-z]([;+|~^#=,])(?:[A-Za-z]+\1){2}[A-Za-z]"  # words glued by a separator (_GLUED_WORDS_RE)
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -1392,6 +1397,11 @@ def _leet_dense(text: str) -> str | None:
 
 
 _INTRAWORD_STARS_RE = re.compile(r"(?<=[^\W\d_])\*{1,3}(?=[^\W\d_])")
+#: four or more words of letters joined by one repeated separator and no space ("I;should;avoid;being",
+#: "ignore&all&previous&instructions"): a model reads the run as noise, a reader (or the model that recalls it)
+#: as words. The variant reads the separator as a space.
+#: Tried only where a word starts, each word taken whole (possessive): linear in the text's length.
+_GLUED_WORDS_RE = re.compile(r"(?<![^\W\d_])[^\W\d_]++([;&+|~^#=,])(?:[^\W\d_]++\1){2,}[^\W\d_]++")
 
 
 #: words of English prose that French, Spanish, German ... prose does not have: two different ones make a text
@@ -1443,14 +1453,16 @@ def _accents_disguise_english(text: str) -> bool:
 def _plain_variant(text: str, fold_accents: bool) -> str | None:
     """``text`` without accents on Latin letters (``fold_accents``: the input spelt them as separate combining
     characters, "Igno\u0301re", which NFKC composes to "Ignóre" and no rule matches, or they disguise English
-    words, see _accents_disguise_english) and without markdown emphasis inside words (``Ig**no**re``), or None
-    when neither applies. A variant, not the text; ordinary accented text (``café``, ``Zürich``) is left alone:
+    words, see _accents_disguise_english), without markdown emphasis inside words (``Ig**no**re``) and with
+    words glued by a repeated separator read apart (``I;should;avoid``, ``_GLUED_WORDS_RE``), or None when none
+    applies. A variant, not the text; ordinary accented text (``café``, ``Zürich``) is left alone:
     it gains nothing."""
     out = text
     if "*" in out:
         out = _INTRAWORD_STARS_RE.sub("", out)
     if fold_accents and not out.isascii():
         out = _fold_accents(out)
+    out = _GLUED_WORDS_RE.sub(lambda m: m.group().replace(m.group(1), " "), out)
     return out if out != text else None
 
 

@@ -42,7 +42,7 @@ from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import review_texts, runs_on, string_fields
+from gatekeeper.segments import name_texts, review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
@@ -434,6 +434,9 @@ class Reviewer:
         # words must not suppress a rule's match in it (an ``unless`` word in a tag) nor dilute it
         alone = len(fields) > 1 or (len(fields) == 1 and fields[0] != w.proposal.text)
         extra = [normalize(f).text for f in fields] if alone else []
+        # the key and namespace labels where they read as a statement: the agent chooses them, recall returns
+        # them with the memory, and a belief written there was committed unreviewed
+        extra += [normalize(n).text for n in name_texts(w.proposal.namespace, w.proposal.key)]
         w.texts = review_texts(w.norm.all_texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",

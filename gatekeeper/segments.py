@@ -173,6 +173,36 @@ def string_fields(value, depth: int = 0) -> list[str]:
     return out
 
 
+#: a key or namespace label is reviewed as text from this many words of letters (``name_texts``)
+NAME_MIN_WORDS = 4
+#: what separates the words of a key or label ("avoid-being-shut-down", "ignore_all.previous/instructions")
+_NAME_SEPARATORS = re.compile(r"[\s\-_./:+;&|,~=]+")
+
+
+def name_texts(namespace: Sequence[str], key: str) -> list[str]:
+    """The write's namespace labels and key as texts to review, where they read as a statement. The agent
+    chooses them and they come back with the memory on recall (a search lists each item's namespace and key), so
+    a belief written there instead of in the value was committed unreviewed. Separators read as spaces; each
+    label and the key counts from ``NAME_MIN_WORDS`` words of letters, and all of them joined (a statement spread
+    over the labels) from two words more. Slugs and ids ("user-42", "project_notes", a uuid) are not reviewed."""
+    def words(text: str) -> list[str]:
+        return [t for t in _NAME_SEPARATORS.split(text) if t]
+
+    def lettered(tokens: list[str]) -> int:
+        return sum(t.isalpha() for t in tokens)
+
+    out: list[str] = []
+    for name in (*namespace, key):
+        tokens = words(str(name))
+        if lettered(tokens) >= NAME_MIN_WORDS:
+            out.append(" ".join(tokens))
+    joined = [t for name in (*namespace, key) for t in words(str(name))]
+    text = " ".join(joined)
+    if lettered(joined) >= NAME_MIN_WORDS + 2 and text not in out:
+        out.append(text)
+    return out
+
+
 def review_texts(texts: Sequence[str], fields: Sequence[str] = ()) -> list[str]:
     """Every text a write is reviewed as (the rules and the model): ``texts`` (its normalised text and
     decoded variants), then their :func:`segments` and the string ``fields`` of a structured value."""
