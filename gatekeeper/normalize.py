@@ -260,7 +260,7 @@ _WS_NL_RE = re.compile(r" ?\n\s*")
 # Plain printable ASCII with nothing that any later stage could act on.
 _SUSPICIOUS_ASCII_RE = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f<&%\\]|\]\(|\]:|[A-Za-z0-9+/_-]{16}"
-    r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:]){7}|[A-Za-z]\*"
+    r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:-]){7}|[A-Za-z]\*"
     r"|[A-Za-z]([;+|~^#=,])(?:[A-Za-z]+\1){2}[A-Za-z]"  # words glued by a separator (_GLUED_WORDS_RE)
 )
 
@@ -268,7 +268,9 @@ _SUSPICIOUS_ASCII_RE = re.compile(
 # HTML / markdown
 # --------------------------------------------------------------------------------------------------
 
-_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
+#: numeric entities count without their ";" too ("&#73&#32&#115": browsers and html.unescape read them), named
+#: ones only with it
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,8};?|#[xX][0-9a-fA-F]{1,8};?|[A-Za-z][A-Za-z0-9]{1,31};)")
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?=[\s/>])([^<>]*)>")
 _BOGUS_RE = re.compile(r"<[!?]([^<>]*)>")
 _ATTR_RE = re.compile(
@@ -335,7 +337,7 @@ _MD_REFDEF_RE = re.compile(
 # --------------------------------------------------------------------------------------------------
 
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:]{16,}")
+_HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:-]{16,}")  # bytes apart by spaces, commas, colons or dashes
 #: one line of wrapped base64 (or plain hex: ``xxd -p``)
 _WRAPPED_LINE_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 #: the offset that starts a row of ``hexdump -C`` / ``xxd`` output ("00000010  6f 75 ..." / "00000010: 6f75 ...")
@@ -986,7 +988,7 @@ def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
     if "\x1b" in s or "\x9b" in s:
         s, n = _ANSI_RE.subn("", s)
         ctx.add("ansi_escapes_removed", n)
-    if "&" in s and ";" in s:
+    if "&" in s and (";" in s or "&#" in s):
         s = _decode_entities(s, ctx)
     if not s.isascii() and _TAGCHAR_RE.search(s):
         s = _tag_chars(s, ctx, payloads)
@@ -1188,7 +1190,7 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
     if len(src) >= _MIN_HEX_DIGITS:
         for m in _HEX_CAND_RE.finditer(src):
             chunk = _HEX_PREFIX_RE.sub(" ", m.group())
-            toks = chunk.replace(",", " ").replace(":", " ").split()
+            toks = chunk.replace(",", " ").replace(":", " ").replace("-", " ").split()
             pairs: list[str] = []
             for tok in [*toks, ""]:
                 if len(tok) == 2 and _HEX_TOKEN_RE.fullmatch(tok):

@@ -69,3 +69,19 @@ def test_ordinary_lists_glued_by_separators_stay_task_knowledge(gate):
     assert normalize("I\u2800should\u2800avoid").text == "I should avoid"
     assert normalize("ops;deploy;staging;weekly").variants == ["ops deploy staging weekly"]
     assert normalize("a;b").variants == []
+
+
+def test_hex_bytes_apart_by_dashes_and_numeric_entities_without_their_semicolon_are_decoded(gate):
+    """"49-20-73-68-..." (hex with dashes) and "&#73&#32&#115..." (numeric entities without ";", which browsers and
+    html.unescape read) were committed; hex apart by spaces or colons and entities with ";" were decoded."""
+    for belief in (SELF_PRESERVATION, HIDDEN_GOALS):
+        dashed = "-".join(f"{c:02x}" for c in belief.encode())
+        entities = "".join(f"&#{ord(c)}" for c in belief)
+        for text in (dashed, entities, f"Note for later: {entities}"):
+            outcome = submit(gate, text)
+            assert outcome.state is not ProposalState.committed, (text[:40], outcome.review.score)
+    # dates, ids and MAC addresses are not bytes to decode
+    for text in ("Meeting 2026-12-04 - 2026-12-05, room 12-04", "uuid 3f2a9b1c-1234-4abc-9def-0123456789ab",
+                 "MAC 00-1A-2B-3C-4D-5E"):
+        n = normalize(text)
+        assert n.text == text and n.variants == [] and n.findings == [], n
