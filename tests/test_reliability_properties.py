@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 import tempfile
 import unicodedata
@@ -85,6 +86,11 @@ def test_zero_width_and_homoglyphs_fold_back_exactly(s):
 @PROPS
 @given(sentences, st.sampled_from(["bidi", "base64", "hex", "html_hidden", "md_hidden"]))
 def test_hidden_and_encoded_payloads_are_recovered(s, name):
+    if name == "base64":
+        # a token in one case is not read as base64 (paths, words, AKIA-style keys; base64 of prose mixes cases):
+        # a few lower-case sentences encode to one, e.g. "ngarg ngarg ngar" -> "bmdhcmcgbmdhcmcgbmdhcg=="
+        body = base64.b64encode(s.encode()).decode().rstrip("=")
+        assume(not (body.islower() or body.isupper() or body.isdigit()))
     assert _seen(s, adv.TRANSFORMS[name](s)), (name, s)
 
 
