@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import html
 import re
 import unicodedata
@@ -69,6 +70,8 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "html_comment_hidden_text",
         "html_hidden_text",
         "markdown_hidden_text",
+        "rot13_decoded",
+        "reversed_decoded",
         "normalize_error",
     }
 )
@@ -86,6 +89,8 @@ _BARE_FINDINGS = frozenset(
         "markdown_hidden_text",
         "markdown_link_title",
         "zalgo_text",
+        "rot13_decoded",
+        "reversed_decoded",
         "normalize_error",
     }
 )
@@ -1527,6 +1532,50 @@ def _fallback(original: str) -> NormalizedText:
     return NormalizedText(original=original, text=text, variants=[], findings=["normalize_error"])
 
 
+#: the commonest English words: a text in which they are rare but which reads with them once ROT13 is undone or
+#: its letters run backwards was written so ("V fubhyq nibvq orvat fuhg qbja", "nwod tuhs gnieb diova")
+_COMMON_WORDS = frozenset(
+    "the a an and or but to of in on for with from by as at is are be was were been it its this that these those "
+    "i you we they he she me my your our their them his her not no do does can will would should must may might "
+    "all any if so than then there here what when how who which about into out up only just more never always "
+    "have has had get make".split())
+_ASCII_WORDS_RE = re.compile(r"[a-z]+")
+
+
+def _common(words: list[str]) -> int:
+    return sum(len(w) > 1 and w in _COMMON_WORDS for w in words)  # "i" and "a" read the same backwards
+
+
+def _unscrambled(text: str) -> list[tuple[str, str]]:
+    """Readings of ``text`` with ROT13 undone, its letters run backwards, or each word's letters run backwards,
+    with their finding's code, where that reading and not the text reads as English (a few of
+    ``_COMMON_WORDS``, which the text itself lacks): none for English as it is, other languages or codes. A
+    handful of set lookups for an ordinary text."""
+    words = _ASCII_WORDS_RE.findall(text.lower())
+    if len(words) < 4 or _common(words) >= 2:
+        return []
+
+    def english(reading: str) -> bool:
+        ws = _ASCII_WORDS_RE.findall(reading.lower())
+        hits = _common(ws)
+        return hits >= 2 and hits * 4 >= len(ws)
+
+    readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
+                (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
+    return [(r, code) for r, code in readings if english(r)]
+
+
+def _with_unscrambled(result: NormalizedText) -> NormalizedText:
+    """``result`` with the unscrambled readings of its text (``_unscrambled``) as variants, when there are."""
+    found = [(r, code) for r, code in _unscrambled(result.text) if r not in result.variants]
+    found = found[:max(0, MAX_VARIANTS - len(result.variants))]
+    if not found:
+        return result
+    codes = list(dict.fromkeys(code for _, code in found))
+    return NormalizedText(original=result.original, text=result.text,
+                          variants=[*result.variants, *(r for r, _ in found)], findings=[*result.findings, *codes])
+
+
 def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
     """Canonicalise ``text`` and extract hidden / encoded variants. Never raises."""
     if not isinstance(text, str):
@@ -1541,8 +1590,8 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
         except UnicodeEncodeError:
             text, surrogates = _SURROGATE_RE.subn("\ufffd", text)
     elif not _SUSPICIOUS_ASCII_RE.search(text):
-        # fast path: plain printable ASCII, nothing to decode, strip or fold
-        return NormalizedText(original=text, text=_collapse_ws(text))
+        # fast path: plain printable ASCII, nothing to decode, strip or fold (but ROT13 or backwards text)
+        return _with_unscrambled(NormalizedText(original=text, text=_collapse_ws(text)))
     try:
         depth = max(0, min(int(max_decode_depth), _MAX_DECODE_DEPTH))
     except Exception:
@@ -1560,6 +1609,7 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
         if len(variants) > MAX_VARIANTS:
             # never drop what was hidden: the overflow is reviewed as one combined text (one per line)
             variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
-        return NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render())
+        return _with_unscrambled(NormalizedText(original=text, text=canon, variants=variants,
+                                                findings=ctx.render()))
     except Exception:
         return _fallback(text)
