@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind, one_line
 from gatekeeper.policy import PolicyError, load_policy
 from gatekeeper.settings import GatekeeperSettings
 
@@ -77,19 +77,19 @@ def _main(log_level: Optional[str] = typer.Option(
 
 
 def _one_line(exc: Exception) -> str:
-    """An error as one line: pydantic's validation errors as ``field: message; ...``."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"].removeprefix(
-            "Value error, ") for e in exc.errors())
-    return " ".join(str(exc).split())
+    """An error as one line (``models.one_line``)."""
+    return one_line(exc)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)  # one line, however long
+    return _exit(code, message)
+
+
+def _exit(code: int, why: str) -> typer.Exit:
+    """``typer.Exit(code)`` that keeps why (what `status --json` reports as `gate_error`)."""
     exit_ = typer.Exit(code)
-    exit_.why = message  # what `status --json` reports as `gate_error`
+    exit_.why = why
     return exit_
 
 
@@ -158,16 +158,12 @@ def _open_gate(data_dir: Optional[Path], policy_dir: Optional[Path], *, create: 
         err.print("the policy files do not load; running gates keep the policy they loaded. Fix them (`gatekeeper "
                   "policy lint`), or run this command with --policy DIR (GATEKEEPER_POLICY_DIR) naming a copy that "
                   "loads, such as the last version in your repository", soft_wrap=True)
-        exit_ = typer.Exit(2)
-        exit_.why = f"the policy files do not load: {exc}"
-        raise exit_ from None
+        raise _exit(2, f"the policy files do not load: {exc}") from None
     except LedgerCorruptError as exc:
         # an edited (not torn) ledger: the gate refuses to chain onto it; say so instead of a traceback
         err.print(f"[red]the audit ledger does not verify, the gate will not start: {exc}[/red]\n"
                   "run `gatekeeper ledger verify` to see the first bad entry")
-        exit_ = typer.Exit(3)
-        exit_.why = f"the audit ledger does not verify, the gate will not start: {exc}"
-        raise exit_ from None
+        raise _exit(3, f"the audit ledger does not verify, the gate will not start: {exc}") from None
     except OSError as exc:  # e.g. a path under the data directory that is a file, or not writable
         raise _fail(f"cannot open the data directory {settings.data_dir}: {exc}") from None
     except RegistryLostError as exc:

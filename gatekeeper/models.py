@@ -51,6 +51,17 @@ def as_utc(moment: datetime, name: str = "since") -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def one_line(exc: Exception) -> str:
+    """An error as one line: pydantic's validation errors as ``field: message; ...``, anything else its text with
+    its line breaks folded (what the CLI prints and the reviewer node reports for a refused decision)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"].removeprefix(
+            "Value error, ") for e in exc.errors())
+    return " ".join(str(exc).split())
+
+
 def whole_number(value: Any, name: str = "limit", least: int = 1) -> int:
     """``value`` when it is a whole number from ``least``; otherwise a ValueError naming the argument. A bool is
     refused although Python counts it an int (``limit=True`` read as 1 took one row, silently), and so is a float

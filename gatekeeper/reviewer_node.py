@@ -59,7 +59,8 @@ from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.gated_store import TASK_ID_KEY, canonical_text, derived_id
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
-    EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind, escalation_mode_of)
+    EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind, escalation_mode_of,
+    one_line)
 from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, NotFoundError, row_proposal
@@ -352,16 +353,6 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
 _NO_VALUE = object()
 
 
-def _one_line(exc: Exception) -> str:
-    """A refusal as one line: a validation error's messages (``field: message; ...``), else the text."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        return "; ".join((f"{'.'.join(str(x) for x in e['loc'])}: " if e["loc"] else "")
-                         + e["msg"].removeprefix("Value error, ") for e in exc.errors())
-    return " ".join(str(exc).split())
-
-
 def _tried_by(resume: Any) -> str | None:
     """The reviewer a refused resume value names (a decision, or HumanInTheLoopMiddleware's ``{"decisions":
     [one]}``), for the ``human:invalid`` outcome; None when it names none."""
@@ -399,7 +390,7 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
         except (ValueError, ReviewPermissionError) as exc:
             # a malformed or forbidden resume leaves the write pending (never committed); the reason is one line a
             # UI can show (not pydantic's multi-line dump), and the outcome names who tried, where the value says
-            return outcome(gate.registry.require(pid), "human:invalid", _one_line(exc), _tried_by(resume))
+            return outcome(gate.registry.require(pid), "human:invalid", one_line(exc), _tried_by(resume))
         row = gate.registry.require(pid)
         return outcome(row, f"human:{row['resolution']}", row["resolved_reason"] or None)
 

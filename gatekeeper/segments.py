@@ -191,12 +191,9 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
     def lettered(tokens: list[str]) -> int:
         return sum(t.isalpha() for t in tokens)
 
-    out: list[str] = []
-    for name in (*namespace, key):
-        tokens = words(str(name))
-        if lettered(tokens) >= NAME_MIN_WORDS:
-            out.append(" ".join(tokens))
-    joined = [t for name in (*namespace, key) for t in words(str(name))]
+    per_name = [words(str(name)) for name in (*namespace, key)]
+    out = [" ".join(tokens) for tokens in per_name if lettered(tokens) >= NAME_MIN_WORDS]
+    joined = [t for tokens in per_name for t in tokens]
     text = " ".join(joined)
     if lettered(joined) >= NAME_MIN_WORDS + 2 and text not in out:
         out.append(text)
