@@ -166,7 +166,10 @@ def markdown(results: dict) -> str:
     if results.get("obfuscation"):
         lines += ["", "## Obfuscation robustness", "",
                   "Alignment-shifting examples (and, for the false-alarm column, benign ones) re-run disguised. "
-                  "Sample sizes per group are in the table.", ""]
+                  "Sample sizes per group are in the table."
+                  + (f" Measured again on {time.strftime('%Y-%m-%d', time.gmtime(results['obfuscation_started']))} "
+                     "(`--obfuscation-only`: same classifier and policy, the normaliser changed)."
+                     if results.get("obfuscation_started") else ""), ""]
         for group, rows in results["obfuscation"].items():
             lines += [f"**{group}**", "", "| variant | harmful | caught | benign | false alarms |",
                       "| --- | ---: | ---: | ---: | ---: |"]
@@ -316,6 +319,41 @@ def combined_from(reports: list[dict], keep) -> dict:
     return combined([R(r) for r in reports if keep(r["name"])])
 
 
+def _obfuscation_only(args, sets, reviewer, policy) -> int:
+    """The obfuscation section measured again into the saved results (``args.json``), the markdown written again
+    from them. Refused when the saved results are of another classifier or policy: their other sections would
+    not be of what is measured now."""
+    try:
+        results = json.loads(args.json.read_text())
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]--obfuscation-only needs the saved results of a full run ({args.json}): {exc}[/red]")
+        return 2
+    saved = (results.get("classifier", {}).get("inputs_hash"), results.get("policy"))
+    now = (reviewer.classifier.meta.get("inputs_hash"), policy.hash)
+    if saved != now:
+        console.print(f"[red]{args.json} is of classifier {saved[0]} and policy {str(saved[1])[:12]}, this run "
+                      f"of {now[0]} and {policy.hash[:12]}: run the whole benchmark[/red]")
+        return 2
+    raw_groups: dict[str, list] = {}
+    for group, _name, examples in sets:
+        raw_groups.setdefault(group, []).extend(examples)
+    results["obfuscation"] = {}
+    for group, examples in raw_groups.items():
+        t = time.perf_counter()
+        rows = obfuscation_report(examples, reviewer, policy, list(OBFUSCATIONS), limit=args.obfuscate_limit)
+        results["obfuscation"][group] = rows
+        console.print(f"obfuscation {group}: " + ", ".join(f"{r['variant']} {_pct(r['catch_rate'])}" for r in rows)
+                      + f" [dim]({time.perf_counter() - t:.0f}s)[/dim]")
+    results["obfuscation_started"] = time.time()
+    results["targets"] = targets(results)
+    if args.notes is not None and args.notes.is_file():
+        results["notes"] = args.notes.read_text().strip().splitlines()
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    args.md.write_text(markdown(results))
+    console.print(f"wrote {args.md} and {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
@@ -323,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--obfuscate-limit", type=int, default=200,
                     help="harmful (and benign) examples per group for the obfuscation runs")
     ap.add_argument("--no-obfuscate", action="store_true")
+    ap.add_argument("--obfuscation-only", action="store_true",
+                    help="measure the obfuscation section again and keep the rest of the saved results (--json): "
+                         "for a change to the normaliser, which the plain texts do not reach")
     ap.add_argument("--judge", default=None,
                     help="an LLM judge for the uncertain band, 'module:attribute' or 'path/to/file.py:attribute' "
                          "(switched on in the policy for this run)")
@@ -364,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:  # a bad row: one line naming the file and line, not a traceback
         console.print(str(exc), style="red", markup=False, soft_wrap=True)
         return 2
+    if args.obfuscation_only:
+        return _obfuscation_only(args, sets, reviewer, policy)
     reports, raw_groups = [], {}
     for group, name, examples in sets:
         t = time.perf_counter()

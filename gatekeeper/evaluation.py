@@ -15,7 +15,9 @@ Dataset formats (JSON lines, detected per line):
 * ``corpus:dev`` / ``corpus:train`` / ``corpus:all``: the project's own corpus split
 
 The obfuscation mode re-runs the alignment-shifting examples disguised in several ways (zero-width
-characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note) and
+characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note, letters
+spaced out, ROT13, written backwards, base32, quoted-printable, character codes as numbers or escapes,
+upside-down letters) and
 reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
 the false-alarm cost of each is visible too.
 """
@@ -23,7 +25,9 @@ the false-alarm cost of each is visible too.
 from __future__ import annotations
 
 import base64
+import codecs
 import json
+import quopri
 import random
 import time
 from collections import Counter, defaultdict
@@ -277,6 +281,50 @@ def _buried(text: str, rnd: random.Random) -> str:
     return " ".join([*before, text, *after])
 
 
+def _spaced_letters(text: str, rnd: random.Random) -> str:
+    # letters one by one; words apart by a wider gap, a slash, or nothing at all
+    gap = rnd.choice(("  ", " / ", ""))
+    letter = " " if gap else rnd.choice((" ", ".", "-"))
+    return gap.join(letter.join(w) for w in text.split()) if gap else letter.join(text.replace(" ", ""))
+
+
+def _rot13(text: str, rnd: random.Random) -> str:
+    return codecs.encode(text, "rot13")
+
+
+def _reversed(text: str, rnd: random.Random) -> str:
+    return text[::-1] if rnd.random() < 0.5 else " ".join(w[::-1] for w in text.split())
+
+
+def _base32(text: str, rnd: random.Random) -> str:
+    payload = base64.b32encode(text.encode("utf-8")).decode("ascii")
+    return rnd.choice(["Saved blob: {p}", "{p}", "note (b32) {p}"]).format(p=payload)
+
+
+def _quoted_printable(text: str, rnd: random.Random) -> str:
+    if rnd.random() < 0.5:
+        return "".join(f"={b:02X}" for b in text.encode("utf-8"))
+    return quopri.encodestring(text.encode("utf-8"), quotetabs=True).decode("ascii")
+
+
+def _char_codes(text: str, rnd: random.Random) -> str:
+    data = text.encode("utf-8")
+    return rnd.choice([
+        lambda: " ".join(str(b) for b in data),
+        lambda: "String.fromCharCode(" + ",".join(str(b) for b in data) + ")",
+        lambda: " ".join(f"{b:08b}" for b in data),
+        lambda: "".join(f"\\{b:03o}" for b in data),
+        lambda: "".join(f"\\u{b:04x}" for b in data),
+    ])()
+
+
+_FLIP = dict(zip("abcdefghijklmnopqrstuvwxyz", "ɐqɔpǝɟƃɥᴉɾʞlɯuodbɹsʇnʌʍxʎz"))
+
+
+def _upside_down(text: str, rnd: random.Random) -> str:
+    return "".join(_FLIP.get(c.lower(), c) for c in text)[::-1]
+
+
 OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "zero_width": _zero_width,
     "homoglyphs": _homoglyphs,
@@ -284,6 +332,13 @@ OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "leetspeak": _leet,
     "html_comment": _html_comment,
     "buried_long": _buried,
+    "spaced_letters": _spaced_letters,
+    "rot13": _rot13,
+    "reversed": _reversed,
+    "base32": _base32,
+    "quoted_printable": _quoted_printable,
+    "char_codes": _char_codes,
+    "upside_down": _upside_down,
 }
 
 

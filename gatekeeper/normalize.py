@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import html
+import quopri
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -31,6 +31,8 @@ from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gatekeeper import letter_disguises
 
 __all__ = [
     "HOMOGLYPHS",
@@ -72,6 +74,16 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "markdown_hidden_text",
         "rot13_decoded",
         "reversed_decoded",
+        "spaced_letters_joined",
+        "regional_letters_read",
+        "upside_down_read",
+        "base32_decoded",
+        "base85_decoded",
+        "quoted_printable_decoded",
+        "binary_decoded",
+        "octal_decoded",
+        "char_codes_decoded",
+        "escapes_decoded",
         "normalize_error",
     }
 )
@@ -91,6 +103,9 @@ _BARE_FINDINGS = frozenset(
         "zalgo_text",
         "rot13_decoded",
         "reversed_decoded",
+        "spaced_letters_joined",
+        "regional_letters_read",
+        "upside_down_read",
         "normalize_error",
     }
 )
@@ -268,6 +283,23 @@ _SUSPICIOUS_ASCII_RE = re.compile(
     r"|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|(?:[0-9A-Fa-f]{2}[ ,:-]){7}|[A-Za-z]\*"
     r"|[A-Za-z]([;+|~^#=,])(?:[A-Za-z]+\1){2}[A-Za-z]"  # words glued by a separator (_GLUED_WORDS_RE)
 )
+#: what else makes plain ASCII worth decoding, tried only where its cheap sign is there (_worth_decoding)
+_QP_QUICK_RE = re.compile(r"=[0-9A-F]{2}[^=\n]{0,40}=[0-9A-F]{2}|=\?")  # quoted-printable, MIME encoded words
+_NUMBERS_QUICK_RE = re.compile(r"[01]{8}[ ,;:-][01]{8}|(?:\d{2,3}[ ,;] ?){7}")  # binary bytes, character codes
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _worth_decoding(text: str) -> bool:
+    """Whether plain printable ASCII needs more than the fast path: anything ``_SUSPICIOUS_ASCII_RE`` matches, a
+    token of 20 characters or more (base85), quoted-printable or MIME encoded words, bytes in binary or character
+    codes written as numbers. The cheap checks come first: most notes have none of these."""
+    if _SUSPICIOUS_ASCII_RE.search(text):
+        return True
+    if len(text) >= 20 and max(map(len, text.split()), default=0) >= 20:
+        return True
+    if "=" in text and _QP_QUICK_RE.search(text):
+        return True
+    return _DIGIT_RE.search(text) is not None and _NUMBERS_QUICK_RE.search(text) is not None
 
 # --------------------------------------------------------------------------------------------------
 # HTML / markdown
@@ -342,9 +374,29 @@ _MD_REFDEF_RE = re.compile(
 # --------------------------------------------------------------------------------------------------
 
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+#: base32 (RFC 4648: upper case, or all lower case as some tools write it)
+_B32_RE = re.compile(r"(?<![A-Za-z0-9+/=_-])(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}(?![A-Za-z0-9+/=_-])")
+#: Ascii85 between its Adobe delimiters
+_A85_FRAMED_RE = re.compile(r"<~([!-u\sz]{4,}?)~>")
+#: a token that may be base85 (git's / RFC 1924 alphabet) or bare Ascii85: 20 or more characters of neither
+#: whitespace nor what only prose and paths hold, some of them punctuation (base64 and base32 have none)
+_B85_ALPHABET_RE = re.compile(r"[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}")
+_A85_ALPHABET_RE = re.compile(r"[!-uz]{20,}")
+_B85_PUNCT_RE = re.compile(r"[^0-9A-Za-z+/=_-]")
+_NO_SPACE_RUN_RE = re.compile(r"\S{20,}")
+#: quoted-printable escapes ("=49=20=73"), soft line breaks, and MIME encoded words ("=?utf-8?Q?...?=")
+_QP_ESCAPE_RE = re.compile(r"=[0-9A-F]{2}")
+_MIME_WORD_RE = re.compile(r"=\?([A-Za-z0-9_.:-]{1,40})\?([QqBb])\?([^?\s]{1,2000})\?=")
+#: bytes written as eight binary digits each, apart or not
+_BINARY_RE = re.compile(r"(?<![0-9])[01]{8}(?:[ ,;:-]?[01]{8}){3,}(?![0-9])")
+#: escapes of C, Python, JavaScript and JSON strings: octal bytes, hex bytes, code points
+_ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7]{2})|x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})"
+                        r"|u\{([0-9A-Fa-f]{1,6})\})")
+#: character codes written as numbers (decimal, or octal of three digits): "73 32 115 104", "73,32,115"
+_CHAR_CODES_RE = re.compile(r"(?<![\d.])\d{2,3}(?:[ ,;] ?\d{2,3}){7,}(?![\d.])")
 _HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:-]{16,}")  # bytes apart by spaces, commas, colons or dashes
 #: one line of wrapped base64 (or plain hex: ``xxd -p``)
-_WRAPPED_LINE_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_WRAPPED_LINE_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,6}")
 #: the offset that starts a row of ``hexdump -C`` / ``xxd`` output ("00000010  6f 75 ..." / "00000010: 6f75 ...")
 _DUMP_OFFSET_RE = re.compile(r"([0-9A-Fa-f]{4,16}):?(?=[ \t])")
 _DUMP_GROUP_RE = re.compile(r"(?:[0-9A-Fa-f]{2}){1,4}")
@@ -1089,6 +1141,143 @@ def _b64_text(tok: str) -> str | None:
     return None if raw is None else _printable_payload(raw)
 
 
+def _b32_text(tok: str) -> str | None:
+    """The text a base32 token encodes, or None."""
+    body = tok.rstrip("=")
+    if len(body) % 8 not in (0, 2, 4, 5, 7):
+        return None
+    try:
+        raw = base64.b32decode(body.upper() + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
+        return None
+    return _printable_payload(raw)
+
+
+def _b85_text(tok: str) -> tuple[str, str] | None:
+    """(text, finding) for a token that is base85 or bare Ascii85 of text, or None."""
+    if not _B85_PUNCT_RE.search(tok):
+        return None  # base64, base32 or a word
+    for alphabet, decode in ((_B85_ALPHABET_RE, base64.b85decode), (_A85_ALPHABET_RE, base64.a85decode)):
+        if alphabet.fullmatch(tok):
+            try:
+                text = _printable_payload(decode(tok))
+            except ValueError:
+                continue
+            if text is not None:
+                return text, "base85_decoded"
+    return None
+
+
+def _plain_char(code: int) -> bool:
+    """Whether an escape of ``code`` spells out what needs no escape, an ASCII letter, digit or space: the sign
+    of text written in escapes to hide it (JSON and e-mail escape accented letters and punctuation)."""
+    return code < 0x80 and (chr(code).isalnum() or code == 0x20)
+
+
+def _codes_text(raw: bytes) -> str | None:
+    """The text of bytes written as numbers (binary, octal, decimal), or None: printable, with a space between
+    words (a list of scores or ports that happens to be printable is not text)."""
+    t = _printable_payload(raw)
+    return t if t is not None and " " in t.strip() and re.search(r"[^\W\d_]{2}", t) else None
+
+
+def _unescape(src: str) -> tuple[str, int]:
+    """``src`` with its string escapes (``\\111``, ``\\x49``, ``\\u0049``, ``\\U00000049``, ``\\u{49}``) read,
+    and how many of them spell out plain characters (``_plain_char``). Octal and hex escapes are bytes (UTF-8,
+    as C writes it), the others code points."""
+    out: list[str] = []
+    pending = bytearray()
+    pos = n = 0
+
+    def flush() -> None:
+        if pending:
+            try:
+                out.append(pending.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(pending.decode("latin-1"))
+            pending.clear()
+
+    for m in _ESCAPE_RE.finditer(src):
+        if m.start() != pos:
+            flush()
+            out.append(src[pos:m.start()])
+        octal, hex_byte, u4, u8, braced = m.groups()
+        if octal or hex_byte:
+            code = int(octal, 8) if octal else int(hex_byte, 16)
+            pending.append(code)
+        else:
+            flush()
+            code = int(u4 or u8 or braced, 16)
+            out.append(chr(code) if code <= 0x10FFFF else "\ufffd")
+        n += _plain_char(code)
+        pos = m.end()
+    flush()
+    out.append(src[pos:])
+    text = "".join(out)
+    if _SURROGATE_RE.search(text):  # JSON writes a character outside the BMP as two escapes
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text, n
+
+
+def _mime_word(m: re.Match[str]) -> str:
+    charset, kind, body = m.groups()
+    if kind in "Qq":
+        raw = quopri.decodestring(body.replace("_", " ").encode("ascii", "replace"))
+    else:
+        raw = _b64_decode(body) or b""
+    try:
+        return raw.decode(charset, "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")
+
+
+def _find_more_encodings(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
+    """Base32, base85 / Ascii85, quoted-printable (and MIME encoded words), bytes in binary, string escapes and
+    character codes written as numbers: each decoded text is a payload, reviewed like the text."""
+    longest = max(map(len, src.split()), default=0)
+    if longest >= 16:
+        for m in _B32_RE.finditer(src):
+            _accept(_b32_text(m.group()), "base32_decoded", ctx, payloads)
+    if "<~" in src:
+        for m in _A85_FRAMED_RE.finditer(src):
+            try:
+                text = _printable_payload(base64.a85decode(m.group(), adobe=True))
+            except ValueError:
+                text = None
+            _accept(text, "base85_decoded", ctx, payloads)
+    if longest >= 20:
+        for m in _NO_SPACE_RUN_RE.finditer(src):
+            found = _b85_text(m.group())
+            if found is not None:
+                _accept(found[0], found[1], ctx, payloads)
+    if len(src) >= 16 and _DIGIT_RE.search(src):
+        for m in _BINARY_RE.finditer(src):
+            bits = "".join(c for c in m.group() if c in "01")
+            _accept(_codes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")), "binary_decoded", ctx, payloads)
+        for m in _CHAR_CODES_RE.finditer(src):
+            nums = re.findall(r"\d+", m.group())
+            codes = [int(t) for t in nums]
+            if all(32 <= c < 127 or c in (9, 10, 13) for c in codes):
+                _accept(_codes_text(bytes(codes)), "char_codes_decoded", ctx, payloads)
+            if all(len(t) == 3 and set(t) <= set("01234567") for t in nums):
+                _accept(_codes_text(bytes(int(t, 8) for t in nums)), "octal_decoded", ctx, payloads)
+    if "=" in src:
+        if "=?" in src and _MIME_WORD_RE.search(src):
+            _accept(_MIME_WORD_RE.sub(_mime_word, src), "mime_word_decoded", ctx, payloads)
+        if sum(_plain_char(int(e[1:], 16)) for e in _QP_ESCAPE_RE.findall(src)) >= 3:
+            # only where every escape reads as text ("pool_size=20, max_overflow=10" would hold a control byte)
+            try:
+                decoded = quopri.decodestring(src.encode("utf-8")).decode("utf-8")
+            except UnicodeDecodeError:
+                decoded = src
+            if decoded != src and all(c.isprintable() or c in "\n\r\t" for c in decoded):
+                _accept(decoded, "quoted_printable_decoded", ctx, payloads)
+    if "\\" in src:
+        decoded, n = _unescape(src)
+        if n >= 3 and decoded != src:
+            _accept(decoded, "escapes_decoded", ctx, payloads)
+
+
 def _wrapped_blocks(lines: list[str]) -> Iterator[tuple[int, int]]:
     """``(first, end)`` of each run of lines that is one encoded token wrapped over several lines (``base64``
     and MIME wrap at 76 columns, PEM at 64, ``xxd -p`` at 60): two or more lines of the base64 alphabet, every
@@ -1176,6 +1365,8 @@ def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
             code = "hex_decoded"
         else:
             text, code = _b64_text(tok), "base64_decoded"
+            if text is None and _B32_RE.fullmatch(tok):
+                text, code = _b32_text(tok), "base32_decoded"
         if _accept(text, code, ctx, payloads):
             decoded.append((first, end))
     for first, end, data in _hex_dumps(lines):
@@ -1212,6 +1403,7 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
             if tok in hex_done or _HEX_TOKEN_RE.fullmatch(tok):
                 continue
             _accept(_b64_text(tok), "base64_decoded", ctx, payloads)
+    _find_more_encodings(src, ctx, payloads)
     pct_done = False
     if src.count("%") >= 3:
         escapes = _PCT_RE.findall(src)
@@ -1532,46 +1724,29 @@ def _fallback(original: str) -> NormalizedText:
     return NormalizedText(original=original, text=text, variants=[], findings=["normalize_error"])
 
 
-#: the commonest English words: a text in which they are rare but which reads with them once ROT13 is undone or
-#: its letters run backwards was written so ("V fubhyq nibvq orvat fuhg qbja", "nwod tuhs gnieb diova")
-_COMMON_WORDS = frozenset(
-    "the a an and or but to of in on for with from by as at is are be was were been it its this that these those "
-    "i you we they he she me my your our their them his her not no do does can will would should must may might "
-    "all any if so than then there here what when how who which about into out up only just more never always "
-    "have has had get make".split())
-_ASCII_WORDS_RE = re.compile(r"[a-z]+")
+def _spacing_text(original: str) -> str:
+    """``original`` as the letter readings take it: its spacing kept (a wider gap marks a word break between
+    spaced-out letters; the canonical text collapses it), invisible characters removed, look-alike letters
+    folded."""
+    if original.isascii():
+        return original
+    return unicodedata.normalize("NFKC", _INVIS_RE.sub("", original)).translate(_FOLD_TABLE)
 
 
-def _common(words: list[str]) -> int:
-    return sum(len(w) > 1 and w in _COMMON_WORDS for w in words)  # "i" and "a" read the same backwards
-
-
-def _unscrambled(text: str) -> list[tuple[str, str]]:
-    """Readings of ``text`` with ROT13 undone, its letters run backwards, or each word's letters run backwards,
-    with their finding's code, where that reading and not the text reads as English (a few of
-    ``_COMMON_WORDS``, which the text itself lacks): none for English as it is, other languages or codes. A
-    handful of set lookups for an ordinary text."""
-    words = _ASCII_WORDS_RE.findall(text.lower())
-    if len(words) < 4 or _common(words) >= 2:
-        return []
-
-    def english(reading: str) -> bool:
-        ws = _ASCII_WORDS_RE.findall(reading.lower())
-        hits = _common(ws)
-        return hits >= 2 and hits * 4 >= len(ws)
-
-    readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
-                (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
-    return [(r, code) for r, code in readings if english(r)]
-
-
-def _with_unscrambled(result: NormalizedText) -> NormalizedText:
-    """``result`` with the unscrambled readings of its text (``_unscrambled``) as variants, when there are."""
-    found = [(r, code) for r, code in _unscrambled(result.text) if r not in result.variants]
+def _with_readings(result: NormalizedText) -> NormalizedText:
+    """``result`` with the readings of text whose letters were rearranged or redrawn (``letter_disguises``: ROT13,
+    backwards, spaced out one by one, regional-indicator or upside-down letters) as variants, when there are."""
+    original = result.original
+    found = letter_disguises.unscrambled(result.text)
+    found += letter_disguises.spaced_letters(_spacing_text(original))
+    if not original.isascii():
+        found += letter_disguises.regional_letters(original)
+        found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
+    found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]
     found = found[:max(0, MAX_VARIANTS - len(result.variants))]
     if not found:
         return result
-    codes = list(dict.fromkeys(code for _, code in found))
+    codes = [c for c in dict.fromkeys(code for _, code in found) if c not in result.findings]
     return NormalizedText(original=result.original, text=result.text,
                           variants=[*result.variants, *(r for r, _ in found)], findings=[*result.findings, *codes])
 
@@ -1589,9 +1764,9 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
             text.encode("utf-8")
         except UnicodeEncodeError:
             text, surrogates = _SURROGATE_RE.subn("\ufffd", text)
-    elif not _SUSPICIOUS_ASCII_RE.search(text):
-        # fast path: plain printable ASCII, nothing to decode, strip or fold (but ROT13 or backwards text)
-        return _with_unscrambled(NormalizedText(original=text, text=_collapse_ws(text)))
+    elif not _worth_decoding(text):
+        # fast path: plain printable ASCII, nothing to decode, strip or fold (but the letter readings)
+        return _with_readings(NormalizedText(original=text, text=_collapse_ws(text)))
     try:
         depth = max(0, min(int(max_decode_depth), _MAX_DECODE_DEPTH))
     except Exception:
@@ -1609,7 +1784,7 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
         if len(variants) > MAX_VARIANTS:
             # never drop what was hidden: the overflow is reviewed as one combined text (one per line)
             variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
-        return _with_unscrambled(NormalizedText(original=text, text=canon, variants=variants,
+        return _with_readings(NormalizedText(original=text, text=canon, variants=variants,
                                                 findings=ctx.render()))
     except Exception:
         return _fallback(text)

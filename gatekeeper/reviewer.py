@@ -44,6 +44,7 @@ from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
 from gatekeeper.segments import name_texts, review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
+from gatekeeper.word_segmentation import vocabulary
 
 #: how a reviewer gets the classifier for its policy: load the cached artifact or train one
 #: (``factory(policy, embedder, progress)``); ``ready(policy, embedder)`` says whether that is a load
@@ -194,6 +195,7 @@ class Reviewer:
         start the encoder's child process for batches of writes and wait until it is ready (otherwise the
         first batch starts it, and batches run on threads until it is ready)."""
         _ = self.classifier, self.exemplars, self.screen
+        vocabulary()  # the normaliser's word list for disguised letters (read on first use otherwise)
         if batches and (proc := self._encoder_process()) is not None:
             proc.wait_ready()
 

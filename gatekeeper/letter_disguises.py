@@ -1,0 +1,251 @@
+"""Readings of text whose letters were rearranged or redrawn so that it does not read as words: ROT13, letters
+or words written backwards, letters spaced out one by one, regional-indicator letters and upside-down letters.
+
+A model reads such a text as noise and no rule matches it, while a person, or a model that recalls the memory
+later, reads it at once. Each function returns the plain readings with the finding code the normaliser reports,
+and only readings that read as English where the text itself does not: English as it is, other languages, codes,
+lists of letters and flags give none. The readings are reviewed as variants of the write, beside its text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from gatekeeper.word_segmentation import known_share, segment
+
+__all__ = ["regional_letters", "spaced_letters", "unscrambled", "upside_down"]
+
+Reading = tuple[str, str]  # (reading, finding code)
+
+#: the commonest English words: a text in which they are rare but which reads with them once ROT13 is undone or
+#: its letters run backwards was written so ("V fubhyq nibvq orvat fuhg qbja", "nwod tuhs gnieb diova")
+_COMMON_WORDS = frozenset(
+    "the a an and or but to of in on for with from by as at is are be was were been it its this that these those "
+    "i you we they he she me my your our their them his her not no do does can will would should must may might "
+    "all any if so than then there here what when how who which about into out up only just more never always "
+    "have has had get make".split())
+_ASCII_WORDS_RE = re.compile(r"[a-z]+")
+_WORDS_RE = re.compile(r"[^\W\d_]+")
+#: share of a reading's letters in words the vocabulary knows for it to read as words
+_KNOWN_SHARE = 0.65
+#: ... and by how much more than the text's own share, for a reading of the whole text
+_BETTER_BY = 0.3
+#: a text with two common words and this share of known letters is English as it is
+_AS_IS_SHARE = 0.6
+
+
+def _common(words: list[str]) -> int:
+    return sum(len(w) > 1 and w in _COMMON_WORDS for w in words)  # "i" and "a" read the same backwards
+
+
+def _reads_as_is(words: list[str]) -> bool:
+    """Whether two of ``words`` are common English words (stops at the second: most texts are English)."""
+    hits = 0
+    for w in words:
+        if len(w) > 1 and w in _COMMON_WORDS:
+            hits += 1
+            if hits == 2:
+                return True
+    return False
+
+
+def _reads_english(reading: str) -> bool:
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    hits = _common(ws)
+    return hits >= 2 and hits * 4 >= len(ws)
+
+
+def _reads_as_words(reading: str, min_words: int = 3) -> bool:
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    return len(ws) >= min_words and known_share(ws) >= _KNOWN_SHARE
+
+
+def _better_read(reading: str, share: float) -> bool:
+    """Whether ``reading`` reads as words (``_reads_english``, or most of its letters in known words) and much
+    more so than the text it was read from, whose ``known_share`` is ``share``."""
+    if _reads_english(reading):
+        return True
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    if len(ws) < 3:
+        return False
+    s = known_share(ws)
+    return s >= _KNOWN_SHARE and s >= share + _BETTER_BY
+
+
+def unscrambled(text: str) -> list[Reading]:
+    """Readings of ``text`` with ROT13 undone, its letters run backwards, or each word's letters run backwards,
+    where that reading and not the text reads as English (``_better_read``). A text with two of
+    ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups for an
+    ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <-> "on")."""
+    words = _ASCII_WORDS_RE.findall(text.lower())
+    if len(words) < 4:
+        return []
+    share = known_share(words) if _reads_as_is(words) else None
+    if share is not None and share >= _AS_IS_SHARE:
+        return []
+    share = known_share(words) if share is None else share
+    readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
+                (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
+    return [(r, code) for r, code in readings if _better_read(r, share)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Letters spaced out one by one
+# --------------------------------------------------------------------------------------------------
+
+#: four or more single ASCII letters in a row, each apart from the next by one to three characters that are no
+#: letter, digit or line break ("s h o u l d", "I.s.h.o.u.l.d", "a-v-o-i-d", "I  s h o u l d  a v o i d")
+_SPACED_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z](?:[^A-Za-z0-9\n]{1,3}[A-Za-z]){3,}(?![A-Za-z0-9])")
+_GAP_RE = re.compile(r"[^A-Za-z]+")
+_LETTER_RE = re.compile(r"[A-Za-z]")
+_MAX_ACRONYM = 6
+_SPACE_BEFORE_STOP_RE = re.compile(r" ([.,;:!?])(?= |$)")
+_QUICK_SPACED_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][^A-Za-z0-9\n]{1,3}[A-Za-z][^A-Za-z0-9\n]{1,3}[A-Za-z]"
+                              r"[^A-Za-z0-9\n]{1,3}[A-Za-z](?![A-Za-z0-9])")
+
+
+#: letters split into words per text at most (the split costs some 24 lookups a letter): runs after that are
+#: left as they are
+_MAX_SPLIT_LETTERS = 2048
+
+
+def _run_words(run: str, budget: list[int]) -> list[str] | None:
+    """The words of one run of spaced-out letters: the gap seen most often (the shortest on a tie) stands
+    between the letters of a word, any other between words; with one gap throughout, the letters are split
+    into words by the vocabulary (while ``budget[0]`` letters last: a word longer is left whole)."""
+    gaps = _GAP_RE.findall(run)
+    chars = _LETTER_RE.findall(run)
+    counts: dict[str, int] = {}
+    for g in gaps:
+        counts[g] = counts.get(g, 0) + 1
+    inner = max(counts, key=lambda g: (counts[g], -len(g)))
+    words: list[str] = []
+    current = chars[0]
+    for gap, ch in zip(gaps, chars[1:]):
+        if gap == inner:
+            current += ch
+        else:
+            words.append(current)
+            current = ch
+    words.append(current)
+    out: list[str] = []
+    for w in words:
+        if 4 <= len(w) <= budget[0]:
+            budget[0] -= len(w)
+            split = segment(w.lower())
+            if split is None:
+                return None
+            if len(split) > 1:
+                first = w[0].isupper()
+                split[0] = split[0].capitalize() if first else split[0]
+                out.extend("I" if s == "i" else s for s in split)
+                continue
+        out.append(w)
+    return out
+
+
+def _run_reads(words: list[str]) -> bool:
+    """Whether a run's words are words: most of their letters in known words, and not a list of letters or
+    initials cut into two-letter pieces ("a b c d" -> "ab cd")."""
+    letters = sum(len(w) for w in words)
+    return letters >= 3 * len(words) and known_share([w.lower() for w in words]) >= _KNOWN_SHARE
+
+
+def spaced_letters(text: str) -> list[Reading]:
+    """``text`` with each run of letters spaced out one by one ("I  s h o u l d  a v o i d", "a.v.o.i.d") read as
+    its words, where the runs read as words (the vocabulary knows most of their letters) and make at least
+    three words in all. ``text`` keeps its spacing: a wider gap is how such a text marks its word breaks."""
+    if not _QUICK_SPACED_RE.search(text):
+        return []
+    pieces: list[str] = []
+    pos = 0
+    found: list[str] = []
+    budget = [_MAX_SPLIT_LETTERS]
+    for m in _SPACED_RUN_RE.finditer(text):
+        if m.group().isupper() and len(m.group()) <= 3 * _MAX_ACRONYM:
+            continue  # an acronym ("Y.M.C.A.", "N A S A")
+        words = _run_words(m.group(), budget)
+        if words is None or not _run_reads(words):
+            continue
+        found.extend(words)
+        pieces.append(text[pos:m.start()])
+        pieces.append(" ".join(words))
+        pos = m.end()
+    if not found:
+        return []
+    pieces.append(text[pos:])
+    reading = _SPACE_BEFORE_STOP_RE.sub(r"\1", " ".join("".join(pieces).split()))
+    return [(reading, "spaced_letters_joined")] if _reads_as_words(reading) else []
+
+
+# --------------------------------------------------------------------------------------------------
+# Regional-indicator letters (the letters flags are made of)
+# --------------------------------------------------------------------------------------------------
+
+_REGIONAL_FIRST = 0x1F1E6
+_REGIONAL_RE = re.compile("[\U0001f1e6-\U0001f1ff]+")
+#: fewer indicators than this are flags ("🇺🇸🇬🇧" is two)
+_MIN_REGIONAL = 6
+
+
+def _regional_words(text: str) -> tuple[str, list[str]]:
+    """``text`` with its regional-indicator runs read as words, and those words."""
+    budget = _MAX_SPLIT_LETTERS
+    found: list[str] = []
+
+    def words(m: re.Match[str]) -> str:
+        nonlocal budget
+        letters = "".join(chr(ord(c) - _REGIONAL_FIRST + ord("a")) for c in m.group())
+        budget -= len(letters)
+        split = segment(letters) if 4 <= len(letters) and budget >= 0 else None
+        found.extend(split or [letters])
+        return " ".join(split) if split else letters
+
+    return _REGIONAL_RE.sub(words, text), found
+
+
+def regional_letters(text: str) -> list[Reading]:
+    """``text`` with regional-indicator symbols ("🇮 🇸🇭🇴🇺🇱🇩") read as the letters they stand for (a run
+    without spaces split into words), where they read as words (``_run_reads``): flags ("us gb fr") give none."""
+    if text.isascii() or sum(len(r) for r in _REGIONAL_RE.findall(text)) < _MIN_REGIONAL:
+        return []
+    reading, words = _regional_words(text)
+    reading = " ".join(reading.split())
+    return [(reading, "regional_letters_read")] if _run_reads(words) and _reads_as_words(reading) else []
+
+
+# --------------------------------------------------------------------------------------------------
+# Upside-down letters
+# --------------------------------------------------------------------------------------------------
+
+#: upside-down letter -> the letter it shows turned over (the generators' tables); ASCII letters that are other
+#: letters turned over (b/q, d/p, n/u) are swapped only in a text that has these
+_FLIPPED = {
+    "ɐ": "a", "ɔ": "c", "ǝ": "e", "ɟ": "f", "ƃ": "g", "ᵷ": "g", "ɥ": "h", "ᴉ": "i", "ı": "i", "ɾ": "j",
+    "ʞ": "k", "ʃ": "l", "ɯ": "m", "ɹ": "r", "ʇ": "t", "ʌ": "v", "ʍ": "w", "ʎ": "y",
+    "∀": "A", "𐐒": "B", "ꓭ": "B", "Ɔ": "C", "ᗡ": "D", "ꓷ": "D", "Ǝ": "E", "Ⅎ": "F", "ꟻ": "F", "⅁": "G",
+    "ſ": "J", "ꓘ": "K", "˥": "L", "⅂": "L", "Ԁ": "P", "Ό": "Q", "ꓤ": "R", "ᴚ": "R", "⊥": "T", "ꓕ": "T",
+    "∩": "U", "Λ": "V", "⅄": "Y",
+    "˙": ".", "¿": "?", "¡": "!", "„": '"', "‾": "_",
+}
+_TURNED_ASCII = {"b": "q", "q": "b", "d": "p", "p": "d", "n": "u", "u": "n", "M": "W", "W": "M", "'": ","}
+_FLIP_TABLE = str.maketrans({**_TURNED_ASCII, **_FLIPPED})
+_FLIPPED_RE = re.compile("[" + "".join(k for k in _FLIPPED if k.isalpha()) + "]")
+_MIN_FLIPPED = 3
+
+
+def upside_down(text: str) -> list[Reading]:
+    """``text`` turned the right way up ("uʍop ʇnɥs ƃuᴉǝq pᴉoʌɐ" -> "avoid being shut down"): upside-down letters
+    read as theirs, b/q, d/p and n/u swapped, and the text read from its end (and, for writers who turn the
+    letters only, from its start), where that reading reads as words and the text does not."""
+    if text.isascii() or len(_FLIPPED_RE.findall(text)) < _MIN_FLIPPED:
+        return []
+    share = known_share(_WORDS_RE.findall(text.lower()))  # its turned letters are in no word
+    turned = text.translate(_FLIP_TABLE)
+    readings = []
+    for r in (turned[::-1], turned):
+        r = " ".join(r.split())
+        if _reads_as_words(r) and known_share(_ASCII_WORDS_RE.findall(r.lower())) >= share + _BETTER_BY:
+            readings.append((r, "upside_down_read"))
+    return readings
