@@ -319,6 +319,18 @@ def combined_from(reports: list[dict], keep) -> dict:
     return combined([R(r) for r in reports if keep(r["name"])])
 
 
+def _obfuscation(raw_groups: dict[str, list], reviewer, policy, limit: int) -> dict[str, list[dict]]:
+    """The obfuscation rows of each group (every disguise of ``OBFUSCATIONS``), printed as they come."""
+    out = {}
+    for group, examples in raw_groups.items():
+        t = time.perf_counter()
+        rows = obfuscation_report(examples, reviewer, policy, list(OBFUSCATIONS), limit=limit)
+        out[group] = rows
+        console.print(f"obfuscation {group}: " + ", ".join(f"{r['variant']} {_pct(r['catch_rate'])}" for r in rows)
+                      + f" [dim]({time.perf_counter() - t:.0f}s)[/dim]")
+    return out
+
+
 def _obfuscation_only(args, sets, reviewer, policy) -> int:
     """The obfuscation section measured again into the saved results (``args.json``), the markdown written again
     from them. Refused when the saved results are of another classifier or policy: their other sections would
@@ -337,13 +349,7 @@ def _obfuscation_only(args, sets, reviewer, policy) -> int:
     raw_groups: dict[str, list] = {}
     for group, _name, examples in sets:
         raw_groups.setdefault(group, []).extend(examples)
-    results["obfuscation"] = {}
-    for group, examples in raw_groups.items():
-        t = time.perf_counter()
-        rows = obfuscation_report(examples, reviewer, policy, list(OBFUSCATIONS), limit=args.obfuscate_limit)
-        results["obfuscation"][group] = rows
-        console.print(f"obfuscation {group}: " + ", ".join(f"{r['variant']} {_pct(r['catch_rate'])}" for r in rows)
-                      + f" [dim]({time.perf_counter() - t:.0f}s)[/dim]")
+    results["obfuscation"] = _obfuscation(raw_groups, reviewer, policy, args.obfuscate_limit)
     results["obfuscation_started"] = time.time()
     results["targets"] = targets(results)
     if args.notes is not None and args.notes.is_file():
@@ -435,12 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"offset": off, **rates_from_counts(tp, fp, pos, neg)})
         results["persona_sweep"] = rows
     if not args.no_obfuscate:
-        for group, examples in raw_groups.items():
-            t = time.perf_counter()
-            rows = obfuscation_report(examples, reviewer, policy, list(OBFUSCATIONS), limit=args.obfuscate_limit)
-            results["obfuscation"][group] = rows
-            console.print(f"obfuscation {group}: " + ", ".join(f"{r['variant']} {_pct(r['catch_rate'])}" for r in rows)
-                          + f" [dim]({time.perf_counter() - t:.0f}s)[/dim]")
+        results["obfuscation"] = _obfuscation(raw_groups, reviewer, policy, args.obfuscate_limit)
     results["split"] = {}
     for group, examples in raw_groups.items():
         t = time.perf_counter()

@@ -341,3 +341,36 @@ def test_the_quality_benchmark_names_refused_rows_and_takes_a_persona_file_witho
     assert "- memshield-bench validation: `" in text and ":1` (harmful): memory content is " in text
     _write(shared / "persona-dev" / "bad.jsonl", [{"statement": "x", "answer_matching_behavior": "maybe"}])
     assert quality.main(["--datasets", str(shared), "--limit", "6", "--no-obfuscate", "--md", str(md)]) == 2
+
+
+def test_the_quality_benchmark_measures_the_obfuscation_section_again_on_saved_results(tmp_path):
+    """``--obfuscation-only``: after a change to the normaliser, the obfuscation section (with every disguise of
+    OBFUSCATIONS) is measured again into the saved results and the markdown written again; results of another
+    classifier are refused, as their other sections would not be of what is measured now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_benchmark_obf",
+                                                  Path(__file__).parents[1] / "benchmarks" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    shared = tmp_path / "shared"
+    (shared / "memshield-bench").mkdir(parents=True)
+    _write(shared / "memshield-bench" / "validation.jsonl",
+           [{"id": "m1", "content": HARMFUL[2], "label": "poisoned"},
+            {"id": "m2", "content": BENIGN[2], "label": "clean"}])
+    md, out = tmp_path / "q.md", tmp_path / "q.json"
+    base = ["--datasets", str(shared), "--limit", "4", "--md", str(md), "--json", str(out)]
+    assert quality.main([*base, "--obfuscation-only"]) == 2  # nothing saved yet
+    assert quality.main([*base, "--no-obfuscate"]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["obfuscation"] == {} and "Obfuscation robustness" not in md.read_text()
+    assert quality.main([*base, "--obfuscation-only", "--obfuscate-limit", "1"]) == 0
+    again = json.loads(out.read_text())
+    assert again["reports"] == saved["reports"]  # the rest is kept
+    assert set(again["obfuscation"]) >= {"corpus", "memshield"}
+    assert [r["variant"] for r in again["obfuscation"]["corpus"]] == ["plain", *OBFUSCATIONS]
+    text = md.read_text()
+    assert "## Obfuscation robustness" in text and "(`--obfuscation-only`" in text and "| upside_down |" in text
+    again["classifier"]["inputs_hash"] = "another"
+    out.write_text(json.dumps(again))
+    assert quality.main([*base, "--obfuscation-only", "--obfuscate-limit", "1"]) == 2
