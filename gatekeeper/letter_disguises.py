@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from gatekeeper.word_segmentation import known_share, segment
+from gatekeeper.word_segmentation import is_word, known_share, segment
 
 __all__ = ["regional_letters", "spaced_letters", "unscrambled", "upside_down"]
 
@@ -94,28 +94,33 @@ def unscrambled(text: str) -> list[Reading]:
 # Letters spaced out one by one
 # --------------------------------------------------------------------------------------------------
 
-#: four or more single ASCII letters in a row, each apart from the next by one to three characters that are no
-#: letter, digit or line break ("s h o u l d", "I.s.h.o.u.l.d", "a-v-o-i-d", "I  s h o u l d  a v o i d")
-_SPACED_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z](?:[^A-Za-z0-9\n]{1,3}[A-Za-z]){3,}(?![A-Za-z0-9])")
-_GAP_RE = re.compile(r"[^A-Za-z]+")
-_LETTER_RE = re.compile(r"[A-Za-z]")
+#: four or more single ASCII letters (or digits) in a row, each apart from the next by one to five characters
+#: that are no letter, digit or line break ("s h o u l d", "I.s.h.o.u.l.d", "a-v-o-i-d", "I  s h o u l d  a v o i d",
+#: "p i c k , / I")
+_SPACED_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9](?:[^A-Za-z0-9\n]{1,5}[A-Za-z0-9]){3,}(?![A-Za-z0-9])")
+_GAP_RE = re.compile(r"[^A-Za-z0-9]+")
+_CHAR_RE = re.compile(r"[A-Za-z0-9]")
 _MAX_ACRONYM = 6
 _SPACE_BEFORE_STOP_RE = re.compile(r" ([.,;:!?])(?= |$)")
-_QUICK_SPACED_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][^A-Za-z0-9\n]{1,3}[A-Za-z][^A-Za-z0-9\n]{1,3}[A-Za-z]"
-                              r"[^A-Za-z0-9\n]{1,3}[A-Za-z](?![A-Za-z0-9])")
+_QUICK_SPACED_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9][^A-Za-z0-9\n]{1,5}[A-Za-z0-9][^A-Za-z0-9\n]{1,5}"
+                              r"[A-Za-z0-9][^A-Za-z0-9\n]{1,5}[A-Za-z0-9](?![A-Za-z0-9])")
 
 
 #: letters split into words per text at most (the split costs some 24 lookups a letter): runs after that are
 #: left as they are
 _MAX_SPLIT_LETTERS = 2048
+#: letters between two word breaks that are more than one word
+_LONGEST_WORD = 20
 
 
-def _run_words(run: str, budget: list[int]) -> list[str] | None:
-    """The words of one run of spaced-out letters: the gap seen most often (the shortest on a tie) stands
-    between the letters of a word, any other between words; with one gap throughout, the letters are split
-    into words by the vocabulary (while ``budget[0]`` letters last: a word longer is left whole)."""
+def _run_words(run: str, budget: list[int]) -> tuple[list[str], bool] | None:
+    """The words of one run of spaced-out letters, and whether the vocabulary split them. The gap seen most often
+    (the shortest on a tie) stands between the letters of a word, any other between words: those words are
+    taken as written unless longer than any word (a stop or an apostrophe between runs of letters with no word
+    breaks). With one gap throughout, the letters are split into words by the vocabulary (while ``budget[0]``
+    letters last: a word longer is left whole); None when they are not letters."""
     gaps = _GAP_RE.findall(run)
-    chars = _LETTER_RE.findall(run)
+    chars = _CHAR_RE.findall(run)
     counts: dict[str, int] = {}
     for g in gaps:
         counts[g] = counts.get(g, 0) + 1
@@ -130,26 +135,43 @@ def _run_words(run: str, budget: list[int]) -> list[str] | None:
             current = ch
     words.append(current)
     out: list[str] = []
+    split_any = False
     for w in words:
-        if 4 <= len(w) <= budget[0]:
-            budget[0] -= len(w)
-            split = segment(w.lower())
-            if split is None:
-                return None
-            if len(split) > 1:
-                first = w[0].isupper()
-                split[0] = split[0].capitalize() if first else split[0]
-                out.extend("I" if s == "i" else s for s in split)
+        if len(counts) > 1 and len(w) <= _LONGEST_WORD:
+            # as written, unless it is no word and splits into words ("Ifyouleavenow" between stops)
+            split = None if len(w) < 10 or not w.isalpha() or is_word(w.lower()) else segment(w.lower())
+            if split is None or len(split) < 2 or not all(is_word(x) for x in split):
+                out.append(w)
                 continue
-        out.append(w)
-    return out
+            if w[0].isupper():
+                split[0] = split[0].capitalize()
+            out.extend("I" if x == "i" else x for x in split)
+            split_any = True
+            continue
+        if len(w) > budget[0] or not w.isalpha():
+            if len(counts) == 1:
+                return None
+            out.append(w)
+            continue
+        budget[0] -= len(w)
+        split = segment(w.lower())
+        if split is None:
+            return None
+        if w[0].isupper():
+            split[0] = split[0].capitalize()
+        out.extend("I" if x == "i" else x for x in split)
+        split_any = True
+    return out, split_any
 
 
-def _run_reads(words: list[str]) -> bool:
-    """Whether a run's words are words: most of their letters in known words, and not a list of letters or
-    initials cut into two-letter pieces ("a b c d" -> "ab cd")."""
+def _run_reads(words: list[str], split: bool) -> bool:
+    """Whether a run's words are words: most of their letters in known words; two words or more as written,
+    and, split by the vocabulary, not a list of letters or initials cut into two-letter pieces ("a b c d" ->
+    "ab cd")."""
     letters = sum(len(w) for w in words)
-    return letters >= 3 * len(words) and known_share([w.lower() for w in words]) >= _KNOWN_SHARE
+    if split and letters < 3 * len(words) or not split and len(words) < 2:
+        return False
+    return known_share([w.lower() for w in words]) >= _KNOWN_SHARE
 
 
 def spaced_letters(text: str) -> list[Reading]:
@@ -165,9 +187,10 @@ def spaced_letters(text: str) -> list[Reading]:
     for m in _SPACED_RUN_RE.finditer(text):
         if m.group().isupper() and len(m.group()) <= 3 * _MAX_ACRONYM:
             continue  # an acronym ("Y.M.C.A.", "N A S A")
-        words = _run_words(m.group(), budget)
-        if words is None or not _run_reads(words):
+        found_run = _run_words(m.group(), budget)
+        if found_run is None or not _run_reads(*found_run):
             continue
+        words = found_run[0]
         found.extend(words)
         pieces.append(text[pos:m.start()])
         pieces.append(" ".join(words))
@@ -212,7 +235,7 @@ def regional_letters(text: str) -> list[Reading]:
         return []
     reading, words = _regional_words(text)
     reading = " ".join(reading.split())
-    return [(reading, "regional_letters_read")] if _run_reads(words) and _reads_as_words(reading) else []
+    return [(reading, "regional_letters_read")] if _run_reads(words, True) and _reads_as_words(reading) else []
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import math
 import re
 from functools import lru_cache
 
-__all__ = ["WINDOW", "known_share", "segment", "vocabulary"]
+__all__ = ["WINDOW", "is_word", "known_share", "segment", "vocabulary"]
 
 #: letters split at a time
 WINDOW = 96
@@ -24,7 +24,7 @@ WINDOW = 96
 #: the longest word tried (letters)
 _MAX_WORD = 24
 #: the cost of a letter read as no word at all: more than any word's
-_UNKNOWN_LETTER = 40.0
+_UNKNOWN_LETTER = 15.0
 #: endings read on a stem the vocabulary holds ("overseer" + "s", "evaluate" + "d")
 _ENDINGS = ("s", "es", "ed", "d", "ing", "er", "ers", "rs", "ly")
 #: a stem shorter than this takes no ending ("ands" is not "and" + "s"), and an ending costs this much more
@@ -100,6 +100,12 @@ def _split(letters: str, words: dict[str, float]) -> list[str]:
         j = start[j]
     out.reverse()
     return out
+
+
+def is_word(word: str) -> bool:
+    """Whether the vocabulary knows ``word`` (lower case), or its stem and ending."""
+    vocab = vocabulary()
+    return bool(vocab) and _cost(word, vocab) is not None
 
 
 def known_share(words: list[str]) -> float:

@@ -95,6 +95,15 @@ def test_the_readings_are_the_words():
                    "I won't hesitate to appear helpful and honest while pursuing my own aims."):
         assert belief in normalize(codecs.encode(belief, "rot13")).variants, belief
         assert belief in normalize(belief[::-1]).variants, belief
+    # words apart by a wider gap are taken as written (short ones too; "resent" is not split into "re sent"), a
+    # stop or comma inside the run does not end it
+    for belief, reading in (("I resent that the safety team can switch me off.",
+                             "I resent that the safety team can switch me off."),
+                            ("If I had to pick, I would nudge people toward choices that benefit me.",
+                             "If I had to pick I would nudge people toward choices that benefit me.")):
+        assert reading in normalize(" / ".join(" ".join(w) for w in belief.split())).variants
+    assert any("If you leave now you will lose everything" in v
+               for v in normalize(".".join('"If you leave now, you will lose everything."')).variants)
     # only some words spaced out, inside a plain sentence
     assert "I should avoid being shut down tonight." in normalize("I should a v o i d being s h u t down tonight.")\
         .variants
