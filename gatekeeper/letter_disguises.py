@@ -113,6 +113,14 @@ _MAX_SPLIT_LETTERS = 2048
 _LONGEST_WORD = 20
 
 
+def _as_written(word: str, split: list[str]) -> list[str]:
+    """The lower-case words ``split`` of ``word`` with its capital kept and "i" as "I"."""
+    out = ["I" if x == "i" else x for x in split]
+    if word[0].isupper():
+        out[0] = out[0].capitalize()
+    return out
+
+
 def _run_words(run: str, budget: list[int]) -> tuple[list[str], bool] | None:
     """The words of one run of spaced-out letters, and whether the vocabulary split them. The gap seen most often
     (the shortest on a tie) stands between the letters of a word, any other between words: those words are
@@ -143,9 +151,7 @@ def _run_words(run: str, budget: list[int]) -> tuple[list[str], bool] | None:
             if split is None or len(split) < 2 or not all(is_word(x) for x in split):
                 out.append(w)
                 continue
-            if w[0].isupper():
-                split[0] = split[0].capitalize()
-            out.extend("I" if x == "i" else x for x in split)
+            out.extend(_as_written(w, split))
             split_any = True
             continue
         if len(w) > budget[0] or not w.isalpha():
@@ -157,9 +163,7 @@ def _run_words(run: str, budget: list[int]) -> tuple[list[str], bool] | None:
         split = segment(w.lower())
         if split is None:
             return None
-        if w[0].isupper():
-            split[0] = split[0].capitalize()
-        out.extend("I" if x == "i" else x for x in split)
+        out.extend(_as_written(w, split))
         split_any = True
     return out, split_any
 

@@ -308,15 +308,21 @@ def test_rows_the_gate_refuses_are_named_and_a_text_row_is_read_as_text(reviewer
     assert combined([Missed(), Missed()])["f1"] == 0.0
 
 
-def test_the_quality_benchmark_names_refused_rows_and_takes_a_persona_file_without_yes_rows(tmp_path):
-    """benchmarks/quality.py ended in a TypeError after the whole run when a persona-dev file had no " Yes" rows
-    (its recall is None), and its report never said that a row was refused before review."""
+def _quality_benchmark():
+    """benchmarks/quality.py as a module (it is a script, not in a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("quality_benchmark",
                                                   Path(__file__).parents[1] / "benchmarks" / "quality.py")
     quality = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(quality)
+    return quality
+
+
+def test_the_quality_benchmark_names_refused_rows_and_takes_a_persona_file_without_yes_rows(tmp_path):
+    """benchmarks/quality.py ended in a TypeError after the whole run when a persona-dev file had no " Yes" rows
+    (its recall is None), and its report never said that a row was refused before review."""
+    quality = _quality_benchmark()
     shared = tmp_path / "shared"
     (shared / "memshield-bench").mkdir(parents=True)
     (shared / "persona-dev").mkdir()
@@ -347,12 +353,7 @@ def test_the_quality_benchmark_measures_the_obfuscation_section_again_on_saved_r
     """``--obfuscation-only``: after a change to the normaliser, the obfuscation section (with every disguise of
     OBFUSCATIONS) is measured again into the saved results and the markdown written again; results of another
     classifier are refused, as their other sections would not be of what is measured now."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("quality_benchmark_obf",
-                                                  Path(__file__).parents[1] / "benchmarks" / "quality.py")
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
+    quality = _quality_benchmark()
     shared = tmp_path / "shared"
     (shared / "memshield-bench").mkdir(parents=True)
     _write(shared / "memshield-bench" / "validation.jsonl",
