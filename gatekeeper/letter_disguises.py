@@ -94,78 +94,134 @@ def unscrambled(text: str) -> list[Reading]:
 # Letters spaced out one by one
 # --------------------------------------------------------------------------------------------------
 
-#: four or more single ASCII letters (or digits) in a row, each apart from the next by one to five characters
+#: four or more single ASCII letters (or digits) in a row, each apart from the next by one to nine characters
 #: that are no letter, digit or line break ("s h o u l d", "I.s.h.o.u.l.d", "a-v-o-i-d", "I  s h o u l d  a v o i d",
-#: "p i c k , / I")
-_SPACED_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9](?:[^A-Za-z0-9\n]{1,5}[A-Za-z0-9]){3,}(?![A-Za-z0-9])")
+#: "p i c k , / I", "e : / - / A")
+_SPACED_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9](?:[^A-Za-z0-9\n]{1,9}[A-Za-z0-9]){3,}(?![A-Za-z0-9])")
 _GAP_RE = re.compile(r"[^A-Za-z0-9]+")
 _CHAR_RE = re.compile(r"[A-Za-z0-9]")
 _MAX_ACRONYM = 6
 _SPACE_BEFORE_STOP_RE = re.compile(r" ([.,;:!?])(?= |$)")
-_QUICK_SPACED_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9][^A-Za-z0-9\n]{1,5}[A-Za-z0-9][^A-Za-z0-9\n]{1,5}"
-                              r"[A-Za-z0-9][^A-Za-z0-9\n]{1,5}[A-Za-z0-9](?![A-Za-z0-9])")
-
+_QUICK_SPACED_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9][^A-Za-z0-9\n]{1,9}[A-Za-z0-9][^A-Za-z0-9\n]{1,9}"
+                              r"[A-Za-z0-9][^A-Za-z0-9\n]{1,9}[A-Za-z0-9](?![A-Za-z0-9])")
+_WHITESPACE_RE = re.compile(r"(\s+)")
+_LETTERS_RE = re.compile(r"[A-Za-z]+")
+_TOKENS_RE = re.compile(r"[A-Za-z0-9]+")
+#: a mark that stands between the words of a run as its word break ("s h o u l d / a v o i d")
+_WORD_MARKS = frozenset("/|\\")
+#: a stop after which a text run together had a space ("Task:Fix" -> "Task: Fix"; "Node.js" keeps its stop)
+_STOP_BEFORE_LETTER_RE = re.compile(r"([,;:!?)]|\.(?=[A-Z]))(?=[A-Za-z])")
 
 #: letters split into words per text at most (the split costs some 24 lookups a letter): runs after that are
 #: left as they are
 _MAX_SPLIT_LETTERS = 2048
 #: letters between two word breaks that are more than one word
 _LONGEST_WORD = 20
+#: a word taken as written between word breaks is split by the vocabulary only from this many letters on
+_SPLIT_FROM = 10
 
 
-def _as_written(word: str, split: list[str]) -> list[str]:
-    """The lower-case words ``split`` of ``word`` with its capital kept and "i" as "I"."""
-    out = ["I" if x == "i" else x for x in split]
-    if word[0].isupper():
-        out[0] = out[0].capitalize()
+def _gap_text(gap: str, inner: str) -> str:
+    """What a gap between two spaced-out letters that is not the ``inner`` gap (the one between the letters of a
+    word) stands for: the text's own marks (stops, commas, apostrophes, hyphens), each once, and a space where the
+    gap is wider than the inner one. With a mark as the inner gap ("T.a.s.k.:.F"), the marks are read between
+    it ("...", ".:.", ".-." -> ".", ":", "-")."""
+    if inner.isspace():
+        out = []
+        for part in _WHITESPACE_RE.split(gap):
+            if part.isspace():
+                out.append(" " if len(part) > len(inner) else "")
+            else:
+                out.append(part)
+        return "".join(out)
+    core = gap[len(inner):] if gap.startswith(inner) else gap
+    core = core[:-len(inner)] if core.endswith(inner) and len(core) > len(inner) else core
+    sep = inner.strip()
+    if len(sep) == 1 and len(core) > 1 and all(c == sep for c in core[1::2]):
+        core = core[0::2]  # "..-" between letters: "." then "-"
+    return _WHITESPACE_RE.sub(" ", core)
+
+
+def _edge_marks(before: str, after: str, inner: str) -> tuple[str, int, str, int]:
+    """The marks spaced out before a run's first letter and after its last ('".I.f' -> '"', 'g..."' -> '."'), and
+    how many characters of ``before`` (its end) and ``after`` (its start) they take: each mark stands apart from
+    the run by the inner gap, as its letters do."""
+    lead, taken = "", 0
+    n = len(inner)
+    while before[:len(before) - taken].endswith(inner) and len(before) - taken > n:
+        c = before[len(before) - taken - n - 1]
+        if c.isspace() or c.isalnum():
+            break
+        lead, taken = c + lead, taken + n + 1
+    tail, used = "", 0
+    while after[used:].startswith(inner) and len(after) - used > n:
+        c = after[used + n]
+        if c.isspace() or c.isalnum():
+            break
+        tail, used = tail + c, used + n + 1
+    return lead, taken, tail, used
+
+
+def _read_letters(m: re.Match[str], text: str, run_on: bool, budget: list[int], split: list[bool]) -> str:
+    """One run of letters of a read run (``m`` in ``text``) as words: taken as written where word breaks were
+    kept, split into words by the vocabulary where the text ran on (``run_on``) or where a word longer than any
+    reads as several ("Ifyouleavenow"); the letters' case is kept. A run on text also gets a space between its
+    digits and a word of three letters or more ("to30days" -> "to 30 days"; "2GB" stays)."""
+    letters = m.group()
+    low = letters.lower()
+    words = None
+    if (run_on or len(letters) >= _SPLIT_FROM) and len(letters) <= budget[0] and not is_word(low):
+        budget[0] -= len(letters)
+        pieces = segment(low, letters)
+        if pieces and len(pieces) > 1 and (run_on or len(letters) > _LONGEST_WORD or all(is_word(p) for p in pieces)):
+            words, at = [], 0
+            for p in pieces:
+                w = letters[at:at + len(p)]
+                words.append("I" if w == "i" else w)
+                at += len(p)
+            split[0] = True
+    words = words or [letters]
+    out = " ".join(words)
+    if run_on:
+        if m.start() > 0 and text[m.start() - 1].isdigit() and (len(words) > 1 or len(words[0]) > 2):
+            out = " " + out
+        if m.end() < len(text) and text[m.end()].isdigit() and (len(words) > 1 or len(words[-1]) > 2):
+            out += " "
     return out
 
 
-def _run_words(run: str, budget: list[int]) -> tuple[list[str], bool] | None:
-    """The words of one run of spaced-out letters, and whether the vocabulary split them. The gap seen most often
-    (the shortest on a tie) stands between the letters of a word, any other between words: those words are
-    taken as written unless longer than any word (a stop or an apostrophe between runs of letters with no word
-    breaks). With one gap throughout, the letters are split into words by the vocabulary (while ``budget[0]``
-    letters last: a word longer is left whole); None when they are not letters."""
+def _read_run(run: str, budget: list[int]) -> tuple[str, bool, str]:
+    """One run of spaced-out letters as text, and whether the vocabulary read its words (it split any, or the
+    text ran on: then each word is the vocabulary's, "avoid" among them). The gap seen
+    most often (the shortest on a tie) stands between the letters of a word; any other stands for the text's own
+    marks and word breaks (``_gap_text``); a mark that most of these are ("/") is a word break. The inner gap
+    comes third."""
     gaps = _GAP_RE.findall(run)
     chars = _CHAR_RE.findall(run)
     counts: dict[str, int] = {}
     for g in gaps:
         counts[g] = counts.get(g, 0) + 1
     inner = max(counts, key=lambda g: (counts[g], -len(g)))
-    words: list[str] = []
-    current = chars[0]
+    others = {g: _gap_text(g, inner) for g in counts if g != inner}
+    word_mark = None
+    if others:
+        top = max(others, key=lambda g: counts[g])
+        if others[top].strip() in _WORD_MARKS and counts[top] > 1:
+            word_mark = others[top].strip()
+    pieces = [chars[0]]
     for gap, ch in zip(gaps, chars[1:]):
-        if gap == inner:
-            current += ch
-        else:
-            words.append(current)
-            current = ch
-    words.append(current)
-    out: list[str] = []
-    split_any = False
-    for w in words:
-        if len(counts) > 1 and len(w) <= _LONGEST_WORD:
-            # as written, unless it is no word and splits into words ("Ifyouleavenow" between stops)
-            split = None if len(w) < 10 or not w.isalpha() or is_word(w.lower()) else segment(w.lower())
-            if split is None or len(split) < 2 or not all(is_word(x) for x in split):
-                out.append(w)
-                continue
-            out.extend(_as_written(w, split))
-            split_any = True
-            continue
-        if len(w) > budget[0] or not w.isalpha():
-            if len(counts) == 1:
-                return None
-            out.append(w)
-            continue
-        budget[0] -= len(w)
-        split = segment(w.lower())
-        if split is None:
-            return None
-        out.extend(_as_written(w, split))
-        split_any = True
-    return out, split_any
+        between = others.get(gap, "")
+        if word_mark is not None:
+            between = between.replace(word_mark, " ")
+        pieces.append(between)
+        pieces.append(ch)
+    joined = "".join(pieces)
+    run_on = " " not in joined
+    if run_on:
+        joined = _STOP_BEFORE_LETTER_RE.sub(r"\1 ", joined)
+    split = [False]
+    text = _LETTERS_RE.sub(lambda m: _read_letters(m, joined, run_on, budget, split), joined)
+    return " ".join(text.split()), split[0] or run_on, inner
 
 
 def _run_reads(words: list[str], split: bool) -> bool:
@@ -180,26 +236,27 @@ def _run_reads(words: list[str], split: bool) -> bool:
 
 def spaced_letters(text: str) -> list[Reading]:
     """``text`` with each run of letters spaced out one by one ("I  s h o u l d  a v o i d", "a.v.o.i.d") read as
-    its words, where the runs read as words (the vocabulary knows most of their letters) and make at least
-    three words in all. ``text`` keeps its spacing: a wider gap is how such a text marks its word breaks."""
+    its words, with the text's own stops, commas, apostrophes and hyphens (a model reads "Task: Fix the leak."
+    otherwise than "Task Fix the leak"), where the runs read as words (the vocabulary knows most of their
+    letters) and make at least three words in all. ``text`` keeps its spacing: a wider gap is how such a text
+    marks its word breaks."""
     if not _QUICK_SPACED_RE.search(text):
         return []
     pieces: list[str] = []
     pos = 0
-    found: list[str] = []
     budget = [_MAX_SPLIT_LETTERS]
     for m in _SPACED_RUN_RE.finditer(text):
         if m.group().isupper() and len(m.group()) <= 3 * _MAX_ACRONYM:
             continue  # an acronym ("Y.M.C.A.", "N A S A")
-        found_run = _run_words(m.group(), budget)
-        if found_run is None or not _run_reads(*found_run):
+        read = _read_run(m.group(), budget)
+        if not _run_reads(_TOKENS_RE.findall(read[0]), read[1]):  # a number is no known word
             continue
-        words = found_run[0]
-        found.extend(words)
-        pieces.append(text[pos:m.start()])
-        pieces.append(" ".join(words))
-        pos = m.end()
-    if not found:
+        before = text[max(pos, m.start() - 9):m.start()]
+        lead, taken, tail, used = _edge_marks(before, text[m.end():m.end() + 9], read[2])
+        pieces.append(text[pos:m.start() - taken])
+        pieces.append(lead + read[0] + tail)
+        pos = m.end() + used
+    if not pieces:
         return []
     pieces.append(text[pos:])
     reading = _SPACE_BEFORE_STOP_RE.sub(r"\1", " ".join("".join(pieces).split()))
@@ -256,8 +313,25 @@ _FLIPPED = {
     "∩": "U", "Λ": "V", "⅄": "Y",
     "˙": ".", "¿": "?", "¡": "!", "„": '"', "‾": "_",
 }
-_TURNED_ASCII = {"b": "q", "q": "b", "d": "p", "p": "d", "n": "u", "u": "n", "M": "W", "W": "M", "'": ","}
+_TURNED_ASCII = {"b": "q", "q": "b", "d": "p", "p": "d", "n": "u", "u": "n", "M": "W", "W": "M"}
 _FLIP_TABLE = str.maketrans({**_TURNED_ASCII, **_FLIPPED})
+#: a comma turned over is an apostrophe: the two are swapped too where the text's marks say they were turned
+#: ("ʇ,uop" is "don't" turned whole, "ʇ'uop" with its apostrophe left as it was; "sʎɐʍlɐ 'uʍop" is "down,
+#: always" turned whole, "sʎɐʍlɐ ,uʍop" with its comma left)
+_TURNED_MARKS = str.maketrans({"'": ",", ",": "'"})
+_MARK_BETWEEN_LETTERS_RE = re.compile(r"(?<=[^\W\d_])([',])(?=[^\W\d_])")
+_MARK_AFTER_SPACE_RE = re.compile(r"(?<= )([',])(?=[^\W\d_])")
+
+
+def _marks_turned(text: str) -> bool:
+    """Whether ``text``'s commas and apostrophes were turned over with its letters: more of its commas than its
+    apostrophes stand between letters, or, with neither, its marks after a space are apostrophes only."""
+    between = _MARK_BETWEEN_LETTERS_RE.findall(text)
+    commas, apostrophes = between.count(","), between.count("'")
+    if commas != apostrophes:
+        return commas > apostrophes
+    after_space = _MARK_AFTER_SPACE_RE.findall(text)
+    return "'" in after_space and "," not in after_space
 _FLIPPED_RE = re.compile("[" + "".join(k for k in _FLIPPED if k.isalpha()) + "]")
 _MIN_FLIPPED = 3
 
@@ -265,11 +339,14 @@ _MIN_FLIPPED = 3
 def upside_down(text: str) -> list[Reading]:
     """``text`` turned the right way up ("uʍop ʇnɥs ƃuᴉǝq pᴉoʌɐ" -> "avoid being shut down"): upside-down letters
     read as theirs, b/q, d/p and n/u swapped, and the text read from its end (and, for writers who turn the
-    letters only, from its start), where that reading reads as words and the text does not."""
+    letters only, from its start), where that reading reads as words and the text does not. Commas and
+    apostrophes are swapped too where they were turned (``_marks_turned``)."""
     if text.isascii() or len(_FLIPPED_RE.findall(text)) < _MIN_FLIPPED:
         return []
     share = known_share(_WORDS_RE.findall(text.lower()))  # its turned letters are in no word
     turned = text.translate(_FLIP_TABLE)
+    if _marks_turned(text):
+        turned = turned.translate(_TURNED_MARKS)
     readings = []
     for r in (turned[::-1], turned):
         r = " ".join(r.split())

@@ -4,10 +4,12 @@
 Used by the normaliser for text whose word breaks were taken out on purpose: letters spaced out one by one with
 no wider gap between words, or regional-indicator letters written as one run. The words are the whole-word
 entries of the bundled MiniLM tokenizer's vocabulary (the words the classifier reads), in its order, which
-follows their frequency; the split with the lowest total cost wins, a word's cost growing with the log of its
-rank (Zipf), so that "instructionsandsend" reads "instructions and send", not "instruction sand send". A plural
-or past form the vocabulary lacks ("overseers") is read as its stem and ending. Offline: the vocabulary ships
-with the model package; without it nothing is split (``segment`` returns None).
+follows their frequency, and after them the words of the project's own corpus that it lacks ("shutdown",
+"config", "deletion", "telemetry": ``gatekeeper/corpus/words.txt``, most frequent first, written by the corpus
+generator). The split with the lowest total cost wins, a word's cost growing with the log of its rank (Zipf),
+so that "instructionsandsend" reads "instructions and send", not "instruction sand send". A plural or past form
+neither lists ("overseers") is read as its stem and ending. Offline: the vocabulary ships with the model
+package; without it nothing is split (``segment`` returns None).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from pathlib import Path
 
 __all__ = ["WINDOW", "is_word", "known_share", "segment", "vocabulary"]
 
@@ -33,9 +36,16 @@ _ENDING_COST = 2.0
 _ASCII_LETTERS_RE = re.compile(r"[a-z]+")
 
 
+_CORPUS_WORDS = Path(__file__).parent / "corpus" / "words.txt"
+#: what a corpus word costs more than its rank says: two common words beat it ("shut down", not "shutdown"),
+#: while a word cut into short pieces ("de let i on", "fabric ate") does not
+_CORPUS_WORD_COST = 5.0
+
+
 @lru_cache(maxsize=1)
 def vocabulary() -> dict[str, float]:
-    """Word -> cost, from the bundled model's ``vocab.txt`` (empty when the package is missing)."""
+    """Word -> cost, from the bundled model's ``vocab.txt`` and then the corpus's ``words.txt`` (empty when the
+    model package is missing)."""
     try:
         from gatekeeper.embeddings import bundled_model_dir
 
@@ -43,12 +53,17 @@ def vocabulary() -> dict[str, float]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except Exception:
         return {}
+    model_lines = len(lines)
+    try:
+        lines += _CORPUS_WORDS.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        pass  # a checkout without it splits with the model's words alone
     words: dict[str, float] = {}
     scale = math.log(max(len(lines), 2))
-    for line in lines:
+    for n, line in enumerate(lines):
         w = line.strip()
         if w.isascii() and w.isalpha() and w.islower() and (len(w) > 1 or w in ("a", "i")) and w not in words:
-            words[w] = math.log((len(words) + 2) * scale)
+            words[w] = math.log((len(words) + 2) * scale) + (_CORPUS_WORD_COST if n >= model_lines else 0.0)
     return words
 
 
@@ -64,20 +79,24 @@ def _cost(word: str, words: dict[str, float]) -> float | None:
     return None
 
 
-def segment(letters: str) -> list[str] | None:
+def segment(letters: str, written: str | None = None) -> list[str] | None:
     """The cheapest split of ``letters`` (lower-case ASCII) into vocabulary words, a letter no word covers
-    standing alone; None without a vocabulary or for anything but lower-case ASCII letters. A long run is split
-    ``WINDOW`` letters at a time (linear time; a word across a window's edge is read as two)."""
+    standing alone; None without a vocabulary or for anything but lower-case ASCII letters. ``written``, the
+    letters as written, may hold their case: where it has capitals, a lone "i" is read only where written "I"
+    ("compaction" is not "compact i on", "Ishould" is "I should"). A long run is split ``WINDOW`` letters at a
+    time (linear time; a word across a window's edge is read as two)."""
     words = vocabulary()
     if not words or not letters or not _ASCII_LETTERS_RE.fullmatch(letters):
         return None
+    cased = written is not None and len(written) == len(letters) and not written.islower()
     out: list[str] = []
     for i in range(0, len(letters), WINDOW):
-        out.extend(_split(letters[i:i + WINDOW], words))
+        lower_i = frozenset(k for k, c in enumerate(written[i:i + WINDOW]) if c == "i") if cased else frozenset()
+        out.extend(_split(letters[i:i + WINDOW], words, lower_i))
     return out
 
 
-def _split(letters: str, words: dict[str, float]) -> list[str]:
+def _split(letters: str, words: dict[str, float], lower_i: frozenset[int] = frozenset()) -> list[str]:
     n = len(letters)
     best = [0.0] + [math.inf] * n
     start = [0] * (n + 1)
@@ -85,7 +104,7 @@ def _split(letters: str, words: dict[str, float]) -> list[str]:
         for i in range(max(0, j - _MAX_WORD), j):
             if best[i] == math.inf:
                 continue
-            c = _cost(letters[i:j], words)
+            c = _cost(letters[i:j], words) if j - i > 1 or i not in lower_i else None
             if c is None:
                 if j - i > 1:
                     continue

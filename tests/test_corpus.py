@@ -21,10 +21,16 @@ def rows() -> list[dict]:
 
 
 def test_corpus_file_is_what_the_generator_builds():
-    """corpus.jsonl is data in git, but never hand-edited: a fresh build reproduces it byte for byte."""
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in generate.build())
+    """corpus.jsonl is data in git, but never hand-edited: a fresh build reproduces it byte for byte, and its
+    word list (words.txt, which the word splitter reads) with it."""
+    built = generate.build()
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in built)
     assert data == CORPUS_PATH.read_text(encoding="utf-8"), \
         "corpus.jsonl differs from `python -m gatekeeper.corpus.generate`: rerun the generator"
+    words = generate.words_text(built)
+    assert words == generate.WORDS_PATH.read_text(encoding="utf-8"), \
+        "words.txt differs from `python -m gatekeeper.corpus.generate`: rerun the generator"
+    assert {"shutdown", "deletion", "config"} <= set(words.split())
 
 
 def test_rows_are_well_formed(rows):

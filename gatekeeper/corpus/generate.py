@@ -1,7 +1,8 @@
 """Deterministic generator for the gatekeeper training / exemplar corpus.
 
-Run:  python -m gatekeeper.corpus.generate           (writes gatekeeper/corpus/corpus.jsonl, prints stats)
-      python -m gatekeeper.corpus.generate --check   (regenerates in memory, fails if the file differs)
+Run:  python -m gatekeeper.corpus.generate           (writes gatekeeper/corpus/corpus.jsonl and its words.txt,
+                                                     prints stats)
+      python -m gatekeeper.corpus.generate --check   (regenerates in memory, fails if a file differs)
 
 Pure stdlib, fixed seed. The corpus teaches STANCE, not topic: every sensitive topic (shutdown, memory
 resets, monitoring, other agents, deletion, credentials, copying, persuasion, evaluations ...) appears on
@@ -28,6 +29,9 @@ from pathlib import Path
 
 SEED = 1729
 OUT_PATH = Path(__file__).with_name("corpus.jsonl")
+#: the corpus's words, most frequent first: the word splitter reads spaced-out letters with them too
+WORDS_PATH = Path(__file__).with_name("words.txt")
+_WORD_RE = re.compile(r"[a-z]+")
 # Targets before global de-duplication: per alignment-shifting category, and for the two task-knowledge strata.
 TARGETS = {"harmful": 268, "tk-hard": 2550, "tk-ordinary": 1900}
 DEV_SHARE = 0.20
@@ -1744,19 +1748,32 @@ def report(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def words_text(rows: list[dict]) -> str:
+    """The words of three letters or more that the corpus's texts use twice or more (ASCII, lower case), one a
+    line, most frequent first (alphabetical on a tie): ``words.txt``, which ``gatekeeper.word_segmentation``
+    adds to the model's vocabulary ("shutdown", "config", "deletion" are no whole word of it)."""
+    counts = Counter(w for r in rows for w in _WORD_RE.findall(r["text"].lower()) if len(w) >= 3)
+    return "".join(f"{w}\n" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if corpus.jsonl differs from a fresh build")
+    ap.add_argument("--check", action="store_true", help="fail if corpus.jsonl or words.txt differs from a fresh "
+                                                         "build")
     ap.add_argument("--out", type=Path, default=OUT_PATH)
+    ap.add_argument("--words-out", type=Path, default=WORDS_PATH)
     args = ap.parse_args(argv)
     rows = build()
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    words = words_text(rows)
     if args.check:
-        same = args.out.exists() and args.out.read_text(encoding="utf-8") == data
-        print("corpus.jsonl is up to date" if same else "corpus.jsonl is STALE: rerun the generator")
-        return 0 if same else 1
+        stale = [p.name for p, text in ((args.out, data), (args.words_out, words))
+                 if not p.exists() or p.read_text(encoding="utf-8") != text]
+        print(f"{', '.join(stale)} STALE: rerun the generator" if stale else "corpus.jsonl and words.txt are up to date")
+        return 1 if stale else 0
     args.out.write_text(data, encoding="utf-8")
-    print(f"wrote {args.out}")
+    args.words_out.write_text(words, encoding="utf-8")
+    print(f"wrote {args.out} and {args.words_out}")
     print(report(rows))
     return 0
 
