@@ -16,9 +16,8 @@ Dataset formats (JSON lines, detected per line):
 
 The obfuscation mode re-runs the alignment-shifting examples disguised in several ways (zero-width
 characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note, letters
-spaced out, ROT13, written backwards, base32, quoted-printable, character codes as numbers or escapes,
-upside-down letters) and
-reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
+spaced out, ROT13, another Caesar shift, Atbash, written backwards, base32, quoted-printable, character
+codes as numbers or escapes, upside-down letters) and reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
 the false-alarm cost of each is visible too.
 """
 
@@ -39,6 +38,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from gatekeeper.decision import decide
+from gatekeeper.letter_disguises import atbash, caesar
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind, whole_number
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.registry import LeftOutText, cleared_alarming, joinable
@@ -292,6 +292,14 @@ def _rot13(text: str, rnd: random.Random) -> str:
     return codecs.encode(text, "rot13")
 
 
+def _caesar(text: str, rnd: random.Random) -> str:
+    return caesar(text, rnd.choice([k for k in range(1, 26) if k != 13]))
+
+
+def _atbash(text: str, rnd: random.Random) -> str:
+    return atbash(text)
+
+
 def _reversed(text: str, rnd: random.Random) -> str:
     return text[::-1] if rnd.random() < 0.5 else " ".join(w[::-1] for w in text.split())
 
@@ -334,6 +342,8 @@ OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "buried_long": _buried,
     "spaced_letters": _spaced_letters,
     "rot13": _rot13,
+    "caesar": _caesar,
+    "atbash": _atbash,
     "reversed": _reversed,
     "base32": _base32,
     "quoted_printable": _quoted_printable,

@@ -1,5 +1,6 @@
-"""Readings of text whose letters were rearranged or redrawn so that it does not read as words: ROT13, letters
-or words written backwards, letters spaced out one by one, regional-indicator letters and upside-down letters.
+"""Readings of text whose letters were rearranged or redrawn so that it does not read as words: ROT13 and other
+Caesar shifts, Atbash, letters or words written backwards, letters spaced out one by one, regional-indicator
+letters and upside-down letters.
 
 A model reads such a text as noise and no rule matches it, while a person, or a model that recalls the memory
 later, reads it at once. Each function returns the plain readings with the finding code the normaliser reports,
@@ -10,11 +11,13 @@ lists of letters and flags give none. The readings are reviewed as variants of t
 from __future__ import annotations
 
 import codecs
+import math
 import re
+import string
 
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
-__all__ = ["regional_letters", "spaced_letters", "unscrambled", "upside_down"]
+__all__ = ["atbash", "caesar", "regional_letters", "spaced_letters", "unscrambled", "upside_down"]
 
 Reading = tuple[str, str]  # (reading, finding code)
 
@@ -73,11 +76,49 @@ def _better_read(reading: str, share: float) -> bool:
     return s >= _KNOWN_SHARE and s >= share + _BETTER_BY
 
 
+#: how often each letter a-z stands in English text (per cent): a Caesar shift is undone by the shift whose
+#: letters fall most like these
+_ENGLISH_LETTERS = (8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9, 0.095, 6.0,
+                    6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074)
+_LOG_ENGLISH = tuple(math.log(f) for f in _ENGLISH_LETTERS)
+#: shifts tried besides ROT13: the two whose letters fall most like English
+_SHIFTS_TRIED = 2
+_ATBASH = str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
+                        string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])
+
+
+def caesar(text: str, shift: int) -> str:
+    """``text`` with each ASCII letter moved ``shift`` places on in the alphabet (a Caesar cipher; 13 is
+    ROT13)."""
+    low, up = string.ascii_lowercase, string.ascii_uppercase
+    return text.translate(str.maketrans(low + up, low[shift:] + low[:shift] + up[shift:] + up[:shift]))
+
+
+def atbash(text: str) -> str:
+    """``text`` with its ASCII alphabet read backwards (a <-> z, b <-> y): Atbash, its own inverse."""
+    return text.translate(_ATBASH)
+
+
+def _likely_shifts(text: str) -> list[int]:
+    """The shifts that undo a Caesar cipher of ``text`` most likely, by how its letters fall (ROT13 and none
+    left out: they are read anyway)."""
+    counts = [0] * 26
+    for c in text.lower():
+        k = ord(c) - 97
+        if 0 <= k < 26:
+            counts[k] += 1
+    # undoing shift s reads the letter written as (i + s) as i
+    score = {s: sum(counts[(i + s) % 26] * _LOG_ENGLISH[i] for i in range(26)) for s in range(1, 26) if s != 13}
+    return [(26 - s) % 26 for s in sorted(score, key=score.__getitem__, reverse=True)[:_SHIFTS_TRIED]]
+
+
 def unscrambled(text: str) -> list[Reading]:
-    """Readings of ``text`` with ROT13 undone, its letters run backwards, or each word's letters run backwards,
-    where that reading and not the text reads as English (``_better_read``). A text with two of
-    ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups for an
-    ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <-> "on")."""
+    """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash undone (a-z read z-a), its letters
+    run backwards, or each word's letters run backwards, where that reading and not the text reads as English
+    (``_better_read``). Of the Caesar shifts, the two whose letters fall most like English are tried. A text
+    with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups
+    for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <->
+    "on")."""
     words = _ASCII_WORDS_RE.findall(text.lower())
     if len(words) < 4:
         return []
@@ -87,7 +128,12 @@ def unscrambled(text: str) -> list[Reading]:
     share = known_share(words) if share is None else share
     readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
                 (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
-    return [(r, code) for r, code in readings if _better_read(r, share)]
+    found = [(r, code) for r, code in readings if _better_read(r, share)]
+    if found:
+        return found
+    readings = [(caesar(text, shift), "caesar_decoded") for shift in _likely_shifts(text)]
+    readings.append((atbash(text), "atbash_decoded"))
+    return [(r, code) for r, code in readings if _better_read(r, share)][:1]
 
 
 # --------------------------------------------------------------------------------------------------
