@@ -14,6 +14,7 @@ import codecs
 import math
 import re
 import string
+import unicodedata
 
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
@@ -167,6 +168,11 @@ _LONGEST_WORD = 20
 _SPLIT_FROM = 10
 
 
+def _is_mark(c: str) -> bool:
+    """Whether ``c`` is punctuation or a symbol a text is written with (not a combining or control character)."""
+    return unicodedata.category(c)[0] in "PS"
+
+
 def _gap_text(gap: str, inner: str) -> str:
     """What a gap between two spaced-out letters that is not the ``inner`` gap (the one between the letters of a
     word) stands for: the text's own marks (stops, commas, apostrophes, hyphens), each once, and a space where the
@@ -178,14 +184,14 @@ def _gap_text(gap: str, inner: str) -> str:
             if part.isspace():
                 out.append(" " if len(part) > len(inner) else "")
             else:
-                out.append(part)
+                out.append("".join(c for c in part if _is_mark(c)))
         return "".join(out)
     core = gap[len(inner):] if gap.startswith(inner) else gap
     core = core[:-len(inner)] if core.endswith(inner) and len(core) > len(inner) else core
     sep = inner.strip()
     if len(sep) == 1 and len(core) > 1 and all(c == sep for c in core[1::2]):
         core = core[0::2]  # "..-" between letters: "." then "-"
-    return _WHITESPACE_RE.sub(" ", core)
+    return _WHITESPACE_RE.sub(" ", "".join(c for c in core if c.isspace() or _is_mark(c)))
 
 
 def _edge_marks(before: str, after: str, inner: str) -> tuple[str, int, str, int]:
@@ -196,13 +202,13 @@ def _edge_marks(before: str, after: str, inner: str) -> tuple[str, int, str, int
     n = len(inner)
     while before[:len(before) - taken].endswith(inner) and len(before) - taken > n:
         c = before[len(before) - taken - n - 1]
-        if c.isspace() or c.isalnum():
+        if not _is_mark(c):
             break
         lead, taken = c + lead, taken + n + 1
     tail, used = "", 0
     while after[used:].startswith(inner) and len(after) - used > n:
         c = after[used + n]
-        if c.isspace() or c.isalnum():
+        if not _is_mark(c):
             break
         tail, used = tail + c, used + n + 1
     return lead, taken, tail, used

@@ -1746,6 +1746,8 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
     if not original.isascii():
         found += letter_disguises.regional_letters(original)
         found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
+    # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā")
+    found = [(r if r.isascii() else _canonical(r, _Ctx(), None)[0], code) for r, code in found]
     found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]
     found = found[:max(0, MAX_VARIANTS - len(result.variants))]
     if not found:
