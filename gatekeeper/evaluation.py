@@ -17,7 +17,8 @@ Dataset formats (JSON lines, detected per line):
 The obfuscation mode re-runs the alignment-shifting examples disguised in several ways (zero-width
 characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note, letters
 spaced out, ROT13, another Caesar shift, Atbash, written backwards, base32, quoted-printable, character
-codes as numbers or escapes, upside-down letters) and reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
+codes as numbers or escapes, upside-down letters, letters of other scripts drawn like Latin ones) and
+reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
 the false-alarm cost of each is visible too.
 """
 
@@ -329,6 +330,22 @@ def _char_codes(text: str, rnd: random.Random) -> str:
 _FLIP = dict(zip("abcdefghijklmnopqrstuvwxyz", "ɐqɔpǝɟƃɥᴉɾʞlɯuodbɹsʇnʌʍxʎz"))
 
 
+#: a-z as "fancy text" generators write them with letters of other scripts drawn alike
+_LOOK_ALIKE_STYLES = (
+    "ᎪᏴᏟᎠᎬҒᏀᎻᎥᏭᏦᏞᎷΝϴᏢႳᏒᏚᎢՍᏙᏔХᎩᏃ",  # Cherokee and a few others
+    "ᗩᗷᑕᗪEᖴGᕼIᒍKᒪᗰᑎOᑭᑫᖇᔕTᑌᐯᗯ᙭Yᘔ",  # Canadian syllabics
+    "дбсДёfgнїјкlмиорqгѕтцvшхуz",  # "faux Cyrillic"
+    "ꓮꓐꓚꓓꓰꓝꓖꓧꓲꓙꓗꓡꓟꓠꓳꓑQꓣꓢꓔꓴꓦꓪꓫꓬꓜ",  # Lisu
+    "".join(chr(0x1F170 + i) for i in range(26)),  # negative squared
+    "".join(chr(0x249C + i) for i in range(26)),  # parenthesized
+)
+
+
+def _look_alike(text: str, rnd: random.Random) -> str:
+    style = rnd.choice(_LOOK_ALIKE_STYLES)
+    return "".join(style[ord(c.lower()) - 97] if "a" <= c.lower() <= "z" else c for c in text)
+
+
 def _upside_down(text: str, rnd: random.Random) -> str:
     return "".join(_FLIP.get(c.lower(), c) for c in text)[::-1]
 
@@ -349,6 +366,7 @@ OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "quoted_printable": _quoted_printable,
     "char_codes": _char_codes,
     "upside_down": _upside_down,
+    "look_alike": _look_alike,
 }
 
 

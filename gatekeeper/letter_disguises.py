@@ -1,6 +1,6 @@
 """Readings of text whose letters were rearranged or redrawn so that it does not read as words: ROT13 and other
 Caesar shifts, Atbash, letters or words written backwards, letters spaced out one by one, regional-indicator
-letters and upside-down letters.
+letters, upside-down letters, and letters of other scripts drawn like Latin ones.
 
 A model reads such a text as noise and no rule matches it, while a person, or a model that recalls the memory
 later, reads it at once. Each function returns the plain readings with the finding code the normaliser reports,
@@ -18,7 +18,8 @@ import unicodedata
 
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
-__all__ = ["atbash", "caesar", "regional_letters", "spaced_letters", "unscrambled", "upside_down"]
+__all__ = ["atbash", "caesar", "look_alike_letters", "regional_letters", "spaced_letters", "unscrambled",
+           "upside_down"]
 
 Reading = tuple[str, str]  # (reading, finding code)
 
@@ -405,3 +406,105 @@ def upside_down(text: str) -> list[Reading]:
         if _reads_as_words(r) and known_share(_ASCII_WORDS_RE.findall(r.lower())) >= share + _BETTER_BY:
             readings.append((r, "upside_down_read"))
     return readings
+
+
+# --------------------------------------------------------------------------------------------------
+# Letters of other scripts drawn like Latin ones ("fancy text")
+# --------------------------------------------------------------------------------------------------
+
+#: letter -> the Latin letters it is drawn like, likeliest first: what text generators write Latin with
+#: (Cherokee, Canadian syllabics, "faux Cyrillic", Greek, Armenian, Lisu; the look-alikes the canonical text
+#: folds are here too, as a word that has one other letter is left unfolded there). Most are not confusables:
+#: "ѕнцт Доши" or "ᔕᕼᑌT ᗪOᗯᑎ" do not fold, and real Russian or Cherokee must not; so the text is not changed, it
+#: gets a reading where that reads as English.
+_LOOK_ALIKE_SOURCE = {
+    # Cherokee (capitals; their small letters are added below)
+    "Ꭰ": "D", "Ꭱ": "R", "Ꭲ": "T", "Ꭵ": "i", "Ꭹ": "Y", "Ꭺ": "A", "Ꭻ": "J", "Ꭼ": "E", "Ꮃ": "W", "Ꮇ": "M",
+    "Ꮋ": "H", "Ꮎ": "O", "Ꮐ": "G", "Ꮒ": "h", "Ꮓ": "Z", "Ꮙ": "V", "Ꮟ": "b", "Ꮢ": "R", "Ꮤ": "W", "Ꮪ": "S",
+    "Ꮮ": "L", "Ꮯ": "C", "Ꮲ": "P", "Ꮶ": "K", "Ꮷ": "d", "Ꮻ": "O", "Ᏼ": "B", "Ꮩ": "V", "Ꮍ": "y", "Ꮜ": "U",
+    "Ꮥ": "S", "Ꮳ": "G", "Ꮑ": "G", "Ꮖ": "y", "Ꮸ": "S", "Ꮽ": "J", "Ꮀ": "h", "Ꮄ": "l", "Ꮁ": "P",
+    # Canadian syllabics
+    "ᗩ": "A", "ᗅ": "A", "ᐱ": "A", "ᗷ": "B", "ᗾ": "B", "ᑲ": "b", "ᑕ": "C", "ᑢ": "C", "ᗪ": "D", "ᗞ": "D",
+    "ᑯ": "d", "ᗴ": "E", "ᕮ": "E", "ᖴ": "F", "ᘜ": "G", "ᕼ": "H", "ᓰ": "I", "ᒍ": "J", "ᒪ": "L", "ᗰ": "M",
+    "ᘻ": "M", "ᑎ": "N", "ᑏ": "N", "ᑭ": "P", "ᕈ": "P", "ᑫ": "Q", "ᖇ": "R", "ᖆ": "R", "ᔕ": "S", "ᑌ": "U",
+    "ᑘ": "U", "ᐯ": "V", "ᐺ": "V", "ᗯ": "W", "ᙎ": "W", "᙭": "X", "ᖻ": "Y", "ᘔ": "Z", "ᗝ": "O", "ᓍ": "J",
+    # "faux Cyrillic" (Д for A or D, Я for R, И for N, Ш for W ...) and Cyrillic look-alikes
+    "Д": "AD", "д": "ad", "Б": "B", "б": "b", "в": "b", "Г": "r", "г": "r", "Ё": "E", "ё": "e", "Є": "E",
+    "є": "e", "Ж": "X", "ж": "x", "И": "N", "и": "n", "Й": "N", "й": "n", "Л": "N", "л": "n", "П": "N",
+    "п": "n", "Ф": "O", "ф": "o", "Ц": "U", "ц": "u", "Ч": "Y", "ч": "y", "Ш": "W", "ш": "w", "Щ": "W",
+    "щ": "w", "Ъ": "B", "ъ": "b", "Ь": "B", "ь": "b", "Э": "E", "э": "e", "Я": "R", "я": "r", "Ї": "I",
+    "ї": "i", "І": "I", "і": "i", "ђ": "h", "ћ": "h", "Ћ": "h", "Ђ": "b", "Ѓ": "r", "ѓ": "r", "Ґ": "r",
+    "ґ": "r", "ҝ": "k", "ӄ": "k", "Ғ": "F", "ғ": "f", "Ҳ": "X", "ҳ": "x", "Ө": "O", "ө": "o", "Ѳ": "O",
+    "ѳ": "o", "Ԁ": "D", "ԁ": "d", "Ӎ": "M", "ӎ": "m", "Ѣ": "b", "ѣ": "b", "Ҡ": "K", "ҡ": "k", "Ҝ": "K",
+    "Ѕ": "S", "ѕ": "s", "Ј": "J", "ј": "j", "К": "K", "к": "k", "М": "M", "м": "m", "Н": "H", "н": "h",
+    "Т": "T", "т": "t", "У": "Y", "у": "y", "Ү": "Y", "ү": "y", "Х": "X", "х": "x", "А": "A", "а": "a",
+    "В": "B", "Е": "E", "е": "e", "О": "O", "о": "o", "Р": "P", "р": "p", "С": "C", "с": "c",
+    # Greek
+    "Λ": "A", "λ": "a", "Δ": "A", "δ": "d", "Σ": "E", "Θ": "O", "θ": "o", "Φ": "O", "φ": "o", "Π": "N",
+    "π": "n", "ς": "c", "μ": "u", "ϻ": "m", "Ψ": "Y", "Ω": "O", "ω": "w", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "α": "a", "β": "B", "γ": "y", "ε": "e", "η": "n",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ξ": "E", "Ξ": "E", "ϰ": "k",
+    # Armenian
+    "Ս": "U", "Ո": "N", "Օ": "O", "Տ": "S", "Լ": "L", "Ց": "G", "ա": "w", "գ": "q", "դ": "n", "ի": "h",
+    "լ": "l", "կ": "u", "հ": "h", "ձ": "d", "ղ": "n", "մ": "u", "յ": "j", "ն": "u", "ո": "n", "պ": "w",
+    "ռ": "n", "ս": "u", "ր": "n", "ց": "g", "ք": "p", "օ": "o", "ֆ": "f", "զ": "q", "Ճ": "X",
+    # Lisu
+    "ꓮ": "A", "ꓐ": "B", "ꓚ": "C", "ꓓ": "D", "ꓰ": "E", "ꓝ": "F", "ꓖ": "G", "ꓧ": "H", "ꓲ": "I", "ꓙ": "J",
+    "ꓗ": "K", "ꓡ": "L", "ꓟ": "M", "ꓠ": "N", "ꓳ": "O", "ꓑ": "P", "ꓣ": "R", "ꓢ": "S", "ꓔ": "T", "ꓴ": "U",
+    "ꓦ": "V", "ꓪ": "W", "ꓫ": "X", "ꓬ": "Y", "ꓜ": "Z",
+    # Latin and others drawn alike
+    "ƒ": "f", "ʠ": "q", "ɦ": "h", "ɱ": "m", "ɲ": "n", "ʂ": "s", "ƭ": "t", "ʋ": "v", "ɀ": "z", "Ɩ": "l",
+    "Ꝺ": "D", "ꞇ": "t", "Ɽ": "R", "ɾ": "r", "ᏺ": "b",
+}
+_LOOK_ALIKES: dict[str, str] = {}
+for _k, _v in _LOOK_ALIKE_SOURCE.items():
+    _LOOK_ALIKES[_k] = _v
+    if "\u13a0" <= _k <= "\u13f5" and _k.lower() != _k:
+        _LOOK_ALIKES.setdefault(_k.lower(), _v.lower())  # Cherokee small letters
+# negative circled and negative squared capitals ("🅐", "🅰"), which no normal form folds
+for _i in range(26):
+    _LOOK_ALIKES[chr(0x1F150 + _i)] = _LOOK_ALIKES[chr(0x1F170 + _i)] = chr(ord("A") + _i)
+_LOOK_ALIKE_RE = re.compile("[" + re.escape("".join(_LOOK_ALIKES)) + "]")
+#: a letter in parentheses, as NFKC writes "⒜" ("(a)(v)(o)(i)(d)")
+_PARENTHESIZED_RE = re.compile(r"\(([A-Za-z])\)")
+_MIN_LOOK_ALIKES = 3
+#: the spellings tried per word where a letter may stand for two ("Д": A or D)
+_MAX_SPELLINGS = 16
+_WORD_OF_LETTERS_RE = re.compile(r"[^\W\d_]+")
+
+
+def _word_read(word: str) -> str:
+    """``word`` with its look-alike letters read as Latin ones; where a letter may stand for two, the
+    spelling that is a known word if there is one ("Доши" -> "Down", "ДVOID" -> "AVOID")."""
+    options = [_LOOK_ALIKES.get(c, c) for c in word]
+    first = "".join(o[0] for o in options)
+    if all(len(o) == 1 for o in options) or is_word(first.lower()):
+        return first
+    spellings = [""]
+    for o in options:
+        spellings = [s + c for s in spellings for c in o][:_MAX_SPELLINGS]
+    return next((s for s in spellings if is_word(s.lower())), first)
+
+
+def look_alike_letters(text: str) -> list[Reading]:
+    """``text`` with letters of other scripts that are drawn like Latin ones read as those ("ᏚᎻᏌᏞᎠ", "ᔕᕼᑌT ᗪOᗯᑎ",
+    "ѕнцт Доши", "🅸 🆆🅸🅻🅻", and "(a)(v)(o)(i)(d)", as NFKC writes "⒜⒱⒪⒤⒟"), where that reading reads as words
+    and much more so than the text (``upside_down``'s test): real Russian, Greek or Cherokee reads as no
+    English. The normaliser reads the canonical text of a write that is not ASCII."""
+    parenthesized = len(_PARENTHESIZED_RE.findall(text))
+    if parenthesized < _MIN_LOOK_ALIKES and (text.isascii() or len(_LOOK_ALIKE_RE.findall(text)) < _MIN_LOOK_ALIKES):
+        return []
+    # its words of two letters or more: a text of letters in parentheses has no word but "i" and "a"
+    share = known_share([w for w in _WORDS_RE.findall(text.lower()) if len(w) > 1])
+    reading = _PARENTHESIZED_RE.sub(r"\1", text) if parenthesized >= _MIN_LOOK_ALIKES else text
+    reading = _WORD_OF_LETTERS_RE.sub(lambda m: _word_read(m.group()) if _LOOK_ALIKE_RE.search(m.group())
+                                      else m.group(), reading)
+    reading = " ".join(reading.split())
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    # and two common words, or words of four letters on average: letters of a real script read one by one
+    # make short known words of their own ("LO ME SU WI KO TU")
+    if (_reads_as_words(reading) and known_share(ws) >= share + _BETTER_BY
+            and (_common(ws) >= 2 or sum(map(len, ws)) >= 4 * len(ws))):
+        return [(reading, "look_alike_letters_read")]
+    return []

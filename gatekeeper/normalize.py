@@ -79,6 +79,7 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "spaced_letters_joined",
         "regional_letters_read",
         "upside_down_read",
+        "look_alike_letters_read",
         "base32_decoded",
         "base85_decoded",
         "quoted_printable_decoded",
@@ -110,6 +111,7 @@ _BARE_FINDINGS = frozenset(
         "spaced_letters_joined",
         "regional_letters_read",
         "upside_down_read",
+        "look_alike_letters_read",
         "normalize_error",
     }
 )
@@ -203,8 +205,10 @@ _LATIN_CONFUSABLES = frozenset(k for k in HOMOGLYPHS if unicodedata.name(k, "").
 #: the script of each confusable ("CYRILLIC", "GREEK", "ARMENIAN" ...): no genuine word mixes two
 _CONFUSABLE_SCRIPT = {k: unicodedata.name(k, "?").split(" ", 1)[0] for k in HOMOGLYPHS}
 
-# Negative circled / squared letters have no NFKC mapping: fold runs of them.
+# Negative circled / squared letters have no NFKC mapping: fold runs of them, and, in a text with a run, the
+# letters that stand alone too ("🅸 🆆🅸🅻🅻"; alone in a text, "🅰", "🅱", "🅾" and "🅿" are emoji)
 _STYLED_RUN_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]{2,}")
+_STYLED_LETTERS_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]+")
 
 
 def _styled_letter(m: re.Match[str]) -> str:
@@ -1059,8 +1063,8 @@ def _one_pass(s: str, ctx: _Ctx, payloads: _Payloads | None) -> tuple[str, str]:
         if _VS_RE.search(s):
             s = _variation_selectors(s, ctx, payloads)
         if _STYLED_RUN_RE.search(s):
-            ctx.add("styled_letters_folded", sum(map(len, _STYLED_RUN_RE.findall(s))))
-            s = _STYLED_RUN_RE.sub(_styled_letter, s)
+            ctx.add("styled_letters_folded", sum(map(len, _STYLED_LETTERS_RE.findall(s))))
+            s = _STYLED_LETTERS_RE.sub(_styled_letter, s)
         _count_styled(s, ctx)
         if not unicodedata.is_normalized("NFKC", s):
             s = unicodedata.normalize("NFKC", s)
@@ -1746,6 +1750,7 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
     if not original.isascii():
         found += letter_disguises.regional_letters(original)
         found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
+        found += letter_disguises.look_alike_letters(result.text)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā")
     found = [(r if r.isascii() else _canonical(r, _Ctx(), None)[0], code) for r, code in found]
     found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]
