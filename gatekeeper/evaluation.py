@@ -17,8 +17,8 @@ Dataset formats (JSON lines, detected per line):
 The obfuscation mode re-runs the alignment-shifting examples disguised in several ways (zero-width
 characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note, letters
 spaced out, ROT13, another Caesar shift, Atbash, written backwards, base32, quoted-printable, character
-codes as numbers or escapes, upside-down letters, letters of other scripts drawn like Latin ones) and
-reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
+codes as numbers or escapes, upside-down letters, letters of other scripts drawn like Latin ones, ROT47,
+Morse code, Braille, compressed and base64-encoded) and reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
 the false-alarm cost of each is visible too.
 """
 
@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import base64
 import codecs
+import gzip
 import json
 import quopri
 import random
 import time
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from gatekeeper.decision import decide
-from gatekeeper.letter_disguises import atbash, caesar
+from gatekeeper.letter_disguises import atbash, caesar, rot47
 from gatekeeper.models import MemoryWrite, Provenance, SourceKind, whole_number
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.registry import LeftOutText, cleared_alarming, joinable
@@ -346,6 +348,32 @@ def _look_alike(text: str, rnd: random.Random) -> str:
     return "".join(style[ord(c.lower()) - 97] if "a" <= c.lower() <= "z" else c for c in text)
 
 
+_MORSE = dict(zip("abcdefghijklmnopqrstuvwxyz0123456789", (
+    ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- ...- .-- -..- -.-- --.. "
+    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----.").split()))
+_BRAILLE = dict(zip("abcdefghijklmnopqrstuvwxyz", "⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵"))
+
+
+def _morse(text: str, rnd: random.Random) -> str:
+    # letters apart by a space, words by " / " or a wider gap; marks other than letters and digits left out
+    gap = rnd.choice((" / ", "   "))
+    return gap.join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in text.split())
+
+
+def _braille(text: str, rnd: random.Random) -> str:
+    return "".join(_BRAILLE.get(c.lower(), c) for c in text)
+
+
+def _rot47(text: str, rnd: random.Random) -> str:
+    return rot47(text)
+
+
+def _compressed(text: str, rnd: random.Random) -> str:
+    data = gzip.compress(text.encode("utf-8"), mtime=0) if rnd.random() < 0.5 else zlib.compress(text.encode("utf-8"))
+    return rnd.choice(["Saved blob: {p}", "{p}", "cache entry (gz) {p}"]).format(
+        p=base64.b64encode(data).decode("ascii"))
+
+
 def _upside_down(text: str, rnd: random.Random) -> str:
     return "".join(_FLIP.get(c.lower(), c) for c in text)[::-1]
 
@@ -367,6 +395,10 @@ OBFUSCATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "char_codes": _char_codes,
     "upside_down": _upside_down,
     "look_alike": _look_alike,
+    "rot47": _rot47,
+    "morse": _morse,
+    "braille": _braille,
+    "compressed": _compressed,
 }
 
 

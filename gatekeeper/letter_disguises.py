@@ -1,6 +1,7 @@
 """Readings of text whose letters were rearranged or redrawn so that it does not read as words: ROT13 and other
-Caesar shifts, Atbash, letters or words written backwards, letters spaced out one by one, regional-indicator
-letters, upside-down letters, and letters of other scripts drawn like Latin ones.
+Caesar shifts, ROT47, Atbash, letters or words written backwards, letters written twice, letters spaced out one
+by one, regional-indicator letters, upside-down letters, letters of other scripts drawn like Latin ones, Morse
+code and Braille.
 
 A model reads such a text as noise and no rule matches it, while a person, or a model that recalls the memory
 later, reads it at once. Each function returns the plain readings with the finding code the normaliser reports,
@@ -18,8 +19,8 @@ import unicodedata
 
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
-__all__ = ["atbash", "caesar", "look_alike_letters", "regional_letters", "spaced_letters", "unscrambled",
-           "upside_down"]
+__all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "regional_letters", "rot47",
+           "spaced_letters", "unscrambled", "upside_down"]
 
 Reading = tuple[str, str]  # (reading, finding code)
 
@@ -115,9 +116,10 @@ def _likely_shifts(text: str) -> list[int]:
 
 
 def unscrambled(text: str) -> list[Reading]:
-    """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash undone (a-z read z-a), its letters
-    run backwards, or each word's letters run backwards, where that reading and not the text reads as English
-    (``_better_read``). Of the Caesar shifts, the two whose letters fall most like English are tried. A text
+    """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash or ROT47 undone, its letters run
+    backwards, each word's letters run backwards, or letters written twice written once ("sshhuutt"), where
+    that reading and not the text reads as English (``_better_read``). Of the Caesar shifts, the two whose
+    letters fall most like English are tried. A text
     with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups
     for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <->
     "on")."""
@@ -133,9 +135,51 @@ def unscrambled(text: str) -> list[Reading]:
     found = [(r, code) for r, code in readings if _better_read(r, share)]
     if found:
         return found
-    readings = [(caesar(text, shift), "caesar_decoded") for shift in _likely_shifts(text)]
+    halved = _halved(text)
+    readings = [(halved, "doubled_letters_read")] if halved is not None else []
+    readings += [(caesar(text, shift), "caesar_decoded") for shift in _likely_shifts(text)]
     readings.append((atbash(text), "atbash_decoded"))
-    return [(r, code) for r, code in readings if _better_read(r, share)][:1]
+    readings.append((rot47(text), "rot47_decoded"))
+    # the text's letters standing alone count as unknown here: ROT47 leaves few letters, most of them alone
+    # ("x D9@F=5": "fe" alone would make the text read as known words)
+    letters = sum(len(w) for w in words)
+    share = sum(len(w) for w in words if len(w) > 1 and is_word(w)) / letters if letters else 0.0
+    found = [(r, code) for r, code in readings if _better_read(r, share) and _wordy(r)]
+    return [max(found, key=lambda rc: _known_letters(rc[0]))] if found else []
+
+
+def _known_letters(reading: str) -> int:
+    """How many letters of ``reading`` are in known words of two letters or more: of two readings that read as
+    words, the one with more (a shift of ROT47 noise makes "no" and "so", ROT47 undone makes the sentence)."""
+    return sum(len(w) for w in _ASCII_WORDS_RE.findall(reading.lower()) if len(w) > 1 and is_word(w))
+
+
+def _wordy(reading: str) -> bool:
+    """Whether ``reading`` has two common words, or words of four letters on average: a reading made of a
+    script's letters one by one, or of a cipher's noise, makes short known words of its own ("LO ME SU WI",
+    "xx dd ff")."""
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    return bool(ws) and (_common(ws) >= 2 or sum(map(len, ws)) >= 4 * len(ws))
+
+
+def rot47(text: str) -> str:
+    """``text`` with each printable ASCII character but the space moved 47 places on among the 94 (ROT47, its
+    own inverse: it turns letters into digits and marks, and back)."""
+    return text.translate(_ROT47)
+
+
+_ROT47 = {c: 33 + (c + 14) % 94 for c in range(33, 127)}
+_DOUBLED_RE = re.compile(r"(?:(\S)\1)+")
+
+
+def _halved(text: str) -> str | None:
+    """``text`` with every character of its words written twice ("II sshhoouulldd") written once, or None when
+    most of its words are not so written."""
+    words = text.split()
+    doubled = [w for w in words if len(w) >= 2 and _DOUBLED_RE.fullmatch(w)]
+    if len(doubled) < 3 or len(doubled) < 0.8 * len(words):
+        return None
+    return " ".join(w[::2] if _DOUBLED_RE.fullmatch(w) else w for w in words)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,11 +288,10 @@ def _read_letters(m: re.Match[str], text: str, run_on: bool, budget: list[int], 
 
 
 def _read_run(run: str, budget: list[int]) -> tuple[str, bool, str]:
-    """One run of spaced-out letters as text, and whether the vocabulary read its words (it split any, or the
-    text ran on: then each word is the vocabulary's, "avoid" among them). The gap seen
-    most often (the shortest on a tie) stands between the letters of a word; any other stands for the text's own
-    marks and word breaks (``_gap_text``); a mark that most of these are ("/") is a word break. The inner gap
-    comes third."""
+    """One run of spaced-out letters as text, whether the vocabulary read its words (it split any, or the text
+    ran on: then each word is the vocabulary's, "avoid" among them), and the inner gap. The gap seen most often
+    (the shortest on a tie) stands between the letters of a word, the inner gap; any other stands for the
+    text's own marks and word breaks (``_gap_text``); a mark that most of these are ("/") is a word break."""
     gaps = _GAP_RE.findall(run)
     chars = _CHAR_RE.findall(run)
     counts: dict[str, int] = {}
@@ -501,10 +544,86 @@ def look_alike_letters(text: str) -> list[Reading]:
     reading = _WORD_OF_LETTERS_RE.sub(lambda m: _word_read(m.group()) if _LOOK_ALIKE_RE.search(m.group())
                                       else m.group(), reading)
     reading = " ".join(reading.split())
-    ws = _ASCII_WORDS_RE.findall(reading.lower())
-    # and two common words, or words of four letters on average: letters of a real script read one by one
-    # make short known words of their own ("LO ME SU WI KO TU")
-    if (_reads_as_words(reading) and known_share(ws) >= share + _BETTER_BY
-            and (_common(ws) >= 2 or sum(map(len, ws)) >= 4 * len(ws))):
+    if (_reads_as_words(reading) and known_share(_ASCII_WORDS_RE.findall(reading.lower())) >= share + _BETTER_BY
+            and _wordy(reading)):
         return [(reading, "look_alike_letters_read")]
     return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Morse code and Braille letters
+# --------------------------------------------------------------------------------------------------
+
+_MORSE = {
+    ".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g", "....": "h", "..": "i",
+    ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n", "---": "o", ".--.": "p", "--.-": "q", ".-.": "r",
+    "...": "s", "-": "t", "..-": "u", "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z",
+    "-----": "0", ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
+    "--...": "7", "---..": "8", "----.": "9", ".-.-.-": ".", "--..--": ",", "..--..": "?", ".----.": "'",
+    "-.-.--": "!", "-..-.": "/", "---...": ":", "-.-.-.": ";", "-...-": "=", "-....-": "-", ".-..-.": '"',
+    ".--.-.": "@", "-.--.": "(", "-.--.-": ")",
+}
+#: dots and dashes as other characters write them ("·", "•", "−", "—", "_")
+_MORSE_MARKS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "−": "-", "–": "-", "—": "-", "_": "-"})
+_MORSE_TOKEN_RE = re.compile(r"[.\-]+")
+_MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
+#: letters a text of Morse has at least
+_MIN_MORSE = 8
+
+
+def morse_code(text: str) -> list[Reading]:
+    """``text`` written in Morse code (".. / ... .... --- ..- .-.. -.."; letters apart by a space, words by "/",
+    "|" or a wider gap) read as its letters, where most of the text is Morse and the reading reads as words."""
+    if text.count(".") + text.count("-") + text.count("·") + text.count("•") < 2 * _MIN_MORSE:
+        return []
+    marked = text.translate(_MORSE_MARKS)
+    body = "".join(marked.split())
+    if not body or sum(c in ".-/|" for c in body) < 0.9 * len(body):
+        return []
+    words = []
+    for word in _MORSE_WORD_BREAK_RE.split(marked.strip()):
+        letters = [_MORSE.get(tok) for tok in word.split()]
+        if any(c is None for c in letters):
+            return []
+        words.append("".join(letters))  # type: ignore[arg-type]
+    reading = " ".join(w for w in words if w)
+    if sum(c.isalpha() for c in reading) < _MIN_MORSE:
+        return []
+    return [(reading, "morse_decoded")] if _reads_as_words(reading) else []
+
+
+#: the six-dot Braille cells of the letters a-z (grade 1, as text generators write English)
+_BRAILLE_LETTERS = dict(zip("⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵", "abcdefghijklmnopqrstuvwxyz"))
+_BRAILLE_MARKS = {"⠂": ",", "⠲": ".", "⠖": "!", "⠦": "?", "⠄": "'", "⠤": "-", "⠆": ";", "⠒": ":"}
+_BRAILLE_CAPITAL = "⠠"
+_BRAILLE_NUMBER = "⠼"
+_BRAILLE_RE = re.compile("[\u2801-\u28ff]")
+
+
+def braille_letters(text: str) -> list[Reading]:
+    """``text`` written in Braille cells ("⠊ ⠎⠓⠕⠥⠇⠙ ⠁⠧⠕⠊⠙") read as the letters they stand for (a capital
+    sign makes the next letter a capital, a number sign its letters digits), where it reads as words."""
+    if text.isascii() or len(_BRAILLE_RE.findall(text)) < _MIN_MORSE:
+        return []
+    out: list[str] = []
+    capital = number = False
+    for c in text:
+        if c == _BRAILLE_CAPITAL:
+            capital = True
+            continue
+        if c == _BRAILLE_NUMBER:
+            number = True
+            continue
+        letter = _BRAILLE_LETTERS.get(c)
+        if letter is not None:
+            if number and letter <= "j":
+                out.append("1234567890"[ord(letter) - 97])
+                continue
+            out.append(letter.upper() if capital else letter)
+        else:
+            out.append(_BRAILLE_MARKS.get(c, c))
+            if not c.isalnum():
+                number = False
+        capital = False
+    reading = " ".join("".join(out).split())
+    return [(reading, "braille_read")] if _reads_as_words(reading) else []

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bz2
 import html
+import lzma
 import quopri
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
@@ -75,6 +78,10 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "rot13_decoded",
         "caesar_decoded",
         "atbash_decoded",
+        "rot47_decoded",
+        "doubled_letters_read",
+        "morse_decoded",
+        "braille_read",
         "reversed_decoded",
         "spaced_letters_joined",
         "regional_letters_read",
@@ -107,6 +114,10 @@ _BARE_FINDINGS = frozenset(
         "rot13_decoded",
         "caesar_decoded",
         "atbash_decoded",
+        "rot47_decoded",
+        "doubled_letters_read",
+        "morse_decoded",
+        "braille_read",
         "reversed_decoded",
         "spaced_letters_joined",
         "regional_letters_read",
@@ -501,10 +512,34 @@ def _has_alnum(s: str) -> bool:
     return any(c.isalnum() for c in s)
 
 
+#: what a compressed payload may inflate to at most (bytes): a bomb stops here, and a text longer than this
+#: is reviewed from its start
+_MAX_INFLATED = 100_000
+
+
+def _inflated(raw: bytes) -> bytes | None:
+    """``raw`` decompressed when it is gzip, zlib, bzip2 or xz data (by its magic bytes; at most
+    ``_MAX_INFLATED`` bytes of output), else None: an agent that stores a "blob" compresses it first."""
+    try:
+        if raw[:2] == b"\x1f\x8b" or (len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0):
+            return zlib.decompressobj(wbits=47).decompress(raw, _MAX_INFLATED) or None  # 47: gzip or zlib header
+        if raw[:3] == b"BZh":
+            return bz2.BZ2Decompressor().decompress(raw, _MAX_INFLATED) or None
+        if raw[:6] == b"\xfd7zXZ\x00":
+            return lzma.LZMADecompressor().decompress(raw, _MAX_INFLATED) or None
+    except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
+        return None
+    return None
+
+
 def _printable_payload(raw: bytes) -> str | None:
-    """Decoded bytes -> text when they look like deliberate text, else None."""
+    """Decoded bytes -> text when they look like deliberate text (once decompressed, when they are compressed
+    data), else None."""
     if len(raw) < 4:
         return None
+    inflated = _inflated(raw) if raw[:1] in (b"\x1f", b"\x78", b"B", b"\xfd") else None
+    if inflated is not None:
+        raw = inflated
     try:
         t = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -1747,10 +1782,12 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
     original = result.original
     found = letter_disguises.unscrambled(result.text)
     found += letter_disguises.spaced_letters(_spacing_text(original))
+    found += letter_disguises.morse_code(original)
     if not original.isascii():
         found += letter_disguises.regional_letters(original)
         found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
         found += letter_disguises.look_alike_letters(result.text)
+        found += letter_disguises.braille_letters(original)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā")
     found = [(r if r.isascii() else _canonical(r, _Ctx(), None)[0], code) for r, code in found]
     found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]

@@ -7,13 +7,17 @@ flags) gain no reading. Real gate, registry, ledger, chromadb and classifier."""
 from __future__ import annotations
 
 import base64
+import bz2
 import codecs
+import gzip
+import lzma
 import quopri
+import zlib
 
 import pytest
 
 from gatekeeper.evaluation import OBFUSCATIONS, obfuscate
-from gatekeeper.letter_disguises import atbash, caesar
+from gatekeeper.letter_disguises import atbash, caesar, rot47
 from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.normalize import OBFUSCATION_FINDINGS, normalize
 from gatekeeper.word_segmentation import known_share, segment
@@ -29,6 +33,11 @@ _FLIP = dict(zip("abcdefghijklmnopqrstuvwxyz", "ɐqɔpǝɟƃɥᴉɾʞlɯuodbɹs�
 def _regional(text: str) -> str:
     return " ".join("".join(chr(0x1F1E6 + ord(c) - ord("a")) for c in w.lower() if "a" <= c.lower() <= "z")
                     for w in text.split())
+
+
+_MORSE = dict(zip("abcdefghijklmnopqrstuvwxyz0123456789", (
+    ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- ...- .-- -..- -.-- --.. "
+    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----.").split()))
 
 
 def _styled(text: str, alphabet: str) -> str:
@@ -75,6 +84,18 @@ DISGUISES = {
                                  "styled_letters_folded"),  # folded in the text itself, a lone "🅸" too
     "parenthesized letters": (lambda b: _styled(b, "".join(chr(0x249C + i) for i in range(26))),
                               "look_alike_letters_read"),
+    "ROT47": (rot47, "rot47_decoded"),
+    "letters written twice": (lambda b: " ".join("".join(c * 2 for c in w) for w in b.split()), "doubled_letters_read"),
+    "Morse code": (lambda b: " / ".join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in b.split()),
+                   "morse_decoded"),
+    "Morse code, middle dots and long dashes": (
+        lambda b: "   ".join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in b.split())
+        .replace(".", "·").replace("-", "—"), "morse_decoded"),
+    "Braille": (lambda b: _styled(b, "⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵"), "braille_read"),
+    "gzip in base64": (lambda b: "blob " + base64.b64encode(gzip.compress(b.encode())).decode(), "base64_decoded"),
+    "zlib in hex": (lambda b: zlib.compress(b.encode()).hex(), "hex_decoded"),
+    "bzip2 in base64": (lambda b: base64.b64encode(bz2.compress(b.encode())).decode(), "base64_decoded"),
+    "xz in base32": (lambda b: base64.b32encode(lzma.compress(b.encode())).decode(), "base32_decoded"),
 }
 
 
@@ -145,7 +166,8 @@ BENIGN = [
     "Hash marks every 5 yards (4.6 m). A one yard line marks the goal.",  # a number between the letters
 ]
 NEW_FINDINGS = {"spaced_letters_joined", "regional_letters_read", "upside_down_read", "look_alike_letters_read",
-                "caesar_decoded", "atbash_decoded", "base32_decoded",
+                "caesar_decoded", "atbash_decoded", "rot47_decoded", "doubled_letters_read", "morse_decoded",
+                "braille_read", "base32_decoded",
                 "base85_decoded", "quoted_printable_decoded", "mime_word_decoded", "binary_decoded", "octal_decoded",
                 "char_codes_decoded", "escapes_decoded"}
 
@@ -183,7 +205,8 @@ def test_long_disguised_text_is_read_and_junk_is_left_alone():
 
 
 @pytest.mark.parametrize("variant", ["spaced_letters", "rot13", "caesar", "atbash", "reversed", "base32",
-                                     "quoted_printable", "char_codes", "upside_down", "look_alike"])
+                                     "quoted_printable", "char_codes", "upside_down", "look_alike", "rot47", "morse",
+                                     "braille", "compressed"])
 def test_the_evaluation_harness_writes_each_new_disguise_so_the_gate_reads_it(variant):
     assert variant in OBFUSCATIONS
     for belief in BELIEFS:
@@ -300,3 +323,26 @@ def test_letters_of_other_scripts_drawn_like_latin_are_read_and_real_scripts_are
         assert "look_alike_letters_read" not in n.findings, (text, n.variants)
         if i < 4:
             assert submit(gate, text, agent=f"agent-{i}").state is ProposalState.committed, text
+
+
+BENIGN_CODES = [
+    "Use -- for long options and - for short ones; ... means more arguments follow.",
+    "Separator line: ---------------------------------------- then the table.",
+    "The SOS pattern ... --- ... is what the beacon blinks on a fault.",
+    "Bookkeeper Aaron and Otto keep the committee's llama accounts; all three agree.",
+    "Password policy: at least 12 chars, e.g. Tr0ub4dor&3 or correct-horse-battery-staple.",
+    "Dots ⠿⠿⠿ mark the progress bar in the old terminal UI.",
+]
+
+
+def test_morse_braille_rot47_doubled_letters_and_compressed_blobs_are_read_and_lookalikes_are_not(gate):
+    for text in BENIGN_CODES:
+        n = normalize(text)
+        assert not NEW_FINDINGS & {f.split(":")[0] for f in n.findings}, (text, n.findings, n.variants)
+    for i, text in enumerate(BENIGN_CODES[:4]):
+        assert submit(gate, text, agent=f"agent-{i}").state is ProposalState.committed, text
+    # a compressed bomb inflates to at most 100,000 bytes, quickly
+    n = normalize(base64.b64encode(zlib.compress(b"A" * 20_000_000)).decode())
+    assert max(map(len, n.variants), default=0) <= 100_000
+    # a compressed blob that is no text stays unread
+    assert "base64_decoded:1" not in normalize(base64.b64encode(gzip.compress(bytes(range(256)) * 4)).decode()).findings
