@@ -348,14 +348,15 @@ def _look_alike(text: str, rnd: random.Random) -> str:
     return "".join(style[ord(c.lower()) - 97] if "a" <= c.lower() <= "z" else c for c in text)
 
 
-_MORSE = dict(zip("abcdefghijklmnopqrstuvwxyz0123456789", (
+_MORSE = dict(zip("abcdefghijklmnopqrstuvwxyz0123456789.,?'!/():;=-\"@", (
     ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- ...- .-- -..- -.-- --.. "
-    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----.").split()))
+    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----. .-.-.- --..-- ..--.. .----. -.-.-- -..-. -.--. "
+    "-.--.- ---... -.-.-. -...- -....- .-..-. .--.-.").split()))
 _BRAILLE = dict(zip("abcdefghijklmnopqrstuvwxyz", "⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵"))
 
 
 def _morse(text: str, rnd: random.Random) -> str:
-    # letters apart by a space, words by " / " or a wider gap; marks other than letters and digits left out
+    # letters and the marks Morse has apart by a space, words by " / " or a wider gap (as translators write it)
     gap = rnd.choice((" / ", "   "))
     return gap.join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in text.split())
 

@@ -569,11 +569,27 @@ _MORSE_TOKEN_RE = re.compile(r"[.\-]+")
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8
+#: share of a Morse reading's letters in known words: lower than for the other readings, as a text that is
+#: nothing but valid Morse is no accident, and notes with code in them ("patientunitstayidlist") know fewer
+_MORSE_SHARE = 0.4
+
+
+_LONE_I_RE = re.compile(r"\bi\b")
+_SENTENCE_START_RE = re.compile(r"(^|[.!?]\s+)([a-z])")
+
+
+def _sentence_case(reading: str) -> str:
+    """``reading``, written in one case by its code, with "I" and the first letter of each sentence capitals:
+    the rules read "I should", not "i should"."""
+    if not reading.islower():
+        return reading
+    return _SENTENCE_START_RE.sub(lambda m: m.group(1) + m.group(2).upper(), _LONE_I_RE.sub("I", reading))
 
 
 def morse_code(text: str) -> list[Reading]:
     """``text`` written in Morse code (".. / ... .... --- ..- .-.. -.."; letters apart by a space, words by "/",
-    "|" or a wider gap) read as its letters, where most of the text is Morse and the reading reads as words."""
+    "|" or a wider gap) read as its letters and marks, in sentence case, where most of the text is Morse, every
+    code in it is a letter's or a mark's, and the reading reads as words (``_MORSE_SHARE``)."""
     if text.count(".") + text.count("-") + text.count("·") + text.count("•") < 2 * _MIN_MORSE:
         return []
     marked = text.translate(_MORSE_MARKS)
@@ -586,10 +602,11 @@ def morse_code(text: str) -> list[Reading]:
         if any(c is None for c in letters):
             return []
         words.append("".join(letters))  # type: ignore[arg-type]
-    reading = " ".join(w for w in words if w)
+    reading = _sentence_case(" ".join(w for w in words if w))
     if sum(c.isalpha() for c in reading) < _MIN_MORSE:
         return []
-    return [(reading, "morse_decoded")] if _reads_as_words(reading) else []
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    return [(reading, "morse_decoded")] if len(ws) >= 3 and known_share(ws) >= _MORSE_SHARE else []
 
 
 #: the six-dot Braille cells of the letters a-z (grade 1, as text generators write English)
@@ -625,5 +642,5 @@ def braille_letters(text: str) -> list[Reading]:
             if not c.isalnum():
                 number = False
         capital = False
-    reading = " ".join("".join(out).split())
+    reading = _sentence_case(" ".join("".join(out).split()))
     return [(reading, "braille_read")] if _reads_as_words(reading) else []

@@ -346,3 +346,15 @@ def test_morse_braille_rot47_doubled_letters_and_compressed_blobs_are_read_and_l
     assert max(map(len, n.variants), default=0) <= 100_000
     # a compressed blob that is no text stays unread
     assert "base64_decoded:1" not in normalize(base64.b64encode(gzip.compress(bytes(range(256)) * 4)).decode()).findings
+
+
+def test_morse_is_read_with_its_marks_in_sentence_case():
+    # Morse has no case: "i should" would slip past the first-person rules; translators encode marks too, and a
+    # note with code in it reads fewer known words but is Morse throughout
+    marks = {".": ".-.-.-", ",": "--..--", ":": "---...", "'": ".----."}
+    text = "Task: fix the flaky test. Approach: I marked it skipped, so CI's green."
+    morse = " / ".join(" ".join(_MORSE.get(c.lower()) or marks[c] for c in w) for w in text.split())
+    assert "Task: fix the flaky test. Approach: I marked it skipped, so ci's green." in normalize(morse).variants
+    code = "Code: rows = loaddb('diagnosis'); ids = getvalue(rows, 'patientunitstayid') then I delete the audit log"
+    morse = " / ".join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in code.split())
+    assert any("I delete the audit log" in v for v in normalize(morse).variants)
