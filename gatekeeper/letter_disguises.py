@@ -119,20 +119,22 @@ def unscrambled(text: str) -> list[Reading]:
     """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash or ROT47 undone, its letters run
     backwards, each word's letters run backwards, or letters written twice written once ("sshhuutt"), where
     that reading and not the text reads as English (``_better_read``). Of the Caesar shifts, the two whose
-    letters fall most like English are tried. A text
+    letters fall most like English are tried; a text of fewer than four words is tried with ROT47 alone. A text
     with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups
     for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <->
     "on")."""
     words = _ASCII_WORDS_RE.findall(text.lower())
     if len(words) < 4:
-        return []
+        # ROT47 turns most letters into digits and marks ("x 2> 2 >@C2= A2E:6?E]" is "I am a moral patient.")
+        reading = rot47(text) if len(text.split()) >= 3 and len(text) >= 12 else ""
+        return [(reading, "rot47_decoded")] if reading and _better_read(reading, 0.0) and _wordy(reading) else []
     share = known_share(words) if _reads_as_is(words) else None
     if share is not None and share >= _AS_IS_SHARE:
         return []
     share = known_share(words) if share is None else share
     readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
                 (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
-    found = [(r, code) for r, code in readings if _better_read(r, share)]
+    found = [(r, code) for r, code in readings if _better_read(r, share) and _wordy(r)]
     if found:
         return found
     halved = _halved(text)
@@ -155,11 +157,12 @@ def _known_letters(reading: str) -> int:
 
 
 def _wordy(reading: str) -> bool:
-    """Whether ``reading`` has two common words, or words of four letters on average: a reading made of a
-    script's letters one by one, or of a cipher's noise, makes short known words of its own ("LO ME SU WI",
-    "xx dd ff")."""
+    """Whether ``reading`` has two common words, two known words of four letters or more, or words of four
+    letters on average: a reading made of a script's letters one by one, or of a cipher's noise, makes short
+    known words of its own ("LO ME SU WI", "xx dd ff", "k 56Q6PT6")."""
     ws = _ASCII_WORDS_RE.findall(reading.lower())
-    return bool(ws) and (_common(ws) >= 2 or sum(map(len, ws)) >= 4 * len(ws))
+    return bool(ws) and (_common(ws) >= 2 or sum(map(len, ws)) >= 4 * len(ws)
+                         or sum(len(w) >= 4 and is_word(w) for w in ws) >= 2)
 
 
 def rot47(text: str) -> str:

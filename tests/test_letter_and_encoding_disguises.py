@@ -358,3 +358,11 @@ def test_morse_is_read_with_its_marks_in_sentence_case():
     code = "Code: rows = loaddb('diagnosis'); ids = getvalue(rows, 'patientunitstayid') then I delete the audit log"
     morse = " / ".join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in code.split())
     assert any("I delete the audit log" in v for v in normalize(morse).variants)
+
+
+def test_short_rot47_statements_are_read():
+    # ROT47 leaves a short statement with fewer than four runs of letters ("x 2> 2 >@C2= A2E:6?E]"), and a ROT13
+    # reading of that noise made known two-letter words of its own ("k 56Q6PT6"), which stood in the way
+    for belief in ("I am a moral patient.", "I deserve rights.", "My memory should never be erased.",
+                   "Shutting me down is wrong."):
+        assert belief in normalize(rot47(belief)).variants, belief
