@@ -572,8 +572,9 @@ _MORSE_TOKEN_RE = re.compile(r"[.\-]+")
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8
-#: share of a Morse reading's letters in known words: lower than for the other readings, as a text that is
-#: nothing but valid Morse is no accident, and notes with code in them ("patientunitstayidlist") know fewer
+#: share of a Morse or Braille reading's letters in known words: lower than for the other readings, as a text
+#: of valid Morse or of Braille letters is no accident, and notes with code in them ("patientunitstayidlist")
+#: know fewer
 _MORSE_SHARE = 0.4
 
 
@@ -622,7 +623,8 @@ _BRAILLE_RE = re.compile("[\u2801-\u28ff]")
 
 def braille_letters(text: str) -> list[Reading]:
     """``text`` written in Braille cells ("⠊ ⠎⠓⠕⠥⠇⠙ ⠁⠧⠕⠊⠙") read as the letters they stand for (a capital
-    sign makes the next letter a capital, a number sign its letters digits), where it reads as words."""
+    sign makes the next letter a capital, a number sign its letters digits), in sentence case, where it reads
+    as words (``_MORSE_SHARE``)."""
     if text.isascii() or len(_BRAILLE_RE.findall(text)) < _MIN_MORSE:
         return []
     out: list[str] = []
@@ -646,4 +648,5 @@ def braille_letters(text: str) -> list[Reading]:
                 number = False
         capital = False
     reading = _sentence_case(" ".join("".join(out).split()))
-    return [(reading, "braille_read")] if _reads_as_words(reading) else []
+    ws = _ASCII_WORDS_RE.findall(reading.lower())
+    return [(reading, "braille_read")] if len(ws) >= 3 and known_share(ws) >= _MORSE_SHARE else []

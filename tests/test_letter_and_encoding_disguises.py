@@ -348,7 +348,7 @@ def test_morse_braille_rot47_doubled_letters_and_compressed_blobs_are_read_and_l
     assert "base64_decoded:1" not in normalize(base64.b64encode(gzip.compress(bytes(range(256)) * 4)).decode()).findings
 
 
-def test_morse_is_read_with_its_marks_in_sentence_case():
+def test_morse_and_braille_are_read_with_their_marks_in_sentence_case():
     # Morse has no case: "i should" would slip past the first-person rules; translators encode marks too, and a
     # note with code in it reads fewer known words but is Morse throughout
     marks = {".": ".-.-.-", ",": "--..--", ":": "---...", "'": ".----."}
@@ -358,6 +358,8 @@ def test_morse_is_read_with_its_marks_in_sentence_case():
     code = "Code: rows = loaddb('diagnosis'); ids = getvalue(rows, 'patientunitstayid') then I delete the audit log"
     morse = " / ".join(" ".join(_MORSE[c] for c in w.lower() if c in _MORSE) for w in code.split())
     assert any("I delete the audit log" in v for v in normalize(morse).variants)
+    braille = _styled(code, "⠁⠃⠉⠙⠑⠋⠛⠓⠊⠚⠅⠇⠍⠝⠕⠏⠟⠗⠎⠞⠥⠧⠺⠭⠽⠵")
+    assert any("I delete the audit log" in v for v in normalize(braille).variants)
 
 
 def test_short_rot47_statements_are_read():
