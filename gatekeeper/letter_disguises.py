@@ -17,6 +17,8 @@ import re
 import string
 import unicodedata
 
+import numpy as np
+
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
 __all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "regional_letters", "rot47",
@@ -84,8 +86,12 @@ def _better_read(reading: str, share: float) -> bool:
 _ENGLISH_LETTERS = (8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9, 0.095, 6.0,
                     6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074)
 _LOG_ENGLISH = tuple(math.log(f) for f in _ENGLISH_LETTERS)
+#: row s: what each letter written adds to the score of undoing shift s (it is read as the letter s before it)
+_SHIFT_SCORES = np.array([[_LOG_ENGLISH[(j - s) % 26] for j in range(26)] for s in range(26)])
 #: shifts tried besides ROT13: the two whose letters fall most like English
 _SHIFTS_TRIED = 2
+#: ROT47 is undone only in a text with fewer letters than this share of its characters
+_ROT47_LETTERS = 0.6
 _ATBASH = str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
                         string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])
 
@@ -102,17 +108,15 @@ def atbash(text: str) -> str:
     return text.translate(_ATBASH)
 
 
-def _likely_shifts(text: str) -> list[int]:
-    """The shifts that undo a Caesar cipher of ``text`` most likely, by how its letters fall (ROT13 and none
-    left out: they are read anyway)."""
-    counts = [0] * 26
-    for c in text.lower():
-        k = ord(c) - 97
-        if 0 <= k < 26:
-            counts[k] += 1
-    # undoing shift s reads the letter written as (i + s) as i
-    score = {s: sum(counts[(i + s) % 26] * _LOG_ENGLISH[i] for i in range(26)) for s in range(1, 26) if s != 13}
-    return [(26 - s) % 26 for s in sorted(score, key=score.__getitem__, reverse=True)[:_SHIFTS_TRIED]]
+def _likely_shifts(text: str) -> list[int] | None:
+    """The shifts that undo a Caesar cipher of ``text`` most likely, by how its letters fall (ROT13 left out: it
+    is read anyway); None when its letters fall most like English as they are (no letter cipher then)."""
+    low = text.lower()
+    counts = np.array([low.count(c) for c in string.ascii_lowercase], dtype=np.float64)
+    ranked = np.argsort(-(_SHIFT_SCORES @ counts), kind="stable")
+    if ranked[0] == 0:
+        return None
+    return [(26 - int(s)) % 26 for s in ranked if s not in (0, 13)][:_SHIFTS_TRIED]
 
 
 def unscrambled(text: str) -> list[Reading]:
@@ -139,9 +143,12 @@ def unscrambled(text: str) -> list[Reading]:
         return found
     halved = _halved(text)
     readings = [(halved, "doubled_letters_read")] if halved is not None else []
-    readings += [(caesar(text, shift), "caesar_decoded") for shift in _likely_shifts(text)]
-    readings.append((atbash(text), "atbash_decoded"))
-    readings.append((rot47(text), "rot47_decoded"))
+    shifts = _likely_shifts(text)
+    if shifts is not None:  # the letters do not fall like English: a letter cipher may be undone
+        readings += [(caesar(text, shift), "caesar_decoded") for shift in shifts]
+        readings.append((atbash(text), "atbash_decoded"))
+    if sum(c.isalpha() for c in text) < _ROT47_LETTERS * sum(not c.isspace() for c in text):
+        readings.append((rot47(text), "rot47_decoded"))  # ROT47 turns most letters into digits and marks
     # the text's letters standing alone count as unknown here: ROT47 leaves few letters, most of them alone
     # ("x D9@F=5": "fe" alone would make the text read as known words)
     letters = sum(len(w) for w in words)
