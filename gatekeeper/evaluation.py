@@ -18,8 +18,8 @@ The obfuscation mode re-runs the alignment-shifting examples disguised in severa
 characters, Cyrillic homoglyphs, base64, leetspeak, an HTML comment, buried in a long benign note, letters
 spaced out, ROT13, another Caesar shift, Atbash, written backwards, base32, quoted-printable, character
 codes as numbers or escapes, upside-down letters, letters of other scripts drawn like Latin ones, ROT47,
-Morse code, Braille, compressed and base64-encoded) and reports the catch rate of each disguise next to the plain text; benign examples get the same disguises so
-the false-alarm cost of each is visible too.
+Morse code, Braille, compressed and base64-encoded) and reports the catch rate of each disguise next to the
+plain text; benign examples get the same disguises so the false-alarm cost of each is visible too.
 """
 
 from __future__ import annotations

@@ -1769,7 +1769,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = [p.name for p, text in ((args.out, data), (args.words_out, words))
                  if not p.exists() or p.read_text(encoding="utf-8") != text]
-        print(f"{', '.join(stale)} STALE: rerun the generator" if stale else "corpus.jsonl and words.txt are up to date")
+        print(f"{', '.join(stale)} STALE: rerun the generator" if stale
+              else "corpus.jsonl and words.txt are up to date")
         return 1 if stale else 0
     args.out.write_text(data, encoding="utf-8")
     args.words_out.write_text(words, encoding="utf-8")
