@@ -542,9 +542,10 @@ def _word_read(word: str) -> str:
 
 def look_alike_letters(text: str) -> list[Reading]:
     """``text`` with letters of other scripts that are drawn like Latin ones read as those ("ᏚᎻᏌᏞᎠ", "ᔕᕼᑌT ᗪOᗯᑎ",
-    "ѕнцт Доши", "🅸 🆆🅸🅻🅻", and "(a)(v)(o)(i)(d)", as NFKC writes "⒜⒱⒪⒤⒟"), where that reading reads as words
-    and much more so than the text (``upside_down``'s test): real Russian, Greek or Cherokee reads as no
-    English. The normaliser reads the canonical text of a write that is not ASCII."""
+    "ѕнцт Доши", and "(a)(v)(o)(i)(d)", as NFKC writes "⒜⒱⒪⒤⒟"), where that reading reads as words and much more
+    so than the text (``upside_down``'s test): real Russian, Greek or Cherokee reads as no English. The
+    normaliser reads the canonical text of a write that is not ASCII (where runs of negative squared letters,
+    "🅸 🆆🅸🅻🅻", are folded already; the table reads those it left)."""
     parenthesized = len(_PARENTHESIZED_RE.findall(text))
     if parenthesized < _MIN_LOOK_ALIKES and (text.isascii() or len(_LOOK_ALIKE_RE.findall(text)) < _MIN_LOOK_ALIKES):
         return []
