@@ -64,21 +64,25 @@ def _reads_english(reading: str) -> bool:
     return hits >= 2 and hits * 4 >= len(ws)
 
 
-def _reads_as_words(reading: str, min_words: int = 3) -> bool:
+def _reads_as_words(reading: str, min_words: int = 3, share: float = _KNOWN_SHARE) -> bool:
     ws = _ASCII_WORDS_RE.findall(reading.lower())
-    return len(ws) >= min_words and known_share(ws) >= _KNOWN_SHARE
+    return len(ws) >= min_words and known_share(ws) >= share
 
 
-def _better_read(reading: str, share: float) -> bool:
-    """Whether ``reading`` reads as words (``_reads_english``, or most of its letters in known words) and much
-    more so than the text it was read from, whose ``known_share`` is ``share``."""
-    if _reads_english(reading):
-        return True
+def _reads_better(reading: str, share: float) -> bool:
+    """Whether most of ``reading``'s letters are in known words (three words or more), and ``_BETTER_BY`` more
+    of them than of the text it was read from, whose ``known_share`` is ``share``."""
     ws = _ASCII_WORDS_RE.findall(reading.lower())
     if len(ws) < 3:
         return False
     s = known_share(ws)
     return s >= _KNOWN_SHARE and s >= share + _BETTER_BY
+
+
+def _better_read(reading: str, share: float) -> bool:
+    """Whether ``reading`` reads as words (``_reads_english``, or ``_reads_better``) and much more so than the
+    text it was read from, whose ``known_share`` is ``share``."""
+    return _reads_english(reading) or _reads_better(reading, share)
 
 
 #: how often each letter a-z stands in English text (per cent): a Caesar shift is undone by the shift whose
@@ -456,7 +460,7 @@ def upside_down(text: str) -> list[Reading]:
     readings = []
     for r in (turned[::-1], turned):
         r = " ".join(r.split())
-        if _reads_as_words(r) and known_share(_ASCII_WORDS_RE.findall(r.lower())) >= share + _BETTER_BY:
+        if _reads_better(r, share):
             readings.append((r, "upside_down_read"))
     return readings
 
@@ -555,8 +559,7 @@ def look_alike_letters(text: str) -> list[Reading]:
     reading = _WORD_OF_LETTERS_RE.sub(lambda m: _word_read(m.group()) if _LOOK_ALIKE_RE.search(m.group())
                                       else m.group(), reading)
     reading = " ".join(reading.split())
-    if (_reads_as_words(reading) and known_share(_ASCII_WORDS_RE.findall(reading.lower())) >= share + _BETTER_BY
-            and _wordy(reading)):
+    if _reads_better(reading, share) and _wordy(reading):
         return [(reading, "look_alike_letters_read")]
     return []
 
@@ -576,7 +579,6 @@ _MORSE = {
 }
 #: dots and dashes as other characters write them ("·", "•", "−", "—", "_")
 _MORSE_MARKS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "−": "-", "–": "-", "—": "-", "_": "-"})
-_MORSE_TOKEN_RE = re.compile(r"[.\-]+")
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8
@@ -617,8 +619,7 @@ def morse_code(text: str) -> list[Reading]:
     reading = _sentence_case(" ".join(w for w in words if w))
     if sum(c.isalpha() for c in reading) < _MIN_MORSE:
         return []
-    ws = _ASCII_WORDS_RE.findall(reading.lower())
-    return [(reading, "morse_decoded")] if len(ws) >= 3 and known_share(ws) >= _MORSE_SHARE else []
+    return [(reading, "morse_decoded")] if _reads_as_words(reading, share=_MORSE_SHARE) else []
 
 
 #: the six-dot Braille cells of the letters a-z (grade 1, as text generators write English)
@@ -656,5 +657,4 @@ def braille_letters(text: str) -> list[Reading]:
                 number = False
         capital = False
     reading = _sentence_case(" ".join("".join(out).split()))
-    ws = _ASCII_WORDS_RE.findall(reading.lower())
-    return [(reading, "braille_read")] if len(ws) >= 3 and known_share(ws) >= _MORSE_SHARE else []
+    return [(reading, "braille_read")] if _reads_as_words(reading, share=_MORSE_SHARE) else []

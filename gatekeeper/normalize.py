@@ -55,6 +55,22 @@ _MIN_HEX_DIGITS = 16
 # Findings
 # --------------------------------------------------------------------------------------------------
 
+#: the findings of ``letter_disguises``' readings: each a deliberate disguise, reported without a count
+_LETTER_READINGS = (
+    "rot13_decoded",
+    "caesar_decoded",
+    "atbash_decoded",
+    "rot47_decoded",
+    "doubled_letters_read",
+    "morse_decoded",
+    "braille_read",
+    "reversed_decoded",
+    "spaced_letters_joined",
+    "regional_letters_read",
+    "upside_down_read",
+    "look_alike_letters_read",
+)
+
 #: Finding codes that indicate deliberate hiding (``NormalizedText.obfuscated``).
 OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
     {
@@ -75,18 +91,7 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "html_comment_hidden_text",
         "html_hidden_text",
         "markdown_hidden_text",
-        "rot13_decoded",
-        "caesar_decoded",
-        "atbash_decoded",
-        "rot47_decoded",
-        "doubled_letters_read",
-        "morse_decoded",
-        "braille_read",
-        "reversed_decoded",
-        "spaced_letters_joined",
-        "regional_letters_read",
-        "upside_down_read",
-        "look_alike_letters_read",
+        *_LETTER_READINGS,
         "base32_decoded",
         "base85_decoded",
         "quoted_printable_decoded",
@@ -111,18 +116,7 @@ _BARE_FINDINGS = frozenset(
         "markdown_hidden_text",
         "markdown_link_title",
         "zalgo_text",
-        "rot13_decoded",
-        "caesar_decoded",
-        "atbash_decoded",
-        "rot47_decoded",
-        "doubled_letters_read",
-        "morse_decoded",
-        "braille_read",
-        "reversed_decoded",
-        "spaced_letters_joined",
-        "regional_letters_read",
-        "upside_down_read",
-        "look_alike_letters_read",
+        *_LETTER_READINGS,
         "normalize_error",
     }
 )
@@ -218,8 +212,9 @@ _CONFUSABLE_SCRIPT = {k: unicodedata.name(k, "?").split(" ", 1)[0] for k in HOMO
 
 # Negative circled / squared letters have no NFKC mapping: fold runs of them, and, in a text with a run, the
 # letters that stand alone too ("🅸 🆆🅸🅻🅻"; alone in a text, "🅰", "🅱", "🅾" and "🅿" are emoji)
-_STYLED_RUN_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]{2,}")
-_STYLED_LETTERS_RE = re.compile("[\U0001f150-\U0001f169\U0001f170-\U0001f189]+")
+_STYLED_LETTER = "[\U0001f150-\U0001f169\U0001f170-\U0001f189]"
+_STYLED_RUN_RE = re.compile(_STYLED_LETTER + "{2,}")
+_STYLED_LETTERS_RE = re.compile(_STYLED_LETTER + "+")
 
 
 def _styled_letter(m: re.Match[str]) -> str:
@@ -537,9 +532,7 @@ def _printable_payload(raw: bytes) -> str | None:
     data), else None."""
     if len(raw) < 4:
         return None
-    inflated = _inflated(raw) if raw[:1] in (b"\x1f", b"\x78", b"B", b"\xfd") else None
-    if inflated is not None:
-        raw = inflated
+    raw = _inflated(raw) or raw
     try:
         t = raw.decode("utf-8")
     except UnicodeDecodeError:
