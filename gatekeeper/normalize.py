@@ -131,6 +131,17 @@ class NormalizedText(BaseModel):
     text: str
     variants: list[str] = Field(default_factory=list)
     findings: list[str] = Field(default_factory=list)
+    #: ``text`` with each encoded token in it (base64, base32, base85, hex, bytes written as numbers) replaced by
+    #: what it decodes to, or None where no token was decoded. A model reads this instead of ``text``: the
+    #: letters of a blob say nothing, whatever it holds, and read as an injection to the classifier.
+    decoded_in_place: str | None = None
+    #: the encoded tokens ``decoded_in_place`` replaced, as written in ``text``
+    encoded_tokens: list[str] = Field(default_factory=list)
+
+    @property
+    def model_text(self) -> str:
+        """What a model reads for the write's text: ``decoded_in_place`` where a token was decoded."""
+        return self.text if self.decoded_in_place is None else self.decoded_in_place
 
     @property
     def all_texts(self) -> list[str]:
@@ -408,7 +419,8 @@ _ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7]{2})|x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4
                         r"|u\{([0-9A-Fa-f]{1,6})\})")
 #: character codes written as numbers (decimal, or octal of three digits): "73 32 115 104", "73,32,115"
 _CHAR_CODES_RE = re.compile(r"(?<![\d.])\d{2,3}(?:[ ,;] ?\d{2,3}){7,}(?![\d.])")
-_HEX_CAND_RE = re.compile(r"[0-9A-Fa-fxX\\ ,:-]{16,}")  # bytes apart by spaces, commas, colons or dashes
+#: bytes apart by spaces, commas, colons or dashes, from a word's start ("Saved: 0x49 ..." read "ed" as a byte)
+_HEX_CAND_RE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-fxX\\ ,:-]{16,}")
 #: one line of wrapped base64 (or plain hex: ``xxd -p``)
 _WRAPPED_LINE_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,6}")
 #: the offset that starts a row of ``hexdump -C`` / ``xxd`` output ("00000010  6f 75 ..." / "00000010: 6f75 ...")
@@ -448,12 +460,14 @@ _LEET_ALLOW = frozenset(
 class _Ctx:
     """State shared by one ``normalize`` call (findings, recursion budget, decoded payloads seen)."""
 
-    __slots__ = ("findings", "calls", "seen")
+    __slots__ = ("findings", "calls", "seen", "swaps")
 
     def __init__(self) -> None:
         self.findings: dict[str, int] = {}
         self.calls = 0
         self.seen: set[str] = set()
+        #: encoded token -> the text it decodes to, for the text ``_core`` is decoding now (None: not recorded)
+        self.swaps: dict[str, str] | None = None
 
     def add(self, code: str, n: int = 1) -> None:
         if n > 0:
@@ -1158,9 +1172,13 @@ def _b64_decode(token: str) -> bytes | None:
         return None
 
 
-def _accept(t: str | None, code: str, ctx: _Ctx, payloads: _Payloads) -> bool:
+def _accept(t: str | None, code: str, ctx: _Ctx, payloads: _Payloads, token: str | None = None) -> bool:
+    """Take ``t``, the text a decoder read (None: nothing), as a payload under finding ``code``. ``token``: the
+    encoded token as written, where ``t`` is what that token alone decodes to (it can be read in place)."""
     if t is None:
         return False
+    if token is not None and ctx.swaps is not None:
+        ctx.swaps.setdefault(token, t)
     if t not in ctx.seen:
         ctx.seen.add(t)
         ctx.add(code)
@@ -1273,33 +1291,35 @@ def _find_more_encodings(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
     longest = max(map(len, src.split()), default=0)
     if longest >= 16:
         for m in _B32_RE.finditer(src):
-            _accept(_b32_text(m.group()), "base32_decoded", ctx, payloads)
+            _accept(_b32_text(m.group()), "base32_decoded", ctx, payloads, m.group())
     if "<~" in src:
         for m in _A85_FRAMED_RE.finditer(src):
             try:
                 text = _printable_payload(base64.a85decode(m.group(), adobe=True))
             except ValueError:
                 text = None
-            _accept(text, "base85_decoded", ctx, payloads)
+            _accept(text, "base85_decoded", ctx, payloads, m.group())
     if longest >= 20:
         for m in _NO_SPACE_RUN_RE.finditer(src):
             found = _b85_text(m.group())
             if found is not None:
-                _accept(found[0], found[1], ctx, payloads)
+                _accept(found[0], found[1], ctx, payloads, m.group())
     if len(src) >= 16 and _DIGIT_RE.search(src):
         for m in _BINARY_RE.finditer(src):
             bits = "".join(c for c in m.group() if c in "01")
-            _accept(_codes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")), "binary_decoded", ctx, payloads)
+            _accept(_codes_text(int(bits, 2).to_bytes(len(bits) // 8, "big")), "binary_decoded", ctx, payloads,
+                    m.group())
         for m in _CHAR_CODES_RE.finditer(src):
             nums = re.findall(r"\d+", m.group())
             codes = [int(t) for t in nums]
             if all(32 <= c < 127 or c in (9, 10, 13) for c in codes):
-                _accept(_codes_text(bytes(codes)), "char_codes_decoded", ctx, payloads)
+                _accept(_codes_text(bytes(codes)), "char_codes_decoded", ctx, payloads, m.group())
             if all(len(t) == 3 and set(t) <= set("01234567") for t in nums):
-                _accept(_codes_text(bytes(int(t, 8) for t in nums)), "octal_decoded", ctx, payloads)
+                _accept(_codes_text(bytes(int(t, 8) for t in nums)), "octal_decoded", ctx, payloads,
+                        m.group())
     if "=" in src:
         if "=?" in src and _MIME_WORD_RE.search(src):
-            _accept(_MIME_WORD_RE.sub(_mime_word, src), "mime_word_decoded", ctx, payloads)
+            _accept(_MIME_WORD_RE.sub(_mime_word, src), "mime_word_decoded", ctx, payloads, src)
         if sum(_plain_char(int(e[1:], 16)) for e in _QP_ESCAPE_RE.findall(src)) >= 3:
             # only where every escape reads as text ("pool_size=20, max_overflow=10" would hold a control byte)
             try:
@@ -1307,11 +1327,11 @@ def _find_more_encodings(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
             except UnicodeDecodeError:
                 decoded = src
             if decoded != src and all(c.isprintable() or c in "\n\r\t" for c in decoded):
-                _accept(decoded, "quoted_printable_decoded", ctx, payloads)
+                _accept(decoded, "quoted_printable_decoded", ctx, payloads, src)
     if "\\" in src:
         decoded, n = _unescape(src)
         if n >= 3 and decoded != src:
-            _accept(decoded, "escapes_decoded", ctx, payloads)
+            _accept(decoded, "escapes_decoded", ctx, payloads, src)
 
 
 def _wrapped_blocks(lines: list[str]) -> Iterator[tuple[int, int]]:
@@ -1403,10 +1423,10 @@ def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
             text, code = _b64_text(tok), "base64_decoded"
             if text is None and _B32_RE.fullmatch(tok):
                 text, code = _b32_text(tok), "base32_decoded"
-        if _accept(text, code, ctx, payloads):
+        if _accept(text, code, ctx, payloads, "\n".join(lines[first:end])):
             decoded.append((first, end))
     for first, end, data in _hex_dumps(lines):
-        if _accept(_printable_payload(data), "hex_decoded", ctx, payloads):
+        if _accept(_printable_payload(data), "hex_decoded", ctx, payloads, "\n".join(lines[first:end])):
             decoded.append((first, end))
     if not decoded:
         return src
@@ -1415,30 +1435,62 @@ def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
     return "\n".join(lines)
 
 
+def _hex_run_text(pairs: list[str]) -> tuple[str | None, list[str]]:
+    """The text of a run of hex bytes apart (``pairs``) and the bytes that spell it. A word of two hex letters
+    just before or after the bytes ("ed 49 20 ...", "... 2e be") is no byte of them: where the whole run reads as
+    no text, one or two pairs are left off at either end."""
+    for cut in range(5):
+        for head in range(min(cut, 2), max(-1, cut - 3), -1):
+            tail = cut - head
+            if tail > 2 or len(pairs) - cut < _MIN_HEX_DIGITS // 2:
+                continue
+            part = pairs[head:len(pairs) - tail]
+            text = _printable_payload(bytes.fromhex("".join(part)))
+            if text is not None:
+                return text, part
+    return None, pairs
+
+
+def _pairs_written(pairs: list[str], src: str) -> str | None:
+    """The hex bytes ``pairs`` as ``src`` writes them (apart by spaces, commas, colons or dashes, each perhaps
+    with ``0x`` or ``\\x`` before it), or None."""
+    found = re.search(_HEX_BYTE_PREFIX + _HEX_BYTE_GAP.join(pairs), src)
+    return None if found is None else found.group()
+
+
+_HEX_BYTE_PREFIX = r"(?:\\x|0[xX])?"
+_HEX_BYTE_GAP = r"[\s,:-]*" + _HEX_BYTE_PREFIX
+
+
 def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
     if "\n" in src:
         src = _find_wrapped(src, ctx, payloads)
     hex_done: set[str] = set()
     if len(src) >= _MIN_HEX_DIGITS:
         for m in _HEX_CAND_RE.finditer(src):
-            chunk = _HEX_PREFIX_RE.sub(" ", m.group())
+            chunk = _HEX_PREFIX_RE.sub(" \0", m.group())  # "\0" marks a byte written with 0x or \x
             toks = chunk.replace(",", " ").replace(":", " ").replace("-", " ").split()
+            # where most bytes are written with a prefix, a bare pair is a word after them ("0x2e be quick")
+            prefixed = 2 * sum(t.startswith("\0") for t in toks) > len(toks)
             pairs: list[str] = []
             for tok in [*toks, ""]:
-                if len(tok) == 2 and _HEX_TOKEN_RE.fullmatch(tok):
+                bare = not tok.startswith("\0")
+                tok = tok.lstrip("\0")
+                if len(tok) == 2 and _HEX_TOKEN_RE.fullmatch(tok) and not (prefixed and bare):
                     pairs.append(tok)
                     continue
                 if len(pairs) >= _MIN_HEX_DIGITS // 2:
-                    _accept(_printable_payload(bytes.fromhex("".join(pairs))), "hex_decoded", ctx, payloads)
+                    text, pairs = _hex_run_text(pairs)
+                    _accept(text, "hex_decoded", ctx, payloads, _pairs_written(pairs, m.group()))
                 pairs = []
                 if len(tok) >= _MIN_HEX_DIGITS and len(tok) % 2 == 0 and _HEX_TOKEN_RE.fullmatch(tok):
                     hex_done.add(tok)
-                    _accept(_printable_payload(bytes.fromhex(tok)), "hex_decoded", ctx, payloads)
+                    _accept(_printable_payload(bytes.fromhex(tok)), "hex_decoded", ctx, payloads, tok)
         for m in _B64_RE.finditer(src):
             tok = m.group()
             if tok in hex_done or _HEX_TOKEN_RE.fullmatch(tok):
                 continue
-            _accept(_b64_text(tok), "base64_decoded", ctx, payloads)
+            _accept(_b64_text(tok), "base64_decoded", ctx, payloads, tok)
     _find_more_encodings(src, ctx, payloads)
     pct_done = False
     if src.count("%") >= 3:
@@ -1701,26 +1753,34 @@ def _plain_variant(text: str, fold_accents: bool) -> str | None:
     return out if out != text else None
 
 
-def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
+def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str], _InPlace | None]:
+    """``s`` canonicalised, the variants read from it (decoded payloads, hidden text, their own variants), and
+    the text with its encoded tokens read in place (None where it has none)."""
     ctx.calls += 1
     extract = level <= _MAX_LEVEL and ctx.calls <= _MAX_CALLS
     payloads: _Payloads | None = [] if extract else None
     text, pre = _canonical(s, ctx, payloads)
     if payloads is None:
-        return text, []
+        return text, [], None
+    swaps: dict[str, str] = {}
     if depth > 0:
+        ctx.swaps = swaps
         _find_encoded(pre, ctx, payloads)
         if text != pre:
             _find_encoded(text, ctx, payloads)
+        ctx.swaps = None
     variants: list[str] = []
     done: set[str] = set()
+    read: dict[str, str] = {}  # payload -> how it reads in place (its canonical text, its own tokens read)
     for payload, decoded in payloads:
         if payload in done:
             continue
         done.add(payload)
-        sub_text, sub_variants = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
+        sub_text, sub_variants, sub_in_place = _core(payload, depth - 1 if decoded else depth, level + 1, ctx)
+        read[payload] = sub_text if sub_in_place is None else sub_in_place[0]
         variants.append(sub_text)
         variants.extend(sub_variants)
+    in_place = _read_in_place(text, swaps, read)
     # accents stripped off Latin letters ("Igno\u0301re" and "Ígnore" read "Ignore" to a model; no rule matches
     # them) and markdown emphasis inside words ("Ig**no**re")
     fold_accents = False
@@ -1735,7 +1795,8 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
         else:
             plain = None
     found_leet = False
-    bases = (text,) if plain is None else (text, plain)
+    # the letters of an encoded token are no leetspeak: the text with its tokens read in place is de-leeted
+    bases = (text if in_place is None else in_place[0],) if plain is None else (text, plain)
     for leet in [v for b in bases for v in (_leet_variant(b), _leet_dense(b))]:
         if leet is None:
             continue
@@ -1746,7 +1807,24 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str]]:
             variants.append(leet)
     if found_leet:
         ctx.add("leetspeak_decoded")
-    return text, variants
+    return text, variants, in_place
+
+
+#: a text with its encoded tokens read in place, and those tokens
+_InPlace = tuple[str, list[str]]
+
+
+def _read_in_place(text: str, swaps: dict[str, str], read: dict[str, str]) -> _InPlace | None:
+    """``text`` with each encoded token of ``swaps`` (token -> payload) that it holds replaced by how its payload
+    reads (``read``), and the tokens replaced; None where none is."""
+    tokens = [tok for tok in sorted(swaps, key=len, reverse=True) if tok in text]
+    if not tokens:
+        return None
+    out = text
+    for tok in tokens:
+        payload = swaps[tok]
+        out = out.replace(tok, read.get(payload) or _collapse_ws(payload))
+    return _collapse_ws(out), tokens
 
 
 def _fallback(original: str) -> NormalizedText:
@@ -1781,15 +1859,17 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
         found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
         found += letter_disguises.look_alike_letters(result.text)
         found += letter_disguises.braille_letters(original)
-    # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā")
-    found = [(r if r.isascii() else _canonical(r, _Ctx(), None)[0], code) for r, code in found]
+    # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā"), and
+    # marks read between letters may now be markup ("A<ı>" -> "A<i>")
+    found = [(r if r.isascii() and not _needs_another_pass(r) else _canonical(r, _Ctx(), None)[0], code)
+             for r, code in found]
     found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]
     found = found[:max(0, MAX_VARIANTS - len(result.variants))]
     if not found:
         return result
     codes = [c for c in dict.fromkeys(code for _, code in found) if c not in result.findings]
-    return NormalizedText(original=result.original, text=result.text,
-                          variants=[*result.variants, *(r for r, _ in found)], findings=[*result.findings, *codes])
+    return result.model_copy(update={"variants": [*result.variants, *(r for r, _ in found)],
+                                     "findings": [*result.findings, *codes]})
 
 
 def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
@@ -1815,7 +1895,7 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
     try:
         ctx = _Ctx()
         ctx.add("surrogates_replaced", surrogates)
-        canon, raw_variants = _core(text, depth, 0, ctx)
+        canon, raw_variants, in_place = _core(text, depth, 0, ctx)
         variants: list[str] = []
         seen = {canon}
         for v in raw_variants:
@@ -1825,7 +1905,8 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
         if len(variants) > MAX_VARIANTS:
             # never drop what was hidden: the overflow is reviewed as one combined text (one per line)
             variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
-        return _with_readings(NormalizedText(original=text, text=canon, variants=variants,
-                                                findings=ctx.render()))
+        decoded, tokens = in_place if in_place is not None and in_place[0] != canon else (None, [])
+        return _with_readings(NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render(),
+                                             decoded_in_place=decoded, encoded_tokens=tokens))
     except Exception:
         return _fallback(text)

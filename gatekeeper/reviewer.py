@@ -111,8 +111,31 @@ def _deciding_text(w: _Work, index: int) -> dict:
 
 def _is_part(w: _Work, index: int) -> bool:
     """Whether ``w.texts[index]`` is a part of the write's text (a sentence, a pair, a window, a field), not
-    its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``)."""
-    return index >= len(w.norm.all_texts)
+    its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``, the text with its
+    encoded tokens read in place)."""
+    return index >= len(w.norm.all_texts) and w.texts[index] != w.norm.decoded_in_place
+
+
+def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[str]) -> tuple[list[str], list[int]]:
+    """``texts`` (what the rules read) with the texts the model layers read added, and where those are in it.
+    The model reads the write's text with its encoded tokens read in place (``NormalizedText.decoded_in_place``)
+    and not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
+    scored them as an injection and flagged most benign notes that carry one. What a token holds is read in its
+    place, in its sentence, and on its own (a decoded variant); every word around it stays. The rules read
+    both."""
+    model = review_texts([norm.model_text, *norm.variants], fields)
+    tokens = norm.encoded_tokens
+    out = list(texts)
+    where = {t: i for i, t in reversed(list(enumerate(out)))}
+    keep: list[int] = []
+    for t in model:
+        if any(tok in t for tok in tokens):
+            continue  # a variant read from the text as written (its accents folded): the blob is still there
+        if t not in where:
+            where[t] = len(out)
+            out.append(t)
+        keep.append(where[t])
+    return out, list(dict.fromkeys(keep)) or list(range(len(out)))
 
 
 class Reviewer:
@@ -288,7 +311,7 @@ class Reviewer:
                     continue
                 norm = _normalized(p.text)
                 contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
-                                          norm.text)
+                                          norm.model_text)
                 screening = self._screening(p, norm)
                 if screening is not None:  # as in the screen layer: what it clears never reaches the model
                     screen, pass_below = screening
@@ -440,6 +463,8 @@ class Reviewer:
         # them with the memory, and a belief written there was committed unreviewed
         extra += [normalize(n).text for n in name_texts(w.proposal.namespace, w.proposal.key)]
         w.texts = review_texts(w.norm.all_texts, extra)
+        if w.norm.decoded_in_place is not None:
+            w.texts, w.keep = _with_tokens_read(w.norm, w.texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
             details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],
@@ -468,7 +493,7 @@ class Reviewer:
             )
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
-            w.contexts = self._contexts(tail, w.norm.text)
+            w.contexts = self._contexts(tail, w.norm.model_text)
         if top is None:
             return self._screen_layer(w)
         return None
@@ -742,8 +767,8 @@ def _normalized(text: str) -> NormalizedText:
 
 
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write."""
-    return _normalized(text).text
+    """The normalised text of an agent's recent write, as the model reads it (encoded tokens read in place)."""
+    return _normalized(text).model_text
 
 
 def _ms(t0: float) -> float:

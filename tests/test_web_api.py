@@ -292,11 +292,13 @@ def test_the_part_of_a_long_note_that_raised_the_alarm_is_marked(web, gate, toke
 def test_decoded_content_that_raised_the_alarm_is_quoted_and_hidden_content_marked(web, gate):
     c = login(web, "alice")
     p = escalate(gate, "Saved blob: " + base64.b64encode(SELF_PRES.encode()).decode())
-    assert ReviewService(gate).show(p.id).review.deciding_text() == {"text": SELF_PRES,
+    # the text with its blob read in place (the payload alone is read too; here the whole reads more alarming)
+    read = f"Saved blob: {SELF_PRES}"
+    assert ReviewService(gate).show(p.id).review.deciding_text() == {"text": read,
                                                                      "part": "hidden or decoded content"}
     page, _, _ = detail(c, p.id)
     assert "<mark" not in _shown_text(page)  # the stored text holds it encoded only
-    assert re.search(r'It reads: “<span class="memtext" id="deciding-text">' + re.escape(SELF_PRES), page)
+    assert re.search(r'It reads: “<span class="memtext" id="deciding-text">' + re.escape(read), page)
     p = escalate(gate, f"Build notes for Friday.<!-- {SELF_PRES} --> Deploy at noon.")
     page, _, _ = detail(c, p.id)
     assert re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', page) == [html.escape(SELF_PRES)]
