@@ -103,6 +103,7 @@ from gatekeeper.settings import (
     GatekeeperSettings,
     check_environment,
 )
+from gatekeeper.telemetry import report_import_warnings
 from gatekeeper.training_process import (
     PolicyChanged,
     TrainingCancelled,
@@ -307,6 +308,7 @@ class Gatekeeper:
         # a bad GATEKEEPER_* value stops the gate here, not at its first review (as GatekeeperSettings does
         # for Gatekeeper.open): a gate built in code checks the environment too
         check_environment()
+        report_import_warnings()  # kept from ``import gatekeeper``, before the host could set up its logging
         escalation_mode = escalation_mode_of(escalation_mode)
         self.policy = policy
         self.registry = registry

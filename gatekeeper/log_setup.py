@@ -172,6 +172,9 @@ def configure_logging(level: str | None = None, *, stream: TextIO | None = None)
     global _configured
     _configured = (name, stream)
     adopt_logger("gatekeeper")
+    from gatekeeper.telemetry import report_import_warnings
+
+    report_import_warnings()  # what ``import gatekeeper`` met before this was set up, now as JSON lines
     return name
 
 

@@ -36,6 +36,10 @@ _OFFLINE_ENV = {
 }
 
 _done = False
+#: True while ``import gatekeeper`` switches telemetry off (``disable_telemetry``): no host has set up logging yet
+_importing = False
+#: warnings met then, with no logging set up to take them: (event, fields), logged by ``report_import_warnings``
+_import_warnings: list[tuple[str, dict]] = []
 
 
 def guardrails_rc_path() -> Path:
@@ -69,12 +73,45 @@ def _rc_lines(path: Path) -> tuple[list[str], bool]:
             lines.append(chunk.decode("utf-8"))
         except UnicodeDecodeError:
             dropped += 1
+    _warn("telemetry.guardrailsrc_not_utf8", path=str(path), original_kept_at=str(kept), lines_dropped=dropped,
+          action="rewritten as UTF-8 with enable_metrics=false; the lines dropped are in the copy")
+    return lines, False
+
+
+def _warn(event: str, **fields) -> None:
+    """Log a warning, or keep it for ``report_import_warnings`` when it comes while ``import gatekeeper`` runs and
+    no logging is set up yet: the command line sets up its JSON lines only after the import, and the warning
+    would have been the one line of its stderr that is not JSON."""
+    if _importing and not _logging_set_up():
+        if not _import_warnings:
+            import atexit  # a host that never sets up logging nor opens a gate still sees it, on the way out
+
+            atexit.register(report_import_warnings)
+        _import_warnings.append((event, fields))
+        return
     from gatekeeper.log_setup import get_logger  # only here: importing gatekeeper configures no logging
 
-    get_logger("gatekeeper.telemetry").warning(
-        "telemetry.guardrailsrc_not_utf8", path=str(path), original_kept_at=str(kept), lines_dropped=dropped,
-        action="rewritten as UTF-8 with enable_metrics=false; the lines dropped are in the copy")
-    return lines, False
+    get_logger("gatekeeper.telemetry").warning(event, **fields)
+
+
+def _logging_set_up() -> bool:
+    """Whether a host has set up logging that would take a warning (structlog, or handlers of the standard
+    library's)."""
+    import logging
+
+    import structlog
+
+    return structlog.is_configured() or bool(logging.getLogger().handlers or logging.getLogger("gatekeeper").handlers)
+
+
+def report_import_warnings() -> None:
+    """Log the warnings kept while ``import gatekeeper`` ran, once: the command line calls this when it has set up
+    its logging, a gate when it opens (its host has set up its logging by then, or never will)."""
+    while _import_warnings:
+        event, fields = _import_warnings.pop(0)
+        from gatekeeper.log_setup import get_logger
+
+        get_logger("gatekeeper.telemetry").warning(event, **fields)
 
 
 def _keep_aside(path: Path, raw: bytes) -> Path:
@@ -159,17 +196,20 @@ def guardrails_metrics_disabled() -> bool:
 
 def disable_telemetry() -> None:
     """Idempotent: set offline/no-telemetry switches for every library we use."""
-    global _done
+    global _done, _importing
     if _done:
         return
     for key, value in _OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    _importing = True
     try:
         ensure_guardrails_rc()
     except (OSError, GuardrailsRcError):
         # read-only home: fall back to the in-process switch below; something other than a file in its place:
         # gatekeeper.rules refuses it (check_guardrails_rc) before guardrails is imported and fails on it
         pass
+    finally:
+        _importing = False
     _done = True
 
 

@@ -71,6 +71,21 @@ def test_a_guardrailsrc_that_is_not_utf8_is_kept_aside_and_rewritten_with_metric
     assert again.returncode == 0 and not (home / ".guardrailsrc.not-utf8.1").exists(), again.stderr
 
 
+def test_the_guardrailsrc_rewrite_warning_is_a_json_line_on_the_command_line(tmp_path):
+    """The command line sets up its JSON lines after ``import gatekeeper``, where the file is rewritten: the
+    warning was the one line of its stderr that was not JSON. It is kept until the logging is set up."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".guardrailsrc").write_bytes(b"token=\xff\xfeabc\nid=42\n")
+    done = _python("import sys\nfrom gatekeeper.cli import app\n"
+                   f"sys.argv = ['gatekeeper', 'status', '--data-dir', {str(tmp_path / 'none')!r}]\napp()\n", home)
+    assert "no data directory" in done.stderr, done.stderr[-2000:]  # the command ran (its own message)
+    [line] = [ln for ln in done.stderr.splitlines() if "guardrailsrc_not_utf8" in ln]
+    warning = json.loads(line)
+    assert warning["event"] == "telemetry.guardrailsrc_not_utf8" and warning["level"] == "warning"
+    assert warning["lines_dropped"] == 1 and warning["original_kept_at"] == str(home / ".guardrailsrc.not-utf8")
+
+
 def test_a_directory_in_place_of_guardrailsrc_is_refused_in_one_line_naming_it(tmp_path):
     home = tmp_path / "home"
     (home / ".guardrailsrc").mkdir(parents=True)
