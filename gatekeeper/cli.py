@@ -1758,8 +1758,16 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
         found = settings.registry_path.is_file()
         try:
             registry = ProposalRegistry(settings.registry_path if found else Path(empty) / "gatekeeper.db")
-        except (OSError, sqlite3.Error):
-            raise typer.Exit(code) from None
+        except (OSError, sqlite3.Error) as exc:
+            if not found:
+                raise typer.Exit(code) from None
+            try:  # a data directory on a read-only mount or backup: read it without writing there
+                registry = ProposalRegistry(settings.registry_path, read_only=True)
+            except (OSError, sqlite3.Error) as ro_exc:
+                err.print(f"[red]cannot read the registry {escape(str(settings.registry_path))}: "
+                          f"{escape(_one_line(exc))}; read-only: {escape(_one_line(ro_exc))}[/red]", soft_wrap=True)
+                raise typer.Exit(code) from None
+            why = f"{why}; its registry opened read-only: {_one_line(exc)}"
         ledger = AuditLedger(settings.ledger_path)
         try:
             if json_out:

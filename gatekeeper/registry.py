@@ -301,10 +301,34 @@ def deletion_reference(deletion: dict) -> str:
     return f"memory.deleted:{ref}"
 
 
+def _read_only_connection(path: Path) -> sqlite3.Connection:
+    """A connection that reads the registry at ``path`` and writes nothing beside it. A WAL database opened
+    read-only needs its shared-memory file, which a read-only directory cannot hold: there it is read as
+    immutable (no other process can be writing to it)."""
+    uri = path.resolve().as_uri()
+    con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+    try:
+        con.execute("SELECT 1 FROM proposals LIMIT 1").fetchone()
+        return con
+    except sqlite3.OperationalError:
+        con.close()
+    con = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    con.execute("SELECT 1 FROM proposals LIMIT 1").fetchone()
+    return con
+
+
 class ProposalRegistry:
-    def __init__(self, path: str | Path):
-        self.path = private_file(path)  # memory texts and decisions: 0600
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """The registry at ``path`` (created with its schema, or brought up to it). ``read_only``: open an
+        existing registry for reading only, changing nothing in its directory (a data directory on a read-only
+        mount or backup, for ``gatekeeper status``); every write fails."""
+        self.read_only = read_only
         self._local = threading.local()
+        if read_only:
+            self.path = Path(path)
+            self._con()  # sqlite3.Error here when it is no registry
+            return
+        self.path = private_file(path)  # memory texts and decisions: 0600
         con = self._con()
         con.executescript(SCHEMA)
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
@@ -333,6 +357,12 @@ class ProposalRegistry:
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
+        if con is None and self.read_only:
+            con = _read_only_connection(self.path)
+            con.row_factory = sqlite3.Row
+            con.create_function("casefold", 1, _casefold, deterministic=True)
+            con.create_function("wording", 1, text_wording, deterministic=True)
+            self._local.con = con
         if con is None:
             con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             con.row_factory = sqlite3.Row

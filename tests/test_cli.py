@@ -273,6 +273,38 @@ def test_status_reports_the_gate_when_the_policy_files_do_not_load(tmp_path, rev
     assert "the last policy edit was refused" in out
 
 
+def test_status_reads_a_data_directory_it_cannot_write(tmp_path, reviewer, monkeypatch):
+    """A data directory on a read-only mount or a backup: no gate opens there, and status printed nothing, as its
+    fallback opened the registry read-write. It reads the registry read-only now (the real SQLite file, opened
+    with mode=ro), and the numbers and the ledger check are there."""
+    import errno
+
+    from conftest import make_gate
+
+    from gatekeeper import registry
+    from gatekeeper.models import MemoryWrite, Provenance
+
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer)
+    gate.submit(MemoryWrite(namespace=("memories", "a"), value={"content": "The build cache moved to SSD."},
+                            provenance=Provenance(agent_id="a")))
+    gate.close()
+
+    def read_only_file_system(path):  # what creating or opening a file for writing there meets
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(registry, "private_file", read_only_file_system)
+    r = CliRunner().invoke(app, ["status", "--data-dir", str(data)])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2, r.output  # no gate opened: scripts notice
+    assert "committed=1" in out and "ledger: ok (1 entries)" in out, out
+    assert "registry opened read-only" in out
+    r = CliRunner().invoke(app, ["status", "--json", "--data-dir", str(data)])
+    shown = json.loads(r.stdout)
+    assert r.exit_code == 2 and shown["proposals"]["committed"] == 1 and shown["ledger_ok"] is True
+    assert "Read-only file system" in shown["gate_error"]
+
+
 def test_status_drops_a_refused_edit_once_its_files_load(tmp_path, reviewer):
     """No gate is running to reload the fixed files (so no ``policy.reloaded``): the next gate will load them,
     and status no longer says the edit was refused."""
