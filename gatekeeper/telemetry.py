@@ -107,10 +107,12 @@ def _logging_set_up() -> bool:
 def report_import_warnings() -> None:
     """Log the warnings kept while ``import gatekeeper`` ran, once: the command line calls this when it has set up
     its logging, a gate when it opens (its host has set up its logging by then, or never will)."""
+    if not _import_warnings:
+        return
+    from gatekeeper.log_setup import get_logger
+
     while _import_warnings:
         event, fields = _import_warnings.pop(0)
-        from gatekeeper.log_setup import get_logger
-
         get_logger("gatekeeper.telemetry").warning(event, **fields)
 
 
