@@ -65,7 +65,7 @@ def test_each_encoded_token_is_read_in_place_with_the_words_around_it():
     assert n.model_text == n.decoded_in_place
     assert INVOICE in n.variants  # the payload is still read on its own too
     assert n.text.startswith("Saved blob: VGhl")  # the text as written is kept (the rules read it)
-    # gzip in base64, base32, hex bytes apart, a hex dump, character codes, bytes in binary, quoted-printable
+    # gzip in base64, base32, hex bytes apart, a hex token, character codes, bytes in binary, quoted-printable
     for written in (gz64(INVOICE), base64.b32encode(INVOICE.encode()).decode(),
                     " ".join(f"0x{c:02x}" for c in INVOICE.encode()), INVOICE.encode().hex(),
                     " ".join(str(c) for c in INVOICE.encode()), " ".join(f"{c:08b}" for c in INVOICE.encode()),
@@ -73,7 +73,7 @@ def test_each_encoded_token_is_read_in_place_with_the_words_around_it():
         n = normalize(f"Stored: {written} end")
         assert n.model_text in (f"Stored: {INVOICE} end", INVOICE), (written, n.model_text)
     # base64 wrapped at 76 columns reads as one text in place of its lines
-    wrapped = base64.encodebytes((INVOICE + " ") .encode() * 3).decode().strip()
+    wrapped = base64.encodebytes((INVOICE + " ").encode() * 3).decode().strip()
     n = normalize(f"Blob:\n{wrapped}\nDone.")
     assert n.model_text == f"Blob:\n{(INVOICE + ' ') * 2}{INVOICE}\nDone.", n.model_text
     # a token inside a token: read all the way down
