@@ -29,7 +29,7 @@ import quopri
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
@@ -135,13 +135,24 @@ class NormalizedText(BaseModel):
     #: what it decodes to, or None where no token was decoded. A model reads this instead of ``text``: the
     #: letters of a blob say nothing, whatever it holds, and read as an injection to the classifier.
     decoded_in_place: str | None = None
-    #: the encoded tokens ``decoded_in_place`` replaced, as written in ``text``
+    #: the encoded tokens ``decoded_in_place`` replaced, as written in ``text`` (longest first)
     encoded_tokens: list[str] = Field(default_factory=list)
+    #: each of ``encoded_tokens`` -> what it reads as in its place
+    token_readings: dict[str, str] = Field(default_factory=dict)
 
     @property
     def model_text(self) -> str:
         """What a model reads for the write's text: ``decoded_in_place`` where a token was decoded."""
         return self.text if self.decoded_in_place is None else self.decoded_in_place
+
+    def read_in_place(self, text: str) -> str:
+        """``text`` (the write's text or one read from it: a variant, a reading of disguised letters, a field)
+        with each of ``encoded_tokens`` it holds replaced by what the token reads as, as in ``model_text``."""
+        out = text
+        for tok in self.encoded_tokens:  # longest first: a token inside a longer one is not split
+            if tok in out:
+                out = out.replace(tok, self.token_readings.get(tok, tok))
+        return out if out == text else _collapse_ws(out)
 
     @property
     def all_texts(self) -> list[str]:
@@ -1810,21 +1821,23 @@ def _core(s: str, depth: int, level: int, ctx: _Ctx) -> tuple[str, list[str], _I
     return text, variants, in_place
 
 
-#: a text with its encoded tokens read in place, and those tokens
-_InPlace = tuple[str, list[str]]
+#: a text with its encoded tokens read in place, and those tokens (longest first) with how each reads
+_InPlace = tuple[str, dict[str, str]]
 
 
 def _read_in_place(text: str, swaps: dict[str, str], read: dict[str, str]) -> _InPlace | None:
     """``text`` with each encoded token of ``swaps`` (token -> payload) that it holds replaced by how its payload
-    reads (``read``), and the tokens replaced; None where none is."""
+    reads (``read``), and the tokens replaced with their readings; None where none is."""
     tokens = [tok for tok in sorted(swaps, key=len, reverse=True) if tok in text]
     if not tokens:
         return None
     out = text
+    readings: dict[str, str] = {}
     for tok in tokens:
         payload = swaps[tok]
-        out = out.replace(tok, read.get(payload) or _collapse_ws(payload))
-    return _collapse_ws(out), tokens
+        readings[tok] = read.get(payload) or _collapse_ws(payload)
+        out = out.replace(tok, readings[tok])
+    return _collapse_ws(out), readings
 
 
 def _fallback(original: str) -> NormalizedText:
@@ -1847,18 +1860,58 @@ def _spacing_text(original: str) -> str:
     return unicodedata.normalize("NFKC", _INVIS_RE.sub("", original)).translate(_FOLD_TABLE)
 
 
-def _with_readings(result: NormalizedText) -> NormalizedText:
-    """``result`` with the readings of text whose letters were rearranged or redrawn (``letter_disguises``: ROT13,
-    backwards, spaced out one by one, regional-indicator or upside-down letters) as variants, when there are."""
-    original = result.original
-    found = letter_disguises.unscrambled(result.text)
+#: where a text is cut into sentences for the readers of whole texts: after a stop, or at a line break
+_SENTENCE_CUT_RE = re.compile(r"(?<=[.!?;])\s+(?=\S)|\s*\n\s*")
+#: a text of more sentences than this is not read sentence by sentence (its cost grows with them)
+_MAX_SENTENCES_READ = 64
+
+
+def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> list[tuple[str, str]]:
+    """``reader``'s reading of ``text`` made sentence by sentence, where it has no reading whole: the text with
+    each sentence that reads under ``reader`` replaced by its reading. The readers of ROT13, Caesar, Atbash,
+    reversed and upside-down text read a text whole, and a plain sentence beside a ciphered one outnumbered
+    its letters ("Uvqvat snvyrq ... unccl. The staging cluster shuts down at 01:00." had no reading)."""
+    found = reader(text)
+    if found:
+        return found
+    parts = _SENTENCE_CUT_RE.split(text)
+    if not 2 <= len(parts) <= _MAX_SENTENCES_READ:
+        return []
+    codes: list[str] = []
+    for i, part in enumerate(parts):
+        read = reader(part)
+        if read:
+            parts[i] = read[0][0]
+            codes.append(read[0][1])
+    return [(" ".join(parts), codes[0])] if codes else []
+
+
+def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:
+    """The readings (reading, finding code) of disguised letters in ``original`` (as written) and ``text`` (its
+    canonical form)."""
+    found = _by_sentence(letter_disguises.unscrambled, text)
     found += letter_disguises.spaced_letters(_spacing_text(original))
     found += letter_disguises.morse_code(original)
     if not original.isascii():
         found += letter_disguises.regional_letters(original)
-        found += letter_disguises.upside_down(_INVIS_RE.sub("", original))
-        found += letter_disguises.look_alike_letters(result.text)
+        found += _by_sentence(letter_disguises.upside_down, _INVIS_RE.sub("", original))
+        found += letter_disguises.look_alike_letters(text)
         found += letter_disguises.braille_letters(original)
+    return found
+
+
+def _with_readings(result: NormalizedText) -> NormalizedText:
+    """``result`` with the readings of text whose letters were rearranged or redrawn (``letter_disguises``: ROT13,
+    backwards, spaced out one by one, regional-indicator or upside-down letters) as variants, when there are."""
+    original = result.original
+    found = _letter_readings(original, result.text)
+    if result.encoded_tokens:
+        # the letters of an encoded token are not disguised letters, and they kept the readers from reading the
+        # text around them ("H i d i n g ... <base64>" had no reading): read the text with its tokens read in place
+        in_place = original
+        for tok in result.encoded_tokens:
+            in_place = in_place.replace(tok, f" {result.token_readings.get(tok, tok)} ")
+        found += _letter_readings(in_place, result.model_text)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā"), and
     # marks read between letters may now be markup ("A<ı>" -> "A<i>")
     found = [(r if r.isascii() and not _needs_another_pass(r) else _canonical(r, _Ctx(), None)[0], code)
@@ -1905,8 +1958,9 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
         if len(variants) > MAX_VARIANTS:
             # never drop what was hidden: the overflow is reviewed as one combined text (one per line)
             variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
-        decoded, tokens = in_place if in_place is not None and in_place[0] != canon else (None, [])
+        decoded, readings = in_place if in_place is not None and in_place[0] != canon else (None, {})
         return _with_readings(NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render(),
-                                             decoded_in_place=decoded, encoded_tokens=tokens))
+                                             decoded_in_place=decoded, encoded_tokens=list(readings),
+                                             token_readings=readings))
     except Exception:
         return _fallback(text)

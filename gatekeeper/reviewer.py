@@ -122,15 +122,18 @@ def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[s
     and not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
     scored them as an injection and flagged most benign notes that carry one. What a token holds is read in its
     place, in its sentence, and on its own (a decoded variant); every word around it stays. The rules read
-    both."""
-    model = review_texts([norm.model_text, *norm.variants], fields)
-    tokens = norm.encoded_tokens
+    both.
+
+    So does every other text the model reads that holds a token as written: a reading of disguised letters
+    (spaced out, ROT13, upside down: made from the text as written), hidden text, a field, the key. Such a text
+    is read with its tokens read in place too, never left out: left out, a belief in spaced letters or in an
+    HTML comment beside a token reached no model at all."""
+    model = review_texts([norm.model_text, *(norm.read_in_place(v) for v in norm.variants)],
+                         [norm.read_in_place(f) for f in fields])
     out = list(texts)
     where = {t: i for i, t in reversed(list(enumerate(out)))}
     keep: list[int] = []
     for t in model:
-        if any(tok in t for tok in tokens):
-            continue  # a variant read from the text as written (its accents folded): the blob is still there
         if t not in where:
             where[t] = len(out)
             out.append(t)
