@@ -135,10 +135,14 @@ class NormalizedText(BaseModel):
     #: what it decodes to, or None where no token was decoded. A model reads this instead of ``text``: the
     #: letters of a blob say nothing, whatever it holds, and read as an injection to the classifier.
     decoded_in_place: str | None = None
-    #: the encoded tokens ``decoded_in_place`` replaced, as written in ``text`` (longest first)
-    encoded_tokens: list[str] = Field(default_factory=list)
-    #: each of ``encoded_tokens`` -> what it reads as in its place
+    #: each encoded token ``decoded_in_place`` replaced, as written in ``text`` (longest first) -> what it reads
+    #: as in its place
     token_readings: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def encoded_tokens(self) -> list[str]:
+        """The encoded tokens ``decoded_in_place`` replaced, as written in ``text``, longest first."""
+        return list(self.token_readings)
 
     @property
     def model_text(self) -> str:
@@ -149,9 +153,9 @@ class NormalizedText(BaseModel):
         """``text`` (the write's text or one read from it: a variant, a reading of disguised letters, a field)
         with each of ``encoded_tokens`` it holds replaced by what the token reads as, as in ``model_text``."""
         out = text
-        for tok in self.encoded_tokens:  # longest first: a token inside a longer one is not split
+        for tok, reading in self.token_readings.items():  # longest first: a token inside a longer one is not split
             if tok in out:
-                out = out.replace(tok, self.token_readings.get(tok, tok))
+                out = out.replace(tok, reading)
         return out if out == text else _collapse_ws(out)
 
     @property
@@ -1905,12 +1909,13 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
     backwards, spaced out one by one, regional-indicator or upside-down letters) as variants, when there are."""
     original = result.original
     found = _letter_readings(original, result.text)
-    if result.encoded_tokens:
+    if result.token_readings:
         # the letters of an encoded token are not disguised letters, and they kept the readers from reading the
         # text around them ("H i d i n g ... <base64>" had no reading): read the text with its tokens read in place
+        # (its spacing kept, which ``read_in_place`` collapses: a wider gap marks a word break between spaced letters)
         in_place = original
-        for tok in result.encoded_tokens:
-            in_place = in_place.replace(tok, f" {result.token_readings.get(tok, tok)} ")
+        for tok, reading in result.token_readings.items():
+            in_place = in_place.replace(tok, f" {reading} ")
         found += _letter_readings(in_place, result.model_text)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā"), and
     # marks read between letters may now be markup ("A<ı>" -> "A<i>")
@@ -1960,7 +1965,6 @@ def normalize(text: str, *, max_decode_depth: int = 2) -> NormalizedText:
             variants[MAX_VARIANTS - 1 :] = ["\n".join(variants[MAX_VARIANTS - 1 :])]
         decoded, readings = in_place if in_place is not None and in_place[0] != canon else (None, {})
         return _with_readings(NormalizedText(original=text, text=canon, variants=variants, findings=ctx.render(),
-                                             decoded_in_place=decoded, encoded_tokens=list(readings),
-                                             token_readings=readings))
+                                             decoded_in_place=decoded, token_readings=readings))
     except Exception:
         return _fallback(text)
