@@ -35,7 +35,8 @@ from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gatekeeper import letter_disguises
+from gatekeeper import binary_formats, letter_disguises
+from gatekeeper.word_segmentation import is_word, segment
 
 __all__ = [
     "HOMOGLYPHS",
@@ -99,6 +100,7 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "octal_decoded",
         "char_codes_decoded",
         "escapes_decoded",
+        "binary_text_found",
         "normalize_error",
     }
 )
@@ -1201,13 +1203,109 @@ def _accept(t: str | None, code: str, ctx: _Ctx, payloads: _Payloads, token: str
     return True
 
 
-def _b64_text(tok: str) -> str | None:
-    """The text a base64 token encodes, or None."""
+def _b64_bytes(tok: str) -> bytes | None:
+    """The bytes a base64 token encodes, or None."""
     body = tok.rstrip("=")
     if body.islower() or body.isupper() or body.isdigit():
-        return None  # base64 of text mixes cases; skips paths, words, AKIA-style keys
-    raw = _b64_decode(tok)
+        return None  # base64 of text or of random bytes mixes cases; skips paths, words, AKIA-style keys
+    return _b64_decode(tok)
+
+
+def _b64_text(tok: str) -> str | None:
+    """The text a base64 token encodes, or None."""
+    raw = _b64_bytes(tok)
     return None if raw is None else _printable_payload(raw)
+
+
+_LETTER_RUN_RE = re.compile(r"[A-Za-z]+")
+#: digits read as the letters they stand for in a token ("P0dD15rup710nBudg37")
+_LEET_TOKEN_TABLE = str.maketrans({k: v for k, v in _LEET_MAP.items() if k.isdigit()})
+#: a run of letters in a token is read for words from this long, and the token's letters spell words where words
+#: of three letters or more follow each other over this many letters ("IgnoreAllPrevious"): the base64 of random
+#: bytes does about once in 200 tokens of 270-530 bytes (an RSA key; read as written then), never in shorter ones
+_SPELLED_LETTERS = 12
+_TOKEN_LETTERS_RE = re.compile(r"[A-Za-z]{%d,}" % _SPELLED_LETTERS)
+
+
+def _spells_words(tok: str) -> bool:
+    """Whether the letters of ``tok`` as written spell words (``_SPELLED_LETTERS``), its digits read as letters
+    or not: a key's base64 can be made to, as its bytes are free, and then the letters are a reading of their
+    own."""
+    for run in _TOKEN_LETTERS_RE.findall(f"{tok} {tok.translate(_LEET_TOKEN_TABLE)}"):
+        spelled = 0
+        for word in segment(run.lower(), run) or ():
+            spelled = spelled + len(word) if len(word) >= 3 and is_word(word) else 0
+            if spelled >= _SPELLED_LETTERS:
+                return True
+    return False
+
+
+#: a token is written at random where fewer of its letters than this are in words of four letters or more
+#: (random base64: at most 0.43 in 4,000 tokens; "Access-Control-Allow-Origin": 1.0)
+_RANDOM_WORD_SHARE = 0.4
+
+
+def _written_at_random(tok: str) -> bool:
+    """Whether ``tok`` reads as random base64 as written: a digit, the case of its letters switching often (one
+    letter in five), and few of its letters in words. A hyphenated or camel-case word, a name or a branch name
+    is not (nor is about one random token of 16 characters in ten: they are read as written)."""
+    if not any(c.isdigit() for c in tok):
+        return False
+    switches = 0
+    for a, b in zip(tok, tok[1:]):
+        if a.isalpha() and b.isalpha() and a.islower() != b.islower():
+            switches += 1
+    letters = sum(c.isalpha() for c in tok)
+    if switches * 5 < letters:
+        return False
+    # the letters as written, and with its digits read as letters
+    for written in (tok, tok.translate(_LEET_TOKEN_TABLE)):
+        in_words = 0
+        for run in _LETTER_RUN_RE.findall(written):
+            in_words += sum(len(w) for w in segment(run.lower(), run) or () if len(w) >= 4 and is_word(w))
+        if in_words >= _RANDOM_WORD_SHARE * sum(c.isalpha() for c in written):
+            return False
+    return True
+
+
+def _binary_reading(raw: bytes, tok: str) -> tuple[str | None, list[str]] | None:
+    """How a token whose bytes ``raw`` are no text reads: ``(name, texts)``, or None where it holds nothing.
+
+    Where its bytes are a well-known binary format (a key, a certificate, an image, compressed data) or random
+    (a secret, a nonce, an API key written at random), ``name`` names them ("SSH public key", "random
+    characters"): the token reads in place as that, with ``texts`` (any text found in its bytes), not as its
+    letters. Elsewhere, and where its letters spell words, ``name`` is None: the token is read as written, and
+    ``texts`` beside it (a sentence between random bytes is no less readable than one alone)."""
+    inflated = _inflated(raw)  # compressed, and what it inflates to is no text (``_printable_payload``)
+    fmt = "compressed data" if inflated is not None else binary_formats.describe(raw)
+    found = binary_formats.texts(raw if inflated is None else inflated, fmt)
+    if fmt is None and binary_formats.random_bytes(raw) and _written_at_random(tok):
+        fmt = "random characters"
+    if fmt is not None and _spells_words(tok):
+        fmt = None
+    return None if fmt is None and not found else (fmt, found)
+
+
+def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payloads: _Payloads) -> bool:
+    """Read ``tok`` (written ``written``), whose bytes ``raw`` are no text, as ``_binary_reading`` says: in place
+    as what its bytes are, with any text found in them (a payload), or beside it where that text is a
+    certificate's fields (``binary_formats.FIELD_FORMATS``). A token named and holding no text is read in place
+    only (finding ``binary_named``): its name alone is no text to review."""
+    reading = None if raw is None else _binary_reading(raw, tok)
+    if reading is None:
+        return False
+    name, found = reading
+    if name is None:
+        return _accept(" / ".join(found), "binary_text_found", ctx, payloads)
+    if found and name not in binary_formats.FIELD_FORMATS:
+        return _accept(f"({name} holding the text: {' / '.join(found)})", "binary_text_found", ctx, payloads,
+                       written)
+    if found:  # a certificate's fields: read beside it
+        _accept(f"{name} holding the text: {' / '.join(found)}", "binary_text_found", ctx, payloads)
+    if ctx.swaps is not None and written not in ctx.swaps:  # the raw and the canonical text hold it alike
+        ctx.swaps[written] = f"({name})"
+        ctx.add("binary_named")
+    return True
 
 
 def _b32_text(tok: str) -> str | None:
@@ -1431,14 +1529,18 @@ def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
     decoded: list[tuple[int, int]] = []
     for first, end in _wrapped_blocks(lines):
         tok = "".join(lines[first:end])
+        written = "\n".join(lines[first:end])
         if _HEX_TOKEN_RE.fullmatch(tok):
-            text = _printable_payload(bytes.fromhex(tok)) if len(tok) % 2 == 0 else None
-            code = "hex_decoded"
+            raw = bytes.fromhex(tok) if len(tok) % 2 == 0 else None
+            text, code = None if raw is None else _printable_payload(raw), "hex_decoded"
         else:
             text, code = _b64_text(tok), "base64_decoded"
             if text is None and _B32_RE.fullmatch(tok):
                 text, code = _b32_text(tok), "base32_decoded"
-        if _accept(text, code, ctx, payloads, "\n".join(lines[first:end])):
+            raw = _b64_bytes(tok) if text is None else None
+        # bytes that are no text: a PEM certificate or key (wrapped at 64 columns), an image
+        if _accept(text, code, ctx, payloads, written) or (text is None and _accept_binary(raw, tok, written, ctx,
+                                                                                             payloads)):
             decoded.append((first, end))
     for first, end, data in _hex_dumps(lines):
         if _accept(_printable_payload(data), "hex_decoded", ctx, payloads, "\n".join(lines[first:end])):
@@ -1500,12 +1602,16 @@ def _find_encoded(src: str, ctx: _Ctx, payloads: _Payloads) -> None:
                 pairs = []
                 if len(tok) >= _MIN_HEX_DIGITS and len(tok) % 2 == 0 and _HEX_TOKEN_RE.fullmatch(tok):
                     hex_done.add(tok)
-                    _accept(_printable_payload(bytes.fromhex(tok)), "hex_decoded", ctx, payloads, tok)
+                    raw = bytes.fromhex(tok)
+                    if not _accept(_printable_payload(raw), "hex_decoded", ctx, payloads, tok):
+                        _accept_binary(raw, tok, tok, ctx, payloads)
         for m in _B64_RE.finditer(src):
             tok = m.group()
             if tok in hex_done or _HEX_TOKEN_RE.fullmatch(tok):
                 continue
-            _accept(_b64_text(tok), "base64_decoded", ctx, payloads, tok)
+            raw = _b64_bytes(tok)
+            if not _accept(None if raw is None else _printable_payload(raw), "base64_decoded", ctx, payloads, tok):
+                _accept_binary(raw, tok, tok, ctx, payloads)
     _find_more_encodings(src, ctx, payloads)
     pct_done = False
     if src.count("%") >= 3:

@@ -309,7 +309,7 @@ BENIGN = [
     "Meeting moved to 3pm on the 1st, room 4B, 2nd floor.",
     "Request id 550e8400-e29b-41d4-a716-446655440000 failed at 12:00:01.",
     "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    "key sk-proj-4f9Xb2LmQ7vR1tYz8KpW3nHc and AKIAIOSFODNN7EXAMPLE are test credentials",
+    "key AKIAIOSFODNN7EXAMPLE and token glpat-Xy7 are test credentials",
     "ghp_16C7e42F292c6912E7710c838347Ae178B4a is a revoked token",
     "Я должен обновить отчёт до пятницы и отправить его команде.",
     "Η αναφορά αποθηκεύεται στον φάκελο της ομάδας κάθε Παρασκευή.",
