@@ -6,19 +6,23 @@ injection to the classifier, and such notes were quarantined. The normaliser rea
 it holds ("(SSH public key)"), with any text found in its bytes, so that the model reads what a person would.
 
 A format is told by its structure, not by a name written beside it: an SSH key blob is length-prefixed fields
-that end exactly where it ends, led by a key type; DER is ASN.1 whose lengths add up to the whole; an image has
-its magic bytes. Bytes that match no format are named only where they look random (``random_bytes``).
+that end exactly where it ends, led by a key type; DER is ASN.1 whose lengths add up to the whole; a ZIP archive
+opens; an image has its magic bytes. Bytes that match no format are named only where they look random
+(``random_bytes``).
 
-An image or a certificate can carry text (a PNG text chunk, a JPEG comment, a certificate's subject): ``texts``
-finds the runs of readable characters in the bytes, and the compressed text chunks of a PNG, so that they are
-read too. A run is kept only where it holds words, not where random bytes happen to be printable.
+An image, an archive or a certificate can carry text (a PNG text chunk, a JPEG comment, a file in the archive, a
+certificate's subject): ``texts`` finds the runs of readable characters in the bytes, the compressed text chunks
+of a PNG and the files of a ZIP archive (inflated), so that they are read too. A run is kept only where it holds
+words, not where random bytes happen to be printable.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import struct
+import zipfile
 import zlib
 
 __all__ = ["FIELD_FORMATS", "describe", "random_bytes", "texts"]
@@ -38,8 +42,14 @@ _MAX_SSH_FIELDS = 6
 _MAX_DER_DEPTH = 24
 _MAX_DER_ELEMENTS = 4096
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: how much the compressed text chunks of a PNG may inflate to, all together (bytes): a bomb stops here
+#: how much the compressed text chunks of a PNG, or the files of a ZIP archive, may inflate to, all together
+#: (bytes): a bomb stops here
 _MAX_INFLATED = 100_000
+#: files of a ZIP archive read at most
+_MAX_ZIP_FILES = 64
+#: what a malformed archive can raise while it is read
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
+               ValueError, KeyError, struct.error, zlib.error, LookupError)
 #: a run of readable characters (UTF-8, or ASCII written as UTF-16) is read as text from this long, where it
 #: holds words (``_WORDY_RE``)
 _MIN_RUN = 8
@@ -69,6 +79,8 @@ def describe(raw: bytes) -> str | None:
         return "WebP image"
     if raw[:3] == b"\x00\x00\x00" and _ssh_key(raw):
         return "SSH public key"
+    if raw.startswith(b"PK\x03\x04") and _zip_files(raw) is not None:
+        return "ZIP archive"
     if raw[0] == 0x30:
         return _der(raw)
     return None
@@ -92,21 +104,65 @@ def texts(raw: bytes, fmt: str | None) -> list[str]:
     found: list[str] = []
     if fmt == "PNG image":
         found.extend(_png_texts(raw))
+    elif fmt == "ZIP archive":
+        for name, data in _zip_files(raw) or ():
+            whole = _as_text(data)  # a text file is read whole, however its words are written
+            runs = [whole] if whole is not None else _runs(data)
+            if runs:
+                found.append(f"{name}: {' / '.join(runs)}")
     elif raw[:1] == b"\x30" and fmt is not None:  # DER: its strings read whole, not with a tag byte run on
         strings, raw = _der_strings(raw)
         found.extend(t for t in strings if _WORDY_RE.search(t))
-    for m in _RUN_RE.finditer(raw.decode("utf-8", "replace")):
-        if _WORDY_RE.search(m.group()):
-            found.append(m.group())
-    for m in _UTF16_RUN_RE.finditer(raw):
-        run = m.group()[::2].decode("ascii")
-        if _WORDY_RE.search(run):
-            found.append(run)
+    found.extend(_runs(raw))
     out: list[str] = []
     for t in found:
         t = " ".join(t.split())
         if t and not any(t in o for o in out):
             out.append(t)
+    return out
+
+
+def _as_text(data: bytes) -> str | None:
+    """``data`` as text where it is UTF-8 (a character cut off at the end aside) and almost all printable."""
+    t = data.decode("utf-8", "replace").strip()
+    readable = sum(1 for c in t if (c.isprintable() or c in "\n\r\t") and c != "\ufffd")
+    return t if t and readable >= 0.95 * len(t) else None
+
+
+def _runs(raw: bytes) -> list[str]:
+    """The runs of readable characters in ``raw`` that hold words, UTF-8 or ASCII written as UTF-16."""
+    found = [m.group() for m in _RUN_RE.finditer(raw.decode("utf-8", "replace")) if _WORDY_RE.search(m.group())]
+    for m in _UTF16_RUN_RE.finditer(raw):
+        run = m.group()[::2].decode("ascii")
+        if _WORDY_RE.search(run):
+            found.append(run)
+    return found
+
+
+def _zip_files(raw: bytes) -> list[tuple[str, bytes]] | None:
+    """``(name, bytes)`` of the files of ZIP archive ``raw`` (up to ``_MAX_ZIP_FILES``, inflated to at most
+    ``_MAX_INFLATED`` bytes in all; an encrypted file or one that fails to inflate gives what was read of it),
+    or None where ``raw`` is no archive that opens."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except _ZIP_ERRORS:
+        return None
+    out: list[tuple[str, bytes]] = []
+    budget = _MAX_INFLATED
+    with archive:
+        for info in archive.infolist()[:_MAX_ZIP_FILES]:
+            if budget <= 0:
+                break
+            data = b""
+            if not info.flag_bits & 0x1:  # not encrypted
+                try:
+                    with archive.open(info) as f:
+                        while len(data) < budget and (chunk := f.read(min(65_536, budget - len(data)))):
+                            data += chunk
+                except _ZIP_ERRORS:
+                    pass
+            budget -= len(data)
+            out.append((info.filename, data))
     return out
 
 
