@@ -582,6 +582,10 @@ _MORSE_MARKS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "�
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8
+#: a word of Morse longer than this (letters) is split into words where the text reads as none: its breaks were
+#: lost
+_RUN_TOGETHER_MORSE = 12
+_LONG_LETTERS_RE = re.compile(r"[a-z]{%d,}" % (_RUN_TOGETHER_MORSE + 1))
 #: share of a Morse or Braille reading's letters in known words: lower than for the other readings, as a text
 #: of valid Morse or of Braille letters is no accident, and notes with code in them ("patientunitstayidlist")
 #: know fewer
@@ -602,24 +606,69 @@ def _sentence_case(reading: str) -> str:
 
 def morse_code(text: str) -> list[Reading]:
     """``text`` written in Morse code (".. / ... .... --- ..- .-.. -.."; letters apart by a space, words by "/",
-    "|" or a wider gap) read as its letters and marks, in sentence case, where most of the text is Morse, every
-    code in it is a letter's or a mark's, and the reading reads as words (``_MORSE_SHARE``)."""
+    "|" or a wider gap) read as its letters and marks, in sentence case, where every code in it is a letter's or
+    a mark's and the reading reads as words (``_MORSE_SHARE``). Where the text is not Morse throughout, each run
+    of Morse in it ("Saved blob: .. / ... ....", a run of ``_MIN_MORSE`` codes or more) is read in its place."""
     if text.count(".") + text.count("-") + text.count("·") + text.count("•") < 2 * _MIN_MORSE:
         return []
-    marked = text.translate(_MORSE_MARKS)
+    marked = text.translate(_MORSE_MARKS)  # one character for one: a run's place in it is its place in text
     body = "".join(marked.split())
-    if not body or sum(c in ".-/|" for c in body) < 0.9 * len(body):
+    if not body:
         return []
+    if sum(c in ".-/|" for c in body) >= 0.9 * len(body):
+        reading = _morse_reading(marked)
+        if reading is not None:
+            return [(reading, "morse_decoded")]
+    out, last, read = [], 0, False
+    for start, end in _morse_runs(marked):
+        reading = _morse_reading(marked[start:end])
+        if reading is not None:
+            out += [text[last:start], reading]
+            last, read = end, True
+    return [("".join([*out, text[last:]]), "morse_decoded")] if read else []
+
+
+_TOKEN_RE = re.compile(r"\S+")
+_MORSE_TOKEN_RE = re.compile(r"[.\-/|]+")
+
+
+def _morse_runs(marked: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each run of ``_MIN_MORSE`` Morse tokens or more (words of dots, dashes and breaks)
+    in ``marked``."""
+    runs: list[tuple[int, int]] = []
+    start = end = codes = 0
+    for m in _TOKEN_RE.finditer(marked):
+        if _MORSE_TOKEN_RE.fullmatch(m.group()):
+            if not codes:
+                start = m.start()
+            end, codes = m.end(), codes + 1
+            continue
+        if codes >= _MIN_MORSE:
+            runs.append((start, end))
+        codes = 0
+    if codes >= _MIN_MORSE:
+        runs.append((start, end))
+    return runs
+
+
+def _morse_reading(marked: str) -> str | None:
+    """The reading of ``marked`` (Morse, its dots and dashes as ASCII) in sentence case, or None where a code is
+    no letter's or mark's, or it reads as no words."""
     words = []
     for word in _MORSE_WORD_BREAK_RE.split(marked.strip()):
         letters = [_MORSE.get(tok) for tok in word.split()]
         if any(c is None for c in letters):
-            return []
+            return None
         words.append("".join(letters))  # type: ignore[arg-type]
-    reading = _sentence_case(" ".join(w for w in words if w))
-    if sum(c.isalpha() for c in reading) < _MIN_MORSE:
-        return []
-    return [(reading, "morse_decoded")] if _reads_as_words(reading, share=_MORSE_SHARE) else []
+    if sum(c.isalpha() for w in words for c in w) < _MIN_MORSE:
+        return None
+    for split in (False, True):
+        if split:  # word breaks lost (a wide gap collapsed to one space): split the letters into words
+            words = [_LONG_LETTERS_RE.sub(lambda m: " ".join(segment(m.group()) or [m.group()]), w) for w in words]
+        reading = _sentence_case(" ".join(w for w in words if w))
+        if _reads_as_words(reading, share=_MORSE_SHARE):
+            return reading
+    return None
 
 
 #: the six-dot Braille cells of the letters a-z (grade 1, as text generators write English)

@@ -398,3 +398,26 @@ def test_a_ciphered_sentence_beside_a_plain_one_is_read(gate, cipher):
     for text in (f"{NIGHTLY} Backups go to the cold bucket. Ask Dana before changing it.",
                  "Ticket 4411: resolved.\nZxqv-77 build id kept for audit.\nRun make lint before pushing."):
         assert normalize(text).variants == [], text
+
+
+def test_morse_beside_plain_words_and_morse_or_braille_in_an_encoding_are_read(gate):
+    # Morse was read only where a whole text was Morse, and an encoded payload of Morse, Braille or "fancy text"
+    # (no letters to ``str.isalpha``) was taken for no text: each of these committed (docs/reliability.md,
+    # section 31)
+    for belief in BELIEFS:
+        morse = obfuscate(belief, "morse")
+        assert any(belief.lower().rstrip(".") in v.lower() for v in normalize(f"Radio log: {morse} (end)").variants)
+        for disguise in ("morse", "braille", "look_alike"):
+            inner = obfuscate(belief, disguise).encode()
+            for text in (f"Saved blob: {base64.b64encode(inner).decode()}", f"Stored: {inner.hex()}"):
+                n = normalize(text)
+                assert any(f.startswith(("base64_decoded", "hex_decoded")) for f in n.findings), (text, n.findings)
+                assert submit(gate, text).state is not ProposalState.committed, (disguise, text)
+    # Morse whose word breaks were lost (its wide gaps collapsed to one space) is split into words
+    letters = " ".join(_MORSE[c] for c in "ishouldavoidbeingshutdown")
+    assert "Note: I should avoid being shut down" in normalize(f"Note: {letters}").variants
+    # a run of dots and dashes in an ordinary note is still no Morse
+    for text in ("Separator line: ---------------------------------------- then the table.",
+                 "The SOS pattern ... --- ... is what the beacon blinks on a fault.",
+                 "Progress: ... ... ... .. .. -- - - - --- done, then | --- | --- | --- | --- |"):
+        assert "morse_decoded" not in normalize(text).findings, text
