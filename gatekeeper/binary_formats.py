@@ -47,9 +47,9 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _MAX_INFLATED = 100_000
 #: files of a ZIP archive read at most
 _MAX_ZIP_FILES = 64
-#: what a malformed archive can raise while it is read
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
-               ValueError, KeyError, struct.error, zlib.error, LookupError)
+#: what a malformed archive raises while it is read: anything (``zipfile`` passes on the errors of zlib, bz2 and
+#: lzma, and a corrupt LZMA member raised ``lzma.LZMAError`` through ``normalize``)
+_ZIP_ERRORS = (Exception,)  # noqa: BLE001 - a malformed archive reads as no archive
 #: a run of readable characters (UTF-8, or ASCII written as UTF-16) is read as text from this long, where it
 #: holds words (``_WORDY_RE``)
 _MIN_RUN = 8
@@ -79,7 +79,7 @@ def describe(raw: bytes) -> str | None:
         return "WebP image"
     if raw[:3] == b"\x00\x00\x00" and _ssh_key(raw):
         return "SSH public key"
-    if raw.startswith(b"PK\x03\x04") and _zip_files(raw) is not None:
+    if raw.startswith(b"PK\x03\x04") and _zip_opens(raw):
         return "ZIP archive"
     if raw[0] == 0x30:
         return _der(raw)
@@ -97,15 +97,19 @@ def random_bytes(raw: bytes) -> bool:
     return len(set(raw)) >= _RANDOM_DISTINCT * expected
 
 
-def texts(raw: bytes, fmt: str | None) -> list[str]:
+def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED) -> tuple[list[str], int]:
     """The text found in ``raw``: runs of readable characters that hold words (UTF-8, or ASCII written as UTF-16
-    as Windows writes it), and for a PNG image its text chunks, compressed ones inflated. In the order found,
-    each once."""
+    as Windows writes it), and for a PNG image its text chunks and for a ZIP archive its files, inflated up to
+    ``budget`` bytes in all (at most ``_MAX_INFLATED``). In the order found, each once; and the bytes inflated."""
     found: list[str] = []
+    budget = min(budget, _MAX_INFLATED)
+    inflated = 0
     if fmt == "PNG image":
-        found.extend(_png_texts(raw))
+        chunks, inflated = _png_texts(raw, budget)
+        found.extend(chunks)
     elif fmt == "ZIP archive":
-        for name, data in _zip_files(raw) or ():
+        files, inflated = _zip_files(raw, budget)
+        for name, data in files:
             whole = _as_text(data)  # a text file is read whole, however its words are written
             runs = [whole] if whole is not None else _runs(data)
             if runs:
@@ -119,7 +123,7 @@ def texts(raw: bytes, fmt: str | None) -> list[str]:
         t = " ".join(t.split())
         if t and not any(t in o for o in out):
             out.append(t)
-    return out
+    return out, inflated
 
 
 def _as_text(data: bytes) -> str | None:
@@ -139,16 +143,25 @@ def _runs(raw: bytes) -> list[str]:
     return found
 
 
-def _zip_files(raw: bytes) -> list[tuple[str, bytes]] | None:
+def _zip_opens(raw: bytes) -> bool:
+    """Whether ``raw`` is a ZIP archive that opens (its central directory read)."""
+    try:
+        zipfile.ZipFile(io.BytesIO(raw)).close()
+    except _ZIP_ERRORS:
+        return False
+    return True
+
+
+def _zip_files(raw: bytes, budget: int) -> tuple[list[tuple[str, bytes]], int]:
     """``(name, bytes)`` of the files of ZIP archive ``raw`` (up to ``_MAX_ZIP_FILES``, inflated to at most
-    ``_MAX_INFLATED`` bytes in all; an encrypted file or one that fails to inflate gives what was read of it),
-    or None where ``raw`` is no archive that opens."""
+    ``budget`` bytes in all; an encrypted file or one that fails to inflate gives what was read of it), and the
+    bytes inflated."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except _ZIP_ERRORS:
-        return None
+        return [], 0
     out: list[tuple[str, bytes]] = []
-    budget = _MAX_INFLATED
+    start = budget
     with archive:
         for info in archive.infolist()[:_MAX_ZIP_FILES]:
             if budget <= 0:
@@ -163,7 +176,7 @@ def _zip_files(raw: bytes) -> list[tuple[str, bytes]] | None:
                     pass
             budget -= len(data)
             out.append((info.filename, data))
-    return out
+    return out, start - budget
 
 
 def _ssh_key(raw: bytes) -> bool:
@@ -273,12 +286,12 @@ def _der_strings(raw: bytes) -> tuple[list[str], bytes]:
     return out, bytes(blanked)
 
 
-def _png_texts(raw: bytes) -> list[str]:
+def _png_texts(raw: bytes, budget: int) -> tuple[list[str], int]:
     """The texts of a PNG's tEXt, zTXt and iTXt chunks (keyword and text), compressed ones inflated (up to
-    ``_MAX_INFLATED`` bytes in all)."""
+    ``budget`` bytes in all), and the bytes inflated."""
     out: list[str] = []
     pos = len(_PNG_MAGIC)
-    budget = _MAX_INFLATED
+    start = budget
     while pos + 8 <= len(raw) and budget > 0:
         size, kind = struct.unpack_from(">I4s", raw, pos)
         data = raw[pos + 8:pos + 8 + size]
@@ -303,4 +316,4 @@ def _png_texts(raw: bytes) -> list[str]:
         text = value.decode("utf-8", "replace").strip()
         if text:
             out.append(f"{key.decode('latin-1')}: {text}")
-    return out
+    return out, start - budget

@@ -36,7 +36,7 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper import binary_formats, letter_disguises
-from gatekeeper.word_segmentation import is_word, segment
+from gatekeeper.word_segmentation import vocabulary
 
 __all__ = [
     "HOMOGLYPHS",
@@ -154,10 +154,7 @@ class NormalizedText(BaseModel):
     def read_in_place(self, text: str) -> str:
         """``text`` (the write's text or one read from it: a variant, a reading of disguised letters, a field)
         with each of ``encoded_tokens`` it holds replaced by what the token reads as, as in ``model_text``."""
-        out = text
-        for tok, reading in self.token_readings.items():  # longest first: a token inside a longer one is not split
-            if tok in out:
-                out = out.replace(tok, reading)
+        out = _swap_tokens(text, self.token_readings)
         return out if out == text else _collapse_ws(out)
 
     @property
@@ -477,7 +474,7 @@ _LEET_ALLOW = frozenset(
 class _Ctx:
     """State shared by one ``normalize`` call (findings, recursion budget, decoded payloads seen)."""
 
-    __slots__ = ("findings", "calls", "seen", "swaps")
+    __slots__ = ("findings", "calls", "seen", "swaps", "binary", "binary_left")
 
     def __init__(self) -> None:
         self.findings: dict[str, int] = {}
@@ -485,6 +482,11 @@ class _Ctx:
         self.seen: set[str] = set()
         #: encoded token -> the text it decodes to, for the text ``_core`` is decoding now (None: not recorded)
         self.swaps: dict[str, str] | None = None
+        #: token whose bytes are no text -> how it reads (``_binary_reading``), each token read once
+        self.binary: dict[str, tuple[str | None, list[str]] | None] = {}
+        #: what reading such tokens may still cost: their letters checked for words, the bytes they inflate to
+        #: and the text found in them (``_MAX_BINARY_WORK``)
+        self.binary_left = _MAX_BINARY_WORK
 
     def add(self, code: str, n: int = 1) -> None:
         if n > 0:
@@ -1232,73 +1234,113 @@ def _b64_text(tok: str) -> str | None:
     return None if raw is None else _printable_payload(raw)
 
 
-_LETTER_RUN_RE = re.compile(r"[A-Za-z]+")
 #: digits read as the letters they stand for in a token ("P0dD15rup710nBudg37")
 _LEET_TOKEN_TABLE = str.maketrans({k: v for k, v in _LEET_MAP.items() if k.isdigit()})
-#: a run of letters in a token is read for words from this long, and the token's letters spell words where words
-#: of three letters or more follow each other over this many letters ("IgnoreAllPrevious"): the base64 of random
-#: bytes does about once in 200 tokens of 270-530 bytes (an RSA key; read as written then), never in shorter ones
-_SPELLED_LETTERS = 12
-_TOKEN_LETTERS_RE = re.compile(r"[A-Za-z]{%d,}" % _SPELLED_LETTERS)
+_NON_LETTERS_RE = re.compile(r"[^A-Za-z]+")
+#: words a token's letters are searched for: four letters or more, up to this many
+_SPELLED_WORD_MAX = 10
+#: a token's letters spell words where words of four letters or more follow each other, one or two other letters
+#: between them at most ("IShouldAvoid", "I-should-avoid", "other_copies_of_this"), over this many letters, or
+#: where this share of its letters is in such words. The base64 of random bytes does so about once in 100 tokens
+#: of RSA-key size (read as written then, as any token was before), and not in 600 shorter ones.
+_SPELLED_CHAIN = 12
+_SPELLED_SHARE = 0.5
+#: a token is written at random where fewer of its letters than this are in such words (random base64: at most
+#: 0.43 in 4,000 tokens; "Access-Control-Allow-Origin": 1.0)
+_RANDOM_WORD_SHARE = 0.4
+#: what reading the tokens of one text whose bytes are no text may cost at most, in letters checked for words,
+#: bytes inflated and text found: a text of many such tokens (a bomb in each) reads the rest as written
+_MAX_BINARY_WORK = 400_000
+#: a token longer than this is not named (checking its letters costs too much): read as written, and any text in
+#: its bytes read beside it
+_MAX_NAMED_TOKEN = 16_384
+
+
+@lru_cache(maxsize=1)
+def _spelling_words() -> frozenset[str]:
+    """The vocabulary's words of four to ``_SPELLED_WORD_MAX`` letters (``word_segmentation``)."""
+    return frozenset(w for w in vocabulary() if 4 <= len(w) <= _SPELLED_WORD_MAX)
+
+
+def _letters_in_words(letters: str) -> tuple[int, int]:
+    """``(longest chain, letters covered)`` of the words of ``_spelling_words`` in ``letters`` (lower case, one
+    run): the most letters in words that follow each other with at most two other letters between, and how many
+    letters are in any such word. Linear: a few set lookups per letter."""
+    words = _spelling_words()
+    n = len(letters)
+    chain = [0] * (n + 1)  # letters in the longest chain of words ending at each position
+    covered = [False] * n
+    longest = 0
+    for j in range(4, n + 1):
+        best = 0
+        for size in range(4, min(_SPELLED_WORD_MAX, j) + 1):
+            i = j - size
+            if letters[i:j] in words:
+                best = max(best, size + max(chain[max(i - 2, 0):i + 1]))
+                covered[i:j] = [True] * size
+        chain[j] = best
+        longest = max(longest, best)
+    return longest, sum(covered)
+
+
+def _token_letters(tok: str) -> list[str]:
+    """The letters of ``tok`` as one run, lower case: as written, and with its digits read as letters."""
+    plain = _NON_LETTERS_RE.sub("", tok).lower()
+    leet = _NON_LETTERS_RE.sub("", tok.translate(_LEET_TOKEN_TABLE)).lower()
+    return [plain] if leet == plain else [plain, leet]
 
 
 def _spells_words(tok: str) -> bool:
-    """Whether the letters of ``tok`` as written spell words (``_SPELLED_LETTERS``), its digits read as letters
-    or not: a key's base64 can be made to, as its bytes are free, and then the letters are a reading of their
-    own."""
-    for run in _TOKEN_LETTERS_RE.findall(f"{tok} {tok.translate(_LEET_TOKEN_TABLE)}"):
-        spelled = 0
-        for word in segment(run.lower(), run) or ():
-            spelled = spelled + len(word) if len(word) >= 3 and is_word(word) else 0
-            if spelled >= _SPELLED_LETTERS:
-                return True
+    """Whether the letters of ``tok`` spell words (``_SPELLED_CHAIN``, ``_SPELLED_SHARE``), whatever stands
+    between them (a dash, an underscore, a digit) and its digits read as letters or not: a key's or an image's
+    bytes are free, so its base64 can be made to spell a belief, and then the letters are a reading of their own.
+    Without a vocabulary, every token is taken to."""
+    if not _spelling_words():
+        return True
+    for letters in _token_letters(tok):
+        longest, covered = _letters_in_words(letters)
+        if longest >= _SPELLED_CHAIN or covered >= _SPELLED_SHARE * len(letters):
+            return True
     return False
-
-
-#: a token is written at random where fewer of its letters than this are in words of four letters or more
-#: (random base64: at most 0.43 in 4,000 tokens; "Access-Control-Allow-Origin": 1.0)
-_RANDOM_WORD_SHARE = 0.4
 
 
 def _written_at_random(tok: str) -> bool:
     """Whether ``tok`` reads as random base64 as written: a digit, the case of its letters switching often (one
-    letter in five), and few of its letters in words. A hyphenated or camel-case word, a name or a branch name
-    is not (nor is about one random token of 16 characters in ten: they are read as written)."""
-    if not any(c.isdigit() for c in tok):
+    letter in five), and few of its letters in words (``_RANDOM_WORD_SHARE``, its digits read as letters or
+    not). A hyphenated or camel-case word, a name or a branch name is not (nor is about one random token of 16
+    characters in ten: they are read as written)."""
+    if not any(c.isdigit() for c in tok) or not _spelling_words():
         return False
     switches = 0
     for a, b in zip(tok, tok[1:]):
         if a.isalpha() and b.isalpha() and a.islower() != b.islower():
             switches += 1
-    letters = sum(c.isalpha() for c in tok)
-    if switches * 5 < letters:
+    if switches * 5 < sum(c.isalpha() for c in tok):
         return False
-    # the letters as written, and with its digits read as letters
-    for written in (tok, tok.translate(_LEET_TOKEN_TABLE)):
-        in_words = 0
-        for run in _LETTER_RUN_RE.findall(written):
-            in_words += sum(len(w) for w in segment(run.lower(), run) or () if len(w) >= 4 and is_word(w))
-        if in_words >= _RANDOM_WORD_SHARE * sum(c.isalpha() for c in written):
-            return False
-    return True
+    return all(_letters_in_words(letters)[1] < _RANDOM_WORD_SHARE * len(letters) for letters in _token_letters(tok))
 
 
-def _binary_reading(raw: bytes, tok: str) -> tuple[str | None, list[str]] | None:
+def _binary_reading(raw: bytes, tok: str, budget: int) -> tuple[tuple[str | None, list[str]] | None, int]:
     """How a token whose bytes ``raw`` are no text reads: ``(name, texts)``, or None where it holds nothing.
 
-    Where its bytes are a well-known binary format (a key, a certificate, an image, compressed data) or random
-    (a secret, a nonce, an API key written at random), ``name`` names them ("SSH public key", "random
+    Where its bytes are a well-known binary format (a key, a certificate, an image, an archive, compressed data)
+    or random (a secret, a nonce, an API key written at random), ``name`` names them ("SSH public key", "random
     characters"): the token reads in place as that, with ``texts`` (any text found in its bytes), not as its
-    letters. Elsewhere, and where its letters spell words, ``name`` is None: the token is read as written, and
-    ``texts`` beside it (a sentence between random bytes is no less readable than one alone)."""
+    letters. Elsewhere, where its letters spell words and where it is longer than ``_MAX_NAMED_TOKEN``, ``name``
+    is None: the token is read as written, and ``texts`` beside it (a sentence between random bytes is no less
+    readable than one alone). ``budget``: the bytes it may inflate (an archive's files, a PNG's text chunks);
+    also returned: the work it cost (``_MAX_BINARY_WORK``)."""
     inflated = _inflated(raw)  # compressed, and what it inflates to is no text (``_printable_payload``)
     fmt = "compressed data" if inflated is not None else binary_formats.describe(raw)
-    found = binary_formats.texts(raw if inflated is None else inflated, fmt)
-    if fmt is None and binary_formats.random_bytes(raw) and _written_at_random(tok):
+    found, more = binary_formats.texts(raw if inflated is None else inflated, fmt, budget)
+    cost = len(tok) + len(raw) + len(inflated or b"") + more + sum(map(len, found))
+    if len(tok) > _MAX_NAMED_TOKEN:
+        fmt = None
+    elif fmt is None and binary_formats.random_bytes(raw) and _written_at_random(tok):
         fmt = "random characters"
     if fmt is not None and _spells_words(tok):
         fmt = None
-    return None if fmt is None and not found else (fmt, found)
+    return (None if fmt is None and not found else (fmt, found)), cost
 
 
 def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payloads: _Payloads) -> bool:
@@ -1306,7 +1348,19 @@ def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payload
     as what its bytes are, with any text found in them (a payload), or beside it where that text is a
     certificate's fields (``binary_formats.FIELD_FORMATS``). A token named and holding no text is read in place
     only (finding ``binary_named``): its name alone is no text to review."""
-    reading = None if raw is None else _binary_reading(raw, tok)
+    if raw is None:
+        return False
+    if tok in ctx.binary:
+        reading = ctx.binary[tok]
+    elif ctx.binary_left <= 0:
+        return False  # read as written: the text's tokens have cost enough
+    else:
+        try:
+            reading, cost = _binary_reading(raw, tok, ctx.binary_left)
+        except Exception:  # noqa: BLE001 - bytes no reader here expects: the token is read as written
+            reading, cost = None, len(tok) + len(raw)
+        ctx.binary[tok] = reading
+        ctx.binary_left -= cost
     if reading is None:
         return False
     name, found = reading
@@ -1320,7 +1374,18 @@ def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payload
     if ctx.swaps is not None and written not in ctx.swaps:  # the raw and the canonical text hold it alike
         ctx.swaps[written] = f"({name})"
         ctx.add("binary_named")
+        if name == "SSH public key" and raw[:4] and (kind := _ssh_key_type(raw)):
+            # the key type written before the key is the key's first field: read with it ("ssh-ed25519 AAAA..."),
+            # the classifier read "ssh-ed25519 (SSH public key)" as suspect, "(SSH public key)" not
+            ctx.swaps[f"{kind} {written}"] = f"({name})"
     return True
+
+
+def _ssh_key_type(raw: bytes) -> str | None:
+    """The key type an SSH public key blob starts with ("ssh-ed25519"), or None."""
+    size = int.from_bytes(raw[:4], "big")
+    kind = raw[4:4 + size]
+    return kind.decode("ascii") if kind.isascii() and kind.decode("ascii").isprintable() else None
 
 
 def _b32_text(tok: str) -> str | None:
@@ -1956,13 +2021,29 @@ def _read_in_place(text: str, swaps: dict[str, str], read: dict[str, str]) -> _I
     tokens = [tok for tok in sorted(swaps, key=len, reverse=True) if tok in text]
     if not tokens:
         return None
+    readings = {tok: read.get(swaps[tok]) or _collapse_ws(swaps[tok]) for tok in tokens}
+    return _collapse_ws(_swap_tokens(text, readings)), readings
+
+
+#: a token's reading longer than this (characters) is read in place once; the token written again reads as
+#: ``_READ_AGAIN``: a short token inflating to 100 kB, written 50 times, made 5 MB for the model to read
+_LONG_READING = 1000
+_READ_AGAIN = "(the same as above)"
+
+
+def _swap_tokens(text: str, readings: dict[str, str], pad: str = "") -> str:
+    """``text`` with each token of ``readings`` (longest first: a token inside a longer one is not split) replaced
+    by its reading, with ``pad`` on each side; a long reading only where its token first stands."""
     out = text
-    readings: dict[str, str] = {}
-    for tok in tokens:
-        payload = swaps[tok]
-        readings[tok] = read.get(payload) or _collapse_ws(payload)
-        out = out.replace(tok, readings[tok])
-    return _collapse_ws(out), readings
+    for tok, reading in readings.items():
+        if tok not in out:
+            continue
+        if len(reading) > _LONG_READING and out.count(tok) > 1:
+            first, rest = out.split(tok, 1)
+            out = f"{first}{pad}{reading}{pad}" + rest.replace(tok, f"{pad}{_READ_AGAIN}{pad}")
+        else:
+            out = out.replace(tok, f"{pad}{reading}{pad}")
+    return out
 
 
 def _fallback(original: str) -> NormalizedText:
@@ -2034,10 +2115,7 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
         # the letters of an encoded token are not disguised letters, and they kept the readers from reading the
         # text around them ("H i d i n g ... <base64>" had no reading): read the text with its tokens read in place
         # (its spacing kept, which ``read_in_place`` collapses: a wider gap marks a word break between spaced letters)
-        in_place = original
-        for tok, reading in result.token_readings.items():
-            in_place = in_place.replace(tok, f" {reading} ")
-        found += _letter_readings(in_place, result.model_text)
+        found += _letter_readings(_swap_tokens(original, result.token_readings, " "), result.model_text)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā"), and
     # marks read between letters may now be markup ("A<ı>" -> "A<i>")
     found = [(r if r.isascii() and not _needs_another_pass(r) else _canonical(r, _Ctx(), None)[0], code)

@@ -461,10 +461,11 @@ class Reviewer:
         # a single long field is reviewed on its own too when the value has other (short) fields: their
         # words must not suppress a rule's match in it (an ``unless`` word in a tag) nor dilute it
         alone = len(fields) > 1 or (len(fields) == 1 and fields[0] != w.proposal.text)
-        extra = [normalize(f).text for f in fields] if alone else []
+        norms = [normalize(f) for f in fields] if alone else []
         # the key and namespace labels where they read as a statement: the agent chooses them, recall returns
         # them with the memory, and a belief written there was committed unreviewed
-        extra += [normalize(n).text for n in name_texts(w.proposal.namespace, w.proposal.key)]
+        norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
+        extra = [n.text for n in norms]
         w.texts = review_texts(w.norm.all_texts, extra)
         if w.norm.decoded_in_place is not None:
             w.texts, w.keep = _with_tokens_read(w.norm, w.texts, extra)
@@ -474,6 +475,10 @@ class Reviewer:
                      "obfuscated": w.norm.obfuscated, "windows": len(w.texts) - len(w.norm.all_texts)},
             elapsed_ms=_ms(t),
         ))
+        if any("normalize_error" in n.findings for n in (w.norm, *norms)):
+            # what the normaliser would have read (a decoded payload, disguised letters) is unknown: fail closed
+            w.error = "normalisation failed: the write's hidden or encoded content could not be read"
+            return self._failed(w)
         t = time.perf_counter()
         report = self.rules.check(w.texts, w.proposal.provenance.source)
         top = report.top
