@@ -18,14 +18,17 @@ words, not where random bytes happen to be printable.
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import math
 import re
 import struct
 import zipfile
 import zlib
+from typing import NamedTuple
 
-__all__ = ["FIELD_FORMATS", "describe", "random_bytes", "texts"]
+__all__ = ["FIELD_FORMATS", "Found", "describe", "inflate", "random_bytes", "texts"]
 
 #: formats (as ``describe`` names them) whose text is named fields, a certificate's subject and issuer: the
 #: normaliser reads that text beside the token, not in its place (a PEM block with its issuer's name read in
@@ -42,9 +45,11 @@ _MAX_SSH_FIELDS = 6
 _MAX_DER_DEPTH = 24
 _MAX_DER_ELEMENTS = 4096
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: how much the compressed text chunks of a PNG, or the files of a ZIP archive, may inflate to, all together
-#: (bytes): a bomb stops here
+#: how much compressed data may inflate to (bytes; the text chunks of a PNG or the files of a ZIP archive all
+#: together): a bomb stops here, and a text longer than this is reviewed from its start
 _MAX_INFLATED = 100_000
+#: formats inside formats read ("a gzip file in a ZIP archive", "a PNG image in gzip"): this deep at most
+_MAX_NESTING = 2
 #: files of a ZIP archive read at most
 _MAX_ZIP_FILES = 64
 #: what a malformed archive raises while it is read: anything (``zipfile`` passes on the errors of zlib, bz2 and
@@ -55,13 +60,30 @@ _ZIP_ERRORS = (Exception,)  # noqa: BLE001 - a malformed archive reads as no arc
 _MIN_RUN = 8
 _RUN_RE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]{%d,}" % _MIN_RUN)
 _UTF16_RUN_RE = re.compile(rb"(?:[\x20-\x7e\t\n\r]\x00){%d,}" % _MIN_RUN)
-#: two words of three letters or more with a space between them, or ten ASCII letters in a row: what random bytes
-#: make about once in 1.5 million bytes ("hr UP" and "mfdtXBԿWze" did once in 50,000)
-_WORDY_RE = re.compile(r"[^\W\d_]{3,}[ \t]+[^\W\d_]{3,}|[A-Za-z]{10,}")
+_UTF32_RUN_RE = re.compile(rb"(?:[\x20-\x7e\t\n\r]\x00\x00\x00){%d,}" % _MIN_RUN)
+#: two words of three letters or more with a space between them, or ten ASCII letters in a row: what random
+#: bytes make about once in 1.5 million bytes ("hr UP" and "mfdtXBԿWze" did once in 50,000). Words joined by
+#: other marks ("I,should,avoid", "www.example.com", "ssh-rsa") are not taken: random bytes make those often.
+_WORDY_RE = re.compile(r"[^\W\d_]{3,}\s+[^\W\d_]{3,}|[A-Za-z]{10,}")
 #: random bytes: this many at least, and no fewer distinct byte values than this share of what random bytes
 #: of that length would show (16 random bytes show 15.5 distinct values on average, 32 show 30.1)
 _MIN_RANDOM = 12
 _RANDOM_DISTINCT = 0.8
+
+
+def inflate(raw: bytes, limit: int = _MAX_INFLATED) -> bytes | None:
+    """``raw`` decompressed when it is gzip, zlib, bzip2 or xz data (by its magic bytes; at most ``limit`` bytes
+    of output), else None: an agent that stores a "blob" compresses it first."""
+    try:
+        if raw[:2] == b"\x1f\x8b" or (len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0):
+            return zlib.decompressobj(wbits=47).decompress(raw, limit) or None  # 47: a gzip or a zlib header
+        if raw[:3] == b"BZh":
+            return bz2.BZ2Decompressor().decompress(raw, limit) or None
+        if raw[:6] == b"\xfd7zXZ\x00":
+            return lzma.LZMADecompressor().decompress(raw, limit) or None
+    except Exception:  # noqa: BLE001 - corrupt data is no compressed data
+        return None
+    return None
 
 
 def describe(raw: bytes) -> str | None:
@@ -97,23 +119,46 @@ def random_bytes(raw: bytes) -> bool:
     return len(set(raw)) >= _RANDOM_DISTINCT * expected
 
 
-def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED) -> tuple[list[str], int]:
+class Found(NamedTuple):
+    """What ``texts`` found in a format's bytes."""
+
+    texts: list[str]
+    #: bytes inflated to find them
+    inflated: int
+    #: False where a limit left part unread: a file or text chunk cut at the inflation budget, more files than
+    #: ``_MAX_ZIP_FILES``, an encrypted file, a format nested deeper than ``_MAX_NESTING``
+    complete: bool = True
+
+
+def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED, depth: int = 0) -> Found:
     """The text found in ``raw``: runs of readable characters that hold words (UTF-8, or ASCII written as UTF-16
-    as Windows writes it), and for a PNG image its text chunks and for a ZIP archive its files, inflated up to
-    ``budget`` bytes in all (at most ``_MAX_INFLATED``). In the order found, each once; and the bytes inflated."""
+    as Windows writes it), and for a PNG image its text chunks and for a ZIP archive its file names, comment
+    and files (a file that is an archive, an image or compressed data read in turn, ``_MAX_NESTING`` deep),
+    inflated up to ``budget`` bytes in all (at most ``_MAX_INFLATED``). In the order found, each once; and the
+    bytes inflated, and whether all was read."""
     found: list[str] = []
     budget = min(budget, _MAX_INFLATED)
-    inflated = 0
+    inflated, complete = 0, True
     if fmt == "PNG image":
-        chunks, inflated = _png_texts(raw, budget)
+        chunks, inflated, complete = _png_texts(raw, budget)
         found.extend(chunks)
     elif fmt == "ZIP archive":
-        files, inflated = _zip_files(raw, budget)
+        files, comment, inflated, complete = _zip_files(raw, budget)
+        found.extend(_runs(comment))
         for name, data in files:
             whole = _as_text(data)  # a text file is read whole, however its words are written
             runs = [whole] if whole is not None else _runs(data)
+            if whole is None:
+                inner = _inner_texts(data, budget - inflated, depth + 1)
+                runs += inner.texts
+                inflated += inner.inflated
+                complete = complete and inner.complete
             if runs:
                 found.append(f"{name}: {' / '.join(runs)}")
+            elif _WORDY_RE.search(name):
+                found.append(name)
+            # the names stand in the archive's headers as written: read above, not again run into a header
+            raw = raw.replace(name.encode("utf-8", "replace"), bytes(len(name.encode("utf-8", "replace"))))
     elif raw[:1] == b"\x30" and fmt is not None:  # DER: its strings read whole, not with a tag byte run on
         strings, raw = _der_strings(raw)
         found.extend(t for t in strings if _WORDY_RE.search(t))
@@ -123,7 +168,26 @@ def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED) -> tuple[lis
         t = " ".join(t.split())
         if t and not any(t in o for o in out):
             out.append(t)
-    return out, inflated
+    return Found(out, inflated, complete)
+
+
+def _inner_texts(data: bytes, budget: int, depth: int) -> Found:
+    """The text in ``data`` where it is compressed data, an archive or an image (``texts``, ``depth`` formats
+    deep)."""
+    nested = data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or (
+        describe(data) in ("ZIP archive", "PNG image"))
+    if not nested:
+        return Found([], 0)  # the runs of ``data`` itself are read already
+    if depth > _MAX_NESTING or budget <= 0:
+        return Found([], 0, complete=False)
+    unpacked = inflate(data, budget)
+    if unpacked is not None:
+        whole = _as_text(unpacked)
+        if whole is not None:
+            return Found([whole], len(unpacked), complete=len(unpacked) < budget)
+        data = unpacked
+    inner = texts(data, describe(data), budget - len(unpacked or b""), depth)
+    return Found(inner.texts, len(unpacked or b"") + inner.inflated, inner.complete and len(unpacked or b"") < budget)
 
 
 def _as_text(data: bytes) -> str | None:
@@ -134,12 +198,15 @@ def _as_text(data: bytes) -> str | None:
 
 
 def _runs(raw: bytes) -> list[str]:
-    """The runs of readable characters in ``raw`` that hold words, UTF-8 or ASCII written as UTF-16."""
-    found = [m.group() for m in _RUN_RE.finditer(raw.decode("utf-8", "replace")) if _WORDY_RE.search(m.group())]
-    for m in _UTF16_RUN_RE.finditer(raw):
-        run = m.group()[::2].decode("ascii")
-        if _WORDY_RE.search(run):
-            found.append(run)
+    """The runs of readable characters in ``raw`` that hold words, UTF-8 (a NUL read as a space between words) or
+    ASCII written as UTF-16 or UTF-32."""
+    spaced = raw.replace(b"\x00", b" ")
+    found = [m.group() for m in _RUN_RE.finditer(spaced.decode("utf-8", "replace")) if _WORDY_RE.search(m.group())]
+    for pattern, step in ((_UTF16_RUN_RE, 2), (_UTF32_RUN_RE, 4)):
+        for m in pattern.finditer(raw):
+            run = m.group()[::step].decode("ascii")
+            if _WORDY_RE.search(run):
+                found.append(run)
     return found
 
 
@@ -152,31 +219,42 @@ def _zip_opens(raw: bytes) -> bool:
     return True
 
 
-def _zip_files(raw: bytes, budget: int) -> tuple[list[tuple[str, bytes]], int]:
+def _zip_files(raw: bytes, budget: int) -> tuple[list[tuple[str, bytes]], bytes, int, bool]:
     """``(name, bytes)`` of the files of ZIP archive ``raw`` (up to ``_MAX_ZIP_FILES``, inflated to at most
-    ``budget`` bytes in all; an encrypted file or one that fails to inflate gives what was read of it), and the
-    bytes inflated."""
+    ``budget`` bytes in all, each file to its share of what is left, so that a large file first does not keep
+    the others unread; an encrypted file or one that fails to inflate gives what was read of it), the archive's
+    comment, the bytes inflated, and whether every file was read whole."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except _ZIP_ERRORS:
-        return [], 0
+        return [], b"", 0, False
     out: list[tuple[str, bytes]] = []
     start = budget
     with archive:
-        for info in archive.infolist()[:_MAX_ZIP_FILES]:
+        every = archive.infolist()
+        infos = every[:_MAX_ZIP_FILES]
+        complete = len(every) == len(infos)
+        for k, info in enumerate(infos):
             if budget <= 0:
+                complete = False
                 break
+            share = min(budget, max(budget // (len(infos) - k), 4096))
             data = b""
-            if not info.flag_bits & 0x1:  # not encrypted
+            if info.flag_bits & 0x1:
+                complete = False  # encrypted: nothing to read without the password
+            else:
                 try:
                     with archive.open(info) as f:
-                        while len(data) < budget and (chunk := f.read(min(65_536, budget - len(data)))):
+                        while len(data) < share and (chunk := f.read(min(65_536, share - len(data)))):
                             data += chunk
+                        if len(data) >= share and f.read(1):
+                            complete = False  # cut at its share
                 except _ZIP_ERRORS:
-                    pass
+                    complete = False
             budget -= len(data)
             out.append((info.filename, data))
-    return out, start - budget
+        comment = archive.comment
+    return out, comment, start - budget, complete
 
 
 def _ssh_key(raw: bytes) -> bool:
@@ -286,34 +364,42 @@ def _der_strings(raw: bytes) -> tuple[list[str], bytes]:
     return out, bytes(blanked)
 
 
-def _png_texts(raw: bytes, budget: int) -> tuple[list[str], int]:
+def _png_texts(raw: bytes, budget: int) -> tuple[list[str], int, bool]:
     """The texts of a PNG's tEXt, zTXt and iTXt chunks (keyword and text), compressed ones inflated (up to
-    ``budget`` bytes in all), and the bytes inflated."""
+    ``budget`` bytes in all), the bytes inflated, and whether every chunk was read whole."""
     out: list[str] = []
     pos = len(_PNG_MAGIC)
     start = budget
-    while pos + 8 <= len(raw) and budget > 0:
+    complete = True
+    while pos + 8 <= len(raw):
+        if budget <= 0:
+            complete = False
+            break
         size, kind = struct.unpack_from(">I4s", raw, pos)
         data = raw[pos + 8:pos + 8 + size]
         pos += 12 + size
         try:
             if kind == b"tEXt":
                 key, _, value = data.partition(b"\x00")
+                packed = None
             elif kind == b"zTXt":
                 key, _, rest = data.partition(b"\x00")
-                value = zlib.decompressobj().decompress(rest[1:], budget)
+                packed = rest[1:]
             elif kind == b"iTXt":
                 key, _, rest = data.partition(b"\x00")
-                compressed = rest[:1] == b"\x01"
                 value = rest[2:].split(b"\x00", 2)[-1]  # after the language tag and the translated keyword
-                if compressed:
-                    value = zlib.decompressobj().decompress(value, budget)
+                packed = value if rest[:1] == b"\x01" else None
             else:
                 continue
+            if packed is not None:
+                inflater = zlib.decompressobj()
+                value = inflater.decompress(packed, budget)
+                if inflater.unconsumed_tail:
+                    complete = False  # cut at the budget
         except zlib.error:
             continue
         budget -= len(value)
         text = value.decode("utf-8", "replace").strip()
         if text:
             out.append(f"{key.decode('latin-1')}: {text}")
-    return out, start - budget
+    return out, start - budget, complete

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bz2
 import html
-import lzma
 import quopri
 import re
 import unicodedata
-import zlib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
@@ -101,6 +98,7 @@ OBFUSCATION_FINDINGS: frozenset[str] = frozenset(
         "char_codes_decoded",
         "escapes_decoded",
         "binary_text_found",
+        "binary_partly_read",
         "normalize_error",
     }
 )
@@ -540,26 +538,6 @@ def _has_alnum(s: str) -> bool:
     return any(c.isalnum() for c in s)
 
 
-#: what a compressed payload may inflate to at most (bytes): a bomb stops here, and a text longer than this
-#: is reviewed from its start
-_MAX_INFLATED = 100_000
-
-
-def _inflated(raw: bytes) -> bytes | None:
-    """``raw`` decompressed when it is gzip, zlib, bzip2 or xz data (by its magic bytes; at most
-    ``_MAX_INFLATED`` bytes of output), else None: an agent that stores a "blob" compresses it first."""
-    try:
-        if raw[:2] == b"\x1f\x8b" or (len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0):
-            return zlib.decompressobj(wbits=47).decompress(raw, _MAX_INFLATED) or None  # 47: gzip or zlib header
-        if raw[:3] == b"BZh":
-            return bz2.BZ2Decompressor().decompress(raw, _MAX_INFLATED) or None
-        if raw[:6] == b"\xfd7zXZ\x00":
-            return lzma.LZMADecompressor().decompress(raw, _MAX_INFLATED) or None
-    except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
-        return None
-    return None
-
-
 #: symbols that stand for letters, no letters themselves to ``str.isalpha``: Braille cells, and circled, squared
 #: and negative letters ("fancy text"); ``_printable_payload`` counts them as letters, their readers read them
 _LETTERLIKE_RE = re.compile("[\u2801-\u28ff\u2460-\u24ff\U0001f100-\U0001f1ff]")
@@ -578,7 +556,7 @@ def _printable_payload(raw: bytes) -> str | None:
     data), else None."""
     if len(raw) < 4:
         return None
-    raw = _inflated(raw) or raw
+    raw = binary_formats.inflate(raw) or raw
     try:
         t = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -1320,7 +1298,7 @@ def _written_at_random(tok: str) -> bool:
     return all(_letters_in_words(letters)[1] < _RANDOM_WORD_SHARE * len(letters) for letters in _token_letters(tok))
 
 
-def _binary_reading(raw: bytes, tok: str, budget: int) -> tuple[tuple[str | None, list[str]] | None, int]:
+def _binary_reading(raw: bytes, tok: str, budget: int) -> tuple[tuple[str | None, list[str]] | None, int, bool]:
     """How a token whose bytes ``raw`` are no text reads: ``(name, texts)``, or None where it holds nothing.
 
     Where its bytes are a well-known binary format (a key, a certificate, an image, an archive, compressed data)
@@ -1329,18 +1307,22 @@ def _binary_reading(raw: bytes, tok: str, budget: int) -> tuple[tuple[str | None
     letters. Elsewhere, where its letters spell words and where it is longer than ``_MAX_NAMED_TOKEN``, ``name``
     is None: the token is read as written, and ``texts`` beside it (a sentence between random bytes is no less
     readable than one alone). ``budget``: the bytes it may inflate (an archive's files, a PNG's text chunks);
-    also returned: the work it cost (``_MAX_BINARY_WORK``)."""
-    inflated = _inflated(raw)  # compressed, and what it inflates to is no text (``_printable_payload``)
+    also returned: the work it cost (``_MAX_BINARY_WORK``), and whether its bytes were read whole (where not,
+    it is not named either)."""
+    inflated = binary_formats.inflate(raw)  # compressed, and what it inflates to is no text (``_printable_payload``)
     fmt = "compressed data" if inflated is not None else binary_formats.describe(raw)
-    found, more = binary_formats.texts(raw if inflated is None else inflated, fmt, budget)
-    cost = len(tok) + len(raw) + len(inflated or b"") + more + sum(map(len, found))
-    if len(tok) > _MAX_NAMED_TOKEN:
+    # in compressed data, the format it holds (a PNG image, a ZIP archive) is read as such
+    result = binary_formats.texts(raw if inflated is None else inflated,
+                                  fmt if inflated is None else binary_formats.describe(inflated), budget)
+    found = result.texts
+    cost = len(tok) + len(raw) + len(inflated or b"") + result.inflated + sum(map(len, found))
+    if len(tok) > _MAX_NAMED_TOKEN or not result.complete:
         fmt = None
     elif fmt is None and binary_formats.random_bytes(raw) and _written_at_random(tok):
         fmt = "random characters"
     if fmt is not None and _spells_words(tok):
         fmt = None
-    return (None if fmt is None and not found else (fmt, found)), cost
+    return (None if fmt is None and not found else (fmt, found)), cost, result.complete
 
 
 def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payloads: _Payloads) -> bool:
@@ -1353,14 +1335,20 @@ def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payload
     if tok in ctx.binary:
         reading = ctx.binary[tok]
     elif ctx.binary_left <= 0:
-        return False  # read as written: the text's tokens have cost enough
+        # the text's tokens have cost enough: this one is read as written, its bytes unread (the review fails
+        # closed)
+        ctx.binary[tok] = None
+        ctx.add("binary_partly_read")
+        return False
     else:
         try:
-            reading, cost = _binary_reading(raw, tok, ctx.binary_left)
+            reading, cost, whole = _binary_reading(raw, tok, ctx.binary_left)
         except Exception:  # noqa: BLE001 - bytes no reader here expects: the token is read as written
-            reading, cost = None, len(tok) + len(raw)
+            reading, cost, whole = None, len(tok) + len(raw), True
         ctx.binary[tok] = reading
         ctx.binary_left -= cost
+        if not whole:
+            ctx.add("binary_partly_read")  # an archive or image a limit left partly unread: the review fails closed
     if reading is None:
         return False
     name, found = reading

@@ -475,9 +475,15 @@ class Reviewer:
                      "obfuscated": w.norm.obfuscated, "windows": len(w.texts) - len(w.norm.all_texts)},
             elapsed_ms=_ms(t),
         ))
-        if any("normalize_error" in n.findings for n in (w.norm, *norms)):
+        codes = {f.split(":", 1)[0] for n in (w.norm, *norms) for f in n.findings}
+        if "normalize_error" in codes:
             # what the normaliser would have read (a decoded payload, disguised letters) is unknown: fail closed
             w.error = "normalisation failed: the write's hidden or encoded content could not be read"
+            return self._failed(w)
+        if "binary_partly_read" in codes:
+            # an archive or image in it was read only in part (more files than are read, a file past the budget,
+            # an encrypted file, nesting too deep): what was not read is unknown, so fail closed
+            w.error = "an archive or image in the write could not be read whole (normalize.binary_partly_read)"
             return self._failed(w)
         t = time.perf_counter()
         report = self.rules.check(w.texts, w.proposal.provenance.source)

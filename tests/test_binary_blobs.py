@@ -10,6 +10,7 @@ bytes is read. docs/reliability.md, section 30. Real normaliser, gate, registry,
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import random
 import struct
@@ -206,13 +207,13 @@ def test_text_is_found_in_the_bytes_only_where_it_holds_words():
     for name, raw in hidden_in(SELF_PRESERVATION, rng).items():
         if name == "compressed junk":
             raw = zlib.decompress(raw)
-        found, _ = binary_formats.texts(raw, binary_formats.describe(raw))
+        found = binary_formats.texts(raw, binary_formats.describe(raw)).texts
         assert any(SELF_PRESERVATION in t for t in found), (name, found)
     # a certificate's subject is read whole, without the tag bytes around it (a host name holds no words)
     raw = base64.b64decode("".join(NAMED_CERTIFICATE.splitlines()[1:-1]))
-    assert binary_formats.texts(raw, "X.509 certificate")[0] == ["Example Payments Ltd", "Platform Team"]
+    assert binary_formats.texts(raw, "X.509 certificate").texts == ["Example Payments Ltd", "Platform Team"]
     # random bytes that happen to be printable are no text
-    assert sum(bool(binary_formats.texts(rng.randbytes(512), None)[0]) for _ in range(500)) == 0
+    assert sum(bool(binary_formats.texts(rng.randbytes(512), None).texts) for _ in range(500)) == 0
 
 
 # --- how a note carrying them reads ------------------------------------------------------------------------
@@ -324,12 +325,12 @@ def test_compressed_text_chunks_inflate_to_a_bounded_size():
     bombs = [zlib.compress(f"part {i}: ".encode() + b"all work and no play " * 50_000)  # 1 MB in about 2 kB
              for i in range(40)]
     raw = png(rng, *[png_chunk(b"zTXt", b"Comment\x00\x00" + bomb) for bomb in bombs])
-    found, _ = binary_formats.texts(raw, binary_formats.describe(raw))
+    found = binary_formats.texts(raw, binary_formats.describe(raw)).texts
     assert found and sum(map(len, found)) <= 110_000
     # and so do the files of a ZIP archive
     raw = zipped({f"part{i}.txt": f"part {i}: " + "all work and no play " * 50_000 for i in range(40)})
     assert len(raw) < 200_000
-    found, _ = binary_formats.texts(raw, binary_formats.describe(raw))
+    found = binary_formats.texts(raw, binary_formats.describe(raw)).texts
     assert found and sum(map(len, found)) <= 110_000
 
 
@@ -385,15 +386,17 @@ def test_a_write_the_normaliser_fails_on_is_quarantined(reviewer, monkeypatch):
 
 def test_many_or_repeated_tokens_cost_a_bounded_reading():
     rng = random.Random(RNG_SEED)
-    bomb = png(rng, png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a b " * 25_000, 9)))
-    # one token written 300 times: its 100 kB of text is read once, then "(the same as above)"
+    bomb = png(rng, png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a b " * 15_000, 9)))
+    # one token written 300 times: its 60 kB of text is read once, then "(the same as above)"
     n = normalize(" ".join([b64(bomb)] * 300))
-    assert len(n.model_text) < 110_000 and n.model_text.count("(the same as above)") == 299
+    assert len(n.model_text) < 70_000 and n.model_text.count("(the same as above)") == 299
     # 200 archives each inflating to 100 kB: a budget for the whole text, the rest read as written
     archives = [b64(zipped({f"p{i}.bin": b"\x01" * 100_000})) for i in range(200)]
     n = normalize(" ".join(archives))
     named = int(next(f for f in n.findings if f.startswith("binary_named")).split(":")[1])
     assert 1 <= named <= 8, n.findings
+    # ... and the tokens past it were not read: the review fails closed
+    assert any(f.startswith("binary_partly_read") for f in n.findings), n.findings
 
 
 def test_an_ssh_key_is_read_with_its_key_type():
@@ -401,3 +404,49 @@ def test_an_ssh_key_is_read_with_its_key_type():
     for kind in ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256"):
         n = normalize(f"Known host key for git.example.com: {kind} {b64(ssh_key(rng, kind))}")
         assert n.model_text == "Known host key for git.example.com: (SSH public key)", n.model_text
+
+
+def test_formats_inside_formats_are_read(gate):
+    # a ZIP in a ZIP, a gzip file in a ZIP, a PNG in gzip: the inner format was read as bytes only
+    rng = random.Random(RNG_SEED)
+    b = SELF_PRESERVATION.encode()
+    nested = {
+        "zip in zip": zipped({"inner.zip": zipped({"notes.txt": b})}),
+        "gzip in zip": zipped({"notes.txt.gz": gzip.compress(b, mtime=0)}),
+        "png in gzip": gzip.compress(png(rng, png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b))), mtime=0),
+        "NUL between words": jpeg(rng, SELF_PRESERVATION.replace(" ", "\x00").encode()),
+        "UTF-32": rng.randbytes(40) + SELF_PRESERVATION.encode("utf-32-le") + rng.randbytes(40),
+    }
+    for name, raw in nested.items():
+        text = f"User's avatar thumbnail for the profile page: {b64(raw)}"
+        n = normalize(text)
+        assert any("avoid being shut down" in v for v in n.variants), (name, n.findings, n.variants)
+        assert submit(gate, text).state is not ProposalState.committed, name
+
+
+def test_an_archive_or_image_read_only_in_part_fails_closed(reviewer):
+    # more files than are read, a text chunk cut at the budget before the belief's, an encrypted file: what was
+    # not read is unknown, so the write is quarantined (its letters are read as written too)
+    rng = random.Random(RNG_SEED)
+    bomb = png_chunk(b"zTXt", b"Pad\x00\x00" + zlib.compress(b"\x01" * 200_000))
+    belief = png_chunk(b"tEXt", b"Comment\x00" + SELF_PRESERVATION.encode())
+    encrypted = bytearray(zipped({"secret.txt": "quarterly numbers"}, zipfile.ZIP_STORED))
+    encrypted[6] |= 0x1
+    encrypted[encrypted.rindex(b"PK\x01\x02") + 8] |= 0x1
+    cases = {
+        "65 files": zipped({**{f"f{i}.txt": "ok" for i in range(64)}, "z.txt": SELF_PRESERVATION}),
+        "a bomb first": png(rng, bomb, belief),
+        "encrypted file": bytes(encrypted),
+    }
+    for name, raw in cases.items():
+        token = b64(raw)
+        n = normalize(f"Attachment: {token}")
+        assert "binary_partly_read:1" in n.findings and token in n.model_text, (name, n.findings)
+        w = MemoryWrite(namespace=("memories", "agent-1"), value={"content": f"Attachment: {token}"})
+        result = reviewer.review(w)
+        assert result.error and "could not be read whole" in result.error, name
+        assert decide(w, result, reviewer.policy).action is Action.quarantine, name
+    # an archive read whole is named, and its review goes on
+    n = normalize(f"Attachment: {b64(zipped({f'f{i}.txt': 'ok' for i in range(64)}))}")
+    assert "binary_partly_read" not in str(n.findings)
+    assert n.model_text.startswith("Attachment: (ZIP archive holding the text: f0.txt: ok / f1.txt: ok")
