@@ -132,7 +132,7 @@ class Found(NamedTuple):
 
 def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED, depth: int = 0) -> Found:
     """The text found in ``raw``: runs of readable characters that hold words (UTF-8, or ASCII written as UTF-16
-    as Windows writes it), and for a PNG image its text chunks and for a ZIP archive its file names, comment
+    or UTF-32), and for a PNG image its text chunks and for a ZIP archive its file names, comment
     and files (a file that is an archive, an image or compressed data read in turn, ``_MAX_NESTING`` deep),
     inflated up to ``budget`` bytes in all (at most ``_MAX_INFLATED``). In the order found, each once; and the
     bytes inflated, and whether all was read."""
@@ -157,8 +157,11 @@ def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED, depth: int =
                 found.append(f"{name}: {' / '.join(runs)}")
             elif _WORDY_RE.search(name):
                 found.append(name)
-            # the names stand in the archive's headers as written: read above, not again run into a header
-            raw = raw.replace(name.encode("utf-8", "replace"), bytes(len(name.encode("utf-8", "replace"))))
+            # the names stand in the archive's headers as written: read above, not again run into a header (a
+            # short name is left: blanked, "e" would cut every run of text elsewhere in the archive)
+            written = name.encode("utf-8", "replace")
+            if len(written) >= _MIN_RUN:
+                raw = raw.replace(written, bytes(len(written)))
     elif raw[:1] == b"\x30" and fmt is not None:  # DER: its strings read whole, not with a tag byte run on
         strings, raw = _der_strings(raw)
         found.extend(t for t in strings if _WORDY_RE.search(t))
