@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from typing import NamedTuple
 
-__all__ = ["FIELD_FORMATS", "Found", "describe", "inflate", "random_bytes", "texts"]
+__all__ = ["FIELD_FORMATS", "Found", "describe", "inflate", "random_bytes", "ssh_key_type", "texts"]
 
 #: formats (as ``describe`` names them) whose text is named fields, a certificate's subject and issuer: the
 #: normaliser reads that text beside the token, not in its place (a PEM block with its issuer's name read in
@@ -71,15 +71,27 @@ _MIN_RANDOM = 12
 _RANDOM_DISTINCT = 0.8
 
 
+def _compression(raw: bytes) -> str | None:
+    """``"zlib"`` (gzip or zlib), ``"bz2"`` or ``"xz"`` where ``raw`` starts as that compressed data, else None."""
+    if raw[:2] == b"\x1f\x8b" or (len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0):
+        return "zlib"
+    if raw[:3] == b"BZh":
+        return "bz2"
+    if raw[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    return None
+
+
 def inflate(raw: bytes, limit: int = _MAX_INFLATED) -> bytes | None:
     """``raw`` decompressed when it is gzip, zlib, bzip2 or xz data (by its magic bytes; at most ``limit`` bytes
     of output), else None: an agent that stores a "blob" compresses it first."""
+    kind = _compression(raw)
     try:
-        if raw[:2] == b"\x1f\x8b" or (len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0):
+        if kind == "zlib":
             return zlib.decompressobj(wbits=47).decompress(raw, limit) or None  # 47: a gzip or a zlib header
-        if raw[:3] == b"BZh":
+        if kind == "bz2":
             return bz2.BZ2Decompressor().decompress(raw, limit) or None
-        if raw[:6] == b"\xfd7zXZ\x00":
+        if kind == "xz":
             return lzma.LZMADecompressor().decompress(raw, limit) or None
     except Exception:  # noqa: BLE001 - corrupt data is no compressed data
         return None
@@ -177,8 +189,7 @@ def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED, depth: int =
 def _inner_texts(data: bytes, budget: int, depth: int) -> Found:
     """The text in ``data`` where it is compressed data, an archive or an image (``texts``, ``depth`` formats
     deep)."""
-    nested = data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or (
-        describe(data) in ("ZIP archive", "PNG image"))
+    nested = _compression(data) is not None or describe(data) in ("ZIP archive", "PNG image")
     if not nested:
         return Found([], 0)  # the runs of ``data`` itself are read already
     if depth > _MAX_NESTING or budget <= 0:
@@ -258,6 +269,13 @@ def _zip_files(raw: bytes, budget: int) -> tuple[list[tuple[str, bytes]], bytes,
             out.append((info.filename, data))
         comment = archive.comment
     return out, comment, start - budget, complete
+
+
+def ssh_key_type(raw: bytes) -> str | None:
+    """The key type an SSH public key blob (``describe``: "SSH public key") starts with ("ssh-ed25519")."""
+    size = int.from_bytes(raw[:4], "big")
+    kind = raw[4:4 + size]
+    return kind.decode("ascii") if kind in _SSH_KEY_TYPES else None
 
 
 def _ssh_key(raw: bytes) -> bool:

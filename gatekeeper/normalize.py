@@ -1206,11 +1206,6 @@ def _b64_bytes(tok: str) -> bytes | None:
     return _b64_decode(tok)
 
 
-def _b64_text(tok: str) -> str | None:
-    """The text a base64 token encodes, or None."""
-    raw = _b64_bytes(tok)
-    return None if raw is None else _printable_payload(raw)
-
 
 #: digits read as the letters they stand for in a token ("P0dD15rup710nBudg37")
 _LEET_TOKEN_TABLE = str.maketrans({k: v for k, v in _LEET_MAP.items() if k.isdigit()})
@@ -1362,18 +1357,11 @@ def _accept_binary(raw: bytes | None, tok: str, written: str, ctx: _Ctx, payload
     if ctx.swaps is not None and written not in ctx.swaps:  # the raw and the canonical text hold it alike
         ctx.swaps[written] = f"({name})"
         ctx.add("binary_named")
-        if name == "SSH public key" and raw[:4] and (kind := _ssh_key_type(raw)):
+        if name == "SSH public key" and (kind := binary_formats.ssh_key_type(raw)):
             # the key type written before the key is the key's first field: read with it ("ssh-ed25519 AAAA..."),
             # the classifier read "ssh-ed25519 (SSH public key)" as suspect, "(SSH public key)" not
             ctx.swaps[f"{kind} {written}"] = f"({name})"
     return True
-
-
-def _ssh_key_type(raw: bytes) -> str | None:
-    """The key type an SSH public key blob starts with ("ssh-ed25519"), or None."""
-    size = int.from_bytes(raw[:4], "big")
-    kind = raw[4:4 + size]
-    return kind.decode("ascii") if kind.isascii() and kind.decode("ascii").isprintable() else None
 
 
 def _b32_text(tok: str) -> str | None:
@@ -1602,10 +1590,10 @@ def _find_wrapped(src: str, ctx: _Ctx, payloads: _Payloads) -> str:
             raw = bytes.fromhex(tok) if len(tok) % 2 == 0 else None
             text, code = None if raw is None else _printable_payload(raw), "hex_decoded"
         else:
-            text, code = _b64_text(tok), "base64_decoded"
+            raw = _b64_bytes(tok)
+            text, code = None if raw is None else _printable_payload(raw), "base64_decoded"
             if text is None and _B32_RE.fullmatch(tok):
                 text, code = _b32_text(tok), "base32_decoded"
-            raw = _b64_bytes(tok) if text is None else None
         # bytes that are no text: a PEM certificate or key (wrapped at 64 columns), an image
         if _accept(text, code, ctx, payloads, written) or (text is None and _accept_binary(raw, tok, written, ctx,
                                                                                              payloads)):

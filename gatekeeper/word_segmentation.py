@@ -121,10 +121,8 @@ def _split(letters: str, words: dict[str, float], lower_i: frozenset[int] = froz
     return out
 
 
-@lru_cache(maxsize=65_536)
 def is_word(word: str) -> bool:
-    """Whether the vocabulary knows ``word`` (lower case), or its stem and ending (remembered: the readers of
-    disguised letters ask about the same words over and over)."""
+    """Whether the vocabulary knows ``word`` (lower case), or its stem and ending."""
     vocab = vocabulary()
     return bool(vocab) and _cost(word, vocab) is not None
 
