@@ -2044,8 +2044,6 @@ def _spacing_text(original: str) -> str:
 
 #: where a text is cut into sentences for the readers of whole texts: after a stop, or at a line break
 _SENTENCE_CUT_RE = re.compile(r"(?<=[.!?;])\s+(?=\S)|\s*\n\s*")
-#: a text of more sentences than this is not read sentence by sentence (its cost grows with them)
-_MAX_SENTENCES_READ = 64
 
 
 def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> list[tuple[str, str]]:
@@ -2057,7 +2055,7 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
     if found:
         return found
     parts = _SENTENCE_CUT_RE.split(text)
-    if not 2 <= len(parts) <= _MAX_SENTENCES_READ:
+    if len(parts) < 2:
         return []
     codes: list[str] = []
     for i, part in enumerate(parts):
