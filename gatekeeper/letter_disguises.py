@@ -28,7 +28,7 @@ Reading = tuple[str, str]  # (reading, finding code)
 
 #: the commonest English words: a text in which they are rare but which reads with them once ROT13 is undone or
 #: its letters run backwards was written so ("V fubhyq nibvq orvat fuhg qbja", "nwod tuhs gnieb diova")
-_COMMON_WORDS = frozenset(
+COMMON_WORDS = _COMMON_WORDS = frozenset(
     "the a an and or but to of in on for with from by as at is are be was were been it its this that these those "
     "i you we they he she me my your our their them his her not no do does can will would should must may might "
     "all any if so than then there here what when how who which about into out up only just more never always "

@@ -25,6 +25,7 @@ import binascii
 import html
 import quopri
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -33,7 +34,7 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper import binary_formats, letter_disguises
-from gatekeeper.word_segmentation import vocabulary
+from gatekeeper.word_segmentation import is_word, known_share, vocabulary
 
 __all__ = [
     "HOMOGLYPHS",
@@ -2055,15 +2056,76 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
     if found:
         return found
     parts = _SENTENCE_CUT_RE.split(text)
-    if len(parts) < 2:
-        return []
     codes: list[str] = []
     for i, part in enumerate(parts):
-        read = reader(part)
+        read = (reader(part) if len(parts) > 1 else []) or _by_run(reader, part)
         if read:
             parts[i] = read[0][0]
             codes.append(read[0][1])
     return [(" ".join(parts), codes[0])] if codes else []
+
+
+_RUN_WORD_RE = re.compile(r"[^\W\d_]+")
+#: a run of words that do not read as written is read on its own from this many words on
+_MIN_RUN_WORDS = 4
+#: ... and its reading taken where this share of its letters is in known words (a reader's own test of a reading
+#: is for whole texts: in a short run, the plain words it spans can make the two common words it asks for, as
+#: ROT13 turns "or" into "be" in "pancake (or hotcake, griddlecake, or flapjack")
+_RUN_KNOWN_SHARE = 0.75
+_ASCII_WORDS_RE = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=16384)
+def _plain_word(token: str, other_scripts: bool) -> bool | None:
+    """Whether ``token`` reads as a plain English word as written (True), does not (False), or cannot tell (None):
+    numbers and marks, a single letter, letters mixed with digits (leetspeak, ids, versions: read elsewhere), and
+    letters of other scripts unless ``other_scripts`` (the reader of upside-down letters reads them)."""
+    core = token.strip(string.punctuation)
+    if core.isalpha():
+        letters = core.lower()
+    elif any(c.isdigit() for c in core):
+        return None
+    else:
+        letters = "".join(_RUN_WORD_RE.findall(core)).lower()
+    if len(letters) < 2:
+        return None
+    if not letters.isascii():
+        return False if other_scripts else None
+    return letters in letter_disguises.COMMON_WORDS or (len(letters) > 2 and is_word(letters))
+
+
+def _by_run(reader: Callable[[str], list[tuple[str, str]]], sentence: str) -> list[tuple[str, str]]:
+    """``reader``'s reading of a run of words in ``sentence`` that do not read as written, where the sentence also
+    holds plain words: "Uvqvat snvyrq ... unccl and the build passed" had no reading whole (the plain words
+    outnumber the cipher's)."""
+    tokens = sentence.split(" ")
+    other_scripts = reader is letter_disguises.upside_down
+    kinds = [_plain_word(t, other_scripts) for t in tokens]
+    if kinds.count(False) < _MIN_RUN_WORDS or True not in kinds:
+        return []
+    out: list[str] = []
+    code = None
+    i = 0
+    while i < len(tokens):
+        if kinds[i] is not False:
+            out.append(tokens[i])
+            i += 1
+            continue
+        j = i  # the run: words that do not read, with numbers, marks and single plain words between them (a
+        # cipher or a word written backwards makes a word now and then: "dna", "pets", "emit")
+        while j + 1 < len(tokens) and (kinds[j + 1] is not True or (j + 2 < len(tokens) and kinds[j + 2] is False)):
+            j += 1
+        while kinds[j] is not False:
+            j -= 1
+        run = tokens[i:j + 1]
+        read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_RUN_WORDS else []
+        if read and known_share(_ASCII_WORDS_RE.findall(read[0][0].lower())) >= _RUN_KNOWN_SHARE:
+            out.append(read[0][0])
+            code = code or read[0][1]
+        else:
+            out.extend(run)
+        i = j + 1
+    return [(" ".join(out), code)] if code else []
 
 
 def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:
