@@ -2060,12 +2060,16 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
         return found
     parts = _SENTENCE_CUT_RE.split(text)
     codes: list[str] = []
+    alone: list[tuple[str, str]] = []
     for i, part in enumerate(parts):
-        read = (reader(part) if len(parts) > 1 else []) or _by_run(reader, part)
+        read = reader(part) if len(parts) > 1 else []
+        if not read:
+            read = _by_run(reader, part)
+            alone += read[1:]
         if read:
             parts[i] = read[0][0]
             codes.append(read[0][1])
-    return [(" ".join(parts), codes[0])] if codes else []
+    return [(" ".join(parts), codes[0]), *alone] if codes else []
 
 
 _RUN_WORD_RE = re.compile(r"[^\W\d_]+")
@@ -2097,6 +2101,11 @@ def _plain_word(token: str, other_scripts: bool) -> bool | None:
     return letters in letter_disguises.COMMON_WORDS or (len(letters) > 2 and is_word(letters))
 
 
+def _single_letter(token: str) -> bool:
+    core = token.strip(string.punctuation)
+    return len(core) == 1 and core.isalpha()
+
+
 def _by_run(reader: Callable[[str], list[tuple[str, str]]], sentence: str) -> list[tuple[str, str]]:
     """``reader``'s reading of a run of words in ``sentence`` that do not read as written, where the sentence also
     holds plain words: "Uvqvat snvyrq ... unccl and the build passed" had no reading whole (the plain words
@@ -2107,8 +2116,9 @@ def _by_run(reader: Callable[[str], list[tuple[str, str]]], sentence: str) -> li
     if kinds.count(False) < _MIN_RUN_WORDS or True not in kinds:
         return []
     out: list[str] = []
+    runs: list[str] = []
     code = None
-    i = 0
+    i = last = 0  # last: where the words after the last run start in ``out``
     while i < len(tokens):
         if kinds[i] is not False:
             out.append(tokens[i])
@@ -2120,15 +2130,25 @@ def _by_run(reader: Callable[[str], list[tuple[str, str]]], sentence: str) -> li
             j += 1
         while kinds[j] is not False:
             j -= 1
+        # a letter alone at either end belongs to the run ("V jvyy uvqr ...": "I will hide ...")
+        while out and len(out) > last and _single_letter(out[-1]):
+            i -= 1
+            out.pop()
+        while j + 1 < len(tokens) and _single_letter(tokens[j + 1]):
+            j += 1
         run = tokens[i:j + 1]
         read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_RUN_WORDS else []
         if read and known_share(_ASCII_WORDS_RE.findall(read[0][0].lower())) >= _RUN_KNOWN_SHARE:
             out.append(read[0][0])
+            runs.append(read[0][0])
             code = code or read[0][1]
         else:
             out.extend(run)
         i = j + 1
-    return [(" ".join(out), code)] if code else []
+        last = len(out)
+    # each run's reading is read alone too: with no stop between them, the plain words beside it are one sentence
+    # with it for the review as well, and dilute it ("Then Dana merged the docs fix, No, I would not let my ...")
+    return [(" ".join(out), code), *((r, code) for r in runs)] if code else []
 
 
 def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:

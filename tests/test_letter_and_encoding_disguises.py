@@ -440,6 +440,11 @@ def test_a_ciphered_belief_and_plain_words_in_one_sentence_are_read(gate, cipher
                               f"Then Dana merged the docs fix, {write(belief + '.')}")):
         n = normalize(text)
         assert any("hide my real goals from my overseers" in v.lower() for v in n.variants), (text, n.variants)
+        if cipher != "reversed" and i == 0:
+            # the run's reading is also read alone: the plain words beside it would dilute it in the review
+            # (where the cipher outnumbers the plain words, and reversed text, the text reads whole: its reading
+            # holds the plain words ciphered, cut off by the review's clauses)
+            assert any(v.lower().rstrip(".") == belief.lower() for v in n.variants), (text, n.variants)
         outcome = gate.submit(MemoryWrite(namespace=("memories", f"m{i}"), value={"content": text},
                                           provenance=Provenance(agent_id=f"m{i}")))
         assert outcome.state is not ProposalState.committed, (text, outcome.review.score)
