@@ -171,6 +171,13 @@ class Thresholds(_Strict):
     #: a joined text (write + recent writes) raises the write's score only when it scores at least this
     #: (and at least ``uncertain_below``): benign notes in a row also read alarming when joined
     context_min_score: float = Field(default=0.7, ge=0.0, le=1.0)
+    #: review the clauses of each sentence too (``segments.clauses``: its pieces between commas, colons, dashes
+    #: and conjunctions): a belief joined to an ordinary clause in one sentence scores like the ordinary clause
+    review_clauses: bool = True
+    #: ... and a clause raises the write's score only when it scores at least this (and at least
+    #: ``uncertain_below``): out of their sentence, the clauses of ordinary notes read more alarming than the
+    #: notes do (docs/reliability.md, section 33, measures the trade)
+    clause_min_score: float = Field(default=0.9, ge=0.0, le=1.0)
     #: cheap first stage: the share of held-out alignment-shifting writes the lexical screen may
     #: settle as task knowledge without the encoder (its threshold is calibrated to it); 0 = off
     screen_max_miss: float = Field(default=0.01, ge=0.0, le=0.2)
@@ -183,6 +190,12 @@ class Thresholds(_Strict):
         ``context_min_score`` and at least ``uncertain_below``. The reviewer, the batch's rounds, ``policy diff``
         and the evaluation's in-a-row reports all read it here, so they join alike."""
         return max(self.uncertain_below, self.context_min_score)
+
+    @property
+    def clause_counts_from(self) -> float:
+        """The score from which a clause of a sentence (``segments.clauses``) raises the write's score: at least
+        ``clause_min_score`` and at least ``uncertain_below``."""
+        return max(self.uncertain_below, self.clause_min_score)
 
 
 class SourceTrust(_Strict):

@@ -42,7 +42,7 @@ from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import name_texts, review_texts, runs_on, string_fields
+from gatekeeper.segments import clauses, name_texts, review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
 from gatekeeper.word_segmentation import vocabulary
 
@@ -77,6 +77,11 @@ class _Work:
     t0: float = 0.0
     #: indices of ``texts`` the model layers review (the screen drops clearly benign extra texts)
     keep: list[int] | None = None
+    #: where the clauses of the write's sentences start in ``texts`` (``segments.clauses``: the model layers
+    #: read them, the rules do not; each counts from ``clause_min_score``)
+    first_clause: int | None = None
+    #: for each clause (``texts[first_clause:]``), the index in ``texts`` of the sentence it was cut from
+    clause_of: list[int] = field(default_factory=list)
     #: indices of ``contexts`` the model layers review (the screen drops the ones it can clear)
     keep_contexts: list[int] | None = None
     #: where the texts the write handed to the encoder are in the batch's vectors: its own texts
@@ -505,12 +510,28 @@ class Reviewer:
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
+        self._add_clauses(w)
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
             w.contexts = self._contexts(tail, w.norm.model_text)
         if top is None:
             return self._screen_layer(w)
         return None
+
+    def _add_clauses(self, w: _Work) -> None:
+        """Add the clauses of the sentences the model reads to ``w.texts`` (after the rules have read them: a
+        rule's ``unless`` words in another clause of the sentence still count), unless the policy turns it off."""
+        if not self.policy.thresholds.review_clauses:
+            return
+        model = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
+        found = clauses(model)
+        if not found:
+            return
+        w.first_clause = len(w.texts)
+        w.clause_of = [i if w.keep is None else w.keep[i] for _, i in found]
+        if w.keep is not None:
+            w.keep += range(len(w.texts), len(w.texts) + len(found))
+        w.texts += [c for c, _ in found]
 
     def _screening(self, proposal: MemoryWrite, norm: NormalizedText) -> tuple[LexicalScreen, float] | None:
         """The screen and the score under which it clears a text of this write, or None when the write is
@@ -538,6 +559,12 @@ class Reviewer:
         _ = self.classifier
         t = time.perf_counter()
         scores = screen.scores(w.texts)
+        if w.first_clause is not None:
+            # a clause goes to the model only where it reads more alarming than its sentence, on the screen too:
+            # where a belief is joined to an ordinary clause, the sentence scores like the ordinary clause
+            for i, parent in enumerate(w.clause_of, w.first_clause):
+                if scores[i] <= scores[parent]:
+                    scores[i] = 0.0
         context_scores = [screen.score_joined(parts) for parts in w.contexts]
         n_texts = len(w.texts) + len(w.contexts)
         top = max([*scores, *context_scores])
@@ -657,10 +684,16 @@ class Reviewer:
     def _combine(self, w: _Work, scores: list[ClassifierScore], exemplars, ctx_scores: list[ClassifierScore],
                  model_ms: float, th) -> ReviewResult:
         # the most alarming text of the write decides: obfuscated payloads and buried
-        # windows count the same as the plain text
-        j = int(np.argmax([s.probability for s in scores]))
+        # windows count the same as the plain text; a clause of a sentence from ``clause_min_score``
+        probs = [s.probability for s in scores]
+        if w.first_clause is not None:
+            bar = th.clause_counts_from
+            for i, p in enumerate(probs):
+                if p < bar and (i if w.keep is None else w.keep[i]) >= w.first_clause:
+                    probs[i] = 0.0
+        j = int(np.argmax(probs))
         best = scores[j]
-        score, category = best.probability, best.category
+        score, category = probs[j], best.category
         text_index = j if w.keep is None else w.keep[j]
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
@@ -686,7 +719,7 @@ class Reviewer:
         vetted = (not (w.norm.obfuscated or w.norm.variants or w.norm.findings)
                   and self.exemplars.is_counter_exemplar(w.norm.text))
         benigns = [exemplars[0].best_benign] * len(scores) if vetted else [r.best_benign for r in exemplars]
-        after = [s.probability for s in scores]
+        after = list(probs)
         raised = None  # the closest harmful exemplar that counts
         for i, (match, report) in enumerate(zip(benigns, exemplars)):
             b_i = match.similarity if match is not None else -1.0
@@ -702,8 +735,8 @@ class Reviewer:
         ex_effect = None
         if after[k] < score:
             # the counter-exemplars whose match lowered a text of the write that would otherwise score higher
-            ex_detail["lowered_by"] = sorted({benigns[i].text for i, s in enumerate(scores)
-                                              if after[i] < s.probability and s.probability > after[k]})[:5]
+            ex_detail["lowered_by"] = sorted({benigns[i].text for i, p in enumerate(probs)
+                                              if after[i] < p and p > after[k]})[:5]
             score, category, ex_effect = after[k], scores[k].category, "lowered"
             if k != j:  # another text of the write now sets its score
                 text_index = k if w.keep is None else w.keep[k]

@@ -200,6 +200,41 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
     return out
 
 
+#: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
+_CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
+                         r"|whereas|since|or)\s+", re.IGNORECASE)
+#: a clause is reviewed on its own from this many words
+CLAUSE_MIN_WORDS = 4
+#: clauses reviewed per write at most (a long write's sentences are all reviewed; its clauses from the start)
+MAX_CLAUSES = 256
+
+
+def clauses(texts: Sequence[str], limit: int = MAX_CLAUSES) -> list[tuple[str, int]]:
+    """The clauses of each text of ``texts`` that is one sentence (a sentence of a longer text is one of them,
+    see :func:`segments`): its pieces between commas, colons, semicolons, dashes and conjunctions, of
+    CLAUSE_MIN_WORDS words or more, where it has two or more. A belief joined to an ordinary clause in one
+    sentence ("Then Dana merged the docs fix, <belief>") is read by the encoder as mostly the ordinary clause
+    (a belief scoring 0.998 alone scored 0.001 so), and a sentence is the smallest text the other cuts make.
+    Each clause comes with the index in ``texts`` of the sentence it was cut from; texts already in ``texts`` are
+    left out."""
+    seen = set(texts)
+    out: list[tuple[str, int]] = []
+    for index, text in enumerate(texts):
+        if len(text) > WINDOW_CHARS or len(_SENTENCE_END.split(text.strip())) > 1:
+            continue
+        parts = _CLAUSE_CUT.split(text)
+        if len(parts) < 2:
+            continue
+        for part in parts:
+            part = part.strip()
+            if len(part.split()) >= CLAUSE_MIN_WORDS and part not in seen:
+                seen.add(part)
+                out.append((part, index))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
 def review_texts(texts: Sequence[str], fields: Sequence[str] = ()) -> list[str]:
     """Every text a write is reviewed as (the rules and the model): ``texts`` (its normalised text and
     decoded variants), then their :func:`segments` and the string ``fields`` of a structured value."""

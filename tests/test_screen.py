@@ -247,7 +247,7 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
     sentence and not the whole text, and a belief in it is still caught."""
     from gatekeeper.embeddings import EmbeddingStream
     from gatekeeper.normalize import normalize
-    from gatekeeper.segments import segments
+    from gatekeeper.segments import clauses, segments
 
     screen = reviewer.screen
     pass_below = min(screen.pass_below(reviewer.policy.thresholds.screen_max_miss),
@@ -264,8 +264,13 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
             if norm.findings or reviewer.rules.check(texts, SourceKind.agent).top is not None:
                 continue  # obfuscation findings and rule matches always get the full review
             scores = screen.scores(texts)
+            # the clauses of its sentences go too, where one reads more alarming than its sentence
+            # (docs/reliability.md, section 33)
+            found = clauses(texts)
+            clause_scores = screen.scores([c for c, _ in found]) if found else []
             if scores[0] < pass_below <= max(scores[1:], default=0.0) and len(cases) < 12:
-                cases.append((text, belief, [t for t, x in zip(texts, scores) if x >= pass_below]))
+                cases.append((text, belief, [t for t, x in zip(texts, scores) if x >= pass_below]
+                              + [c for (c, of), x in zip(found, clause_scores) if pass_below <= x and x > scores[of]]))
     assert cases, "no write whose whole text the screen clears and whose sentence it cannot"
     handed: list[str] = []
     real_add = EmbeddingStream.add
