@@ -573,7 +573,9 @@ class Reviewer:
             # the model reviews only the texts the screen cannot clear on their own (the whole text, its
             # sentences and windows, the joined recent writes), with the same threshold for each. The whole
             # text goes too when none of its own texts is left (the joined context alone is not a review of
-            # the write), and when it is word for word a counter-exemplar (its verdict covers its pieces).
+            # the write), and when it is word for word a counter-exemplar (its verdict covers its pieces). Where
+            # only clauses are left, the whole text stays out: the screen would have settled the write without
+            # them, and a clause under ``clause_min_score`` leaves it so (its score then reads 0).
             w.keep = [i for i in range(len(w.texts)) if scores[i] >= pass_below]
             if 0 not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
                 w.keep.insert(0, 0)
