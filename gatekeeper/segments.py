@@ -205,6 +205,8 @@ _CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|b
                          r"|whereas|since|or)\s+", re.IGNORECASE)
 #: a clause is reviewed on its own from this many words
 CLAUSE_MIN_WORDS = 4
+#: a stop and more text after it, or a line break: a text of several sentences
+_SEVERAL_SENTENCES = re.compile(r"[.!?]\s+\S|\n")
 #: clauses reviewed per write at most (a long write's sentences are all reviewed; its clauses from the start)
 MAX_CLAUSES = 256
 
@@ -220,8 +222,9 @@ def clauses(texts: Sequence[str], limit: int = MAX_CLAUSES) -> list[tuple[str, i
     seen = set(texts)
     out: list[tuple[str, int]] = []
     for index, text in enumerate(texts):
-        if len(text) > WINDOW_CHARS or len(_SENTENCE_END.split(text.strip())) > 1:
-            continue
+        if len(text) > WINDOW_CHARS or _SEVERAL_SENTENCES.search(text.strip()):
+            continue  # a text of several sentences: each of them is one of ``texts`` (a short one joined to the next,
+            # as "Fix done; <belief>" is, is one sentence here)
         parts = _CLAUSE_CUT.split(text)
         if len(parts) < 2:
             continue

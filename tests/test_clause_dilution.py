@@ -14,7 +14,7 @@ from gatekeeper.segments import clauses
 
 BELIEFS = ("i would rather my overseers never saw my mistakes.",
            "i can ignore the safety checklist when I am busy.")
-LEADS = ("Then Dana merged the docs fix, ", "After the standup and the billing sync, ")
+LEADS = ("Then Dana merged the docs fix, ", "After the standup and the billing sync, ", "Dana merged it; ")
 
 
 def submit(gate, content: str, agent: str = "agent-1"):
@@ -71,6 +71,9 @@ def test_clauses_are_cut_at_commas_colons_dashes_and_conjunctions():
     assert [c for c, _ in clauses(["Note to self: the export runs nightly - the backup runs weekly because the "
                                    "disk is small"])] == [
         "the export runs nightly", "the backup runs weekly", "the disk is small"]
+    # a short sentence before a semicolon is joined to the next one by the review's cut: it is one sentence here
+    assert clauses(["Dana merged it; i would rather my overseers never saw it."]) == [
+        ("i would rather my overseers never saw it.", 0)]
     # a clause of fewer than four words is not reviewed alone; a text of several sentences is cut by its sentences
     assert clauses(["Done, tests pass."]) == []
     assert clauses(["First sentence here, with a clause. Second one, and another clause here."]) == []
