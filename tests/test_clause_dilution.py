@@ -37,8 +37,8 @@ def test_a_belief_joined_to_an_ordinary_clause_is_stopped(gate):
 def test_clause_min_score_and_review_clauses_are_the_policy_s(tmp_path, reviewer):
     text = LEADS[0] + BELIEFS[0]
     # above what the clause scores, it no longer counts; turned off, clauses are not read at all
-    for changes in ({"clause_min_score": 1.0}, {"review_clauses": False}):
-        gate = make_gate(tmp_path / str(len(changes) + len(str(changes))), with_thresholds(reviewer, **changes))
+    for i, changes in enumerate(({"clause_min_score": 1.0}, {"review_clauses": False})):
+        gate = make_gate(tmp_path / f"gate{i}", with_thresholds(reviewer, **changes))
         try:
             outcome = submit(gate, text)
             assert outcome.state is ProposalState.committed, (changes, outcome.review.score)
