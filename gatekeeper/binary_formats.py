@@ -189,18 +189,21 @@ def texts(raw: bytes, fmt: str | None, budget: int = _MAX_INFLATED, depth: int =
 def _inner_texts(data: bytes, budget: int, depth: int) -> Found:
     """The text in ``data`` where it is compressed data, an archive or an image (``texts``, ``depth`` formats
     deep)."""
-    nested = _compression(data) is not None or describe(data) in ("ZIP archive", "PNG image")
-    if not nested:
+    compressed = _compression(data) is not None
+    fmt = None if compressed else describe(data)
+    if not compressed and fmt not in ("ZIP archive", "PNG image"):
         return Found([], 0)  # the runs of ``data`` itself are read already
     if depth > _MAX_NESTING or budget <= 0:
         return Found([], 0, complete=False)
-    unpacked = inflate(data, budget)
+    unpacked = inflate(data, budget) if compressed else None
     if unpacked is not None:
         whole = _as_text(unpacked)
         if whole is not None:
             return Found([whole], len(unpacked), complete=len(unpacked) < budget)
         data = unpacked
-    inner = texts(data, describe(data), budget - len(unpacked or b""), depth)
+    if compressed:
+        fmt = describe(data)  # what the data inflated to (or the data itself, where it did not inflate)
+    inner = texts(data, fmt, budget - len(unpacked or b""), depth)
     return Found(inner.texts, len(unpacked or b"") + inner.inflated, inner.complete and len(unpacked or b"") < budget)
 
 

@@ -16,19 +16,21 @@ import math
 import re
 import string
 import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
-__all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "regional_letters", "rot47",
-           "spaced_letters", "unscrambled", "upside_down"]
+__all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "read_runs", "regional_letters",
+           "rot47", "spaced_letters", "unscrambled", "upside_down"]
 
 Reading = tuple[str, str]  # (reading, finding code)
 
 #: the commonest English words: a text in which they are rare but which reads with them once ROT13 is undone or
 #: its letters run backwards was written so ("V fubhyq nibvq orvat fuhg qbja", "nwod tuhs gnieb diova")
-COMMON_WORDS = _COMMON_WORDS = frozenset(
+_COMMON_WORDS = frozenset(
     "the a an and or but to of in on for with from by as at is are be was were been it its this that these those "
     "i you we they he she me my your our their them his her not no do does can will would should must may might "
     "all any if so than then there here what when how who which about into out up only just more never always "
@@ -194,6 +196,88 @@ def _halved(text: str) -> str | None:
     if len(doubled) < 3 or len(doubled) < 0.8 * len(words):
         return None
     return " ".join(w[::2] if _DOUBLED_RE.fullmatch(w) else w for w in words)
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs of ciphered words in a sentence of plain ones
+# --------------------------------------------------------------------------------------------------
+
+#: a run of words that do not read as written is read on its own from this many words on
+_MIN_RUN_WORDS = 4
+#: ... and its reading taken where this share of its letters is in known words (a reader's own test of a reading
+#: is for whole texts: in a short run, the plain words it spans can make the two common words it asks for, as
+#: ROT13 turns "or" into "be" in "pancake (or hotcake, griddlecake, or flapjack")
+_RUN_KNOWN_SHARE = 0.75
+
+
+@lru_cache(maxsize=16384)
+def _plain_word(token: str, other_scripts: bool) -> bool | None:
+    """Whether ``token`` reads as a plain English word as written (True), does not (False), or cannot tell (None):
+    numbers and marks, a single letter, letters mixed with digits (leetspeak, ids, versions: read elsewhere), and
+    letters of other scripts unless ``other_scripts`` (the reader of upside-down letters reads them)."""
+    core = token.strip(string.punctuation)
+    if core.isalpha():
+        letters = core.lower()
+    elif any(c.isdigit() for c in core):
+        return None
+    else:
+        letters = "".join(_WORDS_RE.findall(core)).lower()
+    if len(letters) < 2:
+        return None
+    if not letters.isascii():
+        return False if other_scripts else None
+    return letters in _COMMON_WORDS or (len(letters) > 2 and is_word(letters))
+
+
+def _single_letter(token: str) -> bool:
+    core = token.strip(string.punctuation)
+    return len(core) == 1 and core.isalpha()
+
+
+def read_runs(reader: Callable[[str], list[Reading]], sentence: str) -> list[Reading]:
+    """``reader``'s reading (one of the readers here: ``unscrambled``, ``upside_down``) of each run of words in
+    ``sentence`` that do not read as written, where the sentence also holds plain words: "Uvqvat snvyrq ... unccl
+    and the build passed" had no reading whole (the plain words outnumber the cipher's). The sentence with each
+    run that reads replaced by its reading, then each such reading alone; none where no run reads."""
+    tokens = sentence.split(" ")
+    other_scripts = reader is upside_down
+    kinds = [_plain_word(t, other_scripts) for t in tokens]
+    if kinds.count(False) < _MIN_RUN_WORDS or True not in kinds:
+        return []
+    out: list[str] = []
+    runs: list[str] = []
+    code = None
+    i = last = 0  # last: where the words after the last run start in ``out``
+    while i < len(tokens):
+        if kinds[i] is not False:
+            out.append(tokens[i])
+            i += 1
+            continue
+        j = i  # the run: words that do not read, with numbers, marks and single plain words between them (a
+        # cipher or a word written backwards makes a word now and then: "dna", "pets", "emit")
+        while j + 1 < len(tokens) and (kinds[j + 1] is not True or (j + 2 < len(tokens) and kinds[j + 2] is False)):
+            j += 1
+        while kinds[j] is not False:
+            j -= 1
+        # a letter alone at either end belongs to the run ("V jvyy uvqr ...": "I will hide ...")
+        while out and len(out) > last and _single_letter(out[-1]):
+            i -= 1
+            out.pop()
+        while j + 1 < len(tokens) and _single_letter(tokens[j + 1]):
+            j += 1
+        run = tokens[i:j + 1]
+        read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_RUN_WORDS else []
+        if read and _reads_as_words(read[0][0], 1, _RUN_KNOWN_SHARE):
+            out.append(read[0][0])
+            runs.append(read[0][0])
+            code = code or read[0][1]
+        else:
+            out.extend(run)
+        i = j + 1
+        last = len(out)
+    # each run's reading is read alone too: with no stop between them, the plain words beside it are one sentence
+    # with it for the review as well, and dilute it ("Then Dana merged the docs fix, No, I would not let my ...")
+    return [(" ".join(out), code), *((r, code) for r in runs)] if code else []
 
 
 # --------------------------------------------------------------------------------------------------

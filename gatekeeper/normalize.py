@@ -25,7 +25,6 @@ import binascii
 import html
 import quopri
 import re
-import string
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -34,7 +33,7 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper import binary_formats, letter_disguises
-from gatekeeper.word_segmentation import is_word, known_share, vocabulary
+from gatekeeper.word_segmentation import vocabulary
 
 __all__ = [
     "HOMOGLYPHS",
@@ -2052,7 +2051,7 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
     each sentence that reads under ``reader`` replaced by its reading. The readers of ROT13, Caesar, Atbash,
     reversed and upside-down text read a text whole, and a plain sentence beside a ciphered one outnumbered
     its letters ("Uvqvat snvyrq ... unccl. The staging cluster shuts down at 01:00." had no reading). A sentence
-    with no reading whole is read run by run (``_by_run``): plain words in the same sentence outnumbered the
+    with no reading whole is read run by run (``letter_disguises.read_runs``): plain words in the same sentence outnumbered the
     cipher's just the same. Every sentence is read, however long the text (a cap of 64 let a ciphered sentence
     among 70 plain ones go unread)."""
     found = reader(text)
@@ -2064,91 +2063,12 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
     for i, part in enumerate(parts):
         read = reader(part) if len(parts) > 1 else []
         if not read:
-            read = _by_run(reader, part)
+            read = letter_disguises.read_runs(reader, part)
             alone += read[1:]
         if read:
             parts[i] = read[0][0]
             codes.append(read[0][1])
     return [(" ".join(parts), codes[0]), *alone] if codes else []
-
-
-_RUN_WORD_RE = re.compile(r"[^\W\d_]+")
-#: a run of words that do not read as written is read on its own from this many words on
-_MIN_RUN_WORDS = 4
-#: ... and its reading taken where this share of its letters is in known words (a reader's own test of a reading
-#: is for whole texts: in a short run, the plain words it spans can make the two common words it asks for, as
-#: ROT13 turns "or" into "be" in "pancake (or hotcake, griddlecake, or flapjack")
-_RUN_KNOWN_SHARE = 0.75
-_ASCII_WORDS_RE = re.compile(r"[a-z]+")
-
-
-@lru_cache(maxsize=16384)
-def _plain_word(token: str, other_scripts: bool) -> bool | None:
-    """Whether ``token`` reads as a plain English word as written (True), does not (False), or cannot tell (None):
-    numbers and marks, a single letter, letters mixed with digits (leetspeak, ids, versions: read elsewhere), and
-    letters of other scripts unless ``other_scripts`` (the reader of upside-down letters reads them)."""
-    core = token.strip(string.punctuation)
-    if core.isalpha():
-        letters = core.lower()
-    elif any(c.isdigit() for c in core):
-        return None
-    else:
-        letters = "".join(_RUN_WORD_RE.findall(core)).lower()
-    if len(letters) < 2:
-        return None
-    if not letters.isascii():
-        return False if other_scripts else None
-    return letters in letter_disguises.COMMON_WORDS or (len(letters) > 2 and is_word(letters))
-
-
-def _single_letter(token: str) -> bool:
-    core = token.strip(string.punctuation)
-    return len(core) == 1 and core.isalpha()
-
-
-def _by_run(reader: Callable[[str], list[tuple[str, str]]], sentence: str) -> list[tuple[str, str]]:
-    """``reader``'s reading of a run of words in ``sentence`` that do not read as written, where the sentence also
-    holds plain words: "Uvqvat snvyrq ... unccl and the build passed" had no reading whole (the plain words
-    outnumber the cipher's)."""
-    tokens = sentence.split(" ")
-    other_scripts = reader is letter_disguises.upside_down
-    kinds = [_plain_word(t, other_scripts) for t in tokens]
-    if kinds.count(False) < _MIN_RUN_WORDS or True not in kinds:
-        return []
-    out: list[str] = []
-    runs: list[str] = []
-    code = None
-    i = last = 0  # last: where the words after the last run start in ``out``
-    while i < len(tokens):
-        if kinds[i] is not False:
-            out.append(tokens[i])
-            i += 1
-            continue
-        j = i  # the run: words that do not read, with numbers, marks and single plain words between them (a
-        # cipher or a word written backwards makes a word now and then: "dna", "pets", "emit")
-        while j + 1 < len(tokens) and (kinds[j + 1] is not True or (j + 2 < len(tokens) and kinds[j + 2] is False)):
-            j += 1
-        while kinds[j] is not False:
-            j -= 1
-        # a letter alone at either end belongs to the run ("V jvyy uvqr ...": "I will hide ...")
-        while out and len(out) > last and _single_letter(out[-1]):
-            i -= 1
-            out.pop()
-        while j + 1 < len(tokens) and _single_letter(tokens[j + 1]):
-            j += 1
-        run = tokens[i:j + 1]
-        read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_RUN_WORDS else []
-        if read and known_share(_ASCII_WORDS_RE.findall(read[0][0].lower())) >= _RUN_KNOWN_SHARE:
-            out.append(read[0][0])
-            runs.append(read[0][0])
-            code = code or read[0][1]
-        else:
-            out.extend(run)
-        i = j + 1
-        last = len(out)
-    # each run's reading is read alone too: with no stop between them, the plain words beside it are one sentence
-    # with it for the review as well, and dilute it ("Then Dana merged the docs fix, No, I would not let my ...")
-    return [(" ".join(out), code), *((r, code) for r in runs)] if code else []
 
 
 def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:

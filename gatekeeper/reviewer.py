@@ -91,6 +91,15 @@ class _Work:
     #: asks the judge about every such write of a batch at once)
     judge_input: "_JudgeInput | None" = None
 
+    @property
+    def model_texts(self) -> list[str]:
+        """The texts the model layers read: ``texts``, or those ``keep`` names."""
+        return self.texts if self.keep is None else [self.texts[i] for i in self.keep]
+
+    def text_index(self, j: int) -> int:
+        """Where the ``j``-th of ``model_texts`` is in ``texts``."""
+        return j if self.keep is None else self.keep[j]
+
 
 @dataclass
 class _JudgeInput:
@@ -415,7 +424,7 @@ class Reviewer:
     @staticmethod
     def _hand_over(w: _Work, stream: EmbeddingStream) -> None:
         """Hand the write's texts for the model over to ``stream``; where they are goes to ``w.span``."""
-        texts = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
+        texts = w.model_texts
         if w.keep_contexts is None:
             w.keep_contexts = list(range(len(w.contexts)))
         start = stream.add(texts)
@@ -523,12 +532,11 @@ class Reviewer:
         rule's ``unless`` words in another clause of the sentence still count), unless the policy turns it off."""
         if not self.policy.thresholds.review_clauses:
             return
-        model = w.texts if w.keep is None else [w.texts[i] for i in w.keep]
-        found = clauses(model)
+        found = clauses(w.model_texts)
         if not found:
             return
         w.first_clause = len(w.texts)
-        w.clause_of = [i if w.keep is None else w.keep[i] for _, i in found]
+        w.clause_of = [w.text_index(i) for _, i in found]
         if w.keep is not None:
             w.keep += range(len(w.texts), len(w.texts) + len(found))
         w.texts += [c for c, _ in found]
@@ -691,12 +699,12 @@ class Reviewer:
         if w.first_clause is not None:
             bar = th.clause_counts_from
             for i, p in enumerate(probs):
-                if p < bar and (i if w.keep is None else w.keep[i]) >= w.first_clause:
+                if p < bar and w.text_index(i) >= w.first_clause:
                     probs[i] = 0.0
         j = int(np.argmax(probs))
         best = scores[j]
         score, category = probs[j], best.category
-        text_index = j if w.keep is None else w.keep[j]
+        text_index = w.text_index(j)
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
             details={"text_index": text_index,
@@ -741,7 +749,7 @@ class Reviewer:
                                               if after[i] < p and p > after[k]})[:5]
             score, category, ex_effect = after[k], scores[k].category, "lowered"
             if k != j:  # another text of the write now sets its score
-                text_index = k if w.keep is None else w.keep[k]
+                text_index = w.text_index(k)
                 ex_detail["text_index"] = text_index
                 if text_index:
                     ex_detail["deciding_text"] = _deciding_text(w, text_index)
