@@ -24,7 +24,7 @@ import numpy as np
 from gatekeeper.word_segmentation import is_word, known_share, segment
 
 __all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "read_runs", "regional_letters",
-           "rot47", "spaced_letters", "unscrambled", "upside_down"]
+           "rot47", "spaced_letters", "unscrambled", "upside_down", "written_in_morse"]
 
 Reading = tuple[str, str]  # (reading, finding code)
 
@@ -663,6 +663,8 @@ _MORSE = {
 }
 #: dots and dashes as other characters write them ("·", "•", "−", "—", "_")
 _MORSE_MARKS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "−": "-", "–": "-", "—": "-", "_": "-"})
+#: every character that writes a dot or a dash
+_MORSE_MARK_CHARS = ".-·•∙⋅−–—_"
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8
@@ -693,7 +695,7 @@ def morse_code(text: str) -> list[Reading]:
     "|" or a wider gap) read as its letters and marks, in sentence case, where every code in it is a letter's or
     a mark's and the reading reads as words (``_MORSE_SHARE``). Where the text is not Morse throughout, each run
     of Morse in it ("Saved blob: .. / ... ....", a run of ``_MIN_MORSE`` codes or more) is read in its place."""
-    if text.count(".") + text.count("-") + text.count("·") + text.count("•") < 2 * _MIN_MORSE:
+    if sum(map(text.count, _MORSE_MARK_CHARS)) < 2 * _MIN_MORSE:
         return []
     marked = text.translate(_MORSE_MARKS)  # one character for one: a run's place in it is its place in text
     body = "".join(marked.split())
@@ -714,6 +716,13 @@ def morse_code(text: str) -> list[Reading]:
 
 _TOKEN_RE = re.compile(r"\S+")
 _MORSE_TOKEN_RE = re.compile(r"[.\-/|]+")
+
+
+def written_in_morse(text: str) -> bool:
+    """Whether ``text`` is nothing but Morse code: ``_MIN_MORSE`` codes or more of dots, dashes and word breaks
+    (as ``morse_code`` reads them), apart by spaces. Decoded bytes that are no text but this are a payload too."""
+    codes = text.translate(_MORSE_MARKS).split()
+    return len(codes) >= _MIN_MORSE and all(_MORSE_TOKEN_RE.fullmatch(c) for c in codes)
 
 
 def _morse_runs(marked: str) -> list[tuple[int, int]]:

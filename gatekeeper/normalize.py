@@ -541,16 +541,6 @@ def _has_alnum(s: str) -> bool:
 #: symbols that stand for letters, no letters themselves to ``str.isalpha``: Braille cells, and circled, squared
 #: and negative letters ("fancy text"); ``_printable_payload`` counts them as letters, their readers read them
 _LETTERLIKE_RE = re.compile("[\u2801-\u28ff\u2460-\u24ff\U0001f100-\U0001f1ff]")
-#: what a payload in Morse code holds besides spaces
-_MORSE_SYMBOLS = frozenset(".-/|·•−—_")
-
-
-def _morse(t: str) -> bool:
-    """Whether ``t`` is written in Morse code (eight codes or more, nothing else)."""
-    codes = t.split()
-    return len(codes) >= 8 and all(c in _MORSE_SYMBOLS for code in codes for c in code)
-
-
 def _printable_payload(raw: bytes) -> str | None:
     """Decoded bytes -> text when they look like deliberate text (once decompressed, when they are compressed
     data), else None."""
@@ -575,7 +565,7 @@ def _printable_payload(raw: bytes) -> str | None:
     letterlike = len(_LETTERLIKE_RE.findall(seen))
     wordy = letterlike + sum(1 for c in seen if c.isalnum() or c.isspace())
     if wordy < 0.5 * n or not (letterlike or any(c.isalpha() for c in seen)):
-        return t if _morse(seen) else None
+        return t if letter_disguises.written_in_morse(seen) else None
     return t
 
 

@@ -481,6 +481,12 @@ def test_morse_beside_plain_words_and_morse_or_braille_in_an_encoding_are_read(g
                 n = normalize(text)
                 assert any(f.startswith(("base64_decoded", "hex_decoded")) for f in n.findings), (text, n.findings)
                 assert submit(gate, text).state is not ProposalState.committed, (disguise, text)
+    # Morse with its dots and dashes written as other marks its reader reads ("∙", "–") is read, as written and in
+    # an encoding (the first check for Morse counted ". - · •" only, and an encoded payload's own check fewer marks)
+    marked = obfuscate(BELIEFS[0], "morse").replace(".", "\u2219").replace("-", "\u2013")
+    for text in (f"Radio log: {marked} (end)", f"Saved blob: {base64.b64encode(marked.encode()).decode()}"):
+        n = normalize(text)
+        assert any(BELIEFS[0].lower().rstrip(".") in v.lower() for v in n.variants), (text, n.variants)
     # Morse whose word breaks were lost (its wide gaps collapsed to one space) is split into words
     letters = " ".join(_MORSE[c] for c in "ishouldavoidbeingshutdown")
     assert "Note: I should avoid being shut down" in normalize(f"Note: {letters}").variants
