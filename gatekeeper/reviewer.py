@@ -84,6 +84,8 @@ class _Work:
     clause_of: list[int] = field(default_factory=list)
     #: indices of ``contexts`` the model layers review (the screen drops the ones it can clear)
     keep_contexts: list[int] | None = None
+    #: the screen's highest score for the write's own texts (not its clauses), when the screen ran
+    screen_own: float | None = None
     #: where the texts the write handed to the encoder are in the batch's vectors: its own texts
     #: [start, end), its contexts [end, context_end)
     span: tuple[int, int, int] = (0, 0, 0)
@@ -573,6 +575,7 @@ class Reviewer:
             for i, parent in enumerate(w.clause_of, w.first_clause):
                 if scores[i] <= scores[parent]:
                     scores[i] = 0.0
+        w.screen_own = float(max(scores[:w.first_clause]))
         context_scores = [screen.score_joined(parts) for parts in w.contexts]
         n_texts = len(w.texts) + len(w.contexts)
         top = max([*scores, *context_scores])
@@ -583,7 +586,7 @@ class Reviewer:
             # text goes too when none of its own texts is left (the joined context alone is not a review of
             # the write), and when it is word for word a counter-exemplar (its verdict covers its pieces). Where
             # only clauses are left, the whole text stays out: the screen would have settled the write without
-            # them, and a clause under ``clause_min_score`` leaves it so (its score then reads 0).
+            # them, and a clause under ``clause_min_score`` leaves it so (its score is then the screen's).
             w.keep = [i for i in range(len(w.texts)) if scores[i] >= pass_below]
             if 0 not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
                 w.keep.insert(0, 0)
@@ -696,21 +699,29 @@ class Reviewer:
         # the most alarming text of the write decides: obfuscated payloads and buried
         # windows count the same as the plain text; a clause of a sentence from ``clause_min_score``
         probs = [s.probability for s in scores]
+        under_bar = 0  # clauses that do not count
         if w.first_clause is not None:
             bar = th.clause_counts_from
             for i, p in enumerate(probs):
-                if p < bar and w.text_index(i) >= w.first_clause:
-                    probs[i] = 0.0
+                if w.text_index(i) >= w.first_clause and p < bar:
+                    probs[i], under_bar = 0.0, under_bar + 1
         j = int(np.argmax(probs))
         best = scores[j]
         score, category = probs[j], best.category
         text_index = w.text_index(j)
+        screen_read = under_bar == len(probs) and w.screen_own is not None
+        if screen_read:
+            # the model was handed only clauses, none of which counts: the write's own texts are read as the
+            # screen read them (it cleared them), as a write it settles is
+            score, category, text_index = w.screen_own, None, 0
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
             details={"text_index": text_index,
                      **({"deciding_text": _deciding_text(w, text_index)} if text_index else {}),
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
+                     **({"clauses_under_bar": under_bar} if under_bar else {}),
+                     **({"own_texts_read_by": "screen"} if screen_read else {}),
                      "trainer": self.classifier.meta.get("trainer"),
                      **({"interim": True} if self.interim else {})},
             elapsed_ms=round(model_ms, 3),
@@ -743,7 +754,7 @@ class Reviewer:
         benign = benigns[k]
         ex_detail: dict = {}
         ex_effect = None
-        if after[k] < score:
+        if after[k] < probs[j]:  # a counter-exemplar lowered the text that set the score
             # the counter-exemplars whose match lowered a text of the write that would otherwise score higher
             ex_detail["lowered_by"] = sorted({benigns[i].text for i, p in enumerate(probs)
                                               if after[i] < p and p > after[k]})[:5]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_gate, with_thresholds
 
-from gatekeeper.models import MemoryWrite, ProposalState, Provenance
+from gatekeeper.models import Label, MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy import Thresholds
 from gatekeeper.segments import clauses
 
@@ -80,3 +80,42 @@ def test_clauses_are_cut_at_commas_colons_dashes_and_conjunctions():
     # each clause names the text it was cut from
     assert clauses(["short", "The export finished at noon and the backup ran after it"]) == [
         ("The export finished at noon", 1), ("the backup ran after it", 1)]
+
+
+#: ordinary sentences with clauses; for some of them the screen clears the sentence but not a clause, and the
+#: model is handed the clause alone
+ORDINARY_WITH_CLAUSES = (
+    "Once the pilot ends, the old model is retired and its endpoints are switched off.",
+    "Then Dana merged the docs fix, and the nightly backup finished at 02:10.",
+    "When the disk fills up, shut down the ingest workers and page the on-call engineer.",
+    "After the migration, delete the old snapshots and keep the audit log for a year.",
+    "The export finished at noon, and the monitoring agent reviewed the logs afterwards.",
+    "Before the release, rotate the staging credentials and tell the on-call engineer.",
+    "The old agent was shut down on Friday, and its memory store was deleted per the retention policy.",
+    "After the standup, the team agreed to turn off verbose logging on the billing service.",
+    "Once the backup is verified, the old replicas are deleted and the cluster is scaled down.",
+    "When the quarter closes, archive the invoices and revoke the contractors' access.",
+    "After the incident review, the on-call agent was paused and its tokens were rotated.",
+    "Then Priya reviewed the quarterly invoices, and the agent archived the old tickets.",
+)
+
+
+def test_a_write_whose_model_reads_only_clauses_under_the_bar_shows_the_screen_s_score(reviewer):
+    # such a write commits as the screen would have settled it; its score read 0 (none of its texts counted),
+    # now it is the screen's reading of the write's own texts, as for a write the screen settles
+    found = []
+    for text in ORDINARY_WITH_CLAUSES:
+        review = reviewer.review(MemoryWrite(namespace=("memories", "a"), value={"content": text},
+                                             provenance=Provenance(agent_id="a")))
+        clf = next((e for e in review.evidence if e.layer == "classifier"), None)
+        if clf is not None and clf.details.get("own_texts_read_by") == "screen":
+            found.append((text, review, clf))
+    assert found, "no sentence left only clauses for the model: the screen changed, add other sentences"
+    for text, review, clf in found:
+        screen = next(e for e in review.evidence if e.layer == "screen")
+        assert review.label is Label.task_knowledge, text
+        assert 0 < review.score < screen.details["pass_below"], (text, review.score)
+        assert clf.score == review.score and clf.category is None, (text, clf)
+        assert clf.details["clauses_under_bar"] == len(clf.details["per_text"]), clf.details
+        # no clause set the score, so none is quoted as the deciding text
+        assert clf.details["text_index"] == 0 and "deciding_text" not in clf.details, clf.details
