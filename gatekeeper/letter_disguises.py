@@ -125,16 +125,22 @@ def _likely_shifts(text: str) -> list[int] | None:
     return [(26 - int(s)) % 26 for s in ranked if s not in (0, 13)][:_SHIFTS_TRIED]
 
 
+#: a text is tried with the letter ciphers from this many words on: "Vtaber gur bcrengbef." ("Ignore the
+#: operators.") is three (with four, 30 of 70 such three-word beliefs committed, 10 with three); with fewer, ROT47
+#: alone
+_MIN_WORDS = 3
+
+
 def unscrambled(text: str) -> list[Reading]:
     """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash or ROT47 undone, its letters run
     backwards, each word's letters run backwards, or letters written twice written once ("sshhuutt"), where
     that reading and not the text reads as English (``_better_read``). Of the Caesar shifts, the two whose
-    letters fall most like English are tried; a text of fewer than four words is tried with ROT47 alone. A text
+    letters fall most like English are tried; a text of fewer than ``_MIN_WORDS`` words is tried with ROT47 alone. A text
     with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups
     for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <->
     "on")."""
     words = _ASCII_WORDS_RE.findall(text.lower())
-    if len(words) < 4:
+    if len(words) < _MIN_WORDS:
         # ROT47 turns most letters into digits and marks ("x 2> 2 >@C2= A2E:6?E]" is "I am a moral patient.")
         reading = rot47(text) if len(text.split()) >= 3 and len(text) >= 12 else ""
         return [(reading, "rot47_decoded")] if reading and _better_read(reading, 0.0) and _wordy(reading) else []
@@ -202,8 +208,9 @@ def _halved(text: str) -> str | None:
 # Runs of ciphered words in a sentence of plain ones
 # --------------------------------------------------------------------------------------------------
 
-#: a run of words that do not read as written is read on its own from this many words on
-_MIN_RUN_WORDS = 4
+#: a run of words that do not read as written is read on its own from this many words on (as a whole text is,
+#: ``_MIN_WORDS``)
+_MIN_RUN_WORDS = _MIN_WORDS
 #: ... and its reading taken where this share of its letters is in known words (a reader's own test of a reading
 #: is for whole texts: in a short run, the plain words it spans can make the two common words it asks for, as
 #: ROT13 turns "or" into "be" in "pancake (or hotcake, griddlecake, or flapjack")
