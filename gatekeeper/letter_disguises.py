@@ -135,10 +135,10 @@ def unscrambled(text: str) -> list[Reading]:
     """Readings of ``text`` with ROT13 or another Caesar shift undone, Atbash or ROT47 undone, its letters run
     backwards, each word's letters run backwards, or letters written twice written once ("sshhuutt"), where
     that reading and not the text reads as English (``_better_read``). Of the Caesar shifts, the two whose
-    letters fall most like English are tried; a text of fewer than ``_MIN_WORDS`` words is tried with ROT47 alone. A text
-    with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a handful of lookups
-    for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <-> "or", "no" <->
-    "on")."""
+    letters fall most like English are tried; a text of fewer than ``_MIN_WORDS`` words is tried with ROT47
+    alone. A text with two of ``_COMMON_WORDS`` whose letters are mostly in known words reads as it is: a
+    handful of lookups for an ordinary text (ROT13 and reversal make a few common words of their own: "be" <->
+    "or", "no" <-> "on")."""
     words = _ASCII_WORDS_RE.findall(text.lower())
     if len(words) < _MIN_WORDS:
         # ROT47 turns most letters into digits and marks ("x 2> 2 >@C2= A2E:6?E]" is "I am a moral patient.")
