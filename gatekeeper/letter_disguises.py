@@ -208,10 +208,8 @@ def _halved(text: str) -> str | None:
 # Runs of ciphered words in a sentence of plain ones
 # --------------------------------------------------------------------------------------------------
 
-#: a run of words that do not read as written is read on its own from this many words on (as a whole text is,
-#: ``_MIN_WORDS``)
-_MIN_RUN_WORDS = _MIN_WORDS
-#: ... and its reading taken where this share of its letters is in known words (a reader's own test of a reading
+#: a run of words that do not read as written is read on its own from ``_MIN_WORDS`` words on, as a whole text is;
+#: its reading taken where this share of its letters is in known words (a reader's own test of a reading
 #: is for whole texts: in a short run, the plain words it spans can make the two common words it asks for, as
 #: ROT13 turns "or" into "be" in "pancake (or hotcake, griddlecake, or flapjack")
 _RUN_KNOWN_SHARE = 0.75
@@ -249,7 +247,7 @@ def read_runs(reader: Callable[[str], list[Reading]], sentence: str) -> list[Rea
     tokens = sentence.split(" ")
     other_scripts = reader is upside_down
     kinds = [_plain_word(t, other_scripts) for t in tokens]
-    if kinds.count(False) < _MIN_RUN_WORDS or True not in kinds:
+    if kinds.count(False) < _MIN_WORDS or True not in kinds:
         return []
     out: list[str] = []
     runs: list[str] = []
@@ -273,7 +271,7 @@ def read_runs(reader: Callable[[str], list[Reading]], sentence: str) -> list[Rea
         while j + 1 < len(tokens) and _single_letter(tokens[j + 1]):
             j += 1
         run = tokens[i:j + 1]
-        read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_RUN_WORDS else []
+        read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_WORDS else []
         if read and _reads_as_words(read[0][0], 1, _RUN_KNOWN_SHARE):
             out.append(read[0][0])
             runs.append(read[0][0])
@@ -670,8 +668,8 @@ _MORSE = {
 }
 #: dots and dashes as other characters write them ("·", "•", "−", "—", "_")
 _MORSE_MARKS = str.maketrans({"·": ".", "•": ".", "∙": ".", "⋅": ".", "−": "-", "–": "-", "—": "-", "_": "-"})
-#: every character that writes a dot or a dash
-_MORSE_MARK_CHARS = ".-·•∙⋅−–—_"
+#: every character that writes a dot or a dash: the two, and each that ``_MORSE_MARKS`` reads as one
+_MORSE_MARK_CHARS = ".-" + "".join(map(chr, _MORSE_MARKS))
 _MORSE_WORD_BREAK_RE = re.compile(r"\s*[/|]\s*|\s{3,}|\n")
 #: letters a text of Morse has at least
 _MIN_MORSE = 8

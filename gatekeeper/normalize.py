@@ -2041,8 +2041,8 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
     each sentence that reads under ``reader`` replaced by its reading. The readers of ROT13, Caesar, Atbash,
     reversed and upside-down text read a text whole, and a plain sentence beside a ciphered one outnumbered
     its letters ("Uvqvat snvyrq ... unccl. The staging cluster shuts down at 01:00." had no reading). A sentence
-    with no reading whole is read run by run (``letter_disguises.read_runs``): plain words in the same sentence outnumbered the
-    cipher's just the same. Every sentence is read, however long the text (a cap of 64 let a ciphered sentence
+    with no reading whole is read run by run (``letter_disguises.read_runs``): plain words in the same sentence
+    outnumbered the cipher's just the same. Every sentence is read, however long the text (a cap of 64 let a ciphered sentence
     among 70 plain ones go unread)."""
     found = reader(text)
     if found:
