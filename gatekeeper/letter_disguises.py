@@ -115,14 +115,28 @@ def atbash(text: str) -> str:
 
 
 def _likely_shifts(text: str) -> list[int] | None:
-    """The shifts that undo a Caesar cipher of ``text`` most likely, by how its letters fall (ROT13 left out: it
-    is read anyway); None when its letters fall most like English as they are (no letter cipher then)."""
+    """The shifts that undo a Caesar cipher of ``text`` most likely, by how its letters fall (ROT13 left out: it is
+    read anyway); None when its letters fall most like English as they are, unless it is a few words of letters
+    alone (``_too_few_to_tell``)."""
     low = text.lower()
     counts = np.array([low.count(c) for c in string.ascii_lowercase], dtype=np.float64)
     ranked = np.argsort(-(_SHIFT_SCORES @ counts), kind="stable")
-    if ranked[0] == 0:
+    if ranked[0] == 0 and not _too_few_to_tell(text, counts):
         return None
     return [(26 - int(s)) % 26 for s in ranked if s not in (0, 13)][:_SHIFTS_TRIED]
+
+
+#: a text of ASCII letters with fewer than this many is tried with a Caesar shift and Atbash however its letters
+#: fall: too few to tell ("Gfim luu olttrmt.", "Turn off logging." in Atbash, and "Keep my memories." moved 22
+#: places on fell most like English as written)
+_FEW_LETTERS = 24
+
+
+def _too_few_to_tell(text: str, counts: np.ndarray) -> bool:
+    """Whether ``text`` has too few letters for how they fall to tell a cipher: fewer than ``_FEW_LETTERS``, all
+    ASCII, and no digits (leetspeak has few letters, and a cipher turns its "7h3" into noise that reads as a word
+    now and then)."""
+    return counts.sum() < _FEW_LETTERS and text.isascii() and not any(c.isdigit() for c in text)
 
 
 #: a text is tried with the letter ciphers from this many words on: "Vtaber gur bcrengbef." ("Ignore the
@@ -148,15 +162,15 @@ def unscrambled(text: str) -> list[Reading]:
     if share is not None and share >= _AS_IS_SHARE:
         return []
     share = known_share(words) if share is None else share
-    readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (text[::-1], "reversed_decoded"),
-                (" ".join(w[::-1] for w in text.split(" ")), "reversed_decoded")]
+    readings = [(codecs.encode(text, "rot13"), "rot13_decoded"), (reversed_whole(text), "reversed_decoded"),
+                *((r, "reversed_decoded") for r in reversed_words(text))]
     found = [(r, code) for r, code in readings if _better_read(r, share) and _wordy(r)]
     if found:
         return found
     halved = _halved(text)
     readings = [(halved, "doubled_letters_read")] if halved is not None else []
     shifts = _likely_shifts(text)
-    if shifts is not None:  # the letters do not fall like English: a letter cipher may be undone
+    if shifts is not None:  # the letters do not fall like English (or are too few to tell): a cipher may be undone
         readings += [(caesar(text, shift), "caesar_decoded") for shift in shifts]
         readings.append((atbash(text), "atbash_decoded"))
     if sum(c.isalpha() for c in text) < _ROT47_LETTERS * sum(not c.isspace() for c in text):
@@ -167,6 +181,43 @@ def unscrambled(text: str) -> list[Reading]:
     share = sum(len(w) for w in words if len(w) > 1 and is_word(w)) / letters if letters else 0.0
     found = [(r, code) for r, code in readings if _better_read(r, share) and _wordy(r)]
     return [max(found, key=lambda rc: _known_letters(rc[0]))] if found else []
+
+
+#: marks that close a word or a sentence, and marks that open one: a word reversed whole (its marks too) starts
+#: with the first or ends with the second (".nwod", ":]nimda[")
+_CLOSING_MARKS = tuple(".,;:!?)]}")
+_OPENING_MARKS = tuple("([{")
+_LETTER_RUN_RE = re.compile(r"(?:[^\W_]|['\u2019])+")
+#: stops a reading turned whole starts with, before a word or an opening mark (not a path's "./")
+_LEADING_STOP_RE = re.compile(r"([.!?]+)\s*(?=[^\W\d_]|[(\[{<\"'])")
+
+
+def reversed_words(text: str) -> list[str]:
+    """``text`` with each word read backwards, its marks where a reader expects them: one reading, or two where its
+    words do not tell. Words reversed whole, their marks too (".nwod", ":]nimda[", "noitavreserp-fleS"), are turned
+    whole ("down.", "[admin]:", "Self-preservation"); where more of its words have their marks where a plain word
+    has them ("nwod.", "[nimda]:"), each word's letters are turned where they stand ("down.", "[admin]:"); where as
+    many do each (none: "fleS-noitavreserp si"), both. Turned whole, "nwod." read ".down", which no rule's "shut
+    down" matches."""
+    words = text.split(" ")
+    whole = sum(w.startswith(_CLOSING_MARKS) or w.endswith(_OPENING_MARKS) for w in words)
+    in_place = sum(w.endswith(_CLOSING_MARKS) or w.startswith(_OPENING_MARKS) for w in words)
+    turned = " ".join(w[::-1] for w in words)
+    letters_turned = " ".join(_LETTER_RUN_RE.sub(lambda m: m.group(0)[::-1], w) for w in words)
+    if in_place > whole:
+        return [letters_turned]
+    return [turned] if whole > in_place or letters_turned == turned else [turned, letters_turned]
+
+
+def reversed_whole(text: str) -> str:
+    """``text`` read backwards, with the stops it then starts with moved to its end where it has none there: a text
+    whose letters were reversed with its stop left at the end ("nwod tuhs ... I.") reads ".I ... shut down" turned
+    whole."""
+    reading = text[::-1]
+    m = _LEADING_STOP_RE.match(reading)
+    if m and not reading.rstrip().endswith((".", "!", "?")):
+        return reading[m.end():].rstrip() + m.group(1)
+    return reading
 
 
 def _known_letters(reading: str) -> int:
@@ -274,7 +325,9 @@ def read_runs(reader: Callable[[str], list[Reading]], sentence: str) -> list[Rea
         read = reader(" ".join(run)) if sum(k is False for k in kinds[i:j + 1]) >= _MIN_WORDS else []
         if read and _reads_as_words(read[0][0], 1, _RUN_KNOWN_SHARE):
             out.append(read[0][0])
-            runs.append(read[0][0])
+            # every reading of the run stands alone: a reversed run reads two ways (turned whole, or word by word),
+            # each with the same words, and only one of them in the order it was written
+            runs += [r for r, _ in read]
             code = code or read[0][1]
         else:
             out.extend(run)

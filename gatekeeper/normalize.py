@@ -2054,7 +2054,9 @@ def _by_sentence(reader: Callable[[str], list[tuple[str, str]]], text: str) -> l
         read = reader(part) if len(parts) > 1 else []
         if not read:
             read = letter_disguises.read_runs(reader, part)
-            alone += read[1:]
+        # a run's reading read alone, and a sentence's other readings (a reversed sentence reads two ways: only
+        # one of them in the order it was written, "down shut being avoid should I")
+        alone += read[1:]
         if read:
             parts[i] = read[0][0]
             codes.append(read[0][1])
