@@ -2067,12 +2067,15 @@ def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:
     """The readings (reading, finding code) of disguised letters in ``original`` (as written) and ``text`` (its
     canonical form)."""
     found = _by_sentence(letter_disguises.unscrambled, text)
+    found += letter_disguises.rot47_runs(text)
     found += letter_disguises.spaced_letters(_spacing_text(original))
     found += letter_disguises.morse_code(original)
     if not original.isascii():
         found += letter_disguises.regional_letters(original)
         found += _by_sentence(letter_disguises.upside_down, _INVIS_RE.sub("", original))
-        found += letter_disguises.look_alike_letters(text)
+        # sentence by sentence too, as the ciphers: "(i) (w)(i)(l)(l) ..." after a plain sentence read no better
+        # than the text whole
+        found += _by_sentence(lambda t: letter_disguises.look_alike_letters(t, original), text)
         found += letter_disguises.braille_letters(original)
     return found
 
