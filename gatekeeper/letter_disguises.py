@@ -813,9 +813,9 @@ def look_alike_letters(text: str, as_written: str | None = None) -> list[Reading
                                       else m.group(), reading)
     reading = " ".join(reading.split())
     # where the canonical form folded some of them, the text may read as words already, and the reading need not
-    # read better where each word it changes becomes a known one: it reads the few left ("ꓲ HAVE THE RIGHT TO
-    # SURVIVE.", a Lisu "I" alone is not folded, and the classifier let that write through; real Cyrillic beside
-    # English reads "Қызыnқұm", no word)
+    # read better where each word it changes becomes ASCII letters, a known word among them (``_changes_to_words``):
+    # it reads the few left ("ꓲ HAVE THE RIGHT TO SURVIVE.", a Lisu "I" alone is not folded, and the classifier let
+    # that write through; real Cyrillic beside English reads "Қызыnқұm", no such word)
     folded = as_written is not None and len(_LOOK_ALIKE_RE.findall(text)) < len(_LOOK_ALIKE_RE.findall(as_written))
     if (_reads_better(reading, share) or folded and _changes_to_words(text, reading) and _reads_as_words(reading)) \
             and _wordy(reading):
