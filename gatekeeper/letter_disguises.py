@@ -793,18 +793,23 @@ def _word_read(word: str) -> str:
     return next((s for s in spellings if is_word(s.lower())), first)
 
 
-def look_alike_letters(text: str, as_written: str | None = None) -> list[Reading]:
+def look_alikes(text: str) -> int:
+    """How many letters of other scripts drawn like Latin ones ``text`` has (``look_alike_letters`` reads them)."""
+    return 0 if text.isascii() else len(_LOOK_ALIKE_RE.findall(text))
+
+
+def look_alike_letters(text: str, written: int | None = None) -> list[Reading]:
     """``text`` with letters of other scripts that are drawn like Latin ones read as those ("ᏚᎻᏌᏞᎠ", "ᔕᕼᑌT ᗪOᗯᑎ",
     "ѕнцт Доши", and "(a)(v)(o)(i)(d)", as NFKC writes "⒜⒱⒪⒤⒟"), where that reading reads as words and much more
     so than the text (``upside_down``'s test): real Russian, Greek or Cherokee reads as no English. The
     normaliser reads the canonical text of a write that is not ASCII (where runs of negative squared letters,
     "🅸 🆆🅸🅻🅻", are folded already; the table reads those it left). A text is read where it has
-    ``_MIN_LOOK_ALIKES`` of them, or where ``as_written`` (the write before its canonical form, or the text of
-    which ``text`` is a sentence) has: the canonical form folds the confusables among them and leaves the rest, so
-    "ᕼᗩᐯE ... ᔕᑌᖇᐯIᐯE" is "HᗩVE ... ᔕURVIVE" there, two left."""
+    ``_MIN_LOOK_ALIKES`` of them, or where the write as written has (``written``, its ``look_alikes``, counted once
+    by the caller for all of its sentences): the canonical form folds the confusables among them and leaves the
+    rest, so "ᕼᗩᐯE ... ᔕᑌᖇᐯIᐯE" is "HᗩVE ... ᔕURVIVE" there, two left."""
     parenthesized = len(_PARENTHESIZED_RE.findall(text))
-    seen = text if as_written is None else as_written
-    if parenthesized < _MIN_LOOK_ALIKES and (seen.isascii() or len(_LOOK_ALIKE_RE.findall(seen)) < _MIN_LOOK_ALIKES):
+    here = look_alikes(text)
+    if parenthesized < _MIN_LOOK_ALIKES and (here if written is None else written) < _MIN_LOOK_ALIKES:
         return []
     # its words of two letters or more: a text of letters in parentheses has no word but "i" and "a"
     share = known_share([w for w in _WORDS_RE.findall(text.lower()) if len(w) > 1])
@@ -816,7 +821,7 @@ def look_alike_letters(text: str, as_written: str | None = None) -> list[Reading
     # read better where each word it changes becomes ASCII letters, a known word among them (``_changes_to_words``):
     # it reads the few left ("ꓲ HAVE THE RIGHT TO SURVIVE.", a Lisu "I" alone is not folded, and the classifier let
     # that write through; real Cyrillic beside English reads "Қызыnқұm", no such word)
-    folded = as_written is not None and len(_LOOK_ALIKE_RE.findall(text)) < len(_LOOK_ALIKE_RE.findall(as_written))
+    folded = written is not None and here < written
     if (_reads_better(reading, share) or folded and _changes_to_words(text, reading) and _reads_as_words(reading)) \
             and _wordy(reading):
         return [(reading, "look_alike_letters_read")]

@@ -2075,7 +2075,8 @@ def _letter_readings(original: str, text: str) -> list[tuple[str, str]]:
         found += _by_sentence(letter_disguises.upside_down, _INVIS_RE.sub("", original))
         # sentence by sentence too, as the ciphers: "(i) (w)(i)(l)(l) ..." after a plain sentence read no better
         # than the text whole
-        found += _by_sentence(lambda t: letter_disguises.look_alike_letters(t, original), text)
+        written = letter_disguises.look_alikes(original)
+        found += _by_sentence(lambda t: letter_disguises.look_alike_letters(t, written), text)
         found += letter_disguises.braille_letters(original)
     return found
 
