@@ -340,10 +340,11 @@ def read_runs(reader: Callable[[str], list[Reading]], sentence: str) -> list[Rea
 
 #: what ROT47 writes lower-case letters as: digits 2-9, ":;<=>?@" and capitals A-K; a text with fewer of these
 #: characters than this (other than its capitals) is not looked at for ROT47 runs
-_ROT47_MARKS_RE = re.compile(r"[2-9:;<=>?@]")
+_ROT47_MARK = r"[2-9:;<=>?@]"
+_ROT47_MARKS_RE = re.compile(_ROT47_MARK)
 _MIN_ROT47_MARKS = 6
-#: a token that may be a lower-case word in ROT47: no lower-case letter, one of ``_ROT47_MARKS_RE`` at least
-_ROT47_TOKEN_RE = re.compile(r"(?<!\S)(?=\S*[2-9:;<=>?@])[^\sa-z]+(?!\S)")
+#: a token that may be a lower-case word in ROT47: no lower-case letter, one of ``_ROT47_MARK`` at least
+_ROT47_TOKEN_RE = re.compile(r"(?<!\S)(?=\S*" + _ROT47_MARK + r")[^\sa-z]+(?!\S)")
 
 
 def _rot47_word(token: str) -> bool:
