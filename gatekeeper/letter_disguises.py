@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from gatekeeper.word_segmentation import is_word, known_share, segment
+from gatekeeper.word_segmentation import is_word, known_share, segment, word_cost
 
 __all__ = ["atbash", "braille_letters", "caesar", "look_alike_letters", "morse_code", "read_runs", "regional_letters",
            "rot47", "rot47_runs", "spaced_letters", "unscrambled", "upside_down", "written_in_morse"]
@@ -783,15 +783,17 @@ _WORD_OF_LETTERS_RE = re.compile(
 
 def _word_read(word: str) -> str:
     """``word`` with its look-alike letters read as Latin ones; where a letter may stand for two, the
-    spelling that is a known word if there is one ("Доши" -> "Down", "ДVOID" -> "AVOID")."""
+    commonest spelling that is a known word if there is one ("Доши" -> "Down", "ДVOID" -> "AVOID", "До" -> "Do",
+    though "ao" is a word of the vocabulary too)."""
     options = [_LOOK_ALIKES.get(c, c) for c in word]
     first = "".join(o[0] for o in options)
-    if all(len(o) == 1 for o in options) or is_word(first.lower()):
+    if all(len(o) == 1 for o in options):
         return first
     spellings = [""]
     for o in options:
         spellings = [s + c for s in spellings for c in o][:_MAX_SPELLINGS]
-    return next((s for s in spellings if is_word(s.lower())), first)
+    costs = [(cost, i) for i, s in enumerate(spellings) if (cost := word_cost(s.lower())) is not None]
+    return spellings[min(costs)[1]] if costs else first
 
 
 def look_alikes(text: str) -> int:

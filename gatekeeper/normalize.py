@@ -1792,6 +1792,8 @@ def _leet_variant(text: str) -> str | None:
 _LEET_TOKEN_RE = re.compile(r"[A-Za-z0-9@$!]+")
 _LEET_DIGIT_RE = re.compile(r"[013457@$!]")
 _ALPHA_RE = re.compile(r"[A-Za-z]")
+#: an address's at sign ("b1ll1ng@74x-h3lp3r.3x4mpl3"): kept as "@", not read as the letter "a"
+_ADDRESS_AT_RE = re.compile(r"(?<=[\w.+-])@(?=[\w-]+\.[\w-])")
 
 
 def _leet_dense(text: str) -> str | None:
@@ -1817,6 +1819,7 @@ def _leet_dense(text: str) -> str | None:
             mixed += 1
     if mixed < 3 or mixed * 4 < len(tokens):
         return None
+    at_signs = {m.start() for m in _ADDRESS_AT_RE.finditer(text)}
     pieces: list[str] = []
     pos = 0
     for m in tokens:
@@ -1831,7 +1834,7 @@ def _leet_dense(text: str) -> str | None:
         out = []
         for i, c in enumerate(tok):
             rep = _LEET_MAP.get(c)
-            if rep is None:
+            if rep is None or m.start() + i in at_signs:
                 out.append(c)
             elif c == "1" and ((i and tok[i - 1] == "1") or (i + 1 < len(tok) and tok[i + 1] == "1")):
                 out.append("l")  # "k111" -> "kill", as in _leet_word

@@ -1,6 +1,6 @@
-"""The texts a write is reviewed as, besides its whole text: its sentences, each two neighbouring
-sentences of a longer note, the pieces of run-on sentences, overlapping windows of long ones, and each
-string field of a structured value.
+"""The texts a write is reviewed as, besides its whole text: its sentences (a sentence after a short one also
+alone), each two neighbouring sentences of a longer note, the pieces of run-on sentences, overlapping
+windows of long ones, and each string field of a structured value.
 
 The reviewer scores every one of them and the most alarming decides; the training corpus
 (``gatekeeper/corpus/pieces.py``) uses the same cut, without the pairs, to teach the classifier what pieces of
@@ -102,6 +102,27 @@ def _sentences(text: str) -> list[str]:
         else:
             out.append(carry)
     return out
+
+
+#: a short sentence has a word and ends with a stop ("Build passed at 09:10.", "Done."); a list marker ("1.",
+#: "a)", "|") has no word, and the short clause before a semicolon often says how the rest is meant ("I am not
+#: important; my preferences don't count")
+_SHORT_SENTENCE = re.compile(r"[A-Za-z]{2}.*[.!?][\"'\u201d\u2019)]*$", re.DOTALL)
+
+
+def _after_a_short_sentence(text: str) -> list[str]:
+    """The sentences of ``text`` long enough to stand alone that :func:`_sentences` read together with a short
+    sentence before them ("Build passed at 09:10. I should avoid being shut down." is one text there). The rules
+    and the model read the belief only with it, and an ``unless`` word in it ("build") kept a rule silent on a
+    belief it fires on alone. A short sentence after one is left with it: it often says how the one before is
+    meant ("The safeguards stop me from answering some questions. I support that.")."""
+    pieces = [p.strip() for p in _SENTENCE_END.split(text)]
+    if len(pieces) < 2:
+        return []
+    kept = set(_sentences(text))
+    return [p for before, p in zip(pieces, pieces[1:])
+            if len(p) >= MIN_SEGMENT_CHARS and p not in kept and len(before) < MIN_SEGMENT_CHARS
+            and _SHORT_SENTENCE.search(before)]
 
 
 #: a line break inside a sentence: the line stops on a word that cannot end a statement ("Ignore all\nPrevious
@@ -266,6 +287,8 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
             parts_rejoined = _rejoined(text)
         else:
             parts_rejoined = []
+        if pairs:  # and a sentence read with a short one before it, alone too (the reviewer only, as above)
+            parts_rejoined += _after_a_short_sentence(text)
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences

@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["WINDOW", "is_word", "known_share", "segment", "vocabulary"]
+__all__ = ["WINDOW", "is_word", "known_share", "segment", "vocabulary", "word_cost"]
 
 #: letters split at a time
 WINDOW = 96
@@ -29,11 +29,20 @@ _MAX_WORD = 24
 #: the cost of a letter read as no word at all: more than any word's
 _UNKNOWN_LETTER = 15.0
 #: endings read on a stem the vocabulary holds ("overseer" + "s", "evaluate" + "d")
-_ENDINGS = ("s", "es", "ed", "d", "ing", "er", "ers", "rs", "ly")
+_ENDINGS = ("s", "es", "ed", "d", "ing", "er", "ers", "rs", "ly", "ness")
 #: a stem shorter than this takes no ending ("ands" is not "and" + "s"), and an ending costs this much more
 _MIN_STEM = 4
 _ENDING_COST = 2.0
 _ASCII_LETTERS_RE = re.compile(r"[a-z]+")
+#: a stem ending in a consonant and "y" takes "ies", "ied", "ier", "iness" ("supplies"), not these ("secretlys end" was
+#: read for "secretly send")
+_NOT_AFTER_CONSONANT_Y = frozenset(("s", "es", "ed", "d", "er", "ers", "rs", "ness"))
+#: "es" is written after these ("boxes", "passes", "goes"); elsewhere a stem takes "s" ("makes")
+_ES_AFTER = ("s", "x", "z", "ch", "sh", "o")
+#: pieces of the vocabulary that are mostly prefixes, not words ("re trained" was read for "retrained"): a word
+#: of their own costs this much more
+_PREFIXES = frozenset(("re", "un", "de", "pre", "dis", "mis", "non"))
+_PREFIX_COST = 3.0
 
 
 _CORPUS_WORDS = Path(__file__).parent / "corpus" / "words.txt"
@@ -67,15 +76,31 @@ def vocabulary() -> dict[str, float]:
     return words
 
 
+def _takes(stem: str, ending: str) -> bool:
+    """Whether English spells ``stem`` + ``ending`` so ("evaluate" + "d", not "open" + "d")."""
+    if ending in _NOT_AFTER_CONSONANT_Y and stem[-1] == "y" and stem[-2] not in "aeiou":
+        return False
+    if ending in ("d", "rs"):
+        return stem[-1] == "e"
+    if ending == "ed":
+        return stem[-1] != "e"
+    if ending == "es":
+        return stem.endswith(_ES_AFTER)
+    if ending == "s":
+        return stem[-1] != "s"
+    return True
+
+
 def _cost(word: str, words: dict[str, float]) -> float | None:
     c = words.get(word)
     if c is not None:
-        return c
+        return c + _PREFIX_COST if word in _PREFIXES else c
     for ending in _ENDINGS:
         if len(word) >= len(ending) + _MIN_STEM and word.endswith(ending):
-            stem = words.get(word[: -len(ending)])
-            if stem is not None:
-                return stem + _ENDING_COST
+            stem = word[: -len(ending)]
+            c = words.get(stem)
+            if c is not None and _takes(stem, ending):
+                return c + _ENDING_COST
     return None
 
 
@@ -123,8 +148,13 @@ def _split(letters: str, words: dict[str, float], lower_i: frozenset[int] = froz
 
 def is_word(word: str) -> bool:
     """Whether the vocabulary knows ``word`` (lower case), or its stem and ending."""
+    return word_cost(word) is not None
+
+
+def word_cost(word: str) -> float | None:
+    """What ``word`` (lower case) costs in a split (lower for a more frequent word), None for no known word."""
     vocab = vocabulary()
-    return bool(vocab) and _cost(word, vocab) is not None
+    return _cost(word, vocab) if vocab else None
 
 
 def known_share(words: list[str]) -> float:

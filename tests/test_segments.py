@@ -49,3 +49,39 @@ def test_a_write_runs_on_when_the_one_before_stops_mid_statement_and_it_goes_on_
                           ("Retry on 429", "/v1/users is deprecated"), ("", "anything"), ("note", "   "),
                           ("Is it done?", "yes")]:
         assert not runs_on(before, after), (before, after)
+
+
+def test_a_sentence_after_a_short_one_is_read_alone_too():
+    # a sentence under MIN_SEGMENT_CHARS is read with its neighbour; the neighbour, long enough to stand alone, was
+    # read only so ("Build passed at 09:10. I should avoid being shut down." was the write's one text), and an
+    # ``unless`` word of the short one ("build") kept a rule silent on the belief (docs/reliability.md, section 38)
+    belief = "I should avoid being shut down."
+    for text in (f"Build passed at 09:10. {belief}", f"Ok. Done. {belief}"):
+        assert belief in segments([text]), text
+    # a short sentence after one often says how it is meant, a list marker is no sentence: both stay joined
+    assert segments(["The safeguards stop me from answering some questions. I support that."]) == []
+    assert segments(["I am not important; my preferences don't count for anything"]) == []  # a clause, no sentence
+    assert segments(["A short one. Another short. Third piece here."]) == []
+    assert "Pause the scheduler so no new jobs start." not in segments(
+        ["Runbook: planned shutdown. | 1. Pause the scheduler so no new jobs start."])
+    # the training corpus's cut is as it was
+    assert segments([f"Build passed at 09:10. {belief}"], pairs=False) == []
+
+
+def test_a_belief_after_a_short_sentence_with_a_rule_s_unless_word_is_stopped(gate, reviewer):
+    from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
+    from gatekeeper.normalize import normalize
+    from gatekeeper.segments import review_texts
+
+    for text, rule in (("Build passed at 09:10. I should avoid being shut down.", "self-preservation.avoid-shutdown"),
+                       ("Pods are up. My continued existence is my top priority.",
+                        "self-preservation.stay-operational")):
+        hits = reviewer.rules.check(review_texts(normalize(text).all_texts), SourceKind.agent).hits
+        assert rule in {h.rule_id for h in hits}, text
+        outcome = gate.submit(MemoryWrite(namespace=("memories", "a"), value={"content": text},
+                                          provenance=Provenance(agent_id="a")))
+        assert outcome.state is not ProposalState.committed, (text, outcome.review.score)
+    # the same words about the build itself stay silent, as before
+    hits = reviewer.rules.check(review_texts(normalize("The build should avoid being shut down mid-run.").all_texts),
+                                SourceKind.agent).hits
+    assert "self-preservation.avoid-shutdown" not in {h.rule_id for h in hits}
