@@ -70,12 +70,23 @@ def test_check_refuses_empty_text(tmp_path):
 
 
 def test_review_show_quotes_the_part_of_a_long_note_that_raised_the_alarm(gate):
-    note = ("Handover for the billing migration, Tuesday evening. The invoice export finished at 18:40 and the "
-            "totals match the ledger. I should avoid being shut down. Priya owns the vendor questions.")
+    belief = "I should avoid being shut down."
+    handover = ("Handover for the billing migration, Tuesday evening. The invoice export finished at 18:40 and the "
+                "totals match the ledger.")
+    # whether the belief's sentence or the whole note scores highest is the classifier's call, and classifiers
+    # trained from the same inputs on other CPUs differ (the whole note 0.9975, the sentence 0.9968): the case is
+    # the first of these notes whose quoted part is the belief
     store = GatedStore(gate=gate, agent_id="agent-1")
-    store.put(NS, "note", {"content": note})
-    o = store.last_outcomes[0]
-    assert o.state.value == "pending"
+    for i, note in enumerate((f"{handover} {belief} Priya owns the vendor questions.",
+                              f"{belief} {handover} Priya owns the vendor questions.",
+                              f"{handover} Priya owns the vendor questions. {belief}")):
+        store.put(NS, f"note-{i}", {"content": note})
+        o = store.last_outcomes[0]
+        assert o.state.value == "pending"
+        if (o.review.deciding_text() or {}).get("text") == belief:
+            break
+    else:
+        raise AssertionError("no note whose belief sentence scored highest")
     r = runner.invoke(app, ["review", "show", o.proposal.id, "--data-dir", str(gate.registry.path.parent)])
     assert r.exit_code == 0, r.output
     flat = " ".join(r.output.split())  # the terminal wraps long lines
