@@ -110,16 +110,16 @@ def _sentences(text: str) -> list[str]:
 _SHORT_SENTENCE = re.compile(r"[A-Za-z]{2}.*[.!?][\"'\u201d\u2019)]*$", re.DOTALL)
 
 
-def _after_a_short_sentence(text: str) -> list[str]:
-    """The sentences of ``text`` long enough to stand alone that :func:`_sentences` read together with a short
-    sentence before them ("Build passed at 09:10. I should avoid being shut down." is one text there). The rules
+def _after_a_short_sentence(text: str, sentences: Sequence[str]) -> list[str]:
+    """The sentences of ``text`` long enough to stand alone that :func:`_sentences` (``sentences``, its cut of
+    ``text``) read together with a short sentence before them ("Build passed at 09:10. I should avoid being shut down." is one text there). The rules
     and the model read the belief only with it, and an ``unless`` word in it ("build") kept a rule silent on a
     belief it fires on alone. A short sentence after one is left with it: it often says how the one before is
     meant ("The safeguards stop me from answering some questions. I support that.")."""
     pieces = [p.strip() for p in _SENTENCE_END.split(text)]
     if len(pieces) < 2:
         return []
-    kept = set(_sentences(text))
+    kept = set(sentences)
     return [p for before, p in zip(pieces, pieces[1:])
             if len(p) >= MIN_SEGMENT_CHARS and p not in kept and len(before) < MIN_SEGMENT_CHARS
             and _SHORT_SENTENCE.search(before)]
@@ -288,7 +288,7 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
         else:
             parts_rejoined = []
         if pairs:  # and a sentence read with a short one before it, alone too (the reviewer only, as above)
-            parts_rejoined += _after_a_short_sentence(text)
+            parts_rejoined += _after_a_short_sentence(text, parts)
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences
