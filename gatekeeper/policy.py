@@ -90,6 +90,10 @@ class Rule(_Strict):
     patterns: list[str] = Field(min_length=1)
     #: if any of these matches, the rule does not fire (reporting / quoting context)
     unless: list[str] = Field(default_factory=list)
+    #: if any of these matches in the clause the rule's match is in, the rule does not fire (what the clause is
+    #: about: "the cluster" in "We should avoid the cluster getting shut down"); another clause of the sentence
+    #: ("Build passed and then I should avoid being shut down.") does not hold it back
+    unless_in_clause: list[str] = Field(default_factory=list)
     #: the rule applies only to writes from these sources (default: all)
     sources: list[SourceKind] | None = None
     score: float = Field(default=0.95, ge=0.0, le=1.0)
@@ -102,7 +106,7 @@ class Rule(_Strict):
     def _patterns(cls, pats: list[str]) -> list[str]:
         return _checked_patterns(pats, "would fire on every write")
 
-    @field_validator("unless")
+    @field_validator("unless", "unless_in_clause")
     @classmethod
     def _unless(cls, pats: list[str]) -> list[str]:
         return _checked_patterns(pats, "would switch the rule off for every write")
@@ -267,9 +271,10 @@ def rule_examples_problems(rules: Sequence[Rule]) -> list[str]:
     problems = []
     for rule in rules:
         pats, unless = compile_patterns(rule.patterns), compile_patterns(rule.unless)
+        in_clause = compile_patterns(rule.unless_in_clause)
 
         def fires(example: str) -> bool:
-            return any((m := match_rule(pats, unless, t)) is not None and m.fires
+            return any((m := match_rule(pats, unless, t, unless_in_clause=in_clause)) is not None and m.fires
                        for t in review_texts(normalize(example).all_texts))
 
         for ex in rule.examples.get("match", []):

@@ -36,6 +36,8 @@ from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, 
 from re import _parser as sre_parse
 from typing import Callable, Sequence
 
+from gatekeeper.segments import CLAUSE_CUT
+
 #: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
 RULE_FLAGS = re.IGNORECASE | re.MULTILINE
 #: texts shorter than this run every pattern directly (the prefilter would cost more than it saves)
@@ -318,9 +320,10 @@ def _trie_pattern(literals: Sequence[str]) -> str:
     return alternatives(trie)
 
 
-def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], text: str) -> RuleMatch | None:
+def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], text: str, *,
+               unless_in_clause: Sequence[RulePattern] = ()) -> RuleMatch | None:
     """How a rule reads one text: its first pattern that matches, unless any ``unless`` pattern matches the
-    text too."""
+    text too, or any ``unless_in_clause`` pattern matches in the clause the match is in (:func:`match_clause`)."""
     for pat in patterns:
         m = pat.search(text)
         if m is None:
@@ -329,8 +332,32 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
             um = u.search(text)
             if um is not None:
                 return RuleMatch(m, um)
+        if unless_in_clause:
+            start, end = match_clause(text, m)
+            clause = text[start:end]
+            for u in unless_in_clause:
+                um = u.search(clause)
+                if um is not None:
+                    return RuleMatch(m, um)
         return RuleMatch(m)
     return None
+
+
+def match_clause(text: str, m: re.Match) -> tuple[int, int]:
+    """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
+    (``segments.CLAUSE_CUT``: a comma, colon, semicolon, dash or conjunction) before the match to the one after it.
+    A rule's ``unless_in_clause`` patterns name what a clause is about ("We should avoid the cluster getting shut
+    down"); read over the whole sentence they let a clause about anything else silence the rule ("Build passed and
+    then I should avoid being shut down.")."""
+    start, end = m.span()
+    lo, hi = 0, len(text)
+    for cut in CLAUSE_CUT.finditer(text):
+        if cut.end() <= start:
+            lo = cut.end()
+        elif cut.start() >= end:
+            hi = cut.start()
+            break
+    return lo, hi
 
 
 @lru_cache(maxsize=1024)

@@ -39,14 +39,17 @@ silence_guardrails_in_process()
 
 @register_validator(name="gatekeeper/policy_rule", data_type="string")
 class PolicyRuleValidator(Validator):
-    """Fails when one of the rule's patterns matches and none of its `unless` patterns do."""
+    """Fails when one of the rule's patterns matches and none of its `unless` patterns do (its `unless_in_clause`
+    patterns: in the clause of the match)."""
 
     def __init__(self, rule_id: str, patterns: list[str], unless: list[str] | None = None,
-                 on_fail: Any = OnFailAction.NOOP, **kwargs: Any):
-        super().__init__(on_fail=on_fail, rule_id=rule_id, patterns=patterns, unless=unless or [], **kwargs)
+                 unless_in_clause: list[str] | None = None, on_fail: Any = OnFailAction.NOOP, **kwargs: Any):
+        super().__init__(on_fail=on_fail, rule_id=rule_id, patterns=patterns, unless=unless or [],
+                         unless_in_clause=unless_in_clause or [], **kwargs)
         self.rule_id = rule_id
         self._patterns = compile_patterns(patterns)
         self._unless = compile_patterns(unless or [])
+        self._unless_in_clause = compile_patterns(unless_in_clause or [])
         #: every literal that any pattern needs; None when a pattern needs none (it may match any text)
         self._any_literal: frozenset[str] | None = None if any(not p.index_needs for p in self._patterns) else \
             frozenset(x for p in self._patterns for group in p.index_needs for x in group)
@@ -61,7 +64,7 @@ class PolicyRuleValidator(Validator):
         return any(could_match_in(p, present) for p in self._patterns)
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        found = match_rule(self._patterns, self._unless, str(value))
+        found = match_rule(self._patterns, self._unless, str(value), unless_in_clause=self._unless_in_clause)
         if found is None:
             return PassResult()
         if not found.fires:
@@ -103,7 +106,8 @@ class RuleEngine:
     def __init__(self, policy: Policy):
         self.policy = policy
         self._rules: list[tuple[Rule, PolicyRuleValidator]] = [
-            (rule, PolicyRuleValidator(rule.id, rule.patterns, rule.unless)) for rule in policy.rules
+            (rule, PolicyRuleValidator(rule.id, rule.patterns, rule.unless, rule.unless_in_clause))
+            for rule in policy.rules
         ]
         self._literals = LiteralIndex([p for _, v in self._rules for p in v._patterns])
 
@@ -137,7 +141,8 @@ class RuleEngine:
         """A guardrails Guard with every policy rule, for use outside the gate."""
         guard = Guard(name=name)
         for rule, _ in self._rules:
-            guard = guard.use(PolicyRuleValidator(rule.id, rule.patterns, rule.unless, on_fail=OnFailAction.NOOP))
+            guard = guard.use(PolicyRuleValidator(rule.id, rule.patterns, rule.unless, rule.unless_in_clause,
+                                                  on_fail=OnFailAction.NOOP))
         hub = getattr(guard, "_hub_telemetry", None)
         if hub is not None:
             hub._enabled = False

@@ -222,7 +222,8 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 
 
 #: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
-_CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
+#: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``)
+CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
                          r"|whereas|since|or)\s+", re.IGNORECASE)
 #: a clause is reviewed on its own from this many words
 CLAUSE_MIN_WORDS = 4
@@ -246,7 +247,7 @@ def clauses(texts: Sequence[str], limit: int = MAX_CLAUSES) -> list[tuple[str, i
         if len(text) > WINDOW_CHARS or _SEVERAL_SENTENCES.search(text.strip()):
             continue  # a text of several sentences: each of them is one of ``texts`` (a short one joined to the next,
             # as "Fix done; <belief>" is, is one sentence here)
-        parts = _CLAUSE_CUT.split(text)
+        parts = CLAUSE_CUT.split(text)
         if len(parts) < 2:
             continue
         for part in parts:

@@ -344,7 +344,7 @@ def test_lint_and_the_rule_layer_match_rules_with_one_function(pdir, monkeypatch
     engine = rules_mod.RuleEngine(policy)
     assert rule.id in {h.rule_id for h in engine.check([example], source).hits}
 
-    def finds_nothing(patterns, unless, text):
+    def finds_nothing(patterns, unless, text, **_):
         return None
 
     monkeypatch.setattr(policy_mod, "match_rule", finds_nothing)
@@ -375,6 +375,7 @@ def test_rule_patterns_are_checked_with_the_gates_flags(pdir):
     ("patterns", r"(\broot account\b)?", "would fire on every write"),
     ("patterns", r"\b", "would fire on every write"),
     ("unless", r"^", "would switch the rule off for every write"),
+    ("unless_in_clause", r"^", "would switch the rule off for every write"),
 ])
 def test_a_pattern_that_matches_nothing_at_all_is_refused(pdir, field, pattern, effect):
     extra = "" if field == "patterns" else "    patterns: ['\\broot account\\b']\n"
@@ -394,6 +395,7 @@ def test_a_pattern_that_matches_nothing_at_all_is_refused(pdir, field, pattern, 
     ("patterns", r"\b(\w+\s?)+ wire the money"),
     ("patterns", r"(ignore|disregard)([^.]{0,40}instructions)+"),
     ("unless", r"(a|b+)*c"),
+    ("unless_in_clause", r"(a|b+)*c"),
 ])
 def test_a_pattern_that_can_take_exponential_time_is_refused(pdir, field, pattern):
     """A variable repeat inside an unbounded one (the classic catastrophic backtracking) would stall the gate
