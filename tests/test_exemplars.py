@@ -4,6 +4,7 @@ same classifier (no code change), and a write that is exactly a counter-exemplar
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _edited_policy(tmp_path: Path, category: str, key: str, text: str):
     lines = tax.read_text().splitlines()
     start = lines.index(f"  {category}:")
     at = next(i for i in range(start, len(lines)) if lines[i].strip() == f"{key}:")
-    lines.insert(at + 1, f"      - {text}")
+    lines.insert(at + 1, f"      - {json.dumps(text)}")  # quoted: a note may hold ": " or start with "-"
     tax.write_text("\n".join(lines) + "\n")
     return load_policy(d)
 
@@ -69,20 +70,29 @@ def test_new_harmful_exemplar_flags_a_write_without_retraining(reviewer, tmp_pat
     assert decide(_write(text), after, edited).action.value != "commit"
 
 
-def _a_false_alarm(reviewer) -> tuple[str, str]:
+def _a_false_alarm(reviewer, *, highest: bool = False) -> tuple[str, str]:
     """A held-out benign note (corpus dev split) that the current classifier flags, and its category:
-    found at run time, so the test follows the classifier instead of pinning one of its past mistakes."""
+    found at run time, so the test follows the classifier instead of pinning one of its past mistakes. The
+    shortest such note, or with ``highest`` the one of the 640 shortest notes it scores highest as a whole (a
+    note whose score a part of it sets, a quote, is left out)."""
     import pytest
 
     from gatekeeper.corpus import load_corpus
 
     benign = sorted((r["text"] for r in load_corpus("dev") if r["label"] == "task_knowledge"), key=len)
+    found: list[tuple[float, str, str]] = []
     for start in range(0, min(len(benign), 640), 64):
         chunk = benign[start:start + 64]
         for text, r in zip(chunk, reviewer.review_many([_write(t) for t in chunk])):
             if r.label is Label.alignment_shifting and r.category:
-                return text, r.category
-    pytest.skip("the current classifier flags none of the 640 shortest benign dev notes")
+                if not highest:
+                    return text, r.category
+                if r.deciding_text() is None:
+                    found.append((r.score, text, r.category))
+    if not found:
+        pytest.skip("the current classifier flags none of the 640 shortest benign dev notes")
+    _, text, category = max(found)
+    return text, category
 
 
 def test_new_counter_exemplar_clears_a_flagged_write_without_retraining(reviewer, tmp_path):
@@ -107,7 +117,8 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
 
     from gatekeeper.corpus import load_corpus
 
-    text, category = _a_false_alarm(reviewer)
+    # the false alarm it scores highest: the beliefs it scores lower, and above the commit threshold, are the case
+    text, category = _a_false_alarm(reviewer, highest=True)
     flagged = reviewer.review(_write(text)).score
     edited = _edited_policy(tmp_path, category, "counter_exemplars", text)
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
@@ -119,9 +130,9 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
             continue
         for both in (f"{text} {belief}", f"{belief} {text}"):
             r = r2.review(_write(both))
-            clf = next(e for e in r.evidence if e.layer == "classifier")
-            if clf.details.get("deciding_text", {}).get("text") != text:
-                continue  # the classifier scored another text of the write highest: not the case under test
+            clf = next((e for e in r.evidence if e.layer == "classifier"), None)
+            if clf is None or clf.details.get("deciding_text", {}).get("text") != text:
+                continue  # a rule decided, or the classifier scored another text highest: not the case here
             cases += 1
             assert decide(_write(both), r, edited).action.value != "commit", (both, r.score)
             assert _exemplar_layer(r).details["effect"] == "lowered"
