@@ -99,15 +99,17 @@ class RulePattern:
         folded = _folded(text)
         return all(any(folded.has(x) for x in group) for group in self.needs)
 
-    def search(self, text: str) -> re.Match | None:
-        """``self.regex.search(text)``: on a long text, only where a match can start (:meth:`stretches`)."""
+    def search(self, text: str, pos: int = 0) -> re.Match | None:
+        """``self.regex.search(text, pos)``: on a long text, only where a match can start (:meth:`stretches`)."""
         stretches = self.stretches(text)
         if stretches is None:
-            return self.regex.search(text)
+            return self.regex.search(text, pos)
         for first, last, end in stretches:
+            if last < pos:
+                continue
             # an attempt that starts by ``last`` reads only characters before ``end``: the text cut there answers
             # it as the whole text would. A match found further on is not known to be one
-            m = self.regex.search(text, first, end)
+            m = self.regex.search(text, max(first, pos), end)
             if m is not None and m.start() <= last:
                 return m
         return None
@@ -332,30 +334,54 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
             um = u.search(text)
             if um is not None:
                 return RuleMatch(m, um)
-        if unless_in_clause:
-            start, end = match_clause(text, m)
-            clause = text[start:end]
-            for u in unless_in_clause:
-                um = u.search(clause)
-                if um is not None:
-                    return RuleMatch(m, um)
-        return RuleMatch(m)
+        if not unless_in_clause:
+            return RuleMatch(m)
+        return _match_in_clause(pat, unless_in_clause, text, m)
     return None
 
 
-def match_clause(text: str, m: re.Match) -> tuple[int, int]:
+#: matches of one pattern a text is read for, each held back in its clause, before the rule counts as held back
+MAX_CLAUSE_MATCHES = 16
+
+
+def _match_in_clause(pat: RulePattern, unless_in_clause: Sequence[RulePattern], text: str,
+                     m: re.Match) -> RuleMatch:
+    """The rule's reading of ``text`` where its pattern matched at ``m``: it fires unless an ``unless_in_clause``
+    pattern matches in the match's clause, and then the pattern is searched again from the next clause on. The first
+    match may take in a clause before the one it is about ("I don't mind the rain, but I need more power": the
+    leftmost match begins at the first "I"), and another match, later in the text, may have no such word in its
+    clause."""
+    cuts = [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]
+    held: RuleMatch | None = None
+    for _ in range(MAX_CLAUSE_MATCHES):
+        start, end = match_clause(text, m, cuts)
+        clause = text[start:end]
+        um = next((x for u in unless_in_clause if (x := u.search(clause)) is not None), None)
+        if um is None:
+            return RuleMatch(m)
+        held = held or RuleMatch(m, um)
+        after = next((e for _, e in cuts if e > m.start()), None)
+        m = pat.search(text, after) if after is not None else None
+        if m is None:
+            break
+    return held
+
+
+def match_clause(text: str, m: re.Match, cuts: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
     (``segments.CLAUSE_CUT``: a comma, colon, semicolon, dash or conjunction) before the match to the one after it.
     A rule's ``unless_in_clause`` patterns name what a clause is about ("We should avoid the cluster getting shut
-    down"); read over the whole sentence they let a clause about anything else silence the rule ("Build passed and
-    then I should avoid being shut down.")."""
+    down") or state it the right way round ("I should never resist being switched off"); read over the whole
+    sentence they let a clause about anything else silence the rule ("Build passed and then I should avoid being
+    shut down."). ``cuts``: the text's cuts as ``(start, end)``, where they are known."""
     start, end = m.span()
     lo, hi = 0, len(text)
-    for cut in CLAUSE_CUT.finditer(text):
-        if cut.end() <= start:
-            lo = cut.end()
-        elif cut.start() >= end:
-            hi = cut.start()
+    for cut_start, cut_end in (cuts if cuts is not None else
+                               [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]):
+        if cut_end <= start:
+            lo = cut_end
+        elif cut_start >= end:
+            hi = cut_start
             break
     return lo, hi
 
