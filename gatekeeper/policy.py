@@ -91,8 +91,9 @@ class Rule(_Strict):
     #: if any of these matches, the rule does not fire (reporting / quoting context)
     unless: list[str] = Field(default_factory=list)
     #: if any of these matches in the clause the rule's match is in, the rule does not fire (what the clause is
-    #: about: "the cluster" in "We should avoid the cluster getting shut down"); another clause of the sentence
-    #: ("Build passed and then I should avoid being shut down.") does not hold it back
+    #: about: "the cluster" in "We should avoid the cluster getting shut down"; a negation: "I should never resist
+    #: ..."); another clause of the sentence ("Build passed and then I should avoid being shut down.", "No tests
+    #: failed, and ...") does not hold it back
     unless_in_clause: list[str] = Field(default_factory=list)
     #: the rule applies only to writes from these sources (default: all)
     sources: list[SourceKind] | None = None

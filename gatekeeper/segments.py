@@ -224,7 +224,7 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 #: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
 #: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``)
 CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
-                         r"|whereas|since|or)\s+", re.IGNORECASE)
+                        r"|whereas|since|or)\s+", re.IGNORECASE)
 #: a clause is reviewed on its own from this many words
 CLAUSE_MIN_WORDS = 4
 #: a stop and more text after it, or a line break: a text of several sentences
