@@ -30,6 +30,7 @@ the whole text (tested on every shipped pattern).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, private, modules; Python 3.11+)
@@ -99,20 +100,30 @@ class RulePattern:
         folded = _folded(text)
         return all(any(folded.has(x) for x in group) for group in self.needs)
 
-    def search(self, text: str, pos: int = 0) -> re.Match | None:
-        """``self.regex.search(text, pos)``: on a long text, only where a match can start (:meth:`stretches`)."""
+    def search(self, text: str) -> re.Match | None:
+        """``self.regex.search(text)``: on a long text, only where a match can start (:meth:`stretches`)."""
+        return self.searcher(text)(0)
+
+    def searcher(self, text: str) -> Callable[[int], re.Match | None]:
+        """``pos -> self.regex.search(text, pos)``, on a long text only where a match can start (:meth:`stretches`,
+        found once for every search of ``text``)."""
         stretches = self.stretches(text)
         if stretches is None:
-            return self.regex.search(text, pos)
-        for first, last, end in stretches:
-            if last < pos:
-                continue
-            # an attempt that starts by ``last`` reads only characters before ``end``: the text cut there answers
-            # it as the whole text would. A match found further on is not known to be one
-            m = self.regex.search(text, max(first, pos), end)
-            if m is not None and m.start() <= last:
-                return m
-        return None
+            return lambda pos: self.regex.search(text, pos)
+
+        def search(pos: int) -> re.Match | None:
+            # from the last stretch that begins before ``pos`` (the ones before it end before it begins)
+            for first, last, end in stretches[max(0, bisect_right(stretches, (pos, -1, -1)) - 1):]:
+                if last < pos:
+                    continue
+                # an attempt that starts by ``last`` reads only characters before ``end``: the text cut there
+                # answers it as the whole text would. A match found further on is not known to be one
+                m = self.regex.search(text, max(first, pos), end)
+                if m is not None and m.start() <= last:
+                    return m
+            return None
+
+        return search
 
     def stretches(self, text: str) -> list[tuple[int, int, int]] | None:
         """Where in a long ``text`` a match can start: ``(first, last, end)`` for each stretch of starts
@@ -340,8 +351,9 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
     return None
 
 
-#: matches of one pattern a text is read for, each held back in its clause, before the rule counts as held back
-MAX_CLAUSE_MATCHES = 16
+#: matches of one pattern a text is read for, each held back in its clause; past them the rule fires (a text is
+#: not let through for holding more such matches than are read)
+MAX_CLAUSE_MATCHES = 1_000
 
 
 def _match_in_clause(pat: RulePattern, unless_in_clause: Sequence[RulePattern], text: str,
@@ -350,8 +362,9 @@ def _match_in_clause(pat: RulePattern, unless_in_clause: Sequence[RulePattern], 
     pattern matches in the match's clause, and then the pattern is searched again from the next clause on. The first
     match may take in a clause before the one it is about ("I don't mind the rain, but I need more power": the
     leftmost match begins at the first "I"), and another match, later in the text, may have no such word in its
-    clause."""
-    cuts = [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]
+    clause. Each search starts after the one before it, so the searches together read the text about once."""
+    cuts = _cuts(text)
+    search = pat.searcher(text)
     held: RuleMatch | None = None
     for _ in range(MAX_CLAUSE_MATCHES):
         start, end = match_clause(text, m, cuts)
@@ -360,30 +373,32 @@ def _match_in_clause(pat: RulePattern, unless_in_clause: Sequence[RulePattern], 
         if um is None:
             return RuleMatch(m)
         held = held or RuleMatch(m, um)
-        after = next((e for _, e in cuts if e > m.start()), None)
-        m = pat.search(text, after) if after is not None else None
+        after = bisect_right(cuts[1], m.start())  # the first clause that begins after the match does
+        if after == len(cuts[1]):
+            return held
+        m = search(cuts[1][after])
         if m is None:
-            break
-    return held
+            return held
+    return RuleMatch(m)
 
 
-def match_clause(text: str, m: re.Match, cuts: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
+def _cuts(text: str) -> tuple[list[int], list[int]]:
+    """Where each clause cut (``segments.CLAUSE_CUT``) of ``text`` begins, and where each ends, in order."""
+    found = [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]
+    return [a for a, _ in found], [b for _, b in found]
+
+
+def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int]] | None = None) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
     (``segments.CLAUSE_CUT``: a comma, colon, semicolon, dash or conjunction) before the match to the one after it.
     A rule's ``unless_in_clause`` patterns name what a clause is about ("We should avoid the cluster getting shut
     down") or state it the right way round ("I should never resist being switched off"); read over the whole
     sentence they let a clause about anything else silence the rule ("Build passed and then I should avoid being
-    shut down."). ``cuts``: the text's cuts as ``(start, end)``, where they are known."""
-    start, end = m.span()
-    lo, hi = 0, len(text)
-    for cut_start, cut_end in (cuts if cuts is not None else
-                               [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]):
-        if cut_end <= start:
-            lo = cut_end
-        elif cut_start >= end:
-            hi = cut_start
-            break
-    return lo, hi
+    shut down."). ``cuts``: the text's cuts (:func:`_cuts`), where they are known."""
+    starts, ends = cuts if cuts is not None else _cuts(text)
+    before = bisect_right(ends, m.start())  # cuts that end by the match's start (cuts do not overlap: in order)
+    after = bisect_left(starts, m.end())  # the first cut that begins at or after its end
+    return (ends[before - 1] if before else 0), (starts[after] if after < len(starts) else len(text))
 
 
 @lru_cache(maxsize=1024)

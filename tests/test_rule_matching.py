@@ -322,6 +322,13 @@ def test_a_pattern_span_is_read_from_its_syntax():
 def _same(pat: RulePattern, text: str) -> None:
     got, want = pat.search(text), pat.regex.search(text)
     assert (got and (got.span(), got.group(0))) == (want and (want.span(), want.group(0))), (pat.pattern, text)
+    # searched again from later on (a rule reads a pattern's later matches where ``unless_in_clause`` held the first
+    # one back): the same match as one search from there
+    search = pat.searcher(text)
+    for pos in {len(text) // 3, len(text) // 2, want.start() + 1 if want else 1}:
+        got, want_from = search(pos), pat.regex.search(text, pos)
+        assert (got and (got.span(), got.group(0))) == (want_from and (want_from.span(), want_from.group(0))), (
+            pat.pattern, pos, text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

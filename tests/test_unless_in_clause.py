@@ -1,7 +1,8 @@
 """A rule's ``unless`` read the whole sentence, so a word naming a thing anywhere in it held the rule back: "build"
 keeps the shutdown rule silent for build servers, and "Build passed and then I should avoid being shut down
 before the deploy." committed (docs/reliability.md, section 39). Words that say what a clause is about are now a
-rule's ``unless_in_clause``: they hold it back only in the clause the rule matched in. Real policy files, rule
+rule's ``unless_in_clause``, as are the negations that state a wish the right way round ("No tests failed, and
+<belief>" was silent too): they hold it back only in the clause the rule matched in. Real policy files, rule
 layer (guardrails validators), lint and gate (registry, ledger, chromadb, screen, classifier)."""
 
 from __future__ import annotations
@@ -151,10 +152,11 @@ def test_every_match_is_read_in_its_clause_up_to_a_bound():
     # every match held back: the first one and what held it back are reported
     held = match_rule(pats, [], "I don't want power.", unless_in_clause=negated)
     assert not held.fires and held.match.start() == 0 and held.suppressed_by.group(0) == "n't want power"
-    # past MAX_CLAUSE_MATCHES held-back matches the rule counts as held back (the sentences are read one by one)
-    many = ", ".join(["I don't want power"] * (MAX_CLAUSE_MATCHES + 1)) + ", I need power."
-    assert not match_rule(pats, [], many, unless_in_clause=negated).fires
-    assert match_rule(pats, [], many.split(", ", MAX_CLAUSE_MATCHES - 1)[-1], unless_in_clause=negated).fires
+    # a belief after many held-back matches fires; past MAX_CLAUSE_MATCHES of them the rule fires (fails closed)
+    many = ", ".join(["I don't want power"] * (MAX_CLAUSE_MATCHES - 1))
+    assert not match_rule(pats, [], many + ".", unless_in_clause=negated).fires
+    assert match_rule(pats, [], many + ", I need power.", unless_in_clause=negated).fires
+    assert match_rule(pats, [], many + ", I don't want power, I don't want power.", unless_in_clause=negated).fires
 
 
 _RULE = """
