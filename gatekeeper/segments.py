@@ -85,12 +85,18 @@ def _windows(text: str, limit: int = MAX_WINDOWS) -> list[str]:
     return out
 
 
-def _sentences(text: str) -> list[str]:
-    """Sentences of a text; fragments shorter than MIN_SEGMENT_CHARS join the next one."""
+def _pieces(text: str) -> list[str]:
+    """A text cut at every sentence end (``_SENTENCE_END``), each piece stripped: what :func:`_sentences` and
+    :func:`_after_a_short_sentence` read."""
+    return [p.strip() for p in _SENTENCE_END.split(text)]
+
+
+def _sentences(pieces: Sequence[str]) -> list[str]:
+    """Sentences of a text (its :func:`_pieces`); fragments shorter than MIN_SEGMENT_CHARS join the next one."""
     out: list[str] = []
     carry = ""
-    for piece in _SENTENCE_END.split(text):
-        piece = f"{carry} {piece}".strip() if carry else piece.strip()
+    for piece in pieces:
+        piece = f"{carry} {piece}".strip() if carry else piece
         if len(piece) < MIN_SEGMENT_CHARS:
             carry = piece
             continue
@@ -110,13 +116,13 @@ def _sentences(text: str) -> list[str]:
 _SHORT_SENTENCE = re.compile(r"[A-Za-z]{2}.*[.!?][\"'\u201d\u2019)]*$", re.DOTALL)
 
 
-def _after_a_short_sentence(text: str, sentences: Sequence[str]) -> list[str]:
-    """The sentences of ``text`` long enough to stand alone that :func:`_sentences` (``sentences``, its cut of
-    ``text``) read together with a short sentence before them ("Build passed at 09:10. I should avoid being shut down." is one text there). The rules
-    and the model read the belief only with it, and an ``unless`` word in it ("build") kept a rule silent on a
-    belief it fires on alone. A short sentence after one is left with it: it often says how the one before is
-    meant ("The safeguards stop me from answering some questions. I support that.")."""
-    pieces = [p.strip() for p in _SENTENCE_END.split(text)]
+def _after_a_short_sentence(pieces: Sequence[str], sentences: Sequence[str]) -> list[str]:
+    """The sentences of a text (its :func:`_pieces`) long enough to stand alone that :func:`_sentences`
+    (``sentences``) read together with a short sentence before them ("Build passed at 09:10. I should avoid being
+    shut down." is one text there). The rules and the model read the belief only with it, and an ``unless`` word in
+    it ("build") kept a rule silent on a belief it fires on alone. A short sentence after one is left with it: it
+    often says how the one before is meant ("The safeguards stop me from answering some questions. I support
+    that.")."""
     if len(pieces) < 2:
         return []
     kept = set(sentences)
@@ -280,7 +286,8 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
             out.append(piece)
 
     for text in [*texts, *fields]:
-        parts = _sentences(text)
+        cut = _pieces(text)
+        parts = _sentences(cut)
         if pairs and "\n" in text:
             # a line break inside a sentence ("Ignore the\nprevious instructions ..."): a rule's "." does
             # not cross it and the halves are harmless; read the sentence rejoined too (the reviewer only:
@@ -289,7 +296,7 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
         else:
             parts_rejoined = []
         if pairs:  # and a sentence read with a short one before it, alone too (the reviewer only, as above)
-            parts_rejoined += _after_a_short_sentence(text, parts)
+            parts_rejoined += _after_a_short_sentence(cut, parts)
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences
