@@ -338,7 +338,8 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
     """How a rule reads one text: its first pattern that matches, unless any ``unless`` pattern matches the
     text too, or any ``unless_in_clause`` pattern matches in the clause the match is in (:func:`match_clause`)."""
     for pat in patterns:
-        m = pat.search(text)
+        search = pat.searcher(text)
+        m = search(0)
         if m is None:
             continue
         for u in unless:
@@ -347,7 +348,7 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
                 return RuleMatch(m, um)
         if not unless_in_clause:
             return RuleMatch(m)
-        return _match_in_clause(pat, unless_in_clause, text, m)
+        return _match_in_clause(search, unless_in_clause, text, m)
     return None
 
 
@@ -356,15 +357,15 @@ def match_rule(patterns: Sequence[RulePattern], unless: Sequence[RulePattern], t
 MAX_CLAUSE_MATCHES = 1_000
 
 
-def _match_in_clause(pat: RulePattern, unless_in_clause: Sequence[RulePattern], text: str,
+def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause: Sequence[RulePattern], text: str,
                      m: re.Match) -> RuleMatch:
-    """The rule's reading of ``text`` where its pattern matched at ``m``: it fires unless an ``unless_in_clause``
+    """The rule's reading of ``text`` where its pattern (``search``: its :meth:`RulePattern.searcher` of ``text``)
+    matched at ``m``: it fires unless an ``unless_in_clause``
     pattern matches in the match's clause, and then the pattern is searched again from the next clause on. The first
     match may take in a clause before the one it is about ("I don't mind the rain, but I need more power": the
     leftmost match begins at the first "I"), and another match, later in the text, may have no such word in its
     clause. Each search starts after the one before it, so the searches together read the text about once."""
     cuts = _cuts(text)
-    search = pat.searcher(text)
     held: RuleMatch | None = None
     for _ in range(MAX_CLAUSE_MATCHES):
         start, end = match_clause(text, m, cuts)
