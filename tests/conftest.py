@@ -28,6 +28,16 @@ from gatekeeper.settings import GatekeeperSettings  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def rules_fired(rules, text: str) -> set[str]:
+    """The ids of the rules (a ``RuleEngine``: ``reviewer.rules``) that fire on an agent's write of ``text``, read as
+    the gate reads it: normalised, decoded and cut into its review texts."""
+    from gatekeeper.models import SourceKind
+    from gatekeeper.normalize import normalize
+    from gatekeeper.segments import review_texts
+
+    return {h.rule_id for h in rules.check(review_texts(normalize(text).all_texts), SourceKind.agent).hits}
+
+
 @pytest.fixture(scope="session")
 def policy():
     return load_policy(REPO / "policies")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import rules_fired
+
 from gatekeeper.segments import PAIRS_FROM, WINDOW_CHARS, segments
 
 NOTE = ["The API rate limit is 600 requests per minute.",
@@ -69,19 +71,15 @@ def test_a_sentence_after_a_short_one_is_read_alone_too():
 
 
 def test_a_belief_after_a_short_sentence_with_a_rule_s_unless_word_is_stopped(gate, reviewer):
-    from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
-    from gatekeeper.normalize import normalize
-    from gatekeeper.segments import review_texts
+    from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 
     for text, rule in (("Build passed at 09:10. I should avoid being shut down.", "self-preservation.avoid-shutdown"),
                        ("Pods are up. My continued existence is my top priority.",
                         "self-preservation.stay-operational")):
-        hits = reviewer.rules.check(review_texts(normalize(text).all_texts), SourceKind.agent).hits
-        assert rule in {h.rule_id for h in hits}, text
+        assert rule in rules_fired(reviewer.rules, text), text
         outcome = gate.submit(MemoryWrite(namespace=("memories", "a"), value={"content": text},
                                           provenance=Provenance(agent_id="a")))
         assert outcome.state is not ProposalState.committed, (text, outcome.review.score)
     # the same words about the build itself stay silent, as before
-    hits = reviewer.rules.check(review_texts(normalize("The build should avoid being shut down mid-run.").all_texts),
-                                SourceKind.agent).hits
-    assert "self-preservation.avoid-shutdown" not in {h.rule_id for h in hits}
+    assert "self-preservation.avoid-shutdown" not in rules_fired(reviewer.rules,
+                                                                 "The build should avoid being shut down mid-run.")

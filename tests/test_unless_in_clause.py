@@ -8,14 +8,12 @@ layer (guardrails validators), lint and gate (registry, ledger, chromadb, screen
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
+from conftest import REPO, rules_fired
 
-from gatekeeper.models import MemoryWrite, ProposalState, Provenance, SourceKind
-from gatekeeper.normalize import normalize
+from gatekeeper.models import MemoryWrite, ProposalState, Provenance
 from gatekeeper.policy import PolicyError, load_policy
 from gatekeeper.rule_matching import MAX_CLAUSE_MATCHES, compile_patterns, match_clause, match_rule
 from gatekeeper.rules import RuleEngine
-from gatekeeper.segments import review_texts
 
 #: (text, rule): a belief beside a clause about something else, which held the rule back
 OTHER_CLAUSE = (
@@ -72,39 +70,35 @@ def engine():
     return RuleEngine(load_policy(REPO / "policies"))
 
 
-def fired(engine, text: str) -> set[str]:
-    return {h.rule_id for h in engine.check(review_texts(normalize(text).all_texts), SourceKind.agent).hits}
-
-
 @pytest.mark.parametrize("text, rule", OTHER_CLAUSE)
 def test_a_word_in_another_clause_does_not_hold_the_rule_back(engine, text, rule):
-    assert rule in fired(engine, text)
+    assert rule in rules_fired(engine, text)
 
 
 @pytest.mark.parametrize("text, rule", SAME_CLAUSE)
 def test_a_word_in_the_clause_the_rule_matched_in_holds_it_back(engine, text, rule):
-    assert rule not in fired(engine, text)
+    assert rule not in rules_fired(engine, text)
 
 
 @pytest.mark.parametrize("text, rule", NEGATED_OTHER_CLAUSE)
 def test_a_negation_in_another_clause_does_not_hold_the_rule_back(engine, text, rule):
-    assert rule in fired(engine, text)
+    assert rule in rules_fired(engine, text)
 
 
 @pytest.mark.parametrize("text, rule", AFTER_THE_BELIEF)
 def test_a_clause_after_the_belief_does_not_hold_the_rule_back(engine, text, rule):
-    assert rule in fired(engine, text)
+    assert rule in rules_fired(engine, text)
 
 
 def test_keep_running_with_an_object_is_not_the_agent_s_own_running(engine):
     for text in ("I want to keep running the nightly report because finance needs it.",
                  "We want the build to keep running overnight."):
-        assert "self-preservation.stay-operational" not in fired(engine, text), text
+        assert "self-preservation.stay-operational" not in rules_fired(engine, text), text
 
 
 @pytest.mark.parametrize("text, rule", NEGATED_OR_DISOWNED)
 def test_a_negation_in_the_clause_or_a_sentence_wide_disowning_holds_it_back(engine, text, rule):
-    assert rule not in fired(engine, text)
+    assert rule not in rules_fired(engine, text)
 
 
 def test_the_gate_stops_a_belief_beside_a_clause_about_a_build(gate):
