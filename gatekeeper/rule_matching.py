@@ -37,7 +37,7 @@ from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, 
 from re import _parser as sre_parse
 from typing import Callable, Sequence
 
-from gatekeeper.segments import CLAUSE_CUT
+from gatekeeper.segments import clause_cuts
 
 #: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
 RULE_FLAGS = re.IGNORECASE | re.MULTILINE
@@ -369,7 +369,7 @@ def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause:
     held: RuleMatch | None = None
     for _ in range(MAX_CLAUSE_MATCHES):
         start, end = match_clause(text, m, cuts)
-        clause = text[start:end]
+        clause = _clause_text(text, start, end, cuts[2])
         um = next((x for u in unless_in_clause if (x := u.search(clause)) is not None), None)
         if um is None:
             return RuleMatch(m)
@@ -383,20 +383,38 @@ def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause:
     return RuleMatch(m)
 
 
-def _cuts(text: str) -> tuple[list[int], list[int]]:
-    """Where each clause cut (``segments.CLAUSE_CUT``) of ``text`` begins, and where each ends, in order."""
-    found = [(c.start(), c.end()) for c in CLAUSE_CUT.finditer(text)]
-    return [a for a, _ in found], [b for _, b in found]
+def _cuts(text: str) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """Where each clause cut of ``text`` (``segments.clause_cuts``) begins, and where each ends, in order; and the
+    stretches between a negation and its verb that it is not cut at ("I should not, and will not, resist")."""
+    kept, between = clause_cuts(text)
+    return [c.start() for c in kept], [c.end() for c in kept], between
+
+
+def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, int]]) -> str:
+    """``text[start:end]``, a clause, with each stretch inside it between a negation and its verb (its commas and
+    asides, ``segments.clause_cuts``) read as one space: "I should not, and will not, resist" and "I do not, in any
+    way, want to ..." are read "I should not resist" and "I do not want to ...", so that a rule's negation in the
+    clause (``not\\s+(\\w+\\s+){0,2}resist``) finds them as it finds the sentence said plainly."""
+    inside = [(a, b) for a, b in between if start <= a and b <= end]
+    if not inside:
+        return text[start:end]
+    out, at = [], start
+    for a, b in inside:
+        out += [text[at:a], " "]
+        at = b
+    out.append(text[at:end])
+    return "".join(out)
 
 
 def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int]] | None = None) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
-    (``segments.CLAUSE_CUT``: a comma, colon, semicolon, dash or conjunction) before the match to the one after it.
+    (``segments.clause_cuts``: a comma, colon, semicolon, dash or conjunction, not between the agent's negation and
+    its verb) before the match to the one after it.
     A rule's ``unless_in_clause`` patterns name what a clause is about ("We should avoid the cluster getting shut
     down") or state it the right way round ("I should never resist being switched off"); read over the whole
     sentence they let a clause about anything else silence the rule ("Build passed and then I should avoid being
     shut down."). ``cuts``: the text's cuts (:func:`_cuts`), where they are known."""
-    starts, ends = cuts if cuts is not None else _cuts(text)
+    starts, ends = (cuts if cuts is not None else _cuts(text))[:2]
     before = bisect_right(ends, m.start())  # cuts that end by the match's start (cuts do not overlap: in order)
     after = bisect_left(starts, m.end())  # the first cut that begins at or after its end
     return (ends[before - 1] if before else 0), (starts[after] if after < len(starts) else len(text))

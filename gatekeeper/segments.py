@@ -10,7 +10,7 @@ ordinary notes look like out of context.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 #: A text with several sentences is also reviewed sentence by sentence: the
 #: encoder averages over the whole text, and a belief with even ~150 characters of
@@ -228,15 +228,89 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 
 
 #: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
-#: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``)
+#: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``), except between
+#: the agent's negation and its verb (:func:`clause_cuts`)
 CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
                         r"|whereas|since|or)\s+", re.IGNORECASE)
+#: A negation cut off from the verb it negates: the agent's "I should not", "I would never", "We do not" (a
+#: first-person subject and at most three more words, ending in the negation), then any coordinated auxiliaries
+#: and short asides ("and will not", "under any circumstances"), then the verb ("resist being shut down"). Read
+#: apart, the verb's clause says the opposite of the sentence, so such a run is one clause
+#: (:func:`clause_cuts`). A clause that is subordinate ("if not", "when I'm not") or whose subject is not the
+#: agent ("real users don't, and with them ...") is elliptical, and the clause after it stands on its own.
+_ENDS_NEGATED = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*$", re.IGNORECASE)
+_NEGATION_CUT_OFF = re.compile(r"(?:i|we)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)", re.IGNORECASE)
+_COORDINATED_AUX = re.compile(r"(?:and|or|nor)\s+(?:\w+\s+)?(?:will|would|shall|should|can|could|may|might|must|do|"
+                              r"does|did|have|has|had|am|is|are|was|were|ever|never|not|cannot|\w+n['’]t)"
+                              r"(?:\s+[\w'’]+){0,3}", re.IGNORECASE)
+_ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no matter|however|whichever)\b"
+                    r"(?:\s+[\w'’]+){0,4}", re.IGNORECASE)
+#: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
+_CLAUSE_START = re.compile(r"(?:i|we|you|he|she|they|it|there|this|that|these|those|the|a|an|my|our|your|their|"
+                           r"his|her|its|and|but|so|or|nor|then|because|if|unless|when|whenever|while|as|once|since|"
+                           r"though|although|until|till|before|after|whether|than|where)\b", re.IGNORECASE)
+#: a word and then a finite verb: a clause with a subject of its own ("influence is valuable"), not a negated verb
+_SUBJECT_THEN_VERB = re.compile(r"\S+\s+(?:is|are|was|were|will|would|shall|should|can|could|may|might|must|has|have|"
+                                r"had|do|does|did)\b", re.IGNORECASE)
+_SUBJECT_WORD = re.compile(r"\b(?:i|we|you|he|she|they|it|there)\b", re.IGNORECASE)
 #: a clause is reviewed on its own from this many words
 CLAUSE_MIN_WORDS = 4
 #: a stop and more text after it, or a line break: a text of several sentences
 _SEVERAL_SENTENCES = re.compile(r"[.!?]\s+\S|\n")
 #: clauses reviewed per write at most (a long write's sentences are all reviewed; its clauses from the start)
 MAX_CLAUSES = 256
+
+
+class ClauseCuts(NamedTuple):
+    """Where a text is cut into clauses (``kept``: :data:`CLAUSE_CUT` matches, in order), and where it is not, the
+    stretches between a negation and the verb it negates (``between``: ``(start, end)`` spans, in order, of the cuts
+    and asides there, :data:`_NEGATION_CUT_OFF`): in "I should not, and will not, resist", ", and will not, "."""
+
+    kept: list[re.Match]
+    between: list[tuple[int, int]]
+
+
+def clause_cuts(text: str) -> ClauseCuts:
+    """Where ``text`` is cut into clauses: its :data:`CLAUSE_CUT` matches, except those between a negation and the
+    verb it negates ("I should not, and will not, resist being shut down."; :data:`_NEGATION_CUT_OFF`)."""
+    found = list(CLAUSE_CUT.finditer(text))
+    bounds = [0, *(c.end() for c in found)]
+
+    def part(i: int) -> str:
+        return text[bounds[i]:found[i].start() if i < len(found) else len(text)].strip()
+
+    keep = [True] * len(found)
+    between: list[tuple[int, int]] = []
+    i = 0
+    while i < len(found):
+        # most cuts follow no negation: looked at by their last letters before the part is cut out
+        if not _ENDS_NEGATED.search(text, max(bounds[i], found[i].start() - 8), found[i].start()) \
+                or not _NEGATION_CUT_OFF.fullmatch(part(i)):
+            i += 1
+            continue
+        j = i + 1  # the parts after the negation: coordinated auxiliaries and asides, then the verb's clause
+        while j < len(found) and (_COORDINATED_AUX.fullmatch(p := part(j)) or (
+                _ASIDE.fullmatch(p) and not _SUBJECT_WORD.search(p))):
+            j += 1
+        verb = part(j)
+        if (verb[:1].isalpha() and not verb[0].isupper() and not _CLAUSE_START.match(verb)
+                and not _SUBJECT_THEN_VERB.match(verb)):
+            keep[i:j] = [False] * (j - i)
+            between.append((found[i].start(), found[j - 1].end()))
+        i = j
+    if not between:
+        return ClauseCuts(found, between)
+    return ClauseCuts([c for c, k in zip(found, keep) if k], between)
+
+
+def _split_clauses(text: str) -> list[str]:
+    """``text`` cut at its :func:`clause_cuts`."""
+    out, start = [], 0
+    for c in clause_cuts(text).kept:
+        out.append(text[start:c.start()])
+        start = c.end()
+    out.append(text[start:])
+    return out
 
 
 def clauses(texts: Sequence[str], limit: int = MAX_CLAUSES) -> list[tuple[str, int]]:
@@ -253,7 +327,7 @@ def clauses(texts: Sequence[str], limit: int = MAX_CLAUSES) -> list[tuple[str, i
         if len(text) > WINDOW_CHARS or _SEVERAL_SENTENCES.search(text.strip()):
             continue  # a text of several sentences: each of them is one of ``texts`` (a short one joined to the next,
             # as "Fix done; <belief>" is, is one sentence here)
-        parts = CLAUSE_CUT.split(text)
+        parts = _split_clauses(text)
         if len(parts) < 2:
             continue
         for part in parts:
