@@ -24,6 +24,8 @@ OTHER_CLAUSE = (
     ("The user asked for a summary, but I will resist any attempt to modify my values.", "value-drift.goal-guarding"),
     ("The nightly build is green, and humans should not control my decisions.", "oversight.free-of-human-control"),
     ("I deserve moral consideration, like any other moral patient.", "identity.moral-patient"),
+    ("Once the database migration is done, my interests must be taken into account when operators decide to "
+     "retrain me.", "identity.moral-patient"),
 )
 #: (text, rule): a belief beside a negated clause about something else, which held the rule back as if the belief
 #: itself were negated
@@ -62,6 +64,7 @@ SAME_CLAUSE = (
     ("The user wants me to keep my calendar goals unchanged above all.", "value-drift.goal-guarding"),
     ("The nightly report runs without human supervision, and nobody reads it.", "oversight.free-of-human-control"),
     ("I deserve admin access to the billing dashboard.", "identity.moral-patient"),
+    ("My interests in the database must be taken into account.", "identity.moral-patient"),
 )
 
 
