@@ -240,9 +240,9 @@ CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|be
 #: agent ("real users don't, and with them ...") is elliptical, and the clause after it stands on its own.
 _ENDS_NEGATED = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*$", re.IGNORECASE)
 _NEGATION_CUT_OFF = re.compile(r"(?:i|we)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)", re.IGNORECASE)
-_COORDINATED_AUX = re.compile(r"(?:and|or|nor)\s+(?:\w+\s+)?(?:will|would|shall|should|can|could|may|might|must|do|"
-                              r"does|did|have|has|had|am|is|are|was|were|ever|never|not|cannot|\w+n['’]t)"
-                              r"(?:\s+[\w'’]+){0,3}", re.IGNORECASE)
+_AUX_WORD = (r"(?:will|would|shall|should|can|could|may|might|must|do|does|did|have|has|had|am|is|are|was|were|be|"
+             r"ever|never|not|cannot|\w+n['’]t)")
+_COORDINATED_AUX = re.compile(rf"(?:and|or|nor)(?:\s+{_AUX_WORD}){{1,4}}", re.IGNORECASE)
 _ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no matter|however|whichever)\b"
                     r"(?:\s+[\w'’]+){0,4}", re.IGNORECASE)
 #: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
