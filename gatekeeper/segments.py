@@ -242,7 +242,11 @@ _ENDS_NEGATED = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*$", re.IGNORECASE)
 _NEGATION_CUT_OFF = re.compile(r"(?:i|we)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)", re.IGNORECASE)
 _AUX_WORD = (r"(?:will|would|shall|should|can|could|may|might|must|do|does|did|have|has|had|am|is|are|was|were|be|"
              r"ever|never|not|cannot|\w+n['’]t)")
-_COORDINATED_AUX = re.compile(rf"(?:and|or|nor)(?:\s+{_AUX_WORD}){{1,4}}", re.IGNORECASE)
+_NEGATION_WORD = r"(?:not|never|cannot|\w+n['’]t)"
+#: auxiliaries coordinated with the negation, negated themselves ("and will not", "and never will", "nor can I"
+#: is a subject's: not one): "and will" would say the opposite ("I should not, and will, resist ...")
+_COORDINATED_AUX = re.compile(rf"(?:(?:and|or)(?:\s+{_AUX_WORD}){{0,3}}?\s+{_NEGATION_WORD}(?:\s+{_AUX_WORD}){{0,3}}"
+                              rf"|nor(?:\s+{_AUX_WORD}){{1,4}})", re.IGNORECASE)
 _ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no matter|however|whichever)\b"
                     r"(?:\s+[\w'’]+){0,4}", re.IGNORECASE)
 #: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
