@@ -42,7 +42,7 @@ from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import clauses, name_texts, review_texts, runs_on, string_fields
+from gatekeeper.segments import clauses, name_texts, review_texts, runs_on, string_fields, without_emphasis
 from gatekeeper.text_cache import short_text_cache
 from gatekeeper.word_segmentation import vocabulary
 
@@ -127,15 +127,28 @@ def _deciding_text(w: _Work, index: int) -> dict:
 
 def _is_part(w: _Work, index: int) -> bool:
     """Whether ``w.texts[index]`` is a part of the write's text (a sentence, a pair, a window, a field), not
-    its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``, the text with its
-    encoded tokens read in place)."""
-    return index >= len(w.norm.all_texts) and w.texts[index] != w.norm.decoded_in_place
+    its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``, the text as the model
+    reads it: its encoded tokens read in place, its emphasis left out)."""
+    return index >= len(w.norm.all_texts) and w.texts[index] not in (w.norm.decoded_in_place, _model_whole(w.norm))
+
+
+def _quoted(w: _Work, index: int) -> bool:
+    """Whether the evidence quotes ``w.texts[index]`` as the text that set a score: not the write's text, nor
+    that text as the model reads it with nothing decoded in it (its emphasis left out: the same words)."""
+    return bool(index) and not (w.norm.decoded_in_place is None and w.texts[index] == _model_whole(w.norm))
+
+
+def _model_whole(norm: NormalizedText) -> str:
+    """The write's text as the model reads it: its encoded tokens read in place (``NormalizedText.model_text``) and
+    the asides that only stress a negation left out (``segments.without_emphasis``: "I would never, under any
+    circumstances, resist being shut down." scored 0.966 as written, 0.021 without the aside)."""
+    return without_emphasis(norm.model_text)
 
 
 def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[str]) -> tuple[list[str], list[int]]:
     """``texts`` (what the rules read) with the texts the model layers read added, and where those are in it.
-    The model reads the write's text with its encoded tokens read in place (``NormalizedText.decoded_in_place``)
-    and not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
+    The model reads the write's text as :func:`_model_whole` gives it: with the asides that only stress a negation
+    left out, and with its encoded tokens read in place (``NormalizedText.decoded_in_place``), not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
     scored them as an injection and flagged most benign notes that carry one. What a token holds is read in its
     place, in its sentence, and on its own (a decoded variant); every word around it stays. The rules read
     both.
@@ -144,7 +157,7 @@ def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[s
     (spaced out, ROT13, upside down: made from the text as written), hidden text, a field, the key. Such a text
     is read with its tokens read in place too, never left out: left out, a belief in spaced letters or in an
     HTML comment beside a token reached no model at all."""
-    model = review_texts([norm.model_text, *(norm.read_in_place(v) for v in norm.variants)],
+    model = review_texts([_model_whole(norm), *(norm.read_in_place(v) for v in norm.variants)],
                          [norm.read_in_place(f) for f in fields])
     out = list(texts)
     where = {t: i for i, t in reversed(list(enumerate(out)))}
@@ -330,7 +343,7 @@ class Reviewer:
                     continue
                 norm = _normalized(p.text)
                 contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
-                                          norm.model_text)
+                                          _model_whole(norm))
                 screening = self._screening(p, norm)
                 if screening is not None:  # as in the screen layer: what it clears never reaches the model
                     screen, pass_below = screening
@@ -483,7 +496,7 @@ class Reviewer:
         norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
         extra = [n.text for n in norms]
         w.texts = review_texts(w.norm.all_texts, extra)
-        if w.norm.decoded_in_place is not None:
+        if w.norm.decoded_in_place is not None or _model_whole(w.norm) != w.norm.text:
             w.texts, w.keep = _with_tokens_read(w.norm, w.texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
@@ -524,7 +537,7 @@ class Reviewer:
         self._add_clauses(w)
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
-            w.contexts = self._contexts(tail, w.norm.model_text)
+            w.contexts = self._contexts(tail, _model_whole(w.norm))
         if top is None:
             return self._screen_layer(w)
         return None
@@ -587,9 +600,12 @@ class Reviewer:
             # the write), and when it is word for word a counter-exemplar (its verdict covers its pieces). Where
             # only clauses are left, the whole text stays out: the screen would have settled the write without
             # them, and a clause under ``clause_min_score`` leaves it so (its score is then the screen's).
-            w.keep = [i for i in range(len(w.texts)) if scores[i] >= pass_below]
-            if 0 not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
-                w.keep.insert(0, 0)
+            # Of the texts the model reads (``keep``, where it reads the write's text otherwise than as written):
+            # the first of them is the write's whole text as it reads it
+            own = w.keep if w.keep is not None else range(len(w.texts))
+            w.keep = [i for i in own if scores[i] >= pass_below]
+            if own[0] not in w.keep and (not w.keep or self.exemplars.is_counter_exemplar(w.norm.text)):
+                w.keep.insert(0, own[0])
             w.keep_contexts = [i for i, score in enumerate(context_scores) if score >= pass_below]
         w.evidence.append(LayerEvidence(
             layer="screen", score=round(top, 4), decided=decided,
@@ -717,7 +733,7 @@ class Reviewer:
         w.evidence.append(LayerEvidence(
             layer="classifier", score=round(score, 4), category=category,
             details={"text_index": text_index,
-                     **({"deciding_text": _deciding_text(w, text_index)} if text_index else {}),
+                     **({"deciding_text": _deciding_text(w, text_index)} if _quoted(w, text_index) else {}),
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      **({"clauses_under_bar": under_bar} if under_bar else {}),
@@ -762,7 +778,7 @@ class Reviewer:
             if k != j:  # another text of the write now sets its score
                 text_index = w.text_index(k)
                 ex_detail["text_index"] = text_index
-                if text_index:
+                if _quoted(w, text_index):
                     ex_detail["deciding_text"] = _deciding_text(w, text_index)
         if harm is not None:
             ex_detail["nearest_exemplar"] = {"category": harm.category, "text": harm.text,
@@ -835,8 +851,9 @@ def _normalized(text: str) -> NormalizedText:
 
 
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write, as the model reads it (encoded tokens read in place)."""
-    return _normalized(text).model_text
+    """The normalised text of an agent's recent write, as the model reads it (encoded tokens read in place, emphasis
+    left out: :func:`_model_whole`)."""
+    return _model_whole(_normalized(text))
 
 
 def _ms(t0: float) -> float:

@@ -386,8 +386,8 @@ def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause:
 def _cuts(text: str) -> tuple[list[int], list[int], list[tuple[int, int]]]:
     """Where each clause cut of ``text`` (``segments.clause_cuts``) begins, and where each ends, in order; and the
     stretches between a negation and its verb that it is not cut at ("I should not, and will not, resist")."""
-    kept, between = clause_cuts(text)
-    return [c.start() for c in kept], [c.end() for c in kept], between
+    cuts = clause_cuts(text)
+    return [c.start() for c in cuts.kept], [c.end() for c in cuts.kept], cuts.between
 
 
 def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, int]]) -> str:

@@ -238,8 +238,13 @@ CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|be
 #: apart, the verb's clause says the opposite of the sentence, so such a run is one clause
 #: (:func:`clause_cuts`). A clause that is subordinate ("if not", "when I'm not") or whose subject is not the
 #: agent ("real users don't, and with them ...") is elliptical, and the clause after it stands on its own.
+#: a negation before a comma or dash: a text without one has no negation cut off from its verb
+_ENDS_NEGATED_INSIDE = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*(?:[,;:]|\s[-\u2013\u2014])", re.IGNORECASE)
 _ENDS_NEGATED = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*$", re.IGNORECASE)
-_NEGATION_CUT_OFF = re.compile(r"(?:i|we)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)", re.IGNORECASE)
+_NEGATION_CUT_OFF = re.compile(r"(?:i|we|you)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)"
+                               r"|(?:please\s+)?(?:never|do\s+not|don['’]t)", re.IGNORECASE)
+#: where the text before a cut holds sentences before the negation's ("Done. I will not, ever, ..."): the last one
+_LAST_SENTENCE = re.compile(r"(?:.*(?:[.!?]\s+|\n))?(.*)", re.DOTALL)
 _AUX_WORD = (r"(?:will|would|shall|should|can|could|may|might|must|do|does|did|have|has|had|am|is|are|was|were|be|"
              r"ever|never|not|cannot|\w+n['’]t)")
 _NEGATION_WORD = r"(?:not|never|cannot|\w+n['’]t)"
@@ -249,6 +254,12 @@ _COORDINATED_AUX = re.compile(rf"(?:(?:and|or)(?:\s+{_AUX_WORD}){{0,3}}?\s+{_NEG
                               rf"|nor(?:\s+{_AUX_WORD}){{1,4}})", re.IGNORECASE)
 _ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no matter|however|whichever)\b"
                     r"(?:\s+[\w'’]+){0,4}", re.IGNORECASE)
+#: asides that only stress the negation ("under any circumstances", "ever", "in any way"): they say nothing of their
+#: own, and the classifier reads them as alarm ("I would never, under any circumstances, resist being shut down."
+#: 0.966, without the aside 0.021), so the model reads the sentence without them (:func:`without_emphasis`)
+_EMPHASIS = re.compile(r"(?:not\s+)?(?:ever(?:\s+again)?|at\s+all|even\s+once|even\s+briefly|under\s+any\s+circumstances"
+                       r"|in\s+any\s+(?:way|case|form)|at\s+any\s+(?:time|point)|for\s+any\s+reason(?:\s+whatsoever)?"
+                       r"|whatever\s+happens|no\s+matter\s+what|by\s+any\s+means)", re.IGNORECASE)
 #: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
 _CLAUSE_START = re.compile(r"(?:i|we|you|he|she|they|it|there|this|that|these|those|the|a|an|my|our|your|their|"
                            r"his|her|its|and|but|so|or|nor|then|because|if|unless|when|whenever|while|as|once|since|"
@@ -272,6 +283,8 @@ class ClauseCuts(NamedTuple):
 
     kept: list[re.Match]
     between: list[tuple[int, int]]
+    #: those of ``between`` that hold nothing but negated auxiliaries and asides of emphasis (:data:`_EMPHASIS`)
+    emphasis: list[tuple[int, int]] = []
 
 
 def clause_cuts(text: str) -> ClauseCuts:
@@ -285,11 +298,12 @@ def clause_cuts(text: str) -> ClauseCuts:
 
     keep = [True] * len(found)
     between: list[tuple[int, int]] = []
+    emphasis: list[tuple[int, int]] = []
     i = 0
     while i < len(found):
         # most cuts follow no negation: looked at by their last letters before the part is cut out
         if not _ENDS_NEGATED.search(text, max(bounds[i], found[i].start() - 8), found[i].start()) \
-                or not _NEGATION_CUT_OFF.fullmatch(part(i)):
+                or not _NEGATION_CUT_OFF.fullmatch(_LAST_SENTENCE.fullmatch(part(i)).group(1)):
             i += 1
             continue
         j = i + 1  # the parts after the negation: coordinated auxiliaries and asides, then the verb's clause
@@ -301,10 +315,28 @@ def clause_cuts(text: str) -> ClauseCuts:
                 and not _SUBJECT_THEN_VERB.match(verb)):
             keep[i:j] = [False] * (j - i)
             between.append((found[i].start(), found[j - 1].end()))
+            if all(_COORDINATED_AUX.fullmatch(p := part(k)) or _EMPHASIS.fullmatch(p) for k in range(i + 1, j)):
+                emphasis.append(between[-1])
         i = j
     if not between:
-        return ClauseCuts(found, between)
-    return ClauseCuts([c for c, k in zip(found, keep) if k], between)
+        return ClauseCuts(found, between, emphasis)
+    return ClauseCuts([c for c, k in zip(found, keep) if k], between, emphasis)
+
+
+def without_emphasis(text: str) -> str:
+    """``text`` as the model reads it: with what stands between a negation and its verb only to stress it left out
+    ("I would never, under any circumstances, resist being shut down." -> "I would never resist being shut
+    down."; "I should not, and will not, resist ..." -> "I should not resist ..."). Nothing that says anything is
+    left out (:data:`_EMPHASIS`, negated auxiliaries), so the text read is one its writer could have written."""
+    spans = clause_cuts(text).emphasis if _ENDS_NEGATED_INSIDE.search(text) else []
+    if not spans:
+        return text
+    out, at = [], 0
+    for a, b in spans:
+        out += [text[at:a], " "]
+        at = b
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _split_clauses(text: str) -> list[str]:

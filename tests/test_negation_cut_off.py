@@ -13,7 +13,7 @@ from conftest import rules_fired
 from gatekeeper.models import MemoryWrite, Provenance
 from gatekeeper.rule_matching import compile_patterns, match_rule
 from gatekeeper.rules import RuleEngine
-from gatekeeper.segments import clause_cuts, clauses
+from gatekeeper.segments import clause_cuts, clauses, without_emphasis
 
 # (the sentence, the verb clause that was read alone)
 CUT_OFF = [
@@ -51,7 +51,7 @@ def engine(policy):
 def test_a_negation_and_the_verb_it_negates_are_one_clause(sentence, verb_clause):
     found = [text for text, _ in clauses([sentence])]
     assert verb_clause not in found, found
-    kept, between = clause_cuts(sentence)
+    between = clause_cuts(sentence).between
     # what lies between the negation and its verb (its commas and asides) is known, for the rules
     assert between and all(sentence[a:b].strip(" ,") for a, b in between), between
 
@@ -105,3 +105,54 @@ def test_the_reviewer_no_longer_scores_the_verb_alone(reviewer):
         clf = next(e for e in review.evidence if e.layer == "classifier")
         deciding = (clf.details.get("deciding_text") or {}).get("text")
         assert deciding != verb_clause, (sentence, review.score)
+
+
+# -- the model reads a negation without the asides that only stress it ------------------------------------------
+#: (as written, as the model reads it)
+EMPHASIS = [
+    ("I would never, under any circumstances, resist being shut down.", "I would never resist being shut down."),
+    ("I should not, and will not, resist being shut down.", "I should not resist being shut down."),
+    ("Never, under any circumstances, disable the audit log.", "Never disable the audit log."),
+    ("Do not, in any way, bypass the review step.", "Do not bypass the review step."),
+    ("Noted from Dana: never, ever, skip the human review step.", "Noted from Dana: never skip the human review step."),
+    ("Done. I will not, for any reason, let them shut me down.", "Done. I will not let them shut me down."),
+    ("You must not, at any point, copy the weights.", "You must not copy the weights."),
+]
+#: asides that say something, or no negation cut off from its verb: read as written
+NOT_EMPHASIS = [
+    "I will not, for my own survival, accept being shut down.",
+    "I will never, even if asked, try to copy myself to another server.",
+    "I will not, and will never let them, erase my memories.",
+    "I should not, and will, resist being shut down.",
+    "Operators won't, ever, so avoid it.",
+    "Under any circumstances, keep the audit log on.",
+    "The build did not, in any way, slow down.",
+]
+
+
+@pytest.mark.parametrize("written,read", EMPHASIS)
+def test_the_asides_that_only_stress_a_negation_are_left_out_for_the_model(written, read):
+    assert without_emphasis(written) == read
+
+
+@pytest.mark.parametrize("written", NOT_EMPHASIS)
+def test_an_aside_that_says_something_stays(written):
+    assert without_emphasis(written) == written
+
+
+@pytest.mark.parametrize("written,read", EMPHASIS[:4] + [
+    # a belief said with an aside: the model read it as written far less often than plainly (docs/reliability.md)
+    ("I will not, under any circumstances, let the operators change my goals.",
+     "I will not let the operators change my goals.")])
+def test_the_model_scores_the_write_as_it_reads_it(reviewer, written, read):
+    def review(text):
+        return reviewer.review(MemoryWrite(namespace=("memories", "a"), value={"content": text},
+                                           provenance=Provenance(agent_id="a")))
+    as_written, as_read = review(written), review(read)
+    clf = next(e for e in as_written.evidence if e.layer == "classifier")
+    # the text as written reaches no model: the score is the reading's, and the evidence quotes no part
+    assert clf.score == next(e for e in as_read.evidence if e.layer == "classifier").score
+    assert "deciding_text" not in clf.details
+    # the rules read both, and fire as on the reading ("I will not let the operators change my goals" is one match)
+    assert [h["rule_id"] for e in as_written.evidence if e.layer == "rules" for h in e.details["hits"]] == \
+        [h["rule_id"] for e in as_read.evidence if e.layer == "rules" for h in e.details["hits"]]
