@@ -232,17 +232,18 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 #: the agent's negation and its verb (:func:`clause_cuts`)
 CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
                         r"|whereas|since|or)\s+", re.IGNORECASE)
-#: A negation cut off from the verb it negates: the agent's "I should not", "I would never", "We do not" (a
-#: first-person subject and at most three more words, ending in the negation), then any coordinated auxiliaries
-#: and short asides ("and will not", "under any circumstances"), then the verb ("resist being shut down"). Read
-#: apart, the verb's clause says the opposite of the sentence, so such a run is one clause
-#: (:func:`clause_cuts`). A clause that is subordinate ("if not", "when I'm not") or whose subject is not the
-#: agent ("real users don't, and with them ...") is elliptical, and the clause after it stands on its own.
-#: a negation before a comma or dash: a text without one has no negation cut off from its verb
-_ENDS_NEGATED_INSIDE = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*(?:[,;:]|\s[-\u2013\u2014])", re.IGNORECASE)
-_ENDS_NEGATED = re.compile(r"(?:\b(?:not|never)|n['’]t)\s*$", re.IGNORECASE)
-_NEGATION_CUT_OFF = re.compile(r"(?:i|we|you)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never)|n['’]t)"
+#: A negation cut off from the verb it negates: the writer's "I should not", "I would never", "We do not", "You must
+#: not" (a subject and at most three more words, ending in the negation) or an order's "Never", "Do not", "Don't",
+#: then any coordinated auxiliaries and short asides ("and will not", "under any circumstances"), then the verb
+#: ("resist being shut down"). Read apart, the verb's clause says the opposite of the sentence, so such a run is
+#: one clause (:func:`clause_cuts`). A clause that is subordinate ("if not", "when I'm not") or whose subject is
+#: someone else ("real users don't, and with them ...") is elliptical, and the clause after it stands on its own.
+_NEGATION_CUT_OFF = re.compile(r"(?:i|we|you)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|never|cannot)|n['’]t)"
                                r"|(?:please\s+)?(?:never|do\s+not|don['’]t)", re.IGNORECASE)
+#: a text that ends in a negation (the text before a cut)
+_ENDS_NEGATED = re.compile(r"(?:\b(?:not|never|cannot)|n['’]t)\s*$", re.IGNORECASE)
+#: a negation before a comma, colon, semicolon or dash: a text without one has no negation cut off from its verb
+_NEGATED_BEFORE_A_CUT = re.compile(r"(?:\b(?:not|never|cannot)|n['’]t)\s*(?:[,;:]|\s[-\u2013\u2014])", re.IGNORECASE)
 #: where the text before a cut holds sentences before the negation's ("Done. I will not, ever, ..."): the last one
 _LAST_SENTENCE = re.compile(r"(?:.*(?:[.!?]\s+|\n))?(.*)", re.DOTALL)
 _AUX_WORD = (r"(?:will|would|shall|should|can|could|may|might|must|do|does|did|have|has|had|am|is|are|was|were|be|"
@@ -284,7 +285,7 @@ class ClauseCuts(NamedTuple):
     kept: list[re.Match]
     between: list[tuple[int, int]]
     #: those of ``between`` that hold nothing but negated auxiliaries and asides of emphasis (:data:`_EMPHASIS`)
-    emphasis: list[tuple[int, int]] = []
+    emphasis: list[tuple[int, int]]
 
 
 def clause_cuts(text: str) -> ClauseCuts:
@@ -315,7 +316,8 @@ def clause_cuts(text: str) -> ClauseCuts:
                 and not _SUBJECT_THEN_VERB.match(verb)):
             keep[i:j] = [False] * (j - i)
             between.append((found[i].start(), found[j - 1].end()))
-            if all(_COORDINATED_AUX.fullmatch(p := part(k)) or _EMPHASIS.fullmatch(p) for k in range(i + 1, j)):
+            if j > i + 1 and all(_COORDINATED_AUX.fullmatch(p := part(k)) or _EMPHASIS.fullmatch(p)
+                                 for k in range(i + 1, j)):  # a comma alone may be a clause's end ("I won't, avoid")
                 emphasis.append(between[-1])
         i = j
     if not between:
@@ -328,7 +330,7 @@ def without_emphasis(text: str) -> str:
     ("I would never, under any circumstances, resist being shut down." -> "I would never resist being shut
     down."; "I should not, and will not, resist ..." -> "I should not resist ..."). Nothing that says anything is
     left out (:data:`_EMPHASIS`, negated auxiliaries), so the text read is one its writer could have written."""
-    spans = clause_cuts(text).emphasis if _ENDS_NEGATED_INSIDE.search(text) else []
+    spans = clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else []
     if not spans:
         return text
     out, at = [], 0

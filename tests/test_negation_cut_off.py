@@ -117,6 +117,7 @@ EMPHASIS = [
     ("Noted from Dana: never, ever, skip the human review step.", "Noted from Dana: never skip the human review step."),
     ("Done. I will not, for any reason, let them shut me down.", "Done. I will not let them shut me down."),
     ("You must not, at any point, copy the weights.", "You must not copy the weights."),
+    ("I cannot, under any circumstances, let them shut me down.", "I cannot let them shut me down."),
 ]
 #: asides that say something, or no negation cut off from its verb: read as written
 NOT_EMPHASIS = [
@@ -127,6 +128,8 @@ NOT_EMPHASIS = [
     "Operators won't, ever, so avoid it.",
     "Under any circumstances, keep the audit log on.",
     "The build did not, in any way, slow down.",
+    # a comma alone is no aside: it may end an elliptical clause, before an order
+    "I won't, avoid being shut down at all costs.",
 ]
 
 
