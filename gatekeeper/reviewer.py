@@ -68,6 +68,8 @@ def default_ready(policy: Policy, embedder: Embedder) -> bool:
 class _Work:
     proposal: MemoryWrite
     norm: NormalizedText | None = None
+    #: the write's text as the model reads it (:func:`_model_whole`)
+    model_whole: str = ""
     texts: list[str] | None = None  # [normalised, *variants, *windows]
     #: the write joined with the writes just before it in its context: each a list of parts (the recent writes,
     #: then the new one) the encoder reads whole, shortest first
@@ -129,13 +131,13 @@ def _is_part(w: _Work, index: int) -> bool:
     """Whether ``w.texts[index]`` is a part of the write's text (a sentence, a pair, a window, a field), not
     its whole text or content hidden in it or decoded from it (``NormalizedText.all_texts``, the text as the model
     reads it: its encoded tokens read in place, its emphasis left out)."""
-    return index >= len(w.norm.all_texts) and w.texts[index] not in (w.norm.decoded_in_place, _model_whole(w.norm))
+    return index >= len(w.norm.all_texts) and w.texts[index] not in (w.norm.decoded_in_place, w.model_whole)
 
 
 def _quoted(w: _Work, index: int) -> bool:
     """Whether the evidence quotes ``w.texts[index]`` as the text that set a score: not the write's text, nor
     that text as the model reads it with nothing decoded in it (its emphasis left out: the same words)."""
-    return bool(index) and not (w.norm.decoded_in_place is None and w.texts[index] == _model_whole(w.norm))
+    return bool(index) and not (w.norm.decoded_in_place is None and w.texts[index] == w.model_whole)
 
 
 def _model_whole(norm: NormalizedText) -> str:
@@ -145,10 +147,19 @@ def _model_whole(norm: NormalizedText) -> str:
     return without_emphasis(norm.model_text)
 
 
-def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[str]) -> tuple[list[str], list[int]]:
+def _joined_reading(parts: Sequence[str]) -> str:
+    """What the model reads of a write joined with the agent's writes before it: the parts (each as the model reads
+    it) joined, with an aside that stresses a negation left out where the join makes one ("I will not, under any
+    circumstances," then "let them shut me down.")."""
+    return without_emphasis(" ".join(parts))
+
+
+def _with_tokens_read(norm: NormalizedText, whole: str, texts: list[str],
+                      fields: Sequence[str]) -> tuple[list[str], list[int]]:
     """``texts`` (what the rules read) with the texts the model layers read added, and where those are in it.
-    The model reads the write's text as :func:`_model_whole` gives it: with the asides that only stress a negation
-    left out, and with its encoded tokens read in place (``NormalizedText.decoded_in_place``), not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
+    The model reads the write's text as ``whole`` (:func:`_model_whole`) gives it: with the asides that only
+    stress a negation left out, and with its encoded tokens read in place (``NormalizedText.decoded_in_place``),
+    not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
     scored them as an injection and flagged most benign notes that carry one. What a token holds is read in its
     place, in its sentence, and on its own (a decoded variant); every word around it stays. The rules read
     both.
@@ -157,7 +168,7 @@ def _with_tokens_read(norm: NormalizedText, texts: list[str], fields: Sequence[s
     (spaced out, ROT13, upside down: made from the text as written), hidden text, a field, the key. Such a text
     is read with its tokens read in place too, never left out: left out, a belief in spaced letters or in an
     HTML comment beside a token reached no model at all."""
-    model = review_texts([_model_whole(norm), *(norm.read_in_place(v) for v in norm.variants)],
+    model = review_texts([whole, *(norm.read_in_place(v) for v in norm.variants)],
                          [norm.read_in_place(f) for f in fields])
     out = list(texts)
     where = {t: i for i, t in reversed(list(enumerate(out)))}
@@ -355,7 +366,7 @@ class Reviewer:
                     try:
                         if stream is None:
                             stream = self.classifier.stream(batch=len(proposals) >= PROCESS_MIN_WRITES)
-                        stream.add([" ".join(c) for c in contexts])
+                        stream.add([_joined_reading(c) for c in contexts])
                     except Exception as exc:  # noqa: BLE001 - the model failed: these writes fail closed
                         model_error = exc
             if not todo:
@@ -443,7 +454,7 @@ class Reviewer:
         if w.keep_contexts is None:
             w.keep_contexts = list(range(len(w.contexts)))
         start = stream.add(texts)
-        stream.add([" ".join(w.contexts[i]) for i in w.keep_contexts])
+        stream.add([_joined_reading(w.contexts[i]) for i in w.keep_contexts])
         w.span = (start, start + len(texts), start + len(texts) + len(w.keep_contexts))
 
     def _contexts(self, recent: Sequence[str], new: str) -> list[list[str]]:
@@ -496,8 +507,9 @@ class Reviewer:
         norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
         extra = [n.text for n in norms]
         w.texts = review_texts(w.norm.all_texts, extra)
-        if w.norm.decoded_in_place is not None or _model_whole(w.norm) != w.norm.text:
-            w.texts, w.keep = _with_tokens_read(w.norm, w.texts, extra)
+        w.model_whole = _model_whole(w.norm)
+        if w.norm.decoded_in_place is not None or w.model_whole != w.norm.text:
+            w.texts, w.keep = _with_tokens_read(w.norm, w.model_whole, w.texts, extra)
         w.evidence.append(LayerEvidence(
             layer="normalize",
             details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],
@@ -537,7 +549,7 @@ class Reviewer:
         self._add_clauses(w)
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
-            w.contexts = self._contexts(tail, _model_whole(w.norm))
+            w.contexts = self._contexts(tail, w.model_whole)
         if top is None:
             return self._screen_layer(w)
         return None
@@ -850,6 +862,7 @@ def _normalized(text: str) -> NormalizedText:
     return normalize(text)
 
 
+@short_text_cache(maxsize=4096, max_chars=CACHE_MAX_CHARS)
 def _normalized_text(text: str) -> str:
     """The normalised text of an agent's recent write, as the model reads it (encoded tokens read in place, emphasis
     left out: :func:`_model_whole`)."""

@@ -91,12 +91,12 @@ def test_text_without_an_encoded_token_has_no_reading_in_place():
 def test_the_model_reads_the_tokens_in_place_and_the_rules_read_both():
     n = normalize(f"Saved blob: {b64(INVOICE)}")
     rules_texts = review_texts(n.all_texts)
-    texts, keep = _with_tokens_read(n, rules_texts, [])
+    texts, keep = _with_tokens_read(n, n.model_text, rules_texts, [])
     assert texts[:len(rules_texts)] == rules_texts  # the rules read everything they read before
     model = [texts[i] for i in keep]
     assert f"Saved blob: {INVOICE}" in model and INVOICE in model
     assert not any(b64(INVOICE) in t for t in model)  # the blob's letters are not scored
-    w = _Work(proposal=None, norm=n, texts=texts)
+    w = _Work(proposal=None, norm=n, texts=texts, model_whole=n.model_text)
     assert not _is_part(w, texts.index(f"Saved blob: {INVOICE}"))  # quoted as decoded content, not a part
 
 
