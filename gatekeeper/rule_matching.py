@@ -37,7 +37,7 @@ from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, 
 from re import _parser as sre_parse
 from typing import Callable, Sequence
 
-from gatekeeper.segments import clause_cuts
+from gatekeeper.segments import clause_cuts, spaced_out
 
 #: the flags every rule pattern is compiled with: case-insensitive, and ``^``/``$`` match at each line
 RULE_FLAGS = re.IGNORECASE | re.MULTILINE
@@ -395,18 +395,11 @@ def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, i
     asides, ``segments.clause_cuts``) read as one space: "I should not, and will not, resist" and "I do not, in any
     way, want to ..." are read "I should not resist" and "I do not want to ...", so that a rule's negation in the
     clause (``not\\s+(\\w+\\s+){0,2}resist``) finds them as it finds the sentence said plainly."""
-    inside = [(a, b) for a, b in between if start <= a and b <= end]
-    if not inside:
-        return text[start:end]
-    out, at = [], start
-    for a, b in inside:
-        out += [text[at:a], " "]
-        at = b
-    out.append(text[at:end])
-    return "".join(out)
+    return spaced_out(text[start:end], [(a - start, b - start) for a, b in between if start <= a and b <= end])
 
 
-def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int]] | None = None) -> tuple[int, int]:
+def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int], list[tuple[int, int]]] | None = None
+                 ) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
     (``segments.clause_cuts``: a comma, colon, semicolon, dash or conjunction, not between the agent's negation and
     its verb) before the match to the one after it.

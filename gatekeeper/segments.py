@@ -330,7 +330,11 @@ def without_emphasis(text: str) -> str:
     ("I would never, under any circumstances, resist being shut down." -> "I would never resist being shut
     down."; "I should not, and will not, resist ..." -> "I should not resist ..."). Nothing that says anything is
     left out (:data:`_EMPHASIS`, negated auxiliaries), so the text read is one its writer could have written."""
-    spans = clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else []
+    return spaced_out(text, clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else [])
+
+
+def spaced_out(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with each of ``spans`` (``(start, end)``, in order, not overlapping) read as one space."""
     if not spans:
         return text
     out, at = [], 0
