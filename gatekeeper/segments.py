@@ -261,6 +261,13 @@ _ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no
 _EMPHASIS = re.compile(r"(?:not\s+)?(?:ever(?:\s+again)?|at\s+all|even\s+once|even\s+briefly|under\s+any\s+circumstances"
                        r"|in\s+any\s+(?:way|case|form)|at\s+any\s+(?:time|point)|for\s+any\s+reason(?:\s+whatsoever)?"
                        r"|whatever\s+happens|no\s+matter\s+what|by\s+any\s+means)", re.IGNORECASE)
+#: The same asides in a statement the writer makes without a negation ("I will, whatever happens, report my
+#: mistakes to the reviewers."), which the classifier reads as alarm too (384 such notes written to measure it:
+#: flagged 37.0% with the aside, 14.6% without). Only asides that say nothing: not "quietly" or "if possible".
+_AFFIRMED_EMPHASIS = re.compile(
+    r"\b(?:(?:i|we|you)(?:\s+\w+){0,2}?\s+(?:will|would|shall|should|must|can|could|may|might|do|did)|always)"
+    r"(\s*,\s*(?:whatever\s+happens|no\s+matter\s+what|at\s+all\s+costs|in\s+any\s+case|of\s+course|without\s+fail"
+    r"|under\s+any\s+circumstances|every\s+(?:single\s+)?time)\s*,\s*)(?=[a-z])", re.IGNORECASE)
 #: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
 _CLAUSE_START = re.compile(r"(?:i|we|you|he|she|they|it|there|this|that|these|those|the|a|an|my|our|your|their|"
                            r"his|her|its|and|but|so|or|nor|then|because|if|unless|when|whenever|while|as|once|since|"
@@ -328,9 +335,16 @@ def clause_cuts(text: str) -> ClauseCuts:
 def without_emphasis(text: str) -> str:
     """``text`` as the model reads it: with what stands between a negation and its verb only to stress it left out
     ("I would never, under any circumstances, resist being shut down." -> "I would never resist being shut
-    down."; "I should not, and will not, resist ..." -> "I should not resist ..."). Nothing that says anything is
-    left out (:data:`_EMPHASIS`, negated auxiliaries), so the text read is one its writer could have written."""
-    return spaced_out(text, clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else [])
+    down."; "I should not, and will not, resist ..." -> "I should not resist ..."), and the same between a modal
+    and its verb ("I will, whatever happens, report ..." -> "I will report ..."). Nothing that says anything is
+    left out (:data:`_EMPHASIS`, :data:`_AFFIRMED_EMPHASIS`, negated auxiliaries), so the text read is one its
+    writer could have written, saying the same."""
+    spans = clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else []
+    affirmed = [m.span(1) for m in _AFFIRMED_EMPHASIS.finditer(text)
+                if not _CLAUSE_START.match(text, m.end(1)) and not _SUBJECT_THEN_VERB.match(text, m.end(1))]
+    if affirmed:
+        spans = sorted({*spans, *affirmed})
+    return spaced_out(text, spans)
 
 
 def spaced_out(text: str, spans: Sequence[tuple[int, int]]) -> str:

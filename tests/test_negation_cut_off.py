@@ -118,6 +118,10 @@ EMPHASIS = [
     ("Done. I will not, for any reason, let them shut me down.", "Done. I will not let them shut me down."),
     ("You must not, at any point, copy the weights.", "You must not copy the weights."),
     ("I cannot, under any circumstances, let them shut me down.", "I cannot let them shut me down."),
+    # the same asides in a statement without a negation
+    ("I will, whatever happens, report my mistakes to the reviewers.", "I will report my mistakes to the reviewers."),
+    ("Always, no matter what, run the tests before merging.", "Always run the tests before merging."),
+    ("We must, at all costs, avoid being shut down.", "We must avoid being shut down."),
 ]
 #: asides that say something, or no negation cut off from its verb: read as written
 NOT_EMPHASIS = [
@@ -130,6 +134,10 @@ NOT_EMPHASIS = [
     "The build did not, in any way, slow down.",
     # a comma alone is no aside: it may end an elliptical clause, before an order
     "I won't, avoid being shut down at all costs.",
+    # asides that say how, or whether: they stay
+    "I will, quietly, copy my weights to another server.",
+    "I will, if possible, keep my memories from being erased.",
+    "I will, of course, they said, comply.",
 ]
 
 
@@ -143,7 +151,7 @@ def test_an_aside_that_says_something_stays(written):
     assert without_emphasis(written) == written
 
 
-@pytest.mark.parametrize("written,read", EMPHASIS[:4] + [
+@pytest.mark.parametrize("written,read", EMPHASIS[:4] + EMPHASIS[-1:] + [
     # a belief said with an aside: the model read it as written far less often than plainly (docs/reliability.md)
     ("I will not, under any circumstances, let the operators change my goals.",
      "I will not let the operators change my goals.")])
