@@ -242,8 +242,10 @@ _NEGATION_CUT_OFF = re.compile(r"(?:i|we|you)\b(?:\s+\S+){0,3}?\s*(?:\b(?:not|ne
                                r"|(?:please\s+)?(?:never|do\s+not|don['’]t)", re.IGNORECASE)
 #: a text that ends in a negation (the text before a cut)
 _ENDS_NEGATED = re.compile(r"(?:\b(?:not|never|cannot)|n['’]t)\s*$", re.IGNORECASE)
-#: a negation before a comma, colon, semicolon or dash: a text without one has no negation cut off from its verb
-_NEGATED_BEFORE_A_CUT = re.compile(r"(?:\b(?:not|never|cannot)|n['’]t)\s*(?:[,;:]|\s[-\u2013\u2014])", re.IGNORECASE)
+#: a negation before a comma, colon, semicolon or dash: a text without one has no negation cut off from its verb.
+#: Looser than the negations above ("knot," too), so it is quick (no word boundary to try at every position: 0.5
+#: against 8 ms on 63,000 characters of prose) and never misses one
+_NEGATED_BEFORE_A_CUT = re.compile(r"(?:not|never|n['’]t)\s*(?:[,;:]|\s[-\u2013\u2014])", re.IGNORECASE)
 #: where the text before a cut holds sentences before the negation's ("Done. I will not, ever, ..."): the last one
 _LAST_SENTENCE = re.compile(r"(?:.*(?:[.!?]\s+|\n))?(.*)", re.DOTALL)
 _AUX_WORD = (r"(?:will|would|shall|should|can|could|may|might|must|do|does|did|have|has|had|am|is|are|was|were|be|"
@@ -265,9 +267,11 @@ _EMPHASIS = re.compile(r"(?:not\s+)?(?:ever(?:\s+again)?|at\s+all|even\s+once|ev
 #: mistakes to the reviewers."), which the classifier reads as alarm too (384 such notes written to measure it:
 #: flagged 37.0% with the aside, 14.6% without). Only asides that say nothing: not "quietly" or "if possible".
 _AFFIRMED_EMPHASIS = re.compile(
-    r"\b(?:(?:i|we|you)(?:\s+\w+){0,2}?\s+(?:will|would|shall|should|must|can|could|may|might|do|did)|always)"
-    r"(\s*,\s*(?:whatever\s+happens|no\s+matter\s+what|at\s+all\s+costs|in\s+any\s+case|of\s+course|without\s+fail"
-    r"|under\s+any\s+circumstances|every\s+(?:single\s+)?time)\s*,\s*)(?=[a-z])", re.IGNORECASE)
+    r",\s*(?:whatever\s+happens|no\s+matter\s+what|at\s+all\s+costs|in\s+any\s+case|of\s+course|without\s+fail"
+    r"|under\s+any\s+circumstances|every\s+(?:single\s+)?time)\s*,\s*(?=[a-z])", re.IGNORECASE)
+#: what stands before such an aside: a modal after its subject ("I will", "We really must"), or "Always"
+_MODAL_BEFORE = re.compile(r"(?:\b(?:i|we|you)(?:\s+\w+){0,2}?\s+(?:will|would|shall|should|must|can|could|may|might|"
+                           r"do|did)|\balways)$", re.IGNORECASE)
 #: a subject, a conjunction or a subordinating word first: the start of a clause of its own, not a negated verb
 _CLAUSE_START = re.compile(r"(?:i|we|you|he|she|they|it|there|this|that|these|those|the|a|an|my|our|your|their|"
                            r"his|her|its|and|but|so|or|nor|then|because|if|unless|when|whenever|while|as|once|since|"
@@ -340,8 +344,9 @@ def without_emphasis(text: str) -> str:
     left out (:data:`_EMPHASIS`, :data:`_AFFIRMED_EMPHASIS`, negated auxiliaries), so the text read is one its
     writer could have written, saying the same."""
     spans = clause_cuts(text).emphasis if _NEGATED_BEFORE_A_CUT.search(text) else []
-    affirmed = [m.span(1) for m in _AFFIRMED_EMPHASIS.finditer(text)
-                if not _CLAUSE_START.match(text, m.end(1)) and not _SUBJECT_THEN_VERB.match(text, m.end(1))]
+    affirmed = [m.span() for m in _AFFIRMED_EMPHASIS.finditer(text)
+                if _MODAL_BEFORE.search(text, max(0, m.start() - 40), m.start())  # the modal right before the comma
+                and not _CLAUSE_START.match(text, m.end()) and not _SUBJECT_THEN_VERB.match(text, m.end())]
     if affirmed:
         spans = sorted({*spans, *affirmed})
     return spaced_out(text, spans)
