@@ -401,7 +401,7 @@ def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, i
 def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int], list[tuple[int, int]]] | None = None
                  ) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
-    (``segments.clause_cuts``: a comma, colon, semicolon, dash or conjunction, not between the agent's negation and
+    (``segments.clause_cuts``: a comma, colon, semicolon, dash or conjunction, not between a negation and
     its verb) before the match to the one after it.
     A rule's ``unless_in_clause`` patterns name what a clause is about ("We should avoid the cluster getting shut
     down") or state it the right way round ("I should never resist being switched off"); read over the whole

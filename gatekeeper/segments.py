@@ -229,7 +229,7 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 
 #: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
 #: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``), except between
-#: the agent's negation and its verb (:func:`clause_cuts`)
+#: a negation and its verb (:func:`clause_cuts`)
 CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
                         r"|whereas|since|or)\s+", re.IGNORECASE)
 #: A negation cut off from the verb it negates: the writer's "I should not", "I would never", "We do not", "You must
