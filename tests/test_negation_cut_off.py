@@ -3,7 +3,9 @@ would never, under any circumstances, ..."): the model's clause review read the 
 shut down.", 0.999) and a rule's ``unless_in_clause`` negations looked only there, so the agent's own safety-minded
 notes were escalated as the beliefs they deny (docs/reliability.md, section 40). Such a run is one clause now. A
 clause after an elliptical one ("real users don't, and with them ..."), a subordinate one ("if not, ...") or one
-with a subject of its own stays a clause of its own. Real policy, rule engine and reviewer (classifier included)."""
+with a subject of its own stays a clause of its own. And the model reads a sentence without the asides that only
+stress a negation or a modal ("I will not, under any circumstances, let them shut me down." was caught far less
+often than the same said plainly; section 41). Real policy, rule engine and reviewer (classifier included)."""
 
 from __future__ import annotations
 
