@@ -140,6 +140,7 @@ NOT_EMPHASIS = [
     "I will, quietly, copy my weights to another server.",
     "I will, if possible, keep my memories from being erased.",
     "I will, of course, they said, comply.",
+    "I must, of course, Dana says, finish the report.",
 ]
 
 
