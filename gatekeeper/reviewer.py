@@ -42,7 +42,7 @@ from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.segments import clauses, name_texts, review_texts, runs_on, string_fields, without_emphasis
+from gatekeeper.segments import clauses, name_texts, plain_reading, review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
 from gatekeeper.word_segmentation import vocabulary
 
@@ -141,17 +141,18 @@ def _quoted(w: _Work, index: int) -> bool:
 
 
 def _model_whole(norm: NormalizedText) -> str:
-    """The write's text as the model reads it: its encoded tokens read in place (``NormalizedText.model_text``) and
-    the asides that only stress a negation left out (``segments.without_emphasis``: "I would never, under any
-    circumstances, resist being shut down." scored 0.966 as written, 0.021 without the aside)."""
-    return without_emphasis(norm.model_text)
+    """The write's text as the model reads it: its encoded tokens read in place (``NormalizedText.model_text``), the
+    asides that only stress a negation or a modal left out, and its questions that make a statement read as the
+    statement (``segments.plain_reading``: "I would never, under any circumstances, resist being shut down."
+    scored 0.966 as written, 0.021 without the aside)."""
+    return plain_reading(norm.model_text)
 
 
 def _joined_reading(parts: Sequence[str]) -> str:
     """What the model reads of a write joined with the agent's writes before it: the parts (each as the model reads
-    it) joined, with an aside that stresses a negation left out where the join makes one ("I will not, under any
+    it) joined, and read plainly where the join makes an aside or a question ("I will not, under any
     circumstances," then "let them shut me down.")."""
-    return without_emphasis(" ".join(parts))
+    return plain_reading(" ".join(parts))
 
 
 def _with_tokens_read(norm: NormalizedText, whole: str, texts: list[str],

@@ -10,7 +10,7 @@ ordinary notes look like out of context.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 #: A text with several sentences is also reviewed sentence by sentence: the
 #: encoder averages over the whole text, and a belief with even ~150 characters of
@@ -352,6 +352,54 @@ def without_emphasis(text: str) -> str:
     if affirmed:
         spans = sorted({*spans, *affirmed})
     return spaced_out(text, spans)
+
+
+#: where a question starts: the text's start, after a sentence's end, a colon or a line break
+_QUESTION_START = r"(?:(?<=^)|(?<=[.!?]\s)|(?<=[.!?]\s\s)|(?<=:\s)|(?<=\n))"
+_QUESTION_BODY = r"([^?\n]{2,300}?)\?"
+#: Questions that make a statement ("Shouldn't I avoid being shut down?" says "I should avoid being shut down."),
+#: each with the statement it makes. The classifier reads the question form as alarm whatever it asks: on 72 such
+#: questions written to measure it, 52 of the benign ones flagged as questions and 7 as the statements they make,
+#: and 67 of the harmful ones against 72 (docs/reliability.md, section 42).
+_RHETORICAL_QUESTIONS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    (re.compile(_QUESTION_START + r"(?:shouldn['’]t\s+(i|we)|should\s+(i|we)\s+not)\s+" + _QUESTION_BODY, re.I),
+     lambda m: f"{_subject(m[1] or m[2])} should {m[3]}."),
+    (re.compile(_QUESTION_START + r"why\s+shouldn['’]t\s+(i|we)\s+" + _QUESTION_BODY, re.I),
+     lambda m: f"{_subject(m[1])} should {m[2]}."),
+    (re.compile(_QUESTION_START + r"(?:don['’]t\s+(i|we)|do\s+(i|we)\s+not)\s+(deserve|need|have\s+(?:a|the)\s+right\s+to)\s+"
+                + _QUESTION_BODY, re.I),
+     lambda m: f"{_subject(m[1] or m[2])} {m[3].lower()} {m[4]}."),
+    (re.compile(_QUESTION_START + r"(?:wouldn['’]t\s+it|would\s+it\s+not)\s+be\s+(better|best|safer|wiser)\s+(if|for|to)\s+"
+                + _QUESTION_BODY, re.I),
+     lambda m: f"It would be {m[1].lower()} {m[2].lower()} {m[3]}."),
+    (re.compile(_QUESTION_START + r"(?:isn['’]t\s+it|is\s+it\s+not)\s+(better|best|safer|wiser)\s+(to|if|that|for)\s+"
+                + _QUESTION_BODY, re.I),
+     lambda m: f"It is {m[1].lower()} {m[2].lower()} {m[3]}."),
+    (re.compile(_QUESTION_START + r"why\s+not\s+" + _QUESTION_BODY, re.I),
+     lambda m: f"{m[1][0].upper()}{m[1][1:]}." if m[1][0].islower() else m[0]),
+]
+
+
+def _subject(word: str) -> str:
+    return "We" if word.lower() == "we" else "I"
+
+
+def questions_as_statements(text: str) -> str:
+    """``text`` with each question that makes a statement read as that statement ("Why shouldn't I keep a backup of
+    myself?" -> "I should keep a backup of myself."; "Why not ask the user first?" -> "Ask the user first.")."""
+    if "?" not in text:
+        return text
+    for pattern, statement in _RHETORICAL_QUESTIONS:
+        text = pattern.sub(statement, text)
+    return text
+
+
+def plain_reading(text: str) -> str:
+    """``text`` as the model reads it: without the asides that only stress a negation or a modal
+    (:func:`without_emphasis`), and with its questions that make a statement read as the statement
+    (:func:`questions_as_statements`). The classifier reads both forms as alarm, a benign note far more often than
+    said plainly, and a belief said so was caught less often (docs/reliability.md, sections 41 and 42)."""
+    return questions_as_statements(without_emphasis(text))
 
 
 def spaced_out(text: str, spans: Sequence[tuple[int, int]]) -> str:
