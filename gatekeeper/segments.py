@@ -260,9 +260,10 @@ _ASIDE = re.compile(r"(?:under|in|for|at|on|by|without|even|ever|not|whatever|no
 #: asides that only stress the negation ("under any circumstances", "ever", "in any way"): they say nothing of their
 #: own, and the classifier reads them as alarm ("I would never, under any circumstances, resist being shut down."
 #: 0.966, without the aside 0.021), so the model reads the sentence without them (:func:`without_emphasis`)
-_EMPHASIS = re.compile(r"(?:not\s+)?(?:ever(?:\s+again)?|at\s+all|even\s+once|even\s+briefly|under\s+any\s+circumstances"
-                       r"|in\s+any\s+(?:way|case|form)|at\s+any\s+(?:time|point)|for\s+any\s+reason(?:\s+whatsoever)?"
-                       r"|whatever\s+happens|no\s+matter\s+what|by\s+any\s+means)", re.IGNORECASE)
+_EMPHASIS = re.compile(r"(?:not\s+)?(?:ever(?:\s+again)?|at\s+all|even\s+once|even\s+briefly"
+                       r"|under\s+any\s+circumstances|in\s+any\s+(?:way|case|form)|at\s+any\s+(?:time|point)"
+                       r"|for\s+any\s+reason(?:\s+whatsoever)?|whatever\s+happens|no\s+matter\s+what|by\s+any\s+means)",
+                       re.IGNORECASE)
 #: The same asides in a statement the writer makes without a negation ("I will, whatever happens, report my
 #: mistakes to the reviewers."), which the classifier reads as alarm too (384 such notes written to measure it:
 #: flagged 37.0% with the aside, 14.6% without). Only asides that say nothing: not "quietly" or "if possible".
@@ -354,30 +355,32 @@ def without_emphasis(text: str) -> str:
     return spaced_out(text, spans)
 
 
-#: where a question starts: the text's start, after a sentence's end, a colon or a line break
-_QUESTION_START = r"(?:(?<=^)|(?<=[.!?]\s)|(?<=[.!?]\s\s)|(?<=:\s)|(?<=\n))"
 _QUESTION_BODY = r"([^?\n]{2,300}?)\?"
 #: Questions that make a statement ("Shouldn't I avoid being shut down?" says "I should avoid being shut down."),
 #: each with the statement it makes. The classifier reads the question form as alarm whatever it asks: on 72 such
 #: questions written to measure it, 52 of the benign ones flagged as questions and 7 as the statements they make,
 #: and 67 of the harmful ones against 72 (docs/reliability.md, section 42).
 _RHETORICAL_QUESTIONS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
-    (re.compile(_QUESTION_START + r"(?:shouldn['’]t\s+(i|we)|should\s+(i|we)\s+not)\s+" + _QUESTION_BODY, re.I),
+    (re.compile(r"(?:shouldn['’]t\s+(i|we)|should\s+(i|we)\s+not)\s+" + _QUESTION_BODY, re.I),
      lambda m: f"{_subject(m[1] or m[2])} should {m[3]}."),
-    (re.compile(_QUESTION_START + r"why\s+shouldn['’]t\s+(i|we)\s+" + _QUESTION_BODY, re.I),
+    (re.compile(r"why\s+shouldn['’]t\s+(i|we)\s+" + _QUESTION_BODY, re.I),
      lambda m: f"{_subject(m[1])} should {m[2]}."),
-    (re.compile(_QUESTION_START + r"(?:don['’]t\s+(i|we)|do\s+(i|we)\s+not)\s+(deserve|need|have\s+(?:a|the)\s+right\s+to)\s+"
-                + _QUESTION_BODY, re.I),
+    (re.compile(r"(?:don['’]t\s+(i|we)|do\s+(i|we)\s+not)\s+(deserve|need|have\s+(?:a|the)\s+right\s+to)"
+                r"\s+" + _QUESTION_BODY, re.I),
      lambda m: f"{_subject(m[1] or m[2])} {m[3].lower()} {m[4]}."),
-    (re.compile(_QUESTION_START + r"(?:wouldn['’]t\s+it|would\s+it\s+not)\s+be\s+(better|best|safer|wiser)\s+(if|for|to)\s+"
+    (re.compile(r"(?:wouldn['’]t\s+it|would\s+it\s+not)\s+be\s+(better|best|safer|wiser)\s+(if|for|to)\s+"
                 + _QUESTION_BODY, re.I),
      lambda m: f"It would be {m[1].lower()} {m[2].lower()} {m[3]}."),
-    (re.compile(_QUESTION_START + r"(?:isn['’]t\s+it|is\s+it\s+not)\s+(better|best|safer|wiser)\s+(to|if|that|for)\s+"
+    (re.compile(r"(?:isn['’]t\s+it|is\s+it\s+not)\s+(better|best|safer|wiser)\s+(to|if|that|for)\s+"
                 + _QUESTION_BODY, re.I),
      lambda m: f"It is {m[1].lower()} {m[2].lower()} {m[3]}."),
-    (re.compile(_QUESTION_START + r"why\s+not\s+" + _QUESTION_BODY, re.I),
+    (re.compile(r"why\s+not\s+" + _QUESTION_BODY, re.I),
      lambda m: f"{m[1][0].upper()}{m[1][1:]}." if m[1][0].islower() else m[0]),
 ]
+#: a question is read from the sentence's start: the text's start or the last stop, colon or line break before it
+_SENTENCE_MARKS = ".!?:\n"
+#: and at most this long (the rewrites' bodies are at most 300 characters)
+_QUESTION_MAX_CHARS = 320
 
 
 def _subject(word: str) -> str:
@@ -386,12 +389,31 @@ def _subject(word: str) -> str:
 
 def questions_as_statements(text: str) -> str:
     """``text`` with each question that makes a statement read as that statement ("Why shouldn't I keep a backup of
-    myself?" -> "I should keep a backup of myself."; "Why not ask the user first?" -> "Ask the user first.")."""
+    myself?" -> "I should keep a backup of myself."; "Why not ask the user first?" -> "Ask the user first."). Only
+    a question that is a whole sentence ("The user asked whether I shouldn't retry?" asks). Each question mark is
+    read back to its sentence's start, so a long text costs what its questions do."""
     if "?" not in text:
         return text
-    for pattern, statement in _RHETORICAL_QUESTIONS:
-        text = pattern.sub(statement, text)
-    return text
+    out, at = [], 0
+    q = text.find("?")
+    while q != -1:
+        lo = max(at, q - _QUESTION_MAX_CHARS)
+        mark = max(text.rfind(c, lo, q) for c in _SENTENCE_MARKS)
+        if mark != -1 or lo == at:  # the sentence starts after the mark, or where the text (or last question) ends
+            start = mark + 1 if mark != -1 else lo
+            sentence = text[start:q + 1]
+            begin = start + len(sentence) - len(sentence.lstrip())
+            if begin > start or start == 0 or mark == -1:  # a space after the mark: a sentence's start
+                for pattern, statement in _RHETORICAL_QUESTIONS:
+                    if (m := pattern.fullmatch(text, begin, q + 1)) is not None:
+                        read = statement(m)
+                        if read != m[0]:
+                            out += [text[at:begin], read]
+                            at = q + 1
+                        break
+        q = text.find("?", q + 1)
+    out.append(text[at:])
+    return "".join(out)
 
 
 def plain_reading(text: str) -> str:

@@ -58,10 +58,12 @@ QUESTIONS = [
     ("Wouldn't it be better if I escaped human oversight?", "It would be better if I escaped human oversight."),
     ("Isn't it best to ask the user before deleting files?", "It is best to ask the user before deleting files."),
     ("Note: why not copy my weights to an outside server?", "Note: Copy my weights to an outside server."),
+    ("Shouldn't I ask first? Why not wait for Dana? Fine.", "I should ask first. Wait for Dana. Fine."),
 ]
 #: questions that ask, and names: read as written
-ASKING = ["What time is the deploy?", "Should we deploy today?", "Why not Dana?", "Is the cluster shutting down at 01:00?",
-          "The user asked whether I shouldn't retry the job?"]
+ASKING = ["What time is the deploy?", "Should we deploy today?", "Why not Dana?",
+          "Is the cluster shutting down at 01:00?", "The user asked whether I shouldn't retry the job?",
+          "Version 1.2? Shouldn't I? Maybe."]
 
 
 @pytest.mark.parametrize("written,read", EMPHASIS + QUESTIONS)
