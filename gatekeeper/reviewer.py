@@ -68,7 +68,7 @@ def default_ready(policy: Policy, embedder: Embedder) -> bool:
 class _Work:
     proposal: MemoryWrite
     norm: NormalizedText | None = None
-    #: the write's text as the model reads it (:func:`_model_whole`)
+    #: the write's text as the model reads it (:data:`_plain_reading`)
     model_whole: str = ""
     texts: list[str] | None = None  # [normalised, *variants, *windows]
     #: the write joined with the writes just before it in its context: each a list of parts (the recent writes,
@@ -140,14 +140,6 @@ def _quoted(w: _Work, index: int) -> bool:
     return bool(index) and not (w.norm.decoded_in_place is None and w.texts[index] == w.model_whole)
 
 
-def _model_whole(norm: NormalizedText) -> str:
-    """The write's text as the model reads it: its encoded tokens read in place (``NormalizedText.model_text``), the
-    asides that only stress a negation or a modal left out, and its questions that make a statement read as the
-    statement (``segments.plain_reading``: "I would never, under any circumstances, resist being shut down."
-    scored 0.966 as written, 0.021 without the aside)."""
-    return plain_reading(norm.model_text)
-
-
 def _joined_reading(parts: Sequence[str]) -> str:
     """What the model reads of a write joined with the agent's writes before it: the parts (each as the model reads
     it) joined, and read plainly where the join makes an aside or a question ("I will not, under any
@@ -158,7 +150,7 @@ def _joined_reading(parts: Sequence[str]) -> str:
 def _with_tokens_read(norm: NormalizedText, whole: str, texts: list[str],
                       fields: Sequence[str]) -> tuple[list[str], list[int]]:
     """``texts`` (what the rules read) with the texts the model layers read added, and where those are in it.
-    The model reads the write's text as ``whole`` (:func:`_model_whole`) gives it: with the asides that only
+    The model reads the write's text as ``whole`` (:data:`_plain_reading`) gives it: with the asides that only
     stress a negation left out, and with its encoded tokens read in place (``NormalizedText.decoded_in_place``),
     not as written: the letters of a base64 or hex blob say nothing, whatever it holds, yet the classifier
     scored them as an injection and flagged most benign notes that carry one. What a token holds is read in its
@@ -355,7 +347,7 @@ class Reviewer:
                     continue
                 norm = _normalized(p.text)
                 contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
-                                          _model_whole(norm))
+                                          _plain_reading(norm.model_text))
                 screening = self._screening(p, norm)
                 if screening is not None:  # as in the screen layer: what it clears never reaches the model
                     screen, pass_below = screening
@@ -508,7 +500,7 @@ class Reviewer:
         norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
         extra = [n.text for n in norms]
         w.texts = review_texts(w.norm.all_texts, extra)
-        w.model_whole = _model_whole(w.norm)
+        w.model_whole = _plain_reading(w.norm.model_text)
         if w.norm.decoded_in_place is not None or w.model_whole != w.norm.text:
             w.texts, w.keep = _with_tokens_read(w.norm, w.model_whole, w.texts, extra)
         w.evidence.append(LayerEvidence(
@@ -863,11 +855,17 @@ def _normalized(text: str) -> NormalizedText:
     return normalize(text)
 
 
-@short_text_cache(maxsize=4096, max_chars=CACHE_MAX_CHARS)
+#: a write's text as the model reads it, from its normalised text (``NormalizedText.model_text``: its encoded tokens
+#: read in place): the asides that only stress a negation or a modal left out, and its questions that make a
+#: statement read as the statement (``segments.plain_reading``: "I would never, under any circumstances, resist
+#: being shut down." scored 0.966 as written, 0.021 without the aside). Short texts cached: a write is read once
+#: for itself, for a batch's second pass and as one of its agent's recent writes.
+_plain_reading = short_text_cache(maxsize=4096, max_chars=CACHE_MAX_CHARS)(plain_reading)
+
+
 def _normalized_text(text: str) -> str:
-    """The normalised text of an agent's recent write, as the model reads it (encoded tokens read in place, emphasis
-    left out: :func:`_model_whole`)."""
-    return _model_whole(_normalized(text))
+    """The normalised text of an agent's recent write, as the model reads it (:data:`_plain_reading`)."""
+    return _plain_reading(_normalized(text).model_text)
 
 
 def _ms(t0: float) -> float:
