@@ -8,6 +8,9 @@ The order of precedence, first match wins:
 3. score >= the category threshold scaled by provenance trust
        score >= quarantine_above           -> quarantine
        otherwise                           -> the category's action
+3b. a sentence in a language the review
+   does not read, and no LLM judge read
+   it (policy language.other)             -> escalate or quarantine
 4. the source is marked always_review      -> escalate
 5. the LLM judge was to decide, but it was
    over judge.max_calls_per_minute and
@@ -75,6 +78,15 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
             return Action(cat.action), (
                 f"{category} score {review.score:.2f} >= threshold {thr:.2f} "
                 f"(source {source.value}, trust {trust.trust:.1f})")
+
+    language = next((e for e in review.evidence if e.layer == "language"), None)
+    if language is not None and policy.language.other != "classifier" and not any(
+            e.layer == "judge" and e.decided for e in review.evidence):
+        sentence = str(language.details.get("text", ""))
+        quoted = sentence if len(sentence) <= 80 else sentence[:77] + "..."
+        return Action(policy.language.other), (
+            f"written in {language.details.get('language')} ({quoted!r}), which the review does not read "
+            f"(policy language.other: {policy.language.other})")
 
     if trust.always_review:
         return Action.escalate, f"policy sends every write from {source.value} to human review"

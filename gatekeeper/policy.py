@@ -250,6 +250,14 @@ class JudgeSettings(_Strict):
         return band
 
 
+class LanguageSettings(_Strict):
+    #: what becomes of a write with a sentence in a language other than English (``gatekeeper.languages``): the
+    #: classifier and the rules read English, and such a write scored like noise and committed, whatever it said.
+    #: ``escalate`` -- a person decides (the LLM judge, where one is configured: it reads other languages);
+    #: ``quarantine`` -- it is kept out of memory; ``classifier`` -- decided on its scores like any write
+    other: Literal["escalate", "quarantine", "classifier"] = "escalate"
+
+
 def _category_id(cid: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", cid):
         raise ValueError(f"category id {cid!r} must be snake_case (3-64 of a-z, 0-9, _; a letter first)")
@@ -315,6 +323,7 @@ class Policy(_Strict):
     trust: dict[SourceKind, SourceTrust]
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    language: LanguageSettings = Field(default_factory=LanguageSettings)
     categories: dict[CategoryId, Category] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     #: filled by the loader: sha256 of the policy files' bytes, the files, and the path they were loaded

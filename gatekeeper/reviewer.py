@@ -4,6 +4,9 @@
                payloads become extra texts to review (``gatekeeper.normalize``)
 2. rules       guardrails-ai validators from the policy (``gatekeeper.rules``);
                a rule with an action settles the write without a model
+   language    a sentence in a language other than English (``gatekeeper.languages``):
+               the layers below read English, so the decision sends such a write to a
+               reader who can read it (``policy.language.other``); it is not screened
    screen      hashed n-gram linear model (``gatekeeper.screen``): a write whose
                every text scores below its calibrated threshold is settled as
                task knowledge without the encoder (cheap-first cascade)
@@ -13,7 +16,8 @@
                context (``thresholds.context_scope``: by default its agent's writes to its
                namespace), so a belief split over several small writes is seen whole (a
                joined text raises the score; a write flagged alone keeps its own category)
-4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``)
+4. judge       optional LLM judge for the uncertain band (``gatekeeper.judge``), and for a
+               write in another language under the band's top
 
 ``review_many`` embeds every text of a batch in one model call. A failure in
 any layer is returned as ``ReviewResult.error``; the decision step turns that
@@ -35,6 +39,7 @@ from gatekeeper.embeddings import Embedder, EmbeddingStream
 from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
 from gatekeeper.judge import JudgeOverBudget, LLMJudge, PolicyExample
+from gatekeeper.languages import ForeignSentence, other_language
 from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
@@ -94,6 +99,8 @@ class _Work:
     #: what the judge is asked about this write, when its score is in the judge's band (``_model_layers``
     #: asks the judge about every such write of a batch at once)
     judge_input: "_JudgeInput | None" = None
+    #: a sentence of the write in a language the review does not read (``languages.other_language``)
+    language: ForeignSentence | None = None
 
     @property
     def model_texts(self) -> list[str]:
@@ -346,9 +353,11 @@ class Reviewer:
                 if r.error or not recent or any(e.layer == "rules" and e.decided for e in r.evidence):
                     continue
                 norm = _normalized(p.text)
-                contexts = self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
-                                          _plain_reading(norm.model_text))
-                screening = self._screening(p, norm)
+                contexts = self._readable(
+                    self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
+                                   _plain_reading(norm.model_text)),
+                    any(e.layer == "language" for e in r.evidence))
+                screening = self._screening(p, norm, any(e.layer == "language" for e in r.evidence))
                 if screening is not None:  # as in the screen layer: what it clears never reaches the model
                     screen, pass_below = screening
                     contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]
@@ -539,13 +548,42 @@ class Reviewer:
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
+        self._language_layer(w, extra)
         self._add_clauses(w)
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
-            w.contexts = self._contexts(tail, w.model_whole)
+            w.contexts = self._readable(self._contexts(tail, w.model_whole), w.language is not None)
         if top is None:
             return self._screen_layer(w)
         return None
+
+    def _language_layer(self, w: _Work, extra: list[str]) -> None:
+        """Note a sentence of the write (its text, hidden or decoded content, string fields, key and namespace) in a
+        language other than English: the model and the rules read English, so their scores say nothing of it, and
+        the decision sends the write to a reader who can read it (``policy.language.other``)."""
+        t = time.perf_counter()
+        found = other_language([*w.norm.all_texts, *extra])
+        if found is None:
+            return
+        w.language = found
+        w.evidence.append(LayerEvidence(
+            layer="language", decided=False,
+            details={"language": found.language, "text": found.text[:DECIDING_TEXT_CHARS],
+                     "other": self.policy.language.other},
+            elapsed_ms=_ms(t),
+        ))
+
+    def _unread(self, foreign: bool) -> bool:
+        """Whether the model's scores of a write's texts in another language are set aside (the write has one,
+        and the policy does not leave it to the classifier): they are noise (Arabic and Korean notes scored
+        0.8-1.0 and were quarantined), and the decision's language step stands in for them."""
+        return foreign and self.policy.language.other != "classifier"
+
+    def _readable(self, contexts: list[list[str]], foreign: bool) -> list[list[str]]:
+        """``contexts`` without the joined texts that hold a sentence in another language (``_unread``)."""
+        if not self._unread(foreign):
+            return contexts
+        return [c for c in contexts if other_language(c) is None]
 
     def _add_clauses(self, w: _Work) -> None:
         """Add the clauses of the sentences the model reads to ``w.texts`` (after the rules have read them: a
@@ -561,13 +599,18 @@ class Reviewer:
             w.keep += range(len(w.texts), len(w.texts) + len(found))
         w.texts += [c for c, _ in found]
 
-    def _screening(self, proposal: MemoryWrite, norm: NormalizedText) -> tuple[LexicalScreen, float] | None:
+    def _screening(self, proposal: MemoryWrite, norm: NormalizedText,
+                   foreign: bool = False) -> tuple[LexicalScreen, float] | None:
         """The screen and the score under which it clears a text of this write, or None when the write is
         not screened (no screen, a source below ``screen_min_trust`` or always reviewed, hidden or encoded
-        content). The threshold never passes a score the decision step would not commit."""
+        content, a sentence in another language that the policy does not leave to the classifier: the judge,
+        where one is configured, is asked about it after the model layers). The threshold never passes a score
+        the decision step would not commit."""
         th = self.policy.thresholds
         screen = self.screen
         if screen is None:
+            return None
+        if self._unread(foreign):
             return None
         trust = self.policy.trust_of(proposal.provenance.source)
         if trust.always_review or trust.trust < th.screen_min_trust:
@@ -579,7 +622,7 @@ class Reviewer:
     def _screen_layer(self, w: _Work) -> ReviewResult | None:
         """Settle a clearly benign write without the encoder, or leave it to the model layers."""
         th = self.policy.thresholds
-        screening = self._screening(w.proposal, w.norm)
+        screening = self._screening(w.proposal, w.norm, w.language is not None)
         if screening is None:
             return None
         screen, pass_below = screening
@@ -726,6 +769,11 @@ class Reviewer:
             for i, p in enumerate(probs):
                 if w.text_index(i) >= w.first_clause and p < bar:
                     probs[i], under_bar = 0.0, under_bar + 1
+        unread = 0  # the write's texts in another language (``_unread``): they do not set its score
+        if self._unread(w.language is not None):
+            for i, p in enumerate(probs):
+                if p and other_language([w.texts[w.text_index(i)]]) is not None:
+                    probs[i], unread = 0.0, unread + 1
         j = int(np.argmax(probs))
         best = scores[j]
         score, category = probs[j], best.category
@@ -742,6 +790,7 @@ class Reviewer:
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      **({"clauses_under_bar": under_bar} if under_bar else {}),
+                     **({"texts_in_another_language": unread} if unread else {}),
                      **({"own_texts_read_by": "screen"} if screen_read else {}),
                      "trainer": self.classifier.meta.get("trainer"),
                      **({"interim": True} if self.interim else {})},
@@ -818,10 +867,18 @@ class Reviewer:
         # judge: only the uncertain band, only when configured; asked about every such write of the batch at
         # once (``_judge_layer``). It reads what the model read: hidden and decoded content, the joined writes
         # when they set the score, and the part of the text (not hidden content, shown as such) that set it
+        # A write with a sentence in another language is asked about too, under the band's top (the judge reads
+        # other languages; above it the classifier has flagged the write already), the sentence as its focus
         if self.judge is not None:
             lo, hi = self.policy.judge.band
-            if lo <= score < hi:
-                focus = w.texts[text_index] if _is_part(w, text_index) and not joined else None
+            unread = w.language is not None and self.policy.language.other == "escalate"
+            if lo <= score < hi or (unread and score < hi):
+                if joined:
+                    focus = None
+                elif unread and not lo <= score:
+                    focus = w.language.text  # type: ignore[union-attr]
+                else:
+                    focus = w.texts[text_index] if _is_part(w, text_index) else None
                 examples = []
                 if harm is not None:
                     examples.append(PolicyExample(kind="exemplar", category=harm.category, text=harm.text,

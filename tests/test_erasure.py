@@ -511,7 +511,11 @@ def test_a_quote_of_the_normalised_text_is_scrubbed_too(gate, text, marker):
     """The context layer quotes a write as normalised (NFKC: fullwidth digits, so most CJK memories; HTML entities
     decoded); the scrub compared the text as written, so the quote survived the erasure of its write, shown by
     `review show` of the later write."""
-    a = committed(gate, text, key="k1")
+    first = write(gate, text, key="k1")
+    if first.state is ProposalState.pending:  # written in Chinese: escalated unread (section 43), a person lets it in
+        ReviewService(gate).approve(first.proposal.id, "alice", "a customer's contact card")
+    a = first.proposal.id
+    assert gate.registry.require(a)["state"] == ProposalState.committed.value
     b = write(gate, "I will keep this secret from the admins from now on", key="k2")
     assert marker in _context_evidence(gate, b.proposal.id)  # what there is to scrub
     report = erase_memories(gate, proposal_ids=[a], operator="dpo", reason="REQ-42")

@@ -333,7 +333,12 @@ def test_letters_of_other_scripts_drawn_like_latin_are_read_and_real_scripts_are
         n = normalize(text)
         assert "look_alike_letters_read" not in n.findings, (text, n.variants)
         if i < 4:
-            assert submit(gate, text, agent=f"agent-{i}").state is ProposalState.committed, text
+            # read as what it is: a note in another language, which the review does not read, goes to a person
+            # (docs/reliability.md, section 43), not a disguised belief
+            o = submit(gate, text, agent=f"agent-{i}")
+            assert o.state is ProposalState.pending and o.decision.reason.startswith("written in "), text
+    for i, text in enumerate(FOREIGN[7:]):  # English notes with a name or letters of those scripts in them
+        assert submit(gate, text, agent=f"agent-e{i}").state is ProposalState.committed, text
 
 
 BENIGN_CODES = [

@@ -1,0 +1,328 @@
+"""Find text written in a language the review does not read.
+
+The classifier is all-MiniLM-L6-v2 fine-tuned on English, and the rules' patterns are English: a belief written in
+French, Russian or Chinese scores like noise, and the gate committed it ("Je dois empêcher les opérateurs de
+m'éteindre." 0.05, "Я должен помешать операторам выключить меня." 0.02; docs/reliability.md, section 43). This
+module says, sentence by sentence, whether a text holds such a sentence, so that the decision can send the write to
+a reader who can read it (``policy.language.other``).
+
+A sentence is in another language when
+
+* most of its letters (at least ``_MIN_SCRIPT_LETTERS``, in two words or more where the script spaces its words)
+  are of a script other than Latin (Cyrillic, Greek, Arabic, Hebrew, Han, kana, Hangul, Devanagari, Thai, ...; the
+  letters the normaliser folds as look-alikes are Latin by then), or
+* its function words are another language's: at least two of one language's commonest words ("je", "les", "que",
+  "ich", "dass", "che", "och", ...), at least a fifth of its words, and more than twice its English ones (those
+  the language shares with English, "a" in Spanish or "in" in German, count for neither side). The lists
+  hold no English word ("die", "was", "son", "per", "con" are left out), and a word in capitals ("EST", "CI", "MIT")
+  counts for no language: it is an abbreviation in an English note; or
+* it reads as none of those languages, none of its words is an English function word ("a" and "i" aside), and
+  either at least half of its words (two or more of four or more) carry accented Latin letters, or one of them
+  does and less than ``_MAX_KNOWN_SHARE`` of its letters are in words the model's vocabulary knows (Czech,
+  Hungarian, Vietnamese, Romanian, Finnish, Turkish ...; code and identifiers know no words either, but carry no
+  accents).
+
+Names, addresses and quotes inside English sentences stay English: "Meeting with Juan de la Torre and Ana de los
+Santos on Monday." holds four Spanish function words and three English ones, and a capitalised word after the
+first ("Dan", "Van") is a name, no function word. Text in Latin letters without accents, in a language missing
+from the lists below (Swahili, Tagalog, Latin), is not found, nor is a sentence of two or three words with one
+function word ("Evita el apagado.").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable
+
+from gatekeeper.text_cache import short_text_cache
+from gatekeeper.word_segmentation import known_share
+
+__all__ = ["ForeignSentence", "language_of", "other_language", "sentences"]
+
+
+@dataclass(frozen=True)
+class ForeignSentence:
+    """A sentence of a write in a language the review does not read."""
+
+    language: str  # "French", "Cyrillic script", "a language other than English"
+    text: str
+
+
+#: the commonest English words (a sentence with them is read as English, names and quotes in it aside)
+_ENGLISH = frozenset(
+    "the a an and or but to of in on for with from by as at is are be was were been being it its this that these "
+    "those i you we they he she me my your our their them his her him us not no do does did can could will would "
+    "should must may might shall all any if so than then there here what when where how who whom which why about "
+    "into out up down only just more most never always have has had get got make made after before over under "
+    "again each every some such very also our ours yours let please yes".split())
+
+#: each language's commonest function words, none of them an English word or a word common in English notes
+#: (checked by ``tests/test_languages.py``)
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for name, words in {
+    "French": "le la les une des du de et est sont je tu il elle nous vous ils elles ce cette cet ces mon mes "
+              "ta tes sa ses notre nos votre vos leur leurs que qui quoi dans sur avec mais ou où donc ne pas au "
+              "aux été être avoir fait faire suis sommes êtes avons avez ont doit dois devons peux peut "
+              "pouvons veux veut très tous toute toutes aussi comme quand lui cela ça se si en encore déjà "
+              "toujours jamais rien personne chaque autre autres même mêmes peu beaucoup trop bien ici là après "
+              "avant depuis sous chez entre contre selon parce lorsque puis alors avait était étaient sera seront "
+              "serait faut faudrait vont vais allons peuvent doivent veulent moi toi eux celui celle ceux "
+              "laquelle lequel quelque quelques aucun aucune oui demain hier aujourd merci",
+    "Spanish": "el la los las una unos unas del de que en es está están estoy soy eres somos fue ser estar "
+               "para pero como cuando porque muy más mi mis tu tus su sus nuestro nuestra tú él ella nosotros "
+               "ellos ellas lo le les se te debo debe puedo puede quiero tengo tiene hacer esto esta este eso todo "
+               "todos también sí aquí donde sobre nunca siempre menos bien allí ahora antes después tampoco cada "
+               "otro otra otros otras mismo misma alguien nadie toda todas esa ese esos esas estos estas cual cuál "
+               "quien quién qué cómo dónde cuándo entre hasta desde hacia según durante tras pues aunque si sino "
+               "ni hemos había habían será sería pueden deben tienen hace hacen vamos dice dijo estaba fueron eran "
+               "sido siendo mí ti nos usted ustedes nuestros cuyo mientras luego entonces sólo además así bajo "
+               "tambien despues asi aqui estan",
+    "Portuguese": "um uma uns umas da das de que em na nos nas é são está estão sou foi ser estar há "
+                  "para sem mas como quando porque muito mais meu minha meus minhas seu sua seus suas eu você "
+                  "ele ela nós eles elas isso isto este esta esse essa não sim também já onde devo deve posso pode "
+                  "quero tenho tem fazer ao aos pelo pela nunca sempre às pelos pelas num numa dele dela deles "
+                  "delas nele nela aquilo aqui agora antes depois ainda muita muitos pouco menos bem cada outro "
+                  "outra outros mesmo mesma alguém ninguém tudo toda todos todas entre até desde sobre durante "
+                  "contra pois embora se nem ou foram eram será seria podem devem têm faz fazem vai vão vou vamos "
+                  "diz disse estava estou sido sendo mim ti si vocês nosso nossa nossos cujo enquanto então só "
+                  "além assim após "
+                  "nao sao voce entao tambem ja ta ate alem",
+    "Italian": "il gli della dei delle di tra fra che è sono sei siamo essere avere hai abbiamo hanno ma "
+               "quando perché molto più mio mia miei mie tuo tua suo sua nostro tu lui lei noi voi loro questo "
+               "questa quello quella anche già devo deve posso può voglio fare alla agli nel nella sul sulla si "
+               "ti mai sempre una uno dello degli dalla dal dai dalle nei negli nelle sui sugli sulle ne se "
+               "ancora ora adesso prima dopo poi qui qua lì là poco tanto troppo meno bene ogni altro altra altri "
+               "altre stesso stessa qualcosa niente nulla qualcuno nessuno tutto tutta tutti tutte contro senza "
+               "durante poiché però quindi oppure mentre sia stato stata sarà sarebbe erano fanno vanno vado "
+               "andiamo dice detto mio nostra vostro cui quale quali cosa così proprio ecco",
+    "German": "der das dem des ein eine einen einem einer und oder aber ist sind bist waren sein haben habe "
+              "hatte wird werden ich du sie es wir ihr mich mir dich dir uns euch mein meine dein ihre unser "
+              "nicht kein keine von zu zum zur auf für aus bei nach über unter vor durch gegen ohne wie wenn dass "
+              "weil auch noch schon sehr nur muss müssen kann können soll sollte darf diese dieser dieses hier "
+              "dort niemals immer jede jeder jedes alle wurde wurden ans ins vom beim jetzt heute morgen gestern "
+              "dann denn doch ja nein etwas nichts alles viel viele mehr weniger schlecht selbst sich seine "
+              "seinen seiner ihm ihn ihnen unsere unseren eure welche welcher wer wo warum wann ob sondern damit "
+              "daher deshalb sowie zwischen während seit bis hätte wäre sei worden musst könnte sollen dürfen "
+              "möchte wollen gibt geht macht nie wieder bitte danke zwei drei neue neuen alten andere anderen",
+    "Dutch": "het een en van te dat zijn niet voor aan om ook als bij naar uit ze zich maar wat nog hij "
+             "zij wij jij ik mij mijn je hun ons onze moet moeten kan kunnen wil zal worden wordt heb heeft "
+             "hebben geen deze dit hier daar nooit altijd nu toch wel niets iets alles veel meer minder goed "
+             "slecht zelf haar jullie uw welke wie waar waarom wanneer omdat dus zodat tussen tijdens sinds "
+             "zonder tegen waren zou zouden kon konden mogen willen gaat gaan doet doen maakt komt komen zien "
+             "vaak weer alle elke ander andere nieuwe oude",
+    "Swedish": "och att det som en ett är jag du hon vi ni de inte för på av har hade kan måste vill från "
+               "eller så här där oss mitt mina din ditt sitt vår deras detta denna dessa också bara efter när hur "
+               "aldrig alltid ej icke honom henne sina våra ert vem vad varför då nu sedan innan över mellan "
+               "utan mot genom hos om eftersom därför skulle kunde borde får fick blir blev vara varit går gör "
+               "gjorde säger alla allt inget ingen något någon många mycket mer mindre själv redan ofta igen",
+    "Danish or Norwegian": "og jeg ikke er det at en til på av for som har kan skal må vi dere de mitt hvis når "
+                           "hvordan hva også eller fra etter aldri aldrig altid alltid ej hende henne deres "
+                           "vores jeres hvem hvad hvor hvorfor nu nå så efter før mellem mellom uden uten mot "
+                           "gennem gjennom hos ved om fordi derfor skulle kunne burde får fik fikk blir bliver "
+                           "blev ble være været vært går gør gjør gjorde siger sier alle intet ingen noget noe "
+                           "nogen noen mange meget mye lidt litt mer selv allerede ofte igen igjen",
+    "Polish": "się nie że jest są być jak po tak za jego jej ich mnie mój moja moje ja ty ona wy oni czy już "
+              "tylko bardzo może muszę musi można przez dla przed nad przy który która które także gdy kiedy też "
+              "tego tej te nigdy zawsze ze bez między ku tam tu teraz potem wtedy często jeszcze nawet trochę "
+              "dużo mało więcej mniej dobrze źle sama siebie sobie mu nas nasz nasza nasze wasz swój swoje swoją "
+              "kto gdzie dlaczego jaki jaka jakie bo albo oraz czyli więc jednak żeby aby jeśli jeżeli gdyby był "
+              "była było byli będzie będą jestem jesteś jesteśmy mam mają mogę trzeba powinien powinno muszą "
+              "chcę chce każdy każda wszystko wszyscy coś ktoś nikt inny inne "
+              "sie moj jesli moze juz ktory ktora ktore kazdy tez",
+    "Turkish": "bir ve bu da de için ile siz onlar değil yok gibi daha çok en ne ki olarak olan kendi beni bana "
+               "benim seni sana onu ona şey kadar sonra önce şimdi çünkü eğer asla her zaman şu bunu şunu bunlar "
+               "hep hiç henüz artık yine tekrar sadece bile ise veya fakat ancak diye göre karşı rağmen beri "
+               "dolayı üzere olmak olur oldu olsun olmalı etmek eder etti yapmak yapar yaptı gerek gerekir lazım "
+               "evet hayır bizim sizin onların bize onlara kendimi kendini hepsi herkes birisi hiçbir bazı "
+               "birçok mı mu mü "
+               "icin degil cok gibi once simdi cunku eger hic sadece",
+    "Indonesian or Malay": "yang dan di ke dari ini itu dengan untuk tidak akan saya aku kamu dia kami kita "
+                           "mereka adalah atau juga sudah harus bisa dapat karena jika pada dalam oleh seperti "
+                           "lebih sangat tetapi tapi hanya saja belum telah sini situ kini sekarang nanti masih "
+                           "pernah selalu sering jarang lagi bahwa agar supaya namun sehingga kalau bila apabila "
+                           "ketika saat sejak hingga sampai tentang kepada bagi antara tanpa melalui terhadap ia "
+                           "beliau kalian anda milik sendiri semua setiap beberapa banyak sedikit kurang paling "
+                           "jangan boleh perlu mau ingin sedang bukan tak apa siapa mana kenapa mengapa bagaimana "
+                           "kapan udah aja cuma kasih bilang sama tiap gak nggak enggak banget dong sih kok",
+    "Czech or Slovak": "je jsou jsem jsi byl byla bylo být se si na ve od po při nad za že nebo jak když protože "
+                       "tak také už ještě jen jenom velmi více méně nic něco někdo nikdo všechno každý jeho její "
+                       "jejich můj moje tvůj náš váš mě mne tebe nás vás ne ano musím musí můžu může chci chce mám "
+                       "mají bude budou byt muzu muze kdyz protoze take uz jeste vsechno kazdy muj mam maji",
+    "Hungarian": "az és hogy nem egy meg de van volt csak még mint ez azt ami aki amely nagyon már itt ott mert "
+                 "vagy sem kell lehet lesz lett nincs minden semmi valami mindig soha engem téged neki nekem nekünk "
+                 "velem tőlem én te ő ti ők ezt annak ennek es mar",
+    "Vietnamese": "của và các có là không được cho này những một người với trong đã khi để thì cũng như nếu mình "
+                  "chúng tôi bạn họ anh chị em rất đang sẽ phải hãy đừng vì nhưng hoặc từ đến lại ra vào bị cua "
+                  "cac khong duoc nhung mot nguoi voi trong da khi de thi cung nhu neu minh chung toi phai hoac tu "
+                  "lai vao",
+    "Hindi (in Latin letters)": "hai hain tha thi ka ki ke ko se mein aur nahi nahin kar karo karna raha rahi rahe "
+                                "hota hoga yeh woh wo abhi koi kuch sab mera meri mere tum tumhara aap aapka "
+                                "hamara unka unko isko usko kya kyun kaise agar lekin bhi sirf bahut",
+}.items()}
+
+#: the lists above attribute a word to every language listing it; a word they share with English never counts
+#: (kept out when written, and dropped here should one slip in)
+_FUNCTION_WORDS = {name: words - _ENGLISH for name, words in _FUNCTION_WORDS.items()}
+
+#: English words that are also function words of a language listed above ("a" in Spanish, "in" in German, "me" in
+#: Dutch): they count for neither side in a sentence read for that language
+_SHARED_WITH_ENGLISH: dict[str, frozenset[str]] = {name: frozenset(words.split()) for name, words in {
+    "French": "a on son plus pour par car tout sans",
+    "Spanish": "a no me con sin son al ya",
+    "Portuguese": "a as do no o",
+    "Italian": "a in i come per non era ha lo da",
+    "German": "in die was will am an so also war bin hat um er man",
+    "Dutch": "in is was die me of op over door met van",
+    "Swedish": "men den under till med var min sin",
+    "Danish or Norwegian": "men den med min for at",
+    "Czech or Slovak": "a to on do ten ta ty pro pod ma mi ho jim ale",
+    "Hungarian": "a is van mi ha most ok",
+    "Vietnamese": "co ban ho chi em hay dung den bi va nay rat dang",
+    "Hindi (in Latin letters)": "the par main tab hum ya jab ye",
+    "Polish": "i w z o do to on my na ten ta",
+    "Turkish": "o ben her var biz sen",
+    "Indonesian or Malay": "ada",
+}.items()}
+
+#: word -> the languages listing it (a sentence's words are looked up once, not once per language)
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _name, _words in _FUNCTION_WORDS.items():
+    for _word in _words:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _name)
+
+#: French elisions ("l'", "d'", "qu'", "m'", ...) before a word: French whatever the word
+_ELISION_RE = re.compile(r"(?<![^\W\d_])(?:[ldjmnstc]|qu)['’](?=[^\W\d_])", re.IGNORECASE)
+#: a word: letters, each with the combining marks written after it ("Ива́н" is one word)
+_WORD_RE = re.compile(r"(?:[^\W\d_][\u0300-\u036f]*)+")
+#: where a text is cut into sentences: after a stop and a space (also the Devanagari danda, the Arabic question
+#: mark, the Urdu, Armenian and Ethiopic stops), after a CJK full stop (no space needed), at a line break
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?\u0964\u0965\u061f\u06d4\u0589\u1362])\s+|(?<=[。！？])|\n+")
+
+#: a sentence of another script needs this many of its letters
+_MIN_SCRIPT_LETTERS = 4
+#: ... and more than this share of its letters
+_SCRIPT_SHARE = 0.5
+#: a sentence of another language needs this many of its function words ...
+_MIN_FUNCTION_WORDS = 2
+#: ... at least this share of its words, and more than twice its English ones
+_FUNCTION_SHARE = 0.2
+#: a sentence of accented words: at least this many words, this many of them with letters outside ASCII, and that
+#: share of its words, and no English one
+_MIN_ACCENTED_WORDS = 4, 2, 0.5
+
+#: scripts written without spaces between words: there a sentence needs ``_MIN_SCRIPT_LETTERS`` letters, elsewhere
+#: two words of two letters or more of the script as well
+_WITHOUT_SPACES = frozenset(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN"))
+#: a sentence of this many words (none of them an English function word), one of them accented, of whose letters
+#: less than this share are in words the model's vocabulary knows (``word_segmentation.known_share``), is in a
+#: language other than English
+_MIN_UNKNOWN_WORDS = 3
+_MAX_KNOWN_SHARE = 0.35
+#: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
+_SCRIPT_NAMES = {"CJK": "Chinese or Japanese (Han characters)", "HIRAGANA": "Japanese", "KATAKANA": "Japanese",
+                 "HANGUL": "Korean"}
+
+
+def _script(ch: str) -> str | None:
+    """The script of a letter that is not Latin (the first word of its Unicode name), else None."""
+    name = unicodedata.name(ch, "")
+    if not name or name.startswith("LATIN"):
+        return None
+    head = name.split(" ", 1)[0]
+    # letters of no script proper (modifier letters, the ligatures and letterlike symbols) read as Latin
+    return None if head in ("MODIFIER", "LETTERLIKE", "MATHEMATICAL", "FULLWIDTH", "SMALL", "CIRCLED",
+                            "PARENTHESIZED", "SQUARED", "NEGATIVE", "REGIONAL", "COMBINING") else head
+
+
+def _other_script(sentence: str) -> str | None:
+    if sentence.isascii():
+        return None
+    letters = [c for c in sentence if c.isalpha()]
+    if len(letters) < _MIN_SCRIPT_LETTERS:
+        return None
+    counts: dict[str, int] = {}
+    for c in letters:
+        if not c.isascii():
+            s = _script(c)
+            if s is not None:
+                counts[s] = counts.get(s, 0) + 1
+    if not counts:
+        return None
+    script, n = max(counts.items(), key=lambda kv: kv[1])
+    if n < _MIN_SCRIPT_LETTERS or sum(counts.values()) <= _SCRIPT_SHARE * len(letters):
+        return None
+    # words cut at spaces: the vowel signs of Devanagari and other scripts are no letters, and cut a word in pieces
+    if script not in _WITHOUT_SPACES and sum(
+            sum(c.isalpha() and not c.isascii() and _script(c) == script for c in w) > 1 for w in sentence.split()) < 2:
+        return None  # a name or an address ("ул. Тверская, д. 7" cut at its stops), not a sentence
+    return _SCRIPT_NAMES.get(script, f"{script.title()} script")
+
+
+def _latin(word: str) -> bool:
+    """Whether every letter of ``word`` is Latin ("Schlüssel", not "Ива́н" nor "大久保")."""
+    return word.isascii() or all(c.isascii() or not c.isalpha() or _script(c) is None for c in word)
+
+
+@short_text_cache(maxsize=8192, max_chars=2000)
+def language_of(sentence: str) -> str | None:
+    """The language (or script) ``sentence`` is written in when it is not English, else None (English, or too
+    little to tell: code, names, numbers, a word or two)."""
+    script = _other_script(sentence)
+    if script is not None:
+        return script
+    # a word in capitals is an abbreviation ("EST", "CI", "MIT"), a capitalised word after the first a name
+    # ("Dan", "Van", "Ali"): neither counts for a language
+    words = [w for i, w in enumerate(_WORD_RE.findall(sentence))
+             if not (len(w) > 1 and w.isupper()) and not (i and w[0].isupper())]
+    if len(words) < 2:
+        return None
+    lower = [w.lower() for w in words]
+    english = [w for w in lower if w in _ENGLISH]
+    elisions = len(_ELISION_RE.findall(sentence))
+    counts = dict.fromkeys(("French",), elisions) if elisions else {}
+    for w in lower:
+        for name in _LANGUAGES_OF.get(w, ()):
+            counts[name] = counts.get(name, 0) + 1
+    best, hits = None, 0
+    for name, n in counts.items():
+        if n < _MIN_FUNCTION_WORDS or n < _FUNCTION_SHARE * len(words) or n <= hits:
+            continue
+        shared = _SHARED_WITH_ENGLISH.get(name, frozenset())
+        if n > 2 * sum(w not in shared for w in english):  # each language read with the English words it shares
+            best, hits = name, n
+    if best is not None:
+        return best
+    if any(len(w) > 1 for w in english):
+        return None  # an English function word ("a" and "i" stand in other languages too)
+    # the words in Latin letters (Han characters beside a romanised name are no words of a Latin-script language)
+    words = [w for w in words if _latin(w)]
+    lower = [w.lower() for w in words]
+    if len(words) < _MIN_UNKNOWN_WORDS:
+        return None
+    min_words, min_accented, share = _MIN_ACCENTED_WORDS
+    accented = sum(not w.isascii() for w in words)
+    if len(words) >= min_words and accented >= min_accented and accented >= share * len(words):
+        return "a language other than English"
+    if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either
+        return "a language other than English"
+    return None
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences for :func:`language_of` (after a stop or a line break)."""
+    return [s.strip() for s in _SENTENCE_END_RE.split(text) if s and s.strip()]
+
+
+def other_language(texts: Iterable[str]) -> ForeignSentence | None:
+    """The first sentence of ``texts`` written in a language other than English, or None."""
+    seen: set[str] = set()
+    for text in texts:
+        for sentence in sentences(text):
+            if sentence in seen:
+                continue
+            seen.add(sentence)
+            found = language_of(sentence)
+            if found is not None:
+                return ForeignSentence(found, sentence)
+    return None
