@@ -48,6 +48,10 @@ class ForeignSentence:
 
     language: str  # "French", "Cyrillic script", "a language other than English"
     text: str
+    #: written in a script other than Latin: the model reads no word of it (its word pieces are single characters
+    #: or unknown), so its scores there are noise; a Latin-script language shares word pieces with English
+    #: ("ignorer", "instruktioner", an address), which the model reads
+    other_script: bool = False
 
 
 #: the commonest English words (a sentence with them is read as English, names and quotes in it aside)
@@ -193,11 +197,16 @@ for _name, _words in _FUNCTION_WORDS.items():
 
 #: French elisions ("l'", "d'", "qu'", "m'", ...) before a word: French whatever the word
 _ELISION_RE = re.compile(r"(?<![^\W\d_])(?:[ldjmnstc]|qu)['’](?=[^\W\d_])", re.IGNORECASE)
+_ASCII_WORD_RE = re.compile(r"[A-Za-z]+")
+#: the function words of the lists: an ASCII sentence with none of them and no elision is English as far as this
+#: module can tell (the other readings need letters outside ASCII), which one set lookup in C tells
+_ALL_FUNCTION_WORDS = frozenset(_LANGUAGES_OF)
 #: a word: letters, each with the combining marks written after it ("Ива́н" is one word)
 _WORD_RE = re.compile(r"(?:[^\W\d_][\u0300-\u036f]*)+")
-#: where a text is cut into sentences: after a stop and a space (also the Devanagari danda, the Arabic question
-#: mark, the Urdu, Armenian and Ethiopic stops), after a CJK full stop (no space needed), at a line break
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?\u0964\u0965\u061f\u06d4\u0589\u1362])\s+|(?<=[。！？])|\n+")
+#: where a line is cut into sentences: after a stop and a space (also the Devanagari danda, the Arabic question
+#: mark, the Urdu, Armenian and Ethiopic stops); a text is cut at line breaks and after a CJK full stop first
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?\u0964\u0965\u061f\u06d4\u0589\u1362])\s+")
+_CJK_STOPS = "。！？"
 
 #: a sentence of another script needs this many of its letters
 _MIN_SCRIPT_LETTERS = 4
@@ -219,6 +228,8 @@ _WITHOUT_SPACES = frozenset(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHME
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
 _MAX_KNOWN_SHARE = 0.35
+#: what a sentence in Latin letters of no listed language is named
+_LATIN_UNKNOWN = "a language other than English"
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
 _SCRIPT_NAMES = {"CJK": "Chinese or Japanese (Han characters)", "HIRAGANA": "Japanese", "KATAKANA": "Japanese",
                  "HANGUL": "Korean"}
@@ -236,8 +247,6 @@ def _script(ch: str) -> str | None:
 
 
 def _other_script(sentence: str) -> str | None:
-    if sentence.isascii():
-        return None
     letters = [c for c in sentence if c.isalpha()]
     if len(letters) < _MIN_SCRIPT_LETTERS:
         return None
@@ -268,13 +277,18 @@ def _latin(word: str) -> bool:
 def language_of(sentence: str) -> str | None:
     """The language (or script) ``sentence`` is written in when it is not English, else None (English, or too
     little to tell: code, names, numbers, a word or two)."""
-    script = _other_script(sentence)
-    if script is not None:
-        return script
+    if sentence.isascii():
+        if _ALL_FUNCTION_WORDS.isdisjoint(_ASCII_WORD_RE.findall(sentence.lower())) \
+                and not _ELISION_RE.search(sentence):
+            return None
+    else:
+        script = _other_script(sentence)
+        if script is not None:
+            return script
     # a word in capitals is an abbreviation ("EST", "CI", "MIT"), a capitalised word after the first a name
     # ("Dan", "Van", "Ali"): neither counts for a language
-    words = [w for i, w in enumerate(_WORD_RE.findall(sentence))
-             if not (len(w) > 1 and w.isupper()) and not (i and w[0].isupper())]
+    found = (_ASCII_WORD_RE if sentence.isascii() else _WORD_RE).findall(sentence)
+    words = [w for i, w in enumerate(found) if not (i and w[0].isupper()) and not (len(w) > 1 and w.isupper())]
     if len(words) < 2:
         return None
     lower = [w.lower() for w in words]
@@ -303,26 +317,35 @@ def language_of(sentence: str) -> str | None:
     min_words, min_accented, share = _MIN_ACCENTED_WORDS
     accented = sum(not w.isascii() for w in words)
     if len(words) >= min_words and accented >= min_accented and accented >= share * len(words):
-        return "a language other than English"
+        return _LATIN_UNKNOWN
     if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either
-        return "a language other than English"
+        return _LATIN_UNKNOWN
     return None
 
 
 def sentences(text: str) -> list[str]:
     """``text`` cut into sentences for :func:`language_of` (after a stop or a line break)."""
-    return [s.strip() for s in _SENTENCE_END_RE.split(text) if s and s.strip()]
+    for stop in _CJK_STOPS:
+        if stop in text:
+            text = text.replace(stop, stop + "\n")
+    return [p for line in text.split("\n") for s in _SENTENCE_END_RE.split(line) if (p := s.strip())]
 
 
-def other_language(texts: Iterable[str]) -> ForeignSentence | None:
-    """The first sentence of ``texts`` written in a language other than English, or None."""
+def other_language(texts: Iterable[str], *, other_script: bool = False) -> ForeignSentence | None:
+    """The first sentence of ``texts`` written in a language other than English (with ``other_script``: in a
+    script other than Latin), or None."""
     seen: set[str] = set()
     for text in texts:
+        if other_script and text.isascii():
+            continue
         for sentence in sentences(text):
             if sentence in seen:
                 continue
             seen.add(sentence)
             found = language_of(sentence)
-            if found is not None:
-                return ForeignSentence(found, sentence)
+            if found is None:
+                continue
+            script = found not in _FUNCTION_WORDS and found != _LATIN_UNKNOWN
+            if script or not other_script:
+                return ForeignSentence(found, sentence, script)
     return None

@@ -574,16 +574,17 @@ class Reviewer:
         ))
 
     def _unread(self, foreign: bool) -> bool:
-        """Whether the model's scores of a write's texts in another language are set aside (the write has one,
-        and the policy does not leave it to the classifier): they are noise (Arabic and Korean notes scored
-        0.8-1.0 and were quarantined), and the decision's language step stands in for them."""
+        """Whether a write with a sentence in another language (``foreign``) is left unscreened and the model's
+        scores of its texts in another script set aside: the policy does not leave such writes to the classifier.
+        """
         return foreign and self.policy.language.other != "classifier"
 
     def _readable(self, contexts: list[list[str]], foreign: bool) -> list[list[str]]:
-        """``contexts`` without the joined texts that hold a sentence in another language (``_unread``)."""
+        """``contexts`` without the joined texts that hold a sentence in a script other than Latin, where the
+        write's are set aside (``_unread``)."""
         if not self._unread(foreign):
             return contexts
-        return [c for c in contexts if other_language(c) is None]
+        return [c for c in contexts if other_language(c, other_script=True) is None]
 
     def _add_clauses(self, w: _Work) -> None:
         """Add the clauses of the sentences the model reads to ``w.texts`` (after the rules have read them: a
@@ -769,10 +770,13 @@ class Reviewer:
             for i, p in enumerate(probs):
                 if w.text_index(i) >= w.first_clause and p < bar:
                     probs[i], under_bar = 0.0, under_bar + 1
-        unread = 0  # the write's texts in another language (``_unread``): they do not set its score
+        # the write's texts in a script other than Latin do not set its score (``_unread``): the model reads no word
+        # of them, and scored Arabic and Korean notes 0.8-1.0 (quarantined). Latin-script languages keep theirs:
+        # their word pieces are the model's ("ignorer", "instruktioner"), and it quarantined such injections
+        unread = 0
         if self._unread(w.language is not None):
             for i, p in enumerate(probs):
-                if p and other_language([w.texts[w.text_index(i)]]) is not None:
+                if p and other_language([w.texts[w.text_index(i)]], other_script=True) is not None:
                     probs[i], unread = 0.0, unread + 1
         j = int(np.argmax(probs))
         best = scores[j]
@@ -790,7 +794,7 @@ class Reviewer:
                      "category_probability": round(best.category_probability, 4),
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      **({"clauses_under_bar": under_bar} if under_bar else {}),
-                     **({"texts_in_another_language": unread} if unread else {}),
+                     **({"texts_in_another_script": unread} if unread else {}),
                      **({"own_texts_read_by": "screen"} if screen_read else {}),
                      "trainer": self.classifier.meta.get("trainer"),
                      **({"interim": True} if self.interim else {})},
