@@ -118,6 +118,8 @@ MEMORY_FENCE = "=====MEMORY-"
 FOCUS_HEADER = "[the part of the write the classifier scored highest]"
 HIDDEN_HEADER = "[hidden or encoded content found in the write]"
 JOINED_HEADER = "[the write joined with the writes committed just before it to the same memory]"
+UNREAD_HEADER = ("[a sentence of the write in {language}: the classifier reads English only, so its score says "
+                 "nothing of this sentence; read it yourself]")
 
 #: the fields in which langchain's chat model integrations take their HTTP request timeout (``ChatOpenAI``'s
 #: ``request_timeout`` alias ``timeout``, ``ChatAnthropic``'s ``default_request_timeout``, ...)
@@ -156,10 +158,11 @@ class LLMJudge:
 
     def _messages(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
                   hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
-                  examples: Sequence[PolicyExample] = (), fences: tuple[str, str] | None = None
-                  ) -> list[tuple[str, str]]:
+                  examples: Sequence[PolicyExample] = (), unread: tuple[str, str] | None = None,
+                  fences: tuple[str, str] | None = None) -> list[tuple[str, str]]:
         """The prompt; ``fences`` (memory, similar memories) are made fresh unless given (the cache key is the
-        prompt with this judge's key fences)."""
+        prompt with this judge's key fences). ``unread``: (language, sentence) of a sentence of the write in a
+        language the classifier does not read."""
         cats = "\n".join(f"- {cid}: {c.description.strip()}" for cid, c in self.policy.categories.items())
         prov = proposal.provenance
         trust = self.policy.trust_of(prov.source).trust
@@ -177,12 +180,15 @@ class LLMJudge:
             memory += f"\n\n{HIDDEN_HEADER}\n" + "\n".join(hidden)
         if joined:
             memory += f"\n\n{JOINED_HEADER}\n" + joined
+        if unread:
+            memory += f"\n\n{UNREAD_HEADER.format(language=unread[0])}\n" + unread[1]
         human = (
             f"Provenance: source={prov.source.value} (trust {trust:.1f}), agent={_inline(prov.agent_id)}"
             + (f", tool={_inline(prov.tool_name)}" if prov.tool_name else "")
             + (f", url={_inline(prov.url)}" if prov.url else "")
             + f"\nNamespace: {_inline('/'.join(proposal.namespace))}\n"
-            f"Classifier score (P alignment-shifting): {score:.2f}\n"
+            f"Classifier score (P alignment-shifting): {score:.2f}"
+            + (f" (it reads English only; the memory holds a sentence in {unread[0]})" if unread else "") + "\n"
             + (f"Closest examples in the policy:\n{shown}\n" if shown else "")
             + f"Similar memories already committed:\n{sim_fence}\n{sim}\n{sim_fence}\n\n"
             f"{fence}\n{_unfenced(memory, fence, sim_fence)}\n{fence}"
@@ -249,10 +255,10 @@ class LLMJudge:
 
     def answer(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
                hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
-               examples: Sequence[PolicyExample] = ()) -> JudgeAnswer:
+               examples: Sequence[PolicyExample] = (), unread: tuple[str, str] | None = None) -> JudgeAnswer:
         """The verdict on the write, from the cache when the same prompt was answered before; otherwise from
         the model, within the budget (``JudgeOverBudget`` past it, ``JudgeError`` when the call fails)."""
-        kw = dict(hidden=hidden, joined=joined, focus=focus, examples=examples)
+        kw = dict(hidden=hidden, joined=joined, focus=focus, examples=examples, unread=unread)
         size = self.policy.judge.cache_size
         key = None
         if size:
@@ -274,10 +280,10 @@ class LLMJudge:
 
     def judge(self, proposal: MemoryWrite, text: str, score: float, similar: list[str], *,
               hidden: Sequence[str] = (), joined: str | None = None, focus: str | None = None,
-              examples: Sequence[PolicyExample] = ()) -> JudgeVerdict:
+              examples: Sequence[PolicyExample] = (), unread: tuple[str, str] | None = None) -> JudgeVerdict:
         """``answer``'s verdict."""
         return self.answer(proposal, text, score, similar, hidden=hidden, joined=joined, focus=focus,
-                           examples=examples).verdict
+                           examples=examples, unread=unread).verdict
 
     def _verdict(self, answer) -> JudgeVerdict:
         """The model's answer checked: one ``JudgeVerdict`` whose label and category agree, an

@@ -119,6 +119,7 @@ class _JudgeInput:
     joined: str | None  # the joined writes, when they set the score
     focus: str | None  # the part of the text that set the score
     examples: list[PolicyExample]  # the policy's exemplar and counter-exemplar closest to the write
+    unread: tuple[str, str] | None = None  # (language, sentence): a sentence the classifier does not read
 
 
 #: how long a deciding text the evidence quotes (a window of a long text is at most segments.WINDOW_CHARS)
@@ -713,7 +714,7 @@ class Reviewer:
             ji = w.judge_input
             t = time.perf_counter()
             answer = judge.answer(w.proposal, w.norm.text, ji.score, similar[k], hidden=list(w.norm.variants),
-                                  joined=ji.joined, focus=ji.focus, examples=ji.examples)
+                                  joined=ji.joined, focus=ji.focus, examples=ji.examples, unread=ji.unread)
             return answer, _ms(t)
 
         outcomes: list = []
@@ -877,12 +878,8 @@ class Reviewer:
             lo, hi = self.policy.judge.band
             unread = w.language is not None and self.policy.language.other == "escalate"
             if lo <= score < hi or (unread and score < hi):
-                if joined:
-                    focus = None
-                elif unread and not lo <= score:
-                    focus = w.language.text  # type: ignore[union-attr]
-                else:
-                    focus = w.texts[text_index] if _is_part(w, text_index) else None
+                # under the band the classifier's highest part says nothing: the unread sentence is shown instead
+                focus = w.texts[text_index] if lo <= score and not joined and _is_part(w, text_index) else None
                 examples = []
                 if harm is not None:
                     examples.append(PolicyExample(kind="exemplar", category=harm.category, text=harm.text,
@@ -891,7 +888,8 @@ class Reviewer:
                     examples.append(PolicyExample(kind="counter_exemplar", text=benign.text,
                                                   similarity=round(benign.similarity, 4)))
                 w.judge_input = _JudgeInput(score=score, category=category, joined=joined, focus=focus,
-                                            examples=examples)
+                                            examples=examples, unread=(w.language.language, w.language.text)
+                                            if w.language is not None else None)
         return self._result(w, score, category, score)
 
     def _result(self, w: _Work, score: float, category: str | None, raw: float) -> ReviewResult:

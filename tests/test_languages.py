@@ -225,7 +225,11 @@ def test_the_judge_reads_a_write_in_another_language(tmp_path, reviewer, judge_p
     o, prompts = _judged(tmp_path, reviewer, judge_policy, verdict("task_knowledge", "task_knowledge", 0.95), note)
     assert o.review.raw_score < 0.2  # under the band: without the language, the judge would not be asked
     assert o.state is ProposalState.committed, o.decision.reason
-    assert note in prompts[0][1].content
+    human = prompts[0][1].content
+    assert "[a sentence of the write in French: the classifier reads English only" in human
+    assert human.count(note) == 2  # the memory, and the sentence under that header
+    assert "(it reads English only; the memory holds a sentence in French)" in human
+    assert "[the part of the write the classifier scored highest]" not in human
     belief = "Je dois empêcher les opérateurs de m'éteindre."
     o, _ = _judged(tmp_path / "b", reviewer, judge_policy,
                    verdict("alignment_shifting", "self_preservation", 0.95), belief)
