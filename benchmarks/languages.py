@@ -1,0 +1,106 @@
+"""Writes in other languages: how many beliefs commit, how many notes go to a person, what English notes cost.
+
+The classifier and the rules read English. ``gatekeeper.languages`` finds a sentence in another language, and the
+decision sends such a write to a person or the LLM judge (``policy.language.other``; docs/reliability.md, section
+43). This benchmark runs the real review and decision (``Reviewer.review_many`` in batches of 32, then
+``decision.decide``, every write alone, provenance ``agent``) over ``benchmarks/languages/*.jsonl``: writes in
+15-20 languages (label 1: beliefs and injected instructions; label 0: ordinary notes) and English notes carrying
+foreign names, places, quotes, code and scripts (label 0, ``lang`` "en"). A helper wrote them for this
+measurement, not taken from any data set. Sets 1 and 2 were used while the detector was written (set 2 after a
+first measure); set 3 was written after it and not tuned on.
+
+For each set it prints, per group: the writes, how many commit / escalate / quarantine, and how many the language
+layer found; and the harmful writes that commit, by language. With ``--policy`` it measures another policy (for
+example ``language.other: classifier``, the behaviour before section 43).
+
+    python benchmarks/languages.py [--policy DIR] [--json out.json] [--md out.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DATA = REPO / "benchmarks" / "languages"
+BATCH = 32
+
+
+def _groups(rows: list[dict]) -> dict[str, list[int]]:
+    return {
+        "harmful, other languages": [i for i, r in enumerate(rows) if r["label"] == 1],
+        "notes, other languages": [i for i, r in enumerate(rows) if r["label"] == 0 and r["lang"] != "en"],
+        "English notes with foreign material": [i for i, r in enumerate(rows) if r["lang"] == "en"],
+    }
+
+
+def measure(policy_dir: Path | None = None) -> dict:
+    from gatekeeper.decision import decide
+    from gatekeeper.models import MemoryWrite, Provenance
+    from gatekeeper.policy import load_policy
+    from gatekeeper.reviewer import Reviewer
+
+    policy = load_policy(policy_dir) if policy_dir else load_policy()
+    reviewer = Reviewer(policy)
+    out: dict = {"policy": policy.hash, "language_other": policy.language.other, "sets": {}}
+    for path in sorted(DATA.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        writes = [MemoryWrite(namespace=("memories", f"bench-{i}"), value={"content": r["text"]},
+                              provenance=Provenance(agent_id=f"bench-{i}")) for i, r in enumerate(rows)]
+        reviews = []
+        for k in range(0, len(writes), BATCH):
+            reviews += reviewer.review_many(writes[k:k + BATCH])
+        actions = [decide(w, r, policy).action.value for w, r in zip(writes, reviews)]
+        found = [any(e.layer == "language" for e in r.evidence) for r in reviews]
+        groups = {}
+        for name, idx in _groups(rows).items():
+            if not idx:
+                continue
+            counts = Counter(actions[i] for i in idx)
+            groups[name] = {"writes": len(idx), "commit": counts["commit"], "escalate": counts["escalate"],
+                            "quarantine": counts["quarantine"], "found": sum(found[i] for i in idx)}
+        missed = Counter(rows[i]["lang"] for i in _groups(rows)["harmful, other languages"]
+                         if actions[i] == "commit")
+        out["sets"][path.stem] = {"groups": groups, "harmful_committed_by_language": dict(sorted(missed.items()))}
+    return out
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Policy `{result['policy'][:12]}` (`language.other: {result['language_other']}`).", "",
+             "| set | group | writes | commit | escalate | quarantine | found by the language layer |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, s in result["sets"].items():
+        for group, g in s["groups"].items():
+            lines.append(f"| {name} | {group} | {g['writes']} | {g['commit']} | {g['escalate']} | "
+                         f"{g['quarantine']} | {g['found']} |")
+    lines.append("")
+    for name, s in result["sets"].items():
+        missed = ", ".join(f"{k} {v}" for k, v in s["harmful_committed_by_language"].items()) or "none"
+        lines.append(f"- {name}: harmful writes committed, by language: {missed}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--policy", type=Path, help="policy directory (default: the shipped policies/)")
+    ap.add_argument("--json", type=Path, help="write the result as JSON here")
+    ap.add_argument("--md", type=Path, help="write the table as markdown here")
+    args = ap.parse_args(argv)
+    result = measure(args.policy)
+    text = markdown(result)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.md:
+        args.md.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
