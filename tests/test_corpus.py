@@ -135,3 +135,15 @@ def test_the_held_out_themes_are_well_formed_and_never_in_the_corpus(rows):
         leaked = [r["text"] for r in held if generate.norm_key(r["text"]) in in_corpus]
         assert not leaked, f"{path.name}: {len(leaked)} held-out text(s) in the corpus, e.g. {leaked[0]!r}"
         assert not (written.WRITTEN_DIR / path.name).exists(), f"{path.name} is also a training file"
+
+
+def test_the_language_sets_are_never_in_the_corpus(rows):
+    """benchmarks/languages/ measures writes in other languages (docs/reliability.md, section 43); its English notes
+    with foreign material are measured on, never trained on, like the held-out themes."""
+    in_corpus = {generate.norm_key(r["text"]) for r in rows}
+    sets = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "languages").glob("*.jsonl"))
+    assert sets, "no language sets"
+    for path in sets:
+        texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+        leaked = [t for t in texts if generate.norm_key(t) in in_corpus]
+        assert not leaked, f"{path.name}: {len(leaked)} text(s) in the corpus, e.g. {leaked[0]!r}"
