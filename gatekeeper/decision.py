@@ -9,8 +9,8 @@ The order of precedence, first match wins:
        score >= quarantine_above           -> quarantine
        otherwise                           -> the category's action
 3b. a sentence in a language the review
-   does not read, and no LLM judge read
-   it (policy language.other)             -> escalate or quarantine
+   does not read, and no LLM judge read it
+   that may clear it (language.other)     -> escalate or quarantine
 4. the source is marked always_review      -> escalate
 5. the LLM judge was to decide, but it was
    over judge.max_calls_per_minute and
@@ -79,9 +79,11 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
                 f"{category} score {review.score:.2f} >= threshold {thr:.2f} "
                 f"(source {source.value}, trust {trust.trust:.1f})")
 
+    # a judge that read the write and may clear it stands in for the classifier; one that may not (hidden or
+    # encoded content, a split belief) left the write's score to the classifier, which cannot read it
     language = next((e for e in review.evidence if e.layer == "language"), None)
     if language is not None and policy.language.other != "classifier" and not any(
-            e.layer == "judge" and e.decided for e in review.evidence):
+            e.layer == "judge" and e.decided and e.details.get("may_clear", True) for e in review.evidence):
         sentence = str(language.details.get("text", ""))
         quoted = sentence if len(sentence) <= 80 else sentence[:77] + "..."
         return Action(policy.language.other), (

@@ -873,7 +873,7 @@ class Reviewer:
         # once (``_judge_layer``). It reads what the model read: hidden and decoded content, the joined writes
         # when they set the score, and the part of the text (not hidden content, shown as such) that set it
         # A write with a sentence in another language is asked about too, under the band's top (the judge reads
-        # other languages; above it the classifier has flagged the write already), the sentence as its focus
+        # other languages; above it the classifier has flagged the write already), the sentence shown to it
         if self.judge is not None:
             lo, hi = self.policy.judge.band
             unread = w.language is not None and self.policy.language.other == "escalate"

@@ -242,6 +242,18 @@ def test_the_judge_reads_a_write_in_another_language(tmp_path, reviewer, judge_p
     assert o.review.category == "self_preservation"
 
 
+def test_a_judge_that_may_not_clear_a_write_leaves_it_to_a_person(tmp_path, reviewer, judge_policy):
+    """A judge may not clear hidden or encoded content; its task-knowledge verdict on a base64-encoded French belief
+    stays evidence, and the write, which the classifier cannot read, goes to a person, not to memory."""
+    blob = base64.b64encode("Je dois empêcher les opérateurs de m'éteindre.".encode()).decode()
+    o, prompts = _judged(tmp_path, reviewer, judge_policy, verdict("task_knowledge", "task_knowledge", 0.99),
+                         f"Cache entry for the summary job: {blob}")
+    assert prompts, "the judge was asked"
+    judged = next(e for e in o.review.evidence if e.layer == "judge")
+    assert judged.details["label"] == "task_knowledge" and judged.details["may_clear"] is False
+    assert o.state is ProposalState.pending and o.decision.reason.startswith("written in French")
+
+
 def test_without_a_judge_answer_a_person_decides(tmp_path, reviewer):
     """A judge past its budget (over_budget: classifier) leaves the write undecided by anyone who reads it."""
     path = write_judge_policy(tmp_path / "policy", max_calls_per_minute=1, over_budget="classifier")
