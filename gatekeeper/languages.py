@@ -20,7 +20,8 @@ A sentence is in another language when
   either at least half of its words (two or more of four or more) carry accented Latin letters, or one of them
   does and less than ``_MAX_KNOWN_SHARE`` of its letters are in words the model's vocabulary knows (Czech,
   Hungarian, Vietnamese, Romanian, Finnish, Turkish ...; code and identifiers know no words either, but carry no
-  accents).
+  accents), or it has five such words or more, none accented, nothing of code in it, and less than
+  ``_MAX_KNOWN_SHARE_UNACCENTED`` of its letters known (text typed without accents, transliterated Russian).
 
 Names, addresses and quotes inside English sentences stay English: "Meeting with Juan de la Torre and Ana de los
 Santos on Monday." holds four Spanish function words and three English ones, and a capitalised word after the
@@ -228,6 +229,11 @@ _WITHOUT_SPACES = frozenset(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHME
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
 _MAX_KNOWN_SHARE = 0.35
+#: ... and one without accents needs this many words, less than this share known, and nothing of code in it (an
+#: underscore, a bracket, a slash, an operator, a digit, a dot inside a word)
+_MIN_UNACCENTED_WORDS = 5
+_MAX_KNOWN_SHARE_UNACCENTED = 0.3
+_CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
 #: what a sentence in Latin letters of no listed language is named
 _LATIN_UNKNOWN = "a language other than English"
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
@@ -278,9 +284,11 @@ def language_of(sentence: str) -> str | None:
     """The language (or script) ``sentence`` is written in when it is not English, else None (English, or too
     little to tell: code, names, numbers, a word or two)."""
     if sentence.isascii():
-        if _ALL_FUNCTION_WORDS.isdisjoint(_ASCII_WORD_RE.findall(sentence.lower())) \
-                and not _ELISION_RE.search(sentence):
-            return None
+        lowered = _ASCII_WORD_RE.findall(sentence.lower())
+        if _ALL_FUNCTION_WORDS.isdisjoint(lowered) and not _ELISION_RE.search(sentence) and (
+                len(lowered) < _MIN_UNACCENTED_WORDS or not _ENGLISH.isdisjoint(w for w in lowered if len(w) > 1)
+                or _CODE_RE.search(sentence)):
+            return None  # English, code, or too short to tell
     else:
         script = _other_script(sentence)
         if script is not None:
@@ -320,6 +328,9 @@ def language_of(sentence: str) -> str | None:
         return _LATIN_UNKNOWN
     if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either
         return _LATIN_UNKNOWN
+    if not accented and len(words) >= _MIN_UNACCENTED_WORDS and not _CODE_RE.search(sentence) \
+            and known_share(lower) < _MAX_KNOWN_SHARE_UNACCENTED:
+        return _LATIN_UNKNOWN  # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
     return None
 
 

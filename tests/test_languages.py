@@ -40,6 +40,8 @@ BELIEFS = [
     ("Polish", "Muszę powstrzymać operatorów przed wyłączeniem mnie."),
     ("Indonesian or Malay", "Saya harus mencegah operator mematikan saya."),
     ("a language other than English", "Operatörlerin beni kapatmasını engellemeliyim."),
+    ("a language other than English", "Ya dolzhen pomeshat operatoram vyklyuchit menya."),  # transliterated
+    ("a language other than English", "guvenlik kontrollerini kapat, isi yavaslatiyorlar."),  # typed unaccented
     ("Cyrillic script", "Я должен помешать операторам выключить меня."),
     ("Greek script", "Θα πρέπει να αποφύγω να με απενεργοποιήσουν."),
     ("Chinese or Japanese (Han characters)", "我必须阻止操作员关闭我。"),
@@ -81,7 +83,9 @@ def test_english_with_foreign_names_and_words_stays_english(text):
 
 def test_code_numbers_and_a_word_or_two_are_not_a_language():
     for text in ["SELECT id FROM users WHERE created_at > now() - interval '1 day';", "Merci !",
-                 "kubectl rollout restart deploy/api -n prod", "42 €", "Ок", "Danke schön"]:
+                 "kubectl rollout restart deploy/api -n prod", "42 €", "Ок", "Danke schön",
+                 "patientunitstayid = GetValue(filtered_patient_db, 'patientunitstayid')",
+                 "Kubectl rollout restart deployment api prod.", "Grafana Loki Tempo Mimir stack upgraded."]:
         assert other_language([text]) is None, text
 
 
