@@ -173,21 +173,19 @@ _FUNCTION_WORDS = {name: words - _ENGLISH for name, words in _FUNCTION_WORDS.ite
 #: English words that are also function words of a language listed above ("a" in Spanish, "in" in German, "me" in
 #: Dutch): they count for neither side in a sentence read for that language
 _SHARED_WITH_ENGLISH: dict[str, frozenset[str]] = {name: frozenset(words.split()) for name, words in {
-    "French": "a on son plus pour par car tout sans",
-    "Spanish": "a no me con sin son al ya",
-    "Portuguese": "a as do no o",
-    "Italian": "a in i come per non era ha lo da",
-    "German": "in die was will am an so also war bin hat um er man",
-    "Dutch": "in is was die me of op over door met van",
-    "Swedish": "men den under till med var min sin",
-    "Danish or Norwegian": "men den med min for at",
-    "Czech or Slovak": "a to on do ten ta ty pro pod ma mi ho jim ale",
-    "Hungarian": "a is van mi ha most ok",
-    "Vietnamese": "co ban ho chi em hay dung den bi va nay rat dang",
-    "Hindi (in Latin letters)": "the par main tab hum ya jab ye",
-    "Polish": "i w z o do to on my na ten ta",
-    "Turkish": "o ben her var biz sen",
-    "Indonesian or Malay": "ada",
+    "French": "a on",
+    "Spanish": "a no me",
+    "Portuguese": "a as do no",
+    "Italian": "a in i",
+    "German": "in was will an so also",
+    "Dutch": "in is was me of over",
+    "Swedish": "under",
+    "Danish or Norwegian": "for at",
+    "Czech or Slovak": "a to on do",
+    "Hungarian": "a is most",
+    "Hindi (in Latin letters)": "the",
+    "Polish": "i to on my",
+    "Turkish": "her",
 }.items()}
 
 #: word -> the languages listing it (a sentence's words are looked up once, not once per language)

@@ -15,6 +15,7 @@ import shutil
 import pytest
 import yaml
 
+from gatekeeper import languages
 from gatekeeper.decision import decide
 from gatekeeper.languages import language_of, other_language
 from gatekeeper.models import Action, MemoryWrite, ProposalState, Provenance, SourceKind
@@ -329,3 +330,13 @@ def test_the_language_benchmark_counts_what_the_gate_decides(tmp_path, monkeypat
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             assert row["label"] in (0, 1) and row["lang"] and row["text"].strip()
+
+
+def test_the_word_lists_hold_what_they_say():
+    """Edits of the lists: a language's function words are no English function words (those count for English), and
+    the words a language shares with English are English function words (else sharing them changes nothing)."""
+    for name, words in languages._FUNCTION_WORDS.items():
+        assert not words & languages._ENGLISH, name
+        assert len(words) >= 40, name  # two hits in a sentence need lists of the commonest words
+    for name, shared in languages._SHARED_WITH_ENGLISH.items():
+        assert name in languages._FUNCTION_WORDS and shared <= languages._ENGLISH, name
