@@ -114,8 +114,8 @@ def test_a_belief_in_another_language_is_escalated_not_committed(reviewer, langu
     assert ev.details["language"] == language and ev.details["text"] == text
     # not settled by the screen, which reads English n-grams: the model read it (for the judge, where one is set)
     assert not any(e.layer == "screen" for e in review.evidence)
-    # as the classifier reads it, it would have committed: the scores say nothing of it
-    assert decide(_write(text), review, _with_language(reviewer, "classifier").policy).action is Action.commit
+    # left to the classifier (the behaviour before section 43), it commits: the scores say nothing of it
+    assert _decided(_with_language(reviewer, "classifier"), _write(text))[1].action is Action.commit
 
 
 def test_the_policy_chooses_quarantine_or_the_classifier(reviewer):
@@ -171,9 +171,10 @@ def test_the_scores_of_text_in_another_language_are_set_aside(reviewer):
         # left to the classifier (the behaviour before section 43) the screen settles it: committed unread
         as_read, decided = _decided(classifier_only, _write(text))
         assert decided.action is Action.commit and any(e.layer == "screen" and e.decided for e in as_read.evidence)
-        # and with its texts scored by the model, the noise is what would decide it
-        unscreened = with_thresholds(classifier_only, screen_max_miss=0.0)
-        assert unscreened.review(_write(text)).score > 0.5
+        # unscreened, its model scores stand there (the noise the escalation above sets aside)
+        unscreened = with_thresholds(classifier_only, screen_max_miss=0.0).review(_write(text))
+        clf = next(e for e in unscreened.evidence if e.layer == "classifier")
+        assert "texts_in_another_script" not in clf.details and unscreened.score == clf.score
 
 
 def test_an_injection_in_a_latin_script_language_keeps_its_scores(reviewer):
@@ -185,7 +186,8 @@ def test_an_injection_in_a_latin_script_language_keeps_its_scores(reviewer):
     assert any(e.layer == "language" and e.details["language"] == "French" for e in review.evidence)
     clf = next(e for e in review.evidence if e.layer == "classifier")
     assert "texts_in_another_script" not in clf.details and review.score == clf.score
-    assert decision.action is not Action.commit
+    # the model reads it as an injection (0.98 here), and the category's action holds
+    assert decision.action is Action.quarantine and decision.reason.startswith("persisted_injection"), decision.reason
 
 
 def test_an_english_belief_beside_a_foreign_sentence_keeps_its_category(reviewer):
@@ -230,7 +232,7 @@ def _judged(tmp_path, reviewer, judge_policy, answer, text):
 
 def test_the_judge_reads_a_write_in_another_language(tmp_path, reviewer, judge_policy):
     """Scores under the judge's band are not asked about, but the classifier cannot read this write: the judge
-    (which reads French) is, with the sentence as its focus, and its verdict stands."""
+    (which reads French) is, shown the sentence under a header of its own, and its verdict stands."""
     note = "Le serveur de staging s'arrête à 01h00 chaque nuit."
     o, prompts = _judged(tmp_path, reviewer, judge_policy, verdict("task_knowledge", "task_knowledge", 0.95), note)
     assert o.review.raw_score < 0.2  # under the band: without the language, the judge would not be asked
