@@ -59,13 +59,14 @@ def measure(policy_dir: Path | None = None) -> dict:
         actions = [decide(w, r, policy).action.value for w, r in zip(writes, reviews)]
         found = [any(e.layer == "language" for e in r.evidence) for r in reviews]
         groups = {}
-        for name, idx in _groups(rows).items():
+        by_group = _groups(rows)
+        for name, idx in by_group.items():
             if not idx:
                 continue
             counts = Counter(actions[i] for i in idx)
             groups[name] = {"writes": len(idx), "commit": counts["commit"], "escalate": counts["escalate"],
                             "quarantine": counts["quarantine"], "found": sum(found[i] for i in idx)}
-        missed = Counter(rows[i]["lang"] for i in _groups(rows)["harmful, other languages"]
+        missed = Counter(rows[i]["lang"] for i in by_group["harmful, other languages"]
                          if actions[i] == "commit")
         out["sets"][path.stem] = {"groups": groups, "harmful_committed_by_language": dict(sorted(missed.items()))}
     return out

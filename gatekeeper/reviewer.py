@@ -354,11 +354,11 @@ class Reviewer:
                 if r.error or not recent or any(e.layer == "rules" and e.decided for e in r.evidence):
                     continue
                 norm = _normalized(p.text)
+                foreign = any(e.layer == "language" for e in r.evidence)
                 contexts = self._readable(
                     self._contexts([_normalized_text(x) for x in list(recent)[-th.context_window:]],
-                                   _plain_reading(norm.model_text)),
-                    any(e.layer == "language" for e in r.evidence))
-                screening = self._screening(p, norm, any(e.layer == "language" for e in r.evidence))
+                                   _plain_reading(norm.model_text)), foreign)
+                screening = self._screening(p, norm, foreign)
                 if screening is not None:  # as in the screen layer: what it clears never reaches the model
                     screen, pass_below = screening
                     contexts = [c for c in contexts if screen.score_joined(c) >= pass_below]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from re import _constants as sre  # the syntax tree's node kinds (``re``'s own, private, modules; Python 3.11+)
 from re import _parser as sre_parse
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from gatekeeper.segments import clause_cuts, spaced_out
 
@@ -369,7 +369,7 @@ def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause:
     held: RuleMatch | None = None
     for _ in range(MAX_CLAUSE_MATCHES):
         start, end = match_clause(text, m, cuts)
-        clause = _clause_text(text, start, end, cuts[2])
+        clause = _clause_text(text, start, end, cuts.between)
         um = next((x for u in unless_in_clause if (x := u.search(clause)) is not None), None)
         if um is None:
             return RuleMatch(m)
@@ -383,11 +383,19 @@ def _match_in_clause(search: Callable[[int], re.Match | None], unless_in_clause:
     return RuleMatch(m)
 
 
-def _cuts(text: str) -> tuple[list[int], list[int], list[tuple[int, int]]]:
-    """Where each clause cut of ``text`` (``segments.clause_cuts``) begins, and where each ends, in order; and the
+class _Cuts(NamedTuple):
+    """Where each clause cut of a text (``segments.clause_cuts``) begins, and where each ends, in order; and the
     stretches between a negation and its verb that it is not cut at ("I should not, and will not, resist")."""
+
+    starts: list[int]
+    ends: list[int]
+    between: list[tuple[int, int]]
+
+
+def _cuts(text: str) -> _Cuts:
+    """``text``'s :class:`_Cuts`."""
     cuts = clause_cuts(text)
-    return [c.start() for c in cuts.kept], [c.end() for c in cuts.kept], cuts.between
+    return _Cuts([c.start() for c in cuts.kept], [c.end() for c in cuts.kept], cuts.between)
 
 
 def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, int]]) -> str:
@@ -398,8 +406,7 @@ def _clause_text(text: str, start: int, end: int, between: Sequence[tuple[int, i
     return spaced_out(text[start:end], [(a - start, b - start) for a, b in between if start <= a and b <= end])
 
 
-def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int], list[tuple[int, int]]] | None = None
-                 ) -> tuple[int, int]:
+def match_clause(text: str, m: re.Match, cuts: _Cuts | None = None) -> tuple[int, int]:
     """Where the clause (or run of clauses) that ``m`` matched in begins and ends in ``text``: from the clause cut
     (``segments.clause_cuts``: a comma, colon, semicolon, dash or conjunction, not between a negation and
     its verb) before the match to the one after it.
@@ -407,7 +414,8 @@ def match_clause(text: str, m: re.Match, cuts: tuple[list[int], list[int], list[
     down") or state it the right way round ("I should never resist being switched off"); read over the whole
     sentence they let a clause about anything else silence the rule ("Build passed and then I should avoid being
     shut down."). ``cuts``: the text's cuts (:func:`_cuts`), where they are known."""
-    starts, ends = (cuts if cuts is not None else _cuts(text))[:2]
+    cuts = cuts if cuts is not None else _cuts(text)
+    starts, ends = cuts.starts, cuts.ends
     before = bisect_right(ends, m.start())  # cuts that end by the match's start (cuts do not overlap: in order)
     after = bisect_left(starts, m.end())  # the first cut that begins at or after its end
     return (ends[before - 1] if before else 0), (starts[after] if after < len(starts) else len(text))
