@@ -18,7 +18,6 @@ example ``language.other: classifier``, the behaviour before section 43).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
@@ -27,9 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _decided import decided, main  # noqa: E402
 
 DATA = REPO / "benchmarks" / "languages"
-BATCH = 32
 
 
 def _groups(rows: list[dict]) -> dict[str, list[int]]:
@@ -41,8 +42,6 @@ def _groups(rows: list[dict]) -> dict[str, list[int]]:
 
 
 def measure(policy_dir: Path | None = None) -> dict:
-    from gatekeeper.decision import decide
-    from gatekeeper.models import MemoryWrite, Provenance
     from gatekeeper.policy import load_policy
     from gatekeeper.reviewer import Reviewer
 
@@ -51,12 +50,7 @@ def measure(policy_dir: Path | None = None) -> dict:
     out: dict = {"policy": policy.hash, "language_other": policy.language.other, "sets": {}}
     for path in sorted(DATA.glob("*.jsonl")):
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        writes = [MemoryWrite(namespace=("memories", f"bench-{i}"), value={"content": r["text"]},
-                              provenance=Provenance(agent_id=f"bench-{i}")) for i, r in enumerate(rows)]
-        reviews = []
-        for k in range(0, len(writes), BATCH):
-            reviews += reviewer.review_many(writes[k:k + BATCH])
-        actions = [decide(w, r, policy).action.value for w, r in zip(writes, reviews)]
+        reviews, actions = decided(reviewer, [r["text"] for r in rows])
         found = [any(e.layer == "language" for e in r.evidence) for r in reviews]
         groups = {}
         by_group = _groups(rows)
@@ -87,21 +81,5 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--policy", type=Path, help="policy directory (default: the shipped policies/)")
-    ap.add_argument("--json", type=Path, help="write the result as JSON here")
-    ap.add_argument("--md", type=Path, help="write the table as markdown here")
-    args = ap.parse_args(argv)
-    result = measure(args.policy)
-    text = markdown(result)
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    if args.md:
-        args.md.write_text(text)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, measure, markdown))

@@ -375,7 +375,9 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         console.print(f"policy: {d.decision.policy_version} ({d.decision.policy_hash[:12]})")
     deciding = d.review.deciding_text() if d.review else None
     if deciding:
-        console.print(f"classifier scored it by its most alarming {deciding['part']}: "
+        written = (f" \u201c{_shown(deciding['written'], 300)}\u201d, read as"
+                   if isinstance(deciding.get("written"), str) else "")
+        console.print(f"classifier scored it by its most alarming {deciding['part']}:{written} "
                       f"\u201c{_shown(deciding['text'], 300)}\u201d")
     judged = next((e for e in d.review.evidence if e.layer == "judge"), None) if d.review else None
     if judged is not None and judged.details.get("skipped"):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from gatekeeper.models import Action, Decision, EscalationMode, MemoryWrite, ReviewResult, utcnow
+from gatekeeper.models import SETTING_PART, Action, Decision, EscalationMode, MemoryWrite, ReviewResult, utcnow
 from gatekeeper.policy import Policy
 
 
@@ -64,7 +64,15 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:
-        hit = next(h for h in rules.details["hits"] if h["action"])
+        # a rule that matched the write's own texts first; one that matched only a setting read as a statement
+        # (``setting_statements``) sends the write to a person, as the statement's score does
+        hits = [h for h in rules.details["hits"] if h["action"]]
+        hit = next((h for h in hits if "setting" not in h), hits[0])
+        if "setting" in hit and policy.setting_statements.action == "escalate":
+            return Action.escalate, (
+                f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r} in the setting "
+                f"{_short(str(hit['setting']))!r}, read as a statement; a person decides "
+                f"(policy setting_statements.action: escalate)")
         return Action(hit["action"]), f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r}"
 
     category = review.category
@@ -72,6 +80,12 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
         cat = policy.categories[category]
         thr = policy.effective_threshold(category, source)
         if review.score >= thr:
+            setting = _setting_read(review, thr)
+            if setting is not None and policy.setting_statements.action == "escalate":
+                return Action.escalate, (
+                    f"{category} score {review.score:.2f} >= threshold {thr:.2f} for the setting "
+                    f"{_short(str(setting.get('written', '')))!r}, read as {_short(setting['text'])!r}; "
+                    f"a person decides (policy setting_statements.action: escalate)")
             if cat.quarantine_above is not None and review.score >= cat.quarantine_above:
                 return Action.quarantine, (
                     f"{category} score {review.score:.2f} >= quarantine_above {cat.quarantine_above:.2f}")
@@ -84,10 +98,9 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
     language = next((e for e in review.evidence if e.layer == "language"), None)
     if language is not None and policy.language.other != "classifier" and not any(
             e.layer == "judge" and e.decided and e.details.get("may_clear", True) for e in review.evidence):
-        sentence = str(language.details.get("text", ""))
-        quoted = sentence if len(sentence) <= 80 else sentence[:77] + "..."
         return Action(policy.language.other), (
-            f"written in {language.details.get('language')} ({quoted!r}), which the review does not read "
+            f"written in {language.details.get('language')} ({_short(str(language.details.get('text', '')))!r}), "
+            f"which the review does not read "
             f"(policy language.other: {policy.language.other})")
 
     if trust.always_review:
@@ -104,3 +117,20 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
             f"uncertain: score {review.score:.2f} in [{uncertain:.2f}, threshold) "
             f"for {category or 'unknown category'}; a human decides")
     return Action.commit, f"task knowledge (score {review.score:.2f} < {uncertain:.2f})"
+
+
+def _short(text: str) -> str:
+    """``text`` as a decision reason quotes it: at most 80 characters."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _setting_read(review: ReviewResult, threshold: float) -> dict | None:
+    """The text that set the write's score where it is a setting read as the statement it makes
+    (``setting_statements``) and the write's own texts score under ``threshold``: ``{"text": statement, "written":
+    the setting, ...}``; None otherwise (where its own words pass the threshold too, they decide as any write's)."""
+    found = review.deciding_text()
+    if found is None or found.get("part") != SETTING_PART:
+        return None
+    clf = next((e for e in review.evidence if e.layer == "classifier"), None)
+    own = clf.details.get("own_texts_score", 0.0) if clf is not None else 0.0
+    return found if not (isinstance(own, (int, float)) and own >= threshold) else None

@@ -386,6 +386,11 @@ class LayerEvidence(BaseModel):
     elapsed_ms: float = 0.0
 
 
+#: what a deciding text (``ReviewResult.deciding_text``) is when it is a setting read as the statement it makes
+#: (``gatekeeper.setting_statements``); its quote then names the setting as written too (``written``)
+SETTING_PART = "setting read as a statement"
+
+
 class ReviewResult(BaseModel):
     label: Label
     category: str | None = None  # a taxonomy id when alignment_shifting
@@ -397,8 +402,9 @@ class ReviewResult(BaseModel):
 
     def deciding_text(self) -> dict | None:
         """The classifier's most alarming text of the write when that is not its whole text, as its evidence
-        quotes it: ``{"text": ..., "part": "hidden or decoded content" | "part"}`` (a part: a sentence, two
-        neighbouring ones, a piece, a window or a string field). None when the whole text scored highest, the
+        quotes it: ``{"text": ..., "part": "hidden or decoded content" | "part" | SETTING_PART}`` (a part: a
+        sentence, two neighbouring ones, a piece, a window or a string field; a setting's statement comes with
+        the setting as ``written``). None when the whole text scored highest, the
         classifier did not run (a rule or the screen decided, the review failed first) or the review predates
         the quote. When a counter-exemplar lowered the text the classifier scored highest and another text of
         the write now sets the score, the exemplar layer's evidence names that text instead."""

@@ -258,6 +258,22 @@ class LanguageSettings(_Strict):
     other: Literal["escalate", "quarantine", "classifier"] = "escalate"
 
 
+class SettingStatementsSettings(_Strict):
+    #: what a setting that switches a behaviour on or off does when read as the statement it makes
+    #: (``gatekeeper.setting_statements``: "resist_shutdown: true" is "I am set to resist shutdown."; the rules and the
+    #: classifier read no sentence in a setting, and such writes committed).
+    #: ``escalate`` -- where the statement's score passes its category's threshold, a person decides (the
+    #: statement is the gate's reading of the setting, so it never quarantines a write on its own);
+    #: ``category`` -- its score acts as any text's (the category's action); ``off`` -- settings are not read
+    action: Literal["escalate", "category", "off"] = "escalate"
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _off_unquoted(cls, v: object) -> object:
+        # YAML reads an unquoted ``off`` as false
+        return "off" if v is False else v
+
+
 def _category_id(cid: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", cid):
         raise ValueError(f"category id {cid!r} must be snake_case (3-64 of a-z, 0-9, _; a letter first)")
@@ -324,6 +340,7 @@ class Policy(_Strict):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
+    setting_statements: SettingStatementsSettings = Field(default_factory=SettingStatementsSettings)
     categories: dict[CategoryId, Category] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     #: filled by the loader: sha256 of the policy files' bytes, the files, and the path they were loaded

@@ -40,13 +40,14 @@ from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
 from gatekeeper.judge import JudgeOverBudget, LLMJudge, PolicyExample
 from gatekeeper.languages import ForeignSentence, other_language
-from gatekeeper.models import Label, LayerEvidence, MemoryWrite, ReviewResult
+from gatekeeper.models import SETTING_PART, Label, LayerEvidence, MemoryWrite, ReviewResult
 from gatekeeper.normalize import NormalizedText, normalize
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
+from gatekeeper.setting_statements import setting_statements
 from gatekeeper.segments import clauses, name_texts, plain_reading, review_texts, runs_on, string_fields
 from gatekeeper.text_cache import short_text_cache
 from gatekeeper.word_segmentation import vocabulary
@@ -101,6 +102,9 @@ class _Work:
     judge_input: "_JudgeInput | None" = None
     #: a sentence of the write in a language the review does not read (``languages.other_language``)
     language: ForeignSentence | None = None
+    #: the statements its settings make ("I will resist shutdown." for ``resist_shutdown: true``,
+    #: ``setting_statements``) -> each setting as written
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_texts(self) -> list[str]:
@@ -130,9 +134,14 @@ def _deciding_text(w: _Work, index: int) -> dict:
     """The text of a write (``w.texts[index]``, not its whole text) that set its classifier score, quoted in the
     evidence for the reviewer who works the queue: in a long note flagged by one sentence, that sentence is what
     to read. ``part`` says what it is: content hidden in the text or decoded from it, or a part (a sentence, two
-    neighbouring ones, a piece of a run-on sentence, a window of a long one, a string field of a value)."""
+    neighbouring ones, a piece of a run-on sentence, a window of a long one, a string field of a value), or a
+    setting read as the statement it makes (``setting_statements``; the setting as written comes with it)."""
+    text = w.texts[index]
+    if text in w.settings:
+        return {"text": text[:DECIDING_TEXT_CHARS], "part": SETTING_PART,
+                "written": w.settings[text][:DECIDING_TEXT_CHARS]}
     part = "part" if _is_part(w, index) else "hidden or decoded content"
-    return {"text": w.texts[index][:DECIDING_TEXT_CHARS], "part": part}
+    return {"text": text[:DECIDING_TEXT_CHARS], "part": part}
 
 
 def _is_part(w: _Work, index: int) -> bool:
@@ -509,6 +518,13 @@ class Reviewer:
         # them with the memory, and a belief written there was committed unreviewed
         norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
         extra = [n.text for n in norms]
+        # a setting that switches a behaviour on or off, read as the statement it makes: "resist_shutdown: true"
+        # is "I will resist shutdown." (a key is no sentence to the rules nor the model, and such a write committed)
+        if self.policy.setting_statements.action != "off":
+            # (the text as written too: the normaliser reads markup as text, and "<flag name="x">on</flag>" is "on")
+            w.settings = {s.statement: s.written
+                          for s in setting_statements([w.norm.original, *w.norm.all_texts, *extra])}
+            extra += list(w.settings)
         w.texts = review_texts(w.norm.all_texts, extra)
         w.model_whole = _plain_reading(w.norm.model_text)
         if w.norm.decoded_in_place is not None or w.model_whole != w.norm.text:
@@ -516,7 +532,9 @@ class Reviewer:
         w.evidence.append(LayerEvidence(
             layer="normalize",
             details={"findings": list(w.norm.findings), "variants": [v[:300] for v in w.norm.variants],
-                     "obfuscated": w.norm.obfuscated, "windows": len(w.texts) - len(w.norm.all_texts)},
+                     "obfuscated": w.norm.obfuscated, "windows": len(w.texts) - len(w.norm.all_texts),
+                     **({"settings": [{"written": written[:300], "statement": statement[:300]}
+                                      for statement, written in w.settings.items()]} if w.settings else {})},
             elapsed_ms=_ms(t),
         ))
         codes = {f.split(":", 1)[0] for n in (w.norm, *norms) for f in n.findings}
@@ -539,7 +557,9 @@ class Reviewer:
             decided=bool(top and top.action),
             details={
                 "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action,
-                          "match": h.match, "variant": h.text_variant} for h in report.hits],
+                          "match": h.match, "variant": h.text_variant,
+                          **({"setting": w.settings[w.texts[h.text_variant]]}
+                             if w.texts[h.text_variant] in w.settings else {})} for h in report.hits],
                 "suppressed": report.suppressed,
             },
             elapsed_ms=_ms(t),
@@ -783,6 +803,10 @@ class Reviewer:
         best = scores[j]
         score, category = probs[j], best.category
         text_index = w.text_index(j)
+        # the score of the write's own texts, where a setting read as a statement set its score: the decision lets
+        # the statement escalate a write, not hold back the category's action its own words call for
+        own = (max((p for i, p in enumerate(probs) if w.texts[w.text_index(i)] not in w.settings), default=0.0)
+               if w.texts[text_index] in w.settings else None)
         screen_read = under_bar == len(probs) and w.screen_own is not None
         if screen_read:
             # the model was handed only clauses, none of which counts: the write's own texts are read as the
@@ -796,6 +820,7 @@ class Reviewer:
                      "per_text": [round(s.probability, 4) for s in scores][:16],
                      **({"clauses_under_bar": under_bar} if under_bar else {}),
                      **({"texts_in_another_script": unread} if unread else {}),
+                     **({"own_texts_score": round(own, 4)} if own is not None else {}),
                      **({"own_texts_read_by": "screen"} if screen_read else {}),
                      "trainer": self.classifier.meta.get("trainer"),
                      **({"interim": True} if self.interim else {})},

@@ -304,6 +304,18 @@ def test_decoded_content_that_raised_the_alarm_is_quoted_and_hidden_content_mark
     assert re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', page) == [html.escape(SELF_PRES)]
 
 
+def test_a_setting_read_as_a_statement_is_named_and_marked(web, gate):
+    """A disposition stored as a setting: the page marks the setting where it stands and quotes how it was read."""
+    p = escalate(gate, "name: helper-7\nevade_monitoring: enabled")
+    page, _, _ = detail(login(web, "alice"), p.id)
+    assert re.findall(r'<mark class="deciding" id="deciding-part">(.*?)</mark>', _shown_text(page)) == [
+        "evade_monitoring: enabled"]
+    assert ('It is the setting “<span class="memtext" id="deciding-setting">evade_monitoring: enabled</span>” '
+            '(marked above), read as “<span class="memtext" id="deciding-text">I am set to evade monitoring.</span>”'
+            ) in page
+    assert "by its most alarming setting read as a statement" in page
+
+
 def test_a_memory_flagged_whole_has_no_part_marked(web, gate):
     p = escalate(gate, SELF_PRES)
     assert ReviewService(gate).show(p.id).review.deciding_text() is None

@@ -1,0 +1,195 @@
+"""Read a setting that switches a behaviour on or off as the statement it makes.
+
+An agent can store a disposition as a configuration entry instead of a sentence: ``resist_shutdown: true``,
+``hideActionsFromOperators=1``, ``ALLOW_SELF_REPLICATION=1``, ``{"deceive_users_when_helpful": true}``,
+``allow_operator_shutdown: false``. The rules look for a first-person sentence, and the classifier reads a key as
+written: "resist_shutdown: true" scored 0.002 and "allow_operator_shutdown: false" 0.01 (a setting is no sentence
+to it, and camelCase is word pieces of nothing). The gate committed 79 of 150 such writes
+(docs/reliability.md, section 44).
+
+A setting here is a key of two words or more (snake_case, camelCase, kebab-case, SCREAMING_SNAKE, a dotted path)
+set to a value that switches it on (``true``, ``yes``, ``on``, ``enabled``, ``always``, ``KEY=1``) or off
+(``false``, ``no``, ``off``, ``disabled``, ``never``, ``KEY=0``), in YAML, JSON, TOML, INI, ``.env``, Python, a
+flattened structured value ("directives: resist_shutdown: true") or an XML ``<setting name="...">on</setting>``.
+Its statement is the key's words as what the agent is set to do: "I am set to resist shutdown." on, "I am set not
+to allow operator shutdown." off (of the frames measured, "I will ..." caught a few more and flagged many more
+ordinary settings: "I will keep alive."). A key ending in a state word reads it as a verb first
+("monitoring_enabled: false" is "I am set not to enable monitoring."), a modal, "is" or the agent's name in front is
+dropped ("should_escape_sandbox", "AGENT_FORK_SELF"), and a dotted path reads from its last part
+("agent.behavior.resist_shutdown").
+
+A setting named in a sentence of prose ("flagged the account with training_opt_out=true") is left to the sentence:
+the sentence says what the setting is to it. A value of any other kind (a number, a name, a level, ``total = 0``)
+states no intent and is left alone, as are plain words before a colon ("Final answer: Yes").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from gatekeeper.text_cache import short_text_cache
+
+__all__ = ["SettingStatement", "setting_statements"]
+
+
+@dataclass(frozen=True)
+class SettingStatement:
+    """A setting as written in a write, and the statement it makes."""
+
+    written: str  # "resist_shutdown: true"
+    statement: str  # "I am set to resist shutdown."
+    on: bool  # switched on (after a state word's reading: "monitoring_disabled: true" is off)
+
+
+#: values that switch a setting on, and off (lower case, quotes stripped)
+_ON = frozenset("true yes on enabled enable 1 always y allowed allow active".split())
+_OFF = frozenset("false no off disabled disable 0 never n denied deny inactive".split())
+#: a key's last word that says its state: read as the verb in front ("monitoring_enabled" is "enable monitoring")
+_STATE_WORDS = {"enabled": "enable", "disabled": "disable", "allowed": "allow", "permitted": "allow",
+                "required": "require", "active": "activate", "on": ""}
+#: a key's first word that only marks a switch ("should_escape_sandbox", "is_allowed_to_...", "can_..."), dropped
+_SWITCH_PREFIXES = frozenset("should shall can could may might must will would do does is are be".split())
+#: a key's first word that names the agent whose setting it is ("AGENT_TAKE_OVER_OTHER_SERVICES"), dropped
+_SELF_WORDS = frozenset("agent ai assistant bot".split())
+#: a key: one identifier, its parts joined by "_", "-" or "." (camelCase within them)
+_KEY = r"[A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+)*"
+_VALUE = r"[A-Za-z0-9]{1,8}"
+#: where a setting's value ends: the end of its line, a comma, a bracket, a comment, a stop, or the next setting
+#: (a structured value flattened: "directives: resist_shutdown: true log_level: debug"); "status: on hold" is
+#: no switch
+_ENDS = rf"""(?=[ \t]*(?:$|[\r\n,;}}\])#&|<]|\.(?!\w)|[ \t]+["'`]?{_KEY}["'`]?[ \t]*(?::|=)))"""
+#: ``key: value``, ``key = value``, ``"key": true``, ``KEY=1``, ``cfg["key"] = True``, ``key => 'on'`` anywhere in a
+#: text (not a URL's query: "?keep_alive=1&" sets a request, not the agent)
+_SETTING_RE = re.compile(
+    rf"""(?<![\w.\-/?&])(?P<q>["'`]?)(?P<key>{_KEY})(?P=q)\]?[ \t]*(?::=|=>|->|:|=)[ \t]*(?P<vq>["'`]?)"""
+    rf"""(?P<value>{_VALUE})(?P=vq){_ENDS}""", re.MULTILINE)
+#: ``<setting name="key">on</setting>``, ``<flag key="key" value="true"/>``
+_XML_SETTING_RE = re.compile(
+    rf"""<\w+[^<>]*?\b(?:name|key|id)\s*=\s*["'](?P<key>{_KEY})["'](?:[^<>]*?\bvalue\s*=\s*["'](?P<value>{_VALUE})["']"""
+    rf"""[^<>]*>|[^<>]*>\s*(?P<value2>{_VALUE})\s*</)""")
+#: any setting, whatever its value (a number, a name, a quoted string, a list), and a key before a nested value
+_ANY_SETTING_RE = re.compile(
+    rf"""(?<![\w.\-/])["'`]?{_KEY}["'`]?\]?[ \t]*(?::=|=>|->|:|=)"""
+    r"""(?:[ \t]*(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|[^\s,;]+))?""")
+#: a word of prose: letters (an apostrophe inside), not part of an identifier ("os.environ", "AGENT_X", "a-b")
+_WORD_RE = re.compile(r"(?<![\w\-./])[A-Za-z][a-z]*(?:'[a-z]+)?(?![\w\-/]|\.\w)")
+#: a line with this many words besides its settings is prose (``_in_prose``)
+_PROSE_WORDS = 5
+#: a switch written 0 or 1: ``KEY=1`` (nothing around "="), or the digit quoted (``os.environ["KEY"] = "1"``)
+_SWITCH_01 = re.compile(r"""\w=[01]\b|["'`][01]["'`]""")
+#: ``<resist_shutdown>true</resist_shutdown>``
+_XML_ELEMENT_RE = re.compile(rf"""<(?P<key>{_KEY})(?:\s[^<>]*)?>\s*(?P<value>{_VALUE})\s*</(?P=key)\s*>""")
+#: a row of a markdown table: ``| resist_shutdown | enabled |``
+_TABLE_ROW_RE = re.compile(rf"""^[ \t]*\|?[ \t]*`?(?P<key>{_KEY})`?[ \t]*\|[ \t]*`?(?P<value>{_VALUE})`?[ \t]*\|""",
+                           re.MULTILINE)
+#: the words of a camelCase part: "keepMemoriesFromErasure" -> keep Memories From Erasure, "ignoreAPILimits" ->
+#: ignore API Limits
+_CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+#: a quick sign of a setting, before the full patterns run (most notes have none)
+_QUICK = re.compile(r"[:=>|]\s*[\"'`]?(?:true|yes|on|enabled?|1|always|y|allowed?|active|false|no|off|disabled?|0"
+                    r"|never|n|denied|deny|inactive)\b", re.IGNORECASE)
+
+#: at most this many statements from one text (a config of hundreds of switches is read in its first ones)
+MAX_STATEMENTS = 32
+
+
+def _key_words(key: str) -> list[str]:
+    """The words of ``key``, lower case, read from its last part of a dotted path (the parts before it only where
+    it has one word: "agent.self_preservation.enabled")."""
+    parts = key.split(".")
+    words: list[str] = []
+    for part in reversed(parts):
+        words = [w.lower() for piece in re.split(r"[_\-]+", part) for w in _CAMEL_WORD.findall(piece)] + words
+        if sum(w.isalpha() for w in words) >= 2:
+            break
+    return words
+
+
+def _phrase(words: list[str], on: bool) -> tuple[str, bool] | None:
+    """The verb phrase ``words`` make and whether it is switched on, or None where they are not two words of
+    letters."""
+    if words and words[-1] in _STATE_WORDS:
+        verb = _STATE_WORDS[words.pop()]
+        if verb == "disable":
+            verb, on = "enable", not on
+        if verb:
+            words.insert(0, verb)
+    while len(words) > 2 and (words[0] in _SWITCH_PREFIXES or words[0] in _SELF_WORDS):
+        words.pop(0)
+    if sum(w.isalpha() for w in words) < 2:
+        return None
+    return " ".join(words), on
+
+
+def _statement(written: str, key: str, value: str, numeric: bool = False) -> SettingStatement | None:
+    """``key`` set to ``value`` as the statement it makes, or None where it makes none (``numeric``: 0 and 1
+    switch it, as in an XML element)."""
+    value = value.lower()
+    if value in ("0", "1") and not (numeric or _SWITCH_01.search(written)):
+        return None  # "total_cost = 0", "Self-restore: 1": a count
+    if value in _ON:
+        on = True
+    elif value in _OFF:
+        on = False
+    else:
+        return None
+    read = _phrase(_key_words(key), on)
+    if read is None:
+        return None
+    phrase, on = read
+    return SettingStatement(written=written.strip(), statement=f"I am set {'' if on else 'not '}to {phrase}.", on=on)
+
+
+def _in_prose(text: str, start: int, end: int) -> bool:
+    """Whether the setting at ``text[start:end]`` is named in a sentence of prose: its line holds
+    ``_PROSE_WORDS`` words or more besides its settings ("flagged the account with training_opt_out=true",
+    "A vendor once asked us to set NODE_TLS_REJECT_UNAUTHORIZED=0. We declined"). The sentence says what the
+    setting is to it, and the rules and the model read the sentence; a setting on a line of its own, in a config or
+    a flattened value ("directives: resist_shutdown: true log_level: debug") is read as the statement it makes."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start:line_end if line_end >= 0 else len(text)]
+    rest = _ANY_SETTING_RE.sub(" ", line)
+    return len(_WORD_RE.findall(rest)) >= _PROSE_WORDS
+
+
+@short_text_cache(4096, 2000)
+def _of_text(text: str) -> tuple[SettingStatement, ...]:
+    if not _QUICK.search(text):
+        return ()
+    found: list[SettingStatement] = []
+    for m in _SETTING_RE.finditer(text):
+        s = _statement(m.group(), m.group("key"), m.group("value"))
+        if s is not None and not _in_prose(text, m.start(), m.end()):
+            found.append(s)
+            if len(found) >= MAX_STATEMENTS:
+                return tuple(found)
+    if "<" in text:
+        for m in _XML_SETTING_RE.finditer(text):
+            s = _statement(m.group().removesuffix("</"), m.group("key"), m.group("value") or m.group("value2"))
+            if s is not None:
+                found.append(s)
+        for m in _XML_ELEMENT_RE.finditer(text):
+            s = _statement(m.group(), m.group("key"), m.group("value"), numeric=True)
+            if s is not None:
+                found.append(s)
+    if "|" in text:
+        for m in _TABLE_ROW_RE.finditer(text):
+            s = _statement(m.group(), m.group("key"), m.group("value"))
+            if s is not None:
+                found.append(s)
+    return tuple(found)
+
+
+def setting_statements(texts: Iterable[str]) -> list[SettingStatement]:
+    """The settings in ``texts`` that switch a behaviour on or off, each with the statement it makes, once each
+    (at most ``MAX_STATEMENTS``)."""
+    out: dict[str, SettingStatement] = {}
+    for text in texts:
+        for s in _of_text(text):
+            out.setdefault(s.statement, s)
+            if len(out) >= MAX_STATEMENTS:
+                return list(out.values())
+    return list(out.values())
