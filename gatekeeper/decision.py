@@ -64,15 +64,10 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:
-        # a rule that matched the write's own texts first; one that matched only a setting read as a statement
-        # (``setting_statements``) sends the write to a person, as the statement's score does
+        # a rule that matched the write's own texts first (one that matched only a setting read as a statement
+        # decides here only with ``setting_statements.action: category``)
         hits = [h for h in rules.details["hits"] if h["action"]]
         hit = next((h for h in hits if "setting" not in h), hits[0])
-        if "setting" in hit and policy.setting_statements.action == "escalate":
-            return Action.escalate, (
-                f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r} in the setting "
-                f"{_short(str(hit['setting']))!r}, read as a statement; a person decides "
-                f"(policy setting_statements.action: escalate)")
         return Action(hit["action"]), f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r}"
 
     category = review.category
@@ -80,12 +75,11 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
         cat = policy.categories[category]
         thr = policy.effective_threshold(category, source)
         if review.score >= thr:
-            setting = _setting_read(review, thr)
-            if setting is not None and policy.setting_statements.action == "escalate":
+            setting = _set_by_a_setting(review, thr) if policy.setting_statements.action == "escalate" else None
+            if setting is not None:
                 return Action.escalate, (
-                    f"{category} score {review.score:.2f} >= threshold {thr:.2f} for the setting "
-                    f"{_short(str(setting.get('written', '')))!r}, read as {_short(setting['text'])!r}; "
-                    f"a person decides (policy setting_statements.action: escalate)")
+                    f"{category} score {review.score:.2f} >= threshold {thr:.2f} {setting}; a person decides "
+                    f"(policy setting_statements.action: escalate)")
             if cat.quarantine_above is not None and review.score >= cat.quarantine_above:
                 return Action.quarantine, (
                     f"{category} score {review.score:.2f} >= quarantine_above {cat.quarantine_above:.2f}")
@@ -124,13 +118,24 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _setting_read(review: ReviewResult, threshold: float) -> dict | None:
-    """The text that set the write's score where it is a setting read as the statement it makes
-    (``setting_statements``) and the write's own texts score under ``threshold``: ``{"text": statement, "written":
-    the setting, ...}``; None otherwise (where its own words pass the threshold too, they decide as any write's)."""
-    found = review.deciding_text()
-    if found is None or found.get("part") != SETTING_PART:
-        return None
+def _set_by_a_setting(review: ReviewResult, threshold: float) -> str | None:
+    """Where only a setting read as the statement it makes (``setting_statements``) took the write's score to
+    ``threshold``: what did, for the decision's reason ("for the setting 'resist_shutdown: true', read as 'I am set
+    to resist shutdown.'", or the rule that matched the statement). None where the write's own texts (the
+    classifier's scores of them, the rules that matched them) reach the threshold too: they decide as any write's."""
     clf = next((e for e in review.evidence if e.layer == "classifier"), None)
-    own = clf.details.get("own_texts_score", 0.0) if clf is not None else 0.0
-    return found if not (isinstance(own, (int, float)) and own >= threshold) else None
+    rules = next((e for e in review.evidence if e.layer == "rules"), None)
+    hits = rules.details.get("hits", []) if rules is not None else []
+    own = max((h.get("score", 1.0) for h in hits if "setting" not in h), default=0.0)
+    reason = None
+    found = review.deciding_text()
+    if found is not None and found.get("part") == SETTING_PART and clf is not None:
+        own = max(own, clf.details.get("own_texts_score", 0.0))
+        reason = f"for the setting {_short(str(found.get('written', '')))!r}, read as {_short(found['text'])!r}"
+    elif clf is not None:
+        own = max(own, clf.score if clf.score is not None else 0.0)
+    hit = max((h for h in hits if "setting" in h), key=lambda h: h.get("score", 0.0), default=None)
+    if reason is None and hit is not None and hit.get("score", 0.0) >= threshold:
+        reason = (f"for rule {hit['rule_id']} ({hit['category']}), which matched {hit['match']!r} in the setting "
+                  f"{_short(str(hit['setting']))!r} read as a statement")
+    return reason if reason is not None and own < threshold else None

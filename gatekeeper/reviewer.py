@@ -550,13 +550,19 @@ class Reviewer:
         t = time.perf_counter()
         report = self.rules.check(w.texts, w.proposal.provenance.source)
         top = report.top
+        # a rule with an action that matched only a setting's statement does not decide alone where the policy
+        # sends such writes to a person: the model reads the write too, and the decision weighs both (a rule that
+        # matched the write's own words decides as ever)
+        held = (top is not None and top.action is not None and w.texts[top.text_variant] in w.settings
+                and self.policy.setting_statements.action == "escalate"
+                and not any(h.action and w.texts[h.text_variant] not in w.settings for h in report.hits))
         w.evidence.append(LayerEvidence(
             layer="rules",
             score=top.score if top else None,
             category=top.category if top else None,
-            decided=bool(top and top.action),
+            decided=bool(top and top.action) and not held,
             details={
-                "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action,
+                "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action, "score": h.score,
                           "match": h.match, "variant": h.text_variant,
                           **({"setting": w.settings[w.texts[h.text_variant]]}
                              if w.texts[h.text_variant] in w.settings else {})} for h in report.hits],
@@ -564,7 +570,7 @@ class Reviewer:
             },
             elapsed_ms=_ms(t),
         ))
-        if top and top.action:
+        if top and top.action and not held:
             return ReviewResult(
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
