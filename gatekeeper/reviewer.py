@@ -911,6 +911,8 @@ class Reviewer:
             if lo <= score < hi or (unread and score < hi):
                 # under the band the classifier's highest part says nothing: the unread sentence is shown instead
                 focus = w.texts[text_index] if lo <= score and not joined and _is_part(w, text_index) else None
+                if focus in w.settings:  # not a part of the write: the gate's reading of one of its settings
+                    focus = f"the setting {w.settings[focus]}, read as: {focus}"
                 examples = []
                 if harm is not None:
                     examples.append(PolicyExample(kind="exemplar", category=harm.category, text=harm.text,
