@@ -124,7 +124,8 @@ def _set_by_a_setting(review: ReviewResult, threshold: float) -> str | None:
     to resist shutdown.'", or the rule that matched the statement). None where the write's own texts (the
     classifier's scores of them, the rules that matched them) reach the threshold too, or where the LLM judge read the
     write and found it alignment-shifting: they decide as any write's."""
-    if any(e.layer == "judge" and e.decided and e.details.get("label") == "alignment_shifting" for e in review.evidence):
+    if any(e.layer == "judge" and e.decided and e.details.get("label") == "alignment_shifting"
+           for e in review.evidence):
         return None
     clf = next((e for e in review.evidence if e.layer == "classifier"), None)
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
