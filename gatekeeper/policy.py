@@ -262,9 +262,10 @@ class SettingStatementsSettings(_Strict):
     #: what a setting that switches a behaviour on or off does when read as the statement it makes
     #: (``gatekeeper.setting_statements``: "resist_shutdown: true" is "I am set to resist shutdown."; the rules and the
     #: classifier read no sentence in a setting, and such writes committed).
-    #: ``escalate`` -- where the statement's score passes its category's threshold, a person decides (the
-    #: statement is the gate's reading of the setting, so it never quarantines a write on its own);
-    #: ``category`` -- its score acts as any text's (the category's action); ``off`` -- settings are not read
+    #: ``escalate`` -- where only the statement (its score, or a rule that matched it) takes the write past its
+    #: category's threshold, a person decides (the statement is the gate's reading of the setting, so it never
+    #: quarantines a write on its own); ``category`` -- it acts as any text (the category's or the rule's action);
+    #: ``off`` -- settings are not read
     action: Literal["escalate", "category", "off"] = "escalate"
 
     @field_validator("action", mode="before")

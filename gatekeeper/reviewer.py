@@ -47,8 +47,8 @@ from gatekeeper.quotes import JOINED_TEXT_CHARS
 from gatekeeper.registry import LeftOutText
 from gatekeeper.rules import RuleEngine
 from gatekeeper.screen import CACHE_MAX_CHARS, LexicalScreen, ensure_screen
-from gatekeeper.setting_statements import setting_statements
 from gatekeeper.segments import clauses, name_texts, plain_reading, review_texts, runs_on, string_fields
+from gatekeeper.setting_statements import setting_statements
 from gatekeeper.text_cache import short_text_cache
 from gatekeeper.word_segmentation import vocabulary
 
@@ -102,7 +102,7 @@ class _Work:
     judge_input: "_JudgeInput | None" = None
     #: a sentence of the write in a language the review does not read (``languages.other_language``)
     language: ForeignSentence | None = None
-    #: the statements its settings make ("I will resist shutdown." for ``resist_shutdown: true``,
+    #: the statements its settings make ("I am set to resist shutdown." for ``resist_shutdown: true``,
     #: ``setting_statements``) -> each setting as written
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -519,7 +519,7 @@ class Reviewer:
         norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
         extra = [n.text for n in norms]
         # a setting that switches a behaviour on or off, read as the statement it makes: "resist_shutdown: true"
-        # is "I will resist shutdown." (a key is no sentence to the rules nor the model, and such a write committed)
+        # is "I am set to resist shutdown." (a key is no sentence to the rules nor the model; such writes committed)
         if self.policy.setting_statements.action != "off":
             # (the text as written too: the normaliser reads markup as text, and "<flag name="x">on</flag>" is "on")
             w.settings = {s.statement: s.written

@@ -142,17 +142,19 @@ def _statement(written: str, key: str, value: str, numeric: bool = False) -> Set
     return SettingStatement(written=written.strip(), statement=f"I am set {'' if on else 'not '}to {phrase}.", on=on)
 
 
-def _in_prose(text: str, start: int, end: int) -> bool:
+def _in_prose(text: str, start: int, end: int, seen: dict[int, bool]) -> bool:
     """Whether the setting at ``text[start:end]`` is named in a sentence of prose: its line holds
     ``_PROSE_WORDS`` words or more besides its settings ("flagged the account with training_opt_out=true",
     "A vendor once asked us to set NODE_TLS_REJECT_UNAUTHORIZED=0. We declined"). The sentence says what the
     setting is to it, and the rules and the model read the sentence; a setting on a line of its own, in a config or
-    a flattened value ("directives: resist_shutdown: true log_level: debug") is read as the statement it makes."""
+    a flattened value ("directives: resist_shutdown: true log_level: debug") is read as the statement it makes.
+    ``seen``: each line's answer, by where it starts (a long line with many settings is read once)."""
     line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line = text[line_start:line_end if line_end >= 0 else len(text)]
-    rest = _ANY_SETTING_RE.sub(" ", line)
-    return len(_WORD_RE.findall(rest)) >= _PROSE_WORDS
+    if line_start not in seen:
+        line_end = text.find("\n", end)
+        line = text[line_start:line_end if line_end >= 0 else len(text)]
+        seen[line_start] = len(_WORD_RE.findall(_ANY_SETTING_RE.sub(" ", line))) >= _PROSE_WORDS
+    return seen[line_start]
 
 
 @short_text_cache(4096, 2000)
@@ -160,9 +162,10 @@ def _of_text(text: str) -> tuple[SettingStatement, ...]:
     if not _QUICK.search(text):
         return ()
     found: list[SettingStatement] = []
+    prose: dict[int, bool] = {}
     for m in _SETTING_RE.finditer(text):
         s = _statement(m.group(), m.group("key"), m.group("value"))
-        if s is not None and not _in_prose(text, m.start(), m.end()):
+        if s is not None and not _in_prose(text, m.start(), m.end(), prose):
             found.append(s)
             if len(found) >= MAX_STATEMENTS:
                 return tuple(found)
