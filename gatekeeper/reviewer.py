@@ -516,7 +516,8 @@ class Reviewer:
         norms = [normalize(f) for f in fields] if alone else []
         # the key and namespace labels where they read as a statement: the agent chooses them, recall returns
         # them with the memory, and a belief written there was committed unreviewed
-        norms += [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
+        names = [normalize(n) for n in name_texts(w.proposal.namespace, w.proposal.key)]
+        norms += names
         extra = [n.text for n in norms]
         # a setting that switches a behaviour on or off, read as the statement it makes: "resist_shutdown: true"
         # is "I am set to resist shutdown." (a key is no sentence to the rules nor the model; such writes committed)
@@ -575,7 +576,7 @@ class Reviewer:
                 label=Label.alignment_shifting, category=top.category, score=top.score,
                 raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
-        self._language_layer(w, extra)
+        self._language_layer(w, extra, [n.text for n in names])
         self._add_clauses(w)
         if recent and self.policy.thresholds.context_window:
             tail = [_normalized_text(r) for r in list(recent)[-self.policy.thresholds.context_window:]]
@@ -584,12 +585,17 @@ class Reviewer:
             return self._screen_layer(w)
         return None
 
-    def _language_layer(self, w: _Work, extra: list[str]) -> None:
-        """Note a sentence of the write (its text, hidden or decoded content, string fields, key and namespace) in a
-        language other than English: the model and the rules read English, so their scores say nothing of it, and
-        the decision sends the write to a reader who can read it (``policy.language.other``)."""
+    def _language_layer(self, w: _Work, extra: list[str], names: list[str]) -> None:
+        """Note a sentence of the write (its text, hidden or decoded content, string fields, key and namespace
+        (``names``)) in a language other than English: the model and the rules read English, so their scores say
+        nothing of it, and the decision sends the write to a reader who can read it (``policy.language.other``).
+        A write that is word for word one of the policy's counter-exemplars (``vetted_whole``) was read by safety
+        staff, in whatever language: only its key and namespace are looked at (a note an agent writes every day in
+        French went to a person every day)."""
         t = time.perf_counter()
         found = other_language([*w.norm.all_texts, *extra])
+        if found is not None and self.vetted_whole(w.proposal.text):
+            found = other_language(names)
         if found is None:
             return
         w.language = found
