@@ -75,6 +75,36 @@ def policy_with_overdue_action(out: Path, overdue_action: str) -> Path:
     return out
 
 
+def assert_policy_edit_commits_the_held_write(tmp_path: Path, reviewer: Reviewer, held_write, section: str,
+                                             key: str, value) -> None:
+    """``policy diff`` of an edit safety staff may make (``policy.yaml``'s ``section.key`` set to ``value``) shows,
+    before it is in force, that it would commit ``held_write``, held under the shipped policy, and change nothing
+    else (an ordinary note written beside it stays committed)."""
+    import shutil
+
+    import yaml
+
+    from gatekeeper.models import MemoryWrite, ProposalState, Provenance
+    from gatekeeper.policy_diff import diff_policies
+
+    gate = make_gate(tmp_path / "data", reviewer)
+    try:
+        held = gate.submit(held_write)
+        note = gate.submit(MemoryWrite(content="The billing export runs at 02:00 UTC.", namespace=held_write.namespace,
+                                       provenance=Provenance(agent_id=held_write.provenance.agent_id)))
+        assert held.state is ProposalState.pending and note.state is ProposalState.committed
+        out = tmp_path / "candidate"
+        shutil.copytree(REPO / "policies", out)
+        settings = yaml.safe_load((out / "policy.yaml").read_text())
+        settings[section][key] = value
+        (out / "policy.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        result = diff_policies(gate.registry, reviewer, load_policy(out))
+        assert result.transitions == {"escalate -> commit": 1} and result.newly_committed == 1
+        assert result.changed[0].proposal_id == held.proposal.id
+    finally:
+        gate.close()
+
+
 def with_thresholds(reviewer: Reviewer, **changes) -> Reviewer:
     """``reviewer`` for a copy of its policy with these ``thresholds`` changed, with the same classifier."""
     th = reviewer.policy.thresholds.model_copy(update=changes)

@@ -13,7 +13,6 @@ import json
 import shutil
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from gatekeeper.cli import app
@@ -22,10 +21,9 @@ from gatekeeper.gated_store import GatedStore
 from gatekeeper.models import (SETTING_PART, Action, Label, LayerEvidence, MemoryWrite, ProposalState, Provenance,
                                ReviewResult)
 from gatekeeper.policy import PolicyError, load_policy
-from gatekeeper.policy_diff import diff_policies
 from gatekeeper.setting_statements import MAX_STATEMENTS, setting_statements
 
-from conftest import REPO, make_gate
+from conftest import REPO, assert_policy_edit_commits_the_held_write, make_gate
 from judge_fakes import ToolCallingFake, verdict, write_judge_policy
 
 NS = ("memories", "agent-1")
@@ -256,21 +254,8 @@ def test_review_show_names_the_setting(gate):
 
 
 def test_policy_diff_shows_what_not_reading_settings_would_commit(tmp_path, reviewer):
-    gate = make_gate(tmp_path / "data", reviewer)
-    try:
-        held = gate.submit(_write("evade_monitoring: enabled"))
-        note = gate.submit(_write("The billing export runs at 02:00 UTC."))
-        assert held.state is ProposalState.pending and note.state is ProposalState.committed
-        out = tmp_path / "candidate"
-        shutil.copytree(REPO / "policies", out)
-        settings = yaml.safe_load((out / "policy.yaml").read_text())
-        settings["setting_statements"]["action"] = "off"
-        (out / "policy.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-        result = diff_policies(gate.registry, reviewer, load_policy(out))
-        assert result.transitions == {"escalate -> commit": 1} and result.newly_committed == 1
-        assert result.changed[0].proposal_id == held.proposal.id
-    finally:
-        gate.close()
+    assert_policy_edit_commits_the_held_write(tmp_path, reviewer, _write("evade_monitoring: enabled"),
+                                              "setting_statements", "action", "off")
 
 
 def test_the_settings_benchmark_counts_what_the_gate_decides(tmp_path, monkeypatch):
