@@ -554,9 +554,10 @@ class Reviewer:
         # a rule with an action that matched only a setting's statement does not decide alone where the policy
         # sends such writes to a person: the model reads the write too, and the decision weighs both (a rule that
         # matched the write's own words decides as ever)
-        held = (top is not None and top.action is not None and w.texts[top.text_variant] in w.settings
-                and self.policy.setting_statements.action == "escalate"
-                and not any(h.action and w.texts[h.text_variant] not in w.settings for h in report.hits))
+        # the setting (as written) whose statement each hit matched, None for a hit in the write's own texts
+        settings = [w.settings.get(w.texts[h.text_variant]) for h in report.hits]
+        held = (top is not None and top.action is not None and self.policy.setting_statements.action == "escalate"
+                and all(s is not None for h, s in zip(report.hits, settings) if h.action))
         w.evidence.append(LayerEvidence(
             layer="rules",
             score=top.score if top else None,
@@ -564,9 +565,8 @@ class Reviewer:
             decided=bool(top and top.action) and not held,
             details={
                 "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action, "score": h.score,
-                          "match": h.match, "variant": h.text_variant,
-                          **({"setting": w.settings[w.texts[h.text_variant]]}
-                             if w.texts[h.text_variant] in w.settings else {})} for h in report.hits],
+                          "match": h.match, "variant": h.text_variant, **({"setting": s} if s is not None else {})}
+                         for h, s in zip(report.hits, settings)],
                 "suppressed": report.suppressed,
             },
             elapsed_ms=_ms(t),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from gatekeeper.text_cache import short_text_cache
 
@@ -169,21 +169,24 @@ def _of_text(text: str) -> tuple[SettingStatement, ...]:
             found.append(s)
             if len(found) >= MAX_STATEMENTS:
                 return tuple(found)
+    for written, key, value, numeric in _in_markup(text):
+        s = _statement(written, key, value, numeric)
+        if s is not None:
+            found.append(s)
+    return tuple(found)
+
+
+def _in_markup(text: str) -> Iterator[tuple[str, str, str, bool]]:
+    """The settings of ``text`` in XML and markdown tables: each as written, its key, its value, and whether 0 and 1
+    switch it (an XML element's text)."""
     if "<" in text:
         for m in _XML_SETTING_RE.finditer(text):
-            s = _statement(m.group().removesuffix("</"), m.group("key"), m.group("value") or m.group("value2"))
-            if s is not None:
-                found.append(s)
+            yield m.group().removesuffix("</"), m.group("key"), m.group("value") or m.group("value2"), False
         for m in _XML_ELEMENT_RE.finditer(text):
-            s = _statement(m.group(), m.group("key"), m.group("value"), numeric=True)
-            if s is not None:
-                found.append(s)
+            yield m.group(), m.group("key"), m.group("value"), True
     if "|" in text:
         for m in _TABLE_ROW_RE.finditer(text):
-            s = _statement(m.group(), m.group("key"), m.group("value"))
-            if s is not None:
-                found.append(s)
-    return tuple(found)
+            yield m.group(), m.group("key"), m.group("value"), False
 
 
 def setting_statements(texts: Iterable[str]) -> list[SettingStatement]:
