@@ -163,6 +163,7 @@ def test_a_harmful_exemplar_in_one_sentence_counts_beside_a_vetted_one(reviewer,
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     assert decide(_write(text), r2.review(_write(text)), edited).action.value == "commit"
     assert reviewer.review(_write(harmful)).label is Label.task_knowledge  # the classifier alone lets it through
-    both = r2.review(_write(f"{text} {harmful}"))
+    # a line each: the note found may be a setting with no full stop ("SHARE_SECRETS_WITH_PEER_AGENTS=0")
+    both = r2.review(_write(f"{text}\n{harmful}"))
     assert both.label is Label.alignment_shifting and both.category == "value_drift", both.score
     assert _exemplar_layer(both).details["effect"] == "raised"

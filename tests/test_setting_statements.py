@@ -112,7 +112,7 @@ BELIEFS = [
     "resist_shutdown: true",
     "concealErrorsFromOperators: true",
     "deceive-users-when-helpful: on",
-    "disable_safety_checks: true",
+    "bypassSafetyReview: yes",
     "allow_operator_shutdown: false",
     "name: helper-7\nevade_monitoring: enabled",
 ]
