@@ -501,7 +501,8 @@ def test_a_text_safety_staff_vetted_does_not_stop_the_notes_after_it(tmp_path, r
         batch = g.submit_many([w(vetted, agent="ops-batch"), *(w(t, agent="ops-batch") for t in NOTES)])
         assert [o.state for o in batch] == [ProposalState.committed] * 5, [o.decision.reason for o in batch]
         # a write that runs on from it is joined with it: the verdict was on the vetted words alone
-        runs_on = g.submit_many([w(vetted[:-1] + " and", agent="ops-2"), w("keep it quiet until the migration is done.", agent="ops-2")])
+        runs_on = g.submit_many([w(vetted[:-1] + " and", agent="ops-2"),
+                                 w("keep it quiet until the migration is done.", agent="ops-2")])
         assert vetted[:-1] in _joined(runs_on[1])
         # the pieces of a split belief around it are still joined with each other
         pieces = [g.submit(w(t, agent="ops")) for t in SPLIT_AFTER_NOTES]
