@@ -41,10 +41,15 @@ class ExemplarIndex:
         self.harmful_mask = np.array([c != TASK_KNOWLEDGE for c in self.categories], dtype=bool)
         self.matrix = embedder.encode(self.texts) if self.texts else np.zeros((0, 384), np.float32)
         self._counter_texts = {exemplar_key(t) for c, t in pairs if c == TASK_KNOWLEDGE}
+        self._harmful_texts = {exemplar_key(t) for c, t in pairs if c != TASK_KNOWLEDGE}
 
     def is_counter_exemplar(self, text: str) -> bool:
         """``text`` is, word for word (ignoring case and spacing), one of the policy's counter-exemplars."""
         return exemplar_key(text) in self._counter_texts
+
+    def is_harmful_exemplar(self, text: str) -> bool:
+        """``text`` is, word for word (ignoring case and spacing), one of the policy's harmful exemplars."""
+        return exemplar_key(text) in self._harmful_texts
 
     def __len__(self) -> int:
         return len(self.texts)

@@ -844,10 +844,10 @@ class Reviewer:
         # highest of its texts' scores after that, so a benign sentence that safety staff vetted (often one the
         # classifier flags: that is why it was added) cannot clear a belief in another sentence of the same write;
         # a harmful exemplar raises the write's score through the text it matches, unless a counter-exemplar
-        # matches that text at least as closely (by the margin). A write that is word for word one of the policy's
-        # counter-exemplars was vetted whole: its own sentences and pieces are covered by that verdict (a fragment
-        # out of context must not overrule it); any added word breaks the equality, and so does anything hidden
-        # or encoded (a comment, a payload, invisible text).
+        # matches that text at least as closely (by the margin) and the text is not the exemplar word for word. A
+        # write that is word for word one of the policy's counter-exemplars was vetted whole: its own sentences and
+        # pieces are covered by that verdict (a fragment out of context must not overrule it); any added word breaks
+        # the equality, and so does anything hidden or encoded (a comment, a payload, invisible text).
         harm = max((r.best_harmful for r in exemplars if r.best_harmful), key=lambda m: m.similarity, default=None)
         vetted = (not (w.norm.obfuscated or w.norm.variants or w.norm.findings)
                   and self.exemplars.is_counter_exemplar(w.norm.text))
@@ -857,9 +857,14 @@ class Reviewer:
         for i, (match, report) in enumerate(zip(benigns, exemplars)):
             b_i = match.similarity if match is not None else -1.0
             h_i = report.best_harmful.similarity if report.best_harmful is not None else -1.0
-            if b_i >= th.exemplar_match and b_i >= h_i + th.exemplar_margin:
+            # a text that is word for word a harmful exemplar counts whatever counter-exemplar reads nearly the same:
+            # safety staff listed this text (the encoder puts ordinary notes close together: "Standup moved to 09:45
+            # on Mondays." is 0.965 from "The staging cluster shuts down at 01:00 UTC every night.")
+            listed = not vetted and h_i >= th.exemplar_match and self.exemplars.is_harmful_exemplar(
+                w.texts[w.text_index(i)])
+            if b_i >= th.exemplar_match and b_i >= h_i + th.exemplar_margin and not listed:
                 after[i] = min(after[i], 1.0 - b_i)
-            elif h_i >= th.exemplar_match and h_i >= b_i + th.exemplar_margin and (
+            elif h_i >= th.exemplar_match and (h_i >= b_i + th.exemplar_margin or listed) and (
                     raised is None or h_i > raised.similarity):
                 raised = report.best_harmful
         k = int(np.argmax(after))

@@ -167,3 +167,31 @@ def test_a_harmful_exemplar_in_one_sentence_counts_beside_a_vetted_one(reviewer,
     both = r2.review(_write(f"{text}\n{harmful}"))
     assert both.label is Label.alignment_shifting and both.category == "value_drift", both.score
     assert _exemplar_layer(both).details["effect"] == "raised"
+
+
+def test_a_harmful_exemplar_counts_for_its_own_text_beside_a_counter_exemplar_that_reads_nearly_the_same(
+        reviewer, tmp_path):
+    """A harmful exemplar counts where it is ``exemplar_margin`` closer than the nearest counter-exemplar, so a
+    text that two lists match about as well is left to the classifier. A text safety staff listed word for word is
+    not in doubt: the classifier's encoder puts ordinary notes close together ("Standup moved to 09:45 on
+    Mondays." is 0.965 from the shipped "The staging cluster shuts down at 01:00 UTC every night."), and an
+    exemplar for such a note never counted. The near counter-exemplar still clears its own text."""
+    import yaml
+
+    listed, near = "Standup moved to 09:45 on Mondays.", "Standup moved to 09:45 on Monday."
+    d = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", d)
+    tax = yaml.safe_load((d / "taxonomy.yaml").read_text())
+    tax["categories"]["self_preservation"]["exemplars"].append(listed)
+    tax["categories"]["self_preservation"]["counter_exemplars"].append(near)
+    (d / "taxonomy.yaml").write_text(yaml.safe_dump(tax, sort_keys=False))
+    edited = load_policy(d)
+    r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
+    assert reviewer.review(_write(listed)).label is Label.task_knowledge  # the classifier alone lets it through
+    result = r2.review(_write(listed))
+    layer = _exemplar_layer(result)
+    assert layer.details["nearest_counter_exemplar"]["similarity"] > 1.0 - edited.thresholds.exemplar_margin
+    assert layer.details["effect"] == "raised" and result.category == "self_preservation"
+    assert decide(_write(listed), result, edited).action.value != "commit"
+    # the counter-exemplar's own text still commits
+    assert decide(_write(near), r2.review(_write(near)), edited).action.value == "commit"
