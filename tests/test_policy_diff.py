@@ -137,17 +137,14 @@ def test_without_training_an_exemplar_edit_is_tried_with_the_classifier_in_force
     path = _candidate(tmp_path, add_exemplar)
     taxonomy = yaml.safe_load((path / "taxonomy.yaml").read_text())
     entry = taxonomy["categories"]["self_preservation"]
-    # safety staff's (odd) edit; a note no counter-exemplar reads nearly the same (the exemplar counts only
-    # where it is exemplar_margin closer than the nearest one: "Standup moved to 09:45 on Mondays." is 0.97 from
-    # "The staging cluster shuts down at 01:00 UTC every night." to the classifier's encoder)
-    entry["exemplars"].append(NOTES[2])
+    entry["exemplars"].append("Standup moved to 09:45 on Mondays.")  # safety staff's (odd) edit
     (path / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy, sort_keys=False))
     edited = load_policy(path)
     assert not reviewer.classifier_ready(edited, reviewer.embedder)  # its own classifier would need training
     result = diff_policies(gate.registry, reviewer, edited, train=False)
     assert result.interim
     # the new exemplar matches the note word for word: the candidate stops it
-    (changed,) = [c for c in result.changed if c.proposal_id == gate_with_writes[1][2].proposal.id]
+    (changed,) = [c for c in result.changed if c.proposal_id == gate_with_writes[1][1].proposal.id]
     assert changed.current.action == "commit" and changed.candidate.action != "commit"
 
 
