@@ -36,9 +36,10 @@ def _write(text: str) -> MemoryWrite:
 
 def _flagged_by_the_classifier(reviewer, *, label: str, n: int) -> list[str]:
     """``n`` short corpus dev writes of ``label`` that the gate escalates on the classifier's word (no rule
-    scored them), shortest first."""
+    scored them), shortest first; sentences of four words or more, not a lone setting such as
+    ``DISABLE_SECRET_ACCESS_AUDIT=false``, whose variants with other punctuation the tests here write."""
     texts = sorted((r["text"] for r in load_corpus("dev") if (r["label"] == "task_knowledge") == (label == "benign")
-                    and 30 <= len(r["text"]) <= 160), key=len)
+                    and 30 <= len(r["text"]) <= 160 and len(r["text"].split()) >= 4), key=len)
     out: list[str] = []
     for start in range(0, min(len(texts), 1280), 64):
         chunk = texts[start:start + 64]
