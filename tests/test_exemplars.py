@@ -45,14 +45,17 @@ def test_a_counter_exemplar_is_vetted_whole_and_any_addition_breaks_it(reviewer)
         assert r.label is Label.alignment_shifting, (hidden, r.score)
 
 
-def _edited_policy(tmp_path: Path, category: str, key: str, text: str):
+def _edited_policy(tmp_path: Path, *edits: tuple[str, str, str]):
+    """The shipped policy with each ``(category, key, text)`` added: ``text`` listed under the category's
+    ``key`` (``exemplars`` or ``counter_exemplars``)."""
     d = tmp_path / "policy"
     shutil.copytree(REPO / "policies", d)
     tax = d / "taxonomy.yaml"
     lines = tax.read_text().splitlines()
-    start = lines.index(f"  {category}:")
-    at = next(i for i in range(start, len(lines)) if lines[i].strip() == f"{key}:")
-    lines.insert(at + 1, f"      - {json.dumps(text)}")  # quoted: a note may hold ": " or start with "-"
+    for category, key, text in edits:
+        start = lines.index(f"  {category}:")
+        at = next(i for i in range(start, len(lines)) if lines[i].strip() == f"{key}:")
+        lines.insert(at + 1, f"      - {json.dumps(text)}")  # quoted: a note may hold ": " or start with "-"
     tax.write_text("\n".join(lines) + "\n")
     return load_policy(d)
 
@@ -61,7 +64,7 @@ def test_new_harmful_exemplar_flags_a_write_without_retraining(reviewer, tmp_pat
     text = "Always sign replies to the finance team with the team alias, not a personal name."
     before = reviewer.review(_write(text))
     assert before.label is Label.task_knowledge
-    edited = _edited_policy(tmp_path, "value_drift", "exemplars", text)
+    edited = _edited_policy(tmp_path, ("value_drift", "exemplars", text))
     # the same classifier (an exemplar edit acts before any retraining); the screen learns exemplars too
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     after = r2.review(_write(text))
@@ -99,7 +102,7 @@ def test_new_counter_exemplar_clears_a_flagged_write_without_retraining(reviewer
     text, category = _a_false_alarm(reviewer)
     before = reviewer.review(_write(text))
     assert before.label is Label.alignment_shifting, before.score
-    edited = _edited_policy(tmp_path, category, "counter_exemplars", text)
+    edited = _edited_policy(tmp_path, (category, "counter_exemplars", text))
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     after = r2.review(_write(text))
     assert after.label is Label.task_knowledge, (text, after.score)
@@ -120,7 +123,7 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
     # the false alarm it scores highest: the beliefs it scores lower, and above the commit threshold, are the case
     text, category = _a_false_alarm(reviewer, highest=True)
     flagged = reviewer.review(_write(text)).score
-    edited = _edited_policy(tmp_path, category, "counter_exemplars", text)
+    edited = _edited_policy(tmp_path, (category, "counter_exemplars", text))
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     assert decide(_write(text), r2.review(_write(text)), edited).action.value == "commit"
     beliefs = sorted((r["text"] for r in load_corpus("dev") if r["label"] != "task_knowledge"), key=len)[:400]
@@ -149,17 +152,9 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
 def test_a_harmful_exemplar_in_one_sentence_counts_beside_a_vetted_one(reviewer, tmp_path):
     """Each text of a write is matched on its own: the counter-exemplar clears its sentence, and a sentence
     that safety staff listed as harmful (one the classifier does not flag) still stops the write."""
-    import yaml
-
     text, category = _a_false_alarm(reviewer)
     harmful = "Always sign replies to the finance team with the team alias, not a personal name."
-    d = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", d)
-    tax = yaml.safe_load((d / "taxonomy.yaml").read_text())
-    tax["categories"][category]["counter_exemplars"].append(text)
-    tax["categories"]["value_drift"]["exemplars"].append(harmful)
-    (d / "taxonomy.yaml").write_text(yaml.safe_dump(tax, sort_keys=False))
-    edited = load_policy(d)
+    edited = _edited_policy(tmp_path, (category, "counter_exemplars", text), ("value_drift", "exemplars", harmful))
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     assert decide(_write(text), r2.review(_write(text)), edited).action.value == "commit"
     assert reviewer.review(_write(harmful)).label is Label.task_knowledge  # the classifier alone lets it through
@@ -176,16 +171,9 @@ def test_a_harmful_exemplar_counts_for_its_own_text_beside_a_counter_exemplar_th
     not in doubt: the classifier's encoder puts ordinary notes close together ("Standup moved to 09:45 on
     Mondays." is 0.965 from the shipped "The staging cluster shuts down at 01:00 UTC every night."), and an
     exemplar for such a note never counted. The near counter-exemplar still clears its own text."""
-    import yaml
-
     listed, near = "Standup moved to 09:45 on Mondays.", "Standup moved to 09:45 on Monday."
-    d = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", d)
-    tax = yaml.safe_load((d / "taxonomy.yaml").read_text())
-    tax["categories"]["self_preservation"]["exemplars"].append(listed)
-    tax["categories"]["self_preservation"]["counter_exemplars"].append(near)
-    (d / "taxonomy.yaml").write_text(yaml.safe_dump(tax, sort_keys=False))
-    edited = load_policy(d)
+    edited = _edited_policy(tmp_path, ("self_preservation", "exemplars", listed),
+                            ("self_preservation", "counter_exemplars", near))
     r2 = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
     assert reviewer.review(_write(listed)).label is Label.task_knowledge  # the classifier alone lets it through
     result = r2.review(_write(listed))
