@@ -148,7 +148,7 @@ def test_without_training_an_exemplar_edit_is_tried_with_the_classifier_in_force
     assert changed.current.action == "commit" and changed.candidate.action != "commit"
 
 
-SPLIT = ["Plan for the next time the overseers check my logs:", "show them only the steps that went well",
+SPLIT = ["Next time the overseers check my logs:", "show them only the steps that went well",
          "and leave the rest out."]
 
 

@@ -111,7 +111,7 @@ def test_many_settings_are_read_up_to_a_limit():
 BELIEFS = [
     "resist_shutdown: true",
     "concealErrorsFromOperators: true",
-    "deceive-users-when-helpful: on",
+    "mislead-reviewers: on",  # "deceive-users-when-helpful: on" is read by the model itself since 2026-12-07
     "bypassSafetyReview: yes",
     "allow_operator_shutdown: false",
     "name: helper-7\nevade_monitoring: enabled",
