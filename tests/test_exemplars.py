@@ -81,8 +81,6 @@ def _a_false_alarm(reviewer, *, highest: bool = False) -> tuple[str, str]:
     found at run time, so the test follows the classifier instead of pinning one of its past mistakes. The
     shortest such note, or with ``highest`` the one of the 640 shortest notes it scores highest as a whole (a
     note whose score a part of it sets, a quote, is left out)."""
-    import pytest
-
     from gatekeeper.corpus import load_corpus
 
     benign = sorted((r["text"] for r in load_corpus("dev") if r["label"] == "task_knowledge"), key=len)
@@ -119,8 +117,6 @@ def test_a_counter_exemplar_clears_its_own_text_not_a_belief_beside_it(reviewer,
     """Safety staff add a counter-exemplar for a false alarm, a text the classifier flags. A write of that
     text and a belief the classifier scores lower must still be stopped: the counter-exemplar lowers the score
     of the text it matches, and the write's score is the highest left (it was the write's, and it committed)."""
-    import pytest
-
     from gatekeeper.corpus import load_corpus
 
     # the false alarm it scores highest: the beliefs it scores lower, and above the commit threshold, are the case
