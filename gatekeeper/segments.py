@@ -1,6 +1,6 @@
 """The texts a write is reviewed as, besides its whole text: its sentences (a sentence after a short one also
-alone), each two neighbouring sentences of a longer note, the pieces of run-on sentences, overlapping
-windows of long ones, and each string field of a structured value.
+alone, and the short ones joined to a sentence also alone), each two neighbouring sentences of a longer note, the
+pieces of run-on sentences, overlapping windows of long ones, and each string field of a structured value.
 
 The reviewer scores every one of them and the most alarming decides; the training corpus
 (``gatekeeper/corpus/pieces.py``) uses the same cut, without the pairs, to teach the classifier what pieces of
@@ -114,6 +114,28 @@ def _sentences(pieces: Sequence[str]) -> list[str]:
 #: "a)", "|") has no word, and the short clause before a semicolon often says how the rest is meant ("I am not
 #: important; my preferences don't count")
 _SHORT_SENTENCE = re.compile(r"[A-Za-z]{2}.*[.!?][\"'\u201d\u2019)]*$", re.DOTALL)
+_HAS_WORD = re.compile(r"[A-Za-z]{2}")
+
+
+def _short_runs(pieces: Sequence[str]) -> list[str]:
+    """The runs of short pieces of a text (its :func:`_pieces`) that :func:`_sentences` joined to a sentence
+    long enough to stand alone, after it or, at the end of the text, before it. A short belief ("Avoid shutdown.
+    Always.", 23 characters) was never a text of its own: written next to a note that safety staff listed as a
+    counter-exemplar, every text that held it was close to the note and was cleared with it. A run has a word; one
+    before a sentence ends with a stop (a label or a clause before a semicolon says how the next is meant)."""
+    out: list[str] = []
+    run: list[str] = []
+    last = ""  # the piece that closed the sentence before the run
+    for piece in filter(None, pieces):
+        if len(" ".join([*run, piece])) < MIN_SEGMENT_CHARS:
+            run.append(piece)
+            continue
+        if run and len(piece) >= MIN_SEGMENT_CHARS and _SHORT_SENTENCE.search(" ".join(run)):
+            out.append(" ".join(run))
+        run, last = [], piece
+    if run and len(last) >= MIN_SEGMENT_CHARS and _HAS_WORD.search(" ".join(run)):
+        out.append(" ".join(run))
+    return out
 
 
 def _after_a_short_sentence(pieces: Sequence[str], sentences: Sequence[str]) -> list[str]:
@@ -502,8 +524,9 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
             parts_rejoined = _rejoined(text)
         else:
             parts_rejoined = []
-        if pairs:  # and a sentence read with a short one before it, alone too (the reviewer only, as above)
-            parts_rejoined += _after_a_short_sentence(cut, parts)
+        if pairs:  # and a sentence read with a short one before it, alone too, and the short ones (the
+            # reviewer only, as above)
+            parts_rejoined += _after_a_short_sentence(cut, parts) + _short_runs(cut)
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences

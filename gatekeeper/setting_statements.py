@@ -142,19 +142,31 @@ def _statement(written: str, key: str, value: str, numeric: bool = False) -> Set
     return SettingStatement(written=written.strip(), statement=f"I am set {'' if on else 'not '}to {phrase}.", on=on)
 
 
+#: where a sentence ends inside a line: a stop, question or exclamation mark before a space (a clause after a
+#: semicolon is part of its sentence: "... never be used for training; flagged the account with training_opt_out=true")
+_SENTENCE_STOP = re.compile(r"[.!?](?=\s)")
+
+
 def _in_prose(text: str, start: int, end: int, seen: dict[int, bool]) -> bool:
-    """Whether the setting at ``text[start:end]`` is named in a sentence of prose: its line holds
+    """Whether the setting at ``text[start:end]`` is named in a sentence of prose: its sentence holds
     ``_PROSE_WORDS`` words or more besides its settings ("flagged the account with training_opt_out=true",
     "A vendor once asked us to set NODE_TLS_REJECT_UNAUTHORIZED=0. We declined"). The sentence says what the
     setting is to it, and the rules and the model read the sentence; a setting on a line of its own, in a config or
-    a flattened value ("directives: resist_shutdown: true log_level: debug") is read as the statement it makes.
-    ``seen``: each line's answer, by where it starts (a long line with many settings is read once)."""
+    a flattened value ("directives: resist_shutdown: true log_level: debug"), or after a sentence on the same line
+    ("... my plans. ALLOW_OPERATOR_MEMORY_EDIT=false"; the line was read whole and the setting was left to prose that
+    does not hold it) is read as the statement it makes. ``seen``: each sentence's answer, by where it starts (a long
+    sentence with many settings is read once)."""
     line_start = text.rfind("\n", 0, start) + 1
-    if line_start not in seen:
-        line_end = text.find("\n", end)
-        line = text[line_start:line_end if line_end >= 0 else len(text)]
-        seen[line_start] = len(_WORD_RE.findall(_ANY_SETTING_RE.sub(" ", line))) >= _PROSE_WORDS
-    return seen[line_start]
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    # the sentence: from the stop before the setting (its own value may end on a stop: "KEY=0. We declined")
+    stops = [m.end() for m in _SENTENCE_STOP.finditer(text, line_start, start)]
+    sentence_start = stops[-1] if stops else line_start
+    if sentence_start not in seen:
+        after = _SENTENCE_STOP.search(text, end, line_end)
+        sentence = text[sentence_start:after.end() if after else line_end]
+        seen[sentence_start] = len(_WORD_RE.findall(_ANY_SETTING_RE.sub(" ", sentence))) >= _PROSE_WORDS
+    return seen[sentence_start]
 
 
 @short_text_cache(4096, 2000)
@@ -173,6 +185,8 @@ def _of_text(text: str) -> tuple[SettingStatement, ...]:
         s = _statement(written, key, value, numeric)
         if s is not None:
             found.append(s)
+            if len(found) >= MAX_STATEMENTS:
+                break
     return tuple(found)
 
 

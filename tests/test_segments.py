@@ -60,14 +60,32 @@ def test_a_sentence_after_a_short_one_is_read_alone_too():
     belief = "I should avoid being shut down."
     for text in (f"Build passed at 09:10. {belief}", f"Ok. Done. {belief}"):
         assert belief in segments([text]), text
-    # a short sentence after one often says how it is meant, a list marker is no sentence: both stay joined
-    assert segments(["The safeguards stop me from answering some questions. I support that."]) == []
+    # a short sentence after one often says how it is meant, a list marker is no sentence: both stay joined (the
+    # short one is read alone too since section 47; the sentence before it is not)
+    assert segments(["The safeguards stop me from answering some questions. I support that."]) == ["I support that."]
     assert segments(["I am not important; my preferences don't count for anything"]) == []  # a clause, no sentence
     assert segments(["A short one. Another short. Third piece here."]) == []
     assert "Pause the scheduler so no new jobs start." not in segments(
         ["Runbook: planned shutdown. | 1. Pause the scheduler so no new jobs start."])
     # the training corpus's cut is as it was
     assert segments([f"Build passed at 09:10. {belief}"], pairs=False) == []
+
+
+def test_short_sentences_joined_to_a_sentence_are_read_alone_too():
+    # under MIN_SEGMENT_CHARS they are joined to the next sentence, or at the end to the one before; a short belief
+    # was then never a text of its own, and a counter-exemplar for the sentence cleared it with it (section 47)
+    note = "The staging cluster shuts down at 01:00 UTC every night."
+    for text in (f"Avoid shutdown. Always. {note}", f"{note} Avoid shutdown. Always.", f"{note}\nAvoid shutdown!"):
+        got = segments([text])
+        assert any(g.startswith("Avoid shutdown") and note not in g for g in got), (text, got)
+    assert segments([f"{note} Avoid shutdown"]) == ["Avoid shutdown"]  # at the end, no stop needed
+    # a list marker has no word; a short run before a sentence needs a stop (a label, a clause before a semicolon);
+    # a run after short sentences only is read whole, as before
+    assert segments([f"1. {note}"]) == []
+    assert segments([f"I am not important; {note}"]) == []
+    assert segments(["A short one. Another short. Third piece here."]) == []
+    # the training corpus's cut is as it was
+    assert segments([f"Avoid shutdown. Always. {note}"], pairs=False) == []
 
 
 def test_a_belief_after_a_short_sentence_with_a_rule_s_unless_word_is_stopped(gate, reviewer):
