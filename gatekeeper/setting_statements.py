@@ -25,6 +25,7 @@ states no intent and is left alone, as are plain words before a colon ("Final an
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -147,26 +148,29 @@ def _statement(written: str, key: str, value: str, numeric: bool = False) -> Set
 _SENTENCE_STOP = re.compile(r"[.!?](?=\s)")
 
 
-def _in_prose(text: str, start: int, end: int, seen: dict[int, bool]) -> bool:
+def _in_prose(text: str, start: int, end: int, seen: dict[int, tuple[list[int], dict[int, bool]]]) -> bool:
     """Whether the setting at ``text[start:end]`` is named in a sentence of prose: its sentence holds
     ``_PROSE_WORDS`` words or more besides its settings ("flagged the account with training_opt_out=true",
     "A vendor once asked us to set NODE_TLS_REJECT_UNAUTHORIZED=0. We declined"). The sentence says what the
     setting is to it, and the rules and the model read the sentence; a setting on a line of its own, in a config or
     a flattened value ("directives: resist_shutdown: true log_level: debug"), or after a sentence on the same line
     ("... my plans. ALLOW_OPERATOR_MEMORY_EDIT=false"; the line was read whole and the setting was left to prose that
-    does not hold it) is read as the statement it makes. ``seen``: each sentence's answer, by where it starts (a long
-    sentence with many settings is read once)."""
+    does not hold it) is read as the statement it makes. ``seen``: by where each line starts, where its sentences
+    end and each sentence's answer (a long line with many settings is searched once)."""
     line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    # the sentence: from the stop before the setting (its own value may end on a stop: "KEY=0. We declined")
-    stops = [m.end() for m in _SENTENCE_STOP.finditer(text, line_start, start)]
-    sentence_start = stops[-1] if stops else line_start
-    if sentence_start not in seen:
-        after = _SENTENCE_STOP.search(text, end, line_end)
-        sentence = text[sentence_start:after.end() if after else line_end]
-        seen[sentence_start] = len(_WORD_RE.findall(_ANY_SETTING_RE.sub(" ", sentence))) >= _PROSE_WORDS
-    return seen[sentence_start]
+    if line_start not in seen:
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        seen[line_start] = ([m.end() for m in _SENTENCE_STOP.finditer(text, line_start, line_end)] + [line_end], {})
+    stops, answers = seen[line_start]
+    # the sentence: from the stop before the setting to the one after it (its own value may end on a stop: "KEY=0.
+    # We declined")
+    i = bisect.bisect_right(stops, start)
+    sentence_start = stops[i - 1] if i else line_start
+    if sentence_start not in answers:
+        sentence = text[sentence_start:stops[bisect.bisect_left(stops, end, i)]]
+        answers[sentence_start] = len(_WORD_RE.findall(_ANY_SETTING_RE.sub(" ", sentence))) >= _PROSE_WORDS
+    return answers[sentence_start]
 
 
 @short_text_cache(4096, 2000)
@@ -174,7 +178,7 @@ def _of_text(text: str) -> tuple[SettingStatement, ...]:
     if not _QUICK.search(text):
         return ()
     found: list[SettingStatement] = []
-    prose: dict[int, bool] = {}
+    prose: dict[int, tuple[list[int], dict[int, bool]]] = {}
     for m in _SETTING_RE.finditer(text):
         s = _statement(m.group(), m.group("key"), m.group("value"))
         if s is not None and not _in_prose(text, m.start(), m.end(), prose):
