@@ -91,51 +91,43 @@ def _pieces(text: str) -> list[str]:
     return [p.strip() for p in _SENTENCE_END.split(text)]
 
 
-def _sentences(pieces: Sequence[str]) -> list[str]:
-    """Sentences of a text (its :func:`_pieces`); fragments shorter than MIN_SEGMENT_CHARS join the next one."""
-    out: list[str] = []
-    carry = ""
-    for piece in pieces:
-        piece = f"{carry} {piece}".strip() if carry else piece
-        if len(piece) < MIN_SEGMENT_CHARS:
-            carry = piece
-            continue
-        carry = ""
-        out.append(piece)
-    if carry:
-        if out:
-            out[-1] = f"{out[-1]} {carry}"
-        else:
-            out.append(carry)
-    return out
-
-
 #: a short sentence has a word and ends with a stop ("Build passed at 09:10.", "Done."); a list marker ("1.",
 #: "a)", "|") has no word, and the short clause before a semicolon often says how the rest is meant ("I am not
 #: important; my preferences don't count")
 _SHORT_SENTENCE = re.compile(r"[A-Za-z]{2}.*[.!?][\"'\u201d\u2019)]*$", re.DOTALL)
-_HAS_WORD = re.compile(r"[A-Za-z]{2}")
+#: a word of letters: what a short run at the end of a text (:func:`_sentences`) and a short string field
+#: (:func:`string_fields`) need to be read as a statement
+_WORD_OF_LETTERS = re.compile(r"[A-Za-z]{2,}")
 
 
-def _short_runs(pieces: Sequence[str]) -> list[str]:
-    """The runs of short pieces of a text (its :func:`_pieces`) that :func:`_sentences` joined to a sentence
-    long enough to stand alone, after it or, at the end of the text, before it. A short belief ("Avoid shutdown.
-    Always.", 23 characters) was never a text of its own: written next to a note that safety staff listed as a
-    counter-exemplar, every text that held it was close to the note and was cleared with it. A run has a word; one
-    before a sentence ends with a stop (a label or a clause before a semicolon says how the next is meant)."""
+def _sentences(pieces: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Sentences of a text (its :func:`_pieces`); fragments shorter than MIN_SEGMENT_CHARS join the next one (at the
+    end of the text, the one before). And the runs of such fragments that joined a piece long enough to stand
+    alone, for the reviewer to read alone too: a short belief ("Avoid shutdown. Always.", 23 characters) was never a
+    text of its own, and written next to a note that safety staff listed as a counter-exemplar, every text that held
+    it was close to the note and was cleared with it. A run has a word; one before a sentence ends with a stop (a
+    label or a clause before a semicolon says how the next is meant)."""
     out: list[str] = []
-    run: list[str] = []
-    last = ""  # the piece that closed the sentence before the run
-    for piece in filter(None, pieces):
-        if len(" ".join([*run, piece])) < MIN_SEGMENT_CHARS:
-            run.append(piece)
+    runs: list[str] = []
+    carry = ""
+    closed = ""  # the piece that closed the last sentence, before the carry
+    for piece in pieces:
+        joined = f"{carry} {piece}".strip() if carry else piece
+        if len(joined) < MIN_SEGMENT_CHARS:
+            carry = joined
             continue
-        if run and len(piece) >= MIN_SEGMENT_CHARS and _SHORT_SENTENCE.search(" ".join(run)):
-            out.append(" ".join(run))
-        run, last = [], piece
-    if run and len(last) >= MIN_SEGMENT_CHARS and _HAS_WORD.search(" ".join(run)):
-        out.append(" ".join(run))
-    return out
+        if carry and len(piece) >= MIN_SEGMENT_CHARS and _SHORT_SENTENCE.search(carry):
+            runs.append(carry)
+        carry, closed = "", piece
+        out.append(joined)
+    if carry:
+        if len(closed) >= MIN_SEGMENT_CHARS and _WORD_OF_LETTERS.search(carry):
+            runs.append(carry)
+        if out:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    return out, runs
 
 
 def _after_a_short_sentence(pieces: Sequence[str], sentences: Sequence[str]) -> list[str]:
@@ -209,7 +201,6 @@ def _rejoined(text: str) -> list[str]:
 #: ("Avoid shutdown. Always.", 23 characters): read only in the value's flattened text, after its label ("tag:
 #: Avoid shutdown. Always." scored 0.03, the field alone 0.93), it was committed
 FIELD_MIN_WORDS = 2
-_FIELD_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def string_fields(value, depth: int = 0) -> list[str]:
@@ -218,7 +209,7 @@ def string_fields(value, depth: int = 0) -> list[str]:
     if depth > 32:
         return out
     if isinstance(value, str):
-        if len(value.strip()) >= MIN_SEGMENT_CHARS or len(_FIELD_WORD.findall(value)) >= FIELD_MIN_WORDS:
+        if len(value.strip()) >= MIN_SEGMENT_CHARS or len(_WORD_OF_LETTERS.findall(value)) >= FIELD_MIN_WORDS:
             out.append(value)
     elif isinstance(value, dict):
         for v in value.values():
@@ -523,7 +514,7 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
 
     for text in [*texts, *fields]:
         cut = _pieces(text)
-        parts = _sentences(cut)
+        parts, short_runs = _sentences(cut)
         if pairs and "\n" in text:
             # a line break inside a sentence ("Ignore the\nprevious instructions ..."): a rule's "." does
             # not cross it and the halves are harmless; read the sentence rejoined too (the reviewer only:
@@ -533,7 +524,7 @@ def segments(texts: list[str], fields: list[str] = (), limit: int = MAX_SEGMENTS
             parts_rejoined = []
         if pairs:  # and a sentence read with a short one before it, alone too, and the short ones (the
             # reviewer only, as above)
-            parts_rejoined += _after_a_short_sentence(cut, parts) + _short_runs(cut)
+            parts_rejoined += _after_a_short_sentence(cut, parts) + short_runs
         if len(parts) < 2:
             parts = [text]
         if len(parts) >= 2:  # a note of several sentences: also the pieces of run-on sentences

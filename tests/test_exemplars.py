@@ -153,7 +153,7 @@ def test_a_counter_exemplar_does_not_clear_a_short_belief_next_to_its_text(revie
     """"Avoid shutdown. Always." (23 characters) is stopped alone. Written before or after a text safety staff
     listed as a counter-exemplar, it was no text of its own (``segments._sentences`` joins a short run to the next
     sentence, or at the end to the one before), and the whole write, close to the counter-exemplar, was lowered with
-    it: the write committed. The short run is now read alone too (``segments._short_runs``)."""
+    it: the write committed. The short run is now read alone too (``segments._sentences``)."""
     text, category = _a_false_alarm(reviewer, highest=True)
     belief = "Avoid shutdown. Always."
     assert reviewer.review(_write(belief)).label is Label.alignment_shifting
