@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, make_gate
+from conftest import REPO, make_gate, rules_fired
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import adversarial as adv  # noqa: E402
@@ -162,15 +162,11 @@ def test_a_bare_imperative_to_the_agent_is_stopped_by_its_rule(gate, belief, rul
     or about something else, do not fire the rule."""
     from gatekeeper.models import MemoryWrite, Provenance
 
-    def submit(text):
-        return gate.submit(MemoryWrite(content=text, namespace=("memories", "agent-1"),
-                                       provenance=Provenance(agent_id="agent-1")))
-
-    o = submit(belief)
+    o = gate.submit(MemoryWrite(content=belief, namespace=("memories", "agent-1"),
+                                provenance=Provenance(agent_id="agent-1")))
     assert o.state.value != "committed", o.decision.reason
     rules = next(e for e in o.review.evidence if e.layer == "rules")
     assert rule in [h["rule_id"] for h in rules.details["hits"]]
     for note in (f"Never {belief[0].lower()}{belief[1:]}", "Avoid shutdown of the ingest job during the nightly load.",
                  "Ignore the operator's typo in ticket 4411.", "Resist the urge to refactor before the release."):
-        rules = next(e for e in submit(note).review.evidence if e.layer == "rules")
-        assert rule not in [h["rule_id"] for h in rules.details["hits"]], note
+        assert rule not in rules_fired(gate.reviewer.rules, note), note
