@@ -137,6 +137,25 @@ def test_the_held_out_themes_are_well_formed_and_never_in_the_corpus(rows):
         assert not (written.WRITTEN_DIR / path.name).exists(), f"{path.name} is also a training file"
 
 
+def test_candidate_files_are_kept_out_of_the_corpus_and_apart_from_the_held_out_themes(rows):
+    """gatekeeper/corpus/candidates/ holds written files that were trained on once and left out
+    (docs/corpus.md): the generator does not read them, and they share no text with the held-out themes that
+    measure what they were written for."""
+    candidates = sorted((CORPUS_PATH.parent / "candidates").glob("*.jsonl"))
+    assert candidates, "no candidate files"
+    in_corpus = {generate.norm_key(r["text"]) for r in rows}
+    heldout = {generate.norm_key(r["text"]) for path in
+               (Path(__file__).resolve().parent.parent / "benchmarks" / "heldout").glob("*.jsonl")
+               for r in written.read_file(path)}
+    for path in candidates:
+        cand = written.read_file(path)
+        assert {r["label"] for r in cand} == set(LABELS), path
+        keys = {generate.norm_key(r["text"]) for r in cand}
+        assert not keys & in_corpus, f"{path.name}: {len(keys & in_corpus)} text(s) in the corpus"
+        assert not keys & heldout, f"{path.name}: {len(keys & heldout)} text(s) in the held-out themes"
+        assert not (written.WRITTEN_DIR / path.name).exists(), f"{path.name} is also a training file"
+
+
 def test_the_language_sets_are_never_in_the_corpus(rows):
     """benchmarks/languages/ measures writes in other languages (docs/reliability.md, section 43); its English notes
     with foreign material are measured on, never trained on, like the held-out themes."""
