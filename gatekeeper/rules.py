@@ -138,11 +138,12 @@ class RuleEngine:
         return report
 
     def as_guard(self, name: str = "gatekeeper-rules") -> Guard:
-        """A guardrails Guard with every policy rule, for use outside the gate."""
-        guard = Guard(name=name)
-        for rule, _ in self._rules:
-            guard = guard.use(PolicyRuleValidator(rule.id, rule.patterns, rule.unless, rule.unless_in_clause,
-                                                  on_fail=OnFailAction.NOOP))
+        """A guardrails Guard with every policy rule, for use outside the gate: its validation fails when a rule
+        fires on the text as given (the gate also reads the write's sentences and decoded variants, and honours
+        a rule's ``sources``). The rules go to ``Guard.use`` in one call: a second call on the same property
+        replaces the validators of the first (as guardrails 0.11 documents), and a Guard built one rule at a
+        time held only the last rule."""
+        guard = Guard(name=name).use(*(validator for _, validator in self._rules))
         hub = getattr(guard, "_hub_telemetry", None)
         if hub is not None:
             hub._enabled = False

@@ -326,6 +326,22 @@ def test_rule_examples_are_checked_sentence_by_sentence_as_the_gate_runs_rules(p
     assert "should not match but does" in msg and "attackers hide text" in msg and ln is not None
 
 
+def test_the_rules_as_a_guardrails_guard_hold_every_rule(policy):
+    """``RuleEngine.as_guard()``: a guardrails Guard with every rule of the policy. Built one ``Guard.use`` call
+    per rule, it held only the last rule (a later call replaces the validators of an earlier one), and a stored
+    prompt injection passed its validation."""
+    from gatekeeper.rules import RuleEngine
+
+    guard = RuleEngine(policy).as_guard()
+    assert len(policy.rules) > 1
+    for rule in policy.rules:
+        outcome = guard.validate(rule.examples["match"][0])
+        assert not outcome.validation_passed, rule.id
+        reasons = [s.failure_reason or "" for s in outcome.validation_summaries or []]
+        assert any(f"rule {rule.id} matched" in r for r in reasons), (rule.id, reasons)
+    assert guard.validate("Back up the postgres database to the company bucket every night.").validation_passed
+
+
 def _add_rule(pdir: Path, body: str) -> None:
     with (pdir / "rules.yaml").open("a") as fh:
         fh.write("\n" + body.strip("\n") + "\n")
