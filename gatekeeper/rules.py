@@ -141,8 +141,8 @@ class RuleEngine:
         """A guardrails Guard with every policy rule, for use outside the gate: its validation fails when a rule
         fires on the text as given (the gate also reads the write's sentences and decoded variants, and honours
         a rule's ``sources``). The rules go to ``Guard.use`` in one call: a second call on the same property
-        replaces the validators of the first (as guardrails 0.11 documents), and a Guard built one rule at a
-        time held only the last rule."""
+        replaces the validators of the first (guardrails 0.9's contract, the floor pyproject.toml sets), and a
+        Guard built one rule at a time held only the last rule."""
         guard = Guard(name=name).use(*(validator for _, validator in self._rules))
         hub = getattr(guard, "_hub_telemetry", None)
         if hub is not None:
