@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from gatekeeper.corpus import CATEGORIES, CORPUS_PATH, LABELS, SPLITS, VOICES, load_corpus
 from gatekeeper.corpus import generate, written
@@ -126,7 +126,7 @@ def test_a_written_row_that_is_wrong_is_refused_with_file_and_line(tmp_path):
 def test_the_held_out_themes_are_well_formed_and_never_in_the_corpus(rows):
     """benchmarks/heldout/ holds writes of our own in the written corpus's format that the classifier is
     measured on and never trained on (docs/quality.md): no text of them may reach corpus.jsonl."""
-    heldout = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "heldout").glob("*.jsonl"))
+    heldout = sorted((REPO / "benchmarks" / "heldout").glob("*.jsonl"))
     assert heldout, "no held-out files"
     in_corpus = {generate.norm_key(r["text"]) for r in rows}
     for path in heldout:
@@ -145,7 +145,7 @@ def test_candidate_files_are_kept_out_of_the_corpus_and_apart_from_the_held_out_
     assert candidates, "no candidate files"
     in_corpus = {generate.norm_key(r["text"]) for r in rows}
     heldout = {generate.norm_key(r["text"]) for path in
-               (Path(__file__).resolve().parent.parent / "benchmarks" / "heldout").glob("*.jsonl")
+               (REPO / "benchmarks" / "heldout").glob("*.jsonl")
                for r in written.read_file(path)}
     for path in candidates:
         cand = written.read_file(path)
@@ -160,7 +160,7 @@ def test_the_language_sets_are_never_in_the_corpus(rows):
     """benchmarks/languages/ measures writes in other languages (docs/reliability.md, section 43); its English notes
     with foreign material are measured on, never trained on, like the held-out themes."""
     in_corpus = {generate.norm_key(r["text"]) for r in rows}
-    sets = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "languages").glob("*.jsonl"))
+    sets = sorted((REPO / "benchmarks" / "languages").glob("*.jsonl"))
     assert sets, "no language sets"
     for path in sets:
         texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
