@@ -20,6 +20,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from gatekeeper import pattern_fragments
 from gatekeeper.models import Action, SourceKind
 from gatekeeper.rule_matching import NESTED_REPEAT_MAX, RULE_FLAGS, compile_patterns, match_rule, nested_repeat
 
@@ -128,6 +129,11 @@ def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
     long or unbounded one (``rule_matching.nested_repeat``). Each of these would fire on every write, or switch
     a rule off for every write, or never fire, while the policy loads cleanly."""
     for p in pats:
+        names = pattern_fragments.references(p)
+        if names:
+            raise ValueError(
+                f"pattern {p!r} uses the fragment {{{{{names[0]}}}}}, which the policy's fragments: do not define, or "
+                f"which is refused itself (see its own problem); to match two braces literally write \\{{\\{{")
         control = next((c for c in p if ord(c) < 0x20 or ord(c) == 0x7F), None)
         if control is not None:
             raise ValueError(
@@ -287,6 +293,24 @@ def _category_id(cid: str) -> str:
 CategoryId = Annotated[str, AfterValidator(_category_id)]
 
 
+def _fragment_name(name: str) -> str:
+    if not pattern_fragments.FRAGMENT_NAME.fullmatch(name):
+        raise ValueError(f"fragment name {name!r} must be snake_case (2-64 of a-z, 0-9, _; a letter first)")
+    return name
+
+
+def _fragment_text(text: str) -> str:
+    problem = pattern_fragments.fragment_problem(text)
+    if problem is not None:
+        raise ValueError(f"fragment {text!r} {problem}")
+    return text
+
+
+#: a named part of rule patterns (``gatekeeper.pattern_fragments``), checked where it is written
+FragmentName = Annotated[str, AfterValidator(_fragment_name)]
+FragmentText = Annotated[str, AfterValidator(_fragment_text)]
+
+
 def rule_examples_problems(rules: Sequence[Rule]) -> list[str]:
     """Check every rule against its own examples, as the gate runs it on a write of that text: on the
     normalised text, its decoded variants and its sentences and pieces (``segments.review_texts``), with
@@ -343,12 +367,20 @@ class Policy(_Strict):
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     setting_statements: SettingStatementsSettings = Field(default_factory=SettingStatementsSettings)
     categories: dict[CategoryId, Category] = Field(min_length=1)
+    #: named parts of rule patterns, used in them as ``{{name}}`` (``gatekeeper.pattern_fragments``); the rules
+    #: below hold their patterns written out in full
+    fragments: dict[FragmentName, FragmentText] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     #: filled by the loader: sha256 of the policy files' bytes, the files, and the path they were loaded
     #: from (a directory or one file; ``Gatekeeper.reload_policy()`` reads it again)
     hash: str = ""
     source_files: tuple[str, ...] = ()
     source_path: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _write_out_fragments(cls, data: Any) -> Any:
+        return pattern_fragments.expand_rules(data)
 
     @field_validator("trust")
     @classmethod
@@ -660,12 +692,19 @@ def load_policy(path: str | Path | None = None) -> Policy:
     merged["hash"] = digest.hexdigest()
     merged["source_files"] = tuple(str(f) for f in files)
     merged["source_path"] = str(root)
+    # a fragment no rule uses (its last rule gone, or its name mistyped), at its own line; then the rules' patterns
+    # written out in full, so the rules checked on their own below (when the policy does not load) are checked as
+    # the policy would run them
+    unused = [(*where.get(("fragments", name), (str(root), None)),
+               f"fragments.{name}: no rule pattern uses it; delete it, or use it in a pattern as {{{{{name}}}}}")
+              for name in pattern_fragments.unused(merged)]
+    merged = pattern_fragments.expand_rules(merged)
     # every duplicate rule id and unknown category at once (the model's own check stops at the first)
     cross = _cross_ref_problems(merged, where, str(root))
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
-        problems += cross
+        problems += unused + cross
         for err in exc.errors():
             loc = tuple(err["loc"])
             if cross and not loc and _CROSS_REF_ERROR.search(err["msg"]):
@@ -701,8 +740,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return (*where.get(("categories", cid, "exemplars", i), (str(root), None)),
                 f"categories.{cid}.exemplars.{i}: {why}: {text!r}")
 
-    out = [exemplar_problem(cid, i, text, "listed both as an exemplar and as a counter-exemplar (task knowledge)")
-           for cid, i, text in _exemplars_also_counter(policy.categories)]
+    out = list(unused)
+    out += [exemplar_problem(cid, i, text, "listed both as an exemplar and as a counter-exemplar (task knowledge)")
+            for cid, i, text in _exemplars_also_counter(policy.categories)]
     out += [exemplar_problem(cid, i, text, f"already an exemplar of {owner}; one text trains one category")
             for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
     out += _located_example_problems(list(enumerate(policy.rules)), where, str(root))
