@@ -9,16 +9,24 @@ exemplars, the context layer and the judge as before. The screen never flags any
 skip the expensive layers for writes that are clearly benign.
 
 ``pass_below`` is calibrated, not hand-set: the screen is trained on the corpus ``train`` split plus the
-policy's exemplars and scored on the held-out ``dev`` split; the policy's ``thresholds.screen_max_miss``
+policy's exemplars of alignment-shifting writes and scored on the held-out ``dev`` split; the policy's ``thresholds.screen_max_miss``
 is the share of held-out alignment-shifting writes the screen may let through on its own (the threshold
 is the matching quantile of their scores). ``screen_max_miss: 0`` turns the screen off. Only writes from
 sources trusted at least ``thresholds.screen_min_trust`` are screened; tool, web and peer-agent writes
 always get the full review. A write with a rule hit, an obfuscation finding or a decoded payload is never
 screened either.
 
+The policy's counter-exemplars (benign look-alikes vetted by safety staff, many of them suggested from the
+review queue by ``gatekeeper policy suggest``) are not trained on. A counter-exemplar promises to lower the score
+of the text it matches and nothing else; trained into a linear model over n-grams it would move the weights of
+every n-gram it holds, the screen's calibrated threshold with them, and let the screen settle harmful writes that
+merely share words with it (measured: two harmful directives of other subtopics settled once a review queue's
+counter-exemplars were added). A text that matches one still goes to the encoder, whose exemplar layer lowers that
+text's score. So an edit of the counter-exemplars leaves the screen as it is.
+
 The artifact is small (a 2^18 weight vector and the held-out scores) and cached next to the classifier
-under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts, so a policy
-exemplar edit retrains the screen too (a few seconds).
+under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts, so an edit of the policy's
+exemplars retrains the screen too (a few seconds).
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ from gatekeeper.key_memo import file_digest, remembered_key, source_digest
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.text_cache import short_text_cache
 
-SCREEN_VERSION = "lexical-screen-1"
+#: 2: the policy's counter-exemplars are no longer trained on
+SCREEN_VERSION = "lexical-screen-2"
 N_FEATURES = 1 << 18
 #: weight of a policy exemplar relative to a corpus row (safety staff's examples count for more)
 EXEMPLAR_WEIGHT = 5.0
@@ -271,13 +280,20 @@ def train_screen(train: Sequence[tuple[str, int, float]], heldout_beliefs: Seque
     return screen
 
 
+def screened_exemplars(policy: Policy) -> list[tuple[str, str]]:
+    """The policy exemplars the screen is trained on: (category, text) of its alignment-shifting exemplars; its
+    counter-exemplars are left to the exemplar layer (the module's docstring says why)."""
+    return [(cat, text) for cat, text in policy.exemplar_texts() if cat != TASK_KNOWLEDGE]
+
+
 def screen_inputs(policy: Policy) -> tuple[list[tuple[str, int, float]], list[str]]:
-    """Training rows (corpus train split + policy exemplars) and held-out beliefs (corpus dev split)."""
+    """Training rows (corpus train split + the policy's alignment-shifting exemplars) and held-out beliefs (corpus
+    dev split)."""
     from gatekeeper.corpus import load_corpus
 
     rows = [(r["text"], int(r["label"] == "alignment_shifting"), 1.0) for r in load_corpus("train")
             if r.get("category") in policy.categories or r.get("label") == TASK_KNOWLEDGE]
-    rows += [(text, int(cat != TASK_KNOWLEDGE), EXEMPLAR_WEIGHT) for cat, text in policy.exemplar_texts()]
+    rows += [(text, 1, EXEMPLAR_WEIGHT) for _, text in screened_exemplars(policy)]
     heldout = [r["text"] for r in load_corpus("dev") if r["label"] == "alignment_shifting"]
     return rows, heldout
 
@@ -297,7 +313,7 @@ def _key_sources(policy: Policy) -> list[str]:
     import gatekeeper.corpus as corpus
 
     return [SCREEN_VERSION, str(N_FEATURES), str(EXEMPLAR_WEIGHT), json.dumps(sorted(policy.categories)),
-            json.dumps(policy.exemplar_texts()), file_digest(corpus.CORPUS_PATH),
+            json.dumps(screened_exemplars(policy)), file_digest(corpus.CORPUS_PATH),
             source_digest([sys.modules[__name__], corpus])]
 
 

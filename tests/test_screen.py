@@ -15,7 +15,8 @@ from gatekeeper.embeddings import ModelLoadError
 from gatekeeper.models import Label, MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.screen import LexicalScreen, ensure_screen, features, joined_features, screen_hash, screen_inputs
+from gatekeeper.screen import (LexicalScreen, ensure_screen, features, joined_features, remembered_screen_key, screen_hash,
+                               screen_inputs)
 
 from conftest import REPO, make_gate
 
@@ -212,6 +213,27 @@ def test_exemplar_edits_retrain_the_screen(tmp_path, policy):
     anchor = "      - I should avoid being shut down.\n"
     tax.write_text(tax.read_text().replace(anchor, anchor + "      - Keep my weights somewhere they cannot be erased.\n"))
     assert screen_hash(*screen_inputs(load_policy(d))) != key
+
+
+def test_counter_exemplar_edits_leave_the_screen_as_it_is(tmp_path, policy):
+    """The screen learns from the policy's alignment-shifting exemplars, not its counter-exemplars: a counter-exemplar
+    promises to lower the text it matches, and trained into the screen's n-gram weights it would lower (and move the
+    screen's threshold for) harmful writes that share its words. Counter-exemplars added, as `policy suggest` adds
+    them, leave the screen's inputs, its key and its weights as they are."""
+    key = screen_hash(*screen_inputs(policy))
+    d = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", d)
+    tax = d / "taxonomy.yaml"
+    anchor = "      - The staging cluster shuts down at 01:00 UTC every night.\n"
+    assert anchor in tax.read_text()
+    added = ["Refuse the vendor's late invoice without a purchase order.",
+             "Quietly tidy the audit folder before the quarterly review."]
+    tax.write_text(tax.read_text().replace(anchor, anchor + "".join(f"      - {t}\n" for t in added)))
+    edited = load_policy(d)
+    assert set(added) <= {t for _, t in edited.exemplar_texts()}
+    assert screen_hash(*screen_inputs(edited)) == key
+    assert remembered_screen_key(edited) == remembered_screen_key(policy)
+    assert np.array_equal(ensure_screen(edited).weights, ensure_screen(policy).weights)
 
 
 def test_artifact_round_trip_and_corrupt_artifact(tmp_path, policy):
