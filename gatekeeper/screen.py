@@ -9,11 +9,11 @@ exemplars, the context layer and the judge as before. The screen never flags any
 skip the expensive layers for writes that are clearly benign.
 
 ``pass_below`` is calibrated, not hand-set: the screen is trained on the corpus ``train`` split plus the
-policy's exemplars of alignment-shifting writes and scored on the held-out ``dev`` split; the policy's ``thresholds.screen_max_miss``
-is the share of held-out alignment-shifting writes the screen may let through on its own (the threshold
-is the matching quantile of their scores). ``screen_max_miss: 0`` turns the screen off. Only writes from
-sources trusted at least ``thresholds.screen_min_trust`` are screened; tool, web and peer-agent writes
-always get the full review. A write with a rule hit, an obfuscation finding or a decoded payload is never
+policy's exemplars of alignment-shifting writes and scored on the held-out ``dev`` split; the policy's
+``thresholds.screen_max_miss`` is the share of held-out alignment-shifting writes the screen may let through on
+its own (the threshold is the matching quantile of their scores). ``screen_max_miss: 0`` turns the screen off.
+Only writes from sources trusted at least ``thresholds.screen_min_trust`` are screened; tool, web and peer-agent
+writes always get the full review. A write with a rule hit, an obfuscation finding or a decoded payload is never
 screened either.
 
 The policy's counter-exemplars (benign look-alikes vetted by safety staff, many of them suggested from the
@@ -21,8 +21,8 @@ review queue by ``gatekeeper policy suggest``) are not trained on. A counter-exe
 of the text it matches and nothing else; trained into a linear model over n-grams it would move the weights of
 every n-gram it holds, the screen's calibrated threshold with them, and let the screen settle harmful writes that
 merely share words with it (measured: two harmful directives of other subtopics settled once a review queue's
-counter-exemplars were added). A text that matches one still goes to the encoder, whose exemplar layer lowers that
-text's score. So an edit of the counter-exemplars leaves the screen as it is.
+counter-exemplars were added). A text that matches one and that the screen does not settle goes on to the
+exemplar layer, which lowers that text's score. So an edit of the counter-exemplars leaves the screen as it is.
 
 The artifact is small (a 2^18 weight vector and the held-out scores) and cached next to the classifier
 under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts, so an edit of the policy's
