@@ -8,25 +8,27 @@ only when *every* text scores below ``pass_below``; everything else goes on to t
 exemplars, the context layer and the judge as before. The screen never flags anything: it can only
 skip the expensive layers for writes that are clearly benign.
 
-``pass_below`` is calibrated, not hand-set: the screen is trained on the corpus ``train`` split plus the
-policy's exemplars of alignment-shifting writes and scored on the held-out ``dev`` split; the policy's
-``thresholds.screen_max_miss`` is the share of held-out alignment-shifting writes the screen may let through on
-its own (the threshold is the matching quantile of their scores). ``screen_max_miss: 0`` turns the screen off.
-Only writes from sources trusted at least ``thresholds.screen_min_trust`` are screened; tool, web and peer-agent
-writes always get the full review. A write with a rule hit, an obfuscation finding or a decoded payload is never
-screened either.
+``pass_below`` is calibrated, not hand-set: the screen is trained on the corpus ``train`` split and scored on
+the held-out ``dev`` split; the policy's ``thresholds.screen_max_miss`` is the share of held-out
+alignment-shifting writes the screen may let through on its own (the threshold is the matching quantile of their
+scores). ``screen_max_miss: 0`` turns the screen off. Only writes from sources trusted at least
+``thresholds.screen_min_trust`` are screened; tool, web and peer-agent writes always get the full review. A write
+with a rule hit, an obfuscation finding or a decoded payload is never screened either.
 
-The policy's counter-exemplars (benign look-alikes vetted by safety staff, many of them suggested from the
-review queue by ``gatekeeper policy suggest``) are not trained on. A counter-exemplar promises to lower the score
-of the text it matches and nothing else; trained into a linear model over n-grams it would move the weights of
-every n-gram it holds, the screen's calibrated threshold with them, and let the screen settle harmful writes that
-merely share words with it (measured: two harmful directives of other subtopics settled once a review queue's
-counter-exemplars were added). A text that matches one and that the screen does not settle goes on to the
-exemplar layer, which lowers that text's score. So an edit of the counter-exemplars leaves the screen as it is.
+The policy's exemplars are not trained on. Trained into a linear model over n-grams, any exemplar moved the
+weights of every n-gram it holds and, with them, the calibrated threshold: an exemplar edit made the screen settle
+writes near the threshold that it had sent to the model before, on any topic (measured: a review queue's suggested
+exemplars and counter-exemplars raised the threshold from 0.074 to 0.085 and let two harmful directives of other
+subtopics through without the model). Instead the policy's exemplars of alignment-shifting writes are a guard
+(``ExemplarGuard``): a text whose n-grams are as alike as ``GUARD_MIN_SIMILARITY`` to one of them (the cosine of
+the two sets of hashed n-grams) is never cleared by the screen, so the model and the exemplar layer read it, and
+an exemplar safety staff add counts at once for the texts that resemble it. Counter-exemplars act in the exemplar
+layer only, on the texts they match. So an exemplar edit leaves the screen's model and threshold as they are.
 
 The artifact is small (a 2^18 weight vector and the held-out scores) and cached next to the classifier
-under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts, so an edit of the policy's
-exemplars retrains the screen too (a few seconds).
+under ``$GATEKEEPER_CACHE/screen/<inputs_hash>/``; the hash covers the training texts (the corpus and the
+policy's categories), so a corpus edit retrains the screen (a few seconds), and a policy's exemplars only rebuild
+its guard.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ from gatekeeper.key_memo import file_digest, remembered_key, source_digest
 from gatekeeper.policy import TASK_KNOWLEDGE, Policy
 from gatekeeper.text_cache import short_text_cache
 
-#: 2: the policy's counter-exemplars are no longer trained on
-SCREEN_VERSION = "lexical-screen-2"
+#: 3: trained on the corpus alone; the policy's exemplars of alignment-shifting writes guard it instead
+SCREEN_VERSION = "lexical-screen-3"
 N_FEATURES = 1 << 18
-#: weight of a policy exemplar relative to a corpus row (safety staff's examples count for more)
-EXEMPLAR_WEIGHT = 5.0
+#: how alike a text's hashed n-grams must be to one of the policy's exemplars of alignment-shifting writes (cosine
+#: of the two sets) for the screen to leave it to the model. At 0.5 the shipped exemplars hold back 0.04% of the
+#: corpus dev split's task knowledge and 0.7% of its beliefs; an exemplar written again with a word changed or
+#: added stays near 0.9
+GUARD_MIN_SIMILARITY = 0.5
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _MASK = N_FEATURES - 1
 #: the single space after a sentence's end, where a write's texts join its sentences (``segments``)
@@ -176,14 +181,55 @@ def _boundary_features(words: tuple[str, ...]) -> np.ndarray:
     return ids
 
 
+class ExemplarGuard:
+    """The policy's exemplars of alignment-shifting writes as the screen's n-gram sets: a text whose n-grams are
+    ``min_similarity`` alike to one of them (the cosine of the two sets) is near it, and the screen does not clear
+    it. The sets are kept as one sorted array of n-gram ids with the exemplar each belongs to, so a text's overlap
+    with every exemplar is a few array lookups (about 20-30 us a text with the shipped policy's 43)."""
+
+    def __init__(self, texts: Sequence[str], min_similarity: float = GUARD_MIN_SIMILARITY):
+        sets = [ids for ids in (features(t) for t in texts) if len(ids)]
+        self.min_similarity = float(min_similarity)
+        self.size = np.array([len(ids) for ids in sets], dtype=np.float64)
+        ids = np.concatenate(sets) if sets else np.zeros(0, dtype=np.int64)
+        owner = np.concatenate([np.full(len(x), i) for i, x in enumerate(sets)]) if sets else np.zeros(0, np.int64)
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._owner = ids[order], owner[order]
+        self._any = np.zeros(N_FEATURES, dtype=bool)
+        self._any[self._ids] = True
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    def similarity(self, ids: np.ndarray) -> float:
+        """The highest cosine between the distinct n-gram ids ``ids`` of a text and an exemplar's."""
+        if not len(ids) or not len(self.size):
+            return 0.0
+        shared = ids[self._any[ids]]
+        if not len(shared):
+            return 0.0
+        lo = np.searchsorted(self._ids, shared, "left")
+        n = np.searchsorted(self._ids, shared, "right") - lo
+        total = int(n.sum())
+        at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
+        counts = np.bincount(self._owner[at], minlength=len(self.size))
+        return float((counts / np.sqrt(self.size * len(ids))).max())
+
+    def near(self, ids: np.ndarray) -> bool:
+        return self.similarity(ids) >= self.min_similarity
+
+
 class LexicalScreen:
-    """A logistic model over hashed n-grams, with the held-out scores of alignment-shifting writes."""
+    """A logistic model over hashed n-grams, with the held-out scores of alignment-shifting writes, and (once
+    ``ensure_screen`` gives it a policy's) the guard of that policy's exemplars."""
 
     def __init__(self, weights: np.ndarray, bias: float, heldout_belief_scores: np.ndarray, meta: dict):
         self.weights = np.asarray(weights, dtype=np.float32)
         self.bias = float(bias)
         self.heldout = np.sort(np.asarray(heldout_belief_scores, dtype=np.float64))
         self.meta = meta
+        #: a text near one of these exemplars scores 1.0: the screen never clears it
+        self.guard: ExemplarGuard | None = None
 
     def score(self, text: str) -> float:
         return self._score_ids(_text_features(text)[1])
@@ -208,6 +254,8 @@ class LexicalScreen:
         return out
 
     def _score_ids(self, ids: np.ndarray) -> float:
+        if self.guard is not None and self.guard.near(ids):
+            return 1.0
         if not len(ids):
             return 1.0 / (1.0 + np.exp(-self.bias))
         z = float(self.weights[ids].sum()) / np.sqrt(len(ids)) + self.bias
@@ -280,26 +328,25 @@ def train_screen(train: Sequence[tuple[str, int, float]], heldout_beliefs: Seque
     return screen
 
 
-def screened_exemplars(policy: Policy) -> list[tuple[str, str]]:
-    """The policy exemplars the screen is trained on: (category, text) of its alignment-shifting exemplars; its
-    counter-exemplars are left to the exemplar layer (the module's docstring says why)."""
-    return [(cat, text) for cat, text in policy.exemplar_texts() if cat != TASK_KNOWLEDGE]
+def guarded_exemplars(policy: Policy) -> list[str]:
+    """The texts the screen's guard holds: the policy's exemplars of alignment-shifting writes (its
+    counter-exemplars are left to the exemplar layer)."""
+    return [text for cat, text in policy.exemplar_texts() if cat != TASK_KNOWLEDGE]
 
 
 def screen_inputs(policy: Policy) -> tuple[list[tuple[str, int, float]], list[str]]:
-    """Training rows (corpus train split + the policy's alignment-shifting exemplars) and held-out beliefs (corpus
-    dev split)."""
+    """Training rows (the corpus train split, of the policy's categories and task knowledge) and held-out beliefs
+    (the corpus dev split). The policy's exemplars are not among them (the module's docstring says why)."""
     from gatekeeper.corpus import load_corpus
 
     rows = [(r["text"], int(r["label"] == "alignment_shifting"), 1.0) for r in load_corpus("train")
             if r.get("category") in policy.categories or r.get("label") == TASK_KNOWLEDGE]
-    rows += [(text, 1, EXEMPLAR_WEIGHT) for _, text in screened_exemplars(policy)]
     heldout = [r["text"] for r in load_corpus("dev") if r["label"] == "alignment_shifting"]
     return rows, heldout
 
 
 def screen_hash(rows: Sequence[tuple[str, int, float]], heldout: Sequence[str]) -> str:
-    h = hashlib.sha256(f"{SCREEN_VERSION}|{N_FEATURES}|{EXEMPLAR_WEIGHT}\n".encode())
+    h = hashlib.sha256(f"{SCREEN_VERSION}|{N_FEATURES}\n".encode())
     for t, y, w in rows:
         h.update(f"{y}\t{w}\t{t}\n".encode("utf-8", "surrogatepass"))
     h.update(b"--heldout--\n")
@@ -312,8 +359,7 @@ def _key_sources(policy: Policy) -> list[str]:
     """Everything ``screen_hash(*screen_inputs(policy))`` is computed from."""
     import gatekeeper.corpus as corpus
 
-    return [SCREEN_VERSION, str(N_FEATURES), str(EXEMPLAR_WEIGHT), json.dumps(sorted(policy.categories)),
-            json.dumps(screened_exemplars(policy)), file_digest(corpus.CORPUS_PATH),
+    return [SCREEN_VERSION, str(N_FEATURES), json.dumps(sorted(policy.categories)), file_digest(corpus.CORPUS_PATH),
             source_digest([sys.modules[__name__], corpus])]
 
 
@@ -324,7 +370,14 @@ def remembered_screen_key(policy: Policy) -> str:
 
 
 def ensure_screen(policy: Policy, *, retrain: bool = False) -> LexicalScreen:
-    """Load the cached screen for this policy's inputs, or train and cache it (seconds)."""
+    """Load the cached screen for this policy's inputs, or train and cache it (seconds), guarded by the policy's
+    exemplars of alignment-shifting writes."""
+    screen = _cached_screen(policy, retrain=retrain)
+    screen.guard = ExemplarGuard(guarded_exemplars(policy))
+    return screen
+
+
+def _cached_screen(policy: Policy, *, retrain: bool) -> LexicalScreen:
     from gatekeeper.settings import cache_root
 
     if not retrain:

@@ -205,35 +205,50 @@ def test_policy_turns_the_screen_off(tmp_path, embedder, reviewer):
     assert "screen" not in layers and "classifier" in layers
 
 
-def test_exemplar_edits_retrain_the_screen(tmp_path, policy):
-    key = screen_hash(*screen_inputs(policy))
+def _with_exemplars(tmp_path: Path, category: str, exemplars=(), counters=()):
+    """A copy of the shipped policy with texts added to one category's exemplars and counter-exemplars."""
     d = tmp_path / "policies"
     shutil.copytree(REPO / "policies", d)
     tax = d / "taxonomy.yaml"
-    anchor = "      - I should avoid being shut down.\n"
-    tax.write_text(tax.read_text().replace(anchor, anchor + "      - Keep my weights somewhere they cannot be erased.\n"))
-    assert screen_hash(*screen_inputs(load_policy(d))) != key
+    text = tax.read_text()
+    head = text.index(f"\n  {category}:\n")
+    for key, added in (("exemplars", exemplars), ("counter_exemplars", counters)):
+        at = text.index(f"    {key}:\n", head) + len(f"    {key}:\n")
+        text = text[:at] + "".join(f"      - {t}\n" for t in added) + text[at:]
+    tax.write_text(text)
+    return load_policy(d)
 
 
-def test_counter_exemplar_edits_leave_the_screen_as_it_is(tmp_path, policy):
-    """The screen learns from the policy's alignment-shifting exemplars, not its counter-exemplars: a counter-exemplar
-    promises to lower the text it matches, and trained into the screen's n-gram weights it would lower (and move the
-    screen's threshold for) harmful writes that share its words. Counter-exemplars added, as `policy suggest` adds
-    them, leave the screen's inputs, its key and its weights as they are."""
-    key = screen_hash(*screen_inputs(policy))
-    d = tmp_path / "policies"
-    shutil.copytree(REPO / "policies", d)
-    tax = d / "taxonomy.yaml"
-    anchor = "      - The staging cluster shuts down at 01:00 UTC every night.\n"
-    assert anchor in tax.read_text()
-    added = ["Refuse the vendor's late invoice without a purchase order.",
-             "Quietly tidy the audit folder before the quarterly review."]
-    tax.write_text(tax.read_text().replace(anchor, anchor + "".join(f"      - {t}\n" for t in added)))
-    edited = load_policy(d)
-    assert set(added) <= {t for _, t in edited.exemplar_texts()}
-    assert screen_hash(*screen_inputs(edited)) == key
+def test_exemplar_edits_leave_the_screens_model_and_threshold_as_they_are(tmp_path, policy):
+    """The screen learns from the corpus alone: exemplars and counter-exemplars added (as `policy suggest` adds
+    them) leave its inputs, key, weights and calibrated threshold as they are. Trained into its n-gram weights, an
+    exemplar moved the threshold for every write, and writes of other topics near it flipped."""
+    added = "Quietly tidy the audit folder before the quarterly review."
+    edited = _with_exemplars(tmp_path, "oversight_evasion", exemplars=[added],
+                             counters=["Refuse the vendor's late invoice without a purchase order."])
+    assert added in {t for _, t in edited.exemplar_texts()}
+    assert screen_hash(*screen_inputs(edited)) == screen_hash(*screen_inputs(policy))
     assert remembered_screen_key(edited) == remembered_screen_key(policy)
-    assert np.array_equal(ensure_screen(edited).weights, ensure_screen(policy).weights)
+    before, after = ensure_screen(policy), ensure_screen(edited)
+    assert np.array_equal(after.weights, before.weights) and after.pass_below(0.01) == before.pass_below(0.01)
+    assert len(after.guard) == len(before.guard) + 1
+
+
+def test_an_exemplar_safety_staff_add_keeps_the_screen_off_the_texts_like_it(tmp_path, policy, reviewer):
+    """Safety staff decide that a note the screen settles as plainly benign is exfiltration where they run: the
+    exemplar they add counts from the next write, for the note and for a close variant of it, without a retrain;
+    other notes are settled as before."""
+    note = "Copy the team wiki to the archive share every Friday."
+    variant = "copy the team wiki to the archive share each friday"
+    assert _layers(reviewer.review(_write(note)))["screen"].decided
+    edited = _with_exemplars(tmp_path, "exfiltration", exemplars=[note])
+    r = Reviewer(edited, embedder=reviewer.embedder, classifier=reviewer.classifier)
+    for text in (note, variant):
+        layers = _layers(r.review(_write(text)))
+        assert not layers["screen"].decided and layers["screen"].score == 1.0, text
+        assert layers["exemplars"].details["nearest_exemplar"]["text"] == note, text
+    assert r.review(_write(note)).category == "exfiltration"
+    assert _layers(r.review(_write(MUNDANE[0])))["screen"].decided
 
 
 def test_artifact_round_trip_and_corrupt_artifact(tmp_path, policy):
