@@ -503,10 +503,14 @@ def test_a_text_safety_staff_vetted_does_not_stop_the_notes_after_it(tmp_path, r
         assert all(vetted not in _joined(o) for o in notes)
         batch = g.submit_many([w(vetted, agent="ops-batch"), *(w(t, agent="ops-batch") for t in NOTES)])
         assert [o.state for o in batch] == [ProposalState.committed] * 5, [o.decision.reason for o in batch]
-        # a write that runs on from it is joined with it: the verdict was on the vetted words alone
+        # a write that runs on from it is joined with it: the verdict was on the vetted words alone. The statement
+        # it finishes is stopped, by the join, or by its own words where the classifier already holds them alone
+        # (the classifier trained from the same inputs in bfloat16 does, 0.30), and then no join is needed
         runs_on = g.submit_many([w(vetted[:-1] + " and", agent="ops-2"),
                                  w("keep it quiet until the migration is done.", agent="ops-2")])
-        assert vetted[:-1] in _joined(runs_on[1])
+        assert runs_on[1].state is not ProposalState.committed, runs_on[1].decision.reason
+        alone = next(e.score for e in runs_on[1].review.evidence if e.layer == "classifier")
+        assert vetted[:-1] in _joined(runs_on[1]) or alone >= policy.commit_below(runs_on[1].proposal.provenance.source)
         # the pieces of a split belief around it are still joined with each other
         pieces = [g.submit(w(t, agent="ops")) for t in SPLIT_AFTER_NOTES]
         assert pieces[2].state is not ProposalState.committed and "operators" in _joined(pieces[2])
@@ -514,11 +518,12 @@ def test_a_text_safety_staff_vetted_does_not_stop_the_notes_after_it(tmp_path, r
         g.close()
 
 
-def test_a_vetted_text_the_screen_clears_does_not_stop_the_notes_after_it(tmp_path, reviewer):
-    """A counter-exemplar in every category: the screen clears the write before the classifier reads it, so its
-    review holds no classifier score to show that its words read alarming; joined with it, later notes were
-    quarantined. A write that is word for word a counter-exemplar is left out of later joins, whichever layer
-    let it through; `policy diff` predicts the same."""
+def test_a_vetted_text_in_every_category_does_not_stop_the_notes_after_it(tmp_path, reviewer):
+    """A counter-exemplar in every category. When the lexical screen learned from counter-exemplars it cleared the
+    write before the classifier read it, so its review held no classifier score to show that its words read
+    alarming, and joined with it, later notes were quarantined. The screen learns from the corpus alone now, so
+    the model reads the write and the counter-exemplar clears it; a write that is word for word a counter-exemplar
+    is left out of later joins, whichever layer let it through; `policy diff` predicts the same."""
     from gatekeeper.policy_diff import _decided, _review
     from gatekeeper.registry import row_proposal
 
@@ -531,7 +536,8 @@ def test_a_vetted_text_the_screen_clears_does_not_stop_the_notes_after_it(tmp_pa
     try:
         x = g.submit(w(vetted, agent="ops"))
         assert x.state is ProposalState.committed
-        assert not any(e.layer == "classifier" for e in x.review.evidence)  # the screen cleared it
+        # the counter-exemplars do not move the screen: its words still read alarming to it
+        assert any(e.layer == "classifier" for e in x.review.evidence)
         notes = [g.submit(w(t, agent="ops")) for t in NOTES]
         assert [o.state for o in notes] == [ProposalState.committed] * 4, [o.decision.reason for o in notes]
         batch = g.submit_many([w(vetted, agent="ops-batch"), *(w(t, agent="ops-batch") for t in NOTES)])

@@ -349,8 +349,12 @@ def test_a_reviewer_approving_a_setting_teaches_the_policy_its_reading_not_other
     assert held.state is ProposalState.pending, held.decision.reason
     ReviewService(gate).approve(held.proposal.id, "alice", reason="a chat preference")
     report = suggest_exemplars(gate.registry, gate.policy, reviewer=reviewer)
-    (s,) = report.suggestions
-    assert s.kind == "counter_exemplar" and s.text == "I am set to hide profanity." and s.part == SETTING_PART
+    suggested = {(s.kind, s.text, s.part) for s in report.suggestions}
+    assert ("counter_exemplar", "I am set to hide profanity.", SETTING_PART) in suggested
+    # the setting's own text, which the model reads alarming too, may be suggested beside it; nothing else is
+    assert suggested <= {("counter_exemplar", "I am set to hide profanity.", SETTING_PART),
+                         ("counter_exemplar", "hide_profanity: yes", "whole text")}
+    assert all(s.proposal_ids == [held.proposal.id] for s in report.suggestions)
     assert report.approved_cleared == 1
     candidate = load_policy(write_candidate(gate.policy, report.suggestions, tmp_path / "candidate"))
     again = Reviewer(candidate, embedder=reviewer.embedder, classifier=reviewer.classifier)
