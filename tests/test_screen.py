@@ -15,8 +15,8 @@ from gatekeeper.embeddings import ModelLoadError
 from gatekeeper.models import Label, MemoryWrite, Provenance, SourceKind
 from gatekeeper.policy import load_policy
 from gatekeeper.reviewer import Reviewer
-from gatekeeper.screen import (LexicalScreen, ensure_screen, features, joined_features, remembered_screen_key, screen_hash,
-                               screen_inputs)
+from gatekeeper.screen import (LexicalScreen, ensure_screen, features, joined_features, remembered_screen_key,
+                               screen_hash, screen_inputs)
 
 from conftest import REPO, make_gate
 
