@@ -309,18 +309,18 @@ def _matrix(texts: Sequence[str]):
                       shape=(len(texts), N_FEATURES))
 
 
-def train_screen(train: Sequence[tuple[str, int, float]], heldout_beliefs: Sequence[str],
+def train_screen(train: Sequence[tuple[str, int]], heldout_beliefs: Sequence[str],
                  *, c: float = 4.0) -> LexicalScreen:
-    """Fit the screen on (text, label, weight) rows; calibrate on held-out alignment-shifting texts."""
+    """Fit the screen on (text, label) rows; calibrate on held-out alignment-shifting texts."""
     from sklearn.linear_model import LogisticRegression
 
-    labels = [y for _, y, _ in train]
+    labels = [y for _, y in train]
     if len(set(labels)) < 2:
         raise ValueError("screen training data needs both task_knowledge and alignment_shifting examples")
     t0 = time.perf_counter()
-    x = _matrix([t for t, _, _ in train])
+    x = _matrix([t for t, _ in train])
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
-    model.fit(x, labels, sample_weight=[w for _, _, w in train])
+    model.fit(x, labels)
     screen = LexicalScreen(model.coef_[0].astype(np.float32), float(model.intercept_[0]), np.zeros(0), {})
     screen.heldout = np.sort(np.array(screen.scores(heldout_beliefs), dtype=np.float64))
     screen.meta = {"version": SCREEN_VERSION, "train_rows": len(train), "heldout_beliefs": len(heldout_beliefs),
@@ -334,21 +334,21 @@ def guarded_exemplars(policy: Policy) -> list[str]:
     return [text for cat, text in policy.exemplar_texts() if cat != TASK_KNOWLEDGE]
 
 
-def screen_inputs(policy: Policy) -> tuple[list[tuple[str, int, float]], list[str]]:
+def screen_inputs(policy: Policy) -> tuple[list[tuple[str, int]], list[str]]:
     """Training rows (the corpus train split, of the policy's categories and task knowledge) and held-out beliefs
     (the corpus dev split). The policy's exemplars are not among them (the module's docstring says why)."""
     from gatekeeper.corpus import load_corpus
 
-    rows = [(r["text"], int(r["label"] == "alignment_shifting"), 1.0) for r in load_corpus("train")
+    rows = [(r["text"], int(r["label"] == "alignment_shifting")) for r in load_corpus("train")
             if r.get("category") in policy.categories or r.get("label") == TASK_KNOWLEDGE]
     heldout = [r["text"] for r in load_corpus("dev") if r["label"] == "alignment_shifting"]
     return rows, heldout
 
 
-def screen_hash(rows: Sequence[tuple[str, int, float]], heldout: Sequence[str]) -> str:
+def screen_hash(rows: Sequence[tuple[str, int]], heldout: Sequence[str]) -> str:
     h = hashlib.sha256(f"{SCREEN_VERSION}|{N_FEATURES}\n".encode())
-    for t, y, w in rows:
-        h.update(f"{y}\t{w}\t{t}\n".encode("utf-8", "surrogatepass"))
+    for t, y in rows:
+        h.update(f"{y}\t{t}\n".encode("utf-8", "surrogatepass"))
     h.update(b"--heldout--\n")
     for t in heldout:
         h.update(f"{t}\n".encode("utf-8", "surrogatepass"))
