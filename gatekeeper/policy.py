@@ -692,13 +692,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     merged["hash"] = digest.hexdigest()
     merged["source_files"] = tuple(str(f) for f in files)
     merged["source_path"] = str(root)
-    # a fragment no rule uses (its last rule gone, or its name mistyped), at its own line; then the rules' patterns
-    # written out in full, so the rules checked on their own below (when the policy does not load) are checked as
-    # the policy would run them
+    # a fragment no rule uses (its last rule gone, or its name mistyped), at its own line (the policy's own
+    # validation writes the fragments out into the rules' patterns)
     unused = [(*where.get(("fragments", name), (str(root), None)),
                f"fragments.{name}: no rule pattern uses it; delete it, or use it in a pattern as {{{{{name}}}}}")
               for name in pattern_fragments.unused(merged)]
-    merged = pattern_fragments.expand_rules(merged)
     # every duplicate rule id and unknown category at once (the model's own check stops at the first)
     cross = _cross_ref_problems(merged, where, str(root))
     try:
@@ -726,8 +724,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         # the rules that are valid on their own are checked against their examples too, so that one run lists
-        # those problems with the rest instead of after the rest is mended
-        valid, raw_rules = [], merged.get("rules")
+        # those problems with the rest instead of after the rest is mended (their fragments written out, as the
+        # policy would run them)
+        valid, raw_rules = [], pattern_fragments.expand_rules(merged).get("rules")
         for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
             try:
                 valid.append((i, Rule.model_validate(raw)))
