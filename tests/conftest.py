@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def rules_fired(rules, text: str) -> set[str]:
 @pytest.fixture(scope="session")
 def policy():
     return load_policy(REPO / "policies")
+
+
+@pytest.fixture
+def pdir(tmp_path):
+    """A copy of the shipped policy directory, to edit."""
+    d = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", d)
+    return d
 
 
 @pytest.fixture(scope="session")

@@ -3,28 +3,19 @@ policy directories and run through the real rule layer."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gatekeeper.models import SourceKind
 from gatekeeper.policy import Policy, PolicyError, load_policy
 from gatekeeper.rules import RuleEngine
 
-from conftest import REPO
-
-
-@pytest.fixture
-def pdir(tmp_path):
-    d = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", d)
-    return d
+from conftest import REPO, rules_fired
 
 
 def _fires(policy: Policy, rule_id: str, text: str) -> bool:
-    return rule_id in {h.rule_id for h in RuleEngine(policy).check([text], SourceKind.agent).hits}
+    return rule_id in rules_fired(RuleEngine(policy), text)
 
 
 def _write(pdir: Path, body: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,6 @@ from gatekeeper.models import SourceKind
 from gatekeeper.policy import PolicyError, load_policy
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def pdir(tmp_path):
-    d = tmp_path / "policy"
-    shutil.copytree(REPO / "policies", d)
-    return d
 
 
 def _problem(exc: PolicyError, fname: str) -> tuple[str, int | None, str]:
