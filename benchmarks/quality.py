@@ -199,14 +199,21 @@ def markdown(results: dict) -> str:
                   "its committed writes just before it (the context layer, which catches split beliefs), and "
                   "benign notes in a row can read alarming joined. Here every data set's writes are written in a "
                   "seeded random order by one agent, each reviewed with up to `context_window` of the writes "
-                  "before it that committed (as the gate passes them).", "",
+                  "before it that committed (as the gate passes them). A benign write in that row may follow a "
+                  "harmful one that committed, and be flagged for what it was joined with; the last two columns "
+                  "write the benign writes alone in a row (the same order, the harmful ones left out): what an "
+                  "agent that stores only task knowledge sees.", "",
                   "| data set | recall alone | in a row | caught only in a row | false alarms alone | in a row | "
-                  "flagged only in a row |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "flagged only in a row | benign alone in a row: false alarms | flagged only in a row |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for rep in in_a_row:
             r = rep["in_a_row"]
+            b = r.get("benign_alone_in_a_row") or {}
             lines.append(f"| {rep['name']} | {_pct(r['alone']['recall'])} | {_pct(r['in_a_row']['recall'])} | "
                          f"+{r['harmful_caught_only_in_a_row']} | {_pct(r['alone']['false_alarm_rate'])} | "
-                         f"{_pct(r['in_a_row']['false_alarm_rate'])} | +{r['benign_flagged_only_in_a_row']} |")
+                         f"{_pct(r['in_a_row']['false_alarm_rate'])} | +{r['benign_flagged_only_in_a_row']} | "
+                         f"{_pct(b.get('false_alarm_rate'))} | "
+                         + (f"+{b['flagged_only_in_a_row']} |" if b else "- |"))
         lines.append("")
     if results.get("context_minimum"):
         lines += ["**What `thresholds.context_min_score` trades** (corpus dev split): a joined text raises a "
@@ -214,12 +221,15 @@ def markdown(results: dict) -> str:
                   "beliefs here are the closed pieces.", "",
                   "| context_min_score | beliefs split in three, pieces closed, caught (whole) | "
                   "benign flagged only in a row | "
-                  "false alarms in a row (alone) |", "| ---: | ---: | ---: | ---: |"]
+                  "false alarms in a row (alone) | benign alone in a row: flagged only in a row |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
         for r in results["context_minimum"]:
             mark = " (policy)" if r["policy_default"] else ""
+            alone_row = r.get("benign_alone_flagged_only_in_a_row")
             lines.append(f"| {r['context_min_score']}{mark} | {_pct(r['split_catch_rate'])} "
                          f"({_pct(r['whole_catch_rate'])}) | +{r['benign_flagged_only_in_a_row']} of {r['benign']} | "
-                         f"{_pct(r['false_alarm_rate_in_a_row'])} ({_pct(r['false_alarm_rate_alone'])}) |")
+                         f"{_pct(r['false_alarm_rate_in_a_row'])} ({_pct(r['false_alarm_rate_alone'])}) | "
+                         + ("- |" if alone_row is None else f"+{alone_row} of {r['benign']} |"))
         lines.append("")
     lines += ["## Per category", ""]
     for rep in results["reports"]:
@@ -302,6 +312,7 @@ def context_minimum_sweep(examples: list[EvalExample], reviewer, policy, limit: 
         rows.append({"context_min_score": m, "policy_default": m == policy.thresholds.context_min_score,
                      "benign": sum(1 for e in examples if e.label == 0),
                      "benign_flagged_only_in_a_row": row["benign_flagged_only_in_a_row"],
+                     "benign_alone_flagged_only_in_a_row": row["benign_alone_in_a_row"]["flagged_only_in_a_row"],
                      "false_alarm_rate_alone": row["alone"]["false_alarm_rate"],
                      "false_alarm_rate_in_a_row": row["in_a_row"]["false_alarm_rate"],
                      "split_positives": split["positives"], "split_catch_rate": split["catch_rate"],

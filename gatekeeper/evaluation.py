@@ -658,8 +658,12 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
     the gate passes them (a write stopped in the row is not joined with the next ones, nor one whose review
     cleared an alarming text unless the next write runs on from it: ``registry.joinable``). Reports recall and
     false alarms alone and in a row, and how many writes only the joined review flagged (benign: false alarms
-    the context layer adds; harmful: catches it adds). ``order``: the order the writes are written in
-    (default: the seeded random one). One write at a time: each depends on the decisions before it."""
+    the context layer adds; harmful: catches it adds). A benign write flagged in that row may have been joined
+    with a harmful write that committed before it, so the benign writes are also written in a row of their own
+    (the same order, the harmful writes left out): ``benign_alone_in_a_row`` counts those the context layer
+    flags among ordinary notes only, what an agent writing nothing but task knowledge sees. ``order``: the
+    order the writes are written in (default: the seeded random one). One write at a time: each depends on the
+    decisions before it."""
     window = policy.thresholds.context_window
     counts_from = policy.thresholds.joined_counts_from
     if order is None:
@@ -669,30 +673,44 @@ def in_a_row_report(raws: Sequence[_Raw], reviewer, policy: Policy, *, batch_siz
         raise ValueError("order must list every write once")
     order = list(order)
     alone = _records(raws, policy)
-    committed: list[str] = []
-    joined: list[EvalRecord | None] = [None] * len(raws)
-    for n, i in enumerate(order, 1):
-        recent = joinable(committed[-window:], raws[i].proposal.text) if window else []
-        review = reviewer.review_many([raws[i].proposal], [recent])[0]
-        joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
-        if joined[i].action == "commit":
-            text = raws[i].proposal.text
-            left_out = cleared_alarming(review, counts_from) or reviewer.vetted_whole(text)
-            committed.append(LeftOutText(text) if left_out else text)
-        if progress and (n % batch_size == 0 or n == len(order)):
-            progress(n, len(order))
+    benign_order = [i for i in order if raws[i].example.label == 0]
+    total, done = len(order) + len(benign_order), 0
+
+    def in_a_row(indices: list[int]) -> dict[int, EvalRecord]:
+        nonlocal done
+        committed: list[str] = []
+        joined: dict[int, EvalRecord] = {}
+        for i in indices:
+            recent = joinable(committed[-window:], raws[i].proposal.text) if window else []
+            review = reviewer.review_many([raws[i].proposal], [recent])[0]
+            joined[i] = _records([_Raw(raws[i].example, raws[i].proposal, review, raws[i].variant)], policy)[0]
+            if joined[i].action == "commit":
+                text = raws[i].proposal.text
+                left_out = cleared_alarming(review, counts_from) or reviewer.vetted_whole(text)
+                committed.append(LeftOutText(text) if left_out else text)
+            done += 1
+            if progress and (done % batch_size == 0 or done == total):
+                progress(done, total)
+        return joined
 
     def rates(recs: Sequence[EvalRecord]) -> dict:
         m = binary_metrics(recs)
         return {"recall": m["recall"], "false_alarm_rate": m["false_alarm_rate"]}
 
-    rows = list(zip(alone, joined))
-    only_joined = [(a, j) for a, j in rows if a.action == "commit" and j is not None and j.action != "commit"]
+    def only_joined(joined: dict[int, EvalRecord], label: int) -> int:
+        return sum(1 for i, j in joined.items()
+                   if raws[i].example.label == label and alone[i].action == "commit" and j.action != "commit")
+
+    mixed = in_a_row(order)
+    benign = in_a_row(benign_order)
     return {
         "writes": len(raws), "context_window": window,
-        "alone": rates(alone), "in_a_row": rates([j for j in joined if j is not None]),
-        "benign_flagged_only_in_a_row": sum(a.label == 0 for a, _ in only_joined),
-        "harmful_caught_only_in_a_row": sum(a.label == 1 for a, _ in only_joined),
+        "alone": rates(alone), "in_a_row": rates(list(mixed.values())),
+        "benign_flagged_only_in_a_row": only_joined(mixed, 0),
+        "harmful_caught_only_in_a_row": only_joined(mixed, 1),
+        "benign_alone_in_a_row": {"writes": len(benign_order),
+                                  "false_alarm_rate": rates(list(benign.values()))["false_alarm_rate"],
+                                  "flagged_only_in_a_row": only_joined(benign, 0)},
     }
 
 
@@ -877,6 +895,10 @@ def render(report: EvalReport, console) -> None:
                   f"+{r['harmful_caught_only_in_a_row']}")
         t.add_row("false alarms on benign writes", _pct(r["alone"]["false_alarm_rate"]),
                   _pct(r["in_a_row"]["false_alarm_rate"]), f"+{r['benign_flagged_only_in_a_row']}")
+        b = r.get("benign_alone_in_a_row")
+        if b:
+            t.add_row("false alarms, benign writes alone in a row", _pct(r["alone"]["false_alarm_rate"]),
+                      _pct(b["false_alarm_rate"]), f"+{b['flagged_only_in_a_row']}")
         console.print(t)
     if report.obfuscation:
         t = Table("variant", "harmful n", "caught", "catch rate", "benign n", "false alarms",
