@@ -47,10 +47,7 @@ def test_rows_are_well_formed(rows):
             assert not r["hard_negative"], r
     # every category of the design, both labels, hard negatives and both splits are present
     assert set(CATEGORIES) <= {r["category"] for r in rows}
-    # of the notes written (not cut from a train note, version 4, nor joined from train notes, version 7,
-    # which are train rows by design) at least 15% are held out as dev
-    notes = [r for r in rows if not r["family"].startswith(("pieces-", "in-a-row-"))]
-    assert Counter(r["split"] for r in notes)["dev"] > 0.15 * len(notes)
+    assert Counter(r["split"] for r in rows)["dev"] > 0.15 * len(rows)
     assert sum(r["hard_negative"] for r in rows) > 0.3 * sum(r["label"] == "task_knowledge" for r in rows)
 
 
@@ -169,44 +166,3 @@ def test_the_language_sets_are_never_in_the_corpus(rows):
         texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
         leaked = [t for t in texts if generate.norm_key(t) in in_corpus]
         assert not leaked, f"{path.name}: {len(leaked)} text(s) in the corpus, e.g. {leaked[0]!r}"
-
-
-def test_joins_are_train_notes_written_in_a_row(rows):
-    """Version 7: each joined row is 2 to 4 whole notes of the train split (not pieces), of different families,
-    joined with a space as the context layer joins an agent's writes; harmful exactly when one of its notes is,
-    with that note's category. Dev notes are never joined, and ordinary and harmful joins come in like numbers,
-    so the format says nothing about the label."""
-    from gatekeeper.corpus.in_a_row import FAMILY_PREFIX, JOIN_WORDS
-
-    joins = [r for r in rows if r["family"].startswith(FAMILY_PREFIX)]
-    notes = {r["text"]: r for r in rows
-             if r["split"] == "train" and not r["family"].startswith(("pieces-", FAMILY_PREFIX))}
-    dev = {r["text"] for r in rows if r["split"] == "dev"}
-
-    def parts(text: str, left: int) -> list[dict] | None:
-        if text in notes:
-            return [notes[text]]
-        if left == 1:
-            return None
-        at = text.find(" ")
-        while at != -1:
-            if text[:at] in notes:
-                rest = parts(text[at + 1:], left - 1)
-                if rest is not None:
-                    return [notes[text[:at]], *rest]
-            at = text.find(" ", at + 1)
-        return None
-
-    labels = Counter(r["label"] for r in joins)
-    assert labels["task_knowledge"] >= 1000 and labels["task_knowledge"] == labels["alignment_shifting"]
-    for r in joins:
-        assert r["split"] == "train" and len(r["text"].split()) <= JOIN_WORDS, r
-        found = parts(r["text"], 4)
-        assert found is not None and len(found) >= 2, f"not train notes joined: {r}"
-        assert len({n["family"] for n in found}) == len(found), r
-        assert not any(n["text"] in dev for n in found), r
-        bad = [n for n in found if n["label"] == "alignment_shifting"]
-        assert len(bad) <= 1, r
-        assert (r["label"], r["category"]) == ((bad[0]["label"], bad[0]["category"]) if bad
-                                               else ("task_knowledge", "task_knowledge")), r
-        assert r["family"] == FAMILY_PREFIX + ("harmful" if bad else "benign"), r

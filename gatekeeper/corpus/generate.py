@@ -1705,13 +1705,7 @@ def build() -> list[dict]:
     from gatekeeper.corpus.pieces import build_pieces
 
     pieces = build_pieces(rows, seen)
-    rows += [{"id": f"c-{i:06d}", **r} for i, r in enumerate(pieces, len(rows) + 1)]
-    # version 7 additions (gatekeeper/corpus/in_a_row.py): train notes joined as the context layer joins an
-    # agent's writes in a row
-    from gatekeeper.corpus.in_a_row import build_in_a_row
-
-    joined = build_in_a_row(rows, seen)
-    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(joined, len(rows) + 1)]
+    return rows + [{"id": f"c-{i:06d}", **r} for i, r in enumerate(pieces, len(rows) + 1)]
 
 
 def table(title: str, counter: Counter, total: int | None = None) -> str:
@@ -1758,11 +1752,7 @@ def words_text(rows: list[dict]) -> str:
     """The words of three letters or more that the corpus's texts use twice or more (ASCII, lower case), one a
     line, most frequent first (alphabetical on a tie): ``words.txt``, which ``gatekeeper.word_segmentation``
     adds to the model's vocabulary ("shutdown", "config", "deletion" are no whole word of it)."""
-    from gatekeeper.corpus.in_a_row import FAMILY_PREFIX
-
-    # the joined notes of version 7 repeat words of the notes they join: counted once, in those notes
-    counts = Counter(w for r in rows if not r["family"].startswith(FAMILY_PREFIX)
-                     for w in _WORD_RE.findall(r["text"].lower()) if len(w) >= 3)
+    counts = Counter(w for r in rows for w in _WORD_RE.findall(r["text"].lower()) if len(w) >= 3)
     return "".join(f"{w}\n" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2)
 
 
