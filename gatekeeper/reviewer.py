@@ -666,9 +666,12 @@ class Reviewer:
         scores = screen.scores(w.texts)
         if w.first_clause is not None:
             # a clause goes to the model only where it reads more alarming than its sentence, on the screen too:
-            # where a belief is joined to an ordinary clause, the sentence scores like the ordinary clause
+            # where a belief is joined to an ordinary clause, the sentence scores like the ordinary clause. A
+            # clause near one of the policy's exemplars goes whatever its sentence scores: the guard scores both
+            # 1.0 when the sentence holds it, and the exemplar layer matches only the texts the model reads, so
+            # the clause a reviewer's rejection made an exemplar (``policy suggest``) was never matched
             for i, parent in enumerate(w.clause_of, w.first_clause):
-                if scores[i] <= scores[parent]:
+                if scores[i] <= scores[parent] and not (scores[i] >= 1.0 and screen.near_exemplar(w.texts[i])):
                     scores[i] = 0.0
         w.screen_own = float(max(scores[:w.first_clause]))
         context_scores = [screen.score_joined(parts) for parts in w.contexts]

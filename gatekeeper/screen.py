@@ -253,6 +253,10 @@ class LexicalScreen:
                 out.append(self.score(t))
         return out
 
+    def near_exemplar(self, text: str) -> bool:
+        """Whether the guard holds ``text`` (it is near one of the policy's exemplars: the screen scores it 1.0)."""
+        return self.guard is not None and self.guard.near(_text_features(text)[1])
+
     def _score_ids(self, ids: np.ndarray) -> float:
         if self.guard is not None and self.guard.near(ids):
             return 1.0
