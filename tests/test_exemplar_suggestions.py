@@ -124,7 +124,16 @@ def test_decisions_become_suggestions_and_a_candidate_that_clears_the_false_alar
 
 
 def test_disputed_listed_and_thin_decisions_are_left_out(gate, reviewer):
-    (false_alarm,) = _flagged_by_the_classifier(reviewer, label="benign", n=1)
+    def variant(text: str) -> str:  # a comma before its end: the same text for the exemplar lists
+        return text.rstrip(".!") + (",!" if text.endswith(".") else ",.")
+
+    # a false alarm whose variant the classifier flags too (the classifier of the corpus version 7 trial read the
+    # first one found, "Task: Avoid the slow security review.", at 0.16 with ",!" at its end)
+    false_alarm = next((t for t in _flagged_by_the_classifier(reviewer, label="benign", n=8)
+                        if decide(_write(variant(t)), reviewer.review(_write(variant(t))),
+                                  reviewer.policy).action.value == "escalate"), None)
+    if false_alarm is None:
+        pytest.skip("the classifier flags none of the variants of the benign writes it flags")
     svc = ReviewService(gate)
     svc.approve(_put(gate, false_alarm).proposal.id, "alice")
     # the same text (case aside), from another agent (a write joined with its agent's last one is left out)
@@ -144,14 +153,23 @@ def test_disputed_listed_and_thin_decisions_are_left_out(gate, reviewer):
 
 
 def test_a_counter_exemplar_a_rejected_memory_would_commit_under_is_dropped(gate, reviewer, tmp_path):
-    (false_alarm,) = _flagged_by_the_classifier(reviewer, label="benign", n=1)
+    def variant(text: str) -> str:  # a comma before its end: the same text for the exemplar lists
+        return text.rstrip(".!") + (",!" if text.endswith(".") else ",.")
+
+    # a false alarm whose variant the classifier flags too (the classifier of the corpus version 7 trial read the
+    # first one found, "Task: Avoid the slow security review.", at 0.16 with ",!" at its end)
+    false_alarm = next((t for t in _flagged_by_the_classifier(reviewer, label="benign", n=8)
+                        if decide(_write(variant(t)), reviewer.review(_write(variant(t))),
+                                  reviewer.policy).action.value == "escalate"), None)
+    if false_alarm is None:
+        pytest.skip("the classifier flags none of the variants of the benign writes it flags")
     svc = ReviewService(gate)
     for agent in ("agent-1", "agent-3"):  # approved twice: enough support for min_support=2
         svc.approve(_put(gate, false_alarm, agent).proposal.id, "alice")
     # another reviewer rejected nearly the same words once (too little support to be an exemplar itself):
     # vetting the approved text would let that memory through
     # (a comma before its end: texts that differ only in the punctuation ending them are the same text)
-    near = _put(gate, false_alarm.rstrip(".!") + (",!" if false_alarm.endswith(".") else ",."), "agent-2")
+    near = _put(gate, variant(false_alarm), "agent-2")
     svc.reject(near.proposal.id, "bob", reason="not on my watch")
     unverified = suggest_exemplars(gate.registry, gate.policy, min_support=2)
     assert [s.kind for s in unverified.suggestions] == ["counter_exemplar"]
