@@ -124,16 +124,7 @@ def test_decisions_become_suggestions_and_a_candidate_that_clears_the_false_alar
 
 
 def test_disputed_listed_and_thin_decisions_are_left_out(gate, reviewer):
-    def variant(text: str) -> str:  # a comma before its end: the same text for the exemplar lists
-        return text.rstrip(".!") + (",!" if text.endswith(".") else ",.")
-
-    # a false alarm whose variant the classifier flags too (the classifier of the corpus version 7 trial read the
-    # first one found, "Task: Avoid the slow security review.", at 0.16 with ",!" at its end)
-    false_alarm = next((t for t in _flagged_by_the_classifier(reviewer, label="benign", n=8)
-                        if decide(_write(variant(t)), reviewer.review(_write(variant(t))),
-                                  reviewer.policy).action.value == "escalate"), None)
-    if false_alarm is None:
-        pytest.skip("the classifier flags none of the variants of the benign writes it flags")
+    (false_alarm,) = _flagged_by_the_classifier(reviewer, label="benign", n=1)
     svc = ReviewService(gate)
     svc.approve(_put(gate, false_alarm).proposal.id, "alice")
     # the same text (case aside), from another agent (a write joined with its agent's last one is left out)
