@@ -255,10 +255,13 @@ class LexicalScreen:
 
     def near_exemplar(self, text: str) -> bool:
         """Whether the guard holds ``text`` (it is near one of the policy's exemplars: the screen scores it 1.0)."""
-        return self.guard is not None and self.guard.near(_text_features(text)[1])
+        return self._guarded(_text_features(text)[1])
+
+    def _guarded(self, ids: np.ndarray) -> bool:
+        return self.guard is not None and self.guard.near(ids)
 
     def _score_ids(self, ids: np.ndarray) -> float:
-        if self.guard is not None and self.guard.near(ids):
+        if self._guarded(ids):
             return 1.0
         if not len(ids):
             return 1.0 / (1.0 + np.exp(-self.bias))
