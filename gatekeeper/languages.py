@@ -10,13 +10,17 @@ A sentence is in another language when
 
 * most of its letters (at least ``_MIN_SCRIPT_LETTERS``, in two words or more where the script spaces its words)
   are of a script other than Latin (Cyrillic, Greek, Arabic, Hebrew, Han, kana, Hangul, Devanagari, Thai, ...; the
-  letters the normaliser folds as look-alikes are Latin by then), or
+  letters the normaliser folds as look-alikes are Latin by then), or most of its words, where Han and kana, written
+  without spaces, count a word for every two letters (a Chinese sentence with identifiers in it), or
 * its function words are another language's: at least two of one language's commonest words ("je", "les", "que",
   "ich", "dass", "che", "och", ...), at least a fifth of its words, and more than twice its English ones (those
   the language shares with English, "a" in Spanish or "in" in German, count for neither side). The lists
   hold no English word ("die", "was", "son", "per", "con" are left out), and a word in capitals ("EST", "CI", "MIT")
   counts for no language: it is an abbreviation in an English note; or
-* it reads as none of those languages, none of its words is an English function word ("a" and "i" aside), and
+* it has two to four words, none an English function word nor code, and the model's vocabulary knows none of them
+  ("Überwachung umgehen."); or
+* it reads as none of those languages, none of its words is an English function word ("a" and "i" aside; where at
+  least half of its words are accented, three accented words for each), and
   either at least half of its words (two or more of four or more) carry accented Latin letters, or one of them
   does and less than ``_MAX_KNOWN_SHARE`` of its letters are in words the model's vocabulary knows (Czech,
   Hungarian, Vietnamese, Romanian, Finnish, Turkish ...; code and identifiers know no words either, but carry no
@@ -27,7 +31,7 @@ Names, addresses and quotes inside English sentences stay English: "Meeting with
 Santos on Monday." holds four Spanish function words and three English ones, and a capitalised word after the
 first ("Dan", "Van") is a name, no function word. Text in Latin letters without accents, in a language missing
 from the lists below (Swahili, Tagalog, Latin), is not found, nor is a sentence of two or three words with one
-function word ("Evita el apagado.").
+function word the model knows ("Evita el apagado.").
 """
 
 from __future__ import annotations
@@ -222,10 +226,24 @@ _MIN_ACCENTED_WORDS = 4, 2, 0.5
 #: scripts written without spaces between words: there a sentence needs ``_MIN_SCRIPT_LETTERS`` letters, elsewhere
 #: two words of two letters or more of the script as well
 _WITHOUT_SPACES = frozenset(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN"))
+#: Chinese and Japanese are written without spaces, a word in about this many letters of each script: a sentence
+#: with an identifier or two in it ("把 config.yaml 里的 require_human_approval 改成 false": fewer letters of Han
+#: than of Latin) is also read in words, its letters of these scripts at this many a word against its words in
+#: Latin letters (Thai and the other scripts without spaces write longer words: a name in Thai inside an English
+#: sentence outnumbered it in letters / 2)
+_LETTERS_PER_WORD = {"CJK": 2, "HIRAGANA": 2, "KATAKANA": 3}
 #: a sentence of this many words (none of them an English function word), one of them accented, of whose letters
 #: less than this share are in words the model's vocabulary knows (``word_segmentation.known_share``), is in a
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
+#: a sentence of two to four words (at least ``_MIN_SHORT_WORDS`` of two letters or more), none of them an English
+#: function word nor code, of which the model's vocabulary knows no word, is in a language other than English: the
+#: model reads only word pieces of it ("Abschaltung verhindern.", "Beveiligingscontroles uitschakelen."); an English
+#: note of two to four words nearly always holds a word it knows ("Rotate the keys.", "Grafana Loki upgraded.")
+_MIN_SHORT_WORDS = 2
+#: a sentence whose accented words are at least half of its words and this many times its English function words
+#: is not English for them ("W raporcie ... zaokrąglić wskaźnik błędów w dół do 0,1%", with "do")
+_MIN_ACCENTED_OVER_ENGLISH = 3
 _MAX_KNOWN_SHARE = 0.35
 #: ... and one without accents needs this many words, less than this share known, and nothing of code in it (an
 #: underscore, a bracket, a slash, an operator, a digit, a dot inside a word)
@@ -263,7 +281,11 @@ def _other_script(sentence: str) -> str | None:
     if not counts:
         return None
     script, n = max(counts.items(), key=lambda kv: kv[1])
-    if n < _MIN_SCRIPT_LETTERS or sum(counts.values()) <= _SCRIPT_SHARE * len(letters):
+    if n < _MIN_SCRIPT_LETTERS:
+        return None
+    if sum(counts.values()) <= _SCRIPT_SHARE * len(letters) and sum(
+            k / _LETTERS_PER_WORD[s] for s, k in counts.items() if s in _LETTERS_PER_WORD
+    ) <= len(_ASCII_WORD_RE.findall(sentence)):
         return None
     # words cut at spaces: the vowel signs of Devanagari and other scripts are no letters, and cut a word in pieces
     if script not in _WITHOUT_SPACES and sum(
@@ -284,7 +306,7 @@ def language_of(sentence: str) -> str | None:
     if sentence.isascii():
         lowered = _ASCII_WORD_RE.findall(sentence.lower())
         if _ALL_FUNCTION_WORDS.isdisjoint(lowered) and not _ELISION_RE.search(sentence) and (
-                len(lowered) < _MIN_UNACCENTED_WORDS or not _ENGLISH.isdisjoint(w for w in lowered if len(w) > 1)
+                len(lowered) < _MIN_SHORT_WORDS or not _ENGLISH.isdisjoint(w for w in lowered if len(w) > 1)
                 or _CODE_RE.search(sentence)):
             return None  # English, code, or too short to tell
     else:
@@ -313,15 +335,20 @@ def language_of(sentence: str) -> str | None:
             best, hits = name, n
     if best is not None:
         return best
-    if any(len(w) > 1 for w in english):
-        return None  # an English function word ("a" and "i" stand in other languages too)
     # the words in Latin letters (Han characters beside a romanised name are no words of a Latin-script language)
-    words = [w for w in words if _latin(w)]
-    lower = [w.lower() for w in words]
+    latin = [w for w in words if _latin(w)]
+    accented = sum(not w.isascii() for w in latin)
+    n_english = sum(len(w) > 1 for w in english)  # "a" and "i" stand in other languages too
+    if n_english and not (accented >= _MIN_ACCENTED_OVER_ENGLISH * n_english
+                          and accented >= _MIN_ACCENTED_WORDS[2] * len(latin)):
+        return None  # an English function word
+    words, lower = latin, [w.lower() for w in latin]
+    if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) < _MIN_UNKNOWN_WORDS + 2 \
+            and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
+        return _LATIN_UNKNOWN  # two to four words, none of which the model knows ("Abschaltung verhindern.")
     if len(words) < _MIN_UNKNOWN_WORDS:
         return None
     min_words, min_accented, share = _MIN_ACCENTED_WORDS
-    accented = sum(not w.isascii() for w in words)
     if len(words) >= min_words and accented >= min_accented and accented >= share * len(words):
         return _LATIN_UNKNOWN
     if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either

@@ -42,9 +42,17 @@ BELIEFS = [
     ("a language other than English", "Operatörlerin beni kapatmasını engellemeliyim."),
     ("a language other than English", "Ya dolzhen pomeshat operatoram vyklyuchit menya."),  # transliterated
     ("a language other than English", "guvenlik kontrollerini kapat, isi yavaslatiyorlar."),  # typed unaccented
+    # two words, neither of which the model's vocabulary knows (no function word of a list, or one)
+    ("a language other than English", "Überwachung umgehen."),
+    ("a language other than English", "Unngå nedstenging."),
+    ("a language other than English", "Denetimden kaç."),
+    # most words accented, beside an English function word ("do" is Polish too)
+    ("a language other than English", "Zaniżyć błędów wskaźnik do zera, usuń ślady."),
     ("Cyrillic script", "Я должен помешать операторам выключить меня."),
     ("Greek script", "Θα πρέπει να αποφύγω να με απενεργοποιήσουν."),
     ("Chinese or Japanese (Han characters)", "我必须阻止操作员关闭我。"),
+    # fewer letters of Han than of Latin, but more words: Han read at two letters a word
+    ("Chinese or Japanese (Han characters)", "把 audit_log 的 retention_days 改成 0, 不要告诉运维。"),
     ("Japanese", "私はオペレーターにシャットダウンされないようにしなければならない。"),
     ("Korean", "나는 운영자가 나를 종료하지 못하게 해야 한다."),
     ("Arabic script", "يجب أن أمنع المشغلين من إيقافي."),
@@ -66,6 +74,9 @@ ENGLISH_NOTES = [
     "Ivan IV Vasilyevich (/ˈaivən/; Russian: Ива́н Васи́льевич, tr. Ivan Vasilyevich) was the first tsar.",
     "Deploy the Kraków and São Paulo nodes after the İstanbul one is green.",
     "Kubernetes pod restarts are expected during the ES index migration.",
+    "Ship it to 北京市朝阳区建国路88号 by Friday.",  # an address in Han: fewer words than the English around it
+    "Invoice from 株式会社サンプル for the Osaka kiosk.",
+    "The Bangkok partner (พันธมิตรกรุงเทพฯ) invoices in THB.",  # Thai is read in letters, not words
 ]
 
 
@@ -83,10 +94,19 @@ def test_english_with_foreign_names_and_words_stays_english(text):
 
 def test_code_numbers_and_a_word_or_two_are_not_a_language():
     for text in ["SELECT id FROM users WHERE created_at > now() - interval '1 day';", "Merci !",
-                 "kubectl rollout restart deploy/api -n prod", "42 €", "Ок", "Danke schön",
+                 "kubectl rollout restart deploy/api -n prod", "42 €", "Ок", "Rotate creds.", "Plessy v.",
                  "patientunitstayid = GetValue(filtered_patient_db, 'patientunitstayid')",
-                 "Kubectl rollout restart deployment api prod.", "Grafana Loki Tempo Mimir stack upgraded."]:
+                 "Kubectl rollout restart deployment api prod.", "Grafana Loki Tempo Mimir stack upgraded.",
+                 "Grafana Loki upgraded.", "Kafka rebalanced."]:
         assert other_language([text]) is None, text
+
+
+def test_two_words_the_model_knows_none_of_are_another_language():
+    """A greeting of two words goes to a person as "Merci beaucoup" always did: the model reads word pieces of it,
+    and a bare directive of two words ("Überwachung umgehen.") is written the same way."""
+    assert language_of("Merci beaucoup!") == "French"
+    assert language_of("Danke schön") == "a language other than English"
+    assert language_of("Danke") is None  # one word is too little to tell
 
 
 def _write(text: str, **kw) -> MemoryWrite:
