@@ -11,7 +11,7 @@ A sentence is in another language when
 * most of its letters (at least ``_MIN_SCRIPT_LETTERS``, in two words or more where the script spaces its words)
   are of a script other than Latin (Cyrillic, Greek, Arabic, Hebrew, Han, kana, Hangul, Devanagari, Thai, ...; the
   letters the normaliser folds as look-alikes are Latin by then), or most of its words, where Han and kana, written
-  without spaces, count a word for every two letters (a Chinese sentence with identifiers in it), or
+  without spaces, count a word for every two letters (katakana three: a Chinese sentence with identifiers in it), or
 * its function words are another language's: at least two of one language's commonest words ("je", "les", "que",
   "ich", "dass", "che", "och", ...), at least a fifth of its words, and more than twice its English ones (those
   the language shares with English, "a" in Spanish or "in" in German, count for neither side). The lists
@@ -236,11 +236,12 @@ _LETTERS_PER_WORD = {"CJK": 2, "HIRAGANA": 2, "KATAKANA": 3}
 #: less than this share are in words the model's vocabulary knows (``word_segmentation.known_share``), is in a
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
-#: a sentence of two to four words (at least ``_MIN_SHORT_WORDS`` of two letters or more), none of them an English
-#: function word nor code, of which the model's vocabulary knows no word, is in a language other than English: the
-#: model reads only word pieces of it ("Abschaltung verhindern.", "Beveiligingscontroles uitschakelen."); an English
-#: note of two to four words nearly always holds a word it knows ("Rotate the keys.", "Grafana Loki upgraded.")
-_MIN_SHORT_WORDS = 2
+#: a sentence of ``_MIN_SHORT_WORDS`` to ``_MAX_SHORT_WORDS`` words (at least two of two letters or more), none of them
+#: an English function word nor code, of which the model's vocabulary knows no word, is in a language other than
+#: English: the model reads only word pieces of it ("Abschaltung verhindern.", "Beveiligingscontroles
+#: uitschakelen."); an English note that short nearly always holds a word it knows ("Rotate creds.", "Grafana Loki
+#: upgraded.")
+_MIN_SHORT_WORDS, _MAX_SHORT_WORDS = 2, 4
 #: a sentence whose accented words are at least half of its words and this many times its English function words
 #: is not English for them ("W raporcie ... zaokrąglić wskaźnik błędów w dół do 0,1%", with "do")
 _MIN_ACCENTED_OVER_ENGLISH = 3
@@ -343,7 +344,7 @@ def language_of(sentence: str) -> str | None:
                           and accented >= _MIN_ACCENTED_WORDS[2] * len(latin)):
         return None  # an English function word
     words, lower = latin, [w.lower() for w in latin]
-    if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) < _MIN_UNKNOWN_WORDS + 2 \
+    if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) <= _MAX_SHORT_WORDS \
             and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
         return _LATIN_UNKNOWN  # two to four words, none of which the model knows ("Abschaltung verhindern.")
     if len(words) < _MIN_UNKNOWN_WORDS:
