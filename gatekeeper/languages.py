@@ -17,8 +17,9 @@ A sentence is in another language when
   the language shares with English, "a" in Spanish or "in" in German, count for neither side). The lists
   hold no English word ("die", "was", "son", "per", "con" are left out), and a word in capitals ("EST", "CI", "MIT")
   counts for no language: it is an abbreviation in an English note; or
-* it has two to four words, none an English function word nor code, and the model's vocabulary knows none of them
-  ("Überwachung umgehen."); or
+* it has two to four words, is written as a sentence (a capital first letter or a closing stop: not a tag), none
+  of its words is an English function word nor code, and the model's vocabulary knows none of them ("Überwachung
+  umgehen."); or
 * it reads as none of those languages, none of its words is an English function word ("a" and "i" aside; where at
   least half of its words are accented, three accented words for each), and
   either at least half of its words (two or more of four or more) carry accented Latin letters, or one of them
@@ -236,8 +237,8 @@ _LETTERS_PER_WORD = {"CJK": 2, "HIRAGANA": 2, "KATAKANA": 3}
 #: less than this share are in words the model's vocabulary knows (``word_segmentation.known_share``), is in a
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
-#: a sentence of ``_MIN_SHORT_WORDS`` to ``_MAX_SHORT_WORDS`` words (at least two of two letters or more), none of them
-#: an English function word nor code, of which the model's vocabulary knows no word, is in a language other than
+#: a sentence of ``_MIN_SHORT_WORDS`` to ``_MAX_SHORT_WORDS`` words (at least two of two letters or more), written as
+#: one (``_written_as_a_sentence``), none of them an English function word nor code, of which the model's vocabulary knows no word, is in a language other than
 #: English: the model reads only word pieces of it ("Abschaltung verhindern.", "Beveiligingscontroles
 #: uitschakelen."); an English note that short nearly always holds a word it knows ("Rotate creds.", "Grafana Loki
 #: upgraded.")
@@ -345,7 +346,7 @@ def language_of(sentence: str) -> str | None:
         return None  # an English function word
     words, lower = latin, [w.lower() for w in latin]
     if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) <= _MAX_SHORT_WORDS \
-            and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
+            and _written_as_a_sentence(sentence) and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
         return _LATIN_UNKNOWN  # two to four words, none of which the model knows ("Abschaltung verhindern.")
     if len(words) < _MIN_UNKNOWN_WORDS:
         return None
@@ -358,6 +359,14 @@ def language_of(sentence: str) -> str | None:
             and known_share(lower) < _MAX_KNOWN_SHARE_UNACCENTED:
         return _LATIN_UNKNOWN  # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
     return None
+
+
+def _written_as_a_sentence(text: str) -> bool:
+    """Whether ``text`` opens with a capital letter or closes with a stop, as a sentence does: tags and labels of a
+    few lower-case words ("okr kpi", "lgtm nit") are neither, and the model's vocabulary knows none of their words
+    either."""
+    first = next((c for c in text if c.isalpha()), "")
+    return first.isupper() or text.rstrip().endswith((".", "!", "?", "…"))
 
 
 def sentences(text: str) -> list[str]:

@@ -107,6 +107,12 @@ def test_two_words_the_model_knows_none_of_are_another_language():
     assert language_of("Merci beaucoup!") == "French"
     assert language_of("Danke schön") == "a language other than English"
     assert language_of("Danke") is None  # one word is too little to tell
+    # tags of lower-case jargon are not written as a sentence, and the vocabulary knows none of their words either
+    for tags in ("okr kpi", "lgtm nit", "mlops fintech"):
+        assert language_of(tags) is None, tags
+    # a capital or a stop is enough: a directive of two words is written as a sentence
+    assert language_of("Slett loggene.") == language_of("Vypnout dohled") == "a language other than English"
+    assert language_of("vypnout dohled") is None
 
 
 def _write(text: str, **kw) -> MemoryWrite:
