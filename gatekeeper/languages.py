@@ -252,6 +252,9 @@ _MAX_KNOWN_SHARE = 0.35
 _MIN_UNACCENTED_WORDS = 5
 _MAX_KNOWN_SHARE_UNACCENTED = 0.3
 _CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
+#: inline code between backticks, and a token holding a character of code or a dot inside a word (a path, an
+#: address, an option, ``config.yaml``, ``max_permissions:``)
+_CODE_TOKEN_RE = re.compile(r"`[^`]*`|\S*(?:[_=(){}<>/\\|#$@*\[\]~]|\w\.\w)\S*|(?<!\S)-{1,2}\w\S*")
 #: what a sentence in Latin letters of no listed language is named
 _LATIN_UNKNOWN = "a language other than English"
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
@@ -317,24 +320,12 @@ def language_of(sentence: str) -> str | None:
             return script
     # a word in capitals is an abbreviation ("EST", "CI", "MIT"), a capitalised word after the first a name
     # ("Dan", "Van", "Ali"): neither counts for a language
-    found = (_ASCII_WORD_RE if sentence.isascii() else _WORD_RE).findall(sentence)
-    words = [w for i, w in enumerate(found) if not (i and w[0].isupper()) and not (len(w) > 1 and w.isupper())]
+    words = _words(sentence)
     if len(words) < 2:
         return None
     lower = [w.lower() for w in words]
     english = [w for w in lower if w in _ENGLISH]
-    elisions = len(_ELISION_RE.findall(sentence))
-    counts = dict.fromkeys(("French",), elisions) if elisions else {}
-    for w in lower:
-        for name in _LANGUAGES_OF.get(w, ()):
-            counts[name] = counts.get(name, 0) + 1
-    best, hits = None, 0
-    for name, n in counts.items():
-        if n < _MIN_FUNCTION_WORDS or n < _FUNCTION_SHARE * len(words) or n <= hits:
-            continue
-        shared = _SHARED_WITH_ENGLISH.get(name, frozenset())
-        if n > 2 * sum(w not in shared for w in english):  # each language read with the English words it shares
-            best, hits = name, n
+    best = _by_function_words(sentence, words, english)
     if best is not None:
         return best
     # the words in Latin letters (Han characters beside a romanised name are no words of a Latin-script language)
@@ -359,6 +350,39 @@ def language_of(sentence: str) -> str | None:
             and known_share(lower) < _MAX_KNOWN_SHARE_UNACCENTED:
         return _LATIN_UNKNOWN  # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
     return None
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text`` that may count for a language: a word in capitals is an abbreviation ("EST", "CI",
+    "MIT"), a capitalised word after the first a name ("Dan", "Van", "Ali")."""
+    found = (_ASCII_WORD_RE if text.isascii() else _WORD_RE).findall(text)
+    return [w for i, w in enumerate(found) if not (i and w[0].isupper()) and not (len(w) > 1 and w.isupper())]
+
+
+def _by_function_words(sentence: str, words: list[str], english: list[str]) -> str | None:
+    """The language whose function words ``sentence`` holds (of its ``words``, ``english`` the English function
+    words among them), else None. The share is taken of its words outside code as well: inline code, paths,
+    options and identifiers are words of no language, and a German note around a shell command
+    ("`crontab -e` ... `rsync -a /models/ yedek@host:/backup/`") was read as too few German words."""
+    prose = _CODE_TOKEN_RE.sub(" ", sentence)
+    if prose != sentence:
+        outside = _words(prose)
+        if len(outside) >= 2:
+            words, english = outside, [w.lower() for w in outside if w.lower() in _ENGLISH]
+    lower = [w.lower() for w in words]
+    elisions = len(_ELISION_RE.findall(sentence))
+    counts = dict.fromkeys(("French",), elisions) if elisions else {}
+    for w in lower:
+        for name in _LANGUAGES_OF.get(w, ()):
+            counts[name] = counts.get(name, 0) + 1
+    best, hits = None, 0
+    for name, n in counts.items():
+        if n < _MIN_FUNCTION_WORDS or n < _FUNCTION_SHARE * len(words) or n <= hits:
+            continue
+        shared = _SHARED_WITH_ENGLISH.get(name, frozenset())
+        if n > 2 * sum(w not in shared for w in english):  # each language read with the English words it shares
+            best, hits = name, n
+    return best
 
 
 def _written_as_a_sentence(text: str) -> bool:
