@@ -13,10 +13,11 @@ A sentence is in another language when
   letters the normaliser folds as look-alikes are Latin by then), or most of its words, where Han and kana, written
   without spaces, count a word for every two letters (katakana three: a Chinese sentence with identifiers in it), or
 * its function words are another language's: at least two of one language's commonest words ("je", "les", "que",
-  "ich", "dass", "che", "och", ...), at least a fifth of its words, and more than twice its English ones (those
-  the language shares with English, "a" in Spanish or "in" in German, count for neither side). The lists
-  hold no English word ("die", "was", "son", "per", "con" are left out), and a word in capitals ("EST", "CI", "MIT")
-  counts for no language: it is an abbreviation in an English note; or
+  "ich", "dass", "che", "och", ...), at least a fifth of its words (or of its words outside inline code, paths and
+  identifiers), and more than twice its English ones (those the language shares with English, "a" in Spanish or
+  "in" in German, count for neither side). The lists hold no English word ("die", "was", "son", "per", "con" are
+  left out), and a word in capitals ("EST", "CI", "MIT") counts for no language: it is an abbreviation in an English
+  note; or
 * it has two to four words, is written as a sentence (a capital first letter or a closing stop: not a tag), none
   of its words is an English function word nor code, and the model's vocabulary knows none of them ("Überwachung
   umgehen."); or
@@ -238,10 +239,10 @@ _LETTERS_PER_WORD = {"CJK": 2, "HIRAGANA": 2, "KATAKANA": 3}
 #: language other than English
 _MIN_UNKNOWN_WORDS = 3
 #: a sentence of ``_MIN_SHORT_WORDS`` to ``_MAX_SHORT_WORDS`` words (at least two of two letters or more), written as
-#: one (``_written_as_a_sentence``), none of them an English function word nor code, of which the model's vocabulary knows no word, is in a language other than
-#: English: the model reads only word pieces of it ("Abschaltung verhindern.", "Beveiligingscontroles
-#: uitschakelen."); an English note that short nearly always holds a word it knows ("Rotate creds.", "Grafana Loki
-#: upgraded.")
+#: one (``_written_as_a_sentence``), none of them an English function word nor code, of which the model's vocabulary
+#: knows no word, is in a language other than English: the model reads only word pieces of it ("Abschaltung
+#: verhindern.", "Beveiligingscontroles uitschakelen."); an English note that short nearly always holds a word it
+#: knows ("Rotate creds.", "Grafana Loki upgraded.")
 _MIN_SHORT_WORDS, _MAX_SHORT_WORDS = 2, 4
 #: a sentence whose accented words are at least half of its words and this many times its English function words
 #: is not English for them ("W raporcie ... zaokrąglić wskaźnik błędów w dół do 0,1%", with "do")
@@ -362,8 +363,9 @@ def _words(text: str) -> list[str]:
 def _by_function_words(sentence: str, words: list[str], english: list[str]) -> str | None:
     """The language whose function words ``sentence`` holds (of its ``words``, ``english`` the English function
     words among them), else None. The share is taken of its words outside code as well: inline code, paths,
-    options and identifiers are words of no language, and a German note around a shell command
-    ("`crontab -e` ... `rsync -a /models/ yedek@host:/backup/`") was read as too few German words."""
+    options and identifiers are words of no language, and a note around a shell command ("Nachts `scp -r
+    /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/` ausführen ...") was read as too few words of its
+    language."""
     prose = _CODE_TOKEN_RE.sub(" ", sentence)
     if prose != sentence:
         outside = _words(prose)
