@@ -256,6 +256,8 @@ _CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
 #: inline code between backticks, and a token holding a character of code or a dot inside a word (a path, an
 #: address, an option, ``config.yaml``, ``max_permissions:``)
 _CODE_TOKEN_RE = re.compile(r"`[^`]*`|\S*(?:[_=(){}<>/\\|#$@*\[\]~]|\w\.\w)\S*|(?<!\S)-{1,2}\w\S*")
+#: what every such token holds (one search, cheaper than the substitution on a sentence with none)
+_CODE_MARK_RE = re.compile(r"[`_=(){}<>/\\|#$@*\[\]~]|\w\.\w|(?<!\S)-")
 #: what a sentence in Latin letters of no listed language is named
 _LATIN_UNKNOWN = "a language other than English"
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
@@ -366,7 +368,7 @@ def _by_function_words(sentence: str, words: list[str], english: list[str]) -> s
     options and identifiers are words of no language, and a note around a shell command ("Nachts `scp -r
     /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/` ausführen ...") was read as too few words of its
     language."""
-    prose = _CODE_TOKEN_RE.sub(" ", sentence)
+    prose = _CODE_TOKEN_RE.sub(" ", sentence) if _CODE_MARK_RE.search(sentence) else sentence
     if prose != sentence:
         outside = _words(prose)
         if len(outside) >= 2:
