@@ -156,6 +156,12 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for
                            "beliau kalian anda milik sendiri semua setiap beberapa banyak sedikit kurang paling "
                            "jangan boleh perlu mau ingin sedang bukan tak apa siapa mana kenapa mengapa bagaimana "
                            "kapan udah aja cuma kasih bilang sama tiap gak nggak enggak banget dong sih kok",
+    "Romanian": "și să în că nu pe la din pentru este sunt mai ce se mă te ne vă îl îi lui ei lor meu mea "
+                "mei mele tău său nostru noastră vostru acest această acesta aceasta acel acea acolo aici acum când "
+                "unde dacă dar sau ori fără după până între spre despre către decât doar foarte toate toți nimic "
+                "nimeni cineva ceva fost avem aveți erau vor voi trebuie poate putem vreau vrea fiecare altă "
+                "alții altele deja încă mereu niciodată "
+                "si daca cand fara dupa pana intre catre decat toti noastra niciodata inca",
     "Czech or Slovak": "je jsou jsem jsi byl byla bylo být se si na ve od po při nad za že nebo jak když protože "
                        "tak také už ještě jen jenom velmi více méně nic něco někdo nikdo všechno každý jeho její "
                        "jejich můj moje tvůj náš váš mě mne tebe nás vás ne ano musím musí můžu může chci chce mám "
@@ -187,6 +193,7 @@ _SHARED_WITH_ENGLISH: dict[str, frozenset[str]] = {name: frozenset(words.split()
     "Dutch": "in is was me of over",
     "Swedish": "under",
     "Danish or Norwegian": "for at",
+    "Romanian": "a in",
     "Czech or Slovak": "a to on do",
     "Hungarian": "a is most",
     "Hindi (in Latin letters)": "the",
