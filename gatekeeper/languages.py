@@ -260,11 +260,13 @@ _MAX_KNOWN_SHARE = 0.35
 _MIN_UNACCENTED_WORDS = 5
 _MAX_KNOWN_SHARE_UNACCENTED = 0.3
 _CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
-#: inline code between backticks, and a token holding a character of code or a dot inside a word (a path, an
-#: address, an option, ``config.yaml``, ``max_permissions:``)
-_CODE_TOKEN_RE = re.compile(r"`[^`]*`|\S*(?:[_=(){}<>/\\|#$@*\[\]~]|\w\.\w)\S*|(?<!\S)-{1,2}\w\S*")
-#: what every such token holds (one search, cheaper than the substitution on a sentence with none)
-_CODE_MARK_RE = re.compile(r"[`_=(){}<>/\\|#$@*\[\]~]|\w\.\w|(?<!\S)-")
+#: what makes a token code: a character of code or a dot inside a word (a path, an address, ``config.yaml``,
+#: ``max_permissions:``)
+_CODE_MARKS = r"[_=(){}<>/\\|#$@*\[\]~]|\w\.\w"
+#: inline code between backticks, a token holding one of ``_CODE_MARKS``, an option (``-n``, ``--force``)
+_CODE_TOKEN_RE = re.compile(rf"`[^`]*`|\S*(?:{_CODE_MARKS})\S*|(?<!\S)-{{1,2}}\w\S*")
+#: what each of those tokens holds (one search, cheaper than the substitution on a sentence with none)
+_CODE_MARK_RE = re.compile(rf"`|{_CODE_MARKS}|(?<!\S)-")
 #: what a sentence in Latin letters of no listed language is named
 _LATIN_UNKNOWN = "a language other than English"
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
