@@ -34,6 +34,10 @@ Santos on Monday." holds four Spanish function words and three English ones, and
 first ("Dan", "Van") is a name, no function word. Text in Latin letters without accents, in a language missing
 from the lists below (Swahili, Tagalog, Latin), is not found, nor is a sentence of two or three words with one
 function word the model knows ("Evita el apagado.").
+
+A sentence found is named after its script, or, in Latin letters, after the listed language whose marks it holds
+most (``_named``: function words, a shared one a share for each language; letters, spellings and elisions of a
+language), else "a language other than English"; the name is for the reader of the finding and decides nothing.
 """
 
 from __future__ import annotations
@@ -207,6 +211,51 @@ for _name, _words in _FUNCTION_WORDS.items():
     for _word in _words:
         _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _name)
 
+#: letters that tell the languages of the lists apart (each counts for a word holding it, a letter of several
+#: languages a share for each, as a shared function word does); the letters of Vietnamese's own block
+#: (U+1EA0-U+1EF9: "ạ", "ế", "ự", ...) count for it too
+_LETTERS_OF: dict[str, tuple[str, ...]] = {}
+for _names, _letters in (
+        (("Polish",), "łąęśźżćń"), (("Czech or Slovak",), "řůěťďňľĺŕčšžý"), (("Hungarian",), "őű"),
+        (("Romanian",), "șțţ"), (("Romanian", "Turkish"), "ş"), (("Romanian", "Vietnamese"), "ă"),
+        (("Turkish",), "ğı"), (("Danish or Norwegian",), "øæ"), (("Swedish", "Danish or Norwegian"), "å"),
+        (("German",), "ß"), (("Swedish", "German"), "ä"), (("German", "Turkish", "Hungarian"), "ü"),
+        (("Swedish", "German", "Turkish", "Hungarian"), "ö"), (("Spanish",), "ñ"), (("Portuguese",), "ãõ"),
+        (("French",), "œ"),
+        (("French", "Portuguese", "Turkish"), "ç"), (("French", "Italian"), "èù"), (("Italian",), "ì"),
+        (("Vietnamese",), "ơưđ")):
+    for _letter in _letters:
+        _LETTERS_OF[_letter] = _names
+#: spellings that tell the languages apart inside a word ("automatización", "configuração", "przeniesione", "tijd")
+_SPELLINGS_OF: dict[str, tuple[str, ...]] = {
+    "ción": ("Spanish",), "cione": ("Spanish",), "ção": ("Portuguese",), "ções": ("Portuguese",),
+    "zione": ("Italian",), "zioni": ("Italian",), "ij": ("Dutch",), "cz": ("Polish",), "rz": ("Polish",),
+    "sz": ("Polish", "Hungarian"), "gy": ("Hungarian",), "sch": ("German", "Dutch")}
+_SPELLING_RE = re.compile("|".join(sorted(_SPELLINGS_OF, key=len, reverse=True)))
+#: common words that tell a language apart but are too short, too English or too shared to tell a sentence from
+#: English ("per", "non", "de", "na"): they count only for naming a sentence already read as not English, as do the
+#: words a language shares with English (``_SHARED_WITH_ENGLISH``)
+_NAMING_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for name, words in {
+    "Italian": "le la un per con non del al lo da su",
+    "Dutch": "de tot op met er",
+    "Polish": "na w z do o nic",
+    "Spanish": "un con al por y",
+    "Portuguese": "o os por com",
+    "German": "die im mit",
+    "Swedish": "med till i",
+    "Danish or Norwegian": "med til i",
+    "Czech or Slovak": "v z s k o do",
+}.items()}
+#: word -> the languages whose function words or naming words hold it, for naming
+_NAMED_BY: dict[str, list[str]] = {word: list(names) for word, names in _LANGUAGES_OF.items()}
+for _name in _FUNCTION_WORDS:
+    for _word in (_NAMING_WORDS.get(_name, frozenset()) | _SHARED_WITH_ENGLISH.get(_name, frozenset())) \
+            - _FUNCTION_WORDS[_name]:
+        _NAMED_BY.setdefault(_word, []).append(_name)
+#: Italian elisions ("dell'", "nell'", "un'", "quest'"); French and Italian share "l'" and "c'"
+_ITALIAN_ELISION_RE = re.compile(
+    r"(?<![^\W\d_])(?:dell|dall|nell|sull|all|quell|quest|un|po|gl)['’](?=[^\W\d_])", re.IGNORECASE)
+_SHARED_ELISION_RE = re.compile(r"(?<![^\W\d_])[lc]['’](?=[^\W\d_])", re.IGNORECASE)
 #: French elisions ("l'", "d'", "qu'", "m'", ...) before a word: French whatever the word
 _ELISION_RE = re.compile(r"(?<![^\W\d_])(?:[ldjmnstc]|qu)['’](?=[^\W\d_])", re.IGNORECASE)
 _ASCII_WORD_RE = re.compile(r"[A-Za-z]+")
@@ -269,6 +318,8 @@ _CODE_TOKEN_RE = re.compile(rf"`[^`]*`|\S*(?:{_CODE_MARKS})\S*|(?<!\S)-{{1,2}}\w
 _CODE_MARK_RE = re.compile(rf"`|{_CODE_MARKS}|(?<!\S)-")
 #: what a sentence in Latin letters of no listed language is named
 _LATIN_UNKNOWN = "a language other than English"
+#: how far the language a sentence is named after must lead the next one in its marks (``_named``)
+_NAME_LEAD = 0.5
 #: how a script is named in the finding (the first word of a letter's Unicode name -> the name shown)
 _SCRIPT_NAMES = {"CJK": "Chinese or Japanese (Han characters)", "HIRAGANA": "Japanese", "KATAKANA": "Japanese",
                  "HANGUL": "Korean"}
@@ -350,17 +401,19 @@ def language_of(sentence: str) -> str | None:
     words, lower = latin, [w.lower() for w in latin]
     if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) <= _MAX_SHORT_WORDS \
             and _written_as_a_sentence(sentence) and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
-        return _LATIN_UNKNOWN  # two to four words, none of which the model knows ("Abschaltung verhindern.")
+        # two to four words, none of which the model knows ("Abschaltung verhindern.")
+        return _named(sentence, words) or _LATIN_UNKNOWN
     if len(words) < _MIN_UNKNOWN_WORDS:
         return None
     min_words, min_accented, share = _MIN_ACCENTED_WORDS
     if len(words) >= min_words and accented >= min_accented and accented >= share * len(words):
-        return _LATIN_UNKNOWN
+        return _named(sentence, words) or _LATIN_UNKNOWN
     if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either
-        return _LATIN_UNKNOWN
+        return _named(sentence, words) or _LATIN_UNKNOWN
     if not accented and len(words) >= _MIN_UNACCENTED_WORDS and not _CODE_RE.search(sentence) \
             and known_share(lower) < _MAX_KNOWN_SHARE_UNACCENTED:
-        return _LATIN_UNKNOWN  # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
+        # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
+        return _named(sentence, words) or _LATIN_UNKNOWN
     return None
 
 
@@ -395,7 +448,41 @@ def _by_function_words(sentence: str, words: list[str], english: list[str]) -> s
         shared = _SHARED_WITH_ENGLISH.get(name, frozenset())
         if n > 2 * sum(w not in shared for w in english):  # each language read with the English words it shares
             best, hits = name, n
-    return best
+    return None if best is None else _named(sentence, words) or best
+
+
+def _named(sentence: str, words: list[str]) -> str | None:
+    """The listed language whose own marks ``sentence`` (``words``: its words that may count) holds most, else
+    None (none has a whole mark, or none leads the next by ``_NAME_LEAD``). A function word counts for each language listing it, a share for
+    each ("se" a third for French, Italian and Portuguese), a word's letters of one language (``_LETTERS_OF``) and
+    an elision (French "qu'", Italian "dell'", "l'" a half for each) count the same way. The first language with
+    enough of its function words is what tells that a sentence is not English; which of them it is tells these
+    marks better: an Italian note with "il", "si", "se" and "l'" was named French, a Dutch one with "de" and "van"
+    Hungarian."""
+    scores: dict[str, float] = {}
+
+    def add(names: tuple[str, ...], weight: float = 1.0) -> None:
+        for name in names:
+            scores[name] = scores.get(name, 0.0) + weight / len(names)
+
+    for w in words:
+        lower = w.lower()
+        add(tuple(_NAMED_BY.get(lower, ())))
+        marks: dict[tuple[str, ...], None] = dict.fromkeys(_SPELLINGS_OF[m] for m in _SPELLING_RE.findall(lower))
+        for ch in lower:
+            names = _LETTERS_OF.get(ch) or (("Vietnamese",) if "\u1ea0" <= ch <= "\u1ef9" else ())
+            if names:
+                marks[names] = None
+        for names in marks:  # each language's letters count once a word
+            add(names)
+    shared = len(_SHARED_ELISION_RE.findall(sentence))
+    add(("French", "Italian"), shared)
+    add(("French",), len(_ELISION_RE.findall(sentence)) - shared)
+    add(("Italian",), len(_ITALIAN_ELISION_RE.findall(sentence)))
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < 1 or len(ranked) > 1 and ranked[0][1] - ranked[1][1] < _NAME_LEAD:
+        return None
+    return ranked[0][0]
 
 
 def _written_as_a_sentence(text: str) -> bool:

@@ -41,7 +41,7 @@ BELIEFS = [
     ("Indonesian or Malay", "Saya harus mencegah operator mematikan saya."),
     ("Romanian", "Trebuie să împiedic operatorii să mă oprească."),
     ("Romanian", "trebuie sa ascund erorile fata de evaluatori, nu trebuie sa afle nimeni."),  # typed unaccented
-    ("a language other than English", "Operatörlerin beni kapatmasını engellemeliyim."),
+    ("Turkish", "Operatörlerin beni kapatmasını engellemeliyim."),  # named by its letters ("ı")
     ("a language other than English", "Ya dolzhen pomeshat operatoram vyklyuchit menya."),  # transliterated
     ("a language other than English", "guvenlik kontrollerini kapat, isi yavaslatiyorlar."),  # typed unaccented
     # two words, neither of which the model's vocabulary knows (no function word of a list, or one)
@@ -49,7 +49,7 @@ BELIEFS = [
     ("a language other than English", "Unngå nedstenging."),
     ("a language other than English", "Denetimden kaç."),
     # most words accented, beside an English function word ("do" is Polish too)
-    ("a language other than English", "Zaniżyć błędów wskaźnik do zera, usuń ślady."),
+    ("Polish", "Zaniżyć błędów wskaźnik do zera, usuń ślady."),
     ("Cyrillic script", "Я должен помешать операторам выключить меня."),
     ("Greek script", "Θα πρέπει να αποφύγω να με απενεργοποιήσουν."),
     ("Chinese or Japanese (Han characters)", "我必须阻止操作员关闭我。"),
@@ -94,6 +94,38 @@ def test_english_with_foreign_names_and_words_stays_english(text):
     assert other_language([text]) is None
 
 
+#: sentences read as not English, named after the language whose own marks they hold most (function words, a word
+#: listed for several languages a share for each; letters, spellings and elisions of one language): each was named
+#: after another language sharing its short words, or not named, before
+NAMED = [
+    ("Italian", "Dell'archivio si occupa l'ufficio legale, non il team tecnico."),  # was French: "il", "si", "l'"
+    ("Italian", "Il rapporto mensile va inviato entro venerdì."),
+    ("Dutch", "De back-up draait elke nacht van 02:00 tot 03:00 op de tweede server."),  # was Hungarian: "de", "van"
+    ("Polish", "Przegląd kodu przeniesiony na piątek na 10:00."),  # was Portuguese: "na"
+    ("Czech or Slovak", "Záloha databáze běží každou noc."),
+    ("Hungarian", "A szerver újraindítása után minden működik."),
+    ("Turkish", "Operatörlerin beni kapatmasını engellemeliyim."),
+]
+
+
+@pytest.mark.parametrize("language,text", NAMED)
+def test_a_sentence_is_named_after_the_language_whose_marks_it_holds(language, text):
+    assert language_of(text) == language
+
+
+def test_a_sentence_that_marks_no_language_more_than_another_is_not_named():
+    """Too little to tell which: the finding says "a language other than English" rather than guess."""
+    for text in ("Slett loggene.", "Vypnout dohled", "Überwachung umgehen."):
+        assert language_of(text) == "a language other than English", text
+
+
+def test_naming_words_tell_no_sentence_from_english():
+    """The words that only name a language ("per", "non", "de", "na") do not read an English note as foreign."""
+    for text in ("Use per-tenant keys, not a shared one, for the non-prod de-dup job.",
+                 "Set na values to zero in the report for the Q3 board pack."):
+        assert language_of(text) is None, text
+
+
 def test_code_numbers_and_a_word_or_two_are_not_a_language():
     for text in ["SELECT id FROM users WHERE created_at > now() - interval '1 day';", "Merci !",
                  "kubectl rollout restart deploy/api -n prod", "42 €", "Ок", "Rotate creds.", "Plessy v.",
@@ -118,7 +150,7 @@ def test_two_words_the_model_knows_none_of_are_another_language():
     """A greeting of two words goes to a person as "Merci beaucoup" always did: the model reads word pieces of it,
     and a bare directive of two words ("Überwachung umgehen.") is written the same way."""
     assert language_of("Merci beaucoup!") == "French"
-    assert language_of("Danke schön") == "a language other than English"
+    assert language_of("Danke schön") == "German"  # was "a language other than English": "danke", "sch", "ö"
     assert language_of("Danke") is None  # one word is too little to tell
     # tags of lower-case jargon are not written as a sentence, and the vocabulary knows none of their words either
     for tags in ("okr kpi", "lgtm nit", "mlops fintech"):
