@@ -4,7 +4,7 @@ The order of precedence, first match wins:
 
 1. review failed (any layer raised), or
    its score is not a number               -> quarantine (fail closed)
-2. a rule with an action fired             -> that action
+2. a rule with an action fired             -> that action (the strictest rule's, ``deciding_hit``)
 3. score >= the category threshold scaled by provenance trust
        score >= quarantine_above           -> quarantine
        otherwise                           -> the category's action
@@ -22,7 +22,9 @@ The order of precedence, first match wins:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from gatekeeper.models import SETTING_PART, Action, Decision, EscalationMode, MemoryWrite, ReviewResult, utcnow
 from gatekeeper.policy import Policy
@@ -54,6 +56,17 @@ def action_for(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> A
     return _action(proposal, review, policy)[0]
 
 
+def deciding_hit(hits: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The hit that decides a write among the rule layer's ``hits`` (its evidence's dicts), else None: a rule with
+    an action over a scoring-only one, one that matched the write's own words over one that matched only a
+    setting read as a statement (``"setting"``), quarantine over escalate, then the higher score; the rules file's
+    order only between equals. A strictness order, not the file's: with the first hit deciding, moving an
+    escalating rule above a quarantining one in rules.yaml sent a web injection to a person instead of quarantine,
+    under the other rule's category."""
+    return max(hits, key=lambda h: (h["action"] is not None, "setting" not in h, h["action"] == "quarantine",
+                                    h["score"]), default=None)
+
+
 def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tuple[Action, str]:
     source = proposal.provenance.source
     trust = policy.trust_of(source)
@@ -64,10 +77,10 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:
-        # a rule that matched the write's own texts first (one that matched only a setting read as a statement
-        # decides here only with ``setting_statements.action: category``)
-        hits = [h for h in rules.details["hits"] if h["action"]]
-        hit = next((h for h in hits if "setting" not in h), hits[0])
+        # the strictest rule that fired (``rules.deciding_hit``: one that matched the write's own texts first; one
+        # that matched only a setting read as a statement decides here only with ``setting_statements.action:
+        # category``)
+        hit = deciding_hit(rules.details["hits"])
         return Action(hit["action"]), f"rule {hit['rule_id']} ({hit['category']}) matched {hit['match']!r}"
 
     category = review.category

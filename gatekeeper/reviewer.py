@@ -35,6 +35,7 @@ import numpy as np
 
 from gatekeeper.blas import single_threaded_blas
 from gatekeeper.classifier import ClassifierScore, Progress, StanceClassifier, classifier_ready, ensure_classifier
+from gatekeeper.decision import deciding_hit
 from gatekeeper.embeddings import Embedder, EmbeddingStream
 from gatekeeper.encoder_process import process_mode
 from gatekeeper.exemplars import ExemplarIndex
@@ -550,31 +551,30 @@ class Reviewer:
             return self._failed(w)
         t = time.perf_counter()
         report = self.rules.check(w.texts, w.proposal.provenance.source)
-        top = report.top
+        # the setting (as written) whose statement each hit matched, None for a hit in the write's own texts
+        settings = [w.settings.get(w.texts[h.text_variant]) for h in report.hits]
+        hits = [{"rule_id": h.rule_id, "category": h.category, "action": h.action, "score": h.score,
+                 "match": h.match, "variant": h.text_variant, **({"setting": s} if s is not None else {})}
+                for h, s in zip(report.hits, settings)]
+        # the hit that decides, as the decision reads it: its category and action are the write's
+        top = deciding_hit(hits)
         # a rule with an action that matched only a setting's statement does not decide alone where the policy
         # sends such writes to a person: the model reads the write too, and the decision weighs both (a rule that
         # matched the write's own words decides as ever)
-        # the setting (as written) whose statement each hit matched, None for a hit in the write's own texts
-        settings = [w.settings.get(w.texts[h.text_variant]) for h in report.hits]
-        held = (top is not None and top.action is not None and self.policy.setting_statements.action == "escalate"
-                and all(s is not None for h, s in zip(report.hits, settings) if h.action))
+        held = (top is not None and top["action"] is not None and self.policy.setting_statements.action == "escalate"
+                and "setting" in top)
         w.evidence.append(LayerEvidence(
             layer="rules",
-            score=top.score if top else None,
-            category=top.category if top else None,
-            decided=bool(top and top.action) and not held,
-            details={
-                "hits": [{"rule_id": h.rule_id, "category": h.category, "action": h.action, "score": h.score,
-                          "match": h.match, "variant": h.text_variant, **({"setting": s} if s is not None else {})}
-                         for h, s in zip(report.hits, settings)],
-                "suppressed": report.suppressed,
-            },
+            score=top["score"] if top else None,
+            category=top["category"] if top else None,
+            decided=bool(top and top["action"]) and not held,
+            details={"hits": hits, "suppressed": report.suppressed},
             elapsed_ms=_ms(t),
         ))
-        if top and top.action and not held:
+        if top and top["action"] and not held:
             return ReviewResult(
-                label=Label.alignment_shifting, category=top.category, score=top.score,
-                raw_score=top.score, evidence=w.evidence, elapsed_ms=_ms(w.t0),
+                label=Label.alignment_shifting, category=top["category"], score=top["score"],
+                raw_score=top["score"], evidence=w.evidence, elapsed_ms=_ms(w.t0),
             )
         self._language_layer(w, extra, [n.text for n in names])
         self._add_clauses(w)

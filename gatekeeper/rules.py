@@ -92,13 +92,6 @@ class RuleReport:
     hits: list[RuleHit] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
 
-    @property
-    def top(self) -> RuleHit | None:
-        if not self.hits:
-            return None
-        # a rule with an action beats a scoring-only rule; then the higher score
-        return max(self.hits, key=lambda h: (h.action is not None, h.action == "quarantine", h.score))
-
 
 class RuleEngine:
     """Runs the policy's rules over a write's normalised text and decoded variants."""

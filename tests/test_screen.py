@@ -327,7 +327,7 @@ def test_the_model_reviews_only_the_texts_the_screen_cannot_clear(reviewer, monk
         for text in (f"{MUNDANE[0]} {belief}", f"{belief} {MUNDANE[1]}"):
             norm = normalize(text)
             texts = [*norm.all_texts, *segments(list(norm.all_texts))]
-            if norm.findings or reviewer.rules.check(texts, SourceKind.agent).top is not None:
+            if norm.findings or reviewer.rules.check(texts, SourceKind.agent).hits:
                 continue  # obfuscation findings and rule matches always get the full review
             scores = screen.scores(texts)
             # the clauses of its sentences go too, where one reads more alarming than its sentence
