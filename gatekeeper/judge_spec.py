@@ -20,42 +20,25 @@ spec and what is wrong): a deployment that configured a judge must not run witho
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import re
-import sys
-from pathlib import Path
+from gatekeeper.object_spec import load_attribute, spec_parts
 
 ENV_VAR = "GATEKEEPER_JUDGE_MODEL"
-
-#: a dotted name: a module (``my_package.judges``) or an attribute path (``judges.default``)
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class JudgeModelError(ValueError):
     """The judge's chat model spec does not name a chat model that loads."""
 
 
+#: how a judge spec is read and refused (``gatekeeper.object_spec``)
+_SPEC = {"what": "judge model", "names": "a langchain-core chat model or a function that returns one",
+         "env_var": ENV_VAR, "error": JudgeModelError}
+
+
 def check_judge_spec(spec: str) -> str:
     """``spec`` stripped, when it has the form ``module:attribute`` or ``path/to/file.py:attribute``; a
     :class:`JudgeModelError` saying what form it should have otherwise. Nothing is imported."""
-    _parts(spec)
+    spec_parts(spec, **_SPEC)
     return spec.strip()
-
-
-def _parts(spec: str) -> tuple[str, str, bool]:
-    """(target, attribute, target is a file)."""
-    target, _, attr = spec.strip().rpartition(":")  # the last colon: a Windows path has one of its own
-    target = target.strip()
-    if not target or not _DOTTED.match(attr):
-        raise JudgeModelError(f"judge model {spec!r}: expected 'module:attribute' or 'path/to/file.py:attribute' "
-                              f"({ENV_VAR}), naming a langchain-core chat model or a function that returns one")
-    is_file = target.endswith(".py")
-    if not is_file and not _DOTTED.match(target):
-        raise JudgeModelError(f"judge model {spec!r}: {target!r} is neither a module name (dotted, like "
-                              f"'my_package.judges') nor a Python file ending in .py ({ENV_VAR})")
-    return target, attr, is_file
 
 
 def load_judge_model(spec: str):
@@ -64,13 +47,7 @@ def load_judge_model(spec: str):
     langchain-core chat model."""
     from langchain_core.language_models import BaseChatModel
 
-    target, attr, is_file = _parts(spec)
-    module = _import_file(spec, target) if is_file else _import_module(spec, target)
-    obj = module
-    for name in attr.split("."):
-        if not hasattr(obj, name):
-            raise JudgeModelError(f"judge model {spec!r}: {target} has no attribute {attr!r}")
-        obj = getattr(obj, name)
+    obj, attr = load_attribute(spec, **_SPEC)
     if isinstance(obj, BaseChatModel):
         return _structured(spec, obj)
     if (isinstance(obj, type) and not issubclass(obj, BaseChatModel)) or not callable(obj):
@@ -96,40 +73,6 @@ def _structured(spec: str, model):
     except JudgeModelError as exc:
         raise JudgeModelError(f"judge model {spec!r}: {exc}") from exc.__cause__
     return model
-
-
-def _import_module(spec: str, target: str):
-    try:
-        return importlib.import_module(target)
-    except Exception as exc:  # noqa: BLE001 - ImportError, or the module's own error while it runs
-        hint = (f" (a file in the working directory is named by its path: './{target.replace('.', '/')}.py:...')"
-                if isinstance(exc, ModuleNotFoundError) and exc.name == target.split(".")[0] else "")
-        raise JudgeModelError(f"judge model {spec!r}: module {target!r} does not import: "
-                              f"{type(exc).__name__}: {exc}{hint}") from exc
-
-
-def _import_file(spec: str, target: str):
-    path = Path(target).expanduser().resolve()
-    if not path.is_file():
-        raise JudgeModelError(f"judge model {spec!r}: no Python file at {path} (a relative path is read from the "
-                              "working directory)")
-    # one module per version of the file, under a name of its own: a second gate in the process reuses it, and
-    # a gate opened after the file was edited loads the edit
-    stat = path.stat()
-    name = "gatekeeper_judge_" + hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise JudgeModelError(f"judge model {spec!r}: {path} cannot be loaded as a Python module")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the file's own error
-        del sys.modules[name]
-        raise JudgeModelError(f"judge model {spec!r}: {path} does not import: {type(exc).__name__}: {exc}") from exc
-    return module
 
 
 def describe_model(model) -> str:
