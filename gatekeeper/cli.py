@@ -413,7 +413,7 @@ def _decide(proposal_id: str, payload: dict, data_dir, policy_dir, svc=None) -> 
         err.print(f"[red]{_shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     except ConflictError as exc:
-        err.print(f"[red]conflict: {_shown(exc)}[/red]")
+        err.print(f"[red]conflict: {_shown(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(3) from None
     except (ValueError, ReviewPermissionError) as exc:
         err.print(f"[red]{_shown(_one_line(exc))}[/red]")

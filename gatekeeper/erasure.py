@@ -30,7 +30,9 @@ recent texts until they are evicted or the process restarts; chroma's vector ind
 of the memory of a process that reads them, so run erasures from a process of their own: the CLI).
 
 Proposals still in review or unfinished are refused, not erased: decide them (``gatekeeper review reject``) or
-recover them first, so that nothing in flight writes the text back.
+recover them first, so that nothing in flight writes the text back. So are memories committed into another memory
+store than the erasing gate's (the agent's own store, where this process cannot delete them:
+``gatekeeper.store_identity``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
         report.notes.append("nothing matches the selection")
         return report
     _refuse_in_flight(gate, keys)
+    _refuse_another_store(gate, rows)
     report.proposals = sorted(pid for pid in selected
                               if not (receipts.get(pid, {}).get("content_hash") == ERASED and not selected[pid].seqs))
     hashes = {h for s in selected.values() for h in s.hashes}
@@ -311,6 +314,19 @@ def _texts(*values: Any) -> list[str]:
             if not isinstance(content, str):
                 out.append(str(v if content is None else content))
     return out
+
+
+def _refuse_another_store(gate: Gatekeeper, rows: Sequence[dict]) -> None:
+    """``ErasureRefused`` when a selected write was committed into another memory store than this gate's
+    (``Gatekeeper.writes_to``): this gate cannot delete it there, and the report would call it erased while the
+    agent's store still holds it."""
+    stores = sorted({r["store"] for r in rows if r["state"] == "committed" and not gate.writes_to(r)})
+    if stores:
+        raise ErasureRefused(
+            f"the selected memories were committed into the agent's memory store ({'; '.join(stores)}), and this "
+            f"process's gate writes to another ({gate.store_id}), so it cannot delete them there. Run the erasure "
+            "where the gate writes to that store (GATEKEEPER_MEMORY_STORE for `gatekeeper forget`). Nothing was "
+            "erased.")
 
 
 def _refuse_in_flight(gate: Gatekeeper, keys: Sequence[tuple[tuple[str, ...], str]]) -> None:

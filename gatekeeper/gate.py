@@ -103,6 +103,7 @@ from gatekeeper.settings import (
     GatekeeperSettings,
     check_environment,
 )
+from gatekeeper.store_identity import OtherStoreError, load_memory_store, store_identity
 from gatekeeper.telemetry import report_import_warnings
 from gatekeeper.training_process import (
     PolicyChanged,
@@ -314,6 +315,9 @@ class Gatekeeper:
         self.registry = registry
         self.ledger = ledger
         self.memory_store = memory_store
+        #: the identity of that store, journaled with every write and delete: only a gate whose store has a
+        #: row's identity writes it into its store (``writes_to``, ``gatekeeper.store_identity``)
+        self.store_id = store_identity(memory_store, Path(registry.path).parent)
         self.reviewer = reviewer or Reviewer(policy, judge_model=judge_model,
                                              similar_memories=self._similar_memories)
         self.escalation_mode = escalation_mode
@@ -349,7 +353,8 @@ class Gatekeeper:
              policy: Policy | None = None, reviewer: Reviewer | None = None, judge_model=None,
              escalation_mode: EscalationMode | None = None, recover: bool = True) -> "Gatekeeper":
         """A gate from settings: by default everything under one data directory, no server; with
-        ``settings.chroma_url`` the committed memories live on that Chroma server. The LLM judge's model is
+        ``settings.chroma_url`` the committed memories live on that Chroma server, with ``settings.memory_store``
+        in the store it names (``GATEKEEPER_MEMORY_STORE``), unless ``memory_store`` is given. The LLM judge's model is
         ``judge_model``, else the one ``settings.judge_model`` names (``GATEKEEPER_JUDGE_MODEL``; a
         ``JudgeModelError`` when it does not load), unless a ``reviewer`` is given (it brings its own)."""
         settings = settings or GatekeeperSettings()
@@ -366,6 +371,10 @@ class Gatekeeper:
         # the data directory is made only now, after a policy or judge that does not load has refused the open,
         # and removed again (while still empty) when the rest fails: a refused open leaves no directory behind
         with private_dir_undone_on_error(data):
+            if memory_store is None and settings.memory_store is not None:
+                # the agent's store, named in the settings (GATEKEEPER_MEMORY_STORE): a MemoryStoreSpecError
+                # when it does not load, and the gate does not open
+                memory_store = load_memory_store(settings.memory_store)
             if memory_store is None:
                 from gatekeeper.chroma_store import ChromaMemoryStore
 
@@ -489,6 +498,24 @@ class Gatekeeper:
         with self._admitted(CHANGE_REFUSED), key_locks(keys, Path(self.registry.path).with_name("key-locks")):
             yield
 
+    def writes_to(self, row: dict) -> bool:
+        """Whether this gate writes the registry ``row`` (a proposal or a delete) into its memory store: the row was
+        journaled for this gate's store, or before stores were recorded. A write journaled for another store (the
+        agent's ``GatedStore`` over its own store, while this is the CLI's gate over the data directory's chromadb)
+        is left to a gate of that store: written here, the agent would never read it."""
+        return row.get("store") in (None, self.store_id)
+
+    def refuse_another_store(self, row: dict) -> None:
+        """``OtherStoreError`` when ``row`` is a write this gate does not write into its store (``writes_to``),
+        saying where it goes and how to decide it there."""
+        if not self.writes_to(row):
+            raise OtherStoreError(
+                f"proposal {row['id']} is to be stored in the agent's memory store ({row['store']}), and this "
+                f"process writes to another ({self.store_id}): committed here, the agent would never recall it. "
+                "Decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for "
+                "`gatekeeper review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process "
+                "(a rejection stores nothing and works anywhere)")
+
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
                        apply: Any, task_id: str | None = None) -> None:
         """Ledger and apply deletes of (namespace, key): the ``memory.deleted`` entries first (a ledger that
@@ -503,7 +530,7 @@ class Gatekeeper:
             entries = self._append_many([("memory.deleted", {"namespace": list(ns), "key": key,
                                                              "agent_id": agent_id}) for ns, key in deletes])
             self.registry.record_deletes([(ns, key, e.ts, e.seq) for (ns, key), e in zip(deletes, entries)],
-                                         task_id=task_id)
+                                         task_id=task_id, store=self.store_id)
             # a store that refuses the delete (an Exception) deleted nothing: its record goes. Anything else (Ctrl-C,
             # a task cancelled) stopped the delete at an unknown point, maybe after the store applied it: the ledger
             # says deleted, so the record stays, not applied, and recover() (_finish_deletes) completes it
@@ -759,6 +786,9 @@ class Gatekeeper:
             row = known.get(p.id)
             if p.id in pruned:  # decided and pruned (gatekeeper prune): answered from its receipt
                 outcomes[i] = _outcome_from_receipt(p, pruned[p.id])
+            elif row is not None and not self.writes_to(row):
+                # journaled for another memory store: a gate of that store finishes it (``writes_to``)
+                outcomes[i] = self._outcome_from_row(row, replayed=True)
             elif row is not None and row["state"] != ProposalState.received.value:
                 if not row["ledgered"] or (row["state"] == ProposalState.committed.value and not row["applied"]):
                     # a retry of a write whose store write or ledger entry failed: finish it now, as
@@ -781,7 +811,7 @@ class Gatekeeper:
         _mark_journaling(journaling)
         try:
             if new:
-                inserted = self.registry.insert_received_many([proposals[i] for i in new])
+                inserted = self.registry.insert_received_many([proposals[i] for i in new], store=self.store_id)
                 taken = {i for i, ok in zip(new, inserted) if not ok}
                 lost = Counter(proposals[i].id for i in taken)
                 _unmark_journaling(lost)
@@ -1333,6 +1363,7 @@ class Gatekeeper:
         report: list[dict[str, Any]] = []
         for row, stays in self._retry_candidates(kind, limit, since):
             old = row_proposal(row)
+            stays = stays or (None if self.writes_to(row) else "other_store")  # retried by a gate of its store
             if stays:
                 report.append({"proposal_id": old.id, "outcome": stays, "retried_as": None,
                                "state": ProposalState.quarantined.value, "superseded_by": None, "carried": None})
@@ -1460,7 +1491,9 @@ class Gatekeeper:
                         reason=f"{RELEASED} by {operator}: {reason} ({why})")
                     review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
                     again = old.model_copy(update={"id": new_id})
-                    self.registry.insert_decided(again, review, decision, ProposalState.pending)
+                    # for the store the quarantined write was for, wherever it is released
+                    self.registry.insert_decided(again, review, decision, ProposalState.pending,
+                                                 store=row.get("store"))
                     _crash_point("after_release_recorded")
                     self._ledger_decision(again, review, decision, ProposalState.pending)
             new_row = self.registry.require(new_id)
@@ -1487,25 +1520,31 @@ class Gatekeeper:
     def _recover(self) -> dict[str, int]:
         counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
         skipped = 0
-        self._finish_deletes(counts)
+        others = self._finish_deletes(counts)
         rows = self.registry.unfinished()
-        if not rows:
-            if any(counts.values()):
-                self._append("gate.recovered", **counts)
-            return {**counts, "skipped_live": 0}
         logged: dict[str, Any] = {}
         for row in rows:
-            if not self._finish(row, counts, logged):
+            if not self.writes_to(row):
+                others += 1  # a gate of its memory store finishes it
+            elif not self._finish(row, counts, logged):
                 skipped += 1
         if any(counts.values()):
             self._append("gate.recovered", **counts)
-        return {**counts, "skipped_live": skipped}
+        if others:
+            log.warning("gate.recovery_left_to_other_store", rows=others, store=self.store_id,
+                        hint="a gate opened with the memory store these writes are for finishes them")
+        return {**counts, "skipped_live": skipped, "other_store": others}
 
-    def _finish_deletes(self, counts: dict[str, int]) -> None:
+    def _finish_deletes(self, counts: dict[str, int]) -> int:
         """Apply the recorded (and ledgered) deletes a crash kept from the memory store, unless a later commit of
         the key superseded them. Under the key's lock, which the deleting process holds from its record to its
-        store delete: a delete still in flight elsewhere is finished by then and found applied."""
+        store delete: a delete still in flight elsewhere is finished by then and found applied. Returns how many
+        it left to a gate of another memory store (``writes_to``)."""
+        others = 0
         for row in self.registry.unapplied_deletes():
+            if not self.writes_to(row):
+                others += 1
+                continue
             namespace = tuple(json.loads(row["namespace"]))
             with self.key_locks([(namespace, row["key"])]):
                 if not self.registry.delete_awaits_store(row["ledger_seq"]):  # re-read under the lock
@@ -1514,6 +1553,7 @@ class Gatekeeper:
                     self.memory_store.batch([PutOp(namespace, row["key"], None)])
                     counts["deletes_applied"] += 1
                 self.registry.mark_deletes_applied([row["ledger_seq"]])
+        return others
 
     def _finish(self, row: dict, counts: dict[str, int], logged: dict[str, Any]) -> bool:
         """Finish one row a crash or a failure left half-done (``recover``'s work for it), counting what was
@@ -1523,7 +1563,7 @@ class Gatekeeper:
         with _INFLIGHT_LOCK:
             busy = pid in _INFLIGHT
         owner = row.get("owner")
-        if busy or (owner != process_token() and owner_alive(owner)):
+        if busy or (owner != process_token() and owner_alive(owner)) or not self.writes_to(row):
             return False
         if owner != process_token() and not self.registry.claim(pid, owner):
             return False  # another process claimed it a moment ago

@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     version         INTEGER NOT NULL DEFAULT 0,
     owner           TEXT,
     superseded_by   TEXT,
-    resolved_policy_hash TEXT
+    resolved_policy_hash TEXT,
+    store           TEXT
 );
 CREATE INDEX IF NOT EXISTS proposals_state ON proposals(state, created_at);
 CREATE INDEX IF NOT EXISTS proposals_agent ON proposals(agent_id, created_at);
@@ -98,7 +99,8 @@ CREATE TABLE IF NOT EXISTS deletions (
     deleted_at      TEXT NOT NULL,
     ledger_seq      INTEGER,
     applied         INTEGER NOT NULL DEFAULT 1,
-    task_id         TEXT
+    task_id         TEXT,
+    store           TEXT
 );
 CREATE INDEX IF NOT EXISTS deletions_nskey ON deletions(namespace, key, deleted_at);
 CREATE TABLE IF NOT EXISTS pruned (
@@ -333,8 +335,9 @@ class ProposalRegistry:
         con.executescript(SCHEMA)
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
         # columns added after the first release: ownership, the later write that made a person's approval
-        # of an escalation moot and the policy in force at that decision (see ``resolve``)
-        added = [("proposals", col, "TEXT") for col in ("owner", "superseded_by", "resolved_policy_hash")
+        # of an escalation moot and the policy in force at that decision (see ``resolve``), the memory store a
+        # write is for (``gatekeeper.store_identity``; NULL in the rows journaled before: any gate writes those)
+        added = [("proposals", col, "TEXT") for col in ("owner", "superseded_by", "resolved_policy_hash", "store")
                  if col not in cols]
         # whether a recorded delete reached the memory store (recovery applies one a crash interrupted); the
         # deletes recorded before the column existed were applied with their record
@@ -344,6 +347,9 @@ class ProposalRegistry:
         # the LangGraph task that deleted through a GatedStore (``Gatekeeper.restore_deleted_by_rerun``)
         if "task_id" not in deletion_cols:
             added.append(("deletions", "task_id", "TEXT"))
+        # the memory store a delete is for, as for proposals
+        if "store" not in deletion_cols:
+            added.append(("deletions", "store", "TEXT"))
         for table, col, kind in added:
             try:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {kind}")
@@ -406,26 +412,29 @@ class ProposalRegistry:
             self._local.con = None
 
     # ------------------------------------------------------------------ writes
-    def insert_received(self, proposal: MemoryWrite, normalized_text: str | None = None) -> bool:
+    def insert_received(self, proposal: MemoryWrite, normalized_text: str | None = None, *,
+                        store: str | None = None) -> bool:
         """Journal a proposal. Returns False if this id is already known."""
-        return self.insert_received_many([proposal], None if normalized_text is None else [normalized_text])[0]
+        return self.insert_received_many([proposal], None if normalized_text is None else [normalized_text],
+                                         store=store)[0]
 
     def insert_received_many(self, proposals: Sequence[MemoryWrite],
-                             normalized_texts: Sequence[str] | None = None) -> list[bool]:
-        """Journal several proposals in one transaction. For each: False if its id was already known (a row, or
-        the receipt of a pruned one)."""
+                             normalized_texts: Sequence[str] | None = None, *, store: str | None = None
+                             ) -> list[bool]:
+        """Journal several proposals in one transaction, for the memory store ``store`` (its identity; None: for
+        any). For each: False if its id was already known (a row, or the receipt of a pruned one)."""
         texts = normalized_texts if normalized_texts is not None else [p.text for p in proposals]
         with self._tx() as con:
-            return _insert_received(con, proposals, texts)
+            return _insert_received(con, proposals, texts, store)
 
     def insert_decided(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
-                       state: ProposalState) -> bool:
+                       state: ProposalState, *, store: str | None = None) -> bool:
         """Journal a proposal and record its decision in one transaction, for a decision that is not the gate's
         review of it (``Gatekeeper.release_to_review``): there is no moment when ``recover()`` would find it
         ``received`` and review it anew. Its ledger entry is still to be written (``ledgered`` 0). False if the
         id was already known."""
         with self._tx() as con:
-            if not _insert_received(con, [proposal], [proposal.text])[0]:
+            if not _insert_received(con, [proposal], [proposal.text], store)[0]:
                 return False
             return _record_decisions(con, [(proposal.id, review, decision, state)])[0]
 
@@ -442,14 +451,14 @@ class ProposalRegistry:
             return _record_decisions(con, items)
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str, str, int]], *,
-                       task_id: str | None = None) -> None:
-        """Record deletes of (namespace, key) ledgered for the memory store, each with the time and sequence
-        number of its ledger entry (deletes are not proposals: this is what ``deleted_since`` reads), and the
-        LangGraph task that made them, if any."""
+                       task_id: str | None = None, store: str | None = None) -> None:
+        """Record deletes of (namespace, key) ledgered for the memory store ``store`` (its identity), each with
+        the time and sequence number of its ledger entry (deletes are not proposals: this is what
+        ``deleted_since`` reads), and the LangGraph task that made them, if any."""
         with self._tx() as con:
-            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq, applied, task_id) "
-                            "VALUES (?, ?, ?, ?, 0, ?)",
-                            [(ns_to_str(ns), key, _iso(ts), seq, task_id) for ns, key, ts, seq in deletes])
+            con.executemany("INSERT INTO deletions (namespace, key, deleted_at, ledger_seq, applied, task_id, store) "
+                            "VALUES (?, ?, ?, ?, 0, ?, ?)",
+                            [(ns_to_str(ns), key, _iso(ts), seq, task_id, store) for ns, key, ts, seq in deletes])
 
     def mark_deletes_applied(self, ledger_seqs: Sequence[int]) -> None:
         """Record that the memory store applied these deletes (by their ledger entries' sequence numbers)."""
@@ -1231,10 +1240,11 @@ def text_wording(value: object) -> str | None:
     return " ".join(w for w in _NOT_WORD.split(_DIGITS.sub("0", folded)) if w)
 
 
-def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], texts: Sequence[str]
-                     ) -> list[bool]:
-    """Journal proposals as ``received`` within the caller's transaction. For each: False if its id was already
-    known (a row, or the receipt of a pruned one: a pruned id is never journaled again)."""
+def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], texts: Sequence[str],
+                     store: str | None = None) -> list[bool]:
+    """Journal proposals as ``received`` for the memory store ``store`` within the caller's transaction. For each:
+    False if its id was already known (a row, or the receipt of a pruned one: a pruned id is never journaled
+    again)."""
     now = utcnow().isoformat()
     me = process_token()
     inserted = []
@@ -1242,12 +1252,12 @@ def _insert_received(con: sqlite3.Connection, proposals: Sequence[MemoryWrite], 
         cur = con.execute(
             """INSERT OR IGNORE INTO proposals
                (id, state, namespace, key, agent_id, thread_id, source, text, proposal_json,
-                created_at, updated_at, owner)
-               SELECT ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                created_at, updated_at, owner, store)
+               SELECT ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                WHERE NOT EXISTS (SELECT 1 FROM pruned WHERE id=?)""",
             (proposal.id, ns_to_str(proposal.namespace), proposal.key, proposal.provenance.agent_id,
              proposal.provenance.thread_id, proposal.provenance.source.value, text,
-             proposal.model_dump_json(), now, now, me, proposal.id),
+             proposal.model_dump_json(), now, now, me, store, proposal.id),
         )
         inserted.append(cur.rowcount == 1)
     return inserted

@@ -422,7 +422,9 @@ class ReviewService:
 
         Refused before anything is recorded: a malformed decision or edited value (ValueError), self-review
         (ReviewPermissionError), a proposal not pending or changed since ``expected_version``, or one this
-        process is working on right now (ConflictError), a closed gate (``GateClosedError``). An approval or edit
+        process is working on right now (ConflictError), an approval or edit of a write journaled for another
+        memory store than this gate's (``OtherStoreError``, a ConflictError: ``Gatekeeper.writes_to``), a closed
+        gate (``GateClosedError``). An approval or edit
         whose key the agent wrote or deleted after proposing it is recorded without writing the memory store
         (``superseded_by``): an old escalation never rolls back a newer memory.
 
@@ -447,6 +449,8 @@ class ReviewService:
         with _deciding(proposal_id):
             row = self.gate.registry.require(proposal_id)
             _check_pending(row, expected_version)
+            if new_state is ProposalState.committed:
+                self.gate.refuse_another_store(row)  # the memory goes to the agent's store or nowhere
             if not row["ledgered"]:
                 self._ledger_escalation(row)
             # the check for a later commit or delete of the key and the store write, under the key's lock:

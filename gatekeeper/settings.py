@@ -24,6 +24,11 @@ Environment variables override the defaults:
 * ``GATEKEEPER_CHROMA_TOKEN`` default unset: sent to that server as ``Authorization: Bearer <token>``
 * ``GATEKEEPER_CHROMA_COLLECTION`` default ``gatekeeper_memories``: the collection (one per deployment on a
   shared server)
+* ``GATEKEEPER_MEMORY_STORE`` default unset: the memory store a gate opened from these settings writes committed
+  memories into, ``module:attribute`` or ``path/to/file.py:attribute`` naming a LangGraph store or a function that
+  returns one (``gatekeeper.store_identity``): the agent's own store (a ``SqliteStore`` file, a ``PostgresStore``),
+  so that ``gatekeeper review``, ``gatekeeper serve`` and ``gatekeeper forget`` write where the agent reads. A gate
+  writes a proposal only into the store it was proposed for; not with ``GATEKEEPER_CHROMA_URL``
 * ``GATEKEEPER_JUDGE_MODEL`` default unset: the LLM judge's chat model, ``module:attribute`` or
   ``path/to/file.py:attribute`` (``gatekeeper.judge_spec``); used where the policy enables the judge
 
@@ -39,7 +44,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gatekeeper.policy import default_policy_dir
 
@@ -232,6 +237,18 @@ def check_chroma_collection(name: str) -> str:
     return name
 
 
+#: both name where the committed memories live
+_BOTH_STORES = ("GATEKEEPER_MEMORY_STORE and GATEKEEPER_CHROMA_URL both name the memory store: set one of them "
+                "(a Chroma server is named by GATEKEEPER_CHROMA_URL alone)")
+
+
+def _memory_store() -> str | None:
+    from gatekeeper.store_identity import check_memory_store_spec
+
+    raw = env_value("GATEKEEPER_MEMORY_STORE")
+    return check_memory_store_spec(raw) if raw is not None else None
+
+
 def _judge_model() -> str | None:
     from gatekeeper.judge_spec import check_judge_spec
 
@@ -256,6 +273,8 @@ def check_environment() -> None:
     _chroma_token()
     check_chroma_collection(_chroma_collection())
     _judge_model()
+    if _memory_store() is not None and _chroma_url() is not None:
+        raise ValueError(_BOTH_STORES)
     check_cache_root()
 
 
@@ -302,6 +321,24 @@ class GatekeeperSettings(BaseModel):
     #: chat model or a function returning one (``gatekeeper.judge_spec``), loaded when a gate opens from these
     #: settings; None: no judge (the policy's uncertain band is escalated). Only the form is checked here.
     judge_model: str | None = Field(default_factory=_judge_model)
+    #: the memory store a gate opened from these settings writes into: ``module:attribute`` or
+    #: ``path/to/file.py:attribute`` naming a LangGraph store or a function returning one
+    #: (``gatekeeper.store_identity.load_memory_store``), loaded when the gate opens; None: the Chroma server of
+    #: ``chroma_url``, or the embedded chromadb under ``data_dir``. Only the form is checked here.
+    memory_store: str | None = Field(default_factory=_memory_store)
+
+    @field_validator("memory_store")
+    @classmethod
+    def _valid_memory_store(cls, value: str | None) -> str | None:
+        from gatekeeper.store_identity import check_memory_store_spec
+
+        return check_memory_store_spec(value) if value is not None and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_memory_store(self) -> "GatekeeperSettings":
+        if self.memory_store is not None and self.chroma_url is not None:
+            raise ValueError(_BOTH_STORES)
+        return self
 
     @field_validator("chroma_url")
     @classmethod

@@ -1,0 +1,137 @@
+"""Which memory store a gate writes into, as the registry records it for each write.
+
+The processes of a deployment share one data directory (registry, ledger, review queue) but each opens its gate
+with a memory store of its own: the agent's ``GatedStore`` wraps the store its graph reads (LangGraph's
+``InMemoryStore``, ``SqliteStore``, ``PostgresStore``, the embedded chromadb ...), while ``gatekeeper review``
+and ``gatekeeper serve`` open the data directory's store (the embedded chromadb under it, or the Chroma server
+of ``GATEKEEPER_CHROMA_URL``) unless ``GATEKEEPER_MEMORY_STORE`` names the agent's. An approval made in the
+terminal committed the agent's escalated write into the data directory's chromadb, where the agent never reads
+it, and the registry called it applied; a crash's unfinished commit was finished the same way by whichever
+process recovered first.
+
+So every write and delete is journaled with the identity of its gate's store, and only a gate whose store has
+that identity writes it there (``Gatekeeper.writes_to``). A gate with another store leaves it: recovery leaves
+it to a gate of its store, and a person's approval there is refused with what to do. Rows journaled before the
+identity was recorded (``store`` NULL) are written by any gate, as they were.
+
+The identity is what tells stores apart without a name given to them: a chromadb's directory or server and
+collection, a SQLite store's database file, a Postgres store's host, port and database, and otherwise the
+store's class (two stores of one class that this cannot tell apart, such as two in-memory stores, read as the
+same store). A path inside the data directory is recorded relative to it (``<data dir>/chroma``), so a copy of the
+directory restored elsewhere (``gatekeeper backup``) writes its rows into its own copy of the store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from gatekeeper.object_spec import load_attribute, spec_parts
+from gatekeeper.registry import ConflictError
+
+__all__ = ["ENV_VAR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec", "load_memory_store",
+           "store_identity"]
+
+ENV_VAR = "GATEKEEPER_MEMORY_STORE"
+
+
+class OtherStoreError(ConflictError):
+    """A write journaled for one memory store, to be written by a gate whose store is another."""
+
+
+class MemoryStoreSpecError(ValueError):
+    """``GATEKEEPER_MEMORY_STORE`` does not name a memory store that loads."""
+
+
+#: how a memory store spec is read and refused (``gatekeeper.object_spec``)
+_SPEC = {"what": "memory store", "names": "a LangGraph store (BaseStore) or a function that returns one",
+         "env_var": ENV_VAR, "error": MemoryStoreSpecError}
+
+
+def check_memory_store_spec(spec: str) -> str:
+    """``spec`` stripped, when it has the form ``module:attribute`` or ``path/to/file.py:attribute``; a
+    :class:`MemoryStoreSpecError` saying what form it should have otherwise. Nothing is imported."""
+    spec_parts(spec, **_SPEC)
+    return spec.strip()
+
+
+def load_memory_store(spec: str) -> Any:
+    """The memory store ``spec`` names (``GATEKEEPER_MEMORY_STORE``: the agent's store, for the gates of the CLI
+    and ``gatekeeper serve``): a LangGraph ``BaseStore``, or a function taking no arguments that returns one
+    (called each time: each gate gets a store of its own, opened on the same database). A
+    :class:`MemoryStoreSpecError` when it does not load or is not a store."""
+    from langgraph.store.base import BaseStore
+
+    obj, attr = load_attribute(spec, **_SPEC)
+    if not isinstance(obj, BaseStore):
+        if (isinstance(obj, type) and not issubclass(obj, BaseStore)) or not callable(obj):
+            raise MemoryStoreSpecError(f"memory store {spec!r}: {attr} is a {type(obj).__name__}, not a LangGraph "
+                                       "store (BaseStore) or a function that returns one")
+        try:
+            obj = obj()
+        except Exception as exc:  # noqa: BLE001 - the factory's own error (a database that does not open)
+            raise MemoryStoreSpecError(f"memory store {spec!r}: calling {attr}() failed: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(obj, BaseStore):
+            raise MemoryStoreSpecError(f"memory store {spec!r}: {attr}() returned a {type(obj).__name__}, not a "
+                                       "LangGraph store (BaseStore)")
+    return obj
+
+
+def store_identity(store: Any, data_dir: str | Path | None = None) -> str:
+    """The identity of the memory store ``store`` (see the module docstring), its paths inside ``data_dir``
+    relative to it."""
+    chroma = _chroma(store, data_dir)
+    if chroma is not None:
+        return chroma
+    kind = f"{type(store).__module__}.{type(store).__qualname__}"
+    file = _sqlite_file(store)
+    where = _shown_path(file, data_dir) if file else _postgres_database(store)
+    return f"{kind} {where}" if where else kind
+
+
+def _shown_path(path: str | Path, data_dir: str | Path | None) -> str:
+    """``path`` absolute, or ``<data dir>/...`` when it is inside ``data_dir``."""
+    full = Path(path).resolve()
+    if data_dir is not None:
+        try:
+            return "<data dir>/" + full.relative_to(Path(data_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(full)
+
+
+def _chroma(store: Any, data_dir: str | Path | None) -> str | None:
+    """A ``ChromaMemoryStore``'s identity: its server or directory, and its collection; else None."""
+    module = sys.modules.get("gatekeeper.chroma_store")  # not imported: no store of it (and chromadb stays unloaded)
+    if module is None or not isinstance(store, module.ChromaMemoryStore):
+        return None
+    if store.server_url is not None:
+        return f"chroma server {store.server_url} {store.collection_name}"
+    where = (_shown_path(store.path, data_dir) if store.path is not None
+             else "in memory" if store._scratch_collection else "client given by the caller")  # noqa: SLF001
+    return f"chromadb {where} {store.collection_name}"
+
+
+def _sqlite_file(store: Any) -> str | None:
+    """The database file of a store on a ``sqlite3`` connection (LangGraph's ``SqliteStore``), else None (one in
+    memory has none: it is this process's alone)."""
+    conn = getattr(store, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        return None
+    try:
+        rows = conn.execute("PRAGMA database_list").fetchall()
+    except sqlite3.Error:
+        return None
+    return next((row[2] for row in rows if row[1] == "main"), "") or None
+
+
+def _postgres_database(store: Any) -> str | None:
+    """``host:port/dbname`` of a store on a psycopg connection (LangGraph's ``PostgresStore``), else None."""
+    info = getattr(getattr(store, "conn", None), "info", None)
+    dbname = getattr(info, "dbname", None)
+    if not isinstance(dbname, str):
+        return None
+    return f"postgres {getattr(info, 'host', '')}:{getattr(info, 'port', '')}/{dbname}"
