@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import zip_longest
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Literal
 
 from langgraph.config import get_config
 from langgraph.store.base import (
@@ -191,6 +191,23 @@ class GatedStore(BaseStore):
         """The wrapped store's (its ``default_ttl`` and ``refresh_on_read``)."""
         return getattr(self.store, "ttl_config", None)
 
+    def _refuse_ttl(self, ttl: Any) -> None:
+        """NotImplementedError for a TTL the wrapped store cannot apply, naming that store (LangGraph's own check
+        named GatedStore, which has no TTL of its own), before anything is written."""
+        if ttl not in (NOT_PROVIDED, None) and not self.supports_ttl:
+            raise NotImplementedError(f"TTL is not supported by {type(self.store).__name__}, the store this "
+                                      "GatedStore wraps: wrap a store that supports TTL, or set ttl=None")
+
+    def put(self, namespace: tuple[str, ...], key: str, value: dict[str, Any],
+            index: Literal[False] | list[str] | None = None, *, ttl: Any = NOT_PROVIDED) -> None:
+        self._refuse_ttl(ttl)
+        return super().put(namespace, key, value, index, ttl=ttl)
+
+    async def aput(self, namespace: tuple[str, ...], key: str, value: dict[str, Any],
+                   index: Literal[False] | list[str] | None = None, *, ttl: Any = NOT_PROVIDED) -> None:
+        self._refuse_ttl(ttl)
+        return await super().aput(namespace, key, value, index, ttl=ttl)
+
     def _ttl(self, ttl: Any) -> float | None:
         """A write's TTL: the caller's, or the wrapped store's default where none was given
         (what ``BaseStore.put`` does; a ``PutOp`` sent to ``batch`` may still hold ``NOT_PROVIDED``)."""
@@ -265,6 +282,7 @@ class GatedStore(BaseStore):
 
     def _batch_with_outcomes(self, ops: list[Op]) -> tuple[list[Result], list[GateOutcome]]:
         """Run a batch: its results, and the gate's outcomes for its writes."""
+        self._refuse_the_store_s_own_loop()
         self._validate_ops(ops)
         # build every proposal first: a bad write anywhere in the batch raises before anything is written
         proposals = {i: self._proposal(op) for i, op in enumerate(ops) if _kind(op) == "write"}
@@ -316,6 +334,24 @@ class GatedStore(BaseStore):
         pool = _executor("writes" if any(isinstance(op, PutOp) for op in ops) else "reads")
         return await asyncio.get_running_loop().run_in_executor(pool, ctx.run, self.batch, ops)
 
+    def _refuse_the_store_s_own_loop(self) -> None:
+        """``asyncio.InvalidStateError`` for a sync call made on the event loop a loop-bound store runs on
+        (LangGraph's ``AsyncSqliteStore``, ``AsyncPostgresStore``), as the store itself raises, before anything is
+        journaled: the write was reviewed, its store write then refused, and it was quarantined as a store
+        failure while ``put`` returned as if stored (and ``retry-store-failures`` could only fail again)."""
+        loop = getattr(self.store, "_loop", None)  # LangGraph's AsyncBatchedBaseStore keeps the loop it runs on
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is loop:
+            raise asyncio.InvalidStateError(
+                f"a synchronous call to GatedStore over {type(self.store).__name__} on the event loop that store "
+                "runs on (it would deadlock): use the async interface (await store.aput(...), abatch, aget, "
+                "asearch); nothing was written")
+
     def _validate_ops(self, ops: list[Op]) -> None:
         """Refuse, before anything runs, ops with a malformed namespace ('..', '*', '/',
         empty labels ...) or outside the bound namespace."""
@@ -325,6 +361,8 @@ class GatedStore(BaseStore):
             if isinstance(op, PutOp):  # a delete, like a read, takes a namespace stored before (see GetOp)
                 _valid_ns(validate_namespace, op.namespace, stored=op.value is None)
                 self._check_ns(op.namespace)
+                if op.value is not None:
+                    self._refuse_ttl(op.ttl)
                 if op.value is not None and not isinstance(op.value, Mapping):
                     # a ValueError, as every other refusal of a write here and ChromaMemoryStore's of the same value
                     raise ValueError(f"memory value must be a mapping (a dict), got {type(op.value).__name__}")

@@ -4,6 +4,7 @@ deletes that are never applied unaudited."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import sqlite3
@@ -123,9 +124,40 @@ def test_ttl_reaches_a_ttl_capable_wrapped_store(tmp_path, reviewer):
 
 
 def test_ttl_is_refused_where_the_wrapped_store_has_none(gstore):
+    """Refused before anything is journaled, naming the wrapped store (LangGraph's own check named GatedStore); a
+    PutOp with a TTL sent to batch too (it was reviewed, then quarantined when the store refused it)."""
     assert not gstore.supports_ttl and gstore.ttl_config is None
-    with pytest.raises(NotImplementedError):
+    wrapped = type(gstore.store).__name__
+    with pytest.raises(NotImplementedError, match=f"TTL is not supported by {wrapped}, the store this GatedStore"):
         gstore.put(NS, "k", NOTE, ttl=5)
+    with pytest.raises(NotImplementedError, match=wrapped):
+        asyncio.run(gstore.aput(NS, "k", NOTE, ttl=5))
+    with pytest.raises(NotImplementedError, match=wrapped):
+        gstore.batch([PutOp(NS, "k", NOTE, ttl=5)])
+    assert sum(gstore.gate.registry.counts().values()) == 0
+
+
+def test_a_sync_call_on_the_loop_of_an_async_store_raises_before_anything_is_written(tmp_path, reviewer):
+    """LangGraph's AsyncSqliteStore refuses a sync call made on the event loop it runs on. Through GatedStore the
+    write was reviewed, its store write then refused, and it was quarantined as a store failure while put()
+    returned as if stored."""
+    aio = pytest.importorskip("langgraph.store.sqlite.aio")
+
+    async def run():
+        async with aio.AsyncSqliteStore.from_conn_string(str(tmp_path / "agent.db")) as store:
+            await store.setup()
+            gate = await asyncio.to_thread(make_gate, tmp_path / "data", reviewer, memory_store=store)
+            g = GatedStore(store, gate=gate)
+            try:
+                with pytest.raises(asyncio.InvalidStateError, match="use the async interface"):
+                    g.put(NS, "k", NOTE)
+                assert gate.registry.query(limit=10) == []  # nothing journaled, nothing quarantined
+                await g.aput(NS, "k", NOTE)  # the async interface writes
+                assert (await g.aget(NS, "k")).value == NOTE
+            finally:
+                await asyncio.to_thread(gate.close)
+
+    asyncio.run(run())
 
 
 # -------------------------------------------------------- 4. node re-run after a failure
