@@ -90,8 +90,19 @@ def derived_id(*parts: str) -> str:
 
 
 def _task_id(cfg: dict[str, Any]) -> str | None:
-    """The running LangGraph task's id in a run's ``configurable`` (``TASK_ID_KEY``), or None outside a task."""
-    return str(cfg[TASK_ID_KEY]) if cfg.get(TASK_ID_KEY) else None
+    """The running LangGraph task's id in a run's ``configurable`` (``TASK_ID_KEY``), the same when the task is
+    run again; None outside a task. A node of a subgraph is named by the outermost task it runs in and the names
+    of the nodes on the way (its checkpoint namespace, ``parent:<id>|sub_put:<id>``, without their ids): a
+    subgraph run again because that task was retried gets new task ids, and a call counter in its namespace
+    (``parent:<id>|1|sub_put:<id>``), so its puts were proposed again and their escalations queued twice."""
+    task = cfg.get(TASK_ID_KEY)
+    if not task:
+        return None
+    segments = str(cfg.get("checkpoint_ns") or "").split("|")
+    root = segments[0].partition(":")[2]
+    if len(segments) < 2 or not root:
+        return str(task)
+    return "|".join([root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)])
 
 
 def canonical_text(value: Any) -> str:

@@ -372,6 +372,56 @@ def test_puts_in_a_retried_node_are_proposed_once(tmp_path, reviewer):
         gate.close()
 
 
+def test_puts_in_a_subgraph_of_a_retried_node_are_proposed_once(tmp_path, reviewer):
+    """A subgraph run again because the node around it was retried (invoked from the node, or added as the node)
+    gets new task ids and a call counter in its checkpoint namespace: its puts were proposed again, and the belief
+    waited in the review queue twice. Two different puts of the subgraph stay two proposals."""
+    from langgraph.config import get_store
+
+    def subgraph():
+        def save(state: _Turn) -> dict:
+            get_store().put(NS, "selfp", {"content": SELF_PRES})
+            get_store().put(NS, "tps", {"content": "TPS reports go in ./Reports/TPS"})
+            return {}
+
+        builder = StateGraph(_Turn)
+        builder.add_node("save", save)
+        builder.add_edge(START, "save")
+        builder.add_edge("save", END)
+        return builder
+
+    retry = RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ConnectionError)
+    attempts: list[int] = []
+
+    def calls_the_subgraph(state: _Turn) -> dict:
+        subgraph().compile().invoke({})
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("the model timed out after the sub-agent saved")
+        return {}
+
+    inner = subgraph()
+
+    def fails_once(state: _Turn) -> dict:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("the model timed out after the sub-agent saved")
+        return {}
+
+    inner.add_node("then", fails_once)
+    inner.add_edge("save", "then")
+    for name, node in (("invoked from the node", calls_the_subgraph), ("added as the node", inner.compile())):
+        attempts.clear()
+        gate = make_gate(tmp_path / name.replace(" ", "-"), reviewer, memory_store=InMemoryStore())
+        try:
+            _store_graph(gate, node, retry_policy=retry).invoke({}, thread())
+            assert len(attempts) == 2, name
+            assert gate.registry.counts()["pending"] == 1, name
+            assert gate.registry.counts()["committed"] == 1, name
+        finally:
+            gate.close()
+
+
 # ------------------------------------------------ 4. put_reviewed with other writers about
 def test_put_reviewed_returns_the_outcome_of_its_own_write(tmp_path, reviewer):
     """put_reviewed read the store-wide ``last_outcomes`` after its batch: a write by another caller in between
