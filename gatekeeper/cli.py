@@ -1027,7 +1027,7 @@ def policy_diff(candidate: Path = typer.Argument(..., help="The edited policy di
     if edited.hash == current.hash:  # an edit made in place: both sides read the edited files
         err.print(f"[yellow]the candidate is the same policy as the one in force ({escape(str(settings.policy_dir))}"
                   "): no decision can differ. To try an edit, edit a copy of the policy directory and pass the copy "
-                  "(or point --policy-dir at the version before the edit)[/yellow]", soft_wrap=True)
+                  "(or point --policy / GATEKEEPER_POLICY_DIR at the version before the edit)[/yellow]", soft_wrap=True)
     try:
         registry = ProposalRegistry(settings.registry_path)
         try:
