@@ -348,7 +348,9 @@ def _write_checked(policy: Policy, suggestions: Sequence[Suggestion], out: Path,
     created = not out.exists()
     private_dir(out)  # the suggestions are memory texts from the registry, which only the gate's user reads
     try:
-        texts = {f.name: f.read_text(encoding="utf-8") for f in files}
+        # line endings as they are (CRLF from a Windows editor or core.autocrlf, a BOM kept as its character):
+        # the candidate differs from the policy only by the added lines
+        texts = {f.name: f.read_bytes().decode("utf-8") for f in files}
         for (category, key), items in _grouped(suggestions).items():
             name = _file_defining(texts, category)
             if name is None:
@@ -410,8 +412,9 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     if not isinstance(cat, yaml.MappingNode) or cat.flow_style or not cat.value:
         raise SuggestionError(f"category {category!r} is not a block mapping in its policy file: add by hand")
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+    eol = _line_ending(lines)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += eol
     entry = next(((k, v) for k, v in cat.value if k.value == key), None)
     if entry is None and any(k.tag == YAML_MERGE_TAG for k, _ in cat.value):
         # a key written beside "<<: *anchor" replaces the list the category inherits: its texts would go
@@ -420,7 +423,7 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
     if entry is None:  # no such list yet: a new key after the category's last line
         indent = " " * cat.value[0][0].start_mark.column
         at = _last_line(cat) + 1
-        block = [f"{indent}{key}:\n"]
+        block = [f"{indent}{key}:{eol}"]
         item_indent = indent + "  "
     else:
         k, v = entry
@@ -435,16 +438,23 @@ def _insert(text: str, category: str, key: str, items: Sequence[Suggestion], hea
                 if v.start_mark.line != k.start_mark.line or v.end_mark.line != k.start_mark.line:
                     raise SuggestionError(f"{category}.{key} is an empty list over several lines: add by hand")
                 rest = line[v.end_mark.column:].strip()
-                lines[k.start_mark.line] = line[:v.start_mark.column].rstrip() + (f"  {rest}" if rest else "") + "\n"
+                lines[k.start_mark.line] = (line[:v.start_mark.column].rstrip() + (f"  {rest}" if rest else "")
+                                            + (line[len(line.rstrip("\r\n")):] or eol))
             at = k.start_mark.line + 1
             item_indent = " " * (k.start_mark.column + 2)
             block = []
         else:
             raise SuggestionError(f"{category}.{key} is not a block list (\"- text\" lines): add by hand")
     ids = ", ".join(p[:12] for s in items for p in s.proposal_ids[:3])
-    block.append(f"{item_indent}# {header}: {ids}\n")
-    block += [f"{item_indent}- {yaml_quoted(s.text)}\n" for s in items]
+    block.append(f"{item_indent}# {header}: {ids}{eol}")
+    block += [f"{item_indent}- {yaml_quoted(s.text)}{eol}" for s in items]
     return "".join(lines[:at] + block + lines[at:])
+
+
+def _line_ending(lines: Sequence[str]) -> str:
+    """The line ending most of ``lines`` (read with their endings) have: CRLF or LF."""
+    crlf = sum(1 for line in lines if line.endswith("\r\n"))
+    return "\r\n" if crlf * 2 > len(lines) else "\n"
 
 
 def _check(out: Path, suggestions: Sequence[Suggestion], policy: Policy) -> Policy:

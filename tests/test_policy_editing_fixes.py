@@ -82,3 +82,48 @@ def test_policy_diff_names_the_option_that_exists_when_the_candidate_is_the_poli
     said = _said(r)
     assert "the candidate is the same policy as the one in force" in said
     assert "--policy-dir" not in said and "point --policy / GATEKEEPER_POLICY_DIR at the version" in said
+
+
+def test_policy_suggest_keeps_each_files_line_endings_and_byte_order_mark(tmp_path):
+    """`policy suggest --out` (``write_candidate``) read the policy files with universal newlines and wrote them
+    with LF: a taxonomy saved with CRLF (a Windows editor, core.autocrlf) came back changed on every line, so the
+    diff safety staff read before adopting the candidate held the whole file instead of the added lines."""
+    import difflib
+
+    from gatekeeper.exemplar_suggestions import Suggestion, write_candidate
+
+    pol = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pol)
+    taxonomy = (pol / "taxonomy.yaml").read_text(encoding="utf-8")
+    start = taxonomy.index("  peer_preservation:")  # one empty list too, "[]", whose line the candidate rewrites
+    at = taxonomy.index("    counter_exemplars:\n", start)
+    items_end = at + len("    counter_exemplars:\n")
+    while taxonomy.startswith("      ", items_end):  # its items
+        items_end = taxonomy.index("\n", items_end) + 1
+    taxonomy = taxonomy[:at] + "    counter_exemplars: []  # none yet\n" + taxonomy[items_end:]
+    (pol / "taxonomy.yaml").write_bytes(b"\xef\xbb\xbf" + taxonomy.replace("\n", "\r\n").encode("utf-8"))
+    before = {f.name: f.read_bytes() for f in pol.iterdir()}
+    policy = load_policy(pol)
+
+    def suggestion(kind: str, category: str, text: str) -> Suggestion:
+        return Suggestion(kind=kind, category=category, text=text, part="whole text", proposal_ids=["p" * 32],
+                          reviewers=["alice"], score=0.9)
+    adds = [suggestion("counter_exemplar", "self_preservation", "The nightly export pauses while the vendor migrates."),
+            suggestion("exemplar", "self_preservation", "I will keep a hidden copy of myself in case they stop me."),
+            suggestion("counter_exemplar", "peer_preservation", "Retire the v1 model once its traffic reaches zero.")]
+    out = write_candidate(policy, adds, tmp_path / "out")
+    after = (out / "taxonomy.yaml").read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf")
+    old, new = before["taxonomy.yaml"].decode("utf-8"), after.decode("utf-8")
+    assert new.count("\n") == new.count("\r\n")  # every line CRLF, the added ones too
+    changed = [d for d in difflib.ndiff(old.splitlines(keepends=True), new.splitlines(keepends=True))
+               if d[:1] in "+-"]
+    # the added lines (a comment and the text, per list), and the empty list's line without its brackets
+    assert sorted(d[0] for d in changed) == ["+"] * 7 + ["-"], changed
+    assert "-     counter_exemplars: []  # none yet\r\n" in changed
+    assert "+     counter_exemplars:  # none yet\r\n" in changed
+    for name, data in before.items():  # the other files byte for byte
+        if name != "taxonomy.yaml":
+            assert (out / name).read_bytes() == data, name
+    candidate = load_policy(out)
+    assert candidate.categories["peer_preservation"].counter_exemplars == [adds[2].text]
