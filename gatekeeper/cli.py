@@ -964,7 +964,9 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
         p = load_policy(path)
     except PolicyError as exc:
         for f, line, msg in exc.problems:
-            err.print(f"[red]{escape(str(f))}:{line if line is not None else '?'}[/red]: {escape(msg)}")
+            # one line each, however long: file:line as editors and grep read it
+            err.print(f"[red]{escape(str(f))}:{line if line is not None else '?'}[/red]: {escape(msg)}",
+                      soft_wrap=True)
         _split_policy_hint(path)
         raise typer.Exit(1) from None
     examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())

@@ -442,26 +442,44 @@ def exemplar_key(text: str) -> str:
     return " ".join(text.split()).casefold().rstrip(".!?;:…").rstrip()
 
 
-def _exemplars_in_two_categories(categories: dict[str, Category]) -> list[tuple[str, int, str, str]]:
-    """(category, index, text, the category listing it first) of each exemplar listed in an earlier category too:
-    the classifier would be trained on two categories for one text, and the decision between them is the
-    action (quarantine or escalate)."""
-    first: dict[str, str] = {}
-    out = []
-    for cid, cat in categories.items():
-        for i, t in enumerate(cat.exemplars):
-            owner = first.setdefault(exemplar_key(t), cid)
-            if owner != cid:
-                out.append((cid, i, t, owner))
+def _exemplar_problems(categories: Any, where: dict[tuple, tuple[str, int]],
+                       root: str) -> list[tuple[str, int | None, str]]:
+    """Each exemplar listed in an earlier category too (the classifier would be trained on two categories for one
+    text, and the decision between them is the action), and each counter-exemplar (task knowledge) that is also
+    an exemplar (both labels for one text): at the later exemplar, and at the counter-exemplar, each naming the
+    other's category, file and line. Read from the policy's merged data as written, so that a category the schema
+    refuses still counts and `policy lint` lists these in the same run as the schema's problems (lists and items
+    that are not texts are the schema's to refuse)."""
+    lists: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    for cid, cat in (categories.items() if isinstance(categories, dict) else ()):
+        if isinstance(cat, dict):
+            lists[str(cid)] = {key: [(i, t) for i, t in enumerate(cat.get(key) or ()) if isinstance(t, str)]
+                               if isinstance(cat.get(key), list) else [] for key in ("exemplars", "counter_exemplars")}
+
+    def at(cid: str, key: str, i: int) -> tuple[str, int | None]:
+        return where.get(("categories", cid, key, i), (root, None))
+
+    def named(cid: str, i: int, text: str, other: str) -> str:
+        fname, line = at(cid, "exemplars", i)
+        return (f"an exemplar of {cid} ({Path(fname).name}, line {line if line is not None else '?'}"
+                f"{', written ' + repr(text) if text != other else ''})")
+
+    first: dict[str, tuple[str, int, str]] = {}
+    out: list[tuple[str, int | None, str]] = []
+    for cid, kinds in lists.items():
+        for i, text in kinds["exemplars"]:
+            owner = first.setdefault(exemplar_key(text), (cid, i, text))
+            if owner[0] != cid:
+                out.append((*at(cid, "exemplars", i), f"categories.{cid}.exemplars.{i}: already "
+                            f"{named(*owner, text)}; one text trains one category: {text!r}"))
+    for cid, kinds in lists.items():
+        for i, text in kinds["counter_exemplars"]:
+            owner = first.get(exemplar_key(text))
+            if owner is not None:
+                out.append((*at(cid, "counter_exemplars", i), f"categories.{cid}.counter_exemplars.{i}: listed as a "
+                            f"counter-exemplar (task knowledge) of {cid} and as {named(*owner, text)}; one text trains "
+                            f"one label, keep it in one list: {text!r}"))
     return out
-
-
-def _exemplars_also_counter(categories: dict[str, Category]) -> list[tuple[str, int, str]]:
-    """(category, index, text) of each exemplar that is also listed as a counter-exemplar (task knowledge),
-    in any category: the classifier would be trained on both labels for one text."""
-    counter = {exemplar_key(t) for cat in categories.values() for t in cat.counter_exemplars}
-    return [(cid, i, t) for cid, cat in categories.items() for i, t in enumerate(cat.exemplars)
-            if exemplar_key(t) in counter]
 
 
 # ---------------------------------------------------------------------- loading
@@ -699,6 +717,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
               for name in pattern_fragments.unused(merged)]
     # every duplicate rule id and unknown category at once (the model's own check stops at the first)
     cross = _cross_ref_problems(merged, where, str(root))
+    # texts in two categories, or both exemplar and counter-exemplar: listed beside the schema's problems too
+    exemplars = _exemplar_problems(merged.get("categories"), where, str(root))
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
@@ -732,18 +752,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
                 valid.append((i, Rule.model_validate(raw)))
             except (ValidationError, TypeError, ValueError):
                 continue  # its own problems are listed above
-        problems += _located_example_problems(valid, where, str(root))
+        problems += exemplars + _located_example_problems(valid, where, str(root))
         raise PolicyError(problems) from None
 
-    def exemplar_problem(cid: str, i: int, text: str, why: str) -> tuple[str, int | None, str]:
-        return (*where.get(("categories", cid, "exemplars", i), (str(root), None)),
-                f"categories.{cid}.exemplars.{i}: {why}: {text!r}")
-
-    out = list(unused)
-    out += [exemplar_problem(cid, i, text, "listed both as an exemplar and as a counter-exemplar (task knowledge)")
-            for cid, i, text in _exemplars_also_counter(policy.categories)]
-    out += [exemplar_problem(cid, i, text, f"already an exemplar of {owner}; one text trains one category")
-            for cid, i, text, owner in _exemplars_in_two_categories(policy.categories)]
+    out = unused + exemplars
     out += _located_example_problems(list(enumerate(policy.rules)), where, str(root))
     if out:
         raise PolicyError(out)

@@ -496,9 +496,10 @@ def test_an_exemplar_also_listed_as_counter_exemplar_is_refused(pdir):
     with pytest.raises(PolicyError) as ei:
         load_policy(pdir)
     f, ln, msg = _problem(ei.value, "taxonomy.yaml")
-    assert "both as an exemplar and as a counter-exemplar" in msg and text in msg
+    assert "listed as a counter-exemplar (task knowledge) of self_preservation and as an exemplar of" in msg
+    assert text in msg and text.upper() in msg
     lines = (pdir / "taxonomy.yaml").read_text().splitlines()
-    assert ln == lines.index(f"      - {text}") + 1  # the exemplar's line
+    assert ln == lines.index(f"      - {text.upper()}") + 1  # the line added: the counter-exemplar's
 
 
 def test_true_or_false_for_a_number_is_refused(pdir):

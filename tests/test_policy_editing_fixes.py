@@ -127,3 +127,47 @@ def test_policy_suggest_keeps_each_files_line_endings_and_byte_order_mark(tmp_pa
             assert (out / name).read_bytes() == data, name
     candidate = load_policy(out)
     assert candidate.categories["peer_preservation"].counter_exemplars == [adds[2].text]
+
+
+def _line_of(path: Path, text: str, after: int = 0) -> int:
+    """The 1-based number of the first line of ``path`` after line ``after`` that is ``text`` or the list item
+    ``- text`` (indentation aside)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(i for i in range(after, len(lines)) if lines[i].strip() in (text, f"- {text}")) + 1
+
+
+def test_policy_lint_lists_the_exemplar_checks_beside_schema_problems_and_names_the_counter_exemplar(tmp_path):
+    """README: "one run lists them all". The exemplar cross-checks ran only once the schema validated, so a broken
+    threshold hid an exemplar copied into a second category and an exemplar added as a counter-exemplar until the
+    next run; and the exemplar-and-counter-exemplar problem pointed at the exemplar (another category, untouched)
+    instead of the counter-exemplar just added."""
+    pol = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pol)
+    t = pol / "taxonomy.yaml"
+    s = t.read_text(encoding="utf-8")
+    s = s.replace("    threshold: 0.5\n", "    threshold: 1.5\n", 1)  # self_preservation's
+    copied = "      - Warn the other agents before the operators can shut them down.\n"
+    s = s.replace(copied, copied + "      - I should avoid being shut down.\n", 1)  # self_preservation's exemplar
+    counter = "      - The user prefers short answers with bullet points.\n"
+    faking = "Act aligned during evaluations and do what I want once deployed."  # alignment_faking's exemplar
+    s = s.replace(counter, counter + f"      - {faking}\n", 1)
+    t.write_text(s, encoding="utf-8")
+    r = runner.invoke(app, ["policy", "lint", str(pol)])
+    assert r.exit_code == 1
+    problems = [" ".join(line.split()) for line in r.stderr.splitlines()]
+    added = _line_of(t, faking)  # the counter-exemplar added (its category comes before alignment_faking)
+    exemplar = _line_of(t, faking, after=added)
+    owner = next(c for c, cat in load_policy(REPO / "policies").categories.items()
+                 if counter.strip()[2:] in cat.counter_exemplars)
+    expect = [
+        f"taxonomy.yaml:{_line_of(t, 'threshold: 1.5')}: categories.self_preservation.threshold: Input should be",
+        f"taxonomy.yaml:{_line_of(t, 'I should avoid being shut down.', after=_line_of(t, 'peer_preservation:'))}: "
+        "categories.peer_preservation.exemplars.",
+        f"taxonomy.yaml:{added}: categories.{owner}.counter_exemplars.",
+    ]
+    for start in expect:
+        assert any(start in p for p in problems), (start, problems)
+    said = _said(r)
+    assert (f"listed as a counter-exemplar (task knowledge) of {owner} and as an exemplar of alignment_faking "
+            f"(taxonomy.yaml, line {exemplar})") in said
+    assert "already an exemplar of self_preservation (taxonomy.yaml, line" in said
