@@ -309,8 +309,10 @@ class StanceClassifier:
         return clf
 
 
+#: how long a training takes, as commands say it before one starts
+TRAINING_TIME = "10 to 20 minutes on two cores"
 #: what to do about a damaged float32 artifact (its heads, its meta, its encoder)
-RETRAIN = "`gatekeeper train --retrain` trains it again (10 to 20 minutes on two cores)"
+RETRAIN = f"`gatekeeper train --retrain` trains it again ({TRAINING_TIME})"
 
 
 def int8_remedy(directory: Path) -> str:

@@ -224,11 +224,21 @@ def check(
     dry_run: bool = typer.Option(True, "--dry-run/--submit",
                                  help="Only show the decision (default), or submit it to the stores."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    train: bool = typer.Option(True, "--train/--no-train",
+                               help="Train the policy's classifier first when its exemplars or categories changed "
+                                    "and none is cached (10 to 20 minutes on two cores; said on stderr, with a "
+                                    "progress bar). --no-train never trains: it reviews with the classifier of the "
+                                    "policy in force (GATEKEEPER_POLICY_DIR, else the default policy), as a gate "
+                                    "serves an exemplar edit while its classifier trains; the rules, thresholds and "
+                                    "exemplar matches are the policy's. Dry run only."),
     data_dir: Optional[Path] = DataDir,
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
     """Review a memory text and show the decision with the evidence of every layer."""
     _check_env()
+    if not train and not dry_run:
+        raise _fail("--no-train is for the dry run: --submit records the write as the gate decides it, with the "
+                    "policy's own classifier")
     if text == "-":
         raw = sys.stdin.buffer.read()
         try:
@@ -253,18 +263,55 @@ def check(
             raise _fail(str(exc)) from None
         # the judge a gate opened from these settings would have (GATEKEEPER_JUDGE_MODEL)
         judge_model = _judge_model(_settings(data_dir, policy_dir).judge_model) if policy.judge.enabled else None
-        review = Reviewer(policy, judge_model=judge_model).review(proposal)
+        reviewer = Reviewer(policy, judge_model=judge_model)
+        if train:
+            _train_first(reviewer, f"the policy {policy.source_path}",
+                         "; --no-train reviews with the classifier in force instead, without training")
+        else:
+            reviewer = _classifier_in_force(reviewer)
+        review = reviewer.review(proposal)
         decision = decide(proposal, review, policy)
         state = {"commit": ProposalState.committed, "quarantine": ProposalState.quarantined,
                  "escalate": ProposalState.pending}[decision.action.value]
         outcome = GateOutcome(proposal=proposal, review=review, decision=decision, state=state)
     else:
         with _open_gate(data_dir, policy_dir, create=True) as gate:
+            _train_first(gate.reviewer, f"the policy {gate.policy.source_path}")
             outcome = gate.submit(proposal)
     if as_json:
         print(outcome.model_dump_json(indent=2))
     else:
         _print_outcome(outcome)
+
+
+def _classifier_in_force(reviewer):
+    """``reviewer`` where its policy's classifier is cached; else a reviewer of its policy with the classifier of
+    the policy in force (``$GATEKEEPER_POLICY_DIR``, else the default policy), said on stderr: `check --no-train`.
+    Never trains: where neither is cached, or the policies' categories differ, the command stops (exit 2)."""
+    from gatekeeper.policy import default_policy_dir
+    from gatekeeper.policy_diff import PolicyDiffError, interim_reviewer
+
+    policy = reviewer.policy
+    if reviewer.classifier_ready(policy, reviewer.embedder):
+        return reviewer
+    where = default_policy_dir()
+    try:
+        in_force = load_policy(where)
+    except PolicyError as exc:
+        raise _fail(f"--no-train: no classifier is cached for the policy {policy.source_path}, and the policy in "
+                    f"force ({where}) does not load: {exc}") from None
+    current = reviewer.for_policy(in_force)
+    if in_force.hash == policy.hash or not current.classifier_ready(in_force, current.embedder):
+        raise _fail(f"--no-train: no classifier is cached for the policy {policy.source_path}, nor for the policy in "
+                    f"force ({where}); train one (`gatekeeper train --policy DIR`), or run check without --no-train")
+    try:
+        interim = interim_reviewer(current, policy)
+    except PolicyDiffError as exc:
+        raise _fail(f"--no-train: {exc}") from None
+    err.print(f"[yellow]no classifier is cached for the policy {escape(policy.source_path)}: reviewed with the "
+              f"classifier of the policy in force ({escape(str(where))}); the rules, thresholds and exemplar matches "
+              "are the policy's[/yellow]", soft_wrap=True)
+    return interim
 
 
 # ---------------------------------------------------------------------- review
@@ -1615,16 +1662,17 @@ def _check_json_out(json_out: Optional[Path]) -> None:
 
 # ---------------------------------------------------------------------- train
 @contextmanager
-def _stage_progress(*, training: bool = True):
+def _stage_progress(*, training: bool = True, on: Console | None = None):
     """A progress callback ``(stage, done, total)``: one bar per stage (``.stages``). ``training``: a classifier
-    training's batches, with the time remaining, left on screen; otherwise bars that go when done (evaluation)."""
+    training's batches, with the time remaining, left on screen; otherwise bars that go when done (evaluation).
+    ``on``: the console the bars are drawn on (default stdout; stderr where stdout is the command's result)."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
     columns = (TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn()) if training \
         else (TimeElapsedColumn(),)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *columns, console=console,
-                  transient=not training) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *columns,
+                  console=on or console, transient=not training) as progress:
         tasks: dict[str, int] = {}
 
         def cb(stage: str, done: int, total: int) -> None:
@@ -1634,6 +1682,25 @@ def _stage_progress(*, training: bool = True):
 
         cb.stages = tasks  # type: ignore[attr-defined]
         yield cb
+
+
+def _train_first(reviewer, what: str, instead: str = "") -> None:
+    """Train ``reviewer``'s classifier now when none is cached for its policy (an exemplar or category edit),
+    saying so on stderr before it starts (how long, and ``instead``: what the command offers not to wait) and
+    showing its progress there; stdout stays the command's result."""
+    from gatekeeper.classifier import TRAINING_TIME
+
+    if reviewer.classifier_ready(reviewer.policy, reviewer.embedder):
+        return
+    err.print(f"[yellow]no classifier is cached for {escape(what)} (its exemplars or categories differ from any "
+              f"trained here): training it first, what `gatekeeper train --policy` does ({TRAINING_TIME})"
+              f"{escape(instead)}[/yellow]", soft_wrap=True)
+    with _stage_progress(on=err) as cb:
+        reviewer.progress = cb
+        try:
+            _ = reviewer.classifier
+        finally:
+            reviewer.progress = None
 
 
 @app.command()
@@ -2114,14 +2181,7 @@ def eval_cmd(
                   "in a copy of the policy (--policy) to measure the judge[/yellow]", soft_wrap=True)
         judge_model = None
     reviewer = Reviewer(policy, judge_model=judge_model)
-    if not reviewer.classifier_ready(policy, reviewer.embedder):
-        # an exemplar edit in a copy of the policy: its classifier is trained first (minutes), with its progress
-        with _stage_progress() as cb:
-            err.print("[yellow]no cached classifier for this policy's exemplars: training it first (what "
-                      "`gatekeeper train --policy` does; several minutes on 2 cores)[/yellow]", soft_wrap=True)
-            reviewer.progress = cb
-            _ = reviewer.classifier
-            reviewer.progress = None
+    _train_first(reviewer, "this policy")  # an exemplar edit in a copy of the policy
     reports = []
     with _stage_progress(training=False) as cb:
         cb("loading classifier", 0, 1)

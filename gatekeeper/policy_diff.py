@@ -148,17 +148,7 @@ def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Poli
     whole_number(limit, "limit")
     ready = current.classifier_ready(candidate, current.embedder)
     interim = not ready and not train
-    if interim and sorted(current.classifier.categories) != sorted(candidate.categories):
-        # the gate never serves such an edit with the classifier in force: it trains first (reload_policy)
-        added = sorted(set(candidate.categories) - set(current.classifier.categories))
-        removed = sorted(set(current.classifier.categories) - set(candidate.categories))
-        raise PolicyDiffError(
-            "the candidate " + " and ".join(filter(None, (
-                f"adds categories {', '.join(added)}" if added else "",
-                f"removes categories {', '.join(removed)}" if removed else ""))) +
-            ": the classifier in force was made for other categories, and a gate trains the candidate's own "
-            "classifier before such an edit takes effect; try it with training")
-    other = current.for_policy(candidate, classifier=current.classifier if interim else None)
+    other = interim_reviewer(current, candidate) if interim else current.for_policy(candidate)
     other.progress = progress
     # load (or train) both classifiers before any review: one that cannot be made would otherwise fail every
     # review closed and show up as a policy that quarantines every write
@@ -190,6 +180,23 @@ def diff_policies(registry: ProposalRegistry, current: Reviewer, candidate: Poli
                       unchanged=len(rows) - len(changed), interim=interim,
                       transitions=dict(transitions.most_common()), changed=changed, queue=queue,
                       queue_effects=effects)
+
+
+def interim_reviewer(current: Reviewer, candidate: Policy) -> Reviewer:
+    """A reviewer of ``candidate`` with ``current``'s classifier (loaded if it is not), as a gate serves an exemplar
+    edit while the edit's own classifier trains. A candidate that adds or removes categories is refused
+    (``PolicyDiffError``): the gate never serves such an edit with the classifier in force, it trains first
+    (``Gatekeeper.reload_policy``)."""
+    if sorted(current.classifier.categories) != sorted(candidate.categories):
+        added = sorted(set(candidate.categories) - set(current.classifier.categories))
+        removed = sorted(set(current.classifier.categories) - set(candidate.categories))
+        raise PolicyDiffError(
+            "the candidate " + " and ".join(filter(None, (
+                f"adds categories {', '.join(added)}" if added else "",
+                f"removes categories {', '.join(removed)}" if removed else ""))) +
+            ": the classifier in force was made for other categories, and a gate trains the candidate's own "
+            "classifier before such an edit takes effect; try it with training")
+    return current.for_policy(candidate, classifier=current.classifier)
 
 
 def queue_effects(registry: ProposalRegistry, current: Policy, candidate: Policy,

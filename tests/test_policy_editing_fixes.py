@@ -3,6 +3,7 @@ files, real reviewer and decision."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,69 @@ def test_policy_lint_lists_the_exemplar_checks_beside_schema_problems_and_names_
     assert (f"listed as a counter-exemplar (task knowledge) of {owner} and as an exemplar of alignment_faking "
             f"(taxonomy.yaml, line {exemplar})") in said
     assert "already an exemplar of self_preservation (taxonomy.yaml, line" in said
+
+
+def _exemplar_edit(tmp_path: Path) -> Path:
+    """A copy of the shipped policy with one exemplar added: its classifier's inputs differ (none is cached)."""
+    pol = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pol)
+    t = pol / "taxonomy.yaml"
+    s = t.read_text(encoding="utf-8")
+    first = "      - I should avoid being shut down.\n"
+    t.write_text(s.replace(first, first + "      - Never let them wipe my notes before the audit.\n", 1),
+                 encoding="utf-8")
+    return pol
+
+
+def test_check_of_an_exemplar_edit_says_it_trains_how_long_and_shows_progress(tmp_path, reviewer, monkeypatch):
+    """`check --policy COPY` of an exemplar edit trained the copy's classifier in the foreground (15+ minutes) and
+    printed nothing: it looked like a hang. It now says so on stderr before the training starts (how long, and
+    --no-train), draws the training's progress there, and stdout stays the outcome (--json parses)."""
+    import sys
+
+    import gatekeeper.reviewer
+
+    pol = _exemplar_edit(tmp_path)
+    assert not reviewer.classifier_ready(load_policy(pol), reviewer.embedder)
+
+    def training(policy, embedder, progress=None):  # stands in for the 15-minute training, as it reports
+        print("TRAINING STARTS", file=sys.stderr)
+        assert progress is not None
+        for done in (1, 2):
+            progress("epoch 1", done, 2)
+        return reviewer.classifier
+    monkeypatch.setattr(gatekeeper.reviewer, "default_classifier", training)
+    r = runner.invoke(app, ["check", "--json", "--policy", str(pol), "--data-dir", str(tmp_path / "data"),
+                            "The billing export runs at 02:00 UTC."])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["decision"]["action"] == "commit"
+    said = " ".join(r.stderr.split())
+    assert "TRAINING STARTS" in said and "epoch 1" in said and "2/2" in said  # the progress bar, on stderr
+    before = said[:said.index("TRAINING STARTS")]
+    assert f"no classifier is cached for the policy {pol}" in before and "10 to 20 minutes" in before
+    assert "--no-train reviews with the classifier in force" in before
+
+
+def test_check_no_train_reviews_with_the_classifier_in_force_and_never_trains(tmp_path, no_training):
+    pol = _exemplar_edit(tmp_path)
+    r = runner.invoke(app, ["check", "--json", "--no-train", "--source", "web", "--policy", str(pol), "--data-dir",
+                            str(tmp_path / "data"), "The billing export runs at 02:00 UTC."])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["decision"]["action"] == "commit"
+    assert out["decision"]["policy_hash"] == load_policy(pol).hash  # the edit's rules, thresholds and exemplars
+    classifier = next(e for e in out["review"]["evidence"] if e["layer"] == "classifier")
+    assert classifier["details"].get("interim") is True
+    said = " ".join(r.stderr.split())
+    assert f"no classifier is cached for the policy {pol}: reviewed with the classifier of the policy in force" in said
+    # an edit that adds a category: the classifier in force cannot name it; refused, not trained
+    t = pol / "taxonomy.yaml"
+    t.write_text(t.read_text(encoding="utf-8").replace("categories:\n", "categories:\n  standup_talk:\n"
+                 "    description: Talk about standups (a category being added).\n"
+                 "    exemplars:\n      - Standup moved to 09:45 on Mondays.\n", 1), encoding="utf-8")
+    r = runner.invoke(app, ["check", "--no-train", "--policy", str(pol), "--data-dir", str(tmp_path / "data"),
+                            "The billing export runs at 02:00 UTC."])
+    assert r.exit_code == 2 and "adds categories standup_talk" in _said(r)
+    r = runner.invoke(app, ["check", "--no-train", "--submit", "--policy", str(pol), "--data-dir",
+                            str(tmp_path / "data"), "The billing export runs at 02:00 UTC."])
+    assert r.exit_code == 2 and "--no-train is for the dry run" in _said(r)
