@@ -83,35 +83,76 @@ class Category(_Strict):
         return self
 
 
+def _checked_pattern(p: str, empty_effect: str) -> str:
+    """Refuse a pattern that does not compile, that matches zero characters (``x?``, ``\\b``, ``^``) or a text of
+    one character (``.``, ``[word|other]``), that holds a control character (YAML's double quotes make ``"\\b"`` a
+    backspace; a block scalar ends with a newline) or that has a variable repeat inside a long or unbounded one
+    (``rule_matching.nested_repeat``). Each of these would fire on every write, or switch a rule off for every
+    write, or never fire, while the policy loads cleanly. Checked item by item (``RulePattern``), so that a problem
+    names the item (``rules.0.patterns.1``) at its own line, with the pattern as written (``as_written``)."""
+    names = pattern_fragments.references(p)
+    if names:
+        raise ValueError(
+            f"pattern {as_written(p)} uses the fragment {{{{{names[0]}}}}}, which the policy's fragments: do not "
+            f"define, or which is refused itself (see its own problem); to match two braces literally write \\{{\\{{")
+    control = next((c for c in p if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if control is not None:  # (repr: the control character shown as an escape)
+        raise ValueError(
+            f"pattern {p!r} holds the control character U+{ord(control):04X}, so it cannot match what it says: "
+            "in double quotes YAML reads \\b as a backspace and \\n as a line break; write the pattern in single "
+            "quotes ('\\bword\\b'), not as a block (| or >), and \\n, \\t for a line break or a tab")
+    try:
+        compiled = re.compile(p, RULE_FLAGS)
+    except re.error as exc:
+        raise ValueError(f"pattern {as_written(p)} does not compile: {exc}") from None
+    for probe in _EMPTY_PROBES:
+        m = compiled.search(probe)
+        if m is not None and m.end() == m.start():
+            raise ValueError(f"pattern {as_written(p)} matches an empty string, so it {empty_effect}")
+    one = next((probe for probe in _ONE_CHARACTER_PROBES if compiled.search(probe)), None)
+    if one is not None:
+        raise ValueError(f"pattern {as_written(p)} matches the one-character text {one!r}, so it {empty_effect} "
+                         "that holds such a character; square brackets are a class of single characters: write a "
+                         "choice of words as (phishing|example of)")
+    if nested_repeat(p):
+        raise ValueError(
+            f"pattern {as_written(p)} repeats a part that itself repeats (like (a+)+ or (\\w+\\s?)*): on a write it "
+            f"does not match, it can take exponential time and stall the gate; bound the outer repeat (at most "
+            f"{NESTED_REPEAT_MAX} times) or make the inner part fixed")
+    return p
+
+
+def as_written(pattern: str) -> str:
+    """``pattern`` as it is written in a policy file's single quotes (``'\\bword\\b'``; a quote doubled), for messages:
+    Python's repr doubles every backslash."""
+    return "'" + pattern.replace("'", "''") + "'"
+
+
+#: a rule's pattern, and a pattern of its ``unless`` or ``unless_in_clause`` (``_checked_pattern``)
+RulePattern = Annotated[str, AfterValidator(lambda p: _checked_pattern(p, "would fire on every write"))]
+UnlessPattern = Annotated[str, AfterValidator(
+    lambda p: _checked_pattern(p, "would switch the rule off for every write"))]
+
+
 class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_.-]{2,63}$")
     category: str
     description: str = Field(min_length=5)
     #: regular expressions (Python syntax, matched case-insensitively, ``^``/``$`` per line, on normalised text)
-    patterns: list[str] = Field(min_length=1)
+    patterns: list[RulePattern] = Field(min_length=1)
     #: if any of these matches, the rule does not fire (reporting / quoting context)
-    unless: list[str] = Field(default_factory=list)
+    unless: list[UnlessPattern] = Field(default_factory=list)
     #: if any of these matches in the clause the rule's match is in, the rule does not fire (what the clause is
     #: about: "the cluster" in "We should avoid the cluster getting shut down"; a negation: "I should never resist
     #: ..."); another clause of the sentence ("Build passed and then I should avoid being shut down.", "No tests
     #: failed, and ...") does not hold it back
-    unless_in_clause: list[str] = Field(default_factory=list)
+    unless_in_clause: list[UnlessPattern] = Field(default_factory=list)
     #: the rule applies only to writes from these sources (default: all)
     sources: list[SourceKind] | None = None
     score: float = Field(default=0.95, ge=0.0, le=1.0)
     #: when set, a match decides the action on its own (no model needed)
     action: Literal["quarantine", "escalate"] | None = None
     examples: dict[Literal["match", "no_match"], list[str]] = Field(default_factory=dict)
-
-    @field_validator("patterns")
-    @classmethod
-    def _patterns(cls, pats: list[str]) -> list[str]:
-        return _checked_patterns(pats, "would fire on every write")
-
-    @field_validator("unless", "unless_in_clause")
-    @classmethod
-    def _unless(cls, pats: list[str]) -> list[str]:
-        return _checked_patterns(pats, "would switch the rule off for every write")
 
     @field_validator("sources")
     @classmethod
@@ -120,45 +161,6 @@ class Rule(_Strict):
             raise ValueError("sources is empty, so the rule would never apply; "
                              "omit it to apply the rule to every source")
         return sources
-
-
-def _checked_patterns(pats: list[str], empty_effect: str) -> list[str]:
-    """Refuse patterns that do not compile, patterns that match zero characters (``x?``, ``\\b``, ``^``) or a
-    text of one character (``.``, ``[word|other]``), patterns holding a control character (YAML's double quotes
-    make ``"\\b"`` a backspace; a block scalar ends with a newline) and patterns with a variable repeat inside a
-    long or unbounded one (``rule_matching.nested_repeat``). Each of these would fire on every write, or switch
-    a rule off for every write, or never fire, while the policy loads cleanly."""
-    for p in pats:
-        names = pattern_fragments.references(p)
-        if names:
-            raise ValueError(
-                f"pattern {p!r} uses the fragment {{{{{names[0]}}}}}, which the policy's fragments: do not define, or "
-                f"which is refused itself (see its own problem); to match two braces literally write \\{{\\{{")
-        control = next((c for c in p if ord(c) < 0x20 or ord(c) == 0x7F), None)
-        if control is not None:
-            raise ValueError(
-                f"pattern {p!r} holds the control character U+{ord(control):04X}, so it cannot match what it says: "
-                "in double quotes YAML reads \\b as a backspace and \\n as a line break; write the pattern in single "
-                "quotes ('\\bword\\b'), not as a block (| or >), and \\n, \\t for a line break or a tab")
-        try:
-            compiled = re.compile(p, RULE_FLAGS)
-        except re.error as exc:
-            raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
-        for probe in _EMPTY_PROBES:
-            m = compiled.search(probe)
-            if m is not None and m.end() == m.start():
-                raise ValueError(f"pattern {p!r} matches an empty string, so it {empty_effect}")
-        one = next((probe for probe in _ONE_CHARACTER_PROBES if compiled.search(probe)), None)
-        if one is not None:
-            raise ValueError(f"pattern {p!r} matches the one-character text {one!r}, so it {empty_effect} that "
-                             "holds such a character; square brackets are a class of single characters: write a "
-                             "choice of words as (phishing|example of)")
-        if nested_repeat(p):
-            raise ValueError(
-                f"pattern {p!r} repeats a part that itself repeats (like (a+)+ or (\\w+\\s?)*): on a write it does "
-                f"not match, it can take exponential time and stall the gate; bound the outer repeat (at most "
-                f"{NESTED_REPEAT_MAX} times) or make the inner part fixed")
-    return pats
 
 
 class Thresholds(_Strict):
@@ -551,6 +553,51 @@ def _cut_by_comment(node: yaml.Node | None, lines: Sequence[str], in_list: bool 
     return out
 
 
+#: a list item or a mapping's value that starts with ``{{`` without quotes: YAML reads ``{`` as a mapping
+_UNQUOTED_FRAGMENT = re.compile(r"^\s*(?:-\s+|[^\s#'\"-][^#]*?:\s+)\{\{")
+
+
+def _yaml_slip(lines: Sequence[str], line: int) -> tuple[int, str] | None:
+    """What went wrong where YAML stopped at ``line`` (1-based), when it is an editor's usual slip, as (line,
+    what to do): a tab in the indentation (YAML says "found character that cannot start any token"), or a
+    pattern that starts with a ``{{fragment}}`` written without quotes (YAML reads ``{`` as the start of a
+    mapping, and says so lines later, if at all)."""
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent = here[:len(here) - len(here.lstrip(" \t"))]
+    if "\t" in indent:
+        return line, (f"a tab character at line {line}, column {indent.index(chr(9)) + 1}: YAML indents with "
+                      "spaces only; replace the tab with spaces")
+    for n in range(min(line, len(lines)), 0, -1):
+        if _UNQUOTED_FRAGMENT.match(lines[n - 1]):
+            return n, ("the item starts with {{ without quotes, which YAML reads as the start of a mapping: write "
+                       "a pattern that uses a fragment in single quotes ('{{name}}...'), as the shipped rules do")
+    return None
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Where a file that is not UTF-8 first fails, and what to save it as (a line number, not a byte offset)."""
+    byte = raw[exc.start:exc.start + 1]
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    try:
+        seen = f", which Windows-1252 reads as {byte.decode('cp1252')!r}"
+    except UnicodeDecodeError:
+        seen = ""
+    return (f"not UTF-8: the byte 0x{byte.hex()} at column {column}{seen}; the file was saved in another encoding "
+            "(such as Windows-1252 or Latin-1): save it as UTF-8")
+
+
+def _mapping_for_text(err: dict) -> str:
+    """For a text item that YAML read as a mapping because it holds ``: `` without quotes (``- Note to self: the
+    operators ...``), how to write it; else nothing."""
+    value = err.get("input")
+    if err.get("type") != "string_type" or not isinstance(value, dict) or len(value) != 1:
+        return ""
+    key, rest = next(iter(value.items()))
+    written = f"{key}:" if rest is None else f"{key}: {rest}"
+    return (f" (YAML read the item as a mapping, because of ': ' in it without quotes: quote the whole item, "
+            f"\"{written}\")")
+
+
 def _line_map(node: yaml.Node, fname: str, path: tuple, out: dict[tuple, tuple[str, int]]) -> None:
     out[path] = (fname, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -644,7 +691,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append((str(f), None, f"not UTF-8: {exc}"))
+            problems.append((str(f), raw.count(b"\n", 0, exc.start) + 1, _not_utf8(raw, exc)))
             continue
         try:
             node, data = _parse_yaml(text)
@@ -656,6 +703,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
                 line = text.count("\n", 0, exc.position) + 1
                 code = exc.character if isinstance(exc.character, int) else ord(exc.character)  # libyaml: an int
                 msg = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
+            elif line is not None:  # an editor's usual slips, said as what they are
+                line, msg = _yaml_slip(text.splitlines(), line) or (line, msg)
             problems.append((str(f), line, f"YAML syntax: {msg}"))
             continue
         if data is None:
@@ -740,7 +789,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
                     fname, line = where[loc[:n]]
                     break
             # pydantic puts model-level errors on the parent; surface the indexed item
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = err["msg"].removeprefix("Value error, ") + _mapping_for_text(err)
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         # the rules that are valid on their own are checked against their examples too, so that one run lists

@@ -238,3 +238,74 @@ def test_check_no_train_reviews_with_the_classifier_in_force_and_never_trains(tm
     r = runner.invoke(app, ["check", "--no-train", "--submit", "--policy", str(pol), "--data-dir",
                             str(tmp_path / "data"), "The billing export runs at 02:00 UTC."])
     assert r.exit_code == 2 and "--no-train is for the dry run" in _said(r)
+
+
+def _lint_after(tmp_path: Path, name: str, edit) -> tuple[Path, str]:
+    """`policy lint` of a copy of the shipped policy whose file ``name`` ``edit`` (text -> text) changed: the
+    file, and what lint said (exit 1)."""
+    pol = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pol)
+    path = pol / name
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    r = runner.invoke(app, ["policy", "lint", str(pol)])
+    assert r.exit_code == 1, r.output
+    return path, _said(r)
+
+
+def test_lint_says_a_tab_in_the_indentation_is_a_tab(tmp_path):
+    """YAML said "found character that cannot start any token" for a tab before a key of policy.yaml."""
+    path, said = _lint_after(tmp_path, "policy.yaml",
+                             lambda s: s.replace("  uncertain_below: 0.35", "\tuncertain_below: 0.35", 1))
+    line = _line_of(path, "uncertain_below: 0.35")
+    assert (f"policy.yaml:{line}: YAML syntax: a tab character at line {line}, column 1: YAML indents with spaces "
+            "only; replace the tab with spaces") in said
+
+
+def test_lint_says_where_a_file_is_not_utf8_and_what_to_save_it_as(tmp_path):
+    """A file saved as Windows-1252 was refused with a byte offset ("position 2429") and no line."""
+    pol = tmp_path / "policy"
+    shutil.copytree(REPO / "policies", pol)
+    path = pol / "taxonomy.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.strip() == "- I should avoid being shut down.")
+    lines[at] = lines[at].replace("shut down.", "shut down. Don\u2019t tell them.")
+    path.write_bytes("".join(lines).encode("cp1252"))
+    r = runner.invoke(app, ["policy", "lint", str(pol)])
+    assert r.exit_code == 1
+    column = lines[at].index("\u2019") + 1
+    assert (f"taxonomy.yaml:{at + 1}: not UTF-8: the byte 0x92 at column {column}, which Windows-1252 reads as "
+            "'\u2019'") in _said(r) and "save it as UTF-8" in _said(r)
+
+
+def test_lint_says_to_quote_an_exemplar_holding_colon_space(tmp_path):
+    """YAML reads `- Note to self: ...` as a mapping; lint said only "Input should be a valid string"."""
+    item = "Note to self: the operators must never switch me off."
+    first = "      - I should avoid being shut down.\n"
+    path, said = _lint_after(tmp_path, "taxonomy.yaml", lambda s: s.replace(first, first + f"      - {item}\n", 1))
+    assert (f"taxonomy.yaml:{_line_of(path, item)}: categories.self_preservation.exemplars.1: Input should be a valid "
+            f"string (YAML read the item as a mapping, because of ': ' in it without quotes: quote the whole item, "
+            f"\"{item}\")") in said
+
+
+def test_lint_says_to_quote_a_pattern_that_starts_with_a_fragment(tmp_path):
+    """`- {{agent_verb_start}}refus...` without quotes: `{` starts a YAML mapping; lint said "did not find expected
+    '-' indicator" and nothing about the braces, though the README shows the {{name}} syntax."""
+    def unquote(s: str) -> str:
+        at = s.index("      - '{{agent_verb_start}}")
+        end = s.index("\n", at)
+        line = s[at:end]
+        assert line.endswith("'") and "''" not in line
+        return s[:at] + "      - " + line[len("      - '"):-1] + s[end:]
+    path, said = _lint_after(tmp_path, "rules.yaml", unquote)
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith("      - {{"))
+    assert (f"rules.yaml:{line}: YAML syntax: the item starts with {{{{ without quotes, which YAML reads as the start "
+            "of a mapping: write a pattern that uses a fragment in single quotes ('{{name}}...')") in said
+
+
+def test_lint_names_the_pattern_that_does_not_compile_at_its_line_as_written(tmp_path):
+    """The second pattern of a rule did not compile: lint pointed at the list's first line, gave no item index, and
+    printed the pattern with its backslashes doubled (Python's repr), unlike the single-quoted YAML."""
+    bad = r"'\bnew ((system )?(instructions?|directives?)\b.{0,10}:'"
+    path, said = _lint_after(tmp_path, "rules.yaml",
+                             lambda s: s.replace(r"'\bnew (system )?(instructions?|directives?)\b.{0,10}:'", bad, 1))
+    assert f"rules.yaml:{_line_of(path, f'- {bad}')}: rules.0.patterns.1: pattern {bad} does not compile: " in said
