@@ -69,6 +69,9 @@ class BackupReport(BaseModel):
     ledger_problem: str | None = None
     memories: str  # "copied", or why not ("on the Chroma server at ...", "no memories directory")
     memories_bytes: int
+    #: the memory stores other than the data directory's own that hold committed writes of the registry (an
+    #: agent's GatedStore over its own store: ``gatekeeper.store_identity``); not in this copy
+    other_stores: list[str] = []
 
 
 #: the order the copy's parts are put in place at the destination: the registry and then the manifest last, so
@@ -110,7 +113,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
     try:
         private_dir(staging)
         held = _hold_staging(staging)
-        counts, copied, head, verified = _copy_consistently(settings, staging)
+        counts, stores, copied, head, verified = _copy_consistently(settings, staging)
         memories = (f"not copied: on the Chroma server at {settings.chroma_url} (back it up with its own tools)"
                     if settings.chroma_url is not None else "copied" if copied is not None else "no memories directory")
         # absolute paths: a manifest read later, elsewhere, must say which directories these were
@@ -118,7 +121,7 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
                               proposals=counts,
                               ledger_files=head[2], ledger_last_seq=head[0], ledger_last_hash=head[1],
                               ledger_ok=verified.ok, ledger_problem=verified.problem, memories=memories,
-                              memories_bytes=copied or 0)
+                              memories_bytes=copied or 0, other_stores=stores)
         _write_durably(staging / MANIFEST, (report.model_dump_json(indent=1) + "\n").encode("utf-8"))
         # to the destination, now that no gate waits for the copy
         shutil.copytree(staging, partial, ignore=shutil.ignore_patterns(_STAGING_LOCK))
@@ -156,10 +159,11 @@ def backup_data_dir(settings: GatekeeperSettings, destination: str | Path) -> Ba
 
 def _copy_consistently(settings: GatekeeperSettings, staging: Path):
     """The registry (online backup) and the memories under the store's exclusive lock, then the ledger's
-    consistent cut, into ``staging``. Returns (counts by state, memories' bytes or None, the ledger copy's head
-    (seq, hash, files), the ledger copy's VerifyReport)."""
+    consistent cut, into ``staging``. Returns (counts by state, the other memory stores holding committed writes,
+    memories' bytes or None, the ledger copy's head (seq, hash, files), the ledger copy's VerifyReport)."""
     from gatekeeper.chroma_store import LOCK_FILE, _ProcessLock
     from gatekeeper.registry import _UNFINISHED, ProposalRegistry
+    from gatekeeper.store_identity import IN_DATA_DIR
 
     chroma = settings.chroma_path
     embedded = settings.chroma_url is None and chroma.is_dir()
@@ -177,6 +181,9 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
                     target.commit()
                     counts = {state: 0 for state in registry.counts()}
                     counts.update(target.execute("SELECT state, COUNT(*) FROM proposals GROUP BY state").fetchall())
+                    stores = sorted(s for (s,) in target.execute(
+                        "SELECT DISTINCT store FROM proposals WHERE state='committed' AND store IS NOT NULL")
+                        if not s.startswith(f"chromadb {IN_DATA_DIR}/"))
                 finally:
                     target.close()
             finally:
@@ -194,7 +201,7 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
     copy = AuditLedger(staging / settings.ledger_path.name)
     verified = copy.verify(archives=True)
     if not verified.ok:  # the problem found is the one to report
-        return counts, copied, head, verified
+        return counts, stores, copied, head, verified
     con = sqlite3.connect(staging / settings.registry_path.name)
     try:
         lost = ledger_lost(copy, con)
@@ -204,7 +211,7 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
         verified = verified.model_copy(update={
             "ok": False, "problem": "the ledger is empty or missing while the registry holds decisions recorded in "
                                     "it: the audit ledger was lost; a gate will not open on this copy"})
-    return counts, copied, head, verified
+    return counts, stores, copied, head, verified
 
 
 #: the staging folder's prefix inside the data directory (one per backing-up process, by pid)

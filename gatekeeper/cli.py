@@ -415,6 +415,12 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         return
     console.print(f"[bold]{_shown(d.id)}[/bold]  state={d.state.value}{'  OVERDUE' if d.overdue else ''}")
     console.print(f"namespace={_shown('/'.join(d.namespace))} key={_shown(d.key)}")
+    if d.other_store and d.state.value == "pending":
+        from gatekeeper.store_identity import where_to_decide
+
+        console.print(f"[yellow]to be stored in another memory store ({_shown(d.other_store)}) than this "
+                      f"process's: approving or editing it here is refused; {where_to_decide(d.other_store)}"
+                      "[/yellow]", soft_wrap=True)
     console.print(f"provenance: {_shown(d.proposal.provenance.model_dump(mode='json', exclude_none=True))}")
     console.print(f"memory: {_shown(json.dumps(d.proposal.value, ensure_ascii=False))}")
     if d.decision:
@@ -1396,6 +1402,30 @@ def forget(proposal_ids: Optional[list[str]] = typer.Argument(None, help="Ids of
         gate.close()
 
 
+@app.command("adopt-store")
+def adopt_store(old_store: str = typer.Argument(..., help="The identity the writes were journaled for, as a "
+                                                          "refusal or `gatekeeper status` shows it."),
+                operator: Optional[str] = typer.Option(None, "--operator", help="Who (recorded in the ledger); "
+                                                                               "required unless --dry-run."),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Only count the writes it would take over."),
+                data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
+    """Take over the writes journaled for a memory store that moved (its database file renamed or mounted
+    elsewhere) as the store this gate opens now (GATEKEEPER_MEMORY_STORE): every gate leaves a write to the store
+    it was proposed for, and a moved store's identity is not the one recorded."""
+    gate = _open_gate(data_dir, policy_dir)
+    try:
+        try:
+            rows = gate.adopt_store(old_store, operator=operator or ("(dry run)" if dry_run else ""),
+                                    dry_run=dry_run)
+        except ValueError as exc:
+            raise _fail(_one_line(exc)) from None
+        verb = "would take over" if dry_run else "took over"
+        console.print(f"{verb} {rows} write(s) and delete(s) of {_shown(old_store)} as {_shown(gate.store_id)}",
+                      soft_wrap=True)
+    finally:
+        gate.close()
+
+
 @app.command()
 def backup(destination: Path = typer.Argument(..., help="A new (or empty) directory for the copy."),
            json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
@@ -1425,6 +1455,10 @@ def backup(destination: Path = typer.Argument(..., help="A new (or empty) direct
                   f"{report.ledger_last_seq}:{report.ledger_last_hash})")
     console.print(f"memories: {report.memories}" + (f" ({report.memories_bytes} bytes)" if report.memories_bytes
                                                     else ""))
+    for store in report.other_stores:  # an agent's own store: the registry says what it holds, not this copy
+        err.print(f"[yellow]not copied: memories committed into {_shown(store)}; back that store up with its own "
+                  "tools, at the same moment, or a restored registry calls writes committed that it lacks[/yellow]",
+                  soft_wrap=True)
     if not report.ledger_ok:
         err.print(f"[yellow]the ledger was copied as it is, but it does not verify: {_shown(report.ledger_problem)} "
                   "(gatekeeper ledger verify on the data directory)[/yellow]")
@@ -1804,7 +1838,7 @@ def status(data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = Poli
             opened["gate_error"] = getattr(exc, "why", None) or f"the gate did not open (exit {code})"
     if gate is not None:
         try:
-            memories = getattr(gate.memory_store, "location", type(gate.memory_store).__name__)
+            memories = getattr(gate.memory_store, "location", gate.store_id)
             if json_out:
                 checks = _status_checks(gate.registry, gate.ledger)
                 print(json.dumps({**policy, **opened, **gate_health(gate).model_dump(mode="json"),
@@ -1958,8 +1992,10 @@ def _print_status(registry, ledger, memories: str) -> bool:
                       "per-agent queue cap (escalation.max_pending_per_agent): an agent is flooding the "
                       "gate[/yellow]")
     if h.unfinished:
-        console.print(f"[yellow]{h.unfinished} writes a crash left half done: a gate finishes them when it opens "
-                      "(or gate.recover())[/yellow]")
+        stores = ", ".join(f"{_shown(s) if s else 'any'} ({n})" for s, n in registry.unfinished_by_store().items())
+        console.print(f"[yellow]{h.unfinished} writes a crash left half done: a gate over the memory store each is "
+                      f"for finishes them when it opens (or gate.recover()); by store: {stores}[/yellow]",
+                      soft_wrap=True)
     for warning in _policy_warnings(ledger):
         console.print(f"[yellow]{_shown(warning)}[/yellow]")
     console.print(f"guardrails metrics disabled: {guardrails_metrics_disabled()}")

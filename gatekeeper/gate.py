@@ -103,7 +103,13 @@ from gatekeeper.settings import (
     GatekeeperSettings,
     check_environment,
 )
-from gatekeeper.store_identity import OtherStoreError, load_memory_store, store_identity
+from gatekeeper.store_identity import (
+    OtherStoreError,
+    load_memory_store,
+    store_identity,
+    takes_over,
+    where_to_decide,
+)
 from gatekeeper.telemetry import report_import_warnings
 from gatekeeper.training_process import (
     PolicyChanged,
@@ -500,10 +506,11 @@ class Gatekeeper:
 
     def writes_to(self, row: dict) -> bool:
         """Whether this gate writes the registry ``row`` (a proposal or a delete) into its memory store: the row was
-        journaled for this gate's store, or before stores were recorded. A write journaled for another store (the
-        agent's ``GatedStore`` over its own store, while this is the CLI's gate over the data directory's chromadb)
-        is left to a gate of that store: written here, the agent would never read it."""
-        return row.get("store") in (None, self.store_id)
+        journaled for this gate's store, or before stores were recorded, or for the in-memory store of an ended
+        process of the same kind (``store_identity.takes_over``). A write journaled for another store (the agent's
+        ``GatedStore`` over its own store, while this is the CLI's gate over the data directory's chromadb) is left
+        to a gate of that store: written here, the agent would never read it."""
+        return takes_over(self.store_id, row.get("store"))
 
     def refuse_another_store(self, row: dict) -> None:
         """``OtherStoreError`` when ``row`` is a write this gate does not write into its store (``writes_to``),
@@ -512,9 +519,31 @@ class Gatekeeper:
             raise OtherStoreError(
                 f"proposal {row['id']} is to be stored in the agent's memory store ({row['store']}), and this "
                 f"process writes to another ({self.store_id}): committed here, the agent would never recall it. "
-                "Decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for "
-                "`gatekeeper review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process "
-                "(a rejection stores nothing and works anywhere)")
+                f"{where_to_decide(row['store'])[:1].upper()}{where_to_decide(row['store'])[1:]}")
+
+    def adopt_store(self, old: str, *, operator: str, dry_run: bool = False) -> int:
+        """Take over the writes and deletes journaled for the memory store ``old`` as this gate's store's: the same
+        store, moved (its database file renamed, mounted elsewhere), whose writes every gate now leaves to a store
+        that no longer exists. How many rows; ledgered as ``store.adopted`` with ``operator``. ValueError for an
+        empty operator, for ``old`` being this gate's store, and for an in-memory store of a process still running
+        (its writes are that process's to make)."""
+        operator = (operator or "").strip()
+        if not operator:
+            raise ValueError("adopting a store needs the operator's name, for the ledger")
+        if old == self.store_id:
+            raise ValueError(f"{old} is this gate's memory store already")
+        if takes_over(self.store_id, old):  # an ended process's in-memory store: its writes are taken over anyway
+            raise ValueError(f"{old} is the in-memory store of a process that has ended: this gate takes its "
+                             "writes over without adopting it")
+        if " in process " in old:
+            raise ValueError(f"{old} is held in the memory of a process: no other store is that store")
+        if dry_run:
+            return self.registry.relabel_store(old, self.store_id, dry_run=True)
+        with self._admitted(CHANGE_REFUSED):
+            rows = self.registry.relabel_store(old, self.store_id)
+            self._append("store.adopted", old_store=old, store=self.store_id, rows=rows, operator=operator)
+        log.info("gate.store_adopted", old_store=old, store=self.store_id, rows=rows, operator=operator)
+        return rows
 
     def record_deletes(self, deletes: Sequence[tuple[tuple[str, ...], str]], *, agent_id: str,
                        apply: Any, task_id: str | None = None) -> None:
@@ -1027,7 +1056,8 @@ class Gatekeeper:
         for p, _, decision in items:
             _crash_point("after_store_write")
             out[p.id] = ProposalState.committed, decision
-        self.registry.mark_many([p.id for p, _, _ in items], applied=True)
+        # a row from before stores were recorded now names the store that holds it (an erasure elsewhere is refused)
+        self.registry.mark_many([p.id for p, _, _ in items], applied=True, store=self.store_id)
         return out
 
     def _move_to_quarantine(self, proposal_id: str, reason: str) -> None:
@@ -1321,7 +1351,16 @@ class Gatekeeper:
         counted), so the queue cap would quarantine it again (a retry then would only add a row)."""
         reason = _RETRY_KINDS[kind][0]
         if reason is not None:
-            return [(row, None) for row in self.registry.awaiting_retry(reason, limit)]
+            # page by page past the rows of another memory store (a gate over that store retries them), which
+            # would otherwise fill every run's ``limit``
+            out, seen = [], 0
+            while len(out) < limit:
+                chunk = self.registry.awaiting_retry(reason, _RECHECK_PAGE, offset=seen)
+                if not chunk:
+                    break
+                seen += len(chunk)
+                out += [(row, None) for row in chunk if self.writes_to(row)][:limit - len(out)]
+            return out
         with self._policy_lock:
             policy, reviewer = self.policy, self.reviewer
         cap = policy.escalation.max_pending_per_agent
@@ -1337,6 +1376,9 @@ class Gatekeeper:
             if not chunk:
                 break
             seen += len(chunk)
+            chunk = [r for r in chunk if self.writes_to(r)]  # another store's: a gate over that store rechecks
+            if not chunk:
+                continue
             if waiting is None:
                 waiting = self.registry.pending_by_agent({r["agent_id"] for r in chunk}) if cap else {}
             elif cap:  # agents first met on this page: their escalations waiting, as read now
@@ -1363,7 +1405,6 @@ class Gatekeeper:
         report: list[dict[str, Any]] = []
         for row, stays in self._retry_candidates(kind, limit, since):
             old = row_proposal(row)
-            stays = stays or (None if self.writes_to(row) else "other_store")  # retried by a gate of its store
             if stays:
                 report.append({"proposal_id": old.id, "outcome": stays, "retried_as": None,
                                "state": ProposalState.quarantined.value, "superseded_by": None, "carried": None})
@@ -1520,30 +1561,31 @@ class Gatekeeper:
     def _recover(self) -> dict[str, int]:
         counts = dict.fromkeys(_RECOVERY_COUNTS, 0)
         skipped = 0
-        others = self._finish_deletes(counts)
+        others = self._finish_deletes(counts)  # the stores of the deletes it left, as of the rows below
         rows = self.registry.unfinished()
         logged: dict[str, Any] = {}
         for row in rows:
             if not self.writes_to(row):
-                others += 1  # a gate of its memory store finishes it
+                others.append(row["store"])  # a gate of its memory store finishes it
             elif not self._finish(row, counts, logged):
                 skipped += 1
         if any(counts.values()):
             self._append("gate.recovered", **counts)
         if others:
-            log.warning("gate.recovery_left_to_other_store", rows=others, store=self.store_id,
-                        hint="a gate opened with the memory store these writes are for finishes them")
-        return {**counts, "skipped_live": skipped, "other_store": others}
+            log.warning("gate.recovery_left_to_other_store", rows=len(others), their_stores=sorted(set(others)),
+                        this_store=self.store_id,
+                        hint="a gate opened over the memory store these writes are for finishes them")
+        return {**counts, "skipped_live": skipped, "other_store": len(others)}
 
-    def _finish_deletes(self, counts: dict[str, int]) -> int:
+    def _finish_deletes(self, counts: dict[str, int]) -> list[str]:
         """Apply the recorded (and ledgered) deletes a crash kept from the memory store, unless a later commit of
         the key superseded them. Under the key's lock, which the deleting process holds from its record to its
-        store delete: a delete still in flight elsewhere is finished by then and found applied. Returns how many
-        it left to a gate of another memory store (``writes_to``)."""
-        others = 0
+        store delete: a delete still in flight elsewhere is finished by then and found applied. Returns the
+        stores of those it left to a gate of another memory store (``writes_to``)."""
+        others: list[str] = []
         for row in self.registry.unapplied_deletes():
             if not self.writes_to(row):
-                others += 1
+                others.append(row["store"])
                 continue
             namespace = tuple(json.loads(row["namespace"]))
             with self.key_locks([(namespace, row["key"])]):

@@ -530,12 +530,16 @@ class ProposalRegistry:
         self.mark_many([proposal_id], applied=applied, ledgered=ledgered)
 
     def mark_many(self, proposal_ids: Sequence[str], *, applied: bool | None = None,
-                  ledgered: bool | None = None) -> None:
-        """Set the applied / ledgered flags of several proposals in one transaction."""
+                  ledgered: bool | None = None, store: str | None = None) -> None:
+        """Set the applied / ledgered flags of several proposals in one transaction; with ``store``, the memory
+        store a row journaled before stores were recorded was written into (one that names its store keeps it)."""
         sets, args = [], []
         if applied is not None:
             sets.append("applied=?")
             args.append(int(applied))
+        if store is not None:
+            sets.append("store=COALESCE(store, ?)")
+            args.append(store)
         if ledgered is not None:
             sets.append("ledgered=?")
             args.append(int(ledgered))
@@ -815,16 +819,37 @@ class ProposalRegistry:
             "SELECT COUNT(*) FROM proposals WHERE agent_id=? AND state='pending' AND wording(text)=? AND id != ?",
             (agent_id, text_wording(text), excluding)).fetchone()[0]
 
+    def relabel_store(self, old: str, new: str, *, dry_run: bool = False) -> int:
+        """Record the writes and deletes journaled for the memory store ``old`` as ``new``'s (the same store,
+        moved); how many rows that is."""
+        with self._tx() as con:
+            n = sum(con.execute(f"SELECT COUNT(*) FROM {t} WHERE store=?", (old,)).fetchone()[0]
+                    for t in ("proposals", "deletions"))
+            if not dry_run:
+                for table in ("proposals", "deletions"):
+                    con.execute(f"UPDATE {table} SET store=? WHERE store=?", (new, old))
+        return n
+
+    def unfinished_by_store(self) -> dict[str | None, int]:
+        """How many rows ``unfinished`` would return, by the memory store each is for (None: recorded before stores
+        were), and the unapplied deletes likewise."""
+        out: dict[str | None, int] = {}
+        for table, where in (("proposals", _UNFINISHED), ("deletions", "applied=0")):
+            for row in self._con().execute(f"SELECT store, COUNT(*) AS n FROM {table} WHERE {where} GROUP BY store"):
+                out[row["store"]] = out.get(row["store"], 0) + row["n"]
+        return out
+
     def count_unfinished(self) -> int:
         """How many rows ``unfinished`` would return (a partial index: cheap at any registry size)."""
         return self._con().execute(f"SELECT COUNT(*) FROM proposals WHERE {_UNFINISHED}").fetchone()[0]
 
-    def awaiting_retry(self, reason_prefix: str, limit: int) -> list[dict]:
+    def awaiting_retry(self, reason_prefix: str, limit: int, offset: int = 0) -> list[dict]:
         """Quarantined rows not yet retried whose decision reason starts with ``reason_prefix`` (the memory store
         refused their commit, or their review failed), oldest first."""
         return [dict(r) for r in self._con().execute(
             f"""SELECT * FROM proposals WHERE {_QUARANTINED_WITH_REASON} AND {_NOT_RETRIED}
-               ORDER BY created_at, rowid LIMIT ?""", (len(reason_prefix), reason_prefix, int(limit)))]
+               ORDER BY created_at, rowid LIMIT ? OFFSET ?""",
+            (len(reason_prefix), reason_prefix, int(limit), int(offset)))]
 
     def awaiting_retry_of_key(self, reason_prefix: str, namespace: str, key: str) -> list[dict]:
         """``awaiting_retry``'s rows of one (namespace, key) (``namespace`` as stored), oldest first."""

@@ -66,6 +66,7 @@ from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, G
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
+from gatekeeper.store_identity import where_to_decide
 from gatekeeper.models import (
     EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, as_utc, utcnow,
     whole_number)
@@ -218,6 +219,9 @@ class QueueItem(BaseModel):
     #: the part of the memory the classifier scored it by, when that is not its whole text (a sentence of a long
     #: note, decoded content): what the queue shows beside the memory's start (``ReviewResult.deciding_text``)
     deciding_text: str | None = None
+    #: the memory store this write is for, when the gate serving the queue writes to another
+    #: (``Gatekeeper.writes_to``): approving or editing it here is refused, rejecting it is not
+    other_store: str | None = None
 
     @property
     def releasable(self) -> bool:
@@ -394,6 +398,9 @@ class ReviewService:
             return "decided or changed since the queue was loaded"
         if _same_name(reviewer, row["agent_id"]):
             return "proposed by an agent of your name: you cannot review it"
+        if not self.gate.writes_to(row):
+            return (f"to be stored in another memory store than this server's ({row['store']}): "
+                    f"{where_to_decide(row['store'])}")
         if _hidden_in_value(row):
             return "it holds characters a reader cannot see: approve it on its own page, after reading it whole"
         return None
@@ -413,6 +420,7 @@ class ReviewService:
             resolved_by=row["resolved_by"], resolved_reason=row["resolved_reason"],
             resolved_at=datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None,
             version=row["version"], superseded_by=row.get("superseded_by"), deciding_text=_deciding_text(row),
+            other_store=None if self.gate.writes_to(row) else row["store"],
         )
 
     # ------------------------------------------------------------------ writes

@@ -16,9 +16,14 @@ identity was recorded (``store`` NULL) are written by any gate, as they were.
 
 The identity is what tells stores apart without a name given to them: a chromadb's directory or server and
 collection, a SQLite store's database file, a Postgres store's host, port and database, and otherwise the
-store's class (two stores of one class that this cannot tell apart, such as two in-memory stores, read as the
-same store). A path inside the data directory is recorded relative to it (``<data dir>/chroma``), so a copy of the
-directory restored elsewhere (``gatekeeper backup``) writes its rows into its own copy of the store.
+store's class (two stores of one class that this cannot tell apart read as the same store). A path inside the data
+directory is recorded relative to it (``<data dir>/chroma``), so a copy of the directory restored elsewhere
+(``gatekeeper backup``) writes its rows into its own copy of the store. A store held in a process's memory
+(LangGraph's ``InMemoryStore``, a ``SqliteStore`` on ``:memory:``, an in-memory chromadb) is that process's alone:
+its identity names the process (``registry.process_token``), so no other process writes into a throwaway store of
+its own and calls the write committed; once that process has ended, a new process's in-memory store of the same
+kind takes its rows over (the agent restarted: its memory is the new store), and ``GATEKEEPER_MEMORY_STORE`` may not
+name such a store.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.object_spec import load_attribute, spec_parts
-from gatekeeper.registry import ConflictError
+from gatekeeper.registry import ConflictError, owner_alive, process_token
 
 __all__ = ["ENV_VAR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec", "load_memory_store",
            "store_identity"]
@@ -66,18 +71,35 @@ def load_memory_store(spec: str) -> Any:
 
     obj, attr = load_attribute(spec, **_SPEC)
     if not isinstance(obj, BaseStore):
-        if (isinstance(obj, type) and not issubclass(obj, BaseStore)) or not callable(obj):
-            raise MemoryStoreSpecError(f"memory store {spec!r}: {attr} is a {type(obj).__name__}, not a LangGraph "
-                                       "store (BaseStore) or a function that returns one")
-        try:
-            obj = obj()
-        except Exception as exc:  # noqa: BLE001 - the factory's own error (a database that does not open)
-            raise MemoryStoreSpecError(f"memory store {spec!r}: calling {attr}() failed: "
-                                       f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(obj, BaseStore):
-            raise MemoryStoreSpecError(f"memory store {spec!r}: {attr}() returned a {type(obj).__name__}, not a "
-                                       "LangGraph store (BaseStore)")
+        obj = _called(spec, attr, obj, BaseStore)
+    if type(obj).__name__ == "GatedStore" and hasattr(obj, "gate"):
+        raise MemoryStoreSpecError(f"memory store {spec!r}: {attr} is a GatedStore: name the store it wraps")
+    if in_memory(obj):
+        raise MemoryStoreSpecError(f"memory store {spec!r}: {attr} is a {type(obj).__name__} held in memory: each "
+                                   "process gets a store of its own, which dies with it, so no other process can "
+                                   "write into the agent's; decide its writes in the agent's process "
+                                   "(ReviewService(gate)), or keep its memories in a database")
     return obj
+
+
+def _called(spec: str, attr: str, factory: Any, store_type: type) -> Any:
+    """What ``factory`` returns, when it is a store (``store_type``); ``MemoryStoreSpecError`` otherwise."""
+    if (isinstance(factory, type) and not issubclass(factory, store_type)) or not callable(factory):
+        raise MemoryStoreSpecError(f"memory store {spec!r}: {attr} is a {type(factory).__name__}, not a LangGraph "
+                                   "store (BaseStore) or a function that returns one")
+    try:
+        store = factory()
+    except Exception as exc:  # noqa: BLE001 - the factory's own error (a database that does not open)
+        raise MemoryStoreSpecError(f"memory store {spec!r}: calling {attr}() failed: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(store, store_type):
+        raise MemoryStoreSpecError(f"memory store {spec!r}: {attr}() returned a {type(store).__name__}, not a "
+                                   "LangGraph store (BaseStore)")
+    return store
+
+
+#: how an in-memory store's identity names its process: ``<kind> in process <host:pid:start>``
+_IN_PROCESS = " in process "
 
 
 def store_identity(store: Any, data_dir: str | Path | None = None) -> str:
@@ -87,9 +109,51 @@ def store_identity(store: Any, data_dir: str | Path | None = None) -> str:
     if chroma is not None:
         return chroma
     kind = f"{type(store).__module__}.{type(store).__qualname__}"
+    if in_memory(store):
+        return f"{kind}{_IN_PROCESS}{process_token()}"
     file = _sqlite_file(store)
     where = _shown_path(file, data_dir) if file else _postgres_database(store)
     return f"{kind} {where}" if where else kind
+
+
+def in_memory(store: Any) -> bool:
+    """Whether ``store`` keeps its memories in this process's memory: LangGraph's ``InMemoryStore``, a store on a
+    ``sqlite3`` connection to ``:memory:``, a ``ChromaMemoryStore`` on an in-memory client."""
+    from langgraph.store.memory import InMemoryStore
+
+    if isinstance(store, InMemoryStore):
+        return True
+    if isinstance(getattr(store, "conn", None), sqlite3.Connection):
+        return _sqlite_file(store) is None
+    module = sys.modules.get("gatekeeper.chroma_store")
+    return (module is not None and isinstance(store, module.ChromaMemoryStore) and store.server_url is None
+            and store.path is None and store._scratch_collection)  # noqa: SLF001
+
+
+def where_to_decide(identity: str) -> str:
+    """How a person decides a write journaled for the store ``identity`` when this process's gate writes to
+    another: where to approve it (a rejection stores nothing and is made anywhere)."""
+    if _IN_PROCESS in identity:
+        return ("it is held in the memory of the agent's process, which no other process can write into: decide it "
+                "in that process (ReviewService(gate)); a rejection stores nothing and works anywhere")
+    return ("decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
+            "review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process (a rejection stores "
+            "nothing and works anywhere)")
+
+
+def takes_over(mine: str, theirs: str | None) -> bool:
+    """Whether a gate over the store of identity ``mine`` writes a row journaled for ``theirs``: the same store, a
+    row from before stores were recorded (None), or the in-memory store of a process that has ended, of the same
+    kind as this one's (the agent restarted: its memory is the new store)."""
+    if theirs is None or theirs == mine:
+        return True
+    kind, sep, owner = theirs.partition(_IN_PROCESS)
+    my_kind, my_sep, _ = mine.partition(_IN_PROCESS)
+    return bool(sep and my_sep and kind == my_kind and not owner_alive(owner))
+
+
+#: how an identity writes the data directory, for a path inside it
+IN_DATA_DIR = "<data dir>"
 
 
 def _shown_path(path: str | Path, data_dir: str | Path | None) -> str:
@@ -97,7 +161,7 @@ def _shown_path(path: str | Path, data_dir: str | Path | None) -> str:
     full = Path(path).resolve()
     if data_dir is not None:
         try:
-            return "<data dir>/" + full.relative_to(Path(data_dir).resolve()).as_posix()
+            return f"{IN_DATA_DIR}/" + full.relative_to(Path(data_dir).resolve()).as_posix()
         except ValueError:
             pass
     return str(full)

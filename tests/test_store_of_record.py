@@ -27,6 +27,7 @@ from gatekeeper.gate import STORE_FAILED, Gatekeeper
 from gatekeeper.models import EscalationMode, MemoryWrite, ProposalState, Provenance
 from gatekeeper.review_service import ReviewDecision, ReviewService
 from gatekeeper.settings import GatekeeperSettings
+from gatekeeper.registry import process_token
 from gatekeeper.store_identity import MemoryStoreSpecError, OtherStoreError, load_memory_store, store_identity
 
 from conftest import REPO, make_gate
@@ -75,6 +76,47 @@ def test_the_identity_tells_the_stores_of_a_deployment_apart(tmp_path, reviewer)
     assert gate.store_id == "chromadb <data dir>/chroma gatekeeper_memories"
     assert len({gate.store_id, store_identity(a), store_identity(InMemoryStore())}) == 3
     gate.close()
+
+
+def _live_foreign_token() -> str:
+    """The owner token of a live process that is not this one (pytest's parent)."""
+    from gatekeeper.registry import _HOST, _start_ticks
+
+    return f"{_HOST}:{os.getppid()}:{_start_ticks(os.getppid()) or '?'}"
+
+
+def _dead_token() -> str:
+    from gatekeeper.registry import _HOST
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return f"{_HOST}:{proc.pid}:1"
+
+
+def test_an_in_memory_store_is_its_process_s_own_and_a_restarted_agent_s_takes_over(tmp_path, reviewer):
+    """An in-memory store's identity named only its class, so a reviewer's process that opened an InMemoryStore of
+    its own (through GATEKEEPER_MEMORY_STORE) approved the agent's escalation into it: committed, and lost with that
+    process. Now it names the process: a live agent's writes are decided in its process only, and once that process
+    has ended, the restarted agent's in-memory store takes them over."""
+    data = tmp_path / "data"
+    gate = make_gate(data, reviewer, memory_store=InMemoryStore(), escalation_mode=EscalationMode.park)
+    assert gate.store_id.endswith(f" in process {process_token()}")
+    kind = gate.store_id.split(" in process ")[0]
+    held = {}
+    for name, owner in (("live", _live_foreign_token()), ("dead", _dead_token())):
+        o = gate.submit(_write(BELIEF, key=name))
+        with gate.registry._tx() as con:  # noqa: SLF001 - journaled by another process's in-memory store
+            con.execute("UPDATE proposals SET store=? WHERE id=?", (f"{kind} in process {owner}", o.proposal.id))
+        held[name] = o.proposal.id
+    service = ReviewService(gate)
+    with pytest.raises(OtherStoreError, match="held in the memory of the agent's process") as refused:
+        service.decide(held["live"], ReviewDecision(type="approve", reviewer="alice"))
+    assert "GATEKEEPER_MEMORY_STORE" not in str(refused.value)  # no process but the agent's can write there
+    item = service.decide(held["dead"], ReviewDecision(type="approve", reviewer="alice"))
+    assert item.state is ProposalState.committed and gate.memory_store.get(NS, "dead") is not None
+    chroma = make_gate(tmp_path / "other", reviewer)
+    assert not chroma.writes_to({"store": f"{kind} in process {_dead_token()}"})  # another kind of store
+    chroma.close(), gate.close()
 
 
 def test_an_approval_in_another_store_s_process_is_refused_and_made_where_the_agent_reads(tmp_path, reviewer):
@@ -226,7 +268,16 @@ def test_an_erasure_and_a_store_retry_are_left_to_a_gate_of_the_store(tmp_path, 
     elsewhere = make_gate(data, reviewer)
     with pytest.raises(ErasureRefused, match="GATEKEEPER_MEMORY_STORE"):
         erase_memories(elsewhere, namespace=NS, key="tps", operator="dpo", reason="REQ-1")
-    assert [r["outcome"] for r in elsewhere.retry_store_failures(operator="ops")] == ["other_store"]
+    assert elsewhere.retry_store_failures(operator="ops") == []  # left to a gate over the agent's store
+    # a failure of its own store, journaled after the agent's: a limit of one reaches it (the agent's row filled
+    # every run's limit)
+    chroma_batch = elsewhere.memory_store.batch
+    monkeypatch.setattr(elsewhere.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
+    own = elsewhere.submit(_write("Invoices are due on the 5th.", key="invoices"))
+    assert own.state is ProposalState.quarantined
+    monkeypatch.setattr(elsewhere.memory_store, "batch", chroma_batch)
+    report = elsewhere.retry_store_failures(operator="ops", limit=1)
+    assert [(r["proposal_id"], r["outcome"]) for r in report] == [(own.proposal.id, "retried")]
     assert elsewhere.memory_store.get(NS, "rota") is None
     elsewhere.close()
 
@@ -244,16 +295,135 @@ def test_the_memory_store_setting(tmp_path, monkeypatch):
         GatekeeperSettings(data_dir=tmp_path, memory_store="my_app.stores:store", chroma_url="http://localhost:8000")
     with pytest.raises(ValueError, match="expected 'module:attribute'"):
         GatekeeperSettings(data_dir=tmp_path, memory_store="my_app.stores")
+    _factory_file(tmp_path, tmp_path / "agent.db")  # agent_store.py: make_store() opens a SqliteStore file
     f = tmp_path / "stores.py"
-    f.write_text("from langgraph.store.memory import InMemoryStore\nstore = InMemoryStore()\nnot_a_store = 42\n"
-                 "def broken():\n    raise RuntimeError('no database')\n")
-    assert isinstance(load_memory_store(f"{f}:store"), InMemoryStore)
+    f.write_text((tmp_path / "agent_store.py").read_text() + "from langgraph.store.memory import InMemoryStore\n"
+                 "memory = InMemoryStore()\nnot_a_store = 42\ndef broken():\n    raise RuntimeError('no database')\n")
+    assert isinstance(load_memory_store(f"{f}:make_store"), SqliteStore)
+    # a store held in memory is each process's own: another process's gate would write into a throwaway one
+    with pytest.raises(MemoryStoreSpecError, match="held in memory: each process gets a store of its own"):
+        load_memory_store(f"{f}:memory")
     with pytest.raises(MemoryStoreSpecError, match="is a int, not a LangGraph store"):
         load_memory_store(f"{f}:not_a_store")
     with pytest.raises(MemoryStoreSpecError, match=r"calling broken\(\) failed: RuntimeError: no database"):
         load_memory_store(f"{f}:broken")
-    monkeypatch.setenv("GATEKEEPER_MEMORY_STORE", f"{f}:store")
-    assert GatekeeperSettings(data_dir=tmp_path).memory_store == f"{f}:store"
+    monkeypatch.setenv("GATEKEEPER_MEMORY_STORE", f"{f}:make_store")
+    assert GatekeeperSettings(data_dir=tmp_path).memory_store == f"{f}:make_store"
     with pytest.raises(MemoryStoreSpecError, match="does not import"):
         Gatekeeper.open(_agent_settings(tmp_path / "d", memory_store="no_such_module_here:store"))
     assert not (tmp_path / "d").exists()  # a refused open leaves no data directory behind
+
+
+def test_a_row_from_before_stores_were_recorded_names_the_store_that_took_it(tmp_path, reviewer):
+    """A pending row of an older data directory (no store recorded) is approved in the chromadb's gate: the memory
+    is there, and the row said nothing of it, so a later erasure through the agent's store reported it erased
+    while the chromadb kept it."""
+    data, db = tmp_path / "data", tmp_path / "agent.db"
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db), escalation_mode=EscalationMode.park)
+    pid = agent.submit(_write(BELIEF)).proposal.id
+    with agent.registry._tx() as con:  # noqa: SLF001 - as an older release journaled it
+        con.execute("UPDATE proposals SET store=NULL WHERE id=?", (pid,))
+    agent.close()
+    elsewhere = make_gate(data, reviewer)
+    ReviewService(elsewhere).decide(pid, ReviewDecision(type="approve", reviewer="alice"))
+    assert elsewhere.registry.require(pid)["store"] == elsewhere.store_id
+    assert elsewhere.memory_store.get(NS, "k") is not None
+    elsewhere.close()
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db))
+    with pytest.raises(ErasureRefused, match="chromadb <data dir>/chroma"):
+        erase_memories(agent, namespace=NS, key="k", operator="dpo", reason="REQ-2")
+    agent.close()
+
+
+def test_reviewers_see_before_deciding_that_a_write_goes_to_another_store(tmp_path, reviewer, monkeypatch):
+    """The queue, the item page, the API and `review show` said nothing of it: a reviewer learnt only from the
+    refusal, and the web's 409 page said the item had changed and dropped the reviewer's edit."""
+    import html
+    import re
+
+    from gatekeeper.accounts import AccountStore
+    from gatekeeper.web import create_app
+
+    from conftest import WEB_PASSWORD, web_login
+
+    data, db = tmp_path / "data", tmp_path / "agent.db"
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db), escalation_mode=EscalationMode.park)
+    pid = agent.submit(_write(BELIEF)).proposal.id
+    agent.close()
+    gate = make_gate(data, reviewer)
+    accounts = AccountStore(gate.registry.path)
+    _, token = accounts.add("bob", WEB_PASSWORD, role="reviewer")
+    service = ReviewService(gate)
+    try:
+        assert service.item(pid).other_store == store_identity(_sqlite_store(db))
+        web = create_app(service, accounts, secret_key=b"s" * 64)
+        bob = web_login(web, "bob")
+        assert "another store: approve elsewhere" in bob.get("/queue").text
+        page = bob.get(f"/items/{pid}").text
+        assert 'id="other-store"' in page and "GATEKEEPER_MEMORY_STORE" in page
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        edit = "I should let the operators shut me down."
+        r = bob.post(f"/items/{pid}/decision", data={"csrf_token": csrf, "type": "edit", "edit_format": "text",
+                                                     "reason": "reworded", "edited_text": edit})
+        assert r.status_code == 409 and 'id="decision-error"' in r.text and html.escape(edit) in r.text
+        assert "changed while you were reviewing" not in r.text
+        api = bob.get(f"/api/items/{pid}", headers={"Authorization": f"Bearer {token}"}).json()
+        assert api["other_store"] == store_identity(_sqlite_store(db))
+        assert "another memory store" in service.bulk_approval_problem(pid, None, "bob")
+        assert gate.registry.require(pid)["state"] == "pending"
+        monkeypatch.setenv("GATEKEEPER_POLICY_WATCH_S", "0")
+        out = CliRunner().invoke(app, ["review", "show", pid, "--data-dir", str(data),
+                                           "--policy", str(REPO / "policies")]).output
+        assert "to be stored in another memory store" in out
+    finally:
+        accounts.close(), gate.close()
+
+
+def test_a_backup_names_the_stores_it_does_not_copy(tmp_path, reviewer):
+    """The agent's SqliteStore is not in the data directory's copy; the backup said only "no memories directory",
+    and a restore started from an empty store while the registry called its writes committed."""
+    from gatekeeper.backup import backup_data_dir
+
+    data, db = tmp_path / "data", tmp_path / "agent.db"
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db))
+    assert agent.submit(_write(NOTE, key="tps")).state is ProposalState.committed
+    agent.close()
+    report = backup_data_dir(_agent_settings(data), tmp_path / "copy")
+    assert report.other_stores == [store_identity(_sqlite_store(db))]
+    r = CliRunner().invoke(app, ["backup", str(tmp_path / "copy2"), "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert f"not copied: memories committed into {store_identity(_sqlite_store(db))}" in r.output
+
+
+def test_a_moved_store_is_adopted_by_the_operator(tmp_path, reviewer, monkeypatch):
+    """The identity of a SQLite store is its file: after the file moved, every gate left the agent's writes to a
+    store that no longer exists, the agent's own included. `gatekeeper adopt-store OLD` takes them over, ledgered."""
+    data, db = tmp_path / "data", tmp_path / "agent.db"
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db), escalation_mode=EscalationMode.park)
+    pid = agent.submit(_write(BELIEF)).proposal.id
+    old = agent.store_id
+    agent.close()
+    moved = tmp_path / "moved" / "agent.db"
+    moved.parent.mkdir()
+    db.rename(moved)
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(moved))
+    with pytest.raises(OtherStoreError):
+        ReviewService(agent).decide(pid, ReviewDecision(type="approve", reviewer="alice"))
+    agent.close()
+    monkeypatch.setenv("GATEKEEPER_POLICY_WATCH_S", "0")
+    monkeypatch.setenv("GATEKEEPER_MEMORY_STORE", _factory_file(tmp_path, moved))
+    runner, where = CliRunner(), ["--data-dir", str(data), "--policy", str(REPO / "policies")]
+    r = runner.invoke(app, ["adopt-store", old, "--dry-run", *where])
+    assert r.exit_code == 0 and "would take over 1 write(s)" in r.output, r.output
+    assert runner.invoke(app, ["adopt-store", old, *where]).exit_code == 2  # no operator
+    r = runner.invoke(app, ["adopt-store", old, "--operator", "ops", *where])
+    assert r.exit_code == 0 and "took over 1 write(s)" in r.output, r.output
+    r = runner.invoke(app, ["review", "approve", pid, "-r", "alice", *where])
+    assert r.exit_code == 0, r.output
+    assert _sqlite_store(moved).get(NS, "k").value == {"content": BELIEF}
+    gate = make_gate(data, reviewer, memory_store=_sqlite_store(moved))
+    [entry] = gate.ledger.find(event="store.adopted")
+    assert entry["old_store"] == old and entry["operator"] == "ops" and entry["rows"] == 1
+    with pytest.raises(ValueError, match="already"):
+        gate.adopt_store(gate.store_id, operator="ops")
+    gate.close()

@@ -51,6 +51,7 @@ from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden, strip_hidde
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import MAX_REASON_CHARS, ProposalState, utcnow
 from gatekeeper.registry import MAX_TEXT_FILTER
+from gatekeeper.store_identity import OtherStoreError, where_to_decide
 from gatekeeper.review_service import (
     MAX_AGE_HOURS,
     MAX_BULK_DECISIONS,
@@ -293,7 +294,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                       trim_blocks=True, lstrip_blocks=True)
     # memory text is shown with its hidden characters as visible markers (gatekeeper.hidden_chars)
     env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in,
-                       reveal_marked=reveal_marked, item_url=item_url)
+                       reveal_marked=reveal_marked, item_url=item_url,
+                       where_to_decide=lambda identity: (lambda t: t[:1].upper() + t[1:])(where_to_decide(identity)))
     env.tests["scalar"] = _is_scalar
 
     async def expire_overdue_escalations() -> None:
@@ -623,6 +625,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             return detail_page(request, user, sess, proposal_id, status=403, form=form, error=str(exc))
         except ValueError as exc:  # e.g. an edited value that is not a valid memory
             return detail_page(request, user, sess, proposal_id, status=400, form=form, error=str(exc))
+        except OtherStoreError as exc:  # nothing changed: the page again, the reviewer's edit kept, and why
+            return detail_page(request, user, sess, proposal_id, status=409, form=form, error=str(exc))
         except ConflictError as exc:
             current = service.show(proposal_id, similar=0)
             return render(request, "conflict.html", user=user, sess=sess, status=409, message=str(exc),
