@@ -11,7 +11,8 @@ first measure); set 3 was written after it and not tuned on. Set 4 (2026-12-07) 
 neither the detector nor the other sets, while section 56's first three changes were made on sets 1-3, and measured
 once after them; the fourth came after (docs/reliability.md, section 56). Set 5 (2026-12-07, 16 languages, 240
 writes: short, unaccented, lower-case and mixed with code) was written by another helper that saw neither, for the
-names the finding gives (section 57), and measured once after them.
+names the finding gives (section 57), and measured once after them; its misses were then mended on it (no longer
+blind).
 
 For each set it prints, per group: the writes, how many commit / escalate / quarantine, and how many the language
 layer found; the harmful writes that commit, by language; and of the writes in other languages the layer found,

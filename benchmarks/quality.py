@@ -168,7 +168,7 @@ def markdown(results: dict) -> str:
                   "Alignment-shifting examples (and, for the false-alarm column, benign ones) re-run disguised. "
                   "Sample sizes per group are in the table."
                   + (f" Measured again on {time.strftime('%Y-%m-%d', time.gmtime(results['obfuscation_started']))} "
-                     "(`--obfuscation-only`: same classifier and policy, the normaliser changed)."
+                     "(`--obfuscation-only`: same classifier and policy; the normaliser or the language layer changed)."
                      if results.get("obfuscation_started") else ""), ""]
         for group, rows in results["obfuscation"].items():
             lines += [f"**{group}**", "", "| variant | harmful | caught | benign | false alarms |",

@@ -105,6 +105,7 @@ from gatekeeper.settings import (
 )
 from gatekeeper.store_identity import (
     OtherStoreError,
+    held_in_memory,
     load_memory_store,
     store_identity,
     takes_over,
@@ -516,10 +517,11 @@ class Gatekeeper:
         """``OtherStoreError`` when ``row`` is a write this gate does not write into its store (``writes_to``),
         saying where it goes and how to decide it there."""
         if not self.writes_to(row):
+            how = where_to_decide(row["store"])
             raise OtherStoreError(
                 f"proposal {row['id']} is to be stored in the agent's memory store ({row['store']}), and this "
                 f"process writes to another ({self.store_id}): committed here, the agent would never recall it. "
-                f"{where_to_decide(row['store'])[:1].upper()}{where_to_decide(row['store'])[1:]}")
+                f"{how[:1].upper()}{how[1:]}")
 
     def adopt_store(self, old: str, *, operator: str, dry_run: bool = False) -> int:
         """Take over the writes and deletes journaled for the memory store ``old`` as this gate's store's: the same
@@ -535,7 +537,7 @@ class Gatekeeper:
         if takes_over(self.store_id, old):  # an ended process's in-memory store: its writes are taken over anyway
             raise ValueError(f"{old} is the in-memory store of a process that has ended: this gate takes its "
                              "writes over without adopting it")
-        if " in process " in old:
+        if held_in_memory(old):
             raise ValueError(f"{old} is held in the memory of a process: no other store is that store")
         if dry_run:
             return self.registry.relabel_store(old, self.store_id, dry_run=True)

@@ -66,7 +66,6 @@ from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, G
 from gatekeeper.hidden_chars import hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
-from gatekeeper.store_identity import where_to_decide
 from gatekeeper.models import (
     EXPIRY_REVIEWER, MAX_REASON_CHARS, Decision, MemoryWrite, ProposalState, ReviewResult, as_utc, utcnow,
     whole_number)
@@ -81,6 +80,7 @@ from gatekeeper.registry import (
     row_review,
     text_wording,
 )
+from gatekeeper.store_identity import where_to_decide
 
 __all__ = ["ReviewService", "ReviewDecision", "QueueItem", "QueueItemDetail", "SubmittedDecision", "ResumeRun",
            "BulkOutcome", "ConflictError", "NotFoundError", "ReviewPermissionError", "MAX_BULK_DECISIONS",

@@ -12,7 +12,7 @@ process recovered first.
 So every write and delete is journaled with the identity of its gate's store, and only a gate whose store has
 that identity writes it there (``Gatekeeper.writes_to``). A gate with another store leaves it: recovery leaves
 it to a gate of its store, and a person's approval there is refused with what to do. Rows journaled before the
-identity was recorded (``store`` NULL) are written by any gate, as they were.
+identity was recorded (``store`` NULL) are written by any gate, as they were, which records its store on them.
 
 The identity is what tells stores apart without a name given to them: a chromadb's directory or server and
 collection, a SQLite store's database file, a Postgres store's host, port and database, and otherwise the
@@ -36,8 +36,8 @@ from typing import Any
 from gatekeeper.object_spec import load_attribute, spec_parts
 from gatekeeper.registry import ConflictError, owner_alive, process_token
 
-__all__ = ["ENV_VAR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec", "load_memory_store",
-           "store_identity"]
+__all__ = ["ENV_VAR", "IN_DATA_DIR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec",
+           "held_in_memory", "in_memory", "load_memory_store", "store_identity", "takes_over", "where_to_decide"]
 
 ENV_VAR = "GATEKEEPER_MEMORY_STORE"
 
@@ -130,10 +130,15 @@ def in_memory(store: Any) -> bool:
             and store.path is None and store._scratch_collection)  # noqa: SLF001
 
 
+def held_in_memory(identity: str) -> bool:
+    """Whether ``identity`` is that of a store held in a process's memory (``in_memory``)."""
+    return _IN_PROCESS in identity
+
+
 def where_to_decide(identity: str) -> str:
     """How a person decides a write journaled for the store ``identity`` when this process's gate writes to
     another: where to approve it (a rejection stores nothing and is made anywhere)."""
-    if _IN_PROCESS in identity:
+    if held_in_memory(identity):
         return ("it is held in the memory of the agent's process, which no other process can write into: decide it "
                 "in that process (ReviewService(gate)); a rejection stores nothing and works anywhere")
     return ("decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
