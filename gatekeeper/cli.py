@@ -419,7 +419,7 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         from gatekeeper.store_identity import where_to_decide
 
         console.print(f"[yellow]to be stored in another memory store ({_shown(d.other_store)}) than this "
-                      f"process's: approving or editing it here is refused; {where_to_decide(d.other_store)}"
+                      f"process's: approving or editing it here is refused. {where_to_decide(d.other_store)}"
                       "[/yellow]", soft_wrap=True)
     console.print(f"provenance: {_shown(d.proposal.provenance.model_dump(mode='json', exclude_none=True))}")
     console.print(f"memory: {_shown(json.dumps(d.proposal.value, ensure_ascii=False))}")

@@ -325,8 +325,8 @@ def _refuse_another_store(gate: Gatekeeper, rows: Sequence[dict]) -> None:
         raise ErasureRefused(
             f"the selected memories were committed into the agent's memory store ({'; '.join(stores)}), and this "
             f"process's gate writes to another ({gate.store_id}), so it cannot delete them there. Run the erasure "
-            "where the gate writes to that store (GATEKEEPER_MEMORY_STORE for `gatekeeper forget`). Nothing was "
-            "erased.")
+            "where the gate writes to that store (GATEKEEPER_MEMORY_STORE for `gatekeeper forget`; erase_memories in "
+            "the agent's process for a store held in its memory). Nothing was erased.")
 
 
 def _refuse_in_flight(gate: Gatekeeper, keys: Sequence[tuple[tuple[str, ...], str]]) -> None:

@@ -517,11 +517,10 @@ class Gatekeeper:
         """``OtherStoreError`` when ``row`` is a write this gate does not write into its store (``writes_to``),
         saying where it goes and how to decide it there."""
         if not self.writes_to(row):
-            how = where_to_decide(row["store"])
             raise OtherStoreError(
                 f"proposal {row['id']} is to be stored in the agent's memory store ({row['store']}), and this "
                 f"process writes to another ({self.store_id}): committed here, the agent would never recall it. "
-                f"{how[:1].upper()}{how[1:]}")
+                f"{where_to_decide(row['store'])}")
 
     def adopt_store(self, old: str, *, operator: str, dry_run: bool = False) -> int:
         """Take over the writes and deletes journaled for the memory store ``old`` as this gate's store's: the same

@@ -394,10 +394,9 @@ def language_of(sentence: str) -> str | None:
     # a word in capitals is an abbreviation ("EST", "CI", "MIT"), a capitalised word after the first a name
     # ("Dan", "Van", "Ali"): neither counts for a language; nor do inline code, paths, options and identifiers,
     # unless the sentence is little else
-    prose = _prose(sentence)
-    words = _words(prose)
-    if len(words) < 2 and prose != sentence:
-        prose, words = sentence, _words(sentence)
+    words = _words(_prose(sentence))
+    if len(words) < 2:
+        words = _words(sentence)
     if len(words) < 2:
         return None
     lower = [w.lower() for w in words]
@@ -474,9 +473,10 @@ def _by_function_words(sentence: str, words: list[str], english: list[str]) -> s
 
 def _named(sentence: str, words: list[str]) -> str | None:
     """The listed language whose own marks ``sentence`` (``words``: its words that may count) holds most, else
-    None (none has a whole mark, or none leads the next by ``_NAME_LEAD``). A function word counts for each language listing it, a share for
-    each ("se" a third for French, Italian and Portuguese), a word's letters of one language (``_LETTERS_OF``) and
-    an elision (French "qu'", Italian "dell'", "l'" a half for each) count the same way. The first language with
+    None (none has a whole mark, or none leads the next by ``_NAME_LEAD``). A function word counts for each
+    language listing it, a share for each ("se" a third for French, Italian and Portuguese); a word's letters and
+    spellings of a language (``_LETTERS_OF``, ``_SPELLINGS_OF``) and an elision (French "qu'", Italian "dell'",
+    "l'" a half for each) count the same way. The first language with
     enough of its function words is what tells that a sentence is not English; which of them it is tells these
     marks better: an Italian note with "il", "si", "se" and "l'" was named French, a Dutch one with "de" and "van"
     Hungarian."""

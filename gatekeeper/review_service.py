@@ -399,7 +399,7 @@ class ReviewService:
         if _same_name(reviewer, row["agent_id"]):
             return "proposed by an agent of your name: you cannot review it"
         if not self.gate.writes_to(row):
-            return (f"to be stored in another memory store than this server's ({row['store']}): "
+            return (f"to be stored in another memory store than this server's ({row['store']}). "
                     f"{where_to_decide(row['store'])}")
         if _hidden_in_value(row):
             return "it holds characters a reader cannot see: approve it on its own page, after reading it whole"

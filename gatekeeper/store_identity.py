@@ -139,9 +139,9 @@ def where_to_decide(identity: str) -> str:
     """How a person decides a write journaled for the store ``identity`` when this process's gate writes to
     another: where to approve it (a rejection stores nothing and is made anywhere)."""
     if held_in_memory(identity):
-        return ("it is held in the memory of the agent's process, which no other process can write into: decide it "
+        return ("It is held in the memory of the agent's process, which no other process can write into: decide it "
                 "in that process (ReviewService(gate)); a rejection stores nothing and works anywhere")
-    return ("decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
+    return ("Decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
             "review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process (a rejection stores "
             "nothing and works anywhere)")
 

@@ -295,7 +295,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     # memory text is shown with its hidden characters as visible markers (gatekeeper.hidden_chars)
     env.filters.update(dt=_fmt_dt, age=_age, pretty=_pretty_revealed, reveal=reveal, hidden_in=hidden_in,
                        reveal_marked=reveal_marked, item_url=item_url,
-                       where_to_decide=lambda identity: (lambda t: t[:1].upper() + t[1:])(where_to_decide(identity)))
+                       where_to_decide=where_to_decide)
     env.tests["scalar"] = _is_scalar
 
     async def expire_overdue_escalations() -> None:
