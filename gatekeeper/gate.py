@@ -105,7 +105,7 @@ from gatekeeper.settings import (
 )
 from gatekeeper.store_identity import (
     OtherStoreError,
-    held_in_memory,
+    adoption_refused,
     load_memory_store,
     store_identity,
     takes_over,
@@ -507,10 +507,10 @@ class Gatekeeper:
 
     def writes_to(self, row: dict) -> bool:
         """Whether this gate writes the registry ``row`` (a proposal or a delete) into its memory store: the row was
-        journaled for this gate's store, or before stores were recorded, or for the in-memory store of an ended
-        process of the same kind (``store_identity.takes_over``). A write journaled for another store (the agent's
-        ``GatedStore`` over its own store, while this is the CLI's gate over the data directory's chromadb) is left
-        to a gate of that store: written here, the agent would never read it."""
+        journaled for this gate's store, or before stores were recorded (``store_identity.takes_over``). A write
+        journaled for another store (the agent's ``GatedStore`` over its own store, while this is the CLI's gate over
+        the data directory's chromadb) is left to a gate of that store: written here, the agent would never read
+        it."""
         return takes_over(self.store_id, row.get("store"))
 
     def refuse_another_store(self, row: dict) -> None:
@@ -525,19 +525,16 @@ class Gatekeeper:
     def adopt_store(self, old: str, *, operator: str, dry_run: bool = False) -> int:
         """Take over the writes and deletes journaled for the memory store ``old`` as this gate's store's: the same
         store, moved (its database file renamed, mounted elsewhere), whose writes every gate now leaves to a store
-        that no longer exists. How many rows; ledgered as ``store.adopted`` with ``operator``. ValueError for an
-        empty operator, for ``old`` being this gate's store, and for an in-memory store of a process still running
-        (its writes are that process's to make)."""
+        that no longer exists; or the in-memory store of an agent process that has ended, taken over by the
+        restarted agent's in-memory store. How many rows; ledgered as ``store.adopted`` with ``operator``.
+        ValueError for an empty operator and for what ``store_identity.adoption_refused`` refuses (this gate's own
+        store; an in-memory store of a running process, or into a store not held in memory)."""
         operator = (operator or "").strip()
         if not operator:
             raise ValueError("adopting a store needs the operator's name, for the ledger")
-        if old == self.store_id:
-            raise ValueError(f"{old} is this gate's memory store already")
-        if takes_over(self.store_id, old):  # an ended process's in-memory store: its writes are taken over anyway
-            raise ValueError(f"{old} is the in-memory store of a process that has ended: this gate takes its "
-                             "writes over without adopting it")
-        if held_in_memory(old):
-            raise ValueError(f"{old} is held in the memory of a process: no other store is that store")
+        refused = adoption_refused(self.store_id, old)
+        if refused is not None:
+            raise ValueError(refused)
         if dry_run:
             return self.registry.relabel_store(old, self.store_id, dry_run=True)
         with self._admitted(CHANGE_REFUSED):

@@ -64,6 +64,7 @@ from gatekeeper.models import (
 from gatekeeper.namespace_template import NamespaceTemplate
 from gatekeeper.proposal_queue import REVIEWED, ProposalQueue
 from gatekeeper.registry import ConflictError, NotFoundError, row_proposal
+from gatekeeper.store_identity import OtherStoreError
 from gatekeeper.review_service import ReviewDecision, ReviewPermissionError, ReviewService
 
 log = get_logger("gatekeeper.reviewer_node")
@@ -381,6 +382,10 @@ def make_human_review_node(gate: Gatekeeper) -> Callable[..., dict]:
             # a later interrupt than the one it answered (a thread run again with invoke(None) replays the last
             # Command), and a decision must never land on another write
             service.decide(pid, _decision_from_resume(resume))
+        except OtherStoreError as exc:
+            # this graph's gate writes to another store than the write is for: asked again, the thread stays
+            # paused on it (a gate over that store decides it), never run on past a write nobody stored
+            return outcome(gate.registry.require(pid), "human:invalid", one_line(exc), _tried_by(resume))
         except ConflictError as exc:
             # decided already: meanwhile elsewhere (web queue, CLI), or by this node's earlier run of a thread that
             # paused before decisions were applied as tasks (its replayed value comes back here): report that one

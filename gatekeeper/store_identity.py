@@ -21,9 +21,10 @@ directory is recorded relative to it (``<data dir>/chroma``), so a copy of the d
 (``gatekeeper backup``) writes its rows into its own copy of the store. A store held in a process's memory
 (LangGraph's ``InMemoryStore``, a ``SqliteStore`` on ``:memory:``, an in-memory chromadb) is that process's alone:
 its identity names the process (``registry.process_token``), so no other process writes into a throwaway store of
-its own and calls the write committed; once that process has ended, a new process's in-memory store of the same
-kind takes its rows over (the agent restarted: its memory is the new store), and ``GATEKEEPER_MEMORY_STORE`` may not
-name such a store.
+its own and calls the write committed (nor a ``gatekeeper serve --graph`` that runs the agent's module with an
+in-memory store of its own), and ``GATEKEEPER_MEMORY_STORE`` may not name such a store. Once that process has
+ended, its memory went with it: its writes are rejected, or a restarted agent takes them over into its new
+in-memory store explicitly (``Gatekeeper.adopt_store``, in its process).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from gatekeeper.object_spec import load_attribute, spec_parts
 from gatekeeper.registry import ConflictError, owner_alive, process_token
 
 __all__ = ["ENV_VAR", "IN_DATA_DIR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec",
-           "held_in_memory", "in_memory", "load_memory_store", "store_identity", "takes_over", "where_to_decide"]
+           "adoption_refused", "held_in_memory", "in_memory", "load_memory_store", "store_identity", "takes_over",
+           "where_to_decide"]
 
 ENV_VAR = "GATEKEEPER_MEMORY_STORE"
 
@@ -140,21 +142,36 @@ def where_to_decide(identity: str) -> str:
     another: where to approve it (a rejection stores nothing and is made anywhere)."""
     if held_in_memory(identity):
         return ("It is held in the memory of the agent's process, which no other process can write into: decide it "
-                "in that process (ReviewService(gate)); a rejection stores nothing and works anywhere")
+                "in that process (ReviewService(gate)), or, if that process has ended, in the restarted agent's "
+                "after it takes the writes over (gate.adopt_store); a rejection stores nothing and works anywhere")
     return ("Decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
             "review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process (a rejection stores "
             "nothing and works anywhere)")
 
 
 def takes_over(mine: str, theirs: str | None) -> bool:
-    """Whether a gate over the store of identity ``mine`` writes a row journaled for ``theirs``: the same store, a
-    row from before stores were recorded (None), or the in-memory store of a process that has ended, of the same
-    kind as this one's (the agent restarted: its memory is the new store)."""
-    if theirs is None or theirs == mine:
-        return True
-    kind, sep, owner = theirs.partition(_IN_PROCESS)
+    """Whether a gate over the store of identity ``mine`` writes a row journaled for ``theirs``: the same store, or a
+    row from before stores were recorded (None)."""
+    return theirs is None or theirs == mine
+
+
+def adoption_refused(mine: str, old: str) -> str | None:
+    """Why a gate over the store ``mine`` may not take over the writes journaled for ``old`` as its own
+    (``Gatekeeper.adopt_store``), else None. A store held in memory is adopted only after its process has ended, and
+    only into a store held in memory of the same kind, in the restarted agent's process: written anywhere else, the
+    agent would never read it."""
+    if old == mine:
+        return f"{old} is this gate's memory store already"
+    kind, sep, owner = old.partition(_IN_PROCESS)
+    if not sep:
+        return None
+    if owner_alive(owner):
+        return f"{old} is held in the memory of a process that is running: its writes are that process's to make"
     my_kind, my_sep, _ = mine.partition(_IN_PROCESS)
-    return bool(sep and my_sep and kind == my_kind and not owner_alive(owner))
+    if not my_sep or my_kind != kind:
+        return (f"{old} was held in the memory of a process that has ended; only a restarted agent holding a new "
+                f"{kind.rsplit('.', 1)[-1]} takes its writes over (gate.adopt_store in its process)")
+    return None
 
 
 #: how an identity writes the data directory, for a path inside it

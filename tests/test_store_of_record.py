@@ -93,29 +93,35 @@ def _dead_token() -> str:
     return f"{_HOST}:{proc.pid}:1"
 
 
-def test_an_in_memory_store_is_its_process_s_own_and_a_restarted_agent_s_takes_over(tmp_path, reviewer):
+def test_an_in_memory_store_is_its_process_s_own_and_a_restarted_agent_adopts_an_ended_one_s(tmp_path, reviewer):
     """An in-memory store's identity named only its class, so a reviewer's process that opened an InMemoryStore of
-    its own (through GATEKEEPER_MEMORY_STORE) approved the agent's escalation into it: committed, and lost with that
-    process. Now it names the process: a live agent's writes are decided in its process only, and once that process
-    has ended, the restarted agent's in-memory store takes them over."""
+    its own (through GATEKEEPER_MEMORY_STORE, or `serve --graph` running the agent's module) approved the agent's
+    escalation into it: committed, and lost with that process. Now it names the process: a running agent's writes
+    are decided in its process only, an ended one's are rejected or adopted by the restarted agent, explicitly."""
     data = tmp_path / "data"
     gate = make_gate(data, reviewer, memory_store=InMemoryStore(), escalation_mode=EscalationMode.park)
     assert gate.store_id.endswith(f" in process {process_token()}")
     kind = gate.store_id.split(" in process ")[0]
-    held = {}
+    held, stores = {}, {}
     for name, owner in (("live", _live_foreign_token()), ("dead", _dead_token())):
         o = gate.submit(_write(BELIEF, key=name))
+        stores[name] = f"{kind} in process {owner}"
         with gate.registry._tx() as con:  # noqa: SLF001 - journaled by another process's in-memory store
-            con.execute("UPDATE proposals SET store=? WHERE id=?", (f"{kind} in process {owner}", o.proposal.id))
+            con.execute("UPDATE proposals SET store=? WHERE id=?", (stores[name], o.proposal.id))
         held[name] = o.proposal.id
     service = ReviewService(gate)
-    with pytest.raises(OtherStoreError, match="held in the memory of the agent's process") as refused:
-        service.decide(held["live"], ReviewDecision(type="approve", reviewer="alice"))
-    assert "GATEKEEPER_MEMORY_STORE" not in str(refused.value)  # no process but the agent's can write there
+    for name in held:  # neither is taken over by another process, even one holding the same kind of store
+        with pytest.raises(OtherStoreError, match="held in the memory of the agent's process") as refused:
+            service.decide(held[name], ReviewDecision(type="approve", reviewer="alice"))
+        assert "GATEKEEPER_MEMORY_STORE" not in str(refused.value)  # no process but the agent's can write there
+    chroma = make_gate(tmp_path / "other", reviewer)
+    with pytest.raises(ValueError, match="only a restarted agent holding a new InMemoryStore"):
+        chroma.adopt_store(stores["dead"], operator="ops")
+    with pytest.raises(ValueError, match="a process that is running"):
+        gate.adopt_store(stores["live"], operator="ops")
+    assert gate.adopt_store(stores["dead"], operator="ops") == 1  # the restarted agent, in its process
     item = service.decide(held["dead"], ReviewDecision(type="approve", reviewer="alice"))
     assert item.state is ProposalState.committed and gate.memory_store.get(NS, "dead") is not None
-    chroma = make_gate(tmp_path / "other", reviewer)
-    assert not chroma.writes_to({"store": f"{kind} in process {_dead_token()}"})  # another kind of store
     chroma.close(), gate.close()
 
 
@@ -427,3 +433,38 @@ def test_a_moved_store_is_adopted_by_the_operator(tmp_path, reviewer, monkeypatc
     with pytest.raises(ValueError, match="already"):
         gate.adopt_store(gate.store_id, operator="ops")
     gate.close()
+
+
+def test_a_resumed_thread_that_cannot_store_the_approval_stays_paused(tmp_path, reviewer):
+    """`serve --graph` resumed the paused thread with an approval its node's gate could not store (the write is for
+    the agent's store): the node reported human:conflict and the graph ran to its end, leaving the write pending
+    with no thread paused on it. The node now asks again (human:invalid, 'refused'), and the reviewer is refused."""
+    import uuid
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from gatekeeper.reviewer_node import build_gate_graph
+
+    data, db = tmp_path / "data", tmp_path / "agent.db"
+
+    def graph(gate):
+        saver = SqliteSaver(sqlite3.connect(str(tmp_path / "checkpoints.db"), check_same_thread=False))
+        return build_gate_graph(gate, checkpointer=saver, namespace=NS, agent_id="agent-1",
+                                escalation_mode=EscalationMode.interrupt)
+
+    agent = make_gate(data, reviewer, memory_store=_sqlite_store(db))
+    cfg = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    out = graph(agent).invoke({"proposed_memories": [{"content": BELIEF, "key": "k"}]}, cfg)
+    pid = out["memory_outcomes"][0]["id"]
+    assert "__interrupt__" in out
+    agent.close()
+
+    server = make_gate(data, reviewer)  # serve's gate over the data directory's chromadb, its graph over it too
+    service = ReviewService(server, resume_graph=graph(server))
+    with pytest.raises(OtherStoreError):
+        service.submit_decision(pid, {"type": "approve", "reviewer": "alice"})
+    assert service.wait_for_resumes(60)
+    state = graph(server).get_state(cfg)
+    assert state.interrupts and state.interrupts[0].value["refused"]  # still paused on it, and told why
+    assert server.registry.require(pid)["state"] == "pending" and server.memory_store.get(NS, "k") is None
+    server.close()
