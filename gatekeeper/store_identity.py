@@ -196,8 +196,9 @@ def _chroma(store: Any, data_dir: str | Path | None) -> str | None:
         return None
     if store.server_url is not None:
         return f"chroma server {store.server_url} {store.collection_name}"
-    where = (_shown_path(store.path, data_dir) if store.path is not None
-             else "in memory" if store._scratch_collection else "client given by the caller")  # noqa: SLF001
+    if store.path is None and store._scratch_collection:  # noqa: SLF001 - held in this process's memory
+        return f"chromadb in memory {store.collection_name}{_IN_PROCESS}{process_token()}"
+    where = _shown_path(store.path, data_dir) if store.path is not None else "client given by the caller"
     return f"chromadb {where} {store.collection_name}"
 
 

@@ -21,6 +21,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.store.sqlite import SqliteStore
 from typer.testing import CliRunner
 
+from gatekeeper.chroma_store import ChromaMemoryStore
 from gatekeeper.cli import app
 from gatekeeper.erasure import ErasureRefused, erase_memories
 from gatekeeper.gate import STORE_FAILED, Gatekeeper
@@ -75,6 +76,9 @@ def test_the_identity_tells_the_stores_of_a_deployment_apart(tmp_path, reviewer)
     # inside the data directory: relative to it, so that a restored copy writes into its own copy of the store
     assert gate.store_id == "chromadb <data dir>/chroma gatekeeper_memories"
     assert len({gate.store_id, store_identity(a), store_identity(InMemoryStore())}) == 3
+    # held in this process's memory: the identity names the process
+    assert store_identity(InMemoryStore()).endswith(f" in process {process_token()}")
+    assert store_identity(ChromaMemoryStore()).endswith(f" in process {process_token()}")
     gate.close()
 
 
