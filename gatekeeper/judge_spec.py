@@ -20,7 +20,7 @@ spec and what is wrong): a deployment that configured a judge must not run witho
 
 from __future__ import annotations
 
-from gatekeeper.object_spec import load_attribute, spec_parts
+from gatekeeper.object_spec import checked_spec, load_attribute
 
 ENV_VAR = "GATEKEEPER_JUDGE_MODEL"
 
@@ -37,8 +37,7 @@ _SPEC = {"what": "judge model", "names": "a langchain-core chat model or a funct
 def check_judge_spec(spec: str) -> str:
     """``spec`` stripped, when it has the form ``module:attribute`` or ``path/to/file.py:attribute``; a
     :class:`JudgeModelError` saying what form it should have otherwise. Nothing is imported."""
-    spec_parts(spec, **_SPEC)
-    return spec.strip()
+    return checked_spec(spec, **_SPEC)
 
 
 def load_judge_model(spec: str):

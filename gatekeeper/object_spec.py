@@ -39,6 +39,13 @@ def spec_parts(spec: str, *, what: str, names: str, env_var: str, error: type[Va
     return target, attr, is_file
 
 
+def checked_spec(spec: str, *, what: str, names: str, env_var: str, error: type[ValueError]) -> str:
+    """``spec`` stripped, when it has the form ``module:attribute`` or ``path/to/file.py:attribute``; ``error``
+    saying what form it should have otherwise (``spec_parts``). Nothing is imported."""
+    spec_parts(spec, what=what, names=names, env_var=env_var, error=error)
+    return spec.strip()
+
+
 def load_attribute(spec: str, *, what: str, names: str, env_var: str, error: type[ValueError]) -> tuple[object, str]:
     """The object ``spec`` names, and its attribute path (for the caller's messages); ``error`` when the spec's
     form is wrong, its module or file does not import, or the attribute is missing."""

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.object_spec import load_attribute, spec_parts
+from gatekeeper.object_spec import checked_spec, load_attribute
 from gatekeeper.registry import ConflictError, owner_alive, process_token
 
 __all__ = ["ENV_VAR", "IN_DATA_DIR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec",
@@ -60,8 +60,7 @@ _SPEC = {"what": "memory store", "names": "a LangGraph store (BaseStore) or a fu
 def check_memory_store_spec(spec: str) -> str:
     """``spec`` stripped, when it has the form ``module:attribute`` or ``path/to/file.py:attribute``; a
     :class:`MemoryStoreSpecError` saying what form it should have otherwise. Nothing is imported."""
-    spec_parts(spec, **_SPEC)
-    return spec.strip()
+    return checked_spec(spec, **_SPEC)
 
 
 def load_memory_store(spec: str) -> Any:
