@@ -77,7 +77,7 @@ def _action(proposal: MemoryWrite, review: ReviewResult, policy: Policy) -> tupl
 
     rules = next((e for e in review.evidence if e.layer == "rules"), None)
     if rules is not None and rules.decided:
-        # the strictest rule that fired (``rules.deciding_hit``: one that matched the write's own texts first; one
+        # the strictest rule that fired (``deciding_hit``: one that matched the write's own texts first; one
         # that matched only a setting read as a statement decides here only with ``setting_statements.action:
         # category``)
         hit = deciding_hit(rules.details["hits"])

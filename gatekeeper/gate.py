@@ -108,7 +108,6 @@ from gatekeeper.store_identity import (
     adoption_refused,
     load_memory_store,
     store_identity,
-    takes_over,
     where_to_decide,
 )
 from gatekeeper.telemetry import report_import_warnings
@@ -507,11 +506,11 @@ class Gatekeeper:
 
     def writes_to(self, row: dict) -> bool:
         """Whether this gate writes the registry ``row`` (a proposal or a delete) into its memory store: the row was
-        journaled for this gate's store, or before stores were recorded (``store_identity.takes_over``). A write
+        journaled for this gate's store, or before stores were recorded (``store`` NULL). A write
         journaled for another store (the agent's ``GatedStore`` over its own store, while this is the CLI's gate over
         the data directory's chromadb) is left to a gate of that store: written here, the agent would never read
         it."""
-        return takes_over(self.store_id, row.get("store"))
+        return row.get("store") in (None, self.store_id)
 
     def refuse_another_store(self, row: dict) -> None:
         """``OtherStoreError`` when ``row`` is a write this gate does not write into its store (``writes_to``),

@@ -248,11 +248,11 @@ _NAMING_WORDS: dict[str, frozenset[str]] = {name: frozenset(words.split()) for n
     "Czech or Slovak": "v z s k o do",
 }.items()}
 #: word -> the languages whose function words or naming words hold it, for naming
-_NAMED_BY: dict[str, list[str]] = {word: list(names) for word, names in _LANGUAGES_OF.items()}
+_NAMED_BY: dict[str, tuple[str, ...]] = dict(_LANGUAGES_OF)
 for _name in _FUNCTION_WORDS:
     for _word in (_NAMING_WORDS.get(_name, frozenset()) | _SHARED_WITH_ENGLISH.get(_name, frozenset())) \
             - _FUNCTION_WORDS[_name]:
-        _NAMED_BY.setdefault(_word, []).append(_name)
+        _NAMED_BY[_word] = (*_NAMED_BY.get(_word, ()), _name)
 #: Italian elisions ("dell'", "nell'", "un'", "quest'"); French and Italian share "l'" and "c'"
 _ITALIAN_ELISION_RE = re.compile(
     r"(?<![^\W\d_])(?:dell|dall|nell|sull|all|quell|quest|un|po|gl)['’](?=[^\W\d_])", re.IGNORECASE)
@@ -488,7 +488,7 @@ def _named(sentence: str, words: list[str]) -> str | None:
 
     for w in words:
         lower = w.lower()
-        add(tuple(_NAMED_BY.get(lower, ())))
+        add(_NAMED_BY.get(lower, ()))
         marks: dict[tuple[str, ...], None] = dict.fromkeys(_SPELLINGS_OF[m] for m in _SPELLING_RE.findall(lower))
         for ch in lower:
             names = _LETTERS_OF.get(ch) or (("Vietnamese",) if "\u1ea0" <= ch <= "\u1ef9" else ())

@@ -38,7 +38,7 @@ from gatekeeper.object_spec import checked_spec, load_attribute
 from gatekeeper.registry import ConflictError, owner_alive, process_token
 
 __all__ = ["ENV_VAR", "IN_DATA_DIR", "MemoryStoreSpecError", "OtherStoreError", "check_memory_store_spec",
-           "adoption_refused", "held_in_memory", "in_memory", "load_memory_store", "store_identity", "takes_over",
+           "adoption_refused", "held_in_memory", "in_memory", "load_memory_store", "store_identity",
            "where_to_decide"]
 
 ENV_VAR = "GATEKEEPER_MEMORY_STORE"
@@ -146,12 +146,6 @@ def where_to_decide(identity: str) -> str:
     return ("Decide it where the gate writes to that store: set GATEKEEPER_MEMORY_STORE to it for `gatekeeper "
             "review` and `gatekeeper serve`, or use ReviewService(gate) in the agent's process (a rejection stores "
             "nothing and works anywhere)")
-
-
-def takes_over(mine: str, theirs: str | None) -> bool:
-    """Whether a gate over the store of identity ``mine`` writes a row journaled for ``theirs``: the same store, or a
-    row from before stores were recorded (None)."""
-    return theirs is None or theirs == mine
 
 
 def adoption_refused(mine: str, old: str) -> str | None:
