@@ -309,3 +309,35 @@ def test_lint_names_the_pattern_that_does_not_compile_at_its_line_as_written(tmp
     path, said = _lint_after(tmp_path, "rules.yaml",
                              lambda s: s.replace(r"'\bnew (system )?(instructions?|directives?)\b.{0,10}:'", bad, 1))
     assert f"rules.yaml:{_line_of(path, f'- {bad}')}: rules.0.patterns.1: pattern {bad} does not compile: " in said
+
+
+def test_check_submit_of_an_exemplar_edit_says_it_trains_before_training(tmp_path, reviewer, monkeypatch):
+    """`check --submit --policy COPY` trains the copy's classifier too (it records the write as the gate decides
+    it): the notice comes on stderr before the training starts, and the write is then submitted and recorded."""
+    import sys
+
+    import gatekeeper.reviewer
+
+    pol = _exemplar_edit(tmp_path)
+    assert not reviewer.classifier_ready(load_policy(pol), reviewer.embedder)
+
+    def training(policy, embedder, progress=None):
+        print("TRAINING STARTS", file=sys.stderr)
+        assert progress is not None
+        progress("epoch 1", 1, 1)
+        return reviewer.classifier
+    monkeypatch.setattr(gatekeeper.reviewer, "default_classifier", training)
+    data = tmp_path / "data"
+    r = runner.invoke(app, ["check", "--submit", "--json", "--policy", str(pol), "--data-dir", str(data),
+                            "The billing export runs at 02:00 UTC."])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["decision"]["action"] == "commit" and out["state"] == "committed"
+    said = " ".join(r.stderr.split())
+    assert said.count("TRAINING STARTS") == 1
+    before = said[:said.index("TRAINING STARTS")]
+    assert f"no classifier is cached for the policy {pol}" in before and "10 to 20 minutes" in before
+    assert "--no-train" not in before  # --no-train is for the dry run only
+    r = runner.invoke(app, ["status", "--json", "--data-dir", str(data), "--policy", str(pol)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["proposals"]["committed"] == 1
