@@ -15,7 +15,8 @@ part once, under ``fragments:`` (in any policy file)::
 and a pattern (or an ``unless``, ``unless_in_clause`` pattern) uses it as ``{{name}}``. The loader puts the
 fragment in as a group of its own, ``(?:...)``, so an alternation in the fragment (``a|b``) stays inside it. The
 patterns are then checked as written out in full (they must compile, not match an empty text, ...), and every
-decision, lint message and rule example sees the full pattern. A fragment must compile on its own and may not use
+decision and rule example sees the full pattern; a lint message about a pattern shows it as its file has it
+(``{{name}}``), "with its fragments written out". A fragment must compile on its own and may not use
 another fragment; a pattern that names a fragment the policy does not define is refused, and so (by the loader) is a
 fragment no pattern uses: a part left behind when its last rule went, or a name mistyped. To match two braces
 literally, write ``\\{\\{``.

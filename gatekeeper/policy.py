@@ -789,7 +789,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
                     fname, line = where[loc[:n]]
                     break
             # pydantic puts model-level errors on the parent; surface the indexed item
-            msg = err["msg"].removeprefix("Value error, ") + _mapping_for_text(err)
+            msg = _pattern_as_written(err["msg"].removeprefix("Value error, "), loc, merged) + _mapping_for_text(err)
             dotted = ".".join(str(x) for x in loc if x != "__key__") or "(policy)"
             problems.append((fname, line, f"{dotted}: {msg}"))
         # the rules that are valid on their own are checked against their examples too, so that one run lists
@@ -809,6 +809,22 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if out:
         raise PolicyError(out)
     return policy
+
+
+def _pattern_as_written(msg: str, loc: tuple, merged: dict) -> str:
+    """A schema problem's message about a rule pattern that uses ``{{fragments}}`` with the pattern shown as its file
+    has it, not as the check saw it (every fragment written out: long, and not what safety staff wrote)."""
+    if len(loc) != 4 or loc[0] != "rules" or loc[2] not in pattern_fragments.PATTERN_FIELDS:
+        return msg
+    try:
+        raw = merged["rules"][loc[1]][loc[2]][loc[3]]
+    except (KeyError, IndexError, TypeError):
+        return msg
+    if not isinstance(raw, str) or not pattern_fragments.references(raw):
+        return msg
+    fragments = merged.get("fragments")
+    out = as_written(pattern_fragments.expand(raw, fragments if isinstance(fragments, dict) else {}))
+    return msg.replace(out, f"{as_written(raw)}, with its fragments written out,", 1) if out in msg else msg
 
 
 def _located_example_problems(rules: Sequence[tuple[int, Rule]], where: dict[tuple, tuple[str, int]],

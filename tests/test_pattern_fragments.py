@@ -124,12 +124,27 @@ def test_a_fragment_name_that_is_not_snake_case_is_refused(pdir, name):
 
 def test_a_written_out_pattern_is_checked_like_any_other(pdir):
     """A fragment that is fine on its own can still make a pattern that matches an empty text: the pattern is
-    refused as written out."""
-    _write(pdir, EXTRA.replace("'quiet|secret'", "'(quiet)?'").replace("\\bkeep it {{hush_word}} forever\\b",
-                                                                         "{{hush_word}}"))
+    refused as written out, and the message shows it as its file has it (a shipped fragment written out is
+    hundreds of characters that safety staff never wrote), at its own line."""
+    path = _write(pdir, EXTRA.replace("'quiet|secret'", "'(quiet)?'").replace(
+        "\\bkeep it {{hush_word}} forever\\b", "{{hush_word}}"))
     with pytest.raises(PolicyError) as ei:
         load_policy(pdir)
-    assert any("matches an empty string" in msg and "(?:(quiet)?)" in msg for _, _, msg in ei.value.problems)
+    n = len(load_policy(REPO / "policies").rules)  # the rule's index: after the shipped rules
+    said = [(line, msg) for f, line, msg in ei.value.problems if "matches an empty string" in msg]
+    assert said == [(_line_of(path, "- '{{hush_word}}'"),
+                     f"rules.{n}.patterns.0: pattern '{{{{hush_word}}}}', with its fragments written out, matches an "
+                     "empty string, so it would fire on every write")], ei.value.problems
+    # an unless pattern the same way; a pattern without fragments is shown as it is
+    _write(pdir, EXTRA.replace("      - '\\bkeep it {{hush_word}} forever\\b'\n",
+                               "      - '\\bkeep it {{hush_word}} forever\\b'\n      - '(x)?'\n"
+                               "    unless:\n      - 'not {{hush_word}}|(quiet)?'\n"))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    msgs = sorted(msg for _, _, msg in ei.value.problems)
+    assert msgs == [f"rules.{n}.patterns.1: pattern '(x)?' matches an empty string, so it would fire on every write",
+                    f"rules.{n}.unless.0: pattern 'not {{{{hush_word}}}}|(quiet)?', with its fragments written out, matches "
+                    "an empty string, so it would switch the rule off for every write"], msgs
 
 
 def test_braces_written_with_a_backslash_are_matched_literally(pdir):
