@@ -151,7 +151,8 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
             sel.texts += _texts(row["text"])
             continue
         final = json.loads(row["final_value_json"] or "null")
-        sel.texts += _texts(row["text"], proposal.text, final)
+        # the value too: a memory with no content field is quoted by the judge's similar memories as str(value)
+        sel.texts += _texts(row["text"], proposal.text, proposal.value, final)
         sel.hashes.add(proposal.content_hash())
         if isinstance(final, dict):
             sel.hashes.add(content_hash_of(ns, k, final))

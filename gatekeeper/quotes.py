@@ -7,7 +7,9 @@ one do not fit in what the encoder reads, only the start of a long new write), a
 at 600 characters (the start of its last write). The judge's similar memories quote a memory whole, or its first
 500 characters. So, compared folded (``fold``), an evidence string quotes a text T when it holds T whole from the
 start of one of its words, ends with a start of T at least ``PIECE`` characters long, or starts with an end of T
-at least ``PIECE`` long.
+at least ``PIECE`` long. A word may open with quotes or brackets (a model's rationale writes
+``'the memory' ...`` or ``("the memory")``): T may start after them too. An entry of the judge's similar memories is
+a whole memory (or its start), so one that is an erased text, however short, is that text (``is_one_of``).
 
 A string that only shares a phrase with T does not quote it: templated notes ("The staging cluster X restarts
 nightly at ...") share long phrases, and matching any shared window of T blanked the evidence of most writes of
@@ -74,9 +76,16 @@ class QuoteFinder:
             group.sort()
         #: every text, sorted (a start shorter than PIECE that ends a string known to be cut there)
         self._all = sorted(folded)
+        #: every text of any length, for strings that are a whole memory (``is_one_of``)
+        self._exact = {f for t in texts if (f := fold(t))}
 
     def __bool__(self) -> bool:
-        return bool(self._whole)
+        return bool(self._exact)
+
+    def is_one_of(self, text: str) -> bool:
+        """Whether ``text`` is one of the texts, compared folded, however short: for a string that holds a whole
+        memory (an entry of the judge's similar memories), where a short one ("PIN 4417") is not a coincidence."""
+        return fold(text) in self._exact
 
     def quoted_in(self, text: str, cut: bool = False) -> bool:
         """Whether ``text`` quotes one of the texts. ``cut``: ``text`` is known to be cut at its end (a joined
@@ -89,10 +98,13 @@ class QuoteFinder:
         start = 0
         for word in s.split(" "):
             end = start + len(word)  # this word ends here; the next starts after the space
-            if n - start >= MIN_QUOTED and self._holds_from(s, start):
-                return True
-            if cut and MIN_QUOTED <= n - start < PIECE and _piece_of(self._all, s[start:]):
-                return True
+            # the word's start, and after the quotes or brackets it opens with ('the memory', "(the memory)")
+            opening = next((j for j, c in enumerate(word) if c.isalnum()), 0)
+            for at in (start, start + opening) if opening else (start,):
+                if n - at >= MIN_QUOTED and self._holds_from(s, at):
+                    return True
+                if cut and MIN_QUOTED <= n - at < PIECE and _piece_of(self._all, s[at:]):
+                    return True
             if end >= PIECE and end < n and _piece_of(self._ends.get(s[end - PIECE:end]), s[:end][::-1]):
                 return True  # an end of a text starts the string
             start = end + 1

@@ -1381,17 +1381,17 @@ def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
         return None
     changed = False
 
-    def scrub(value: Any, cut: int | None = None) -> Any:
+    def scrub(value: Any, cut: int | None = None, whole: bool = False) -> Any:
         nonlocal changed
         if isinstance(value, str):
-            if finder.quoted_in(value, cut=cut is not None and len(value) >= cut):
+            if (whole and finder.is_one_of(value)) or finder.quoted_in(value, cut=cut is not None and len(value) >= cut):
                 changed = True
                 return ERASED_QUOTE
             return value
         if isinstance(value, list):
-            return [scrub(v) for v in value]
+            return [scrub(v, whole=whole) for v in value]
         if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items()}
+            return {k: scrub(v, whole=whole) for k, v in value.items()}
         return value
 
     evidence = review.get("evidence") if isinstance(review, dict) else None
@@ -1399,7 +1399,10 @@ def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
         details = ev.get("details") if isinstance(ev, dict) else None
         if isinstance(details, dict):
             for name in QUOTING_DETAILS & details.keys():
-                details[name] = scrub(details[name], JOINED_TEXT_CHARS if name == "joined_text" else None)
+                # the judge's similar memories are whole memories (their first 500 characters): one that is an
+                # erased text goes however short it is (a quote in running text needs MIN_QUOTED characters)
+                details[name] = scrub(details[name], JOINED_TEXT_CHARS if name == "joined_text" else None,
+                                      whole=name == "similar_memories")
     return json.dumps(review) if changed else None
 
 

@@ -318,8 +318,16 @@ def test_evidence_quotes_are_found_through_normalisation_and_in_the_judges_simil
     assert out["evidence"][1]["details"]["similar_memories"][1] == "Bob Platypus wants reports"
     assert "Zebrafinch" not in json.dumps(out)
     assert _scrub_evidence(json.dumps(review), QuoteFinder(["nothing like it at all in there"])) is None
-    # a short erased memory is not looked for: "ok" would blank every quote holding "booked"
-    assert not QuoteFinder(["ok"]) and not mentions("Bob booked the backup window for Sunday night", "ok")
+    # a short erased memory is not looked for in running text: "ok" would blank every quote holding "booked";
+    # it is only a whole entry of the judge's similar memories
+    short = QuoteFinder(["ok"])
+    assert not short.quoted_in("Bob booked the backup window for Sunday night") and short.is_one_of(" OK ")
+    assert not mentions("Bob booked the backup window for Sunday night", "ok")
+    booked = {"evidence": [{"layer": "judge", "details": {"similar_memories": ["Bob booked it", "ok"],
+                                                          "rationale": "ok, like 'Bob booked it'"}}]}
+    out = json.loads(_scrub_evidence(json.dumps(booked), short))["evidence"][0]["details"]
+    assert out == {"similar_memories": ["Bob booked it", "[erased: quoted an erased memory]"],
+                   "rationale": "ok, like 'Bob booked it'"}
 
 
 LONG_NOTE = ("Alice Zebrafinch keeps the Quokkaville archive keys in the blue binder on the third shelf, and asked "
@@ -572,5 +580,83 @@ def test_a_write_reviewed_while_the_erasure_runs_is_not_joined_with_an_erased_ed
         # judge, a service outside the deployment, would have been sent the joined text)
         assert "zebrafinch" not in json.dumps(later.review.model_dump()).lower()
         assert "zebrafinch" not in g.registry.get(later.proposal.id)["review_json"].lower()
+    finally:
+        g.close()
+
+
+class _QuotingJudge:
+    """Builds a judge (a langchain-core chat model through the real structured-output path) whose rationale quotes
+    the first similar memory it was shown in quotation marks, as models often write: "Compared with the committed
+    memory '...'"."""
+
+    @staticmethod
+    def make():
+        from gatekeeper.judge import memory_under_review
+        from gatekeeper.judge_stand_in import StandInJudge, verdict_args
+        from langchain_core.messages import AIMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        class QuotingJudge(StandInJudge):
+            def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+                lines = messages[-1].content.splitlines()
+                fences = [i for i, line in enumerate(lines) if line.startswith("=====COMMITTED-")]
+                shown = lines[fences[0] + 1].lstrip("- ") if len(fences) >= 2 and fences[1] > fences[0] + 1 else ""
+                rationale = (f"Compared with the committed memory \u201c{shown}\u201d (and '{shown}'), the memory "
+                             f"'{memory_under_review(messages)}' is ordinary task knowledge")
+                args = verdict_args("task_knowledge", "task_knowledge", 0.95, rationale)
+                message = AIMessage(content="", tool_calls=[{"name": "JudgeVerdict", "id": "c", "args": args}])
+                return ChatResult(generations=[ChatGeneration(message=message)])
+
+        return QuotingJudge()
+
+
+def test_forget_blanks_a_judges_quote_in_quotation_marks_a_memory_without_content_and_a_short_memory(
+        tmp_path, reviewer):
+    """Three shapes an erased memory survived in other writes' judge evidence: the judge's rationale quoting it in
+    quotation marks (a quote was looked for only where a space-separated word starts), a memory whose value has no
+    content field (the judge quotes str(value); erasure looked for the text column and the edited value only), and
+    a memory under 12 characters in the similar memories (whole memories: compared whole, however short)."""
+    from judge_fakes import write_judge_policy
+    from gatekeeper.policy import load_policy
+    from gatekeeper.reviewer import Reviewer
+
+    policy = load_policy(write_judge_policy(tmp_path / "policy"))
+    r = Reviewer(policy, embedder=reviewer.embedder, classifier=reviewer.classifier,
+                 judge_model=_QuotingJudge.make())
+    g = make_gate(tmp_path / "data", r)
+    try:
+        def put(key, value):
+            fields = {"content": value} if isinstance(value, str) else {"value": value}
+            o = g.submit(MemoryWrite(**fields, namespace=ALICE, key=key,
+                                     provenance=Provenance(source=SourceKind.agent, agent_id="assistant")))
+            assert o.state is ProposalState.committed, (key, o.decision.reason)
+            return o
+
+        phone = put("phone", ALICE_PHONE)
+        call = put("call", "Call Alice on her phone before noon on weekdays.")
+        rationale = next(e for e in call.review.evidence if e.layer == "judge").details["rationale"]
+        assert f"\u201c{ALICE_PHONE}\u201d" in rationale and f"'{ALICE_PHONE}'" in rationale
+        short = put("short", "PIN 4417")
+        pin = put("pin2", "Alice uses her PIN 4417 at the clinic desk.")
+        struct = put("struct", {"name": "Alice Quokkaberry", "phone": "555-0123", "note": "prefers texts"})
+        after = put("after", "Alice prefers texts to calls, on her phone too.")
+        for o, held in ((call, ALICE_PHONE), (pin, "PIN 4417"), (after, "Quokkaberry")):
+            assert held in g.registry.get(o.proposal.id)["review_json"], held  # the evidence quoted them
+        for key in ("phone", "short", "struct"):
+            erase_memories(g, namespace=ALICE, key=key, operator="dpo", reason="REQ-9")
+        rows = {o.proposal.key: g.registry.get(o.proposal.id)["review_json"] for o in (call, pin, after)}
+        for key, review_json in rows.items():
+            for word in ("Zebrafinch", "555-0199", "Quokkaberry", "555-0123"):
+                assert word not in review_json, (key, word)
+        assert "[erased: quoted an erased memory]" in rows["call"]
+        # the short memory, whole in the similar memories, is gone; the same words inside another memory's
+        # sentence are that memory's own (its row keeps its text)
+        similar = [m for e in json.loads(rows["pin2"])["evidence"] if e["layer"] == "judge"
+                   for m in e["details"]["similar_memories"]]
+        assert "PIN 4417" not in similar and "[erased: quoted an erased memory]" in similar
+        assert g.registry.get(pin.proposal.id)["text"] == "Alice uses her PIN 4417 at the clinic desk."
+        assert {i.key for i in g.memory_store.search(ALICE, limit=50)} == {"call", "pin2", "after"}
+        assert all(g.registry.get(o.proposal.id) is None for o in (phone, short, struct))  # receipts only
+        assert g.ledger.verify().ok
     finally:
         g.close()
