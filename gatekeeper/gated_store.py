@@ -89,12 +89,21 @@ def derived_id(*parts: str) -> str:
     return uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)).hex
 
 
-def _task_id(cfg: dict[str, Any]) -> str | None:
-    """The running LangGraph task's id in a run's ``configurable`` (``TASK_ID_KEY``), the same when the task is
-    run again; None outside a task. A node of a subgraph is named by the outermost task it runs in and the names
-    of the nodes on the way (its checkpoint namespace, ``parent:<id>|sub_put:<id>``, without their ids): a
-    subgraph run again because that task was retried gets new task ids, and a call counter in its namespace
-    (``parent:<id>|1|sub_put:<id>``), so its puts were proposed again and their escalations queued twice."""
+def _task_id(config: dict[str, Any]) -> str | None:
+    """The running LangGraph task's id in a run's config (``TASK_ID_KEY`` of its ``configurable``), the same when
+    the task is run again; None outside a task.
+
+    A task inside another (a node of a subgraph, a functional API ``@task`` called by its ``@entrypoint``) is named
+    by the outermost task it runs in, the names of the nodes on the way (its checkpoint namespace,
+    ``parent:<id>|sub_put:<id>``, without their ids) and its own step and path in its graph (``langgraph_step``,
+    ``langgraph_path`` of the config's metadata). A subgraph run again because the outer task was retried gets new
+    task ids and a call counter in its namespace (``parent:<id>|1|sub_put:<id>``), so with its ids its puts were
+    proposed again and their escalations queued twice; it starts again from its first step, so its steps and
+    paths are the same. Without them, every run of a node in a subgraph's loop, and every call of a ``@task``, was
+    one task: "on", then "off", then "on" put under one key replayed the first "on" for the last put, and the
+    store kept "off". Left: a loop one level further in (a subgraph's node that runs a subgraph of its own, several
+    times) has only its innermost step and path: the middle level's is not in the config."""
+    cfg = config.get("configurable") or {}
     task = cfg.get(TASK_ID_KEY)
     if not task:
         return None
@@ -102,7 +111,9 @@ def _task_id(cfg: dict[str, Any]) -> str | None:
     root = segments[0].partition(":")[2]
     if len(segments) < 2 or not root:
         return str(task)
-    return "|".join([root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)])
+    meta = config.get("metadata") or {}
+    return "|".join([root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep),
+                     f"step={meta.get('langgraph_step')}", f"path={meta.get('langgraph_path')!r}"])
 
 
 def canonical_text(value: Any) -> str:
@@ -113,10 +124,10 @@ def canonical_text(value: Any) -> str:
         return repr(value)
 
 
-def _run_configurable() -> dict[str, Any]:
-    """The running LangGraph task's ``configurable``; empty outside a graph."""
+def _run_config() -> dict[str, Any]:
+    """The running LangGraph task's config; empty outside a graph."""
     try:
-        return get_config().get("configurable") or {}
+        return get_config()
     except RuntimeError:  # not inside a runnable context
         return {}
 
@@ -394,10 +405,11 @@ class GatedStore(BaseStore):
                 raise ValueError(f"Unknown operation type: {type(op).__name__}")
 
     def _proposal(self, op: PutOp) -> MemoryWrite:
-        cfg = _run_configurable()
+        config = _run_config()
+        cfg = config.get("configurable") or {}
         value, ttl = dict(op.value), self._ttl(op.ttl)
         derived: dict[str, str] = {}
-        task_id = _task_id(cfg)
+        task_id = _task_id(config)
         if task_id:
             # the same task putting the same thing from the same source (a re-run from its checkpoint) is the
             # same proposal. One run of a node that puts X, then Y, then X again under one key gets the first X's
@@ -412,9 +424,9 @@ class GatedStore(BaseStore):
         written leaves the memories in place, so a delete is never applied unaudited. A store failure after
         that is ledgered too (``memory.delete_failed``, best effort) and raised."""
         ops = list({(tuple(op.namespace), op.key): op for op in ops}.values())  # one delete per key
-        cfg = _run_configurable()
-        agent_id = self._provenance({}, cfg).agent_id
-        task_id = _task_id(cfg)
+        config = _run_config()
+        agent_id = self._provenance({}, config.get("configurable") or {}).agent_id
+        task_id = _task_id(config)
         error: list[str] = []
 
         def apply() -> None:
@@ -443,11 +455,11 @@ class GatedStore(BaseStore):
         the put (``Gatekeeper.restore_deleted_by_rerun``): a delete is applied again on a re-run, a put is not."""
         if not any(o.replayed and o.state is ProposalState.committed for o in outcomes):
             return
-        cfg = _run_configurable()
-        task_id = _task_id(cfg)
+        config = _run_config()
+        task_id = _task_id(config)
         if task_id:
-            self.gate.restore_deleted_by_rerun(outcomes, task_id=task_id,
-                                               agent_id=self._provenance({}, cfg).agent_id)
+            self.gate.restore_deleted_by_rerun(outcomes, task_id=task_id, agent_id=self._provenance(
+                {}, config.get("configurable") or {}).agent_id)
 
     # -------------------------------------------------------------- extras
     def put_reviewed(self, namespace: tuple[str, ...], key: str, value: dict[str, Any]) -> GateOutcome:

@@ -422,6 +422,71 @@ def test_puts_in_a_subgraph_of_a_retried_node_are_proposed_once(tmp_path, review
             gate.close()
 
 
+def test_a_loop_in_a_subgraph_and_a_task_called_three_times_store_the_last_value_put(tmp_path, reviewer):
+    """A put inside a subgraph (or a functional API ``@task``) was named by the outermost task and the node names
+    only, so every run of a node in a subgraph's loop, and every call of a ``@task``, was one task: "on", then
+    "off", then "on" under one key replayed the first "on" for the last put (reported committed) and the store
+    kept "off". Each run is now named by its own step and path too; the retried subgraph above still proposes
+    once, and so does this loop when the node around it is retried."""
+    from langgraph.config import get_store
+    from langgraph.func import entrypoint, task
+
+    values = ["Dark mode is on for the dashboard.", "Dark mode is off for the dashboard.",
+              "Dark mode is on for the dashboard."]
+
+    class Loop(TypedDict, total=False):
+        i: int
+
+    def write(state: Loop) -> dict:
+        i = state.get("i", 0)
+        get_store().put(NS, "dark-mode", {"content": values[i]})
+        return {"i": i + 1}
+
+    inner = StateGraph(Loop)
+    inner.add_node("write", write)
+    inner.add_edge(START, "write")
+    inner.add_conditional_edges("write", lambda s: "write" if s["i"] < len(values) else END, ["write", END])
+    loop = inner.compile()
+    attempts: list[int] = []
+
+    def runs_the_loop(state: _Turn) -> dict:
+        loop.invoke({"i": 0})
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("the model timed out after the loop")
+        return {}
+
+    retry = RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ConnectionError)
+    for name, node, kwargs in (("loop as the node", loop, {}), ("loop in a retried node", runs_the_loop,
+                                                                 {"retry_policy": retry})):
+        gate = make_gate(tmp_path / name.replace(" ", "-"), reviewer, memory_store=InMemoryStore())
+        try:
+            _store_graph(gate, node, **kwargs).invoke({}, thread())
+            assert gate.memory_store.get(NS, "dark-mode").value["content"] == values[-1], name
+            assert gate.registry.counts()["committed"] == 3, name  # three writes, the retry proposing none again
+        finally:
+            gate.close()
+    assert len(attempts) == 2
+
+    gate = make_gate(tmp_path / "functional", reviewer, memory_store=InMemoryStore())
+    try:
+        store = GatedStore(gate=gate, agent_id="agent-1")
+
+        @task
+        def save(text: str) -> str:
+            outcome = store.put_reviewed(NS, "dark-mode", {"content": text})
+            return f"{outcome.state.value} replayed={outcome.replayed}"
+
+        @entrypoint(checkpointer=InMemorySaver(), store=store)
+        def workflow(texts: list[str]) -> list[str]:
+            return [save(t).result() for t in texts]
+
+        assert workflow.invoke(values, thread()) == ["committed replayed=False"] * 3
+        assert store.get(NS, "dark-mode").value["content"] == values[-1]
+    finally:
+        gate.close()
+
+
 # ------------------------------------------------ 4. put_reviewed with other writers about
 def test_put_reviewed_returns_the_outcome_of_its_own_write(tmp_path, reviewer):
     """put_reviewed read the store-wide ``last_outcomes`` after its batch: a write by another caller in between
