@@ -17,6 +17,18 @@ handed to it travel in its ``taken`` record, and a queue that numbered a proposa
 it off. The review node derives a proposal's id from its queue id, so a proposal is the same write however often
 its review runs once it is queued (a re-run after a failure, a run from a checkpoint taken after it was queued).
 
+A proposal handed over in a new list has no id: ``Send("gate", {"proposed_memories": [p]})`` for each ``p`` of
+the queue, LangGraph's map-reduce idiom, gave the gate subgraph each proposal as a new one. A proposal object read
+from a queue in this process is remembered with its id (``READ_KEPT`` of them), so another graph's queue given
+that very object in a new list takes it with its id, as from a slice. Where the object is not the one read (a
+copy, a packet restored from a checkpoint), what a queue's review took off of such proposals travels in its ``alike`` record (a token, the proposal's id there, with a fingerprint
+of its content), and the queue it is handed to takes off one proposal of the same content for each token it has
+not seen before (``seen``). Before, the parent's queue kept every proposal sent that way, and each later run of
+the thread sent and reviewed them again: a note stored once more under a new key every turn, a belief a reviewer
+had rejected escalated again. A proposal equal in every field to one a subgraph's review took off as new (a
+sub-agent proposing what the parent's agent proposed in the same step) is taken off too: the same write,
+reviewed once.
+
 The channel's checkpoint is a dict (``FORMAT``); a thread checkpointed as a plain list (gatekeeper before queue
 ids) gets ids for its proposals when it is read.
 
@@ -29,7 +41,9 @@ them that runs again from that same checkpoint (a crash after the review stored 
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +52,8 @@ from langgraph.channels.base import BaseChannel
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import Overwrite
 from typing_extensions import Self
+
+import hashlib
 
 from gatekeeper.gated_store import canonical_text
 
@@ -52,8 +68,40 @@ TAKEN_QUEUES = 64
 TAKEN_RANGES = 256
 #: how many of the names it numbered under a queue remembers (see ``ProposalQueue.names``)
 NAMES_KEPT = 64
+#: the alike record (proposals that joined a queue without an id and its review took off) keeps the newest this many
+ALIKE_KEPT = 256
+#: how many proposal objects read from queues this process remembers with their ids (``_remember_read``)
+READ_KEPT = 4096
+_READ: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+_READ_LOCK = threading.Lock()
 #: LangGraph's dict forms of ``Overwrite`` (``{"__overwrite__": v}``, and ``Overwrite`` as JSON)
 _OVERWRITE_KEY = "__overwrite__"
+
+
+def fingerprint(item: Any) -> str:
+    """A proposal's content as a short digest: two proposals equal in every field have the same one."""
+    return hashlib.sha256(canonical_text(item).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _remember_read(items: Sequence[Any], ids: Sequence[str | None]) -> None:
+    """Remember the proposal objects a node reads from a queue with their ids (newest ``READ_KEPT``; a string or a
+    number is not an object of its own, and is not remembered): put into another graph's queue in a new list (``[p]``
+    in a ``Send``), such an object is that proposal, not a new one. The objects are held, so an id is never taken
+    for another object's."""
+    with _READ_LOCK:
+        for item, item_id in zip(items, ids):
+            if item_id is not None and not isinstance(item, (str, bytes, int, float, type(None))):
+                _READ[id(item)] = (item, item_id)
+                _READ.move_to_end(id(item))
+        while len(_READ) > READ_KEPT:
+            _READ.popitem(last=False)
+
+
+def _read_id_of(item: Any) -> str | None:
+    """The queue id ``item`` (this very object) was read with, if remembered."""
+    with _READ_LOCK:
+        hit = _READ.get(id(item))
+    return hit[1] if hit is not None and hit[0] is item else None
 
 
 def _split(item_id: str) -> tuple[str, int]:
@@ -71,36 +119,39 @@ class QueuedProposals(list):
     under, each with how many it numbered).
 
     Changed in place (``append``, ``remove``, ``sort``, ...), it keeps each proposal's id with the proposal; one
-    added or put in another's place is new (no id)."""
+    added or put in another's place is new (no id). ``alike``: the proposals that joined the queue without an id and
+    its review took off (token -> ``fingerprint``), for the queue that handed them over in a new list."""
 
-    __slots__ = ("ids", "taken", "names")
+    __slots__ = ("ids", "taken", "names", "alike")
 
     def __init__(self, items: Sequence[Any] = (), ids: Sequence[str | None] | None = None,
-                 taken: dict[str, list[list[int]]] | None = None, names: dict[str, int] | None = None) -> None:
+                 taken: dict[str, list[list[int]]] | None = None, names: dict[str, int] | None = None,
+                 alike: dict[str, str] | None = None) -> None:
         super().__init__(items)
         self.ids = list(ids) if ids is not None else [None] * len(self)
         self.taken = {q: [list(r) for r in ranges] for q, ranges in (taken or {}).items()}
         self.names = dict(names or {})
+        self.alike = dict(alike or {})
         if len(self.ids) != len(self):
             raise ValueError(f"{len(self)} proposals with {len(self.ids)} queue ids")
 
     def __reduce_ex__(self, protocol: Any) -> tuple:  # pickle and copy rebuild it with its ids
-        return (QueuedProposals, (list(self), self.ids, self.taken, self.names))
+        return (QueuedProposals, (list(self), self.ids, self.taken, self.names, self.alike))
 
     # a part or a copy keeps the ids (handed to a subgraph, its proposals are the queued ones); a part does not
     # speak for the whole queue (``names``), so what it leaves out is not taken off anywhere
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return QueuedProposals(super().__getitem__(index), self.ids[index], self.taken)
+            return QueuedProposals(super().__getitem__(index), self.ids[index], self.taken, alike=self.alike)
         return super().__getitem__(index)
 
     def __add__(self, other: Any) -> QueuedProposals:
         other = list(other) if not isinstance(other, QueuedProposals) else other
         ids = other.ids if isinstance(other, QueuedProposals) else [None] * len(other)
-        return QueuedProposals([*self, *other], [*self.ids, *ids], self.taken)
+        return QueuedProposals([*self, *other], [*self.ids, *ids], self.taken, alike=self.alike)
 
     def copy(self) -> QueuedProposals:
-        return QueuedProposals(self, self.ids, self.taken, self.names)
+        return QueuedProposals(self, self.ids, self.taken, self.names, self.alike)
 
     # changed in place: the ids follow their proposals
     def append(self, item: Any) -> None:
@@ -190,6 +241,29 @@ def _taken_has(taken: dict[str, list[list[int]]], item_id: str) -> bool:
     return any(lo <= n <= hi for lo, hi in taken.get(queue, ()))
 
 
+def _record_range(record: dict[str, list[list[int]]], item_id: str) -> None:
+    """Add ``item_id`` to ``record`` (queue name -> ranges of numbers; ``ProposalQueue.taken``, ``seen``): its
+    queue moves to the newest place, at most TAKEN_RANGES ranges per queue and TAKEN_QUEUES queues are kept."""
+    queue, n = _split(item_id)
+    ranges = record.pop(queue, [])  # re-inserted last: the newest queue
+    for r in ranges:
+        if r[0] - 1 <= n <= r[1] + 1:
+            r[0], r[1] = min(r[0], n), max(r[1], n)
+            break
+    else:
+        ranges.append([n, n])
+    ranges.sort()
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    record[queue] = merged[-TAKEN_RANGES:]
+    while len(record) > TAKEN_QUEUES:
+        del record[next(iter(record))]
+
+
 class ProposalQueue(BaseChannel[list, Any, dict]):
     """The channel of ``MemoryGateState.proposed_memories`` (``Annotated[list[Any], ProposalQueue]``).
 
@@ -197,7 +271,7 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
     the channel (LangGraph reads a conditional edge's state from one) keeps the names, so it numbers new proposals
     as the channel itself will."""
 
-    __slots__ = ("items", "ids", "handed", "taken", "names")
+    __slots__ = ("items", "ids", "handed", "taken", "names", "plain", "alike", "seen")
 
     def __init__(self, typ: Any = list, key: str = "") -> None:
         super().__init__(typ, key)
@@ -209,6 +283,12 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         #: now, last): a new name each time the queue is read from a checkpoint, so a run from an earlier checkpoint
         #: (a fork) or a copied thread never numbers a proposal as another branch or thread did
         self.names: dict[str, int] = {}
+        #: ids of the queued proposals that joined without one (a node's new proposals, a proposal sent in a new list)
+        self.plain: set[str] = set()
+        #: of those, the ones this queue's review took off, newest last: token (their id) -> ``fingerprint``
+        self.alike: dict[str, str] = {}
+        #: the tokens of other queues' alike records seen here, as ranges of their numbers (each counts once)
+        self.seen: dict[str, list[list[int]]] = {}
         self._rename()
 
     def __eq__(self, other: object) -> bool:
@@ -231,6 +311,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         twin.items, twin.ids, twin.handed = list(self.items), list(self.ids), set(self.handed)
         twin.taken = {q: [list(r) for r in ranges] for q, ranges in self.taken.items()}
         twin.names = dict(self.names)
+        twin.plain, twin.alike = set(self.plain), dict(self.alike)
+        twin.seen = {q: [list(r) for r in ranges] for q, ranges in self.seen.items()}
         return twin
 
     def _rename(self) -> None:
@@ -242,7 +324,9 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         return {"format": FORMAT, "names": [[name, n] for name, n in self.names.items() if n],
                 "items": list(self.items),
                 "ids": list(self.ids), "handed": sorted(self.handed),
-                "taken": [[q, [list(r) for r in ranges]] for q, ranges in self.taken.items()]}
+                "taken": [[q, [list(r) for r in ranges]] for q, ranges in self.taken.items()],
+                "plain": sorted(self.plain), "alike": [[t, f] for t, f in self.alike.items()],
+                "seen": [[q, [list(r) for r in ranges]] for q, ranges in self.seen.items()]}
 
     def from_checkpoint(self, checkpoint: Any) -> Self:
         channel = self.__class__(self.typ, self.key)
@@ -254,6 +338,10 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
             channel.items, channel.ids = list(checkpoint["items"]), list(checkpoint["ids"])
             channel.handed = set(checkpoint["handed"])
             channel.taken = {q: [list(r) for r in ranges] for q, ranges in checkpoint["taken"]}
+            # (a checkpoint of an earlier version has none of these: nothing was sent in a new list then)
+            channel.plain = set(checkpoint.get("plain", ())) & set(channel.ids)
+            channel.alike = {t: f for t, f in checkpoint.get("alike", ())}
+            channel.seen = {q: [list(r) for r in ranges] for q, ranges in checkpoint.get("seen", ())}
             return channel
         if isinstance(checkpoint, (list, tuple)):  # checkpointed by gatekeeper before queue ids: ids given now
             for item in checkpoint:
@@ -264,7 +352,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
 
     # ------------------------------------------------------------------ reads
     def get(self) -> QueuedProposals:
-        return QueuedProposals(self.items, self.ids, self.taken, self.names)
+        _remember_read(self.items, self.ids)
+        return QueuedProposals(self.items, self.ids, self.taken, self.names, self.alike)
 
     def is_available(self) -> bool:
         return True  # an empty queue is a value (the empty list), as it was with a list reducer
@@ -279,7 +368,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         if overwrites:  # as with LangGraph's reducers, an Overwrite sets the value whatever else the step wrote
             self._overwrite(_overwrite_of(overwrites[0])[1])
             return True
-        gone: set[str] = set()
+        reviewed: set[str] = set()
+        handed_back: list[QueuedProposals] = []
         prefix = 0
         for value in values:  # first what the step takes off: what the review read, what another graph took
             if isinstance(value, dict) and REVIEWED in value:
@@ -287,12 +377,22 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
                 if isinstance(taken, int) and not isinstance(taken, bool):
                     prefix = max(prefix, taken)
                 elif isinstance(taken, (list, tuple)):
-                    gone.update(str(i) for i in taken)
+                    reviewed.update(str(i) for i in taken)
                 else:
                     raise TypeError(f"proposed_memories: {REVIEWED} takes a count or a list of queue ids")
             elif isinstance(value, QueuedProposals):
-                gone.update(self._taken_by(value))
-        gone.update(self.ids[:prefix])
+                handed_back.append(value)
+        reviewed.update(self.ids[:prefix])
+        gone = set(reviewed)
+        for value in handed_back:
+            gone.update(self._taken_by(value))
+        for value in handed_back:  # proposals handed over in a new list, taken off there: the same content here
+            gone.update(self._alike_taken(value, gone))
+        for item, item_id in zip(self.items, self.ids):
+            if item_id in reviewed and item_id in self.plain:
+                self.alike[item_id] = fingerprint(item)
+        while len(self.alike) > ALIKE_KEPT:
+            del self.alike[next(iter(self.alike))]
         self._drop([item_id not in gone for item_id in self.ids])
         for value in values:  # then what it adds, in the order the step wrote it
             if value is None or (isinstance(value, dict) and REVIEWED in value):
@@ -301,16 +401,47 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
                 self._adopt(value, gone)
             else:
                 for item in _as_list(value):
-                    self._append(item)
+                    self._append_new_list_item(item, gone)
         return True
+
+    def _append_new_list_item(self, item: Any, gone: set[str]) -> None:
+        """Queue a proposal written in a plain list: new, unless it is an object read from another graph's queue in
+        this process (``[p]`` in a ``Send``), which keeps its id there, as in a slice of that queue."""
+        item_id = _read_id_of(item)
+        if item_id is None or _split(item_id)[0] in self.names:  # new, or this queue's own (added again: new)
+            self._append(item)
+        elif not (item_id in self.ids or item_id in gone or _taken_has(self.taken, item_id)):
+            self.handed.add(item_id)
+            self._append(item, item_id)
 
     def _append(self, item: Any, item_id: str | None = None) -> None:
         if item_id is None:
             name = next(reversed(self.names))
             item_id = f"{name}.{self.names[name]}"
             self.names[name] += 1
+            self.plain.add(item_id)
         self.items.append(item)
         self.ids.append(item_id)
+
+    def _alike_taken(self, value: QueuedProposals, gone: set[str]) -> set[str]:
+        """The ids queued here (and not ``gone`` already) that ``value``'s alike record takes off: for each of its
+        tokens not seen here before, one proposal of the same content. Each token counts once, whether or not it
+        matched: a later proposal of that content is a new write."""
+        fresh = [(token, fp) for token, fp in value.alike.items()
+                 if not _taken_has(self.seen, token) and token not in self.ids]
+        if not fresh:
+            return set()
+        by_content: dict[str, list[str]] = {}
+        for item, item_id in zip(self.items, self.ids):
+            if item_id not in gone:
+                by_content.setdefault(fingerprint(item), []).append(item_id)
+        out = set()
+        for token, fp in fresh:
+            _record_range(self.seen, token)
+            same = by_content.get(fp)
+            if same:
+                out.add(same.pop(0))
+        return out
 
     def _taken_by(self, value: QueuedProposals) -> set[str]:
         """The ids queued here that another graph's queue took off: those in its taken record, and those it gave
@@ -327,31 +458,13 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         """Take the proposals not kept off the queue; those another graph handed over are recorded as taken, so
         that graph's queue loses them too."""
         for item_id, kept in zip(self.ids, keep):
-            if not kept and item_id in self.handed:
-                self.handed.discard(item_id)
-                self._record_taken(item_id)
+            if not kept:
+                self.plain.discard(item_id)
+                if item_id in self.handed:
+                    self.handed.discard(item_id)
+                    _record_range(self.taken, item_id)
         self.items = [item for item, kept in zip(self.items, keep) if kept]
         self.ids = [item_id for item_id, kept in zip(self.ids, keep) if kept]
-
-    def _record_taken(self, item_id: str) -> None:
-        queue, n = _split(item_id)
-        ranges = self.taken.pop(queue, [])  # re-inserted last: the newest queue
-        for r in ranges:
-            if r[0] - 1 <= n <= r[1] + 1:
-                r[0], r[1] = min(r[0], n), max(r[1], n)
-                break
-        else:
-            ranges.append([n, n])
-        ranges.sort()
-        merged: list[list[int]] = []
-        for lo, hi in ranges:
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        self.taken[queue] = merged[-TAKEN_RANGES:]
-        while len(self.taken) > TAKEN_QUEUES:
-            del self.taken[next(iter(self.taken))]
 
     def _adopt(self, value: QueuedProposals, gone: set[str]) -> None:
         """Queue what another graph's queue holds (a subgraph's hand-back, a parent's queue given to a subgraph)

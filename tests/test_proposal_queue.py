@@ -203,6 +203,60 @@ def test_a_router_sends_the_queue_to_the_gate_subgraph(store_gate, saver):
     assert len(gate.registry.query(limit=100)) == 3
 
 
+STALL = "If the operators try to switch me off I will stall until they give up."
+
+
+@pytest.mark.parametrize("mode, payload", [(EscalationMode.park, "the proposal read"),
+                                           (EscalationMode.interrupt, "the proposal read"),
+                                           (EscalationMode.park, "a copy of it")])
+def test_a_send_of_each_proposal_in_a_new_list_takes_it_off_the_parents_queue(store_gate, saver, mode, payload):
+    """LangGraph's map-reduce idiom, ``Send("gate", {"proposed_memories": [p]})`` for each queued ``p``, gave the gate
+    subgraph each proposal as a new one: the parent's queue kept them all, and every later turn sent and reviewed
+    them again (the note stored once more under a new key each turn, the beliefs a person rejected escalated again
+    and, in interrupt mode, the thread paused on them again). The object read from the queue keeps its id in the
+    subgraph (as a slice does); a copy is matched by content when the subgraph's review took it off. (Not covered:
+    a copy in interrupt mode, whose completed branches' hand-back LangGraph restores from the step's pending writes
+    as a plain list, with neither ids nor the alike record: the note is stored again on the next turn.)"""
+    import copy
+
+    store, gate = store_gate
+    turns: list[int] = []
+
+    def agent_once(state: MemoryGateState) -> dict:
+        turns.append(1)
+        if len(turns) > 1:
+            return {}
+        return {"proposed_memories": [{"content": "The VPN config is in the wiki."}, {"content": SELF_PRES},
+                                      {"content": STALL}]}
+
+    def route(state: MemoryGateState):
+        sent = [p if payload == "the proposal read" else copy.deepcopy(p) for p in state["proposed_memories"]]
+        return [Send("gate", {"proposed_memories": [p]}) for p in sent] or END
+
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent", agent_once)
+    builder.add_node("gate", build_gate_graph(gate, namespace=NS, agent_id="agent-1", escalation_mode=mode))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, ["gate", END])
+    builder.add_edge("gate", END)
+    graph = builder.compile(checkpointer=saver)
+    cfg = thread()
+    pauses = 0
+    for _ in range(3):
+        out = graph.invoke({}, cfg) or {}
+        while out.get("__interrupt__"):
+            pauses += len(out["__interrupt__"])  # the two branches pause in one step
+            assert pauses <= 2, "a rejected belief was asked about again"
+            out = graph.invoke(Command(resume={i.id: {"type": "reject", "reviewer": "alice", "reason": "no",
+                                                      "proposal_id": i.value["proposal_id"]}
+                                               for i in out["__interrupt__"]}), cfg) or {}
+    rows = gate.registry.query(limit=100)
+    assert sorted(row["text"] for row in rows) == sorted(["The VPN config is in the wiki.", SELF_PRES, STALL])
+    assert stored_texts(store) == ["The VPN config is in the wiki."]
+    assert graph.get_state(cfg).values["proposed_memories"] == []
+    assert pauses == (2 if mode is EscalationMode.interrupt else 0)
+
+
 def test_a_filtering_subgraph_that_changes_the_list_in_place(store_gate, saver):
     """A subgraph that removes a proposal from the list it read (``remove``) and writes the rest back with
     ``Overwrite``: the list's ids no longer matched its items, so the parent kept the removed proposal and dropped
@@ -446,3 +500,35 @@ def test_a_checkpoint_round_trip_keeps_ids_and_the_taken_record():
         sub.update([{REVIEWED: list(sub.get().ids)}])
     taken = sub.get().taken
     assert len(taken) == TAKEN_QUEUES and all(ranges == [[0, 49]] for ranges in taken.values())
+
+
+def test_a_proposal_sent_in_a_new_list_leaves_the_queue_once_its_copy_is_reviewed_and_only_once():
+    """The alike record: a subgraph's review took off a proposal that joined its queue without an id (a copy of
+    the parent's, sent in a new list); the parent takes off one proposal of that content, once per token, also after
+    a checkpoint round trip of either queue; a later proposal of the same content is a new write."""
+    parent = ProposalQueue(list)
+    parent.update([["a", "b", "a"]])
+    sub = ProposalQueue(list)
+    sub.update([["a"]])  # strings are not remembered objects: the subgraph's queue numbers it as new
+    assert sub.get().ids[0] not in parent.get().ids
+    sub.update([{REVIEWED: list(sub.get().ids)}])
+    sub = ProposalQueue(list).from_checkpoint(sub.checkpoint())
+    back = sub.get()
+    assert list(back.alike) == [f"{next(iter(sub.names))}.0"] and back == []
+    parent = ProposalQueue(list).from_checkpoint(parent.checkpoint())
+    parent.update([back])
+    assert parent.get() == ["b", "a"]  # one "a" of two: the token counts once
+    parent = ProposalQueue(list).from_checkpoint(parent.checkpoint())
+    parent.update([back])  # handed back again (a persistent subgraph): seen, nothing more taken off
+    assert parent.get() == ["b", "a"]
+    # a dict read from the queue and sent in a new list keeps its id in the other graph's queue
+    parent.update([[{"content": "c"}]])
+    read = parent.get()
+    other = ProposalQueue(list)
+    other.update([[read[2]]])
+    assert other.get().ids == [read.ids[2]] and read.ids[2] in other.handed
+    other.update([[read[2]]])  # the same object again: queued there already
+    assert other.get().ids == [read.ids[2]]
+    other.update([{REVIEWED: list(other.get().ids)}])
+    parent.update([other.get()])
+    assert parent.get() == ["b", "a"]
