@@ -567,6 +567,15 @@ class Gatekeeper:
                 raise
             self.registry.mark_deletes_applied([e.seq for e in entries])
 
+    def erased_replays(self, proposals: Sequence[MemoryWrite]) -> dict[str, GateOutcome]:
+        """The proposals among ``proposals`` whose ids name an erased write (``gatekeeper forget``), each answered
+        from its receipt (``GateOutcome.erased``, ``replayed``): nothing of them is written again. For a caller
+        whose ids are derived from a LangGraph task (``GatedStore``): a re-run of a task whose write was erased
+        meanwhile repeats its put, and ``submit_many`` refuses the batch (``ProposalIdConflict``)."""
+        receipts = self.registry.pruned_many(list(dict.fromkeys(p.id for p in proposals)))
+        return {p.id: _outcome_from_receipt(p, receipts[p.id]).model_copy(update={"erased": True})
+                for p in proposals if receipts.get(p.id, {}).get("content_hash") == ERASED}
+
     def restore_deleted_by_rerun(self, outcomes: Sequence[GateOutcome], *, task_id: str, agent_id: str) -> int:
         """Write back the replayed commits of a LangGraph task whose keys that same task deleted since.
 

@@ -55,7 +55,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from gatekeeper.gate import Gatekeeper
+from gatekeeper.gate import Gatekeeper, ProposalIdConflict
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
     EscalationMode, GateOutcome, MemoryWrite, Provenance, ProposalState, SourceKind, escalation_mode_of)
@@ -322,8 +322,7 @@ class GatedStore(BaseStore):
                 j += 1
             chunk = ops[i:j]
             if kind == "write":
-                decided = self.gate.submit_many([proposals[k] for k in range(i, j)],
-                                                escalation_mode=self.escalation_mode)
+                decided = self._submit([proposals[k] for k in range(i, j)])
                 self._restore_deleted_by_rerun(decided)
                 outcomes.extend(decided)
                 for seen in _outcome_lists.get():
@@ -345,6 +344,23 @@ class GatedStore(BaseStore):
         if any(isinstance(op, PutOp) for op in ops):
             self.last_outcomes = outcomes  # reads leave the last write's outcomes alone
         return results, outcomes
+
+    def _submit(self, batch: list[MemoryWrite]) -> list[GateOutcome]:
+        """``gate.submit_many`` of a run of writes. A put whose derived id names a write erased since (a node
+        re-run after ``gatekeeper forget`` took out what its first run stored: resumed after its own
+        ``interrupt()``, retried) is not written again and answered ``erased``; the rest of the run is submitted.
+        Raised, the refusal failed every resume of the thread, with a message about ids the agent never gave."""
+        try:
+            return self.gate.submit_many(batch, escalation_mode=self.escalation_mode)
+        except ProposalIdConflict:
+            erased = self.gate.erased_replays(batch)
+            if not erased:
+                raise  # an id that names a write of other content: not a re-run
+            log.warning("gated_store.erased_write_not_written_again", proposal_ids=sorted(erased),
+                        detail="a re-run of the task that proposed it; the erasure stands")
+            rest = [p for p in batch if p.id not in erased]
+            done = iter(self.gate.submit_many(rest, escalation_mode=self.escalation_mode) if rest else [])
+            return [erased[p.id] if p.id in erased else next(done) for p in batch]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """``batch`` in a thread, off the event loop: a batch that writes in the gate's write threads, a batch

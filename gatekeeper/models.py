@@ -438,3 +438,6 @@ class GateOutcome(BaseModel):
     decision: Decision
     state: ProposalState
     replayed: bool = False  # True when the proposal was already decided (idempotent re-run)
+    #: True when the proposal's id names a write erased since it was decided (``gatekeeper forget``): a re-run of
+    #: the LangGraph task that proposed it (``GatedStore``). Nothing was written; ``state`` is what was decided then
+    erased: bool = False

@@ -487,6 +487,56 @@ def test_a_loop_in_a_subgraph_and_a_task_called_three_times_store_the_last_value
         gate.close()
 
 
+def test_a_paused_node_whose_put_was_erased_meanwhile_resumes_without_writing_it_again(tmp_path, reviewer):
+    """A node puts a memory through the GatedStore, then asks a person (its own ``interrupt()``); while the thread
+    waits, the memory is erased (``gatekeeper forget``). On the answer LangGraph runs the node again from its start:
+    its put named the erased write's id, the gate refused the batch (``ProposalIdConflict``, "give a new write a
+    new id", an id the agent's code never gave), and every resume of the thread failed. The put is now answered
+    ``erased`` and not written; the node's other writes go through; the thread ends."""
+    from langgraph.config import get_store
+
+    from gatekeeper.erasure import erase_memories
+
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
+    seen: list = []
+
+    class Asked(TypedDict, total=False):
+        answer: str
+
+    def ask(state: Asked) -> dict:
+        store = get_store()
+        seen.append(store.put_reviewed(NS, "home", {"content": "Alice lives at 12 Elm Street."}))
+        answer = interrupt({"question": "book the taxi?"})
+        store.put(NS, "taxi", {"content": f"Taxi booking answer: {answer}."})
+        return {"answer": answer}
+
+    builder = StateGraph(Asked)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    graph = builder.compile(checkpointer=InMemorySaver(), store=GatedStore(gate=gate, agent_id="agent-1"))
+    cfg = thread()
+    try:
+        assert graph.invoke({}, cfg)["__interrupt__"][0].value == {"question": "book the taxi?"}
+        first = seen[0]
+        assert first.state.value == "committed" and not first.erased
+        erase_memories(gate, proposal_ids=[first.proposal.id], operator="dpo", reason="GDPR request")
+        assert graph.invoke(Command(resume="yes"), cfg) == {"answer": "yes"}
+        assert graph.get_state(cfg).next == ()
+        again = seen[1]
+        assert again.erased and again.replayed and again.proposal.id == first.proposal.id
+        assert gate.memory_store.get(NS, "home") is None  # the erasure stands
+        assert gate.memory_store.get(NS, "taxi").value["content"] == "Taxi booking answer: yes."
+        # a put whose id names a write of other content is still refused (not a re-run)
+        from gatekeeper.gate import ProposalIdConflict
+        from gatekeeper.models import MemoryWrite
+
+        with pytest.raises(ProposalIdConflict):
+            gate.submit(MemoryWrite(id=seen[1].proposal.id, content="Something else.", namespace=NS))
+    finally:
+        gate.close()
+
+
 # ------------------------------------------------ 4. put_reviewed with other writers about
 def test_put_reviewed_returns_the_outcome_of_its_own_write(tmp_path, reviewer):
     """put_reviewed read the store-wide ``last_outcomes`` after its batch: a write by another caller in between
