@@ -244,10 +244,23 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
     escalation_mode = escalation_mode_of(escalation_mode)  # a misspelt mode is refused here, not per write
     template = NamespaceTemplate(namespace)  # a malformed template fails here, when the graph is built
 
+    def still_waiting(state: MemoryGateState) -> list[str]:
+        """The escalations the state's ``pending_reviews`` names that still wait for a person here: the review runs
+        again while the thread is paused on them when the state is edited as the proposing node
+        (``update_state(..., as_node="agent")``), and its new list replaced them, so the thread ran to its end
+        without asking and the decision sent next was taken by nothing."""
+        waiting = list(state.get("pending_reviews") or [])
+        if not waiting:
+            return []
+        rows = gate.registry.get_many(waiting)
+        return [pid for pid in waiting if (row := rows.get(pid)) is not None
+                and row["state"] == ProposalState.pending.value
+                and row["escalation_mode"] == EscalationMode.interrupt.value]
+
     def review_memories(state: MemoryGateState, config: RunnableConfig) -> dict:
         items = state.get("proposed_memories") or []
         if not items:
-            return {"pending_reviews": []}
+            return {"pending_reviews": still_waiting(state)}
         namespace = template.resolve(config) if any(_needs_default_namespace(it) for it in items) else None
         queue_ids = list(getattr(items, "ids", None) or [None] * len(items))
         writes: dict[int, MemoryWrite] = {}
@@ -277,8 +290,9 @@ def make_review_node(gate: Gatekeeper, *, namespace: tuple[str, ...] = ("memorie
                     log.warning("review_node.id_conflict", position=position, proposal_id=write.id)
                     invalid[position] = _invalid_summary(items[position], exc)
         summaries = {position: outcome_summary(o) for position, o in outcomes.items()} | invalid
-        pending = [o.proposal.id for o in outcomes.values()
-                   if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt]
+        pending = list(dict.fromkeys([*still_waiting(state), *(
+            o.proposal.id for o in outcomes.values()
+            if o.state is ProposalState.pending and o.decision.escalation_mode is EscalationMode.interrupt)]))
         # taken off the queue: those read (by id; the first n when some were queued before queue ids), whatever
         # else this step appends
         reviewed = queue_ids if None not in queue_ids else len(items)

@@ -537,6 +537,40 @@ def test_a_paused_node_whose_put_was_erased_meanwhile_resumes_without_writing_it
         gate.close()
 
 
+def test_a_review_run_again_while_paused_keeps_asking_for_the_escalation(tmp_path, reviewer):
+    """A thread paused on an escalation whose state is edited as the proposing node (``update_state(...,
+    as_node="agent")``, Studio's "edit state", to have a note reviewed now) runs the review again: its new
+    ``pending_reviews`` replaced the one the pause was for, the thread ran to its end without asking, and the
+    rejection sent next was taken by nothing (the belief stayed pending, no error). The review keeps the
+    escalations still waiting; one decided elsewhere meanwhile is not asked again."""
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent", lambda s: {"proposed_memories": [{"content": SELF_PRES, "key": "sp"}]})
+    builder.add_edge(START, "agent")
+    add_memory_gate(builder, gate, after="agent", then=END, namespace=NS, agent_id="agent-1",
+                    escalation_mode=EscalationMode.interrupt)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    try:
+        for decided_elsewhere in (False, True):
+            cfg = thread()
+            sp = graph.invoke({}, cfg)["__interrupt__"][0].value["proposal_id"]
+            if decided_elsewhere:
+                ReviewService(gate).decide(sp, {"type": "reject", "reviewer": "bob", "reason": "no"})
+            graph.update_state(cfg, {"proposed_memories": [{"content": "The VPN config is in the wiki.",
+                                                            "key": "vpn"}]}, as_node="agent")
+            out = graph.invoke(None, cfg)
+            if decided_elsewhere:  # nothing left to ask: the thread ends
+                assert "__interrupt__" not in out and graph.get_state(cfg).next == ()
+                continue
+            assert [i.value["proposal_id"] for i in out["__interrupt__"]] == [sp]
+            graph.invoke(Command(resume={"type": "reject", "reviewer": "alice", "reason": "no",
+                                         "proposal_id": sp}), cfg)
+            assert gate.registry.get(sp)["state"] == "quarantined" and graph.get_state(cfg).next == ()
+        assert gate.memory_store.get(NS, "vpn") is not None
+    finally:
+        gate.close()
+
+
 # ------------------------------------------------ 4. put_reviewed with other writers about
 def test_put_reviewed_returns_the_outcome_of_its_own_write(tmp_path, reviewer):
     """put_reviewed read the store-wide ``last_outcomes`` after its batch: a write by another caller in between
