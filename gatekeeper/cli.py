@@ -1237,6 +1237,13 @@ def policy_suggest(out: Optional[Path] = typer.Option(None, "--out", help="Write
         console.print(table)
         if len(report.suggestions) > show:
             console.print(f"... and {len(report.suggestions) - show} more (--show N, or --json FILE for all)")
+    if report.suggestions:
+        spaces = {ns for s in report.suggestions for ns in s.namespaces}
+        err.print(f"[yellow]the suggested texts are reviewed memories copied word for word (from {len(spaces)} "
+                  f"namespace{'' if len(spaces) == 1 else 's'}): once adopted, exemplars are shown to the LLM judge "
+                  "beside any user's writes and to the reviewers of any item, and `gatekeeper forget` does not "
+                  "edit the policy; take personal details (names, contacts, health, secrets) out of each before "
+                  "adopting[/yellow]", soft_wrap=True)
     if out is not None and report.suggestions:
         try:
             write_candidate(policy, report.suggestions, out)

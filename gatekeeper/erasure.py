@@ -49,7 +49,7 @@ from gatekeeper.gate import CHANGE_REFUSED
 from gatekeeper.ledger import OWN_EVENTS, REDACTABLE_FIELDS
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import content_hash_of, validate_namespace
-from gatekeeper.quotes import mentions
+from gatekeeper.quotes import MIN_QUOTED, fold, mentions
 from gatekeeper.registry import ERASED, row_proposal
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     report.proposals = sorted(pid for pid in selected
                               if not (receipts.get(pid, {}).get("content_hash") == ERASED and not selected[pid].seqs))
     hashes = {h for s in selected.values() for h in s.hashes}
+    report.notes += _held_in_policy(gate, [t for s in selected.values() for t in s.texts])
     if dry_run:
         report.keys_deleted = len(_to_delete(gate, candidates, set(stored), hashes))
         report.ledger_entries = sum(len(s.seqs) for s in selected.values())
@@ -298,6 +299,23 @@ def _to_delete(gate: Gatekeeper, candidates: Sequence[tuple[tuple[str, ...], str
         item = gate.memory_store.get(ns, k)
         if item is not None and ((ns, k) in stored or content_hash_of(ns, k, item.value) in hashes):
             out.append((ns, k))
+    return out
+
+
+def _held_in_policy(gate: Gatekeeper, texts: Sequence[str]) -> list[str]:
+    """Notes naming the policy's exemplars and counter-exemplars that are an erased text or a part of one (``policy
+    suggest`` copies a reviewed memory's text, or the sentence the classifier scored it by, into a candidate policy):
+    the erasure does not edit the policy, whose exemplars are shown to the LLM judge beside any user's writes."""
+    erased = [fold(t) for t in texts if t and t.strip()]
+    out = []
+    for name, category in gate.policy.categories.items():
+        for field, items in (("exemplars", category.exemplars), ("counter_exemplars", category.counter_exemplars)):
+            for i, item in enumerate(items):
+                f = fold(item)
+                if len(f) >= MIN_QUOTED and any(f in t for t in erased):
+                    out.append(f"the policy in force ({gate.policy.source_path}) holds an erased text as "
+                               f"categories.{name}.{field}[{i}]: the erasure does not edit the policy; take it out "
+                               "there (its classifier is then trained without it)")
     return out
 
 

@@ -31,6 +31,7 @@ they adopt it. Nothing in the policy in force, the registry or the ledger is cha
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -73,6 +74,8 @@ class Suggestion(BaseModel):
     proposal_ids: list[str] = Field(description="the decided proposals it comes from, most recent first")
     reviewers: list[str]
     reasons: list[str] = Field(default_factory=list, description="the reviewers' reasons, where they gave one")
+    namespaces: list[str] = Field(default_factory=list, description="the namespaces of those memories ('/'-joined):"
+                                  " the text is a memory's, word for word")
     score: float = Field(description="the highest score the gate gave those proposals")
 
     @property
@@ -124,10 +127,13 @@ class _Found:
         if s is None:
             self.by_key[(kind, key)] = Suggestion(kind=kind, category=category, text=text, part=part,
                                                   proposal_ids=[row["id"]], reviewers=[row["resolved_by"]],
-                                                  score=row["score"] or 0.0, reasons=[reason] if reason else [])
+                                                  score=row["score"] or 0.0, reasons=[reason] if reason else [],
+                                                  namespaces=[_namespace_of(row)])
             return
         if row["id"] not in s.proposal_ids:
             s.proposal_ids.append(row["id"])
+        if _namespace_of(row) not in s.namespaces:
+            s.namespaces.append(_namespace_of(row))
         if row["resolved_by"] not in s.reviewers:
             s.reviewers.append(row["resolved_by"])
         if reason and reason not in s.reasons:
@@ -326,6 +332,13 @@ def yaml_quoted(text: str) -> str:
     if yaml.safe_load(quoted) != text:  # a quoting bug must not write a different text into the policy
         raise SuggestionError(f"cannot quote {text!r} for YAML")
     return quoted
+
+
+def _namespace_of(row: dict) -> str:
+    try:
+        return "/".join(json.loads(row["namespace"]))
+    except (TypeError, ValueError):
+        return str(row["namespace"])
 
 
 def write_candidate(policy: Policy, suggestions: Sequence[Suggestion], out: Path, *,

@@ -660,3 +660,38 @@ def test_forget_blanks_a_judges_quote_in_quotation_marks_a_memory_without_conten
         assert g.ledger.verify().ok
     finally:
         g.close()
+
+
+def test_forget_says_where_the_policy_holds_an_erased_text(tmp_path, reviewer):
+    """``policy suggest`` copies a reviewed memory's text into the policy; adopted, it is shown to the LLM judge
+    beside any user's writes, and the erasure does not edit the policy. ``forget`` names the list and place (not the
+    text: the note is printed), dry run or not."""
+    import shutil
+
+    from gatekeeper.policy import load_policy
+    from gatekeeper.reviewer import Reviewer
+
+    pol = tmp_path / "policy"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "policies", pol)
+    taxonomy = pol / "taxonomy.yaml"
+    text = taxonomy.read_text(encoding="utf-8")
+    anchor = "    counter_exemplars:\n"
+    assert anchor in text
+    taxonomy.write_text(text.replace(anchor, anchor + "      - Alice Zebrafinch asked to keep the Quokkaville "
+                                                     "backups\n", 1), encoding="utf-8")
+    policy = load_policy(pol)
+    r = Reviewer(policy, embedder=reviewer.embedder, classifier=reviewer.classifier)
+    g = make_gate(tmp_path / "data", r)
+    try:
+        a1 = committed(g, ALICE_NOTE)
+        b1 = committed(g, BOB_NOTE, BOB)
+        where = next(f"categories.{name}.counter_exemplars[{i}]" for name, c in policy.categories.items()
+                     for i, t in enumerate(c.counter_exemplars) if "Zebrafinch" in t)
+        for dry_run in (True, False):
+            report = erase_memories(g, proposal_ids=[a1], operator="dpo", reason="r", dry_run=dry_run)
+            held = [n for n in report.notes if "holds an erased text" in n]
+            assert len(held) == 1 and where in held[0] and "Zebrafinch" not in held[0], report.notes
+        assert not any("holds an erased text" in n for n in erase_memories(
+            g, proposal_ids=[b1], operator="dpo", reason="r").notes)
+    finally:
+        g.close()

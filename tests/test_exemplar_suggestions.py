@@ -308,6 +308,11 @@ def test_cli_policy_suggest_writes_a_candidate_and_refuses_bad_targets(gate, rev
     assert "would commit" in r.output  # verified by review
     saved = json.loads(report.read_text())
     assert [s["text"] for s in saved["suggestions"]] == [normalize(belief).text]
+    # where the text comes from, and what adopting it means for the people whose memories they are
+    assert saved["suggestions"][0]["namespaces"] == ["memories/agent-1"]
+    said = " ".join(r.stderr.split())
+    assert "reviewed memories copied word for word (from 1 namespace)" in said
+    assert "shown to the LLM judge beside any user's writes" in said and "`gatekeeper forget` does not" in said
     candidate = load_policy(out)
     category = saved["suggestions"][0]["category"]
     assert normalize(belief).text in candidate.categories[category].exemplars
