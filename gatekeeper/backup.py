@@ -161,7 +161,7 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
     """The registry (online backup) and the memories under the store's exclusive lock, then the ledger's
     consistent cut, into ``staging``. Returns (counts by state, the other memory stores holding committed writes,
     memories' bytes or None, the ledger copy's head (seq, hash, files), the ledger copy's VerifyReport)."""
-    from gatekeeper.chroma_store import LOCK_FILE, _ProcessLock
+    from gatekeeper.chroma_store import LOCK_FILE, PRESENCE_FILE, _ProcessLock
     from gatekeeper.registry import _UNFINISHED, ProposalRegistry
     from gatekeeper.store_identity import IN_DATA_DIR
 
@@ -189,7 +189,8 @@ def _copy_consistently(settings: GatekeeperSettings, staging: Path):
             finally:
                 registry.close()
             if embedded:
-                shutil.copytree(chroma, staging / chroma.name, ignore=shutil.ignore_patterns(LOCK_FILE))
+                shutil.copytree(chroma, staging / chroma.name,
+                                ignore=shutil.ignore_patterns(LOCK_FILE, PRESENCE_FILE))
                 copied = sum(f.stat().st_size for f in (staging / chroma.name).rglob("*") if f.is_file())
     finally:
         if lock is not None:

@@ -138,6 +138,8 @@ def _local_settings() -> Settings:
 
 
 LOCK_FILE = "gatekeeper-chroma.lock"
+#: a shared ``flock`` on this file is held by every process that has the database open (``_Presence``)
+PRESENCE_FILE = "gatekeeper-chroma.open"
 
 
 def _owned_persistent_client(path: str) -> Any:
@@ -219,6 +221,60 @@ class _ProcessLock:
         self._fd = None
 
 
+class _Presence:
+    """A shared ``flock`` on ``<path>/gatekeeper-chroma.open`` held while a store of this process has the embedded
+    database open (one per process and directory, however many stores), so that an erasure can tell whether
+    other processes have it open too (``elsewhere``): their memory may hold the erased texts, which chroma can
+    write into its vector index files again at its next save of the index."""
+
+    _lock = threading.Lock()
+    _held: dict[str, list[int]] = {}  # path -> [fd, stores of this process holding it]
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, PRESENCE_FILE)
+        self._pid = os.getpid()
+        with self._lock:
+            held = self._held.get(self.path)
+            if held is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                held = self._held[self.path] = [fd, 0]
+            held[1] += 1
+        self._open = True
+
+    def elsewhere(self) -> bool:
+        """Whether another process has the database open: this process's lock is let go for a moment and an
+        exclusive one tried."""
+        with self._lock:
+            held = self._held.get(self.path)
+            if held is not None:
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+            try:
+                probe = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                finally:
+                    os.close(probe)  # (closing it lets go of its lock)
+                return False
+            finally:
+                if held is not None:
+                    fcntl.flock(held[0], fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        if not self._open or self._pid != os.getpid():
+            return
+        self._open = False
+        with self._lock:
+            held = self._held.get(self.path)
+            if held is not None:
+                held[1] -= 1
+                if held[1] <= 0:
+                    del self._held[self.path]
+                    os.close(held[0])
+
+
 class ChromaMemoryStore(BaseStore):
     """LangGraph ``BaseStore`` backed by a chromadb collection.
 
@@ -280,6 +336,7 @@ class ChromaMemoryStore(BaseStore):
         self._ipc = ipc
         #: the persistent database's directory (resolved), None for client=, ephemeral and server stores
         self.path = p if path is not None else None
+        self._presence = _Presence(p) if path is not None else None
         self._ensure_collection()  # local modes: open eagerly so errors surface here
 
     @classmethod
@@ -358,6 +415,7 @@ class ChromaMemoryStore(BaseStore):
         self._dim: int | None = None
         self._closed = False
         self._ipc: _ProcessLock | None = None
+        self._presence: _Presence | None = None
         self._gen = -1  # write generation of the lock file our vector index reflects
         self._op_lock = threading.RLock()
         #: how often this store re-opened chroma to see other processes' writes
@@ -535,6 +593,11 @@ class ChromaMemoryStore(BaseStore):
             self._zero_index_files()
         return True
 
+    def open_elsewhere(self) -> bool | None:
+        """Whether another process has this embedded database open (an agent, ``gatekeeper serve``); None for a
+        store that is not one (a Chroma server, a client given in code)."""
+        return self._presence.elsewhere() if self._presence is not None else None
+
     def _zero_index_files(self) -> None:
         """``_zero_unused_capacity`` of each vector index of this database (an embedded one: ``path`` is set)."""
         if self.path is None:
@@ -551,6 +614,8 @@ class ChromaMemoryStore(BaseStore):
             client, self._client, self._collection = self._client, None, None
         if self._ipc is not None:
             self._ipc.close()
+        if self._presence is not None:
+            self._presence.close()
         if client is None or not self._owns_client:
             return
         try:

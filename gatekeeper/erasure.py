@@ -222,6 +222,12 @@ def erase_memories(gate: Gatekeeper, *, proposal_ids: Sequence[str] = (), namesp
     if report.store_scrubbed is False:
         report.notes.append("the memory store is a Chroma server (or a client given in code): its files and log "
                             "keep the deleted texts until its operator compacts them")
+    elsewhere = getattr(gate.memory_store, "open_elsewhere", None)
+    if report.store_scrubbed and elsewhere is not None and elsewhere():
+        report.notes.append("other processes have the memory store open (an agent, `gatekeeper serve`): their memory "
+                            "may hold the erased texts, which chroma can write into its vector index files again "
+                            "at its next save of the index; restart them, then run this erasure again to zero "
+                            "those files once more")
     from gatekeeper.backup import remove_stale_staging
 
     remove_stale_staging(Path(gate.registry.path).parent)

@@ -695,3 +695,37 @@ def test_forget_says_where_the_policy_holds_an_erased_text(tmp_path, reviewer):
             g, proposal_ids=[b1], operator="dpo", reason="r").notes)
     finally:
         g.close()
+
+
+def test_forget_says_when_other_processes_have_the_memory_store_open(gate, tmp_path):
+    """A live agent process that held an erased text can write it into chroma's vector index files again at its
+    next save (seen in 2 of 5 runs of an audit); the erasure said nothing. It now says so while another process
+    has the embedded store open (not for stores of its own process), and what to do."""
+    import subprocess
+    import sys
+
+    chroma = gate.memory_store.path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom gatekeeper.chroma_store import ChromaMemoryStore\n"
+         f"s = ChromaMemoryStore(path={chroma!r})\nprint('open', flush=True)\ntime.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        a1 = committed(gate, ALICE_NOTE)
+        report = erase_memories(gate, proposal_ids=[a1], operator="dpo", reason="r")
+        assert any("other processes have the memory store open" in n and "run this erasure again" in n
+                   for n in report.notes), report.notes
+    finally:
+        holder.kill()
+        holder.wait()
+    from gatekeeper.chroma_store import ChromaMemoryStore
+
+    also_here = ChromaMemoryStore(path=chroma)  # a second store in this process is not another process
+    try:
+        report = erase_memories(gate, proposal_ids=[committed(gate, BOB_NOTE, BOB)], operator="dpo", reason="r")
+        assert report.store_scrubbed is True
+        assert not any("other processes" in n for n in report.notes), report.notes
+        assert gate.memory_store.open_elsewhere() is False
+    finally:
+        also_here.close()
+    assert gate.memory_store.open_elsewhere() is False
