@@ -21,9 +21,9 @@ A proposal handed over in a new list has no id: ``Send("gate", {"proposed_memori
 the queue, LangGraph's map-reduce idiom, gave the gate subgraph each proposal as a new one. A proposal object read
 from a queue in this process is remembered with its id (``READ_KEPT`` of them), so another graph's queue given
 that very object in a new list takes it with its id, as from a slice. Where the object is not the one read (a
-copy, a packet restored from a checkpoint), what a queue's review took off of such proposals travels in its ``alike`` record (a token, the proposal's id there, with a fingerprint
-of its content), and the queue it is handed to takes off one proposal of the same content for each token it has
-not seen before (``seen``). Before, the parent's queue kept every proposal sent that way, and each later run of
+copy, a packet restored from a checkpoint), what a queue's review took off of such proposals travels in its
+``alike`` record (a token, the proposal's id there, with a fingerprint of its content), and the queue it is handed
+to takes off one proposal of the same content for each token it has not seen before (``seen``). Before, the parent's queue kept every proposal sent that way, and each later run of
 the thread sent and reviewed them again: a note stored once more under a new key every turn, a belief a reviewer
 had rejected escalated again. A proposal equal in every field to one a subgraph's review took off as new (a
 sub-agent proposing what the parent's agent proposed in the same step) is taken off too: the same write,
@@ -41,6 +41,7 @@ them that runs again from that same checkpoint (a crash after the review stored 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections import OrderedDict
@@ -52,8 +53,6 @@ from langgraph.channels.base import BaseChannel
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import Overwrite
 from typing_extensions import Self
-
-import hashlib
 
 from gatekeeper.gated_store import canonical_text
 
