@@ -315,12 +315,12 @@ def _held_in_policy(gate: Gatekeeper, texts: Sequence[str]) -> list[str]:
     erased = [fold(t) for t in texts if t and t.strip()]
     out = []
     for name, category in gate.policy.categories.items():
-        for field, items in (("exemplars", category.exemplars), ("counter_exemplars", category.counter_exemplars)):
+        for listed, items in (("exemplars", category.exemplars), ("counter_exemplars", category.counter_exemplars)):
             for i, item in enumerate(items):
                 f = fold(item)
                 if len(f) >= MIN_QUOTED and any(f in t for t in erased):
                     out.append(f"the policy in force ({gate.policy.source_path}) holds an erased text as "
-                               f"categories.{name}.{field}[{i}]: the erasure does not edit the policy; take it out "
+                               f"categories.{name}.{listed}[{i}]: the erasure does not edit the policy; take it out "
                                "there (its classifier is then trained without it)")
     return out
 
