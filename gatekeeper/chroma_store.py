@@ -91,12 +91,15 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import sqlite3
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,8 +123,9 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from gatekeeper.log_setup import get_logger
 from gatekeeper.models import page_bounds
-from gatekeeper.settings import DEFAULT_CHROMA_COLLECTION, parse_chroma_url
+from gatekeeper.settings import DEFAULT_CHROMA_COLLECTION, DEFAULT_STORE_WRITE_TIMEOUT_S, parse_chroma_url
 from gatekeeper.telemetry import chroma_settings
 
 __all__ = ["ChromaMemoryStore", "DEFAULT_COLLECTION"]
@@ -221,6 +225,43 @@ class _ProcessLock:
         self._fd = None
 
 
+log = get_logger("gatekeeper.chroma_store")
+
+
+class StoreWriteTimeout(RuntimeError):
+    """A write into the memory store did not finish within the store's ``write_timeout_s`` (or an earlier one has
+    not finished yet, so this one was not tried). The caller stops waiting; a gate quarantines the write as a
+    store failure, for ``gatekeeper review retry-store-failures`` once the store answers again."""
+
+
+class _WriterThread:
+    """One daemon thread that runs a store's writes in order (``ChromaMemoryStore._within_deadline``). A daemon:
+    a write blocked for ever must not keep the process from exiting, as a ``ThreadPoolExecutor``'s worker would
+    (its threads are joined at exit)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, write: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, write))
+        return future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, write = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(write())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        self._jobs.put(None)
+
+
 class _Presence:
     """A shared ``flock`` on ``<path>/gatekeeper-chroma.open`` held while a store of this process has the embedded
     database open (one per process and directory, however many stores), so that an erasure can tell whether
@@ -305,6 +346,7 @@ class ChromaMemoryStore(BaseStore):
         collection: str = DEFAULT_COLLECTION,
         embed: EmbedFn | Any | None = None,
         index_fields: list[str] | None = None,
+        write_timeout_s: float = DEFAULT_STORE_WRITE_TIMEOUT_S,
     ) -> None:
         if path is not None and client is not None:
             raise ValueError("pass either path= or client=, not both")
@@ -337,6 +379,7 @@ class ChromaMemoryStore(BaseStore):
         #: the persistent database's directory (resolved), None for client=, ephemeral and server stores
         self.path = p if path is not None else None
         self._presence = _Presence(p) if path is not None else None
+        self.write_timeout_s = float(write_timeout_s)
         self._ensure_collection()  # local modes: open eagerly so errors surface here
 
     @classmethod
@@ -350,6 +393,7 @@ class ChromaMemoryStore(BaseStore):
         collection: str = DEFAULT_COLLECTION,
         embed: EmbedFn | Any | None = None,
         index_fields: list[str] | None = None,
+        write_timeout_s: float = DEFAULT_STORE_WRITE_TIMEOUT_S,
     ) -> ChromaMemoryStore:
         """A store on a Chroma server.  The HTTP client is created on first use."""
 
@@ -372,6 +416,7 @@ class ChromaMemoryStore(BaseStore):
             index_fields=index_fields,
         )
         self.server_url = f"{'https' if ssl else 'http'}://{host}:{port}"
+        self.write_timeout_s = float(write_timeout_s)
         return self
 
     @classmethod
@@ -382,11 +427,13 @@ class ChromaMemoryStore(BaseStore):
         from gatekeeper.files import private_dir
 
         if settings.chroma_url is None:
-            return cls(path=private_dir(settings.chroma_path), collection=settings.chroma_collection, embed=embed)
+            return cls(path=private_dir(settings.chroma_path), collection=settings.chroma_collection, embed=embed,
+                       write_timeout_s=settings.store_write_timeout_s)
         host, port, ssl = parse_chroma_url(settings.chroma_url)
         token = settings.chroma_token.get_secret_value() if settings.chroma_token is not None else None
         return cls.from_server(host, port, ssl=ssl, collection=settings.chroma_collection, embed=embed,
-                               headers={"Authorization": f"Bearer {token}"} if token else None)
+                               headers={"Authorization": f"Bearer {token}"} if token else None,
+                               write_timeout_s=settings.store_write_timeout_s)
 
     def _setup(
         self,
@@ -416,6 +463,10 @@ class ChromaMemoryStore(BaseStore):
         self._closed = False
         self._ipc: _ProcessLock | None = None
         self._presence: _Presence | None = None
+        #: how long a write into chromadb may take before the caller stops waiting (``StoreWriteTimeout``)
+        self.write_timeout_s = DEFAULT_STORE_WRITE_TIMEOUT_S
+        self._writer: _WriterThread | None = None
+        self._stuck: Future | None = None  # a write that passed its deadline and has not finished
         self._gen = -1  # write generation of the lock file our vector index reflects
         self._op_lock = threading.RLock()
         #: how often this store re-opened chroma to see other processes' writes
@@ -616,6 +667,8 @@ class ChromaMemoryStore(BaseStore):
             self._ipc.close()
         if self._presence is not None:
             self._presence.close()
+        if self._writer is not None:
+            self._writer.shutdown()  # a blocked write keeps its thread; close does not wait for it
         if client is None or not self._owns_client:
             return
         try:
@@ -851,37 +904,72 @@ class ChromaMemoryStore(BaseStore):
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("ChromaMemoryStore is closed")
-            if upserts:
-                ids = [_item_id(ns, key) for (ns, key), _ in upserts]
-                prev = col.get(ids=ids, include=["metadatas"])
-                created = {
-                    id_: meta
-                    for id_, meta in zip(prev["ids"], prev["metadatas"] or [], strict=True)
-                }
-                dim = self._vector_dim(col, vectors)
-                placeholder = [1.0] + [0.0] * (dim - 1)
-                metas, embeddings = [], []
-                for (id_, ((ns, key), _op)), vec in zip(
-                    zip(ids, upserts, strict=True), vectors, strict=True
-                ):
-                    now_us = self._stamp()
-                    old = created.get(id_)
-                    created_us = _us_of(old, "created_at") if old else now_us
-                    metas.append(_metadata(ns, key, created_us, now_us, vec is not None))
-                    embeddings.append(vec if vec is not None else placeholder)
-                step = max(1, int(self._client.get_max_batch_size()))
-                for s in range(0, len(ids), step):
-                    try:
-                        col.upsert(
-                            ids=ids[s : s + step],
-                            embeddings=embeddings[s : s + step],
-                            documents=docs[s : s + step],
-                            metadatas=metas[s : s + step],
-                        )
-                    except Exception as exc:
-                        raise _dim_error(exc, dim) from exc
-            if deletes:
-                col.delete(ids=deletes)
+            self._within_deadline(lambda: self._write_to(col, upserts, deletes, docs, vectors))
+
+    def _within_deadline(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (chromadb calls) on this store's writer thread and wait for it at most ``write_timeout_s``:
+        after a disk error (a full disk) chromadb's upsert was seen to block for ever, and the agent's ``put`` with
+        it, holding the key's lock. Past the deadline ``StoreWriteTimeout`` is raised (the gate quarantines the
+        write as a store failure); while that write has not finished, later ones are refused at once rather than
+        queued behind it. Called under ``_write_lock``."""
+        stuck = self._stuck
+        if stuck is not None:
+            if not stuck.done():
+                raise StoreWriteTimeout(
+                    f"an earlier write into the memory store has not finished after more than {self.write_timeout_s:g}"
+                    " s (chromadb is blocked: a full or failing disk?); this write was not tried")
+            self._stuck = None
+            log.warning("chroma_store.blocked_write_finished",
+                        detail="a write that passed its deadline finished late; the gate quarantined it as a store "
+                               "failure: `gatekeeper review retry-store-failures` writes it again")
+        if self._writer is None:
+            self._writer = _WriterThread("gatekeeper-chroma-write")
+        future = self._writer.submit(write)
+        try:
+            future.result(timeout=self.write_timeout_s)
+        except FutureTimeout:
+            self._stuck = future
+            log.error("chroma_store.write_timeout", timeout_s=self.write_timeout_s, path=self.path,
+                      detail="chromadb did not finish a write in time (a full or failing disk?); writes are "
+                             "quarantined as store failures until it does")
+            raise StoreWriteTimeout(
+                f"a write into the memory store did not finish within {self.write_timeout_s:g} s (chromadb is "
+                "blocked: a full or failing disk?); GATEKEEPER_STORE_WRITE_TIMEOUT_S sets the limit") from None
+
+    def _write_to(self, col: Any, upserts: list, deletes: list[str], docs: list[str],
+                  vectors: list[list[float] | None]) -> None:
+        """The chromadb calls of ``_commit_puts`` (on the writer thread)."""
+        if upserts:
+            ids = [_item_id(ns, key) for (ns, key), _ in upserts]
+            prev = col.get(ids=ids, include=["metadatas"])
+            created = {
+                id_: meta
+                for id_, meta in zip(prev["ids"], prev["metadatas"] or [], strict=True)
+            }
+            dim = self._vector_dim(col, vectors)
+            placeholder = [1.0] + [0.0] * (dim - 1)
+            metas, embeddings = [], []
+            for (id_, ((ns, key), _op)), vec in zip(
+                zip(ids, upserts, strict=True), vectors, strict=True
+            ):
+                now_us = self._stamp()
+                old = created.get(id_)
+                created_us = _us_of(old, "created_at") if old else now_us
+                metas.append(_metadata(ns, key, created_us, now_us, vec is not None))
+                embeddings.append(vec if vec is not None else placeholder)
+            step = max(1, int(self._client.get_max_batch_size()))
+            for s in range(0, len(ids), step):
+                try:
+                    col.upsert(
+                        ids=ids[s : s + step],
+                        embeddings=embeddings[s : s + step],
+                        documents=docs[s : s + step],
+                        metadatas=metas[s : s + step],
+                    )
+                except Exception as exc:
+                    raise _dim_error(exc, dim) from exc
+        if deletes:
+            col.delete(ids=deletes)
 
     def _index_text(self, op: PutOp) -> str | None:
         value = op.value

@@ -18,6 +18,8 @@ Environment variables override the defaults:
   policy files and puts an edit in force (``gatekeeper.policy_watch``); ``0`` turns it off
 * ``GATEKEEPER_POLICY_SETTLE_S`` default ``1``: how long the policy files must have been quiet before the watcher
   reads them, so that an edit of several files (a git pull) is put in force whole (``0`` to ``60``)
+* ``GATEKEEPER_STORE_WRITE_TIMEOUT_S`` default ``60``: how long a write into the embedded chromadb may take before
+  the gate stops waiting and quarantines it as a store failure (``ChromaMemoryStore.write_timeout_s``; 1 to 3600)
 * ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
   directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
   of a deployment (agents, the review app, the CLI) reads and writes the same memories
@@ -159,6 +161,17 @@ def _policy_settle_s() -> float:
                            f"a number of seconds from 0 to {MAX_POLICY_SETTLE_S:g}")
 
 
+#: how long a write into the embedded chromadb may take (seconds) before the gate stops waiting for it
+#: (``ChromaMemoryStore.write_timeout_s``): after a disk error chromadb's own write was seen to block for ever
+DEFAULT_STORE_WRITE_TIMEOUT_S = 60.0
+MAX_STORE_WRITE_TIMEOUT_S = 3600.0
+
+
+def _store_write_timeout_s() -> float:
+    return _number_setting("GATEKEEPER_STORE_WRITE_TIMEOUT_S", float, DEFAULT_STORE_WRITE_TIMEOUT_S, 1,
+                           MAX_STORE_WRITE_TIMEOUT_S, f"a number of seconds from 1 to {MAX_STORE_WRITE_TIMEOUT_S:g}")
+
+
 def _training_process() -> bool:
     raw = env_value("GATEKEEPER_TRAINING_PROCESS")
     value = "on" if raw is None else raw.strip().lower()
@@ -268,6 +281,7 @@ def check_environment() -> None:
     _training_process()
     _policy_watch_s()
     _policy_settle_s()
+    _store_write_timeout_s()
     if (url := _chroma_url()) is not None:
         parse_chroma_url(url)
     _chroma_token()
@@ -307,6 +321,9 @@ class GatekeeperSettings(BaseModel):
     #: how often (seconds) the gate looks at its policy files and puts an edit in force; 0: never (edits then
     #: take effect with ``Gatekeeper.reload_policy`` or a restart)
     policy_watch_s: float = Field(default_factory=_policy_watch_s, ge=0, le=MAX_POLICY_WATCH_S)
+    #: how long a write into the embedded chromadb may take before it is quarantined as a store failure
+    store_write_timeout_s: float = Field(default_factory=_store_write_timeout_s, ge=1,
+                                         le=MAX_STORE_WRITE_TIMEOUT_S)
     #: how long (seconds) the policy files must have been quiet before the watcher reads them, so that the files
     #: of one edit (a git pull, a "save all") are put in force together, never a mix of old and new
     policy_settle_s: float = Field(default_factory=_policy_settle_s, ge=0, le=MAX_POLICY_SETTLE_S)

@@ -44,7 +44,21 @@ BAD_ENV = [
     ("GATEKEEPER_ENCODER_PROCESS", "bogus", "auto, off"),
     ("GATEKEEPER_EMBED_BACKEND", "tensorflow", "onnx, torch"),
     ("GATEKEEPER_ENCODER_PRECISION", "int4", "int8, fp32"),
+    ("GATEKEEPER_STORE_WRITE_TIMEOUT_S", "0", "from 1 to 3600"),
+    ("GATEKEEPER_STORE_WRITE_TIMEOUT_S", "forever", "from 1 to 3600"),
 ]
+
+
+def test_the_store_write_timeout_reaches_the_embedded_store(monkeypatch, tmp_path):
+    from gatekeeper.chroma_store import ChromaMemoryStore
+
+    assert GatekeeperSettings(data_dir=tmp_path).store_write_timeout_s == 60
+    monkeypatch.setenv("GATEKEEPER_STORE_WRITE_TIMEOUT_S", " 7.5 ")
+    store = ChromaMemoryStore.from_settings(GatekeeperSettings(data_dir=tmp_path))
+    try:
+        assert store.write_timeout_s == 7.5
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("name,value,allowed", BAD_ENV)

@@ -108,6 +108,47 @@ def test_chromadb_error_on_write_then_recover_does_not_resurrect(gate, monkeypat
     assert gate.memory_store.get(NS, o.proposal.key) is None
 
 
+def test_a_store_write_that_blocks_is_quarantined_at_its_deadline_and_later_ones_at_once(gate, monkeypatch):
+    """After a disk error (a full disk) chromadb's upsert was seen to block for ever, and the agent's put with it,
+    holding the key's lock. A write now waits for the store at most ``write_timeout_s``, then is quarantined as a
+    store failure; while that write has not finished, later ones are refused at once (not queued behind it); once
+    it finishes, writes go through again, and ``retry_store_failures`` writes the quarantined ones."""
+    import threading
+    import time
+
+    store = gate.memory_store
+    store.write_timeout_s = 1.0
+    col = store.collection
+    real_upsert = col.upsert
+    release = threading.Event()
+
+    def blocking_upsert(*a, **k):
+        release.wait(30)
+        return real_upsert(*a, **k)
+
+    monkeypatch.setattr(col, "upsert", blocking_upsert)
+    started = time.monotonic()
+    first = gate.submit(w())
+    assert 0.9 < time.monotonic() - started < 10
+    assert_failed_closed(gate, first, "did not finish within 1 s")
+    started = time.monotonic()
+    second = gate.submit(w("The staging cluster restarts at 01:00 UTC every night."))
+    assert time.monotonic() - started < 0.9  # not tried: the first write is still blocked
+    assert_failed_closed(gate, second, "an earlier write into the memory store has not finished")
+    monkeypatch.setattr(col, "upsert", real_upsert)
+    release.set()
+    deadline = time.monotonic() + 10
+    while not store._stuck.done() and time.monotonic() < deadline:  # noqa: SLF001 - the blocked write ends
+        time.sleep(0.05)
+    third = gate.submit(w("Standup moved to 09:45 on Mondays."))
+    assert third.state is ProposalState.committed
+    retried = gate.retry_store_failures(operator="ops")
+    assert sorted(r["proposal_id"] for r in retried) == sorted([first.proposal.id, second.proposal.id])
+    assert {(r["outcome"], r["state"]) for r in retried} == {("retried", "committed")}
+    assert store.get(NS, second.proposal.key) is not None
+    assert gate.ledger.verify().ok
+
+
 # ------------------------------------------------------------------ LLM judge
 class _ToolCallingFake(FakeMessagesListChatModel):
     """langchain-core's fake chat model, able to answer with_structured_output (tool calls)."""
