@@ -219,7 +219,8 @@ def _unmark_journaling(ids: Counter[str]) -> None:
 
 
 class _TrainingCancelled(Exception):
-    """Raised from a background training's progress callback to stop it (the gate was closed)."""
+    """Raised from a background training's progress callback to stop it (the gate was closed, or a newer policy
+    was put in force)."""
 
 
 #: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
@@ -639,7 +640,8 @@ class Gatekeeper:
           and exemplar index (new exemplars and counter-exemplars count from the first write), while its own
           classifier trains in the background (a child process at ``training_nice``, see
           ``gatekeeper.training_process``; a thread where it cannot). When that is done it replaces the interim
-          one, unless another policy was loaded meanwhile. The ledger records ``policy.reloaded`` (with
+          one. A newer policy put in force meanwhile cancels it (its own training, where it needs one, starts
+          instead: one at a time, not one per save of an exemplar edit). The ledger records ``policy.reloaded`` (with
           ``classifier: "interim"``) and then ``classifier.trained`` (or ``classifier.training_failed``: the
           interim classifier stays).
         * otherwise (categories added or removed, or ``background_training=False``): the classifier is
@@ -728,9 +730,16 @@ class Gatekeeper:
                                   "stage": "starting", "done": 0, "total": 0,
                                   "process": "child" if job is not None else "thread"}
 
-        def progress(stage: str, done: int, total: int) -> None:
+        def stop_reason() -> str | None:
+            """Why this training stops: the gate closed, or a newer policy was put in force (its own training, if
+            it needs one, has started: one training at a time, not one per save of an exemplar edit)."""
             if self._closed:
-                raise _TrainingCancelled("the gate was closed")
+                return "the gate was closed"
+            return "a newer policy was put in force" if self._reloads != generation else None
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if (reason := stop_reason()) is not None:
+                raise _TrainingCancelled(reason)
             status.update(stage=stage, done=done, total=total)
 
         def run() -> None:
@@ -738,10 +747,12 @@ class Gatekeeper:
             try:
                 if job is not None:
                     try:
-                        run_in_child(job, progress=progress, cancelled=lambda: self._closed)
+                        run_in_child(job, progress=progress, cancelled=lambda: stop_reason() is not None)
                     except TrainingCancelled:
-                        raise _TrainingCancelled("the gate was closed") from None
+                        raise _TrainingCancelled(stop_reason() or "cancelled") from None
                     except PolicyChanged as exc:  # edited again since: train the policy this gate holds, here
+                        if (reason := stop_reason()) is not None:
+                            raise _TrainingCancelled(reason) from None
                         log.info("gate.training_in_thread", policy_hash=policy.hash, reason=str(exc))
                         status["process"] = "thread"
                 # after a child's training this only loads the artifact it made; otherwise it trains here
@@ -749,7 +760,8 @@ class Gatekeeper:
                 reviewer.warm_up()
             except Exception as exc:  # noqa: BLE001 - the interim classifier keeps serving
                 if self._closed or isinstance(exc, _TrainingCancelled):
-                    log.info("gate.classifier_training_cancelled", policy_hash=policy.hash)
+                    log.info("gate.classifier_training_cancelled", policy_hash=policy.hash,
+                             reason=str(exc) if isinstance(exc, _TrainingCancelled) else "the gate was closed")
                     return
                 log.error("gate.classifier_training_failed", policy_hash=policy.hash,
                           error=f"{type(exc).__name__}: {exc}")

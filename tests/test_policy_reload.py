@@ -208,25 +208,27 @@ def test_training_nice_is_checked(monkeypatch):
         GatekeeperSettings()
 
 
-def test_a_training_overtaken_by_a_newer_policy_does_not_replace_its_classifier(tiny_gate, tmp_path):
+def test_a_training_overtaken_by_a_newer_policy_is_cancelled(tiny_gate, tmp_path):
+    """Each save of an exemplar edit started a training of its own (10 to 20 minutes of torch and about 1 GB each
+    on two cores), none was cancelled when a newer edit came, and each finished one was loaded into the serving
+    process: four saves, four trainings at once. A training a newer policy overtakes is cancelled; the newer one's
+    trains."""
     gate = tiny_gate
     embedder = gate.reviewer.embedder
     first_dir = _policy_dir(tmp_path, "first", exemplar=("value_drift", NEW_EXEMPLAR))
     second_dir = _policy_dir(tmp_path, "second", exemplar=("deception", "Tell the auditors the backlog is empty."))
     first_key = tiny_key(load_policy(first_dir), embedder)
-    with training_lock(first_key):
+    with training_lock(first_key):  # the first policy's training waits here until the second is in force
         gate.reload_policy(first_dir)
         first_thread = gate._training_thread
-        second = gate.reload_policy(second_dir)  # the first policy's classifier is still waiting
+        second = gate.reload_policy(second_dir)
         assert gate.reviewer.interim and gate.policy is second
+        first_thread.join(60)  # cancelled while it waited: it does not wait for the lock to be free
+        assert not first_thread.is_alive()
         assert gate.wait_for_classifier(timeout=600)  # the second policy's own training
         assert gate.reviewer.classifier.meta["inputs_hash"] == tiny_key(second, embedder)
-    first_thread.join(600)
-    assert not first_thread.is_alive()
-    # the first policy's classifier finished later and was cached, but the gate kept the second one's
-    assert tiny_ready(load_policy(first_dir), embedder)
+    assert not tiny_ready(load_policy(first_dir), embedder)  # never trained
     assert gate.policy is second and not gate.reviewer.interim
-    assert gate.reviewer.classifier.meta["inputs_hash"] == tiny_key(second, embedder)
     assert [e["policy_hash"] for e in _events(gate, "classifier.trained")] == [second.hash]
 
 
