@@ -218,6 +218,11 @@ def _unmark_journaling(ids: Counter[str]) -> None:
                 del _JOURNALING[pid]
 
 
+def _classifier_inputs(policy: Policy) -> tuple:
+    """What of a policy its classifier is trained on (``classifier.inputs_hash``): its categories and exemplars."""
+    return tuple(sorted(policy.categories)), tuple(policy.exemplar_texts())
+
+
 class _TrainingCancelled(Exception):
     """Raised from a background training's progress callback to stop it (the gate was closed, or a newer policy
     was put in force)."""
@@ -640,10 +645,10 @@ class Gatekeeper:
           and exemplar index (new exemplars and counter-exemplars count from the first write), while its own
           classifier trains in the background (a child process at ``training_nice``, see
           ``gatekeeper.training_process``; a thread where it cannot). When that is done it replaces the interim
-          one. A newer policy put in force meanwhile cancels it (its own training, where it needs one, starts
-          instead: one at a time, not one per save of an exemplar edit). The ledger records ``policy.reloaded`` (with
-          ``classifier: "interim"``) and then ``classifier.trained`` (or ``classifier.training_failed``: the
-          interim classifier stays).
+          one. A newer policy with other exemplars or categories put in force meanwhile cancels it (its own
+          training starts instead: one at a time, not one per save of an exemplar edit). The ledger records
+          ``policy.reloaded`` (with ``classifier: "interim"``) and then ``classifier.trained`` (or
+          ``classifier.training_failed``: the interim classifier stays).
         * otherwise (categories added or removed, or ``background_training=False``): the classifier is
           trained first and the old policy stays in force until it is ready.
 
@@ -730,12 +735,18 @@ class Gatekeeper:
                                   "stage": "starting", "done": 0, "total": 0,
                                   "process": "child" if job is not None else "thread"}
 
+        inputs = _classifier_inputs(policy)
+
         def stop_reason() -> str | None:
-            """Why this training stops: the gate closed, or a newer policy was put in force (its own training, if
-            it needs one, has started: one training at a time, not one per save of an exemplar edit)."""
+            """Why this training stops: the gate closed, or a newer policy with other classifier inputs was put in
+            force (its own training has started: one training at a time, not one per save of an exemplar edit). A
+            newer policy that needs the same classifier (a threshold edit during the training) lets it go on: the
+            newer one's training waits for its artifact and loads it."""
             if self._closed:
                 return "the gate was closed"
-            return "a newer policy was put in force" if self._reloads != generation else None
+            if self._reloads != generation and _classifier_inputs(self.policy) != inputs:
+                return "a newer policy with other exemplars or categories was put in force"
+            return None
 
         def progress(stage: str, done: int, total: int) -> None:
             if (reason := stop_reason()) is not None:

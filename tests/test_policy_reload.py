@@ -232,6 +232,34 @@ def test_a_training_overtaken_by_a_newer_policy_is_cancelled(tiny_gate, tmp_path
     assert [e["policy_hash"] for e in _events(gate, "classifier.trained")] == [second.hash]
 
 
+def test_a_threshold_edit_during_a_training_lets_it_finish(tiny_gate, tmp_path):
+    """A newer policy that needs the same classifier (only a threshold changed) does not cancel the training: the
+    newer policy's own training waits for that artifact and loads it."""
+    import yaml
+
+    gate = tiny_gate
+    embedder = gate.reviewer.embedder
+    edited_dir = _policy_dir(tmp_path, "edited", exemplar=("value_drift", NEW_EXEMPLAR))
+    key = tiny_key(load_policy(edited_dir), embedder)
+    tweaked_dir = tmp_path / "tweaked"
+    shutil.copytree(edited_dir, tweaked_dir)
+    doc = yaml.safe_load((tweaked_dir / "policy.yaml").read_text())
+    doc["thresholds"]["context_window"] = doc["thresholds"]["context_window"] + 1
+    (tweaked_dir / "policy.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with training_lock(key):
+        gate.reload_policy(edited_dir)
+        first_thread = gate._training_thread
+        tweaked = gate.reload_policy(tweaked_dir)
+        assert tiny_key(tweaked, embedder) == key
+        first_thread.join(2)
+        assert first_thread.is_alive()  # still waiting for the lock: not cancelled
+    first_thread.join(600)
+    assert gate.wait_for_classifier(timeout=600)
+    assert gate.policy is tweaked and not gate.reviewer.interim
+    assert gate.reviewer.classifier.meta["inputs_hash"] == key
+    assert [e["policy_hash"] for e in _events(gate, "classifier.trained")] == [tweaked.hash]
+
+
 def test_a_new_category_trains_before_the_policy_takes_effect(tiny_gate, tmp_path):
     """The serving classifier's heads cannot name a new category: the old policy stays in force while the
     new policy's classifier trains, then both change together."""
