@@ -952,6 +952,11 @@ def serve(
         "every login counts against the proxy's address in the failed-login limit)."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies",
                                                   help="Mark cookies Secure (default: on for remote hosts)."),
+    max_connections: int = typer.Option(
+        256, "--max-connections", min=1, max=65536,
+        help="Connections (and requests in progress) served at once; past it the server answers 503. Each holds "
+             "a file descriptor: clients that send their headers slowly are not timed out by the server, so put "
+             "a reverse proxy with header and body timeouts in front of --allow-remote."),
     data_dir: Optional[Path] = DataDir,
     policy_dir: Optional[Path] = PolicyDir,
 ) -> None:
@@ -1004,7 +1009,8 @@ def serve(
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             adopt_logger(name)
         uvicorn.run(web, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                    proxy_headers=forwarded_allow_ips is not None, forwarded_allow_ips=forwarded_allow_ips)
+                    proxy_headers=forwarded_allow_ips is not None, forwarded_allow_ips=forwarded_allow_ips,
+                    limit_concurrency=max_connections)
     finally:
         gate.close()  # the app's shutdown waited for the agent runs that decisions resumed
 

@@ -581,6 +581,55 @@ def test_a_body_over_the_cap_is_refused_before_any_route_reads_it(web):
     assert asyncio.run(post(chunks(4 * 65536))).status_code == 401  # read whole under the cap, then answered
 
 
+def test_bodies_held_by_clients_that_do_not_finish_are_bounded_together():
+    """Each body is capped, but many together were not: 120 unauthenticated chunked bodies of 1.9 MiB, each held
+    by a client that never finished its request, kept 233 MiB in the server. The body bytes of the requests not yet
+    answered are counted across requests: one that would pass the budget is answered 503 with Retry-After, and the
+    count goes back down as requests end (chunked or with a length)."""
+    import asyncio
+
+    import httpx
+
+    from gatekeeper.web.body_limit import BodyLimit
+
+    async def reads_its_body(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    limited = BodyLimit(reads_its_body, max_bytes=1000, max_in_flight=2500)
+
+    async def run() -> list:
+        gate = asyncio.Event()
+
+        async def held(n: int):  # 900 bytes, then the client stalls until released
+            yield b"x" * n
+            await gate.wait()
+            yield b"y"
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://t") as h:
+            chunked = [asyncio.create_task(h.post("/", content=held(900))) for _ in range(3)]
+            await asyncio.sleep(0.2)
+            assert limited.in_flight == 1800  # two held; the third would pass 2,500
+            sized = await h.post("/", content=b"z" * 800)  # with a length: counted as it is read, too
+            gate.set()
+            answers = [await t for t in chunked]
+            assert limited.in_flight == 0
+            after = await h.post("/", content=b"z" * 800)
+            return [(r.status_code, r.text, r.headers.get("retry-after")) for r in (*answers, sized, after)]
+
+    answers = asyncio.run(run())
+    assert sorted(a[0] for a in answers[:3]) == [200, 200, 503]
+    busy = next(a for a in answers[:3] if a[0] == 503)
+    assert busy[2] == "5" and "try again shortly" in busy[1]
+    assert answers[3][0] == 503 and answers[4] == (200, "800", None)
+
+
 def test_a_crafted_bulk_item_and_an_unhandled_error_are_answered_with_the_security_headers(web, gate,
                                                                                           monkeypatch):
     """"id:²" passed str.isdigit and failed int(): a bare 500 from outside the app, without CSP or
