@@ -255,6 +255,9 @@ class EncoderProcess:
             return
         finally:
             child.close()
+        # reaped the moment it exits: a child that died (killed, out of memory) stayed a zombie until the next
+        # batch looked at it, for ever when none came
+        threading.Thread(target=_reap, args=(proc,), name="gatekeeper-encoder-reaper", daemon=True).start()
         # a child that stops reading must not block the parent in a send: a run's text can be 64,000
         # characters, so a few of them fill the socket's buffer, and a send past RUN_TIMEOUT_S fails
         # (an OSError, the batch fails closed) instead of waiting for ever; the same for a torn answer
@@ -291,6 +294,14 @@ class EncoderProcess:
         with self._lock:
             if self._state == "ready":
                 self._fail(reason)
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Wait for the child to exit (``Popen.poll`` then sees its exit code)."""
+    try:
+        proc.wait()
+    except Exception:  # noqa: BLE001 - a reaper has nobody to raise to
+        pass
 
 
 def _terminate(handles: list) -> None:

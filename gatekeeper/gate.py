@@ -340,6 +340,8 @@ class Gatekeeper:
         self.training_nice = training_nice
         #: whether that training runs in a child process (``GatekeeperSettings.training_process``)
         self.training_process = training_process
+        #: ``Gatekeeper.open`` made the reviewer (none was given): ``close`` stops its encoder's child process
+        self._owns_reviewer = False
         self._policy_lock = threading.Lock()
         #: one policy reload at a time (code's ``reload_policy`` and the policy watcher's)
         self.reload_lock = threading.RLock()
@@ -374,6 +376,7 @@ class Gatekeeper:
         data = Path(settings.data_dir)
         refuse_a_lost_registry(data)
         policy = policy or load_policy(settings.policy_dir)
+        made_reviewer = reviewer is None
         if reviewer is None:
             if judge_model is None and settings.judge_model:
                 from gatekeeper.judge_spec import load_judge_model
@@ -396,6 +399,7 @@ class Gatekeeper:
                        ledger=AuditLedger(data / "ledger.jsonl"), memory_store=memory_store,
                        reviewer=reviewer, escalation_mode=escalation_mode, judge_model=judge_model,
                        training_nice=settings.training_nice, training_process=settings.training_process)
+            gate._owns_reviewer = made_reviewer
             if gate.reviewer.similar_memories is None:
                 gate.reviewer.similar_memories = gate._similar_memories
             try:
@@ -1764,8 +1768,9 @@ class Gatekeeper:
 
     # ------------------------------------------------------------------- misc
     def close(self) -> None:
-        """Close the registry, ledger and store. A classifier training started by ``reload_policy`` stops
-        at its next progress step, without writing its artifact or a ledger entry. The policy watcher stops
+        """Close the registry, ledger and store (and the encoder's child process of a reviewer ``open`` made). A
+        classifier training started by ``reload_policy`` stops at its next progress step, without writing its
+        artifact or a ledger entry. The policy watcher stops
         first, after the reload it may have in progress (so nothing changes the gate once it is closed).
         Changes sent after it (writes, deletes, recoveries, people's decisions, releases, retries, expiries,
         policy reloads, erasures) raise ``GateClosedError`` before changing anything; the ones in flight are
@@ -1783,6 +1788,12 @@ class Gatekeeper:
         close = getattr(self.memory_store, "close", None)
         if callable(close):
             close()
+        if self._owns_reviewer:
+            # a closed gate kept by its caller (app state, a traceback) kept its encoder's child (about 125 MiB)
+            # until the classifier was collected; a reviewer given to ``open`` is its giver's to stop
+            with self._policy_lock:
+                reviewer = self.reviewer
+            reviewer.stop_encoder_process()
 
     def __enter__(self) -> "Gatekeeper":
         return self

@@ -288,6 +288,15 @@ class Reviewer:
         model = self.classifier.encoder.model if self.classifier.encoder is not None else None
         return model._encoder_process() if hasattr(model, "_encoder_process") else None
 
+    def stop_encoder_process(self) -> None:
+        """Stop the classifier encoder's child process, if one was started (``Gatekeeper.close`` of a gate that made
+        this reviewer). Nothing is loaded for it; used again, the reviewer runs its batches on threads."""
+        classifier = self._classifier
+        model = classifier.encoder.model if classifier is not None and classifier.encoder is not None else None
+        proc = getattr(model, "_process", None)
+        if proc is not None and proc.owned_here():
+            proc.close()
+
     # ---------------------------------------------------------------------- review
     def review(self, proposal: MemoryWrite, recent: Sequence[str] = ()) -> ReviewResult:
         return self.review_many([proposal], [recent])[0]
