@@ -45,6 +45,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -873,7 +874,13 @@ class Gatekeeper:
         _mark_journaling(journaling)
         try:
             if new:
-                inserted = self.registry.insert_received_many([proposals[i] for i in new], store=self.store_id)
+                try:
+                    inserted = self.registry.insert_received_many([proposals[i] for i in new], store=self.store_id)
+                except sqlite3.OperationalError as exc:  # SQLite's "disk I/O error" named neither file nor cause
+                    raise GateError(
+                        f"could not journal {len(new)} write(s) in the registry {self.registry.path} ({exc}: a full "
+                        "disk, a read-only file system, or a lock held too long?); nothing of them was recorded or "
+                        "stored, and the same writes sent again are reviewed as new") from exc
                 taken = {i for i, ok in zip(new, inserted) if not ok}
                 lost = Counter(proposals[i].id for i in taken)
                 _unmark_journaling(lost)

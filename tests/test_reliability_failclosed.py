@@ -149,6 +149,27 @@ def test_a_store_write_that_blocks_is_quarantined_at_its_deadline_and_later_ones
     assert gate.ledger.verify().ok
 
 
+def test_a_registry_that_cannot_journal_says_which_file_and_that_nothing_was_recorded(gate, monkeypatch):
+    """A full disk under the registry came out as SQLite's bare ``OperationalError: disk I/O error`` from ``put``
+    (it failed closed: nothing journaled or stored), naming neither the registry nor what to look at."""
+    import sqlite3
+
+    from gatekeeper.gate import GateError
+
+    def full_disk(*a, **k):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(gate.registry, "insert_received_many", full_disk)
+    with pytest.raises(GateError) as info:
+        gate.submit(w())
+    said = str(info.value)
+    assert str(gate.registry.path) in said and "disk I/O error" in said and "a full disk" in said
+    assert "nothing of them was recorded or stored" in said
+    monkeypatch.undo()
+    assert gate.registry.counts().get("committed", 0) == 0 and gate.memory_store.get(NS, "x") is None
+    assert gate.submit(w()).state is ProposalState.committed  # the same write, sent again once there is room
+
+
 # ------------------------------------------------------------------ LLM judge
 class _ToolCallingFake(FakeMessagesListChatModel):
     """langchain-core's fake chat model, able to answer with_structured_output (tool calls)."""
