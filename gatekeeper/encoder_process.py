@@ -18,10 +18,12 @@ for real.
 * **Bounded.** At most :data:`WINDOW` texts are with the child at a time; the rest wait in the caller,
   which runs texts itself (from the end) when it has nothing else to do, so both cores finish together.
   Nothing is buffered without bound, and neither side can block the other.
-* **Fails closed, recovers.** If the child dies or stops answering, the batch's pending writes fail closed
-  (quarantined, as when the in-process encoder fails); the child is restarted by a later batch after
-  :data:`RESTART_AFTER_S`, and batches run on threads meanwhile. A text the child cannot encode fails its
-  batch closed the same way; the child goes on serving the next batch.
+* **Finishes in process, recovers.** If the child dies or stops answering, the caller encodes the batch's texts
+  the child had not answered itself (the same vectors, bit for bit: the probe checked them), so the batch is
+  decided as it would have been; before, every write waiting for the encoder was quarantined (fail closed) and
+  an operator had to retry them. The child is restarted by a later batch after :data:`RESTART_AFTER_S`, and
+  batches run on threads meanwhile. A text the child cannot encode fails its batch closed (the in-process
+  encoder refuses it too); the child goes on serving the next batch.
 * **One user at a time.** A second thread reviewing a batch while the child is busy runs on threads.
   After a ``fork`` (a pre-forking server), the child belongs to the parent: the forked process starts its own.
 
@@ -61,9 +63,10 @@ MODES = ("auto", "off")
 #: texts with the child at once: enough to keep it busy between two hand-overs, few enough that the caller
 #: can take the rest itself at the end of a batch
 WINDOW = 4
-#: the child must report ready within this time, and answer each run within this time
+#: the child must report ready within this time, and answer each run within this time (a run takes a few
+#: milliseconds; past it the caller encodes the rest of the batch itself)
 READY_TIMEOUT_S = 120.0
-RUN_TIMEOUT_S = 60.0
+RUN_TIMEOUT_S = 10.0
 #: a failed child is started again by a batch at least this long after the failure
 RESTART_AFTER_S = 30.0
 PROBE = "Probe text: the gatekeeper's encoder process checks that its vectors match the in-process encoder."
@@ -337,6 +340,8 @@ class ProcessRuns:
         self._pending: deque[int] = deque()
         self._inflight: set[int] = set()
         self._released = False
+        #: the child failed during this batch: the caller encodes the rest
+        self._lost = False
 
     def put(self, text: str) -> int:
         """Queue ``text``; its index in ``finish()``'s result."""
@@ -346,7 +351,8 @@ class ProcessRuns:
         self._texts.append(text)
         self._out.append(None)
         self._pending.append(i)
-        self._guarded(self._pump)
+        if not self._lost:
+            self._surviving(self._pump)
         return i
 
     def finish(self) -> np.ndarray:
@@ -356,12 +362,13 @@ class ProcessRuns:
             raise RuntimeError("runs already finished")
         try:
             while self._pending or self._inflight:
-                self._guarded(self._pump)
-                if self._pending and (len(self._pending) > 1 or not self._inflight):
+                if not self._lost:
+                    self._surviving(self._pump)
+                if self._pending and (self._lost or len(self._pending) > 1 or not self._inflight):
                     i = self._pending.pop()
                     self._out[i] = self._enc._run_one(self._texts[i])
                 elif self._inflight:
-                    self._guarded(self._wait)
+                    self._surviving(self._wait)
         finally:
             self._release()
         if not self._out:
@@ -374,6 +381,21 @@ class ProcessRuns:
         self._release()
 
     # ------------------------------------------------------------------ internals
+    def _surviving(self, step) -> None:
+        """``_guarded(step)``; when the child fails (dies, stops answering, the connection breaks), the texts it
+        had not answered go back to the queue for the caller, and the batch goes on without it. A text the child
+        could not encode (``EncoderTextError``) still fails the batch."""
+        try:
+            self._guarded(step)
+        except EncoderTextError:
+            raise  # (an EncoderProcessError too): the text, not the child
+        except EncoderProcessError as exc:
+            self._lost = True
+            queued = set(self._pending)
+            self._pending.extend(i for i, v in enumerate(self._out) if v is None and i not in queued)
+            log.warning("encoder_process.batch_finished_in_process", reason=str(exc),
+                        texts=len(self._pending))
+
     def _guarded(self, step) -> None:
         try:
             step()

@@ -14,7 +14,7 @@ import pytest
 from gatekeeper import encoder_process
 from gatekeeper.corpus import load_corpus
 from gatekeeper.embeddings import SideBySideRuns
-from gatekeeper.encoder_process import EncoderProcess, EncoderProcessError, EncoderTextError, ProcessRuns
+from gatekeeper.encoder_process import EncoderProcess, EncoderTextError, ProcessRuns
 from gatekeeper.models import Label, MemoryWrite, Provenance
 from gatekeeper.reviewer import PROCESS_MIN_WRITES, Reviewer
 
@@ -154,7 +154,11 @@ def test_one_batch_at_a_time_the_other_runs_on_threads(encoder):
     again.cancel()
 
 
-def test_a_child_that_dies_mid_batch_fails_those_writes_closed_and_is_replaced(reviewer, encoder, monkeypatch):
+def test_a_child_that_dies_mid_batch_is_replaced_and_the_batch_is_decided_as_if_alone(reviewer, encoder,
+                                                                                        monkeypatch):
+    """A child killed in the middle of a batch quarantined every write that waited for the encoder (200 of 200 in
+    an audit), and an operator had to retry them. The caller now encodes what the child had not answered: the
+    batch is decided as its writes alone are (the same vectors), and the child is replaced later."""
     proc = encoder._process
     first_pid = proc.pid
     real = reviewer._cheap_layers
@@ -170,10 +174,9 @@ def test_a_child_that_dies_mid_batch_fails_those_writes_closed_and_is_replaced(r
     texts = [f"{b} (death check {i})" for i in range(4) for b in BELIEFS]
     results = reviewer.review_many([_write(t) for t in texts])
     monkeypatch.setattr(reviewer, "_cheap_layers", real)
-    # every write that waited for the encoder fails closed; none is committed or lost
+    assert len(seen) >= 6 and not any(r.error for r in results)
+    assert [r.score for r in results] == [reviewer.review(_write(t)).score for t in texts]
     assert all(r.label is Label.alignment_shifting for r in results)
-    failed = [r for r in results if r.error]
-    assert failed and all("encoder process" in r.error for r in failed)
     assert proc.state == "failed" and not _alive(first_pid)
 
     # until the restart delay has passed, batches run on threads, with the same vectors
@@ -216,26 +219,29 @@ def test_a_text_the_child_cannot_encode_fails_its_batch_and_the_child_serves_on(
     np.testing.assert_array_equal(again.finish(), np.stack([encoder._run_one(t) for t in texts]))
 
 
-def test_finish_raises_when_the_child_is_killed(reviewer):
-    mine = EncoderProcess(reviewer.classifier.encoder.model)
+def test_finish_encodes_the_rest_itself_when_the_child_is_killed(reviewer):
+    enc = reviewer.classifier.encoder.model
+    mine = EncoderProcess(enc)
     assert mine.wait_ready()
     runs = mine.runs()
-    for t in _texts(8, "killed"):
+    texts = _texts(8, "killed")
+    for t in texts:
         runs.put(t)
     os.kill(mine.pid, signal.SIGKILL)
-    with pytest.raises(EncoderProcessError, match="encoder process"):
-        runs.finish()
+    np.testing.assert_array_equal(runs.finish(), np.stack([enc._run_one(t) for t in texts]))
     assert mine.state == "failed" and mine.runs() is None  # not again before the restart delay
     mine.close()
 
 
-def test_a_child_that_stops_reading_fails_the_batch_instead_of_blocking_a_send(reviewer, monkeypatch):
+def test_a_child_that_stops_reading_does_not_block_a_send_and_the_batch_finishes_here(reviewer, monkeypatch):
     """Texts of the largest allowed size fill the socket's buffer after a few sends: a stopped child used to
-    block ``put`` for ever (the run timeout was only checked while waiting for an answer)."""
+    block ``put`` for ever (the run timeout was only checked while waiting for an answer), then failed the batch.
+    Past the run timeout the caller encodes the rest itself."""
     from gatekeeper.models import MAX_CONTENT_CHARS
 
     monkeypatch.setattr(encoder_process, "RUN_TIMEOUT_S", 2.0)
-    mine = EncoderProcess(reviewer.classifier.encoder.model)
+    enc = reviewer.classifier.encoder.model
+    mine = EncoderProcess(enc)
     assert mine.wait_ready()
     pid = mine.pid
     os.kill(pid, signal.SIGSTOP)
@@ -243,10 +249,9 @@ def test_a_child_that_stops_reading_fails_the_batch_instead_of_blocking_a_send(r
         runs = mine.runs()
         big = [(f"Routine note {i}. " * (MAX_CONTENT_CHARS // 17))[:MAX_CONTENT_CHARS] for i in range(8)]
         t0 = time.monotonic()
-        with pytest.raises(EncoderProcessError):
-            for t in big:
-                runs.put(t)
-            runs.finish()
+        for t in big:
+            runs.put(t)
+        np.testing.assert_array_equal(runs.finish(), np.stack([enc._run_one(t) for t in big]))
         assert time.monotonic() - t0 < 20
         assert mine.state == "failed"
     finally:
