@@ -69,8 +69,9 @@ TAKEN_RANGES = 256
 NAMES_KEPT = 64
 #: the alike record (proposals that joined a queue without an id and its review took off) keeps the newest this many
 ALIKE_KEPT = 256
-#: how many proposal objects read from queues this process remembers with their ids (``_remember_read``)
-READ_KEPT = 4096
+#: how many proposal objects read from queues this process remembers with their ids (``_remember_read``): held,
+#: so at most this many proposals (each at most 64,000 characters) are kept alive by it
+READ_KEPT = 1024
 _READ: OrderedDict[int, tuple[Any, str]] = OrderedDict()
 _READ_LOCK = threading.Lock()
 #: LangGraph's dict forms of ``Overwrite`` (``{"__overwrite__": v}``, and ``Overwrite`` as JSON)
