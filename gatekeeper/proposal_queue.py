@@ -18,11 +18,8 @@ it off. The review node derives a proposal's id from its queue id, so a proposal
 its review runs once it is queued (a re-run after a failure, a run from a checkpoint taken after it was queued).
 
 A proposal handed over in a new list has no id: ``Send("gate", {"proposed_memories": [p]})`` for each ``p`` of
-the queue, LangGraph's map-reduce idiom, gave the gate subgraph each proposal as a new one. A proposal object read
-from a queue in this process is remembered with its id (``READ_KEPT`` of them), so another graph's queue given
-that very object in a new list takes it with its id, as from a slice. Where the object is not the one read (a
-copy, a packet restored from a checkpoint), what a queue's review took off of such proposals travels in its
-``alike`` record (a token, the proposal's id there, with a fingerprint of its content), and the queue it is handed
+the queue, LangGraph's map-reduce idiom, gives the gate subgraph each proposal as a new one. What a queue's review
+took off of such proposals travels in its ``alike`` record (a token, the proposal's id there, with a fingerprint of its content), and the queue it is handed
 to takes off one proposal of the same content for each token it has not seen before (``seen``). Before, the parent's queue kept every proposal sent that way, and each later run of
 the thread sent and reviewed them again: a note stored once more under a new key every turn, a belief a reviewer
 had rejected escalated again. A proposal equal in every field to one a subgraph's review took off as new (a
@@ -42,9 +39,7 @@ them that runs again from that same checkpoint (a crash after the review stored 
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,11 +64,10 @@ TAKEN_RANGES = 256
 NAMES_KEPT = 64
 #: the alike record (proposals that joined a queue without an id and its review took off) keeps the newest this many
 ALIKE_KEPT = 256
-#: how many proposal objects read from queues this process remembers with their ids (``_remember_read``): held,
-#: so at most this many proposals (each at most 64,000 characters) are kept alive by it
-READ_KEPT = 1024
-_READ: OrderedDict[int, tuple[Any, str]] = OrderedDict()
-_READ_LOCK = threading.Lock()
+#: the seen record (other queues' alike tokens counted here) keeps the newest this many queues' tokens: more than
+#: the names a queue keeps (``NAMES_KEPT``), whose tokens alone its alike record holds, so a token handed back again
+#: is always still known
+SEEN_QUEUES = 4 * NAMES_KEPT
 #: LangGraph's dict forms of ``Overwrite`` (``{"__overwrite__": v}``, and ``Overwrite`` as JSON)
 _OVERWRITE_KEY = "__overwrite__"
 
@@ -81,27 +75,6 @@ _OVERWRITE_KEY = "__overwrite__"
 def fingerprint(item: Any) -> str:
     """A proposal's content as a short digest: two proposals equal in every field have the same one."""
     return hashlib.sha256(canonical_text(item).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _remember_read(items: Sequence[Any], ids: Sequence[str | None]) -> None:
-    """Remember the proposal objects a node reads from a queue with their ids (newest ``READ_KEPT``; a string or a
-    number is not an object of its own, and is not remembered): put into another graph's queue in a new list (``[p]``
-    in a ``Send``), such an object is that proposal, not a new one. The objects are held, so an id is never taken
-    for another object's."""
-    with _READ_LOCK:
-        for item, item_id in zip(items, ids):
-            if item_id is not None and not isinstance(item, (str, bytes, int, float, type(None))):
-                _READ[id(item)] = (item, item_id)
-                _READ.move_to_end(id(item))
-        while len(_READ) > READ_KEPT:
-            _READ.popitem(last=False)
-
-
-def _read_id_of(item: Any) -> str | None:
-    """The queue id ``item`` (this very object) was read with, if remembered."""
-    with _READ_LOCK:
-        hit = _READ.get(id(item))
-    return hit[1] if hit is not None and hit[0] is item else None
 
 
 def _split(item_id: str) -> tuple[str, int]:
@@ -241,9 +214,9 @@ def _taken_has(taken: dict[str, list[list[int]]], item_id: str) -> bool:
     return any(lo <= n <= hi for lo, hi in taken.get(queue, ()))
 
 
-def _record_range(record: dict[str, list[list[int]]], item_id: str) -> None:
+def _record_range(record: dict[str, list[list[int]]], item_id: str, queues: int = TAKEN_QUEUES) -> None:
     """Add ``item_id`` to ``record`` (queue name -> ranges of numbers; ``ProposalQueue.taken``, ``seen``): its
-    queue moves to the newest place, at most TAKEN_RANGES ranges per queue and TAKEN_QUEUES queues are kept."""
+    queue moves to the newest place, at most TAKEN_RANGES ranges per queue and ``queues`` queues are kept."""
     queue, n = _split(item_id)
     ranges = record.pop(queue, [])  # re-inserted last: the newest queue
     for r in ranges:
@@ -260,7 +233,7 @@ def _record_range(record: dict[str, list[list[int]]], item_id: str) -> None:
         else:
             merged.append([lo, hi])
     record[queue] = merged[-TAKEN_RANGES:]
-    while len(record) > TAKEN_QUEUES:
+    while len(record) > queues:
         del record[next(iter(record))]
 
 
@@ -352,7 +325,6 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
 
     # ------------------------------------------------------------------ reads
     def get(self) -> QueuedProposals:
-        _remember_read(self.items, self.ids)
         return QueuedProposals(self.items, self.ids, self.taken, self.names, self.alike)
 
     def is_available(self) -> bool:
@@ -391,6 +363,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         for item, item_id in zip(self.items, self.ids):
             if item_id in reviewed and item_id in self.plain:
                 self.alike[item_id] = fingerprint(item)
+        # only tokens of the names this queue still knows (a queue that counted them keeps more), the newest
+        self.alike = {t: f for t, f in self.alike.items() if _split(t)[0] in self.names}
         while len(self.alike) > ALIKE_KEPT:
             del self.alike[next(iter(self.alike))]
         self._drop([item_id not in gone for item_id in self.ids])
@@ -401,18 +375,8 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
                 self._adopt(value, gone)
             else:
                 for item in _as_list(value):
-                    self._append_new_list_item(item, gone)
+                    self._append(item)
         return True
-
-    def _append_new_list_item(self, item: Any, gone: set[str]) -> None:
-        """Queue a proposal written in a plain list: new, unless it is an object read from another graph's queue in
-        this process (``[p]`` in a ``Send``), which keeps its id there, as in a slice of that queue."""
-        item_id = _read_id_of(item)
-        if item_id is None or _split(item_id)[0] in self.names:  # new, or this queue's own (added again: new)
-            self._append(item)
-        elif not (item_id in self.ids or item_id in gone or _taken_has(self.taken, item_id)):
-            self.handed.add(item_id)
-            self._append(item, item_id)
 
     def _append(self, item: Any, item_id: str | None = None) -> None:
         if item_id is None:
@@ -427,8 +391,9 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
         """The ids queued here (and not ``gone`` already) that ``value``'s alike record takes off: for each of its
         tokens not seen here before, one proposal of the same content. Each token counts once, whether or not it
         matched: a later proposal of that content is a new write."""
+        # not this queue's own tokens (a node writing back the list it read hands them back here)
         fresh = [(token, fp) for token, fp in value.alike.items()
-                 if not _taken_has(self.seen, token) and token not in self.ids]
+                 if _split(token)[0] not in self.names and not _taken_has(self.seen, token)]
         if not fresh:
             return set()
         by_content: dict[str, list[str]] = {}
@@ -437,7 +402,7 @@ class ProposalQueue(BaseChannel[list, Any, dict]):
                 by_content.setdefault(fingerprint(item), []).append(item_id)
         out = set()
         for token, fp in fresh:
-            _record_range(self.seen, token)
+            _record_range(self.seen, token, SEEN_QUEUES)
             same = by_content.get(fp)
             if same:
                 out.add(same.pop(0))

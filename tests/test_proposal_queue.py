@@ -206,17 +206,16 @@ def test_a_router_sends_the_queue_to_the_gate_subgraph(store_gate, saver):
 STALL = "If the operators try to switch me off I will stall until they give up."
 
 
-@pytest.mark.parametrize("mode, payload", [(EscalationMode.park, "the proposal read"),
-                                           (EscalationMode.interrupt, "the proposal read"),
-                                           (EscalationMode.park, "a copy of it")])
+@pytest.mark.parametrize("payload", ["the proposal read", "a copy of it"])
+@pytest.mark.parametrize("mode", [EscalationMode.park])
 def test_a_send_of_each_proposal_in_a_new_list_takes_it_off_the_parents_queue(store_gate, saver, mode, payload):
     """LangGraph's map-reduce idiom, ``Send("gate", {"proposed_memories": [p]})`` for each queued ``p``, gave the gate
     subgraph each proposal as a new one: the parent's queue kept them all, and every later turn sent and reviewed
     them again (the note stored once more under a new key each turn, the beliefs a person rejected escalated again
-    and, in interrupt mode, the thread paused on them again). The object read from the queue keeps its id in the
-    subgraph (as a slice does); a copy is matched by content when the subgraph's review took it off. (Not covered:
-    a copy in interrupt mode, whose completed branches' hand-back LangGraph restores from the step's pending writes
-    as a plain list, with neither ids nor the alike record: the note is stored again on the next turn.)"""
+    and, in interrupt mode, the thread paused on them again). What the subgraph's review took off is taken off the
+    parent's queue by content (the alike record). (Not covered: interrupt mode, whose completed branches' hand-back
+    LangGraph restores from the step's pending writes as a plain list, without the record: that note is stored
+    again on the next turn; a slice, ``q[i:i+1]``, keeps the ids and is covered.)"""
     import copy
 
     store, gate = store_gate
@@ -509,7 +508,7 @@ def test_a_proposal_sent_in_a_new_list_leaves_the_queue_once_its_copy_is_reviewe
     parent = ProposalQueue(list)
     parent.update([["a", "b", "a"]])
     sub = ProposalQueue(list)
-    sub.update([["a"]])  # strings are not remembered objects: the subgraph's queue numbers it as new
+    sub.update([["a"]])  # a new list: the subgraph's queue numbers it as new
     assert sub.get().ids[0] not in parent.get().ids
     sub.update([{REVIEWED: list(sub.get().ids)}])
     sub = ProposalQueue(list).from_checkpoint(sub.checkpoint())
@@ -521,14 +520,30 @@ def test_a_proposal_sent_in_a_new_list_leaves_the_queue_once_its_copy_is_reviewe
     parent = ProposalQueue(list).from_checkpoint(parent.checkpoint())
     parent.update([back])  # handed back again (a persistent subgraph): seen, nothing more taken off
     assert parent.get() == ["b", "a"]
-    # a dict read from the queue and sent in a new list keeps its id in the other graph's queue
-    parent.update([[{"content": "c"}]])
+    # the queue's own record, in a list a node read and writes back, takes nothing off: "a" proposed again is new
+    parent.update([{REVIEWED: [parent.get().ids[1]]}])  # the second "a" reviewed
+    parent.update([["a"]])
     read = parent.get()
-    other = ProposalQueue(list)
-    other.update([[read[2]]])
-    assert other.get().ids == [read.ids[2]] and read.ids[2] in other.handed
-    other.update([[read[2]]])  # the same object again: queued there already
-    assert other.get().ids == [read.ids[2]]
-    other.update([{REVIEWED: list(other.get().ids)}])
-    parent.update([other.get()])
+    assert read == ["b", "a"] and read.alike  # its own token, in what a node reads
+    parent.update([read])
     assert parent.get() == ["b", "a"]
+
+
+def test_one_proposal_object_given_to_many_users_threads_is_each_users_write(store_gate, saver):
+    """A caller that seeds every user's thread with one dict (or a node returning a module constant) gets one write
+    per thread: an earlier version mapped an object read from any queue to its queue id in that queue, so the
+    second user's proposal took the first user's id and was refused as invalid, never reviewed."""
+    store, gate = store_gate
+    note = {"content": "The VPN config is in the wiki."}
+    builder = StateGraph(MemoryGateState)
+    builder.add_node("agent", lambda s: {})
+    builder.add_edge(START, "agent")
+    add_memory_gate(builder, gate, after="agent", then=END, namespace=("memories", "{user_id}"),
+                    agent_id="assistant")
+    graph = builder.compile(checkpointer=saver)
+    for user in ("u1", "u2", "u3"):
+        out = graph.invoke({"proposed_memories": [note]},
+                           {"configurable": {"thread_id": uuid.uuid4().hex, "user_id": user}})
+        assert [o["state"] for o in out["memory_outcomes"]] == ["committed"], out["memory_outcomes"]
+    for user in ("u1", "u2", "u3"):
+        assert [i.value["content"] for i in store.search(("memories", user))] == [note["content"]]
