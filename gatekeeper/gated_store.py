@@ -89,7 +89,7 @@ def derived_id(*parts: str) -> str:
     return uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)).hex
 
 
-def _task_id(config: dict[str, Any]) -> str | None:
+def _task_id(config: dict[str, Any], *, own_run: bool = True) -> str | None:
     """The running LangGraph task's id in a run's config (``TASK_ID_KEY`` of its ``configurable``), the same when
     the task is run again; None outside a task.
 
@@ -102,7 +102,14 @@ def _task_id(config: dict[str, Any]) -> str | None:
     paths are the same. Without them, every run of a node in a subgraph's loop, and every call of a ``@task``, was
     one task: "on", then "off", then "on" put under one key replayed the first "on" for the last put, and the
     store kept "off". Left: a loop one level further in (a subgraph's node that runs a subgraph of its own, several
-    times) has only its innermost step and path: the middle level's is not in the config."""
+    times) has only its innermost step and path: the middle level's is not in the config. A persistent subgraph
+    (``checkpointer=True``) goes on from its own checkpoint when the outer task is retried, so its steps differ
+    and its puts are proposed again.
+
+    ``own_run=False``: the scope a re-run repeats as a whole, the outermost task (whose id a top-level node's own
+    puts use): what the deletes of a re-run are recorded under and compared by
+    (``Gatekeeper.restore_deleted_by_rerun``), since a put, a delete and a put again in a subgraph's loop, or a
+    delete in one of its nodes and a put in the next, are tasks of one re-run."""
     cfg = config.get("configurable") or {}
     task = cfg.get(TASK_ID_KEY)
     if not task:
@@ -111,9 +118,11 @@ def _task_id(config: dict[str, Any]) -> str | None:
     root = segments[0].partition(":")[2]
     if len(segments) < 2 or not root:
         return str(task)
+    names = [root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)]
+    if not own_run:
+        return root
     meta = config.get("metadata") or {}
-    return "|".join([root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep),
-                     f"step={meta.get('langgraph_step')}", f"path={meta.get('langgraph_path')!r}"])
+    return "|".join([*names, f"step={meta.get('langgraph_step')}", f"path={meta.get('langgraph_path')!r}"])
 
 
 def canonical_text(value: Any) -> str:
@@ -442,7 +451,7 @@ class GatedStore(BaseStore):
         ops = list({(tuple(op.namespace), op.key): op for op in ops}.values())  # one delete per key
         config = _run_config()
         agent_id = self._provenance({}, config.get("configurable") or {}).agent_id
-        task_id = _task_id(config)
+        task_id = _task_id(config, own_run=False)
         error: list[str] = []
 
         def apply() -> None:
@@ -472,7 +481,7 @@ class GatedStore(BaseStore):
         if not any(o.replayed and o.state is ProposalState.committed for o in outcomes):
             return
         config = _run_config()
-        task_id = _task_id(config)
+        task_id = _task_id(config, own_run=False)
         if task_id:
             self.gate.restore_deleted_by_rerun(outcomes, task_id=task_id, agent_id=self._provenance(
                 {}, config.get("configurable") or {}).agent_id)

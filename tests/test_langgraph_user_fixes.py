@@ -571,6 +571,53 @@ def test_a_review_run_again_while_paused_keeps_asking_for_the_escalation(tmp_pat
         gate.close()
 
 
+def test_a_put_delete_put_loop_in_a_subgraph_of_a_retried_node_keeps_the_memory(tmp_path, reviewer):
+    """A subgraph's loop puts K, deletes K and puts K again; the node around it is retried. The re-run applies the
+    delete again and replays the puts, and the replayed commit is written back (``restore_deleted_by_rerun``) when
+    every delete since came from the same re-run: deletes were compared by the putting task's own id, which for a
+    node of a subgraph is one run of it, so the last put was reported committed and the store lacked the memory.
+    Deletes are now recorded under the outermost task, which a re-run repeats whole."""
+    from langgraph.config import get_store
+
+    class Loop(TypedDict, total=False):
+        i: int
+
+    outcomes = []
+
+    def step(state: Loop) -> dict:
+        i = state.get("i", 0)
+        if i == 1:
+            get_store().delete(NS, "k")
+        else:
+            outcomes.append(get_store().put_reviewed(NS, "k", {"content": "The deploy freeze starts Friday 18:00."}))
+        return {"i": i + 1}
+
+    inner = StateGraph(Loop)
+    inner.add_node("step", step)
+    inner.add_edge(START, "step")
+    inner.add_conditional_edges("step", lambda s: "step" if s["i"] < 3 else END, ["step", END])
+    loop = inner.compile()
+    attempts: list[int] = []
+
+    def runs_the_loop(state: _Turn) -> dict:
+        loop.invoke({"i": 0})
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("the model timed out after the loop")
+        return {}
+
+    gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
+    try:
+        _store_graph(gate, runs_the_loop, retry_policy=RetryPolicy(
+            max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ConnectionError)).invoke({}, thread())
+        assert [(o.state.value, o.replayed) for o in outcomes] == [("committed", False)] * 2 + [
+            ("committed", True)] * 2
+        assert gate.memory_store.get(NS, "k") is not None
+        assert len(gate.ledger.find(event="memory.restored")) == 1
+    finally:
+        gate.close()
+
+
 # ------------------------------------------------ 4. put_reviewed with other writers about
 def test_put_reviewed_returns_the_outcome_of_its_own_write(tmp_path, reviewer):
     """put_reviewed read the store-wide ``last_outcomes`` after its batch: a write by another caller in between
