@@ -630,6 +630,34 @@ def test_bodies_held_by_clients_that_do_not_finish_are_bounded_together():
     assert answers[3][0] == 503 and answers[4] == (200, "800", None)
 
 
+def test_the_real_app_answers_503_for_a_body_with_a_length_past_the_budget(web):
+    """The budget was taken inside the app's read for a body with a Content-Length, where FastAPI turned the
+    refusal into 400 "error parsing the body" (a client does not retry that): the length is taken before the app
+    reads any of it."""
+    import asyncio
+
+    import httpx
+
+    from gatekeeper.web.body_limit import BodyLimit
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://t") as h:
+            await h.get("/healthz")  # builds the middleware stack
+            limit = web.middleware_stack
+            while not isinstance(limit, BodyLimit):
+                limit = limit.app
+            limit.in_flight = limit.max_in_flight - 50  # other clients' stalled bodies hold the budget
+            busy = await h.post("/api/decisions", json={"decisions": [], "pad": "x" * 200})
+            assert limit.in_flight == limit.max_in_flight - 50  # nothing of it held
+            limit.in_flight = 0
+            free = await h.post("/api/decisions", json={"decisions": [], "pad": "x" * 200})
+            return busy, free, limit.in_flight
+
+    busy, free, after = asyncio.run(run())
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5", busy.text
+    assert free.status_code == 401 and after == 0  # read, then refused for the missing token
+
+
 def test_a_crafted_bulk_item_and_an_unhandled_error_are_answered_with_the_security_headers(web, gate,
                                                                                           monkeypatch):
     """"id:²" passed str.isdigit and failed int(): a bare 500 from outside the app, without CSP or

@@ -76,20 +76,20 @@ class BodyLimit:
             if name == b"content-length":
                 declared = True
                 try:
-                    too_large = int(value) > self.max_bytes
+                    length = int(value)
                 except ValueError:
-                    too_large = False  # the server refuses a malformed length itself
-                if too_large:
+                    length = 0  # the server refuses a malformed length itself
+                if length > self.max_bytes:
                     await self._refuse(send)
                     return
+                # the length is taken from the budget before the app reads any of it: inside the app's read, the
+                # refusal became FastAPI's 400 "error parsing the body", which a client does not retry
+                take(max(length, 0))
         if not declared:
             receive = await self._read_whole(receive, take)
             if receive is None:
                 await self._refuse(send)
                 return
-            counted = True  # taken while it was read
-        else:
-            counted = False
         seen = 0
         started = False
 
@@ -101,8 +101,6 @@ class BodyLimit:
                 seen += body
                 if seen > self.max_bytes:
                     raise BodyTooLarge
-                if not counted:
-                    take(body)
             return message
 
         async def tracked_send(message: dict) -> None:
