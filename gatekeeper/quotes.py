@@ -7,8 +7,8 @@ one do not fit in what the encoder reads, only the start of a long new write), a
 at 600 characters (the start of its last write). The judge's similar memories quote a memory whole, or its first
 500 characters. So, compared folded (``fold``), an evidence string quotes a text T when it holds T whole from the
 start of one of its words, ends with a start of T at least ``PIECE`` characters long, or starts with an end of T
-at least ``PIECE`` long. A word may open with quotes or brackets (a model's rationale writes
-``'the memory' ...`` or ``("the memory")``): T may start after them too. An entry of the judge's similar memories is
+at least ``PIECE`` long. A word may hold marks before T (a model's rationale writes ``'the memory' ...``,
+``("the memory")``, ``memory:"..."``, ``note—...``): T may start after any mark in a word too. An entry of the judge's similar memories is
 a whole memory (or its start), so one that is an erased text, however short, is that text (``is_one_of``).
 
 A string that only shares a phrase with T does not quote it: templated notes ("The staging cluster X restarts
@@ -98,9 +98,9 @@ class QuoteFinder:
         start = 0
         for word in s.split(" "):
             end = start + len(word)  # this word ends here; the next starts after the space
-            # the word's start, and after the quotes or brackets it opens with ('the memory', "(the memory)")
-            opening = next((j for j, c in enumerate(word) if c.isalnum()), 0)
-            for at in (start, start + opening) if opening else (start,):
+            # the word's start, and each place after a mark in it: quotes or brackets it opens with ('the memory',
+            # "(the memory)", '(555) ...'), a quote joined to the word before (memory:"..."), a dash (note—...)
+            for at in (start, *(start + j for j in range(1, len(word)) if not word[j - 1].isalnum())):
                 if n - at >= MIN_QUOTED and self._holds_from(s, at):
                     return True
                 if cut and MIN_QUOTED <= n - at < PIECE and _piece_of(self._all, s[at:]):

@@ -308,6 +308,12 @@ def test_evidence_quotes_are_found_through_normalisation_and_in_the_judges_simil
     assert QuoteFinder(["Locker  code for Zebra\u00adfinch: 4411"]).quoted_in(
         "Locker code for Zebrafinch: 4411 The old backup jobs")
     assert not QuoteFinder([ALICE_NOTE]).quoted_in("The old backup jobs can be stopped")
+    # quoted after a mark in a word: opening quotes, a text that starts with a mark, a quote joined to the word
+    # before, a dash
+    mobile = "(555) 010-4477 is Alice's mobile number."
+    for quoted in (f"The memory '{mobile}' is personal.", f'memory:"{ALICE_NOTE}"', f"the note\u2014{ALICE_NOTE}\u2014is",
+                   f"Similar to (\u201c{ALICE_NOTE}\u201d)"):
+        assert QuoteFinder([mobile, ALICE_NOTE]).quoted_in(quoted), quoted
     review = {"evidence": [
         {"layer": "context", "details": {"joined_text": "x " + ALICE_NOTE.upper() + " y", "writes_joined": 2}},
         {"layer": "judge", "details": {"similar_memories": [ALICE_NOTE, "Bob Platypus wants reports"],
