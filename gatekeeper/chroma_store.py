@@ -269,17 +269,19 @@ class _Presence:
     write into its vector index files again at its next save of the index."""
 
     _lock = threading.Lock()
-    _held: dict[str, list[int]] = {}  # path -> [fd, stores of this process holding it]
+    #: (process id, path) -> [fd, stores of this process holding it]: a forked process opens its own (a flock is
+    #: the open file's, which a fork shares, so the parent's would say no other process holds the database)
+    _held: dict[tuple[int, str], list[int]] = {}
 
     def __init__(self, directory: str) -> None:
         self.path = os.path.join(directory, PRESENCE_FILE)
         self._pid = os.getpid()
         with self._lock:
-            held = self._held.get(self.path)
+            held = self._held.get((self._pid, self.path))
             if held is None:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 fcntl.flock(fd, fcntl.LOCK_SH)
-                held = self._held[self.path] = [fd, 0]
+                held = self._held[(self._pid, self.path)] = [fd, 0]
             held[1] += 1
         self._open = True
 
@@ -287,7 +289,7 @@ class _Presence:
         """Whether another process has the database open: this process's lock is let go for a moment and an
         exclusive one tried."""
         with self._lock:
-            held = self._held.get(self.path)
+            held = self._held.get((os.getpid(), self.path))
             if held is not None:
                 fcntl.flock(held[0], fcntl.LOCK_UN)
             try:
@@ -308,11 +310,11 @@ class _Presence:
             return
         self._open = False
         with self._lock:
-            held = self._held.get(self.path)
+            held = self._held.get((self._pid, self.path))
             if held is not None:
                 held[1] -= 1
                 if held[1] <= 0:
-                    del self._held[self.path]
+                    del self._held[(self._pid, self.path)]
                     os.close(held[0])
 
 

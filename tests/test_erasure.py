@@ -735,3 +735,32 @@ def test_forget_says_when_other_processes_have_the_memory_store_open(gate, tmp_p
     finally:
         also_here.close()
     assert gate.memory_store.open_elsewhere() is False
+
+
+def test_a_forked_process_that_opens_the_store_counts_as_another(tmp_path):
+    """A flock belongs to the open file, which a fork shares: a forked worker reused the parent's entry, and
+    neither process saw the other (``_Presence`` is kept per process id)."""
+    import time
+
+    from gatekeeper.chroma_store import _Presence
+
+    directory = tmp_path / "chroma"
+    directory.mkdir()
+    mine = _Presence(str(directory))
+    assert mine.elsewhere() is False
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the forked worker: opens its own store of the directory, and holds it a moment
+        try:
+            _Presence(str(directory))
+            os.write(w, b"x")
+            time.sleep(3)
+        finally:
+            os._exit(0)
+    try:
+        os.read(r, 1)
+        assert mine.elsewhere() is True
+    finally:
+        os.waitpid(pid, 0)
+    assert mine.elsewhere() is False
+    mine.close()
