@@ -19,6 +19,11 @@ from typing import Any
 #: letters and symbols that render as blank space (Hangul fillers, the braille blank, Mongolian separator)
 _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
 _TAGS = range(0xE0000, 0xE0080)
+#: marks Unicode lists as default-ignorable (drawn as nothing): the combining grapheme joiner, the Khmer inherent
+#: vowels, the Mongolian free variation selectors, the Khitan filler. With the unassigned default-ignorable code
+#: points (U+2065, U+FFF0-U+FFF8, the rest of U+E0000-U+E0FFF) they passed unmarked: a memory could carry a hidden sentence one
+#: byte per character and be approved in bulk (a helper's security test of the review queue)
+_IGNORABLE_MARKS = frozenset("\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f\U00016fe4")
 
 
 def is_hidden(ch: str) -> bool:
@@ -26,8 +31,8 @@ def is_hidden(ch: str) -> bool:
     other than tab and newline, variation selectors, blank-rendering letters."""
     cp = ord(ch)
     cat = unicodedata.category(ch)
-    return (cat == "Cf" or (cat == "Cc" and ch not in "\t\n\r") or ch in _BLANKS
-            or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF)
+    return (cat == "Cf" or (cat == "Cc" and ch not in "\t\n\r") or ch in _BLANKS or ch in _IGNORABLE_MARKS
+            or 0xFE00 <= cp <= 0xFE0F or 0xE0000 <= cp <= 0xE0FFF or 0xFFF0 <= cp <= 0xFFF8 or cp == 0x2065)
 
 
 def _emoji_like(ch: str) -> bool:
