@@ -209,8 +209,10 @@ class AccountStore:
 
     def _set_disabled(self, name: str, disabled: bool) -> Account:
         account_id = normalize_name(name)
-        cur = self._con().execute("UPDATE reviewers SET disabled=?, updated_at=? WHERE id=?",
-                                  (int(disabled), utcnow().isoformat(), account_id))
+        # disabling ends the account's web sessions too: they stopped working while it was disabled, and a cookie
+        # copied before came back to life when it was enabled again
+        cur = self._con().execute("UPDATE reviewers SET disabled=?, session_epoch=session_epoch+?, updated_at=? "
+                                  "WHERE id=?", (int(disabled), int(disabled), utcnow().isoformat(), account_id))
         if cur.rowcount != 1:
             raise AccountError(f"no account named {account_id!r}")
         return self.require(account_id)

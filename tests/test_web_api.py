@@ -176,6 +176,10 @@ def test_disabled_account_loses_session_and_token(web, accounts, tokens):
     c2 = client(web)
     r = c2.post("/login", data={"username": "alice", "password": PW, "csrf_token": csrf_of(c2.get("/login").text)})
     assert r.status_code == 401
+    # enabled again: the session from before the disable stays ended (it came back to life), a new login works
+    accounts.enable("alice")
+    assert c.get("/queue").status_code == 303
+    assert login(web, "alice").get("/queue").status_code == 200
 
 
 def test_tampered_session_cookie_is_ignored(web):
