@@ -952,6 +952,11 @@ def serve(
         "every login counts against the proxy's address in the failed-login limit)."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies",
                                                   help="Mark cookies Secure (default: on for remote hosts)."),
+    allowed_hosts: Optional[str] = typer.Option(
+        None, "--allowed-hosts",
+        help="Comma-separated host names the server answers to (its Host header; others get 400). Default: the "
+             "loopback names (localhost, 127.0.0.1, ::1) on a loopback --host, which stops DNS rebinding; any "
+             "host with --allow-remote unless given (name the server's public name there)."),
     max_connections: int = typer.Option(
         256, "--max-connections", min=1, max=65536,
         help="Connections (and requests in progress) served at once; past it the server answers 503. Each holds "
@@ -996,7 +1001,13 @@ def serve(
         err.print("[yellow]no reviewer accounts yet: create one with "
                   "`gatekeeper reviewer add NAME --role admin`[/yellow]")
     service = ReviewService(gate, resume_graph=resume_graph, resume_context=context_of)
-    web = create_app(service, accounts, data_dir=settings.data_dir,
+    if allowed_hosts is not None:
+        hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+    elif loopback_host(host):
+        hosts = ["localhost", "127.0.0.1", "::1", "[::1]", host]
+    else:
+        hosts = ["*"]
+    web = create_app(service, accounts, data_dir=settings.data_dir, allowed_hosts=hosts,
                      secure_cookies=(not loopback_host(host)) if secure_cookies is None else secure_cookies)
     console.print(f"review queue on http://{host}:{port}/  (data {settings.data_dir}, policy "
                   f"{gate.policy.version} {gate.policy.hash[:12]}{', resuming ' + graph if graph else ''})")

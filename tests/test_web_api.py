@@ -944,7 +944,8 @@ def test_serve_logs_no_request_lines_and_only_json_at_the_chosen_level(tmp_path)
 
 def test_serve_bounds_the_connections_it_holds(tmp_path):
     """Clients that send their headers slowly were never timed out and each held a file descriptor (1,500 of them
-    took the server from 32 to 1,534): `serve` now serves at most --max-connections at once (503 past it)."""
+    took the server from 32 to 1,534): `serve` now serves at most --max-connections at once (503 past it). It answers
+    only the loopback Host names on a loopback address (DNS rebinding)."""
     import os
     import socket
     import subprocess
@@ -985,6 +986,17 @@ def test_serve_bounds_the_connections_it_holds(tmp_path):
         assert health() == 503
         for sock in slow:
             sock.close()
+        deadline = time.monotonic() + 30
+        while health() != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        # a Host the server does not answer to (a page that rebound its DNS name to the loopback address)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"Host": "evil.example:80"})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError("a foreign Host was answered")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400
         deadline = time.monotonic() + 30
         while health() != 200:
             assert time.monotonic() < deadline

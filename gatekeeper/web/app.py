@@ -36,7 +36,7 @@ import traceback
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
@@ -263,7 +263,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                login_throttle: LoginThrottle | None = None, address_throttle: LoginThrottle | None = None,
                title: str = "gatekeeper review",
                resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """The review queue app. ``graph``: resume paused interrupt-mode threads of this
     compiled graph (it must use the checkpointer the agents use); ``resume_context(thread_id, configurable)``
     builds the run context a resumed thread runs with, for a graph whose nodes read one. At shutdown the app waits up to
@@ -338,6 +339,13 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             response.headers.setdefault(k, v)
         return response
 
+    if allowed_hosts is not None:
+        # a Host header outside the list is refused (400): a web page that rebinds its own domain's DNS to the
+        # loopback address could otherwise reach a server on 127.0.0.1 as its own origin (lock every reviewer out
+        # of login, use a password it holds)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     # outermost: a body over the cap is refused before any route (or its auth check) reads it
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, headers=SECURITY_HEADERS)
 
