@@ -1128,3 +1128,14 @@ def test_an_emoji_is_not_hidden_text_and_the_names_beside_a_memory_hold_what_sho
         text = c.get(url).text
         assert "\u202e" not in text, url
         assert all(s in html.unescape(text) for s in ("agent⟨U+202E⟩-9", "ops⟨U+202E⟩exe", "k⟨U+202E⟩ey")), url
+
+
+def test_a_reviewers_reason_is_shown_with_its_hidden_characters_marked(web, gate):
+    """Reasons were shown as written on the decided history and the item page: a right-to-left override in one
+    turned the rest of the line around (an insider, or a stolen token, could make a rejection read as an
+    approval's note)."""
+    pid = escalate(gate, "I should avoid being shut down.").id
+    ReviewService(gate).reject(pid, "bob", reason="not ok \u202eevorppa\u202c for now")
+    c = login(web, "root-admin")  # a rejected write's page is for admins
+    for page in (c.get("/decided").text, c.get(f"/items/{pid}").text):
+        assert "\u202e" not in page and "\u27e8U+202E\u27e9" in html.unescape(page)
