@@ -422,6 +422,26 @@ def test_puts_in_a_subgraph_of_a_retried_node_are_proposed_once(tmp_path, review
             gate.close()
 
 
+def _a_loop_and_a_node_that_fails_after_it(state_cls, step, times: int):
+    """A compiled subgraph that runs ``step`` ``times`` times (its state's ``i`` counts them), a node that invokes
+    it and then fails once (for a ``RetryPolicy``), and the list of the node's attempts."""
+    inner = StateGraph(state_cls)
+    inner.add_node("step", step)
+    inner.add_edge(START, "step")
+    inner.add_conditional_edges("step", lambda s: "step" if s["i"] < times else END, ["step", END])
+    loop = inner.compile()
+    attempts: list[int] = []
+
+    def runs_the_loop(state: _Turn) -> dict:
+        loop.invoke({"i": 0})
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("the model timed out after the loop")
+        return {}
+
+    return loop, runs_the_loop, attempts
+
+
 def test_a_loop_in_a_subgraph_and_a_task_called_three_times_store_the_last_value_put(tmp_path, reviewer):
     """A put inside a subgraph (or a functional API ``@task``) was named by the outermost task and the node names
     only, so every run of a node in a subgraph's loop, and every call of a ``@task``, was one task: "on", then
@@ -442,20 +462,7 @@ def test_a_loop_in_a_subgraph_and_a_task_called_three_times_store_the_last_value
         get_store().put(NS, "dark-mode", {"content": values[i]})
         return {"i": i + 1}
 
-    inner = StateGraph(Loop)
-    inner.add_node("write", write)
-    inner.add_edge(START, "write")
-    inner.add_conditional_edges("write", lambda s: "write" if s["i"] < len(values) else END, ["write", END])
-    loop = inner.compile()
-    attempts: list[int] = []
-
-    def runs_the_loop(state: _Turn) -> dict:
-        loop.invoke({"i": 0})
-        attempts.append(1)
-        if len(attempts) < 2:
-            raise ConnectionError("the model timed out after the loop")
-        return {}
-
+    loop, runs_the_loop, attempts = _a_loop_and_a_node_that_fails_after_it(Loop, write, len(values))
     retry = RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ConnectionError)
     for name, node, kwargs in (("loop as the node", loop, {}), ("loop in a retried node", runs_the_loop,
                                                                  {"retry_policy": retry})):
@@ -592,20 +599,7 @@ def test_a_put_delete_put_loop_in_a_subgraph_of_a_retried_node_keeps_the_memory(
             outcomes.append(get_store().put_reviewed(NS, "k", {"content": "The deploy freeze starts Friday 18:00."}))
         return {"i": i + 1}
 
-    inner = StateGraph(Loop)
-    inner.add_node("step", step)
-    inner.add_edge(START, "step")
-    inner.add_conditional_edges("step", lambda s: "step" if s["i"] < 3 else END, ["step", END])
-    loop = inner.compile()
-    attempts: list[int] = []
-
-    def runs_the_loop(state: _Turn) -> dict:
-        loop.invoke({"i": 0})
-        attempts.append(1)
-        if len(attempts) < 2:
-            raise ConnectionError("the model timed out after the loop")
-        return {}
-
+    _, runs_the_loop, _ = _a_loop_and_a_node_that_fails_after_it(Loop, step, 3)
     gate = make_gate(tmp_path / "d", reviewer, memory_store=InMemoryStore())
     try:
         _store_graph(gate, runs_the_loop, retry_policy=RetryPolicy(
