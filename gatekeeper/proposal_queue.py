@@ -19,9 +19,11 @@ its review runs once it is queued (a re-run after a failure, a run from a checkp
 
 A proposal handed over in a new list has no id: ``Send("gate", {"proposed_memories": [p]})`` for each ``p`` of
 the queue, LangGraph's map-reduce idiom, gives the gate subgraph each proposal as a new one. What a queue's review
-took off of such proposals travels in its ``alike`` record (a token, the proposal's id there, with a fingerprint of its content), and the queue it is handed
-to takes off one proposal of the same content for each token it has not seen before (``seen``). Before, the parent's queue kept every proposal sent that way, and each later run of
-the thread sent and reviewed them again: a note stored once more under a new key every turn, a belief a reviewer
+took off of such proposals travels in its ``alike`` record (a token, the proposal's id there, with a fingerprint
+of its content), and the queue it is handed to takes off one proposal of the same content for each token it has
+not seen before (``seen``; never for its own tokens, which a node writing back the list it read hands back).
+Before, the parent's queue kept every proposal sent that way, and each later run of the thread sent and reviewed
+them again: a note stored once more under a new key every turn, a belief a reviewer
 had rejected escalated again. A proposal equal in every field to one a subgraph's review took off as new (a
 sub-agent proposing what the parent's agent proposed in the same step) is taken off too: the same write,
 reviewed once.
