@@ -21,8 +21,8 @@ _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
 _TAGS = range(0xE0000, 0xE0080)
 #: marks Unicode lists as default-ignorable (drawn as nothing): the combining grapheme joiner, the Khmer inherent
 #: vowels, the Mongolian free variation selectors, the Khitan filler. With the unassigned default-ignorable code
-#: points (U+2065, U+FFF0-U+FFF8, the rest of U+E0000-U+E0FFF) they passed unmarked: a memory could carry a hidden sentence one
-#: byte per character and be approved in bulk (a helper's security test of the review queue)
+#: points (U+2065, U+FFF0-U+FFF8, the rest of U+E0000-U+E0FFF) they passed unmarked: a memory could carry a
+#: hidden sentence one byte per character and be approved in bulk (a helper's security test of the review queue)
 _IGNORABLE_MARKS = frozenset("\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f\U00016fe4")
 
 
