@@ -33,9 +33,10 @@ class BodyTooLarge(Exception):
     """Raised to the app from ``receive`` when a body sent without a length passes the cap."""
 
 
-class BodiesInFlight(BodyTooLarge):
-    """Raised to the app from ``receive`` when the bodies of the requests not yet answered would pass
-    ``max_in_flight`` together (answered 503, not 413: the request is not too large, the server is busy)."""
+class BodiesInFlight(Exception):
+    """Raised when a request's body would take the bodies of the requests not yet answered past ``max_in_flight``
+    together, before the app reads any of it (answered 503, not 413: the request is not too large, the server is
+    busy)."""
 
 
 class BodyLimit:
@@ -97,8 +98,7 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                body = len(message.get("body", b""))
-                seen += body
+                seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise BodyTooLarge
             return message
@@ -110,9 +110,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLarge as exc:
+        except BodyTooLarge:
             if not started:
-                await self._refuse(send, busy=isinstance(exc, BodiesInFlight))
+                await self._refuse(send)
 
     async def _read_whole(self, receive: Receive, take: Callable[[int], None]) -> Receive | None:
         """Read a body sent without a length, up to the cap: None past it, else a ``receive`` that gives the
