@@ -376,12 +376,12 @@ class ChromaMemoryStore(BaseStore):
             collection=collection,
             embed=embed,
             index_fields=index_fields,
+            write_timeout_s=write_timeout_s,
         )
         self._ipc = ipc
         #: the persistent database's directory (resolved), None for client=, ephemeral and server stores
         self.path = p if path is not None else None
         self._presence = _Presence(p) if path is not None else None
-        self.write_timeout_s = float(write_timeout_s)
         self._ensure_collection()  # local modes: open eagerly so errors surface here
 
     @classmethod
@@ -416,9 +416,9 @@ class ChromaMemoryStore(BaseStore):
             collection=collection,
             embed=embed,
             index_fields=index_fields,
+            write_timeout_s=write_timeout_s,
         )
         self.server_url = f"{'https' if ssl else 'http'}://{host}:{port}"
-        self.write_timeout_s = float(write_timeout_s)
         return self
 
     @classmethod
@@ -446,6 +446,7 @@ class ChromaMemoryStore(BaseStore):
         collection: str,
         embed: EmbedFn | Any | None,
         index_fields: list[str] | None,
+        write_timeout_s: float = DEFAULT_STORE_WRITE_TIMEOUT_S,
     ) -> None:
         self._client_factory = factory
         self.path: str | None = None
@@ -466,7 +467,7 @@ class ChromaMemoryStore(BaseStore):
         self._ipc: _ProcessLock | None = None
         self._presence: _Presence | None = None
         #: how long a write into chromadb may take before the caller stops waiting (``StoreWriteTimeout``)
-        self.write_timeout_s = DEFAULT_STORE_WRITE_TIMEOUT_S
+        self.write_timeout_s = float(write_timeout_s)
         self._writer: _WriterThread | None = None
         self._stuck: Future | None = None  # a write that passed its deadline and has not finished
         self._gen = -1  # write generation of the lock file our vector index reflects
