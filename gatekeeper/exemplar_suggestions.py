@@ -123,17 +123,17 @@ class _Found:
             left_out["already in the policy"] += 1
             return
         s = self.by_key.get((kind, key))
-        reason = row["resolved_reason"]
+        reason, namespace = row["resolved_reason"], _namespace_of(row)
         if s is None:
             self.by_key[(kind, key)] = Suggestion(kind=kind, category=category, text=text, part=part,
                                                   proposal_ids=[row["id"]], reviewers=[row["resolved_by"]],
                                                   score=row["score"] or 0.0, reasons=[reason] if reason else [],
-                                                  namespaces=[_namespace_of(row)])
+                                                  namespaces=[namespace])
             return
         if row["id"] not in s.proposal_ids:
             s.proposal_ids.append(row["id"])
-        if _namespace_of(row) not in s.namespaces:
-            s.namespaces.append(_namespace_of(row))
+        if namespace not in s.namespaces:
+            s.namespaces.append(namespace)
         if row["resolved_by"] not in s.reviewers:
             s.reviewers.append(row["resolved_by"])
         if reason and reason not in s.reasons:

@@ -8,8 +8,9 @@ at 600 characters (the start of its last write). The judge's similar memories qu
 500 characters. So, compared folded (``fold``), an evidence string quotes a text T when it holds T whole from the
 start of one of its words, ends with a start of T at least ``PIECE`` characters long, or starts with an end of T
 at least ``PIECE`` long. A word may hold marks before T (a model's rationale writes ``'the memory' ...``,
-``("the memory")``, ``memory:"..."``, ``note—...``): T may start after any mark in a word too. An entry of the judge's similar memories is
-a whole memory (or its start), so one that is an erased text, however short, is that text (``is_one_of``).
+``("the memory")``, ``memory:"..."``, ``note—...``): T may start after any mark in a word too. An entry of the
+judge's similar memories is a whole memory (or its start), so one that is an erased text, however short, is that
+text (``is_one_of``).
 
 A string that only shares a phrase with T does not quote it: templated notes ("The staging cluster X restarts
 nightly at ...") share long phrases, and matching any shared window of T blanked the evidence of most writes of

@@ -1384,7 +1384,8 @@ def _scrub_evidence(review_json: str | None, finder: QuoteFinder) -> str | None:
     def scrub(value: Any, cut: int | None = None, whole: bool = False) -> Any:
         nonlocal changed
         if isinstance(value, str):
-            if (whole and finder.is_one_of(value)) or finder.quoted_in(value, cut=cut is not None and len(value) >= cut):
+            if ((whole and finder.is_one_of(value))
+                    or finder.quoted_in(value, cut=cut is not None and len(value) >= cut)):
                 changed = True
                 return ERASED_QUOTE
             return value
