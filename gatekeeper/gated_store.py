@@ -118,9 +118,9 @@ def _task_id(config: dict[str, Any], *, own_run: bool = True) -> str | None:
     root = segments[0].partition(":")[2]
     if len(segments) < 2 or not root:
         return str(task)
-    names = [root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)]
     if not own_run:
         return root
+    names = [root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)]
     meta = config.get("metadata") or {}
     return "|".join([*names, f"step={meta.get('langgraph_step')}", f"path={meta.get('langgraph_path')!r}"])
 
