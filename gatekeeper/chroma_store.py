@@ -97,6 +97,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -237,7 +238,8 @@ class StoreWriteTimeout(RuntimeError):
 class _WriterThread:
     """One daemon thread that runs a store's writes in order (``ChromaMemoryStore._within_deadline``). A daemon:
     a write blocked for ever must not keep the process from exiting, as a ``ThreadPoolExecutor``'s worker would
-    (its threads are joined at exit)."""
+    (its threads are joined at exit). A forked child has none of its parent's threads: its stores start their
+    own (``ChromaMemoryStore._after_fork``)."""
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -316,6 +318,20 @@ class _Presence:
                 if held[1] <= 0:
                     del self._held[(self._pid, self.path)]
                     os.close(held[0])
+
+
+#: every store of this process, reset in a forked child (``ChromaMemoryStore._after_fork``)
+_OPEN_STORES: weakref.WeakSet = weakref.WeakSet()
+#: what a forked child's stores let go of: the parent's clients, threads and futures, kept (never closed or dropped)
+_LEFT_BY_PARENT: list[tuple] = []
+
+
+def _reset_stores_after_fork() -> None:
+    for store in list(_OPEN_STORES):
+        store._after_fork()  # noqa: SLF001
+
+
+os.register_at_fork(after_in_child=_reset_stores_after_fork)
 
 
 class ChromaMemoryStore(BaseStore):
@@ -474,6 +490,37 @@ class ChromaMemoryStore(BaseStore):
         self._op_lock = threading.RLock()
         #: how often this store re-opened chroma to see other processes' writes
         self.reloads = 0
+        #: why this store cannot be used in this process (set in a forked child when its client cannot be reopened)
+        self._unusable: str | None = None
+        _OPEN_STORES.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child (``os.register_at_fork``), before anything else runs: chromadb's client does not
+        survive a fork (its threads stay in the parent, and every call of the child's copy waits for ever), nor
+        do this store's writer thread and locks another thread may have held. A child used the parent's client,
+        and every write was quarantined at the store's deadline as if the disk were blocked. The child opens its
+        own client on first use; the parent's is left alone (closing or dropping it could wait on the parent's
+        threads or touch its files). A client given by the caller or an in-memory database (its memories are
+        the parent's) cannot be reopened: the store says so on use."""
+        _LEFT_BY_PARENT.append((self._client, self._collection, self._writer, self._stuck))
+        self._client = self._collection = None
+        self._writer = self._stuck = None
+        self._gen = -1
+        self._write_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._op_lock = threading.RLock()
+        if self._closed:
+            return
+        if self.path is not None:
+            self._presence = _Presence(self.path)  # this process has the database open too (gatekeeper forget)
+        elif not self._owns_client:
+            self._unusable = ("its chromadb client was given by the caller before this process forked, and a "
+                              "chromadb client does not work in a forked process: make the client (and the "
+                              "store) in the process that uses it")
+        elif self._scratch_collection:
+            self._unusable = ("it is an in-memory chromadb database made before this process forked (its memories "
+                              "stay in the parent's): give the store a path= or a server, or make it in the "
+                              "process that uses it")
 
     @property
     def location(self) -> str:
@@ -507,6 +554,8 @@ class ChromaMemoryStore(BaseStore):
     def _ensure_collection(self) -> Any:
         if self._closed:
             raise RuntimeError("ChromaMemoryStore is closed")
+        if self._unusable is not None:
+            raise RuntimeError(f"this ChromaMemoryStore cannot be used in this process: {self._unusable}")
         col = self._collection
         if col is not None:
             return col

@@ -31,6 +31,7 @@ import socket
 import sqlite3
 import threading
 import unicodedata
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -319,6 +320,20 @@ def _read_only_connection(path: Path) -> sqlite3.Connection:
     return con
 
 
+#: every registry of this process: a forked child leaves its parent's connections (``_after_fork``)
+_OPEN_REGISTRIES: weakref.WeakSet = weakref.WeakSet()
+#: the parent's per-thread connections a forked child let go of: kept, never used, closed or dropped
+_LEFT_BY_PARENT: list[threading.local] = []
+
+
+def _registries_after_fork() -> None:
+    for registry in list(_OPEN_REGISTRIES):
+        registry._after_fork()  # noqa: SLF001
+
+
+os.register_at_fork(after_in_child=_registries_after_fork)
+
+
 class ProposalRegistry:
     def __init__(self, path: str | Path, *, read_only: bool = False):
         """The registry at ``path`` (created with its schema, or brought up to it). ``read_only``: open an
@@ -326,6 +341,7 @@ class ProposalRegistry:
         mount or backup, for ``gatekeeper status``); every write fails."""
         self.read_only = read_only
         self._local = threading.local()
+        _OPEN_REGISTRIES.add(self)
         if read_only:
             self.path = Path(path)
             self._con()  # sqlite3.Error here when it is no registry
@@ -359,6 +375,14 @@ class ProposalRegistry:
         # after the migration (an index on a column an old registry lacks would fail in SCHEMA): recovery looks
         # for unapplied deletes every time it runs
         con.execute("CREATE INDEX IF NOT EXISTS deletions_unapplied ON deletions(deleted_at) WHERE applied=0")
+
+    def _after_fork(self) -> None:
+        """In a forked child: the thread that forked had the parent's SQLite connection, which the child went on
+        using (SQLite's "How To Corrupt An SQLite Database File", 2.6: an open connection carried across a fork
+        can corrupt the database: its locks stay the parent's). The child opens its own on first use; the
+        parent's is kept, not closed (closing it would have SQLite checkpoint the WAL the parent still uses)."""
+        _LEFT_BY_PARENT.append(self._local)
+        self._local = threading.local()
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
