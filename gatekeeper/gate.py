@@ -1141,7 +1141,9 @@ class Gatekeeper:
             thread_id=proposal.provenance.thread_id,
             source=proposal.provenance.source.value,
             content_sha256=proposal.content_hash(),
-            text=proposal.text[:1000],
+            # the whole text: cut at 1,000 characters, a long note approved by a person read as harmless in the
+            # ledger once a prune took the registry's row (the sentence that raised the alarm came later)
+            text=proposal.text,
             action=decision.action.value,
             state=state.value,
             label=review.label.value,
