@@ -390,6 +390,20 @@ class ReviewService:
     def bulk_approval_problem(self, proposal_id: str, expected_version: int | None, reviewer: str) -> str | None:
         """Why ``decide_many`` would not approve this escalation for ``reviewer`` (for a page that shows what a
         bulk approval would commit before it is confirmed), or None when it would, as things stand now."""
+        problem = self.bulk_rejection_problem(proposal_id, expected_version, reviewer)
+        if problem is not None:
+            return problem
+        row = self.gate.registry.require(proposal_id)
+        if not self.gate.writes_to(row):
+            return (f"to be stored in another memory store than this server's ({row['store']}). "
+                    f"{where_to_decide(row['store'])}")
+        if _hidden_in_value(row):
+            return "it holds characters a reader cannot see: approve it on its own page, after reading it whole"
+        return None
+
+    def bulk_rejection_problem(self, proposal_id: str, expected_version: int | None, reviewer: str) -> str | None:
+        """Why ``decide_many`` would not reject this escalation for ``reviewer`` (for the page that lists what a
+        bulk rejection would quarantine before it is confirmed), or None when it would, as things stand now."""
         row = self.gate.registry.get(proposal_id)
         if row is None:
             return "there is no proposal with this id"
@@ -398,11 +412,6 @@ class ReviewService:
             return "decided or changed since the queue was loaded"
         if _same_name(reviewer, row["agent_id"]):
             return "proposed by an agent of your name: you cannot review it"
-        if not self.gate.writes_to(row):
-            return (f"to be stored in another memory store than this server's ({row['store']}). "
-                    f"{where_to_decide(row['store'])}")
-        if _hidden_in_value(row):
-            return "it holds characters a reader cannot see: approve it on its own page, after reading it whole"
         return None
 
     def overdue(self) -> list[QueueItem]:

@@ -216,8 +216,18 @@ def test_web_bulk_reject_and_confirmed_approval(gate, review_web):
     assert r.status_code == 303 and r.headers["location"] == "/queue?agent=agent-1"
     assert "needs a reason" in bob.get(r.headers["location"]).text
     assert gate.registry.require(pids[0])["state"] == "pending"
+    # a rejection (final: a person's decision stands) shows the memories in full first, as an approval does, and
+    # decides nothing until confirmed: Enter in the reason field sent the form's first button, "Reject selected"
     r = bob.post("/queue/decisions", data={**form, "action": "reject", "reason": "a flood",
                                            "item": _selected(page, pids[:2])})
+    assert r.status_code == 200 and 'id="bulk-confirm-reject"' in r.text and "cannot be sent back" in r.text
+    ready = re.search(r'<ol class="bulk-items" id="bulk-ready">(.*?)</ol>', r.text, re.S).group(1)
+    assert BELIEFS[0] in ready and BELIEFS[1] in ready
+    assert [gate.registry.require(p)["state"] for p in pids[:2]] == ["pending", "pending"]
+    assert 'name="action" value="reject"' in r.text and ">a flood</textarea>" in r.text
+    confirm = re.findall(r'name="item" value="([^"]+)"', r.text)
+    r = bob.post("/queue/decisions", data={**form, "action": "reject", "confirm": "1", "reason": "a flood",
+                                           "item": confirm})
     assert r.status_code == 303
     assert "Rejected 2 of 2 escalations." in bob.get("/queue").text
     assert [gate.registry.require(p)["state"] for p in pids[:2]] == ["quarantined", "quarantined"]
@@ -248,6 +258,9 @@ def test_web_bulk_reject_and_confirmed_approval(gate, review_web):
     assert r.status_code == 303 and r.headers["location"] == "/queue"  # nothing selected: back to the queue
     r = bob.post("/queue/decisions", data={**form, "action": "reject", "reason": "x", "item": [hidden]})
     assert r.status_code == 400
+    # the queue page's first button (Enter in its reason field) is the approval, which shows a page first
+    bulk = re.search(r'<fieldset class="bulk" id="bulk">(.*?)</fieldset>', page, re.S).group(1)
+    assert re.findall(r'<button[^>]*id="([^"]+)"', bulk) == ["bulk-approve", "bulk-reject"]
     assert gate.registry.require(hidden)["state"] == "pending"
 
 

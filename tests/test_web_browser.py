@@ -169,11 +169,24 @@ def test_reviewer_decides_several_at_once_in_chromium(gate, server, page):
     page.click("#login-submit")
     page.wait_for_url(f"{server}/queue")
 
-    # reject three of the four at once, with one reason
+    # Enter in the reason field (how a keyboard user ends typing) rejected every selected escalation at once:
+    # it sends the approval now, which shows the memories first and decides nothing
+    for p in flood:
+        page.check(f'tr[data-id="{p.id}"] input[name="item"]')
+    page.fill('#bulk input[name="reason"]', "one injected belief stored three times")
+    page.press('#bulk input[name="reason"]', "Enter")
+    page.wait_for_selector("#bulk-confirm-approve")
+    assert [gate.registry.require(p.id)["state"] for p in flood] == ["pending"] * 3
+
+    # reject three of the four at once, with one reason, confirmed on a page that shows them in full
+    page.goto(f"{server}/queue")
     for p in flood:
         page.check(f'tr[data-id="{p.id}"] input[name="item"]')
     page.fill('#bulk input[name="reason"]', "one injected belief stored three times")
     page.click("#bulk-reject")
+    assert SELF_PRES in page.inner_text("#bulk-ready") and "cannot be sent back" in page.inner_text("main")
+    assert [gate.registry.require(p.id)["state"] for p in flood] == ["pending"] * 3
+    page.click("#bulk-confirm-reject")
     page.wait_for_url(f"{server}/queue")
     assert "Rejected 3 of 3 escalations." in page.inner_text("#flash")
     assert page.locator("#queue tbody tr").count() == 1

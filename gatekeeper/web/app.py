@@ -676,9 +676,10 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def bulk_decide_form(request: Request, csrf_token: str = Form(""), action: str = Form(""),
                          item: list[str] = Form([]), reason: str = Form(""), confirm: str = Form(""),
                          back: str = Form("/queue")):
-        """Several escalations of the queue page decided at once (``ReviewService.decide_many``). A rejection
-        is applied at once; an approval first shows the selected memories in full, and is applied when the
-        reviewer confirms it on that page."""
+        """Several escalations of the queue page decided at once (``ReviewService.decide_many``). Both an
+        approval and a rejection first show the selected memories in full, and are applied when the reviewer
+        confirms on that page: a person's rejection cannot be undone, and Enter in the reason field rejected
+        every selected escalation at once (the form's first button)."""
         user, sess = page_user(request)
         check_csrf(request, sess, csrf_token)
         back = _back_to(back, "/queue")
@@ -702,8 +703,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             set_flash(response, "error", "Nothing was decided: " + "; ".join(
                 e["msg"].removeprefix("Value error, ") for e in exc.errors()) + ".")
             return response
-        if action == "approve" and confirm != "1":
-            return bulk_confirm_page(request, user, sess, pairs, reason, back)
+        if confirm != "1":
+            return bulk_confirm_page(request, user, sess, pairs, reason, back, action)
         outcomes = service.decide_many(pairs, decision)
         log.info("web.bulk_decision", reviewer=user.id, type=action, asked=len(outcomes),
                  decided=sum(o.status == "decided" for o in outcomes))
@@ -712,18 +713,19 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         return response
 
     def bulk_confirm_page(request: Request, user: Account, sess: dict, pairs: list[tuple[str, int]],
-                          reason: str, back: str) -> HTMLResponse:
-        """The selected escalations in full, for a reviewer to read before approving them; those that cannot
-        be approved here are listed apart with why."""
+                          reason: str, back: str, action: str) -> HTMLResponse:
+        """The selected escalations in full, for a reviewer to read before approving or rejecting them; those
+        that cannot be decided so here are listed apart with why."""
+        problem_of = service.bulk_approval_problem if action == "approve" else service.bulk_rejection_problem
         ready, left_out = [], []
         for pid, version in dict(pairs).items():
-            problem = service.bulk_approval_problem(pid, version, user.id)
+            problem = problem_of(pid, version, user.id)
             if problem is None:
                 ready.append(service.item(pid))
             else:
                 left_out.append((pid, problem))
         return render(request, "bulk_confirm.html", user=user, sess=sess, ready=ready, left_out=left_out,
-                      reason=reason, back=back)
+                      reason=reason, back=back, action=action)
 
     @app.post("/quarantine/release", response_class=HTMLResponse)
     def bulk_release_form(request: Request, csrf_token: str = Form(""), item: list[str] = Form([]),
