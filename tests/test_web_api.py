@@ -93,7 +93,8 @@ def test_login_required_everywhere(web, gate):
         r = c.get(path)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
     r = c.post(f"/items/{p.id}/decision", data={"type": "approve", "csrf_token": "x"})
-    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert r.status_code == 401 and 'action="/login"' in r.text and "was not recorded" in r.text
+    assert gate.registry.require(p.id)["state"] == "pending"
     for method, path in (("get", "/api/queue"), ("get", f"/api/items/{p.id}"),
                          ("post", f"/api/items/{p.id}/decision")):
         r = getattr(c, method)(path, **({"json": {"type": "approve"}} if method == "post" else {}))

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import math
+import time
 import traceback
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -43,6 +44,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -148,6 +150,23 @@ def _safe_next(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
         return "/queue"
     return path
+
+
+#: a reviewer's session is signed again on a request this long after it was signed (``create_app``)
+SESSION_RENEW_AFTER_S = 300
+#: the fields of the review forms a person types, shown on the login page when the session ended as one was sent
+TYPED_FIELDS = (("reason", "Reason"), ("edited_text", "Edited memory"))
+
+
+def _form_page(request: Request) -> str:
+    """The page a form was sent from (its ``Referer`` on this server), where a reviewer goes back to after logging
+    in again: the form's own path takes POST only."""
+    referer = request.headers.get("referer") or ""
+    host = request.headers.get("host", "")
+    scheme_less = referer.split("://", 1)[-1]
+    if host and scheme_less.startswith(f"{host}/"):
+        return _safe_next(scheme_less[len(host):])
+    return "/queue"
 
 
 def _back_to(path: str | None, page: str) -> str:
@@ -260,6 +279,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                resume_context: ResumeContext | None = None, secret_key: bytes | str | None = None,
                data_dir: str | Path | None = None,
                secure_cookies: bool = False, session_max_age: int = 8 * 3600,
+               session_max_total_s: int = 24 * 3600,
                login_throttle: LoginThrottle | None = None, address_throttle: LoginThrottle | None = None,
                title: str = "gatekeeper review",
                resume_shutdown_wait_s: float = 60.0, expire_every_s: float = 60.0,
@@ -275,7 +295,10 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     Failed logins are limited per account name (``login_throttle``, default 5 in 5 minutes) and per client
     address (``address_throttle``, default 30 in 5 minutes: one client trying a few passwords on each of many
     accounts). Behind a reverse proxy the address is the proxy's unless the server trusts its forwarded headers
-    (``gatekeeper serve --forwarded-allow-ips``)."""
+    (``gatekeeper serve --forwarded-allow-ips``). A reviewer's session ends after ``session_max_age`` seconds
+    without a request (each request more than ``SESSION_RENEW_AFTER_S`` after the cookie was signed signs it
+    again), and ``session_max_total_s`` after login at the latest: it ended 8 hours after login, however busy
+    the reviewer, and a decision sent then was lost."""
     if graph is not None:
         service.resume_graph = graph
     if resume_context is not None:
@@ -360,6 +383,9 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     def session_account(sess: dict | None) -> Account | None:
         if not sess or not isinstance(sess.get("uid"), str):
             return None
+        at = sess.get("at")
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and time.time() - at > session_max_total_s:
+            return None
         acc = accounts.get(sess["uid"])
         if acc is None or acc.disabled or not csrf_ok(acc.session_key, sess.get("sk")):
             return None
@@ -408,9 +434,37 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                                    secure=secure_cookies)
         return response
 
+    @app.middleware("http")
+    async def _renew_session(request: Request, call_next):
+        """Sign a reviewer's session again as it is used (at most every ``SESSION_RENEW_AFTER_S``), so that it
+        ends after ``session_max_age`` without use rather than that long after login."""
+        response = await call_next(request)
+        sess, signed = codec.loads_dated(request.cookies.get(SESSION_COOKIE))
+        if (sess is None or "uid" not in sess or signed is None
+                or time.time() - signed.timestamp() < SESSION_RENEW_AFTER_S
+                or any(h.startswith(f"{SESSION_COOKIE}=") for h in response.headers.getlist("set-cookie"))):
+            return response
+        if await run_in_threadpool(session_account, sess) is not None:
+            set_session(response, {**sess, "at": sess.get("at", int(time.time()))})
+        return response
+
     @app.exception_handler(_NeedLogin)
     async def _need_login(request: Request, exc: _NeedLogin):
-        return RedirectResponse("/login?" + urlencode({"next": _safe_next(exc.next_path)}), status_code=303)
+        if request.method in ("GET", "HEAD"):
+            return RedirectResponse("/login?" + urlencode({"next": _safe_next(exc.next_path)}), status_code=303)
+        # a form sent after the session ended: its POST-only path was the "next" page (405 after the login), and
+        # the login page did not say that nothing was recorded; what was typed is shown to copy
+        typed: list[tuple[str, str]] = []
+        with contextlib.suppress(Exception):
+            form = await request.form()
+            typed = [(label, str(form.get(field)).strip()) for field, label in TYPED_FIELDS
+                     if isinstance(form.get(field), str) and str(form.get(field)).strip()]
+        anon = {"csrf": new_csrf()}
+        response = render(request, "login.html", sess=anon, next=_form_page(request), status=401,
+                          error="Your session ended, so what you sent was not recorded. Log in, then send it "
+                                "again.", no_accounts=False, typed=typed)
+        set_session(response, anon)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError):
@@ -482,7 +536,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         by_address.passed(address)
         log.info("web.login", account=acc.id)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        set_session(response, {"uid": acc.id, "sk": acc.session_key, "csrf": new_csrf()})
+        set_session(response, {"uid": acc.id, "sk": acc.session_key, "csrf": new_csrf(), "at": int(time.time())})
         return response
 
     @app.post("/logout")

@@ -2,9 +2,10 @@
 
 * The session is a signed cookie (itsdangerous, the secret lives in the data
   directory as ``web_secret``, mode 0600): ``{"uid", "sk", "csrf"}``. It is
-  HttpOnly and SameSite=Strict, expires after ``max_age`` seconds, and is checked
-  against the account on every request: a disabled account or a changed password
-  ends it.
+  HttpOnly and SameSite=Strict, expires after ``max_age`` seconds without use (the
+  app signs it again as it is used, at most every few minutes) and at the latest a
+  fixed time after login (``"at"``), and is checked against the account on every
+  request: a disabled account or a changed password ends it.
 * Every POST form carries the session's CSRF token (compared in constant time).
   The login form has one too: an anonymous session is set when the form is shown,
   and a new session (new token) is issued on login.
@@ -20,6 +21,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict, deque
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +66,17 @@ class SessionCodec:
         return self.serializer.dumps(data)
 
     def loads(self, value: str | None) -> dict[str, Any] | None:
+        return self.loads_dated(value)[0]
+
+    def loads_dated(self, value: str | None) -> tuple[dict[str, Any] | None, datetime | None]:
+        """The data and when it was signed (UTC), or (None, None) when the value is not ours or has expired."""
         if not value or len(value) > 4096:
-            return None
+            return None, None
         try:
-            data = self.serializer.loads(value, max_age=self.max_age)
+            data, signed = self.serializer.loads(value, max_age=self.max_age, return_timestamp=True)
         except BadSignature:  # also SignatureExpired
-            return None
-        return data if isinstance(data, dict) else None
+            return None, None
+        return (data, signed) if isinstance(data, dict) else (None, None)
 
 
 def new_csrf() -> str:
