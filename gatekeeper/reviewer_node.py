@@ -45,6 +45,8 @@ branch's numbers are used again on the new one.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from typing import Annotated, Any, Callable
 
@@ -174,9 +176,16 @@ def _error_without_input(error: Exception) -> str:
     """What was wrong with a proposal, for the log: pydantic's message quotes the proposed value (a memory's
     text, maybe a card number), which must not reach log collectors; its fields and reasons do."""
     if isinstance(error, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'proposal'}: {e['msg']}"
+        # the models' own messages quote a bad key or namespace label (for the caller), and an agent (or an
+        # injection) chooses those: "key 'api key sk-live-...' holds U+000A" reached the log whole
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'proposal'}: {_QUOTED.sub(_QUOTE_LEFT_OUT, e['msg'])}"
                          for e in error.errors(include_input=False, include_url=False))
     return str(error)[:200]  # the node's own messages, which name types and limits, not the text
+
+
+#: a value quoted in a validation message (Python's repr of a string of two characters or more)
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.){2,}'" + r'|"(?:[^"\\]|\\.){2,}"')
+_QUOTE_LEFT_OUT = "'[left out of the log]'"
 
 
 def _invalid_summary(item: Any, error: Exception) -> dict:

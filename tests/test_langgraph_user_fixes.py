@@ -880,6 +880,22 @@ def test_an_invalid_proposal_is_logged_without_its_text(gate, capsys, caplog):
     assert "4111" not in logged and "hunter2" not in logged
 
 
+def test_an_invalid_proposal_is_logged_without_its_key_or_namespace_label(gate, capsys, caplog):
+    """The models' messages quote a bad key or namespace label, which an agent (or an injection) chooses: a key
+    "api key sk-live-..." with a line break reached the log whole. The log says what was wrong without them."""
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1")
+    out = graph.invoke({"proposed_memories": [
+        {"content": "The VPN config is in the wiki.", "key": "api key sk-live-ABCDEF123456\n"},
+        {"content": "Standup is at 09:30.", "namespace": ["memories", "pw=sk-live-ABCDEF123456/x"]}]}, thread())
+    assert [o["state"] for o in out["memory_outcomes"]] == ["invalid", "invalid"]
+    assert "sk-live" in out["memory_outcomes"][0]["reason"]  # the node's caller is told which key
+    captured = capsys.readouterr()
+    logged = captured.out + captured.err + caplog.text
+    assert logged.count("review_node.invalid_proposal") == 2
+    assert "U+000A" in logged and "path or wildcard character" in logged
+    assert "sk-live" not in logged and "ABCDEF" not in logged
+
+
 def test_a_pause_for_an_escalation_decided_elsewhere_says_so(gate):
     """The second escalation was decided in the review queue while the thread waited on the first: its pause
     offered approve/edit/reject as if it were open, and the answer was dropped for the earlier decision. The request
