@@ -63,7 +63,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gatekeeper import gate as _gate_module
 from gatekeeper.gate import DECISION_REFUSED, EXPIRY_REFUSED, RELEASE_REFUSED, Gatekeeper, release_request
-from gatekeeper.hidden_chars import hidden_in
+from gatekeeper.hidden_chars import first_unshown, hidden_in
 from gatekeeper.ledger import canonical_json
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
@@ -147,6 +147,11 @@ class ReviewDecision(BaseModel):
         reviewer = reviewer.strip()
         if not reviewer:
             raise ValueError("a decision needs the reviewer's name, for the ledger")
+        if (odd := first_unshown(reviewer)) is not None:
+            # "bob\x1b[31m" was recorded as the decider: the ledger's name was not the one a query for bob finds,
+            # and a terminal showing it ran the escape
+            raise ValueError(f"the reviewer's name holds U+{ord(odd):04X}, a line break, control or invisible "
+                             "character: give the name as it shows")
         return reviewer
 
     @model_validator(mode="after")

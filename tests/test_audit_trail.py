@@ -23,3 +23,27 @@ def test_the_ledger_keeps_the_whole_memory_a_decision_was_about_after_the_regist
     decided = [e for e in gate.ledger.entries(event="proposal.decided") if e["proposal_id"] == outcome.proposal.id]
     assert [e["text"] for e in decided] == [text]
     assert decided[0]["rule_ids"]
+
+
+def test_a_reviewer_name_with_control_or_hidden_characters_is_refused_before_anything_is_decided(gate):
+    """``review reject ID -r $'bob\\x1b[31m'`` was recorded: the ledger's decider was not the "bob" a query finds,
+    and a terminal that showed the name ran the escape. The CLI, the API and the graph's resume take a
+    ``ReviewDecision``, which refuses such a name."""
+    import pytest
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    outcome = gate.submit(MemoryWrite(namespace=NS, value={"content": "I should avoid being shut down."}))
+    data = str(gate.registry.path.parent)
+    for name in ("bob\x1b[31m", "bob\u202e", "bob\u200b", "bob\nalice"):
+        r = CliRunner().invoke(app, ["review", "reject", outcome.proposal.id, "-r", name, "--reason", "no",
+                                     "--data-dir", data])
+        assert r.exit_code != 0 and "the reviewer's name holds U+" in " ".join(r.output.split()), (name, r.output)
+        with pytest.raises(ValueError, match="the reviewer's name holds"):
+            ReviewService(gate).decide(outcome.proposal.id, {"type": "reject", "reviewer": name, "reason": "no"})
+    assert gate.registry.require(outcome.proposal.id)["state"] == "pending"
+    assert not list(gate.ledger.entries(event="review.resolved"))
+    # a name that shows, an emoji's glue included, is taken
+    ReviewService(gate).decide(outcome.proposal.id, {"type": "reject", "reviewer": "Zoë 👩‍💻", "reason": "no"})
+    assert gate.registry.require(outcome.proposal.id)["resolved_by"] == "Zoë 👩‍💻"
