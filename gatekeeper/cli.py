@@ -1308,8 +1308,9 @@ def prune(older_than: str = typer.Option(..., "--older-than", help="Keep this lo
           data_dir: Optional[Path] = DataDir, policy_dir: Optional[Path] = PolicyDir) -> None:
     """Delete from the registry the finished proposals older than a retention period (each leaves a receipt that
     answers its id sent again) and, with --receipts-older-than, the receipts of older ones (not of erased ones).
-    The review queue, writes awaiting a store retry and everything after the oldest of them stay; the ledger
-    keeps every decision and records the prune (registry.pruned)."""
+    The review queue, writes awaiting a store retry or a retry of their review, rows a crash left half done, and
+    every row and delete of their keys stay (other keys are not held up); the ledger keeps every decision and
+    records the prune (registry.pruned)."""
     import sqlite3
 
     from gatekeeper.retention import MIN_RECEIPT_RETENTION, MIN_RETENTION, PruneStopped, prune_registry

@@ -18,8 +18,8 @@ Environment variables override the defaults:
   policy files and puts an edit in force (``gatekeeper.policy_watch``); ``0`` turns it off
 * ``GATEKEEPER_POLICY_SETTLE_S`` default ``1``: how long the policy files must have been quiet before the watcher
   reads them, so that an edit of several files (a git pull) is put in force whole (``0`` to ``60``)
-* ``GATEKEEPER_STORE_WRITE_TIMEOUT_S`` default ``60``: how long a write into the embedded chromadb may take before
-  the gate stops waiting and quarantines it as a store failure (``ChromaMemoryStore.write_timeout_s``; 1 to 3600)
+* ``GATEKEEPER_STORE_WRITE_TIMEOUT_S`` default ``60``: how long a write into chromadb (embedded, or a Chroma server)
+  may take before the gate stops waiting and quarantines it as a store failure (``ChromaMemoryStore.write_timeout_s``; 1 to 3600)
 * ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
   directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
   of a deployment (agents, the review app, the CLI) reads and writes the same memories
@@ -33,6 +33,8 @@ Environment variables override the defaults:
   writes a proposal only into the store it was proposed for; not with ``GATEKEEPER_CHROMA_URL``
 * ``GATEKEEPER_JUDGE_MODEL`` default unset: the LLM judge's chat model, ``module:attribute`` or
   ``path/to/file.py:attribute`` (``gatekeeper.judge_spec``); used where the policy enables the judge
+* ``GATEKEEPER_LOG_LEVEL`` default ``info``: the least severe log event the CLI prints as JSON lines on stderr
+  (``gatekeeper.log_setup``; ``gatekeeper --log-level``)
 
 An empty value counts as unset. A bad value is refused when :class:`GatekeeperSettings` is built (so before
 the gate opens), with a ``ValueError`` naming the variable and the values it takes.

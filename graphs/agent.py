@@ -20,7 +20,7 @@ The nodes hold the ``GatedStore`` themselves rather than calling ``get_store()``
 a LangGraph server (``langgraph dev``, the platform) replaces the store compiled
 into a graph with its own, and writes through that store would not be reviewed.
 
-Run it locally:  python graphs/agent.py
+Run it locally:  python graphs/agent.py  (data in $GATEKEEPER_DATA_DIR, else ./.gatekeeper/graph-demo)
 Serve it:        pip install "langgraph-cli[inmem]"; cd graphs && langgraph dev
                  (langgraph.json: ``make_graph``; the server supplies the
                  checkpointer; data in $GATEKEEPER_DATA_DIR; each run passes
@@ -151,7 +151,11 @@ if __name__ == "__main__":
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    gate = Gatekeeper.open(GatekeeperSettings(data_dir=Path(".gatekeeper") / "graph-demo"))
+    from gatekeeper.settings import env_value
+
+    # the data directory the environment names, as every other entry point takes it (it was always the demo's own)
+    gate = Gatekeeper.open(GatekeeperSettings() if env_value("GATEKEEPER_DATA_DIR")
+                           else GatekeeperSettings(data_dir=Path(".gatekeeper") / "graph-demo"))
     app = build_graph(gate, checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": str(uuid.uuid4()), "user_id": "demo-user"}}
     for text in ["Remember: TPS reports go in ./Reports/TPS",
