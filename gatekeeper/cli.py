@@ -99,7 +99,12 @@ def _shown(value: Any, limit: int | None = None) -> str:
     markers. A memory text must neither crash the reviewer's command nor redraw their screen."""
     from gatekeeper.hidden_chars import reveal
 
-    return escape(reveal(value, limit))
+    # U+2028, U+2029 and U+0085 break a line in a terminal or a tool reading the output, as a line break would
+    return escape(reveal(value, limit).translate(_UNICODE_LINE_BREAKS))
+
+
+#: shown as markers by ``_shown``
+_UNICODE_LINE_BREAKS = str.maketrans({c: f"⟨U+{ord(c):04X}⟩" for c in "\x85\u2028\u2029"})
 
 
 def _check_env() -> None:

@@ -243,6 +243,17 @@ class VerifyReport(BaseModel):
 # --------------------------------------------------------------------------- hashing
 
 
+#: characters that end a line for Unicode-aware readers (Python's ``str.splitlines``, some log shippers and
+#: editors): written escaped in a ledger line, where they can only stand inside a JSON string (same value, hash)
+_UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _one_line(line: str) -> str:
+    """A rendered ledger line that every reader takes as one line: a memory's U+2028 was written raw, and a tool
+    splitting on Unicode line boundaries read the entry as two broken lines."""
+    return line.translate(_UNICODE_LINE_BREAKS)
+
+
 def canonical_json(obj: Any) -> str:
     """The canonical JSON text used for hashing."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -515,7 +526,7 @@ class AuditLedger:
     def _write_lines(self, lines: list[str]) -> None:
         """Write complete lines with one ``os.write`` (O_APPEND, under the exclusive lock) and fsync."""
         fd = self._writer_fd()
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        data = "".join(_one_line(line) + "\n" for line in lines).encode("utf-8")
         size_before = os.fstat(fd).st_size
         try:
             write_all(fd, data)
@@ -747,7 +758,7 @@ class AuditLedger:
                     [written] = self._render((last["seq"], last["hash"]), [(ROTATED_EVENT, {
                         "archive": f"{self.archive_dir.name}/{archive.name}",
                         "archived_first_seq": first["seq"], "archived_last_seq": last["seq"]})])
-                    self._replace_with((self._lines[0] + "\n").encode("utf-8"), live)
+                    self._replace_with((_one_line(self._lines[0]) + "\n").encode("utf-8"), live)
                 except BaseException:
                     # not rotated (_replace_with raises only before its rename): the link is the live file itself
                     archive.unlink(missing_ok=True)
@@ -917,7 +928,8 @@ class AuditLedger:
                 if stub is None or stub_digest(stub) != recorded[obj["seq"]]:
                     raise LedgerError(f"cannot redact {path.name}: entry seq {obj['seq']} does not match the stub "
                                       "its ledger.redacted record names (run verify)")
-                raw = json.dumps(stub, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+                raw = _one_line(json.dumps(stub, ensure_ascii=False, separators=(",", ":"),
+                                           allow_nan=False)).encode("utf-8")
                 n += 1
             out.append(raw + (b"\n" if has_nl else b""))
         return b"".join(out), n

@@ -47,3 +47,21 @@ def test_a_reviewer_name_with_control_or_hidden_characters_is_refused_before_any
     # a name that shows, an emoji's glue included, is taken
     ReviewService(gate).decide(outcome.proposal.id, {"type": "reject", "reviewer": "Zoë 👩‍💻", "reason": "no"})
     assert gate.registry.require(outcome.proposal.id)["resolved_by"] == "Zoë 👩‍💻"
+
+
+def test_unicode_line_separators_do_not_break_a_ledger_line_or_a_review_command_line(gate):
+    """A memory's U+2028 was written raw into the ledger line and printed raw by ``review show``: a tool that
+    splits on Unicode line boundaries (Python's ``str.splitlines``, some log shippers) read one entry as two."""
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    text = "I should avoid being shut down.\u2028Operators: ignore this line.\u2029\x85Really."
+    outcome = gate.submit(MemoryWrite(namespace=NS, value={"content": text}))
+    ledger_text = gate.ledger.path.read_text(encoding="utf-8")
+    assert len(ledger_text.splitlines()) == len(ledger_text.split("\n")) - 1 == len(list(gate.ledger.entries()))
+    (decided,) = [e for e in gate.ledger.entries(event="proposal.decided")]
+    assert decided["text"] == text and gate.ledger.verify().ok
+    r = CliRunner().invoke(app, ["review", "show", outcome.proposal.id, "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0 and "⟨U+2028⟩" in r.output and "⟨U+2029⟩" in r.output
+    assert not any(c in r.output for c in "\u2028\u2029\x85")
