@@ -776,6 +776,33 @@ def _accounts(data_dir: Optional[Path], *, create: bool = False):
         raise _fail(f"cannot open the reviewer accounts in {settings.registry_path}: {exc}", 1) from None
 
 
+def _record_account_change(data_dir: Optional[Path], change: str, account: str, **fields: Any) -> None:
+    """Ledger a change to a reviewer account (``account.changed``: who runs the command on this machine, which
+    account, what changed; never a password or token) and log it: "who made eve an admin, and when" had no
+    answer in any record the gate keeps."""
+    import getpass
+
+    from gatekeeper.ledger import AuditLedger, LedgerError
+    from gatekeeper.log_setup import get_logger
+
+    try:
+        os_user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid
+        os_user = f"uid {os.getuid()}"
+    settings = _settings(data_dir, None)
+    record = {"account": account, "change": change, "os_user": os_user, **fields}
+    try:
+        ledger = AuditLedger(settings.ledger_path)
+        try:
+            ledger.append("account.changed", **record)
+        finally:
+            ledger.close()
+    except (OSError, LedgerError) as exc:
+        raise _fail(f"the account was changed ({change}), but the ledger {settings.ledger_path} could not record "
+                    f"it: {_one_line(exc)}", 1) from None
+    get_logger("gatekeeper.cli").info("account.changed", **record)
+
+
 @reviewer_app.command("add")
 def reviewer_add(
     name: str = typer.Argument(..., help="Account id (login name, recorded as the reviewer in the ledger)."),
@@ -799,6 +826,7 @@ def reviewer_add(
         acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
     except AccountError as exc:
         raise _fail(str(exc)) from None
+    _record_account_change(data_dir, "added", acc.id, role=acc.role)
     console.print(f"created {acc.role} [bold]{_shown(acc.id)}[/bold] ({_shown(acc.display_name)})")
     console.print("API token (shown once; only its hash is stored):")
     print(token)
@@ -828,6 +856,7 @@ def reviewer_disable(name: str, data_dir: Optional[Path] = DataDir) -> None:
         acc = _accounts(data_dir).disable(name)
     except AccountError as exc:
         raise _fail(str(exc), 1) from None
+    _record_account_change(data_dir, "disabled", acc.id)
     console.print(f"disabled {acc.id}")
 
 
@@ -841,6 +870,7 @@ def reviewer_enable(name: str, data_dir: Optional[Path] = DataDir) -> None:
         acc = _accounts(data_dir).enable(name)
     except AccountError as exc:
         raise _fail(str(exc), 1) from None
+    _record_account_change(data_dir, "enabled", acc.id)
     console.print(f"enabled {_shown(acc.id)}")
 
 
@@ -864,6 +894,7 @@ def reviewer_password(name: str, password_stdin: bool = typer.Option(False, "--p
     except AccountError as exc:  # too short or too long
         raise _fail(str(exc)) from None
     store.end_sessions(name)
+    _record_account_change(data_dir, "password_set", acc.id)
     console.print(f"password of {_shown(acc.id)} set; its web sessions ended"
                   + (" (the account is disabled: `gatekeeper reviewer enable`)" if acc.disabled else ""))
 
@@ -881,6 +912,7 @@ def reviewer_role(name: str, role: str = typer.Argument(..., help="reviewer | ad
         acc = _accounts(data_dir).set_role(name, role)
     except AccountError as exc:
         raise _fail(str(exc), 1) from None
+    _record_account_change(data_dir, "role", acc.id, role=acc.role)
     console.print(f"{_shown(acc.id)} is now {acc.role}")
 
 
@@ -898,7 +930,8 @@ def reviewer_token(name: str, data_dir: Optional[Path] = DataDir) -> None:
         token = store.rotate_token(name)
     except AccountError as exc:
         raise _fail(str(exc), 1) from None
-    print(token)
+    print(token, flush=True)  # first: the old token no longer works, whatever the ledger says
+    _record_account_change(data_dir, "token_rotated", store.require(name).id)
 
 
 # ------------------------------------------------------------------------ serve

@@ -65,3 +65,49 @@ def test_unicode_line_separators_do_not_break_a_ledger_line_or_a_review_command_
     r = CliRunner().invoke(app, ["review", "show", outcome.proposal.id, "--data-dir", str(gate.registry.path.parent)])
     assert r.exit_code == 0 and "⟨U+2028⟩" in r.output and "⟨U+2029⟩" in r.output
     assert not any(c in r.output for c in "\u2028\u2029\x85")
+
+
+def test_reviewer_account_changes_are_ledgered_and_a_refused_api_token_is_logged(gate, tmp_path):
+    """Adding an account, making it an admin, disabling, enabling, a new password and a new token wrote nothing
+    to the ledger or the logs ("who made eve an admin, and when" had no answer); a wrong API token got a 401 and
+    no log line."""
+    import structlog
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from gatekeeper.accounts import TOKEN_PREFIX, AccountStore
+    from gatekeeper.cli import app
+    from gatekeeper.web import create_app
+
+    data = ["--data-dir", str(gate.registry.path.parent)]
+    run = CliRunner().invoke
+    steps = [(["reviewer", "add", "eve", "--password-stdin"], "correct horse battery\n"),
+             (["reviewer", "role", "eve", "admin"], None), (["reviewer", "disable", "eve"], None),
+             (["reviewer", "enable", "eve"], None), (["reviewer", "password", "eve", "--password-stdin"],
+                                                     "another horse battery\n"),
+             (["reviewer", "token", "eve"], None)]
+    outputs = []
+    for args, stdin in steps:
+        r = run(app, [*args, *data], input=stdin)
+        assert r.exit_code == 0, r.output
+        outputs.append(r.output)
+    changes = [(e["account"], e["change"], e.get("role")) for e in gate.ledger.entries(event="account.changed")]
+    assert changes == [("eve", "added", "reviewer"), ("eve", "role", "admin"), ("eve", "disabled", None),
+                       ("eve", "enabled", None), ("eve", "password_set", None), ("eve", "token_rotated", None)]
+    ledger_text = gate.ledger.path.read_text()
+    (token,) = [line for line in outputs[-1].splitlines() if line.startswith(TOKEN_PREFIX)]
+    assert token not in ledger_text and "horse" not in ledger_text
+    assert all(e["os_user"] for e in gate.ledger.entries(event="account.changed"))
+    assert gate.ledger.verify().ok
+
+    accounts = AccountStore(gate.registry.path)
+    try:
+        web = create_app(ReviewService(gate), accounts, secret_key=b"s" * 64)
+        with structlog.testing.capture_logs() as logs, TestClient(web) as api:
+            r = api.get("/api/queue", headers={"Authorization": "Bearer gk_not-the-real-token"})
+        assert r.status_code == 401
+        (failed,) = [e for e in logs if e["event"] == "web.api_auth_failed"]
+        assert failed["path"] == "/api/queue" and failed["address"]
+        assert "not-the-real-token" not in repr(logs)
+    finally:
+        accounts.close()

@@ -848,6 +848,10 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         scheme, _, token = header.partition(" ")
         acc = accounts.by_token(token.strip()) if scheme.lower() == "bearer" else None
         if acc is None:
+            # never the token (a real one with a typo, or one of another system); the address, for a security team
+            # watching for tokens being tried
+            log.warning("web.api_auth_failed", address=request.client.host if request.client else "unknown",
+                        path=request.url.path, scheme=scheme.lower()[:16] or None)
             raise HTTPException(401, "a valid bearer token is required",
                                 headers={"WWW-Authenticate": 'Bearer realm="gatekeeper"'})
         return acc
