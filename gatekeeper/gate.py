@@ -51,7 +51,7 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AbstractSet, Any, Iterable, Mapping, Sequence
 
@@ -61,6 +61,7 @@ from gatekeeper.decision import REVIEW_FAILED, action_for, decide
 from gatekeeper.embeddings import Embedder
 from gatekeeper.files import exclusive_lock, private_dir_undone_on_error
 from gatekeeper.key_locks import key_locks
+from gatekeeper.ledger import _TS_FORMAT as _LEDGER_TS_FORMAT
 from gatekeeper.ledger import AuditLedger, LedgerCorruptError
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import (
@@ -230,6 +231,8 @@ class _TrainingCancelled(Exception):
 
 
 #: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
+#: how many ids of the proposals one recovery ledgered its ``gate.recovered`` entry names
+RECOVERED_IDS_KEPT = 1000
 _RECOVERY_COUNTS = ("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered", "deletes_applied")
 
 
@@ -1112,28 +1115,29 @@ class Gatekeeper:
                 (decision.model_dump_json() if decision else None, utcnow().isoformat(), proposal_id))
 
     def _ledger_decision(self, proposal: MemoryWrite, review: ReviewResult, decision: Decision,
-                         state: ProposalState) -> None:
-        self._ledger_decisions([(proposal, review, decision, state)])
+                         state: ProposalState, *, recovered: bool = False) -> None:
+        self._ledger_decisions([(proposal, review, decision, state)], recovered=recovered)
 
-    def _ledger_decisions(self, items: Sequence[tuple[MemoryWrite, ReviewResult, Decision, ProposalState]]
-                          ) -> None:
-        """Write the decisions to the ledger (one flush), then mark them ledgered (one transaction)."""
+    def _ledger_decisions(self, items: Sequence[tuple[MemoryWrite, ReviewResult, Decision, ProposalState]],
+                          *, recovered: bool = False) -> None:
+        """Write the decisions to the ledger (one flush), then mark them ledgered (one transaction).
+        ``recovered``: written by recovery after a crash, later than the decision (``decided_at`` says when)."""
         if not items:
             return
-        self._append_many([self._decision_entry(*item) for item in items])
+        self._append_many([self._decision_entry(*item, recovered=recovered) for item in items])
         for _ in items:
             _crash_point("after_ledger_append")
         self.registry.mark_many([p.id for p, *_ in items], ledgered=True)
 
     @staticmethod
     def _decision_entry(proposal: MemoryWrite, review: ReviewResult, decision: Decision,
-                        state: ProposalState) -> tuple[str, dict[str, Any]]:
+                        state: ProposalState, *, recovered: bool = False) -> tuple[str, dict[str, Any]]:
         rules = next((e for e in review.evidence if e.layer == "rules"), None)
         judged = next((e for e in review.evidence if e.layer == "judge"), None)
         error = review.error
         if error is None and state is ProposalState.quarantined and decision.reason.startswith(STORE_FAILED):
             error = decision.reason  # the store failed: record it as the error too
-        return "proposal.decided", dict(
+        fields = dict(
             proposal_id=proposal.id,
             namespace=list(proposal.namespace),
             key=proposal.key,
@@ -1161,7 +1165,13 @@ class Gatekeeper:
             policy_hash=decision.policy_hash,
             policy_version=decision.policy_version,
             nonce=secrets.token_hex(16),  # erased with the text, so the entry's hash cannot confirm a guess
+            # when the gate decided: the entry's ts is when it was written, which for one recovery wrote after a
+            # crash is when the next process opened the gate (hours after an outage)
+            decided_at=decision.decided_at.astimezone(timezone.utc).strftime(_LEDGER_TS_FORMAT),
         )
+        if recovered:
+            fields["recovered"] = True
+        return "proposal.decided", fields
 
     # ----------------------------------------------------------------- helpers
     def _review_in_order(self, proposals: Sequence[MemoryWrite], policy: Policy, reviewer: Reviewer,
@@ -1612,7 +1622,10 @@ class Gatekeeper:
             elif not self._finish(row, counts, logged):
                 skipped += 1
         if any(counts.values()):
-            self._append("gate.recovered", **counts)
+            # which proposals this recovery ledgered (their entries say recovered: true), at most RECOVERED_IDS_KEPT
+            written = logged.get("written", [])
+            self._append("gate.recovered", **counts, proposal_ids=written[:RECOVERED_IDS_KEPT],
+                         proposal_ids_left_out=max(0, len(written) - RECOVERED_IDS_KEPT))
         if others:
             log.warning("gate.recovery_left_to_other_store", rows=len(others), their_stores=sorted(set(others)),
                         this_store=self.store_id,
@@ -1740,7 +1753,9 @@ class Gatekeeper:
             self._ledger_resolution(row, recovered=True, known_versions=logged["versions"])
         else:
             review = row_review(row) or _failed_review(RuntimeError("no review recorded"))
-            self._ledger_decision(row_proposal(row), review, row_decision(row), ProposalState(row["state"]))
+            self._ledger_decision(row_proposal(row), review, row_decision(row), ProposalState(row["state"]),
+                                  recovered=True)
+        logged.setdefault("written", []).append(row["id"])
         return True
 
     def _ledger_resolution(self, row: dict, *, recovered: bool = False, decided_under: Policy | None = None,

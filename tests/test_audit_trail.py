@@ -3,7 +3,13 @@ a held write and through which channel, account changes."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
+import pytest
+
 from gatekeeper.models import MemoryWrite, ProposalState
+from gatekeeper.registry import row_decision
 from gatekeeper.review_service import ReviewService
 
 NS = ("memories", "agent-1")
@@ -29,7 +35,6 @@ def test_a_reviewer_name_with_control_or_hidden_characters_is_refused_before_any
     """``review reject ID -r $'bob\\x1b[31m'`` was recorded: the ledger's decider was not the "bob" a query finds,
     and a terminal that showed the name ran the escape. The CLI, the API and the graph's resume take a
     ``ReviewDecision``, which refuses such a name."""
-    import pytest
     from typer.testing import CliRunner
 
     from gatekeeper.cli import app
@@ -111,3 +116,33 @@ def test_reviewer_account_changes_are_ledgered_and_a_refused_api_token_is_logged
         assert "not-the-real-token" not in repr(logs)
     finally:
         accounts.close()
+
+
+def test_a_decision_ledgered_by_recovery_says_so_and_when_it_was_made(gate, monkeypatch):
+    """A crash after the memory was stored, before its ledger entry: recovery wrote the entry with the recovery's
+    time (hours after an outage) and nothing saying so, and ``gate.recovered`` did not say which proposals."""
+    import gatekeeper.gate as gate_mod
+
+    def crash(name: str) -> None:
+        if name == "after_applied":
+            raise SystemExit("killed")
+
+    monkeypatch.setattr(gate_mod, "_crash_point", crash)
+    with pytest.raises(SystemExit):
+        gate.submit(MemoryWrite(namespace=NS, key="rota", value={"content": "The on-call rota is in the ops wiki."}))
+    monkeypatch.undo()
+    (row,) = gate.registry.find_by_key(NS, "rota")
+    assert row["state"] == "committed" and not row["ledgered"]
+    decided_at = datetime.fromisoformat(row_decision(row).decided_at.isoformat())
+    time.sleep(0.05)
+    assert gate.recover()["ledgered"] == 1
+    (entry,) = gate.ledger.entries(event="proposal.decided")
+    assert entry["recovered"] is True
+    assert datetime.fromisoformat(entry["decided_at"].replace("Z", "+00:00")) == decided_at
+    assert entry["decided_at"] < entry["ts"]
+    (recovered,) = gate.ledger.entries(event="gate.recovered")
+    assert recovered["proposal_ids"] == [row["id"]] and recovered["proposal_ids_left_out"] == 0
+    # a decision ledgered at once has its time and no flag
+    later = gate.submit(MemoryWrite(namespace=NS, value={"content": "Standup moved to 09:45."}))
+    (entry,) = [e for e in gate.ledger.entries(event="proposal.decided") if e["proposal_id"] == later.proposal.id]
+    assert "recovered" not in entry and entry["decided_at"] <= entry["ts"]
