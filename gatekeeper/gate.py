@@ -41,6 +41,7 @@ It exists for the crash tests only.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -84,6 +85,7 @@ from gatekeeper.models import (
 from gatekeeper.policy import Policy, default_policy_dir, load_policy
 from gatekeeper.registry import (
     ERASED,
+    POLICY_IN_FORCE,
     ConflictError,
     ProposalRegistry,
     LeftOutText,
@@ -169,6 +171,23 @@ CRASH_POINTS = (
     "after_ledger_append",  # ledger entry written, registry not yet marked ledgered
 )
 _crash_hits: dict[str, int] = {}
+
+
+def _policy_file_digests(policy: Policy) -> dict[str, str | None]:
+    """Each policy file the policy was loaded from, with the sha256 of its bytes (None: unreadable now)."""
+    digests: dict[str, str | None] = {}
+    for name in policy.source_files:
+        try:
+            digests[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        except OSError:
+            digests[name] = None
+    return digests
+
+
+def _gatekeeper_version() -> str:
+    from gatekeeper import __version__
+
+    return __version__
 
 
 def _crash_point(name: str) -> None:
@@ -410,6 +429,7 @@ class Gatekeeper:
                 gate.repair_ledger_tail(strict=True)
                 gate.refuse_a_lost_ledger()
                 gate.backfill_deletions()
+                gate.note_policy_in_force()
                 if recover:
                     gate.recover()
             except BaseException:
@@ -423,6 +443,24 @@ class Gatekeeper:
         return gate
 
     # ------------------------------------------------------------------- ledger
+    def note_policy_in_force(self) -> bool:
+        """Ledger ``policy.loaded`` when the policy this gate opened with is not the one the ledger last recorded
+        in force (``registry_meta``): policy files edited while no gate ran left no ledger event, only another
+        hash on later decisions (and the same version label). The entry names the old and new hash, the version,
+        each file with its sha256 (to match against the copy kept under version control) and the gatekeeper
+        version. True when it wrote one."""
+        if self.registry.read_only:
+            return False
+        old = self.registry.meta(POLICY_IN_FORCE)
+        if old == self.policy.hash:
+            return False
+        old = self.registry.swap_meta(POLICY_IN_FORCE, self.policy.hash)
+        if old == self.policy.hash:  # another process noted it first
+            return False
+        self._append("policy.loaded", old_hash=old, new_hash=self.policy.hash, version=self.policy.version,
+                     files=_policy_file_digests(self.policy), gatekeeper_version=_gatekeeper_version())
+        return True
+
     def refuse_a_lost_ledger(self) -> None:
         """Raise ``LedgerCorruptError`` when the registry holds decisions marked ledgered and the ledger holds no
         entry at all (missing or emptied, no archives): the audit record was lost or not restored with the
@@ -690,6 +728,7 @@ class Gatekeeper:
                 old = self.policy
                 self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
                              files=list(new.source_files), classifier="interim" if interim else "trained")
+                self.registry.swap_meta(POLICY_IN_FORCE, new.hash)
                 self.policy, self.reviewer = new, interim or reviewer
                 self._reloads += 1
                 generation = self._reloads

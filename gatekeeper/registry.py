@@ -122,6 +122,8 @@ CREATE TABLE IF NOT EXISTS registry_meta (
 
 #: the ``registry_meta`` row recording that the deletes the ledger held were copied into ``deletions``
 DELETIONS_BACKFILLED = "deletions_backfilled"
+#: the ``registry_meta`` row naming the policy (by hash) the ledger last recorded in force (``policy.loaded``)
+POLICY_IN_FORCE = "policy_in_force"
 
 
 class ConflictError(RuntimeError):
@@ -383,6 +385,20 @@ class ProposalRegistry:
         parent's is kept, not closed (closing it would have SQLite checkpoint the WAL the parent still uses)."""
         _LEFT_BY_PARENT.append(self._local)
         self._local = threading.local()
+
+    def meta(self, name: str) -> str | None:
+        """A ``registry_meta`` value, or None."""
+        row = self._con().execute("SELECT value FROM registry_meta WHERE name=?", (name,)).fetchone()
+        return None if row is None else row["value"]
+
+    def swap_meta(self, name: str, value: str) -> str | None:
+        """Set a ``registry_meta`` value; returns the one it replaced (None: none), read in the same transaction
+        (of several processes setting the same value, one sees the old one)."""
+        with self._tx() as con:
+            row = con.execute("SELECT value FROM registry_meta WHERE name=?", (name,)).fetchone()
+            con.execute("INSERT INTO registry_meta (name, value) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
+        return None if row is None else row["value"]
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:

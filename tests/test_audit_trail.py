@@ -146,3 +146,43 @@ def test_a_decision_ledgered_by_recovery_says_so_and_when_it_was_made(gate, monk
     later = gate.submit(MemoryWrite(namespace=NS, value={"content": "Standup moved to 09:45."}))
     (entry,) = [e for e in gate.ledger.entries(event="proposal.decided") if e["proposal_id"] == later.proposal.id]
     assert "recovered" not in entry and entry["decided_at"] <= entry["ts"]
+
+
+def test_a_policy_changed_while_no_gate_ran_is_ledgered_when_a_gate_opens(tmp_path, reviewer):
+    """Policy files edited while no gate ran left no ledger event: only another hash on later decisions, under
+    the same version label, and nothing to match that hash to the files."""
+    import hashlib
+    import shutil
+
+    from gatekeeper.gate import Gatekeeper
+    from gatekeeper.policy import load_policy
+    from gatekeeper.settings import GatekeeperSettings
+
+    from conftest import REPO
+
+    policy_dir = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policy_dir)
+    settings = GatekeeperSettings(data_dir=tmp_path / "data", policy_dir=policy_dir, policy_watch_s=0)
+
+    def opened() -> Gatekeeper:
+        return Gatekeeper.open(settings, reviewer=reviewer.for_policy(load_policy(policy_dir)))
+
+    first = opened()
+    (loaded,) = first.ledger.entries(event="policy.loaded")
+    assert loaded["old_hash"] is None and loaded["new_hash"] == first.policy.hash
+    yaml_file = str(policy_dir / "policy.yaml")
+    assert loaded["files"][yaml_file] == hashlib.sha256((policy_dir / "policy.yaml").read_bytes()).hexdigest()
+    assert loaded["gatekeeper_version"]
+    first.close()
+    again = opened()  # the same policy: nothing more
+    assert len(list(again.ledger.entries(event="policy.loaded"))) == 1
+    again.close()
+
+    text = (policy_dir / "policy.yaml").read_text()
+    (policy_dir / "policy.yaml").write_text(text + "\n# tightened by safety staff, ticket SAFE-3\n")
+    edited = opened()
+    loads = list(edited.ledger.entries(event="policy.loaded"))
+    assert len(loads) == 2 and loads[1]["old_hash"] == loaded["new_hash"] != loads[1]["new_hash"] == edited.policy.hash
+    assert loads[1]["files"][yaml_file] == hashlib.sha256((policy_dir / "policy.yaml").read_bytes()).hexdigest()
+    assert edited.ledger.verify().ok
+    edited.close()
