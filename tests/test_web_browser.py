@@ -206,3 +206,34 @@ def test_reviewer_decides_several_at_once_in_chromium(gate, server, page):
     assert gate.memory_store.get(keep.namespace, keep.key).value["content"] == PEERS
     assert page.locator("#queue-empty").count() == 1
     assert gate.ledger.verify().ok
+
+
+def test_pages_reflow_at_320_css_pixels_and_controls_show_their_edges(gate, server, page):
+    """At 400% zoom (320 CSS pixels wide) the nav, the item page's columns (minimums of 300-340 px) and the bulk
+    reason field (60 characters) ran off the side, so a low-vision reviewer scrolled sideways for every line; text
+    boxes and buttons had borders of 1.58:1 against white, and the part that raised the alarm was marked by a
+    background of 1.10:1 only (WCAG 1.4.10, 1.4.11)."""
+    item = _escalate(gate, "The staging cluster restarts at 01:00 UTC every night, and the on-call rota lives in "
+                           "the ops wiki under Rotas. The VPN config is in the wiki too. " + SELF_PRES)
+    page.goto(f"{server}/login")
+    page.fill("#username", "alice")
+    page.fill("#password", PW)
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/queue")
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in (f"/items/{item.id}", "/no-such-page", "/decided"):
+        page.goto(f"{server}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, (path, width)
+
+    def luminance(rgb: str) -> float:
+        channels = [int(c) / 255 for c in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    page.goto(f"{server}/items/{item.id}")
+    for selector in ("#reject-reason", "#edit-button"):
+        border = page.eval_on_selector(selector, "e => getComputedStyle(e).borderTopColor")
+        assert (1.05) / (luminance(border) + 0.05) >= 3, (selector, border)
+    mark = page.eval_on_selector("mark.deciding", "e => getComputedStyle(e).borderBottomColor")
+    assert 1.05 / (luminance(mark) + 0.05) >= 3, mark
