@@ -680,6 +680,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
     merged: dict[str, Any] = {}
     where: dict[tuple, tuple[str, int]] = {}
     problems: list[tuple[str, int | None, str]] = []
+    #: list items YAML cut short at " #": a problem, in a file that reads, so the schema's are listed with it
+    cut_short: list[tuple[str, int | None, str]] = []
     digest = hashlib.sha256()
     for f in files:
         try:
@@ -724,9 +726,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
                                            "too deep: a policy is a tree"))
             continue
         for line, item in cut:
-            problems.append((str(f), line, f"the list item {item!r} goes on with ' #', which YAML reads as a comment, "
-                                           "so the item ends before it: quote the whole item (\"... #...\"), or put "
-                                           "the comment on a line of its own"))
+            # the file reads (YAML's own reading of it is valid): its other problems, and the other files', are
+            # listed in the same run (this one alone used to be)
+            cut_short.append((str(f), line, f"the list item {item!r} goes on with ' #', which YAML reads as a "
+                                            "comment, so the item ends before it: quote the whole item "
+                                            "(\"... #...\"), or put the comment on a line of its own"))
         for key, value in data.items():
             if key in merged:
                 if isinstance(merged[key], dict) and isinstance(value, dict):
@@ -754,7 +758,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
                 if p and p[0] == key:
                     where.setdefault(p, loc)
     if problems:
-        raise PolicyError(problems)
+        raise PolicyError(problems + cut_short)
 
     merged["hash"] = digest.hexdigest()
     merged["source_files"] = tuple(str(f) for f in files)
@@ -771,7 +775,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
-        problems += unused + cross
+        problems += cut_short + unused + cross
         for err in exc.errors():
             loc = tuple(err["loc"])
             if cross and not loc and _CROSS_REF_ERROR.search(err["msg"]):
@@ -804,7 +808,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         problems += exemplars + _located_example_problems(valid, where, str(root))
         raise PolicyError(problems) from None
 
-    out = unused + exemplars
+    out = cut_short + unused + exemplars
     out += _located_example_problems(list(enumerate(policy.rules)), where, str(root))
     if out:
         raise PolicyError(out)

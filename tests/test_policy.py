@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,22 @@ def test_an_unquoted_list_item_cut_short_by_a_comment_is_refused_with_its_line(p
     tax.write_text(text.replace(first + "\n", "      # why this one\n" + first + "\n", 1)
                    .replace("    threshold: 0.5\n", "    threshold: 0.5  # tuned on 2026-11 data\n", 1))
     load_policy(pdir)
+
+
+def test_a_list_item_cut_short_by_a_comment_is_listed_with_the_other_files_problems(pdir):
+    """The file reads (YAML's reading is valid), so one run lists every problem: an item cut short at " #" in
+    the taxonomy hid a broken setting in policy.yaml until the item was mended."""
+    tax = pdir / "taxonomy.yaml"
+    text = tax.read_text()
+    first = next(ln for ln in text.splitlines() if ln.startswith("      - ") and "#" not in ln)
+    tax.write_text(text.replace(first + "\n", first + " #ml-evals channel.\n", 1))
+    settings = pdir / "policy.yaml"
+    assert "  uncertain_below:" in settings.read_text()
+    settings.write_text(re.sub(r"(?m)^  uncertain_below: .*$", "  uncertain_below: true", settings.read_text(), 1))
+    with pytest.raises(PolicyError) as ei:
+        load_policy(pdir)
+    assert "reads as a comment" in _problem(ei.value, "taxonomy.yaml")[2]
+    assert "uncertain_below" in _problem(ei.value, "policy.yaml")[2]
 
 
 def test_an_anchor_used_inside_itself_is_refused_not_a_recursion_error(pdir):
