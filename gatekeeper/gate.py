@@ -448,14 +448,16 @@ class Gatekeeper:
         in force (``registry_meta``): policy files edited while no gate ran left no ledger event, only another
         hash on later decisions (and the same version label). The entry names the old and new hash, the version,
         each file with its sha256 (to match against the copy kept under version control) and the gatekeeper
-        version. True when it wrote one."""
+        version. The first policy a data directory's gates open with (or the first since an upgrade to this
+        release) is noted without an entry: the decisions name it by hash, and a fresh data directory has no
+        ledger until its first decision. True when it wrote one."""
         if self.registry.read_only:
             return False
         old = self.registry.meta(POLICY_IN_FORCE)
         if old == self.policy.hash:
             return False
         old = self.registry.swap_meta(POLICY_IN_FORCE, self.policy.hash)
-        if old == self.policy.hash:  # another process noted it first
+        if old is None or old == self.policy.hash:  # the first, or another process noted it first
             return False
         self._append("policy.loaded", old_hash=old, new_hash=self.policy.hash, version=self.policy.version,
                      files=_policy_file_digests(self.policy), gatekeeper_version=_gatekeeper_version())

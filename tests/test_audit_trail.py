@@ -167,22 +167,22 @@ def test_a_policy_changed_while_no_gate_ran_is_ledgered_when_a_gate_opens(tmp_pa
     def opened() -> Gatekeeper:
         return Gatekeeper.open(settings, reviewer=reviewer.for_policy(load_policy(policy_dir)))
 
-    first = opened()
-    (loaded,) = first.ledger.entries(event="policy.loaded")
-    assert loaded["old_hash"] is None and loaded["new_hash"] == first.policy.hash
-    yaml_file = str(policy_dir / "policy.yaml")
-    assert loaded["files"][yaml_file] == hashlib.sha256((policy_dir / "policy.yaml").read_bytes()).hexdigest()
-    assert loaded["gatekeeper_version"]
+    first = opened()  # the data directory's first policy: named by hash in its decisions, no entry of its own
+    first_hash = first.policy.hash
+    assert not list(first.ledger.entries())
     first.close()
-    again = opened()  # the same policy: nothing more
-    assert len(list(again.ledger.entries(event="policy.loaded"))) == 1
+    again = opened()  # the same policy: nothing
+    assert not list(again.ledger.entries())
     again.close()
 
     text = (policy_dir / "policy.yaml").read_text()
     (policy_dir / "policy.yaml").write_text(text + "\n# tightened by safety staff, ticket SAFE-3\n")
     edited = opened()
-    loads = list(edited.ledger.entries(event="policy.loaded"))
-    assert len(loads) == 2 and loads[1]["old_hash"] == loaded["new_hash"] != loads[1]["new_hash"] == edited.policy.hash
-    assert loads[1]["files"][yaml_file] == hashlib.sha256((policy_dir / "policy.yaml").read_bytes()).hexdigest()
+    (loaded,) = edited.ledger.entries(event="policy.loaded")
+    assert loaded["old_hash"] == first_hash != loaded["new_hash"] == edited.policy.hash
+    yaml_file = str(policy_dir / "policy.yaml")
+    assert loaded["files"][yaml_file] == hashlib.sha256((policy_dir / "policy.yaml").read_bytes()).hexdigest()
+    assert loaded["version"] == edited.policy.version and loaded["gatekeeper_version"]
     assert edited.ledger.verify().ok
     edited.close()
+    assert len(list(opened().ledger.entries(event="policy.loaded"))) == 1  # in force since: nothing more
