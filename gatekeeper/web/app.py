@@ -564,7 +564,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                 if not math.isfinite(age) or not 0 <= age <= MAX_AGE_HOURS:
                     raise ValueError
             except ValueError:
-                errors.append(f"minimum age must be a number of hours from 0 to {MAX_AGE_HOURS:g}")
+                errors.append(f"minimum age must be a number of hours from 0 to {MAX_AGE_HOURS:,.0f}")
                 age = None
         ns = tuple(p for p in namespace.strip().strip("/").split("/") if p) if namespace.strip() else None
         filters = {"agent": agent.strip(), "namespace": namespace.strip(), "category": category.strip(),
