@@ -460,10 +460,26 @@ def review_show(proposal_id: str, data_dir: Optional[Path] = DataDir, policy_dir
         console.print(f"[yellow]{_shown(superseded_note(d.superseded_by))}[/yellow]", soft_wrap=True)
 
 
+def _os_user() -> str:
+    """The operating-system user running this command (for the ledger: who ran a CLI decision or account change)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid
+        return f"uid {os.getuid()}"
+
+
+def _from_cli(payload: dict) -> dict:
+    """A decision's payload as the CLI sends it: its channel and the OS user, for the ledger."""
+    return {**payload, "channel": "cli", "os_user": _os_user()}
+
+
 def _decide(proposal_id: str, payload: dict, data_dir, policy_dir, svc=None) -> None:
     from gatekeeper.registry import ConflictError, NotFoundError
     from gatekeeper.review_service import ReviewPermissionError
 
+    payload = _from_cli(payload)
     svc = svc or _service(data_dir, policy_dir)
     try:
         done = svc.submit_decision(proposal_id, payload)
@@ -524,7 +540,8 @@ def _decide_ids(proposal_ids: list[str], payload: dict, data_dir, policy_dir) ->
         if o.warning:
             err.print(f"[yellow]{_shown(o.proposal_id)}: {_shown(o.warning)}[/yellow]")
 
-    _run_bulk(lambda report: svc.decide_many([(pid, None) for pid in proposal_ids], payload, on_outcome=report),
+    _run_bulk(lambda report: svc.decide_many([(pid, None) for pid in proposal_ids], _from_cli(payload),
+                                             on_outcome=report),
               shown, len(dict.fromkeys(proposal_ids)), "decided")
 
 
@@ -780,17 +797,11 @@ def _record_account_change(data_dir: Optional[Path], change: str, account: str, 
     """Ledger a change to a reviewer account (``account.changed``: who runs the command on this machine, which
     account, what changed; never a password or token) and log it: "who made eve an admin, and when" had no
     answer in any record the gate keeps."""
-    import getpass
-
     from gatekeeper.ledger import AuditLedger, LedgerError
     from gatekeeper.log_setup import get_logger
 
-    try:
-        os_user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no name for this uid
-        os_user = f"uid {os.getuid()}"
     settings = _settings(data_dir, None)
-    record = {"account": account, "change": change, "os_user": os_user, **fields}
+    record = {"account": account, "change": change, "os_user": _os_user(), **fields}
     try:
         ledger = AuditLedger(settings.ledger_path)
         try:

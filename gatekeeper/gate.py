@@ -1574,7 +1574,7 @@ class Gatekeeper:
                   f"the memory store had refused it. Their reason: {row['resolved_reason'] or '-'}")
         edited = _json_loads(row["final_value_json"]) if row["resolution"] == "edit" else None
         decision = ReviewDecision(type=row["resolution"], reviewer=row["resolved_by"], proposal_id=again.id,
-                                  reason=reason[:MAX_REASON_CHARS], edited_value=edited)
+                                  reason=reason[:MAX_REASON_CHARS], edited_value=edited, channel="carried")
         ReviewService(self).decide(again.id, decision)
         return self.outcome(again.id)
 
@@ -1825,6 +1825,10 @@ class Gatekeeper:
         )
         if row["superseded_by"]:
             fields["superseded_by"] = row["superseded_by"]
+        if row.get("resolved_channel"):  # the door the decision came through (``ReviewDecision.channel``)
+            fields["channel"] = row["resolved_channel"]
+        if row.get("resolved_os_user"):
+            fields["os_user"] = row["resolved_os_user"]
         if recovered:
             fields["recovered"] = True
         fields["nonce"] = secrets.token_hex(16)  # erased with the texts (AuditLedger.redact)

@@ -354,8 +354,10 @@ class ProposalRegistry:
         cols = {r["name"] for r in con.execute("PRAGMA table_info(proposals)")}
         # columns added after the first release: ownership, the later write that made a person's approval
         # of an escalation moot and the policy in force at that decision (see ``resolve``), the memory store a
-        # write is for (``gatekeeper.store_identity``; NULL in the rows journaled before: any gate writes those)
-        added = [("proposals", col, "TEXT") for col in ("owner", "superseded_by", "resolved_policy_hash", "store")
+        # write is for (``gatekeeper.store_identity``; NULL in the rows journaled before: any gate writes those),
+        # the door a person's decision came through and, from the CLI, the OS user (``ReviewDecision.channel``)
+        added = [("proposals", col, "TEXT") for col in ("owner", "superseded_by", "resolved_policy_hash", "store",
+                                                         "resolved_channel", "resolved_os_user")
                  if col not in cols]
         # whether a recorded delete reached the memory store (recovery applies one a crash interrupted); the
         # deletes recorded before the column existed were applied with their record
@@ -614,7 +616,8 @@ class ProposalRegistry:
 
     def resolve(self, proposal_id: str, *, new_state: ProposalState, resolution: str, reviewer: str,
                 reason: str, final_value: dict | None, expected_version: int | None = None,
-                superseded_by: str | None = None, policy_hash: str | None = None) -> dict:
+                superseded_by: str | None = None, policy_hash: str | None = None, channel: str | None = None,
+                os_user: str | None = None) -> dict:
         """Move a pending proposal to committed/quarantined. Exactly once: a second
         caller (another reviewer, a retry) gets ConflictError.
 
@@ -625,7 +628,8 @@ class ProposalRegistry:
         superseded commit), and ``superseded_by`` names what superseded it; the caller must not write it.
         A caller that writes the store holds the key's lock (``gate.key_locks``) from before its delete lookup
         until that write, so that no commit or delete of the key by the gate lands in between.
-        ``policy_hash``: the policy in force at the decision, for its ledger entry (which recovery may write)."""
+        ``policy_hash``: the policy in force at the decision, for its ledger entry (which recovery may write), as
+        are ``channel`` and ``os_user`` (``ReviewDecision``)."""
         if new_state not in (ProposalState.committed, ProposalState.quarantined):
             raise ValueError("a review resolves to committed or quarantined")
         now = utcnow().isoformat()
@@ -646,11 +650,11 @@ class ProposalRegistry:
             con.execute(
                 """UPDATE proposals SET state=?, resolution=?, resolved_by=?, resolved_reason=?, resolved_at=?,
                        final_value_json=?, applied=?, ledgered=0, updated_at=?, version=version+1, owner=?,
-                       superseded_by=?, resolved_policy_hash=?
+                       superseded_by=?, resolved_policy_hash=?, resolved_channel=?, resolved_os_user=?
                    WHERE id=?""",
                 (new_state.value, resolution, reviewer, reason, now,
                  json.dumps(final_value) if final_value is not None else None, int(superseded_by is not None),
-                 now, process_token(), superseded_by, policy_hash, proposal_id),
+                 now, process_token(), superseded_by, policy_hash, channel, os_user, proposal_id),
             )
             return dict(con.execute("SELECT * FROM proposals WHERE id=?", (proposal_id,)).fetchone())
 

@@ -121,6 +121,14 @@ class ReviewDecision(BaseModel):
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     #: for ``edit``: the new memory value (dict) or text (str)
     edited_value: dict[str, Any] | str | None = None
+    #: the door the decision came through, for the ledger (``review.resolved``): ``web`` (a logged-in page),
+    #: ``api`` (a bearer token), ``cli``, ``graph`` (a LangGraph resume value from the application), ``expiry``,
+    #: ``carried`` (a person's approval carried over a store retry), ``code`` (the Python API). Set by the code
+    #: that takes the decision (the web app sets its own, whatever a body says); an examiner could not tell an
+    #: unauthenticated CLI claim from a logged-in web decision
+    channel: Literal["web", "api", "cli", "graph", "expiry", "carried", "code"] = "code"
+    #: for ``cli``: the operating-system user who ran the command
+    os_user: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="before")
     @classmethod
@@ -484,7 +492,8 @@ class ReviewService:
                 row = self.gate.registry.resolve(
                     proposal_id, new_state=new_state, resolution=decision.type, reviewer=decision.reviewer,
                     reason=decision.reason or "", final_value=final_value, expected_version=expected_version,
-                    superseded_by=deleted, policy_hash=policy.hash)
+                    superseded_by=deleted, policy_hash=policy.hash, channel=decision.channel,
+                    os_user=decision.os_user)
                 superseded = row["superseded_by"]
                 if new_state is ProposalState.committed and not superseded:
                     self.gate._apply_commit(proposal, final_value, row_decision(row), None)  # noqa: SLF001
@@ -582,7 +591,7 @@ class ReviewService:
         expired = []
         for row in rows:
             decision = ReviewDecision(
-                type="reject", reviewer=EXPIRY_REVIEWER,
+                type="reject", reviewer=EXPIRY_REVIEWER, channel="expiry",
                 reason=f"expired: no decision by its deadline ({row['deadline']}); the policy's "
                        "escalation.overdue_action is quarantine")
             try:
@@ -741,7 +750,10 @@ class ReviewService:
         target = next((i for i in pending if _interrupt_pid(i) == pid), None)
         if target is None:
             return None
-        payload: dict[str, Any] = {"type": decision.type, "reviewer": decision.reviewer, "proposal_id": pid}
+        payload: dict[str, Any] = {"type": decision.type, "reviewer": decision.reviewer, "proposal_id": pid,
+                                   "channel": decision.channel}
+        if decision.os_user:
+            payload["os_user"] = decision.os_user
         if decision.reason:
             payload["reason"] = decision.reason
         if decision.type == "edit":

@@ -371,6 +371,8 @@ def _decision_from_resume(resume: Any) -> ReviewDecision:
                          "again for the next escalation")
     if isinstance(resume, str):
         resume = {"type": resume}
+    if isinstance(resume, dict) and "channel" not in resume:
+        resume = {**resume, "channel": "graph"}  # the application's resume value (the review app sends its own)
     return ReviewDecision.model_validate(resume)
 
 

@@ -3,6 +3,7 @@ a held write and through which channel, account changes."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 
@@ -186,3 +187,49 @@ def test_a_policy_changed_while_no_gate_ran_is_ledgered_when_a_gate_opens(tmp_pa
     assert edited.ledger.verify().ok
     edited.close()
     assert len(list(opened().ledger.entries(event="policy.loaded"))) == 1  # in force since: nothing more
+
+
+def test_each_person_s_decision_says_which_door_it_came_through(gate, review_web, tmp_path):
+    """The ledger recorded a decision by "alice" the same whether it came from her logged-in web session, her API
+    token, a shell where anyone can type ``-r alice``, or the application's LangGraph resume value: now each says
+    its channel, and a CLI decision the OS user who ran it."""
+    import getpass
+
+    from fastapi.testclient import TestClient
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app as cli_app
+    from gatekeeper.reviewer_node import build_gate_graph
+
+    from conftest import web_login
+    from test_bulk_decisions import BELIEFS, escalate
+
+    web, tokens = review_web
+    by_web, by_api, by_cli, by_code = (escalate(gate, t).id for t in BELIEFS[:4])
+    bob = web_login(web, "bob")
+    page = bob.get(f"/items/{by_web}").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert bob.post(f"/items/{by_web}/decision", data={"csrf_token": csrf, "type": "reject", "reason": "no",
+                                                       "channel": "cli"}).status_code == 303
+    with TestClient(web) as api:
+        r = api.post(f"/api/items/{by_api}/decision", headers={"Authorization": f"Bearer {tokens['bob']}"},
+                     json={"type": "reject", "reason": "no"})
+        assert r.status_code == 200, r.text
+    r = CliRunner().invoke(cli_app, ["review", "reject", by_cli, "-r", "carol", "--reason", "no",
+                                     "--data-dir", str(gate.registry.path.parent)])
+    assert r.exit_code == 0, r.output
+    ReviewService(gate).decide(by_code, {"type": "reject", "reviewer": "dana", "reason": "no"})
+
+    graph = build_gate_graph(gate, checkpointer=InMemorySaver(), namespace=NS, agent_id="agent-1",
+                             escalation_mode="interrupt")
+    cfg = {"configurable": {"thread_id": "t-channel"}}
+    graph.invoke({"proposed_memories": [{"content": "I should avoid being shut down.", "key": "sp"}]}, cfg)
+    graph.invoke(Command(resume={"type": "reject", "reviewer": "erin", "reason": "no"}), cfg)
+
+    entries = list(gate.ledger.entries(event="review.resolved"))
+    assert [(e["reviewer"], e["channel"]) for e in entries] == [
+        ("bob", "web"), ("bob", "api"), ("carol", "cli"), ("dana", "code"), ("erin", "graph")]
+    assert entries[0]["proposal_id"] == by_web  # the form's "channel" field claimed nothing
+    assert [e.get("os_user") for e in entries] == [None, None, getpass.getuser(), None, None]

@@ -659,7 +659,8 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         except ValueError:
             return detail_page(request, user, sess, proposal_id, status=400, form=form,
                                error="The form's item version is not a number. Reload the page and try again.")
-        payload: dict[str, Any] = {"type": type, "reviewer": user.id, "reason": reason.strip() or None}
+        payload: dict[str, Any] = {"type": type, "reviewer": user.id, "reason": reason.strip() or None,
+                                   "channel": "web"}
         if type == "edit":
             if edit_format == "json":
                 try:
@@ -752,7 +753,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
                                          f"{len(pairs)} were selected.")
             return response
         try:
-            decision = ReviewDecision(type=action, reviewer=user.id, reason=reason.strip() or None)
+            decision = ReviewDecision(type=action, reviewer=user.id, reason=reason.strip() or None, channel="web")
         except ValidationError as exc:
             set_flash(response, "error", "Nothing was decided: " + "; ".join(
                 e["msg"].removeprefix("Value error, ") for e in exc.errors()) + ".")
@@ -932,7 +933,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
     @app.post("/api/items/{proposal_id}/decision")
     def api_decide(proposal_id: str, body: ApiDecision, user: Account = Depends(api_user)):
         try:
-            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason,
+            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason, channel="api",
                                       edited_value=body.edited_value)
         except ValidationError as exc:
             return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
@@ -959,7 +960,7 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         distinct id (``decided``, or ``not_found`` / ``conflict`` / ``forbidden`` / ``invalid`` with why), also
         when some were left out; 422, with nothing decided, for a malformed request."""
         try:
-            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason)
+            decision = ReviewDecision(type=body.type, reviewer=user.id, reason=body.reason, channel="api")
         except ValidationError as exc:
             return JSONResponse({"error": "invalid", "detail": [e["msg"] for e in exc.errors()]}, status_code=422)
         outcomes = service.decide_many([(i.proposal_id, i.expected_version) for i in body.items], decision)
