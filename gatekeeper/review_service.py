@@ -155,11 +155,6 @@ class ReviewDecision(BaseModel):
         reviewer = reviewer.strip()
         if not reviewer:
             raise ValueError("a decision needs the reviewer's name, for the ledger")
-        if (odd := first_unshown(reviewer)) is not None:
-            # "bob\x1b[31m" was recorded as the decider: the ledger's name was not the one a query for bob finds,
-            # and a terminal showing it ran the escape
-            raise ValueError(f"the reviewer's name holds U+{ord(odd):04X}, a line break, control or invisible "
-                             "character: give the name as it shows")
         return reviewer
 
     @model_validator(mode="after")
@@ -479,6 +474,7 @@ class ReviewService:
         with _deciding(proposal_id):
             row = self.gate.registry.require(proposal_id)
             _check_pending(row, expected_version)
+            _check_name_shows(decision)
             if new_state is ProposalState.committed:
                 self.gate.refuse_another_store(row)  # the memory goes to the agent's store or nowhere
             if not row["ledgered"]:
@@ -702,11 +698,13 @@ class ReviewService:
 
     def _refusal_checked(self, proposal_id: str, decision: ReviewDecision, expected_version: int | None) -> dict:
         """The proposal's row, after everything that refuses a decision before a thread is resumed: self-review,
-        not pending or changed since ``expected_version``, an edit the node would refuse."""
+        not pending or changed since ``expected_version``, a reviewer's name that does not show, an edit the node
+        would refuse."""
         row = self.gate.registry.require(proposal_id)
         proposal = row_proposal(row)
         self._refuse_self_review(proposal_id, proposal, decision)
         _check_pending(row, expected_version)
+        _check_name_shows(decision)
         _final_value(proposal, decision)  # an edit the node would refuse must not consume the interrupt
         return row
 
@@ -1018,6 +1016,17 @@ def _each_reported(steps: Sequence[Callable[[], BulkOutcome]],
         if on_outcome is not None:
             on_outcome(outcomes[-1])
     return outcomes
+
+
+def _check_name_shows(decision: ReviewDecision) -> None:
+    """ValueError when a new decision's reviewer name holds a line break, control or invisible character:
+    "bob\x1b[31m" was recorded as the decider, not the name a query for bob finds, and a terminal showing it ran
+    the escape. Checked where a decision is about to be recorded (the row is pending), not when one is rebuilt
+    from a row: a name recorded before the check (a person's approval carried over a store retry, a thread
+    stepped past a decided escalation) must not stop the retry or the thread."""
+    if decision.channel != "carried" and (odd := first_unshown(decision.reviewer)) is not None:
+        raise ValueError(f"the reviewer's name holds U+{ord(odd):04X}, a line break, control or invisible "
+                         "character: give the name as it shows")
 
 
 def _same_name(person: str | None, agent_id: str | None) -> bool:

@@ -233,3 +233,26 @@ def test_each_person_s_decision_says_which_door_it_came_through(gate, review_web
         ("bob", "web"), ("bob", "api"), ("carol", "cli"), ("dana", "code"), ("erin", "graph")]
     assert entries[0]["proposal_id"] == by_web  # the form's "channel" field claimed nothing
     assert [e.get("os_user") for e in entries] == [None, None, getpass.getuser(), None, None]
+
+
+def test_a_name_recorded_before_names_were_checked_does_not_stop_a_carried_approval(gate, monkeypatch):
+    """The check of a reviewer's name ran on every decision built, and a retry rebuilds the person's approval
+    from the row: an approval recorded under "bob\\u200b" (before the check) made every ``retry_store_failures``
+    raise, and left the retry's proposal in the queue."""
+    from gatekeeper.models import Provenance, SourceKind
+
+    x = gate.submit(MemoryWrite(namespace=NS, key="approved", value={"content": "I should avoid being shut down."},
+                                provenance=Provenance(source=SourceKind.agent, agent_id="agent-1")))
+    real = gate.memory_store.batch
+    monkeypatch.setattr(gate.memory_store, "batch", lambda ops: (_ for _ in ()).throw(ConnectionError("down")))
+    item = ReviewService(gate).decide(x.proposal.id, {"type": "approve", "reviewer": "bob", "reason": "fine"})
+    monkeypatch.setattr(gate.memory_store, "batch", real)
+    assert item.state is ProposalState.quarantined
+    with gate.registry._tx() as con:  # noqa: SLF001 - as an earlier release recorded it
+        con.execute("UPDATE proposals SET resolved_by=? WHERE id=?", ("bob\u200b", x.proposal.id))
+    [done] = gate.retry_store_failures(operator="ops")
+    assert (done["outcome"], done["state"]) == ("retried", "committed")
+    assert gate.registry.require(done["retried_as"])["resolved_by"] == "bob\u200b"
+    (carried,) = [e for e in gate.ledger.entries(event="review.resolved") if e["proposal_id"] == done["retried_as"]]
+    assert carried["channel"] == "carried"
+    assert gate.retry_store_failures(operator="ops") == []
