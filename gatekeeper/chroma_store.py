@@ -274,6 +274,21 @@ class _Presence:
     #: (process id, path) -> [fd, stores of this process holding it]: a forked process opens its own (a flock is
     #: the open file's, which a fork shares, so the parent's would say no other process holds the database)
     _held: dict[tuple[int, str], list[int]] = {}
+    #: the descriptor ``elsewhere`` holds an exclusive probe on, while it does: a child forked then closes its
+    #: copy (``after_fork``), which would otherwise keep the probe's lock, and its own shared one would wait on it
+    _probing: int | None = None
+
+    @classmethod
+    def after_fork(cls) -> None:
+        """In a forked child, before anything else: a new lock (another thread of the parent may have held it,
+        and the child would wait for ever), and the parent's probe closed."""
+        cls._lock = threading.Lock()
+        if cls._probing is not None:
+            try:
+                os.close(cls._probing)
+            except OSError:
+                pass
+            cls._probing = None
 
     def __init__(self, directory: str) -> None:
         self.path = os.path.join(directory, PRESENCE_FILE)
@@ -296,11 +311,13 @@ class _Presence:
                 fcntl.flock(held[0], fcntl.LOCK_UN)
             try:
                 probe = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                _Presence._probing = probe
                 try:
                     fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     return True
                 finally:
+                    _Presence._probing = None
                     os.close(probe)  # (closing it lets go of its lock)
                 return False
             finally:
@@ -326,7 +343,22 @@ _OPEN_STORES: weakref.WeakSet = weakref.WeakSet()
 _LEFT_BY_PARENT: list[tuple] = []
 
 
+#: why an embedded store cannot be used in a process forked after it was used (``ChromaMemoryStore._after_fork``)
+EMBEDDED_AFTER_FORK = (
+    "it is an embedded chromadb database opened before this process forked, and chromadb's embedded client does "
+    "not work in a process forked after it started (its calls wait for ever): open the gate (or the store) in "
+    "the worker, after the fork (gunicorn without --preload, multiprocessing's \"spawn\"), or keep the memories "
+    "on a Chroma server (GATEKEEPER_CHROMA_URL)")
+#: set in a forked child of a process that had an embedded or in-memory chromadb client open: a new one made
+#: there waits for ever too, so it is refused
+_EMBEDDED_BEFORE_FORK = False
+_EMBEDDED_OPENED = False
+
+
 def _reset_stores_after_fork() -> None:
+    global _EMBEDDED_BEFORE_FORK
+    _EMBEDDED_BEFORE_FORK = _EMBEDDED_BEFORE_FORK or _EMBEDDED_OPENED
+    _Presence.after_fork()
     for store in list(_OPEN_STORES):
         store._after_fork()  # noqa: SLF001
 
@@ -495,13 +527,15 @@ class ChromaMemoryStore(BaseStore):
         _OPEN_STORES.add(self)
 
     def _after_fork(self) -> None:
-        """In a forked child (``os.register_at_fork``), before anything else runs: chromadb's client does not
-        survive a fork (its threads stay in the parent, and every call of the child's copy waits for ever), nor
-        do this store's writer thread and locks another thread may have held. A child used the parent's client,
-        and every write was quarantined at the store's deadline as if the disk were blocked. The child opens its
-        own client on first use; the parent's is left alone (closing or dropping it could wait on the parent's
-        threads or touch its files). A client given by the caller or an in-memory database (its memories are
-        the parent's) cannot be reopened: the store says so on use."""
+        """In a forked child (``os.register_at_fork``), before anything else runs. chromadb's embedded client
+        does not survive a fork: its threads stay in the parent, and the child's calls wait for ever, on the
+        parent's client and (measured: most forks after the parent wrote) on a new one too. A child used the
+        parent's client, and every write was quarantined at the store's deadline as if the disk were blocked.
+        The store's writer thread and locks another thread may have held do not survive either. A store on a
+        Chroma server opens its own connection in the child on first use; an embedded database, an in-memory one
+        (its memories are the parent's) and a client given by the caller cannot be used there: the store says
+        so at once. The parent's objects are kept, never closed or dropped (that could wait on the parent's
+        threads or touch its files)."""
         _LEFT_BY_PARENT.append((self._client, self._collection, self._writer, self._stuck))
         self._client = self._collection = None
         self._writer = self._stuck = None
@@ -509,10 +543,10 @@ class ChromaMemoryStore(BaseStore):
         self._write_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self._op_lock = threading.RLock()
-        if self._closed:
+        if self._closed or self.server_url is not None:
             return
         if self.path is not None:
-            self._presence = _Presence(self.path)  # this process has the database open too (gatekeeper forget)
+            self._unusable = EMBEDDED_AFTER_FORK
         elif not self._owns_client:
             self._unusable = ("its chromadb client was given by the caller before this process forked, and a "
                               "chromadb client does not work in a forked process: make the client (and the "
@@ -571,6 +605,11 @@ class ChromaMemoryStore(BaseStore):
             return self._collection
 
     def _open_client(self) -> None:
+        global _EMBEDDED_OPENED
+        if self.server_url is None and self._owns_client:
+            if _EMBEDDED_BEFORE_FORK:
+                raise RuntimeError(f"a ChromaMemoryStore cannot be opened in this process: {EMBEDDED_AFTER_FORK}")
+            _EMBEDDED_OPENED = True
         client = self._client_factory()
         try:
             col = client.get_or_create_collection(

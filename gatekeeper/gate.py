@@ -209,6 +209,17 @@ _INFLIGHT: set[str] = set()
 _INFLIGHT_LOCK = threading.Lock()
 
 
+def _inflight_after_fork() -> None:
+    """In a forked child: the parent's writes in flight are not the child's, and its lock may have been held."""
+    global _INFLIGHT_LOCK
+    _INFLIGHT_LOCK = threading.Lock()
+    _INFLIGHT.clear()
+    _JOURNALING.clear()
+
+
+os.register_at_fork(after_in_child=_inflight_after_fork)
+
+
 @contextmanager
 def _working_on(ids: Sequence[str]):
     with _INFLIGHT_LOCK:

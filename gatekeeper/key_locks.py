@@ -42,6 +42,20 @@ _FILES_LOCK = threading.Lock()
 OPEN_FILES = 32
 
 
+def _after_fork() -> None:
+    """In a forked child: new thread locks (a thread of the parent may have held one, and the child would wait for
+    ever), no depths held (record locks are not inherited), the inherited descriptors kept, unused."""
+    global _THREAD_STRIPES, _FILES_LOCK
+    _THREAD_STRIPES = tuple(threading.RLock() for _ in range(STRIPES))
+    _FILES_LOCK = threading.Lock()
+    _DEPTH.clear()
+    for entry in _FILES.values():
+        entry[1] = 0
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def stripe_of(namespace: Sequence[str], key: str) -> int:
     """The stripe of a (namespace, key): the same in every process (Python's ``hash`` of a str is not)."""
     digest = hashlib.blake2b(repr((tuple(namespace), key)).encode(), digest_size=8).digest()

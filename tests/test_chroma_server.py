@@ -338,3 +338,27 @@ def test_a_retry_never_rolls_back_a_newer_write_of_the_key_still_to_be_decided(t
             assert all(gate.registry.require(r)["resolved_by"] is None for r in report)
     finally:
         gate.close()
+
+
+def test_a_store_on_a_server_works_in_a_worker_forked_after_it_was_used(chroma_url):
+    """A worker forked after the store was used (a pre-forking server) opens its own connection to the server
+    (the embedded database is refused there: ``tests/test_forked_process.py``); the worker's memory is the
+    parent's to read."""
+    from urllib.parse import urlparse
+
+    from gatekeeper.chroma_store import ChromaMemoryStore
+    from test_forked_process import in_forked_child
+
+    url = urlparse(chroma_url)
+    store = ChromaMemoryStore.from_server(url.hostname, url.port, collection="forked-worker", write_timeout_s=10)
+    ns = ("memories", "forked")
+    for round_ in range(3):  # written just before each fork, as a busy parent does
+        store.put(ns, f"parent-{round_}", {"content": "written by the parent"})
+
+        def work(round_: int = round_) -> dict:
+            store.put(ns, f"worker-{round_}", {"content": "written by the worker"})
+            return {"read": store.get(ns, f"parent-{round_}") is not None}
+
+        assert in_forked_child(work, timeout_s=30) == {"result": {"read": True}}
+        assert store.get(ns, f"worker-{round_}").value == {"content": "written by the worker"}
+    store.close()
