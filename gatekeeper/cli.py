@@ -803,8 +803,10 @@ def _record_account_change(data_dir: Optional[Path], change: str, account: str, 
     settings = _settings(data_dir, None)
     record = {"account": account, "change": change, "os_user": _os_user(), **fields}
     try:
+        _ledger_owned_like_its_directory(settings.ledger_path)
         ledger = AuditLedger(settings.ledger_path)
         try:
+            ledger.repair_torn_tail()  # what a crash mid-append leaves, as a gate opening repairs it
             ledger.append("account.changed", **record)
         finally:
             ledger.close()
@@ -812,6 +814,23 @@ def _record_account_change(data_dir: Optional[Path], change: str, account: str, 
         raise _fail(f"the account was changed ({change}), but the ledger {settings.ledger_path} could not record "
                     f"it: {_one_line(exc)}", 1) from None
     get_logger("gatekeeper.cli").info("account.changed", **record)
+
+
+def _ledger_owned_like_its_directory(path: Path) -> None:
+    """Create a data directory's ledger that does not exist yet (none before the first decision) owned like the
+    directory: made by ``sudo gatekeeper reviewer ...``, it was root's (mode 0600), and the service's gate could not
+    append its first decision."""
+    if path.exists() or os.geteuid() != 0:
+        return
+    try:
+        owner = path.parent.stat()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # made meanwhile, or no directory (the ledger's own open says so)
+    try:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
+    finally:
+        os.close(fd)
 
 
 @reviewer_app.command("add")
@@ -837,10 +856,10 @@ def reviewer_add(
         acc, token = store.add(name, password, role=role, display_name=display_name, reserved=store.agent_ids())
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    _record_account_change(data_dir, "added", acc.id, role=acc.role)
     console.print(f"created {acc.role} [bold]{_shown(acc.id)}[/bold] ({_shown(acc.display_name)})")
     console.print("API token (shown once; only its hash is stored):")
-    print(token)
+    print(token, flush=True)  # before the ledger: the account exists, and its token is shown nowhere else
+    _record_account_change(data_dir, "added", acc.id, role=acc.role)
 
 
 @reviewer_app.command("list")

@@ -467,12 +467,14 @@ class Gatekeeper:
         old = self.registry.meta(POLICY_IN_FORCE)
         if old == self.policy.hash:
             return False
-        old = self.registry.swap_meta(POLICY_IN_FORCE, self.policy.hash)
-        if old is None or old == self.policy.hash:  # the first, or another process noted it first
-            return False
-        self._append("policy.loaded", old_hash=old, new_hash=self.policy.hash, version=self.policy.version,
-                     files=_policy_file_digests(self.policy), gatekeeper_version=_gatekeeper_version())
-        return True
+        if old is not None:
+            # ledgered before it is noted: a ledger that refuses the entry (a full disk) leaves the change to be
+            # ledgered at the next open, never noted without its entry (two processes opening at once may both
+            # ledger it)
+            self._append("policy.loaded", old_hash=old, new_hash=self.policy.hash, version=self.policy.version,
+                         files=_policy_file_digests(self.policy), gatekeeper_version=_gatekeeper_version())
+        self.registry.swap_meta(POLICY_IN_FORCE, self.policy.hash)
+        return old is not None
 
     def refuse_a_lost_ledger(self) -> None:
         """Raise ``LedgerCorruptError`` when the registry holds decisions marked ledgered and the ledger holds no

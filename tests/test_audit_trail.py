@@ -3,6 +3,8 @@ a held write and through which channel, account changes."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import time
 from datetime import datetime
@@ -10,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from gatekeeper.models import MemoryWrite, ProposalState
+from gatekeeper.ledger import AuditLedger
 from gatekeeper.registry import row_decision
 from gatekeeper.review_service import ReviewService
 
@@ -188,6 +191,24 @@ def test_a_policy_changed_while_no_gate_ran_is_ledgered_when_a_gate_opens(tmp_pa
     edited.close()
     assert len(list(opened().ledger.entries(event="policy.loaded"))) == 1  # in force since: nothing more
 
+    # a ledger that refuses the entry (a full disk) leaves the change to the next open: it was noted first, and
+    # never ledgered
+    (policy_dir / "policy.yaml").write_text(text + "\n# loosened again, ticket SAFE-4\n")
+    real = AuditLedger.append_many
+
+    def full_disk(self, entries):
+        if any(event == "policy.loaded" for event, _ in entries):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, entries)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AuditLedger, "append_many", full_disk)
+        with pytest.raises(OSError):
+            opened()
+    reopened = opened()
+    assert [e["new_hash"] for e in reopened.ledger.entries(event="policy.loaded")][-1] == reopened.policy.hash
+    reopened.close()
+
 
 def test_each_person_s_decision_says_which_door_it_came_through(gate, review_web, tmp_path):
     """The ledger recorded a decision by "alice" the same whether it came from her logged-in web session, her API
@@ -256,3 +277,41 @@ def test_a_name_recorded_before_names_were_checked_does_not_stop_a_carried_appro
     (carried,) = [e for e in gate.ledger.entries(event="review.resolved") if e["proposal_id"] == done["retried_as"]]
     assert carried["channel"] == "carried"
     assert gate.retry_store_failures(operator="ops") == []
+
+
+def test_reviewer_add_shows_its_token_and_records_the_change_over_a_torn_ledger_tail(gate):
+    """The account was made, then the ledger refused the record (a torn last line, as a crash leaves): the command
+    exited 1 and the one-time API token was never shown. The tail is repaired as a gate opening repairs it, and
+    the token is printed before the ledger is written."""
+    from typer.testing import CliRunner
+
+    from gatekeeper.accounts import TOKEN_PREFIX
+    from gatekeeper.cli import app
+
+    gate.submit(MemoryWrite(namespace=NS, value={"content": "The VPN config is in the wiki."}))
+    with open(gate.ledger.path, "ab") as fh:
+        fh.write(b'{"seq": 99, "event": "half a li')
+    r = CliRunner().invoke(app, ["reviewer", "add", "eve", "--password-stdin", "--data-dir",
+                                 str(gate.registry.path.parent)], input="correct horse battery\n")
+    assert r.exit_code == 0, r.output
+    assert [line for line in r.output.splitlines() if line.startswith(TOKEN_PREFIX)]
+    assert [e["change"] for e in gate.ledger.entries(event="account.changed")] == ["added"]
+    assert gate.ledger.verify().ok
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a file another user's")
+def test_a_ledger_made_by_an_account_change_run_as_root_belongs_to_the_data_directory_s_owner(tmp_path):
+    """``sudo gatekeeper reviewer add`` on a data directory with no ledger yet made ledger.jsonl root's (mode 0600):
+    the service's gate could not append its first decision."""
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, 4321, 4321)
+    r = CliRunner().invoke(app, ["reviewer", "add", "eve", "--password-stdin", "--data-dir", str(data)],
+                           input="correct horse battery\n")
+    assert r.exit_code == 0, r.output
+    owner = (data / "ledger.jsonl").stat()
+    assert (owner.st_uid, owner.st_gid) == (4321, 4321)
