@@ -260,9 +260,9 @@ class _TrainingCancelled(Exception):
     was put in force)."""
 
 
-#: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
 #: how many ids of the proposals one recovery ledgered its ``gate.recovered`` entry names
 RECOVERED_IDS_KEPT = 1000
+#: what ``recover`` (and the finishing of a replayed write, ``Gatekeeper._finish``) counts
 _RECOVERY_COUNTS = ("reviewed", "reapplied", "superseded", "ledgered", "already_ledgered", "deletes_applied")
 
 
@@ -473,7 +473,7 @@ class Gatekeeper:
             # ledger it)
             self._append("policy.loaded", old_hash=old, new_hash=self.policy.hash, version=self.policy.version,
                          files=_policy_file_digests(self.policy), gatekeeper_version=_gatekeeper_version())
-        self.registry.swap_meta(POLICY_IN_FORCE, self.policy.hash)
+        self.registry.set_meta(POLICY_IN_FORCE, self.policy.hash)
         return old is not None
 
     def refuse_a_lost_ledger(self) -> None:
@@ -743,7 +743,7 @@ class Gatekeeper:
                 old = self.policy
                 self._append("policy.reloaded", old_hash=old.hash, new_hash=new.hash, version=new.version,
                              files=list(new.source_files), classifier="interim" if interim else "trained")
-                self.registry.swap_meta(POLICY_IN_FORCE, new.hash)
+                self.registry.set_meta(POLICY_IN_FORCE, new.hash)
                 self.policy, self.reviewer = new, interim or reviewer
                 self._reloads += 1
                 generation = self._reloads

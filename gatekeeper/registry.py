@@ -122,7 +122,7 @@ CREATE TABLE IF NOT EXISTS registry_meta (
 
 #: the ``registry_meta`` row recording that the deletes the ledger held were copied into ``deletions``
 DELETIONS_BACKFILLED = "deletions_backfilled"
-#: the ``registry_meta`` row naming the policy (by hash) the ledger last recorded in force (``policy.loaded``)
+#: the ``registry_meta`` row naming the policy (by hash) a gate last opened with or reloaded (``policy.loaded``)
 POLICY_IN_FORCE = "policy_in_force"
 
 
@@ -393,14 +393,10 @@ class ProposalRegistry:
         row = self._con().execute("SELECT value FROM registry_meta WHERE name=?", (name,)).fetchone()
         return None if row is None else row["value"]
 
-    def swap_meta(self, name: str, value: str) -> str | None:
-        """Set a ``registry_meta`` value; returns the one it replaced (None: none), read in the same transaction
-        (of several processes setting the same value, one sees the old one)."""
-        with self._tx() as con:
-            row = con.execute("SELECT value FROM registry_meta WHERE name=?", (name,)).fetchone()
-            con.execute("INSERT INTO registry_meta (name, value) VALUES (?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
-        return None if row is None else row["value"]
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a ``registry_meta`` value."""
+        self._con().execute("INSERT INTO registry_meta (name, value) VALUES (?, ?) "
+                            "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
 
     # connection per thread; WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:

@@ -46,7 +46,6 @@ branch's numbers are used again on the new one.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from typing import Annotated, Any, Callable
 

@@ -19,7 +19,8 @@ Environment variables override the defaults:
 * ``GATEKEEPER_POLICY_SETTLE_S`` default ``1``: how long the policy files must have been quiet before the watcher
   reads them, so that an edit of several files (a git pull) is put in force whole (``0`` to ``60``)
 * ``GATEKEEPER_STORE_WRITE_TIMEOUT_S`` default ``60``: how long a write into chromadb (embedded, or a Chroma server)
-  may take before the gate stops waiting and quarantines it as a store failure (``ChromaMemoryStore.write_timeout_s``; 1 to 3600)
+  may take before the gate stops waiting and quarantines it as a store failure
+  (``ChromaMemoryStore.write_timeout_s``; 1 to 3600)
 * ``GATEKEEPER_CHROMA_URL`` default unset: the committed memories live in an embedded chromadb under the data
   directory; ``http://host:port`` (or ``https://``) keeps them on a Chroma server instead, so every process
   of a deployment (agents, the review app, the CLI) reads and writes the same memories
