@@ -1612,6 +1612,13 @@ def ledger_verify(path: Optional[Path] = typer.Argument(None, help="Ledger file 
         if report.redactions_pending:
             console.print(f"[yellow]{report.redactions_pending} recorded redaction(s) not yet applied (an erasure "
                           "was interrupted): `gatekeeper ledger repair` applies them[/yellow]")
+        if report.time_went_back:
+            console.print("[yellow]the time goes back at seq " + ", ".join(map(str, report.time_went_back))
+                          + ": the clock was set back, or entries were written with times of their own (the chain "
+                          "holds either way)[/yellow]")
+        if report.time_unreadable:
+            console.print("[yellow]the time does not read as the ledger writes it at seq "
+                          + ", ".join(map(str, report.time_unreadable)) + "[/yellow]")
         return
     if report.anchor_unverifiable:
         err.print(f"[yellow]CANNOT CHECK[/yellow] the anchor: {_shown(report.problem)}")

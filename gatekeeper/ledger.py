@@ -110,6 +110,7 @@ import re
 import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -238,6 +239,11 @@ class VerifyReport(BaseModel):
                                  "taken before the redaction does not cover them")
     redactions_pending: int = Field(default=0, description="entries a ledger.redacted record names that are not "
                                     "stubs yet (a redaction interrupted before its rewrite: apply_redactions)")
+    time_went_back: list[int] = Field(default_factory=list, description="seqs (the first 10) of entries whose ts "
+                                      "is earlier than the entry before's: the clock was set back (or entries "
+                                      "were forged with times of their own); not a break of the chain")
+    time_unreadable: list[int] = Field(default_factory=list, description="seqs (the first 10) of entries whose ts "
+                                       "is not an ISO-8601 UTC time as the ledger writes it")
 
 
 # --------------------------------------------------------------------------- hashing
@@ -1165,6 +1171,9 @@ class AuditLedger:
             return f"line {line_no} (seq {seq})" if isinstance(seq, int) else f"line {line_no}"
 
         stubs: dict[int, tuple[str, int, Path, bool]] = {}  # stub seq -> (digest, line, file, legacy), until named
+        prev_ts: datetime | None = None
+        went_back: list[int] = []
+        unreadable: list[int] = []
         named: set[int] = set()
         redacted = legacy = pending = 0
         seen_v2 = False  # an entry of hash version 2 came before
@@ -1267,6 +1276,14 @@ class AuditLedger:
                             pending += 1  # checked above as a whole entry: its rewrite has not happened yet
                 prev_seq, prev_hash = seq, entry["hash"]
                 good += 1
+                # the times say nothing of the chain, but an examiner reads them: one that goes back or does not
+                # read is said (verify said ok to "ts": "not a time" and to a clock set back an hour)
+                ts = _ledger_time(entry["ts"])
+                if ts is None:
+                    unreadable.append(seq)
+                elif prev_ts is not None and ts < prev_ts:
+                    went_back.append(seq)
+                prev_ts = ts or prev_ts
         # every stub is named by its record (one of version 2 also verified by its own hash, an older one only
         # through its record)
         unconfirmed = sorted(stubs)
@@ -1284,10 +1301,21 @@ class AuditLedger:
                 path,
             )
         return VerifyReport(ok=True, entries=good, first_seq=first_seq or 1, files=max(1, len(segments)),
-                            redacted=redacted, redacted_legacy=legacy, redactions_pending=pending)
+                            redacted=redacted, redacted_legacy=legacy, redactions_pending=pending,
+                            time_went_back=went_back[:10], time_unreadable=unreadable[:10])
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _ledger_time(ts: Any) -> datetime | None:
+    """An entry's ``ts`` as an aware time, or None when it is not one as the ledger writes it."""
+    if not isinstance(ts, str):
+        return None
+    try:
+        return datetime.strptime(ts, _TS_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 #: the ledger's own entries: never redacted (a redaction record is what confirms the stubs it names)

@@ -315,3 +315,37 @@ def test_a_ledger_made_by_an_account_change_run_as_root_belongs_to_the_data_dire
     assert r.exit_code == 0, r.output
     owner = (data / "ledger.jsonl").stat()
     assert (owner.st_uid, owner.st_gid) == (4321, 4321)
+
+
+def test_ledger_verify_says_where_the_time_goes_back_or_does_not_read(gate):
+    """``ledger verify`` said a plain ok to entries dated "not a time" and to a clock set back an hour: the chain
+    holds either way (the times are not its order), but an examiner reads them. It says so now."""
+    import json
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli import app
+    from gatekeeper.ledger import _TS_FORMAT, GENESIS_HASH, entry_hash
+
+    for text in ("The VPN config is in the wiki.", "Standup moved to 09:45.", "Reports go in ./Reports/TPS."):
+        gate.submit(MemoryWrite(namespace=NS, value={"content": text}))
+    clean = CliRunner().invoke(app, ["ledger", "verify", str(gate.ledger.path)])
+    assert clean.exit_code == 0 and "time" not in clean.output, clean.output
+    # as a process with its clock set back an hour would write, and a time that is not one; the ts is in the
+    # hashed entry, so the chain is written again (as whoever can write the data directory could)
+    entries = [json.loads(line) for line in gate.ledger.path.read_text().splitlines()]
+    first = datetime.strptime(entries[0]["ts"], _TS_FORMAT)
+    entries[1]["ts"] = (first - timedelta(hours=1)).strftime(_TS_FORMAT)
+    entries[2]["ts"] = "not a time"
+    prev = GENESIS_HASH
+    for e in entries:
+        e["prev_hash"] = prev
+        e["hash"] = prev = entry_hash({k: v for k, v in e.items() if k != "hash"})
+    gate.ledger.path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+    report = gate.ledger.verify()
+    assert report.ok and report.time_went_back == [2] and report.time_unreadable == [3], report
+    r = CliRunner().invoke(app, ["ledger", "verify", str(gate.ledger.path)])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "the time goes back at seq 2" in said, said
+    assert "does not read as the ledger writes it at seq 3" in said
