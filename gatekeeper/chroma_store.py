@@ -238,8 +238,8 @@ class StoreWriteTimeout(RuntimeError):
 class _WriterThread:
     """One daemon thread that runs a store's writes in order (``ChromaMemoryStore._within_deadline``). A daemon:
     a write blocked for ever must not keep the process from exiting, as a ``ThreadPoolExecutor``'s worker would
-    (its threads are joined at exit). A forked child has none of its parent's threads: its stores start their
-    own (``ChromaMemoryStore._after_fork``)."""
+    (its threads are joined at exit). A forked child has none of its parent's threads: a store on a Chroma server
+    starts its own there, the others refuse their writes (``ChromaMemoryStore._after_fork``)."""
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()

@@ -530,8 +530,7 @@ class ProposalRegistry:
 
     def deletions_backfilled(self) -> bool:
         """Whether ``backfill_deletions`` has run on this registry."""
-        return self._con().execute("SELECT 1 FROM registry_meta WHERE name=?",
-                                   (DELETIONS_BACKFILLED,)).fetchone() is not None
+        return self.meta(DELETIONS_BACKFILLED) is not None
 
     def backfill_deletions(self, deletes: Iterable[tuple[tuple[str, ...], str, str, int]]) -> int | None:
         """Record the ledger's deletes of (namespace, key) (each with the time and sequence number of its

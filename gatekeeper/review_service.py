@@ -398,10 +398,10 @@ class ReviewService:
     def bulk_approval_problem(self, proposal_id: str, expected_version: int | None, reviewer: str) -> str | None:
         """Why ``decide_many`` would not approve this escalation for ``reviewer`` (for a page that shows what a
         bulk approval would commit before it is confirmed), or None when it would, as things stand now."""
-        problem = self.bulk_rejection_problem(proposal_id, expected_version, reviewer)
+        row = self.gate.registry.get(proposal_id)
+        problem = _bulk_problem(row, expected_version, reviewer)
         if problem is not None:
             return problem
-        row = self.gate.registry.require(proposal_id)
         if not self.gate.writes_to(row):
             return (f"to be stored in another memory store than this server's ({row['store']}). "
                     f"{where_to_decide(row['store'])}")
@@ -412,15 +412,7 @@ class ReviewService:
     def bulk_rejection_problem(self, proposal_id: str, expected_version: int | None, reviewer: str) -> str | None:
         """Why ``decide_many`` would not reject this escalation for ``reviewer`` (for the page that lists what a
         bulk rejection would quarantine before it is confirmed), or None when it would, as things stand now."""
-        row = self.gate.registry.get(proposal_id)
-        if row is None:
-            return "there is no proposal with this id"
-        if row["state"] != ProposalState.pending.value or (
-                expected_version is not None and row["version"] != expected_version):
-            return "decided or changed since the queue was loaded"
-        if _same_name(reviewer, row["agent_id"]):
-            return "proposed by an agent of your name: you cannot review it"
-        return None
+        return _bulk_problem(self.gate.registry.get(proposal_id), expected_version, reviewer)
 
     def overdue(self) -> list[QueueItem]:
         return self.list(overdue_only=True)
@@ -1016,6 +1008,18 @@ def _each_reported(steps: Sequence[Callable[[], BulkOutcome]],
         if on_outcome is not None:
             on_outcome(outcomes[-1])
     return outcomes
+
+
+def _bulk_problem(row: dict | None, expected_version: int | None, reviewer: str) -> str | None:
+    """Why ``decide_many`` would decide neither way this row (None: no proposal) for ``reviewer``, or None."""
+    if row is None:
+        return "there is no proposal with this id"
+    if row["state"] != ProposalState.pending.value or (
+            expected_version is not None and row["version"] != expected_version):
+        return "decided or changed since the queue was loaded"
+    if _same_name(reviewer, row["agent_id"]):
+        return "proposed by an agent of your name: you cannot review it"
+    return None
 
 
 def _check_name_shows(decision: ReviewDecision) -> None:
