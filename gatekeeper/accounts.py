@@ -26,7 +26,6 @@ import hmac
 import re
 import secrets
 import sqlite3
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Literal
@@ -35,6 +34,7 @@ from pydantic import BaseModel, Field
 
 from gatekeeper.files import private_file
 from gatekeeper.models import utcnow
+from gatekeeper.thread_connections import ThreadConnections
 
 __all__ = ["Account", "AccountStore", "AccountError", "Role", "hash_password", "verify_password",
            "RESERVED_NAMES", "MIN_PASSWORD_CHARS"]
@@ -142,7 +142,7 @@ class AccountStore:
 
     def __init__(self, path: str | Path):
         self.path = private_file(path)  # password hashes: 0600
-        self._local = threading.local()
+        self._connections = ThreadConnections(self._connect)
         con = self._con()
         con.executescript(SCHEMA)
         cols = {r["name"] for r in con.execute("PRAGMA table_info(reviewers)")}
@@ -154,20 +154,18 @@ class AccountStore:
                     raise
 
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            self._local.con = con
+        return self._connections.get()
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
         return con
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close every thread's connection (a call afterwards opens its thread a new one)."""
+        self._connections.close()
 
     # --------------------------------------------------------------- writes
     def add(self, name: str, password: str, *, role: Role = "reviewer", display_name: str | None = None,

@@ -29,9 +29,7 @@ import os
 import re
 import socket
 import sqlite3
-import threading
 import unicodedata
-import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +50,7 @@ from gatekeeper.models import (
 )
 from gatekeeper.quotes import JOINED_TEXT_CHARS, QuoteFinder
 from gatekeeper.segments import runs_on
+from gatekeeper.thread_connections import ThreadConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proposals (
@@ -322,28 +321,13 @@ def _read_only_connection(path: Path) -> sqlite3.Connection:
     return con
 
 
-#: every registry of this process: a forked child leaves its parent's connections (``_after_fork``)
-_OPEN_REGISTRIES: weakref.WeakSet = weakref.WeakSet()
-#: the parent's per-thread connections a forked child let go of: kept, never used, closed or dropped
-_LEFT_BY_PARENT: list[threading.local] = []
-
-
-def _registries_after_fork() -> None:
-    for registry in list(_OPEN_REGISTRIES):
-        registry._after_fork()  # noqa: SLF001
-
-
-os.register_at_fork(after_in_child=_registries_after_fork)
-
-
 class ProposalRegistry:
     def __init__(self, path: str | Path, *, read_only: bool = False):
         """The registry at ``path`` (created with its schema, or brought up to it). ``read_only``: open an
         existing registry for reading only, changing nothing in its directory (a data directory on a read-only
         mount or backup, for ``gatekeeper status``); every write fails."""
         self.read_only = read_only
-        self._local = threading.local()
-        _OPEN_REGISTRIES.add(self)
+        self._connections = ThreadConnections(self._connect)
         if read_only:
             self.path = Path(path)
             self._con()  # sqlite3.Error here when it is no registry
@@ -380,14 +364,6 @@ class ProposalRegistry:
         # for unapplied deletes every time it runs
         con.execute("CREATE INDEX IF NOT EXISTS deletions_unapplied ON deletions(deleted_at) WHERE applied=0")
 
-    def _after_fork(self) -> None:
-        """In a forked child: the thread that forked had the parent's SQLite connection, which the child went on
-        using (SQLite's "How To Corrupt An SQLite Database File", 2.6: an open connection carried across a fork
-        can corrupt the database: its locks stay the parent's). The child opens its own on first use; the
-        parent's is kept, not closed (closing it would have SQLite checkpoint the WAL the parent still uses)."""
-        _LEFT_BY_PARENT.append(self._local)
-        self._local = threading.local()
-
     def meta(self, name: str) -> str | None:
         """A ``registry_meta`` value, or None."""
         row = self._con().execute("SELECT value FROM registry_meta WHERE name=?", (name,)).fetchone()
@@ -398,28 +374,29 @@ class ProposalRegistry:
         self._con().execute("INSERT INTO registry_meta (name, value) VALUES (?, ?) "
                             "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
 
-    # connection per thread; WAL + busy timeout for multi-process use
+    # connection per thread (``ThreadConnections``: ``close`` closes every thread's, and a forked child opens its
+    # own); WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None and self.read_only:
+        return self._connections.get()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
             con = _read_only_connection(self.path)
             con.row_factory = sqlite3.Row
             con.create_function("casefold", 1, _casefold, deterministic=True)
             con.create_function("wording", 1, text_wording, deterministic=True)
-            self._local.con = con
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            # the registry holds memory texts: space freed by a delete or an update is zeroed, so an erased or
-            # rewritten row leaves no copy in the file (gatekeeper forget)
-            con.execute("PRAGMA secure_delete=ON")
-            # Unicode-aware case folding for text search (SQLite's lower() folds ASCII letters only)
-            con.create_function("casefold", 1, _casefold, deterministic=True)
-            con.create_function("wording", 1, text_wording, deterministic=True)
-            self._local.con = con
+            return con
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA busy_timeout=30000")
+        # the registry holds memory texts: space freed by a delete or an update is zeroed, so an erased or
+        # rewritten row leaves no copy in the file (gatekeeper forget)
+        con.execute("PRAGMA secure_delete=ON")
+        # Unicode-aware case folding for text search (SQLite's lower() folds ASCII letters only)
+        con.create_function("casefold", 1, _casefold, deterministic=True)
+        con.create_function("wording", 1, text_wording, deterministic=True)
         return con
 
     @contextmanager
@@ -439,15 +416,12 @@ class ProposalRegistry:
                     con.execute("ROLLBACK")
                 except BaseException:  # noqa: BLE001 - the first exception is the one to raise
                     # closing the connection ends its transaction; the thread's next call opens a new one
-                    con.close()
-                    self._local.con = None
+                    self._connections.drop()
             raise
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close every thread's connection (a read afterwards opens its thread a new one)."""
+        self._connections.close()
 
     # ------------------------------------------------------------------ writes
     def insert_received(self, proposal: MemoryWrite, normalized_text: str | None = None, *,
