@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gatekeeper.hidden_chars import first_unshown
+from gatekeeper.hidden_chars import first_unshown, hidden_at
 
 #: Upper bound on the text of one memory. Larger writes are refused with a clear
 #: error (the caller keeps its data); memories are notes, not documents.
@@ -225,28 +226,39 @@ def content_to_text(content: Any) -> str:
         raise ValueError("memory content must be text; decode bytes before proposing")
     parts: list[str] = []
 
-    def walk(node: Any, depth: int = 0) -> None:
+    def walk(node: Any, path: str, depth: int = 0) -> None:
         if depth > 32:
             raise ValueError("memory value nested deeper than 32 levels")
         if isinstance(node, str):
             parts.append(node)
         elif isinstance(node, dict):
+            # a key that is not a string at any depth: JSON has none, the ledger's and registry's copies of the
+            # value would differ from the store's ({2: "b"} kept as {"2": "b"}), and a dict of int and str keys
+            # cannot be hashed for the ledger (sorting them fails): refused before anything is written
+            for k in node:
+                if not isinstance(k, str):
+                    raise ValueError(f"memory value has a key that is not a string at {path} "
+                                     f"({type(k).__name__} {str(k)[:40]!r}): JSON keys are strings")
             # "content"/"text" first so the main statement leads the reviewed text
-            for k in sorted(node, key=lambda k: (k not in ("content", "text", "memory"), str(k))):
+            for k in sorted(node, key=lambda k: (k not in ("content", "text", "memory"), k)):
                 if k not in ("content", "text", "memory"):
                     parts.append(f"{k}:")
-                walk(node[k], depth + 1)
+                walk(node[k], f"{path}.{k}", depth + 1)
         elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item, depth + 1)
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]", depth + 1)
         elif isinstance(node, (bytes, bytearray)):
             raise ValueError("memory value contains bytes; only JSON-compatible values are accepted")
         elif node is None or isinstance(node, (int, float, bool)):
-            parts.append(json.dumps(node))
+            try:
+                parts.append(json.dumps(node))
+            except ValueError:  # Python's cap on the digits of an int turned into text
+                raise ValueError(f"memory value holds an integer too large to write out at {path} (more than "
+                                 f"{sys.get_int_max_str_digits():,} digits): store it as text") from None
         else:
             raise ValueError(f"memory value contains unsupported type {type(node).__name__}")
 
-    walk(content)
+    walk(content, "value")
     return " ".join(p for p in parts if p)
 
 
@@ -333,6 +345,10 @@ class MemoryWrite(BaseModel):
                 "decode the source text correctly before proposing it") from None
         if not text.strip():
             raise ValueError("memory content is empty")
+        if not (info.context or {}).get(STORED) and not _holds_content(self.value):
+            # {"content": None}, {"": ""} or a lone zero-width space was committed as a memory of "null" or ":"
+            raise ValueError("memory value holds no content: every field is null, empty or made of characters "
+                             "that do not show")
         if len(text) > MAX_CONTENT_CHARS:
             raise ValueError(
                 f"memory content is {len(text):,} characters; the limit is {MAX_CONTENT_CHARS:,}"
@@ -345,6 +361,20 @@ class MemoryWrite(BaseModel):
 
     def content_hash(self) -> str:
         return content_hash_of(self.namespace, self.key, self.value)
+
+
+def _holds_content(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` has a leaf that says something: a number, a bool, or text with a character that shows
+    (keys alone do not; depth is bounded by ``content_to_text``, which ran first)."""
+    if isinstance(value, str):  # stops at the first character that shows: one step for most texts
+        return any(not ch.isspace() and not hidden_at(value, i) for i, ch in enumerate(value))
+    if isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_content(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_content(v, depth + 1) for v in value)
+    return False
 
 
 def _non_finite_at(value: Any, path: str = "value", depth: int = 0) -> str | None:
