@@ -36,6 +36,7 @@ import json
 import os
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -123,6 +124,47 @@ def _task_id(config: dict[str, Any], *, own_run: bool = True) -> str | None:
     names = [root, *(name for name, sep, _ in (s.partition(":") for s in segments[1:]) if sep)]
     meta = config.get("metadata") or {}
     return "|".join([*names, f"step={meta.get('langgraph_step')}", f"path={meta.get('langgraph_path')!r}"])
+
+
+#: the key of a running task's ``Runtime`` in its ``configurable`` (LangGraph's ``CONFIG_KEY_RUNTIME``): a new
+#: object for each run of a task (each attempt of a retry policy, each resume, each re-run from a checkpoint)
+RUNTIME_KEY = "__pregel_runtime"
+
+
+class _RepeatCounter:
+    """How many times one run of a task has proposed the same write so far.
+
+    A task's put gets an id derived from the task and what it puts, so a re-run of the task replays it. Alone,
+    that id could not tell a re-run from a repeat within one run: a node that put X, then Y, then X again under
+    one key got the first X's outcome (replayed) for the last put, and the store kept Y. The n-th repeat of a
+    write within one run (n > 0) gets n in its id; a re-run counts from 0 again, so it replays every one.
+
+    A run is told by the ``Runtime`` object LangGraph gives it (``RUNTIME_KEY``); the last ``KEPT`` tasks are
+    kept (a task whose run was dropped from here counts from 0 again: its repeats replay as before)."""
+
+    KEPT = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[str, tuple[Any, dict[str, int]]] = OrderedDict()
+
+    def seen_before(self, task_id: str, run: Any, write: str) -> int:
+        """How many times this run of ``task_id`` proposed ``write`` before (and counts this one)."""
+        with self._lock:
+            kept = self._runs.get(task_id)
+            if kept is None or kept[0] is not run:  # a new run of the task (held, so its id is not reused)
+                kept = (run, {})
+                self._runs[task_id] = kept
+            self._runs.move_to_end(task_id)
+            while len(self._runs) > self.KEPT:
+                self._runs.popitem(last=False)
+            counts = kept[1]
+            n = counts.get(write, 0)
+            counts[write] = n + 1
+            return n
+
+
+_REPEATS = _RepeatCounter()
 
 
 def canonical_text(value: Any) -> str:
@@ -316,7 +358,7 @@ class GatedStore(BaseStore):
         self._refuse_the_store_s_own_loop()
         self._validate_ops(ops)
         # build every proposal first: a bad write anywhere in the batch raises before anything is written
-        proposals = {i: self._proposal(op) for i, op in enumerate(ops) if _kind(op) == "write"}
+        proposals = self._proposals({i: op for i, op in enumerate(ops) if _kind(op) == "write"})
         results: list[Result] = [None] * len(ops)
         outcomes: list[GateOutcome] = []
         i = 0
@@ -429,20 +471,31 @@ class GatedStore(BaseStore):
             else:
                 raise ValueError(f"Unknown operation type: {type(op).__name__}")
 
-    def _proposal(self, op: PutOp) -> MemoryWrite:
+    def _proposals(self, ops: dict[int, PutOp]) -> dict[int, MemoryWrite]:
+        """The proposals of a batch's puts (by their place in it). In a LangGraph task, each gets an id derived
+        from the task and what it puts: the same task putting the same thing from the same source (a re-run from
+        its checkpoint) is the same proposal, and its repeats within one run of the task are counted
+        (``_RepeatCounter``), once every put of the batch is a valid proposal."""
         config = _run_config()
         cfg = config.get("configurable") or {}
-        value, ttl = dict(op.value), self._ttl(op.ttl)
-        derived: dict[str, str] = {}
+        built = {i: self._proposal(op, cfg) for i, op in ops.items()}
         task_id = _task_id(config)
-        if task_id:
-            # the same task putting the same thing from the same source (a re-run from its checkpoint) is the
-            # same proposal. One run of a node that puts X, then Y, then X again under one key gets the first X's
-            # outcome for the last put, and keeps Y: ids cannot tell a re-run from a repeat within a run
-            written = [list(op.namespace), op.key, value, op.index, ttl, _write_context.get()]
-            derived["id"] = derived_id(task_id, "put", canonical_text(written))
+        if not task_id:
+            return built
+        run = cfg.get(RUNTIME_KEY)
+        for i, proposal in built.items():
+            op = ops[i]
+            written = canonical_text([list(op.namespace), op.key, proposal.value, op.index, proposal.ttl,
+                                      _write_context.get()])
+            repeat = 0 if run is None else _REPEATS.seen_before(task_id, run, written)
+            built[i] = proposal.model_copy(update={"id": derived_id(
+                task_id, "put", written, *([f"repeat={repeat}"] if repeat else []))})
+        return built
+
+    def _proposal(self, op: PutOp, cfg: Mapping[str, Any]) -> MemoryWrite:
+        value = dict(op.value)
         return MemoryWrite(namespace=op.namespace, key=op.key, value=value, provenance=self._provenance(value, cfg),
-                           index=op.index, ttl=ttl, **derived)
+                           index=op.index, ttl=self._ttl(op.ttl))
 
     def _deletes(self, ops: list[PutOp]) -> None:
         """Ledger, then apply, a run of deletes (``Gatekeeper.record_deletes``): a ledger that cannot be
