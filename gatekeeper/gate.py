@@ -497,16 +497,19 @@ class Gatekeeper:
         try:
             self.ledger.last()
             return 0
-        except LedgerCorruptError:
+        except LedgerCorruptError as exc:
             removed = self.ledger.repair_torn_tail(record=True)
             if removed:
                 log.warning("gate.ledger_tail_repaired", bytes=len(removed), path=str(self.ledger.path))
                 return len(removed)
             if strict:
+                # what is wrong with it (a blank line an editor or `echo >>` left, an edited entry), not only that
+                # something is
+                problem = str(exc).partition("last line is bad (")[2].rpartition("); refusing")[0] or str(exc)
                 raise LedgerCorruptError(
-                    f"ledger {self.ledger.path}: the last entry does not verify (not a torn write: the file "
-                    "was edited). The gate will not record decisions on a ledger it cannot chain onto; run "
-                    "`gatekeeper ledger verify` and restore the ledger.") from None
+                    f"ledger {self.ledger.path}: its last line is complete but is no entry that verifies "
+                    f"({problem}): not a torn write, the file was edited. The gate will not record decisions on "
+                    "a ledger it cannot chain onto; run `gatekeeper ledger verify` and restore the ledger.") from None
             raise
 
     def _append(self, event: str, /, **fields: Any) -> None:

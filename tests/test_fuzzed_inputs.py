@@ -60,3 +60,19 @@ def test_a_value_the_ledger_cannot_record_or_with_nothing_in_it_is_refused_befor
 def test_a_value_with_something_in_it_is_kept():
     for value in ({"retries": 3}, {"enabled": False}, {"content": "", "tags": ["ops"]}, {"content": "ok 😀"}):
         assert MemoryWrite(namespace=NS, value=value).value == value
+
+
+def test_a_gate_refusing_a_ledger_that_ends_in_a_blank_line_says_so(tmp_path, reviewer):
+    """A ledger ending in an empty line (what an editor or `echo >>` leaves) was refused with "the last entry does
+    not verify (not a torn write: the file was edited)": its last entry does verify; the blank line is the
+    problem, and the message now names it."""
+    from gatekeeper.ledger import LedgerCorruptError
+
+    gate = make_gate(tmp_path, reviewer, memory_store=InMemoryStore())
+    GatedStore(gate.memory_store, gate=gate, agent_id="a1").put(NS, "k", {"content": "Deploys run on Tuesdays."})
+    gate.close()
+    with (tmp_path / "ledger.jsonl").open("a") as f:
+        f.write("\n")
+    with pytest.raises(LedgerCorruptError, match="blank line") as refused:
+        make_gate(tmp_path, reviewer, memory_store=InMemoryStore())
+    assert "not a torn write" in str(refused.value)
