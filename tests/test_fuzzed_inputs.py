@@ -76,3 +76,19 @@ def test_a_gate_refusing_a_ledger_that_ends_in_a_blank_line_says_so(tmp_path, re
     with pytest.raises(LedgerCorruptError, match="blank line") as refused:
         make_gate(tmp_path, reviewer, memory_store=InMemoryStore())
     assert "not a torn write" in str(refused.value)
+
+
+def test_normalising_long_runs_of_spaces_or_a_long_word_does_not_hang():
+    """Three patterns of the normaliser were tried from every character of a long run, each try taking the rest
+    of the run: a <!DOCTYPE with 62,000 spaces took 22 s, a 62,000-letter word in a processing instruction 20 s,
+    63,000 no-break spaces 5 s (a write near the size limit held its key and a worker that long). Run in a child
+    with a limit far above what linear work takes, so a hang fails the test instead of stalling the suite."""
+    import subprocess
+    import sys
+
+    code = ("from gatekeeper.normalize import normalize\n"
+            "for text in ('<!DOCTYPE html' + ' ' * 62000 + '>', '<?xml ' + 'a' * 62000 + '?>', '\\u00a0' * 63000,\n"
+            "             '\\u00e9' + ' ' * 62000):\n"
+            "    normalize(text)\n")
+    done = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
