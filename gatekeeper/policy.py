@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence, get_args
 
@@ -534,6 +535,29 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+#: the most values (mappings, lists, scalars) a policy file may stand for once its aliases are expanded: the
+#: shipped files hold a few thousand
+MAX_EXPANDED_VALUES = 200_000
+
+
+def _expanded_size(node: yaml.Node | None, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded, counting each node once (``sizes``, by node
+    id): linear in the file however far its aliases expand. RecursionError for an anchor used inside itself."""
+    if node is None:
+        return 0
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(_expanded_size(v, sizes) for v in node.value)
+    else:
+        n = 1
+    sizes[id(node)] = n
+    return n
+
+
 def _cut_by_comment(node: yaml.Node | None, lines: Sequence[str], in_list: bool = False) -> list[tuple[int, str]]:
     """The list items written without quotes whose line goes on with `` #``: YAML reads that as a comment, so
     ``- Post updates in the #ops channel.`` is the item ``Post updates in the``, an exemplar, a pattern or an
@@ -685,6 +709,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     digest = hashlib.sha256()
     for f in files:
         try:
+            if not stat.S_ISREG(f.stat().st_mode):
+                # a FIFO named *.yaml: reading it waited for a writer, and a gate start, lint or reload with it
+                problems.append((str(f), None, "is not a regular file (a FIFO, socket or device): refused; a "
+                                               "policy file holds text"))
+                continue
             raw = f.read_bytes()
         except OSError as exc:  # a dangling link, no permission: refused like any other broken file
             problems.append((str(f), None, f"cannot be read: {exc.strerror or exc}"))
@@ -719,6 +748,14 @@ def load_policy(path: str | Path | None = None) -> Policy:
             continue
         file_map: dict[tuple, tuple[str, int]] = {}
         try:
+            values = _expanded_size(node, {})
+            if values > MAX_EXPANDED_VALUES:
+                # "billion laughs": each alias stands for its anchor's whole value, so nine lists of nine aliases
+                # of the one before stand for 9**9 values; every walk of the document (and the schema's check of
+                # it) took that long, and a gate start, `policy lint` or a reload hung until memory ran out
+                problems.append((str(f), None, f"its aliases (*name) expand to more than {MAX_EXPANDED_VALUES:,} "
+                                               "values: refused; a policy written out whole is far smaller"))
+                continue
             cut = _cut_by_comment(node, text.splitlines())
             _line_map(node, str(f), (), file_map)
         except RecursionError:  # "a: &x [*x]": an anchor used inside itself

@@ -92,3 +92,43 @@ def test_normalising_long_runs_of_spaces_or_a_long_word_does_not_hang():
             "    normalize(text)\n")
     done = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_policy_whose_aliases_expand_exponentially_is_refused_at_once(pdir):
+    """Nine lists of nine aliases of the one before stand for 9**9 values: walking the document for its lines
+    hung `policy lint`, a gate start and a reload until memory ran out. Refused, naming the file, without the
+    walk. Run in a child with a limit, so a hang fails the test instead of stalling the suite."""
+    import subprocess
+    import sys
+
+    bomb = "lol0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    with (pdir / "policy.yaml").open("a") as f:
+        f.write("\n" + bomb)
+    code = ("import sys\n"
+            "from gatekeeper.policy import PolicyError, load_policy\n"
+            "try:\n"
+            "    load_policy(sys.argv[1])\n"
+            "except PolicyError as exc:\n"
+            "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(pdir)], timeout=60, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "policy.yaml" in done.stdout and "aliases (*name) expand to more than 200,000 values" in done.stdout
+    # an anchor used a few times, as an editor may to share a setting, still loads
+    from gatekeeper.policy import load_policy
+
+    text = (pdir / "policy.yaml").read_text()
+    shared = text[:text.index("\nlol0:")].replace("  tool:       {trust: 0.3}", "  tool:       &low {trust: 0.3}")
+    (pdir / "policy.yaml").write_text(shared.replace("  peer_agent: {trust: 0.3}", "  peer_agent: *low"))
+    assert load_policy(pdir).trust["peer_agent"].trust == 0.3
+
+
+def test_a_fifo_named_like_a_policy_file_is_refused_not_waited_on(pdir):
+    """``load_policy`` read a FIFO named *.yaml and waited for a writer forever (a gate start, lint, reload)."""
+    import os
+
+    from gatekeeper.policy import PolicyError, load_policy
+
+    os.mkfifo(pdir / "extra.yaml")
+    with pytest.raises(PolicyError, match="extra.yaml.*not a regular file"):
+        load_policy(pdir)
