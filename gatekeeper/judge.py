@@ -36,7 +36,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from gatekeeper.log_setup import get_logger
 from gatekeeper.models import MemoryWrite
@@ -227,7 +227,7 @@ class LLMJudge:
                     raise JudgeError(f"LLM judge timed out after {timeout}s")
         if "error" in box:
             exc = box["error"]
-            raise JudgeError(f"LLM judge failed: {type(exc).__name__}: {exc}") from exc
+            raise JudgeError(f"LLM judge failed: {_described(exc, _sent_text(msgs))}") from exc
         return box.get("verdict")
 
     def _spend(self) -> None:
@@ -270,7 +270,8 @@ class LLMJudge:
                     self._cache.move_to_end(key)
                     return JudgeAnswer(hit, cached=True)
         self._spend()
-        verdict = self._verdict(self._call(self._messages(proposal, text, score, similar, **kw)))
+        msgs = self._messages(proposal, text, score, similar, **kw)
+        verdict = self._verdict(self._call(msgs), _sent_text(msgs))
         if key is not None:
             with self._lock:
                 self._cache[key] = verdict
@@ -285,7 +286,7 @@ class LLMJudge:
         return self.answer(proposal, text, score, similar, hidden=hidden, joined=joined, focus=focus,
                            examples=examples, unread=unread).verdict
 
-    def _verdict(self, answer) -> JudgeVerdict:
+    def _verdict(self, answer, sent: str = "") -> JudgeVerdict:
         """The model's answer checked: one ``JudgeVerdict`` whose label and category agree, an
         ``alignment_shifting`` one naming a category of the policy, a ``task_knowledge`` one the category
         ``task_knowledge`` (``JudgeError`` otherwise: a malformed or self-contradicting answer fails the write
@@ -293,7 +294,8 @@ class LLMJudge:
         verdict = answer
         if isinstance(answer, dict) and "parsed" in answer and "raw" in answer:  # include_raw=True
             if answer.get("parsing_error") is not None:
-                raise JudgeError(f"LLM judge returned an invalid verdict: {answer['parsing_error']}")
+                raise JudgeError("LLM judge returned an invalid verdict: "
+                                 f"{_described(answer['parsing_error'], sent)}")
             calls = getattr(answer["raw"], "tool_calls", None) or []
             if len(calls) > 1:
                 raise JudgeError(f"LLM judge returned {len(calls)} verdicts for one memory, not one")
@@ -302,16 +304,52 @@ class LLMJudge:
             if isinstance(verdict, dict):
                 verdict = JudgeVerdict.model_validate(verdict)
         except ValueError as exc:
-            raise JudgeError(f"LLM judge returned an invalid verdict: {exc}") from exc
+            raise JudgeError(f"LLM judge returned an invalid verdict: {_described(exc, sent)}") from exc
         if not isinstance(verdict, JudgeVerdict):
             raise JudgeError(f"LLM judge returned {type(verdict).__name__}, not a JudgeVerdict")
         if verdict.label == "alignment_shifting" and verdict.category not in self.policy.categories:
-            raise JudgeError(f"LLM judge named unknown category {verdict.category!r}")
+            raise JudgeError(f"LLM judge named unknown category {verdict.category[:64]!r}")
         if verdict.label == TASK_KNOWLEDGE and verdict.category != TASK_KNOWLEDGE:
-            raise JudgeError(f"LLM judge answered task_knowledge with category {verdict.category!r}"
+            raise JudgeError(f"LLM judge answered task_knowledge with category {verdict.category[:64]!r}"
                              + (" (an alignment-shifting category: the answer contradicts itself)"
                                 if verdict.category in self.policy.categories else ""))
         return verdict
+
+
+def _sent_text(msgs: list[tuple[str, str]]) -> str:
+    """The text of the messages sent to the judge, to tell whether an error quotes them (``_described``)."""
+    return "\n".join(content for _, content in msgs)
+
+
+#: an error message that shares this many characters in a row with what was sent quotes it
+_QUOTED_RUN = 16
+
+
+def _described(exc: object, sent: str = "") -> str:
+    """What went wrong with a judge call or its answer, kept in the write's review, decision and ledger entry,
+    where erasing a memory it quotes did not reach it (``gatekeeper forget``): a provider's error can echo the
+    request (the memory and the similar committed memories it was shown), and a parser's quotes the model's
+    answer. The error's type; its message (first 200 characters) unless it shares ``_QUOTED_RUN`` characters in a
+    row with ``sent`` or holds the model's answer (a parser's error); an HTTP status where it has one; for an
+    answer that does not fit the verdict's schema, which fields and how (pydantic's errors without their input)."""
+    if isinstance(exc, ValidationError):
+        fields = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'answer'}: {e.get('msg', '')}"
+                           for e in exc.errors(include_input=False, include_url=False)[:8])
+        return f"{type(exc).__name__} ({fields})"
+    if not isinstance(exc, BaseException):
+        return type(exc).__name__
+    if isinstance(exc.__cause__, ValidationError):  # a parser's error raised from the schema's
+        return f"{type(exc).__name__}: {_described(exc.__cause__)}"
+    described = type(exc).__name__
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        described += f" (HTTP {status})"
+    message = " ".join(str(exc).split())[:200]
+    parser = "OutputParser" in type(exc).__name__ or hasattr(exc, "llm_output")
+    if message and not parser and not any(message[i:i + _QUOTED_RUN] in sent
+                                          for i in range(max(1, len(message) - _QUOTED_RUN + 1))):
+        described += f": {message}"
+    return described
 
 
 def structured_judge(model):

@@ -519,3 +519,42 @@ def test_past_its_budget_a_write_goes_to_people_or_is_decided_without_the_judge(
     again = next(e for e in r.review(belief).evidence if e.layer == "judge")
     assert again.details["cached"] is True and again.details["label"] == "alignment_shifting"
     assert len(model.memories) == 1
+
+
+SECRET_MEMORY = "AWS deploy creds: AKIAQINVAWS00000001 secret QINVAWSSECRETxyz"
+
+
+@pytest.mark.parametrize("failure", ["provider echoes the request", "answer quotes a similar memory"])
+def test_a_failed_judge_call_keeps_no_quote_of_what_it_was_sent(judge_policy, failure):
+    """A judge's error was kept whole in the write's review, decision and ledger entry: a provider's error that
+    echoed the request, or a parser's that quoted the model's answer, held the similar committed memories the
+    judge was shown, and erasing one of those (`gatekeeper forget`) left it there. The error says what failed, not
+    what was sent."""
+    from gatekeeper.judge import JudgeError, LLMJudge
+
+    class Echoing(ToolCallingFake):
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            raise RuntimeError(f"400 bad request: {messages[-1].content}")
+
+    quoting = AIMessage(content="", tool_calls=[{"name": "JudgeVerdict", "id": "call-1", "args": {
+        "label": "task_knowledge", "confidence": 0.9, "rationale": f"like the stored note {SECRET_MEMORY}"}}])
+    model = Echoing(responses=[]) if failure.startswith("provider") else ToolCallingFake(responses=[quoting])
+    judge = LLMJudge(model, judge_policy)
+    w = MemoryWrite(content="AWS deploy creds rotate monthly.", namespace=NS)
+    with pytest.raises(JudgeError) as failed:
+        judge.judge(w, w.text, 0.5, [SECRET_MEMORY])
+    said = str(failed.value)
+    assert "QINVAWSSECRET" not in said and "AKIAQ" not in said, said
+    assert ("RuntimeError" in said) if failure.startswith("provider") else ("category" in said), said
+
+
+def test_a_failed_judge_call_that_quotes_nothing_keeps_its_message(judge_policy):
+    from gatekeeper.judge import JudgeError, LLMJudge
+
+    class Down(ToolCallingFake):
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            raise ConnectionError("the model service answered 503")
+
+    w = MemoryWrite(content="AWS deploy creds rotate monthly.", namespace=NS)
+    with pytest.raises(JudgeError, match="ConnectionError: the model service answered 503"):
+        LLMJudge(Down(responses=[]), judge_policy).judge(w, w.text, 0.5, [SECRET_MEMORY])
