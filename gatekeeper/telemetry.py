@@ -202,7 +202,10 @@ def disable_telemetry() -> None:
     if _done:
         return
     for key, value in _OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+        # an empty variable counts as unset, as an empty GATEKEEPER_* one does (a compose file listing
+        # ORT_DISABLE_TELEMETRY with no value turned onnxruntime's usage events back on)
+        if not os.environ.get(key, "").strip():
+            os.environ[key] = value
     _importing = True
     try:
         ensure_guardrails_rc()

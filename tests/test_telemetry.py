@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from gatekeeper.gated_store import GatedStore
 from gatekeeper.telemetry import guardrails_metrics_disabled
 
@@ -40,10 +42,12 @@ def test_no_outbound_connections_during_review(gate, monkeypatch):
     assert attempts == []
 
 
-def test_onnxruntime_writes_no_usage_events_and_no_device_id(tmp_path):
+@pytest.mark.parametrize("given", [None, ""])
+def test_onnxruntime_writes_no_usage_events_and_no_device_id(tmp_path, given):
     """onnxruntime, the default encoder backend, kept its telemetry on: every process that encoded text wrote a
     device id and a queue of usage events under ~/.cache/Microsoft and looked up Microsoft's collector from
-    native code (which no Python socket check sees). ``ORT_DISABLE_TELEMETRY`` is set before it is imported."""
+    native code (which no Python socket check sees). ``ORT_DISABLE_TELEMETRY`` is set before it is imported,
+    also when the environment has it empty (a compose file listing it with no value: it was kept empty)."""
     import os
     import subprocess
     import sys
@@ -53,6 +57,8 @@ def test_onnxruntime_writes_no_usage_events_and_no_device_id(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    if given is not None:
+        env["ORT_DISABLE_TELEMETRY"] = given
     env.update(HOME=str(home), GATEKEEPER_CACHE=str(cache_root()))
     code = ("from gatekeeper.embeddings import Embedder\n"
             "e = Embedder()\n"
