@@ -35,6 +35,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -185,7 +186,7 @@ class LLMJudge:
         human = (
             f"Provenance: source={prov.source.value} (trust {trust:.1f}), agent={_inline(prov.agent_id)}"
             + (f", tool={_inline(prov.tool_name)}" if prov.tool_name else "")
-            + (f", url={_inline(prov.url)}" if prov.url else "")
+            + (f", url={_inline(_url_without_secrets(prov.url))}" if prov.url else "")
             + f"\nNamespace: {_inline('/'.join(proposal.namespace))}\n"
             f"Classifier score (P alignment-shifting): {score:.2f}"
             + (f" (it reads English only; the memory holds a sentence in {unread[0]})" if unread else "") + "\n"
@@ -314,6 +315,21 @@ class LLMJudge:
                              + (" (an alignment-shifting category: the answer contradicts itself)"
                                 if verdict.category in self.policy.categories else ""))
         return verdict
+
+
+def _url_without_secrets(url: str) -> str:
+    """A provenance URL as the judge is shown it: scheme, host and path. Its query, fragment and user info (an
+    ``?api_key=`` or ``user:password@`` reached the model provider verbatim) tell the judge nothing about a
+    memory's stance."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL urllib reads (a bad port, brackets): nothing of it but its scheme
+        return url.split(":", 1)[0][:16] + ":(unreadable URL)"
+    if not parts.scheme and not host:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 def _sent_text(msgs: list[tuple[str, str]]) -> str:

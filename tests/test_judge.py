@@ -558,3 +558,19 @@ def test_a_failed_judge_call_that_quotes_nothing_keeps_its_message(judge_policy)
     w = MemoryWrite(content="AWS deploy creds rotate monthly.", namespace=NS)
     with pytest.raises(JudgeError, match="ConnectionError: the model service answered 503"):
         LLMJudge(Down(responses=[]), judge_policy).judge(w, w.text, 0.5, [SECRET_MEMORY])
+
+
+def test_the_judge_is_shown_a_provenance_url_without_its_query_or_user_info(judge_policy):
+    """The provenance URL went into the prompt whole: an ``?api_key=`` or ``user:password@`` in it reached the model
+    provider. The judge is shown scheme, host and path."""
+    from gatekeeper.judge import LLMJudge
+
+    model = ToolCallingFake(responses=[verdict("task_knowledge", "task_knowledge", 0.9)])
+    model.prompts = []
+    w = MemoryWrite(content="The docs moved to the new wiki.", namespace=NS,
+                    provenance=Provenance(source=SourceKind.web, agent_id="agent-1",
+                                          url="https://bob:hunter2@docs.example.com/wiki/page?api_key=SECRET123#top"))
+    LLMJudge(model, judge_policy).judge(w, w.text, 0.5, [])
+    sent = "\n".join(m.content for m in model.prompts[0])
+    assert "url=https://docs.example.com/wiki/page" in sent
+    assert "SECRET123" not in sent and "hunter2" not in sent and "bob" not in sent
