@@ -12,7 +12,8 @@ own stores).
 
 TTL: ``supports_ttl`` and ``ttl_config`` are the wrapped store's, so ``put(...,
 ttl=...)`` works where the wrapped store supports it, and a write without a TTL
-gets the wrapped store's ``default_ttl``.
+gets the wrapped store's ``default_ttl``; ``sweep_ttl``, ``start_ttl_sweeper`` and
+``stop_ttl_sweeper`` are the wrapped store's too (its sweeps are not ledgered).
 
 Provenance is never read from the memory value. It comes from the store's
 defaults, the ``write_context()`` context manager, and the LangGraph run config
@@ -263,6 +264,28 @@ class GatedStore(BaseStore):
     def ttl_config(self):  # type: ignore[override]
         """The wrapped store's (its ``default_ttl`` and ``refresh_on_read``)."""
         return getattr(self.store, "ttl_config", None)
+
+    def sweep_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped store's ``sweep_ttl`` (``SqliteStore``, ``PostgresStore``; a coroutine on their async
+        variants): it deletes the expired memories there. Those deletes are the store's own, not ledgered: the
+        ledger recorded each memory's TTL with its write."""
+        return self._wrapped_ttl_method("sweep_ttl")(*args, **kwargs)
+
+    def start_ttl_sweeper(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped store's ``start_ttl_sweeper`` (see ``sweep_ttl``)."""
+        return self._wrapped_ttl_method("start_ttl_sweeper")(*args, **kwargs)
+
+    def stop_ttl_sweeper(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped store's ``stop_ttl_sweeper`` (see ``sweep_ttl``)."""
+        return self._wrapped_ttl_method("stop_ttl_sweeper")(*args, **kwargs)
+
+    def _wrapped_ttl_method(self, name: str) -> Any:
+        method = getattr(self.store, name, None)
+        if not callable(method):
+            raise NotImplementedError(f"{type(self.store).__name__}, the store this GatedStore wraps, has no {name}: "
+                                      "it sweeps no expired memories (wrap a store with TTL support, such as "
+                                      "LangGraph's SqliteStore or PostgresStore)")
+        return method
 
     def _refuse_ttl(self, ttl: Any) -> None:
         """NotImplementedError for a TTL the wrapped store cannot apply, naming that store (LangGraph's own check

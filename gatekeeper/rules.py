@@ -19,20 +19,22 @@ from gatekeeper.models import SourceKind
 from gatekeeper.policy import Policy, Rule
 from gatekeeper.rule_matching import LiteralIndex, compile_patterns, could_match_in, match_rule
 from gatekeeper.lazy_imports import defer_rfc3987_syntax
+from gatekeeper.sqlite_adapters import kept_sqlite_adapters
 from gatekeeper.telemetry import check_guardrails_rc, disable_telemetry, silence_guardrails_in_process
 
 disable_telemetry()
 check_guardrails_rc()  # a ~/.guardrailsrc guardrails cannot read: one clear error here, not its traceback below
 defer_rfc3987_syntax()  # an IRI grammar guardrails' jsonschema would compile at import (cold start)
 
-from guardrails import Guard, OnFailAction  # noqa: E402
-from guardrails.validators import (  # noqa: E402
-    FailResult,
-    PassResult,
-    ValidationResult,
-    Validator,
-    register_validator,
-)
+with kept_sqlite_adapters():  # guardrails changes how every SQLite user of the process stores a datetime
+    from guardrails import Guard, OnFailAction  # noqa: E402
+    from guardrails.validators import (  # noqa: E402
+        FailResult,
+        PassResult,
+        ValidationResult,
+        Validator,
+        register_validator,
+    )
 
 silence_guardrails_in_process()
 

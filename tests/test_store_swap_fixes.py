@@ -1,6 +1,7 @@
 """What a team swapping LangGraph's stores for a GatedStore met (docs/reliability.md section 63): the same value
-written again within one run of a node was lost; the wrapped store's TTL sweeper was out of reach; a paged
-semantic search of the chroma store skipped and repeated memories whose scores tie.
+written again within one run of a node was lost; the wrapped store's TTL sweeper was out of reach, and swept
+memories that had not expired (guardrails' process-wide sqlite3 adapter); a paged semantic search of the chroma
+store skipped and repeated memories whose scores tie.
 """
 
 from __future__ import annotations
@@ -95,3 +96,53 @@ def test_a_retried_node_replays_its_repeats_and_proposes_nothing_again(tmp_path,
         assert inner.get(NS, "sched").value == X
     finally:
         gate.close()
+
+
+def test_the_wrapped_store_s_ttl_sweeper_is_reached_through_the_gated_store(tmp_path, reviewer):
+    """``GatedStore(SqliteStore(...))`` said ``supports_ttl`` but had no ``sweep_ttl`` / ``start_ttl_sweeper`` /
+    ``stop_ttl_sweeper`` (AttributeError): code written for LangGraph's stores broke when the gate wrapped them."""
+    import sqlite3
+    import time
+
+    import pytest
+    from langgraph.store.sqlite import SqliteStore
+
+    inner = SqliteStore(sqlite3.connect(tmp_path / "store.db", check_same_thread=False, isolation_level=None),
+                        ttl={"default_ttl": 60, "refresh_on_read": False, "sweep_interval_minutes": 5})
+    inner.setup()
+    gate = make_gate(tmp_path / "gate", reviewer, memory_store=inner)
+    store = GatedStore(inner, gate=gate, agent_id="agent-1")
+    try:
+        store.put(NS, "short", X, ttl=0.001)  # minutes: expires within a second
+        store.put(NS, "long", Y)
+        time.sleep(1.2)  # SqliteStore compares its expiry with SQLite's clock, in whole seconds
+        store.sweep_ttl()
+        # the unexpired one stays (its expiry was written as an integer, which SQLite sorts before the text it
+        # compares with, while guardrails' sqlite3 adapter was in force: every memory with a TTL was swept)
+        assert store.get(NS, "short") is None and store.get(NS, "long") is not None
+        store.start_ttl_sweeper()
+        store.stop_ttl_sweeper()
+    finally:
+        gate.close()
+    plain = InMemoryStore()
+    gate = make_gate(tmp_path / "plain", reviewer, memory_store=plain)
+    try:
+        with pytest.raises(NotImplementedError, match="InMemoryStore.*has no sweep_ttl"):
+            GatedStore(plain, gate=gate, agent_id="agent-1").sweep_ttl()
+    finally:
+        gate.close()
+
+
+def test_importing_gatekeeper_leaves_the_process_s_sqlite3_adapters_as_they_were():
+    """guardrails-ai registers a process-wide sqlite3 adapter writing datetimes as Unix seconds: LangGraph's
+    SqliteStore then wrote TTL expiries as integers, and its sweep deleted every memory with a TTL. Checked in a
+    fresh interpreter, where gatekeeper is what imports guardrails."""
+    import subprocess
+    import sys
+
+    code = ("import datetime, sqlite3\n"
+            "before = dict(sqlite3.adapters)\n"
+            "import gatekeeper.rules, gatekeeper.gated_store, gatekeeper.reviewer, gatekeeper.web.app\n"
+            "assert dict(sqlite3.adapters) == before, sqlite3.adapters\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,29 @@
+"""Keep the process's sqlite3 adapters as they were across an import that changes them.
+
+guardrails-ai (the rule layer's validator framework) registers, when imported, a process-wide sqlite3 adapter
+that writes every ``datetime`` as an integer of Unix seconds (``guardrails.call_tracing.sqlite_trace_handler``,
+for its own trace log, which the gate does not use). Every other SQLite user in the process changed with it:
+LangGraph's ``SqliteStore`` wrote a memory's TTL expiry as an integer, which SQLite sorts before any text, so
+its ``sweep_ttl`` deleted every memory with a TTL, expired or not, in any program that imported gatekeeper.
+
+``kept_sqlite_adapters()`` puts the registry of adapters back as it was before the block.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["kept_sqlite_adapters"]
+
+
+@contextmanager
+def kept_sqlite_adapters() -> Iterator[None]:
+    """Run the block (an import), then restore ``sqlite3.adapters`` to what it held before it."""
+    before = dict(sqlite3.adapters)
+    try:
+        yield
+    finally:
+        sqlite3.adapters.clear()
+        sqlite3.adapters.update(before)
