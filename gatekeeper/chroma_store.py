@@ -896,7 +896,8 @@ class ChromaMemoryStore(BaseStore):
         if want > 0:
             where = _where(base + [{"has_vec": True}])
             total = col.count()
-            n = want if flt is None else max(4 * want, 32)
+            # one past the page: the memories tied with its last one in score are fetched too (below)
+            n = want + 1 if flt is None else max(4 * want, 32)
             while True:
                 n_req = max(1, min(n, total))
                 try:
@@ -916,9 +917,14 @@ class ChromaMemoryStore(BaseStore):
                     value = json.loads(doc)
                     if flt is None or _matches(value, flt):
                         ranked.append((1.0 - float(dist), meta, value))
-                if len(ranked) >= want or len(ids) < n_req or n_req >= total:
+                # enough once a memory past the page scores below the page's last: every memory tied with that
+                # one is in hand. Chroma returns tied memories in no fixed order, and the page was cut among
+                # them, so a paged search returned some twice and skipped others
+                if (len(ranked) > want and ranked[-1][0] < ranked[want - 1][0]) or len(ids) < n_req \
+                        or n_req >= total:
                     break
                 n *= 4
+            ranked.sort(key=lambda r: (-r[0], r[1]["ns"], r[1]["key"]))  # ties in a fixed order
         kept = ranked[op.offset : op.offset + op.limit] if want > 0 else []
         out = [_to_search_item(meta, value, score, parsed=True) for score, meta, value in kept]
         if len(out) < op.limit:

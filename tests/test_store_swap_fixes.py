@@ -146,3 +146,37 @@ def test_importing_gatekeeper_leaves_the_process_s_sqlite3_adapters_as_they_were
             "assert dict(sqlite3.adapters) == before, sqlite3.adapters\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_paging_a_semantic_search_of_the_chroma_store_returns_each_memory_once(tmp_path):
+    """The same notes saved for three users score alike: chroma returns tied memories in no fixed order and the
+    page was cut among them, so paging through a search returned some twice and never returned others
+    (InMemoryStore pages them once each)."""
+    import hashlib
+
+    from gatekeeper.chroma_store import ChromaMemoryStore
+
+    def embed(texts):  # a deterministic bag of words: equal texts, equal vectors
+        out = []
+        for t in texts:
+            v = [0.0] * 16
+            for w in t.lower().split():
+                v[int(hashlib.md5(w.encode()).hexdigest(), 16) % 16] += 1.0
+            out.append(v)
+        return out
+
+    store = ChromaMemoryStore(path=tmp_path / "chroma", embed=embed)
+    notes = ["Deploys happen on Tuesdays", "The staging DB password rotates every 30 days",
+             "TPS reports go in ./Reports/TPS", "Log retention for the API gateway is 14 days"]
+    for user in ("u1", "u2", "u3", "u4"):
+        for i, note in enumerate(notes):
+            store.put(("memories", user), f"n{i}", {"content": note})
+    query = "when do deploys happen"
+    whole = [(x.namespace, x.key) for x in store.search(("memories",), query=query, limit=100)]
+    for size in (1, 2, 3, 5):
+        paged = [(x.namespace, x.key) for off in range(0, len(whole), size)
+                 for x in store.search(("memories",), query=query, limit=size, offset=off)]
+        assert paged == whole, size
+    assert len(whole) == 16 and len(set(whole)) == 16
+    scores = [x.score for x in store.search(("memories",), query=query, limit=100)]
+    assert scores == sorted(scores, reverse=True)
