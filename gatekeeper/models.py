@@ -188,8 +188,9 @@ class Provenance(BaseModel):
 
 
 def validate_namespace(namespace: tuple[str, ...] | list[str], *, stored: bool = False) -> tuple[str, ...]:
-    """Validate a LangGraph-style namespace; raise ValueError with the reason. ``stored``: a namespace read back
-    from the registry, taken as it was journaled (control characters were allowed before)."""
+    """Validate a LangGraph-style namespace; raise ValueError with the reason. ``stored``: a namespace that may
+    already be stored (read back from the registry, or named by a read or a delete), taken as it was written
+    (control characters were allowed before; a wrapped store may hold "/" and "\\" in labels)."""
     if isinstance(namespace, str):
         raise ValueError("namespace must be a tuple of strings, not a string")
     ns = tuple(namespace)
@@ -204,7 +205,9 @@ def validate_namespace(namespace: tuple[str, ...] | list[str], *, stored: bool =
             raise ValueError(f"namespace label {i} is empty")
         if "." in label:
             raise ValueError(f"namespace label {label!r} contains '.'")
-        if label in {"..", "*"} or "/" in label or "\\" in label or "\x00" in label:
+        if label in {"..", "*"} or "\x00" in label or (not stored and ("/" in label or "\\" in label)):
+            # a namespace already in a wrapped store ("CORP\\alice", "src/lib": LangGraph's stores take them) was
+            # listed by list_namespaces and search, yet could not be read or deleted by its name
             raise ValueError(f"namespace label {label!r} contains a path or wildcard character")
         if not stored and (odd := first_unshown(label)) is not None:
             raise ValueError(f"namespace label {label!r} holds U+{ord(odd):04X}, a line break, control or invisible "

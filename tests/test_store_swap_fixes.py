@@ -180,3 +180,28 @@ def test_paging_a_semantic_search_of_the_chroma_store_returns_each_memory_once(t
     assert len(whole) == 16 and len(set(whole)) == 16
     scores = [x.score for x in store.search(("memories",), query=query, limit=100)]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_namespace_already_in_the_wrapped_store_with_a_slash_can_be_read_and_deleted(tmp_path, reviewer):
+    """LangGraph's stores take "/" and "\\" in labels. Wrapped, such a namespace was listed by list_namespaces and
+    search, but get, a search of it and delete raised: its memories could be neither read nor removed. New writes
+    to it are still refused (the review queue and CLI show namespaces "/"-joined)."""
+    import pytest
+
+    inner = InMemoryStore()
+    for ns in (("users", "CORP\\alice"), ("src/lib", "notes")):
+        inner.put(ns, "k", {"content": "Deploys happen on Tuesdays."})
+    gate = make_gate(tmp_path, reviewer, memory_store=inner)
+    store = GatedStore(inner, gate=gate, agent_id="agent-1")
+    try:
+        assert set(store.list_namespaces()) == {("users", "CORP\\alice"), ("src/lib", "notes")}
+        for ns in (("users", "CORP\\alice"), ("src/lib", "notes")):
+            assert store.get(ns, "k").value == {"content": "Deploys happen on Tuesdays."}
+            assert [i.key for i in store.search(ns)] == ["k"]
+            store.delete(ns, "k")
+            assert inner.get(ns, "k") is None
+            with pytest.raises(ValueError, match="path or wildcard character"):
+                store.put(ns, "k2", {"content": "Deploys happen on Tuesdays."})
+        assert [e for e in gate.ledger.entries() if e["event"] == "memory.deleted"]
+    finally:
+        gate.close()
