@@ -679,6 +679,13 @@ def ensure_classifier(policy: Policy, embedder: Embedder, *, retrain: bool = Fal
         return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)
     if not retrain:  # said before the training lock, which a process making the same artifact may hold a while
         _warn_rebuilt(artifact_dir(key), encoder_precision(getattr(embedder, "backend", None)))
+        if progress is None and not artifact_dir(key).is_dir():
+            # a first write in a fresh install, or after a policy edit that changed the exemplars, waited minutes
+            # in silence (with no progress bar to say why)
+            events.warning("classifier.training", artifact=str(artifact_dir(key)),
+                           action="no classifier is cached for this policy and corpus: training one now, in this "
+                                  "call (minutes of CPU: about 10 to 20 on two cores); `gatekeeper train` does it "
+                                  "at set-up, with a progress bar, so that no write waits for it")
     with training_lock(key, waiting=lambda: log.info(
             "classifier %s is being trained by another process; waiting for it", key)):
         return _ensure_classifier(policy, embedder, key, base, examples, retrain, progress, config)

@@ -330,11 +330,35 @@ def test_a_missing_artifact_file_is_warned_of_before_the_classifier_is_trained_a
                                                                                       artifact_key):
     """Training itself is not run: this process holds the artifact's training lock, and the child, once it has
     said what it is about to do, waits for it and is killed."""
-    from gatekeeper.classifier import training_lock
-
     artifact = _cache_copy(artifact_key, tmp_path / "cache")
     (artifact / "heads.npz").unlink()
-    monkeypatch.setenv("GATEKEEPER_CACHE", str(tmp_path / "cache"))
+    events = _events_until_the_training_lock(artifact_key, tmp_path / "cache", monkeypatch)
+    [warning] = [e for e in events if e["event"] == "classifier.artifact_incomplete"]
+    assert warning["level"] == "warning" and warning["missing"] == ["heads.npz"]
+    assert warning["artifact"] == str(artifact) and "training the classifier again" in warning["action"]
+
+
+def test_a_first_write_that_trains_the_classifier_says_so_first(tmp_path, monkeypatch, artifact_key):
+    """With no classifier cached (a fresh install, or a policy edit that changed its exemplars), the first write
+    trained one for minutes in silence: no progress bar outside `gatekeeper train`, and no warning."""
+    from gatekeeper.settings import cache_root
+
+    for sub in ("keys", "base_models"):
+        if (cache_root() / sub).is_dir():
+            shutil.copytree(cache_root() / sub, tmp_path / "cache" / sub)
+    events = _events_until_the_training_lock(artifact_key, tmp_path / "cache", monkeypatch)
+    [warning] = [e for e in events if e["event"] == "classifier.training"]
+    assert warning["level"] == "warning" and "gatekeeper train" in warning["action"]
+    assert warning["artifact"] == str(tmp_path / "cache" / "classifier" / artifact_key)
+
+
+def _events_until_the_training_lock(artifact_key: str, cache: Path, monkeypatch) -> list[dict]:
+    """The log events of a child that loads the classifier from ``cache``, up to where it waits for the artifact's
+    training lock, which this process holds (in the same cache): training itself is not run (the child is killed
+    there)."""
+    from gatekeeper.classifier import training_lock
+
+    monkeypatch.setenv("GATEKEEPER_CACHE", str(cache))
     code = ("from gatekeeper.log_setup import configure_logging\n"
             "configure_logging('info')\n"
             "from gatekeeper.classifier import ensure_classifier\n"
@@ -344,7 +368,8 @@ def test_a_missing_artifact_file_is_warned_of_before_the_classifier_is_trained_a
     lines: queue.Queue[str | None] = queue.Queue()
     with training_lock(artifact_key):
         child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                 text=True, env={**os.environ, "GATEKEEPER_CACHE": str(tmp_path / "cache")})
+                                 text=True, env={**os.environ, "GATEKEEPER_CACHE": str(cache),
+                                                 "GATEKEEPER_EMBED_BACKEND": "torch"})
 
         def pump():
             for ln in child.stderr:
@@ -369,7 +394,4 @@ def test_a_missing_artifact_file_is_warned_of_before_the_classifier_is_trained_a
             child.kill()  # before the lock is let go: it never trains
             child.wait()
     assert any("waiting for it" in ln for ln in seen), "".join(seen)[-3000:]
-    events = [json.loads(ln) for ln in seen if ln.startswith("{")]
-    [warning] = [e for e in events if e["event"] == "classifier.artifact_incomplete"]
-    assert warning["level"] == "warning" and warning["missing"] == ["heads.npz"]
-    assert warning["artifact"] == str(artifact) and "training the classifier again" in warning["action"]
+    return [json.loads(ln) for ln in seen if ln.startswith("{")]
