@@ -60,11 +60,21 @@ PolicyDir = typer.Option(None, "--policy", envvar="GATEKEEPER_POLICY_DIR", callb
                          help="Policy directory.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gatekeeper import __version__
+
+        console.print(f"gatekeeper {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(log_level: Optional[str] = typer.Option(
         None, "--log-level", envvar="GATEKEEPER_LOG_LEVEL", show_envvar=True, callback=_blank_as_unset,
         help="Least severe log event to print (debug, info, warning, error, critical), as JSON lines on "
-             "stderr. Default info.")) -> None:
+             "stderr. Default info."),
+        version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                     help="Print the version and exit.")) -> None:
     from gatekeeper.log_setup import LogLevelError, configure_logging
     from gatekeeper.telemetry import guardrails_rc_problem
 

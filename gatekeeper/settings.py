@@ -3,7 +3,8 @@
 Environment variables override the defaults:
 
 * ``GATEKEEPER_DATA_DIR``   default ``./.gatekeeper`` — chroma/, gatekeeper.db, ledger.jsonl
-* ``GATEKEEPER_POLICY_DIR`` default ``policies/`` of this checkout
+* ``GATEKEEPER_POLICY_DIR`` default the package's own policy: ``policies/`` of a source checkout,
+  ``gatekeeper/policies_default`` of a wheel
 * ``GATEKEEPER_CACHE``      default ``~/.cache/gatekeeper`` — trained classifier and screen artifacts,
   ONNX exports of the encoders
 * ``GATEKEEPER_EMBED_BACKEND`` default ``onnx`` (onnxruntime); ``torch`` runs sentence-transformers

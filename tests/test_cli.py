@@ -437,3 +437,11 @@ def test_a_policy_that_does_not_load_says_how_to_reach_the_queue_meanwhile(gate,
     assert "rules.yaml" in flat and "running gates keep the policy they loaded" in flat and "--policy DIR" in flat
     r = runner.invoke(app, ["review", "list", "--data-dir", data, "--policy", str(REPO / "policies")])
     assert r.exit_code == 0, r.output
+
+
+def test_version_prints_the_package_version():
+    """There was no `gatekeeper --version`: an operator could not say which release a host ran."""
+    from gatekeeper import __version__
+
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"gatekeeper {__version__}", r.output

@@ -58,3 +58,11 @@ print(json.dumps({"package": gatekeeper.__file__, "policy_dir": str(default_poli
 
     assert got["dev_rows"] == len(load_corpus("dev")) > 1000
     assert "queue.html" in got["templates"]
+    # a type checker reads the package's annotations (no py.typed: mypy said import-untyped), and the
+    # dependencies say what the code needs: Overwrite came in langgraph 1.0.2, and the packages imported directly
+    assert (site / "gatekeeper" / "py.typed").is_file()
+    meta, = site.glob("gatekeeper-*.dist-info/METADATA")
+    requires = [ln.split(":", 1)[1].strip() for ln in meta.read_text().splitlines() if ln.startswith("Requires-Dist:")]
+    assert "langgraph<2,>=1.0.2" in requires, requires
+    assert {"click", "scipy", "tokenizers", "starlette", "markupsafe", "typing-extensions"} <= {
+        r.split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip().lower() for r in requires}
