@@ -129,15 +129,15 @@ class OnnxSentenceEncoder:
 
     @staticmethod
     def export_key(model_dir: Path) -> str:
-        """Identity of a model directory: its path and each file's name, size and modification time."""
+        """Identity of a model directory: a hash of what its files hold (``classifier.base_model_id``, remembered
+        by their sizes and times). It was the directory's path with its files' times, so every virtual
+        environment (a CI run, each project that installs the package) made its own 90 MB export of the same
+        weights."""
         import hashlib
 
-        h = hashlib.sha256(str(Path(model_dir).resolve()).encode())
-        for f in sorted(Path(model_dir).rglob("*")):
-            if f.is_file() and f.suffix in (".safetensors", ".bin", ".json", ".txt"):
-                st = f.stat()
-                h.update(f"{f.relative_to(model_dir)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()[:20]
+        from gatekeeper.classifier import base_model_id
+
+        return hashlib.sha256(base_model_id(Path(model_dir)).partition("|")[2].encode()).hexdigest()[:20]
 
     @staticmethod
     def export(model_dir: Path, out: Path | None = None) -> Path:

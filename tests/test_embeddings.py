@@ -113,3 +113,18 @@ def test_fit_cuts_a_text_to_what_the_encoder_reads(embedder):
     assert embedder.fit("alpha beta", 0) == ""
     with pytest.raises(ValueError, match="keep must be"):
         embedder.fit("alpha", 3, "middle")
+
+
+def test_the_onnx_export_of_a_model_is_keyed_by_what_its_files_hold_not_where_they_are(tmp_path):
+    """The export was keyed by the model directory's path: every virtual environment (each CI run, each project
+    installing the package) made its own 90 MB export of the same weights. Another copy of the same files is the
+    same export; a change to them is another."""
+    import shutil
+
+    from gatekeeper.embeddings import OnnxSentenceEncoder, bundled_model_dir
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundled_model_dir(), copy)
+    assert OnnxSentenceEncoder.export_key(copy) == OnnxSentenceEncoder.export_key(bundled_model_dir())
+    (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")
+    assert OnnxSentenceEncoder.export_key(copy) != OnnxSentenceEncoder.export_key(bundled_model_dir())
