@@ -87,3 +87,17 @@ def test_a_session_ends_after_a_time_without_use_and_a_decision_sent_then_keeps_
         clock.offset += 50 * 60
         r = again.get("/queue")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_over_https_behind_a_proxy_every_cookie_is_secure(gate, accounts):
+    """A queue served on 127.0.0.1 behind a TLS proxy (uvicorn trusting its X-Forwarded-Proto) set its session
+    cookie without Secure (the default follows the host it listens on), and sent no HSTS header."""
+    from gatekeeper.review_service import ReviewService
+
+    app = create_app(ReviewService(gate), accounts, secret_key=b"s" * 64)
+    for base, secure in (("https://testserver", True), ("http://testserver", False)):
+        client = TestClient(app, follow_redirects=False, base_url=base)
+        page = client.get("/login")
+        cookies = page.headers.get_list("set-cookie")
+        assert cookies and all(("; Secure" in c) is secure for c in cookies), cookies
+        assert ("strict-transport-security" in page.headers) is secure

@@ -448,6 +448,20 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             set_session(response, {**sess, "at": sess.get("at", int(time.time()))})
         return response
 
+    @app.middleware("http")
+    async def _secure_over_https(request: Request, call_next):
+        """Over HTTPS (served with TLS, or behind a TLS proxy on loopback whose X-Forwarded-Proto uvicorn trusts:
+        ``--forwarded-allow-ips``), every cookie is ``Secure`` and the answer says to keep to HTTPS (HSTS): a
+        proxied queue on 127.0.0.1 set its session cookie without ``Secure``, sent again over plain HTTP."""
+        response = await call_next(request)
+        if request.url.scheme == "https":
+            raw = response.raw_headers
+            for i, (name, value) in enumerate(raw):
+                if name == b"set-cookie" and b"; secure" not in value.lower():
+                    raw[i] = (name, value + b"; Secure")
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
     @app.exception_handler(_NeedLogin)
     async def _need_login(request: Request, exc: _NeedLogin):
         if request.method in ("GET", "HEAD"):
