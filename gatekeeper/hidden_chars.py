@@ -50,7 +50,10 @@ def part_of_emoji(text: str, i: int) -> bool:
         return bool(prev) and (_emoji_like(prev) or prev in "0123456789#*")
     if ch == "\u200d":
         after = text[i + 1] if i + 1 < len(text) else ""
-        return bool(prev and after) and (_emoji_like(prev) or prev == "\ufe0f") and _emoji_like(after)
+        # after U+FE0F only where that selector is itself an emoji's ("❤️‍🔥"): after a stray one ("X\ufe0f\u200d😀")
+        # the joiner hid, unmarked, and stayed in the text with its hidden characters taken out
+        return bool(prev and after) and _emoji_like(after) and (
+            _emoji_like(prev) or (prev == "\ufe0f" and part_of_emoji(text, i - 1)))
     return False
 
 

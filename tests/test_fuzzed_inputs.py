@@ -132,3 +132,17 @@ def test_a_fifo_named_like_a_policy_file_is_refused_not_waited_on(pdir):
     os.mkfifo(pdir / "extra.yaml")
     with pytest.raises(PolicyError, match="extra.yaml.*not a regular file"):
         load_policy(pdir)
+
+
+def test_a_joiner_after_a_stray_variation_selector_is_hidden_and_taken_out():
+    """A zero-width joiner after a U+FE0F that glues no emoji counted as an emoji's glue: ``reveal`` showed it
+    unmarked, and ``strip_hidden`` left it (the review page's edit box was prefilled with text its own check
+    refused). An emoji joined after its selector ("❤️‍🔥") still shows whole."""
+    from gatekeeper.hidden_chars import hidden_in, reveal, strip_hidden
+
+    stray = "X\ufe0f\u200d\U0001F600"
+    assert hidden_in(stray) == ["U+FE0F", "U+200D"]
+    assert strip_hidden(stray) == "X\U0001F600" and hidden_in(strip_hidden(stray)) == []
+    assert "\u200d" not in reveal(stray)
+    heart_on_fire = "\u2764\ufe0f\u200d\U0001F525"
+    assert hidden_in(heart_on_fire) == [] and strip_hidden(heart_on_fire) == heart_on_fire
