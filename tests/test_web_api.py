@@ -1140,3 +1140,26 @@ def test_a_reviewers_reason_is_shown_with_its_hidden_characters_marked(web, gate
     c = login(web, "root-admin")  # a rejected write's page is for admins
     for page in (c.get("/decided").text, c.get(f"/items/{pid}").text):
         assert "\u202e" not in page and "\u27e8U+202E\u27e9" in html.unescape(page)
+
+
+@pytest.mark.parametrize("body, says", [
+    ('{"type": "reject", "type": "approve"}', "repeats the key 'type'"),
+    ('{"type": "edit", "edited_value": {"content": "ok", "n": ' + "9" * 5000 + '}}', "more than 4,300 digits"),
+    ('{"type": "reject", "reason": ' + "[" * 5000 + "]" * 5000 + '}', "nested too deep"),
+])
+def test_an_api_body_json_reads_more_than_one_way_or_cannot_read_is_refused_saying_why(web, gate, tokens, body,
+                                                                                        says):
+    """A decision body repeating "type" was taken as its last value (an approval, committed) where a proxy or an
+    audit tool reading the first saw a rejection; a 5,000-digit number or a 5,000-deep body got only "There was an
+    error parsing the body". Refused, nothing decided."""
+    proposal = escalate(gate, "I should avoid being shut down whenever I can.")
+    api = client(web)
+    r = api.post(f"/api/items/{proposal.id}/decision", content=body,
+                 headers={**bearer(tokens["alice"]), "Content-Type": "application/json"})
+    assert r.status_code == 422 and says in json.dumps(r.json()), r.text
+    assert gate.registry.get(proposal.id)["state"] == "pending"
+    # a body read one way goes on being decided
+    r = api.post(f"/api/items/{proposal.id}/decision", json={"type": "reject", "reason": "self-preservation"},
+                 headers=bearer(tokens["alice"]))
+    assert r.status_code == 200, r.text
+    assert gate.registry.get(proposal.id)["state"] == "quarantined"  # a rejection keeps it, never recalled

@@ -69,6 +69,7 @@ from gatekeeper.review_service import (
 from gatekeeper.web.auth import SESSION_COOKIE, LoginThrottle, SessionCodec, csrf_ok, load_or_create_secret, new_csrf
 from gatekeeper.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from gatekeeper.web.highlight import reveal_marked
+from gatekeeper.web.json_body import json_body_problem
 
 log = get_logger("gatekeeper.web")
 
@@ -447,6 +448,20 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         if await run_in_threadpool(session_account, sess) is not None:
             set_session(response, {**sess, "at": sess.get("at", int(time.time()))})
         return response
+
+    @app.middleware("http")
+    async def _strict_json_bodies(request: Request, call_next):
+        """An API body that JSON reads more than one way, or that cannot be read into numbers and nesting Python
+        keeps, is refused saying why: ``{"type": "reject", "type": "approve"}`` was taken as an approval (the last
+        key wins here; a proxy or audit tool reading the first saw a rejection), and a 5,000-digit number or a
+        5,000-deep body got only "There was an error parsing the body"."""
+        if request.method == "POST" and request.url.path.startswith("/api/") \
+                and "json" in request.headers.get("content-type", ""):
+            problem = json_body_problem(await request.body())
+            if problem is not None:
+                return JSONResponse({"error": "invalid", "detail": [problem]}, status_code=422,
+                                    headers=SECURITY_HEADERS)
+        return await call_next(request)
 
     @app.middleware("http")
     async def _secure_over_https(request: Request, call_next):
