@@ -50,11 +50,20 @@ class _Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_truth_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name not in cls.model_fields:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        kinds = {annotation, *get_args(annotation)}
         # YAML's true/false would pass as 1 and 0 (`threshold: true` switched a category's threshold off)
-        if isinstance(value, bool) and info.field_name in cls.model_fields:
-            annotation = cls.model_fields[info.field_name].annotation
-            if {float, int} & {annotation, *get_args(annotation)}:
-                raise ValueError(f"must be a number, not {str(value).lower()}")
+        if isinstance(value, bool) and {float, int} & kinds:
+            raise ValueError(f"must be a number, not {str(value).lower()}")
+        # and the reverse: a quoted 'yes', or 1, read as true (pydantic's lax booleans), in a file whose other
+        # switches are written true and false
+        if bool in kinds and not isinstance(value, bool) and value is not None:
+            raise ValueError(f"must be true or false, not {value!r}"[:120])
+        # a !!binary value read as its bytes' text
+        if isinstance(value, (bytes, bytearray)):
+            raise ValueError("must be text, not binary (!!binary)")
         return value
 
 

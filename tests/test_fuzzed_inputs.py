@@ -146,3 +146,29 @@ def test_a_joiner_after_a_stray_variation_selector_is_hidden_and_taken_out():
     assert "\u200d" not in reveal(stray)
     heart_on_fire = "\u2764\ufe0f\u200d\U0001F525"
     assert hidden_in(heart_on_fire) == [] and strip_hidden(heart_on_fire) == heart_on_fire
+
+
+@pytest.mark.parametrize("written, says", [
+    ("  review_clauses: 'yes'", "must be true or false, not 'yes'"),
+    ("  review_clauses: 1", "must be true or false, not 1"),
+])
+def test_a_policy_switch_written_as_other_than_true_or_false_is_refused(pdir, written, says):
+    """pydantic's lax booleans read a quoted 'yes', or 1, as true, in a file whose switches are written true and
+    false: a typo of a switch changed it silently."""
+    from gatekeeper.policy import PolicyError, load_policy
+
+    text = (pdir / "policy.yaml").read_text()
+    assert text.count("  review_clauses: true") == 1
+    (pdir / "policy.yaml").write_text(text.replace("  review_clauses: true", written))
+    with pytest.raises(PolicyError, match=says):
+        load_policy(pdir)
+
+
+def test_a_policy_text_written_as_binary_is_refused(pdir):
+    """``name: !!binary aGVsbG8=`` loaded as the name "hello" (the bytes read as text)."""
+    from gatekeeper.policy import PolicyError, load_policy
+
+    text = (pdir / "policy.yaml").read_text()
+    (pdir / "policy.yaml").write_text(text.replace("name: default", "name: !!binary aGVsbG8=", 1))
+    with pytest.raises(PolicyError, match="must be text, not binary"):
+        load_policy(pdir)
