@@ -61,6 +61,9 @@ print(json.dumps({"package": gatekeeper.__file__, "policy_dir": str(default_poli
     # a type checker reads the package's annotations (no py.typed: mypy said import-untyped), and the
     # dependencies say what the code needs: Overwrite came in langgraph 1.0.2, and the packages imported directly
     assert (site / "gatekeeper" / "py.typed").is_file()
+    # the license it declares ships with it
+    license_file, = site.glob("gatekeeper-*.dist-info/licenses/LICENSE")
+    assert "Apache License" in license_file.read_text() and "Version 2.0" in license_file.read_text()
     meta, = site.glob("gatekeeper-*.dist-info/METADATA")
     requires = [ln.split(":", 1)[1].strip() for ln in meta.read_text().splitlines() if ln.startswith("Requires-Dist:")]
     assert "langgraph<2,>=1.0.2" in requires, requires
