@@ -121,7 +121,7 @@ class BenchResult:
     def to_markdown(self) -> str:
         out = [f"# gatekeeper performance — {self.meta.get('date')}", "",
                f"Machine: {self.meta.get('machine')}; Python {self.meta.get('python')}; "
-               f"git {self.meta.get('git')}; classifier {self.meta.get('classifier')} "
+               f"gatekeeper {self.meta.get('version', '?')}, git {self.meta.get('git')}; classifier {self.meta.get('classifier')} "
                f"({self.meta.get('encoder_precision') or 'fp32'} encoder, {self.meta.get('backend')}; "
                f"encoder process for batches: {self.meta.get('encoder_process', 'none')})", "",
                "| section | metric | value | unit | target | note |", "|---|---|---:|---|---|---|"]
@@ -156,6 +156,7 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = (1_000, 10_000, 100_000
         "machine": f"{platform.machine()} {_cpus()} CPU(s)",
         "python": platform.python_version(),
         "git": _git_rev(),
+        "version": _version(),
         "quick": quick,
     })
     n_single = 60 if quick else 300
@@ -500,9 +501,25 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
 
 
+def _version() -> str:
+    from gatekeeper import __version__
+
+    return __version__
+
+
 def _git_rev(here: Path = Path(__file__).parent) -> str:
     """The commit measured, ``+dirty`` when tracked files differ from it (the numbers are then not the
-    commit's alone)."""
+    commit's alone); ``installed`` when the package is not a checkout of this repository (a wheel installed in a
+    virtual environment inside another project's repository gave that project's commit)."""
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             cwd=here, check=True).stdout.strip()
+    except subprocess.CalledProcessError:  # no repository around the package
+        return "installed"
+    except Exception:  # noqa: BLE001 - no git, or no such directory
+        return "unknown"
+    if Path(top).resolve() != here.resolve().parent:
+        return "installed"
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=here, check=True).stdout.strip()

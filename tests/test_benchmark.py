@@ -96,10 +96,35 @@ def test_results_name_a_dirty_working_tree(tmp_path):
     (tmp_path / "f.txt").write_text("one")
     git("add", "f.txt")
     git("commit", "-qm", "one")
-    rev = _git_rev(tmp_path)
-    assert rev and "+" not in rev and rev != "unknown"
+    package = tmp_path / "gatekeeper"  # the package's directory in its checkout
+    package.mkdir()
+    rev = _git_rev(package)
+    assert rev and "+" not in rev and rev not in ("unknown", "installed")
     (tmp_path / "untracked.txt").write_text("not part of the measured code")
-    assert _git_rev(tmp_path) == rev
+    assert _git_rev(package) == rev
     (tmp_path / "f.txt").write_text("two")
-    assert _git_rev(tmp_path) == f"{rev}+dirty"
+    assert _git_rev(package) == f"{rev}+dirty"
     assert _git_rev(tmp_path / "no-such-dir") == "unknown"
+
+
+def test_the_commit_recorded_is_the_package_s_own_checkout_or_none(tmp_path):
+    """A wheel installed in a virtual environment inside another project's git repository recorded that
+    project's commit as the gatekeeper revision measured."""
+    import subprocess
+
+    from gatekeeper.benchmark import _git_rev
+
+    other = tmp_path / "their-project"
+    package = other / ".venv" / "site-packages" / "gatekeeper"
+    package.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    (other / "app.py").write_text("print('hi')\n")
+    subprocess.run(["git", "-C", str(other), "add", "app.py"], check=True)
+    subprocess.run(["git", "-C", str(other), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                   check=True)
+    assert _git_rev(package) == "installed"
+    from pathlib import Path
+
+    import gatekeeper
+
+    assert _git_rev(Path(gatekeeper.__file__).parent) not in ("installed", "unknown")  # this checkout's commit
