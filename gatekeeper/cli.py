@@ -1120,6 +1120,8 @@ def policy_lint(path: Optional[Path] = typer.Argument(None, help="Policy directo
     examples = sum(len(c.exemplars) + len(c.counter_exemplars) for c in p.categories.values())
     console.print(f"[green]ok[/green] policy {p.name} {p.version} hash {p.hash[:16]}: "
                   f"{len(p.categories)} categories, {len(p.rules)} rules, {examples} exemplars")
+    if path is None:  # which one was read: $GATEKEEPER_POLICY_DIR, or the package's own (not ./policies)
+        console.print(f"read from {escape(p.source_path)}", soft_wrap=True)
     from gatekeeper.rule_matching import PREFILTER_MIN_CHARS, whole_text_reason
 
     # not a problem, a cost: such a pattern reads every long write whole (``unless`` patterns run only on a

@@ -445,3 +445,12 @@ def test_version_prints_the_package_version():
 
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.strip() == f"gatekeeper {__version__}", r.output
+
+
+def test_policy_lint_without_a_path_says_which_policy_it_read(tmp_path, monkeypatch):
+    """With no path, lint checked $GATEKEEPER_POLICY_DIR or the package's own policy without saying which: a broken
+    ./policies beside it looked fine."""
+    shutil.copytree(REPO / "policies", tmp_path / "mine")
+    monkeypatch.setenv("GATEKEEPER_POLICY_DIR", str(tmp_path / "mine"))
+    r = CliRunner().invoke(app, ["policy", "lint"])
+    assert r.exit_code == 0 and f"read from {tmp_path / 'mine'}" in " ".join(r.output.split()), r.output
