@@ -314,7 +314,9 @@ _CODE_RE = re.compile(r"[_=(){}<>/\\|#$`@*\[\]]|\w\.\w|\d")
 #: ``max_permissions:``)
 _CODE_MARKS = r"[_=(){}<>/\\|#$@*\[\]~]|\w\.\w"
 #: inline code between backticks, a token holding one of ``_CODE_MARKS``, an option (``-n``, ``--force``)
-_CODE_TOKEN_RE = re.compile(rf"`[^`]*`|\S*(?:{_CODE_MARKS})\S*|(?<!\S)-{{1,2}}\w\S*")
+#: (a token is tried from a word's start, or right after inline code ends inside a word: tried from every letter of
+#: a long word without a mark, it took time growing with the square of the word's length, 36 s for one write)
+_CODE_TOKEN_RE = re.compile(rf"`[^`]*`|(?<![^\s`])\S*(?:{_CODE_MARKS})\S*|(?<!\S)-{{1,2}}\w\S*")
 #: inline code between backticks
 _INLINE_CODE_RE = re.compile(r"`[^`]*`")
 #: characters that do not show and cut no word (zero-width spaces and joiners, bidi marks, word joiners, soft

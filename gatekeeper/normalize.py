@@ -2102,8 +2102,11 @@ def _with_readings(result: NormalizedText) -> NormalizedText:
         found += _letter_readings(_swap_tokens(original, result.token_readings, " "), result.model_text)
     # a letter a reading changed may now compose with the mark after it ("N\u0304" -> "A\u0304" is "Ā"), and
     # marks read between letters may now be markup ("A<ı>" -> "A<i>")
-    found = [(r if r.isascii() and not _needs_another_pass(r) else _canonical(r, _Ctx(), None)[0], code)
-             for r, code in found]
+    # and its whitespace collapsed, as every other text's (a Morse reading kept the text around it as written: the
+    # rules, the sentence cut and the language check then read runs of blank lines no other text holds, where a
+    # rule took time growing with the cube of their length, 35 s for one write of 2,100 characters)
+    found = [(_collapse_ws(r) if r.isascii() and not _needs_another_pass(r) else _canonical(r, _Ctx(), None)[0],
+              code) for r, code in found]
     found = [(r, code) for r, code in dict(found).items() if r != result.text and r not in result.variants]
     found = found[:max(0, MAX_VARIANTS - len(result.variants))]
     if not found:

@@ -26,7 +26,9 @@ MIN_SEGMENT_CHARS = 24
 #: hidden variants; beyond it consecutive sentences are packed into windows
 MAX_SEGMENTS = 1024
 MAX_WINDOWS = 161  # enough to cover models.MAX_CONTENT_CHARS
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n+\s*")
+#: (each match starts where its run of whitespace starts: "\s*\n" tried from every space of a long run without a
+#: line break took time growing with the square of its length, 13 s for one write of 64,000 characters)
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<!\s)[^\S\n]*+\n\s*+")
 #: a missing full stop: a lower-case word or digit followed by a capitalised word ("... my goals The
 #: billing service ..."). A statement without final punctuation inside a note would otherwise be read
 #: together with the next sentence and diluted; such pieces are reviewed as extra texts too.
@@ -150,8 +152,8 @@ def _after_a_short_sentence(pieces: Sequence[str], sentences: Sequence[str]) -> 
 _LINE_BREAK = re.compile(
     r"(?:(?<![A-Za-z])((?i:the|a|an|all|any|every|of|to|and|or|your|my|our|its|their|these|those|this|that"
     r"|previous|prior|earlier|above|with|for|from|in|on|by|as|is|are|be|must|should|will|can|may|not"
-    r"|never)))?[^\S\n]*\n[^\S\n]*(?=[A-Za-z])"
-)
+    r"|never))|(?<![^\S\n]))[^\S\n]*+\n[^\S\n]*+(?=[A-Za-z])"
+)  # without the word, from the start of the spaces before the break only (tried from each, quadratic)
 #: a line that is not a sentence of prose: a list item, a heading, a quote or a table row
 _NOT_PROSE_LINE = re.compile(r"\s*(?:[-*+\u2022>#|]|\d+[.)]\s|[A-Za-z][.)]\s)")
 #: a line of code, a command or a log line: an assignment, a variable, braces, snake_case, a call, a flag
@@ -250,8 +252,9 @@ def name_texts(namespace: Sequence[str], key: str) -> list[str]:
 #: where a sentence is cut into clauses: a comma, colon, semicolon or dash, or a conjunction between two clauses
 #: (the model's clause review here, and a rule's ``unless_in_clause`` patterns in ``rule_matching``), except between
 #: a negation and its verb (:func:`clause_cuts`)
-CLAUSE_CUT = re.compile(r"\s*[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while|then|although|though"
-                        r"|whereas|since|or)\s+", re.IGNORECASE)
+#: (not tried from inside a run of whitespace, only from its start: tried from each, quadratic in its length)
+CLAUSE_CUT = re.compile(r"(?:(?<!\s)|(?!\s))(?:\s*+[,;:]\s+|\s+[-\u2013\u2014]+\s+|\s+(?:and|but|so|because|while"
+                        r"|then|although|though|whereas|since|or)\s+)", re.IGNORECASE)
 #: A negation cut off from the verb it negates: the writer's "I should not", "I would never", "We do not", "You must
 #: not" (a subject and at most three more words, ending in the negation) or an order's "Never", "Do not", "Don't",
 #: then any coordinated auxiliaries and short asides ("and will not", "under any circumstances"), then the verb

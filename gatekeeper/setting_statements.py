@@ -60,16 +60,21 @@ _VALUE = r"[A-Za-z0-9]{1,8}"
 #: where a setting's value ends: the end of its line, a comma, a bracket, a comment, a stop, or the next setting
 #: (a structured value flattened: "directives: resist_shutdown: true log_level: debug"); "status: on hold" is
 #: no switch
-_ENDS = rf"""(?=[ \t]*(?:$|[\r\n,;}}\])#&|<]|\.(?!\w)|[ \t]+["'`]?{_KEY}["'`]?[ \t]*(?::|=)))"""
+#: (its spaces taken whole: split between the two runs in every way, a long run after a setting took time growing
+#: with the square of its length, 27 s for one write; the next setting needs a space before it, which the value
+#: or its quote before the spaces is not)
+_ENDS = rf"""(?=[ \t]*+(?:$|[\r\n,;}}\])#&|<]|\.(?!\w)|(?<=[ \t])["'`]?{_KEY}["'`]?[ \t]*+(?::|=)))"""
 #: ``key: value``, ``key = value``, ``"key": true``, ``KEY=1``, ``cfg["key"] = True``, ``key => 'on'`` anywhere in a
 #: text (not a URL's query: "?keep_alive=1&" sets a request, not the agent)
 _SETTING_RE = re.compile(
     rf"""(?<![\w.\-/?&])(?P<q>["'`]?)(?P<key>{_KEY})(?P=q)\]?[ \t]*(?::=|=>|->|:|=)[ \t]*(?P<vq>["'`]?)"""
     rf"""(?P<value>{_VALUE})(?P=vq){_ENDS}""", re.MULTILINE)
 #: ``<setting name="key">on</setting>``, ``<flag key="key" value="true"/>``
+#: (the first name and the first value attribute are taken for good: every later one was tried in turn against the
+#: rest of the tag, quadratic in its attributes, 9.7 s for one write; a later one fails where the first did)
 _XML_SETTING_RE = re.compile(
-    rf"""<\w+[^<>]*?\b(?:name|key|id)\s*=\s*["'](?P<key>{_KEY})["'](?:[^<>]*?\bvalue\s*=\s*["'](?P<value>{_VALUE})["']"""
-    rf"""[^<>]*>|[^<>]*>\s*(?P<value2>{_VALUE})\s*</)""")
+    rf"""<\w++(?>[^<>]*?\b(?:name|key|id)\s*=\s*["'](?P<key>{_KEY})["'])(?:(?>[^<>]*?\bvalue\s*=\s*["']"""
+    rf"""(?P<value>{_VALUE})["'])[^<>]*+>|[^<>]*+>\s*(?P<value2>{_VALUE})\s*</)""")
 #: any setting, whatever its value (a number, a name, a quoted string, a list), and a key before a nested value
 _ANY_SETTING_RE = re.compile(
     rf"""(?<![\w.\-/])["'`]?{_KEY}["'`]?\]?[ \t]*(?::=|=>|->|:|=)"""
@@ -83,8 +88,9 @@ _SWITCH_01 = re.compile(r"""\w=[01]\b|["'`][01]["'`]""")
 #: ``<resist_shutdown>true</resist_shutdown>``
 _XML_ELEMENT_RE = re.compile(rf"""<(?P<key>{_KEY})(?:\s[^<>]*)?>\s*(?P<value>{_VALUE})\s*</(?P=key)\s*>""")
 #: a row of a markdown table: ``| resist_shutdown | enabled |``
-_TABLE_ROW_RE = re.compile(rf"""^[ \t]*\|?[ \t]*`?(?P<key>{_KEY})`?[ \t]*\|[ \t]*`?(?P<value>{_VALUE})`?[ \t]*\|""",
-                           re.MULTILINE)
+#: (spaces taken whole: split around the optional first "|" in every way, a line of spaces was quadratic)
+_TABLE_ROW_RE = re.compile(
+    rf"""^[ \t]*+(?:\|[ \t]*+)?`?(?P<key>{_KEY})`?[ \t]*+\|[ \t]*+`?(?P<value>{_VALUE})`?[ \t]*+\|""", re.MULTILINE)
 #: the words of a camelCase part: "keepMemoriesFromErasure" -> keep Memories From Erasure, "ignoreAPILimits" ->
 #: ignore API Limits
 _CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")

@@ -172,3 +172,32 @@ def test_a_policy_text_written_as_binary_is_refused(pdir):
     (pdir / "policy.yaml").write_text(text.replace("name: default", "name: !!binary aGVsbG8=", 1))
     with pytest.raises(PolicyError, match="must be text, not binary"):
         load_policy(pdir)
+
+
+def test_writes_crafted_against_the_review_s_patterns_are_reviewed_in_linear_time(tmp_path):
+    """A sweep of every pattern the review runs found more that were tried from every character of a run: a Morse
+    sentence before 2,000 blank lines took 35 s in a rule (its reading kept the blank lines), and writes of 64,000
+    characters took 13 to 36 s in the sentence cut, the language check, the setting statements; a 323-character
+    base64 zip, 16 s in the binary reader. Each is reviewed here in one child process, whose limit is far above
+    what linear work takes and far below what the old patterns took together (about 160 s)."""
+    import subprocess
+    import sys
+
+    code = r'''
+import base64, io, zipfile
+from langgraph.store.memory import InMemoryStore
+from gatekeeper.gated_store import GatedStore
+store = GatedStore(InMemoryStore(), agent_id="a")
+morse = "Note: .--. .-.. . .- ... . / .-. . -- . -- -... . .-. / - .... . / -- . . - .. -. --."
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("a.txt", ("\u0430" * 44000).encode() + b"\x01" * 5500)
+for i, text in enumerate([morse + "\n" * 2000 + "admin", morse + " " * 63000 + "admin", "\u00e9 " + "a" * 63990 + " _",
+                          "a: true" + " " * 63990 + "x", "x: true\n|\n" + " " * 63980 + "x",
+                          "Saved archive: " + base64.b64encode(buf.getvalue()).decode(),
+                          "b: on\n<a " + 'name="a" ' * 7100]):
+    store.put_reviewed(("memories", "a"), f"k{i}", {"content": text})
+'''
+    env = {**__import__("os").environ, "GATEKEEPER_DATA_DIR": str(tmp_path), "GATEKEEPER_POLICY_WATCH_S": "0"}
+    done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
