@@ -5,9 +5,12 @@ between threads that write). Kept in a bare ``threading.local``, ``close()`` cou
 a web server's worker threads kept theirs open after the gate closed (their file handles, the WAL and its shared
 memory file, and the WAL left unfolded into the database until the last one closed).
 
-``ThreadConnections`` keeps each thread's connection in a holder it can also reach from ``close()``: every open
-one is closed there, and a thread that uses it again afterwards opens a new one. A thread that ends drops its
-holder, and the connection with it.
+``ThreadConnections`` keeps each thread's connection in a holder it can also reach from ``close()``. ``close()``
+closes the calling thread's connection and those of threads that have ended, and lets go of every other one: a
+thread that uses it again opens a new one, and the one let go of is closed by the collector once nothing uses it
+(``close`` runs the collector). Another thread's connection is never closed from here: closing a connection while
+another thread runs a query on it crashed the process (a segmentation fault in SQLite, seen in a reader running
+beside ``close``). A thread that ends drops its holder, and the connection with it.
 
 In a forked child, the parent's connections are let go of (kept, never used or closed: closing one would have
 SQLite checkpoint a WAL the parent still uses, and SQLite's "How To Corrupt An SQLite Database File", 2.6, says
@@ -16,6 +19,7 @@ a connection carried across a fork can corrupt the database); the child opens it
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -26,12 +30,18 @@ __all__ = ["ThreadConnections"]
 
 
 class _Held:
-    """One thread's connection (sqlite3.Connection takes no weak reference; its holder does)."""
+    """One thread's connection (sqlite3.Connection takes no weak reference; its holder does) and that thread."""
 
-    __slots__ = ("con", "__weakref__")
+    __slots__ = ("con", "owner", "__weakref__")
 
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
+        self.owner = weakref.ref(threading.current_thread())
+
+    def closable_by(self, thread: threading.Thread) -> bool:
+        """Whether ``thread`` may close this connection: it is its own, or its thread has ended (no query runs)."""
+        owner = self.owner()
+        return owner is thread or owner is None or not owner.is_alive()
 
 
 #: every ``ThreadConnections`` of this process, for ``_after_fork``
@@ -81,13 +91,24 @@ class ThreadConnections:
         held.con.close()
 
     def close(self) -> None:
-        """Close every thread's connection. A thread that uses them again opens a new one."""
+        """Close this thread's connection and those of ended threads; let go of the others (see the module
+        docstring), which the collector closes once no thread uses them. A thread that uses them again opens a
+        new one."""
         with self._lock:
             held = list(self._held)
             self._held = weakref.WeakSet()
             self._local = threading.local()
-        for h in held:
-            h.con.close()
+        me = threading.current_thread()
+        left = 0
+        while held:
+            h = held.pop()
+            if h.closable_by(me):
+                h.con.close()
+            else:
+                left += 1
+            del h  # no reference kept here to a connection let go of
+        if left:
+            gc.collect()  # a connection and its statement cache hold each other: freed by the collector
 
     def open_count(self) -> int:
         """How many connections are open (threads that ended have dropped theirs)."""

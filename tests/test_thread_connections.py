@@ -120,3 +120,38 @@ def test_account_store_close_closes_every_threads_connection(tmp_path):
         release.set()
         pool.shutdown()
     assert all(f.result() is not None for f in futures)
+
+
+def test_closing_while_another_thread_reads_neither_crashes_nor_fails_the_read(tmp_path):
+    """The first version of close() closed every thread's connection, one a reader was running a query on too:
+    SQLite crashed the process (a segmentation fault, in the first of a few rounds). Run in a child, which such a
+    crash kills instead of the test run."""
+    import subprocess
+    import sys
+
+    code = f"""
+import threading, time
+from pathlib import Path
+from gatekeeper.registry import ProposalRegistry
+errors = []
+for round_ in range(60):
+    registry = ProposalRegistry(Path({str(tmp_path)!r}) / f"r{{round_}}.db")
+    stop = threading.Event()
+    def reader():
+        while not stop.is_set():
+            try:
+                registry.counts()
+            except Exception as exc:
+                errors.append(repr(exc))
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.003)
+    registry.close()
+    time.sleep(0.003)
+    stop.set()
+    t.join()
+    registry.close()
+assert not errors, errors[:3]
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
