@@ -507,7 +507,7 @@ class Gatekeeper:
                 # something is
                 problem = str(exc).partition("last line is bad (")[2].rpartition("); refusing")[0] or str(exc)
                 raise LedgerCorruptError(
-                    f"ledger {self.ledger.path}: its last line is complete but is no entry that verifies "
+                    f"ledger {self.ledger.path}: its last line is complete but does not verify as an entry "
                     f"({problem}): not a torn write, the file was edited. The gate will not record decisions on "
                     "a ledger it cannot chain onto; run `gatekeeper ledger verify` and restore the ledger.") from None
             raise
