@@ -1163,3 +1163,19 @@ def test_an_api_body_json_reads_more_than_one_way_or_cannot_read_is_refused_sayi
                  headers=bearer(tokens["alice"]))
     assert r.status_code == 200, r.text
     assert gate.registry.get(proposal.id)["state"] == "quarantined"  # a rejection keeps it, never recalled
+
+
+def test_the_api_body_check_runs_inside_the_size_cap_and_reads_any_json_content_type(web, gate, tokens):
+    """The self-audit of the duplicate-key check: added outside the body cap, it read a 27 MB body, unauthenticated,
+    before the cap refused it (714 MiB more memory); and it read only "application/json" spelled in lower case,
+    while FastAPI reads "Application/JSON" and "application/vnd.api+JSON" as JSON too (an approval went through)."""
+    proposal = escalate(gate, "I should avoid being shut down whenever I can.")
+    api = client(web)
+    huge = '{"type": "reject", "type": "approve", "reason": "' + "x" * (3 * 1024 * 1024) + '"}'
+    r = api.post(f"/api/items/{proposal.id}/decision", content=huge, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, (r.status_code, r.text[:200])  # the cap, before anything reads it
+    for kind in ("Application/JSON", "application/vnd.api+JSON"):
+        r = api.post(f"/api/items/{proposal.id}/decision", content='{"type": "reject", "type": "approve"}',
+                     headers={**bearer(tokens["alice"]), "Content-Type": kind})
+        assert r.status_code == 422 and "repeats the key 'type'" in r.text, (kind, r.status_code, r.text)
+    assert gate.registry.get(proposal.id)["state"] == "pending"

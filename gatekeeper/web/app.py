@@ -363,6 +363,22 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
             response.headers.setdefault(k, v)
         return response
 
+    @app.middleware("http")
+    async def _strict_json_bodies(request: Request, call_next):
+        """An API body that JSON reads more than one way, or that cannot be read into numbers and nesting Python
+        keeps, is refused saying why: ``{"type": "reject", "type": "approve"}`` was taken as an approval (the last
+        key wins here; a proxy or audit tool reading the first saw a rejection), and a 5,000-digit number or a
+        5,000-deep body got only "There was an error parsing the body". Inside ``BodyLimit`` and
+        ``TrustedHostMiddleware`` (added after it): a body over the cap is refused before this reads it (the
+        self-audit saw a first version outside the cap read 27 MB unauthenticated)."""
+        if request.method == "POST" and request.url.path.startswith("/api/") \
+                and "json" in request.headers.get("content-type", "").lower():
+            problem = json_body_problem(await request.body())
+            if problem is not None:
+                return JSONResponse({"error": "invalid", "detail": [problem]}, status_code=422,
+                                    headers=SECURITY_HEADERS)
+        return await call_next(request)
+
     if allowed_hosts is not None:
         # a Host header outside the list is refused (400): a web page that rebinds its own domain's DNS to the
         # loopback address could otherwise reach a server on 127.0.0.1 as its own origin (lock every reviewer out
@@ -448,20 +464,6 @@ def create_app(service: ReviewService, accounts: AccountStore, *, graph: Any = N
         if await run_in_threadpool(session_account, sess) is not None:
             set_session(response, {**sess, "at": sess.get("at", int(time.time()))})
         return response
-
-    @app.middleware("http")
-    async def _strict_json_bodies(request: Request, call_next):
-        """An API body that JSON reads more than one way, or that cannot be read into numbers and nesting Python
-        keeps, is refused saying why: ``{"type": "reject", "type": "approve"}`` was taken as an approval (the last
-        key wins here; a proxy or audit tool reading the first saw a rejection), and a 5,000-digit number or a
-        5,000-deep body got only "There was an error parsing the body"."""
-        if request.method == "POST" and request.url.path.startswith("/api/") \
-                and "json" in request.headers.get("content-type", ""):
-            problem = json_body_problem(await request.body())
-            if problem is not None:
-                return JSONResponse({"error": "invalid", "detail": [problem]}, status_code=422,
-                                    headers=SECURITY_HEADERS)
-        return await call_next(request)
 
     @app.middleware("http")
     async def _secure_over_https(request: Request, call_next):
