@@ -140,8 +140,10 @@ class _RepeatCounter:
     one key got the first X's outcome (replayed) for the last put, and the store kept Y. The n-th repeat of a
     write within one run (n > 0) gets n in its id; a re-run counts from 0 again, so it replays every one.
 
-    A run is told by the ``Runtime`` object LangGraph gives it (``RUNTIME_KEY``); the last ``KEPT`` tasks are
-    kept (a task whose run was dropped from here counts from 0 again: its repeats replay as before)."""
+    A run is told by the ``Runtime`` LangGraph gives it (``RUNTIME_KEY``): by its ``execution_info`` (the attempt
+    and the time the task's first attempt started) where it has one, else by the object itself (held, so that its
+    id is not reused; holding them held their contexts: 4,096 of them). The last ``KEPT`` tasks are kept (a task
+    whose run was dropped from here counts from 0 again: its repeats replay as before)."""
 
     KEPT = 4096
 
@@ -149,11 +151,21 @@ class _RepeatCounter:
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, tuple[Any, dict[str, int]]] = OrderedDict()
 
-    def seen_before(self, task_id: str, run: Any, write: str) -> int:
+    @staticmethod
+    def run_of(runtime: Any) -> Any:
+        """What tells one run of a task from another: the attempt and its task's first start (values), else the
+        ``Runtime`` object."""
+        info = getattr(runtime, "execution_info", None)
+        attempt = getattr(info, "node_attempt", None)
+        started = getattr(info, "node_first_attempt_time", None)
+        return ("attempt", attempt, started) if attempt is not None and started is not None else runtime
+
+    def seen_before(self, task_id: str, runtime: Any, write: str) -> int:
         """How many times this run of ``task_id`` proposed ``write`` before (and counts this one)."""
+        run = self.run_of(runtime)
         with self._lock:
             kept = self._runs.get(task_id)
-            if kept is None or kept[0] is not run:  # a new run of the task (held, so its id is not reused)
+            if kept is None or not (kept[0] is run or (isinstance(run, tuple) and kept[0] == run)):  # a new run
                 kept = (run, {})
                 self._runs[task_id] = kept
             self._runs.move_to_end(task_id)

@@ -66,6 +66,6 @@ print(json.dumps({"package": gatekeeper.__file__, "policy_dir": str(default_poli
     assert "Apache License" in license_file.read_text() and "Version 2.0" in license_file.read_text()
     meta, = site.glob("gatekeeper-*.dist-info/METADATA")
     requires = [ln.split(":", 1)[1].strip() for ln in meta.read_text().splitlines() if ln.startswith("Requires-Dist:")]
-    assert "langgraph<2,>=1.0.2" in requires, requires
+    assert "langgraph<2,>=1.1.4" in requires, requires
     assert {"click", "scipy", "tokenizers", "starlette", "markupsafe", "typing-extensions"} <= {
         r.split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip().lower() for r in requires}

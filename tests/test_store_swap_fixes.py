@@ -205,3 +205,37 @@ def test_a_namespace_already_in_the_wrapped_store_with_a_slash_can_be_read_and_d
         assert [e for e in gate.ledger.entries() if e["event"] == "memory.deleted"]
     finally:
         gate.close()
+
+
+def test_counting_a_node_s_repeats_keeps_no_run_s_context_alive(tmp_path, reviewer):
+    """The repeat count held each run's Runtime (so that its id was not reused), and with it the run's context:
+    4,096 runs' worth. A run is told by its attempt and its task's first start, values that hold nothing."""
+    import gc
+    import weakref
+
+    inner = InMemoryStore()
+    gate = make_gate(tmp_path, reviewer, memory_store=inner)
+
+    class Context:
+        pass
+
+    seen: list[weakref.ref] = []
+
+    def node(state: _Turn) -> dict:
+        from langgraph.runtime import get_runtime
+
+        seen.append(weakref.ref(get_runtime().context))
+        s = get_store()
+        for v in (X, Y, X):
+            s.put(NS, "sched", v)
+        return {}
+
+    try:
+        graph = _graph(GatedStore(inner, gate=gate, agent_id="agent-1"), node)
+        for _ in range(3):
+            graph.invoke({}, _thread(), context=Context())
+        gc.collect()
+        assert len(seen) == 3 and all(ref() is None for ref in seen)
+        assert inner.get(NS, "sched").value == X
+    finally:
+        gate.close()
