@@ -29,6 +29,7 @@ starts a new cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -318,18 +319,22 @@ class LLMJudge:
 
 
 def _url_without_secrets(url: str) -> str:
-    """A provenance URL as the judge is shown it: scheme, host and path. Its query, fragment and user info (an
+    """A provenance URL as the judge is shown it: scheme, host, port and path. Its query, fragment and user info (an
     ``?api_key=`` or ``user:password@`` reached the model provider verbatim) tell the judge nothing about a
-    memory's stance."""
+    memory's stance; without a scheme, what comes before an ``@`` in the first part is left out too."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        port = parts.port
     except ValueError:  # not a URL urllib reads (a bad port, brackets): nothing of it but its scheme
         return url.split(":", 1)[0][:16] + ":(unreadable URL)"
-    if not parts.scheme and not host:
-        return url.split("?", 1)[0].split("#", 1)[0]
-    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+    if parts.netloc:
+        if ":" in host:  # an IPv6 address keeps its brackets
+            host = f"[{host}]"
+        return urlunsplit((parts.scheme, host + (f":{port}" if port is not None else ""), parts.path, "", ""))
+    # no authority ("host/path", "user:password@host/path" read as a scheme, "mailto:someone@host")
+    head, sep, rest = url.split("?", 1)[0].split("#", 1)[0].partition("/")
+    return head.rsplit("@", 1)[-1] + sep + rest
 
 
 def _sent_text(msgs: list[tuple[str, str]]) -> str:
@@ -362,10 +367,21 @@ def _described(exc: object, sent: str = "") -> str:
         described += f" (HTTP {status})"
     message = " ".join(str(exc).split())[:200]
     parser = "OutputParser" in type(exc).__name__ or hasattr(exc, "llm_output")
-    if message and not parser and not any(message[i:i + _QUOTED_RUN] in sent
-                                          for i in range(max(1, len(message) - _QUOTED_RUN + 1))):
+    if message and not parser and not _quotes(message, sent):
         described += f": {message}"
     return described
+
+
+def _quotes(message: str, sent: str) -> bool:
+    """Whether ``message`` repeats ``_QUOTED_RUN`` characters in a row of ``sent`` as it was sent, with its
+    whitespace collapsed (as the message's is), or escaped as JSON or Python write it (a provider echoing the
+    request as JSON wrote a Cyrillic memory as \\u escapes, sharing no run with the text as sent)."""
+    forms = {" ".join(sent.split())}
+    for escaped in (json.dumps(sent), json.dumps(sent, ensure_ascii=False), repr(sent)):
+        forms.add(" ".join(escaped.split()))
+        forms.add(" ".join(escaped.replace("\\n", " ").split()))
+    runs = [message[i:i + _QUOTED_RUN] for i in range(max(1, len(message) - _QUOTED_RUN + 1))]
+    return any(run in form for form in forms for run in runs)
 
 
 def structured_judge(model):
