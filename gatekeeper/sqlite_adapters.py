@@ -6,7 +6,9 @@ for its own trace log, which the gate does not use). Every other SQLite user in 
 LangGraph's ``SqliteStore`` wrote a memory's TTL expiry as an integer, which SQLite sorts before any text, so
 its ``sweep_ttl`` deleted every memory with a TTL, expired or not, in any program that imported gatekeeper.
 
-``kept_sqlite_adapters()`` puts the registry of adapters back as it was before the block.
+It replaces the converter of ``TIMESTAMP`` columns too (read with ``detect_types=PARSE_DECLTYPES``, a host program's
+timestamps became a ValueError). ``kept_sqlite_adapters()`` puts both registries, adapters and converters, back as
+they were before the block.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ __all__ = ["kept_sqlite_adapters"]
 
 @contextmanager
 def kept_sqlite_adapters() -> Iterator[None]:
-    """Run the block (an import), then restore ``sqlite3.adapters`` to what it held before it."""
-    before = dict(sqlite3.adapters)
+    """Run the block (an import), then restore ``sqlite3.adapters`` and ``sqlite3.converters`` to what they held
+    before it."""
+    adapters, converters = dict(sqlite3.adapters), dict(sqlite3.converters)
     try:
         yield
     finally:
         sqlite3.adapters.clear()
-        sqlite3.adapters.update(before)
+        sqlite3.adapters.update(adapters)
+        sqlite3.converters.clear()
+        sqlite3.converters.update(converters)

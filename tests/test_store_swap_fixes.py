@@ -135,15 +135,17 @@ def test_the_wrapped_store_s_ttl_sweeper_is_reached_through_the_gated_store(tmp_
 
 def test_importing_gatekeeper_leaves_the_process_s_sqlite3_adapters_as_they_were():
     """guardrails-ai registers a process-wide sqlite3 adapter writing datetimes as Unix seconds: LangGraph's
-    SqliteStore then wrote TTL expiries as integers, and its sweep deleted every memory with a TTL. Checked in a
-    fresh interpreter, where gatekeeper is what imports guardrails."""
+    SqliteStore then wrote TTL expiries as integers, and its sweep deleted every memory with a TTL. It replaces
+    the TIMESTAMP converter too (a host program's timestamps read with PARSE_DECLTYPES became a ValueError: the
+    self-audit). Checked in a fresh interpreter, where gatekeeper is what imports guardrails."""
     import subprocess
     import sys
 
     code = ("import datetime, sqlite3\n"
-            "before = dict(sqlite3.adapters)\n"
+            "before = dict(sqlite3.adapters), dict(sqlite3.converters)\n"
             "import gatekeeper.rules, gatekeeper.gated_store, gatekeeper.reviewer, gatekeeper.web.app\n"
-            "assert dict(sqlite3.adapters) == before, sqlite3.adapters\n")
+            "assert (dict(sqlite3.adapters), dict(sqlite3.converters)) == before, (sqlite3.adapters,\n"
+            "                                                                      sqlite3.converters)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
