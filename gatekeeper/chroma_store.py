@@ -366,6 +366,10 @@ def _reset_stores_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_stores_after_fork)
 
 
+#: how many memories past a page a semantic search fetches to find every one tied with the page's last
+TIE_FETCH = 256
+
+
 class ChromaMemoryStore(BaseStore):
     """LangGraph ``BaseStore`` backed by a chromadb collection.
 
@@ -919,9 +923,11 @@ class ChromaMemoryStore(BaseStore):
                         ranked.append((1.0 - float(dist), meta, value))
                 # enough once a memory past the page scores below the page's last: every memory tied with that
                 # one is in hand. Chroma returns tied memories in no fixed order, and the page was cut among
-                # them, so a paged search returned some twice and skipped others
+                # them, so a paged search returned some twice and skipped others. At most TIE_FETCH past the
+                # page (thousands of tied memories made each page a search of them all; chroma's approximate
+                # index does not return every one of so many ties anyway)
                 if (len(ranked) > want and ranked[-1][0] < ranked[want - 1][0]) or len(ids) < n_req \
-                        or n_req >= total:
+                        or n_req >= total or (len(ranked) >= want and n_req >= want + TIE_FETCH):
                     break
                 n *= 4
             ranked.sort(key=lambda r: (-r[0], r[1]["ns"], r[1]["key"]))  # ties in a fixed order
