@@ -520,7 +520,9 @@ class GatedStore(BaseStore):
         run = cfg.get(RUNTIME_KEY)
         for i, proposal in built.items():
             op = ops[i]
-            written = canonical_text([list(op.namespace), op.key, proposal.value, op.index, proposal.ttl,
+            # as the put gave them (a TTL of 5 is 5.0 once validated): the id of a first put is the one earlier
+            # releases derived, so a re-run across an upgrade still replays it
+            written = canonical_text([list(op.namespace), op.key, dict(op.value), op.index, self._ttl(op.ttl),
                                       _write_context.get()])
             repeat = 0 if run is None else _REPEATS.seen_before(task_id, run, written)
             built[i] = proposal.model_copy(update={"id": derived_id(

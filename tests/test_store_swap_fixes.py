@@ -241,3 +241,32 @@ def test_counting_a_node_s_repeats_keeps_no_run_s_context_alive(tmp_path, review
         assert inner.get(NS, "sched").value == X
     finally:
         gate.close()
+
+
+def test_a_first_put_keeps_the_id_earlier_releases_derived(tmp_path, reviewer):
+    """The repeat count's first version derived ids from the validated proposal: a TTL of 5 read as 5.0, so the id
+    of a put with a TTL changed with the upgrade, and a re-run across it proposed the write again."""
+    import sqlite3
+
+    from langgraph.config import get_config
+    from langgraph.store.sqlite import SqliteStore
+
+    from gatekeeper.gated_store import _task_id, canonical_text, derived_id
+
+    inner = SqliteStore(sqlite3.connect(tmp_path / "store.db", check_same_thread=False, isolation_level=None),
+                        ttl={"default_ttl": 60})
+    inner.setup()
+    gate = make_gate(tmp_path / "gate", reviewer, memory_store=inner)
+    configs = []
+
+    def node(state: _Turn) -> dict:
+        configs.append(get_config())
+        get_store().put(NS, "sched", X, ttl=5)
+        return {}
+
+    try:
+        _graph(GatedStore(inner, gate=gate, agent_id="agent-1"), node).invoke({}, _thread())
+        before = derived_id(_task_id(configs[0]), "put", canonical_text([list(NS), "sched", X, None, 5, None]))
+        assert gate.registry.get(before) is not None
+    finally:
+        gate.close()
