@@ -164,7 +164,8 @@ class AccountStore:
         return con
 
     def close(self) -> None:
-        """Close every thread's connection (a call afterwards opens its thread a new one)."""
+        """Close this thread's connection and let go of the others (``ThreadConnections.close``); a call
+        afterwards opens its thread a new one."""
         self._connections.close()
 
     # --------------------------------------------------------------- writes

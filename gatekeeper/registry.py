@@ -374,8 +374,8 @@ class ProposalRegistry:
         self._con().execute("INSERT INTO registry_meta (name, value) VALUES (?, ?) "
                             "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
 
-    # connection per thread (``ThreadConnections``: ``close`` closes every thread's, and a forked child opens its
-    # own); WAL + busy timeout for multi-process use
+    # connection per thread (``ThreadConnections``: ``close`` lets go of every thread's, and a forked child opens
+    # its own); WAL + busy timeout for multi-process use
     def _con(self) -> sqlite3.Connection:
         return self._connections.get()
 
@@ -420,7 +420,8 @@ class ProposalRegistry:
             raise
 
     def close(self) -> None:
-        """Close every thread's connection (a read afterwards opens its thread a new one)."""
+        """Close this thread's connection and let go of the others (``ThreadConnections.close``); a read
+        afterwards opens its thread a new one."""
         self._connections.close()
 
     # ------------------------------------------------------------------ writes

@@ -1,4 +1,4 @@
-"""SQLite connections, one per thread, that close together.
+"""SQLite connections, one per thread, all let go of by one ``close``.
 
 The registry and the reviewer accounts each keep one SQLite connection per thread (a connection is not shared
 between threads that write). Kept in a bare ``threading.local``, ``close()`` could reach only the calling thread's:
