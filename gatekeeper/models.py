@@ -366,17 +366,17 @@ class MemoryWrite(BaseModel):
         return content_hash_of(self.namespace, self.key, self.value)
 
 
-def _holds_content(value: Any, depth: int = 0) -> bool:
+def _holds_content(value: Any) -> bool:
     """Whether ``value`` has a leaf that says something: a number, a bool, or text with a character that shows
-    (keys alone do not; depth is bounded by ``content_to_text``, which ran first)."""
+    (keys alone do not; its depth is bounded by ``content_to_text``, which ran first)."""
     if isinstance(value, str):  # stops at the first character that shows: one step for most texts
         return any(not ch.isspace() and not hidden_at(value, i) for i, ch in enumerate(value))
     if isinstance(value, (bool, int, float)):
         return True
     if isinstance(value, dict):
-        return any(_holds_content(v, depth + 1) for v in value.values())
+        return any(_holds_content(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_holds_content(v, depth + 1) for v in value)
+        return any(_holds_content(v) for v in value)
     return False
 
 
