@@ -505,7 +505,7 @@ class Gatekeeper:
             if strict:
                 # what is wrong with it (a blank line an editor or `echo >>` left, an edited entry), not only that
                 # something is
-                problem = str(exc).partition("last line is bad (")[2].rpartition("); refusing")[0] or str(exc)
+                problem = exc.problem or str(exc)
                 raise LedgerCorruptError(
                     f"ledger {self.ledger.path}: its last line is complete but does not verify as an entry "
                     f"({problem}): not a torn write, the file was edited. The gate will not record decisions on "

@@ -176,8 +176,12 @@ class LedgerCorruptError(LedgerError):
 
     Nothing is appended while the ledger is in this state; run
     :meth:`AuditLedger.verify` for a precise report and, for a torn tail,
-    :meth:`AuditLedger.repair_torn_tail`.
+    :meth:`AuditLedger.repair_torn_tail`. ``problem``: what is wrong with the last line, where one was read.
     """
+
+    def __init__(self, message: str, *, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class LedgerSerializationError(TypeError):
@@ -584,7 +588,8 @@ class AuditLedger:
             return None, 0
         problem = _check_entry_line(raw)
         if isinstance(problem, str):
-            raise LedgerCorruptError(f"ledger {self._path}: last line is bad ({problem}); refusing to chain onto it")
+            raise LedgerCorruptError(f"ledger {self._path}: last line is bad ({problem}); refusing to chain onto it",
+                                     problem=problem)
         return problem, size
 
     # ---------------------------------------------------------------- append
